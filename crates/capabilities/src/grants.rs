@@ -1,0 +1,239 @@
+//! What an app may see: directories, environment variables, network destinations.
+
+use std::fmt;
+use std::path::PathBuf;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// Everything an app is allowed to see. The default grants nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Grants {
+    /// Environment variables, in order; a later entry for the same name wins.
+    pub env: Vec<(String, String)>,
+    /// Host directories mounted into the guest's filesystem.
+    pub dirs: Vec<DirGrant>,
+    /// Where the app may connect to.
+    pub network: NetworkPolicy,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseGrantError {
+    #[error("invalid volume `{spec}`: {reason}; expected `HOST_DIR:GUEST_DIR[:ro|rw]`")]
+    Volume { spec: String, reason: &'static str },
+    #[error(
+        "invalid network policy `{spec}`: {reason}; expected `none` or `allow=HOST:PORT[,HOST:PORT...]`"
+    )]
+    Network { spec: String, reason: String },
+}
+
+/// A host directory made visible to the guest at `guest`, like `docker run -v host:guest[:ro]`.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DirGrant {
+    pub host: PathBuf,
+    pub guest: String,
+    pub read_only: bool,
+}
+
+impl FromStr for DirGrant {
+    type Err = ParseGrantError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let err = |reason| ParseGrantError::Volume {
+            spec: spec.to_string(),
+            reason,
+        };
+        let mut parts = spec.split(':');
+        let (Some(host), Some(guest)) = (parts.next(), parts.next()) else {
+            return Err(err("missing the guest directory"));
+        };
+        let read_only = match parts.next() {
+            None | Some("rw") => false,
+            Some("ro") => true,
+            Some(_) => return Err(err("the mode must be `ro` or `rw`")),
+        };
+        if parts.next().is_some() {
+            return Err(err("too many `:`"));
+        }
+        if host.is_empty() {
+            return Err(err("the host directory is empty"));
+        }
+        if !guest.starts_with('/') {
+            return Err(err("the guest directory must be absolute"));
+        }
+        if guest.split('/').any(|c| c == "..") {
+            return Err(err("the guest directory must not contain `..`"));
+        }
+        Ok(DirGrant {
+            host: PathBuf::from(host),
+            guest: normalize_guest(guest),
+            read_only,
+        })
+    }
+}
+
+fn normalize_guest(guest: &str) -> String {
+    let parts: Vec<&str> = guest
+        .split('/')
+        .filter(|c| !c.is_empty() && *c != ".")
+        .collect();
+    format!("/{}", parts.join("/"))
+}
+
+impl fmt::Display for DirGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mode = if self.read_only { ":ro" } else { "" };
+        write!(f, "{}:{}{mode}", self.host.display(), self.guest)
+    }
+}
+
+/// Network egress. The default is [`NetworkPolicy::None`]: no sockets at all.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum NetworkPolicy {
+    #[default]
+    None,
+    /// Outgoing TCP connections and UDP datagrams to exactly these destinations.
+    Allow(Vec<Endpoint>),
+}
+
+impl NetworkPolicy {
+    pub fn endpoints(&self) -> &[Endpoint] {
+        match self {
+            NetworkPolicy::None => &[],
+            NetworkPolicy::Allow(endpoints) => endpoints,
+        }
+    }
+}
+
+impl FromStr for NetworkPolicy {
+    type Err = ParseGrantError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let err = |reason: String| ParseGrantError::Network {
+            spec: spec.to_string(),
+            reason,
+        };
+        if spec == "none" {
+            return Ok(NetworkPolicy::None);
+        }
+        let Some(list) = spec.strip_prefix("allow=") else {
+            return Err(err("unknown policy".into()));
+        };
+        let endpoints = list
+            .split(',')
+            .map(|e| e.trim().parse::<Endpoint>().map_err(|reason| err(reason)))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(NetworkPolicy::Allow(endpoints))
+    }
+}
+
+impl fmt::Display for NetworkPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NetworkPolicy::None => f.write_str("none"),
+            NetworkPolicy::Allow(endpoints) => {
+                f.write_str("allow=")?;
+                for (i, e) in endpoints.iter().enumerate() {
+                    if i > 0 {
+                        f.write_str(",")?;
+                    }
+                    write!(f, "{e}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+/// A destination: a host name or IP address, and a port.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct Endpoint {
+    pub host: String,
+    pub port: u16,
+}
+
+impl FromStr for Endpoint {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (host, port) = s
+            .rsplit_once(':')
+            .ok_or_else(|| format!("`{s}` has no port"))?;
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        if host.is_empty() || host.contains(['/', ' ']) {
+            return Err(format!("`{s}` has no valid host"));
+        }
+        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
+            return Err(format!("`{s}`: write IPv6 addresses as `[ADDR]:PORT`"));
+        }
+        let port = port
+            .parse::<u16>()
+            .ok()
+            .filter(|p| *p != 0)
+            .ok_or_else(|| format!("`{port}` is not a port number (1-65535)"))?;
+        Ok(Endpoint {
+            host: host.to_ascii_lowercase(),
+            port,
+        })
+    }
+}
+
+impl fmt::Display for Endpoint {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.host.contains(':') {
+            write!(f, "[{}]:{}", self.host, self.port)
+        } else {
+            write!(f, "{}:{}", self.host, self.port)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn volumes() {
+        let v: DirGrant = "./data:/data".parse().unwrap();
+        assert_eq!(
+            v,
+            DirGrant {
+                host: "./data".into(),
+                guest: "/data".into(),
+                read_only: false
+            }
+        );
+        let v: DirGrant = "/cfg:/etc/app/:ro".parse().unwrap();
+        assert_eq!(v.guest, "/etc/app");
+        assert!(v.read_only);
+        assert_eq!(v.to_string(), "/cfg:/etc/app:ro");
+        for bad in [
+            "/data",
+            "/a:rel",
+            "/a:/b:rx",
+            ":/b",
+            "/a:/b:ro:x",
+            "/a:/../etc",
+        ] {
+            assert!(bad.parse::<DirGrant>().is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn network() {
+        assert_eq!("none".parse::<NetworkPolicy>().unwrap(), NetworkPolicy::None);
+        let p: NetworkPolicy = "allow=example.com:443,127.0.0.1:8080,[::1]:80"
+            .parse()
+            .unwrap();
+        assert_eq!(p.endpoints().len(), 3);
+        assert_eq!(p.endpoints()[2].host, "::1");
+        assert_eq!(p.to_string(), "allow=example.com:443,127.0.0.1:8080,[::1]:80");
+        for bad in ["all", "allow=", "allow=host", "allow=host:0", "allow=::1:80", "allow=h:99999"] {
+            assert!(bad.parse::<NetworkPolicy>().is_err(), "{bad}");
+        }
+    }
+}

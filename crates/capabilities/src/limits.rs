@@ -1,0 +1,108 @@
+//! How much an app may use: memory, CPU time, wall-clock time.
+
+use std::fmt;
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// Resource limits. `None` means unlimited, as in `docker run`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Limits {
+    /// Total linear memory across all of the app's memories.
+    pub memory: Option<ByteSize>,
+    /// CPU time the app may spend running guest code and host calls on its behalf.
+    pub cpu_time: Option<Duration>,
+    /// Wall-clock time from start to exit.
+    pub timeout: Option<Duration>,
+}
+
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum ParseLimitError {
+    #[error(
+        "invalid size `{0}`: expected a number with an optional unit, like `64MiB`, `512k` or `1g`"
+    )]
+    Size(String),
+    #[error("invalid duration `{0}`: expected a number with a unit, like `500ms`, `2s` or `1m`")]
+    Duration(String),
+}
+
+/// A number of bytes. Parses Docker's units, which are binary whatever their spelling:
+/// `k`/`kb`/`kib` = 1024, `m` = 1024², `g` = 1024³ (case-insensitive); a bare number is bytes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct ByteSize(pub u64);
+
+impl FromStr for ByteSize {
+    type Err = ParseLimitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseLimitError::Size(s.to_string());
+        let t = s.trim();
+        let split = t.find(|c: char| !c.is_ascii_digit()).unwrap_or(t.len());
+        let (digits, unit) = t.split_at(split);
+        let n: u64 = digits.parse().map_err(|_| err())?;
+        let shift = match unit.trim().to_ascii_lowercase().as_str() {
+            "" | "b" => 0,
+            "k" | "kb" | "kib" => 10,
+            "m" | "mb" | "mib" => 20,
+            "g" | "gb" | "gib" => 30,
+            "t" | "tb" | "tib" => 40,
+            _ => return Err(err()),
+        };
+        n.checked_mul(1 << shift)
+            .filter(|n| *n > 0)
+            .map(ByteSize)
+            .ok_or_else(err)
+    }
+}
+
+impl fmt::Display for ByteSize {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
+        let mut value = self.0 as f64;
+        let mut unit = 0;
+        while value >= 1024.0 && unit < UNITS.len() - 1 {
+            value /= 1024.0;
+            unit += 1;
+        }
+        if value.fract() == 0.0 {
+            write!(f, "{value} {}", UNITS[unit])
+        } else {
+            write!(f, "{value:.1} {}", UNITS[unit])
+        }
+    }
+}
+
+/// Parses `500ms`, `2s`, `1m30s`, `1h`: a number always needs its unit.
+pub fn parse_duration(s: &str) -> Result<Duration, ParseLimitError> {
+    humantime::parse_duration(s.trim())
+        .ok()
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| ParseLimitError::Duration(s.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes() {
+        assert_eq!("64MiB".parse::<ByteSize>().unwrap(), ByteSize(64 << 20));
+        assert_eq!("64m".parse::<ByteSize>().unwrap(), ByteSize(64 << 20));
+        assert_eq!("1G".parse::<ByteSize>().unwrap(), ByteSize(1 << 30));
+        assert_eq!("4096".parse::<ByteSize>().unwrap(), ByteSize(4096));
+        for bad in ["", "m", "64x", "-1m", "1.5g", "0", "99999999999t"] {
+            assert!(bad.parse::<ByteSize>().is_err(), "{bad}");
+        }
+        assert_eq!(ByteSize(64 << 20).to_string(), "64 MiB");
+        assert_eq!(ByteSize(1536).to_string(), "1.5 KiB");
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(parse_duration("2s").unwrap(), Duration::from_secs(2));
+        assert_eq!(parse_duration("500ms").unwrap(), Duration::from_millis(500));
+        assert!(parse_duration("2").is_err());
+        assert!(parse_duration("0s").is_err());
+    }
+}

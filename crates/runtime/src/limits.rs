@@ -1,0 +1,148 @@
+//! Enforcing [`Limits`]: memory through wasmtime's `ResourceLimiter`, CPU time through the epoch
+//! callback and a per-poll CPU meter, wall-clock time through a timer around the whole run.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use skiff_capabilities::{ByteSize, Limits};
+
+/// A limit an app ran into. Carried as the error that ends the guest.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum LimitExceeded {
+    #[error("the app exceeded its memory limit of {0}")]
+    Memory(ByteSize),
+    #[error("the app exceeded its CPU time limit of {}", humantime::format_duration(*.0))]
+    CpuTime(Duration),
+    #[error("the app exceeded its wall-clock limit of {}", humantime::format_duration(*.0))]
+    Timeout(Duration),
+}
+
+impl LimitExceeded {
+    /// The flag that raises this limit.
+    pub fn flag(&self) -> &'static str {
+        match self {
+            LimitExceeded::Memory(_) => "--memory",
+            LimitExceeded::CpuTime(_) => "--cpu-time",
+            LimitExceeded::Timeout(_) => "--timeout",
+        }
+    }
+}
+
+/// Table elements are host memory too (8 bytes or more each); without a cap a guest could
+/// grow a table to 2^32 elements whatever `--memory` says.
+const MAX_TABLE_ELEMENTS: usize = 10_000_000;
+
+/// Per-store enforcement state.
+pub(crate) struct Guard {
+    memory_limit: Option<ByteSize>,
+    memory_used: u64,
+    cpu_limit: Option<Duration>,
+    pub(crate) meter: Arc<CpuMeter>,
+}
+
+impl Guard {
+    pub(crate) fn new(limits: &Limits) -> Self {
+        Guard {
+            memory_limit: limits.memory,
+            memory_used: 0,
+            cpu_limit: limits.cpu_time,
+            meter: Arc::default(),
+        }
+    }
+
+    /// Called from the epoch callback, on the thread running the guest.
+    pub(crate) fn check_cpu(&self) -> Result<(), LimitExceeded> {
+        match self.cpu_limit {
+            Some(limit) if self.meter.used_in_poll() > limit => Err(LimitExceeded::CpuTime(limit)),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl wasmtime::ResourceLimiter for Guard {
+    fn memory_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        let total = self.memory_used + (desired.saturating_sub(current)) as u64;
+        if let Some(limit) = self.memory_limit
+            && total > limit.0
+        {
+            // An error, not `Ok(false)`: the guest is stopped like an OOM-killed container
+            // instead of limping on with a failed allocation it may not check.
+            return Err(LimitExceeded::Memory(limit).into());
+        }
+        self.memory_used = total;
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= MAX_TABLE_ELEMENTS)
+    }
+}
+
+/// CPU time spent polling one app's future, measured with the thread CPU clock around each poll,
+/// so it counts exactly the time the app ran on whichever worker thread polled it.
+#[derive(Default)]
+pub(crate) struct CpuMeter {
+    used_ns: AtomicU64,
+    poll_started_ns: AtomicU64,
+}
+
+impl CpuMeter {
+    pub(crate) fn used(&self) -> Duration {
+        Duration::from_nanos(self.used_ns.load(Ordering::Relaxed))
+    }
+
+    /// Time used including the poll in progress; only meaningful on the polling thread.
+    fn used_in_poll(&self) -> Duration {
+        let running = thread_cpu_ns().saturating_sub(self.poll_started_ns.load(Ordering::Relaxed));
+        self.used() + Duration::from_nanos(running)
+    }
+
+    pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
+        Metered {
+            future: Box::pin(future),
+            meter: self.clone(),
+        }
+    }
+}
+
+pub(crate) struct Metered<F> {
+    future: Pin<Box<F>>,
+    meter: Arc<CpuMeter>,
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let start = thread_cpu_ns();
+        self.meter.poll_started_ns.store(start, Ordering::Relaxed);
+        let result = self.future.as_mut().poll(cx);
+        let spent = thread_cpu_ns().saturating_sub(start);
+        self.meter.used_ns.fetch_add(spent, Ordering::Relaxed);
+        result
+    }
+}
+
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}

@@ -1,0 +1,171 @@
+//! Running a command app to completion under its grants and limits.
+
+use skiff_capabilities::wasi::GrantError;
+use skiff_capabilities::{Grants, Limits};
+use wasmtime::component::ResourceTable;
+use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
+use wasmtime_wasi::p1::WasiP1Ctx;
+use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+
+use crate::limits::{Guard, LimitExceeded};
+use crate::load::{App, Pre};
+
+/// What one run of an app is given.
+#[derive(Clone, Debug, Default)]
+pub struct RunOptions {
+    /// The guest's arguments, `argv[0]` first.
+    pub args: Vec<String>,
+    pub grants: Grants,
+    pub limits: Limits,
+}
+
+/// How a run ended, from the guest's point of view.
+#[derive(Debug)]
+pub enum Exit {
+    /// The guest exited (returning from `main` is 0).
+    Code(i32),
+    /// The guest trapped.
+    Trap {
+        /// The trap, e.g. "wasm `unreachable` instruction executed".
+        message: String,
+        /// The wasm backtrace, with function names where the module has a name section.
+        backtrace: Option<String>,
+        /// The guest overflowed its wasm stack (e.g. unbounded recursion).
+        stack_overflow: bool,
+    },
+    /// Skiff stopped the guest at one of its limits.
+    Limit(LimitExceeded),
+}
+
+/// Why a run could not start. (How the guest ended is an [`Exit`], not an error.)
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(transparent)]
+    Grant(#[from] GrantError),
+}
+
+pub(crate) struct P1Host {
+    pub(crate) wasi: WasiP1Ctx,
+    guard: Guard,
+}
+
+pub(crate) struct P2Host {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    guard: Guard,
+}
+
+impl WasiView for P2Host {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+trait Guarded: Send + 'static {
+    fn guard(&mut self) -> &mut Guard;
+}
+
+impl Guarded for P1Host {
+    fn guard(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+}
+
+impl Guarded for P2Host {
+    fn guard(&mut self) -> &mut Guard {
+        &mut self.guard
+    }
+}
+
+impl App {
+    /// Runs the app once, with stdio inherited from this process, until it exits, traps or hits
+    /// a limit.
+    pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
+        let mut wasi = skiff_capabilities::wasi::builder(&options.grants)?;
+        wasi.args(&options.args).inherit_stdio();
+        let guard = Guard::new(&options.limits);
+        let meter = guard.meter.clone();
+        let run = async {
+            match &self.pre {
+                Pre::Module {
+                    pre,
+                    entry,
+                    initialize,
+                } => {
+                    let host = P1Host {
+                        wasi: wasi.build_p1(),
+                        guard,
+                    };
+                    let mut store = new_store(pre.module().engine(), host);
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    for export in initialize.then_some("_initialize").iter().chain(entry) {
+                        let func = instance.get_typed_func::<(), ()>(&mut store, export)?;
+                        func.call_async(&mut store, ()).await?;
+                    }
+                    Ok(0)
+                }
+                Pre::Component(pre) => {
+                    let host = P2Host {
+                        wasi: wasi.build(),
+                        table: ResourceTable::new(),
+                        guard,
+                    };
+                    let mut store = new_store(pre.engine(), host);
+                    let command = pre.instantiate_async(&mut store).await?;
+                    let result = command.wasi_cli_run().call_run(&mut store).await?;
+                    Ok(if result.is_ok() { 0 } else { 1 })
+                }
+            }
+        };
+        let run = meter.meter(run);
+        let result = match options.limits.timeout {
+            Some(limit) => match tokio::time::timeout(limit, run).await {
+                Ok(result) => result,
+                Err(_elapsed) => return Ok(Exit::Limit(LimitExceeded::Timeout(limit))),
+            },
+            None => run.await,
+        };
+        tracing::debug!(app = %self.name, cpu = ?meter.used(), "app finished");
+        Ok(match result {
+            Ok(code) => Exit::Code(code),
+            Err(error) => classify(error),
+        })
+    }
+}
+
+fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store<T> {
+    let mut store = Store::new(engine, host);
+    store.limiter(|host| host.guard());
+    store.epoch_deadline_callback(|mut ctx| {
+        ctx.data_mut().guard().check_cpu()?;
+        // Yield every tick so one busy guest never holds a worker thread, and timers (the
+        // wall-clock limit) and other apps keep running.
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store.set_epoch_deadline(1);
+    store
+}
+
+fn classify(error: wasmtime::Error) -> Exit {
+    for cause in error.chain() {
+        if let Some(exit) = cause.downcast_ref::<I32Exit>() {
+            return Exit::Code(exit.0);
+        }
+        if let Some(limit) = cause.downcast_ref::<LimitExceeded>() {
+            return Exit::Limit(limit.clone());
+        }
+    }
+    let trap = error.downcast_ref::<Trap>().copied();
+    Exit::Trap {
+        message: error.root_cause().to_string(),
+        backtrace: error
+            .downcast_ref::<WasmBacktrace>()
+            .map(|bt| bt.to_string())
+            .filter(|bt| !bt.trim().is_empty()),
+        stack_overflow: trap == Some(Trap::StackOverflow),
+    }
+}
+

@@ -1,0 +1,10 @@
+//! Paths of Skiff's guest test programs, compiled for wasm32 by this crate's build script.
+//!
+//! Every program in `crates/test-programs/src/bin` gets a constant holding the absolute path of its
+//! `.wasm`: `cli_*` programs are built for wasm32-wasip1 (`P1_CLI_HELLO`, a core module) and
+//! wasm32-wasip2 (`P2_CLI_HELLO`, a component); `p2_*` programs only for wasm32-wasip2, with the
+//! prefix not repeated (`p2_tcp_echo_client` -> `P2_TCP_ECHO_CLIENT`). [`foreach_p1!`] and
+//! [`foreach_p2!`] call a macro once per constant with its lowercase name (`$mac!(p1_cli_hello);`),
+//! so a test file can check that every program has a test: `foreach_p1!(assert_test_exists);`.
+
+include!(concat!(env!("OUT_DIR"), "/gen.rs"));
