@@ -8,7 +8,11 @@ pub enum EnvError {
     #[error("invalid environment variable `{0}`: the name must not be empty or contain `=`")]
     InvalidName(String),
     #[error("{path}:{line}: invalid environment variable `{text}`: expected `KEY=VALUE` or `KEY`")]
-    InvalidLine { path: String, line: usize, text: String },
+    InvalidLine {
+        path: String,
+        line: usize,
+        text: String,
+    },
     #[error("failed to read env file `{path}`")]
     Read {
         path: String,
@@ -34,7 +38,9 @@ pub fn parse_env_assignment(
     if !valid_name(name) {
         return Err(EnvError::InvalidName(spec.to_string()));
     }
-    Ok(value.or_else(|| lookup(name)).map(|v| (name.to_string(), v)))
+    Ok(value
+        .or_else(|| lookup(name))
+        .map(|v| (name.to_string(), v)))
 }
 
 /// Reads a Docker-style env file: one `KEY=VALUE` or `KEY` per line, `#` starts a comment line,
@@ -111,7 +117,12 @@ mod tests {
         );
         std::fs::write(&path, "A=1\n=bad\n").unwrap();
         let err = parse_env_file(&path, none).unwrap_err().to_string();
-        assert!(err.ends_with("app.env:2: invalid environment variable `=bad`: expected `KEY=VALUE` or `KEY`"), "{err}");
+        assert!(
+            err.ends_with(
+                "app.env:2: invalid environment variable `=bad`: expected `KEY=VALUE` or `KEY`"
+            ),
+            "{err}"
+        );
     }
 
     fn tempfile_dir() -> std::path::PathBuf {

@@ -17,6 +17,21 @@ pub struct Grants {
     pub network: NetworkPolicy,
 }
 
+impl Grants {
+    /// The environment the guest sees: one entry per name, the last one given winning (so `-e`
+    /// overrides `--env-file`, as in Docker), in first-given order.
+    pub fn effective_env(&self) -> Vec<(String, String)> {
+        let mut env: Vec<(String, String)> = Vec::with_capacity(self.env.len());
+        for (name, value) in &self.env {
+            match env.iter_mut().find(|(n, _)| n == name) {
+                Some(slot) => slot.1 = value.clone(),
+                None => env.push((name.clone(), value.clone())),
+            }
+        }
+        env
+    }
+}
+
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum ParseGrantError {
     #[error("invalid volume `{spec}`: {reason}; expected `HOST_DIR:GUEST_DIR[:ro|rw]`")]
@@ -122,7 +137,7 @@ impl FromStr for NetworkPolicy {
         };
         let endpoints = list
             .split(',')
-            .map(|e| e.trim().parse::<Endpoint>().map_err(|reason| err(reason)))
+            .map(|e| e.trim().parse::<Endpoint>().map_err(&err))
             .collect::<Result<Vec<_>, _>>()?;
         Ok(NetworkPolicy::Allow(endpoints))
     }
@@ -160,15 +175,17 @@ impl FromStr for Endpoint {
         let (host, port) = s
             .rsplit_once(':')
             .ok_or_else(|| format!("`{s}` has no port"))?;
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
-        if host.is_empty() || host.contains(['/', ' ']) {
+        let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
+            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
+            Some(_) => return Err(format!("`{s}` has no valid IPv6 address")),
+            // `::1:80` is ambiguous: IPv6 addresses need brackets.
+            None if host.contains(':') => {
+                return Err(format!("`{s}`: write IPv6 addresses as `[ADDR]:PORT`"));
+            }
+            None => host,
+        };
+        if host.is_empty() || host.contains(['/', ' ', '[', ']']) {
             return Err(format!("`{s}` has no valid host"));
-        }
-        if host.contains(':') && host.parse::<std::net::Ipv6Addr>().is_err() {
-            return Err(format!("`{s}`: write IPv6 addresses as `[ADDR]:PORT`"));
         }
         let port = port
             .parse::<u16>()
@@ -225,14 +242,27 @@ mod tests {
 
     #[test]
     fn network() {
-        assert_eq!("none".parse::<NetworkPolicy>().unwrap(), NetworkPolicy::None);
+        assert_eq!(
+            "none".parse::<NetworkPolicy>().unwrap(),
+            NetworkPolicy::None
+        );
         let p: NetworkPolicy = "allow=example.com:443,127.0.0.1:8080,[::1]:80"
             .parse()
             .unwrap();
         assert_eq!(p.endpoints().len(), 3);
         assert_eq!(p.endpoints()[2].host, "::1");
-        assert_eq!(p.to_string(), "allow=example.com:443,127.0.0.1:8080,[::1]:80");
-        for bad in ["all", "allow=", "allow=host", "allow=host:0", "allow=::1:80", "allow=h:99999"] {
+        assert_eq!(
+            p.to_string(),
+            "allow=example.com:443,127.0.0.1:8080,[::1]:80"
+        );
+        for bad in [
+            "all",
+            "allow=",
+            "allow=host",
+            "allow=host:0",
+            "allow=::1:80",
+            "allow=h:99999",
+        ] {
             assert!(bad.parse::<NetworkPolicy>().is_err(), "{bad}");
         }
     }

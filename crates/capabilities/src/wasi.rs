@@ -51,14 +51,20 @@ impl GrantError {
 /// Arguments and stdio are the caller's to add.
 pub fn builder(grants: &Grants) -> Result<WasiCtxBuilder, GrantError> {
     let mut wasi = WasiCtxBuilder::new();
-    wasi.envs(&grants.env);
+    wasi.envs(&grants.effective_env());
     for dir in &grants.dirs {
         let (host, guest) = (dir.host.clone(), dir.guest.clone());
         match std::fs::metadata(&dir.host) {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(GrantError::MissingDir { host, guest });
             }
-            Err(source) => return Err(GrantError::OpenDir { host, guest, source }),
+            Err(source) => {
+                return Err(GrantError::OpenDir {
+                    host,
+                    guest,
+                    source,
+                });
+            }
             Ok(meta) if !meta.is_dir() => return Err(GrantError::NotADir { host, guest }),
             Ok(_) => {}
         }
@@ -77,7 +83,9 @@ pub fn builder(grants: &Grants) -> Result<WasiCtxBuilder, GrantError> {
     let endpoints = grants.network.endpoints();
     if !endpoints.is_empty() {
         let allowed = Arc::new(resolve(endpoints)?);
-        let by_name = endpoints.iter().any(|e| e.host.parse::<std::net::IpAddr>().is_err());
+        let by_name = endpoints
+            .iter()
+            .any(|e| e.host.parse::<std::net::IpAddr>().is_err());
         wasi.allow_tcp(true)
             .allow_udp(true)
             // Name lookups can carry data out (DNS exfiltration): only when a grant names a host.

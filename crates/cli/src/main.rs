@@ -1,1 +1,73 @@
-fn main(){}
+//! `skiff`: the command line. Each verb is a clap struct in `commands/<verb>.rs` with an
+//! `execute`; this file parses, installs logging, and turns the outcome into output and an exit
+//! code — errors are printed here and only here.
+
+mod commands;
+mod errors;
+mod progress;
+mod settings;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "skiff",
+    version,
+    about = "Run WebAssembly apps in one shared, sandboxed runtime"
+)]
+struct Cli {
+    #[command(flatten)]
+    global: settings::GlobalFlags,
+    #[command(subcommand)]
+    command: commands::Command,
+}
+
+fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            // Help and version are successes; a bad command line is Skiff's failure, and like
+            // `docker run` we keep the guest's exit codes free by using 125 for it.
+            return if e.use_stderr() {
+                ExitCode::from(errors::EXIT_SKIFF_FAILED)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    init_tracing();
+    match cli.command.execute(&cli.global) {
+        Ok(code) => code,
+        Err(error) => {
+            errors::report(&error);
+            ExitCode::from(errors::EXIT_SKIFF_FAILED)
+        }
+    }
+}
+
+/// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG` (default: warnings), coloured
+/// only on a terminal; guest output never passes through here.
+fn init_tracing() {
+    use std::io::IsTerminal;
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .without_time()
+        .with_target(false)
+        .init();
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn cli_is_well_formed() {
+        use clap::CommandFactory;
+        super::Cli::command().debug_assert();
+    }
+}

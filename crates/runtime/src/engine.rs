@@ -37,9 +37,7 @@ impl Runtime {
         // and a compare, where fuel counts every instruction (see ARCHITECTURE.md).
         wasm.epoch_interruption(true);
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
-        let cache = config
-            .cache_dir
-            .map(|dir| CompileCache::new(dir, &engine));
+        let cache = config.cache_dir.map(|dir| CompileCache::new(dir, &engine));
         Ok(Runtime {
             _ticker: EpochTicker::start(engine.clone()),
             engine,

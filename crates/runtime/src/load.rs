@@ -35,7 +35,9 @@ pub enum LoadError {
         #[source]
         source: std::io::Error,
     },
-    #[error("`{name}` is not a WebAssembly file: it is neither a binary (`\\0asm` header) nor text")]
+    #[error(
+        "`{name}` is not a WebAssembly file: it is neither a binary (`\\0asm` header) nor text"
+    )]
     NotWasm { name: String },
     #[error("`{name}` is not valid WebAssembly text")]
     Wat {
@@ -60,7 +62,9 @@ pub enum LoadError {
     },
     #[error("`{name}` is not a command component: it does not export `wasi:cli/run`{exports}")]
     NotCommand { name: String, exports: String },
-    #[error("`{name}` has an entry point of the wrong type: `{export}` must take and return nothing")]
+    #[error(
+        "`{name}` has an entry point of the wrong type: `{export}` must take and return nothing"
+    )]
     BadEntry { name: String, export: String },
 }
 
@@ -82,7 +86,9 @@ impl LoadError {
             LoadError::NotCommand { .. } => {
                 "`skiff run` runs `wasi:cli/command` components: build a binary crate for wasm32-wasip2"
             }
-            LoadError::BadEntry { .. } => "export `_start` as a function with no parameters or results",
+            LoadError::BadEntry { .. } => {
+                "export `_start` as a function with no parameters or results"
+            }
         })
     }
 }
@@ -244,7 +250,11 @@ impl Runtime {
             .into_iter()
             .find(|export| module.get_export(export).is_some());
         let initialize = module.get_export("_initialize").is_some();
-        for export in entry.iter().copied().chain(initialize.then_some("_initialize")) {
+        for export in entry
+            .iter()
+            .copied()
+            .chain(initialize.then_some("_initialize"))
+        {
             let ty = module.get_export(export).and_then(|e| e.func().cloned());
             if !ty.is_some_and(|ty| ty.params().len() == 0 && ty.results().len() == 0) {
                 return Err(LoadError::BadEntry {
@@ -262,7 +272,10 @@ impl Runtime {
 
     fn link_component(&self, name: &str, component: &Component) -> Result<Pre, LoadError> {
         let ty = component.component_type();
-        let exports: Vec<String> = ty.exports(&self.engine).map(|(n, _)| n.to_string()).collect();
+        let exports: Vec<String> = ty
+            .exports(&self.engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
         if !exports.iter().any(|e| e.starts_with("wasi:cli/run@")) {
             let exports = if exports.is_empty() {
                 " (it exports nothing)".to_string()

@@ -44,6 +44,15 @@ pub enum RunError {
     Grant(#[from] GrantError),
 }
 
+impl RunError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> &'static str {
+        match self {
+            RunError::Grant(e) => e.hint(),
+        }
+    }
+}
+
 pub(crate) struct P1Host {
     pub(crate) wasi: WasiP1Ctx,
     guard: Guard,
@@ -168,4 +177,3 @@ fn classify(error: wasmtime::Error) -> Exit {
         stack_overflow: trap == Some(Trap::StackOverflow),
     }
 }
-

@@ -1,0 +1,118 @@
+//! Flags shared by several verbs, and resolving them (with the environment) into what the
+//! runtime consumes. Clap structs only parse; the functions here decide.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use skiff_capabilities::{
+    ByteSize, DirGrant, Grants, Limits, NetworkPolicy, parse_duration, parse_env_assignment,
+    parse_env_file,
+};
+
+#[derive(Debug, Args)]
+pub struct GlobalFlags {
+    /// Where Skiff keeps its store and caches [default: $XDG_DATA_HOME/skiff, or /var/lib/skiff
+    /// for root]
+    #[arg(long, global = true, env = "SKIFF_ROOT", value_name = "DIR")]
+    pub root: Option<PathBuf>,
+}
+
+impl GlobalFlags {
+    pub fn root(&self) -> PathBuf {
+        if let Some(root) = &self.root {
+            return root.clone();
+        }
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        if unsafe { libc::geteuid() } == 0 {
+            return PathBuf::from("/var/lib/skiff");
+        }
+        dirs::data_dir()
+            .unwrap_or_else(std::env::temp_dir)
+            .join("skiff")
+    }
+
+    pub fn compile_cache_dir(&self) -> PathBuf {
+        self.root().join("cache").join("compiled")
+    }
+}
+
+/// What an app may see. Nothing is granted unless a flag grants it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Grants (deny by default)")]
+pub struct GrantFlags {
+    /// Set an environment variable: KEY=VALUE, or KEY to copy it from this environment
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    pub env: Vec<String>,
+    /// Read environment variables from a file of KEY=VALUE lines (as `docker run --env-file`)
+    #[arg(long, value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Mount a host directory: HOST_DIR:GUEST_DIR[:ro|rw] (read-write unless `:ro`)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    pub volumes: Vec<DirGrant>,
+    /// Network egress: `none`, or `allow=HOST:PORT[,HOST:PORT...]` for outgoing TCP/UDP to
+    /// exactly those destinations
+    #[arg(long, value_name = "POLICY", default_value = "none")]
+    pub network: NetworkPolicy,
+}
+
+impl GrantFlags {
+    pub fn resolve(&self) -> anyhow::Result<Grants> {
+        let lookup = |key: &str| std::env::var(key).ok();
+        let mut env = Vec::new();
+        for file in &self.env_file {
+            env.extend(parse_env_file(file, lookup)?);
+        }
+        for spec in &self.env {
+            env.extend(parse_env_assignment(spec, lookup)?);
+        }
+        let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        let dirs = self
+            .volumes
+            .iter()
+            .map(|grant| DirGrant {
+                host: absolute(&cwd, &grant.host),
+                ..grant.clone()
+            })
+            .collect();
+        Ok(Grants {
+            env,
+            dirs,
+            network: self.network.clone(),
+        })
+    }
+}
+
+fn absolute(cwd: &Path, path: &Path) -> PathBuf {
+    if path.is_absolute() {
+        path.to_path_buf()
+    } else {
+        cwd.join(path)
+    }
+}
+
+/// How much an app may use. Unlimited unless a flag sets a limit.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Limits")]
+pub struct LimitFlags {
+    /// Maximum linear memory, all memories together: bytes or k/m/g units, e.g. 64m or 64MiB
+    #[arg(short = 'm', long, value_name = "SIZE")]
+    pub memory: Option<ByteSize>,
+    /// Maximum CPU time the app may use, e.g. 2s or 500ms
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub cpu_time: Option<Duration>,
+    /// Maximum wall-clock time from start to exit, e.g. 10s or 1m
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub timeout: Option<Duration>,
+}
+
+impl LimitFlags {
+    pub fn resolve(&self) -> Limits {
+        Limits {
+            memory: self.memory,
+            cpu_time: self.cpu_time,
+            timeout: self.timeout,
+        }
+    }
+}

@@ -1,0 +1,183 @@
+//! Bad input: each gets a message naming the cause and the fix, and exit code 125.
+
+use skiff_test_programs_artifacts::P1_CLI_HELLO;
+
+use crate::support::{Skiff, path_str, write_file};
+
+fn run_file(name: &str, contents: impl AsRef<[u8]>, extra: &[&str]) -> crate::support::Outcome {
+    let dir = tempfile::tempdir().unwrap();
+    let path = write_file(dir.path(), name, contents);
+    let mut args = vec!["run"];
+    args.extend_from_slice(extra);
+    args.push(path_str(&path));
+    Skiff::new().run(&args)
+}
+
+#[test]
+fn not_wasm() {
+    run_file("app.wasm", "#!/bin/sh\necho hi\n", &[])
+        .code(125)
+        .stderr_has("error: `app.wasm` is not a WebAssembly file")
+        .stderr_has("hint: ");
+    run_file("blob.wasm", [0xffu8, 0xfe, 0x00, 0x01], &[])
+        .code(125)
+        .stderr_has("is not a WebAssembly file");
+}
+
+#[test]
+fn truncated_module() {
+    let wasm = std::fs::read(P1_CLI_HELLO).unwrap();
+    run_file("cut.wasm", &wasm[..wasm.len() / 2], &[])
+        .code(125)
+        .stderr_has("error: `cut.wasm` is not a valid WebAssembly module")
+        .stderr_has("hint: the file may be truncated");
+    run_file("header.wasm", &wasm[..6], &[])
+        .code(125)
+        .stderr_has("is not a valid WebAssembly module");
+}
+
+#[test]
+fn invalid_text() {
+    run_file(
+        "bad.wat",
+        "(module (func (export \"_start\") (i32.add)))",
+        &[],
+    )
+    .code(125)
+    .stderr_has("is not a valid WebAssembly");
+    run_file("syntax.wat", "(module (func", &[])
+        .code(125)
+        .stderr_has("is not valid WebAssembly text");
+}
+
+#[test]
+fn component_of_the_wrong_world() {
+    let component = r#"(component
+        (core module $m (func (export "handle")))
+        (core instance $i (instantiate $m))
+        (func (export "handle") (canon lift (core func $i "handle"))))"#;
+    run_file("lib.wat", component, &[])
+        .code(125)
+        .stderr_has("is not a command component: it does not export `wasi:cli/run`")
+        .stderr_has("it exports `handle`")
+        .stderr_has("hint: ");
+}
+
+#[test]
+fn import_skiff_does_not_provide() {
+    let module = r#"(module
+        (import "env" "host_random" (func (result i32)))
+        (func (export "_start")))"#;
+    run_file("needs-env.wat", module, &[])
+        .code(125)
+        .stderr_has("imports `env::host_random`, which Skiff does not provide")
+        .stderr_has("hint: Skiff provides WASI preview 1");
+    let module = r#"(module
+        (import "wasi_snapshot_preview1" "no_such_call" (func))
+        (func (export "_start")))"#;
+    run_file("future-wasi.wat", module, &[])
+        .code(125)
+        .stderr_has("needs imports that Skiff does not provide")
+        .stderr_has("no_such_call");
+}
+
+#[test]
+fn entry_point_of_the_wrong_type() {
+    run_file(
+        "entry.wat",
+        r#"(module (func (export "_start") (param i32)))"#,
+        &[],
+    )
+    .code(125)
+    .stderr_has("`_start` must take and return nothing");
+}
+
+#[test]
+fn missing_volume_directory() {
+    let out = Skiff::new().run(&["run", "-v", "/no/such/dir:/data", P1_CLI_HELLO]);
+    out.code(125)
+        .stderr_has("cannot mount `/no/such/dir` at `/data`: the host directory does not exist")
+        .stderr_has("hint: create the directory");
+    Skiff::new()
+        .run(&["run", "-v", "/tmp:data", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("the guest directory must be absolute");
+}
+
+#[test]
+fn malformed_flags() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "--memory", "64x", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("invalid size `64x`");
+    skiff
+        .run(&["run", "--cpu-time", "2", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("invalid duration `2`");
+    skiff
+        .run(&["run", "--network", "allow=example.com", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("has no port");
+    skiff
+        .run(&["run", "-e", "=x", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("invalid environment variable `=x`");
+}
+
+#[test]
+fn missing_file() {
+    Skiff::new()
+        .run(&["run", "no-such-app.wasm"])
+        .code(125)
+        .stderr_has("`no-such-app.wasm`: no such file");
+    Skiff::new().run(&["run"]).code(125);
+}
+
+#[test]
+fn help_and_version_succeed() {
+    let skiff = Skiff::new();
+    skiff.run(&["--help"]).success();
+    skiff
+        .run(&["run", "--help"])
+        .success()
+        .stdout_has("Grants (deny by default)");
+    skiff.run(&["--version"]).success();
+}
+
+#[test]
+fn trap_in_text_module_and_reactor() {
+    run_file(
+        "trap.wat",
+        r#"(module (func (export "_start") unreachable))"#,
+        &[],
+    )
+    .code(134)
+    .stderr_has("wasm `unreachable` instruction executed");
+    // A reactor: `_initialize` runs before the default export, as with `wasmtime run`.
+    let reactor = r#"(module
+        (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (global $ready (mut i32) (i32.const 0))
+        (data (i32.const 16) "reactor ok\n")
+        (func (export "_initialize") (global.set $ready (i32.const 1)))
+        (func (export "")
+            (if (global.get $ready) (then
+                (i32.store (i32.const 0) (i32.const 16))
+                (i32.store (i32.const 4) (i32.const 11))
+                (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))))"#;
+    run_file("reactor.wat", reactor, &[])
+        .success()
+        .stdout_is("reactor ok\n");
+}
+
+#[test]
+fn initial_memory_over_the_limit() {
+    run_file(
+        "big.wat",
+        "(module (memory 100) (func (export \"_start\")))",
+        &["--memory", "1m"],
+    )
+    .code(137)
+    .stderr_has("exceeded its memory limit of 1 MiB");
+}

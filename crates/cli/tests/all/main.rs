@@ -1,0 +1,6 @@
+//! End-to-end tests: the real `skiff` binary, real guest programs, a fresh `SKIFF_ROOT` each.
+
+mod cache;
+mod errors;
+mod programs;
+mod support;

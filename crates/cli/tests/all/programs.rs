@@ -1,0 +1,321 @@
+//! One test per guest program and target: `skiff run` of each behaviour, as a user sees it.
+//! Each `cli_*` program runs as a preview 1 module (`p1_*`) and as a 0.2 component (`p2_*`).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::TcpListener;
+use std::time::Duration;
+
+use skiff_test_programs_artifacts::*;
+
+use crate::support::{Skiff, dir_with, path_str};
+
+/// Every guest program must have a test of the same name in this module.
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports, reason = "the import is the check")]
+        use self::$name as _;
+    };
+}
+foreach_p1!(assert_test_exists);
+foreach_p2!(assert_test_exists);
+
+/// The two tests of a `cli_*` program: `check` run against its p1 and its p2 build.
+macro_rules! both {
+    ($check:ident: $p1:ident = $c1:ident, $p2:ident = $c2:ident) => {
+        #[test]
+        fn $p1() {
+            $check($c1);
+        }
+        #[test]
+        fn $p2() {
+            $check($c2);
+        }
+    };
+}
+
+both!(hello: p1_cli_hello = P1_CLI_HELLO, p2_cli_hello = P2_CLI_HELLO);
+fn hello(wasm: &str) {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", wasm])
+        .success()
+        .stdout_is("Hello, world!\n");
+    // Everything after the file is the app's, even what looks like a Skiff flag.
+    skiff
+        .run(&["run", wasm, "--name", "Ada"])
+        .success()
+        .stdout_is("Hello, Ada!\n");
+}
+
+both!(args: p1_cli_args = P1_CLI_ARGS, p2_cli_args = P2_CLI_ARGS);
+fn args(wasm: &str) {
+    Skiff::new()
+        .run(&["run", wasm, "one", "two words", "--memory", "-e", ""])
+        .success()
+        .stdout_is("one\ntwo words\n--memory\n-e\n\n");
+}
+
+both!(env: p1_cli_env = P1_CLI_ENV, p2_cli_env = P2_CLI_ENV);
+fn env(wasm: &str) {
+    let skiff = Skiff::new();
+    // Deny by default: the host's PATH, HOME, ... are not visible.
+    skiff.run(&["run", wasm]).success().stdout_is("");
+
+    let dir = dir_with(&[(
+        "app.env",
+        "# defaults\nFROM_FILE=1\nOVERRIDDEN=file\n\nCOPIED\n",
+    )]);
+    let env_file = dir.path().join("app.env");
+    let out = skiff.run_with(
+        skiff
+            .command()
+            .env("COPIED", "from host")
+            .env("NOT_GRANTED", "secret")
+            .args(["run", "--env-file", path_str(&env_file)])
+            .args([
+                "-e",
+                "GREETING=hi=there",
+                "-e",
+                "OVERRIDDEN=flag",
+                "-e",
+                "UNSET_ON_HOST",
+            ])
+            .arg(wasm),
+        b"",
+    );
+    out.success()
+        .stdout_is("COPIED=from host\nFROM_FILE=1\nGREETING=hi=there\nOVERRIDDEN=flag\n");
+}
+
+both!(stdin_upper: p1_cli_stdin_upper = P1_CLI_STDIN_UPPER, p2_cli_stdin_upper = P2_CLI_STDIN_UPPER);
+fn stdin_upper(wasm: &str) {
+    let skiff = Skiff::new();
+    let input = "hello, filter\nsecond line\n".repeat(2000);
+    let out = skiff.run_with(skiff.command().args(["run", wasm]), input.as_bytes());
+    out.success();
+    assert_eq!(out.stdout, input.to_uppercase());
+}
+
+both!(exit_code: p1_cli_exit_code = P1_CLI_EXIT_CODE, p2_cli_exit_code = P2_CLI_EXIT_CODE);
+fn exit_code(wasm: &str) {
+    let skiff = Skiff::new();
+    let p2 = wasm.contains("wasm32-wasip2");
+    for code in [0, 3, 42, 125] {
+        // Rust's std for wasm32-wasip2 reports a non-zero exit as WASI 0.2's `exit(err)`, which
+        // carries no code: the host sees 1, as with `wasmtime run`. Modules pass any code.
+        let expected = if p2 && code != 0 { 1 } else { code };
+        skiff.run(&["run", wasm, &code.to_string()]).code(expected);
+    }
+}
+
+both!(stdout_stderr: p1_cli_stdout_stderr = P1_CLI_STDOUT_STDERR, p2_cli_stdout_stderr = P2_CLI_STDOUT_STDERR);
+fn stdout_stderr(wasm: &str) {
+    let out = Skiff::new().run(&["run", wasm]);
+    out.success().stdout_is("to stdout\n");
+    assert_eq!(out.stderr, "to stderr\n");
+}
+
+both!(panic: p1_cli_panic = P1_CLI_PANIC, p2_cli_panic = P2_CLI_PANIC);
+fn panic(wasm: &str) {
+    Skiff::new()
+        .run(&["run", wasm])
+        .code(134)
+        .stderr_has("boom")
+        .stderr_has("trapped: wasm trap: wasm `unreachable` instruction executed")
+        // The wasm backtrace names the guest's functions.
+        .stderr_has("cli_panic::deliberately_panics");
+}
+
+both!(read_file: p1_cli_read_file = P1_CLI_READ_FILE, p2_cli_read_file = P2_CLI_READ_FILE);
+fn read_file(wasm: &str) {
+    let skiff = Skiff::new();
+    let host = dir_with(&[("data/app.txt", "granted\n"), ("secret.txt", "secret\n")]);
+    let data = host.path().join("data");
+    std::os::unix::fs::symlink(host.path().join("secret.txt"), data.join("escape")).unwrap();
+    std::os::unix::fs::symlink("../secret.txt", data.join("relative-escape")).unwrap();
+    let grant = format!("{}:/data", data.display());
+
+    skiff
+        .run(&["run", "-v", &grant, wasm, "/data/app.txt"])
+        .success()
+        .stdout_is("granted\n");
+    // The guest can use paths relative to its working directory `/`.
+    skiff
+        .run(&["run", "-v", &grant, wasm, "data/app.txt"])
+        .success()
+        .stdout_is("granted\n");
+    // Without the grant, the same file does not exist for the guest.
+    skiff
+        .run(&["run", wasm, "/data/app.txt"])
+        .code(1)
+        .stderr_has("error: ");
+    // Nothing outside the granted directory is reachable: not by `..`, not through symlinks,
+    // not by absolute host paths.
+    for path in [
+        "/data/../secret.txt",
+        "/data/escape",
+        "/data/relative-escape",
+        &host.path().join("secret.txt").display().to_string(),
+        "/etc/passwd",
+    ] {
+        let out = skiff.run(&["run", "-v", &grant, wasm, path]);
+        out.code(1).stderr_has("error: ");
+        assert!(!out.stdout.contains("secret"), "{path} leaked: {out:#?}");
+    }
+}
+
+both!(write_file: p1_cli_write_file = P1_CLI_WRITE_FILE, p2_cli_write_file = P2_CLI_WRITE_FILE);
+fn write_file(wasm: &str) {
+    let skiff = Skiff::new();
+    let host = dir_with(&[("existing.txt", "original\n")]);
+    let rw = format!("{}:/out", host.path().display());
+    let ro = format!("{}:/out:ro", host.path().display());
+
+    skiff
+        .run(&[
+            "run",
+            "-v",
+            &rw,
+            wasm,
+            "/out/new.txt",
+            "written by the guest",
+        ])
+        .success()
+        .stdout_is("wrote\n");
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("new.txt")).unwrap(),
+        "written by the guest"
+    );
+
+    // A read-only mount refuses both new files and overwrites, and the host keeps its file.
+    for target in ["/out/other.txt", "/out/existing.txt"] {
+        skiff
+            .run(&["run", "-v", &ro, wasm, target, "overwrite"])
+            .code(1)
+            .stderr_has("error: ");
+    }
+    assert!(!host.path().join("other.txt").exists());
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("existing.txt")).unwrap(),
+        "original\n"
+    );
+    // Without a grant there is nowhere to write.
+    skiff
+        .run(&["run", wasm, "/out/new.txt", "x"])
+        .code(1)
+        .stderr_has("error: ");
+}
+
+both!(list_dir: p1_cli_list_dir = P1_CLI_LIST_DIR, p2_cli_list_dir = P2_CLI_LIST_DIR);
+fn list_dir(wasm: &str) {
+    let skiff = Skiff::new();
+    let host = dir_with(&[("b.txt", ""), ("a.txt", ""), ("sub/c.txt", "")]);
+    let grant = format!("{}:/mnt/data:ro", host.path().display());
+    skiff
+        .run(&["run", "-v", &grant, wasm, "/mnt/data"])
+        .success()
+        .stdout_is("a.txt\nb.txt\nsub\n");
+    // The host's root is not the guest's: with no grants there is nothing to list.
+    let out = skiff.run(&["run", wasm, "/"]);
+    assert!(
+        out.code == 1 || out.stdout.is_empty(),
+        "the guest saw the host's root: {out:#?}"
+    );
+}
+
+both!(memory_bomb: p1_cli_memory_bomb = P1_CLI_MEMORY_BOMB, p2_cli_memory_bomb = P2_CLI_MEMORY_BOMB);
+fn memory_bomb(wasm: &str) {
+    Skiff::new()
+        .run(&["run", "--memory", "48MiB", wasm])
+        .code(137)
+        .stderr_has("exceeded its memory limit of 48 MiB")
+        .stderr_has("`--memory`");
+}
+
+both!(infinite_loop: p1_cli_infinite_loop = P1_CLI_INFINITE_LOOP, p2_cli_infinite_loop = P2_CLI_INFINITE_LOOP);
+fn infinite_loop(wasm: &str) {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "--cpu-time", "300ms", wasm])
+        .code(152)
+        .stderr_has("exceeded its CPU time limit of 300ms")
+        .stderr_has("`--cpu-time`");
+    let out = skiff.run(&["run", "--timeout", "300ms", wasm]);
+    out.code(124)
+        .stderr_has("exceeded its wall-clock limit of 300ms")
+        .stderr_has("`--timeout`");
+    assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
+}
+
+both!(deep_recursion: p1_cli_deep_recursion = P1_CLI_DEEP_RECURSION, p2_cli_deep_recursion = P2_CLI_DEEP_RECURSION);
+fn deep_recursion(wasm: &str) {
+    Skiff::new()
+        .run(&["run", wasm])
+        .code(134)
+        .stderr_has("call stack exhausted")
+        .stderr_has("cli_deep_recursion::recurse")
+        .stderr_has("hint: the app overflowed its wasm stack");
+}
+
+both!(sleep: p1_cli_sleep = P1_CLI_SLEEP, p2_cli_sleep = P2_CLI_SLEEP);
+fn sleep(wasm: &str) {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "--timeout", "10s", wasm, "20"])
+        .success()
+        .stdout_is("done\n");
+    // Blocked in a host call, not running wasm: the wall-clock limit still ends it.
+    let out = skiff.run(&["run", "--timeout", "300ms", wasm, "60000"]);
+    out.code(124).stdout_is("");
+    assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
+}
+
+/// A one-line echo server on a loopback port chosen by the OS.
+fn echo_server() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().flatten() {
+            let mut line = String::new();
+            let mut reader = BufReader::new(&stream);
+            if reader.read_line(&mut line).is_ok() {
+                let _ = (&stream).write_all(line.as_bytes());
+            }
+        }
+    });
+    port
+}
+
+#[test]
+fn p2_tcp_echo_client() {
+    let skiff = Skiff::new();
+    let port = echo_server();
+    let addr = format!("127.0.0.1:{port}");
+    let wasm = P2_TCP_ECHO_CLIENT;
+
+    // Denied by default, and the denial tells the user which grant to add.
+    skiff
+        .run(&["run", wasm, &addr])
+        .code(1)
+        .stderr_has("error: ");
+    skiff
+        .run(&["run", "--network", "allow=127.0.0.1:9", wasm, &addr])
+        .code(1)
+        .stderr_has(&format!("allow it with `--network allow={addr}`"));
+
+    skiff
+        .run(&["run", "--network", &format!("allow={addr}"), wasm, &addr])
+        .success()
+        .stdout_is("reply: ping\n");
+    // A host name in the grant allows its addresses, looked up by the guest.
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow=localhost:{port}"),
+            wasm,
+            &format!("localhost:{port}"),
+        ])
+        .success()
+        .stdout_is("reply: ping\n");
+}
