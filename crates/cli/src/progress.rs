@@ -48,3 +48,58 @@ impl CompileProgress {
         }
     }
 }
+
+/// Push and pull progress: one line per blob, a spinner while it transfers on a terminal.
+pub struct TransferProgress {
+    verb: &'static str,
+    bars: indicatif::MultiProgress,
+    active: std::sync::Mutex<std::collections::HashMap<String, ProgressBar>>,
+    terminal: bool,
+}
+
+impl TransferProgress {
+    pub fn new(verb: &'static str) -> Self {
+        TransferProgress {
+            verb,
+            bars: indicatif::MultiProgress::new(),
+            active: Default::default(),
+            terminal: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min(19)]
+}
+
+impl skiff_image::Progress for TransferProgress {
+    fn blob_started(&self, digest: &str, size: u64) {
+        if !self.terminal {
+            return;
+        }
+        let bar = self
+            .bars
+            .add(ProgressBar::new_spinner().with_message(format!(
+                "{}: transferring {}",
+                short(digest),
+                ByteSize(size.max(1))
+            )));
+        bar.enable_steady_tick(Duration::from_millis(100));
+        self.active.lock().unwrap().insert(digest.to_string(), bar);
+    }
+
+    fn blob_finished(&self, digest: &str, skipped: bool) {
+        let line = if skipped {
+            format!("{}: already exists", short(digest))
+        } else {
+            format!("{}: {}", short(digest), self.verb)
+        };
+        match self.active.lock().unwrap().remove(digest) {
+            Some(bar) => bar.finish_with_message(line),
+            None if self.terminal => {
+                let _ = self.bars.println(line);
+            }
+            None => eprintln!("{line}"),
+        }
+    }
+}

@@ -36,6 +36,19 @@ impl GlobalFlags {
     pub fn compile_cache_dir(&self) -> PathBuf {
         self.root().join("cache").join("compiled")
     }
+
+    pub fn image_store(&self) -> anyhow::Result<skiff_image::Store> {
+        Ok(skiff_image::Store::open(&self.root())?)
+    }
+
+    /// Runs a future to completion on a single-threaded runtime (the CLI does one thing at a time).
+    pub fn block_on<F: std::future::Future>(&self, future: F) -> F::Output {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("a current-thread runtime can always be built")
+            .block_on(future)
+    }
 }
 
 /// What an app may see. Nothing is granted unless a flag grants it.
@@ -52,15 +65,17 @@ pub struct GrantFlags {
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
     pub volumes: Vec<DirGrant>,
     /// Network egress: `none`, or `allow=HOST:PORT[,HOST:PORT...]` for outgoing TCP/UDP to
-    /// exactly those destinations
-    #[arg(long, value_name = "POLICY", default_value = "none")]
-    pub network: NetworkPolicy,
+    /// exactly those destinations [default: the image's allowlist, else none]
+    #[arg(long, value_name = "POLICY")]
+    pub network: Option<NetworkPolicy>,
 }
 
 impl GrantFlags {
-    pub fn resolve(&self) -> anyhow::Result<Grants> {
+    /// The grants for a run: the image's defaults (if any), then the flags, which add env vars
+    /// and directories and replace the network policy.
+    pub fn resolve(&self, image: Option<&ImageDefaults>) -> anyhow::Result<Grants> {
         let lookup = |key: &str| std::env::var(key).ok();
-        let mut env = Vec::new();
+        let mut env = image.map(|i| i.app.env_vec()).unwrap_or_default();
         for file in &self.env_file {
             env.extend(parse_env_file(file, lookup)?);
         }
@@ -68,20 +83,34 @@ impl GrantFlags {
             env.extend(parse_env_assignment(spec, lookup)?);
         }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let dirs = self
-            .volumes
-            .iter()
-            .map(|grant| DirGrant {
-                host: absolute(&cwd, &grant.host),
-                ..grant.clone()
-            })
-            .collect();
-        Ok(Grants {
-            env,
-            dirs,
-            network: self.network.clone(),
-        })
+        let mut dirs: Vec<DirGrant> = image.map(|i| i.files.clone()).unwrap_or_default();
+        dirs.extend(self.volumes.iter().map(|grant| DirGrant {
+            host: absolute(&cwd, &grant.host),
+            ..grant.clone()
+        }));
+        if let Some(image) = image {
+            for volume in &image.app.volumes {
+                if !dirs.iter().any(|d| &d.guest == volume) {
+                    tracing::warn!(
+                        "the image expects a directory at `{volume}`; grant one with `-v HOST_DIR:{volume}`"
+                    );
+                }
+            }
+        }
+        let network = self
+            .network
+            .clone()
+            .or_else(|| image.map(|i| i.app.network.clone()))
+            .unwrap_or_default();
+        Ok(Grants { env, dirs, network })
     }
+}
+
+/// What an image brings to a run: its resolved app config, and its static files as read-only
+/// directory grants.
+pub struct ImageDefaults {
+    pub app: skiff_manifest::AppConfig,
+    pub files: Vec<DirGrant>,
 }
 
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {
@@ -108,11 +137,13 @@ pub struct LimitFlags {
 }
 
 impl LimitFlags {
-    pub fn resolve(&self) -> Limits {
+    /// Each flag given replaces the image's value for that limit.
+    pub fn resolve(&self, image: Option<&ImageDefaults>) -> Limits {
+        let base = image.map(|i| i.app.limits.clone()).unwrap_or_default();
         Limits {
-            memory: self.memory,
-            cpu_time: self.cpu_time,
-            timeout: self.timeout,
+            memory: self.memory.or(base.memory),
+            cpu_time: self.cpu_time.or(base.cpu_time),
+            timeout: self.timeout.or(base.timeout),
         }
     }
 }

@@ -3,4 +3,5 @@
 mod cache;
 mod errors;
 mod programs;
+mod registry;
 mod support;

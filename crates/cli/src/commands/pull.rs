@@ -1,0 +1,59 @@
+//! `skiff pull`: fetch an image from a registry into the local store.
+
+use std::process::ExitCode;
+
+use clap::Args;
+use skiff_image::Store;
+
+use crate::errors::user_error;
+use crate::progress::TransferProgress;
+use crate::settings::GlobalFlags;
+
+/// Pull an image from a registry (plain HTTP only for loopback registries unless --insecure)
+#[derive(Debug, Args)]
+pub struct Pull {
+    /// Use plain HTTP even though the registry is not on loopback
+    #[arg(long)]
+    insecure: bool,
+    /// NAME[:TAG] or NAME@sha256:DIGEST, e.g. 127.0.0.1:5000/team/hello:1.0
+    image: String,
+}
+
+impl Pull {
+    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let store = global.image_store()?;
+        let digest = pull(global, &store, &self.image, self.insecure)?;
+        println!("{digest}");
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Pulls `image` with the stored credentials, showing progress; returns the manifest digest.
+pub fn pull(
+    global: &GlobalFlags,
+    store: &Store,
+    image: &str,
+    insecure: bool,
+) -> anyhow::Result<String> {
+    let reference = skiff_image::parse_reference(image)?;
+    let auth = skiff_image::auth_for(&global.root(), reference.resolve_registry())?;
+    let progress = TransferProgress::new("pulled");
+    let digest = global.block_on(skiff_image::pull(
+        store, &reference, &auth, insecure, &progress,
+    ))?;
+    eprintln!(
+        "Pulled {} ({digest})",
+        skiff_image::display_name(&reference.whole())
+    );
+    Ok(digest)
+}
+
+/// A stored image by name or digest, or an error saying how to get it.
+pub fn find_local(store: &Store, image: &str) -> anyhow::Result<(String, String)> {
+    skiff_image::resolve_local(store, image)?.ok_or_else(|| {
+        user_error(
+            format!("no image `{image}` in the local store"),
+            "list the images with `skiff images`, or get it with `skiff pull` or `skiff build`",
+        )
+    })
+}

@@ -1,0 +1,149 @@
+//! `skiff save` / `skiff load`: OCI image-layout tarballs, for moving images without a registry.
+
+use std::collections::BTreeMap;
+use std::io::{Read, Write};
+
+use serde_json::json;
+
+use crate::image::{Image, ImageError};
+use crate::media;
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum LayoutError {
+    #[error("cannot read the archive")]
+    Read(#[source] std::io::Error),
+    #[error("cannot write the archive")]
+    Write(#[source] std::io::Error),
+    #[error("the archive is not an OCI image layout: {0}")]
+    NotLayout(&'static str),
+    #[error("the archive's index.json is not valid")]
+    BadIndex(#[source] serde_json::Error),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("image `{digest}` in the archive is not usable")]
+    Image {
+        digest: String,
+        #[source]
+        source: ImageError,
+    },
+}
+
+/// Writes the named images as one OCI image layout tar.
+pub fn save(
+    store: &Store,
+    images: &[(String, String)],
+    out: &mut dyn Write,
+) -> Result<(), LayoutError> {
+    let mut blobs = BTreeMap::new();
+    let mut manifests = Vec::new();
+    for (name, digest) in images {
+        let image = Image::open(store, digest).map_err(|source| LayoutError::Image {
+            digest: digest.clone(),
+            source,
+        })?;
+        blobs.insert(digest.clone(), ());
+        blobs.insert(image.manifest.config.digest.clone(), ());
+        for layer in &image.manifest.layers {
+            blobs.insert(layer.digest.clone(), ());
+        }
+        let tag = name.rsplit_once(':').map_or("latest", |(_, t)| t);
+        manifests.push(json!({
+            "mediaType": image.manifest.media_type.clone().unwrap_or_else(|| media::OCI_MANIFEST.into()),
+            "digest": digest,
+            "size": store.blob_size(digest)?,
+            "annotations": {
+                "io.containerd.image.name": name,
+                "org.opencontainers.image.ref.name": tag,
+            }
+        }));
+    }
+    let index =
+        json!({ "schemaVersion": 2, "mediaType": media::OCI_INDEX, "manifests": manifests });
+    let mut tar = tar::Builder::new(out);
+    let mut add = |path: &str, bytes: &[u8]| -> Result<(), LayoutError> {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_mtime(0);
+        header.set_entry_type(tar::EntryType::Regular);
+        tar.append_data(&mut header, path, bytes)
+            .map_err(LayoutError::Write)
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#)?;
+    add(
+        "index.json",
+        &serde_json::to_vec(&index).expect("serializes"),
+    )?;
+    for digest in blobs.keys() {
+        let bytes = store.get(digest)?;
+        add(
+            &format!("blobs/sha256/{}", &digest["sha256:".len()..]),
+            &bytes,
+        )?;
+    }
+    tar.into_inner()
+        .map_err(LayoutError::Write)?
+        .flush()
+        .map_err(LayoutError::Write)
+}
+
+/// Reads an OCI image layout tar into the store; returns the names (or digests) loaded.
+/// Every blob is verified against the digest in its path; on any failure nothing is kept.
+pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<String>, LayoutError> {
+    let pin = store.pin()?;
+    let mut txn = pin.transaction();
+    let mut index = None;
+    let mut saw_layout = false;
+    let mut archive = tar::Archive::new(input);
+    for entry in archive.entries().map_err(LayoutError::Read)? {
+        let mut entry = entry.map_err(LayoutError::Read)?;
+        let path = entry
+            .path()
+            .map_err(LayoutError::Read)?
+            .to_string_lossy()
+            .into_owned();
+        let path = path.trim_start_matches("./");
+        if let Some(hex) = path.strip_prefix("blobs/sha256/") {
+            txn.put_reader(&format!("sha256:{hex}"), &mut entry)?;
+        } else if path == "index.json" {
+            let mut bytes = Vec::new();
+            entry.read_to_end(&mut bytes).map_err(LayoutError::Read)?;
+            index = Some(bytes);
+        } else if path == "oci-layout" {
+            saw_layout = true;
+        }
+    }
+    if !saw_layout {
+        return Err(LayoutError::NotLayout("it has no `oci-layout` file"));
+    }
+    let index = index.ok_or(LayoutError::NotLayout("it has no `index.json`"))?;
+    let index: serde_json::Value = serde_json::from_slice(&index).map_err(LayoutError::BadIndex)?;
+    let mut loaded = Vec::new();
+    let mut names = Vec::new();
+    for entry in index["manifests"].as_array().into_iter().flatten() {
+        let digest = entry["digest"].as_str().unwrap_or_default().to_string();
+        Image::open(store, &digest).map_err(|source| LayoutError::Image {
+            digest: digest.clone(),
+            source,
+        })?;
+        let annotations = &entry["annotations"];
+        let name = annotations["io.containerd.image.name"]
+            .as_str()
+            .or(annotations["org.opencontainers.image.ref.name"]
+                .as_str()
+                .filter(|n| n.contains(':') || n.contains('/')))
+            .map(str::to_string);
+        names.push((name, digest));
+    }
+    if names.is_empty() {
+        return Err(LayoutError::NotLayout("its index lists no images"));
+    }
+    txn.commit();
+    for (name, digest) in names {
+        let name = name.unwrap_or_else(|| digest.clone());
+        store.set_ref(&crate::normalize_name(&name), &digest)?;
+        loaded.push(name);
+    }
+    Ok(loaded)
+}

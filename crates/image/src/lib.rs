@@ -1,0 +1,113 @@
+//! Skiff images: an app packaged as an OCI artifact in the CNCF Wasm form, a content-addressed
+//! local store for them, and moving them through registries and image-layout tarballs.
+//!
+//! An image Skiff builds is an OCI image manifest whose config is `application/vnd.wasm.config.v0+json`
+//! and whose first layer is the `application/wasm` binary, so other Wasm tooling can read it; Skiff
+//! adds its resolved app config and static files as layers of its own media types. It also runs the
+//! forms others publish (runwasi component layers, single-component Spin apps, tar layers holding a
+//! `.wasm`). This crate knows nothing of wasmtime: it hands the runtime bytes.
+
+mod builder;
+mod files;
+mod image;
+mod layout;
+pub mod media;
+mod registry;
+mod store;
+
+pub use builder::{BuildError, Built, build};
+pub use files::materialize_files;
+pub use image::{Image, ImageError, WasmSource};
+pub use layout::{LayoutError, load, save};
+pub use oci_client::Reference;
+pub use registry::{
+    Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull, push,
+};
+pub use store::{RefEntry, Store, StoreError, digest_of};
+
+#[derive(Debug, thiserror::Error)]
+#[error("invalid image reference `{reference}`")]
+pub struct ReferenceError {
+    pub reference: String,
+    #[source]
+    pub source: oci_client::ParseError,
+}
+
+/// Parses `name[:tag][@digest]` as Docker does (`hello:1.0` is `docker.io/library/hello:1.0`).
+pub fn parse_reference(reference: &str) -> Result<Reference, ReferenceError> {
+    reference.parse().map_err(|source| ReferenceError {
+        reference: reference.to_string(),
+        source,
+    })
+}
+
+/// The name an image is stored under: the full reference (`docker.io/library/hello:1.0`).
+pub fn normalize_name(name: &str) -> String {
+    parse_reference(name).map_or_else(|_| name.to_string(), |r| r.whole())
+}
+
+/// A stored name as users write it: without Docker Hub's implied `docker.io/library/`.
+pub fn display_name(name: &str) -> &str {
+    name.strip_prefix("docker.io/library/")
+        .or_else(|| name.strip_prefix("docker.io/"))
+        .unwrap_or(name)
+}
+
+/// Splits a display name into repository and tag (`<none>` for digest references).
+pub fn repository_and_tag(name: &str) -> (&str, &str) {
+    let name = display_name(name);
+    if let Some((repo, _digest)) = name.split_once('@') {
+        return (repo, "<none>");
+    }
+    match name.rsplit_once(':') {
+        Some((repo, tag)) if !tag.contains('/') => (repo, tag),
+        _ => (name, "latest"),
+    }
+}
+
+/// Finds a stored image by name (as given or normalized), by full digest, or by a unique digest
+/// prefix (as `docker` accepts image IDs); returns the stored name and the manifest digest.
+pub fn resolve_local(
+    store: &Store,
+    reference: &str,
+) -> Result<Option<(String, String)>, StoreError> {
+    let refs = store.refs()?;
+    for candidate in [reference.to_string(), normalize_name(reference)] {
+        if let Some(entry) = refs.get(&candidate) {
+            return Ok(Some((candidate, entry.digest.clone())));
+        }
+    }
+    let hex = reference.strip_prefix("sha256:").unwrap_or(reference);
+    if hex.len() >= 6 && hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        let mut matches = refs
+            .iter()
+            .filter(|(_, e)| e.digest["sha256:".len()..].starts_with(hex));
+        if let Some((name, entry)) = matches.next() {
+            return Ok(Some((name.clone(), entry.digest.clone())));
+        }
+    }
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names() {
+        assert_eq!(normalize_name("hello:1.0"), "docker.io/library/hello:1.0");
+        assert_eq!(display_name("docker.io/library/hello:1.0"), "hello:1.0");
+        assert_eq!(
+            repository_and_tag("127.0.0.1:5000/team/hello:1.0"),
+            ("127.0.0.1:5000/team/hello", "1.0")
+        );
+        assert_eq!(
+            repository_and_tag("docker.io/library/hello"),
+            ("hello", "latest")
+        );
+        assert_eq!(
+            normalize_name("127.0.0.1:5000/team/hello"),
+            "127.0.0.1:5000/team/hello:latest"
+        );
+    }
+}

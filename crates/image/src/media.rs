@@ -1,0 +1,41 @@
+//! Media types Skiff writes and the ones it can run.
+
+/// The CNCF Wasm OCI artifact: config and layer (what `skiff build` writes).
+pub use oci_wasm::{
+    WASM_LAYER_MEDIA_TYPE as WASM_LAYER, WASM_MANIFEST_CONFIG_MEDIA_TYPE as WASM_CONFIG,
+};
+
+pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
+pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+
+/// Skiff's resolved app config (JSON of `skiff_manifest::AppConfig`), a layer of its own so other
+/// tools can ignore it.
+pub const SKIFF_APP_CONFIG: &str = "application/vnd.skiff.app.config.v1+json";
+/// The app's static files: a deterministic tar, mounted read-only.
+pub const SKIFF_FILES: &str = "application/vnd.skiff.files.v1.tar";
+
+/// Wasm layers other tools publish.
+pub const RUNWASI_COMPONENT_LAYER: &str =
+    "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
+pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+pub const SPIN_CONFIG: &str = "application/vnd.fermyon.spin.application.v1+config";
+
+/// A layer that is a Wasm binary itself.
+pub fn is_wasm_layer(media_type: &str) -> bool {
+    [WASM_LAYER, RUNWASI_COMPONENT_LAYER, SPIN_WASM_LAYER].contains(&media_type)
+}
+
+/// A filesystem tar layer ("compat" images, as crun runs them), and whether it is gzipped.
+pub fn tar_layer(media_type: &str) -> Option<bool> {
+    match media_type {
+        "application/vnd.oci.image.layer.v1.tar"
+        | "application/vnd.docker.image.rootfs.diff.tar" => Some(false),
+        "application/vnd.oci.image.layer.v1.tar+gzip"
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(true),
+        _ => None,
+    }
+}
+
+/// Manifest types `pull` accepts.
+pub const ACCEPTED_MANIFESTS: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX];

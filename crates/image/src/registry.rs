@@ -1,0 +1,486 @@
+//! Pushing to and pulling from OCI registries, and the credentials for them.
+//!
+//! Plain HTTP only for loopback registries or with `insecure`; HTTPS (rustls) otherwise. Basic and
+//! token auth through `oci-client`. Every pulled blob is verified against its digest before it is
+//! stored, and nothing is named until the whole image is in the store.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use base64::Engine as _;
+use oci_client::client::{ClientConfig, ClientProtocol};
+use oci_client::errors::OciDistributionError;
+use oci_client::manifest::{OciImageIndex, OciImageManifest};
+use oci_client::secrets::RegistryAuth;
+use oci_client::{Client, Reference, RegistryOperation};
+use serde::{Deserialize, Serialize};
+
+use crate::image::Image;
+use crate::media;
+use crate::store::{Store, digest_of};
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("cannot reach the registry `{registry}`")]
+    Unreachable {
+        registry: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error("the registry `{registry}` refused the credentials")]
+    Unauthorized { registry: String },
+    #[error("`{reference}` was not found in the registry")]
+    NotFound { reference: String },
+    #[error(
+        "the registry sent a manifest for `{reference}` whose digest is `{actual}`, not `{expected}`"
+    )]
+    DigestMismatch {
+        reference: String,
+        expected: String,
+        actual: String,
+    },
+    #[error("`{reference}` is not a WebAssembly image")]
+    NotWasm {
+        reference: String,
+        #[source]
+        source: crate::ImageError,
+    },
+    #[error("the registry `{registry}` failed")]
+    Other {
+        registry: String,
+        #[source]
+        source: OciDistributionError,
+    },
+    #[error(transparent)]
+    Store(#[from] crate::StoreError),
+    #[error("cannot read or write the credentials file `{path}`")]
+    Credentials {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("the manifest of `{reference}` is not valid")]
+    BadManifest {
+        reference: String,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+impl RegistryError {
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            RegistryError::Unreachable { registry, .. } => format!(
+                "check that the registry is running and that `{registry}` is the right address; \
+                 plain HTTP is used only for loopback registries or with `--insecure`"
+            ),
+            RegistryError::Unauthorized { registry } => {
+                format!(
+                    "log in with `skiff login {registry} -u USER` (the password is read from stdin)"
+                )
+            }
+            RegistryError::NotFound { .. } => "check the repository name and the tag".into(),
+            RegistryError::DigestMismatch { .. } => {
+                "the registry or something between us altered the image; nothing was stored".into()
+            }
+            RegistryError::NotWasm { .. } => {
+                "Skiff runs Wasm images: CNCF Wasm artifacts (what `skiff build` makes), runwasi \
+                 and single-component Spin images, and tar layers holding a .wasm"
+                    .into()
+            }
+            _ => return None,
+        })
+    }
+}
+
+/// Reports transfer progress, one blob at a time.
+pub trait Progress: Send + Sync {
+    fn blob_started(&self, digest: &str, size: u64);
+    /// `skipped`: already present at the destination.
+    fn blob_finished(&self, digest: &str, skipped: bool);
+}
+
+/// No progress reporting.
+pub struct Quiet;
+impl Progress for Quiet {
+    fn blob_started(&self, _: &str, _: u64) {}
+    fn blob_finished(&self, _: &str, _: bool) {}
+}
+
+/// Whether plain HTTP may be used.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = match registry.rsplit_once(':') {
+        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
+        _ => registry,
+    };
+    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host == "localhost"
+        || host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+fn client(registry: &str, insecure: bool) -> Client {
+    let protocol = if insecure || is_loopback(registry) {
+        ClientProtocol::Http
+    } else {
+        ClientProtocol::Https
+    };
+    Client::new(ClientConfig {
+        protocol,
+        ..Default::default()
+    })
+}
+
+fn classify(registry: &str, reference: &Reference, error: OciDistributionError) -> RegistryError {
+    let registry = registry.to_string();
+    match &error {
+        OciDistributionError::UnauthorizedError { .. }
+        | OciDistributionError::AuthenticationFailure(_) => {
+            RegistryError::Unauthorized { registry }
+        }
+        OciDistributionError::ImageManifestNotFoundError(_) => RegistryError::NotFound {
+            reference: reference.whole(),
+        },
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                matches!(
+                    format!("{:?}", e.code).as_str(),
+                    "ManifestUnknown" | "NameUnknown" | "BlobUnknown"
+                )
+            }) =>
+        {
+            RegistryError::NotFound {
+                reference: reference.whole(),
+            }
+        }
+        OciDistributionError::RegistryError { envelope, .. }
+            if envelope.errors.iter().any(|e| {
+                format!("{:?}", e.code) == "Unauthorized" || format!("{:?}", e.code) == "Denied"
+            }) =>
+        {
+            RegistryError::Unauthorized { registry }
+        }
+        OciDistributionError::ServerError {
+            code: 401 | 403, ..
+        } => RegistryError::Unauthorized { registry },
+        OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
+            reference: reference.whole(),
+        },
+        OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
+            RegistryError::Unreachable {
+                registry,
+                source: error,
+            }
+        }
+        _ => RegistryError::Other {
+            registry,
+            source: error,
+        },
+    }
+}
+
+/// Pulls `reference` into the store and names it; returns the manifest digest.
+pub async fn pull(
+    store: &Store,
+    reference: &Reference,
+    auth: &RegistryAuth,
+    insecure: bool,
+    progress: &dyn Progress,
+) -> Result<String, RegistryError> {
+    let registry = reference.resolve_registry().to_string();
+    let client = client(&registry, insecure);
+    let fail = |e| classify(&registry, reference, e);
+    let (mut bytes, mut digest) = client
+        .pull_manifest_raw(reference, auth, media::ACCEPTED_MANIFESTS)
+        .await
+        .map_err(fail)?;
+    check_digest(reference, &bytes, &digest, reference.digest())?;
+    // An index: pick the Wasm entry (or the only one), and pull that manifest by digest.
+    if let Ok(index) = serde_json::from_slice::<OciImageIndex>(&bytes)
+        && index.media_type.as_deref() == Some(media::OCI_INDEX)
+    {
+        let entry = index
+            .manifests
+            .iter()
+            .find(|m| {
+                m.platform.as_ref().is_some_and(|p| {
+                    p.architecture.to_string() == "wasm" || p.os.to_string().starts_with("wasi")
+                })
+            })
+            .or(index.manifests.first())
+            .ok_or_else(|| RegistryError::NotFound {
+                reference: reference.whole(),
+            })?;
+        let by_digest = reference.clone_with_digest(entry.digest.clone());
+        let (entry_bytes, entry_digest) = client
+            .pull_manifest_raw(&by_digest, auth, media::ACCEPTED_MANIFESTS)
+            .await
+            .map_err(fail)?;
+        check_digest(reference, &entry_bytes, &entry_digest, Some(&entry.digest))?;
+        (bytes, digest) = (entry_bytes, entry.digest.clone());
+    }
+    let digest_actual = digest_of(&bytes);
+    let manifest: OciImageManifest =
+        serde_json::from_slice(&bytes).map_err(|source| RegistryError::BadManifest {
+            reference: reference.whole(),
+            source,
+        })?;
+    let _ = digest;
+    let pin = store.pin()?;
+    let mut added = pin.transaction();
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        if store.has_blob(&blob.digest) {
+            progress.blob_finished(&blob.digest, true);
+            continue;
+        }
+        progress.blob_started(&blob.digest, blob.size.max(0) as u64);
+        let mut data = Vec::with_capacity(blob.size.max(0) as usize);
+        client
+            .pull_blob(reference, blob, &mut data)
+            .await
+            .map_err(fail)?;
+        added.put_verified(&blob.digest, &data)?;
+        progress.blob_finished(&blob.digest, false);
+    }
+    added.put_verified(&digest_actual, &bytes)?;
+    if let Err(source) = Image::open(store, &digest_actual) {
+        return Err(RegistryError::NotWasm {
+            reference: reference.whole(),
+            source,
+        });
+    }
+    added.commit();
+    store.set_ref(&reference.whole(), &digest_actual)?;
+    Ok(digest_actual)
+}
+
+fn check_digest(
+    reference: &Reference,
+    bytes: &[u8],
+    reported: &str,
+    expected: Option<&str>,
+) -> Result<(), RegistryError> {
+    let actual = digest_of(bytes);
+    for expected in expected
+        .into_iter()
+        .chain([reported].into_iter().filter(|d| d.starts_with("sha256:")))
+    {
+        if expected != actual {
+            return Err(RegistryError::DigestMismatch {
+                reference: reference.whole(),
+                expected: expected.to_string(),
+                actual,
+            });
+        }
+    }
+    Ok(())
+}
+
+/// Pushes the stored image `digest` to `target`, skipping blobs the registry already has.
+pub async fn push(
+    store: &Store,
+    digest: &str,
+    target: &Reference,
+    auth: &RegistryAuth,
+    insecure: bool,
+    progress: &dyn Progress,
+) -> Result<String, RegistryError> {
+    let registry = target.resolve_registry().to_string();
+    let client = client(&registry, insecure);
+    let fail = |e| classify(&registry, target, e);
+    let manifest_bytes = store.get(digest)?;
+    let manifest: OciImageManifest =
+        serde_json::from_slice(&manifest_bytes).map_err(|source| RegistryError::BadManifest {
+            reference: target.whole(),
+            source,
+        })?;
+    client
+        .auth(target, auth, RegistryOperation::Push)
+        .await
+        .map_err(fail)?;
+    for blob in manifest
+        .layers
+        .iter()
+        .chain(std::iter::once(&manifest.config))
+    {
+        if client
+            .blob_exists(target, &blob.digest)
+            .await
+            .map_err(fail)?
+        {
+            progress.blob_finished(&blob.digest, true);
+            continue;
+        }
+        progress.blob_started(&blob.digest, blob.size.max(0) as u64);
+        let data = store.get(&blob.digest)?;
+        client
+            .push_blob(target, data, &blob.digest)
+            .await
+            .map_err(fail)?;
+        progress.blob_finished(&blob.digest, false);
+    }
+    let content_type = manifest
+        .media_type
+        .clone()
+        .unwrap_or_else(|| media::OCI_MANIFEST.to_string());
+    client
+        .push_manifest_raw(
+            target,
+            manifest_bytes,
+            content_type
+                .parse()
+                .expect("media types are valid header values"),
+        )
+        .await
+        .map_err(fail)?;
+    Ok(digest.to_string())
+}
+
+/// Credentials, as Docker keeps them: `{"auths": {"host:port": {"auth": base64("user:pass")}}}`,
+/// in a file only its owner can read.
+#[derive(Default, Serialize, Deserialize)]
+struct AuthFile {
+    auths: BTreeMap<String, AuthEntry>,
+}
+
+#[derive(Serialize, Deserialize)]
+struct AuthEntry {
+    auth: String,
+}
+
+fn auth_path(root: &Path) -> PathBuf {
+    root.join("auth.json")
+}
+
+fn read_auths(root: &Path) -> Result<AuthFile, RegistryError> {
+    let path = auth_path(root);
+    match std::fs::read(&path) {
+        Ok(bytes) => Ok(serde_json::from_slice(&bytes).unwrap_or_default()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(AuthFile::default()),
+        Err(source) => Err(RegistryError::Credentials { path, source }),
+    }
+}
+
+/// The stored credentials for `registry`, or anonymous.
+pub fn auth_for(root: &Path, registry: &str) -> Result<RegistryAuth, RegistryError> {
+    let auths = read_auths(root)?;
+    let Some(entry) = auths.auths.get(registry) else {
+        return Ok(RegistryAuth::Anonymous);
+    };
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(&entry.auth)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok());
+    Ok(match decoded.as_deref().and_then(|d| d.split_once(':')) {
+        Some((user, pass)) => RegistryAuth::Basic(user.to_string(), pass.to_string()),
+        None => RegistryAuth::Anonymous,
+    })
+}
+
+/// Checks the credentials against the registry and stores them (mode 0600).
+pub async fn login(
+    root: &Path,
+    registry: &str,
+    user: &str,
+    password: &str,
+    insecure: bool,
+) -> Result<(), RegistryError> {
+    let scheme = if insecure || is_loopback(registry) {
+        "http"
+    } else {
+        "https"
+    };
+    let http = reqwest::Client::new();
+    let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
+        registry: registry.to_string(),
+        source: OciDistributionError::RequestError(e),
+    };
+    let response = http
+        .get(format!("{scheme}://{registry}/v2/"))
+        .basic_auth(user, Some(password))
+        .send()
+        .await
+        .map_err(unreachable)?;
+    let status = response.status().as_u16();
+    let bearer = response
+        .headers()
+        .get("www-authenticate")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer"));
+    if status == 401 && bearer {
+        // A token registry: the credentials are checked by asking for a token.
+        let probe = Reference::with_tag(
+            registry.to_string(),
+            "library/skiff-login".into(),
+            "latest".into(),
+        );
+        client(registry, insecure)
+            .auth(
+                &probe,
+                &RegistryAuth::Basic(user.into(), password.into()),
+                RegistryOperation::Pull,
+            )
+            .await
+            .map_err(|e| classify(registry, &probe, e))?;
+    } else if status == 401 || status == 403 {
+        return Err(RegistryError::Unauthorized {
+            registry: registry.to_string(),
+        });
+    }
+    let mut auths = read_auths(root)?;
+    auths.auths.insert(
+        registry.to_string(),
+        AuthEntry {
+            auth: base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")),
+        },
+    );
+    write_auths(root, &auths)
+}
+
+/// Forgets the credentials for `registry`; returns whether there were any.
+pub fn logout(root: &Path, registry: &str) -> Result<bool, RegistryError> {
+    let mut auths = read_auths(root)?;
+    let had = auths.auths.remove(registry).is_some();
+    write_auths(root, &auths)?;
+    Ok(had)
+}
+
+fn write_auths(root: &Path, auths: &AuthFile) -> Result<(), RegistryError> {
+    use std::io::Write;
+    use std::os::unix::fs::PermissionsExt;
+    let path = auth_path(root);
+    let err = |source| RegistryError::Credentials {
+        path: path.clone(),
+        source,
+    };
+    std::fs::create_dir_all(root).map_err(err)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(root).map_err(err)?;
+    // NamedTempFile is created 0600; keep it so even before the rename.
+    tmp.as_file()
+        .set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(err)?;
+    tmp.write_all(&serde_json::to_vec_pretty(auths).expect("serializes"))
+        .map_err(err)?;
+    tmp.as_file().sync_all().map_err(err)?;
+    tmp.persist(&path).map_err(|e| err(e.error))?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn loopback() {
+        for r in [
+            "localhost:5000",
+            "127.0.0.1:5000",
+            "[::1]:5000",
+            "localhost",
+        ] {
+            assert!(super::is_loopback(r), "{r}");
+        }
+        for r in ["example.com:5000", "10.0.0.1:5000", "ghcr.io"] {
+            assert!(!super::is_loopback(r), "{r}");
+        }
+    }
+}

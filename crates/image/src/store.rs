@@ -1,0 +1,411 @@
+//! The local image store: content-addressed blobs and a table of names.
+//!
+//! Layout under `<root>/images`:
+//! - `blobs/sha256/<hex>`: every manifest, config and layer, named by the sha256 of its bytes.
+//!   Written to `tmp/` first, hashed while written, fsynced, then renamed into place: a half-written
+//!   blob is never visible, and two writers of the same blob both end with the same file.
+//! - `refs.json`: name -> manifest digest, replaced atomically under an exclusive lock on
+//!   `refs.lock`, so concurrent `pull`s, `tag`s and `rmi`s never lose each other's updates.
+//!
+//! Blobs are verified against their digest whenever they are read.
+
+use std::collections::BTreeMap;
+use std::fs::{self, File};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot use the image store at `{path}`")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("blob `{digest}` is corrupt: its content hashes to `{actual}`")]
+    Corrupt { digest: String, actual: String },
+    #[error("blob `{0}` is missing from the store")]
+    Missing(String),
+    #[error("`{0}` is not a sha256 digest")]
+    BadDigest(String),
+    #[error("the image index `{path}` is corrupt")]
+    Index {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
+    move |source| StoreError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// The sha256 digest of some bytes, `sha256:<hex>`.
+pub fn digest_of(bytes: &[u8]) -> String {
+    format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
+}
+
+/// An entry in the table of names.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct RefEntry {
+    /// The manifest's digest.
+    pub digest: String,
+    /// When this name was last pointed at this image, RFC 3339.
+    pub created: String,
+}
+
+#[derive(Default, Serialize, Deserialize)]
+struct RefTable {
+    version: u32,
+    refs: BTreeMap<String, RefEntry>,
+}
+
+pub struct Store {
+    dir: PathBuf,
+}
+
+impl Store {
+    /// Opens (creating if needed) the store under `<root>/images`.
+    pub fn open(root: &Path) -> Result<Store, StoreError> {
+        let dir = root.join("images");
+        for sub in ["blobs/sha256", "tmp"] {
+            let path = dir.join(sub);
+            fs::create_dir_all(&path).map_err(io(&path))?;
+        }
+        Ok(Store { dir })
+    }
+
+    pub fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .ok_or_else(|| StoreError::BadDigest(digest.to_string()))?;
+        Ok(self.dir.join("blobs/sha256").join(hex))
+    }
+
+    pub fn has_blob(&self, digest: &str) -> bool {
+        self.blob_path(digest).is_ok_and(|p| p.is_file())
+    }
+
+    /// The size of a stored blob.
+    pub fn blob_size(&self, digest: &str) -> Result<u64, StoreError> {
+        let path = self.blob_path(digest)?;
+        match fs::metadata(&path) {
+            Ok(meta) => Ok(meta.len()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(StoreError::Missing(digest.to_string()))
+            }
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Stores bytes and returns their digest.
+    pub fn put(&self, bytes: &[u8]) -> Result<String, StoreError> {
+        let digest = digest_of(bytes);
+        self.put_verified(&digest, &mut &bytes[..])?;
+        Ok(digest)
+    }
+
+    /// Stores what `reader` yields, which must hash to `digest`; otherwise nothing is stored.
+    pub fn put_verified(&self, digest: &str, reader: &mut dyn Read) -> Result<(), StoreError> {
+        let path = self.blob_path(digest)?;
+        if path.is_file() {
+            // Drain the reader anyway so that callers streaming from a tar stay in step.
+            std::io::copy(reader, &mut std::io::sink()).map_err(io(&path))?;
+            return Ok(());
+        }
+        let tmp_dir = self.dir.join("tmp");
+        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io(&tmp_dir))?;
+        let mut hasher = Sha256::new();
+        let mut buf = vec![0u8; 256 * 1024];
+        loop {
+            let n = reader.read(&mut buf).map_err(io(&path))?;
+            if n == 0 {
+                break;
+            }
+            hasher.update(&buf[..n]);
+            tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+        }
+        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
+        if actual != digest {
+            return Err(StoreError::Corrupt {
+                digest: digest.to_string(),
+                actual,
+            });
+        }
+        tmp.as_file().sync_all().map_err(io(&path))?;
+        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
+        sync_dir(path.parent().expect("blob paths have a parent"))
+    }
+
+    /// Reads a blob, verifying its digest.
+    pub fn get(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest)?;
+        let bytes = match fs::read(&path) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(StoreError::Missing(digest.to_string()));
+            }
+            Err(e) => return Err(io(&path)(e)),
+        };
+        let actual = digest_of(&bytes);
+        if actual != digest {
+            return Err(StoreError::Corrupt {
+                digest: digest.to_string(),
+                actual,
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// All names and what they point at.
+    pub fn refs(&self) -> Result<BTreeMap<String, RefEntry>, StoreError> {
+        Ok(self.read_table()?.refs)
+    }
+
+    /// Points `name` at the manifest `digest`.
+    pub fn set_ref(&self, name: &str, digest: &str) -> Result<(), StoreError> {
+        self.update(|table| {
+            table.refs.insert(
+                name.to_string(),
+                RefEntry {
+                    digest: digest.to_string(),
+                    created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+                },
+            );
+        })
+    }
+
+    /// Removes `name`; returns what it pointed at.
+    pub fn remove_ref(&self, name: &str) -> Result<Option<RefEntry>, StoreError> {
+        let mut removed = None;
+        self.update(|table| removed = table.refs.remove(name))?;
+        Ok(removed)
+    }
+
+    /// Runs `change` on the table under the lock and writes the result atomically.
+    fn update(&self, change: impl FnOnce(&mut RefTable)) -> Result<(), StoreError> {
+        let lock_path = self.dir.join("refs.lock");
+        let lock = File::create(&lock_path).map_err(io(&lock_path))?;
+        lock.lock().map_err(io(&lock_path))?;
+        let mut table = self.read_table()?;
+        change(&mut table);
+        table.version = 1;
+        let path = self.dir.join("refs.json");
+        let json = serde_json::to_vec_pretty(&table).expect("the table serializes");
+        let mut tmp = tempfile::NamedTempFile::new_in(&self.dir).map_err(io(&self.dir))?;
+        tmp.write_all(&json).map_err(io(&path))?;
+        tmp.as_file().sync_all().map_err(io(&path))?;
+        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
+        sync_dir(&self.dir)
+        // The lock is released when `lock` is dropped.
+    }
+
+    fn read_table(&self) -> Result<RefTable, StoreError> {
+        let path = self.dir.join("refs.json");
+        match fs::read(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|source| StoreError::Index {
+                path: path.clone(),
+                source,
+            }),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(RefTable::default()),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    /// Every stored blob's digest.
+    pub fn blobs(&self) -> Result<Vec<String>, StoreError> {
+        let dir = self.dir.join("blobs/sha256");
+        let mut digests = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io(&dir))? {
+            let entry = entry.map_err(io(&dir))?;
+            digests.push(format!("sha256:{}", entry.file_name().to_string_lossy()));
+        }
+        Ok(digests)
+    }
+
+    /// Deletes a blob (used by garbage collection).
+    pub(crate) fn delete_blob(&self, digest: &str) -> Result<u64, StoreError> {
+        let path = self.blob_path(digest)?;
+        let size = fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(size),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(0),
+            Err(e) => Err(io(&path)(e)),
+        }
+    }
+
+    pub(crate) fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Keeps garbage collection away while blobs are added and then named: writers hold this
+    /// shared lock, `prune` takes it exclusively.
+    pub fn pin(&self) -> Result<Pin<'_>, StoreError> {
+        let path = self.dir.join("gc.lock");
+        let lock = File::create(&path).map_err(io(&path))?;
+        lock.lock_shared().map_err(io(&path))?;
+        Ok(Pin {
+            store: self,
+            _lock: lock,
+        })
+    }
+
+    /// Removes every blob no name reaches, and leftovers of interrupted writes; returns the
+    /// number of blobs and bytes freed.
+    pub fn prune(&self) -> Result<(usize, u64), StoreError> {
+        let path = self.dir.join("gc.lock");
+        let lock = File::create(&path).map_err(io(&path))?;
+        lock.lock().map_err(io(&path))?;
+        let mut reachable = std::collections::HashSet::new();
+        for entry in self.refs()?.values() {
+            reachable.insert(entry.digest.clone());
+            let Ok(bytes) = self.get(&entry.digest) else {
+                continue;
+            };
+            if let Ok(manifest) = serde_json::from_slice::<ManifestBlobs>(&bytes) {
+                reachable.insert(manifest.config.digest);
+                reachable.extend(manifest.layers.into_iter().map(|l| l.digest));
+            }
+        }
+        let (mut count, mut bytes) = (0, 0);
+        for digest in self.blobs()? {
+            if !reachable.contains(&digest) {
+                bytes += self.delete_blob(&digest)?;
+                count += 1;
+            }
+        }
+        // No writer holds the pin, so anything in tmp/ is left over from a crash.
+        let tmp = self.dir.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
+            let _ = fs::remove_file(entry.path());
+        }
+        Ok((count, bytes))
+    }
+}
+
+#[derive(Deserialize)]
+struct ManifestBlobs {
+    config: BlobRef,
+    #[serde(default)]
+    layers: Vec<BlobRef>,
+}
+
+#[derive(Deserialize)]
+struct BlobRef {
+    digest: String,
+}
+
+/// Held while adding an image; see [`Store::pin`].
+pub struct Pin<'a> {
+    store: &'a Store,
+    _lock: File,
+}
+
+impl<'a> Pin<'a> {
+    /// Blobs added through the transaction are removed again unless it is committed, so a
+    /// failed pull or load leaves the store as it was.
+    pub fn transaction(&self) -> Transaction<'a> {
+        Transaction {
+            store: self.store,
+            added: Vec::new(),
+            committed: false,
+        }
+    }
+}
+
+pub struct Transaction<'a> {
+    store: &'a Store,
+    added: Vec<String>,
+    committed: bool,
+}
+
+impl Transaction<'_> {
+    pub fn put(&mut self, bytes: &[u8]) -> Result<String, StoreError> {
+        let digest = digest_of(bytes);
+        self.put_verified(&digest, bytes)?;
+        Ok(digest)
+    }
+
+    pub fn put_verified(&mut self, digest: &str, bytes: &[u8]) -> Result<(), StoreError> {
+        self.put_reader(digest, &mut &bytes[..])
+    }
+
+    pub fn put_reader(&mut self, digest: &str, reader: &mut dyn Read) -> Result<(), StoreError> {
+        let existed = self.store.has_blob(digest);
+        self.store.put_verified(digest, reader)?;
+        if !existed {
+            self.added.push(digest.to_string());
+        }
+        Ok(())
+    }
+
+    pub fn commit(mut self) {
+        self.committed = true;
+    }
+}
+
+impl Drop for Transaction<'_> {
+    fn drop(&mut self) {
+        if !self.committed {
+            for digest in &self.added {
+                let _ = self.store.delete_blob(digest);
+            }
+        }
+    }
+}
+
+fn sync_dir(dir: &Path) -> Result<(), StoreError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blobs_round_trip_and_verify() {
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let digest = store.put(b"hello").unwrap();
+        assert_eq!(store.get(&digest).unwrap(), b"hello");
+        // A blob whose content no longer matches its name is reported, not returned.
+        fs::write(store.blob_path(&digest).unwrap(), b"evil").unwrap();
+        assert!(matches!(
+            store.get(&digest),
+            Err(StoreError::Corrupt { .. })
+        ));
+        // A stream that does not match the expected digest stores nothing.
+        let other = digest_of(b"other");
+        assert!(store.put_verified(&other, &mut &b"not other"[..]).is_err());
+        assert!(!store.has_blob(&other));
+        assert_eq!(
+            fs::read_dir(root.path().join("images/tmp"))
+                .unwrap()
+                .count(),
+            0
+        );
+    }
+
+    #[test]
+    fn concurrent_ref_updates_are_not_lost() {
+        let root = tempfile::tempdir().unwrap();
+        std::thread::scope(|s| {
+            for i in 0..8 {
+                let root = root.path();
+                s.spawn(move || {
+                    let store = Store::open(root).unwrap();
+                    store.set_ref(&format!("app:{i}"), "sha256:x").unwrap();
+                });
+            }
+        });
+        let store = Store::open(root.path()).unwrap();
+        assert_eq!(store.refs().unwrap().len(), 8);
+    }
+}
