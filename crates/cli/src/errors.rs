@@ -42,6 +42,16 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint().map(str::to_string)
         } else if let Some(e) = cause.downcast_ref::<skiff_runtime::RunError>() {
             Some(e.hint().to_string())
+        } else if let Some(e) = cause.downcast_ref::<skiff_image::BuildError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<skiff_manifest::ManifestError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<skiff_image::RegistryError>() {
+            e.hint()
+        } else if cause.downcast_ref::<skiff_image::ReferenceError>().is_some() {
+            Some("image names look like `name:tag`, `registry:port/team/name:tag` or `name@sha256:...`, in lowercase".into())
+        } else if let Some(skiff_image::StoreError::Corrupt { .. }) = cause.downcast_ref::<skiff_image::StoreError>() {
+            Some("the local copy is damaged: remove it with `skiff rmi` and pull or build it again".into())
         } else if cause
             .downcast_ref::<skiff_capabilities::ParseGrantError>()
             .is_some()

@@ -167,6 +167,16 @@ fn classify(registry: &str, reference: &Reference, error: OciDistributionError) 
         OciDistributionError::ServerError { code: 404, .. } => RegistryError::NotFound {
             reference: reference.whole(),
         },
+        OciDistributionError::RequestError(e)
+            if matches!(e.status().map(|s| s.as_u16()), Some(401 | 403)) =>
+        {
+            RegistryError::Unauthorized { registry }
+        }
+        OciDistributionError::RequestError(e) if e.status().is_some_and(|s| s.as_u16() == 404) => {
+            RegistryError::NotFound {
+                reference: reference.whole(),
+            }
+        }
         OciDistributionError::RequestError(e) if e.is_connect() || e.is_timeout() => {
             RegistryError::Unreachable {
                 registry,

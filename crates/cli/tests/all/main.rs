@@ -2,6 +2,7 @@
 
 mod cache;
 mod errors;
+mod images;
 mod programs;
 mod registry;
 mod support;

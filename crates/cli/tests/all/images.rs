@@ -1,0 +1,407 @@
+//! Images end to end: `skiff build`, the local store, and a real registry process.
+
+use std::path::{Path, PathBuf};
+
+use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE};
+
+use crate::registry::{Registry, Response};
+use crate::support::{Outcome, Skiff, path_str};
+
+/// An app directory: `skiff.toml` plus `app.wasm` (a copy of `wasm`) and `extra` files.
+fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(wasm, dir.path().join("app.wasm")).unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n\n[app]\nname = \"hello\"\nversion = \"1.0.0\"\n\n[build]\nwasm = \"app.wasm\"\n{manifest_tail}"
+    );
+    std::fs::write(dir.path().join("skiff.toml"), manifest).unwrap();
+    for (name, contents) in extra {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    dir
+}
+
+fn build(skiff: &Skiff, dir: &Path, tag: &str) -> String {
+    let out = skiff.run(&["build", "-t", tag, path_str(dir)]);
+    out.success();
+    out.stdout.trim().to_string()
+}
+
+fn blobs(skiff: &Skiff) -> Vec<PathBuf> {
+    std::fs::read_dir(skiff.root().join("images/blobs/sha256"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect()
+}
+
+#[test]
+fn build_and_run_from_the_store() {
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    let digest = build(&skiff, app.path(), "hello:1.0");
+    assert!(digest.starts_with("sha256:"), "{digest}");
+    let images = skiff.run(&["images"]);
+    images.success().stdout_has("hello").stdout_has("1.0");
+    skiff
+        .run(&["run", "hello:1.0", "--name", "Ada"])
+        .success()
+        .stdout_is("Hello, Ada!\n");
+    // By digest prefix, as docker accepts image IDs.
+    skiff
+        .run(&["run", &digest["sha256:".len().."sha256:".len() + 12]])
+        .success()
+        .stdout_is("Hello, world!\n");
+    let inspect = skiff.run(&["inspect", "--format", "json", "hello:1.0"]);
+    inspect.success();
+    let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    assert_eq!(
+        json["manifest"]["config"]["mediaType"],
+        "application/vnd.wasm.config.v0+json"
+    );
+    assert_eq!(
+        json["manifest"]["layers"][0]["mediaType"],
+        "application/wasm"
+    );
+    assert_eq!(json["config"]["os"], "wasip2");
+    assert_eq!(json["app"]["name"], "hello");
+}
+
+#[test]
+fn builds_are_reproducible() {
+    let files = "[[files]]\nsource = \"static\"\ndestination = \"/srv\"\n";
+    let extra = [("static/a.txt", "a"), ("static/sub/b.txt", "b")];
+    let first = app_dir(P2_CLI_HELLO, files, &extra);
+    let second = app_dir(P2_CLI_HELLO, files, &extra);
+    // Different mtimes and paths must not change the digest.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    std::fs::write(second.path().join("static/a.txt"), "a").unwrap();
+    let one = build(&Skiff::new(), first.path(), "hello:1.0");
+    let two = build(&Skiff::new(), second.path(), "other:2.0");
+    assert_eq!(one, two);
+    // A changed input changes it.
+    std::fs::write(second.path().join("static/a.txt"), "changed").unwrap();
+    assert_ne!(one, build(&Skiff::new(), second.path(), "other:2.0"));
+}
+
+#[test]
+fn image_defaults_and_flags() {
+    let skiff = Skiff::new();
+    let env = "[env]\nFROM_IMAGE = \"1\"\nOVERRIDE = \"image\"\n";
+    let app = app_dir(P1_CLI_ENV, env, &[]);
+    build(&skiff, app.path(), "env:1");
+    skiff
+        .run(&["run", "-e", "OVERRIDE=flag", "-e", "EXTRA=x", "env:1"])
+        .success()
+        .stdout_is("EXTRA=x\nFROM_IMAGE=1\nOVERRIDE=flag\n");
+
+    let files = "[[files]]\nsource = \"static\"\ndestination = \"/srv/www\"\n";
+    let app = app_dir(
+        P2_CLI_READ_FILE,
+        files,
+        &[("static/index.html", "<h1>packaged</h1>")],
+    );
+    build(&skiff, app.path(), "files:1");
+    skiff
+        .run(&["run", "files:1", "/srv/www/index.html"])
+        .success()
+        .stdout_is("<h1>packaged</h1>");
+}
+
+#[test]
+fn push_rmi_pull_run_round_trip() {
+    let registry = Registry::start();
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    let digest = build(&skiff, app.path(), "hello:1.0");
+    let remote = registry.url("team/hello:1.0");
+    skiff.run(&["tag", "hello:1.0", &remote]).success();
+    skiff.run(&["push", &remote]).success();
+    assert!(registry.manifest_exists("team/hello", "1.0"));
+    assert!(registry.manifest_exists("team/hello", &digest));
+    // A second push skips the blobs the registry already has.
+    skiff
+        .run(&["push", &remote])
+        .success()
+        .stderr_has("already exists");
+
+    skiff.run(&["rmi", "hello:1.0", &remote]).success();
+    assert!(
+        blobs(&skiff).is_empty(),
+        "rmi left blobs: {:?}",
+        blobs(&skiff)
+    );
+    skiff.run(&["run", "hello:1.0"]).code(125);
+
+    let pulled = skiff.run(&["pull", &remote]);
+    pulled.success();
+    assert_eq!(pulled.stdout.trim(), digest);
+    skiff
+        .run(&["run", &remote, "--name", "Ada"])
+        .success()
+        .stdout_is("Hello, Ada!\n");
+
+    // A fresh store pulls on `run`, as `docker run` does, and by digest too.
+    let other = Skiff::new();
+    other
+        .run(&["run", &remote])
+        .success()
+        .stdout_is("Hello, world!\n")
+        .stderr_has("Unable to find image");
+    Skiff::new()
+        .run(&["pull", &format!("{}/team/hello@{digest}", registry.addr)])
+        .success();
+}
+
+#[test]
+fn login_and_auth() {
+    let registry = Registry::start_with_auth("ci", "s3cret");
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    build(&skiff, app.path(), "hello:1.0");
+    let remote = registry.url("team/hello:1.0");
+    skiff.run(&["tag", "hello:1.0", &remote]).success();
+
+    skiff
+        .run(&["push", &remote])
+        .code(125)
+        .stderr_has("refused the credentials")
+        .stderr_has("skiff login");
+    let login = |password: &str| {
+        skiff.run_with(
+            skiff.command().args(["login", &registry.addr, "-u", "ci"]),
+            format!("{password}\n").as_bytes(),
+        )
+    };
+    login("wrong")
+        .code(125)
+        .stderr_has("refused the credentials");
+    assert!(!skiff.root().join("auth.json").exists());
+    login("s3cret").success();
+    let mode = std::os::unix::fs::MetadataExt::mode(
+        &std::fs::metadata(skiff.root().join("auth.json")).unwrap(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
+
+    skiff.run(&["push", &remote]).success();
+    skiff.run(&["rmi", &remote, "hello:1.0"]).success();
+    skiff.run(&["pull", &remote]).success();
+    skiff
+        .run(&["run", &remote])
+        .success()
+        .stdout_is("Hello, world!\n");
+}
+
+#[test]
+fn save_and_load() {
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    let digest = build(&skiff, app.path(), "hello:1.0");
+    let archive = tempfile::tempdir().unwrap();
+    let tar = archive.path().join("hello.tar");
+    skiff
+        .run(&["save", "hello:1.0", "-o", path_str(&tar)])
+        .success();
+
+    let other = Skiff::new();
+    other
+        .run(&["load", "-i", path_str(&tar)])
+        .success()
+        .stdout_has("hello:1.0");
+    other
+        .run(&["run", "hello:1.0"])
+        .success()
+        .stdout_is("Hello, world!\n");
+    let images = other.run(&["images", "--format", "json"]);
+    assert!(images.stdout.contains(&digest), "{images:#?}");
+
+    // A tampered archive is refused and leaves nothing behind.
+    let mut bytes = std::fs::read(&tar).unwrap();
+    let pos = bytes.windows(5).rposition(|w| w == b"Hello").unwrap();
+    bytes[pos] = b'J';
+    let bad = archive.path().join("bad.tar");
+    std::fs::write(&bad, bytes).unwrap();
+    let third = Skiff::new();
+    third
+        .run(&["load", "-i", path_str(&bad)])
+        .code(125)
+        .stderr_has("corrupt");
+    assert!(blobs(&third).is_empty());
+    third.run(&["images"]).success().stdout_lacks("hello");
+}
+
+#[test]
+fn corrupt_blob_is_reported_not_run() {
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    build(&skiff, app.path(), "hello:1.0");
+    let wasm_digest = skiff_image_layer(&skiff);
+    let path = skiff.root().join("images/blobs/sha256").join(&wasm_digest);
+    let mut bytes = std::fs::read(&path).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, bytes).unwrap();
+    skiff
+        .run(&["run", "hello:1.0"])
+        .code(125)
+        .stderr_has("is corrupt");
+}
+
+fn skiff_image_layer(skiff: &Skiff) -> String {
+    let inspect = skiff.run(&["inspect", "--format", "json", "hello:1.0"]);
+    let json: serde_json::Value = serde_json::from_str(&inspect.stdout).unwrap();
+    json["manifest"]["layers"][0]["digest"]
+        .as_str()
+        .unwrap()
+        .trim_start_matches("sha256:")
+        .to_string()
+}
+
+#[test]
+fn bad_inputs() {
+    let skiff = Skiff::new();
+    let empty = tempfile::tempdir().unwrap();
+    skiff
+        .run(&["build", path_str(empty.path())])
+        .code(125)
+        .stderr_has("skiff.toml")
+        .stderr_has("hint:");
+    let app = app_dir(P2_CLI_HELLO, "[limits]\nmemory = \"lots\"\n", &[]);
+    skiff
+        .run(&["build", path_str(app.path())])
+        .code(125)
+        .stderr_has("skiff.toml:10:10: invalid size `lots`")
+        .stderr_has("lots");
+    skiff
+        .run(&["build", "-t", "Not A Name", path_str(app.path())])
+        .code(125)
+        .stderr_has("invalid image reference");
+    skiff
+        .run(&["pull", "127.0.0.1:1/team/hello:1.0"])
+        .code(125)
+        .stderr_has("cannot reach the registry `127.0.0.1:1`");
+    skiff
+        .run(&["inspect", "nope:1.0"])
+        .code(125)
+        .stderr_has("no image `nope:1.0`");
+    assert!(blobs(&skiff).is_empty());
+}
+
+/// Pushes a blob through the raw registry API; returns its digest.
+fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
+    let digest = skiff_image::digest_of(bytes);
+    let start: Response = registry.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
+    assert_eq!(start.status, 202, "{}", start.text());
+    let location = start.header("location").unwrap().to_string();
+    let sep = if location.contains('?') { '&' } else { '?' };
+    let put = registry.request(
+        "PUT",
+        &format!("{location}{sep}digest={digest}"),
+        &[("Content-Type", "application/octet-stream")],
+        bytes,
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
+    digest
+}
+
+fn push_manifest(registry: &Registry, repo: &str, tag: &str, manifest: &serde_json::Value) {
+    let body = serde_json::to_vec(manifest).unwrap();
+    let put = registry.request(
+        "PUT",
+        &format!("/v2/{repo}/manifests/{tag}"),
+        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &body,
+    );
+    assert_eq!(put.status, 201, "{}", put.text());
+}
+
+fn descriptor(media_type: &str, digest: &str, size: usize) -> serde_json::Value {
+    serde_json::json!({"mediaType": media_type, "digest": digest, "size": size})
+}
+
+#[test]
+fn images_published_by_other_tools() {
+    let registry = Registry::start();
+    let wasm = std::fs::read(P2_CLI_HELLO).unwrap();
+    let config = br#"{"architecture":"wasm","os":"wasip2"}"#;
+    let config_digest = push_blob(&registry, "others/runwasi", config);
+    let wasm_digest = push_blob(&registry, "others/runwasi", &wasm);
+    // runwasi's component layer.
+    push_manifest(
+        &registry,
+        "others/runwasi",
+        "1",
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.wasm.config.v0+json", &config_digest, config.len()),
+            "layers": [descriptor("application/vnd.bytecodealliance.wasm.component.layer.v0+wasm", &wasm_digest, wasm.len())],
+        }),
+    );
+    Skiff::new()
+        .run(&["run", &registry.url("others/runwasi:1")])
+        .success()
+        .stdout_is("Hello, world!\n");
+
+    // The "compat" form: a tar layer holding the .wasm named by the image config's entrypoint.
+    let mut tar = tar::Builder::new(Vec::new());
+    let mut header = tar::Header::new_ustar();
+    header.set_size(wasm.len() as u64);
+    header.set_mode(0o755);
+    header.set_cksum();
+    tar.append_data(&mut header, "app/hello.wasm", &wasm[..])
+        .unwrap();
+    let layer = tar.into_inner().unwrap();
+    let oci_config = br#"{"architecture":"wasm","os":"wasip1","config":{"Entrypoint":["/app/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let config_digest = push_blob(&registry, "others/compat", oci_config);
+    let layer_digest = push_blob(&registry, "others/compat", &layer);
+    push_manifest(
+        &registry,
+        "others/compat",
+        "1",
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, oci_config.len()),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
+        }),
+    );
+    Skiff::new()
+        .run(&["run", &registry.url("others/compat:1"), "--name", "crun"])
+        .success()
+        .stdout_is("Hello, crun!\n");
+
+    // Not Wasm at all: refused, and nothing is left in the store.
+    let text = b"#!/bin/sh\necho hi\n";
+    let text_digest = push_blob(&registry, "others/notwasm", text);
+    let config_digest = push_blob(&registry, "others/notwasm", b"{}");
+    push_manifest(
+        &registry,
+        "others/notwasm",
+        "1",
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, 2),
+            "layers": [descriptor("application/octet-stream", &text_digest, text.len())],
+        }),
+    );
+    let skiff = Skiff::new();
+    skiff
+        .run(&["pull", &registry.url("others/notwasm:1")])
+        .code(125)
+        .stderr_has("is not a WebAssembly image");
+    assert!(blobs(&skiff).is_empty());
+}
+
+impl Outcome {
+    #[track_caller]
+    pub fn stdout_lacks(&self, needle: &str) -> &Self {
+        assert!(
+            !self.stdout.contains(needle),
+            "stdout has {needle:?}: {self:#?}"
+        );
+        self
+    }
+}
