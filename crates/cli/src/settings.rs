@@ -64,6 +64,10 @@ pub struct GrantFlags {
     /// Mount a host directory: HOST_DIR:GUEST_DIR[:ro|rw] (read-write unless `:ro`)
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
     pub volumes: Vec<DirGrant>,
+    /// Mount a host directory read-write, in `wasmtime run` syntax: HOST_DIR[::GUEST_DIR]
+    /// (the guest path defaults to the host path)
+    #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = parse_wasmtime_dir)]
+    pub dirs: Vec<DirGrant>,
     /// Network egress: `none`, or `allow=HOST:PORT[,HOST:PORT...]` for outgoing TCP/UDP to
     /// exactly those destinations [default: the image's allowlist, else none]
     #[arg(long, value_name = "POLICY")]
@@ -84,7 +88,7 @@ impl GrantFlags {
         }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
         let mut dirs: Vec<DirGrant> = image.map(|i| i.files.clone()).unwrap_or_default();
-        dirs.extend(self.volumes.iter().map(|grant| DirGrant {
+        dirs.extend(self.volumes.iter().chain(&self.dirs).map(|grant| DirGrant {
             host: absolute(&cwd, &grant.host),
             ..grant.clone()
         }));
@@ -111,6 +115,19 @@ impl GrantFlags {
 pub struct ImageDefaults {
     pub app: skiff_manifest::AppConfig,
     pub files: Vec<DirGrant>,
+}
+
+fn parse_wasmtime_dir(spec: &str) -> Result<DirGrant, String> {
+    let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
+    let guest = if guest.starts_with('/') {
+        guest.to_string()
+    } else {
+        // wasmtime allows relative guest names such as `.`; Skiff's guests see absolute paths.
+        format!("/{}", guest.trim_start_matches("./"))
+    };
+    format!("{host}:{guest}")
+        .parse::<DirGrant>()
+        .map_err(|e| e.to_string())
 }
 
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {

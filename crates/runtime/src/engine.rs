@@ -52,6 +52,9 @@ impl Runtime {
             let mut linker = wasmtime::Linker::new(&self.engine);
             wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut P1Host| &mut host.wasi)
                 .expect("WASI preview 1 links into an empty linker");
+            // `wasi_unstable`, for modules from older toolchains, as `wasmtime run` accepts.
+            wasmtime_wasi::p0::add_to_linker_async(&mut linker, |host: &mut P1Host| &mut host.wasi)
+                .expect("WASI preview 0 links beside preview 1");
             linker
         })
     }

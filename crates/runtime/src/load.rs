@@ -230,7 +230,7 @@ impl Runtime {
 
     fn link_module(&self, name: &str, module: &Module) -> Result<Pre, LoadError> {
         for import in module.imports() {
-            if import.module() != "wasi_snapshot_preview1" {
+            if !["wasi_snapshot_preview1", "wasi_unstable"].contains(&import.module()) {
                 return Err(LoadError::UnknownImport {
                     name: name.to_string(),
                     import: format!("{}::{}", import.module(), import.name()),

@@ -181,3 +181,19 @@ fn initial_memory_over_the_limit() {
     .code(137)
     .stderr_has("exceeded its memory limit of 1 MiB");
 }
+
+#[test]
+fn preview0_module_runs() {
+    // `wasi_unstable`, which older toolchains emit, as `wasmtime run` accepts it.
+    let module = r#"(module
+        (import "wasi_unstable" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+        (memory (export "memory") 1)
+        (data (i32.const 16) "p0 ok\n")
+        (func (export "_start")
+            (i32.store (i32.const 0) (i32.const 16))
+            (i32.store (i32.const 4) (i32.const 6))
+            (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))))"#;
+    run_file("p0.wat", module, &[])
+        .success()
+        .stdout_is("p0 ok\n");
+}

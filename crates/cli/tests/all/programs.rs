@@ -144,6 +144,17 @@ fn read_file(wasm: &str) {
         .run(&["run", "-v", &grant, wasm, "data/app.txt"])
         .success()
         .stdout_is("granted\n");
+    // `wasmtime run`'s spelling of the same grant.
+    skiff
+        .run(&[
+            "run",
+            "--dir",
+            &format!("{}::/data", data.display()),
+            wasm,
+            "/data/app.txt",
+        ])
+        .success()
+        .stdout_is("granted\n");
     // Without the grant, the same file does not exist for the guest.
     skiff
         .run(&["run", wasm, "/data/app.txt"])
