@@ -38,6 +38,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
     error.chain().find_map(|cause| {
         if let Some(e) = cause.downcast_ref::<UserError>() {
             Some(e.hint.clone())
+        } else if let Some(e) = cause.downcast_ref::<skiff_api::ClientError>() {
+            e.hint()
         } else if let Some(e) = cause.downcast_ref::<skiff_runtime::LoadError>() {
             e.hint().map(str::to_string)
         } else if let Some(e) = cause.downcast_ref::<skiff_runtime::RunError>() {

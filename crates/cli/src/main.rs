@@ -3,6 +3,7 @@
 //! code — errors are printed here and only here.
 
 mod commands;
+mod display;
 mod errors;
 mod progress;
 mod settings;
@@ -38,7 +39,7 @@ fn main() -> ExitCode {
             };
         }
     };
-    init_tracing();
+    init_tracing(cli.command.logging());
     match cli.command.execute(&cli.global) {
         Ok(code) => code,
         Err(error) => {
@@ -48,19 +49,28 @@ fn main() -> ExitCode {
     }
 }
 
-/// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG` (default: warnings), coloured
-/// only on a terminal; guest output never passes through here.
-fn init_tracing() {
+/// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG` (default: the verb's level,
+/// warnings for all but the daemon), coloured only on a terminal; guest output never passes
+/// through here. The daemon may ask for JSON lines instead of text.
+fn init_tracing(logging: commands::Logging) {
     use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    tracing_subscriber::fmt()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(logging.default_level));
+    let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .without_time()
-        .with_target(false)
-        .init();
+        .with_writer(std::io::stderr);
+    match (logging.json, logging.timestamps) {
+        (true, _) => builder.json().init(),
+        (false, true) => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_target(false)
+            .init(),
+        (false, false) => builder
+            .with_ansi(std::io::stderr().is_terminal())
+            .without_time()
+            .with_target(false)
+            .init(),
+    }
 }
 
 #[cfg(test)]

@@ -17,6 +17,17 @@ pub struct GlobalFlags {
     /// for root]
     #[arg(long, global = true, env = "SKIFF_ROOT", value_name = "DIR")]
     pub root: Option<PathBuf>,
+    /// The daemon to talk to: `unix:///path/to.sock` or a socket path [default:
+    /// $XDG_RUNTIME_DIR/skiff/skiff.sock, or /run/skiff/skiff.sock for root]
+    #[arg(
+        short = 'H',
+        long,
+        global = true,
+        env = "SKIFF_HOST",
+        value_name = "unix:///PATH",
+        value_parser = parse_host
+    )]
+    pub host: Option<PathBuf>,
 }
 
 impl GlobalFlags {
@@ -31,6 +42,18 @@ impl GlobalFlags {
         dirs::data_dir()
             .unwrap_or_else(std::env::temp_dir)
             .join("skiff")
+    }
+
+    /// The daemon's API socket: `-H`/`SKIFF_HOST`, else the default one.
+    pub fn socket(&self) -> PathBuf {
+        self.host
+            .clone()
+            .unwrap_or_else(skiff_daemon::default_socket)
+    }
+
+    /// A client of the daemon at [`GlobalFlags::socket`]; it connects on each request.
+    pub fn client(&self) -> skiff_api::Client {
+        skiff_api::Client::new(self.socket())
     }
 
     pub fn compile_cache_dir(&self) -> PathBuf {
@@ -49,6 +72,24 @@ impl GlobalFlags {
             .expect("a current-thread runtime can always be built")
             .block_on(future)
     }
+}
+
+/// `unix:///path/to.sock` or a bare path; the daemon listens only on a Unix socket (no TCP).
+pub fn parse_host(spec: &str) -> Result<PathBuf, String> {
+    let path = match spec.split_once("://") {
+        Some(("unix", path)) => path,
+        Some((scheme, _)) => {
+            return Err(format!(
+                "unsupported scheme `{scheme}://`: the daemon listens only on a Unix socket, \
+                 e.g. `unix:///run/skiff/skiff.sock`"
+            ));
+        }
+        None => spec,
+    };
+    if path.is_empty() {
+        return Err("empty socket path".to_string());
+    }
+    Ok(PathBuf::from(path))
 }
 
 /// What an app may see. Nothing is granted unless a flag grants it.

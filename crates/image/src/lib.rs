@@ -8,6 +8,7 @@
 //! `.wasm`). This crate knows nothing of wasmtime: it hands the runtime bytes.
 
 mod builder;
+mod defaults;
 mod files;
 mod image;
 mod layout;
@@ -16,6 +17,7 @@ mod registry;
 mod store;
 
 pub use builder::{BuildError, Built, build};
+pub use defaults::{AppDefaults, merge_grants, merge_limits};
 pub use files::materialize_files;
 pub use image::{Image, ImageError, WasmSource};
 pub use layout::{LayoutError, load, save};

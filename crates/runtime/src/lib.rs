@@ -18,9 +18,9 @@ mod load;
 mod run;
 
 pub use engine::{Runtime, RuntimeConfig};
-pub use limits::LimitExceeded;
+pub use limits::{LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
-pub use run::{Exit, RunError, RunOptions};
+pub use run::{Exit, OutputSink, RunError, RunOptions, Stdio};
 
 /// The sha256 of some bytes, as `sha256:<hex>`, the form OCI digests take.
 pub fn digest(bytes: &[u8]) -> String {

@@ -41,16 +41,16 @@ pub(crate) struct Guard {
     memory_limit: Option<ByteSize>,
     memory_used: u64,
     cpu_limit: Option<Duration>,
-    pub(crate) meter: Arc<CpuMeter>,
+    pub(crate) meter: Arc<Usage>,
 }
 
 impl Guard {
-    pub(crate) fn new(limits: &Limits) -> Self {
+    pub(crate) fn new(limits: &Limits, meter: Arc<Usage>) -> Self {
         Guard {
             memory_limit: limits.memory,
             memory_used: 0,
             cpu_limit: limits.cpu_time,
-            meter: Arc::default(),
+            meter,
         }
     }
 
@@ -79,6 +79,7 @@ impl wasmtime::ResourceLimiter for Guard {
             return Err(LimitExceeded::Memory(limit).into());
         }
         self.memory_used = total;
+        self.meter.memory.store(total, Ordering::Relaxed);
         Ok(true)
     }
 
@@ -92,23 +93,32 @@ impl wasmtime::ResourceLimiter for Guard {
     }
 }
 
-/// CPU time spent polling one app's future, measured with the thread CPU clock around each poll,
-/// so it counts exactly the time the app ran on whichever worker thread polled it.
-#[derive(Default)]
-pub(crate) struct CpuMeter {
+/// What a run has used, readable while it runs (for `stats` and metering).
+///
+/// CPU time is measured with the thread CPU clock around each poll of the app's future, so it
+/// counts exactly the time the app ran on whichever worker thread polled it.
+#[derive(Debug, Default)]
+pub struct Usage {
     used_ns: AtomicU64,
     poll_started_ns: AtomicU64,
+    memory: AtomicU64,
 }
 
-impl CpuMeter {
-    pub(crate) fn used(&self) -> Duration {
+impl Usage {
+    /// CPU time used so far (completed polls).
+    pub fn cpu_time(&self) -> Duration {
         Duration::from_nanos(self.used_ns.load(Ordering::Relaxed))
+    }
+
+    /// Linear memory currently allocated, in bytes.
+    pub fn memory(&self) -> u64 {
+        self.memory.load(Ordering::Relaxed)
     }
 
     /// Time used including the poll in progress; only meaningful on the polling thread.
     fn used_in_poll(&self) -> Duration {
         let running = thread_cpu_ns().saturating_sub(self.poll_started_ns.load(Ordering::Relaxed));
-        self.used() + Duration::from_nanos(running)
+        self.cpu_time() + Duration::from_nanos(running)
     }
 
     pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
@@ -121,7 +131,7 @@ impl CpuMeter {
 
 pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
-    meter: Arc<CpuMeter>,
+    meter: Arc<Usage>,
 }
 
 impl<F: Future> Future for Metered<F> {

@@ -7,16 +7,78 @@ use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 
-use crate::limits::{Guard, LimitExceeded};
+use std::sync::Arc;
+
+use crate::limits::{Guard, LimitExceeded, Usage};
 use crate::load::{App, Pre};
 
 /// What one run of an app is given.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Default)]
 pub struct RunOptions {
     /// The guest's arguments, `argv[0]` first.
     pub args: Vec<String>,
     pub grants: Grants,
     pub limits: Limits,
+    pub stdio: Stdio,
+    /// Where the run's CPU time and memory are counted, live.
+    pub usage: Arc<Usage>,
+}
+
+/// Where the guest's standard streams go.
+#[derive(Clone, Default)]
+pub enum Stdio {
+    /// This process's stdin, stdout and stderr (`skiff run` in the foreground).
+    #[default]
+    Inherit,
+    /// No stdin (end of file); stdout and stderr written to sinks (the daemon's logs).
+    Capture {
+        stdout: Arc<dyn OutputSink>,
+        stderr: Arc<dyn OutputSink>,
+    },
+}
+
+/// Receives a guest's output as it is written.
+pub trait OutputSink: Send + Sync + 'static {
+    fn write(&self, bytes: &[u8]);
+}
+
+struct SinkStream(Arc<dyn OutputSink>);
+
+impl wasmtime_wasi::cli::IsTerminal for SinkStream {
+    fn is_terminal(&self) -> bool {
+        false
+    }
+}
+
+impl wasmtime_wasi::cli::StdoutStream for SinkStream {
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
+        Box::new(SinkWriter(self.0.clone()))
+    }
+}
+
+struct SinkWriter(Arc<dyn OutputSink>);
+
+impl tokio::io::AsyncWrite for SinkWriter {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        self.0.write(buf);
+        std::task::Poll::Ready(Ok(buf.len()))
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::Poll::Ready(Ok(()))
+    }
 }
 
 /// How a run ended, from the guest's point of view.
@@ -35,6 +97,22 @@ pub enum Exit {
     },
     /// Skiff stopped the guest at one of its limits.
     Limit(LimitExceeded),
+}
+
+impl Exit {
+    /// The exit status a shell user sees, in one place for `skiff run` and the daemon: the
+    /// guest's own code; 134 for a trap (as `wasmtime run`); 137 for the memory limit (as an
+    /// OOM-killed container); 152 for the CPU-time limit (as RLIMIT_CPU); 124 for the wall-clock
+    /// limit (as `timeout(1)`).
+    pub fn status(&self) -> i32 {
+        match self {
+            Exit::Code(code) => *code,
+            Exit::Trap { .. } => 134,
+            Exit::Limit(LimitExceeded::Memory(_)) => 137,
+            Exit::Limit(LimitExceeded::CpuTime(_)) => 152,
+            Exit::Limit(LimitExceeded::Timeout(_)) => 124,
+        }
+    }
 }
 
 /// Why a run could not start. (How the guest ended is an [`Exit`], not an error.)
@@ -94,8 +172,17 @@ impl App {
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
         let mut wasi = skiff_capabilities::wasi::builder(&options.grants)?;
-        wasi.args(&options.args).inherit_stdio();
-        let guard = Guard::new(&options.limits);
+        wasi.args(&options.args);
+        match &options.stdio {
+            Stdio::Inherit => {
+                wasi.inherit_stdio();
+            }
+            Stdio::Capture { stdout, stderr } => {
+                wasi.stdout(SinkStream(stdout.clone()))
+                    .stderr(SinkStream(stderr.clone()));
+            }
+        }
+        let guard = Guard::new(&options.limits, options.usage.clone());
         let meter = guard.meter.clone();
         let run = async {
             match &self.pre {
@@ -137,7 +224,7 @@ impl App {
             },
             None => run.await,
         };
-        tracing::debug!(app = %self.name, cpu = ?meter.used(), "app finished");
+        tracing::debug!(app = %self.name, cpu = ?meter.cpu_time(), "app finished");
         Ok(match result {
             Ok(code) => Exit::Code(code),
             Err(error) => classify(error),

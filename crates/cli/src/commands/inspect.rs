@@ -1,26 +1,42 @@
-//! `skiff inspect`: an image's manifest, config, layers, grants and limits.
+//! `skiff inspect`: an image's manifest, config, layers, grants and limits; or, when no local
+//! image has the name, a daemon app's resolved grants, limits, state and exit history.
 
 use std::process::ExitCode;
 
 use clap::Args;
+use skiff_api::{AppInfo, ClientError};
+use skiff_capabilities::Limits;
 use skiff_image::Image;
 
+use crate::errors::user_error;
 use crate::settings::GlobalFlags;
 
-/// Show an image: manifest, config, layers, and the grants and limits it asks for
+/// Show an image (manifest, config, layers, the grants and limits it asks for) or, if no local
+/// image has that name, an app of the daemon (resolved grants, limits, state, exit history)
 #[derive(Debug, Args)]
 pub struct Inspect {
     /// Output format: `human` or `json`
     #[arg(long, default_value = "human", value_parser = ["human", "json"])]
     format: String,
-    /// Image name, or digest (prefix)
-    image: String,
+    /// Look only for an image or only for an app [default: an image, then an app]
+    #[arg(long = "type", value_name = "TYPE", value_parser = ["image", "app"])]
+    kind: Option<String>,
+    /// Image name or digest (prefix), or app name
+    #[arg(value_name = "IMAGE|APP")]
+    name: String,
 }
 
 impl Inspect {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let store = global.image_store()?;
-        let (name, digest) = crate::commands::pull::find_local(&store, &self.image)?;
+        let image = match self.kind.as_deref() {
+            Some("app") => None,
+            Some(_) => Some(crate::commands::pull::find_local(&store, &self.name)?),
+            None => skiff_image::resolve_local(&store, &self.name)?,
+        };
+        let Some((name, digest)) = image else {
+            return self.app(global);
+        };
         let image = Image::open(&store, &digest)?;
         let size = image.size(&store);
         if self.format == "json" {
@@ -70,21 +86,127 @@ impl Inspect {
                 println!("Volume:   {volume} (grant with -v HOST_DIR:{volume})");
             }
             println!("Network:  {}", app.network);
-            let limits = &app.limits;
-            let show = |d: Option<std::time::Duration>| {
-                d.map_or("unlimited".to_string(), |d| {
-                    humantime::format_duration(d).to_string()
-                })
-            };
-            println!(
-                "Limits:   memory {}, cpu-time {}, timeout {}",
-                limits
-                    .memory
-                    .map_or("unlimited".to_string(), |m| m.to_string()),
-                show(limits.cpu_time),
-                show(limits.timeout)
-            );
+            println!("Limits:   {}", limits(&app.limits));
         }
         Ok(ExitCode::SUCCESS)
     }
+
+    fn app(&self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let app = match global.block_on(global.client().get(&self.name)) {
+            Ok(app) => app,
+            Err(ClientError::Api(e)) if self.kind.is_none() => {
+                return Err(user_error(
+                    format!(
+                        "no image `{}` in the local store, and no such app in the daemon: {}",
+                        self.name, e.message
+                    ),
+                    "list the images with `skiff images` and the apps with `skiff ps -a`",
+                ));
+            }
+            Err(e @ ClientError::NoDaemon { .. }) if self.kind.is_none() => {
+                return Err(anyhow::Error::new(e).context(format!(
+                    "no image `{}` in the local store, and no daemon to ask for an app of that name",
+                    self.name
+                )));
+            }
+            Err(e) => {
+                return Err(anyhow::Error::new(e)
+                    .context(format!("failed to inspect the app `{}`", self.name)));
+            }
+        };
+        if self.format == "json" {
+            println!("{}", serde_json::to_string_pretty(&app)?);
+        } else {
+            print!("{}", describe(&app));
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// The human form of an app: what it is, what it may do, and how its runs went.
+fn describe(app: &AppInfo) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let mut line = |label: &str, value: &dyn std::fmt::Display| {
+        let _ = writeln!(out, "{:10}{value}", format!("{label}:"));
+    };
+    line("Name", &app.name);
+    line("Source", &app.source);
+    line("Digest", &app.digest);
+    if !app.args.is_empty() {
+        line("Args", &format!("{:?}", app.args));
+    }
+    let mut state = crate::display::status(app);
+    if let (Some(started), true) = (&app.started_at, crate::display::is_live(app)) {
+        let _ = write!(
+            state,
+            " since {started} (up {})",
+            crate::display::uptime(app)
+        );
+    }
+    if !app.desired_running && app.state != skiff_api::AppState::Running {
+        state.push_str(", stopped by the user");
+    }
+    line("State", &state);
+    line("Created", &app.created);
+    line(
+        "Restart",
+        &format!("{} ({} restarts so far)", app.restart, app.restarts),
+    );
+    for (key, value) in app.grants.effective_env() {
+        line("Env", &format!("{key}={value}"));
+    }
+    for dir in &app.grants.dirs {
+        let mode = if dir.read_only {
+            "read-only"
+        } else {
+            "read-write"
+        };
+        line(
+            "Dir",
+            &format!("{} -> {} ({mode})", dir.host.display(), dir.guest),
+        );
+    }
+    line("Network", &app.grants.network);
+    line("Limits", &limits(&app.limits));
+    if crate::display::is_live(app) {
+        line(
+            "Usage",
+            &format!(
+                "cpu {}, memory {}",
+                crate::display::cpu(app.cpu_ms),
+                skiff_capabilities::ByteSize(app.memory_bytes)
+            ),
+        );
+    }
+    if app.exits.is_empty() {
+        line("Exits", &"none");
+    } else {
+        let _ = writeln!(out, "Exits:");
+        let rows: Vec<Vec<String>> = app
+            .exits
+            .iter()
+            .map(|e| vec![e.at.clone(), e.code.to_string(), e.reason.clone()])
+            .collect();
+        for row in crate::display::table(&["AT", "CODE", "REASON"], &rows).lines() {
+            let _ = writeln!(out, "  {row}");
+        }
+    }
+    out
+}
+
+fn limits(limits: &Limits) -> String {
+    let show = |d: Option<std::time::Duration>| {
+        d.map_or("unlimited".to_string(), |d| {
+            humantime::format_duration(d).to_string()
+        })
+    };
+    format!(
+        "memory {}, cpu-time {}, timeout {}",
+        limits
+            .memory
+            .map_or("unlimited".to_string(), |m| m.to_string()),
+        show(limits.cpu_time),
+        show(limits.timeout)
+    )
 }

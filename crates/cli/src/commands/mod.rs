@@ -7,22 +7,39 @@ use clap::Subcommand;
 use crate::settings::GlobalFlags;
 
 mod build;
+mod daemon;
+mod events;
 mod image;
 mod images;
 mod inspect;
 mod load;
 mod login;
 mod logout;
+mod logs;
+mod ps;
 mod pull;
 mod push;
+mod restart;
+mod rm;
 mod rmi;
 mod run;
 mod save;
+mod start;
+mod stats;
+mod stop;
 mod tag;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(run::Run),
+    Ps(ps::Ps),
+    Logs(logs::Logs),
+    Stats(stats::Stats),
+    Stop(stop::Stop),
+    Start(start::Start),
+    Restart(restart::Restart),
+    Rm(rm::Rm),
+    Events(events::Events),
     Build(build::Build),
     Images(images::Images),
     Inspect(inspect::Inspect),
@@ -36,12 +53,42 @@ pub enum Command {
     Image(image::Image),
     Save(save::Save),
     Load(load::Load),
+    Daemon(daemon::Daemon),
+}
+
+/// How a verb wants Skiff's own diagnostics written, decided before logging starts.
+pub struct Logging {
+    /// One JSON object per line instead of text.
+    pub json: bool,
+    /// The filter when `SKIFF_LOG` is unset.
+    pub default_level: &'static str,
+    /// Whether text lines carry the time (a long-running process wants it; a command does not).
+    pub timestamps: bool,
 }
 
 impl Command {
+    pub fn logging(&self) -> Logging {
+        match self {
+            Command::Daemon(c) => c.logging(),
+            _ => Logging {
+                json: false,
+                default_level: "warn",
+                timestamps: false,
+            },
+        }
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         match self {
             Command::Run(c) => c.execute(global),
+            Command::Ps(c) => c.execute(global),
+            Command::Logs(c) => c.execute(global),
+            Command::Stats(c) => c.execute(global),
+            Command::Stop(c) => c.execute(global),
+            Command::Start(c) => c.execute(global),
+            Command::Restart(c) => c.execute(global),
+            Command::Rm(c) => c.execute(global),
+            Command::Events(c) => c.execute(global),
             Command::Build(c) => c.execute(global),
             Command::Images(c) => c.execute(global),
             Command::Inspect(c) => c.execute(global),
@@ -54,6 +101,41 @@ impl Command {
             Command::Image(c) => c.execute(global),
             Command::Save(c) => c.execute(global),
             Command::Load(c) => c.execute(global),
+            Command::Daemon(c) => c.execute(global),
         }
     }
+}
+
+/// Runs `action` on each named app, as `docker stop a b c` does: a failure is reported and the
+/// rest still go; the exit status is 125 if any failed.
+fn each_app(
+    names: &[String],
+    mut action: impl FnMut(&str) -> anyhow::Result<()>,
+) -> anyhow::Result<ExitCode> {
+    let mut failed = false;
+    for name in names {
+        match action(name) {
+            Ok(()) => println!("{name}"),
+            // Without a daemon every other name would fail the same way.
+            Err(error) if no_daemon(&error) => return Err(error),
+            Err(error) => {
+                crate::errors::report(&error);
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(crate::errors::EXIT_SKIFF_FAILED)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn no_daemon(error: &anyhow::Error) -> bool {
+    error.chain().any(|cause| {
+        matches!(
+            cause.downcast_ref::<skiff_api::ClientError>(),
+            Some(skiff_api::ClientError::NoDaemon { .. })
+        )
+    })
 }

@@ -1,11 +1,13 @@
-//! `skiff run`: run a command app in the foreground, stdio attached, exit code passed through.
+//! `skiff run`: run a command app in the foreground, stdio attached, exit code passed through;
+//! or, with `-d`, hand it to the daemon.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context as _;
 use clap::Args;
-use skiff_runtime::{Exit, LimitExceeded, RunOptions, Runtime, RuntimeConfig};
+use skiff_api::{CreateApp, RestartPolicy};
+use skiff_runtime::{Exit, RunOptions, Runtime, RuntimeConfig};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
@@ -13,22 +15,19 @@ use skiff_capabilities::DirGrant;
 
 use crate::settings::{GlobalFlags, GrantFlags, ImageDefaults, LimitFlags};
 
-/// Exit codes for a guest that Skiff stopped, chosen to match what a shell user already knows.
-const EXIT_TRAP: i32 = 128 + libc::SIGABRT; // 134, as `wasmtime run` reports a trap
-const EXIT_MEMORY: i32 = 128 + libc::SIGKILL; // 137, as an OOM-killed container
-const EXIT_CPU_TIME: i32 = 128 + libc::SIGXCPU; // 152, as RLIMIT_CPU
-const EXIT_TIMEOUT: i32 = 124; // as `timeout(1)`
-
 /// Run a WebAssembly app: a .wasm/.wat file (WASI preview 1 module or 0.2 command component) or an image
 ///
 /// Exit status: the app's own exit code; 134 if it trapped; 137, 152 or 124 if it exceeded its
-/// memory, CPU time or wall-clock limit; 125 if Skiff itself failed.
+/// memory, CPU time or wall-clock limit; 125 if Skiff itself failed. With `-d`, the daemon runs
+/// the app and `skiff run` prints its name and exits (0, or 125 if the daemon refused it).
 #[derive(Debug, Args)]
 pub struct Run {
     #[command(flatten)]
     grants: GrantFlags,
     #[command(flatten)]
     limits: LimitFlags,
+    #[command(flatten)]
+    daemon: DetachFlags,
     /// The app file or image, then the arguments passed to it (everything after it goes to the app;
     /// for an image, they replace its default arguments)
     #[arg(
@@ -40,8 +39,40 @@ pub struct Run {
     app_and_args: Vec<String>,
 }
 
+/// Running in the background under the daemon (`skiff daemon`).
+#[derive(Debug, Args)]
+#[command(next_help_heading = "In the background")]
+struct DetachFlags {
+    /// Detach: the daemon runs the app; print its name and exit (see `skiff ps`, `skiff logs`)
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Name the app (with -d) [default: one the daemon picks]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// When the daemon restarts the app after it ends (with -d): `no`, `on-failure[:MAX_RETRIES]`,
+    /// `always` or `unless-stopped`
+    #[arg(long, value_name = "POLICY", default_value = "no")]
+    restart: RestartPolicy,
+}
+
 impl Run {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        if self.daemon.detach {
+            return self.detach(global);
+        }
+        if self.daemon.name.is_some() || self.daemon.restart != RestartPolicy::No {
+            let flag = if self.daemon.name.is_some() {
+                "--name"
+            } else {
+                "--restart"
+            };
+            return Err(user_error(
+                format!("`{flag}` applies only to an app run by the daemon"),
+                format!(
+                    "add `-d` to run it in the background (start a daemon with `skiff daemon`), or drop `{flag}`"
+                ),
+            ));
+        }
         let target = &self.app_and_args[0];
         let mut args = self.app_and_args.clone();
         let runtime = Runtime::new(RuntimeConfig {
@@ -52,10 +83,7 @@ impl Run {
         let (app, image) = if looks_like_file(target) {
             let file = PathBuf::from(target);
             if !file.is_file() {
-                return Err(user_error(
-                    format!("`{target}`: no such file"),
-                    "give the path of a .wasm or .wat file, or an image name (see `skiff images`)",
-                ));
+                return Err(no_such_file(target));
             }
             (runtime.load_file(&file, &mut on_compile)?, None)
         } else {
@@ -72,6 +100,7 @@ impl Run {
             args,
             grants: self.grants.resolve(image.as_ref())?,
             limits: self.limits.resolve(image.as_ref()),
+            ..Default::default()
         };
         let exit = tokio::runtime::Builder::new_current_thread()
             .enable_all()
@@ -83,6 +112,46 @@ impl Run {
         // would for a native process.
         std::process::exit(code)
     }
+
+    /// `run -d`: the flags as given (no image defaults: the daemon merges those, as it must when it
+    /// restarts the app later), a file as an absolute path, an image reference as typed.
+    fn detach(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let target = &self.app_and_args[0];
+        let source = if looks_like_file(target) {
+            let file = std::path::Path::new(target);
+            if !file.is_file() {
+                return Err(no_such_file(target));
+            }
+            std::path::absolute(file)
+                .with_context(|| format!("cannot make `{target}` an absolute path"))?
+                .to_string_lossy()
+                .into_owned()
+        } else {
+            target.clone()
+        };
+        let args = (self.app_and_args.len() > 1).then(|| self.app_and_args[1..].to_vec());
+        let request = CreateApp {
+            name: self.daemon.name.clone(),
+            source,
+            args,
+            grants: self.grants.resolve(None)?,
+            network: self.grants.network.clone(),
+            limits: self.limits.resolve(None),
+            restart: self.daemon.restart,
+        };
+        let app = global
+            .block_on(global.client().create(&request))
+            .with_context(|| format!("failed to start `{target}` in the daemon"))?;
+        println!("{}", app.name);
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
+fn no_such_file(target: &str) -> anyhow::Error {
+    user_error(
+        format!("`{target}`: no such file"),
+        "give the path of a .wasm or .wat file, or an image name (see `skiff images`)",
+    )
 }
 
 /// A path rather than an image name: an existing file, or something spelled like a path.
@@ -141,8 +210,9 @@ fn image_app(global: &GlobalFlags, image: &str) -> anyhow::Result<(Vec<u8>, Imag
 }
 
 fn report(name: &str, exit: Exit) -> i32 {
+    let status = exit.status();
     match exit {
-        Exit::Code(code) => code,
+        Exit::Code(_) => {}
         Exit::Trap {
             message,
             backtrace,
@@ -157,16 +227,11 @@ fn report(name: &str, exit: Exit) -> i32 {
                     "hint: the app overflowed its wasm stack, usually through unbounded recursion"
                 );
             }
-            EXIT_TRAP
         }
         Exit::Limit(limit) => {
             eprintln!("error: `{name}` was stopped: {limit}");
             eprintln!("hint: raise the limit with `{}`", limit.flag());
-            match limit {
-                LimitExceeded::Memory(_) => EXIT_MEMORY,
-                LimitExceeded::CpuTime(_) => EXIT_CPU_TIME,
-                LimitExceeded::Timeout(_) => EXIT_TIMEOUT,
-            }
         }
     }
+    status
 }

@@ -1,0 +1,223 @@
+//! The CLI's side of the API: one HTTP/1.1 connection per request over the Unix socket.
+
+use std::path::{Path, PathBuf};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper::{Method, Request, Response};
+use hyper_util::rt::TokioIo;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::{ApiError, AppInfo, CreateApp, Event, LogLine, LogsQuery};
+
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    #[error("cannot connect to the Skiff daemon at `{socket}`")]
+    NoDaemon {
+        socket: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}", .0.message)]
+    Api(ApiError),
+    #[error("the daemon's answer could not be read")]
+    Protocol(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl ClientError {
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ClientError::NoDaemon { socket, .. } => Some(format!(
+                "start one with `skiff daemon --socket {}` (in another terminal, or as a service: docs/skiff.service), \
+                 or point at a running one with `-H unix:///path/to.sock` or SKIFF_HOST",
+                socket.display()
+            )),
+            ClientError::Api(e) => e.hint.clone(),
+            ClientError::Protocol(_) => None,
+        }
+    }
+}
+
+fn protocol(e: impl std::error::Error + Send + Sync + 'static) -> ClientError {
+    ClientError::Protocol(Box::new(e))
+}
+
+pub struct Client {
+    socket: PathBuf,
+}
+
+impl Client {
+    pub fn new(socket: impl AsRef<Path>) -> Self {
+        Client {
+            socket: socket.as_ref().to_path_buf(),
+        }
+    }
+
+    async fn send(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Vec<u8>>,
+    ) -> Result<Response<Incoming>, ClientError> {
+        let stream = tokio::net::UnixStream::connect(&self.socket)
+            .await
+            .map_err(|source| ClientError::NoDaemon {
+                socket: self.socket.clone(),
+                source,
+            })?;
+        let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(protocol)?;
+        tokio::spawn(connection);
+        let request = Request::builder()
+            .method(method)
+            .uri(path)
+            .header("host", "skiff")
+            .header("content-type", "application/json")
+            .body(Full::new(Bytes::from(body.unwrap_or_default())))
+            .map_err(protocol)?;
+        let response = sender.send_request(request).await.map_err(protocol)?;
+        if response.status().is_success() {
+            return Ok(response);
+        }
+        let status = response.status();
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(protocol)?
+            .to_bytes();
+        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+            message: format!(
+                "the daemon answered {status}: {}",
+                String::from_utf8_lossy(&bytes)
+            ),
+            hint: None,
+        });
+        Err(ClientError::Api(error))
+    }
+
+    async fn json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<&impl Serialize>,
+    ) -> Result<T, ClientError> {
+        let body = body.map(|b| serde_json::to_vec(b).expect("request types serialize"));
+        let response = self.send(method, path, body).await?;
+        let bytes = response
+            .into_body()
+            .collect()
+            .await
+            .map_err(protocol)?
+            .to_bytes();
+        serde_json::from_slice(&bytes).map_err(protocol)
+    }
+
+    /// Lines of newline-delimited JSON, handed to `each` as they arrive; stops when it returns
+    /// false or the daemon ends the stream.
+    async fn stream<T: DeserializeOwned>(
+        &self,
+        path: &str,
+        mut each: impl FnMut(T) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut body = self.send(Method::GET, path, None).await?.into_body();
+        let mut pending = Vec::new();
+        while let Some(frame) = body.frame().await {
+            let frame = frame.map_err(protocol)?;
+            let Some(data) = frame.data_ref() else {
+                continue;
+            };
+            pending.extend_from_slice(data);
+            while let Some(end) = pending.iter().position(|b| *b == b'\n') {
+                let line: Vec<u8> = pending.drain(..=end).collect();
+                if line.len() > 1 && !each(serde_json::from_slice(&line).map_err(protocol)?) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    pub async fn create(&self, app: &CreateApp) -> Result<AppInfo, ClientError> {
+        self.json(Method::POST, "/apps", Some(app)).await
+    }
+
+    pub async fn list(&self, all: bool) -> Result<Vec<AppInfo>, ClientError> {
+        self.json(Method::GET, &format!("/apps?all={all}"), None::<&()>)
+            .await
+    }
+
+    pub async fn get(&self, name: &str) -> Result<AppInfo, ClientError> {
+        self.json(Method::GET, &format!("/apps/{}", encode(name)), None::<&()>)
+            .await
+    }
+
+    pub async fn stop(&self, name: &str, grace_secs: u64) -> Result<AppInfo, ClientError> {
+        let path = format!("/apps/{}/stop?t={grace_secs}", encode(name));
+        self.json(Method::POST, &path, None::<&()>).await
+    }
+
+    pub async fn start(&self, name: &str) -> Result<AppInfo, ClientError> {
+        self.json(
+            Method::POST,
+            &format!("/apps/{}/start", encode(name)),
+            None::<&()>,
+        )
+        .await
+    }
+
+    pub async fn restart(&self, name: &str, grace_secs: u64) -> Result<AppInfo, ClientError> {
+        let path = format!("/apps/{}/restart?t={grace_secs}", encode(name));
+        self.json(Method::POST, &path, None::<&()>).await
+    }
+
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), ClientError> {
+        let path = format!("/apps/{}?force={force}", encode(name));
+        self.send(Method::DELETE, &path, None).await.map(|_| ())
+    }
+
+    pub async fn logs(
+        &self,
+        name: &str,
+        query: &LogsQuery,
+        each: impl FnMut(LogLine) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut path = format!("/apps/{}/logs?follow={}", encode(name), query.follow);
+        if let Some(tail) = query.tail {
+            path.push_str(&format!("&tail={tail}"));
+        }
+        if let Some(since) = &query.since {
+            path.push_str(&format!("&since={}", encode(since)));
+        }
+        self.stream(&path, each).await
+    }
+
+    pub async fn events(
+        &self,
+        follow: bool,
+        each: impl FnMut(Event) -> bool,
+    ) -> Result<(), ClientError> {
+        self.stream(&format!("/events?follow={follow}"), each).await
+    }
+
+    /// Whether a daemon answers on the socket.
+    pub async fn ping(&self) -> Result<(), ClientError> {
+        self.send(Method::GET, "/ping", None).await.map(|_| ())
+    }
+}
+
+/// Percent-encodes a path segment or query value.
+fn encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || b"-._~".contains(&b) {
+            out.push(b as char);
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}

@@ -1,0 +1,196 @@
+//! The daemon's API: HTTP/JSON over a Unix socket. This crate holds the wire types that the CLI
+//! and the daemon share, and [`Client`], the CLI's typed client. It has no wasmtime dependency
+//! and no server code. `docs/api.md` documents the routes.
+
+mod client;
+
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+use skiff_capabilities::{Grants, Limits};
+
+pub use client::{Client, ClientError};
+
+/// `POST /apps`: create an app and start it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CreateApp {
+    /// Unique name; the daemon picks one when absent.
+    pub name: Option<String>,
+    /// An absolute path to a `.wasm`/`.wat` file, or an image reference.
+    pub source: String,
+    /// Arguments after `argv[0]`; `None` uses the image's defaults.
+    pub args: Option<Vec<String>>,
+    /// Grants from the command line (env, absolute host dirs); the daemon merges them onto an
+    /// image's defaults exactly as `skiff run` does.
+    pub grants: Grants,
+    /// `--network`, when given; otherwise the image's policy (or none) applies.
+    pub network: Option<skiff_capabilities::NetworkPolicy>,
+    /// Limits from the command line; each one given replaces the image's.
+    pub limits: Limits,
+    pub restart: RestartPolicy,
+}
+
+/// When the daemon restarts an app that ended, as in Docker.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case", tag = "policy")]
+pub enum RestartPolicy {
+    #[default]
+    No,
+    /// Restart after a non-zero exit, a trap or a limit, at most `max_retries` times if set.
+    OnFailure { max_retries: Option<u32> },
+    /// Always restart, also after the daemon restarts, unless removed.
+    Always,
+    /// Like `always`, but not after a `skiff stop`, even across daemon restarts.
+    UnlessStopped,
+}
+
+impl FromStr for RestartPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.split_once(':') {
+            None if s == "no" => Ok(RestartPolicy::No),
+            None if s == "always" => Ok(RestartPolicy::Always),
+            None if s == "unless-stopped" => Ok(RestartPolicy::UnlessStopped),
+            None if s == "on-failure" => Ok(RestartPolicy::OnFailure { max_retries: None }),
+            Some(("on-failure", n)) => n
+                .parse()
+                .map(|n| RestartPolicy::OnFailure {
+                    max_retries: Some(n),
+                })
+                .map_err(|_| format!("invalid restart count `{n}` in `{s}`")),
+            _ => Err(format!(
+                "invalid restart policy `{s}`: expected `no`, `on-failure[:N]`, `always` or `unless-stopped`"
+            )),
+        }
+    }
+}
+
+impl fmt::Display for RestartPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            RestartPolicy::No => f.write_str("no"),
+            RestartPolicy::OnFailure { max_retries: None } => f.write_str("on-failure"),
+            RestartPolicy::OnFailure {
+                max_retries: Some(n),
+            } => write!(f, "on-failure:{n}"),
+            RestartPolicy::Always => f.write_str("always"),
+            RestartPolicy::UnlessStopped => f.write_str("unless-stopped"),
+        }
+    }
+}
+
+/// Where an app is in its life.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AppState {
+    Running,
+    /// Ended; waiting out the backoff before the policy restarts it.
+    Restarting,
+    Exited,
+}
+
+impl fmt::Display for AppState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            AppState::Running => "running",
+            AppState::Restarting => "restarting",
+            AppState::Exited => "exited",
+        })
+    }
+}
+
+/// How one run ended.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExitRecord {
+    /// RFC 3339.
+    pub at: String,
+    /// The exit status as `skiff run` would report it (134 trap, 137 memory, 152 CPU, 124 timeout).
+    pub code: i32,
+    /// `exited`, `trapped: ...`, `limit: ...`, `stopped`, `failed to start: ...`, `daemon died`.
+    pub reason: String,
+}
+
+/// `GET /apps/{name}`: an app and its state.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct AppInfo {
+    pub name: String,
+    pub source: String,
+    pub digest: String,
+    pub args: Vec<String>,
+    pub grants: Grants,
+    pub limits: Limits,
+    pub restart: RestartPolicy,
+    pub state: AppState,
+    /// Whether the user wants it running (false after `stop`).
+    pub desired_running: bool,
+    pub restarts: u32,
+    pub created: String,
+    pub started_at: Option<String>,
+    /// Most recent last.
+    pub exits: Vec<ExitRecord>,
+    /// CPU time used by the current run, in milliseconds.
+    pub cpu_ms: u64,
+    /// Linear memory of the current run, in bytes.
+    pub memory_bytes: u64,
+}
+
+/// One line of an app's output.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LogLine {
+    /// RFC 3339 with nanoseconds.
+    pub at: String,
+    /// `stdout` or `stderr`.
+    pub stream: String,
+    pub line: String,
+}
+
+/// Something that happened to an app (`GET /events`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Event {
+    pub seq: u64,
+    pub at: String,
+    pub app: String,
+    /// `created`, `started`, `exited`, `restarted`, `oom`, `limit-exceeded`, `stopped`, `removed`.
+    pub kind: String,
+    pub detail: String,
+}
+
+/// Every error response: a message naming the cause, and what to do.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct ApiError {
+    pub message: String,
+    pub hint: Option<String>,
+}
+
+/// Query of `GET /apps/{name}/logs`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
+pub struct LogsQuery {
+    #[serde(default)]
+    pub follow: bool,
+    /// Only the last N lines (of those selected by `since`).
+    pub tail: Option<usize>,
+    /// Only lines at or after this RFC 3339 time.
+    pub since: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn restart_policies() {
+        for s in [
+            "no",
+            "always",
+            "unless-stopped",
+            "on-failure",
+            "on-failure:3",
+        ] {
+            assert_eq!(s.parse::<RestartPolicy>().unwrap().to_string(), s);
+        }
+        assert!("sometimes".parse::<RestartPolicy>().is_err());
+        assert!("on-failure:x".parse::<RestartPolicy>().is_err());
+    }
+}

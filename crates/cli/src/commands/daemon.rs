@@ -1,0 +1,50 @@
+//! `skiff daemon`: host apps in the background and serve the API, until SIGINT or SIGTERM.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Args, ValueEnum};
+
+use crate::commands::Logging;
+use crate::settings::{GlobalFlags, parse_host};
+
+/// Run the daemon: it hosts the apps of `skiff run -d` in one process and serves the API on a
+/// Unix socket (mode 0600, no TCP) until SIGINT or SIGTERM
+///
+/// Apps and their logs live under `--root`; give each daemon its own `--root` and `--socket` to
+/// keep several apart. Logs go to stderr at level `info` unless SKIFF_LOG says otherwise.
+#[derive(Debug, Args)]
+pub struct Daemon {
+    /// The API socket to create: `unix:///PATH` or a path [default: the -H/SKIFF_HOST socket,
+    /// else $XDG_RUNTIME_DIR/skiff/skiff.sock, or /run/skiff/skiff.sock for root]
+    #[arg(long, value_name = "PATH", value_parser = parse_host)]
+    socket: Option<PathBuf>,
+    /// Log format on stderr: `text`, or `json` (one object per line, for journald and log
+    /// shippers)
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+impl Daemon {
+    pub fn logging(&self) -> Logging {
+        Logging {
+            json: self.log_format == LogFormat::Json,
+            default_level: "info",
+            timestamps: true,
+        }
+    }
+
+    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        skiff_daemon::run(skiff_daemon::DaemonConfig {
+            root: global.root(),
+            socket: self.socket.unwrap_or_else(|| global.socket()),
+        })?;
+        Ok(ExitCode::SUCCESS)
+    }
+}

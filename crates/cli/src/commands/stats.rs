@@ -1,0 +1,98 @@
+//! `skiff stats`: the apps' resource use, live.
+
+use std::io::{IsTerminal as _, Write as _};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use skiff_api::{AppInfo, AppState, Client};
+
+use crate::display;
+use crate::settings::GlobalFlags;
+
+/// Show the apps' resource use: NAME CPU MEM RESTARTS STATE, refreshed every second
+///
+/// CPU is the CPU time of the current run, MEM its linear memory.
+#[derive(Debug, Args)]
+pub struct Stats {
+    /// Print the figures once and exit
+    #[arg(long)]
+    no_stream: bool,
+    /// Only these apps, running or not [default: all running apps]
+    #[arg(value_name = "NAME")]
+    names: Vec<String>,
+}
+
+impl Stats {
+    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let client = global.client();
+        let tty = std::io::stdout().is_terminal();
+        global.block_on(async {
+            loop {
+                let apps = self.sample(&client).await?;
+                let mut out = String::new();
+                if tty && !self.no_stream {
+                    // Home the cursor and clear the screen, as `docker stats` and `top` do.
+                    out.push_str("\x1b[H\x1b[2J");
+                }
+                out.push_str(&render(&apps));
+                let mut stdout = std::io::stdout().lock();
+                if stdout
+                    .write_all(out.as_bytes())
+                    .and_then(|()| stdout.flush())
+                    .is_err()
+                {
+                    // The reader went away (`skiff stats | head`): nothing more to do.
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if self.no_stream {
+                    return Ok(ExitCode::SUCCESS);
+                }
+                if !tty {
+                    let _ = writeln!(stdout);
+                }
+                drop(stdout);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
+        })
+    }
+
+    async fn sample(&self, client: &Client) -> anyhow::Result<Vec<AppInfo>> {
+        if self.names.is_empty() {
+            let mut apps = client
+                .list(false)
+                .await
+                .context("failed to list the apps")?;
+            apps.retain(|app| app.state != AppState::Exited);
+            apps.sort_by(|a, b| a.name.cmp(&b.name));
+            return Ok(apps);
+        }
+        let mut apps = Vec::with_capacity(self.names.len());
+        for name in &self.names {
+            apps.push(
+                client
+                    .get(name)
+                    .await
+                    .with_context(|| format!("failed to read the stats of `{name}`"))?,
+            );
+        }
+        Ok(apps)
+    }
+}
+
+fn render(apps: &[AppInfo]) -> String {
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|app| {
+            vec![
+                app.name.clone(),
+                display::cpu_column(app),
+                display::memory_column(app),
+                app.restarts.to_string(),
+                app.state.to_string(),
+            ]
+        })
+        .collect();
+    display::table(&["NAME", "CPU", "MEM", "RESTARTS", "STATE"], &rows)
+}

@@ -1,0 +1,286 @@
+//! The API: HTTP/JSON on a Unix socket that only its owner can use. Routes are documented in
+//! docs/api.md. Every failure is a JSON `ApiError` with the status chosen in `Fail`.
+
+use std::convert::Infallible;
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::rejection::JsonRejection;
+use axum::extract::{Path as UrlPath, Query, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use bytes::Bytes;
+use serde::Deserialize;
+use skiff_api::{AppState, CreateApp, LogsQuery};
+
+use crate::supervisor::{Fail, Supervisor};
+
+type Shared = State<Arc<Supervisor>>;
+
+impl IntoResponse for Fail {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        (status, axum::Json(self.error)).into_response()
+    }
+}
+
+/// Binds the socket, replacing a stale one, in a directory only the owner can enter, mode 0600.
+pub fn bind(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
+    if let Some(dir) = socket.parent() {
+        if !dir.exists() {
+            std::fs::create_dir_all(dir)
+                .with_context(|| format!("cannot create `{}`", dir.display()))?;
+            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        }
+    }
+    if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+        anyhow::bail!(
+            "a daemon is already listening on `{}`; stop it or choose another `--socket`",
+            socket.display()
+        );
+    }
+    let _ = std::fs::remove_file(socket);
+    // Created under a umask that leaves it 0600 from the first moment.
+    // SAFETY: umask only changes this process's file-creation mask; it cannot fail.
+    let old = unsafe { libc::umask(0o177) };
+    let listener = tokio::net::UnixListener::bind(socket);
+    // SAFETY: as above, restoring the previous mask.
+    unsafe { libc::umask(old) };
+    let listener = listener.with_context(|| format!("cannot listen on `{}`", socket.display()))?;
+    std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600))?;
+    Ok(listener)
+}
+
+pub fn router(supervisor: Arc<Supervisor>) -> Router {
+    Router::new()
+        .route("/ping", get(|| async { "ok" }))
+        .route("/apps", post(create).get(list))
+        .route("/apps/{name}", get(inspect).delete(remove))
+        .route("/apps/{name}/stop", post(stop))
+        .route("/apps/{name}/start", post(start))
+        .route("/apps/{name}/restart", post(restart))
+        .route("/apps/{name}/logs", get(logs))
+        .route("/events", get(events))
+        .fallback(|| async {
+            Fail::new(
+                404,
+                "no such API route",
+                Some("see docs/api.md for the routes"),
+            )
+        })
+        .with_state(supervisor)
+}
+
+fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
+    (status, axum::Json(value)).into_response()
+}
+
+async fn create(
+    State(supervisor): Shared,
+    body: Result<axum::Json<CreateApp>, JsonRejection>,
+) -> Result<Response, Fail> {
+    let axum::Json(request) = body.map_err(|e| {
+        Fail::new(
+            400,
+            format!("malformed request: {}", e.body_text()),
+            Some("see docs/api.md for the body of POST /apps"),
+        )
+    })?;
+    let info = supervisor.create(request).await?;
+    Ok(json(StatusCode::CREATED, &info))
+}
+
+#[derive(Deserialize)]
+struct ListQuery {
+    #[serde(default)]
+    all: bool,
+}
+
+async fn list(State(supervisor): Shared, Query(query): Query<ListQuery>) -> Response {
+    json(StatusCode::OK, &supervisor.list(query.all))
+}
+
+async fn inspect(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, Fail> {
+    Ok(json(StatusCode::OK, &supervisor.get(&name)?.0))
+}
+
+#[derive(Deserialize)]
+struct Grace {
+    /// Seconds.
+    t: Option<u64>,
+}
+
+fn grace(query: &Grace) -> Duration {
+    Duration::from_secs(query.t.unwrap_or(10))
+}
+
+async fn stop(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<Grace>,
+) -> Result<Response, Fail> {
+    Ok(json(
+        StatusCode::OK,
+        &supervisor.stop(&name, grace(&query)).await?,
+    ))
+}
+
+async fn start(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, Fail> {
+    Ok(json(StatusCode::OK, &supervisor.start(&name).await?))
+}
+
+async fn restart(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<Grace>,
+) -> Result<Response, Fail> {
+    Ok(json(
+        StatusCode::OK,
+        &supervisor.restart(&name, grace(&query)).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+struct RemoveQuery {
+    #[serde(default)]
+    force: bool,
+}
+
+async fn remove(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<RemoveQuery>,
+) -> Result<Response, Fail> {
+    supervisor.remove(&name, query.force).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+fn ndjson_line<T: serde::Serialize>(value: &T) -> Result<Bytes, Infallible> {
+    let mut line = serde_json::to_vec(value).expect("wire types serialize");
+    line.push(b'\n');
+    Ok(Bytes::from(line))
+}
+
+fn ndjson(
+    stream: impl futures::Stream<Item = Result<Bytes, Infallible>> + Send + 'static,
+) -> Response {
+    Response::builder()
+        .header("content-type", "application/x-ndjson")
+        .body(Body::from_stream(stream))
+        .expect("a valid response")
+}
+
+async fn logs(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<LogsQuery>,
+) -> Result<Response, Fail> {
+    let (_, slot) = supervisor.get(&name)?;
+    // Subscribe before reading the file, so no line falls between the two.
+    let mut live = slot.log.followers.subscribe();
+    let mut state = slot.state.subscribe();
+    let mut lines = slot.log.read();
+    if let Some(since) = &query.since {
+        lines.retain(|l| l.at.as_str() >= since.as_str());
+    }
+    if let Some(tail) = query.tail {
+        let skip = lines.len().saturating_sub(tail);
+        lines.drain(..skip);
+    }
+    let last_seen = lines.last().map(|l| l.at.clone());
+    let follow = query.follow;
+    let stream = async_stream(move |tx| async move {
+        for line in &lines {
+            if tx.send(ndjson_line(line)).await.is_err() {
+                return;
+            }
+        }
+        if !follow {
+            return;
+        }
+        loop {
+            tokio::select! {
+                line = live.recv() => match line {
+                    Ok(line) => {
+                        if last_seen.as_ref().is_some_and(|seen| &line.at <= seen) {
+                            continue;
+                        }
+                        if tx.send(ndjson_line(&line)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+                changed = state.changed() => {
+                    // Like `docker logs -f`, following ends when the app does.
+                    if changed.is_err() || *state.borrow() == AppState::Exited {
+                        while let Ok(line) = live.try_recv() {
+                            let _ = tx.send(ndjson_line(&line)).await;
+                        }
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok(ndjson(stream))
+}
+
+#[derive(Deserialize)]
+struct EventsQuery {
+    #[serde(default)]
+    follow: bool,
+}
+
+async fn events(
+    State(supervisor): Shared,
+    Query(query): Query<EventsQuery>,
+) -> Result<Response, Fail> {
+    let mut live = supervisor.events.subscribe();
+    let past = supervisor.events_after(0)?;
+    let mut last = past.last().map_or(0, |e| e.seq);
+    let follow = query.follow;
+    Ok(ndjson(async_stream(move |tx| async move {
+        for event in &past {
+            if tx.send(ndjson_line(event)).await.is_err() {
+                return;
+            }
+        }
+        while follow {
+            match live.recv().await {
+                Ok(event) if event.seq > last => {
+                    last = event.seq;
+                    if tx.send(ndjson_line(&event)).await.is_err() {
+                        return;
+                    }
+                }
+                Ok(_) | Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => {}
+                Err(_) => return,
+            }
+        }
+    })))
+}
+
+/// A stream fed by a task through a small channel; the task ends when the client goes away.
+fn async_stream<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Bytes, Infallible>>
+where
+    F: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, Infallible>>) -> Fut,
+    Fut: std::future::Future<Output = ()> + Send + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::channel(64);
+    tokio::spawn(produce(tx));
+    futures::stream::poll_fn(move |cx| rx.poll_recv(cx))
+}

@@ -1,0 +1,86 @@
+//! `skiff daemon`: the host of many apps in one process and one wasmtime engine.
+//!
+//! Owns the supervisor (a tokio task per app, restart policies with backoff, stop with a grace
+//! period), the apps' logs (JSON lines per app, rotated), the API server (HTTP/JSON on a Unix
+//! socket readable only by its owner) and the reconciliation of the durable state with reality
+//! at startup. Apps run through `skiff-runtime` with the same grants and limits as `skiff run`;
+//! nothing here knows wasmtime.
+
+mod api;
+mod logs;
+mod supervisor;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::Context as _;
+
+pub struct DaemonConfig {
+    /// Skiff's root: the image store, the compile cache, and `daemon/` (state, logs, lock).
+    pub root: PathBuf,
+    /// The API socket; created mode 0600.
+    pub socket: PathBuf,
+}
+
+/// Where the CLI and the daemon meet by default: `$XDG_RUNTIME_DIR/skiff/skiff.sock`, or
+/// `/run/skiff/skiff.sock` for root.
+pub fn default_socket() -> PathBuf {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    if unsafe { libc::geteuid() } == 0 {
+        return PathBuf::from("/run/skiff/skiff.sock");
+    }
+    dirs::runtime_dir()
+        .unwrap_or_else(std::env::temp_dir)
+        .join("skiff/skiff.sock")
+}
+
+/// Runs the daemon until SIGINT or SIGTERM.
+pub fn run(config: DaemonConfig) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("skiff-daemon")
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(serve(config))
+}
+
+async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
+    let dir = config.root.join("daemon");
+    std::fs::create_dir_all(&dir)
+        .with_context(|| format!("cannot create the daemon directory `{}`", dir.display()))?;
+    let _lock = lock(&dir)?;
+    let supervisor = Arc::new(supervisor::Supervisor::open(&config.root).await?);
+    let listener = api::bind(&config.socket)?;
+    tracing::info!(socket = %config.socket.display(), root = %config.root.display(), "skiff daemon listening");
+    supervisor.clone().recover().await;
+    let shutdown = async {
+        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+            .expect("SIGTERM can be handled");
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    };
+    axum::serve(listener, api::router(supervisor.clone()))
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("the API server failed")?;
+    tracing::info!("shutting down: stopping apps");
+    supervisor.shutdown().await;
+    let _ = std::fs::remove_file(&config.socket);
+    Ok(())
+}
+
+/// One daemon per root: a second one would run every app twice.
+fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
+    let path = dir.join("lock");
+    let file = std::fs::File::create(&path)
+        .with_context(|| format!("cannot create `{}`", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow::anyhow!(
+            "another skiff daemon is using `{}`; stop it, or give this one its own `--root`",
+            dir.parent().unwrap_or(dir).display()
+        )
+    })?;
+    Ok(file)
+}

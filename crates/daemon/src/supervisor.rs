@@ -1,0 +1,603 @@
+//! The supervisor: one tokio task per app, running it through the shared runtime, applying its
+//! restart policy, and keeping the durable state in step. Startup reconciles the state with
+//! reality: a run the daemon died under is recorded as ended, and each app is brought back to
+//! what its policy asks for.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use skiff_api::{ApiError, AppInfo, AppState, CreateApp, Event, ExitRecord, RestartPolicy};
+use skiff_runtime::{App, Exit, LimitExceeded, RunOptions, Runtime, RuntimeConfig, Stdio, Usage};
+use skiff_state::{AppRecord, State, now};
+use tokio::sync::{broadcast, watch};
+
+use crate::logs::AppLog;
+
+/// A failed request: the HTTP status, and what to tell the user.
+#[derive(Debug)]
+pub struct Fail {
+    pub status: u16,
+    pub error: ApiError,
+}
+
+impl Fail {
+    pub fn new(status: u16, message: impl Into<String>, hint: Option<&str>) -> Fail {
+        Fail {
+            status,
+            error: ApiError {
+                message: message.into(),
+                hint: hint.map(str::to_string),
+            },
+        }
+    }
+
+    fn internal(e: impl std::fmt::Display) -> Fail {
+        Fail::new(500, format!("the daemon failed: {e}"), None)
+    }
+}
+
+fn not_found(name: &str) -> Fail {
+    Fail::new(
+        404,
+        format!("no app named `{name}`"),
+        Some("list the apps with `skiff ps -a`"),
+    )
+}
+
+pub struct Supervisor {
+    runtime: Arc<Runtime>,
+    state: State,
+    root: PathBuf,
+    logs_dir: PathBuf,
+    apps: Mutex<HashMap<String, Arc<Slot>>>,
+    pub events: broadcast::Sender<Event>,
+}
+
+pub struct Slot {
+    app: Arc<App>,
+    pub log: Arc<AppLog>,
+    record: Mutex<AppRecord>,
+    live: Mutex<Live>,
+    /// `Some(grace)` once a stop is requested for the current supervision.
+    stop: watch::Sender<Option<Duration>>,
+    pub state: watch::Sender<AppState>,
+}
+
+struct Live {
+    started_at: Option<String>,
+    usage: Arc<Usage>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Supervisor {
+    pub async fn open(root: &Path) -> anyhow::Result<Supervisor> {
+        let dir = root.join("daemon");
+        let logs_dir = dir.join("logs");
+        std::fs::create_dir_all(&logs_dir)?;
+        let state = State::open(&dir.join("state.redb"))?;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(root.join("cache").join("compiled")),
+        })?;
+        Ok(Supervisor {
+            runtime: Arc::new(runtime),
+            state,
+            root: root.to_path_buf(),
+            logs_dir,
+            apps: Mutex::new(HashMap::new()),
+            events: broadcast::channel(1024).0,
+        })
+    }
+
+    fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {
+        self.apps
+            .lock()
+            .unwrap()
+            .get(name)
+            .cloned()
+            .ok_or_else(|| not_found(name))
+    }
+
+    fn persist(&self, record: &AppRecord, event: Option<(&str, &str)>) {
+        match self.state.put_app(record, event) {
+            Ok(Some(event)) => {
+                let _ = self.events.send(event);
+            }
+            Ok(None) => {}
+            Err(e) => tracing::error!(app = %record.name, "cannot save the app's state: {e}"),
+        }
+    }
+
+    /// Loads the app's code: a file path, or an image (pulled if missing). Returns the compiled
+    /// app, its digest, and the run's resolved grants, limits and arguments.
+    async fn load(&self, source: &str, request: &CreateApp) -> Result<(App, AppRecord), Fail> {
+        let runtime = self.runtime.clone();
+        let root = self.root.clone();
+        let source = source.to_string();
+        let request = request.clone();
+        tokio::task::spawn_blocking(move || load_blocking(&runtime, &root, &source, &request))
+            .await
+            .map_err(Fail::internal)?
+    }
+
+    pub async fn create(self: &Arc<Self>, request: CreateApp) -> Result<AppInfo, Fail> {
+        let name = match &request.name {
+            Some(name) => {
+                validate_name(name)?;
+                name.clone()
+            }
+            None => self.generated_name(&request.source),
+        };
+        if self.apps.lock().unwrap().contains_key(&name) {
+            return Err(Fail::new(
+                409,
+                format!("the name `{name}` is already in use"),
+                Some("remove the other app with `skiff rm -f NAME`, or choose another `--name`"),
+            ));
+        }
+        let (app, mut record) = self.load(&request.source, &request).await?;
+        record.name = name.clone();
+        let slot = self.insert(app, record.clone())?;
+        self.persist(&record, Some(("created", &record.source)));
+        self.spawn(&slot);
+        Ok(self.info(&slot))
+    }
+
+    fn generated_name(&self, source: &str) -> String {
+        let stem = source
+            .rsplit(['/', ':', '@'])
+            .find(|s| !s.is_empty() && !s.starts_with("sha256"))
+            .unwrap_or("app")
+            .trim_end_matches(".wasm")
+            .trim_end_matches(".wat");
+        let stem: String = stem
+            .chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '-' {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let apps = self.apps.lock().unwrap();
+        (1..)
+            .map(|n| format!("{stem}-{n}"))
+            .find(|n| !apps.contains_key(n))
+            .expect("some number is free")
+    }
+
+    fn insert(&self, app: App, record: AppRecord) -> Result<Arc<Slot>, Fail> {
+        let slot = Arc::new(Slot {
+            app: Arc::new(app),
+            log: AppLog::open(&self.logs_dir, &record.name),
+            record: Mutex::new(record.clone()),
+            live: Mutex::new(Live {
+                started_at: None,
+                usage: Arc::default(),
+                task: None,
+            }),
+            stop: watch::channel(None).0,
+            state: watch::channel(AppState::Exited).0,
+        });
+        let mut apps = self.apps.lock().unwrap();
+        if apps.contains_key(&record.name) {
+            return Err(Fail::new(
+                409,
+                format!("the name `{}` is already in use", record.name),
+                None,
+            ));
+        }
+        apps.insert(record.name.clone(), slot.clone());
+        Ok(slot)
+    }
+
+    fn spawn(self: &Arc<Self>, slot: &Arc<Slot>) {
+        slot.stop.send_replace(None);
+        let task = tokio::spawn(self.clone().supervise(slot.clone()));
+        slot.live.lock().unwrap().task = Some(task);
+    }
+
+    async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
+        let mut stop = slot.stop.subscribe();
+        loop {
+            let usage = Arc::new(Usage::default());
+            let options = {
+                let mut record = slot.record.lock().unwrap();
+                record.running = true;
+                let mut live = slot.live.lock().unwrap();
+                live.started_at = Some(now());
+                live.usage = usage.clone();
+                self.persist(&record, Some(("started", "")));
+                let mut args = vec![record.name.clone()];
+                args.extend(record.args.iter().cloned());
+                RunOptions {
+                    args,
+                    grants: record.grants.clone(),
+                    limits: record.limits.clone(),
+                    stdio: Stdio::Capture {
+                        stdout: slot.log.sink(0),
+                        stderr: slot.log.sink(1),
+                    },
+                    usage,
+                }
+            };
+            slot.state.send_replace(AppState::Running);
+            let run = slot.app.run(options);
+            tokio::pin!(run);
+            let result = tokio::select! {
+                result = &mut run => Some(result),
+                _ = stop.changed() => {
+                    let grace = stop.borrow().unwrap_or_default();
+                    // A Wasm guest has no signal to catch: its stdin is already closed, so it
+                    // gets the grace period to finish on its own, then it is dropped.
+                    tokio::time::timeout(grace, &mut run).await.ok()
+                }
+            };
+            slot.log.flush();
+            let stopped = stop.borrow().is_some();
+            let (exit, kind) = exit_record(result);
+            let failed = exit.code != 0;
+            let restart = {
+                let mut record = slot.record.lock().unwrap();
+                record.running = false;
+                let detail = format!("{} ({})", exit.reason, exit.code);
+                record.push_exit(exit);
+                self.persist(&record, Some((kind, &detail)));
+                !stopped
+                    && record.desired_running
+                    && match record.restart {
+                        RestartPolicy::No => false,
+                        RestartPolicy::OnFailure { max_retries } => {
+                            failed && max_retries.is_none_or(|m| record.restarts < m)
+                        }
+                        RestartPolicy::Always | RestartPolicy::UnlessStopped => true,
+                    }
+            };
+            if !restart {
+                break;
+            }
+            // Exponential backoff between consecutive restarts, as Docker does: 100 ms doubling
+            // to at most 10 s.
+            let restarts = slot.record.lock().unwrap().restarts;
+            let backoff =
+                Duration::from_millis(100 << restarts.min(7)).min(Duration::from_secs(10));
+            slot.state.send_replace(AppState::Restarting);
+            tokio::select! {
+                _ = tokio::time::sleep(backoff) => {}
+                _ = stop.changed() => break,
+            }
+            let mut record = slot.record.lock().unwrap();
+            record.restarts += 1;
+            let detail = format!("restart {}", record.restarts);
+            self.persist(&record, Some(("restarted", &detail)));
+        }
+        slot.state.send_replace(AppState::Exited);
+    }
+
+    /// Stops the app's supervision (if any) and waits for it to end.
+    async fn halt(&self, slot: &Arc<Slot>, grace: Duration) {
+        let task = slot.live.lock().unwrap().task.take();
+        if let Some(task) = task {
+            slot.stop.send_replace(Some(grace));
+            let _ = task.await;
+        }
+    }
+
+    pub async fn stop(&self, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
+        let slot = self.slot(name)?;
+        {
+            let mut record = slot.record.lock().unwrap();
+            record.desired_running = false;
+            self.persist(&record, None);
+        }
+        self.halt(&slot, grace).await;
+        Ok(self.info(&slot))
+    }
+
+    pub async fn start(self: &Arc<Self>, name: &str) -> Result<AppInfo, Fail> {
+        let slot = self.slot(name)?;
+        if *slot.state.borrow() != AppState::Exited {
+            return Ok(self.info(&slot));
+        }
+        self.halt(&slot, Duration::ZERO).await;
+        {
+            let mut record = slot.record.lock().unwrap();
+            record.desired_running = true;
+            record.restarts = 0;
+            self.persist(&record, None);
+        }
+        self.spawn(&slot);
+        Ok(self.info(&slot))
+    }
+
+    pub async fn restart(self: &Arc<Self>, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
+        self.stop(name, grace).await?;
+        self.start(name).await
+    }
+
+    pub async fn remove(&self, name: &str, force: bool) -> Result<(), Fail> {
+        let slot = self.slot(name)?;
+        if *slot.state.borrow() != AppState::Exited && !force {
+            return Err(Fail::new(
+                409,
+                format!("the app `{name}` is running"),
+                Some("stop it first with `skiff stop`, or remove it anyway with `skiff rm -f`"),
+            ));
+        }
+        self.halt(&slot, Duration::ZERO).await;
+        self.apps.lock().unwrap().remove(name);
+        match self.state.remove_app(name) {
+            Ok(event) => {
+                let _ = self.events.send(event);
+            }
+            Err(e) => return Err(Fail::internal(e)),
+        }
+        slot.log.remove();
+        Ok(())
+    }
+
+    pub fn get(&self, name: &str) -> Result<(AppInfo, Arc<Slot>), Fail> {
+        let slot = self.slot(name)?;
+        Ok((self.info(&slot), slot))
+    }
+
+    pub fn list(&self, all: bool) -> Vec<AppInfo> {
+        let slots: Vec<Arc<Slot>> = self.apps.lock().unwrap().values().cloned().collect();
+        let mut infos: Vec<AppInfo> = slots
+            .iter()
+            .map(|s| self.info(s))
+            .filter(|i| all || i.state != AppState::Exited)
+            .collect();
+        infos.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
+        infos
+    }
+
+    pub fn events_after(&self, seq: u64) -> Result<Vec<Event>, Fail> {
+        self.state.events_after(seq).map_err(Fail::internal)
+    }
+
+    fn info(&self, slot: &Slot) -> AppInfo {
+        let record = slot.record.lock().unwrap().clone();
+        let live = slot.live.lock().unwrap();
+        let state = *slot.state.borrow();
+        let running = state == AppState::Running;
+        AppInfo {
+            name: record.name,
+            source: record.source,
+            digest: record.digest,
+            args: record.args,
+            grants: record.grants,
+            limits: record.limits,
+            restart: record.restart,
+            state,
+            desired_running: record.desired_running,
+            restarts: record.restarts,
+            created: record.created,
+            started_at: live.started_at.clone(),
+            exits: record.exits,
+            cpu_ms: live.usage.cpu_time().as_millis() as u64,
+            memory_bytes: if running { live.usage.memory() } else { 0 },
+        }
+    }
+
+    /// Brings every stored app back to what its policy asks for.
+    pub async fn recover(self: Arc<Self>) {
+        let records = match self.state.apps() {
+            Ok(records) => records,
+            Err(e) => {
+                tracing::error!("cannot read the daemon state: {e}");
+                return;
+            }
+        };
+        for mut record in records {
+            let died_running = record.running;
+            if died_running {
+                record.running = false;
+                record.push_exit(ExitRecord {
+                    at: now(),
+                    code: 137,
+                    reason: "daemon died".into(),
+                });
+            }
+            let run = match record.restart {
+                RestartPolicy::No => false,
+                RestartPolicy::OnFailure { max_retries } => {
+                    record.desired_running
+                        && died_running
+                        && max_retries.is_none_or(|m| record.restarts < m)
+                }
+                // `always` comes back even after a `stop`, as Docker's does on a daemon restart.
+                RestartPolicy::Always => true,
+                RestartPolicy::UnlessStopped => record.desired_running,
+            };
+            if run {
+                record.desired_running = true;
+            }
+            let request = CreateApp {
+                name: Some(record.name.clone()),
+                source: record.source.clone(),
+                args: Some(record.args.clone()),
+                grants: record.grants.clone(),
+                network: Some(record.grants.network.clone()),
+                limits: record.limits.clone(),
+                restart: record.restart,
+            };
+            let loaded = self.load(&record.digest_or_source(), &request).await;
+            match loaded {
+                Ok((app, _)) => {
+                    let name = record.name.clone();
+                    let Ok(slot) = self.insert(app, record.clone()) else {
+                        continue;
+                    };
+                    self.persist(
+                        &record,
+                        died_running.then_some(("exited", "daemon died (137)")),
+                    );
+                    if run {
+                        tracing::info!(app = %name, "restarting after daemon start");
+                        self.spawn(&slot);
+                    }
+                }
+                Err(fail) => {
+                    tracing::error!(app = %record.name, "cannot load the app: {}", fail.error.message);
+                    // Keep the record so the user sees it and can remove it; it cannot run.
+                    record.desired_running = false;
+                    record.push_exit(ExitRecord {
+                        at: now(),
+                        code: 125,
+                        reason: format!("failed to load: {}", fail.error.message),
+                    });
+                    self.persist(&record, None);
+                }
+            }
+        }
+    }
+
+    /// Stops every app without touching what the state says they should be: the next start
+    /// treats them as having died with the daemon, and their policies decide.
+    pub async fn shutdown(&self) {
+        let slots: Vec<Arc<Slot>> = self.apps.lock().unwrap().values().cloned().collect();
+        for slot in slots {
+            if let Some(task) = slot.live.lock().unwrap().task.take() {
+                task.abort();
+            }
+        }
+    }
+}
+
+trait DigestOrSource {
+    fn digest_or_source(&self) -> String;
+}
+
+impl DigestOrSource for AppRecord {
+    /// Images are reloaded by digest (the name may have moved since); files by path.
+    fn digest_or_source(&self) -> String {
+        if self.source.starts_with('/') {
+            self.source.clone()
+        } else {
+            self.digest.clone()
+        }
+    }
+}
+
+fn validate_name(name: &str) -> Result<(), Fail> {
+    let ok = name.len() <= 128
+        && name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c));
+    if ok {
+        Ok(())
+    } else {
+        Err(Fail::new(
+            400,
+            format!("invalid app name `{name}`"),
+            Some("use letters, digits, `_`, `.` and `-`, starting with a letter or digit"),
+        ))
+    }
+}
+
+fn exit_record(
+    result: Option<Result<Exit, skiff_runtime::RunError>>,
+) -> (ExitRecord, &'static str) {
+    let (code, reason, kind) = match result {
+        None => (137, "stopped".to_string(), "stopped"),
+        Some(Err(e)) => (125, format!("failed to start: {e}"), "exited"),
+        Some(Ok(exit)) => {
+            let code = exit.status();
+            match exit {
+                Exit::Code(_) => (code, "exited".to_string(), "exited"),
+                Exit::Trap { message, .. } => (code, format!("trapped: {message}"), "exited"),
+                Exit::Limit(limit @ LimitExceeded::Memory(_)) => (code, limit.to_string(), "oom"),
+                Exit::Limit(limit) => (code, limit.to_string(), "limit-exceeded"),
+            }
+        }
+    };
+    (
+        ExitRecord {
+            at: now(),
+            code,
+            reason,
+        },
+        kind,
+    )
+}
+
+fn load_blocking(
+    runtime: &Runtime,
+    root: &Path,
+    source: &str,
+    request: &CreateApp,
+) -> Result<(App, AppRecord), Fail> {
+    let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
+    let (app, defaults, digest) = if source.starts_with('/') {
+        let app = runtime
+            .load_file(Path::new(source), &mut |_| {})
+            .map_err(|e| bad(&e, e.hint()))?;
+        let digest = app.digest().to_string();
+        (app, None, digest)
+    } else {
+        let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
+        let local = if source.starts_with("sha256:") && store.has_blob(source) {
+            Some(source.to_string())
+        } else {
+            skiff_image::resolve_local(&store, source)
+                .map_err(Fail::internal)?
+                .map(|(_, digest)| digest)
+        };
+        let digest = match local {
+            Some(digest) => digest,
+            None => {
+                let reference = skiff_image::parse_reference(source).map_err(|e| {
+                    bad(
+                        &e,
+                        Some("give an absolute path to a .wasm file, or an image name"),
+                    )
+                })?;
+                let auth = skiff_image::auth_for(root, reference.resolve_registry())
+                    .map_err(Fail::internal)?;
+                tokio::runtime::Handle::current()
+                    .block_on(skiff_image::pull(
+                        &store,
+                        &reference,
+                        &auth,
+                        false,
+                        &skiff_image::Quiet,
+                    ))
+                    .map_err(|e| bad(&e, e.hint().as_deref()))?
+            }
+        };
+        let image = skiff_image::Image::open(&store, &digest).map_err(|e| bad(&e, None))?;
+        let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
+        let wasm = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
+        let app = runtime
+            .load(source, &wasm, &mut |_| {})
+            .map_err(|e| bad(&e, e.hint()))?;
+        (app, Some(defaults), digest)
+    };
+    let grants =
+        skiff_image::merge_grants(defaults.as_ref(), &request.grants, request.network.as_ref());
+    let limits = skiff_image::merge_limits(defaults.as_ref(), &request.limits);
+    let args = request
+        .args
+        .clone()
+        .or_else(|| defaults.as_ref().map(|d| d.app.args.clone()))
+        .unwrap_or_default();
+    let record = AppRecord {
+        name: String::new(),
+        source: request.source.clone(),
+        digest,
+        args,
+        grants,
+        limits,
+        restart: request.restart,
+        desired_running: true,
+        restarts: 0,
+        created: now(),
+        exits: Vec::new(),
+        running: false,
+    };
+    Ok((app, record))
+}

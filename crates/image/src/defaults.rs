@@ -1,0 +1,81 @@
+//! What an image brings to a run, and how a run's flags combine with it. One place, so that
+//! `skiff run IMAGE` and the daemon's `run -d IMAGE` mean the same thing.
+
+use skiff_capabilities::{DirGrant, Grants, Limits, NetworkPolicy};
+use skiff_manifest::AppConfig;
+
+use crate::image::{Image, ImageError};
+use crate::store::Store;
+
+/// An image's resolved app config, and its static files as read-only directory grants.
+pub struct AppDefaults {
+    pub app: AppConfig,
+    pub files: Vec<DirGrant>,
+}
+
+impl Image {
+    /// The image's defaults, extracting its static files on first use.
+    pub fn defaults(&self, store: &Store) -> Result<AppDefaults, ImageError> {
+        let app = self.app.clone().unwrap_or_else(|| AppConfig {
+            name: self.digest.clone(),
+            ..Default::default()
+        });
+        let mut files = Vec::new();
+        if let Some(layer) = self.files_layer() {
+            let root = crate::materialize_files(store, layer)?;
+            let mut tops: Vec<&str> = app
+                .files
+                .iter()
+                .filter_map(|f| f.destination.trim_start_matches('/').split('/').next())
+                .collect();
+            tops.sort();
+            tops.dedup();
+            files = tops
+                .into_iter()
+                .map(|top| DirGrant {
+                    host: root.join(top),
+                    guest: format!("/{top}"),
+                    read_only: true,
+                })
+                .collect();
+        }
+        Ok(AppDefaults { app, files })
+    }
+}
+
+/// The grants of a run: the image's env and files, then the flags' env (later wins) and
+/// directories; `--network` replaces the image's policy when given.
+pub fn merge_grants(
+    defaults: Option<&AppDefaults>,
+    flags: &Grants,
+    network: Option<&NetworkPolicy>,
+) -> Grants {
+    let mut env = defaults.map(|d| d.app.env_vec()).unwrap_or_default();
+    env.extend(flags.env.iter().cloned());
+    let mut dirs = defaults.map(|d| d.files.clone()).unwrap_or_default();
+    dirs.extend(flags.dirs.iter().cloned());
+    if let Some(defaults) = defaults {
+        for volume in &defaults.app.volumes {
+            if !dirs.iter().any(|d| &d.guest == volume) {
+                tracing::warn!(
+                    "the image expects a directory at `{volume}`; grant one with `-v HOST_DIR:{volume}`"
+                );
+            }
+        }
+    }
+    let network = network
+        .cloned()
+        .or_else(|| defaults.map(|d| d.app.network.clone()))
+        .unwrap_or_default();
+    Grants { env, dirs, network }
+}
+
+/// Each limit given by a flag replaces the image's.
+pub fn merge_limits(defaults: Option<&AppDefaults>, flags: &Limits) -> Limits {
+    let base = defaults.map(|d| d.app.limits.clone()).unwrap_or_default();
+    Limits {
+        memory: flags.memory.or(base.memory),
+        cpu_time: flags.cpu_time.or(base.cpu_time),
+        timeout: flags.timeout.or(base.timeout),
+    }
+}
