@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE};
 
 use crate::registry::{Registry, Response};
-use crate::support::{Outcome, Skiff, path_str};
+use crate::support::{Skiff, path_str};
 
 /// An app directory: `skiff.toml` plus `app.wasm` (a copy of `wasm`) and `extra` files.
 fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
@@ -393,15 +393,4 @@ fn images_published_by_other_tools() {
         .code(125)
         .stderr_has("is not a WebAssembly image");
     assert!(blobs(&skiff).is_empty());
-}
-
-impl Outcome {
-    #[track_caller]
-    pub fn stdout_lacks(&self, needle: &str) -> &Self {
-        assert!(
-            !self.stdout.contains(needle),
-            "stdout has {needle:?}: {self:#?}"
-        );
-        self
-    }
 }

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `skiff` binary, real guest programs, a fresh `SKIFF_ROOT` each.
 
 mod cache;
+mod daemon;
 mod errors;
 mod images;
 mod programs;
