@@ -116,11 +116,11 @@ pub struct GrantFlags {
 }
 
 impl GrantFlags {
-    /// The grants for a run: the image's defaults (if any), then the flags, which add env vars
-    /// and directories and replace the network policy.
-    pub fn resolve(&self, image: Option<&ImageDefaults>) -> anyhow::Result<Grants> {
+    /// The grants the flags give: env (env files first, `-e` after) and directories with absolute
+    /// host paths. An image's defaults are merged by `skiff_image::merge_grants`.
+    pub fn resolve(&self) -> anyhow::Result<Grants> {
         let lookup = |key: &str| std::env::var(key).ok();
-        let mut env = image.map(|i| i.app.env_vec()).unwrap_or_default();
+        let mut env = Vec::new();
         for file in &self.env_file {
             env.extend(parse_env_file(file, lookup)?);
         }
@@ -128,34 +128,21 @@ impl GrantFlags {
             env.extend(parse_env_assignment(spec, lookup)?);
         }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
-        let mut dirs: Vec<DirGrant> = image.map(|i| i.files.clone()).unwrap_or_default();
-        dirs.extend(self.volumes.iter().chain(&self.dirs).map(|grant| DirGrant {
-            host: absolute(&cwd, &grant.host),
-            ..grant.clone()
-        }));
-        if let Some(image) = image {
-            for volume in &image.app.volumes {
-                if !dirs.iter().any(|d| &d.guest == volume) {
-                    tracing::warn!(
-                        "the image expects a directory at `{volume}`; grant one with `-v HOST_DIR:{volume}`"
-                    );
-                }
-            }
-        }
-        let network = self
-            .network
-            .clone()
-            .or_else(|| image.map(|i| i.app.network.clone()))
-            .unwrap_or_default();
-        Ok(Grants { env, dirs, network })
+        let dirs = self
+            .volumes
+            .iter()
+            .chain(&self.dirs)
+            .map(|grant| DirGrant {
+                host: absolute(&cwd, &grant.host),
+                ..grant.clone()
+            })
+            .collect();
+        Ok(Grants {
+            env,
+            dirs,
+            network: self.network.clone().unwrap_or_default(),
+        })
     }
-}
-
-/// What an image brings to a run: its resolved app config, and its static files as read-only
-/// directory grants.
-pub struct ImageDefaults {
-    pub app: skiff_manifest::AppConfig,
-    pub files: Vec<DirGrant>,
 }
 
 fn parse_wasmtime_dir(spec: &str) -> Result<DirGrant, String> {
@@ -195,13 +182,11 @@ pub struct LimitFlags {
 }
 
 impl LimitFlags {
-    /// Each flag given replaces the image's value for that limit.
-    pub fn resolve(&self, image: Option<&ImageDefaults>) -> Limits {
-        let base = image.map(|i| i.app.limits.clone()).unwrap_or_default();
+    pub fn resolve(&self) -> Limits {
         Limits {
-            memory: self.memory.or(base.memory),
-            cpu_time: self.cpu_time.or(base.cpu_time),
-            timeout: self.timeout.or(base.timeout),
+            memory: self.memory,
+            cpu_time: self.cpu_time,
+            timeout: self.timeout,
         }
     }
 }

@@ -32,12 +32,12 @@ impl IntoResponse for Fail {
 
 /// Binds the socket, replacing a stale one, in a directory only the owner can enter, mode 0600.
 pub fn bind(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
-    if let Some(dir) = socket.parent() {
-        if !dir.exists() {
-            std::fs::create_dir_all(dir)
-                .with_context(|| format!("cannot create `{}`", dir.display()))?;
-            std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
-        }
+    if let Some(dir) = socket.parent()
+        && !dir.exists()
+    {
+        std::fs::create_dir_all(dir)
+            .with_context(|| format!("cannot create `{}`", dir.display()))?;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
     }
     if std::os::unix::net::UnixStream::connect(socket).is_ok() {
         anyhow::bail!(
@@ -259,7 +259,10 @@ async fn events(
                 return;
             }
         }
-        while follow {
+        if !follow {
+            return;
+        }
+        loop {
             match live.recv().await {
                 Ok(event) if event.seq > last => {
                     last = event.seq;

@@ -11,9 +11,10 @@ use skiff_runtime::{Exit, RunOptions, Runtime, RuntimeConfig};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
-use skiff_capabilities::DirGrant;
 
-use crate::settings::{GlobalFlags, GrantFlags, ImageDefaults, LimitFlags};
+use skiff_image::AppDefaults;
+
+use crate::settings::{GlobalFlags, GrantFlags, LimitFlags};
 
 /// Run a WebAssembly app: a .wasm/.wat file (WASI preview 1 module or 0.2 command component) or an image
 ///
@@ -98,8 +99,12 @@ impl Run {
         };
         let options = RunOptions {
             args,
-            grants: self.grants.resolve(image.as_ref())?,
-            limits: self.limits.resolve(image.as_ref()),
+            grants: skiff_image::merge_grants(
+                image.as_ref(),
+                &self.grants.resolve()?,
+                self.grants.network.as_ref(),
+            ),
+            limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             ..Default::default()
         };
         let exit = tokio::runtime::Builder::new_current_thread()
@@ -134,9 +139,9 @@ impl Run {
             name: self.daemon.name.clone(),
             source,
             args,
-            grants: self.grants.resolve(None)?,
+            grants: self.grants.resolve()?,
             network: self.grants.network.clone(),
-            limits: self.limits.resolve(None),
+            limits: self.limits.resolve(),
             restart: self.daemon.restart,
         };
         let app = global
@@ -164,7 +169,7 @@ fn looks_like_file(target: &str) -> bool {
 
 /// The Wasm and the defaults of a stored image, pulled first if it is not in the store (as
 /// `docker run` does).
-fn image_app(global: &GlobalFlags, image: &str) -> anyhow::Result<(Vec<u8>, ImageDefaults)> {
+fn image_app(global: &GlobalFlags, image: &str) -> anyhow::Result<(Vec<u8>, AppDefaults)> {
     let store = global.image_store()?;
     let digest = match skiff_image::resolve_local(&store, image)? {
         Some((_, digest)) => digest,
@@ -174,39 +179,7 @@ fn image_app(global: &GlobalFlags, image: &str) -> anyhow::Result<(Vec<u8>, Imag
         }
     };
     let image = skiff_image::Image::open(&store, &digest)?;
-    let wasm = image.wasm_bytes(&store)?;
-    let app = image
-        .app
-        .clone()
-        .unwrap_or_else(|| skiff_manifest::AppConfig {
-            name: image.digest.clone(),
-            ..Default::default()
-        });
-    let mut files = Vec::new();
-    if let Some(layer) = image.files_layer() {
-        let root = skiff_image::materialize_files(&store, layer)?;
-        let mut tops: Vec<String> = app
-            .files
-            .iter()
-            .filter_map(|f| {
-                f.destination
-                    .trim_start_matches('/')
-                    .split('/')
-                    .next()
-                    .map(str::to_string)
-            })
-            .collect();
-        tops.sort();
-        tops.dedup();
-        for top in tops {
-            files.push(DirGrant {
-                host: root.join(&top),
-                guest: format!("/{top}"),
-                read_only: true,
-            });
-        }
-    }
-    Ok((wasm, ImageDefaults { app, files }))
+    Ok((image.wasm_bytes(&store)?, image.defaults(&store)?))
 }
 
 fn report(name: &str, exit: Exit) -> i32 {
