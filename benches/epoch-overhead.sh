@@ -3,7 +3,7 @@
 # module (`programs/cpu/`, wasm32-wasip1, about 1 s of integer work, prints a checksum) is run by
 # the wasmtime CLI 48.0.8 three ways and by Skiff, in one run on one machine, peers interleaved:
 #   plain       `wasmtime run -W epoch-interruption=n`        no instrumentation (wasmtime's default)
-#   epoch       `wasmtime run -W epoch-interruption=y,timeout=1h`
+#   epoch       `wasmtime run -W epoch-interruption=y,timeout=3600s`
 #                epoch checks compiled in (a deadline is needed, else wasm traps at once: the 1 h
 #                timeout sets it and never fires)
 #   fuel        `wasmtime run -W fuel=10^18`                  fuel counted at every basic block
@@ -94,7 +94,7 @@ NATIVE=$PROG/target/x86_64-unknown-linux-gnu/release/cpu
 PEERS=(plain epoch fuel skiff skiff-limit native)
 declare -A CMD=(
     [plain]="$WASMTIME run -W epoch-interruption=n $WASM $SCALE"
-    [epoch]="$WASMTIME run -W epoch-interruption=y,timeout=1h $WASM $SCALE"
+    [epoch]="$WASMTIME run -W epoch-interruption=y,timeout=3600s $WASM $SCALE"
     [fuel]="$WASMTIME run -W fuel=$FUEL $WASM $SCALE"
     [skiff]="$SKIFF run $WASM $SCALE"
     [skiff-limit]="$SKIFF run --cpu-time 1h $WASM $SCALE"

@@ -48,6 +48,8 @@ fn not_found(name: &str) -> Fail {
 
 pub struct Supervisor {
     runtime: Arc<Runtime>,
+    /// Compiled apps by Wasm digest: apps running the same code share it (and its memory).
+    compiled: Arc<Mutex<HashMap<String, std::sync::Weak<App>>>>,
     state: State,
     root: PathBuf,
     logs_dir: PathBuf,
@@ -82,6 +84,7 @@ impl Supervisor {
         })?;
         Ok(Supervisor {
             runtime: Arc::new(runtime),
+            compiled: Arc::default(),
             state,
             root: root.to_path_buf(),
             logs_dir,
@@ -111,14 +114,33 @@ impl Supervisor {
 
     /// Loads the app's code: a file path, or an image (pulled if missing). Returns the compiled
     /// app, its digest, and the run's resolved grants, limits and arguments.
-    async fn load(&self, source: &str, request: &CreateApp) -> Result<(App, AppRecord), Fail> {
+    async fn load(&self, source: &str, request: &CreateApp) -> Result<(Arc<App>, AppRecord), Fail> {
         let runtime = self.runtime.clone();
+        let compiled = self.compiled.clone();
         let root = self.root.clone();
         let source = source.to_string();
         let request = request.clone();
-        tokio::task::spawn_blocking(move || load_blocking(&runtime, &root, &source, &request))
-            .await
-            .map_err(Fail::internal)?
+        tokio::task::spawn_blocking(move || {
+            let (bytes, name, defaults, digest) = read_app(&root, &source)?;
+            let key = skiff_runtime::digest(&bytes);
+            let cached = compiled.lock().unwrap().get(&key).and_then(|w| w.upgrade());
+            let app = match cached {
+                Some(app) => app,
+                None => {
+                    let app = runtime
+                        .load(&name, &bytes, &mut |_| {})
+                        .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
+                    let app = Arc::new(app);
+                    let mut compiled = compiled.lock().unwrap();
+                    compiled.retain(|_, w| w.strong_count() > 0);
+                    compiled.insert(key, Arc::downgrade(&app));
+                    app
+                }
+            };
+            Ok((app, resolve_record(&request, defaults.as_ref(), digest)))
+        })
+        .await
+        .map_err(Fail::internal)?
     }
 
     pub async fn create(self: &Arc<Self>, request: CreateApp) -> Result<AppInfo, Fail> {
@@ -168,9 +190,9 @@ impl Supervisor {
             .expect("some number is free")
     }
 
-    fn insert(&self, app: App, record: AppRecord) -> Result<Arc<Slot>, Fail> {
+    fn insert(&self, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
         let slot = Arc::new(Slot {
-            app: Arc::new(app),
+            app,
             log: AppLog::open(&self.logs_dir, &record.name),
             record: Mutex::new(record.clone()),
             live: Mutex::new(Live {
@@ -525,79 +547,86 @@ fn exit_record(
     )
 }
 
-fn load_blocking(
-    runtime: &Runtime,
-    root: &Path,
-    source: &str,
-    request: &CreateApp,
-) -> Result<(App, AppRecord), Fail> {
+/// The Wasm bytes of a source (an absolute file path, a digest, or an image reference, pulled if
+/// missing), a name for messages, the image's defaults, and the Wasm's digest.
+type Source = (Vec<u8>, String, Option<skiff_image::AppDefaults>, String);
+
+fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
     let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
-    let (app, defaults, digest) = if source.starts_with('/') {
-        let app = runtime
-            .load_file(Path::new(source), &mut |_| {})
-            .map_err(|e| bad(&e, e.hint()))?;
-        let digest = app.digest().to_string();
-        (app, None, digest)
+    if source.starts_with('/') {
+        let bytes = std::fs::read(source).map_err(|e| {
+            bad(
+                &format!("cannot read `{source}`: {e}"),
+                Some("give the path of a .wasm or .wat file the daemon can read"),
+            )
+        })?;
+        let digest = skiff_runtime::digest(&bytes);
+        let name = Path::new(source)
+            .file_name()
+            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+        return Ok((bytes, name, None, digest));
+    }
+    let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
+    let local = if source.starts_with("sha256:") && store.has_blob(source) {
+        Some(source.to_string())
     } else {
-        let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
-        let local = if source.starts_with("sha256:") && store.has_blob(source) {
-            Some(source.to_string())
-        } else {
-            skiff_image::resolve_local(&store, source)
-                .map_err(Fail::internal)?
-                .map(|(_, digest)| digest)
-        };
-        let digest = match local {
-            Some(digest) => digest,
-            None => {
-                let reference = skiff_image::parse_reference(source).map_err(|e| {
-                    bad(
-                        &e,
-                        Some("give an absolute path to a .wasm file, or an image name"),
-                    )
-                })?;
-                let auth = skiff_image::auth_for(root, reference.resolve_registry())
-                    .map_err(Fail::internal)?;
-                tokio::runtime::Handle::current()
-                    .block_on(skiff_image::pull(
-                        &store,
-                        &reference,
-                        &auth,
-                        false,
-                        &skiff_image::Quiet,
-                    ))
-                    .map_err(|e| bad(&e, e.hint().as_deref()))?
-            }
-        };
-        let image = skiff_image::Image::open(&store, &digest).map_err(|e| bad(&e, None))?;
-        let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
-        let wasm = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
-        let app = runtime
-            .load(source, &wasm, &mut |_| {})
-            .map_err(|e| bad(&e, e.hint()))?;
-        (app, Some(defaults), digest)
+        skiff_image::resolve_local(&store, source)
+            .map_err(Fail::internal)?
+            .map(|(_, digest)| digest)
     };
-    let grants =
-        skiff_image::merge_grants(defaults.as_ref(), &request.grants, request.network.as_ref());
-    let limits = skiff_image::merge_limits(defaults.as_ref(), &request.limits);
-    let args = request
-        .args
-        .clone()
-        .or_else(|| defaults.as_ref().map(|d| d.app.args.clone()))
-        .unwrap_or_default();
-    let record = AppRecord {
+    let manifest = match local {
+        Some(digest) => digest,
+        None => {
+            let reference = skiff_image::parse_reference(source).map_err(|e| {
+                bad(
+                    &e,
+                    Some("give an absolute path to a .wasm file, or an image name"),
+                )
+            })?;
+            let auth = skiff_image::auth_for(root, reference.resolve_registry())
+                .map_err(Fail::internal)?;
+            tokio::runtime::Handle::current()
+                .block_on(skiff_image::pull(
+                    &store,
+                    &reference,
+                    &auth,
+                    false,
+                    &skiff_image::Quiet,
+                ))
+                .map_err(|e| bad(&e, e.hint().as_deref()))?
+        }
+    };
+    let image = skiff_image::Image::open(&store, &manifest).map_err(|e| bad(&e, None))?;
+    let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
+    let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
+    // The record keeps the manifest digest, so a restart finds the same image even if the name
+    // has moved since.
+    Ok((bytes, source.to_string(), Some(defaults), manifest))
+}
+
+/// The run's grants, limits and arguments: the image's defaults merged with the request's flags,
+/// by the same functions as `skiff run`.
+fn resolve_record(
+    request: &CreateApp,
+    defaults: Option<&skiff_image::AppDefaults>,
+    digest: String,
+) -> AppRecord {
+    AppRecord {
         name: String::new(),
         source: request.source.clone(),
         digest,
-        args,
-        grants,
-        limits,
+        args: request
+            .args
+            .clone()
+            .or_else(|| defaults.map(|d| d.app.args.clone()))
+            .unwrap_or_default(),
+        grants: skiff_image::merge_grants(defaults, &request.grants, request.network.as_ref()),
+        limits: skiff_image::merge_limits(defaults, &request.limits),
         restart: request.restart,
         desired_running: true,
         restarts: 0,
         created: now(),
         exits: Vec::new(),
         running: false,
-    };
-    Ok((app, record))
+    }
 }
