@@ -133,10 +133,11 @@ CMDS_FILE=$WORK/commands
 for p in "${PEERS[@]}"; do
     printf '%s\t%s\n' "$p" "${CMD[$p]}"
 done >"$CMDS_FILE"
-python3 - "$WORK/json" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$WASMTIME_VERSION" "$CMDS_FILE" "$REPO" <<'PY'
+python3 - "$WORK/json" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$WASMTIME_VERSION" "$CMDS_FILE" "$REPO" \
+    "$WASMTIME" "$SKIFF" <<'PY'
 import glob, json, math, os, statistics, sys
 
-jdir, machine, rounds, runs, out, wasmtime_version, cmds_file, repo = sys.argv[1:9]
+jdir, machine, rounds, runs, out, wasmtime_version, cmds_file, repo, wasmtime, skiff = sys.argv[1:11]
 rounds, runs = int(rounds), int(runs)
 peers = ["plain", "epoch", "fuel", "skiff", "skiff-limit", "native"]
 cmds = dict(line.rstrip("\n").split("\t", 1) for line in open(cmds_file))
@@ -157,8 +158,12 @@ def p99(xs):  # nearest rank; equals max below 100 samples
     return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
 
 med = {p: statistics.median(samples[p]) for p in peers}
-base = med["plain"]
-short = lambda c: c.replace(repo + "/", "")
+base, cbase = med["plain"], cpu["plain"]
+
+def short(c):  # the binaries by name, paths relative to the repository
+    c = c.replace(wasmtime + " ", "wasmtime ").replace(skiff + " ", "skiff ")
+    return c.replace(repo + "/", "").replace("benches/programs/cpu/target/", "")
+
 lines = [
     "# Epoch overhead: a CPU-bound guest under each CPU-limit mechanism",
     "",
@@ -166,24 +171,28 @@ lines = [
     "",
     f"`benches/programs/cpu` (sieve + integer mixing, wasm32-wasip1), {wasmtime_version}. "
     f"{rounds} interleaved rounds of {runs} runs per peer (hyperfine -N, 1 warm-up per round), "
-    "compile caches warm. Overhead is of the median wall time against `plain`; CPU is the median "
-    "over rounds of hyperfine's mean user+system time.",
+    "compile caches warm. Wall: median wall time of all runs. CPU: median over rounds of "
+    "hyperfine's mean user+system time (the steadier number when other work shares the cores). "
+    "Overheads are against `plain`.",
     "",
-    "| peer | command | samples | median ms | p99 ms | max ms | CPU ms | vs plain |",
-    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+    "| peer | command | samples | wall median ms | wall p99 ms | wall max ms | wall vs plain "
+    "| CPU ms | CPU vs plain |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
+pct = lambda a, b: f"{(a / b - 1) * 100:+.1f}%"
 for p in peers:
     xs = samples[p]
-    vs = "-" if p == "plain" else f"{(med[p] / base - 1) * 100:+.1f}%"
     lines.append(
         f"| {p} | `{short(cmds[p])}` | {len(xs)} | {med[p]:.0f} | {p99(xs):.0f} | {xs[-1]:.0f} "
-        f"| {cpu[p]:.0f} | {vs} |"
+        f"| {'-' if p == 'plain' else pct(med[p], base)} "
+        f"| {cpu[p]:.0f} | {'-' if p == 'plain' else pct(cpu[p], cbase)} |"
     )
 lines += [
     "",
-    f"Skiff against wasmtime with epochs: skiff {(med['skiff'] / med['epoch'] - 1) * 100:+.1f}%, "
-    f"skiff --cpu-time {(med['skiff-limit'] / med['epoch'] - 1) * 100:+.1f}%; "
-    f"--cpu-time against no limit: {(med['skiff-limit'] / med['skiff'] - 1) * 100:+.1f}%.",
+    f"Skiff against wasmtime with epochs (wall / CPU): skiff {pct(med['skiff'], med['epoch'])} / "
+    f"{pct(cpu['skiff'], cpu['epoch'])}, skiff --cpu-time {pct(med['skiff-limit'], med['epoch'])} / "
+    f"{pct(cpu['skiff-limit'], cpu['epoch'])}; --cpu-time against no limit: "
+    f"{pct(med['skiff-limit'], med['skiff'])} / {pct(cpu['skiff-limit'], cpu['skiff'])}.",
 ]
 text = "\n".join(lines) + "\n"
 with open(out, "w") as fh:

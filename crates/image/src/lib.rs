@@ -28,18 +28,84 @@ pub use registry::{
 pub use store::{RefEntry, Store, StoreError, digest_of};
 
 #[derive(Debug, thiserror::Error)]
-#[error("invalid image reference `{reference}`")]
+#[error("invalid image reference `{reference}`: {reason}")]
 pub struct ReferenceError {
     pub reference: String,
-    #[source]
-    pub source: oci_client::ParseError,
+    pub reason: &'static str,
 }
 
-/// Parses `name[:tag][@digest]` as Docker does (`hello:1.0` is `docker.io/library/hello:1.0`).
+/// Parses `[registry/]name[:tag][@sha256:digest]` as Docker does (`hello:1.0` is
+/// `docker.io/library/hello:1.0`; a first component with a `.` or `:`, or `localhost`, is a
+/// registry).
+///
+/// Written out rather than using `oci_client::Reference`'s parser: that one compiles a large
+/// regex on first use, about 100 ms per process, which every `skiff run IMAGE` would pay.
 pub fn parse_reference(reference: &str) -> Result<Reference, ReferenceError> {
-    reference.parse().map_err(|source| ReferenceError {
+    let err = |reason| ReferenceError {
         reference: reference.to_string(),
-        source,
+        reason,
+    };
+    let (rest, digest) = match reference.split_once('@') {
+        Some((rest, digest)) => (rest, Some(digest)),
+        None => (reference, None),
+    };
+    if let Some(digest) = digest {
+        let hex = digest
+            .strip_prefix("sha256:")
+            .ok_or(err("the digest must be `sha256:` and 64 hex digits"))?;
+        if hex.len() != 64 || !hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')) {
+            return Err(err(
+                "the digest must be `sha256:` and 64 lowercase hex digits",
+            ));
+        }
+    }
+    let (name, tag) = match rest.rfind(':') {
+        Some(i) if !rest[i..].contains('/') => (&rest[..i], Some(&rest[i + 1..])),
+        _ => (rest, None),
+    };
+    if let Some(tag) = tag {
+        let valid = !tag.is_empty()
+            && tag.len() <= 128
+            && !tag.starts_with(['.', '-'])
+            && tag
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"_.-".contains(&b));
+        if !valid {
+            return Err(err("a tag is up to 128 letters, digits, `_`, `.` and `-`"));
+        }
+    }
+    let (registry, repository) = match name.split_once('/') {
+        Some((first, repo)) if first.contains(['.', ':']) || first == "localhost" => {
+            (first.to_string(), repo.to_string())
+        }
+        Some(_) => ("docker.io".to_string(), name.to_string()),
+        None => ("docker.io".to_string(), format!("library/{name}")),
+    };
+    if registry.is_empty()
+        || !registry
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b".-:[]".contains(&b))
+    {
+        return Err(err("the registry is not a valid host[:port]"));
+    }
+    let component_ok = |c: &str| {
+        !c.is_empty()
+            && c.starts_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.ends_with(|ch: char| ch.is_ascii_lowercase() || ch.is_ascii_digit())
+            && c.bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"._-".contains(&b))
+    };
+    if repository.len() > 255 || !repository.split('/').all(component_ok) {
+        return Err(err(
+            "a repository is lowercase letters and digits, separated by `.`, `_`, `-` or `/`",
+        ));
+    }
+    Ok(match (tag, digest) {
+        (Some(tag), Some(digest)) => {
+            Reference::with_tag_and_digest(registry, repository, tag.into(), digest.into())
+        }
+        (None, Some(digest)) => Reference::with_digest(registry, repository, digest.into()),
+        (tag, None) => Reference::with_tag(registry, repository, tag.unwrap_or("latest").into()),
     })
 }
 
@@ -111,5 +177,28 @@ mod tests {
             normalize_name("127.0.0.1:5000/team/hello"),
             "127.0.0.1:5000/team/hello:latest"
         );
+        let digest = format!("sha256:{}", "ab".repeat(32));
+        for (input, whole) in [
+            ("team/app", "docker.io/team/app:latest".to_string()),
+            ("localhost/app:v1", "localhost/app:v1".to_string()),
+            ("ghcr.io/a/b/c:1.2.3", "ghcr.io/a/b/c:1.2.3".to_string()),
+            (
+                &format!("reg:5000/app@{digest}"),
+                format!("reg:5000/app@{digest}"),
+            ),
+        ] {
+            assert_eq!(parse_reference(input).unwrap().whole(), whole);
+        }
+        for bad in [
+            "Hello:1",
+            "hello:",
+            "hello:-x",
+            "a//b",
+            "hello@sha256:12",
+            "",
+            "x/-y",
+        ] {
+            assert!(parse_reference(bad).is_err(), "{bad}");
+        }
     }
 }

@@ -15,10 +15,11 @@ fn sieve(limit: usize) -> u64 {
     while i < limit {
         if !composite[i] {
             sum = sum.wrapping_mul(31).wrapping_add(i as u64);
-            let mut j = i * i;
-            while j < limit {
-                composite[j] = true;
-                j += i;
+            // In u64: `i * i` overflows a 32-bit usize (wasm32) long before `i` reaches `limit`.
+            let mut j = (i as u64) * (i as u64);
+            while j < limit as u64 {
+                composite[j as usize] = true;
+                j += i as u64;
             }
         }
         i += 1;
