@@ -14,7 +14,8 @@
 #   native      the same program built for x86_64, for reference
 # All wasm peers with a warm compile cache (each first run compiles and fills it).
 #
-# Env: SKIFF, WASMTIME (binaries), ROUNDS (5), RUNS (3 per round and peer), WARMUP (1 per round),
+# Env: SKIFF, WASMTIME (binaries), ROUNDS (20), RUNS (1 per round and peer: the finest
+#      interleaving, as bursts of load from other work hit one peer less), WARMUP (0 per round),
 #      SCALE (the guest's work factor, 30 = about 1 s), OUT (benches/results/epoch-overhead.md).
 # Exit: 0 done, 1 error, 2 a prerequisite binary is missing.
 set -euo pipefail
@@ -23,9 +24,9 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
-ROUNDS=${ROUNDS:-5}
-RUNS=${RUNS:-3}
-WARMUP=${WARMUP:-1}
+ROUNDS=${ROUNDS:-20}
+RUNS=${RUNS:-1}
+WARMUP=${WARMUP:-0}
 SCALE=${SCALE:-30}
 OUT=${OUT:-$HERE/results/epoch-overhead.md}
 FUEL=1000000000000000000
@@ -134,10 +135,12 @@ for p in "${PEERS[@]}"; do
     printf '%s\t%s\n' "$p" "${CMD[$p]}"
 done >"$CMDS_FILE"
 python3 - "$WORK/json" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$WASMTIME_VERSION" "$CMDS_FILE" "$REPO" \
-    "$WASMTIME" "$SKIFF" <<'PY'
+    "$WASMTIME" "$SKIFF" "$WARMUP" <<'PY'
 import glob, json, math, os, statistics, sys
 
-jdir, machine, rounds, runs, out, wasmtime_version, cmds_file, repo, wasmtime, skiff = sys.argv[1:11]
+jdir, machine, rounds, runs, out, wasmtime_version, cmds_file, repo, wasmtime, skiff, warmup = (
+    sys.argv[1:12]
+)
 rounds, runs = int(rounds), int(runs)
 peers = ["plain", "epoch", "fuel", "skiff", "skiff-limit", "native"]
 cmds = dict(line.rstrip("\n").split("\t", 1) for line in open(cmds_file))
@@ -170,10 +173,10 @@ lines = [
     machine,
     "",
     f"`benches/programs/cpu` (sieve + integer mixing, wasm32-wasip1), {wasmtime_version}. "
-    f"{rounds} interleaved rounds of {runs} runs per peer (hyperfine -N, 1 warm-up per round), "
-    "compile caches warm. Wall: median wall time of all runs. CPU: median over rounds of "
-    "hyperfine's mean user+system time (the steadier number when other work shares the cores). "
-    "Overheads are against `plain`.",
+    f"{rounds} interleaved rounds of {runs} run(s) per peer (hyperfine -N, {warmup} warm-up(s) per "
+    "round), compile caches warm. Wall: median wall time of all runs. CPU: median over rounds of "
+    "hyperfine's mean user+system time for the round (the steadier number when other work shares "
+    "the cores). Overheads are against `plain`.",
     "",
     "| peer | command | samples | wall median ms | wall p99 ms | wall max ms | wall vs plain "
     "| CPU ms | CPU vs plain |",
