@@ -394,3 +394,41 @@ fn images_published_by_other_tools() {
         .stderr_has("is not a WebAssembly image");
     assert!(blobs(&skiff).is_empty());
 }
+
+#[test]
+fn concurrent_pulls_of_the_same_image() {
+    let registry = Registry::start();
+    let publisher = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    build(&publisher, app.path(), "hello:1.0");
+    let remote = registry.url("team/hello:1.0");
+    publisher.run(&["tag", "hello:1.0", &remote]).success();
+    publisher.run(&["push", &remote]).success();
+
+    // Several pulls into one store at once: all succeed, and the store holds one good copy.
+    let skiff = Skiff::new();
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            skiff
+                .command()
+                .args(["pull", &remote])
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(output.status.success(), "{output:?}");
+    }
+    skiff
+        .run(&["run", &remote])
+        .success()
+        .stdout_is("Hello, world!\n");
+    let leftovers = std::fs::read_dir(skiff.root().join("images/tmp"))
+        .unwrap()
+        .count();
+    assert_eq!(leftovers, 0, "half-written blobs were left behind");
+    assert_eq!(blobs(&skiff).len(), blobs(&publisher).len());
+}
