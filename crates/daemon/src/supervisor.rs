@@ -102,12 +102,13 @@ impl Supervisor {
             .ok_or_else(|| not_found(name))
     }
 
-    fn persist(&self, record: &AppRecord, event: Option<(&str, &str)>) {
-        match self.state.put_app(record, event) {
-            Ok(Some(event)) => {
-                let _ = self.events.send(event);
+    fn persist(&self, record: &AppRecord, events: &[(&str, &str)]) {
+        match self.state.put_app(record, events) {
+            Ok(events) => {
+                for event in events {
+                    let _ = self.events.send(event);
+                }
             }
-            Ok(None) => {}
             Err(e) => tracing::error!(app = %record.name, "cannot save the app's state: {e}"),
         }
     }
@@ -160,9 +161,11 @@ impl Supervisor {
         }
         let (app, mut record) = self.load(&request.source, &request).await?;
         record.name = name.clone();
+        // One commit for both events: a start is one fsync, not two.
+        record.running = true;
         let slot = self.insert(app, record.clone())?;
-        self.persist(&record, Some(("created", &record.source)));
-        self.spawn(&slot);
+        self.persist(&record, &[("created", &record.source), ("started", "")]);
+        self.spawn(&slot, true);
         Ok(self.info(&slot))
     }
 
@@ -215,13 +218,14 @@ impl Supervisor {
         Ok(slot)
     }
 
-    fn spawn(self: &Arc<Self>, slot: &Arc<Slot>) {
+    /// Starts supervising; `announced`: the first run's start is already recorded.
+    fn spawn(self: &Arc<Self>, slot: &Arc<Slot>, announced: bool) {
         slot.stop.send_replace(None);
-        let task = tokio::spawn(self.clone().supervise(slot.clone()));
+        let task = tokio::spawn(self.clone().supervise(slot.clone(), announced));
         slot.live.lock().unwrap().task = Some(task);
     }
 
-    async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
+    async fn supervise(self: Arc<Self>, slot: Arc<Slot>, mut announced: bool) {
         let mut stop = slot.stop.subscribe();
         loop {
             let usage = Arc::new(Usage::default());
@@ -231,7 +235,9 @@ impl Supervisor {
                 let mut live = slot.live.lock().unwrap();
                 live.started_at = Some(now());
                 live.usage = usage.clone();
-                self.persist(&record, Some(("started", "")));
+                if !std::mem::take(&mut announced) {
+                    self.persist(&record, &[("started", "")]);
+                }
                 let mut args = vec![record.name.clone()];
                 args.extend(record.args.iter().cloned());
                 RunOptions {
@@ -266,7 +272,7 @@ impl Supervisor {
                 record.running = false;
                 let detail = format!("{} ({})", exit.reason, exit.code);
                 record.push_exit(exit);
-                self.persist(&record, Some((kind, &detail)));
+                self.persist(&record, &[(kind, &detail)]);
                 !stopped
                     && record.desired_running
                     && match record.restart {
@@ -293,7 +299,7 @@ impl Supervisor {
             let mut record = slot.record.lock().unwrap();
             record.restarts += 1;
             let detail = format!("restart {}", record.restarts);
-            self.persist(&record, Some(("restarted", &detail)));
+            self.persist(&record, &[("restarted", &detail)]);
         }
         slot.state.send_replace(AppState::Exited);
     }
@@ -312,7 +318,7 @@ impl Supervisor {
         {
             let mut record = slot.record.lock().unwrap();
             record.desired_running = false;
-            self.persist(&record, None);
+            self.persist(&record, &[]);
         }
         self.halt(&slot, grace).await;
         Ok(self.info(&slot))
@@ -328,9 +334,9 @@ impl Supervisor {
             let mut record = slot.record.lock().unwrap();
             record.desired_running = true;
             record.restarts = 0;
-            self.persist(&record, None);
+            self.persist(&record, &[]);
         }
-        self.spawn(&slot);
+        self.spawn(&slot, false);
         Ok(self.info(&slot))
     }
 
@@ -453,13 +459,15 @@ impl Supervisor {
                     let Ok(slot) = self.insert(app, record.clone()) else {
                         continue;
                     };
-                    self.persist(
-                        &record,
-                        died_running.then_some(("exited", "daemon died (137)")),
-                    );
+                    let died: &[(&str, &str)] = if died_running {
+                        &[("exited", "daemon died (137)")]
+                    } else {
+                        &[]
+                    };
+                    self.persist(&record, died);
                     if run {
                         tracing::info!(app = %name, "restarting after daemon start");
-                        self.spawn(&slot);
+                        self.spawn(&slot, false);
                     }
                 }
                 Err(fail) => {
@@ -471,7 +479,7 @@ impl Supervisor {
                         code: 125,
                         reason: format!("failed to load: {}", fail.error.message),
                     });
-                    self.persist(&record, None);
+                    self.persist(&record, &[]);
                 }
             }
         }

@@ -118,22 +118,22 @@ impl State {
             .transpose()
     }
 
-    /// Writes `app` and appends an event about it in one transaction.
+    /// Writes `app` and appends events about it, in one transaction.
     pub fn put_app(
         &self,
         app: &AppRecord,
-        event: Option<(&str, &str)>,
-    ) -> Result<Option<Event>, StateError> {
+        events: &[(&str, &str)],
+    ) -> Result<Vec<Event>, StateError> {
         let txn = self.db.begin_write().map_err(store)?;
         let event = {
             let mut apps = txn.open_table(APPS).map_err(store)?;
             let json = serde_json::to_vec(app).expect("records serialize");
             apps.insert(app.name.as_str(), json.as_slice())
                 .map_err(store)?;
-            match event {
-                Some((kind, detail)) => Some(append(&txn, &app.name, kind, detail)?),
-                None => None,
-            }
+            events
+                .iter()
+                .map(|(kind, detail)| append(&txn, &app.name, kind, detail))
+                .collect::<Result<Vec<_>, _>>()?
         };
         txn.commit().map_err(store)?;
         Ok(event)
@@ -254,8 +254,8 @@ mod tests {
         let path = dir.path().join("state.redb");
         {
             let state = State::open(&path).unwrap();
-            state.put_app(&record("a"), Some(("created", ""))).unwrap();
-            state.put_app(&record("b"), Some(("created", ""))).unwrap();
+            state.put_app(&record("a"), &[("created", "")]).unwrap();
+            state.put_app(&record("b"), &[("created", "")]).unwrap();
             state.remove_app("a").unwrap();
         }
         let state = State::open(&path).unwrap();
