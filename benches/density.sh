@@ -264,9 +264,14 @@ def worker():
             if i > n or errors:
                 return
             nxt[0] += 1
-        conn.request("POST", "/apps", body=body(f"idle-{i}"), headers={"content-type": "application/json"})
-        resp = conn.getresponse()
-        data = resp.read()
+        try:
+            conn.request("POST", "/apps", body=body(f"idle-{i}"),
+                         headers={"content-type": "application/json"})
+            resp = conn.getresponse()
+            data = resp.read()
+        except Exception as e:  # an exception in a thread would not fail the process
+            errors.append(f"idle-{i}: {type(e).__name__}: {e}")
+            return
         if resp.status != 201:
             errors.append(f"idle-{i}: HTTP {resp.status} {data[:200]!r}")
             return
@@ -383,6 +388,12 @@ skiff_measure() { # skiff_measure MODE N ROUND
     local running
     running=$(skiff_running)
     [[ $running == "$n" ]] || { ok=false; note="${note:+$note; }$running/$n running after settling"; }
+    if [[ $ok == false ]]; then # what the daemon knows of the apps, and what it logged
+        note="$note; states: $(SKIFF_HOST=unix://$SOCK "$SKIFF" ps -a --format json 2>&1 |
+            grep -o '"state": *"[a-z]*"' | sort | uniq -c | tr -s ' \n"' ' ' || true)"
+        log "skiff $mode N=$n failed; the daemon's log ends:"
+        tail -n 20 "$DAEMON_ROOT.log" >&2 || true
+    fi
     record skiff "$mode" "$n" "$round" "$(secs "$t0" "$t1")" "$ok" "$note" "$base" "$after"
     log "  skiff $mode N=$n: $(secs "$t0" "$t1" | cut -c1-6) s, ok=$ok $note"
     stop_daemon
@@ -544,7 +555,7 @@ lines = [
     "the rounds (Docker: fewer rounds at N=1000, where one start of N takes minutes). \"API curl\" runs a "
     "curl process per app (`xargs -P`), so it also counts process starts; \"API 1 client\" sends the same "
     "requests from one process over keep-alive connections, its clock starting at its first request: "
-    "the daemon's own pace. Memory is read {settle} s later: skiff = the daemon's RSS/PSS growth "
+    f"the daemon's own pace. Memory is read {settle} s later: skiff = the daemon's RSS/PSS growth "
     "(`/proc/PID/smaps_rollup`, after the warm-up app was removed); docker = every containerd-shim of the "
     "engine + the container processes + the growth of dockerd and containerd. Per app = growth / N, median "
     "over that N's runs; apps per GiB = 1 GiB / PSS per app. \"kernel\" is the growth of the machine's "
