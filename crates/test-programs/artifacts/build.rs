@@ -1,7 +1,8 @@
 //! Compiles the guest programs in `crates/test-programs` for wasm32-wasip1 and wasm32-wasip2 and writes
 //! `$OUT_DIR/gen.rs`, which names the absolute path of every `.wasm` (see `src/lib.rs`).
 //!
-//! `src/bin/cli_*.rs` is built for both targets, `src/bin/p2_*.rs` for wasm32-wasip2 only.
+//! `src/bin/cli_*.rs` is built for both targets, `src/bin/p2_*.rs` and `src/bin/http_*.rs` (HTTP
+//! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only.
 //! The nested cargo uses its own target dir (`<workspace>/target/test-programs`, or
 //! `$SKIFF_TEST_PROGRAMS_TARGET_DIR`), so it never waits on the lock held by the outer build.
 
@@ -54,6 +55,7 @@ fn main() {
         .filter(|p| p.starts_with("cli_"))
         .collect();
     let p2: Vec<&str> = programs.iter().map(String::as_str).collect();
+    let is_http = |program: &str| program.starts_with("http_");
 
     let rustc = env::var_os("RUSTC").unwrap_or_else(|| "rustc".into());
     for target in [P1, P2] {
@@ -97,16 +99,25 @@ fn main() {
         p1_names.push(name);
     }
     let mut p2_names = Vec::new();
+    let mut http_names = Vec::new();
     for &program in &p2 {
         let name = match program.strip_prefix("p2_") {
             Some(rest) => format!("p2_{rest}"),
             None => format!("p2_{program}"),
         };
-        writeln!(
-            code,
-            "/// `src/bin/{program}.rs` built for {P2} (a component)."
-        )
-        .unwrap();
+        if is_http(program) {
+            writeln!(
+                code,
+                "/// `src/bin/{program}.rs` built for {P2} (a component exporting wasi:http/incoming-handler)."
+            )
+            .unwrap();
+        } else {
+            writeln!(
+                code,
+                "/// `src/bin/{program}.rs` built for {P2} (a component)."
+            )
+            .unwrap();
+        }
         writeln!(
             code,
             "pub const {}: &str = {:?};",
@@ -114,15 +125,30 @@ fn main() {
             wasm(P2, program)
         )
         .unwrap();
-        p2_names.push(name);
+        if is_http(program) {
+            http_names.push(name);
+        } else {
+            p2_names.push(name);
+        }
     }
-    write_foreach(&mut code, "foreach_p1", P1, &p1_names);
-    write_foreach(&mut code, "foreach_p2", P2, &p2_names);
+    write_foreach(&mut code, "foreach_p1", &format!("{P1} program"), &p1_names);
+    write_foreach(
+        &mut code,
+        "foreach_p2",
+        &format!("{P2} command program (`cli_*`, `p2_*`; not the `http_*` handlers)"),
+        &p2_names,
+    );
+    write_foreach(
+        &mut code,
+        "foreach_http",
+        &format!("{P2} HTTP handler program (`http_*`)"),
+        &http_names,
+    );
 
     std::fs::write(out_dir.join("gen.rs"), code).expect("write $OUT_DIR/gen.rs");
 }
 
-/// Sorted stems of `src/bin/*.rs`; each must be `cli_*` or `p2_*` and a valid identifier.
+/// Sorted stems of `src/bin/*.rs`; each must be `cli_*`, `p2_*` or `http_*` and a valid identifier.
 fn list_programs(bin_dir: &Path) -> Vec<String> {
     let entries =
         std::fs::read_dir(bin_dir).unwrap_or_else(|e| panic!("reading {}: {e}", bin_dir.display()));
@@ -138,8 +164,9 @@ fn list_programs(bin_dir: &Path) -> Vec<String> {
             .expect("UTF-8 program name")
             .to_string();
         assert!(
-            stem.starts_with("cli_") || stem.starts_with("p2_"),
-            "{}: guest programs must be named cli_* (wasip1 + wasip2) or p2_* (wasip2 only)",
+            ["cli_", "p2_", "http_"].iter().any(|p| stem.starts_with(p)),
+            "{}: guest programs must be named cli_* (wasip1 + wasip2), p2_* (wasip2 only) or http_* \
+             (wasip2 HTTP handler)",
             path.display()
         );
         assert!(
@@ -272,10 +299,10 @@ fn scrub_env(cmd: &mut Command) {
     }
 }
 
-fn write_foreach(code: &mut String, macro_name: &str, target: &str, names: &[String]) {
+fn write_foreach(code: &mut String, macro_name: &str, what: &str, names: &[String]) {
     writeln!(
         code,
-        "\n/// Calls `$mac!(name);` for each {target} program constant, by its lowercase name."
+        "\n/// Calls `$mac!(name);` for each {what} constant, by its lowercase name."
     )
     .unwrap();
     writeln!(

@@ -3,8 +3,14 @@
 //! Every program in `crates/test-programs/src/bin` gets a constant holding the absolute path of its
 //! `.wasm`: `cli_*` programs are built for wasm32-wasip1 (`P1_CLI_HELLO`, a core module) and
 //! wasm32-wasip2 (`P2_CLI_HELLO`, a component); `p2_*` programs only for wasm32-wasip2, with the
-//! prefix not repeated (`p2_tcp_echo_client` -> `P2_TCP_ECHO_CLIENT`). [`foreach_p1!`] and
-//! [`foreach_p2!`] call a macro once per constant with its lowercase name (`$mac!(p1_cli_hello);`),
-//! so a test file can check that every program has a test: `foreach_p1!(assert_test_exists);`.
+//! prefix not repeated (`p2_tcp_echo_client` -> `P2_TCP_ECHO_CLIENT`); `http_*` programs are HTTP
+//! handlers (components exporting `wasi:http/incoming-handler`, the `wasi:http/proxy` world), built
+//! only for wasm32-wasip2 (`http_hello` -> `P2_HTTP_HELLO`).
+//!
+//! [`foreach_p1!`], [`foreach_p2!`] and [`foreach_http!`] call a macro once per constant with its
+//! lowercase name (`$mac!(p1_cli_hello);`), so a test file can check that every program has a test:
+//! `foreach_p1!(assert_test_exists);`. [`foreach_p2!`] lists the programs run as commands (`cli_*`
+//! and `p2_*`) and leaves out the HTTP handlers, which [`foreach_http!`] lists
+//! (`$mac!(p2_http_hello);`).
 
 include!(concat!(env!("OUT_DIR"), "/gen.rs"));
