@@ -29,6 +29,65 @@ pub struct CreateApp {
     /// Limits from the command line; each one given replaces the image's.
     pub limits: Limits,
     pub restart: RestartPolicy,
+    /// For an HTTP handler: where it is served and its per-app HTTP limits.
+    #[serde(default)]
+    pub http: HttpConfig,
+}
+
+/// How an HTTP app (a `wasi:http/incoming-handler` component) is served by the daemon.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpConfig {
+    /// Its own listeners (`-p [ADDR:]PORT`; the address defaults to 127.0.0.1).
+    pub ports: Vec<String>,
+    /// Routes on the daemon's shared gateway: `HOST/PATH`, `HOST` or `/PATH`.
+    pub routes: Vec<String>,
+    pub limits: HttpLimits,
+}
+
+/// Per-app limits of an HTTP app, beyond the per-instance memory, CPU time and request timeout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HttpLimits {
+    /// Instances alive at once; further requests wait up to `queue_timeout_ms`, then get 503.
+    pub max_concurrency: u32,
+    pub queue_timeout_ms: u64,
+    /// Request bodies larger than this get 413.
+    pub max_body_bytes: u64,
+}
+
+impl Default for HttpLimits {
+    fn default() -> Self {
+        HttpLimits {
+            max_concurrency: 100,
+            queue_timeout_ms: 1000,
+            max_body_bytes: 10 << 20,
+        }
+    }
+}
+
+/// What an HTTP app has served: the figures a serverless bill is made of.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpStats {
+    /// Requests routed to the app.
+    pub requests: u64,
+    /// Responses with status 5xx (handler failures, limits, overload).
+    pub errors: u64,
+    /// Requests refused with 503 because `max_concurrency` instances were busy.
+    pub rejected: u64,
+    /// Handler instances alive now.
+    pub instances: u64,
+    /// Instances created (one per request that reached the handler).
+    pub invocations: u64,
+    /// Latency to the response head, in milliseconds.
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    /// Instance lifetime summed over invocations.
+    pub wall_seconds: f64,
+    /// CPU time of the handler instances.
+    pub cpu_seconds: f64,
+    /// Linear memory integrated over instance lifetime, in GB-seconds (10^9 byte-seconds).
+    pub gb_seconds: f64,
 }
 
 /// When the daemon restarts an app that ended, as in Docker.
@@ -86,6 +145,8 @@ impl fmt::Display for RestartPolicy {
 #[serde(rename_all = "lowercase")]
 pub enum AppState {
     Running,
+    /// An HTTP app taking requests (scaled to zero between them).
+    Serving,
     /// Ended; waiting out the backoff before the policy restarts it.
     Restarting,
     Exited,
@@ -95,6 +156,7 @@ impl fmt::Display for AppState {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(match self {
             AppState::Running => "running",
+            AppState::Serving => "serving",
             AppState::Restarting => "restarting",
             AppState::Exited => "exited",
         })
@@ -134,6 +196,19 @@ pub struct AppInfo {
     pub cpu_ms: u64,
     /// Linear memory of the current run, in bytes.
     pub memory_bytes: u64,
+    /// For an HTTP app: where it is served and what it has served.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<HttpInfo>,
+}
+
+/// An HTTP app's listeners, routes, limits and figures.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct HttpInfo {
+    /// The addresses it listens on itself, as bound (`127.0.0.1:8081`).
+    pub ports: Vec<String>,
+    pub routes: Vec<String>,
+    pub limits: HttpLimits,
+    pub stats: HttpStats,
 }
 
 /// One line of an app's output.

@@ -119,6 +119,18 @@ impl NetworkPolicy {
             NetworkPolicy::Allow(endpoints) => endpoints,
         }
     }
+
+    /// Whether a destination named by host and port (an outgoing HTTP request's authority) is
+    /// granted: the same host, compared without case, and the same port.
+    pub fn allows(&self, host: &str, port: u16) -> bool {
+        let host = host
+            .strip_prefix('[')
+            .and_then(|h| h.strip_suffix(']'))
+            .unwrap_or(host);
+        self.endpoints()
+            .iter()
+            .any(|e| e.port == port && e.host.eq_ignore_ascii_case(host))
+    }
 }
 
 impl FromStr for NetworkPolicy {
@@ -238,6 +250,17 @@ mod tests {
         ] {
             assert!(bad.parse::<DirGrant>().is_err(), "{bad}");
         }
+    }
+
+    #[test]
+    fn network_allows_exact_destinations() {
+        let policy: NetworkPolicy = "allow=Example.com:443,[::1]:8080".parse().unwrap();
+        assert!(policy.allows("example.com", 443));
+        assert!(policy.allows("EXAMPLE.COM", 443));
+        assert!(policy.allows("[::1]", 8080));
+        assert!(!policy.allows("example.com", 80));
+        assert!(!policy.allows("evil.example.com", 443));
+        assert!(!NetworkPolicy::None.allows("example.com", 443));
     }
 
     #[test]

@@ -190,3 +190,28 @@ impl LimitFlags {
         }
     }
 }
+
+/// Per-app HTTP limits, for `skiff serve` and HTTP apps under the daemon.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "HTTP limits")]
+pub struct HttpLimitFlags {
+    /// Handler instances alive at once; more requests wait up to --queue-timeout, then get 503
+    #[arg(long, value_name = "N", default_value_t = skiff_api::HttpLimits::default().max_concurrency)]
+    pub max_concurrency: u32,
+    /// How long a request waits for a free instance before it gets 503, e.g. 1s or 200ms
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "1s")]
+    pub queue_timeout: Duration,
+    /// Largest request body; larger ones get 413
+    #[arg(long, value_name = "SIZE", default_value = "10MiB")]
+    pub max_body: ByteSize,
+}
+
+impl HttpLimitFlags {
+    pub fn resolve(&self) -> skiff_api::HttpLimits {
+        skiff_api::HttpLimits {
+            max_concurrency: self.max_concurrency,
+            queue_timeout_ms: self.queue_timeout.as_millis() as u64,
+            max_body_bytes: self.max_body.0,
+        }
+    }
+}

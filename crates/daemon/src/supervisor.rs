@@ -81,6 +81,7 @@ impl Supervisor {
         let state = State::open(&dir.join("state.redb"))?;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(root.join("cache").join("compiled")),
+            ..RuntimeConfig::default()
         })?;
         Ok(Supervisor {
             runtime: Arc::new(runtime),
@@ -407,6 +408,7 @@ impl Supervisor {
             exits: record.exits,
             cpu_ms: live.usage.cpu_time().as_millis() as u64,
             memory_bytes: if running { live.usage.memory() } else { 0 },
+            http: None,
         }
     }
 
@@ -451,6 +453,7 @@ impl Supervisor {
                 network: Some(record.grants.network.clone()),
                 limits: record.limits.clone(),
                 restart: record.restart,
+                http: Default::default(),
             };
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {

@@ -1,14 +1,15 @@
-//! The engine and everything created once per engine.
+//! The engines and everything created once per engine.
 
 use std::path::PathBuf;
-use std::sync::OnceLock;
 use std::sync::mpsc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use wasmtime::{Config, Engine};
 
 use crate::cache::CompileCache;
-use crate::run::{P1Host, P2Host};
+use crate::load::AppKind;
+use crate::run::{ComponentHost, P1Host};
 
 /// How often the epoch advances. Limits are checked, and a running guest yields to other tasks,
 /// once per tick: it bounds how late a CPU-time limit fires and how long a busy guest can hold a
@@ -19,31 +20,106 @@ pub(crate) const EPOCH_TICK: Duration = Duration::from_millis(10);
 pub struct RuntimeConfig {
     /// Where compiled native code is cached; `None` compiles in memory every time.
     pub cache_dir: Option<PathBuf>,
+    /// The instance pool of the engine that serves HTTP handlers.
+    pub pooling: Pooling,
 }
 
-/// One wasmtime engine and the machinery shared by every app it runs.
+/// The size of the instance pool that HTTP handlers are instantiated from.
+#[derive(Clone, Copy, Debug)]
+pub struct Pooling {
+    /// Handler instances alive at once, across all apps (each WASI 0.2 component counts once;
+    /// the core instances, memories and tables inside it are sized from this).
+    pub max_instances: u32,
+}
+
+impl Default for Pooling {
+    fn default() -> Self {
+        // As `wasmtime serve`: 1000 instances.
+        Pooling {
+            max_instances: 1000,
+        }
+    }
+}
+
+/// The wasmtime engines and the machinery shared by every app they run.
+///
+/// Two engines, created when first needed: one allocating instances on demand, for command apps
+/// (one instance that lives as long as the app: a CLI run, or a long-running service that would
+/// hold a pool slot for days), and one with wasmtime's pooling allocator, for HTTP handlers (a
+/// fresh instance per request: a slot reused with copy-on-write memory images, in microseconds).
+/// Which one loads a program is decided by what the program exports.
 pub struct Runtime {
+    config: RuntimeConfig,
+    commands: Arc<OnceLock<Engines>>,
+    handlers: Arc<OnceLock<Engines>>,
+    _ticker: EpochTicker,
+}
+
+/// One engine with its linkers and its compile cache.
+pub(crate) struct Engines {
     pub(crate) engine: Engine,
     pub(crate) cache: Option<CompileCache>,
     p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
-    p2_linker: OnceLock<wasmtime::component::Linker<P2Host>>,
-    _ticker: EpochTicker,
+    component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
 }
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
+        let commands = Arc::new(OnceLock::new());
+        let handlers = Arc::new(OnceLock::new());
+        let runtime = Runtime {
+            _ticker: EpochTicker::start([commands.clone(), handlers.clone()]),
+            config,
+            commands,
+            handlers,
+        };
+        // Fail here, not at the first load, if this machine cannot run wasmtime at all.
+        runtime.engines(AppKind::Module)?;
+        Ok(runtime)
+    }
+
+    /// The engine that runs programs of this kind.
+    pub(crate) fn engines(&self, kind: AppKind) -> anyhow::Result<&Engines> {
+        let (cell, pooling) = match kind {
+            AppKind::Module | AppKind::Component => (&self.commands, None),
+            AppKind::Http => (&self.handlers, Some(self.config.pooling)),
+        };
+        if let Some(engines) = cell.get() {
+            return Ok(engines);
+        }
+        let engines = Engines::new(self.config.cache_dir.clone(), pooling)?;
+        Ok(cell.get_or_init(|| engines))
+    }
+}
+
+impl Engines {
+    fn new(cache_dir: Option<PathBuf>, pooling: Option<Pooling>) -> anyhow::Result<Self> {
         let mut wasm = Config::new();
         // Epoch interruption, not fuel: a check at loop headers and function entries costs a load
         // and a compare, where fuel counts every instruction (see ARCHITECTURE.md).
         wasm.epoch_interruption(true);
+        if let Some(pooling) = pooling {
+            let n = pooling.max_instances;
+            let mut pool = wasmtime::PoolingAllocationConfig::new();
+            // A Rust WASI 0.2 component is a few core instances (the program, the WASI adapter,
+            // shims) with two memories and a few tables.
+            pool.total_component_instances(n)
+                .total_core_instances(n.saturating_mul(4))
+                .total_memories(n.saturating_mul(2))
+                .total_tables(n.saturating_mul(4))
+                .total_stacks(n)
+                // Keep the first pages of each slot mapped between instances instead of
+                // faulting them in again on every request.
+                .linear_memory_keep_resident(64 << 10)
+                .table_keep_resident(16 << 10);
+            wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
-        let cache = config.cache_dir.map(|dir| CompileCache::new(dir, &engine));
-        Ok(Runtime {
-            _ticker: EpochTicker::start(engine.clone()),
+        Ok(Engines {
+            cache: cache_dir.map(|dir| CompileCache::new(dir, &engine)),
             engine,
-            cache,
             p1_linker: OnceLock::new(),
-            p2_linker: OnceLock::new(),
+            component_linker: OnceLock::new(),
         })
     }
 
@@ -59,30 +135,38 @@ impl Runtime {
         })
     }
 
-    pub(crate) fn p2_linker(&self) -> &wasmtime::component::Linker<P2Host> {
-        self.p2_linker.get_or_init(|| {
+    /// One linker for every component, command or HTTP handler: all of WASI 0.2 (Rust's std
+    /// imports `wasi:cli/*` even in HTTP handlers) and `wasi:http`, whose outgoing requests pass
+    /// the app's egress grants.
+    pub(crate) fn component_linker(&self) -> &wasmtime::component::Linker<ComponentHost> {
+        self.component_linker.get_or_init(|| {
             let mut linker = wasmtime::component::Linker::new(&self.engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)
                 .expect("WASI 0.2 links into an empty linker");
+            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+                .expect("wasi:http links beside WASI 0.2");
             linker
         })
     }
 }
 
-/// The one thread per engine that advances the epoch; stopped when the runtime is dropped.
-/// (`wasmtime serve` once started one per request and lost orders of magnitude: wasmtime #11814.)
+/// The one thread per runtime that advances the epoch of its engines; stopped when the runtime
+/// is dropped. (`wasmtime serve` once started one per request and lost orders of magnitude:
+/// wasmtime #11814.)
 struct EpochTicker {
     stop: Option<mpsc::Sender<()>>,
 }
 
 impl EpochTicker {
-    fn start(engine: Engine) -> Self {
+    fn start(engines: [Arc<OnceLock<Engines>>; 2]) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("skiff-epoch".into())
             .spawn(move || {
                 while let Err(mpsc::RecvTimeoutError::Timeout) = stopped.recv_timeout(EPOCH_TICK) {
-                    engine.increment_epoch();
+                    for engines in engines.iter().filter_map(|e| e.get()) {
+                        engines.engine.increment_epoch();
+                    }
                 }
             })
             .expect("failed to spawn the epoch thread");

@@ -6,18 +6,21 @@
 //! a command app under [`skiff_capabilities::Grants`] and [`skiff_capabilities::Limits`], returning
 //! how it ended as an [`Exit`].
 //!
-//! It deliberately narrows wasmtime to what Skiff uses: WASI preview 1 command and reactor modules
-//! and WASI 0.2 `wasi:cli/command` components, always driven asynchronously on tokio, so the same
-//! code can run one app in the CLI or thousands in the daemon. It knows nothing of flags, manifests
+//! It deliberately narrows wasmtime to what Skiff uses: WASI preview 1 command and reactor modules,
+//! WASI 0.2 `wasi:cli/command` components, and `wasi:http/incoming-handler` components served with
+//! a fresh instance per request, always driven asynchronously on tokio, so the same code can run
+//! one app in the CLI or thousands in the daemon. It knows nothing of flags, manifests
 //! or images: front ends resolve those into grants and limits first.
 
 mod cache;
 mod engine;
+mod handler;
 mod limits;
 mod load;
 mod run;
 
-pub use engine::{Runtime, RuntimeConfig};
+pub use engine::{Pooling, Runtime, RuntimeConfig};
+pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{Exit, OutputSink, RunError, RunOptions, Stdio};

@@ -3,10 +3,10 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use skiff_capabilities::{ByteSize, Limits};
 
@@ -79,7 +79,7 @@ impl wasmtime::ResourceLimiter for Guard {
             return Err(LimitExceeded::Memory(limit).into());
         }
         self.memory_used = total;
-        self.meter.memory.store(total, Ordering::Relaxed);
+        self.meter.set_memory(total);
         Ok(true)
     }
 
@@ -102,6 +102,15 @@ pub struct Usage {
     used_ns: AtomicU64,
     poll_started_ns: AtomicU64,
     memory: AtomicU64,
+    /// Memory integrated over time: linear memory only grows, so this is exact, updated at each
+    /// growth (rare) rather than sampled.
+    memory_clock: Mutex<MemoryClock>,
+}
+
+#[derive(Debug, Default)]
+struct MemoryClock {
+    since: Option<Instant>,
+    byte_seconds: f64,
 }
 
 impl Usage {
@@ -113,6 +122,25 @@ impl Usage {
     /// Linear memory currently allocated, in bytes.
     pub fn memory(&self) -> u64 {
         self.memory.load(Ordering::Relaxed)
+    }
+
+    /// Linear memory integrated over time since it was first allocated, in byte-seconds.
+    pub fn memory_time(&self) -> f64 {
+        let clock = self.memory_clock.lock().unwrap_or_else(|e| e.into_inner());
+        let current = clock.since.map_or(0.0, |since| {
+            self.memory() as f64 * since.elapsed().as_secs_f64()
+        });
+        clock.byte_seconds + current
+    }
+
+    fn set_memory(&self, bytes: u64) {
+        let mut clock = self.memory_clock.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        if let Some(since) = clock.since {
+            clock.byte_seconds += self.memory() as f64 * (now - since).as_secs_f64();
+        }
+        clock.since = Some(now);
+        self.memory.store(bytes, Ordering::Relaxed);
     }
 
     /// Time used including the poll in progress; only meaningful on the polling thread.

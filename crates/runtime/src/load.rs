@@ -7,9 +7,11 @@ use std::time::{Duration, Instant};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
+use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::Runtime;
-use crate::run::{P1Host, P2Host};
+use crate::engine::Engines;
+use crate::run::{ComponentHost, P1Host};
 
 /// What kind of program an app is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -18,6 +20,9 @@ pub enum AppKind {
     Module,
     /// A WASI 0.2 component exporting `wasi:cli/run`.
     Component,
+    /// A WASI 0.2 component exporting `wasi:http/incoming-handler` (the `wasi:http/proxy` world):
+    /// served with a fresh instance per request.
+    Http,
 }
 
 /// Reported around a compile, which can take minutes for large programs.
@@ -60,8 +65,20 @@ pub enum LoadError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
-    #[error("`{name}` is not a command component: it does not export `wasi:cli/run`{exports}")]
+    #[error(
+        "`{name}` is neither a command nor an HTTP handler: it exports neither `wasi:cli/run` nor \
+         `wasi:http/incoming-handler`{exports}"
+    )]
     NotCommand { name: String, exports: String },
+    #[error("`{name}` exports `{export}` of the wrong type")]
+    BadExport {
+        name: String,
+        export: &'static str,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    #[error("cannot start the WebAssembly engine")]
+    Engine(#[source] Box<dyn std::error::Error + Send + Sync>),
     #[error(
         "`{name}` has an entry point of the wrong type: `{export}` must take and return nothing"
     )]
@@ -84,8 +101,13 @@ impl LoadError {
                  (the `wasi:cli/command` world) to components; build for wasm32-wasip1 or wasm32-wasip2"
             }
             LoadError::NotCommand { .. } => {
-                "`skiff run` runs `wasi:cli/command` components: build a binary crate for wasm32-wasip2"
+                "build a binary crate for wasm32-wasip2 (a `wasi:cli/command`), or an HTTP handler \
+                 exporting `wasi:http/incoming-handler` (e.g. with the `wstd` or `wasi` crates)"
             }
+            LoadError::BadExport { .. } => {
+                "rebuild it against WASI 0.2 (wasi:cli@0.2.x / wasi:http@0.2.x)"
+            }
+            LoadError::Engine(_) => return None,
             LoadError::BadEntry { .. } => {
                 "export `_start` as a function with no parameters or results"
             }
@@ -106,7 +128,8 @@ pub(crate) enum Pre {
         entry: Option<&'static str>,
         initialize: bool,
     },
-    Component(CommandPre<P2Host>),
+    Component(CommandPre<ComponentHost>),
+    Http(ProxyPre<ComponentHost>),
 }
 
 impl App {
@@ -114,6 +137,7 @@ impl App {
         match self.pre {
             Pre::Module { .. } => AppKind::Module,
             Pre::Component(_) => AppKind::Component,
+            Pre::Http(_) => AppKind::Http,
         }
     }
 
@@ -151,22 +175,26 @@ impl Runtime {
         let bytes = to_binary(name, bytes)?;
         let kind = detect(name, &bytes)?;
         let digest = crate::digest(&bytes);
+        let engines = self
+            .engines(kind)
+            .map_err(|e| LoadError::Engine(e.into()))?;
         let pre = match kind {
             AppKind::Module => {
-                let module = self.compile(name, &digest, &bytes, kind, on_compile, |e, p| {
+                let module = engines.compile(name, &digest, &bytes, kind, on_compile, |e, p| {
                     // SAFETY: the artifact was produced by `precompile_module` of an engine with
                     // the same compatibility hash (its cache directory), and its bytes were just
                     // checked against the CRC written with it.
                     unsafe { Module::deserialize_file(e, p) }
                 })?;
-                self.link_module(name, &module)?
+                engines.link_module(name, &module)?
             }
-            AppKind::Component => {
-                let component = self.compile(name, &digest, &bytes, kind, on_compile, |e, p| {
-                    // SAFETY: as for modules above.
-                    unsafe { Component::deserialize_file(e, p) }
-                })?;
-                self.link_component(name, &component)?
+            AppKind::Component | AppKind::Http => {
+                let component =
+                    engines.compile(name, &digest, &bytes, kind, on_compile, |e, p| {
+                        // SAFETY: as for modules above.
+                        unsafe { Component::deserialize_file(e, p) }
+                    })?;
+                engines.link_component(name, &component, kind)?
             }
         };
         Ok(App {
@@ -175,7 +203,9 @@ impl Runtime {
             pre,
         })
     }
+}
 
+impl Engines {
     fn compile<T>(
         &self,
         name: &str,
@@ -189,7 +219,7 @@ impl Runtime {
             name: name.to_string(),
             kind: match kind {
                 AppKind::Module => "module",
-                AppKind::Component => "component",
+                AppKind::Component | AppKind::Http => "component",
             },
             source: e.into_boxed_dyn_error(),
         };
@@ -210,7 +240,7 @@ impl Runtime {
         let started = Instant::now();
         let artifact = match kind {
             AppKind::Module => self.engine.precompile_module(bytes),
-            AppKind::Component => self.engine.precompile_component(bytes),
+            AppKind::Component | AppKind::Http => self.engine.precompile_component(bytes),
         }
         .map_err(invalid)?;
         on_compile(CompileEvent::Finished {
@@ -270,34 +300,32 @@ impl Runtime {
         })
     }
 
-    fn link_component(&self, name: &str, component: &Component) -> Result<Pre, LoadError> {
-        let ty = component.component_type();
-        let exports: Vec<String> = ty
-            .exports(&self.engine)
-            .map(|(n, _)| n.to_string())
-            .collect();
-        if !exports.iter().any(|e| e.starts_with("wasi:cli/run@")) {
-            let exports = if exports.is_empty() {
-                " (it exports nothing)".to_string()
-            } else {
-                format!("; it exports `{}`", exports.join("`, `"))
-            };
-            return Err(LoadError::NotCommand {
-                name: name.to_string(),
-                exports,
-            });
-        }
+    fn link_component(
+        &self,
+        name: &str,
+        component: &Component,
+        kind: AppKind,
+    ) -> Result<Pre, LoadError> {
         let link = |e: wasmtime::Error| LoadError::Link {
             name: name.to_string(),
             source: e.into_boxed_dyn_error(),
         };
-        let pre = self.p2_linker().instantiate_pre(component).map_err(link)?;
-        // Validates the `wasi:cli/run` export by its type, not just its name.
-        let pre = CommandPre::new(pre).map_err(|e| LoadError::NotCommand {
+        let bad_export = |export, e: wasmtime::Error| LoadError::BadExport {
             name: name.to_string(),
-            exports: format!(": {e}"),
-        })?;
-        Ok(Pre::Component(pre))
+            export,
+            source: e.into_boxed_dyn_error(),
+        };
+        let pre = self
+            .component_linker()
+            .instantiate_pre(component)
+            .map_err(link)?;
+        // Both worlds are validated by the type of their export, not just its name.
+        Ok(match kind {
+            AppKind::Http => Pre::Http(
+                ProxyPre::new(pre).map_err(|e| bad_export("wasi:http/incoming-handler", e))?,
+            ),
+            _ => Pre::Component(CommandPre::new(pre).map_err(|e| bad_export("wasi:cli/run", e))?),
+        })
     }
 }
 
@@ -328,16 +356,73 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
         })
 }
 
-/// Core module or component, from the header: `\0asm`, then a version and a layer field.
+/// Core module or component from the header (`\0asm`, then a version and a layer field); for a
+/// component, command or HTTP handler from its exports, before anything is compiled, since the
+/// two are compiled by different engines.
 fn detect(name: &str, bytes: &[u8]) -> Result<AppKind, LoadError> {
     match bytes.get(4..8) {
         Some([1, 0, 0, 0]) => Ok(AppKind::Module),
-        Some([_, _, 1, 0]) => Ok(AppKind::Component),
+        Some([_, _, 1, 0]) => component_kind(name, bytes),
         _ => Err(LoadError::Invalid {
             name: name.to_string(),
             kind: "module",
             source: "the header has no known version; the file is truncated or not WebAssembly"
                 .into(),
         }),
+    }
+}
+
+/// Reads the names a component exports at its top level (nested modules and components are
+/// skipped, not parsed) and picks the world: an HTTP handler if it exports
+/// `wasi:http/incoming-handler` (Rust's std also adds `wasi:cli/run` to such programs), a command
+/// if it exports `wasi:cli/run`.
+fn component_kind(name: &str, bytes: &[u8]) -> Result<AppKind, LoadError> {
+    use wasmparser::{Parser, Payload};
+    let mut exports = Vec::new();
+    let mut parser = Parser::new(0);
+    let mut offset = 0;
+    loop {
+        let invalid = |e: wasmparser::BinaryReaderError| LoadError::Invalid {
+            name: name.to_string(),
+            kind: "component",
+            source: e.into(),
+        };
+        let (consumed, payload) = match parser.parse(&bytes[offset..], true).map_err(invalid)? {
+            wasmparser::Chunk::Parsed { consumed, payload } => (consumed, payload),
+            wasmparser::Chunk::NeedMoreData(_) => unreachable!("the whole binary is given"),
+        };
+        offset += consumed;
+        match payload {
+            Payload::ComponentExportSection(section) => {
+                for export in section {
+                    exports.push(export.map_err(invalid)?.name.name.to_string());
+                }
+            }
+            Payload::ModuleSection {
+                unchecked_range, ..
+            }
+            | Payload::ComponentSection {
+                unchecked_range, ..
+            } => {
+                offset = unchecked_range.end;
+            }
+            Payload::End(_) => break,
+            _ => {}
+        }
+    }
+    let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+    if exports_any("wasi:http/incoming-handler@") {
+        Ok(AppKind::Http)
+    } else if exports_any("wasi:cli/run@") {
+        Ok(AppKind::Component)
+    } else {
+        Err(LoadError::NotCommand {
+            name: name.to_string(),
+            exports: if exports.is_empty() {
+                " (it exports nothing)".to_string()
+            } else {
+                format!("; it exports `{}`", exports.join("`, `"))
+            },
+        })
     }
 }

@@ -1,12 +1,16 @@
 //! Running a command app to completion under its grants and limits.
 
 use skiff_capabilities::wasi::GrantError;
-use skiff_capabilities::{Grants, Limits};
+use skiff_capabilities::{Grants, Limits, NetworkPolicy};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{
+    Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
+};
 
+use std::future::Future;
 use std::sync::Arc;
 
 use crate::limits::{Guard, LimitExceeded, Usage};
@@ -42,7 +46,7 @@ pub trait OutputSink: Send + Sync + 'static {
     fn write(&self, bytes: &[u8]);
 }
 
-struct SinkStream(Arc<dyn OutputSink>);
+pub(crate) struct SinkStream(pub(crate) Arc<dyn OutputSink>);
 
 impl wasmtime_wasi::cli::IsTerminal for SinkStream {
     fn is_terminal(&self) -> bool {
@@ -82,7 +86,7 @@ impl tokio::io::AsyncWrite for SinkWriter {
 }
 
 /// How a run ended, from the guest's point of view.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum Exit {
     /// The guest exited (returning from `main` is 0).
     Code(i32),
@@ -136,13 +140,34 @@ pub(crate) struct P1Host {
     guard: Guard,
 }
 
-pub(crate) struct P2Host {
+/// The store data of every component instance, command or HTTP handler.
+pub(crate) struct ComponentHost {
     wasi: WasiCtx,
+    http: WasiHttpCtx,
     table: ResourceTable,
+    egress: Egress,
     guard: Guard,
 }
 
-impl WasiView for P2Host {
+impl ComponentHost {
+    pub(crate) fn new(wasi: WasiCtx, grants: &Grants, stdio: &Stdio, guard: Guard) -> Self {
+        ComponentHost {
+            wasi,
+            http: WasiHttpCtx::new(),
+            table: ResourceTable::new(),
+            egress: Egress {
+                network: grants.network.clone(),
+                report: match stdio {
+                    Stdio::Inherit => None,
+                    Stdio::Capture { stderr, .. } => Some(stderr.clone()),
+                },
+            },
+            guard,
+        }
+    }
+}
+
+impl WasiView for ComponentHost {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
@@ -151,7 +176,68 @@ impl WasiView for P2Host {
     }
 }
 
-trait Guarded: Send + 'static {
+impl WasiHttpView for ComponentHost {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
+    }
+}
+
+/// Outgoing HTTP requests pass the same egress grants as sockets (`--network allow=HOST:PORT`).
+struct Egress {
+    network: NetworkPolicy,
+    /// Where a denial is reported besides the daemon's own log: the app's stderr log.
+    report: Option<Arc<dyn OutputSink>>,
+}
+
+impl WasiHttpHooks for Egress {
+    fn send_request(
+        &mut self,
+        request: http::Request<wasmtime_wasi_http::WasiBody>,
+        options: Option<wasmtime_wasi_http::RequestOptions>,
+        _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+    ) -> Box<
+        dyn Future<
+                Output = Result<
+                    (
+                        http::Response<wasmtime_wasi_http::WasiBody>,
+                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                    ),
+                    HttpError,
+                >,
+            > + Send,
+    > {
+        let uri = request.uri();
+        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
+        let host = uri.host().unwrap_or_default().to_string();
+        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+        if !self.network.allows(&host, port) {
+            let destination = skiff_capabilities::Endpoint { host, port };
+            let message = format!(
+                "blocked outgoing HTTP request to {destination}: not in the app's network grants; \
+                 allow it with `--network allow={destination}`"
+            );
+            tracing::warn!("{message}");
+            if let Some(report) = &self.report {
+                report.write(format!("skiff: {message}\n").as_bytes());
+            }
+            return Box::new(async { Err(HttpError::HttpRequestDenied) });
+        }
+        Box::new(async move {
+            use http_body_util::BodyExt;
+            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
+            Ok((
+                response.map(BodyExt::boxed_unsync),
+                Box::new(io) as Box<dyn Future<Output = _> + Send>,
+            ))
+        })
+    }
+}
+
+pub(crate) trait Guarded: Send + 'static {
     fn guard(&mut self) -> &mut Guard;
 }
 
@@ -161,7 +247,7 @@ impl Guarded for P1Host {
     }
 }
 
-impl Guarded for P2Host {
+impl Guarded for ComponentHost {
     fn guard(&mut self) -> &mut Guard {
         &mut self.guard
     }
@@ -204,16 +290,16 @@ impl App {
                     Ok(0)
                 }
                 Pre::Component(pre) => {
-                    let host = P2Host {
-                        wasi: wasi.build(),
-                        table: ResourceTable::new(),
-                        guard,
-                    };
+                    let host =
+                        ComponentHost::new(wasi.build(), &options.grants, &options.stdio, guard);
                     let mut store = new_store(pre.engine(), host);
                     let command = pre.instantiate_async(&mut store).await?;
                     let result = command.wasi_cli_run().call_run(&mut store).await?;
                     Ok(if result.is_ok() { 0 } else { 1 })
                 }
+                Pre::Http(_) => Err(wasmtime::Error::msg(
+                    "an HTTP handler is served per request, not run",
+                )),
             }
         };
         let run = meter.meter(run);
@@ -232,7 +318,7 @@ impl App {
     }
 }
 
-fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store<T> {
+pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store<T> {
     let mut store = Store::new(engine, host);
     store.limiter(|host| host.guard());
     store.epoch_deadline_callback(|mut ctx| {
@@ -245,7 +331,7 @@ fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store<T> {
     store
 }
 
-fn classify(error: wasmtime::Error) -> Exit {
+pub(crate) fn classify(error: wasmtime::Error) -> Exit {
     for cause in error.chain() {
         if let Some(exit) = cause.downcast_ref::<I32Exit>() {
             return Exit::Code(exit.0);

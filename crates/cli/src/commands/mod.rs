@@ -24,6 +24,7 @@ mod rm;
 mod rmi;
 mod run;
 mod save;
+mod serve;
 mod start;
 mod stats;
 mod stop;
@@ -32,6 +33,7 @@ mod tag;
 #[derive(Debug, Subcommand)]
 pub enum Command {
     Run(run::Run),
+    Serve(serve::Serve),
     Ps(ps::Ps),
     Logs(logs::Logs),
     Stats(stats::Stats),
@@ -81,6 +83,7 @@ impl Command {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         match self {
             Command::Run(c) => c.execute(global),
+            Command::Serve(c) => c.execute(global),
             Command::Ps(c) => c.execute(global),
             Command::Logs(c) => c.execute(global),
             Command::Stats(c) => c.execute(global),

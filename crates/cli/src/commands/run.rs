@@ -7,14 +7,14 @@ use std::process::ExitCode;
 use anyhow::Context as _;
 use clap::Args;
 use skiff_api::{CreateApp, RestartPolicy};
-use skiff_runtime::{Exit, RunOptions, Runtime, RuntimeConfig};
+use skiff_runtime::{App, AppKind, Exit, RunOptions, Runtime, RuntimeConfig};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
 
 use skiff_image::AppDefaults;
 
-use crate::settings::{GlobalFlags, GrantFlags, LimitFlags};
+use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
 
 /// Run a WebAssembly app: a .wasm/.wat file (WASI preview 1 module or 0.2 command component) or an image
 ///
@@ -54,6 +54,14 @@ struct DetachFlags {
     /// `always` or `unless-stopped`
     #[arg(long, value_name = "POLICY", default_value = "no")]
     restart: RestartPolicy,
+    /// Serve an HTTP app on its own port (with -d): `PORT` (on 127.0.0.1) or `ADDR:PORT`; repeatable
+    #[arg(short = 'p', long = "publish", value_name = "[ADDR:]PORT")]
+    ports: Vec<String>,
+    /// Serve an HTTP app on the daemon's gateway (with -d): `HOST/PATH`, `HOST` or `/PATH`; repeatable
+    #[arg(long = "route", value_name = "ROUTE")]
+    routes: Vec<String>,
+    #[command(flatten)]
+    http: HttpLimitFlags,
 }
 
 impl Run {
@@ -61,12 +69,15 @@ impl Run {
         if self.daemon.detach {
             return self.detach(global);
         }
-        if self.daemon.name.is_some() || self.daemon.restart != RestartPolicy::No {
-            let flag = if self.daemon.name.is_some() {
-                "--name"
-            } else {
-                "--restart"
-            };
+        let background_flag = [
+            (self.daemon.name.is_some(), "--name"),
+            (self.daemon.restart != RestartPolicy::No, "--restart"),
+            (!self.daemon.ports.is_empty(), "--publish"),
+            (!self.daemon.routes.is_empty(), "--route"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag));
+        if let Some(flag) = background_flag {
             return Err(user_error(
                 format!("`{flag}` applies only to an app run by the daemon"),
                 format!(
@@ -78,25 +89,22 @@ impl Run {
         let mut args = self.app_and_args.clone();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
+            ..RuntimeConfig::default()
         })?;
-        let mut progress = CompileProgress::new(target);
-        let mut on_compile = |event| progress.on_event(event);
-        let (app, image) = if looks_like_file(target) {
-            let file = PathBuf::from(target);
-            if !file.is_file() {
-                return Err(no_such_file(target));
-            }
-            (runtime.load_file(&file, &mut on_compile)?, None)
-        } else {
-            let (wasm, defaults) = image_app(global, target)?;
-            if args.len() == 1 {
-                args.extend(defaults.app.args.iter().cloned());
-            }
-            (
-                runtime.load(target, &wasm, &mut on_compile)?,
-                Some(defaults),
-            )
-        };
+        let (app, image) = load(global, &runtime, target)?;
+        if app.kind() == AppKind::Http {
+            return Err(user_error(
+                format!("`{target}` is an HTTP handler (it exports `wasi:http/incoming-handler`)"),
+                format!(
+                    "serve it with `skiff serve {target}`, or in the daemon with `skiff run -d -p PORT {target}`"
+                ),
+            ));
+        }
+        if args.len() == 1
+            && let Some(image) = &image
+        {
+            args.extend(image.app.args.iter().cloned());
+        }
         let options = RunOptions {
             args,
             grants: skiff_image::merge_grants(
@@ -143,6 +151,11 @@ impl Run {
             network: self.grants.network.clone(),
             limits: self.limits.resolve(),
             restart: self.daemon.restart,
+            http: skiff_api::HttpConfig {
+                ports: self.daemon.ports.clone(),
+                routes: self.daemon.routes.clone(),
+                limits: self.daemon.http.resolve(),
+            },
         };
         let app = global
             .block_on(global.client().create(&request))
@@ -152,7 +165,7 @@ impl Run {
     }
 }
 
-fn no_such_file(target: &str) -> anyhow::Error {
+pub(crate) fn no_such_file(target: &str) -> anyhow::Error {
     user_error(
         format!("`{target}`: no such file"),
         "give the path of a .wasm or .wat file, or an image name (see `skiff images`)",
@@ -160,11 +173,34 @@ fn no_such_file(target: &str) -> anyhow::Error {
 }
 
 /// A path rather than an image name: an existing file, or something spelled like a path.
-fn looks_like_file(target: &str) -> bool {
+pub(crate) fn looks_like_file(target: &str) -> bool {
     let path = std::path::Path::new(target);
     path.is_file()
         || target.starts_with(['.', '/'])
         || path.extension().is_some_and(|e| e == "wasm" || e == "wat")
+}
+
+/// Loads a file, or a stored image (pulled first if missing), compiling with a spinner on a TTY.
+pub(crate) fn load(
+    global: &GlobalFlags,
+    runtime: &Runtime,
+    target: &str,
+) -> anyhow::Result<(App, Option<AppDefaults>)> {
+    let mut progress = CompileProgress::new(target);
+    let mut on_compile = |event| progress.on_event(event);
+    if looks_like_file(target) {
+        let file = PathBuf::from(target);
+        if !file.is_file() {
+            return Err(no_such_file(target));
+        }
+        Ok((runtime.load_file(&file, &mut on_compile)?, None))
+    } else {
+        let (wasm, defaults) = image_app(global, target)?;
+        Ok((
+            runtime.load(target, &wasm, &mut on_compile)?,
+            Some(defaults),
+        ))
+    }
 }
 
 /// The Wasm and the defaults of a stored image, pulled first if it is not in the store (as

@@ -1,0 +1,114 @@
+//! `skiff serve`: serve an HTTP handler in the foreground, a fresh instance per request.
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context as _;
+use clap::Args;
+use skiff_runtime::{AppKind, HandlerOptions, Runtime, RuntimeConfig};
+
+use crate::commands::run::load;
+use crate::errors::user_error;
+use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
+
+/// How long in-flight requests may take to finish after Ctrl-C or SIGTERM.
+const GRACE: Duration = Duration::from_secs(10);
+
+/// Serve a WebAssembly HTTP handler (a `wasi:http/incoming-handler` component, file or image)
+///
+/// Every request gets a fresh instance, with the grants and limits given here: `--memory` per
+/// instance, `--timeout` and `--cpu-time` per request (504 when a request runs out of time).
+/// Ctrl-C stops taking connections and lets requests in flight finish.
+#[derive(Debug, Args)]
+pub struct Serve {
+    #[command(flatten)]
+    grants: GrantFlags,
+    #[command(flatten)]
+    limits: LimitFlags,
+    #[command(flatten)]
+    http: HttpLimitFlags,
+    /// The address to listen on (loopback unless you say otherwise)
+    #[arg(
+        long,
+        visible_alias = "addr",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8080"
+    )]
+    listen: SocketAddr,
+    /// The handler: a .wasm/.wat file or an image
+    #[arg(value_name = "FILE|IMAGE")]
+    app: String,
+}
+
+impl Serve {
+    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let target = &self.app;
+        let runtime = Runtime::new(RuntimeConfig {
+            cache_dir: Some(global.compile_cache_dir()),
+            ..RuntimeConfig::default()
+        })?;
+        let (app, image) = load(global, &runtime, target)?;
+        if app.kind() != AppKind::Http {
+            return Err(user_error(
+                format!(
+                    "`{target}` is not an HTTP handler: it does not export `wasi:http/incoming-handler`"
+                ),
+                format!(
+                    "run a command with `skiff run {target}`; build handlers for the `wasi:http/proxy` world (e.g. with the `wstd` crate)"
+                ),
+            ));
+        }
+        let options = HandlerOptions {
+            grants: skiff_image::merge_grants(
+                image.as_ref(),
+                &self.grants.resolve()?,
+                self.grants.network.as_ref(),
+            ),
+            limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
+            stdio: skiff_runtime::Stdio::Inherit,
+        };
+        let http = Arc::new(skiff_http::HttpApp::new(
+            target.clone(),
+            skiff_http::HttpApp::ready(Arc::new(app)),
+            options,
+            self.http.resolve(),
+        ));
+        let listen = self.listen;
+        tokio::runtime::Builder::new_multi_thread()
+            .enable_all()
+            .build()
+            .context("failed to start the async runtime")?
+            .block_on(async move {
+                let listener = tokio::net::TcpListener::bind(listen).await.map_err(|e| {
+                    user_error(
+                        format!("cannot listen on {listen}: {e}"),
+                        "pick another address with `--listen ADDR:PORT` (port 0 picks a free one)",
+                    )
+                })?;
+                let local = listener.local_addr()?;
+                eprintln!("Serving `{target}` on http://{local}/");
+                skiff_http::serve(
+                    listener,
+                    skiff_http::Target::App(http.clone()),
+                    shutdown_signal(),
+                )
+                .await;
+                eprintln!("Shutting down: waiting for requests in flight...");
+                if !http.drain(GRACE).await {
+                    eprintln!("warning: requests still running after {GRACE:?} were dropped");
+                }
+                anyhow::Ok(ExitCode::SUCCESS)
+            })
+    }
+}
+
+async fn shutdown_signal() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("SIGTERM can be handled");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,15 @@
+//! Serving `wasi:http` apps, the same way for `skiff serve` and for the daemon: listeners (one app
+//! on its own port, or the shared gateway routing by `Host` and path), each app's limits (instances
+//! at once with a short queue, request body size; per-instance memory, CPU time and request
+//! timeout come from the runtime), and per-app metering exposed as stats and Prometheus text.
+//! A fresh instance per request comes from [`skiff_runtime::App::handle`].
+
+mod app;
+mod routes;
+mod server;
+mod stats;
+
+pub use app::{HttpApp, Loader, ResponseBody};
+pub use routes::{Route, RouteError, RouteTable};
+pub use server::{HEADER_TIMEOUT, Target, serve};
+pub use stats::{Stats, render_prometheus};

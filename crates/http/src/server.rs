@@ -1,0 +1,128 @@
+//! Accepting connections and dispatching requests: one app on its own port, the shared gateway,
+//! or the metrics endpoint.
+
+use std::convert::Infallible;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::StatusCode;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+
+use crate::app::{ResponseBody, error_response};
+use crate::{HttpApp, RouteTable};
+
+/// How long a client may take to send a request's headers (slowloris clients are cut off).
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What a listener serves.
+#[derive(Clone)]
+pub enum Target {
+    /// Every request goes to one app (`skiff serve`, `skiff run -d -p PORT`).
+    App(Arc<HttpApp>),
+    /// Requests are routed by `Host` and path prefix (the daemon's gateway).
+    Gateway(Arc<RouteTable>),
+    /// `GET /metrics`: the Prometheus text this function renders.
+    Metrics(Arc<dyn Fn() -> String + Send + Sync>),
+}
+
+impl Target {
+    async fn dispatch(
+        &self,
+        request: hyper::Request<hyper::body::Incoming>,
+    ) -> hyper::Response<ResponseBody> {
+        match self {
+            Target::App(app) => app.serve(request).await,
+            Target::Gateway(routes) => {
+                let host = request.uri().host().map(str::to_string).or_else(|| {
+                    let host = request.headers().get(http::header::HOST)?.to_str().ok()?;
+                    Some(strip_port(host).to_string())
+                });
+                match routes.resolve(host.as_deref(), request.uri().path()) {
+                    Some(app) => app.serve(request).await,
+                    None => error_response(
+                        StatusCode::NOT_FOUND,
+                        &format!(
+                            "no app is routed at {}{}",
+                            host.as_deref().unwrap_or(""),
+                            request.uri().path()
+                        ),
+                    ),
+                }
+            }
+            Target::Metrics(render) => {
+                if request.uri().path() != "/metrics" {
+                    return error_response(StatusCode::NOT_FOUND, "metrics are at /metrics");
+                }
+                let mut response = error_response(StatusCode::OK, "");
+                *response.body_mut() = {
+                    use http_body_util::BodyExt as _;
+                    http_body_util::Full::new(bytes::Bytes::from(render()))
+                        .map_err(|never| match never {})
+                        .boxed_unsync()
+                };
+                response.headers_mut().insert(
+                    http::header::CONTENT_TYPE,
+                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
+                );
+                response
+            }
+        }
+    }
+}
+
+fn strip_port(host: &str) -> &str {
+    if host.starts_with('[') {
+        return host
+            .split_once(']')
+            .map_or(host, |(h, _)| &host[..h.len() + 1]);
+    }
+    host.rsplit_once(':').map_or(host, |(h, _)| h)
+}
+
+/// Accepts connections until `shutdown` resolves; each connection is served on its own task
+/// (HTTP/1.1 with keep-alive), so one slow client never holds up another.
+pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<Output = ()>) {
+    let mut shutdown = std::pin::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            () = &mut shutdown => return,
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(e) => {
+                    // Out of file descriptors, say: back off instead of spinning.
+                    tracing::warn!("accept failed: {e}");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+        };
+        // Without it, a handler writing head and body separately waits out delayed ACKs.
+        let _ = stream.set_nodelay(true);
+        let target = target.clone();
+        tokio::spawn(async move {
+            let service = hyper::service::service_fn(move |request| {
+                let target = target.clone();
+                async move { Ok::<_, Infallible>(target.dispatch(request).await) }
+            });
+            let connection = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT)
+                .serve_connection(TokioIo::new(stream), service);
+            if let Err(e) = connection.await {
+                tracing::debug!("connection from {peer}: {e}");
+            }
+        });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn strips_ports() {
+        assert_eq!(super::strip_port("shop.localhost:8080"), "shop.localhost");
+        assert_eq!(super::strip_port("shop.localhost"), "shop.localhost");
+        assert_eq!(super::strip_port("[::1]:8080"), "[::1]");
+    }
+}

@@ -1,0 +1,156 @@
+//! Serving one HTTP request with a fresh instance of a `wasi:http/incoming-handler` app.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use skiff_capabilities::{Grants, Limits};
+use wasmtime_wasi_http::WasiHttpView as _;
+use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::limits::{Guard, LimitExceeded, Usage};
+use crate::load::{App, Pre};
+use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
+
+/// What every request to an app is given: the same grants and limits as `skiff run`, applied
+/// per instance (`limits.memory` per instance, `limits.timeout` and `limits.cpu_time` per request).
+#[derive(Clone, Default)]
+pub struct HandlerOptions {
+    pub grants: Grants,
+    pub limits: Limits,
+    /// Where the handler's stdout and stderr go (stdin is always empty).
+    pub stdio: Stdio,
+}
+
+/// What one instance used, from instantiation until the handler returned (which may be after
+/// the response was sent, while it streamed the body): what a serverless bill is made of.
+#[derive(Clone, Debug)]
+pub struct InstanceReport {
+    pub wall: Duration,
+    pub cpu: Duration,
+    /// Peak linear memory.
+    pub memory_peak: u64,
+    /// Linear memory integrated over the instance's lifetime, in byte-seconds.
+    pub memory_time: f64,
+    /// `None` if the handler returned normally; how it ended otherwise.
+    pub failure: Option<Exit>,
+}
+
+/// Why a request got no response from the app.
+#[derive(Debug, thiserror::Error)]
+pub enum HandleError {
+    #[error("`{0}` is not an HTTP handler")]
+    NotHttp(String),
+    #[error(transparent)]
+    Grant(#[from] RunError),
+    /// The handler set an error instead of a response.
+    #[error("the handler failed: {0:?}")]
+    Guest(ErrorCode),
+    /// The instance ended (trapped, hit a limit, or returned) without setting a response.
+    #[error("{}", describe(.0))]
+    NoResponse(Exit),
+    #[error("failed to start a handler instance")]
+    Host(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+fn describe(exit: &Exit) -> String {
+    match exit {
+        Exit::Code(_) => "the handler returned without sending a response".into(),
+        Exit::Trap { message, .. } => format!("the handler trapped: {message}"),
+        Exit::Limit(limit) => limit.to_string(),
+    }
+}
+
+impl App {
+    /// Serves one request with a fresh instance. Returns as soon as the handler has set the
+    /// response head; the body streams while the instance goes on, and `report` is called once
+    /// the instance is gone, with what it used.
+    pub async fn handle<B>(
+        &self,
+        request: hyper::Request<B>,
+        options: &HandlerOptions,
+        report: impl FnOnce(InstanceReport) + Send + 'static,
+    ) -> Result<hyper::Response<HyperOutgoingBody>, HandleError>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + 'static,
+        B::Error: Into<wasmtime_wasi_http::Error>,
+    {
+        let Pre::Http(pre) = &self.pre else {
+            return Err(HandleError::NotHttp(self.name.clone()));
+        };
+        let started = Instant::now();
+        let mut wasi =
+            skiff_capabilities::wasi::builder(&options.grants).map_err(RunError::from)?;
+        match &options.stdio {
+            Stdio::Inherit => {
+                wasi.inherit_stdout().inherit_stderr();
+            }
+            Stdio::Capture { stdout, stderr } => {
+                wasi.stdout(crate::run::SinkStream(stdout.clone()))
+                    .stderr(crate::run::SinkStream(stderr.clone()));
+            }
+        }
+        let usage = Arc::new(Usage::default());
+        let guard = Guard::new(&options.limits, usage.clone());
+        let host = ComponentHost::new(wasi.build(), &options.grants, &options.stdio, guard);
+        let mut store = new_store(pre.engine(), host);
+        let host_error = |e: wasmtime::Error| HandleError::Host(e.into_boxed_dyn_error());
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let request = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(host_error)?;
+        let out = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(host_error)?;
+
+        let pre = pre.clone();
+        let timeout = options.limits.timeout;
+        let meter = usage.clone();
+        let instance = tokio::spawn(async move {
+            let run = meter.meter(async {
+                let proxy = pre.instantiate_async(&mut store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, request, out)
+                    .await
+            });
+            let result = match timeout {
+                Some(limit) => match tokio::time::timeout(limit, run).await {
+                    Ok(result) => result,
+                    Err(_elapsed) => Err(LimitExceeded::Timeout(limit).into()),
+                },
+                None => run.await,
+            };
+            drop(store);
+            let failure = result.err().map(classify);
+            report(InstanceReport {
+                wall: started.elapsed(),
+                cpu: meter.cpu_time(),
+                memory_peak: meter.memory(),
+                memory_time: meter.memory_time(),
+                failure: failure.clone(),
+            });
+            failure
+        });
+
+        match receiver.await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(code)) => Err(HandleError::Guest(code)),
+            // The instance dropped the response outparam without setting it.
+            Err(_) => Err(HandleError::NoResponse(match instance.await {
+                Ok(Some(failure)) => failure,
+                Ok(None) => Exit::Code(0),
+                Err(panicked) => Exit::Trap {
+                    message: panicked.to_string(),
+                    backtrace: None,
+                    stack_overflow: false,
+                },
+            })),
+        }
+    }
+}
