@@ -1,0 +1,307 @@
+#!/usr/bin/env bash
+# HTTP throughput benchmark: requests/s, latency (p50, p99) and the server's CPU time per request
+# of the same hello handler (`programs/http-hello/`: 200, text/plain, `hello from skiff\n`) served
+# three ways, in one run on one machine, peers interleaved (A B C, A B C, ...):
+#   skiff     `skiff serve --listen ADDR http-hello.wasm`        (wasm32-wasip2 component, a fresh
+#                                                                 instance per request)
+#   wasmtime  `wasmtime serve -Scli --addr ADDR http-hello.wasm` (wasmtime-cli 48.0.8; its default
+#                                                                 for p2 components is also a fresh
+#                                                                 instance per request)
+#   native    `http-hello ADDR`: the same handler as a hyper 1.x server (tokio current-thread,
+#             TCP_NODELAY), a static x86_64 build
+# The server is pinned to core 0 (`taskset -c 0`), the load generator to core 1 (`taskset -c 1 wrk
+# -t1 -c$CONNS -d${DURATION}s --latency`). Each round starts every server afresh, checks its
+# response, warms it up with a short wrk run, then measures one wrk run; the server's CPU time is
+# utime+stime of /proc/PID/stat (all its threads) before and after that run, divided by the
+# requests wrk completed. Medians over the rounds.
+#
+# Env: SKIFF, WASMTIME (binaries), PEERS ("skiff wasmtime native"; drop skiff to run the peers
+#      alone), ROUNDS (3), DURATION (8 s per measured wrk run), WARMUP (2 s of wrk before each),
+#      CONNS (32 wrk connections), SERVER_CPU (0), CLIENT_CPU (1),
+#      OUT (benches/results/http-throughput.md), STRICT=1 to exit 1 when a goal is missed.
+# Exit: 0 done, 1 error (or missed goal with STRICT=1), 2 a prerequisite binary is missing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+REPO=$(dirname "$HERE")
+SKIFF=${SKIFF:-$REPO/target/release/skiff}
+WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
+PEERS=${PEERS:-skiff wasmtime native}
+ROUNDS=${ROUNDS:-3}
+DURATION=${DURATION:-8}
+WARMUP=${WARMUP:-2}
+CONNS=${CONNS:-32}
+SERVER_CPU=${SERVER_CPU:-0}
+CLIENT_CPU=${CLIENT_CPU:-1}
+OUT=${OUT:-$HERE/results/http-throughput.md}
+STRICT=${STRICT:-0}
+EXPECTED='hello from skiff'
+
+log() { printf '[http-throughput] %s\n' "$*" >&2; }
+die() { printf '[http-throughput] ERROR: %s\n' "$*" >&2; exit 1; }
+
+has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
+for p in $PEERS; do
+    case $p in skiff | wasmtime | native) ;; *) die "unknown peer '$p' in PEERS (skiff wasmtime native)" ;; esac
+done
+
+# --- prerequisites that this script will not build itself -------------------------------------
+if has_peer skiff && { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
+    echo "skiff binary with \`skiff serve\` not found at $SKIFF; build it with:" >&2
+    echo "  cargo build --release -p skiff-cli" >&2
+    echo "(or run the other peers alone: PEERS=\"wasmtime native\" $0)" >&2
+    exit 2
+fi
+if has_peer wasmtime && [[ ! -x $WASMTIME ]]; then
+    echo "wasmtime 48.0.8 not found at $WASMTIME; install it with:" >&2
+    echo "  cargo install wasmtime-cli --version 48.0.8 --locked --root /work/peers/wasmtime-48.0.8" >&2
+    exit 2
+fi
+
+APT_UPDATED=0
+need() { # need COMMAND DEBIAN-PACKAGE
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "$1 not found: apt-get install $2"
+    if [[ $APT_UPDATED == 0 ]]; then
+        apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
+}
+need wrk wrk
+need taskset util-linux
+need curl curl
+need python3 python3
+command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
+(($(nproc) >= 2)) || log "only $(nproc) core: server and wrk will share it"
+
+CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
+echo "$MACHINE"
+WASMTIME_VERSION=-
+has_peer wasmtime && WASMTIME_VERSION=$("$WASMTIME" --version)
+CLK_TCK=$(getconf CLK_TCK)
+
+# --- temp dirs, the server, and their cleanup --------------------------------------------------
+WORK=$(mktemp -d)
+SKIFF_ROOT=$(mktemp -d)
+export SKIFF_ROOT
+SERVER_PID=
+
+stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
+    local pid=$1 i
+    kill "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 100; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    log "pid $pid did not stop after TERM: KILL"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# shellcheck disable=SC2317 # the EXIT trap
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM
+    [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID"
+    rm -rf "$WORK" "$SKIFF_ROOT" || true
+    exit "$rc"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+# --- the hello handler: wasm32-wasip2 component and static native server ----------------------
+PROG=$HERE/programs/http-hello
+log "building $PROG for wasm32-wasip2 and x86_64-unknown-linux-gnu (static)"
+if command -v rustup >/dev/null 2>&1; then
+    rustup target add wasm32-wasip2 x86_64-unknown-linux-gnu >/dev/null 2>&1 ||
+        log "rustup target add failed; continuing with the installed targets"
+fi
+cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target wasm32-wasip2
+RUSTFLAGS="-C target-feature=+crt-static" \
+    cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target x86_64-unknown-linux-gnu
+WASM=$PROG/target/wasm32-wasip2/release/http-hello.wasm
+NATIVE=$PROG/target/x86_64-unknown-linux-gnu/release/http-hello
+[[ -f $WASM && -x $NATIVE ]] || die "http-hello build outputs missing"
+
+free_port() { # a loopback TCP port that nothing listens on now
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+start_server() { # start_server PEER ADDR LOG: the server pinned to $SERVER_CPU; sets SERVER_PID
+    local peer=$1 addr=$2 out=$3
+    case $peer in
+        skiff) taskset -c "$SERVER_CPU" "$SKIFF" serve --listen "$addr" "$WASM" >"$out" 2>&1 & ;;
+        wasmtime) taskset -c "$SERVER_CPU" "$WASMTIME" serve -Scli --addr "$addr" "$WASM" >"$out" 2>&1 & ;;
+        native) taskset -c "$SERVER_CPU" "$NATIVE" "$addr" >"$out" 2>&1 & ;;
+    esac
+    SERVER_PID=$! # taskset execs the server: this is the server's own pid
+}
+
+wait_ready() { # wait_ready URL PID LOG: until URL answers the expected body (60 s)
+    local url=$1 pid=$2 out=$3 i body
+    for ((i = 0; i < 6000; i++)); do
+        if body=$(curl -sf --max-time 2 "$url" 2>/dev/null); then
+            [[ $body == "$EXPECTED" ]] && return 0
+            die "$url answered '$body', expected '$EXPECTED'"
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$out" >&2 || true
+            die "server exited before answering $url"
+        fi
+        sleep 0.01
+    done
+    tail -n 30 "$out" >&2 || true
+    die "$url did not answer within 60 s"
+}
+
+cpu_ticks() { # utime + stime of PID (all threads), in clock ticks
+    local stat
+    stat=$(<"/proc/$1/stat")
+    stat=${stat##*) } # fields from 3 (state) on; comm may hold spaces
+    read -r -a f <<<"$stat"
+    echo $((f[11] + f[12])) # fields 14 and 15
+}
+
+vm_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; } # peak RSS, kB
+
+# --- measurement: ROUNDS rounds, each starting and measuring every peer ----------------------
+: >"$WORK/runs.jsonl"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for p in $PEERS; do
+        port=$(free_port)
+        addr=127.0.0.1:$port
+        url=http://$addr/
+        start_server "$p" "$addr" "$WORK/$p.$r.log"
+        wait_ready "$url" "$SERVER_PID" "$WORK/$p.$r.log"
+        log "round $r/$ROUNDS: $p (pid $SERVER_PID, $addr): warm-up ${WARMUP}s, then ${DURATION}s"
+        if ((WARMUP > 0)); then
+            taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${WARMUP}s" "$url" >/dev/null
+        fi
+        t0=$(cpu_ticks "$SERVER_PID")
+        taskset -c "$CLIENT_CPU" wrk -t1 -c"$CONNS" -d"${DURATION}s" --latency "$url" >"$WORK/wrk.$p.$r.txt"
+        t1=$(cpu_ticks "$SERVER_PID")
+        kill -0 "$SERVER_PID" 2>/dev/null || die "$p died during the run (log: $(tail -n 5 "$WORK/$p.$r.log"))"
+        hwm=$(vm_hwm "$SERVER_PID")
+        body=$(curl -sf --max-time 2 "$url") || die "$p stopped answering after the run"
+        [[ $body == "$EXPECTED" ]] || die "$p answered '$body' after the run"
+        printf '{"peer":"%s","round":%d,"ticks":%d,"hwm_kb":%d,"wrk":"%s"}\n' \
+            "$p" "$r" $((t1 - t0)) "$hwm" "$WORK/wrk.$p.$r.txt" >>"$WORK/runs.jsonl"
+        stop_pid "$SERVER_PID"
+        SERVER_PID=
+        grep -E 'Requests/sec|^ +(50|99)%' "$WORK/wrk.$p.$r.txt" | tr -s ' ' | tr '\n' ' ' | sed 's/^/    /' >&2
+        echo >&2
+    done
+done
+
+# --- report ------------------------------------------------------------------------------------
+mkdir -p "$(dirname "$OUT")"
+set +e
+python3 - "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$CLK_TCK" "$ROUNDS" "$DURATION" "$WARMUP" "$CONNS" \
+    "$WASMTIME_VERSION" "$SERVER_CPU" "$CLIENT_CPU" <<'PY'
+import json, re, statistics, sys
+
+(runs_file, machine, out, clk_tck, rounds, duration, warmup, conns, wt_version, server_cpu,
+ client_cpu) = sys.argv[1:12]
+clk_tck = int(clk_tck)
+UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+def ms(text):  # wrk's "1.23ms" / "456.00us" / "1.02s" -> ms
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"cannot read wrk time {text!r}")
+    return float(m.group(1)) * UNIT[m.group(2)]
+
+def parse_wrk(path):
+    text = open(path).read()
+    r = {}
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+),", text, re.M)
+    if not m:
+        raise ValueError(f"no request count in {path}:\n{text}")
+    r["requests"] = int(m.group(1))
+    r["rps"] = float(re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M).group(1))
+    for pct in ("50", "99"):
+        r["p" + pct] = ms(re.search(rf"^\s*{pct}%\s+(\S+)", text, re.M).group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    r["sock_err"] = sum(int(x) for x in m.groups()) if m else 0
+    return r
+
+runs = []
+for line in open(runs_file):
+    if not line.strip():
+        continue
+    run = json.loads(line)
+    run.update(parse_wrk(run["wrk"]))
+    run["cpu_us"] = run["ticks"] / clk_tck * 1e6 / run["requests"] if run["requests"] else float("nan")
+    runs.append(run)
+peers = [p for p in ("skiff", "wasmtime", "native") if any(r["peer"] == p for r in runs)]
+med = statistics.median
+M = {p: {k: med([r[k] for r in runs if r["peer"] == p])
+         for k in ("rps", "p50", "p99", "cpu_us", "hwm_kb")} for p in peers}
+errs = {p: (sum(r["non2xx"] for r in runs if r["peer"] == p), sum(r["sock_err"] for r in runs if r["peer"] == p))
+        for p in peers}
+
+def vs(p):
+    if p == "skiff" or "skiff" not in M:
+        return "-"
+    s = M["skiff"]
+    return (f"skiff/{p}: {s['rps'] / M[p]['rps']:.2f}x req/s, p99 {s['p99'] / M[p]['p99']:.2f}x, "
+            f"CPU/req {s['cpu_us'] / M[p]['cpu_us']:.2f}x")
+
+lines = [
+    "# HTTP throughput: hello handler, one core",
+    "",
+    machine,
+    "",
+    f"The same handler (`benches/programs/http-hello`: 200, text/plain, `hello from skiff\\n`) served by "
+    f"`skiff serve` and `wasmtime serve -Scli` ({wt_version}) as a wasm32-wasip2 component (both a fresh "
+    "instance per request) and natively by hyper 1.x (tokio current-thread, TCP_NODELAY, static build). "
+    f"Server pinned to core {server_cpu}, `wrk -t1 -c{conns} -d{duration}s --latency` pinned to core "
+    f"{client_cpu}, a {warmup} s wrk warm-up after each server start; {rounds} interleaved rounds "
+    f"({', '.join(peers)}), each starting every server afresh. Medians over the rounds. CPU/request = the "
+    "server process's utime+stime (/proc/PID/stat, all threads) during the measured run / requests; "
+    "peak RSS = the server's VmHWM after the run.",
+    "",
+    "| peer | requests/s | p50 ms | p99 ms | CPU µs/request | peak RSS MiB | errors | vs skiff |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+]
+for p in peers:
+    m = M[p]
+    rps_all = ", ".join(f"{r['rps']:,.0f}" for r in runs if r["peer"] == p)
+    lines.append(f"| {p} | {m['rps']:,.0f} ({rps_all}) | {m['p50']:.2f} | {m['p99']:.2f} | {m['cpu_us']:.1f} "
+                 f"| {m['hwm_kb'] / 1024:.1f} | {errs[p][0]} non-2xx, {errs[p][1]} socket | {vs(p)} |")
+goals = []
+if "skiff" in M and "wasmtime" in M:
+    s, w = M["skiff"], M["wasmtime"]
+    goals.append(("skiff >= 1.1x wasmtime serve requests/s", s["rps"] / w["rps"] >= 1.1, f"{s['rps'] / w['rps']:.2f}x"))
+    goals.append(("skiff p99 no worse than wasmtime serve", s["p99"] <= w["p99"], f"{s['p99']:.2f} ms vs {w['p99']:.2f} ms"))
+if "skiff" in M and "native" in M:
+    s, n = M["skiff"], M["native"]
+    goals.append(("skiff >= 0.5x native hyper requests/s", s["rps"] / n["rps"] >= 0.5, f"{s['rps'] / n['rps']:.2f}x"))
+if "skiff" not in M:
+    lines += ["", "skiff was not run (PEERS): no goals checked."]
+if "wasmtime" in M and "native" in M:
+    lines += ["", f"Peers alone: wasmtime/native = {M['wasmtime']['rps'] / M['native']['rps']:.2f}x req/s."]
+if any(e[0] or e[1] for e in errs.values()):
+    lines += ["", "Errors are summed over the rounds (wrk's non-2xx responses and socket errors)."]
+if goals:
+    lines += ["", "Goals (medians):", ""]
+    lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
+text = "\n".join(lines) + "\n"
+with open(out, "w") as fh:
+    fh.write(text)
+sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
+sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+PY
+rc=$?
+set -e
+log "table written to $OUT"
+case $rc in
+    0) exit 0 ;;
+    3) [[ $STRICT == 1 ]] && exit 1; exit 0 ;;
+    *) die "report failed (python exit $rc)" ;;
+esac
