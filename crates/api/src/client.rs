@@ -204,6 +204,10 @@ impl Client {
     }
 
     /// Whether a daemon answers on the socket.
+    pub async fn info(&self) -> Result<crate::DaemonInfo, ClientError> {
+        self.json(Method::GET, "/info", None::<&()>).await
+    }
+
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.send(Method::GET, "/ping", None).await.map(|_| ())
     }

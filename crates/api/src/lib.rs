@@ -211,6 +211,17 @@ pub struct HttpInfo {
     pub stats: HttpStats,
 }
 
+/// `GET /info`: the daemon and where it listens.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DaemonInfo {
+    pub version: String,
+    pub root: String,
+    /// The shared HTTP gateway's bound address, if it has one.
+    pub gateway: Option<String>,
+    /// The Prometheus endpoint's bound address, if it has one.
+    pub metrics: Option<String>,
+}
+
 /// One line of an app's output.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogLine {

@@ -85,7 +85,7 @@ pub fn status(app: &AppInfo) -> String {
 
 /// Whether the app has a run whose usage means something now.
 pub fn is_live(app: &AppInfo) -> bool {
-    app.state == AppState::Running
+    matches!(app.state, AppState::Running | AppState::Serving)
 }
 
 pub fn uptime(app: &AppInfo) -> String {

@@ -23,6 +23,10 @@ use crate::supervisor::{Fail, Supervisor};
 
 type Shared = State<Arc<Supervisor>>;
 
+async fn info(State(supervisor): Shared) -> axum::Json<skiff_api::DaemonInfo> {
+    axum::Json(supervisor.info_snapshot())
+}
+
 impl IntoResponse for Fail {
     fn into_response(self) -> Response {
         let status = StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
@@ -60,6 +64,7 @@ pub fn bind(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
 pub fn router(supervisor: Arc<Supervisor>) -> Router {
     Router::new()
         .route("/ping", get(|| async { "ok" }))
+        .route("/info", get(info))
         .route("/apps", post(create).get(list))
         .route("/apps/{name}", get(inspect).delete(remove))
         .route("/apps/{name}/stop", post(stop))
@@ -189,7 +194,7 @@ async fn logs(
 ) -> Result<Response, Fail> {
     let (_, slot) = supervisor.get(&name)?;
     // Subscribe before reading the file, so no line falls between the two.
-    let mut live = slot.log.followers.subscribe();
+    let mut live = slot.log.follow();
     let mut state = slot.state.subscribe();
     let mut lines = slot.log.read();
     if let Some(since) = &query.since {

@@ -7,19 +7,26 @@
 //! nothing here knows wasmtime.
 
 mod api;
+mod http;
 mod logs;
 mod supervisor;
 
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
+use skiff_api::DaemonInfo;
 
 pub struct DaemonConfig {
     /// Skiff's root: the image store, the compile cache, and `daemon/` (state, logs, lock).
     pub root: PathBuf,
     /// The API socket; created mode 0600.
     pub socket: PathBuf,
+    /// The shared HTTP gateway's address, if any.
+    pub gateway: Option<SocketAddr>,
+    /// The Prometheus metrics endpoint's address, if any.
+    pub metrics: Option<SocketAddr>,
 }
 
 /// Where the CLI and the daemon meet by default: `$XDG_RUNTIME_DIR/skiff/skiff.sock`, or
@@ -51,6 +58,28 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
     let _lock = lock(&dir)?;
     let supervisor = Arc::new(supervisor::Supervisor::open(&config.root).await?);
     let listener = api::bind(&config.socket)?;
+    let mut info = DaemonInfo {
+        version: env!("CARGO_PKG_VERSION").to_string(),
+        root: config.root.display().to_string(),
+        gateway: None,
+        metrics: None,
+    };
+    if let Some(addr) = config.gateway {
+        let gateway = bind_tcp(addr, "--gateway").await?;
+        info.gateway = Some(gateway.local_addr()?.to_string());
+        let target = skiff_http::Target::Gateway(supervisor.gateway.clone());
+        tokio::spawn(skiff_http::serve(gateway, target, std::future::pending()));
+    }
+    if let Some(addr) = config.metrics {
+        let metrics = bind_tcp(addr, "--metrics").await?;
+        info.metrics = Some(metrics.local_addr()?.to_string());
+        let weak = Arc::downgrade(&supervisor);
+        let render = move || weak.upgrade().map(|s| s.metrics()).unwrap_or_default();
+        let target = skiff_http::Target::Metrics(Arc::new(render));
+        tokio::spawn(skiff_http::serve(metrics, target, std::future::pending()));
+    }
+    tracing::info!(gateway = ?info.gateway, metrics = ?info.metrics, "HTTP listeners");
+    supervisor.set_info(info);
     tracing::info!(socket = %config.socket.display(), root = %config.root.display(), "skiff daemon listening");
     supervisor.clone().recover().await;
     let shutdown = async {
@@ -69,6 +98,12 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
     supervisor.shutdown().await;
     let _ = std::fs::remove_file(&config.socket);
     Ok(())
+}
+
+async fn bind_tcp(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("cannot listen on {addr}; choose another `{flag} ADDR`, or `{flag} none`")
+    })
 }
 
 /// One daemon per root: a second one would run every app twice.

@@ -5,7 +5,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, OnceLock};
 
 use skiff_api::LogLine;
 use skiff_runtime::OutputSink;
@@ -19,7 +19,9 @@ const MAX_LINE: usize = 16 << 10;
 pub struct AppLog {
     path: PathBuf,
     inner: Mutex<Inner>,
-    pub followers: broadcast::Sender<LogLine>,
+    /// Created by the first `logs -f`: a channel's buffer is ~100 KiB, too much to give every
+    /// one of thousands of apps up front.
+    followers: OnceLock<broadcast::Sender<LogLine>>,
 }
 
 struct Inner {
@@ -39,8 +41,15 @@ impl AppLog {
                 partial: [Vec::new(), Vec::new()],
             }),
             path,
-            followers: broadcast::channel(1024).0,
+            followers: OnceLock::new(),
         })
+    }
+
+    /// Lines written from now on.
+    pub fn follow(&self) -> broadcast::Receiver<LogLine> {
+        self.followers
+            .get_or_init(|| broadcast::channel(1024).0)
+            .subscribe()
     }
 
     /// A sink for one of the app's streams (0 = stdout, 1 = stderr).
@@ -104,7 +113,9 @@ impl AppLog {
         {
             inner.size += json.len() as u64;
         }
-        let _ = self.followers.send(line);
+        if let Some(followers) = self.followers.get() {
+            let _ = followers.send(line);
+        }
     }
 
     /// Stored lines, oldest first: the rotated file, then the current one.

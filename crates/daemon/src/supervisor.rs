@@ -8,12 +8,23 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use skiff_api::{ApiError, AppInfo, AppState, CreateApp, Event, ExitRecord, RestartPolicy};
-use skiff_runtime::{App, Exit, LimitExceeded, RunOptions, Runtime, RuntimeConfig, Stdio, Usage};
+use skiff_api::{
+    ApiError, AppInfo, AppState, CreateApp, DaemonInfo, Event, ExitRecord, RestartPolicy,
+};
+use skiff_http::{HttpApp, RouteTable};
+use skiff_runtime::{
+    App, AppKind, Exit, HandlerOptions, LimitExceeded, RunOptions, Runtime, RuntimeConfig, Stdio,
+    Usage,
+};
 use skiff_state::{AppRecord, State, now};
 use tokio::sync::{broadcast, watch};
 
+use crate::http::{Handlers, HttpSlot};
 use crate::logs::AppLog;
+
+/// Compiled HTTP handlers kept in memory; beyond this, the least recently used is dropped and
+/// loaded again (from the compile cache) on its next request.
+const HANDLER_CACHE: usize = 1000;
 
 /// A failed request: the HTTP status, and what to tell the user.
 #[derive(Debug)]
@@ -48,6 +59,9 @@ fn not_found(name: &str) -> Fail {
 
 pub struct Supervisor {
     runtime: Arc<Runtime>,
+    /// The shared gateway's routes, and the compiled HTTP handlers kept warm.
+    pub gateway: Arc<RouteTable>,
+    handlers: Arc<Handlers>,
     /// Compiled apps by Wasm digest: apps running the same code share it (and its memory).
     compiled: Arc<Mutex<HashMap<String, std::sync::Weak<App>>>>,
     state: State,
@@ -55,16 +69,25 @@ pub struct Supervisor {
     logs_dir: PathBuf,
     apps: Mutex<HashMap<String, Arc<Slot>>>,
     pub events: broadcast::Sender<Event>,
+    daemon_info: Mutex<DaemonInfo>,
 }
 
 pub struct Slot {
-    app: Arc<App>,
+    workload: Workload,
     pub log: Arc<AppLog>,
     record: Mutex<AppRecord>,
     live: Mutex<Live>,
     /// `Some(grace)` once a stop is requested for the current supervision.
     stop: watch::Sender<Option<Duration>>,
     pub state: watch::Sender<AppState>,
+}
+
+/// What the daemon does with an app.
+enum Workload {
+    /// A command, run to its end (and again, per its restart policy) by a supervising task.
+    Command(Arc<App>),
+    /// An HTTP handler, published on ports and routes, a fresh instance per request.
+    Http(HttpSlot),
 }
 
 struct Live {
@@ -83,15 +106,43 @@ impl Supervisor {
             cache_dir: Some(root.join("cache").join("compiled")),
             ..RuntimeConfig::default()
         })?;
+        let runtime = Arc::new(runtime);
         Ok(Supervisor {
-            runtime: Arc::new(runtime),
+            gateway: Arc::default(),
+            handlers: Handlers::new(runtime.clone(), root.to_path_buf(), HANDLER_CACHE),
+            runtime,
             compiled: Arc::default(),
             state,
             root: root.to_path_buf(),
             logs_dir,
             apps: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
+            daemon_info: Mutex::default(),
         })
+    }
+
+    pub fn set_info(&self, info: DaemonInfo) {
+        *self.daemon_info.lock().unwrap() = info;
+    }
+
+    pub fn info_snapshot(&self) -> DaemonInfo {
+        self.daemon_info.lock().unwrap().clone()
+    }
+
+    /// Prometheus text for every HTTP app.
+    pub fn metrics(&self) -> String {
+        let mut apps: Vec<(String, skiff_api::HttpStats)> = self
+            .apps
+            .lock()
+            .unwrap()
+            .iter()
+            .filter_map(|(name, slot)| match &slot.workload {
+                Workload::Http(http) => Some((name.clone(), http.app.stats().snapshot())),
+                Workload::Command(_) => None,
+            })
+            .collect();
+        apps.sort_by(|a, b| a.0.cmp(&b.0));
+        skiff_http::render_prometheus(apps.iter().map(|(n, s)| (n.as_str(), s.clone())))
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {
@@ -165,8 +216,11 @@ impl Supervisor {
         // One commit for both events: a start is one fsync, not two.
         record.running = true;
         let slot = self.insert(app, record.clone())?;
+        if let Err(fail) = self.launch(&slot, true).await {
+            self.apps.lock().unwrap().remove(&name);
+            return Err(fail);
+        }
         self.persist(&record, &[("created", &record.source), ("started", "")]);
-        self.spawn(&slot, true);
         Ok(self.info(&slot))
     }
 
@@ -195,9 +249,41 @@ impl Supervisor {
     }
 
     fn insert(&self, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
+        let log = AppLog::open(&self.logs_dir, &record.name);
+        let workload = if app.kind() == AppKind::Http {
+            self.handlers.put(&record.digest, app);
+            let options = HandlerOptions {
+                grants: record.grants.clone(),
+                limits: record.limits.clone(),
+                stdio: Stdio::Capture {
+                    stdout: log.sink(0),
+                    stderr: log.sink(1),
+                },
+            };
+            let loader = self
+                .handlers
+                .loader(record.digest.clone(), record.digest_or_source());
+            let app = HttpApp::new(record.name.clone(), loader, options, record.http.limits);
+            let default_route = format!("{}.localhost", record.name);
+            Workload::Http(HttpSlot::new(app, &record.http, &default_route)?)
+        } else {
+            if !record.http.ports.is_empty() || !record.http.routes.is_empty() {
+                return Err(Fail::new(
+                    400,
+                    format!(
+                        "`{}` is a command, not an HTTP handler: it cannot be published with `-p` or `--route`",
+                        record.source
+                    ),
+                    Some(
+                        "publish components that export `wasi:http/incoming-handler`; a command serving sockets itself needs `--network` grants instead",
+                    ),
+                ));
+            }
+            Workload::Command(app)
+        };
         let slot = Arc::new(Slot {
-            app,
-            log: AppLog::open(&self.logs_dir, &record.name),
+            workload,
+            log,
             record: Mutex::new(record.clone()),
             live: Mutex::new(Live {
                 started_at: None,
@@ -219,6 +305,25 @@ impl Supervisor {
         Ok(slot)
     }
 
+    /// Starts the app: publishes an HTTP app, or starts supervising a command. `announced`: the
+    /// start is already (or about to be) recorded by the caller.
+    async fn launch(self: &Arc<Self>, slot: &Arc<Slot>, announced: bool) -> Result<(), Fail> {
+        match &slot.workload {
+            Workload::Command(_) => self.spawn(slot, announced),
+            Workload::Http(http) => {
+                http.publish(&self.gateway).await?;
+                slot.live.lock().unwrap().started_at = Some(now());
+                slot.state.send_replace(AppState::Serving);
+                let mut record = slot.record.lock().unwrap();
+                record.running = true;
+                if !announced {
+                    self.persist(&record, &[("started", "")]);
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Starts supervising; `announced`: the first run's start is already recorded.
     fn spawn(self: &Arc<Self>, slot: &Arc<Slot>, announced: bool) {
         slot.stop.send_replace(None);
@@ -227,6 +332,9 @@ impl Supervisor {
     }
 
     async fn supervise(self: Arc<Self>, slot: Arc<Slot>, mut announced: bool) {
+        let Workload::Command(app) = &slot.workload else {
+            unreachable!("only commands are supervised");
+        };
         let mut stop = slot.stop.subscribe();
         loop {
             let usage = Arc::new(Usage::default());
@@ -253,7 +361,7 @@ impl Supervisor {
                 }
             };
             slot.state.send_replace(AppState::Running);
-            let run = slot.app.run(options);
+            let run = app.run(options);
             tokio::pin!(run);
             let result = tokio::select! {
                 result = &mut run => Some(result),
@@ -307,6 +415,21 @@ impl Supervisor {
 
     /// Stops the app's supervision (if any) and waits for it to end.
     async fn halt(&self, slot: &Arc<Slot>, grace: Duration) {
+        if let Workload::Http(http) = &slot.workload {
+            if http.is_published() {
+                http.unpublish(&self.gateway, grace).await;
+                let mut record = slot.record.lock().unwrap();
+                record.running = false;
+                record.push_exit(ExitRecord {
+                    at: now(),
+                    code: 0,
+                    reason: "stopped".into(),
+                });
+                self.persist(&record, &[("stopped", "")]);
+            }
+            slot.state.send_replace(AppState::Exited);
+            return;
+        }
         let task = slot.live.lock().unwrap().task.take();
         if let Some(task) = task {
             slot.stop.send_replace(Some(grace));
@@ -337,7 +460,7 @@ impl Supervisor {
             record.restarts = 0;
             self.persist(&record, &[]);
         }
-        self.spawn(&slot, false);
+        self.launch(&slot, false).await?;
         Ok(self.info(&slot))
     }
 
@@ -392,6 +515,10 @@ impl Supervisor {
         let live = slot.live.lock().unwrap();
         let state = *slot.state.borrow();
         let running = state == AppState::Running;
+        let http = match &slot.workload {
+            Workload::Http(http) => Some(http.info()),
+            Workload::Command(_) => None,
+        };
         AppInfo {
             name: record.name,
             source: record.source,
@@ -406,9 +533,12 @@ impl Supervisor {
             created: record.created,
             started_at: live.started_at.clone(),
             exits: record.exits,
-            cpu_ms: live.usage.cpu_time().as_millis() as u64,
+            cpu_ms: match &http {
+                Some(http) => (http.stats.cpu_seconds * 1e3) as u64,
+                None => live.usage.cpu_time().as_millis() as u64,
+            },
             memory_bytes: if running { live.usage.memory() } else { 0 },
-            http: None,
+            http,
         }
     }
 
@@ -453,7 +583,7 @@ impl Supervisor {
                 network: Some(record.grants.network.clone()),
                 limits: record.limits.clone(),
                 restart: record.restart,
-                http: Default::default(),
+                http: record.http.clone(),
             };
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
@@ -470,7 +600,9 @@ impl Supervisor {
                     self.persist(&record, died);
                     if run {
                         tracing::info!(app = %name, "restarting after daemon start");
-                        self.spawn(&slot, false);
+                        if let Err(fail) = self.launch(&slot, false).await {
+                            tracing::error!(app = %name, "cannot start the app: {}", fail.error.message);
+                        }
                     }
                 }
                 Err(fail) => {
@@ -493,6 +625,9 @@ impl Supervisor {
     pub async fn shutdown(&self) {
         let slots: Vec<Arc<Slot>> = self.apps.lock().unwrap().values().cloned().collect();
         for slot in slots {
+            if let Workload::Http(http) = &slot.workload {
+                http.unpublish(&self.gateway, Duration::ZERO).await;
+            }
             if let Some(task) = slot.live.lock().unwrap().task.take() {
                 task.abort();
             }
@@ -562,7 +697,7 @@ fn exit_record(
 /// missing), a name for messages, the image's defaults, and the Wasm's digest.
 type Source = (Vec<u8>, String, Option<skiff_image::AppDefaults>, String);
 
-fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
+pub(crate) fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
     let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
     if source.starts_with('/') {
         let bytes = std::fs::read(source).map_err(|e| {
@@ -639,5 +774,6 @@ fn resolve_record(
         created: now(),
         exits: Vec::new(),
         running: false,
+        http: request.http.clone(),
     }
 }

@@ -65,6 +65,11 @@ impl HttpApp {
         &self.stats
     }
 
+    /// Takes requests again after a [`HttpApp::drain`].
+    pub fn resume(&self) {
+        self.draining.store(false, Ordering::Relaxed);
+    }
+
     /// Stops taking requests (new ones get 503) and waits up to `grace` for the instances in
     /// flight to finish. Returns whether they all did.
     pub async fn drain(&self, grace: Duration) -> bool {

@@ -111,10 +111,13 @@ impl Route {
     }
 }
 
+/// Most specific first; replaced whole (copy on write) so routing never waits on a change.
+type Routes = Arc<Vec<(Route, Arc<HttpApp>)>>;
+
 /// The gateway's routes, changed as apps come and go while requests are being routed.
 #[derive(Default)]
 pub struct RouteTable {
-    routes: RwLock<Arc<Vec<(Route, Arc<HttpApp>)>>>,
+    routes: RwLock<Routes>,
 }
 
 impl RouteTable {

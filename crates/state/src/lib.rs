@@ -60,6 +60,9 @@ pub struct AppRecord {
     pub exits: Vec<ExitRecord>,
     /// Set while a run is in progress; still set at startup means the daemon died under it.
     pub running: bool,
+    /// For an HTTP app: its ports, routes and HTTP limits.
+    #[serde(default)]
+    pub http: skiff_api::HttpConfig,
 }
 
 impl AppRecord {
@@ -245,6 +248,7 @@ mod tests {
             created: now(),
             exits: vec![],
             running: true,
+            http: Default::default(),
         }
     }
 

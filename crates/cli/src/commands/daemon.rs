@@ -1,5 +1,6 @@
 //! `skiff daemon`: host apps in the background and serve the API, until SIGINT or SIGTERM.
 
+use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -10,6 +11,9 @@ use crate::settings::{GlobalFlags, parse_host};
 
 /// Run the daemon: it hosts the apps of `skiff run -d` in one process and serves the API on a
 /// Unix socket (mode 0600, no TCP) until SIGINT or SIGTERM
+///
+/// HTTP apps are served on their own ports (`-p`) and on the shared gateway (`--route`, or
+/// `NAME.localhost` by default); `GET /metrics` on `--metrics` has their figures for Prometheus.
 ///
 /// Apps and their logs live under `--root`; give each daemon its own `--root` and `--socket` to
 /// keep several apart. Logs go to stderr at level `info` unless SKIFF_LOG says otherwise.
@@ -23,6 +27,25 @@ pub struct Daemon {
     /// shippers)
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     log_format: LogFormat,
+    /// Where the shared HTTP gateway listens (`--route` apps), or `none`
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
+    gateway: Listen,
+    /// Where Prometheus metrics are served (`GET /metrics`), or `none`
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen)]
+    metrics: Listen,
+}
+
+/// A listening address, or none.
+#[derive(Clone, Copy, Debug)]
+struct Listen(Option<SocketAddr>);
+
+fn parse_listen(spec: &str) -> Result<Listen, String> {
+    if spec == "none" {
+        return Ok(Listen(None));
+    }
+    spec.parse()
+        .map(|addr| Listen(Some(addr)))
+        .map_err(|_| format!("`{spec}` is not ADDR:PORT (e.g. 127.0.0.1:8080) or `none`"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -44,6 +67,8 @@ impl Daemon {
         skiff_daemon::run(skiff_daemon::DaemonConfig {
             root: global.root(),
             socket: self.socket.unwrap_or_else(|| global.socket()),
+            gateway: self.gateway.0,
+            metrics: self.metrics.0,
         })?;
         Ok(ExitCode::SUCCESS)
     }

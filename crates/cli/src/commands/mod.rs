@@ -11,6 +11,7 @@ mod daemon;
 mod events;
 mod image;
 mod images;
+mod info;
 mod inspect;
 mod load;
 mod login;
@@ -56,6 +57,7 @@ pub enum Command {
     Save(save::Save),
     Load(load::Load),
     Daemon(daemon::Daemon),
+    Info(info::Info),
 }
 
 /// How a verb wants Skiff's own diagnostics written, decided before logging starts.
@@ -84,6 +86,7 @@ impl Command {
         match self {
             Command::Run(c) => c.execute(global),
             Command::Serve(c) => c.execute(global),
+            Command::Info(c) => c.execute(global),
             Command::Ps(c) => c.execute(global),
             Command::Logs(c) => c.execute(global),
             Command::Stats(c) => c.execute(global),

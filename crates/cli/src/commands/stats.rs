@@ -11,9 +11,12 @@ use skiff_api::{AppInfo, AppState, Client};
 use crate::display;
 use crate::settings::GlobalFlags;
 
-/// Show the apps' resource use: NAME CPU MEM RESTARTS STATE, refreshed every second
+/// Show the apps' resource use, refreshed every second
 ///
-/// CPU is the CPU time of the current run, MEM its linear memory.
+/// Commands: NAME CPU MEM RESTARTS STATE, where CPU is the CPU time of the current run and MEM its
+/// linear memory. HTTP apps: requests, 5xx errors, 503s for overload, latency to the response
+/// head (p50, p99), instances alive, and what a serverless bill is made of: CPU-seconds and
+/// GB-seconds (linear memory integrated over each instance's lifetime) since the daemon started.
 #[derive(Debug, Args)]
 pub struct Stats {
     /// Print the figures once and exit
@@ -82,6 +85,58 @@ impl Stats {
 }
 
 fn render(apps: &[AppInfo]) -> String {
+    let (http, commands): (Vec<&AppInfo>, Vec<&AppInfo>) =
+        apps.iter().partition(|app| app.http.is_some());
+    let mut out = String::new();
+    if !commands.is_empty() || http.is_empty() {
+        out.push_str(&render_commands(&commands));
+    }
+    if !http.is_empty() {
+        if !out.is_empty() {
+            out.push('\n');
+        }
+        out.push_str(&render_http(&http));
+    }
+    out
+}
+
+fn render_http(apps: &[&AppInfo]) -> String {
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .filter_map(|app| {
+            let s = &app.http.as_ref()?.stats;
+            Some(vec![
+                app.name.clone(),
+                s.requests.to_string(),
+                s.errors.to_string(),
+                s.rejected.to_string(),
+                format!("{:.2}ms", s.p50_ms),
+                format!("{:.2}ms", s.p99_ms),
+                s.instances.to_string(),
+                format!("{:.6}", s.cpu_seconds),
+                format!("{:.9}", s.gb_seconds),
+                app.state.to_string(),
+            ])
+        })
+        .collect();
+    display::table(
+        &[
+            "NAME",
+            "REQUESTS",
+            "ERRORS",
+            "REJECTED",
+            "P50",
+            "P99",
+            "INSTANCES",
+            "CPU-SECONDS",
+            "GB-SECONDS",
+            "STATE",
+        ],
+        &rows,
+    )
+}
+
+fn render_commands(apps: &[&AppInfo]) -> String {
     let rows: Vec<Vec<String>> = apps
         .iter()
         .map(|app| {

@@ -1,0 +1,41 @@
+//! `skiff info`: the daemon, and where it serves HTTP apps and metrics.
+
+use std::process::ExitCode;
+
+use anyhow::Context as _;
+use clap::Args;
+
+use crate::settings::GlobalFlags;
+
+/// Show the daemon's version, root, and the addresses of its HTTP gateway and metrics endpoint
+#[derive(Debug, Args)]
+pub struct Info {
+    /// `json` prints the API's object
+    #[arg(long, value_name = "FORMAT")]
+    format: Option<String>,
+}
+
+impl Info {
+    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let info = global
+            .block_on(global.client().info())
+            .context("failed to read the daemon's info")?;
+        if self.format.as_deref() == Some("json") {
+            println!("{}", serde_json::to_string_pretty(&info)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        let none = || "none".to_string();
+        println!("Version:  {}", info.version);
+        println!("Root:     {}", info.root);
+        println!(
+            "Gateway:  {}",
+            info.gateway.map_or_else(none, |a| format!("http://{a}/"))
+        );
+        println!(
+            "Metrics:  {}",
+            info.metrics
+                .map_or_else(none, |a| format!("http://{a}/metrics"))
+        );
+        Ok(ExitCode::SUCCESS)
+    }
+}
