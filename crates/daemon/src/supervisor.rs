@@ -552,29 +552,6 @@ impl Supervisor {
             }
         };
         for mut record in records {
-            let died_running = record.running;
-            if died_running {
-                record.running = false;
-                record.push_exit(ExitRecord {
-                    at: now(),
-                    code: 137,
-                    reason: "daemon died".into(),
-                });
-            }
-            let run = match record.restart {
-                RestartPolicy::No => false,
-                RestartPolicy::OnFailure { max_retries } => {
-                    record.desired_running
-                        && died_running
-                        && max_retries.is_none_or(|m| record.restarts < m)
-                }
-                // `always` comes back even after a `stop`, as Docker's does on a daemon restart.
-                RestartPolicy::Always => true,
-                RestartPolicy::UnlessStopped => record.desired_running,
-            };
-            if run {
-                record.desired_running = true;
-            }
             let request = CreateApp {
                 name: Some(record.name.clone()),
                 source: record.source.clone(),
@@ -589,6 +566,37 @@ impl Supervisor {
             match loaded {
                 Ok((app, _)) => {
                     let name = record.name.clone();
+                    let http = app.kind() == AppKind::Http;
+                    // A run the daemon died under ended then; an HTTP app has no run to end (a
+                    // request in flight is the client's to retry) and serves if it should.
+                    let died_running = record.running && !http;
+                    record.running = false;
+                    if died_running {
+                        record.push_exit(ExitRecord {
+                            at: now(),
+                            code: 137,
+                            reason: "daemon died".into(),
+                        });
+                    }
+                    let run = if http {
+                        record.desired_running
+                    } else {
+                        match record.restart {
+                            RestartPolicy::No => false,
+                            RestartPolicy::OnFailure { max_retries } => {
+                                record.desired_running
+                                    && died_running
+                                    && max_retries.is_none_or(|m| record.restarts < m)
+                            }
+                            // `always` comes back even after a `stop`, as Docker's does on a
+                            // daemon restart.
+                            RestartPolicy::Always => true,
+                            RestartPolicy::UnlessStopped => record.desired_running,
+                        }
+                    };
+                    if run {
+                        record.desired_running = true;
+                    }
                     let Ok(slot) = self.insert(app, record.clone()) else {
                         continue;
                     };
@@ -609,6 +617,7 @@ impl Supervisor {
                     tracing::error!(app = %record.name, "cannot load the app: {}", fail.error.message);
                     // Keep the record so the user sees it and can remove it; it cannot run.
                     record.desired_running = false;
+                    record.running = false;
                     record.push_exit(ExitRecord {
                         at: now(),
                         code: 125,

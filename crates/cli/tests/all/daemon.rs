@@ -38,6 +38,8 @@ impl Daemon {
             .command()
             .args(["daemon", "--socket"])
             .arg(&self.socket)
+            // Free ports, so that tests run side by side; `info()` tells which.
+            .args(["--gateway", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
@@ -76,6 +78,13 @@ impl Daemon {
 
     pub fn run(&self, args: &[&str]) -> Outcome {
         self.skiff.run_with(self.command().args(args), b"")
+    }
+
+    /// The daemon as `skiff info --format json` shows it.
+    pub fn info(&self) -> serde_json::Value {
+        let out = self.run(&["info", "--format", "json"]);
+        out.success();
+        serde_json::from_str(&out.stdout).unwrap()
     }
 
     /// The app as `skiff inspect --format json` shows it.
@@ -118,7 +127,7 @@ impl Drop for Daemon {
     }
 }
 
-fn state(app: &serde_json::Value) -> &str {
+pub fn state(app: &serde_json::Value) -> &str {
     app["state"].as_str().unwrap()
 }
 

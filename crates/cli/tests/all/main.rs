@@ -3,6 +3,7 @@
 mod cache;
 mod daemon;
 mod errors;
+mod http;
 mod images;
 mod programs;
 mod registry;

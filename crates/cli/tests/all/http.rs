@@ -1,0 +1,690 @@
+//! HTTP handlers end to end: `skiff serve` and HTTP apps in the daemon, driven by a real HTTP
+//! client (reqwest) and raw sockets for what clients should not do.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use skiff_test_programs_artifacts::{
+    P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_ECHO, P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG,
+    P2_HTTP_MEMORY, P2_HTTP_OUTBOUND, P2_HTTP_STATE, foreach_http,
+};
+
+use crate::daemon::{Daemon, state};
+use crate::support::Skiff;
+
+// The test of each handler program: a program without one is a compile error.
+use self::a_misbehaving_app_does_not_slow_its_neighbours as p2_http_log;
+use self::every_request_gets_a_fresh_instance as p2_http_state;
+use self::grants_apply_to_handlers as p2_http_env;
+use self::metering_counts_cpu_time_and_memory_time_per_app as p2_http_cpu;
+use self::outbound_http_needs_a_network_grant as p2_http_outbound;
+use self::request_bodies_and_headers_stream_through as p2_http_echo;
+use self::serve_answers_with_the_handler as p2_http_hello;
+use self::the_memory_limit_is_per_instance as p2_http_memory;
+macro_rules! assert_test_exists {
+    ($name:ident) => {
+        #[allow(unused_imports, reason = "the import is the check")]
+        use self::$name as _;
+    };
+}
+foreach_http!(assert_test_exists);
+
+/// `skiff serve ARGS` on a free loopback port, until dropped.
+struct Server {
+    child: Child,
+    addr: String,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    fn start(skiff: &Skiff, args: &[&str]) -> Server {
+        let mut child = skiff
+            .command()
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .args(args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stderr = Arc::new(Mutex::new(String::new()));
+        let (tx, rx) = std::sync::mpsc::channel();
+        let pipe = child.stderr.take().unwrap();
+        let log = stderr.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                if let Some(addr) = line
+                    .split("on http://")
+                    .nth(1)
+                    .and_then(|rest| rest.strip_suffix('/'))
+                {
+                    let _ = tx.send(addr.to_string());
+                }
+                let mut log = log.lock().unwrap();
+                log.push_str(&line);
+                log.push('\n');
+            }
+        });
+        let addr = rx
+            .recv_timeout(Duration::from_secs(60))
+            .unwrap_or_else(|_| panic!("skiff serve did not start: {}", stderr.lock().unwrap()));
+        Server {
+            child,
+            addr,
+            stderr,
+        }
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn client() -> Client {
+    Client::builder()
+        .timeout(Duration::from_secs(60))
+        .build()
+        .unwrap()
+}
+
+fn get(url: &str) -> (StatusCode, String) {
+    let response = client().get(url).send().unwrap();
+    (response.status(), response.text().unwrap())
+}
+
+/// A plain upstream server answering every request with 200 `upstream ok`.
+fn upstream() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in listener.incoming().map_while(Result::ok) {
+            let mut stream = stream;
+            let mut buf = [0u8; 4096];
+            let _ = stream.read(&mut buf);
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 11\r\nconnection: close\r\n\r\nupstream ok",
+            );
+        }
+    });
+    addr
+}
+
+#[test]
+fn serve_answers_with_the_handler() {
+    let server = Server::start(&Skiff::new(), &[P2_HTTP_HELLO]);
+    let response = client().get(server.url("/any/path")).send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/plain");
+    assert_eq!(response.text().unwrap(), "hello from skiff\n");
+}
+
+#[test]
+fn every_request_gets_a_fresh_instance() {
+    let server = Server::start(&Skiff::new(), &[P2_HTTP_STATE]);
+    let url = server.url("/");
+    let threads: Vec<_> = (0..4)
+        .map(|_| {
+            let url = url.clone();
+            std::thread::spawn(move || (0..10).map(|_| get(&url).1).collect::<Vec<_>>())
+        })
+        .collect();
+    for thread in threads {
+        for body in thread.join().unwrap() {
+            assert_eq!(body, "count=1\n", "state leaked between requests");
+        }
+    }
+}
+
+#[test]
+fn request_bodies_and_headers_stream_through() {
+    let server = Server::start(&Skiff::new(), &[P2_HTTP_ECHO]);
+    let body: Vec<u8> = (0..3 << 20).map(|i| (i % 251) as u8).collect();
+    let response = client()
+        .put(server.url("/upload?x=1"))
+        .header("x-trace", "abc")
+        .body(body.clone())
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-echo-method"], "PUT");
+    assert_eq!(response.headers()["x-echo-path"], "/upload?x=1");
+    assert_eq!(response.headers()["x-trace"], "abc");
+    assert!(
+        response.bytes().unwrap() == body,
+        "the body came back changed"
+    );
+}
+
+#[test]
+fn grants_apply_to_handlers() {
+    let server = Server::start(&Skiff::new(), &["-e", "GREETING=hi", P2_HTTP_ENV]);
+    assert_eq!(get(&server.url("/?name=GREETING")).1, "GREETING=hi\n");
+    // Deny by default: the host's environment is not the guest's.
+    assert_eq!(get(&server.url("/?name=HOME")).1, "HOME unset\n");
+}
+
+#[test]
+fn the_timeout_is_per_request_and_stops_cpu_bound_handlers() {
+    let server = Server::start(&Skiff::new(), &["--timeout", "500ms", P2_HTTP_CPU]);
+    let started = Instant::now();
+    let (status, body) = get(&server.url("/?ms=forever"));
+    assert_eq!(status, StatusCode::GATEWAY_TIMEOUT, "{body}");
+    assert!(body.contains("--timeout"), "{body}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    // The next request is unaffected.
+    assert_eq!(
+        get(&server.url("/?ms=10")),
+        (StatusCode::OK, "spun 10 ms\n".into())
+    );
+}
+
+#[test]
+fn the_memory_limit_is_per_instance() {
+    let server = Server::start(&Skiff::new(), &["--memory", "32m", P2_HTTP_MEMORY]);
+    let (status, body) = get(&server.url("/?mb=64"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("memory limit"), "{body}");
+    assert!(
+        server.stderr().contains("memory limit"),
+        "{}",
+        server.stderr()
+    );
+    // Each instance starts from the same small memory: 8 MiB twice is fine.
+    for _ in 0..2 {
+        assert_eq!(
+            get(&server.url("/?mb=8")),
+            (StatusCode::OK, "allocated 8 MiB\n".into())
+        );
+    }
+}
+
+#[test]
+fn oversized_bodies_get_413() {
+    let server = Server::start(&Skiff::new(), &["--max-body", "1KiB", P2_HTTP_ECHO]);
+    let response = client()
+        .post(server.url("/"))
+        .body(vec![b'x'; 4096])
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    // A chunked body has no length up front: it is cut off at the limit while it streams.
+    let chunks = chunked(vec![vec![b'y'; 1024]; 4]);
+    let response = client().post(server.url("/")).body(chunks).send();
+    if let Ok(response) = response {
+        let status = response.status();
+        let echoed = response.bytes().map(|b| b.len()).unwrap_or(0);
+        assert!(
+            !status.is_success() || echoed <= 1024,
+            "{status}: {echoed} bytes echoed past a 1 KiB limit"
+        );
+    }
+    let small = client().post(server.url("/")).body("ok").send().unwrap();
+    assert_eq!(small.text().unwrap(), "ok");
+}
+
+/// A request body without a length (sent chunked).
+fn chunked(chunks: Vec<Vec<u8>>) -> reqwest::blocking::Body {
+    struct Chunks(std::collections::VecDeque<u8>);
+    impl Read for Chunks {
+        fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+            self.0.read(buf)
+        }
+    }
+    reqwest::blocking::Body::new(Chunks(chunks.concat().into()))
+}
+
+#[test]
+fn excess_requests_queue_briefly_then_get_503() {
+    let server = Server::start(
+        &Skiff::new(),
+        &[
+            "--max-concurrency",
+            "1",
+            "--queue-timeout",
+            "200ms",
+            P2_HTTP_CPU,
+        ],
+    );
+    let slow = server.url("/?ms=3000");
+    let busy = std::thread::spawn(move || get(&slow));
+    std::thread::sleep(Duration::from_millis(700));
+    let response = client().get(server.url("/?ms=1")).send().unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    assert_eq!(busy.join().unwrap().0, StatusCode::OK);
+    assert_eq!(get(&server.url("/?ms=1")).0, StatusCode::OK);
+}
+
+#[test]
+fn outbound_http_needs_a_network_grant() {
+    let upstream = upstream();
+    let skiff = Skiff::new();
+    let denied = Server::start(&skiff, &[P2_HTTP_OUTBOUND]);
+    let response = client()
+        .get(denied.url("/"))
+        .header("x-target-url", format!("http://{upstream}/"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_GATEWAY);
+    assert!(response.text().unwrap().contains("HttpRequestDenied"));
+    let log = denied.stderr();
+    assert!(
+        log.contains(&format!("--network allow={upstream}")),
+        "the log does not say which grant allows it: {log}"
+    );
+
+    let allowed = Server::start(
+        &skiff,
+        &["--network", &format!("allow={upstream}"), P2_HTTP_OUTBOUND],
+    );
+    let response = client()
+        .get(allowed.url("/"))
+        .header("x-target-url", format!("http://{upstream}/"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().unwrap(), "upstream 200: upstream ok");
+}
+
+#[test]
+fn serve_and_run_refuse_the_other_world() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["serve", "--listen", "127.0.0.1:0", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("is not an HTTP handler")
+        .stderr_has("skiff run");
+    skiff
+        .run(&["run", P2_HTTP_HELLO])
+        .code(125)
+        .stderr_has("is an HTTP handler")
+        .stderr_has("skiff serve");
+}
+
+#[test]
+fn malformed_and_slow_clients_do_not_stop_the_server() {
+    let server = Server::start(&Skiff::new(), &[P2_HTTP_HELLO]);
+    // Garbage instead of a request line.
+    let mut garbage = TcpStream::connect(&server.addr).unwrap();
+    garbage.write_all(b"NOT HTTP AT ALL\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = garbage.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 400"), "{answer:?}");
+    // A request with no Host header.
+    let mut hostless = TcpStream::connect(&server.addr).unwrap();
+    hostless.write_all(b"GET / HTTP/1.0\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    let _ = hostless.read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.0 400"), "{answer:?}");
+    // Slowloris: headers that never end, on many connections.
+    let started = Instant::now();
+    let mut slow: Vec<TcpStream> = (0..50)
+        .map(|_| {
+            let mut s = TcpStream::connect(&server.addr).unwrap();
+            s.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+                .unwrap();
+            s
+        })
+        .collect();
+    for _ in 0..5 {
+        assert_eq!(get(&server.url("/")).0, StatusCode::OK);
+    }
+    // The slow ones are cut off after the header timeout (10 s).
+    let stream = &mut slow[0];
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(25),
+        "a slow client held its connection for {waited:?}"
+    );
+    assert_eq!(get(&server.url("/")).0, StatusCode::OK);
+}
+
+// ---- the daemon ---------------------------------------------------------------------------------
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn gateway(daemon: &Daemon) -> String {
+    daemon.info()["gateway"].as_str().unwrap().to_string()
+}
+
+fn via_gateway(gateway: &str, host: &str, path: &str) -> (StatusCode, String) {
+    let response = client()
+        .get(format!("http://{gateway}{path}"))
+        .header("host", host)
+        .send()
+        .unwrap();
+    (response.status(), response.text().unwrap())
+}
+
+#[test]
+fn daemon_serves_http_apps_on_ports_and_routes() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon
+        .run(&["run", "-d", "--name", "api", "-p", &port, P2_HTTP_HELLO])
+        .success()
+        .stdout_is("api\n");
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "shop",
+            "--route",
+            "shop.localhost/",
+            "--route",
+            "/shop",
+            P2_HTTP_ECHO,
+        ])
+        .success();
+    daemon
+        .run(&["run", "-d", "--name", "counter", P2_HTTP_STATE])
+        .success();
+    let gw = gateway(&daemon);
+
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{port}/")),
+        (StatusCode::OK, "hello from skiff\n".into())
+    );
+    let response = client()
+        .get(format!("http://{gw}/cart?id=7"))
+        .header("host", "shop.localhost:8080")
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["x-echo-path"], "/cart?id=7");
+    let response = client()
+        .get(format!("http://{gw}/shop/cart"))
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["x-echo-path"], "/shop/cart");
+    // Without -p or --route an app is at NAME.localhost.
+    assert_eq!(
+        via_gateway(&gw, "counter.localhost", "/"),
+        (StatusCode::OK, "count=1\n".into())
+    );
+    let (status, body) = via_gateway(&gw, "nobody.localhost", "/shopping");
+    assert_eq!(status, StatusCode::NOT_FOUND, "{body}");
+
+    let app = daemon.app("api");
+    assert_eq!(state(&app), "serving");
+    assert_eq!(app["http"]["ports"][0], format!("127.0.0.1:{port}"));
+    daemon
+        .run(&["ps"])
+        .success()
+        .stdout_has("serving")
+        .stdout_has("shop");
+
+    // Bad requests change nothing.
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "thief",
+            "--route",
+            "/shop",
+            P2_HTTP_HELLO,
+        ])
+        .code(125)
+        .stderr_has("route `/shop` is already taken by app `shop`");
+    daemon
+        .run(&["run", "-d", "--name", "cmd", "-p", "0", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("not an HTTP handler");
+    daemon
+        .run(&["run", "-d", "--name", "clash", "-p", &port, P2_HTTP_HELLO])
+        .code(125)
+        .stderr_has("cannot listen");
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "bad",
+            "--route",
+            "http://x/",
+            P2_HTTP_HELLO,
+        ])
+        .code(125)
+        .stderr_has("not a route");
+    for name in ["thief", "cmd", "clash", "bad"] {
+        daemon.run(&["inspect", name]).code(125);
+    }
+    assert_eq!(via_gateway(&gw, "x", "/shop/a").0, StatusCode::OK);
+
+    // stop takes it off its port and routes; start brings it back.
+    daemon.run(&["stop", "api"]).success();
+    assert!(TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+    daemon.run(&["start", "api"]).success();
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/")).0, StatusCode::OK);
+    daemon.run(&["rm", "-f", "shop"]).success();
+    assert_eq!(via_gateway(&gw, "x", "/shop/a").0, StatusCode::NOT_FOUND);
+}
+
+#[test]
+fn metering_counts_cpu_time_and_memory_time_per_app() {
+    let daemon = Daemon::start();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "spin",
+            "--route",
+            "/spin",
+            P2_HTTP_CPU,
+        ])
+        .success();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "idle",
+            "--route",
+            "/idle",
+            P2_HTTP_HELLO,
+        ])
+        .success();
+    let gw = gateway(&daemon);
+    for _ in 0..5 {
+        assert_eq!(via_gateway(&gw, "x", "/spin?ms=100").0, StatusCode::OK);
+    }
+    let stats = &daemon.app("spin")["http"]["stats"];
+    assert_eq!(stats["requests"], 5);
+    assert_eq!(stats["invocations"], 5);
+    assert_eq!(stats["errors"], 0);
+    let cpu = stats["cpu_seconds"].as_f64().unwrap();
+    // The handler spins 5 x 100 ms; on a shared machine it may be descheduled a little.
+    assert!(
+        (0.3..0.75).contains(&cpu),
+        "metered {cpu} CPU-seconds for 0.5 s of work"
+    );
+    let wall = stats["wall_seconds"].as_f64().unwrap();
+    assert!(wall >= 0.5, "instances lived {wall} s");
+    let gb_seconds = stats["gb_seconds"].as_f64().unwrap();
+    // At least the instances' initial memory (over a MiB) for 0.5 s.
+    assert!(gb_seconds > 0.5 * 1e6 / 1e9, "{gb_seconds} GB-s");
+    // The idle neighbour was not billed for it.
+    let idle = &daemon.app("idle")["http"]["stats"];
+    assert_eq!(idle["requests"], 0);
+    assert_eq!(idle["cpu_seconds"], 0.0);
+
+    daemon
+        .run(&["stats", "--no-stream", "spin"])
+        .success()
+        .stdout_has("CPU-SECONDS")
+        .stdout_has("GB-SECONDS");
+    let metrics = daemon.info()["metrics"].as_str().unwrap().to_string();
+    let (status, text) = get(&format!("http://{metrics}/metrics"));
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        text.contains("skiff_http_requests_total{app=\"spin\"} 5"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skiff_http_cpu_seconds_total{app=\"spin\"}"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skiff_http_memory_gb_seconds_total{app=\"idle\"} 0"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_misbehaving_app_does_not_slow_its_neighbours() {
+    let daemon = Daemon::start();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "wild",
+            "--route",
+            "/wild",
+            "--timeout",
+            "3s",
+            "--memory",
+            "64m",
+            P2_HTTP_CPU,
+        ])
+        .success();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "calm",
+            "--route",
+            "/calm",
+            P2_HTTP_HELLO,
+        ])
+        .success();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "logs",
+            "--route",
+            "/log",
+            P2_HTTP_LOG,
+        ])
+        .success();
+    let gw = gateway(&daemon);
+    assert_eq!(via_gateway(&gw, "x", "/calm").0, StatusCode::OK);
+    let spinners: Vec<_> = (0..4)
+        .map(|_| {
+            let gw = gw.clone();
+            std::thread::spawn(move || via_gateway(&gw, "x", "/wild?ms=forever").0)
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let mut slowest = Duration::ZERO;
+    for _ in 0..20 {
+        let started = Instant::now();
+        assert_eq!(via_gateway(&gw, "x", "/calm").0, StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+    }
+    assert!(
+        slowest < Duration::from_secs(1),
+        "a neighbour waited {slowest:?} behind four spinning handlers"
+    );
+    for spinner in spinners {
+        assert_eq!(spinner.join().unwrap(), StatusCode::GATEWAY_TIMEOUT);
+    }
+    let wild = &daemon.app("wild")["http"]["stats"];
+    assert_eq!(wild["errors"], 4);
+    // The handler's own output and Skiff's messages about it go to the app's log.
+    assert_eq!(via_gateway(&gw, "x", "/log/a").1, "logged\n");
+    let logs = daemon.run(&["logs", "logs"]);
+    logs.success()
+        .stdout_has("handled /log/a")
+        .stderr_has("warn /log/a");
+    daemon
+        .run(&["logs", "wild"])
+        .success()
+        .stderr_has("wall-clock limit");
+}
+
+#[test]
+fn stop_lets_requests_in_flight_finish() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon
+        .run(&["run", "-d", "--name", "slow", "-p", &port, P2_HTTP_CPU])
+        .success();
+    let url = format!("http://127.0.0.1:{port}/?ms=1500");
+    let in_flight = std::thread::spawn(move || get(&url));
+    std::thread::sleep(Duration::from_millis(500));
+    daemon.run(&["stop", "-t", "10", "slow"]).success();
+    assert_eq!(
+        in_flight.join().unwrap(),
+        (StatusCode::OK, "spun 1500 ms\n".into())
+    );
+    assert_eq!(state(&daemon.app("slow")), "exited");
+}
+
+#[test]
+fn http_apps_come_back_after_kill_9() {
+    let mut daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "api",
+            "-p",
+            &port,
+            "--route",
+            "/api",
+            P2_HTTP_HELLO,
+        ])
+        .success();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "off",
+            "--route",
+            "/off",
+            P2_HTTP_HELLO,
+        ])
+        .success();
+    daemon.run(&["stop", "off"]).success();
+    daemon.restart_after_kill();
+    assert_eq!(get(&format!("http://127.0.0.1:{port}/")).0, StatusCode::OK);
+    let gw = gateway(&daemon);
+    assert_eq!(via_gateway(&gw, "x", "/api").0, StatusCode::OK);
+    assert_eq!(via_gateway(&gw, "x", "/off").0, StatusCode::NOT_FOUND);
+    assert_eq!(state(&daemon.app("off")), "exited");
+}
