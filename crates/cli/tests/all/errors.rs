@@ -58,7 +58,9 @@ fn component_of_the_wrong_world() {
         (func (export "handle") (canon lift (core func $i "handle"))))"#;
     run_file("lib.wat", component, &[])
         .code(125)
-        .stderr_has("is not a command component: it does not export `wasi:cli/run`")
+        .stderr_has(
+            "is neither a command nor an HTTP handler: it exports neither `wasi:cli/run` nor `wasi:http/incoming-handler`",
+        )
         .stderr_has("it exports `handle`")
         .stderr_has("hint: ");
 }
