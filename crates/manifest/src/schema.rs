@@ -441,45 +441,9 @@ fn normalize_guest(path: &str) -> Result<String, &'static str> {
     Ok(format!("/{}", parts.join("/")))
 }
 
-/// One `grants.network` entry: `HOST:PORT`, or a URL origin `https://HOST[:PORT]` (443 by
-/// default) / `http://HOST[:PORT]` (80). The grant is a host and port, nothing narrower, so a
-/// URL with a path is refused rather than silently widened.
+/// One `grants.network` entry, parsed as `--network allow=` parses it.
 fn parse_network_entry(entry: &str) -> Result<Endpoint, String> {
-    if entry.is_empty() {
-        return Err("the entry is empty".into());
-    }
-    let (authority, default_port) = match entry.split_once("://") {
-        Some((scheme, rest)) => {
-            let port = match scheme.to_ascii_lowercase().as_str() {
-                "https" => 443,
-                "http" => 80,
-                _ => return Err(format!("unsupported scheme `{scheme}`")),
-            };
-            let authority = rest.strip_suffix('/').unwrap_or(rest);
-            if authority.contains(['/', '?', '#']) {
-                return Err("a grant is a host and port: paths, queries and fragments \
-                            are not enforced, so leave them out"
-                    .into());
-            }
-            if authority.contains('@') {
-                return Err("user information (`user@`) is not allowed".into());
-            }
-            (authority, Some(port))
-        }
-        None => (entry, None),
-    };
-    // Egress grants are resolved to addresses when the app starts: a pattern cannot be.
-    if authority.contains('*') {
-        return Err("wildcards are not supported; list each host".into());
-    }
-    let has_port = match authority.strip_prefix('[') {
-        Some(v6) => v6.contains("]:"),
-        None => authority.contains(':'),
-    };
-    match default_port {
-        Some(port) if !has_port => format!("{authority}:{port}").parse(),
-        _ => authority.parse(),
-    }
+    Endpoint::parse_grant(entry)
 }
 
 #[cfg(test)]
