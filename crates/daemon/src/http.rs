@@ -93,7 +93,7 @@ impl HttpSlot {
 
     /// Takes it off its ports and routes, then lets requests in flight finish within `grace`.
     pub async fn unpublish(&self, gateway: &RouteTable, grace: Duration) {
-        gateway.remove(self.app.name());
+        gateway.remove(&self.routes, self.app.name());
         for (_, task) in self.bound.lock().unwrap().drain(..) {
             task.abort();
         }

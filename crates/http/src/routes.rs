@@ -1,5 +1,6 @@
 //! The gateway's routing table: `HOST/PATH`, `HOST` or `/PATH` to an app.
 
+use std::collections::HashMap;
 use std::fmt;
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
@@ -91,77 +92,107 @@ impl fmt::Display for Route {
     }
 }
 
-impl Route {
-    fn matches(&self, host: Option<&str>, path: &str) -> bool {
-        if let Some(want) = &self.host
-            && host != Some(want.as_str())
-        {
-            return false;
-        }
-        self.prefix == "/"
-            || path == self.prefix
-            || path
-                .strip_prefix(self.prefix.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    }
-
-    /// More specific routes win: a host over any host, then the longer prefix.
-    fn specificity(&self) -> (bool, usize) {
-        (self.host.is_some(), self.prefix.len())
-    }
-}
-
-/// Most specific first; replaced whole (copy on write) so routing never waits on a change.
-type Routes = Arc<Vec<(Route, Arc<HttpApp>)>>;
-
-/// The gateway's routes, changed as apps come and go while requests are being routed.
+/// The gateway's routes, changed as apps come and go while requests are being routed. Lookups
+/// are hash lookups of the path's prefixes, so ten thousand routes cost no more than ten.
 #[derive(Default)]
 pub struct RouteTable {
-    routes: RwLock<Routes>,
+    table: RwLock<Table>,
+}
+
+#[derive(Default)]
+struct Table {
+    /// Host-specific routes: host -> path prefix -> app.
+    by_host: HashMap<String, HashMap<String, Arc<HttpApp>>>,
+    /// Routes for any host: path prefix -> app.
+    any_host: HashMap<String, Arc<HttpApp>>,
+}
+
+impl Table {
+    fn prefixes(&self, host: &Option<String>) -> Option<&HashMap<String, Arc<HttpApp>>> {
+        match host {
+            Some(host) => self.by_host.get(host),
+            None => Some(&self.any_host),
+        }
+    }
 }
 
 impl RouteTable {
     /// Adds all of an app's routes, or none if any is taken.
     pub fn add(&self, routes: &[Route], app: &Arc<HttpApp>) -> Result<(), RouteError> {
-        let mut table = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         for route in routes {
-            if let Some((_, other)) = table.iter().find(|(r, _)| r == route) {
+            if let Some(other) = table
+                .prefixes(&route.host)
+                .and_then(|prefixes| prefixes.get(&route.prefix))
+            {
                 return Err(RouteError::Taken {
                     route: route.clone(),
                     app: other.name().to_string(),
                 });
             }
         }
-        let mut next = Vec::clone(&table);
-        next.extend(routes.iter().map(|r| (r.clone(), app.clone())));
-        next.sort_by_key(|(r, _)| std::cmp::Reverse(r.specificity()));
-        *table = Arc::new(next);
+        for route in routes {
+            let prefixes = match &route.host {
+                Some(host) => table.by_host.entry(host.clone()).or_default(),
+                None => &mut table.any_host,
+            };
+            prefixes.insert(route.prefix.clone(), app.clone());
+        }
         Ok(())
     }
 
-    /// Removes every route of the app with this name.
-    pub fn remove(&self, name: &str) {
-        let mut table = self.routes.write().unwrap_or_else(|e| e.into_inner());
-        let next: Vec<_> = table
-            .iter()
-            .filter(|(_, app)| app.name() != name)
-            .cloned()
-            .collect();
-        *table = Arc::new(next);
+    /// Removes these routes of the app with this name.
+    pub fn remove(&self, routes: &[Route], name: &str) {
+        let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
+        for route in routes {
+            let prefixes = match &route.host {
+                Some(host) => match table.by_host.get_mut(host) {
+                    Some(prefixes) => prefixes,
+                    None => continue,
+                },
+                None => &mut table.any_host,
+            };
+            if prefixes
+                .get(&route.prefix)
+                .is_some_and(|app| app.name() == name)
+            {
+                prefixes.remove(&route.prefix);
+            }
+            if let Some(host) = &route.host
+                && table.by_host.get(host).is_some_and(HashMap::is_empty)
+            {
+                table.by_host.remove(host);
+            }
+        }
     }
 
-    /// The app for a request's `Host` (without port) and path.
+    /// The app for a request's `Host` (without port) and path: a route naming the host wins over
+    /// one for any host, then the longest prefix.
     pub fn resolve(&self, host: Option<&str>, path: &str) -> Option<Arc<HttpApp>> {
-        let table = self
-            .routes
-            .read()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone();
-        let host = host.map(|h| h.to_ascii_lowercase());
-        table
-            .iter()
-            .find(|(route, _)| route.matches(host.as_deref(), path))
-            .map(|(_, app)| app.clone())
+        let table = self.table.read().unwrap_or_else(|e| e.into_inner());
+        let host = host.map(str::to_ascii_lowercase);
+        let by_host = host.as_ref().and_then(|h| table.by_host.get(h));
+        by_host
+            .and_then(|prefixes| longest_prefix(prefixes, path))
+            .or_else(|| longest_prefix(&table.any_host, path))
+            .cloned()
+    }
+}
+
+/// The longest route prefix of `path`, on segment boundaries: `/a/b/c`, `/a/b`, `/a`, `/`.
+fn longest_prefix<'t>(
+    prefixes: &'t HashMap<String, Arc<HttpApp>>,
+    path: &str,
+) -> Option<&'t Arc<HttpApp>> {
+    let mut candidate = path.trim_end_matches('/');
+    loop {
+        if candidate.is_empty() {
+            return prefixes.get("/");
+        }
+        if let Some(app) = prefixes.get(candidate) {
+            return Some(app);
+        }
+        candidate = &candidate[..candidate.rfind('/').unwrap_or(0)];
     }
 }
 
@@ -185,13 +216,55 @@ mod tests {
 
     #[test]
     fn prefixes_match_whole_segments() {
-        let r: Route = "/shop".parse().unwrap();
-        assert!(r.matches(None, "/shop"));
-        assert!(r.matches(Some("x"), "/shop/cart"));
-        assert!(!r.matches(None, "/shopping"));
-        let r: Route = "shop.localhost".parse().unwrap();
-        assert!(r.matches(Some("shop.localhost"), "/anything"));
-        assert!(!r.matches(Some("other.localhost"), "/anything"));
-        assert!(!r.matches(None, "/anything"));
+        let mut prefixes = HashMap::new();
+        let app = |name: &str| {
+            Arc::new(HttpApp::new(
+                name.into(),
+                Box::new(|| Box::pin(async { Err("unused".to_string()) })),
+                Default::default(),
+                Default::default(),
+            ))
+        };
+        prefixes.insert("/shop".to_string(), app("shop"));
+        prefixes.insert("/shop/admin".to_string(), app("admin"));
+        let name = |prefixes: &HashMap<_, _>, path| {
+            longest_prefix(prefixes, path).map(|a| a.name().to_string())
+        };
+        let p = &prefixes;
+        assert_eq!(name(p, "/shop").as_deref(), Some("shop"));
+        assert_eq!(name(p, "/shop/").as_deref(), Some("shop"));
+        assert_eq!(name(p, "/shop/cart").as_deref(), Some("shop"));
+        assert_eq!(name(p, "/shop/admin/users").as_deref(), Some("admin"));
+        assert_eq!(name(p, "/shopping"), None);
+        assert_eq!(name(p, "/"), None);
+        prefixes.insert("/".to_string(), app("root"));
+        assert_eq!(name(&prefixes, "/shopping").as_deref(), Some("root"));
+    }
+
+    #[test]
+    fn a_host_route_wins_and_routes_are_exclusive() {
+        let table = RouteTable::default();
+        let app = |name: &str| {
+            Arc::new(HttpApp::new(
+                name.into(),
+                Box::new(|| Box::pin(async { Err("unused".to_string()) })),
+                Default::default(),
+                Default::default(),
+            ))
+        };
+        let route = |r: &str| r.parse::<Route>().unwrap();
+        table.add(&[route("/")], &app("any")).unwrap();
+        table.add(&[route("shop.localhost")], &app("shop")).unwrap();
+        let name = |host, path| table.resolve(host, path).map(|a| a.name().to_string());
+        assert_eq!(name(Some("SHOP.localhost"), "/x").as_deref(), Some("shop"));
+        assert_eq!(name(Some("other"), "/x").as_deref(), Some("any"));
+        assert!(matches!(
+            table.add(&[route("/a"), route("/")], &app("late")),
+            Err(RouteError::Taken { .. })
+        ));
+        // All or nothing: `/a` was not added either.
+        assert_eq!(name(None, "/a").as_deref(), Some("any"));
+        table.remove(&[route("shop.localhost")], "shop");
+        assert_eq!(name(Some("shop.localhost"), "/x").as_deref(), Some("any"));
     }
 }
