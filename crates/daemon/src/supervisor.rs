@@ -26,6 +26,9 @@ use crate::logs::AppLog;
 /// loaded again (from the compile cache) on its next request.
 const HANDLER_CACHE: usize = 1000;
 
+/// How long HTTP requests in flight may run on when the daemon stops.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+
 /// A failed request: the HTTP status, and what to tell the user.
 #[derive(Debug)]
 pub struct Fail {
@@ -633,13 +636,21 @@ impl Supervisor {
     /// treats them as having died with the daemon, and their policies decide.
     pub async fn shutdown(&self) {
         let slots: Vec<Arc<Slot>> = self.apps.lock().unwrap().values().cloned().collect();
-        for slot in slots {
+        let mut serving = Vec::new();
+        for slot in &slots {
             if let Workload::Http(http) = &slot.workload {
                 http.unpublish(&self.gateway, Duration::ZERO).await;
+                serving.push(http.app.clone());
             }
             if let Some(task) = slot.live.lock().unwrap().task.take() {
                 task.abort();
             }
+        }
+        // Requests in flight get the default stop grace period to finish, all apps together.
+        let deadline = tokio::time::Instant::now() + SHUTDOWN_GRACE;
+        for app in serving {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            app.drain(left).await;
         }
     }
 }
