@@ -49,8 +49,8 @@ case $ROUTE_STYLE in path | host) ;; *) die "ROUTE_STYLE must be path or host" ;
 ((VARIANTS >= 1)) || die "VARIANTS must be at least 1"
 
 # --- prerequisites that this script will not build itself -------------------------------------
-if [[ ! -x $SKIFF ]] || ! "$SKIFF" daemon --help 2>/dev/null | grep -q -- --gateway ||
-    ! "$SKIFF" run --help 2>/dev/null | grep -q -- --route; then
+help_of() { "$SKIFF" "$@" --help 2>/dev/null || true; } # captured whole: no SIGPIPE under pipefail
+if [[ ! -x $SKIFF || $(help_of daemon) != *--gateway* || $(help_of run) != *--route* ]]; then
     echo "skiff binary with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d --route\`) not found at $SKIFF;" >&2
     echo "build it with:  cargo build --release -p skiff-cli" >&2
     exit 2
@@ -328,9 +328,9 @@ deploy() { # deploy PREFIX FIRST LAST: prints seconds
     fi
 }
 
-running_apps() { # apps the daemon reports running
+running_apps() { # apps the daemon reports running (HTTP apps: "serving")
     curl -sf --unix-socket "$SOCK" http://skiff/apps | python3 -c \
-        'import json, sys; print(sum(1 for a in json.load(sys.stdin) if a.get("state") == "running"))'
+        'import json, sys; print(sum(1 for a in json.load(sys.stdin) if a.get("state") in ("running", "serving")))'
 }
 
 run_one() { # run_one N ROUND

@@ -62,8 +62,8 @@ WANT_SKIFF=0
 if has_peer skiff || has_peer skiff-api; then WANT_SKIFF=1; fi
 
 # --- prerequisites that this script will not build itself -------------------------------------
-if ((WANT_SKIFF)) && { [[ ! -x $SKIFF ]] || ! "$SKIFF" daemon --help 2>/dev/null | grep -q -- --gateway ||
-    ! "$SKIFF" run --help 2>/dev/null | grep -q -- '--publish'; }; then
+help_of() { "$SKIFF" "$@" --help 2>/dev/null || true; } # captured whole: no SIGPIPE under pipefail
+if ((WANT_SKIFF)) && [[ ! -x $SKIFF || $(help_of daemon) != *--gateway* || $(help_of run) != *--publish* ]]; then
     echo "skiff binary with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d -p PORT\`) not found at $SKIFF;" >&2
     echo "build it with:  cargo build --release -p skiff-cli" >&2
     echo "(or run Docker alone: PEERS=docker $0)" >&2
