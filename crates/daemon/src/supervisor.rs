@@ -22,10 +22,6 @@ use tokio::sync::{broadcast, watch};
 use crate::http::{Handlers, HttpSlot};
 use crate::logs::AppLog;
 
-/// Compiled HTTP handlers kept in memory; beyond this, the least recently used is dropped and
-/// loaded again (from the compile cache) on its next request.
-const HANDLER_CACHE: usize = 1000;
-
 /// How long HTTP requests in flight may run on when the daemon stops.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -100,7 +96,9 @@ struct Live {
 }
 
 impl Supervisor {
-    pub async fn open(root: &Path) -> anyhow::Result<Supervisor> {
+    /// `loaded_handlers`: compiled HTTP handlers kept in memory; beyond this, the least recently
+    /// used is dropped and loaded again (from the compile cache) on its next request.
+    pub async fn open(root: &Path, loaded_handlers: usize) -> anyhow::Result<Supervisor> {
         let dir = root.join("daemon");
         let logs_dir = dir.join("logs");
         std::fs::create_dir_all(&logs_dir)?;
@@ -112,7 +110,7 @@ impl Supervisor {
         let runtime = Arc::new(runtime);
         Ok(Supervisor {
             gateway: Arc::default(),
-            handlers: Handlers::new(runtime.clone(), root.to_path_buf(), HANDLER_CACHE),
+            handlers: Handlers::new(runtime.clone(), root.to_path_buf(), loaded_handlers),
             runtime,
             compiled: Arc::default(),
             state,

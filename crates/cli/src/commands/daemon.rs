@@ -33,6 +33,10 @@ pub struct Daemon {
     /// Where Prometheus metrics are served (`GET /metrics`), or `none`
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen)]
     metrics: Listen,
+    /// Compiled HTTP handlers kept in memory; an app beyond them is loaded again from the compile
+    /// cache on its next request (idle apps hold no instance either way)
+    #[arg(long, value_name = "N", default_value_t = 1000)]
+    max_loaded_handlers: usize,
 }
 
 /// A listening address, or none.
@@ -69,6 +73,7 @@ impl Daemon {
             socket: self.socket.unwrap_or_else(|| global.socket()),
             gateway: self.gateway.0,
             metrics: self.metrics.0,
+            loaded_handlers: self.max_loaded_handlers,
         })?;
         Ok(ExitCode::SUCCESS)
     }
