@@ -95,6 +95,18 @@ pub fn uptime(app: &AppInfo) -> String {
     }
 }
 
+/// Where an HTTP app is served, as `docker ps` shows ports: its own ports, then its gateway routes.
+pub fn published(app: &AppInfo) -> String {
+    match &app.http {
+        Some(http) => {
+            let mut places: Vec<&str> = http.ports.iter().map(String::as_str).collect();
+            places.extend(http.routes.iter().map(String::as_str));
+            places.join(", ")
+        }
+        None => String::new(),
+    }
+}
+
 pub fn cpu_column(app: &AppInfo) -> String {
     if is_live(app) {
         cpu(app.cpu_ms)

@@ -9,7 +9,7 @@ use skiff_api::AppState;
 use crate::display;
 use crate::settings::GlobalFlags;
 
-/// List apps: NAME IMAGE STATUS UPTIME RESTARTS CPU MEM (running ones, or all with `-a`)
+/// List apps: NAME IMAGE STATUS UPTIME RESTARTS CPU MEM PORTS (running ones, or all with `-a`)
 #[derive(Debug, Args)]
 pub struct Ps {
     /// Show all apps, also those that exited or were stopped
@@ -44,6 +44,7 @@ impl Ps {
                     app.restarts.to_string(),
                     display::cpu_column(app),
                     display::memory_column(app),
+                    display::published(app),
                 ]
             })
             .collect();
@@ -51,7 +52,7 @@ impl Ps {
             "{}",
             display::table(
                 &[
-                    "NAME", "IMAGE", "STATUS", "UPTIME", "RESTARTS", "CPU", "MEM"
+                    "NAME", "IMAGE", "STATUS", "UPTIME", "RESTARTS", "CPU", "MEM", "PORTS"
                 ],
                 &rows
             )

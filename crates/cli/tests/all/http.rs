@@ -438,7 +438,10 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
         .run(&["ps"])
         .success()
         .stdout_has("serving")
-        .stdout_has("shop");
+        .stdout_has("PORTS")
+        .stdout_has(&format!("127.0.0.1:{port}"))
+        .stdout_has("shop.localhost/, /shop")
+        .stdout_has("counter.localhost/");
 
     // Bad requests change nothing.
     daemon
