@@ -29,6 +29,8 @@ pub struct DaemonConfig {
     pub metrics: Option<SocketAddr>,
     /// Compiled HTTP handlers kept in memory (least recently used dropped first).
     pub loaded_handlers: usize,
+    /// HTTP handler instances alive at once, all apps together (the instance pool).
+    pub max_instances: u32,
 }
 
 /// Where the CLI and the daemon meet by default: `$XDG_RUNTIME_DIR/skiff/skiff.sock`, or
@@ -58,8 +60,10 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
     std::fs::create_dir_all(&dir)
         .with_context(|| format!("cannot create the daemon directory `{}`", dir.display()))?;
     let _lock = lock(&dir)?;
-    let supervisor =
-        Arc::new(supervisor::Supervisor::open(&config.root, config.loaded_handlers).await?);
+    let supervisor = Arc::new(
+        supervisor::Supervisor::open(&config.root, config.loaded_handlers, config.max_instances)
+            .await?,
+    );
     let listener = api::bind(&config.socket)?;
     let mut info = DaemonInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),

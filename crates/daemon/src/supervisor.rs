@@ -98,14 +98,18 @@ struct Live {
 impl Supervisor {
     /// `loaded_handlers`: compiled HTTP handlers kept in memory; beyond this, the least recently
     /// used is dropped and loaded again (from the compile cache) on its next request.
-    pub async fn open(root: &Path, loaded_handlers: usize) -> anyhow::Result<Supervisor> {
+    pub async fn open(
+        root: &Path,
+        loaded_handlers: usize,
+        max_instances: u32,
+    ) -> anyhow::Result<Supervisor> {
         let dir = root.join("daemon");
         let logs_dir = dir.join("logs");
         std::fs::create_dir_all(&logs_dir)?;
         let state = State::open(&dir.join("state.redb"))?;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(root.join("cache").join("compiled")),
-            ..RuntimeConfig::default()
+            pooling: skiff_runtime::Pooling { max_instances },
         })?;
         let runtime = Arc::new(runtime);
         Ok(Supervisor {

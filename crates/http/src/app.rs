@@ -167,6 +167,10 @@ impl HttpApp {
                 };
                 error_response(status, &describe(&exit))
             }
+            Err(HandleError::Overloaded) => {
+                self.stats.rejected();
+                busy_response("the server's instance pool is full; retry shortly")
+            }
             Err(e) => {
                 self.log(&e.to_string());
                 error_response(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string())
@@ -205,6 +209,15 @@ fn body_error(
         Ok(hyper) => wasmtime_wasi_http::Error::from(*hyper),
         Err(other) => wasmtime_wasi_http::Error::InternalError(Some(other.to_string())),
     }
+}
+
+/// 503 with `Retry-After`: overload is temporary.
+fn busy_response(message: &str) -> hyper::Response<ResponseBody> {
+    let mut response = error_response(StatusCode::SERVICE_UNAVAILABLE, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
 }
 
 /// A plain-text response written by Skiff, not the app.

@@ -108,6 +108,9 @@ impl Engines {
                 .total_memories(n.saturating_mul(2))
                 .total_tables(n.saturating_mul(4))
                 .total_stacks(n)
+                // Large programs (a C# or big Rust app) have tables of tens of thousands of
+                // functions; slots are address space until used.
+                .table_elements(100_000)
                 // Keep the first pages of each slot mapped between instances instead of
                 // faulting them in again on every request.
                 .linear_memory_keep_resident(64 << 10)

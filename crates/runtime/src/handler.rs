@@ -52,6 +52,9 @@ pub enum HandleError {
     NoResponse(Exit),
     #[error("failed to start a handler instance")]
     Host(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// Every slot of the instance pool is in use (by all apps together).
+    #[error("all handler instances of this server are in use")]
+    Overloaded,
 }
 
 fn describe(exit: &Exit) -> String {
@@ -127,7 +130,15 @@ impl App {
                 None => run.await,
             };
             drop(store);
-            let failure = result.err().map(classify);
+            let overloaded = result.as_ref().is_err_and(|e| {
+                e.chain()
+                    .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+            });
+            let failure = if overloaded {
+                None
+            } else {
+                result.err().map(classify)
+            };
             report(InstanceReport {
                 wall: started.elapsed(),
                 cpu: meter.cpu_time(),
@@ -135,22 +146,23 @@ impl App {
                 memory_time: meter.memory_time(),
                 failure: failure.clone(),
             });
-            failure
+            (failure, overloaded)
         });
 
         match receiver.await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(HandleError::Guest(code)),
             // The instance dropped the response outparam without setting it.
-            Err(_) => Err(HandleError::NoResponse(match instance.await {
-                Ok(Some(failure)) => failure,
-                Ok(None) => Exit::Code(0),
-                Err(panicked) => Exit::Trap {
+            Err(_) => Err(match instance.await {
+                Ok((_, true)) => HandleError::Overloaded,
+                Ok((Some(failure), _)) => HandleError::NoResponse(failure),
+                Ok((None, _)) => HandleError::NoResponse(Exit::Code(0)),
+                Err(panicked) => HandleError::NoResponse(Exit::Trap {
                     message: panicked.to_string(),
                     backtrace: None,
                     stack_overflow: false,
-                },
-            })),
+                }),
+            }),
         }
     }
 }

@@ -324,8 +324,13 @@ pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store
     store.epoch_deadline_callback(|mut ctx| {
         ctx.data_mut().guard().check_cpu()?;
         // Yield every tick so one busy guest never holds a worker thread, and timers (the
-        // wall-clock limit) and other apps keep running.
-        Ok(UpdateDeadline::Yield(1))
+        // wall-clock limit) and other apps keep running. Through tokio's `yield_now`, which
+        // puts the task at the back of the run queue: a plain wake would put it in the worker's
+        // next-task slot, ahead of the neighbours it is meant to let run.
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
     });
     store.set_epoch_deadline(1);
     store

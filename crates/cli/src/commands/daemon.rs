@@ -37,6 +37,10 @@ pub struct Daemon {
     /// cache on its next request (idle apps hold no instance either way)
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_loaded_handlers: usize,
+    /// HTTP handler instances alive at once, all apps together (slots reserved up front; a
+    /// request beyond them gets 503)
+    #[arg(long, value_name = "N", default_value_t = skiff_runtime::Pooling::default().max_instances)]
+    max_instances: u32,
 }
 
 /// A listening address, or none.
@@ -74,6 +78,7 @@ impl Daemon {
             gateway: self.gateway.0,
             metrics: self.metrics.0,
             loaded_handlers: self.max_loaded_handlers,
+            max_instances: self.max_instances.max(1),
         })?;
         Ok(ExitCode::SUCCESS)
     }

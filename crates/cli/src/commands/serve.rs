@@ -47,7 +47,10 @@ impl Serve {
         let target = &self.app;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
-            ..RuntimeConfig::default()
+            // One app: its instance pool is exactly as large as its concurrency limit.
+            pooling: skiff_runtime::Pooling {
+                max_instances: self.http.max_concurrency.max(1),
+            },
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

@@ -15,16 +15,23 @@ pub struct Daemon {
     pub skiff: Skiff,
     pub socket: PathBuf,
     child: Option<Child>,
+    flags: Vec<String>,
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// A daemon with these `skiff daemon` flags besides its own root, socket and free ports.
+    pub fn start_with(flags: &[&str]) -> Daemon {
         let skiff = Skiff::new();
         let socket = skiff.root().join("run/skiff.sock");
         let mut daemon = Daemon {
             skiff,
             socket,
             child: None,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
         };
         daemon.spawn();
         daemon
@@ -40,6 +47,7 @@ impl Daemon {
             .arg(&self.socket)
             // Free ports, so that tests run side by side; `info()` tells which.
             .args(["--gateway", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
+            .args(&self.flags)
             .stdout(Stdio::null())
             .stderr(log)
             .spawn()
