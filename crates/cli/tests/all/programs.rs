@@ -330,3 +330,38 @@ fn p2_tcp_echo_client() {
         .success()
         .stdout_is("reply: ping\n");
 }
+
+#[test]
+fn p2_http_get() {
+    let skiff = Skiff::new();
+    let server = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in server.incoming().map_while(Result::ok) {
+            let mut stream = stream;
+            let mut request = String::new();
+            let mut reader = BufReader::new(stream.try_clone().unwrap());
+            while reader.read_line(&mut request).is_ok_and(|n| n > 2) {}
+            let _ = stream.write_all(
+                b"HTTP/1.1 200 OK\r\ncontent-length: 3\r\nconnection: close\r\n\r\nhi\n",
+            );
+        }
+    });
+    let url = format!("http://{addr}/x");
+    // A command's outgoing HTTP passes the same grants as its sockets and as HTTP handlers.
+    skiff
+        .run(&["run", P2_HTTP_GET, &url])
+        .code(1)
+        .stderr_has("HttpRequestDenied")
+        .stderr_has(&format!("--network allow={addr}"));
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={addr}"),
+            P2_HTTP_GET,
+            &url,
+        ])
+        .success()
+        .stdout_is("status 200\nhi\n");
+}
