@@ -28,7 +28,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 NS=${NS:-10 100 1000}
 ROUNDS=${ROUNDS:-3}
@@ -43,118 +44,26 @@ OUT=${OUT:-$HERE/results/density.md}
 STRICT=${STRICT:-0}
 IMAGE=skiff-bench-idle:latest
 
-log() { printf '[density] %s\n' "$*" >&2; }
-die() { printf '[density] ERROR: %s\n' "$*" >&2; exit 1; }
-
 # --- prerequisites that this script will not build itself -------------------------------------
 if [[ ! -x $SKIFF ]] || ! "$SKIFF" daemon --help >/dev/null 2>&1; then
-    echo "skiff binary with \`skiff daemon\` not found at $SKIFF; build it with:" >&2
-    echo "  cargo build --release -p skiff-cli" >&2
-    exit 2
+    missing_skiff "with \`skiff daemon\`"
 fi
-
-APT_UPDATED=0
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 not found: apt-get install $2"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
 need dockerd docker.io
 need docker docker.io
 need curl curl
 need python3 python3
 need xargs findutils
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
 [[ $(id -u) == 0 ]] || die "run as root (own dockerd, /proc/PID/smaps_rollup of its processes)"
-
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MEM_TOTAL=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, RAM $MEM_TOTAL, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "$MACHINE"
+machine_info ram
 
 # --- temp dirs, the daemon, dockerd, and their cleanup -----------------------------------------
 WORK=$(mktemp -d)
-D=$(mktemp -d) # dockerd's data-root, exec-root, socket and log
-DOCKERD_PID=
-DAEMON_PID=
-DAEMON_ROOT=
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-stop_pid() { # stop_pid PID [SECONDS]: TERM, wait (30 s), then KILL
-    local pid=$1 wait=${2:-30} i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < wait * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop after TERM: KILL"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-docker_rm_all() { # remove every container of our engine, SIGKILL, $PAR at a time
-    docker ps -aq | xargs -r -P "$PAR" -n 50 docker rm -f >/dev/null 2>&1 || true
-}
-
-our_shims() { # PIDs of the containerd-shim processes of our engine
-    local p
-    for p in /proc/[0-9]*; do
-        [[ $(cat "$p/comm" 2>/dev/null) == containerd-shim* ]] || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$D/" && echo "${p#/proc/}"
-    done
-    return 0
-}
-
-# shellcheck disable=SC2317 # reached only from the EXIT trap
-cleanup() {
-    local rc=$? pid mnt
-    trap - EXIT INT TERM
-    if [[ -n $DAEMON_PID ]]; then
-        stop_pid "$DAEMON_PID" 10
-    fi
-    if [[ -n $DOCKERD_PID ]]; then
-        if kill -0 "$DOCKERD_PID" 2>/dev/null; then
-            log "cleanup: removing containers"
-            docker_rm_all
-        fi
-        stop_pid "$DOCKERD_PID"
-        # dockerd stops the containerd it started; if it was killed, stop that one by its pid too.
-        if [[ -f $D/exec/containerd/containerd.pid ]]; then
-            pid=$(<"$D/exec/containerd/containerd.pid")
-            [[ -n $pid ]] && stop_pid "$pid"
-        fi
-        # Shims outlive a killed engine: end ours (their command line names our exec-root).
-        for pid in $(our_shims); do kill -9 "$pid" 2>/dev/null || true; done
-    fi
-    # Anything dockerd left mounted under its dirs must be unmounted before removal (deepest first).
-    while read -r mnt; do
-        umount -l "$mnt" 2>/dev/null || true
-    done < <(awk -v d="$D" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
-    rm -rf "$WORK" "$D" || true
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_cleanup "$WORK"
 
 # --- the idle program: wasm32-wasip1 and static native ----------------------------------------
-IDLE=$HERE/programs/idle
-log "building $IDLE for wasm32-wasip1 and x86_64-unknown-linux-gnu (static)"
-if command -v rustup >/dev/null 2>&1; then
-    rustup target add wasm32-wasip1 x86_64-unknown-linux-gnu >/dev/null 2>&1 ||
-        log "rustup target add failed; continuing with the installed targets"
-fi
-cargo build -q --release --manifest-path "$IDLE/Cargo.toml" --target wasm32-wasip1
-RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build -q --release --manifest-path "$IDLE/Cargo.toml" --target x86_64-unknown-linux-gnu
-WASM=$IDLE/target/wasm32-wasip1/release/idle.wasm
-NATIVE=$IDLE/target/x86_64-unknown-linux-gnu/release/idle
-[[ -f $WASM && -x $NATIVE ]] || die "idle build outputs missing"
-[[ $WASM != *[[:space:]\'\"\\]* ]] || die "path with a space or quote (used inside JSON): $WASM"
+build_program idle wasm32-wasip1 static
+plain_paths "used inside JSON" "$WASM"
 
 # --- memory probe: one JSON line ---------------------------------------------------------------
 cat >"$WORK/mem.py" <<'PY'
@@ -317,28 +226,6 @@ wait_skiff_running() { # wait_skiff_running N TIMEOUT_S
     done
 }
 
-start_daemon() {
-    DAEMON_ROOT=$(mktemp -d -p "$WORK" skiff.XXXX)
-    SOCK=$DAEMON_ROOT/s.sock
-    "$SKIFF" daemon --root "$DAEMON_ROOT" --socket "$SOCK" >"$DAEMON_ROOT.log" 2>&1 &
-    DAEMON_PID=$!
-    local i
-    for ((i = 0; ; i++)); do
-        curl -sf --unix-socket "$SOCK" http://skiff/ping >/dev/null 2>&1 && break
-        if ! kill -0 "$DAEMON_PID" 2>/dev/null || ((i >= 300)); then
-            tail -n 30 "$DAEMON_ROOT.log" >&2 || true
-            die "skiff daemon did not come up"
-        fi
-        sleep 0.1
-    done
-}
-
-stop_daemon() {
-    stop_pid "$DAEMON_PID" 30
-    DAEMON_PID=
-    rm -rf "$DAEMON_ROOT" "$DAEMON_ROOT.log"
-}
-
 skiff_start_n() { # skiff_start_n MODE N: start apps idle-1..idle-N
     local mode=$1 n=$2 i
     case $mode in
@@ -363,7 +250,7 @@ skiff_start_n() { # skiff_start_n MODE N: start apps idle-1..idle-N
 
 skiff_measure() { # skiff_measure MODE N ROUND
     local mode=$1 n=$2 round=$3 base after t0 t1 ok=true note=""
-    start_daemon
+    start_daemon "$(mktemp -d -p "$WORK" skiff.XXXX)"
     # Warm the compile cache (and the daemon) with one app, then remove it.
     curl -sS --fail -o /dev/null --unix-socket "$SOCK" -X POST http://skiff/apps \
         -H 'content-type: application/json' -d "$(api_body warm)" || die "skiff: warm-up app refused"
@@ -400,32 +287,10 @@ skiff_measure() { # skiff_measure MODE N ROUND
 }
 
 # --- docker ---------------------------------------------------------------------------------------
-log "starting dockerd in $D"
-# --bridge=none / --iptables=false: the containers use --network none, so leave the host's
-# network configuration alone (and do not clash with another engine's docker0).
-dockerd --data-root "$D/root" --exec-root "$D/exec" --pidfile "$D/pid" \
-    -H "unix://$D/docker.sock" --bridge=none --iptables=false >"$D/log" 2>&1 &
-DOCKERD_PID=$!
-export DOCKER_HOST="unix://$D/docker.sock" DOCKER_BUILDKIT=0
-for ((i = 0; ; i++)); do
-    docker version >/dev/null 2>&1 && break
-    if ! kill -0 "$DOCKERD_PID" 2>/dev/null || ((i >= 600)); then
-        tail -n 30 "$D/log" >&2 || true
-        die "dockerd did not come up"
-    fi
-    sleep 0.1
-done
-mkdir -p "$WORK/image"
-cp "$NATIVE" "$WORK/image/idle"
-cat >"$WORK/image/Dockerfile" <<'EOF'
-FROM scratch
-COPY idle /idle
-ENTRYPOINT ["/idle"]
-EOF
-if ! docker build -q -t "$IMAGE" "$WORK/image" >"$WORK/build.log" 2>&1; then
-    cat "$WORK/build.log" >&2
-    die "docker build of the scratch image failed"
-fi
+# --bridge=none: the containers use --network none, so leave the host's network configuration
+# alone (and do not clash with another engine's docker0).
+start_dockerd --bridge=none
+build_scratch_image "$IMAGE"
 # The engine must run its own containerd: with a system one (/run/containerd), the shims could not
 # be told apart from other engines'.
 [[ -f $D/exec/containerd/containerd.pid ]] ||
@@ -507,9 +372,7 @@ done
 if [[ -n $DOCKER_FAILED ]]; then log "Docker failed at N=$DOCKER_FAILED: larger N skipped for Docker"; fi
 
 # --- report ------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
-set +e
-python3 - "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$PAR" "$SETTLE" "$DOCKER_OK_MAX" "$DOCKER_FAILED" <<'PY'
+report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$PAR" "$SETTLE" "$DOCKER_OK_MAX" "$DOCKER_FAILED" <<'PY'
 import json, statistics, sys
 
 runs_file, machine, out, par, settle, docker_ok_max, docker_failed = sys.argv[1:8]
@@ -655,20 +518,5 @@ if 1000 in summary and (summary[1000]["conc"] or summary[1000]["api"] or summary
             goals.append((f"1000 apps started in under 2 s ({what})", med(xs) < 2.0, f"{med(xs):.2f} s"))
 else:
     goals.append(("1000 apps started in under 2 s", False, "N=1000 not run"))
-lines += ["", "Goals (medians):", ""]
-lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
-text = "\n".join(lines) + "\n"
-with open(out, "w") as fh:
-    fh.write(text)
-# The machine line was printed when the run started: stdout gets the rest.
-sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
-sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+finish(lines, out, goals)
 PY
-rc=$?
-set -e
-log "table written to $OUT"
-case $rc in
-    0) exit 0 ;;
-    3) [[ $STRICT == 1 ]] && exit 1; exit 0 ;;
-    *) die "report failed (python exit $rc)" ;;
-esac

@@ -21,7 +21,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
 ROUNDS=${ROUNDS:-20}
@@ -31,65 +32,21 @@ SCALE=${SCALE:-30}
 OUT=${OUT:-$HERE/results/epoch-overhead.md}
 FUEL=1000000000000000000
 
-log() { printf '[epoch-overhead] %s\n' "$*" >&2; }
-die() { printf '[epoch-overhead] ERROR: %s\n' "$*" >&2; exit 1; }
-
 # --- prerequisites that this script will not build itself -------------------------------------
-if [[ ! -x $SKIFF ]]; then
-    echo "skiff binary not found at $SKIFF; build it with:" >&2
-    echo "  cargo build --release -p skiff-cli" >&2
-    exit 2
-fi
-if [[ ! -x $WASMTIME ]]; then
-    echo "wasmtime 48.0.8 not found at $WASMTIME; install it with:" >&2
-    echo "  cargo install wasmtime-cli --version 48.0.8 --locked --root /work/peers/wasmtime-48.0.8" >&2
-    exit 2
-fi
-
-APT_UPDATED=0
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 not found: apt-get install $2"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
+[[ -x $SKIFF ]] || missing_skiff
+need_wasmtime
 need hyperfine hyperfine
 need python3 python3
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
-
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "$MACHINE"
+machine_info
 WASMTIME_VERSION=$("$WASMTIME" --version)
 
 WORK=$(mktemp -d)
 SKIFF_ROOT=$(mktemp -d)
 export SKIFF_ROOT
-# shellcheck disable=SC2317 # the EXIT trap
-cleanup() {
-    local rc=$?
-    rm -rf "$WORK" "$SKIFF_ROOT" || true
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_cleanup "$WORK" "$SKIFF_ROOT"
 
 # --- the cpu program: wasm32-wasip1 and native -------------------------------------------------
-PROG=$HERE/programs/cpu
-log "building $PROG for wasm32-wasip1 and x86_64-unknown-linux-gnu"
-if command -v rustup >/dev/null 2>&1; then
-    rustup target add wasm32-wasip1 x86_64-unknown-linux-gnu >/dev/null 2>&1 ||
-        log "rustup target add failed; continuing with the installed targets"
-fi
-cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target wasm32-wasip1
-cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target x86_64-unknown-linux-gnu
-WASM=$PROG/target/wasm32-wasip1/release/cpu.wasm
-NATIVE=$PROG/target/x86_64-unknown-linux-gnu/release/cpu
-[[ -f $WASM && -x $NATIVE ]] || die "cpu build outputs missing"
+build_program cpu wasm32-wasip1 native
 
 # --- the commands; each must print the native checksum -----------------------------------------
 PEERS=(plain epoch fuel skiff skiff-limit native)
@@ -101,22 +58,12 @@ declare -A CMD=(
     [skiff-limit]="$SKIFF run --cpu-time 1h $WASM $SCALE"
     [native]="$NATIVE $SCALE"
 )
-for path in "$SKIFF" "$WASMTIME" "$WASM" "$NATIVE"; do
-    [[ $path != *[[:space:]\'\"]* ]] || die "path with a space or quote (hyperfine -N cannot run it): $path"
-done
+plain_paths "hyperfine -N cannot run it" "$SKIFF" "$WASMTIME" "$WASM" "$NATIVE"
 
 EXPECTED=$("$NATIVE" "$SCALE")
 [[ $EXPECTED == checksum\ * ]] || die "native run printed '$EXPECTED'"
 log "warm-up (fills the compile caches) and output check: every peer must print '$EXPECTED'"
-for p in "${PEERS[@]}"; do
-    read -r -a argv <<<"${CMD[$p]}"
-    "${argv[@]}" >/dev/null 2>&1 || true # first run: compile + cache fill
-    if ! out=$("${argv[@]}" 2>"$WORK/$p.err"); then
-        cat "$WORK/$p.err" >&2
-        die "$p: '${CMD[$p]}' failed"
-    fi
-    [[ $out == "$EXPECTED" ]] || die "$p: '${CMD[$p]}' printed '$out', expected '$EXPECTED'"
-done
+for p in "${PEERS[@]}"; do check_output "$p" warm; done
 
 # --- measurement: ROUNDS rounds, each running every peer -------------------------------------
 mkdir -p "$WORK/json"
@@ -129,14 +76,13 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- report ------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
 CMDS_FILE=$WORK/commands
 for p in "${PEERS[@]}"; do
     printf '%s\t%s\n' "$p" "${CMD[$p]}"
 done >"$CMDS_FILE"
-python3 - "$WORK/json" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$WASMTIME_VERSION" "$CMDS_FILE" "$REPO" \
+report "$WORK/json" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$WASMTIME_VERSION" "$CMDS_FILE" "$REPO" \
     "$WASMTIME" "$SKIFF" "$WARMUP" <<'PY'
-import glob, json, math, os, statistics, sys
+import glob, json, os, statistics, sys
 
 jdir, machine, rounds, runs, out, wasmtime_version, cmds_file, repo, wasmtime, skiff, warmup = (
     sys.argv[1:12]
@@ -156,9 +102,6 @@ for p in peers:
         sys.exit(f"no samples for {p}")
     samples[p] = sorted(t * 1000.0 for t in ts)  # ms
     cpu[p] = statistics.median(cs) * 1000.0
-
-def p99(xs):  # nearest rank; equals max below 100 samples
-    return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
 
 med = {p: statistics.median(samples[p]) for p in peers}
 base, cbase = med["plain"], cpu["plain"]
@@ -197,9 +140,5 @@ lines += [
     f"{pct(cpu['skiff-limit'], cpu['epoch'])}; --cpu-time against no limit: "
     f"{pct(med['skiff-limit'], med['skiff'])} / {pct(cpu['skiff-limit'], cpu['skiff'])}.",
 ]
-text = "\n".join(lines) + "\n"
-with open(out, "w") as fh:
-    fh.write(text)
-sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
+finish(lines, out)
 PY
-log "table written to $OUT"

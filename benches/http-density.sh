@@ -27,7 +27,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 NS=${NS:-1000 10000}
 ROUNDS=${ROUNDS:-3}
@@ -41,81 +42,26 @@ SEED=${SEED:-1}
 OUT=${OUT:-$HERE/results/http-density.md}
 STRICT=${STRICT:-0}
 
-log() { printf '[http-density] %s\n' "$*" >&2; }
-die() { printf '[http-density] ERROR: %s\n' "$*" >&2; exit 1; }
-
 case $DEPLOY in api | cli) ;; *) die "DEPLOY must be api or cli" ;; esac
 case $ROUTE_STYLE in path | host) ;; *) die "ROUTE_STYLE must be path or host" ;; esac
 ((VARIANTS >= 1)) || die "VARIANTS must be at least 1"
 
 # --- prerequisites that this script will not build itself -------------------------------------
-help_of() { "$SKIFF" "$@" --help 2>/dev/null || true; } # captured whole: no SIGPIPE under pipefail
 if [[ ! -x $SKIFF || $(help_of daemon) != *--gateway* || $(help_of run) != *--route* ]]; then
-    echo "skiff binary with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d --route\`) not found at $SKIFF;" >&2
-    echo "build it with:  cargo build --release -p skiff-cli" >&2
-    exit 2
+    missing_skiff "with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d --route\`)"
 fi
-
-APT_UPDATED=0
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 not found: apt-get install $2"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
 need curl curl
 need python3 python3
 need xargs findutils
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
-
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MEM_TOTAL=$(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)
-MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, RAM $MEM_TOTAL, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "$MACHINE"
+machine_info ram
 
 # --- temp dirs, the daemon, and their cleanup ---------------------------------------------------
 WORK=$(mktemp -d)
-DAEMON_PID=
-DAEMON_ROOT=
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
-
-stop_pid() { # stop_pid PID [SECONDS]: TERM, wait (30 s), then KILL
-    local pid=$1 wait=${2:-30} i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < wait * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop after TERM: KILL"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # the EXIT trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n $DAEMON_PID ]] && stop_pid "$DAEMON_PID" 30
-    rm -rf "$WORK" || true
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_cleanup "$WORK"
 
 # --- the hello handler, and its variants ----------------------------------------------------------
-PROG=$HERE/programs/http-hello
-log "building $PROG for wasm32-wasip2"
-if command -v rustup >/dev/null 2>&1; then
-    rustup target add wasm32-wasip2 >/dev/null 2>&1 ||
-        log "rustup target add failed; continuing with the installed targets"
-fi
-cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target wasm32-wasip2
-WASM=$PROG/target/wasm32-wasip2/release/http-hello.wasm
-[[ -f $WASM ]] || die "http-hello build output missing"
+build_program http-hello wasm32-wasip2
 mkdir -p "$WORK/variants"
 # Variant k = the component plus a custom section `skiff-bench-variant` holding k: the same code,
 # another digest. Custom sections may appear anywhere in a component, and hosts ignore them.
@@ -140,7 +86,7 @@ for k in range(n):
     with open(f"{out_dir}/hello-{k}.wasm", "wb") as f:
         f.write(wasm + b"\x00" + leb(len(payload)) + payload)
 PY
-[[ $WORK != *[[:space:]\'\"\\]* ]] || die "path with a space or quote (used inside JSON): $WORK"
+plain_paths "used inside JSON" "$WORK"
 
 # --- helpers in python: memory, deploy client, request client ----------------------------------
 cat >"$WORK/mem.py" <<'PY'
@@ -269,39 +215,17 @@ warm = [get(k) for k in apps]
 print(json.dumps({"cold": cold, "warm": warm, "reconnects": reconnects}))
 PY
 
-free_port() { # a loopback TCP port that nothing listens on now
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
-
 # --- one run: a fresh daemon, N apps ------------------------------------------------------------
 CACHE=$WORK/compiled # the compile cache, shared by every run's daemon
 mkdir -p "$CACHE"
 
-start_daemon() {
-    DAEMON_ROOT=$(mktemp -d -p "$WORK" skiff.XXXX)
-    mkdir -p "$DAEMON_ROOT/cache"
-    ln -s "$CACHE" "$DAEMON_ROOT/cache/compiled"
-    SOCK=$DAEMON_ROOT/s.sock
+start_gateway_daemon() { # a fresh daemon with a gateway and the shared compile cache; sets GATEWAY
+    local root
+    root=$(mktemp -d -p "$WORK" skiff.XXXX)
+    mkdir -p "$root/cache"
+    ln -s "$CACHE" "$root/cache/compiled"
     GATEWAY=127.0.0.1:$(free_port)
-    METRICS=127.0.0.1:$(free_port)
-    "$SKIFF" daemon --root "$DAEMON_ROOT" --socket "$SOCK" --gateway "$GATEWAY" --metrics "$METRICS" \
-        >"$DAEMON_ROOT.log" 2>&1 &
-    DAEMON_PID=$!
-    local i
-    for ((i = 0; ; i++)); do
-        curl -sf --unix-socket "$SOCK" http://skiff/ping >/dev/null 2>&1 && break
-        if ! kill -0 "$DAEMON_PID" 2>/dev/null || ((i >= 300)); then
-            tail -n 30 "$DAEMON_ROOT.log" >&2 || true
-            die "skiff daemon did not come up"
-        fi
-        sleep 0.1
-    done
-}
-
-stop_daemon() {
-    stop_pid "$DAEMON_PID" 60
-    DAEMON_PID=
-    rm -rf "$DAEMON_ROOT" "$DAEMON_ROOT.log"
+    start_daemon "$root" --gateway "$GATEWAY" --metrics "127.0.0.1:$(free_port)"
 }
 
 deploy_cli() { # deploy_cli PREFIX FIRST LAST: skiff run -d --route, xargs -P $PAR; prints seconds
@@ -336,7 +260,7 @@ running_apps() { # apps the daemon reports running (HTTP apps: "serving")
 run_one() { # run_one N ROUND
     local n=$1 round=$2 base after served secs running k
     log "N=$n round $round: fresh daemon"
-    start_daemon
+    start_gateway_daemon
     # Warm-up: every variant deployed (compiled into the shared cache on the first run), requested
     # once, removed.
     deploy w 0 $((VARIANTS - 1)) >/dev/null || die "warm-up deploy failed"
@@ -377,7 +301,7 @@ pct = lambda xs, q: xs[max(0, -(-len(xs) * q // 100) - 1)]
 print(f"[http-density]   PSS/app {(r['after']['pss'] - r['base']['pss']) / r['n']:.1f} KiB; cold p50 "
       f"{pct(c, 50):.2f} ms p99 {pct(c, 99):.2f} ms; warm p50 {pct(w, 50):.2f} ms p99 {pct(w, 99):.2f} ms")
 PY
-    stop_daemon
+    stop_daemon 60
 }
 
 : >"$WORK/runs.jsonl"
@@ -388,9 +312,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- report ------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
-set +e
-python3 - "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$ROUNDS" "$SAMPLE" "$VARIANTS" "$DEPLOY" "$PAR" \
+report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$ROUNDS" "$SAMPLE" "$VARIANTS" "$DEPLOY" "$PAR" \
     "$ROUTE_STYLE" "$SETTLE" <<'PY'
 import json, math, statistics, sys
 
@@ -454,19 +376,5 @@ big = max(ns)
 goals.append((f"{big:,} apps deployed in one daemon", big >= 10000, f"N={big:,}"))
 goals.append((f"<= 200 KiB PSS per idle app (N={big:,})", S[big]["pss"] <= 200, f"{S[big]['pss']:.1f} KiB"))
 goals.append((f"cold-app first-request p99 < 5 ms (N={big:,})", S[big]["c99"] < 5, f"{S[big]['c99']:.2f} ms"))
-lines += ["", "Goals (medians):", ""]
-lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
-text = "\n".join(lines) + "\n"
-with open(out, "w") as fh:
-    fh.write(text)
-sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
-sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+finish(lines, out, goals)
 PY
-rc=$?
-set -e
-log "table written to $OUT"
-case $rc in
-    0) exit 0 ;;
-    3) [[ $STRICT == 1 ]] && exit 1; exit 0 ;;
-    *) die "report failed (python exit $rc)" ;;
-esac

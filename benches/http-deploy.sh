@@ -35,7 +35,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 PEERS=${PEERS:-skiff skiff-api docker}
 ROUNDS=${ROUNDS:-3}
@@ -49,38 +50,17 @@ OUT=${OUT:-$HERE/results/http-deploy.md}
 STRICT=${STRICT:-0}
 IMAGE=skiff-bench-http-hello:latest
 
-log() { printf '[http-deploy] %s\n' "$*" >&2; }
-die() { printf '[http-deploy] ERROR: %s\n' "$*" >&2; exit 1; }
-
-has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
-for p in $PEERS; do
-    case $p in skiff | skiff-api | docker) ;; *) die "unknown peer '$p' in PEERS (skiff skiff-api docker)" ;; esac
-done
+check_peers "skiff skiff-api docker"
 case $DOCKER_NET in auto | publish | host) ;; *) die "DOCKER_NET must be auto, publish or host" ;; esac
 case $POLL_FROM in return | start) ;; *) die "POLL_FROM must be return or start" ;; esac
 WANT_SKIFF=0
 if has_peer skiff || has_peer skiff-api; then WANT_SKIFF=1; fi
 
 # --- prerequisites that this script will not build itself -------------------------------------
-help_of() { "$SKIFF" "$@" --help 2>/dev/null || true; } # captured whole: no SIGPIPE under pipefail
 if ((WANT_SKIFF)) && [[ ! -x $SKIFF || $(help_of daemon) != *--gateway* || $(help_of run) != *--publish* ]]; then
-    echo "skiff binary with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d -p PORT\`) not found at $SKIFF;" >&2
-    echo "build it with:  cargo build --release -p skiff-cli" >&2
-    echo "(or run Docker alone: PEERS=docker $0)" >&2
-    exit 2
+    missing_skiff "with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d -p PORT\`)" \
+        "(or run Docker alone: PEERS=docker $0)"
 fi
-
-APT_UPDATED=0
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 not found: apt-get install $2"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
 if has_peer docker; then
     need dockerd docker.io
     need docker docker.io
@@ -89,110 +69,24 @@ if has_peer docker; then
 fi
 need curl curl
 need python3 python3
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
-
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "$MACHINE"
+machine_info
 
 # --- temp dirs, the daemon, dockerd, the bridge, and their cleanup -----------------------------
 WORK=$(mktemp -d)
-D=$(mktemp -d) # dockerd's data-root, exec-root, socket and log
-DOCKERD_PID=
-DAEMON_PID=
-BRIDGE=
-
-# shellcheck disable=SC2317 # also reached from the EXIT trap
-stop_pid() { # stop_pid PID [SECONDS]: TERM, wait (30 s), then KILL
-    local pid=$1 wait=${2:-30} i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < wait * 10; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop after TERM: KILL"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # reached only from the EXIT trap
-our_shims() { # PIDs of the containerd-shim processes of our engine
-    local p
-    for p in /proc/[0-9]*; do
-        [[ $(cat "$p/comm" 2>/dev/null) == containerd-shim* ]] || continue
-        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$D/" && echo "${p#/proc/}"
-    done
-    return 0
-}
-
-# shellcheck disable=SC2317 # reached only from the EXIT trap
-cleanup() {
-    local rc=$? pid mnt
-    trap - EXIT INT TERM
-    [[ -n $DAEMON_PID ]] && stop_pid "$DAEMON_PID" 10
-    if [[ -n $DOCKERD_PID ]]; then
-        if kill -0 "$DOCKERD_PID" 2>/dev/null; then
-            docker ps -aq | xargs -r docker rm -f >/dev/null 2>&1 || true
-        fi
-        stop_pid "$DOCKERD_PID"
-        # dockerd stops the containerd it started; if it was killed, stop that one by its pid too.
-        if [[ -f $D/exec/containerd/containerd.pid ]]; then
-            pid=$(<"$D/exec/containerd/containerd.pid")
-            [[ -n $pid ]] && stop_pid "$pid"
-        fi
-        # Shims outlive a killed engine: end ours (their command line names our exec-root).
-        for pid in $(our_shims); do kill -9 "$pid" 2>/dev/null || true; done
-    fi
-    [[ -n $BRIDGE ]] && ip link del "$BRIDGE" 2>/dev/null
-    # Anything dockerd left mounted under its dirs must be unmounted before removal (deepest first).
-    while read -r mnt; do
-        umount -l "$mnt" 2>/dev/null || true
-    done < <(awk -v d="$D" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
-    rm -rf "$WORK" "$D" || true
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_cleanup "$WORK"
 
 # --- the hello handler: wasm32-wasip2 component and static native server ----------------------
-PROG=$HERE/programs/http-hello
-log "building $PROG for wasm32-wasip2 and x86_64-unknown-linux-gnu (static)"
-if command -v rustup >/dev/null 2>&1; then
-    rustup target add wasm32-wasip2 x86_64-unknown-linux-gnu >/dev/null 2>&1 ||
-        log "rustup target add failed; continuing with the installed targets"
-fi
-cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target wasm32-wasip2
-RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target x86_64-unknown-linux-gnu
-WASM=$PROG/target/wasm32-wasip2/release/http-hello.wasm
-NATIVE=$PROG/target/x86_64-unknown-linux-gnu/release/http-hello
-[[ -f $WASM && -x $NATIVE ]] || die "http-hello build outputs missing"
-[[ $WASM != *[[:space:]\'\"\\]* ]] || die "path with a space or quote (used inside JSON): $WASM"
-
-free_port() { # a loopback TCP port that nothing listens on now
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+build_program http-hello wasm32-wasip2 static
+plain_paths "used inside JSON" "$WASM"
 
 # --- skiff daemon ---------------------------------------------------------------------------------
 SOCK=
 if ((WANT_SKIFF)); then
-    DAEMON_ROOT=$WORK/skiff
-    mkdir -p "$DAEMON_ROOT"
-    SOCK=$DAEMON_ROOT/s.sock
+    mkdir -p "$WORK/skiff"
     GATEWAY=127.0.0.1:$(free_port)
     METRICS=127.0.0.1:$(free_port)
-    log "starting skiff daemon (root $DAEMON_ROOT, gateway $GATEWAY, metrics $METRICS)"
-    "$SKIFF" daemon --root "$DAEMON_ROOT" --socket "$SOCK" --gateway "$GATEWAY" --metrics "$METRICS" \
-        >"$WORK/daemon.log" 2>&1 &
-    DAEMON_PID=$!
-    for ((i = 0; ; i++)); do
-        curl -sf --unix-socket "$SOCK" http://skiff/ping >/dev/null 2>&1 && break
-        if ! kill -0 "$DAEMON_PID" 2>/dev/null || ((i >= 300)); then
-            tail -n 30 "$WORK/daemon.log" >&2 || true
-            die "skiff daemon did not come up"
-        fi
-        sleep 0.1
-    done
+    log "starting skiff daemon (root $WORK/skiff, gateway $GATEWAY, metrics $METRICS)"
+    start_daemon "$WORK/skiff" --gateway "$GATEWAY" --metrics "$METRICS"
 fi
 
 # --- Docker engine of our own, with its own bridge (or host networking) -----------------------
@@ -225,33 +119,10 @@ if has_peer docker; then
             [[ $DOCKER_NET == publish ]] && die "DOCKER_NET=publish but no bridge could be made"
         fi
     fi
-    log "starting dockerd in $D (bridge: $dockerd_bridge)"
-    # --iptables=false: leave the host's firewall alone; docker-proxy (userland) publishes ports.
-    dockerd --data-root "$D/root" --exec-root "$D/exec" --pidfile "$D/pid" \
-        -H "unix://$D/docker.sock" --bridge="$dockerd_bridge" --iptables=false --ip-masq=false \
-        >"$D/log" 2>&1 &
-    DOCKERD_PID=$!
-    export DOCKER_HOST="unix://$D/docker.sock" DOCKER_BUILDKIT=0
-    for ((i = 0; ; i++)); do
-        docker version >/dev/null 2>&1 && break
-        if ! kill -0 "$DOCKERD_PID" 2>/dev/null || ((i >= 600)); then
-            tail -n 30 "$D/log" >&2 || true
-            die "dockerd did not come up"
-        fi
-        sleep 0.1
-    done
-    mkdir -p "$WORK/image"
-    cp "$NATIVE" "$WORK/image/http-hello"
-    cat >"$WORK/image/Dockerfile" <<'EOF'
-FROM scratch
-COPY http-hello /http-hello
-ENTRYPOINT ["/http-hello"]
-CMD ["0.0.0.0:8080"]
-EOF
-    if ! docker build -q -t "$IMAGE" "$WORK/image" >"$WORK/build.log" 2>&1; then
-        cat "$WORK/build.log" >&2
-        die "docker build of the scratch image failed"
-    fi
+    # --iptables=false (start_dockerd): leave the host's firewall alone; docker-proxy (userland)
+    # publishes ports.
+    start_dockerd --bridge="$dockerd_bridge" --ip-masq=false
+    build_scratch_image "$IMAGE" '["0.0.0.0:8080"]'
     # Does a published port answer here? If not, fall back to host networking.
     if [[ $NET_MODE == publish ]]; then
         port=$(free_port)
@@ -439,24 +310,19 @@ print(json.dumps({"peers": a[1].split(), "rounds": int(a[2]), "deploys": int(a[3
     "$TIMEOUT" "$SETTLE_MS" "$SKIFF" "$WASM" "$SOCK" "$IMAGE" "$NET_MODE" "$POLL_FROM")
 log "measuring: $ROUNDS rounds x $DEPLOYS deploys per peer ($PEERS); docker networking: $NET_MODE"
 python3 "$WORK/deploy.py" "$CFG" >"$WORK/runs.jsonl" || {
-    [[ -n $DAEMON_PID ]] && { log "the daemon's log ends:"; tail -n 20 "$WORK/daemon.log" >&2 || true; }
+    [[ -n $DAEMON_PID ]] && { log "the daemon's log ends:"; tail -n 20 "$DAEMON_ROOT.log" >&2 || true; }
     die "deploy measurement failed"
 }
 
 # --- report ------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
-set +e
-python3 - "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$ROUNDS" "$DEPLOYS" "$POLL_MS" "$NET_MODE" "$POLL_FROM" \
+report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$ROUNDS" "$DEPLOYS" "$POLL_MS" "$NET_MODE" "$POLL_FROM" \
     "$NET_WHY" <<'PY'
-import json, math, statistics, sys
+import json, statistics, sys
 
 runs_file, machine, out, rounds, deploys, poll_ms, net, poll_from, net_why = sys.argv[1:10]
 runs = [json.loads(l) for l in open(runs_file) if l.strip()]
 peers = [p for p in ("skiff", "skiff-api", "docker") if any(r["peer"] == p for r in runs)]
 med = statistics.median
-
-def p99(xs):  # nearest rank; equals max below 100 samples
-    return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
 
 desc = {
     "skiff": "`skiff run -d --name N -p PORT http-hello.wasm`",
@@ -519,22 +385,7 @@ elif any(p.startswith("skiff") for p in peers):
 if "skiff-api" in S:
     lines += ["", f"Without the CLI process (API): {S['skiff-api']:.1f} ms"
               + (f", docker/skiff-api = {S['docker'] / S['skiff-api']:.0f}x." if "docker" in S else ".")]
-if goals:
-    lines += ["", "Goals (medians):", ""]
-    lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
-else:
+if not goals:
     lines += ["", "skiff was not run (PEERS): no goals checked."]
-text = "\n".join(lines) + "\n"
-with open(out, "w") as fh:
-    fh.write(text)
-sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
-sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+finish(lines, out, goals)
 PY
-rc=$?
-set -e
-log "table written to $OUT"
-case $rc in
-    0) exit 0 ;;
-    3) [[ $STRICT == 1 ]] && exit 1; exit 0 ;;
-    *) die "report failed (python exit $rc)" ;;
-esac

@@ -23,7 +23,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
 PEERS=${PEERS:-skiff wasmtime native}
@@ -37,48 +38,19 @@ OUT=${OUT:-$HERE/results/http-throughput.md}
 STRICT=${STRICT:-0}
 EXPECTED='hello from skiff'
 
-log() { printf '[http-throughput] %s\n' "$*" >&2; }
-die() { printf '[http-throughput] ERROR: %s\n' "$*" >&2; exit 1; }
-
-has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
-for p in $PEERS; do
-    case $p in skiff | wasmtime | native) ;; *) die "unknown peer '$p' in PEERS (skiff wasmtime native)" ;; esac
-done
+check_peers "skiff wasmtime native"
 
 # --- prerequisites that this script will not build itself -------------------------------------
 if has_peer skiff && { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
-    echo "skiff binary with \`skiff serve\` not found at $SKIFF; build it with:" >&2
-    echo "  cargo build --release -p skiff-cli" >&2
-    echo "(or run the other peers alone: PEERS=\"wasmtime native\" $0)" >&2
-    exit 2
+    missing_skiff "with \`skiff serve\`" "(or run the other peers alone: PEERS=\"wasmtime native\" $0)"
 fi
-if has_peer wasmtime && [[ ! -x $WASMTIME ]]; then
-    echo "wasmtime 48.0.8 not found at $WASMTIME; install it with:" >&2
-    echo "  cargo install wasmtime-cli --version 48.0.8 --locked --root /work/peers/wasmtime-48.0.8" >&2
-    exit 2
-fi
-
-APT_UPDATED=0
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 not found: apt-get install $2"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
+if has_peer wasmtime; then need_wasmtime; fi
 need wrk wrk
 need taskset util-linux
 need curl curl
 need python3 python3
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
 (($(nproc) >= 2)) || log "only $(nproc) core: server and wrk will share it"
-
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "$MACHINE"
+machine_info
 WASMTIME_VERSION=-
 has_peer wasmtime && WASMTIME_VERSION=$("$WASMTIME" --version)
 CLK_TCK=$(getconf CLK_TCK)
@@ -87,48 +59,10 @@ CLK_TCK=$(getconf CLK_TCK)
 WORK=$(mktemp -d)
 SKIFF_ROOT=$(mktemp -d)
 export SKIFF_ROOT
-SERVER_PID=
-
-stop_pid() { # stop_pid PID: TERM, wait up to 10 s, then KILL
-    local pid=$1 i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 100; i++)); do
-        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
-        sleep 0.1
-    done
-    log "pid $pid did not stop after TERM: KILL"
-    kill -9 "$pid" 2>/dev/null || true
-    wait "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # the EXIT trap
-cleanup() {
-    local rc=$?
-    trap - EXIT INT TERM
-    [[ -n $SERVER_PID ]] && stop_pid "$SERVER_PID"
-    rm -rf "$WORK" "$SKIFF_ROOT" || true
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_cleanup "$WORK" "$SKIFF_ROOT"
 
 # --- the hello handler: wasm32-wasip2 component and static native server ----------------------
-PROG=$HERE/programs/http-hello
-log "building $PROG for wasm32-wasip2 and x86_64-unknown-linux-gnu (static)"
-if command -v rustup >/dev/null 2>&1; then
-    rustup target add wasm32-wasip2 x86_64-unknown-linux-gnu >/dev/null 2>&1 ||
-        log "rustup target add failed; continuing with the installed targets"
-fi
-cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target wasm32-wasip2
-RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build -q --release --manifest-path "$PROG/Cargo.toml" --target x86_64-unknown-linux-gnu
-WASM=$PROG/target/wasm32-wasip2/release/http-hello.wasm
-NATIVE=$PROG/target/x86_64-unknown-linux-gnu/release/http-hello
-[[ -f $WASM && -x $NATIVE ]] || die "http-hello build outputs missing"
-
-free_port() { # a loopback TCP port that nothing listens on now
-    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
-}
+build_program http-hello wasm32-wasip2 static
 
 start_server() { # start_server PEER ADDR LOG: the server pinned to $SERVER_CPU; sets SERVER_PID
     local peer=$1 addr=$2 out=$3
@@ -189,7 +123,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
         [[ $body == "$EXPECTED" ]] || die "$p answered '$body' after the run"
         printf '{"peer":"%s","round":%d,"ticks":%d,"hwm_kb":%d,"wrk":"%s"}\n' \
             "$p" "$r" $((t1 - t0)) "$hwm" "$WORK/wrk.$p.$r.txt" >>"$WORK/runs.jsonl"
-        stop_pid "$SERVER_PID"
+        stop_pid "$SERVER_PID" 10
         SERVER_PID=
         grep -E 'Requests/sec|^ +(50|99)%' "$WORK/wrk.$p.$r.txt" | tr -s ' ' | tr '\n' ' ' | sed 's/^/    /' >&2
         echo >&2
@@ -197,9 +131,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- report ------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
-set +e
-python3 - "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$CLK_TCK" "$ROUNDS" "$DURATION" "$WARMUP" "$CONNS" \
+report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$CLK_TCK" "$ROUNDS" "$DURATION" "$WARMUP" "$CONNS" \
     "$WASMTIME_VERSION" "$SERVER_CPU" "$CLIENT_CPU" <<'PY'
 import json, re, statistics, sys
 
@@ -288,20 +220,5 @@ if "wasmtime" in M and "native" in M:
     lines += ["", f"Peers alone: wasmtime/native = {M['wasmtime']['rps'] / M['native']['rps']:.2f}x req/s."]
 if any(e[0] or e[1] for e in errs.values()):
     lines += ["", "Errors are summed over the rounds (wrk's non-2xx responses and socket errors)."]
-if goals:
-    lines += ["", "Goals (medians):", ""]
-    lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
-text = "\n".join(lines) + "\n"
-with open(out, "w") as fh:
-    fh.write(text)
-sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
-sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+finish(lines, out, goals)
 PY
-rc=$?
-set -e
-log "table written to $OUT"
-case $rc in
-    0) exit 0 ;;
-    3) [[ $STRICT == 1 ]] && exit 1; exit 0 ;;
-    *) die "report failed (python exit $rc)" ;;
-esac

@@ -16,7 +16,8 @@
 set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-REPO=$(dirname "$HERE")
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 ROUNDS=${ROUNDS:-5}
 RUNS=${RUNS:-3}
@@ -24,102 +25,28 @@ OUT=${OUT:-$HERE/results/images.md}
 STRICT=${STRICT:-0}
 EXPECTED='Hello, world!'
 
-log() { printf '[images] %s\n' "$*" >&2; }
-die() { printf '[images] ERROR: %s\n' "$*" >&2; exit 1; }
-
 # --- prerequisites that this script will not build itself -------------------------------------
-if [[ ! -x $SKIFF ]]; then
-    echo "skiff binary not found at $SKIFF; build it with:" >&2
-    echo "  cargo build --release -p skiff-cli" >&2
-    exit 2
+if [[ ! -x $SKIFF ]] || ! "$SKIFF" build --help >/dev/null 2>&1; then
+    missing_skiff "with \`skiff build\`"
 fi
-if ! "$SKIFF" build --help >/dev/null 2>&1; then
-    echo "$SKIFF has no 'build' command (an old binary?); rebuild it with:" >&2
-    echo "  cargo build --release -p skiff-cli" >&2
-    exit 2
-fi
-
-APT_UPDATED=0
-need() { # need COMMAND DEBIAN-PACKAGE
-    command -v "$1" >/dev/null 2>&1 && return 0
-    log "$1 not found: apt-get install $2"
-    if [[ $APT_UPDATED == 0 ]]; then
-        apt-get update -qq
-        APT_UPDATED=1
-    fi
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
-    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
-}
 need hyperfine hyperfine
 need dockerd docker.io
 need docker docker.io
 need docker-registry docker-registry
 need curl curl
 need python3 python3
-command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
-
-CPU=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
-MACHINE="Machine: nproc=$(nproc), CPU: ${CPU:-unknown}, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
-echo "$MACHINE"
+machine_info
 
 # --- temp dirs, dockerd, registry, and their cleanup -------------------------------------------
 WORK=$(mktemp -d) # build outputs, skiff roots, prepare scripts, hyperfine JSON
-D=$(mktemp -d)    # dockerd's data-root, exec-root, socket and log
 R=$(mktemp -d)    # the registry's config, storage and log
-DOCKERD_PID=
-REGISTRY_PID=
-
-# shellcheck disable=SC2317 # reached only from the EXIT trap
-stop_pid() { # stop_pid PID: TERM, wait up to 30 s, then KILL
-    local pid=$1 i
-    kill "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 300; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
-        sleep 0.1
-    done
-    log "pid $pid did not stop after TERM: KILL"
-    kill -9 "$pid" 2>/dev/null || true
-}
-
-# shellcheck disable=SC2317 # the EXIT trap
-cleanup() {
-    local rc=$? pid mnt
-    if [[ -n $DOCKERD_PID ]]; then
-        stop_pid "$DOCKERD_PID"
-        # dockerd stops the containerd it started; if it was killed, stop that one by its pid too.
-        if [[ -f $D/exec/containerd/containerd.pid ]]; then
-            pid=$(<"$D/exec/containerd/containerd.pid")
-            [[ -n $pid ]] && stop_pid "$pid"
-        fi
-    fi
-    [[ -n $REGISTRY_PID ]] && stop_pid "$REGISTRY_PID"
-    # Anything dockerd left mounted under its dirs must be unmounted before removal (deepest first).
-    while read -r mnt; do
-        umount -l "$mnt" 2>/dev/null || true
-    done < <(awk -v d="$D" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
-    rm -rf "$WORK" "$D" "$R" || true
-    exit "$rc"
-}
-trap cleanup EXIT
-trap 'exit 130' INT TERM
+on_exit_cleanup "$WORK" "$R"
 
 # --- the hello program: wasm32-wasip1 and static native ---------------------------------------
-HELLO=$HERE/programs/hello
-log "building $HELLO for wasm32-wasip1 and x86_64-unknown-linux-gnu (static)"
-if command -v rustup >/dev/null 2>&1; then
-    rustup target add wasm32-wasip1 x86_64-unknown-linux-gnu >/dev/null 2>&1 ||
-        log "rustup target add failed; continuing with the installed targets"
-fi
-cargo build -q --release --manifest-path "$HELLO/Cargo.toml" --target wasm32-wasip1
-RUSTFLAGS="-C target-feature=+crt-static" \
-    cargo build -q --release --manifest-path "$HELLO/Cargo.toml" --target x86_64-unknown-linux-gnu
-WASM=$HELLO/target/wasm32-wasip1/release/hello.wasm
-NATIVE=$HELLO/target/x86_64-unknown-linux-gnu/release/hello
-[[ -f $WASM && -x $NATIVE ]] || die "hello build outputs missing"
+build_program hello wasm32-wasip1 static
 
 # --- the registry: loopback, free port, temp storage --------------------------------------------
-PORT=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-REG=127.0.0.1:$PORT
+REG=127.0.0.1:$(free_port)
 cat >"$R/config.yml" <<EOF
 version: 0.1
 log:
@@ -135,33 +62,13 @@ EOF
 log "starting docker-registry on $REG"
 docker-registry serve "$R/config.yml" >"$R/log" 2>&1 &
 REGISTRY_PID=$!
-for ((i = 0; ; i++)); do
-    [[ $(curl -s -o /dev/null -w '%{http_code}' "http://$REG/v2/") == 200 ]] && break
-    if ! kill -0 "$REGISTRY_PID" 2>/dev/null || ((i >= 300)); then
-        tail -n 30 "$R/log" >&2 || true
-        die "docker-registry did not come up on $REG"
-    fi
-    sleep 0.1
-done
+wait_up "docker-registry on $REG" "$REGISTRY_PID" "$R/log" 300 curl -sf -o /dev/null "http://$REG/v2/"
 
 # --- Docker engine of our own (classic builder) ------------------------------------------------
-log "starting dockerd in $D"
-# --bridge=none / --iptables=false: the containers use --network none, so leave the host's
-# network configuration alone. Registries on 127.0.0.0/8 are insecure-allowed by default; say so
-# anyway so that a changed default cannot make the push go to HTTPS.
-dockerd --data-root "$D/root" --exec-root "$D/exec" --pidfile "$D/pid" \
-    -H "unix://$D/docker.sock" --bridge=none --iptables=false \
-    --insecure-registry "$REG" >"$D/log" 2>&1 &
-DOCKERD_PID=$!
-export DOCKER_HOST="unix://$D/docker.sock" DOCKER_BUILDKIT=0
-for ((i = 0; ; i++)); do
-    docker version >/dev/null 2>&1 && break
-    if ! kill -0 "$DOCKERD_PID" 2>/dev/null || ((i >= 600)); then
-        tail -n 30 "$D/log" >&2 || true
-        die "dockerd did not come up"
-    fi
-    sleep 0.1
-done
+# --bridge=none: the containers use --network none, so leave the host's network configuration
+# alone. Registries on 127.0.0.0/8 are insecure-allowed by default; say so anyway so that a
+# changed default cannot make the push go to HTTPS.
+start_dockerd --bridge=none --insecure-registry "$REG"
 DOCKER=$(command -v docker)
 
 # --- the Skiff image: skiff.toml -> skiff build -> skiff push -----------------------------------
@@ -189,16 +96,8 @@ SKIFF_ROOT=$BUILD_ROOT "$SKIFF" inspect --format json "$SKIFF_IMAGE" >"$WORK/ski
     die "skiff inspect failed"
 
 # --- the Docker image: FROM scratch + static binary -> docker build -> docker push -------------
-mkdir -p "$WORK/image"
-cp "$NATIVE" "$WORK/image/hello"
-cat >"$WORK/image/Dockerfile" <<'EOF'
-FROM scratch
-COPY hello /hello
-ENTRYPOINT ["/hello"]
-EOF
 log "docker build + push $DOCKER_IMAGE"
-docker build -q -t "$DOCKER_IMAGE" "$WORK/image" >"$WORK/docker-build.log" 2>&1 ||
-    { cat "$WORK/docker-build.log" >&2; die "docker build of the scratch image failed"; }
+build_scratch_image "$DOCKER_IMAGE"
 docker image inspect --format '{{.Size}}' "$DOCKER_IMAGE" >"$WORK/docker-image-size"
 docker push "$DOCKER_IMAGE" >"$WORK/docker-push.log" 2>&1 ||
     { cat "$WORK/docker-push.log" >&2; die "docker push failed"; }
@@ -256,9 +155,7 @@ declare -A ROOT=(
     [skiff-cache]="$SKIFF_CACHED"
     [docker]="$SKIFF_FRESH"
 )
-for path in "$SKIFF" "$DOCKER" "$WORK"; do
-    [[ $path != *[[:space:]\'\"]* ]] || die "path with a space or quote (hyperfine -N cannot run it): $path"
-done
+plain_paths "hyperfine -N cannot run it" "$SKIFF" "$DOCKER" "$WORK"
 
 # Remove every local trace of the pushed Docker image (the build left its layers in the engine).
 "$WORK/prep-docker.sh" || die "could not remove the local Docker image after the push"
@@ -266,15 +163,7 @@ done
 log "output check (and the shared compile cache's warm-up)"
 for p in "${PEERS[@]}"; do
     "${PREP[$p]}" || die "$p: prepare step failed"
-    read -r -a argv <<<"${CMD[$p]}"
-    if ! out=$(SKIFF_ROOT=${ROOT[$p]} "${argv[@]}" 2>"$WORK/$p.err"); then
-        cat "$WORK/$p.err" >&2
-        die "$p: '${CMD[$p]}' failed"
-    fi
-    if [[ $out != "$EXPECTED" ]]; then
-        cat "$WORK/$p.err" >&2
-        die "$p: '${CMD[$p]}' printed '$out', expected '$EXPECTED'"
-    fi
+    SKIFF_ROOT=${ROOT[$p]} check_output "$p"
 done
 [[ -n $(find "$SHARED_CACHE" -name '*.cwasm' -print -quit) ]] ||
     die "the shared compile cache is still empty after a run: is it still at SKIFF_ROOT/cache/compiled?"
@@ -293,10 +182,8 @@ done
     log "warning: the shared compile cache holds more than one entry"
 
 # --- report ------------------------------------------------------------------------------------
-mkdir -p "$(dirname "$OUT")"
-set +e
-python3 - "$WORK" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$SKIFF_IMAGE" "$DOCKER_IMAGE" <<'PY'
-import glob, json, math, os, statistics, sys
+report "$WORK" "$MACHINE" "$ROUNDS" "$RUNS" "$OUT" "$SKIFF_IMAGE" "$DOCKER_IMAGE" <<'PY'
+import glob, json, os, statistics, sys
 
 work, machine, rounds, runs, out, skiff_image, docker_image = sys.argv[1:8]
 rounds, runs = int(rounds), int(runs)
@@ -327,9 +214,6 @@ for p in peers:
     if not ts:
         sys.exit(f"no samples for {p}")
     samples[p] = sorted(t * 1000.0 for t in ts)  # ms
-
-def p99(xs):  # nearest rank; equals max below 100 samples
-    return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
 
 med = {p: statistics.median(samples[p]) for p in peers}
 d = med["docker"]
@@ -387,20 +271,5 @@ goals = [
      med["skiff-cache"] <= d / 3,
      f"{med['skiff-cache']:.1f} ms vs {d:.1f} ms = 1/{d / med['skiff-cache']:.1f}"),
 ]
-lines += ["", "Goals (medians):", ""]
-lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
-text = "\n".join(lines) + "\n"
-with open(out, "w") as fh:
-    fh.write(text)
-# The machine line was printed when the run started: stdout gets the rest.
-sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
-sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+finish(lines, out, goals)
 PY
-rc=$?
-set -e
-log "table written to $OUT"
-case $rc in
-    0) exit 0 ;;
-    3) [[ $STRICT == 1 ]] && exit 1; exit 0 ;;
-    *) die "report failed (python exit $rc)" ;;
-esac

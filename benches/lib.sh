@@ -1,0 +1,284 @@
+# shellcheck shell=bash
+# What the benchmark scripts share; each sources it right after setting HERE (its own directory).
+# Sourcing only defines the functions below and a few globals: REPO, the log tag (the script's
+# name), and the state the EXIT trap of on_exit_cleanup undoes (the PIDs of what the script started,
+# dockerd's dir D, a bridge, the temp dirs), all empty at first.
+
+# shellcheck disable=SC2034 # REPO: for the scripts
+REPO=$(dirname "$HERE")
+LOG_TAG=$(basename "$0" .sh)
+APT_UPDATED=0
+CLEANUP_DIRS=()
+D='' DOCKERD_PID='' DAEMON_PID='' SERVER_PID='' REGISTRY_PID='' BRIDGE=''
+
+# log MESSAGE...: a progress line on stderr, tagged with the script's name
+log() { printf '[%s] %s\n' "$LOG_TAG" "$*" >&2; }
+
+# die MESSAGE...: an error line on stderr, then exit 1
+die() { printf '[%s] ERROR: %s\n' "$LOG_TAG" "$*" >&2; exit 1; }
+
+# need COMMAND DEBIAN-PACKAGE: apt-get install the package unless the command is already there
+need() {
+    command -v "$1" >/dev/null 2>&1 && return 0
+    log "$1 not found: apt-get install $2"
+    if [[ $APT_UPDATED == 0 ]]; then
+        apt-get update -qq
+        APT_UPDATED=1
+    fi
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$2" >/dev/null
+    command -v "$1" >/dev/null 2>&1 || die "$1 still missing after installing $2"
+}
+
+# help_of SUBCOMMAND...: `skiff SUBCOMMAND --help`, captured whole (no SIGPIPE under pipefail)
+help_of() { "$SKIFF" "$@" --help 2>/dev/null || true; }
+
+# missing_skiff [WHAT [HINT]]: say that no skiff binary (WHAT: "with `skiff serve`") is at $SKIFF and how to build it; exit 2
+# shellcheck disable=SC2120 # the arguments are optional
+missing_skiff() {
+    echo "skiff binary ${1:+$1 }not found at $SKIFF; build it with:" >&2
+    echo "  cargo build --release -p skiff-cli" >&2
+    [[ -z ${2:-} ]] || echo "$2" >&2
+    exit 2
+}
+
+# need_wasmtime: exit 2 with the install command unless $WASMTIME is executable
+need_wasmtime() {
+    [[ -x $WASMTIME ]] && return 0
+    echo "wasmtime 48.0.8 not found at $WASMTIME; install it with:" >&2
+    echo "  cargo install wasmtime-cli --version 48.0.8 --locked --root /work/peers/wasmtime-48.0.8" >&2
+    exit 2
+}
+
+# has_peer PEER: whether PEER is one of the words of $PEERS
+has_peer() { [[ " $PEERS " == *" $1 "* ]]; }
+
+# check_peers "KNOWN...": die unless every word of $PEERS is one of KNOWN
+check_peers() {
+    local p
+    for p in $PEERS; do [[ " $1 " == *" $p "* ]] || die "unknown peer '$p' in PEERS ($1)"; done
+}
+
+# machine_info [ram]: set MACHINE to the tables' machine line (nproc, CPU, [RAM,] kernel, date) and print it
+# shellcheck disable=SC2120 # the argument is optional
+machine_info() {
+    local cpu ram=
+    cpu=$(awk -F': *' '/^model name/ { print $2; exit }' /proc/cpuinfo)
+    if [[ ${1:-} == ram ]]; then
+        ram=", RAM $(awk '/^MemTotal/ { printf "%.1f GiB", $2 / 1048576 }' /proc/meminfo)"
+    fi
+    MACHINE="Machine: nproc=$(nproc), CPU: ${cpu:-unknown}$ram, kernel $(uname -r), $(date -u '+%Y-%m-%d %H:%M UTC')"
+    echo "$MACHINE"
+}
+
+# plain_paths WHY PATH...: die if a PATH holds a space, quote or backslash (WHY: what cannot take one)
+plain_paths() {
+    local why=$1 p
+    shift
+    for p; do [[ $p != *[[:space:]\'\"\\]* ]] || die "path with a space or quote ($why): $p"; done
+}
+
+# free_port: a loopback TCP port that nothing listens on now
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+# build_program NAME WASM-TARGET [native|static]: cargo build programs/NAME for WASM-TARGET (and for
+# x86_64, static or not); sets WASM and NATIVE to the outputs
+build_program() {
+    local name=$1 target=$2 kind=${3:-} prog=$HERE/programs/$1 x86=x86_64-unknown-linux-gnu what=$2
+    if [[ -n $kind ]]; then what+=" and $x86"; fi
+    if [[ $kind == static ]]; then what+=" (static)"; fi
+    log "building $prog for $what"
+    command -v cargo >/dev/null 2>&1 || die "cargo not found (install Rust with rustup)"
+    if command -v rustup >/dev/null 2>&1; then
+        rustup target add "$target" ${kind:+"$x86"} >/dev/null 2>&1 ||
+            log "rustup target add failed; continuing with the installed targets"
+    fi
+    cargo build -q --release --manifest-path "$prog/Cargo.toml" --target "$target"
+    if [[ $kind == static ]]; then
+        RUSTFLAGS="-C target-feature=+crt-static" \
+            cargo build -q --release --manifest-path "$prog/Cargo.toml" --target "$x86"
+    elif [[ $kind == native ]]; then
+        cargo build -q --release --manifest-path "$prog/Cargo.toml" --target "$x86"
+    fi
+    WASM=$prog/target/$target/release/$name.wasm
+    NATIVE=$prog/target/$x86/release/$name
+    [[ -f $WASM && ( -z $kind || -x $NATIVE ) ]] || die "$name build outputs missing"
+}
+
+# check_output PEER [warm]: run ${CMD[PEER]} (split on spaces; with warm, once before whatever the
+# outcome: compile, cache fill) and die unless it succeeds and prints exactly $EXPECTED
+check_output() {
+    local argv out
+    read -r -a argv <<<"${CMD[$1]}"
+    if [[ ${2:-} == warm ]]; then "${argv[@]}" >/dev/null 2>&1 || true; fi
+    if ! out=$("${argv[@]}" 2>"$WORK/$1.err"); then
+        cat "$WORK/$1.err" >&2
+        die "$1: '${CMD[$1]}' failed"
+    fi
+    if [[ $out != "$EXPECTED" ]]; then
+        cat "$WORK/$1.err" >&2
+        die "$1: '${CMD[$1]}' printed '$out', expected '$EXPECTED'"
+    fi
+}
+
+# wait_up WHAT PID LOG TRIES COMMAND...: run COMMAND every 0.1 s until it succeeds; die showing the
+# end of LOG if PID exits first or TRIES tries fail
+wait_up() {
+    local what=$1 pid=$2 out=$3 tries=$4 i
+    shift 4
+    for ((i = 0; ; i++)); do
+        "$@" >/dev/null 2>&1 && return 0
+        if ! kill -0 "$pid" 2>/dev/null || ((i >= tries)); then
+            tail -n 30 "$out" >&2 || true
+            die "$what did not come up"
+        fi
+        sleep 0.1
+    done
+}
+
+# stop_pid PID [SECONDS]: TERM, wait (30 s), then KILL
+stop_pid() {
+    local pid=$1 wait=${2:-30} i
+    kill "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < wait * 10; i++)); do
+        kill -0 "$pid" 2>/dev/null || { wait "$pid" 2>/dev/null || true; return 0; }
+        sleep 0.1
+    done
+    log "pid $pid did not stop after TERM: KILL"
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# start_daemon ROOT [ARGS...]: `skiff daemon --root ROOT --socket ROOT/s.sock ARGS` in the
+# background, its log in ROOT.log; sets DAEMON_ROOT, SOCK, DAEMON_PID, and waits until it answers
+start_daemon() {
+    DAEMON_ROOT=$1
+    SOCK=$DAEMON_ROOT/s.sock
+    shift
+    "$SKIFF" daemon --root "$DAEMON_ROOT" --socket "$SOCK" "$@" >"$DAEMON_ROOT.log" 2>&1 &
+    DAEMON_PID=$!
+    wait_up "skiff daemon" "$DAEMON_PID" "$DAEMON_ROOT.log" 300 \
+        curl -sf --unix-socket "$SOCK" http://skiff/ping
+}
+
+# stop_daemon [SECONDS]: stop the daemon (KILL after SECONDS, 30) and remove its root and log
+# shellcheck disable=SC2120 # the argument is optional
+stop_daemon() {
+    stop_pid "$DAEMON_PID" "${1:-30}"
+    DAEMON_PID=
+    rm -rf "$DAEMON_ROOT" "$DAEMON_ROOT.log"
+}
+
+# start_dockerd DOCKERD-ARGS...: a dockerd of our own (--iptables=false, classic builder) in a new
+# temp dir D (data-root, exec-root, socket, log); exports DOCKER_HOST and waits until it answers
+start_dockerd() {
+    D=$(mktemp -d)
+    CLEANUP_DIRS+=("$D")
+    log "starting dockerd in $D ($*)"
+    dockerd --data-root "$D/root" --exec-root "$D/exec" --pidfile "$D/pid" \
+        -H "unix://$D/docker.sock" --iptables=false "$@" >"$D/log" 2>&1 &
+    DOCKERD_PID=$!
+    export DOCKER_HOST="unix://$D/docker.sock" DOCKER_BUILDKIT=0
+    wait_up dockerd "$DOCKERD_PID" "$D/log" 600 docker version
+}
+
+# build_scratch_image TAG [CMD-JSON]: docker build of FROM scratch + $NATIVE as the entrypoint
+build_scratch_image() {
+    local bin
+    bin=$(basename "$NATIVE")
+    mkdir -p "$WORK/image"
+    cp "$NATIVE" "$WORK/image/$bin"
+    {
+        printf 'FROM scratch\nCOPY %s /%s\nENTRYPOINT ["/%s"]\n' "$bin" "$bin" "$bin"
+        [[ -z ${2:-} ]] || echo "CMD $2"
+    } >"$WORK/image/Dockerfile"
+    if ! docker build -q -t "$1" "$WORK/image" >"$WORK/build.log" 2>&1; then
+        cat "$WORK/build.log" >&2
+        die "docker build of the scratch image failed"
+    fi
+}
+
+# docker_rm_all: remove every container of our engine, SIGKILL, $PAR (8) at a time
+docker_rm_all() {
+    docker ps -aq | xargs -r -P "${PAR:-8}" -n 50 docker rm -f >/dev/null 2>&1 || true
+}
+
+# our_shims: the PIDs of the containerd-shim processes of our engine (their command line names D)
+our_shims() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ $(cat "$p/comm" 2>/dev/null) == containerd-shim* ]] || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$D/" && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+# on_exit_cleanup DIR...: on exit (and on INT/TERM, as exit 130) stop the server, daemon, registry
+# and dockerd (its containers, containerd and shims too), delete the bridge, remove the DIRs
+on_exit_cleanup() {
+    CLEANUP_DIRS+=("$@")
+    trap cleanup EXIT
+    trap 'exit 130' INT TERM
+}
+
+# shellcheck disable=SC2317 # cleanup: the EXIT trap of on_exit_cleanup
+cleanup() {
+    local rc=$? pid mnt
+    trap - EXIT INT TERM
+    for pid in $SERVER_PID $DAEMON_PID $REGISTRY_PID; do stop_pid "$pid"; done
+    if [[ -n $DOCKERD_PID ]]; then
+        if kill -0 "$DOCKERD_PID" 2>/dev/null; then docker_rm_all; fi
+        stop_pid "$DOCKERD_PID"
+        # dockerd stops the containerd it started; if it was killed, stop that one by its pid too.
+        if [[ -f $D/exec/containerd/containerd.pid ]]; then
+            pid=$(<"$D/exec/containerd/containerd.pid")
+            [[ -n $pid ]] && stop_pid "$pid"
+        fi
+        # Shims outlive a killed engine: end ours.
+        for pid in $(our_shims); do kill -9 "$pid" 2>/dev/null || true; done
+    fi
+    [[ -n $BRIDGE ]] && ip link del "$BRIDGE" 2>/dev/null
+    # Anything dockerd left mounted under its dir must be unmounted before removal (deepest first).
+    if [[ -n $D ]]; then
+        while read -r mnt; do
+            umount -l "$mnt" 2>/dev/null || true
+        done < <(awk -v d="$D" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
+    fi
+    rm -rf "${CLEANUP_DIRS[@]}" || true
+    exit "$rc"
+}
+
+# The python helpers every report (below) may use.
+REPORT_PY=$(
+    cat <<'PY'
+import math, sys
+
+def p99(xs):  # xs sorted; nearest rank, which equals the max below 100 samples
+    return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
+
+def finish(lines, out, goals=()):  # add the goals, write the table to OUT, print it; exit 3 if a goal failed
+    if goals:
+        lines += ["", "Goals (medians):", ""]
+        lines += [f"- {'PASS' if ok else 'FAIL'}: {name} ({detail})" for name, ok, detail in goals]
+    with open(out, "w") as fh:
+        fh.write("\n".join(lines) + "\n")
+    # The machine line was printed when the run started: stdout gets the rest.
+    sys.stdout.write("\n" + "\n".join(lines[4:]) + "\n")
+    sys.exit(0 if all(ok for _, ok, _ in goals) else 3)
+PY
+)
+
+# report ARGS... <<'PY': make OUT's dir, run the python report on stdin (after REPORT_PY) with ARGS,
+# then exit 0, or 1 if it exits 3 (a goal missed) and STRICT=1
+report() {
+    local rc=0
+    mkdir -p "$(dirname "$OUT")"
+    python3 -c "$REPORT_PY"$'\n'"$(cat)" "$@" || rc=$?
+    log "table written to $OUT"
+    case $rc in
+        0) exit 0 ;;
+        3) [[ ${STRICT:-0} == 1 ]] && exit 1; exit 0 ;;
+        *) die "report failed (python exit $rc)" ;;
+    esac
+}
