@@ -58,6 +58,34 @@ impl wasmtime_wasi::cli::StdoutStream for SinkStream {
     fn async_stream(&self) -> Box<dyn tokio::io::AsyncWrite + Send + Sync> {
         Box::new(SinkWriter(self.0.clone()))
     }
+
+    /// Writes go straight to the sink, which never blocks: no adapter task and buffer per
+    /// stream (the default), which thousands of idle apps would each pay for.
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::OutputStream> {
+        Box::new(SinkOutput(self.0.clone()))
+    }
+}
+
+struct SinkOutput(Arc<dyn OutputSink>);
+
+#[wasmtime_wasi::async_trait]
+impl wasmtime_wasi::p2::Pollable for SinkOutput {
+    async fn ready(&mut self) {}
+}
+
+impl wasmtime_wasi::p2::OutputStream for SinkOutput {
+    fn write(&mut self, bytes: bytes::Bytes) -> wasmtime_wasi::p2::StreamResult<()> {
+        self.0.write(&bytes);
+        Ok(())
+    }
+
+    fn flush(&mut self) -> wasmtime_wasi::p2::StreamResult<()> {
+        Ok(())
+    }
+
+    fn check_write(&mut self) -> wasmtime_wasi::p2::StreamResult<usize> {
+        Ok(1 << 20)
+    }
 }
 
 struct SinkWriter(Arc<dyn OutputSink>);
