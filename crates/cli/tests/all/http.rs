@@ -749,3 +749,56 @@ fn a_full_instance_pool_gets_503_and_frees_up() {
     assert_eq!(via_gateway(&gw, "x", "/other").0, StatusCode::OK);
     assert_eq!(daemon.app("other")["http"]["stats"]["rejected"], 1);
 }
+
+#[test]
+fn an_image_of_a_handler_brings_its_grants_and_limits() {
+    let daemon = Daemon::start();
+    let project = crate::support::dir_with(&[(
+        "skiff.toml",
+        r#"manifest_version = 1
+[app]
+name = "greeter"
+version = "1.0.0"
+kind = "http"
+[build]
+wasm = "app.wasm"
+[env]
+GREETING = "from the image"
+[limits]
+memory = "16MiB"
+"#,
+    )]);
+    std::fs::copy(P2_HTTP_ENV, project.path().join("app.wasm")).unwrap();
+    daemon
+        .run(&[
+            "build",
+            "-t",
+            "greeter:1.0",
+            crate::support::path_str(project.path()),
+        ])
+        .success();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "greeter",
+            "--route",
+            "/hi",
+            "greeter:1.0",
+        ])
+        .success();
+    let gw = gateway(&daemon);
+    assert_eq!(
+        via_gateway(&gw, "x", "/hi?name=GREETING"),
+        (StatusCode::OK, "GREETING=from the image\n".into())
+    );
+    let app = daemon.app("greeter");
+    assert_eq!(app["limits"]["memory"], 16 << 20, "{app:#}");
+    // The same image in the foreground.
+    let server = Server::start(&daemon.skiff, &["greeter:1.0"]);
+    assert_eq!(
+        get(&server.url("/?name=GREETING")).1,
+        "GREETING=from the image\n"
+    );
+}
