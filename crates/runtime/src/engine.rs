@@ -109,8 +109,11 @@ impl Engines {
                 .total_tables(n.saturating_mul(4))
                 .total_stacks(n)
                 // Large programs (a C# or big Rust app) have tables of tens of thousands of
-                // functions; slots are address space until used.
+                // functions, and some toolchains emit several tables or memories per module;
+                // slots are address space until used.
                 .table_elements(100_000)
+                .max_tables_per_module(4)
+                .max_memories_per_module(2)
                 // Keep the first pages of each slot mapped between instances instead of
                 // faulting them in again on every request.
                 .linear_memory_keep_resident(64 << 10)
