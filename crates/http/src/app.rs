@@ -22,6 +22,10 @@ pub type ResponseBody =
 /// compiled apps, in the daemon (scale to zero: an idle app holds no instance and maybe no code).
 pub type Loader = Box<dyn Fn() -> BoxFuture<'static, Result<Arc<App>, String>> + Send + Sync>;
 
+/// A request's wall-clock limit when the app sets none (`--timeout` raises or lowers it): the
+/// instance, including the body it streams, ends then with 504 (or a cut-off body).
+pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
+
 pub struct HttpApp {
     name: String,
     loader: Loader,
@@ -33,7 +37,17 @@ pub struct HttpApp {
 }
 
 impl HttpApp {
-    pub fn new(name: String, loader: Loader, options: HandlerOptions, limits: HttpLimits) -> Self {
+    pub fn new(
+        name: String,
+        loader: Loader,
+        mut options: HandlerOptions,
+        limits: HttpLimits,
+    ) -> Self {
+        // An instance holds a pool slot shared with every other app: none may hold one forever.
+        options
+            .limits
+            .timeout
+            .get_or_insert(DEFAULT_REQUEST_TIMEOUT);
         HttpApp {
             name,
             loader,
@@ -233,4 +247,21 @@ pub(crate) fn error_response(status: StatusCode, message: &str) -> hyper::Respon
         HeaderValue::from_static("text/plain; charset=utf-8"),
     );
     response
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_request_has_a_wall_clock_limit() {
+        let unused: Loader = Box::new(|| Box::pin(async { Err("unused".to_string()) }));
+        let app = HttpApp::new("a".into(), unused, Default::default(), Default::default());
+        assert_eq!(app.options.limits.timeout, Some(DEFAULT_REQUEST_TIMEOUT));
+        let mut options = HandlerOptions::default();
+        options.limits.timeout = Some(Duration::from_secs(300));
+        let unused: Loader = Box::new(|| Box::pin(async { Err("unused".to_string()) }));
+        let app = HttpApp::new("b".into(), unused, options, Default::default());
+        assert_eq!(app.options.limits.timeout, Some(Duration::from_secs(300)));
+    }
 }

@@ -9,7 +9,7 @@ mod routes;
 mod server;
 mod stats;
 
-pub use app::{HttpApp, Loader, ResponseBody};
+pub use app::{DEFAULT_REQUEST_TIMEOUT, HttpApp, Loader, ResponseBody};
 pub use routes::{Route, RouteError, RouteTable};
 pub use server::{HEADER_TIMEOUT, Target, serve};
 pub use stats::{Stats, render_prometheus};

@@ -19,7 +19,8 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Serve a WebAssembly HTTP handler (a `wasi:http/incoming-handler` component, file or image)
 ///
 /// Every request gets a fresh instance, with the grants and limits given here: `--memory` per
-/// instance, `--timeout` and `--cpu-time` per request (504 when a request runs out of time).
+/// instance, `--timeout` (60s unless given) and `--cpu-time` per request (504 when a request runs
+/// out of time).
 /// Ctrl-C stops taking connections and lets requests in flight finish.
 #[derive(Debug, Args)]
 pub struct Serve {
