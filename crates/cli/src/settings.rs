@@ -215,3 +215,19 @@ impl HttpLimitFlags {
         }
     }
 }
+
+/// The apps a graceful verb acts on (`stop`, `restart`), and their grace period.
+#[derive(Debug, Args)]
+pub struct GraceFlags {
+    /// Seconds to wait for an app to end before killing it (an HTTP app: for requests in flight)
+    #[arg(
+        short = 't',
+        long = "time",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    pub time: u64,
+    /// The apps (see `skiff ps -a`)
+    #[arg(required = true, value_name = "NAME")]
+    pub names: Vec<String>,
+}
