@@ -22,7 +22,7 @@ use tokio::sync::{broadcast, watch};
 use crate::http::{Handlers, HttpSlot};
 use crate::logs::AppLog;
 
-/// How long HTTP requests in flight may run on when the daemon stops.
+/// How long HTTP requests in flight may run on when the daemon stops or an HTTP app is removed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// A failed request: the HTTP status, and what to tell the user.
@@ -483,7 +483,13 @@ impl Supervisor {
                 Some("stop it first with `skiff stop`, or remove it anyway with `skiff rm -f`"),
             ));
         }
-        self.halt(&slot, Duration::ZERO).await;
+        // A command is killed at once, as `docker rm -f` does; an HTTP app is taken off its
+        // ports and routes at once, and its requests in flight get the grace period to finish.
+        let grace = match slot.workload {
+            Workload::Http(_) => SHUTDOWN_GRACE,
+            Workload::Command(_) => Duration::ZERO,
+        };
+        self.halt(&slot, grace).await;
         self.apps.lock().unwrap().remove(name);
         match self.state.remove_app(name) {
             Ok(event) => {

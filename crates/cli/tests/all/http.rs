@@ -672,6 +672,24 @@ fn stop_lets_requests_in_flight_finish() {
         (StatusCode::OK, "spun 1500 ms\n".into())
     );
     assert_eq!(state(&daemon.app("slow")), "exited");
+    // Removing a serving app lets its requests in flight finish too.
+    daemon.run(&["start", "slow"]).success();
+    let url = format!("http://127.0.0.1:{port}/?ms=1500");
+    let in_flight = std::thread::spawn(move || get(&url));
+    std::thread::sleep(Duration::from_millis(500));
+    let removed = daemon.run(&["rm", "-f", "slow"]);
+    removed.success();
+    // It waited for the request (about a second left), not just for the listener to close.
+    assert!(
+        removed.elapsed > Duration::from_millis(500),
+        "rm returned after {:?}, before the request in flight ended",
+        removed.elapsed
+    );
+    assert_eq!(
+        in_flight.join().unwrap(),
+        (StatusCode::OK, "spun 1500 ms\n".into())
+    );
+    daemon.run(&["inspect", "slow"]).code(125);
 }
 
 #[test]
