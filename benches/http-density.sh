@@ -22,6 +22,8 @@
 #
 # Env: SKIFF (binary), NS ("1000 10000"), ROUNDS (3), SAMPLE (1000), VARIANTS (16), DEPLOY (api |
 #      cli), PAR (8), ROUTE_STYLE (path | host), SETTLE (3 s), SEED (random seed, 1),
+#      MAX_LOADED (the daemon's --max-loaded-handlers, 1000: set it below VARIANTS to make first
+#      requests also map their compiled code again, i.e. cold code, not only no instance),
 #      OUT (benches/results/http-density.md), STRICT=1 to exit 1 when a goal is missed.
 # Exit: 0 done, 1 error (or missed goal with STRICT=1), 2 a prerequisite binary is missing.
 set -euo pipefail
@@ -225,7 +227,8 @@ start_gateway_daemon() { # a fresh daemon with a gateway and the shared compile 
     mkdir -p "$root/cache"
     ln -s "$CACHE" "$root/cache/compiled"
     GATEWAY=127.0.0.1:$(free_port)
-    start_daemon "$root" --gateway "$GATEWAY" --metrics "127.0.0.1:$(free_port)"
+    start_daemon "$root" --gateway "$GATEWAY" --metrics "127.0.0.1:$(free_port)" \
+        --max-loaded-handlers "${MAX_LOADED:-1000}"
 }
 
 deploy_cli() { # deploy_cli PREFIX FIRST LAST: skiff run -d --route, xargs -P $PAR; prints seconds
