@@ -47,6 +47,8 @@ pub fn default_socket() -> PathBuf {
 
 /// Runs the daemon until SIGINT or SIGTERM.
 pub fn run(config: DaemonConfig) -> anyhow::Result<()> {
+    let files = skiff_http::raise_fd_limit();
+    tracing::debug!(?files, "open-file limit");
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("skiff-daemon")

@@ -81,6 +81,27 @@ fn strip_port(host: &str) -> &str {
     host.rsplit_once(':').map_or(host, |(h, _)| h)
 }
 
+/// Raises this process's open-file limit to its hard limit (many systems start servers at a soft
+/// limit of 1024: too few for thousands of apps and their clients). Returns the new limit.
+pub fn raise_fd_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return None;
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: as above; raising the soft limit up to the hard one needs no privilege.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return None;
+        }
+    }
+    Some(limit.rlim_cur)
+}
+
 /// Accepts connections until `shutdown` resolves; each connection is served on its own task
 /// (HTTP/1.1 with keep-alive), so one slow client never holds up another.
 pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<Output = ()>) {

@@ -80,6 +80,7 @@ impl Serve {
             self.http.resolve(),
         ));
         let listen = self.listen;
+        skiff_http::raise_fd_limit();
         tokio::runtime::Builder::new_multi_thread()
             .enable_all()
             .build()
