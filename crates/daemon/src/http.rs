@@ -21,7 +21,6 @@ pub struct HttpSlot {
     ports: Vec<SocketAddr>,
     /// The listeners of its own ports while it is published.
     bound: Mutex<Vec<(SocketAddr, tokio::task::JoinHandle<()>)>>,
-    published: Mutex<bool>,
 }
 
 impl HttpSlot {
@@ -50,19 +49,12 @@ impl HttpSlot {
             routes,
             ports,
             bound: Mutex::new(Vec::new()),
-            published: Mutex::new(false),
         })
     }
 
-    pub fn is_published(&self) -> bool {
-        *self.published.lock().unwrap()
-    }
-
-    /// Binds its ports and adds its routes, all or nothing.
+    /// Binds its ports and adds its routes, all or nothing. (Whether it is published is the
+    /// app's state, `serving`, which the supervisor keeps.)
     pub async fn publish(&self, gateway: &RouteTable) -> Result<(), Fail> {
-        if self.is_published() {
-            return Ok(());
-        }
         let mut listeners = Vec::new();
         for addr in &self.ports {
             let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
@@ -87,7 +79,6 @@ impl HttpSlot {
             let task = tokio::spawn(skiff_http::serve(listener, target, std::future::pending()));
             bound.push((addr, task));
         }
-        *self.published.lock().unwrap() = true;
         Ok(())
     }
 
@@ -97,7 +88,6 @@ impl HttpSlot {
         for (_, task) in self.bound.lock().unwrap().drain(..) {
             task.abort();
         }
-        *self.published.lock().unwrap() = false;
         self.app.drain(grace).await;
     }
 

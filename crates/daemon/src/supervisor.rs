@@ -421,7 +421,7 @@ impl Supervisor {
     /// Stops the app's supervision (if any) and waits for it to end.
     async fn halt(&self, slot: &Arc<Slot>, grace: Duration) {
         if let Workload::Http(http) = &slot.workload {
-            if http.is_published() {
+            if *slot.state.borrow() == AppState::Serving {
                 http.unpublish(&self.gateway, grace).await;
                 let mut record = slot.record.lock().unwrap();
                 record.running = false;

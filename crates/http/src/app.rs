@@ -167,7 +167,7 @@ impl HttpApp {
         let report = move |report: InstanceReport| {
             this.stats.instance_finished(&report);
             if let Some(failure) = &report.failure {
-                this.log(&format!("{method} {path}: {}", describe(failure)));
+                this.log(&format!("{method} {path}: {}", failure.handler_summary()));
             }
             drop(permit);
         };
@@ -179,7 +179,7 @@ impl HttpApp {
                     Exit::Limit(LimitExceeded::Timeout(_)) => StatusCode::GATEWAY_TIMEOUT,
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
-                error_response(status, &describe(&exit))
+                error_response(status, &exit.handler_summary())
             }
             Err(HandleError::Overloaded) => {
                 self.stats.rejected();
@@ -201,14 +201,6 @@ impl HttpApp {
                 stderr.write(format!("skiff: {message}\n").as_bytes());
             }
         }
-    }
-}
-
-fn describe(exit: &Exit) -> String {
-    match exit {
-        Exit::Code(_) => "the handler returned without a response".into(),
-        Exit::Trap { message, .. } => format!("the handler trapped: {message}"),
-        Exit::Limit(limit) => format!("{limit} (raise it with `{}`)", limit.flag()),
     }
 }
 
@@ -234,18 +226,30 @@ fn busy_response(message: &str) -> hyper::Response<ResponseBody> {
     response
 }
 
-/// A plain-text response written by Skiff, not the app.
+/// A plain-text message from Skiff, not the app.
 pub(crate) fn error_response(status: StatusCode, message: &str) -> hyper::Response<ResponseBody> {
+    text_response(
+        status,
+        "text/plain; charset=utf-8",
+        format!("skiff: {message}\n"),
+    )
+}
+
+/// A response Skiff writes itself.
+pub(crate) fn text_response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: String,
+) -> hyper::Response<ResponseBody> {
     let mut response = hyper::Response::new(
-        Full::new(Bytes::from(format!("skiff: {message}\n")))
+        Full::new(Bytes::from(body))
             .map_err(|never| match never {})
             .boxed_unsync(),
     );
     *response.status_mut() = status;
-    response.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("text/plain; charset=utf-8"),
-    );
+    response
+        .headers_mut()
+        .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     response
 }
 

@@ -11,5 +11,5 @@ mod stats;
 
 pub use app::{DEFAULT_REQUEST_TIMEOUT, HttpApp, Loader, ResponseBody};
 pub use routes::{Route, RouteError, RouteTable};
-pub use server::{HEADER_TIMEOUT, Target, raise_fd_limit, serve};
+pub use server::{Target, raise_fd_limit, serve};
 pub use stats::{Stats, render_prometheus};

@@ -10,7 +10,7 @@ use http::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::net::TcpListener;
 
-use crate::app::{ResponseBody, error_response};
+use crate::app::{ResponseBody, error_response, text_response};
 use crate::{HttpApp, RouteTable};
 
 /// How long a client may take to send a request's headers (slowloris clients are cut off).
@@ -55,18 +55,7 @@ impl Target {
                 if request.uri().path() != "/metrics" {
                     return error_response(StatusCode::NOT_FOUND, "metrics are at /metrics");
                 }
-                let mut response = error_response(StatusCode::OK, "");
-                *response.body_mut() = {
-                    use http_body_util::BodyExt as _;
-                    http_body_util::Full::new(bytes::Bytes::from(render()))
-                        .map_err(|never| match never {})
-                        .boxed_unsync()
-                };
-                response.headers_mut().insert(
-                    http::header::CONTENT_TYPE,
-                    http::HeaderValue::from_static("text/plain; version=0.0.4"),
-                );
-                response
+                text_response(StatusCode::OK, "text/plain; version=0.0.4", render())
             }
         }
     }

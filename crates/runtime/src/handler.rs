@@ -48,7 +48,7 @@ pub enum HandleError {
     #[error("the handler failed: {0:?}")]
     Guest(ErrorCode),
     /// The instance ended (trapped, hit a limit, or returned) without setting a response.
-    #[error("{}", describe(.0))]
+    #[error("{}", .0.handler_summary())]
     NoResponse(Exit),
     #[error("failed to start a handler instance")]
     Host(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -57,11 +57,14 @@ pub enum HandleError {
     Overloaded,
 }
 
-fn describe(exit: &Exit) -> String {
-    match exit {
-        Exit::Code(_) => "the handler returned without sending a response".into(),
-        Exit::Trap { message, .. } => format!("the handler trapped: {message}"),
-        Exit::Limit(limit) => limit.to_string(),
+impl Exit {
+    /// How a handler instance ended, in one line, naming the flag that raises a limit.
+    pub fn handler_summary(&self) -> String {
+        match self {
+            Exit::Code(_) => "the handler returned without a response".into(),
+            Exit::Trap { message, .. } => format!("the handler trapped: {message}"),
+            Exit::Limit(limit) => format!("{limit} (raise it with `{}`)", limit.flag()),
+        }
     }
 }
 

@@ -107,7 +107,10 @@ impl LoadError {
             LoadError::BadExport { .. } => {
                 "rebuild it against WASI 0.2 (wasi:cli@0.2.x / wasi:http@0.2.x)"
             }
-            LoadError::Engine(_) => return None,
+            LoadError::Engine(_) => {
+                "the HTTP engine reserves address space for its instance pool up front: check \
+                 `ulimit -v`, or lower `skiff daemon --max-instances` / `skiff serve --max-concurrency`"
+            }
             LoadError::BadEntry { .. } => {
                 "export `_start` as a function with no parameters or results"
             }
