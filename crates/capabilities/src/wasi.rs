@@ -8,7 +8,7 @@ use std::sync::Arc;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
-use crate::{Endpoint, Grants};
+use crate::{DirGrant, Endpoint, Grants, NetworkPolicy};
 
 #[derive(Debug, thiserror::Error)]
 pub enum GrantError {
@@ -46,56 +46,93 @@ impl GrantError {
     }
 }
 
-/// A WASI context builder holding exactly the grants: the env vars, the directories (read-only
-/// ones refuse writes), and a socket check that admits only the allowed destinations.
-/// Arguments and stdio are the caller's to add.
-pub fn builder(grants: &Grants) -> Result<WasiCtxBuilder, GrantError> {
-    let mut wasi = WasiCtxBuilder::new();
-    wasi.envs(&grants.effective_env());
-    for dir in &grants.dirs {
-        let (host, guest) = (dir.host.clone(), dir.guest.clone());
-        match std::fs::metadata(&dir.host) {
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(GrantError::MissingDir { host, guest });
+/// Grants checked and resolved once — directories exist, granted host names looked up — so that
+/// a WASI context per run, or per HTTP request, is built without repeating that work.
+#[derive(Clone, Debug, Default)]
+pub struct PreparedGrants {
+    env: Arc<[(String, String)]>,
+    dirs: Arc<[DirGrant]>,
+    network: Arc<NetworkPolicy>,
+    /// The addresses the network grants resolve to; `None` when there are none (no sockets).
+    allowed: Option<Arc<HashSet<SocketAddr>>>,
+    /// Whether a grant names a host, so the guest may look names up.
+    by_name: bool,
+}
+
+impl PreparedGrants {
+    pub fn new(grants: &Grants) -> Result<Self, GrantError> {
+        for dir in &grants.dirs {
+            let (host, guest) = (dir.host.clone(), dir.guest.clone());
+            match std::fs::metadata(&dir.host) {
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                    return Err(GrantError::MissingDir { host, guest });
+                }
+                Err(source) => {
+                    return Err(GrantError::OpenDir {
+                        host,
+                        guest,
+                        source,
+                    });
+                }
+                Ok(meta) if !meta.is_dir() => return Err(GrantError::NotADir { host, guest }),
+                Ok(_) => {}
             }
-            Err(source) => {
-                return Err(GrantError::OpenDir {
-                    host,
-                    guest,
-                    source,
-                });
-            }
-            Ok(meta) if !meta.is_dir() => return Err(GrantError::NotADir { host, guest }),
-            Ok(_) => {}
         }
-        let perms = if dir.read_only {
-            FsPerms::ReadOnly
+        let endpoints = grants.network.endpoints();
+        let allowed = if endpoints.is_empty() {
+            None
         } else {
-            FsPerms::ReadWrite
+            Some(Arc::new(resolve(endpoints)?))
         };
-        wasi.preopened_dir(&dir.host, &dir.guest, perms)
-            .map_err(|e| GrantError::OpenDir {
-                host,
-                guest,
-                source: std::io::Error::other(e.to_string()),
-            })?;
+        Ok(PreparedGrants {
+            env: grants.effective_env().into(),
+            dirs: grants.dirs.clone().into(),
+            network: Arc::new(grants.network.clone()),
+            allowed,
+            by_name: endpoints
+                .iter()
+                .any(|e| e.host.parse::<std::net::IpAddr>().is_err()),
+        })
     }
-    let endpoints = grants.network.endpoints();
-    if !endpoints.is_empty() {
-        let allowed = Arc::new(resolve(endpoints)?);
-        let by_name = endpoints
-            .iter()
-            .any(|e| e.host.parse::<std::net::IpAddr>().is_err());
-        wasi.allow_tcp(true)
-            .allow_udp(true)
-            // Name lookups can carry data out (DNS exfiltration): only when a grant names a host.
-            .allow_ip_name_lookup(by_name)
-            .socket_addr_check(move |addr, use_| {
-                let ok = egress_allowed(&allowed, addr, use_);
-                Box::pin(async move { ok })
-            });
+
+    /// The egress policy, which also governs outgoing HTTP requests.
+    pub fn network(&self) -> &Arc<NetworkPolicy> {
+        &self.network
     }
-    Ok(wasi)
+
+    /// A WASI context builder holding exactly the grants: the env vars, the directories
+    /// (read-only ones refuse writes), and a socket check that admits only the allowed
+    /// destinations. Arguments and stdio are the caller's to add.
+    pub fn builder(&self) -> Result<WasiCtxBuilder, GrantError> {
+        let mut wasi = WasiCtxBuilder::new();
+        wasi.envs(&self.env);
+        for dir in self.dirs.iter() {
+            let perms = if dir.read_only {
+                FsPerms::ReadOnly
+            } else {
+                FsPerms::ReadWrite
+            };
+            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+                .map_err(|e| GrantError::OpenDir {
+                    host: dir.host.clone(),
+                    guest: dir.guest.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                })?;
+        }
+        if let Some(allowed) = &self.allowed {
+            let allowed = allowed.clone();
+            wasi.allow_tcp(true)
+                .allow_udp(true)
+                // Name lookups can carry data out (DNS exfiltration): only when a grant names a
+                // host.
+                .allow_ip_name_lookup(self.by_name)
+                .socket_addr_check(move |addr, use_| {
+                    let ok = egress_allowed(&allowed, addr, use_);
+                    Box::pin(async move { ok })
+                });
+        }
+        Ok(wasi)
+    }
 }
 
 fn resolve(endpoints: &[Endpoint]) -> Result<HashSet<SocketAddr>, GrantError> {

@@ -13,8 +13,8 @@ use skiff_api::{
 };
 use skiff_http::{HttpApp, RouteTable};
 use skiff_runtime::{
-    App, AppKind, Exit, HandlerOptions, LimitExceeded, RunOptions, Runtime, RuntimeConfig, Stdio,
-    Usage,
+    App, AppKind, Exit, HandlerOptions, LimitExceeded, PreparedGrants, RunOptions, Runtime,
+    RuntimeConfig, Stdio, Usage,
 };
 use skiff_state::{AppRecord, State, now};
 use tokio::sync::{broadcast, watch};
@@ -258,7 +258,8 @@ impl Supervisor {
         let workload = if app.kind() == AppKind::Http {
             self.handlers.put(&record.digest, app);
             let options = HandlerOptions {
-                grants: record.grants.clone(),
+                grants: PreparedGrants::new(&record.grants)
+                    .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?,
                 limits: record.limits.clone(),
                 stdio: Stdio::Capture {
                     stdout: log.sink(0),
@@ -608,8 +609,12 @@ impl Supervisor {
                     if run {
                         record.desired_running = true;
                     }
-                    let Ok(slot) = self.insert(app, record.clone()) else {
-                        continue;
+                    let slot = match self.insert(app, record.clone()) {
+                        Ok(slot) => slot,
+                        Err(fail) => {
+                            tracing::error!(app = %name, "cannot restore the app: {}", fail.error.message);
+                            continue;
+                        }
                     };
                     let died: &[(&str, &str)] = if died_running {
                         &[("exited", "daemon died (137)")]

@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use skiff_capabilities::{Grants, Limits};
+use skiff_capabilities::Limits;
+use skiff_capabilities::wasi::PreparedGrants;
 use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
@@ -17,7 +18,8 @@ use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
 /// per instance (`limits.memory` per instance, `limits.timeout` and `limits.cpu_time` per request).
 #[derive(Clone, Default)]
 pub struct HandlerOptions {
-    pub grants: Grants,
+    /// Checked and resolved once, when the app is deployed, not per request.
+    pub grants: PreparedGrants,
     pub limits: Limits,
     /// Where the handler's stdout and stderr go (stdin is always empty).
     pub stdio: Stdio,
@@ -86,8 +88,7 @@ impl App {
             return Err(HandleError::NotHttp(self.name.clone()));
         };
         let started = Instant::now();
-        let mut wasi =
-            skiff_capabilities::wasi::builder(&options.grants).map_err(RunError::from)?;
+        let mut wasi = options.grants.builder().map_err(RunError::from)?;
         match &options.stdio {
             Stdio::Inherit => {
                 wasi.inherit_stdout().inherit_stderr();
@@ -99,7 +100,12 @@ impl App {
         }
         let usage = Arc::new(Usage::default());
         let guard = Guard::new(&options.limits, usage.clone());
-        let host = ComponentHost::new(wasi.build(), &options.grants, &options.stdio, guard);
+        let host = ComponentHost::new(
+            wasi.build(),
+            options.grants.network().clone(),
+            &options.stdio,
+            guard,
+        );
         let mut store = new_store(pre.engine(), host);
         let host_error = |e: wasmtime::Error| HandleError::Host(e.into_boxed_dyn_error());
         let (sender, receiver) = tokio::sync::oneshot::channel();

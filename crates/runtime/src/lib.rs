@@ -24,6 +24,7 @@ pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{Exit, OutputSink, RunError, RunOptions, Stdio};
+pub use skiff_capabilities::wasi::PreparedGrants;
 
 /// The sha256 of some bytes, as `sha256:<hex>`, the form OCI digests take.
 pub fn digest(bytes: &[u8]) -> String {

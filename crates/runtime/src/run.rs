@@ -1,6 +1,6 @@
 //! Running a command app to completion under its grants and limits.
 
-use skiff_capabilities::wasi::GrantError;
+use skiff_capabilities::wasi::{GrantError, PreparedGrants};
 use skiff_capabilities::{Grants, Limits, NetworkPolicy};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
@@ -178,13 +178,18 @@ pub(crate) struct ComponentHost {
 }
 
 impl ComponentHost {
-    pub(crate) fn new(wasi: WasiCtx, grants: &Grants, stdio: &Stdio, guard: Guard) -> Self {
+    pub(crate) fn new(
+        wasi: WasiCtx,
+        network: Arc<NetworkPolicy>,
+        stdio: &Stdio,
+        guard: Guard,
+    ) -> Self {
         ComponentHost {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress: Egress {
-                network: grants.network.clone(),
+                network,
                 report: match stdio {
                     Stdio::Inherit => None,
                     Stdio::Capture { stderr, .. } => Some(stderr.clone()),
@@ -216,7 +221,7 @@ impl WasiHttpView for ComponentHost {
 
 /// Outgoing HTTP requests pass the same egress grants as sockets (`--network allow=HOST:PORT`).
 struct Egress {
-    network: NetworkPolicy,
+    network: Arc<NetworkPolicy>,
     /// Where a denial is reported besides the daemon's own log: the app's stderr log.
     report: Option<Arc<dyn OutputSink>>,
 }
@@ -285,7 +290,8 @@ impl App {
     /// Runs the app once, with stdio inherited from this process, until it exits, traps or hits
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
-        let mut wasi = skiff_capabilities::wasi::builder(&options.grants)?;
+        let grants = PreparedGrants::new(&options.grants)?;
+        let mut wasi = grants.builder()?;
         wasi.args(&options.args);
         match &options.stdio {
             Stdio::Inherit => {
@@ -318,8 +324,8 @@ impl App {
                     Ok(0)
                 }
                 Pre::Component(pre) => {
-                    let host =
-                        ComponentHost::new(wasi.build(), &options.grants, &options.stdio, guard);
+                    let network = grants.network().clone();
+                    let host = ComponentHost::new(wasi.build(), network, &options.stdio, guard);
                     let mut store = new_store(pre.engine(), host);
                     let command = pre.instantiate_async(&mut store).await?;
                     let result = command.wasi_cli_run().call_run(&mut store).await?;

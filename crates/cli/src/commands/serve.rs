@@ -7,7 +7,7 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use skiff_runtime::{AppKind, HandlerOptions, Runtime, RuntimeConfig};
+use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, RuntimeConfig};
 
 use crate::commands::run::load;
 use crate::errors::user_error;
@@ -64,12 +64,13 @@ impl Serve {
                 ),
             ));
         }
+        let grants = skiff_image::merge_grants(
+            image.as_ref(),
+            &self.grants.resolve()?,
+            self.grants.network.as_ref(),
+        );
         let options = HandlerOptions {
-            grants: skiff_image::merge_grants(
-                image.as_ref(),
-                &self.grants.resolve()?,
-                self.grants.network.as_ref(),
-            ),
+            grants: PreparedGrants::new(&grants).map_err(RunError::from)?,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             stdio: skiff_runtime::Stdio::Inherit,
         };
