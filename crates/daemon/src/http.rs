@@ -1,16 +1,11 @@
-//! HTTP apps in the daemon: their listeners and gateway routes, and the LRU of compiled handlers
-//! that lets thousands of them scale to zero (an idle app holds no instance, and its compiled code
-//! only while it is among the most recently used).
+//! HTTP apps in the daemon: their listeners and gateway routes.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_api::{HttpConfig, HttpInfo};
-use skiff_http::{HttpApp, Loader, Route, RouteTable, Target};
-use skiff_runtime::{App, Runtime};
+use skiff_http::{HttpApp, Route, RouteTable, Target};
 
 use crate::supervisor::Fail;
 
@@ -119,84 +114,4 @@ fn parse_port(spec: &str) -> Result<SocketAddr, Fail> {
             Some("give `-p PORT` (served on 127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:8081`"),
         )
     })
-}
-
-/// Compiled handlers, most recently used kept, by the digest of the app's code.
-pub struct Handlers {
-    runtime: Arc<Runtime>,
-    root: PathBuf,
-    capacity: usize,
-    lru: Mutex<Lru>,
-}
-
-#[derive(Default)]
-struct Lru {
-    tick: u64,
-    apps: HashMap<String, (Arc<App>, u64)>,
-}
-
-impl Handlers {
-    pub fn new(runtime: Arc<Runtime>, root: PathBuf, capacity: usize) -> Arc<Self> {
-        Arc::new(Handlers {
-            runtime,
-            root,
-            capacity: capacity.max(1),
-            lru: Mutex::default(),
-        })
-    }
-
-    fn get(&self, key: &str) -> Option<Arc<App>> {
-        let mut lru = self.lru.lock().unwrap();
-        lru.tick += 1;
-        let tick = lru.tick;
-        let (app, used) = lru.apps.get_mut(key)?;
-        *used = tick;
-        Some(app.clone())
-    }
-
-    pub fn put(&self, key: &str, app: Arc<App>) {
-        let mut lru = self.lru.lock().unwrap();
-        lru.tick += 1;
-        let tick = lru.tick;
-        if lru.apps.len() >= self.capacity && !lru.apps.contains_key(key) {
-            let oldest = lru
-                .apps
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                lru.apps.remove(&oldest);
-            }
-        }
-        lru.apps.insert(key.to_string(), (app, tick));
-    }
-
-    /// Loads on a miss from the app's source (the compile cache makes that a map of the
-    /// compiled file, not a compile).
-    pub fn loader(self: &Arc<Self>, key: String, source: String) -> Loader {
-        let handlers = self.clone();
-        Box::new(move || {
-            let handlers = handlers.clone();
-            let (key, source) = (key.clone(), source.clone());
-            Box::pin(async move {
-                if let Some(app) = handlers.get(&key) {
-                    return Ok(app);
-                }
-                let loading = handlers.clone();
-                let app = tokio::task::spawn_blocking(move || {
-                    let (bytes, name, _, _) = crate::supervisor::read_app(&loading.root, &source)
-                        .map_err(|f| f.error.message)?;
-                    loading
-                        .runtime
-                        .load(&name, &bytes, &mut |_| {})
-                        .map(Arc::new)
-                        .map_err(|e| e.to_string())
-                })
-                .await
-                .map_err(|e| e.to_string())??;
-                handlers.put(&key, app.clone());
-                Ok(app)
-            })
-        })
-    }
 }

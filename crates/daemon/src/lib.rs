@@ -7,6 +7,7 @@
 //! nothing here knows wasmtime.
 
 mod api;
+mod code;
 mod http;
 mod logs;
 mod supervisor;

@@ -19,7 +19,8 @@ use skiff_runtime::{
 use skiff_state::{AppRecord, State, now};
 use tokio::sync::{broadcast, watch};
 
-use crate::http::{Handlers, HttpSlot};
+use crate::code::Code;
+use crate::http::HttpSlot;
 use crate::logs::AppLog;
 
 /// How long HTTP requests in flight may run on when the daemon stops or an HTTP app is removed.
@@ -43,7 +44,7 @@ impl Fail {
         }
     }
 
-    fn internal(e: impl std::fmt::Display) -> Fail {
+    pub(crate) fn internal(e: impl std::fmt::Display) -> Fail {
         Fail::new(500, format!("the daemon failed: {e}"), None)
     }
 }
@@ -57,14 +58,11 @@ fn not_found(name: &str) -> Fail {
 }
 
 pub struct Supervisor {
-    runtime: Arc<Runtime>,
-    /// The shared gateway's routes, and the compiled HTTP handlers kept warm.
+    /// The shared gateway's routes.
     pub gateway: Arc<RouteTable>,
-    handlers: Arc<Handlers>,
-    /// Compiled apps by Wasm digest: apps running the same code share it (and its memory).
-    compiled: Arc<Mutex<HashMap<String, std::sync::Weak<App>>>>,
+    /// Compiled apps, shared by the apps running the same Wasm; HTTP handlers kept warm.
+    code: Arc<Code>,
     state: State,
-    root: PathBuf,
     logs_dir: PathBuf,
     apps: Mutex<HashMap<String, Arc<Slot>>>,
     pub events: broadcast::Sender<Event>,
@@ -111,14 +109,10 @@ impl Supervisor {
             cache_dir: Some(root.join("cache").join("compiled")),
             pooling: skiff_runtime::Pooling { max_instances },
         })?;
-        let runtime = Arc::new(runtime);
         Ok(Supervisor {
             gateway: Arc::default(),
-            handlers: Handlers::new(runtime.clone(), root.to_path_buf(), loaded_handlers),
-            runtime,
-            compiled: Arc::default(),
+            code: Code::new(runtime, root.to_path_buf(), loaded_handlers),
             state,
-            root: root.to_path_buf(),
             logs_dir,
             apps: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
@@ -171,31 +165,15 @@ impl Supervisor {
     }
 
     /// Loads the app's code: a file path, or an image (pulled if missing). Returns the compiled
-    /// app, its digest, and the run's resolved grants, limits and arguments.
+    /// app and its record: digest, and the run's resolved grants, limits and arguments.
     async fn load(&self, source: &str, request: &CreateApp) -> Result<(Arc<App>, AppRecord), Fail> {
-        let runtime = self.runtime.clone();
-        let compiled = self.compiled.clone();
-        let root = self.root.clone();
+        let code = self.code.clone();
         let source = source.to_string();
         let request = request.clone();
         tokio::task::spawn_blocking(move || {
-            let (bytes, name, defaults, digest) = read_app(&root, &source)?;
-            let key = skiff_runtime::digest(&bytes);
-            let cached = compiled.lock().unwrap().get(&key).and_then(|w| w.upgrade());
-            let app = match cached {
-                Some(app) => app,
-                None => {
-                    let app = runtime
-                        .load(&name, &bytes, &mut |_| {})
-                        .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
-                    let app = Arc::new(app);
-                    let mut compiled = compiled.lock().unwrap();
-                    compiled.retain(|_, w| w.strong_count() > 0);
-                    compiled.insert(key, Arc::downgrade(&app));
-                    app
-                }
-            };
-            Ok((app, resolve_record(&request, defaults.as_ref(), digest)))
+            let loaded = code.load(&source)?;
+            let record = resolve_record(&request, loaded.defaults.as_ref(), loaded.digest);
+            Ok((loaded.app, record))
         })
         .await
         .map_err(Fail::internal)?
@@ -256,7 +234,7 @@ impl Supervisor {
     fn insert(&self, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
         let log = AppLog::open(&self.logs_dir, &record.name);
         let workload = if app.kind() == AppKind::Http {
-            self.handlers.put(&record.digest, app);
+            self.code.keep_warm(&record.digest, app);
             let options = HandlerOptions {
                 grants: PreparedGrants::new(&record.grants)
                     .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?,
@@ -267,7 +245,7 @@ impl Supervisor {
                 },
             };
             let loader = self
-                .handlers
+                .code
                 .loader(record.digest.clone(), record.digest_or_source());
             let app = HttpApp::new(record.name.clone(), loader, options, record.http.limits);
             let default_route = format!("{}.localhost", record.name);
@@ -724,63 +702,6 @@ fn exit_record(
         },
         kind,
     )
-}
-
-/// The Wasm bytes of a source (an absolute file path, a digest, or an image reference, pulled if
-/// missing), a name for messages, the image's defaults, and the Wasm's digest.
-type Source = (Vec<u8>, String, Option<skiff_image::AppDefaults>, String);
-
-pub(crate) fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
-    let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
-    if source.starts_with('/') {
-        let bytes = std::fs::read(source).map_err(|e| {
-            bad(
-                &format!("cannot read `{source}`: {e}"),
-                Some("give the path of a .wasm or .wat file the daemon can read"),
-            )
-        })?;
-        let digest = skiff_runtime::digest(&bytes);
-        let name = Path::new(source)
-            .file_name()
-            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
-        return Ok((bytes, name, None, digest));
-    }
-    let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
-    let local = if source.starts_with("sha256:") && store.has_blob(source) {
-        Some(source.to_string())
-    } else {
-        skiff_image::resolve_local(&store, source)
-            .map_err(Fail::internal)?
-            .map(|(_, digest)| digest)
-    };
-    let manifest = match local {
-        Some(digest) => digest,
-        None => {
-            let reference = skiff_image::parse_reference(source).map_err(|e| {
-                bad(
-                    &e,
-                    Some("give an absolute path to a .wasm file, or an image name"),
-                )
-            })?;
-            let auth = skiff_image::auth_for(root, reference.resolve_registry())
-                .map_err(Fail::internal)?;
-            tokio::runtime::Handle::current()
-                .block_on(skiff_image::pull(
-                    &store,
-                    &reference,
-                    &auth,
-                    false,
-                    &skiff_image::Quiet,
-                ))
-                .map_err(|e| bad(&e, e.hint().as_deref()))?
-        }
-    };
-    let image = skiff_image::Image::open(&store, &manifest).map_err(|e| bad(&e, None))?;
-    let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
-    let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
-    // The record keeps the manifest digest, so a restart finds the same image even if the name
-    // has moved since.
-    Ok((bytes, source.to_string(), Some(defaults), manifest))
 }
 
 /// The run's grants, limits and arguments: the image's defaults merged with the request's flags,

@@ -1,0 +1,191 @@
+//! The daemon's compiled code: every app running the same Wasm shares one compiled `App`, and
+//! the most recently used HTTP handlers stay loaded while idle, so thousands of apps scale to zero
+//! (an idle app holds no instance, and its code only while it is among the most recently used).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, Weak};
+
+use skiff_http::Loader;
+use skiff_runtime::{App, Runtime};
+
+use crate::supervisor::Fail;
+
+/// What a source holds: its compiled app, the image's defaults, and the digest its record keeps
+/// (an image's manifest digest, so a restart finds the same image; a file's Wasm digest).
+pub struct Loaded {
+    pub app: Arc<App>,
+    pub defaults: Option<skiff_image::AppDefaults>,
+    pub digest: String,
+}
+
+pub struct Code {
+    runtime: Runtime,
+    root: PathBuf,
+    /// Compiled apps by Wasm digest, while any app uses them.
+    shared: Mutex<HashMap<String, Weak<App>>>,
+    /// HTTP handlers kept loaded, by record digest, least recently used dropped first.
+    warm: Mutex<Lru>,
+    warm_capacity: usize,
+}
+
+#[derive(Default)]
+struct Lru {
+    tick: u64,
+    apps: HashMap<String, (Arc<App>, u64)>,
+}
+
+impl Code {
+    pub fn new(runtime: Runtime, root: PathBuf, warm_capacity: usize) -> Arc<Self> {
+        Arc::new(Code {
+            runtime,
+            root,
+            shared: Mutex::default(),
+            warm: Mutex::default(),
+            warm_capacity: warm_capacity.max(1),
+        })
+    }
+
+    /// Reads a source (an absolute file path, a digest, or an image reference, pulled if
+    /// missing) and returns its compiled app, compiling (or mapping it from the compile cache)
+    /// only if no app has it loaded. Blocking: call it off the async workers.
+    pub fn load(&self, source: &str) -> Result<Loaded, Fail> {
+        let (bytes, name, defaults, image_digest) = read_app(&self.root, source)?;
+        let key = skiff_runtime::digest(&bytes);
+        let cached = self
+            .shared
+            .lock()
+            .unwrap()
+            .get(&key)
+            .and_then(Weak::upgrade);
+        let app = match cached {
+            Some(app) => app,
+            None => {
+                let app = self
+                    .runtime
+                    .load(&name, &bytes, &mut |_| {})
+                    .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
+                let app = Arc::new(app);
+                let mut shared = self.shared.lock().unwrap();
+                shared.retain(|_, w| w.strong_count() > 0);
+                shared.insert(key.clone(), Arc::downgrade(&app));
+                app
+            }
+        };
+        Ok(Loaded {
+            app,
+            defaults,
+            digest: image_digest.unwrap_or(key),
+        })
+    }
+
+    /// Keeps a handler loaded while idle (until less recently used ones push it out).
+    pub fn keep_warm(&self, key: &str, app: Arc<App>) {
+        let mut lru = self.warm.lock().unwrap();
+        lru.tick += 1;
+        let tick = lru.tick;
+        if lru.apps.len() >= self.warm_capacity && !lru.apps.contains_key(key) {
+            let oldest = lru
+                .apps
+                .iter()
+                .min_by_key(|(_, (_, used))| *used)
+                .map(|(k, _)| k.clone());
+            if let Some(oldest) = oldest {
+                lru.apps.remove(&oldest);
+            }
+        }
+        lru.apps.insert(key.to_string(), (app, tick));
+    }
+
+    fn warm(&self, key: &str) -> Option<Arc<App>> {
+        let mut lru = self.warm.lock().unwrap();
+        lru.tick += 1;
+        let tick = lru.tick;
+        let (app, used) = lru.apps.get_mut(key)?;
+        *used = tick;
+        Some(app.clone())
+    }
+
+    /// An HTTP app's code on each request: warm, or loaded again from its source.
+    pub fn loader(self: &Arc<Self>, key: String, source: String) -> Loader {
+        let code = self.clone();
+        Box::new(move || {
+            let code = code.clone();
+            let (key, source) = (key.clone(), source.clone());
+            Box::pin(async move {
+                if let Some(app) = code.warm(&key) {
+                    return Ok(app);
+                }
+                let loading = code.clone();
+                let app = tokio::task::spawn_blocking(move || loading.load(&source))
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .map_err(|f| f.error.message)?
+                    .app;
+                code.keep_warm(&key, app.clone());
+                Ok(app)
+            })
+        })
+    }
+}
+
+/// The Wasm bytes of a source (an absolute file path, a digest, or an image reference, pulled if
+/// missing), a name for messages, and for an image its defaults and manifest digest.
+type Source = (
+    Vec<u8>,
+    String,
+    Option<skiff_image::AppDefaults>,
+    Option<String>,
+);
+
+fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
+    let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
+    if source.starts_with('/') {
+        let bytes = std::fs::read(source).map_err(|e| {
+            bad(
+                &format!("cannot read `{source}`: {e}"),
+                Some("give the path of a .wasm or .wat file the daemon can read"),
+            )
+        })?;
+        let name = Path::new(source)
+            .file_name()
+            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+        return Ok((bytes, name, None, None));
+    }
+    let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
+    let local = if source.starts_with("sha256:") && store.has_blob(source) {
+        Some(source.to_string())
+    } else {
+        skiff_image::resolve_local(&store, source)
+            .map_err(Fail::internal)?
+            .map(|(_, digest)| digest)
+    };
+    let manifest = match local {
+        Some(digest) => digest,
+        None => {
+            let reference = skiff_image::parse_reference(source).map_err(|e| {
+                bad(
+                    &e,
+                    Some("give an absolute path to a .wasm file, or an image name"),
+                )
+            })?;
+            let auth = skiff_image::auth_for(root, reference.resolve_registry())
+                .map_err(Fail::internal)?;
+            tokio::runtime::Handle::current()
+                .block_on(skiff_image::pull(
+                    &store,
+                    &reference,
+                    &auth,
+                    false,
+                    &skiff_image::Quiet,
+                ))
+                .map_err(|e| bad(&e, e.hint().as_deref()))?
+        }
+    };
+    let image = skiff_image::Image::open(&store, &manifest).map_err(|e| bad(&e, None))?;
+    let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
+    let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
+    // The record keeps the manifest digest, so a restart finds the same image even if the name
+    // has moved since.
+    Ok((bytes, source.to_string(), Some(defaults), Some(manifest)))
+}
