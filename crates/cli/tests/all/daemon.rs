@@ -105,6 +105,13 @@ impl Daemon {
         self.skiff.run_with(self.command().args(args), b"")
     }
 
+    /// `skiff run -d --name NAME ARGS...`.
+    pub fn run_d(&self, name: &str, args: &[&str]) -> Outcome {
+        let mut all = vec!["run", "-d", "--name", name];
+        all.extend_from_slice(args);
+        self.run(&all)
+    }
+
     /// The daemon as `skiff info --format json` shows it.
     pub fn info(&self) -> serde_json::Value {
         let out = self.run(&["info", "--format", "json"]);
@@ -172,16 +179,7 @@ fn lifecycle() {
     assert_eq!(mode & 0o777, 0o600, "the API socket must be owner-only");
 
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "sleeper",
-            "-e",
-            "MODE=batch",
-            P1_CLI_SLEEP,
-            "600000",
-        ])
+        .run_d("sleeper", &["-e", "MODE=batch", P1_CLI_SLEEP, "600000"])
         .success()
         .stdout_is("sleeper\n");
     daemon.wait_for("sleeper", "running", |a| state(a) == "running");
@@ -224,9 +222,7 @@ fn lifecycle() {
 #[test]
 fn a_natural_exit_within_the_grace_period_is_not_forced() {
     let daemon = Daemon::start();
-    daemon
-        .run(&["run", "-d", "--name", "short", P1_CLI_SLEEP, "1500"])
-        .success();
+    daemon.run_d("short", &[P1_CLI_SLEEP, "1500"]).success();
     daemon.wait_for("short", "running", |a| state(a) == "running");
     daemon.run(&["stop", "-t", "20", "short"]).success();
     let app = daemon.wait_for("short", "exited", |a| state(a) == "exited");
@@ -237,43 +233,17 @@ fn a_natural_exit_within_the_grace_period_is_not_forced() {
 fn restart_policies() {
     let daemon = Daemon::start();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
+        .run_d(
             "fails",
-            "--restart",
-            "on-failure:2",
-            P1_CLI_EXIT_CODE,
-            "3",
-        ])
+            &["--restart", "on-failure:2", P1_CLI_EXIT_CODE, "3"],
+        )
+        .success();
+    daemon.run_d("once", &[P1_CLI_EXIT_CODE, "3"]).success();
+    daemon
+        .run_d("ok", &["--restart", "on-failure", P1_CLI_EXIT_CODE, "0"])
         .success();
     daemon
-        .run(&["run", "-d", "--name", "once", P1_CLI_EXIT_CODE, "3"])
-        .success();
-    daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "ok",
-            "--restart",
-            "on-failure",
-            P1_CLI_EXIT_CODE,
-            "0",
-        ])
-        .success();
-    daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "again",
-            "--restart",
-            "always",
-            P1_CLI_EXIT_CODE,
-            "0",
-        ])
+        .run_d("again", &["--restart", "always", P1_CLI_EXIT_CODE, "0"])
         .success();
 
     let fails = daemon.wait_for("fails", "done retrying", |a| {
@@ -310,9 +280,7 @@ fn restart_policies() {
 #[test]
 fn logs_are_kept_apart_and_followed() {
     let daemon = Daemon::start();
-    daemon
-        .run(&["run", "-d", "--name", "both", P2_CLI_STDOUT_STDERR])
-        .success();
+    daemon.run_d("both", &[P2_CLI_STDOUT_STDERR]).success();
     daemon.wait_for("both", "exited", |a| state(a) == "exited");
     let out = daemon.run(&["logs", "both"]);
     out.success().stdout_is("to stdout\n");
@@ -323,9 +291,7 @@ fn logs_are_kept_apart_and_followed() {
         .stdout_is("");
 
     // `logs -f` shows lines as they come and ends when the app does.
-    daemon
-        .run(&["run", "-d", "--name", "later", P1_CLI_SLEEP, "1500"])
-        .success();
+    daemon.run_d("later", &[P1_CLI_SLEEP, "1500"]).success();
     daemon.wait_for("later", "running", |a| state(a) == "running");
     let follow = daemon.run(&["logs", "-f", "later"]);
     follow.success().stdout_is("done\n");
@@ -335,41 +301,15 @@ fn logs_are_kept_apart_and_followed() {
 #[test]
 fn noisy_neighbours_are_stopped_by_their_own_limits() {
     let daemon = Daemon::start();
+    daemon.run_d("steady", &[P1_CLI_SLEEP, "600000"]).success();
     daemon
-        .run(&["run", "-d", "--name", "steady", P1_CLI_SLEEP, "600000"])
+        .run_d("spinner", &["--cpu-time", "500ms", P1_CLI_INFINITE_LOOP])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "spinner",
-            "--cpu-time",
-            "500ms",
-            P1_CLI_INFINITE_LOOP,
-        ])
+        .run_d("spinner2", &["--cpu-time", "500ms", P1_CLI_INFINITE_LOOP])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "spinner2",
-            "--cpu-time",
-            "500ms",
-            P1_CLI_INFINITE_LOOP,
-        ])
-        .success();
-    daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "bomb",
-            "--memory",
-            "32m",
-            P1_CLI_MEMORY_BOMB,
-        ])
+        .run_d("bomb", &["--memory", "32m", P1_CLI_MEMORY_BOMB])
         .success();
 
     // While they misbehave, the daemon keeps answering and neighbours keep running.
@@ -408,22 +348,20 @@ fn bad_requests_change_nothing() {
         .run(&["stop", "ghost"])
         .code(125)
         .stderr_has("no app named `ghost`");
+    daemon.run_d("one", &[P1_CLI_SLEEP, "600000"]).success();
     daemon
-        .run(&["run", "-d", "--name", "one", P1_CLI_SLEEP, "600000"])
-        .success();
-    daemon
-        .run(&["run", "-d", "--name", "one", P1_CLI_HELLO])
+        .run_d("one", &[P1_CLI_HELLO])
         .code(125)
         .stderr_has("already in use");
     let dir = tempfile::tempdir().unwrap();
     let junk = dir.path().join("junk.wasm");
     std::fs::write(&junk, "not wasm").unwrap();
     daemon
-        .run(&["run", "-d", "--name", "junk", junk.to_str().unwrap()])
+        .run_d("junk", &[junk.to_str().unwrap()])
         .code(125)
         .stderr_has("not a WebAssembly file");
     daemon
-        .run(&["run", "-d", "--name", "bad name!", P1_CLI_HELLO])
+        .run_d("bad name!", &[P1_CLI_HELLO])
         .code(125)
         .stderr_has("invalid app name");
 

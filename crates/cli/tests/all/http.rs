@@ -392,25 +392,22 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
     let daemon = Daemon::start();
     let port = free_port().to_string();
     daemon
-        .run(&["run", "-d", "--name", "api", "-p", &port, P2_HTTP_HELLO])
+        .run_d("api", &["-p", &port, P2_HTTP_HELLO])
         .success()
         .stdout_is("api\n");
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
+        .run_d(
             "shop",
-            "--route",
-            "shop.localhost/",
-            "--route",
-            "/shop",
-            P2_HTTP_ECHO,
-        ])
+            &[
+                "--route",
+                "shop.localhost/",
+                "--route",
+                "/shop",
+                P2_HTTP_ECHO,
+            ],
+        )
         .success();
-    daemon
-        .run(&["run", "-d", "--name", "counter", P2_HTTP_STATE])
-        .success();
+    daemon.run_d("counter", &[P2_HTTP_STATE]).success();
     let gw = gateway(&daemon);
 
     assert_eq!(
@@ -450,35 +447,19 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
 
     // Bad requests change nothing.
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "thief",
-            "--route",
-            "/shop",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("thief", &["--route", "/shop", P2_HTTP_HELLO])
         .code(125)
         .stderr_has("route `/shop` is already taken by app `shop`");
     daemon
-        .run(&["run", "-d", "--name", "cmd", "-p", "0", P2_CLI_HELLO])
+        .run_d("cmd", &["-p", "0", P2_CLI_HELLO])
         .code(125)
         .stderr_has("not an HTTP handler");
     daemon
-        .run(&["run", "-d", "--name", "clash", "-p", &port, P2_HTTP_HELLO])
+        .run_d("clash", &["-p", &port, P2_HTTP_HELLO])
         .code(125)
         .stderr_has("cannot listen");
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "bad",
-            "--route",
-            "http://x/",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("bad", &["--route", "http://x/", P2_HTTP_HELLO])
         .code(125)
         .stderr_has("not a route");
     for name in ["thief", "cmd", "clash", "bad"] {
@@ -499,26 +480,10 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
 fn metering_counts_cpu_time_and_memory_time_per_app() {
     let daemon = Daemon::start();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "spin",
-            "--route",
-            "/spin",
-            P2_HTTP_CPU,
-        ])
+        .run_d("spin", &["--route", "/spin", P2_HTTP_CPU])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "idle",
-            "--route",
-            "/idle",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("idle", &["--route", "/idle", P2_HTTP_HELLO])
         .success();
     let gw = gateway(&daemon);
     let before = daemon.cpu_time();
@@ -583,41 +548,24 @@ fn metering_counts_cpu_time_and_memory_time_per_app() {
 fn a_misbehaving_app_does_not_slow_its_neighbours() {
     let daemon = Daemon::start();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
+        .run_d(
             "wild",
-            "--route",
-            "/wild",
-            "--timeout",
-            "3s",
-            "--memory",
-            "64m",
-            P2_HTTP_CPU,
-        ])
+            &[
+                "--route",
+                "/wild",
+                "--timeout",
+                "3s",
+                "--memory",
+                "64m",
+                P2_HTTP_CPU,
+            ],
+        )
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "calm",
-            "--route",
-            "/calm",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("calm", &["--route", "/calm", P2_HTTP_HELLO])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "logs",
-            "--route",
-            "/log",
-            P2_HTTP_LOG,
-        ])
+        .run_d("logs", &["--route", "/log", P2_HTTP_LOG])
         .success();
     let gw = gateway(&daemon);
     assert_eq!(via_gateway(&gw, "x", "/calm").0, StatusCode::OK);
@@ -660,9 +608,7 @@ fn a_misbehaving_app_does_not_slow_its_neighbours() {
 fn stop_lets_requests_in_flight_finish() {
     let daemon = Daemon::start();
     let port = free_port().to_string();
-    daemon
-        .run(&["run", "-d", "--name", "slow", "-p", &port, P2_HTTP_CPU])
-        .success();
+    daemon.run_d("slow", &["-p", &port, P2_HTTP_CPU]).success();
     let url = format!("http://127.0.0.1:{port}/?ms=1500");
     let in_flight = std::thread::spawn(move || get(&url));
     std::thread::sleep(Duration::from_millis(500));
@@ -697,28 +643,10 @@ fn http_apps_come_back_after_kill_9() {
     let mut daemon = Daemon::start();
     let port = free_port().to_string();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "api",
-            "-p",
-            &port,
-            "--route",
-            "/api",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("api", &["-p", &port, "--route", "/api", P2_HTTP_HELLO])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "off",
-            "--route",
-            "/off",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("off", &["--route", "/off", P2_HTTP_HELLO])
         .success();
     daemon.run(&["stop", "off"]).success();
     daemon.restart_after_kill();
@@ -733,26 +661,10 @@ fn http_apps_come_back_after_kill_9() {
 fn a_full_instance_pool_gets_503_and_frees_up() {
     let daemon = Daemon::start_with(&["--max-instances", "1"]);
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "slow",
-            "--route",
-            "/slow",
-            P2_HTTP_CPU,
-        ])
+        .run_d("slow", &["--route", "/slow", P2_HTTP_CPU])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "other",
-            "--route",
-            "/other",
-            P2_HTTP_HELLO,
-        ])
+        .run_d("other", &["--route", "/other", P2_HTTP_HELLO])
         .success();
     let gw = gateway(&daemon);
     let holder = {
@@ -796,15 +708,7 @@ memory = "16MiB"
         ])
         .success();
     daemon
-        .run(&[
-            "run",
-            "-d",
-            "--name",
-            "greeter",
-            "--route",
-            "/hi",
-            "greeter:1.0",
-        ])
+        .run_d("greeter", &["--route", "/hi", "greeter:1.0"])
         .success();
     let gw = gateway(&daemon);
     assert_eq!(
