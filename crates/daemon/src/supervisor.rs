@@ -590,7 +590,7 @@ impl Supervisor {
                     let slot = match self.insert(app, record.clone()) {
                         Ok(slot) => slot,
                         Err(fail) => {
-                            tracing::error!(app = %name, "cannot restore the app: {}", fail.error.message);
+                            self.keep_unloadable(record, &fail);
                             continue;
                         }
                     };
@@ -607,20 +607,23 @@ impl Supervisor {
                         }
                     }
                 }
-                Err(fail) => {
-                    tracing::error!(app = %record.name, "cannot load the app: {}", fail.error.message);
-                    // Keep the record so the user sees it and can remove it; it cannot run.
-                    record.desired_running = false;
-                    record.running = false;
-                    record.push_exit(ExitRecord {
-                        at: now(),
-                        code: 125,
-                        reason: format!("failed to load: {}", fail.error.message),
-                    });
-                    self.persist(&record, &[]);
-                }
+                Err(fail) => self.keep_unloadable(record, &fail),
             }
         }
+    }
+
+    /// An app that can no longer be loaded at startup (its file or a granted directory is gone):
+    /// its record is kept, marked as failed and not wanted running, with the reason.
+    fn keep_unloadable(&self, mut record: AppRecord, fail: &Fail) {
+        tracing::error!(app = %record.name, "cannot load the app: {}", fail.error.message);
+        record.desired_running = false;
+        record.running = false;
+        record.push_exit(ExitRecord {
+            at: now(),
+            code: 125,
+            reason: format!("failed to load: {}", fail.error.message),
+        });
+        self.persist(&record, &[]);
     }
 
     /// Stops every app without touching what the state says they should be: the next start

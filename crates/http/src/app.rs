@@ -161,12 +161,14 @@ impl HttpApp {
                 .map_err(move |e| body_error(e, max_body))
                 .boxed_unsync()
         });
-        let (method, path) = (request.method().clone(), request.uri().path().to_string());
+        // Kept for a failure's log line; cloning a `Uri` shares its bytes.
+        let (method, uri) = (request.method().clone(), request.uri().clone());
         self.stats.instance_started();
         let this = self.clone();
         let report = move |report: InstanceReport| {
             this.stats.instance_finished(&report);
             if let Some(failure) = &report.failure {
+                let path = uri.path();
                 this.log(&format!("{method} {path}: {}", failure.handler_summary()));
             }
             drop(permit);
