@@ -54,6 +54,9 @@ pub struct HttpLimits {
     pub queue_timeout_ms: u64,
     /// Request bodies larger than this get 413.
     pub max_body_bytes: u64,
+    /// How long the handler may wait for the next piece of the request body; then the request
+    /// ends with 408 (or its connection is closed) and its instance is freed.
+    pub body_timeout_ms: u64,
 }
 
 impl Default for HttpLimits {
@@ -62,6 +65,7 @@ impl Default for HttpLimits {
             max_concurrency: 100,
             queue_timeout_ms: 1000,
             max_body_bytes: 10 << 20,
+            body_timeout_ms: 10_000,
         }
     }
 }

@@ -204,6 +204,10 @@ pub struct HttpLimitFlags {
     /// Largest request body; larger ones get 413
     #[arg(long, value_name = "SIZE", default_value = "10MiB")]
     pub max_body: ByteSize,
+    /// How long the handler may wait for the next piece of the request body before the request
+    /// ends (408, or its connection closed) and its instance is freed, e.g. 10s
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "10s")]
+    pub body_timeout: Duration,
 }
 
 impl HttpLimitFlags {
@@ -212,6 +216,7 @@ impl HttpLimitFlags {
             max_concurrency: self.max_concurrency,
             queue_timeout_ms: self.queue_timeout.as_millis() as u64,
             max_body_bytes: self.max_body.0,
+            body_timeout_ms: self.body_timeout.as_millis() as u64,
         }
     }
 }

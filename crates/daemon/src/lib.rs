@@ -35,6 +35,8 @@ pub struct DaemonConfig {
 }
 
 /// Where the CLI and the daemon meet by default: `$XDG_RUNTIME_DIR/skiff/skiff.sock`, or
+    /// What one HTTP app may hold at most: instances of the pool, and time per request.
+    pub bounds: skiff_http::Bounds,
 /// `/run/skiff/skiff.sock` for root.
 pub fn default_socket() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
@@ -64,8 +66,13 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create the daemon directory `{}`", dir.display()))?;
     let _lock = lock(&dir)?;
     let supervisor = Arc::new(
-        supervisor::Supervisor::open(&config.root, config.loaded_handlers, config.max_instances)
-            .await?,
+        supervisor::Supervisor::open(
+            &config.root,
+            config.loaded_handlers,
+            config.max_instances,
+            config.bounds,
+        )
+        .await?,
     );
     let listener = api::bind(&config.socket)?;
     let mut info = DaemonInfo {

@@ -95,24 +95,38 @@ impl AppLog {
         };
         let mut json = serde_json::to_vec(&line).expect("log lines serialize");
         json.push(b'\n');
-        if inner.size + json.len() as u64 > ROTATE_BYTES {
-            inner.file = None;
-            let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
-            inner.size = 0;
-        }
-        if inner.file.is_none() {
-            inner.file = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&self.path)
-                .map_err(|e| tracing::warn!("cannot write the log `{}`: {e}", self.path.display()))
-                .ok();
-        }
-        if let Some(file) = &mut inner.file
-            && file.write_all(&json).is_ok()
-        {
-            inner.size += json.len() as u64;
-        }
+        // Disk I/O (a rename, an open, a write the kernel may throttle) on the guest's task:
+        // the worker's other tasks move to another thread meanwhile, so a slow disk or a log
+        // flood stalls only the app writing, never the API or other apps.
+        off_worker(|| {
+            if inner.size + json.len() as u64 > ROTATE_BYTES {
+                inner.file = None;
+                let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
+                inner.size = 0;
+            }
+            if inner.file.is_none() {
+                // Owner-only from the first byte (the output may echo `-e` values), and set so
+                // on a file an older skiff left open to others.
+                inner.file = OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .mode(0o600)
+                    .open(&self.path)
+                    .and_then(|file| {
+                        file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
+                        Ok(file)
+                    })
+                    .map_err(|e| {
+                        tracing::warn!("cannot write the log `{}`: {e}", self.path.display())
+                    })
+                    .ok();
+            }
+            if let Some(file) = &mut inner.file
+                && file.write_all(&json).is_ok()
+            {
+                inner.size += json.len() as u64;
+            }
+        });
         if let Some(followers) = self.followers.get() {
             let _ = followers.send(line);
         }
@@ -141,6 +155,17 @@ impl AppLog {
 }
 
 struct StreamSink {
+/// Runs blocking work without holding up the async worker it is called on (tokio's
+/// `block_in_place` on the daemon's multi-threaded runtime; directly elsewhere).
+fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
     log: Arc<AppLog>,
     stream: usize,
 }

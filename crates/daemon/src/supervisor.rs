@@ -96,6 +96,8 @@ struct Live {
 impl Supervisor {
     /// `loaded_handlers`: compiled HTTP handlers kept in memory; beyond this, the least recently
     /// used is dropped and loaded again (from the compile cache) on its next request.
+    /// What any one HTTP app may hold of what all share.
+    bounds: skiff_http::Bounds,
     pub async fn open(
         root: &Path,
         loaded_handlers: usize,
@@ -129,6 +131,7 @@ impl Supervisor {
     }
 
     /// Prometheus text for every HTTP app.
+        bounds: skiff_http::Bounds,
     pub fn metrics(&self) -> String {
         let mut apps: Vec<(String, skiff_api::HttpStats)> = self
             .apps
@@ -146,6 +149,7 @@ impl Supervisor {
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {
         self.apps
+            bounds,
             .lock()
             .unwrap()
             .get(name)
@@ -247,7 +251,13 @@ impl Supervisor {
             let loader = self
                 .code
                 .loader(record.digest.clone(), record.digest_or_source());
-            let app = HttpApp::new(record.name.clone(), loader, options, record.http.limits);
+            let app = HttpApp::new(
+                record.name.clone(),
+                loader,
+                options,
+                record.http.limits,
+                &self.bounds,
+            );
             let default_route = format!("{}.localhost", record.name);
             Workload::Http(HttpSlot::new(app, &record.http, &default_route)?)
         } else {
@@ -303,6 +313,7 @@ impl Supervisor {
                 if !announced {
                     self.persist(&record, &[("started", "")]);
                 }
+                turns: None,
             }
         }
         Ok(())

@@ -1,7 +1,9 @@
 //! One deployed HTTP app: its limits, its metering, and serving a request with a fresh instance.
 
+use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
@@ -9,8 +11,11 @@ use futures::future::BoxFuture;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use skiff_api::HttpLimits;
-use skiff_runtime::{App, Exit, HandleError, HandlerOptions, InstanceReport, LimitExceeded, Stdio};
-use tokio::sync::Semaphore;
+use skiff_runtime::{
+    App, ByteSize, CpuTurns, Exit, HandleError, HandlerOptions, InstanceReport, LimitExceeded,
+    Stdio,
+};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::Stats;
 
@@ -26,6 +31,44 @@ pub type Loader = Box<dyn Fn() -> BoxFuture<'static, Result<Arc<App>, String>> +
 /// instance, including the body it streams, ends then with 504 (or a cut-off body).
 pub const DEFAULT_REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// A handler instance's memory limit when the app sets none (`--memory` raises or lowers it):
+/// linear memories and tables together. Enough for most handlers; without it each instance of
+/// each app could take the pool's 4 GiB slots.
+pub const DEFAULT_HANDLER_MEMORY: ByteSize = ByteSize(128 << 20);
+
+/// The longest `--timeout` a daemon allows an HTTP request unless started with another
+/// `--max-request-timeout`: an instance holds a slot of the pool every app shares.
+pub const DEFAULT_MAX_REQUEST_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// What a host grants any one HTTP app at most, whatever the app asks for, so that no tenant can
+/// hold what all of them share.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Instances of one app alive at once: its `--max-concurrency` is clamped to this.
+    pub max_concurrency: u32,
+    /// The longest wall-clock limit of one request: its `--timeout` is clamped to this.
+    pub max_timeout: Duration,
+}
+
+impl Bounds {
+    /// For apps sharing a pool of `pool` instances (the daemon): half of it per app by default,
+    /// so one app can never take every slot, and requests of at most 5 minutes.
+    pub fn shared(pool: u32) -> Self {
+        Bounds {
+            max_concurrency: (pool / 2).max(1),
+            max_timeout: DEFAULT_MAX_REQUEST_TIMEOUT,
+        }
+    }
+
+    /// One app with a pool of its own (`skiff serve`): nothing shared to protect.
+    pub fn unshared() -> Self {
+        Bounds {
+            max_concurrency: u32::MAX,
+            max_timeout: Duration::MAX,
+        }
+    }
+}
+
 pub struct HttpApp {
     name: String,
     loader: Loader,
@@ -33,30 +76,60 @@ pub struct HttpApp {
     limits: HttpLimits,
     stats: Stats,
     permits: Arc<Semaphore>,
+    /// Requests waiting for one of the app's instances: at most `max_concurrency` of them.
+    waiting: AtomicU32,
     draining: AtomicBool,
 }
 
 impl HttpApp {
+    /// The app's limits are its own (`limits`, `options.limits`, with Skiff's defaults where it
+    /// sets none) within `bounds`; a limit that had to be lowered is said in the app's log.
     pub fn new(
         name: String,
         loader: Loader,
         mut options: HandlerOptions,
-        limits: HttpLimits,
+        mut limits: HttpLimits,
+        bounds: &Bounds,
     ) -> Self {
+        let mut lowered = Vec::new();
+        limits.max_concurrency = limits.max_concurrency.max(1);
+        if limits.max_concurrency > bounds.max_concurrency {
+            lowered.push(format!(
+                "`--max-concurrency {}` is more than this daemon allows one app; using {} \
+                 (the daemon's `--max-app-concurrency`)",
+                limits.max_concurrency, bounds.max_concurrency
+            ));
+            limits.max_concurrency = bounds.max_concurrency;
+        }
         // An instance holds a pool slot shared with every other app: none may hold one forever.
-        options
+        let timeout = options
             .limits
             .timeout
-            .get_or_insert(DEFAULT_REQUEST_TIMEOUT);
-        HttpApp {
+            .get_or_insert(DEFAULT_REQUEST_TIMEOUT.min(bounds.max_timeout));
+        if *timeout > bounds.max_timeout {
+            lowered.push(format!(
+                "`--timeout {:?}` is longer than this daemon allows a request; using {:?} \
+                 (the daemon's `--max-request-timeout`)",
+                *timeout, bounds.max_timeout
+            ));
+            *timeout = bounds.max_timeout;
+        }
+        options.limits.memory.get_or_insert(DEFAULT_HANDLER_MEMORY);
+        options.turns.get_or_insert_with(CpuTurns::per_cpu);
+        let app = HttpApp {
             name,
             loader,
             options,
-            permits: Arc::new(Semaphore::new(limits.max_concurrency.max(1) as usize)),
+            permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             limits,
             stats: Stats::default(),
+            waiting: AtomicU32::new(0),
             draining: AtomicBool::new(false),
+        };
+        for message in lowered {
+            app.log(&message);
         }
+        app
     }
 
     /// A loader for an app already compiled.
@@ -128,23 +201,27 @@ impl HttpApp {
                 &format!("the request body is larger than the app's limit of {max_body} bytes"),
             );
         }
-        if request.uri().authority().is_none() && !request.headers().contains_key(header::HOST) {
-            return error_response(StatusCode::BAD_REQUEST, "the request has no Host header");
-        }
-        let queue = Duration::from_millis(self.limits.queue_timeout_ms);
-        let permit = match tokio::time::timeout(queue, self.permits.clone().acquire_owned()).await {
-            Ok(Ok(permit)) => permit,
-            _ => {
-                self.stats.rejected();
-                let mut response = error_response(
-                    StatusCode::SERVICE_UNAVAILABLE,
-                    "all of the app's instances are busy; retry shortly",
-                );
-                response
-                    .headers_mut()
-                    .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
-                return response;
+        if request.uri().authority().is_none() {
+            match request.headers().get(header::HOST).map(HeaderValue::to_str) {
+                None => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        "the request has no Host header",
+                    );
+                }
+                // wasi:http hands the guest its authority as a string.
+                Some(Err(_)) => {
+                    return error_response(
+                        StatusCode::BAD_REQUEST,
+                        "the request's Host header is not ASCII",
+                    );
+                }
+                Some(Ok(_)) => {}
             }
+        }
+        let Some(permit) = self.admit().await else {
+            self.stats.rejected();
+            return busy_response("all of the app's instances are busy; retry shortly");
         };
         let app = match (self.loader)().await {
             Ok(app) => app,
@@ -156,24 +233,47 @@ impl HttpApp {
                 );
             }
         };
-        let request = request.map(|body| {
-            Limited::new(body, max_body as usize)
+        let body_timeout = Duration::from_millis(self.limits.body_timeout_ms.max(1));
+        let timed_out = Arc::new(AtomicBool::new(false));
+        let request = {
+            let timed_out = timed_out.clone();
+            request.map(move |body| {
+                TimedBody::new(
+                    Limited::new(body, max_body as usize),
+                    body_timeout,
+                    timed_out,
+                )
                 .map_err(move |e| body_error(e, max_body))
                 .boxed_unsync()
-        });
+            })
+        };
         // Kept for a failure's log line; cloning a `Uri` shares its bytes.
         let (method, uri) = (request.method().clone(), request.uri().clone());
-        self.stats.instance_started();
-        let this = self.clone();
+        // Counted until the instance is gone, or until `handle` gives up before it starts (the
+        // report is then dropped, not called): either way the count comes down.
+        let instance = Instance::start(self.clone(), permit);
         let report = move |report: InstanceReport| {
+            let this = &instance.app;
             this.stats.instance_finished(&report);
             if let Some(failure) = &report.failure {
                 let path = uri.path();
                 this.log(&format!("{method} {path}: {}", failure.handler_summary()));
             }
-            drop(permit);
         };
-        match app.handle(request, &self.options, report).await {
+        let result = app.handle(request, &self.options, report).await;
+        if timed_out.load(Ordering::Relaxed) && result.is_err() {
+            let mut response = error_response(
+                StatusCode::REQUEST_TIMEOUT,
+                &format!(
+                    "the request body stalled for {body_timeout:?} (the app's `--body-timeout`)"
+                ),
+            );
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+            return response;
+        }
+        match result {
             Ok(response) => response,
             // Failures of the instance itself were logged by `report`.
             Err(HandleError::NoResponse(exit)) => {
@@ -194,6 +294,25 @@ impl HttpApp {
         }
     }
 
+    /// One of the app's instance permits: at once, or after waiting in the app's own queue (as
+    /// long as `max_concurrency` requests, for up to `queue_timeout_ms`); `None` if the queue is
+    /// full or the wait too long.
+    async fn admit(&self) -> Option<OwnedSemaphorePermit> {
+        if let Ok(permit) = self.permits.clone().try_acquire_owned() {
+            return Some(permit);
+        }
+        let queued = self.waiting.fetch_add(1, Ordering::Relaxed);
+        let _leave = Leave(&self.waiting);
+        if queued >= self.limits.max_concurrency {
+            return None;
+        }
+        let queue = Duration::from_millis(self.limits.queue_timeout_ms);
+        tokio::time::timeout(queue, self.permits.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()
+    }
+
     /// Skiff's messages about the app go where its stderr goes (the app's log in the daemon).
     fn log(&self, message: &str) {
         match &self.options.stdio {
@@ -206,12 +325,110 @@ impl HttpApp {
     }
 }
 
+/// Leaves the app's queue when dropped.
+struct Leave<'a>(&'a AtomicU32);
+
+impl Drop for Leave<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// A handler instance of the app, counted in its stats (and holding one of its permits) until
+/// dropped: with the report once the instance is gone, or as soon as the request fails before
+/// there was one. (A request whose Host `handle` could not read was once counted forever, and
+/// every later `stop` waited out its grace period.)
+struct Instance {
+    app: Arc<HttpApp>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Instance {
+    fn start(app: Arc<HttpApp>, permit: OwnedSemaphorePermit) -> Self {
+        app.stats.instance_started();
+        Instance {
+            app,
+            _permit: permit,
+        }
+    }
+}
+
+impl Drop for Instance {
+    fn drop(&mut self) {
+        self.app.stats.instance_ended();
+    }
+}
+
+/// The request body as the handler reads it: an error if the client sends nothing for
+/// `idle` while the handler waits for more, so a slow body (slowloris) frees its instance.
+struct TimedBody<B> {
+    inner: B,
+    idle: Duration,
+    deadline: Option<Pin<Box<tokio::time::Sleep>>>,
+    timed_out: Arc<AtomicBool>,
+}
+
+impl<B> TimedBody<B> {
+    fn new(inner: B, idle: Duration, timed_out: Arc<AtomicBool>) -> Self {
+        TimedBody {
+            inner,
+            idle,
+            deadline: None,
+            timed_out,
+        }
+    }
+}
+
+/// The request body stopped arriving (`--body-timeout`).
+#[derive(Debug, thiserror::Error)]
+#[error("the request body stalled for {0:?}")]
+struct BodyTimeout(Duration);
+
+impl<B> hyper::body::Body for TimedBody<B>
+where
+    B: hyper::body::Body<Data = Bytes, Error = Box<dyn std::error::Error + Send + Sync>> + Unpin,
+{
+    type Data = Bytes;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Bytes>, Self::Error>>> {
+        let this = &mut *self;
+        if let Poll::Ready(frame) = Pin::new(&mut this.inner).poll_frame(cx) {
+            this.deadline = None;
+            return Poll::Ready(frame);
+        }
+        let idle = this.idle;
+        let deadline = this
+            .deadline
+            .get_or_insert_with(|| Box::pin(tokio::time::sleep(idle)));
+        if deadline.as_mut().poll(cx).is_ready() {
+            this.timed_out.store(true, Ordering::Relaxed);
+            return Poll::Ready(Some(Err(Box::new(BodyTimeout(idle)))));
+        }
+        Poll::Pending
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
 fn body_error(
     error: Box<dyn std::error::Error + Send + Sync>,
     limit: u64,
 ) -> wasmtime_wasi_http::Error {
     if error.is::<http_body_util::LengthLimitError>() {
         return wasmtime_wasi_http::Error::HttpRequestBodySize(Some(limit));
+    }
+    if error.is::<BodyTimeout>() {
+        return wasmtime_wasi_http::Error::ConnectionReadTimeout;
     }
     match error.downcast::<hyper::Error>() {
         Ok(hyper) => wasmtime_wasi_http::Error::from(*hyper),
@@ -259,15 +476,46 @@ pub(crate) fn text_response(
 mod tests {
     use super::*;
 
+    fn unused() -> Loader {
+        Box::new(|| Box::pin(async { Err("unused".to_string()) }))
+    }
+
     #[test]
-    fn every_request_has_a_wall_clock_limit() {
-        let unused: Loader = Box::new(|| Box::pin(async { Err("unused".to_string()) }));
-        let app = HttpApp::new("a".into(), unused, Default::default(), Default::default());
+    fn every_request_has_a_wall_clock_limit_and_a_memory_limit() {
+        let bounds = Bounds::unshared();
+        let app = HttpApp::new(
+            "a".into(),
+            unused(),
+            Default::default(),
+            Default::default(),
+            &bounds,
+        );
         assert_eq!(app.options.limits.timeout, Some(DEFAULT_REQUEST_TIMEOUT));
+        assert_eq!(app.options.limits.memory, Some(DEFAULT_HANDLER_MEMORY));
         let mut options = HandlerOptions::default();
         options.limits.timeout = Some(Duration::from_secs(300));
-        let unused: Loader = Box::new(|| Box::pin(async { Err("unused".to_string()) }));
-        let app = HttpApp::new("b".into(), unused, options, Default::default());
+        options.limits.memory = Some(ByteSize(1 << 30));
+        let app = HttpApp::new("b".into(), unused(), options, Default::default(), &bounds);
         assert_eq!(app.options.limits.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(app.options.limits.memory, Some(ByteSize(1 << 30)));
+    }
+
+    #[test]
+    fn no_app_gets_more_than_its_share() {
+        let bounds = Bounds::shared(1000);
+        assert_eq!(bounds.max_concurrency, 500);
+        let mut options = HandlerOptions::default();
+        options.limits.timeout = Some(Duration::from_secs(3600));
+        let limits = HttpLimits {
+            max_concurrency: 1000,
+            ..Default::default()
+        };
+        let app = HttpApp::new("greedy".into(), unused(), options, limits, &bounds);
+        assert_eq!(app.limits().max_concurrency, 500);
+        assert_eq!(
+            app.options.limits.timeout,
+            Some(DEFAULT_MAX_REQUEST_TIMEOUT)
+        );
+        assert_eq!(Bounds::shared(1).max_concurrency, 1);
     }
 }

@@ -1,7 +1,8 @@
 //! Serving `wasi:http` apps, the same way for `skiff serve` and for the daemon: listeners (one app
 //! on its own port, or the shared gateway routing by `Host` and path), each app's limits (instances
-//! at once with a short queue, request body size; per-instance memory, CPU time and request
-//! timeout come from the runtime), and per-app metering exposed as stats and Prometheus text.
+//! at once with a short bounded queue, within the host's [`Bounds`] for one app; request body size
+//! and read timeout; per-instance memory, CPU time and request timeout, with defaults, enforced by
+//! the runtime), and per-app metering exposed as stats and Prometheus text.
 //! A fresh instance per request comes from [`skiff_runtime::App::handle`].
 
 mod app;
@@ -9,7 +10,10 @@ mod routes;
 mod server;
 mod stats;
 
-pub use app::{DEFAULT_REQUEST_TIMEOUT, HttpApp, Loader, ResponseBody};
+pub use app::{
+    Bounds, DEFAULT_HANDLER_MEMORY, DEFAULT_MAX_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpApp,
+    Loader, ResponseBody,
+};
 pub use routes::{Route, RouteError, RouteTable};
 pub use server::{Target, raise_fd_limit, serve};
 pub use stats::{Stats, render_prometheus};

@@ -223,6 +223,7 @@ mod tests {
                 Box::new(|| Box::pin(async { Err("unused".to_string()) })),
                 Default::default(),
                 Default::default(),
+                &crate::Bounds::unshared(),
             ))
         };
         prefixes.insert("/shop".to_string(), app("shop"));
@@ -250,6 +251,7 @@ mod tests {
                 Box::new(|| Box::pin(async { Err("unused".to_string()) })),
                 Default::default(),
                 Default::default(),
+                &crate::Bounds::unshared(),
             ))
         };
         let route = |r: &str| r.parse::<Route>().unwrap();

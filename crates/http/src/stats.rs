@@ -64,8 +64,13 @@ impl Stats {
         self.invocations.fetch_add(1, Ordering::Relaxed);
     }
 
-    pub(crate) fn instance_finished(&self, report: &InstanceReport) {
+    /// An instance is gone, or a request failed before it had one.
+    pub(crate) fn instance_ended(&self) {
         self.instances.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// What an instance used, once it is gone (before [`Stats::instance_ended`]).
+    pub(crate) fn instance_finished(&self, report: &InstanceReport) {
         self.wall_ns
             .fetch_add(report.wall.as_nanos() as u64, Ordering::Relaxed);
         self.cpu_ns

@@ -10,7 +10,7 @@ use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
-use crate::limits::{Guard, LimitExceeded, Usage};
+use crate::limits::{CpuTurns, Guard, LimitExceeded, Usage};
 use crate::load::{App, Pre};
 use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
 
@@ -23,6 +23,8 @@ pub struct HandlerOptions {
     pub limits: Limits,
     /// Where the handler's stdout and stderr go (stdin is always empty).
     pub stdio: Stdio,
+    /// The app's turns on the CPU, shared by all its instances; `None`: as many as it has.
+    pub turns: Option<CpuTurns>,
 }
 
 /// What one instance used, from instantiation until the handler returned (which may be after
@@ -123,14 +125,18 @@ impl App {
         let pre = pre.clone();
         let timeout = options.limits.timeout;
         let meter = usage.clone();
+        let turns = options.turns.clone();
         let instance = tokio::spawn(async move {
-            let run = meter.meter(async {
-                let proxy = pre.instantiate_async(&mut store).await?;
-                proxy
-                    .wasi_http_incoming_handler()
-                    .call_handle(&mut store, request, out)
-                    .await
-            });
+            let run = meter.meter_in_turns(
+                async {
+                    let proxy = pre.instantiate_async(&mut store).await?;
+                    proxy
+                        .wasi_http_incoming_handler()
+                        .call_handle(&mut store, request, out)
+                        .await
+                },
+                turns.as_ref(),
+            );
             let result = match timeout {
                 Some(limit) => match tokio::time::timeout(limit, run).await {
                     Ok(result) => result,

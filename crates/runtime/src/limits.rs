@@ -1,5 +1,6 @@
-//! Enforcing [`Limits`]: memory through wasmtime's `ResourceLimiter`, CPU time through the epoch
-//! callback and a per-poll CPU meter, wall-clock time through a timer around the whole run.
+//! Enforcing [`Limits`]: memory (linear memories and tables together) through wasmtime's
+//! `ResourceLimiter`, CPU time through the epoch callback and a per-poll CPU meter, wall-clock
+//! time through a timer around the whole run; and taking turns on the CPU among an app's instances.
 
 use std::future::Future;
 use std::pin::Pin;
@@ -9,6 +10,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use skiff_capabilities::{ByteSize, Limits};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A limit an app ran into. Carried as the error that ends the guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -32,13 +34,18 @@ impl LimitExceeded {
     }
 }
 
-/// Table elements are host memory too (8 bytes or more each); without a cap a guest could
-/// grow a table to 2^32 elements whatever `--memory` says.
+/// Table elements are host memory too: without a cap a guest could grow a table to 2^32
+/// elements. Without `--memory` this caps each table; with it, elements count against it.
 const MAX_TABLE_ELEMENTS: usize = 10_000_000;
+
+/// What one table element costs the host, as counted against `--memory`: a funcref is a pointer
+/// (and an externref less), so a table of N elements holds at least 8 N bytes of host memory.
+const TABLE_ELEMENT_BYTES: u64 = 8;
 
 /// Per-store enforcement state.
 pub(crate) struct Guard {
     memory_limit: Option<ByteSize>,
+    /// Linear memories and tables together, in bytes: what `--memory` bounds.
     memory_used: u64,
     cpu_limit: Option<Duration>,
     pub(crate) meter: Arc<Usage>,
@@ -63,14 +70,10 @@ impl Guard {
     }
 }
 
-impl wasmtime::ResourceLimiter for Guard {
-    fn memory_growing(
-        &mut self,
-        current: usize,
-        desired: usize,
-        _maximum: Option<usize>,
-    ) -> wasmtime::Result<bool> {
-        let total = self.memory_used + (desired.saturating_sub(current)) as u64;
+impl Guard {
+    /// Charges `bytes` more of memory (linear or table) against the limit.
+    fn charge(&mut self, bytes: u64) -> wasmtime::Result<bool> {
+        let total = self.memory_used.saturating_add(bytes);
         if let Some(limit) = self.memory_limit
             && total > limit.0
         {
@@ -82,14 +85,30 @@ impl wasmtime::ResourceLimiter for Guard {
         self.meter.set_memory(total);
         Ok(true)
     }
+}
 
-    fn table_growing(
+impl wasmtime::ResourceLimiter for Guard {
+    fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        Ok(desired <= MAX_TABLE_ELEMENTS)
+        self.charge(desired.saturating_sub(current) as u64)
+    }
+
+    /// Called for a table's initial size at instantiation too, so every element is counted.
+    fn table_growing(
+        &mut self,
+        current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if self.memory_limit.is_none() && desired > MAX_TABLE_ELEMENTS {
+            return Ok(false);
+        }
+        let elements = desired.saturating_sub(current) as u64;
+        self.charge(elements.saturating_mul(TABLE_ELEMENT_BYTES))
     }
 }
 
@@ -119,7 +138,7 @@ impl Usage {
         Duration::from_nanos(self.used_ns.load(Ordering::Relaxed))
     }
 
-    /// Linear memory currently allocated, in bytes.
+    /// Memory currently allocated (linear memories and tables), in bytes.
     pub fn memory(&self) -> u64 {
         self.memory.load(Ordering::Relaxed)
     }
@@ -150,22 +169,84 @@ impl Usage {
     }
 
     pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
+        self.meter_in_turns(future, None)
+    }
+
+    /// Meters `future`; with `turns`, each poll of it first takes one of its app's turns on the
+    /// CPU.
+    pub(crate) fn meter_in_turns<F: Future>(
+        self: &Arc<Self>,
+        future: F,
+        turns: Option<&CpuTurns>,
+    ) -> Metered<F> {
         Metered {
             future: Box::pin(future),
             meter: self.clone(),
+            turns: turns.map(|turns| Turn {
+                turns: turns.0.clone(),
+                waiting: None,
+            }),
         }
+    }
+}
+
+/// Turns on the CPU shared by all instances of one app: at most this many of them run guest
+/// code at the same moment, whatever the number of instances alive. A turn is held only while
+/// an instance is being polled (not while it waits on I/O or a timer) and given up at each epoch
+/// tick, to the app's next instance in FIFO order. So an app with a thousand busy instances has
+/// as many runnable tasks as an app with one busy instance per worker thread: its neighbours (and
+/// the daemon's API) wait behind a few of its time slices, not a thousand of them.
+#[derive(Clone, Debug)]
+pub struct CpuTurns(Arc<Semaphore>);
+
+impl CpuTurns {
+    /// One turn per CPU the process may use: an app can still use every core.
+    pub fn per_cpu() -> Self {
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        CpuTurns(Arc::new(Semaphore::new(cpus)))
+    }
+}
+
+type Acquire =
+    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>> + Send>>;
+
+struct Turn {
+    turns: Arc<Semaphore>,
+    /// Queued for a turn (FIFO, behind the app's other instances).
+    waiting: Option<Acquire>,
+}
+
+impl Turn {
+    fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<OwnedSemaphorePermit> {
+        if self.waiting.is_none() {
+            // Fails while others are queued, so nobody jumps the line.
+            if let Ok(permit) = self.turns.clone().try_acquire_owned() {
+                return Poll::Ready(permit);
+            }
+            self.waiting = Some(Box::pin(self.turns.clone().acquire_owned()));
+        }
+        let waiting = self.waiting.as_mut().expect("queued above");
+        let permit = std::task::ready!(waiting.as_mut().poll(cx));
+        self.waiting = None;
+        Poll::Ready(permit.expect("the semaphore is never closed"))
     }
 }
 
 pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
     meter: Arc<Usage>,
+    turns: Option<Turn>,
 }
 
 impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        // Held for this poll only; dropped (handed to the next instance in line) when it returns.
+        let _turn = match &mut self.turns {
+            None => None,
+            Some(turn) => Some(std::task::ready!(turn.poll_take(cx))),
+        };
         let start = thread_cpu_ns();
         self.meter.poll_started_ns.store(start, Ordering::Relaxed);
         let result = self.future.as_mut().poll(cx);

@@ -4,7 +4,10 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::time::Duration;
+
 use clap::{Args, ValueEnum};
+use skiff_capabilities::parse_duration;
 
 use crate::commands::Logging;
 use crate::settings::{GlobalFlags, parse_host};
@@ -41,6 +44,13 @@ pub struct Daemon {
     /// request beyond them gets 503)
     #[arg(long, value_name = "N", default_value_t = skiff_runtime::Pooling::default().max_instances)]
     max_instances: u32,
+    /// Instances one HTTP app may hold at once, whatever its `--max-concurrency` (a higher one is
+    /// lowered to this) [default: half of --max-instances]
+    #[arg(long, value_name = "N")]
+    max_app_concurrency: Option<u32>,
+    /// The longest `--timeout` an HTTP app's request may have (a longer one is lowered to this)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "5m")]
+    max_request_timeout: Duration,
 }
 
 /// A listening address, or none.
@@ -71,7 +81,18 @@ impl Daemon {
         }
     }
 
+    fn bounds(&self) -> skiff_http::Bounds {
+        let share = skiff_http::Bounds::shared(self.max_instances.max(1));
+        skiff_http::Bounds {
+            max_concurrency: self.max_app_concurrency.map_or(share.max_concurrency, |n| {
+                n.clamp(1, self.max_instances.max(1))
+            }),
+            max_timeout: self.max_request_timeout,
+        }
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let bounds = self.bounds();
         skiff_daemon::run(skiff_daemon::DaemonConfig {
             root: global.root(),
             socket: self.socket.unwrap_or_else(|| global.socket()),
@@ -79,6 +100,7 @@ impl Daemon {
             metrics: self.metrics.0,
             loaded_handlers: self.max_loaded_handlers,
             max_instances: self.max_instances.max(1),
+            bounds,
         })?;
         Ok(ExitCode::SUCCESS)
     }

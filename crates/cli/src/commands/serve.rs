@@ -19,8 +19,8 @@ const GRACE: Duration = Duration::from_secs(10);
 /// Serve a WebAssembly HTTP handler (a `wasi:http/incoming-handler` component, file or image)
 ///
 /// Every request gets a fresh instance, with the grants and limits given here: `--memory` per
-/// instance, `--timeout` (60s unless given) and `--cpu-time` per request (504 when a request runs
-/// out of time).
+/// instance (128MiB unless given), `--timeout` (60s unless given) and `--cpu-time` per request
+/// (504 when a request runs out of time), `--body-timeout` for each piece of the request body.
 /// Ctrl-C stops taking connections and lets requests in flight finish.
 #[derive(Debug, Args)]
 pub struct Serve {
@@ -73,12 +73,15 @@ impl Serve {
             grants: PreparedGrants::new(&grants).map_err(RunError::from)?,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             stdio: skiff_runtime::Stdio::Inherit,
+            turns: None,
         };
         let http = Arc::new(skiff_http::HttpApp::new(
             target.clone(),
             skiff_http::HttpApp::ready(Arc::new(app)),
             options,
             self.http.resolve(),
+            // One app with a pool of its own, sized to its `--max-concurrency`.
+            &skiff_http::Bounds::unshared(),
         ));
         let listen = self.listen;
         skiff_http::raise_fd_limit();

@@ -724,3 +724,293 @@ memory = "16MiB"
         "GREETING=from the image\n"
     );
 }
+
+// ---- what one tenant may hold of what all share (issue 9, items 6 and 7) ------------------------
+
+/// Polls `check` until it holds, or fails with `what` after 30 s.
+#[track_caller]
+fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !check() {
+        assert!(Instant::now() < deadline, "never happened: {what}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Sends a raw request and returns the socket (the response unread).
+fn send_raw(addr: &str, request: &[u8]) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.write_all(request).unwrap();
+    stream
+}
+
+/// Reads until the end of a response head (or the connection closes).
+fn read_head(stream: &mut TcpStream) -> String {
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") {
+        match stream.read(&mut byte) {
+            Ok(1) => head.push(byte[0]),
+            _ => break,
+        }
+    }
+    String::from_utf8_lossy(&head).into_owned()
+}
+
+#[test]
+fn one_app_cannot_take_every_instance_of_the_pool() {
+    // A pool of 4: one app may hold 2 of them, whatever its `--max-concurrency` says.
+    let daemon = Daemon::start_with(&["--max-instances", "4"]);
+    daemon
+        .run_d(
+            "greedy",
+            &[
+                "--route",
+                "/greedy",
+                "--max-concurrency",
+                "4",
+                "--timeout",
+                "20s",
+                P2_HTTP_CPU,
+            ],
+        )
+        .success();
+    daemon
+        .run_d("calm", &["--route", "/calm", P2_HTTP_HELLO])
+        .success();
+    let gw = gateway(&daemon);
+    // Four requests that never end by themselves: two get instances, two wait in the app's own
+    // queue (then 503).
+    let spinners: Vec<TcpStream> = (0..4)
+        .map(|_| {
+            send_raw(
+                &gw,
+                b"GET /greedy?ms=forever HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+        })
+        .collect();
+    eventually("the greedy app holds its instances", || {
+        daemon.app("greedy")["http"]["stats"]["instances"] == 2
+    });
+    // The neighbour is still served, while the greedy app is saturated.
+    for _ in 0..5 {
+        let (status, body) = via_gateway(&gw, "x", "/calm");
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let greedy = daemon.app("greedy");
+    assert_eq!(greedy["http"]["stats"]["instances"], 2, "{greedy:#}");
+    assert_eq!(greedy["http"]["limits"]["max_concurrency"], 2, "{greedy:#}");
+    daemon
+        .run(&["logs", "greedy"])
+        .success()
+        .stderr_has("--max-app-concurrency");
+    // Beyond its share, the greedy app's own requests wait in its queue, then get 503.
+    let response = client()
+        .get(format!("http://{gw}/greedy?ms=1"))
+        .send()
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(response.headers()["retry-after"], "1");
+    drop(spinners);
+}
+
+#[test]
+fn a_busy_app_does_not_starve_its_neighbours_or_the_api() {
+    let daemon = Daemon::start();
+    daemon
+        .run_d(
+            "busy",
+            &[
+                "--route",
+                "/busy",
+                "--max-concurrency",
+                "100",
+                "--timeout",
+                "30s",
+                P2_HTTP_CPU,
+            ],
+        )
+        .success();
+    daemon
+        .run_d("calm", &["--route", "/calm", P2_HTTP_HELLO])
+        .success();
+    let gw = gateway(&daemon);
+    let spinners: Vec<TcpStream> = (0..100)
+        .map(|_| {
+            send_raw(
+                &gw,
+                b"GET /busy?ms=forever HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+            )
+        })
+        .collect();
+    eventually("a hundred instances spin", || {
+        daemon.app("busy")["http"]["stats"]["instances"] == 100
+    });
+    let mut slowest = Duration::ZERO;
+    for _ in 0..10 {
+        let started = Instant::now();
+        assert_eq!(via_gateway(&gw, "x", "/calm").0, StatusCode::OK);
+        slowest = slowest.max(started.elapsed());
+    }
+    let started = Instant::now();
+    daemon
+        .run_d("late", &["--route", "/late", P2_HTTP_HELLO])
+        .success();
+    let deploy = started.elapsed();
+    eprintln!("neighbour: slowest of 10 requests {slowest:?}; a deploy took {deploy:?}");
+    assert!(
+        slowest < Duration::from_millis(1500),
+        "a neighbour waited {slowest:?} behind a hundred spinning instances"
+    );
+    assert!(
+        deploy < Duration::from_secs(3),
+        "`run -d` took {deploy:?} behind a hundred spinning instances"
+    );
+    drop(spinners);
+}
+
+#[test]
+fn a_slow_request_body_frees_its_instance() {
+    let server = Server::start(
+        &Skiff::new(),
+        &[
+            "--max-concurrency",
+            "1",
+            "--queue-timeout",
+            "8s",
+            "--body-timeout",
+            "1s",
+            P2_HTTP_ECHO,
+        ],
+    );
+    // Promises 100 bytes, sends 3, then nothing. The echo handler answers at once and then
+    // waits for the body, on the app's only instance.
+    let mut slow = send_raw(
+        &server.addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\nabc",
+    );
+    let head = read_head(&mut slow);
+    assert!(head.starts_with("HTTP/1.1 200"), "{head:?}");
+    // The next request waits for that instance: it is freed by the body timeout, not by the
+    // 60 s request timeout (which would leave this one with 503 after its 8 s in the queue).
+    let started = Instant::now();
+    let response = client().post(server.url("/")).body("fast").send().unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.text().unwrap(), "fast");
+    assert!(
+        started.elapsed() < Duration::from_secs(6),
+        "{:?}",
+        started.elapsed()
+    );
+    // The slow client's connection was closed, its echo cut off.
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    assert!(started.elapsed() < Duration::from_secs(10));
+}
+
+#[test]
+fn a_slow_request_body_gets_408_before_the_handler_answers() {
+    // A body that stalls before it starts: a handler that reads it gets nothing to answer
+    // with, so Skiff answers 408 and closes the connection.
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon
+        .run_d("echo", &["-p", &port, "--body-timeout", "1s", P2_HTTP_ECHO])
+        .success();
+    daemon
+        .run_d("calm", &["--route", "/calm", P2_HTTP_HELLO])
+        .success();
+    let addr = format!("127.0.0.1:{port}");
+    let started = Instant::now();
+    let mut slow = send_raw(
+        &addr,
+        b"POST / HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n",
+    );
+    // The neighbour is served meanwhile.
+    assert_eq!(
+        via_gateway(&gateway(&daemon), "x", "/calm").0,
+        StatusCode::OK
+    );
+    let head = read_head(&mut slow);
+    let mut rest = Vec::new();
+    let _ = slow.read_to_end(&mut rest);
+    let waited = started.elapsed();
+    // The echo handler sends its head before it reads; either way the connection ends soon.
+    assert!(
+        head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.1 408"),
+        "{head:?}"
+    );
+    assert!(
+        waited < Duration::from_secs(10),
+        "the slow body was held {waited:?}"
+    );
+    eventually("the instance is freed", || {
+        daemon.app("echo")["http"]["stats"]["instances"] == 0
+    });
+}
+
+#[test]
+fn handlers_have_a_memory_limit_by_default() {
+    let skiff = Skiff::new();
+    let server = Server::start(&skiff, &[P2_HTTP_MEMORY]);
+    let (status, body) = get(&server.url("/?mb=200"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("memory limit of 128 MiB"), "{body}");
+    assert!(body.contains("`--memory`"), "{body}");
+    assert_eq!(
+        get(&server.url("/?mb=64")),
+        (StatusCode::OK, "allocated 64 MiB\n".into())
+    );
+    let raised = Server::start(&skiff, &["--memory", "256MiB", P2_HTTP_MEMORY]);
+    assert_eq!(
+        get(&raised.url("/?mb=160")),
+        (StatusCode::OK, "allocated 160 MiB\n".into())
+    );
+}
+
+#[test]
+fn a_non_ascii_host_does_not_hold_up_stop() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon.run_d("api", &["-p", &port, P2_HTTP_HELLO]).success();
+    let mut stream = send_raw(
+        &format!("127.0.0.1:{port}"),
+        b"GET / HTTP/1.1\r\nHost: caf\xc3\xa9.localhost\r\nConnection: close\r\n\r\n",
+    );
+    let head = read_head(&mut stream);
+    assert!(head.starts_with("HTTP/1.1 400"), "{head:?}");
+    assert_eq!(daemon.app("api")["http"]["stats"]["instances"], 0);
+    // With no request in flight, stop does not wait out its 10 s grace period.
+    let stopped = daemon.run(&["stop", "-t", "10", "api"]);
+    stopped.success();
+    assert!(
+        stopped.elapsed < Duration::from_secs(5),
+        "stop took {:?}",
+        stopped.elapsed
+    );
+}
+
+#[test]
+fn tables_count_against_the_memory_limit() {
+    // A table bomb: 4 million funcref elements are 32 MiB of host memory.
+    let dir = crate::support::dir_with(&[(
+        "tables.wat",
+        r#"(module
+  (table 1 funcref)
+  (func (export "_start")
+    (if (i32.eq (table.grow (ref.null func) (i32.const 4000000)) (i32.const -1))
+      (then unreachable))))"#,
+    )]);
+    let wat = dir.path().join("tables.wat");
+    let wat = crate::support::path_str(&wat);
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "--memory", "16MiB", wat])
+        .code(137)
+        .stderr_has("exceeded its memory limit of 16 MiB")
+        .stderr_has("`--memory`");
+    skiff.run(&["run", "--memory", "64MiB", wat]).success();
+}
