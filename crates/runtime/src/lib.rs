@@ -19,11 +19,13 @@ mod limits;
 mod load;
 mod run;
 
+pub use cache::{CacheProblem, check as check_compile_cache};
 pub use engine::{Pooling, Runtime, RuntimeConfig};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
-pub use limits::{LimitExceeded, Usage};
+pub use limits::{CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{Exit, OutputSink, RunError, RunOptions, Stdio};
+pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 
 /// The sha256 of some bytes, as `sha256:<hex>`, the form OCI digests take.
