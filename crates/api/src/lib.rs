@@ -24,8 +24,10 @@ pub struct CreateApp {
     /// Grants from the command line (env, absolute host dirs); the daemon merges them onto an
     /// image's defaults exactly as `skiff run` does.
     pub grants: Grants,
-    /// `--network`, when given; otherwise the image's policy (or none) applies.
-    pub network: Option<skiff_capabilities::NetworkPolicy>,
+    /// `--network image`: the destinations an image declares are added to `grants.network`.
+    /// Without it an image's network list does not apply.
+    #[serde(default)]
+    pub accept_image_network: bool,
     /// Limits from the command line; each one given replaces the image's.
     pub limits: Limits,
     pub restart: RestartPolicy,

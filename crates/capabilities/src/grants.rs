@@ -6,6 +6,8 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
+use crate::egress::IpNet;
+
 /// Everything an app is allowed to see. The default grants nothing.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Grants {
@@ -37,7 +39,8 @@ pub enum ParseGrantError {
     #[error("invalid volume `{spec}`: {reason}; expected `HOST_DIR:GUEST_DIR[:ro|rw]`")]
     Volume { spec: String, reason: &'static str },
     #[error(
-        "invalid network policy `{spec}`: {reason}; expected `none` or `allow=HOST:PORT[,HOST:PORT...]`"
+        "invalid network policy `{spec}`: {reason}; expected `none`, `image`, \
+         `allow=HOST:PORT[,HOST:PORT...]` or `image,allow=...`"
     )]
     Network { spec: String, reason: String },
 }
@@ -102,13 +105,14 @@ impl fmt::Display for DirGrant {
     }
 }
 
-/// Network egress. The default is [`NetworkPolicy::None`]: no sockets at all.
+/// Network egress. The default is [`NetworkPolicy::None`]: no sockets at all. How an address is
+/// checked against it is [`crate::egress`]'s.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkPolicy {
     #[default]
     None,
-    /// Outgoing TCP connections and UDP datagrams to exactly these destinations.
+    /// Outgoing TCP connections, UDP datagrams and HTTP requests to exactly these destinations.
     Allow(Vec<Endpoint>),
 }
 
@@ -120,16 +124,86 @@ impl NetworkPolicy {
         }
     }
 
-    /// Whether a destination named by host and port (an outgoing HTTP request's authority) is
-    /// granted: the same host, compared without case, and the same port.
-    pub fn allows(&self, host: &str, port: u16) -> bool {
-        let host = host
-            .strip_prefix('[')
-            .and_then(|h| h.strip_suffix(']'))
-            .unwrap_or(host);
+    /// The destinations of both, each once, `self`'s first.
+    pub fn union(&self, other: &NetworkPolicy) -> NetworkPolicy {
+        let mut endpoints = self.endpoints().to_vec();
+        for endpoint in other.endpoints() {
+            if !endpoints.contains(endpoint) {
+                endpoints.push(endpoint.clone());
+            }
+        }
+        if endpoints.is_empty() {
+            NetworkPolicy::None
+        } else {
+            NetworkPolicy::Allow(endpoints)
+        }
+    }
+
+    /// The destinations of `self` that `granted` does not hold.
+    pub fn without(&self, granted: &NetworkPolicy) -> Vec<Endpoint> {
         self.endpoints()
             .iter()
-            .any(|e| e.port == port && e.host.eq_ignore_ascii_case(host))
+            .filter(|e| !granted.endpoints().contains(e))
+            .cloned()
+            .collect()
+    }
+}
+
+/// What `--network` says: the user's own grants, and whether the destinations an image declares
+/// are accepted. An image never grants itself network access: its list applies only when the
+/// user accepts it with `image` (docs/decisions/0002-egress-rule.md).
+///
+/// `none`, `image`, `allow=HOST:PORT[,HOST:PORT...]`, or `image,allow=HOST:PORT[,...]`.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct NetworkFlag {
+    /// Apply the image's declared destinations as well.
+    pub accept_image: bool,
+    /// The user's own grants.
+    pub policy: NetworkPolicy,
+}
+
+impl FromStr for NetworkFlag {
+    type Err = ParseGrantError;
+
+    fn from_str(spec: &str) -> Result<Self, Self::Err> {
+        let mut accept_image = false;
+        let mut rest = spec;
+        if let Some(after) = spec.strip_prefix("image")
+            && (after.is_empty() || after.starts_with(','))
+        {
+            accept_image = true;
+            rest = after.strip_prefix(',').unwrap_or(after);
+        }
+        let policy = match rest {
+            "" if spec == "image" => NetworkPolicy::None,
+            "none" if accept_image => {
+                return Err(ParseGrantError::Network {
+                    spec: spec.to_string(),
+                    reason: "`none` cannot be combined with `image`".into(),
+                });
+            }
+            _ => rest.parse::<NetworkPolicy>().map_err(|e| match e {
+                ParseGrantError::Network { reason, .. } => ParseGrantError::Network {
+                    spec: spec.to_string(),
+                    reason,
+                },
+                other => other,
+            })?,
+        };
+        Ok(NetworkFlag {
+            accept_image,
+            policy,
+        })
+    }
+}
+
+impl fmt::Display for NetworkFlag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match (self.accept_image, &self.policy) {
+            (true, NetworkPolicy::None) => f.write_str("image"),
+            (true, policy) => write!(f, "image,{policy}"),
+            (false, policy) => write!(f, "{policy}"),
+        }
     }
 }
 
@@ -173,7 +247,9 @@ impl fmt::Display for NetworkPolicy {
     }
 }
 
-/// A destination: a host name or IP address, and a port.
+/// A destination: a host name, an IP address or an address range (`10.0.0.0/8`), and a port.
+/// A name grants its public addresses only; special ones (loopback, private, link-local...) are
+/// reached through a grant that names the address or its range ([`crate::egress`]).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct Endpoint {
     pub host: String,
@@ -188,15 +264,21 @@ impl FromStr for Endpoint {
             .rsplit_once(':')
             .ok_or_else(|| format!("`{s}` has no port"))?;
         let host = match host.strip_prefix('[').and_then(|h| h.strip_suffix(']')) {
-            Some(v6) if v6.parse::<std::net::Ipv6Addr>().is_ok() => v6,
-            Some(_) => return Err(format!("`{s}` has no valid IPv6 address")),
+            Some(v6) => match v6.parse::<IpNet>() {
+                Ok(net) if v6.contains(':') => net.to_string(),
+                Ok(_) => return Err(format!("`{s}`: write IPv4 addresses without brackets")),
+                Err(reason) if v6.contains('/') => return Err(reason),
+                Err(_) => return Err(format!("`{s}` has no valid IPv6 address")),
+            },
             // `::1:80` is ambiguous: IPv6 addresses need brackets.
             None if host.contains(':') => {
                 return Err(format!("`{s}`: write IPv6 addresses as `[ADDR]:PORT`"));
             }
-            None => host,
+            // An address range, `10.0.0.0/8`.
+            None if host.contains('/') => host.parse::<IpNet>()?.to_string(),
+            None => host.to_ascii_lowercase(),
         };
-        if host.is_empty() || host.contains(['/', ' ', '[', ']']) {
+        if host.is_empty() || host.contains([' ', '[', ']']) {
             return Err(format!("`{s}` has no valid host"));
         }
         let port = port
@@ -204,10 +286,7 @@ impl FromStr for Endpoint {
             .ok()
             .filter(|p| *p != 0)
             .ok_or_else(|| format!("`{port}` is not a port number (1-65535)"))?;
-        Ok(Endpoint {
-            host: host.to_ascii_lowercase(),
-            port,
-        })
+        Ok(Endpoint { host, port })
     }
 }
 
@@ -296,14 +375,40 @@ mod tests {
     }
 
     #[test]
-    fn network_allows_exact_destinations() {
-        let policy: NetworkPolicy = "allow=Example.com:443,[::1]:8080".parse().unwrap();
-        assert!(policy.allows("example.com", 443));
-        assert!(policy.allows("EXAMPLE.COM", 443));
-        assert!(policy.allows("[::1]", 8080));
-        assert!(!policy.allows("example.com", 80));
-        assert!(!policy.allows("evil.example.com", 443));
-        assert!(!NetworkPolicy::None.allows("example.com", 443));
+    fn network_flag_accepts_the_image_only_when_told() {
+        let flag = |s: &str| s.parse::<NetworkFlag>();
+        assert_eq!(flag("none").unwrap(), NetworkFlag::default());
+        let image = flag("image").unwrap();
+        assert!(image.accept_image);
+        assert_eq!(image.policy, NetworkPolicy::None);
+        let both = flag("image,allow=example.com:443,10.0.0.0/8:5432").unwrap();
+        assert!(both.accept_image);
+        assert_eq!(both.policy.endpoints().len(), 2);
+        assert_eq!(
+            both.to_string(),
+            "image,allow=example.com:443,10.0.0.0/8:5432"
+        );
+        let own = flag("allow=image:80").unwrap();
+        assert!(!own.accept_image);
+        assert_eq!(own.policy.endpoints()[0].host, "image");
+        for bad in ["image,none", "images", "image,", "image,example.com:443"] {
+            assert!(flag(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn union_keeps_each_destination_once() {
+        let user: NetworkPolicy = "allow=a.example:443".parse().unwrap();
+        let image: NetworkPolicy = "allow=b.example:443,a.example:443".parse().unwrap();
+        assert_eq!(
+            user.union(&image).to_string(),
+            "allow=a.example:443,b.example:443"
+        );
+        assert_eq!(
+            NetworkPolicy::None.union(&NetworkPolicy::None),
+            NetworkPolicy::None
+        );
+        assert_eq!(image.without(&user), vec!["b.example:443".parse().unwrap()]);
     }
 
     #[test]
@@ -312,14 +417,16 @@ mod tests {
             "none".parse::<NetworkPolicy>().unwrap(),
             NetworkPolicy::None
         );
-        let p: NetworkPolicy = "allow=example.com:443,127.0.0.1:8080,[::1]:80"
-            .parse()
-            .unwrap();
-        assert_eq!(p.endpoints().len(), 3);
+        let p: NetworkPolicy =
+            "allow=example.com:443,127.0.0.1:8080,[::1]:80,10.0.0.0/8:5432,[FD00::/8]:53"
+                .parse()
+                .unwrap();
+        assert_eq!(p.endpoints().len(), 5);
         assert_eq!(p.endpoints()[2].host, "::1");
+        assert_eq!(p.endpoints()[4].host, "fd00::/8");
         assert_eq!(
             p.to_string(),
-            "allow=example.com:443,127.0.0.1:8080,[::1]:80"
+            "allow=example.com:443,127.0.0.1:8080,[::1]:80,10.0.0.0/8:5432,[fd00::/8]:53"
         );
         for bad in [
             "all",
@@ -328,6 +435,10 @@ mod tests {
             "allow=host:0",
             "allow=::1:80",
             "allow=h:99999",
+            "allow=10.0.0.1/8:80",
+            "allow=10.0.0.0/40:80",
+            "allow=a/b:80",
+            "allow=[10.0.0.1]:80",
         ] {
             assert!(bad.parse::<NetworkPolicy>().is_err(), "{bad}");
         }

@@ -3,13 +3,14 @@
 //! Every front end — `skiff run`, the daemon, the containerd shim — turns its flags or manifest into
 //! the same [`Grants`] and [`Limits`], so a grant or a limit means the same thing everywhere.
 //! Everything is denied by default: an empty [`Grants`] sees no directory, no environment variable
-//! and no network destination. The parsers here accept Docker's spellings (`-v host:guest:ro`,
+//! and no network destination; [`egress`] is the one rule that checks every outgoing connection. The parsers here accept Docker's spellings (`-v host:guest:ro`,
 //! `--env-file`, `--memory 64m`) and their errors say what was expected.
 //!
 //! With the `wasi` feature, [`wasi`] turns grants into a `wasmtime_wasi::WasiCtxBuilder`; without
 //! it this crate has no wasmtime dependency, so API and manifest types can carry grants around.
 //! Limits are enforced by `skiff-runtime`, not here.
 
+pub mod egress;
 mod env;
 mod grants;
 mod limits;
@@ -17,5 +18,5 @@ mod limits;
 pub mod wasi;
 
 pub use env::{EnvError, parse_env_assignment, parse_env_file};
-pub use grants::{DirGrant, Endpoint, Grants, NetworkPolicy, ParseGrantError};
+pub use grants::{DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, ParseGrantError};
 pub use limits::{ByteSize, Limits, ParseLimitError, parse_duration};

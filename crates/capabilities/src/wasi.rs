@@ -1,6 +1,6 @@
 //! Grants -> `WasiCtxBuilder`. The only place that decides what a guest can reach.
 
-use std::collections::HashSet;
+use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -8,6 +8,7 @@ use std::sync::Arc;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 
+use crate::egress::{EgressRule, canonical};
 use crate::{DirGrant, Endpoint, Grants, NetworkPolicy};
 
 #[derive(Debug, thiserror::Error)]
@@ -53,10 +54,11 @@ pub struct PreparedGrants {
     env: Arc<[(String, String)]>,
     dirs: Arc<[DirGrant]>,
     network: Arc<NetworkPolicy>,
-    /// The addresses the network grants resolve to; `None` when there are none (no sockets).
-    allowed: Option<Arc<HashSet<SocketAddr>>>,
-    /// Whether a grant names a host, so the guest may look names up.
-    by_name: bool,
+    egress: Arc<EgressRule>,
+    /// What the grants by host name resolved to when the app started, and from which name: the
+    /// addresses a guest that looks a granted name up may connect its sockets to (public ones;
+    /// special ones only through a grant that names them).
+    resolved: Arc<HashMap<SocketAddr, String>>,
 }
 
 impl PreparedGrants {
@@ -78,26 +80,25 @@ impl PreparedGrants {
                 Ok(_) => {}
             }
         }
-        let endpoints = grants.network.endpoints();
-        let allowed = if endpoints.is_empty() {
-            None
-        } else {
-            Some(Arc::new(resolve(endpoints)?))
-        };
+        let egress = EgressRule::new(&grants.network);
+        let resolved = resolve(egress.names())?;
         Ok(PreparedGrants {
             env: grants.effective_env().into(),
             dirs: grants.dirs.clone().into(),
             network: Arc::new(grants.network.clone()),
-            allowed,
-            by_name: endpoints
-                .iter()
-                .any(|e| e.host.parse::<std::net::IpAddr>().is_err()),
+            egress: Arc::new(egress),
+            resolved: Arc::new(resolved),
         })
     }
 
-    /// The egress policy, which also governs outgoing HTTP requests.
+    /// The egress policy as granted.
     pub fn network(&self) -> &Arc<NetworkPolicy> {
         &self.network
+    }
+
+    /// The egress rule, which governs sockets and outgoing HTTP requests alike.
+    pub fn egress(&self) -> &Arc<EgressRule> {
+        &self.egress
     }
 
     /// A WASI context builder holding exactly the grants: the env vars, the directories
@@ -119,15 +120,16 @@ impl PreparedGrants {
                     source: std::io::Error::other(e.to_string()),
                 })?;
         }
-        if let Some(allowed) = &self.allowed {
-            let allowed = allowed.clone();
+        if !self.egress.is_empty() {
+            let egress = self.egress.clone();
+            let resolved = self.resolved.clone();
             wasi.allow_tcp(true)
                 .allow_udp(true)
                 // Name lookups can carry data out (DNS exfiltration): only when a grant names a
                 // host.
-                .allow_ip_name_lookup(self.by_name)
+                .allow_ip_name_lookup(!egress.names().is_empty())
                 .socket_addr_check(move |addr, use_| {
-                    let ok = egress_allowed(&allowed, addr, use_);
+                    let ok = egress_allowed(&egress, &resolved, addr, use_);
                     Box::pin(async move { ok })
                 });
         }
@@ -135,34 +137,57 @@ impl PreparedGrants {
     }
 }
 
-fn resolve(endpoints: &[Endpoint]) -> Result<HashSet<SocketAddr>, GrantError> {
-    let mut allowed = HashSet::new();
-    for endpoint in endpoints {
+/// The grants by name, looked up once; each address keeps the first name it came from.
+fn resolve(names: &[Endpoint]) -> Result<HashMap<SocketAddr, String>, GrantError> {
+    let mut resolved = HashMap::new();
+    for endpoint in names {
         let addrs = (endpoint.host.as_str(), endpoint.port)
             .to_socket_addrs()
             .map_err(|source| GrantError::Resolve {
                 endpoint: endpoint.clone(),
                 source,
             })?;
-        allowed.extend(addrs);
+        for addr in addrs {
+            let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
+            resolved
+                .entry(addr)
+                .or_insert_with(|| endpoint.host.clone());
+        }
     }
-    Ok(allowed)
+    Ok(resolved)
 }
 
-fn egress_allowed(allowed: &HashSet<SocketAddr>, addr: SocketAddr, use_: SocketAddrUse) -> bool {
-    let ok = match use_ {
+fn egress_allowed(
+    egress: &EgressRule,
+    resolved: &HashMap<SocketAddr, String>,
+    addr: SocketAddr,
+    use_: SocketAddrUse,
+) -> bool {
+    let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
+    let checked = match use_ {
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
-            allowed.contains(&addr)
+            egress.check_address(addr, resolved.get(&addr).map(String::as_str))
         }
         // The implicit bind that precedes a connect or a send uses an ephemeral port; binding a
         // chosen port, listening and accepting are serving, which egress grants do not allow.
-        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind => addr.port() == 0,
-        SocketAddrUse::TcpListen | SocketAddrUse::TcpAccept => false,
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind if addr.port() == 0 => Ok(()),
+        SocketAddrUse::TcpBind
+        | SocketAddrUse::UdpBind
+        | SocketAddrUse::TcpListen
+        | SocketAddrUse::TcpAccept => Err(crate::egress::Denial::NotGranted {
+            destination: Endpoint {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+            },
+        }),
     };
-    if !ok && !matches!(use_, SocketAddrUse::UdpReceive) {
-        tracing::warn!(
-            "blocked {use_:?} to {addr}: not in the app's network grants; allow it with `--network allow={addr}`"
-        );
+    match checked {
+        Ok(()) => true,
+        Err(denial) => {
+            if !matches!(use_, SocketAddrUse::UdpReceive) {
+                tracing::warn!("blocked {use_:?} to {addr}: {denial}");
+            }
+            false
+        }
     }
-    ok
 }

@@ -7,7 +7,7 @@ use std::time::Duration;
 use anyhow::Context as _;
 use clap::Args;
 use skiff_capabilities::{
-    ByteSize, DirGrant, Grants, Limits, NetworkPolicy, parse_duration, parse_env_assignment,
+    ByteSize, DirGrant, Grants, Limits, NetworkFlag, parse_duration, parse_env_assignment,
     parse_env_file,
 };
 
@@ -109,10 +109,12 @@ pub struct GrantFlags {
     /// (the guest path defaults to the host path)
     #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = parse_wasmtime_dir)]
     pub dirs: Vec<DirGrant>,
-    /// Network egress: `none`, or `allow=HOST:PORT[,HOST:PORT...]` for outgoing TCP/UDP to
-    /// exactly those destinations [default: the image's allowlist, else none]
+    /// Network egress: `none`; `allow=HOST:PORT[,...]` for outgoing TCP/UDP/HTTP to exactly
+    /// those destinations (HOST: a name, an IP, or a range like 10.0.0.0/8; a name never reaches
+    /// loopback, private or link-local addresses unless they are granted too); `image` to accept
+    /// the destinations the image declares, alone or as `image,allow=...` [default: none]
     #[arg(long, value_name = "POLICY")]
-    pub network: Option<NetworkPolicy>,
+    pub network: Option<NetworkFlag>,
 }
 
 impl GrantFlags {
@@ -140,8 +142,28 @@ impl GrantFlags {
         Ok(Grants {
             env,
             dirs,
-            network: self.network.clone().unwrap_or_default(),
+            network: self
+                .network
+                .as_ref()
+                .map(|n| n.policy.clone())
+                .unwrap_or_default(),
         })
+    }
+
+    /// Whether `--network image` accepts the destinations the image declares.
+    pub fn accept_image_network(&self) -> bool {
+        self.network.as_ref().is_some_and(|n| n.accept_image)
+    }
+
+    /// An image's defaults merged with these flags (`skiff_image::merge_grants`), after telling
+    /// the user on stderr what network access the image asks for and the run does not grant.
+    pub fn merge(&self, image: Option<&skiff_image::AppDefaults>) -> anyhow::Result<Grants> {
+        let flags = self.resolve()?;
+        let accept = self.accept_image_network();
+        if let Some(notice) = skiff_image::network_notice(image, &flags.network, accept) {
+            eprintln!("{notice}");
+        }
+        Ok(skiff_image::merge_grants(image, &flags, accept))
     }
 }
 

@@ -169,15 +169,25 @@ impl Supervisor {
     }
 
     /// Loads the app's code: a file path, or an image (pulled if missing). Returns the compiled
-    /// app and its record: digest, and the run's resolved grants, limits and arguments.
-    async fn load(&self, source: &str, request: &CreateApp) -> Result<(Arc<App>, AppRecord), Fail> {
+    /// app and its record: digest, and the run's resolved grants, limits and arguments; and a
+    /// notice when the image declares network access that the request does not accept.
+    async fn load(
+        &self,
+        source: &str,
+        request: &CreateApp,
+    ) -> Result<(Arc<App>, AppRecord, Option<String>), Fail> {
         let code = self.code.clone();
         let source = source.to_string();
         let request = request.clone();
         tokio::task::spawn_blocking(move || {
             let loaded = code.load(&source)?;
+            let notice = skiff_image::network_notice(
+                loaded.defaults.as_ref(),
+                &request.grants.network,
+                request.accept_image_network,
+            );
             let record = resolve_record(&request, loaded.defaults.as_ref(), loaded.digest);
-            Ok((loaded.app, record))
+            Ok((loaded.app, record, notice))
         })
         .await
         .map_err(Fail::internal)?
@@ -198,11 +208,16 @@ impl Supervisor {
                 Some("remove the other app with `skiff rm -f NAME`, or choose another `--name`"),
             ));
         }
-        let (app, mut record) = self.load(&request.source, &request).await?;
+        let (app, mut record, notice) = self.load(&request.source, &request).await?;
         record.name = name.clone();
         // One commit for both events: a start is one fsync, not two.
         record.running = true;
         let slot = self.insert(app, record.clone())?;
+        if let Some(notice) = notice {
+            // Where the user of `run -d` looks: the app's log, ahead of the run's output.
+            tracing::info!(app = %name, "{notice}");
+            slot.log.sink(1).write(format!("{notice}\n").as_bytes());
+        }
         if let Err(fail) = self.launch(&slot, true).await {
             self.apps.lock().unwrap().remove(&name);
             return Err(fail);
@@ -557,15 +572,16 @@ impl Supervisor {
                 name: Some(record.name.clone()),
                 source: record.source.clone(),
                 args: Some(record.args.clone()),
+                // As resolved at creation: the image's destinations already accepted, or not.
                 grants: record.grants.clone(),
-                network: Some(record.grants.network.clone()),
+                accept_image_network: false,
                 limits: record.limits.clone(),
                 restart: record.restart,
                 http: record.http.clone(),
             };
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
-                Ok((app, _)) => {
+                Ok((app, _, _)) => {
                     let name = record.name.clone();
                     let http = app.kind() == AppKind::Http;
                     // A run the daemon died under ended then; an HTTP app has no run to end (a
@@ -734,7 +750,7 @@ fn resolve_record(
             .clone()
             .or_else(|| defaults.map(|d| d.app.args.clone()))
             .unwrap_or_default(),
-        grants: skiff_image::merge_grants(defaults, &request.grants, request.network.as_ref()),
+        grants: skiff_image::merge_grants(defaults, &request.grants, request.accept_image_network),
         limits: skiff_image::merge_limits(defaults, &request.limits),
         restart: request.restart,
         desired_running: true,

@@ -104,7 +104,7 @@ impl App {
         let guard = Guard::new(&options.limits, usage.clone());
         let host = ComponentHost::new(
             wasi.build(),
-            options.grants.network().clone(),
+            options.grants.egress().clone(),
             &options.stdio,
             guard,
         );

@@ -13,6 +13,7 @@
 //! or images: front ends resolve those into grants and limits first.
 
 mod cache;
+mod egress;
 mod engine;
 mod handler;
 mod limits;

@@ -1,18 +1,17 @@
 //! Running a command app to completion under its grants and limits.
 
+use skiff_capabilities::egress::EgressRule;
 use skiff_capabilities::wasi::{GrantError, PreparedGrants};
-use skiff_capabilities::{Grants, Limits, NetworkPolicy};
+use skiff_capabilities::{Grants, Limits};
 use wasmtime::component::ResourceTable;
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
-use wasmtime_wasi_http::{
-    Error as HttpError, WasiHttpCtx, WasiHttpCtxView, WasiHttpHooks, WasiHttpView,
-};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
-use std::future::Future;
 use std::sync::Arc;
 
+use crate::egress::Egress;
 use crate::limits::{Guard, LimitExceeded, Usage};
 use crate::load::{App, Pre};
 
@@ -178,18 +177,13 @@ pub(crate) struct ComponentHost {
 }
 
 impl ComponentHost {
-    pub(crate) fn new(
-        wasi: WasiCtx,
-        network: Arc<NetworkPolicy>,
-        stdio: &Stdio,
-        guard: Guard,
-    ) -> Self {
+    pub(crate) fn new(wasi: WasiCtx, egress: Arc<EgressRule>, stdio: &Stdio, guard: Guard) -> Self {
         ComponentHost {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress: Egress {
-                network,
+                rule: egress,
                 report: match stdio {
                     Stdio::Inherit => None,
                     Stdio::Capture { stderr, .. } => Some(stderr.clone()),
@@ -216,57 +210,6 @@ impl WasiHttpView for ComponentHost {
             table: &mut self.table,
             hooks: &mut self.egress,
         }
-    }
-}
-
-/// Outgoing HTTP requests pass the same egress grants as sockets (`--network allow=HOST:PORT`).
-struct Egress {
-    network: Arc<NetworkPolicy>,
-    /// Where a denial is reported besides the daemon's own log: the app's stderr log.
-    report: Option<Arc<dyn OutputSink>>,
-}
-
-impl WasiHttpHooks for Egress {
-    fn send_request(
-        &mut self,
-        request: http::Request<wasmtime_wasi_http::WasiBody>,
-        options: Option<wasmtime_wasi_http::RequestOptions>,
-        _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (
-                        http::Response<wasmtime_wasi_http::WasiBody>,
-                        Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-                    ),
-                    HttpError,
-                >,
-            > + Send,
-    > {
-        let uri = request.uri();
-        let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-        let host = uri.host().unwrap_or_default().to_string();
-        let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
-        if !self.network.allows(&host, port) {
-            let destination = skiff_capabilities::Endpoint { host, port };
-            let message = format!(
-                "blocked outgoing HTTP request to {destination}: not in the app's network grants; \
-                 allow it with `--network allow={destination}`"
-            );
-            tracing::warn!("{message}");
-            if let Some(report) = &self.report {
-                report.write(format!("skiff: {message}\n").as_bytes());
-            }
-            return Box::new(async { Err(HttpError::HttpRequestDenied) });
-        }
-        Box::new(async move {
-            use http_body_util::BodyExt;
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, options).await?;
-            Ok((
-                response.map(BodyExt::boxed_unsync),
-                Box::new(io) as Box<dyn Future<Output = _> + Send>,
-            ))
-        })
     }
 }
 
@@ -324,8 +267,8 @@ impl App {
                     Ok(0)
                 }
                 Pre::Component(pre) => {
-                    let network = grants.network().clone();
-                    let host = ComponentHost::new(wasi.build(), network, &options.stdio, guard);
+                    let egress = grants.egress().clone();
+                    let host = ComponentHost::new(wasi.build(), egress, &options.stdio, guard);
                     let mut store = new_store(pre.engine(), host);
                     let command = pre.instantiate_async(&mut store).await?;
                     let result = command.wasi_cli_run().call_run(&mut store).await?;

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 use skiff_api::{AppInfo, ClientError};
-use skiff_capabilities::Limits;
+use skiff_capabilities::{Limits, NetworkPolicy};
 use skiff_image::Image;
 
 use crate::errors::user_error;
@@ -85,7 +85,11 @@ impl Inspect {
             for volume in &app.volumes {
                 println!("Volume:   {volume} (grant with -v HOST_DIR:{volume})");
             }
-            println!("Network:  {}", app.network);
+            match &app.network {
+                NetworkPolicy::None => println!("Network:  none"),
+                // Declared, not granted: it applies when the user accepts it.
+                declared => println!("Network:  {declared} (applies with `--network image`)"),
+            }
             println!("Limits:   {}", limits(&app.limits));
         }
         Ok(ExitCode::SUCCESS)

@@ -107,11 +107,7 @@ impl Run {
         }
         let options = RunOptions {
             args,
-            grants: skiff_image::merge_grants(
-                image.as_ref(),
-                &self.grants.resolve()?,
-                self.grants.network.as_ref(),
-            ),
+            grants: self.grants.merge(image.as_ref())?,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             ..Default::default()
         };
@@ -148,7 +144,7 @@ impl Run {
             source,
             args,
             grants: self.grants.resolve()?,
-            network: self.grants.network.clone(),
+            accept_image_network: self.grants.accept_image_network(),
             limits: self.limits.resolve(),
             restart: self.daemon.restart,
             http: skiff_api::HttpConfig {

@@ -64,11 +64,7 @@ impl Serve {
                 ),
             ));
         }
-        let grants = skiff_image::merge_grants(
-            image.as_ref(),
-            &self.grants.resolve()?,
-            self.grants.network.as_ref(),
-        );
+        let grants = self.grants.merge(image.as_ref())?;
         let options = HandlerOptions {
             grants: PreparedGrants::new(&grants).map_err(RunError::from)?,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),

@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE};
+use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET};
 
 use crate::registry::{Registry, Response};
 use crate::support::{Skiff, path_str};
@@ -107,6 +107,73 @@ fn image_defaults_and_flags() {
         .run(&["run", "files:1", "/srv/www/index.html"])
         .success()
         .stdout_is("<h1>packaged</h1>");
+}
+
+/// An image declares the destinations it needs; they apply only when the user accepts them with
+/// `--network image`, in the foreground and in the daemon alike.
+#[test]
+fn image_network_applies_only_when_accepted() {
+    let addr = crate::programs::http_upstream();
+    let url = format!("http://{addr}/x");
+    let daemon = crate::daemon::Daemon::start();
+    let skiff = &daemon.skiff;
+    let app = app_dir(
+        P2_HTTP_GET,
+        &format!("[grants]\nnetwork = [\"{addr}\"]\n"),
+        &[],
+    );
+    build(skiff, app.path(), "fetch:1");
+    let notice = format!(
+        "note: the image asks for network access to {addr}, not granted; accept it with \
+         `--network image`"
+    );
+    // Declared but not accepted: no egress at all, and one line says what to do.
+    skiff
+        .run(&["run", "fetch:1", &url])
+        .code(1)
+        .stderr_has("request failed: ErrorCode::HttpRequestDenied")
+        .stderr_has(&notice);
+    // A grant of the user's own does not accept the image's either.
+    skiff
+        .run(&["run", "--network", "allow=192.0.2.1:443", "fetch:1", &url])
+        .code(1)
+        .stderr_has(&notice);
+    skiff
+        .run(&["run", "--network", "image", "fetch:1", &url])
+        .success()
+        .stdout_is("status 200\nhi\n")
+        .stderr_lacks("note:");
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            "image,allow=192.0.2.1:443",
+            "fetch:1",
+            &url,
+        ])
+        .success()
+        .stdout_is("status 200\nhi\n");
+    // `inspect` shows what the image asks for, and that it is not granted by itself.
+    skiff
+        .run(&["inspect", "fetch:1"])
+        .success()
+        .stdout_has(&format!(
+            "Network:  allow={addr} (applies with `--network image`)"
+        ));
+
+    // The daemon applies the same rule to `run -d`.
+    daemon.run_d("plain", &["fetch:1", &url]).success();
+    daemon
+        .run_d("accepted", &["--network", "image", "fetch:1", &url])
+        .success();
+    let plain = daemon.wait_for("plain", "exit", |a| a["exits"][0]["code"] == 1);
+    assert_eq!(plain["grants"]["network"], "none", "{plain:#}");
+    let accepted = daemon.wait_for("accepted", "exit", |a| a["exits"][0]["code"] == 0);
+    assert_eq!(
+        accepted["grants"]["network"]["allow"][0]["host"], "127.0.0.1",
+        "{accepted:#}"
+    );
+    daemon.run(&["logs", "plain"]).success().stderr_has(&notice);
 }
 
 #[test]
@@ -289,7 +356,7 @@ fn bad_inputs() {
 }
 
 /// Pushes a blob through the raw registry API; returns its digest.
-fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
+pub(crate) fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
     let digest = skiff_image::digest_of(bytes);
     let start: Response = registry.request("POST", &format!("/v2/{repo}/blobs/uploads/"), &[], b"");
     assert_eq!(start.status, 202, "{}", start.text());
@@ -305,7 +372,12 @@ fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String {
     digest
 }
 
-fn push_manifest(registry: &Registry, repo: &str, tag: &str, manifest: &serde_json::Value) {
+pub(crate) fn push_manifest(
+    registry: &Registry,
+    repo: &str,
+    tag: &str,
+    manifest: &serde_json::Value,
+) {
     let body = serde_json::to_vec(manifest).unwrap();
     let put = registry.request(
         "PUT",

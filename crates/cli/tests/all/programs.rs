@@ -318,22 +318,39 @@ fn p2_tcp_echo_client() {
         .run(&["run", "--network", &format!("allow={addr}"), wasm, &addr])
         .success()
         .stdout_is("reply: ping\n");
-    // A host name in the grant allows its addresses, looked up by the guest.
+    // A host name grant does not reach a loopback address, even when the name resolves to one
+    // (DNS rebinding): the denial names the address and the grant that reaches it.
+    let localhost = format!("localhost:{port}");
     skiff
         .run(&[
             "run",
             "--network",
-            &format!("allow=localhost:{port}"),
+            &format!("allow={localhost}"),
             wasm,
-            &format!("localhost:{port}"),
+            &localhost,
+        ])
+        .code(1)
+        .stderr_has(&format!(
+            "blocked TcpConnect to {addr}: `localhost` resolves to 127.0.0.1 (loopback), which a \
+             grant by host name does not reach; grant the address itself: \
+             `--network allow={localhost},{addr}`"
+        ));
+    // With the address granted as well, the guest looks the name up and connects.
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={localhost},{addr}"),
+            wasm,
+            &localhost,
         ])
         .success()
         .stdout_is("reply: ping\n");
 }
 
-#[test]
-fn p2_http_get() {
-    let skiff = Skiff::new();
+/// An HTTP server on a loopback port chosen by the OS, answering every request `200 hi\n`;
+/// returns its `127.0.0.1:PORT`.
+pub(crate) fn http_upstream() -> String {
     let server = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = server.local_addr().unwrap().to_string();
     std::thread::spawn(move || {
@@ -347,6 +364,13 @@ fn p2_http_get() {
             );
         }
     });
+    addr
+}
+
+#[test]
+fn p2_http_get() {
+    let skiff = Skiff::new();
+    let addr = http_upstream();
     let url = format!("http://{addr}/x");
     // A command's outgoing HTTP passes the same grants as its sockets and as HTTP handlers.
     skiff
@@ -361,6 +385,67 @@ fn p2_http_get() {
             &format!("allow={addr}"),
             P2_HTTP_GET,
             &url,
+        ])
+        .success()
+        .stdout_is("status 200\nhi\n");
+}
+
+/// Outgoing HTTP connects only to addresses that were checked: a granted host name that
+/// resolves to a loopback (private, link-local...) address is refused, as DNS rebinding would
+/// have it, unless a grant names that address literally.
+#[test]
+fn outgoing_http_by_name_does_not_reach_loopback() {
+    let skiff = Skiff::new();
+    let addr = http_upstream();
+    let port = addr.rsplit_once(':').unwrap().1;
+    let localhost = format!("localhost:{port}");
+    let by_name = format!("http://{localhost}/x");
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={localhost}"),
+            P2_HTTP_GET,
+            &by_name,
+        ])
+        .code(1)
+        .stdout_is("")
+        .stderr_has("request failed: ErrorCode::DestinationIpProhibited")
+        .stderr_has(&format!(
+            "blocked outgoing HTTP request to {localhost}: `localhost` resolves to 127.0.0.1 \
+             (loopback), which a grant by host name does not reach; grant the address itself: \
+             `--network allow={localhost},{addr}`"
+        ));
+    // The fix the message names works, by name...
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={localhost},{addr}"),
+            P2_HTTP_GET,
+            &by_name,
+        ])
+        .success()
+        .stdout_is("status 200\nhi\n");
+    // ...and the literal address alone reaches it by address.
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={addr}"),
+            P2_HTTP_GET,
+            &format!("http://{addr}/x"),
+        ])
+        .success()
+        .stdout_is("status 200\nhi\n");
+    // A range names addresses literally too.
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow=127.0.0.0/8:{port}"),
+            P2_HTTP_GET,
+            &format!("http://{addr}/x"),
         ])
         .success()
         .stdout_is("status 200\nhi\n");
