@@ -23,34 +23,36 @@ impl Image {
         let mut files = Vec::new();
         if let Some(layer) = self.files_layer() {
             let root = crate::materialize_files(store, layer)?;
-            let mut tops: Vec<&str> = app
-                .files
-                .iter()
-                .filter_map(|f| f.destination.trim_start_matches('/').split('/').next())
-                .collect();
-            tops.sort();
-            tops.dedup();
-            files = tops
-                .into_iter()
-                .map(|top| DirGrant {
-                    host: root.join(top),
-                    guest: format!("/{top}"),
-                    read_only: true,
-                })
-                .collect();
+            for spec in &app.files {
+                let Some((guest, host)) = crate::files::top_dir(&root, &spec.destination) else {
+                    return Err(ImageError::BadFiles {
+                        digest: layer.digest.clone(),
+                        reason: format!(
+                            "the app config puts files at `{}`, which the layer does not hold",
+                            spec.destination
+                        ),
+                    });
+                };
+                if !files.iter().any(|f: &DirGrant| f.guest == guest) {
+                    files.push(DirGrant {
+                        host,
+                        guest,
+                        read_only: true,
+                    });
+                }
+            }
+            files.sort_by(|a, b| a.guest.cmp(&b.guest));
         }
         Ok(AppDefaults { app, files })
     }
 }
 
 /// The grants of a run: the image's env and files, then the flags' env (later wins) and
-/// directories. The network is the flags' own grants, plus the destinations the image declares
-/// only when the user accepted them (`--network image`): an image never grants itself network
-/// access (docs/decisions/0002-egress-rule.md).
+/// directories; `--network` replaces the image's policy when given.
 pub fn merge_grants(
     defaults: Option<&AppDefaults>,
     flags: &Grants,
-    accept_image_network: bool,
+    network: Option<&NetworkPolicy>,
 ) -> Grants {
     let mut env = defaults.map(|d| d.app.env_vec()).unwrap_or_default();
     env.extend(flags.env.iter().cloned());
@@ -65,30 +67,11 @@ pub fn merge_grants(
             }
         }
     }
-    let network = match defaults {
-        Some(defaults) if accept_image_network => flags.network.union(&defaults.app.network),
-        _ => flags.network.clone(),
-    };
+    let network = network
+        .cloned()
+        .or_else(|| defaults.map(|d| d.app.network.clone()))
+        .unwrap_or_default();
     Grants { env, dirs, network }
-}
-
-/// The line to show the user when the image declares network destinations that the run does not
-/// grant: what it asks for, and the flag that accepts it.
-pub fn network_notice(
-    defaults: Option<&AppDefaults>,
-    flags: &NetworkPolicy,
-    accept_image_network: bool,
-) -> Option<String> {
-    let declared = &defaults?.app.network;
-    let missing = declared.without(flags);
-    if accept_image_network || missing.is_empty() {
-        return None;
-    }
-    let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
-    Some(format!(
-        "note: the image asks for network access to {}, not granted; accept it with `--network image`",
-        missing.join(", ")
-    ))
 }
 
 /// Each limit given by a flag replaces the image's.

@@ -5,8 +5,8 @@ use std::io::Read;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
 use skiff_manifest::AppConfig;
 
-use crate::media;
 use crate::store::{Store, StoreError};
+use crate::{limits, media};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ImageError {
@@ -24,6 +24,21 @@ pub enum ImageError {
     NotWasm { digest: String, layers: String },
     #[error("the image `{digest}` holds {count} Wasm components; Skiff runs one per app")]
     ManyComponents { digest: String, count: usize },
+    #[error(
+        "the image `{digest}` has a descriptor whose digest `{bad}` is not `sha256:` and 64 lowercase hex digits"
+    )]
+    BadDescriptorDigest { digest: String, bad: String },
+    #[error(
+        "the image `{digest}` declares blob `{blob}` to be {declared} bytes, but it is {actual}"
+    )]
+    SizeMismatch {
+        digest: String,
+        blob: String,
+        declared: i64,
+        actual: u64,
+    },
+    #[error("the files layer `{digest}` is refused: {reason}")]
+    BadFiles { digest: String, reason: String },
     #[error("cannot read layer `{digest}`")]
     Layer {
         digest: String,
@@ -56,15 +71,30 @@ pub struct Image {
 }
 
 impl Image {
-    /// Reads the image whose manifest has `digest`, verifying every blob it reads.
+    /// Reads the image whose manifest has `digest`, verifying every blob it reads: each
+    /// descriptor's digest is well-formed and its declared size is the stored blob's size,
+    /// and JSON blobs are read only up to [`limits::MAX_JSON`].
     pub fn open(store: &Store, digest: &str) -> Result<Image, ImageError> {
-        let manifest_bytes = store.get(digest)?;
+        let manifest_bytes = store.get_limited(digest, limits::MAX_JSON, "a manifest")?;
         let manifest: OciImageManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|source| ImageError::BadManifest {
                 digest: digest.to_string(),
                 source,
             })?;
-        let config_bytes = store.get(&manifest.config.digest)?;
+        check_descriptors(digest, &manifest)?;
+        for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+            let actual = store.blob_size(&blob.digest)?;
+            if u64::try_from(blob.size).ok() != Some(actual) {
+                return Err(ImageError::SizeMismatch {
+                    digest: digest.to_string(),
+                    blob: blob.digest.clone(),
+                    declared: blob.size,
+                    actual,
+                });
+            }
+        }
+        let config_bytes =
+            store.get_limited(&manifest.config.digest, limits::MAX_JSON, "an image config")?;
         let config = serde_json::from_slice(&config_bytes).unwrap_or(serde_json::Value::Null);
         let app = match manifest
             .layers
@@ -72,8 +102,12 @@ impl Image {
             .find(|l| l.media_type == media::SKIFF_APP_CONFIG)
         {
             Some(layer) => Some(
-                serde_json::from_slice(&store.get(&layer.digest)?)
-                    .map_err(ImageError::BadAppConfig)?,
+                serde_json::from_slice(&store.get_limited(
+                    &layer.digest,
+                    limits::MAX_JSON,
+                    "an app config",
+                )?)
+                .map_err(ImageError::BadAppConfig)?,
             ),
             None => None,
         };
@@ -92,12 +126,11 @@ impl Image {
         match &self.wasm {
             WasmSource::Layer(layer) => Ok(store.get(&layer.digest)?),
             WasmSource::InTar { layer, gzip, path } => {
-                let bytes = store.get(&layer.digest)?;
                 let layer_err = |source| ImageError::Layer {
                     digest: layer.digest.clone(),
                     source,
                 };
-                let mut archive = tar_reader(&bytes, *gzip);
+                let mut archive = tar_reader(store, &layer.digest, *gzip)?;
                 for entry in archive.entries().map_err(layer_err)? {
                     let mut entry = entry.map_err(layer_err)?;
                     let name = entry
@@ -106,6 +139,10 @@ impl Image {
                         .to_string_lossy()
                         .into_owned();
                     if normalize(&name) == normalize(path) {
+                        let size = entry.header().size().map_err(layer_err)?;
+                        if size > limits::MAX_UNPACKED {
+                            return Err(layer_err(too_large(path, size)));
+                        }
                         let mut wasm = Vec::new();
                         entry.read_to_end(&mut wasm).map_err(layer_err)?;
                         return Ok(wasm);
@@ -140,13 +177,73 @@ impl Image {
     }
 }
 
-pub(crate) fn tar_reader(bytes: &[u8], gzip: bool) -> tar::Archive<Box<dyn Read + '_>> {
+/// A tar layer, streamed from the store (verified at its end) and, when compressed, cut off
+/// after [`limits::MAX_UNPACKED`] decompressed bytes: a decompression bomb is an error.
+fn tar_reader(
+    store: &Store,
+    digest: &str,
+    gzip: bool,
+) -> Result<tar::Archive<Box<dyn Read>>, ImageError> {
+    let blob = store.reader(digest, limits::MAX_BLOB, "a layer")?;
     let reader: Box<dyn Read> = if gzip {
-        Box::new(flate2::read::GzDecoder::new(bytes))
+        Box::new(Capped {
+            inner: flate2::read::GzDecoder::new(blob),
+            left: limits::MAX_UNPACKED,
+        })
     } else {
-        Box::new(bytes)
+        Box::new(blob)
     };
-    tar::Archive::new(reader)
+    Ok(tar::Archive::new(reader))
+}
+
+/// A reader that fails once more than `left` bytes have come through.
+struct Capped<R> {
+    inner: R,
+    left: u64,
+}
+
+impl<R: Read> Read for Capped<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
+            std::io::Error::other(format!(
+                "the layer decompresses to more than {} bytes (a decompression bomb?)",
+                limits::MAX_UNPACKED
+            ))
+        })?;
+        Ok(n)
+    }
+}
+
+fn too_large(path: &str, size: u64) -> std::io::Error {
+    std::io::Error::other(format!(
+        "`{path}` is {size} bytes, more than the {}-byte limit for a Wasm file",
+        limits::MAX_UNPACKED
+    ))
+}
+
+/// Is `digest` a digest Skiff can name a blob by: `sha256:` and 64 lowercase hex digits.
+pub(crate) fn is_digest(digest: &str) -> bool {
+    digest.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64 && hex.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// Every descriptor of a manifest names its blob by a well-formed digest, before any of
+/// them is joined onto a path, fetched or read.
+pub(crate) fn check_descriptors(
+    digest: &str,
+    manifest: &OciImageManifest,
+) -> Result<(), ImageError> {
+    for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
+        if !is_digest(&blob.digest) {
+            return Err(ImageError::BadDescriptorDigest {
+                digest: digest.to_string(),
+                bad: blob.digest.clone(),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn normalize(path: &str) -> &str {
@@ -186,8 +283,7 @@ fn find_wasm(
         let Some(gzip) = media::tar_layer(&layer.media_type) else {
             continue;
         };
-        let bytes = store.get(&layer.digest)?;
-        let mut archive = tar_reader(&bytes, gzip);
+        let mut archive = tar_reader(store, &layer.digest, gzip)?;
         let layer_err = |source| ImageError::Layer {
             digest: layer.digest.clone(),
             source,
@@ -204,6 +300,10 @@ fn find_wasm(
                 None => name.ends_with(".wasm"),
             };
             if wanted && entry.header().entry_type().is_file() {
+                let size = entry.header().size().map_err(layer_err)?;
+                if size > limits::MAX_UNPACKED {
+                    return Err(layer_err(too_large(&name, size)));
+                }
                 return Ok(WasmSource::InTar {
                     layer: layer.clone(),
                     gzip,

@@ -6,8 +6,8 @@ use std::io::{Read, Write};
 use serde_json::json;
 
 use crate::image::{Image, ImageError};
-use crate::media;
 use crate::store::{Store, StoreError};
+use crate::{limits, media};
 
 #[derive(Debug, thiserror::Error)]
 pub enum LayoutError {
@@ -88,9 +88,21 @@ pub fn save(
         .map_err(LayoutError::Write)
 }
 
+/// An image `load` named.
+#[derive(Debug)]
+pub struct Loaded {
+    /// The name given in the archive, or the manifest digest when it gives none.
+    pub name: String,
+    pub digest: String,
+    /// The image the name pointed at before, when that was another image (as `docker load`
+    /// reports: the old image keeps its blobs but loses the name).
+    pub replaced: Option<String>,
+}
+
 /// Reads an OCI image layout tar into the store; returns the names (or digests) loaded.
-/// Every blob is verified against the digest in its path; on any failure nothing is kept.
-pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<String>, LayoutError> {
+/// Every blob is verified against the digest in its path, every image is checked as a run
+/// would check it (its files layer extracted), and on any failure nothing is kept.
+pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<Loaded>, LayoutError> {
     let pin = store.pin()?;
     let mut txn = pin.transaction();
     let mut index = None;
@@ -108,7 +120,15 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<String>, LayoutEr
             txn.put_reader(&format!("sha256:{hex}"), &mut entry)?;
         } else if path == "index.json" {
             let mut bytes = Vec::new();
-            entry.read_to_end(&mut bytes).map_err(LayoutError::Read)?;
+            (&mut entry)
+                .take(limits::MAX_JSON + 1)
+                .read_to_end(&mut bytes)
+                .map_err(LayoutError::Read)?;
+            if bytes.len() as u64 > limits::MAX_JSON {
+                return Err(LayoutError::NotLayout(
+                    "its `index.json` is larger than the 4 MiB limit",
+                ));
+            }
             index = Some(bytes);
         } else if path == "oci-layout" {
             saw_layout = true;
@@ -123,10 +143,12 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<String>, LayoutEr
     let mut names = Vec::new();
     for entry in index["manifests"].as_array().into_iter().flatten() {
         let digest = entry["digest"].as_str().unwrap_or_default().to_string();
-        Image::open(store, &digest).map_err(|source| LayoutError::Image {
+        let image_err = |source| LayoutError::Image {
             digest: digest.clone(),
             source,
-        })?;
+        };
+        let image = Image::open(store, &digest).map_err(image_err)?;
+        image.defaults(store).map_err(image_err)?;
         let annotations = &entry["annotations"];
         let name = annotations["io.containerd.image.name"]
             .as_str()
@@ -140,10 +162,20 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<String>, LayoutEr
         return Err(LayoutError::NotLayout("its index lists no images"));
     }
     txn.commit();
+    let before = store.refs()?;
     for (name, digest) in names {
         let name = name.unwrap_or_else(|| digest.clone());
-        store.set_ref(&crate::normalize_name(&name), &digest)?;
-        loaded.push(name);
+        let stored = crate::normalize_name(&name);
+        let replaced = before
+            .get(&stored)
+            .filter(|old| old.digest != digest)
+            .map(|old| old.digest.clone());
+        store.set_ref(&stored, &digest)?;
+        loaded.push(Loaded {
+            name,
+            digest,
+            replaced,
+        });
     }
     Ok(loaded)
 }

@@ -8,19 +8,21 @@
 //! `.wasm`). This crate knows nothing of wasmtime: it hands the runtime bytes.
 
 mod builder;
+pub mod check;
 mod defaults;
-mod files;
+pub(crate) mod files;
 mod image;
 mod layout;
+pub mod limits;
 pub mod media;
 mod registry;
 mod store;
 
 pub use builder::{BuildError, Built, build};
-pub use defaults::{AppDefaults, merge_grants, merge_limits, network_notice};
+pub use defaults::{AppDefaults, merge_grants, merge_limits};
 pub use files::materialize_files;
 pub use image::{Image, ImageError, WasmSource};
-pub use layout::{LayoutError, load, save};
+pub use layout::{LayoutError, Loaded, load, save};
 pub use oci_client::Reference;
 pub use registry::{
     Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull, push,

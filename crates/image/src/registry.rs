@@ -8,6 +8,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use futures::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
 use oci_client::manifest::{OciImageIndex, OciImageManifest};
@@ -16,8 +17,8 @@ use oci_client::{Client, Reference, RegistryOperation};
 use serde::{Deserialize, Serialize};
 
 use crate::image::Image;
-use crate::media;
 use crate::store::{Store, digest_of};
+use crate::{limits, media};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
@@ -39,6 +40,10 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
+    #[error(
+        "the index of `{reference}` names a manifest by `{digest}`, which is not `sha256:` and 64 lowercase hex digits"
+    )]
+    BadIndexEntry { reference: String, digest: String },
     #[error("`{reference}` is not a WebAssembly image")]
     NotWasm {
         reference: String,
@@ -53,6 +58,13 @@ pub enum RegistryError {
     },
     #[error(transparent)]
     Store(#[from] crate::StoreError),
+    #[error("the {what} of `{reference}` is {size} bytes, more than the {limit}-byte limit")]
+    TooLarge {
+        reference: String,
+        what: &'static str,
+        size: u64,
+        limit: u64,
+    },
     #[error("cannot read or write the credentials file `{path}`")]
     Credentials {
         path: PathBuf,
@@ -222,6 +234,12 @@ pub async fn pull(
             .ok_or_else(|| RegistryError::NotFound {
                 reference: reference.whole(),
             })?;
+        if !crate::image::is_digest(&entry.digest) {
+            return Err(RegistryError::BadIndexEntry {
+                reference: reference.whole(),
+                digest: entry.digest.clone(),
+            });
+        }
         let by_digest = reference.clone_with_digest(entry.digest.clone());
         let (entry_bytes, entry_digest) = client
             .pull_manifest_raw(&by_digest, auth, media::ACCEPTED_MANIFESTS)
@@ -230,6 +248,14 @@ pub async fn pull(
         check_digest(reference, &entry_bytes, &entry_digest, Some(&entry.digest))?;
         (bytes, digest) = (entry_bytes, entry.digest.clone());
     }
+    if bytes.len() as u64 > limits::MAX_JSON {
+        return Err(RegistryError::TooLarge {
+            reference: reference.whole(),
+            what: "manifest",
+            size: bytes.len() as u64,
+            limit: limits::MAX_JSON,
+        });
+    }
     let digest_actual = digest_of(&bytes);
     let manifest: OciImageManifest =
         serde_json::from_slice(&bytes).map_err(|source| RegistryError::BadManifest {
@@ -237,6 +263,13 @@ pub async fn pull(
             source,
         })?;
     let _ = digest;
+    // Descriptors are checked before any of them is fetched or becomes a path.
+    crate::image::check_descriptors(&digest_actual, &manifest).map_err(|source| {
+        RegistryError::NotWasm {
+            reference: reference.whole(),
+            source,
+        }
+    })?;
     let pin = store.pin()?;
     let mut added = pin.transaction();
     for blob in std::iter::once(&manifest.config).chain(&manifest.layers) {
@@ -244,17 +277,34 @@ pub async fn pull(
             progress.blob_finished(&blob.digest, true);
             continue;
         }
-        progress.blob_started(&blob.digest, blob.size.max(0) as u64);
-        let mut data = Vec::with_capacity(blob.size.max(0) as usize);
-        client
-            .pull_blob(reference, blob, &mut data)
+        let declared = u64::try_from(blob.size).unwrap_or(u64::MAX);
+        if declared > limits::MAX_BLOB {
+            return Err(RegistryError::TooLarge {
+                reference: reference.whole(),
+                what: "layer",
+                size: declared,
+                limit: limits::MAX_BLOB,
+            });
+        }
+        progress.blob_started(&blob.digest, declared);
+        // Streamed to a temp file, never more than the declared size, named once verified.
+        let mut writer = added.writer(&blob.digest, declared)?;
+        let mut stream = client
+            .pull_blob_stream(reference, blob)
             .await
             .map_err(fail)?;
-        added.put_verified(&blob.digest, &data)?;
+        while let Some(chunk) = stream.next().await {
+            let chunk = chunk.map_err(|e| fail(OciDistributionError::IoError(e)))?;
+            writer.write(&chunk)?;
+        }
+        writer.finish()?;
         progress.blob_finished(&blob.digest, false);
     }
     added.put_verified(&digest_actual, &bytes)?;
-    if let Err(source) = Image::open(store, &digest_actual) {
+    // Checked as a run would check it, its files extracted, before it gets a name.
+    if let Err(source) =
+        Image::open(store, &digest_actual).and_then(|image| image.defaults(store).map(drop))
+    {
         return Err(RegistryError::NotWasm {
             reference: reference.whole(),
             source,

@@ -17,6 +17,8 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest as _, Sha256};
 
+use crate::limits;
+
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("cannot use the image store at `{path}`")]
@@ -31,6 +33,13 @@ pub enum StoreError {
     Missing(String),
     #[error("`{0}` is not a sha256 digest")]
     BadDigest(String),
+    #[error("blob `{digest}` is {size} bytes, more than the {limit}-byte limit for {what}")]
+    TooLarge {
+        digest: String,
+        size: u64,
+        limit: u64,
+        what: &'static str,
+    },
     #[error("the image index `{path}` is corrupt")]
     Index {
         path: PathBuf,
@@ -84,7 +93,7 @@ impl Store {
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
         let hex = digest
             .strip_prefix("sha256:")
-            .filter(|h| h.len() == 64 && h.bytes().all(|b| b.is_ascii_hexdigit()))
+            .filter(|h| h.len() == 64 && h.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f')))
             .ok_or_else(|| StoreError::BadDigest(digest.to_string()))?;
         Ok(self.dir.join("blobs/sha256").join(hex))
     }
@@ -112,48 +121,91 @@ impl Store {
         Ok(digest)
     }
 
-    /// Stores what `reader` yields, which must hash to `digest`; otherwise nothing is stored.
+    /// Stores what `reader` yields, which must hash to `digest` and be at most
+    /// [`limits::MAX_BLOB`] bytes; otherwise nothing is stored.
     pub fn put_verified(&self, digest: &str, reader: &mut dyn Read) -> Result<(), StoreError> {
-        let path = self.blob_path(digest)?;
-        if path.is_file() {
-            // Drain the reader anyway so that callers streaming from a tar stay in step.
-            std::io::copy(reader, &mut std::io::sink()).map_err(io(&path))?;
-            return Ok(());
-        }
-        let tmp_dir = self.dir.join("tmp");
-        let mut tmp = tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io(&tmp_dir))?;
-        let mut hasher = Sha256::new();
+        let mut writer = self.writer(digest, limits::MAX_BLOB)?;
         let mut buf = vec![0u8; 256 * 1024];
         loop {
-            let n = reader.read(&mut buf).map_err(io(&path))?;
+            let n = reader.read(&mut buf).map_err(io(&writer.path))?;
             if n == 0 {
                 break;
             }
-            hasher.update(&buf[..n]);
-            tmp.write_all(&buf[..n]).map_err(io(tmp.path()))?;
+            writer.write(&buf[..n])?;
         }
-        let actual = format!("sha256:{}", hex::encode(hasher.finalize()));
-        if actual != digest {
-            return Err(StoreError::Corrupt {
-                digest: digest.to_string(),
-                actual,
-            });
-        }
-        tmp.as_file().sync_all().map_err(io(&path))?;
-        tmp.persist(&path).map_err(|e| io(&path)(e.error))?;
-        sync_dir(path.parent().expect("blob paths have a parent"))
+        writer.finish()
     }
 
-    /// Reads a blob, verifying its digest.
-    pub fn get(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+    /// A writer of the blob `digest`, streamed to a temp file and named only once its content
+    /// hashes to `digest` ([`BlobWriter::finish`]); more than `max` bytes is an error. When the
+    /// blob is already stored, what is written is hashed and discarded.
+    pub fn writer(&self, digest: &str, max: u64) -> Result<BlobWriter, StoreError> {
         let path = self.blob_path(digest)?;
-        let bytes = match fs::read(&path) {
-            Ok(bytes) => bytes,
+        let tmp = if path.is_file() {
+            None
+        } else {
+            let tmp_dir = self.dir.join("tmp");
+            Some(tempfile::NamedTempFile::new_in(&tmp_dir).map_err(io(&tmp_dir))?)
+        };
+        Ok(BlobWriter {
+            digest: digest.to_string(),
+            path,
+            tmp,
+            hasher: Sha256::new(),
+            written: 0,
+            max,
+        })
+    }
+
+    /// Reads a blob as a stream, verifying its digest when the end is reached (a mismatch is an
+    /// `InvalidData` error from the last read), and refusing blobs over `max` bytes up front.
+    pub fn reader(
+        &self,
+        digest: &str,
+        max: u64,
+        what: &'static str,
+    ) -> Result<BlobReader, StoreError> {
+        let path = self.blob_path(digest)?;
+        let file = match File::open(&path) {
+            Ok(file) => file,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
                 return Err(StoreError::Missing(digest.to_string()));
             }
             Err(e) => return Err(io(&path)(e)),
         };
+        let size = file.metadata().map_err(io(&path))?.len();
+        if size > max {
+            return Err(StoreError::TooLarge {
+                digest: digest.to_string(),
+                size,
+                limit: max,
+                what,
+            });
+        }
+        Ok(BlobReader {
+            digest: digest.to_string(),
+            file: std::io::BufReader::with_capacity(256 * 1024, file),
+            hasher: Sha256::new(),
+            done: false,
+        })
+    }
+
+    /// Reads a blob, verifying its digest.
+    pub fn get(&self, digest: &str) -> Result<Vec<u8>, StoreError> {
+        self.get_limited(digest, limits::MAX_BLOB, "a layer")
+    }
+
+    /// Reads a blob of at most `max` bytes (checked before reading), verifying its digest.
+    pub fn get_limited(
+        &self,
+        digest: &str,
+        max: u64,
+        what: &'static str,
+    ) -> Result<Vec<u8>, StoreError> {
+        let path = self.blob_path(digest)?;
+        let mut reader = self.reader(digest, max, what)?;
+        let mut bytes = Vec::new();
+        reader.file.read_to_end(&mut bytes).map_err(io(&path))?;
         let actual = digest_of(&bytes);
         if actual != digest {
             return Err(StoreError::Corrupt {
@@ -257,12 +309,18 @@ impl Store {
         })
     }
 
-    /// Removes every blob no name reaches, and leftovers of interrupted writes; returns the
-    /// number of blobs and bytes freed.
-    pub fn prune(&self) -> Result<(usize, u64), StoreError> {
+    /// Holds off every writer (they hold [`Store::pin`]) until dropped.
+    pub(crate) fn exclusive(&self) -> Result<File, StoreError> {
         let path = self.dir.join("gc.lock");
         let lock = File::create(&path).map_err(io(&path))?;
         lock.lock().map_err(io(&path))?;
+        Ok(lock)
+    }
+
+    /// Removes every blob no name reaches, and leftovers of interrupted writes; returns the
+    /// number of blobs and bytes freed.
+    pub fn prune(&self) -> Result<(usize, u64), StoreError> {
+        let _lock = self.exclusive()?;
         let mut reachable = std::collections::HashSet::new();
         for entry in self.refs()?.values() {
             reachable.insert(entry.digest.clone());
@@ -285,6 +343,21 @@ impl Store {
         let tmp = self.dir.join("tmp");
         for entry in fs::read_dir(&tmp).map_err(io(&tmp))?.flatten() {
             let _ = fs::remove_file(entry.path());
+        }
+        // Extracted files of layers no image reaches, and half-done extractions.
+        let unpacked = self.dir.join(crate::files::UNPACKED);
+        for entry in fs::read_dir(&unpacked).into_iter().flatten().flatten() {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if !reachable.contains(&format!("sha256:{name}")) {
+                bytes += dir_size(&entry.path());
+                fs::remove_dir_all(entry.path()).map_err(io(&entry.path()))?;
+            }
+        }
+        // Extractions by Skiff versions that did not check what they extracted.
+        let legacy = self.dir.join("files");
+        if legacy.exists() {
+            bytes += dir_size(&legacy);
+            fs::remove_dir_all(&legacy).map_err(io(&legacy))?;
         }
         Ok((count, bytes))
     }
@@ -346,6 +419,15 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// A writer whose blob, once finished, belongs to the transaction.
+    pub fn writer(&mut self, digest: &str, max: u64) -> Result<BlobWriter, StoreError> {
+        let writer = self.store.writer(digest, max)?;
+        if writer.tmp.is_some() {
+            self.added.push(digest.to_string());
+        }
+        Ok(writer)
+    }
+
     pub fn commit(mut self) {
         self.committed = true;
     }
@@ -359,6 +441,97 @@ impl Drop for Transaction<'_> {
             }
         }
     }
+}
+
+/// See [`Store::writer`].
+pub struct BlobWriter {
+    digest: String,
+    path: PathBuf,
+    /// `None` when the blob is already stored.
+    tmp: Option<tempfile::NamedTempFile>,
+    hasher: Sha256,
+    written: u64,
+    max: u64,
+}
+
+impl BlobWriter {
+    pub fn write(&mut self, bytes: &[u8]) -> Result<(), StoreError> {
+        self.written += bytes.len() as u64;
+        if self.written > self.max {
+            return Err(StoreError::TooLarge {
+                digest: self.digest.clone(),
+                size: self.written,
+                limit: self.max,
+                what: "a blob",
+            });
+        }
+        self.hasher.update(bytes);
+        if let Some(tmp) = &mut self.tmp {
+            tmp.write_all(bytes).map_err(io(&self.path))?;
+        }
+        Ok(())
+    }
+
+    /// Checks the digest, then makes the blob durable and visible; on any error nothing is
+    /// stored (the temp file is removed when dropped).
+    pub fn finish(self) -> Result<(), StoreError> {
+        let actual = format!("sha256:{}", hex::encode(self.hasher.finalize()));
+        if actual != self.digest {
+            return Err(StoreError::Corrupt {
+                digest: self.digest,
+                actual,
+            });
+        }
+        let Some(tmp) = self.tmp else {
+            return Ok(());
+        };
+        tmp.as_file().sync_all().map_err(io(&self.path))?;
+        tmp.persist(&self.path)
+            .map_err(|e| io(&self.path)(e.error))?;
+        sync_dir(self.path.parent().expect("blob paths have a parent"))
+    }
+}
+
+/// See [`Store::reader`].
+pub struct BlobReader {
+    digest: String,
+    file: std::io::BufReader<File>,
+    hasher: Sha256,
+    done: bool,
+}
+
+impl Read for BlobReader {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.file.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        if n == 0 && !buf.is_empty() && !self.done {
+            self.done = true;
+            let actual = format!("sha256:{}", hex::encode(self.hasher.clone().finalize()));
+            if actual != self.digest {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!(
+                        "blob `{}` is corrupt: its content hashes to `{actual}`",
+                        self.digest
+                    ),
+                ));
+            }
+        }
+        Ok(n)
+    }
+}
+
+/// Bytes of the regular files under `dir` (symlinks not followed).
+fn dir_size(dir: &Path) -> u64 {
+    let mut total = 0;
+    for entry in fs::read_dir(dir).into_iter().flatten().flatten() {
+        match entry.file_type() {
+            Ok(t) if t.is_dir() => total += dir_size(&entry.path()),
+            Ok(t) if t.is_file() => total += entry.metadata().map_or(0, |m| m.len()),
+            _ => {}
+        }
+    }
+    total
 }
 
 fn sync_dir(dir: &Path) -> Result<(), StoreError> {

@@ -102,3 +102,65 @@ fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     tmp.persist(path).map_err(|e| e.error)?;
     File::open(dir)?.sync_all()
 }
+
+/// One compile cache entry found broken by [`check`].
+#[derive(Debug)]
+pub struct CacheProblem {
+    pub path: PathBuf,
+    pub what: &'static str,
+    pub removed: bool,
+}
+
+/// Checks every entry under the cache root `root` (all engines' directories): a `.cwasm` must
+/// match its `.crc`, a `.crc` must have its `.cwasm`, and nothing else may be there (temp files
+/// of interrupted writes). With `repair`, broken entries are removed: the next run recompiles.
+/// Returns the number of entries checked and the problems.
+pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProblem>)> {
+    let mut checked = 0;
+    let mut problems = Vec::new();
+    let engines = match fs::read_dir(root) {
+        Ok(dirs) => dirs,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok((0, problems)),
+        Err(e) => return Err(e),
+    };
+    for engine in engines {
+        let engine = engine?.path();
+        if !engine.is_dir() {
+            continue;
+        }
+        let paths: Vec<PathBuf> = fs::read_dir(&engine)?
+            .map(|e| e.map(|e| e.path()))
+            .collect::<Result<_, _>>()?;
+        for path in paths.iter().cloned() {
+            let ext = path.extension().and_then(|e| e.to_str());
+            let what = match ext {
+                Some("cwasm") => {
+                    checked += 1;
+                    let sum = path.with_extension("crc");
+                    match fs::read_to_string(&sum) {
+                        Err(_) => Some("compiled code without its checksum (an interrupted write)"),
+                        Ok(expected) => match verify(&path, expected.trim()) {
+                            Ok(true) => None,
+                            _ => Some("compiled code that does not match its checksum"),
+                        },
+                    }
+                }
+                Some("crc") if paths.contains(&path.with_extension("cwasm")) => None,
+                Some("crc") => Some("a checksum without its compiled code"),
+                _ => Some("a leftover of an interrupted write"),
+            };
+            if let Some(what) = what {
+                let removed = repair && {
+                    let _ = fs::remove_file(path.with_extension("crc"));
+                    fs::remove_file(&path).is_ok() || !path.exists()
+                };
+                problems.push(CacheProblem {
+                    path,
+                    what,
+                    removed,
+                });
+            }
+        }
+    }
+    Ok((checked, problems))
+}

@@ -27,9 +27,22 @@ impl Load {
             }
             None => skiff_image::load(&store, &mut std::io::stdin().lock())?,
         };
-        for name in loaded {
-            println!("Loaded image: {}", skiff_image::display_name(&name));
+        for image in loaded {
+            let name = skiff_image::display_name(&image.name);
+            if let Some(old) = &image.replaced {
+                eprintln!(
+                    "The image {name} already existed as {}; the name now points at {} and the old image is untagged",
+                    short(old),
+                    short(&image.digest)
+                );
+            }
+            println!("Loaded image: {name}");
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `sha256:` and the first 12 hex digits, as `docker images` shows IDs.
+fn short(digest: &str) -> &str {
+    &digest[..digest.len().min("sha256:".len() + 12)]
 }

@@ -29,6 +29,7 @@ mod serve;
 mod start;
 mod stats;
 mod stop;
+mod system;
 mod tag;
 
 #[derive(Debug, Subcommand)]
@@ -58,6 +59,8 @@ pub enum Command {
     Load(load::Load),
     Daemon(daemon::Daemon),
     Info(info::Info),
+    #[command(subcommand)]
+    System(system::System),
 }
 
 /// How a verb wants Skiff's own diagnostics written, decided before logging starts.
@@ -108,6 +111,7 @@ impl Command {
             Command::Save(c) => c.execute(global),
             Command::Load(c) => c.execute(global),
             Command::Daemon(c) => c.execute(global),
+            Command::System(c) => c.execute(global),
         }
     }
 }

@@ -3,8 +3,10 @@
 mod cache;
 mod daemon;
 mod errors;
+mod hostile_images;
 mod http;
 mod images;
 mod programs;
 mod registry;
 mod support;
+mod system;
