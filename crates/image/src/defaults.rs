@@ -48,11 +48,13 @@ impl Image {
 }
 
 /// The grants of a run: the image's env and files, then the flags' env (later wins) and
-/// directories; `--network` replaces the image's policy when given.
+/// directories. The network is the flags' own grants, plus the destinations the image declares
+/// only when the user accepted them (`--network image`): an image never grants itself network
+/// access (docs/decisions/0002-egress-rule.md).
 pub fn merge_grants(
     defaults: Option<&AppDefaults>,
     flags: &Grants,
-    network: Option<&NetworkPolicy>,
+    accept_image_network: bool,
 ) -> Grants {
     let mut env = defaults.map(|d| d.app.env_vec()).unwrap_or_default();
     env.extend(flags.env.iter().cloned());
@@ -67,11 +69,30 @@ pub fn merge_grants(
             }
         }
     }
-    let network = network
-        .cloned()
-        .or_else(|| defaults.map(|d| d.app.network.clone()))
-        .unwrap_or_default();
+    let network = match defaults {
+        Some(defaults) if accept_image_network => flags.network.union(&defaults.app.network),
+        _ => flags.network.clone(),
+    };
     Grants { env, dirs, network }
+}
+
+/// The line to show the user when the image declares network destinations that the run does not
+/// grant: what it asks for, and the flag that accepts it.
+pub fn network_notice(
+    defaults: Option<&AppDefaults>,
+    flags: &NetworkPolicy,
+    accept_image_network: bool,
+) -> Option<String> {
+    let declared = &defaults?.app.network;
+    let missing = declared.without(flags);
+    if accept_image_network || missing.is_empty() {
+        return None;
+    }
+    let missing: Vec<String> = missing.iter().map(ToString::to_string).collect();
+    Some(format!(
+        "note: the image asks for network access to {}, not granted; accept it with `--network image`",
+        missing.join(", ")
+    ))
 }
 
 /// Each limit given by a flag replaces the image's.

@@ -19,7 +19,7 @@ mod registry;
 mod store;
 
 pub use builder::{BuildError, Built, build};
-pub use defaults::{AppDefaults, merge_grants, merge_limits};
+pub use defaults::{AppDefaults, merge_grants, merge_limits, network_notice};
 pub use files::materialize_files;
 pub use image::{Image, ImageError, WasmSource};
 pub use layout::{LayoutError, Loaded, load, save};
