@@ -8,8 +8,8 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
-step "Adding the WebAssembly targets"
-rustup target add wasm32-wasip1 wasm32-wasip2
+step "Adding the WebAssembly targets and what the test suite starts (docker-registry, htpasswd)"
+scripts/install-test-deps.sh
 
 step "Building skiff (release; a clean build of wasmtime takes 10-15 minutes on 2 cores)"
 cargo build --release --locked -p skiff-cli

@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
+# test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
+# for the one with auth). Called by quickstart.sh and .ci/run, so both stay in step.
+set -euo pipefail
+
+rustup target add wasm32-wasip1 wasm32-wasip2
+
+packages=(docker-registry apache2-utils)
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  sudo=""
+  if [ "$(id -u)" -ne 0 ]; then sudo="sudo"; fi
+  $sudo apt-get update -qq
+  $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+    "${missing[@]}" >/dev/null
+fi
