@@ -32,11 +32,11 @@ pub struct DaemonConfig {
     pub loaded_handlers: usize,
     /// HTTP handler instances alive at once, all apps together (the instance pool).
     pub max_instances: u32,
+    /// What one HTTP app may hold at most: instances of the pool, and time per request.
+    pub bounds: skiff_http::Bounds,
 }
 
 /// Where the CLI and the daemon meet by default: `$XDG_RUNTIME_DIR/skiff/skiff.sock`, or
-    /// What one HTTP app may hold at most: instances of the pool, and time per request.
-    pub bounds: skiff_http::Bounds,
 /// `/run/skiff/skiff.sock` for root.
 pub fn default_socket() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
