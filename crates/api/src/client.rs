@@ -1,5 +1,6 @@
 //! The CLI's side of the API: one HTTP/1.1 connection per request over the Unix socket.
 
+use std::os::unix::fs::MetadataExt as _;
 use std::path::{Path, PathBuf};
 
 use bytes::Bytes;
@@ -20,6 +21,15 @@ pub enum ClientError {
         #[source]
         source: std::io::Error,
     },
+    /// Someone else's socket or daemon: nothing was sent to it.
+    #[error("refusing to talk to `{socket}`: {what} uid {owner}, not you (uid {me}) or root")]
+    Foreign {
+        socket: PathBuf,
+        /// `the socket is owned by`, or `the daemon listening on it runs as`.
+        what: &'static str,
+        owner: u32,
+        me: u32,
+    },
     #[error("{}", .0.message)]
     Api(ApiError),
     #[error("the daemon's answer could not be read")]
@@ -32,6 +42,12 @@ impl ClientError {
             ClientError::NoDaemon { socket, .. } => Some(format!(
                 "start one with `skiff daemon --socket {}` (in another terminal, or as a service: docs/skiff.service), \
                  or point at a running one with `-H unix:///path/to.sock` or SKIFF_HOST",
+                socket.display()
+            )),
+            ClientError::Foreign { socket, .. } => Some(format!(
+                "another user may be posing as the Skiff daemon, and nothing was sent; remove \
+                 `{}` and start your own daemon, or point at yours with `-H unix:///path/to.sock` \
+                 or SKIFF_HOST",
                 socket.display()
             )),
             ClientError::Api(e) => e.hint.clone(),
@@ -61,12 +77,20 @@ impl Client {
         path: &str,
         body: Option<Vec<u8>>,
     ) -> Result<Response<Incoming>, ClientError> {
+        // Requests carry secrets (`-e` values), so they go only to a daemon of this user or
+        // root: the socket's owner is checked before connecting, the peer's before sending
+        // (issue 9: a socket directory another user made).
+        if let Ok(meta) = std::fs::metadata(&self.socket) {
+            self.trusted("the socket is owned by", meta.uid())?;
+        }
         let stream = tokio::net::UnixStream::connect(&self.socket)
             .await
             .map_err(|source| ClientError::NoDaemon {
                 socket: self.socket.clone(),
                 source,
             })?;
+        let peer = stream.peer_cred().map_err(protocol)?;
+        self.trusted("the daemon listening on it runs as", peer.uid())?;
         let (mut sender, connection) = hyper::client::conn::http1::handshake(TokioIo::new(stream))
             .await
             .map_err(protocol)?;
@@ -97,6 +121,22 @@ impl Client {
             hint: None,
         });
         Err(ClientError::Api(error))
+    }
+
+    /// Whether `owner` is this user or root.
+    fn trusted(&self, what: &'static str, owner: u32) -> Result<(), ClientError> {
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let me = unsafe { libc::geteuid() };
+        if owner == me || owner == 0 {
+            Ok(())
+        } else {
+            Err(ClientError::Foreign {
+                socket: self.socket.clone(),
+                what,
+                owner,
+                me,
+            })
+        }
     }
 
     async fn json<T: DeserializeOwned>(

@@ -40,6 +40,8 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             Some(e.hint.clone())
         } else if let Some(e) = cause.downcast_ref::<skiff_api::ClientError>() {
             e.hint()
+        } else if let Some(e) = cause.downcast_ref::<skiff_daemon::UnsafeSocketDir>() {
+            Some(e.hint())
         } else if let Some(e) = cause.downcast_ref::<skiff_runtime::LoadError>() {
             e.hint().map(str::to_string)
         } else if let Some(e) = cause.downcast_ref::<skiff_runtime::RunError>() {

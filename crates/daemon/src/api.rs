@@ -2,8 +2,8 @@
 //! docs/api.md. Every failure is a JSON `ApiError` with the status chosen in `Fail`.
 
 use std::convert::Infallible;
-use std::os::unix::fs::PermissionsExt;
-use std::path::Path;
+use std::os::unix::fs::{DirBuilderExt as _, MetadataExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -34,14 +34,89 @@ impl IntoResponse for Fail {
     }
 }
 
-/// Binds the socket, replacing a stale one, in a directory only the owner can enter, mode 0600.
+/// A directory the API socket must not be put in: someone else could replace the socket there
+/// with their own and collect what clients send (issue 9: `/tmp/skiff` made by another user).
+#[derive(Debug)]
+pub struct UnsafeSocketDir {
+    pub dir: PathBuf,
+    problem: String,
+}
+
+impl std::fmt::Display for UnsafeSocketDir {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "refusing to put the API socket in `{}`: it is {}",
+            self.dir.display(),
+            self.problem
+        )
+    }
+}
+
+impl std::error::Error for UnsafeSocketDir {}
+
+impl UnsafeSocketDir {
+    pub fn hint(&self) -> String {
+        format!(
+            "whoever can change `{}` can put their own socket in place of the daemon's; remove \
+             it (or have its owner remove it) and let the daemon create it, or choose a \
+             directory of your own with `--socket` (for example under $XDG_RUNTIME_DIR)",
+            self.dir.display()
+        )
+    }
+}
+
+/// Creates the socket's directory 0700 if missing; an existing one must belong to this user or
+/// root and be writable by no one else, unless sticky as `/tmp` is (no one else can then remove
+/// or rename our socket).
+fn socket_dir(dir: &Path) -> anyhow::Result<()> {
+    if !dir.exists() {
+        if let Some(parent) = dir.parent() {
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create `{}`", parent.display()))?;
+        }
+        match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+            Ok(()) => std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot create `{}`", dir.display()))?,
+            // Made meanwhile by someone: checked below like any existing one.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e).with_context(|| format!("cannot create `{}`", dir.display())),
+        }
+    }
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    let me = unsafe { libc::geteuid() };
+    let refuse = |problem: String| UnsafeSocketDir {
+        dir: dir.to_path_buf(),
+        problem,
+    };
+    // The link itself as well as what it points to: whoever owns a link can re-point it.
+    for meta in [std::fs::symlink_metadata(dir), std::fs::metadata(dir)] {
+        let meta = meta.with_context(|| format!("cannot read `{}`", dir.display()))?;
+        if meta.uid() != me && meta.uid() != 0 {
+            return Err(refuse(format!(
+                "owned by uid {}, not by you (uid {me}) or root",
+                meta.uid()
+            ))
+            .into());
+        }
+        let mode = meta.mode();
+        if !meta.is_symlink() && mode & 0o022 != 0 && mode & 0o1000 == 0 {
+            return Err(refuse(format!(
+                "writable by its group or by others (mode {:o})",
+                mode & 0o7777
+            ))
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// Binds the socket, replacing a stale one, mode 0600, in a directory only its owner can change.
 pub fn bind(socket: &Path) -> anyhow::Result<tokio::net::UnixListener> {
     if let Some(dir) = socket.parent()
-        && !dir.exists()
+        && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir)
-            .with_context(|| format!("cannot create `{}`", dir.display()))?;
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+        socket_dir(dir)?;
     }
     if std::os::unix::net::UnixStream::connect(socket).is_ok() {
         anyhow::bail!(

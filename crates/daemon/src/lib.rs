@@ -13,11 +13,14 @@ mod logs;
 mod supervisor;
 
 use std::net::SocketAddr;
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::Context as _;
 use skiff_api::DaemonInfo;
+
+pub use api::UnsafeSocketDir;
 
 pub struct DaemonConfig {
     /// Skiff's root: the image store, the compile cache, and `daemon/` (state, logs, lock).
@@ -37,15 +40,34 @@ pub struct DaemonConfig {
 }
 
 /// Where the CLI and the daemon meet by default: `$XDG_RUNTIME_DIR/skiff/skiff.sock`, or
-/// `/run/skiff/skiff.sock` for root.
+/// `/run/skiff/skiff.sock` for root; without XDG_RUNTIME_DIR, `/tmp/skiff-UID/skiff.sock`, a
+/// directory of each user's own (the daemon refuses one that another user made first).
 pub fn default_socket() -> PathBuf {
     // SAFETY: geteuid has no preconditions and cannot fail.
-    if unsafe { libc::geteuid() } == 0 {
+    let uid = unsafe { libc::geteuid() };
+    if uid == 0 {
         return PathBuf::from("/run/skiff/skiff.sock");
     }
-    dirs::runtime_dir()
-        .unwrap_or_else(std::env::temp_dir)
-        .join("skiff/skiff.sock")
+    match dirs::runtime_dir() {
+        Some(dir) => dir.join("skiff/skiff.sock"),
+        None => std::env::temp_dir().join(format!("skiff-{uid}/skiff.sock")),
+    }
+}
+
+/// Creates `dir` if missing and makes it owner-only (0700): the daemon's directories hold the
+/// state and the logs, and so the apps' `-e` values. Created with that mode, so it is never
+/// open to others whatever the umask; an existing one (an older skiff's, a mount) is set to it.
+pub(crate) fn private_dir(dir: &Path) -> anyhow::Result<()> {
+    let context = || format!("cannot create the directory `{}`", dir.display());
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).with_context(context)?;
+    }
+    match std::fs::DirBuilder::new().mode(0o700).create(dir) {
+        Ok(()) => {}
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e).with_context(context),
+    }
+    std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700)).with_context(context)
 }
 
 /// Runs the daemon until SIGINT or SIGTERM.
@@ -62,8 +84,7 @@ pub fn run(config: DaemonConfig) -> anyhow::Result<()> {
 
 async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
     let dir = config.root.join("daemon");
-    std::fs::create_dir_all(&dir)
-        .with_context(|| format!("cannot create the daemon directory `{}`", dir.display()))?;
+    private_dir(&dir)?;
     let _lock = lock(&dir)?;
     let supervisor = Arc::new(
         supervisor::Supervisor::open(
@@ -126,7 +147,12 @@ async fn bind_tcp(addr: SocketAddr, flag: &str) -> anyhow::Result<tokio::net::Tc
 /// One daemon per root: a second one would run every app twice.
 fn lock(dir: &Path) -> anyhow::Result<std::fs::File> {
     let path = dir.join("lock");
-    let file = std::fs::File::create(&path)
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(&path)
         .with_context(|| format!("cannot create `{}`", path.display()))?;
     file.try_lock().map_err(|_| {
         anyhow::anyhow!(

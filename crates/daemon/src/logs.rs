@@ -4,6 +4,7 @@
 
 use std::fs::{File, OpenOptions};
 use std::io::{BufRead, BufReader, Write};
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
 
@@ -154,7 +155,6 @@ impl AppLog {
     }
 }
 
-struct StreamSink {
 /// Runs blocking work without holding up the async worker it is called on (tokio's
 /// `block_in_place` on the daemon's multi-threaded runtime; directly elsewhere).
 fn off_worker<R>(f: impl FnOnce() -> R) -> R {
@@ -166,6 +166,7 @@ fn off_worker<R>(f: impl FnOnce() -> R) -> R {
     }
 }
 
+struct StreamSink {
     log: Arc<AppLog>,
     stream: usize,
 }

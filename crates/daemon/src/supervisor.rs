@@ -16,7 +16,7 @@ use skiff_runtime::{
     App, AppKind, Exit, HandlerOptions, LimitExceeded, PreparedGrants, RunOptions, Runtime,
     RuntimeConfig, Stdio, Usage,
 };
-use skiff_state::{AppRecord, State, now};
+use skiff_state::{AppRecord, State, StateError, now};
 use tokio::sync::{broadcast, watch};
 
 use crate::code::Code;
@@ -47,6 +47,39 @@ impl Fail {
     pub(crate) fn internal(e: impl std::fmt::Display) -> Fail {
         Fail::new(500, format!("the daemon failed: {e}"), None)
     }
+
+    /// The state store failed: `context` says what did not happen. 503 when the disk is the
+    /// cause (the same request may succeed once it is fixed), 500 otherwise.
+    fn state(context: &str, e: &StateError, path: &Path) -> Fail {
+        let message = format!("{context}: {}", chain(e));
+        if e.is_storage() {
+            let hint = format!(
+                "check the disk that holds `{}` (free space, permissions, I/O errors in `dmesg`); \
+                 the daemon keeps running and tries again on the next change",
+                path.display()
+            );
+            Fail::new(503, message, Some(&hint))
+        } else {
+            Fail::new(
+                500,
+                message,
+                Some("try again; if it fails again, report a bug"),
+            )
+        }
+    }
+}
+
+/// An error and its causes, `: `-separated: the API sends one message, and the cause (say, the
+/// disk error) is what the user needs.
+fn chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(e) = cause {
+        text.push_str(": ");
+        text.push_str(&e.to_string());
+        cause = e.source();
+    }
+    text
 }
 
 fn not_found(name: &str) -> Fail {
@@ -67,6 +100,8 @@ pub struct Supervisor {
     apps: Mutex<HashMap<String, Arc<Slot>>>,
     pub events: broadcast::Sender<Event>,
     daemon_info: Mutex<DaemonInfo>,
+    /// What any one HTTP app may hold of what all share.
+    bounds: skiff_http::Bounds,
 }
 
 pub struct Slot {
@@ -96,16 +131,15 @@ struct Live {
 impl Supervisor {
     /// `loaded_handlers`: compiled HTTP handlers kept in memory; beyond this, the least recently
     /// used is dropped and loaded again (from the compile cache) on its next request.
-    /// What any one HTTP app may hold of what all share.
-    bounds: skiff_http::Bounds,
     pub async fn open(
         root: &Path,
         loaded_handlers: usize,
         max_instances: u32,
+        bounds: skiff_http::Bounds,
     ) -> anyhow::Result<Supervisor> {
         let dir = root.join("daemon");
         let logs_dir = dir.join("logs");
-        std::fs::create_dir_all(&logs_dir)?;
+        crate::private_dir(&logs_dir)?;
         let state = State::open(&dir.join("state.redb"))?;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(root.join("cache").join("compiled")),
@@ -119,6 +153,7 @@ impl Supervisor {
             apps: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             daemon_info: Mutex::default(),
+            bounds,
         })
     }
 
@@ -131,7 +166,6 @@ impl Supervisor {
     }
 
     /// Prometheus text for every HTTP app.
-        bounds: skiff_http::Bounds,
     pub fn metrics(&self) -> String {
         let mut apps: Vec<(String, skiff_api::HttpStats)> = self
             .apps
@@ -149,7 +183,6 @@ impl Supervisor {
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {
         self.apps
-            bounds,
             .lock()
             .unwrap()
             .get(name)
@@ -157,15 +190,39 @@ impl Supervisor {
             .ok_or_else(|| not_found(name))
     }
 
-    fn persist(&self, record: &AppRecord, events: &[(&str, &str)]) {
-        match self.state.put_app(record, events) {
-            Ok(events) => {
-                for event in events {
-                    let _ = self.events.send(event);
-                }
-            }
-            Err(e) => tracing::error!(app = %record.name, "cannot save the app's state: {e}"),
+    /// Saves `record` with `events`, in one commit; its revision moves on only if committed.
+    fn save(&self, record: &mut AppRecord, events: &[(&str, &str)]) -> Result<(), StateError> {
+        for event in self.state.put_app(record, events)? {
+            let _ = self.events.send(event);
         }
+        Ok(())
+    }
+
+    /// Saves what has happened and cannot be undone (a run started or ended): the record in
+    /// memory keeps it even if the save fails, which is logged, and the app's next save
+    /// writes it; until then a daemon restart treats the run as one it died under.
+    fn record_fact(&self, record: &mut AppRecord, events: &[(&str, &str)]) {
+        if let Err(e) = self.save(record, events) {
+            tracing::error!(app = %record.name, "cannot save the app's state: {}", chain(&e));
+        }
+    }
+
+    /// Makes a change the user asked for: saved first, then made in memory. If it cannot be
+    /// saved, nothing changes and the request fails with `context` and the cause.
+    fn change(
+        &self,
+        slot: &Slot,
+        events: &[(&str, &str)],
+        context: &str,
+        change: impl FnOnce(&mut AppRecord),
+    ) -> Result<(), Fail> {
+        let mut record = slot.record.lock().unwrap();
+        let mut changed = record.clone();
+        change(&mut changed);
+        self.save(&mut changed, events)
+            .map_err(|e| Fail::state(context, &e, self.state.path()))?;
+        *record = changed;
+        Ok(())
     }
 
     /// Loads the app's code: a file path, or an image (pulled if missing). Returns the compiled
@@ -210,19 +267,26 @@ impl Supervisor {
         }
         let (app, mut record, notice) = self.load(&request.source, &request).await?;
         record.name = name.clone();
-        // One commit for both events: a start is one fsync, not two.
-        record.running = true;
-        let slot = self.insert(app, record.clone())?;
+        let source = record.source.clone();
+        let slot = self.insert(app, record)?;
         if let Some(notice) = notice {
             // Where the user of `run -d` looks: the app's log, ahead of the run's output.
             tracing::info!(app = %name, "{notice}");
             slot.log.sink(1).write(format!("{notice}\n").as_bytes());
         }
-        if let Err(fail) = self.launch(&slot, true).await {
+        // One commit for both events: a start is one fsync, not two.
+        let launched = self
+            .launch(
+                &slot,
+                &[("created", &source), ("started", "")],
+                &format!("the app `{name}` was not created"),
+                |_| {},
+            )
+            .await;
+        if let Err(fail) = launched {
             self.apps.lock().unwrap().remove(&name);
             return Err(fail);
         }
-        self.persist(&record, &[("created", &record.source), ("started", "")]);
         Ok(self.info(&slot))
     }
 
@@ -262,6 +326,7 @@ impl Supervisor {
                     stdout: log.sink(0),
                     stderr: log.sink(1),
                 },
+                turns: None,
             };
             let loader = self
                 .code
@@ -314,38 +379,54 @@ impl Supervisor {
         Ok(slot)
     }
 
-    /// Starts the app: publishes an HTTP app, or starts supervising a command. `announced`: the
-    /// start is already (or about to be) recorded by the caller.
-    async fn launch(self: &Arc<Self>, slot: &Arc<Slot>, announced: bool) -> Result<(), Fail> {
+    /// Starts the app: publishes an HTTP app, or starts supervising a command. It is saved as
+    /// started (after `change`, with `events`, in one commit) before a command's task exists, so
+    /// nothing its run saves can be overwritten by its launch (an app that exited at once was
+    /// once saved as running, and rerun at the next daemon start as "daemon died": issue 9).
+    /// An HTTP app is published first, and unpublished if it cannot be saved.
+    async fn launch(
+        self: &Arc<Self>,
+        slot: &Arc<Slot>,
+        events: &[(&str, &str)],
+        context: &str,
+        change: impl FnOnce(&mut AppRecord),
+    ) -> Result<(), Fail> {
+        let started = |record: &mut AppRecord| {
+            change(record);
+            record.running = true;
+        };
         match &slot.workload {
-            Workload::Command(_) => self.spawn(slot, announced),
+            Workload::Command(_) => {
+                self.change(slot, events, context, started)?;
+                self.spawn(slot);
+            }
             Workload::Http(http) => {
                 http.publish(&self.gateway).await?;
+                if let Err(fail) = self.change(slot, events, context, started) {
+                    http.unpublish(&self.gateway, Duration::ZERO).await;
+                    return Err(fail);
+                }
                 slot.live.lock().unwrap().started_at = Some(now());
                 slot.state.send_replace(AppState::Serving);
-                let mut record = slot.record.lock().unwrap();
-                record.running = true;
-                if !announced {
-                    self.persist(&record, &[("started", "")]);
-                }
-                turns: None,
             }
         }
         Ok(())
     }
 
-    /// Starts supervising; `announced`: the first run's start is already recorded.
-    fn spawn(self: &Arc<Self>, slot: &Arc<Slot>, announced: bool) {
+    /// Starts supervising a command whose start is saved.
+    fn spawn(self: &Arc<Self>, slot: &Arc<Slot>) {
         slot.stop.send_replace(None);
-        let task = tokio::spawn(self.clone().supervise(slot.clone(), announced));
+        let task = tokio::spawn(self.clone().supervise(slot.clone()));
         slot.live.lock().unwrap().task = Some(task);
     }
 
-    async fn supervise(self: Arc<Self>, slot: Arc<Slot>, mut announced: bool) {
+    async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
         let Workload::Command(app) = &slot.workload else {
             unreachable!("only commands are supervised");
         };
         let mut stop = slot.stop.subscribe();
+        // The first run's start was saved by `launch`.
+        let mut announced = true;
         loop {
             let usage = Arc::new(Usage::default());
             let options = {
@@ -355,7 +436,7 @@ impl Supervisor {
                 live.started_at = Some(now());
                 live.usage = usage.clone();
                 if !std::mem::take(&mut announced) {
-                    self.persist(&record, &[("started", "")]);
+                    self.record_fact(&mut record, &[("started", "")]);
                 }
                 let mut args = vec![record.name.clone()];
                 args.extend(record.args.iter().cloned());
@@ -391,7 +472,7 @@ impl Supervisor {
                 record.running = false;
                 let detail = format!("{} ({})", exit.reason, exit.code);
                 record.push_exit(exit);
-                self.persist(&record, &[(kind, &detail)]);
+                self.record_fact(&mut record, &[(kind, &detail)]);
                 !stopped
                     && record.desired_running
                     && match record.restart {
@@ -418,14 +499,16 @@ impl Supervisor {
             let mut record = slot.record.lock().unwrap();
             record.restarts += 1;
             let detail = format!("restart {}", record.restarts);
-            self.persist(&record, &[("restarted", &detail)]);
+            self.record_fact(&mut record, &[("restarted", &detail)]);
         }
         slot.state.send_replace(AppState::Exited);
     }
 
-    /// Stops the app's supervision (if any) and waits for it to end.
-    async fn halt(&self, slot: &Arc<Slot>, grace: Duration) {
+    /// Stops the app's supervision (if any) and waits for it to end. An unpublished HTTP app's
+    /// stop is saved here (a command's by its task): the error says if it could not be.
+    async fn halt(&self, slot: &Arc<Slot>, grace: Duration) -> Result<(), Fail> {
         if let Workload::Http(http) = &slot.workload {
+            let mut saved = Ok(());
             if *slot.state.borrow() == AppState::Serving {
                 http.unpublish(&self.gateway, grace).await;
                 let mut record = slot.record.lock().unwrap();
@@ -435,26 +518,27 @@ impl Supervisor {
                     code: 0,
                     reason: "stopped".into(),
                 });
-                self.persist(&record, &[("stopped", "")]);
+                saved = self.save(&mut record, &[("stopped", "")]).map_err(|e| {
+                    let context = format!("`{}` was stopped, but that was not saved", record.name);
+                    Fail::state(&context, &e, self.state.path())
+                });
             }
             slot.state.send_replace(AppState::Exited);
-            return;
+            return saved;
         }
         let task = slot.live.lock().unwrap().task.take();
         if let Some(task) = task {
             slot.stop.send_replace(Some(grace));
             let _ = task.await;
         }
+        Ok(())
     }
 
     pub async fn stop(&self, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
         let slot = self.slot(name)?;
-        {
-            let mut record = slot.record.lock().unwrap();
-            record.desired_running = false;
-            self.persist(&record, &[]);
-        }
-        self.halt(&slot, grace).await;
+        let context = format!("`{name}` was not stopped");
+        self.change(&slot, &[], &context, |r| r.desired_running = false)?;
+        self.halt(&slot, grace).await?;
         Ok(self.info(&slot))
     }
 
@@ -463,14 +547,13 @@ impl Supervisor {
         if *slot.state.borrow() != AppState::Exited {
             return Ok(self.info(&slot));
         }
-        self.halt(&slot, Duration::ZERO).await;
-        {
-            let mut record = slot.record.lock().unwrap();
-            record.desired_running = true;
-            record.restarts = 0;
-            self.persist(&record, &[]);
-        }
-        self.launch(&slot, false).await?;
+        self.halt(&slot, Duration::ZERO).await?;
+        let context = format!("`{name}` was not started");
+        self.launch(&slot, &[("started", "")], &context, |r| {
+            r.desired_running = true;
+            r.restarts = 0;
+        })
+        .await?;
         Ok(self.info(&slot))
     }
 
@@ -494,14 +577,14 @@ impl Supervisor {
             Workload::Http(_) => SHUTDOWN_GRACE,
             Workload::Command(_) => Duration::ZERO,
         };
-        self.halt(&slot, grace).await;
+        self.halt(&slot, grace).await?;
+        // Forgotten in memory only once forgotten on disk, or it would come back at the next
+        // daemon start after the user was told it was gone.
+        let event = self.state.remove_app(name).map_err(|e| {
+            Fail::state(&format!("`{name}` was not removed"), &e, self.state.path())
+        })?;
         self.apps.lock().unwrap().remove(name);
-        match self.state.remove_app(name) {
-            Ok(event) => {
-                let _ = self.events.send(event);
-            }
-            Err(e) => return Err(Fail::internal(e)),
-        }
+        let _ = self.events.send(event);
         slot.log.remove();
         Ok(())
     }
@@ -523,7 +606,9 @@ impl Supervisor {
     }
 
     pub fn events_after(&self, seq: u64) -> Result<Vec<Event>, Fail> {
-        self.state.events_after(seq).map_err(Fail::internal)
+        self.state
+            .events_after(seq)
+            .map_err(|e| Fail::state("cannot read the events", &e, self.state.path()))
     }
 
     fn info(&self, slot: &Slot) -> AppInfo {
@@ -626,10 +711,12 @@ impl Supervisor {
                     } else {
                         &[]
                     };
-                    self.persist(&record, died);
+                    self.record_fact(&mut slot.record.lock().unwrap(), died);
                     if run {
                         tracing::info!(app = %name, "restarting after daemon start");
-                        if let Err(fail) = self.launch(&slot, false).await {
+                        let context = format!("`{name}` was not started");
+                        let started = self.launch(&slot, &[("started", "")], &context, |_| {});
+                        if let Err(fail) = started.await {
                             tracing::error!(app = %name, "cannot start the app: {}", fail.error.message);
                         }
                     }
@@ -650,7 +737,7 @@ impl Supervisor {
             code: 125,
             reason: format!("failed to load: {}", fail.error.message),
         });
-        self.persist(&record, &[]);
+        self.record_fact(&mut record, &[]);
     }
 
     /// Stops every app without touching what the state says they should be: the next start
@@ -759,5 +846,6 @@ fn resolve_record(
         exits: Vec::new(),
         running: false,
         http: request.http.clone(),
+        revision: 0,
     }
 }

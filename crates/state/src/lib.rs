@@ -3,9 +3,13 @@
 //! moment leaves either the old or the new state, never a mix (containerd #4838 is the failure
 //! this avoids). It stores what the daemon decides; it decides nothing.
 
-use std::path::Path;
+use std::fs::OpenOptions;
+use std::os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
-use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition};
+use redb::backends::FileBackend;
+use redb::{Database, ReadableDatabase, ReadableTable, TableDefinition, WriteTransaction};
 use serde::{Deserialize, Serialize};
 use skiff_api::{Event, ExitRecord, RestartPolicy};
 use skiff_capabilities::{Grants, Limits};
@@ -32,14 +36,44 @@ pub enum StateError {
         "the daemon state has schema version {found}; this skiff reads version {SCHEMA_VERSION}"
     )]
     Schema { found: u64 },
-    #[error("the daemon state store failed")]
-    Store(#[source] Box<dyn std::error::Error + Send + Sync>),
+    #[error("cannot read the daemon state")]
+    Read(#[source] redb::Error),
+    /// Nothing of the change was saved.
+    #[error("cannot save the daemon state")]
+    Write(#[source] redb::Error),
+    /// A write failed earlier and the store could not be opened again since: nothing is saved
+    /// until it can be.
+    #[error("the daemon state `{path}` cannot be opened again after a failed write")]
+    Unavailable {
+        path: String,
+        #[source]
+        source: redb::DatabaseError,
+    },
+    /// The stored record is not the one this change was made to: it was saved since by someone
+    /// else, or removed. The change was not saved.
+    #[error("the stored record of `{app}` changed under this change; it was not saved")]
+    Conflict { app: String },
     #[error("a stored record is unreadable")]
     Corrupt(#[source] serde_json::Error),
 }
 
-fn store(e: impl Into<redb::Error>) -> StateError {
-    StateError::Store(Box::new(e.into()))
+impl StateError {
+    /// Whether the disk (space, permissions, I/O) is the cause: the same change may succeed once
+    /// it is fixed.
+    pub fn is_storage(&self) -> bool {
+        matches!(
+            self,
+            StateError::Read(_) | StateError::Write(_) | StateError::Unavailable { .. }
+        )
+    }
+}
+
+fn read(e: impl Into<redb::Error>) -> StateError {
+    StateError::Read(e.into())
+}
+
+fn write(e: impl Into<redb::Error>) -> StateError {
+    StateError::Write(e.into())
 }
 
 /// An app as the daemon remembers it across restarts.
@@ -63,6 +97,16 @@ pub struct AppRecord {
     /// For an HTTP app: its ports, routes and HTTP limits.
     #[serde(default)]
     pub http: skiff_api::HttpConfig,
+    /// Which save of the record this is: 0 for an app not saved yet, then one more per save.
+    /// A save is refused unless the stored record is the one the change was made to, so an
+    /// older copy can never overwrite a newer record (a launch once overwrote its own run's
+    /// exit: issue 9). Records saved before it existed read as 1.
+    #[serde(default = "first_revision")]
+    pub revision: u64,
+}
+
+fn first_revision() -> u64 {
+    1
 }
 
 impl AppRecord {
@@ -73,112 +117,237 @@ impl AppRecord {
     }
 }
 
+/// How the store is opened; tests put a failing disk under it.
+type Opener = Box<dyn Fn(&Path) -> Result<Database, StateError> + Send + Sync>;
+
+/// The store. After a failed commit redb answers every later operation with `PreviousIo` until
+/// the database is closed and opened again, so a failed write closes it and opens it again; if
+/// that fails too (the disk is still full), each later operation tries again first, and changes
+/// fail with [`StateError::Unavailable`] meanwhile. No change is ever reported saved that is not.
 pub struct State {
-    db: Database,
+    path: PathBuf,
+    db: Mutex<Option<Database>>,
+    open: Opener,
 }
 
 impl State {
+    /// Opens or creates the store at `path`, readable and writable by its owner only (it holds
+    /// the apps' `-e` values), whatever the umask.
     pub fn open(path: &Path) -> Result<State, StateError> {
-        let db = Database::create(path).map_err(|source| StateError::Open {
-            path: path.display().to_string(),
-            source,
-        })?;
-        let txn = db.begin_write().map_err(store)?;
+        State::open_with(path, Box::new(|path| open_file(path, |file| file)))
+    }
+
+    fn open_with(path: &Path, open: Opener) -> Result<State, StateError> {
+        let db = open(path)?;
+        let txn = db.begin_write().map_err(write)?;
         {
-            let mut meta = txn.open_table(META).map_err(store)?;
-            let version = meta.get("schema").map_err(store)?.map(|v| v.value());
+            let mut meta = txn.open_table(META).map_err(write)?;
+            let version = meta.get("schema").map_err(write)?.map(|v| v.value());
             match version {
                 None => {
-                    meta.insert("schema", SCHEMA_VERSION).map_err(store)?;
+                    meta.insert("schema", SCHEMA_VERSION).map_err(write)?;
                 }
                 Some(SCHEMA_VERSION) => {}
                 Some(found) => return Err(StateError::Schema { found }),
             }
-            txn.open_table(APPS).map_err(store)?;
-            txn.open_table(EVENTS).map_err(store)?;
+            txn.open_table(APPS).map_err(write)?;
+            txn.open_table(EVENTS).map_err(write)?;
         }
-        txn.commit().map_err(store)?;
-        Ok(State { db })
+        txn.commit().map_err(write)?;
+        Ok(State {
+            path: path.to_path_buf(),
+            db: Mutex::new(Some(db)),
+            open,
+        })
+    }
+
+    /// The file, for messages.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// The database, opened again first if a failed write closed it.
+    fn db(&self) -> Result<MutexGuard<'_, Option<Database>>, StateError> {
+        let mut db = self.db.lock().unwrap_or_else(PoisonError::into_inner);
+        if db.is_none() {
+            *db = Some((self.open)(&self.path).map_err(|e| match e {
+                StateError::Open { path, source } => StateError::Unavailable { path, source },
+                other => other,
+            })?);
+        }
+        Ok(db)
+    }
+
+    /// Runs `f` in a transaction of its own; on a storage error the database is closed and
+    /// opened again, since redb refuses everything after one.
+    fn with<T>(&self, f: impl FnOnce(&Database) -> Result<T, StateError>) -> Result<T, StateError> {
+        let mut db = self.db()?;
+        let result = f(db.as_ref().expect("opened by db()"));
+        if matches!(&result, Err(e) if e.is_storage()) {
+            // Dropping it closes the file; the next operation opens it again (redb repairs a
+            // database that was not closed cleanly), so a disk that has room again is used again
+            // without restarting the daemon.
+            *db = None;
+            drop(db);
+            // A failure to open again is reported by the next operation.
+            if let Ok(reopened) = self.db() {
+                drop(reopened);
+            }
+        }
+        result
+    }
+
+    fn write<T>(
+        &self,
+        f: impl FnOnce(&WriteTransaction) -> Result<T, StateError>,
+    ) -> Result<T, StateError> {
+        self.with(|db| {
+            let txn = db.begin_write().map_err(write)?;
+            let value = f(&txn)?;
+            txn.commit().map_err(write)?;
+            Ok(value)
+        })
     }
 
     pub fn apps(&self) -> Result<Vec<AppRecord>, StateError> {
-        let txn = self.db.begin_read().map_err(store)?;
-        let table = txn.open_table(APPS).map_err(store)?;
-        let mut apps = Vec::new();
-        for entry in table.iter().map_err(store)? {
-            let (_, value) = entry.map_err(store)?;
-            apps.push(serde_json::from_slice(value.value()).map_err(StateError::Corrupt)?);
-        }
-        Ok(apps)
+        self.with(|db| {
+            let txn = db.begin_read().map_err(read)?;
+            let table = txn.open_table(APPS).map_err(read)?;
+            let mut apps = Vec::new();
+            for entry in table.iter().map_err(read)? {
+                let (_, value) = entry.map_err(read)?;
+                apps.push(serde_json::from_slice(value.value()).map_err(StateError::Corrupt)?);
+            }
+            Ok(apps)
+        })
     }
 
     pub fn app(&self, name: &str) -> Result<Option<AppRecord>, StateError> {
-        let txn = self.db.begin_read().map_err(store)?;
-        let table = txn.open_table(APPS).map_err(store)?;
-        let value = table.get(name).map_err(store)?;
-        value
-            .map(|v| serde_json::from_slice(v.value()).map_err(StateError::Corrupt))
-            .transpose()
+        self.with(|db| {
+            let txn = db.begin_read().map_err(read)?;
+            let table = txn.open_table(APPS).map_err(read)?;
+            let value = table.get(name).map_err(read)?;
+            value
+                .map(|v| serde_json::from_slice(v.value()).map_err(StateError::Corrupt))
+                .transpose()
+        })
     }
 
-    /// Writes `app` and appends events about it, in one transaction.
+    /// Saves `app` and appends events about it, in one transaction, if the stored record is the
+    /// one `app` was made from (its `revision`); on success `app.revision` moves on. An app not
+    /// saved yet (revision 0) replaces whatever record of its name is left.
     pub fn put_app(
         &self,
-        app: &AppRecord,
+        app: &mut AppRecord,
         events: &[(&str, &str)],
     ) -> Result<Vec<Event>, StateError> {
-        let txn = self.db.begin_write().map_err(store)?;
-        let event = {
-            let mut apps = txn.open_table(APPS).map_err(store)?;
-            let json = serde_json::to_vec(app).expect("records serialize");
+        let (revision, events) = self.write(|txn| {
+            let mut apps = txn.open_table(APPS).map_err(write)?;
+            let stored = apps
+                .get(app.name.as_str())
+                .map_err(write)?
+                .map(|v| {
+                    serde_json::from_slice::<StoredRevision>(v.value()).map_err(StateError::Corrupt)
+                })
+                .transpose()?
+                .map(|s| s.revision);
+            let revision = match (app.revision, stored) {
+                (0, stored) => stored.unwrap_or(0) + 1,
+                (current, Some(stored)) if stored == current => current + 1,
+                _ => {
+                    return Err(StateError::Conflict {
+                        app: app.name.clone(),
+                    });
+                }
+            };
+            let saved = AppRecord {
+                revision,
+                ..app.clone()
+            };
+            let json = serde_json::to_vec(&saved).expect("records serialize");
             apps.insert(app.name.as_str(), json.as_slice())
-                .map_err(store)?;
-            events
+                .map_err(write)?;
+            drop(apps);
+            let events = events
                 .iter()
-                .map(|(kind, detail)| append(&txn, &app.name, kind, detail))
-                .collect::<Result<Vec<_>, _>>()?
-        };
-        txn.commit().map_err(store)?;
-        Ok(event)
+                .map(|(kind, detail)| append(txn, &app.name, kind, detail))
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok((revision, events))
+        })?;
+        app.revision = revision;
+        Ok(events)
     }
 
     /// Removes an app and records it, in one transaction.
     pub fn remove_app(&self, name: &str) -> Result<Event, StateError> {
-        let txn = self.db.begin_write().map_err(store)?;
-        let event = {
-            let mut apps = txn.open_table(APPS).map_err(store)?;
-            apps.remove(name).map_err(store)?;
-            append(&txn, name, "removed", "")?
-        };
-        txn.commit().map_err(store)?;
-        Ok(event)
+        self.write(|txn| {
+            let mut apps = txn.open_table(APPS).map_err(write)?;
+            apps.remove(name).map_err(write)?;
+            drop(apps);
+            append(txn, name, "removed", "")
+        })
     }
 
     /// Events with `seq > after`, oldest first.
     pub fn events_after(&self, after: u64) -> Result<Vec<Event>, StateError> {
-        let txn = self.db.begin_read().map_err(store)?;
-        let table = txn.open_table(EVENTS).map_err(store)?;
-        let mut events = Vec::new();
-        for entry in table.range(after + 1..).map_err(store)? {
-            let (_, value) = entry.map_err(store)?;
-            events.push(serde_json::from_slice(value.value()).map_err(StateError::Corrupt)?);
-        }
-        Ok(events)
+        self.with(|db| {
+            let txn = db.begin_read().map_err(read)?;
+            let table = txn.open_table(EVENTS).map_err(read)?;
+            let mut events = Vec::new();
+            for entry in table.range(after + 1..).map_err(read)? {
+                let (_, value) = entry.map_err(read)?;
+                events.push(serde_json::from_slice(value.value()).map_err(StateError::Corrupt)?);
+            }
+            Ok(events)
+        })
     }
 }
 
+/// Just the revision of a stored record.
+#[derive(Deserialize)]
+struct StoredRevision {
+    #[serde(default = "first_revision")]
+    revision: u64,
+}
+
+/// Opens the file owner-only (mode 0600 at creation, and set again on an older, looser file),
+/// then redb on it through `backend`.
+fn open_file<B: redb::StorageBackend>(
+    path: &Path,
+    backend: impl FnOnce(FileBackend) -> B,
+) -> Result<Database, StateError> {
+    let fail = |source: redb::DatabaseError| StateError::Open {
+        path: path.display().to_string(),
+        source,
+    };
+    let io = |e: std::io::Error| fail(redb::StorageError::from(e).into());
+    let file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .map_err(io)?;
+    file.set_permissions(std::fs::Permissions::from_mode(0o600))
+        .map_err(io)?;
+    Database::builder()
+        .create_with_backend(backend(FileBackend::new(file).map_err(fail)?))
+        .map_err(fail)
+}
+
 fn append(
-    txn: &redb::WriteTransaction,
+    txn: &WriteTransaction,
     app: &str,
     kind: &str,
     detail: &str,
 ) -> Result<Event, StateError> {
-    let mut meta = txn.open_table(META).map_err(store)?;
+    let mut meta = txn.open_table(META).map_err(write)?;
     let seq = meta
         .get("next_event")
-        .map_err(store)?
+        .map_err(write)?
         .map_or(1, |v| v.value());
-    meta.insert("next_event", seq + 1).map_err(store)?;
+    meta.insert("next_event", seq + 1).map_err(write)?;
     let event = Event {
         seq,
         at: now(),
@@ -186,7 +355,7 @@ fn append(
         kind: kind.to_string(),
         detail: detail.to_string(),
     };
-    let mut events = txn.open_table(EVENTS).map_err(store)?;
+    let mut events = txn.open_table(EVENTS).map_err(write)?;
     events
         .insert(
             seq,
@@ -194,9 +363,9 @@ fn append(
                 .expect("events serialize")
                 .as_slice(),
         )
-        .map_err(store)?;
+        .map_err(write)?;
     if seq > MAX_EVENTS {
-        events.remove(seq - MAX_EVENTS).map_err(store)?;
+        events.remove(seq - MAX_EVENTS).map_err(write)?;
     }
     Ok(event)
 }
@@ -232,6 +401,9 @@ pub fn rfc3339(secs: i64, nanos: u32) -> String {
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
     use super::*;
 
     fn record(name: &str) -> AppRecord {
@@ -249,6 +421,7 @@ mod tests {
             exits: vec![],
             running: true,
             http: Default::default(),
+            revision: 0,
         }
     }
 
@@ -258,8 +431,8 @@ mod tests {
         let path = dir.path().join("state.redb");
         {
             let state = State::open(&path).unwrap();
-            state.put_app(&record("a"), &[("created", "")]).unwrap();
-            state.put_app(&record("b"), &[("created", "")]).unwrap();
+            state.put_app(&mut record("a"), &[("created", "")]).unwrap();
+            state.put_app(&mut record("b"), &[("created", "")]).unwrap();
             state.remove_app("a").unwrap();
         }
         let state = State::open(&path).unwrap();
@@ -269,6 +442,7 @@ mod tests {
                 .into_iter()
                 .map(|mut r| {
                     r.created = state.app("b").unwrap().unwrap().created;
+                    r.revision = 1;
                     r
                 })
                 .collect::<Vec<_>>()
@@ -279,6 +453,165 @@ mod tests {
             vec![1, 2, 3]
         );
         assert_eq!(state.events_after(2).unwrap().len(), 1);
+    }
+
+    /// A disk that fails every write and sync while `failing` is set, as a full disk does.
+    #[derive(Debug)]
+    struct Faulty {
+        inner: FileBackend,
+        failing: Arc<AtomicBool>,
+    }
+
+    impl Faulty {
+        fn check(&self) -> Result<(), std::io::Error> {
+            if self.failing.load(Ordering::SeqCst) {
+                // ENOSPC on Linux.
+                Err(std::io::Error::from_raw_os_error(28))
+            } else {
+                Ok(())
+            }
+        }
+    }
+
+    type Bound = std::ops::Bound<u64>;
+
+    impl redb::StorageBackend for Faulty {
+        fn len(&self) -> Result<u64, std::io::Error> {
+            self.inner.len()
+        }
+        fn read(&self, offset: u64, out: &mut [u8]) -> Result<(), std::io::Error> {
+            self.inner.read(offset, out)
+        }
+        fn set_len(&self, len: u64) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.inner.set_len(len)
+        }
+        fn sync_data(&self) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.inner.sync_data()
+        }
+        fn write(&self, offset: u64, data: &[u8]) -> Result<(), std::io::Error> {
+            self.check()?;
+            self.inner.write(offset, data)
+        }
+        fn close(&self) -> Result<(), std::io::Error> {
+            self.inner.close()
+        }
+        fn try_lock_range(&self, start: Bound, end: Bound) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_range(start, end)
+        }
+        fn try_lock_shared_range(
+            &self,
+            start: Bound,
+            end: Bound,
+        ) -> Result<bool, redb::BackendError> {
+            self.inner.try_lock_shared_range(start, end)
+        }
+        fn lock_range(&self, start: Bound, end: Bound) -> Result<(), redb::BackendError> {
+            self.inner.lock_range(start, end)
+        }
+        fn lock_shared_range(&self, start: Bound, end: Bound) -> Result<(), redb::BackendError> {
+            self.inner.lock_shared_range(start, end)
+        }
+        fn unlock_range(&self, start: Bound, end: Bound) -> Result<(), redb::BackendError> {
+            self.inner.unlock_range(start, end)
+        }
+        fn query_lock_range(&self, start: Bound, end: Bound) -> Result<bool, redb::BackendError> {
+            self.inner.query_lock_range(start, end)
+        }
+    }
+
+    fn open_faulty(path: &Path) -> (State, Arc<AtomicBool>) {
+        let failing = Arc::new(AtomicBool::new(false));
+        let flag = failing.clone();
+        let open: Opener = Box::new(move |path| {
+            let failing = flag.clone();
+            open_file(path, |inner| Faulty { inner, failing })
+        });
+        (State::open_with(path, open).unwrap(), failing)
+    }
+
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut text = e.to_string();
+        let mut cause = e.source();
+        while let Some(e) = cause {
+            text.push_str(&format!(": {e}"));
+            cause = e.source();
+        }
+        text
+    }
+
+    #[test]
+    fn a_failed_write_is_reported_and_writes_resume_once_the_disk_works() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        let (state, failing) = open_faulty(&path);
+        let mut app = record("a");
+        state.put_app(&mut app, &[("created", "")]).unwrap();
+
+        failing.store(true, Ordering::SeqCst);
+        let mut stopped = app.clone();
+        stopped.desired_running = false;
+        let error = state.put_app(&mut stopped, &[("stopped", "")]).unwrap_err();
+        assert!(error.is_storage(), "{error:?}");
+        assert!(
+            chain(&error).contains("No space left on device"),
+            "{}",
+            chain(&error)
+        );
+        assert_eq!(
+            stopped.revision, app.revision,
+            "a failed save moved the revision"
+        );
+        // Still failing: refused again, not reported as saved.
+        let again = state.put_app(&mut stopped.clone(), &[]).unwrap_err();
+        assert!(again.is_storage(), "{again:?}");
+
+        failing.store(false, Ordering::SeqCst);
+        state.put_app(&mut stopped, &[("stopped", "")]).unwrap();
+        assert!(!state.app("a").unwrap().unwrap().desired_running);
+        drop(state);
+
+        let state = State::open(&path).unwrap();
+        assert_eq!(state.app("a").unwrap().unwrap(), stopped);
+        let kinds: Vec<String> = state
+            .events_after(0)
+            .unwrap()
+            .into_iter()
+            .map(|e| e.kind)
+            .collect();
+        assert_eq!(kinds, ["created", "stopped"]);
+    }
+
+    #[test]
+    fn an_older_copy_never_overwrites_a_newer_record() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state.redb")).unwrap();
+        let mut launched = record("a");
+        state.put_app(&mut launched, &[("started", "")]).unwrap();
+        let stale = launched.clone();
+        launched.running = false;
+        state.put_app(&mut launched, &[("exited", "")]).unwrap();
+
+        let error = state.put_app(&mut stale.clone(), &[]).unwrap_err();
+        assert!(matches!(error, StateError::Conflict { .. }), "{error:?}");
+        assert_eq!(state.app("a").unwrap().unwrap(), launched);
+        // Nor does a copy of a removed app bring it back.
+        state.remove_app("a").unwrap();
+        assert!(state.put_app(&mut launched, &[]).is_err());
+        assert_eq!(state.app("a").unwrap(), None);
+    }
+
+    #[test]
+    fn a_world_readable_file_is_made_owner_only() {
+        use std::os::unix::fs::MetadataExt as _;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("state.redb");
+        // An older skiff left it world-readable.
+        std::fs::write(&path, b"").unwrap();
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        State::open(&path).unwrap();
+        assert_eq!(std::fs::metadata(&path).unwrap().mode() & 0o777, 0o600);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! `skiff daemon` end to end: a real daemon on a temp socket, driven by the real CLI.
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -16,6 +17,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     child: Option<Child>,
     flags: Vec<String>,
+    /// The daemon's file-creation mask, if not the test's own.
+    pub umask: Option<libc::mode_t>,
 }
 
 impl Daemon {
@@ -25,24 +28,38 @@ impl Daemon {
 
     /// A daemon with these `skiff daemon` flags besides its own root, socket and free ports.
     pub fn start_with(flags: &[&str]) -> Daemon {
-        let skiff = Skiff::new();
-        let socket = skiff.root().join("run/skiff.sock");
-        let mut daemon = Daemon {
-            skiff,
-            socket,
-            child: None,
-            flags: flags.iter().map(|f| f.to_string()).collect(),
-        };
+        let mut daemon = Daemon::prepare(flags);
         daemon.spawn();
         daemon
     }
 
+    /// A daemon on a fresh root, not started yet: [`Daemon::spawn`] starts it.
+    pub fn prepare(flags: &[&str]) -> Daemon {
+        let skiff = Skiff::new();
+        let socket = skiff.root().join("run/skiff.sock");
+        Daemon {
+            skiff,
+            socket,
+            child: None,
+            flags: flags.iter().map(|f| f.to_string()).collect(),
+            umask: None,
+        }
+    }
+
     /// Starts the daemon process on this root and socket, waiting until it answers.
-    fn spawn(&mut self) {
+    pub fn spawn(&mut self) {
         let log = std::fs::File::create(self.skiff.root().join("daemon.log")).unwrap();
-        let child = self
-            .skiff
-            .command()
+        let mut command = self.skiff.command();
+        if let Some(mask) = self.umask {
+            // SAFETY: umask is async-signal-safe and only changes the child's own mask.
+            unsafe {
+                command.pre_exec(move || {
+                    libc::umask(mask);
+                    Ok(())
+                });
+            }
+        }
+        let child = command
             .args(["daemon", "--socket"])
             .arg(&self.socket)
             // Free ports, so that tests run side by side; `info()` tells which.
@@ -500,4 +517,325 @@ fn kill_9_recovery() {
     let ps = daemon.run(&["ps", "-a", "--format", "json"]);
     let apps: Vec<serde_json::Value> = serde_json::from_str(&ps.stdout).unwrap();
     assert!(apps.len() >= 5, "{apps:#?}");
+}
+
+// Issue 9, item 5: a run that ends at once must not be overwritten by the record of its own
+// launch. The launch used to save the app as `running` after its task had already saved the
+// exit, so the next daemon start recorded "daemon died" and ran it again.
+#[test]
+fn a_quick_exit_stays_recorded_across_a_daemon_restart() {
+    let mut daemon = Daemon::start();
+    let names: Vec<String> = (0..24).map(|i| format!("quick-{i}")).collect();
+    // Side by side, so that runs end while other launches are being saved.
+    let children: Vec<Child> = names
+        .iter()
+        .map(|name| {
+            daemon
+                .command()
+                .args(["run", "-d", "--name", name, "--restart", "on-failure"])
+                .args([P1_CLI_EXIT_CODE, "0"])
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut child in children {
+        assert!(child.wait().unwrap().success());
+    }
+    for name in &names {
+        daemon.wait_for(name, "exited", |a| state(a) == "exited");
+    }
+    daemon.restart_after_kill();
+    for name in &names {
+        let app = daemon.app(name);
+        assert_eq!(
+            exits(&app),
+            vec![0],
+            "an app that exited 0 was recorded as still running: {app:#}"
+        );
+        assert_eq!(state(&app), "exited", "{app:#}");
+    }
+}
+
+fn is_root() -> bool {
+    // SAFETY: geteuid has no preconditions and cannot fail.
+    unsafe { libc::geteuid() == 0 }
+}
+
+/// A small tmpfs, unmounted when dropped.
+struct Tmpfs(PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = Command::new("mount")
+            .args([
+                "-t",
+                "tmpfs",
+                "-o",
+                &format!("size={size},mode=0755"),
+                "tmpfs",
+            ])
+            .arg(dir)
+            .status()
+            .unwrap();
+        assert!(
+            status.success(),
+            "cannot mount a tmpfs on {}",
+            dir.display()
+        );
+        Tmpfs(dir.to_path_buf())
+    }
+
+    /// Fills the file system with one file, until a write fails for want of space.
+    fn fill(&self) -> PathBuf {
+        use std::io::Write as _;
+        let path = self.0.join("filler");
+        let mut file = std::fs::File::create(&path).unwrap();
+        let chunk = vec![0xa5u8; 64 << 10];
+        loop {
+            if let Err(e) = file.write_all(&chunk).and_then(|()| file.flush()) {
+                assert_eq!(e.raw_os_error(), Some(libc::ENOSPC), "{e}");
+                // Then page by page, so not even a few bytes are left.
+                for _ in 0..64 {
+                    let _ = file.write_all(&[0u8; 512]);
+                }
+                return path;
+            }
+        }
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+// Issue 9, item 5: after one failed commit, redb refuses every later write until the database
+// is reopened, while the API went on answering success. A change that cannot be saved must fail
+// with the cause, and once there is room again changes must be saved without a daemon restart.
+#[test]
+fn a_change_that_cannot_be_saved_fails_and_saving_resumes_when_the_disk_has_room() {
+    if !is_root() {
+        eprintln!("skipped: mounting a small tmpfs needs root");
+        return;
+    }
+    let mut daemon = Daemon::prepare(&[]);
+    let disk = Tmpfs::mount(&daemon.skiff.root().join("daemon"), "16m");
+    daemon.spawn();
+    daemon
+        .run_d(
+            "keeper",
+            &["--restart", "unless-stopped", P1_CLI_SLEEP, "600000"],
+        )
+        .success();
+    daemon.wait_for("keeper", "running", |a| state(a) == "running");
+
+    // A new app whose record needs fresh pages (a large env value) while the disk is full.
+    let env_file = daemon.skiff.root().join("big.env");
+    std::fs::write(&env_file, format!("BIG={}\n", "x".repeat(1 << 20))).unwrap();
+    let filler = disk.fill();
+    daemon
+        .run_d(
+            "big",
+            &[
+                "--env-file",
+                env_file.to_str().unwrap(),
+                P1_CLI_SLEEP,
+                "600000",
+            ],
+        )
+        .code(125)
+        .stderr_has("cannot save")
+        .stderr_has("No space left on device")
+        .stderr_has("hint:");
+    daemon
+        .run(&["inspect", "big"])
+        .code(125)
+        .stderr_has("no app named `big`");
+    // Room again: changes are saved, with no daemon restart.
+    std::fs::remove_file(filler).unwrap();
+    daemon.run(&["stop", "-t", "0", "keeper"]).success();
+    daemon
+        .run_d(
+            "big",
+            &[
+                "--env-file",
+                env_file.to_str().unwrap(),
+                P1_CLI_SLEEP,
+                "600000",
+            ],
+        )
+        .success();
+    daemon.wait_for("big", "running", |a| state(a) == "running");
+
+    // What was answered as done is what the next daemon finds.
+    daemon.restart_after_kill();
+    let keeper = daemon.app("keeper");
+    assert_eq!(
+        state(&keeper),
+        "exited",
+        "a saved stop was lost: {keeper:#}"
+    );
+    assert_eq!(keeper["desired_running"], false);
+    let big = daemon.app("big");
+    assert_eq!(big["grants"]["env"][0][0], "BIG", "{big:#}");
+    drop(daemon);
+    drop(disk);
+}
+
+fn mode(path: &std::path::Path) -> u32 {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .mode()
+        & 0o7777
+}
+
+// Issue 9, item 7: the state and the logs hold `-e` values; they must be owner-only from the
+// moment they are created, whatever the umask.
+#[test]
+fn the_state_and_logs_are_owner_only_whatever_the_umask() {
+    let mut daemon = Daemon::prepare(&[]);
+    daemon.umask = Some(0);
+    daemon.spawn();
+    daemon
+        .run_d("secret", &["-e", "SECRET=hunter2", P1_CLI_HELLO])
+        .success();
+    daemon.wait_for("secret", "exited", |a| state(a) == "exited");
+    let dir = daemon.skiff.root().join("daemon");
+    for (path, expected) in [
+        (dir.clone(), 0o700),
+        (dir.join("state.redb"), 0o600),
+        (dir.join("lock"), 0o600),
+        (dir.join("logs"), 0o700),
+        (dir.join("logs/secret.log"), 0o600),
+        (daemon.socket.parent().unwrap().to_path_buf(), 0o700),
+        (daemon.socket.clone(), 0o600),
+    ] {
+        assert_eq!(
+            mode(&path),
+            expected,
+            "`{}` has mode {:o}",
+            path.display(),
+            mode(&path)
+        );
+    }
+}
+
+/// Runs `command`, killing it if it has not ended within `limit`.
+fn run_within(command: &mut Command, limit: Duration) -> Option<crate::support::Outcome> {
+    use std::io::Read as _;
+    let started = Instant::now();
+    let mut child = command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    while started.elapsed() < limit {
+        if let Some(status) = child.try_wait().unwrap() {
+            let mut stdout = String::new();
+            let mut stderr = String::new();
+            child
+                .stdout
+                .take()
+                .unwrap()
+                .read_to_string(&mut stdout)
+                .unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut stderr)
+                .unwrap();
+            let outcome = crate::support::Outcome {
+                code: status.code().unwrap_or(-1),
+                stdout,
+                stderr,
+                elapsed: started.elapsed(),
+            };
+            eprintln!("{outcome:#?}");
+            return Some(outcome);
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
+}
+
+/// `nobody`, which owns nothing of ours.
+const NOBODY: u32 = 65534;
+
+// Issue 9, item 7: another user can pre-create the socket's directory (`/tmp/skiff` when
+// XDG_RUNTIME_DIR is unset) and then swap the socket; the daemon must refuse such a directory.
+#[test]
+fn the_daemon_refuses_a_socket_directory_others_control() {
+    if !is_root() {
+        eprintln!("skipped: giving a directory to another user needs root");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt as _;
+    let skiff = Skiff::new();
+    let theirs = skiff.root().join("theirs");
+    std::fs::create_dir(&theirs).unwrap();
+    std::fs::set_permissions(&theirs, std::fs::Permissions::from_mode(0o700)).unwrap();
+    std::os::unix::fs::chown(&theirs, Some(NOBODY), Some(NOBODY)).unwrap();
+    let open = skiff.root().join("open");
+    std::fs::create_dir(&open).unwrap();
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    for (dir, why) in [(&theirs, "owned by uid 65534"), (&open, "writable by")] {
+        let socket = dir.join("skiff.sock");
+        let out = run_within(
+            skiff
+                .command()
+                .args([
+                    "daemon",
+                    "--gateway",
+                    "none",
+                    "--metrics",
+                    "none",
+                    "--socket",
+                ])
+                .arg(&socket),
+            Duration::from_secs(20),
+        )
+        .unwrap_or_else(|| panic!("the daemon served on a socket in `{}`", dir.display()));
+        out.code(125).stderr_has(why).stderr_has("hint:");
+        assert!(!socket.exists());
+    }
+}
+
+// Issue 9, item 7: the client must not send anything (such as `-e` values) to a socket that
+// another user owns.
+#[test]
+fn the_client_refuses_a_socket_another_user_owns() {
+    if !is_root() {
+        eprintln!("skipped: giving a socket to another user needs root");
+        return;
+    }
+    let skiff = Skiff::new();
+    let socket = skiff.root().join("impostor.sock");
+    let impostor = std::os::unix::net::UnixListener::bind(&socket).unwrap();
+    impostor.set_nonblocking(true).unwrap();
+    std::os::unix::fs::chown(&socket, Some(NOBODY), Some(NOBODY)).unwrap();
+    let out = run_within(
+        skiff
+            .command()
+            .env("SKIFF_HOST", format!("unix://{}", socket.display()))
+            .args(["run", "-d", "-e", "SECRET=hunter2", P1_CLI_HELLO]),
+        Duration::from_secs(20),
+    )
+    .expect("the client talked to a socket of another user");
+    out.code(125)
+        .stderr_has("owned by uid 65534")
+        .stderr_has("hint:");
+    let accepted = impostor.accept();
+    assert!(
+        matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
+        "the client connected: {accepted:?}"
+    );
 }
