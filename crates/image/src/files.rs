@@ -39,6 +39,8 @@ pub fn materialize_files(store: &Store, layer: &OciDescriptor) -> Result<PathBuf
         move |source| StoreError::Io { path, source }
     };
     fs::create_dir_all(&base).map_err(io(&base))?;
+    // Held while the temp dir exists, so a cleanup of leftovers never takes it from under us.
+    let _pin = store.pin()?;
     let tmp = tempfile::tempdir_in(&base).map_err(io(&base))?;
     let blob = store.reader(&layer.digest, limits::MAX_BLOB, "a files layer")?;
     unpack(blob, tmp.path()).map_err(|reason| ImageError::BadFiles {

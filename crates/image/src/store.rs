@@ -87,7 +87,34 @@ impl Store {
             let path = dir.join(sub);
             fs::create_dir_all(&path).map_err(io(&path))?;
         }
-        Ok(Store { dir })
+        let store = Store { dir };
+        store.remove_leftovers();
+        Ok(store)
+    }
+
+    /// Removes what writes killed midway left behind (temp blobs, half-extracted file sets),
+    /// when no writer is at work: every writer holds [`Store::pin`], so if the exclusive lock
+    /// can be had at once, nothing in `tmp/` is in use. Best effort: a busy store is left alone.
+    fn remove_leftovers(&self) {
+        let Ok(lock) = File::create(self.dir.join("gc.lock")) else {
+            return;
+        };
+        if lock.try_lock().is_err() {
+            return;
+        }
+        for entry in fs::read_dir(self.dir.join("tmp"))
+            .into_iter()
+            .flatten()
+            .flatten()
+        {
+            let _ = fs::remove_file(entry.path());
+        }
+        let unpacked = self.dir.join(crate::files::UNPACKED);
+        for entry in fs::read_dir(unpacked).into_iter().flatten().flatten() {
+            if entry.file_name().to_string_lossy().starts_with(".tmp") {
+                let _ = fs::remove_dir_all(entry.path());
+            }
+        }
     }
 
     pub fn blob_path(&self, digest: &str) -> Result<PathBuf, StoreError> {
