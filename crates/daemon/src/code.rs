@@ -79,6 +79,40 @@ impl Code {
         })
     }
 
+    /// Holds the image an app runs from, so that `rmi` and `prune` leave its blobs alone
+    /// while the app exists (`skiff_image::Store::hold`); an app from a file holds nothing.
+    /// Best effort: a failure is logged, and the next daemon start sets the holds again.
+    pub fn hold(&self, app: &str, source: &str, digest: &str) {
+        if source.starts_with('/') {
+            return;
+        }
+        let held = skiff_image::Store::open(&self.root).and_then(|s| s.hold(app, digest));
+        if let Err(e) = held {
+            tracing::warn!(%app, "cannot hold the app's image against pruning: {e}");
+        }
+    }
+
+    /// Ends the hold of a removed app.
+    pub fn release(&self, app: &str) {
+        let released = skiff_image::Store::open(&self.root).and_then(|s| s.release(app));
+        if let Err(e) = released {
+            tracing::warn!(%app, "cannot release the app's image: {e}");
+        }
+    }
+
+    /// Makes the holds exactly those of `apps` (name, source, digest): what a crash between
+    /// the state and the image store left behind is put right.
+    pub fn set_holds<'a>(&self, apps: impl Iterator<Item = (&'a str, &'a str, &'a str)>) {
+        let holds: Vec<(String, String)> = apps
+            .filter(|(_, source, _)| !source.starts_with('/'))
+            .map(|(name, _, digest)| (name.to_string(), digest.to_string()))
+            .collect();
+        let set = skiff_image::Store::open(&self.root).and_then(|s| s.set_holds(&holds));
+        if let Err(e) = set {
+            tracing::warn!("cannot hold the apps' images against pruning: {e}");
+        }
+    }
+
     /// Keeps a handler loaded while idle (until less recently used ones push it out).
     pub fn keep_warm(&self, key: &str, app: Arc<App>) {
         let mut lru = self.warm.lock().unwrap();

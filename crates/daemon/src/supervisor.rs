@@ -268,7 +268,15 @@ impl Supervisor {
         let (app, mut record, notice) = self.load(&request.source, &request).await?;
         record.name = name.clone();
         let source = record.source.clone();
-        let slot = self.insert(app, record)?;
+        // Held before the record is saved: a prune can never leave a saved app without code.
+        self.code.hold(&name, &record.source, &record.digest);
+        let slot = match self.insert(app, record) {
+            Ok(slot) => slot,
+            Err(fail) => {
+                self.code.release(&name);
+                return Err(fail);
+            }
+        };
         if let Some(notice) = notice {
             // Where the user of `run -d` looks: the app's log, ahead of the run's output.
             tracing::info!(app = %name, "{notice}");
@@ -285,6 +293,7 @@ impl Supervisor {
             .await;
         if let Err(fail) = launched {
             self.apps.lock().unwrap().remove(&name);
+            self.code.release(&name);
             return Err(fail);
         }
         Ok(self.info(&slot))
@@ -584,6 +593,7 @@ impl Supervisor {
             Fail::state(&format!("`{name}` was not removed"), &e, self.state.path())
         })?;
         self.apps.lock().unwrap().remove(name);
+        self.code.release(name);
         let _ = self.events.send(event);
         slot.log.remove();
         Ok(())
@@ -652,6 +662,11 @@ impl Supervisor {
                 return;
             }
         };
+        self.code.set_holds(
+            records
+                .iter()
+                .map(|r| (r.name.as_str(), r.source.as_str(), r.digest.as_str())),
+        );
         for mut record in records {
             let request = CreateApp {
                 name: Some(record.name.clone()),

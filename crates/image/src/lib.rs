@@ -27,7 +27,7 @@ pub use oci_client::Reference;
 pub use registry::{
     Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull, push,
 };
-pub use store::{RefEntry, Store, StoreError, digest_of};
+pub use store::{HOLD_PREFIX, RefEntry, Store, StoreError, digest_of, is_hold};
 
 #[derive(Debug, thiserror::Error)]
 #[error("invalid image reference `{reference}`: {reason}")]
@@ -141,7 +141,7 @@ pub fn resolve_local(
     store: &Store,
     reference: &str,
 ) -> Result<Option<(String, String)>, StoreError> {
-    let refs = store.refs()?;
+    let refs = store.names()?;
     for candidate in [reference.to_string(), normalize_name(reference)] {
         if let Some(entry) = refs.get(&candidate) {
             return Ok(Some((candidate, entry.digest.clone())));

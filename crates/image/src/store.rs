@@ -60,6 +60,14 @@ pub fn digest_of(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(bytes)))
 }
 
+/// Holds are stored among the names with this prefix; see [`Store::hold`].
+pub const HOLD_PREFIX: &str = "@app/";
+
+/// Whether a stored name is a daemon app's hold rather than a user's name for an image.
+pub fn is_hold(name: &str) -> bool {
+    name.starts_with(HOLD_PREFIX)
+}
+
 /// An entry in the table of names.
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq, Eq)]
 pub struct RefEntry {
@@ -243,9 +251,46 @@ impl Store {
         Ok(bytes)
     }
 
-    /// All names and what they point at.
+    /// All names and what they point at, holds included (see [`Store::hold`]).
     pub fn refs(&self) -> Result<BTreeMap<String, RefEntry>, StoreError> {
         Ok(self.read_table()?.refs)
+    }
+
+    /// The names users gave images: [`Store::refs`] without the holds.
+    pub fn names(&self) -> Result<BTreeMap<String, RefEntry>, StoreError> {
+        let mut refs = self.refs()?;
+        refs.retain(|name, _| !is_hold(name));
+        Ok(refs)
+    }
+
+    /// Keeps the image `digest` while the daemon's app `app` runs from it, as Docker keeps an
+    /// image a container uses: `rmi` removes the user's name, and `prune` frees nothing an
+    /// app still needs. A hold is a name no image reference can spell (`@app/NAME`).
+    pub fn hold(&self, app: &str, digest: &str) -> Result<(), StoreError> {
+        self.set_ref(&format!("{HOLD_PREFIX}{app}"), digest)
+    }
+
+    /// Ends the hold of `app`.
+    pub fn release(&self, app: &str) -> Result<(), StoreError> {
+        self.remove_ref(&format!("{HOLD_PREFIX}{app}")).map(drop)
+    }
+
+    /// Makes the holds exactly `apps` (name, manifest digest), in one write: what a crash
+    /// between the daemon's state and this table left behind is put right at the next start.
+    pub fn set_holds(&self, apps: &[(String, String)]) -> Result<(), StoreError> {
+        self.update(|table| {
+            let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+            table.refs.retain(|name, _| !is_hold(name));
+            for (app, digest) in apps {
+                table.refs.insert(
+                    format!("{HOLD_PREFIX}{app}"),
+                    RefEntry {
+                        digest: digest.clone(),
+                        created: now.clone(),
+                    },
+                );
+            }
+        })
     }
 
     /// Points `name` at the manifest `digest`.

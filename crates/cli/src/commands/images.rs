@@ -19,7 +19,7 @@ impl Images {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let store = global.image_store()?;
         let mut rows = Vec::new();
-        for (name, entry) in store.refs()? {
+        for (name, entry) in store.names()? {
             let (repository, tag) = repository_and_tag(&name);
             let size = Image::open(&store, &entry.digest)
                 .map(|image| image.size(&store))

@@ -101,6 +101,18 @@ fn kill_9_at_random_moments_loses_and_corrupts_nothing() {
     }
 
     let mut daemon = Daemon::start();
+    // How long a deploy and a removal take here, now: the kills are spread over twice that,
+    // so that about half the commands finish and half are cut off, whatever the machine's load.
+    daemon.run(&["pull", &remote]).success();
+    let started = Instant::now();
+    for _ in 0..3 {
+        daemon
+            .run(&["run", "-d", "--name", "probe", &remote])
+            .success();
+        daemon.run(&["rm", "-f", "probe"]).success();
+    }
+    let typical = started.elapsed() / 6;
+    eprintln!("a command takes about {typical:?}");
     let mut known: BTreeMap<String, Known> = BTreeMap::new();
     let names: Vec<String> = (0..8).map(|i| format!("app{i}")).collect();
     let mut acknowledged = 0;
@@ -121,8 +133,7 @@ fn kill_9_at_random_moments_loses_and_corrupts_nothing() {
                 spawn(cli.args(["pull", &pulled]))
             }
         };
-        // Long enough that about half the commands finish and half are cut off.
-        let delay = Duration::from_millis(rng.below(300));
+        let delay = Duration::from_micros(rng.below(2 * typical.as_micros() as u64 + 1));
         let ended = outcome(child, delay);
         daemon.restart_after_kill();
         let entry = known.entry(name.clone()).or_insert(Known::Absent);
@@ -143,7 +154,7 @@ fn kill_9_at_random_moments_loses_and_corrupts_nothing() {
 
     // The kills must have hit both sides of the acknowledgement, or this test proves nothing.
     assert!(
-        (20..=80).contains(&acknowledged),
+        (10..=90).contains(&acknowledged),
         "{acknowledged} of 100 commands finished before the kill; tune the delays"
     );
 

@@ -504,3 +504,37 @@ fn concurrent_pulls_of_the_same_image() {
     assert_eq!(leftovers, 0, "half-written blobs were left behind");
     assert_eq!(blobs(&skiff).len(), blobs(&publisher).len());
 }
+
+/// An image a daemon app runs from is kept while the app exists, as Docker keeps an image a
+/// container uses: `rmi` removes the name, `prune` frees nothing the app needs, even across a
+/// daemon restart; once the app is removed, prune frees it.
+#[test]
+fn images_in_use_by_apps_survive_rmi_and_prune() {
+    let daemon = crate::daemon::Daemon::start();
+    let skiff = &daemon.skiff;
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    build(skiff, app.path(), "hello:1.0");
+    let before = blobs(skiff).len();
+    daemon.run_d("greeter", &["hello:1.0"]).success();
+    skiff.run(&["rmi", "hello:1.0"]).success();
+    skiff.run(&["image", "prune"]).success();
+    skiff.run(&["images"]).success().stdout_lacks("hello");
+    assert_eq!(blobs(skiff).len(), before, "prune took blobs an app uses");
+    let mut daemon = daemon;
+    daemon.restart_after_kill();
+    daemon.run(&["restart", "greeter"]).success();
+    daemon.wait_for("greeter", "run again", |app| {
+        app["exits"].as_array().is_some_and(|e| e.len() >= 2)
+    });
+    daemon
+        .run(&["logs", "greeter"])
+        .success()
+        .stdout_has("Hello, world!");
+    daemon.run(&["rm", "-f", "greeter"]).success();
+    daemon.skiff.run(&["image", "prune"]).success();
+    assert!(
+        blobs(&daemon.skiff).is_empty(),
+        "{:?}",
+        blobs(&daemon.skiff)
+    );
+}

@@ -63,13 +63,15 @@ fn check_finds_damage_and_repair_fixes_what_it_can() {
     let out = skiff.run(&["system", "check"]);
     out.code(1)
         .stdout_has("`data/hello.txt` was changed")
-        .stdout_has("left over from an interrupted write")
         .stdout_has("compiled code that does not match its checksum")
-        .stdout_has("3 problems, 3 not repaired");
+        .stdout_has("2 problems, 2 not repaired");
+    // What an interrupted write left is removed whenever the store is opened with no writer
+    // at work, so the check never even sees it.
+    assert!(!skiff.root().join("images/tmp/.tmpXYZ").exists());
     skiff
         .run(&["system", "check", "--repair"])
         .success()
-        .stdout_has("3 problems, all repaired");
+        .stdout_has("2 problems, all repaired");
     skiff
         .run(&["system", "check"])
         .success()
