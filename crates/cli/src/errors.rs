@@ -54,8 +54,12 @@ fn hint(error: &anyhow::Error) -> Option<String> {
             e.hint()
         } else if cause.downcast_ref::<skiff_image::ReferenceError>().is_some() {
             Some("image names look like `name:tag`, `registry:port/team/name:tag` or `name@sha256:...`, in lowercase".into())
-        } else if let Some(skiff_image::StoreError::Corrupt { .. }) = cause.downcast_ref::<skiff_image::StoreError>() {
-            Some("the local copy is damaged: remove it with `skiff rmi` and pull or build it again".into())
+        } else if let Some(e) = cause.downcast_ref::<skiff_image::StoreError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<skiff_image::ImageError>() {
+            e.hint()
+        } else if let Some(e) = cause.downcast_ref::<skiff_image::LayoutError>() {
+            e.hint()
         } else if cause
             .downcast_ref::<skiff_capabilities::ParseGrantError>()
             .is_some()

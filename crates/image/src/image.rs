@@ -47,6 +47,23 @@ pub enum ImageError {
     },
 }
 
+impl ImageError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            ImageError::Store(e) => e.hint(),
+            ImageError::BadDescriptorDigest { .. }
+            | ImageError::SizeMismatch { .. }
+            | ImageError::BadFiles { .. } => Some(
+                "the image is malformed or was made to escape the sandbox; nothing of it was \
+                 kept: ask its author for an image built with `skiff build` or another OCI tool"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Where the app's Wasm is inside an image.
 #[derive(Clone, Debug)]
 pub enum WasmSource {

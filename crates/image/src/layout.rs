@@ -29,6 +29,22 @@ pub enum LayoutError {
     },
 }
 
+impl LayoutError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            LayoutError::Store(e) => e.hint(),
+            LayoutError::Image { source, .. } => source.hint(),
+            LayoutError::NotLayout(_) | LayoutError::BadIndex(_) => Some(
+                "`skiff load` reads OCI image-layout tarballs, as `skiff save` and \
+                 `docker save` (containerd image store) write them"
+                    .into(),
+            ),
+            _ => None,
+        }
+    }
+}
+
 /// Writes the named images as one OCI image layout tar.
 pub fn save(
     store: &Store,

@@ -100,6 +100,7 @@ impl RegistryError {
                  and single-component Spin images, and tar layers holding a .wasm"
                     .into()
             }
+            RegistryError::Store(e) => return e.hint(),
             _ => return None,
         })
     }

@@ -48,6 +48,38 @@ pub enum StoreError {
     },
 }
 
+impl StoreError {
+    /// What the user can do about it.
+    pub fn hint(&self) -> Option<String> {
+        Some(match self {
+            StoreError::Corrupt { .. } => "the local copy is damaged: run `skiff system check \
+                 --repair`, then pull or build the image again"
+                .into(),
+            StoreError::TooLarge { .. } => "Skiff refuses images this large (docs/security.md \
+                 lists the limits); ask the image's author for a smaller one"
+                .into(),
+            StoreError::Io { path, source } => match source.kind() {
+                std::io::ErrorKind::StorageFull | std::io::ErrorKind::QuotaExceeded => format!(
+                    "the disk holding `{}` is full: free some space (`skiff image prune` removes \
+                     unused images) and try again; nothing half-written was kept",
+                    path.display()
+                ),
+                std::io::ErrorKind::ReadOnlyFilesystem => format!(
+                    "`{}` is on a read-only file system: give Skiff a writable root with \
+                     `--root DIR` or `SKIFF_ROOT`",
+                    path.display()
+                ),
+                std::io::ErrorKind::PermissionDenied => format!(
+                    "Skiff may not write to `{}`: use a root you own (`--root DIR`)",
+                    path.display()
+                ),
+                _ => return None,
+            },
+            _ => return None,
+        })
+    }
+}
+
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {
     move |source| StoreError::Io {
         path: path.to_path_buf(),

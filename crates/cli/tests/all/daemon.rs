@@ -558,16 +558,16 @@ fn a_quick_exit_stays_recorded_across_a_daemon_restart() {
     }
 }
 
-fn is_root() -> bool {
+pub(crate) fn is_root() -> bool {
     // SAFETY: geteuid has no preconditions and cannot fail.
     unsafe { libc::geteuid() == 0 }
 }
 
 /// A small tmpfs, unmounted when dropped.
-struct Tmpfs(PathBuf);
+pub(crate) struct Tmpfs(pub(crate) PathBuf);
 
 impl Tmpfs {
-    fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
+    pub(crate) fn mount(dir: &std::path::Path, size: &str) -> Tmpfs {
         std::fs::create_dir_all(dir).unwrap();
         let status = Command::new("mount")
             .args([
@@ -589,7 +589,7 @@ impl Tmpfs {
     }
 
     /// Fills the file system with one file, until a write fails for want of space.
-    fn fill(&self) -> PathBuf {
+    pub(crate) fn fill(&self) -> PathBuf {
         use std::io::Write as _;
         let path = self.0.join("filler");
         let mut file = std::fs::File::create(&path).unwrap();

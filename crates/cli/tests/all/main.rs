@@ -3,6 +3,7 @@
 mod cache;
 mod crash;
 mod daemon;
+mod disk;
 mod errors;
 mod hostile_images;
 mod http;
