@@ -286,7 +286,9 @@ fn restart_policies() {
     daemon.run(&["stop", "-t", "0", "again"]).success();
     let stopped = daemon.app("again");
     let restarts = stopped["restarts"].as_u64().unwrap();
-    std::thread::sleep(Duration::from_millis(500));
+    // Longer than the backoff a next restart would have waited (100 ms doubling per restart).
+    let backoff = Duration::from_millis((100u64 << restarts.min(7)).min(10_000));
+    std::thread::sleep(backoff + Duration::from_millis(500));
     assert_eq!(
         daemon.app("again")["restarts"].as_u64().unwrap(),
         restarts,
@@ -516,7 +518,13 @@ fn kill_9_recovery() {
     // The state is intact: every app is still known and answers.
     let ps = daemon.run(&["ps", "-a", "--format", "json"]);
     let apps: Vec<serde_json::Value> = serde_json::from_str(&ps.stdout).unwrap();
-    assert!(apps.len() >= 5, "{apps:#?}");
+    let mut names: Vec<&str> = apps.iter().map(|a| a["name"].as_str().unwrap()).collect();
+    names.sort();
+    assert_eq!(
+        names,
+        ["always", "finished", "no", "unless", "unless-stopped-by-user"],
+        "{apps:#?}"
+    );
 }
 
 // Issue 9, item 5: a run that ends at once must not be overwritten by the record of its own
