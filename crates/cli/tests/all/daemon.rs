@@ -522,7 +522,13 @@ fn kill_9_recovery() {
     names.sort();
     assert_eq!(
         names,
-        ["always", "finished", "no", "unless", "unless-stopped-by-user"],
+        [
+            "always",
+            "finished",
+            "no",
+            "unless",
+            "unless-stopped-by-user"
+        ],
         "{apps:#?}"
     );
 }
