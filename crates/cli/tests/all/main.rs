@@ -4,6 +4,7 @@ mod cache;
 mod crash;
 mod daemon;
 mod disk;
+mod documented;
 mod errors;
 mod hostile_images;
 mod http;
