@@ -164,3 +164,22 @@ pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProb
     }
     Ok((checked, problems))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Code compiled with other WebAssembly proposals on (issue 12 turned on GC, exceptions and
+    /// threads) lives under another key, so it is never loaded into an engine it was not made for.
+    #[test]
+    fn key_follows_the_engine_features() {
+        let engine = |exceptions: bool| {
+            let mut config = wasmtime::Config::new();
+            config.wasm_exceptions(exceptions);
+            Engine::new(&config).unwrap()
+        };
+        let key = |engine: &Engine| CompileCache::new(PathBuf::from("/cache"), engine).dir;
+        assert_eq!(key(&engine(true)), key(&engine(true)));
+        assert_ne!(key(&engine(true)), key(&engine(false)));
+    }
+}

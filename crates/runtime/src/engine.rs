@@ -98,6 +98,9 @@ impl Engines {
         // Epoch interruption, not fuel: a check at loop headers and function entries costs a load
         // and a compare, where fuel counts every instruction (see ARCHITECTURE.md).
         wasm.epoch_interruption(true);
+        // WebAssembly proposals: wasmtime's defaults, which are those of `wasmtime run` given
+        // the same cargo features (the workspace's Cargo.toml); `wasm_features_match_the_cli`
+        // below holds the two together. Skiff never runs less than its engine's CLI (issue 12).
         if let Some(pooling) = pooling {
             let n = pooling.max_instances;
             let mut pool = wasmtime::PoolingAllocationConfig::new();
@@ -108,6 +111,9 @@ impl Engines {
                 .total_memories(n.saturating_mul(2))
                 .total_tables(n.saturating_mul(4))
                 .total_stacks(n)
+                // A store that uses GC types or exceptions holds one GC heap, taken from the
+                // memory slots; handlers that do not use them hold none.
+                .total_gc_heaps(n)
                 // Large programs (a C# or big Rust app) have tables of tens of thousands of
                 // functions, and some toolchains emit several tables or memories per module;
                 // slots are address space until used.
@@ -183,5 +189,76 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.take();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use wasmtime::WasmFeatures;
+
+    use super::*;
+
+    /// What `wasmtime run` 48.0.8 enables by default on x86-64 Linux: wasmtime's
+    /// `Config::features()` with the CLI's default cargo features (`gc`, `threads`,
+    /// `component-model-async`, ...) and no `-W` flags.
+    const WASMTIME_RUN_DEFAULTS: WasmFeatures = WasmFeatures::WASM3
+        .union(WasmFeatures::GC_TYPES)
+        .union(WasmFeatures::COMPONENT_MODEL)
+        .union(WasmFeatures::CM_ASYNC);
+
+    #[test]
+    fn wasm_features_match_the_cli() {
+        let pooling = Some(Pooling { max_instances: 2 });
+        for engines in [Engines::new(None, None), Engines::new(None, pooling)] {
+            let features = engines.unwrap().engine.get_wasm_features();
+            // All but the component model's async ABI, which comes with WASI 0.3
+            // (docs/decisions/0003-wasm-features.md).
+            assert_eq!(
+                features,
+                WASMTIME_RUN_DEFAULTS.difference(WasmFeatures::CM_ASYNC),
+                "missing: {:?}, extra: {:?}",
+                WASMTIME_RUN_DEFAULTS.difference(features),
+                features.difference(WASMTIME_RUN_DEFAULTS),
+            );
+        }
+    }
+
+    /// HTTP handlers come from the instance pool: GC heaps (which exceptions use too), 64-bit
+    /// and several memories must fit its slots.
+    #[tokio::test]
+    async fn pooled_instances_use_gc_exceptions_and_memories() {
+        let engines = Engines::new(None, Some(Pooling { max_instances: 2 })).unwrap();
+        let wasm = wat::parse_str(
+            r#"(module
+                (type $box (struct (field i64)))
+                (tag $found (param (ref $box)))
+                (memory $small 1)
+                (memory $wide i64 1)
+                (func (export "run") (result i64)
+                    (i64.store $wide (i64.const 8) (i64.const 40))
+                    (i64.store $small (i32.const 8) (i64.const 2))
+                    (block $caught (result (ref $box))
+                        (try_table (catch $found $caught)
+                            (throw $found (struct.new $box
+                                (i64.add (i64.load $wide (i64.const 8))
+                                    (i64.load $small (i32.const 8))))))
+                        unreachable)
+                    (struct.get $box 0)))"#,
+        )
+        .unwrap();
+        let module = wasmtime::Module::new(&engines.engine, wasm).unwrap();
+        // Twice, so the second instance reuses the first one's slots.
+        for _ in 0..2 {
+            let mut store = wasmtime::Store::new(&engines.engine, ());
+            // No ticker here: the epoch stays 0.
+            store.set_epoch_deadline(1);
+            let instance = wasmtime::Instance::new_async(&mut store, &module, &[])
+                .await
+                .unwrap();
+            let run = instance
+                .get_typed_func::<(), i64>(&mut store, "run")
+                .unwrap();
+            assert_eq!(run.call_async(&mut store, ()).await.unwrap(), 42);
+        }
     }
 }

@@ -4,6 +4,7 @@ use std::borrow::Cow;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use wasmparser::{Validator, WasmFeatures};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 use wasmtime_wasi::p2::bindings::CommandPre;
@@ -57,6 +58,19 @@ pub enum LoadError {
         #[source]
         source: Box<dyn std::error::Error + Send + Sync>,
     },
+    /// Valid WebAssembly, but it uses proposals that Skiff's engine leaves off: those `wasmtime
+    /// run` of the same version leaves off by default too, and the component model's async ABI
+    /// (docs/decisions/0003-wasm-features.md).
+    #[error("`{name}` uses the WebAssembly {proposals}, which Skiff does not run")]
+    Unsupported {
+        name: String,
+        /// E.g. "stack switching proposal", "wide arithmetic and custom page sizes proposals".
+        proposals: String,
+        /// What to do instead.
+        hint: &'static str,
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
+    },
     #[error("`{name}` imports `{import}`, which Skiff does not provide")]
     UnknownImport { name: String, import: String },
     #[error("`{name}` needs imports that Skiff does not provide")]
@@ -96,6 +110,7 @@ impl LoadError {
             LoadError::Invalid { .. } => {
                 "the file may be truncated or corrupt; rebuild it, and check it with `wasm-tools validate`"
             }
+            LoadError::Unsupported { hint, .. } => hint,
             LoadError::UnknownImport { .. } | LoadError::Link { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules and WASI 0.2 \
                  (the `wasi:cli/command` world) to components; build for wasm32-wasip1 or wasm32-wasip2"
@@ -177,6 +192,17 @@ impl Runtime {
     ) -> Result<App, LoadError> {
         let bytes = to_binary(name, bytes)?;
         let kind = detect(name, &bytes)?;
+        if uses_shared_memory(&bytes) {
+            // Valid (threads are on), but wasmtime would fail each instantiation, as a trap.
+            return Err(LoadError::Unsupported {
+                name: name.to_string(),
+                proposals: "threads proposal's shared memory".to_string(),
+                hint: "`wasmtime run` creates shared memories only with `-W shared-memory`, a \
+                       tier-2 feature without security fixes, and Skiff not at all; build the \
+                       program single-threaded (without `-pthread` or a `-threads` target)",
+                source: None,
+            });
+        }
         let digest = crate::digest(&bytes);
         let engines = self
             .engines(kind)
@@ -245,7 +271,21 @@ impl Engines {
             AppKind::Module => self.engine.precompile_module(bytes),
             AppKind::Component | AppKind::Http => self.engine.precompile_component(bytes),
         }
-        .map_err(invalid)?;
+        .map_err(|e| match proposals_left_off(&self.engine, bytes) {
+            Some(missing) => LoadError::Unsupported {
+                name: name.to_string(),
+                proposals: describe(missing),
+                hint: if missing.intersects(COMPONENT_ASYNC) {
+                    "WASI 0.3 (async) components do not run in Skiff yet: build the program for \
+                     WASI 0.2 (e.g. `--target wasm32-wasip2`)"
+                } else {
+                    "Skiff runs every proposal that `wasmtime run` enables by default; build the \
+                     program without this one (turn off the compiler's target feature for it)"
+                },
+                source: Some(e.into_boxed_dyn_error()),
+            },
+            None => invalid(e),
+        })?;
         on_compile(CompileEvent::Finished {
             elapsed: started.elapsed(),
         });
@@ -329,6 +369,84 @@ impl Engines {
             ),
             _ => Pre::Component(CommandPre::new(pre).map_err(|e| bad_export("wasi:cli/run", e))?),
         })
+    }
+}
+
+/// Whether a module (or a module inside a component) defines or imports a shared memory.
+/// Invalid input is left for the compiler to report.
+fn uses_shared_memory(bytes: &[u8]) -> bool {
+    use wasmparser::{Payload, TypeRef};
+    for payload in wasmparser::Parser::new(0).parse_all(bytes) {
+        let shared = match payload {
+            Ok(Payload::MemorySection(memories)) => memories
+                .into_iter()
+                .any(|memory| memory.is_ok_and(|m| m.shared)),
+            Ok(Payload::ImportSection(imports)) => imports
+                .into_imports()
+                .any(|import| import.is_ok_and(|i| matches!(i.ty, TypeRef::Memory(m) if m.shared))),
+            Ok(_) => false,
+            Err(_) => return false,
+        };
+        if shared {
+            return true;
+        }
+    }
+    false
+}
+
+/// The component model's async ABI and what builds on it: WASI 0.3.
+const COMPONENT_ASYNC: WasmFeatures = WasmFeatures::CM_ASYNC
+    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+    .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
+    .union(WasmFeatures::CM_THREADING);
+
+/// When `bytes` failed to compile because it uses proposals `engine` leaves off, which ones
+/// (`None` if it is invalid whatever is enabled). Only on the error path: it validates again.
+fn proposals_left_off(engine: &Engine, bytes: &[u8]) -> Option<WasmFeatures> {
+    let enabled = engine.get_wasm_features();
+    let validate = |features| Validator::new_with_features(features).validate_all(bytes);
+    // First the features the validator names itself, one at a time (cheap for a big program
+    // that needs one or two)...
+    let mut needed = WasmFeatures::empty();
+    loop {
+        match validate(enabled | needed) {
+            Ok(_) => return (!needed.is_empty()).then_some(needed),
+            Err(e) => match e.missing_wasm_feature() {
+                Some(feature) if !(enabled | needed).contains(feature) => needed |= feature,
+                _ => break,
+            },
+        }
+    }
+    // ...then, where its message names none, each left-off feature without which a fully
+    // enabled validator rejects the program.
+    validate(WasmFeatures::all()).ok()?;
+    let needed = WasmFeatures::all()
+        .difference(enabled)
+        .iter()
+        .filter(|&f| validate(WasmFeatures::all().difference(f)).is_err())
+        .fold(needed, WasmFeatures::union);
+    (!needed.is_empty()).then_some(needed)
+}
+
+/// "stack switching proposal", "wide arithmetic and custom page sizes proposals".
+fn describe(features: WasmFeatures) -> String {
+    let names: Vec<String> = features
+        .iter_names()
+        .map(|(name, _)| {
+            let words = name.to_lowercase().replace('_', " ");
+            match words.strip_prefix("cm") {
+                Some(rest) => format!(
+                    "component model{}",
+                    if rest == "64" { " 64-bit" } else { rest }
+                ),
+                None => words,
+            }
+        })
+        .collect();
+    match names.as_slice() {
+        [one] => format!("{one} proposal"),
+        [rest @ .., last] => format!("{} and {last} proposals", rest.join(", ")),
+        [] => "proposals".to_string(),
     }
 }
 

@@ -6,6 +6,7 @@ mod daemon;
 mod disk;
 mod documented;
 mod errors;
+mod features;
 mod hostile_images;
 mod http;
 mod images;
