@@ -25,7 +25,7 @@ pub use engine::{Pooling, Runtime, RuntimeConfig};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
-pub use run::{Exit, OutputSink, RunError, RunOptions, Stdio};
+pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdio};
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 

@@ -3,7 +3,7 @@
 use skiff_capabilities::egress::EgressRule;
 use skiff_capabilities::wasi::{GrantError, PreparedGrants};
 use skiff_capabilities::{Grants, Limits};
-use wasmtime::component::ResourceTable;
+use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
 use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
@@ -162,6 +162,13 @@ impl RunError {
     }
 }
 
+/// The most handles (open files, sockets, streams, pollables, HTTP fields...) one instance may
+/// hold at once, as a process gets 1024 file descriptors by default. wasmtime's own default is a
+/// million, so one guest opening a file of a granted directory in a loop took every descriptor
+/// of the daemon (20,000 here): its API and every app's connections stalled until the guest was
+/// stopped (issue 9, hostile-tenant suite).
+pub const MAX_HANDLES: usize = 1024;
+
 pub(crate) struct P1Host {
     pub(crate) wasi: WasiP1Ctx,
     guard: Guard,
@@ -181,7 +188,11 @@ impl ComponentHost {
         ComponentHost {
             wasi,
             http: WasiHttpCtx::new(),
-            table: ResourceTable::new(),
+            table: {
+                let mut table = ResourceTable::new();
+                table.set_max_capacity(MAX_HANDLES);
+                table
+            },
             egress: Egress {
                 rule: egress,
                 report: match stdio {
@@ -254,10 +265,11 @@ impl App {
                     entry,
                     initialize,
                 } => {
-                    let host = P1Host {
+                    let mut host = P1Host {
                         wasi: wasi.build_p1(),
                         guard,
                     };
+                    host.wasi.ctx().table.set_max_capacity(MAX_HANDLES);
                     let mut store = new_store(pre.module().engine(), host);
                     let instance = pre.instantiate_async(&mut store).await?;
                     for export in initialize.then_some("_initialize").iter().chain(entry) {
@@ -320,6 +332,16 @@ pub(crate) fn classify(error: wasmtime::Error) -> Exit {
         }
         if let Some(limit) = cause.downcast_ref::<LimitExceeded>() {
             return Exit::Limit(limit.clone());
+        }
+        if let Some(ResourceTableError::Full) = cause.downcast_ref::<ResourceTableError>() {
+            return Exit::Trap {
+                message: format!(
+                    "the app holds {MAX_HANDLES} handles (open files, sockets, streams), the most \
+                     one instance may hold at once"
+                ),
+                backtrace: None,
+                stack_overflow: false,
+            };
         }
     }
     let trap = error.downcast_ref::<Trap>().copied();

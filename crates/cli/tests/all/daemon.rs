@@ -80,9 +80,14 @@ impl Daemon {
         panic!("the daemon did not start: {}", self.log());
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().unwrap().id()
+    }
+
     /// The CPU time the daemon process has used, from the kernel's accounting.
     pub fn cpu_time(&self) -> Duration {
-        let pid = self.child.as_ref().unwrap().id();
+        let pid = self.pid();
         let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
         // After the `(comm)` field: state is field 3, utime and stime are fields 14 and 15.
         let fields: Vec<&str> = stat

@@ -14,3 +14,4 @@ mod programs;
 mod registry;
 mod support;
 mod system;
+mod tenants;
