@@ -354,7 +354,7 @@ pub(crate) fn hostile_tenants_in_one_daemon() {
         let flip = AtomicUsize::new(0);
         Load::start(&stop, 1, move || {
             let body = vec![b'x'; 4 << 20];
-            if flip.fetch_add(1, Ordering::Relaxed) % 2 == 0 {
+            if flip.fetch_add(1, Ordering::Relaxed).is_multiple_of(2) {
                 // Refused from its head: the body is never read.
                 let head = format!(
                     "POST /echo HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n",
