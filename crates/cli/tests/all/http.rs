@@ -1027,3 +1027,29 @@ fn tables_count_against_the_memory_limit() {
         .stderr_has("`--memory`");
     skiff.run(&["run", "--memory", "64MiB", wat]).success();
 }
+
+/// With room for one compiled handler, two apps take turns: each request evicts the other's code
+/// and loads its own again from the compile cache, and both keep answering correctly.
+#[test]
+fn evicted_handlers_are_loaded_again_on_their_next_request() {
+    let daemon = Daemon::start_with(&["--max-loaded-handlers", "1"]);
+    daemon
+        .run_d("hello", &["--route", "/hello", P2_HTTP_HELLO])
+        .success();
+    daemon
+        .run_d("echo", &["--route", "/echo", P2_HTTP_ECHO])
+        .success();
+    let gw = gateway(&daemon);
+    for round in 0..5 {
+        let (status, body) = via_gateway(&gw, "x", "/hello");
+        assert_eq!(status, StatusCode::OK, "round {round}: {body}");
+        let echoed = client()
+            .post(format!("http://{gw}/echo"))
+            .header("host", "x")
+            .body(format!("round {round}"))
+            .send()
+            .unwrap();
+        assert_eq!(echoed.status(), StatusCode::OK);
+        assert_eq!(echoed.text().unwrap(), format!("round {round}"));
+    }
+}

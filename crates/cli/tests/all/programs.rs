@@ -284,7 +284,12 @@ fn sleep(wasm: &str) {
 
 /// A one-line echo server on a loopback port chosen by the OS.
 fn echo_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    echo_server_on("127.0.0.1:0")
+}
+
+/// A one-line echo server on `addr` (port 0: chosen by the OS); returns its port.
+fn echo_server_on(addr: &str) -> u16 {
+    let listener = TcpListener::bind(addr).unwrap();
     let port = listener.local_addr().unwrap().port();
     std::thread::spawn(move || {
         for stream in listener.incoming().flatten() {
@@ -450,4 +455,32 @@ fn outgoing_http_by_name_does_not_reach_loopback() {
         ])
         .success()
         .stdout_is("status 200\nhi\n");
+}
+
+/// IPv6 destinations are granted as `[ADDR]:PORT`, and only those.
+#[test]
+fn p2_tcp_echo_client_over_ipv6() {
+    let skiff = Skiff::new();
+    let port = echo_server_on("[::1]:0");
+    let addr = format!("[::1]:{port}");
+    let wasm = P2_TCP_ECHO_CLIENT;
+    skiff
+        .run(&["run", wasm, &addr])
+        .code(1)
+        .stderr_has("error: Permission denied");
+    // The same port on IPv4 loopback does not grant IPv6 loopback.
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow=127.0.0.1:{port}"),
+            wasm,
+            &addr,
+        ])
+        .code(1)
+        .stderr_has(&format!("allow it with `--network allow={addr}`"));
+    skiff
+        .run(&["run", "--network", &format!("allow={addr}"), wasm, &addr])
+        .success()
+        .stdout_is("reply: ping\n");
 }
