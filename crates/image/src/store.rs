@@ -386,6 +386,20 @@ impl Store {
         Ok(digests)
     }
 
+    /// Deletes the files extracted from the layer `digest`, if any.
+    pub(crate) fn delete_extraction(&self, digest: &str) -> Result<(), StoreError> {
+        let hex = self
+            .blob_path(digest)?
+            .file_name()
+            .expect("blob paths end in the digest's hex")
+            .to_owned();
+        let path = self.dir.join(crate::files::UNPACKED).join(hex);
+        match fs::remove_dir_all(&path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&path)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Deletes a blob (used by garbage collection).
     pub(crate) fn delete_blob(&self, digest: &str) -> Result<u64, StoreError> {
         let path = self.blob_path(digest)?;
@@ -542,6 +556,9 @@ impl Drop for Transaction<'_> {
         if !self.committed {
             for digest in &self.added {
                 let _ = self.store.delete_blob(digest);
+                // A files layer extracted to check the image (as `load` and `pull` do before
+                // naming it) goes with its blob: a refused image leaves no extracted file.
+                let _ = self.store.delete_extraction(digest);
             }
         }
     }
@@ -668,6 +685,38 @@ mod tests {
                 .count(),
             0
         );
+    }
+
+    #[test]
+    fn a_transaction_not_committed_removes_the_files_it_extracted() {
+        // Found by the `image_layout` fuzz target (`fuzz/corpus/image_layout/good_then_missing.tar`):
+        // a layout whose first image was checked (its files extracted) and whose second was
+        // refused kept the first one's extracted files, with no blob or name left to reach them.
+        let root = tempfile::tempdir().unwrap();
+        let store = Store::open(root.path()).unwrap();
+        let mut layer = tar::Builder::new(Vec::new());
+        let mut header = tar::Header::new_ustar();
+        header.set_size(2);
+        header.set_mode(0o644);
+        header.set_entry_type(tar::EntryType::Regular);
+        layer
+            .append_data(&mut header, "data/hello.txt", &b"hi"[..])
+            .unwrap();
+        let layer = layer.into_inner().unwrap();
+        let pin = store.pin().unwrap();
+        let mut txn = pin.transaction();
+        let digest = txn.put(&layer).unwrap();
+        let descriptor = oci_client::manifest::OciDescriptor {
+            media_type: crate::media::SKIFF_FILES.to_string(),
+            digest: digest.clone(),
+            size: layer.len() as i64,
+            ..Default::default()
+        };
+        let extracted = crate::materialize_files(&store, &descriptor).unwrap();
+        assert!(extracted.join("data/hello.txt").is_file());
+        drop(txn);
+        assert!(!store.has_blob(&digest));
+        assert!(!extracted.exists(), "the extracted files are left behind");
     }
 
     #[test]
