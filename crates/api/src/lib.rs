@@ -3,6 +3,8 @@
 //! and no server code. `docs/api.md` documents the routes.
 
 mod client;
+#[doc(hidden)]
+pub mod fuzzing;
 
 use std::fmt;
 use std::str::FromStr;

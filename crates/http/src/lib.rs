@@ -6,6 +6,8 @@
 //! A fresh instance per request comes from [`skiff_runtime::App::handle`].
 
 mod app;
+#[doc(hidden)]
+pub mod fuzzing;
 mod routes;
 mod server;
 mod stats;

@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use http::StatusCode;
 use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
 use crate::app::{ResponseBody, error_response, text_response};
@@ -112,19 +113,27 @@ pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<
         let _ = stream.set_nodelay(true);
         let target = target.clone();
         tokio::spawn(async move {
-            let service = hyper::service::service_fn(move |request| {
-                let target = target.clone();
-                async move { Ok::<_, Infallible>(target.dispatch(request).await) }
-            });
-            let connection = hyper::server::conn::http1::Builder::new()
-                .timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT)
-                .serve_connection(TokioIo::new(stream), service);
-            if let Err(e) = connection.await {
+            if let Err(e) = serve_connection(stream, target).await {
                 tracing::debug!("connection from {peer}: {e}");
             }
         });
     }
+}
+
+/// Serves the requests of one connection (HTTP/1.1 with keep-alive) until the client closes it.
+pub(crate) async fn serve_connection<I>(io: I, target: Target) -> Result<(), hyper::Error>
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper::service::service_fn(move |request| {
+        let target = target.clone();
+        async move { Ok::<_, Infallible>(target.dispatch(request).await) }
+    });
+    hyper::server::conn::http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT)
+        .serve_connection(TokioIo::new(io), service)
+        .await
 }
 
 #[cfg(test)]

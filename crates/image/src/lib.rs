@@ -11,6 +11,8 @@ mod builder;
 pub mod check;
 mod defaults;
 pub(crate) mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 mod image;
 mod layout;
 pub mod limits;

@@ -14,6 +14,8 @@
 
 mod config;
 mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 mod schema;
 
 use std::path::{Path, PathBuf};
