@@ -6,6 +6,7 @@ mod client;
 #[doc(hidden)]
 pub mod fuzzing;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::str::FromStr;
 
@@ -36,6 +37,10 @@ pub struct CreateApp {
     /// For an HTTP handler: where it is served and its per-app HTTP limits.
     #[serde(default)]
     pub http: HttpConfig,
+    /// Free-form `KEY=VALUE` metadata kept with the app and shown by `GET /apps`; the daemon does
+    /// not interpret it. `skiff compose` finds its project's apps by `skiff.compose.project`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// How an HTTP app (a `wasi:http/incoming-handler` component) is served by the daemon.
@@ -207,6 +212,9 @@ pub struct AppInfo {
     /// For an HTTP app: where it is served and what it has served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
+    /// The labels it was created with.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub labels: BTreeMap<String, String>,
 }
 
 /// An HTTP app's listeners, routes, limits and figures.

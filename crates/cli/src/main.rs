@@ -3,6 +3,7 @@
 //! code — errors are printed here and only here.
 
 mod commands;
+mod compose;
 mod display;
 mod errors;
 mod progress;

@@ -650,6 +650,7 @@ impl Supervisor {
             },
             memory_bytes: if running { live.usage.memory() } else { 0 },
             http,
+            labels: record.labels,
         }
     }
 
@@ -678,6 +679,7 @@ impl Supervisor {
                 limits: record.limits.clone(),
                 restart: record.restart,
                 http: record.http.clone(),
+                labels: record.labels.clone(),
             };
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
@@ -862,5 +864,6 @@ fn resolve_record(
         running: false,
         http: request.http.clone(),
         revision: 0,
+        labels: request.labels.clone(),
     }
 }

@@ -103,6 +103,9 @@ pub struct AppRecord {
     /// exit: issue 9). Records saved before it existed read as 1.
     #[serde(default = "first_revision")]
     pub revision: u64,
+    /// The request's labels (`skiff compose` marks its project's apps with them).
+    #[serde(default)]
+    pub labels: std::collections::BTreeMap<String, String>,
 }
 
 fn first_revision() -> u64 {
@@ -422,6 +425,7 @@ mod tests {
             running: true,
             http: Default::default(),
             revision: 0,
+            labels: Default::default(),
         }
     }
 

@@ -7,6 +7,7 @@ use clap::Subcommand;
 use crate::settings::GlobalFlags;
 
 mod build;
+mod compose;
 mod daemon;
 mod events;
 mod image;
@@ -31,6 +32,8 @@ mod stats;
 mod stop;
 mod system;
 mod tag;
+
+pub(crate) use run::looks_like_file;
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
@@ -58,6 +61,7 @@ pub enum Command {
     Save(save::Save),
     Load(load::Load),
     Daemon(daemon::Daemon),
+    Compose(compose::Compose),
     Info(info::Info),
     #[command(subcommand)]
     System(system::System),
@@ -111,6 +115,7 @@ impl Command {
             Command::Save(c) => c.execute(global),
             Command::Load(c) => c.execute(global),
             Command::Daemon(c) => c.execute(global),
+            Command::Compose(c) => c.execute(global),
             Command::System(c) => c.execute(global),
         }
     }

@@ -122,43 +122,65 @@ impl Run {
         std::process::exit(code)
     }
 
-    /// `run -d`: the flags as given (no image defaults: the daemon merges those, as it must when it
-    /// restarts the app later), a file as an absolute path, an image reference as typed.
+    /// `run -d`: see [`create_request`].
     fn detach(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let target = &self.app_and_args[0];
-        let source = if looks_like_file(target) {
-            let file = std::path::Path::new(target);
-            if !file.is_file() {
-                return Err(no_such_file(target));
-            }
-            std::path::absolute(file)
-                .with_context(|| format!("cannot make `{target}` an absolute path"))?
-                .to_string_lossy()
-                .into_owned()
-        } else {
-            target.clone()
-        };
-        let args = (self.app_and_args.len() > 1).then(|| self.app_and_args[1..].to_vec());
-        let request = CreateApp {
-            name: self.daemon.name.clone(),
-            source,
-            args,
-            grants: self.grants.resolve()?,
-            accept_image_network: self.grants.accept_image_network(),
-            limits: self.limits.resolve(),
-            restart: self.daemon.restart,
-            http: skiff_api::HttpConfig {
+        let request = create_request(
+            self.daemon.name.clone(),
+            &self.app_and_args,
+            &self.grants,
+            &self.limits,
+            self.daemon.restart,
+            skiff_api::HttpConfig {
                 ports: self.daemon.ports.clone(),
                 routes: self.daemon.routes.clone(),
                 limits: self.daemon.http.resolve(),
             },
-        };
+        )?;
         let app = global
             .block_on(global.client().create(&request))
             .with_context(|| format!("failed to start `{target}` in the daemon"))?;
         println!("{}", app.name);
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// The daemon's request for `run -d` (and each service of `skiff compose`): the flags as given
+/// (no image defaults: the daemon merges those, as it must when it restarts the app later), a
+/// file as an absolute path, an image reference as typed, the arguments after it if any.
+pub(crate) fn create_request(
+    name: Option<String>,
+    app_and_args: &[String],
+    grants: &GrantFlags,
+    limits: &LimitFlags,
+    restart: RestartPolicy,
+    http: skiff_api::HttpConfig,
+) -> anyhow::Result<CreateApp> {
+    let target = &app_and_args[0];
+    let source = if looks_like_file(target) {
+        let file = std::path::Path::new(target);
+        if !file.is_file() {
+            return Err(no_such_file(target));
+        }
+        std::path::absolute(file)
+            .with_context(|| format!("cannot make `{target}` an absolute path"))?
+            .to_string_lossy()
+            .into_owned()
+    } else {
+        target.clone()
+    };
+    let args = (app_and_args.len() > 1).then(|| app_and_args[1..].to_vec());
+    Ok(CreateApp {
+        name,
+        source,
+        args,
+        grants: grants.resolve()?,
+        accept_image_network: grants.accept_image_network(),
+        limits: limits.resolve(),
+        restart,
+        http,
+        labels: Default::default(),
+    })
 }
 
 pub(crate) fn no_such_file(target: &str) -> anyhow::Error {

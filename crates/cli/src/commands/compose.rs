@@ -1,0 +1,671 @@
+//! `skiff compose`: the services of a Compose file as apps of one daemon. Each service becomes
+//! the same request `skiff run -d` sends ([`super::run::create_request`]), named
+//! `PROJECT-SERVICE` and labelled with its project, its service and a hash of the request, so
+//! `up` can leave an unchanged service alone and `down` removes exactly the project's apps.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+use clap::{Args, Subcommand};
+use sha2::{Digest as _, Sha256};
+use skiff_api::{AppInfo, AppState, Client, CreateApp, LogsQuery, RestartPolicy};
+
+use crate::compose::{Condition, Project, Service, Source};
+use crate::display;
+use crate::errors::user_error;
+use crate::settings::{GlobalFlags, GrantFlags, LimitFlags};
+
+/// The label naming an app's project.
+pub const PROJECT_LABEL: &str = "skiff.compose.project";
+/// The label naming an app's service.
+pub const SERVICE_LABEL: &str = "skiff.compose.service";
+/// The label holding the hash of the request an app was created from (and of its code).
+pub const HASH_LABEL: &str = "skiff.compose.config-hash";
+
+/// Run the services of a Compose file (compose.yaml) as apps of the daemon (see docs/compose.md)
+#[derive(Debug, Args)]
+pub struct Compose {
+    /// The Compose file [default: compose.yaml, compose.yml, docker-compose.yaml or
+    /// docker-compose.yml in the current directory]
+    #[arg(short = 'f', long = "file", value_name = "FILE")]
+    file: Option<PathBuf>,
+    /// The project name; apps are named PROJECT-SERVICE [default: `name:` in the file, else the
+    /// file's directory name, lowercased, keeping only a-z, 0-9, `_` and `-`]
+    #[arg(short = 'p', long = "project-name", value_name = "NAME")]
+    project: Option<String>,
+    #[command(subcommand)]
+    verb: Verb,
+}
+
+#[derive(Debug, Subcommand)]
+enum Verb {
+    /// Check the file and print it resolved (paths absolute, one form per key) as YAML
+    Config,
+    /// Create or update the services' apps in dependency order; unchanged ones are left running
+    Up(Up),
+    /// List the project's apps: NAME SERVICE STATUS UPTIME PORTS
+    Ps {
+        /// Also the apps that ended or were stopped
+        #[arg(short = 'a', long)]
+        all: bool,
+    },
+    /// The services' output, each line prefixed with its service
+    Logs {
+        /// Keep printing new lines until interrupted
+        #[arg(short = 'f', long)]
+        follow: bool,
+        /// Only the last N lines of each service
+        #[arg(short = 'n', long, value_name = "N")]
+        tail: Option<usize>,
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    /// Stop the services' apps (dependents first)
+    Stop(Grace),
+    /// Start the services' stopped apps (dependencies first)
+    Start {
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    /// Stop, then start, the services' apps
+    Restart(Grace),
+    /// Stop and remove the project's apps (all apps labelled with the project, also services no
+    /// longer in the file)
+    Down {
+        /// Also remove images: `local` those built by `build:`, `all` every image the services use
+        #[arg(long, value_name = "TYPE", value_parser = ["local", "all"])]
+        rmi: Option<String>,
+        /// Seconds to wait for an app to end before killing it
+        #[arg(
+            short = 't',
+            long = "timeout",
+            value_name = "SECONDS",
+            default_value_t = 10
+        )]
+        time: u64,
+    },
+}
+
+#[derive(Debug, Args)]
+struct Up {
+    /// Detach: return once the apps are up [default: follow their logs; Ctrl-C stops them]
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Build the images of services with `build:` even if they exist
+    #[arg(long)]
+    build: bool,
+    /// Remove the project's apps whose service is no longer in the file
+    #[arg(long)]
+    remove_orphans: bool,
+    /// Only these services (and what they depend on) [default: all]
+    services: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct Grace {
+    /// Seconds to wait for an app to end before killing it
+    #[arg(
+        short = 't',
+        long = "timeout",
+        value_name = "SECONDS",
+        default_value_t = 10
+    )]
+    time: u64,
+    /// The services [default: all]
+    services: Vec<String>,
+}
+
+impl Compose {
+    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let file = crate::compose::find_file(self.file.as_deref())?;
+        let project = crate::compose::load(&file, self.project.as_deref())?;
+        match self.verb {
+            Verb::Config => {
+                let yaml = serde_saphyr::to_string(&project.to_value())
+                    .map_err(|e| anyhow::anyhow!("cannot print the file as YAML: {e}"))?;
+                print!("{yaml}");
+                Ok(ExitCode::SUCCESS)
+            }
+            Verb::Up(up) => up.execute(global, &project),
+            Verb::Ps { all } => ps(global, &project, all),
+            Verb::Logs {
+                follow,
+                tail,
+                services,
+            } => {
+                let apps = global.block_on(project_apps(&global.client(), &project.name))?;
+                let apps = select(&project, apps, &services)?;
+                global.block_on(logs(global, apps, follow, tail))
+            }
+            Verb::Stop(grace) => each(global, &project, &grace.services, true, |client, app| {
+                Box::pin(async move { client.stop(&app, grace.time).await.map(drop) })
+            }),
+            Verb::Start { services } => each(global, &project, &services, false, |client, app| {
+                Box::pin(async move { client.start(&app).await.map(drop) })
+            }),
+            Verb::Restart(grace) => {
+                each(global, &project, &grace.services, false, |client, app| {
+                    Box::pin(async move { client.restart(&app, grace.time).await.map(drop) })
+                })
+            }
+            Verb::Down { rmi, time } => down(global, &project, rmi.as_deref(), time),
+        }
+    }
+}
+
+/// The project's apps, found by their label, by service name.
+async fn project_apps(client: &Client, project: &str) -> anyhow::Result<Vec<AppInfo>> {
+    let mut apps = client.list(true).await.context("failed to list the apps")?;
+    apps.retain(|app| app.labels.get(PROJECT_LABEL).map(String::as_str) == Some(project));
+    apps.sort_by(|a, b| a.name.cmp(&b.name));
+    Ok(apps)
+}
+
+fn service_of(app: &AppInfo) -> &str {
+    app.labels
+        .get(SERVICE_LABEL)
+        .map(String::as_str)
+        .unwrap_or("")
+}
+
+/// The apps of the named services (all when none is named), in the file's start order.
+fn select(
+    project: &Project,
+    apps: Vec<AppInfo>,
+    services: &[String],
+) -> anyhow::Result<Vec<AppInfo>> {
+    for service in services {
+        if !project.services.contains_key(service) {
+            return Err(no_such_service(project, service));
+        }
+    }
+    let order = project.start_order()?;
+    let rank = |app: &AppInfo| order.iter().position(|s| s == service_of(app));
+    let mut apps: Vec<AppInfo> = apps
+        .into_iter()
+        .filter(|app| services.is_empty() || services.iter().any(|s| s == service_of(app)))
+        .collect();
+    apps.sort_by_key(|app| (rank(app).unwrap_or(usize::MAX), app.name.clone()));
+    Ok(apps)
+}
+
+fn no_such_service(project: &Project, service: &str) -> anyhow::Error {
+    user_error(
+        format!("no service `{service}` in the project `{}`", project.name),
+        format!(
+            "the services are {}",
+            project
+                .services
+                .keys()
+                .map(|s| format!("`{s}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    )
+}
+
+type ClientFuture =
+    std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), skiff_api::ClientError>>>>;
+
+/// `stop`/`start`/`restart`: each selected app in start order (reversed for `stop`), as
+/// `docker compose` does; a failure is reported and the rest still go.
+fn each(
+    global: &GlobalFlags,
+    project: &Project,
+    services: &[String],
+    reverse: bool,
+    action: impl Fn(Client, String) -> ClientFuture,
+) -> anyhow::Result<ExitCode> {
+    let apps = global.block_on(project_apps(&global.client(), &project.name))?;
+    let mut apps = select(project, apps, services)?;
+    if reverse {
+        apps.reverse();
+    }
+    let names: Vec<String> = apps.into_iter().map(|app| app.name).collect();
+    super::each_app(&names, |name| {
+        global
+            .block_on(action(global.client(), name.to_string()))
+            .with_context(|| format!("failed on `{name}`"))
+    })
+}
+
+impl Up {
+    fn execute(self, global: &GlobalFlags, project: &Project) -> anyhow::Result<ExitCode> {
+        let order = wanted(project, &self.services)?;
+        // Everything that can fail without the daemon fails before anything starts: builds,
+        // pulls, files, grants.
+        let store = global.image_store()?;
+        let mut plans = Vec::new();
+        for service in &order {
+            let spec = &project.services[service];
+            let code = prepare_code(global, &store, spec, self.build)
+                .with_context(|| format!("service `{service}`"))?;
+            let request = request(project, service, spec, &code)
+                .with_context(|| format!("service `{service}`"))?;
+            plans.push((service.clone(), request));
+        }
+        let client = global.client();
+        global.block_on(async {
+            let existing = client
+                .list(true)
+                .await
+                .context("failed to list the apps")?;
+            let existing: BTreeMap<String, AppInfo> =
+                existing.into_iter().map(|a| (a.name.clone(), a)).collect();
+            for (_, request) in &plans {
+                let name = request.name.as_deref().unwrap_or_default();
+                if let Some(app) = existing.get(name)
+                    && app.labels.get(PROJECT_LABEL) != Some(&project.name)
+                {
+                    return Err(user_error(
+                        format!("an app named `{name}` exists and is not part of the project `{}`", project.name),
+                        format!("remove it with `skiff rm -f {name}`, or choose another project name with `-p`"),
+                    ));
+                }
+            }
+            for (service, request) in &plans {
+                for (dependency, condition) in &project.services[service].depends_on {
+                    wait_for(&client, &project.app_name(dependency), *condition)
+                        .await
+                        .with_context(|| {
+                            format!("service `{service}` cannot start: it depends on `{dependency}`")
+                        })?;
+                }
+                let name = request.name.clone().unwrap_or_default();
+                let hash = &request.labels[HASH_LABEL];
+                let done = match existing.get(&name) {
+                    Some(app) if app.labels.get(HASH_LABEL) == Some(hash) => {
+                        if app.desired_running {
+                            "Running"
+                        } else {
+                            client
+                                .start(&name)
+                                .await
+                                .with_context(|| format!("failed to start `{name}`"))?;
+                            "Started"
+                        }
+                    }
+                    Some(_) => {
+                        client
+                            .remove(&name, true)
+                            .await
+                            .with_context(|| format!("failed to remove the old `{name}`"))?;
+                        client
+                            .create(request)
+                            .await
+                            .with_context(|| format!("failed to start service `{service}`"))?;
+                        "Recreated"
+                    }
+                    None => {
+                        client
+                            .create(request)
+                            .await
+                            .with_context(|| format!("failed to start service `{service}`"))?;
+                        "Created"
+                    }
+                };
+                eprintln!(" App {name}  {done}");
+            }
+            let orphans: Vec<&AppInfo> = existing
+                .values()
+                .filter(|app| {
+                    app.labels.get(PROJECT_LABEL) == Some(&project.name)
+                        && !project.services.contains_key(service_of(app))
+                })
+                .collect();
+            for orphan in orphans {
+                if self.remove_orphans {
+                    client
+                        .remove(&orphan.name, true)
+                        .await
+                        .with_context(|| format!("failed to remove `{}`", orphan.name))?;
+                    eprintln!(" App {}  Removed", orphan.name);
+                } else {
+                    eprintln!(
+                        "warning: `{}` belongs to the project but its service `{}` is no longer in the file; remove it with `skiff compose up --remove-orphans` or `skiff compose down`",
+                        orphan.name,
+                        service_of(orphan)
+                    );
+                }
+            }
+            anyhow::Ok(())
+        })?;
+        if self.detach {
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Attached, as `docker compose up`: the services' output until Ctrl-C, then stop them.
+        let apps = global.block_on(project_apps(&client, &project.name))?;
+        let apps = select(project, apps, &self.services)?;
+        let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+        global.block_on(async {
+            tokio::select! {
+                result = logs(global, apps, true, None) => result.map(drop),
+                _ = tokio::signal::ctrl_c() => Ok(()),
+            }
+        })?;
+        eprintln!("Stopping...");
+        super::each_app(&names.into_iter().rev().collect::<Vec<_>>(), |name| {
+            global
+                .block_on(client.stop(name, 10))
+                .map(drop)
+                .with_context(|| format!("failed to stop `{name}`"))
+        })
+    }
+}
+
+/// The services to bring up in start order: all, or the named ones and what they depend on.
+fn wanted(project: &Project, services: &[String]) -> anyhow::Result<Vec<String>> {
+    let order = project.start_order()?;
+    if services.is_empty() {
+        return Ok(order);
+    }
+    let mut needed = std::collections::BTreeSet::new();
+    let mut stack: Vec<String> = services.to_vec();
+    while let Some(service) = stack.pop() {
+        let spec = project
+            .services
+            .get(&service)
+            .ok_or_else(|| no_such_service(project, &service))?;
+        if needed.insert(service.clone()) {
+            stack.extend(spec.depends_on.keys().cloned());
+        }
+    }
+    Ok(order.into_iter().filter(|s| needed.contains(s)).collect())
+}
+
+/// The service's code made available: a built image (built if missing or `--build`), a pulled
+/// one, or a file. Returns what identifies the code (its digest), part of the request's hash.
+fn prepare_code(
+    global: &GlobalFlags,
+    store: &skiff_image::Store,
+    service: &Service,
+    force_build: bool,
+) -> anyhow::Result<String> {
+    match &service.source {
+        Source::File(file) => {
+            let bytes = std::fs::read(file)
+                .with_context(|| format!("cannot read `{}` (its `image:`)", file.display()))?;
+            Ok(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
+        }
+        Source::Image(image) => match skiff_image::resolve_local(store, image)? {
+            Some((_, digest)) => Ok(digest),
+            None => {
+                eprintln!("Unable to find image `{image}` locally");
+                super::pull::pull(global, store, image, false)
+            }
+        },
+        Source::Build { context, tag } => {
+            if !force_build && let Some((_, digest)) = skiff_image::resolve_local(store, tag)? {
+                return Ok(digest);
+            }
+            let manifest = context.join(skiff_manifest::FILE_NAME);
+            let built = skiff_image::build(store, &manifest, Some(tag))
+                .with_context(|| format!("failed to build `{}`", context.display()))?;
+            eprintln!("Built {tag} ({})", built.digest);
+            Ok(built.digest)
+        }
+    }
+}
+
+/// The daemon's request for a service, built by `run -d`'s own function from the same flag
+/// structs, and labelled.
+fn request(
+    project: &Project,
+    service: &str,
+    spec: &Service,
+    code: &str,
+) -> anyhow::Result<CreateApp> {
+    let target = match &spec.source {
+        Source::Image(image) => image.clone(),
+        Source::File(file) => file.display().to_string(),
+        Source::Build { tag, .. } => tag.clone(),
+    };
+    let mut app_and_args = vec![target];
+    app_and_args.extend(spec.command.iter().flatten().cloned());
+    let grants = GrantFlags {
+        env: spec.environment.clone(),
+        env_file: spec.env_file.clone(),
+        volumes: spec
+            .volumes
+            .iter()
+            .map(|v| v.parse())
+            .collect::<Result<_, _>>()?,
+        dirs: Vec::new(),
+        network: spec
+            .x_skiff
+            .network
+            .as_deref()
+            .map(str::parse)
+            .transpose()?,
+    };
+    let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {
+        Ok(d.as_deref()
+            .map(skiff_capabilities::parse_duration)
+            .transpose()?)
+    };
+    let limits = LimitFlags {
+        memory: spec.memory.as_deref().map(str::parse).transpose()?,
+        cpu_time: parse_duration(&spec.x_skiff.cpu_time)?,
+        timeout: parse_duration(&spec.x_skiff.timeout)?,
+    };
+    let restart: RestartPolicy = match &spec.restart {
+        Some(policy) => policy.parse().map_err(|e: String| anyhow::anyhow!(e))?,
+        None => RestartPolicy::No,
+    };
+    let mut http_limits = skiff_api::HttpLimits::default();
+    if let Some(n) = spec.x_skiff.max_concurrency {
+        http_limits.max_concurrency = n;
+    }
+    let http = skiff_api::HttpConfig {
+        ports: spec.ports.clone(),
+        routes: spec.x_skiff.routes.clone(),
+        limits: http_limits,
+    };
+    let mut request = super::run::create_request(
+        Some(project.app_name(service)),
+        &app_and_args,
+        &grants,
+        &limits,
+        restart,
+        http,
+    )?;
+    let mut hasher = Sha256::new();
+    hasher.update(serde_json::to_vec(&request).expect("requests serialize"));
+    hasher.update(code.as_bytes());
+    request.labels = BTreeMap::from([
+        (PROJECT_LABEL.to_string(), project.name.clone()),
+        (SERVICE_LABEL.to_string(), service.to_string()),
+        (HASH_LABEL.to_string(), hex::encode(hasher.finalize())),
+    ]);
+    Ok(request)
+}
+
+/// Waits until the dependency's app meets the condition: started (it exists and was started),
+/// healthy (an HTTP app serving, a command app running), or completed successfully (exited 0).
+async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::Result<()> {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let info = client
+            .get(app)
+            .await
+            .with_context(|| format!("cannot read the state of `{app}`"))?;
+        let last_exit = info.exits.last();
+        match condition {
+            Condition::Started => return Ok(()),
+            Condition::Healthy => match info.state {
+                AppState::Serving | AppState::Running => return Ok(()),
+                AppState::Exited => {
+                    return Err(user_error(
+                        format!(
+                            "`{app}` exited ({}) instead of becoming healthy",
+                            last_exit.map(|e| e.reason.as_str()).unwrap_or("no run")
+                        ),
+                        format!("see its output with `skiff logs {app}`"),
+                    ));
+                }
+                AppState::Restarting => {}
+            },
+            Condition::CompletedSuccessfully => {
+                if info.state == AppState::Exited {
+                    return match last_exit {
+                        Some(exit) if exit.code == 0 => Ok(()),
+                        exit => Err(user_error(
+                            format!(
+                                "`{app}` did not complete successfully (exit {})",
+                                exit.map(|e| e.code.to_string()).unwrap_or("none".into())
+                            ),
+                            format!("see its output with `skiff logs {app}`"),
+                        )),
+                    };
+                }
+                if info.http.is_some() {
+                    return Err(user_error(
+                        format!("`{app}` is an HTTP app: it never completes"),
+                        "use `condition: service_started` or `service_healthy` for it",
+                    ));
+                }
+            }
+        }
+        // A one-shot dependency (a migration) may take its time; a health check should not.
+        if condition == Condition::Healthy && Instant::now() > deadline {
+            anyhow::bail!("`{app}` did not become healthy within 60 s");
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn ps(global: &GlobalFlags, project: &Project, all: bool) -> anyhow::Result<ExitCode> {
+    let mut apps = global.block_on(project_apps(&global.client(), &project.name))?;
+    if !all {
+        apps.retain(|app| app.state != AppState::Exited);
+    }
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .map(|app| {
+            vec![
+                app.name.clone(),
+                service_of(app).to_string(),
+                display::status(app),
+                display::uptime(app),
+                display::published(app),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        display::table(&["NAME", "SERVICE", "STATUS", "UPTIME", "PORTS"], &rows)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The apps' output, each line prefixed with its service; stdout lines on stdout, stderr on
+/// stderr. Without `follow`, each app's lines in turn; with it, all at once until interrupted.
+async fn logs(
+    global: &GlobalFlags,
+    apps: Vec<AppInfo>,
+    follow: bool,
+    tail: Option<usize>,
+) -> anyhow::Result<ExitCode> {
+    let width = apps.iter().map(|a| service_of(a).len()).max().unwrap_or(0);
+    let query = LogsQuery {
+        follow,
+        tail,
+        since: None,
+    };
+    let streams = apps.iter().map(|app| {
+        let client = global.client();
+        let prefix = format!("{:width$} | ", service_of(app));
+        let query = query.clone();
+        let name = app.name.clone();
+        async move {
+            client
+                .logs(&name, &query, |line| {
+                    use std::io::Write as _;
+                    let written = if line.stream == "stderr" {
+                        writeln!(std::io::stderr(), "{prefix}{}", line.line)
+                    } else {
+                        let mut out = std::io::stdout().lock();
+                        writeln!(out, "{prefix}{}", line.line).and_then(|()| out.flush())
+                    };
+                    written.is_ok()
+                })
+                .await
+                .with_context(|| format!("failed to read the logs of `{name}`"))
+        }
+    });
+    if follow {
+        let mut set = tokio::task::JoinSet::new();
+        let local = tokio::task::LocalSet::new();
+        for stream in streams {
+            set.spawn_local_on(stream, &local);
+        }
+        local
+            .run_until(async {
+                while let Some(done) = set.join_next().await {
+                    done.context("a log stream failed")??;
+                }
+                anyhow::Ok(())
+            })
+            .await?;
+    } else {
+        for stream in streams {
+            stream.await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn down(
+    global: &GlobalFlags,
+    project: &Project,
+    rmi: Option<&str>,
+    time: u64,
+) -> anyhow::Result<ExitCode> {
+    let client = global.client();
+    let apps = global.block_on(project_apps(&client, &project.name))?;
+    let order = project.start_order()?;
+    let mut apps = apps;
+    // Dependents first; apps of services no longer in the file last.
+    apps.sort_by_key(|app| {
+        std::cmp::Reverse(
+            order
+                .iter()
+                .position(|s| s == service_of(app))
+                .map(|p| p + 1)
+                .unwrap_or(0),
+        )
+    });
+    let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
+    let status = super::each_app(&names, |name| {
+        global.block_on(async {
+            // Gracefully first; an app that already ended has nothing to stop.
+            let _ = client.stop(name, time).await;
+            client
+                .remove(name, true)
+                .await
+                .with_context(|| format!("failed to remove `{name}`"))
+        })
+    })?;
+    if let Some(rmi) = rmi {
+        let store = global.image_store()?;
+        for service in project.services.values() {
+            let image = match (&service.source, rmi) {
+                (Source::Build { tag, .. }, _) => tag,
+                (Source::Image(image), "all") => image,
+                _ => continue,
+            };
+            match skiff_image::resolve_local(&store, image)? {
+                Some((name, _)) => {
+                    store.remove_ref(&name)?;
+                    println!("Untagged: {}", skiff_image::display_name(&name));
+                }
+                None => continue,
+            }
+        }
+        store.prune()?;
+    }
+    Ok(status)
+}

@@ -1,0 +1,963 @@
+//! The Compose file as `skiff compose` reads it: the Compose Specification's format
+//! (`services.NAME` with `image`/`build`, `command`, `environment`, `volumes`, `ports`, ...),
+//! checked key by key. A key Skiff does not implement is an error naming it and its service,
+//! never ignored: a file that runs here means what it says. Turning a service into the daemon's
+//! request is `commands/compose.rs`'s, through the same code as `skiff run -d`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use serde_json::{Map, Value};
+
+use crate::errors::user_error;
+
+/// The file names tried in the current directory when `-f` is not given, in order.
+pub const DEFAULT_FILES: [&str; 4] = [
+    "compose.yaml",
+    "compose.yml",
+    "docker-compose.yaml",
+    "docker-compose.yml",
+];
+
+/// A loaded, validated project.
+#[derive(Debug)]
+pub struct Project {
+    pub name: String,
+    pub services: BTreeMap<String, Service>,
+}
+
+/// When a service may start, relative to one it depends on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Condition {
+    Started,
+    Healthy,
+    CompletedSuccessfully,
+}
+
+impl Condition {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Condition::Started => "service_started",
+            Condition::Healthy => "service_healthy",
+            Condition::CompletedSuccessfully => "service_completed_successfully",
+        }
+    }
+}
+
+/// Where a service's code comes from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Source {
+    /// An image reference, as written.
+    Image(String),
+    /// A `.wasm`/`.wat` file (a Skiff extension of `image:`), absolute.
+    File(PathBuf),
+    /// A directory with a `skiff.toml`, built into the image `tag`.
+    Build { context: PathBuf, tag: String },
+}
+
+/// One service, normalised: paths absolute, lists and maps in one form each.
+#[derive(Clone, Debug)]
+pub struct Service {
+    pub source: Source,
+    pub command: Option<Vec<String>>,
+    /// `KEY=VALUE`, or `KEY` to copy it from the environment of `skiff compose` (`-e` syntax).
+    pub environment: Vec<String>,
+    pub env_file: Vec<PathBuf>,
+    /// `HOST:GUEST[:ro]` with an absolute host path (`-v` syntax).
+    pub volumes: Vec<String>,
+    /// `[ADDR:]PORT` (`-p` syntax).
+    pub ports: Vec<String>,
+    pub restart: Option<String>,
+    pub depends_on: BTreeMap<String, Condition>,
+    pub memory: Option<String>,
+    pub x_skiff: XSkiff,
+}
+
+/// Skiff's own settings of a service, under `x-skiff`.
+#[derive(Clone, Debug, Default)]
+pub struct XSkiff {
+    /// Gateway routes (`--route`).
+    pub routes: Vec<String>,
+    /// `--cpu-time`.
+    pub cpu_time: Option<String>,
+    /// `--timeout`.
+    pub timeout: Option<String>,
+    /// `--network`.
+    pub network: Option<String>,
+    /// `--max-concurrency`.
+    pub max_concurrency: Option<u32>,
+}
+
+const TOP_KEYS: &[&str] = &["name", "services", "version"];
+const SERVICE_KEYS: &[&str] = &[
+    "image",
+    "build",
+    "command",
+    "environment",
+    "env_file",
+    "volumes",
+    "ports",
+    "restart",
+    "depends_on",
+    "deploy",
+    "x-skiff",
+];
+const X_SKIFF_KEYS: &[&str] = &[
+    "routes",
+    "cpu-time",
+    "timeout",
+    "network",
+    "max-concurrency",
+];
+
+/// Why a key Compose knows is refused, where Skiff has something better to say than "not supported".
+fn unsupported_hint(key: &str) -> String {
+    match key {
+        "healthcheck" => "an HTTP service is healthy once it serves; `depends_on` with \
+                          `condition: service_healthy` waits for that, without a healthcheck"
+            .into(),
+        "links" | "networks" | "network_mode" | "expose" => {
+            "calls between services are not implemented yet: a service reaches another only \
+             through its published `ports` or gateway `x-skiff.routes`, with an `x-skiff.network` grant"
+                .into()
+        }
+        "entrypoint" => "a Wasm app has one entry point; give its arguments with `command`".into(),
+        "container_name" => {
+            "apps are named PROJECT-SERVICE; choose the project with `-p NAME` or `name:`".into()
+        }
+        _ => format!(
+            "remove `{key}`; skiff compose supports {}",
+            SERVICE_KEYS
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    }
+}
+
+/// Docker's normalisation of a project name: lowercase, only `a-z0-9_-`, starting with a letter
+/// or digit.
+pub fn normalise_project_name(raw: &str) -> String {
+    raw.to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '-')
+        .collect::<String>()
+        .trim_start_matches(['_', '-'])
+        .to_string()
+}
+
+/// Finds the file: `-f FILE`, else the first of [`DEFAULT_FILES`] in the current directory.
+pub fn find_file(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    if let Some(file) = given {
+        return std::path::absolute(file).context("cannot read the current directory");
+    }
+    let cwd = std::env::current_dir().context("cannot read the current directory")?;
+    DEFAULT_FILES
+        .iter()
+        .map(|name| cwd.join(name))
+        .find(|path| path.is_file())
+        .ok_or_else(|| {
+            user_error(
+                format!("no Compose file in `{}`", cwd.display()),
+                format!(
+                    "write a `compose.yaml` here, or give one with `-f FILE` (tried {})",
+                    DEFAULT_FILES.join(", ")
+                ),
+            )
+        })
+}
+
+/// Reads and validates the file; `project` is `-p` if given.
+pub fn load(file: &Path, project: Option<&str>) -> anyhow::Result<Project> {
+    let text = std::fs::read_to_string(file)
+        .with_context(|| format!("cannot read `{}`", file.display()))?;
+    let mut doc: Value = serde_saphyr::from_str(&text)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| format!("`{}` is not valid YAML", file.display()))?;
+    interpolate(&mut doc, &|key| std::env::var(key).ok())
+        .with_context(|| format!("invalid `{}`", file.display()))?;
+    let dir = file
+        .parent()
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from("."));
+    parse(&doc, &dir, project).with_context(|| format!("invalid `{}`", file.display()))
+}
+
+fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Project> {
+    let top = doc
+        .as_object()
+        .ok_or_else(|| anyhow::anyhow!("the file must be a mapping with `services`"))?;
+    for key in top.keys() {
+        if !TOP_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+            let hint = match key.as_str() {
+                "volumes" => "named volumes are not supported; bind a host directory in the \
+                              service: `volumes: [\"./data:/data\"]`"
+                    .to_string(),
+                "networks" | "configs" | "secrets" => unsupported_hint("networks"),
+                _ => "the top level may hold `name`, `services` and `x-` extensions".to_string(),
+            };
+            return Err(user_error(
+                format!("top-level key `{key}` is not supported by skiff compose"),
+                hint,
+            ));
+        }
+    }
+    let raw_name = match (project, top.get("name")) {
+        (Some(name), _) => name.to_string(),
+        (None, Some(name)) => string(name, "name")?,
+        (None, None) => dir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default(),
+    };
+    let name = normalise_project_name(&raw_name);
+    if name.is_empty() {
+        return Err(user_error(
+            format!("`{raw_name}` makes an empty project name"),
+            "name the project with `-p NAME` or `name:` (letters, digits, `_` and `-`)",
+        ));
+    }
+    let services = top
+        .get("services")
+        .and_then(Value::as_object)
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| {
+            user_error(
+                "the file has no `services`",
+                "add `services:` with at least one service that has an `image` or a `build`",
+            )
+        })?;
+    let mut parsed = BTreeMap::new();
+    for (service, body) in services {
+        if !valid_service_name(service) {
+            return Err(user_error(
+                format!("invalid service name `{service}`"),
+                "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+            ));
+        }
+        let parsed_service = parse_service(service, body, dir, &name)
+            .with_context(|| format!("service `{service}`"))?;
+        parsed.insert(service.clone(), parsed_service);
+    }
+    for (service, body) in &parsed {
+        for dependency in body.depends_on.keys() {
+            if !parsed.contains_key(dependency) {
+                return Err(user_error(
+                    format!(
+                        "service `{service}` depends on `{dependency}`, which is not a service of the file"
+                    ),
+                    format!(
+                        "define `{dependency}` under `services`, or remove it from `depends_on`"
+                    ),
+                ));
+            }
+        }
+    }
+    let project = Project {
+        name,
+        services: parsed,
+    };
+    project.start_order()?;
+    Ok(project)
+}
+
+fn valid_service_name(name: &str) -> bool {
+    name.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+}
+
+fn parse_service(
+    service: &str,
+    body: &Value,
+    dir: &Path,
+    project: &str,
+) -> anyhow::Result<Service> {
+    let empty = Map::new();
+    let body = match body {
+        Value::Object(map) => map,
+        Value::Null => &empty,
+        _ => anyhow::bail!("a service must be a mapping"),
+    };
+    for key in body.keys() {
+        if !SERVICE_KEYS.contains(&key.as_str()) && !key.starts_with("x-") {
+            return Err(user_error(
+                format!("`{key}` is not supported by skiff compose"),
+                unsupported_hint(key),
+            ));
+        }
+        if key.starts_with("x-") && key != "x-skiff" {
+            return Err(user_error(
+                format!("unknown extension `{key}`"),
+                "Skiff's own settings go under `x-skiff`",
+            ));
+        }
+    }
+    let image = body.get("image").map(|v| string(v, "image")).transpose()?;
+    let source = match (body.get("build"), image) {
+        (Some(build), image) => {
+            let context = match build {
+                Value::String(s) => s.clone(),
+                Value::Object(map) => {
+                    if let Some(key) = map.keys().find(|k| *k != "context") {
+                        return Err(user_error(
+                            format!("`build.{key}` is not supported by skiff compose"),
+                            "a build is a directory with a `skiff.toml`: `build: ./dir` or `build: {context: ./dir}`",
+                        ));
+                    }
+                    string(map.get("context").unwrap_or(&Value::Null), "build.context")?
+                }
+                _ => anyhow::bail!("`build` must be a directory or a mapping with `context`"),
+            };
+            Source::Build {
+                context: resolve(dir, &context),
+                tag: image.unwrap_or_else(|| format!("{project}-{service}:latest")),
+            }
+        }
+        (None, Some(image)) if crate::commands::looks_like_file(&image) => {
+            Source::File(resolve(dir, &image))
+        }
+        (None, Some(image)) => Source::Image(image),
+        (None, None) => {
+            return Err(user_error(
+                "neither `image` nor `build`",
+                "give an image reference or a .wasm file with `image:`, or a directory with a skiff.toml with `build:`",
+            ));
+        }
+    };
+    let command = match body.get("command") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(split_command(s)?),
+        Some(Value::Array(_)) => Some(strings(body.get("command"), "command")?),
+        Some(_) => anyhow::bail!("`command` must be a string or a list of strings"),
+    };
+    let environment = match body.get("environment") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(key, value)| match value {
+                Value::Null => Ok(key.clone()),
+                Value::String(s) => Ok(format!("{key}={s}")),
+                Value::Number(n) => Ok(format!("{key}={n}")),
+                Value::Bool(b) => Ok(format!("{key}={b}")),
+                _ => Err(anyhow::anyhow!("`environment.{key}` must be a scalar")),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        Some(list) => strings(Some(list), "environment")?,
+    };
+    let env_file = match body.get("env_file") {
+        None => Vec::new(),
+        Some(Value::String(s)) => vec![resolve(dir, s)],
+        Some(list) => strings(Some(list), "env_file")?
+            .iter()
+            .map(|f| resolve(dir, f))
+            .collect(),
+    };
+    let volumes = strings(body.get("volumes"), "volumes")?
+        .iter()
+        .map(|spec| bind_mount(spec, dir))
+        .collect::<anyhow::Result<_>>()?;
+    let ports = strings(body.get("ports"), "ports")?
+        .iter()
+        .map(|spec| publish(spec))
+        .collect::<anyhow::Result<_>>()?;
+    let restart = body
+        .get("restart")
+        .map(|v| string(v, "restart"))
+        .transpose()?;
+    if let Some(restart) = &restart {
+        restart
+            .parse::<skiff_api::RestartPolicy>()
+            .map_err(|e| anyhow::anyhow!("`restart`: {e}"))?;
+    }
+    let depends_on = match body.get("depends_on") {
+        None | Some(Value::Null) => BTreeMap::new(),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(dependency, spec)| Ok((dependency.clone(), condition(dependency, spec)?)))
+            .collect::<anyhow::Result<_>>()?,
+        Some(list) => strings(Some(list), "depends_on")?
+            .into_iter()
+            .map(|d| (d, Condition::Started))
+            .collect(),
+    };
+    let memory = match body.get("deploy") {
+        None => None,
+        Some(deploy) => deploy_memory(deploy)?,
+    };
+    let x_skiff = match body.get("x-skiff") {
+        None => XSkiff::default(),
+        Some(x) => parse_x_skiff(x)?,
+    };
+    Ok(Service {
+        source,
+        command,
+        environment,
+        env_file,
+        volumes,
+        ports,
+        restart,
+        depends_on,
+        memory,
+        x_skiff,
+    })
+}
+
+fn condition(dependency: &str, spec: &Value) -> anyhow::Result<Condition> {
+    let map = match spec {
+        Value::Null => return Ok(Condition::Started),
+        Value::Object(map) => map,
+        _ => anyhow::bail!("`depends_on.{dependency}` must be a mapping with `condition`"),
+    };
+    if let Some(key) = map.keys().find(|k| *k != "condition") {
+        return Err(user_error(
+            format!("`depends_on.{dependency}.{key}` is not supported by skiff compose"),
+            "give only `condition`",
+        ));
+    }
+    match map
+        .get("condition")
+        .map(|c| string(c, "condition"))
+        .transpose()?
+        .as_deref()
+    {
+        None | Some("service_started") => Ok(Condition::Started),
+        Some("service_healthy") => Ok(Condition::Healthy),
+        Some("service_completed_successfully") => Ok(Condition::CompletedSuccessfully),
+        Some(other) => Err(user_error(
+            format!("unknown condition `{other}` in `depends_on.{dependency}`"),
+            "use `service_started`, `service_healthy` or `service_completed_successfully`",
+        )),
+    }
+}
+
+fn deploy_memory(deploy: &Value) -> anyhow::Result<Option<String>> {
+    let refuse = |path: &str, hint: &str| {
+        Err(user_error(
+            format!("`{path}` is not supported by skiff compose"),
+            hint.to_string(),
+        ))
+    };
+    let only = "of `deploy`, skiff compose supports `resources.limits.memory`";
+    let Some(deploy) = deploy.as_object() else {
+        anyhow::bail!("`deploy` must be a mapping");
+    };
+    if let Some(key) = deploy.keys().find(|k| *k != "resources") {
+        return refuse(&format!("deploy.{key}"), only);
+    }
+    let Some(resources) = deploy.get("resources").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    if let Some(key) = resources.keys().find(|k| *k != "limits") {
+        return refuse(&format!("deploy.resources.{key}"), only);
+    }
+    let Some(limits) = resources.get("limits").and_then(Value::as_object) else {
+        return Ok(None);
+    };
+    for key in limits.keys() {
+        match key.as_str() {
+            "memory" => {}
+            "cpus" => {
+                return refuse(
+                    "deploy.resources.limits.cpus",
+                    "Skiff limits CPU time, not a share of cores (an app's instances already take \
+                     turns, one per core); use `x-skiff: {cpu-time: 2s}` for a CPU time limit",
+                );
+            }
+            _ => return refuse(&format!("deploy.resources.limits.{key}"), only),
+        }
+    }
+    let Some(memory) = limits.get("memory") else {
+        return Ok(None);
+    };
+    let memory = match memory {
+        Value::Number(n) => n.to_string(),
+        other => string(other, "deploy.resources.limits.memory")?,
+    };
+    memory
+        .parse::<skiff_capabilities::ByteSize>()
+        .map_err(|e| anyhow::anyhow!("`deploy.resources.limits.memory`: {e}"))?;
+    Ok(Some(memory))
+}
+
+fn parse_x_skiff(x: &Value) -> anyhow::Result<XSkiff> {
+    let Some(map) = x.as_object() else {
+        anyhow::bail!("`x-skiff` must be a mapping");
+    };
+    if let Some(key) = map.keys().find(|k| !X_SKIFF_KEYS.contains(&k.as_str())) {
+        return Err(user_error(
+            format!("`x-skiff.{key}` is not a Skiff setting"),
+            format!("`x-skiff` may hold {}", X_SKIFF_KEYS.join(", ")),
+        ));
+    }
+    let text = |key: &str| {
+        map.get(key)
+            .map(|v| string(v, &format!("x-skiff.{key}")))
+            .transpose()
+    };
+    let x_skiff = XSkiff {
+        routes: strings(map.get("routes"), "x-skiff.routes")?,
+        cpu_time: text("cpu-time")?,
+        timeout: text("timeout")?,
+        network: text("network")?,
+        max_concurrency: map
+            .get("max-concurrency")
+            .map(|v| {
+                v.as_u64()
+                    .and_then(|n| u32::try_from(n).ok())
+                    .ok_or_else(|| anyhow::anyhow!("`x-skiff.max-concurrency` must be a number"))
+            })
+            .transpose()?,
+    };
+    for (key, value) in [
+        ("cpu-time", &x_skiff.cpu_time),
+        ("timeout", &x_skiff.timeout),
+    ] {
+        if let Some(value) = value {
+            skiff_capabilities::parse_duration(value)
+                .map_err(|e| anyhow::anyhow!("`x-skiff.{key}`: {e}"))?;
+        }
+    }
+    if let Some(network) = &x_skiff.network {
+        network
+            .parse::<skiff_capabilities::NetworkFlag>()
+            .map_err(|e| anyhow::anyhow!("`x-skiff.network`: {e}"))?;
+    }
+    Ok(x_skiff)
+}
+
+/// `HOST:CONTAINER[:ro|rw]` with HOST a path (relative to the file's directory).
+fn bind_mount(spec: &str, dir: &Path) -> anyhow::Result<String> {
+    let parts: Vec<&str> = spec.split(':').collect();
+    let (host, guest, mode) = match parts.as_slice() {
+        [host, guest] => (*host, *guest, None),
+        [host, guest, mode] => (*host, *guest, Some(*mode)),
+        _ => {
+            return Err(user_error(
+                format!("volume `{spec}` is not a bind mount"),
+                "give `HOST_DIR:GUEST_DIR[:ro]`, e.g. `./data:/data:ro`",
+            ));
+        }
+    };
+    if !host.starts_with(['.', '/', '~']) {
+        return Err(user_error(
+            format!("volume `{spec}`: named volumes are not supported"),
+            format!("bind a host directory instead, e.g. `./{host}:{guest}`"),
+        ));
+    }
+    let host = match host.strip_prefix('~') {
+        Some(rest) => dirs::home_dir()
+            .context("cannot find the home directory")?
+            .join(rest.trim_start_matches('/')),
+        None => resolve(dir, host),
+    };
+    if let Some(mode) = mode
+        && mode != "ro"
+        && mode != "rw"
+    {
+        return Err(user_error(
+            format!("volume `{spec}`: option `{mode}` is not supported"),
+            "use `:ro` or `:rw`",
+        ));
+    }
+    let spec = match mode {
+        Some(mode) => format!("{}:{guest}:{mode}", host.display()),
+        None => format!("{}:{guest}", host.display()),
+    };
+    spec.parse::<skiff_capabilities::DirGrant>()
+        .map_err(|e| anyhow::anyhow!("volume `{spec}`: {e}"))?;
+    Ok(spec)
+}
+
+/// `HOST:CONTAINER` / `ADDR:HOST:CONTAINER` → `-p [ADDR:]HOST`. A Wasm HTTP app does not listen
+/// itself, so the container port has nothing to map to: the daemon serves the handler on HOST.
+/// A lone `CONTAINER` publishes on a port the system picks, as Docker does.
+fn publish(spec: &str) -> anyhow::Result<String> {
+    let bare = spec.strip_suffix("/tcp").unwrap_or(spec);
+    let refuse = |why: &str| {
+        Err(user_error(
+            format!("port `{spec}`: {why}"),
+            "give `HOST_PORT:CONTAINER_PORT` or `ADDR:HOST_PORT:CONTAINER_PORT`",
+        ))
+    };
+    if bare.contains('/') {
+        return refuse("only TCP is supported");
+    }
+    if bare.contains('-') {
+        return refuse("port ranges are not supported");
+    }
+    let (addr_host, container) = match bare.rsplit_once(':') {
+        Some(split) => split,
+        None => ("0", bare),
+    };
+    if container.parse::<u16>().is_err() {
+        return refuse("not a port number");
+    }
+    let (addr, host) = match addr_host.rsplit_once(':') {
+        Some((addr, host)) => (Some(addr.trim_matches(['[', ']'])), host),
+        None => (None, addr_host),
+    };
+    if host.parse::<u16>().is_err() {
+        return refuse("not a port number");
+    }
+    Ok(match addr {
+        Some(addr) if addr.contains(':') => format!("[{addr}]:{host}"),
+        Some(addr) => format!("{addr}:{host}"),
+        None => host.to_string(),
+    })
+}
+
+/// A `command:` string split as a shell would split words, with `'...'`/`"..."` quoting.
+fn split_command(command: &str) -> anyhow::Result<Vec<String>> {
+    let mut words = Vec::new();
+    let mut word = String::new();
+    let mut in_word = false;
+    let mut chars = command.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\'' | '"' => {
+                in_word = true;
+                loop {
+                    match chars.next() {
+                        Some(q) if q == c => break,
+                        Some('\\') if c == '"' => word.extend(chars.next()),
+                        Some(other) => word.push(other),
+                        None => anyhow::bail!("unterminated quote in `command`: `{command}`"),
+                    }
+                }
+            }
+            '\\' => {
+                in_word = true;
+                word.extend(chars.next());
+            }
+            c if c.is_whitespace() => {
+                if in_word {
+                    words.push(std::mem::take(&mut word));
+                    in_word = false;
+                }
+            }
+            c => {
+                in_word = true;
+                word.push(c);
+            }
+        }
+    }
+    if in_word {
+        words.push(word);
+    }
+    Ok(words)
+}
+
+/// `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$` in every string of the file,
+/// from the environment of `skiff compose` (the Compose Specification's interpolation; a `.env`
+/// file is not read).
+fn interpolate(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
+    match value {
+        Value::String(s) => *s = interpolate_str(s, lookup)?,
+        Value::Array(items) => {
+            for item in items {
+                interpolate(item, lookup)?;
+            }
+        }
+        Value::Object(map) => {
+            for item in map.values_mut() {
+                interpolate(item, lookup)?;
+            }
+        }
+        _ => {}
+    }
+    Ok(())
+}
+
+fn interpolate_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<String> {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(braced) = after.strip_prefix('{') {
+            let end = braced
+                .find('}')
+                .ok_or_else(|| anyhow::anyhow!("unterminated `${{` in `{s}`"))?;
+            let expr = &braced[..end];
+            let (name, default, if_empty) = if let Some((n, d)) = expr.split_once(":-") {
+                (n, Some(d), true)
+            } else if let Some((n, d)) = expr.split_once('-') {
+                (n, Some(d), false)
+            } else {
+                (expr, None, false)
+            };
+            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+                return Err(user_error(
+                    format!("unsupported interpolation `${{{expr}}}` in `{s}`"),
+                    "skiff compose supports `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$`",
+                ));
+            }
+            let value = lookup(name);
+            let value = match (value, default) {
+                (Some(v), Some(d)) if if_empty && v.is_empty() => d.to_string(),
+                (Some(v), _) => v,
+                (None, Some(d)) => d.to_string(),
+                (None, None) => String::new(),
+            };
+            out.push_str(&value);
+            rest = &braced[end + 1..];
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            if end == 0 {
+                out.push('$');
+            } else {
+                out.push_str(&lookup(&after[..end]).unwrap_or_default());
+            }
+            rest = &after[end..];
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// `path` relative to the file's directory, without `.` components.
+fn resolve(dir: &Path, path: &str) -> PathBuf {
+    dir.join(path)
+        .components()
+        .filter(|c| *c != std::path::Component::CurDir)
+        .collect()
+}
+
+fn string(value: &Value, key: &str) -> anyhow::Result<String> {
+    match value {
+        Value::String(s) => Ok(s.clone()),
+        Value::Number(n) => Ok(n.to_string()),
+        _ => anyhow::bail!("`{key}` must be a string"),
+    }
+}
+
+fn strings(value: Option<&Value>, key: &str) -> anyhow::Result<Vec<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Array(items)) => items.iter().map(|item| string(item, key)).collect(),
+        Some(_) => anyhow::bail!("`{key}` must be a list"),
+    }
+}
+
+impl Project {
+    /// The services in an order where each comes after those it depends on (ties by name); a
+    /// cycle is an error naming it.
+    pub fn start_order(&self) -> anyhow::Result<Vec<String>> {
+        let mut order = Vec::new();
+        let mut done = BTreeSet::new();
+        for name in self.services.keys() {
+            self.visit(name, &mut Vec::new(), &mut done, &mut order)?;
+        }
+        Ok(order)
+    }
+
+    fn visit(
+        &self,
+        name: &str,
+        path: &mut Vec<String>,
+        done: &mut BTreeSet<String>,
+        order: &mut Vec<String>,
+    ) -> anyhow::Result<()> {
+        if done.contains(name) {
+            return Ok(());
+        }
+        if let Some(at) = path.iter().position(|p| p == name) {
+            let mut cycle = path[at..].to_vec();
+            cycle.push(name.to_string());
+            return Err(user_error(
+                format!("dependency cycle: {}", cycle.join(" -> ")),
+                "remove one of these `depends_on` entries",
+            ));
+        }
+        path.push(name.to_string());
+        for dependency in self.services[name].depends_on.keys() {
+            self.visit(dependency, path, done, order)?;
+        }
+        path.pop();
+        done.insert(name.to_string());
+        order.push(name.to_string());
+        Ok(())
+    }
+
+    /// The app that runs `service`.
+    pub fn app_name(&self, service: &str) -> String {
+        format!("{}-{service}", self.name)
+    }
+
+    /// The project as `skiff compose config` prints it: normalised, paths absolute.
+    pub fn to_value(&self) -> Value {
+        let mut services = Map::new();
+        for (name, s) in &self.services {
+            let mut out = Map::new();
+            match &s.source {
+                Source::Image(image) => {
+                    out.insert("image".into(), image.clone().into());
+                }
+                Source::File(file) => {
+                    out.insert("image".into(), file.display().to_string().into());
+                }
+                Source::Build { context, tag } => {
+                    out.insert("image".into(), tag.clone().into());
+                    out.insert(
+                        "build".into(),
+                        serde_json::json!({"context": context.display().to_string()}),
+                    );
+                }
+            }
+            if let Some(command) = &s.command {
+                out.insert("command".into(), command.clone().into());
+            }
+            let mut put = |key: &str, list: Vec<String>| {
+                if !list.is_empty() {
+                    out.insert(key.into(), list.into());
+                }
+            };
+            put("environment", s.environment.clone());
+            put(
+                "env_file",
+                s.env_file.iter().map(|f| f.display().to_string()).collect(),
+            );
+            put("volumes", s.volumes.clone());
+            put("ports", s.ports.clone());
+            if let Some(restart) = &s.restart {
+                out.insert("restart".into(), restart.clone().into());
+            }
+            if !s.depends_on.is_empty() {
+                let deps: Map<String, Value> = s
+                    .depends_on
+                    .iter()
+                    .map(|(d, c)| (d.clone(), serde_json::json!({"condition": c.as_str()})))
+                    .collect();
+                out.insert("depends_on".into(), deps.into());
+            }
+            if let Some(memory) = &s.memory {
+                out.insert(
+                    "deploy".into(),
+                    serde_json::json!({"resources": {"limits": {"memory": memory}}}),
+                );
+            }
+            let x = &s.x_skiff;
+            let mut xs = Map::new();
+            if !x.routes.is_empty() {
+                xs.insert("routes".into(), x.routes.clone().into());
+            }
+            for (key, value) in [
+                ("cpu-time", &x.cpu_time),
+                ("timeout", &x.timeout),
+                ("network", &x.network),
+            ] {
+                if let Some(value) = value {
+                    xs.insert(key.into(), value.clone().into());
+                }
+            }
+            if let Some(n) = x.max_concurrency {
+                xs.insert("max-concurrency".into(), n.into());
+            }
+            if !xs.is_empty() {
+                out.insert("x-skiff".into(), xs.into());
+            }
+            services.insert(name.clone(), out.into());
+        }
+        serde_json::json!({"name": self.name, "services": services})
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn project(yaml: &str) -> anyhow::Result<Project> {
+        let doc: Value = serde_saphyr::from_str(yaml).unwrap();
+        parse(&doc, Path::new("/srv/My Shop"), None)
+    }
+
+    fn error(yaml: &str) -> String {
+        format!("{:#}", project(yaml).unwrap_err())
+    }
+
+    #[test]
+    fn a_full_service_is_normalised() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: ./web.wasm
+    command: serve --dir "/a b"
+    environment: {MODE: prod, N: 3, FROM_HOST: null}
+    env_file: web.env
+    volumes: ["./data:/data:ro"]
+    ports: ["8080:80", "0.0.0.0:9090:80", "80"]
+    restart: on-failure:3
+    depends_on:
+      db: {condition: service_healthy}
+    deploy: {resources: {limits: {memory: 64m}}}
+    x-skiff: {routes: [/shop], cpu-time: 2s, network: "allow=example.com:443"}
+  db:
+    image: ghcr.io/acme/db:1
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.name, "myshop");
+        let web = &p.services["web"];
+        assert_eq!(web.source, Source::File("/srv/My Shop/web.wasm".into()));
+        assert_eq!(web.command.as_ref().unwrap(), &["serve", "--dir", "/a b"]);
+        assert_eq!(web.environment, ["FROM_HOST", "MODE=prod", "N=3"]);
+        assert_eq!(web.volumes, ["/srv/My Shop/data:/data:ro"]);
+        assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "0"]);
+        assert_eq!(web.depends_on["db"], Condition::Healthy);
+        assert_eq!(p.start_order().unwrap(), ["db", "web"]);
+        assert_eq!(p.app_name("web"), "myshop-web");
+    }
+
+    #[test]
+    fn unsupported_keys_are_named() {
+        let e = error("services:\n  web:\n    image: a\n    healthcheck: {test: x}\n");
+        assert!(
+            e.contains("service `web`") && e.contains("`healthcheck`"),
+            "{e}"
+        );
+        let e = error("services:\n  web:\n    image: a\n    privileged: true\n");
+        assert!(e.contains("`privileged` is not supported"), "{e}");
+        let e = error(
+            "services:\n  web:\n    image: a\n    deploy: {resources: {limits: {cpus: '0.5'}}}\n",
+        );
+        assert!(e.contains("deploy.resources.limits.cpus"), "{e}");
+        let e = error("services:\n  web:\n    image: a\n    x-skiff: {gpu: 1}\n");
+        assert!(e.contains("`x-skiff.gpu`"), "{e}");
+        let e = error("volumes: {db: {}}\nservices:\n  web:\n    image: a\n");
+        assert!(e.contains("top-level key `volumes`"), "{e}");
+        let e = error("services:\n  web:\n    image: a\n    volumes: ['db:/data']\n");
+        assert!(e.contains("named volumes"), "{e}");
+    }
+
+    #[test]
+    fn cycles_and_missing_dependencies_are_refused() {
+        let e = error(
+            "services:\n  a: {image: x, depends_on: [b]}\n  b: {image: x, depends_on: [c]}\n  c: {image: x, depends_on: [a]}\n",
+        );
+        assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
+        let e = error("services:\n  a: {image: x, depends_on: [nope]}\n");
+        assert!(e.contains("`nope`"), "{e}");
+    }
+
+    #[test]
+    fn names_and_interpolation() {
+        assert_eq!(normalise_project_name("My_App.v2"), "my_appv2");
+        assert_eq!(normalise_project_name("-x"), "x");
+        let lookup = |k: &str| (k == "TAG").then(|| "1.2".to_string());
+        assert_eq!(
+            interpolate_str("app:${TAG} ${NO:-d} $TAG $$HOME ${EMPTY-e}", &lookup).unwrap(),
+            "app:1.2 d 1.2 $HOME e"
+        );
+        assert!(interpolate_str("${X:?err}", &lookup).is_err());
+    }
+}
