@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `skiff` binary, real guest programs, a fresh `SKIFF_ROOT` each.
 
 mod cache;
+mod compose;
 mod crash;
 mod daemon;
 mod disk;

@@ -1,0 +1,174 @@
+//! `skiff compose` end to end: a Compose file of an HTTP service and a command service, brought
+//! up in a real daemon, updated, and taken down.
+
+use std::path::Path;
+
+use skiff_test_programs_artifacts::{P1_CLI_SLEEP, P2_HTTP_HELLO};
+
+use crate::daemon::Daemon;
+use crate::support::{Outcome, write_file};
+
+fn compose(daemon: &Daemon, dir: &Path, args: &[&str]) -> Outcome {
+    let file = dir.join("compose.yaml");
+    let mut all = vec!["compose", "-f", file.to_str().unwrap(), "-p", "demo"];
+    all.extend_from_slice(args);
+    daemon.run(&all)
+}
+
+fn project(worker_mode: &str, extra: &str) -> String {
+    format!(
+        r#"
+services:
+  web:
+    image: {P2_HTTP_HELLO}
+    depends_on:
+      worker: {{condition: service_started}}
+    deploy: {{resources: {{limits: {{memory: 64m}}}}}}
+    x-skiff:
+      routes: [/web]
+  worker:
+    image: {P1_CLI_SLEEP}
+    command: ["600000"]
+    environment:
+      MODE: {worker_mode}
+{extra}"#
+    )
+}
+
+fn created(daemon: &Daemon, app: &str) -> (String, Option<String>) {
+    let app = daemon.app(app);
+    (
+        app["created"].as_str().unwrap().to_string(),
+        app["started_at"].as_str().map(str::to_string),
+    )
+}
+
+#[test]
+fn up_ps_update_and_down() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "compose.yaml", project("batch", ""));
+    daemon
+        .run_d("bystander", &[P1_CLI_SLEEP, "600000"])
+        .success();
+
+    let config = compose(&daemon, dir.path(), &["config"]);
+    config
+        .success()
+        .stdout_has("name: demo")
+        .stdout_has("- MODE=batch")
+        .stdout_has("memory: 64m");
+
+    let up = compose(&daemon, dir.path(), &["up", "-d"]);
+    up.success()
+        .stderr_has("App demo-worker  Created")
+        .stderr_has("App demo-web  Created");
+    // The dependency first.
+    assert!(
+        up.stderr.find("demo-worker").unwrap() < up.stderr.find("demo-web").unwrap(),
+        "{}",
+        up.stderr
+    );
+    compose(&daemon, dir.path(), &["ps"])
+        .success()
+        .stdout_has("demo-web")
+        .stdout_has("demo-worker")
+        .stdout_lacks("bystander");
+    let web = daemon.app("demo-web");
+    assert_eq!(web["labels"]["skiff.compose.project"], "demo");
+    assert!(!web["limits"]["memory"].is_null(), "{web:#}");
+    let worker = daemon.app("demo-worker");
+    assert_eq!(crate::daemon::state(&worker), "running");
+    assert!(
+        worker["grants"]["env"].to_string().contains("batch"),
+        "{worker:#}"
+    );
+
+    let gateway = daemon.info()["gateway"].as_str().unwrap().to_string();
+    let body = reqwest::blocking::get(format!("http://{gateway}/web/x"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(body, "hello from skiff\n");
+
+    // Unchanged: nothing is replaced or restarted.
+    let (web_before, worker_before) = (
+        created(&daemon, "demo-web"),
+        created(&daemon, "demo-worker"),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App demo-worker  Running")
+        .stderr_has("App demo-web  Running");
+    assert_eq!(created(&daemon, "demo-web"), web_before);
+    assert_eq!(created(&daemon, "demo-worker"), worker_before);
+
+    // One service changed: only it is replaced.
+    write_file(dir.path(), "compose.yaml", project("stream", ""));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App demo-worker  Recreated")
+        .stderr_has("App demo-web  Running");
+    assert_eq!(created(&daemon, "demo-web"), web_before);
+    assert_ne!(created(&daemon, "demo-worker"), worker_before);
+    assert!(
+        daemon.app("demo-worker")["grants"]["env"]
+            .to_string()
+            .contains("stream")
+    );
+
+    // A key Skiff does not support is refused with its name, and nothing changes.
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        project("other", "    healthcheck: {test: [\"CMD\", \"true\"]}\n"),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .code(125)
+        .stderr_has("service `worker`")
+        .stderr_has("`healthcheck` is not supported");
+    assert!(
+        daemon.app("demo-worker")["grants"]["env"]
+            .to_string()
+            .contains("stream")
+    );
+    write_file(dir.path(), "compose.yaml", project("stream", ""));
+
+    compose(&daemon, dir.path(), &["stop", "worker"])
+        .success()
+        .stdout_is("demo-worker\n");
+    assert_eq!(crate::daemon::state(&daemon.app("demo-worker")), "exited");
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App demo-worker  Started");
+
+    // `down` removes exactly the project's apps.
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+    let ps = daemon.run(&["ps", "-a"]);
+    ps.success().stdout_has("bystander").stdout_lacks("demo-");
+}
+
+#[test]
+fn a_bad_file_is_refused_before_anything_starts() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            "services:\n  a: {{image: {P2_HTTP_HELLO}, depends_on: [b]}}\n  b: {{image: {P2_HTTP_HELLO}, depends_on: [a]}}\n"
+        ),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .code(125)
+        .stderr_has("dependency cycle: a -> b -> a");
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!("services:\n  a: {{image: {P2_HTTP_HELLO}}}\n  b: {{image: ./missing.wasm}}\n"),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .code(125)
+        .stderr_has("missing.wasm");
+    daemon.run(&["ps", "-a"]).success().stdout_lacks("demo-");
+}
