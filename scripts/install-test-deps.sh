@@ -6,7 +6,8 @@ set -euo pipefail
 
 rustup target add wasm32-wasip1 wasm32-wasip2
 
-packages=(docker-registry apache2-utils)
+# protobuf-compiler and libseccomp-dev: to build the containerd shim's deps (runwasi's shimkit).
+packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1,0 +1,177 @@
+//! The container's image, read from containerd's content store into a Skiff image store, so that
+//! `skiff_image::Image` reads it exactly as `skiff run IMAGE` reads a pulled image: Skiff's own
+//! layers (app config, static files), runwasi's component layers, `application/wasm`, and the
+//! compat form (a `.wasm` in a tar layer, named by the config's entrypoint).
+//!
+//! containerd unpacks only tar layers into the rootfs it mounts for the shim; a Wasm layer is
+//! content the shim must fetch itself, over containerd's API (as runwasi's shims do).
+
+use anyhow::{Context, bail};
+use containerd_client::services::v1::containers_client::ContainersClient;
+use containerd_client::services::v1::content_client::ContentClient;
+use containerd_client::services::v1::images_client::ImagesClient;
+use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, ReadContentRequest};
+use containerd_client::tonic::Request;
+use containerd_client::tonic::transport::Channel;
+use containerd_client::with_namespace;
+use skiff_image::{Store, media};
+
+/// Manifests and configs are small; anything larger is not an image.
+const MAX_JSON: u64 = 4 << 20;
+
+/// containerd's API, for one namespace.
+pub struct Containerd {
+    channel: Channel,
+    namespace: String,
+}
+
+impl Containerd {
+    pub async fn connect(address: &str, namespace: &str) -> anyhow::Result<Self> {
+        let channel = containerd_client::connect(address)
+            .await
+            .with_context(|| format!("failed to connect to containerd at `{address}`"))?;
+        Ok(Containerd {
+            channel,
+            namespace: namespace.to_string(),
+        })
+    }
+
+    /// The name of the container's image; `None` for a container made without one (`ctr run
+    /// --rootfs`).
+    pub async fn image_of(&self, container: &str) -> anyhow::Result<Option<String>> {
+        let request = with_namespace!(
+            GetContainerRequest {
+                id: container.to_string()
+            },
+            self.namespace
+        );
+        let response = ContainersClient::new(self.channel.clone())
+            .get(request)
+            .await
+            .with_context(|| format!("failed to look up container `{container}` in containerd"))?;
+        Ok(response
+            .into_inner()
+            .container
+            .map(|c| c.image)
+            .filter(|i| !i.is_empty()))
+    }
+
+    /// Copies the image's manifest (the Wasm one, when the name is an index), config and layers
+    /// into `store`, verified; returns the manifest's digest.
+    pub async fn copy_image(&self, name: &str, store: &Store) -> anyhow::Result<String> {
+        let request = with_namespace!(
+            GetImageRequest {
+                name: name.to_string()
+            },
+            self.namespace
+        );
+        let image = ImagesClient::new(self.channel.clone())
+            .get(request)
+            .await
+            .with_context(|| format!("failed to look up image `{name}` in containerd"))?
+            .into_inner()
+            .image
+            .with_context(|| format!("containerd knows no image `{name}`"))?;
+        let target = image
+            .target
+            .with_context(|| format!("image `{name}` has no target"))?;
+        let mut digest = target.digest;
+        let mut bytes = self.read(&digest, MAX_JSON).await?;
+        if target.media_type == media::OCI_INDEX
+            || target.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+        {
+            digest = pick_manifest(&bytes)
+                .with_context(|| format!("image `{name}` lists no manifest to run"))?;
+            bytes = self.read(&digest, MAX_JSON).await?;
+        }
+        let manifest: serde_json::Value = serde_json::from_slice(&bytes)
+            .with_context(|| format!("the manifest `{digest}` is not JSON"))?;
+        let blobs = std::iter::once(&manifest["config"])
+            .chain(manifest["layers"].as_array().into_iter().flatten());
+        for blob in blobs {
+            let (Some(blob_digest), Some(size)) = (blob["digest"].as_str(), blob["size"].as_u64())
+            else {
+                bail!("the manifest `{digest}` has a descriptor without digest or size");
+            };
+            if !store.has_blob(blob_digest) {
+                let data = self.read(blob_digest, size).await?;
+                store
+                    .put_verified(blob_digest, &mut data.as_slice())
+                    .with_context(|| format!("failed to store `{blob_digest}`"))?;
+            }
+        }
+        store
+            .put_verified(&digest, &mut bytes.as_slice())
+            .with_context(|| format!("failed to store `{digest}`"))?;
+        Ok(digest)
+    }
+
+    /// A blob of the content store, at most `max` bytes.
+    async fn read(&self, digest: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+        let request = with_namespace!(
+            ReadContentRequest {
+                digest: digest.to_string(),
+                offset: 0,
+                size: 0,
+            },
+            self.namespace
+        );
+        let mut stream = ContentClient::new(self.channel.clone())
+            .read(request)
+            .await
+            .with_context(|| format!("failed to read `{digest}` from containerd"))?
+            .into_inner();
+        let mut data = Vec::new();
+        while let Some(chunk) = stream
+            .message()
+            .await
+            .with_context(|| format!("failed to read `{digest}` from containerd"))?
+        {
+            data.extend_from_slice(&chunk.data);
+            if data.len() as u64 > max {
+                bail!("`{digest}` is larger than its {max} bytes");
+            }
+        }
+        Ok(data)
+    }
+}
+
+/// From an index, the manifest for Wasm (`wasm` architecture or a `wasi` OS), else the only one.
+fn pick_manifest(index: &[u8]) -> Option<String> {
+    let index: serde_json::Value = serde_json::from_slice(index).ok()?;
+    let manifests = index["manifests"].as_array()?;
+    let wasm = manifests.iter().find(|m| {
+        m["platform"]["architecture"] == "wasm"
+            || m["platform"]["os"]
+                .as_str()
+                .is_some_and(|os| os.starts_with("wasi"))
+    });
+    let chosen = match (wasm, manifests.as_slice()) {
+        (Some(m), _) => m,
+        (None, [only]) => only,
+        _ => return None,
+    };
+    chosen["digest"].as_str().map(str::to_string)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_index_yields_its_wasm_manifest() {
+        let index = serde_json::json!({ "manifests": [
+            { "digest": "sha256:aa", "platform": { "architecture": "amd64", "os": "linux" } },
+            { "digest": "sha256:bb", "platform": { "architecture": "wasm", "os": "wasip1" } },
+        ]});
+        assert_eq!(
+            pick_manifest(index.to_string().as_bytes()).as_deref(),
+            Some("sha256:bb")
+        );
+        let native = serde_json::json!({ "manifests": [
+            { "digest": "sha256:aa", "platform": { "architecture": "amd64", "os": "linux" } },
+            { "digest": "sha256:cc", "platform": { "architecture": "arm64", "os": "linux" } },
+        ]});
+        assert_eq!(pick_manifest(native.to_string().as_bytes()), None);
+    }
+}

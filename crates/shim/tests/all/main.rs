@@ -1,0 +1,164 @@
+//! End to end: a real containerd 1.7 (Debian trixie's, fetched by `scripts/fetch-containerd.sh`)
+//! with its own config, root, state and socket under a temp dir, a real registry (Debian's
+//! `docker-registry`), and the real `containerd-shim-skiff-v1`: images are pushed to the
+//! registry, `ctr image pull --plain-http`ed, and run with `ctr run --runtime io.containerd.skiff.v1`.
+//!
+//! containerd needs root (mounts); the binaries are found in `SKIFF_CONTAINERD_DIR` or
+//! `<target dir>/containerd/usr/bin`. Missing either is a failure with the fix, never a skip.
+
+mod support;
+
+use std::time::{Duration, Instant};
+
+use skiff_test_programs_artifacts::{
+    P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
+    P1_CLI_WRITE_FILE, P2_CLI_HELLO,
+};
+use support::{Containerd, Form, Registry};
+
+#[test]
+fn a_pulled_module_runs_with_its_output_and_exit_code() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+    let run = containerd.run(&hello, "hello1", &[], &["--name", "containerd"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    assert_eq!(run.stdout, "Hello, containerd!\n", "{run:?}");
+
+    let code = containerd.publish(&registry, "team/code:1.0", P1_CLI_EXIT_CODE, Form::Layer);
+    let run = containerd.run(&code, "code1", &[], &["42"]);
+    assert_eq!(run.code, 42, "{run:?}");
+}
+
+#[test]
+fn a_component_and_the_compat_form_run() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let component = containerd.publish(&registry, "team/p2:1.0", P2_CLI_HELLO, Form::Layer);
+    let run = containerd.run(&component, "p2", &[], &[]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "Hello, world!\n"),
+        "{run:?}"
+    );
+
+    // A `.wasm` inside an ordinary tar layer, named by the image's entrypoint.
+    let compat = containerd.publish(&registry, "team/compat:1.0", P1_CLI_HELLO, Form::Compat);
+    let run = containerd.run(&compat, "compat", &[], &["--name", "compat"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "Hello, compat!\n"),
+        "{run:?}"
+    );
+}
+
+#[test]
+fn a_mount_is_granted_read_only_and_nothing_else_is_visible() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let image = containerd.publish(&registry, "team/cat:1.0", P1_CLI_READ_FILE, Form::Layer);
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("greeting.txt"), "from the host\n").unwrap();
+    let mount = format!(
+        "type=bind,src={},dst=/data,options=rbind:ro",
+        data.path().display()
+    );
+
+    let run = containerd.run(
+        &image,
+        "cat1",
+        &["--mount", &mount],
+        &["/data/greeting.txt"],
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "from the host\n"),
+        "{run:?}"
+    );
+
+    // The shim's own files, the rootfs and the host are not granted.
+    for path in ["/etc/passwd", "/proc/self/status", "/hello.wasm"] {
+        let run = containerd.run(&image, "cat2", &["--mount", &mount], &[path]);
+        assert_eq!(run.code, 1, "{path} must not be readable: {run:?}");
+        assert!(run.stderr.starts_with("error: "), "{run:?}");
+    }
+}
+
+#[test]
+fn a_read_only_mount_cannot_be_written_and_a_writable_one_can() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let data = tempfile::tempdir().unwrap();
+    let image = containerd.publish(&registry, "team/write:1.0", P1_CLI_WRITE_FILE, Form::Layer);
+    let mount = |options: &str| {
+        format!(
+            "type=bind,src={},dst=/data,options={options}",
+            data.path().display()
+        )
+    };
+    let run = containerd.run(
+        &image,
+        "ro1",
+        &["--mount", &mount("rbind:ro")],
+        &["/data/out.txt", "no"],
+    );
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.starts_with("error: "), "{run:?}");
+    assert!(!data.path().join("out.txt").exists());
+
+    let run = containerd.run(
+        &image,
+        "rw1",
+        &["--mount", &mount("rbind:rw")],
+        &["/data/out.txt", "yes"],
+    );
+    assert_eq!((run.code, run.stdout.as_str()), (0, "wrote\n"), "{run:?}");
+    assert_eq!(
+        std::fs::read_to_string(data.path().join("out.txt")).unwrap(),
+        "yes"
+    );
+}
+
+#[test]
+fn the_memory_limit_stops_a_memory_bomb() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let bomb = containerd.publish(&registry, "team/bomb:1.0", P1_CLI_MEMORY_BOMB, Form::Layer);
+    let started = Instant::now();
+    let run = containerd.run(&bomb, "bomb1", &["--memory-limit", "67108864"], &[]);
+    // 137, as `skiff run --memory 64m` and an OOM-killed container.
+    assert_eq!(run.code, 137, "{run:?}");
+    assert!(started.elapsed() < Duration::from_secs(60), "{run:?}");
+}
+
+#[test]
+fn kill_ends_a_sleeping_app_within_a_second() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let sleep = containerd.publish(&registry, "team/sleep:1.0", P1_CLI_SLEEP, Form::Layer);
+    let mut task = containerd.run_detached(&sleep, "sleeper", &["600000"]);
+    containerd.wait_running("sleeper");
+    let killed = Instant::now();
+    containerd.ctr(&["task", "kill", "sleeper"]);
+    let status = task.wait().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        killed.elapsed()
+    );
+    // SIGTERM: 128 + 15.
+    assert_eq!(status.code(), Some(143));
+}
+
+#[test]
+fn what_cannot_be_honoured_is_refused_with_the_reason() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+    let run = containerd.run(&hello, "cwd", &["--cwd", "/app"], &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("working directory `/app`"), "{run:?}");
+    let run = containerd.run(&hello, "cpus", &["--cpus", "0.5"], &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("CPU quota"), "{run:?}");
+}

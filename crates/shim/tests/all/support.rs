@@ -1,0 +1,433 @@
+//! A real containerd and a real registry for one test, each in its own temp dir, killed on drop.
+
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+const NAMESPACE: &str = "skiff-test";
+const RUNTIME: &str = "io.containerd.skiff.v1";
+const START_DEADLINE: Duration = Duration::from_secs(30);
+
+/// Where `scripts/fetch-containerd.sh` puts containerd 1.7, unless `SKIFF_CONTAINERD_DIR` says.
+fn containerd_bin() -> PathBuf {
+    let dir = match std::env::var_os("SKIFF_CONTAINERD_DIR") {
+        Some(dir) => PathBuf::from(dir),
+        None => target_dir().join("containerd/usr/bin"),
+    };
+    assert!(
+        dir.join("containerd").is_file() && dir.join("ctr").is_file(),
+        "containerd 1.7 not found in `{}`: run scripts/fetch-containerd.sh (as .ci/run does), \
+         or point SKIFF_CONTAINERD_DIR at a directory holding `containerd` and `ctr`",
+        dir.display()
+    );
+    dir
+}
+
+fn shim() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_containerd-shim-skiff-v1"))
+}
+
+/// `<target>/debug/containerd-shim-skiff-v1` -> `<target>`.
+fn target_dir() -> PathBuf {
+    shim()
+        .parent()
+        .and_then(Path::parent)
+        .expect("the shim binary is in <target>/<profile>/")
+        .to_path_buf()
+}
+
+/// How an image carries its Wasm.
+pub enum Form {
+    /// An `application/wasm` layer (as Skiff and runwasi publish), with an OCI image config
+    /// (`architecture: wasm`) that `ctr run` accepts.
+    Layer,
+    /// The compat form: `/app.wasm` inside an ordinary tar layer, named by the entrypoint.
+    Compat,
+}
+
+#[derive(Debug)]
+pub struct Run {
+    pub code: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+pub struct Containerd {
+    dir: tempfile::TempDir,
+    bin: PathBuf,
+    child: Child,
+}
+
+impl Containerd {
+    pub fn start() -> Containerd {
+        assert!(
+            unsafe { libc::geteuid() } == 0,
+            "containerd needs root (it mounts the rootfs of each container): run the tests as root"
+        );
+        let bin = containerd_bin();
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let config = d.join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "version = 2\nroot = '{root}'\nstate = '{state}'\n\
+                 disabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.snapshotter.v1.btrfs', \
+                 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', \
+                 'io.containerd.snapshotter.v1.aufs', 'io.containerd.tracing.processor.v1.otlp', \
+                 'io.containerd.internal.v1.tracing']\n\
+                 [grpc]\n  address = '{sock}'\n[ttrpc]\n  address = '{sock}.ttrpc'\n",
+                root = d.join("root").display(),
+                state = d.join("state").display(),
+                sock = d.join("c.sock").display(),
+            ),
+        )
+        .unwrap();
+        let path = format!(
+            "{}:{}:{}",
+            shim().parent().unwrap().display(),
+            bin.display(),
+            std::env::var("PATH").unwrap_or_default()
+        );
+        let log = File::create(d.join("containerd.log")).unwrap();
+        let child = Command::new(bin.join("containerd"))
+            .arg("--config")
+            .arg(&config)
+            .env("PATH", path)
+            .env("SKIFF_SHIM_ROOT", d.join("skiff"))
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("failed to start containerd");
+        let mut containerd = Containerd { dir, bin, child };
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            if let Some(status) = containerd.child.try_wait().unwrap() {
+                panic!("containerd exited with {status}:\n{}", containerd.log());
+            }
+            if containerd.socket().exists() && containerd.try_ctr(&["version"]).status.success() {
+                return containerd;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "containerd did not answer within {START_DEADLINE:?}:\n{}",
+                containerd.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    fn socket(&self) -> PathBuf {
+        self.dir.path().join("c.sock")
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("containerd.log")).unwrap_or_default()
+    }
+
+    fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(self.bin.join("ctr"));
+        command
+            .arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", NAMESPACE])
+            .args(args);
+        command
+    }
+
+    fn try_ctr(&self, args: &[&str]) -> std::process::Output {
+        self.command(args).output().expect("failed to run ctr")
+    }
+
+    /// Runs `ctr ARGS`, which must succeed; returns its stdout.
+    pub fn ctr(&self, args: &[&str]) -> String {
+        let output = self.try_ctr(args);
+        assert!(
+            output.status.success(),
+            "ctr {args:?} failed: {}\n{}\ncontainerd log:\n{}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    /// Builds an image of `wasm` in `form`, pushes it to `registry` as `name` (through
+    /// `ctr image import` and `ctr image push`), deletes it here and pulls it back, as a node
+    /// would; returns the full reference.
+    pub fn publish(&self, registry: &Registry, name: &str, wasm: &str, form: Form) -> String {
+        let reference = format!("{}/{name}", registry.addr);
+        let layout = self
+            .dir
+            .path()
+            .join(format!("layout-{}", name.replace(['/', ':'], "-")));
+        let tar = layout.with_extension("tar");
+        let (repo, tag) = reference.rsplit_once(':').unwrap();
+        write_layout(&layout, &std::fs::read(wasm).unwrap(), tag, form);
+        let status = Command::new("tar")
+            .arg("-C")
+            .arg(&layout)
+            .arg("-cf")
+            .arg(&tar)
+            .arg(".")
+            .status()
+            .unwrap();
+        assert!(status.success());
+        self.ctr(&[
+            "image",
+            "import",
+            "--all-platforms",
+            "--no-unpack",
+            "--base-name",
+            repo,
+            tar.to_str().unwrap(),
+        ]);
+        self.ctr(&["image", "push", "--plain-http", &reference]);
+        self.ctr(&["image", "rm", "--sync", &reference]);
+        self.ctr(&["image", "pull", "--plain-http", &reference]);
+        reference
+    }
+
+    /// `ctr run --rm --runtime io.containerd.skiff.v1 FLAGS IMAGE ID ARGS`, to its end.
+    pub fn run(&self, image: &str, id: &str, flags: &[&str], args: &[&str]) -> Run {
+        let mut all = vec!["run", "--rm", "--runtime", RUNTIME];
+        all.extend_from_slice(flags);
+        all.push(image);
+        all.push(id);
+        if !args.is_empty() {
+            // The image's entrypoint first, as `docker run IMAGE ARGS` replaces only the command.
+            all.push(entrypoint(image));
+            all.extend_from_slice(args);
+        }
+        let output = self.try_ctr(&all);
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
+    /// `ctr run` in the background; the returned child ends when the task does.
+    pub fn run_detached(&self, image: &str, id: &str, args: &[&str]) -> DetachedRun {
+        let mut all = vec![
+            "run",
+            "--rm",
+            "--runtime",
+            RUNTIME,
+            image,
+            id,
+            entrypoint(image),
+        ];
+        all.extend_from_slice(args);
+        let child = self
+            .command(&all)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        DetachedRun(child)
+    }
+
+    /// Waits until `ctr task ls` shows `id` RUNNING.
+    pub fn wait_running(&self, id: &str) {
+        let deadline = Instant::now() + START_DEADLINE;
+        loop {
+            let tasks = String::from_utf8_lossy(&self.try_ctr(&["task", "ls"]).stdout).into_owned();
+            if tasks
+                .lines()
+                .any(|l| l.starts_with(id) && l.contains("RUNNING"))
+            {
+                return;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "task {id} never ran: {tasks}\n{}",
+                self.log()
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+}
+
+impl Drop for Containerd {
+    fn drop(&mut self) {
+        // Tasks first, so no shim outlives its containerd.
+        let tasks =
+            String::from_utf8_lossy(&self.try_ctr(&["task", "ls", "-q"]).stdout).into_owned();
+        for task in tasks.lines() {
+            let _ = self.try_ctr(&["task", "kill", "-s", "SIGKILL", task]);
+        }
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+    }
+}
+
+pub struct DetachedRun(Child);
+
+impl DetachedRun {
+    pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
+        self.0.wait()
+    }
+}
+
+impl Drop for DetachedRun {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Where the test images put their Wasm (the compat form's entrypoint; a name for layer images).
+const ENTRYPOINT: &str = "/app.wasm";
+
+fn entrypoint(_image: &str) -> &'static str {
+    ENTRYPOINT
+}
+
+/// An OCI image layout of one image: manifest, an OCI image config (`architecture: wasm`,
+/// `os: wasip1`), and the Wasm as a layer of its own or inside a tar layer.
+fn write_layout(dir: &Path, wasm: &[u8], tag: &str, form: Form) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let digest = skiff_image::digest_of(bytes);
+        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let (layer_type, layer) = match form {
+        Form::Layer => ("application/wasm", wasm.to_vec()),
+        Form::Compat => (
+            "application/vnd.oci.image.layer.v1.tar",
+            tar_of("app.wasm", wasm),
+        ),
+    };
+    let (layer_digest, layer_size) = put(&layer);
+    // containerd checks an unpacked tar layer against the config's diff ids.
+    let diff_ids = match form {
+        Form::Layer => serde_json::json!([]),
+        Form::Compat => serde_json::json!([layer_digest]),
+    };
+    let config = serde_json::json!({
+        "architecture": "wasm",
+        "os": "wasip1",
+        "config": { "Entrypoint": [ENTRYPOINT] },
+        "rootfs": { "type": "layers", "diff_ids": diff_ids },
+    });
+    let (config_digest, config_size) = put(config.to_string().as_bytes());
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": {
+            "mediaType": "application/vnd.oci.image.config.v1+json",
+            "digest": config_digest,
+            "size": config_size,
+        },
+        "layers": [{ "mediaType": layer_type, "digest": layer_digest, "size": layer_size }],
+    });
+    let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes());
+    let index = serde_json::json!({
+        "schemaVersion": 2,
+        "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "digest": manifest_digest,
+            "size": manifest_size,
+            "annotations": { "org.opencontainers.image.ref.name": tag },
+        }],
+    });
+    std::fs::write(dir.join("index.json"), index.to_string()).unwrap();
+    std::fs::write(dir.join("oci-layout"), r#"{"imageLayoutVersion":"1.0.0"}"#).unwrap();
+}
+
+/// A tar holding one file, built by the system's `tar` (root-owned, mode 0644).
+fn tar_of(name: &str, bytes: &[u8]) -> Vec<u8> {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join(name), bytes).unwrap();
+    let output = Command::new("tar")
+        .arg("-C")
+        .arg(dir.path())
+        .args(["--owner=0", "--group=0", "--mode=0644", "-cf", "-", name])
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    output.stdout
+}
+
+/// Debian's `docker-registry` on a loopback port, plain HTTP, storage in a temp dir.
+pub struct Registry {
+    pub addr: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Registry {
+    pub fn start() -> Registry {
+        let dir = tempfile::tempdir().unwrap();
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let addr = format!("127.0.0.1:{port}");
+        let config = dir.path().join("config.yml");
+        std::fs::write(
+            &config,
+            format!(
+                "version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n    rootdirectory: '{}'\n  \
+                 delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+                dir.path().join("storage").display()
+            ),
+        )
+        .unwrap();
+        let child = match Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+        {
+            Ok(child) => child,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                panic!("docker-registry not found: apt-get install docker-registry (see .ci/run)")
+            }
+            Err(e) => panic!("failed to start docker-registry: {e}"),
+        };
+        let registry = Registry {
+            addr,
+            child,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + START_DEADLINE;
+        while !registry.ready() {
+            assert!(Instant::now() < deadline, "docker-registry did not start");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        registry
+    }
+
+    fn ready(&self) -> bool {
+        let Ok(mut stream) = TcpStream::connect(&self.addr) else {
+            return false;
+        };
+        let request = format!("GET /v2/ HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr);
+        let mut response = String::new();
+        stream.write_all(request.as_bytes()).is_ok()
+            && stream.read_to_string(&mut response).is_ok()
+            && response.starts_with("HTTP/1.")
+            && response[8..].starts_with(" 200")
+    }
+}
+
+impl Drop for Registry {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
