@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth). Called by quickstart.sh and .ci/run, so both stay in step.
+# for the one with auth; containerd 1.7 for the shim, with what the shim needs to build).
+# Called by quickstart.sh and .ci/run, so both stay in step.
 set -euo pipefail
 
 rustup target add wasm32-wasip1 wasm32-wasip2
@@ -19,3 +20,6 @@ if [ ${#missing[@]} -gt 0 ]; then
   $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
     "${missing[@]}" >/dev/null
 fi
+
+# containerd 1.7 from Debian trixie, for the shim's end-to-end tests (crates/shim/tests/all).
+"$(dirname "$0")/fetch-containerd.sh"
