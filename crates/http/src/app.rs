@@ -48,15 +48,20 @@ pub struct Bounds {
     pub max_concurrency: u32,
     /// The longest wall-clock limit of one request: its `--timeout` is clamped to this.
     pub max_timeout: Duration,
+    /// Instances of one app running guest code at the same moment (its CPU turns).
+    pub cpu_turns: usize,
 }
 
 impl Bounds {
     /// For apps sharing a pool of `pool` instances (the daemon): half of it per app by default,
     /// so one app can never take every slot, and requests of at most 5 minutes.
+    /// An app runs guest code on all cores but one, so however busy it is, a core is always
+    /// left for its neighbours and the API.
     pub fn shared(pool: u32) -> Self {
         Bounds {
             max_concurrency: (pool / 2).max(1),
             max_timeout: DEFAULT_MAX_REQUEST_TIMEOUT,
+            cpu_turns: cpus().saturating_sub(1).max(1),
         }
     }
 
@@ -65,8 +70,14 @@ impl Bounds {
         Bounds {
             max_concurrency: u32::MAX,
             max_timeout: Duration::MAX,
+            cpu_turns: cpus(),
         }
     }
+}
+
+/// The CPUs this process may use.
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
 pub struct HttpApp {
@@ -115,7 +126,9 @@ impl HttpApp {
             *timeout = bounds.max_timeout;
         }
         options.limits.memory.get_or_insert(DEFAULT_HANDLER_MEMORY);
-        options.turns.get_or_insert_with(CpuTurns::per_cpu);
+        options
+            .turns
+            .get_or_insert_with(|| CpuTurns::new(bounds.cpu_turns));
         let app = HttpApp {
             name,
             loader,

@@ -200,10 +200,9 @@ impl Usage {
 pub struct CpuTurns(Arc<Semaphore>);
 
 impl CpuTurns {
-    /// One turn per CPU the process may use: an app can still use every core.
-    pub fn per_cpu() -> Self {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        CpuTurns(Arc::new(Semaphore::new(cpus)))
+    /// `turns` instances may run guest code at once (at least one).
+    pub fn new(turns: usize) -> Self {
+        CpuTurns(Arc::new(Semaphore::new(turns.max(1))))
     }
 }
 

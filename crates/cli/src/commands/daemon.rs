@@ -88,6 +88,7 @@ impl Daemon {
                 n.clamp(1, self.max_instances.max(1))
             }),
             max_timeout: self.max_request_timeout,
+            ..share
         }
     }
 
