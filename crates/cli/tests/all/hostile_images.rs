@@ -8,11 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 use serde_json::{Value, json};
-use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE};
+use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO};
 
 use crate::daemon::Daemon;
 use crate::registry::Registry;
-use crate::support::{Outcome, Skiff, path_str};
+use crate::support::{Outcome, Skiff, build_reader_with_files, path_str};
 
 const FILES: &str = "application/vnd.skiff.files.v1.tar";
 
@@ -27,19 +27,7 @@ impl Layout {
     /// as `skiff save` writes it: the honest starting point each hostile image is made from.
     fn honest() -> Layout {
         let skiff = Skiff::new();
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(P2_CLI_READ_FILE, dir.path().join("app.wasm")).unwrap();
-        std::fs::create_dir(dir.path().join("data")).unwrap();
-        std::fs::write(dir.path().join("data/hello.txt"), "packaged\n").unwrap();
-        std::fs::write(
-            dir.path().join("skiff.toml"),
-            "manifest_version = 1\n\n[app]\nname = \"reader\"\nversion = \"1.0.0\"\n\n\
-             [build]\nwasm = \"app.wasm\"\n\n[[files]]\nsource = \"data\"\ndestination = \"/data\"\n",
-        )
-        .unwrap();
-        skiff
-            .run(&["build", "-t", "hostile:1.0", path_str(dir.path())])
-            .success();
+        let dir = build_reader_with_files(&skiff, "hostile:1.0");
         let tar = dir.path().join("saved.tar");
         skiff
             .run(&["save", "hostile:1.0", "-o", path_str(&tar)])

@@ -143,3 +143,26 @@ pub fn write_file(dir: &Path, name: &str, contents: impl AsRef<[u8]>) -> PathBuf
     std::fs::write(&path, contents).unwrap();
     path
 }
+
+/// Builds, into `skiff`'s store as `tag`, the file-reading guest with `data/hello.txt`
+/// (`packaged`) packaged at `/data` by `[[files]]`; returns the app's source directory.
+pub fn build_reader_with_files(skiff: &Skiff, tag: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        skiff_test_programs_artifacts::P2_CLI_READ_FILE,
+        dir.path().join("app.wasm"),
+    )
+    .unwrap();
+    std::fs::create_dir(dir.path().join("data")).unwrap();
+    std::fs::write(dir.path().join("data/hello.txt"), "packaged\n").unwrap();
+    std::fs::write(
+        dir.path().join("skiff.toml"),
+        "manifest_version = 1\n\n[app]\nname = \"reader\"\nversion = \"1.0.0\"\n\n\
+         [build]\nwasm = \"app.wasm\"\n\n[[files]]\nsource = \"data\"\ndestination = \"/data\"\n",
+    )
+    .unwrap();
+    skiff
+        .run(&["build", "-t", tag, path_str(dir.path())])
+        .success();
+    dir
+}

@@ -1,26 +1,12 @@
 //! `skiff system check`: what it finds in a damaged store, and what `--repair` fixes.
 
-use skiff_test_programs_artifacts::P2_CLI_READ_FILE;
-
-use crate::support::{Skiff, path_str};
+use crate::support::{Skiff, build_reader_with_files};
 
 /// `reader:1.0`: the file-reading guest with `data/hello.txt` packaged at `/data`, run once so
 /// that its files are extracted and its code compiled.
 fn store_with_an_image() -> Skiff {
     let skiff = Skiff::new();
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(P2_CLI_READ_FILE, dir.path().join("app.wasm")).unwrap();
-    std::fs::create_dir(dir.path().join("data")).unwrap();
-    std::fs::write(dir.path().join("data/hello.txt"), "packaged\n").unwrap();
-    std::fs::write(
-        dir.path().join("skiff.toml"),
-        "manifest_version = 1\n\n[app]\nname = \"reader\"\nversion = \"1.0.0\"\n\n\
-         [build]\nwasm = \"app.wasm\"\n\n[[files]]\nsource = \"data\"\ndestination = \"/data\"\n",
-    )
-    .unwrap();
-    skiff
-        .run(&["build", "-t", "reader:1.0", path_str(dir.path())])
-        .success();
+    build_reader_with_files(&skiff, "reader:1.0");
     skiff
         .run(&["run", "reader:1.0", "/data/hello.txt"])
         .success()
