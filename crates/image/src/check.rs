@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::fs;
-use std::io::Read;
 use std::path::Path;
 
 use sha2::{Digest as _, Sha256};
@@ -186,16 +185,11 @@ fn remove(path: &Path) -> std::io::Result<()> {
 }
 
 fn hash_file(path: &Path) -> std::io::Result<String> {
-    let mut file = fs::File::open(path)?;
     let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 256 * 1024];
-    loop {
-        let n = file.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
+    std::io::copy(
+        &mut fs::File::open(path)?,
+        &mut crate::files::HashWriter(&mut hasher),
+    )?;
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
 }
 

@@ -235,7 +235,7 @@ fn walk(
     Ok(())
 }
 
-struct HashWriter<'a>(&'a mut sha2::Sha256);
+pub(crate) struct HashWriter<'a>(pub(crate) &'a mut sha2::Sha256);
 
 impl std::io::Write for HashWriter<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {

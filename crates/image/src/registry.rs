@@ -218,6 +218,7 @@ pub async fn pull(
         .pull_manifest_raw(reference, auth, media::ACCEPTED_MANIFESTS)
         .await
         .map_err(fail)?;
+    check_size(reference, &bytes)?;
     check_digest(reference, &bytes, &digest, reference.digest())?;
     // An index: pick the Wasm entry (or the only one), and pull that manifest by digest.
     if let Ok(index) = serde_json::from_slice::<OciImageIndex>(&bytes)
@@ -246,16 +247,9 @@ pub async fn pull(
             .pull_manifest_raw(&by_digest, auth, media::ACCEPTED_MANIFESTS)
             .await
             .map_err(fail)?;
+        check_size(reference, &entry_bytes)?;
         check_digest(reference, &entry_bytes, &entry_digest, Some(&entry.digest))?;
         (bytes, digest) = (entry_bytes, entry.digest.clone());
-    }
-    if bytes.len() as u64 > limits::MAX_JSON {
-        return Err(RegistryError::TooLarge {
-            reference: reference.whole(),
-            what: "manifest",
-            size: bytes.len() as u64,
-            limit: limits::MAX_JSON,
-        });
     }
     let digest_actual = digest_of(&bytes);
     let manifest: OciImageManifest =
@@ -314,6 +308,19 @@ pub async fn pull(
     added.commit();
     store.set_ref(&reference.whole(), &digest_actual)?;
     Ok(digest_actual)
+}
+
+/// A manifest or index over [`limits::MAX_JSON`] is refused before it is parsed.
+fn check_size(reference: &Reference, bytes: &[u8]) -> Result<(), RegistryError> {
+    if bytes.len() as u64 > limits::MAX_JSON {
+        return Err(RegistryError::TooLarge {
+            reference: reference.whole(),
+            what: "manifest",
+            size: bytes.len() as u64,
+            limit: limits::MAX_JSON,
+        });
+    }
+    Ok(())
 }
 
 fn check_digest(
