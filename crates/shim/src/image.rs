@@ -14,10 +14,7 @@ use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, Read
 use containerd_client::tonic::Request;
 use containerd_client::tonic::transport::Channel;
 use containerd_client::with_namespace;
-use skiff_image::{Store, media};
-
-/// Manifests and configs are small; anything larger is not an image.
-const MAX_JSON: u64 = 4 << 20;
+use skiff_image::{Store, limits, media};
 
 /// containerd's API, for one namespace.
 pub struct Containerd {
@@ -76,13 +73,13 @@ impl Containerd {
             .target
             .with_context(|| format!("image `{name}` has no target"))?;
         let mut digest = target.digest;
-        let mut bytes = self.read(&digest, MAX_JSON).await?;
+        let mut bytes = self.read(&digest, limits::MAX_JSON).await?;
         if target.media_type == media::OCI_INDEX
             || target.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
         {
             digest = pick_manifest(&bytes)
                 .with_context(|| format!("image `{name}` lists no manifest to run"))?;
-            bytes = self.read(&digest, MAX_JSON).await?;
+            bytes = self.read(&digest, limits::MAX_JSON).await?;
         }
         let manifest: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("the manifest `{digest}` is not JSON"))?;
@@ -93,10 +90,21 @@ impl Containerd {
             else {
                 bail!("the manifest `{digest}` has a descriptor without digest or size");
             };
+            if size > limits::MAX_BLOB {
+                bail!(
+                    "`{blob_digest}` declares {size} bytes, more than the {}-byte limit for a layer",
+                    limits::MAX_BLOB
+                );
+            }
             if !store.has_blob(blob_digest) {
-                let data = self.read(blob_digest, size).await?;
-                store
-                    .put_verified(blob_digest, &mut data.as_slice())
+                // Streamed into the store, never more than declared, named once verified.
+                let mut writer = store
+                    .writer(blob_digest, size)
+                    .with_context(|| format!("failed to store `{blob_digest}`"))?;
+                self.read_with(blob_digest, |chunk| Ok(writer.write(chunk)?))
+                    .await?;
+                writer
+                    .finish()
                     .with_context(|| format!("failed to store `{blob_digest}`"))?;
             }
         }
@@ -108,6 +116,24 @@ impl Containerd {
 
     /// A blob of the content store, at most `max` bytes.
     async fn read(&self, digest: &str, max: u64) -> anyhow::Result<Vec<u8>> {
+        let mut data = Vec::new();
+        self.read_with(digest, |chunk| {
+            data.extend_from_slice(chunk);
+            if data.len() as u64 > max {
+                bail!("`{digest}` is larger than its {max} bytes");
+            }
+            Ok(())
+        })
+        .await?;
+        Ok(data)
+    }
+
+    /// Hands each chunk of a blob of the content store to `each`.
+    async fn read_with(
+        &self,
+        digest: &str,
+        mut each: impl FnMut(&[u8]) -> anyhow::Result<()>,
+    ) -> anyhow::Result<()> {
         let request = with_namespace!(
             ReadContentRequest {
                 digest: digest.to_string(),
@@ -121,18 +147,14 @@ impl Containerd {
             .await
             .with_context(|| format!("failed to read `{digest}` from containerd"))?
             .into_inner();
-        let mut data = Vec::new();
         while let Some(chunk) = stream
             .message()
             .await
             .with_context(|| format!("failed to read `{digest}` from containerd"))?
         {
-            data.extend_from_slice(&chunk.data);
-            if data.len() as u64 > max {
-                bail!("`{digest}` is larger than its {max} bytes");
-            }
+            each(&chunk.data)?;
         }
-        Ok(data)
+        Ok(())
     }
 }
 

@@ -224,6 +224,17 @@ fn is_sandbox(spec: &Spec) -> bool {
         .is_some_and(|t| t == "sandbox")
 }
 
+/// The regular file `path` names inside `rootfs`, if it is there: the image chose `path` (its
+/// entrypoint), so neither `..` nor a symlink in the rootfs may lead outside it.
+fn file_in(rootfs: &Path, path: &str) -> Option<std::path::PathBuf> {
+    let root = rootfs.canonicalize().ok()?;
+    let file = rootfs
+        .join(path.trim_start_matches('/'))
+        .canonicalize()
+        .ok()?;
+    (file.starts_with(&root) && file.is_file()).then_some(file)
+}
+
 /// Finds the Wasm of a container: the image's Wasm layer (read from containerd into the shim's
 /// image store, with the image's Skiff defaults), else the compat form — the `.wasm` that
 /// `argv[0]` names in the rootfs containerd unpacked.
@@ -233,9 +244,7 @@ async fn find_wasm(
     rootfs: &Path,
     argv0: Option<&str>,
 ) -> anyhow::Result<Source> {
-    let in_rootfs = argv0
-        .map(|a| rootfs.join(a.trim_start_matches('/')))
-        .filter(|p| p.is_file());
+    let in_rootfs = argv0.and_then(|a| file_in(rootfs, a));
     let containerd = Containerd::connect(&cfg.containerd_address, &cfg.namespace).await?;
     let Some(image) = containerd.image_of(id).await? else {
         let path = in_rootfs.context(
