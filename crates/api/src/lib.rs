@@ -41,6 +41,42 @@ pub struct CreateApp {
     /// not interpret it. `skiff compose` finds its project's apps by `skiff.compose.project`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The other apps it may call in-process (`--link`; compose's `depends_on` and `links`).
+    #[serde(default, skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
+}
+
+/// The edges from an app to others of the same daemon: a request it sends over `wasi:http` to
+/// `http://NAME/` (or `http://NAME.internal/`) goes straight to the linked app's handler, with no
+/// socket, carrying the caller's name in a `skiff-caller` header the callee can trust.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Links {
+    /// The name the app calls another by -> that app's name in the daemon.
+    pub calls: BTreeMap<String, String>,
+    /// Neighbours it may not call (compose: the project's other services) -> how to link one. A
+    /// call to one is refused with that hint, never sent to DNS.
+    pub refused: BTreeMap<String, String>,
+}
+
+impl Links {
+    pub fn is_empty(&self) -> bool {
+        self.calls.is_empty() && self.refused.is_empty()
+    }
+}
+
+/// The in-process calls an app made to one name.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct CallStats {
+    /// The name it called.
+    pub to: String,
+    /// Calls answered by the linked app (whatever the status).
+    pub requests: u64,
+    /// Of those, answered with a 5xx status.
+    pub errors: u64,
+    /// Calls refused: a neighbour it was not linked to.
+    pub refused: u64,
 }
 
 /// How an HTTP app (a `wasi:http/incoming-handler` component) is served by the daemon.
@@ -215,6 +251,12 @@ pub struct AppInfo {
     /// The labels it was created with.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,
+    /// The apps it may call in-process.
+    #[serde(default, skip_serializing_if = "Links::is_empty")]
+    pub links: Links,
+    /// Its in-process calls since the daemon started, by the name called.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub calls: Vec<CallStats>,
 }
 
 /// An HTTP app's listeners, routes, limits and figures.

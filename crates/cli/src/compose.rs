@@ -70,6 +70,8 @@ pub struct Service {
     pub ports: Vec<String>,
     pub restart: Option<String>,
     pub depends_on: BTreeMap<String, Condition>,
+    /// `links`: the name the service calls another by -> that service (`SERVICE[:ALIAS]`).
+    pub links: BTreeMap<String, String>,
     pub memory: Option<String>,
     pub x_skiff: XSkiff,
 }
@@ -100,6 +102,7 @@ const SERVICE_KEYS: &[&str] = &[
     "ports",
     "restart",
     "depends_on",
+    "links",
     "deploy",
     "x-skiff",
 ];
@@ -117,9 +120,9 @@ fn unsupported_hint(key: &str) -> String {
         "healthcheck" => "an HTTP service is healthy once it serves; `depends_on` with \
                           `condition: service_healthy` waits for that, without a healthcheck"
             .into(),
-        "links" | "networks" | "network_mode" | "expose" => {
-            "calls between services are not implemented yet: a service reaches another only \
-             through its published `ports` or gateway `x-skiff.routes`, with an `x-skiff.network` grant"
+        "networks" | "network_mode" | "expose" => {
+            "services of a project call each other in-process, by service name \
+             (`http://SERVICE/`), along `depends_on` and `links`: no network to declare"
                 .into()
         }
         "entrypoint" => "a Wasm app has one entry point; give its arguments with `command`".into(),
@@ -242,6 +245,16 @@ fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Proje
         parsed.insert(service.clone(), parsed_service);
     }
     for (service, body) in &parsed {
+        for linked in body.links.values() {
+            if !parsed.contains_key(linked) {
+                return Err(user_error(
+                    format!(
+                        "service `{service}` links to `{linked}`, which is not a service of the file"
+                    ),
+                    format!("define `{linked}` under `services`, or remove it from `links`"),
+                ));
+            }
+        }
         for dependency in body.depends_on.keys() {
             if !parsed.contains_key(dependency) {
                 return Err(user_error(
@@ -384,6 +397,24 @@ fn parse_service(
             .map(|d| (d, Condition::Started))
             .collect(),
     };
+    let mut links = BTreeMap::new();
+    for spec in strings(body.get("links"), "links")? {
+        let (linked, alias) = spec.split_once(':').unwrap_or((&spec, &spec));
+        if !crate::settings::is_host_label(&alias.to_ascii_lowercase()) {
+            return Err(user_error(
+                format!("`links: {spec}`: `{alias}` cannot be a host name"),
+                "give `SERVICE` or `SERVICE:ALIAS`, the alias of letters, digits and `-`",
+            ));
+        }
+        links.insert(alias.to_ascii_lowercase(), linked.to_string());
+    }
+    // As in Compose, a link is also a dependency: the linked service starts first.
+    let mut depends_on = depends_on;
+    for linked in links.values() {
+        depends_on
+            .entry(linked.clone())
+            .or_insert(Condition::Started);
+    }
     let memory = match body.get("deploy") {
         None => None,
         Some(deploy) => deploy_memory(deploy)?,
@@ -401,6 +432,7 @@ fn parse_service(
         ports,
         restart,
         depends_on,
+        links,
         memory,
         x_skiff,
     })
@@ -793,6 +825,34 @@ impl Project {
         format!("{}-{service}", self.name)
     }
 
+    /// What the service may call in-process: the services it names in `depends_on` (by their
+    /// names) and in `links` (by alias); every other service of the project is refused, with
+    /// the edge to add.
+    pub fn links(&self, service: &str) -> skiff_api::Links {
+        let spec = &self.services[service];
+        let mut calls = BTreeMap::new();
+        for dependency in spec.depends_on.keys() {
+            calls.insert(dependency.to_ascii_lowercase(), self.app_name(dependency));
+        }
+        for (alias, linked) in &spec.links {
+            calls.insert(alias.clone(), self.app_name(linked));
+        }
+        let refused = self
+            .services
+            .keys()
+            .map(|other| other.to_ascii_lowercase())
+            .filter(|other| other != &service.to_ascii_lowercase() && !calls.contains_key(other))
+            .map(|other| {
+                let hint = format!(
+                    "add `{other}` to `depends_on` (or `links`) of service `{service}` in the \
+                     Compose file"
+                );
+                (other, hint)
+            })
+            .collect();
+        skiff_api::Links { calls, refused }
+    }
+
     /// The project as `skiff compose config` prints it: normalised, paths absolute.
     pub fn to_value(&self) -> Value {
         let mut services = Map::new();
@@ -828,6 +888,19 @@ impl Project {
             );
             put("volumes", s.volumes.clone());
             put("ports", s.ports.clone());
+            put(
+                "links",
+                s.links
+                    .iter()
+                    .map(|(alias, linked)| {
+                        if alias == linked {
+                            linked.clone()
+                        } else {
+                            format!("{linked}:{alias}")
+                        }
+                    })
+                    .collect(),
+            );
             if let Some(restart) = &s.restart {
                 out.insert("restart".into(), restart.clone().into());
             }

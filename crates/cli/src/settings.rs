@@ -258,3 +258,12 @@ pub struct GraceFlags {
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,
 }
+
+/// One DNS label: what `http://NAME/` can name (`--link`, compose's `links`).
+pub fn is_host_label(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 63
+        && !name.starts_with('-')
+        && !name.ends_with('-')
+        && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+}

@@ -9,6 +9,7 @@
 mod api;
 mod code;
 mod http;
+mod links;
 mod logs;
 mod supervisor;
 

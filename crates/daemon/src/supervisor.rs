@@ -13,7 +13,7 @@ use skiff_api::{
 };
 use skiff_http::{HttpApp, RouteTable};
 use skiff_runtime::{
-    App, AppKind, Exit, HandlerOptions, LimitExceeded, PreparedGrants, RunOptions, Runtime,
+    App, AppKind, Exit, HandlerOptions, LimitExceeded, Peers, PreparedGrants, RunOptions, Runtime,
     RuntimeConfig, Stdio, Usage,
 };
 use skiff_state::{AppRecord, State, StateError, now};
@@ -21,6 +21,7 @@ use tokio::sync::{broadcast, watch};
 
 use crate::code::Code;
 use crate::http::HttpSlot;
+use crate::links::{Calls, Linked};
 use crate::logs::AppLog;
 
 /// How long HTTP requests in flight may run on when the daemon stops or an HTTP app is removed.
@@ -106,6 +107,8 @@ pub struct Supervisor {
 
 pub struct Slot {
     workload: Workload,
+    /// Its in-process calls to other apps.
+    calls: Arc<Calls>,
     pub log: Arc<AppLog>,
     record: Mutex<AppRecord>,
     live: Mutex<Live>,
@@ -117,7 +120,10 @@ pub struct Slot {
 /// What the daemon does with an app.
 enum Workload {
     /// A command, run to its end (and again, per its restart policy) by a supervising task.
-    Command(Arc<App>),
+    Command {
+        app: Arc<App>,
+        peers: Arc<dyn Peers>,
+    },
     /// An HTTP handler, published on ports and routes, a fresh instance per request.
     Http(HttpSlot),
 }
@@ -174,11 +180,25 @@ impl Supervisor {
             .iter()
             .filter_map(|(name, slot)| match &slot.workload {
                 Workload::Http(http) => Some((name.clone(), http.app.stats().snapshot())),
-                Workload::Command(_) => None,
+                Workload::Command { .. } => None,
             })
             .collect();
         apps.sort_by(|a, b| a.0.cmp(&b.0));
-        skiff_http::render_prometheus(apps.iter().map(|(n, s)| (n.as_str(), s.clone())))
+        let mut out =
+            skiff_http::render_prometheus(apps.iter().map(|(n, s)| (n.as_str(), s.clone())));
+        let mut edges: Vec<(String, skiff_api::CallStats)> = self
+            .apps
+            .lock()
+            .unwrap()
+            .iter()
+            .flat_map(|(name, slot)| {
+                let calls = slot.calls.snapshot();
+                calls.into_iter().map(move |c| (name.clone(), c))
+            })
+            .collect();
+        edges.sort_by(|a, b| (&a.0, &a.1.to).cmp(&(&b.0, &b.1.to)));
+        out.push_str(&crate::links::render_prometheus(&edges));
+        out
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {
@@ -323,8 +343,15 @@ impl Supervisor {
             .expect("some number is free")
     }
 
-    fn insert(&self, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
+    fn insert(self: &Arc<Self>, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
         let log = AppLog::open(&self.logs_dir, &record.name);
+        let calls = Arc::new(Calls::default());
+        let peers: Arc<dyn Peers> = Arc::new(Linked {
+            caller: record.name.clone(),
+            links: record.links.clone(),
+            supervisor: Arc::downgrade(self),
+            calls: calls.clone(),
+        });
         let workload = if app.kind() == AppKind::Http {
             self.code.keep_warm(&record.digest, app);
             let options = HandlerOptions {
@@ -336,6 +363,7 @@ impl Supervisor {
                     stderr: log.sink(1),
                 },
                 turns: None,
+                peers: Some(peers),
             };
             let loader = self
                 .code
@@ -362,10 +390,11 @@ impl Supervisor {
                     ),
                 ));
             }
-            Workload::Command(app)
+            Workload::Command { app, peers }
         };
         let slot = Arc::new(Slot {
             workload,
+            calls,
             log,
             record: Mutex::new(record.clone()),
             live: Mutex::new(Live {
@@ -405,7 +434,7 @@ impl Supervisor {
             record.running = true;
         };
         match &slot.workload {
-            Workload::Command(_) => {
+            Workload::Command { .. } => {
                 self.change(slot, events, context, started)?;
                 self.spawn(slot);
             }
@@ -430,7 +459,7 @@ impl Supervisor {
     }
 
     async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
-        let Workload::Command(app) = &slot.workload else {
+        let Workload::Command { app, peers } = &slot.workload else {
             unreachable!("only commands are supervised");
         };
         let mut stop = slot.stop.subscribe();
@@ -458,6 +487,7 @@ impl Supervisor {
                         stderr: slot.log.sink(1),
                     },
                     usage,
+                    peers: Some(peers.clone()),
                 }
             };
             slot.state.send_replace(AppState::Running);
@@ -584,7 +614,7 @@ impl Supervisor {
         // ports and routes at once, and its requests in flight get the grace period to finish.
         let grace = match slot.workload {
             Workload::Http(_) => SHUTDOWN_GRACE,
-            Workload::Command(_) => Duration::ZERO,
+            Workload::Command { .. } => Duration::ZERO,
         };
         self.halt(&slot, grace).await?;
         // Forgotten in memory only once forgotten on disk, or it would come back at the next
@@ -628,7 +658,7 @@ impl Supervisor {
         let running = state == AppState::Running;
         let http = match &slot.workload {
             Workload::Http(http) => Some(http.info()),
-            Workload::Command(_) => None,
+            Workload::Command { .. } => None,
         };
         AppInfo {
             name: record.name,
@@ -651,6 +681,27 @@ impl Supervisor {
             memory_bytes: if running { live.usage.memory() } else { 0 },
             http,
             labels: record.labels,
+            links: record.links,
+            calls: slot.calls.snapshot(),
+        }
+    }
+
+    /// The HTTP app an in-process call to the app `name` goes to, or the status and message
+    /// that answer it instead.
+    pub(crate) fn callee(&self, name: &str) -> Result<Arc<HttpApp>, (http::StatusCode, String)> {
+        let slot = self.apps.lock().unwrap().get(name).cloned();
+        match slot.as_ref().map(|slot| &slot.workload) {
+            Some(Workload::Http(http)) => Ok(http.app.clone()),
+            Some(Workload::Command { .. }) => Err((
+                http::StatusCode::BAD_GATEWAY,
+                format!(
+                    "`{name}` is a command, not an HTTP app: connect to the port it listens on"
+                ),
+            )),
+            None => Err((
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                format!("`{name}` is not an app of this daemon (removed?)"),
+            )),
         }
     }
 
@@ -680,6 +731,7 @@ impl Supervisor {
                 restart: record.restart,
                 http: record.http.clone(),
                 labels: record.labels.clone(),
+                links: record.links.clone(),
             };
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
@@ -865,5 +917,6 @@ fn resolve_record(
         http: request.http.clone(),
         revision: 0,
         labels: request.labels.clone(),
+        links: request.links.clone(),
     }
 }

@@ -184,11 +184,16 @@ impl HttpApp {
         true
     }
 
-    /// Serves one request: limits first, then a fresh instance of the handler.
-    pub async fn serve(
+    /// Serves one request: limits first, then a fresh instance of the handler. The request
+    /// comes from a client connection, or from another app of the daemon (an in-process call).
+    pub async fn serve<B>(
         self: &Arc<Self>,
-        request: hyper::Request<hyper::body::Incoming>,
-    ) -> hyper::Response<ResponseBody> {
+        request: hyper::Request<B>,
+    ) -> hyper::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = Instant::now();
         self.stats.request();
         let response = self.respond(request).await;
@@ -196,10 +201,14 @@ impl HttpApp {
         response
     }
 
-    async fn respond(
+    async fn respond<B>(
         self: &Arc<Self>,
-        request: hyper::Request<hyper::body::Incoming>,
-    ) -> hyper::Response<ResponseBody> {
+        request: hyper::Request<B>,
+    ) -> hyper::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         if self.draining.load(Ordering::Relaxed) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "the app is stopping");
         }
@@ -443,8 +452,13 @@ fn body_error(
     if error.is::<BodyTimeout>() {
         return wasmtime_wasi_http::Error::ConnectionReadTimeout;
     }
-    match error.downcast::<hyper::Error>() {
-        Ok(hyper) => wasmtime_wasi_http::Error::from(*hyper),
+    let error = match error.downcast::<hyper::Error>() {
+        Ok(hyper) => return wasmtime_wasi_http::Error::from(*hyper),
+        Err(other) => other,
+    };
+    // The body of an in-process call: the calling guest's stream, failed as it says.
+    match error.downcast::<wasmtime_wasi_http::Error>() {
+        Ok(wasi) => *wasi,
         Err(other) => wasmtime_wasi_http::Error::InternalError(Some(other.to_string())),
     }
 }
@@ -459,7 +473,7 @@ fn busy_response(message: &str) -> hyper::Response<ResponseBody> {
 }
 
 /// A plain-text message from Skiff, not the app.
-pub(crate) fn error_response(status: StatusCode, message: &str) -> hyper::Response<ResponseBody> {
+pub fn error_response(status: StatusCode, message: &str) -> hyper::Response<ResponseBody> {
     text_response(
         status,
         "text/plain; charset=utf-8",

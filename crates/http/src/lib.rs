@@ -14,8 +14,8 @@ mod stats;
 
 pub use app::{
     Bounds, DEFAULT_HANDLER_MEMORY, DEFAULT_MAX_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpApp,
-    Loader, ResponseBody,
+    Loader, ResponseBody, error_response,
 };
 pub use routes::{Route, RouteError, RouteTable};
-pub use server::{Target, raise_fd_limit, serve};
-pub use stats::{Stats, render_prometheus};
+pub use server::{CALLER_HEADER, Target, raise_fd_limit, serve};
+pub use stats::{Stats, escape_label, render_prometheus};

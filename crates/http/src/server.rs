@@ -17,6 +17,11 @@ use crate::{HttpApp, RouteTable};
 /// How long a client may take to send a request's headers (slowloris clients are cut off).
 pub const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The header that tells an app which app of the daemon called it in-process. The daemon sets it
+/// on every such call; a request from a client connection never carries it (it is removed here),
+/// so a callee can trust it.
+pub const CALLER_HEADER: &str = "skiff-caller";
+
 /// What a listener serves.
 #[derive(Clone)]
 pub enum Target {
@@ -31,8 +36,9 @@ pub enum Target {
 impl Target {
     async fn dispatch(
         &self,
-        request: hyper::Request<hyper::body::Incoming>,
+        mut request: hyper::Request<hyper::body::Incoming>,
     ) -> hyper::Response<ResponseBody> {
+        request.headers_mut().remove(CALLER_HEADER);
         match self {
             Target::App(app) => app.serve(request).await,
             Target::Gateway(routes) => {

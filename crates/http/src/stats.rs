@@ -139,7 +139,12 @@ pub fn render_prometheus<'a>(apps: impl Iterator<Item = (&'a str, HttpStats)>) -
         let _ = writeln!(out, "# HELP {name} {help}");
         let _ = writeln!(out, "# TYPE {name} {kind}");
         for (app, stats) in &apps {
-            let _ = writeln!(out, "{name}{{app=\"{}\"}} {}", escape(app), value(stats));
+            let _ = writeln!(
+                out,
+                "{name}{{app=\"{}\"}} {}",
+                escape_label(app),
+                value(stats)
+            );
         }
     };
     family(
@@ -196,7 +201,7 @@ pub fn render_prometheus<'a>(apps: impl Iterator<Item = (&'a str, HttpStats)>) -
     );
     let _ = writeln!(out, "# TYPE skiff_http_request_duration_seconds summary");
     for (app, stats) in &apps {
-        let app = escape(app);
+        let app = escape_label(app);
         for (q, ms) in [("0.5", stats.p50_ms), ("0.99", stats.p99_ms)] {
             let _ = writeln!(
                 out,
@@ -213,7 +218,8 @@ pub fn render_prometheus<'a>(apps: impl Iterator<Item = (&'a str, HttpStats)>) -
     out
 }
 
-fn escape(label: &str) -> String {
+/// A Prometheus label value, escaped.
+pub fn escape_label(label: &str) -> String {
     label
         .replace('\\', "\\\\")
         .replace('"', "\\\"")

@@ -5,6 +5,9 @@
 //! 169.254.169.254 by then (DNS rebinding). Here the name is resolved once, every address is
 //! checked by the egress rule (`skiff_capabilities::egress`), and the connection goes to exactly a
 //! checked address; TLS still verifies the certificate for the name the guest asked for.
+//!
+//! Before any of that, a request to one of the app's [`Peers`] (another app of the same daemon it
+//! was linked to: `http://NAME/`) is handed to that app's handler in-process, with no socket.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -21,7 +24,8 @@ use skiff_capabilities::egress::{Denial, Destination, EgressRule};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use wasmtime_wasi_http::io::TokioIo;
-use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+pub use wasmtime_wasi_http::{Error as HttpError, WasiBody};
+use wasmtime_wasi_http::{RequestOptions, WasiHttpHooks};
 
 use crate::run::OutputSink;
 
@@ -30,11 +34,33 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 
 type IoFuture = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
+/// A response that is on its way: what a peer answers a request with.
+pub type PeerResponse =
+    Pin<Box<dyn Future<Output = Result<http::Response<WasiBody>, HttpError>> + Send>>;
+
+/// The other apps an app may call in-process, by name (`skiff run -d --link`, compose's
+/// `depends_on`/`links`): the daemon's, since only it knows the other apps.
+pub trait Peers: Send + Sync + 'static {
+    /// What a request to `host` (lowercase, without its port) is: a call to a linked app, a call
+    /// refused (a neighbour not linked; the message names the link to add), or not a peer's name
+    /// at all, to go out through the egress rule.
+    fn call(&self, host: &str, request: http::Request<WasiBody>) -> PeerCall;
+}
+
+pub enum PeerCall {
+    /// Not a peer: the request is given back, for the network.
+    Outside(http::Request<WasiBody>),
+    /// A neighbour this app was not linked to: why, and how to link it.
+    Refused(String),
+    Answer(PeerResponse),
+}
+
 /// The hooks of every component instance: outgoing HTTP passes the same egress rule as sockets.
 pub(crate) struct Egress {
     pub(crate) rule: Arc<EgressRule>,
     /// Where a denial is reported besides Skiff's own log: the app's stderr log (daemon).
     pub(crate) report: Option<Arc<dyn OutputSink>>,
+    pub(crate) peers: Option<Arc<dyn Peers>>,
 }
 
 impl WasiHttpHooks for Egress {
@@ -47,24 +73,41 @@ impl WasiHttpHooks for Egress {
     {
         let rule = self.rule.clone();
         let report = self.report.clone();
+        let peers = self.peers.clone();
         Box::new(async move {
             let uri = request.uri();
-            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
-            let host = uri.host().ok_or(HttpError::HttpRequestUriInvalid)?;
+            let Some(host) = uri.host() else {
+                return Err(HttpError::HttpRequestUriInvalid);
+            };
             let host = host
                 .strip_prefix('[')
                 .and_then(|h| h.strip_suffix(']'))
                 .unwrap_or(host)
-                .to_string();
+                .to_ascii_lowercase();
+            let request = match peers {
+                None => request,
+                Some(peers) => match peers.call(&host, request) {
+                    PeerCall::Outside(request) => request,
+                    PeerCall::Answer(response) => {
+                        return Ok((response.await?, Box::new(async { Ok(()) }) as IoFuture));
+                    }
+                    PeerCall::Refused(message) => {
+                        tracing::warn!("{message}");
+                        if let Some(report) = &report {
+                            report.write(format!("skiff: {message}\n").as_bytes());
+                        }
+                        return Err(HttpError::HttpRequestDenied);
+                    }
+                },
+            };
+            let uri = request.uri();
+            let https = uri.scheme() == Some(&http::uri::Scheme::HTTPS);
             let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
             let timeouts = Timeouts::new(options);
             let addrs = match checked_addresses(&rule, &host, port, timeouts.connect).await {
                 Ok(addrs) => addrs,
                 Err(Refusal::Denied(denial)) => {
-                    let destination = Endpoint {
-                        host: host.to_ascii_lowercase(),
-                        port,
-                    };
+                    let destination = Endpoint { host, port };
                     let message =
                         format!("blocked outgoing HTTP request to {destination}: {denial}");
                     tracing::warn!("{message}");

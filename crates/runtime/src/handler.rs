@@ -10,6 +10,7 @@ use wasmtime_wasi_http::WasiHttpView as _;
 use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::egress::Peers;
 use crate::limits::{CpuTurns, Guard, LimitExceeded, Usage};
 use crate::load::{App, Pre};
 use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
@@ -25,6 +26,8 @@ pub struct HandlerOptions {
     pub stdio: Stdio,
     /// The app's turns on the CPU, shared by all its instances; `None`: as many as it has.
     pub turns: Option<CpuTurns>,
+    /// The apps it may call in-process over `wasi:http` (the daemon's links).
+    pub peers: Option<Arc<dyn Peers>>,
 }
 
 /// What one instance used, from instantiation until the handler returned (which may be after
@@ -105,6 +108,7 @@ impl App {
         let host = ComponentHost::new(
             wasi.build(),
             options.grants.egress().clone(),
+            options.peers.clone(),
             &options.stdio,
             guard,
         );

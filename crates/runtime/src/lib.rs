@@ -21,6 +21,7 @@ mod load;
 mod run;
 
 pub use cache::{CacheProblem, check as check_compile_cache};
+pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
 pub use engine::{Pooling, Runtime, RuntimeConfig};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CpuTurns, LimitExceeded, Usage};

@@ -11,7 +11,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use std::sync::Arc;
 
-use crate::egress::Egress;
+use crate::egress::{Egress, Peers};
 use crate::limits::{Guard, LimitExceeded, Usage};
 use crate::load::{App, Pre};
 
@@ -25,6 +25,8 @@ pub struct RunOptions {
     pub stdio: Stdio,
     /// Where the run's CPU time and memory are counted, live.
     pub usage: Arc<Usage>,
+    /// The apps it may call in-process over `wasi:http` (the daemon's links).
+    pub peers: Option<Arc<dyn Peers>>,
 }
 
 /// Where the guest's standard streams go.
@@ -184,7 +186,13 @@ pub(crate) struct ComponentHost {
 }
 
 impl ComponentHost {
-    pub(crate) fn new(wasi: WasiCtx, egress: Arc<EgressRule>, stdio: &Stdio, guard: Guard) -> Self {
+    pub(crate) fn new(
+        wasi: WasiCtx,
+        egress: Arc<EgressRule>,
+        peers: Option<Arc<dyn Peers>>,
+        stdio: &Stdio,
+        guard: Guard,
+    ) -> Self {
         ComponentHost {
             wasi,
             http: WasiHttpCtx::new(),
@@ -199,6 +207,7 @@ impl ComponentHost {
                     Stdio::Inherit => None,
                     Stdio::Capture { stderr, .. } => Some(stderr.clone()),
                 },
+                peers,
             },
             guard,
         }
@@ -280,7 +289,13 @@ impl App {
                 }
                 Pre::Component(pre) => {
                     let egress = grants.egress().clone();
-                    let host = ComponentHost::new(wasi.build(), egress, &options.stdio, guard);
+                    let host = ComponentHost::new(
+                        wasi.build(),
+                        egress,
+                        options.peers.clone(),
+                        &options.stdio,
+                        guard,
+                    );
                     let mut store = new_store(pre.engine(), host);
                     let command = pre.instantiate_async(&mut store).await?;
                     let result = command.wasi_cli_run().call_run(&mut store).await?;

@@ -106,6 +106,9 @@ pub struct AppRecord {
     /// The request's labels (`skiff compose` marks its project's apps with them).
     #[serde(default)]
     pub labels: std::collections::BTreeMap<String, String>,
+    /// The apps it may call in-process.
+    #[serde(default)]
+    pub links: skiff_api::Links,
 }
 
 fn first_revision() -> u64 {
@@ -426,6 +429,7 @@ mod tests {
             http: Default::default(),
             revision: 0,
             labels: Default::default(),
+            links: Default::default(),
         }
     }
 

@@ -472,6 +472,7 @@ fn request(
         restart,
         http,
     )?;
+    request.links = project.links(service);
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(&request).expect("requests serialize"));
     hasher.update(code.as_bytes());

@@ -60,6 +60,11 @@ struct DetachFlags {
     /// Serve an HTTP app on the daemon's gateway (with -d): `HOST/PATH`, `HOST` or `/PATH`; repeatable
     #[arg(long = "route", value_name = "ROUTE")]
     routes: Vec<String>,
+    /// Let the app call another app of the daemon in-process (with -d): its `wasi:http`
+    /// requests to `http://NAME/` (or `http://NAME.internal/`) go straight to APP's handler, no
+    /// socket; NAME defaults to APP; repeatable
+    #[arg(long = "link", value_name = "APP[:NAME]", value_parser = parse_link)]
+    links: Vec<(String, String)>,
     #[command(flatten)]
     http: HttpLimitFlags,
 }
@@ -74,6 +79,7 @@ impl Run {
             (self.daemon.restart != RestartPolicy::No, "--restart"),
             (!self.daemon.ports.is_empty(), "--publish"),
             (!self.daemon.routes.is_empty(), "--route"),
+            (!self.daemon.links.is_empty(), "--link"),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag));
@@ -125,7 +131,7 @@ impl Run {
     /// `run -d`: see [`create_request`].
     fn detach(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let target = &self.app_and_args[0];
-        let request = create_request(
+        let mut request = create_request(
             self.daemon.name.clone(),
             &self.app_and_args,
             &self.grants,
@@ -137,6 +143,9 @@ impl Run {
                 limits: self.daemon.http.resolve(),
             },
         )?;
+        for (app, name) in &self.daemon.links {
+            request.links.calls.insert(name.clone(), app.clone());
+        }
         let app = global
             .block_on(global.client().create(&request))
             .with_context(|| format!("failed to start `{target}` in the daemon"))?;
@@ -180,7 +189,24 @@ pub(crate) fn create_request(
         restart,
         http,
         labels: Default::default(),
+        links: Default::default(),
     })
+}
+
+/// `APP[:NAME]`: the app to call, and the host name the caller uses for it (APP unless given).
+fn parse_link(spec: &str) -> Result<(String, String), String> {
+    let (app, name) = spec.split_once(':').unwrap_or((spec, spec));
+    if app.is_empty() {
+        return Err(format!("`{spec}` names no app; expected `APP[:NAME]`"));
+    }
+    let name = name.to_ascii_lowercase();
+    let name = name.strip_suffix(".internal").unwrap_or(&name);
+    if !crate::settings::is_host_label(name) {
+        return Err(format!(
+            "`{name}` cannot be a host name: use letters, digits and `-` (e.g. `--link {app}:api`)"
+        ));
+    }
+    Ok((app.to_string(), name.to_string()))
 }
 
 pub(crate) fn no_such_file(target: &str) -> anyhow::Error {

@@ -17,6 +17,7 @@ use crate::settings::GlobalFlags;
 /// linear memory. HTTP apps: requests, 5xx errors, 503s for overload, latency to the response
 /// head (p50, p99), instances alive, and what a serverless bill is made of: CPU-seconds and
 /// GB-seconds (linear memory integrated over each instance's lifetime) since the daemon started.
+/// Calls: each app's in-process calls to the apps it is linked to, by the name it called.
 #[derive(Debug, Args)]
 pub struct Stats {
     /// Print the figures once and exit
@@ -97,7 +98,30 @@ fn render(apps: &[AppInfo]) -> String {
         }
         out.push_str(&render_http(&http));
     }
+    if apps.iter().any(|app| !app.calls.is_empty()) {
+        out.push('\n');
+        out.push_str(&render_calls(apps));
+    }
     out
+}
+
+/// In-process calls between apps, per edge: the caller, the name it called.
+fn render_calls(apps: &[AppInfo]) -> String {
+    let rows: Vec<Vec<String>> = apps
+        .iter()
+        .flat_map(|app| {
+            app.calls.iter().map(|call| {
+                vec![
+                    app.name.clone(),
+                    call.to.clone(),
+                    call.requests.to_string(),
+                    call.errors.to_string(),
+                    call.refused.to_string(),
+                ]
+            })
+        })
+        .collect();
+    display::table(&["CALLER", "CALLS", "REQUESTS", "ERRORS", "REFUSED"], &rows)
 }
 
 fn render_http(apps: &[&AppInfo]) -> String {

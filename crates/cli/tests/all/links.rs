@@ -1,0 +1,221 @@
+//! Calls between apps of one daemon, in-process: `skiff run -d --link APP[:NAME]` and compose's
+//! `depends_on`/`links`. A linked name reaches the app's handler with no socket (the caller has
+//! no network grant), carries the caller's name, and is counted per edge; a neighbour not linked
+//! is refused naming the edge to add.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use reqwest::blocking::Client;
+use skiff_test_programs_artifacts::{P2_HTTP_CALLER, P2_HTTP_HELLO, P2_HTTP_OUTBOUND};
+
+use crate::daemon::Daemon;
+use crate::support::write_file;
+
+/// What `front` (the outbound proxy) answers when asked to GET `target`, through the gateway.
+fn call_through(daemon: &Daemon, route: &str, target: &str) -> (StatusCode, String) {
+    let gateway = daemon.info()["gateway"].as_str().unwrap().to_string();
+    let response = Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()
+        .unwrap()
+        .get(format!("http://{gateway}{route}"))
+        .header("x-target-url", target)
+        .send()
+        .unwrap();
+    (response.status(), response.text().unwrap())
+}
+
+fn metrics(daemon: &Daemon) -> String {
+    let addr = daemon.info()["metrics"].as_str().unwrap().to_string();
+    reqwest::blocking::get(format!("http://{addr}/metrics"))
+        .unwrap()
+        .text()
+        .unwrap()
+}
+
+#[test]
+pub fn linked_apps_call_each_other_in_process() {
+    let daemon = Daemon::start();
+    daemon.run_d("api", &[P2_HTTP_CALLER]).success();
+    // No `--network`: the front has no socket to anywhere, only its link.
+    daemon
+        .run_d(
+            "front",
+            &[
+                "--link",
+                "api",
+                "--link",
+                "api:backend",
+                "--route",
+                "/front",
+                P2_HTTP_OUTBOUND,
+            ],
+        )
+        .success();
+
+    for target in [
+        "http://api/",
+        "http://api.internal/x",
+        "http://backend:8080/",
+    ] {
+        let (status, body) = call_through(&daemon, "/front", target);
+        assert_eq!(status, StatusCode::OK, "{target}: {body}");
+        assert_eq!(body, "upstream 200: caller: front\n", "{target}");
+    }
+
+    // A name it is not linked to under `.internal` never goes to DNS.
+    let (status, body) = call_through(&daemon, "/front", "http://db.internal/");
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    daemon
+        .run(&["logs", "front"])
+        .success()
+        .stderr_has("blocked call from `front` to `db`")
+        .stderr_has("--link APP:db");
+    // Any other name is the network's, under the egress grants: none here.
+    let (status, body) = call_through(&daemon, "/front", "http://example.com/");
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+
+    // The caller header cannot be forged from outside.
+    let gateway = daemon.info()["gateway"].as_str().unwrap().to_string();
+    let forged = Client::new()
+        .get(format!("http://{gateway}/"))
+        .header("host", "api.localhost")
+        .header("skiff-caller", "front")
+        .send()
+        .unwrap();
+    assert_eq!(forged.text().unwrap(), "caller: none\n");
+
+    // Counted per edge: in `stats`, in `inspect` and in the metrics.
+    let stats = daemon.run(&["stats", "--no-stream"]);
+    stats.success().stdout_has("CALLER");
+    let edge: Vec<&str> = stats
+        .stdout
+        .lines()
+        .map(|line| line.split_whitespace().collect::<Vec<_>>())
+        .find(|fields| fields.starts_with(&["front", "api"]))
+        .unwrap_or_else(|| panic!("no front -> api row:\n{}", stats.stdout));
+    assert_eq!(edge, ["front", "api", "2", "0", "0"]);
+    let calls = &daemon.app("front")["calls"];
+    let to = |name: &str| {
+        calls
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|c| c["to"] == name)
+            .cloned()
+            .unwrap_or_else(|| panic!("no calls to {name}: {calls:#}"))
+    };
+    assert_eq!(to("api")["requests"], 2);
+    assert_eq!(to("backend")["requests"], 1);
+    assert_eq!(to("db")["refused"], 1);
+    let text = metrics(&daemon);
+    assert!(
+        text.contains("skiff_calls_total{app=\"front\",to=\"api\"} 2"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skiff_calls_refused_total{app=\"front\",to=\"db\"} 1"),
+        "{text}"
+    );
+
+    // A stopped callee answers as a stopped app does; the caller sees it, and it counts as an
+    // error of the edge.
+    daemon.run(&["stop", "api"]).success();
+    let (status, body) = call_through(&daemon, "/front", "http://api/");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(body.starts_with("upstream 503: "), "{body}");
+    assert_eq!(to_errors(&daemon), 1);
+}
+
+fn to_errors(daemon: &Daemon) -> u64 {
+    daemon.app("front")["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["to"] == "api")
+        .unwrap()["errors"]
+        .as_u64()
+        .unwrap()
+}
+
+#[test]
+fn compose_services_call_each_other_along_their_edges_only() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            r#"
+services:
+  front:
+    image: {P2_HTTP_OUTBOUND}
+    depends_on: [api]
+    links: ["other:hello"]
+    x-skiff:
+      routes: [/front]
+  api:
+    image: {P2_HTTP_CALLER}
+  other:
+    image: {P2_HTTP_HELLO}
+  admin:
+    image: {P2_HTTP_HELLO}
+"#
+        ),
+    );
+    let compose = |args: &[&str]| {
+        let file = dir.path().join("compose.yaml");
+        let mut all = vec!["compose", "-f", file.to_str().unwrap(), "-p", "shop"];
+        all.extend_from_slice(args);
+        daemon.run(&all)
+    };
+    compose(&["config"]).success().stdout_has("- other:hello");
+    compose(&["up", "-d"]).success();
+
+    let (status, body) = call_through(&daemon, "/front", "http://api/");
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "upstream 200: caller: shop-front\n")
+    );
+    // A link reaches the service by its alias and, as in Compose, by its name.
+    for target in ["http://hello/", "http://other/"] {
+        let (status, body) = call_through(&daemon, "/front", target);
+        assert_eq!(status, StatusCode::OK, "{body}");
+        assert!(body.starts_with("upstream 200: "), "{body}");
+    }
+
+    // `admin` is a neighbour, but the file gives `front` no edge to it.
+    let (status, body) = call_through(&daemon, "/front", "http://admin/");
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    compose(&["logs", "front"])
+        .success()
+        .stderr_has("blocked call from `shop-front` to `admin`")
+        .stderr_has("add `admin` to `depends_on` (or `links`) of service `front`");
+    // And `api` may not call back.
+    assert_eq!(
+        daemon.app("shop-api")["links"]["refused"]["front"]
+            .as_str()
+            .map(|hint| hint.contains("of service `api`")),
+        Some(true)
+    );
+    compose(&["down"]).success();
+}
+
+/// `links:` naming a service the file does not define is refused before anything starts.
+#[test]
+fn a_link_to_no_service_is_refused() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "compose.yaml",
+        format!("services:\n  front:\n    image: {P2_HTTP_OUTBOUND}\n    links: [nope]\n"),
+    );
+    daemon
+        .run(&["compose", "-f", file.to_str().unwrap(), "up", "-d"])
+        .code(125)
+        .stderr_has("links to `nope`, which is not a service of the file");
+    assert!(daemon.run(&["ps", "-a"]).stdout.lines().count() <= 1);
+}
