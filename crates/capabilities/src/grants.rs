@@ -17,6 +17,11 @@ pub struct Grants {
     pub dirs: Vec<DirGrant>,
     /// Where the app may connect to.
     pub network: NetworkPolicy,
+    /// Where it may listen for TCP connections (`-p [ADDR:]PORT` on a command app): a server of
+    /// its own, a cache, a database. An address of 127.0.0.1 (the default) does not let it
+    /// listen on every interface.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<std::net::SocketAddr>,
 }
 
 impl Grants {
@@ -442,5 +447,14 @@ mod tests {
         ] {
             assert!(bad.parse::<NetworkPolicy>().is_err(), "{bad}");
         }
+    }
+}
+
+/// `-p PORT` (on 127.0.0.1: loopback unless told otherwise) or `-p ADDR:PORT`: where an HTTP app
+/// is served, or a command app may listen.
+pub fn parse_publish(spec: &str) -> Option<std::net::SocketAddr> {
+    match spec.parse::<u16>() {
+        Ok(port) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => spec.parse().ok(),
     }
 }

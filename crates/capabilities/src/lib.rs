@@ -18,5 +18,7 @@ mod limits;
 pub mod wasi;
 
 pub use env::{EnvError, parse_env_assignment, parse_env_file};
-pub use grants::{DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, ParseGrantError};
+pub use grants::{
+    DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, ParseGrantError, parse_publish,
+};
 pub use limits::{ByteSize, Limits, ParseLimitError, parse_duration};

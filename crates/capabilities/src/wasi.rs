@@ -59,6 +59,8 @@ pub struct PreparedGrants {
     /// addresses a guest that looks a granted name up may connect its sockets to (public ones;
     /// special ones only through a grant that names them).
     resolved: Arc<HashMap<SocketAddr, String>>,
+    /// Where it may listen.
+    listen: Arc<[SocketAddr]>,
 }
 
 impl PreparedGrants {
@@ -88,6 +90,7 @@ impl PreparedGrants {
             network: Arc::new(grants.network.clone()),
             egress: Arc::new(egress),
             resolved: Arc::new(resolved),
+            listen: grants.listen.clone().into(),
         })
     }
 
@@ -120,16 +123,17 @@ impl PreparedGrants {
                     source: std::io::Error::other(e.to_string()),
                 })?;
         }
-        if !self.egress.is_empty() {
+        if !self.egress.is_empty() || !self.listen.is_empty() {
             let egress = self.egress.clone();
             let resolved = self.resolved.clone();
+            let listen = self.listen.clone();
             wasi.allow_tcp(true)
-                .allow_udp(true)
+                .allow_udp(!egress.is_empty())
                 // Name lookups can carry data out (DNS exfiltration): only when a grant names a
                 // host.
                 .allow_ip_name_lookup(!egress.names().is_empty())
                 .socket_addr_check(move |addr, use_| {
-                    let ok = egress_allowed(&egress, &resolved, addr, use_);
+                    let ok = socket_allowed(&egress, &resolved, &listen, addr, use_);
                     Box::pin(async move { ok })
                 });
         }
@@ -157,9 +161,10 @@ fn resolve(names: &[Endpoint]) -> Result<HashMap<SocketAddr, String>, GrantError
     Ok(resolved)
 }
 
-fn egress_allowed(
+fn socket_allowed(
     egress: &EgressRule,
     resolved: &HashMap<SocketAddr, String>,
+    listen: &[SocketAddr],
     addr: SocketAddr,
     use_: SocketAddrUse,
 ) -> bool {
@@ -168,18 +173,22 @@ fn egress_allowed(
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
             egress.check_address(addr, resolved.get(&addr).map(String::as_str))
         }
-        // The implicit bind that precedes a connect or a send uses an ephemeral port; binding a
-        // chosen port, listening and accepting are serving, which egress grants do not allow.
+        // The implicit bind that precedes a connect or a send uses an ephemeral port.
         SocketAddrUse::TcpBind | SocketAddrUse::UdpBind if addr.port() == 0 => Ok(()),
-        SocketAddrUse::TcpBind
-        | SocketAddrUse::UdpBind
-        | SocketAddrUse::TcpListen
-        | SocketAddrUse::TcpAccept => Err(crate::egress::Denial::NotGranted {
-            destination: Endpoint {
-                host: addr.ip().to_string(),
-                port: addr.port(),
-            },
-        }),
+        // Serving: only where a listen grant says. Whoever reaches a granted listener may
+        // connect to it (as to a Docker container's published port).
+        SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => {
+            return listen_allowed(listen, addr, use_);
+        }
+        SocketAddrUse::TcpAccept if !listen.is_empty() => Ok(()),
+        SocketAddrUse::UdpBind | SocketAddrUse::TcpAccept => {
+            Err(crate::egress::Denial::NotGranted {
+                destination: Endpoint {
+                    host: addr.ip().to_string(),
+                    port: addr.port(),
+                },
+            })
+        }
     };
     match checked {
         Ok(()) => true,
@@ -190,4 +199,31 @@ fn egress_allowed(
             false
         }
     }
+}
+
+/// Binding or listening on `addr`: granted if a listen grant names its port and its address,
+/// or names its port on every interface (`0.0.0.0`, `::`).
+fn listen_allowed(listen: &[SocketAddr], addr: SocketAddr, use_: SocketAddrUse) -> bool {
+    let granted = listen.iter().any(|grant| {
+        grant.port() == addr.port()
+            && (grant.ip().is_unspecified() || canonical(grant.ip()) == addr.ip())
+    });
+    if !granted {
+        let port = addr.port();
+        let hint = if listen.iter().any(|grant| grant.port() == port) {
+            format!(
+                "it may listen on {} only; listen there, or grant `-p {addr}`",
+                listen
+                    .iter()
+                    .filter(|grant| grant.port() == port)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )
+        } else {
+            format!("grant it with `-p {port}` (127.0.0.1) or `-p {addr}`")
+        };
+        tracing::warn!("blocked {use_:?} on {addr}: not a port the app may listen on; {hint}");
+    }
+    granted
 }

@@ -604,9 +604,10 @@ fn bind_mount(spec: &str, dir: &Path) -> anyhow::Result<String> {
     Ok(spec)
 }
 
-/// `HOST:CONTAINER` / `ADDR:HOST:CONTAINER` → `-p [ADDR:]HOST`. A Wasm HTTP app does not listen
-/// itself, so the container port has nothing to map to: the daemon serves the handler on HOST.
-/// A lone `CONTAINER` publishes on a port the system picks, as Docker does.
+/// `HOST:CONTAINER` / `ADDR:HOST:CONTAINER` → `-p [ADDR:]HOST`. A Wasm app has no container
+/// port of its own to map: the daemon serves an HTTP handler on HOST, and a command listening
+/// itself is allowed HOST. A lone `PORT` is that port on loopback (not, as in Docker, a port the
+/// system picks): a command binds the very port it names.
 fn publish(spec: &str) -> anyhow::Result<String> {
     let bare = spec.strip_suffix("/tcp").unwrap_or(spec);
     let refuse = |why: &str| {
@@ -623,7 +624,7 @@ fn publish(spec: &str) -> anyhow::Result<String> {
     }
     let (addr_host, container) = match bare.rsplit_once(':') {
         Some(split) => split,
-        None => ("0", bare),
+        None => (bare, bare),
     };
     if container.parse::<u16>().is_err() {
         return refuse("not a port number");
@@ -853,6 +854,31 @@ impl Project {
         skiff_api::Links { calls, refused }
     }
 
+    /// The TCP ports of the services `service` has an edge to, as network grants: a service
+    /// listening itself (`ports` of a command) is reached over loopback, and only along edges.
+    pub fn edge_ports(&self, service: &str) -> Vec<skiff_capabilities::Endpoint> {
+        let spec = &self.services[service];
+        let linked: BTreeSet<&String> = spec.depends_on.keys().chain(spec.links.values()).collect();
+        let mut endpoints = Vec::new();
+        for other in linked {
+            for port in &self.services[other].ports {
+                let Some(addr) = skiff_capabilities::parse_publish(port) else {
+                    continue;
+                };
+                let ip = if addr.ip().is_unspecified() {
+                    std::net::IpAddr::from([127, 0, 0, 1])
+                } else {
+                    addr.ip()
+                };
+                endpoints.push(skiff_capabilities::Endpoint {
+                    host: ip.to_string(),
+                    port: addr.port(),
+                });
+            }
+        }
+        endpoints
+    }
+
     /// The project as `skiff compose config` prints it: normalised, paths absolute.
     pub fn to_value(&self) -> Value {
         let mut services = Map::new();
@@ -985,7 +1011,7 @@ services:
         assert_eq!(web.command.as_ref().unwrap(), &["serve", "--dir", "/a b"]);
         assert_eq!(web.environment, ["FROM_HOST", "MODE=prod", "N=3"]);
         assert_eq!(web.volumes, ["/srv/My Shop/data:/data:ro"]);
-        assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "0"]);
+        assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "80"]);
         assert_eq!(web.depends_on["db"], Condition::Healthy);
         assert_eq!(p.start_order().unwrap(), ["db", "web"]);
         assert_eq!(p.app_name("web"), "myshop-web");

@@ -147,6 +147,7 @@ impl GrantFlags {
                 .as_ref()
                 .map(|n| n.policy.clone())
                 .unwrap_or_default(),
+            listen: Vec::new(),
         })
     }
 

@@ -102,12 +102,8 @@ impl HttpSlot {
 }
 
 /// `PORT` (on 127.0.0.1: loopback unless told otherwise) or `ADDR:PORT`.
-fn parse_port(spec: &str) -> Result<SocketAddr, Fail> {
-    let parsed = match spec.parse::<u16>() {
-        Ok(port) => Ok(SocketAddr::from(([127, 0, 0, 1], port))),
-        Err(_) => spec.parse::<SocketAddr>(),
-    };
-    parsed.map_err(|_| {
+pub(crate) fn parse_port(spec: &str) -> Result<SocketAddr, Fail> {
+    skiff_capabilities::parse_publish(spec).ok_or_else(|| {
         Fail::new(
             400,
             format!("`{spec}` is not a port"),

@@ -123,6 +123,8 @@ enum Workload {
     Command {
         app: Arc<App>,
         peers: Arc<dyn Peers>,
+        /// Where it may listen for TCP connections (`-p`).
+        listen: Vec<std::net::SocketAddr>,
     },
     /// An HTTP handler, published on ports and routes, a fresh instance per request.
     Http(HttpSlot),
@@ -378,19 +380,26 @@ impl Supervisor {
             let default_route = format!("{}.localhost", record.name);
             Workload::Http(HttpSlot::new(app, &record.http, &default_route)?)
         } else {
-            if !record.http.ports.is_empty() || !record.http.routes.is_empty() {
+            if !record.http.routes.is_empty() {
                 return Err(Fail::new(
                     400,
                     format!(
-                        "`{}` is a command, not an HTTP handler: it cannot be published with `-p` or `--route`",
+                        "`{}` is a command, not an HTTP handler: it cannot be routed with `--route`",
                         record.source
                     ),
                     Some(
-                        "publish components that export `wasi:http/incoming-handler`; a command serving sockets itself needs `--network` grants instead",
+                        "route components that export `wasi:http/incoming-handler`; a command serving TCP itself is given its ports with `-p`",
                     ),
                 ));
             }
-            Workload::Command { app, peers }
+            // A command's `-p` ports are where it may listen itself.
+            let listen = record
+                .http
+                .ports
+                .iter()
+                .map(|spec| crate::http::parse_port(spec))
+                .collect::<Result<Vec<_>, _>>()?;
+            Workload::Command { app, peers, listen }
         };
         let slot = Arc::new(Slot {
             workload,
@@ -459,7 +468,7 @@ impl Supervisor {
     }
 
     async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
-        let Workload::Command { app, peers } = &slot.workload else {
+        let Workload::Command { app, peers, listen } = &slot.workload else {
             unreachable!("only commands are supervised");
         };
         let mut stop = slot.stop.subscribe();
@@ -478,9 +487,11 @@ impl Supervisor {
                 }
                 let mut args = vec![record.name.clone()];
                 args.extend(record.args.iter().cloned());
+                let mut grants = record.grants.clone();
+                grants.listen = listen.clone();
                 RunOptions {
                     args,
-                    grants: record.grants.clone(),
+                    grants,
                     limits: record.limits.clone(),
                     stdio: Stdio::Capture {
                         stdout: slot.log.sink(0),

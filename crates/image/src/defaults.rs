@@ -73,7 +73,12 @@ pub fn merge_grants(
         Some(defaults) if accept_image_network => flags.network.union(&defaults.app.network),
         _ => flags.network.clone(),
     };
-    Grants { env, dirs, network }
+    Grants {
+        env,
+        dirs,
+        network,
+        listen: flags.listen.clone(),
+    }
 }
 
 /// The line to show the user when the image declares network destinations that the run does not

@@ -473,6 +473,11 @@ fn request(
         http,
     )?;
     request.links = project.links(service);
+    let edges = project.edge_ports(service);
+    if !edges.is_empty() {
+        let edges = skiff_capabilities::NetworkPolicy::Allow(edges);
+        request.grants.network = request.grants.network.union(&edges);
+    }
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(&request).expect("requests serialize"));
     hasher.update(code.as_bytes());

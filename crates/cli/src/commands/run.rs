@@ -54,7 +54,8 @@ struct DetachFlags {
     /// `always` or `unless-stopped`
     #[arg(long, value_name = "POLICY", default_value = "no")]
     restart: RestartPolicy,
-    /// Serve an HTTP app on its own port (with -d): `PORT` (on 127.0.0.1) or `ADDR:PORT`; repeatable
+    /// Serve an HTTP app on its own port (with -d), or let a command listen on it for TCP
+    /// connections: `PORT` (on 127.0.0.1) or `ADDR:PORT`; repeatable
     #[arg(short = 'p', long = "publish", value_name = "[ADDR:]PORT")]
     ports: Vec<String>,
     /// Serve an HTTP app on the daemon's gateway (with -d): `HOST/PATH`, `HOST` or `/PATH`; repeatable
@@ -77,7 +78,6 @@ impl Run {
         let background_flag = [
             (self.daemon.name.is_some(), "--name"),
             (self.daemon.restart != RestartPolicy::No, "--restart"),
-            (!self.daemon.ports.is_empty(), "--publish"),
             (!self.daemon.routes.is_empty(), "--route"),
             (!self.daemon.links.is_empty(), "--link"),
         ]
@@ -111,9 +111,20 @@ impl Run {
         {
             args.extend(image.app.args.iter().cloned());
         }
+        let mut grants = self.grants.merge(image.as_ref())?;
+        for spec in &self.daemon.ports {
+            grants
+                .listen
+                .push(skiff_capabilities::parse_publish(spec).ok_or_else(|| {
+                    user_error(
+                        format!("`{spec}` is not a port"),
+                        "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`",
+                    )
+                })?);
+        }
         let options = RunOptions {
             args,
-            grants: self.grants.merge(image.as_ref())?,
+            grants,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             ..Default::default()
         };

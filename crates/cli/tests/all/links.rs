@@ -7,7 +7,9 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
-use skiff_test_programs_artifacts::{P2_HTTP_CALLER, P2_HTTP_HELLO, P2_HTTP_OUTBOUND};
+use skiff_test_programs_artifacts::{
+    P2_HTTP_CALLER, P2_HTTP_HELLO, P2_HTTP_KV, P2_HTTP_OUTBOUND, P2_TCP_KV_SERVER,
+};
 
 use crate::daemon::Daemon;
 use crate::support::write_file;
@@ -218,4 +220,71 @@ fn a_link_to_no_service_is_refused() {
         .code(125)
         .stderr_has("links to `nope`, which is not a service of the file");
     assert!(daemon.run(&["ps", "-a"]).stdout.lines().count() <= 1);
+}
+
+/// The issue's project: an HTTP front calling an HTTP API calling a TCP key-value service, each
+/// along its edge only.
+#[test]
+pub fn a_front_an_api_and_a_tcp_service_in_one_project() {
+    let daemon = Daemon::start();
+    let port = crate::programs::free_port();
+    let kv = format!("127.0.0.1:{port}");
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            r#"
+services:
+  front:
+    image: {P2_HTTP_OUTBOUND}
+    depends_on: [api]
+    x-skiff:
+      routes: [/front]
+  api:
+    image: {P2_HTTP_KV}
+    depends_on: [kv]
+    environment:
+      KV_ADDR: "{kv}"
+  kv:
+    image: {P2_TCP_KV_SERVER}
+    command: ["{kv}"]
+    ports: ["{port}"]
+"#
+        ),
+    );
+    let file = file.to_str().unwrap();
+    daemon
+        .run(&["compose", "-f", file, "-p", "chain", "up", "-d"])
+        .success();
+    assert_eq!(
+        crate::programs::tcp_request(&kv, "SET greeting hello"),
+        "OK"
+    );
+
+    let (status, body) = call_through(&daemon, "/front", "http://api/greeting");
+    assert_eq!(
+        (status, body.as_str()),
+        (StatusCode::OK, "upstream 200: hello\n")
+    );
+    let (_, body) = call_through(&daemon, "/front", "http://api/nothing");
+    assert_eq!(body, "upstream 404: no nothing\n");
+
+    // The front has no edge to the key-value service, by name or by port.
+    let (status, _) = call_through(&daemon, "/front", "http://kv/");
+    assert_eq!(status, StatusCode::BAD_GATEWAY);
+    let (status, body) = call_through(&daemon, "/front", &format!("http://{kv}/"));
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    daemon
+        .run(&["logs", "chain-front"])
+        .success()
+        .stderr_has("add `kv` to `depends_on` (or `links`) of service `front`");
+
+    daemon
+        .run(&["compose", "-f", file, "-p", "chain", "down"])
+        .success();
+    assert!(
+        std::net::TcpStream::connect(&kv).is_err(),
+        "kv still listens"
+    );
 }

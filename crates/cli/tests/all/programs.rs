@@ -484,3 +484,85 @@ fn p2_tcp_echo_client_over_ipv6() {
         .success()
         .stdout_is("reply: ping\n");
 }
+
+/// A port free on 127.0.0.1 now (the OS's choice, released at once).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One request line to a TCP server, retried until it listens; its reply line.
+pub fn tcp_request(addr: &str, line: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        match std::net::TcpStream::connect(addr) {
+            Ok(mut stream) => {
+                stream.write_all(format!("{line}\n").as_bytes()).unwrap();
+                let mut reply = String::new();
+                BufReader::new(stream).read_line(&mut reply).unwrap();
+                return reply.trim_end().to_string();
+            }
+            Err(e) => {
+                assert!(std::time::Instant::now() < deadline, "{addr}: {e}");
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+}
+
+/// A command listens only on the ports `-p` grants it, on loopback unless the grant says
+/// otherwise; what reaches the listener may connect, and other apps need an egress grant to it.
+#[test]
+fn p2_tcp_kv_server() {
+    let skiff = Skiff::new();
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let wasm = P2_TCP_KV_SERVER;
+
+    // Denied by default; with another port granted, the denial names the flag that allows it.
+    skiff
+        .run(&["run", wasm, &addr])
+        .code(1)
+        .stderr_has("error: Permission denied");
+    skiff
+        .run(&["run", "-p", &free_port().to_string(), wasm, &addr])
+        .code(1)
+        .stderr_has("error: Permission denied")
+        .stderr_has(&format!("grant it with `-p {port}`"));
+    // `-p PORT` is loopback: every interface needs saying so.
+    let any = format!("0.0.0.0:{port}");
+    skiff
+        .run(&["run", "-p", &port.to_string(), wasm, &any])
+        .code(1)
+        .stderr_has(&format!(
+            "it may listen on {addr} only; listen there, or grant `-p {any}`"
+        ));
+
+    // In the daemon, serving until stopped.
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_d("kv", &["-p", &port.to_string(), wasm, &addr])
+        .success();
+    assert_eq!(tcp_request(&addr, "PING"), "PONG");
+    assert_eq!(tcp_request(&addr, "SET colour blue"), "OK");
+    assert_eq!(tcp_request(&addr, "GET colour"), "blue");
+    daemon
+        .run(&["logs", "kv"])
+        .success()
+        .stdout_has(&format!("listening on {addr}"));
+
+    // Another app reaches it only with a grant to it.
+    let client = P2_TCP_ECHO_CLIENT;
+    daemon
+        .run(&["run", client, &addr])
+        .code(1)
+        .stderr_has("error: Permission denied");
+    daemon
+        .run(&["run", "--network", &format!("allow={addr}"), client, &addr])
+        .success()
+        .stdout_is("reply: PONG\n");
+    daemon.run(&["stop", "kv"]).success();
+}
