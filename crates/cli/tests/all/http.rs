@@ -461,9 +461,9 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
         .code(125)
         .stderr_has("route `/shop` is already taken by app `shop`");
     daemon
-        .run_d("cmd", &["-p", "0", P2_CLI_HELLO])
+        .run_d("cmd", &["--route", "/cmd", P2_CLI_HELLO])
         .code(125)
-        .stderr_has("not an HTTP handler");
+        .stderr_has("a command, not an HTTP handler: it cannot be routed");
     daemon
         .run_d("clash", &["-p", &port, P2_HTTP_HELLO])
         .code(125)
