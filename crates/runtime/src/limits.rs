@@ -2,15 +2,16 @@
 //! `ResourceLimiter`, CPU time through the epoch callback and a per-poll CPU meter, wall-clock
 //! time through a timer around the whole run; and taking turns on the CPU among an app's instances.
 
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
 use skiff_capabilities::{ByteSize, Limits};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 /// A limit an app ran into. Carried as the error that ends the guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -124,6 +125,8 @@ pub struct Usage {
     /// Memory integrated over time: linear memory only grows, so this is exact, updated at each
     /// growth (rare) rather than sampled.
     memory_clock: Mutex<MemoryClock>,
+    /// Set by the epoch callback when the guest yields at a tick (see [`Usage::ticked`]).
+    ticked: AtomicBool,
 }
 
 #[derive(Debug, Default)]
@@ -173,7 +176,7 @@ impl Usage {
     }
 
     /// Meters `future`; with `turns`, each poll of it first takes one of its app's turns on the
-    /// CPU.
+    /// CPU, in the order the app's instances arrived (see [`CpuTurns`]).
     pub(crate) fn meter_in_turns<F: Future>(
         self: &Arc<Self>,
         future: F,
@@ -182,75 +185,197 @@ impl Usage {
         Metered {
             future: Box::pin(future),
             meter: self.clone(),
-            turns: turns.map(|turns| Turn {
-                turns: turns.0.clone(),
-                waiting: None,
-            }),
+            turn: turns.map(|turns| Turn::new(turns.0.clone())),
         }
+    }
+
+    /// Said by the epoch callback just before the guest yields at a tick: the poll that returns
+    /// next is a time slice ending, not a wait for I/O.
+    pub(crate) fn ticked(&self) {
+        self.ticked.store(true, Ordering::Relaxed);
     }
 }
 
+/// How long an instance may run on without giving its app's turn to an instance that arrived
+/// after it. Within a slice it still yields the thread at every epoch tick, so other apps run;
+/// it just keeps its place ahead of its own app's later requests. Long enough that a request of
+/// a few tens of milliseconds runs to its end in arrival order, short enough that a request
+/// that runs for seconds cannot hold its app's later requests back for long.
+pub const TURN_SLICE: Duration = Duration::from_millis(50);
+
 /// Turns on the CPU shared by all instances of one app: at most this many of them run guest
-/// code at the same moment, whatever the number of instances alive. A turn is held only while
-/// an instance is being polled (not while it waits on I/O or a timer) and given up at each epoch
-/// tick, to the app's next instance in FIFO order. So an app with a thousand busy instances has
-/// as many runnable tasks as an app with one busy instance per worker thread: its neighbours (and
-/// the daemon's API) wait behind a few of its time slices, not a thousand of them.
+/// code at the same moment, whatever the number of instances alive. A turn is held while an
+/// instance is being polled, and across its yields at epoch ticks for up to [`TURN_SLICE`] of CPU
+/// time; it is given up when the instance waits for I/O or a timer, finishes, or has used its
+/// slice. A free turn goes to the waiting instance that arrived first (an instance that used up
+/// its slice goes to the back of the line): first come, first served within the app, so a burst
+/// of requests finishes in arrival order instead of all late together. Between apps, fairness is
+/// tokio's: every instance yields the thread at each tick. So an app with a thousand busy
+/// instances has as many runnable tasks as an app with one busy instance per worker thread: its
+/// neighbours (and the daemon's API) wait behind a few of its time slices, not a thousand of them.
 #[derive(Clone, Debug)]
-pub struct CpuTurns(Arc<Semaphore>);
+pub struct CpuTurns(Arc<TurnQueue>);
 
 impl CpuTurns {
     /// `turns` instances may run guest code at once (at least one).
     pub fn new(turns: usize) -> Self {
-        CpuTurns(Arc::new(Semaphore::new(turns.max(1))))
+        CpuTurns(Arc::new(TurnQueue {
+            state: Mutex::new(QueueState {
+                free: turns.max(1),
+                waiting: BTreeMap::new(),
+                next_id: 0,
+            }),
+        }))
     }
 }
 
-type Acquire =
-    Pin<Box<dyn Future<Output = Result<OwnedSemaphorePermit, tokio::sync::AcquireError>> + Send>>;
+#[derive(Debug)]
+pub struct TurnQueue {
+    state: Mutex<QueueState>,
+}
 
+#[derive(Debug)]
+struct QueueState {
+    free: usize,
+    /// Instances waiting for a turn, by place in line (arrival, then id).
+    waiting: BTreeMap<(Instant, u64), Waker>,
+    next_id: u64,
+}
+
+impl TurnQueue {
+    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Gives a turn back and wakes the first in line to take it.
+    fn release(&self) {
+        let mut state = self.lock();
+        state.free += 1;
+        if let Some(waker) = state.waiting.values().next() {
+            waker.wake_by_ref();
+        }
+    }
+}
+
+/// One instance's place with its app's turns.
 struct Turn {
-    turns: Arc<Semaphore>,
-    /// Queued for a turn (FIFO, behind the app's other instances).
-    waiting: Option<Acquire>,
+    queue: Arc<TurnQueue>,
+    /// Its place in line: when it arrived, or when its last slice ended.
+    place: (Instant, u64),
+    holding: bool,
+    /// CPU time run since it took its turn.
+    ran: Duration,
 }
 
 impl Turn {
-    fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<OwnedSemaphorePermit> {
-        if self.waiting.is_none() {
-            // Fails while others are queued, so nobody jumps the line.
-            if let Ok(permit) = self.turns.clone().try_acquire_owned() {
-                return Poll::Ready(permit);
-            }
-            self.waiting = Some(Box::pin(self.turns.clone().acquire_owned()));
+    fn new(queue: Arc<TurnQueue>) -> Self {
+        let id = {
+            let mut state = queue.lock();
+            state.next_id += 1;
+            state.next_id
+        };
+        Turn {
+            queue,
+            place: (Instant::now(), id),
+            holding: false,
+            ran: Duration::ZERO,
         }
-        let waiting = self.waiting.as_mut().expect("queued above");
-        let permit = std::task::ready!(waiting.as_mut().poll(cx));
-        self.waiting = None;
-        Poll::Ready(permit.expect("the semaphore is never closed"))
+    }
+
+    /// Takes a turn if one is free and nobody ahead waits for one; else waits in line.
+    fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<()> {
+        if self.holding {
+            return Poll::Ready(());
+        }
+        let mut state = self.queue.lock();
+        let first = state
+            .waiting
+            .keys()
+            .next()
+            .is_none_or(|first| *first >= self.place);
+        if state.free > 0 && first {
+            state.free -= 1;
+            state.waiting.remove(&self.place);
+            // A turn left free while others wait behind this one: pass the word on.
+            if state.free > 0
+                && let Some(next) = state.waiting.values().next()
+            {
+                next.wake_by_ref();
+            }
+            self.holding = true;
+            self.ran = Duration::ZERO;
+            return Poll::Ready(());
+        }
+        state.waiting.insert(self.place, cx.waker().clone());
+        Poll::Pending
+    }
+
+    /// After a poll that ran for `spent` and did not finish: keeps the turn across a tick's
+    /// yield within the slice; otherwise gives it up (to the back of the line if the slice is
+    /// used up).
+    fn after_pending(&mut self, spent: Duration, ticked: bool) {
+        self.ran += spent;
+        if ticked && self.ran < TURN_SLICE {
+            return;
+        }
+        if self.ran >= TURN_SLICE {
+            self.place.0 = Instant::now();
+        }
+        self.give_up();
+    }
+
+    fn give_up(&mut self) {
+        if std::mem::take(&mut self.holding) {
+            self.queue.release();
+        }
+    }
+}
+
+impl Drop for Turn {
+    fn drop(&mut self) {
+        if self.holding {
+            self.give_up();
+        } else {
+            let mut state = self.queue.lock();
+            if state.waiting.remove(&self.place).is_some()
+                && state.free > 0
+                && let Some(next) = state.waiting.values().next()
+            {
+                next.wake_by_ref();
+            }
+        }
     }
 }
 
 pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
     meter: Arc<Usage>,
-    turns: Option<Turn>,
+    turn: Option<Turn>,
 }
 
 impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        // Held for this poll only; dropped (handed to the next instance in line) when it returns.
-        let _turn = match &mut self.turns {
-            None => None,
-            Some(turn) => Some(std::task::ready!(turn.poll_take(cx))),
-        };
+        let this = &mut *self;
+        if let Some(turn) = &mut this.turn {
+            std::task::ready!(turn.poll_take(cx));
+        }
+        this.meter.ticked.store(false, Ordering::Relaxed);
         let start = thread_cpu_ns();
-        self.meter.poll_started_ns.store(start, Ordering::Relaxed);
-        let result = self.future.as_mut().poll(cx);
+        this.meter.poll_started_ns.store(start, Ordering::Relaxed);
+        let result = this.future.as_mut().poll(cx);
         let spent = thread_cpu_ns().saturating_sub(start);
-        self.meter.used_ns.fetch_add(spent, Ordering::Relaxed);
+        this.meter.used_ns.fetch_add(spent, Ordering::Relaxed);
+        if let Some(turn) = &mut this.turn {
+            match result {
+                Poll::Ready(_) => turn.give_up(),
+                Poll::Pending => {
+                    let ticked = this.meter.ticked.swap(false, Ordering::Relaxed);
+                    turn.after_pending(Duration::from_nanos(spent), ticked);
+                }
+            }
+        }
         result
     }
 }
@@ -263,4 +388,52 @@ fn thread_cpu_ns() -> u64 {
     // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    use super::{CpuTurns, TURN_SLICE, Turn};
+
+    fn take(turn: &mut Turn) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        turn.poll_take(&mut cx) == Poll::Ready(())
+    }
+
+    #[test]
+    fn a_free_turn_goes_to_the_first_to_arrive_and_is_kept_within_a_slice() {
+        let turns = CpuTurns::new(1);
+        let mut first = Turn::new(turns.0.clone());
+        let mut second = Turn::new(turns.0.clone());
+        let mut third = Turn::new(turns.0.clone());
+
+        // The third takes the free turn; the others queue.
+        assert!(take(&mut third));
+        assert!(!take(&mut second));
+        assert!(!take(&mut first));
+        // It waits for I/O: the turn goes to the first to arrive, not the first to queue.
+        third.after_pending(Duration::from_millis(1), false);
+        assert!(!take(&mut second));
+        assert!(take(&mut first));
+
+        // Yielding at ticks within its slice, it keeps the turn.
+        first.after_pending(Duration::from_millis(10), true);
+        assert!(take(&mut first));
+        assert!(!take(&mut second));
+        // Its slice used up, it goes to the back of the line: behind the third too.
+        first.after_pending(TURN_SLICE, true);
+        assert!(!take(&mut first));
+        assert!(!take(&mut third));
+        assert!(take(&mut second));
+        second.after_pending(Duration::ZERO, false);
+        assert!(!take(&mut first));
+        assert!(take(&mut third));
+
+        // A waiter that goes away (its request cancelled) leaves the line; a holder that goes
+        // away frees its turn.
+        drop(third);
+        assert!(take(&mut first));
+    }
 }

@@ -326,7 +326,9 @@ pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store
     let mut store = Store::new(engine, host);
     store.limiter(|host| host.guard());
     store.epoch_deadline_callback(|mut ctx| {
-        ctx.data_mut().guard().check_cpu()?;
+        let guard = ctx.data_mut().guard();
+        guard.check_cpu()?;
+        guard.meter.ticked();
         // Yield every tick so one busy guest never holds a worker thread, and timers (the
         // wall-clock limit) and other apps keep running. Through tokio's `yield_now`, which
         // puts the task at the back of the run queue: a plain wake would put it in the worker's
