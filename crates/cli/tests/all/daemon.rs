@@ -59,11 +59,15 @@ impl Daemon {
                 });
             }
         }
+        command.args(["daemon", "--socket"]).arg(&self.socket);
+        // Free ports, so that tests run side by side (`info()` tells which), unless the test
+        // chooses.
+        for listener in ["--gateway", "--metrics"] {
+            if !self.flags.iter().any(|f| f == listener) {
+                command.args([listener, "127.0.0.1:0"]);
+            }
+        }
         let child = command
-            .args(["daemon", "--socket"])
-            .arg(&self.socket)
-            // Free ports, so that tests run side by side; `info()` tells which.
-            .args(["--gateway", "127.0.0.1:0", "--metrics", "127.0.0.1:0"])
             .args(&self.flags)
             .stdout(Stdio::null())
             .stderr(log)

@@ -1,6 +1,6 @@
 //! Behaviour the README and docs promise that no other test checked (issue 16's list).
 
-use skiff_test_programs_artifacts::{P1_CLI_HELLO, P2_CLI_HELLO, P2_CLI_WRITE_FILE};
+use skiff_test_programs_artifacts::{P1_CLI_HELLO, P2_CLI_HELLO, P2_CLI_WRITE_FILE, P2_HTTP_HELLO};
 
 use crate::daemon::Daemon;
 use crate::support::{Skiff, path_str};
@@ -181,4 +181,21 @@ fn daemon_logs_since_and_json_log_format() {
             serde_json::from_str(line).unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
         assert!(value.get("level").is_some(), "{line}");
     }
+}
+
+/// README: `skiff daemon --gateway none --metrics none` listens on neither; an HTTP app is still
+/// served on its own port.
+#[test]
+fn the_gateway_and_metrics_can_be_turned_off() {
+    let daemon = Daemon::start_with(&["--gateway", "none", "--metrics", "none"]);
+    let info = daemon.info();
+    assert!(info["gateway"].is_null(), "{info:#}");
+    assert!(info["metrics"].is_null(), "{info:#}");
+    let port = crate::programs::free_port().to_string();
+    daemon.run_d("web", &["-p", &port, P2_HTTP_HELLO]).success();
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(body, "hello from skiff\n");
 }

@@ -545,3 +545,48 @@ fn images_in_use_by_apps_survive_rmi_and_prune() {
         blobs(&daemon.skiff)
     );
 }
+
+/// This machine's address on the interface its default route leaves by (no packet is sent).
+fn outward_ip() -> String {
+    let socket = std::net::UdpSocket::bind("0.0.0.0:0").unwrap();
+    socket
+        .connect("192.0.2.255:9")
+        .or_else(|_| socket.connect("8.8.8.8:53"))
+        .expect("this test needs a non-loopback IPv4 address (a default route)");
+    let ip = socket.local_addr().unwrap().ip();
+    assert!(!ip.is_loopback() && !ip.is_unspecified(), "{ip}");
+    ip.to_string()
+}
+
+/// README: plain HTTP is used only for loopback registries; any other registry is spoken to over
+/// TLS unless `--insecure` says otherwise, for push and pull alike.
+#[test]
+fn plain_http_to_a_registry_off_loopback_needs_insecure() {
+    let registry = Registry::start_on(&outward_ip());
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    build(&skiff, app.path(), "hello:1.0");
+    let remote = registry.url("team/hello:1.0");
+    skiff.run(&["tag", "hello:1.0", &remote]).success();
+
+    let refused = skiff.run(&["push", &remote]);
+    refused
+        .code(125)
+        .stderr_has("https://")
+        .stderr_has("plain HTTP is used only for loopback registries or with `--insecure`");
+    assert!(!registry.manifest_exists("team/hello", "1.0"));
+
+    skiff.run(&["push", "--insecure", &remote]).success();
+    assert!(registry.manifest_exists("team/hello", "1.0"));
+    skiff.run(&["rmi", &remote, "hello:1.0"]).success();
+    skiff
+        .run(&["pull", &remote])
+        .code(125)
+        .stderr_has("https://")
+        .stderr_has("--insecure");
+    skiff.run(&["pull", "--insecure", &remote]).success();
+    skiff
+        .run(&["run", &remote])
+        .success()
+        .stdout_is("Hello, world!\n");
+}

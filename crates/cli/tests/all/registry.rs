@@ -53,12 +53,17 @@ impl Response {
 impl Registry {
     /// A registry that needs no credentials.
     pub fn start() -> Registry {
-        Registry::launch(None)
+        Registry::launch(None, "127.0.0.1")
+    }
+
+    /// A registry listening on `ip` (plain HTTP) instead of loopback.
+    pub fn start_on(ip: &str) -> Registry {
+        Registry::launch(None, ip)
     }
 
     /// A registry that needs HTTP basic auth as `user`/`password` (htpasswd, bcrypt).
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_owned(), password.to_owned())))
+        Registry::launch(Some((user.to_owned(), password.to_owned())), "127.0.0.1")
     }
 
     /// `ADDR/REPO:TAG`, the reference `skiff push`/`pull` take.
@@ -110,7 +115,7 @@ impl Registry {
         read_log(self.dir.path())
     }
 
-    fn launch(auth: Option<(String, String)>) -> Registry {
+    fn launch(auth: Option<(String, String)>, ip: &str) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let auth_yaml = match &auth {
             None => String::new(),
@@ -130,7 +135,7 @@ impl Registry {
         let config = dir.path().join("config.yml");
         for _ in 0..PORT_ATTEMPTS {
             let port = free_port();
-            let addr = format!("127.0.0.1:{port}");
+            let addr = format!("{ip}:{port}");
             std::fs::write(
                 &config,
                 format!(
