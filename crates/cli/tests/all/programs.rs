@@ -566,3 +566,61 @@ fn p2_tcp_kv_server() {
         .stdout_is("reply: PONG\n");
     daemon.run(&["stop", "kv"]).success();
 }
+
+/// README: `--network allow=HOST:PORT` grants UDP datagrams to exactly that destination, as it
+/// does TCP.
+#[test]
+fn p2_udp_echo_client() {
+    let server = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let addr = server.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        let mut buf = [0u8; 512];
+        while let Ok((n, from)) = server.recv_from(&mut buf) {
+            let _ = server.send_to(&buf[..n], from);
+        }
+    });
+    let skiff = Skiff::new();
+    let wasm = P2_UDP_ECHO_CLIENT;
+    skiff
+        .run(&["run", wasm, &addr])
+        .code(1)
+        .stderr_has("error: ");
+    skiff
+        .run(&["run", "--network", "allow=127.0.0.1:9", wasm, &addr])
+        .code(1)
+        .stderr_has(&format!("blocked UdpSend to {addr}"));
+    skiff
+        .run(&["run", "--network", &format!("allow={addr}"), wasm, &addr])
+        .success()
+        .stdout_is("reply: ping\n");
+}
+
+/// docs/manifest.md: a grant may be a URL origin, `http://HOST[:PORT]` (port 80 when omitted) or
+/// `https://HOST[:PORT]` (443): a host and port like any other.
+#[test]
+fn url_origin_grants_are_a_host_and_port() {
+    let skiff = Skiff::new();
+    let port = echo_server();
+    let addr = format!("127.0.0.1:{port}");
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow=http://{addr}"),
+            P2_TCP_ECHO_CLIENT,
+            &addr,
+        ])
+        .success()
+        .stdout_is("reply: ping\n");
+    // `https://HOST` is port 443, not this one.
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            "allow=https://127.0.0.1",
+            P2_TCP_ECHO_CLIENT,
+            &addr,
+        ])
+        .code(1)
+        .stderr_has(&format!("blocked TcpConnect to {addr}"));
+}
