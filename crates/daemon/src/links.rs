@@ -125,3 +125,75 @@ pub fn render_prometheus(edges: &[(String, CallStats)]) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::{Arc, Weak};
+
+    use http_body_util::{BodyExt as _, Empty};
+    use skiff_api::Links;
+    use skiff_runtime::{PeerCall, Peers, WasiBody};
+
+    use super::{Calls, Linked};
+
+    fn front() -> Linked {
+        Linked {
+            caller: "shop-front".into(),
+            links: Links {
+                calls: BTreeMap::from([("api".into(), "shop-api".into())]),
+                refused: BTreeMap::from([("admin".into(), "add `admin` to `depends_on`".into())]),
+            },
+            // No daemon behind it: a linked call finds no app.
+            supervisor: Weak::new(),
+            calls: Arc::new(Calls::default()),
+        }
+    }
+
+    fn request() -> http::Request<WasiBody> {
+        http::Request::new(Empty::new().map_err(|never| match never {}).boxed_unsync())
+    }
+
+    #[test]
+    fn names_outside_the_links_go_to_the_network_and_neighbours_are_refused() {
+        let front = front();
+        assert!(matches!(
+            front.call("example.com", request()),
+            PeerCall::Outside(_)
+        ));
+        // Neither a neighbour named by the file nor any `.internal` name reaches DNS.
+        let PeerCall::Refused(message) = front.call("admin", request()) else {
+            panic!("a neighbour without an edge was not refused");
+        };
+        assert!(message.contains("`shop-front` to `admin`"), "{message}");
+        assert!(message.contains("add `admin` to `depends_on`"), "{message}");
+        let PeerCall::Refused(message) = front.call("db.internal", request()) else {
+            panic!("an unknown .internal name was not refused");
+        };
+        assert!(message.contains("--link APP:db"), "{message}");
+        let refused: Vec<_> = front
+            .calls
+            .snapshot()
+            .iter()
+            .map(|c| (c.to.clone(), c.refused))
+            .collect();
+        assert_eq!(refused, [("admin".into(), 1), ("db".into(), 1)]);
+    }
+
+    #[tokio::test]
+    async fn a_linked_call_is_answered_and_counted_even_when_the_app_is_gone() {
+        let front = front();
+        for host in ["api", "api.internal"] {
+            let PeerCall::Answer(response) = front.call(host, request()) else {
+                panic!("{host}: a linked name was not called");
+            };
+            let response = response.await.unwrap();
+            assert_eq!(response.status(), http::StatusCode::SERVICE_UNAVAILABLE);
+        }
+        let calls = front.calls.snapshot();
+        assert_eq!(
+            (calls[0].to.as_str(), calls[0].requests, calls[0].errors),
+            ("api", 2, 2)
+        );
+    }
+}
