@@ -106,8 +106,9 @@ impl PreparedGrants {
 
     /// A WASI context builder holding exactly the grants: the env vars, the directories
     /// (read-only ones refuse writes), and a socket check that admits only the allowed
-    /// destinations. Arguments and stdio are the caller's to add.
-    pub fn builder(&self) -> Result<WasiCtxBuilder, GrantError> {
+    /// destinations. Arguments and stdio are the caller's to add. A blocked socket is logged;
+    /// `report`, if given, is told too (the daemon writes it into the app's own log).
+    pub fn builder(&self, report: Option<Report>) -> Result<WasiCtxBuilder, GrantError> {
         let mut wasi = WasiCtxBuilder::new();
         wasi.envs(&self.env);
         for dir in self.dirs.iter() {
@@ -133,7 +134,16 @@ impl PreparedGrants {
                 // host.
                 .allow_ip_name_lookup(!egress.names().is_empty())
                 .socket_addr_check(move |addr, use_| {
-                    let ok = socket_allowed(&egress, &resolved, &listen, addr, use_);
+                    let checked = socket_allowed(&egress, &resolved, &listen, addr, use_);
+                    if let Err(message) = &checked
+                        && !message.is_empty()
+                    {
+                        tracing::warn!("{message}");
+                        if let Some(report) = &report {
+                            report(message);
+                        }
+                    }
+                    let ok = checked.is_ok();
                     Box::pin(async move { ok })
                 });
         }
@@ -161,13 +171,18 @@ fn resolve(names: &[Endpoint]) -> Result<HashMap<SocketAddr, String>, GrantError
     Ok(resolved)
 }
 
+/// Told of each blocked socket, with the message that names the grant to add.
+pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// Whether the guest may use `addr` so; `Err` holds why not, for the logs. (A refused
+/// `UdpReceive`, a datagram from a stranger, is dropped silently: `Err("")`.)
 fn socket_allowed(
     egress: &EgressRule,
     resolved: &HashMap<SocketAddr, String>,
     listen: &[SocketAddr],
     addr: SocketAddr,
     use_: SocketAddrUse,
-) -> bool {
+) -> Result<(), String> {
     let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
     let checked = match use_ {
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
@@ -190,20 +205,22 @@ fn socket_allowed(
             })
         }
     };
-    match checked {
-        Ok(()) => true,
-        Err(denial) => {
-            if !matches!(use_, SocketAddrUse::UdpReceive) {
-                tracing::warn!("blocked {use_:?} to {addr}: {denial}");
-            }
-            false
+    checked.map_err(|denial| {
+        if matches!(use_, SocketAddrUse::UdpReceive) {
+            String::new()
+        } else {
+            format!("blocked {use_:?} to {addr}: {denial}")
         }
-    }
+    })
 }
 
 /// Binding or listening on `addr`: granted if a listen grant names its port and its address,
 /// or names its port on every interface (`0.0.0.0`, `::`).
-fn listen_allowed(listen: &[SocketAddr], addr: SocketAddr, use_: SocketAddrUse) -> bool {
+fn listen_allowed(
+    listen: &[SocketAddr],
+    addr: SocketAddr,
+    use_: SocketAddrUse,
+) -> Result<(), String> {
     let granted = listen.iter().any(|grant| {
         grant.port() == addr.port()
             && (grant.ip().is_unspecified() || canonical(grant.ip()) == addr.ip())
@@ -223,7 +240,9 @@ fn listen_allowed(listen: &[SocketAddr], addr: SocketAddr, use_: SocketAddrUse) 
         } else {
             format!("grant it with `-p {port}` (127.0.0.1) or `-p {addr}`")
         };
-        tracing::warn!("blocked {use_:?} on {addr}: not a port the app may listen on; {hint}");
+        return Err(format!(
+            "blocked {use_:?} on {addr}: not a port the app may listen on; {hint}"
+        ));
     }
-    granted
+    Ok(())
 }

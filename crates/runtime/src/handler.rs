@@ -93,7 +93,10 @@ impl App {
             return Err(HandleError::NotHttp(self.name.clone()));
         };
         let started = Instant::now();
-        let mut wasi = options.grants.builder().map_err(RunError::from)?;
+        let mut wasi = options
+            .grants
+            .builder(options.stdio.report())
+            .map_err(RunError::from)?;
         match &options.stdio {
             Stdio::Inherit => {
                 wasi.inherit_stdout().inherit_stderr();

@@ -42,6 +42,22 @@ pub enum Stdio {
     },
 }
 
+impl Stdio {
+    /// Where Skiff tells the app's own log that a socket was blocked: its stderr, when captured
+    /// (the daemon's `skiff logs`); in the foreground, Skiff's log on the terminal says it.
+    pub(crate) fn report(&self) -> Option<skiff_capabilities::wasi::Report> {
+        match self {
+            Stdio::Inherit => None,
+            Stdio::Capture { stderr, .. } => {
+                let stderr = stderr.clone();
+                Some(Arc::new(move |message: &str| {
+                    stderr.write(format!("skiff: {message}\n").as_bytes());
+                }))
+            }
+        }
+    }
+}
+
 /// Receives a guest's output as it is written.
 pub trait OutputSink: Send + Sync + 'static {
     fn write(&self, bytes: &[u8]);
@@ -254,7 +270,7 @@ impl App {
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
         let grants = PreparedGrants::new(&options.grants)?;
-        let mut wasi = grants.builder()?;
+        let mut wasi = grants.builder(options.stdio.report())?;
         wasi.args(&options.args);
         match &options.stdio {
             Stdio::Inherit => {

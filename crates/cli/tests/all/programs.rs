@@ -565,6 +565,17 @@ fn p2_tcp_kv_server() {
         .success()
         .stdout_is("reply: PONG\n");
     daemon.run(&["stop", "kv"]).success();
+
+    // A refusal in the daemon is in the app's own log, with the flag that allows it.
+    let other = free_port().to_string();
+    daemon.run_d("kv2", &["-p", &other, wasm, &addr]).success();
+    daemon.wait_for("kv2", "exited", |app| crate::daemon::state(app) == "exited");
+    daemon
+        .run(&["logs", "kv2"])
+        .success()
+        .stderr_has(&format!(
+            "skiff: blocked TcpBind on {addr}: not a port the app may listen on; grant it with `-p {port}`"
+        ));
 }
 
 /// README: `--network allow=HOST:PORT` grants UDP datagrams to exactly that destination, as it
