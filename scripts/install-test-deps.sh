@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth; containerd 1.7 for the shim, with what the shim needs to build).
+# for the one with auth; containerd 1.7 for the shim, with what the shim needs to build), and the
+# guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig).
 # Called by quickstart.sh and .ci/run, so both stay in step.
 set -euo pipefail
 
@@ -23,3 +24,6 @@ fi
 
 # containerd 1.7 from Debian trixie, for the shim's end-to-end tests (crates/shim/tests/all).
 "$(dirname "$0")/fetch-containerd.sh"
+
+# The guest toolchains of `skiff new`'s templates, for crates/cli/tests/all/languages.rs.
+"$(dirname "$0")/install-toolchains.sh"

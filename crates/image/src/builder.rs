@@ -20,6 +20,11 @@ pub enum BuildError {
     Manifest(#[from] ManifestError),
     #[error("the build command `{command}` failed ({status})")]
     Command { command: String, status: String },
+    #[error("the build command `{command}` failed: {}", missing.what)]
+    MissingToolchain {
+        command: String,
+        missing: crate::toolchain::Missing,
+    },
     #[error("cannot run the build command `{command}`")]
     Spawn {
         command: String,
@@ -57,6 +62,9 @@ impl BuildError {
             BuildError::Command { .. } | BuildError::Spawn { .. } => {
                 "fix the build, or the `command` in the manifest's [build] section".into()
             }
+            BuildError::MissingToolchain { missing, .. } => {
+                format!("install it with {}, then build again", missing.install)
+            }
             BuildError::Wasm { .. } => "build the app first, or fix `wasm` in the manifest's [build] section (paths are relative to skiff.toml)".into(),
             BuildError::NotWasm { .. } => "`wasm` in [build] must name a compiled .wasm file".into(),
             BuildError::File { .. } => "check the `source` of the manifest's [[files]] entries".into(),
@@ -90,6 +98,12 @@ pub fn build(store: &Store, manifest_path: &Path, name: Option<&str>) -> Result<
                 source,
             })?;
         if !status.success() {
+            if let Some(missing) = crate::toolchain::diagnose(command) {
+                return Err(BuildError::MissingToolchain {
+                    command: command.clone(),
+                    missing,
+                });
+            }
             return Err(BuildError::Command {
                 command: command.clone(),
                 status: status.to_string(),

@@ -19,6 +19,7 @@ pub mod limits;
 pub mod media;
 mod registry;
 mod store;
+pub mod toolchain;
 
 pub use builder::{BuildError, Built, build};
 pub use defaults::{AppDefaults, merge_grants, merge_limits, network_notice};

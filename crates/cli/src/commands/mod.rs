@@ -18,6 +18,7 @@ mod load;
 mod login;
 mod logout;
 mod logs;
+mod new;
 mod ps;
 mod pull;
 mod push;
@@ -48,6 +49,7 @@ pub enum Command {
     Rm(rm::Rm),
     Events(events::Events),
     Build(build::Build),
+    New(new::New),
     Images(images::Images),
     Inspect(inspect::Inspect),
     Tag(tag::Tag),
@@ -103,6 +105,7 @@ impl Command {
             Command::Rm(c) => c.execute(global),
             Command::Events(c) => c.execute(global),
             Command::Build(c) => c.execute(global),
+            Command::New(c) => c.execute(global),
             Command::Images(c) => c.execute(global),
             Command::Inspect(c) => c.execute(global),
             Command::Tag(c) => c.execute(global),

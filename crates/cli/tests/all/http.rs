@@ -38,14 +38,14 @@ macro_rules! assert_test_exists {
 foreach_http!(assert_test_exists);
 
 /// `skiff serve ARGS` on a free loopback port, until dropped.
-struct Server {
+pub(crate) struct Server {
     child: Child,
     addr: String,
     stderr: Arc<Mutex<String>>,
 }
 
 impl Server {
-    fn start(skiff: &Skiff, args: &[&str]) -> Server {
+    pub(crate) fn start(skiff: &Skiff, args: &[&str]) -> Server {
         let mut child = skiff
             .command()
             .args(["serve", "--listen", "127.0.0.1:0"])
@@ -73,7 +73,8 @@ impl Server {
             }
         });
         let addr = rx
-            .recv_timeout(Duration::from_secs(60))
+            // Compiling a big component (an interpreter: Python, JavaScript) comes first.
+            .recv_timeout(Duration::from_secs(240))
             .unwrap_or_else(|_| panic!("skiff serve did not start: {}", stderr.lock().unwrap()));
         Server {
             child,
@@ -82,7 +83,7 @@ impl Server {
         }
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr)
     }
 
@@ -113,7 +114,7 @@ fn client() -> Client {
         .unwrap()
 }
 
-fn get(url: &str) -> (StatusCode, String) {
+pub(crate) fn get(url: &str) -> (StatusCode, String) {
     let response = client().get(url).send().unwrap();
     (response.status(), response.text().unwrap())
 }

@@ -11,6 +11,7 @@ mod features;
 mod hostile_images;
 mod http;
 mod images;
+mod languages;
 mod links;
 mod programs;
 mod registry;

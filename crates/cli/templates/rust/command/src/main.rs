@@ -1,0 +1,5 @@
+//! A WASI command: `skiff run` calls `main` once and passes on its exit code.
+
+fn main() {
+    println!("Hello from Rust!");
+}
