@@ -3,6 +3,8 @@
 //!
 //! `src/bin/cli_*.rs` is built for both targets, `src/bin/p2_*.rs` and `src/bin/http_*.rs` (HTTP
 //! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only.
+//! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
+//! runtime's behaviours are also tested with a second toolchain's output.
 //! The nested cargo uses its own target dir (`<workspace>/target/test-programs`, or
 //! `$SKIFF_TEST_PROGRAMS_TARGET_DIR`), so it never waits on the lock held by the outer build.
 
@@ -34,7 +36,7 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed={TARGET_DIR_OVERRIDE}");
-    for path in ["Cargo.toml", "Cargo.lock", "src"] {
+    for path in ["Cargo.toml", "Cargo.lock", "src", "c"] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(path).display());
     }
 
@@ -131,6 +133,31 @@ fn main() {
             p2_names.push(name);
         }
     }
+    let mut c_names = Vec::new();
+    for program in list_c_programs(&guest_dir.join("c")) {
+        let source = guest_dir.join("c").join(format!("{program}.c"));
+        println!("cargo:rerun-if-changed={}", source.display());
+        let wasm = clang_build(&source, &target_dir.join("c"), &program);
+        writeln!(
+            code,
+            "/// `c/{program}.c` built with clang 19 and wasi-libc (a WASI preview 1 module)."
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "pub const {}: &str = {:?};",
+            program.to_uppercase(),
+            wasm
+        )
+        .unwrap();
+        c_names.push(program);
+    }
+    write_foreach(
+        &mut code,
+        "foreach_c",
+        "C program (`c/*.c`, a wasm32-wasi module)",
+        &c_names,
+    );
     write_foreach(&mut code, "foreach_p1", &format!("{P1} program"), &p1_names);
     write_foreach(
         &mut code,
@@ -179,6 +206,67 @@ fn list_programs(bin_dir: &Path) -> Vec<String> {
     }
     programs.sort();
     programs
+}
+
+/// Sorted stems of `c/*.c`; each must be `c_*` and a valid identifier.
+fn list_c_programs(dir: &Path) -> Vec<String> {
+    let mut programs: Vec<String> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
+        .map(|entry| entry.expect("reading c/ entry").path())
+        .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
+        .map(|path| {
+            let stem = path
+                .file_stem()
+                .and_then(|s| s.to_str())
+                .expect("UTF-8 program name")
+                .to_string();
+            assert!(
+                stem.starts_with("c_")
+                    && stem
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
+                "{}: C guest programs must be named c_*, in lowercase snake_case",
+                path.display()
+            );
+            stem
+        })
+        .collect();
+    programs.sort();
+    programs
+}
+
+/// Compiles one C program with Debian's clang 19 against wasi-libc; returns the `.wasm` path.
+fn clang_build(source: &Path, out_dir: &Path, program: &str) -> String {
+    std::fs::create_dir_all(out_dir).expect("create the C programs' output dir");
+    let wasm = out_dir.join(format!("{program}.wasm"));
+    let status = Command::new("clang-19")
+        .args([
+            "--target=wasm32-wasi",
+            "--sysroot=/usr",
+            "-O2",
+            "-Wall",
+            "-Werror",
+            "-o",
+        ])
+        .arg(&wasm)
+        .arg(source)
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .status();
+    match status {
+        Ok(status) if status.success() => {}
+        Ok(status) => panic!("clang-19 failed on {} ({status})", source.display()),
+        Err(e) => panic!(
+            "\n\ncannot run clang-19 ({e}), needed to build Skiff's C guest test programs.\n\
+             Install it with wasi-libc:\n\n    \
+             apt-get install clang-19 lld-19 wasi-libc libclang-rt-19-dev-wasm32\n\n\
+             (scripts/install-test-deps.sh does)\n\n"
+        ),
+    }
+    let wasm = wasm.canonicalize().unwrap_or(wasm);
+    wasm.to_str()
+        .unwrap_or_else(|| panic!("non-UTF-8 path {}", wasm.display()))
+        .to_string()
 }
 
 fn check_target_installed(rustc: &std::ffi::OsStr, target: &str) {

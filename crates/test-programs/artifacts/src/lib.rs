@@ -7,7 +7,10 @@
 //! handlers (components exporting `wasi:http/incoming-handler`, the `wasi:http/proxy` world), built
 //! only for wasm32-wasip2 (`http_hello` -> `P2_HTTP_HELLO`).
 //!
-//! [`foreach_p1!`], [`foreach_p2!`] and [`foreach_http!`] call a macro once per constant with its
+//! `c/c_*.c` programs are built with clang 19 and wasi-libc as WASI preview 1 modules
+//! (`c/c_hello.c` -> `C_HELLO`): the same behaviours from a second toolchain.
+//!
+//! [`foreach_p1!`], [`foreach_p2!`], [`foreach_http!`] and [`foreach_c!`] call a macro once per constant with its
 //! lowercase name (`$mac!(p1_cli_hello);`), so a test file can check that every program has a test:
 //! `foreach_p1!(assert_test_exists);`. [`foreach_p2!`] lists the programs run as commands (`cli_*`
 //! and `p2_*`) and leaves out the HTTP handlers, which [`foreach_http!`] lists
