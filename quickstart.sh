@@ -8,7 +8,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
-step "Adding the WebAssembly targets and what the test suite starts (docker-registry, htpasswd)"
+step "Adding the WebAssembly targets, what the test suite starts (docker-registry, htpasswd) and the guest toolchains of skiff new"
 scripts/install-test-deps.sh
 
 step "Building skiff (release; a clean build of wasmtime takes 10-15 minutes on 2 cores)"
@@ -31,3 +31,4 @@ step "skiff run -e GREETING=hi -v $data:/data:ro $p2 --name Ada     (a 0.2 compo
 "$skiff" run -e GREETING=hi -v "$data:/data:ro" "$p2" --name Ada
 
 step "Done. skiff is at $skiff; try \`$skiff run --help\`"
+echo "For \`skiff new --lang go|python|js|zig\`, put the toolchains on PATH: export PATH=\"${SKIFF_TOOLCHAINS:-$HOME/.cache/skiff-toolchains}/bin:\$PATH\""
