@@ -9,7 +9,9 @@ set -euo pipefail
 rustup target add wasm32-wasip1 wasm32-wasip2
 
 # protobuf-compiler and libseccomp-dev: to build the containerd shim's deps (runwasi's shimkit).
-packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev)
+# chromium and chromium-driver: the dashboard's tests in a real headless browser
+# (crates/cli/tests/all/dashboard.rs) and benches/dashboard.sh.
+packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev chromium chromium-driver)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

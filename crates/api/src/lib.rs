@@ -276,8 +276,15 @@ pub struct DaemonInfo {
     pub root: String,
     /// The shared HTTP gateway's bound address, if it has one.
     pub gateway: Option<String>,
-    /// The Prometheus endpoint's bound address, if it has one.
+    /// The admin listener's bound address (Prometheus `GET /metrics`, the dashboard), if it
+    /// has one.
     pub metrics: Option<String>,
+    /// The dashboard's URL on the admin listener, if it has one (docs/dashboard.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub dashboard: Option<String>,
+    /// The token the dashboard asks for (owner-only in `<root>/daemon/admin-token`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 /// One line of an app's output.

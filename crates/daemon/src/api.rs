@@ -16,10 +16,11 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use bytes::Bytes;
+use futures::StreamExt as _;
 use serde::Deserialize;
-use skiff_api::{AppState, CreateApp, LogsQuery};
+use skiff_api::{AppState, CreateApp, LogLine, LogsQuery};
 
-use crate::supervisor::{Fail, Supervisor};
+use crate::supervisor::{Fail, Slot, Supervisor};
 
 type Shared = State<Arc<Supervisor>>;
 
@@ -268,6 +269,18 @@ async fn logs(
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, Fail> {
     let (_, slot) = supervisor.get(&name)?;
+    // Like `docker logs -f`, following ends when the app does.
+    let lines = log_lines(&slot, &query, true);
+    Ok(ndjson(lines.map(|line| ndjson_line(&line))))
+}
+
+/// The app's stored lines as `query` selects them, then, if it follows, the lines written from
+/// now on: until the app exits if `until_exit`, else until the reader goes away.
+pub(crate) fn log_lines(
+    slot: &Slot,
+    query: &LogsQuery,
+    until_exit: bool,
+) -> impl futures::Stream<Item = LogLine> + Send + 'static {
     // Subscribe before reading the file, so no line falls between the two.
     let mut live = slot.log.follow();
     let mut state = slot.state.subscribe();
@@ -281,9 +294,9 @@ async fn logs(
     }
     let last_seen = lines.last().map(|l| l.at.clone());
     let follow = query.follow;
-    let stream = async_stream(move |tx| async move {
-        for line in &lines {
-            if tx.send(ndjson_line(line)).await.is_err() {
+    async_stream(move |tx| async move {
+        for line in lines {
+            if tx.send(line).await.is_err() {
                 return;
             }
         }
@@ -297,26 +310,24 @@ async fn logs(
                         if last_seen.as_ref().is_some_and(|seen| &line.at <= seen) {
                             continue;
                         }
-                        if tx.send(ndjson_line(&line)).await.is_err() {
+                        if tx.send(line).await.is_err() {
                             return;
                         }
                     }
                     Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
                     Err(_) => return,
                 },
-                changed = state.changed() => {
-                    // Like `docker logs -f`, following ends when the app does.
+                changed = state.changed(), if until_exit => {
                     if changed.is_err() || *state.borrow() == AppState::Exited {
                         while let Ok(line) = live.try_recv() {
-                            let _ = tx.send(ndjson_line(&line)).await;
+                            let _ = tx.send(line).await;
                         }
                         return;
                     }
                 }
             }
         }
-    });
-    Ok(ndjson(stream))
+    })
 }
 
 #[derive(Deserialize)]
@@ -333,9 +344,9 @@ async fn events(
     let past = supervisor.events_after(0)?;
     let mut last = past.last().map_or(0, |e| e.seq);
     let follow = query.follow;
-    Ok(ndjson(async_stream(move |tx| async move {
-        for event in &past {
-            if tx.send(ndjson_line(event)).await.is_err() {
+    let events = async_stream(move |tx| async move {
+        for event in past {
+            if tx.send(event).await.is_err() {
                 return;
             }
         }
@@ -346,7 +357,7 @@ async fn events(
             match live.recv().await {
                 Ok(event) if event.seq > last => {
                     last = event.seq;
-                    if tx.send(ndjson_line(&event)).await.is_err() {
+                    if tx.send(event).await.is_err() {
                         return;
                     }
                 }
@@ -354,13 +365,15 @@ async fn events(
                 Err(_) => return,
             }
         }
-    })))
+    });
+    Ok(ndjson(events.map(|event| ndjson_line(&event))))
 }
 
 /// A stream fed by a task through a small channel; the task ends when the client goes away.
-fn async_stream<F, Fut>(produce: F) -> impl futures::Stream<Item = Result<Bytes, Infallible>>
+pub(crate) fn async_stream<T, F, Fut>(produce: F) -> impl futures::Stream<Item = T> + Send + 'static
 where
-    F: FnOnce(tokio::sync::mpsc::Sender<Result<Bytes, Infallible>>) -> Fut,
+    T: Send + 'static,
+    F: FnOnce(tokio::sync::mpsc::Sender<T>) -> Fut,
     Fut: std::future::Future<Output = ()> + Send + 'static,
 {
     let (tx, mut rx) = tokio::sync::mpsc::channel(64);

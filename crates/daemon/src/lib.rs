@@ -2,12 +2,14 @@
 //!
 //! Owns the supervisor (a tokio task per app, restart policies with backoff, stop with a grace
 //! period), the apps' logs (JSON lines per app, rotated), the API server (HTTP/JSON on a Unix
-//! socket readable only by its owner) and the reconciliation of the durable state with reality
+//! socket readable only by its owner), the admin listener (`/metrics` and the dashboard, a page in
+//! the browser) and the reconciliation of the durable state with reality
 //! at startup. Apps run through `skiff-runtime` with the same grants and limits as `skiff run`;
 //! nothing here knows wasmtime.
 
 mod api;
 mod code;
+mod dashboard;
 mod http;
 mod links;
 mod logs;
@@ -30,8 +32,8 @@ pub struct DaemonConfig {
     pub socket: PathBuf,
     /// The shared HTTP gateway's address, if any.
     pub gateway: Option<SocketAddr>,
-    /// The Prometheus metrics endpoint's address, if any.
-    pub metrics: Option<SocketAddr>,
+    /// The admin listener's address (Prometheus `/metrics` and the dashboard), if any.
+    pub admin: Option<SocketAddr>,
     /// Compiled HTTP handlers kept in memory (least recently used dropped first).
     pub loaded_handlers: usize,
     /// HTTP handler instances alive at once, all apps together (the instance pool).
@@ -102,6 +104,8 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
         root: config.root.display().to_string(),
         gateway: None,
         metrics: None,
+        dashboard: None,
+        admin_token: None,
     };
     if let Some(addr) = config.gateway {
         let gateway = bind_tcp(addr, "--gateway").await?;
@@ -109,15 +113,23 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
         let target = skiff_http::Target::Gateway(supervisor.gateway.clone());
         tokio::spawn(skiff_http::serve(gateway, target, std::future::pending()));
     }
-    if let Some(addr) = config.metrics {
-        let metrics = bind_tcp(addr, "--metrics").await?;
-        info.metrics = Some(metrics.local_addr()?.to_string());
-        let weak = Arc::downgrade(&supervisor);
-        let render = move || weak.upgrade().map(|s| s.metrics()).unwrap_or_default();
-        let target = skiff_http::Target::Metrics(Arc::new(render));
-        tokio::spawn(skiff_http::serve(metrics, target, std::future::pending()));
+    if let Some(addr) = config.admin {
+        let admin = bind_tcp(addr, "--admin").await?;
+        let bound = admin.local_addr()?;
+        let token = dashboard::token(&dir)?;
+        let access = dashboard::Access::new(token.clone(), bound)
+            .context("cannot read random bytes for the dashboard")?;
+        info.metrics = Some(bound.to_string());
+        info.dashboard = Some(dashboard::url(bound));
+        info.admin_token = Some(token);
+        let router = dashboard::router(supervisor.clone(), config.root.clone(), access);
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(admin, router).await {
+                tracing::error!("the admin listener failed: {e}");
+            }
+        });
     }
-    tracing::info!(gateway = ?info.gateway, metrics = ?info.metrics, "HTTP listeners");
+    tracing::info!(gateway = ?info.gateway, admin = ?info.metrics, "HTTP listeners");
     supervisor.set_info(info);
     tracing::info!(socket = %config.socket.display(), root = %config.root.display(), "skiff daemon listening");
     supervisor.clone().recover().await;

@@ -103,6 +103,19 @@ pub struct Supervisor {
     daemon_info: Mutex<DaemonInfo>,
     /// What any one HTTP app may hold of what all share.
     bounds: skiff_http::Bounds,
+    /// The instance pool's size, all HTTP apps together.
+    max_instances: u32,
+}
+
+/// What an app has used so far, as the dashboard's sampler reads it.
+pub enum Meter {
+    Http {
+        stats: skiff_api::HttpStats,
+        /// The latency histogram's counts ([`skiff_http::Stats::latency_counts`]).
+        latency: Vec<u64>,
+    },
+    /// The current run's CPU time and linear memory.
+    Command { cpu: Duration, memory: u64 },
 }
 
 pub struct Slot {
@@ -162,6 +175,7 @@ impl Supervisor {
             events: broadcast::channel(1024).0,
             daemon_info: Mutex::default(),
             bounds,
+            max_instances,
         })
     }
 
@@ -201,6 +215,43 @@ impl Supervisor {
         edges.sort_by(|a, b| (&a.0, &a.1.to).cmp(&(&b.0, &b.1.to)));
         out.push_str(&crate::links::render_prometheus(&edges));
         out
+    }
+
+    /// Every app's meters, read now.
+    pub fn meters(&self) -> Vec<(String, Meter)> {
+        let apps = self.apps.lock().unwrap();
+        apps.iter()
+            .map(|(name, slot)| {
+                let meter = match &slot.workload {
+                    Workload::Http(http) => Meter::Http {
+                        stats: http.app.stats().snapshot(),
+                        latency: http.app.stats().latency_counts(),
+                    },
+                    Workload::Command(_) => {
+                        let live = slot.live.lock().unwrap();
+                        let running = *slot.state.borrow() == AppState::Running;
+                        Meter::Command {
+                            cpu: live.usage.cpu_time(),
+                            memory: if running { live.usage.memory() } else { 0 },
+                        }
+                    }
+                };
+                (name.clone(), meter)
+            })
+            .collect()
+    }
+
+    /// The instance pool: handler instances alive now, all apps together, and its size.
+    pub fn pool(&self) -> (u64, u32) {
+        let apps = self.apps.lock().unwrap();
+        let in_use = apps
+            .values()
+            .filter_map(|slot| match &slot.workload {
+                Workload::Http(http) => Some(http.app.stats().instances()),
+                Workload::Command(_) => None,
+            })
+            .sum();
+        (in_use, self.max_instances)
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {

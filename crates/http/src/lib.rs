@@ -18,4 +18,4 @@ pub use app::{
 };
 pub use routes::{Route, RouteError, RouteTable};
 pub use server::{CALLER_HEADER, Target, raise_fd_limit, serve};
-pub use stats::{Stats, escape_label, render_prometheus};
+pub use stats::{Stats, escape_label, quantile_ms, render_prometheus};

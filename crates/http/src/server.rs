@@ -1,5 +1,5 @@
-//! Accepting connections and dispatching requests: one app on its own port, the shared gateway,
-//! or the metrics endpoint.
+//! Accepting connections and dispatching requests: one app on its own port, or the shared
+//! gateway.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -11,7 +11,7 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpListener;
 
-use crate::app::{ResponseBody, error_response, text_response};
+use crate::app::{ResponseBody, error_response};
 use crate::{HttpApp, RouteTable};
 
 /// How long a client may take to send a request's headers (slowloris clients are cut off).
@@ -29,8 +29,6 @@ pub enum Target {
     App(Arc<HttpApp>),
     /// Requests are routed by `Host` and path prefix (the daemon's gateway).
     Gateway(Arc<RouteTable>),
-    /// `GET /metrics`: the Prometheus text this function renders.
-    Metrics(Arc<dyn Fn() -> String + Send + Sync>),
 }
 
 impl Target {
@@ -57,12 +55,6 @@ impl Target {
                         ),
                     ),
                 }
-            }
-            Target::Metrics(render) => {
-                if request.uri().path() != "/metrics" {
-                    return error_response(StatusCode::NOT_FOUND, "metrics are at /metrics");
-                }
-                text_response(StatusCode::OK, "text/plain; version=0.0.4", render())
             }
         }
     }

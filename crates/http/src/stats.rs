@@ -83,20 +83,25 @@ impl Stats {
         self.instances.load(Ordering::Relaxed)
     }
 
-    pub fn snapshot(&self) -> HttpStats {
-        let counts: Vec<u64> = self
-            .latency
+    /// The latency histogram's bucket counts so far: two of them taken apart give the
+    /// quantiles of the requests in between ([`quantile_ms`]).
+    pub fn latency_counts(&self) -> Vec<u64> {
+        self.latency
             .iter()
             .map(|c| c.load(Ordering::Relaxed))
-            .collect();
+            .collect()
+    }
+
+    pub fn snapshot(&self) -> HttpStats {
+        let counts = self.latency_counts();
         HttpStats {
             requests: self.requests.load(Ordering::Relaxed),
             errors: self.errors.load(Ordering::Relaxed),
             rejected: self.rejected.load(Ordering::Relaxed),
             instances: self.instances.load(Ordering::Relaxed),
             invocations: self.invocations.load(Ordering::Relaxed),
-            p50_ms: quantile(&counts, 0.50),
-            p99_ms: quantile(&counts, 0.99),
+            p50_ms: quantile_ms(&counts, 0.50),
+            p99_ms: quantile_ms(&counts, 0.99),
             wall_seconds: self.wall_ns.load(Ordering::Relaxed) as f64 / 1e9,
             cpu_seconds: self.cpu_ns.load(Ordering::Relaxed) as f64 / 1e9,
             gb_seconds: *self.memory_time.lock().unwrap_or_else(|e| e.into_inner()) / 1e9,
@@ -113,8 +118,9 @@ fn bucket(latency: Duration) -> usize {
     index.min(BUCKETS - 1)
 }
 
-/// The upper bound of the bucket holding the quantile, in milliseconds.
-fn quantile(counts: &[u64], q: f64) -> f64 {
+/// The upper bound of the bucket holding the quantile, in milliseconds, from counts as
+/// [`Stats::latency_counts`] gives them (0 when there are none).
+pub fn quantile_ms(counts: &[u64], q: f64) -> f64 {
     let total: u64 = counts.iter().sum();
     if total == 0 {
         return 0.0;

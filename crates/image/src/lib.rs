@@ -138,6 +138,39 @@ pub fn repository_and_tag(name: &str) -> (&str, &str) {
     }
 }
 
+/// One named image in the store, as `skiff images` and the dashboard list it.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct ImageSummary {
+    pub repository: String,
+    pub tag: String,
+    pub digest: String,
+    /// Manifest, config and layers, in bytes (0 if the image cannot be read).
+    pub size: u64,
+    /// When the name was last pointed at the image, RFC 3339.
+    pub created: String,
+}
+
+/// The store's named images (not the holds of apps), by name.
+pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>, StoreError> {
+    Ok(store
+        .names()?
+        .into_iter()
+        .map(|(name, entry)| {
+            let (repository, tag) = repository_and_tag(&name);
+            let size = Image::open(store, &entry.digest)
+                .map(|image| image.size(store))
+                .unwrap_or(0);
+            ImageSummary {
+                repository: repository.to_string(),
+                tag: tag.to_string(),
+                digest: entry.digest,
+                size,
+                created: entry.created,
+            }
+        })
+        .collect())
+}
+
 /// Finds a stored image by name (as given or normalized), by full digest, or by a unique digest
 /// prefix (as `docker` accepts image IDs); returns the stored name and the manifest digest.
 pub fn resolve_local(

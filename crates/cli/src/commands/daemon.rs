@@ -16,7 +16,8 @@ use crate::settings::{GlobalFlags, parse_host};
 /// Unix socket (mode 0600, no TCP) until SIGINT or SIGTERM
 ///
 /// HTTP apps are served on their own ports (`-p`) and on the shared gateway (`--route`, or
-/// `NAME.localhost` by default); `GET /metrics` on `--metrics` has their figures for Prometheus.
+/// `NAME.localhost` by default); the admin listener (`--admin`) has their figures for Prometheus
+/// (`GET /metrics`) and the dashboard, a page in the browser (`skiff dashboard` opens it).
 ///
 /// Apps and their logs live under `--root`; give each daemon its own `--root` and `--socket` to
 /// keep several apart. Logs go to stderr at level `info` unless SKIFF_LOG says otherwise.
@@ -33,9 +34,10 @@ pub struct Daemon {
     /// Where the shared HTTP gateway listens (`--route` apps), or `none`
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     gateway: Listen,
-    /// Where Prometheus metrics are served (`GET /metrics`), or `none`
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen)]
-    metrics: Listen,
+    /// Where the admin listener is, or `none`: Prometheus metrics (`GET /metrics`) and the
+    /// dashboard (`/`). Off loopback, every request needs the token `skiff info` prints
+    #[arg(long, visible_alias = "metrics", value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen)]
+    admin: Listen,
     /// Compiled HTTP handlers kept in memory; an app beyond them is loaded again from the compile
     /// cache on its next request (idle apps hold no instance either way)
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -98,7 +100,7 @@ impl Daemon {
             root: global.root(),
             socket: self.socket.unwrap_or_else(|| global.socket()),
             gateway: self.gateway.0,
-            metrics: self.metrics.0,
+            admin: self.admin.0,
             loaded_handlers: self.max_loaded_handlers,
             max_instances: self.max_instances.max(1),
             bounds,

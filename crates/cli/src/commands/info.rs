@@ -1,4 +1,4 @@
-//! `skiff info`: the daemon, and where it serves HTTP apps and metrics.
+//! `skiff info`: the daemon, and where it serves HTTP apps, metrics and the dashboard.
 
 use std::process::ExitCode;
 
@@ -7,7 +7,8 @@ use clap::Args;
 
 use crate::settings::GlobalFlags;
 
-/// Show the daemon's version, root, and the addresses of its HTTP gateway and metrics endpoint
+/// Show the daemon's version, root, the addresses of its HTTP gateway, metrics endpoint and
+/// dashboard, and the token the dashboard asks for
 #[derive(Debug, Args)]
 pub struct Info {
     /// `json` prints the API's object
@@ -25,17 +26,21 @@ impl Info {
             return Ok(ExitCode::SUCCESS);
         }
         let none = || "none".to_string();
-        println!("Version:  {}", info.version);
-        println!("Root:     {}", info.root);
+        println!("Version:   {}", info.version);
+        println!("Root:      {}", info.root);
         println!(
-            "Gateway:  {}",
+            "Gateway:   {}",
             info.gateway.map_or_else(none, |a| format!("http://{a}/"))
         );
         println!(
-            "Metrics:  {}",
+            "Metrics:   {}",
             info.metrics
                 .map_or_else(none, |a| format!("http://{a}/metrics"))
         );
+        println!("Dashboard: {}", info.dashboard.unwrap_or_else(none));
+        if let Some(token) = info.admin_token {
+            println!("Token:     {token}");
+        }
         Ok(ExitCode::SUCCESS)
     }
 }

@@ -9,6 +9,7 @@ use crate::settings::GlobalFlags;
 mod build;
 mod compose;
 mod daemon;
+mod dashboard;
 mod events;
 mod image;
 mod images;
@@ -65,6 +66,7 @@ pub enum Command {
     Daemon(daemon::Daemon),
     Compose(compose::Compose),
     Info(info::Info),
+    Dashboard(dashboard::Dashboard),
     #[command(subcommand)]
     System(system::System),
 }
@@ -96,6 +98,7 @@ impl Command {
             Command::Run(c) => c.execute(global),
             Command::Serve(c) => c.execute(global),
             Command::Info(c) => c.execute(global),
+            Command::Dashboard(c) => c.execute(global),
             Command::Ps(c) => c.execute(global),
             Command::Logs(c) => c.execute(global),
             Command::Stats(c) => c.execute(global),

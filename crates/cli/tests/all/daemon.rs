@@ -62,9 +62,9 @@ impl Daemon {
         command.args(["daemon", "--socket"]).arg(&self.socket);
         // Free ports, so that tests run side by side (`info()` tells which), unless the test
         // chooses.
-        for listener in ["--gateway", "--metrics"] {
-            if !self.flags.iter().any(|f| f == listener) {
-                command.args([listener, "127.0.0.1:0"]);
+        for names in [&["--gateway"][..], &["--admin", "--metrics"]] {
+            if !self.flags.iter().any(|f| names.contains(&f.as_str())) {
+                command.args([names[0], "127.0.0.1:0"]);
             }
         }
         let child = command

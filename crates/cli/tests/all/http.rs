@@ -15,7 +15,7 @@ use skiff_test_programs_artifacts::{
 };
 
 use crate::daemon::{Daemon, state};
-use crate::support::Skiff;
+use crate::support::{Skiff, free_port};
 
 // The test of each handler program: a program without one is a compile error.
 use self::a_misbehaving_app_does_not_slow_its_neighbours as p2_http_log;
@@ -376,14 +376,6 @@ fn malformed_and_slow_clients_do_not_stop_the_server() {
 }
 
 // ---- the daemon ---------------------------------------------------------------------------------
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
 
 fn gateway(daemon: &Daemon) -> String {
     daemon.info()["gateway"].as_str().unwrap().to_string()

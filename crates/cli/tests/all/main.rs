@@ -4,6 +4,7 @@ mod cache;
 mod compose;
 mod crash;
 mod daemon;
+mod dashboard;
 mod disk;
 mod documented;
 mod errors;

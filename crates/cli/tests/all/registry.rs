@@ -3,10 +3,12 @@
 
 use std::fs::File;
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::support::free_port;
 
 const BINARY: &str = "docker-registry";
 const MISSING: &str = "docker-registry not found: apt-get install docker-registry (see .ci/run)";
@@ -228,14 +230,6 @@ impl Drop for Registry {
 
 fn read_log(dir: &Path) -> String {
     std::fs::read_to_string(dir.join("registry.log")).unwrap_or_default()
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 /// An htpasswd line with a bcrypt hash, from apache2-utils' `htpasswd`.
