@@ -202,8 +202,11 @@ fn the_dashboard_shows_apps_traffic_and_logs_live_and_stops_an_app() {
     // On a thread of its own: reqwest's blocking client may not be dropped in an async context.
     let request = |path: &str| {
         let url = format!("http://{web}{path}");
-        let status = std::thread::spawn(move || http().get(url).send().unwrap().status());
-        assert_eq!(status.join().unwrap(), StatusCode::OK);
+        let answer = std::thread::spawn(move || {
+            let response = http().get(url).send().unwrap();
+            (response.status(), response.text().unwrap())
+        });
+        assert_eq!(answer.join().unwrap(), (StatusCode::OK, "logged\n".into()));
     };
     // An image in the store, for the images view.
     let _source = build_reader_with_files(&daemon.skiff, "reader:1.0");

@@ -464,10 +464,13 @@ function grantsView(grants) {
   const rows = [];
   for (const [key, value] of grants.env || []) rows.push(["env", `${key}=${value}`]);
   for (const dir of grants.dirs || []) rows.push(["dir", JSON.stringify(dir)]);
-  for (const dest of grants.network || []) rows.push(["network", typeof dest === "string" ? dest : JSON.stringify(dest)]);
-  for (const [key, value] of Object.entries(grants)) {
-    if (!["env", "dirs", "network"].includes(key) && value !== null && value !== false && !(Array.isArray(value) && !value.length)) {
-      rows.push([key, JSON.stringify(value)]);
+  // `"none"`, or the destinations it may reach.
+  const network = grants.network;
+  if (typeof network === "string") {
+    if (network !== "none") rows.push(["network", network]);
+  } else if (network) {
+    for (const dests of Object.values(network)) {
+      for (const dest of [].concat(dests)) rows.push(["network", typeof dest === "string" ? dest : JSON.stringify(dest)]);
     }
   }
   if (!rows.length) return el("p", { class: "muted", text: "none: no files, no env, no network (deny by default)" });
@@ -529,6 +532,7 @@ function drawChart(chart, values) {
   const svg = svgEl("svg", {
     viewBox: `0 0 ${width} ${height}`,
     class: "chart",
+    preserveAspectRatio: "none",
     "data-series": chart.key,
     "data-total": total,
     role: "img",
