@@ -405,9 +405,31 @@ fn the_admin_listener_refuses_strangers() {
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("skiff_http_requests_total"), "{body}");
 
-    // DNS rebinding: a page on another name that resolves here sends its own name as Host.
-    let (status, body) = get("/api/apps", Some(&token), Some("rebound.example:80"));
-    assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
+    // DNS rebinding: a page on another name that resolves here sends its own name as Host, and
+    // its browser the cookie of the real address (a page cannot know the token).
+    let cookie = format!("skiff_token_{port}={token}");
+    for path in ["/", "/api/apps", "/metrics"] {
+        let response = client
+            .get(format!("{url}{}", path.trim_start_matches('/')))
+            .header("host", format!("rebound.example:{port}"))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::FORBIDDEN, "{path}");
+        let response = client
+            .get(format!("{url}{}", path.trim_start_matches('/')))
+            .header("cookie", &cookie)
+            .send()
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path} with the cookie");
+    }
+    // Prometheus scraping the machine by name carries the token itself.
+    let (status, _) = get(
+        "/metrics",
+        Some(&token),
+        Some(&format!("metrics-host:{port}")),
+    );
+    assert_eq!(status, StatusCode::OK);
 
     // No state changes without the page's CSRF token, nor by GET.
     let stop = format!("{url}api/apps/web/stop");
@@ -455,6 +477,12 @@ fn the_admin_listener_refuses_strangers() {
             .status()
     };
     assert_eq!(status("/metrics"), StatusCode::OK);
+    let rebound = client
+        .get(format!("{url}metrics"))
+        .header("host", "rebound.example")
+        .send()
+        .unwrap();
+    assert_eq!(rebound.status(), StatusCode::FORBIDDEN);
     assert_eq!(status("/api/apps"), StatusCode::UNAUTHORIZED);
     assert_eq!(status("/"), StatusCode::UNAUTHORIZED);
 }

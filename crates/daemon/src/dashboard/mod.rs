@@ -3,8 +3,8 @@
 //! JSON and server-sent events come from the supervisor's own methods, the ones the API uses.
 //! Nothing here is a second API: what the page may do is what `skiff` may do.
 //!
-//! Security (docs/dashboard.md): every request's `Host` must be `localhost` or an IP address
-//! (a DNS-rebinding page's host is a name); the dashboard needs the daemon's token (a cookie
+//! Security (docs/dashboard.md): a request's `Host` must be `localhost` or an IP address (a
+//! DNS-rebinding page's host is a name) unless it carries the token as a bearer; the dashboard needs the daemon's token (a cookie
 //! set from `?token=`, or `Authorization: Bearer`), as `/metrics` does off loopback; a state
 //! change is a POST with the page's CSRF token in a header, and a cross-site `Origin` is refused.
 
@@ -156,7 +156,11 @@ async fn guard(State(dash): Shared, request: Request, next: Next) -> Response {
         .get(header::HOST)
         .and_then(|h| h.to_str().ok())
         .unwrap_or("");
-    if !host_allowed(host) {
+    // A rebinding page is a browser's, and a browser sends the token only as the cookie: a
+    // request with the token in `Authorization` (Prometheus scraping `host:9090/metrics` by
+    // name) knew it already, whatever its Host.
+    let bearer = has_bearer(request.headers(), access);
+    if !bearer && !host_allowed(host) {
         return refuse(
             StatusCode::FORBIDDEN,
             &format!(
@@ -189,7 +193,7 @@ async fn guard(State(dash): Shared, request: Request, next: Next) -> Response {
                 .body(Body::empty())
                 .expect("a valid response");
         }
-        if !has_token(request.headers(), access) {
+        if !bearer && !has_cookie(request.headers(), access) {
             if request.uri().path() == "/" {
                 return secured(
                     (
@@ -274,14 +278,15 @@ fn valid_port(port: &str) -> bool {
     port.is_empty() || port.parse::<u16>().is_ok()
 }
 
-fn has_token(headers: &HeaderMap, access: &Access) -> bool {
-    let bearer = headers
+fn has_bearer(headers: &HeaderMap, access: &Access) -> bool {
+    headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
-    if bearer.is_some_and(|t| same(t.trim(), &access.token)) {
-        return true;
-    }
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .is_some_and(|t| same(t.trim(), &access.token))
+}
+
+fn has_cookie(headers: &HeaderMap, access: &Access) -> bool {
     headers
         .get_all(header::COOKIE)
         .iter()
