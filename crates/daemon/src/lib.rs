@@ -24,6 +24,7 @@ use anyhow::Context as _;
 use skiff_api::DaemonInfo;
 
 pub use api::UnsafeSocketDir;
+pub use dashboard::Prices;
 
 pub struct DaemonConfig {
     /// Skiff's root: the image store, the compile cache, and `daemon/` (state, logs, lock).
@@ -34,6 +35,8 @@ pub struct DaemonConfig {
     pub gateway: Option<SocketAddr>,
     /// The admin listener's address (Prometheus `/metrics` and the dashboard), if any.
     pub admin: Option<SocketAddr>,
+    /// What the dashboard bills a request, a CPU-second and a GB-second at, if anything.
+    pub prices: Option<Prices>,
     /// Compiled HTTP handlers kept in memory (least recently used dropped first).
     pub loaded_handlers: usize,
     /// HTTP handler instances alive at once, all apps together (the instance pool).
@@ -122,7 +125,12 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
         info.metrics = Some(bound.to_string());
         info.dashboard = Some(dashboard::url(bound));
         info.admin_token = Some(token);
-        let router = dashboard::router(supervisor.clone(), config.root.clone(), access);
+        let router = dashboard::router(
+            supervisor.clone(),
+            config.root.clone(),
+            access,
+            config.prices,
+        );
         tokio::spawn(async move {
             if let Err(e) = axum::serve(admin, router).await {
                 tracing::error!("the admin listener failed: {e}");

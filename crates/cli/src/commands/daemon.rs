@@ -38,6 +38,11 @@ pub struct Daemon {
     /// dashboard (`/`). Off loopback, every request needs the token `skiff info` prints
     #[arg(long, visible_alias = "metrics", value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen)]
     admin: Listen,
+    /// What the dashboard bills HTTP apps at, in your currency:
+    /// `request=PRICE,cpu-second=PRICE,gb-second=PRICE` (any of the three; the others are 0),
+    /// e.g. `request=0.0000002,gb-second=0.0000166667`. Without it the bill is in its units only
+    #[arg(long, value_name = "RATES", value_parser = parse_prices)]
+    prices: Option<skiff_daemon::Prices>,
     /// Compiled HTTP handlers kept in memory; an app beyond them is loaded again from the compile
     /// cache on its next request (idle apps hold no instance either way)
     #[arg(long, value_name = "N", default_value_t = 1000)]
@@ -66,6 +71,32 @@ fn parse_listen(spec: &str) -> Result<Listen, String> {
     spec.parse()
         .map(|addr| Listen(Some(addr)))
         .map_err(|_| format!("`{spec}` is not ADDR:PORT (e.g. 127.0.0.1:8080) or `none`"))
+}
+
+fn parse_prices(spec: &str) -> Result<skiff_daemon::Prices, String> {
+    let mut prices = skiff_daemon::Prices::default();
+    for pair in spec.split(',').filter(|p| !p.is_empty()) {
+        let (key, value) = pair
+            .split_once('=')
+            .ok_or_else(|| format!("`{pair}` is not KEY=PRICE"))?;
+        let value: f64 = value
+            .trim()
+            .parse()
+            .ok()
+            .filter(|v: &f64| v.is_finite() && *v >= 0.0)
+            .ok_or_else(|| format!("`{value}` is not a price (a number, 0 or more)"))?;
+        match key.trim() {
+            "request" => prices.request = value,
+            "cpu-second" => prices.cpu_second = value,
+            "gb-second" => prices.gb_second = value,
+            other => {
+                return Err(format!(
+                    "unknown rate `{other}`: the rates are request, cpu-second and gb-second"
+                ));
+            }
+        }
+    }
+    Ok(prices)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -101,10 +132,32 @@ impl Daemon {
             socket: self.socket.unwrap_or_else(|| global.socket()),
             gateway: self.gateway.0,
             admin: self.admin.0,
+            prices: self.prices,
             loaded_handlers: self.max_loaded_handlers,
             max_instances: self.max_instances.max(1),
             bounds,
         })?;
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_prices;
+
+    #[test]
+    fn prices_name_their_rates() {
+        let prices = parse_prices("request=0.0000002,gb-second=0.0000166667").unwrap();
+        assert_eq!(
+            (prices.request, prices.cpu_second, prices.gb_second),
+            (0.0000002, 0.0, 0.0000166667)
+        );
+        assert!(
+            parse_prices("requests=1")
+                .unwrap_err()
+                .contains("unknown rate")
+        );
+        assert!(parse_prices("request=-1").is_err());
+        assert!(parse_prices("request").is_err());
     }
 }

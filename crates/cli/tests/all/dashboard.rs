@@ -189,7 +189,8 @@ fn http() -> reqwest::blocking::Client {
 
 #[test]
 fn the_dashboard_shows_apps_traffic_and_logs_live_and_stops_an_app() {
-    let daemon = Daemon::start();
+    // Requests priced, CPU and memory free: the bill is exact.
+    let daemon = Daemon::start_with(&["--prices", "request=0.5,cpu-second=0,gb-second=0"]);
     daemon
         .run_d("sleeper", &["-e", "MODE=batch", P1_CLI_SLEEP, "600000"])
         .success();
@@ -314,6 +315,10 @@ fn the_dashboard_shows_apps_traffic_and_logs_live_and_stops_an_app() {
                 .await
                 .unwrap(),
             "4"
+        );
+        assert_eq!(
+            browser.text("#bill dd[data-bill=\"cost\"]").await.unwrap(),
+            "2.00"
         );
         browser.client().set_window_size(1280, 1600).await.unwrap();
         browser.screenshot("dashboard-app").await;

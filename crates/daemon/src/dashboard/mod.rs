@@ -105,22 +105,38 @@ fn random_hex() -> std::io::Result<String> {
     Ok(bytes.iter().map(|b| format!("{b:02x}")).collect())
 }
 
+/// The rates the dashboard turns an app's meters into a bill with (`skiff daemon --prices`),
+/// in the operator's currency.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize)]
+pub struct Prices {
+    pub request: f64,
+    pub cpu_second: f64,
+    pub gb_second: f64,
+}
+
 #[derive(Clone)]
 struct Dash {
     supervisor: Arc<Supervisor>,
     history: Arc<History>,
     root: PathBuf,
     access: Arc<Access>,
+    prices: Option<Prices>,
 }
 
 type Shared = State<Dash>;
 
-pub fn router(supervisor: Arc<Supervisor>, root: PathBuf, access: Access) -> Router {
+pub fn router(
+    supervisor: Arc<Supervisor>,
+    root: PathBuf,
+    access: Access,
+    prices: Option<Prices>,
+) -> Router {
     let dash = Dash {
         history: History::start(&supervisor),
         supervisor,
         root,
         access: Arc::new(access),
+        prices,
     };
     Router::new()
         .route("/", get(index))
@@ -490,6 +506,8 @@ struct Detail {
     /// The last hour, one sample per `period_s` in which something happened.
     samples: Vec<Sample>,
     period_s: u64,
+    /// The rates its bill is priced at, if the daemon was given any.
+    prices: Option<Prices>,
 }
 
 /// How many of an app's events its page shows.
@@ -510,6 +528,7 @@ async fn detail(State(dash): Shared, UrlPath(name): UrlPath<String>) -> Result<R
         events,
         samples: dash.history.samples(&name),
         period_s: history::PERIOD.as_secs(),
+        prices: dash.prices,
     })
     .into_response())
 }

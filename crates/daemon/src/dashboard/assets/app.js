@@ -446,6 +446,7 @@ function renderDetailLive() {
         ["CPU-seconds", number(stats.cpu_seconds, 3)],
         ["GB-seconds", number(stats.gb_seconds, 4)],
         ["instance-seconds", number(stats.wall_seconds, 3)],
+        ...price(state.detail.prices, requests, stats),
       ]
     : [
         ["CPU-seconds (this run)", number(app.cpu_ms / 1000, 3)],
@@ -454,6 +455,13 @@ function renderDetailLive() {
   document.getElementById("bill").replaceChildren(
     ...bill.flatMap(([k, v]) => [el("dt", { text: k }), el("dd", { "data-bill": k, text: v })]),
   );
+}
+
+// The bill priced at the daemon's `--prices`, when it has some.
+function price(prices, requests, stats) {
+  if (!prices) return [];
+  const cost = requests * prices.request + stats.cpu_seconds * prices.cpu_second + stats.gb_seconds * prices.gb_second;
+  return [["cost", cost.toFixed(cost < 1 ? 6 : 2)]];
 }
 
 function exitText(exit) {
