@@ -35,7 +35,8 @@ pub struct Daemon {
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:8080", value_parser = parse_listen)]
     gateway: Listen,
     /// Where the admin listener is, or `none`: Prometheus metrics (`GET /metrics`) and the
-    /// dashboard (`/`). Off loopback, every request needs the token `skiff info` prints
+    /// dashboard (`/`). The dashboard needs the token `skiff info` prints; off loopback, so does
+    /// `/metrics`
     #[arg(long, visible_alias = "metrics", value_name = "ADDR", default_value = "127.0.0.1:9090", value_parser = parse_listen)]
     admin: Listen,
     /// What the dashboard bills HTTP apps at, in your currency:
