@@ -3,6 +3,7 @@
 //! the refusals. With SKIFF_SCREENSHOTS=DIR set, the browser test saves its views there as PNGs
 //! (docs/images/ holds the ones docs/dashboard.md shows).
 
+use std::os::unix::process::CommandExt as _;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -30,8 +31,10 @@ struct Browser {
 impl Browser {
     async fn start() -> Browser {
         let port = free_port();
+        // A group of its own, with the browser it starts: a failed test ends both (see Drop).
         let driver = Command::new(DRIVER)
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -159,7 +162,10 @@ impl Browser {
 
 impl Drop for Browser {
     fn drop(&mut self) {
-        let _ = self.driver.kill();
+        // After a failure the session was not closed: Chromium, left to itself, would outlive
+        // its driver. Both are in the driver's process group.
+        // SAFETY: kill has no preconditions; the group is the driver's own (process_group(0)).
+        unsafe { libc::kill(-(self.driver.id() as libc::pid_t), libc::SIGKILL) };
         let _ = self.driver.wait();
     }
 }
