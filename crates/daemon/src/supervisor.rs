@@ -227,7 +227,7 @@ impl Supervisor {
                         stats: http.app.stats().snapshot(),
                         latency: http.app.stats().latency_counts(),
                     },
-                    Workload::Command(_) => {
+                    Workload::Command { .. } => {
                         let live = slot.live.lock().unwrap();
                         let running = *slot.state.borrow() == AppState::Running;
                         Meter::Command {
@@ -248,7 +248,7 @@ impl Supervisor {
             .values()
             .filter_map(|slot| match &slot.workload {
                 Workload::Http(http) => Some(http.app.stats().instances()),
-                Workload::Command(_) => None,
+                Workload::Command { .. } => None,
             })
             .sum();
         (in_use, self.max_instances)

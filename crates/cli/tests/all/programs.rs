@@ -641,6 +641,7 @@ fn url_origin_grants_are_a_host_and_port() {
         ])
         .code(1)
         .stderr_has(&format!("blocked TcpConnect to {addr}"));
+}
 
 // The C programs (crates/test-programs/c, clang 19 + wasi-libc): the same checks on a second
 // toolchain's output.
