@@ -133,35 +133,11 @@ done
 # --- report ------------------------------------------------------------------------------------
 report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$CLK_TCK" "$ROUNDS" "$DURATION" "$WARMUP" "$CONNS" \
     "$WASMTIME_VERSION" "$SERVER_CPU" "$CLIENT_CPU" <<'PY'
-import json, re, statistics, sys
+import json, statistics, sys
 
 (runs_file, machine, out, clk_tck, rounds, duration, warmup, conns, wt_version, server_cpu,
  client_cpu) = sys.argv[1:12]
 clk_tck = int(clk_tck)
-UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
-
-def ms(text):  # wrk's "1.23ms" / "456.00us" / "1.02s" -> ms
-    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
-    if not m:
-        raise ValueError(f"cannot read wrk time {text!r}")
-    return float(m.group(1)) * UNIT[m.group(2)]
-
-def parse_wrk(path):
-    text = open(path).read()
-    r = {}
-    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+),", text, re.M)
-    if not m:
-        raise ValueError(f"no request count in {path}:\n{text}")
-    r["requests"] = int(m.group(1))
-    r["rps"] = float(re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M).group(1))
-    for pct in ("50", "99"):
-        r["p" + pct] = ms(re.search(rf"^\s*{pct}%\s+(\S+)", text, re.M).group(1))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    r["non2xx"] = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    r["sock_err"] = sum(int(x) for x in m.groups()) if m else 0
-    return r
-
 runs = []
 for line in open(runs_file):
     if not line.strip():

@@ -146,26 +146,15 @@ done
 
 report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$CLK_TCK" "$ROUNDS" "$DURATION" "$CONNS" \
     "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
-import json, re, statistics
+import json, statistics
 
 runs_file, machine, out, clk_tck, rounds, duration, conns, commit = sys.argv[1:9]
 clk_tck = int(clk_tck)
-UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-def ms(text):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
-    return float(m.group(1)) * UNIT[m.group(2)]
-
 runs = []
 for line in open(runs_file):
     run = json.loads(line)
-    text = open(run["wrk"]).read()
-    run["requests"] = int(re.search(r"^\s*(\d+) requests in", text, re.M).group(1))
-    run["rps"] = float(re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M).group(1))
-    run["p50"] = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
-    run["p99"] = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    run["bad"] = int(m.group(1)) if m else 0
+    run.update(parse_wrk(run["wrk"]))
+    run["bad"] = run["non2xx"]
     run["cpu_us"] = run["ticks"] / clk_tck * 1e6 / max(run["requests"], 1)
     runs.append(run)
 order = ["skiff-single", "skiff-internal", "skiff-loopback", "docker-single", "docker-bridge"]

@@ -252,10 +252,33 @@ cleanup() {
 # The python helpers every report (below) may use.
 REPORT_PY=$(
     cat <<'PY'
-import math, sys
+import math, re, sys
 
 def p99(xs):  # xs sorted; nearest rank, which equals the max below 100 samples
     return xs[max(0, math.ceil(0.99 * len(xs)) - 1)]
+
+WRK_UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60000.0}
+
+def wrk_ms(text):  # wrk's "1.23ms" / "456.00us" / "1.02s" -> ms
+    m = re.fullmatch(r"([\d.]+)(us|ms|s|m)", text)
+    if not m:
+        raise ValueError(f"cannot read wrk time {text!r}")
+    return float(m.group(1)) * WRK_UNIT[m.group(2)]
+
+def parse_wrk(path):  # what `wrk --latency` wrote to PATH: requests, rps, p50/p99 (ms), errors
+    text = open(path).read()
+    m = re.search(r"^\s*(\d+) requests in ([\d.]+)(\w+),", text, re.M)
+    if not m:
+        raise ValueError(f"no request count in {path}:\n{text}")
+    r = {"requests": int(m.group(1))}
+    r["rps"] = float(re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M).group(1))
+    for pct in ("50", "99"):
+        r["p" + pct] = wrk_ms(re.search(rf"^\s*{pct}%\s+(\S+)", text, re.M).group(1))
+    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
+    r["non2xx"] = int(m.group(1)) if m else 0
+    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
+    r["sock_err"] = sum(int(x) for x in m.groups()) if m else 0
+    return r
 
 def finish(lines, out, goals=()):  # add the goals, write the table to OUT, print it; exit 3 if a goal failed
     if goals:

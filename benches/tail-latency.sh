@@ -89,24 +89,14 @@ notes=""
 for h in "${!NOTE[@]}"; do notes+="$h: ${NOTE[$h]}"$'\n'; done
 report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$ROUNDS" "$DURATION" "$WARMUP" "$CONNS" "$WASMTIME_VERSION" \
     "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)" "$notes" <<'PY'
-import json, re, statistics
+import json, statistics
 
 runs_file, machine, out, rounds, duration, warmup, conns, wt, commit, notes = sys.argv[1:11]
-UNIT = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-def ms(t):
-    m = re.fullmatch(r"([\d.]+)(us|ms|s)", t)
-    return float(m.group(1)) * UNIT[m.group(2)]
 runs = []
 for line in open(runs_file):
     run = json.loads(line)
-    text = open(run["wrk"]).read()
-    run["rps"] = float(re.search(r"^Requests/sec:\s*([\d.]+)", text, re.M).group(1))
-    run["p50"] = ms(re.search(r"^\s*50%\s+(\S+)", text, re.M).group(1))
-    run["p99"] = ms(re.search(r"^\s*99%\s+(\S+)", text, re.M).group(1))
-    m = re.search(r"Non-2xx or 3xx responses: (\d+)", text)
-    run["bad"] = int(m.group(1)) if m else 0
-    m = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", text)
-    run["err"] = sum(int(x) for x in m.groups()) if m else 0
+    run.update(parse_wrk(run["wrk"]))
+    run["bad"], run["err"] = run["non2xx"], run["sock_err"]
     runs.append(run)
 med = statistics.median
 lines = ["# Tail latency: CPU-heavy handlers at saturation, one core", "", machine, "",
