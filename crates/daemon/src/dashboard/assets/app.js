@@ -332,7 +332,6 @@ function showDetail(name) {
   );
   loadDetail();
   state.detailTimer = setInterval(loadDetail, 5000);
-  followLogs(name);
 }
 
 function closeDetail() {
@@ -404,6 +403,8 @@ function renderDetail() {
   renderDetailLive();
   renderCharts();
   renderEvents();
+  // Only now: the stored lines arrive at once, and need the box to land in.
+  if (!state.logs) followLogs(app.name);
 }
 
 // What the list feed says of the app now (each second), over what its page loaded.
@@ -472,6 +473,7 @@ function grantsView(grants) {
   const rows = [];
   for (const [key, value] of grants.env || []) rows.push(["env", `${key}=${value}`]);
   for (const dir of grants.dirs || []) rows.push(["dir", JSON.stringify(dir)]);
+  for (const addr of grants.listen || []) rows.push(["listen", addr]);
   // `"none"`, or the destinations it may reach.
   const network = grants.network;
   if (typeof network === "string") {
