@@ -18,12 +18,17 @@ use chrono::{DateTime, Utc};
 use containerd_shimkit::sandbox::sync::WaitableCell;
 use containerd_shimkit::sandbox::{Error, Instance, InstanceConfig};
 use oci_spec::runtime::Spec;
+use skiff_api::HttpLimits;
+use skiff_http::{Bounds, HttpApp, Target};
 use skiff_image::{AppDefaults, Store, WasmSource};
-use skiff_runtime::{App, AppKind, OutputSink, PreparedGrants, RunOptions, Runtime, Stdio};
+use skiff_runtime::{
+    App, AppKind, CompileEvent, HandlerOptions, OutputSink, PreparedGrants, RunOptions, Runtime,
+    Stdio,
+};
 use tokio::sync::watch;
 
 use crate::image::Containerd;
-use crate::spec;
+use crate::{http, spec};
 
 /// Where the shim keeps the images it copied out of containerd and the compiled code, shared by
 /// every shim process of the node; `SKIFF_SHIM_ROOT` in containerd's environment overrides it.
@@ -31,6 +36,10 @@ const DEFAULT_ROOT: &str = "/var/lib/skiff/shim";
 
 /// Docker's "the engine failed" status, for a run that could not start.
 const ENGINE_ERROR: u32 = 125;
+
+/// How long a handler's requests in flight may take to finish once it is told to stop (as
+/// `skiff serve`); Kubernetes sends SIGKILL after the pod's grace period anyway.
+const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
 
 fn root() -> PathBuf {
     std::env::var_os("SKIFF_SHIM_ROOT")
@@ -54,15 +63,28 @@ fn runtime() -> anyhow::Result<&'static Runtime> {
 
 pub struct SkiffInstance {
     id: String,
-    /// `None` for a pod's sandbox container (CRI's "pause"), which runs nothing and only holds
-    /// the pod until it is stopped.
-    app: Option<Arc<App>>,
+    workload: Workload,
     options: RunOptions,
     cfg: InstanceConfig,
     rootfs: PathBuf,
     exit: WaitableCell<(u32, DateTime<Utc>)>,
     /// The signal the app was told to stop with, if any.
     stop: watch::Sender<Option<u32>>,
+}
+
+enum Workload {
+    /// A pod's sandbox container (CRI's "pause"): runs nothing, only holds the pod until it is
+    /// stopped.
+    Pause,
+    /// A command program, run once.
+    Command(Arc<App>),
+    /// A `wasi:http` handler, served on `listener` (bound at create, so a port in use fails
+    /// there) with a fresh instance per request.
+    Http {
+        app: Arc<App>,
+        listener: Mutex<Option<std::net::TcpListener>>,
+        address: std::net::SocketAddr,
+    },
 }
 
 /// The Wasm to run and what its image brings.
@@ -84,7 +106,7 @@ impl Instance for SkiffInstance {
             // The pause image is native code; there is nothing of it to run.
             return Ok(SkiffInstance {
                 id,
-                app: None,
+                workload: Workload::Pause,
                 options: RunOptions::default(),
                 cfg: cfg.clone(),
                 rootfs,
@@ -111,24 +133,57 @@ impl Instance for SkiffInstance {
             }
         }
         let name = source.name.clone();
+        let container = id.clone();
         let app = tokio::task::spawn_blocking(move || -> anyhow::Result<App> {
             let runtime = runtime()?;
-            Ok(runtime.load(&source.name, &source.bytes, &mut |_| {})?)
+            // Compiled once per node: every later start of the same Wasm, in any shim, loads
+            // the native code from the cache (the node operator sees which in containerd's log).
+            let mut compiled = None;
+            let app = runtime.load(&source.name, &source.bytes, &mut |event| {
+                if let CompileEvent::Finished { elapsed } = event {
+                    compiled = Some(elapsed);
+                }
+            })?;
+            match compiled {
+                Some(elapsed) => log::info!(
+                    "container {container}: compiled `{}` in {elapsed:.1?}",
+                    source.name
+                ),
+                None => log::info!(
+                    "container {container}: `{}` loaded from the compile cache",
+                    source.name
+                ),
+            }
+            Ok(app)
         })
         .await
         .map_err(|e| Error::Others(e.to_string()))?
         .map_err(|e| Error::FailedPrecondition(format!("failed to load `{name}`: {e:#}")))?;
-        if app.kind() == AppKind::Http {
-            return Err(Error::FailedPrecondition(format!(
-                "`{name}` is a wasi:http handler; this shim runs command programs only (a \
-                 `wasi:cli/run` component or a WASI preview 1 module): serve it with \
-                 `skiff serve` or `skiff run -d` for now"
-            )));
-        }
+        let app = Arc::new(app);
+        let workload = match app.kind() {
+            AppKind::Http => {
+                let network = http::Network::of(&spec);
+                let address = http::address(&grants.env, &network)
+                    .map_err(|e| Error::InvalidArgument(format!("{e:#}")))?;
+                let listener = http::bind(&network, address).map_err(|e| {
+                    Error::FailedPrecondition(format!(
+                        "cannot serve `{name}` on {address}: {e:#}; set another address with \
+                         the env variable `{}`",
+                        http::LISTEN_ENV
+                    ))
+                })?;
+                Workload::Http {
+                    app,
+                    listener: Mutex::new(Some(listener)),
+                    address,
+                }
+            }
+            _ => Workload::Command(app),
+        };
         log::info!("container {id}: `{name}` loaded");
         Ok(SkiffInstance {
             id,
-            app: Some(Arc::new(app)),
+            workload,
             options: RunOptions {
                 args,
                 grants,
@@ -145,39 +200,54 @@ impl Instance for SkiffInstance {
     async fn start(&self) -> Result<u32, Error> {
         let stdout = sink(self.cfg.open_stdout())?;
         let stderr = sink(self.cfg.open_stderr())?;
-        let mut options = self.options.clone();
-        options.stdio = Stdio::Capture {
+        let stdio = Stdio::Capture {
             stdout,
             stderr: stderr.clone(),
         };
-        let app = self.app.clone();
+        let run = match &self.workload {
+            Workload::Pause => Run::Pause,
+            Workload::Command(app) => {
+                let mut options = self.options.clone();
+                options.stdio = stdio;
+                Run::Command(app.clone(), options)
+            }
+            Workload::Http {
+                app,
+                listener,
+                address,
+            } => {
+                let listener = listener
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .take()
+                    .ok_or_else(|| Error::FailedPrecondition("already started".into()))?;
+                let listener = tokio::net::TcpListener::from_std(listener)?;
+                let options = HandlerOptions {
+                    grants: PreparedGrants::new(&self.options.grants)
+                        .map_err(|e| Error::InvalidArgument(format!("{e}; {}", e.hint())))?,
+                    limits: self.options.limits.clone(),
+                    stdio,
+                    turns: None,
+                    peers: None,
+                };
+                let http = Arc::new(HttpApp::new(
+                    self.id.clone(),
+                    HttpApp::ready(app.clone()),
+                    options,
+                    HttpLimits::default(),
+                    &Bounds::unshared(),
+                ));
+                log::info!("container {}: serving on http://{address}/", self.id);
+                Run::Http(http, listener)
+            }
+        };
         let exit = self.exit.clone();
-        let mut stop = self.stop.subscribe();
+        let stop = self.stop.subscribe();
         let id = self.id.clone();
         tokio::spawn(async move {
             // If the task dies (a panic), containerd still learns that the app ended.
             let _guard = exit.set_guard_with(|| (ENGINE_ERROR, Utc::now()));
-            let run = async move {
-                match &app {
-                    Some(app) => app.run(options).await,
-                    None => std::future::pending().await,
-                }
-            };
-            let status = tokio::select! {
-                ended = run => match ended {
-                    Ok(ended) => ended.status() as u32,
-                    Err(e) => {
-                        stderr.write(format!("error: {e}\nhint: {}\n", e.hint()).as_bytes());
-                        ENGINE_ERROR
-                    }
-                },
-                // Dropping the run stops the guest at once: it yields to the executor at every
-                // epoch tick (10 ms) and at every host call, so `ctr task kill` and pod deletion
-                // never wait on a busy or sleeping guest.
-                signal = stop.wait_for(Option::is_some) => {
-                    128 + signal.ok().and_then(|s| *s).unwrap_or(libc::SIGKILL as u32)
-                }
-            };
+            let status = run.until_stopped(stop, &stderr).await;
             log::info!("container {id}: exited with {status}");
             let _ = exit.set((status, Utc::now()));
         });
@@ -213,6 +283,64 @@ impl Instance for SkiffInstance {
 
     async fn wait(&self) -> (u32, DateTime<Utc>) {
         *self.exit.wait().await
+    }
+}
+
+/// A started workload, until it ends or is told to stop.
+enum Run {
+    Pause,
+    Command(Arc<App>, RunOptions),
+    Http(Arc<HttpApp>, tokio::net::TcpListener),
+}
+
+impl Run {
+    /// The status containerd reports: the app's own, 128 + the signal that stopped it, or 125
+    /// when it could not run.
+    async fn until_stopped(
+        self,
+        stop: watch::Receiver<Option<u32>>,
+        stderr: &Arc<dyn OutputSink>,
+    ) -> u32 {
+        // Waited on through a clone: `stop` itself is read once the wait is over.
+        let mut told = stop.clone();
+        let signalled = |stop: &watch::Receiver<Option<u32>>| {
+            128 + (*stop.borrow()).unwrap_or(libc::SIGKILL as u32)
+        };
+        match self {
+            Run::Pause => {
+                let _ = told.wait_for(Option::is_some).await;
+                signalled(&stop)
+            }
+            Run::Command(app, options) => tokio::select! {
+                ended = app.run(options) => match ended {
+                    Ok(ended) => ended.status() as u32,
+                    Err(e) => {
+                        stderr.write(format!("error: {e}\nhint: {}\n", e.hint()).as_bytes());
+                        ENGINE_ERROR
+                    }
+                },
+                // Dropping the run stops the guest at once: it yields to the executor at every
+                // epoch tick (10 ms) and at every host call, so `ctr task kill` and pod deletion
+                // never wait on a busy or sleeping guest.
+                _ = told.wait_for(Option::is_some) => signalled(&stop),
+            },
+            Run::Http(http, listener) => {
+                let mut accepting = stop.clone();
+                skiff_http::serve(listener, Target::App(http.clone()), async move {
+                    let _ = accepting.wait_for(Option::is_some).await;
+                })
+                .await;
+                if *stop.borrow() == Some(libc::SIGKILL as u32) {
+                    return signalled(&stop);
+                }
+                // As `skiff serve` on SIGTERM: no new connections, requests in flight finish
+                // (a SIGKILL, which Kubernetes sends after the grace period, cuts it short).
+                tokio::select! {
+                    drained = http.drain(GRACE) => if drained { 0 } else { signalled(&stop) },
+                    _ = told.wait_for(|s| *s == Some(libc::SIGKILL as u32)) => signalled(&stop),
+                }
+            }
+        }
     }
 }
 

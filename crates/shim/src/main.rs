@@ -8,9 +8,9 @@
 //! `skiff-capabilities`'s and `skiff-image`'s, as for `skiff run`; and the containerd protocol
 //! (ttrpc task service, shim start/delete, IO, events) is runwasi's `containerd-shimkit`.
 //!
-//! Not done yet: serving `wasi:http` handlers on the pod's port (refused with a clear error),
-//! task stats, stdin.
+//! Not done yet: task stats of the app itself (containerd gets the shim process's), stdin.
 
+mod http;
 mod image;
 mod instance;
 mod spec;

@@ -12,9 +12,9 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
-    P1_CLI_WRITE_FILE, P2_CLI_HELLO,
+    P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_LOG, P2_HTTP_STATE,
 };
-use support::{Containerd, Form, Registry};
+use support::{Containerd, Form, Registry, free_port};
 
 #[test]
 fn a_pulled_module_runs_with_its_output_and_exit_code() {
@@ -136,7 +136,7 @@ fn kill_ends_a_sleeping_app_within_a_second() {
     let registry = Registry::start();
     let containerd = Containerd::start();
     let sleep = containerd.publish(&registry, "team/sleep:1.0", P1_CLI_SLEEP, Form::Layer);
-    let mut task = containerd.run_detached(&sleep, "sleeper", &["600000"]);
+    let mut task = containerd.run_detached(&sleep, "sleeper", &[], &["600000"]);
     containerd.wait_running("sleeper");
     let killed = Instant::now();
     containerd.ctr(&["task", "kill", "sleeper"]);
@@ -161,4 +161,97 @@ fn what_cannot_be_honoured_is_refused_with_the_reason() {
     let run = containerd.run(&hello, "cpus", &["--cpus", "0.5"], &[]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("CPU quota"), "{run:?}");
+}
+
+#[test]
+fn an_http_handler_is_served_a_fresh_instance_per_request_until_killed() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let state = containerd.publish(&registry, "team/state:1.0", P2_HTTP_STATE, Form::Layer);
+    let port = free_port();
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let flags = ["--net-host", "--env", listen.as_str()];
+    let mut task = containerd.run_detached(&state, "state1", &flags, &[]);
+    containerd.wait_running("state1");
+    let client = reqwest::blocking::Client::builder()
+        .timeout(Duration::from_secs(10))
+        .build()
+        .unwrap();
+    // Each request its own instance: the guest's counter never gets past 1.
+    for _ in 0..3 {
+        let response = client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .unwrap_or_else(|e| panic!("{e}\n{}\n{}", task.output(), containerd.log()));
+        assert_eq!(response.status(), 200);
+        assert_eq!(response.text().unwrap(), "count=1\n");
+    }
+
+    let killed = Instant::now();
+    containerd.ctr(&["task", "kill", "state1"]);
+    let status = task.wait().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        killed.elapsed()
+    );
+    // Stopped cleanly, as `skiff serve` on SIGTERM: nothing was in flight.
+    assert_eq!(status.code(), Some(0), "{}", task.output());
+    assert!(
+        client
+            .get(format!("http://127.0.0.1:{port}/"))
+            .send()
+            .is_err()
+    );
+}
+
+#[test]
+fn a_handler_logs_through_containerd_and_a_listener_it_cannot_have_is_refused() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let log = containerd.publish(&registry, "team/log:1.0", P2_HTTP_LOG, Form::Layer);
+    let port = free_port();
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let mut task = containerd.run_detached(&log, "log1", &["--net-host", "--env", &listen], &[]);
+    containerd.wait_running("log1");
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/from-ctr"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(body, "logged\n");
+    containerd.ctr(&["task", "kill", "log1"]);
+    task.wait().unwrap();
+    let output = task.output();
+    assert!(output.contains("handled /from-ctr"), "{output}");
+    assert!(output.contains("warn /from-ctr"), "{output}");
+
+    // A port already taken fails the start, and says how to pick another.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let listen = format!("SKIFF_HTTP_LISTEN={}", taken.local_addr().unwrap());
+    let run = containerd.run(&log, "log2", &["--net-host", "--env", &listen], &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("SKIFF_HTTP_LISTEN"), "{run:?}");
+    // In a network of its own (no `--net-host`), nobody could reach it: refused, with the fix.
+    let run = containerd.run(&log, "log3", &[], &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("--net-host"), "{run:?}");
+}
+
+#[test]
+fn a_second_start_of_the_same_wasm_does_not_compile_it() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+    for id in ["first", "second", "third"] {
+        let run = containerd.run(&hello, id, &[], &["--name", id]);
+        assert_eq!(run.stdout, format!("Hello, {id}!\n"), "{run:?}");
+    }
+    // Each `ctr run` is a shim process of its own; the node's cache is shared by all of them.
+    let log = containerd.log();
+    let compiled = log.lines().filter(|l| l.contains(": compiled `")).count();
+    let cached = log
+        .lines()
+        .filter(|l| l.contains("loaded from the compile cache"))
+        .count();
+    assert_eq!((compiled, cached), (1, 2), "{log}");
 }

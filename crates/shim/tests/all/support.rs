@@ -211,25 +211,31 @@ impl Containerd {
         }
     }
 
-    /// `ctr run` in the background; the returned child ends when the task does.
-    pub fn run_detached(&self, image: &str, id: &str, args: &[&str]) -> DetachedRun {
-        let mut all = vec![
-            "run",
-            "--rm",
-            "--runtime",
-            RUNTIME,
-            image,
-            id,
-            entrypoint(image),
-        ];
-        all.extend_from_slice(args);
+    /// `ctr run FLAGS IMAGE ID ARGS` in the background; the returned child ends when the task
+    /// does, and its output is kept for `DetachedRun::output`.
+    pub fn run_detached(
+        &self,
+        image: &str,
+        id: &str,
+        flags: &[&str],
+        args: &[&str],
+    ) -> DetachedRun {
+        let mut all = vec!["run", "--rm", "--runtime", RUNTIME];
+        all.extend_from_slice(flags);
+        all.extend([image, id]);
+        if !args.is_empty() {
+            all.push(entrypoint(image));
+            all.extend_from_slice(args);
+        }
+        let out = self.dir.path().join(format!("{id}.out"));
+        let file = File::create(&out).unwrap();
         let child = self
             .command(&all)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stdout(file.try_clone().unwrap())
+            .stderr(file)
             .spawn()
             .unwrap();
-        DetachedRun(child)
+        DetachedRun { child, out }
     }
 
     /// Waits until `ctr task ls` shows `id` RUNNING.
@@ -269,19 +275,36 @@ impl Drop for Containerd {
     }
 }
 
-pub struct DetachedRun(Child);
+pub struct DetachedRun {
+    child: Child,
+    out: PathBuf,
+}
 
 impl DetachedRun {
     pub fn wait(&mut self) -> std::io::Result<ExitStatus> {
-        self.0.wait()
+        self.child.wait()
+    }
+
+    /// What `ctr run` printed so far: the app's stdout and stderr, then ctr's own.
+    pub fn output(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
     }
 }
 
 impl Drop for DetachedRun {
     fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
+}
+
+/// A port nothing listens on now.
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 /// Where the test images put their Wasm (the compat form's entrypoint; a name for layer images).
