@@ -348,6 +348,15 @@ impl fmt::Display for Endpoint {
     }
 }
 
+/// `-p PORT` (on 127.0.0.1: loopback unless told otherwise) or `-p ADDR:PORT`: where an HTTP app
+/// is served, or a command app may listen.
+pub fn parse_publish(spec: &str) -> Option<std::net::SocketAddr> {
+    match spec.parse::<u16>() {
+        Ok(port) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
+        Err(_) => spec.parse().ok(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -447,14 +456,5 @@ mod tests {
         ] {
             assert!(bad.parse::<NetworkPolicy>().is_err(), "{bad}");
         }
-    }
-}
-
-/// `-p PORT` (on 127.0.0.1: loopback unless told otherwise) or `-p ADDR:PORT`: where an HTTP app
-/// is served, or a command app may listen.
-pub fn parse_publish(spec: &str) -> Option<std::net::SocketAddr> {
-    match spec.parse::<u16>() {
-        Ok(port) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
-        Err(_) => spec.parse().ok(),
     }
 }

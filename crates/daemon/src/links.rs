@@ -79,7 +79,7 @@ impl Peers for Linked {
                 "`.internal` names are the apps this one is linked to; link one with \
                  `skiff run -d --link APP:{name}` (compose: `depends_on` or `links`)"
             ),
-            None => return PeerCall::Outside(request),
+            None => return PeerCall::Outside(Box::new(request)),
         };
         self.calls.count(name, |c| c.refused += 1);
         PeerCall::Refused(format!(
@@ -89,11 +89,14 @@ impl Peers for Linked {
     }
 }
 
+/// A counter family of the calls: its name, its help text, and its value for one edge.
+type Family = (&'static str, &'static str, fn(&CallStats) -> u64);
+
 /// Prometheus text for the in-process calls, per edge (`app` called `to`).
 pub fn render_prometheus(edges: &[(String, CallStats)]) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
-    let families: [(&str, &str, fn(&CallStats) -> u64); 3] = [
+    let families: [Family; 3] = [
         (
             "skiff_calls_total",
             "In-process calls from one app to another it is linked to.",

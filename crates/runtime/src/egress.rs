@@ -48,8 +48,8 @@ pub trait Peers: Send + Sync + 'static {
 }
 
 pub enum PeerCall {
-    /// Not a peer: the request is given back, for the network.
-    Outside(http::Request<WasiBody>),
+    /// Not a peer: the request is given back, for the network (boxed: it is most of the size).
+    Outside(Box<http::Request<WasiBody>>),
     /// A neighbour this app was not linked to: why, and how to link it.
     Refused(String),
     Answer(PeerResponse),
@@ -87,7 +87,7 @@ impl WasiHttpHooks for Egress {
             let request = match peers {
                 None => request,
                 Some(peers) => match peers.call(&host, request) {
-                    PeerCall::Outside(request) => request,
+                    PeerCall::Outside(request) => *request,
                     PeerCall::Answer(response) => {
                         return Ok((response.await?, Box::new(async { Ok(()) }) as IoFuture));
                     }
