@@ -12,7 +12,9 @@ set -uo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
-SCRIPTS=${SCRIPTS:-cold-start images epoch-overhead density http-throughput http-deploy http-density internal-calls tail-latency languages dashboard soak}
+# The page's order; SCRIPTS may run them in another (e.g. those needing the wasmtime CLI last).
+ORDER="cold-start images epoch-overhead density http-throughput http-deploy http-density internal-calls tail-latency languages dashboard soak"
+SCRIPTS=${SCRIPTS:-$ORDER}
 PAGE=${PAGE:-$REPO/docs/benchmarks.md}
 export SKIFF=${SKIFF:-$REPO/target/release/skiff}
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
@@ -49,7 +51,8 @@ done
         for f in "${failed[@]}"; do echo "- $f"; done
         echo
     fi
-    for name in "${ran[@]}"; do
+    for name in $ORDER; do
+        [[ " ${ran[*]} " == *" $name "* ]] || continue
         for result in "$HERE"/results/"$name"*.md; do
             [[ -f $result ]] || continue
             echo
