@@ -165,6 +165,14 @@ impl Supervisor {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(root.join("cache").join("compiled")),
             pooling: skiff_runtime::Pooling { max_instances },
+            // All cores but one for long runners, as each app's own turns (skiff_http::Bounds):
+            // however many apps spin, a core is left for short requests and the API.
+            long_runner_turns: Some(
+                std::thread::available_parallelism()
+                    .map_or(1, |n| n.get())
+                    .saturating_sub(1)
+                    .max(1),
+            ),
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

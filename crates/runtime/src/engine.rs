@@ -8,6 +8,7 @@ use std::time::Duration;
 use wasmtime::{Config, Engine};
 
 use crate::cache::CompileCache;
+use crate::limits::CpuTurns;
 use crate::load::AppKind;
 use crate::run::{ComponentHost, P1Host};
 
@@ -22,6 +23,11 @@ pub struct RuntimeConfig {
     pub cache_dir: Option<PathBuf>,
     /// The instance pool of the engine that serves HTTP handlers.
     pub pooling: Pooling,
+    /// How many long runners (instances of any app whose current burst of CPU, since they last
+    /// waited for I/O, passed [`crate::limits::LONG_BURST`]) may run guest code at once; `None`:
+    /// no bound (one app per process: `skiff run`, `skiff serve`). A daemon gives all cores but
+    /// one, so short requests and the API always find a core however many apps spin.
+    pub long_runner_turns: Option<usize>,
 }
 
 /// The size of the instance pool that HTTP handlers are instantiated from.
@@ -50,6 +56,8 @@ impl Default for Pooling {
 /// Which one loads a program is decided by what the program exports.
 pub struct Runtime {
     config: RuntimeConfig,
+    /// The turns of long runners, shared by every app this runtime loads.
+    pub(crate) long_runners: Option<CpuTurns>,
     commands: Arc<OnceLock<Engines>>,
     handlers: Arc<OnceLock<Engines>>,
     _ticker: EpochTicker,
@@ -69,6 +77,7 @@ impl Runtime {
         let handlers = Arc::new(OnceLock::new());
         let runtime = Runtime {
             _ticker: EpochTicker::start([commands.clone(), handlers.clone()]),
+            long_runners: config.long_runner_turns.map(CpuTurns::new),
             config,
             commands,
             handlers,

@@ -133,6 +133,7 @@ impl App {
         let timeout = options.limits.timeout;
         let meter = usage.clone();
         let turns = options.turns.clone();
+        let long_runners = self.long_runners.clone();
         let instance = tokio::spawn(async move {
             let run = meter.meter_in_turns(
                 async {
@@ -143,6 +144,7 @@ impl App {
                         .await
                 },
                 turns.as_ref(),
+                long_runners.as_ref(),
             );
             let result = match timeout {
                 Some(limit) => match tokio::time::timeout(limit, run).await {

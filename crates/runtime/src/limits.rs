@@ -171,21 +171,24 @@ impl Usage {
         self.cpu_time() + Duration::from_nanos(running)
     }
 
-    pub(crate) fn meter<F: Future>(self: &Arc<Self>, future: F) -> Metered<F> {
-        self.meter_in_turns(future, None)
-    }
-
     /// Meters `future`; with `turns`, each poll of it first takes one of its app's turns on the
-    /// CPU, in the order the app's instances arrived (see [`CpuTurns`]).
+    /// CPU, in the order the app's instances arrived (see [`CpuTurns`]); with `long_runners`, a
+    /// poll in a burst of CPU longer than [`LONG_BURST`] also takes one of those (after the
+    /// app's, and given up with it, so that no instance waits for the app's turn while holding
+    /// a long runner's).
     pub(crate) fn meter_in_turns<F: Future>(
         self: &Arc<Self>,
         future: F,
         turns: Option<&CpuTurns>,
+        long_runners: Option<&CpuTurns>,
     ) -> Metered<F> {
         Metered {
             future: Box::pin(future),
             meter: self.clone(),
             turn: turns.map(|turns| Turn::new(turns.0.clone())),
+            long_runners: long_runners.map(|turns| turns.0.clone()),
+            long_turn: None,
+            burst: Duration::ZERO,
         }
     }
 
@@ -202,6 +205,12 @@ impl Usage {
 /// a few tens of milliseconds runs to its end in arrival order, short enough that a request
 /// that runs for seconds cannot hold its app's later requests back for long.
 pub const TURN_SLICE: Duration = Duration::from_millis(50);
+
+/// A burst of CPU (run without waiting for I/O or a timer) longer than this makes an instance a
+/// long runner: in a daemon, long runners of all apps together run on all cores but one, so a
+/// short request never waits behind spinning neighbours for more than its turn on a free core.
+/// Two epoch ticks: a request that computes for a few milliseconds never counts as one.
+pub const LONG_BURST: Duration = Duration::from_millis(20);
 
 /// Turns on the CPU shared by all instances of one app: at most this many of them run guest
 /// code at the same moment, whatever the number of instances alive. A turn is held while an
@@ -351,6 +360,11 @@ pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
     meter: Arc<Usage>,
     turn: Option<Turn>,
+    /// The runtime's long-runner turns, and this instance's place with them while it is one.
+    long_runners: Option<Arc<TurnQueue>>,
+    long_turn: Option<Turn>,
+    /// CPU run since it last waited for I/O or a timer.
+    burst: Duration,
 }
 
 impl<F: Future> Future for Metered<F> {
@@ -361,18 +375,47 @@ impl<F: Future> Future for Metered<F> {
         if let Some(turn) = &mut this.turn {
             std::task::ready!(turn.poll_take(cx));
         }
+        if this.burst >= LONG_BURST
+            && let Some(queue) = &this.long_runners
+        {
+            let long = this
+                .long_turn
+                .get_or_insert_with(|| Turn::new(queue.clone()));
+            std::task::ready!(long.poll_take(cx));
+        }
         this.meter.ticked.store(false, Ordering::Relaxed);
         let start = thread_cpu_ns();
         this.meter.poll_started_ns.store(start, Ordering::Relaxed);
         let result = this.future.as_mut().poll(cx);
         let spent = thread_cpu_ns().saturating_sub(start);
         this.meter.used_ns.fetch_add(spent, Ordering::Relaxed);
-        if let Some(turn) = &mut this.turn {
-            match result {
-                Poll::Ready(_) => turn.give_up(),
-                Poll::Pending => {
-                    let ticked = this.meter.ticked.swap(false, Ordering::Relaxed);
-                    turn.after_pending(Duration::from_nanos(spent), ticked);
+        let spent = Duration::from_nanos(spent);
+        match result {
+            Poll::Ready(_) => {
+                if let Some(turn) = &mut this.turn {
+                    turn.give_up();
+                }
+                this.long_turn = None;
+            }
+            Poll::Pending => {
+                let ticked = this.meter.ticked.swap(false, Ordering::Relaxed);
+                if let Some(turn) = &mut this.turn {
+                    turn.after_pending(spent, ticked);
+                }
+                if ticked {
+                    this.burst += spent;
+                } else {
+                    // It waits for I/O or a timer: its next poll starts a new burst.
+                    this.burst = Duration::ZERO;
+                    this.long_turn = None;
+                }
+                if let Some(long) = &mut this.long_turn {
+                    // Never held without the app's turn (see `meter_in_turns`).
+                    if this.turn.as_ref().is_some_and(|t| !t.holding) {
+                        long.give_up();
+                    } else {
+                        long.after_pending(spent, ticked);
+                    }
                 }
             }
         }
@@ -395,7 +438,12 @@ mod tests {
     use std::task::{Context, Poll, Waker};
     use std::time::Duration;
 
-    use super::{CpuTurns, TURN_SLICE, Turn};
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::{CpuTurns, LONG_BURST, TURN_SLICE, Turn, Usage, thread_cpu_ns};
 
     fn take(turn: &mut Turn) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
@@ -435,5 +483,80 @@ mod tests {
         // away frees its turn.
         drop(third);
         assert!(take(&mut first));
+    }
+
+    /// A guest that computes for `per_poll` of CPU and then yields at an epoch tick, or, once
+    /// `waits` is set, waits for I/O.
+    struct Busy {
+        usage: Arc<Usage>,
+        per_poll: Duration,
+        waits: Arc<AtomicBool>,
+    }
+
+    impl Future for Busy {
+        type Output = ();
+        fn poll(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<()> {
+            let start = thread_cpu_ns();
+            while thread_cpu_ns() - start < self.per_poll.as_nanos() as u64 {}
+            if !self.waits.load(Ordering::Relaxed) {
+                self.usage.ticked();
+            }
+            Poll::Pending
+        }
+    }
+
+    #[test]
+    fn long_runners_share_their_turns_and_short_bursts_never_wait_for_them() {
+        let long_runners = CpuTurns::new(1);
+        let busy = |per_poll: Duration| {
+            let usage = Arc::new(Usage::default());
+            let waits = Arc::new(AtomicBool::new(false));
+            let future = usage.meter_in_turns(
+                Busy {
+                    usage: usage.clone(),
+                    per_poll,
+                    waits: waits.clone(),
+                },
+                None,
+                Some(&long_runners),
+            );
+            (usage, waits, Box::pin(future))
+        };
+        let poll = |future: &mut Pin<Box<super::Metered<Busy>>>| {
+            let _ = future
+                .as_mut()
+                .poll(&mut Context::from_waker(Waker::noop()));
+        };
+        let burst = LONG_BURST + Duration::from_millis(5);
+        let (a_usage, a_waits, mut a) = busy(burst);
+        let (b_usage, _, mut b) = busy(burst);
+        let (c_usage, _, mut c) = busy(Duration::from_millis(1));
+
+        // Both run their first burst; then A takes the one long runner's turn and B waits.
+        poll(&mut a);
+        poll(&mut b);
+        poll(&mut a);
+        let b_before = b_usage.cpu_time();
+        poll(&mut b);
+        assert_eq!(
+            b_usage.cpu_time(),
+            b_before,
+            "B ran beside the long runner A"
+        );
+        // A short burst runs whatever the long runners do.
+        for _ in 0..3 {
+            let before = c_usage.cpu_time();
+            poll(&mut c);
+            assert!(c_usage.cpu_time() > before);
+        }
+        // A waits for I/O: its turn goes to B, and its next burst starts short again.
+        a_waits.store(true, Ordering::Relaxed);
+        poll(&mut a);
+        let b_before = b_usage.cpu_time();
+        poll(&mut b);
+        assert!(b_usage.cpu_time() > b_before, "B never got the free turn");
+        let a_before = a_usage.cpu_time();
+        poll(&mut a);
+        assert!(a_usage.cpu_time() > a_before, "A's new burst waited");
     }
 }

@@ -12,6 +12,7 @@ use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::Runtime;
 use crate::engine::Engines;
+use crate::limits::CpuTurns;
 use crate::run::{ComponentHost, P1Host};
 
 /// What kind of program an app is.
@@ -138,6 +139,8 @@ pub struct App {
     pub(crate) name: String,
     digest: String,
     pub(crate) pre: Pre,
+    /// Its runtime's turns for long runners (see `RuntimeConfig::long_runner_turns`).
+    pub(crate) long_runners: Option<CpuTurns>,
 }
 
 pub(crate) enum Pre {
@@ -230,6 +233,7 @@ impl Runtime {
             name: name.to_string(),
             digest,
             pre,
+            long_runners: self.long_runners.clone(),
         })
     }
 }

@@ -322,7 +322,7 @@ impl App {
                 )),
             }
         };
-        let run = meter.meter(run);
+        let run = meter.meter_in_turns(run, None, self.long_runners.as_ref());
         let result = match options.limits.timeout {
             Some(limit) => match tokio::time::timeout(limit, run).await {
                 Ok(result) => result,

@@ -52,6 +52,8 @@ impl Serve {
             pooling: skiff_runtime::Pooling {
                 max_instances: self.http.max_concurrency.max(1),
             },
+            // One app: its own turns are all the bound it needs.
+            long_runner_turns: None,
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

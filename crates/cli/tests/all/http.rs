@@ -472,7 +472,14 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
 
     // stop takes it off its port and routes; start brings it back.
     daemon.run(&["stop", "api"]).success();
-    assert!(TcpStream::connect(format!("127.0.0.1:{port}")).is_err());
+    // Nothing answers there as `api` any more (a parallel test may have taken the freed port,
+    // so "connection refused" is not the only right answer).
+    let after_stop = client().get(format!("http://127.0.0.1:{port}/")).send();
+    assert!(
+        after_stop.map_or(true, |r| r.text().unwrap_or_default()
+            != "hello from skiff\n"),
+        "`api` still answers on its port after `stop`"
+    );
     daemon.run(&["start", "api"]).success();
     assert_eq!(get(&format!("http://127.0.0.1:{port}/")).0, StatusCode::OK);
     daemon.run(&["rm", "-f", "shop"]).success();
