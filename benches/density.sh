@@ -32,7 +32,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 NS=${NS:-10 100 1000}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 ROUNDS_LARGE=${ROUNDS_LARGE:-3}
 DOCKER_ROUNDS_LARGE=${DOCKER_ROUNDS_LARGE:-1}
 PAR=${PAR:-8}

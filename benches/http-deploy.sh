@@ -39,7 +39,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 PEERS=${PEERS:-skiff skiff-api docker}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DEPLOYS=${DEPLOYS:-10}
 POLL_MS=${POLL_MS:-1}
 POLL_FROM=${POLL_FROM:-return}

@@ -28,7 +28,7 @@ source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_docke
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
 PEERS=${PEERS:-skiff wasmtime native}
-ROUNDS=${ROUNDS:-3}
+ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
 CONNS=${CONNS:-32}
