@@ -6,7 +6,8 @@
 # its old table is not reused.
 #
 # Env: SCRIPTS (the scripts to run, default below), SKIFF, WASMTIME (passed on), ROUNDS (passed
-#      on when set), PAGE (docs/benchmarks.md).
+#      on when set), PAGE (docs/benchmarks.md), PAGE_ONLY_SINCE (rewrite the page from the result
+#      files written since then, running nothing: after rerunning one script on its own).
 # Exit: 0 when every script ran (goals missed included), 1 when one could not run.
 set -uo pipefail
 
@@ -23,6 +24,17 @@ STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 LOGS=$(mktemp -d)
 
 ran=() failed=()
+if [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
+    # Rewrite the page without running anything: the scripts whose result files were written
+    # since PAGE_ONLY_SINCE (a `date -d` time) count as run; the header says so.
+    since=$(date -d "$PAGE_ONLY_SINCE" +%s)
+    for name in $ORDER; do
+        newest=$(stat -c %Y "$HERE"/results/"$name"*.md 2>/dev/null | sort -n | tail -n 1)
+        if [[ -n $newest ]] && ((newest >= since)); then ran+=("$name"); else failed+=("$name: no result written since $PAGE_ONLY_SINCE"); fi
+    done
+    SCRIPTS=""
+    STARTED="$PAGE_ONLY_SINCE (result files written since then; page rewritten $STARTED)"
+fi
 for name in $SCRIPTS; do
     script=$HERE/$name.sh
     [[ -x $script ]] || { failed+=("$name: no benches/$name.sh"); continue; }
