@@ -6,6 +6,7 @@
 //! containerd needs root (mounts); the binaries are found in `SKIFF_CONTAINERD_DIR` or
 //! `<target dir>/containerd/usr/bin`. Missing either is a failure with the fix, never a skip.
 
+mod cri;
 mod support;
 
 use std::time::{Duration, Instant};

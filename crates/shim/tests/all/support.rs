@@ -39,6 +39,22 @@ fn target_dir() -> PathBuf {
         .to_path_buf()
 }
 
+/// containerd's config: root, state and sockets under `dir`; `disabled` (quoted plugin ids, each
+/// followed by `, `) off besides the snapshotters and tracing that do not work or are not needed here.
+fn base_config(dir: &Path, disabled: &str) -> String {
+    format!(
+        "version = 2\nroot = '{root}'\nstate = '{state}'\n\
+         disabled_plugins = [{disabled}'io.containerd.snapshotter.v1.btrfs', \
+         'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', \
+         'io.containerd.snapshotter.v1.aufs', 'io.containerd.tracing.processor.v1.otlp', \
+         'io.containerd.internal.v1.tracing']\n\
+         [grpc]\n  address = '{sock}'\n[ttrpc]\n  address = '{sock}.ttrpc'\n",
+        root = dir.join("root").display(),
+        state = dir.join("state").display(),
+        sock = dir.join("c.sock").display(),
+    )
+}
+
 /// How an image carries its Wasm.
 pub enum Form {
     /// An `application/wasm` layer (as Skiff and runwasi publish), with an OCI image config
@@ -63,29 +79,68 @@ pub struct Containerd {
 
 impl Containerd {
     pub fn start() -> Containerd {
+        let dir = tempfile::tempdir().unwrap();
+        let config = base_config(dir.path(), "'io.containerd.grpc.v1.cri', ");
+        Containerd::launch(dir, &config)
+    }
+
+    /// A containerd whose CRI plugin serves the kubelet's API on its socket, as on a Kubernetes
+    /// node: runtime handler `skiff` = `io.containerd.skiff.v1`; images from `registry` pulled
+    /// over plain HTTP (a `hosts.toml` under the registry config path, as a node's config names a
+    /// private registry); the pod sandbox ("pause") image is `sandbox_image`, which the caller
+    /// pushes there (nothing can be pulled from the internet here). CNI's directories are empty
+    /// ones of its own: only host-network pods can run, and the plugin's complaint about the
+    /// missing CNI config at startup is expected.
+    pub fn start_cri(registry: &Registry, sandbox_image: &str) -> Containerd {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        // containerd's registry host config (`config_path`; the older `mirrors` table is
+        // deprecated in 1.7 and gone in 2.1): plain HTTP to the loopback registry.
+        let hosts = d.join("certs.d").join(&registry.addr);
+        std::fs::create_dir_all(&hosts).unwrap();
+        std::fs::write(
+            hosts.join("hosts.toml"),
+            format!(
+                "server = 'http://{addr}'\n[host.'http://{addr}']\n  capabilities = ['pull', 'resolve']\n",
+                addr = registry.addr
+            ),
+        )
+        .unwrap();
+        let mut config = base_config(d, "");
+        // A node's config keeps runc (the default runtime) beside `skiff`: the CRI plugin refuses
+        // to load when `default_runtime_name` names no runtime.
+        config.push_str(&format!(
+            "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = '{sandbox_image}'\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = '{cni}/bin'\n  conf_dir = '{cni}/net.d'\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n\
+             [plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = '{certs}'\n",
+            cni = d.join("cni").display(),
+            certs = d.join("certs.d").display(),
+        ));
+        Containerd::launch(dir, &config)
+    }
+
+    /// The temp dir this containerd keeps its config, root, state, socket and log in.
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// containerd's gRPC socket (the CRI plugin's too, when it is on).
+    pub fn grpc_socket(&self) -> PathBuf {
+        self.socket()
+    }
+
+    /// Starts containerd with `config` (its paths all under `dir`) and waits until it answers.
+    fn launch(dir: tempfile::TempDir, config_text: &str) -> Containerd {
         assert!(
             unsafe { libc::geteuid() } == 0,
             "containerd needs root (it mounts the rootfs of each container): run the tests as root"
         );
         let bin = containerd_bin();
-        let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let config = d.join("config.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "version = 2\nroot = '{root}'\nstate = '{state}'\n\
-                 disabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.snapshotter.v1.btrfs', \
-                 'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper', \
-                 'io.containerd.snapshotter.v1.aufs', 'io.containerd.tracing.processor.v1.otlp', \
-                 'io.containerd.internal.v1.tracing']\n\
-                 [grpc]\n  address = '{sock}'\n[ttrpc]\n  address = '{sock}.ttrpc'\n",
-                root = d.join("root").display(),
-                state = d.join("state").display(),
-                sock = d.join("c.sock").display(),
-            ),
-        )
-        .unwrap();
+        std::fs::write(&config, config_text).unwrap();
         let path = format!(
             "{}:{}:{}",
             shim().parent().unwrap().display(),
@@ -165,12 +220,60 @@ impl Containerd {
             .dir
             .path()
             .join(format!("layout-{}", name.replace(['/', ':'], "-")));
-        let tar = layout.with_extension("tar");
-        let (repo, tag) = reference.rsplit_once(':').unwrap();
+        let (_, tag) = reference.rsplit_once(':').unwrap();
         write_layout(&layout, &std::fs::read(wasm).unwrap(), tag, form);
+        self.push_layout(&layout, &reference);
+        self.ctr(&["image", "rm", "--sync", &reference]);
+        self.ctr(&["image", "pull", "--plain-http", &reference]);
+        reference
+    }
+
+    /// Pushes to `registry` as `name` a native linux/amd64 image of one file, `/pause`, to be CRI's
+    /// pod sandbox image: the shim runs nothing for a sandbox container, but containerd still
+    /// pulls and unpacks the image; returns the full reference.
+    pub fn publish_pause(&self, registry: &Registry, name: &str) -> String {
+        let reference = format!("{}/{name}", registry.addr);
+        let layout = self.dir.path().join("layout-pause");
+        let (_, tag) = reference.rsplit_once(':').unwrap();
+        let layer = tar_of("pause", b"#!/bin/sh\nexec sleep infinity\n");
+        let layer_digest = skiff_image::digest_of(&layer);
+        let config = serde_json::json!({
+            "architecture": "amd64",
+            "os": "linux",
+            "config": { "Entrypoint": ["/pause"] },
+            "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
+        });
+        write_oci_layout(
+            &layout,
+            tag,
+            &config,
+            "application/vnd.oci.image.layer.v1.tar",
+            &layer,
+        );
+        self.push_layout(&layout, &reference);
+        reference
+    }
+
+    /// `ctr --namespace NAMESPACE ARGS` (the CRI plugin's namespace is `k8s.io`); its output,
+    /// whether it succeeded or not.
+    pub fn ctr_in(&self, namespace: &str, args: &[&str]) -> std::process::Output {
+        Command::new(self.bin.join("ctr"))
+            .arg("--address")
+            .arg(self.socket())
+            .args(["--namespace", namespace])
+            .args(args)
+            .output()
+            .expect("failed to run ctr")
+    }
+
+    /// Imports the OCI layout `layout` as `reference` (REPO:TAG, the tag named in the layout's
+    /// index) and pushes it to its registry over plain HTTP.
+    fn push_layout(&self, layout: &Path, reference: &str) {
+        let tar = layout.with_extension("tar");
+        let (repo, _) = reference.rsplit_once(':').unwrap();
         let status = Command::new("tar")
             .arg("-C")
-            .arg(&layout)
+            .arg(layout)
             .arg("-cf")
             .arg(&tar)
             .arg(".")
@@ -186,10 +289,7 @@ impl Containerd {
             repo,
             tar.to_str().unwrap(),
         ]);
-        self.ctr(&["image", "push", "--plain-http", &reference]);
-        self.ctr(&["image", "rm", "--sync", &reference]);
-        self.ctr(&["image", "pull", "--plain-http", &reference]);
-        reference
+        self.ctr(&["image", "push", "--plain-http", reference]);
     }
 
     /// `ctr run --rm --runtime io.containerd.skiff.v1 FLAGS IMAGE ID ARGS`, to its end.
@@ -317,13 +417,6 @@ fn entrypoint(_image: &str) -> &'static str {
 /// An OCI image layout of one image: manifest, an OCI image config (`architecture: wasm`,
 /// `os: wasip1`), and the Wasm as a layer of its own or inside a tar layer.
 fn write_layout(dir: &Path, wasm: &[u8], tag: &str, form: Form) {
-    let blobs = dir.join("blobs/sha256");
-    std::fs::create_dir_all(&blobs).unwrap();
-    let put = |bytes: &[u8]| -> (String, usize) {
-        let digest = skiff_image::digest_of(bytes);
-        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
-        (digest, bytes.len())
-    };
     let (layer_type, layer) = match form {
         Form::Layer => ("application/wasm", wasm.to_vec()),
         Form::Compat => (
@@ -331,7 +424,7 @@ fn write_layout(dir: &Path, wasm: &[u8], tag: &str, form: Form) {
             tar_of("app.wasm", wasm),
         ),
     };
-    let (layer_digest, layer_size) = put(&layer);
+    let layer_digest = skiff_image::digest_of(&layer);
     // containerd checks an unpacked tar layer against the config's diff ids.
     let diff_ids = match form {
         Form::Layer => serde_json::json!([]),
@@ -343,6 +436,25 @@ fn write_layout(dir: &Path, wasm: &[u8], tag: &str, form: Form) {
         "config": { "Entrypoint": [ENTRYPOINT] },
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
+    write_oci_layout(dir, tag, &config, layer_type, &layer);
+}
+
+/// An OCI image layout in `dir` of one image, tagged `tag`: `config` and one layer.
+fn write_oci_layout(
+    dir: &Path,
+    tag: &str,
+    config: &serde_json::Value,
+    layer_type: &str,
+    layer: &[u8],
+) {
+    let blobs = dir.join("blobs/sha256");
+    std::fs::create_dir_all(&blobs).unwrap();
+    let put = |bytes: &[u8]| -> (String, usize) {
+        let digest = skiff_image::digest_of(bytes);
+        std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
+        (digest, bytes.len())
+    };
+    let (layer_digest, layer_size) = put(layer);
     let (config_digest, config_size) = put(config.to_string().as_bytes());
     let manifest = serde_json::json!({
         "schemaVersion": 2,
