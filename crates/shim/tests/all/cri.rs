@@ -166,21 +166,26 @@ impl Node {
             .is_some()
     }
 
-    fn create(&mut self, pod: &Pod, config: ContainerConfig) -> Result<String, tonic::Status> {
+    fn create(&mut self, pod: &Pod, config: ContainerConfig) -> Result<String, Box<tonic::Status>> {
         let request = CreateContainerRequest {
             pod_sandbox_id: pod.id.clone(),
             config: Some(config),
             sandbox_config: Some(pod.config.clone()),
         };
-        let response = self.rt.block_on(self.runtime.create_container(request))?;
+        let response = self
+            .rt
+            .block_on(self.runtime.create_container(request))
+            .map_err(Box::new)?;
         Ok(response.into_inner().container_id)
     }
 
-    fn start_container(&mut self, id: &str) -> Result<(), tonic::Status> {
+    fn start_container(&mut self, id: &str) -> Result<(), Box<tonic::Status>> {
         let request = StartContainerRequest {
             container_id: id.to_string(),
         };
-        self.rt.block_on(self.runtime.start_container(request))?;
+        self.rt
+            .block_on(self.runtime.start_container(request))
+            .map_err(Box::new)?;
         Ok(())
     }
 
@@ -436,7 +441,7 @@ fn the_deployments_pod_runs_through_cri_and_logs_its_output() {
     assert_eq!(status.state, PodSandboxState::SandboxReady as i32);
     assert_eq!(status.runtime_handler, HANDLER);
     // The sandbox is the shim's: a task of `io.containerd.skiff.v1` that runs nothing.
-    assert_eq!(node.tasks(), [pod.id.clone()]);
+    assert_eq!(node.tasks(), std::slice::from_ref(&pod.id));
 
     // The CRI plugin has not seen the images: the kubelet's pull fetches them from the registry.
     for image in [&hello, &cat] {

@@ -430,10 +430,16 @@ fn write_layout(dir: &Path, wasm: &[u8], tag: &str, form: Form) {
         Form::Layer => serde_json::json!([]),
         Form::Compat => serde_json::json!([layer_digest]),
     };
+    // CRI names an image by its config's digest: two images with the same config are one image
+    // to it (the second pull re-points the first's name), so each config names its own Wasm, as
+    // Skiff's own configs do (`layer_digests`).
     let config = serde_json::json!({
         "architecture": "wasm",
         "os": "wasip1",
-        "config": { "Entrypoint": [ENTRYPOINT] },
+        "config": {
+            "Entrypoint": [ENTRYPOINT],
+            "Labels": { "dev.skiff.wasm": layer_digest },
+        },
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
     });
     write_oci_layout(dir, tag, &config, layer_type, &layer);
