@@ -1,0 +1,405 @@
+#!/usr/bin/env bash
+# containerd shim benchmark: containerd-shim-skiff-v1 against runc (containerd-shim-runc-v2), on the
+# same containerd 1.7 in one run on one machine, images pulled from the same local registry:
+#   start     `ctr run --rm` of the hello program to its exit, peers interleaved (skiff, runc, ...):
+#               skiff  a Skiff image (the hello program as an `application/wasm` layer),
+#                      `--runtime io.containerd.skiff.v1`, the node's compile cache warm
+#               runc   a FROM-scratch-style image holding the same program as a static x86_64
+#                      binary, `--runtime io.containerd.runc.v2` (Debian's runc)
+#   memory    N = 1, 10, 100 idle tasks of each (programs/idle: sleeps forever; `ctr run -d`), then
+#             the PSS (/proc/PID/smaps_rollup) of every shim process of our containerd and of their
+#             descendants (runc's container processes; Skiff runs the app inside its shim), / N:
+#               per-task  plain `ctr run`: a shim process per task, for both runtimes
+#               grouped   `ctr run --annotation io.kubernetes.cri.sandbox-id=GROUP`: one shim for the
+#                         N tasks, as containerd's CRI plugin groups a pod's containers (both shims
+#                         group by that annotation)
+#             The growth of containerd itself is reported beside it (it is the same for both).
+#
+# Env: SHIM (binary; built with `cargo build --release -p skiff-shim` unless set), CONTAINERD_DIR
+#      (target/containerd/usr/bin, from scripts/fetch-containerd.sh), ROUNDS (3), RUNS (20 per round
+#      and peer), WARMUP (3 per round), NS ("1 10 100"), PAR (4: tasks started/removed at once),
+#      SETTLE (3 s between "all running" and reading memory), OUT (benches/results/shim.md),
+#      STRICT=1 to exit 1 when a goal is missed.
+# Exit: 0 done, 1 error (or missed goal with STRICT=1), 2 a prerequisite binary is missing.
+set -euo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+# shellcheck source-path=SCRIPTDIR
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, wait_up, report, ...
+TARGET=${CARGO_TARGET_DIR:-$REPO/target}
+SHIM=${SHIM:-}
+CONTAINERD_DIR=${CONTAINERD_DIR:-$TARGET/containerd/usr/bin}
+ROUNDS=${ROUNDS:-3}
+RUNS=${RUNS:-20}
+WARMUP=${WARMUP:-3}
+NS=${NS:-1 10 100}
+PAR=${PAR:-4}
+SETTLE=${SETTLE:-3}
+OUT=${OUT:-$HERE/results/shim.md}
+STRICT=${STRICT:-0}
+EXPECTED='Hello, world!'
+SKIFF_RT=io.containerd.skiff.v1
+RUNC_RT=io.containerd.runc.v2
+NAMESPACE=bench
+
+# --- prerequisites -----------------------------------------------------------------------------
+[[ $(id -u) == 0 ]] || die "run as root (containerd mounts rootfs; /proc/PID/smaps_rollup of shims)"
+need runc runc
+need docker-registry docker-registry
+need hyperfine hyperfine
+need curl curl
+need python3 python3
+need xargs findutils
+if [[ -z $SHIM ]]; then
+    log "building the release shim (cargo build --release -p skiff-shim)"
+    (cd "$REPO" && cargo build -q --release --locked -p skiff-shim)
+    SHIM=$TARGET/release/containerd-shim-skiff-v1
+fi
+if [[ ! -x $SHIM ]]; then
+    echo "containerd-shim-skiff-v1 not found at $SHIM; build it with:" >&2
+    echo "  cargo build --release -p skiff-shim" >&2
+    exit 2
+fi
+if [[ ! -x $CONTAINERD_DIR/containerd ]]; then
+    echo "containerd 1.7 not found in $CONTAINERD_DIR; fetch it with:" >&2
+    echo "  scripts/fetch-containerd.sh    # or set CONTAINERD_DIR" >&2
+    exit 2
+fi
+CTR_BIN=$CONTAINERD_DIR/ctr
+machine_info ram
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)
+VERSIONS="containerd $("$CONTAINERD_DIR/containerd" --version | awk '{ print $3 }'), $(runc --version | head -n 1)"
+log "$VERSIONS"
+
+# --- temp dirs, registry, containerd, and their cleanup ----------------------------------------
+WORK=$(mktemp -d) # images, containerd's root/state/socket, the shim's store, hyperfine JSON
+R=$(mktemp -d)    # the registry's config, storage and log
+plain_paths "hyperfine -N splits on spaces" "$WORK" "$CTR_BIN"
+CTRD_PID=''
+on_exit_cleanup "$WORK" "$R"
+# Our tasks and containerd go before lib.sh's cleanup removes their dirs: no shim may outlive
+# its containerd, and runc's rootfs mounts under WORK must be undone first.
+stop_containerd() {
+    local pid mnt
+    if [[ -n $CTRD_PID ]] && kill -0 "$CTRD_PID" 2>/dev/null; then
+        remove_tasks "$(ctr task ls -q 2>/dev/null || true)" || true
+        stop_pid "$CTRD_PID"
+    fi
+    for pid in $(our_shim_pids); do kill -9 "$pid" 2>/dev/null || true; done
+    while read -r mnt; do
+        umount -l "$mnt" 2>/dev/null || true
+    done < <(awk -v d="$WORK" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
+}
+trap 'rc=$?; stop_containerd; (exit $rc); cleanup' EXIT
+
+# ctr ARGS...: ctr against our containerd, in our namespace
+ctr() { "$CTR_BIN" --address "$WORK/c.sock" --namespace "$NAMESPACE" "$@"; }
+
+# our_shim_pids: the shim processes of our containerd (their command line names its socket)
+our_shim_pids() {
+    local p
+    for p in /proc/[0-9]*; do
+        [[ $(cat "$p/comm" 2>/dev/null) == containerd-shim* ]] || continue
+        tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$WORK/c.sock" && echo "${p#/proc/}"
+    done
+    return 0
+}
+
+# remove_tasks IDS: SIGKILL and delete each task and its container, PAR at a time
+remove_tasks() {
+    [[ -n $1 ]] || return 0
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    tr ' ' '\n' <<<"$1" | xargs -r -P "$PAR" -I{} sh -c \
+        '"$0" --address "$1" --namespace "$2" task rm -f {} >/dev/null 2>&1; "$0" --address "$1" --namespace "$2" container rm {} >/dev/null 2>&1' \
+        "$CTR_BIN" "$WORK/c.sock" "$NAMESPACE"
+}
+
+REG=127.0.0.1:$(free_port)
+cat >"$R/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $R/storage
+http:
+  addr: $REG
+EOF
+log "starting docker-registry on $REG"
+docker-registry serve "$R/config.yml" >"$R/log" 2>&1 &
+REGISTRY_PID=$!
+wait_up "docker-registry on $REG" "$REGISTRY_PID" "$R/log" 300 curl -sf -o /dev/null "http://$REG/v2/"
+
+# The CRI plugin is off (ctr drives containerd directly); so are the snapshotters that do not
+# work here.
+cat >"$WORK/config.toml" <<EOF
+version = 2
+root = '$WORK/root'
+state = '$WORK/state'
+disabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.snapshotter.v1.btrfs',
+  'io.containerd.snapshotter.v1.zfs', 'io.containerd.snapshotter.v1.devmapper',
+  'io.containerd.snapshotter.v1.aufs', 'io.containerd.tracing.processor.v1.otlp',
+  'io.containerd.internal.v1.tracing']
+[grpc]
+  address = '$WORK/c.sock'
+[ttrpc]
+  address = '$WORK/c.sock.ttrpc'
+EOF
+log "starting containerd ($WORK)"
+PATH="$(dirname "$SHIM"):$CONTAINERD_DIR:$PATH" SKIFF_SHIM_ROOT="$WORK/skiff" \
+    "$CONTAINERD_DIR/containerd" --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
+CTRD_PID=$!
+wait_up containerd "$CTRD_PID" "$WORK/containerd.log" 300 ctr version
+
+# --- the programs and their images -------------------------------------------------------------
+build_program hello wasm32-wasip1 static
+HELLO_WASM=$WASM HELLO_NATIVE=$NATIVE
+build_program idle wasm32-wasip1 static
+IDLE_WASM=$WASM IDLE_NATIVE=$NATIVE
+
+# An OCI layout of one image: a Wasm layer (`application/wasm`, an OCI config with
+# `architecture: wasm`, which `ctr run` accepts) or a tar layer holding one static binary.
+cat >"$WORK/layout.py" <<'PY'
+import hashlib, io, json, os, sys, tarfile
+
+kind, src, out, tag = sys.argv[1:5]
+blobs = os.path.join(out, "blobs", "sha256")
+os.makedirs(blobs, exist_ok=True)
+
+def put(data):
+    digest = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(blobs, digest), "wb") as f:
+        f.write(data)
+    return {"digest": "sha256:" + digest, "size": len(data)}
+
+data = open(src, "rb").read()
+name = "/" + os.path.basename(src)
+if kind == "wasm":
+    layer = dict(put(data), mediaType="application/wasm")
+    config = {"architecture": "wasm", "os": "wasip1", "config": {"Entrypoint": [name]},
+              "rootfs": {"type": "layers", "diff_ids": []}}
+else:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as t:
+        info = tarfile.TarInfo(name[1:])
+        info.size, info.mode, info.mtime = len(data), 0o755, 0
+        t.addfile(info, io.BytesIO(data))
+    tar = buf.getvalue()
+    layer = dict(put(tar), mediaType="application/vnd.oci.image.layer.v1.tar")
+    config = {"architecture": "amd64", "os": "linux", "config": {"Entrypoint": [name]},
+              "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}
+cfg = dict(put(json.dumps(config).encode()), mediaType="application/vnd.oci.image.config.v1+json")
+manifest = {"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": cfg, "layers": [layer]}
+m = dict(put(json.dumps(manifest).encode()), mediaType="application/vnd.oci.image.manifest.v1+json")
+m["annotations"] = {"org.opencontainers.image.ref.name": tag}
+json.dump({"schemaVersion": 2, "manifests": [m]}, open(os.path.join(out, "index.json"), "w"))
+json.dump({"imageLayoutVersion": "1.0.0"}, open(os.path.join(out, "oci-layout"), "w"))
+PY
+
+# publish KIND FILE NAME: an image of FILE pushed to the registry as REG/bench/NAME:1, then pulled
+# back into containerd from there, as a node gets it
+publish() {
+    local kind=$1 file=$2 name=$3 dir=$WORK/layout-$3
+    python3 "$WORK/layout.py" "$kind" "$file" "$dir" 1
+    tar -C "$dir" -cf "$dir.tar" .
+    ctr image import --all-platforms --no-unpack --base-name "$REG/bench/$name" "$dir.tar" >/dev/null
+    ctr image push --plain-http "$REG/bench/$name:1" >/dev/null
+    ctr image rm --sync "$REG/bench/$name:1" >/dev/null
+    ctr image pull --plain-http "$REG/bench/$name:1" >/dev/null
+}
+log "publishing the images to $REG and pulling them into containerd"
+publish wasm "$HELLO_WASM" hello
+publish native "$HELLO_NATIVE" hello-native
+publish wasm "$IDLE_WASM" idle
+publish native "$IDLE_NATIVE" idle-native
+
+# --- start to exit -----------------------------------------------------------------------------
+PEERS=(skiff runc)
+declare -A CMD=(
+    [skiff]="$CTR_BIN --address $WORK/c.sock --namespace $NAMESPACE run --rm --runtime $SKIFF_RT $REG/bench/hello:1 hello-skiff"
+    [runc]="$CTR_BIN --address $WORK/c.sock --namespace $NAMESPACE run --rm --runtime $RUNC_RT $REG/bench/hello-native:1 hello-runc"
+)
+log "warm-up (fills the shim's compile cache) and output check"
+for p in "${PEERS[@]}"; do check_output "$p" warm; done
+
+mkdir -p "$WORK/json"
+for ((r = 1; r <= ROUNDS; r++)); do
+    for p in "${PEERS[@]}"; do
+        log "start: round $r/$ROUNDS: $p ($RUNS runs)"
+        hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
+            --export-json "$WORK/json/$p.$r.json" -n "$p" "${CMD[$p]}" >/dev/null
+    done
+done
+
+# --- memory per running task -------------------------------------------------------------------
+# One JSON line: PSS and RSS (kB) of our shims, of their descendants, and of containerd.
+cat >"$WORK/mem.py" <<'PY'
+import json, os, sys
+
+sock, ctrd = sys.argv[1], int(sys.argv[2])
+
+def rollup(pid):
+    r = {"rss": 0, "pss": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Rss", "Pss"):
+                    r[k.lower()] = int(v.split()[0])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return r
+
+procs = {}
+for p in os.listdir("/proc"):
+    if not p.isdigit():
+        continue
+    try:
+        with open(f"/proc/{p}/stat") as f:
+            stat = f.read()
+        with open(f"/proc/{p}/cmdline", "rb") as f:
+            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+    except (FileNotFoundError, ProcessLookupError):
+        continue
+    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+    ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+    procs[int(p)] = (comm, ppid, cmd)
+shims = {p for p, (c, _, cmd) in procs.items() if c.startswith("containerd-shim") and sock in cmd}
+apps, frontier = set(), set(shims)
+while frontier:  # every descendant of a shim: the container processes under runc
+    frontier = {p for p, (_, pp, _) in procs.items() if pp in frontier and p not in shims} - apps
+    apps |= frontier
+out = {}
+for key, group in (("shim", shims), ("app", apps), ("containerd", {ctrd})):
+    rs = [rollup(p) for p in group]
+    out[key + "_pss"] = sum(r["pss"] for r in rs)
+    out[key + "_rss"] = sum(r["rss"] for r in rs)
+    out[key + "_n"] = len(group)
+print(json.dumps(out))
+PY
+probe() { python3 "$WORK/mem.py" "$WORK/c.sock" "$CTRD_PID"; }
+
+# running COUNT: wait (up to 10 min) until `ctr task ls` shows COUNT tasks RUNNING
+running() {
+    local i n
+    for ((i = 0; i < 6000; i++)); do
+        n=$(ctr task ls 2>/dev/null | grep -c ' RUNNING' || true)
+        ((n == $1)) && return 0
+        sleep 0.1
+    done
+    die "only $n of $1 tasks running"
+}
+
+# measure MODE PEER N: start N idle tasks of PEER (MODE per-task or grouped), read memory, remove them
+measure() {
+    local mode=$1 peer=$2 n=$3 image runtime ids='' i annotation=()
+    if [[ $peer == skiff ]]; then image=$REG/bench/idle:1 runtime=$SKIFF_RT; else image=$REG/bench/idle-native:1 runtime=$RUNC_RT; fi
+    [[ $mode == grouped ]] && annotation=(--annotation "io.kubernetes.cri.sandbox-id=group-$peer-$n")
+    log "memory: $mode, $n $peer tasks"
+    local before after
+    before=$(probe)
+    for ((i = 1; i <= n; i++)); do ids+="idle-$peer-$i "; done
+    # shellcheck disable=SC2016 # expanded by the inner shell
+    tr ' ' '\n' <<<"${ids% }" | xargs -r -P "$PAR" -I{} sh -c \
+        'c=$0 a=$1 ns=$2; shift 2; "$c" --address "$a" --namespace "$ns" run -d "$@" {} >/dev/null' \
+        "$CTR_BIN" "$WORK/c.sock" "$NAMESPACE" --runtime "$runtime" "${annotation[@]}" "$image" ||
+        die "starting $n $peer tasks failed (see $WORK/containerd.log)"
+    running "$n"
+    sleep "$SETTLE"
+    after=$(probe)
+    printf '{"mode": "%s", "peer": "%s", "n": %d, "before": %s, "after": %s}\n' \
+        "$mode" "$peer" "$n" "$before" "$after" >>"$WORK/mem.jsonl"
+    remove_tasks "${ids% }"
+    running 0
+    for ((i = 0; i < 300; i++)); do [[ -z $(our_shim_pids) ]] && break; sleep 0.1; done
+}
+
+: >"$WORK/mem.jsonl"
+for mode in per-task grouped; do
+    for n in $NS; do
+        for p in "${PEERS[@]}"; do measure "$mode" "$p" "$n"; done
+    done
+done
+
+# --- report ------------------------------------------------------------------------------------
+report "$WORK/json" "$WORK/mem.jsonl" "$MACHINE" "$ROUNDS" "$OUT" "$COMMIT" "$VERSIONS" <<'PY'
+import glob, json, os, statistics, sys
+
+jdir, memfile, machine, rounds, out, commit, versions = sys.argv[1:8]
+rounds = int(rounds)
+
+def pct(xs, q):  # xs sorted; nearest rank
+    return xs[max(0, -(-len(xs) * q // 100) - 1)]
+
+peers = ["skiff", "runc"]
+samples = {}
+for p in peers:
+    ts = []
+    for f in sorted(glob.glob(os.path.join(jdir, f"{p}.*.json"))):
+        ts += json.load(open(f))["results"][0]["times"]
+    if not ts:
+        sys.exit(f"no samples for {p}")
+    samples[p] = sorted(t * 1000.0 for t in ts)
+med = {p: statistics.median(samples[p]) for p in peers}
+speedup = med["runc"] / med["skiff"]
+
+lines = [
+    "# containerd shim: Skiff against runc",
+    "",
+    machine,
+    "",
+    f"Commit {commit}; {versions}; command `benches/shim.sh`.",
+    "",
+    "## Start to exit: `ctr run --rm` of the hello program",
+    "",
+    f"{rounds} interleaved rounds (skiff, runc), hyperfine -N, warm-up 3 per round. skiff: the "
+    "hello program as an `application/wasm` image, `--runtime io.containerd.skiff.v1`, compile "
+    "cache warm; runc: the same program as a static binary in a one-layer image, "
+    "`--runtime io.containerd.runc.v2`. Both include ctr's own work (container, snapshot, task, "
+    "shim start, wait, delete).",
+    "",
+    "| peer | samples | median ms | p90 ms | p99 ms | max ms |",
+    "| --- | ---: | ---: | ---: | ---: | ---: |",
+]
+for p in peers:
+    xs = samples[p]
+    lines.append(f"| {p} | {len(xs)} | {med[p]:.1f} | {pct(xs, 90):.1f} | {pct(xs, 99):.1f} | {xs[-1]:.1f} |")
+lines += ["", f"runc / skiff (medians): {speedup:.2f}x", ""]
+
+rows = [json.loads(l) for l in open(memfile)]
+lines += [
+    "## Memory per running task",
+    "",
+    "N idle tasks (`programs/idle`, sleeps forever) started with `ctr run -d`; PSS from "
+    "/proc/PID/smaps_rollup after the N are running (plus a settle), minus before, / N. "
+    "`shim` = every containerd-shim process of this containerd, `app` = their descendants (runc's "
+    "container processes; a Skiff app runs inside its shim). per-task: plain `ctr run`, a shim per "
+    "task; grouped: `--annotation io.kubernetes.cri.sandbox-id=GROUP`, one shim for all N (as the "
+    "CRI plugin groups a pod's containers). containerd's own growth is the same for both and not "
+    "counted in the per-task figure.",
+    "",
+    "| mode | peer | N | shims | shim PSS MiB | app PSS MiB | per task KiB (shim + app) | containerd growth / N KiB |",
+    "| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
+per = {}
+for r in rows:
+    b, a, n = r["before"], r["after"], r["n"]
+    shim = a["shim_pss"] - b["shim_pss"]
+    app = a["app_pss"] - b["app_pss"]
+    per[(r["mode"], r["peer"], n)] = (shim + app) / n
+    ctrd = (a["containerd_pss"] - b["containerd_pss"]) / n
+    lines.append(f"| {r['mode']} | {r['peer']} | {n} | {a['shim_n']} | {shim / 1024:.1f} | "
+                 f"{app / 1024:.1f} | {(shim + app) / n:.0f} | {ctrd:.0f} |")
+lines.append("")
+goals = [("skiff starts >= 10x faster than runc", speedup >= 10, f"{speedup:.2f}x")]
+for mode in ("per-task", "grouped"):
+    ns = sorted({n for (m, _, n) in per if m == mode})
+    if not ns:
+        continue
+    n = ns[-1]
+    s, rc = per[(mode, "skiff", n)], per[(mode, "runc", n)]
+    goals.append((f"skiff <= 1/10 of runc's memory per task ({mode}, N={n})", s * 10 <= rc,
+                  f"skiff {s:.0f} KiB vs runc {rc:.0f} KiB: {s / rc:.2f} of runc's"))
+finish(lines, out, goals)
+PY
