@@ -21,13 +21,15 @@ export SKIFF=${SKIFF:-$REPO/target/release/skiff}
 COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
 DIRTY=$(git -C "$REPO" status --porcelain --untracked-files=no | grep -q . && echo " (with uncommitted changes)")
 STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
+SINCE_EPOCH=$(date +%s) # a result file older than this was not written by this generation
 LOGS=$(mktemp -d)
 
-ran=() failed=()
+ran=() failed=() stale=()
 if [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
     # Rewrite the page without running anything: the scripts whose result files were written
     # since PAGE_ONLY_SINCE (a `date -d` time) count as run; the header says so.
     since=$(date -d "$PAGE_ONLY_SINCE" +%s)
+    SINCE_EPOCH=$since
     for name in $ORDER; do
         newest=$(stat -c %Y "$HERE"/results/"$name"*.md 2>/dev/null | sort -n | tail -n 1)
         if [[ -n $newest ]] && ((newest >= since)); then ran+=("$name"); else failed+=("$name: no result written since $PAGE_ONLY_SINCE"); fi
@@ -67,10 +69,22 @@ done
         [[ " ${ran[*]} " == *" $name "* ]] || continue
         for result in "$HERE"/results/"$name"*.md; do
             [[ -f $result ]] || continue
+            # Another variant's table from an earlier run (e.g. http-density-cold-code) is not
+            # this generation's: listed, not shown.
+            if (($(stat -c %Y "$result") < SINCE_EPOCH)); then
+                stale+=("$(basename "$result") (from an earlier run: not regenerated here)")
+                continue
+            fi
             echo
             sed -e '1s/^# /## /' -e '2,$s/^## /### /' "$result"
         done
     done
+    if ((${#stale[@]})); then
+        echo
+        echo "Result files of earlier runs, left out of this page:"
+        echo
+        for f in "${stale[@]}"; do echo "- $f"; done
+    fi
 } >"$PAGE"
 echo "[all] wrote $PAGE (${#ran[@]} run, ${#failed[@]} not run; logs in $LOGS)" >&2
 ((${#failed[@]} == 0))
