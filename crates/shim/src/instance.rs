@@ -84,6 +84,8 @@ enum Workload {
         app: Arc<App>,
         listener: Mutex<Option<std::net::TcpListener>>,
         address: std::net::SocketAddr,
+        /// Prepared at create (which checked them): each request's instance is built from them.
+        grants: PreparedGrants,
     },
 }
 
@@ -123,7 +125,7 @@ impl Instance for SkiffInstance {
         let limits = skiff_image::merge_limits(defaults, &plan.limits);
         // A grant that cannot be made (a mount source that is gone) fails the create, where
         // containerd reports it, not the start.
-        PreparedGrants::new(&grants)
+        let prepared = PreparedGrants::new(&grants)
             .map_err(|e| Error::InvalidArgument(format!("{e}; {}", e.hint())))?;
         let mut args = plan.args.clone();
         if args.is_empty() {
@@ -176,6 +178,7 @@ impl Instance for SkiffInstance {
                     app,
                     listener: Mutex::new(Some(listener)),
                     address,
+                    grants: prepared,
                 }
             }
             _ => Workload::Command(app),
@@ -215,16 +218,22 @@ impl Instance for SkiffInstance {
                 app,
                 listener,
                 address,
+                grants,
             } => {
                 let listener = listener
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
                     .take()
-                    .ok_or_else(|| Error::FailedPrecondition("already started".into()))?;
+                    .ok_or_else(|| {
+                        Error::FailedPrecondition(format!(
+                            "container {} was already started: a task starts once; create \
+                             another container to run it again",
+                            self.id
+                        ))
+                    })?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let options = HandlerOptions {
-                    grants: PreparedGrants::new(&self.options.grants)
-                        .map_err(|e| Error::InvalidArgument(format!("{e}; {}", e.hint())))?,
+                    grants: grants.clone(),
                     limits: self.options.limits.clone(),
                     stdio,
                     turns: None,

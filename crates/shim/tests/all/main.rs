@@ -15,7 +15,7 @@ use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_LOG, P2_HTTP_STATE,
 };
-use support::{Containerd, Form, Registry, free_port};
+use support::{Containerd, Form, Registry};
 
 #[test]
 fn a_pulled_module_runs_with_its_output_and_exit_code() {
@@ -169,11 +169,7 @@ fn an_http_handler_is_served_a_fresh_instance_per_request_until_killed() {
     let registry = Registry::start();
     let containerd = Containerd::start();
     let state = containerd.publish(&registry, "team/state:1.0", P2_HTTP_STATE, Form::Layer);
-    let port = free_port();
-    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-    let flags = ["--net-host", "--env", listen.as_str()];
-    let mut task = containerd.run_detached(&state, "state1", &flags, &[]);
-    containerd.wait_running("state1");
+    let (mut task, port) = containerd.serve(&state, "state1");
     let client = reqwest::blocking::Client::builder()
         .timeout(Duration::from_secs(10))
         .build()
@@ -211,10 +207,7 @@ fn a_handler_logs_through_containerd_and_a_listener_it_cannot_have_is_refused() 
     let registry = Registry::start();
     let containerd = Containerd::start();
     let log = containerd.publish(&registry, "team/log:1.0", P2_HTTP_LOG, Form::Layer);
-    let port = free_port();
-    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
-    let mut task = containerd.run_detached(&log, "log1", &["--net-host", "--env", &listen], &[]);
-    containerd.wait_running("log1");
+    let (mut task, port) = containerd.serve(&log, "log1");
     let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/from-ctr"))
         .unwrap()
         .text()

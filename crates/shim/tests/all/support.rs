@@ -338,6 +338,16 @@ impl Containerd {
         DetachedRun { child, out }
     }
 
+    /// A handler image served with the node's network on a free loopback port, running: the
+    /// task and its port.
+    pub fn serve(&self, image: &str, id: &str) -> (DetachedRun, u16) {
+        let port = free_port();
+        let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+        let task = self.run_detached(image, id, &["--net-host", "--env", &listen], &[]);
+        self.wait_running(id);
+        (task, port)
+    }
+
     /// Waits until `ctr task ls` shows `id` RUNNING.
     pub fn wait_running(&self, id: &str) {
         let deadline = Instant::now() + START_DEADLINE;
@@ -510,12 +520,7 @@ pub struct Registry {
 impl Registry {
     pub fn start() -> Registry {
         let dir = tempfile::tempdir().unwrap();
-        let port = TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", free_port());
         let config = dir.path().join("config.yml");
         std::fs::write(
             &config,
