@@ -66,20 +66,8 @@ build_program idle wasm32-wasip1 static
 plain_paths "used inside JSON" "$WASM"
 
 # --- memory probe: one JSON line ---------------------------------------------------------------
-cat >"$WORK/mem.py" <<'PY'
-import json, os, sys
-
-def rollup(pid):
-    r = {"rss": 0, "pss": 0}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Rss", "Pss"):
-                    r[k.lower()] = int(v.split()[0])  # kB
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return r
+write_probe "$WORK/mem.py" <<'PY'
+import json, sys
 
 def meminfo():
     m = {}
@@ -109,26 +97,9 @@ if sys.argv[1] == "skiff":
     out["threads"] = status_field(pid, "Threads")
 else:  # docker DIR DOCKERD_PID
     d, dockerd = sys.argv[2] + "/", int(sys.argv[3])
-    procs = {}
-    for p in os.listdir("/proc"):
-        if not p.isdigit():
-            continue
-        try:
-            with open(f"/proc/{p}/stat") as f:
-                stat = f.read()
-            with open(f"/proc/{p}/cmdline", "rb") as f:
-                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-        except (FileNotFoundError, ProcessLookupError):
-            continue
-        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-        procs[int(p)] = (comm, ppid, cmd)
+    procs = proc_table()
     engine = [dockerd] + [p for p, (c, _, cmd) in procs.items() if c == "containerd" and d in cmd]
-    shims = {p for p, (c, _, cmd) in procs.items() if c.startswith("containerd-shim") and d in cmd}
-    ctrs, frontier = set(), set(shims)
-    while frontier:  # every descendant of a shim: the containers' processes (and runc, if any)
-        frontier = {p for p, (_, pp, _) in procs.items() if pp in frontier and p not in shims} - ctrs
-        ctrs |= frontier
+    shims, ctrs = shims_of(procs, d)
     for key, group in (("engine", engine), ("shim", shims), ("ctr", ctrs)):
         rs = [rollup(p) for p in group]
         out[key + "_rss"] = sum(r["rss"] for r in rs)

@@ -46,23 +46,7 @@ on_exit_cleanup "$WORK" "$R"
 build_program hello wasm32-wasip1 static
 
 # --- the registry: loopback, free port, temp storage --------------------------------------------
-REG=127.0.0.1:$(free_port)
-cat >"$R/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $R/storage
-  delete:
-    enabled: true
-http:
-  addr: $REG
-EOF
-log "starting docker-registry on $REG"
-docker-registry serve "$R/config.yml" >"$R/log" 2>&1 &
-REGISTRY_PID=$!
-wait_up "docker-registry on $REG" "$REGISTRY_PID" "$R/log" 300 curl -sf -o /dev/null "http://$REG/v2/"
+start_registry "$R"
 
 # --- Docker engine of our own (classic builder) ------------------------------------------------
 # --bridge=none: the containers use --network none, so leave the host's network configuration

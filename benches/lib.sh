@@ -170,6 +170,31 @@ stop_daemon() {
     rm -rf "$DAEMON_ROOT" "$DAEMON_ROOT.log"
 }
 
+# start_registry DIR: Debian's docker-registry on a free loopback port, its config, storage and
+# log in DIR (deletes enabled); sets REG (ADDR:PORT) and REGISTRY_PID (stopped on exit)
+start_registry() {
+    local dir=$1
+    need docker-registry docker-registry
+    need curl curl
+    REG=127.0.0.1:$(free_port)
+    cat >"$dir/config.yml" <<EOF
+version: 0.1
+log:
+  level: warn
+storage:
+  filesystem:
+    rootdirectory: $dir/storage
+  delete:
+    enabled: true
+http:
+  addr: $REG
+EOF
+    log "starting docker-registry on $REG"
+    docker-registry serve "$dir/config.yml" >"$dir/log" 2>&1 &
+    REGISTRY_PID=$!
+    wait_up "docker-registry on $REG" "$REGISTRY_PID" "$dir/log" 300 curl -sf -o /dev/null "http://$REG/v2/"
+}
+
 # start_dockerd DOCKERD-ARGS...: a dockerd of our own (--iptables=false, classic builder) in a new
 # temp dir D (data-root, exec-root, socket, log); exports DOCKER_HOST and waits until it answers
 start_dockerd() {
@@ -248,6 +273,55 @@ cleanup() {
     rm -rf "${CLEANUP_DIRS[@]}" || true
     exit "$rc"
 }
+
+# The /proc readers of the memory probes (density.sh, shim.sh): PSS/RSS of a process, the process
+# table, and the shims of one engine with every process under them.
+PROCS_PY=$(
+    cat <<'PY'
+import os
+
+def rollup(pid):  # {"rss": kB, "pss": kB} of one process; zeros once it is gone
+    r = {"rss": 0, "pss": 0}
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                k, _, v = line.partition(":")
+                if k in ("Rss", "Pss"):
+                    r[k.lower()] = int(v.split()[0])
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        pass
+    return r
+
+def proc_table():  # {pid: (comm, ppid, cmdline)} of every process now
+    procs = {}
+    for p in os.listdir("/proc"):
+        if not p.isdigit():
+            continue
+        try:
+            with open(f"/proc/{p}/stat") as f:
+                stat = f.read()
+            with open(f"/proc/{p}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        comm = stat[stat.index("(") + 1 : stat.rindex(")")]
+        ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
+        procs[int(p)] = (comm, ppid, cmd)
+    return procs
+
+def shims_of(procs, marker):  # the containerd shims whose command line holds MARKER, and every
+    # process under them (the containers' processes, runc's if any)
+    shims = {p for p, (c, _, cmd) in procs.items() if c.startswith("containerd-shim") and marker in cmd}
+    under, frontier = set(), set(shims)
+    while frontier:
+        frontier = {p for p, (_, pp, _) in procs.items() if pp in frontier and p not in shims} - under
+        under |= frontier
+    return shims, under
+PY
+)
+
+# write_probe FILE <<'PY': FILE is a python script of PROCS_PY's helpers, then stdin
+write_probe() { { printf '%s\n\n' "$PROCS_PY"; cat; } >"$1"; }
 
 # The python helpers every report (below) may use.
 REPORT_PY=$(

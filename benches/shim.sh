@@ -114,21 +114,7 @@ remove_tasks() {
         "$CTR_BIN" "$WORK/c.sock" "$NAMESPACE"
 }
 
-REG=127.0.0.1:$(free_port)
-cat >"$R/config.yml" <<EOF
-version: 0.1
-log:
-  level: warn
-storage:
-  filesystem:
-    rootdirectory: $R/storage
-http:
-  addr: $REG
-EOF
-log "starting docker-registry on $REG"
-docker-registry serve "$R/config.yml" >"$R/log" 2>&1 &
-REGISTRY_PID=$!
-wait_up "docker-registry on $REG" "$REGISTRY_PID" "$R/log" 300 curl -sf -o /dev/null "http://$REG/v2/"
+start_registry "$R"
 
 # The CRI plugin is off (ctr drives containerd directly); so are the snapshotters that do not
 # work here.
@@ -234,42 +220,11 @@ done
 
 # --- memory per running task -------------------------------------------------------------------
 # One JSON line: PSS and RSS (kB) of our shims, of their descendants, and of containerd.
-cat >"$WORK/mem.py" <<'PY'
-import json, os, sys
+write_probe "$WORK/mem.py" <<'PY'
+import json, sys
 
 sock, ctrd = sys.argv[1], int(sys.argv[2])
-
-def rollup(pid):
-    r = {"rss": 0, "pss": 0}
-    try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
-            for line in f:
-                k, _, v = line.partition(":")
-                if k in ("Rss", "Pss"):
-                    r[k.lower()] = int(v.split()[0])
-    except (FileNotFoundError, ProcessLookupError, PermissionError):
-        pass
-    return r
-
-procs = {}
-for p in os.listdir("/proc"):
-    if not p.isdigit():
-        continue
-    try:
-        with open(f"/proc/{p}/stat") as f:
-            stat = f.read()
-        with open(f"/proc/{p}/cmdline", "rb") as f:
-            cmd = f.read().replace(b"\0", b" ").decode(errors="replace")
-    except (FileNotFoundError, ProcessLookupError):
-        continue
-    comm = stat[stat.index("(") + 1 : stat.rindex(")")]
-    ppid = int(stat[stat.rindex(")") + 2 :].split()[1])
-    procs[int(p)] = (comm, ppid, cmd)
-shims = {p for p, (c, _, cmd) in procs.items() if c.startswith("containerd-shim") and sock in cmd}
-apps, frontier = set(), set(shims)
-while frontier:  # every descendant of a shim: the container processes under runc
-    frontier = {p for p, (_, pp, _) in procs.items() if pp in frontier and p not in shims} - apps
-    apps |= frontier
+shims, apps = shims_of(proc_table(), sock)
 out = {}
 for key, group in (("shim", shims), ("app", apps), ("containerd", {ctrd})):
     rs = [rollup(p) for p in group]
