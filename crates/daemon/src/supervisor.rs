@@ -173,6 +173,7 @@ impl Supervisor {
                     .saturating_sub(1)
                     .max(1),
             ),
+            interrupt: skiff_runtime::Interrupt::Epochs,
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

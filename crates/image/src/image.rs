@@ -138,6 +138,15 @@ impl Image {
         })
     }
 
+    /// The sha256 of the Wasm binary, when a layer is the binary itself (then a compile cache
+    /// keyed by that digest can be consulted before the layer is read).
+    pub fn wasm_digest(&self) -> Option<&str> {
+        match &self.wasm {
+            WasmSource::Layer(layer) => Some(&layer.digest),
+            WasmSource::InTar { .. } => None,
+        }
+    }
+
     /// The Wasm binary, verified against its digest.
     pub fn wasm_bytes(&self, store: &Store) -> Result<Vec<u8>, ImageError> {
         match &self.wasm {

@@ -3,8 +3,16 @@
 //! An entry is keyed by the Wasm's sha256 under a directory named for the engine's compatibility
 //! hash, so a different wasmtime or a different configuration never loads foreign code. Each entry
 //! is two files, both written temp + fsync + rename: `<digest>.cwasm` (what wasmtime serialized)
-//! and then `<digest>.crc` (its length and CRC-32). A crash before the `.crc` lands leaves a miss;
-//! a `.cwasm` that does not match its `.crc` is corrupt, reported, and recompiled.
+//! and then `<digest>.crc` (its length, CRC-32 and the kind of program). A crash before the `.crc`
+//! lands leaves a miss; a `.cwasm` that does not match its `.crc` is corrupt, reported, and
+//! recompiled.
+//!
+//! Beside them, `<key>.file` records which digest a file on disk had, keyed by the file's
+//! identity (device, inode, size, modification and change times), so `skiff run app.wasm` finds
+//! its code without reading and hashing the file again. A file changed in any way gets a new
+//! change time, which no user can set; an identity is recorded only once the file has not
+//! changed for [`SETTLED`], so a change within the file system's timestamp granularity cannot go
+//! unnoticed (git's "racy clean" rule).
 
 use std::fs::{self, File};
 use std::hash::{Hash, Hasher};
@@ -14,8 +22,34 @@ use std::path::{Path, PathBuf};
 use sha2::Digest as _;
 use wasmtime::Engine;
 
+use crate::load::AppKind;
+
 pub(crate) struct CompileCache {
     dir: PathBuf,
+}
+
+/// How long a file must have been left unchanged before its identity stands for its contents.
+const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// A verified entry: its compiled code, and what kind of program it is (unknown for entries
+/// written before the kind was recorded).
+pub(crate) struct Entry {
+    pub(crate) path: PathBuf,
+    pub(crate) kind: Option<AppKind>,
+}
+
+fn kind_name(kind: AppKind) -> &'static str {
+    match kind {
+        AppKind::Module => "module",
+        AppKind::Component => "component",
+        AppKind::Http => "http",
+    }
+}
+
+fn kind_named(name: &str) -> Option<AppKind> {
+    [AppKind::Module, AppKind::Component, AppKind::Http]
+        .into_iter()
+        .find(|&kind| kind_name(kind) == name)
 }
 
 impl CompileCache {
@@ -46,11 +80,14 @@ impl CompileCache {
     }
 
     /// The verified compiled artifact for `digest`, if there is one.
-    pub(crate) fn lookup(&self, digest: &str) -> Option<PathBuf> {
+    pub(crate) fn lookup(&self, digest: &str) -> Option<Entry> {
         let (artifact, sum) = self.paths(digest);
-        let expected = fs::read_to_string(&sum).ok()?;
-        match verify(&artifact, expected.trim()) {
-            Ok(true) => Some(artifact),
+        let recorded = fs::read_to_string(&sum).ok()?;
+        match verify(&artifact, &recorded) {
+            Ok(true) => Some(Entry {
+                path: artifact,
+                kind: recorded.split_whitespace().nth(2).and_then(kind_named),
+            }),
             Ok(false) => {
                 tracing::warn!(
                     "compiled code for {digest} in the cache is corrupt; discarding it and recompiling"
@@ -72,18 +109,92 @@ impl CompileCache {
         let _ = fs::remove_file(artifact);
     }
 
-    /// Stores `artifact` and returns its path.
-    pub(crate) fn store(&self, digest: &str, artifact: &[u8]) -> std::io::Result<PathBuf> {
+    /// Stores `artifact`, compiled from a program of `kind`, and returns its path.
+    pub(crate) fn store(
+        &self,
+        digest: &str,
+        artifact: &[u8],
+        kind: AppKind,
+    ) -> std::io::Result<PathBuf> {
         fs::create_dir_all(&self.dir)?;
         let (artifact_path, sum_path) = self.paths(digest);
         write_atomic(&self.dir, &artifact_path, artifact)?;
-        let sum = format!("{} {:08x}\n", artifact.len(), crc32fast::hash(artifact));
+        let sum = format!(
+            "{} {:08x} {}\n",
+            artifact.len(),
+            crc32fast::hash(artifact),
+            kind_name(kind)
+        );
         write_atomic(&self.dir, &sum_path, sum.as_bytes())?;
         Ok(artifact_path)
     }
+
+    /// Records the kind of an entry written before kinds were recorded (best effort).
+    pub(crate) fn record_kind(&self, digest: &str, kind: AppKind) {
+        let (_, sum_path) = self.paths(digest);
+        if let Ok(recorded) = fs::read_to_string(&sum_path) {
+            let sum: Vec<&str> = recorded.split_whitespace().take(2).collect();
+            let sum = format!("{} {}\n", sum.join(" "), kind_name(kind));
+            let _ = write_atomic(&self.dir, &sum_path, sum.as_bytes());
+        }
+    }
+
+    fn identity_path(&self, file: &fs::Metadata) -> PathBuf {
+        use std::os::unix::fs::MetadataExt as _;
+        let identity = [
+            file.dev(),
+            file.ino(),
+            file.size(),
+            file.mtime() as u64,
+            file.mtime_nsec() as u64,
+            file.ctime() as u64,
+            file.ctime_nsec() as u64,
+        ];
+        let mut hasher = sha2::Sha256::new();
+        for field in identity {
+            hasher.update(field.to_le_bytes());
+        }
+        self.dir
+            .join(format!("{}.file", hex::encode(&hasher.finalize()[..16])))
+    }
+
+    /// The digest recorded for the file whose metadata this is, if it has not changed since.
+    pub(crate) fn file_digest(&self, file: &fs::Metadata) -> Option<String> {
+        let digest = fs::read_to_string(self.identity_path(file)).ok()?;
+        is_digest(&digest).then_some(digest)
+    }
+
+    /// Records that the file whose metadata this is holds the program `digest`, once the file
+    /// has settled (see the module's doc); best effort.
+    pub(crate) fn remember_file(&self, file: &fs::Metadata, digest: &str) {
+        use std::os::unix::fs::MetadataExt as _;
+        let changed = std::time::UNIX_EPOCH
+            + std::time::Duration::new(file.ctime().max(0) as u64, file.ctime_nsec() as u32);
+        let settled = std::time::SystemTime::now()
+            .duration_since(changed)
+            .is_ok_and(|age| age > SETTLED);
+        if settled && is_digest(digest) {
+            let _ = fs::create_dir_all(&self.dir).and_then(|()| {
+                write_atomic(&self.dir, &self.identity_path(file), digest.as_bytes())
+            });
+        }
+    }
 }
 
-fn verify(artifact: &Path, expected: &str) -> std::io::Result<bool> {
+/// `sha256:` and 64 lowercase hex digits.
+fn is_digest(text: &str) -> bool {
+    text.strip_prefix("sha256:").is_some_and(|hex| {
+        hex.len() == 64
+            && hex
+                .bytes()
+                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    })
+}
+
+/// Whether `artifact` has the length and CRC-32 that `recorded` (a `.crc` file) gives.
+fn verify(artifact: &Path, recorded: &str) -> std::io::Result<bool> {
+    let expected: Vec<&str> = recorded.split_whitespace().take(2).collect();
+    let expected = expected.join(" ");
     let file = File::open(artifact)?;
     let len = file.metadata()?.len();
     if len == 0 {
@@ -139,7 +250,7 @@ pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProb
                     let sum = path.with_extension("crc");
                     match fs::read_to_string(&sum) {
                         Err(_) => Some("compiled code without its checksum (an interrupted write)"),
-                        Ok(expected) => match verify(&path, expected.trim()) {
+                        Ok(recorded) => match verify(&path, &recorded) {
                             Ok(true) => None,
                             _ => Some("compiled code that does not match its checksum"),
                         },
@@ -147,6 +258,10 @@ pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProb
                 }
                 Some("crc") if paths.contains(&path.with_extension("cwasm")) => None,
                 Some("crc") => Some("a checksum without its compiled code"),
+                Some("file") => match fs::read_to_string(&path) {
+                    Ok(digest) if is_digest(&digest) => None,
+                    _ => Some("a file's recorded digest that is not a digest"),
+                },
                 _ => Some("a leftover of an interrupted write"),
             };
             if let Some(what) = what {

@@ -10,7 +10,7 @@ use wasmtime::{Config, Engine};
 use crate::cache::CompileCache;
 use crate::limits::CpuTurns;
 use crate::load::AppKind;
-use crate::run::{ComponentHost, P1Host};
+use crate::run::{ComponentHost, Exit, P1Host};
 
 /// How often the epoch advances. Limits are checked, and a running guest yields to other tasks,
 /// once per tick: it bounds how late a CPU-time limit fires and how long a busy guest can hold a
@@ -28,6 +28,37 @@ pub struct RuntimeConfig {
     /// no bound (one app per process: `skiff run`, `skiff serve`). A daemon gives all cores but
     /// one, so short requests and the API always find a core however many apps spin.
     pub long_runner_turns: Option<usize>,
+    /// How a command app's guest is stopped at its CPU-time or wall-clock limit.
+    pub interrupt: Interrupt,
+}
+
+/// How a running command app is stopped at its CPU-time or wall-clock limit (HTTP handlers
+/// always use epochs: a process that serves them serves many requests at once).
+#[derive(Clone, Default)]
+pub enum Interrupt {
+    /// Epoch checks compiled into the guest's code (a load and a compare at each loop header
+    /// and function entry: about a fifth more CPU on tight loops) and checked at every tick:
+    /// the guest is stopped on its own, and yields its thread at each tick so other apps run.
+    /// For any process that runs several apps: the daemon, the shim.
+    #[default]
+    Epochs,
+    /// Nothing compiled in, so guest code runs at wasmtime's full speed; a watchdog thread
+    /// checks the limits at every tick and, at one, calls `report` with how the run ended,
+    /// then ends this whole process with that exit status. Only for a process that runs one
+    /// command app, polled on one thread, and then exits: `skiff run` in the foreground
+    /// (docs/decisions/0006-no-epochs-in-skiff-run.md).
+    ExitProcess {
+        report: Arc<dyn Fn(&Exit) + Send + Sync>,
+    },
+}
+
+impl std::fmt::Debug for Interrupt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Interrupt::Epochs => "Epochs",
+            Interrupt::ExitProcess { .. } => "ExitProcess",
+        })
+    }
 }
 
 /// The size of the instance pool that HTTP handlers are instantiated from.
@@ -60,7 +91,8 @@ pub struct Runtime {
     pub(crate) long_runners: Option<CpuTurns>,
     commands: Arc<OnceLock<Engines>>,
     handlers: Arc<OnceLock<Engines>>,
-    _ticker: EpochTicker,
+    /// Started with the first engine that compiles epoch checks in.
+    ticker: OnceLock<EpochTicker>,
 }
 
 /// One engine with its linkers and its compile cache.
@@ -76,7 +108,7 @@ impl Runtime {
         let commands = Arc::new(OnceLock::new());
         let handlers = Arc::new(OnceLock::new());
         let runtime = Runtime {
-            _ticker: EpochTicker::start([commands.clone(), handlers.clone()]),
+            ticker: OnceLock::new(),
             long_runners: config.long_runner_turns.map(CpuTurns::new),
             config,
             commands,
@@ -96,17 +128,35 @@ impl Runtime {
         if let Some(engines) = cell.get() {
             return Ok(engines);
         }
-        let engines = Engines::new(self.config.cache_dir.clone(), pooling)?;
+        let epochs = pooling.is_some() || matches!(self.config.interrupt, Interrupt::Epochs);
+        let engines = Engines::new(self.config.cache_dir.clone(), pooling, epochs)?;
+        if epochs {
+            self.ticker
+                .get_or_init(|| EpochTicker::start([self.commands.clone(), self.handlers.clone()]));
+        }
         Ok(cell.get_or_init(|| engines))
+    }
+
+    /// What stops a command app at its limits, when not epochs: the watchdog's report.
+    pub(crate) fn exit_process(&self) -> Option<&Arc<dyn Fn(&Exit) + Send + Sync>> {
+        match &self.config.interrupt {
+            Interrupt::Epochs => None,
+            Interrupt::ExitProcess { report } => Some(report),
+        }
     }
 }
 
 impl Engines {
-    fn new(cache_dir: Option<PathBuf>, pooling: Option<Pooling>) -> anyhow::Result<Self> {
+    fn new(
+        cache_dir: Option<PathBuf>,
+        pooling: Option<Pooling>,
+        epochs: bool,
+    ) -> anyhow::Result<Self> {
         let mut wasm = Config::new();
         // Epoch interruption, not fuel: a check at loop headers and function entries costs a load
-        // and a compare, where fuel counts every instruction (see ARCHITECTURE.md).
-        wasm.epoch_interruption(true);
+        // and a compare, where fuel counts every instruction (see ARCHITECTURE.md). Compiled
+        // code with and without the checks lives under different cache keys.
+        wasm.epoch_interruption(epochs);
         // WebAssembly proposals: wasmtime's defaults, which are those of `wasmtime run` given
         // the same cargo features (the workspace's Cargo.toml); `wasm_features_match_the_cli`
         // below holds the two together. Skiff never runs less than its engine's CLI (issue 12).
@@ -218,7 +268,11 @@ mod tests {
     #[test]
     fn wasm_features_match_the_cli() {
         let pooling = Some(Pooling { max_instances: 2 });
-        for engines in [Engines::new(None, None), Engines::new(None, pooling)] {
+        for engines in [
+            Engines::new(None, None, true),
+            Engines::new(None, None, false),
+            Engines::new(None, pooling, true),
+        ] {
             let features = engines.unwrap().engine.get_wasm_features();
             // All but the component model's async ABI, which comes with WASI 0.3
             // (docs/decisions/0003-wasm-features.md).
@@ -236,7 +290,7 @@ mod tests {
     /// and several memories must fit its slots.
     #[tokio::test]
     async fn pooled_instances_use_gc_exceptions_and_memories() {
-        let engines = Engines::new(None, Some(Pooling { max_instances: 2 })).unwrap();
+        let engines = Engines::new(None, Some(Pooling { max_instances: 2 }), true).unwrap();
         let wasm = wat::parse_str(
             r#"(module
                 (type $box (struct (field i64)))

@@ -7,7 +7,7 @@ use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
@@ -424,13 +424,69 @@ impl<F: Future> Future for Metered<F> {
 }
 
 fn thread_cpu_ns() -> u64 {
+    clock_ns(libc::CLOCK_THREAD_CPUTIME_ID)
+}
+
+fn clock_ns(clock: libc::clockid_t) -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
     };
-    // SAFETY: `ts` is a valid, writable timespec; CLOCK_THREAD_CPUTIME_ID always exists on Linux.
-    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    // SAFETY: `ts` is a valid, writable timespec. A clock that does not exist (a thread's that
+    // has exited) leaves it zero.
+    unsafe { libc::clock_gettime(clock, &mut ts) };
     ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
+}
+
+/// Stops a run at its CPU-time or wall-clock limit when no epoch checks are compiled into the
+/// guest (`Interrupt::ExitProcess`): a thread that wakes at every epoch tick, reads the CPU
+/// clock of the thread the run is polled on (the run's whole CPU time, as the meter counts it,
+/// even in the middle of a long poll), and, past a limit, reports how the run ended and ends
+/// the process with its exit status. Stopped when dropped (the run ended first).
+pub(crate) struct Watchdog {
+    _stop: mpsc::Sender<()>,
+}
+
+impl Watchdog {
+    /// `None` when there is nothing to watch. Must be called on the thread that polls the run.
+    pub(crate) fn start(
+        limits: &Limits,
+        report: Arc<dyn Fn(&crate::Exit) + Send + Sync>,
+    ) -> Option<Watchdog> {
+        if limits.cpu_time.is_none() && limits.timeout.is_none() {
+            return None;
+        }
+        let mut clock: libc::clockid_t = 0;
+        // SAFETY: `pthread_self()` is this live thread and `clock` a valid out-pointer.
+        if unsafe { libc::pthread_getcpuclockid(libc::pthread_self(), &mut clock) } != 0 {
+            clock = libc::CLOCK_PROCESS_CPUTIME_ID;
+        }
+        let cpu_start = clock_ns(clock);
+        let started = Instant::now();
+        let (cpu_limit, timeout) = (limits.cpu_time, limits.timeout);
+        let (stop, stopped) = mpsc::channel::<()>();
+        std::thread::Builder::new()
+            .name("skiff-watchdog".into())
+            .spawn(move || {
+                while let Err(mpsc::RecvTimeoutError::Timeout) =
+                    stopped.recv_timeout(crate::engine::EPOCH_TICK)
+                {
+                    let cpu = Duration::from_nanos(clock_ns(clock).saturating_sub(cpu_start));
+                    let limit = match (cpu_limit, timeout) {
+                        (Some(limit), _) if cpu > limit => LimitExceeded::CpuTime(limit),
+                        (_, Some(limit)) if started.elapsed() > limit => {
+                            LimitExceeded::Timeout(limit)
+                        }
+                        _ => continue,
+                    };
+                    let exit = crate::Exit::Limit(limit);
+                    report(&exit);
+                    std::process::exit(exit.status());
+                }
+            })
+            .expect("failed to spawn the watchdog thread");
+        Some(Watchdog { _stop: stop })
+    }
 }
 
 #[cfg(test)]

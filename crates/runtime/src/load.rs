@@ -2,6 +2,7 @@
 
 use std::borrow::Cow;
 use std::path::Path;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmparser::{Validator, WasmFeatures};
@@ -141,6 +142,8 @@ pub struct App {
     pub(crate) pre: Pre,
     /// Its runtime's turns for long runners (see `RuntimeConfig::long_runner_turns`).
     pub(crate) long_runners: Option<CpuTurns>,
+    /// Set when its code has no epoch checks: the report of `Interrupt::ExitProcess`.
+    pub(crate) exit_process: Option<Arc<dyn Fn(&crate::Exit) + Send + Sync>>,
 }
 
 pub(crate) enum Pre {
@@ -169,21 +172,77 @@ impl App {
 }
 
 impl Runtime {
-    /// Reads and loads a `.wasm` or `.wat` file.
+    /// Reads and loads a `.wasm` or `.wat` file; a command whose code the cache holds from an
+    /// earlier load of the same, unchanged file is loaded without reading it again.
     pub fn load_file(
         &self,
         path: &Path,
         on_compile: &mut dyn FnMut(CompileEvent),
     ) -> Result<App, LoadError> {
-        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        let read_error = |source| LoadError::Read {
             path: path.display().to_string(),
             source,
-        })?;
+        };
         let name = path
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_else(|| path.display().to_string());
-        self.load(&name, &bytes, on_compile)
+        let metadata = std::fs::metadata(path).map_err(read_error)?;
+        let cache = self
+            .engines(AppKind::Module)
+            .ok()
+            .and_then(|engines| engines.cache.as_ref());
+        if let Some(app) = cache
+            .and_then(|cache| cache.file_digest(&metadata))
+            .and_then(|digest| self.load_cached(&name, &digest))
+        {
+            tracing::debug!("`{name}` unchanged since it was compiled; not read again");
+            return Ok(app);
+        }
+        let bytes = std::fs::read(path).map_err(read_error)?;
+        let app = self.load(&name, &bytes, on_compile)?;
+        if let Some(cache) = cache {
+            cache.remember_file(&metadata, app.digest());
+        }
+        Ok(app)
+    }
+
+    /// Loads the command (module or `wasi:cli/run` component) whose Wasm binary has the sha256
+    /// `digest` from the compile cache alone, without its bytes: `None` unless the cache holds
+    /// its code and the code loads and links as it did when it was compiled (then load it with
+    /// [`Runtime::load`], which reports what is wrong). For an image, whose Wasm layer is named
+    /// by that digest.
+    pub fn load_cached(&self, name: &str, digest: &str) -> Option<App> {
+        let engines = self.engines(AppKind::Module).ok()?;
+        let entry = engines.cache.as_ref()?.lookup(digest)?;
+        let pre = match entry.kind? {
+            AppKind::Module => {
+                // SAFETY: as in `load`: the cache's own artifact, checked against its CRC.
+                let module = unsafe { Module::deserialize_file(&engines.engine, &entry.path) };
+                engines.link_module(name, &module.ok()?).ok()?
+            }
+            kind @ AppKind::Component => {
+                // SAFETY: as above.
+                let component =
+                    unsafe { Component::deserialize_file(&engines.engine, &entry.path) };
+                engines.link_component(name, &component.ok()?, kind).ok()?
+            }
+            AppKind::Http => return None,
+        };
+        Some(self.app(name, digest.to_string(), pre))
+    }
+
+    fn app(&self, name: &str, digest: String, pre: Pre) -> App {
+        App {
+            name: name.to_string(),
+            digest,
+            exit_process: match pre {
+                Pre::Http(_) => None,
+                Pre::Module { .. } | Pre::Component(_) => self.exit_process().cloned(),
+            },
+            pre,
+            long_runners: self.long_runners.clone(),
+        }
     }
 
     /// Loads a program from its bytes, compiling it unless the cache holds its native code.
@@ -229,12 +288,7 @@ impl Runtime {
                 engines.link_component(name, &component, kind)?
             }
         };
-        Ok(App {
-            name: name.to_string(),
-            digest,
-            pre,
-            long_runners: self.long_runners.clone(),
-        })
+        Ok(self.app(name, digest, pre))
     }
 }
 
@@ -257,10 +311,15 @@ impl Engines {
             source: e.into_boxed_dyn_error(),
         };
         if let Some(cache) = &self.cache
-            && let Some(path) = cache.lookup(digest)
+            && let Some(entry) = cache.lookup(digest)
         {
-            match deserialize(&self.engine, &path) {
-                Ok(compiled) => return Ok(compiled),
+            match deserialize(&self.engine, &entry.path) {
+                Ok(compiled) => {
+                    if entry.kind.is_none() {
+                        cache.record_kind(digest, kind);
+                    }
+                    return Ok(compiled);
+                }
                 Err(e) => {
                     tracing::warn!("cached code for `{name}` did not load ({e}); recompiling");
                     cache.discard(digest);
@@ -294,7 +353,7 @@ impl Engines {
             elapsed: started.elapsed(),
         });
         if let Some(cache) = &self.cache {
-            match cache.store(digest, &artifact) {
+            match cache.store(digest, &artifact, kind) {
                 Ok(path) => return deserialize(&self.engine, &path).map_err(invalid),
                 Err(e) => tracing::warn!("cannot write the compile cache: {e}"),
             }

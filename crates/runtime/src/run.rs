@@ -12,7 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use std::sync::Arc;
 
 use crate::egress::{Egress, Peers};
-use crate::limits::{Guard, LimitExceeded, Usage};
+use crate::limits::{Guard, LimitExceeded, Usage, Watchdog};
 use crate::load::{App, Pre};
 
 /// What one run of an app is given.
@@ -283,6 +283,11 @@ impl App {
         }
         let guard = Guard::new(&options.limits, options.usage.clone());
         let meter = guard.meter.clone();
+        // No epoch checks in the code: the watchdog stops the run (and the process) at a limit.
+        let _watchdog = self
+            .exit_process
+            .as_ref()
+            .and_then(|report| Watchdog::start(&options.limits, report.clone()));
         let run = async {
             match &self.pre {
                 Pre::Module {

@@ -3,11 +3,12 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
 use skiff_api::{CreateApp, RestartPolicy};
-use skiff_runtime::{App, AppKind, Exit, RunOptions, Runtime, RuntimeConfig};
+use skiff_runtime::{App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
@@ -95,6 +96,16 @@ impl Run {
         let mut args = self.app_and_args.clone();
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
+            // One app in this process: its code runs without epoch checks, and a limit ends
+            // the process as the app's end would (the same message and exit status).
+            interrupt: Interrupt::ExitProcess {
+                report: {
+                    let target = target.clone();
+                    Arc::new(move |exit| {
+                        report(&target, exit);
+                    })
+                },
+            },
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;
@@ -133,7 +144,7 @@ impl Run {
             .build()
             .context("failed to start the async runtime")?
             .block_on(app.run(options))?;
-        let code = report(target, exit);
+        let code = report(target, &exit);
         // The guest's code may not fit in a u8 (`proc_exit(256)`); let the OS truncate it as it
         // would for a native process.
         std::process::exit(code)
@@ -250,7 +261,17 @@ pub(crate) fn load(
         }
         Ok((runtime.load_file(&file, &mut on_compile)?, None))
     } else {
-        let (wasm, defaults) = image_app(global, target)?;
+        let store = global.image_store()?;
+        let image = stored_image(global, &store, target)?;
+        let defaults = image.defaults(&store)?;
+        // The Wasm layer is read (and verified) only if the compile cache lacks its code.
+        if let Some(app) = image
+            .wasm_digest()
+            .and_then(|digest| runtime.load_cached(target, digest))
+        {
+            return Ok((app, Some(defaults)));
+        }
+        let wasm = image.wasm_bytes(&store)?;
         Ok((
             runtime.load(target, &wasm, &mut on_compile)?,
             Some(defaults),
@@ -258,22 +279,23 @@ pub(crate) fn load(
     }
 }
 
-/// The Wasm and the defaults of a stored image, pulled first if it is not in the store (as
-/// `docker run` does).
-fn image_app(global: &GlobalFlags, image: &str) -> anyhow::Result<(Vec<u8>, AppDefaults)> {
-    let store = global.image_store()?;
-    let digest = match skiff_image::resolve_local(&store, image)? {
+/// A stored image, pulled first if it is not in the store (as `docker run` does).
+fn stored_image(
+    global: &GlobalFlags,
+    store: &skiff_image::Store,
+    image: &str,
+) -> anyhow::Result<skiff_image::Image> {
+    let digest = match skiff_image::resolve_local(store, image)? {
         Some((_, digest)) => digest,
         None => {
             eprintln!("Unable to find image `{image}` locally");
-            crate::commands::pull::pull(global, &store, image, false)?
+            crate::commands::pull::pull(global, store, image, false)?
         }
     };
-    let image = skiff_image::Image::open(&store, &digest)?;
-    Ok((image.wasm_bytes(&store)?, image.defaults(&store)?))
+    Ok(skiff_image::Image::open(store, &digest)?)
 }
 
-fn report(name: &str, exit: Exit) -> i32 {
+fn report(name: &str, exit: &Exit) -> i32 {
     let status = exit.status();
     match exit {
         Exit::Code(_) => {}
@@ -286,7 +308,7 @@ fn report(name: &str, exit: Exit) -> i32 {
             if let Some(backtrace) = backtrace {
                 eprintln!("{}", backtrace.trim_end());
             }
-            if stack_overflow {
+            if *stack_overflow {
                 eprintln!(
                     "hint: the app overflowed its wasm stack, usually through unbounded recursion"
                 );

@@ -54,6 +54,8 @@ impl Serve {
             },
             // One app: its own turns are all the bound it needs.
             long_runner_turns: None,
+            // Handlers always stop at their limits by epochs (only they run here).
+            interrupt: skiff_runtime::Interrupt::Epochs,
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

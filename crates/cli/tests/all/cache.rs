@@ -1,10 +1,12 @@
-//! The compile cache: a cached start does not compile; a corrupt entry is detected and replaced.
+//! The compile cache: a cached start does not compile; a corrupt entry is detected and replaced;
+//! a file run before is not read again, unless it changed.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use skiff_test_programs_artifacts::{P1_CLI_HELLO, P2_CLI_HELLO};
 
-use crate::support::Skiff;
+use crate::support::{Skiff, path_str};
 
 fn cached_artifacts(skiff: &Skiff) -> Vec<PathBuf> {
     let mut found = Vec::new();
@@ -87,4 +89,54 @@ fn unwritable_cache_still_runs() {
         .success()
         .stdout_is("Hello, world!\n")
         .stderr_has("cannot write the compile cache");
+}
+
+/// `skiff run FILE` finds the code of a file it ran before by the file's identity, without
+/// reading and hashing it again; a file changed since runs its new code, even when the change
+/// kept its size and modification time (as `cp -p` or an archive would).
+#[test]
+fn a_file_run_before_is_not_read_again_unless_it_changed() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.wasm");
+    let hello = std::fs::read(P1_CLI_HELLO).unwrap();
+    std::fs::write(&file, &hello).unwrap();
+    let modified = std::fs::metadata(&file).unwrap().modified().unwrap();
+    // An identity is recorded only once the file has not changed for 2 s.
+    std::thread::sleep(Duration::from_millis(2100));
+    let run = |level: &str| {
+        skiff.run_with(
+            skiff
+                .command()
+                .env("SKIFF_LOG", level)
+                .args(["run", path_str(&file)]),
+            b"",
+        )
+    };
+    run("debug")
+        .success()
+        .stdout_is("Hello, world!\n")
+        .stderr_has("compiling")
+        .stderr_lacks("not read again");
+    run("debug")
+        .success()
+        .stdout_is("Hello, world!\n")
+        .stderr_has("not read again")
+        .stderr_lacks("compiling");
+
+    // Other code of the same size, written in place, its modification time put back.
+    let at = hello.windows(5).position(|w| w == b"Hello").unwrap();
+    let mut jello = hello.clone();
+    jello[at] = b'J';
+    std::fs::write(&file, &jello).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&file)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    run("debug")
+        .success()
+        .stdout_is("Jello, world!\n")
+        .stderr_lacks("not read again");
 }

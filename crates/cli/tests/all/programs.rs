@@ -287,6 +287,11 @@ fn sleep(wasm: &str) {
     let out = skiff.run(&["run", "--timeout", "300ms", wasm, "60000"]);
     out.code(124).stdout_is("");
     assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
+    // Sleeping is not CPU time: a CPU limit shorter than the sleep never fires.
+    skiff
+        .run(&["run", "--cpu-time", "200ms", wasm, "1000"])
+        .success()
+        .stdout_is("done\n");
 }
 
 /// A one-line echo server on a loopback port chosen by the OS.
