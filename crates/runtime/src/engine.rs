@@ -100,6 +100,7 @@ pub(crate) struct Engines {
     pub(crate) engine: Engine,
     pub(crate) cache: Option<CompileCache>,
     p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
+    p0_p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
 }
 
@@ -190,18 +191,29 @@ impl Engines {
             cache: cache_dir.map(|dir| CompileCache::new(dir, &engine)),
             engine,
             p1_linker: OnceLock::new(),
+            p0_p1_linker: OnceLock::new(),
             component_linker: OnceLock::new(),
         })
     }
 
-    pub(crate) fn p1_linker(&self) -> &wasmtime::Linker<P1Host> {
-        self.p1_linker.get_or_init(|| {
+    /// The linker for WASI preview 1 modules; with `preview0`, `wasi_unstable` too, for modules
+    /// from older toolchains, as `wasmtime run` accepts (linked only for those: building a
+    /// linker is a good part of a cached start).
+    pub(crate) fn p1_linker(&self, preview0: bool) -> &wasmtime::Linker<P1Host> {
+        let (cell, preview0) = match preview0 {
+            false => (&self.p1_linker, false),
+            true => (&self.p0_p1_linker, true),
+        };
+        cell.get_or_init(|| {
             let mut linker = wasmtime::Linker::new(&self.engine);
             wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut P1Host| &mut host.wasi)
                 .expect("WASI preview 1 links into an empty linker");
-            // `wasi_unstable`, for modules from older toolchains, as `wasmtime run` accepts.
-            wasmtime_wasi::p0::add_to_linker_async(&mut linker, |host: &mut P1Host| &mut host.wasi)
+            if preview0 {
+                wasmtime_wasi::p0::add_to_linker_async(&mut linker, |host: &mut P1Host| {
+                    &mut host.wasi
+                })
                 .expect("WASI preview 0 links beside preview 1");
+            }
             linker
         })
     }

@@ -373,8 +373,9 @@ impl Engines {
                 });
             }
         }
+        let preview0 = module.imports().any(|i| i.module() == "wasi_unstable");
         let pre = self
-            .p1_linker()
+            .p1_linker(preview0)
             .instantiate_pre(module)
             .map_err(|e| LoadError::Link {
                 name: name.to_string(),
