@@ -12,6 +12,7 @@ use std::fs::File;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -28,6 +29,7 @@ use skiff_runtime::{
 use tokio::sync::watch;
 
 use crate::image::Containerd;
+use crate::stats::Sample;
 use crate::{http, spec};
 
 /// Where the shim keeps the images it copied out of containerd and the compiled code, shared by
@@ -39,7 +41,7 @@ const ENGINE_ERROR: u32 = 125;
 
 /// How long a handler's requests in flight may take to finish once it is told to stop (as
 /// `skiff serve`); Kubernetes sends SIGKILL after the pod's grace period anyway.
-const GRACE: std::time::Duration = std::time::Duration::from_secs(10);
+const GRACE: Duration = Duration::from_secs(10);
 
 fn root() -> PathBuf {
     std::env::var_os("SKIFF_SHIM_ROOT")
@@ -70,6 +72,8 @@ pub struct SkiffInstance {
     exit: WaitableCell<(u32, DateTime<Utc>)>,
     /// The signal the app was told to stop with, if any.
     stop: watch::Sender<Option<u32>>,
+    /// A handler's server, once started: its stats count what its instances used.
+    served: OnceLock<Arc<HttpApp>>,
 }
 
 enum Workload {
@@ -114,6 +118,7 @@ impl Instance for SkiffInstance {
                 rootfs,
                 exit: WaitableCell::new(),
                 stop: watch::channel(None).0,
+                served: OnceLock::new(),
             });
         }
         let plan = spec::plan(&spec).map_err(|e| Error::InvalidArgument(e.to_string()))?;
@@ -197,6 +202,7 @@ impl Instance for SkiffInstance {
             rootfs,
             exit: WaitableCell::new(),
             stop: watch::channel(None).0,
+            served: OnceLock::new(),
         })
     }
 
@@ -246,6 +252,7 @@ impl Instance for SkiffInstance {
                     HttpLimits::default(),
                     &Bounds::unshared(),
                 ));
+                let _ = self.served.set(http.clone());
                 log::info!("container {}: serving on http://{address}/", self.id);
                 Run::Http(http, listener)
             }
@@ -292,6 +299,31 @@ impl Instance for SkiffInstance {
 
     async fn wait(&self) -> (u32, DateTime<Utc>) {
         *self.exit.wait().await
+    }
+}
+
+impl SkiffInstance {
+    /// What the app has used so far, as Skiff's runtime meters it: what `ctr task metrics` and
+    /// `kubectl top` show of the container.
+    pub fn usage(&self) -> Sample {
+        match &self.workload {
+            Workload::Pause => Sample::default(),
+            // The run meters into the `usage` of a clone of these options.
+            Workload::Command(_) => Sample {
+                cpu: self.options.usage.cpu_time(),
+                memory: self.options.usage.memory(),
+                memory_limit: self.options.limits.memory.map(|m| m.0),
+            },
+            // A handler holds no instance between requests; what each used is counted when it
+            // is gone (the memory of the instances in flight is not).
+            Workload::Http { .. } => Sample {
+                cpu: self.served.get().map_or(Duration::ZERO, |http| {
+                    Duration::from_secs_f64(http.stats().snapshot().cpu_seconds)
+                }),
+                memory: 0,
+                memory_limit: None,
+            },
+        }
     }
 }
 
@@ -453,7 +485,7 @@ impl OutputSink for Discard {
     fn write(&self, _: &[u8]) {}
 }
 
-fn unmount(path: &Path) {
+pub(crate) fn unmount(path: &Path) {
     use std::os::unix::ffi::OsStrExt as _;
     let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
         return;

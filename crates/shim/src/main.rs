@@ -6,19 +6,58 @@
 //! (`image`), and the task lifecycle containerd drives (`instance`). It deliberately re-implements
 //! nothing of a run: loading, compiling, caching, granting and limiting are `skiff-runtime`'s,
 //! `skiff-capabilities`'s and `skiff-image`'s, as for `skiff run`; and the containerd protocol
-//! (ttrpc task service, shim start/delete, IO, events) is runwasi's `containerd-shimkit`.
+//! (ttrpc, shim start/delete, events) is `containerd-shim`'s. The task service is its own
+//! (`task`), so that a task's stats are its app's (`stats`), not the shim process's.
 //!
-//! Not done yet: task stats of the app itself (containerd gets the shim process's), stdin.
+//! Not done yet: stdin.
 
 mod http;
 mod image;
 mod instance;
 mod spec;
+mod stats;
+mod task;
+
+use std::io::Write as _;
+
+use containerd_shim::protos::protobuf::{Message as _, MessageField};
+use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
+
+const NAME: &str = "skiff";
 
 fn main() {
-    containerd_shimkit::sandbox::cli::shim_main::<instance::SkiffInstance>(
-        "skiff",
-        containerd_shimkit::shim_version!(),
-        None,
-    );
+    let args: Vec<_> = std::env::args_os().collect();
+    let flags = match containerd_shim::parse(&args[1..]) {
+        Ok(flags) => flags,
+        Err(e) => {
+            eprintln!("error: {e}");
+            std::process::exit(2);
+        }
+    };
+    let version = containerd_shimkit::shim_version!();
+    if flags.version {
+        println!("containerd-shim-{NAME}-v1:");
+        println!("  Runtime: {NAME}");
+        println!("  Version: {}", version.version);
+        println!("  Revision: {}", version.revision);
+        return;
+    }
+    if flags.info {
+        // containerd 2's runtime introspection: the shim's name and version, as protobuf.
+        let info = RuntimeInfo {
+            name: NAME.to_string(),
+            version: MessageField::some(RuntimeVersion {
+                version: version.version.to_string(),
+                revision: version.revision.to_string(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let bytes = info.write_to_bytes().expect("a RuntimeInfo always encodes");
+        std::io::stdout()
+            .write_all(&bytes)
+            .expect("failed to write the runtime info");
+        return;
+    }
+    containerd_shim::run::<task::Shim>(NAME, None);
 }

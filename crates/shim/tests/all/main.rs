@@ -151,6 +151,86 @@ fn kill_ends_a_sleeping_app_within_a_second() {
     assert_eq!(status.code(), Some(143));
 }
 
+/// Grows its linear memory to exactly 64 MiB, writes a byte in every 4 KiB page, then computes
+/// forever without a host call: a known amount of memory, and CPU time that grows with the wall.
+const SPIN_IN_64_MIB: &str = r#"(module
+  (memory (export "memory") 1)
+  (func (export "_start")
+    (local $at i32)
+    (drop (memory.grow (i32.const 1023)))
+    (loop $touch
+      (i32.store8 (local.get $at) (i32.const 1))
+      (local.set $at (i32.add (local.get $at) (i32.const 4096)))
+      (br_if $touch (i32.lt_u (local.get $at) (i32.const 67108864))))
+    (loop $spin (br $spin))))"#;
+
+/// `ctr task metrics ID`'s table: the cgroup v2 rows (`cpu.usage_usec`, `memory.usage`, ...).
+fn metrics(containerd: &Containerd, id: &str) -> std::collections::HashMap<String, u64> {
+    let table = containerd.ctr(&["task", "metrics", id]);
+    let rows: std::collections::HashMap<String, u64> = table
+        .lines()
+        .filter_map(|line| {
+            let mut cells = line.split_whitespace();
+            let (name, value) = (cells.next()?, cells.next()?);
+            Some((name.to_string(), value.parse().ok()?))
+        })
+        .filter(|(name, _)| name.starts_with("cpu.") || name.starts_with("memory."))
+        .collect();
+    for row in ["cpu.usage_usec", "cpu.user_usec", "memory.usage"] {
+        assert!(rows.contains_key(row), "no `{row}` in:\n{table}");
+    }
+    rows
+}
+
+#[test]
+fn task_metrics_are_the_apps_cpu_time_and_linear_memory() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let wasm = containerd.dir().join("spin.wasm");
+    std::fs::write(&wasm, wat::parse_str(SPIN_IN_64_MIB).unwrap()).unwrap();
+    let spin = containerd.publish(
+        &registry,
+        "team/spin:1.0",
+        wasm.to_str().unwrap(),
+        Form::Layer,
+    );
+    let limit = 128u64 << 20;
+    let mut task =
+        containerd.run_detached(&spin, "spin1", &["--memory-limit", &limit.to_string()], &[]);
+    let started = Instant::now();
+    containerd.wait_running("spin1");
+
+    std::thread::sleep(Duration::from_millis(500));
+    let first = metrics(&containerd, "spin1");
+    let first_at = started.elapsed();
+    std::thread::sleep(Duration::from_millis(1500));
+    let second = metrics(&containerd, "spin1");
+    let second_at = started.elapsed();
+
+    // The guest's own linear memory, to the byte, and its `--memory`: not the shim process's
+    // (tens of MiB of engine and runtime, the same for every container of a pod).
+    assert_eq!(second["memory.usage"], 64 << 20, "{second:?}");
+    assert_eq!(second["memory.usage_limit"], limit, "{second:?}");
+    // CPU time grows while it spins: never more than the wall-clock time it has been running
+    // (one guest runs on one thread at a time), and most of it, even on a busy machine.
+    let usec = |d: Duration| d.as_micros() as u64;
+    let (cpu1, cpu2) = (first["cpu.usage_usec"], second["cpu.usage_usec"]);
+    assert!(
+        cpu1 > 0 && cpu1 <= usec(first_at),
+        "{cpu1} µs in {first_at:?}"
+    );
+    assert!(cpu2 <= usec(second_at), "{cpu2} µs in {second_at:?}");
+    let wall = second_at.saturating_sub(first_at);
+    assert!(
+        cpu2.saturating_sub(cpu1) >= usec(wall) / 5,
+        "{cpu1} µs then {cpu2} µs, {wall:?} apart"
+    );
+    assert_eq!(second["cpu.user_usec"], cpu2, "{second:?}");
+
+    containerd.ctr(&["task", "kill", "-s", "SIGKILL", "spin1"]);
+    assert_eq!(task.wait().unwrap().code(), Some(137));
+}
+
 #[test]
 fn what_cannot_be_honoured_is_refused_with_the_reason() {
     let registry = Registry::start();

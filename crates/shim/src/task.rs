@@ -1,0 +1,525 @@
+//! The shim process and its task service: containerd's `containerd.task.v2.Task` ttrpc API over
+//! [`SkiffInstance`]s, one per container of the pod.
+//!
+//! runwasi's `containerd-shimkit` has this service, but keeps it private (`Local`, behind
+//! `shim_main`) and answers `Stats` with the cgroup of the shim's pid: every container of a pod
+//! would report the whole shim (engine, compile cache, its neighbours), never its app's own CPU
+//! time or memory, and its `Instance` trait has no way to supply them. So the service is here, on
+//! `containerd-shim` (the crate shimkit's own sits on), and `Stats` reports Skiff's meter
+//! ([`crate::stats`]). shimkit still gives the `Instance` trait, its errors' ttrpc codes and the
+//! ambient tokio runtime every call runs on. Like shimkit's, it refuses what a Wasm app has no
+//! use for: exec, a terminal, checkpoints, pause, resizing.
+
+use std::collections::HashMap;
+use std::io::Write as _;
+use std::os::unix::process::CommandExt as _;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use anyhow::Context as _;
+use chrono::{DateTime, Utc};
+use containerd_shim::api::{
+    ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
+    DeleteResponse, Empty, KillRequest, ShutdownRequest, StartRequest, StartResponse, StateRequest,
+    StateResponse, StatsRequest, StatsResponse, WaitRequest, WaitResponse,
+};
+use containerd_shim::event::Event;
+use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::types::task::Status;
+use containerd_shim::publisher::RemotePublisher;
+use containerd_shim::{ExitSignal, Flags, StartOpts, Task, TtrpcContext, TtrpcResult};
+use containerd_shimkit::AmbientRuntime as _;
+use containerd_shimkit::sandbox::{Error, Instance as _, InstanceConfig};
+use futures::FutureExt as _;
+use oci_spec::runtime::{Hook, Spec};
+
+use crate::instance::{SkiffInstance, unmount};
+
+/// The shim process: `start` spawns the server (one per pod), the server serves [`Tasks`].
+pub struct Shim {
+    namespace: String,
+    containerd_address: String,
+    exit: Arc<ExitSignal>,
+}
+
+impl containerd_shim::Shim for Shim {
+    type T = Tasks;
+
+    fn new(_runtime_id: &str, args: &Flags, _config: &mut containerd_shim::Config) -> Self {
+        Shim {
+            namespace: args.namespace.clone(),
+            containerd_address: args.address.clone(),
+            exit: Arc::default(),
+        }
+    }
+
+    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
+        // containerd runs `start` in the bundle. The containers of a pod share one shim (one
+        // engine, one compile cache): CRI names the pod's sandbox in each container's spec.
+        let spec = Spec::load("config.json").map_err(|e| {
+            containerd_shim::Error::InvalidArgument(format!("cannot load the runtime spec: {e}"))
+        })?;
+        let grouping = spec
+            .annotations()
+            .as_ref()
+            .and_then(|a| a.get("io.kubernetes.cri.sandbox-id"))
+            .cloned()
+            .unwrap_or_else(|| opts.id.clone());
+        let (_, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+        containerd_shim::util::write_address(&address)?;
+        Ok(address)
+    }
+
+    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
+        // containerd cleaning up after a shim that died: its apps died with it.
+        Ok(DeleteResponse {
+            exit_status: 137,
+            exited_at: Some(timestamp(Utc::now())).into(),
+            ..Default::default()
+        })
+    }
+
+    fn wait(&mut self) {
+        self.exit.wait();
+    }
+
+    fn create_task_service(&self, publisher: RemotePublisher) -> Tasks {
+        Tasks {
+            containers: Mutex::default(),
+            events: Arc::new(Events {
+                publisher,
+                namespace: self.namespace.clone(),
+            }),
+            exit: self.exit.clone(),
+            namespace: self.namespace.clone(),
+            containerd_address: self.containerd_address.clone(),
+        }
+    }
+}
+
+/// The task service: the containers this shim runs, by id.
+pub struct Tasks {
+    containers: Mutex<HashMap<String, Arc<Container>>>,
+    events: Arc<Events>,
+    exit: Arc<ExitSignal>,
+    namespace: String,
+    containerd_address: String,
+}
+
+struct Container {
+    instance: SkiffInstance,
+    config: InstanceConfig,
+    phase: Mutex<Phase>,
+    /// What `start` returned: set once the app runs.
+    pid: OnceLock<u32>,
+}
+
+/// Where a container is in its lifecycle; that its app ended is the instance's `wait`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Phase {
+    Created,
+    Starting,
+    Started,
+    /// `start` failed: nothing runs, the container can only be deleted.
+    Failed,
+    Deleting,
+}
+
+impl Container {
+    fn phase(&self) -> Phase {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Moves to `to` if the container is in one of `from`.
+    fn advance(&self, from: &[Phase], to: Phase, id: &str) -> Result<Phase, Error> {
+        let mut phase = self.phase.lock().unwrap_or_else(|e| e.into_inner());
+        if !from.contains(&phase) {
+            return Err(Error::FailedPrecondition(format!(
+                "task {id} is {:?}, cannot move to {to:?}",
+                *phase
+            )));
+        }
+        Ok(std::mem::replace(&mut phase, to))
+    }
+
+    fn set(&self, to: Phase) {
+        *self.phase.lock().unwrap_or_else(|e| e.into_inner()) = to;
+    }
+
+    /// The app's exit status and time, if it has ended.
+    fn exited(&self) -> Option<(u32, DateTime<Utc>)> {
+        self.instance.wait().now_or_never()
+    }
+}
+
+impl Tasks {
+    fn get(&self, id: &str) -> Result<Arc<Container>, Error> {
+        let containers = self.containers.lock().unwrap_or_else(|e| e.into_inner());
+        containers
+            .get(id)
+            .cloned()
+            .ok_or_else(|| Error::NotFound(id.to_string()))
+    }
+
+    async fn create_task(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse, Error> {
+        if !req.checkpoint.is_empty() || !req.parent_checkpoint.is_empty() {
+            return Err(Error::InvalidArgument(
+                "checkpoints are not supported".to_string(),
+            ));
+        }
+        if req.terminal {
+            return Err(Error::InvalidArgument(
+                "a terminal is not supported: run the task without a TTY".to_string(),
+            ));
+        }
+        if self.get(&req.id).is_ok() {
+            return Err(Error::AlreadyExists(req.id));
+        }
+        let bundle = Path::new(&req.bundle);
+        let mut spec = Spec::load(bundle.join("config.json"))?;
+        spec.canonicalize_rootfs(bundle)?;
+        let rootfs = spec
+            .root()
+            .as_ref()
+            .ok_or_else(|| Error::InvalidArgument("the runtime spec has no root".to_string()))?
+            .path()
+            .clone();
+        std::fs::create_dir_all(&rootfs)?;
+        for mount in &req.rootfs {
+            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
+            let kind = non_empty(&mount.type_);
+            let source = non_empty(&mount.source);
+            containerd_shim::mount::mount_rootfs(
+                kind.as_deref(),
+                source.as_deref(),
+                &mount.options,
+                &rootfs,
+            )?;
+        }
+        let config = InstanceConfig {
+            stdin: req.stdin.clone().into(),
+            stdout: req.stdout.clone().into(),
+            stderr: req.stderr.clone().into(),
+            bundle: bundle.to_path_buf(),
+            namespace: self.namespace.clone(),
+            containerd_address: self.containerd_address.clone(),
+            // Skiff reads no runtime options: an app is in no cgroup of its own to configure.
+            config: Default::default(),
+        };
+        let instance = match SkiffInstance::new(req.id.clone(), &config).await {
+            Ok(instance) => instance,
+            Err(e) => {
+                unmount(&rootfs);
+                return Err(e);
+            }
+        };
+        if let Err(e) = run_hooks(&spec) {
+            unmount(&rootfs);
+            return Err(Error::FailedPrecondition(format!("{e:#}")));
+        }
+        self.containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(
+                req.id.clone(),
+                Arc::new(Container {
+                    instance,
+                    config,
+                    phase: Mutex::new(Phase::Created),
+                    pid: OnceLock::new(),
+                }),
+            );
+        self.events.send(TaskCreate {
+            container_id: req.id,
+            bundle: req.bundle,
+            rootfs: req.rootfs,
+            io: Some(TaskIO {
+                stdin: req.stdin,
+                stdout: req.stdout,
+                stderr: req.stderr,
+                ..Default::default()
+            })
+            .into(),
+            pid: std::process::id(),
+            ..Default::default()
+        });
+        Ok(CreateTaskResponse {
+            pid: std::process::id(),
+            ..Default::default()
+        })
+    }
+
+    async fn start_task(&self, req: StartRequest) -> Result<StartResponse, Error> {
+        if !req.exec_id.is_empty() {
+            return Err(Error::InvalidArgument("exec is not supported".to_string()));
+        }
+        let container = self.get(&req.id)?;
+        container.advance(&[Phase::Created], Phase::Starting, &req.id)?;
+        let pid = match container.instance.start().await {
+            Ok(pid) => pid,
+            Err(e) => {
+                container.set(Phase::Failed);
+                return Err(e);
+            }
+        };
+        let _ = container.pid.set(pid);
+        container.set(Phase::Started);
+        self.events.send(TaskStart {
+            container_id: req.id.clone(),
+            pid,
+            ..Default::default()
+        });
+        let events = self.events.clone();
+        let id = req.id;
+        async move {
+            let (status, at) = container.instance.wait().await;
+            events.send(TaskExit {
+                container_id: id.clone(),
+                id,
+                pid,
+                exit_status: status,
+                exited_at: Some(timestamp(at)).into(),
+                ..Default::default()
+            });
+        }
+        .spawn();
+        Ok(StartResponse {
+            pid,
+            ..Default::default()
+        })
+    }
+
+    async fn kill_task(&self, req: KillRequest) -> Result<Empty, Error> {
+        if !req.exec_id.is_empty() {
+            return Err(Error::InvalidArgument("exec is not supported".to_string()));
+        }
+        let container = self.get(&req.id)?;
+        if container.phase() != Phase::Started {
+            return Err(Error::FailedPrecondition(format!(
+                "task {} is not running",
+                req.id
+            )));
+        }
+        if container.exited().is_some() {
+            // What runc's shim answers, which containerd takes as "nothing left to kill".
+            return Err(Error::NotFound(format!(
+                "task {}: process already finished",
+                req.id
+            )));
+        }
+        container.instance.kill(req.signal).await?;
+        Ok(Empty::new())
+    }
+
+    async fn delete_task(&self, req: DeleteRequest) -> Result<DeleteResponse, Error> {
+        if !req.exec_id.is_empty() {
+            return Err(Error::InvalidArgument("exec is not supported".to_string()));
+        }
+        let container = self.get(&req.id)?;
+        let exited = container.exited();
+        let from: &[Phase] = match exited {
+            Some(_) => &[Phase::Started, Phase::Created, Phase::Failed],
+            None => &[Phase::Created, Phase::Failed],
+        };
+        let was = container.advance(from, Phase::Deleting, &req.id)?;
+        if let Err(e) = container.instance.delete().await {
+            container.set(was);
+            return Err(e);
+        }
+        self.containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&req.id);
+        let pid = container.pid.get().copied().unwrap_or_default();
+        let (status, at) = exited.unzip();
+        let at = at.map(timestamp);
+        self.events.send(TaskDelete {
+            container_id: req.id.clone(),
+            id: req.id,
+            pid,
+            exit_status: status.unwrap_or_default(),
+            exited_at: at.clone().into(),
+            ..Default::default()
+        });
+        Ok(DeleteResponse {
+            pid,
+            exit_status: status.unwrap_or_default(),
+            exited_at: at.into(),
+            ..Default::default()
+        })
+    }
+
+    async fn wait_task(&self, req: WaitRequest) -> Result<WaitResponse, Error> {
+        if !req.exec_id.is_empty() {
+            return Err(Error::InvalidArgument("exec is not supported".to_string()));
+        }
+        let container = self.get(&req.id)?;
+        let (status, at) = container.instance.wait().await;
+        Ok(WaitResponse {
+            exit_status: status,
+            exited_at: Some(timestamp(at)).into(),
+            ..Default::default()
+        })
+    }
+
+    fn task_state(&self, req: StateRequest) -> Result<StateResponse, Error> {
+        if !req.exec_id.is_empty() {
+            return Err(Error::InvalidArgument("exec is not supported".to_string()));
+        }
+        let container = self.get(&req.id)?;
+        let pid = container.pid.get().copied();
+        let exited = container.exited();
+        let status = match (pid, exited) {
+            (None, _) => Status::CREATED,
+            (Some(_), None) => Status::RUNNING,
+            (Some(_), Some(_)) => Status::STOPPED,
+        };
+        let (exit_status, at) = exited.unzip();
+        let path = |p: &Path| p.to_string_lossy().into_owned();
+        Ok(StateResponse {
+            id: req.id,
+            bundle: path(&container.config.bundle),
+            stdin: path(&container.config.stdin),
+            stdout: path(&container.config.stdout),
+            stderr: path(&container.config.stderr),
+            pid: pid.unwrap_or_default(),
+            status: status.into(),
+            exit_status: exit_status.unwrap_or_default(),
+            exited_at: at.map(timestamp).into(),
+            ..Default::default()
+        })
+    }
+}
+
+impl Task for Tasks {
+    fn create(&self, _: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+        log::debug!("create: {req:?}");
+        Ok(self.create_task(req).block_on()?)
+    }
+
+    fn start(&self, _: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+        log::debug!("start: {req:?}");
+        Ok(self.start_task(req).block_on()?)
+    }
+
+    fn kill(&self, _: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
+        log::debug!("kill: {req:?}");
+        Ok(self.kill_task(req).block_on()?)
+    }
+
+    fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+        log::debug!("delete: {req:?}");
+        Ok(self.delete_task(req).block_on()?)
+    }
+
+    fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+        log::debug!("wait: {req:?}");
+        Ok(self.wait_task(req).block_on()?)
+    }
+
+    fn state(&self, _: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
+        Ok(self.task_state(req)?)
+    }
+
+    fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
+        let container = self.get(&req.id)?;
+        Ok(ConnectResponse {
+            shim_pid: std::process::id(),
+            task_pid: container.pid.get().copied().unwrap_or_default(),
+            ..Default::default()
+        })
+    }
+
+    /// The app's own CPU time and memory, as Skiff's runtime meters them, in the form runc's
+    /// shim reports a cgroup's: not the shim process's, which every container of the pod shares.
+    fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
+        let container = self.get(&req.id)?;
+        Ok(StatsResponse {
+            stats: Some(container.instance.usage().to_any()).into(),
+            ..Default::default()
+        })
+    }
+
+    fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> TtrpcResult<Empty> {
+        // containerd asks after each delete; the shim goes once its last container is gone.
+        if self
+            .containers
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .is_empty()
+        {
+            self.exit.signal();
+        }
+        Ok(Empty::new())
+    }
+}
+
+/// Publishes task events to containerd.
+struct Events {
+    publisher: RemotePublisher,
+    namespace: String,
+}
+
+impl Events {
+    fn send(&self, event: impl Event) {
+        let topic = event.topic();
+        if let Err(e) =
+            self.publisher
+                .publish(Default::default(), &topic, &self.namespace, Box::new(event))
+        {
+            // containerd also learns the state by asking; a lost event is not a failed call.
+            log::warn!("failed to publish the event {topic}: {e}");
+        }
+    }
+}
+
+fn timestamp(at: DateTime<Utc>) -> Timestamp {
+    Timestamp {
+        seconds: at.timestamp(),
+        nanos: at.timestamp_subsec_nanos() as i32,
+        ..Default::default()
+    }
+}
+
+/// The OCI hooks a runtime runs in its own namespace once the container is created (`prestart`,
+/// deprecated, and `createRuntime`), each given the container's state on stdin; one that fails
+/// fails the create.
+fn run_hooks(spec: &Spec) -> anyhow::Result<()> {
+    let Some(hooks) = spec.hooks() else {
+        return Ok(());
+    };
+    #[allow(deprecated, reason = "runtimes still run prestart hooks, as runc does")]
+    let prestart = hooks.prestart();
+    let state = serde_json::json!({ "ociVersion": spec.version(), "pid": std::process::id() });
+    for hook in prestart.iter().chain(hooks.create_runtime()).flatten() {
+        run_hook(hook, &state)
+            .with_context(|| format!("the hook `{}` failed", hook.path().display()))?;
+    }
+    Ok(())
+}
+
+fn run_hook(hook: &Hook, state: &serde_json::Value) -> anyhow::Result<()> {
+    let mut command = std::process::Command::new(hook.path());
+    // `args` holds argv[0] too, which may differ from the path.
+    if let Some((arg0, args)) = hook.args().as_deref().and_then(<[String]>::split_first) {
+        command.arg0(arg0).args(args);
+    }
+    let env = hook
+        .env()
+        .iter()
+        .flatten()
+        .filter_map(|e| e.split_once('='));
+    let mut child = command
+        .env_clear()
+        .envs(env)
+        .stdin(std::process::Stdio::piped())
+        .spawn()?;
+    if let Some(mut stdin) = child.stdin.take() {
+        // A hook that exits without reading its stdin is not a failure.
+        let _ = stdin.write_all(state.to_string().as_bytes());
+    }
+    let status = child.wait()?;
+    anyhow::ensure!(status.success(), "{status}");
+    Ok(())
+}
