@@ -15,14 +15,14 @@ use containerd_client::tonic::{self, transport::Channel};
 use k8s_cri::v1::image_service_client::ImageServiceClient;
 use k8s_cri::v1::runtime_service_client::RuntimeServiceClient;
 use k8s_cri::v1::{
-    ContainerConfig, ContainerMetadata, ContainerState, ContainerStatus, ContainerStatusRequest,
-    CreateContainerRequest, ImageSpec, ImageStatusRequest, Int64Value, KeyValue,
-    LinuxContainerConfig, LinuxContainerResources, LinuxContainerSecurityContext,
-    LinuxPodSandboxConfig, LinuxSandboxSecurityContext, ListPodSandboxRequest, Mount,
-    NamespaceMode, NamespaceOption, PodSandboxConfig, PodSandboxMetadata, PodSandboxState,
-    PodSandboxStatusRequest, PullImageRequest, RemoveContainerRequest, RemovePodSandboxRequest,
-    RunPodSandboxRequest, StartContainerRequest, StopContainerRequest, StopPodSandboxRequest,
-    VersionRequest,
+    ContainerConfig, ContainerMetadata, ContainerState, ContainerStats, ContainerStatsRequest,
+    ContainerStatus, ContainerStatusRequest, CreateContainerRequest, ImageSpec, ImageStatusRequest,
+    Int64Value, KeyValue, LinuxContainerConfig, LinuxContainerResources,
+    LinuxContainerSecurityContext, LinuxPodSandboxConfig, LinuxSandboxSecurityContext,
+    ListPodSandboxRequest, Mount, NamespaceMode, NamespaceOption, PodSandboxConfig,
+    PodSandboxMetadata, PodSandboxState, PodSandboxStatusRequest, PullImageRequest,
+    RemoveContainerRequest, RemovePodSandboxRequest, RunPodSandboxRequest, StartContainerRequest,
+    StopContainerRequest, StopPodSandboxRequest, VersionRequest,
 };
 use skiff_test_programs_artifacts::{
     P1_CLI_ENV, P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
@@ -210,6 +210,19 @@ impl Node {
             .unwrap()
             .into_inner()
             .status
+            .unwrap()
+    }
+
+    /// ContainerStats: what `kubectl top` and the kubelet's eviction read of a container.
+    fn stats(&mut self, id: &str) -> ContainerStats {
+        let request = ContainerStatsRequest {
+            container_id: id.to_string(),
+        };
+        self.rt
+            .block_on(self.runtime.container_stats(request))
+            .unwrap_or_else(|e| panic!("ContainerStats failed: {e}\n{}", self.log()))
+            .into_inner()
+            .stats
             .unwrap()
     }
 
@@ -538,6 +551,19 @@ fn exit_codes_env_limits_and_stop_reach_the_kubelet() {
         ContainerState::ContainerRunning as i32,
         "{status:?}"
     );
+    // Its stats are the app's own (`kubectl top`): a sleeper's linear memory (a MiB or two, all
+    // of it working set) and next to no CPU; not the shim process's.
+    let stats = node.stats(&id);
+    let memory = stats.memory.as_ref().expect("memory stats");
+    let working_set = memory.working_set_bytes.as_ref().map_or(0, |v| v.value);
+    let usage = memory.usage_bytes.as_ref().map_or(0, |v| v.value);
+    assert!(working_set > 0 && working_set < 8 << 20, "{stats:?}");
+    assert_eq!(working_set, usage, "{stats:?}");
+    let cpu = stats
+        .cpu
+        .as_ref()
+        .and_then(|c| c.usage_core_nano_seconds.as_ref());
+    assert!(cpu.is_some_and(|c| c.value < 1_000_000_000), "{stats:?}");
     let stopping = Instant::now();
     node.stop_container(&id, 30);
     let took = stopping.elapsed();

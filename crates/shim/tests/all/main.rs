@@ -263,6 +263,18 @@ fn an_http_handler_is_served_a_fresh_instance_per_request_until_killed() {
         assert_eq!(response.status(), 200);
         assert_eq!(response.text().unwrap(), "count=1\n");
     }
+    // Its stats count the CPU time of the instances that are gone (each is counted when it
+    // is), and no memory: it holds no instance between requests.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let served = loop {
+        let rows = metrics(&containerd, "state1");
+        if rows["cpu.usage_usec"] > 0 || Instant::now() > deadline {
+            break rows;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert!(served["cpu.usage_usec"] > 0, "{served:?}");
+    assert_eq!(served["memory.usage"], 0, "{served:?}");
 
     let killed = Instant::now();
     containerd.ctr(&["task", "kill", "state1"]);

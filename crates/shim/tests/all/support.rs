@@ -371,11 +371,13 @@ impl Containerd {
 
 impl Drop for Containerd {
     fn drop(&mut self) {
-        // Tasks first, so no shim outlives its containerd.
+        // Tasks first, so no shim outlives its containerd: killed and deleted (a shim exits once
+        // its last task is deleted; one whose `ctr run --rm` was cut short by a failed assertion
+        // would otherwise wait for a delete forever, holding its rootfs mount).
         let tasks =
             String::from_utf8_lossy(&self.try_ctr(&["task", "ls", "-q"]).stdout).into_owned();
         for task in tasks.lines() {
-            let _ = self.try_ctr(&["task", "kill", "-s", "SIGKILL", task]);
+            let _ = self.try_ctr(&["task", "delete", "--force", task]);
         }
         // SAFETY: signalling our own child by its pid.
         unsafe {
