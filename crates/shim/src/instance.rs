@@ -18,6 +18,7 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use containerd_shimkit::sandbox::sync::WaitableCell;
 use containerd_shimkit::sandbox::{Error, Instance, InstanceConfig};
+use futures::FutureExt as _;
 use oci_spec::runtime::Spec;
 use skiff_api::HttpLimits;
 use skiff_http::{Bounds, HttpApp, Target};
@@ -308,10 +309,14 @@ impl SkiffInstance {
     pub fn usage(&self) -> Sample {
         match &self.workload {
             Workload::Pause => Sample::default(),
-            // The run meters into the `usage` of a clone of these options.
+            // The run meters into the `usage` of a clone of these options. Once the app has
+            // ended its instance is gone, and so is its memory.
             Workload::Command(_) => Sample {
                 cpu: self.options.usage.cpu_time(),
-                memory: self.options.usage.memory(),
+                memory: match self.exit.wait().now_or_never() {
+                    Some(_) => 0,
+                    None => self.options.usage.memory(),
+                },
                 memory_limit: self.options.limits.memory.map(|m| m.0),
             },
             // A handler holds no instance between requests; what each used is counted when it
