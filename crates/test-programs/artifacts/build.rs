@@ -4,7 +4,9 @@
 //! `src/bin/cli_*.rs` is built for both targets, `src/bin/p2_*.rs` and `src/bin/http_*.rs` (HTTP
 //! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only.
 //! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
-//! runtime's behaviours are also tested with a second toolchain's output.
+//! runtime's behaviours are also tested with a second toolchain's output. `cpp/*.cpp` (named
+//! `cpp_*`) are built with `zig c++` (zig 0.17: clang 22, libc++, wasi-libc) with C++ exceptions
+//! as Wasm exception handling, linked with the exception runtime built here (see [`CXX_FLAGS`]).
 //! The nested cargo uses its own target dir (`<workspace>/target/test-programs`, or
 //! `$SKIFF_TEST_PROGRAMS_TARGET_DIR`), so it never waits on the lock held by the outer build.
 
@@ -16,6 +18,33 @@ use std::process::{Command, Stdio};
 const P1: &str = "wasm32-wasip1";
 const P2: &str = "wasm32-wasip2";
 const TARGET_DIR_OVERRIDE: &str = "SKIFF_TEST_PROGRAMS_TARGET_DIR";
+/// Where scripts/install-toolchains.sh puts `bin/zig` (default `~/.cache/skiff-toolchains`).
+const TOOLCHAINS_DIR: &str = "SKIFF_TOOLCHAINS";
+/// The zig release the C++ programs are built with (scripts/install-toolchains.sh's `ZIGLANG`);
+/// the flags below are for its LLVM (22).
+const ZIG_VERSION: &str = "0.17.";
+
+/// `zig c++` flags for the C++ programs and the exception runtime linked into them.
+///
+/// - `-fwasm-exceptions`: `throw`/`catch` as the Wasm exception-handling proposal's instructions.
+/// - `-mcpu=generic+exception_handling`: zig takes the target's features from `-mcpu` only and,
+///   unlike clang's own driver, does not turn the feature on for `-fwasm-exceptions`; without it
+///   LLVM stops with "Cannot select: ... cleanupret".
+/// - `-mllvm -wasm-use-legacy-eh=false`: LLVM 22 still emits the legacy form (`try`, `catch`,
+///   `delegate`) unless told otherwise; wasmtime 48 runs only the standard one (`try_table`,
+///   `exnref`), and refuses the legacy form ("legacy_exceptions feature required").
+/// - `-g0`: no DWARF from these files (zig's prebuilt libc and libc++ still carry theirs); the
+///   name section stays, so a trap's backtrace names the C++ functions.
+const CXX_FLAGS: &[&str] = &[
+    "-target",
+    "wasm32-wasi",
+    "-mcpu=generic+exception_handling",
+    "-fwasm-exceptions",
+    "-mllvm",
+    "-wasm-use-legacy-eh=false",
+    "-O2",
+    "-g0",
+];
 
 fn main() {
     let manifest_dir =
@@ -36,7 +65,8 @@ fn main() {
 
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed={TARGET_DIR_OVERRIDE}");
-    for path in ["Cargo.toml", "Cargo.lock", "src", "c"] {
+    println!("cargo:rerun-if-env-changed={TOOLCHAINS_DIR}");
+    for path in ["Cargo.toml", "Cargo.lock", "src", "c", "cpp"] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(path).display());
     }
 
@@ -134,7 +164,7 @@ fn main() {
         }
     }
     let mut c_names = Vec::new();
-    for program in list_c_programs(&guest_dir.join("c")) {
+    for program in list_sources(&guest_dir.join("c"), "c", "c") {
         let source = guest_dir.join("c").join(format!("{program}.c"));
         println!("cargo:rerun-if-changed={}", source.display());
         let wasm = clang_build(&source, &target_dir.join("c"), &program);
@@ -152,6 +182,40 @@ fn main() {
         .unwrap();
         c_names.push(program);
     }
+    let mut cpp_names = Vec::new();
+    let cpp_dir = guest_dir.join("cpp");
+    let cpp_programs = list_sources(&cpp_dir, "cpp", "cpp");
+    if !cpp_programs.is_empty() {
+        let zig = Zig::find();
+        let out_dir = target_dir.join("cpp");
+        let runtime = zig.exception_runtime(&out_dir, &cpp_dir.join("exception_tag.S"));
+        for program in cpp_programs {
+            let source = cpp_dir.join(format!("{program}.cpp"));
+            println!("cargo:rerun-if-changed={}", source.display());
+            let wasm = zig.cxx_program(&source, &runtime, &out_dir, &program);
+            writeln!(
+                code,
+                "/// `cpp/{program}.cpp` built with `zig c++` {}, libc++ and Wasm exceptions (a WASI \
+                 preview 1 module).",
+                zig.version
+            )
+            .unwrap();
+            writeln!(
+                code,
+                "pub const {}: &str = {:?};",
+                program.to_uppercase(),
+                wasm
+            )
+            .unwrap();
+            cpp_names.push(program);
+        }
+    }
+    write_foreach(
+        &mut code,
+        "foreach_cpp",
+        "C++ program (`cpp/*.cpp`, a wasm32-wasi module that uses Wasm exception handling)",
+        &cpp_names,
+    );
     write_foreach(
         &mut code,
         "foreach_c",
@@ -208,12 +272,13 @@ fn list_programs(bin_dir: &Path) -> Vec<String> {
     programs
 }
 
-/// Sorted stems of `c/*.c`; each must be `c_*` and a valid identifier.
-fn list_c_programs(dir: &Path) -> Vec<String> {
+/// Sorted stems of `DIR/*.EXT` (`c/*.c`, `cpp/*.cpp`); each must be `PREFIX_*` and a valid
+/// identifier.
+fn list_sources(dir: &Path, prefix: &str, ext: &str) -> Vec<String> {
     let mut programs: Vec<String> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("reading {}: {e}", dir.display()))
-        .map(|entry| entry.expect("reading c/ entry").path())
-        .filter(|path| path.extension().is_some_and(|ext| ext == "c"))
+        .map(|entry| entry.expect("reading a guest source entry").path())
+        .filter(|path| path.extension().is_some_and(|e| e == ext))
         .map(|path| {
             let stem = path
                 .file_stem()
@@ -221,12 +286,14 @@ fn list_c_programs(dir: &Path) -> Vec<String> {
                 .expect("UTF-8 program name")
                 .to_string();
             assert!(
-                stem.starts_with("c_")
+                stem.strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('_'))
                     && stem
                         .bytes()
                         .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'_'),
-                "{}: C guest programs must be named c_*, in lowercase snake_case",
-                path.display()
+                "{}: guest programs in {}/ must be named {prefix}_*, in lowercase snake_case",
+                path.display(),
+                dir.display()
             );
             stem
         })
@@ -267,6 +334,252 @@ fn clang_build(source: &Path, out_dir: &Path, program: &str) -> String {
     wasm.to_str()
         .unwrap_or_else(|| panic!("non-UTF-8 path {}", wasm.display()))
         .to_string()
+}
+
+/// `zig` as scripts/install-toolchains.sh installs it, for the C++ programs.
+struct Zig {
+    program: PathBuf,
+    version: String,
+    /// zig's `lib/`: its copies of libc++abi's and libunwind's sources are there.
+    lib_dir: PathBuf,
+}
+
+impl Zig {
+    /// `$SKIFF_TOOLCHAINS/bin/zig` (default `~/.cache/skiff-toolchains/bin/zig`), else `zig` on
+    /// PATH; panics with how to install it when there is none of release [`ZIG_VERSION`].
+    fn find() -> Zig {
+        let installed = env::var_os(TOOLCHAINS_DIR)
+            .filter(|dir| !dir.is_empty())
+            .map(PathBuf::from)
+            .or_else(|| {
+                env::var_os("HOME").map(|home| Path::new(&home).join(".cache/skiff-toolchains"))
+            })
+            .map(|dir| dir.join("bin").join("zig"))
+            .filter(|zig| zig.is_file());
+        let program = installed.unwrap_or_else(|| PathBuf::from("zig"));
+        let install = "\n\nInstall it with scripts/install-toolchains.sh (`pip install ziglang==0.17.1` \
+                       in a venv, and a `zig` that runs `python3 -m ziglang`; \
+                       scripts/install-test-deps.sh runs it)\n\n";
+        let version = match Command::new(&program).arg("version").output() {
+            Ok(out) if out.status.success() => {
+                String::from_utf8_lossy(&out.stdout).trim().to_string()
+            }
+            Ok(out) => panic!(
+                "\n\n`{} version` failed ({}): {}{install}",
+                program.display(),
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            ),
+            Err(e) => panic!(
+                "\n\ncannot run zig ({}: {e}), needed to build Skiff's C++ guest test programs \
+                 (`zig c++` with its libc++ and Wasm exception handling).{install}",
+                program.display()
+            ),
+        };
+        assert!(
+            version.starts_with(ZIG_VERSION),
+            "\n\n{} is zig {version}; Skiff's C++ guest test programs are built with zig \
+             {ZIG_VERSION}x (their flags are for its LLVM).{install}",
+            program.display()
+        );
+        let env = Command::new(&program)
+            .arg("env")
+            .output()
+            .unwrap_or_else(|e| panic!("running {} env: {e}", program.display()));
+        let env = String::from_utf8_lossy(&env.stdout);
+        // `zig env` prints ZON: `.lib_dir = "/.../ziglang/lib",`
+        let lib_dir = env
+            .lines()
+            .find_map(|line| line.trim().strip_prefix(".lib_dir = \""))
+            .and_then(|rest| rest.strip_suffix("\","))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("`{} env` names no .lib_dir:\n{env}", program.display()));
+        Zig {
+            program,
+            version,
+            lib_dir,
+        }
+    }
+
+    /// Runs `zig ARGS...`; stdout stays free for the outer build's `cargo:` directives.
+    fn run(&self, what: &str, args: &mut Command) {
+        let status = args
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .status()
+            .unwrap_or_else(|e| panic!("running {}: {e}", self.program.display()));
+        assert!(
+            status.success(),
+            "`zig` failed on {what} ({status}): {} {}",
+            self.program.display(),
+            args.get_args()
+                .map(|a| a.to_string_lossy())
+                .collect::<Vec<_>>()
+                .join(" ")
+        );
+    }
+
+    /// The C++ exception runtime, as objects to link into each program.
+    ///
+    /// zig builds the libc++abi it links for wasm32 without exceptions (as Debian's
+    /// `libc++abi-*-dev-wasm32` is built: `cxa_noexception.cpp`, no `__cxa_throw`) and links no
+    /// libunwind there, so a `throw` fails to link. These are the pieces that libc++abi's and
+    /// libunwind's own builds add with exceptions on, compiled from the LLVM sources zig ships in
+    /// its `lib/`: `__cxa_throw`, `__cxa_begin_catch`... (cxa_exception.cpp), the personality
+    /// routine that matches a `catch` by type (cxa_personality.cpp), `_Unwind_RaiseException` as a
+    /// Wasm `throw` (Unwind-wasm.c), and the tag they throw with (`cpp/exception_tag.S`). Linked
+    /// as objects ahead of zig's libc++abi archive, they are what the linker finds, and that
+    /// archive's `cxa_noexception.o` (the same names, without exceptions) is never pulled in.
+    fn exception_runtime(&self, out_dir: &Path, tag: &Path) -> Vec<PathBuf> {
+        let dir = out_dir.join("exception-runtime");
+        std::fs::create_dir_all(&dir).expect("create the C++ exception runtime's output dir");
+        let cxxabi = self.lib_dir.join("libcxxabi");
+        let libcxxabi_defines = [
+            "-D_LIBCXXABI_BUILDING_LIBRARY",
+            "-D_LIBCPP_BUILDING_LIBRARY",
+        ];
+        let sources: [(PathBuf, Vec<String>); 4] = [
+            (
+                cxxabi.join("src").join("cxa_exception.cpp"),
+                libcxxabi_defines
+                    .iter()
+                    .map(|d| d.to_string())
+                    .chain([
+                        format!("-I{}", cxxabi.join("include").display()),
+                        // libc++'s src/include/atomic_support.h
+                        format!("-I{}", self.lib_dir.join("libcxx").join("src").display()),
+                    ])
+                    .collect(),
+            ),
+            (
+                cxxabi.join("src").join("cxa_personality.cpp"),
+                libcxxabi_defines
+                    .iter()
+                    .map(|d| d.to_string())
+                    .chain([format!("-I{}", cxxabi.join("include").display())])
+                    .collect(),
+            ),
+            (
+                self.lib_dir
+                    .join("libunwind")
+                    .join("src")
+                    .join("Unwind-wasm.c"),
+                vec![
+                    // A static library's symbols: without it, config.h marks them dllexport.
+                    "-D_LIBUNWIND_HIDE_SYMBOLS".to_string(),
+                    format!(
+                        "-I{}",
+                        self.lib_dir.join("libunwind").join("include").display()
+                    ),
+                    "-Wno-c23-extensions".to_string(),
+                ],
+            ),
+            (tag.to_path_buf(), Vec::new()),
+        ];
+        sources
+            .into_iter()
+            .map(|(source, extra)| {
+                assert!(
+                    source.is_file(),
+                    "{} is missing: the C++ exception runtime is built from the sources zig \
+                     {ZIG_VERSION}x ships",
+                    source.display()
+                );
+                let object = dir.join(format!(
+                    "{}.o",
+                    source
+                        .file_stem()
+                        .and_then(|s| s.to_str())
+                        .expect("UTF-8 name")
+                ));
+                let driver = if source.extension().is_some_and(|e| e == "cpp") {
+                    "c++"
+                } else {
+                    "cc"
+                };
+                self.run(
+                    &source.display().to_string(),
+                    Command::new(&self.program)
+                        .arg(driver)
+                        .args(CXX_FLAGS)
+                        .args(&extra)
+                        .arg("-c")
+                        .arg("-o")
+                        .arg(&object)
+                        .arg(&source),
+                );
+                object
+            })
+            .collect()
+    }
+
+    /// Compiles and links one C++ program; returns the `.wasm` path.
+    fn cxx_program(
+        &self,
+        source: &Path,
+        runtime: &[PathBuf],
+        out_dir: &Path,
+        program: &str,
+    ) -> String {
+        let wasm = out_dir.join(format!("{program}.wasm"));
+        self.run(
+            &source.display().to_string(),
+            Command::new(&self.program)
+                .arg("c++")
+                .args(CXX_FLAGS)
+                .args(["-std=c++20", "-Wall", "-Werror", "-o"])
+                .arg(&wasm)
+                .arg(source)
+                .args(runtime),
+        );
+        // The tests count on each C++ program needing the feature: a Skiff that turned exception
+        // handling off must refuse to load it, not run it.
+        let bytes =
+            std::fs::read(&wasm).unwrap_or_else(|e| panic!("reading {}: {e}", wasm.display()));
+        assert!(
+            has_section(&bytes, TAG_SECTION),
+            "{} declares no exception tag, so it does not use Wasm exception handling; \
+             build it with -fwasm-exceptions",
+            wasm.display()
+        );
+        let wasm = wasm.canonicalize().unwrap_or(wasm);
+        wasm.to_str()
+            .unwrap_or_else(|| panic!("non-UTF-8 path {}", wasm.display()))
+            .to_string()
+    }
+}
+
+/// The id of the tag section (exception-handling proposal), where a module's exception tags are.
+const TAG_SECTION: u8 = 13;
+
+/// Whether the core module `wasm` has a section with this id.
+fn has_section(wasm: &[u8], id: u8) -> bool {
+    let leb = |at: &mut usize| -> Option<usize> {
+        let mut value = 0usize;
+        for shift in (0..35).step_by(7) {
+            let byte = *wasm.get(*at)?;
+            *at += 1;
+            value |= usize::from(byte & 0x7f) << shift;
+            if byte & 0x80 == 0 {
+                return Some(value);
+            }
+        }
+        None
+    };
+    // The magic number and the version, then (id, size, contents) each.
+    let mut at = 8;
+    while at < wasm.len() {
+        let section = wasm[at];
+        at += 1;
+        let Some(size) = leb(&mut at) else {
+            return false;
+        };
+        if section == id {
+            return true;
+        }
+        at += size;
+    }
+    false
 }
 
 fn check_target_installed(rustc: &std::ffi::OsStr, target: &str) {

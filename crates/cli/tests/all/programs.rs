@@ -19,6 +19,7 @@ macro_rules! assert_test_exists {
 foreach_p1!(assert_test_exists);
 foreach_p2!(assert_test_exists);
 foreach_c!(assert_test_exists);
+foreach_cpp!(assert_test_exists);
 
 /// The two tests of a `cli_*` program: `check` run against its p1 and its p2 build.
 macro_rules! both {
@@ -694,4 +695,68 @@ fn c_memory_bomb() {
 #[test]
 fn c_infinite_loop() {
     infinite_loop(C_INFINITE_LOOP);
+}
+
+// The C++ programs (crates/test-programs/cpp: `zig c++`, libc++, C++ exceptions compiled to the
+// Wasm exception-handling proposal in its standard exnref form). Every one of them uses that
+// proposal (their build checks for the tag section), so each test here also fails if Skiff ran
+// without it: the module would be refused before it ran (exit 125). Each expectation is what
+// `wasmtime run` 48 shows for the same module, except where a comment says otherwise.
+
+#[test]
+fn cpp_hello() {
+    // libc++'s iostreams; their inline code catches and rethrows, hence exceptions even here.
+    hello(CPP_HELLO);
+}
+
+#[test]
+fn cpp_exceptions() {
+    Skiff::new()
+        .run(&["run", CPP_EXCEPTIONS])
+        .success()
+        .stdout_is(concat!(
+            "enter 1\n",
+            "enter 2\n",
+            "enter 3\n",
+            // Thrown at depth 3: the destructors run innermost first, while it is in flight.
+            "unwind 3 (exceptions in flight: 1)\n",
+            "unwind 2 (exceptions in flight: 1)\n",
+            "unwind 1 (exceptions in flight: 1)\n",
+            // Caught as `std::exception`, rethrown by `throw;`, passed over by the
+            // `logic_error` handler, caught by `runtime_error` as the object thrown.
+            "cleanup after \"too deep\", rethrowing\n",
+            "caught runtime_error \"too deep\" with code 42\n",
+            "caught int 7 through catch (...) and an exception_ptr\n",
+            "caught out_of_range from vector::at\n",
+            "exceptions in flight at the end: 0\n",
+        ));
+}
+
+#[test]
+fn cpp_uncaught_exception() {
+    // No handler: Wasm has no two-phase search, so the exception unwinds every frame (the
+    // destructor runs) and leaves `_start`. `wasmtime run` 48 prints the same backtrace and
+    // "thrown Wasm exception" and exits 1; Skiff counts it as a trap (134, as a native C++
+    // program's std::terminate -> abort would be).
+    Skiff::new()
+        .run(&["run", CPP_UNCAUGHT_EXCEPTION])
+        .code(134)
+        .stdout_is("throwing\ndestructor ran while unwinding\n")
+        .stderr_has("trapped: thrown Wasm exception")
+        // The backtrace names the C++ function that threw.
+        .stderr_has("cpp_uncaught_exception.wasm!fail()");
+}
+
+#[test]
+fn cpp_terminate() {
+    // Leaving a `noexcept` function calls std::terminate despite the handler outside it:
+    // libc++abi's message, then abort, a trap (134, as with `wasmtime run`).
+    Skiff::new()
+        .run(&["run", CPP_TERMINATE])
+        .code(134)
+        .stdout_is("throwing inside noexcept\n")
+        .stderr_has("libc++abi: terminating")
+        .stderr_has("trapped: wasm trap: wasm `unreachable` instruction executed")
+        .stderr_has("std::terminate()")
+        .stderr_lacks("not reached");
 }

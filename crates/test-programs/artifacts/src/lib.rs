@@ -8,12 +8,15 @@
 //! only for wasm32-wasip2 (`http_hello` -> `P2_HTTP_HELLO`).
 //!
 //! `c/c_*.c` programs are built with clang 19 and wasi-libc as WASI preview 1 modules
-//! (`c/c_hello.c` -> `C_HELLO`): the same behaviours from a second toolchain.
+//! (`c/c_hello.c` -> `C_HELLO`): the same behaviours from a second toolchain. `cpp/cpp_*.cpp`
+//! programs are built with `zig c++` (libc++, C++ exceptions as Wasm exception handling) as WASI
+//! preview 1 modules (`cpp/cpp_hello.cpp` -> `CPP_HELLO`); every one of them uses the
+//! exception-handling proposal (the build checks for its tag section).
 //!
-//! [`foreach_p1!`], [`foreach_p2!`], [`foreach_http!`] and [`foreach_c!`] call a macro once per constant with its
-//! lowercase name (`$mac!(p1_cli_hello);`), so a test file can check that every program has a test:
-//! `foreach_p1!(assert_test_exists);`. [`foreach_p2!`] lists the programs run as commands (`cli_*`
-//! and `p2_*`) and leaves out the HTTP handlers, which [`foreach_http!`] lists
-//! (`$mac!(p2_http_hello);`).
+//! [`foreach_p1!`], [`foreach_p2!`], [`foreach_http!`], [`foreach_c!`] and [`foreach_cpp!`] call a
+//! macro once per constant with its lowercase name (`$mac!(p1_cli_hello);`), so a test file can
+//! check that every program has a test: `foreach_p1!(assert_test_exists);`. [`foreach_p2!`] lists
+//! the programs run as commands (`cli_*` and `p2_*`) and leaves out the HTTP handlers, which
+//! [`foreach_http!`] lists (`$mac!(p2_http_hello);`).
 
 include!(concat!(env!("OUT_DIR"), "/gen.rs"));
