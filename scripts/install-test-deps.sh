@@ -2,7 +2,8 @@
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
 # for the one with auth; containerd 1.7 for the shim, with what the shim needs to build), and the
-# guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig).
+# guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build
+# the C and C++ guest test programs.
 # Called by quickstart.sh and .ci/run, so both stay in step.
 set -euo pipefail
 
@@ -27,5 +28,7 @@ fi
 # containerd 1.7 from Debian trixie, for the shim's end-to-end tests (crates/shim/tests/all).
 "$(dirname "$0")/fetch-containerd.sh"
 
-# The guest toolchains of `skiff new`'s templates, for crates/cli/tests/all/languages.rs.
+# The guest toolchains of `skiff new`'s templates, for crates/cli/tests/all/languages.rs; they
+# also build the guest test programs in C (clang-19, wasi-libc) and in C++ (zig c++ with Wasm
+# exceptions: crates/test-programs/cpp), which `cargo test` and `cargo clippy` build first.
 "$(dirname "$0")/install-toolchains.sh"

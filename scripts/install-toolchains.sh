@@ -8,6 +8,8 @@
 #   Python      componentize-py 0.25.1 from PyPI                  (a venv)
 #   JavaScript  @bytecodealliance/componentize-js 0.23.0 from npm
 #   Zig         ziglang 0.17.1 from PyPI                          (the same venv; `zig` is a wrapper)
+#               also `zig c++` for the C++ guest test programs (crates/test-programs/cpp): libc++,
+#               and the LLVM sources of the C++ exception runtime they link (artifacts/build.rs)
 #
 # Everything but clang goes under $SKIFF_TOOLCHAINS (default ~/.cache/skiff-toolchains), with the
 # programs the templates call linked into its bin/: put that on PATH to use them

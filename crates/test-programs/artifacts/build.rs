@@ -427,9 +427,14 @@ impl Zig {
     /// libunwind's own builds add with exceptions on, compiled from the LLVM sources zig ships in
     /// its `lib/`: `__cxa_throw`, `__cxa_begin_catch`... (cxa_exception.cpp), the personality
     /// routine that matches a `catch` by type (cxa_personality.cpp), `_Unwind_RaiseException` as a
-    /// Wasm `throw` (Unwind-wasm.c), and the tag they throw with (`cpp/exception_tag.S`). Linked
-    /// as objects ahead of zig's libc++abi archive, they are what the linker finds, and that
-    /// archive's `cxa_noexception.o` (the same names, without exceptions) is never pulled in.
+    /// Wasm `throw` (Unwind-wasm.c), and the tag they throw with (`cpp/exception_tag.S`).
+    ///
+    /// The order matters: zig puts its libc++abi archive ahead of every object on wasm-ld's
+    /// command line, and that archive's `cxa_noexception.o` defines some of cxa_exception.o's
+    /// names (`__cxa_uncaught_exceptions`, `__getExceptionClass`...) without exceptions. With
+    /// cxa_exception.o the first object, those names are defined before anything refers to them
+    /// and the archive's member is never pulled in; were cxa_personality.o first, its reference
+    /// to `__getExceptionClass` would pull it in, and the link would fail on duplicates.
     fn exception_runtime(&self, out_dir: &Path, tag: &Path) -> Vec<PathBuf> {
         let dir = out_dir.join("exception-runtime");
         std::fs::create_dir_all(&dir).expect("create the C++ exception runtime's output dir");
@@ -438,6 +443,7 @@ impl Zig {
             "-D_LIBCXXABI_BUILDING_LIBRARY",
             "-D_LIBCPP_BUILDING_LIBRARY",
         ];
+        // cxa_exception.cpp first: see above.
         let sources: [(PathBuf, Vec<String>); 4] = [
             (
                 cxxabi.join("src").join("cxa_exception.cpp"),
