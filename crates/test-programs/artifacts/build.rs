@@ -401,9 +401,9 @@ impl Zig {
         }
     }
 
-    /// Runs `zig ARGS...`; stdout stays free for the outer build's `cargo:` directives.
-    fn run(&self, what: &str, args: &mut Command) {
-        let status = args
+    /// Runs `cmd` (a `zig` command); stdout stays free for the outer build's `cargo:` directives.
+    fn run(&self, what: &str, cmd: &mut Command) {
+        let status = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::inherit())
             .status()
@@ -412,7 +412,7 @@ impl Zig {
             status.success(),
             "`zig` failed on {what} ({status}): {} {}",
             self.program.display(),
-            args.get_args()
+            cmd.get_args()
                 .map(|a| a.to_string_lossy())
                 .collect::<Vec<_>>()
                 .join(" ")
