@@ -180,10 +180,16 @@ impl Engines {
                 .table_elements(100_000)
                 .max_tables_per_module(4)
                 .max_memories_per_module(2)
-                // Keep the first pages of each slot mapped between instances instead of
-                // faulting them in again on every request.
-                .linear_memory_keep_resident(64 << 10)
                 .table_keep_resident(16 << 10);
+            // Between two instances in a slot, reset only the pages the last one wrote, found
+            // with the PAGEMAP_SCAN ioctl (Linux 6.7+), and keep the first MiB mapped: a Rust or
+            // C guest's stack is at the top of its first MiB, so a request no longer faults its
+            // stack pages in and has them unmapped again after it (about half of a hello
+            // request's CPU time; docs/decisions/0007-pool-reset.md). Without the ioctl, the
+            // whole kept region would be memset on every reset: keep 64 KiB then.
+            let pagemap = wasmtime::PoolingAllocationConfig::is_pagemap_scan_available();
+            pool.pagemap_scan(wasmtime::Enabled::Auto)
+                .linear_memory_keep_resident(if pagemap { 1 << 20 } else { 64 << 10 });
             wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;

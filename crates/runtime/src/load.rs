@@ -341,6 +341,10 @@ impl Engines {
                 hint: if missing.intersects(COMPONENT_ASYNC) {
                     "WASI 0.3 (async) components do not run in Skiff yet: build the program for \
                      WASI 0.2 (e.g. `--target wasm32-wasip2`)"
+                } else if missing.contains(WasmFeatures::LEGACY_EXCEPTIONS) {
+                    "Skiff runs the standard (exnref) form of exception handling, as `wasmtime \
+                     run` does by default; have the compiler emit it (clang or `zig c++`: add \
+                     `-mllvm -wasm-use-legacy-eh=false` to `-fwasm-exceptions`)"
                 } else {
                     "Skiff runs every proposal that `wasmtime run` enables by default; build the \
                      program without this one (turn off the compiler's target feature for it)"

@@ -395,6 +395,21 @@ fn feature_left_off_is_named() {
     out.code(125)
         .stderr_has("uses the WebAssembly wide arithmetic proposal")
         .stderr_lacks("truncated");
+    // The legacy (pre-exnref) form of exception handling, which older clang and zig emit by
+    // default: the hint names the flag that makes them emit the standard form.
+    let out = run_wat(
+        "legacy-exceptions.wat",
+        r#"(module
+            (tag $e)
+            (func (export "_start")
+                try
+                    throw $e
+                catch $e
+                end))"#,
+    );
+    out.code(125)
+        .stderr_has("uses the WebAssembly legacy exceptions proposal")
+        .stderr_has("-wasm-use-legacy-eh=false");
 }
 
 #[test]
