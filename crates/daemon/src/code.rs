@@ -46,37 +46,79 @@ impl Code {
         })
     }
 
-    /// Reads a source (an absolute file path, a digest, or an image reference, pulled if
-    /// missing) and returns its compiled app, compiling (or mapping it from the compile cache)
-    /// only if no app has it loaded. Blocking: call it off the async workers.
+    /// Finds a source (an absolute file path, a digest, or an image reference, pulled if
+    /// missing) and returns its compiled app: one an app already has loaded, else its code from
+    /// the compile cache (an image's Wasm layer and an unchanged file are then not even read),
+    /// else compiled. Blocking: call it off the async workers.
     pub fn load(&self, source: &str) -> Result<Loaded, Fail> {
-        let (bytes, name, defaults, image_digest) = read_app(&self.root, source)?;
-        let key = skiff_runtime::digest(&bytes);
-        let cached = self
-            .shared
-            .lock()
-            .unwrap()
-            .get(&key)
-            .and_then(Weak::upgrade);
-        let app = match cached {
-            Some(app) => app,
-            None => {
+        let invalid = |e: skiff_runtime::LoadError| Fail::new(400, e.to_string(), e.hint());
+        match find_app(&self.root, source)? {
+            Found::File { path } => {
                 let app = self
                     .runtime
-                    .load(&name, &bytes, &mut |_| {})
-                    .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
-                let app = Arc::new(app);
-                let mut shared = self.shared.lock().unwrap();
-                shared.retain(|_, w| w.strong_count() > 0);
-                shared.insert(key.clone(), Arc::downgrade(&app));
-                app
+                    .load_file(&path, &mut |_| {})
+                    .map_err(invalid)?;
+                let digest = app.digest().to_string();
+                Ok(Loaded {
+                    app: self.shared(&digest).unwrap_or_else(|| self.share(app)),
+                    defaults: None,
+                    digest,
+                })
             }
-        };
-        Ok(Loaded {
-            app,
-            defaults,
-            digest: image_digest.unwrap_or(key),
-        })
+            Found::Image {
+                store,
+                image,
+                defaults,
+            } => {
+                let cached = image.wasm_digest().and_then(|digest| {
+                    self.shared(digest).or_else(|| {
+                        let app = self.runtime.load_cached(source, digest)?;
+                        Some(self.share(app))
+                    })
+                });
+                let app = match cached {
+                    Some(app) => app,
+                    None => {
+                        let bytes = image
+                            .wasm_bytes(&store)
+                            .map_err(|e| Fail::new(400, e.to_string(), None))?;
+                        match self.shared(&skiff_runtime::digest(&bytes)) {
+                            Some(app) => app,
+                            None => self.share(
+                                self.runtime
+                                    .load(source, &bytes, &mut |_| {})
+                                    .map_err(invalid)?,
+                            ),
+                        }
+                    }
+                };
+                // The record keeps the manifest digest, so a restart finds the same image even
+                // if the name has moved since.
+                Ok(Loaded {
+                    app,
+                    defaults: Some(defaults),
+                    digest: image.digest.clone(),
+                })
+            }
+        }
+    }
+
+    /// The app some app has loaded for this Wasm digest.
+    fn shared(&self, digest: &str) -> Option<Arc<App>> {
+        self.shared
+            .lock()
+            .unwrap()
+            .get(digest)
+            .and_then(Weak::upgrade)
+    }
+
+    /// Shares a loaded app with the apps that load the same Wasm later.
+    fn share(&self, app: App) -> Arc<App> {
+        let app = Arc::new(app);
+        let mut shared = self.shared.lock().unwrap();
+        shared.retain(|_, w| w.strong_count() > 0);
+        shared.insert(app.digest().to_string(), Arc::downgrade(&app));
+        app
     }
 
     /// Holds the image an app runs from, so that `rmi` and `prune` leave its blobs alone
@@ -163,28 +205,30 @@ impl Code {
     }
 }
 
-/// The Wasm bytes of a source (an absolute file path, a digest, or an image reference, pulled if
-/// missing), a name for messages, and for an image its defaults and manifest digest.
-type Source = (
-    Vec<u8>,
-    String,
-    Option<skiff_image::AppDefaults>,
-    Option<String>,
-);
+/// Where a source's Wasm is: a file, or a stored image (pulled first if missing) with its
+/// defaults.
+enum Found {
+    File {
+        path: PathBuf,
+    },
+    Image {
+        store: skiff_image::Store,
+        image: skiff_image::Image,
+        defaults: skiff_image::AppDefaults,
+    },
+}
 
-fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
+fn find_app(root: &Path, source: &str) -> Result<Found, Fail> {
     let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
     if source.starts_with('/') {
-        let bytes = std::fs::read(source).map_err(|e| {
-            bad(
-                &format!("cannot read `{source}`: {e}"),
+        let path = PathBuf::from(source);
+        if !path.is_file() {
+            return Err(bad(
+                &format!("cannot read `{source}`: no such file"),
                 Some("give the path of a .wasm or .wat file the daemon can read"),
-            )
-        })?;
-        let name = Path::new(source)
-            .file_name()
-            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
-        return Ok((bytes, name, None, None));
+            ));
+        }
+        return Ok(Found::File { path });
     }
     let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
     let local = if source.starts_with("sha256:") && store.has_blob(source) {
@@ -218,8 +262,9 @@ fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
     };
     let image = skiff_image::Image::open(&store, &manifest).map_err(|e| bad(&e, None))?;
     let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
-    let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
-    // The record keeps the manifest digest, so a restart finds the same image even if the name
-    // has moved since.
-    Ok((bytes, source.to_string(), Some(defaults), Some(manifest)))
+    Ok(Found::Image {
+        store,
+        image,
+        defaults,
+    })
 }

@@ -138,6 +138,14 @@ impl Runtime {
         Ok(cell.get_or_init(|| engines))
     }
 
+    /// The engine that runs programs of this kind, if it has been created.
+    pub(crate) fn created_engines(&self, kind: AppKind) -> Option<&Engines> {
+        match kind {
+            AppKind::Module | AppKind::Component => self.commands.get(),
+            AppKind::Http => self.handlers.get(),
+        }
+    }
+
     /// What stops a command app at its limits, when not epochs: the watchdog's report.
     pub(crate) fn exit_process(&self) -> Option<&Arc<dyn Fn(&Exit) + Send + Sync>> {
         match &self.config.interrupt {

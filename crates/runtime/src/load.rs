@@ -207,27 +207,34 @@ impl Runtime {
         Ok(app)
     }
 
-    /// Loads the command (module or `wasi:cli/run` component) whose Wasm binary has the sha256
-    /// `digest` from the compile cache alone, without its bytes: `None` unless the cache holds
-    /// its code and the code loads and links as it did when it was compiled (then load it with
-    /// [`Runtime::load`], which reports what is wrong). For an image, whose Wasm layer is named
-    /// by that digest.
+    /// Loads the program whose Wasm binary has the sha256 `digest` from the compile cache alone,
+    /// without its bytes: `None` unless the cache holds its code and the code loads and links as
+    /// it did when it was compiled (then load it with [`Runtime::load`], which reports what is
+    /// wrong). For an image, whose Wasm layer is named by that digest. HTTP handlers are found
+    /// only once this runtime has loaded one (their engine is not created just to look).
     pub fn load_cached(&self, name: &str, digest: &str) -> Option<App> {
-        let engines = self.engines(AppKind::Module).ok()?;
-        let entry = engines.cache.as_ref()?.lookup(digest)?;
+        let lookup = |engines: &Engines| engines.cache.as_ref()?.lookup(digest);
+        let commands = self.engines(AppKind::Module).ok()?;
+        let handlers = self.created_engines(AppKind::Http);
+        let entry = lookup(commands).or_else(|| handlers.and_then(lookup))?;
+        // The engine of its kind (two engines with the same compatibility hash share a cache
+        // directory; wasmtime refuses an artifact of another).
+        let engines = match entry.kind? {
+            AppKind::Http => handlers?,
+            AppKind::Module | AppKind::Component => commands,
+        };
         let pre = match entry.kind? {
             AppKind::Module => {
                 // SAFETY: as in `load`: the cache's own artifact, checked against its CRC.
                 let module = unsafe { Module::deserialize_file(&engines.engine, &entry.path) };
                 engines.link_module(name, &module.ok()?).ok()?
             }
-            kind @ AppKind::Component => {
+            kind @ (AppKind::Component | AppKind::Http) => {
                 // SAFETY: as above.
                 let component =
                     unsafe { Component::deserialize_file(&engines.engine, &entry.path) };
                 engines.link_component(name, &component.ok()?, kind).ok()?
             }
-            AppKind::Http => return None,
         };
         Some(self.app(name, digest.to_string(), pre))
     }
