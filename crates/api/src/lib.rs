@@ -44,6 +44,76 @@ pub struct CreateApp {
     /// The other apps it may call in-process (`--link`; compose's `depends_on` and `links`).
     #[serde(default, skip_serializing_if = "Links::is_empty")]
     pub links: Links,
+    /// For an HTTP app: its health check (`--health-path`; compose's `healthcheck`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<HealthCheck>,
+}
+
+/// An HTTP app's health check, with Docker's knobs (`docker run --health-*`, compose's
+/// `healthcheck`): every `interval_ms` the daemon sends `GET path` to the app's own handler
+/// in-process (no socket; the check's instance counts like a request, under the app's limits)
+/// and counts 2xx and 3xx answers within `timeout_ms` as passing. After `retries` failures in a
+/// row the app is `unhealthy`; failures within `start_period_ms` of its start do not count
+/// until a check has passed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HealthCheck {
+    /// The path (and query) requested, starting with `/`.
+    pub path: String,
+    pub interval_ms: u64,
+    pub timeout_ms: u64,
+    pub retries: u32,
+    pub start_period_ms: u64,
+}
+
+impl Default for HealthCheck {
+    /// Docker's defaults: every 30 s, 30 s to answer, unhealthy after 3 failures, no start
+    /// period.
+    fn default() -> Self {
+        HealthCheck {
+            path: "/".into(),
+            interval_ms: 30_000,
+            timeout_ms: 30_000,
+            retries: 3,
+            start_period_ms: 0,
+        }
+    }
+}
+
+/// What an app's health check says, as Docker's `State.Health.Status`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HealthStatus {
+    /// No check has passed yet, and fewer than `retries` have failed (or only within the
+    /// start period).
+    Starting,
+    /// The last check passed.
+    Healthy,
+    /// The last `retries` checks failed.
+    Unhealthy,
+}
+
+impl fmt::Display for HealthStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            HealthStatus::Starting => "starting",
+            HealthStatus::Healthy => "healthy",
+            HealthStatus::Unhealthy => "unhealthy",
+        })
+    }
+}
+
+/// An app's health: its check, and what the checks of its current start said.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Health {
+    pub status: HealthStatus,
+    /// Failed checks in a row (those counted: not within the start period before a pass).
+    pub failing_streak: u32,
+    /// Why the last failed check failed: the status and the start of the body, or a timeout.
+    pub last_failure: Option<String>,
+    /// When the last check ended (RFC 3339).
+    pub last_check: Option<String>,
+    pub check: HealthCheck,
 }
 
 /// The edges from an app to others of the same daemon: a request it sends over `wasi:http` to
@@ -257,6 +327,9 @@ pub struct AppInfo {
     /// Its in-process calls since the daemon started, by the name called.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub calls: Vec<CallStats>,
+    /// Its health check and what it says, for an app given one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<Health>,
 }
 
 /// An HTTP app's listeners, routes, limits and figures.
@@ -303,7 +376,8 @@ pub struct Event {
     pub seq: u64,
     pub at: String,
     pub app: String,
-    /// `created`, `started`, `exited`, `restarted`, `oom`, `limit-exceeded`, `stopped`, `removed`.
+    /// `created`, `started`, `exited`, `restarted`, `oom`, `limit-exceeded`, `stopped`, `removed`,
+    /// `health_status` (detail `healthy`, `unhealthy: REASON` or `starting`).
     pub kind: String,
     pub detail: String,
 }

@@ -73,6 +73,8 @@ pub struct Service {
     /// `links`: the name the service calls another by -> that service (`SERVICE[:ALIAS]`).
     pub links: BTreeMap<String, String>,
     pub memory: Option<String>,
+    /// `healthcheck`: an HTTP GET of the path its `test` names; `None` without one or disabled.
+    pub healthcheck: Option<skiff_api::HealthCheck>,
     pub x_skiff: XSkiff,
 }
 
@@ -104,7 +106,16 @@ const SERVICE_KEYS: &[&str] = &[
     "depends_on",
     "links",
     "deploy",
+    "healthcheck",
     "x-skiff",
+];
+const HEALTHCHECK_KEYS: &[&str] = &[
+    "test",
+    "interval",
+    "timeout",
+    "retries",
+    "start_period",
+    "disable",
 ];
 const X_SKIFF_KEYS: &[&str] = &[
     "routes",
@@ -117,9 +128,6 @@ const X_SKIFF_KEYS: &[&str] = &[
 /// Why a key Compose knows is refused, where Skiff has something better to say than "not supported".
 fn unsupported_hint(key: &str) -> String {
     match key {
-        "healthcheck" => "an HTTP service is healthy once it serves; `depends_on` with \
-                          `condition: service_healthy` waits for that, without a healthcheck"
-            .into(),
         "networks" | "network_mode" | "expose" => {
             "services of a project call each other in-process, by service name \
              (`http://SERVICE/`), along `depends_on` and `links`: no network to declare"
@@ -419,6 +427,10 @@ fn parse_service(
         None => None,
         Some(deploy) => deploy_memory(deploy)?,
     };
+    let healthcheck = match body.get("healthcheck") {
+        None | Some(Value::Null) => None,
+        Some(h) => parse_healthcheck(h)?,
+    };
     let x_skiff = match body.get("x-skiff") {
         None => XSkiff::default(),
         Some(x) => parse_x_skiff(x)?,
@@ -434,8 +446,83 @@ fn parse_service(
         depends_on,
         links,
         memory,
+        healthcheck,
         x_skiff,
     })
+}
+
+/// `healthcheck:` as Compose has it, for the `test` forms that amount to an HTTP GET of the
+/// service itself: `["CMD", "curl", "-f", "http://localhost/PATH"]` (or `wget`), the same as
+/// `CMD-SHELL` or a string, with `|| exit 1` allowed; `["NONE"]` and `disable: true` turn it off.
+fn parse_healthcheck(value: &Value) -> anyhow::Result<Option<skiff_api::HealthCheck>> {
+    use crate::settings::{HEALTH_FORMS, health_check, health_path_from_command, parse_period};
+    let Some(map) = value.as_object() else {
+        anyhow::bail!("`healthcheck` must be a mapping");
+    };
+    if let Some(key) = map.keys().find(|k| !HEALTHCHECK_KEYS.contains(&k.as_str())) {
+        return Err(user_error(
+            format!("`healthcheck.{key}` is not supported by skiff compose"),
+            format!("`healthcheck` may hold {}", HEALTHCHECK_KEYS.join(", ")),
+        ));
+    }
+    match map.get("disable") {
+        None | Some(Value::Bool(false)) => {}
+        Some(Value::Bool(true)) => return Ok(None),
+        Some(_) => anyhow::bail!("`healthcheck.disable` must be `true` or `false`"),
+    }
+    let refuse = |why: String| user_error(format!("`healthcheck.test`: {why}"), HEALTH_FORMS);
+    let words = match map.get("test") {
+        None => return Err(user_error("`healthcheck` has no `test`", HEALTH_FORMS)),
+        Some(Value::String(shell)) => split_command(shell)?,
+        Some(list @ Value::Array(_)) => {
+            let list = strings(Some(list), "healthcheck.test")?;
+            match list.split_first() {
+                Some((kind, [])) if kind == "NONE" => return Ok(None),
+                Some((kind, rest)) if kind == "CMD" => rest.to_vec(),
+                Some((kind, [shell])) if kind == "CMD-SHELL" => split_command(shell)?,
+                _ => {
+                    return Err(refuse(
+                        "a list must be `[\"CMD\", PROGRAM, ARGS...]`, `[\"CMD-SHELL\", COMMAND]` or \
+                         `[\"NONE\"]`"
+                            .into(),
+                    ));
+                }
+            }
+        }
+        Some(_) => anyhow::bail!("`healthcheck.test` must be a string or a list of strings"),
+    };
+    let path = health_path_from_command(&words).map_err(refuse)?;
+    let duration = |key: &str, zero_ok: bool| -> anyhow::Result<Option<std::time::Duration>> {
+        let Some(value) = map.get(key) else {
+            return Ok(None);
+        };
+        let text = string(value, &format!("healthcheck.{key}"))?;
+        let parsed = if zero_ok {
+            parse_period(&text).map_err(|e| anyhow::anyhow!(e))
+        } else {
+            skiff_capabilities::parse_duration(&text).map_err(anyhow::Error::from)
+        };
+        parsed
+            .map(Some)
+            .with_context(|| format!("`healthcheck.{key}`"))
+    };
+    let retries = match map.get("retries") {
+        None => None,
+        Some(value) => Some(
+            value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| *n > 0)
+                .ok_or_else(|| anyhow::anyhow!("`healthcheck.retries` must be a number above 0"))?,
+        ),
+    };
+    Ok(Some(health_check(
+        path,
+        duration("interval", false)?,
+        duration("timeout", false)?,
+        retries,
+        duration("start_period", true)?,
+    )?))
 }
 
 fn condition(dependency: &str, spec: &Value) -> anyhow::Result<Condition> {
@@ -944,6 +1031,21 @@ impl Project {
                     serde_json::json!({"resources": {"limits": {"memory": memory}}}),
                 );
             }
+            if let Some(check) = &s.healthcheck {
+                let ms = |ms: u64| {
+                    humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
+                };
+                out.insert(
+                    "healthcheck".into(),
+                    serde_json::json!({
+                        "test": ["CMD", "curl", "-f", format!("http://localhost{}", check.path)],
+                        "interval": ms(check.interval_ms),
+                        "timeout": ms(check.timeout_ms),
+                        "retries": check.retries,
+                        "start_period": ms(check.start_period_ms),
+                    }),
+                );
+            }
             let x = &s.x_skiff;
             let mut xs = Map::new();
             if !x.routes.is_empty() {
@@ -1018,12 +1120,46 @@ services:
     }
 
     #[test]
-    fn unsupported_keys_are_named() {
-        let e = error("services:\n  web:\n    image: a\n    healthcheck: {test: x}\n");
-        assert!(
-            e.contains("service `web`") && e.contains("`healthcheck`"),
-            "{e}"
+    fn healthchecks_become_http_checks_of_a_path() {
+        let check = |yaml: &str| {
+            let p = project(&format!("services:\n  web:\n    image: a\n    healthcheck: {yaml}\n"));
+            p.map(|p| p.services["web"].healthcheck.clone())
+        };
+        let c = check(
+            r#"{test: ["CMD", "curl", "-f", "http://localhost:8080/healthz"], interval: 5s, timeout: 1s, retries: 2, start_period: 1m30s}"#,
+        )
+        .unwrap()
+        .unwrap();
+        assert_eq!(
+            (c.path.as_str(), c.interval_ms, c.timeout_ms, c.retries, c.start_period_ms),
+            ("/healthz", 5000, 1000, 2, 90_000)
         );
+        // Docker's defaults for what is not given.
+        let c = check(r#"{test: "wget -q --spider http://127.0.0.1/ready || exit 1"}"#)
+            .unwrap()
+            .unwrap();
+        assert_eq!(c, skiff_api::HealthCheck { path: "/ready".into(), ..Default::default() });
+        let c = check(r#"{test: ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}"#);
+        assert_eq!(c.unwrap().unwrap().path, "/");
+        assert_eq!(check(r#"{test: ["NONE"]}"#).unwrap(), None);
+        assert_eq!(check(r#"{test: ["CMD", "curl", "http://localhost/"], disable: true}"#).unwrap(), None);
+        for (bad, says) in [
+            (r#"{test: ["CMD", "pg_isready"]}"#, "`pg_isready` cannot run here"),
+            (r#"{test: ["CMD-SHELL", "curl -f http://localhost/ && x"]}"#, "shell syntax"),
+            (r#"{test: ["bogus"]}"#, "`[\"CMD\", PROGRAM, ARGS...]`"),
+            (r#"{test: ["CMD", "curl", "http://db/"]}"#, "only reach the app itself"),
+            (r#"{test: ["CMD", "curl", "http://localhost/"], start_interval: 1s}"#, "`healthcheck.start_interval`"),
+            (r#"{test: ["CMD", "curl", "http://localhost/"], retries: 0}"#, "above 0"),
+            (r#"{test: ["CMD", "curl", "http://localhost/"], interval: soon}"#, "`healthcheck.interval`"),
+            (r#"{interval: 5s}"#, "no `test`"),
+        ] {
+            let e = format!("{:#}", check(bad).unwrap_err());
+            assert!(e.contains(says) && e.contains("service `web`"), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn unsupported_keys_are_named() {
         let e = error("services:\n  web:\n    image: a\n    privileged: true\n");
         assert!(e.contains("`privileged` is not supported"), "{e}");
         let e = error(

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use skiff_api::{AppInfo, AppState};
+use skiff_api::{AppInfo, AppState, HealthStatus};
 use skiff_capabilities::ByteSize;
 
 /// Left-aligned columns two spaces apart; the last column is not padded.
@@ -72,14 +72,22 @@ pub fn image(source: &str) -> String {
     }
 }
 
-/// `running`, `restarting`, or `exited (CODE) 5s ago`, as `docker ps` says it.
+/// `running`, `restarting`, or `exited (CODE) 5s ago`, as `docker ps` says it; an app with a
+/// health check adds its health as Docker does: `serving (healthy)`, `serving (unhealthy)`,
+/// `serving (health: starting)`.
 pub fn status(app: &AppInfo) -> String {
     match (app.state, app.exits.last()) {
         (AppState::Exited, Some(exit)) => match since(&exit.at) {
             Some(ago) => format!("exited ({}) {} ago", exit.code, compact(ago)),
             None => format!("exited ({})", exit.code),
         },
-        (state, _) => state.to_string(),
+        (state, _) => match &app.health {
+            Some(health) if is_live(app) => match health.status {
+                HealthStatus::Starting => format!("{state} (health: starting)"),
+                status => format!("{state} ({status})"),
+            },
+            _ => state.to_string(),
+        },
     }
 }
 

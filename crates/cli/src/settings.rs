@@ -268,3 +268,207 @@ pub fn is_host_label(name: &str) -> bool {
         && !name.ends_with('-')
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
+
+/// An HTTP app's health check (`run -d`), with Docker's flag names: the check itself is an HTTP
+/// GET of a path answered by the app's own handler in-process, so `--health-path` names it;
+/// `--health-cmd` takes Docker's usual `curl`/`wget` command and checks its URL's path.
+#[derive(Debug, Args, Default)]
+#[command(next_help_heading = "Health check (HTTP apps, with -d)")]
+pub struct HealthFlags {
+    /// Check the app's health: an HTTP GET of PATH answered by its own handler in-process (no
+    /// socket; it counts as a request), healthy on 2xx and 3xx, e.g. /healthz
+    #[arg(long, value_name = "PATH", conflicts_with = "health_cmd")]
+    pub health_path: Option<String>,
+    /// Docker's form of --health-path: `curl -f http://localhost/PATH` or `wget -q --spider
+    /// http://localhost/PATH`; the URL's path is what is checked
+    #[arg(long, value_name = "COMMAND")]
+    pub health_cmd: Option<String>,
+    /// Time between checks, the first one this long after the start [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub health_interval: Option<Duration>,
+    /// How long a check may take before it counts as failed [default: 30s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub health_timeout: Option<Duration>,
+    /// Failed checks in a row that make the app unhealthy [default: 3]
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u32).range(1..))]
+    pub health_retries: Option<u32>,
+    /// Time after the start during which failed checks do not count, until one passes
+    /// [default: 0s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_period)]
+    pub health_start_period: Option<Duration>,
+}
+
+impl HealthFlags {
+    /// The first health flag given, to name in a refusal.
+    pub fn given(&self) -> Option<&'static str> {
+        [
+            (self.health_path.is_some(), "--health-path"),
+            (self.health_cmd.is_some(), "--health-cmd"),
+            (self.health_interval.is_some(), "--health-interval"),
+            (self.health_timeout.is_some(), "--health-timeout"),
+            (self.health_retries.is_some(), "--health-retries"),
+            (self.health_start_period.is_some(), "--health-start-period"),
+        ]
+        .into_iter()
+        .find_map(|(given, flag)| given.then_some(flag))
+    }
+
+    /// The check, if a path (or command) is given; Docker's defaults for the rest.
+    pub fn resolve(&self) -> anyhow::Result<Option<skiff_api::HealthCheck>> {
+        let path = match (&self.health_path, &self.health_cmd) {
+            (Some(path), _) => path.clone(),
+            (None, Some(command)) => {
+                let words: Vec<String> = command.split_whitespace().map(String::from).collect();
+                health_path_from_command(&words).map_err(|e| {
+                    crate::errors::user_error(format!("`--health-cmd {command}`: {e}"), HEALTH_FORMS)
+                })?
+            }
+            (None, None) => {
+                return match self.given() {
+                    None => Ok(None),
+                    Some(flag) => Err(crate::errors::user_error(
+                        format!("`{flag}` needs a health check to apply to"),
+                        "give the path to check with `--health-path /healthz`",
+                    )),
+                };
+            }
+        };
+        Ok(Some(health_check(
+            path,
+            self.health_interval,
+            self.health_timeout,
+            self.health_retries,
+            self.health_start_period,
+        )?))
+    }
+}
+
+/// What a health check may be, for hints.
+pub const HEALTH_FORMS: &str = "a health check is an HTTP GET of a path answered by the app's own \
+    handler: give `--health-path /healthz`, or Docker's `curl -f http://localhost/healthz` or \
+    `wget -q --spider http://localhost/healthz` (compose: `test: [\"CMD\", \"curl\", \"-f\", \
+    \"http://localhost/healthz\"]`)";
+
+/// A check of `path`, with Docker's defaults for what is not given.
+pub fn health_check(
+    path: String,
+    interval: Option<Duration>,
+    timeout: Option<Duration>,
+    retries: Option<u32>,
+    start_period: Option<Duration>,
+) -> anyhow::Result<skiff_api::HealthCheck> {
+    if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c.is_control()) {
+        return Err(crate::errors::user_error(
+            format!("`{path}` is not a path to check"),
+            "give a path starting with `/`, e.g. `--health-path /healthz`",
+        ));
+    }
+    let defaults = skiff_api::HealthCheck::default();
+    let ms = |d: Duration| d.as_millis().try_into().unwrap_or(u64::MAX);
+    Ok(skiff_api::HealthCheck {
+        path,
+        interval_ms: interval.map_or(defaults.interval_ms, ms),
+        timeout_ms: timeout.map_or(defaults.timeout_ms, ms),
+        retries: retries.unwrap_or(defaults.retries),
+        start_period_ms: start_period.map_or(defaults.start_period_ms, ms),
+    })
+}
+
+/// A duration that may be zero (`0s`), as a start period may.
+pub fn parse_period(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s.trim()).map_err(|_| {
+        format!("invalid duration `{s}`: give a number with a unit, e.g. 30s, 1m30s or 500ms")
+    })
+}
+
+/// The path a Docker health command checks, for the forms that amount to an HTTP GET of the
+/// app itself: `curl [OPTIONS] URL` or `wget [OPTIONS] URL`, the URL on `localhost` (or
+/// `127.0.0.1`, `[::1]`, `0.0.0.0`, any port), optionally followed by `|| exit 1`. Skiff runs it
+/// as a GET of the URL's path answered by the app's handler; the program's options are not
+/// applied (a check passes on 2xx and 3xx, as `curl -f` does).
+pub fn health_path_from_command(words: &[String]) -> Result<String, String> {
+    let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
+    for tail in [&["||", "exit", "1"][..], &["||", "false"], &["||", "exit"]] {
+        if words.ends_with(tail) {
+            words.truncate(words.len() - tail.len());
+            break;
+        }
+    }
+    let Some((program, args)) = words.split_first() else {
+        return Err("the command is empty".into());
+    };
+    let program = program.rsplit('/').next().unwrap_or(program);
+    if program != "curl" && program != "wget" {
+        return Err(format!(
+            "`{program}` cannot run here: only a `curl` or `wget` of a localhost URL is supported"
+        ));
+    }
+    if let Some(word) = args
+        .iter()
+        .find(|w| w.contains([';', '|', '&', '`', '$', '>', '<']))
+    {
+        return Err(format!(
+            "`{word}`: shell syntax other than a final `|| exit 1` is not supported"
+        ));
+    }
+    let urls: Vec<&&str> = args.iter().filter(|w| w.contains("://")).collect();
+    let [url] = urls.as_slice() else {
+        return Err(format!(
+            "give `{program}` one URL, such as http://localhost/healthz"
+        ));
+    };
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("`{url}`: only an `http://` URL of the app itself is supported"))?;
+    let split = rest.find(['/', '?']).unwrap_or(rest.len());
+    let (authority, path) = rest.split_at(split);
+    let host = match authority.rsplit_once(':') {
+        Some((host, port)) if !port.contains(']') => host,
+        _ => authority,
+    };
+    if !["localhost", "127.0.0.1", "[::1]", "0.0.0.0"].contains(&host) {
+        return Err(format!(
+            "`{url}`: the check can only reach the app itself, at `localhost`"
+        ));
+    }
+    Ok(match path {
+        "" => "/".to_string(),
+        p if p.starts_with('?') => format!("/{p}"),
+        p => p.to_string(),
+    })
+}
+
+#[cfg(test)]
+mod health_tests {
+    use super::*;
+
+    fn path(command: &str) -> Result<String, String> {
+        let words: Vec<String> = command.split_whitespace().map(String::from).collect();
+        health_path_from_command(&words)
+    }
+
+    #[test]
+    fn docker_health_commands_become_paths() {
+        assert_eq!(path("curl -f http://localhost/healthz").unwrap(), "/healthz");
+        assert_eq!(
+            path("curl -fsS http://127.0.0.1:8080/ready?full=1 || exit 1").unwrap(),
+            "/ready?full=1"
+        );
+        assert_eq!(
+            path("/usr/bin/wget -q --spider http://localhost:80").unwrap(),
+            "/"
+        );
+        assert_eq!(path("curl http://[::1]:80/h").unwrap(), "/h");
+        for (bad, says) in [
+            ("pg_isready -U postgres", "`pg_isready` cannot run here"),
+            ("curl -f https://localhost/healthz", "only an `http://` URL"),
+            ("curl -f http://db:5432/", "only reach the app itself"),
+            ("curl -f", "one URL"),
+            ("curl -f http://localhost/ && echo ok", "shell syntax"),
+            ("", "empty"),
+        ] {
+            let e = path(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+}

@@ -10,6 +10,7 @@
 mod api;
 mod code;
 mod dashboard;
+mod health;
 mod http;
 mod links;
 mod logs;

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use skiff_api::{
-    ApiError, AppInfo, AppState, CreateApp, DaemonInfo, Event, ExitRecord, RestartPolicy,
+    ApiError, AppInfo, AppState, CreateApp, DaemonInfo, Event, ExitRecord, Health, RestartPolicy,
 };
 use skiff_http::{HttpApp, RouteTable};
 use skiff_runtime::{
@@ -125,6 +125,8 @@ pub struct Slot {
     pub log: Arc<AppLog>,
     record: Mutex<AppRecord>,
     live: Mutex<Live>,
+    /// What its health check says, for an app given one (reset at each start).
+    health: Option<Arc<Mutex<Health>>>,
     /// `Some(grace)` once a stop is requested for the current supervision.
     stop: watch::Sender<Option<Duration>>,
     pub state: watch::Sender<AppState>,
@@ -147,6 +149,8 @@ struct Live {
     started_at: Option<String>,
     usage: Arc<Usage>,
     task: Option<tokio::task::JoinHandle<()>>,
+    /// An HTTP app's health checks while it serves.
+    health_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Supervisor {
@@ -414,6 +418,23 @@ impl Supervisor {
             supervisor: Arc::downgrade(self),
             calls: calls.clone(),
         });
+        if let Some(check) = &record.health {
+            crate::health::validate(check)?;
+            if app.kind() != AppKind::Http {
+                return Err(Fail::new(
+                    400,
+                    format!(
+                        "`{}` is a command, not an HTTP handler: a health check is an HTTP GET \
+                         answered by the app's handler",
+                        record.source
+                    ),
+                    Some(
+                        "drop `--health-path` (compose: `healthcheck`); a command is healthy while \
+                         it runs, which is what compose's `service_healthy` waits for without a check",
+                    ),
+                ));
+            }
+        }
         let workload = if app.kind() == AppKind::Http {
             self.code.keep_warm(&record.digest, app);
             let options = HandlerOptions {
@@ -470,7 +491,12 @@ impl Supervisor {
                 started_at: None,
                 usage: Arc::default(),
                 task: None,
+                health_task: None,
             }),
+            health: record
+                .health
+                .as_ref()
+                .map(|check| Arc::new(Mutex::new(crate::health::starting(check)))),
             stop: watch::channel(None).0,
             state: watch::channel(AppState::Exited).0,
         });
@@ -515,11 +541,42 @@ impl Supervisor {
                 }
                 slot.live.lock().unwrap().started_at = Some(now());
                 slot.state.send_replace(AppState::Serving);
+                self.check_health(slot);
             }
         }
         Ok(())
     }
 
+    /// Starts the health checks of a serving HTTP app that has a check, from `starting`; each
+    /// change of status is recorded as a `health_status` event.
+    fn check_health(self: &Arc<Self>, slot: &Arc<Slot>) {
+        let (Workload::Http(http), Some(health)) = (&slot.workload, &slot.health) else {
+            return;
+        };
+        {
+            let mut health = health.lock().unwrap();
+            *health = crate::health::starting(&health.check);
+        }
+        let supervisor = Arc::downgrade(self);
+        let weak_slot = Arc::downgrade(slot);
+        let changed = move |health: &Health| {
+            let (Some(supervisor), Some(slot)) = (supervisor.upgrade(), weak_slot.upgrade()) else {
+                return;
+            };
+            let detail = crate::health::event_detail(health);
+            tracing::info!(app = %slot.record.lock().unwrap().name, "health: {detail}");
+            let mut record = slot.record.lock().unwrap();
+            supervisor.record_fact(&mut record, &[("health_status", &detail)]);
+        };
+        let task = tokio::spawn(crate::health::watch(
+            http.app.clone(),
+            health.clone(),
+            changed,
+        ));
+        if let Some(old) = slot.live.lock().unwrap().health_task.replace(task) {
+            old.abort();
+        }
+    }
     /// Starts supervising a command whose start is saved.
     fn spawn(self: &Arc<Self>, slot: &Arc<Slot>) {
         slot.stop.send_replace(None);
@@ -618,6 +675,9 @@ impl Supervisor {
     /// stop is saved here (a command's by its task): the error says if it could not be.
     async fn halt(&self, slot: &Arc<Slot>, grace: Duration) -> Result<(), Fail> {
         if let Workload::Http(http) = &slot.workload {
+            if let Some(checks) = slot.live.lock().unwrap().health_task.take() {
+                checks.abort();
+            }
             let mut saved = Ok(());
             if *slot.state.borrow() == AppState::Serving {
                 http.unpublish(&self.gateway, grace).await;
@@ -754,6 +814,7 @@ impl Supervisor {
             labels: record.labels,
             links: record.links,
             calls: slot.calls.snapshot(),
+            health: slot.health.as_ref().map(|h| h.lock().unwrap().clone()),
         }
     }
 
@@ -803,6 +864,7 @@ impl Supervisor {
                 http: record.http.clone(),
                 labels: record.labels.clone(),
                 links: record.links.clone(),
+                health: record.health.clone(),
             };
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
@@ -890,7 +952,8 @@ impl Supervisor {
                 http.unpublish(&self.gateway, Duration::ZERO).await;
                 serving.push(http.app.clone());
             }
-            if let Some(task) = slot.live.lock().unwrap().task.take() {
+            let mut live = slot.live.lock().unwrap();
+            for task in [live.task.take(), live.health_task.take()].into_iter().flatten() {
                 task.abort();
             }
         }
@@ -989,5 +1052,6 @@ fn resolve_record(
         revision: 0,
         labels: request.labels.clone(),
         links: request.links.clone(),
+        health: request.health.clone(),
     }
 }

@@ -109,6 +109,9 @@ pub struct AppRecord {
     /// The apps it may call in-process.
     #[serde(default)]
     pub links: skiff_api::Links,
+    /// For an HTTP app: its health check. Records saved before checks existed have none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub health: Option<skiff_api::HealthCheck>,
 }
 
 fn first_revision() -> u64 {
@@ -430,7 +433,31 @@ mod tests {
             revision: 0,
             labels: Default::default(),
             links: Default::default(),
+            health: None,
         }
+    }
+
+    #[test]
+    fn a_record_saved_before_health_checks_loads_without_one() {
+        // An app record as the previous release wrote it: no `health` (nor `labels`, `links`).
+        let old = r#"{"name":"web","source":"/web.wasm","digest":"sha256:x","args":[],
+            "grants":{"env":[],"dirs":[],"network":"none"},
+            "limits":{"memory":null,"cpu_time":null,"timeout":null},
+            "restart":{"policy":"no"},"desired_running":true,"restarts":0,
+            "created":"2026-01-01T00:00:00.000000000Z","exits":[],"running":false,
+            "http":{"ports":[],"routes":[],"limits":{"max_concurrency":100,
+            "queue_timeout_ms":1000,"max_body_bytes":10485760}},"revision":4}"#;
+        let record: AppRecord = serde_json::from_str(old).unwrap();
+        assert_eq!((record.health.clone(), record.revision), (None, 4));
+        // And one with a check keeps it.
+        let mut checked = record.clone();
+        checked.health = Some(skiff_api::HealthCheck {
+            path: "/healthz".into(),
+            ..Default::default()
+        });
+        let json = serde_json::to_string(&checked).unwrap();
+        let back: AppRecord = serde_json::from_str(&json).unwrap();
+        assert_eq!(back.health.unwrap().path, "/healthz");
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use sha2::{Digest as _, Sha256};
-use skiff_api::{AppInfo, AppState, Client, CreateApp, LogsQuery, RestartPolicy};
+use skiff_api::{AppInfo, AppState, Client, CreateApp, HealthStatus, LogsQuery, RestartPolicy};
 
 use crate::compose::{Condition, Project, Service, Source};
 use crate::display;
@@ -473,6 +473,7 @@ fn request(
         http,
     )?;
     request.links = project.links(service);
+    request.health = spec.healthcheck.clone();
     let edges = project.edge_ports(service);
     if !edges.is_empty() {
         let edges = skiff_capabilities::NetworkPolicy::Allow(edges);
@@ -490,20 +491,64 @@ fn request(
 }
 
 /// Waits until the dependency's app meets the condition: started (it exists and was started),
-/// healthy (an HTTP app serving, a command app running), or completed successfully (exited 0).
+/// healthy (its health check passed; without one, an HTTP app serving, a command app running),
+/// or completed successfully (exited 0).
 async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let mut deadline = None;
     loop {
         let info = client
             .get(app)
             .await
             .with_context(|| format!("cannot read the state of `{app}`"))?;
         let last_exit = info.exits.last();
+        // Long enough for the check to pass or fail `retries` times after the start period,
+        // and never less than a minute.
+        let patience = info.health.as_ref().map_or(Duration::ZERO, |h| {
+            let c = &h.check;
+            Duration::from_millis(
+                c.start_period_ms
+                    + (c.interval_ms + c.timeout_ms).saturating_mul(u64::from(c.retries) + 1),
+            )
+        });
+        let deadline =
+            *deadline.get_or_insert_with(|| Instant::now() + patience.max(Duration::from_secs(60)));
         match condition {
             Condition::Started => return Ok(()),
-            Condition::Healthy => match info.state {
-                AppState::Serving | AppState::Running => return Ok(()),
-                AppState::Exited => {
+            Condition::Healthy => match (info.state, &info.health) {
+                (AppState::Serving | AppState::Running, None) => return Ok(()),
+                (AppState::Serving | AppState::Running, Some(health)) => match health.status {
+                    HealthStatus::Healthy => return Ok(()),
+                    HealthStatus::Unhealthy => {
+                        return Err(user_error(
+                            format!(
+                                "`{app}` is unhealthy: {}",
+                                health.last_failure.as_deref().unwrap_or("its check failed")
+                            ),
+                            format!(
+                                "its check is `GET {}`; see `skiff inspect {app}` and `skiff logs {app}`",
+                                health.check.path
+                            ),
+                        ));
+                    }
+                    HealthStatus::Starting if Instant::now() > deadline => {
+                        let why = match &health.last_failure {
+                            Some(reason) => format!("; its last check failed: {reason}"),
+                            None => "; no check has ended yet".to_string(),
+                        };
+                        return Err(user_error(
+                            format!(
+                                "`{app}` did not become healthy within {}{why}",
+                                humantime::format_duration(patience.max(Duration::from_secs(60)))
+                            ),
+                            format!(
+                                "its check is `GET {}`; see `skiff inspect {app}` and `skiff logs {app}`",
+                                health.check.path
+                            ),
+                        ));
+                    }
+                    HealthStatus::Starting => {}
+                },
+                (AppState::Exited, _) => {
                     return Err(user_error(
                         format!(
                             "`{app}` exited ({}) instead of becoming healthy",
@@ -512,7 +557,7 @@ async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::R
                         format!("see its output with `skiff logs {app}`"),
                     ));
                 }
-                AppState::Restarting => {}
+                (AppState::Restarting, _) => {}
             },
             Condition::CompletedSuccessfully => {
                 if info.state == AppState::Exited {

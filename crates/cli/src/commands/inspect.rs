@@ -173,6 +173,28 @@ fn describe(app: &AppInfo) -> String {
     }
     line("Network", &app.grants.network);
     line("Limits", &limits(&app.limits));
+    if let Some(health) = &app.health {
+        let check = &health.check;
+        let ms = |ms: u64| humantime::format_duration(std::time::Duration::from_millis(ms));
+        line(
+            "Check",
+            &format!(
+                "GET {} every {}, timeout {}, {} retries, start period {}",
+                check.path,
+                ms(check.interval_ms),
+                ms(check.timeout_ms),
+                check.retries,
+                ms(check.start_period_ms)
+            ),
+        );
+        if crate::display::is_live(app) {
+            let mut now = format!("{} ({} failed in a row)", health.status, health.failing_streak);
+            if let Some(reason) = &health.last_failure {
+                let _ = write!(now, "; last failure: {reason}");
+            }
+            line("Health", &now);
+        }
+    }
     if crate::display::is_live(app) {
         line(
             "Usage",

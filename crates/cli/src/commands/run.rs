@@ -15,7 +15,7 @@ use crate::progress::CompileProgress;
 
 use skiff_image::AppDefaults;
 
-use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
+use crate::settings::{GlobalFlags, GrantFlags, HealthFlags, HttpLimitFlags, LimitFlags};
 
 /// Run a WebAssembly app: a .wasm/.wat file (WASI preview 1 module or 0.2 command component) or an image
 ///
@@ -69,6 +69,8 @@ struct DetachFlags {
     links: Vec<(String, String)>,
     #[command(flatten)]
     http: HttpLimitFlags,
+    #[command(flatten)]
+    health: HealthFlags,
 }
 
 impl Run {
@@ -83,7 +85,8 @@ impl Run {
             (!self.daemon.links.is_empty(), "--link"),
         ]
         .into_iter()
-        .find_map(|(given, flag)| given.then_some(flag));
+        .find_map(|(given, flag)| given.then_some(flag))
+        .or(self.daemon.health.given());
         if let Some(flag) = background_flag {
             return Err(user_error(
                 format!("`{flag}` applies only to an app run by the daemon"),
@@ -168,6 +171,7 @@ impl Run {
         for (app, name) in &self.daemon.links {
             request.links.calls.insert(name.clone(), app.clone());
         }
+        request.health = self.daemon.health.resolve()?;
         let app = global
             .block_on(global.client().create(&request))
             .with_context(|| format!("failed to start `{target}` in the daemon"))?;
@@ -212,6 +216,7 @@ pub(crate) fn create_request(
         http,
         labels: Default::default(),
         links: Default::default(),
+        health: None,
     })
 }
 

@@ -26,7 +26,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use serde::Serialize;
-use skiff_api::{AppInfo, AppState, DaemonInfo, Event, ExitRecord, LogsQuery};
+use skiff_api::{AppInfo, AppState, DaemonInfo, Event, ExitRecord, HealthStatus, LogsQuery};
 
 use crate::api::{async_stream, log_lines};
 use crate::supervisor::{Fail, Supervisor};
@@ -443,9 +443,12 @@ struct AppSummary {
     restarts: u32,
     ports: Vec<String>,
     routes: Vec<String>,
-    /// `healthy`, `errors` (over 5 % of its responses 5xx), `failing` (restarting), `failed`
-    /// (its last run ended badly) or `stopped`.
+    /// For a running app with a health check, what the check says: `starting`, `healthy` or
+    /// `unhealthy`. Otherwise `healthy`, `errors` (over 5 % of its responses 5xx), `failing`
+    /// (restarting), `failed` (its last run ended badly) or `stopped`.
     health: &'static str,
+    /// Why its health check last failed, while it is `unhealthy` or `starting`.
+    health_reason: Option<String>,
     requests: u64,
     errors: u64,
     last_exit: Option<ExitRecord>,
@@ -457,11 +460,21 @@ fn summary(app: AppInfo) -> AppSummary {
         .http
         .as_ref()
         .map_or((0, 0), |h| (h.stats.requests, h.stats.errors));
-    let health = match app.state {
-        AppState::Restarting => "failing",
-        AppState::Running | AppState::Serving if errors * 20 > requests => "errors",
-        AppState::Running | AppState::Serving => "healthy",
-        AppState::Exited => match &last_exit {
+    let checked = app
+        .health
+        .as_ref()
+        .filter(|_| matches!(app.state, AppState::Running | AppState::Serving));
+    let health_reason = checked
+        .filter(|h| h.status != HealthStatus::Healthy)
+        .and_then(|h| h.last_failure.clone());
+    let health = match (app.state, checked.map(|h| h.status)) {
+        (_, Some(HealthStatus::Starting)) => "starting",
+        (_, Some(HealthStatus::Healthy)) => "healthy",
+        (_, Some(HealthStatus::Unhealthy)) => "unhealthy",
+        (AppState::Restarting, None) => "failing",
+        (AppState::Running | AppState::Serving, None) if errors * 20 > requests => "errors",
+        (AppState::Running | AppState::Serving, None) => "healthy",
+        (AppState::Exited, None) => match &last_exit {
             Some(exit) if exit.code != 0 && exit.reason != "stopped" => "failed",
             _ => "stopped",
         },
@@ -483,6 +496,7 @@ fn summary(app: AppInfo) -> AppSummary {
         ports,
         routes,
         health,
+        health_reason,
         requests,
         errors,
         last_exit,

@@ -252,7 +252,7 @@ function renderApps() {
         el("td", { class: "uptime", "data-started": a.started_at, text: uptime(a) }),
         el("td", { class: "restarts num", text: a.restarts }),
         el("td", { class: "published", text: a.ports.concat(a.routes).join(" ") || "–" }),
-        el("td", { class: "health" }, el("span", { class: "health " + a.health, text: a.health })),
+        el("td", { class: "health", title: a.health_reason || "" }, el("span", { class: "health " + a.health, text: a.health })),
         el("td", { class: "requests num", text: a.kind === "http" ? number(a.requests) : "–" }),
         el("td", { class: "errors num", text: a.kind === "http" ? number(a.errors) : "–" }),
       ),
@@ -432,7 +432,7 @@ function renderDetailLive() {
     ["restart policy", app.restart.policy],
     ["ports", http ? http.ports.join(" ") || "–" : "–"],
     ["routes", http ? http.routes.join(" ") || "–" : "–"],
-    ["health", row ? row.health : "–"],
+    ["health", row ? row.health + (row.health_reason ? ": " + row.health_reason : "") : "–"],
     ["args", app.args.join(" ") || "–"],
     ["last exit", app.exits.length ? exitText(app.exits[app.exits.length - 1]) : "–"],
   ];
