@@ -121,12 +121,12 @@ fn up_ps_update_and_down() {
     write_file(
         dir.path(),
         "compose.yaml",
-        project("other", "    healthcheck: {test: [\"CMD\", \"true\"]}\n"),
+        project("other", "    privileged: true\n"),
     );
     compose(&daemon, dir.path(), &["up", "-d"])
         .code(125)
         .stderr_has("service `worker`")
-        .stderr_has("`healthcheck` is not supported");
+        .stderr_has("`privileged` is not supported");
     assert!(
         daemon.app("demo-worker")["grants"]["env"]
             .to_string()

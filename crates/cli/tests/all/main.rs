@@ -9,6 +9,7 @@ mod disk;
 mod documented;
 mod errors;
 mod features;
+mod health;
 mod hostile_images;
 mod http;
 mod images;
