@@ -455,7 +455,11 @@ fn parse_service(
 /// service itself: `["CMD", "curl", "-f", "http://localhost/PATH"]` (or `wget`), the same as
 /// `CMD-SHELL` or a string, with `|| exit 1` allowed; `["NONE"]` and `disable: true` turn it off.
 fn parse_healthcheck(value: &Value) -> anyhow::Result<Option<skiff_api::HealthCheck>> {
-    use crate::settings::{HEALTH_FORMS, health_check, health_path_from_command, parse_period};
+    use crate::settings::{health_check, health_path_from_command, parse_period};
+    const HEALTH_FORMS: &str = "skiff runs a healthcheck as an HTTP GET of a path answered by the \
+        service's own handler: give `test: [\"CMD\", \"curl\", \"-f\", \"http://localhost/healthz\"]` \
+        (or `wget -q --spider URL`, or the same as `CMD-SHELL`), `test: [\"NONE\"]` or `disable: true`; \
+        a command service has no healthcheck: it is healthy while it runs";
     let Some(map) = value.as_object() else {
         anyhow::bail!("`healthcheck` must be a mapping");
     };
@@ -1122,7 +1126,9 @@ services:
     #[test]
     fn healthchecks_become_http_checks_of_a_path() {
         let check = |yaml: &str| {
-            let p = project(&format!("services:\n  web:\n    image: a\n    healthcheck: {yaml}\n"));
+            let p = project(&format!(
+                "services:\n  web:\n    image: a\n    healthcheck: {yaml}\n"
+            ));
             p.map(|p| p.services["web"].healthcheck.clone())
         };
         let c = check(
@@ -1131,30 +1137,66 @@ services:
         .unwrap()
         .unwrap();
         assert_eq!(
-            (c.path.as_str(), c.interval_ms, c.timeout_ms, c.retries, c.start_period_ms),
+            (
+                c.path.as_str(),
+                c.interval_ms,
+                c.timeout_ms,
+                c.retries,
+                c.start_period_ms
+            ),
             ("/healthz", 5000, 1000, 2, 90_000)
         );
         // Docker's defaults for what is not given.
         let c = check(r#"{test: "wget -q --spider http://127.0.0.1/ready || exit 1"}"#)
             .unwrap()
             .unwrap();
-        assert_eq!(c, skiff_api::HealthCheck { path: "/ready".into(), ..Default::default() });
+        assert_eq!(
+            c,
+            skiff_api::HealthCheck {
+                path: "/ready".into(),
+                ..Default::default()
+            }
+        );
         let c = check(r#"{test: ["CMD-SHELL", "curl -f http://localhost/ || exit 1"]}"#);
         assert_eq!(c.unwrap().unwrap().path, "/");
         assert_eq!(check(r#"{test: ["NONE"]}"#).unwrap(), None);
-        assert_eq!(check(r#"{test: ["CMD", "curl", "http://localhost/"], disable: true}"#).unwrap(), None);
+        assert_eq!(
+            check(r#"{test: ["CMD", "curl", "http://localhost/"], disable: true}"#).unwrap(),
+            None
+        );
         for (bad, says) in [
-            (r#"{test: ["CMD", "pg_isready"]}"#, "`pg_isready` cannot run here"),
-            (r#"{test: ["CMD-SHELL", "curl -f http://localhost/ && x"]}"#, "shell syntax"),
+            (
+                r#"{test: ["CMD", "pg_isready"]}"#,
+                "`pg_isready` cannot run here",
+            ),
+            (
+                r#"{test: ["CMD-SHELL", "curl -f http://localhost/ && x"]}"#,
+                "shell syntax",
+            ),
             (r#"{test: ["bogus"]}"#, "`[\"CMD\", PROGRAM, ARGS...]`"),
-            (r#"{test: ["CMD", "curl", "http://db/"]}"#, "only reach the app itself"),
-            (r#"{test: ["CMD", "curl", "http://localhost/"], start_interval: 1s}"#, "`healthcheck.start_interval`"),
-            (r#"{test: ["CMD", "curl", "http://localhost/"], retries: 0}"#, "above 0"),
-            (r#"{test: ["CMD", "curl", "http://localhost/"], interval: soon}"#, "`healthcheck.interval`"),
+            (
+                r#"{test: ["CMD", "curl", "http://db/"]}"#,
+                "only reach the app itself",
+            ),
+            (
+                r#"{test: ["CMD", "curl", "http://localhost/"], start_interval: 1s}"#,
+                "`healthcheck.start_interval`",
+            ),
+            (
+                r#"{test: ["CMD", "curl", "http://localhost/"], retries: 0}"#,
+                "above 0",
+            ),
+            (
+                r#"{test: ["CMD", "curl", "http://localhost/"], interval: soon}"#,
+                "`healthcheck.interval`",
+            ),
             (r#"{interval: 5s}"#, "no `test`"),
         ] {
             let e = format!("{:#}", check(bad).unwrap_err());
-            assert!(e.contains(says) && e.contains("service `web`"), "{bad}: {e}");
+            assert!(
+                e.contains(says) && e.contains("service `web`"),
+                "{bad}: {e}"
+            );
         }
     }
 

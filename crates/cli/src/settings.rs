@@ -320,7 +320,10 @@ impl HealthFlags {
             (None, Some(command)) => {
                 let words: Vec<String> = command.split_whitespace().map(String::from).collect();
                 health_path_from_command(&words).map_err(|e| {
-                    crate::errors::user_error(format!("`--health-cmd {command}`: {e}"), HEALTH_FORMS)
+                    crate::errors::user_error(
+                        format!("`--health-cmd {command}`: {e}"),
+                        HEALTH_FORMS,
+                    )
                 })?
             }
             (None, None) => {
@@ -344,10 +347,9 @@ impl HealthFlags {
 }
 
 /// What a health check may be, for hints.
-pub const HEALTH_FORMS: &str = "a health check is an HTTP GET of a path answered by the app's own \
-    handler: give `--health-path /healthz`, or Docker's `curl -f http://localhost/healthz` or \
-    `wget -q --spider http://localhost/healthz` (compose: `test: [\"CMD\", \"curl\", \"-f\", \
-    \"http://localhost/healthz\"]`)";
+const HEALTH_FORMS: &str = "a health check is an HTTP GET of a path answered by the app's own \
+    handler: give `--health-path /healthz`, or Docker's `--health-cmd \"curl -f \
+    http://localhost/healthz\"` (or `wget -q --spider URL`)";
 
 /// A check of `path`, with Docker's defaults for what is not given.
 pub fn health_check(
@@ -449,7 +451,10 @@ mod health_tests {
 
     #[test]
     fn docker_health_commands_become_paths() {
-        assert_eq!(path("curl -f http://localhost/healthz").unwrap(), "/healthz");
+        assert_eq!(
+            path("curl -f http://localhost/healthz").unwrap(),
+            "/healthz"
+        );
         assert_eq!(
             path("curl -fsS http://127.0.0.1:8080/ready?full=1 || exit 1").unwrap(),
             "/ready?full=1"

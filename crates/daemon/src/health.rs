@@ -192,10 +192,7 @@ mod tests {
         }
         assert_eq!((h.status, h.failing_streak), (HealthStatus::Starting, 0));
         assert_eq!(observe(&mut h, Ok(()), true), Some(HealthStatus::Healthy));
-        assert_eq!(
-            observe(&mut h, fail(), true),
-            Some(HealthStatus::Unhealthy)
-        );
+        assert_eq!(observe(&mut h, fail(), true), Some(HealthStatus::Unhealthy));
     }
 
     #[test]

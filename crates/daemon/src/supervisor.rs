@@ -953,7 +953,10 @@ impl Supervisor {
                 serving.push(http.app.clone());
             }
             let mut live = slot.live.lock().unwrap();
-            for task in [live.task.take(), live.health_task.take()].into_iter().flatten() {
+            for task in [live.task.take(), live.health_task.take()]
+                .into_iter()
+                .flatten()
+            {
                 task.abort();
             }
         }

@@ -188,7 +188,10 @@ fn describe(app: &AppInfo) -> String {
             ),
         );
         if crate::display::is_live(app) {
-            let mut now = format!("{} ({} failed in a row)", health.status, health.failing_streak);
+            let mut now = format!(
+                "{} ({} failed in a row)",
+                health.status, health.failing_streak
+            );
             if let Some(reason) = &health.last_failure {
                 let _ = write!(now, "; last failure: {reason}");
             }

@@ -28,8 +28,7 @@ fn health_events(daemon: &Daemon, app: &str) -> Vec<String> {
 
 /// The requests an `http_ready_after` app has counted in its state directory.
 fn requests_counted(state: &Path) -> u64 {
-    std::fs::read_to_string(state.join("requests"))
-        .map_or(0, |n| n.trim().parse().unwrap())
+    std::fs::read_to_string(state.join("requests")).map_or(0, |n| n.trim().parse().unwrap())
 }
 
 #[test]
@@ -69,7 +68,10 @@ fn a_passing_check_shows_healthy_in_ps_and_the_api() {
     );
     assert_eq!(app["health"]["failing_streak"], 0);
     // A check is a request to the handler, counted as one.
-    assert!(app["http"]["stats"]["requests"].as_u64().unwrap() >= 1, "{app:#}");
+    assert!(
+        app["http"]["stats"]["requests"].as_u64().unwrap() >= 1,
+        "{app:#}"
+    );
     daemon
         .run(&["ps"])
         .success()
@@ -94,7 +96,10 @@ fn a_passing_check_shows_healthy_in_ps_and_the_api() {
             ],
         )
         .success();
-    assert_eq!(daemon.app("docker-style")["health"]["check"]["path"], "/ready");
+    assert_eq!(
+        daemon.app("docker-style")["health"]["check"]["path"],
+        "/ready"
+    );
     daemon.run_d("plain", &["-p", "0", P2_HTTP_HELLO]).success();
     assert_eq!(health(&daemon.app("plain")), "none");
     let ps = daemon.run(&["ps"]);
@@ -286,8 +291,14 @@ fn a_bad_healthcheck_is_refused_before_anything_starts() {
     let daemon = Daemon::start();
     let dir = tempfile::tempdir().unwrap();
     for (test, says) in [
-        (r#"["CMD", "pg_isready", "-U", "postgres"]"#, "`pg_isready` cannot run here"),
-        (r#"["CMD-SHELL", "curl -f http://db/healthz"]"#, "can only reach the app itself"),
+        (
+            r#"["CMD", "pg_isready", "-U", "postgres"]"#,
+            "`pg_isready` cannot run here",
+        ),
+        (
+            r#"["CMD-SHELL", "curl -f http://db/healthz"]"#,
+            "can only reach the app itself",
+        ),
         (r#"["SHELL", "true"]"#, "a list must be"),
     ] {
         write_file(
@@ -302,7 +313,8 @@ fn a_bad_healthcheck_is_refused_before_anything_starts() {
             .stderr_has("service `api`")
             .stderr_has("`healthcheck.test`")
             .stderr_has(says)
-            .stderr_has("curl -f http://localhost/healthz");
+            .stderr_has(r#"give `test: ["CMD", "curl", "-f", "http://localhost/healthz"]`"#)
+            .stderr_has("`disable: true`");
     }
     daemon.run(&["ps", "-a"]).success().stdout_lacks("demo-");
 }
