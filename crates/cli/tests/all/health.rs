@@ -106,7 +106,13 @@ fn a_passing_check_shows_healthy_in_ps_and_the_api() {
     let plain = ps.stdout.lines().find(|l| l.starts_with("plain")).unwrap();
     assert!(!plain.contains('('), "{plain}");
 
-    // Stopped, it is checked no more; started again, it starts over from `starting`.
+    // The check is kept with the app: after the daemon dies, the app comes back checked.
+    let mut daemon = daemon;
+    daemon.restart_after_kill();
+    let app = daemon.wait_for("web", "healthy after a restart", |a| health(a) == "healthy");
+    assert_eq!(app["health"]["check"]["path"], "/healthz");
+
+    // Stopped, it is checked no more.
     daemon.run(&["stop", "web"]).success();
     let requests = daemon.app("web")["http"]["stats"]["requests"].clone();
     std::thread::sleep(Duration::from_millis(600));
