@@ -564,8 +564,8 @@ impl Supervisor {
                 return;
             };
             let detail = crate::health::event_detail(health);
-            tracing::info!(app = %slot.record.lock().unwrap().name, "health: {detail}");
             let mut record = slot.record.lock().unwrap();
+            tracing::info!(app = %record.name, "health: {detail}");
             supervisor.record_fact(&mut record, &[("health_status", &detail)]);
         };
         let task = tokio::spawn(crate::health::watch(
@@ -577,6 +577,7 @@ impl Supervisor {
             old.abort();
         }
     }
+
     /// Starts supervising a command whose start is saved.
     fn spawn(self: &Arc<Self>, slot: &Arc<Slot>) {
         slot.stop.send_replace(None);

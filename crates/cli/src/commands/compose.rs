@@ -506,8 +506,11 @@ async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::R
         let patience = info.health.as_ref().map_or(Duration::ZERO, |h| {
             let c = &h.check;
             Duration::from_millis(
-                c.start_period_ms
-                    + (c.interval_ms + c.timeout_ms).saturating_mul(u64::from(c.retries) + 1),
+                c.start_period_ms.saturating_add(
+                    c.interval_ms
+                        .saturating_add(c.timeout_ms)
+                        .saturating_mul(u64::from(c.retries) + 1),
+                ),
             )
         });
         let deadline =
