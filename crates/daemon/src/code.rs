@@ -206,7 +206,8 @@ impl Code {
 }
 
 /// Where a source's Wasm is: a file, or a stored image (pulled first if missing) with its
-/// defaults.
+/// defaults. One per load, on the stack: its size does not matter.
+#[allow(clippy::large_enum_variant)]
 enum Found {
     File {
         path: PathBuf,

@@ -47,10 +47,11 @@ pub enum Interrupt {
     /// then ends this whole process with that exit status. Only for a process that runs one
     /// command app, polled on one thread, and then exits: `skiff run` in the foreground
     /// (docs/decisions/0006-no-epochs-in-skiff-run.md).
-    ExitProcess {
-        report: Arc<dyn Fn(&Exit) + Send + Sync>,
-    },
+    ExitProcess { report: LimitReport },
 }
+
+/// Says how a run ended at a limit, before `Interrupt::ExitProcess` ends the process.
+pub type LimitReport = Arc<dyn Fn(&Exit) + Send + Sync>;
 
 impl std::fmt::Debug for Interrupt {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -147,7 +148,7 @@ impl Runtime {
     }
 
     /// What stops a command app at its limits, when not epochs: the watchdog's report.
-    pub(crate) fn exit_process(&self) -> Option<&Arc<dyn Fn(&Exit) + Send + Sync>> {
+    pub(crate) fn exit_process(&self) -> Option<&LimitReport> {
         match &self.config.interrupt {
             Interrupt::Epochs => None,
             Interrupt::ExitProcess { report } => Some(report),

@@ -22,7 +22,7 @@ mod run;
 
 pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
-pub use engine::{Interrupt, Pooling, Runtime, RuntimeConfig};
+pub use engine::{Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};

@@ -449,10 +449,7 @@ pub(crate) struct Watchdog {
 
 impl Watchdog {
     /// `None` when there is nothing to watch. Must be called on the thread that polls the run.
-    pub(crate) fn start(
-        limits: &Limits,
-        report: Arc<dyn Fn(&crate::Exit) + Send + Sync>,
-    ) -> Option<Watchdog> {
+    pub(crate) fn start(limits: &Limits, report: crate::LimitReport) -> Option<Watchdog> {
         if limits.cpu_time.is_none() && limits.timeout.is_none() {
             return None;
         }

@@ -2,7 +2,6 @@
 
 use std::borrow::Cow;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use wasmparser::{Validator, WasmFeatures};
@@ -143,7 +142,7 @@ pub struct App {
     /// Its runtime's turns for long runners (see `RuntimeConfig::long_runner_turns`).
     pub(crate) long_runners: Option<CpuTurns>,
     /// Set when its code has no epoch checks: the report of `Interrupt::ExitProcess`.
-    pub(crate) exit_process: Option<Arc<dyn Fn(&crate::Exit) + Send + Sync>>,
+    pub(crate) exit_process: Option<crate::LimitReport>,
 }
 
 pub(crate) enum Pre {
