@@ -54,13 +54,33 @@ impl Code {
         let invalid = |e: skiff_runtime::LoadError| Fail::new(400, e.to_string(), e.hint());
         match find_app(&self.root, source)? {
             Found::File { path } => {
-                let app = self
-                    .runtime
-                    .load_file(&path, &mut |_| {})
-                    .map_err(invalid)?;
-                let digest = app.digest().to_string();
+                // Another app's, found by the file's identity (or, for a file too new to be
+                // known by it, by its contents); else loaded (its code mapped from the cache,
+                // or compiled) and shared.
+                let digest = match self.runtime.file_digest(&path) {
+                    Some(digest) => digest,
+                    None => skiff_runtime::digest(&std::fs::read(&path).map_err(|e| {
+                        Fail::new(
+                            400,
+                            format!("cannot read `{source}`: {e}"),
+                            Some("give the path of a .wasm or .wat file the daemon can read"),
+                        )
+                    })?),
+                };
+                let running = self.shared(&digest).map(|app| (app, digest));
+                let (app, digest) = match running {
+                    Some(found) => found,
+                    None => {
+                        let app = self
+                            .runtime
+                            .load_file(&path, &mut |_| {})
+                            .map_err(invalid)?;
+                        let digest = app.digest().to_string();
+                        (self.shared(&digest).unwrap_or_else(|| self.share(app)), digest)
+                    }
+                };
                 Ok(Loaded {
-                    app: self.shared(&digest).unwrap_or_else(|| self.share(app)),
+                    app,
                     defaults: None,
                     digest,
                 })
