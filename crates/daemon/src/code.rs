@@ -76,7 +76,10 @@ impl Code {
                             .load_file(&path, &mut |_| {})
                             .map_err(invalid)?;
                         let digest = app.digest().to_string();
-                        (self.shared(&digest).unwrap_or_else(|| self.share(app)), digest)
+                        (
+                            self.shared(&digest).unwrap_or_else(|| self.share(app)),
+                            digest,
+                        )
                     }
                 };
                 Ok(Loaded {
