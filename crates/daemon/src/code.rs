@@ -46,102 +46,37 @@ impl Code {
         })
     }
 
-    /// Finds a source (an absolute file path, a digest, or an image reference, pulled if
-    /// missing) and returns its compiled app: one an app already has loaded, else its code from
-    /// the compile cache (an image's Wasm layer and an unchanged file are then not even read),
-    /// else compiled. Blocking: call it off the async workers.
+    /// Reads a source (an absolute file path, a digest, or an image reference, pulled if
+    /// missing) and returns its compiled app, compiling (or mapping it from the compile cache)
+    /// only if no app has it loaded. Blocking: call it off the async workers.
     pub fn load(&self, source: &str) -> Result<Loaded, Fail> {
-        let invalid = |e: skiff_runtime::LoadError| Fail::new(400, e.to_string(), e.hint());
-        match find_app(&self.root, source)? {
-            Found::File { path } => {
-                // Another app's, found by the file's identity (or, for a file too new to be
-                // known by it, by its contents); else loaded (its code mapped from the cache,
-                // or compiled) and shared.
-                let digest = match self.runtime.file_digest(&path) {
-                    Some(digest) => digest,
-                    None => skiff_runtime::digest(&std::fs::read(&path).map_err(|e| {
-                        Fail::new(
-                            400,
-                            format!("cannot read `{source}`: {e}"),
-                            Some("give the path of a .wasm or .wat file the daemon can read"),
-                        )
-                    })?),
-                };
-                let running = self.shared(&digest).map(|app| (app, digest));
-                let (app, digest) = match running {
-                    Some(found) => found,
-                    None => {
-                        let app = self
-                            .runtime
-                            .load_file(&path, &mut |_| {})
-                            .map_err(invalid)?;
-                        let digest = app.digest().to_string();
-                        (
-                            self.shared(&digest).unwrap_or_else(|| self.share(app)),
-                            digest,
-                        )
-                    }
-                };
-                Ok(Loaded {
-                    app,
-                    defaults: None,
-                    digest,
-                })
-            }
-            Found::Image {
-                store,
-                image,
-                defaults,
-            } => {
-                let cached = image.wasm_digest().and_then(|digest| {
-                    self.shared(digest).or_else(|| {
-                        let app = self.runtime.load_cached(source, digest)?;
-                        Some(self.share(app))
-                    })
-                });
-                let app = match cached {
-                    Some(app) => app,
-                    None => {
-                        let bytes = image
-                            .wasm_bytes(&store)
-                            .map_err(|e| Fail::new(400, e.to_string(), None))?;
-                        match self.shared(&skiff_runtime::digest(&bytes)) {
-                            Some(app) => app,
-                            None => self.share(
-                                self.runtime
-                                    .load(source, &bytes, &mut |_| {})
-                                    .map_err(invalid)?,
-                            ),
-                        }
-                    }
-                };
-                // The record keeps the manifest digest, so a restart finds the same image even
-                // if the name has moved since.
-                Ok(Loaded {
-                    app,
-                    defaults: Some(defaults),
-                    digest: image.digest.clone(),
-                })
-            }
-        }
-    }
-
-    /// The app some app has loaded for this Wasm digest.
-    fn shared(&self, digest: &str) -> Option<Arc<App>> {
-        self.shared
+        let (bytes, name, defaults, image_digest) = read_app(&self.root, source)?;
+        let key = skiff_runtime::digest(&bytes);
+        let cached = self
+            .shared
             .lock()
             .unwrap()
-            .get(digest)
-            .and_then(Weak::upgrade)
-    }
-
-    /// Shares a loaded app with the apps that load the same Wasm later.
-    fn share(&self, app: App) -> Arc<App> {
-        let app = Arc::new(app);
-        let mut shared = self.shared.lock().unwrap();
-        shared.retain(|_, w| w.strong_count() > 0);
-        shared.insert(app.digest().to_string(), Arc::downgrade(&app));
-        app
+            .get(&key)
+            .and_then(Weak::upgrade);
+        let app = match cached {
+            Some(app) => app,
+            None => {
+                let app = self
+                    .runtime
+                    .load(&name, &bytes, &mut |_| {})
+                    .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
+                let app = Arc::new(app);
+                let mut shared = self.shared.lock().unwrap();
+                shared.retain(|_, w| w.strong_count() > 0);
+                shared.insert(key.clone(), Arc::downgrade(&app));
+                app
+            }
+        };
+        Ok(Loaded {
+            app,
+            defaults,
+            digest: image_digest.unwrap_or(key),
+        })
     }
 
     /// Holds the image an app runs from, so that `rmi` and `prune` leave its blobs alone
@@ -228,31 +163,28 @@ impl Code {
     }
 }
 
-/// Where a source's Wasm is: a file, or a stored image (pulled first if missing) with its
-/// defaults. One per load, on the stack: its size does not matter.
-#[allow(clippy::large_enum_variant)]
-enum Found {
-    File {
-        path: PathBuf,
-    },
-    Image {
-        store: skiff_image::Store,
-        image: skiff_image::Image,
-        defaults: skiff_image::AppDefaults,
-    },
-}
+/// The Wasm bytes of a source (an absolute file path, a digest, or an image reference, pulled if
+/// missing), a name for messages, and for an image its defaults and manifest digest.
+type Source = (
+    Vec<u8>,
+    String,
+    Option<skiff_image::AppDefaults>,
+    Option<String>,
+);
 
-fn find_app(root: &Path, source: &str) -> Result<Found, Fail> {
+fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
     let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
     if source.starts_with('/') {
-        let path = PathBuf::from(source);
-        if !path.is_file() {
-            return Err(bad(
-                &format!("cannot read `{source}`: no such file"),
+        let bytes = std::fs::read(source).map_err(|e| {
+            bad(
+                &format!("cannot read `{source}`: {e}"),
                 Some("give the path of a .wasm or .wat file the daemon can read"),
-            ));
-        }
-        return Ok(Found::File { path });
+            )
+        })?;
+        let name = Path::new(source)
+            .file_name()
+            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+        return Ok((bytes, name, None, None));
     }
     let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
     let local = if source.starts_with("sha256:") && store.has_blob(source) {
@@ -286,9 +218,8 @@ fn find_app(root: &Path, source: &str) -> Result<Found, Fail> {
     };
     let image = skiff_image::Image::open(&store, &manifest).map_err(|e| bad(&e, None))?;
     let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
-    Ok(Found::Image {
-        store,
-        image,
-        defaults,
-    })
+    let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
+    // The record keeps the manifest digest, so a restart finds the same image even if the name
+    // has moved since.
+    Ok((bytes, source.to_string(), Some(defaults), Some(manifest)))
 }

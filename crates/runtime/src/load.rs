@@ -206,17 +206,6 @@ impl Runtime {
         Ok(app)
     }
 
-    /// The digest recorded for a file `load_file` loaded before, if it has not changed since
-    /// (see `load_file`): what an app already holding that program can be found by, unread.
-    pub fn file_digest(&self, path: &Path) -> Option<String> {
-        let metadata = std::fs::metadata(path).ok()?;
-        self.engines(AppKind::Module)
-            .ok()?
-            .cache
-            .as_ref()?
-            .file_digest(&metadata)
-    }
-
     /// Loads the program whose Wasm binary has the sha256 `digest` from the compile cache alone,
     /// without its bytes: `None` unless the cache holds its code and the code loads and links as
     /// it did when it was compiled (then load it with [`Runtime::load`], which reports what is
