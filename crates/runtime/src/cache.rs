@@ -81,6 +81,10 @@ impl CompileCache {
 
     /// The verified compiled artifact for `digest`, if there is one.
     pub(crate) fn lookup(&self, digest: &str) -> Option<Entry> {
+        // A digest from an image's manifest becomes a path here: only a well-formed one.
+        if !is_digest(digest) {
+            return None;
+        }
         let (artifact, sum) = self.paths(digest);
         let recorded = fs::read_to_string(&sum).ok()?;
         match verify(&artifact, &recorded) {
