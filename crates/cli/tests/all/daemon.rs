@@ -478,18 +478,23 @@ fn kill_9_recovery() {
 
     // Kill the daemon at moments of our choosing and of chance, several times over.
     let mut rng = std::process::id() as u64;
+    // Runs in flight when the daemon dies: one that was answered must be kept; one that was
+    // not may or may not have been saved, but nothing else may appear.
+    let (mut acknowledged, mut in_flight) = (Vec::new(), Vec::new());
     for round in 0..4 {
         if round > 0 {
             // Traffic in flight while the daemon dies.
-            let mut busy: Vec<Child> = (0..3)
-                .map(|_| {
-                    daemon
+            let mut busy: Vec<(String, Child)> = (0..3)
+                .map(|i| {
+                    let name = format!("busy-{round}-{i}");
+                    let child = daemon
                         .command()
-                        .args(["run", "-d", P1_CLI_HELLO])
+                        .args(["run", "-d", "--name", &name, P1_CLI_HELLO])
                         .stdout(Stdio::null())
                         .stderr(Stdio::null())
                         .spawn()
-                        .unwrap()
+                        .unwrap();
+                    (name, child)
                 })
                 .collect();
             rng = rng
@@ -497,8 +502,11 @@ fn kill_9_recovery() {
                 .wrapping_add(1442695040888963407);
             std::thread::sleep(Duration::from_millis(rng >> 58));
             daemon.restart_after_kill();
-            for child in &mut busy {
-                let _ = child.wait();
+            for (name, child) in &mut busy {
+                if child.wait().unwrap().success() {
+                    acknowledged.push(name.clone());
+                }
+                in_flight.push(name.clone());
             }
         } else {
             daemon.restart_after_kill();
@@ -529,6 +537,13 @@ fn kill_9_recovery() {
     let apps: Vec<serde_json::Value> = serde_json::from_str(&ps.stdout).unwrap();
     let mut names: Vec<&str> = apps.iter().map(|a| a["name"].as_str().unwrap()).collect();
     names.sort();
+    for name in &acknowledged {
+        assert!(
+            names.contains(&name.as_str()),
+            "`{name}` was acknowledged and then lost: {names:?}"
+        );
+    }
+    names.retain(|n| !in_flight.iter().any(|f| f == n));
     assert_eq!(
         names,
         [
