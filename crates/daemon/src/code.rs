@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
 use skiff_http::Loader;
-use skiff_runtime::{App, Runtime};
+use skiff_runtime::{App, Runtime, WarmApps};
 
 use crate::supervisor::Fail;
 
@@ -25,14 +25,7 @@ pub struct Code {
     /// Compiled apps by Wasm digest, while any app uses them.
     shared: Mutex<HashMap<String, Weak<App>>>,
     /// HTTP handlers kept loaded, by record digest, least recently used dropped first.
-    warm: Mutex<Lru>,
-    warm_capacity: usize,
-}
-
-#[derive(Default)]
-struct Lru {
-    tick: u64,
-    apps: HashMap<String, (Arc<App>, u64)>,
+    warm: WarmApps,
 }
 
 impl Code {
@@ -41,8 +34,7 @@ impl Code {
             runtime,
             root,
             shared: Mutex::default(),
-            warm: Mutex::default(),
-            warm_capacity: warm_capacity.max(1),
+            warm: WarmApps::new(warm_capacity),
         })
     }
 
@@ -115,29 +107,7 @@ impl Code {
 
     /// Keeps a handler loaded while idle (until less recently used ones push it out).
     pub fn keep_warm(&self, key: &str, app: Arc<App>) {
-        let mut lru = self.warm.lock().unwrap();
-        lru.tick += 1;
-        let tick = lru.tick;
-        if lru.apps.len() >= self.warm_capacity && !lru.apps.contains_key(key) {
-            let oldest = lru
-                .apps
-                .iter()
-                .min_by_key(|(_, (_, used))| *used)
-                .map(|(k, _)| k.clone());
-            if let Some(oldest) = oldest {
-                lru.apps.remove(&oldest);
-            }
-        }
-        lru.apps.insert(key.to_string(), (app, tick));
-    }
-
-    fn warm(&self, key: &str) -> Option<Arc<App>> {
-        let mut lru = self.warm.lock().unwrap();
-        lru.tick += 1;
-        let tick = lru.tick;
-        let (app, used) = lru.apps.get_mut(key)?;
-        *used = tick;
-        Some(app.clone())
+        self.warm.insert(key, app);
     }
 
     /// An HTTP app's code on each request: warm, or loaded again from its source.
@@ -147,7 +117,7 @@ impl Code {
             let code = code.clone();
             let (key, source) = (key.clone(), source.clone());
             Box::pin(async move {
-                if let Some(app) = code.warm(&key) {
+                if let Some(app) = code.warm.get(&key) {
                     return Ok(app);
                 }
                 let loading = code.clone();

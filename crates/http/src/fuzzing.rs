@@ -68,6 +68,7 @@ pub fn gateway(data: &[u8]) {
             let connection = tokio::spawn(crate::server::serve_connection(
                 server,
                 Target::Gateway(table),
+                std::future::pending(),
             ));
             client
                 .write_all(request)

@@ -91,9 +91,13 @@ pub fn raise_fd_limit() -> Option<u64> {
 }
 
 /// Accepts connections until `shutdown` resolves; each connection is served on its own task
-/// (HTTP/1.1 with keep-alive), so one slow client never holds up another.
+/// (HTTP/1.1 with keep-alive), so one slow client never holds up another. Then each connection
+/// finishes the request it is serving, if any, and closes: a stopped app is no longer reachable
+/// through a kept-alive connection.
 pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<Output = ()>) {
     let mut shutdown = std::pin::pin!(shutdown);
+    // Dropped on return, which tells every connection to close.
+    let (_serving, stopped) = tokio::sync::watch::channel(());
     loop {
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => return,
@@ -110,16 +114,25 @@ pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<
         // Without it, a handler writing head and body separately waits out delayed ACKs.
         let _ = stream.set_nodelay(true);
         let target = target.clone();
+        let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            if let Err(e) = serve_connection(stream, target).await {
+            let served = serve_connection(stream, target, async move {
+                let _ = stopped.changed().await;
+            });
+            if let Err(e) = served.await {
                 tracing::debug!("connection from {peer}: {e}");
             }
         });
     }
 }
 
-/// Serves the requests of one connection (HTTP/1.1 with keep-alive) until the client closes it.
-pub(crate) async fn serve_connection<I>(io: I, target: Target) -> Result<(), hyper::Error>
+/// Serves the requests of one connection (HTTP/1.1 with keep-alive) until the client closes it,
+/// or `stop` resolves and the request in progress, if any, is answered.
+pub(crate) async fn serve_connection<I>(
+    io: I,
+    target: Target,
+    stop: impl Future<Output = ()>,
+) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
@@ -127,11 +140,17 @@ where
         let target = target.clone();
         async move { Ok::<_, Infallible>(target.dispatch(request).await) }
     });
-    hyper::server::conn::http1::Builder::new()
+    let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(io), service)
-        .await
+        .serve_connection(TokioIo::new(io), service);
+    let mut connection = std::pin::pin!(connection);
+    tokio::select! {
+        served = connection.as_mut() => return served,
+        () = stop => {}
+    }
+    connection.as_mut().graceful_shutdown();
+    connection.await
 }
 
 #[cfg(test)]

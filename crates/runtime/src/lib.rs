@@ -19,6 +19,7 @@ mod handler;
 mod limits;
 mod load;
 mod run;
+mod warm;
 
 pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
@@ -29,6 +30,7 @@ pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdio};
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
+pub use warm::WarmApps;
 
 /// The sha256 of some bytes, as `sha256:<hex>`, the form OCI digests take.
 pub fn digest(bytes: &[u8]) -> String {

@@ -25,7 +25,7 @@ use skiff_http::{Bounds, HttpApp, Target};
 use skiff_image::{AppDefaults, Store, WasmSource};
 use skiff_runtime::{
     App, AppKind, CompileEvent, HandlerOptions, OutputSink, PreparedGrants, RunOptions, Runtime,
-    Stdio,
+    Stdio, WarmApps,
 };
 use tokio::sync::watch;
 
@@ -44,13 +44,13 @@ const ENGINE_ERROR: u32 = 125;
 /// `skiff serve`); Kubernetes sends SIGKILL after the pod's grace period anyway.
 const GRACE: Duration = Duration::from_secs(10);
 
-fn root() -> PathBuf {
+pub(crate) fn root() -> PathBuf {
     std::env::var_os("SKIFF_SHIM_ROOT")
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(DEFAULT_ROOT))
 }
 
-/// One runtime per shim process (a pod's containers share one shim): the engine, its epoch
+/// One runtime per shim process (a node's containers share one shim, 0009): the engine, its epoch
 /// ticker, linkers and the on-disk compile cache are made once.
 fn runtime() -> anyhow::Result<&'static Runtime> {
     static RUNTIME: OnceLock<Runtime> = OnceLock::new();
@@ -94,11 +94,76 @@ enum Workload {
     },
 }
 
+/// The apps this shim has loaded, by Wasm digest: the containers of the same Wasm share one
+/// compiled app, and the most recently used stay loaded between containers (a node's shim
+/// outlives them), so a start maps and compiles nothing.
+fn apps() -> &'static WarmApps {
+    static APPS: OnceLock<WarmApps> = OnceLock::new();
+    APPS.get_or_init(|| WarmApps::new(WARM_APPS))
+}
+
+/// How many apps a shim keeps loaded.
+const WARM_APPS: usize = 64;
+
 /// The Wasm to run and what its image brings.
 struct Source {
     name: String,
-    bytes: Vec<u8>,
+    wasm: Wasm,
     defaults: Option<AppDefaults>,
+}
+
+enum Wasm {
+    /// A Wasm layer in the shim's image store, verified when it was copied there: read only if
+    /// its code is neither loaded nor in the compile cache.
+    Layer(String),
+    /// A `.wasm` file of the rootfs (the compat form).
+    Bytes(Vec<u8>),
+}
+
+impl Source {
+    /// The source's app: loaded already, mapped from the node's compile cache, or compiled.
+    /// Blocking.
+    fn load(self, container: &str) -> anyhow::Result<Arc<App>> {
+        let runtime = runtime()?;
+        let key = match &self.wasm {
+            Wasm::Layer(digest) => digest.clone(),
+            Wasm::Bytes(bytes) => skiff_runtime::digest(bytes),
+        };
+        let name = &self.name;
+        if let Some(app) = apps().get(&key) {
+            log::info!("container {container}: `{name}` is loaded already");
+            return Ok(app);
+        }
+        let bytes = match self.wasm {
+            Wasm::Layer(digest) => match runtime.load_cached(name, &digest) {
+                Some(app) => {
+                    log::info!("container {container}: `{name}` loaded from the compile cache");
+                    let app = Arc::new(app);
+                    apps().insert(&key, app.clone());
+                    return Ok(app);
+                }
+                None => Store::open(&root())?.get(&digest)?,
+            },
+            Wasm::Bytes(bytes) => bytes,
+        };
+        // Compiled once per node: every later start of the same Wasm, in any shim, loads the
+        // native code from the cache (the node operator sees which in containerd's log).
+        let mut compiled = None;
+        let app = runtime.load(name, &bytes, &mut |event| {
+            if let CompileEvent::Finished { elapsed } = event {
+                compiled = Some(elapsed);
+            }
+        })?;
+        match compiled {
+            Some(elapsed) => {
+                log::info!("container {container}: compiled `{name}` in {elapsed:.1?}")
+            }
+            None => log::info!("container {container}: `{name}` loaded from the compile cache"),
+        }
+        let app = Arc::new(app);
+        apps().insert(&key, app.clone());
+        Ok(app)
+    }
 }
 
 impl Instance for SkiffInstance {
@@ -142,32 +207,10 @@ impl Instance for SkiffInstance {
         }
         let name = source.name.clone();
         let container = id.clone();
-        let app = tokio::task::spawn_blocking(move || -> anyhow::Result<App> {
-            let runtime = runtime()?;
-            // Compiled once per node: every later start of the same Wasm, in any shim, loads
-            // the native code from the cache (the node operator sees which in containerd's log).
-            let mut compiled = None;
-            let app = runtime.load(&source.name, &source.bytes, &mut |event| {
-                if let CompileEvent::Finished { elapsed } = event {
-                    compiled = Some(elapsed);
-                }
-            })?;
-            match compiled {
-                Some(elapsed) => log::info!(
-                    "container {container}: compiled `{}` in {elapsed:.1?}",
-                    source.name
-                ),
-                None => log::info!(
-                    "container {container}: `{}` loaded from the compile cache",
-                    source.name
-                ),
-            }
-            Ok(app)
-        })
-        .await
-        .map_err(|e| Error::Others(e.to_string()))?
-        .map_err(|e| Error::FailedPrecondition(format!("failed to load `{name}`: {e:#}")))?;
-        let app = Arc::new(app);
+        let app = tokio::task::spawn_blocking(move || source.load(&container))
+            .await
+            .map_err(|e| Error::Others(e.to_string()))?
+            .map_err(|e| Error::FailedPrecondition(format!("failed to load `{name}`: {e:#}")))?;
         let workload = match app.kind() {
             AppKind::Http => {
                 let network = http::Network::of(&spec);
@@ -434,9 +477,14 @@ async fn find_wasm(
             let defaults = Some(opened.defaults(&store)?);
             match (&opened.wasm, in_rootfs) {
                 (WasmSource::InTar { .. }, Some(path)) => from_rootfs(&path, defaults),
-                _ => Ok(Source {
+                (WasmSource::Layer(layer), _) => Ok(Source {
                     name: skiff_image::display_name(&image).to_string(),
-                    bytes: opened.wasm_bytes(&store)?,
+                    wasm: Wasm::Layer(layer.digest.clone()),
+                    defaults,
+                }),
+                (WasmSource::InTar { .. }, None) => Ok(Source {
+                    name: skiff_image::display_name(&image).to_string(),
+                    wasm: Wasm::Bytes(opened.wasm_bytes(&store)?),
                     defaults,
                 }),
             }
@@ -460,7 +508,7 @@ fn from_rootfs(path: &Path, defaults: Option<AppDefaults>) -> anyhow::Result<Sou
             .file_name()
             .map(|n| n.to_string_lossy().into_owned())
             .unwrap_or_default(),
-        bytes,
+        wasm: Wasm::Bytes(bytes),
         defaults,
     })
 }

@@ -14,6 +14,7 @@
 mod http;
 mod image;
 mod instance;
+mod shimlog;
 mod spec;
 mod stats;
 mod task;

@@ -14,7 +14,9 @@ use std::collections::HashMap;
 use std::io::Write as _;
 use std::os::unix::process::CommandExt as _;
 use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use anyhow::Context as _;
 use chrono::{DateTime, Utc};
@@ -35,9 +37,14 @@ use futures::FutureExt as _;
 use oci_spec::runtime::{Hook, Spec};
 
 use crate::instance::{SkiffInstance, unmount};
+use crate::shimlog;
 
-/// The shim process: `start` spawns the server (one per pod), the server serves [`Tasks`].
+/// The shim process: `start` finds or spawns the server of the container's group (by default one
+/// per containerd namespace of the node: [`Group`]), the server serves [`Tasks`].
 pub struct Shim {
+    /// The container the shim was started for.
+    id: String,
+    debug: bool,
     namespace: String,
     containerd_address: String,
     exit: Arc<ExitSignal>,
@@ -46,8 +53,12 @@ pub struct Shim {
 impl containerd_shim::Shim for Shim {
     type T = Tasks;
 
-    fn new(_runtime_id: &str, args: &Flags, _config: &mut containerd_shim::Config) -> Self {
+    fn new(_runtime_id: &str, args: &Flags, config: &mut containerd_shim::Config) -> Self {
+        // The shim's log follows its containers (`shimlog`), not only its first bundle's.
+        config.no_setup_logger = true;
         Shim {
+            id: args.id.clone(),
+            debug: args.debug,
             namespace: args.namespace.clone(),
             containerd_address: args.address.clone(),
             exit: Arc::default(),
@@ -55,18 +66,30 @@ impl containerd_shim::Shim for Shim {
     }
 
     fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
-        // containerd runs `start` in the bundle. The containers of a pod share one shim (one
-        // engine, one compile cache): CRI names the pod's sandbox in each container's spec.
-        let spec = Spec::load("config.json").map_err(|e| {
-            containerd_shim::Error::InvalidArgument(format!("cannot load the runtime spec: {e}"))
-        })?;
-        let grouping = spec
-            .annotations()
-            .as_ref()
-            .and_then(|a| a.get("io.kubernetes.cri.sandbox-id"))
-            .cloned()
-            .unwrap_or_else(|| opts.id.clone());
-        let (_, address) = containerd_shim::spawn(opts, &grouping, Vec::new())?;
+        // containerd runs `start` in the bundle, for each container: the answer is the address
+        // of the shim that runs it, an existing one of the same group or a new one.
+        let group = Group::from_env().map_err(containerd_shim::Error::InvalidArgument)?;
+        idle_exit_from_env().map_err(containerd_shim::Error::InvalidArgument)?;
+        let key = match group {
+            Group::Node => NODE_KEY.to_string(),
+            Group::Pod => {
+                // CRI names the pod's sandbox in each container's spec.
+                let spec = Spec::load("config.json").map_err(|e| {
+                    containerd_shim::Error::InvalidArgument(format!(
+                        "cannot load the runtime spec: {e}"
+                    ))
+                })?;
+                spec.annotations()
+                    .as_ref()
+                    .and_then(|a| a.get("io.kubernetes.cri.sandbox-id"))
+                    .cloned()
+                    .unwrap_or_else(|| opts.id.clone())
+            }
+            Group::Container => opts.id.clone(),
+        };
+        let address = containerd_shim::socket_address(&opts.address, &opts.namespace, &key);
+        let (_, address) =
+            containerd_shim::spawn(opts, &key, vec![(SOCKET_ENV, address.as_str())])?;
         containerd_shim::util::write_address(&address)?;
         Ok(address)
     }
@@ -85,8 +108,25 @@ impl containerd_shim::Shim for Shim {
     }
 
     fn create_task_service(&self, publisher: RemotePublisher) -> Tasks {
+        // The shim serves from here on. It was started in its first container's bundle, which
+        // containerd removes with that container while a shared shim lives on: it keeps its
+        // `address` file (read when it exits) in a directory of its own.
+        if let Err(e) = shimlog::init(&self.id, self.debug) {
+            eprintln!("the shim cannot log to containerd: {e}");
+        }
+        let socket = std::env::var(SOCKET_ENV).ok();
+        if let Some(address) = &socket
+            && let Err(e) = settle_in(address)
+        {
+            log::warn!("the shim stays in its first bundle: {e:#}");
+        }
+        // Both were checked by `start`.
+        let idle_exit = match Group::from_env() {
+            Ok(Group::Node) => idle_exit_from_env().unwrap_or(NODE_IDLE_EXIT),
+            _ => Duration::ZERO,
+        };
         Tasks {
-            containers: Mutex::default(),
+            containers: Arc::default(),
             events: Arc::new(Events {
                 publisher,
                 namespace: self.namespace.clone(),
@@ -94,17 +134,94 @@ impl containerd_shim::Shim for Shim {
             exit: self.exit.clone(),
             namespace: self.namespace.clone(),
             containerd_address: self.containerd_address.clone(),
+            idle: Arc::new(Idle {
+                exit_after: idle_exit,
+                creates: AtomicU64::new(0),
+                waiting: AtomicBool::new(false),
+                socket,
+            }),
         }
     }
 }
 
+/// Which containers share a shim process, from `SKIFF_SHIM_GROUP` in containerd's environment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    /// `node` (the default): every container of a containerd namespace, so a node has one
+    /// engine and one set of loaded apps for all its pods.
+    Node,
+    /// `pod`: the containers of a pod, as runc's shim groups them.
+    Pod,
+    /// `container`: a process per container.
+    Container,
+}
+
+impl Group {
+    fn from_env() -> Result<Group, String> {
+        match std::env::var(GROUP_ENV).as_deref() {
+            Err(_) | Ok("" | "node") => Ok(Group::Node),
+            Ok("pod") => Ok(Group::Pod),
+            Ok("container") => Ok(Group::Container),
+            Ok(other) => Err(format!(
+                "{GROUP_ENV}=`{other}` in containerd's environment is not a grouping; use `node` \
+                 (the default), `pod` or `container`"
+            )),
+        }
+    }
+}
+
+/// The grouping key of a node's shim (with containerd's address and the namespace, it names the
+/// socket).
+const NODE_KEY: &str = "skiff-node";
+const GROUP_ENV: &str = "SKIFF_SHIM_GROUP";
+/// The shim's own socket address, handed from `start` to the shim it spawns.
+const SOCKET_ENV: &str = "SKIFF_SHIM_SOCKET";
+/// How long a node's shim stays after its last container is deleted, for the next one.
+const NODE_IDLE_EXIT: Duration = Duration::from_secs(60);
+const IDLE_EXIT_ENV: &str = "SKIFF_SHIM_IDLE_EXIT";
+
+/// `SKIFF_SHIM_IDLE_EXIT` (seconds) in containerd's environment, else [`NODE_IDLE_EXIT`].
+fn idle_exit_from_env() -> Result<Duration, String> {
+    match std::env::var(IDLE_EXIT_ENV) {
+        Err(_) => Ok(NODE_IDLE_EXIT),
+        Ok(seconds) => seconds.parse().map(Duration::from_secs).map_err(|_| {
+            format!(
+                "{IDLE_EXIT_ENV}=`{seconds}` in containerd's environment is not a number of \
+                 seconds; give e.g. `{IDLE_EXIT_ENV}=60`, or `0` to exit with the last container"
+            )
+        }),
+    }
+}
+
+/// Moves the serving shim into `<SKIFF_SHIM_ROOT>/shims/<socket name>`, with its address file.
+fn settle_in(address: &str) -> anyhow::Result<()> {
+    let name = address.rsplit('/').next().unwrap_or(address);
+    let dir = crate::instance::root().join("shims").join(name);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create `{}`", dir.display()))?;
+    std::env::set_current_dir(&dir).with_context(|| format!("cannot enter `{}`", dir.display()))?;
+    containerd_shim::util::write_address(address)?;
+    Ok(())
+}
+
 /// The task service: the containers this shim runs, by id.
 pub struct Tasks {
-    containers: Mutex<HashMap<String, Arc<Container>>>,
+    containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
     events: Arc<Events>,
     exit: Arc<ExitSignal>,
     namespace: String,
     containerd_address: String,
+    idle: Arc<Idle>,
+}
+
+/// When a shim with no containers left exits.
+struct Idle {
+    /// Zero: at once, when containerd asks after the last delete.
+    exit_after: Duration,
+    /// Containers created so far: one created while the shim waited keeps it.
+    creates: AtomicU64,
+    /// Whether a wait is under way.
+    waiting: AtomicBool,
+    socket: Option<String>,
 }
 
 struct Container {
@@ -176,6 +293,20 @@ impl Tasks {
         if self.get(&req.id).is_ok() {
             return Err(Error::AlreadyExists(req.id));
         }
+        self.idle.creates.fetch_add(1, Ordering::SeqCst);
+        // containerd reads this container's log fifo until the task is deleted.
+        let id = req.id.clone();
+        if let Err(e) = shimlog::add(&id, Path::new(&req.bundle)) {
+            log::warn!("container {id}: the shim cannot log to its bundle: {e}");
+        }
+        let created = self.create_container(req).await;
+        if created.is_err() {
+            shimlog::remove(&id);
+        }
+        created
+    }
+
+    async fn create_container(&self, req: CreateTaskRequest) -> Result<CreateTaskResponse, Error> {
         let bundle = Path::new(&req.bundle);
         let mut spec = Spec::load(bundle.join("config.json"))?;
         spec.canonicalize_rootfs(bundle)?;
@@ -331,6 +462,7 @@ impl Tasks {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&req.id);
+        shimlog::remove(&req.id);
         let pid = container.pid.get().copied().unwrap_or_default();
         let (status, at) = exited.unzip();
         let at = at.map(timestamp);
@@ -442,16 +574,61 @@ impl Task for Tasks {
     }
 
     fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> TtrpcResult<Empty> {
-        // containerd asks after each delete; the shim goes once its last container is gone.
-        if self
+        // containerd asks after each delete; the shim goes once its last container is gone (a
+        // node's shim once none has come for a while).
+        let empty = self
             .containers
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .is_empty()
-        {
+            .is_empty();
+        if !empty {
+            return Ok(Empty::new());
+        }
+        if self.idle.exit_after.is_zero() {
             self.exit.signal();
+        } else if !self.idle.waiting.swap(true, Ordering::SeqCst) {
+            let (containers, idle, exit) = (
+                self.containers.clone(),
+                self.idle.clone(),
+                self.exit.clone(),
+            );
+            std::thread::spawn(move || exit_when_idle(&containers, &idle, &exit));
         }
         Ok(Empty::new())
+    }
+}
+
+/// Waits until no container has been created for `idle.exit_after` and none is left, then
+/// withdraws the socket (a `start` from then on spawns a new shim) and ends the shim; returns
+/// early if containers came.
+fn exit_when_idle(
+    containers: &Mutex<HashMap<String, Arc<Container>>>,
+    idle: &Idle,
+    exit: &ExitSignal,
+) {
+    let mut seen = idle.creates.load(Ordering::SeqCst);
+    loop {
+        std::thread::sleep(idle.exit_after);
+        let containers = containers.lock().unwrap_or_else(|e| e.into_inner());
+        let creates = idle.creates.load(Ordering::SeqCst);
+        if !containers.is_empty() {
+            // The next delete's shutdown starts a new wait.
+            idle.waiting.store(false, Ordering::SeqCst);
+            return;
+        }
+        if creates == seen {
+            if let Some(path) = idle
+                .socket
+                .as_deref()
+                .and_then(|a| a.strip_prefix("unix://"))
+            {
+                let _ = std::fs::remove_file(path);
+            }
+            log::info!("no container for {:?}: the shim exits", idle.exit_after);
+            exit.signal();
+            return;
+        }
+        seen = creates;
     }
 }
 

@@ -323,21 +323,95 @@ fn a_handler_logs_through_containerd_and_a_listener_it_cannot_have_is_refused() 
     assert!(run.stderr.contains("--net-host"), "{run:?}");
 }
 
+/// The PID `ctr task ls` shows for a running task: its shim's, since the app runs inside it.
+fn task_pid(containerd: &Containerd, id: &str) -> u32 {
+    let tasks = containerd.ctr(&["task", "ls"]);
+    tasks
+        .lines()
+        .find_map(|l| {
+            let mut fields = l.split_whitespace();
+            (fields.next() == Some(id)).then(|| fields.next()?.parse().ok())?
+        })
+        .unwrap_or_else(|| panic!("no task `{id}` in:\n{tasks}"))
+}
+
+/// How many times the shims of `containerd` compiled, mapped from the compile cache, and found
+/// loaded already.
+fn loads(containerd: &Containerd) -> (usize, usize, usize) {
+    let log = containerd.log();
+    let count = |what: &str| log.lines().filter(|l| l.contains(what)).count();
+    (
+        count(": compiled `"),
+        count("loaded from the compile cache"),
+        count("is loaded already"),
+    )
+}
+
 #[test]
-fn a_second_start_of_the_same_wasm_does_not_compile_it() {
+fn a_nodes_containers_share_one_shim_and_its_loaded_code() {
     let registry = Registry::start();
-    let containerd = Containerd::start();
+    let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_IDLE_EXIT", "2")]);
     let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
     for id in ["first", "second", "third"] {
         let run = containerd.run(&hello, id, &[], &["--name", id]);
         assert_eq!(run.stdout, format!("Hello, {id}!\n"), "{run:?}");
     }
-    // Each `ctr run` is a shim process of its own; the node's cache is shared by all of them.
-    let log = containerd.log();
-    let compiled = log.lines().filter(|l| l.contains(": compiled `")).count();
-    let cached = log
-        .lines()
-        .filter(|l| l.contains("loaded from the compile cache"))
-        .count();
-    assert_eq!((compiled, cached), (1, 2), "{log}");
+    // One shim for the node's namespace, which outlives each container for the next: compiled
+    // once, then found loaded.
+    assert_eq!(loads(&containerd), (1, 0, 2), "{}", containerd.log());
+
+    // Two containers at once (not of one pod) are one process.
+    let sleep = containerd.publish(&registry, "team/sleep:1.0", P1_CLI_SLEEP, Form::Layer);
+    let mut tasks: Vec<_> = ["s1", "s2"]
+        .iter()
+        .map(|id| {
+            let task = containerd.run_detached(&sleep, id, &[], &["600000"]);
+            containerd.wait_running(id);
+            task
+        })
+        .collect();
+    let shim = task_pid(&containerd, "s1");
+    assert_eq!(task_pid(&containerd, "s2"), shim);
+    for (id, task) in ["s1", "s2"].iter().zip(&mut tasks) {
+        containerd.ctr(&["task", "kill", id]);
+        assert!(!task.wait().unwrap().success());
+    }
+    // With no container left it exits after SKIFF_SHIM_IDLE_EXIT, taking its socket with it.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::path::Path::new(&format!("/proc/{shim}")).exists() {
+        assert!(
+            Instant::now() < deadline,
+            "the shim {shim} did not exit with no containers left:\n{}",
+            containerd.log()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let run = containerd.run(&hello, "after", &[], &["--name", "again"]);
+    assert_eq!(run.stdout, "Hello, again!\n", "{run:?}");
+}
+
+#[test]
+fn a_shim_per_container_still_compiles_once_per_node() {
+    let registry = Registry::start();
+    let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_GROUP", "container")]);
+    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+    for id in ["first", "second", "third"] {
+        let run = containerd.run(&hello, id, &[], &["--name", id]);
+        assert_eq!(run.stdout, format!("Hello, {id}!\n"), "{run:?}");
+    }
+    // Each `ctr run` is a shim process of its own; the node's compile cache is shared by all.
+    assert_eq!(loads(&containerd), (1, 2, 0), "{}", containerd.log());
+}
+
+#[test]
+fn a_bad_shim_setting_fails_the_start_naming_it() {
+    let registry = Registry::start();
+    let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_GROUP", "rack")]);
+    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+    let run = containerd.run(&hello, "bad", &[], &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("SKIFF_SHIM_GROUP=`rack`") && run.stderr.contains("`pod`"),
+        "{run:?}"
+    );
 }

@@ -79,9 +79,14 @@ pub struct Containerd {
 
 impl Containerd {
     pub fn start() -> Containerd {
+        Containerd::start_with_env(&[])
+    }
+
+    /// A containerd whose environment (which its shims inherit) also holds `env`.
+    pub fn start_with_env(env: &[(&str, &str)]) -> Containerd {
         let dir = tempfile::tempdir().unwrap();
         let config = base_config(dir.path(), "'io.containerd.grpc.v1.cri', ");
-        Containerd::launch(dir, &config)
+        Containerd::launch(dir, &config, env)
     }
 
     /// A containerd whose CRI plugin serves the kubelet's API on its socket, as on a Kubernetes
@@ -118,7 +123,7 @@ impl Containerd {
             cni = d.join("cni").display(),
             certs = d.join("certs.d").display(),
         ));
-        Containerd::launch(dir, &config)
+        Containerd::launch(dir, &config, &[])
     }
 
     /// The temp dir this containerd keeps its config, root, state, socket and log in.
@@ -132,7 +137,7 @@ impl Containerd {
     }
 
     /// Starts containerd with `config` (its paths all under `dir`) and waits until it answers.
-    fn launch(dir: tempfile::TempDir, config_text: &str) -> Containerd {
+    fn launch(dir: tempfile::TempDir, config_text: &str, env: &[(&str, &str)]) -> Containerd {
         assert!(
             unsafe { libc::geteuid() } == 0,
             "containerd needs root (it mounts the rootfs of each container): run the tests as root"
@@ -153,6 +158,7 @@ impl Containerd {
             .arg(&config)
             .env("PATH", path)
             .env("SKIFF_SHIM_ROOT", d.join("skiff"))
+            .envs(env.iter().copied())
             .stdin(Stdio::null())
             .stdout(log.try_clone().unwrap())
             .stderr(log)
