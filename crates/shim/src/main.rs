@@ -7,7 +7,8 @@
 //! nothing of a run: loading, compiling, caching, granting and limiting are `skiff-runtime`'s,
 //! `skiff-capabilities`'s and `skiff-image`'s, as for `skiff run`; and the containerd protocol
 //! (ttrpc, shim start/delete, events) is `containerd-shim`'s. The task service is its own
-//! (`task`), so that a task's stats are its app's (`stats`), not the shim process's.
+//! (`task`), so that a task's stats are its app's (`stats`), not the shim process's, and on
+//! ttrpc's async server, so that a node's shim runs no threads per container.
 //!
 //! Not done yet: stdin.
 
@@ -23,6 +24,7 @@ use std::io::Write as _;
 
 use containerd_shim::protos::protobuf::{Message as _, MessageField};
 use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
+use containerd_shimkit::AmbientRuntime as _;
 
 const NAME: &str = "skiff";
 
@@ -60,5 +62,27 @@ fn main() {
             .expect("failed to write the runtime info");
         return;
     }
-    containerd_shim::run::<task::Shim>(NAME, None);
+    match flags.action.as_str() {
+        "start" => match task::start(&flags) {
+            Ok(address) => print!("{address}"),
+            Err(e) => {
+                eprintln!("containerd-shim-{NAME}-v1: {e}");
+                std::process::exit(1);
+            }
+        },
+        "delete" => {
+            let bytes = task::deleted()
+                .write_to_bytes()
+                .expect("a DeleteResponse always encodes");
+            std::io::stdout()
+                .write_all(&bytes)
+                .expect("failed to write the delete response");
+        }
+        _ => {
+            if let Err(e) = task::serve(flags).block_on() {
+                eprintln!("containerd-shim-{NAME}-v1: {e:#}");
+                std::process::exit(1);
+            }
+        }
+    }
 }

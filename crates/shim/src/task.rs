@@ -28,9 +28,12 @@ use containerd_shim::api::{
 use containerd_shim::event::Event;
 use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
+use containerd_shim::protos::shim_async::{self, Task as AsyncTask};
+use containerd_shim::protos::ttrpc;
+use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
 use containerd_shim::protos::types::task::Status;
 use containerd_shim::publisher::RemotePublisher;
-use containerd_shim::{ExitSignal, Flags, StartOpts, Task, TtrpcContext, TtrpcResult};
+use containerd_shim::{Flags, StartOpts, TtrpcResult};
 use containerd_shimkit::AmbientRuntime as _;
 use containerd_shimkit::sandbox::{Error, Instance as _, InstanceConfig};
 use futures::FutureExt as _;
@@ -39,109 +42,146 @@ use oci_spec::runtime::{Hook, Spec};
 use crate::instance::{SkiffInstance, unmount};
 use crate::shimlog;
 
-/// The shim process: `start` finds or spawns the server of the container's group (by default one
-/// per containerd namespace of the node: [`Group`]), the server serves [`Tasks`].
-pub struct Shim {
-    /// The container the shim was started for.
-    id: String,
-    debug: bool,
-    namespace: String,
-    containerd_address: String,
-    exit: Arc<ExitSignal>,
+/// `containerd-shim-skiff-v1 start`, run by containerd in a container's bundle: the address of
+/// the shim that runs it, an existing one of its group ([`Group`]: by default one per containerd
+/// namespace of the node) or one spawned now.
+pub fn start(flags: &Flags) -> containerd_shim::Result<String> {
+    let group = Group::from_env().map_err(containerd_shim::Error::InvalidArgument)?;
+    idle_exit_from_env().map_err(containerd_shim::Error::InvalidArgument)?;
+    let key = match group {
+        Group::Node => NODE_KEY.to_string(),
+        Group::Pod => {
+            // CRI names the pod's sandbox in each container's spec.
+            let spec = Spec::load("config.json").map_err(|e| {
+                containerd_shim::Error::InvalidArgument(format!(
+                    "cannot load the runtime spec: {e}"
+                ))
+            })?;
+            spec.annotations()
+                .as_ref()
+                .and_then(|a| a.get("io.kubernetes.cri.sandbox-id"))
+                .cloned()
+                .unwrap_or_else(|| flags.id.clone())
+        }
+        Group::Container => flags.id.clone(),
+    };
+    let address = containerd_shim::socket_address(&flags.address, &flags.namespace, &key);
+    let opts = StartOpts {
+        id: flags.id.clone(),
+        publish_binary: flags.publish_binary.clone(),
+        address: flags.address.clone(),
+        ttrpc_address: std::env::var("TTRPC_ADDRESS").unwrap_or_default(),
+        namespace: flags.namespace.clone(),
+        debug: flags.debug,
+    };
+    let (_, address) = containerd_shim::spawn(opts, &key, vec![(SOCKET_ENV, address.as_str())])?;
+    containerd_shim::util::write_address(&address)?;
+    Ok(address)
 }
 
-impl containerd_shim::Shim for Shim {
-    type T = Tasks;
-
-    fn new(_runtime_id: &str, args: &Flags, config: &mut containerd_shim::Config) -> Self {
-        // The shim's log follows its containers (`shimlog`), not only its first bundle's.
-        config.no_setup_logger = true;
-        Shim {
-            id: args.id.clone(),
-            debug: args.debug,
-            namespace: args.namespace.clone(),
-            containerd_address: args.address.clone(),
-            exit: Arc::default(),
-        }
+/// `containerd-shim-skiff-v1 delete`: containerd cleaning up after a shim that died, whose apps
+/// died with it.
+pub fn deleted() -> DeleteResponse {
+    DeleteResponse {
+        exit_status: 137,
+        exited_at: Some(timestamp(Utc::now())).into(),
+        ..Default::default()
     }
+}
 
-    fn start_shim(&mut self, opts: StartOpts) -> containerd_shim::Result<String> {
-        // containerd runs `start` in the bundle, for each container: the answer is the address
-        // of the shim that runs it, an existing one of the same group or a new one.
-        let group = Group::from_env().map_err(containerd_shim::Error::InvalidArgument)?;
-        idle_exit_from_env().map_err(containerd_shim::Error::InvalidArgument)?;
-        let key = match group {
-            Group::Node => NODE_KEY.to_string(),
-            Group::Pod => {
-                // CRI names the pod's sandbox in each container's spec.
-                let spec = Spec::load("config.json").map_err(|e| {
-                    containerd_shim::Error::InvalidArgument(format!(
-                        "cannot load the runtime spec: {e}"
-                    ))
-                })?;
-                spec.annotations()
-                    .as_ref()
-                    .and_then(|a| a.get("io.kubernetes.cri.sandbox-id"))
-                    .cloned()
-                    .unwrap_or_else(|| opts.id.clone())
+/// The serving shim (spawned by [`start`], the listening socket on fd 3): containerd's task API
+/// on ttrpc's async server, so that a connection per container costs no threads; until the last
+/// container is gone (a node's shim: until none has come for a while).
+pub async fn serve(flags: Flags) -> anyhow::Result<()> {
+    if let Err(e) = shimlog::init(&flags.id, flags.debug) {
+        eprintln!("the shim cannot log to containerd: {e}");
+    }
+    // containerd's SIGTERM/SIGINT are for the containers, not for the shim that runs them (as
+    // runc's shim ignores them); a closed fifo is an error, not a signal.
+    // SAFETY: setting dispositions to SIG_IGN, before any other thread handles signals.
+    unsafe {
+        libc::signal(libc::SIGTERM, libc::SIG_IGN);
+        libc::signal(libc::SIGINT, libc::SIG_IGN);
+        libc::signal(libc::SIGPIPE, libc::SIG_IGN);
+    }
+    reap_children()?;
+    // It was started in its first container's bundle, which containerd removes with that
+    // container while a shared shim lives on: it keeps its `address` file in a directory of
+    // its own.
+    let socket = std::env::var(SOCKET_ENV).ok();
+    if let Some(address) = &socket
+        && let Err(e) = settle_in(address)
+    {
+        log::warn!("the shim stays in its first bundle: {e:#}");
+    }
+    // Both were checked by `start`.
+    let idle_exit = match Group::from_env() {
+        Ok(Group::Node) => idle_exit_from_env().unwrap_or(NODE_IDLE_EXIT),
+        _ => Duration::ZERO,
+    };
+    let ttrpc_address = std::env::var("TTRPC_ADDRESS").context("TTRPC_ADDRESS is not set")?;
+    let publisher = RemotePublisher::new(&ttrpc_address)
+        .with_context(|| format!("cannot connect to containerd's events at `{ttrpc_address}`"))?;
+    let exit = Arc::new(tokio::sync::Notify::new());
+    let tasks = Tasks {
+        containers: Arc::default(),
+        events: Arc::new(Events {
+            publisher,
+            namespace: flags.namespace.clone(),
+        }),
+        exit: exit.clone(),
+        namespace: flags.namespace.clone(),
+        containerd_address: flags.address.clone(),
+        idle: Arc::new(Idle {
+            exit_after: idle_exit,
+            creates: AtomicU64::new(0),
+            waiting: AtomicBool::new(false),
+            socket: socket.clone(),
+        }),
+    };
+    let service =
+        shim_async::create_task(Arc::new(Box::new(tasks) as Box<dyn AsyncTask + Send + Sync>));
+    let mut server = ttrpc::r#async::Server::new()
+        .add_listener(SOCKET_FD)?
+        .set_domain_unix()
+        .register_service(service);
+    server.start().await?;
+    log::info!("the shim serves");
+    exit.notified().await;
+    log::info!("the shim exits");
+    server.shutdown().await.unwrap_or_default();
+    if let Some(path) = socket.as_deref().and_then(|a| a.strip_prefix("unix://")) {
+        let _ = std::fs::remove_file(path);
+    }
+    Ok(())
+}
+
+/// Reaps the shim's child processes (`containerd_shim::mount`'s mount helpers, OCI hooks) on a
+/// thread of its own, handing each exit to `containerd_shim::monitor`, where their parents wait.
+fn reap_children() -> anyhow::Result<()> {
+    let mut signals = signal_hook::iterator::Signals::new([libc::SIGCHLD])
+        .context("cannot watch the shim's child processes")?;
+    std::thread::Builder::new()
+        .name("reaper".into())
+        .spawn(move || {
+            for _ in signals.forever() {
+                loop {
+                    let mut status = 0;
+                    // SAFETY: waitpid with a valid out-pointer; WNOHANG never blocks.
+                    let pid = unsafe { libc::waitpid(-1, &mut status, libc::WNOHANG) };
+                    if pid <= 0 {
+                        break;
+                    }
+                    let code = if libc::WIFSIGNALED(status) {
+                        128 + libc::WTERMSIG(status)
+                    } else {
+                        libc::WEXITSTATUS(status)
+                    };
+                    let _ = containerd_shim::monitor::monitor_notify_by_pid(pid, code);
+                }
             }
-            Group::Container => opts.id.clone(),
-        };
-        let address = containerd_shim::socket_address(&opts.address, &opts.namespace, &key);
-        let (_, address) =
-            containerd_shim::spawn(opts, &key, vec![(SOCKET_ENV, address.as_str())])?;
-        containerd_shim::util::write_address(&address)?;
-        Ok(address)
-    }
-
-    fn delete_shim(&mut self) -> containerd_shim::Result<DeleteResponse> {
-        // containerd cleaning up after a shim that died: its apps died with it.
-        Ok(DeleteResponse {
-            exit_status: 137,
-            exited_at: Some(timestamp(Utc::now())).into(),
-            ..Default::default()
-        })
-    }
-
-    fn wait(&mut self) {
-        self.exit.wait();
-    }
-
-    fn create_task_service(&self, publisher: RemotePublisher) -> Tasks {
-        // The shim serves from here on. It was started in its first container's bundle, which
-        // containerd removes with that container while a shared shim lives on: it keeps its
-        // `address` file (read when it exits) in a directory of its own.
-        if let Err(e) = shimlog::init(&self.id, self.debug) {
-            eprintln!("the shim cannot log to containerd: {e}");
-        }
-        let socket = std::env::var(SOCKET_ENV).ok();
-        if let Some(address) = &socket
-            && let Err(e) = settle_in(address)
-        {
-            log::warn!("the shim stays in its first bundle: {e:#}");
-        }
-        // Both were checked by `start`.
-        let idle_exit = match Group::from_env() {
-            Ok(Group::Node) => idle_exit_from_env().unwrap_or(NODE_IDLE_EXIT),
-            _ => Duration::ZERO,
-        };
-        Tasks {
-            containers: Arc::default(),
-            events: Arc::new(Events {
-                publisher,
-                namespace: self.namespace.clone(),
-            }),
-            exit: self.exit.clone(),
-            namespace: self.namespace.clone(),
-            containerd_address: self.containerd_address.clone(),
-            idle: Arc::new(Idle {
-                exit_after: idle_exit,
-                creates: AtomicU64::new(0),
-                waiting: AtomicBool::new(false),
-                socket,
-            }),
-        }
-    }
+        })?;
+    Ok(())
 }
 
 /// Which containers share a shim process, from `SKIFF_SHIM_GROUP` in containerd's environment.
@@ -174,6 +214,8 @@ impl Group {
 /// socket).
 const NODE_KEY: &str = "skiff-node";
 const GROUP_ENV: &str = "SKIFF_SHIM_GROUP";
+/// The listening socket `containerd_shim::spawn` hands the shim it spawns.
+const SOCKET_FD: std::os::fd::RawFd = 3;
 /// The shim's own socket address, handed from `start` to the shim it spawns.
 const SOCKET_ENV: &str = "SKIFF_SHIM_SOCKET";
 /// How long a node's shim stays after its last container is deleted, for the next one.
@@ -207,7 +249,8 @@ fn settle_in(address: &str) -> anyhow::Result<()> {
 pub struct Tasks {
     containers: Arc<Mutex<HashMap<String, Arc<Container>>>>,
     events: Arc<Events>,
-    exit: Arc<ExitSignal>,
+    /// Ends [`serve`].
+    exit: Arc<tokio::sync::Notify>,
     namespace: String,
     containerd_address: String,
     idle: Arc<Idle>,
@@ -524,37 +567,42 @@ impl Tasks {
     }
 }
 
-impl Task for Tasks {
-    fn create(&self, _: &TtrpcContext, req: CreateTaskRequest) -> TtrpcResult<CreateTaskResponse> {
+#[async_trait::async_trait]
+impl AsyncTask for Tasks {
+    async fn create(
+        &self,
+        _: &TtrpcContext,
+        req: CreateTaskRequest,
+    ) -> TtrpcResult<CreateTaskResponse> {
         log::debug!("create: {req:?}");
-        Ok(self.create_task(req).block_on()?)
+        Ok(self.create_task(req).await?)
     }
 
-    fn start(&self, _: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
+    async fn start(&self, _: &TtrpcContext, req: StartRequest) -> TtrpcResult<StartResponse> {
         log::debug!("start: {req:?}");
-        Ok(self.start_task(req).block_on()?)
+        Ok(self.start_task(req).await?)
     }
 
-    fn kill(&self, _: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
+    async fn kill(&self, _: &TtrpcContext, req: KillRequest) -> TtrpcResult<Empty> {
         log::debug!("kill: {req:?}");
-        Ok(self.kill_task(req).block_on()?)
+        Ok(self.kill_task(req).await?)
     }
 
-    fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
+    async fn delete(&self, _: &TtrpcContext, req: DeleteRequest) -> TtrpcResult<DeleteResponse> {
         log::debug!("delete: {req:?}");
-        Ok(self.delete_task(req).block_on()?)
+        Ok(self.delete_task(req).await?)
     }
 
-    fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
+    async fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
         log::debug!("wait: {req:?}");
-        Ok(self.wait_task(req).block_on()?)
+        Ok(self.wait_task(req).await?)
     }
 
-    fn state(&self, _: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
+    async fn state(&self, _: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {
         Ok(self.task_state(req)?)
     }
 
-    fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
+    async fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
         let container = self.get(&req.id)?;
         Ok(ConnectResponse {
             shim_pid: std::process::id(),
@@ -564,8 +612,8 @@ impl Task for Tasks {
     }
 
     /// The app's own CPU time and memory, as Skiff's runtime meters them, in the form runc's
-    /// shim reports a cgroup's: not the shim process's, which every container of the pod shares.
-    fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
+    /// shim reports a cgroup's: not the shim process's, which every container of the node shares.
+    async fn stats(&self, _: &TtrpcContext, req: StatsRequest) -> TtrpcResult<StatsResponse> {
         let container = self.get(&req.id)?;
         Ok(StatsResponse {
             stats: Some(container.instance.usage().to_any()).into(),
@@ -573,7 +621,7 @@ impl Task for Tasks {
         })
     }
 
-    fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> TtrpcResult<Empty> {
+    async fn shutdown(&self, _: &TtrpcContext, _: ShutdownRequest) -> TtrpcResult<Empty> {
         // containerd asks after each delete; the shim goes once its last container is gone (a
         // node's shim once none has come for a while).
         let empty = self
@@ -585,7 +633,7 @@ impl Task for Tasks {
             return Ok(Empty::new());
         }
         if self.idle.exit_after.is_zero() {
-            self.exit.signal();
+            self.exit.notify_one();
         } else if !self.idle.waiting.swap(true, Ordering::SeqCst) {
             let (containers, idle, exit) = (
                 self.containers.clone(),
@@ -604,7 +652,7 @@ impl Task for Tasks {
 fn exit_when_idle(
     containers: &Mutex<HashMap<String, Arc<Container>>>,
     idle: &Idle,
-    exit: &ExitSignal,
+    exit: &tokio::sync::Notify,
 ) {
     let mut seen = idle.creates.load(Ordering::SeqCst);
     loop {
@@ -625,7 +673,7 @@ fn exit_when_idle(
                 let _ = std::fs::remove_file(path);
             }
             log::info!("no container for {:?}: the shim exits", idle.exit_after);
-            exit.signal();
+            exit.notify_one();
             return;
         }
         seen = creates;
@@ -687,6 +735,8 @@ fn run_hook(hook: &Hook, state: &serde_json::Value) -> anyhow::Result<()> {
         .iter()
         .flatten()
         .filter_map(|e| e.split_once('='));
+    // The reaper collects its exit (`reap_children`): its status comes through the monitor.
+    let exits = containerd_shim::monitor::monitor_subscribe(containerd_shim::monitor::Topic::All)?;
     let mut child = command
         .env_clear()
         .envs(env)
@@ -696,7 +746,7 @@ fn run_hook(hook: &Hook, state: &serde_json::Value) -> anyhow::Result<()> {
         // A hook that exits without reading its stdin is not a failure.
         let _ = stdin.write_all(state.to_string().as_bytes());
     }
-    let status = child.wait()?;
-    anyhow::ensure!(status.success(), "{status}");
+    let code = containerd_shim::monitor::wait_pid(child.id() as i32, exits);
+    anyhow::ensure!(code == 0, "exit status {code}");
     Ok(())
 }
