@@ -44,38 +44,58 @@ pub struct CreateApp {
     /// The other apps it may call in-process (`--link`; compose's `depends_on` and `links`).
     #[serde(default, skip_serializing_if = "Links::is_empty")]
     pub links: Links,
-    /// For an HTTP app: its health check (`--health-path`; compose's `healthcheck`).
+    /// Its health check (`--health-path`, `--health-port`; compose's `healthcheck`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthCheck>,
 }
 
-/// An HTTP app's health check, with Docker's knobs (`docker run --health-*`, compose's
-/// `healthcheck`): every `interval_ms` the daemon sends `GET path` to the app's own handler
-/// in-process (no socket; the check's instance counts like a request, under the app's limits)
-/// and counts 2xx and 3xx answers within `timeout_ms` as passing. After `retries` failures in a
-/// row the app is `unhealthy`; failures within `start_period_ms` of its start do not count
-/// until a check has passed.
+/// An app's health check, with Docker's knobs (`docker run --health-*`, compose's
+/// `healthcheck`). For an HTTP app, every `interval_ms` the daemon sends `GET path` to the app's
+/// own handler in-process (no socket; the check's instance counts like a request, under the
+/// app's limits) and counts 2xx and 3xx answers within `timeout_ms` as passing. For a command
+/// that listens itself, `port` (one of its `-p` ports) makes the check a TCP connect to it, as
+/// Docker's `nc -z localhost PORT`; `path` is then empty. After `retries` failures in a row the
+/// app is `unhealthy`; failures within `start_period_ms` of its start do not count until a check
+/// has passed, and while it is `starting` within that period the checks come every
+/// `start_interval_ms` instead of `interval_ms` (Docker's `start_interval`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct HealthCheck {
-    /// The path (and query) requested, starting with `/`.
+    /// The path (and query) requested, starting with `/`; empty for a TCP check.
     pub path: String,
+    /// A TCP check of this port of a command app instead of a GET (absent in records and
+    /// requests from before TCP checks: those are HTTP checks).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub port: Option<u16>,
     pub interval_ms: u64,
     pub timeout_ms: u64,
     pub retries: u32,
     pub start_period_ms: u64,
+    pub start_interval_ms: u64,
+}
+
+impl HealthCheck {
+    /// What is checked, for messages: `GET /healthz` or `TCP connect to port 6379`.
+    pub fn target(&self) -> String {
+        match self.port {
+            Some(port) => format!("TCP connect to port {port}"),
+            None => format!("GET {}", self.path),
+        }
+    }
 }
 
 impl Default for HealthCheck {
     /// Docker's defaults: every 30 s, 30 s to answer, unhealthy after 3 failures, no start
-    /// period.
+    /// period (checks every 5 s within one).
     fn default() -> Self {
         HealthCheck {
             path: "/".into(),
+            port: None,
             interval_ms: 30_000,
             timeout_ms: 30_000,
             retries: 3,
             start_period_ms: 0,
+            start_interval_ms: 5_000,
         }
     }
 }
@@ -417,5 +437,26 @@ mod tests {
         }
         assert!("sometimes".parse::<RestartPolicy>().is_err());
         assert!("on-failure:x".parse::<RestartPolicy>().is_err());
+    }
+
+    #[test]
+    fn health_checks_from_before_tcp_checks_and_start_intervals_are_http_checks() {
+        let old: HealthCheck = serde_json::from_str(
+            r#"{"path":"/healthz","interval_ms":200,"timeout_ms":1000,"retries":2,"start_period_ms":0}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            (old.path.as_str(), old.port, old.start_interval_ms),
+            ("/healthz", None, 5000)
+        );
+        assert!(!serde_json::to_string(&old).unwrap().contains("port"));
+        let tcp = HealthCheck {
+            path: String::new(),
+            port: Some(6379),
+            ..HealthCheck::default()
+        };
+        let json = serde_json::to_string(&tcp).unwrap();
+        assert_eq!(serde_json::from_str::<HealthCheck>(&json).unwrap(), tcp);
+        assert_eq!(tcp.target(), "TCP connect to port 6379");
     }
 }

@@ -73,7 +73,8 @@ pub struct Service {
     /// `links`: the name the service calls another by -> that service (`SERVICE[:ALIAS]`).
     pub links: BTreeMap<String, String>,
     pub memory: Option<String>,
-    /// `healthcheck`: an HTTP GET of the path its `test` names; `None` without one or disabled.
+    /// `healthcheck`: an HTTP GET of the path its `test` names, or a TCP connect to the port (one
+    /// of `ports`); `None` without one or disabled.
     pub healthcheck: Option<skiff_api::HealthCheck>,
     pub x_skiff: XSkiff,
 }
@@ -115,6 +116,7 @@ const HEALTHCHECK_KEYS: &[&str] = &[
     "timeout",
     "retries",
     "start_period",
+    "start_interval",
     "disable",
 ];
 const X_SKIFF_KEYS: &[&str] = &[
@@ -381,10 +383,12 @@ fn parse_service(
         .iter()
         .map(|spec| bind_mount(spec, dir))
         .collect::<anyhow::Result<_>>()?;
-    let ports = strings(body.get("ports"), "ports")?
+    let (ports, container_ports): (Vec<String>, Vec<u16>) = strings(body.get("ports"), "ports")?
         .iter()
         .map(|spec| publish(spec))
-        .collect::<anyhow::Result<_>>()?;
+        .collect::<anyhow::Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
     let restart = body
         .get("restart")
         .map(|v| string(v, "restart"))
@@ -429,7 +433,7 @@ fn parse_service(
     };
     let healthcheck = match body.get("healthcheck") {
         None | Some(Value::Null) => None,
-        Some(h) => parse_healthcheck(h)?,
+        Some(h) => parse_healthcheck(h, &ports, &container_ports)?,
     };
     let x_skiff = match body.get("x-skiff") {
         None => XSkiff::default(),
@@ -452,14 +456,23 @@ fn parse_service(
 }
 
 /// `healthcheck:` as Compose has it, for the `test` forms that amount to an HTTP GET of the
-/// service itself: `["CMD", "curl", "-f", "http://localhost/PATH"]` (or `wget`), the same as
+/// service itself, `["CMD", "curl", "-f", "http://localhost/PATH"]` (or `wget`), or a TCP
+/// connect to one of its `ports`, `["CMD", "nc", "-z", "localhost", "PORT"]`: the same as
 /// `CMD-SHELL` or a string, with `|| exit 1` allowed; `["NONE"]` and `disable: true` turn it off.
-fn parse_healthcheck(value: &Value) -> anyhow::Result<Option<skiff_api::HealthCheck>> {
-    use crate::settings::{health_check, health_path_from_command, parse_period};
-    const HEALTH_FORMS: &str = "skiff runs a healthcheck as an HTTP GET of a path answered by the \
-        service's own handler: give `test: [\"CMD\", \"curl\", \"-f\", \"http://localhost/healthz\"]` \
-        (or `wget -q --spider URL`, or the same as `CMD-SHELL`), `test: [\"NONE\"]` or `disable: true`; \
-        a command service has no healthcheck: it is healthy while it runs";
+/// `ports` are the service's published ports, `container_ports` the container side of each.
+fn parse_healthcheck(
+    value: &Value,
+    ports: &[String],
+    container_ports: &[u16],
+) -> anyhow::Result<Option<skiff_api::HealthCheck>> {
+    use crate::settings::{
+        HealthTarget, HealthTimes, health_check, health_target_from_command, parse_period,
+    };
+    const HEALTH_FORMS: &str = "skiff runs an HTTP service's healthcheck as an HTTP GET of a path \
+        answered by its own handler: give `test: [\"CMD\", \"curl\", \"-f\", \"http://localhost/healthz\"]` \
+        (or `wget -q --spider URL`); a command service that listens on one of its `ports` is \
+        checked with a TCP connect: give `test: [\"CMD\", \"nc\", \"-z\", \"localhost\", \"PORT\"]`; \
+        the same as `CMD-SHELL` works too; `test: [\"NONE\"]` or `disable: true` turn it off";
     let Some(map) = value.as_object() else {
         anyhow::bail!("`healthcheck` must be a mapping");
     };
@@ -495,7 +508,10 @@ fn parse_healthcheck(value: &Value) -> anyhow::Result<Option<skiff_api::HealthCh
         }
         Some(_) => anyhow::bail!("`healthcheck.test` must be a string or a list of strings"),
     };
-    let path = health_path_from_command(&words).map_err(refuse)?;
+    let target = match health_target_from_command(&words).map_err(refuse)? {
+        HealthTarget::Port(port) => HealthTarget::Port(checked_port(port, ports, container_ports)?),
+        path => path,
+    };
     let duration = |key: &str, zero_ok: bool| -> anyhow::Result<Option<std::time::Duration>> {
         let Some(value) = map.get(key) else {
             return Ok(None);
@@ -521,12 +537,41 @@ fn parse_healthcheck(value: &Value) -> anyhow::Result<Option<skiff_api::HealthCh
         ),
     };
     Ok(Some(health_check(
-        path,
-        duration("interval", false)?,
-        duration("timeout", false)?,
-        retries,
-        duration("start_period", true)?,
+        target,
+        HealthTimes {
+            interval: duration("interval", false)?,
+            timeout: duration("timeout", false)?,
+            retries,
+            start_period: duration("start_period", true)?,
+            start_interval: duration("start_interval", false)?,
+        },
     )?))
+}
+
+/// The port a TCP healthcheck connects to: one of the service's published `ports`, as the test
+/// names it or, since a test in Docker runs inside the container, as the container side of one
+/// (`ports: ["16379:6379"]` and `nc -z localhost 6379` check 16379, where a Wasm service listens).
+fn checked_port(port: u16, ports: &[String], container_ports: &[u16]) -> anyhow::Result<u16> {
+    let published: Vec<(u16, u16)> = ports
+        .iter()
+        .zip(container_ports)
+        .filter_map(|(spec, container)| {
+            skiff_capabilities::parse_publish(spec).map(|addr| (addr.port(), *container))
+        })
+        .collect();
+    if let Some((host, _)) = published
+        .iter()
+        .find(|(host, _)| *host == port)
+        .or_else(|| published.iter().find(|(_, container)| *container == port))
+    {
+        return Ok(*host);
+    }
+    Err(user_error(
+        format!("`healthcheck.test` checks port {port}, which is not one of the service's `ports`"),
+        format!(
+            "a TCP check connects to a port the service listens on: add `ports: [\"{port}:{port}\"]`"
+        ),
+    ))
 }
 
 fn condition(dependency: &str, spec: &Value) -> anyhow::Result<Condition> {
@@ -699,7 +744,8 @@ fn bind_mount(spec: &str, dir: &Path) -> anyhow::Result<String> {
 /// port of its own to map: the daemon serves an HTTP handler on HOST, and a command listening
 /// itself is allowed HOST. A lone `PORT` is that port on loopback (not, as in Docker, a port the
 /// system picks): a command binds the very port it names.
-fn publish(spec: &str) -> anyhow::Result<String> {
+/// A `ports` entry as `-p` takes it, and its container port.
+fn publish(spec: &str) -> anyhow::Result<(String, u16)> {
     let bare = spec.strip_suffix("/tcp").unwrap_or(spec);
     let refuse = |why: &str| {
         Err(user_error(
@@ -717,9 +763,9 @@ fn publish(spec: &str) -> anyhow::Result<String> {
         Some(split) => split,
         None => (bare, bare),
     };
-    if container.parse::<u16>().is_err() {
+    let Ok(container) = container.parse::<u16>() else {
         return refuse("not a port number");
-    }
+    };
     let (addr, host) = match addr_host.rsplit_once(':') {
         Some((addr, host)) => (Some(addr.trim_matches(['[', ']'])), host),
         None => (None, addr_host),
@@ -727,11 +773,12 @@ fn publish(spec: &str) -> anyhow::Result<String> {
     if host.parse::<u16>().is_err() {
         return refuse("not a port number");
     }
-    Ok(match addr {
+    let published = match addr {
         Some(addr) if addr.contains(':') => format!("[{addr}]:{host}"),
         Some(addr) => format!("{addr}:{host}"),
         None => host.to_string(),
-    })
+    };
+    Ok((published, container))
 }
 
 /// A `command:` string split as a shell would split words, with `'...'`/`"..."` quoting.
@@ -1039,14 +1086,26 @@ impl Project {
                 let ms = |ms: u64| {
                     humantime::format_duration(std::time::Duration::from_millis(ms)).to_string()
                 };
+                let test = match check.port {
+                    Some(port) => {
+                        serde_json::json!(["CMD", "nc", "-z", "localhost", port.to_string()])
+                    }
+                    None => serde_json::json!([
+                        "CMD",
+                        "curl",
+                        "-f",
+                        format!("http://localhost{}", check.path)
+                    ]),
+                };
                 out.insert(
                     "healthcheck".into(),
                     serde_json::json!({
-                        "test": ["CMD", "curl", "-f", format!("http://localhost{}", check.path)],
+                        "test": test,
                         "interval": ms(check.interval_ms),
                         "timeout": ms(check.timeout_ms),
                         "retries": check.retries,
                         "start_period": ms(check.start_period_ms),
+                        "start_interval": ms(check.start_interval_ms),
                     }),
                 );
             }
@@ -1132,19 +1191,21 @@ services:
             p.map(|p| p.services["web"].healthcheck.clone())
         };
         let c = check(
-            r#"{test: ["CMD", "curl", "-f", "http://localhost:8080/healthz"], interval: 5s, timeout: 1s, retries: 2, start_period: 1m30s}"#,
+            r#"{test: ["CMD", "curl", "-f", "http://localhost:8080/healthz"], interval: 5s, timeout: 1s, retries: 2, start_period: 1m30s, start_interval: 500ms}"#,
         )
         .unwrap()
         .unwrap();
         assert_eq!(
             (
                 c.path.as_str(),
+                c.port,
                 c.interval_ms,
                 c.timeout_ms,
                 c.retries,
-                c.start_period_ms
+                c.start_period_ms,
+                c.start_interval_ms
             ),
-            ("/healthz", 5000, 1000, 2, 90_000)
+            ("/healthz", None, 5000, 1000, 2, 90_000, 500)
         );
         // Docker's defaults for what is not given.
         let c = check(r#"{test: "wget -q --spider http://127.0.0.1/ready || exit 1"}"#)
@@ -1179,8 +1240,24 @@ services:
                 "only reach the app itself",
             ),
             (
-                r#"{test: ["CMD", "curl", "http://localhost/"], start_interval: 1s}"#,
+                r#"{test: ["CMD", "curl", "http://localhost/"], start_interval: 0s}"#,
                 "`healthcheck.start_interval`",
+            ),
+            (
+                r#"{test: ["CMD", "redis-cli", "ping"]}"#,
+                "`redis-cli` cannot run here",
+            ),
+            (
+                r#"{test: ["CMD", "nc", "-z", "localhost", "6379"]}"#,
+                "checks port 6379, which is not one of the service's `ports`",
+            ),
+            (
+                r#"{test: ["CMD", "nc", "localhost", "6379"]}"#,
+                "only a port check",
+            ),
+            (
+                r#"{test: ["CMD", "curl", "http://localhost/"], timeout: 1s, start_timeout: 1s}"#,
+                "`healthcheck.start_timeout` is not supported",
             ),
             (
                 r#"{test: ["CMD", "curl", "http://localhost/"], retries: 0}"#,
@@ -1198,6 +1275,36 @@ services:
                 "{bad}: {e}"
             );
         }
+    }
+
+    #[test]
+    fn port_healthchecks_become_tcp_checks_of_a_published_port() {
+        let check = |ports: &str, test: &str| {
+            let p = project(&format!(
+                "services:\n  kv:\n    image: a\n    ports: {ports}\n    healthcheck: {{test: {test}}}\n"
+            ));
+            p.map(|p| p.services["kv"].healthcheck.clone().unwrap())
+        };
+        let c = check(r#"["6379"]"#, r#"["CMD", "nc", "-z", "localhost", "6379"]"#).unwrap();
+        assert_eq!((c.path.as_str(), c.port), ("", Some(6379)));
+        // As inside a container: the container side of a mapping is the published port.
+        let c = check(
+            r#"["127.0.0.1:16379:6379"]"#,
+            r#"["CMD-SHELL", "nc -zv 127.0.0.1 6379 || exit 1"]"#,
+        )
+        .unwrap();
+        assert_eq!(c.port, Some(16379));
+        let c = check(r#"["16379:6379"]"#, r#""nc -z localhost 16379""#).unwrap();
+        assert_eq!(c.port, Some(16379));
+        let e = format!(
+            "{:#}",
+            check(
+                r#"["8080:80"]"#,
+                r#"["CMD", "nc", "-z", "localhost", "6379"]"#
+            )
+            .unwrap_err()
+        );
+        assert!(e.contains("service `kv`") && e.contains("port 6379"), "{e}");
     }
 
     #[test]

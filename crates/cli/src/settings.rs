@@ -269,21 +269,29 @@ pub fn is_host_label(name: &str) -> bool {
         && name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
 }
 
-/// An HTTP app's health check (`run -d`), with Docker's flag names: the check itself is an HTTP
-/// GET of a path answered by the app's own handler in-process, so `--health-path` names it;
-/// `--health-cmd` takes Docker's usual `curl`/`wget` command and checks its URL's path.
+/// An app's health check (`run -d`), with Docker's flag names. An HTTP app's check is an HTTP
+/// GET of a path answered by its own handler in-process, so `--health-path` names it; a
+/// command's is a TCP connect to one of its `-p` ports (`--health-port`). `--health-cmd` takes
+/// Docker's usual `curl`/`wget`/`nc -z` commands and checks what they name.
 #[derive(Debug, Args, Default)]
-#[command(next_help_heading = "Health check (HTTP apps, with -d)")]
+#[command(next_help_heading = "Health check (with -d)")]
 pub struct HealthFlags {
-    /// Check the app's health: an HTTP GET of PATH answered by its own handler in-process (no
-    /// socket; it counts as a request), healthy on 2xx and 3xx, e.g. /healthz
-    #[arg(long, value_name = "PATH", conflicts_with = "health_cmd")]
+    /// Check an HTTP app's health: an HTTP GET of PATH answered by its own handler in-process
+    /// (no socket; it counts as a request), healthy on 2xx and 3xx, e.g. /healthz
+    #[arg(long, value_name = "PATH", conflicts_with_all = ["health_cmd", "health_port"])]
     pub health_path: Option<String>,
+    /// Check a command that listens itself: a TCP connect to PORT, one of its `-p` ports, healthy
+    /// when it is accepted (Docker's `nc -z localhost PORT`)
+    #[arg(long, value_name = "PORT", conflicts_with = "health_cmd",
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub health_port: Option<u16>,
     /// Docker's form of --health-path: `curl -f http://localhost/PATH` or `wget -q --spider
-    /// http://localhost/PATH`; the URL's path is what is checked
+    /// http://localhost/PATH` (the URL's path is checked); or of --health-port: `nc -z localhost
+    /// PORT`
     #[arg(long, value_name = "COMMAND")]
     pub health_cmd: Option<String>,
-    /// Time between checks, the first one this long after the start [default: 30s]
+    /// Time between checks, the first one this long after the start (within a start period,
+    /// --health-start-interval until one passes) [default: 30s]
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub health_interval: Option<Duration>,
     /// How long a check may take before it counts as failed [default: 30s]
@@ -296,6 +304,9 @@ pub struct HealthFlags {
     /// [default: 0s]
     #[arg(long, value_name = "DURATION", value_parser = parse_period)]
     pub health_start_period: Option<Duration>,
+    /// Time between checks during the start period, until one passes [default: 5s]
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
+    pub health_start_interval: Option<Duration>,
 }
 
 impl HealthFlags {
@@ -303,76 +314,112 @@ impl HealthFlags {
     pub fn given(&self) -> Option<&'static str> {
         [
             (self.health_path.is_some(), "--health-path"),
+            (self.health_port.is_some(), "--health-port"),
             (self.health_cmd.is_some(), "--health-cmd"),
             (self.health_interval.is_some(), "--health-interval"),
             (self.health_timeout.is_some(), "--health-timeout"),
             (self.health_retries.is_some(), "--health-retries"),
             (self.health_start_period.is_some(), "--health-start-period"),
+            (
+                self.health_start_interval.is_some(),
+                "--health-start-interval",
+            ),
         ]
         .into_iter()
         .find_map(|(given, flag)| given.then_some(flag))
     }
 
-    /// The check, if a path (or command) is given; Docker's defaults for the rest.
+    /// The check, if a path, a port or a command is given; Docker's defaults for the rest.
     pub fn resolve(&self) -> anyhow::Result<Option<skiff_api::HealthCheck>> {
-        let path = match (&self.health_path, &self.health_cmd) {
-            (Some(path), _) => path.clone(),
-            (None, Some(command)) => {
+        let target = match (&self.health_path, self.health_port, &self.health_cmd) {
+            (Some(path), _, _) => HealthTarget::Path(path.clone()),
+            (None, Some(port), _) => HealthTarget::Port(port),
+            (None, None, Some(command)) => {
                 let words: Vec<String> = command.split_whitespace().map(String::from).collect();
-                health_path_from_command(&words).map_err(|e| {
+                health_target_from_command(&words).map_err(|e| {
                     crate::errors::user_error(
                         format!("`--health-cmd {command}`: {e}"),
                         HEALTH_FORMS,
                     )
                 })?
             }
-            (None, None) => {
+            (None, None, None) => {
                 return match self.given() {
                     None => Ok(None),
                     Some(flag) => Err(crate::errors::user_error(
                         format!("`{flag}` needs a health check to apply to"),
-                        "give the path to check with `--health-path /healthz`",
+                        "give what to check: `--health-path /healthz` (an HTTP app) or \
+                         `--health-port PORT` (a command listening on a `-p` port)",
                     )),
                 };
             }
         };
         Ok(Some(health_check(
-            path,
-            self.health_interval,
-            self.health_timeout,
-            self.health_retries,
-            self.health_start_period,
+            target,
+            HealthTimes {
+                interval: self.health_interval,
+                timeout: self.health_timeout,
+                retries: self.health_retries,
+                start_period: self.health_start_period,
+                start_interval: self.health_start_interval,
+            },
         )?))
     }
 }
 
 /// What a health check may be, for hints.
-const HEALTH_FORMS: &str = "a health check is an HTTP GET of a path answered by the app's own \
-    handler: give `--health-path /healthz`, or Docker's `--health-cmd \"curl -f \
-    http://localhost/healthz\"` (or `wget -q --spider URL`)";
+const HEALTH_FORMS: &str = "an HTTP app is checked with an HTTP GET of a path answered by its \
+    own handler: give `--health-path /healthz`, or Docker's `--health-cmd \"curl -f \
+    http://localhost/healthz\"` (or `wget -q --spider URL`); a command that listens on a `-p` \
+    port is checked with a TCP connect to it: give `--health-port PORT`, or `--health-cmd \"nc -z \
+    localhost PORT\"`";
 
-/// A check of `path`, with Docker's defaults for what is not given.
+/// What a check asks: an HTTP app's path, or a command's port.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HealthTarget {
+    Path(String),
+    Port(u16),
+}
+
+/// A check's knobs, `None` for Docker's defaults.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct HealthTimes {
+    pub interval: Option<Duration>,
+    pub timeout: Option<Duration>,
+    pub retries: Option<u32>,
+    pub start_period: Option<Duration>,
+    pub start_interval: Option<Duration>,
+}
+
+/// A check of `target`, with Docker's defaults for what is not given.
 pub fn health_check(
-    path: String,
-    interval: Option<Duration>,
-    timeout: Option<Duration>,
-    retries: Option<u32>,
-    start_period: Option<Duration>,
+    target: HealthTarget,
+    times: HealthTimes,
 ) -> anyhow::Result<skiff_api::HealthCheck> {
-    if !path.starts_with('/') || path.contains(|c: char| c.is_whitespace() || c.is_control()) {
-        return Err(crate::errors::user_error(
-            format!("`{path}` is not a path to check"),
-            "give a path starting with `/`, e.g. `--health-path /healthz`",
-        ));
-    }
+    let (path, port) = match target {
+        HealthTarget::Path(path) => {
+            if !path.starts_with('/')
+                || path.contains(|c: char| c.is_whitespace() || c.is_control())
+            {
+                return Err(crate::errors::user_error(
+                    format!("`{path}` is not a path to check"),
+                    "give a path starting with `/`, e.g. `--health-path /healthz`",
+                ));
+            }
+            (path, None)
+        }
+        HealthTarget::Port(port) => (String::new(), Some(port)),
+    };
     let defaults = skiff_api::HealthCheck::default();
     let ms = |d: Duration| d.as_millis().try_into().unwrap_or(u64::MAX);
     Ok(skiff_api::HealthCheck {
         path,
-        interval_ms: interval.map_or(defaults.interval_ms, ms),
-        timeout_ms: timeout.map_or(defaults.timeout_ms, ms),
-        retries: retries.unwrap_or(defaults.retries),
-        start_period_ms: start_period.map_or(defaults.start_period_ms, ms),
+        port,
+        interval_ms: times.interval.map_or(defaults.interval_ms, ms),
+        timeout_ms: times.timeout.map_or(defaults.timeout_ms, ms),
+        retries: times.retries.unwrap_or(defaults.retries),
+        start_period_ms: times.start_period.map_or(defaults.start_period_ms, ms),
+        start_interval_ms: times.start_interval.map_or(defaults.start_interval_ms, ms),
     })
 }
 
@@ -383,12 +430,16 @@ pub fn parse_period(s: &str) -> Result<Duration, String> {
     })
 }
 
-/// The path a Docker health command checks, for the forms that amount to an HTTP GET of the
-/// app itself: `curl [OPTIONS] URL` or `wget [OPTIONS] URL`, the URL on `localhost` (or
-/// `127.0.0.1`, `[::1]`, `0.0.0.0`, any port), optionally followed by `|| exit 1`. Skiff runs it
-/// as a GET of the URL's path answered by the app's handler; the program's options are not
-/// applied (a check passes on 2xx and 3xx, as `curl -f` does).
-pub fn health_path_from_command(words: &[String]) -> Result<String, String> {
+/// The hosts a Docker health command may name: the app itself.
+const LOCALHOST: [&str; 5] = ["localhost", "127.0.0.1", "[::1]", "::1", "0.0.0.0"];
+
+/// What a Docker health command checks, for the forms that amount to an HTTP GET of the app
+/// itself or a TCP connect to it: `curl [OPTIONS] URL` or `wget [OPTIONS] URL`, the URL on
+/// `localhost` (or `127.0.0.1`, `[::1]`, `0.0.0.0`, any port), checked as a GET of the URL's path
+/// answered by the app's handler; `nc -z [-v] [-w SECS] localhost PORT`, checked as a TCP connect
+/// to PORT. Optionally followed by `|| exit 1`. The programs' options are not applied (a check
+/// passes on 2xx and 3xx, as `curl -f` does; its timeout is the check's).
+pub fn health_target_from_command(words: &[String]) -> Result<HealthTarget, String> {
     let mut words: Vec<&str> = words.iter().map(String::as_str).collect();
     for tail in [&["||", "exit", "1"][..], &["||", "false"], &["||", "exit"]] {
         if words.ends_with(tail) {
@@ -400,9 +451,10 @@ pub fn health_path_from_command(words: &[String]) -> Result<String, String> {
         return Err("the command is empty".into());
     };
     let program = program.rsplit('/').next().unwrap_or(program);
-    if program != "curl" && program != "wget" {
+    if !["curl", "wget", "nc", "ncat", "netcat"].contains(&program) {
         return Err(format!(
-            "`{program}` cannot run here: only a `curl` or `wget` of a localhost URL is supported"
+            "`{program}` cannot run here: only a `curl` or `wget` of a localhost URL, or \
+             `nc -z localhost PORT`, is supported"
         ));
     }
     if let Some(word) = args
@@ -412,6 +464,9 @@ pub fn health_path_from_command(words: &[String]) -> Result<String, String> {
         return Err(format!(
             "`{word}`: shell syntax other than a final `|| exit 1` is not supported"
         ));
+    }
+    if !["curl", "wget"].contains(&program) {
+        return port_from_nc(program, args).map(HealthTarget::Port);
     }
     let urls: Vec<&&str> = args.iter().filter(|w| w.contains("://")).collect();
     let [url] = urls.as_slice() else {
@@ -428,25 +483,80 @@ pub fn health_path_from_command(words: &[String]) -> Result<String, String> {
         Some((host, port)) if !port.contains(']') => host,
         _ => authority,
     };
-    if !["localhost", "127.0.0.1", "[::1]", "0.0.0.0"].contains(&host) {
+    if !LOCALHOST.contains(&host) {
         return Err(format!(
             "`{url}`: the check can only reach the app itself, at `localhost`"
         ));
     }
-    Ok(match path {
+    Ok(HealthTarget::Path(match path {
         "" => "/".to_string(),
         p if p.starts_with('?') => format!("/{p}"),
         p => p.to_string(),
-    })
+    }))
+}
+
+/// The port of `nc -z [-v] [-n] [-w SECS] localhost PORT`: a port scan of the app itself.
+fn port_from_nc(program: &str, args: &[&str]) -> Result<u16, String> {
+    let usage = format!("give `{program} -z localhost PORT`");
+    let mut scan = false;
+    let mut operands = Vec::new();
+    let mut args = args.iter();
+    while let Some(&arg) = args.next() {
+        let Some(flags) = arg.strip_prefix('-') else {
+            operands.push(arg);
+            continue;
+        };
+        // `-w SECS` (or `-wSECS`) is nc's own timeout: the check's applies instead.
+        if let Some(secs) = flags.strip_prefix('w') {
+            let secs = if secs.is_empty() {
+                args.next()
+            } else {
+                Some(&secs)
+            };
+            if secs.is_some_and(|s| s.parse::<f64>().is_ok()) {
+                continue;
+            }
+        } else if !flags.is_empty() && flags.chars().all(|c| "zvn46".contains(c)) {
+            scan |= flags.contains('z');
+            continue;
+        }
+        return Err(format!(
+            "`{program}` option `{arg}` is not supported: {usage}"
+        ));
+    }
+    if !scan {
+        return Err(format!(
+            "only a port check, `{program} -z`, is supported: {usage}"
+        ));
+    }
+    let [host, port] = operands[..] else {
+        return Err(format!("`{program}` needs a host and one port: {usage}"));
+    };
+    if !LOCALHOST.contains(&host) {
+        return Err(format!(
+            "`{host}`: the check can only reach the app itself, at `localhost`"
+        ));
+    }
+    port.parse::<u16>()
+        .ok()
+        .filter(|port| *port > 0)
+        .ok_or_else(|| format!("`{port}` is not a port: {usage}"))
 }
 
 #[cfg(test)]
 mod health_tests {
     use super::*;
 
-    fn path(command: &str) -> Result<String, String> {
+    fn target(command: &str) -> Result<HealthTarget, String> {
         let words: Vec<String> = command.split_whitespace().map(String::from).collect();
-        health_path_from_command(&words)
+        health_target_from_command(&words)
+    }
+
+    fn path(command: &str) -> Result<String, String> {
+        match target(command)? {
+            HealthTarget::Path(path) => Ok(path),
+            port => Err(format!("{port:?}")),
+        }
     }
 
     #[test]
@@ -466,6 +576,7 @@ mod health_tests {
         assert_eq!(path("curl http://[::1]:80/h").unwrap(), "/h");
         for (bad, says) in [
             ("pg_isready -U postgres", "`pg_isready` cannot run here"),
+            ("redis-cli ping", "or `nc -z localhost PORT`, is supported"),
             ("curl -f https://localhost/healthz", "only an `http://` URL"),
             ("curl -f http://db:5432/", "only reach the app itself"),
             ("curl -f", "one URL"),
@@ -473,6 +584,31 @@ mod health_tests {
             ("", "empty"),
         ] {
             let e = path(bad).unwrap_err();
+            assert!(e.contains(says), "{bad}: {e}");
+        }
+    }
+
+    #[test]
+    fn docker_port_checks_become_ports() {
+        for good in [
+            "nc -z localhost 6379",
+            "nc -zv 127.0.0.1 6379 || exit 1",
+            "/usr/bin/nc -v -z -w 2 localhost 6379",
+            "ncat -z -w1 ::1 6379",
+        ] {
+            assert_eq!(target(good), Ok(HealthTarget::Port(6379)), "{good}");
+        }
+        for (bad, says) in [
+            ("nc localhost 6379", "only a port check, `nc -z`"),
+            ("nc -z db 6379", "only reach the app itself"),
+            ("nc -z localhost", "a host and one port"),
+            ("nc -z localhost 6379 6380", "a host and one port"),
+            ("nc -z localhost redis", "`redis` is not a port"),
+            ("nc -z localhost 0", "`0` is not a port"),
+            ("nc -zu localhost 53", "option `-zu` is not supported"),
+            ("nc -z -w soon localhost 1", "option `-w` is not supported"),
+        ] {
+            let e = target(bad).unwrap_err();
             assert!(e.contains(says), "{bad}: {e}");
         }
     }

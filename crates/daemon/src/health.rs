@@ -1,10 +1,13 @@
-//! Health checks of HTTP apps, as Docker's `HEALTHCHECK`: while an app serves, one task sends
-//! `GET PATH` to its own handler every interval, in-process (no socket, as a linked app's call:
-//! [`HttpApp::serve`], so the check's instance counts like a request and the app's limits apply),
-//! one check at a time, and keeps the status `starting | healthy | unhealthy` with the last
-//! failure's reason. The supervisor starts the task when it publishes the app, ends it with
-//! the app, and records each change of status as an event.
+//! Health checks, as Docker's `HEALTHCHECK`: while an app serves (or a command runs), one task
+//! checks it every interval and keeps the status `starting | healthy | unhealthy` with the last
+//! failure's reason. An HTTP app's check is `GET PATH` sent to its own handler in-process (no
+//! socket, as a linked app's call: [`HttpApp::serve`], so the check's instance counts like a
+//! request and the app's limits apply); a command's is a TCP connect to one of the ports it
+//! listens on (`-p`), what Docker users write as `nc -z localhost PORT`. One check at a time.
+//! The supervisor starts the task when it publishes the app (or starts a command's run), ends it
+//! with the app (or the run), and records each change of status as an event.
 
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -12,8 +15,17 @@ use bytes::Bytes;
 use http_body_util::{BodyExt as _, Empty, Limited};
 use skiff_api::{Health, HealthCheck, HealthStatus};
 use skiff_http::HttpApp;
+use skiff_runtime::AppKind;
 
 use crate::supervisor::Fail;
+
+/// What a check asks.
+pub enum Probe {
+    /// `GET path` of an HTTP app's handler.
+    Http(Arc<HttpApp>),
+    /// A TCP connect to where a command listens.
+    Tcp(SocketAddr),
+}
 
 /// How much of a failing answer's body its reason quotes.
 const QUOTED_BODY: usize = 200;
@@ -29,25 +41,98 @@ pub fn starting(check: &HealthCheck) -> Health {
     }
 }
 
-/// Refuses a check the daemon could not run: a path that is not one, or a zero interval or
-/// timeout (the CLI and compose refuse them first; this is for other API clients).
-pub fn validate(check: &HealthCheck) -> Result<(), Fail> {
-    let hint = Some("give a path such as `--health-path /healthz`");
-    if !check.path.starts_with('/') || check.path.parse::<http::uri::PathAndQuery>().is_err() {
-        return Err(Fail::new(
-            400,
-            format!("invalid health check path `{}`", check.path),
-            hint,
-        ));
+/// Refuses a check the daemon could not run on an app of this kind listening on `ports` (its
+/// `-p` specs): an HTTP app is checked with a path, a command on one of its ports; a path that
+/// is not one, or a zero interval or timeout (the CLI and compose refuse them first; this is for
+/// other API clients).
+pub fn validate(
+    check: &HealthCheck,
+    source: &str,
+    kind: AppKind,
+    ports: &[String],
+) -> Result<(), Fail> {
+    match (kind, check.port) {
+        (AppKind::Http, Some(port)) => {
+            return Err(Fail::new(
+                400,
+                format!(
+                    "`{source}` is an HTTP handler: it is checked with a GET of a path answered by \
+                     its handler, not a TCP connect to port {port}"
+                ),
+                Some(
+                    "give `--health-path /healthz` (compose: `test: [\"CMD\", \"curl\", \"-f\", \
+                     \"http://localhost/healthz\"]`)",
+                ),
+            ));
+        }
+        (AppKind::Http, None) => {
+            if !check.path.starts_with('/')
+                || check.path.parse::<http::uri::PathAndQuery>().is_err()
+            {
+                return Err(Fail::new(
+                    400,
+                    format!("invalid health check path `{}`", check.path),
+                    Some("give a path such as `--health-path /healthz`"),
+                ));
+            }
+        }
+        (_, None) => {
+            return Err(Fail::new(
+                400,
+                format!(
+                    "`{source}` is a command, not an HTTP handler: it has no handler to answer a \
+                     GET of `{}`",
+                    check.path
+                ),
+                Some(
+                    "check a port it listens on with `--health-port PORT` (one of its `-p` ports; \
+                     Docker's `--health-cmd \"nc -z localhost PORT\"`), or drop the check: a \
+                     command is healthy while it runs",
+                ),
+            ));
+        }
+        (_, Some(port)) => {
+            if tcp_address(check, ports).is_none() {
+                let listed = if ports.is_empty() {
+                    "it has none".to_string()
+                } else {
+                    ports.join(", ")
+                };
+                return Err(Fail::new(
+                    400,
+                    format!(
+                        "the health check's port {port} is not one `{source}` may listen on (`-p`: \
+                         {listed})"
+                    ),
+                    Some("check a port the app listens on: give it with `-p PORT` as well"),
+                ));
+            }
+        }
     }
-    if check.interval_ms == 0 || check.timeout_ms == 0 {
+    if check.interval_ms == 0 || check.timeout_ms == 0 || check.start_interval_ms == 0 {
         return Err(Fail::new(
             400,
-            "a health check's interval and timeout must be longer than zero",
+            "a health check's interval, timeout and start interval must be longer than zero",
             Some("give durations such as `--health-interval 5s --health-timeout 2s`"),
         ));
     }
     Ok(())
+}
+
+/// Where a TCP check of a command connects: its `-p` address with the check's port, loopback
+/// where it listens on every address.
+pub fn tcp_address(check: &HealthCheck, ports: &[String]) -> Option<SocketAddr> {
+    let port = check.port?;
+    let mut addr = ports
+        .iter()
+        .filter_map(|spec| skiff_capabilities::parse_publish(spec))
+        .find(|addr| addr.port() == port)?;
+    match addr.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => addr.set_ip(Ipv4Addr::LOCALHOST.into()),
+        IpAddr::V6(ip) if ip.is_unspecified() => addr.set_ip(Ipv6Addr::LOCALHOST.into()),
+        _ => {}
+    }
+    Some(addr)
 }
 
 /// Counts one check's outcome into `health`, as Docker does: a pass makes it healthy and ends
@@ -78,9 +163,29 @@ pub fn observe(
     (health.status != before).then_some(health.status)
 }
 
-/// One check: `GET path` to the app's handler, answered with 2xx or 3xx within the timeout.
-/// The error is the reason, for `skiff ps`/`inspect` and the event.
-pub async fn probe(app: &Arc<HttpApp>, check: &HealthCheck) -> Result<(), String> {
+/// One check, the error being the reason, for `skiff ps`/`inspect` and the event.
+pub async fn probe(probe: &Probe, check: &HealthCheck) -> Result<(), String> {
+    match probe {
+        Probe::Http(app) => get(app, check).await,
+        Probe::Tcp(addr) => connect(*addr, check).await,
+    }
+}
+
+/// A TCP connection to `addr` accepted within the timeout (by the guest's listener, or its
+/// backlog, as `nc -z` sees it), closed at once.
+async fn connect(addr: SocketAddr, check: &HealthCheck) -> Result<(), String> {
+    let timeout = Duration::from_millis(check.timeout_ms);
+    match tokio::time::timeout(timeout, tokio::net::TcpStream::connect(addr)).await {
+        Ok(Ok(_)) => Ok(()),
+        Ok(Err(e)) => Err(format!("TCP connect to {addr} failed: {e}")),
+        Err(_) => Err(format!(
+            "TCP connect to {addr} did not succeed within {timeout:?} (the check's timeout)"
+        )),
+    }
+}
+
+/// `GET path` to the app's handler, answered with 2xx or 3xx within the timeout.
+async fn get(app: &Arc<HttpApp>, check: &HealthCheck) -> Result<(), String> {
     let request = http::Request::get(check.path.as_str())
         .header(http::header::HOST, "localhost")
         .header(http::header::USER_AGENT, "skiff-healthcheck")
@@ -117,21 +222,29 @@ pub async fn probe(app: &Arc<HttpApp>, check: &HealthCheck) -> Result<(), String
     }
 }
 
-/// The checks of one start of an app, until the task is aborted: the first `interval` after the
-/// start (as Docker's), then one `interval` after each check ends, so never two at once.
+/// The checks of one start of an app (or run of a command), until the task is aborted, one
+/// `interval` after each check ends (so never two at once; the first one `interval` after the
+/// start), or `start_interval` while the app is `starting` within its start period, as Docker's.
 /// `changed` is called with the health after each change of status.
 pub async fn watch(
-    app: Arc<HttpApp>,
+    probe: Probe,
     health: Arc<Mutex<Health>>,
     changed: impl Fn(&Health) + Send + 'static,
 ) {
     let check = health.lock().unwrap().check.clone();
     let started = tokio::time::Instant::now();
     let interval = Duration::from_millis(check.interval_ms);
+    let start_interval = Duration::from_millis(check.start_interval_ms);
     let start_period = Duration::from_millis(check.start_period_ms);
     loop {
-        tokio::time::sleep(interval).await;
-        let outcome = probe(&app, &check).await;
+        let starting = health.lock().unwrap().status == HealthStatus::Starting;
+        let wait = if starting && started.elapsed() < start_period {
+            start_interval
+        } else {
+            interval
+        };
+        tokio::time::sleep(wait).await;
+        let outcome = self::probe(&probe, &check).await;
         let in_start_period = started.elapsed() < start_period;
         let snapshot = {
             let mut health = health.lock().unwrap();
@@ -196,16 +309,38 @@ mod tests {
     }
 
     #[test]
-    fn paths_are_checked() {
-        let check = |path: &str| {
-            validate(&HealthCheck {
+    fn an_http_app_is_checked_on_a_path_and_a_command_on_one_of_its_ports() {
+        let check = |path: &str, port: Option<u16>, kind: AppKind, ports: &[&str]| {
+            let ports: Vec<String> = ports.iter().map(|p| p.to_string()).collect();
+            let check = HealthCheck {
                 path: path.into(),
+                port,
                 ..HealthCheck::default()
-            })
+            };
+            validate(&check, "app.wasm", kind, &ports).map(|()| tcp_address(&check, &ports))
         };
-        assert!(check("/healthz?full=1").is_ok());
+        assert!(check("/healthz?full=1", None, AppKind::Http, &[]).is_ok());
         for bad in ["healthz", "/a b", ""] {
-            assert!(check(bad).is_err(), "{bad}");
+            assert!(check(bad, None, AppKind::Http, &[]).is_err(), "{bad}");
         }
+        let addr = |ports: &[&str]| check("", Some(6379), AppKind::Component, ports).unwrap();
+        assert_eq!(
+            addr(&["8080", "6379"]),
+            Some("127.0.0.1:6379".parse().unwrap())
+        );
+        assert_eq!(
+            addr(&["0.0.0.0:6379"]),
+            Some("127.0.0.1:6379".parse().unwrap())
+        );
+        assert_eq!(addr(&["[::]:6379"]), Some("[::1]:6379".parse().unwrap()));
+        let e = check("", Some(6379), AppKind::Component, &["8080"]).unwrap_err();
+        assert!(
+            e.error.message.contains("port 6379 is not one"),
+            "{}",
+            e.error.message
+        );
+        let e = check("/healthz", None, AppKind::Component, &["8080"]).unwrap_err();
+        assert!(e.error.hint.unwrap().contains("--health-port"));
+        assert!(check("", Some(8080), AppKind::Http, &["8080"]).is_err());
     }
 }

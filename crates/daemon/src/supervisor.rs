@@ -20,6 +20,7 @@ use skiff_state::{AppRecord, State, StateError, now};
 use tokio::sync::{broadcast, watch};
 
 use crate::code::Code;
+use crate::health::Probe;
 use crate::http::HttpSlot;
 use crate::links::{Calls, Linked};
 use crate::logs::AppLog;
@@ -149,7 +150,7 @@ struct Live {
     started_at: Option<String>,
     usage: Arc<Usage>,
     task: Option<tokio::task::JoinHandle<()>>,
-    /// An HTTP app's health checks while it serves.
+    /// The health checks while an HTTP app serves, or during a command's run.
     health_task: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -419,21 +420,7 @@ impl Supervisor {
             calls: calls.clone(),
         });
         if let Some(check) = &record.health {
-            crate::health::validate(check)?;
-            if app.kind() != AppKind::Http {
-                return Err(Fail::new(
-                    400,
-                    format!(
-                        "`{}` is a command, not an HTTP handler: a health check is an HTTP GET \
-                         answered by the app's handler",
-                        record.source
-                    ),
-                    Some(
-                        "drop `--health-path` (compose: `healthcheck`); a command is healthy while \
-                         it runs, which is what compose's `service_healthy` waits for without a check",
-                    ),
-                ));
-            }
+            crate::health::validate(check, &record.source, app.kind(), &record.http.ports)?;
         }
         let workload = if app.kind() == AppKind::Http {
             self.code.keep_warm(&record.digest, app);
@@ -547,16 +534,26 @@ impl Supervisor {
         Ok(())
     }
 
-    /// Starts the health checks of a serving HTTP app that has a check, from `starting`; each
-    /// change of status is recorded as a `health_status` event.
+    /// Starts the health checks of a serving HTTP app or a running command that has a check,
+    /// from `starting`; each change of status is recorded as a `health_status` event.
     fn check_health(self: &Arc<Self>, slot: &Arc<Slot>) {
-        let (Workload::Http(http), Some(health)) = (&slot.workload, &slot.health) else {
+        let Some(health) = &slot.health else {
             return;
         };
-        {
+        let ports = slot.record.lock().unwrap().http.ports.clone();
+        let probe = {
             let mut health = health.lock().unwrap();
             *health = crate::health::starting(&health.check);
-        }
+            match &slot.workload {
+                Workload::Http(http) => Probe::Http(http.app.clone()),
+                // Validated at creation: a command's check is of one of its ports.
+                Workload::Command { .. } => match crate::health::tcp_address(&health.check, &ports)
+                {
+                    Some(addr) => Probe::Tcp(addr),
+                    None => return,
+                },
+            }
+        };
         let supervisor = Arc::downgrade(self);
         let weak_slot = Arc::downgrade(slot);
         let changed = move |health: &Health| {
@@ -568,11 +565,7 @@ impl Supervisor {
             tracing::info!(app = %record.name, "health: {detail}");
             supervisor.record_fact(&mut record, &[("health_status", &detail)]);
         };
-        let task = tokio::spawn(crate::health::watch(
-            http.app.clone(),
-            health.clone(),
-            changed,
-        ));
+        let task = tokio::spawn(crate::health::watch(probe, health.clone(), changed));
         if let Some(old) = slot.live.lock().unwrap().health_task.replace(task) {
             old.abort();
         }
@@ -620,6 +613,7 @@ impl Supervisor {
                 }
             };
             slot.state.send_replace(AppState::Running);
+            self.check_health(&slot);
             let run = app.run(options);
             tokio::pin!(run);
             let result = tokio::select! {
@@ -631,6 +625,10 @@ impl Supervisor {
                     tokio::time::timeout(grace, &mut run).await.ok()
                 }
             };
+            // Checked while it runs; the next run starts over from `starting`, as Docker's.
+            if let Some(checks) = slot.live.lock().unwrap().health_task.take() {
+                checks.abort();
+            }
             slot.log.flush();
             let stopped = stop.borrow().is_some();
             let (exit, kind) = exit_record(result);
@@ -1056,6 +1054,12 @@ fn resolve_record(
         revision: 0,
         labels: request.labels.clone(),
         links: request.links.clone(),
-        health: request.health.clone(),
+        // A TCP check has no path (a client may send the default one).
+        health: request.health.clone().map(|mut check| {
+            if check.port.is_some() {
+                check.path.clear();
+            }
+            check
+        }),
     }
 }

@@ -528,8 +528,8 @@ async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::R
                                 health.last_failure.as_deref().unwrap_or("its check failed")
                             ),
                             format!(
-                                "its check is `GET {}`; see `skiff inspect {app}` and `skiff logs {app}`",
-                                health.check.path
+                                "its check is `{}`; see `skiff inspect {app}` and `skiff logs {app}`",
+                                health.check.target()
                             ),
                         ));
                     }
@@ -544,8 +544,8 @@ async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::R
                                 humantime::format_duration(patience.max(Duration::from_secs(60)))
                             ),
                             format!(
-                                "its check is `GET {}`; see `skiff inspect {app}` and `skiff logs {app}`",
-                                health.check.path
+                                "its check is `{}`; see `skiff inspect {app}` and `skiff logs {app}`",
+                                health.check.target()
                             ),
                         ));
                     }

@@ -176,17 +176,22 @@ fn describe(app: &AppInfo) -> String {
     if let Some(health) = &app.health {
         let check = &health.check;
         let ms = |ms: u64| humantime::format_duration(std::time::Duration::from_millis(ms));
-        line(
-            "Check",
-            &format!(
-                "GET {} every {}, timeout {}, {} retries, start period {}",
-                check.path,
-                ms(check.interval_ms),
-                ms(check.timeout_ms),
-                check.retries,
-                ms(check.start_period_ms)
-            ),
+        let mut described = format!(
+            "{} every {}, timeout {}, {} retries, start period {}",
+            check.target(),
+            ms(check.interval_ms),
+            ms(check.timeout_ms),
+            check.retries,
+            ms(check.start_period_ms)
         );
+        if check.start_period_ms > 0 {
+            let _ = write!(
+                described,
+                " (every {} until healthy)",
+                ms(check.start_interval_ms)
+            );
+        }
+        line("Check", &described);
         if crate::display::is_live(app) {
             let mut now = format!(
                 "{} ({} failed in a row)",

@@ -1,14 +1,17 @@
 //! Health checks end to end (issues 11 and 13): an HTTP app's check run by a real daemon as a GET
-//! answered by the app's own handler, its status in `skiff ps`, the API, the events and the
-//! dashboard's JSON, and compose's `healthcheck` and `service_healthy`.
+//! answered by the app's own handler, a command's as a TCP connect to a port it listens on, their
+//! status in `skiff ps`, the API, the events and the dashboard's JSON, Docker's `start_interval`,
+//! and compose's `healthcheck` and `service_healthy`.
 
 use std::path::Path;
 use std::time::Duration;
 
-use skiff_test_programs_artifacts::{P1_CLI_SLEEP, P2_HTTP_HELLO, P2_HTTP_READY_AFTER};
+use skiff_test_programs_artifacts::{
+    P1_CLI_SLEEP, P2_HTTP_HELLO, P2_HTTP_READY_AFTER, P2_TCP_KV_SERVER,
+};
 
 use crate::daemon::Daemon;
-use crate::support::{Outcome, path_str, write_file};
+use crate::support::{Outcome, free_port, path_str, write_file};
 
 fn health(app: &serde_json::Value) -> &str {
     app["health"]["status"].as_str().unwrap_or("none")
@@ -171,27 +174,226 @@ pub(crate) fn a_failing_check_is_unhealthy_after_its_retries_with_the_reason() {
 }
 
 #[test]
-fn a_command_cannot_have_a_health_check() {
+fn a_command_listening_on_a_port_is_checked_with_a_tcp_connect() {
     let daemon = Daemon::start();
+    let port = free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
+    daemon
+        .run_d(
+            "kv",
+            &[
+                "-p",
+                &port,
+                "--health-port",
+                &port,
+                "--health-interval",
+                "200ms",
+                P2_TCP_KV_SERVER,
+                &addr,
+            ],
+        )
+        .success();
+    let app = daemon.wait_for("kv", "healthy", |a| health(a) == "healthy");
+    assert_eq!(app["health"]["check"]["port"], port.parse::<u16>().unwrap());
+    assert_eq!(app["health"]["check"]["path"], "");
+    daemon
+        .run(&["ps"])
+        .success()
+        .stdout_has("running (healthy)");
+    daemon
+        .run(&["inspect", "kv"])
+        .success()
+        .stdout_has(&format!(
+            "TCP connect to port {port} every 200ms, timeout 30s, 3 retries"
+        ))
+        .stdout_has("Health:   healthy");
+    assert_eq!(health_events(&daemon, "kv"), ["healthy"]);
+    // The checks' connections do not get in the way of the app's clients.
+    assert_eq!(crate::programs::tcp_request(&addr, "PING"), "PONG");
+    // Checked while it runs: stopped, no check reports it down.
+    daemon.run(&["stop", "-t", "0", "kv"]).success();
+    std::thread::sleep(Duration::from_millis(800));
+    assert_eq!(health_events(&daemon, "kv"), ["healthy"]);
+
+    // Docker's form checks the same port.
+    let other = free_port().to_string();
+    daemon
+        .run_d(
+            "docker-style",
+            &[
+                "-p",
+                &other,
+                "--health-cmd",
+                &format!("nc -z localhost {other} || exit 1"),
+                "--health-interval",
+                "200ms",
+                P2_TCP_KV_SERVER,
+                &format!("127.0.0.1:{other}"),
+            ],
+        )
+        .success();
+    daemon.wait_for("docker-style", "healthy", |a| health(a) == "healthy");
+}
+
+#[test]
+fn a_port_nothing_answers_on_is_unhealthy_with_the_port_in_the_reason() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    // It may listen on the port, but never does.
+    daemon
+        .run_d(
+            "deaf",
+            &[
+                "-p",
+                &port,
+                "--health-port",
+                &port,
+                "--health-interval",
+                "200ms",
+                "--health-retries",
+                "2",
+                P1_CLI_SLEEP,
+                "600000",
+            ],
+        )
+        .success();
+    let app = daemon.wait_for("deaf", "unhealthy", |a| health(a) != "starting");
+    assert_eq!(health(&app), "unhealthy", "{app:#}");
+    let refused = format!("TCP connect to 127.0.0.1:{port} failed: ");
+    let reason = app["health"]["last_failure"].as_str().unwrap();
+    assert!(reason.starts_with(&refused), "{reason}");
+    assert_eq!(app["health"]["failing_streak"], 2);
+    let events = health_events(&daemon, "deaf");
+    assert!(
+        events[0].starts_with(&format!("unhealthy: {refused}")),
+        "{events:?}"
+    );
+    daemon
+        .run(&["ps"])
+        .success()
+        .stdout_has("running (unhealthy)");
+    daemon
+        .run(&["inspect", "deaf"])
+        .success()
+        .stdout_has(&format!("last failure: {refused}"));
+}
+
+#[test]
+fn checks_come_every_start_interval_until_the_first_pass_in_the_start_period() {
+    let daemon = Daemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/state", path_str(state.path()));
+    // Checked hourly, but every 100 ms while starting within its first minute: ready after 3
+    // failing checks, it is healthy in well under the 30 s `wait_for` allows.
+    daemon
+        .run_d(
+            "slow-start",
+            &[
+                "-p",
+                "0",
+                "-v",
+                &volume,
+                "-e",
+                "NOT_READY_FOR=3",
+                "--health-path",
+                "/healthz",
+                "--health-interval",
+                "1h",
+                "--health-start-period",
+                "1m",
+                "--health-start-interval",
+                "100ms",
+                P2_HTTP_READY_AFTER,
+            ],
+        )
+        .success();
+    let app = daemon.wait_for("slow-start", "healthy", |a| health(a) == "healthy");
+    assert_eq!(app["health"]["check"]["start_interval_ms"], 100);
+    assert_eq!(health_events(&daemon, "slow-start"), ["healthy"]);
+    // Three failures within the start period did not count.
+    assert_eq!(
+        app["health"]["last_failure"],
+        "GET /healthz answered 503 Service Unavailable: not ready (3 of 3)"
+    );
+    daemon.run(&["inspect", "slow-start"]).success().stdout_has(
+        "every 1h, timeout 30s, 3 retries, start period 1m (every 100ms until healthy)",
+    );
+    // Healthy, it is checked every interval again: no more checks within the next second.
+    assert_eq!(requests_counted(state.path()), 4);
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(requests_counted(state.path()), 4);
+}
+
+#[test]
+fn checks_that_cannot_apply_are_refused_naming_what_can() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    let addr = format!("127.0.0.1:{port}");
     daemon
         .run_d(
             "worker",
             &["--health-path", "/healthz", P1_CLI_SLEEP, "600000"],
         )
         .code(125)
-        .stderr_has("is a command, not an HTTP handler: a health check is an HTTP GET")
-        .stderr_has("drop `--health-path`");
-    daemon.run(&["ps", "-a"]).success().stdout_lacks("worker");
+        .stderr_has("is a command, not an HTTP handler: it has no handler to answer a GET")
+        .stderr_has("--health-port PORT");
+    daemon
+        .run_d(
+            "kv",
+            &["-p", &port, "--health-port", "6379", P2_TCP_KV_SERVER, &addr],
+        )
+        .code(125)
+        .stderr_has(&format!(
+            "the health check's port 6379 is not one `{P2_TCP_KV_SERVER}` may listen on (`-p`: {port})"
+        ));
+    daemon
+        .run_d("web", &["-p", "0", "--health-port", "8080", P2_HTTP_HELLO])
+        .code(125)
+        .stderr_has("is an HTTP handler: it is checked with a GET of a path")
+        .stderr_has("--health-path /healthz");
+    daemon
+        .run_d(
+            "redis",
+            &[
+                "-p",
+                &port,
+                "--health-cmd",
+                "redis-cli ping",
+                P2_TCP_KV_SERVER,
+                &addr,
+            ],
+        )
+        .code(125)
+        .stderr_has("`redis-cli` cannot run here")
+        .stderr_has("`--health-port PORT`, or `--health-cmd \"nc -z localhost PORT\"`");
+    daemon
+        .run(&["ps", "-a"])
+        .success()
+        .stdout_lacks("worker")
+        .stdout_lacks("kv");
     // The knobs alone, or in the foreground, are refused with what to give.
     daemon
         .run(&["run", "-d", "--health-interval", "5s", P2_HTTP_HELLO])
         .code(125)
         .stderr_has("`--health-interval` needs a health check")
-        .stderr_has("--health-path /healthz");
+        .stderr_has("--health-path /healthz")
+        .stderr_has("--health-port PORT");
     daemon
         .run(&["run", "--health-path", "/h", P1_CLI_SLEEP, "1"])
         .code(125)
         .stderr_has("`--health-path` applies only to an app run by the daemon");
+    daemon
+        .run(&[
+            "run",
+            "-p",
+            &port,
+            "--health-port",
+            &port,
+            P2_TCP_KV_SERVER,
+            &addr,
+        ])
+        .code(125)
+        .stderr_has("`--health-port` applies only to an app run by the daemon");
 }
 
 fn compose(daemon: &Daemon, dir: &Path, project: &str, args: &[&str]) -> Outcome {
@@ -293,6 +495,71 @@ fn compose_service_healthy_waits_for_the_check_and_ps_shows_health() {
 }
 
 #[test]
+fn compose_service_healthy_waits_for_a_tcp_service() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    // As a Docker user writes it: the check inside the container, on the container's port.
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            r#"
+services:
+  kv:
+    image: {P2_TCP_KV_SERVER}
+    command: ["127.0.0.1:{port}"]
+    ports: ["{port}:6379"]
+    healthcheck:
+      test: ["CMD-SHELL", "nc -z localhost 6379 || exit 1"]
+      interval: 1h
+      start_period: 1m
+      start_interval: 100ms
+  web:
+    image: {P2_HTTP_HELLO}
+    depends_on:
+      kv: {{condition: service_healthy}}
+"#
+        ),
+    );
+    compose(&daemon, dir.path(), "cache", &["config"])
+        .success()
+        .stdout_has("- nc")
+        .stdout_has("start_interval: 100ms");
+    compose(&daemon, dir.path(), "cache", &["up", "-d"])
+        .success()
+        .stderr_has("App cache-web  Created");
+    let kv = daemon.app("cache-kv");
+    assert_eq!(health(&kv), "healthy", "{kv:#}");
+    assert_eq!(kv["health"]["check"]["port"], port);
+    let events: Vec<serde_json::Value> = daemon
+        .run(&["events", "--since-start", "--no-follow", "--format", "json"])
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let seq = |app: &str, kind: &str| {
+        events
+            .iter()
+            .find(|e| e["app"] == app && e["kind"] == kind)
+            .map(|e| e["seq"].as_u64().unwrap())
+            .unwrap_or_else(|| panic!("no {kind} event of {app}: {events:?}"))
+    };
+    assert!(
+        seq("cache-kv", "health_status") < seq("cache-web", "created"),
+        "{events:?}"
+    );
+    let ps = compose(&daemon, dir.path(), "cache", &["ps"]);
+    ps.success();
+    let kv_row = ps
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("cache-kv "))
+        .unwrap_or_else(|| panic!("no kv in {}", ps.stdout));
+    assert!(kv_row.contains("running (healthy)"), "{}", ps.stdout);
+}
+
+#[test]
 fn a_bad_healthcheck_is_refused_before_anything_starts() {
     let daemon = Daemon::start();
     let dir = tempfile::tempdir().unwrap();
@@ -306,6 +573,11 @@ fn a_bad_healthcheck_is_refused_before_anything_starts() {
             "can only reach the app itself",
         ),
         (r#"["SHELL", "true"]"#, "a list must be"),
+        (
+            r#"["CMD", "redis-cli", "ping"]"#,
+            "`redis-cli` cannot run here",
+        ),
+        (r#"["CMD", "nc", "localhost", "6379"]"#, "only a port check"),
     ] {
         write_file(
             dir.path(),
@@ -320,8 +592,24 @@ fn a_bad_healthcheck_is_refused_before_anything_starts() {
             .stderr_has("`healthcheck.test`")
             .stderr_has(says)
             .stderr_has(r#"give `test: ["CMD", "curl", "-f", "http://localhost/healthz"]`"#)
+            .stderr_has(r#"give `test: ["CMD", "nc", "-z", "localhost", "PORT"]`"#)
             .stderr_has("`disable: true`");
     }
+    // A TCP check of a port the service does not publish.
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            "services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    ports: [\"16379:6380\"]\n    healthcheck:\n      test: [\"CMD\", \"nc\", \"-z\", \"localhost\", \"6379\"]\n  web:\n    image: {P2_HTTP_HELLO}\n"
+        ),
+    );
+    compose(&daemon, dir.path(), "demo", &["up", "-d"])
+        .code(125)
+        .stderr_has("service `kv`")
+        .stderr_has(
+            "`healthcheck.test` checks port 6379, which is not one of the service's `ports`",
+        )
+        .stderr_has(r#"add `ports: ["6379:6379"]`"#);
     daemon.run(&["ps", "-a"]).success().stdout_lacks("demo-");
 }
 
