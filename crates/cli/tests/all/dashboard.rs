@@ -10,10 +10,12 @@ use std::time::{Duration, Instant};
 
 use fantoccini::{Client, ClientBuilder, Locator};
 use reqwest::StatusCode;
-use skiff_test_programs_artifacts::{P1_CLI_SLEEP, P2_HTTP_LOG};
+use skiff_test_programs_artifacts::{
+    P1_CLI_SLEEP, P2_HTTP_HELLO, P2_HTTP_LOG, P2_HTTP_READY_AFTER,
+};
 
 use crate::daemon::{Daemon, state};
-use crate::support::{build_reader_with_files, free_port};
+use crate::support::{build_reader_with_files, free_port, path_str};
 
 const DRIVER: &str = "chromedriver";
 const MISSING: &str = "chromedriver not found: apt-get install chromium chromium-driver \
@@ -363,6 +365,104 @@ fn the_dashboard_shows_apps_traffic_and_logs_live_and_stops_an_app() {
             )
             .await;
         browser.screenshot("dashboard-images").await;
+        browser.close().await;
+    });
+}
+
+#[test]
+fn the_dashboard_shows_what_health_checks_say() {
+    let daemon = Daemon::start();
+    let state = tempfile::tempdir().unwrap();
+    let volume = format!("{}:/state", path_str(state.path()));
+    let (url, token) = dashboard(&daemon);
+    let row = |app: &str| format!("#apps tr[data-app=\"{app}\"] td.health");
+
+    runtime().block_on(async {
+        let browser = Browser::start().await;
+        browser
+            .client()
+            .goto(&format!("{url}?token={token}"))
+            .await
+            .unwrap();
+        browser
+            .wait_text("#count", "the empty list", |t| t.starts_with('0'))
+            .await;
+        // Created with the page open: `starting` until its first check, 3 s in, passes.
+        daemon
+            .run_d(
+                "fine",
+                &[
+                    "-p",
+                    "0",
+                    "--health-path",
+                    "/healthz",
+                    "--health-interval",
+                    "3s",
+                    P2_HTTP_HELLO,
+                ],
+            )
+            .success();
+        browser
+            .wait_text(&row("fine"), "a check starting", |t| t == "starting")
+            .await;
+        browser
+            .wait_text(&row("fine"), "a check passing", |t| t == "healthy")
+            .await;
+        // One answering 503, and a command on a port nothing listens on: unhealthy, the
+        // reason the cell's tooltip.
+        daemon
+            .run_d(
+                "sick",
+                &[
+                    "-p",
+                    "0",
+                    "-v",
+                    &volume,
+                    "-e",
+                    "NOT_READY_FOR=1000000",
+                    "--health-path",
+                    "/healthz",
+                    "--health-interval",
+                    "150ms",
+                    "--health-retries",
+                    "1",
+                    P2_HTTP_READY_AFTER,
+                ],
+            )
+            .success();
+        let port = free_port().to_string();
+        daemon
+            .run_d(
+                "deaf",
+                &[
+                    "-p",
+                    &port,
+                    "--health-port",
+                    &port,
+                    "--health-interval",
+                    "150ms",
+                    "--health-retries",
+                    "1",
+                    P1_CLI_SLEEP,
+                    "600000",
+                ],
+            )
+            .success();
+        for (app, reason) in [
+            (
+                "sick",
+                "GET /healthz answered 503 Service Unavailable: not ready (".to_string(),
+            ),
+            ("deaf", format!("TCP connect to 127.0.0.1:{port} failed: ")),
+        ] {
+            browser
+                .wait_text(&row(app), "a check failing", |t| t == "unhealthy")
+                .await;
+            let title = browser.attr(&row(app), "title").await.unwrap_or_default();
+            assert!(title.starts_with(&reason), "{app}: {title}");
+        }
+        assert_eq!(browser.text(&row("fine")).await.unwrap(), "healthy");
+        browser.screenshot("dashboard-health").await;
         browser.close().await;
     });
 }
