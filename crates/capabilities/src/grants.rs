@@ -54,8 +54,37 @@ pub enum ParseGrantError {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DirGrant {
     pub host: PathBuf,
+    /// Where the guest finds it: an absolute path (normalised: `/data/` is `/data`), or a
+    /// relative name such as `data` or `.`, which is the WASI preopen's name exactly as given, as
+    /// `wasmtime run --dir HOST::NAME` names it. Programs that look their directory up by its
+    /// preopen name (the WASI testsuite's do) find it only under the name they were told.
     pub guest: String,
     pub read_only: bool,
+}
+
+impl DirGrant {
+    /// `host` at `guest` (see [`DirGrant::guest`]); `Err` says what is wrong with `guest`.
+    pub fn new(host: PathBuf, guest: &str, read_only: bool) -> Result<Self, &'static str> {
+        if host.as_os_str().is_empty() {
+            return Err("the host directory is empty");
+        }
+        if guest.is_empty() {
+            return Err("missing the guest directory");
+        }
+        if guest.split('/').any(|c| c == "..") {
+            return Err("the guest directory must not contain `..`");
+        }
+        let guest = if guest.starts_with('/') {
+            normalize_guest(guest)
+        } else {
+            guest.to_string()
+        };
+        Ok(DirGrant {
+            host,
+            guest,
+            read_only,
+        })
+    }
 }
 
 impl FromStr for DirGrant {
@@ -78,20 +107,14 @@ impl FromStr for DirGrant {
         if parts.next().is_some() {
             return Err(err("too many `:`"));
         }
-        if host.is_empty() {
-            return Err(err("the host directory is empty"));
+        // `-v /data:ro` has a mode where the guest directory belongs; Docker refuses it as a
+        // relative path, and it must not become a read-write preopen named `ro`.
+        if guest == "ro" || guest == "rw" {
+            return Err(err(
+                "the mode comes after the guest directory, e.g. `HOST_DIR:/data:ro`",
+            ));
         }
-        if !guest.starts_with('/') {
-            return Err(err("the guest directory must be absolute"));
-        }
-        if guest.split('/').any(|c| c == "..") {
-            return Err(err("the guest directory must not contain `..`"));
-        }
-        Ok(DirGrant {
-            host: PathBuf::from(host),
-            guest: normalize_guest(guest),
-            read_only,
-        })
+        DirGrant::new(PathBuf::from(host), guest, read_only).map_err(err)
     }
 }
 
@@ -376,9 +399,17 @@ mod tests {
         assert_eq!(v.guest, "/etc/app");
         assert!(v.read_only);
         assert_eq!(v.to_string(), "/cfg:/etc/app:ro");
+        // A relative guest directory is a WASI preopen name, kept as given (as wasmtime's).
+        for (spec, name) in [("./data:data", "data"), ("/a:.", "."), ("/a:./b/", "./b/")] {
+            let v: DirGrant = spec.parse().unwrap();
+            assert_eq!(v.guest, name, "{spec}");
+        }
         for bad in [
             "/data",
-            "/a:rel",
+            "/data:",
+            "/data:ro",
+            "/data:rw",
+            "/a:rel/../x",
             "/a:/b:rx",
             ":/b",
             "/a:/b:ro:x",

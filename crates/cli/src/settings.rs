@@ -102,7 +102,8 @@ pub struct GrantFlags {
     /// Read environment variables from a file of KEY=VALUE lines (as `docker run --env-file`)
     #[arg(long, value_name = "FILE")]
     pub env_file: Vec<PathBuf>,
-    /// Mount a host directory: HOST_DIR:GUEST_DIR[:ro|rw] (read-write unless `:ro`)
+    /// Mount a host directory: HOST_DIR:GUEST_DIR[:ro|rw] (read-write unless `:ro`); a relative
+    /// GUEST_DIR (`data`, `.`) is the name the app sees it under, as `wasmtime run --dir` gives it
     #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
     pub volumes: Vec<DirGrant>,
     /// Mount a host directory read-write, in `wasmtime run` syntax: HOST_DIR[::GUEST_DIR]
@@ -168,17 +169,13 @@ impl GrantFlags {
     }
 }
 
+/// `HOST[::GUEST]` as `wasmtime run --dir` takes it: the guest name is the host path unless
+/// given, and is kept as given (`.`, `data`, `/data`), as wasmtime names its preopens.
 fn parse_wasmtime_dir(spec: &str) -> Result<DirGrant, String> {
     let (host, guest) = spec.split_once("::").unwrap_or((spec, spec));
-    let guest = if guest.starts_with('/') {
-        guest.to_string()
-    } else {
-        // wasmtime allows relative guest names such as `.`; Skiff's guests see absolute paths.
-        format!("/{}", guest.trim_start_matches("./"))
-    };
-    format!("{host}:{guest}")
-        .parse::<DirGrant>()
-        .map_err(|e| e.to_string())
+    DirGrant::new(PathBuf::from(host), guest, false).map_err(|reason| {
+        format!("invalid directory `{spec}`: {reason}; expected `HOST_DIR[::GUEST_DIR]`")
+    })
 }
 
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {

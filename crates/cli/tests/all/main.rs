@@ -20,3 +20,4 @@ mod registry;
 mod support;
 mod system;
 mod tenants;
+mod wasi_testsuite;
