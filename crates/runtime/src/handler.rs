@@ -95,7 +95,10 @@ impl App {
         let started = Instant::now();
         let mut wasi = options
             .grants
-            .builder(options.stdio.report())
+            .builder(
+                options.stdio.report(),
+                skiff_capabilities::wasi::FileIo::BlockingPool,
+            )
             .map_err(RunError::from)?;
         match &options.stdio {
             Stdio::Inherit => {

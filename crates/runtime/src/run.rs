@@ -1,7 +1,7 @@
 //! Running a command app to completion under its grants and limits.
 
 use skiff_capabilities::egress::EgressRule;
-use skiff_capabilities::wasi::{GrantError, PreparedGrants};
+use skiff_capabilities::wasi::{FileIo, GrantError, PreparedGrants};
 use skiff_capabilities::{Grants, Limits};
 use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
@@ -270,7 +270,13 @@ impl App {
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
         let grants = PreparedGrants::new(&options.grants)?;
-        let mut wasi = grants.builder(options.stdio.report())?;
+        // A process that runs one app (`Interrupt::ExitProcess`) has no other guest to poll
+        // while this one waits on its files.
+        let file_io = match self.exit_process {
+            Some(_) => FileIo::CurrentThread,
+            None => FileIo::BlockingPool,
+        };
+        let mut wasi = grants.builder(options.stdio.report(), file_io)?;
         wasi.args(&options.args);
         match &options.stdio {
             Stdio::Inherit => {
