@@ -8,7 +8,9 @@
 # Env: SCRIPTS (the scripts to run, default below), SKIFF, WASMTIME (passed on), SKIFF_BUILT (what
 #      the page says the SKIFF binary was built from), ROUNDS (passed
 #      on when set), PAGE (docs/benchmarks.md), PAGE_ONLY_SINCE (rewrite the page from the result
-#      files written since then, running nothing: after rerunning one script on its own).
+#      files written since then, running nothing: after rerunning one script on its own),
+#      REFRESH (names of scripts: run only those, and keep every other table from its last
+#      result file, which names its own commit and date; the header lists what was rerun).
 # Exit: 0 when every script ran (goals missed included), 1 when one could not run.
 set -uo pipefail
 
@@ -23,6 +25,7 @@ COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
 DIRTY=$(git -C "$REPO" status --porcelain --untracked-files=no | grep -q . && echo " (with uncommitted changes)")
 STARTED=$(date -u '+%Y-%m-%d %H:%M UTC')
 SINCE_EPOCH=$(date +%s) # a result file older than this was not written by this generation
+STARTED_EPOCH=$SINCE_EPOCH
 LOGS=$(mktemp -d)
 
 ran=() failed=() stale=()
@@ -37,6 +40,10 @@ if [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
     done
     SCRIPTS=""
     STARTED="$PAGE_ONLY_SINCE (result files written since then; page rewritten $STARTED)"
+fi
+if [[ -n ${REFRESH:-} ]]; then
+    SCRIPTS=$REFRESH
+    SINCE_EPOCH=0 # every table on the page; those rerun are listed in the header
 fi
 for name in $SCRIPTS; do
     script=$HERE/$name.sh
@@ -53,7 +60,11 @@ done
 {
     echo "# Benchmarks"
     echo
-    if [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
+    if [[ -n ${REFRESH:-} ]]; then
+        echo "Rewritten by \`REFRESH='$REFRESH' benches/all.sh\` at commit $COMMIT$DIRTY, started $STARTED${SKIFF_BUILT:+ (\`SKIFF\`: $SKIFF_BUILT)}:"
+        echo "only ${REFRESH// /, } ran in this generation; every other table is the result file of an"
+        echo "earlier full generation, and each table names the commit and date it was measured at. On:"
+    elif [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
         echo "Rewritten by \`PAGE_ONLY_SINCE='$PAGE_ONLY_SINCE' benches/all.sh\` at commit $COMMIT$DIRTY from the"
         echo "result files written since then (each script ran at the commit its table names, or at"
         echo "the one before; \`SKIFF\`: ${SKIFF_BUILT:-the binary given}), on:"
@@ -66,19 +77,27 @@ done
     echo "measured by hand. The machine is shared (2 cores): ratios to a peer measured in the same run"
     echo "are what counts; absolute figures move between runs."
     echo
-    if ((${#failed[@]})); then
+    if ((${#failed[@]})) && [[ -n ${REFRESH:-} ]]; then
+        echo "Rerun but failed (the table below, if any, is from an earlier run):"
+        echo
+        for f in "${failed[@]}"; do echo "- $f"; done
+        echo
+    elif ((${#failed[@]})); then
         echo "Not run in this generation (no table below):"
         echo
         for f in "${failed[@]}"; do echo "- $f"; done
         echo
     fi
     for name in $ORDER; do
-        [[ " ${ran[*]} " == *" $name "* ]] || continue
+        [[ -n ${REFRESH:-} || " ${ran[*]} " == *" $name "* ]] || continue
         for result in "$HERE"/results/"$name"*.md; do
             [[ -f $result ]] || continue
             # Another variant's table from an earlier run (e.g. http-density-cold-code) is not
             # this generation's: listed, not shown.
-            if (($(stat -c %Y "$result") < SINCE_EPOCH)); then
+            # (With REFRESH: a variant's table is kept only if this generation wrote it.)
+            if (($(stat -c %Y "$result") < SINCE_EPOCH)) ||
+                [[ -n ${REFRESH:-} && $(basename "$result") != "$name.md" &&
+                    $(stat -c %Y "$result") -lt $STARTED_EPOCH ]]; then
                 stale+=("$(basename "$result") (from an earlier run: not regenerated here)")
                 continue
             fi
