@@ -20,7 +20,8 @@
 # 127.0.0.1:PORT --metrics 127.0.0.1:PORT`) whose compile cache is shared across runs; ROUNDS runs
 # per N, N interleaved (1000, 10000, 1000, 10000, ...); medians over the runs.
 #
-# Env: SKIFF (binary), NS ("1000 10000"), ROUNDS (3), SAMPLE (1000), VARIANTS (16), DEPLOY (api |
+# Env: SKIFF (binary), NS ("1000 10000"), ROUNDS (3), SAMPLE (1000), VARIANTS (unset: the two
+#      tables described below; else that many distinct wasm files), DEPLOY (api |
 #      cli), PAR (8), ROUTE_STYLE (path | host), SETTLE (3 s), SEED (random seed, 1),
 #      MAX_LOADED (the daemon's --max-loaded-handlers, 1000: set it below VARIANTS to make first
 #      requests also map their compiled code again, i.e. cold code, not only no instance),
@@ -35,7 +36,6 @@ SKIFF=${SKIFF:-$REPO/target/release/skiff}
 NS=${NS:-1000 10000}
 ROUNDS=${ROUNDS:-3}
 SAMPLE=${SAMPLE:-1000}
-VARIANTS=${VARIANTS:-16}
 DEPLOY=${DEPLOY:-api}
 PAR=${PAR:-8}
 ROUTE_STYLE=${ROUTE_STYLE:-path}
@@ -44,6 +44,15 @@ SEED=${SEED:-1}
 OUT=${OUT:-$HERE/results/http-density.md}
 STRICT=${STRICT:-0}
 
+# With no VARIANTS given, the page's two tables: distinct code for every app, the headline (at
+# N = 1000: 10,000 distinct components would be 10,000 compilations and about 3 GB of compile
+# cache here), then 16 components shared by all the apps (N = 1000 and 10000).
+if [[ -z ${VARIANTS:-} ]]; then
+    rc=0
+    VARIANTS=1000 NS=1000 OUT=$HERE/results/http-density.md "$0" || rc=$?
+    VARIANTS=16 OUT=$HERE/results/http-density-shared-code.md "$0" || rc=$?
+    exit "$rc"
+fi
 case $DEPLOY in api | cli) ;; *) die "DEPLOY must be api or cli" ;; esac
 case $ROUTE_STYLE in path | host) ;; *) die "ROUTE_STYLE must be path or host" ;; esac
 ((VARIANTS >= 1)) || die "VARIANTS must be at least 1"
