@@ -347,15 +347,21 @@ fn loads(containerd: &Containerd) -> (usize, usize, usize) {
     )
 }
 
-#[test]
-fn a_nodes_containers_share_one_shim_and_its_loaded_code() {
-    let registry = Registry::start();
-    let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_IDLE_EXIT", "2")]);
-    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+/// Publishes the hello program and runs it three times, one after another; returns the image.
+fn hello_three_times(containerd: &Containerd, registry: &Registry) -> String {
+    let hello = containerd.publish(registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
     for id in ["first", "second", "third"] {
         let run = containerd.run(&hello, id, &[], &["--name", id]);
         assert_eq!(run.stdout, format!("Hello, {id}!\n"), "{run:?}");
     }
+    hello
+}
+
+#[test]
+fn a_nodes_containers_share_one_shim_and_its_loaded_code() {
+    let registry = Registry::start();
+    let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_IDLE_EXIT", "2")]);
+    let hello = hello_three_times(&containerd, &registry);
     // One shim for the node's namespace, which outlives each container for the next: compiled
     // once, then found loaded.
     assert_eq!(loads(&containerd), (1, 0, 2), "{}", containerd.log());
@@ -394,11 +400,7 @@ fn a_nodes_containers_share_one_shim_and_its_loaded_code() {
 fn a_shim_per_container_still_compiles_once_per_node() {
     let registry = Registry::start();
     let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_GROUP", "container")]);
-    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
-    for id in ["first", "second", "third"] {
-        let run = containerd.run(&hello, id, &[], &["--name", id]);
-        assert_eq!(run.stdout, format!("Hello, {id}!\n"), "{run:?}");
-    }
+    hello_three_times(&containerd, &registry);
     // Each `ctr run` is a shim process of its own; the node's compile cache is shared by all.
     assert_eq!(loads(&containerd), (1, 2, 0), "{}", containerd.log());
 }
