@@ -1,8 +1,9 @@
 //! One deployed HTTP app: its limits, its metering, and serving a request with a fresh instance.
 
+use std::collections::HashMap;
 use std::pin::Pin;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
@@ -13,7 +14,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use skiff_api::HttpLimits;
 use skiff_runtime::{
     App, ByteSize, CpuTurns, Exit, HandleError, HandlerOptions, InstanceReport, LimitExceeded,
-    Stdio,
+    Stdio, Usage,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -90,6 +91,9 @@ pub struct HttpApp {
     /// Requests waiting for one of the app's instances: at most `max_concurrency` of them.
     waiting: AtomicU32,
     draining: AtomicBool,
+    /// The meters of the instances running now, by a number of their own.
+    running: Mutex<HashMap<u64, Arc<Usage>>>,
+    next_instance: AtomicU64,
 }
 
 impl HttpApp {
@@ -138,6 +142,8 @@ impl HttpApp {
             stats: Stats::default(),
             waiting: AtomicU32::new(0),
             draining: AtomicBool::new(false),
+            running: Mutex::default(),
+            next_instance: AtomicU64::new(0),
         };
         for message in lowered {
             app.log(&message);
@@ -165,6 +171,16 @@ impl HttpApp {
         &self.stats
     }
 
+    /// What the instances running now have used so far: CPU time, and the linear memory and
+    /// tables they hold. [`Stats`] counts an instance once it is gone.
+    pub fn in_flight(&self) -> (Duration, u64) {
+        lock(&self.running)
+            .values()
+            .fold((Duration::ZERO, 0), |(cpu, memory), usage| {
+                (cpu + usage.cpu_time(), memory + usage.memory())
+            })
+    }
+
     /// Takes requests again after a [`HttpApp::drain`].
     pub fn resume(&self) {
         self.draining.store(false, Ordering::Relaxed);
@@ -177,11 +193,21 @@ impl HttpApp {
         let deadline = Instant::now() + grace;
         while self.stats.instances() > 0 {
             if Instant::now() >= deadline {
+                self.stop_running();
                 return false;
             }
             tokio::time::sleep(Duration::from_millis(5)).await;
         }
         true
+    }
+
+    /// Ends the instances running now, at their next await or epoch tick (Docker's SIGKILL
+    /// after the grace period): each answers 500, and none keeps running, or holding its slot
+    /// of the pool, once its app is stopped.
+    pub fn stop_running(&self) {
+        for usage in lock(&self.running).values() {
+            usage.stop();
+        }
     }
 
     /// Serves one request: limits first, then a fresh instance of the handler. The request
@@ -273,7 +299,9 @@ impl HttpApp {
         let (method, uri) = (request.method().clone(), request.uri().clone());
         // Counted until the instance is gone, or until `handle` gives up before it starts (the
         // report is then dropped, not called): either way the count comes down.
-        let instance = Instance::start(self.clone(), permit);
+        // Metered from outside, so that what it uses shows while it runs (`in_flight`).
+        let usage = Arc::new(Usage::default());
+        let instance = Instance::start(self.clone(), permit, usage.clone());
         let report = move |report: InstanceReport| {
             let this = &instance.app;
             this.stats.instance_finished(&report);
@@ -282,7 +310,7 @@ impl HttpApp {
                 this.log(&format!("{method} {path}: {}", failure.handler_summary()));
             }
         };
-        let result = app.handle(request, &self.options, report).await;
+        let result = app.handle(request, &self.options, usage, report).await;
         if timed_out.load(Ordering::Relaxed) && result.is_err() {
             let mut response = error_response(
                 StatusCode::REQUEST_TIMEOUT,
@@ -363,22 +391,31 @@ impl Drop for Leave<'_> {
 struct Instance {
     app: Arc<HttpApp>,
     _permit: OwnedSemaphorePermit,
+    id: u64,
 }
 
 impl Instance {
-    fn start(app: Arc<HttpApp>, permit: OwnedSemaphorePermit) -> Self {
+    fn start(app: Arc<HttpApp>, permit: OwnedSemaphorePermit, usage: Arc<Usage>) -> Self {
         app.stats.instance_started();
+        let id = app.next_instance.fetch_add(1, Ordering::Relaxed);
+        lock(&app.running).insert(id, usage);
         Instance {
             app,
             _permit: permit,
+            id,
         }
     }
 }
 
 impl Drop for Instance {
     fn drop(&mut self) {
+        lock(&self.app.running).remove(&self.id);
         self.app.stats.instance_ended();
     }
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// The request body as the handler reads it: an error if the client sends nothing for

@@ -83,6 +83,7 @@ impl App {
         &self,
         request: hyper::Request<B>,
         options: &HandlerOptions,
+        usage: Arc<Usage>,
         report: impl FnOnce(InstanceReport) + Send + 'static,
     ) -> Result<hyper::Response<HyperOutgoingBody>, HandleError>
     where
@@ -109,7 +110,6 @@ impl App {
                     .stderr(crate::run::SinkStream(stderr.clone()));
             }
         }
-        let usage = Arc::new(Usage::default());
         let guard = Guard::new(&options.limits, usage.clone());
         let host = ComponentHost::new(
             wasi.build(),
@@ -149,12 +149,20 @@ impl App {
                 turns.as_ref(),
                 long_runners.as_ref(),
             );
-            let result = match timeout {
-                Some(limit) => match tokio::time::timeout(limit, run).await {
-                    Ok(result) => result,
-                    Err(_elapsed) => Err(LimitExceeded::Timeout(limit).into()),
-                },
-                None => run.await,
+            let limited = async {
+                match timeout {
+                    Some(limit) => match tokio::time::timeout(limit, run).await {
+                        Ok(result) => result,
+                        Err(_elapsed) => Err(LimitExceeded::Timeout(limit).into()),
+                    },
+                    None => run.await,
+                }
+            };
+            let result = tokio::select! {
+                result = limited => result,
+                () = meter.stopped() => Err(wasmtime::Error::msg(
+                    "the app was stopped while this request ran",
+                )),
             };
             drop(store);
             let overloaded = result.as_ref().is_err_and(|e| {

@@ -127,6 +127,9 @@ pub struct Usage {
     memory_clock: Mutex<MemoryClock>,
     /// Set by the epoch callback when the guest yields at a tick (see [`Usage::ticked`]).
     ticked: AtomicBool,
+    /// Set by [`Usage::stop`]: the instance is to end now, wherever it is.
+    stopped: AtomicBool,
+    stop: tokio::sync::Notify,
 }
 
 #[derive(Debug, Default)]
@@ -136,6 +139,23 @@ struct MemoryClock {
 }
 
 impl Usage {
+    /// Ends the instance metered by this, at its next await or epoch tick: what a stop does to
+    /// a request still running when its app's grace period is over.
+    pub fn stop(&self) {
+        self.stopped.store(true, Ordering::SeqCst);
+        self.stop.notify_waiters();
+    }
+
+    /// Resolves once [`Usage::stop`] is called.
+    pub(crate) async fn stopped(&self) {
+        let notified = self.stop.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !self.stopped.load(Ordering::SeqCst) {
+            notified.await;
+        }
+    }
+
     /// CPU time used so far (completed polls).
     pub fn cpu_time(&self) -> Duration {
         Duration::from_nanos(self.used_ns.load(Ordering::Relaxed))

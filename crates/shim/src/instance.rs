@@ -362,15 +362,20 @@ impl SkiffInstance {
                 },
                 memory_limit: self.options.limits.memory.map(|m| m.0),
             },
-            // A handler holds no instance between requests; what each used is counted when it
-            // is gone (the memory of the instances in flight is not).
-            Workload::Http { .. } => Sample {
-                cpu: self.served.get().map_or(Duration::ZERO, |http| {
-                    Duration::from_secs_f64(http.stats().snapshot().cpu_seconds)
-                }),
-                memory: 0,
-                memory_limit: None,
-            },
+            // A handler holds no instance between requests: the CPU time of the finished ones
+            // and of those running, and the memory of those running.
+            Workload::Http { .. } => {
+                let Some(http) = self.served.get() else {
+                    return Sample::default();
+                };
+                let (running_cpu, memory) = http.in_flight();
+                Sample {
+                    cpu: Duration::from_secs_f64(http.stats().snapshot().cpu_seconds) + running_cpu,
+                    memory,
+                    // `--memory` is each instance's; the app's as a whole has none.
+                    memory_limit: None,
+                }
+            }
         }
     }
 }
@@ -420,13 +425,18 @@ impl Run {
                 })
                 .await;
                 if *stop.borrow() == Some(libc::SIGKILL as u32) {
+                    // The shim outlives the app (a node's shim): nothing of it may keep running.
+                    http.stop_running();
                     return signalled(&stop);
                 }
                 // As `skiff serve` on SIGTERM: no new connections, requests in flight finish
                 // (a SIGKILL, which Kubernetes sends after the grace period, cuts it short).
                 tokio::select! {
                     drained = http.drain(GRACE) => if drained { 0 } else { signalled(&stop) },
-                    _ = told.wait_for(|s| *s == Some(libc::SIGKILL as u32)) => signalled(&stop),
+                    _ = told.wait_for(|s| *s == Some(libc::SIGKILL as u32)) => {
+                        http.stop_running();
+                        signalled(&stop)
+                    }
                 }
             }
         }

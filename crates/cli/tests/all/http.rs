@@ -655,6 +655,41 @@ fn stop_lets_requests_in_flight_finish() {
 }
 
 #[test]
+fn stop_ends_requests_still_running_after_the_grace_period() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon.run_d("busy", &["-p", &port, P2_HTTP_CPU]).success();
+    let url = format!("http://127.0.0.1:{port}/?ms=forever");
+    let in_flight = std::thread::spawn(move || get(&url));
+    eventually_instances(&daemon, "busy", 1);
+    // As `docker stop -t 1`: a second of grace, then the request is ended, not left to spin
+    // until its 60 s timeout holding a slot of the pool.
+    let stopped = daemon.run(&["stop", "-t", "1", "busy"]);
+    stopped.success();
+    let (status, body) = in_flight.join().unwrap();
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("stopped"), "{body}");
+    assert!(
+        stopped.elapsed < Duration::from_secs(10),
+        "{:?}",
+        stopped.elapsed
+    );
+    assert_eq!(daemon.app("busy")["http"]["stats"]["instances"], 0);
+}
+
+/// Waits until the app `name` runs `count` instances.
+fn eventually_instances(daemon: &Daemon, name: &str, count: i64) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    while daemon.app(name)["http"]["stats"]["instances"] != count {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name} never ran {count} instances"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
 fn http_apps_come_back_after_kill_9() {
     let mut daemon = Daemon::start();
     let port = free_port().to_string();

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
-    P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_LOG, P2_HTTP_STATE,
+    P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
 };
 use support::{Containerd, Form, Registry};
 
@@ -242,6 +242,53 @@ fn what_cannot_be_honoured_is_refused_with_the_reason() {
     let run = containerd.run(&hello, "cpus", &["--cpus", "0.5"], &[]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("CPU quota"), "{run:?}");
+}
+
+#[test]
+fn a_handlers_running_requests_show_in_its_task_metrics_and_end_with_it() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let cpu = containerd.publish(&registry, "team/cpu:1.0", P2_HTTP_CPU, Form::Layer);
+    let (mut task, port) = containerd.serve(&cpu, "cpu1");
+    // A request that computes until its limit: it holds an instance the whole time.
+    let spinning = std::thread::spawn(move || {
+        let client = reqwest::blocking::Client::builder()
+            .timeout(Duration::from_secs(60))
+            .build()
+            .unwrap();
+        let _ = client
+            .get(format!("http://127.0.0.1:{port}/?ms=forever"))
+            .send();
+    });
+    // While it runs, the task's metrics are its instance's: CPU time that grows, and the
+    // linear memory it holds (before, a handler reported only finished requests, memory 0).
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let (first, second) = loop {
+        let first = metrics(&containerd, "cpu1");
+        std::thread::sleep(Duration::from_millis(300));
+        let second = metrics(&containerd, "cpu1");
+        if (first["memory.usage"] > 0 && second["cpu.usage_usec"] > first["cpu.usage_usec"])
+            || Instant::now() > deadline
+        {
+            break (first, second);
+        }
+    };
+    assert!(first["memory.usage"] > 0, "{first:?}\n{}", task.output());
+    assert!(
+        second["cpu.usage_usec"] > first["cpu.usage_usec"] + 100_000,
+        "{first:?} then {second:?}"
+    );
+    // Killed, the app runs no more in the shim, which outlives it: the request ends at once
+    // (before, it spun on until its 60 s timeout).
+    let killed = Instant::now();
+    containerd.ctr(&["task", "kill", "-s", "SIGKILL", "cpu1"]);
+    task.wait().unwrap();
+    spinning.join().unwrap();
+    assert!(
+        killed.elapsed() < Duration::from_secs(5),
+        "the request ran on for {:?} after its app was killed",
+        killed.elapsed()
+    );
 }
 
 #[test]
