@@ -63,7 +63,7 @@ done
     if [[ -n ${REFRESH:-} ]]; then
         echo "Rewritten by \`REFRESH='$REFRESH' benches/all.sh\` at commit $COMMIT$DIRTY, started $STARTED${SKIFF_BUILT:+ (\`SKIFF\`: $SKIFF_BUILT)}:"
         echo "only ${REFRESH// /, } ran in this generation; every other table is the result file of an"
-        echo "earlier full generation, and each table names the commit and date it was measured at. On:"
+        echo "earlier run, and each table names the commit and date it was measured at. On:"
     elif [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
         echo "Rewritten by \`PAGE_ONLY_SINCE='$PAGE_ONLY_SINCE' benches/all.sh\` at commit $COMMIT$DIRTY from the"
         echo "result files written since then (each script ran at the commit its table names, or at"
