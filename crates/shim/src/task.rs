@@ -687,12 +687,16 @@ struct Events {
 }
 
 impl Events {
+    /// Called from the task service's handlers, on the runtime's workers: the publisher's
+    /// round trip to containerd blocks, so the worker's other tasks (apps, other containers'
+    /// calls) move to another worker meanwhile, and events keep their order.
     fn send(&self, event: impl Event) {
         let topic = event.topic();
-        if let Err(e) =
+        let published = tokio::task::block_in_place(|| {
             self.publisher
                 .publish(Default::default(), &topic, &self.namespace, Box::new(event))
-        {
+        });
+        if let Err(e) = published {
             // containerd also learns the state by asking; a lost event is not a failed call.
             log::warn!("failed to publish the event {topic}: {e}");
         }
