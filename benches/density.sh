@@ -12,9 +12,12 @@
 #           until `skiff ps --format json` shows N running. Memory: the daemon's RSS and PSS
 #           (/proc/PID/smaps_rollup) after minus before, divided by N.
 #   docker  `docker run -d --network none --name idle-$i` of a FROM scratch image holding the
-#           static native build, one after another (seq) and with `xargs -P $PAR` (par), until
-#           `docker ps` shows N running. Memory: every containerd-shim of this engine plus the
-#           container processes plus the growth of dockerd and containerd, divided by N.
+#           static native build, one after another (seq) and with `xargs -P $PAR` (par), and
+#           through the Engine API from one client process (api-conc: `POST /containers/create`
+#           + `POST /containers/ID/start`, as the CLI does, $PAR keep-alive connections, the
+#           same client and clock as Skiff's api-conc), until `docker ps` shows N running.
+#           Memory: every containerd-shim of this engine plus the container processes plus the
+#           growth of dockerd and containerd, divided by N.
 # Both: the host's MemAvailable drop per app is recorded as a cross-check (it also sees kernel
 # memory: cgroups, namespaces, mounts; it is noisy on a shared machine).
 #
@@ -115,10 +118,12 @@ mem() { python3 "$WORK/mem.py" "$@"; }
 # (curl per app, as `xargs -P` runs it, costs a process start per app: this measures the daemon.)
 cat >"$WORK/api_client.py" <<'PY'
 # One client process, PAR threads, each with its own keep-alive connection to the daemon's socket:
-# POST /apps for names idle-1..idle-N. Exit 1 on any non-201.
-import http.client, socket, sys, threading, time
+# for names idle-1..idle-N, `POST /apps` (skiff) or `POST /containers/create` then
+# `POST /containers/ID/start` (docker, what `docker run -d --network none` sends). Exit 1 on any
+# refusal.
+import http.client, json, socket, sys, threading, time
 
-sock_path, wasm, n, par = sys.argv[1], sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+kind, sock_path, source, n, par = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
 
 class UnixConnection(http.client.HTTPConnection):
     def __init__(self, path):
@@ -132,7 +137,24 @@ class UnixConnection(http.client.HTTPConnection):
 def body(name):
     return ('{"name":"%s","source":"%s","args":null,"grants":{"env":[],"dirs":[],"network":"none"},'
             '"network":null,"limits":{"memory":null,"cpu_time":null,"timeout":null},'
-            '"restart":{"policy":"no"}}' % (name, wasm)).encode()
+            '"restart":{"policy":"no"}}' % (name, source)).encode()
+
+DOCKER_BODY = json.dumps({"Image": source, "HostConfig": {"NetworkMode": "none"}}).encode()
+
+def post(conn, path, data):  # -> (status, body)
+    conn.request("POST", path, body=data, headers={"content-type": "application/json"})
+    resp = conn.getresponse()
+    return resp.status, resp.read()
+
+def start(conn, name):  # -> None, or what was refused
+    if kind == "skiff":
+        status, data = post(conn, "/apps", body(name))
+        return None if status == 201 else f"{name}: HTTP {status} {data[:200]!r}"
+    status, data = post(conn, f"/containers/create?name={name}", DOCKER_BODY)
+    if status != 201:
+        return f"{name}: create: HTTP {status} {data[:200]!r}"
+    status, data = post(conn, f"/containers/{json.loads(data)['Id']}/start", None)
+    return None if status == 204 else f"{name}: start: HTTP {status} {data[:200]!r}"
 
 lock, nxt, errors = threading.Lock(), [1], []
 
@@ -145,15 +167,12 @@ def worker():
                 return
             nxt[0] += 1
         try:
-            conn.request("POST", "/apps", body=body(f"idle-{i}"),
-                         headers={"content-type": "application/json"})
-            resp = conn.getresponse()
-            data = resp.read()
+            refused = start(conn, f"idle-{i}")
         except Exception as e:  # an exception in a thread would not fail the process
             errors.append(f"idle-{i}: {type(e).__name__}: {e}")
             return
-        if resp.status != 201:
-            errors.append(f"idle-{i}: HTTP {resp.status} {data[:200]!r}")
+        if refused:
+            errors.append(refused)
             return
 
 threads = [threading.Thread(target=worker) for _ in range(par)]
@@ -210,7 +229,7 @@ skiff_start_n() { # skiff_start_n MODE N: start apps idle-1..idle-N
                 "$SKIFF" run -d --name idle-NUM "$WASM" >/dev/null
             ;;
         api-conc) # prints the time of its first request: the start of the clock
-            python3 "$WORK/api_client.py" "$SOCK" "$WASM" "$n" "$PAR" >"$WORK/t0"
+            python3 "$WORK/api_client.py" skiff "$SOCK" "$WASM" "$n" "$PAR" >"$WORK/t0"
             ;;
         api-par)
             seq 1 "$n" | xargs -P "$PAR" -I NUM curl -sS --fail -o /dev/null --unix-socket "$SOCK" \
@@ -285,6 +304,10 @@ docker_start_n() { # docker_start_n MODE N
             seq 1 "$n" | timeout "$DOCKER_TIMEOUT" xargs -P "$PAR" -I NUM \
                 docker run -d --network none --name idle-NUM "$IMAGE" >/dev/null
             ;;
+        api-conc) # prints the time of its first request: the start of the clock
+            timeout "$DOCKER_TIMEOUT" python3 "$WORK/api_client.py" docker "${DOCKER_HOST#unix://}" \
+                "$IMAGE" "$n" "$PAR" >"$WORK/t0"
+            ;;
     esac
 }
 
@@ -304,6 +327,7 @@ docker_measure() { # docker_measure MODE N ROUND; returns 1 when Docker could no
         sleep 0.05
     done
     t1=$(now_us)
+    if [[ $mode == api-conc && -s $WORK/t0 ]]; then t0=$(head -n 1 "$WORK/t0"); fi
     sleep "$SETTLE"
     after=$(mem docker "$D" "$DOCKERD_PID")
     running=$(docker_running)
@@ -336,6 +360,9 @@ for n in $NS; do
         for mode in cli-par api-conc; do skiff_measure "$mode" "$n" "$r"; done
         if ((r <= docker_rounds && n <= DOCKER_MAX)) && [[ -z $DOCKER_FAILED ]]; then
             docker_measure par "$n" "$r" || DOCKER_FAILED=$n
+        fi
+        if ((r <= docker_rounds && n <= DOCKER_MAX)) && [[ -z $DOCKER_FAILED ]]; then
+            docker_measure api-conc "$n" "$r" || DOCKER_FAILED=$n
         fi
     done
     if [[ -z $DOCKER_FAILED ]] && ((n <= DOCKER_MAX)); then DOCKER_OK_MAX=$n; fi
@@ -374,7 +401,8 @@ modes = [("skiff", "cli-seq", "`skiff run -d`, one after another"),
          ("skiff", "api-par", f"`POST /apps` (curl), `xargs -P {par}`"),
          ("skiff", "api-conc", f"`POST /apps`, one client process, {par} connections"),
          ("docker", "seq", "`docker run -d`, one after another"),
-         ("docker", "par", f"`docker run -d`, `xargs -P {par}`")]
+         ("docker", "par", f"`docker run -d`, `xargs -P {par}`"),
+         ("docker", "api-conc", f"Engine API (create + start), one client process, {par} connections")]
 
 lines = [
     "# Density: N idle apps in one skiff daemon vs N Docker containers",
@@ -389,7 +417,8 @@ lines = [
     "the rounds (Docker: fewer rounds at N=1000, where one start of N takes minutes). \"API curl\" runs a "
     "curl process per app (`xargs -P`), so it also counts process starts; \"API 1 client\" sends the same "
     "requests from one process over keep-alive connections, its clock starting at its first request: "
-    f"the daemon's own pace. Memory is read {settle} s later: skiff = the daemon's RSS/PSS growth "
+    "the daemon's own pace; Docker's \"API 1 client\" is the same client sending what `docker run -d` "
+    f"sends (`POST /containers/create`, `POST /containers/ID/start`) to dockerd's socket. Memory is read {settle} s later: skiff = the daemon's RSS/PSS growth "
     "(`/proc/PID/smaps_rollup`, after the warm-up app was removed); docker = every containerd-shim of the "
     "engine + the container processes + the growth of dockerd and containerd. Per app = growth / N, median "
     "over that N's runs; apps per GiB = 1 GiB / PSS per app. \"kernel\" is the growth of the machine's "
@@ -400,7 +429,7 @@ lines = [
     "",
     "## Summary",
     "",
-    "| N | skiff start all N, s (API 1 client / API curl -P / CLI -P / CLI seq) | docker start all N, s (-P / seq) | skiff PSS/app KiB | docker PSS/app KiB | skiff apps/GiB | docker apps/GiB | ratio | ratio with kernel memory |",
+    "| N | skiff start all N, s (API 1 client / API curl -P / CLI -P / CLI seq) | docker start all N, s (API 1 client / CLI -P / CLI seq) | skiff PSS/app KiB | docker PSS/app KiB | skiff apps/GiB | docker apps/GiB | ratio | ratio with kernel memory |",
     "| ---: | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |",
 ]
 summary = {}
@@ -416,9 +445,9 @@ for n in ns:
     sk_k = med([per_app(r, "pss+kernel") for r in sk]) if sk else None
     dk_k = med([per_app(r, "pss+kernel") for r in dk]) if dk else None
     ratio_k = dk_k / sk_k if sk_k and dk_k and sk_k > 0 else None
-    summary[n] = dict(conc=t("skiff", "api-conc"), api=t("skiff", "api-par"), cli=t("skiff", "cli-par"), seq=t("skiff", "cli-seq"),
+    summary[n] = dict(dconc=t("docker", "api-conc"), conc=t("skiff", "api-conc"), api=t("skiff", "api-par"), cli=t("skiff", "cli-par"), seq=t("skiff", "cli-seq"),
                       ratio=ratio, sk_g=sk_g, dk_g=dk_g)
-    dcell = (f"{fmt_s(t('docker', 'par'))} / {fmt_s(t('docker', 'seq'))}" if dk else
+    dcell = (f"{fmt_s(t('docker', 'api-conc'))} / {fmt_s(t('docker', 'par'))} / {fmt_s(t('docker', 'seq'))}" if dk else
              f"not run (Docker failed at N={docker_failed})" if docker_failed else "not run")
     lines.append(
         f"| {n} | {fmt_s(t('skiff', 'api-conc'))} / {fmt_s(t('skiff', 'api-par'))} / {fmt_s(t('skiff', 'cli-par'))} / {fmt_s(t('skiff', 'cli-seq'))} "
@@ -489,5 +518,10 @@ if 1000 in summary and (summary[1000]["conc"] or summary[1000]["api"] or summary
             goals.append((f"1000 apps started in under 2 s ({what})", med(xs) < 2.0, f"{med(xs):.2f} s"))
 else:
     goals.append(("1000 apps started in under 2 s", False, "N=1000 not run"))
+started = [n for n in ns if summary[n]["conc"] and summary[n]["dconc"]]
+if started:  # the same client, clock and requests per app on both sides
+    lines += ["", "Start of all N, both through their API from one client (the same client, clock and "
+              "connections): " + "; ".join(f"N={n}: docker/skiff = "
+              f"{med(summary[n]['dconc']) / med(summary[n]['conc']):.0f}x" for n in started) + "."]
 finish(lines, out, goals)
 PY

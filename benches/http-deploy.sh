@@ -7,6 +7,9 @@
 #   skiff-api  the same deploy as one `POST /apps` on the daemon's socket from the measuring
 #              process (`"http": {"ports": ["PORT"]}`): the daemon's own pace, without the CLI's
 #              process start
+#   docker-api the same container through the Engine API from the measuring process, as the
+#              CLI does it (`POST /containers/create` then `POST /containers/ID/start` on
+#              dockerd's socket), so neither side's CLI process start-up is in the time
 #   docker     `docker run -d --name NAME -p 127.0.0.1:PORT:8080` of a FROM scratch image holding
 #              the same handler as a static native hyper server (dockerd of this script's own)
 # Skiff's compile cache is warmed first (the same wasm deployed once, answered, then `skiff rm -f`),
@@ -26,7 +29,7 @@
 # port). If that bridge cannot be made, or a published port does not answer, it falls back to
 # `--network host` with the server listening on 127.0.0.1:PORT, and says so in the table.
 #
-# Env: SKIFF (binary), PEERS ("skiff skiff-api docker"), ROUNDS (3), DEPLOYS (10 per peer per
+# Env: SKIFF (binary), PEERS ("skiff skiff-api docker docker-api"), ROUNDS (3), DEPLOYS (10 per peer per
 #      round), POLL_MS (1), POLL_FROM (return | start), TIMEOUT (30 s for one deploy to answer),
 #      SETTLE_MS (100 ms after each removal), DOCKER_NET (auto | publish | host),
 #      OUT (benches/results/http-deploy.md),
@@ -38,7 +41,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
 source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
-PEERS=${PEERS:-skiff skiff-api docker}
+PEERS=${PEERS:-skiff skiff-api docker docker-api}
 ROUNDS=${ROUNDS:-5}
 DEPLOYS=${DEPLOYS:-10}
 POLL_MS=${POLL_MS:-1}
@@ -50,18 +53,20 @@ OUT=${OUT:-$HERE/results/http-deploy.md}
 STRICT=${STRICT:-0}
 IMAGE=skiff-bench-http-hello:latest
 
-check_peers "skiff skiff-api docker"
+check_peers "skiff skiff-api docker docker-api"
 case $DOCKER_NET in auto | publish | host) ;; *) die "DOCKER_NET must be auto, publish or host" ;; esac
 case $POLL_FROM in return | start) ;; *) die "POLL_FROM must be return or start" ;; esac
 WANT_SKIFF=0
 if has_peer skiff || has_peer skiff-api; then WANT_SKIFF=1; fi
+WANT_DOCKER=0
+if has_peer docker || has_peer docker-api; then WANT_DOCKER=1; fi
 
 # --- prerequisites that this script will not build itself -------------------------------------
 if ((WANT_SKIFF)) && [[ ! -x $SKIFF || $(help_of daemon) != *--gateway* || $(help_of run) != *--publish* ]]; then
     missing_skiff "with HTTP apps (\`skiff daemon --gateway\`, \`skiff run -d -p PORT\`)" \
         "(or run Docker alone: PEERS=docker $0)"
 fi
-if has_peer docker; then
+if ((WANT_DOCKER)); then
     need dockerd docker.io
     need docker docker.io
     need ip iproute2
@@ -92,7 +97,7 @@ fi
 # --- Docker engine of our own, with its own bridge (or host networking) -----------------------
 NET_MODE=-
 NET_WHY=
-if has_peer docker; then
+if ((WANT_DOCKER)); then
     dockerd_bridge=none
     NET_MODE=host
     NET_WHY="DOCKER_NET=host"
@@ -185,16 +190,16 @@ def get_once(port):  # True when GET / answers 200 with the expected body
     return body == EXPECTED
 
 class UnixConnection(http.client.HTTPConnection):
-    def __init__(self, path):
-        super().__init__("skiff", timeout=120)
+    def __init__(self, path, host="skiff"):
+        super().__init__(host, timeout=120)
         self.unix_path = path
     def connect(self):
         self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self.sock.settimeout(120)
         self.sock.connect(self.unix_path)
 
-def api(method, path, body=None):
-    conn = UnixConnection(cfg["sock"])
+def api(method, path, body=None, sock=None, host="skiff"):
+    conn = UnixConnection(sock or cfg["sock"], host)
     try:
         conn.request(method, path, body=body, headers={"content-type": "application/json"} if body else {})
         resp = conn.getresponse()
@@ -211,13 +216,33 @@ def create_body(name, port):
         "http": {"ports": [str(port)], "routes": []},
     }).encode()
 
+def docker_create_body(port):  # what `docker run -d` sends for this script's two network modes
+    if cfg["net"] == "publish":
+        return json.dumps({"Image": cfg["image"], "ExposedPorts": {"8080/tcp": {}},
+                           "HostConfig": {"PortBindings": {"8080/tcp": [
+                               {"HostIp": "127.0.0.1", "HostPort": str(port)}]}}}).encode()
+    return json.dumps({"Image": cfg["image"], "Cmd": [f"127.0.0.1:{port}"],
+                       "HostConfig": {"NetworkMode": "host"}}).encode()
+
+def docker_api_run(name, port):  # -> (rc, err): create, then start, as `docker run -d` does
+    sock = cfg["docker_sock"]
+    st, data = api("POST", f"/containers/create?name={name}", docker_create_body(port), sock, "docker")
+    if st != 201:
+        return st, data[:300].decode(errors="replace")
+    cid = json.loads(data)["Id"]
+    st, data = api("POST", f"/containers/{cid}/start", None, sock, "docker")
+    return (0, "") if st == 204 else (st, data[:300].decode(errors="replace"))
+
 def start(peer, name, port):  # -> (wait() -> (rc, err text), t_returned holder)
-    if peer == "skiff-api":
+    if peer in ("skiff-api", "docker-api"):
         result = {}
         def post():
             try:
-                st, data = api("POST", "/apps", create_body(name, port))
-                result["rc"], result["err"] = (0, "") if st == 201 else (st, data[:300].decode(errors="replace"))
+                if peer == "docker-api":
+                    result["rc"], result["err"] = docker_api_run(name, port)
+                else:
+                    st, data = api("POST", "/apps", create_body(name, port))
+                    result["rc"], result["err"] = (0, "") if st == 201 else (st, data[:300].decode(errors="replace"))
             except Exception as e:
                 result["rc"], result["err"] = 1, f"{type(e).__name__}: {e}"
             result["t"] = time.perf_counter()
@@ -249,7 +274,7 @@ def start(peer, name, port):  # -> (wait() -> (rc, err text), t_returned holder)
     return wait
 
 def remove(peer, name):
-    if peer == "docker":
+    if peer.startswith("docker"):
         subprocess.run(["docker", "rm", "-f", name], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     else:
         subprocess.run([cfg["skiff"], "rm", "-f", name], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -306,8 +331,9 @@ read -r -a peer_list <<<"$PEERS"
 CFG=$(python3 -c 'import json, sys; a = sys.argv
 print(json.dumps({"peers": a[1].split(), "rounds": int(a[2]), "deploys": int(a[3]), "poll_ms": float(a[4]),
     "timeout": float(a[5]), "settle_ms": float(a[6]), "skiff": a[7], "wasm": a[8], "sock": a[9],
-    "image": a[10], "net": a[11], "poll_from": a[12]}))' "${peer_list[*]}" "$ROUNDS" "$DEPLOYS" "$POLL_MS" \
-    "$TIMEOUT" "$SETTLE_MS" "$SKIFF" "$WASM" "$SOCK" "$IMAGE" "$NET_MODE" "$POLL_FROM")
+    "image": a[10], "net": a[11], "poll_from": a[12], "docker_sock": a[13]}))' "${peer_list[*]}" "$ROUNDS" \
+    "$DEPLOYS" "$POLL_MS" "$TIMEOUT" "$SETTLE_MS" "$SKIFF" "$WASM" "$SOCK" "$IMAGE" "$NET_MODE" "$POLL_FROM" \
+    "${DOCKER_HOST#unix://}")
 log "measuring: $ROUNDS rounds x $DEPLOYS deploys per peer ($PEERS); docker networking: $NET_MODE"
 python3 "$WORK/deploy.py" "$CFG" >"$WORK/runs.jsonl" || {
     [[ -n $DAEMON_PID ]] && { log "the daemon's log ends:"; tail -n 20 "$DAEMON_ROOT.log" >&2 || true; }
@@ -321,7 +347,7 @@ import json, statistics, sys
 
 runs_file, machine, out, rounds, deploys, poll_ms, net, poll_from, net_why = sys.argv[1:10]
 runs = [json.loads(l) for l in open(runs_file) if l.strip()]
-peers = [p for p in ("skiff", "skiff-api", "docker") if any(r["peer"] == p for r in runs)]
+peers = [p for p in ("skiff", "skiff-api", "docker", "docker-api") if any(r["peer"] == p for r in runs)]
 med = statistics.median
 
 desc = {
@@ -329,6 +355,8 @@ desc = {
     "skiff-api": "`POST /apps` on the daemon's socket, `\"http\": {\"ports\": [\"PORT\"]}`",
     "docker": ("`docker run -d --name N -p 127.0.0.1:PORT:8080` (scratch image, static hyper)" if net == "publish"
                else "`docker run -d --name N --network host IMAGE 127.0.0.1:PORT` (scratch image, static hyper)"),
+    "docker-api": "the same container through the Engine API from the measuring process: "
+                  "`POST /containers/create`, `POST /containers/ID/start`",
 }
 S = {}
 lines = [
@@ -349,7 +377,7 @@ lines = [
     f"({', '.join(peers)}), {deploys} deploys per peer per round; p99 is nearest-rank (the max below 100 "
     "samples).",
 ]
-if "docker" in peers and net != "publish":
+if any(p.startswith("docker") for p in peers) and net != "publish":
     lines += ["", f"**Docker used `--network host`** (the server listening on 127.0.0.1:PORT; {net_why}): "
               "Docker's time has no bridge, veth or docker-proxy set-up in it."]
 lines += [
@@ -367,7 +395,9 @@ for p in peers:
     S[p] = med(xs)
     ret = med([r["returned_ms"] for r in ok])
     cmp = "-"
-    if p != "skiff" and "skiff" in S:
+    if p == "docker-api" and "skiff-api" in S:  # API against API
+        cmp = f"{p}/skiff-api = {S[p] / S['skiff-api']:.1f}x"
+    elif p != "skiff" and "skiff" in S:
         cmp = f"{p}/skiff = {S[p] / S['skiff']:.1f}x"
     lines.append(f"| {p} | {desc[p]} | {len(xs)}/{len(rs)} | {S[p]:.1f} | {p99(xs):.1f} | {xs[0]:.1f} | {xs[-1]:.1f} "
                  f"| {ret:.1f} | {cmp} |")
@@ -384,7 +414,12 @@ elif any(p.startswith("skiff") for p in peers):
     goals.append(("skiff deploys answered", False, "no successful skiff deploy"))
 if "skiff-api" in S:
     lines += ["", f"Without the CLI process (API): {S['skiff-api']:.1f} ms"
-              + (f", docker/skiff-api = {S['docker'] / S['skiff-api']:.0f}x." if "docker" in S else ".")]
+              + (f", docker/skiff-api = {S['docker'] / S['skiff-api']:.0f}x" if "docker" in S else "")
+              + (f", docker-api/skiff-api = {S['docker-api'] / S['skiff-api']:.0f}x (both through their API "
+                 "from one client)" if "docker-api" in S else "") + "."]
+    if "docker-api" in S:
+        goals.append(("skiff >= 50x faster than docker, both through their API from one client",
+                      S["docker-api"] / S["skiff-api"] >= 50, f"{S['docker-api'] / S['skiff-api']:.0f}x"))
 if not goals:
     lines += ["", "skiff was not run (PEERS): no goals checked."]
 finish(lines, out, goals)
