@@ -7,8 +7,10 @@
 #   skiff        `skiff run REG/bench/hello:1`, fresh empty SKIFF_ROOT each run: pull + compile + run
 #   skiff-cache  the same with a fresh image store but the compile cache pre-warmed (a shared
 #                cache/compiled directory): pull + load cached code + run
-#   docker       `docker run --rm --network none REG/bench/hello-native:1` after `docker rmi` +
-#                `docker image prune`: pull + create + run
+#   docker       `docker run --network none REG/bench/hello-native:1` after `docker rm` of the
+#                last run's container, `docker rmi` and `docker image prune` (untimed, in hyperfine's
+#                prepare step): pull + create + run; without `--rm`, so removing the container is
+#                not in the time
 #
 # Env: SKIFF (binary), ROUNDS (5), RUNS (3 per round and peer), OUT (benches/results/images.md),
 #      STRICT=1 to exit 1 when a goal is missed.
@@ -113,6 +115,8 @@ rm -rf '$SKIFF_CACHED' && mkdir -p '$SKIFF_CACHED/cache' && ln -s '$SHARED_CACHE
 EOF
 cat >"$WORK/prep-docker.sh" <<EOF
 #!/bin/sh
+ids=\$('$DOCKER' ps -aq)
+[ -z "\$ids" ] || '$DOCKER' rm -f \$ids >/dev/null 2>&1
 '$DOCKER' rmi -f '$DOCKER_IMAGE' >/dev/null 2>&1
 '$DOCKER' image prune -f >/dev/null 2>&1
 if '$DOCKER' image inspect '$DOCKER_IMAGE' >/dev/null 2>&1; then
@@ -127,7 +131,7 @@ PEERS=(skiff skiff-cache docker)
 declare -A CMD=(
     [skiff]="$SKIFF run $SKIFF_IMAGE"
     [skiff-cache]="$SKIFF run $SKIFF_IMAGE"
-    [docker]="$DOCKER run --rm --network none $DOCKER_IMAGE"
+    [docker]="$DOCKER run --network none $DOCKER_IMAGE"
 )
 declare -A PREP=(
     [skiff]="$WORK/prep-skiff.sh"
@@ -204,7 +208,7 @@ d = med["docker"]
 what = {
     "skiff": "fresh SKIFF_ROOT: pull + compile + run",
     "skiff-cache": "fresh store, warm compile cache: pull + run",
-    "docker": "after `docker rmi` + prune: pull + create + run",
+    "docker": "after `docker rm` of the last container, `docker rmi` + prune: pull + create + run (no `--rm`)",
 }
 
 lines = [
