@@ -179,6 +179,7 @@ impl Supervisor {
                     .max(1),
             ),
             interrupt: skiff_runtime::Interrupt::Epochs,
+            library_components: false,
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),
@@ -610,6 +611,7 @@ impl Supervisor {
                     },
                     usage,
                     peers: Some(peers.clone()),
+                    invoke: None,
                 }
             };
             slot.state.send_replace(AppState::Running);

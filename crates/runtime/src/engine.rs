@@ -30,6 +30,9 @@ pub struct RuntimeConfig {
     pub long_runner_turns: Option<usize>,
     /// How a command app's guest is stopped at its CPU-time or wall-clock limit.
     pub interrupt: Interrupt,
+    /// Also load components that export neither `wasi:cli/run` nor
+    /// `wasi:http/incoming-handler` (libraries): only `skiff run --invoke` can call them.
+    pub library_components: bool,
 }
 
 /// How a running command app is stopped at its CPU-time or wall-clock limit (HTTP handlers
@@ -148,6 +151,10 @@ impl Runtime {
     }
 
     /// What stops a command app at its limits, when not epochs: the watchdog's report.
+    pub(crate) fn library_components(&self) -> bool {
+        self.config.library_components
+    }
+
     pub(crate) fn exit_process(&self) -> Option<&LimitReport> {
         match &self.config.interrupt {
             Interrupt::Epochs => None,

@@ -16,6 +16,7 @@ mod cache;
 mod egress;
 mod engine;
 mod handler;
+mod invoke;
 mod limits;
 mod load;
 mod run;

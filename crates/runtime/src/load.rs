@@ -152,6 +152,8 @@ pub(crate) enum Pre {
         initialize: bool,
     },
     Component(CommandPre<ComponentHost>),
+    /// A component with neither world, for `--invoke` alone (`RuntimeConfig::library_components`).
+    Library(wasmtime::component::InstancePre<ComponentHost>),
     Http(ProxyPre<ComponentHost>),
 }
 
@@ -159,7 +161,7 @@ impl App {
     pub fn kind(&self) -> AppKind {
         match self.pre {
             Pre::Module { .. } => AppKind::Module,
-            Pre::Component(_) => AppKind::Component,
+            Pre::Component(_) | Pre::Library(_) => AppKind::Component,
             Pre::Http(_) => AppKind::Http,
         }
     }
@@ -232,7 +234,9 @@ impl Runtime {
                 // SAFETY: as above.
                 let component =
                     unsafe { Component::deserialize_file(&engines.engine, &entry.path) };
-                engines.link_component(name, &component.ok()?, kind).ok()?
+                engines
+                    .link_component(name, &component.ok()?, kind, self.library_components())
+                    .ok()?
             }
         };
         Some(self.app(name, digest.to_string(), pre))
@@ -244,7 +248,9 @@ impl Runtime {
             digest,
             exit_process: match pre {
                 Pre::Http(_) => None,
-                Pre::Module { .. } | Pre::Component(_) => self.exit_process().cloned(),
+                Pre::Module { .. } | Pre::Component(_) | Pre::Library(_) => {
+                    self.exit_process().cloned()
+                }
             },
             pre,
             long_runners: self.long_runners.clone(),
@@ -259,7 +265,7 @@ impl Runtime {
         on_compile: &mut dyn FnMut(CompileEvent),
     ) -> Result<App, LoadError> {
         let bytes = to_binary(name, bytes)?;
-        let kind = detect(name, &bytes)?;
+        let kind = detect(name, &bytes, self.library_components())?;
         if uses_shared_memory(&bytes) {
             // Valid (threads are on), but wasmtime would fail each instantiation, as a trap.
             return Err(LoadError::Unsupported {
@@ -291,7 +297,7 @@ impl Runtime {
                         // SAFETY: as for modules above.
                         unsafe { Component::deserialize_file(e, p) }
                     })?;
-                engines.link_component(name, &component, kind)?
+                engines.link_component(name, &component, kind, self.library_components())?
             }
         };
         Ok(self.app(name, digest, pre))
@@ -422,6 +428,7 @@ impl Engines {
         name: &str,
         component: &Component,
         kind: AppKind,
+        libraries: bool,
     ) -> Result<Pre, LoadError> {
         let link = |e: wasmtime::Error| LoadError::Link {
             name: name.to_string(),
@@ -441,7 +448,11 @@ impl Engines {
             AppKind::Http => Pre::Http(
                 ProxyPre::new(pre).map_err(|e| bad_export("wasi:http/incoming-handler", e))?,
             ),
-            _ => Pre::Component(CommandPre::new(pre).map_err(|e| bad_export("wasi:cli/run", e))?),
+            _ => match CommandPre::new(pre.clone()) {
+                Ok(command) => Pre::Component(command),
+                Err(_) if libraries => Pre::Library(pre),
+                Err(e) => return Err(bad_export("wasi:cli/run", e)),
+            },
         })
     }
 }
@@ -554,10 +565,10 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
 /// Core module or component from the header (`\0asm`, then a version and a layer field); for a
 /// component, command or HTTP handler from its exports, before anything is compiled, since the
 /// two are compiled by different engines.
-fn detect(name: &str, bytes: &[u8]) -> Result<AppKind, LoadError> {
+fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadError> {
     match bytes.get(4..8) {
         Some([1, 0, 0, 0]) => Ok(AppKind::Module),
-        Some([_, _, 1, 0]) => component_kind(name, bytes),
+        Some([_, _, 1, 0]) => component_kind(name, bytes, libraries),
         _ => Err(LoadError::Invalid {
             name: name.to_string(),
             kind: "module",
@@ -570,8 +581,9 @@ fn detect(name: &str, bytes: &[u8]) -> Result<AppKind, LoadError> {
 /// Reads the names a component exports at its top level (nested modules and components are
 /// skipped, not parsed) and picks the world: an HTTP handler if it exports
 /// `wasi:http/incoming-handler` (Rust's std also adds `wasi:cli/run` to such programs), a command
-/// if it exports `wasi:cli/run`.
-fn component_kind(name: &str, bytes: &[u8]) -> Result<AppKind, LoadError> {
+/// if it exports `wasi:cli/run`; with `libraries`, a component of neither world too (a command
+/// whose functions only `--invoke` calls).
+fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadError> {
     use wasmparser::{Parser, Payload};
     let mut exports = Vec::new();
     let mut parser = Parser::new(0);
@@ -608,7 +620,7 @@ fn component_kind(name: &str, bytes: &[u8]) -> Result<AppKind, LoadError> {
     let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
     if exports_any("wasi:http/incoming-handler@") {
         Ok(AppKind::Http)
-    } else if exports_any("wasi:cli/run@") {
+    } else if exports_any("wasi:cli/run@") || libraries {
         Ok(AppKind::Component)
     } else {
         Err(LoadError::NotCommand {

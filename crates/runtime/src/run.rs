@@ -12,6 +12,7 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 use std::sync::Arc;
 
 use crate::egress::{Egress, Peers};
+use crate::invoke::{ComponentCall, CoreCall, InvokeError};
 use crate::limits::{Guard, LimitExceeded, Usage, Watchdog};
 use crate::load::{App, Pre};
 
@@ -27,6 +28,10 @@ pub struct RunOptions {
     pub usage: Arc<Usage>,
     /// The apps it may call in-process over `wasi:http` (the daemon's links).
     pub peers: Option<Arc<dyn Peers>>,
+    /// Call this exported function instead of the entry point and print its results to stdout
+    /// (`skiff run --invoke`): a core module's function by name, its arguments from `args`
+    /// after `argv[0]`; a component's as a WAVE call, `name(arg, ...)`.
+    pub invoke: Option<String>,
 }
 
 /// Where the guest's standard streams go.
@@ -43,6 +48,18 @@ pub enum Stdio {
 }
 
 impl Stdio {
+    /// Writes what Skiff itself prints for the app on its stdout (`--invoke`'s results).
+    pub(crate) fn write_stdout(&self, bytes: &[u8]) {
+        match self {
+            Stdio::Inherit => {
+                use std::io::Write as _;
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(bytes).and_then(|()| out.flush());
+            }
+            Stdio::Capture { stdout, .. } => stdout.write(bytes),
+        }
+    }
+
     /// Where Skiff tells the app's own log that a socket was blocked: its stderr, when captured
     /// (the daemon's `skiff logs`); in the foreground, Skiff's log on the terminal says it.
     pub(crate) fn report(&self) -> Option<skiff_capabilities::wasi::Report> {
@@ -169,6 +186,8 @@ impl Exit {
 pub enum RunError {
     #[error(transparent)]
     Grant(#[from] GrantError),
+    #[error(transparent)]
+    Invoke(#[from] InvokeError),
 }
 
 impl RunError {
@@ -176,8 +195,19 @@ impl RunError {
     pub fn hint(&self) -> &'static str {
         match self {
             RunError::Grant(e) => e.hint(),
+            RunError::Invoke(_) => {
+                "`--invoke NAME` calls an exported function of a core module with the arguments \
+                 after the file (`--invoke add math.wasm 1 2`); of a component, a call in WAVE \
+                 (`--invoke 'add(1, 2)' lib.wasm`)"
+            }
         }
     }
+}
+
+/// The call `--invoke` asked for, checked before the app is instantiated.
+enum Call {
+    Core(CoreCall),
+    Component(ComponentCall),
 }
 
 /// The most handles (open files, sockets, streams, pollables, HTTP fields...) one instance may
@@ -270,6 +300,34 @@ impl App {
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
         let grants = PreparedGrants::new(&options.grants)?;
+        let call = match (&self.pre, options.invoke.as_deref()) {
+            (Pre::Library(_), None) => {
+                return Err(InvokeError::new(format!(
+                    "`{}` is neither a command nor an HTTP handler: it exports neither \
+                     `wasi:cli/run` nor `wasi:http/incoming-handler`, so it has no entry point; \
+                     call one of its functions",
+                    self.name
+                ))
+                .into());
+            }
+            (_, None) => None,
+            (Pre::Module { pre, .. }, Some(name)) => Some(Call::Core(CoreCall::new(
+                pre.module(),
+                name,
+                options.args.get(1..).unwrap_or_default(),
+            )?)),
+            (Pre::Component(pre), Some(call)) => Some(Call::Component(ComponentCall::new(
+                pre.engine(),
+                pre.instance_pre().component(),
+                call,
+            )?)),
+            (Pre::Library(pre), Some(call)) => Some(Call::Component(ComponentCall::new(
+                pre.engine(),
+                pre.component(),
+                call,
+            )?)),
+            (Pre::Http(_), Some(_)) => None,
+        };
         // A process that runs one app (`Interrupt::ExitProcess`) has no other guest to poll
         // while this one waits on its files.
         let file_io = match self.exit_process {
@@ -308,12 +366,56 @@ impl App {
                     host.wasi.ctx().table.set_max_capacity(MAX_HANDLES);
                     let mut store = new_store(pre.module().engine(), host);
                     let instance = pre.instantiate_async(&mut store).await?;
+                    // With `--invoke`, the function instead of the entry point (after
+                    // `_initialize`, as `wasmtime run`).
+                    let entry = if call.is_some() { &None } else { entry };
                     for export in initialize.then_some("_initialize").iter().chain(entry) {
                         let func = instance.get_typed_func::<(), ()>(&mut store, export)?;
                         func.call_async(&mut store, ()).await?;
                     }
+                    if let Some(Call::Core(call)) = &call {
+                        let func = instance
+                            .get_func(&mut store, &call.name)
+                            .expect("checked against the module's exports");
+                        let mut results = vec![wasmtime::Val::null_func_ref(); call.results];
+                        func.call_async(&mut store, &call.params, &mut results)
+                            .await?;
+                        options
+                            .stdio
+                            .write_stdout(crate::invoke::core_results(&results).as_bytes());
+                    }
                     Ok(0)
                 }
+                Pre::Component(_) | Pre::Library(_) if call.is_some() => {
+                    let Some(Call::Component(call)) = &call else {
+                        unreachable!("a component's call is a component call")
+                    };
+                    let instance_pre = match &self.pre {
+                        Pre::Component(pre) => pre.instance_pre(),
+                        Pre::Library(pre) => pre,
+                        _ => unreachable!(),
+                    };
+                    let host = ComponentHost::new(
+                        wasi.build(),
+                        grants.egress().clone(),
+                        options.peers.clone(),
+                        &options.stdio,
+                        guard,
+                    );
+                    let mut store = new_store(instance_pre.engine(), host);
+                    let instance = instance_pre.instantiate_async(&mut store).await?;
+                    let func = instance
+                        .get_func(&mut store, call.export)
+                        .expect("checked against the component's exports");
+                    let mut results = vec![wasmtime::component::Val::Bool(false); call.results];
+                    func.call_async(&mut store, &call.params, &mut results)
+                        .await?;
+                    options
+                        .stdio
+                        .write_stdout(crate::invoke::component_results(&results).as_bytes());
+                    Ok(0)
+                }
+                Pre::Library(_) => unreachable!("refused above without --invoke"),
                 Pre::Component(pre) => {
                     let egress = grants.egress().clone();
                     let host = ComponentHost::new(

@@ -30,6 +30,12 @@ pub struct Run {
     limits: LimitFlags,
     #[command(flatten)]
     daemon: DetachFlags,
+    /// Call this exported function instead of the entry point and print its results, as
+    /// `wasmtime run --invoke`: of a core module by name, its arguments after the file
+    /// (`--invoke add math.wasm 1 2`); of a component as a WAVE call (`--invoke 'add(1, 2)'`),
+    /// which may also name a component that is no command (a library)
+    #[arg(long, value_name = "FUNCTION")]
+    invoke: Option<String>,
     /// The app file or image, then the arguments passed to it (everything after it goes to the app;
     /// for an image, they replace its default arguments)
     #[arg(
@@ -76,6 +82,13 @@ struct DetachFlags {
 impl Run {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         if self.daemon.detach {
+            if self.invoke.is_some() {
+                return Err(user_error(
+                    "`--invoke` calls a function once, in the foreground; the daemon runs apps \
+                     from their entry point",
+                    "drop `-d` to call the function here, or drop `--invoke`",
+                ));
+            }
             return self.detach(global);
         }
         let background_flag = [
@@ -109,6 +122,7 @@ impl Run {
                     })
                 },
             },
+            library_components: self.invoke.is_some(),
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;
@@ -140,6 +154,7 @@ impl Run {
             args,
             grants,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
+            invoke: self.invoke.clone(),
             ..Default::default()
         };
         let exit = tokio::runtime::Builder::new_current_thread()

@@ -56,6 +56,7 @@ impl Serve {
             long_runner_turns: None,
             // Handlers always stop at their limits by epochs (only they run here).
             interrupt: skiff_runtime::Interrupt::Epochs,
+            library_components: false,
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

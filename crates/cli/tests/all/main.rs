@@ -13,6 +13,7 @@ mod health;
 mod hostile_images;
 mod http;
 mod images;
+mod invoke;
 mod languages;
 mod links;
 mod programs;
