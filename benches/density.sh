@@ -370,10 +370,12 @@ done
 if [[ -n $DOCKER_FAILED ]]; then log "Docker failed at N=$DOCKER_FAILED: larger N skipped for Docker"; fi
 
 # --- report ------------------------------------------------------------------------------------
-report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$PAR" "$SETTLE" "$DOCKER_OK_MAX" "$DOCKER_FAILED" <<'PY'
+report "$WORK/runs.jsonl" "$MACHINE" "$OUT" "$PAR" "$SETTLE" "$DOCKER_OK_MAX" "$DOCKER_FAILED" \
+    "$DOCKER_SEQ_MAX" "$ROUNDS" "$ROUNDS_LARGE" "$DOCKER_ROUNDS_LARGE" <<'PY'
 import json, statistics, sys
 
 runs_file, machine, out, par, settle, docker_ok_max, docker_failed = sys.argv[1:8]
+docker_seq_max, rounds, rounds_large, docker_rounds_large = sys.argv[8:12]
 runs = [json.loads(l) for l in open(runs_file) if l.strip()]
 GiB_kB = 1024 * 1024
 ns = sorted({r["n"] for r in runs})
@@ -426,6 +428,9 @@ lines = [
     "no process's RSS shows); \"host\" is the drop in MemAvailable per app. Both are machine-wide, so other "
     "work on the machine moves them (a negative value is such noise); \"ratio with kernel memory\" compares "
     "PSS + kernel per app.",
+    "",
+    f"Rounds: {rounds} for N < 1000, {rounds_large} for N >= 1000 (Docker: {docker_rounds_large} there); "
+    f"Docker one after another only up to N={docker_seq_max} (`DOCKER_SEQ_MAX`: it takes minutes beyond).",
     "",
     "## Summary",
     "",
