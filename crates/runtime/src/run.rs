@@ -205,9 +205,13 @@ impl RunError {
 }
 
 /// The call `--invoke` asked for, checked before the app is instantiated.
-enum Call {
+enum Call<'a> {
     Core(CoreCall),
-    Component(ComponentCall),
+    /// With the component's instance before linking, whatever world it has.
+    Component(
+        ComponentCall,
+        &'a wasmtime::component::InstancePre<ComponentHost>,
+    ),
 }
 
 /// The most handles (open files, sockets, streams, pollables, HTTP fields...) one instance may
@@ -316,16 +320,15 @@ impl App {
                 name,
                 options.args.get(1..).unwrap_or_default(),
             )?)),
-            (Pre::Component(pre), Some(call)) => Some(Call::Component(ComponentCall::new(
-                pre.engine(),
-                pre.instance_pre().component(),
-                call,
-            )?)),
-            (Pre::Library(pre), Some(call)) => Some(Call::Component(ComponentCall::new(
-                pre.engine(),
-                pre.component(),
-                call,
-            )?)),
+            (Pre::Component(command), Some(call)) => {
+                let pre = command.instance_pre();
+                let call = ComponentCall::new(pre.engine(), pre.component(), call)?;
+                Some(Call::Component(call, pre))
+            }
+            (Pre::Library(pre), Some(call)) => {
+                let call = ComponentCall::new(pre.engine(), pre.component(), call)?;
+                Some(Call::Component(call, pre))
+            }
             (Pre::Http(_), Some(_)) => None,
         };
         // A process that runs one app (`Interrupt::ExitProcess`) has no other guest to poll
@@ -353,6 +356,27 @@ impl App {
             .as_ref()
             .and_then(|report| Watchdog::start(&options.limits, report.clone()));
         let run = async {
+            if let Some(Call::Component(call, pre)) = &call {
+                let host = ComponentHost::new(
+                    wasi.build(),
+                    grants.egress().clone(),
+                    options.peers.clone(),
+                    &options.stdio,
+                    guard,
+                );
+                let mut store = new_store(pre.engine(), host);
+                let instance = pre.instantiate_async(&mut store).await?;
+                let func = instance
+                    .get_func(&mut store, call.export)
+                    .expect("checked against the component's exports");
+                let mut results = vec![wasmtime::component::Val::Bool(false); call.results];
+                func.call_async(&mut store, &call.params, &mut results)
+                    .await?;
+                options
+                    .stdio
+                    .write_stdout(crate::invoke::component_results(&results).as_bytes());
+                return Ok(0);
+            }
             match &self.pre {
                 Pre::Module {
                     pre,
@@ -384,35 +408,6 @@ impl App {
                             .stdio
                             .write_stdout(crate::invoke::core_results(&results).as_bytes());
                     }
-                    Ok(0)
-                }
-                Pre::Component(_) | Pre::Library(_) if call.is_some() => {
-                    let Some(Call::Component(call)) = &call else {
-                        unreachable!("a component's call is a component call")
-                    };
-                    let instance_pre = match &self.pre {
-                        Pre::Component(pre) => pre.instance_pre(),
-                        Pre::Library(pre) => pre,
-                        _ => unreachable!(),
-                    };
-                    let host = ComponentHost::new(
-                        wasi.build(),
-                        grants.egress().clone(),
-                        options.peers.clone(),
-                        &options.stdio,
-                        guard,
-                    );
-                    let mut store = new_store(instance_pre.engine(), host);
-                    let instance = instance_pre.instantiate_async(&mut store).await?;
-                    let func = instance
-                        .get_func(&mut store, call.export)
-                        .expect("checked against the component's exports");
-                    let mut results = vec![wasmtime::component::Val::Bool(false); call.results];
-                    func.call_async(&mut store, &call.params, &mut results)
-                        .await?;
-                    options
-                        .stdio
-                        .write_stdout(crate::invoke::component_results(&results).as_bytes());
                     Ok(0)
                 }
                 Pre::Library(_) => unreachable!("refused above without --invoke"),
