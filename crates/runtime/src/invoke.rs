@@ -168,54 +168,52 @@ fn find_func(
     component: &Component,
     name: &str,
 ) -> Result<(ComponentExportIndex, ComponentFunc), InvokeError> {
-    let func_at = |instance: Option<&ComponentExportIndex>, name: &str| match component
-        .get_export(instance, name)
-    {
-        Some((ComponentItem::ComponentFunc(func), index)) => Some((index, func)),
-        _ => None,
+    let lookup = |interface: Option<&str>, func: &str| {
+        let instance = match interface {
+            Some(interface) => Some(component.get_export_index(None, interface)?),
+            None => None,
+        };
+        match component.get_export(instance.as_ref(), func) {
+            Some((ComponentItem::ComponentFunc(ty), index)) => Some((index, ty)),
+            _ => None,
+        }
     };
-    if let Some((interface, leaf)) = interface_and_func(name) {
-        return component
-            .get_export_index(None, interface.as_str())
-            .and_then(|instance| func_at(Some(&instance), leaf))
-            .ok_or_else(|| {
-                InvokeError(format!(
-                    "the component exports no function `{leaf}` in an interface `{interface}`; \
-                     it exports {}",
-                    list_or_nothing(&exported_funcs(engine, component))
-                ))
-            });
+    let funcs = exported_funcs(engine, component);
+    let not_found = |what: String| {
+        let names: Vec<_> = funcs
+            .iter()
+            .map(|(interface, func)| match interface {
+                Some(interface) => format!("`{}`", wave_name(interface, func)),
+                None => format!("`{func}`"),
+            })
+            .collect();
+        InvokeError(format!(
+            "the component exports no function {what}; it exports {}",
+            list_or_nothing(&names)
+        ))
+    };
+    if let Some((interface, func)) = interface_and_func(name) {
+        return lookup(Some(&interface), func)
+            .ok_or_else(|| not_found(format!("`{func}` in an interface `{interface}`")));
     }
-    if let Some(found) = func_at(None, name) {
+    if let Some(found) = lookup(None, name) {
         return Ok(found);
     }
     // A bare name: the one exported interface that has it.
-    let ty = component.component_type();
-    let found: Vec<String> = ty
-        .exports(engine)
-        .filter_map(|(export, item)| match item.ty {
-            ComponentItem::ComponentInstance(instance) => instance
-                .exports(engine)
-                .any(|(leaf, item)| {
-                    leaf == name && matches!(item.ty, ComponentItem::ComponentFunc(_))
-                })
-                .then(|| export.to_string()),
-            _ => None,
-        })
+    let interfaces: Vec<&str> = funcs
+        .iter()
+        .filter(|(_, func)| func == name)
+        .filter_map(|(interface, _)| interface.as_deref())
         .collect();
-    match found.as_slice() {
-        [interface] => component
-            .get_export_index(None, interface.as_str())
-            .and_then(|instance| func_at(Some(&instance), name))
-            .ok_or_else(|| InvokeError(format!("cannot find `{name}` in `{interface}`"))),
-        [] => Err(InvokeError(format!(
-            "the component exports no function named `{name}`; it exports {}",
-            list_or_nothing(&exported_funcs(engine, component))
-        ))),
+    match interfaces.as_slice() {
+        [interface] => {
+            lookup(Some(interface), name).ok_or_else(|| not_found(format!("named `{name}`")))
+        }
+        [] => Err(not_found(format!("named `{name}`"))),
         several => Err(InvokeError(format!(
             "`{name}` is exported by several interfaces ({}); name one, e.g. `{}`",
             several.join(", "),
-            wave_name(&several[0], name)
+            wave_name(several[0], name)
         ))),
     }
 }
@@ -243,23 +241,24 @@ fn wave_name(interface: &str, func: &str) -> String {
     }
 }
 
-/// Every function the component exports, as `--invoke` names them.
-fn exported_funcs(engine: &Engine, component: &Component) -> Vec<String> {
-    let mut names = Vec::new();
+/// Every function the component exports: at its top level (no interface) or in an exported
+/// interface.
+fn exported_funcs(engine: &Engine, component: &Component) -> Vec<(Option<String>, String)> {
+    let mut funcs = Vec::new();
     for (export, item) in component.component_type().exports(engine) {
         match item.ty {
-            ComponentItem::ComponentFunc(_) => names.push(format!("`{export}`")),
+            ComponentItem::ComponentFunc(_) => funcs.push((None, export.to_string())),
             ComponentItem::ComponentInstance(instance) => {
-                for (leaf, item) in instance.exports(engine) {
+                for (func, item) in instance.exports(engine) {
                     if matches!(item.ty, ComponentItem::ComponentFunc(_)) {
-                        names.push(format!("`{}`", wave_name(export, leaf)));
+                        funcs.push((Some(export.to_string()), func.to_string()));
                     }
                 }
             }
             _ => {}
         }
     }
-    names
+    funcs
 }
 
 fn list_or_nothing(names: &[String]) -> String {

@@ -248,9 +248,7 @@ impl Runtime {
             digest,
             exit_process: match pre {
                 Pre::Http(_) => None,
-                Pre::Module { .. } | Pre::Component(_) | Pre::Library(_) => {
-                    self.exit_process().cloned()
-                }
+                _ => self.exit_process().cloned(),
             },
             pre,
             long_runners: self.long_runners.clone(),

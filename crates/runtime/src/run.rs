@@ -309,7 +309,7 @@ impl App {
                 return Err(InvokeError::new(format!(
                     "`{}` is neither a command nor an HTTP handler: it exports neither \
                      `wasi:cli/run` nor `wasi:http/incoming-handler`, so it has no entry point; \
-                     call one of its functions",
+                     call one of its functions with `--invoke`",
                     self.name
                 ))
                 .into());
