@@ -10,7 +10,8 @@
 #      on when set), PAGE (docs/benchmarks.md), PAGE_ONLY_SINCE (rewrite the page from the result
 #      files written since then, running nothing: after rerunning one script on its own),
 #      REFRESH (names of scripts: run only those, and keep every other table from its last
-#      result file, which names its own commit and date; the header lists what was rerun).
+#      result file, which names its own commit and date; the header lists what was rerun; with
+#      PAGE_ONLY_SINCE, they ran on their own since then and nothing runs).
 # Exit: 0 when every script ran (goals missed included), 1 when one could not run.
 set -uo pipefail
 
@@ -34,7 +35,7 @@ if [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
     # since PAGE_ONLY_SINCE (a `date -d` time) count as run; the header says so.
     since=$(date -d "$PAGE_ONLY_SINCE" +%s)
     SINCE_EPOCH=$since
-    for name in $ORDER; do
+    for name in ${REFRESH:-$ORDER}; do
         newest=$(stat -c %Y "$HERE"/results/"$name"*.md 2>/dev/null | sort -n | tail -n 1)
         if [[ -n $newest ]] && ((newest >= since)); then ran+=("$name"); else failed+=("$name: no result written since $PAGE_ONLY_SINCE"); fi
     done
@@ -42,9 +43,18 @@ if [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
     STARTED="$PAGE_ONLY_SINCE (result files written since then; page rewritten $STARTED)"
 fi
 if [[ -n ${REFRESH:-} ]]; then
-    SCRIPTS=$REFRESH
+    # With PAGE_ONLY_SINCE too: the REFRESH scripts ran on their own since then; run nothing.
+    [[ -n ${PAGE_ONLY_SINCE:-} ]] || SCRIPTS=$REFRESH
     SINCE_EPOCH=0 # every table on the page; those rerun are listed in the header
 fi
+# run_started RESULT: when the run that wrote a result file started (its `Machine:` line's date;
+# 0 if it has none), in seconds since the epoch.
+run_started() {
+    local when
+    when=$(sed -n 's/^Machine: .*, \([0-9-]* [0-9:]* UTC\)$/\1/p' "$1" 2>/dev/null | head -n 1)
+    if [[ -n $when ]]; then date -d "$when" +%s; else echo 0; fi
+}
+
 for name in $SCRIPTS; do
     script=$HERE/$name.sh
     [[ -x $script ]] || { failed+=("$name: no benches/$name.sh"); continue; }
@@ -61,7 +71,7 @@ done
     echo "# Benchmarks"
     echo
     if [[ -n ${REFRESH:-} ]]; then
-        echo "Rewritten by \`REFRESH='$REFRESH' benches/all.sh\` at commit $COMMIT$DIRTY, started $STARTED${SKIFF_BUILT:+ (\`SKIFF\`: $SKIFF_BUILT)}:"
+        echo "Rewritten by \`${PAGE_ONLY_SINCE:+PAGE_ONLY_SINCE='$PAGE_ONLY_SINCE' }REFRESH='$REFRESH' benches/all.sh\` at commit $COMMIT$DIRTY, started $STARTED${SKIFF_BUILT:+ (\`SKIFF\`: $SKIFF_BUILT)}:"
         echo "only ${REFRESH// /, } ran in this generation; every other table is the result file of an"
         echo "earlier run, and each table names the commit and date it was measured at. On:"
     elif [[ -n ${PAGE_ONLY_SINCE:-} ]]; then
@@ -93,11 +103,11 @@ done
         for result in "$HERE"/results/"$name"*.md; do
             [[ -f $result ]] || continue
             # Another variant's table from an earlier run (e.g. http-density-cold-code) is not
-            # this generation's: listed, not shown.
-            # (With REFRESH: a variant's table is kept only if this generation wrote it.)
+            # this generation's: listed, not shown. (With REFRESH: a variant's table is kept if
+            # the run that wrote its script's main table wrote it, this generation's or not.)
             if (($(stat -c %Y "$result") < SINCE_EPOCH)) ||
                 [[ -n ${REFRESH:-} && $(basename "$result") != "$name.md" &&
-                    $(stat -c %Y "$result") -lt $STARTED_EPOCH ]]; then
+                    $(stat -c %Y "$result") -lt $(run_started "$HERE/results/$name.md") ]]; then
                 stale+=("$(basename "$result") (from an earlier run: not regenerated here)")
                 continue
             fi
