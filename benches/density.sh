@@ -21,8 +21,8 @@
 # Both: the host's MemAvailable drop per app is recorded as a cross-check (it also sees kernel
 # memory: cgroups, namespaces, mounts; it is noisy on a shared machine).
 #
-# Env: SKIFF (binary), NS ("10 100 1000"), ROUNDS (3: rounds for N < 1000), ROUNDS_LARGE (3: for
-#      N >= 1000), DOCKER_ROUNDS_LARGE (1: Docker's rounds for N >= 1000; Docker takes minutes
+# Env: SKIFF (binary), NS ("10 100 1000"), ROUNDS (5: rounds for N < 1000), ROUNDS_LARGE (3: for
+#      N >= 1000), DOCKER_ROUNDS_LARGE (3: Docker's rounds for N >= 1000; each takes minutes
 #      there), PAR (8), DOCKER_MAX (1000: largest N tried with Docker), DOCKER_SEQ_MAX (1000:
 #      largest N for `docker run` one after another), DOCKER_TIMEOUT (1800 s per start of N),
 #      SETTLE (3 s between "all running" and reading memory), OUT (benches/results/density.md),
@@ -37,7 +37,7 @@ SKIFF=${SKIFF:-$REPO/target/release/skiff}
 NS=${NS:-10 100 1000}
 ROUNDS=${ROUNDS:-5}
 ROUNDS_LARGE=${ROUNDS_LARGE:-3}
-DOCKER_ROUNDS_LARGE=${DOCKER_ROUNDS_LARGE:-1}
+DOCKER_ROUNDS_LARGE=${DOCKER_ROUNDS_LARGE:-3}
 PAR=${PAR:-8}
 DOCKER_MAX=${DOCKER_MAX:-1000}
 DOCKER_SEQ_MAX=${DOCKER_SEQ_MAX:-1000}

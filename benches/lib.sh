@@ -224,9 +224,11 @@ build_scratch_image() {
     fi
 }
 
-# docker_rm_all: remove every container of our engine, SIGKILL, $PAR (8) at a time
+# docker_rm_all: remove every container of our engine, SIGKILL, $PAR (8) at a time; gives up
+# after 15 minutes (dockerd 26 once stopped answering `docker rm -f` halfway through 1000 here)
 docker_rm_all() {
-    docker ps -aq | xargs -r -P "${PAR:-8}" -n 50 docker rm -f >/dev/null 2>&1 || true
+    docker ps -aq | timeout 900 xargs -r -P "${PAR:-8}" -n 50 timeout 600 docker rm -f >/dev/null 2>&1 ||
+        log "warning: docker rm -f of every container failed or hung; $(docker ps -aq | wc -l) left"
 }
 
 # our_shims: the PIDs of the containerd-shim processes of our engine (their command line names D)
