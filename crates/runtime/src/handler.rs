@@ -132,6 +132,11 @@ impl App {
             .new_response_outparam(sender)
             .map_err(host_error)?;
 
+        // Said if this request is dropped (its client went away) before the handler answered:
+        // the instance ends at its next await or epoch tick instead of computing for nobody,
+        // ahead of the requests that came after it.
+        let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
+        let abandon = AbandonOnDrop(Some(abandon));
         let pre = pre.clone();
         let timeout = options.limits.timeout;
         let meter = usage.clone();
@@ -158,18 +163,28 @@ impl App {
                     None => run.await,
                 }
             };
+            let abandoned = async {
+                if abandoned.await.is_err() {
+                    // Answered: the body streams on, whatever the client does.
+                    std::future::pending::<()>().await;
+                }
+            };
             let result = tokio::select! {
                 result = limited => result,
                 () = meter.stopped() => Err(wasmtime::Error::msg(
                     "the app was stopped while this request ran",
                 )),
+                () = abandoned => Err(ClientGone.into()),
             };
             drop(store);
-            let overloaded = result.as_ref().is_err_and(|e| {
-                e.chain()
-                    .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>())
+            let (overloaded, gone) = result.as_ref().err().map_or((false, false), |e| {
+                (
+                    e.chain()
+                        .any(|cause| cause.is::<wasmtime::PoolConcurrencyLimitError>()),
+                    e.is::<ClientGone>(),
+                )
             });
-            let failure = if overloaded {
+            let failure = if overloaded || gone {
                 None
             } else {
                 result.err().map(classify)
@@ -184,7 +199,9 @@ impl App {
             (failure, overloaded)
         });
 
-        match receiver.await {
+        let answer = receiver.await;
+        abandon.answered();
+        match answer {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(code)) => Err(HandleError::Guest(code)),
             // The instance dropped the response outparam without setting it.
@@ -201,3 +218,28 @@ impl App {
         }
     }
 }
+
+/// Ends a request's instance if the request is dropped before its handler answered.
+struct AbandonOnDrop(Option<tokio::sync::oneshot::Sender<()>>);
+
+impl AbandonOnDrop {
+    /// The handler answered (or its instance is gone): from now on the instance runs to its end.
+    fn answered(mut self) {
+        // Dropped unsent: the instance's side never resolves.
+        self.0.take();
+    }
+}
+
+impl Drop for AbandonOnDrop {
+    fn drop(&mut self) {
+        if let Some(abandon) = self.0.take() {
+            let _ = abandon.send(());
+        }
+    }
+}
+
+/// Why an instance ended when its request's client went away before the answer: not the app's
+/// failure, so not reported as one.
+#[derive(Debug, thiserror::Error)]
+#[error("the client went away before the handler answered")]
+struct ClientGone;

@@ -677,6 +677,34 @@ fn stop_ends_requests_still_running_after_the_grace_period() {
     assert_eq!(daemon.app("busy")["http"]["stats"]["instances"], 0);
 }
 
+#[test]
+fn a_request_whose_client_went_away_before_the_answer_ends_its_instance() {
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon.run_d("busy", &["-p", &port, P2_HTTP_CPU]).success();
+    // A request that would spin until its 60 s timeout, from a client that gives up on it.
+    let mut client = std::net::TcpStream::connect(format!("127.0.0.1:{port}")).unwrap();
+    client
+        .write_all(b"GET /?ms=forever HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    eventually_instances(&daemon, "busy", 1);
+    let gone = std::time::Instant::now();
+    drop(client);
+    // Ended at once, not after a minute of computing for nobody ahead of later requests.
+    eventually_instances(&daemon, "busy", 0);
+    assert!(
+        gone.elapsed() < Duration::from_secs(5),
+        "{:?}",
+        gone.elapsed()
+    );
+    // The client's leaving is not the app's failure.
+    daemon
+        .run(&["logs", "busy"])
+        .success()
+        .stdout_lacks("GET /")
+        .stderr_lacks("GET /");
+}
+
 /// Waits until the app `name` runs `count` instances.
 fn eventually_instances(daemon: &Daemon, name: &str, count: i64) {
     let deadline = std::time::Instant::now() + Duration::from_secs(20);
