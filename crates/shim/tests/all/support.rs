@@ -390,7 +390,33 @@ impl Drop for Containerd {
             libc::kill(self.child.id() as i32, libc::SIGTERM);
         }
         let _ = self.child.wait();
+        // A node's shim waits a minute for more containers before it exits, and one whose
+        // containerd is gone may wait much longer: end this containerd's shims with it.
+        let address = self.socket().display().to_string();
+        for shim in processes_naming(&address) {
+            // SAFETY: signalling a shim this test's containerd started.
+            unsafe {
+                libc::kill(shim, libc::SIGKILL);
+            }
+        }
     }
+}
+
+/// The processes whose command line has `needle` as one of its arguments.
+fn processes_naming(needle: &str) -> Vec<i32> {
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<i32>().ok())
+        .filter(|pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|cmdline| {
+                cmdline
+                    .split(|b| *b == 0)
+                    .any(|arg| arg == needle.as_bytes())
+            })
+        })
+        .collect()
 }
 
 pub struct DetachedRun {
