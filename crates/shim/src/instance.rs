@@ -262,7 +262,7 @@ impl Instance for SkiffInstance {
             Workload::Command(app) => {
                 let mut options = self.options.clone();
                 options.stdio = stdio;
-                Run::Command(app.clone(), options)
+                Run::Command(app.clone(), Box::new(options))
             }
             Workload::Http {
                 app,
@@ -383,7 +383,7 @@ impl SkiffInstance {
 /// A started workload, until it ends or is told to stop.
 enum Run {
     Pause,
-    Command(Arc<App>, RunOptions),
+    Command(Arc<App>, Box<RunOptions>),
     Http(Arc<HttpApp>, tokio::net::TcpListener),
 }
 
@@ -406,7 +406,7 @@ impl Run {
                 signalled(&stop)
             }
             Run::Command(app, options) => tokio::select! {
-                ended = app.run(options) => match ended {
+                ended = app.run(*options) => match ended {
                     Ok(ended) => ended.status() as u32,
                     Err(e) => {
                         stderr.write(format!("error: {e}\nhint: {}\n", e.hint()).as_bytes());
