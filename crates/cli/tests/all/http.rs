@@ -917,6 +917,20 @@ fn a_busy_app_does_not_starve_its_neighbours_or_the_api() {
         .run_d("calm", &["--route", "/calm", P2_HTTP_HELLO])
         .success();
     let gw = gateway(&daemon);
+    // The neighbour's latency, one request at a time, each on a new connection (sorted).
+    let neighbour = |n: usize| {
+        let mut times: Vec<Duration> = (0..n)
+            .map(|_| {
+                let started = Instant::now();
+                assert_eq!(via_gateway(&gw, "x", "/calm").0, StatusCode::OK);
+                started.elapsed()
+            })
+            .collect();
+        times.sort();
+        times
+    };
+    neighbour(5); // its code loaded
+    let quiet = neighbour(100);
     let spinners: Vec<TcpStream> = (0..100)
         .map(|_| {
             send_raw(
@@ -928,12 +942,17 @@ fn a_busy_app_does_not_starve_its_neighbours_or_the_api() {
     eventually("a hundred instances spin", || {
         daemon.app("busy")["http"]["stats"]["instances"] == 100
     });
-    let mut slowest = Duration::ZERO;
-    for _ in 0..10 {
-        let started = Instant::now();
-        assert_eq!(via_gateway(&gw, "x", "/calm").0, StatusCode::OK);
-        slowest = slowest.max(started.elapsed());
-    }
+    let loaded = neighbour(100);
+    let p99 = |t: &[Duration]| t[(t.len() * 99).div_ceil(100) - 1];
+    let (quiet99, loaded99) = (p99(&quiet), p99(&loaded));
+    // Issue 15's goal, 1.5x the quiet p99, is reported rather than asserted: a timed assertion
+    // would be flaky on a shared machine (docs/benchmarks.md has the benchmarks).
+    eprintln!(
+        "NEIGHBOUR: p99 quiet {quiet99:?}, beside 100 spinning requests {loaded99:?}: {:.2}x \
+         (goal 1.5x)",
+        loaded99.as_secs_f64() / quiet99.as_secs_f64()
+    );
+    let slowest = *loaded.last().unwrap();
     let started = Instant::now();
     daemon
         .run_d("late", &["--route", "/late", P2_HTTP_HELLO])
