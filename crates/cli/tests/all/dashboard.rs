@@ -24,6 +24,27 @@ const MISSING: &str = "chromedriver not found: apt-get install chromium chromium
 /// every 5 s and the app's page reloads them every 5 s).
 const PATIENCE: Duration = Duration::from_secs(30);
 
+/// Reads the page with `read` until `check` holds of what it read, and returns that; fails after
+/// [`PATIENCE`], showing what was read last.
+async fn wait_for<T: std::fmt::Debug>(
+    what: &str,
+    read: impl AsyncFn() -> T,
+    check: impl Fn(&T) -> bool,
+) -> T {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let seen = read().await;
+        if check(&seen) {
+            return seen;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the page never showed {what}: {seen:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
 /// A headless Chromium under its own chromedriver, ended with the test.
 struct Browser {
     driver: Child,
@@ -117,36 +138,23 @@ impl Browser {
 
     /// Waits until an element matching `css` has the text `text`.
     async fn wait_line(&self, css: &str, text: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let texts = self.texts(css).await;
-            if texts.iter().any(|t| t == text) {
-                return;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the page never showed `{text}` in `{css}`: {texts:?}"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(
+            &format!("`{text}` in `{css}`"),
+            async || self.texts(css).await,
+            |texts| texts.iter().any(|t| t == text),
+        )
+        .await;
     }
 
     /// Waits until `check` holds of the text of the element `css`.
     async fn wait_text(&self, css: &str, what: &str, check: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let text = self.text(css).await;
-            if let Some(text) = &text
-                && check(text)
-            {
-                return text.clone();
-            }
-            assert!(
-                Instant::now() < deadline,
-                "the page never showed {what} (`{css}` is {text:?})"
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+        wait_for(
+            &format!("{what} (`{css}`)"),
+            async || self.text(css).await,
+            |text| text.as_deref().is_some_and(&check),
+        )
+        .await
+        .expect("checked")
     }
 
     async fn click(&self, css: &str) {
@@ -319,19 +327,18 @@ fn the_dashboard_shows_apps_traffic_and_logs_live_and_stops_an_app() {
             "stderr shown as stdout"
         );
         // Its chart of requests per second moves once the sampler has seen them.
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let total = browser
-                .attr("svg.chart[data-series=\"rate\"]", "data-total")
-                .await
-                .and_then(|t| t.parse::<f64>().ok())
-                .unwrap_or(0.0);
-            if total > 0.0 {
-                break;
-            }
-            assert!(Instant::now() < deadline, "the requests chart never moved");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        wait_for(
+            "the requests chart moving",
+            async || {
+                browser
+                    .attr("svg.chart[data-series=\"rate\"]", "data-total")
+                    .await
+                    .and_then(|t| t.parse::<f64>().ok())
+                    .unwrap_or(0.0)
+            },
+            |total| *total > 0.0,
+        )
+        .await;
         assert_eq!(
             browser
                 .text("#bill dd[data-bill=\"requests\"]")
@@ -470,21 +477,16 @@ fn the_dashboard_shows_what_health_checks_say() {
             ),
             ("deaf", format!("TCP connect to 127.0.0.1:{port} failed: ")),
         ] {
-            let deadline = Instant::now() + PATIENCE;
-            loop {
-                let cell = browser.text_and_title(&row(app)).await;
-                if let Some((text, title)) = &cell
-                    && text == "unhealthy"
-                    && title.starts_with(&reason)
-                {
-                    break;
-                }
-                assert!(
-                    Instant::now() < deadline,
-                    "{app}: the page never showed `unhealthy` with `{reason}…` as its tooltip: {cell:?}"
-                );
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
+            wait_for(
+                &format!("`unhealthy` with `{reason}…` as its tooltip for {app}"),
+                async || browser.text_and_title(&row(app)).await,
+                |cell| {
+                    cell.as_ref().is_some_and(|(text, title)| {
+                        text == "unhealthy" && title.starts_with(&reason)
+                    })
+                },
+            )
+            .await;
         }
         assert_eq!(browser.text(&row("fine")).await.unwrap(), "healthy");
         browser.screenshot("dashboard-health").await;

@@ -126,7 +126,8 @@ fn neighbour_latencies(gw: &str) -> Vec<Duration> {
     times
 }
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
+/// The `p` quantile (0–1) of `sorted`, nearest rank.
+pub(crate) fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((p * sorted.len() as f64).ceil() as usize).clamp(1, sorted.len()) - 1]
 }
 
