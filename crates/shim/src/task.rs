@@ -22,8 +22,9 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use containerd_shim::api::{
     ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
-    DeleteResponse, Empty, KillRequest, ShutdownRequest, StartRequest, StartResponse, StateRequest,
-    StateResponse, StatsRequest, StatsResponse, WaitRequest, WaitResponse,
+    DeleteResponse, Empty, KillRequest, PidsRequest, PidsResponse, ShutdownRequest, StartRequest,
+    StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse, WaitRequest,
+    WaitResponse,
 };
 use containerd_shim::event::Event;
 use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
@@ -31,7 +32,7 @@ use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::shim_async::{self, Task as AsyncTask};
 use containerd_shim::protos::ttrpc;
 use containerd_shim::protos::ttrpc::r#async::TtrpcContext;
-use containerd_shim::protos::types::task::Status;
+use containerd_shim::protos::types::task::{ProcessInfo, Status};
 use containerd_shim::publisher::RemotePublisher;
 use containerd_shim::{Flags, StartOpts, TtrpcResult};
 use containerd_shimkit::AmbientRuntime as _;
@@ -126,7 +127,8 @@ pub async fn serve(flags: Flags) -> anyhow::Result<()> {
     let tasks = Tasks {
         containers: Arc::default(),
         events: Arc::new(Events {
-            publisher,
+            address: ttrpc_address,
+            publisher: Mutex::new(Some(publisher)),
             namespace: flags.namespace.clone(),
         }),
         exit: exit.clone(),
@@ -602,6 +604,24 @@ impl AsyncTask for Tasks {
         Ok(self.task_state(req)?)
     }
 
+    /// A task's processes. containerd asks when it reconnects to its shims after a restart of its
+    /// own (an upgrade), and deletes a task that has none as a leaked one. A Skiff app runs in
+    /// its shim's process.
+    async fn pids(&self, _: &TtrpcContext, req: PidsRequest) -> TtrpcResult<PidsResponse> {
+        let container = self.get(&req.id)?;
+        Ok(PidsResponse {
+            processes: vec![ProcessInfo {
+                pid: container
+                    .pid
+                    .get()
+                    .copied()
+                    .unwrap_or_else(std::process::id),
+                ..Default::default()
+            }],
+            ..Default::default()
+        })
+    }
+
     async fn connect(&self, _: &TtrpcContext, req: ConnectRequest) -> TtrpcResult<ConnectResponse> {
         let container = self.get(&req.id)?;
         Ok(ConnectResponse {
@@ -682,19 +702,40 @@ fn exit_when_idle(
 
 /// Publishes task events to containerd.
 struct Events {
-    publisher: RemotePublisher,
+    /// containerd's ttrpc address.
+    address: String,
+    /// The connection to it; a new one after a failure, since a node's shim outlives the
+    /// containerd that started it (a restart for an upgrade) and must reach the next one.
+    publisher: Mutex<Option<RemotePublisher>>,
     namespace: String,
 }
 
 impl Events {
     /// Called from the task service's handlers, on the runtime's workers: the publisher's
     /// round trip to containerd blocks, so the worker's other tasks (apps, other containers'
-    /// calls) move to another worker meanwhile, and events keep their order.
-    fn send(&self, event: impl Event) {
+    /// calls) move to another worker meanwhile, and events keep their order (one at a time).
+    fn send(&self, event: impl Event + Clone) {
         let topic = event.topic();
         let published = tokio::task::block_in_place(|| {
-            self.publisher
-                .publish(Default::default(), &topic, &self.namespace, Box::new(event))
+            let mut publisher = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
+            let mut last = None;
+            for _ in 0..2 {
+                let result = match publisher.as_ref() {
+                    Some(p) => p.publish(
+                        Default::default(),
+                        &topic,
+                        &self.namespace,
+                        Box::new(event.clone()),
+                    ),
+                    None => Err(containerd_shim::Error::Other("not connected".into())),
+                };
+                match result {
+                    Ok(()) => return Ok(()),
+                    Err(e) => last = Some(e),
+                }
+                *publisher = RemotePublisher::new(&self.address).ok();
+            }
+            Err(last.expect("two attempts"))
         });
         if let Err(e) = published {
             // containerd also learns the state by asking; a lost event is not a failed call.

@@ -444,6 +444,51 @@ fn a_nodes_containers_share_one_shim_and_its_loaded_code() {
 }
 
 #[test]
+fn a_node_shim_that_outlived_a_containerd_restart_still_reports_exits() {
+    let registry = Registry::start();
+    let mut containerd = Containerd::start();
+    let sleep = containerd.publish(&registry, "team/sleep:1.0", P1_CLI_SLEEP, Form::Layer);
+    let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
+    // A running container keeps the node's shim up while containerd restarts (an upgrade).
+    let _keep = containerd.run_detached(&sleep, "keep", &[], &["600000"]);
+    containerd.wait_running("keep");
+    let shim = task_pid(&containerd, "keep");
+    containerd.restart();
+    let tasks = containerd.ctr(&["task", "ls"]);
+    assert!(
+        tasks.contains("keep"),
+        "containerd lost the task across its restart: {tasks}\n{}",
+        containerd.log()
+    );
+    let (mut events, out) = containerd.events();
+
+    let run = containerd.run(&hello, "after", &[], &["--name", "restart"]);
+    assert_eq!(run.stdout, "Hello, restart!\n", "{run:?}");
+    assert_eq!(task_pid(&containerd, "keep"), shim, "not the same shim");
+    // containerd learns of an exit from the shim's event, and so does the CRI plugin, which
+    // would otherwise show the kubelet a container that ended as running.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let exited = loop {
+        let seen = std::fs::read_to_string(&out).unwrap_or_default();
+        if seen
+            .lines()
+            .any(|l| l.contains("/tasks/exit") && l.contains("\"after\""))
+            || Instant::now() > deadline
+        {
+            break seen;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let _ = events.kill();
+    let _ = events.wait();
+    assert!(
+        exited.contains("/tasks/exit"),
+        "no /tasks/exit event for `after`; containerd saw:\n{exited}\n{}",
+        containerd.log()
+    );
+}
+
+#[test]
 fn a_shim_per_container_still_compiles_once_per_node() {
     let registry = Registry::start();
     let containerd = Containerd::start_with_env(&[("SKIFF_SHIM_GROUP", "container")]);

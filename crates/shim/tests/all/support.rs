@@ -75,6 +75,7 @@ pub struct Containerd {
     dir: tempfile::TempDir,
     bin: PathBuf,
     child: Child,
+    env: Vec<(String, String)>,
 }
 
 impl Containerd {
@@ -142,36 +143,57 @@ impl Containerd {
             unsafe { libc::geteuid() } == 0,
             "containerd needs root (it mounts the rootfs of each container): run the tests as root"
         );
+        std::fs::write(dir.path().join("config.toml"), config_text).unwrap();
+        let env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect::<Vec<_>>();
         let bin = containerd_bin();
-        let d = dir.path();
-        let config = d.join("config.toml");
-        std::fs::write(&config, config_text).unwrap();
-        let path = format!(
-            "{}:{}:{}",
-            shim().parent().unwrap().display(),
-            bin.display(),
-            std::env::var("PATH").unwrap_or_default()
-        );
-        let log = File::create(d.join("containerd.log")).unwrap();
-        let child = Command::new(bin.join("containerd"))
-            .arg("--config")
-            .arg(&config)
-            .env("PATH", path)
-            .env("SKIFF_SHIM_ROOT", d.join("skiff"))
-            .envs(env.iter().copied())
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
+        let child = spawn(&bin, dir.path(), &env);
+        let mut containerd = Containerd {
+            dir,
+            bin,
+            child,
+            env,
+        };
+        containerd.wait_up();
+        containerd
+    }
+
+    /// Stops containerd (SIGTERM, as systemd does on an upgrade) and starts it again on the same
+    /// root, state and socket; its shims live on, as they do on a node.
+    pub fn restart(&mut self) {
+        // SAFETY: signalling our own child by its pid.
+        unsafe {
+            libc::kill(self.child.id() as i32, libc::SIGTERM);
+        }
+        let _ = self.child.wait();
+        self.child = spawn(&self.bin, self.dir.path(), &self.env);
+        self.wait_up();
+    }
+
+    /// `ctr events` in the background, printing into the returned file what containerd
+    /// publishes from now on (what the CRI plugin's event monitor sees).
+    pub fn events(&self) -> (Child, PathBuf) {
+        let out = self.dir.path().join("events.out");
+        let child = self
+            .command(&["events"])
+            .stdout(File::create(&out).unwrap())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("failed to start containerd");
-        let mut containerd = Containerd { dir, bin, child };
+            .unwrap();
+        (child, out)
+    }
+
+    fn wait_up(&mut self) {
+        let containerd = self;
         let deadline = Instant::now() + START_DEADLINE;
         loop {
             if let Some(status) = containerd.child.try_wait().unwrap() {
                 panic!("containerd exited with {status}:\n{}", containerd.log());
             }
             if containerd.socket().exists() && containerd.try_ctr(&["version"]).status.success() {
-                return containerd;
+                return;
             }
             assert!(
                 Instant::now() < deadline,
@@ -400,6 +422,33 @@ impl Drop for Containerd {
             }
         }
     }
+}
+
+/// containerd on the config in `dir`, its shims (`containerd-shim-skiff-v1` first on its
+/// `PATH`) inheriting `env`, logging to `dir/containerd.log` (appended to, across restarts).
+fn spawn(bin: &Path, dir: &Path, env: &[(String, String)]) -> Child {
+    let path = format!(
+        "{}:{}:{}",
+        shim().parent().unwrap().display(),
+        bin.display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let log = File::options()
+        .create(true)
+        .append(true)
+        .open(dir.join("containerd.log"))
+        .unwrap();
+    Command::new(bin.join("containerd"))
+        .arg("--config")
+        .arg(dir.join("config.toml"))
+        .env("PATH", path)
+        .env("SKIFF_SHIM_ROOT", dir.join("skiff"))
+        .envs(env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().unwrap())
+        .stderr(log)
+        .spawn()
+        .expect("failed to start containerd")
 }
 
 /// The processes whose command line has `needle` as one of its arguments.
