@@ -1,7 +1,16 @@
 #!/usr/bin/env bash
 # containerd shim benchmark: containerd-shim-skiff-v1 against runc (containerd-shim-runc-v2), on the
 # same containerd 1.7 in one run on one machine, images pulled from the same local registry:
-#   start     `ctr run --rm` of the hello program to its exit, peers interleaved (skiff, runc, ...):
+#   start     the hello program from nothing to its exit, peers interleaved (skiff, runc, ...), timed
+#             two ways:
+#               ctr  `ctr run --rm`: a ctr process per run (image lookup, spec, snapshot, task,
+#                    wait, delete), as an operator types it
+#               api  containerd's API from one client that stays connected, as a node's kubelet
+#                    (through the CRI plugin, inside containerd) starts containers:
+#                    `start-to-exit` (benches/containerd-client) clones a container that
+#                    `ctr container create` made, and times container create, snapshot prepare,
+#                    task create, start and the wait for its exit; teardown is untimed
+#             with the images:
 #               skiff  a Skiff image (the hello program as an `application/wasm` layer),
 #                      `--runtime io.containerd.skiff.v1`, the node's compile cache warm
 #               runc   a FROM-scratch-style image holding the same program as a static x86_64
@@ -20,7 +29,8 @@
 #                         groups by that annotation; Skiff's node shim holds them anyway)
 #             The growth of containerd itself is reported beside it (it is the same for both).
 #
-# Env: SHIM (binary; built with `cargo build --release -p skiff-shim` unless set), CONTAINERD_DIR
+# Env: SHIM (binary; built with `cargo build --release -p skiff-shim` unless set), START_TO_EXIT
+#      (built with `cargo build --release -p skiff-bench-containerd` unless set), CONTAINERD_DIR
 #      (target/containerd/usr/bin, from scripts/fetch-containerd.sh), ROUNDS (3), RUNS (20 per round
 #      and peer), WARMUP (3 per round), NS ("1 10 100"), PAR (4: tasks started/removed at once),
 #      SETTLE (3 s between "all running" and reading memory), SHIM_IDLE_EXIT (10: seconds a
@@ -62,6 +72,12 @@ if [[ -z $SHIM ]]; then
     (cd "$REPO" && cargo build -q --release --locked -p skiff-shim)
     SHIM=$TARGET/release/containerd-shim-skiff-v1
 fi
+if [[ -z ${START_TO_EXIT:-} ]]; then
+    log "building the API client (cargo build --release -p skiff-bench-containerd)"
+    (cd "$REPO" && cargo build -q --release --locked -p skiff-bench-containerd)
+    START_TO_EXIT=$TARGET/release/start-to-exit
+fi
+[[ -x $START_TO_EXIT ]] || die "start-to-exit not found at $START_TO_EXIT"
 if [[ ! -x $SHIM ]]; then
     echo "containerd-shim-skiff-v1 not found at $SHIM; build it with:" >&2
     echo "  cargo build --release -p skiff-shim" >&2
@@ -97,7 +113,9 @@ stop_containerd() {
         umount -l "$mnt" 2>/dev/null || true
     done < <(awk -v d="$WORK" 'index($2, d) == 1 { print $2 }' /proc/mounts | sort -r)
 }
-trap 'rc=$?; stop_containerd; (exit $rc); cleanup' EXIT
+# set +e: under errexit, `(exit $rc)` of a failed run would end the trap before cleanup (the registry
+# and the temp dirs were left behind)
+trap 'rc=$?; set +e; stop_containerd; (exit $rc); cleanup' EXIT
 
 # ctr ARGS...: ctr against our containerd, in our namespace
 ctr() { "$CTR_BIN" --address "$WORK/c.sock" --namespace "$NAMESPACE" "$@"; }
@@ -214,7 +232,7 @@ cat >"$WORK/no-shim.sh" <<'SH'
 #!/usr/bin/env bash
 # no-shim.sh WORK: kills the Skiff shims of the containerd in WORK and removes their sockets
 for p in /proc/[0-9]*; do
-    cmd=$(tr '\0' ' ' <"$p/cmdline" 2>/dev/null) || continue
+    cmd=$(tr '\0' ' ' 2>/dev/null <"$p/cmdline") || continue
     [[ $cmd == *containerd-shim-skiff-v1*"$1/c.sock"* ]] && kill -9 "${p#/proc/}"
 done
 for a in "$1"/skiff/shims/*/address; do [[ -f $a ]] && rm -f "$(sed 's|^unix://||' "$a")"; done
@@ -239,6 +257,32 @@ for ((r = 1; r <= ROUNDS; r++)); do
             --export-json "$WORK/json/$p.$r.json" -n "$p" "${CMD[$p]}" >/dev/null
     done
 done
+
+# Through containerd's API: clones of a template container per peer, RUNS per round, interleaved
+# as above; skiff-new-shim kills the shim before each run (untimed, as hyperfine's --prepare).
+ctr container create --runtime "$SKIFF_RT" "$REG/bench/hello:1" tpl-skiff >/dev/null
+ctr container create --runtime "$RUNC_RT" "$REG/bench/hello-native:1" tpl-runc >/dev/null
+mkdir -p "$WORK/fifos" "$WORK/api"
+api() { # api TEMPLATE RUNS WARMUP >>JSONL
+    "$START_TO_EXIT" --address "$WORK/c.sock" --namespace "$NAMESPACE" --template "$1" \
+        --runs "$2" --warmup "$3" --expect "$EXPECTED" --fifo-dir "$WORK/fifos"
+}
+for ((r = 1; r <= ROUNDS; r++)); do
+    for p in "${PEERS[@]}"; do
+        log "start through the API: round $r/$ROUNDS: $p ($RUNS runs)"
+        case $p in
+        skiff) api tpl-skiff "$RUNS" "$WARMUP" >>"$WORK/api/$p.jsonl" ;;
+        runc) api tpl-runc "$RUNS" "$WARMUP" >>"$WORK/api/$p.jsonl" ;;
+        skiff-new-shim)
+            for ((i = 0; i < RUNS; i++)); do
+                "$WORK/no-shim.sh" "$WORK"
+                api tpl-skiff 1 0 >>"$WORK/api/$p.jsonl"
+            done
+            ;;
+        esac
+    done
+done
+ctr container rm tpl-skiff tpl-runc >/dev/null
 
 # --- memory per running task -------------------------------------------------------------------
 # One JSON line: PSS and RSS (kB) of our shims, of their descendants, and of containerd.
@@ -311,10 +355,10 @@ for mode in per-task grouped; do
 done
 
 # --- report ------------------------------------------------------------------------------------
-report "$WORK/json" "$WORK/mem.jsonl" "$MACHINE" "$ROUNDS" "$OUT" "$COMMIT" "$VERSIONS" <<'PY'
+report "$WORK/json" "$WORK/api" "$WORK/mem.jsonl" "$MACHINE" "$ROUNDS" "$OUT" "$COMMIT" "$VERSIONS" <<'PY'
 import glob, json, os, statistics, sys
 
-jdir, memfile, machine, rounds, out, commit, versions = sys.argv[1:8]
+jdir, apidir, memfile, machine, rounds, out, commit, versions = sys.argv[1:9]
 rounds = int(rounds)
 
 def pct(xs, q):  # xs sorted; nearest rank
@@ -362,6 +406,38 @@ for p in peers:
     lines.append(f"| {p} | {len(xs)} | {med[p]:.1f} | {pct(xs, 90):.1f} | {pct(xs, 99):.1f} | {xs[-1]:.1f} |")
 lines += ["", f"runc / skiff (medians): {speedup:.2f}x with the warm node shim, {speedup_new:.2f}x with a new shim", ""]
 
+api = {}
+for p in peers:
+    rows = [json.loads(l) for l in open(os.path.join(apidir, f"{p}.jsonl"))]
+    if not rows:
+        sys.exit(f"no API samples for {p}")
+    api[p] = rows
+amed = {p: statistics.median(r["total_ms"] for r in api[p]) for p in peers}
+api_speedup = amed["runc"] / amed["skiff"]
+api_speedup_new = amed["runc"] / amed["skiff-new-shim"]
+lines += [
+    "## Start to exit through containerd's API, from one client",
+    "",
+    f"The same images, peers and {rounds} interleaved rounds, timed by `start-to-exit` "
+    "(benches/containerd-client), one client process per round and peer that stays connected to "
+    "containerd, as a node's kubelet (through the CRI plugin) does: no ctr process start and no "
+    "image lookup on either side. Each run clones a container that `ctr container create` made "
+    "for the peer (the same OCI spec `ctr run` gives) and times container create + snapshot "
+    "prepare + task create (stdout on a fifo, as ctr gives it) + task start + the wait for the "
+    "exit; the output is checked and the task, container and snapshot are removed untimed. "
+    "skiff-new-shim kills the shim before each run (untimed).",
+    "",
+    "| peer | samples | median ms | p90 ms | p99 ms | task create ms (median) | start to exit ms (median) | teardown ms (median, untimed) |",
+    "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+]
+for p in peers:
+    xs = sorted(r["total_ms"] for r in api[p])
+    tc = statistics.median(r["task_create_ms"] for r in api[p])
+    se = statistics.median(r["start_to_exit_ms"] for r in api[p])
+    td = statistics.median(r["teardown_ms"] for r in api[p])
+    lines.append(f"| {p} | {len(xs)} | {amed[p]:.1f} | {pct(xs, 90):.1f} | {pct(xs, 99):.1f} | {tc:.1f} | {se:.1f} | {td:.1f} |")
+lines += ["", f"runc / skiff (medians): {api_speedup:.2f}x with the warm node shim, {api_speedup_new:.2f}x with a new shim", ""]
+
 rows = [json.loads(l) for l in open(memfile)]
 lines += [
     "## Memory per running task",
@@ -389,8 +465,10 @@ for r in rows:
     lines.append(f"| {r['mode']} | {r['peer']} | {n} | {a['shim_n']} | {shim / 1024:.1f} | "
                  f"{app / 1024:.1f} | {(shim + app) / n:.0f} | {ctrd:.0f} |")
 lines.append("")
-goals = [("skiff starts >= 10x faster than runc (warm node shim)", speedup >= 10, f"{speedup:.2f}x"),
-         ("skiff starts >= 10x faster than runc (new shim)", speedup_new >= 10, f"{speedup_new:.2f}x")]
+goals = [("skiff starts >= 10x faster than runc, through containerd's API (warm node shim)", api_speedup >= 10, f"{api_speedup:.2f}x"),
+         ("skiff starts >= 10x faster than runc, through containerd's API (new shim)", api_speedup_new >= 10, f"{api_speedup_new:.2f}x"),
+         ("skiff starts >= 10x faster than runc, `ctr run --rm` (warm node shim)", speedup >= 10, f"{speedup:.2f}x"),
+         ("skiff starts >= 10x faster than runc, `ctr run --rm` (new shim)", speedup_new >= 10, f"{speedup_new:.2f}x")]
 for mode in ("per-task", "grouped"):
     ns = sorted({n for (m, _, n) in per if m == mode})
     if not ns:

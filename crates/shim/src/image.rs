@@ -6,6 +6,9 @@
 //! containerd unpacks only tar layers into the rootfs it mounts for the shim; a Wasm layer is
 //! content the shim must fetch itself, over containerd's API (as runwasi's shims do).
 
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+
 use anyhow::{Context, bail};
 use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::content_client::ContentClient;
@@ -22,15 +25,39 @@ pub struct Containerd {
     namespace: String,
 }
 
+/// The shim's connections to containerd, one per address, shared by its containers: a node's
+/// shim would otherwise connect anew (and handshake HTTP/2) for every container it creates.
+fn channels() -> &'static Mutex<HashMap<String, Channel>> {
+    static CHANNELS: OnceLock<Mutex<HashMap<String, Channel>>> = OnceLock::new();
+    CHANNELS.get_or_init(Mutex::default)
+}
+
 impl Containerd {
-    pub async fn connect(address: &str, namespace: &str) -> anyhow::Result<Self> {
-        let channel = containerd_client::connect(address)
-            .await
-            .with_context(|| format!("failed to connect to containerd at `{address}`"))?;
+    /// containerd's API at `address`, on the shim's connection to it (made on first use).
+    pub async fn shared(address: &str, namespace: &str) -> anyhow::Result<Self> {
+        let known = channels().lock().unwrap().get(address).cloned();
+        let channel = match known {
+            Some(channel) => channel,
+            None => {
+                let channel = containerd_client::connect(address)
+                    .await
+                    .with_context(|| format!("failed to connect to containerd at `{address}`"))?;
+                channels()
+                    .lock()
+                    .unwrap()
+                    .insert(address.to_string(), channel.clone());
+                channel
+            }
+        };
         Ok(Containerd {
             channel,
             namespace: namespace.to_string(),
         })
+    }
+
+    /// Drops the shared connection to `address`; whether there was one.
+    pub fn forget(address: &str) -> bool {
+        channels().lock().unwrap().remove(address).is_some()
     }
 
     /// The name of the container's image; `None` for a container made without one (`ctr run
@@ -73,13 +100,13 @@ impl Containerd {
             .target
             .with_context(|| format!("image `{name}` has no target"))?;
         let mut digest = target.digest;
-        let mut bytes = self.read(&digest, limits::MAX_JSON).await?;
+        let mut bytes = self.read_json(&digest, store).await?;
         if target.media_type == media::OCI_INDEX
             || target.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
         {
             digest = pick_manifest(&bytes)
                 .with_context(|| format!("image `{name}` lists no manifest to run"))?;
-            bytes = self.read(&digest, limits::MAX_JSON).await?;
+            bytes = self.read_json(&digest, store).await?;
         }
         let manifest: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("the manifest `{digest}` is not JSON"))?;
@@ -108,10 +135,23 @@ impl Containerd {
                     .with_context(|| format!("failed to store `{blob_digest}`"))?;
             }
         }
-        store
-            .put_verified(&digest, &mut bytes.as_slice())
-            .with_context(|| format!("failed to store `{digest}`"))?;
+        if !store.has_blob(&digest) {
+            store
+                .put_verified(&digest, &mut bytes.as_slice())
+                .with_context(|| format!("failed to store `{digest}`"))?;
+        }
         Ok(digest)
+    }
+
+    /// An index or manifest: the store's copy (verified when it was stored, and again as it is
+    /// read) when an earlier container stored it, else containerd's.
+    async fn read_json(&self, digest: &str, store: &Store) -> anyhow::Result<Vec<u8>> {
+        if store.has_blob(digest) {
+            return store
+                .get_limited(digest, limits::MAX_JSON, "a manifest")
+                .with_context(|| format!("failed to read `{digest}` from the shim's store"));
+        }
+        self.read(digest, limits::MAX_JSON).await
     }
 
     /// A blob of the content store, at most `max` bytes.

@@ -97,6 +97,18 @@ enum Workload {
 /// The apps this shim has loaded, by Wasm digest: the containers of the same Wasm share one
 /// compiled app, and the most recently used stay loaded between containers (a node's shim
 /// outlives them), so a start maps and compiles nothing.
+/// The shim's image store, opened once per shim process (opening it also clears what a killed
+/// writer left behind, which only the first open of a process needs).
+fn store() -> anyhow::Result<&'static Store> {
+    static STORE: OnceLock<Store> = OnceLock::new();
+    if let Some(store) = STORE.get() {
+        return Ok(store);
+    }
+    let store = Store::open(&root())
+        .with_context(|| format!("failed to open the image store in `{}`", root().display()))?;
+    Ok(STORE.get_or_init(|| store))
+}
+
 fn apps() -> &'static WarmApps {
     static APPS: OnceLock<WarmApps> = OnceLock::new();
     APPS.get_or_init(|| WarmApps::new(WARM_APPS))
@@ -142,7 +154,7 @@ impl Source {
                     apps().insert(&key, app.clone());
                     return Ok(app);
                 }
-                None => Store::open(&root())?.get(&digest)?,
+                None => store()?.get(&digest)?,
             },
             Wasm::Bytes(bytes) => bytes,
         };
@@ -472,19 +484,26 @@ async fn find_wasm(
     argv0: Option<&str>,
 ) -> anyhow::Result<Source> {
     let in_rootfs = argv0.and_then(|a| file_in(rootfs, a));
-    let containerd = Containerd::connect(&cfg.containerd_address, &cfg.namespace).await?;
-    let Some(image) = containerd.image_of(id).await? else {
+    let address = &cfg.containerd_address;
+    let looked_up = match lookup(&Containerd::shared(address, &cfg.namespace).await?, id).await {
+        // The shared connection may be to a containerd that has restarted since: once more, on
+        // a new one.
+        Err(e) if Containerd::forget(address) => {
+            log::debug!("container {id}: retrying on a new connection to containerd: {e:#}");
+            lookup(&Containerd::shared(address, &cfg.namespace).await?, id).await
+        }
+        looked_up => looked_up,
+    };
+    let Some((image, digest)) = looked_up? else {
         let path = in_rootfs.context(
             "the container has no image, and its first argument names no file in its rootfs",
         )?;
         return from_rootfs(&path, None);
     };
-    let store = Store::open(&root())
-        .with_context(|| format!("failed to open the image store in `{}`", root().display()))?;
-    let digest = containerd.copy_image(&image, &store).await?;
-    match skiff_image::Image::open(&store, &digest) {
+    let store = store()?;
+    match skiff_image::Image::open(store, &digest) {
         Ok(opened) => {
-            let defaults = Some(opened.defaults(&store)?);
+            let defaults = Some(opened.defaults(store)?);
             match (&opened.wasm, in_rootfs) {
                 (WasmSource::InTar { .. }, Some(path)) => from_rootfs(&path, defaults),
                 (WasmSource::Layer(layer), _) => Ok(Source {
@@ -494,7 +513,7 @@ async fn find_wasm(
                 }),
                 (WasmSource::InTar { .. }, None) => Ok(Source {
                     name: skiff_image::display_name(&image).to_string(),
-                    wasm: Wasm::Bytes(opened.wasm_bytes(&store)?),
+                    wasm: Wasm::Bytes(opened.wasm_bytes(store)?),
                     defaults,
                 }),
             }
@@ -508,6 +527,16 @@ async fn find_wasm(
             ))),
         },
     }
+}
+
+/// The container's image name and its manifest, copied into the shim's store; `None` for a
+/// container without an image.
+async fn lookup(containerd: &Containerd, id: &str) -> anyhow::Result<Option<(String, String)>> {
+    let Some(image) = containerd.image_of(id).await? else {
+        return Ok(None);
+    };
+    let digest = containerd.copy_image(&image, store()?).await?;
+    Ok(Some((image, digest)))
 }
 
 fn from_rootfs(path: &Path, defaults: Option<AppDefaults>) -> anyhow::Result<Source> {
