@@ -8,6 +8,7 @@ mod display;
 mod errors;
 mod progress;
 mod settings;
+mod wasmtime_compat;
 
 use std::process::ExitCode;
 

@@ -16,6 +16,7 @@ use crate::progress::CompileProgress;
 use skiff_image::AppDefaults;
 
 use crate::settings::{GlobalFlags, GrantFlags, HealthFlags, HttpLimitFlags, LimitFlags};
+use crate::wasmtime_compat::WasmtimeFlags;
 
 /// Run a WebAssembly app: a .wasm/.wat file (WASI preview 1 module or 0.2 command component) or an image
 ///
@@ -30,6 +31,8 @@ pub struct Run {
     limits: LimitFlags,
     #[command(flatten)]
     daemon: DetachFlags,
+    #[command(flatten)]
+    wasmtime: WasmtimeFlags,
     /// Call this exported function instead of the entry point and print its results, as
     /// `wasmtime run --invoke`: of a core module by name, its arguments after the file
     /// (`--invoke add math.wasm 1 2`); of a component as a WAVE call (`--invoke 'add(1, 2)'`),
@@ -80,8 +83,16 @@ struct DetachFlags {
 }
 
 impl Run {
-    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+    pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if self.daemon.detach {
+            if self.wasmtime.argv0.is_some() {
+                return Err(user_error(
+                    "`--argv0` names the program of a run in the foreground; the daemon runs an \
+                     app under its own name",
+                    "drop `-d` to run it here, or drop `--argv0`",
+                ));
+            }
             if self.invoke.is_some() {
                 return Err(user_error(
                     "`--invoke` calls a function once, in the foreground; the daemon runs apps \
@@ -110,6 +121,9 @@ impl Run {
         }
         let target = &self.app_and_args[0];
         let mut args = self.app_and_args.clone();
+        if let Some(argv0) = &self.wasmtime.argv0 {
+            args[0].clone_from(argv0);
+        }
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
             // One app in this process: its code runs without epoch checks, and a limit ends

@@ -22,3 +22,4 @@ mod support;
 mod system;
 mod tenants;
 mod wasi_testsuite;
+mod wasmtime_flags;

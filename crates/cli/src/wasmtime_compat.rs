@@ -1,0 +1,238 @@
+//! `wasmtime run`'s own options on `skiff run`, so that a command line written for wasmtime (a test
+//! runner, a Makefile, a `CARGO_TARGET_*_RUNNER`) runs under Skiff unchanged: `--argv0`, and the
+//! `-S` (WASI) and `-W` (WebAssembly) option lists. What has a Skiff meaning takes it: `-S
+//! inherit-env` is `-e` for every variable, `-W timeout` is `--timeout`, `-W max-memory-size` is
+//! `--memory`; what is always on in Skiff, as in wasmtime's defaults, is accepted; anything else
+//! is refused naming the Skiff flag to use, never silently ignored.
+
+use clap::Args;
+use skiff_capabilities::ByteSize;
+
+use crate::errors::user_error;
+use crate::settings::{GrantFlags, LimitFlags};
+
+/// `wasmtime run` options, for command lines written for it.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "As `wasmtime run`")]
+pub struct WasmtimeFlags {
+    /// The program name the app sees as argv[0] [default: the file or image as given]
+    #[arg(long, value_name = "NAME")]
+    pub argv0: Option<String>,
+    /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
+    /// `cli`, `http`, `preview2`, `tcp`, `udp`, `allow-ip-name-lookup` (on already; where sockets
+    /// may connect is `--network`); repeatable or comma-separated
+    #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
+    pub wasi: Vec<String>,
+    /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
+    /// `--memory`, which counts all memories together), and the proposals `wasmtime run` enables
+    /// by default (on already, e.g. `gc`, `threads`, `exceptions`); repeatable or comma-separated
+    #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
+    pub wasm: Vec<String>,
+}
+
+/// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
+const ON_ALREADY: &[&str] = &[
+    "bulk-memory",
+    "multi-value",
+    "reference-types",
+    "simd",
+    "relaxed-simd",
+    "tail-call",
+    "threads",
+    "multi-memory",
+    "memory64",
+    "extended-const",
+    "function-references",
+    "gc",
+    "exceptions",
+    "component-model",
+];
+
+impl WasmtimeFlags {
+    /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags.
+    pub fn apply(&self, grants: &mut GrantFlags, limits: &mut LimitFlags) -> anyhow::Result<()> {
+        for (key, value) in options(&self.wasi) {
+            let on = switch("-S", key, value)?;
+            match key {
+                "inherit-env" if on => {
+                    // `-e KEY` for each, first: a `-e` given beside it still wins.
+                    let keys = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+                    grants.env.splice(0..0, keys);
+                }
+                "inherit-env" => {}
+                "cli" | "http" | "preview2" | "tcp" | "udp" | "allow-ip-name-lookup" if on => {}
+                "cli" | "http" | "preview2" | "tcp" | "udp" | "allow-ip-name-lookup" => {
+                    return Err(user_error(
+                        format!("`-S {key}=n`: Skiff cannot turn {key} off"),
+                        "drop the option; an app reaches only what its grants allow (`--network`, `-v`, `-e`)",
+                    ));
+                }
+                "inherit-network" | "network" => {
+                    return Err(user_error(
+                        format!(
+                            "`-S {key}`: Skiff grants the network by destination, not all of it"
+                        ),
+                        "give the destinations instead, e.g. `--network allow=example.com:443,10.0.0.5:5432`",
+                    ));
+                }
+                _ => {
+                    return Err(user_error(
+                        format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
+                        "Skiff takes `-S inherit-env`, `cli`, `http`, `preview2`, `tcp`, `udp` and \
+                         `allow-ip-name-lookup`; see `skiff run --help` for its own grants",
+                    ));
+                }
+            }
+        }
+        for (key, value) in options(&self.wasm) {
+            match key {
+                "timeout" => {
+                    let value = value.ok_or_else(|| missing_value(key, "10s"))?;
+                    let timeout = skiff_capabilities::parse_duration(value).map_err(|e| {
+                        user_error(
+                            format!("`-W timeout={value}`: {e}"),
+                            "e.g. `-W timeout=10s`",
+                        )
+                    })?;
+                    set_once(&mut limits.timeout, timeout, "-W timeout", "--timeout")?;
+                }
+                "max-memory-size" => {
+                    let value = value.ok_or_else(|| missing_value(key, "67108864"))?;
+                    let size: ByteSize = value.parse().map_err(|e| {
+                        user_error(
+                            format!("`-W max-memory-size={value}`: {e}"),
+                            "give bytes, e.g. `-W max-memory-size=67108864`",
+                        )
+                    })?;
+                    set_once(&mut limits.memory, size, "-W max-memory-size", "--memory")?;
+                }
+                "fuel" => {
+                    return Err(user_error(
+                        "`-W fuel`: Skiff limits computation by CPU time, not fuel",
+                        "give `--cpu-time DURATION`, e.g. `--cpu-time 2s`",
+                    ));
+                }
+                proposal if ON_ALREADY.contains(&proposal) => {
+                    if !switch("-W", key, value)? {
+                        return Err(user_error(
+                            format!(
+                                "`-W {key}=n`: Skiff runs every proposal `wasmtime run` enables by default, and cannot turn one off"
+                            ),
+                            format!("drop `-W {key}=n`"),
+                        ));
+                    }
+                }
+                _ => {
+                    return Err(user_error(
+                        format!("`-W {key}` is a `wasmtime run` option Skiff does not support"),
+                        "Skiff takes `-W timeout`, `max-memory-size` and the proposals on by \
+                         default (e.g. `gc`, `threads`); its own limits are `--memory`, \
+                         `--cpu-time` and `--timeout`",
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// `a,b=c` lists, as wasmtime splits them: (key, value if any).
+fn options(lists: &[String]) -> impl Iterator<Item = (&str, Option<&str>)> {
+    lists
+        .iter()
+        .flat_map(|list| list.split(','))
+        .filter(|option| !option.is_empty())
+        .map(|option| match option.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (option, None),
+        })
+}
+
+/// A boolean option's value as wasmtime reads it: none, `y`, `yes` or `true` is on.
+fn switch(flag: &str, key: &str, value: Option<&str>) -> anyhow::Result<bool> {
+    match value {
+        None | Some("y" | "yes" | "true") => Ok(true),
+        Some("n" | "no" | "false") => Ok(false),
+        Some(other) => Err(user_error(
+            format!("`{flag} {key}={other}`: expected y or n"),
+            format!("give `{flag} {key}` or `{flag} {key}=n`"),
+        )),
+    }
+}
+
+fn missing_value(key: &str, example: &str) -> anyhow::Error {
+    user_error(
+        format!("`-W {key}` needs a value"),
+        format!("e.g. `-W {key}={example}`"),
+    )
+}
+
+fn set_once<T>(slot: &mut Option<T>, value: T, given: &str, flag: &str) -> anyhow::Result<()> {
+    if slot.is_some() {
+        return Err(user_error(
+            format!("`{given}` and `{flag}` both set the same limit"),
+            format!("give only `{flag}`"),
+        ));
+    }
+    *slot = Some(value);
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Cli {
+        #[command(flatten)]
+        grants: GrantFlags,
+        #[command(flatten)]
+        limits: LimitFlags,
+        #[command(flatten)]
+        wasmtime: WasmtimeFlags,
+    }
+
+    fn apply(args: &[&str]) -> anyhow::Result<(GrantFlags, LimitFlags)> {
+        let cli = Cli::try_parse_from(std::iter::once("skiff").chain(args.iter().copied()))?;
+        let (mut grants, mut limits) = (cli.grants, cli.limits);
+        cli.wasmtime.apply(&mut grants, &mut limits)?;
+        Ok((grants, limits))
+    }
+
+    #[test]
+    fn limits_map_onto_skiffs_own() {
+        let (_, limits) = apply(&["-W", "timeout=3s,max-memory-size=65536", "-W", "gc"]).unwrap();
+        assert_eq!(limits.timeout, Some(Duration::from_secs(3)));
+        assert_eq!(limits.memory, Some(ByteSize(65536)));
+        let twice = apply(&["--timeout", "1s", "-W", "timeout=3s"]).unwrap_err();
+        assert!(twice.to_string().contains("both set"), "{twice}");
+    }
+
+    #[test]
+    fn inherit_env_grants_every_variable_before_the_flags() {
+        let (grants, _) = apply(&["-S", "inherit-env", "-e", "PATH=/x"]).unwrap();
+        let path = grants.env.iter().position(|e| e == "PATH").unwrap();
+        let flag = grants.env.iter().position(|e| e == "PATH=/x").unwrap();
+        assert!(path < flag, "{:?}", grants.env);
+        let (none, _) = apply(&["-S", "inherit-env=n,cli"]).unwrap();
+        assert!(none.env.is_empty());
+    }
+
+    #[test]
+    fn what_skiff_cannot_honour_is_refused_naming_its_own_flag() {
+        for (args, hint) in [
+            (&["-S", "inherit-network"][..], "--network allow="),
+            (&["-W", "fuel=1000"][..], "--cpu-time"),
+            (&["-W", "simd=n"][..], "drop `-W simd=n`"),
+            (&["-S", "nn"][..], "inherit-env"),
+            (&["-W", "wide-arithmetic"][..], "--memory"),
+        ] {
+            let e = apply(args).unwrap_err();
+            let hint_text = &e.downcast_ref::<crate::errors::UserError>().unwrap().hint;
+            assert!(hint_text.contains(hint), "{args:?}: {e} / {hint_text}");
+        }
+    }
+}

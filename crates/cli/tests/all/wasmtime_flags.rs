@@ -1,0 +1,101 @@
+//! `skiff run` takes `wasmtime run`'s own options, so that a command line written for wasmtime
+//! runs unchanged: `--argv0`, `-S inherit-env`, `-W timeout`, `-W max-memory-size`, the proposals
+//! on by default; what Skiff cannot honour is refused naming its own flag.
+
+use skiff_test_programs_artifacts::{P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB};
+
+use crate::support::{Skiff, path_str, write_file};
+
+/// Prints its argv[0].
+const ARGV0: &str = r#"(module
+    (import "wasi_snapshot_preview1" "args_sizes_get" (func $sizes (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "args_get" (func $get (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (local $p i32) (local $len i32)
+        (drop (call $sizes (i32.const 0) (i32.const 4)))
+        (drop (call $get (i32.const 16) (i32.const 1024)))
+        (local.set $p (i32.load (i32.const 16)))
+        (block $end (loop $next
+            (br_if $end (i32.eqz (i32.load8_u (i32.add (local.get $p) (local.get $len)))))
+            (local.set $len (i32.add (local.get $len) (i32.const 1)))
+            (br $next)))
+        (i32.store (i32.const 8) (local.get $p))
+        (i32.store (i32.const 12) (local.get $len))
+        (drop (call $write (i32.const 1) (i32.const 8) (i32.const 1) (i32.const 0)))))"#;
+
+#[test]
+fn argv0_names_the_program_the_app_sees() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wat = write_file(dir.path(), "argv0.wat", ARGV0);
+    let wat = path_str(&wat);
+    skiff.run(&["run", wat]).success().stdout_is(wat);
+    skiff
+        .run(&["run", "--argv0", "ls", wat])
+        .success()
+        .stdout_is("ls");
+    skiff
+        .run(&["run", "-d", "--argv0", "ls", wat])
+        .code(125)
+        .stderr_has("hint: drop `-d`");
+}
+
+#[test]
+fn inherit_env_grants_this_environment_and_e_still_wins() {
+    let skiff = Skiff::new();
+    let mut cmd = skiff.command();
+    cmd.env_clear()
+        .env("SKIFF_ROOT", skiff.root())
+        .env("GREETING", "hello")
+        .env("COLOUR", "blue")
+        .args(["run", "-S", "inherit-env", "-e", "COLOUR=red", P1_CLI_ENV]);
+    let out = skiff.run_with(&mut cmd, b"");
+    out.success()
+        .stdout_has("GREETING=hello\n")
+        .stdout_has("COLOUR=red\n")
+        .stdout_lacks("COLOUR=blue");
+    // Deny by default: without it, none of them.
+    let mut cmd = skiff.command();
+    cmd.env("GREETING", "hello")
+        .args(["run", "-S", "cli", P1_CLI_ENV]);
+    skiff.run_with(&mut cmd, b"").success().stdout_is("");
+}
+
+#[test]
+fn w_limits_are_skiffs_limits() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "-W", "timeout=300ms", P1_CLI_INFINITE_LOOP])
+        .code(124)
+        .stderr_has("wall-clock");
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "max-memory-size=50331648,gc,threads=y",
+            P1_CLI_MEMORY_BOMB,
+        ])
+        .code(137)
+        .stderr_has("exceeded its memory limit of 48 MiB");
+}
+
+#[test]
+fn what_skiff_cannot_honour_is_refused_naming_its_flag() {
+    let skiff = Skiff::new();
+    for (args, hint) in [
+        (&["-S", "inherit-network"][..], "--network allow="),
+        (&["-W", "fuel=100000"][..], "--cpu-time"),
+        (&["-W", "simd=n"][..], "drop `-W simd=n`"),
+        (&["-S", "nn"][..], "`-S inherit-env`"),
+    ] {
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.push(P1_CLI_ENV);
+        skiff
+            .run(&all)
+            .code(125)
+            .stderr_has("hint: ")
+            .stderr_has(hint);
+    }
+}
