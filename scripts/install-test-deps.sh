@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth; containerd 1.7 for the shim, with what the shim needs to build), and the
+# for the one with auth; containerd 1.7 and 2.x for the shim, with what the shim needs to build), and the
 # guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build
 # the C and C++ guest test programs.
 # Called by quickstart.sh and .ci/run, so both stay in step.
@@ -25,8 +25,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     "${missing[@]}" >/dev/null
 fi
 
-# containerd 1.7 from Debian trixie, for the shim's end-to-end tests (crates/shim/tests/all).
+# containerd 1.7 from Debian trixie, for the shim's end-to-end tests (crates/shim/tests/all), and
+# containerd 2.x from Debian sid, which .ci/run runs them against too.
 "$(dirname "$0")/fetch-containerd.sh"
+"$(dirname "$0")/fetch-containerd.sh" --suite sid
 
 # The guest toolchains of `skiff new`'s templates, for crates/cli/tests/all/languages.rs; they
 # also build the guest test programs in C (clang-19, wasi-libc) and in C++ (zig c++ with Wasm

@@ -450,7 +450,7 @@ fn a_node_shim_that_outlived_a_containerd_restart_still_reports_exits() {
     let sleep = containerd.publish(&registry, "team/sleep:1.0", P1_CLI_SLEEP, Form::Layer);
     let hello = containerd.publish(&registry, "team/hello:1.0", P1_CLI_HELLO, Form::Layer);
     // A running container keeps the node's shim up while containerd restarts (an upgrade).
-    let _keep = containerd.run_detached(&sleep, "keep", &[], &["600000"]);
+    containerd.run_d(&sleep, "keep", &["600000"]);
     containerd.wait_running("keep");
     let shim = task_pid(&containerd, "keep");
     containerd.restart();

@@ -11,19 +11,35 @@ const NAMESPACE: &str = "skiff-test";
 const RUNTIME: &str = "io.containerd.skiff.v1";
 const START_DEADLINE: Duration = Duration::from_secs(30);
 
-/// Where `scripts/fetch-containerd.sh` puts containerd 1.7, unless `SKIFF_CONTAINERD_DIR` says.
+/// Where `scripts/fetch-containerd.sh` puts containerd 1.7, unless `SKIFF_CONTAINERD_DIR` says
+/// (`scripts/fetch-containerd.sh --suite sid` fetches 2.x).
+/// A relative SKIFF_CONTAINERD_DIR is taken from the workspace's root, where cargo is run.
 fn containerd_bin() -> PathBuf {
+    let workspace = Path::new(env!("CARGO_MANIFEST_DIR")).join("../..");
     let dir = match std::env::var_os("SKIFF_CONTAINERD_DIR") {
-        Some(dir) => PathBuf::from(dir),
+        Some(dir) => workspace.join(dir),
         None => target_dir().join("containerd/usr/bin"),
     };
     assert!(
         dir.join("containerd").is_file() && dir.join("ctr").is_file(),
-        "containerd 1.7 not found in `{}`: run scripts/fetch-containerd.sh (as .ci/run does), \
+        "containerd not found in `{}`: run scripts/fetch-containerd.sh (as .ci/run does), \
          or point SKIFF_CONTAINERD_DIR at a directory holding `containerd` and `ctr`",
         dir.display()
     );
     dir
+}
+
+/// containerd's major version (`containerd --version`: `... v1.7.24` or `... 2.1.9+unknown`).
+fn containerd_major(bin: &Path) -> u32 {
+    let out = Command::new(bin.join("containerd"))
+        .arg("--version")
+        .output()
+        .expect("failed to run containerd --version");
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace()
+        .nth(2)
+        .and_then(|v| v.trim_start_matches('v').split('.').next()?.parse().ok())
+        .unwrap_or_else(|| panic!("cannot read containerd's version from {text:?}"))
 }
 
 fn shim() -> PathBuf {
@@ -113,17 +129,32 @@ impl Containerd {
         )
         .unwrap();
         let mut config = base_config(d, "");
+        let (cni, certs) = (d.join("cni"), d.join("certs.d"));
         // A node's config keeps runc (the default runtime) beside `skiff`: the CRI plugin refuses
-        // to load when `default_runtime_name` names no runtime.
-        config.push_str(&format!(
-            "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = '{sandbox_image}'\n\
-             [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = '{cni}/bin'\n  conf_dir = '{cni}/net.d'\n\
-             [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n\
-             [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n\
-             [plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = '{certs}'\n",
-            cni = d.join("cni").display(),
-            certs = d.join("certs.d").display(),
-        ));
+        // to load when `default_runtime_name` names no runtime. containerd 2 splits the CRI
+        // plugin in two and has a config version of its own (3), which docs/kubernetes gives.
+        if containerd_major(&containerd_bin()) >= 2 {
+            config = config.replacen("version = 2", "version = 3", 1);
+            config.push_str(&format!(
+                "[plugins.'io.containerd.cri.v1.images']\n  [plugins.'io.containerd.cri.v1.images'.pinned_images]\n    sandbox = '{sandbox_image}'\n\
+                 [plugins.'io.containerd.cri.v1.images'.registry]\n    config_path = '{certs}'\n\
+                 [plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['{cni}/bin']\n  conf_dir = '{cni}/net.d'\n\
+                 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n\
+                 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n",
+                cni = cni.display(),
+                certs = certs.display(),
+            ));
+        } else {
+            config.push_str(&format!(
+                "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = '{sandbox_image}'\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = '{cni}/bin'\n  conf_dir = '{cni}/net.d'\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = '{certs}'\n",
+                cni = cni.display(),
+                certs = certs.display(),
+            ));
+        }
         Containerd::launch(dir, &config, &[])
     }
 
@@ -364,6 +395,17 @@ impl Containerd {
             .spawn()
             .unwrap();
         DetachedRun { child, out }
+    }
+
+    /// `ctr run -d`: the task runs with no client attached (a client's `--rm` would end it if
+    /// its connection to containerd broke).
+    pub fn run_d(&self, image: &str, id: &str, args: &[&str]) {
+        let mut all = vec!["run", "-d", "--runtime", RUNTIME, image, id];
+        if !args.is_empty() {
+            all.push(entrypoint(image));
+            all.extend_from_slice(args);
+        }
+        self.ctr(&all);
     }
 
     /// A handler image served with the node's network on a free loopback port, running: the
