@@ -430,6 +430,7 @@ impl Supervisor {
                     .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?,
                 limits: record.limits.clone(),
                 stdio: Stdio::Capture {
+                    stdin: None,
                     stdout: log.sink(0),
                     stderr: log.sink(1),
                 },
@@ -606,6 +607,7 @@ impl Supervisor {
                     grants,
                     limits: record.limits.clone(),
                     stdio: Stdio::Capture {
+                        stdin: None,
                         stdout: slot.log.sink(0),
                         stderr: slot.log.sink(1),
                     },

@@ -105,7 +105,7 @@ impl App {
             Stdio::Inherit => {
                 wasi.inherit_stdout().inherit_stderr();
             }
-            Stdio::Capture { stdout, stderr } => {
+            Stdio::Capture { stdout, stderr, .. } => {
                 wasi.stdout(crate::run::SinkStream(stdout.clone()))
                     .stderr(crate::run::SinkStream(stderr.clone()));
             }

@@ -28,7 +28,7 @@ pub use engine::{Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
-pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdio};
+pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio};
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;

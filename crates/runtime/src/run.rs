@@ -40,11 +40,41 @@ pub enum Stdio {
     /// This process's stdin, stdout and stderr (`skiff run` in the foreground).
     #[default]
     Inherit,
-    /// No stdin (end of file); stdout and stderr written to sinks (the daemon's logs).
+    /// Stdout and stderr written to sinks (the daemon's logs, containerd's fifos); stdin read
+    /// from `stdin` (the fifo containerd gives a task), or at its end at once when there is none.
+    /// An HTTP handler's stdin is always at its end.
     Capture {
+        stdin: Option<Stdin>,
         stdout: Arc<dyn OutputSink>,
         stderr: Arc<dyn OutputSink>,
     },
+}
+
+/// A guest's stdin read from an async source (the shim's stdin fifo); the clones of a `Stdio`
+/// share it.
+#[derive(Clone)]
+pub struct Stdin(Arc<wasmtime_wasi::cli::AsyncStdinStream>);
+
+impl Stdin {
+    pub fn new(source: impl tokio::io::AsyncRead + Send + Sync + 'static) -> Self {
+        Stdin(Arc::new(wasmtime_wasi::cli::AsyncStdinStream::new(source)))
+    }
+}
+
+impl wasmtime_wasi::cli::StdinStream for Stdin {
+    fn p2_stream(&self) -> Box<dyn wasmtime_wasi::p2::InputStream> {
+        self.0.p2_stream()
+    }
+
+    fn async_stream(&self) -> Box<dyn tokio::io::AsyncRead + Send + Sync> {
+        self.0.async_stream()
+    }
+}
+
+impl wasmtime_wasi::cli::IsTerminal for Stdin {
+    fn is_terminal(&self) -> bool {
+        false
+    }
 }
 
 impl Stdio {
@@ -343,7 +373,14 @@ impl App {
             Stdio::Inherit => {
                 wasi.inherit_stdio();
             }
-            Stdio::Capture { stdout, stderr } => {
+            Stdio::Capture {
+                stdin,
+                stdout,
+                stderr,
+            } => {
+                if let Some(stdin) = stdin {
+                    wasi.stdin(stdin.clone());
+                }
                 wasi.stdout(SinkStream(stdout.clone()))
                     .stderr(SinkStream(stderr.clone()));
             }

@@ -25,7 +25,7 @@ use skiff_http::{Bounds, HttpApp, Target};
 use skiff_image::{AppDefaults, Store, WasmSource};
 use skiff_runtime::{
     App, AppKind, CompileEvent, HandlerOptions, OutputSink, PreparedGrants, RunOptions, Runtime,
-    Stdio, WarmApps,
+    Stdin, Stdio, WarmApps,
 };
 use tokio::sync::watch;
 
@@ -266,6 +266,7 @@ impl Instance for SkiffInstance {
         let stdout = sink(self.cfg.open_stdout())?;
         let stderr = sink(self.cfg.open_stderr())?;
         let stdio = Stdio::Capture {
+            stdin: stdin(&self.cfg.stdin)?,
             stdout,
             stderr: stderr.clone(),
         };
@@ -550,6 +551,22 @@ fn from_rootfs(path: &Path, defaults: Option<AppDefaults>) -> anyhow::Result<Sou
         wasm: Wasm::Bytes(bytes),
         defaults,
     })
+}
+
+/// The task's stdin: the fifo containerd made for it (ctr makes one for every task, the CRI
+/// plugin for a container with `stdin: true`), read as its writer writes and at its end once the
+/// writer closes it, as runc's shim copies it; none (at its end at once) when it gave none.
+/// Opened without blocking: until containerd's side opens it, it is simply not ready.
+fn stdin(path: &Path) -> Result<Option<Stdin>, Error> {
+    if path.as_os_str().is_empty() {
+        return Ok(None);
+    }
+    let fifo = tokio::net::unix::pipe::OpenOptions::new()
+        .open_receiver(path)
+        .map_err(|e| {
+            Error::InvalidArgument(format!("cannot open stdin `{}`: {e}", path.display()))
+        })?;
+    Ok(Some(Stdin::new(fifo)))
 }
 
 /// A stream containerd reads (a fifo it made), or nowhere when it gave none.

@@ -9,8 +9,6 @@
 //! (ttrpc, shim start/delete, events) is `containerd-shim`'s. The task service is its own
 //! (`task`), so that a task's stats are its app's (`stats`), not the shim process's, and on
 //! ttrpc's async server, so that a node's shim runs no threads per container.
-//!
-//! Not done yet: stdin.
 
 mod http;
 mod image;

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
-    P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
+    P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
 };
 use support::{Containerd, Form, Registry};
 
@@ -51,6 +51,16 @@ fn a_component_and_the_compat_form_run() {
         (0, "Hello, compat!\n"),
         "{run:?}"
     );
+}
+
+#[test]
+fn stdin_reaches_the_app_and_ends_when_the_client_closes_it() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let upper = containerd.publish(&registry, "team/upper:1.0", P1_CLI_STDIN_UPPER, Form::Layer);
+    let run = containerd.run_with_input(&upper, "upper", b"hello from ctr\n");
+    assert_eq!(run.code, 0, "{run:?}\n{}", containerd.log());
+    assert_eq!(run.stdout, "HELLO FROM CTR\n", "{run:?}");
 }
 
 #[test]

@@ -370,6 +370,27 @@ impl Containerd {
         }
     }
 
+    /// `ctr run --rm --runtime io.containerd.skiff.v1 IMAGE ID` with `input` on its stdin, as
+    /// `echo input | ctr run ...` gives it, to its end.
+    pub fn run_with_input(&self, image: &str, id: &str, input: &[u8]) -> Run {
+        let mut child = self
+            .command(&["run", "--rm", "--runtime", RUNTIME, image, id])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("failed to run ctr");
+        let mut stdin = child.stdin.take().unwrap();
+        stdin.write_all(input).unwrap();
+        drop(stdin);
+        let output = child.wait_with_output().unwrap();
+        Run {
+            code: output.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        }
+    }
+
     /// `ctr run FLAGS IMAGE ID ARGS` in the background; the returned child ends when the task
     /// does, and its output is kept for `DetachedRun::output`.
     pub fn run_detached(
