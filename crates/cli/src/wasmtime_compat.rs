@@ -20,7 +20,8 @@ pub struct WasmtimeFlags {
     pub argv0: Option<String>,
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
     /// `cli`, `http`, `preview2`, `tcp`, `udp`, `allow-ip-name-lookup` (on already; where sockets
-    /// may connect is `--network`); repeatable or comma-separated
+    /// may connect is `--network`); `threads` (a program that spawns threads is refused when it
+    /// loads, naming the import); repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
@@ -61,6 +62,10 @@ impl WasmtimeFlags {
                 }
                 "inherit-env" => {}
                 "cli" | "http" | "preview2" | "tcp" | "udp" | "allow-ip-name-lookup" if on => {}
+                // wasi-threads only links `thread-spawn` for a program that imports it: for any
+                // other it changes nothing, in wasmtime too, and Skiff refuses one that does
+                // when it loads, naming the import (shared memories: decision 0003).
+                "threads" => {}
                 "cli" | "http" | "preview2" | "tcp" | "udp" | "allow-ip-name-lookup" => {
                     return Err(user_error(
                         format!("`-S {key}=n`: Skiff cannot turn {key} off"),
@@ -78,8 +83,9 @@ impl WasmtimeFlags {
                 _ => {
                     return Err(user_error(
                         format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
-                        "Skiff takes `-S inherit-env`, `cli`, `http`, `preview2`, `tcp`, `udp` and \
-                         `allow-ip-name-lookup`; see `skiff run --help` for its own grants",
+                        "Skiff takes `-S inherit-env`, `cli`, `http`, `preview2`, `tcp`, `udp`, \
+                         `allow-ip-name-lookup` and `threads`; see `skiff run --help` for its own \
+                         grants",
                     ));
                 }
             }

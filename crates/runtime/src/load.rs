@@ -349,8 +349,9 @@ impl Engines {
                 name: name.to_string(),
                 proposals: describe(missing),
                 hint: if missing.intersects(COMPONENT_ASYNC) {
-                    "WASI 0.3 (async) components do not run in Skiff yet: build the program for \
-                     WASI 0.2 (e.g. `--target wasm32-wasip2`)"
+                    "WASI 0.3 (async) components do not run in Skiff yet: wasmtime 48 ships WASI \
+                     0.3 as experimental, with no security fixes, and Skiff runs other people's \
+                     programs; build the program for WASI 0.2 (e.g. `--target wasm32-wasip2`)"
                 } else if missing.contains(WasmFeatures::LEGACY_EXCEPTIONS) {
                     "Skiff runs the standard (exnref) form of exception handling, as `wasmtime \
                      run` does by default; have the compiler emit it (clang or `zig c++`: add \

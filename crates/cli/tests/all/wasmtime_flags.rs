@@ -62,6 +62,41 @@ fn inherit_env_grants_this_environment_and_e_still_wins() {
     skiff.run_with(&mut cmd, b"").success().stdout_is("");
 }
 
+/// A runtime-benchmark harness's wasmtime command line, as such harnesses write it.
+#[test]
+fn a_harness_command_line_for_wasmtime_runs_unchanged() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let mount = path_str(dir.path());
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "gc",
+            "-W",
+            "function-references",
+            "-S",
+            "threads",
+            "--dir",
+            mount,
+            P1_CLI_ENV,
+        ])
+        .success();
+    // A program that spawns threads is refused when it loads, naming the import.
+    let spawner = write_file(
+        dir.path(),
+        "spawner.wat",
+        r#"(module
+            (import "wasi" "thread-spawn" (func (param i32) (result i32)))
+            (memory (export "memory") 1)
+            (func (export "_start")))"#,
+    );
+    skiff
+        .run(&["run", "-S", "threads", path_str(&spawner)])
+        .code(125)
+        .stderr_has("thread-spawn");
+}
+
 #[test]
 fn w_limits_are_skiffs_limits() {
     let skiff = Skiff::new();
