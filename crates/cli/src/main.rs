@@ -27,6 +27,11 @@ struct Cli {
     command: commands::Command,
 }
 
+/// jemalloc rather than glibc's malloc: in the daemon, 23 % less memory per idle app and a quarter
+/// more in-process calls per second (docs/decisions/0010-jemalloc.md).
+#[global_allocator]
+static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
+
 fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
