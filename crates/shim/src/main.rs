@@ -24,11 +24,6 @@ use containerd_shim::protos::protobuf::{Message as _, MessageField};
 use containerd_shim::protos::types::introspection::{RuntimeInfo, RuntimeVersion};
 use containerd_shimkit::AmbientRuntime as _;
 
-/// jemalloc rather than glibc's malloc: as in `skiff`, less memory per app and faster
-/// requests (docs/decisions/0010-jemalloc.md).
-#[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
 const NAME: &str = "skiff";
 
 fn main() {
