@@ -112,6 +112,11 @@ impl LoadError {
                 "the file may be truncated or corrupt; rebuild it, and check it with `wasm-tools validate`"
             }
             LoadError::Unsupported { hint, .. } => hint,
+            LoadError::UnknownImport { import, .. } if import == "wasi::thread-spawn" => {
+                "wasi-threads (`wasm32-wasip1-threads`; `wasmtime run -S threads`) is not \
+                 supported: Skiff creates no shared memories (docs/decisions/0003); build for \
+                 wasm32-wasip1, without threads"
+            }
             LoadError::UnknownImport { .. } | LoadError::Link { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules and WASI 0.2 \
                  (the `wasi:cli/command` world) to components; build for wasm32-wasip1 or wasm32-wasip2"

@@ -94,7 +94,9 @@ fn a_harness_command_line_for_wasmtime_runs_unchanged() {
     skiff
         .run(&["run", "-S", "threads", path_str(&spawner)])
         .code(125)
-        .stderr_has("thread-spawn");
+        .stderr_has("imports `wasi::thread-spawn`")
+        .stderr_has("hint: wasi-threads (`wasm32-wasip1-threads`")
+        .stderr_has("build for wasm32-wasip1, without threads");
 }
 
 #[test]
