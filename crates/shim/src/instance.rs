@@ -94,9 +94,6 @@ enum Workload {
     },
 }
 
-/// The apps this shim has loaded, by Wasm digest: the containers of the same Wasm share one
-/// compiled app, and the most recently used stay loaded between containers (a node's shim
-/// outlives them), so a start maps and compiles nothing.
 /// The shim's image store, opened once per shim process (opening it also clears what a killed
 /// writer left behind, which only the first open of a process needs).
 fn store() -> anyhow::Result<&'static Store> {
@@ -109,6 +106,9 @@ fn store() -> anyhow::Result<&'static Store> {
     Ok(STORE.get_or_init(|| store))
 }
 
+/// The apps this shim has loaded, by Wasm digest: the containers of the same Wasm share one
+/// compiled app, and the most recently used stay loaded between containers (a node's shim
+/// outlives them), so a start maps and compiles nothing.
 fn apps() -> &'static WarmApps {
     static APPS: OnceLock<WarmApps> = OnceLock::new();
     APPS.get_or_init(|| WarmApps::new(WARM_APPS))

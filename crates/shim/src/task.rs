@@ -718,24 +718,21 @@ impl Events {
         let topic = event.topic();
         let published = tokio::task::block_in_place(|| {
             let mut publisher = self.publisher.lock().unwrap_or_else(|e| e.into_inner());
-            let mut last = None;
-            for _ in 0..2 {
-                let result = match publisher.as_ref() {
-                    Some(p) => p.publish(
-                        Default::default(),
-                        &topic,
-                        &self.namespace,
-                        Box::new(event.clone()),
-                    ),
-                    None => Err(containerd_shim::Error::Other("not connected".into())),
-                };
-                match result {
-                    Ok(()) => return Ok(()),
-                    Err(e) => last = Some(e),
-                }
-                *publisher = RemotePublisher::new(&self.address).ok();
+            let publish = |p: &RemotePublisher| {
+                p.publish(
+                    Default::default(),
+                    &topic,
+                    &self.namespace,
+                    Box::new(event.clone()),
+                )
+            };
+            if let Some(Ok(())) = publisher.as_ref().map(publish) {
+                return Ok(());
             }
-            Err(last.expect("two attempts"))
+            // Not connected, or the connection broke: once more, on a new one.
+            *publisher = None;
+            let fresh = publisher.insert(RemotePublisher::new(&self.address)?);
+            publish(fresh)
         });
         if let Err(e) = published {
             // containerd also learns the state by asking; a lost event is not a failed call.
