@@ -31,6 +31,16 @@ pub struct WasmtimeFlags {
     pub wasm: Vec<String>,
 }
 
+/// WASI interfaces Skiff always links (where sockets may connect is `--network`).
+const WASI_ON_ALREADY: &[&str] = &[
+    "cli",
+    "http",
+    "preview2",
+    "tcp",
+    "udp",
+    "allow-ip-name-lookup",
+];
+
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
 const ON_ALREADY: &[&str] = &[
     "bulk-memory",
@@ -61,16 +71,17 @@ impl WasmtimeFlags {
                     grants.env.splice(0..0, keys);
                 }
                 "inherit-env" => {}
-                "cli" | "http" | "preview2" | "tcp" | "udp" | "allow-ip-name-lookup" if on => {}
                 // wasi-threads only links `thread-spawn` for a program that imports it: for any
                 // other it changes nothing, in wasmtime too, and Skiff refuses one that does
                 // when it loads, naming the import (shared memories: decision 0003).
                 "threads" => {}
-                "cli" | "http" | "preview2" | "tcp" | "udp" | "allow-ip-name-lookup" => {
-                    return Err(user_error(
-                        format!("`-S {key}=n`: Skiff cannot turn {key} off"),
-                        "drop the option; an app reaches only what its grants allow (`--network`, `-v`, `-e`)",
-                    ));
+                _ if WASI_ON_ALREADY.contains(&key) => {
+                    if !on {
+                        return Err(user_error(
+                            format!("`-S {key}=n`: Skiff cannot turn {key} off"),
+                            "drop the option; an app reaches only what its grants allow (`--network`, `-v`, `-e`)",
+                        ));
+                    }
                 }
                 "inherit-network" | "network" => {
                     return Err(user_error(
