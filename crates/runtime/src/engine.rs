@@ -241,13 +241,15 @@ impl Engines {
     }
 
     /// One linker for every component, command or HTTP handler: all of WASI 0.2 (Rust's std
-    /// imports `wasi:cli/*` even in HTTP handlers) and `wasi:http`, whose outgoing requests pass
-    /// the app's egress grants.
+    /// imports `wasi:cli/*` even in HTTP handlers), WASI 0.3 (as `wasmtime run` links it by
+    /// default; the same `WasiCtx`, so the same grants) and `wasi:http`, whose outgoing requests
+    /// pass the app's egress grants.
     pub(crate) fn component_linker(&self) -> &wasmtime::component::Linker<ComponentHost> {
         self.component_linker.get_or_init(|| {
             let mut linker = wasmtime::component::Linker::new(&self.engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)
                 .expect("WASI 0.2 links into an empty linker");
+            wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
                 .expect("wasi:http links beside WASI 0.2");
             linker
@@ -308,11 +310,9 @@ mod tests {
             Engines::new(None, pooling, true),
         ] {
             let features = engines.unwrap().engine.get_wasm_features();
-            // All but the component model's async ABI, which comes with WASI 0.3
-            // (docs/decisions/0003-wasm-features.md).
             assert_eq!(
                 features,
-                WASMTIME_RUN_DEFAULTS.difference(WasmFeatures::CM_ASYNC),
+                WASMTIME_RUN_DEFAULTS,
                 "missing: {:?}, extra: {:?}",
                 WASMTIME_RUN_DEFAULTS.difference(features),
                 features.difference(WASMTIME_RUN_DEFAULTS),

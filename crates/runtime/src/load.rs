@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use wasmparser::{Validator, WasmFeatures};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
-use wasmtime_wasi::p2::bindings::CommandPre;
 use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::Runtime;
@@ -20,7 +19,7 @@ use crate::run::{ComponentHost, P1Host};
 pub enum AppKind {
     /// A WASI preview 1 core module: a command (`_start`) or a reactor (`_initialize`).
     Module,
-    /// A WASI 0.2 component exporting `wasi:cli/run`.
+    /// A WASI 0.2 or 0.3 component exporting `wasi:cli/run`.
     Component,
     /// A WASI 0.2 component exporting `wasi:http/incoming-handler` (the `wasi:http/proxy` world):
     /// served with a fresh instance per request.
@@ -119,14 +118,16 @@ impl LoadError {
             }
             LoadError::UnknownImport { .. } | LoadError::Link { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules and WASI 0.2 \
-                 (the `wasi:cli/command` world) to components; build for wasm32-wasip1 or wasm32-wasip2"
+                 and 0.3 (the `wasi:cli/command` world, and `wasi:http` 0.2) to components; build \
+                 for wasm32-wasip1 or wasm32-wasip2"
             }
             LoadError::NotCommand { .. } => {
                 "build a binary crate for wasm32-wasip2 (a `wasi:cli/command`), or an HTTP handler \
                  exporting `wasi:http/incoming-handler` (e.g. with the `wstd` or `wasi` crates)"
             }
             LoadError::BadExport { .. } => {
-                "rebuild it against WASI 0.2 (wasi:cli@0.2.x / wasi:http@0.2.x)"
+                "rebuild it against WASI 0.2 or 0.3 (wasi:cli@0.2.x, wasi:cli@0.3.x, \
+                 wasi:http@0.2.x)"
             }
             LoadError::Engine(_) => {
                 "the HTTP engine reserves address space for its instance pool up front: check \
@@ -156,10 +157,26 @@ pub(crate) enum Pre {
         entry: Option<&'static str>,
         initialize: bool,
     },
-    Component(CommandPre<ComponentHost>),
+    Component(Command),
     /// A component with neither world, for `--invoke` alone (`RuntimeConfig::library_components`).
     Library(wasmtime::component::InstancePre<ComponentHost>),
     Http(ProxyPre<ComponentHost>),
+}
+
+/// A component exporting `wasi:cli/run`, of WASI 0.2 or of WASI 0.3 (which `wasmtime run`
+/// prefers when a component exports both).
+pub(crate) enum Command {
+    P2(wasmtime_wasi::p2::bindings::CommandPre<ComponentHost>),
+    P3(wasmtime_wasi::p3::bindings::CommandPre<ComponentHost>),
+}
+
+impl Command {
+    pub(crate) fn instance_pre(&self) -> &wasmtime::component::InstancePre<ComponentHost> {
+        match self {
+            Command::P2(pre) => pre.instance_pre(),
+            Command::P3(pre) => pre.instance_pre(),
+        }
+    }
 }
 
 impl App {
@@ -354,9 +371,10 @@ impl Engines {
                 name: name.to_string(),
                 proposals: describe(missing),
                 hint: if missing.intersects(COMPONENT_ASYNC) {
-                    "WASI 0.3 (async) components do not run in Skiff yet: wasmtime 48 ships WASI \
-                     0.3 as experimental, with no security fixes, and Skiff runs other people's \
-                     programs; build the program for WASI 0.2 (e.g. `--target wasm32-wasip2`)"
+                    "Skiff runs the component model's async ABI as `wasmtime run` does by default \
+                     (WASI 0.3 components), without its proposals beyond that (stackful async, \
+                     threads, the extra async builtins); build the program for WASI 0.3 or 0.2 \
+                     without them"
                 } else if missing.contains(WasmFeatures::LEGACY_EXCEPTIONS) {
                     "Skiff runs the standard (exnref) form of exception handling, as `wasmtime \
                      run` does by default; have the compiler emit it (clang or `zig c++`: add \
@@ -452,10 +470,13 @@ impl Engines {
             AppKind::Http => Pre::Http(
                 ProxyPre::new(pre).map_err(|e| bad_export("wasi:http/incoming-handler", e))?,
             ),
-            _ => match CommandPre::new(pre.clone()) {
-                Ok(command) => Pre::Component(command),
-                Err(_) if libraries => Pre::Library(pre),
-                Err(e) => return Err(bad_export("wasi:cli/run", e)),
+            _ => match wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
+                Ok(command) => Pre::Component(Command::P3(command)),
+                Err(_) => match wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()) {
+                    Ok(command) => Pre::Component(Command::P2(command)),
+                    Err(_) if libraries => Pre::Library(pre),
+                    Err(e) => return Err(bad_export("wasi:cli/run", e)),
+                },
             },
         })
     }
@@ -483,9 +504,9 @@ fn uses_shared_memory(bytes: &[u8]) -> bool {
     false
 }
 
-/// The component model's async ABI and what builds on it: WASI 0.3.
-const COMPONENT_ASYNC: WasmFeatures = WasmFeatures::CM_ASYNC
-    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+/// What builds on the component model's async ABI (which is on, for WASI 0.3) and `wasmtime run`
+/// leaves off by default.
+const COMPONENT_ASYNC: WasmFeatures = WasmFeatures::CM_ASYNC_STACKFUL
     .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
     .union(WasmFeatures::CM_THREADING);
 

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use crate::egress::{Egress, Peers};
 use crate::invoke::{ComponentCall, CoreCall, InvokeError};
 use crate::limits::{Guard, LimitExceeded, Usage, Watchdog};
-use crate::load::{App, Pre};
+use crate::load::{App, Command, Pre};
 
 /// What one run of an app is given.
 #[derive(Clone, Default)]
@@ -448,7 +448,7 @@ impl App {
                     Ok(0)
                 }
                 Pre::Library(_) => unreachable!("refused above without --invoke"),
-                Pre::Component(pre) => {
+                Pre::Component(command) => {
                     let egress = grants.egress().clone();
                     let host = ComponentHost::new(
                         wasi.build(),
@@ -457,9 +457,22 @@ impl App {
                         &options.stdio,
                         guard,
                     );
-                    let mut store = new_store(pre.engine(), host);
-                    let command = pre.instantiate_async(&mut store).await?;
-                    let result = command.wasi_cli_run().call_run(&mut store).await?;
+                    let mut store = new_store(command.instance_pre().engine(), host);
+                    // `run` returning `Err(())` is exit status 1, as in `wasmtime run`.
+                    let result = match command {
+                        Command::P2(pre) => {
+                            let command = pre.instantiate_async(&mut store).await?;
+                            command.wasi_cli_run().call_run(&mut store).await?
+                        }
+                        Command::P3(pre) => {
+                            let command = pre.instantiate_async(&mut store).await?;
+                            store
+                                .run_concurrent(async |store| {
+                                    command.wasi_cli_run().call_run(store).await
+                                })
+                                .await??
+                        }
+                    };
                     Ok(if result.is_ok() { 0 } else { 1 })
                 }
                 Pre::Http(_) => Err(wasmtime::Error::msg(

@@ -2,7 +2,9 @@
 //! `$OUT_DIR/gen.rs`, which names the absolute path of every `.wasm` (see `src/lib.rs`).
 //!
 //! `src/bin/cli_*.rs` is built for both targets, `src/bin/p2_*.rs` and `src/bin/http_*.rs` (HTTP
-//! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only.
+//! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only. `p3/examples/p3_*.rs`
+//! are WASI 0.3 commands (a package of their own, each a cdylib example exporting
+//! `wasi:cli/run@0.3.0`), built for wasm32-wasip2.
 //! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
 //! runtime's behaviours are also tested with a second toolchain's output. `cpp/*.cpp` (named
 //! `cpp_*`) are built with `zig c++` (zig 0.17: clang 22, libc++, wasi-libc) with C++ exceptions
@@ -66,7 +68,17 @@ fn main() {
     println!("cargo:rerun-if-changed=build.rs");
     println!("cargo:rerun-if-env-changed={TARGET_DIR_OVERRIDE}");
     println!("cargo:rerun-if-env-changed={TOOLCHAINS_DIR}");
-    for path in ["Cargo.toml", "Cargo.lock", "src", "c", "cpp"] {
+    for path in [
+        "Cargo.toml",
+        "Cargo.lock",
+        "src",
+        "c",
+        "cpp",
+        "p3/Cargo.toml",
+        "p3/Cargo.lock",
+        "p3/src",
+        "p3/examples",
+    ] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(path).display());
     }
 
@@ -93,8 +105,22 @@ fn main() {
     for target in [P1, P2] {
         check_target_installed(&rustc, target);
     }
-    cargo_build(&guest_dir, &target_dir, P1, &p1);
-    cargo_build(&guest_dir, &target_dir, P2, &p2);
+    let p1_bins: Vec<&str> = p1.iter().flat_map(|program| ["--bin", program]).collect();
+    cargo_build(&guest_dir, &target_dir, P1, &p1_bins);
+    cargo_build(&guest_dir, &target_dir, P2, &["--bins"]);
+    let p3_dir = guest_dir.join("p3");
+    let p3 = list_sources(&p3_dir.join("examples"), "p3", "rs");
+    for program in &p3 {
+        println!(
+            "cargo:rerun-if-changed={}",
+            p3_dir
+                .join("examples")
+                .join(format!("{program}.rs"))
+                .display()
+        );
+    }
+    // Every WASI 0.3 program is an example of its package (a cdylib: see p3/Cargo.toml).
+    cargo_build(&p3_dir, &target_dir, P2, &["--examples"]);
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -163,6 +189,23 @@ fn main() {
             p2_names.push(name);
         }
     }
+    let mut p3_names = Vec::new();
+    for program in &p3 {
+        writeln!(
+            code,
+            "/// `p3/examples/{program}.rs` built for {P2} (a WASI 0.3 component exporting \
+             wasi:cli/run@0.3.0)."
+        )
+        .unwrap();
+        writeln!(
+            code,
+            "pub const {}: &str = {:?};",
+            program.to_uppercase(),
+            wasm(P2, &format!("examples/{program}"))
+        )
+        .unwrap();
+        p3_names.push(program.clone());
+    }
     let mut c_names = Vec::new();
     for program in list_sources(&guest_dir.join("c"), "c", "c") {
         let source = guest_dir.join("c").join(format!("{program}.c"));
@@ -228,6 +271,12 @@ fn main() {
         "foreach_p2",
         &format!("{P2} command program (`cli_*`, `p2_*`; not the `http_*` handlers)"),
         &p2_names,
+    );
+    write_foreach(
+        &mut code,
+        "foreach_p3",
+        "WASI 0.3 command program (`p3/examples/p3_*.rs`)",
+        &p3_names,
     );
     write_foreach(
         &mut code,
@@ -617,10 +666,9 @@ fn check_target_installed(rustc: &std::ffi::OsStr, target: &str) {
     }
 }
 
-fn cargo_build(guest_dir: &Path, target_dir: &Path, target: &str, programs: &[&str]) {
-    if programs.is_empty() {
-        return;
-    }
+/// Builds the package in `guest_dir` for `target`, the targets that `selection` names (cargo's
+/// `--bin NAME`, `--bins`, `--examples`).
+fn cargo_build(guest_dir: &Path, target_dir: &Path, target: &str, selection: &[&str]) {
     let cargo = env::var_os("CARGO").unwrap_or_else(|| "cargo".into());
     let mut cmd = Command::new(&cargo);
     cmd.current_dir(guest_dir)
@@ -632,13 +680,7 @@ fn cargo_build(guest_dir: &Path, target_dir: &Path, target: &str, programs: &[&s
         .arg(target)
         .arg("--target-dir")
         .arg(target_dir);
-    if target == P2 {
-        cmd.arg("--bins");
-    } else {
-        for program in programs {
-            cmd.arg("--bin").arg(program);
-        }
-    }
+    cmd.args(selection);
     scrub_env(&mut cmd);
     // Cargo writes progress and diagnostics to stderr; stdout must stay free of anything that is not a
     // `cargo:` directive for the outer build.

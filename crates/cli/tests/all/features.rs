@@ -413,22 +413,38 @@ fn feature_left_off_is_named() {
 }
 
 #[test]
-fn async_component_is_named() {
-    // The component model's async ABI is on in `wasmtime run` 48, with WASI 0.3; not yet in
-    // Skiff (docs/decisions/0003-wasm-features.md): it must say so, not call the file corrupt.
-    let component = r#"(component
-        (core module $m
-            (import "" "task.return" (func $ret (param i32)))
-            (func (export "run") (result i32) (call $ret (i32.const 0)) (i32.const 0))
-            (func (export "cb") (param i32 i32 i32) (result i32) (i32.const 0)))
-        (type $r (result))
-        (core func $tr (canon task.return (result $r)))
-        (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $tr))))))
-        (func $run async (result $r) (canon lift (core func $i "run") async (callback (core func $i "cb"))))
-        (instance $inst (export "run" (func $run)))
-        (export "wasi:cli/run@0.2.0" (instance $inst)))"#;
-    run_wat("async.wat", component)
-        .code(125)
-        .stderr_has("error: `async.wat` uses the WebAssembly component model async proposal")
-        .stderr_has("hint: WASI 0.3 (async) components do not run in Skiff yet");
+fn async_component_runs_and_stackful_async_is_named() {
+    // The component model's async ABI (callback form) is on, as in `wasmtime run` 48: WASI 0.3
+    // components use it. `run` here is lifted async and returns through `task.return`.
+    let lift = |canon: &str| {
+        format!(
+            r#"(component
+            (core module $m
+                (import "" "task.return" (func $ret (param i32)))
+                (func (export "run") (result i32) (call $ret (i32.const 0)) (i32.const 0))
+                (func (export "stackful") (call $ret (i32.const 0)))
+                (func (export "cb") (param i32 i32 i32) (result i32) (i32.const 0)))
+            (type $r (result))
+            (core func $tr (canon task.return (result $r)))
+            (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $tr))))))
+            (func $run async (result $r) {canon})
+            (instance $inst (export "run" (func $run)))
+            (export "wasi:cli/run@0.3.0" (instance $inst)))"#
+        )
+    };
+    run_wat(
+        "async.wat",
+        &lift(r#"(canon lift (core func $i "run") async (callback (core func $i "cb")))"#),
+    )
+    .success();
+    // Its stackful form is off in `wasmtime run`'s defaults: named, not called corrupt.
+    run_wat(
+        "stackful.wat",
+        &lift(r#"(canon lift (core func $i "stackful") async)"#),
+    )
+    .code(125)
+    .stderr_has(
+        "error: `stackful.wat` uses the WebAssembly component model async stackful proposal",
+    )
+    .stderr_has("hint: Skiff runs the component model's async ABI as `wasmtime run` does");
 }

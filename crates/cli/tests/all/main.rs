@@ -22,4 +22,5 @@ mod support;
 mod system;
 mod tenants;
 mod wasi_testsuite;
+mod wasip3;
 mod wasmtime_flags;
