@@ -242,8 +242,8 @@ impl Engines {
 
     /// One linker for every component, command or HTTP handler: all of WASI 0.2 (Rust's std
     /// imports `wasi:cli/*` even in HTTP handlers), WASI 0.3 (as `wasmtime run` links it by
-    /// default; the same `WasiCtx`, so the same grants) and `wasi:http`, whose outgoing requests
-    /// pass the app's egress grants.
+    /// default; the same `WasiCtx`, so the same grants) and `wasi:http` 0.2 and 0.3, whose
+    /// outgoing requests pass the app's egress grants (one `send_request` hook for both).
     pub(crate) fn component_linker(&self) -> &wasmtime::component::Linker<ComponentHost> {
         self.component_linker.get_or_init(|| {
             let mut linker = wasmtime::component::Linker::new(&self.engine);
@@ -252,6 +252,8 @@ impl Engines {
             wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
                 .expect("wasi:http links beside WASI 0.2");
+            wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+                .expect("wasi:http 0.3 links beside WASI 0.3");
             linker
         })
     }

@@ -1,18 +1,20 @@
-//! Serving one HTTP request with a fresh instance of a `wasi:http/incoming-handler` app.
+//! Serving one HTTP request with a fresh instance of an HTTP handler: WASI 0.2's
+//! `wasi:http/incoming-handler` or WASI 0.3's `wasi:http/handler`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use http_body_util::BodyExt as _;
 use skiff_capabilities::Limits;
 use skiff_capabilities::wasi::PreparedGrants;
 use wasmtime_wasi_http::WasiHttpView as _;
-use wasmtime_wasi_http::p2::bindings::http::types::{ErrorCode, Scheme};
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::egress::Peers;
 use crate::limits::{CpuTurns, Guard, LimitExceeded, Usage};
-use crate::load::{App, Pre};
+use crate::load::{App, Http, Pre};
 use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
 
 /// What every request to an app is given: the same grants and limits as `skiff run`, applied
@@ -51,9 +53,9 @@ pub enum HandleError {
     NotHttp(String),
     #[error(transparent)]
     Grant(#[from] RunError),
-    /// The handler set an error instead of a response.
-    #[error("the handler failed: {0:?}")]
-    Guest(ErrorCode),
+    /// The handler set an error instead of a response (the WASI error code).
+    #[error("the handler failed: {0}")]
+    Guest(String),
     /// The instance ended (trapped, hit a limit, or returned) without setting a response.
     #[error("{}", .0.handler_summary())]
     NoResponse(Exit),
@@ -120,40 +122,53 @@ impl App {
         );
         let mut store = new_store(pre.engine(), host);
         let host_error = |e: wasmtime::Error| HandleError::Host(e.into_boxed_dyn_error());
-        let (sender, receiver) = tokio::sync::oneshot::channel();
-        let request = store
-            .data_mut()
-            .http()
-            .new_incoming_request(Scheme::Http, request)
-            .map_err(host_error)?;
-        let out = store
-            .data_mut()
-            .http()
-            .new_response_outparam(sender)
-            .map_err(host_error)?;
+        let (sender, receiver) = tokio::sync::oneshot::channel::<Answer>();
+        let call = match pre {
+            Http::P2(pre) => {
+                let request = store
+                    .data_mut()
+                    .http()
+                    .new_incoming_request(Scheme::Http, request)
+                    .map_err(host_error)?;
+                let out = store
+                    .data_mut()
+                    .http()
+                    .new_response_outparam_from_callback(move |answer| {
+                        let _ = sender.send(answer.map_err(|code| format!("{code:?}")));
+                    })
+                    .map_err(host_error)?;
+                Call::P2 {
+                    pre: pre.clone(),
+                    request,
+                    out,
+                }
+            }
+            Http::P3(pre) => {
+                let http = store.data_mut().http();
+                let (request, request_io) =
+                    wasmtime_wasi_http::p3::Request::from_http(http.hooks, request);
+                let request = http.table.push(request).map_err(|e| host_error(e.into()))?;
+                Call::P3 {
+                    pre: pre.clone(),
+                    request,
+                    request_io: Box::pin(request_io),
+                    sender,
+                }
+            }
+        };
 
         // Said if this request is dropped (its client went away) before the handler answered:
         // the instance ends at its next await or epoch tick instead of computing for nobody,
         // ahead of the requests that came after it.
         let (abandon, abandoned) = tokio::sync::oneshot::channel::<()>();
         let abandon = AbandonOnDrop(Some(abandon));
-        let pre = pre.clone();
         let timeout = options.limits.timeout;
         let meter = usage.clone();
         let turns = options.turns.clone();
         let long_runners = self.long_runners.clone();
         let instance = tokio::spawn(async move {
-            let run = meter.meter_in_turns(
-                async {
-                    let proxy = pre.instantiate_async(&mut store).await?;
-                    proxy
-                        .wasi_http_incoming_handler()
-                        .call_handle(&mut store, request, out)
-                        .await
-                },
-                turns.as_ref(),
-                long_runners.as_ref(),
-            );
+            let run =
+                meter.meter_in_turns(call.run(&mut store), turns.as_ref(), long_runners.as_ref());
             let limited = async {
                 match timeout {
                     Some(limit) => match tokio::time::timeout(limit, run).await {
@@ -216,6 +231,117 @@ impl App {
                 }),
             }),
         }
+    }
+}
+
+/// What a handler answers: the response head (its body streams on), or its WASI error code.
+type Answer = Result<hyper::Response<HyperOutgoingBody>, String>;
+
+/// One request's call into a fresh instance, prepared before the instance runs.
+enum Call {
+    P2 {
+        pre: wasmtime_wasi_http::p2::bindings::ProxyPre<ComponentHost>,
+        request: wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostIncomingRequest>,
+        out: wasmtime::component::Resource<wasmtime_wasi_http::p2::types::HostResponseOutparam>,
+    },
+    P3 {
+        pre: wasmtime_wasi_http::p3::bindings::ServicePre<ComponentHost>,
+        request: wasmtime::component::Resource<wasmtime_wasi_http::p3::Request>,
+        request_io:
+            std::pin::Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>,
+        sender: tokio::sync::oneshot::Sender<Answer>,
+    },
+}
+
+impl Call {
+    /// Instantiates the app and calls its handler; returns when the instance is done: for WASI
+    /// 0.3, once the response body has been sent (or dropped), since the guest's tasks write it
+    /// inside the store's event loop.
+    async fn run(self, store: &mut wasmtime::Store<ComponentHost>) -> wasmtime::Result<()> {
+        match self {
+            Call::P2 { pre, request, out } => {
+                let proxy = pre.instantiate_async(&mut *store).await?;
+                proxy
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut *store, request, out)
+                    .await
+            }
+            Call::P3 {
+                pre,
+                request,
+                request_io,
+                sender,
+            } => {
+                let service = pre.instantiate_async(&mut *store).await?;
+                store
+                    .run_concurrent(async move |accessor| {
+                        let answer = service
+                            .wasi_http_handler()
+                            .call_handle(accessor, request)
+                            .await?;
+                        let response = match answer {
+                            Ok(response) => response,
+                            Err(code) => {
+                                let _ = sender.send(Err(format!("{code:?}")));
+                                return Ok(());
+                            }
+                        };
+                        let response = accessor.with(|mut store| {
+                            let response = store.get().http().table.delete(response)?;
+                            response.into_http_with_getter(
+                                &mut store,
+                                request_io,
+                                |host: &mut ComponentHost| host.http(),
+                            )
+                        })?;
+                        let (done, body_done) = tokio::sync::oneshot::channel();
+                        let response = response.map(|body| {
+                            NotifyOnEnd {
+                                body,
+                                done: Some(done),
+                            }
+                            .boxed_unsync()
+                        });
+                        if sender.send(Ok(response)).is_ok() {
+                            // The body streams from the guest's tasks, which run only while
+                            // this event loop does: until it is sent or dropped.
+                            let _ = body_done.await;
+                        }
+                        wasmtime::Result::Ok(())
+                    })
+                    .await?
+            }
+        }
+    }
+}
+
+/// A response body that says when it has ended or been dropped (its `done` is dropped).
+struct NotifyOnEnd<B> {
+    body: B,
+    done: Option<tokio::sync::oneshot::Sender<()>>,
+}
+
+impl<B: hyper::body::Body + Unpin> hyper::body::Body for NotifyOnEnd<B> {
+    type Data = B::Data;
+    type Error = B::Error;
+
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<hyper::body::Frame<B::Data>, B::Error>>> {
+        let frame = std::pin::Pin::new(&mut self.body).poll_frame(cx);
+        if let std::task::Poll::Ready(None | Some(Err(_))) = &frame {
+            self.done.take();
+        }
+        frame
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
     }
 }
 

@@ -7,7 +7,6 @@ use std::time::{Duration, Instant};
 use wasmparser::{Validator, WasmFeatures};
 use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
-use wasmtime_wasi_http::p2::bindings::ProxyPre;
 
 use crate::Runtime;
 use crate::engine::Engines;
@@ -21,8 +20,9 @@ pub enum AppKind {
     Module,
     /// A WASI 0.2 or 0.3 component exporting `wasi:cli/run`.
     Component,
-    /// A WASI 0.2 component exporting `wasi:http/incoming-handler` (the `wasi:http/proxy` world):
-    /// served with a fresh instance per request.
+    /// A component exporting WASI 0.2's `wasi:http/incoming-handler` (the `wasi:http/proxy`
+    /// world) or WASI 0.3's `wasi:http/handler` (the `wasi:http/service` world): served with a
+    /// fresh instance per request.
     Http,
 }
 
@@ -81,7 +81,7 @@ pub enum LoadError {
     },
     #[error(
         "`{name}` is neither a command nor an HTTP handler: it exports neither `wasi:cli/run` nor \
-         `wasi:http/incoming-handler`{exports}"
+         `wasi:http/incoming-handler` (or WASI 0.3's `wasi:http/handler`){exports}"
     )]
     NotCommand { name: String, exports: String },
     #[error("`{name}` exports `{export}` of the wrong type")]
@@ -160,7 +160,24 @@ pub(crate) enum Pre {
     Component(Command),
     /// A component with neither world, for `--invoke` alone (`RuntimeConfig::library_components`).
     Library(wasmtime::component::InstancePre<ComponentHost>),
-    Http(ProxyPre<ComponentHost>),
+    Http(Http),
+}
+
+/// An HTTP handler of WASI 0.2 or of WASI 0.3 (which `wasmtime serve` prefers when a component
+/// exports both).
+#[derive(Clone)]
+pub(crate) enum Http {
+    P2(wasmtime_wasi_http::p2::bindings::ProxyPre<ComponentHost>),
+    P3(wasmtime_wasi_http::p3::bindings::ServicePre<ComponentHost>),
+}
+
+impl Http {
+    pub(crate) fn engine(&self) -> &Engine {
+        match self {
+            Http::P2(pre) => pre.engine(),
+            Http::P3(pre) => pre.engine(),
+        }
+    }
 }
 
 /// A component exporting `wasi:cli/run`, of WASI 0.2 or of WASI 0.3 (which `wasmtime run`
@@ -468,7 +485,13 @@ impl Engines {
         // Both worlds are validated by the type of their export, not just its name.
         Ok(match kind {
             AppKind::Http => Pre::Http(
-                ProxyPre::new(pre).map_err(|e| bad_export("wasi:http/incoming-handler", e))?,
+                match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
+                    Ok(service) => Http::P3(service),
+                    Err(_) => Http::P2(
+                        wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
+                            .map_err(|e| bad_export("wasi:http/incoming-handler", e))?,
+                    ),
+                },
             ),
             _ => match wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
                 Ok(command) => Pre::Component(Command::P3(command)),
@@ -605,7 +628,8 @@ fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadErro
 
 /// Reads the names a component exports at its top level (nested modules and components are
 /// skipped, not parsed) and picks the world: an HTTP handler if it exports
-/// `wasi:http/incoming-handler` (Rust's std also adds `wasi:cli/run` to such programs), a command
+/// `wasi:http/incoming-handler` (0.2) or `wasi:http/handler` (0.3) (Rust's std also adds
+/// `wasi:cli/run` to such programs), a command
 /// if it exports `wasi:cli/run`; with `libraries`, a component of neither world too (a command
 /// whose functions only `--invoke` calls).
 fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadError> {
@@ -643,7 +667,7 @@ fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, 
         }
     }
     let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
-    if exports_any("wasi:http/incoming-handler@") {
+    if exports_any("wasi:http/incoming-handler@") || exports_any("wasi:http/handler@") {
         Ok(AppKind::Http)
     } else if exports_any("wasi:cli/run@") || libraries {
         Ok(AppKind::Component)

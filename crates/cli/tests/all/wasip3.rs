@@ -8,7 +8,8 @@ use std::net::TcpListener;
 use skiff_test_programs_artifacts::*;
 
 use crate::daemon::{Daemon, state};
-use crate::support::{Skiff, dir_with};
+use crate::http::{Server, get};
+use crate::support::{Skiff, dir_with, free_port};
 
 /// Every WASI 0.3 program must have a test of the same name in this module.
 macro_rules! assert_test_exists {
@@ -174,4 +175,34 @@ fn p3_memory_bomb() {
     let daemon = Daemon::start();
     let (code, _) = run_in_daemon(&daemon, "bomb", &["--memory", "32MiB", P3_MEMORY_BOMB]);
     assert_eq!(code, 137);
+}
+
+#[test]
+fn p3_http_hello() {
+    // `skiff serve`, a fresh instance per request, as for a WASI 0.2 handler.
+    let skiff = Skiff::new();
+    let server = Server::start(&skiff, &[P3_HTTP_HELLO]);
+    for i in 0..20 {
+        let (status, body) = get(&server.url(&format!("/n/{i}?x=1")));
+        assert_eq!(
+            (status.as_u16(), body.as_str()),
+            (
+                200,
+                format!("hello from WASI 0.3: GET /n/{i}?x=1\n").as_str()
+            )
+        );
+    }
+
+    // The daemon, on a port of its own.
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon
+        .run_d("hello3", &["-p", &port, P3_HTTP_HELLO])
+        .success();
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/x"));
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "hello from WASI 0.3: GET /x\n")
+    );
+    assert_eq!(state(&daemon.app("hello3")), "serving");
 }
