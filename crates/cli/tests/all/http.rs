@@ -122,7 +122,7 @@ pub(crate) fn get(url: &str) -> (StatusCode, String) {
 }
 
 /// A plain upstream server answering every request with 200 `upstream ok`.
-fn upstream() -> String {
+pub(crate) fn upstream() -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap().to_string();
     std::thread::spawn(move || {

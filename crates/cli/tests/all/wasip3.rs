@@ -8,7 +8,7 @@ use std::net::TcpListener;
 use skiff_test_programs_artifacts::*;
 
 use crate::daemon::{Daemon, state};
-use crate::http::{Server, get};
+use crate::http::{Server, get, upstream};
 use crate::support::{Skiff, dir_with, free_port};
 
 /// Every WASI 0.3 program must have a test of the same name in this module.
@@ -205,4 +205,39 @@ fn p3_http_hello() {
         (200, "hello from WASI 0.3: GET /x\n")
     );
     assert_eq!(state(&daemon.app("hello3")), "serving");
+}
+
+#[test]
+fn p3_http_fetch() {
+    // Outgoing HTTP of WASI 0.3 passes the same egress check as WASI 0.2's.
+    let skiff = Skiff::new();
+    let addr = upstream();
+    let port = addr.rsplit(':').next().unwrap();
+    let url = format!("http://{addr}/");
+    skiff
+        .run(&["run", P3_HTTP_FETCH, &url])
+        .code(1)
+        .stderr_has("error: ErrorCode::HttpRequestDenied")
+        .stderr_has(&format!("--network allow={addr}"));
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={addr}"),
+            P3_HTTP_FETCH,
+            &url,
+        ])
+        .success()
+        .stdout_is("200 upstream ok");
+    // A grant by name reaches public addresses only (no rebinding to loopback).
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow=localhost:{port}"),
+            P3_HTTP_FETCH,
+            &format!("http://localhost:{port}/"),
+        ])
+        .code(1)
+        .stderr_has("error: ErrorCode::DestinationIpProhibited");
 }
