@@ -19,14 +19,15 @@ pub struct WasmtimeFlags {
     #[arg(long, value_name = "NAME")]
     pub argv0: Option<String>,
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
-    /// `cli`, `http`, `preview2`, `tcp`, `udp`, `allow-ip-name-lookup` (on already; where sockets
+    /// `cli`, `http`, `preview2`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup` (on already; where sockets
     /// may connect is `--network`); `threads` (a program that spawns threads is refused when it
     /// loads, naming the import); repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
     /// `--memory`, which counts all memories together), and the proposals `wasmtime run` enables
-    /// by default (on already, e.g. `gc`, `threads`, `exceptions`); repeatable or comma-separated
+    /// by default (on already, e.g. `gc`, `threads`, `exceptions`, `component-model-async`);
+    /// repeatable or comma-separated
     #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
     pub wasm: Vec<String>,
 }
@@ -36,6 +37,7 @@ const WASI_ON_ALREADY: &[&str] = &[
     "cli",
     "http",
     "preview2",
+    "p3",
     "tcp",
     "udp",
     "allow-ip-name-lookup",
@@ -57,6 +59,7 @@ const ON_ALREADY: &[&str] = &[
     "gc",
     "exceptions",
     "component-model",
+    "component-model-async",
 ];
 
 impl WasmtimeFlags {
@@ -94,9 +97,9 @@ impl WasmtimeFlags {
                 _ => {
                     return Err(user_error(
                         format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
-                        "Skiff takes `-S inherit-env`, `cli`, `http`, `preview2`, `tcp`, `udp`, \
-                         `allow-ip-name-lookup` and `threads`; see `skiff run --help` for its own \
-                         grants",
+                        "Skiff takes `-S inherit-env`, `cli`, `http`, `preview2`, `p3`, `tcp`, \
+                         `udp`, `allow-ip-name-lookup` and `threads`; see `skiff run --help` for \
+                         its own grants",
                     ));
                 }
             }

@@ -241,3 +241,21 @@ fn p3_http_fetch() {
         .code(1)
         .stderr_has("error: ErrorCode::DestinationIpProhibited");
 }
+
+/// The command line the WASI testsuite's wasmtime adapter writes for a WASI 0.3 test runs
+/// unchanged (both are on already).
+#[test]
+fn wasmtimes_p3_options_are_accepted() {
+    Skiff::new()
+        .run(&[
+            "run",
+            "-Wcomponent-model-async",
+            "-Sp3",
+            "-e",
+            "K=V",
+            P3_ARGS_ENV,
+            "a",
+        ])
+        .success()
+        .stdout_is("a\nK=V\n");
+}
