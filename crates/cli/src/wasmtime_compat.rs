@@ -1,6 +1,7 @@
-//! `wasmtime run`'s own options on `skiff run`, so that a command line written for wasmtime (a test
-//! runner, a Makefile, a `CARGO_TARGET_*_RUNNER`) runs under Skiff unchanged: `--argv0`, and the
-//! `-S` (WASI) and `-W` (WebAssembly) option lists. What has a Skiff meaning takes it: `-S
+//! `wasmtime run`'s and `wasmtime serve`'s own options on `skiff run` and `skiff serve`, so that a
+//! command line written for wasmtime (a test runner, a Makefile, a `CARGO_TARGET_*_RUNNER`) runs
+//! under Skiff unchanged: the `-S` (WASI) and `-W` (WebAssembly) option lists (and `run`'s
+//! `--argv0`, in its own file). What has a Skiff meaning takes it: `-S
 //! inherit-env` is `-e` for every variable, `-W timeout` is `--timeout`, `-W max-memory-size` is
 //! `--memory`; what is always on in Skiff, as in wasmtime's defaults, is accepted; anything else
 //! is refused naming the Skiff flag to use, never silently ignored.
@@ -11,13 +12,10 @@ use skiff_capabilities::ByteSize;
 use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
 
-/// `wasmtime run` options, for command lines written for it.
+/// `wasmtime run` and `wasmtime serve` options, for command lines written for them.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "As `wasmtime run`")]
+#[command(next_help_heading = "As `wasmtime run` and `wasmtime serve`")]
 pub struct WasmtimeFlags {
-    /// The program name the app sees as argv[0] [default: the file or image as given]
-    #[arg(long, value_name = "NAME")]
-    pub argv0: Option<String>,
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
     /// `cli`, `http`, `preview2`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup` (on already; where sockets
     /// may connect is `--network`); `threads` (a program that spawns threads is refused when it

@@ -33,6 +33,14 @@ pub struct Run {
     daemon: DetachFlags,
     #[command(flatten)]
     wasmtime: WasmtimeFlags,
+    /// The program name the app sees as argv[0], as `wasmtime run --argv0` [default: the file or
+    /// image as given]
+    #[arg(
+        long,
+        value_name = "NAME",
+        help_heading = "As `wasmtime run` and `wasmtime serve`"
+    )]
+    argv0: Option<String>,
     /// Call this exported function instead of the entry point and print its results, as
     /// `wasmtime run --invoke`: of a core module by name, its arguments after the file
     /// (`--invoke add math.wasm 1 2`); of a component as a WAVE call (`--invoke 'add(1, 2)'`),
@@ -86,7 +94,7 @@ impl Run {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if self.daemon.detach {
-            if self.wasmtime.argv0.is_some() {
+            if self.argv0.is_some() {
                 return Err(user_error(
                     "`--argv0` names the program of a run in the foreground; the daemon runs an \
                      app under its own name",
@@ -121,7 +129,7 @@ impl Run {
         }
         let target = &self.app_and_args[0];
         let mut args = self.app_and_args.clone();
-        if let Some(argv0) = &self.wasmtime.argv0 {
+        if let Some(argv0) = &self.argv0 {
             args[0].clone_from(argv0);
         }
         let runtime = Runtime::new(RuntimeConfig {

@@ -12,11 +12,13 @@ use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, 
 use crate::commands::run::load;
 use crate::errors::user_error;
 use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
+use crate::wasmtime_compat::WasmtimeFlags;
 
 /// How long in-flight requests may take to finish after Ctrl-C or SIGTERM.
 const GRACE: Duration = Duration::from_secs(10);
 
-/// Serve a WebAssembly HTTP handler (a `wasi:http/incoming-handler` component, file or image)
+/// Serve a WebAssembly HTTP handler (a `wasi:http/incoming-handler` or WASI 0.3
+/// `wasi:http/handler` component, file or image)
 ///
 /// Every request gets a fresh instance, with the grants and limits given here: `--memory` per
 /// instance (128MiB unless given), `--timeout` (60s unless given) and `--cpu-time` per request
@@ -30,6 +32,8 @@ pub struct Serve {
     limits: LimitFlags,
     #[command(flatten)]
     http: HttpLimitFlags,
+    #[command(flatten)]
+    wasmtime: WasmtimeFlags,
     /// The address to listen on (loopback unless you say otherwise)
     #[arg(
         long,
@@ -44,7 +48,8 @@ pub struct Serve {
 }
 
 impl Serve {
-    pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+    pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         let target = &self.app;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
@@ -62,10 +67,10 @@ impl Serve {
         if app.kind() != AppKind::Http {
             return Err(user_error(
                 format!(
-                    "`{target}` is not an HTTP handler: it does not export `wasi:http/incoming-handler`"
+                    "`{target}` is not an HTTP handler: it exports neither `wasi:http/incoming-handler` nor WASI 0.3's `wasi:http/handler`"
                 ),
                 format!(
-                    "run a command with `skiff run {target}`; build handlers for the `wasi:http/proxy` world (e.g. with the `wstd` crate)"
+                    "run a command with `skiff run {target}`; build handlers for the `wasi:http/proxy` world (e.g. with the `wstd` crate) or WASI 0.3's `wasi:http/service` (the `wasip3` crate)"
                 ),
             ));
         }

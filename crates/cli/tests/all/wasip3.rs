@@ -179,9 +179,10 @@ fn p3_memory_bomb() {
 
 #[test]
 fn p3_http_hello() {
-    // `skiff serve`, a fresh instance per request, as for a WASI 0.2 handler.
+    // `skiff serve`, a fresh instance per request, as for a WASI 0.2 handler; with the options
+    // a `wasmtime serve` command line carries.
     let skiff = Skiff::new();
-    let server = Server::start(&skiff, &[P3_HTTP_HELLO]);
+    let server = Server::start(&skiff, &["-Scli", "-Wtimeout=5s", P3_HTTP_HELLO]);
     for i in 0..20 {
         let (status, body) = get(&server.url(&format!("/n/{i}?x=1")));
         assert_eq!(
