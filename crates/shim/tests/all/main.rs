@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
+    P3_ARGS_ENV, P3_STDIN_UPPER,
 };
 use support::{Containerd, Form, Registry};
 
@@ -42,6 +43,12 @@ fn a_component_and_the_compat_form_run() {
         (0, "Hello, world!\n"),
         "{run:?}"
     );
+    // A WASI 0.3 component, as `wasmtime run` runs it.
+    let p3 = containerd.publish(&registry, "team/p3:1.0", P3_ARGS_ENV, Form::Layer);
+    let run = containerd.run(&p3, "p3", &[], &["one", "two"]);
+    // Its arguments, then its environment: the spec's (ctr gives a container `PATH`).
+    assert_eq!(run.code, 0, "{run:?}");
+    assert!(run.stdout.starts_with("one\ntwo\nPATH="), "{run:?}");
 
     // A `.wasm` inside an ordinary tar layer, named by the image's entrypoint.
     let compat = containerd.publish(&registry, "team/compat:1.0", P1_CLI_HELLO, Form::Compat);
@@ -61,6 +68,11 @@ fn stdin_reaches_the_app_and_ends_when_the_client_closes_it() {
     let run = containerd.run_with_input(&upper, "upper", b"hello from ctr\n");
     assert_eq!(run.code, 0, "{run:?}\n{}", containerd.log());
     assert_eq!(run.stdout, "HELLO FROM CTR\n", "{run:?}");
+    // WASI 0.3 reads it through its own stream.
+    let upper = containerd.publish(&registry, "team/upper3:1.0", P3_STDIN_UPPER, Form::Layer);
+    let run = containerd.run_with_input(&upper, "upper3", b"hello from p3\n");
+    assert_eq!(run.code, 0, "{run:?}\n{}", containerd.log());
+    assert_eq!(run.stdout, "HELLO FROM P3\n", "{run:?}");
 }
 
 #[test]
