@@ -9,6 +9,10 @@
 #                                                                 instance per request)
 #   native    `http-hello ADDR`: the same handler as a hyper 1.x server (tokio current-thread,
 #             TCP_NODELAY), a static x86_64 build
+#   skiff-p3, wasmtime-p3  the same two servers with the same handler as a WASI 0.3 component
+#             (`programs/http-hello-p3/`, `wasi:http/handler@0.3.0`): skiff still gives every
+#             request a fresh instance; wasmtime serve's default for WASI 0.3 reuses an instance
+#             for up to 128 requests, 16 at once
 # The server is pinned to core 0 (`taskset -c 0`), the load generator to core 1 (`taskset -c 1 wrk
 # -t1 -c$CONNS -d${DURATION}s --latency`). Each round starts every server afresh, checks its
 # response, warms it up with a short wrk run, then measures one wrk run; the server's CPU time is
@@ -18,8 +22,8 @@
 # with wrk where it was (core 1, so it shares a core with the server there: the ideal is below
 # 2x); the table gives each server's requests/s on two cores over one.
 #
-# Env: SKIFF, WASMTIME (binaries), PEERS ("skiff wasmtime native"; drop skiff to run the peers
-#      alone), ROUNDS (3), DURATION (8 s per measured wrk run), WARMUP (2 s of wrk before each),
+# Env: SKIFF, WASMTIME (binaries), PEERS ("skiff wasmtime native skiff-p3 wasmtime-p3"; drop
+#      skiff to run the peers alone), ROUNDS (3), DURATION (8 s per measured wrk run), WARMUP (2 s of wrk before each),
 #      CONNS (32 wrk connections), SERVER_CPU (0), CLIENT_CPU (1), SCALE_CPUS ("0,1" with 2+
 #      cores; empty: no scaling runs),
 #      OUT (benches/results/http-throughput.md), STRICT=1 to exit 1 when a goal is missed.
@@ -31,7 +35,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
-PEERS=${PEERS:-skiff wasmtime native}
+PEERS=${PEERS:-skiff wasmtime native skiff-p3 wasmtime-p3}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
@@ -43,13 +47,14 @@ OUT=${OUT:-$HERE/results/http-throughput.md}
 STRICT=${STRICT:-0}
 EXPECTED='hello from skiff'
 
-check_peers "skiff wasmtime native"
+check_peers "skiff wasmtime native skiff-p3 wasmtime-p3"
 
 # --- prerequisites that this script will not build itself -------------------------------------
-if has_peer skiff && { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
+if { has_peer skiff || has_peer skiff-p3; } &&
+    { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
     missing_skiff "with \`skiff serve\`" "(or run the other peers alone: PEERS=\"wasmtime native\" $0)"
 fi
-if has_peer wasmtime; then need_wasmtime; fi
+if has_peer wasmtime || has_peer wasmtime-p3; then need_wasmtime; fi
 need wrk wrk
 need taskset util-linux
 need curl curl
@@ -57,7 +62,7 @@ need python3 python3
 (($(nproc) >= 2)) || log "only $(nproc) core: server and wrk will share it"
 machine_info
 WASMTIME_VERSION=-
-has_peer wasmtime && WASMTIME_VERSION=$("$WASMTIME" --version)
+{ has_peer wasmtime || has_peer wasmtime-p3; } && WASMTIME_VERSION=$("$WASMTIME" --version)
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- temp dirs, the server, and their cleanup --------------------------------------------------
@@ -68,6 +73,12 @@ on_exit_cleanup "$WORK" "$SKIFF_ROOT"
 
 # --- the hello handler: wasm32-wasip2 component and static native server ----------------------
 build_program http-hello wasm32-wasip2 static
+if has_peer skiff-p3 || has_peer wasmtime-p3; then
+    P2_WASM=$WASM
+    build_program http-hello-p3 wasm32-wasip2
+    P3_WASM=$WASM
+    WASM=$P2_WASM
+fi
 
 start_server() { # start_server PEER ADDR LOG CPUS: the server pinned to CPUS; sets SERVER_PID
     local peer=$1 addr=$2 out=$3 cpus=$4
@@ -75,6 +86,8 @@ start_server() { # start_server PEER ADDR LOG CPUS: the server pinned to CPUS; s
         skiff) taskset -c "$cpus" "$SKIFF" serve --listen "$addr" "$WASM" >"$out" 2>&1 & ;;
         wasmtime) taskset -c "$cpus" "$WASMTIME" serve -Scli --addr "$addr" "$WASM" >"$out" 2>&1 & ;;
         native) taskset -c "$cpus" "$NATIVE" "$addr" >"$out" 2>&1 & ;;
+        skiff-p3) taskset -c "$cpus" "$SKIFF" serve --listen "$addr" "$P3_WASM" >"$out" 2>&1 & ;;
+        wasmtime-p3) taskset -c "$cpus" "$WASMTIME" serve -Scli --addr "$addr" "$P3_WASM" >"$out" 2>&1 & ;;
     esac
     SERVER_PID=$! # taskset execs the server: this is the server's own pid
 }
@@ -109,11 +122,11 @@ vm_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; } # peak RSS, kB
 # --- measurement: ROUNDS rounds, each starting and measuring every peer ----------------------
 : >"$WORK/runs.jsonl"
 # The runs of a round: PEER@CPUS, every peer on SERVER_CPU, then skiff and wasmtime on SCALE_CPUS
-# (the native server is single-threaded).
+# (the native server is single-threaded; the WASI 0.3 peers are measured on one core only).
 runs=()
 for p in $PEERS; do runs+=("$p@$SERVER_CPU"); done
 if [[ -n $SCALE_CPUS ]]; then
-    for p in $PEERS; do [[ $p == native ]] || runs+=("$p@$SCALE_CPUS"); done
+    for p in $PEERS; do [[ $p == skiff || $p == wasmtime ]] && runs+=("$p@$SCALE_CPUS"); done
 fi
 for ((r = 1; r <= ROUNDS; r++)); do
     for run in "${runs[@]}"; do
@@ -161,7 +174,8 @@ for line in open(runs_file):
     runs.append(run)
 scaled = [r for r in runs if r["cpus"] != server_cpu]
 runs = [r for r in runs if r["cpus"] == server_cpu]
-peers = [p for p in ("skiff", "wasmtime", "native") if any(r["peer"] == p for r in runs)]
+peers = [p for p in ("skiff", "wasmtime", "native", "skiff-p3", "wasmtime-p3")
+         if any(r["peer"] == p for r in runs)]
 med = statistics.median
 M = {p: {k: med([r[k] for r in runs if r["peer"] == p])
          for k in ("rps", "p50", "p99", "cpu_us", "hwm_kb")} for p in peers}
@@ -169,10 +183,11 @@ errs = {p: (sum(r["non2xx"] for r in runs if r["peer"] == p), sum(r["sock_err"] 
         for p in peers}
 
 def vs(p):
-    if p == "skiff" or "skiff" not in M:
+    ref = "skiff-p3" if p == "wasmtime-p3" else "skiff"
+    if p in ("skiff", "skiff-p3") or ref not in M:
         return "-"
-    s = M["skiff"]
-    return (f"skiff/{p}: {s['rps'] / M[p]['rps']:.2f}x req/s, p99 {s['p99'] / M[p]['p99']:.2f}x, "
+    s = M[ref]
+    return (f"{ref}/{p}: {s['rps'] / M[p]['rps']:.2f}x req/s, p99 {s['p99'] / M[p]['p99']:.2f}x, "
             f"CPU/req {s['cpu_us'] / M[p]['cpu_us']:.2f}x")
 
 lines = [
@@ -187,7 +202,10 @@ lines = [
     f"{client_cpu}, a {warmup} s wrk warm-up after each server start; {rounds} interleaved rounds "
     f"({', '.join(peers)}), each starting every server afresh. Medians over the rounds. CPU/request = the "
     "server process's utime+stime (/proc/PID/stat, all threads) during the measured run / requests; "
-    "peak RSS = the server's VmHWM after the run.",
+    "peak RSS = the server's VmHWM after the run. skiff-p3 and wasmtime-p3: the same handler as a "
+    "WASI 0.3 component (`benches/programs/http-hello-p3`, `wasi:http/handler@0.3.0`, the body "
+    "written by a task of its own); skiff still instantiates it afresh for every request, "
+    "`wasmtime serve` at its default reuses an instance for up to 128 requests (16 at once).",
     "",
     "| peer | requests/s | p50 ms | p99 ms | CPU µs/request | peak RSS MiB | errors | vs skiff |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -205,6 +223,12 @@ if "skiff" in M and "wasmtime" in M:
 if "skiff" in M and "native" in M:
     s, n = M["skiff"], M["native"]
     goals.append(("skiff >= 0.5x native hyper requests/s", s["rps"] / n["rps"] >= 0.5, f"{s['rps'] / n['rps']:.2f}x"))
+if "skiff-p3" in M and "wasmtime-p3" in M:
+    s, w = M["skiff-p3"], M["wasmtime-p3"]
+    goals.append(("WASI 0.3: skiff (a fresh instance per request) >= 1.1x wasmtime serve (instances reused) requests/s",
+                  s["rps"] / w["rps"] >= 1.1, f"{s['rps'] / w['rps']:.2f}x"))
+    goals.append(("WASI 0.3: skiff p99 no worse than wasmtime serve", s["p99"] <= w["p99"],
+                  f"{s['p99']:.2f} ms vs {w['p99']:.2f} ms"))
 if "skiff" not in M:
     lines += ["", "skiff was not run (PEERS): no goals checked."]
 if "wasmtime" in M and "native" in M:

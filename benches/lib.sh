@@ -102,6 +102,8 @@ build_program() {
         cargo build -q --release --manifest-path "$prog/Cargo.toml" --target "$x86"
     fi
     WASM=$prog/target/$target/release/$name.wasm
+    # A cdylib (a WASI 0.3 component) is named after its library: dashes become underscores.
+    [[ -f $WASM ]] || WASM=$prog/target/$target/release/${name//-/_}.wasm
     NATIVE=$prog/target/$x86/release/$name
     [[ -f $WASM && ( -z $kind || -x $NATIVE ) ]] || die "$name build outputs missing"
 }
