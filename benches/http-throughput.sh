@@ -13,6 +13,8 @@
 #             (`programs/http-hello-p3/`, `wasi:http/handler@0.3.0`): skiff still gives every
 #             request a fresh instance; wasmtime serve's default for WASI 0.3 reuses an instance
 #             for up to 128 requests, 16 at once
+#   wasmtime-p3-fresh  wasmtime serve with `--max-instance-reuse-count 1`: a fresh instance per
+#             request for the WASI 0.3 handler too, as skiff gives
 # The server is pinned to core 0 (`taskset -c 0`), the load generator to core 1 (`taskset -c 1 wrk
 # -t1 -c$CONNS -d${DURATION}s --latency`). Each round starts every server afresh, checks its
 # response, warms it up with a short wrk run, then measures one wrk run; the server's CPU time is
@@ -22,8 +24,8 @@
 # with wrk where it was (core 1, so it shares a core with the server there: the ideal is below
 # 2x); the table gives each server's requests/s on two cores over one.
 #
-# Env: SKIFF, WASMTIME (binaries), PEERS ("skiff wasmtime native skiff-p3 wasmtime-p3"; drop
-#      skiff to run the peers alone), ROUNDS (3), DURATION (8 s per measured wrk run), WARMUP (2 s of wrk before each),
+# Env: SKIFF, WASMTIME (binaries), PEERS ("skiff wasmtime native skiff-p3 wasmtime-p3
+#      wasmtime-p3-fresh"; drop skiff to run the peers alone), ROUNDS (3), DURATION (8 s per measured wrk run), WARMUP (2 s of wrk before each),
 #      CONNS (32 wrk connections), SERVER_CPU (0), CLIENT_CPU (1), SCALE_CPUS ("0,1" with 2+
 #      cores; empty: no scaling runs),
 #      OUT (benches/results/http-throughput.md), STRICT=1 to exit 1 when a goal is missed.
@@ -35,7 +37,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh" # log, die, need, machine_info, build_program, start_dockerd, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
-PEERS=${PEERS:-skiff wasmtime native skiff-p3 wasmtime-p3}
+PEERS=${PEERS:-skiff wasmtime native skiff-p3 wasmtime-p3 wasmtime-p3-fresh}
 ROUNDS=${ROUNDS:-5}
 DURATION=${DURATION:-8}
 WARMUP=${WARMUP:-2}
@@ -47,14 +49,14 @@ OUT=${OUT:-$HERE/results/http-throughput.md}
 STRICT=${STRICT:-0}
 EXPECTED='hello from skiff'
 
-check_peers "skiff wasmtime native skiff-p3 wasmtime-p3"
+check_peers "skiff wasmtime native skiff-p3 wasmtime-p3 wasmtime-p3-fresh"
 
 # --- prerequisites that this script will not build itself -------------------------------------
 if { has_peer skiff || has_peer skiff-p3; } &&
     { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
     missing_skiff "with \`skiff serve\`" "(or run the other peers alone: PEERS=\"wasmtime native\" $0)"
 fi
-if has_peer wasmtime || has_peer wasmtime-p3; then need_wasmtime; fi
+if has_peer wasmtime || has_peer wasmtime-p3 || has_peer wasmtime-p3-fresh; then need_wasmtime; fi
 need wrk wrk
 need taskset util-linux
 need curl curl
@@ -62,7 +64,8 @@ need python3 python3
 (($(nproc) >= 2)) || log "only $(nproc) core: server and wrk will share it"
 machine_info
 WASMTIME_VERSION=-
-{ has_peer wasmtime || has_peer wasmtime-p3; } && WASMTIME_VERSION=$("$WASMTIME" --version)
+{ has_peer wasmtime || has_peer wasmtime-p3 || has_peer wasmtime-p3-fresh; } &&
+    WASMTIME_VERSION=$("$WASMTIME" --version)
 CLK_TCK=$(getconf CLK_TCK)
 
 # --- temp dirs, the server, and their cleanup --------------------------------------------------
@@ -73,7 +76,7 @@ on_exit_cleanup "$WORK" "$SKIFF_ROOT"
 
 # --- the hello handler: wasm32-wasip2 component and static native server ----------------------
 build_program http-hello wasm32-wasip2 static
-if has_peer skiff-p3 || has_peer wasmtime-p3; then
+if has_peer skiff-p3 || has_peer wasmtime-p3 || has_peer wasmtime-p3-fresh; then
     P2_WASM=$WASM
     build_program http-hello-p3 wasm32-wasip2
     P3_WASM=$WASM
@@ -88,6 +91,8 @@ start_server() { # start_server PEER ADDR LOG CPUS: the server pinned to CPUS; s
         native) taskset -c "$cpus" "$NATIVE" "$addr" >"$out" 2>&1 & ;;
         skiff-p3) taskset -c "$cpus" "$SKIFF" serve --listen "$addr" "$P3_WASM" >"$out" 2>&1 & ;;
         wasmtime-p3) taskset -c "$cpus" "$WASMTIME" serve -Scli --addr "$addr" "$P3_WASM" >"$out" 2>&1 & ;;
+        wasmtime-p3-fresh) taskset -c "$cpus" "$WASMTIME" serve -Scli --max-instance-reuse-count 1 \
+            --addr "$addr" "$P3_WASM" >"$out" 2>&1 & ;;
     esac
     SERVER_PID=$! # taskset execs the server: this is the server's own pid
 }
@@ -174,7 +179,7 @@ for line in open(runs_file):
     runs.append(run)
 scaled = [r for r in runs if r["cpus"] != server_cpu]
 runs = [r for r in runs if r["cpus"] == server_cpu]
-peers = [p for p in ("skiff", "wasmtime", "native", "skiff-p3", "wasmtime-p3")
+peers = [p for p in ("skiff", "wasmtime", "native", "skiff-p3", "wasmtime-p3", "wasmtime-p3-fresh")
          if any(r["peer"] == p for r in runs)]
 med = statistics.median
 M = {p: {k: med([r[k] for r in runs if r["peer"] == p])
@@ -183,7 +188,7 @@ errs = {p: (sum(r["non2xx"] for r in runs if r["peer"] == p), sum(r["sock_err"] 
         for p in peers}
 
 def vs(p):
-    ref = "skiff-p3" if p == "wasmtime-p3" else "skiff"
+    ref = "skiff-p3" if p.startswith("wasmtime-p3") else "skiff"
     if p in ("skiff", "skiff-p3") or ref not in M:
         return "-"
     s = M[ref]
@@ -205,7 +210,9 @@ lines = [
     "peak RSS = the server's VmHWM after the run. skiff-p3 and wasmtime-p3: the same handler as a "
     "WASI 0.3 component (`benches/programs/http-hello-p3`, `wasi:http/handler@0.3.0`, the body "
     "written by a task of its own); skiff still instantiates it afresh for every request, "
-    "`wasmtime serve` at its default reuses an instance for up to 128 requests (16 at once).",
+    "`wasmtime serve` at its default reuses an instance for up to 128 requests (16 at once); "
+    "wasmtime-p3-fresh is `wasmtime serve --max-instance-reuse-count 1`, a fresh instance per request "
+    "as skiff gives.",
     "",
     "| peer | requests/s | p50 ms | p99 ms | CPU µs/request | peak RSS MiB | errors | vs skiff |",
     "| --- | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
@@ -229,6 +236,10 @@ if "skiff-p3" in M and "wasmtime-p3" in M:
                   s["rps"] / w["rps"] >= 1.1, f"{s['rps'] / w['rps']:.2f}x"))
     goals.append(("WASI 0.3: skiff p99 no worse than wasmtime serve", s["p99"] <= w["p99"],
                   f"{s['p99']:.2f} ms vs {w['p99']:.2f} ms"))
+if "skiff-p3" in M and "wasmtime-p3-fresh" in M:
+    s, w = M["skiff-p3"], M["wasmtime-p3-fresh"]
+    goals.append(("WASI 0.3, both a fresh instance per request: skiff >= 1.1x wasmtime serve requests/s",
+                  s["rps"] / w["rps"] >= 1.1, f"{s['rps'] / w['rps']:.2f}x"))
 if "skiff" not in M:
     lines += ["", "skiff was not run (PEERS): no goals checked."]
 if "wasmtime" in M and "native" in M:
