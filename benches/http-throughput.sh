@@ -77,10 +77,10 @@ on_exit_cleanup "$WORK" "$SKIFF_ROOT"
 # --- the hello handler: wasm32-wasip2 component and static native server ----------------------
 build_program http-hello wasm32-wasip2 static
 if has_peer skiff-p3 || has_peer wasmtime-p3 || has_peer wasmtime-p3-fresh; then
-    P2_WASM=$WASM
+    P2_WASM=$WASM P2_NATIVE=$NATIVE
     build_program http-hello-p3 wasm32-wasip2
     P3_WASM=$WASM
-    WASM=$P2_WASM
+    WASM=$P2_WASM NATIVE=$P2_NATIVE
 fi
 
 start_server() { # start_server PEER ADDR LOG CPUS: the server pinned to CPUS; sets SERVER_PID
