@@ -84,25 +84,51 @@ impl Default for Pooling {
 
 /// The wasmtime engines and the machinery shared by every app they run.
 ///
-/// Two engines, created when first needed: one allocating instances on demand, for command apps
+/// Engines created when first needed: one allocating instances on demand, for command apps
 /// (one instance that lives as long as the app: a CLI run, or a long-running service that would
 /// hold a pool slot for days), and one with wasmtime's pooling allocator, for HTTP handlers (a
 /// fresh instance per request: a slot reused with copy-on-write memory images, in microseconds).
-/// Which one loads a program is decided by what the program exports.
+/// Which one loads a program is decided by what the program exports. Each comes in two flavours:
+/// without the component model's concurrency (core modules, WASI 0.2 components), and with it,
+/// for components of WASI 0.3 (the async ABI). A store of an engine with concurrency support
+/// sets up, and on drop tears down, the machinery of concurrent tasks, and every host call goes
+/// through it: about a third of a WASI 0.2 hello request's CPU time, which WASI 0.2 programs
+/// never use.
 pub struct Runtime {
     config: RuntimeConfig,
     /// The turns of long runners, shared by every app this runtime loads.
     pub(crate) long_runners: Option<CpuTurns>,
-    commands: Arc<OnceLock<Engines>>,
-    handlers: Arc<OnceLock<Engines>>,
+    /// By [`Flavor::slot`]: commands, handlers, concurrent commands, concurrent handlers.
+    engines: [Arc<OnceLock<Engines>>; 4],
     /// Started with the first engine that compiles epoch checks in.
     ticker: OnceLock<EpochTicker>,
+}
+
+/// Which engine runs a program: by its kind, and whether it uses the component model's
+/// concurrency (WASI 0.3).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Flavor {
+    pub(crate) kind: AppKind,
+    pub(crate) concurrent: bool,
+}
+
+impl Flavor {
+    pub(crate) const COMMANDS: Flavor = Flavor {
+        kind: AppKind::Module,
+        concurrent: false,
+    };
+
+    fn slot(self) -> usize {
+        usize::from(self.kind == AppKind::Http) + 2 * usize::from(self.concurrent)
+    }
 }
 
 /// One engine with its linkers and its compile cache.
 pub(crate) struct Engines {
     pub(crate) engine: Engine,
     pub(crate) cache: Option<CompileCache>,
+    /// With the component model's concurrency: WASI 0.3 is linked.
+    concurrent: bool,
     p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     p0_p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
@@ -110,44 +136,41 @@ pub(crate) struct Engines {
 
 impl Runtime {
     pub fn new(config: RuntimeConfig) -> anyhow::Result<Self> {
-        let commands = Arc::new(OnceLock::new());
-        let handlers = Arc::new(OnceLock::new());
         let runtime = Runtime {
             ticker: OnceLock::new(),
             long_runners: config.long_runner_turns.map(CpuTurns::new),
             config,
-            commands,
-            handlers,
+            engines: Default::default(),
         };
         // Fail here, not at the first load, if this machine cannot run wasmtime at all.
-        runtime.engines(AppKind::Module)?;
+        runtime.engines(Flavor::COMMANDS)?;
         Ok(runtime)
     }
 
-    /// The engine that runs programs of this kind.
-    pub(crate) fn engines(&self, kind: AppKind) -> anyhow::Result<&Engines> {
-        let (cell, pooling) = match kind {
-            AppKind::Module | AppKind::Component => (&self.commands, None),
-            AppKind::Http => (&self.handlers, Some(self.config.pooling)),
-        };
+    /// The engine that runs programs of this flavour.
+    pub(crate) fn engines(&self, flavor: Flavor) -> anyhow::Result<&Engines> {
+        let cell = &self.engines[flavor.slot()];
         if let Some(engines) = cell.get() {
             return Ok(engines);
         }
+        let pooling = (flavor.kind == AppKind::Http).then_some(self.config.pooling);
         let epochs = pooling.is_some() || matches!(self.config.interrupt, Interrupt::Epochs);
-        let engines = Engines::new(self.config.cache_dir.clone(), pooling, epochs)?;
+        let engines = Engines::new(
+            self.config.cache_dir.clone(),
+            pooling,
+            epochs,
+            flavor.concurrent,
+        )?;
         if epochs {
             self.ticker
-                .get_or_init(|| EpochTicker::start([self.commands.clone(), self.handlers.clone()]));
+                .get_or_init(|| EpochTicker::start(self.engines.clone()));
         }
         Ok(cell.get_or_init(|| engines))
     }
 
-    /// The engine that runs programs of this kind, if it has been created.
-    pub(crate) fn created_engines(&self, kind: AppKind) -> Option<&Engines> {
-        match kind {
-            AppKind::Module | AppKind::Component => self.commands.get(),
-            AppKind::Http => self.handlers.get(),
-        }
+    /// The engine that runs programs of this flavour, if it has been created.
+    pub(crate) fn created_engines(&self, flavor: Flavor) -> Option<&Engines> {
+        self.engines[flavor.slot()].get()
     }
 
     /// What stops a command app at its limits, when not epochs: the watchdog's report.
@@ -168,8 +191,13 @@ impl Engines {
         cache_dir: Option<PathBuf>,
         pooling: Option<Pooling>,
         epochs: bool,
+        concurrent: bool,
     ) -> anyhow::Result<Self> {
         let mut wasm = Config::new();
+        // The component model's concurrency (its async ABI, WASI 0.3) only where a program
+        // needs it: see `Runtime`. Without it, those proposals are off and such a program is
+        // loaded by the concurrent engine instead.
+        wasm.concurrency_support(concurrent);
         // Epoch interruption, not fuel: a check at loop headers and function entries costs a load
         // and a compare, where fuel counts every instruction (see ARCHITECTURE.md). Compiled
         // code with and without the checks lives under different cache keys.
@@ -212,6 +240,7 @@ impl Engines {
         Ok(Engines {
             cache: cache_dir.map(|dir| CompileCache::new(dir, &engine)),
             engine,
+            concurrent,
             p1_linker: OnceLock::new(),
             p0_p1_linker: OnceLock::new(),
             component_linker: OnceLock::new(),
@@ -241,19 +270,22 @@ impl Engines {
     }
 
     /// One linker for every component, command or HTTP handler: all of WASI 0.2 (Rust's std
-    /// imports `wasi:cli/*` even in HTTP handlers), WASI 0.3 (as `wasmtime run` links it by
-    /// default; the same `WasiCtx`, so the same grants) and `wasi:http` 0.2 and 0.3, whose
-    /// outgoing requests pass the app's egress grants (one `send_request` hook for both).
+    /// imports `wasi:cli/*` even in HTTP handlers) and `wasi:http`, whose outgoing requests pass
+    /// the app's egress grants; on a concurrent engine WASI 0.3 and its `wasi:http` too (as
+    /// `wasmtime run` links them by default; the same `WasiCtx`, so the same grants, and one
+    /// `send_request` hook for both versions' requests).
     pub(crate) fn component_linker(&self) -> &wasmtime::component::Linker<ComponentHost> {
         self.component_linker.get_or_init(|| {
             let mut linker = wasmtime::component::Linker::new(&self.engine);
             wasmtime_wasi::p2::add_to_linker_async(&mut linker)
                 .expect("WASI 0.2 links into an empty linker");
-            wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
                 .expect("wasi:http links beside WASI 0.2");
-            wasmtime_wasi_http::p3::add_to_linker(&mut linker)
-                .expect("wasi:http 0.3 links beside WASI 0.3");
+            if self.concurrent {
+                wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
+                wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+                    .expect("wasi:http 0.3 links beside WASI 0.3");
+            }
             linker
         })
     }
@@ -267,7 +299,7 @@ struct EpochTicker {
 }
 
 impl EpochTicker {
-    fn start(engines: [Arc<OnceLock<Engines>>; 2]) -> Self {
+    fn start(engines: [Arc<OnceLock<Engines>>; 4]) -> Self {
         let (stop, stopped) = mpsc::channel::<()>();
         std::thread::Builder::new()
             .name("skiff-epoch".into())
@@ -306,15 +338,23 @@ mod tests {
     #[test]
     fn wasm_features_match_the_cli() {
         let pooling = Some(Pooling { max_instances: 2 });
-        for engines in [
-            Engines::new(None, None, true),
-            Engines::new(None, None, false),
-            Engines::new(None, pooling, true),
+        for (engines, concurrent) in [
+            (Engines::new(None, None, true, true), true),
+            (Engines::new(None, None, false, true), true),
+            (Engines::new(None, pooling, true, true), true),
+            (Engines::new(None, None, true, false), false),
+            (Engines::new(None, pooling, true, false), false),
         ] {
             let features = engines.unwrap().engine.get_wasm_features();
+            // The engines without concurrency leave its proposal off; a program that uses it
+            // is loaded by a concurrent one.
+            let expected = match concurrent {
+                true => WASMTIME_RUN_DEFAULTS,
+                false => WASMTIME_RUN_DEFAULTS.difference(WasmFeatures::CM_ASYNC),
+            };
             assert_eq!(
                 features,
-                WASMTIME_RUN_DEFAULTS,
+                expected,
                 "missing: {:?}, extra: {:?}",
                 WASMTIME_RUN_DEFAULTS.difference(features),
                 features.difference(WASMTIME_RUN_DEFAULTS),
@@ -326,7 +366,7 @@ mod tests {
     /// and several memories must fit its slots.
     #[tokio::test]
     async fn pooled_instances_use_gc_exceptions_and_memories() {
-        let engines = Engines::new(None, Some(Pooling { max_instances: 2 }), true).unwrap();
+        let engines = Engines::new(None, Some(Pooling { max_instances: 2 }), true, false).unwrap();
         let wasm = wat::parse_str(
             r#"(module
                 (type $box (struct (field i64)))

@@ -9,7 +9,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 use crate::Runtime;
-use crate::engine::Engines;
+use crate::engine::{Engines, Flavor};
 use crate::limits::CpuTurns;
 use crate::run::{ComponentHost, P1Host};
 
@@ -68,6 +68,8 @@ pub enum LoadError {
         proposals: String,
         /// What to do instead.
         hint: &'static str,
+        /// Among them the component model's async ABI, which an engine with concurrency runs.
+        async_abi: bool,
         #[source]
         source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
@@ -229,7 +231,7 @@ impl Runtime {
             .unwrap_or_else(|| path.display().to_string());
         let metadata = std::fs::metadata(path).map_err(read_error)?;
         let cache = self
-            .engines(AppKind::Module)
+            .engines(Flavor::COMMANDS)
             .ok()
             .and_then(|engines| engines.cache.as_ref());
         if let Some(app) = cache
@@ -254,14 +256,31 @@ impl Runtime {
     /// only once this runtime has loaded one (their engine is not created just to look).
     pub fn load_cached(&self, name: &str, digest: &str) -> Option<App> {
         let lookup = |engines: &Engines| engines.cache.as_ref()?.lookup(digest);
-        let commands = self.engines(AppKind::Module).ok()?;
-        let handlers = self.created_engines(AppKind::Http);
-        let entry = lookup(commands).or_else(|| handlers.and_then(lookup))?;
+        // The engines without concurrency first (the command engine created to look), then the
+        // concurrent ones that exist.
+        let (commands, handlers, entry) = [false, true].into_iter().find_map(|concurrent| {
+            let commands = Flavor {
+                kind: AppKind::Module,
+                concurrent,
+            };
+            let commands = match concurrent {
+                false => self.engines(commands).ok(),
+                true => self.created_engines(commands),
+            };
+            let handlers = self.created_engines(Flavor {
+                kind: AppKind::Http,
+                concurrent,
+            });
+            let entry = commands
+                .and_then(lookup)
+                .or_else(|| handlers.and_then(lookup))?;
+            Some((commands, handlers, entry))
+        })?;
         // The engine of its kind (two engines with the same compatibility hash share a cache
         // directory; wasmtime refuses an artifact of another).
         let engines = match entry.kind? {
             AppKind::Http => handlers?,
-            AppKind::Module | AppKind::Component => commands,
+            AppKind::Module | AppKind::Component => commands?,
         };
         let pre = match entry.kind? {
             AppKind::Module => {
@@ -302,12 +321,13 @@ impl Runtime {
         on_compile: &mut dyn FnMut(CompileEvent),
     ) -> Result<App, LoadError> {
         let bytes = to_binary(name, bytes)?;
-        let kind = detect(name, &bytes, self.library_components())?;
+        let flavor = detect(name, &bytes, self.library_components())?;
         if uses_shared_memory(&bytes) {
             // Valid (threads are on), but wasmtime would fail each instantiation, as a trap.
             return Err(LoadError::Unsupported {
                 name: name.to_string(),
                 proposals: "threads proposal's shared memory".to_string(),
+                async_abi: false,
                 hint: "`wasmtime run` creates shared memories only with `-W shared-memory`, a \
                        tier-2 feature without security fixes, and Skiff not at all; build the \
                        program single-threaded (without `-pthread` or a `-threads` target)",
@@ -315,12 +335,36 @@ impl Runtime {
             });
         }
         let digest = crate::digest(&bytes);
+        match self.load_as(name, &bytes, digest.clone(), flavor, on_compile) {
+            // The async ABI without WASI 0.3's names: the concurrent engine runs it.
+            Err(LoadError::Unsupported {
+                async_abi: true, ..
+            }) if !flavor.concurrent => {
+                let concurrent = Flavor {
+                    concurrent: true,
+                    ..flavor
+                };
+                self.load_as(name, &bytes, digest, concurrent, on_compile)
+            }
+            loaded => loaded,
+        }
+    }
+
+    fn load_as(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        digest: String,
+        flavor: Flavor,
+        on_compile: &mut dyn FnMut(CompileEvent),
+    ) -> Result<App, LoadError> {
+        let kind = flavor.kind;
         let engines = self
-            .engines(kind)
+            .engines(flavor)
             .map_err(|e| LoadError::Engine(e.into()))?;
         let pre = match kind {
             AppKind::Module => {
-                let module = engines.compile(name, &digest, &bytes, kind, on_compile, |e, p| {
+                let module = engines.compile(name, &digest, bytes, kind, on_compile, |e, p| {
                     // SAFETY: the artifact was produced by `precompile_module` of an engine with
                     // the same compatibility hash (its cache directory), and its bytes were just
                     // checked against the CRC written with it.
@@ -330,7 +374,7 @@ impl Runtime {
             }
             AppKind::Component | AppKind::Http => {
                 let component =
-                    engines.compile(name, &digest, &bytes, kind, on_compile, |e, p| {
+                    engines.compile(name, &digest, bytes, kind, on_compile, |e, p| {
                         // SAFETY: as for modules above.
                         unsafe { Component::deserialize_file(e, p) }
                     })?;
@@ -387,6 +431,7 @@ impl Engines {
             Some(missing) => LoadError::Unsupported {
                 name: name.to_string(),
                 proposals: describe(missing),
+                async_abi: missing.contains(WasmFeatures::CM_ASYNC),
                 hint: if missing.intersects(COMPONENT_ASYNC) {
                     "Skiff runs the component model's async ABI as `wasmtime run` does by default \
                      (WASI 0.3 components), without its proposals beyond that (stackful async, \
@@ -613,9 +658,9 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
 /// Core module or component from the header (`\0asm`, then a version and a layer field); for a
 /// component, command or HTTP handler from its exports, before anything is compiled, since the
 /// two are compiled by different engines.
-fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadError> {
+fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, LoadError> {
     match bytes.get(4..8) {
-        Some([1, 0, 0, 0]) => Ok(AppKind::Module),
+        Some([1, 0, 0, 0]) => Ok(Flavor::COMMANDS),
         Some([_, _, 1, 0]) => component_kind(name, bytes, libraries),
         _ => Err(LoadError::Invalid {
             name: name.to_string(),
@@ -626,15 +671,17 @@ fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadErro
     }
 }
 
-/// Reads the names a component exports at its top level (nested modules and components are
-/// skipped, not parsed) and picks the world: an HTTP handler if it exports
+/// Reads the names a component imports and exports at its top level (nested modules and
+/// components are skipped, not parsed) and picks the world: an HTTP handler if it exports
 /// `wasi:http/incoming-handler` (0.2) or `wasi:http/handler` (0.3) (Rust's std also adds
 /// `wasi:cli/run` to such programs), a command
 /// if it exports `wasi:cli/run`; with `libraries`, a component of neither world too (a command
-/// whose functions only `--invoke` calls).
-fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, LoadError> {
+/// whose functions only `--invoke` calls). A component that imports or exports an interface of
+/// WASI 0.3 (`@0.3.`) is loaded by a concurrent engine.
+fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, LoadError> {
     use wasmparser::{Parser, Payload};
     let mut exports = Vec::new();
+    let mut wasi_0_3 = false;
     let mut parser = Parser::new(0);
     let mut offset = 0;
     loop {
@@ -654,6 +701,11 @@ fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, 
                     exports.push(export.map_err(invalid)?.name.name.to_string());
                 }
             }
+            Payload::ComponentImportSection(section) => {
+                for import in section {
+                    wasi_0_3 |= import.map_err(invalid)?.name.name.contains("@0.3.");
+                }
+            }
             Payload::ModuleSection {
                 unchecked_range, ..
             }
@@ -667,10 +719,12 @@ fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<AppKind, 
         }
     }
     let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
+    let concurrent = wasi_0_3 || exports.iter().any(|e| e.contains("@0.3."));
+    let flavor = |kind| Ok(Flavor { kind, concurrent });
     if exports_any("wasi:http/incoming-handler@") || exports_any("wasi:http/handler@") {
-        Ok(AppKind::Http)
+        flavor(AppKind::Http)
     } else if exports_any("wasi:cli/run@") || libraries {
-        Ok(AppKind::Component)
+        flavor(AppKind::Component)
     } else {
         Err(LoadError::NotCommand {
             name: name.to_string(),

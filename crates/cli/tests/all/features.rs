@@ -416,7 +416,7 @@ fn feature_left_off_is_named() {
 fn async_component_runs_and_stackful_async_is_named() {
     // The component model's async ABI (callback form) is on, as in `wasmtime run` 48: WASI 0.3
     // components use it. `run` here is lifted async and returns through `task.return`.
-    let lift = |canon: &str| {
+    let lift = |canon: &str, export: &str| {
         format!(
             r#"(component
             (core module $m
@@ -429,18 +429,20 @@ fn async_component_runs_and_stackful_async_is_named() {
             (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $tr))))))
             (func $run async (result $r) {canon})
             (instance $inst (export "run" (func $run)))
-            (export "wasi:cli/run@0.3.0" (instance $inst)))"#
+            (export "{export}" (instance $inst)))"#
         )
     };
-    run_wat(
-        "async.wat",
-        &lift(r#"(canon lift (core func $i "run") async (callback (core func $i "cb")))"#),
-    )
-    .success();
+    let callback = r#"(canon lift (core func $i "run") async (callback (core func $i "cb")))"#;
+    run_wat("async.wat", &lift(callback, "wasi:cli/run@0.3.0")).success();
+    // Named as WASI 0.2 but lifted async: loaded by the engine with concurrency all the same.
+    run_wat("async-p2.wat", &lift(callback, "wasi:cli/run@0.2.0")).success();
     // Its stackful form is off in `wasmtime run`'s defaults: named, not called corrupt.
     run_wat(
         "stackful.wat",
-        &lift(r#"(canon lift (core func $i "stackful") async)"#),
+        &lift(
+            r#"(canon lift (core func $i "stackful") async)"#,
+            "wasi:cli/run@0.3.0",
+        ),
     )
     .code(125)
     .stderr_has(
