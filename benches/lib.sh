@@ -10,6 +10,9 @@ LOG_TAG=$(basename "$0" .sh)
 APT_UPDATED=0
 CLEANUP_DIRS=()
 D='' DOCKERD_PID='' DAEMON_PID='' SERVER_PID='' REGISTRY_PID='' BRIDGE=''
+# Every peer runs without Rust's backtrace capture: with RUST_BACKTRACE set, wasmtime (in Skiff
+# and in the wasmtime CLI alike) captures a backtrace for each error it builds, even handled ones.
+unset RUST_BACKTRACE RUST_LIB_BACKTRACE
 
 # log MESSAGE...: a progress line on stderr, tagged with the script's name
 log() { printf '[%s] %s\n' "$LOG_TAG" "$*" >&2; }
