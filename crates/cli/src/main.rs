@@ -33,6 +33,7 @@ struct Cli {
 static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
 
 fn main() -> ExitCode {
+    skiff_runtime::no_backtraces_in_errors();
     let cli = match Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => {

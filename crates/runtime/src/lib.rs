@@ -1,6 +1,6 @@
 //! The one crate that knows wasmtime well.
 //!
-//! It owns the [`Runtime`]: one wasmtime `Engine` per process with its machinery created once (the
+//! It owns the [`Runtime`]: the wasmtime engines of a process, each with its machinery created once (the
 //! epoch ticker, the linkers, the on-disk compile cache), loading a Wasm file into an [`App`]
 //! (detecting core module vs component from the header, validating the world by type), and running
 //! a command app under [`skiff_capabilities::Grants`] and [`skiff_capabilities::Limits`], returning
@@ -32,6 +32,29 @@ pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio}
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;
+
+/// Errors that wasmtime builds and handles itself capture no backtrace, whatever
+/// `RUST_BACKTRACE` says; panics still print theirs. wasmtime's error type captures one
+/// (`std::backtrace::Backtrace::capture`) when the environment asks for it, and builds such
+/// errors on hot paths: ending each WASI 0.3 instance builds one, and its capture cost a WASI 0.3
+/// handler about 7 % of its CPU per request with `RUST_BACKTRACE=1`, a common setting in a
+/// developer's shell. `RUST_LIB_BACKTRACE=0` (unless set already) turns that off; the first
+/// capture caches the choice (std's `backtrace` module says so), and the variable is then removed
+/// again, so that a guest given the host's environment (`-S inherit-env`) sees it as it was.
+///
+/// Call it first thing in `main`, before any other thread exists.
+pub fn no_backtraces_in_errors() {
+    const VAR: &str = "RUST_LIB_BACKTRACE";
+    if std::env::var_os(VAR).is_some() {
+        return;
+    }
+    // SAFETY: called first in `main`, while the process has one thread: nothing reads or writes
+    // the environment at the same time.
+    unsafe { std::env::set_var(VAR, "0") };
+    let _cached = std::backtrace::Backtrace::capture();
+    // SAFETY: as above.
+    unsafe { std::env::remove_var(VAR) };
+}
 
 /// The sha256 of some bytes, as `sha256:<hex>`, the form OCI digests take.
 pub fn digest(bytes: &[u8]) -> String {

@@ -27,6 +27,7 @@ use containerd_shimkit::AmbientRuntime as _;
 const NAME: &str = "skiff";
 
 fn main() {
+    skiff_runtime::no_backtraces_in_errors();
     let args: Vec<_> = std::env::args_os().collect();
     let flags = match containerd_shim::parse(&args[1..]) {
         Ok(flags) => flags,

@@ -49,12 +49,17 @@ fn inherit_env_grants_this_environment_and_e_still_wins() {
         .env("SKIFF_ROOT", skiff.root())
         .env("GREETING", "hello")
         .env("COLOUR", "blue")
+        // Skiff turns off backtraces in library errors for itself: the guest sees the
+        // environment as it was, without the variable that does it.
+        .env("RUST_BACKTRACE", "1")
         .args(["run", "-S", "inherit-env", "-e", "COLOUR=red", P1_CLI_ENV]);
     let out = skiff.run_with(&mut cmd, b"");
     out.success()
         .stdout_has("GREETING=hello\n")
         .stdout_has("COLOUR=red\n")
-        .stdout_lacks("COLOUR=blue");
+        .stdout_has("RUST_BACKTRACE=1\n")
+        .stdout_lacks("COLOUR=blue")
+        .stdout_lacks("RUST_LIB_BACKTRACE");
     // Deny by default: without it, none of them.
     let mut cmd = skiff.command();
     cmd.env("GREETING", "hello")
