@@ -253,20 +253,20 @@ impl Runtime {
     /// without its bytes: `None` unless the cache holds its code and the code loads and links as
     /// it did when it was compiled (then load it with [`Runtime::load`], which reports what is
     /// wrong). For an image, whose Wasm layer is named by that digest. HTTP handlers are found
-    /// only once this runtime has loaded one (their engine is not created just to look).
+    /// only once this runtime has loaded one of their kind (a pooled engine is not created just
+    /// to look).
     pub fn load_cached(&self, name: &str, digest: &str) -> Option<App> {
         let lookup = |engines: &Engines| engines.cache.as_ref()?.lookup(digest);
-        // The engines without concurrency first (the command engine created to look), then the
-        // concurrent ones that exist.
+        // The engines without concurrency first, then those with it (WASI 0.3): each command
+        // engine created to look (on-demand instances: no pool to set up; a WASI 0.3 command
+        // needs its engine anyway, and one found nowhere is compiled, which costs far more).
         let (commands, handlers, entry) = [false, true].into_iter().find_map(|concurrent| {
-            let commands = Flavor {
-                kind: AppKind::Module,
-                concurrent,
-            };
-            let commands = match concurrent {
-                false => self.engines(commands).ok(),
-                true => self.created_engines(commands),
-            };
+            let commands = self
+                .engines(Flavor {
+                    kind: AppKind::Module,
+                    concurrent,
+                })
+                .ok();
             let handlers = self.created_engines(Flavor {
                 kind: AppKind::Http,
                 concurrent,

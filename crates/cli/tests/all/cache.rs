@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use skiff_test_programs_artifacts::{P1_CLI_HELLO, P2_CLI_HELLO};
+use skiff_test_programs_artifacts::{P1_CLI_HELLO, P2_CLI_HELLO, P3_ARGS_ENV};
 
 use crate::support::{Skiff, path_str};
 
@@ -139,4 +139,34 @@ fn a_file_run_before_is_not_read_again_unless_it_changed() {
         .success()
         .stdout_is("Jello, world!\n")
         .stderr_lacks("not read again");
+}
+
+/// The same for a WASI 0.3 command, whose code lives in the cache of the engine with the
+/// component model's concurrency: the second run finds it there by the file's identity.
+#[test]
+fn a_wasi_0_3_command_run_before_is_not_read_again() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("p3.wasm");
+    std::fs::copy(P3_ARGS_ENV, &file).unwrap();
+    std::thread::sleep(Duration::from_millis(2100));
+    let run = || {
+        skiff.run_with(
+            skiff
+                .command()
+                .env("SKIFF_LOG", "debug")
+                .args(["run", path_str(&file), "hello"]),
+            b"",
+        )
+    };
+    run()
+        .success()
+        .stdout_is("hello\n")
+        .stderr_has("compiling")
+        .stderr_lacks("not read again");
+    run()
+        .success()
+        .stdout_is("hello\n")
+        .stderr_has("not read again")
+        .stderr_lacks("compiling");
 }
