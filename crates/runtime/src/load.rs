@@ -118,18 +118,25 @@ impl LoadError {
                  supported: Skiff creates no shared memories (docs/decisions/0003); build for \
                  wasm32-wasip1, without threads"
             }
+            // The wasi-testsuite's WASI 0.3 programs, and those of older `wasip3` crates.
+            LoadError::Link { source, .. } if source.to_string().contains("@0.3.0-rc") => {
+                "it was built against a release candidate of WASI 0.3 (`@0.3.0-rc-...` \
+                 interfaces), which neither Skiff nor `wasmtime` 48 implements; rebuild it \
+                 against WASI 0.3.0 (Rust: the `wasip3` crate 0.7) or 0.2 (wasm32-wasip2)"
+            }
             LoadError::UnknownImport { .. } | LoadError::Link { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules and WASI 0.2 \
-                 and 0.3 (the `wasi:cli/command` world, and `wasi:http` 0.2) to components; build \
+                 and 0.3.0 (the `wasi:cli/command` world, and `wasi:http`) to components; build \
                  for wasm32-wasip1 or wasm32-wasip2"
             }
             LoadError::NotCommand { .. } => {
                 "build a binary crate for wasm32-wasip2 (a `wasi:cli/command`), or an HTTP handler \
-                 exporting `wasi:http/incoming-handler` (e.g. with the `wstd` or `wasi` crates)"
+                 exporting `wasi:http/incoming-handler` (e.g. with the `wstd` or `wasi` crates) or \
+                 WASI 0.3's `wasi:http/handler` (the `wasip3` crate)"
             }
             LoadError::BadExport { .. } => {
-                "rebuild it against WASI 0.2 or 0.3 (wasi:cli@0.2.x, wasi:cli@0.3.x, \
-                 wasi:http@0.2.x)"
+                "rebuild it against WASI 0.2 or 0.3.0 (wasi:cli@0.2.x, wasi:cli@0.3.0, \
+                 wasi:http@0.2.x, wasi:http@0.3.0)"
             }
             LoadError::Engine(_) => {
                 "the HTTP engine reserves address space for its instance pool up front: check \

@@ -83,6 +83,25 @@ fn import_skiff_does_not_provide() {
         .stderr_has("no_such_call");
 }
 
+/// A component of a WASI 0.3 release candidate (as the wasi-testsuite's `wasm32-wasip3`
+/// programs are built) is told which WASI to build against.
+#[test]
+fn a_wasi_0_3_release_candidate_is_named() {
+    let component = r#"(component
+        (import "wasi:cli/environment@0.3.0-rc-2026-03-15" (instance
+            (export "get-arguments" (func (result (list string))))))
+        (core module $m (func (export "run") (result i32) i32.const 0))
+        (core instance $i (instantiate $m))
+        (func $run (result (result)) (canon lift (core func $i "run")))
+        (instance $inst (export "run" (func $run)))
+        (export "wasi:cli/run@0.3.0-rc-2026-03-15" (instance $inst)))"#;
+    run_file("rc.wat", component, &[])
+        .code(125)
+        .stderr_has("needs imports that Skiff does not provide")
+        .stderr_has("release candidate of WASI 0.3")
+        .stderr_has("the `wasip3` crate 0.7");
+}
+
 #[test]
 fn entry_point_of_the_wrong_type() {
     run_file(
