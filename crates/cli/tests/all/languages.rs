@@ -91,6 +91,29 @@ fn rust_command() {
     command_template_runs("rust", "Hello from Rust!");
 }
 
+/// The Rust template's release profile keeps the name section: a trap in an image built from it
+/// names the guest's own function in its backtrace, as a native binary's symbols would.
+#[test]
+fn rust_template_traps_name_their_functions() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let project = dir.path().join("crash");
+    skiff
+        .run(&["new", path_str(&project), "--lang", "rust"])
+        .success();
+    std::fs::write(
+        project.join("src/main.rs"),
+        "#[inline(never)]\nfn explode_on_purpose() {\n    std::process::abort();\n}\n\n\
+         fn main() {\n    explode_on_purpose();\n}\n",
+    )
+    .unwrap();
+    let built = build(&skiff, &project, "crash:1.0", toolchain_path());
+    assert_eq!(built.code, 0, "`skiff build` of the Rust template failed: {built:#?}");
+    let ran = skiff.run(&["run", "crash:1.0"]);
+    assert_ne!(ran.code, 0, "an aborting program must fail: {ran:#?}");
+    ran.stderr_has("explode_on_purpose");
+}
+
 #[test]
 fn rust_http() {
     http_template_serves("rust", "Hello from Rust!");
