@@ -108,7 +108,10 @@ fn rust_template_traps_name_their_functions() {
     )
     .unwrap();
     let built = build(&skiff, &project, "crash:1.0", toolchain_path());
-    assert_eq!(built.code, 0, "`skiff build` of the Rust template failed: {built:#?}");
+    assert_eq!(
+        built.code, 0,
+        "`skiff build` of the Rust template failed: {built:#?}"
+    );
     let ran = skiff.run(&["run", "crash:1.0"]);
     assert_ne!(ran.code, 0, "an aborting program must fail: {ran:#?}");
     ran.stderr_has("explode_on_purpose");
