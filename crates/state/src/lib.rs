@@ -340,7 +340,12 @@ fn open_file<B: redb::StorageBackend>(
         .map_err(io)?;
     file.set_permissions(std::fs::Permissions::from_mode(0o600))
         .map_err(io)?;
+    // redb caches up to 1 GiB of the file by default, so the whole database (about 2 KiB per
+    // app with its events) stayed in the daemon's heap. The daemon keeps what it serves in memory
+    // and reads the file only to recover and to list events; 1 MiB holds the B-tree's upper pages
+    // and the writes of any one change (redb keeps its write buffer to half of it).
     Database::builder()
+        .set_cache_size(1 << 20)
         .create_with_backend(backend(FileBackend::new(file).map_err(fail)?))
         .map_err(fail)
 }
