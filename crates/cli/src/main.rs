@@ -2,6 +2,7 @@
 //! `execute`; this file parses, installs logging, and turns the outcome into output and an exit
 //! code — errors are printed here and only here.
 
+mod allocator;
 mod commands;
 mod compose;
 mod display;
@@ -27,22 +28,12 @@ struct Cli {
     command: commands::Command,
 }
 
-/// jemalloc rather than glibc's malloc: in the daemon, cheaper requests that allocate much (an
-/// in-process call 43 against 48 µs of CPU) for about glibc's memory per idle app, with the
-/// option below (docs/decisions/0010-jemalloc.md).
 #[global_allocator]
-static ALLOCATOR: tikv_jemallocator::Jemalloc = tikv_jemallocator::Jemalloc;
-
-/// jemalloc's options, read before its first allocation (the crate's build prefixes the symbol):
-/// one arena per CPU rather than four, so an app's small allocations, made from whichever thread
-/// served it, share slabs instead of leaving a part-used slab in each arena (7-25 % less memory
-/// per idle app in the daemon than the defaults, decision 0010). `_RJEM_MALLOC_CONF` overrides it.
-#[unsafe(export_name = "_rjem_malloc_conf")]
-static JEMALLOC_CONF: &[u8; 20] = b"percpu_arena:percpu\0";
+static ALLOCATOR: allocator::Allocator = allocator::Allocator;
 
 fn main() -> ExitCode {
     skiff_runtime::no_backtraces_in_errors();
-    let cli = match Cli::try_parse() {
+    let cli = match parse() {
         Ok(cli) => cli,
         Err(e) => {
             let _ = e.print();
@@ -63,6 +54,17 @@ fn main() -> ExitCode {
             ExitCode::from(errors::EXIT_SKIFF_FAILED)
         }
     }
+}
+
+/// The command line, as `Cli::try_parse` reads it, but building only the flags of the verb named
+/// (`commands::Deferred`).
+fn parse() -> Result<Cli, clap::Error> {
+    use clap::{CommandFactory as _, FromArgMatches as _};
+    let args: Vec<_> = std::env::args_os().collect();
+    let mut cmd = Cli::command();
+    commands::expand_for(&mut cmd, &args);
+    let mut matches = cmd.try_get_matches_from_mut(args)?;
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
 }
 
 /// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG` (default: the verb's level,

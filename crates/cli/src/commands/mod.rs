@@ -2,7 +2,7 @@
 
 use std::process::ExitCode;
 
-use clap::Subcommand;
+use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
 
 use crate::settings::GlobalFlags;
 
@@ -37,40 +37,95 @@ mod tag;
 
 pub(crate) use run::looks_like_file;
 
+/// The verbs. Each verb's flags are added to clap's command only when that verb is the one
+/// parsed ([`Deferred`]): building every verb's flags was a tenth of a `skiff run`'s start.
 #[derive(Debug, Subcommand)]
 pub enum Command {
     // Boxed: its flags (grants, limits, HTTP limits, health check) make it larger than any
     // other verb by far (clippy's large_enum_variant). Not a doc comment: that would be its help.
-    Run(Box<run::Run>),
-    Serve(serve::Serve),
-    Ps(ps::Ps),
-    Logs(logs::Logs),
-    Stats(stats::Stats),
-    Stop(stop::Stop),
-    Start(start::Start),
-    Restart(restart::Restart),
-    Rm(rm::Rm),
-    Events(events::Events),
-    Build(build::Build),
-    New(new::New),
-    Images(images::Images),
-    Inspect(inspect::Inspect),
-    Tag(tag::Tag),
-    Login(login::Login),
-    Logout(logout::Logout),
-    Push(push::Push),
-    Pull(pull::Pull),
-    Rmi(rmi::Rmi),
+    Run(Deferred<Box<run::Run>>),
+    Serve(Deferred<serve::Serve>),
+    Ps(Deferred<ps::Ps>),
+    Logs(Deferred<logs::Logs>),
+    Stats(Deferred<stats::Stats>),
+    Stop(Deferred<stop::Stop>),
+    Start(Deferred<start::Start>),
+    Restart(Deferred<restart::Restart>),
+    Rm(Deferred<rm::Rm>),
+    Events(Deferred<events::Events>),
+    Build(Deferred<build::Build>),
+    New(Deferred<new::New>),
+    Images(Deferred<images::Images>),
+    Inspect(Deferred<inspect::Inspect>),
+    Tag(Deferred<tag::Tag>),
+    Login(Deferred<login::Login>),
+    Logout(Deferred<logout::Logout>),
+    Push(Deferred<push::Push>),
+    Pull(Deferred<pull::Pull>),
+    Rmi(Deferred<rmi::Rmi>),
     #[command(subcommand)]
     Image(image::Image),
-    Save(save::Save),
-    Load(load::Load),
-    Daemon(daemon::Daemon),
-    Compose(compose::Compose),
-    Info(info::Info),
-    Dashboard(dashboard::Dashboard),
+    Save(Deferred<save::Save>),
+    Load(Deferred<load::Load>),
+    Daemon(Deferred<daemon::Daemon>),
+    Compose(Deferred<compose::Compose>),
+    Info(Deferred<info::Info>),
+    Dashboard(Deferred<dashboard::Dashboard>),
     #[command(subcommand)]
     System(system::System),
+}
+
+/// A verb's flags, built by clap only once it needs them: when that verb is parsed, or for help
+/// that lists every verb ([`expand_for`]).
+#[derive(Debug)]
+pub struct Deferred<T>(pub T);
+
+impl<T: Args> Args for Deferred<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args)
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(T::augment_args_for_update)
+    }
+
+    fn group_id() -> Option<clap::Id> {
+        T::group_id()
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Deferred)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+/// Builds every verb's flags unless `args` name a verb: the help and the errors that list the
+/// verbs (`skiff`, `skiff --help`, `skiff help`, a mistyped verb) show each one's summary, which
+/// is part of its deferred flags.
+pub fn expand_for(cmd: &mut clap::Command, args: &[std::ffi::OsString]) {
+    let names_a_verb = args.iter().skip(1).any(|arg| {
+        arg.to_str().is_some_and(|arg| {
+            arg != "help" && cmd.get_subcommands().any(|verb| verb.get_name() == arg)
+        })
+    });
+    if !names_a_verb {
+        for verb in cmd.get_subcommands_mut() {
+            verb.build();
+        }
+    }
 }
 
 /// How a verb wants Skiff's own diagnostics written, decided before logging starts.
@@ -86,7 +141,7 @@ pub struct Logging {
 impl Command {
     pub fn logging(&self) -> Logging {
         match self {
-            Command::Daemon(c) => c.logging(),
+            Command::Daemon(c) => c.0.logging(),
             _ => Logging {
                 json: false,
                 default_level: "warn",
@@ -97,33 +152,33 @@ impl Command {
 
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         match self {
-            Command::Run(c) => (*c).execute(global),
-            Command::Serve(c) => c.execute(global),
-            Command::Info(c) => c.execute(global),
-            Command::Dashboard(c) => c.execute(global),
-            Command::Ps(c) => c.execute(global),
-            Command::Logs(c) => c.execute(global),
-            Command::Stats(c) => c.execute(global),
-            Command::Stop(c) => c.execute(global),
-            Command::Start(c) => c.execute(global),
-            Command::Restart(c) => c.execute(global),
-            Command::Rm(c) => c.execute(global),
-            Command::Events(c) => c.execute(global),
-            Command::Build(c) => c.execute(global),
-            Command::New(c) => c.execute(global),
-            Command::Images(c) => c.execute(global),
-            Command::Inspect(c) => c.execute(global),
-            Command::Tag(c) => c.execute(global),
-            Command::Login(c) => c.execute(global),
-            Command::Logout(c) => c.execute(global),
-            Command::Push(c) => c.execute(global),
-            Command::Pull(c) => c.execute(global),
-            Command::Rmi(c) => c.execute(global),
+            Command::Run(c) => (*c.0).execute(global),
+            Command::Serve(c) => c.0.execute(global),
+            Command::Info(c) => c.0.execute(global),
+            Command::Dashboard(c) => c.0.execute(global),
+            Command::Ps(c) => c.0.execute(global),
+            Command::Logs(c) => c.0.execute(global),
+            Command::Stats(c) => c.0.execute(global),
+            Command::Stop(c) => c.0.execute(global),
+            Command::Start(c) => c.0.execute(global),
+            Command::Restart(c) => c.0.execute(global),
+            Command::Rm(c) => c.0.execute(global),
+            Command::Events(c) => c.0.execute(global),
+            Command::Build(c) => c.0.execute(global),
+            Command::New(c) => c.0.execute(global),
+            Command::Images(c) => c.0.execute(global),
+            Command::Inspect(c) => c.0.execute(global),
+            Command::Tag(c) => c.0.execute(global),
+            Command::Login(c) => c.0.execute(global),
+            Command::Logout(c) => c.0.execute(global),
+            Command::Push(c) => c.0.execute(global),
+            Command::Pull(c) => c.0.execute(global),
+            Command::Rmi(c) => c.0.execute(global),
             Command::Image(c) => c.execute(global),
-            Command::Save(c) => c.execute(global),
-            Command::Load(c) => c.execute(global),
-            Command::Daemon(c) => c.execute(global),
-            Command::Compose(c) => c.execute(global),
+            Command::Save(c) => c.0.execute(global),
+            Command::Load(c) => c.0.execute(global),
+            Command::Daemon(c) => c.0.execute(global),
+            Command::Compose(c) => c.0.execute(global),
             Command::System(c) => c.execute(global),
         }
     }
