@@ -1,5 +1,7 @@
-//! Link-time settings for the `skiff` binary: what its start costs before `main` (every `skiff`
-//! command and every `skiff run` pays it; `benches/cold-start.sh`).
+//! Link-time settings for Skiff's binaries, `skiff` and `containerd-shim-skiff-v1` (whose package
+//! points here): what their start costs before `main`. Every `skiff` command and every `skiff
+//! run` pays it (`benches/cold-start.sh`), and so does every task containerd creates, for which
+//! it runs `containerd-shim-skiff-v1 start` (`benches/shim.sh`).
 
 use std::path::PathBuf;
 use std::process::Command;
