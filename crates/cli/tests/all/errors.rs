@@ -159,11 +159,36 @@ fn missing_file() {
 #[test]
 fn help_and_version_succeed() {
     let skiff = Skiff::new();
-    skiff.run(&["--help"]).success();
+    // A verb's flags are built only when it is parsed; the lists of verbs still give each one's
+    // summary.
+    for help in [
+        &["--help"][..],
+        &["help"],
+        &["-H", "/nonexistent.sock", "--help"],
+    ] {
+        skiff
+            .run(help)
+            .success()
+            .stdout_has("Run a WebAssembly app")
+            .stdout_has("Serve a WebAssembly HTTP handler");
+    }
+    skiff
+        .run(&["ru"])
+        .code(125)
+        .stderr_has("unrecognized subcommand 'ru'")
+        .stderr_has("a similar subcommand exists: 'run'");
     skiff
         .run(&["run", "--help"])
         .success()
         .stdout_has("Grants (deny by default)");
+    skiff
+        .run(&["help", "run"])
+        .success()
+        .stdout_has("Grants (deny by default)");
+    skiff
+        .run(&["run", "--no-such-flag", "app.wasm"])
+        .code(125)
+        .stderr_has("unexpected argument '--no-such-flag'");
     skiff.run(&["--version"]).success();
 }
 
