@@ -31,6 +31,10 @@ fn main() {
 /// script of that name found first on the search path hands the linker the static archive.
 /// Where the compiler driver has no `libgcc_eh.a`, nothing changes.
 fn static_libgcc() {
+    // The host's compiler names the host's archive: not one to link into a cross build.
+    if std::env::var("TARGET").ok() != std::env::var("HOST").ok() {
+        return;
+    }
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let Ok(out) = Command::new(&cc)
         .arg("-print-file-name=libgcc_eh.a")
