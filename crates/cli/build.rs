@@ -7,7 +7,8 @@ use std::path::PathBuf;
 use std::process::Command;
 
 fn main() {
-    println!("cargo:rerun-if-changed=build.rs");
+    // Cargo reruns this when it changes; otherwise only `CC` matters. (A `rerun-if-changed` of
+    // `build.rs` would name a missing file in the shim's package, and rebuild the shim every time.)
     println!("cargo:rerun-if-env-changed=CC");
     if std::env::var("CARGO_CFG_TARGET_OS").as_deref() != Ok("linux")
         || std::env::var("CARGO_CFG_TARGET_ENV").as_deref() != Ok("gnu")
