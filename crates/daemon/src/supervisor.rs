@@ -578,10 +578,10 @@ impl Supervisor {
         slot.stop.send_replace(None);
         // Running from here, not from the task's first poll: the request that started it is
         // answered next, and a client that asks at once must not find it exited with no run.
-        slot.live.lock().unwrap().started_at = Some(now());
         slot.state.send_replace(AppState::Running);
-        let task = tokio::spawn(self.clone().supervise(slot.clone()));
-        slot.live.lock().unwrap().task = Some(task);
+        let mut live = slot.live.lock().unwrap();
+        live.started_at = Some(now());
+        live.task = Some(tokio::spawn(self.clone().supervise(slot.clone())));
     }
 
     async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
