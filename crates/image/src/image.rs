@@ -22,6 +22,8 @@ pub enum ImageError {
     BadAppConfig(#[source] serde_json::Error),
     #[error("the image `{digest}` holds no WebAssembly: its layers are {layers}")]
     NotWasm { digest: String, layers: String },
+    #[error("the image index `{digest}` has no WebAssembly entry: its platforms are {platforms}")]
+    NoWasmPlatform { digest: String, platforms: String },
     #[error("the image `{digest}` holds {count} Wasm components; Skiff runs one per app")]
     ManyComponents { digest: String, count: usize },
     #[error(
@@ -57,6 +59,11 @@ impl ImageError {
             | ImageError::BadFiles { .. } => Some(
                 "the image is malformed or was made to escape the sandbox; nothing of it was \
                  kept: ask its author for an image built with `skiff build` or another OCI tool"
+                    .into(),
+            ),
+            ImageError::NoWasmPlatform { .. } => Some(
+                "it was built for other platforms only: build it for `wasi/wasm` (`docker \
+                 buildx build --platform wasi/wasm`), or with `skiff build`"
                     .into(),
             ),
             _ => None,

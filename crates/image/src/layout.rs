@@ -158,13 +158,24 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<Loaded>, LayoutEr
     let mut loaded = Vec::new();
     let mut names = Vec::new();
     for entry in index["manifests"].as_array().into_iter().flatten() {
-        let digest = entry["digest"].as_str().unwrap_or_default().to_string();
-        let image_err = |source| LayoutError::Image {
-            digest: digest.clone(),
-            source,
+        let mut digest = entry["digest"].as_str().unwrap_or_default().to_string();
+        let image_err = |digest: &str| {
+            let digest = digest.to_string();
+            move |source| LayoutError::Image { digest, source }
         };
-        let image = Image::open(store, &digest).map_err(image_err)?;
-        image.defaults(store).map_err(image_err)?;
+        // `docker save` of a multi-platform image names its index: load the Wasm entry.
+        if crate::image::is_digest(&digest) {
+            let bytes = store
+                .get_limited(&digest, limits::MAX_JSON, "a manifest")
+                .map_err(|e| image_err(&digest)(e.into()))?;
+            if let Some(entry) =
+                crate::index::wasm_entry(&digest, &bytes).map_err(image_err(&digest))?
+            {
+                digest = entry;
+            }
+        }
+        let image = Image::open(store, &digest).map_err(image_err(&digest))?;
+        image.defaults(store).map_err(image_err(&digest))?;
         let annotations = &entry["annotations"];
         let name = annotations["io.containerd.image.name"]
             .as_str()

@@ -14,6 +14,7 @@ pub(crate) mod files;
 #[doc(hidden)]
 pub mod fuzzing;
 mod image;
+mod index;
 mod layout;
 pub mod limits;
 pub mod media;

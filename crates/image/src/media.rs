@@ -8,6 +8,7 @@ pub use oci_wasm::{
 pub const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
 pub const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
 pub const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+pub const DOCKER_MANIFEST_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
 
 /// Skiff's resolved app config (JSON of `skiff_manifest::AppConfig`), a layer of its own so other
 /// tools can ignore it.
@@ -37,5 +38,11 @@ pub fn tar_layer(media_type: &str) -> Option<bool> {
     }
 }
 
-/// Manifest types `pull` accepts.
-pub const ACCEPTED_MANIFESTS: &[&str] = &[OCI_MANIFEST, DOCKER_MANIFEST, OCI_INDEX];
+/// Manifest types `pull` accepts. Without Docker's manifest list, a registry answers a tag of a
+/// multi-platform image with its `linux/amd64` manifest, as it would an old Docker client.
+pub const ACCEPTED_MANIFESTS: &[&str] = &[
+    OCI_MANIFEST,
+    DOCKER_MANIFEST,
+    OCI_INDEX,
+    DOCKER_MANIFEST_LIST,
+];

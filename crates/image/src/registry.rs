@@ -11,7 +11,7 @@ use base64::Engine as _;
 use futures::StreamExt as _;
 use oci_client::client::{ClientConfig, ClientProtocol};
 use oci_client::errors::OciDistributionError;
-use oci_client::manifest::{OciImageIndex, OciImageManifest};
+use oci_client::manifest::OciImageManifest;
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference, RegistryOperation};
 use serde::{Deserialize, Serialize};
@@ -40,10 +40,6 @@ pub enum RegistryError {
         expected: String,
         actual: String,
     },
-    #[error(
-        "the index of `{reference}` names a manifest by `{digest}`, which is not `sha256:` and 64 lowercase hex digits"
-    )]
-    BadIndexEntry { reference: String, digest: String },
     #[error("`{reference}` is not a WebAssembly image")]
     NotWasm {
         reference: String,
@@ -94,6 +90,9 @@ impl RegistryError {
             RegistryError::NotFound { .. } => "check the repository name and the tag".into(),
             RegistryError::DigestMismatch { .. } => {
                 "the registry or something between us altered the image; nothing was stored".into()
+            }
+            RegistryError::NotWasm { source, .. } if source.hint().is_some() => {
+                return source.hint();
             }
             RegistryError::NotWasm { .. } => {
                 "Skiff runs Wasm images: CNCF Wasm artifacts (what `skiff build` makes), runwasi \
@@ -220,36 +219,20 @@ pub async fn pull(
         .map_err(fail)?;
     check_size(reference, &bytes)?;
     check_digest(reference, &bytes, &digest, reference.digest())?;
-    // An index: pick the Wasm entry (or the only one), and pull that manifest by digest.
-    if let Ok(index) = serde_json::from_slice::<OciImageIndex>(&bytes)
-        && index.media_type.as_deref() == Some(media::OCI_INDEX)
-    {
-        let entry = index
-            .manifests
-            .iter()
-            .find(|m| {
-                m.platform.as_ref().is_some_and(|p| {
-                    p.architecture.to_string() == "wasm" || p.os.to_string().starts_with("wasi")
-                })
-            })
-            .or(index.manifests.first())
-            .ok_or_else(|| RegistryError::NotFound {
-                reference: reference.whole(),
-            })?;
-        if !crate::image::is_digest(&entry.digest) {
-            return Err(RegistryError::BadIndexEntry {
-                reference: reference.whole(),
-                digest: entry.digest.clone(),
-            });
-        }
-        let by_digest = reference.clone_with_digest(entry.digest.clone());
+    // An index (a multi-platform image): pull its Wasm entry's manifest by digest.
+    let not_wasm = |source| RegistryError::NotWasm {
+        reference: reference.whole(),
+        source,
+    };
+    if let Some(entry) = crate::index::wasm_entry(&digest_of(&bytes), &bytes).map_err(not_wasm)? {
+        let by_digest = reference.clone_with_digest(entry.clone());
         let (entry_bytes, entry_digest) = client
             .pull_manifest_raw(&by_digest, auth, media::ACCEPTED_MANIFESTS)
             .await
             .map_err(fail)?;
         check_size(reference, &entry_bytes)?;
-        check_digest(reference, &entry_bytes, &entry_digest, Some(&entry.digest))?;
-        (bytes, digest) = (entry_bytes, entry.digest.clone());
+        check_digest(reference, &entry_bytes, &entry_digest, Some(&entry))?;
+        (bytes, digest) = (entry_bytes, entry);
     }
     let digest_actual = digest_of(&bytes);
     let manifest: OciImageManifest =

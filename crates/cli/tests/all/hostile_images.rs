@@ -3,7 +3,7 @@
 //! run, with nothing of the host visible and nothing half-written left in the store.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
+use std::io::Read;
 use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
@@ -87,23 +87,8 @@ impl Layout {
     }
 
     fn write(&self, path: &Path) {
-        let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
-        let mut add = |name: &str, bytes: &[u8]| {
-            let mut header = tar::Header::new_ustar();
-            header.set_size(bytes.len() as u64);
-            header.set_mode(0o644);
-            header.set_cksum();
-            tar.append_data(&mut header, name, bytes).unwrap();
-        };
-        add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
-        add("index.json", &serde_json::to_vec(&self.index).unwrap());
-        for (digest, bytes) in &self.blobs {
-            add(
-                &format!("blobs/sha256/{}", &digest["sha256:".len()..]),
-                bytes,
-            );
-        }
-        tar.into_inner().unwrap().flush().unwrap();
+        let blobs = self.blobs.iter().map(|(d, b)| (d.as_str(), b.as_slice()));
+        crate::images::write_layout(path, &self.index, blobs);
     }
 
     /// `skiff load` of this layout into a fresh store.

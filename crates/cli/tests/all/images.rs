@@ -1,5 +1,6 @@
 //! Images end to end: `skiff build`, the local store, and a real registry process.
 
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET};
@@ -379,20 +380,28 @@ pub(crate) fn push_blob(registry: &Registry, repo: &str, bytes: &[u8]) -> String
     digest
 }
 
+/// Pushes a manifest or index as `repo:tag` (a tag or a digest), typed by its own `mediaType`
+/// (an OCI manifest when it has none, an OCI index when it lists `manifests`); returns its digest.
 pub(crate) fn push_manifest(
     registry: &Registry,
     repo: &str,
     tag: &str,
     manifest: &serde_json::Value,
-) {
+) -> String {
     let body = serde_json::to_vec(manifest).unwrap();
+    let content_type = match manifest["mediaType"].as_str() {
+        Some(media_type) => media_type,
+        None if manifest.get("manifests").is_some() => "application/vnd.oci.image.index.v1+json",
+        None => "application/vnd.oci.image.manifest.v1+json",
+    };
     let put = registry.request(
         "PUT",
         &format!("/v2/{repo}/manifests/{tag}"),
-        &[("Content-Type", "application/vnd.oci.image.manifest.v1+json")],
+        &[("Content-Type", content_type)],
         &body,
     );
     assert_eq!(put.status, 201, "{}", put.text());
+    skiff_image::digest_of(&body)
 }
 
 fn descriptor(media_type: &str, digest: &str, size: usize) -> serde_json::Value {
@@ -472,6 +481,209 @@ fn images_published_by_other_tools() {
         .code(125)
         .stderr_has("is not a WebAssembly image");
     assert!(blobs(&skiff).is_empty());
+}
+
+/// An index entry: a manifest of `media_type` by digest, for `platform` ("os/arch"), or none.
+fn entry(media_type: &str, digest: &str, size: usize, platform: Option<&str>) -> serde_json::Value {
+    let mut entry = descriptor(media_type, digest, size);
+    if let Some((os, architecture)) = platform.and_then(|p| p.split_once('/')) {
+        entry["platform"] = serde_json::json!({"os": os, "architecture": architecture});
+    }
+    entry
+}
+
+/// Pushes `manifest` by digest; returns the index entry for it.
+fn push_entry(
+    registry: &Registry,
+    repo: &str,
+    manifest: &serde_json::Value,
+    platform: Option<&str>,
+) -> serde_json::Value {
+    let size = serde_json::to_vec(manifest).unwrap().len();
+    let digest = skiff_image::digest_of(&serde_json::to_vec(manifest).unwrap());
+    push_manifest(registry, repo, &digest, manifest);
+    let media_type = manifest["mediaType"]
+        .as_str()
+        .unwrap_or("application/vnd.oci.image.manifest.v1+json");
+    entry(media_type, &digest, size, platform)
+}
+
+/// Multi-platform images as other tools publish them: `docker buildx --platform
+/// linux/amd64,wasi/wasm` with Docker's media types (a manifest list, its Wasm entry a tar.gz
+/// layer holding the `.wasm` its config's entrypoint names), an OCI index without the optional
+/// `mediaType` whose first entry is a build attestation, and an index inside an OCI layout (as
+/// `docker save` writes one). The Wasm entry is the one that runs; an index with no Wasm entry
+/// is refused naming the platforms it has.
+#[test]
+fn multi_platform_images_run_their_wasm_entry() {
+    use serde_json::json;
+    const DOCKER_MANIFEST: &str = "application/vnd.docker.distribution.manifest.v2+json";
+    const DOCKER_LIST: &str = "application/vnd.docker.distribution.manifest.list.v2+json";
+    const DOCKER_CONFIG: &str = "application/vnd.docker.container.image.v1+json";
+    const DOCKER_TAR_GZ: &str = "application/vnd.docker.image.rootfs.diff.tar.gzip";
+    let registry = Registry::start();
+    let repo = "others/multi";
+    let wasm = std::fs::read(P2_CLI_HELLO).unwrap();
+
+    // linux/amd64: a shell script, not Wasm.
+    let native_layer = gzip_tar(&[("bin/hello", b"#!/bin/sh\necho native\n")]);
+    let native_config = br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/hello"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let native = json!({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": descriptor(DOCKER_CONFIG, &push_blob(&registry, repo, native_config), native_config.len()),
+        "layers": [descriptor(DOCKER_TAR_GZ, &push_blob(&registry, repo, &native_layer), native_layer.len())],
+    });
+    let native = push_entry(&registry, repo, &native, Some("linux/amd64"));
+    // wasi/wasm: `FROM scratch`, `COPY hello.wasm /`, `ENTRYPOINT ["/hello.wasm"]`.
+    let wasm_layer = gzip_tar(&[("hello.wasm", &wasm)]);
+    let wasm_config = br#"{"architecture":"wasm","os":"wasi","config":{"Entrypoint":["/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let compat = json!({
+        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
+        "config": descriptor(DOCKER_CONFIG, &push_blob(&registry, repo, wasm_config), wasm_config.len()),
+        "layers": [descriptor(DOCKER_TAR_GZ, &push_blob(&registry, repo, &wasm_layer), wasm_layer.len())],
+    });
+    let compat = push_entry(&registry, repo, &compat, Some("wasi/wasm"));
+    push_manifest(
+        &registry,
+        repo,
+        "list",
+        &json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [native, compat]}),
+    );
+    Skiff::new()
+        .run(&["run", &registry.url("others/multi:list"), "--name", "list"])
+        .success()
+        .stdout_is("Hello, list!\n");
+
+    // An OCI index without `mediaType`, a build attestation first (BuildKit's form).
+    let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
+    let empty = b"{}";
+    let attestation = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.oci.image.config.v1+json", &push_blob(&registry, repo, empty), 2),
+        "layers": [descriptor("application/vnd.in-toto+json", &push_blob(&registry, repo, statement), statement.len())],
+    });
+    let mut attestation = push_entry(&registry, repo, &attestation, Some("unknown/unknown"));
+    attestation["annotations"] = json!({
+        "vnd.docker.reference.type": "attestation-manifest",
+        "vnd.docker.reference.digest": compat["digest"],
+    });
+    let component_config = br#"{"architecture":"wasm","os":"wasip2"}"#;
+    let component = json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor("application/vnd.wasm.config.v0+json", &push_blob(&registry, repo, component_config), component_config.len()),
+        "layers": [descriptor("application/wasm", &push_blob(&registry, repo, &wasm), wasm.len())],
+    });
+    let component = push_entry(&registry, repo, &component, Some("wasip2/wasm"));
+    let index = json!({"schemaVersion": 2, "manifests": [attestation.clone(), component.clone()]});
+    push_manifest(&registry, repo, "oci", &index);
+    Skiff::new()
+        .run(&["run", &registry.url("others/multi:oci"), "--name", "oci"])
+        .success()
+        .stdout_is("Hello, oci!\n");
+
+    // No Wasm entry: refused, naming what it has, and nothing is kept.
+    push_manifest(
+        &registry,
+        repo,
+        "native",
+        &json!({"schemaVersion": 2, "mediaType": DOCKER_LIST, "manifests": [native, attestation]}),
+    );
+    let skiff = Skiff::new();
+    skiff
+        .run(&["pull", &registry.url("others/multi:native")])
+        .code(125)
+        .stderr_has("linux/amd64")
+        .stderr_has("wasi/wasm");
+    assert!(blobs(&skiff).is_empty());
+
+    // `docker save` of a multi-platform image: the layout's index.json names the image index.
+    let dir = tempfile::tempdir().unwrap();
+    let layout = dir.path().join("saved.tar");
+    let index_bytes = serde_json::to_vec(&index).unwrap();
+    let mut blobs_of_layout = vec![index_bytes.clone(), wasm.clone(), component_config.to_vec()];
+    for entry in [&attestation, &component] {
+        let digest = entry["digest"].as_str().unwrap();
+        let hex = digest.trim_start_matches("sha256:");
+        let manifest = registry.request(
+            "GET",
+            &format!("/v2/{repo}/manifests/{digest}"),
+            &[("Accept", "application/vnd.oci.image.manifest.v1+json")],
+            b"",
+        );
+        assert_eq!(manifest.status, 200, "{hex}: {}", manifest.text());
+        blobs_of_layout.push(manifest.body);
+    }
+    blobs_of_layout.extend([empty.to_vec(), statement.to_vec()]);
+    let top = json!({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.index.v1+json",
+    "manifests": [{
+        "mediaType": "application/vnd.oci.image.index.v1+json",
+        "digest": skiff_image::digest_of(&index_bytes), "size": index_bytes.len(),
+        "annotations": {"io.containerd.image.name": "docker.io/library/multi:saved",
+                        "org.opencontainers.image.ref.name": "saved"},
+    }]});
+    let digests: Vec<String> = blobs_of_layout
+        .iter()
+        .map(|b| skiff_image::digest_of(b))
+        .collect();
+    write_layout(
+        &layout,
+        &top,
+        digests
+            .iter()
+            .map(String::as_str)
+            .zip(blobs_of_layout.iter().map(Vec::as_slice)),
+    );
+    let skiff = Skiff::new();
+    skiff
+        .run(&["load", "-i", path_str(&layout)])
+        .success()
+        .stdout_has("multi:saved");
+    skiff
+        .run(&["run", "multi:saved", "--name", "saved"])
+        .success()
+        .stdout_is("Hello, saved!\n");
+    skiff.run(&["system", "check"]).success();
+}
+
+/// A gzipped tar of regular files.
+fn gzip_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
+        Vec::new(),
+        flate2::Compression::fast(),
+    ));
+    for (name, bytes) in files {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o755);
+        header.set_cksum();
+        tar.append_data(&mut header, name, *bytes).unwrap();
+    }
+    tar.into_inner().unwrap().finish().unwrap()
+}
+
+/// An OCI image layout tar: `oci-layout`, `index.json` and the blobs, each under the digest given.
+pub(crate) fn write_layout<'a>(
+    path: &Path,
+    index: &serde_json::Value,
+    blobs: impl IntoIterator<Item = (&'a str, &'a [u8])>,
+) {
+    let mut tar = tar::Builder::new(std::fs::File::create(path).unwrap());
+    let mut add = |name: &str, bytes: &[u8]| {
+        let mut header = tar::Header::new_ustar();
+        header.set_size(bytes.len() as u64);
+        header.set_mode(0o644);
+        header.set_cksum();
+        tar.append_data(&mut header, name, bytes).unwrap();
+    };
+    add("oci-layout", br#"{"imageLayoutVersion":"1.0.0"}"#);
+    add("index.json", &serde_json::to_vec(index).unwrap());
+    for (digest, bytes) in blobs {
+        add(
+            &format!("blobs/sha256/{}", &digest["sha256:".len()..]),
+            bytes,
+        );
+    }
+    tar.into_inner().unwrap().flush().unwrap();
 }
 
 #[test]
