@@ -74,7 +74,7 @@ impl ImageError {
 /// Where the app's Wasm is inside an image.
 #[derive(Clone, Debug)]
 pub enum WasmSource {
-    /// A layer that is the Wasm binary (Skiff, CNCF, runwasi, Spin).
+    /// A layer that is the Wasm binary (Skiff, CNCF, runwasi, Spin, wasmCloud).
     Layer(OciDescriptor),
     /// A file inside a filesystem tar layer (the "compat" form crun runs).
     InTar {

@@ -54,7 +54,7 @@ impl Entry {
 /// the entry to run: the one for a Wasm platform (`wasi/wasm`, `wasip2/wasm`, ...), or else the
 /// first that names no platform. An index whose entries are all for other platforms is refused,
 /// naming them. `None` for anything that is not an index (the manifest's own reader judges it).
-pub(crate) fn wasm_entry(digest: &str, bytes: &[u8]) -> Result<Option<String>, ImageError> {
+pub fn wasm_entry(digest: &str, bytes: &[u8]) -> Result<Option<String>, ImageError> {
     let Ok(Index {
         manifests: Some(entries),
     }) = serde_json::from_slice(bytes)

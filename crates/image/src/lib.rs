@@ -4,8 +4,8 @@
 //! An image Skiff builds is an OCI image manifest whose config is `application/vnd.wasm.config.v0+json`
 //! and whose first layer is the `application/wasm` binary, so other Wasm tooling can read it; Skiff
 //! adds its resolved app config and static files as layers of its own media types. It also runs the
-//! forms others publish (runwasi component layers, single-component Spin apps, tar layers holding a
-//! `.wasm`). This crate knows nothing of wasmtime: it hands the runtime bytes.
+//! forms others publish (runwasi component layers, single-component Spin apps, wasmCloud's, tar
+//! layers holding a `.wasm`, and the Wasm entry of a multi-platform index). This crate knows nothing of wasmtime: it hands the runtime bytes.
 
 mod builder;
 pub mod check;
@@ -26,6 +26,7 @@ pub use builder::{BuildError, Built, build};
 pub use defaults::{AppDefaults, merge_grants, merge_limits, network_notice};
 pub use files::materialize_files;
 pub use image::{Image, ImageError, WasmSource};
+pub use index::wasm_entry;
 pub use layout::{LayoutError, Loaded, load, save};
 pub use oci_client::Reference;
 pub use registry::{

@@ -21,10 +21,18 @@ pub const RUNWASI_COMPONENT_LAYER: &str =
     "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
 pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
 pub const SPIN_CONFIG: &str = "application/vnd.fermyon.spin.application.v1+config";
+/// wasmCloud's (`wash push`) and the Istio/Envoy Wasm plugin image's "oci" variant.
+pub const MODULE_WASM_LAYER: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 
 /// A layer that is a Wasm binary itself.
 pub fn is_wasm_layer(media_type: &str) -> bool {
-    [WASM_LAYER, RUNWASI_COMPONENT_LAYER, SPIN_WASM_LAYER].contains(&media_type)
+    [
+        WASM_LAYER,
+        RUNWASI_COMPONENT_LAYER,
+        SPIN_WASM_LAYER,
+        MODULE_WASM_LAYER,
+    ]
+    .contains(&media_type)
 }
 
 /// A filesystem tar layer ("compat" images, as crun runs them), and whether it is gzipped.

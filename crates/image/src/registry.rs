@@ -95,8 +95,8 @@ impl RegistryError {
                 return source.hint();
             }
             RegistryError::NotWasm { .. } => {
-                "Skiff runs Wasm images: CNCF Wasm artifacts (what `skiff build` makes), runwasi \
-                 and single-component Spin images, and tar layers holding a .wasm"
+                "Skiff runs Wasm images: CNCF Wasm artifacts (what `skiff build` makes), runwasi, \
+                 single-component Spin and wasmCloud images, and tar layers holding a .wasm"
                     .into()
             }
             RegistryError::Store(e) => return e.hint(),

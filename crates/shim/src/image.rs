@@ -17,7 +17,7 @@ use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, Read
 use containerd_client::tonic::Request;
 use containerd_client::tonic::transport::Channel;
 use containerd_client::with_namespace;
-use skiff_image::{Store, limits, media};
+use skiff_image::{Store, limits};
 
 /// containerd's API, for one namespace.
 pub struct Containerd {
@@ -101,11 +101,10 @@ impl Containerd {
             .with_context(|| format!("image `{name}` has no target"))?;
         let mut digest = target.digest;
         let mut bytes = self.read_json(&digest, store).await?;
-        if target.media_type == media::OCI_INDEX
-            || target.media_type == "application/vnd.docker.distribution.manifest.list.v2+json"
+        if let Some(entry) = skiff_image::wasm_entry(&digest, &bytes)
+            .with_context(|| format!("image `{name}` has no Wasm image to run"))?
         {
-            digest = pick_manifest(&bytes)
-                .with_context(|| format!("image `{name}` lists no manifest to run"))?;
+            digest = entry;
             bytes = self.read_json(&digest, store).await?;
         }
         let manifest: serde_json::Value = serde_json::from_slice(&bytes)
@@ -195,45 +194,5 @@ impl Containerd {
             each(&chunk.data)?;
         }
         Ok(())
-    }
-}
-
-/// From an index, the manifest for Wasm (`wasm` architecture or a `wasi` OS), else the only one.
-fn pick_manifest(index: &[u8]) -> Option<String> {
-    let index: serde_json::Value = serde_json::from_slice(index).ok()?;
-    let manifests = index["manifests"].as_array()?;
-    let wasm = manifests.iter().find(|m| {
-        m["platform"]["architecture"] == "wasm"
-            || m["platform"]["os"]
-                .as_str()
-                .is_some_and(|os| os.starts_with("wasi"))
-    });
-    let chosen = match (wasm, manifests.as_slice()) {
-        (Some(m), _) => m,
-        (None, [only]) => only,
-        _ => return None,
-    };
-    chosen["digest"].as_str().map(str::to_string)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn an_index_yields_its_wasm_manifest() {
-        let index = serde_json::json!({ "manifests": [
-            { "digest": "sha256:aa", "platform": { "architecture": "amd64", "os": "linux" } },
-            { "digest": "sha256:bb", "platform": { "architecture": "wasm", "os": "wasip1" } },
-        ]});
-        assert_eq!(
-            pick_manifest(index.to_string().as_bytes()).as_deref(),
-            Some("sha256:bb")
-        );
-        let native = serde_json::json!({ "manifests": [
-            { "digest": "sha256:aa", "platform": { "architecture": "amd64", "os": "linux" } },
-            { "digest": "sha256:cc", "platform": { "architecture": "arm64", "os": "linux" } },
-        ]});
-        assert_eq!(pick_manifest(native.to_string().as_bytes()), None);
     }
 }

@@ -432,6 +432,26 @@ fn images_published_by_other_tools() {
         .success()
         .stdout_is("Hello, world!\n");
 
+    // wasmCloud's form (`wash push`).
+    let config = b"{}";
+    let config_digest = push_blob(&registry, "others/wash", config);
+    let wasm_digest = push_blob(&registry, "others/wash", &wasm);
+    push_manifest(
+        &registry,
+        "others/wash",
+        "1",
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.wasmcloud.actor.archive.config", &config_digest, config.len()),
+            "layers": [descriptor("application/vnd.module.wasm.content.layer.v1+wasm", &wasm_digest, wasm.len())],
+        }),
+    );
+    Skiff::new()
+        .run(&["run", &registry.url("others/wash:1")])
+        .success()
+        .stdout_is("Hello, world!\n");
+
     // The "compat" form: a tar layer holding the .wasm named by the image config's entrypoint.
     let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_ustar();
