@@ -210,6 +210,16 @@ impl Image {
     }
 }
 
+/// Whether the stored blob begins as a WebAssembly binary does (`\0asm`).
+fn starts_with_wasm_magic(store: &Store, digest: &str) -> bool {
+    let mut magic = [0; 4];
+    store
+        .blob_path(digest)
+        .ok()
+        .and_then(|path| std::fs::File::open(path).ok())
+        .is_some_and(|mut file| file.read_exact(&mut magic).is_ok() && magic == *b"\0asm")
+}
+
 /// A tar layer, streamed from the store (verified at its end) and, when compressed, cut off
 /// after [`limits::MAX_UNPACKED`] decompressed bytes: a decompression bomb is an error.
 fn tar_reader(
@@ -303,6 +313,17 @@ fn find_wasm(
                 count: wasm_layers.len(),
             });
         }
+    }
+    // A Wasm binary as the layer itself under a generic type: `oras push REF app.wasm` types a
+    // file `application/vnd.oci.image.layer.v1.tar` unless told otherwise.
+    let raw: Vec<&OciDescriptor> = manifest
+        .layers
+        .iter()
+        .filter(|l| media::may_be_raw_wasm(&l.media_type))
+        .filter(|l| starts_with_wasm_magic(store, &l.digest))
+        .collect();
+    if let [layer] = raw[..] {
+        return Ok(WasmSource::Layer(layer.clone()));
     }
     // The compat form: the entrypoint of an OCI/Docker image config names a `.wasm` in a layer.
     let entrypoint = ["Entrypoint", "Cmd"].iter().find_map(|key| {

@@ -35,6 +35,11 @@ pub fn is_wasm_layer(media_type: &str) -> bool {
     .contains(&media_type)
 }
 
+/// A type a tool may give a layer that is a plain file (ORAS: an uncompressed tar, unless told).
+pub fn may_be_raw_wasm(media_type: &str) -> bool {
+    media_type == "application/octet-stream" || tar_layer(media_type) == Some(false)
+}
+
 /// A filesystem tar layer ("compat" images, as crun runs them), and whether it is gzipped.
 pub fn tar_layer(media_type: &str) -> Option<bool> {
     match media_type {

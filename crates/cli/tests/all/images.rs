@@ -452,6 +452,33 @@ fn images_published_by_other_tools() {
         .success()
         .stdout_is("Hello, world!\n");
 
+    // `oras push REF hello.wasm`: the file as a layer typed as an uncompressed tar, and OCI
+    // 1.1's empty config.
+    let config_digest = push_blob(&registry, "others/oras", b"{}");
+    push_blob(&registry, "others/oras", &wasm);
+    let mut layer = descriptor(
+        "application/vnd.oci.image.layer.v1.tar",
+        &wasm_digest,
+        wasm.len(),
+    );
+    layer["annotations"] = serde_json::json!({"org.opencontainers.image.title": "hello.wasm"});
+    push_manifest(
+        &registry,
+        "others/oras",
+        "1",
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "artifactType": "application/vnd.unknown.artifact.v1",
+            "config": descriptor("application/vnd.oci.empty.v1+json", &config_digest, 2),
+            "layers": [layer],
+        }),
+    );
+    Skiff::new()
+        .run(&["run", &registry.url("others/oras:1")])
+        .success()
+        .stdout_is("Hello, world!\n");
+
     // The "compat" form: a tar layer holding the .wasm named by the image config's entrypoint.
     let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_ustar();
