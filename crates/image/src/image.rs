@@ -3,8 +3,11 @@
 use std::io::Read;
 
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use ruzstd::decoding::errors::{FrameDecoderError, ReadFrameHeaderError};
+use ruzstd::decoding::{BlockDecodingStrategy, FrameDecoder};
 use skiff_manifest::AppConfig;
 
+use crate::media::Compression;
 use crate::store::{Store, StoreError};
 use crate::{limits, media};
 
@@ -79,7 +82,7 @@ pub enum WasmSource {
     /// A file inside a filesystem tar layer (the "compat" form crun runs).
     InTar {
         layer: OciDescriptor,
-        gzip: bool,
+        compression: Compression,
         path: String,
     },
 }
@@ -158,12 +161,16 @@ impl Image {
     pub fn wasm_bytes(&self, store: &Store) -> Result<Vec<u8>, ImageError> {
         match &self.wasm {
             WasmSource::Layer(layer) => Ok(store.get(&layer.digest)?),
-            WasmSource::InTar { layer, gzip, path } => {
+            WasmSource::InTar {
+                layer,
+                compression,
+                path,
+            } => {
                 let layer_err = |source| ImageError::Layer {
                     digest: layer.digest.clone(),
                     source,
                 };
-                let mut archive = tar_reader(store, &layer.digest, *gzip)?;
+                let mut archive = tar_reader(store, &layer.digest, *compression)?;
                 for entry in archive.entries().map_err(layer_err)? {
                     let mut entry = entry.map_err(layer_err)?;
                     let name = entry
@@ -225,18 +232,82 @@ fn starts_with_wasm_magic(store: &Store, digest: &str) -> bool {
 fn tar_reader(
     store: &Store,
     digest: &str,
-    gzip: bool,
+    compression: Compression,
 ) -> Result<tar::Archive<Box<dyn Read>>, ImageError> {
     let blob = store.reader(digest, limits::MAX_BLOB, "a layer")?;
-    let reader: Box<dyn Read> = if gzip {
-        Box::new(Capped {
-            inner: flate2::read::GzDecoder::new(blob),
-            left: limits::MAX_UNPACKED,
-        })
-    } else {
-        Box::new(blob)
+    let capped = |inner| Capped {
+        inner,
+        left: limits::MAX_UNPACKED,
+    };
+    let reader: Box<dyn Read> = match compression {
+        Compression::None => Box::new(blob),
+        Compression::Gzip => Box::new(capped(
+            Box::new(flate2::read::GzDecoder::new(blob)) as Box<dyn Read>
+        )),
+        Compression::Zstd => Box::new(capped(Box::new(Zstd::new(blob)))),
     };
     Ok(tar::Archive::new(reader))
+}
+
+/// A zstd stream of any number of frames (the format allows several, and skippable ones;
+/// ruzstd's `StreamingDecoder` reads one).
+struct Zstd<R> {
+    source: std::io::BufReader<R>,
+    frame: FrameDecoder,
+    in_frame: bool,
+}
+
+impl<R: Read> Zstd<R> {
+    fn new(source: R) -> Zstd<R> {
+        Zstd {
+            source: std::io::BufReader::new(source),
+            frame: FrameDecoder::new(),
+            in_frame: false,
+        }
+    }
+}
+
+impl<R: Read> Read for Zstd<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        use std::io::BufRead as _;
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        loop {
+            if self.in_frame {
+                while self.frame.can_collect() < buf.len() && !self.frame.is_finished() {
+                    let wanted = buf.len() - self.frame.can_collect();
+                    self.frame
+                        .decode_blocks(&mut self.source, BlockDecodingStrategy::UptoBytes(wanted))
+                        .map_err(std::io::Error::other)?;
+                }
+                let n = self.frame.read(buf)?;
+                if n > 0 {
+                    return Ok(n);
+                }
+                self.in_frame = false;
+            }
+            if self.source.fill_buf()?.is_empty() {
+                return Ok(0);
+            }
+            match self.frame.init(&mut self.source) {
+                Ok(()) => self.in_frame = true,
+                Err(FrameDecoderError::ReadFrameHeaderError(ReadFrameHeaderError::SkipFrame {
+                    length,
+                    ..
+                })) => {
+                    let skipped = std::io::copy(
+                        &mut (&mut self.source).take(u64::from(length)),
+                        &mut std::io::sink(),
+                    )?;
+                    if skipped < u64::from(length) {
+                        return Err(std::io::ErrorKind::UnexpectedEof.into());
+                    }
+                }
+                Err(e) => return Err(std::io::Error::other(e)),
+            }
+        }
+    }
 }
 
 /// A reader that fails once more than `left` bytes have come through.
@@ -334,10 +405,10 @@ fn find_wasm(
             .map(str::to_string)
     });
     for layer in &manifest.layers {
-        let Some(gzip) = media::tar_layer(&layer.media_type) else {
+        let Some(compression) = media::tar_layer(&layer.media_type) else {
             continue;
         };
-        let mut archive = tar_reader(store, &layer.digest, gzip)?;
+        let mut archive = tar_reader(store, &layer.digest, compression)?;
         let layer_err = |source| ImageError::Layer {
             digest: layer.digest.clone(),
             source,
@@ -360,7 +431,7 @@ fn find_wasm(
                 }
                 return Ok(WasmSource::InTar {
                     layer: layer.clone(),
-                    gzip,
+                    compression,
                     path: name,
                 });
             }
@@ -375,4 +446,30 @@ fn find_wasm(
             .collect::<Vec<_>>()
             .join(", "),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use ruzstd::encoding::{CompressionLevel, compress_to_vec};
+
+    use super::*;
+
+    #[test]
+    fn a_zstd_stream_of_several_frames_and_a_skippable_one_decodes_whole() {
+        let first = compress_to_vec(&b"first frame, "[..], CompressionLevel::Fastest);
+        let second = compress_to_vec(&b"second frame"[..], CompressionLevel::Uncompressed);
+        // A skippable frame: magic 0x184D2A50, little-endian length 3, 3 bytes.
+        let skippable = [0x50, 0x2A, 0x4D, 0x18, 3, 0, 0, 0, 1, 2, 3];
+        let stream = [first, skippable.to_vec(), second].concat();
+        let mut out = String::new();
+        Zstd::new(&stream[..]).read_to_string(&mut out).unwrap();
+        assert_eq!(out, "first frame, second frame");
+        // Cut short: an error, not a quiet end.
+        let mut out = String::new();
+        assert!(
+            Zstd::new(&stream[..stream.len() - 4])
+                .read_to_string(&mut out)
+                .is_err()
+        );
+    }
 }

@@ -37,16 +37,25 @@ pub fn is_wasm_layer(media_type: &str) -> bool {
 
 /// A type a tool may give a layer that is a plain file (ORAS: an uncompressed tar, unless told).
 pub fn may_be_raw_wasm(media_type: &str) -> bool {
-    media_type == "application/octet-stream" || tar_layer(media_type) == Some(false)
+    media_type == "application/octet-stream" || tar_layer(media_type) == Some(Compression::None)
 }
 
-/// A filesystem tar layer ("compat" images, as crun runs them), and whether it is gzipped.
-pub fn tar_layer(media_type: &str) -> Option<bool> {
+/// How a filesystem tar layer is compressed.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Compression {
+    None,
+    Gzip,
+    Zstd,
+}
+
+/// A filesystem tar layer ("compat" images, as crun runs them), and how it is compressed.
+pub fn tar_layer(media_type: &str) -> Option<Compression> {
     match media_type {
         "application/vnd.oci.image.layer.v1.tar"
-        | "application/vnd.docker.image.rootfs.diff.tar" => Some(false),
+        | "application/vnd.docker.image.rootfs.diff.tar" => Some(Compression::None),
         "application/vnd.oci.image.layer.v1.tar+gzip"
-        | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(true),
+        | "application/vnd.docker.image.rootfs.diff.tar.gzip" => Some(Compression::Gzip),
+        "application/vnd.oci.image.layer.v1.tar+zstd" => Some(Compression::Zstd),
         _ => None,
     }
 }

@@ -507,6 +507,26 @@ fn images_published_by_other_tools() {
         .success()
         .stdout_is("Hello, crun!\n");
 
+    // The same, zstd-compressed (`docker buildx ... --output type=image,compression=zstd`).
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&layer[..], ruzstd::encoding::CompressionLevel::Fastest);
+    let layer_digest = push_blob(&registry, "others/compat", &zstd);
+    push_manifest(
+        &registry,
+        "others/compat",
+        "zstd",
+        &serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, oci_config.len()),
+            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+zstd", &layer_digest, zstd.len())],
+        }),
+    );
+    Skiff::new()
+        .run(&["run", &registry.url("others/compat:zstd"), "--name", "zstd"])
+        .success()
+        .stdout_is("Hello, zstd!\n");
+
     // Not Wasm at all: refused, and nothing is left in the store.
     let text = b"#!/bin/sh\necho hi\n";
     let text_digest = push_blob(&registry, "others/notwasm", text);
