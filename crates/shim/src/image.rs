@@ -105,7 +105,14 @@ impl Containerd {
             .with_context(|| format!("image `{name}` has no Wasm image to run"))?
         {
             digest = entry;
-            bytes = self.read_json(&digest, store).await?;
+            bytes = self.read_json(&digest, store).await.with_context(|| {
+                format!(
+                    "image `{name}` is multi-platform and containerd has not pulled its Wasm \
+                     entry `{digest}`: containerd pulls the node's platform unless told; pull \
+                     it with `ctr image pull --platform wasi/wasm {name}`, or publish the Wasm \
+                     image under a tag of its own"
+                )
+            })?;
         }
         let manifest: serde_json::Value = serde_json::from_slice(&bytes)
             .with_context(|| format!("the manifest `{digest}` is not JSON"))?;

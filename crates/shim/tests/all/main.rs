@@ -61,6 +61,32 @@ fn a_component_and_the_compat_form_run() {
 }
 
 #[test]
+fn a_multi_platform_image_runs_its_wasm_entry() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let image = containerd.publish_multi_platform(&registry, "team/multi:1.0", P1_CLI_HELLO);
+    // Pulled as ctr pulls by default, for the node's platform only: the start says what to pull.
+    containerd.ctr(&["image", "pull", "--plain-http", &image]);
+    let run = containerd.run(&image, "multi1", &[], &[]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr.contains("ctr image pull --platform wasi/wasm"),
+        "{run:?}\n{}",
+        containerd.log()
+    );
+    // Its Wasm entry pulled: that is what runs.
+    let platform = ["--platform", "wasi/wasm"];
+    containerd.ctr(&[&["image", "pull", "--plain-http"][..], &platform, &[&image]].concat());
+    let run = containerd.run(&image, "multi2", &platform, &["--name", "multi"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "Hello, multi!\n"),
+        "{run:?}\n{}",
+        containerd.log()
+    );
+}
+
+#[test]
 fn stdin_reaches_the_app_and_ends_when_the_client_closes_it() {
     let registry = Registry::start();
     let containerd = Containerd::start();

@@ -287,6 +287,59 @@ impl Containerd {
         reference
     }
 
+    /// Pushes to `registry` as `name` a multi-platform image, as `docker buildx --platform
+    /// linux/amd64,wasi/wasm` does: an index of a native `linux/amd64` image and of `wasm` as a
+    /// `wasi/wasm` one (the layer form); nothing of it is left here. Returns the reference.
+    pub fn publish_multi_platform(&self, registry: &Registry, name: &str, wasm: &str) -> String {
+        let reference = format!("{}/{name}", registry.addr);
+        let layout = self
+            .dir
+            .path()
+            .join(format!("layout-{}", name.replace(['/', ':'], "-")));
+        let (_, tag) = reference.rsplit_once(':').unwrap();
+        // Each image is written as a layout of its own into the same directory (the blobs add
+        // up), and its index entry kept with its platform.
+        let entry = |os: &str, architecture: &str| {
+            let index: serde_json::Value =
+                serde_json::from_slice(&std::fs::read(layout.join("index.json")).unwrap()).unwrap();
+            let mut entry = index["manifests"][0].clone();
+            entry["annotations"] = serde_json::json!({});
+            entry["platform"] = serde_json::json!({ "os": os, "architecture": architecture });
+            entry
+        };
+        let layer = tar_of("pause", PAUSE);
+        let config = native_config(&layer);
+        write_oci_layout(&layout, tag, &config, TAR_LAYER, &layer);
+        let native = entry("linux", "amd64");
+        write_layout(&layout, &std::fs::read(wasm).unwrap(), tag, Form::Layer);
+        let wasm = entry("wasi", "wasm");
+        let index = serde_json::json!({
+            "schemaVersion": 2,
+            "mediaType": OCI_INDEX,
+            "manifests": [native, wasm],
+        })
+        .to_string();
+        let digest = skiff_image::digest_of(index.as_bytes());
+        std::fs::write(
+            layout.join("blobs/sha256").join(&digest["sha256:".len()..]),
+            &index,
+        )
+        .unwrap();
+        let top = serde_json::json!({
+            "schemaVersion": 2,
+            "manifests": [{
+                "mediaType": OCI_INDEX,
+                "digest": digest,
+                "size": index.len(),
+                "annotations": { "org.opencontainers.image.ref.name": tag },
+            }],
+        });
+        std::fs::write(layout.join("index.json"), top.to_string()).unwrap();
+        self.push_layout(&layout, &reference);
+        self.ctr(&["image", "rm", "--sync", &reference]);
+        reference
+    }
+
     /// Pushes to `registry` as `name` a native linux/amd64 image of one file, `/pause`, to be CRI's
     /// pod sandbox image: the shim runs nothing for a sandbox container, but containerd still
     /// pulls and unpacks the image; returns the full reference.
@@ -294,21 +347,8 @@ impl Containerd {
         let reference = format!("{}/{name}", registry.addr);
         let layout = self.dir.path().join("layout-pause");
         let (_, tag) = reference.rsplit_once(':').unwrap();
-        let layer = tar_of("pause", b"#!/bin/sh\nexec sleep infinity\n");
-        let layer_digest = skiff_image::digest_of(&layer);
-        let config = serde_json::json!({
-            "architecture": "amd64",
-            "os": "linux",
-            "config": { "Entrypoint": ["/pause"] },
-            "rootfs": { "type": "layers", "diff_ids": [layer_digest] },
-        });
-        write_oci_layout(
-            &layout,
-            tag,
-            &config,
-            "application/vnd.oci.image.layer.v1.tar",
-            &layer,
-        );
+        let layer = tar_of("pause", PAUSE);
+        write_oci_layout(&layout, tag, &native_config(&layer), TAR_LAYER, &layer);
         self.push_layout(&layout, &reference);
         reference
     }
@@ -561,6 +601,21 @@ pub fn free_port() -> u16 {
         .local_addr()
         .unwrap()
         .port()
+}
+
+const OCI_INDEX: &str = "application/vnd.oci.image.index.v1+json";
+const TAR_LAYER: &str = "application/vnd.oci.image.layer.v1.tar";
+/// The native image's one file.
+const PAUSE: &[u8] = b"#!/bin/sh\nexec sleep infinity\n";
+
+/// The OCI config of a native linux/amd64 image of `layer`, running `/pause`.
+fn native_config(layer: &[u8]) -> serde_json::Value {
+    serde_json::json!({
+        "architecture": "amd64",
+        "os": "linux",
+        "config": { "Entrypoint": ["/pause"] },
+        "rootfs": { "type": "layers", "diff_ids": [skiff_image::digest_of(layer)] },
+    })
 }
 
 /// Where the test images put their Wasm (the compat form's entrypoint; a name for layer images).
