@@ -274,11 +274,7 @@ impl Containerd {
     /// `ctr image import` and `ctr image push`), deletes it here and pulls it back, as a node
     /// would; returns the full reference.
     pub fn publish(&self, registry: &Registry, name: &str, wasm: &str, form: Form) -> String {
-        let reference = format!("{}/{name}", registry.addr);
-        let layout = self
-            .dir
-            .path()
-            .join(format!("layout-{}", name.replace(['/', ':'], "-")));
+        let (reference, layout) = self.layout_for(registry, name);
         let (_, tag) = reference.rsplit_once(':').unwrap();
         write_layout(&layout, &std::fs::read(wasm).unwrap(), tag, form);
         self.push_layout(&layout, &reference);
@@ -287,15 +283,20 @@ impl Containerd {
         reference
     }
 
-    /// Pushes to `registry` as `name` a multi-platform image, as `docker buildx --platform
-    /// linux/amd64,wasi/wasm` does: an index of a native `linux/amd64` image and of `wasm` as a
-    /// `wasi/wasm` one (the layer form); nothing of it is left here. Returns the reference.
-    pub fn publish_multi_platform(&self, registry: &Registry, name: &str, wasm: &str) -> String {
-        let reference = format!("{}/{name}", registry.addr);
+    /// The full reference of `name` in `registry`, and a directory for its layout.
+    fn layout_for(&self, registry: &Registry, name: &str) -> (String, PathBuf) {
         let layout = self
             .dir
             .path()
             .join(format!("layout-{}", name.replace(['/', ':'], "-")));
+        (format!("{}/{name}", registry.addr), layout)
+    }
+
+    /// Pushes to `registry` as `name` a multi-platform image, as `docker buildx --platform
+    /// linux/amd64,wasi/wasm` does: an index of a native `linux/amd64` image and of `wasm` as a
+    /// `wasi/wasm` one (the layer form); nothing of it is left here. Returns the reference.
+    pub fn publish_multi_platform(&self, registry: &Registry, name: &str, wasm: &str) -> String {
+        let (reference, layout) = self.layout_for(registry, name);
         let (_, tag) = reference.rsplit_once(':').unwrap();
         // Each image is written as a layout of its own into the same directory (the blobs add
         // up), and its index entry kept with its platform.
