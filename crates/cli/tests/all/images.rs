@@ -408,78 +408,64 @@ fn descriptor(media_type: &str, digest: &str, size: usize) -> serde_json::Value 
     serde_json::json!({"mediaType": media_type, "digest": digest, "size": size})
 }
 
+/// Pushes `config` and one `layer` to `repo`, each typed as given; returns their OCI manifest
+/// (pushed by the caller, who may add to it).
+fn one_layer(
+    registry: &Registry,
+    repo: &str,
+    (config_type, config): (&str, &[u8]),
+    (layer_type, layer): (&str, &[u8]),
+) -> serde_json::Value {
+    serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor(config_type, &push_blob(registry, repo, config), config.len()),
+        "layers": [descriptor(layer_type, &push_blob(registry, repo, layer), layer.len())],
+    })
+}
+
 #[test]
 fn images_published_by_other_tools() {
+    const OCI_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
     let registry = Registry::start();
     let wasm = std::fs::read(P2_CLI_HELLO).unwrap();
-    let config = br#"{"architecture":"wasm","os":"wasip2"}"#;
-    let config_digest = push_blob(&registry, "others/runwasi", config);
-    let wasm_digest = push_blob(&registry, "others/runwasi", &wasm);
+    // (repository, manifest, arguments, greeting)
+    let mut images = Vec::new();
     // runwasi's component layer.
-    push_manifest(
+    let config = br#"{"architecture":"wasm","os":"wasip2"}"#;
+    let runwasi = (
+        "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm",
+        &wasm[..],
+    );
+    let manifest = one_layer(
         &registry,
         "others/runwasi",
-        "1",
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": descriptor("application/vnd.wasm.config.v0+json", &config_digest, config.len()),
-            "layers": [descriptor("application/vnd.bytecodealliance.wasm.component.layer.v0+wasm", &wasm_digest, wasm.len())],
-        }),
+        ("application/vnd.wasm.config.v0+json", config),
+        runwasi,
     );
-    Skiff::new()
-        .run(&["run", &registry.url("others/runwasi:1")])
-        .success()
-        .stdout_is("Hello, world!\n");
-
-    // wasmCloud's form (`wash push`).
-    let config = b"{}";
-    let config_digest = push_blob(&registry, "others/wash", config);
-    let wasm_digest = push_blob(&registry, "others/wash", &wasm);
-    push_manifest(
-        &registry,
+    images.push(("others/runwasi", manifest, "world"));
+    // wasmCloud's (`wash push`).
+    let config = ("application/vnd.wasmcloud.actor.archive.config", &b"{}"[..]);
+    let wash = (
+        "application/vnd.module.wasm.content.layer.v1+wasm",
+        &wasm[..],
+    );
+    images.push((
         "others/wash",
-        "1",
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": descriptor("application/vnd.wasmcloud.actor.archive.config", &config_digest, config.len()),
-            "layers": [descriptor("application/vnd.module.wasm.content.layer.v1+wasm", &wasm_digest, wasm.len())],
-        }),
-    );
-    Skiff::new()
-        .run(&["run", &registry.url("others/wash:1")])
-        .success()
-        .stdout_is("Hello, world!\n");
-
+        one_layer(&registry, "others/wash", config, wash),
+        "world",
+    ));
     // `oras push REF hello.wasm`: the file as a layer typed as an uncompressed tar, and OCI
     // 1.1's empty config.
-    let config_digest = push_blob(&registry, "others/oras", b"{}");
-    push_blob(&registry, "others/oras", &wasm);
-    let mut layer = descriptor(
-        "application/vnd.oci.image.layer.v1.tar",
-        &wasm_digest,
-        wasm.len(),
-    );
-    layer["annotations"] = serde_json::json!({"org.opencontainers.image.title": "hello.wasm"});
-    push_manifest(
-        &registry,
-        "others/oras",
-        "1",
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "artifactType": "application/vnd.unknown.artifact.v1",
-            "config": descriptor("application/vnd.oci.empty.v1+json", &config_digest, 2),
-            "layers": [layer],
-        }),
-    );
-    Skiff::new()
-        .run(&["run", &registry.url("others/oras:1")])
-        .success()
-        .stdout_is("Hello, world!\n");
-
-    // The "compat" form: a tar layer holding the .wasm named by the image config's entrypoint.
+    let config = ("application/vnd.oci.empty.v1+json", &b"{}"[..]);
+    let file = ("application/vnd.oci.image.layer.v1.tar", &wasm[..]);
+    let mut manifest = one_layer(&registry, "others/oras", config, file);
+    manifest["artifactType"] = serde_json::json!("application/vnd.unknown.artifact.v1");
+    manifest["layers"][0]["annotations"] =
+        serde_json::json!({"org.opencontainers.image.title": "hello.wasm"});
+    images.push(("others/oras", manifest, "world"));
+    // The "compat" form: a tar layer holding the .wasm named by the image config's entrypoint,
+    // plain, and zstd-compressed (`docker buildx ... --output type=image,compression=zstd`).
     let mut tar = tar::Builder::new(Vec::new());
     let mut header = tar::Header::new_ustar();
     header.set_size(wasm.len() as u64);
@@ -488,60 +474,28 @@ fn images_published_by_other_tools() {
     tar.append_data(&mut header, "app/hello.wasm", &wasm[..])
         .unwrap();
     let layer = tar.into_inner().unwrap();
-    let oci_config = br#"{"architecture":"wasm","os":"wasip1","config":{"Entrypoint":["/app/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let config_digest = push_blob(&registry, "others/compat", oci_config);
-    let layer_digest = push_blob(&registry, "others/compat", &layer);
-    push_manifest(
-        &registry,
-        "others/compat",
-        "1",
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, oci_config.len()),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", &layer_digest, layer.len())],
-        }),
-    );
-    Skiff::new()
-        .run(&["run", &registry.url("others/compat:1"), "--name", "crun"])
-        .success()
-        .stdout_is("Hello, crun!\n");
-
-    // The same, zstd-compressed (`docker buildx ... --output type=image,compression=zstd`).
+    let config = br#"{"architecture":"wasm","os":"wasip1","config":{"Entrypoint":["/app/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
+    let plain = ("application/vnd.oci.image.layer.v1.tar", &layer[..]);
+    let manifest = one_layer(&registry, "others/compat", (OCI_CONFIG, config), plain);
+    images.push(("others/compat", manifest, "crun"));
     let zstd =
         ruzstd::encoding::compress_to_vec(&layer[..], ruzstd::encoding::CompressionLevel::Fastest);
-    let layer_digest = push_blob(&registry, "others/compat", &zstd);
-    push_manifest(
-        &registry,
-        "others/compat",
-        "zstd",
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, oci_config.len()),
-            "layers": [descriptor("application/vnd.oci.image.layer.v1.tar+zstd", &layer_digest, zstd.len())],
-        }),
-    );
-    Skiff::new()
-        .run(&["run", &registry.url("others/compat:zstd"), "--name", "zstd"])
-        .success()
-        .stdout_is("Hello, zstd!\n");
+    let zstd = ("application/vnd.oci.image.layer.v1.tar+zstd", &zstd[..]);
+    let manifest = one_layer(&registry, "others/zstd", (OCI_CONFIG, config), zstd);
+    images.push(("others/zstd", manifest, "zstd"));
+
+    for (repo, manifest, name) in images {
+        push_manifest(&registry, repo, "1", &manifest);
+        Skiff::new()
+            .run(&["run", &registry.url(&format!("{repo}:1")), "--name", name])
+            .success()
+            .stdout_is(&format!("Hello, {name}!\n"));
+    }
 
     // Not Wasm at all: refused, and nothing is left in the store.
-    let text = b"#!/bin/sh\necho hi\n";
-    let text_digest = push_blob(&registry, "others/notwasm", text);
-    let config_digest = push_blob(&registry, "others/notwasm", b"{}");
-    push_manifest(
-        &registry,
-        "others/notwasm",
-        "1",
-        &serde_json::json!({
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": descriptor("application/vnd.oci.image.config.v1+json", &config_digest, 2),
-            "layers": [descriptor("application/octet-stream", &text_digest, text.len())],
-        }),
-    );
+    let text = ("application/octet-stream", &b"#!/bin/sh\necho hi\n"[..]);
+    let manifest = one_layer(&registry, "others/notwasm", (OCI_CONFIG, b"{}"), text);
+    push_manifest(&registry, "others/notwasm", "1", &manifest);
     let skiff = Skiff::new();
     skiff
         .run(&["pull", &registry.url("others/notwasm:1")])
@@ -566,8 +520,8 @@ fn push_entry(
     manifest: &serde_json::Value,
     platform: Option<&str>,
 ) -> serde_json::Value {
-    let size = serde_json::to_vec(manifest).unwrap().len();
-    let digest = skiff_image::digest_of(&serde_json::to_vec(manifest).unwrap());
+    let bytes = serde_json::to_vec(manifest).unwrap();
+    let (digest, size) = (skiff_image::digest_of(&bytes), bytes.len());
     push_manifest(registry, repo, &digest, manifest);
     let media_type = manifest["mediaType"]
         .as_str()
@@ -592,24 +546,30 @@ fn multi_platform_images_run_their_wasm_entry() {
     let repo = "others/multi";
     let wasm = std::fs::read(P2_CLI_HELLO).unwrap();
 
+    let docker = |mut manifest: serde_json::Value| {
+        manifest["mediaType"] = json!(DOCKER_MANIFEST);
+        manifest
+    };
     // linux/amd64: a shell script, not Wasm.
     let native_layer = gzip_tar(&[("bin/hello", b"#!/bin/sh\necho native\n")]);
     let native_config = br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/hello"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let native = json!({
-        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-        "config": descriptor(DOCKER_CONFIG, &push_blob(&registry, repo, native_config), native_config.len()),
-        "layers": [descriptor(DOCKER_TAR_GZ, &push_blob(&registry, repo, &native_layer), native_layer.len())],
-    });
-    let native = push_entry(&registry, repo, &native, Some("linux/amd64"));
+    let native = one_layer(
+        &registry,
+        repo,
+        (DOCKER_CONFIG, native_config),
+        (DOCKER_TAR_GZ, &native_layer),
+    );
+    let native = push_entry(&registry, repo, &docker(native), Some("linux/amd64"));
     // wasi/wasm: `FROM scratch`, `COPY hello.wasm /`, `ENTRYPOINT ["/hello.wasm"]`.
     let wasm_layer = gzip_tar(&[("hello.wasm", &wasm)]);
     let wasm_config = br#"{"architecture":"wasm","os":"wasi","config":{"Entrypoint":["/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let compat = json!({
-        "schemaVersion": 2, "mediaType": DOCKER_MANIFEST,
-        "config": descriptor(DOCKER_CONFIG, &push_blob(&registry, repo, wasm_config), wasm_config.len()),
-        "layers": [descriptor(DOCKER_TAR_GZ, &push_blob(&registry, repo, &wasm_layer), wasm_layer.len())],
-    });
-    let compat = push_entry(&registry, repo, &compat, Some("wasi/wasm"));
+    let compat = one_layer(
+        &registry,
+        repo,
+        (DOCKER_CONFIG, wasm_config),
+        (DOCKER_TAR_GZ, &wasm_layer),
+    );
+    let compat = push_entry(&registry, repo, &docker(compat), Some("wasi/wasm"));
     push_manifest(
         &registry,
         repo,
@@ -624,22 +584,24 @@ fn multi_platform_images_run_their_wasm_entry() {
     // An OCI index without `mediaType`, a build attestation first (BuildKit's form).
     let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
     let empty = b"{}";
-    let attestation = json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptor("application/vnd.oci.image.config.v1+json", &push_blob(&registry, repo, empty), 2),
-        "layers": [descriptor("application/vnd.in-toto+json", &push_blob(&registry, repo, statement), statement.len())],
-    });
+    let attestation = one_layer(
+        &registry,
+        repo,
+        ("application/vnd.oci.image.config.v1+json", empty),
+        ("application/vnd.in-toto+json", statement),
+    );
     let mut attestation = push_entry(&registry, repo, &attestation, Some("unknown/unknown"));
     attestation["annotations"] = json!({
         "vnd.docker.reference.type": "attestation-manifest",
         "vnd.docker.reference.digest": compat["digest"],
     });
     let component_config = br#"{"architecture":"wasm","os":"wasip2"}"#;
-    let component = json!({
-        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
-        "config": descriptor("application/vnd.wasm.config.v0+json", &push_blob(&registry, repo, component_config), component_config.len()),
-        "layers": [descriptor("application/wasm", &push_blob(&registry, repo, &wasm), wasm.len())],
-    });
+    let component = one_layer(
+        &registry,
+        repo,
+        ("application/vnd.wasm.config.v0+json", component_config),
+        ("application/wasm", &wasm),
+    );
     let component = push_entry(&registry, repo, &component, Some("wasip2/wasm"));
     let index = json!({"schemaVersion": 2, "manifests": [attestation.clone(), component.clone()]});
     push_manifest(&registry, repo, "oci", &index);
