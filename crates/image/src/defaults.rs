@@ -16,10 +16,7 @@ pub struct AppDefaults {
 impl Image {
     /// The image's defaults, extracting its static files on first use.
     pub fn defaults(&self, store: &Store) -> Result<AppDefaults, ImageError> {
-        let app = self.app.clone().unwrap_or_else(|| AppConfig {
-            name: self.digest.clone(),
-            ..Default::default()
-        });
+        let app = self.app.clone().unwrap_or_else(|| self.oci_defaults());
         let mut files = Vec::new();
         if let Some(layer) = self.files_layer() {
             let root = crate::materialize_files(store, layer)?;
@@ -44,6 +41,36 @@ impl Image {
             files.sort_by(|a, b| a.guest.cmp(&b.guest));
         }
         Ok(AppDefaults { app, files })
+    }
+
+    /// What an image another tool made asks of a run, as `docker run` reads its OCI config:
+    /// its `Env`, and as arguments what follows the program in `Entrypoint` + `Cmd` (arguments
+    /// given to the run replace them all).
+    fn oci_defaults(&self) -> AppConfig {
+        let strings = |key: &str| -> Vec<String> {
+            self.config
+                .pointer(&format!("/config/{key}"))
+                .and_then(|v| v.as_array())
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str())
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        let env = strings("Env")
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        let argv = strings("Entrypoint").into_iter().chain(strings("Cmd"));
+        AppConfig {
+            name: self.digest.clone(),
+            args: argv.skip(1).collect(),
+            env,
+            ..Default::default()
+        }
     }
 }
 

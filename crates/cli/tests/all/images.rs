@@ -466,14 +466,7 @@ fn images_published_by_other_tools() {
     images.push(("others/oras", manifest, "world"));
     // The "compat" form: a tar layer holding the .wasm named by the image config's entrypoint,
     // plain, and zstd-compressed (`docker buildx ... --output type=image,compression=zstd`).
-    let mut tar = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_ustar();
-    header.set_size(wasm.len() as u64);
-    header.set_mode(0o755);
-    header.set_cksum();
-    tar.append_data(&mut header, "app/hello.wasm", &wasm[..])
-        .unwrap();
-    let layer = tar.into_inner().unwrap();
+    let layer = tar_of(&[("app/hello.wasm", &wasm)]);
     let config = br#"{"architecture":"wasm","os":"wasip1","config":{"Entrypoint":["/app/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
     let plain = ("application/vnd.oci.image.layer.v1.tar", &layer[..]);
     let manifest = one_layer(&registry, "others/compat", (OCI_CONFIG, config), plain);
@@ -674,12 +667,9 @@ fn multi_platform_images_run_their_wasm_entry() {
     skiff.run(&["system", "check"]).success();
 }
 
-/// A gzipped tar of regular files.
-fn gzip_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
-    let mut tar = tar::Builder::new(flate2::write::GzEncoder::new(
-        Vec::new(),
-        flate2::Compression::fast(),
-    ));
+/// A tar of regular files.
+fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut tar = tar::Builder::new(Vec::new());
     for (name, bytes) in files {
         let mut header = tar::Header::new_ustar();
         header.set_size(bytes.len() as u64);
@@ -687,7 +677,14 @@ fn gzip_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
         header.set_cksum();
         tar.append_data(&mut header, name, *bytes).unwrap();
     }
-    tar.into_inner().unwrap().finish().unwrap()
+    tar.into_inner().unwrap()
+}
+
+/// A gzipped tar of regular files.
+fn gzip_tar(files: &[(&str, &[u8])]) -> Vec<u8> {
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&tar_of(files)).unwrap();
+    gzip.finish().unwrap()
 }
 
 /// An OCI image layout tar: `oci-layout`, `index.json` and the blobs, each under the digest given.
@@ -713,6 +710,48 @@ pub(crate) fn write_layout<'a>(
         );
     }
     tar.into_inner().unwrap().flush().unwrap();
+}
+
+/// An image built by Docker (`FROM scratch`, `COPY`, `ENV`, `ENTRYPOINT`, `CMD`) runs as `docker
+/// run` would run it: with its `Env` (a `-e` wins) and, unless the run gives arguments, those
+/// after the program in `Entrypoint` + `Cmd`.
+#[test]
+fn docker_images_bring_their_env_and_arguments() {
+    const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    let registry = Registry::start();
+    let env_layer = tar_of(&[("env.wasm", &std::fs::read(P1_CLI_ENV).unwrap())]);
+    let config = br#"{"architecture":"wasm","os":"wasip1","config":{"Env":["PATH=/usr/bin","GREETING=hi"],"Entrypoint":["/env.wasm"]}}"#;
+    let manifest = one_layer(&registry, "docker/env", (CONFIG, config), (TAR, &env_layer));
+    push_manifest(&registry, "docker/env", "1", &manifest);
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "-e", "EXTRA=x", &registry.url("docker/env:1")])
+        .success()
+        .stdout_is("EXTRA=x\nGREETING=hi\nPATH=/usr/bin\n");
+    skiff
+        .run(&["run", "-e", "GREETING=flag", &registry.url("docker/env:1")])
+        .success()
+        .stdout_is("GREETING=flag\nPATH=/usr/bin\n");
+
+    let hello_layer = tar_of(&[("hello.wasm", &std::fs::read(P2_CLI_HELLO).unwrap())]);
+    let config = br#"{"architecture":"wasm","os":"wasip2","config":{"Entrypoint":["/hello.wasm"],"Cmd":["--name","cmd"]}}"#;
+    let manifest = one_layer(
+        &registry,
+        "docker/hello",
+        (CONFIG, config),
+        (TAR, &hello_layer),
+    );
+    push_manifest(&registry, "docker/hello", "1", &manifest);
+    let image = registry.url("docker/hello:1");
+    skiff
+        .run(&["run", &image])
+        .success()
+        .stdout_is("Hello, cmd!\n");
+    skiff
+        .run(&["run", &image, "--name", "arg"])
+        .success()
+        .stdout_is("Hello, arg!\n");
 }
 
 #[test]
