@@ -17,8 +17,9 @@ use crate::settings::{GrantFlags, LimitFlags};
 #[command(next_help_heading = "As `wasmtime run` and `wasmtime serve`")]
 pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
-    /// `cli`, `http`, `preview2`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup` (on already; where sockets
-    /// may connect is `--network`); `threads` (a program that spawns threads is refused when it
+    /// `cli`, `http`, `preview2`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup`, `cli-exit-with-code`,
+    /// `network-error-code`, `inherit-stdin|stdout|stderr` (on already; where sockets may connect
+    /// is `--network`); `threads` (a program that spawns threads is refused when it
     /// loads, naming the import); repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
@@ -30,9 +31,16 @@ pub struct WasmtimeFlags {
     pub wasm: Vec<String>,
 }
 
-/// WASI interfaces Skiff always links (where sockets may connect is `--network`).
+/// WASI interfaces Skiff always links (where sockets may connect is `--network`), and
+/// `wasmtime run`'s defaults Skiff keeps (the app's stdio is the run's).
 const WASI_ON_ALREADY: &[&str] = &[
     "cli",
+    "common",
+    "cli-exit-with-code",
+    "network-error-code",
+    "inherit-stdin",
+    "inherit-stdout",
+    "inherit-stderr",
     "http",
     "preview2",
     "p3",
@@ -95,9 +103,9 @@ impl WasmtimeFlags {
                 _ => {
                     return Err(user_error(
                         format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
-                        "Skiff takes `-S inherit-env`, `cli`, `http`, `preview2`, `p3`, `tcp`, \
-                         `udp`, `allow-ip-name-lookup` and `threads`; see `skiff run --help` for \
-                         its own grants",
+                        "Skiff takes `-S inherit-env`, `threads` and the options it has on \
+                         already (`cli`, `http`, `p3`, `tcp`, ...: `skiff run --help` lists them); \
+                         see `skiff run --help` for its own grants and limits",
                     ));
                 }
             }

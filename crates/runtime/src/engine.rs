@@ -277,7 +277,11 @@ impl Engines {
     pub(crate) fn component_linker(&self) -> &wasmtime::component::Linker<ComponentHost> {
         self.component_linker.get_or_init(|| {
             let mut linker = wasmtime::component::Linker::new(&self.engine);
-            wasmtime_wasi::p2::add_to_linker_async(&mut linker)
+            // `wasi:sockets`' `network-error-code`, still unstable in 0.2, is linked as
+            // `wasmtime run -S network-error-code` links it: a program that imports it runs.
+            let mut options = wasmtime_wasi::p2::bindings::LinkOptions::default();
+            options.network_error_code(true);
+            wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options)
                 .expect("WASI 0.2 links into an empty linker");
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
                 .expect("wasi:http links beside WASI 0.2");

@@ -2,7 +2,9 @@
 //! runs unchanged: `--argv0`, `-S inherit-env`, `-W timeout`, `-W max-memory-size`, the proposals
 //! on by default; what Skiff cannot honour is refused naming its own flag.
 
-use skiff_test_programs_artifacts::{P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB};
+use skiff_test_programs_artifacts::{
+    P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P2_CLI_HELLO,
+};
 
 use crate::support::{Skiff, path_str, write_file};
 
@@ -140,4 +142,51 @@ fn what_skiff_cannot_honour_is_refused_naming_its_flag() {
             .stderr_has("hint: ")
             .stderr_has(hint);
     }
+}
+
+/// `wasmtime run`'s options for what it links or does by default, and for
+/// `network-error-code`, which Skiff links always: accepted, and a program importing it runs
+/// (under `wasmtime run` only with `-S network-error-code`). Turning a default off is refused.
+#[test]
+fn wasi_options_skiff_has_on_already_are_accepted() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&[
+            "run",
+            "-S",
+            "common,cli-exit-with-code,network-error-code,inherit-stdin,inherit-stdout=y",
+            P2_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
+    let dir = tempfile::tempdir().unwrap();
+    let component = write_file(
+        dir.path(),
+        "network-error-code.wat",
+        r#"(component
+          (import "wasi:io/error@0.2.0" (instance $io (export "error" (type (sub resource)))))
+          (alias export $io "error" (type $error))
+          (import "wasi:sockets/network@0.2.0" (instance
+            (alias outer 1 $error (type $e))
+            (export "error" (type $err (eq $e)))
+            (type $code (enum "unknown" "access-denied" "not-supported" "invalid-argument"
+              "out-of-memory" "timeout" "concurrency-conflict" "not-in-progress" "would-block"
+              "invalid-state" "new-socket-limit" "address-not-bindable" "address-in-use"
+              "remote-unreachable" "connection-refused" "connection-reset" "connection-aborted"
+              "datagram-too-large" "name-unresolvable" "temporary-resolver-failure"
+              "permanent-resolver-failure"))
+            (export "error-code" (type $ec (eq $code)))
+            (export "network-error-code"
+              (func (param "err" (borrow $err)) (result (option $ec))))))
+          (core module $m (func (export "run") (result i32) i32.const 0))
+          (core instance $i (instantiate $m))
+          (func $run (result (result)) (canon lift (core func $i "run")))
+          (instance $cli (export "run" (func $run)))
+          (export "wasi:cli/run@0.2.0" (instance $cli)))"#,
+    );
+    skiff.run(&["run", path_str(&component)]).success();
+    skiff
+        .run(&["run", "-S", "inherit-stdout=n", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("Skiff cannot turn inherit-stdout off");
 }
