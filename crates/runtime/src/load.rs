@@ -124,6 +124,17 @@ impl LoadError {
                  interfaces), which neither Skiff nor `wasmtime` 48 implements; rebuild it \
                  against WASI 0.3.0 (Rust: the `wasip3` crate 0.7) or 0.2 (wasm32-wasip2)"
             }
+            // Components built with the Spin SDK that use Spin's own host APIs.
+            LoadError::Link { source, .. }
+                if ["`fermyon:spin/", "`spin:"]
+                    .iter()
+                    .any(|name| source.to_string().contains(name)) =>
+            {
+                "it uses a Spin host API (`fermyon:spin/...`, `spin:...`: variables, key-value, \
+                 SQLite, Redis, ...), which only Spin provides; run it with Spin, or build it \
+                 against `wasi:http` and `wasi:cli` alone (a Spin HTTP component that uses \
+                 nothing else runs here)"
+            }
             LoadError::UnknownImport { .. } | LoadError::Link { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules and WASI 0.2 \
                  and 0.3.0 (the `wasi:cli/command` world, and `wasi:http`) to components; build \

@@ -102,6 +102,24 @@ fn a_wasi_0_3_release_candidate_is_named() {
         .stderr_has("the `wasip3` crate 0.7");
 }
 
+/// A component that uses one of Spin's own host APIs is told that only Spin provides it.
+#[test]
+fn a_spin_host_api_is_named() {
+    let component = r#"(component
+        (import "fermyon:spin/variables@2.0.0" (instance
+            (export "get" (func (param "name" string) (result string)))))
+        (core module $m (func (export "run") (result i32) i32.const 0))
+        (core instance $i (instantiate $m))
+        (func $run (result (result)) (canon lift (core func $i "run")))
+        (instance $inst (export "run" (func $run)))
+        (export "wasi:cli/run@0.2.0" (instance $inst)))"#;
+    run_file("spin.wat", component, &[])
+        .code(125)
+        .stderr_has("`fermyon:spin/variables@2.0.0`")
+        .stderr_has("a Spin host API")
+        .stderr_has("run it with Spin");
+}
+
 #[test]
 fn entry_point_of_the_wrong_type() {
     run_file(
