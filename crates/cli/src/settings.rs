@@ -178,6 +178,22 @@ fn parse_wasmtime_dir(spec: &str) -> Result<DirGrant, String> {
     })
 }
 
+/// `--platform OS/ARCH`, as `docker run` and `docker pull` take it (Docker's Wasm guides write
+/// `--platform wasi/wasm`): a Wasm platform is accepted, as Skiff takes an image index's Wasm
+/// entry anyway (`skiff_image::wasm_entry`); any other is refused.
+pub fn parse_platform(spec: &str) -> Result<String, String> {
+    let mut parts = spec.split('/');
+    let (os, arch) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
+    if os.starts_with("wasi") || arch.starts_with("wasm") {
+        Ok(spec.to_string())
+    } else {
+        Err(format!(
+            "Skiff runs WebAssembly only: give a Wasm platform such as `wasi/wasm` (an image's \
+             Wasm entry is taken), or leave the flag out; `{spec}` is not one"
+        ))
+    }
+}
+
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()

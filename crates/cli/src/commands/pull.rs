@@ -15,6 +15,10 @@ pub struct Pull {
     /// Use plain HTTP even though the registry is not on loopback
     #[arg(long)]
     insecure: bool,
+    /// A Wasm platform, as `docker pull --platform wasi/wasm`; of a multi-platform image the
+    /// Wasm entry is pulled whether or not this is given
+    #[arg(long, value_name = "OS/ARCH", value_parser = crate::settings::parse_platform)]
+    platform: Option<String>,
     /// NAME[:TAG] or NAME@sha256:DIGEST, e.g. 127.0.0.1:5000/team/hello:1.0
     image: String,
 }

@@ -47,6 +47,10 @@ pub struct Run {
     /// which may also name a component that is no command (a library)
     #[arg(long, value_name = "FUNCTION")]
     invoke: Option<String>,
+    /// A Wasm platform, as `docker run --platform wasi/wasm`; of a multi-platform image the Wasm
+    /// entry runs whether or not this is given
+    #[arg(long, value_name = "OS/ARCH", value_parser = crate::settings::parse_platform)]
+    platform: Option<String>,
     /// The app file or image, then the arguments passed to it (everything after it goes to the app;
     /// for an image, they replace its default arguments)
     #[arg(

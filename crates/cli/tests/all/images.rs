@@ -573,6 +573,16 @@ fn multi_platform_images_run_their_wasm_entry() {
         .run(&["run", &registry.url("others/multi:list"), "--name", "list"])
         .success()
         .stdout_is("Hello, list!\n");
+    // Docker's Wasm command lines name the platform; only a Wasm one is taken.
+    let list = registry.url("others/multi:list");
+    Skiff::new()
+        .run(&["run", "--platform", "wasi/wasm", &list, "--name", "p"])
+        .success()
+        .stdout_is("Hello, p!\n");
+    Skiff::new()
+        .run(&["pull", "--platform", "linux/amd64", &list])
+        .code(125)
+        .stderr_has("Skiff runs WebAssembly only");
 
     // An OCI index without `mediaType`, a build attestation first (BuildKit's form).
     let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
