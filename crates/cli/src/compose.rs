@@ -108,6 +108,7 @@ const SERVICE_KEYS: &[&str] = &[
     "links",
     "deploy",
     "healthcheck",
+    "platform",
     "x-skiff",
 ];
 const HEALTHCHECK_KEYS: &[&str] = &[
@@ -136,6 +137,9 @@ fn unsupported_hint(key: &str) -> String {
                 .into()
         }
         "entrypoint" => "a Wasm app has one entry point; give its arguments with `command`".into(),
+        "runtime" => {
+            "Skiff is the runtime: remove `runtime` (a Wasm shim's name, for Docker)".into()
+        }
         "container_name" => {
             "apps are named PROJECT-SERVICE; choose the project with `-p NAME` or `name:`".into()
         }
@@ -318,6 +322,16 @@ fn parse_service(
                 "Skiff's own settings go under `x-skiff`",
             ));
         }
+    }
+    // Docker's Wasm compose files say `platform: wasi/wasm`; Skiff runs nothing else.
+    if let Some(platform) = body.get("platform") {
+        let platform = string(platform, "platform")?;
+        crate::settings::parse_platform(&platform).map_err(|reason| {
+            user_error(
+                format!("`platform: {platform}` is not a WebAssembly platform"),
+                reason,
+            )
+        })?;
     }
     let image = body.get("image").map(|v| string(v, "image")).transpose()?;
     let source = match (body.get("build"), image) {
@@ -1321,6 +1335,20 @@ services:
         assert!(e.contains("top-level key `volumes`"), "{e}");
         let e = error("services:\n  web:\n    image: a\n    volumes: ['db:/data']\n");
         assert!(e.contains("named volumes"), "{e}");
+    }
+
+    #[test]
+    fn dockers_wasm_keys_platform_and_runtime() {
+        // Docker's Wasm compose files: `platform: wasi/wasm` is taken; `runtime` names a shim.
+        assert!(project("services:\n  web:\n    image: a\n    platform: wasi/wasm\n").is_ok());
+        let e = error("services:\n  web:\n    image: a\n    platform: linux/amd64\n");
+        assert!(
+            e.contains("`platform: linux/amd64` is not a WebAssembly platform"),
+            "{e}"
+        );
+        let e = error("services:\n  web:\n    image: a\n    runtime: io.containerd.wasmedge.v1\n");
+        assert!(e.contains("`runtime` is not supported"), "{e}");
+        assert!(unsupported_hint("runtime").contains("Skiff is the runtime"));
     }
 
     #[test]

@@ -189,7 +189,7 @@ pub fn parse_platform(spec: &str) -> Result<String, String> {
     } else {
         Err(format!(
             "Skiff runs WebAssembly only: give a Wasm platform such as `wasi/wasm` (an image's \
-             Wasm entry is taken), or leave the flag out; `{spec}` is not one"
+             Wasm entry is taken), or leave it out; `{spec}` is not one"
         ))
     }
 }
