@@ -194,6 +194,14 @@ pub fn parse_platform(spec: &str) -> Result<String, String> {
     }
 }
 
+/// `--runtime NAME` of a `docker run` command line for Wasm (`io.containerd.wasmedge.v1`, ...):
+/// always refused, saying why, rather than as an unknown flag.
+pub fn refuse_runtime(name: &str) -> Result<String, String> {
+    Err(format!(
+        "Skiff is the runtime: drop `--runtime {name}` (a Docker Wasm shim's name)"
+    ))
+}
+
 fn absolute(cwd: &Path, path: &Path) -> PathBuf {
     if path.is_absolute() {
         path.to_path_buf()

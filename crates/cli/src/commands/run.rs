@@ -51,6 +51,9 @@ pub struct Run {
     /// entry runs whether or not this is given
     #[arg(long, value_name = "OS/ARCH", value_parser = crate::settings::parse_platform)]
     platform: Option<String>,
+    /// `docker run --runtime` (a Wasm shim's name): refused, since Skiff is the runtime
+    #[arg(long, hide = true, value_parser = crate::settings::refuse_runtime)]
+    runtime: Option<String>,
     /// The app file or image, then the arguments passed to it (everything after it goes to the app;
     /// for an image, they replace its default arguments)
     #[arg(

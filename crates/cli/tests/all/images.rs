@@ -583,6 +583,10 @@ fn multi_platform_images_run_their_wasm_entry() {
         .run(&["pull", "--platform", "linux/amd64", &list])
         .code(125)
         .stderr_has("Skiff runs WebAssembly only");
+    Skiff::new()
+        .run(&["run", "--runtime=io.containerd.wasmedge.v1", &list])
+        .code(125)
+        .stderr_has("Skiff is the runtime");
 
     // An OCI index without `mediaType`, a build attestation first (BuildKit's form).
     let statement = br#"{"_type":"https://in-toto.io/Statement/v0.1"}"#;
