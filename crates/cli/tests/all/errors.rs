@@ -83,19 +83,29 @@ fn import_skiff_does_not_provide() {
         .stderr_has("no_such_call");
 }
 
-/// A component of a WASI 0.3 release candidate (as the wasi-testsuite's `wasm32-wasip3`
-/// programs are built) is told which WASI to build against.
-#[test]
-fn a_wasi_0_3_release_candidate_is_named() {
-    let component = r#"(component
-        (import "wasi:cli/environment@0.3.0-rc-2026-03-15" (instance
-            (export "get-arguments" (func (result (list string))))))
+/// A command component (text) with `import`, exporting its `run` (which succeeds) as `run`.
+pub(crate) fn command_importing(import: &str, run: &str) -> String {
+    format!(
+        r#"(component
+        {import}
         (core module $m (func (export "run") (result i32) i32.const 0))
         (core instance $i (instantiate $m))
         (func $run (result (result)) (canon lift (core func $i "run")))
         (instance $inst (export "run" (func $run)))
-        (export "wasi:cli/run@0.3.0-rc-2026-03-15" (instance $inst)))"#;
-    run_file("rc.wat", component, &[])
+        (export "{run}" (instance $inst)))"#
+    )
+}
+
+/// A component of a WASI 0.3 release candidate (as the wasi-testsuite's `wasm32-wasip3`
+/// programs are built) is told which WASI to build against.
+#[test]
+fn a_wasi_0_3_release_candidate_is_named() {
+    let component = command_importing(
+        r#"(import "wasi:cli/environment@0.3.0-rc-2026-03-15" (instance
+            (export "get-arguments" (func (result (list string))))))"#,
+        "wasi:cli/run@0.3.0-rc-2026-03-15",
+    );
+    run_file("rc.wat", &component, &[])
         .code(125)
         .stderr_has("needs imports that Skiff does not provide")
         .stderr_has("release candidate of WASI 0.3")
@@ -105,15 +115,12 @@ fn a_wasi_0_3_release_candidate_is_named() {
 /// A component that uses one of Spin's own host APIs is told that only Spin provides it.
 #[test]
 fn a_spin_host_api_is_named() {
-    let component = r#"(component
-        (import "fermyon:spin/variables@2.0.0" (instance
-            (export "get" (func (param "name" string) (result string)))))
-        (core module $m (func (export "run") (result i32) i32.const 0))
-        (core instance $i (instantiate $m))
-        (func $run (result (result)) (canon lift (core func $i "run")))
-        (instance $inst (export "run" (func $run)))
-        (export "wasi:cli/run@0.2.0" (instance $inst)))"#;
-    run_file("spin.wat", component, &[])
+    let component = command_importing(
+        r#"(import "fermyon:spin/variables@2.0.0" (instance
+            (export "get" (func (param "name" string) (result string)))))"#,
+        "wasi:cli/run@0.2.0",
+    );
+    run_file("spin.wat", &component, &[])
         .code(125)
         .stderr_has("`fermyon:spin/variables@2.0.0`")
         .stderr_has("a Spin host API")

@@ -163,8 +163,8 @@ fn wasi_options_skiff_has_on_already_are_accepted() {
     let component = write_file(
         dir.path(),
         "network-error-code.wat",
-        r#"(component
-          (import "wasi:io/error@0.2.0" (instance $io (export "error" (type (sub resource)))))
+        crate::errors::command_importing(
+            r#"(import "wasi:io/error@0.2.0" (instance $io (export "error" (type (sub resource)))))
           (alias export $io "error" (type $error))
           (import "wasi:sockets/network@0.2.0" (instance
             (alias outer 1 $error (type $e))
@@ -177,12 +177,9 @@ fn wasi_options_skiff_has_on_already_are_accepted() {
               "permanent-resolver-failure"))
             (export "error-code" (type $ec (eq $code)))
             (export "network-error-code"
-              (func (param "err" (borrow $err)) (result (option $ec))))))
-          (core module $m (func (export "run") (result i32) i32.const 0))
-          (core instance $i (instantiate $m))
-          (func $run (result (result)) (canon lift (core func $i "run")))
-          (instance $cli (export "run" (func $run)))
-          (export "wasi:cli/run@0.2.0" (instance $cli)))"#,
+              (func (param "err" (borrow $err)) (result (option $ec))))))"#,
+            "wasi:cli/run@0.2.0",
+        ),
     );
     skiff.run(&["run", path_str(&component)]).success();
     skiff
