@@ -263,8 +263,8 @@ impl Instance for SkiffInstance {
     }
 
     async fn start(&self) -> Result<u32, Error> {
-        let stdout = sink(self.cfg.open_stdout())?;
-        let stderr = sink(self.cfg.open_stderr())?;
+        let stdout = output(&self.cfg.stdout).await?;
+        let stderr = output(&self.cfg.stderr).await?;
         let stdio = Stdio::Capture {
             stdin: stdin(&self.cfg.stdin)?,
             stdout,
@@ -567,6 +567,62 @@ fn stdin(path: &Path) -> Result<Option<Stdin>, Error> {
             Error::InvalidArgument(format!("cannot open stdin `{}`: {e}", path.display()))
         })?;
     Ok(Some(Stdin::new(fifo)))
+}
+
+/// How long the task's start waits for the reader of its stdout or stderr fifo.
+const READER_WAIT: Duration = Duration::from_secs(5);
+
+/// containerd's stdout or stderr fifo for the task, opened for writing once its reader has its
+/// end open, as runc's shim opens it (`O_WRONLY`). shimkit's `open_stdout` opens it read-write,
+/// so an app that ends within milliseconds could write before `ctr run` opened its end; `ctr
+/// run --rm` then cancels a reader still opening its fifo, and the output was lost. After
+/// [`READER_WAIT`] with no reader (or for a path that is no fifo), it is opened as shimkit does.
+async fn output(path: &Path) -> Result<Arc<dyn OutputSink>, Error> {
+    use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
+    if path.as_os_str().is_empty() {
+        return Ok(Arc::new(Discard));
+    }
+    if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
+        let deadline = std::time::Instant::now() + READER_WAIT;
+        loop {
+            let opened = std::fs::OpenOptions::new()
+                .write(true)
+                .custom_flags(libc::O_NONBLOCK)
+                .open(path);
+            match opened {
+                Ok(file) => {
+                    blocking(&file)?;
+                    return Ok(Arc::new(Fifo(Mutex::new(file))));
+                }
+                // No reader yet.
+                Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
+                    if std::time::Instant::now() >= deadline {
+                        break;
+                    }
+                    tokio::time::sleep(Duration::from_millis(1)).await;
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+    }
+    sink(
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .open(path),
+    )
+}
+
+/// Clears `O_NONBLOCK`, so that writes wait for a slow reader, as on a fifo opened without it.
+fn blocking(file: &File) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd as _;
+    let fd = file.as_raw_fd();
+    // SAFETY: fcntl on a descriptor `file` owns; F_GETFL/F_SETFL touch only its status flags.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags & !libc::O_NONBLOCK) } < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }
 
 /// A stream containerd reads (a fifo it made), or nowhere when it gave none.
