@@ -213,34 +213,35 @@ pub async fn pull(
     let registry = reference.resolve_registry().to_string();
     let client = client(&registry, insecure);
     let fail = |e| classify(&registry, reference, e);
-    let (mut bytes, mut digest) = client
+    let (mut bytes, reported) = client
         .pull_manifest_raw(reference, auth, media::ACCEPTED_MANIFESTS)
         .await
         .map_err(fail)?;
     check_size(reference, &bytes)?;
-    check_digest(reference, &bytes, &digest, reference.digest())?;
+    check_digest(reference, &bytes, &reported, reference.digest())?;
+    // The bytes' own digest: the registry's report may be absent or of another algorithm.
+    let mut digest_actual = digest_of(&bytes);
     // An index (a multi-platform image): pull its Wasm entry's manifest by digest.
     let not_wasm = |source| RegistryError::NotWasm {
         reference: reference.whole(),
         source,
     };
-    if let Some(entry) = crate::index::wasm_entry(&digest_of(&bytes), &bytes).map_err(not_wasm)? {
+    if let Some(entry) = crate::index::wasm_entry(&digest_actual, &bytes).map_err(not_wasm)? {
         let by_digest = reference.clone_with_digest(entry.clone());
-        let (entry_bytes, entry_digest) = client
+        let (entry_bytes, reported) = client
             .pull_manifest_raw(&by_digest, auth, media::ACCEPTED_MANIFESTS)
             .await
             .map_err(fail)?;
         check_size(reference, &entry_bytes)?;
-        check_digest(reference, &entry_bytes, &entry_digest, Some(&entry))?;
-        (bytes, digest) = (entry_bytes, entry);
+        // Verified against the entry, so the entry is its digest.
+        check_digest(reference, &entry_bytes, &reported, Some(&entry))?;
+        (bytes, digest_actual) = (entry_bytes, entry);
     }
-    let digest_actual = digest_of(&bytes);
     let manifest: OciImageManifest =
         serde_json::from_slice(&bytes).map_err(|source| RegistryError::BadManifest {
             reference: reference.whole(),
             source,
         })?;
-    let _ = digest;
     // Descriptors are checked before any of them is fetched or becomes a path.
     crate::image::check_descriptors(&digest_actual, &manifest).map_err(|source| {
         RegistryError::NotWasm {
