@@ -115,6 +115,20 @@ pub struct Loaded {
     pub replaced: Option<String>,
 }
 
+/// The manifest an entry of the layout's index names: itself, or, when it names an index (as
+/// `docker save` of a multi-platform image does), that index's Wasm entry.
+fn manifest_of(store: &Store, digest: &str) -> Result<String, LayoutError> {
+    let image_err = |source| LayoutError::Image {
+        digest: digest.to_string(),
+        source,
+    };
+    let bytes = store
+        .get_limited(digest, limits::MAX_JSON, "a manifest")
+        .map_err(|e| image_err(e.into()))?;
+    let entry = crate::index::wasm_entry(digest, &bytes).map_err(image_err)?;
+    Ok(entry.unwrap_or_else(|| digest.to_string()))
+}
+
 /// Reads an OCI image layout tar into the store; returns the names (or digests) loaded.
 /// Every blob is verified against the digest in its path, every image is checked as a run
 /// would check it (its files layer extracted), and on any failure nothing is kept.
@@ -158,24 +172,13 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<Loaded>, LayoutEr
     let mut loaded = Vec::new();
     let mut names = Vec::new();
     for entry in index["manifests"].as_array().into_iter().flatten() {
-        let mut digest = entry["digest"].as_str().unwrap_or_default().to_string();
-        let image_err = |digest: &str| {
-            let digest = digest.to_string();
-            move |source| LayoutError::Image { digest, source }
+        let digest = manifest_of(store, entry["digest"].as_str().unwrap_or_default())?;
+        let image_err = |source| LayoutError::Image {
+            digest: digest.clone(),
+            source,
         };
-        // `docker save` of a multi-platform image names its index: load the Wasm entry.
-        if crate::image::is_digest(&digest) {
-            let bytes = store
-                .get_limited(&digest, limits::MAX_JSON, "a manifest")
-                .map_err(|e| image_err(&digest)(e.into()))?;
-            if let Some(entry) =
-                crate::index::wasm_entry(&digest, &bytes).map_err(image_err(&digest))?
-            {
-                digest = entry;
-            }
-        }
-        let image = Image::open(store, &digest).map_err(image_err(&digest))?;
-        image.defaults(store).map_err(image_err(&digest))?;
+        let image = Image::open(store, &digest).map_err(image_err)?;
+        image.defaults(store).map_err(image_err)?;
         let annotations = &entry["annotations"];
         let name = annotations["io.containerd.image.name"]
             .as_str()
