@@ -235,16 +235,10 @@ fn tar_reader(
     compression: Compression,
 ) -> Result<tar::Archive<Box<dyn Read>>, ImageError> {
     let blob = store.reader(digest, limits::MAX_BLOB, "a layer")?;
-    let capped = |inner| Capped {
-        inner,
-        left: limits::MAX_UNPACKED,
-    };
     let reader: Box<dyn Read> = match compression {
         Compression::None => Box::new(blob),
-        Compression::Gzip => Box::new(capped(
-            Box::new(flate2::read::GzDecoder::new(blob)) as Box<dyn Read>
-        )),
-        Compression::Zstd => Box::new(capped(Box::new(Zstd::new(blob)))),
+        Compression::Gzip => Box::new(Capped::new(flate2::read::GzDecoder::new(blob))),
+        Compression::Zstd => Box::new(Capped::new(Zstd::new(blob))),
     };
     Ok(tar::Archive::new(reader))
 }
@@ -314,6 +308,16 @@ impl<R: Read> Read for Zstd<R> {
 struct Capped<R> {
     inner: R,
     left: u64,
+}
+
+impl<R> Capped<R> {
+    /// Decompressed bytes of `inner`, at most [`limits::MAX_UNPACKED`] of them.
+    fn new(inner: R) -> Capped<R> {
+        Capped {
+            inner,
+            left: limits::MAX_UNPACKED,
+        }
+    }
 }
 
 impl<R: Read> Read for Capped<R> {
