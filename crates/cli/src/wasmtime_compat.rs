@@ -103,9 +103,9 @@ impl WasmtimeFlags {
                 _ => {
                     return Err(user_error(
                         format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
-                        "Skiff takes `-S inherit-env`, `threads` and the options it has on \
-                         already (`cli`, `http`, `p3`, `tcp`, ...: `skiff run --help` lists them); \
-                         see `skiff run --help` for its own grants and limits",
+                        "drop it: Skiff takes `-S inherit-env`, `threads` and the options it \
+                         has on already (`cli`, `http`, `p3`, `tcp`, ...); `skiff run --help` \
+                         lists them, and Skiff's own grants and limits",
                     ));
                 }
             }
