@@ -539,30 +539,28 @@ fn multi_platform_images_run_their_wasm_entry() {
     let repo = "others/multi";
     let wasm = std::fs::read(P2_CLI_HELLO).unwrap();
 
-    let docker = |mut manifest: serde_json::Value| {
+    // A Docker image of `files` (a tar.gz layer) and `config`, pushed; its entry for `platform`.
+    let docker_image = |config: &[u8], files: &[(&str, &[u8])], platform: &str| {
+        let layer = gzip_tar(files);
+        let mut manifest = one_layer(
+            &registry,
+            repo,
+            (DOCKER_CONFIG, config),
+            (DOCKER_TAR_GZ, &layer),
+        );
         manifest["mediaType"] = json!(DOCKER_MANIFEST);
-        manifest
+        push_entry(&registry, repo, &manifest, Some(platform))
     };
     // linux/amd64: a shell script, not Wasm.
-    let native_layer = gzip_tar(&[("bin/hello", b"#!/bin/sh\necho native\n")]);
     let native_config = br#"{"architecture":"amd64","os":"linux","config":{"Entrypoint":["/bin/hello"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let native = one_layer(
-        &registry,
-        repo,
-        (DOCKER_CONFIG, native_config),
-        (DOCKER_TAR_GZ, &native_layer),
+    let native = docker_image(
+        native_config,
+        &[("bin/hello", b"#!/bin/sh\necho native\n")],
+        "linux/amd64",
     );
-    let native = push_entry(&registry, repo, &docker(native), Some("linux/amd64"));
     // wasi/wasm: `FROM scratch`, `COPY hello.wasm /`, `ENTRYPOINT ["/hello.wasm"]`.
-    let wasm_layer = gzip_tar(&[("hello.wasm", &wasm)]);
     let wasm_config = br#"{"architecture":"wasm","os":"wasi","config":{"Entrypoint":["/hello.wasm"]},"rootfs":{"type":"layers","diff_ids":[]}}"#;
-    let compat = one_layer(
-        &registry,
-        repo,
-        (DOCKER_CONFIG, wasm_config),
-        (DOCKER_TAR_GZ, &wasm_layer),
-    );
-    let compat = push_entry(&registry, repo, &docker(compat), Some("wasi/wasm"));
+    let compat = docker_image(wasm_config, &[("hello.wasm", &wasm)], "wasi/wasm");
     push_manifest(
         &registry,
         repo,
