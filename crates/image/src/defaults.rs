@@ -59,10 +59,11 @@ impl Image {
                 })
                 .unwrap_or_default()
         };
+        // `KEY=VALUE` entries with a name `-e` would take; never the host's value of a bare
+        // `KEY`, and an entry `-e` would refuse is left out.
         let env = strings("Env")
             .iter()
-            .filter_map(|kv| kv.split_once('='))
-            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .filter_map(|kv| skiff_capabilities::parse_env_assignment(kv, |_| None).ok()?)
             .collect();
         let argv = strings("Entrypoint").into_iter().chain(strings("Cmd"));
         AppConfig {
