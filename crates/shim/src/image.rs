@@ -14,8 +14,8 @@ use containerd_client::services::v1::containers_client::ContainersClient;
 use containerd_client::services::v1::content_client::ContentClient;
 use containerd_client::services::v1::images_client::ImagesClient;
 use containerd_client::services::v1::{GetContainerRequest, GetImageRequest, ReadContentRequest};
-use containerd_client::tonic::Request;
 use containerd_client::tonic::transport::Channel;
+use containerd_client::tonic::{Code, Request, Status};
 use containerd_client::with_namespace;
 use skiff_image::{Store, limits};
 
@@ -99,22 +99,37 @@ impl Containerd {
         let target = image
             .target
             .with_context(|| format!("image `{name}` has no target"))?;
-        let mut digest = target.digest;
-        let mut bytes = self.read_json(&digest, store).await?;
-        if let Some(entry) = skiff_image::wasm_entry(&digest, &bytes)
+        let digest = target.digest;
+        let bytes = self.read_json(&digest, store).await?;
+        let Some(entry) = skiff_image::wasm_entry(&digest, &bytes)
             .with_context(|| format!("image `{name}` has no Wasm image to run"))?
-        {
-            digest = entry;
-            bytes = self.read_json(&digest, store).await.with_context(|| {
-                format!(
-                    "image `{name}` is multi-platform and containerd has not pulled its Wasm \
-                     entry `{digest}`: containerd pulls the node's platform unless told; pull \
-                     it with `ctr image pull --platform wasi/wasm {name}`, or publish the Wasm \
-                     image under a tag of its own"
-                )
-            })?;
-        }
-        let manifest: serde_json::Value = serde_json::from_slice(&bytes)
+        else {
+            self.copy_manifest(&digest, &bytes, store).await?;
+            return Ok(digest);
+        };
+        // containerd pulls the node's platform unless told: containerd 1.x leaves out the other
+        // entries' manifests, 2.x fetches them but not their layers.
+        let copied = match self.read_json(&entry, store).await {
+            Ok(bytes) => self.copy_manifest(&entry, &bytes, store).await,
+            Err(error) => Err(error),
+        };
+        copied.map_err(|error| {
+            if !is_missing(&error) {
+                return error;
+            }
+            error.context(format!(
+                "image `{name}` is multi-platform and containerd has not pulled all of its Wasm \
+                 entry `{entry}`: containerd pulls the node's platform unless told; pull it with \
+                 `ctr image pull --platform wasi/wasm {name}`, or publish the Wasm image under a \
+                 tag of its own"
+            ))
+        })?;
+        Ok(entry)
+    }
+
+    /// Copies the manifest `bytes`' config and layers, then the manifest, into `store`, verified.
+    async fn copy_manifest(&self, digest: &str, bytes: &[u8], store: &Store) -> anyhow::Result<()> {
+        let manifest: serde_json::Value = serde_json::from_slice(bytes)
             .with_context(|| format!("the manifest `{digest}` is not JSON"))?;
         let blobs = std::iter::once(&manifest["config"])
             .chain(manifest["layers"].as_array().into_iter().flatten());
@@ -141,12 +156,12 @@ impl Containerd {
                     .with_context(|| format!("failed to store `{blob_digest}`"))?;
             }
         }
-        if !store.has_blob(&digest) {
+        if !store.has_blob(digest) {
             store
-                .put_verified(&digest, &mut bytes.as_slice())
+                .put_verified(digest, &mut &bytes[..])
                 .with_context(|| format!("failed to store `{digest}`"))?;
         }
-        Ok(digest)
+        Ok(())
     }
 
     /// An index or manifest: the store's copy (verified when it was stored, and again as it is
@@ -202,4 +217,12 @@ impl Containerd {
         }
         Ok(())
     }
+}
+
+/// Whether `error` is containerd answering that a blob is not in its content store.
+fn is_missing(error: &anyhow::Error) -> bool {
+    error
+        .chain()
+        .filter_map(|cause| cause.downcast_ref::<Status>())
+        .any(|status| status.code() == Code::NotFound)
 }
