@@ -23,6 +23,39 @@ fn main() {
     // and the guest sandbox does not rest on host address secrecy.
     println!("cargo:rustc-link-arg-bins=-no-pie");
     static_libgcc();
+    startup_order();
+}
+
+/// The functions a start runs, placed side by side at the front of `.text` by the linker, in
+/// the order `scripts/startup-order.sh` recorded them (`startup.order`, beside this file): spread
+/// over the binary's code, they cost a page fault per 64 KiB window they touch, about 170 at
+/// every `skiff run`; packed, about 15 (0.3 ms of a 2.1 ms start, docs/benchmarks.md). A name the
+/// file lists that the binary no longer has is skipped. Only with the linker Rust uses by default
+/// on this target, `rust-lld`, which takes the option; any other linker gets the default layout.
+fn startup_order() {
+    let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    // `crates/cli` or `crates/shim`: the file is the CLI's, for both binaries.
+    let order = dir.join("../cli/startup.order");
+    println!("cargo:rerun-if-changed={}", order.display());
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    let default_linker = std::env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu")
+        && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none()
+        && ![
+            "linker",
+            "link-self-contained",
+            "linker-features",
+            "linker-flavor",
+        ]
+        .iter()
+        .any(|option| flags.contains(option));
+    if default_linker && order.is_file() {
+        println!(
+            "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
+            order.display()
+        );
+        println!("cargo:rustc-link-arg-bins=-Wl,--no-warn-symbol-ordering");
+    }
 }
 
 /// The unwinder linked in (`libgcc_eh.a`, what `gcc -static-libgcc` does) instead of
