@@ -66,9 +66,9 @@ native_cpu_per_request() { # CPU µs per request of the native hello server unde
     pid=$!
     for _ in $(seq 500); do curl -sf "http://127.0.0.1:$port/" >/dev/null && break; sleep 0.01; done
     taskset -c 1 wrk -t1 -c32 -d1s "http://127.0.0.1:$port/" >/dev/null
-    before=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    before=$(cpu_ticks "$pid")
     taskset -c 1 wrk -t1 -c32 -d5s "http://127.0.0.1:$port/" >"$WORK/wrk.txt"
-    after=$(awk '{ print $14 + $15 }' "/proc/$pid/stat")
+    after=$(cpu_ticks "$pid")
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     requests=$(awk '/requests in/ { print $1 }' "$WORK/wrk.txt")

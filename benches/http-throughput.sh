@@ -114,14 +114,6 @@ wait_ready() { # wait_ready URL PID LOG: until URL answers the expected body (60
     die "$url did not answer within 60 s"
 }
 
-cpu_ticks() { # utime + stime of PID (all threads), in clock ticks
-    local stat
-    stat=$(<"/proc/$1/stat")
-    stat=${stat##*) } # fields from 3 (state) on; comm may hold spaces
-    read -r -a f <<<"$stat"
-    echo $((f[11] + f[12])) # fields 14 and 15
-}
-
 vm_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; } # peak RSS, kB
 
 # --- measurement: ROUNDS rounds, each starting and measuring every peer ----------------------

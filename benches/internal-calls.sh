@@ -51,17 +51,6 @@ HELLO_WASM=$WASM HELLO_NATIVE=$NATIVE
 build_program http-proxy wasm32-wasip2 static
 PROXY_WASM=$WASM PROXY_NATIVE=$NATIVE
 
-cpu_ticks() { # cpu_ticks PID...: utime + stime of the PIDs (all threads), in clock ticks
-    local pid stat sum=0
-    for pid; do
-        stat=$(<"/proc/$pid/stat")
-        stat=${stat##*) }
-        read -r -a f <<<"$stat"
-        sum=$((sum + f[11] + f[12]))
-    done
-    echo "$sum"
-}
-
 wait_body() { # wait_body URL EXPECTED: until URL answers EXPECTED (30 s)
     local i
     for ((i = 0; i < 300; i++)); do

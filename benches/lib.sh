@@ -277,6 +277,18 @@ cleanup() {
     exit "$rc"
 }
 
+# cpu_ticks PID...: utime + stime of the PIDs (all their threads), in clock ticks
+cpu_ticks() {
+    local pid stat sum=0
+    for pid; do
+        stat=$(<"/proc/$pid/stat")
+        stat=${stat##*) } # fields from 3 (state) on; comm may hold spaces
+        read -r -a f <<<"$stat"
+        sum=$((sum + f[11] + f[12])) # fields 14 and 15
+    done
+    echo "$sum"
+}
+
 # The /proc readers of the memory probes (density.sh, shim.sh): PSS/RSS of a process, the process
 # table, and the shims of one engine with every process under them.
 PROCS_PY=$(
