@@ -147,20 +147,9 @@ impl WasiHttpView for Host {
 }
 
 async fn http(wasm: &Path, requests: u32, warmup: u32) -> anyhow::Result<()> {
-    // The pool as Skiff's handler engine sets it (crates/runtime/src/engine.rs), so an instance
-    // costs here what it costs there, the slot reset included, without the epoch checks.
-    let n = 16;
-    let mut pool = wasmtime::PoolingAllocationConfig::new();
-    pool.total_component_instances(n)
-        .total_core_instances(n * 4)
-        .total_memories(n * 2)
-        .total_tables(n * 4)
-        .total_stacks(n)
-        .total_gc_heaps(n)
-        .table_keep_resident(16 << 10);
-    let pagemap = wasmtime::PoolingAllocationConfig::is_pagemap_scan_available();
-    pool.pagemap_scan(wasmtime::Enabled::Auto)
-        .linear_memory_keep_resident(if pagemap { 1 << 20 } else { 64 << 10 });
+    // The pool as Skiff's handler engine sets it, so an instance costs here what it costs
+    // there, the slot reset included; no epoch checks.
+    let pool = skiff_runtime::Pooling { max_instances: 16 }.allocation_config();
     let mut config = Config::new();
     config.concurrency_support(false);
     config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));

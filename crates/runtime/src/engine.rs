@@ -82,6 +82,42 @@ impl Default for Pooling {
     }
 }
 
+impl Pooling {
+    /// wasmtime's pooling allocator sized for `max_instances` handlers, as the HTTP engine uses
+    /// it (also `benches/floor`, so that the floor's instances cost what Skiff's do).
+    pub fn allocation_config(self) -> wasmtime::PoolingAllocationConfig {
+        let n = self.max_instances;
+        let mut pool = wasmtime::PoolingAllocationConfig::new();
+        // A Rust WASI 0.2 component is a few core instances (the program, the WASI adapter,
+        // shims) with two memories and a few tables.
+        pool.total_component_instances(n)
+            .total_core_instances(n.saturating_mul(4))
+            .total_memories(n.saturating_mul(2))
+            .total_tables(n.saturating_mul(4))
+            .total_stacks(n)
+            // A store that uses GC types or exceptions holds one GC heap, taken from the
+            // memory slots; handlers that do not use them hold none.
+            .total_gc_heaps(n)
+            // Large programs (a C# or big Rust app) have tables of tens of thousands of
+            // functions, and some toolchains emit several tables or memories per module;
+            // slots are address space until used.
+            .table_elements(100_000)
+            .max_tables_per_module(4)
+            .max_memories_per_module(2)
+            .table_keep_resident(16 << 10);
+        // Between two instances in a slot, reset only the pages the last one wrote, found
+        // with the PAGEMAP_SCAN ioctl (Linux 6.7+), and keep the first MiB mapped: a Rust or
+        // C guest's stack is at the top of its first MiB, so a request no longer faults its
+        // stack pages in and has them unmapped again after it (about half of a hello
+        // request's CPU time; docs/decisions/0007-pool-reset.md). Without the ioctl, the
+        // whole kept region would be memset on every reset: keep 64 KiB then.
+        let pagemap = wasmtime::PoolingAllocationConfig::is_pagemap_scan_available();
+        pool.pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(if pagemap { 1 << 20 } else { 64 << 10 });
+        pool
+    }
+}
+
 /// The wasmtime engines and the machinery shared by every app they run.
 ///
 /// Engines created when first needed: one allocating instances on demand, for command apps
@@ -206,34 +242,7 @@ impl Engines {
         // the same cargo features (the workspace's Cargo.toml); `wasm_features_match_the_cli`
         // below holds the two together. Skiff never runs less than its engine's CLI (issue 12).
         if let Some(pooling) = pooling {
-            let n = pooling.max_instances;
-            let mut pool = wasmtime::PoolingAllocationConfig::new();
-            // A Rust WASI 0.2 component is a few core instances (the program, the WASI adapter,
-            // shims) with two memories and a few tables.
-            pool.total_component_instances(n)
-                .total_core_instances(n.saturating_mul(4))
-                .total_memories(n.saturating_mul(2))
-                .total_tables(n.saturating_mul(4))
-                .total_stacks(n)
-                // A store that uses GC types or exceptions holds one GC heap, taken from the
-                // memory slots; handlers that do not use them hold none.
-                .total_gc_heaps(n)
-                // Large programs (a C# or big Rust app) have tables of tens of thousands of
-                // functions, and some toolchains emit several tables or memories per module;
-                // slots are address space until used.
-                .table_elements(100_000)
-                .max_tables_per_module(4)
-                .max_memories_per_module(2)
-                .table_keep_resident(16 << 10);
-            // Between two instances in a slot, reset only the pages the last one wrote, found
-            // with the PAGEMAP_SCAN ioctl (Linux 6.7+), and keep the first MiB mapped: a Rust or
-            // C guest's stack is at the top of its first MiB, so a request no longer faults its
-            // stack pages in and has them unmapped again after it (about half of a hello
-            // request's CPU time; docs/decisions/0007-pool-reset.md). Without the ioctl, the
-            // whole kept region would be memset on every reset: keep 64 KiB then.
-            let pagemap = wasmtime::PoolingAllocationConfig::is_pagemap_scan_available();
-            pool.pagemap_scan(wasmtime::Enabled::Auto)
-                .linear_memory_keep_resident(if pagemap { 1 << 20 } else { 64 << 10 });
+            let pool = pooling.allocation_config();
             wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;
