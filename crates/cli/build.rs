@@ -29,7 +29,7 @@ fn main() {
 /// The functions a start runs, placed side by side at the front of `.text` by the linker, in
 /// the order `scripts/startup-order.sh` recorded them (`startup.order`, beside this file): spread
 /// over the binary's code, they cost a page fault per 64 KiB window they touch, about 170 at
-/// every `skiff run`; packed, about 15 (0.3 ms of a 2.1 ms start, docs/benchmarks.md). A name the
+/// every `skiff run`; packed, about 15 (2.3 -> 1.8 ms, docs/decisions/0012). A name the
 /// file lists that the binary no longer has is skipped. Only with the linker Rust uses by default
 /// on this target, `rust-lld`, which takes the option; any other linker gets the default layout.
 fn startup_order() {
@@ -39,16 +39,11 @@ fn startup_order() {
     println!("cargo:rerun-if-changed={}", order.display());
     println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
     let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    // `linker` also catches `linker-flavor` and `linker-features`.
     let default_linker = std::env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu")
         && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none()
-        && ![
-            "linker",
-            "link-self-contained",
-            "linker-features",
-            "linker-flavor",
-        ]
-        .iter()
-        .any(|option| flags.contains(option));
+        && !flags.contains("linker")
+        && !flags.contains("link-self-contained");
     if default_linker && order.is_file() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",

@@ -109,11 +109,11 @@ impl Containerd {
         };
         // containerd pulls the node's platform unless told: containerd 1.x leaves out the other
         // entries' manifests, 2.x fetches them but not their layers.
-        let copied = match self.read_json(&entry, store).await {
-            Ok(bytes) => self.copy_manifest(&entry, &bytes, store).await,
-            Err(error) => Err(error),
+        let copied = async {
+            let bytes = self.read_json(&entry, store).await?;
+            self.copy_manifest(&entry, &bytes, store).await
         };
-        copied.map_err(|error| {
+        copied.await.map_err(|error| {
             if !is_missing(&error) {
                 return error;
             }
