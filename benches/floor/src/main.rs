@@ -10,7 +10,9 @@
 //!   async call on its own fiber (as a daemon holds idle apps without a thread each): the PSS
 //!   they add, per app.
 //! - `compile WASM OUT` then `run OUT`: a process that loads a precompiled preview 1 command and
-//!   runs it once, the least a `skiff run` of a cached program can do (time it with hyperfine).
+//!   runs it once, the least a `skiff run` of a cached program can do (time it with hyperfine);
+//!   with `FLOOR_TRACE` set, `run` prints on stderr when each step ended (engine, module, linker,
+//!   instance, run), the split decision 0012 gives.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
