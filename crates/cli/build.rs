@@ -23,28 +23,52 @@ fn main() {
     // and the guest sandbox does not rest on host address secrecy.
     println!("cargo:rustc-link-arg-bins=-no-pie");
     static_libgcc();
-    startup_order();
+    if rust_lld() {
+        startup_order();
+        lazy_jemalloc();
+    }
+}
+
+/// Whether the binaries are linked by the linker Rust uses by default on this target, `rust-lld`,
+/// which takes the options below; any other linker gets the default layout.
+fn rust_lld() -> bool {
+    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
+    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
+    // `linker` also catches `linker-flavor` and `linker-features`.
+    std::env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu")
+        && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none()
+        && !flags.contains("linker")
+        && !flags.contains("link-self-contained")
+}
+
+/// jemalloc's constructors left out of the link: they set up its arena 0 in every process, about
+/// 0.1 ms of every `skiff run`, which then allocates with glibc's malloc (src/allocator.rs).
+/// jemalloc sets itself up at its first allocation instead, on the main thread before any other
+/// starts, in the verbs that use it. Its init lock is then never set up by `_init_init_lock`; it
+/// is a zeroed pthread mutex, glibc's `PTHREAD_MUTEX_INITIALIZER` (a plain mutex, not adaptive).
+/// The linker script augments the default layout (`INSERT`); only `rust-lld` takes it this way.
+fn lazy_jemalloc() {
+    let script = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
+        .join("lazy-jemalloc.ld");
+    std::fs::write(
+        &script,
+        "SECTIONS {\n  /DISCARD/ : { *tikv_jemalloc_sys*:jemalloc.pic.o(.init_array .init_array.* .ctors .ctors.*) }\n}\nINSERT AFTER .init_array;\n",
+    )
+    .expect("write the jemalloc linker script");
+    println!("cargo:rustc-link-arg-bins={}", script.display());
 }
 
 /// The functions a start runs, placed side by side at the front of `.text` by the linker, in
 /// the order `scripts/startup-order.sh` recorded them (`startup.order`, beside this file): spread
 /// over the binary's code, they cost a page fault per 64 KiB window they touch, about 170 at
 /// every `skiff run`; packed, about 15 (2.3 -> 1.8 ms, docs/decisions/0012). A name the
-/// file lists that the binary no longer has is skipped. Only with the linker Rust uses by default
-/// on this target, `rust-lld`, which takes the option; any other linker gets the default layout.
+/// file lists that the binary no longer has is skipped.
 fn startup_order() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
     // `crates/cli` or `crates/shim`: the file is the CLI's, for both binaries.
     let order = dir.join("../cli/startup.order");
     println!("cargo:rerun-if-changed={}", order.display());
-    println!("cargo:rerun-if-env-changed=CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER");
-    let flags = std::env::var("CARGO_ENCODED_RUSTFLAGS").unwrap_or_default();
-    // `linker` also catches `linker-flavor` and `linker-features`.
-    let default_linker = std::env::var("TARGET").as_deref() == Ok("x86_64-unknown-linux-gnu")
-        && std::env::var_os("CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_LINKER").is_none()
-        && !flags.contains("linker")
-        && !flags.contains("link-self-contained");
-    if default_linker && order.is_file() {
+    if order.is_file() {
         println!(
             "cargo:rustc-link-arg-bins=-Wl,--symbol-ordering-file={}",
             order.display()

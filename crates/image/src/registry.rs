@@ -132,7 +132,18 @@ pub fn is_loopback(registry: &str) -> bool {
             .is_ok_and(|ip| ip.is_loopback())
 }
 
+/// rustls's process default, which reqwest (built with `rustls-no-provider`) reads for every
+/// client: ring, the one provider linked in. Installed before the first client; a default that
+/// something else installed first is kept.
+fn tls_provider() {
+    static INSTALLED: std::sync::Once = std::sync::Once::new();
+    INSTALLED.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
 fn client(registry: &str, insecure: bool) -> Client {
+    tls_provider();
     let protocol = if insecure || is_loopback(registry) {
         ClientProtocol::Http
     } else {
@@ -443,6 +454,7 @@ pub async fn login(
     } else {
         "https"
     };
+    tls_provider();
     let http = reqwest::Client::new();
     let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
         registry: registry.to_string(),

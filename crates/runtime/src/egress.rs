@@ -285,8 +285,8 @@ fn tls_config() -> Arc<rustls::ClientConfig> {
             let roots = rustls::RootCertStore {
                 roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
             };
-            // The provider is named: other crates compile in aws-lc-rs as well, and with two
-            // providers rustls has no process default to pick (`ClientConfig::builder` panics).
+            // The provider is named, not read from rustls's process default: the runtime does
+            // not depend on who installs that (skiff-image does, for registries).
             let provider = Arc::new(rustls::crypto::ring::default_provider());
             let config = rustls::ClientConfig::builder_with_provider(provider)
                 .with_safe_default_protocol_versions()
