@@ -2,10 +2,11 @@
 //! the rest (docs/decisions/0010-jemalloc.md).
 //!
 //! jemalloc makes an allocating request cheaper (an in-process call 43 against 48 µs of CPU), but
-//! a short command pays for it: its constructor sets up arena 0 in every process whatever this
-//! module decides, and each thread's first allocation then builds a per-CPU arena and a thread
-//! cache, whose pages and those of jemalloc's 2 MiB extents are faulted in one by one. Leaving
-//! that to glibc took about 0.17 ms off `skiff run hello.wasm` (2.50 to 2.33 ms, this 2-core VM).
+//! a short command pays for it: its setup makes arena 0, and each thread's first allocation then
+//! builds a per-CPU arena and a thread cache, whose pages and those of jemalloc's 2 MiB extents
+//! are faulted in one by one. Leaving that to glibc took about 0.17 ms off `skiff run hello.wasm`
+//! (2.50 to 2.33 ms, this 2-core VM). jemalloc's own constructors, which would set it up in every
+//! process, are left out of the link (build.rs): it sets itself up at its first allocation.
 //! The choice is made once, from the command line, before the first allocation, and never
 //! changes, so every block is freed by the allocator that gave it.
 
