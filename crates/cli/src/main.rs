@@ -72,8 +72,14 @@ fn parse() -> Result<Cli, clap::Error> {
 /// through here. The daemon may ask for JSON lines instead of text.
 fn init_tracing(logging: commands::Logging) {
     use std::io::IsTerminal;
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(logging.default_level));
+    // rustls-platform-verifier logs each certificate it rejects as an error of its own; the same
+    // reason reaches the user once, as a cause of the error Skiff reports.
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| {
+        tracing_subscriber::EnvFilter::new(format!(
+            "{},rustls_platform_verifier=off",
+            logging.default_level
+        ))
+    });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);
