@@ -133,13 +133,10 @@ pub fn is_loopback(registry: &str) -> bool {
 }
 
 /// rustls's process default, which reqwest (built with `rustls-no-provider`) reads for every
-/// client: ring, the one provider linked in. Installed before the first client; a default that
-/// something else installed first is kept.
+/// client: ring, the one provider linked in. Installed before each client is built; a default
+/// installed before (by an earlier call, or by something else) is kept.
 fn tls_provider() {
-    static INSTALLED: std::sync::Once = std::sync::Once::new();
-    INSTALLED.call_once(|| {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-    });
+    let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
 fn client(registry: &str, insecure: bool) -> Client {
