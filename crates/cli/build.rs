@@ -50,9 +50,10 @@ fn rust_lld() -> bool {
 fn lazy_jemalloc() {
     let script = PathBuf::from(std::env::var("OUT_DIR").expect("cargo sets OUT_DIR"))
         .join("lazy-jemalloc.ld");
+    let discard = "*tikv_jemalloc_sys*:jemalloc.pic.o(.init_array .init_array.* .ctors .ctors.*)";
     std::fs::write(
         &script,
-        "SECTIONS {\n  /DISCARD/ : { *tikv_jemalloc_sys*:jemalloc.pic.o(.init_array .init_array.* .ctors .ctors.*) }\n}\nINSERT AFTER .init_array;\n",
+        format!("SECTIONS {{\n  /DISCARD/ : {{ {discard} }}\n}}\nINSERT AFTER .init_array;\n"),
     )
     .expect("write the jemalloc linker script");
     println!("cargo:rustc-link-arg-bins={}", script.display());
