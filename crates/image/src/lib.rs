@@ -30,7 +30,8 @@ pub use index::wasm_entry;
 pub use layout::{LayoutError, Loaded, load, save};
 pub use oci_client::Reference;
 pub use registry::{
-    Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull, push,
+    CertificateProblem, Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull,
+    push,
 };
 pub use store::{HOLD_PREFIX, RefEntry, Store, StoreError, digest_of, is_hold};
 

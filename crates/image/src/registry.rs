@@ -1,6 +1,7 @@
 //! Pushing to and pulling from OCI registries, and the credentials for them.
 //!
-//! Plain HTTP only for loopback registries or with `insecure`; HTTPS (rustls) otherwise. Basic and
+//! HTTPS (rustls), the certificate checked; for loopback registries or with `insecure`, Docker's
+//! rule (`transport`): HTTPS unchecked if the registry answers it, plain HTTP otherwise. Basic and
 //! token auth through `oci-client`. Every pulled blob is verified against its digest before it is
 //! stored, and nothing is named until the whole image is in the store.
 
@@ -28,6 +29,13 @@ pub enum RegistryError {
         #[source]
         source: OciDistributionError,
     },
+    #[error("the registry `{registry}` sent a certificate this machine does not accept")]
+    Untrusted {
+        registry: String,
+        problem: CertificateProblem,
+        #[source]
+        source: OciDistributionError,
+    },
     #[error("the registry `{registry}` refused the credentials")]
     Unauthorized { registry: String },
     #[error("`{reference}` was not found in the registry")]
@@ -45,6 +53,12 @@ pub enum RegistryError {
         reference: String,
         #[source]
         source: crate::ImageError,
+    },
+    #[error("`{registry}` did not answer as an OCI registry")]
+    NotARegistry {
+        registry: String,
+        #[source]
+        source: OciDistributionError,
     },
     #[error("the registry `{registry}` failed")]
     Other {
@@ -82,6 +96,28 @@ impl RegistryError {
                 "check that the registry is running and that `{registry}` is the right address; \
                  plain HTTP is used only for loopback registries or with `--insecure`"
             ),
+            RegistryError::Untrusted {
+                registry, problem, ..
+            } => match problem {
+                CertificateProblem::Signer => {
+                    "add the certificate of the authority that signed the registry's \
+                     certificate to this machine's trust store (Debian and Ubuntu: copy it to \
+                     /usr/local/share/ca-certificates/NAME.crt and run `update-ca-certificates`)"
+                        .into()
+                }
+                CertificateProblem::Name => format!(
+                    "reach the registry by a name its certificate lists, or have the certificate \
+                     issued for `{registry}`"
+                ),
+                CertificateProblem::Dates => {
+                    "renew the registry's certificate, or check this machine's clock".into()
+                }
+            },
+            RegistryError::NotARegistry { .. } => {
+                "check the address: a registry answers `GET /v2/` with 200, or 401 without \
+                 credentials"
+                    .into()
+            }
             RegistryError::Unauthorized { registry } => {
                 format!(
                     "log in with `skiff login {registry} -u USER` (the password is read from stdin)"
@@ -139,21 +175,74 @@ fn tls_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
 }
 
-fn client(registry: &str, insecure: bool) -> Client {
+/// How long a registry on loopback (or one called insecure) has to answer HTTPS before it is
+/// taken for a plain HTTP one.
+const HTTPS_PROBE: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How a registry is spoken to: over HTTPS, and whether its certificate is checked.
+#[derive(Clone, Copy)]
+struct Transport {
+    https: bool,
+    check_certificate: bool,
+}
+
+/// Docker's rule: a registry on loopback, or one the user calls insecure (`--insecure`), is spoken
+/// to over HTTPS if it answers HTTPS, its certificate not checked, and over plain HTTP otherwise;
+/// every other registry over HTTPS, its certificate checked against the system's trust store.
+async fn transport(registry: &str, insecure: bool) -> Transport {
+    if !insecure && !is_loopback(registry) {
+        return Transport {
+            https: true,
+            check_certificate: true,
+        };
+    }
     tls_provider();
-    let protocol = if insecure || is_loopback(registry) {
-        ClientProtocol::Http
-    } else {
-        ClientProtocol::Https
+    let answers_https = match reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(true)
+        .timeout(HTTPS_PROBE)
+        .build()
+    {
+        Ok(probe) => probe
+            .get(format!("https://{registry}/v2/"))
+            .send()
+            .await
+            .is_ok(),
+        Err(_) => false,
     };
+    Transport {
+        https: answers_https,
+        check_certificate: false,
+    }
+}
+
+async fn client(registry: &str, insecure: bool) -> Client {
+    client_over(transport(registry, insecure).await)
+}
+
+fn client_over(transport: Transport) -> Client {
+    tls_provider();
     Client::new(ClientConfig {
-        protocol,
+        protocol: if transport.https {
+            ClientProtocol::Https
+        } else {
+            ClientProtocol::Http
+        },
+        accept_invalid_certificates: !transport.check_certificate,
         ..Default::default()
     })
 }
 
 fn classify(registry: &str, reference: &Reference, error: OciDistributionError) -> RegistryError {
     let registry = registry.to_string();
+    if let OciDistributionError::RequestError(e) = &error
+        && let Some(problem) = refused_certificate(e)
+    {
+        return RegistryError::Untrusted {
+            registry,
+            problem,
+            source: error,
+        };
+    }
     match &error {
         OciDistributionError::UnauthorizedError { .. }
         | OciDistributionError::AuthenticationFailure(_) => {
@@ -210,6 +299,42 @@ fn classify(registry: &str, reference: &Reference, error: OciDistributionError) 
     }
 }
 
+/// Why a registry's TLS certificate was refused, for the hint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CertificateProblem {
+    /// Signed by no authority this machine trusts (self-signed, a private CA), or otherwise bad.
+    Signer,
+    /// Issued for other names than the one the registry was reached by.
+    Name,
+    /// Expired, or not valid yet.
+    Dates,
+}
+
+/// Whether the TLS handshake failed because the registry's certificate was refused, and why.
+/// rustls's error sits in `io::Error`s nested in the chain, whose own `source` skips them, so
+/// each one is opened.
+fn refused_certificate(error: &reqwest::Error) -> Option<CertificateProblem> {
+    use rustls::CertificateError as E;
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(error);
+    while let Some(e) = next {
+        if let Some(rustls::Error::InvalidCertificate(why)) = e.downcast_ref::<rustls::Error>() {
+            return Some(match why {
+                E::NotValidForName | E::NotValidForNameContext { .. } => CertificateProblem::Name,
+                E::Expired
+                | E::ExpiredContext { .. }
+                | E::NotValidYet
+                | E::NotValidYetContext { .. } => CertificateProblem::Dates,
+                _ => CertificateProblem::Signer,
+            });
+        }
+        next = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as _),
+            None => e.source(),
+        };
+    }
+    None
+}
+
 /// Pulls `reference` into the store and names it; returns the manifest digest.
 pub async fn pull(
     store: &Store,
@@ -219,7 +344,7 @@ pub async fn pull(
     progress: &dyn Progress,
 ) -> Result<String, RegistryError> {
     let registry = reference.resolve_registry().to_string();
-    let client = client(&registry, insecure);
+    let client = client(&registry, insecure).await;
     let fail = |e| classify(&registry, reference, e);
     let (mut bytes, reported) = client
         .pull_manifest_raw(reference, auth, media::ACCEPTED_MANIFESTS)
@@ -347,7 +472,7 @@ pub async fn push(
     progress: &dyn Progress,
 ) -> Result<String, RegistryError> {
     let registry = target.resolve_registry().to_string();
-    let client = client(&registry, insecure);
+    let client = client(&registry, insecure).await;
     let fail = |e| classify(&registry, target, e);
     let manifest_bytes = store.get(digest)?;
     let manifest: OciImageManifest =
@@ -446,23 +571,26 @@ pub async fn login(
     password: &str,
     insecure: bool,
 ) -> Result<(), RegistryError> {
-    let scheme = if insecure || is_loopback(registry) {
-        "http"
-    } else {
-        "https"
-    };
+    let transport = transport(registry, insecure).await;
+    let scheme = if transport.https { "https" } else { "http" };
+    let probe = Reference::with_tag(
+        registry.to_string(),
+        "library/skiff-login".into(),
+        "latest".into(),
+    );
+    let failed = |e| classify(registry, &probe, OciDistributionError::RequestError(e));
     tls_provider();
-    let http = reqwest::Client::new();
-    let unreachable = |e: reqwest::Error| RegistryError::Unreachable {
-        registry: registry.to_string(),
-        source: OciDistributionError::RequestError(e),
-    };
+    let http = reqwest::Client::builder()
+        .tls_danger_accept_invalid_certs(!transport.check_certificate)
+        .build()
+        .map_err(failed)?;
+    let url = format!("{scheme}://{registry}/v2/");
     let response = http
-        .get(format!("{scheme}://{registry}/v2/"))
+        .get(&url)
         .basic_auth(user, Some(password))
         .send()
         .await
-        .map_err(unreachable)?;
+        .map_err(failed)?;
     let status = response.status().as_u16();
     let bearer = response
         .headers()
@@ -471,12 +599,7 @@ pub async fn login(
         .is_some_and(|v| v.to_ascii_lowercase().starts_with("bearer"));
     if status == 401 && bearer {
         // A token registry: the credentials are checked by asking for a token.
-        let probe = Reference::with_tag(
-            registry.to_string(),
-            "library/skiff-login".into(),
-            "latest".into(),
-        );
-        client(registry, insecure)
+        client_over(transport)
             .auth(
                 &probe,
                 &RegistryAuth::Basic(user.into(), password.into()),
@@ -487,6 +610,17 @@ pub async fn login(
     } else if status == 401 || status == 403 {
         return Err(RegistryError::Unauthorized {
             registry: registry.to_string(),
+        });
+    } else if !response.status().is_success() {
+        // Not a registry's answer to good credentials: nothing is stored.
+        let message = response.text().await.unwrap_or_default();
+        return Err(RegistryError::NotARegistry {
+            registry: registry.to_string(),
+            source: OciDistributionError::ServerError {
+                code: status,
+                url,
+                message: message.trim().chars().take(200).collect(),
+            },
         });
     }
     let mut auths = read_auths(root)?;
@@ -543,5 +677,57 @@ mod tests {
         for r in ["example.com:5000", "10.0.0.1:5000", "ghcr.io"] {
             assert!(!super::is_loopback(r), "{r}");
         }
+    }
+
+    /// A registry whose certificate no trusted authority signed (a self-signed one, as a private
+    /// registry has until its CA is added to the system's trust store).
+    #[tokio::test]
+    async fn a_certificate_nobody_trusts_is_named_with_its_fix() {
+        use rustls::pki_types::pem::PemObject as _;
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+
+        let cert =
+            CertificateDer::from_pem_slice(include_bytes!("../testdata/untrusted-registry.crt"))
+                .unwrap();
+        let key =
+            PrivateKeyDer::from_pem_slice(include_bytes!("../testdata/untrusted-registry.key"))
+                .unwrap();
+        super::tls_provider();
+        let config = rustls::ServerConfig::builder()
+            .with_no_client_auth()
+            .with_single_cert(vec![cert], key)
+            .unwrap();
+        let acceptor = tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let registry = listener.local_addr().unwrap().to_string();
+        tokio::spawn(async move {
+            while let Ok((socket, _)) = listener.accept().await {
+                let _ = acceptor.accept(socket).await;
+            }
+        });
+
+        let reference: super::Reference = format!("{registry}/team/app:1.0").parse().unwrap();
+        let checked = super::Transport {
+            https: true,
+            check_certificate: true,
+        };
+        let error = super::client_over(checked)
+            .fetch_manifest_digest(&reference, &super::RegistryAuth::Anonymous)
+            .await
+            .unwrap_err();
+        let error = super::classify(&registry, &reference, error);
+        assert!(
+            matches!(
+                error,
+                super::RegistryError::Untrusted {
+                    problem: super::CertificateProblem::Signer,
+                    ..
+                }
+            ),
+            "{error:?}"
+        );
+        let cause = format!("{:?}", std::error::Error::source(&error));
+        assert!(cause.contains("UnknownIssuer"), "{cause}");
+        assert!(error.hint().unwrap().contains("update-ca-certificates"));
     }
 }

@@ -15,7 +15,12 @@ pub struct Login {
     /// User name
     #[arg(short = 'u', long)]
     username: String,
-    /// Use plain HTTP even though the registry is not on loopback
+    /// Read the password from stdin, as `docker login --password-stdin` (Skiff always does; this
+    /// flag is accepted so Docker's scripts run unchanged)
+    #[arg(long = "password-stdin")]
+    _password_stdin: bool,
+    /// Treat the registry as one on loopback: HTTPS without checking its certificate if it
+    /// answers HTTPS, plain HTTP otherwise (Docker's insecure registries)
     #[arg(long)]
     insecure: bool,
     /// Registry address, e.g. 127.0.0.1:5000 or ghcr.io
@@ -37,7 +42,7 @@ impl Login {
         if password.is_empty() {
             return Err(user_error(
                 "no password given",
-                "pipe it on stdin: `echo \"$PASSWORD\" | skiff login REGISTRY -u USER`",
+                "pipe it on stdin: `echo \"$PASSWORD\" | skiff login REGISTRY -u USER --password-stdin`",
             ));
         }
         global.block_on(skiff_image::login(

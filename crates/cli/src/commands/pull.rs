@@ -12,7 +12,8 @@ use crate::settings::GlobalFlags;
 /// Pull an image from a registry (plain HTTP only for loopback registries unless --insecure)
 #[derive(Debug, Args)]
 pub struct Pull {
-    /// Use plain HTTP even though the registry is not on loopback
+    /// Treat the registry as one on loopback: HTTPS without checking its certificate if it
+    /// answers HTTPS, plain HTTP otherwise (Docker's insecure registries)
     #[arg(long)]
     insecure: bool,
     /// A Wasm platform, as `docker pull --platform wasi/wasm`; of a multi-platform image the

@@ -10,7 +10,8 @@ use crate::settings::GlobalFlags;
 /// Push an image to a registry; blobs the registry already has are skipped
 #[derive(Debug, Args)]
 pub struct Push {
-    /// Use plain HTTP even though the registry is not on loopback
+    /// Treat the registry as one on loopback: HTTPS without checking its certificate if it
+    /// answers HTTPS, plain HTTP otherwise (Docker's insecure registries)
     #[arg(long)]
     insecure: bool,
     /// The stored image to push; its name says where, e.g. 127.0.0.1:5000/team/hello:1.0

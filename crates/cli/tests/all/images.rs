@@ -243,17 +243,21 @@ fn login_and_auth() {
         .code(125)
         .stderr_has("refused the credentials")
         .stderr_has("skiff login");
-    let login = |password: &str| {
+    let login = |password: &str, flags: &[&str]| {
         skiff.run_with(
-            skiff.command().args(["login", &registry.addr, "-u", "ci"]),
+            skiff
+                .command()
+                .args(["login", &registry.addr, "-u", "ci"])
+                .args(flags),
             format!("{password}\n").as_bytes(),
         )
     };
-    login("wrong")
+    login("wrong", &[])
         .code(125)
         .stderr_has("refused the credentials");
     assert!(!skiff.root().join("auth.json").exists());
-    login("s3cret").success();
+    // Docker's form, as CI scripts write it.
+    login("s3cret", &["--password-stdin"]).success();
     let mode = std::os::unix::fs::MetadataExt::mode(
         &std::fs::metadata(skiff.root().join("auth.json")).unwrap(),
     );
@@ -266,6 +270,60 @@ fn login_and_auth() {
         .run(&["run", &remote])
         .success()
         .stdout_is("Hello, world!\n");
+}
+
+/// A registry on loopback that speaks only HTTPS, with a certificate no authority vouches for:
+/// as Docker treats a registry on this machine, HTTPS is tried first, its certificate not checked.
+#[test]
+fn a_loopback_registry_over_https() {
+    let registry = Registry::start_tls_with_auth("ci", "s3cret");
+    let remote = registry.url("team/hello:1.0");
+    let login = |skiff: &Skiff| {
+        skiff
+            .run_with(
+                skiff
+                    .command()
+                    .args(["login", &registry.addr, "-u", "ci", "--password-stdin"]),
+                b"s3cret\n",
+            )
+            .success();
+    };
+    let skiff = Skiff::new();
+    let app = app_dir(P2_CLI_HELLO, "", &[]);
+    build(&skiff, app.path(), "hello:1.0");
+    skiff.run(&["tag", "hello:1.0", &remote]).success();
+    login(&skiff);
+    skiff.run(&["push", &remote]).success();
+
+    let other = Skiff::new();
+    login(&other);
+    other
+        .run(&["run", &remote])
+        .success()
+        .stdout_is("Hello, world!\n");
+}
+
+/// `skiff login` to something that answers HTTP but is no registry stores no credentials.
+#[test]
+fn login_to_a_server_that_is_no_registry_stores_nothing() {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for mut stream in listener.incoming().flatten() {
+            let mut request = [0u8; 4096];
+            let _ = std::io::Read::read(&mut stream, &mut request);
+            let _ = stream.write_all(
+                b"HTTP/1.1 404 Not Found\r\nContent-Length: 9\r\nConnection: close\r\n\r\nnot here\n",
+            );
+        }
+    });
+    let skiff = Skiff::new();
+    skiff
+        .run_with(skiff.command().args(["login", &addr, "-u", "ci"]), b"pw\n")
+        .code(125)
+        .stderr_has(&format!("`{addr}` did not answer as an OCI registry"))
+        .stderr_has("code: 404");
+    assert!(!skiff.root().join("auth.json").exists());
 }
 
 #[test]

@@ -55,17 +55,32 @@ impl Response {
 impl Registry {
     /// A registry that needs no credentials.
     pub fn start() -> Registry {
-        Registry::launch(None, "127.0.0.1")
+        Registry::launch(None, "127.0.0.1", false)
     }
 
     /// A registry listening on `ip` (plain HTTP) instead of loopback.
     pub fn start_on(ip: &str) -> Registry {
-        Registry::launch(None, ip)
+        Registry::launch(None, ip, false)
     }
 
     /// A registry that needs HTTP basic auth as `user`/`password` (htpasswd, bcrypt).
     pub fn start_with_auth(user: &str, password: &str) -> Registry {
-        Registry::launch(Some((user.to_owned(), password.to_owned())), "127.0.0.1")
+        Registry::launch(
+            Some((user.to_owned(), password.to_owned())),
+            "127.0.0.1",
+            false,
+        )
+    }
+
+    /// A registry on loopback that speaks only HTTPS, with a self-signed certificate that no
+    /// authority vouches for (`crates/image/testdata`), and needs basic auth as `user`/`password`.
+    /// For Skiff's own commands only: the helpers below speak plain HTTP.
+    pub fn start_tls_with_auth(user: &str, password: &str) -> Registry {
+        Registry::launch(
+            Some((user.to_owned(), password.to_owned())),
+            "127.0.0.1",
+            true,
+        )
     }
 
     /// `ADDR/REPO:TAG`, the reference `skiff push`/`pull` take.
@@ -117,7 +132,7 @@ impl Registry {
         read_log(self.dir.path())
     }
 
-    fn launch(auth: Option<(String, String)>, ip: &str) -> Registry {
+    fn launch(auth: Option<(String, String)>, ip: &str, tls: bool) -> Registry {
         let dir = tempfile::tempdir().unwrap();
         let auth_yaml = match &auth {
             None => String::new(),
@@ -130,9 +145,24 @@ impl Registry {
                 )
             }
         };
+        let tls_yaml = if tls {
+            let certificates = Path::new(env!("CARGO_MANIFEST_DIR")).join("../image/testdata");
+            format!(
+                "  tls:\n    certificate: '{}'\n    key: '{}'\n",
+                certificates.join("untrusted-registry.crt").display(),
+                certificates.join("untrusted-registry.key").display()
+            )
+        } else {
+            String::new()
+        };
         // Answers without credentials when the registry is ready: proof it is ours, not a
-        // registry of another test that won a race for the port, is the header below.
-        let ready_status = if auth.is_some() { 401 } else { 200 };
+        // registry of another test that won a race for the port, is the header below. Over
+        // plain HTTP, a TLS registry answers 400 without it.
+        let ready_status = match (tls, &auth) {
+            (true, _) => 400,
+            (false, Some(_)) => 401,
+            (false, None) => 200,
+        };
         let token = dir.path().file_name().unwrap().to_str().unwrap().to_owned();
         let config = dir.path().join("config.yml");
         for _ in 0..PORT_ATTEMPTS {
@@ -146,7 +176,7 @@ impl Registry {
                      storage:\n  filesystem:\n    rootdirectory: '{}'\n  delete:\n    enabled: true\n\
                      http:\n  addr: {addr}\n  secret: skiff-test-secret\n  \
                      headers:\n    X-Skiff-Registry: ['{token}']\n\
-                     {auth_yaml}",
+                     {tls_yaml}{auth_yaml}",
                     dir.path().join("storage").display(),
                 ),
             )
@@ -164,7 +194,8 @@ impl Registry {
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => panic!("{MISSING}"),
                 Err(e) => panic!("failed to start {BINARY}: {e}"),
             };
-            match wait_ready(&mut child, &addr, dir.path(), ready_status, &token) {
+            let token = (!tls).then_some(token.as_str());
+            match wait_ready(&mut child, &addr, dir.path(), ready_status, token) {
                 Ok(()) => {
                     return Registry {
                         addr,
@@ -192,14 +223,14 @@ impl Registry {
     }
 }
 
-/// Polls `GET /v2/` until it answers `status` with our marker header; `Err(log)` if the registry
-/// exits or the deadline passes.
+/// Polls `GET /v2/` until it answers `status`, with our marker header if `token` is given;
+/// `Err(log)` if the registry exits or the deadline passes.
 fn wait_ready(
     child: &mut Child,
     addr: &str,
     dir: &Path,
     status: u16,
-    token: &str,
+    token: Option<&str>,
 ) -> Result<(), String> {
     let deadline = Instant::now() + START_DEADLINE;
     loop {
@@ -208,7 +239,7 @@ fn wait_ready(
         }
         if let Ok(response) = http(addr, "GET", "/v2/", &[], b"")
             && response.status == status
-            && response.header("X-Skiff-Registry") == Some(token)
+            && token.is_none_or(|token| response.header("X-Skiff-Registry") == Some(token))
         {
             return Ok(());
         }
