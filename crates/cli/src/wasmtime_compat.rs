@@ -17,10 +17,10 @@ use crate::settings::{GrantFlags, LimitFlags};
 #[command(next_help_heading = "As `wasmtime run` and `wasmtime serve`")]
 pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
-    /// `cli`, `http`, `preview2`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup`, `cli-exit-with-code`,
-    /// `network-error-code`, `inherit-stdin|stdout|stderr` (on already; where sockets may connect
-    /// is `--network`); `threads` (a program that spawns threads is refused when it
-    /// loads, naming the import); repeatable or comma-separated
+    /// `cli`, `http`, `preview2`, `preview0`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup`,
+    /// `cli-exit-with-code`, `network-error-code`, `inherit-stdin|stdout|stderr` (on already;
+    /// where sockets may connect is `--network`); `threads` (a program that spawns threads is
+    /// refused when it loads, naming the import); repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
@@ -47,6 +47,7 @@ const WASI_ON_ALREADY: &[&str] = &[
     "tcp",
     "udp",
     "allow-ip-name-lookup",
+    "preview0",
 ];
 
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
@@ -72,20 +73,22 @@ impl WasmtimeFlags {
     /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags.
     pub fn apply(&self, grants: &mut GrantFlags, limits: &mut LimitFlags) -> anyhow::Result<()> {
         for (key, value) in options(&self.wasi) {
-            let on = switch("-S", key, value)?;
             match key {
-                "inherit-env" if on => {
-                    // `-e KEY` for each, first: a `-e` given beside it still wins.
-                    let keys = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
-                    grants.env.splice(0..0, keys);
+                "inherit-env" => {
+                    if switch("-S", key, value)? {
+                        // `-e KEY` for each, first: a `-e` given beside it still wins.
+                        let keys = std::env::vars_os().filter_map(|(k, _)| k.into_string().ok());
+                        grants.env.splice(0..0, keys);
+                    }
                 }
-                "inherit-env" => {}
                 // wasi-threads only links `thread-spawn` for a program that imports it: for any
                 // other it changes nothing, in wasmtime too, and Skiff refuses one that does
                 // when it loads, naming the import (shared memories: decision 0003).
-                "threads" => {}
+                "threads" => {
+                    switch("-S", key, value)?;
+                }
                 _ if WASI_ON_ALREADY.contains(&key) => {
-                    if !on {
+                    if !switch("-S", key, value)? {
                         return Err(user_error(
                             format!("`-S {key}=n`: Skiff cannot turn {key} off"),
                             "drop the option; an app reaches only what its grants allow (`--network`, `-v`, `-e`)",
@@ -254,6 +257,9 @@ mod tests {
             (&["-W", "fuel=1000"][..], "--cpu-time"),
             (&["-W", "simd=n"][..], "drop `-W simd=n`"),
             (&["-S", "nn"][..], "inherit-env"),
+            // An option with a value is named as unsupported, not taken for a bad `y|n`.
+            (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
+            (&["-S", "config-var=a=b"][..], "inherit-env"),
             (&["-W", "wide-arithmetic"][..], "--memory"),
         ] {
             let e = apply(args).unwrap_err();
