@@ -22,6 +22,10 @@ pub struct Grants {
     /// listen on every interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<std::net::SocketAddr>,
+    /// The values a component reads through `wasi:config/store`, in order; a later entry for the
+    /// same name wins (`wasmtime run -S config-var=NAME=VALUE`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub config: Vec<(String, String)>,
 }
 
 impl Grants {

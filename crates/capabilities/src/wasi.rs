@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
+use wasmtime_wasi_config::WasiConfigVariables;
 
 use crate::egress::{EgressRule, canonical};
 use crate::{DirGrant, Endpoint, Grants, NetworkPolicy};
@@ -61,6 +62,18 @@ pub struct PreparedGrants {
     resolved: Arc<HashMap<SocketAddr, String>>,
     /// Where it may listen.
     listen: Arc<[SocketAddr]>,
+    /// What `wasi:config/store` answers.
+    config: Arc<ConfigValues>,
+}
+
+/// What `wasi:config/store` answers an app, in wasmtime's form (which has no `Debug`).
+#[derive(Default)]
+pub struct ConfigValues(pub WasiConfigVariables);
+
+impl std::fmt::Debug for ConfigValues {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ConfigValues { .. }")
+    }
 }
 
 impl PreparedGrants {
@@ -91,7 +104,13 @@ impl PreparedGrants {
             egress: Arc::new(egress),
             resolved: Arc::new(resolved),
             listen: grants.listen.clone().into(),
+            config: Arc::new(ConfigValues(grants.config.iter().cloned().collect())),
         })
+    }
+
+    /// What `wasi:config/store` answers the app: the last value given for each name.
+    pub fn config(&self) -> &Arc<ConfigValues> {
+        &self.config
     }
 
     /// The egress policy as granted.

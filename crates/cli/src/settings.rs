@@ -116,6 +116,9 @@ pub struct GrantFlags {
     /// the destinations the image declares, alone or as `image,allow=...` [default: none]
     #[arg(long, value_name = "POLICY")]
     pub network: Option<NetworkFlag>,
+    /// `wasi:config/store` values, from `-S config-var=NAME=VALUE` (as `wasmtime run`).
+    #[arg(skip)]
+    pub config: Vec<(String, String)>,
 }
 
 impl GrantFlags {
@@ -149,6 +152,7 @@ impl GrantFlags {
                 .map(|n| n.policy.clone())
                 .unwrap_or_default(),
             listen: Vec::new(),
+            config: self.config.clone(),
         })
     }
 

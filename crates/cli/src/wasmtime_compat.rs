@@ -48,6 +48,7 @@ const WASI_ON_ALREADY: &[&str] = &[
     "udp",
     "allow-ip-name-lookup",
     "preview0",
+    "config",
 ];
 
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
@@ -86,6 +87,15 @@ impl WasmtimeFlags {
                 // when it loads, naming the import (shared memories: decision 0003).
                 "threads" => {
                     switch("-S", key, value)?;
+                }
+                "config-var" => {
+                    let (name, value) = value.and_then(|v| v.split_once('=')).ok_or_else(|| {
+                        user_error(
+                            "`-S config-var` needs a name and a value",
+                            "give `-S config-var=NAME=VALUE`",
+                        )
+                    })?;
+                    grants.config.push((name.to_string(), value.to_string()));
                 }
                 _ if WASI_ON_ALREADY.contains(&key) => {
                     if !switch("-S", key, value)? {

@@ -106,6 +106,7 @@ pub fn merge_grants(
         dirs,
         network,
         listen: flags.listen.clone(),
+        config: flags.config.clone(),
     }
 }
 

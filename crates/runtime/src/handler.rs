@@ -115,7 +115,7 @@ impl App {
         let guard = Guard::new(&options.limits, usage.clone());
         let host = ComponentHost::new(
             wasi.build(),
-            options.grants.egress().clone(),
+            &options.grants,
             options.peers.clone(),
             &options.stdio,
             guard,

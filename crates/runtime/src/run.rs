@@ -1,7 +1,6 @@
 //! Running a command app to completion under its grants and limits.
 
-use skiff_capabilities::egress::EgressRule;
-use skiff_capabilities::wasi::{FileIo, GrantError, PreparedGrants};
+use skiff_capabilities::wasi::{ConfigValues, FileIo, GrantError, PreparedGrants};
 use skiff_capabilities::{Grants, Limits};
 use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
@@ -259,6 +258,8 @@ pub(crate) struct P1Host {
 /// The store data of every component instance, command or HTTP handler.
 pub(crate) struct ComponentHost {
     wasi: WasiCtx,
+    /// What `wasi:config/store` answers.
+    pub(crate) config: Arc<ConfigValues>,
     http: WasiHttpCtx,
     table: ResourceTable,
     egress: Egress,
@@ -268,13 +269,14 @@ pub(crate) struct ComponentHost {
 impl ComponentHost {
     pub(crate) fn new(
         wasi: WasiCtx,
-        egress: Arc<EgressRule>,
+        grants: &PreparedGrants,
         peers: Option<Arc<dyn Peers>>,
         stdio: &Stdio,
         guard: Guard,
     ) -> Self {
         ComponentHost {
             wasi,
+            config: grants.config().clone(),
             http: WasiHttpCtx::new(),
             table: {
                 let mut table = ResourceTable::new();
@@ -282,7 +284,7 @@ impl ComponentHost {
                 table
             },
             egress: Egress {
-                rule: egress,
+                rule: grants.egress().clone(),
                 report: match stdio {
                     Stdio::Inherit => None,
                     Stdio::Capture { stderr, .. } => Some(stderr.clone()),
@@ -396,7 +398,7 @@ impl App {
             if let Some(Call::Component(call, pre)) = &call {
                 let host = ComponentHost::new(
                     wasi.build(),
-                    grants.egress().clone(),
+                    &grants,
                     options.peers.clone(),
                     &options.stdio,
                     guard,
@@ -449,10 +451,9 @@ impl App {
                 }
                 Pre::Library(_) => unreachable!("refused above without --invoke"),
                 Pre::Component(command) => {
-                    let egress = grants.egress().clone();
                     let host = ComponentHost::new(
                         wasi.build(),
-                        egress,
+                        &grants,
                         options.peers.clone(),
                         &options.stdio,
                         guard,

@@ -440,6 +440,7 @@ fn request(
             .as_deref()
             .map(str::parse)
             .transpose()?,
+        config: Vec::new(),
     };
     let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {
         Ok(d.as_deref()

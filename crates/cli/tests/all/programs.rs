@@ -760,3 +760,48 @@ fn cpp_terminate() {
         .stderr_has("std::terminate()")
         .stderr_lacks("not reached");
 }
+
+/// `wasi:config/store`, as `wasmtime run -S config -S config-var=NAME=VALUE` gives it: no values
+/// unless given, the last value for a name wins, and the daemon's apps get theirs the same way.
+#[test]
+fn p2_config() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", P2_CONFIG, "greeting"])
+        .success()
+        .stdout_is("greeting: none\n");
+    skiff
+        .run(&[
+            "run",
+            "-S",
+            "config,config-var=greeting=hello",
+            "-S",
+            "config-var=db=postgres://db:5432/app",
+            "-S",
+            "config-var=greeting=hi",
+            P2_CONFIG,
+            "greeting",
+            "missing",
+        ])
+        .success()
+        .stdout_is("db=postgres://db:5432/app\ngreeting=hi\ngreeting: hi\nmissing: none\n");
+    skiff
+        .run(&["run", "-S", "config-var=greeting", P2_CONFIG])
+        .code(125)
+        .stderr_has("`-S config-var=NAME=VALUE`");
+
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_d(
+            "configured",
+            &["-S", "config-var=greeting=hello", P2_CONFIG, "greeting"],
+        )
+        .success();
+    daemon.wait_for("configured", "exited", |app| {
+        crate::daemon::state(app) == "exited"
+    });
+    daemon
+        .run(&["logs", "configured"])
+        .success()
+        .stdout_is("greeting=hello\ngreeting: hello\n");
+}
