@@ -26,6 +26,10 @@ pub struct Grants {
     /// same name wins (`wasmtime run -S config-var=NAME=VALUE`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub config: Vec<(String, String)>,
+    /// What a store opened through `wasi:keyvalue` holds when the instance opens it (in memory:
+    /// an instance's writes are its own), as `wasmtime run -S keyvalue-in-memory-data=KEY=VALUE`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keyvalue: Vec<(String, String)>,
 }
 
 impl Grants {

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
 use wasmtime_wasi_config::WasiConfigVariables;
+use wasmtime_wasi_keyvalue::WasiKeyValueCtx;
 
 use crate::egress::{EgressRule, canonical};
 use crate::{DirGrant, Endpoint, Grants, NetworkPolicy};
@@ -62,17 +63,29 @@ pub struct PreparedGrants {
     resolved: Arc<HashMap<SocketAddr, String>>,
     /// Where it may listen.
     listen: Arc<[SocketAddr]>,
-    /// What `wasi:config/store` answers.
-    config: Arc<ConfigValues>,
+    /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
+    data: Arc<DataInterfaces>,
 }
 
-/// What `wasi:config/store` answers an app, in wasmtime's form (which has no `Debug`).
-#[derive(Default)]
-pub struct ConfigValues(pub WasiConfigVariables);
+/// What `wasi:config/store` answers an app and what its `wasi:keyvalue` stores start with, in
+/// wasmtime's forms (which have no `Debug`).
+pub struct DataInterfaces {
+    pub config: WasiConfigVariables,
+    pub keyvalue: WasiKeyValueCtx,
+}
 
-impl std::fmt::Debug for ConfigValues {
+impl Default for DataInterfaces {
+    fn default() -> Self {
+        DataInterfaces {
+            config: WasiConfigVariables::new(),
+            keyvalue: WasiKeyValueCtx::builder().build(),
+        }
+    }
+}
+
+impl std::fmt::Debug for DataInterfaces {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("ConfigValues { .. }")
+        f.write_str("DataInterfaces { .. }")
     }
 }
 
@@ -104,13 +117,19 @@ impl PreparedGrants {
             egress: Arc::new(egress),
             resolved: Arc::new(resolved),
             listen: grants.listen.clone().into(),
-            config: Arc::new(ConfigValues(grants.config.iter().cloned().collect())),
+            data: Arc::new(DataInterfaces {
+                config: grants.config.iter().cloned().collect(),
+                keyvalue: WasiKeyValueCtx::builder()
+                    .in_memory_data(grants.keyvalue.iter().cloned())
+                    .build(),
+            }),
         })
     }
 
-    /// What `wasi:config/store` answers the app: the last value given for each name.
-    pub fn config(&self) -> &Arc<ConfigValues> {
-        &self.config
+    /// What `wasi:config/store` answers the app (the last value given for each name), and what
+    /// its `wasi:keyvalue` stores start with.
+    pub fn data_interfaces(&self) -> &Arc<DataInterfaces> {
+        &self.data
     }
 
     /// The egress policy as granted.

@@ -119,6 +119,9 @@ pub struct GrantFlags {
     /// `wasi:config/store` values, from `-S config-var=NAME=VALUE` (as `wasmtime run`).
     #[arg(skip)]
     pub config: Vec<(String, String)>,
+    /// What `wasi:keyvalue` stores start with, from `-S keyvalue-in-memory-data=KEY=VALUE`.
+    #[arg(skip)]
+    pub keyvalue: Vec<(String, String)>,
 }
 
 impl GrantFlags {
@@ -153,6 +156,7 @@ impl GrantFlags {
                 .unwrap_or_default(),
             listen: Vec::new(),
             config: self.config.clone(),
+            keyvalue: self.keyvalue.clone(),
         })
     }
 

@@ -17,10 +17,13 @@ use crate::settings::{GrantFlags, LimitFlags};
 #[command(next_help_heading = "As `wasmtime run` and `wasmtime serve`")]
 pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
-    /// `cli`, `http`, `preview2`, `preview0`, `p3`, `tcp`, `udp`, `allow-ip-name-lookup`,
-    /// `cli-exit-with-code`, `network-error-code`, `inherit-stdin|stdout|stderr` (on already;
-    /// where sockets may connect is `--network`); `threads` (a program that spawns threads is
-    /// refused when it loads, naming the import); repeatable or comma-separated
+    /// `config-var=NAME=VALUE` (what `wasi:config/store` answers);
+    /// `keyvalue-in-memory-data=KEY=VALUE` (what a `wasi:keyvalue` store starts with); `cli`,
+    /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `tcp`, `udp`,
+    /// `allow-ip-name-lookup`, `cli-exit-with-code`, `network-error-code`,
+    /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
+    /// `threads` (a program that spawns threads is refused when it loads, naming the import);
+    /// repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
@@ -49,6 +52,7 @@ const WASI_ON_ALREADY: &[&str] = &[
     "allow-ip-name-lookup",
     "preview0",
     "config",
+    "keyvalue",
 ];
 
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
@@ -88,14 +92,18 @@ impl WasmtimeFlags {
                 "threads" => {
                     switch("-S", key, value)?;
                 }
-                "config-var" => {
+                "config-var" | "keyvalue-in-memory-data" => {
                     let (name, value) = value.and_then(|v| v.split_once('=')).ok_or_else(|| {
                         user_error(
-                            "`-S config-var` needs a name and a value",
-                            "give `-S config-var=NAME=VALUE`",
+                            format!("`-S {key}` needs a name and a value"),
+                            format!("give `-S {key}=NAME=VALUE`"),
                         )
                     })?;
-                    grants.config.push((name.to_string(), value.to_string()));
+                    let list = match key {
+                        "config-var" => &mut grants.config,
+                        _ => &mut grants.keyvalue,
+                    };
+                    list.push((name.to_string(), value.to_string()));
                 }
                 _ if WASI_ON_ALREADY.contains(&key) => {
                     if !switch("-S", key, value)? {

@@ -107,6 +107,7 @@ pub fn merge_grants(
         network,
         listen: flags.listen.clone(),
         config: flags.config.clone(),
+        keyvalue: flags.keyvalue.clone(),
     }
 }
 

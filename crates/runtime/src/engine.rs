@@ -294,11 +294,13 @@ impl Engines {
                 .expect("WASI 0.2 links into an empty linker");
             wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
                 .expect("wasi:http links beside WASI 0.2");
-            // `wasi:config/store`, as `wasmtime run -S config`: the app's `-S config-var`s.
-            wasmtime_wasi_config::add_to_linker(&mut linker, |host: &mut ComponentHost| {
-                wasmtime_wasi_config::WasiConfig::from(&host.config.0)
-            })
-            .expect("wasi:config links beside WASI 0.2");
+            // `wasi:config/store` and `wasi:keyvalue` (in memory), as `wasmtime run -S config`
+            // and `-S keyvalue` link them: the app's `-S config-var`s and
+            // `-S keyvalue-in-memory-data`.
+            wasmtime_wasi_config::add_to_linker(&mut linker, ComponentHost::config)
+                .expect("wasi:config links beside WASI 0.2");
+            wasmtime_wasi_keyvalue::add_to_linker(&mut linker, ComponentHost::keyvalue)
+                .expect("wasi:keyvalue links beside WASI 0.2");
             if self.concurrent {
                 wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
                 wasmtime_wasi_http::p3::add_to_linker(&mut linker)

@@ -1,6 +1,6 @@
 //! Running a command app to completion under its grants and limits.
 
-use skiff_capabilities::wasi::{ConfigValues, FileIo, GrantError, PreparedGrants};
+use skiff_capabilities::wasi::{DataInterfaces, FileIo, GrantError, PreparedGrants};
 use skiff_capabilities::{Grants, Limits};
 use wasmtime::component::{ResourceTable, ResourceTableError};
 use wasmtime::{Store, Trap, UpdateDeadline, WasmBacktrace};
@@ -258,8 +258,8 @@ pub(crate) struct P1Host {
 /// The store data of every component instance, command or HTTP handler.
 pub(crate) struct ComponentHost {
     wasi: WasiCtx,
-    /// What `wasi:config/store` answers.
-    pub(crate) config: Arc<ConfigValues>,
+    /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
+    data: Arc<DataInterfaces>,
     http: WasiHttpCtx,
     table: ResourceTable,
     egress: Egress,
@@ -276,7 +276,7 @@ impl ComponentHost {
     ) -> Self {
         ComponentHost {
             wasi,
-            config: grants.config().clone(),
+            data: grants.data_interfaces().clone(),
             http: WasiHttpCtx::new(),
             table: {
                 let mut table = ResourceTable::new();
@@ -293,6 +293,16 @@ impl ComponentHost {
             },
             guard,
         }
+    }
+}
+
+impl ComponentHost {
+    pub(crate) fn config(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
+        wasmtime_wasi_config::WasiConfig::from(&self.data.config)
+    }
+
+    pub(crate) fn keyvalue(&mut self) -> wasmtime_wasi_keyvalue::WasiKeyValue<'_> {
+        wasmtime_wasi_keyvalue::WasiKeyValue::new(&self.data.keyvalue, &mut self.table)
     }
 }
 

@@ -441,6 +441,7 @@ fn request(
             .map(str::parse)
             .transpose()?,
         config: Vec::new(),
+        keyvalue: Vec::new(),
     };
     let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {
         Ok(d.as_deref()

@@ -41,10 +41,10 @@ pub(crate) use run::looks_like_file;
 /// parsed ([`Deferred`]): building every verb's flags was a tenth of a `skiff run`'s start.
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    // Boxed: its flags (grants, limits, HTTP limits, health check) make it larger than any
+    // Boxed: their flags (grants, limits, HTTP limits, health check) make them larger than any
     // other verb by far (clippy's large_enum_variant). Not a doc comment: that would be its help.
     Run(Deferred<Box<run::Run>>),
-    Serve(Deferred<serve::Serve>),
+    Serve(Deferred<Box<serve::Serve>>),
     Ps(Deferred<ps::Ps>),
     Logs(Deferred<logs::Logs>),
     Stats(Deferred<stats::Stats>),
@@ -153,7 +153,7 @@ impl Command {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         match self {
             Command::Run(c) => (*c.0).execute(global),
-            Command::Serve(c) => c.0.execute(global),
+            Command::Serve(c) => (*c.0).execute(global),
             Command::Info(c) => c.0.execute(global),
             Command::Dashboard(c) => c.0.execute(global),
             Command::Ps(c) => c.0.execute(global),

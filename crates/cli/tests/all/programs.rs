@@ -805,3 +805,42 @@ fn p2_config() {
         .success()
         .stdout_is("greeting=hello\ngreeting: hello\n");
 }
+
+/// `wasi:keyvalue` in memory, as `wasmtime run -S keyvalue -S keyvalue-in-memory-data=KEY=VALUE`
+/// gives it: the store `""` starts with the data given, the instance's writes are its own, and
+/// another store does not exist; the daemon's apps get theirs the same way.
+#[test]
+fn p2_keyvalue() {
+    let skiff = Skiff::new();
+    let written = "written: by the guest\nexists: true\nother: Error::NoSuchStore\n";
+    skiff
+        .run(&["run", P2_KEYVALUE])
+        .success()
+        .stdout_is(written);
+    skiff
+        .run(&[
+            "run",
+            "-S",
+            "keyvalue,keyvalue-in-memory-data=colour=blue",
+            "-S",
+            "keyvalue-in-memory-data=size=3",
+            P2_KEYVALUE,
+        ])
+        .success()
+        .stdout_is(&format!("colour=blue\nsize=3\n{written}"));
+
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_d(
+            "stored",
+            &["-S", "keyvalue-in-memory-data=colour=blue", P2_KEYVALUE],
+        )
+        .success();
+    daemon.wait_for("stored", "exited", |app| {
+        crate::daemon::state(app) == "exited"
+    });
+    daemon
+        .run(&["logs", "stored"])
+        .success()
+        .stdout_is(&format!("colour=blue\n{written}"));
+}
