@@ -45,6 +45,12 @@ pub enum LoadError {
         "`{name}` is not a WebAssembly file: it is neither a binary (`\\0asm` header) nor text"
     )]
     NotWasm { name: String },
+    /// An ELF file: a native program, or a module `wasmtime compile` made (`.cwasm`).
+    #[error(
+        "`{name}` is native code (an ELF file), not WebAssembly: a program built for this \
+         machine, or a module precompiled by `wasmtime compile`"
+    )]
+    Native { name: String },
     #[error("`{name}` is not valid WebAssembly text")]
     Wat {
         name: String,
@@ -108,6 +114,11 @@ impl LoadError {
             LoadError::Read { .. } => return None,
             LoadError::NotWasm { .. } | LoadError::Wat { .. } => {
                 "give a `.wasm` binary (e.g. built with `cargo build --target wasm32-wasip1`) or a `.wat` text file"
+            }
+            LoadError::Native { .. } => {
+                "give the `.wasm` it was built or compiled from: Skiff compiles a module once and \
+                 keeps the machine code in its own cache, so nothing needs precompiling \
+                 (`wasmtime run --allow-precompiled` is not needed)"
             }
             LoadError::Invalid { .. } => {
                 "the file may be truncated or corrupt; rebuild it, and check it with `wasm-tools validate`"
@@ -649,6 +660,11 @@ fn describe(features: WasmFeatures) -> String {
 fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError> {
     if bytes.starts_with(b"\0asm") {
         return Ok(Cow::Borrowed(bytes));
+    }
+    if bytes.starts_with(b"\x7fELF") {
+        return Err(LoadError::Native {
+            name: name.to_string(),
+        });
     }
     let text = std::str::from_utf8(bytes).map_err(|_| LoadError::NotWasm {
         name: name.to_string(),

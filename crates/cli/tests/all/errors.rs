@@ -22,6 +22,12 @@ fn not_wasm() {
     run_file("blob.wasm", [0xffu8, 0xfe, 0x00, 0x01], &[])
         .code(125)
         .stderr_has("is not a WebAssembly file");
+    // A native program, or what `wasmtime compile` writes: both are ELF files.
+    let skiff = std::fs::read(env!("CARGO_BIN_EXE_skiff")).unwrap();
+    run_file("app.cwasm", &skiff[..4096], &[])
+        .code(125)
+        .stderr_has("error: `app.cwasm` is native code (an ELF file), not WebAssembly")
+        .stderr_has("hint: give the `.wasm` it was built or compiled from");
 }
 
 #[test]
