@@ -277,7 +277,7 @@ mod tests {
             (&["-S", "nn"][..], "inherit-env"),
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
-            (&["-S", "config-var=a=b"][..], "inherit-env"),
+            (&["-S", "cwd=/app"][..], "inherit-env"),
             (&["-W", "wide-arithmetic"][..], "--memory"),
         ] {
             let e = apply(args).unwrap_err();

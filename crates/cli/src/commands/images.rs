@@ -9,6 +9,10 @@ use crate::settings::GlobalFlags;
 /// List images: REPOSITORY TAG DIGEST SIZE CREATED
 #[derive(Debug, Args)]
 pub struct Images {
+    /// Only the names (`REPOSITORY:TAG`), one per line, for scripts (`skiff rmi $(skiff images
+    /// -q)`)
+    #[arg(short = 'q', long, conflicts_with = "format")]
+    quiet: bool,
     /// Output format: `table` or `json`
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     format: String,
@@ -20,6 +24,15 @@ impl Images {
         let rows = skiff_image::list_images(&store)?;
         if self.format == "json" {
             println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if self.quiet {
+            for row in rows {
+                match row.tag.as_str() {
+                    "<none>" => println!("{}@{}", row.repository, row.digest),
+                    tag => println!("{}:{tag}", row.repository),
+                }
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let width = rows

@@ -15,6 +15,9 @@ pub struct Ps {
     /// Show all apps, also those that exited or were stopped
     #[arg(short = 'a', long)]
     all: bool,
+    /// Only the names, one per line, for scripts (`skiff rm -f $(skiff ps -aq)`)
+    #[arg(short = 'q', long, conflicts_with = "format")]
+    quiet: bool,
     /// Output format: `table`, or `json` (the daemon's full record of each app)
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     format: String,
@@ -31,6 +34,12 @@ impl Ps {
         apps.sort_by(|a, b| a.name.cmp(&b.name));
         if self.format == "json" {
             println!("{}", serde_json::to_string_pretty(&apps)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if self.quiet {
+            for app in &apps {
+                println!("{}", app.name);
+            }
             return Ok(ExitCode::SUCCESS);
         }
         let rows: Vec<Vec<String>> = apps

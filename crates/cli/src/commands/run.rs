@@ -51,6 +51,17 @@ pub struct Run {
     /// entry runs whether or not this is given
     #[arg(long, value_name = "OS/ARCH", value_parser = crate::settings::parse_platform)]
     platform: Option<String>,
+    /// As `docker run -i`: the app reads this terminal's or pipe's stdin (it always does in the
+    /// foreground)
+    #[arg(short = 'i', long)]
+    interactive: bool,
+    /// As `docker run -t`: the app's stdio is this terminal (it always is in the foreground)
+    #[arg(short = 't', long)]
+    tty: bool,
+    /// As `docker run --rm`: nothing of the run is kept after it exits (never is, in the
+    /// foreground)
+    #[arg(long)]
+    rm: bool,
     /// `docker run --runtime` (a Wasm shim's name): refused, since Skiff is the runtime
     #[arg(long, hide = true, value_parser = crate::settings::refuse_runtime)]
     runtime: Option<String>,
@@ -113,6 +124,27 @@ impl Run {
                     "`--invoke` calls a function once, in the foreground; the daemon runs apps \
                      from their entry point",
                     "drop `-d` to call the function here, or drop `--invoke`",
+                ));
+            }
+            let docker_flag = [(self.interactive, "-i"), (self.tty, "-t")]
+                .into_iter()
+                .find_map(|(given, flag)| given.then_some(flag));
+            if let Some(flag) = docker_flag {
+                return Err(user_error(
+                    format!(
+                        "`{flag}` attaches the app to this terminal; an app the daemon runs reads \
+                         no stdin and writes to its log"
+                    ),
+                    "drop `-d` to run it here, attached, or drop the flag and follow its output \
+                     with `skiff logs -f NAME`",
+                ));
+            }
+            if self.rm {
+                return Err(user_error(
+                    "`--rm` with `-d`: the daemon keeps an app's record and logs until it is \
+                     removed",
+                    "drop `--rm`, and remove the app with `skiff rm NAME` once it is done (or \
+                     drop `-d`: a run in the foreground keeps nothing)",
                 ));
             }
             return self.detach(global);

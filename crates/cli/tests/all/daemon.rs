@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_SLEEP,
-    P2_CLI_STDOUT_STDERR,
+    P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR,
 };
 
 use crate::support::{Outcome, Skiff};
@@ -243,6 +243,45 @@ fn lifecycle() {
     daemon.run(&["rm", "-f", "sleeper"]).success();
     daemon.run(&["ps", "-a"]).success().stdout_lacks("sleeper");
     daemon.run(&["inspect", "sleeper"]).code(125);
+}
+
+/// What Docker users type out of habit: `ps -q` in scripts (`skiff rm -f $(skiff ps -aq)`), and
+/// `run -it --rm` in the foreground, which is what a foreground run is; with `-d`, `-it` and
+/// `--rm` are refused, naming what to do instead.
+#[test]
+fn docker_habits() {
+    let daemon = Daemon::start();
+    daemon.run_d("one", &[P1_CLI_SLEEP, "600000"]).success();
+    daemon.run_d("two", &[P1_CLI_HELLO]).success();
+    daemon.wait_for("one", "running", |a| state(a) == "running");
+    daemon.wait_for("two", "exited", |a| state(a) == "exited");
+    daemon.run(&["ps", "-q"]).success().stdout_is("one\n");
+    let all = daemon.run(&["ps", "-aq"]);
+    all.success().stdout_is("one\ntwo\n");
+    let mut rm = vec!["rm", "-f"];
+    rm.extend(all.stdout.lines());
+    daemon.run(&rm).success();
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
+
+    let skiff = &daemon.skiff;
+    skiff
+        .run_with(
+            skiff
+                .command()
+                .args(["run", "-it", "--rm", P1_CLI_STDIN_UPPER]),
+            b"hi\n",
+        )
+        .success()
+        .stdout_is("HI\n");
+    daemon
+        .run(&["run", "-d", "-it", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("skiff logs -f NAME");
+    daemon
+        .run(&["run", "-d", "--rm", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("skiff rm NAME");
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
 }
 
 #[test]

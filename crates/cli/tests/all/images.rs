@@ -45,6 +45,11 @@ fn build_and_run_from_the_store() {
     assert!(digest.starts_with("sha256:"), "{digest}");
     let images = skiff.run(&["images"]);
     images.success().stdout_has("hello").stdout_has("1.0");
+    // The names alone, for scripts (`skiff rmi $(skiff images -q)`).
+    skiff
+        .run(&["images", "-q"])
+        .success()
+        .stdout_is("hello:1.0\n");
     skiff
         .run(&["run", "hello:1.0", "--name", "Ada"])
         .success()
