@@ -380,17 +380,54 @@ impl fmt::Display for Endpoint {
 }
 
 /// `-p PORT` (on 127.0.0.1: loopback unless told otherwise) or `-p ADDR:PORT`: where an HTTP app
-/// is served, or a command app may listen.
+/// is served, or a command app may listen. Docker's `HOST_PORT:CONTAINER_PORT` and
+/// `ADDR:HOST_PORT:CONTAINER_PORT` (and a `/tcp` suffix) are read as the host side: an HTTP app
+/// has no port of its own, and a command listens on the host's port itself (as `skiff compose`
+/// reads `ports`).
 pub fn parse_publish(spec: &str) -> Option<std::net::SocketAddr> {
-    match spec.parse::<u16>() {
-        Ok(port) => Some(std::net::SocketAddr::from(([127, 0, 0, 1], port))),
-        Err(_) => spec.parse().ok(),
+    let spec = spec.strip_suffix("/tcp").unwrap_or(spec);
+    let loopback = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    if let Ok(port) = spec.parse::<u16>() {
+        return Some(loopback(port));
+    }
+    if let Ok(addr) = spec.parse() {
+        return Some(addr);
+    }
+    // Docker's forms: the last part is the container's port.
+    let (host_side, container) = spec.rsplit_once(':')?;
+    container.parse::<u16>().ok()?;
+    match host_side.parse::<u16>() {
+        Ok(port) => Some(loopback(port)),
+        Err(_) => host_side.parse().ok(),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn publish_takes_skiffs_and_dockers_forms() {
+        let at = |s: &str| parse_publish(s).map(|a| a.to_string());
+        assert_eq!(at("8080").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(at("0.0.0.0:8080").as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(at("[::1]:8080").as_deref(), Some("[::1]:8080"));
+        assert_eq!(at("8080:80").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(at("8080:80/tcp").as_deref(), Some("127.0.0.1:8080"));
+        assert_eq!(at("0.0.0.0:8080:80").as_deref(), Some("0.0.0.0:8080"));
+        assert_eq!(at("[::1]:8080:80").as_deref(), Some("[::1]:8080"));
+        for bad in [
+            "",
+            "http",
+            "8080:http",
+            "8080:80/udp",
+            "70000",
+            "1.2.3:80:80",
+            "80-90",
+        ] {
+            assert_eq!(at(bad), None, "{bad}");
+        }
+    }
 
     #[test]
     fn volumes() {

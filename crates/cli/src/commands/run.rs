@@ -91,7 +91,9 @@ struct DetachFlags {
     #[arg(long, value_name = "POLICY", default_value = "no")]
     restart: RestartPolicy,
     /// Serve an HTTP app on its own port (with -d), or let a command listen on it for TCP
-    /// connections: `PORT` (on 127.0.0.1) or `ADDR:PORT`; repeatable
+    /// connections: `PORT` (on 127.0.0.1) or `ADDR:PORT`; Docker's `PORT:CONTAINER_PORT` is the
+    /// host's port (a handler has no port of its own; a command listens on the host's);
+    /// repeatable
     #[arg(short = 'p', long = "publish", value_name = "[ADDR:]PORT")]
     ports: Vec<String>,
     /// Serve an HTTP app on the daemon's gateway (with -d): `HOST/PATH`, `HOST` or `/PATH`; repeatable

@@ -413,6 +413,18 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
         )
         .success();
     daemon.run_d("counter", &[P2_HTTP_STATE]).success();
+    // Docker's `-p HOST_PORT:CONTAINER_PORT`: served on the host port (a handler has no port).
+    let docker_port = free_port().to_string();
+    daemon
+        .run_d(
+            "docker-style",
+            &["-p", &format!("{docker_port}:80"), P2_HTTP_HELLO],
+        )
+        .success();
+    assert_eq!(
+        get(&format!("http://127.0.0.1:{docker_port}/")),
+        (StatusCode::OK, "hello from skiff\n".into())
+    );
     let gw = gateway(&daemon);
 
     assert_eq!(
