@@ -9,7 +9,8 @@ use crate::errors::user_error;
 use crate::progress::TransferProgress;
 use crate::settings::GlobalFlags;
 
-/// Pull an image from a registry (plain HTTP only for loopback registries unless --insecure)
+/// Pull an image from a registry (over HTTPS; a loopback registry, or one given --insecure, over
+/// plain HTTP if it does not answer HTTPS)
 #[derive(Debug, Args)]
 pub struct Pull {
     /// Treat the registry as one on loopback: HTTPS without checking its certificate if it
