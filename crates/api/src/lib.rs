@@ -47,6 +47,9 @@ pub struct CreateApp {
     /// Its health check (`--health-path`, `--health-port`; compose's `healthcheck`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<HealthCheck>,
+    /// `--rm`: removed, with its logs, once it has exited (a command without a restart policy).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_remove: bool,
 }
 
 /// An app's health check, with Docker's knobs (`docker run --health-*`, compose's

@@ -353,7 +353,22 @@ impl Supervisor {
                 Some("remove the other app with `skiff rm -f NAME`, or choose another `--name`"),
             ));
         }
+        if request.auto_remove && request.restart != RestartPolicy::No {
+            return Err(Fail::new(
+                400,
+                "`--rm` and `--restart` conflict: an app removed when it exits is never restarted",
+                Some("drop one of them"),
+            ));
+        }
         let (app, mut record, notice) = self.load(&request.source, &request).await?;
+        if record.auto_remove && app.kind() == AppKind::Http {
+            return Err(Fail::new(
+                400,
+                "`--rm` is for a command that runs to its end; an HTTP app serves until it is \
+                 removed",
+                Some("drop `--rm`, and remove the app with `skiff rm -f NAME` when it is done"),
+            ));
+        }
         record.name = name.clone();
         let source = record.source.clone();
         // Held before the record is saved: a prune can never leave a saved app without code.
@@ -676,6 +691,16 @@ impl Supervisor {
             self.record_fact(&mut record, &[("restarted", &detail)]);
         }
         slot.state.send_replace(AppState::Exited);
+        let record = slot.record.lock().unwrap();
+        if record.auto_remove {
+            // After this task has ended: removing waits for the app's task.
+            let name = record.name.clone();
+            tokio::spawn(async move {
+                if let Err(fail) = self.remove(&name, false).await {
+                    tracing::error!(app = %name, "cannot remove the app (`--rm`): {}", fail.error.message);
+                }
+            });
+        }
     }
 
     /// Stops the app's supervision (if any) and waits for it to end. An unpublished HTTP app's
@@ -754,6 +779,8 @@ impl Supervisor {
             Workload::Http(_) => SHUTDOWN_GRACE,
             Workload::Command { .. } => Duration::ZERO,
         };
+        // Removed here, not once more by its own `--rm` when its run ends.
+        slot.record.lock().unwrap().auto_remove = false;
         self.halt(&slot, grace).await?;
         // Forgotten in memory only once forgotten on disk, or it would come back at the next
         // daemon start after the user was told it was gone.
@@ -872,7 +899,23 @@ impl Supervisor {
                 labels: record.labels.clone(),
                 links: record.links.clone(),
                 health: record.health.clone(),
+                auto_remove: record.auto_remove,
             };
+            if record.auto_remove {
+                // `--rm` with no restart policy: whether it exited or died with the daemon, it
+                // has ended, and is removed with its logs.
+                match self.state.remove_app(&record.name) {
+                    Ok(event) => {
+                        let _ = self.events.send(event);
+                        self.code.release(&record.name);
+                        AppLog::open(&self.logs_dir, &record.name).remove();
+                    }
+                    Err(e) => {
+                        tracing::error!(app = %record.name, "cannot remove the app (`--rm`): {e}")
+                    }
+                }
+                continue;
+            }
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
                 Ok((app, _, _)) => {
@@ -1069,5 +1112,6 @@ fn resolve_record(
             }
             check
         }),
+        auto_remove: request.auto_remove,
     }
 }

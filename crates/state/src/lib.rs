@@ -112,6 +112,9 @@ pub struct AppRecord {
     /// For an HTTP app: its health check. Records saved before checks existed have none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<skiff_api::HealthCheck>,
+    /// `--rm`: removed once it has exited (also when found exited at the daemon's start).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auto_remove: bool,
 }
 
 fn first_revision() -> u64 {
@@ -439,6 +442,7 @@ mod tests {
             labels: Default::default(),
             links: Default::default(),
             health: None,
+            auto_remove: false,
         }
     }
 

@@ -58,8 +58,9 @@ pub struct Run {
     /// As `docker run -t`: the app's stdio is this terminal (it always is in the foreground)
     #[arg(short = 't', long)]
     tty: bool,
-    /// As `docker run --rm`: nothing of the run is kept after it exits (never is, in the
-    /// foreground)
+    /// As `docker run --rm`: nothing of the run is kept after it exits: with -d, the daemon
+    /// removes the app and its logs (a command without --restart); in the foreground, nothing is
+    /// ever kept
     #[arg(long)]
     rm: bool,
     /// `docker run --runtime` (a Wasm shim's name): refused, since Skiff is the runtime
@@ -141,14 +142,7 @@ impl Run {
                      with `skiff logs -f NAME`",
                 ));
             }
-            if self.rm {
-                return Err(user_error(
-                    "`--rm` with `-d`: the daemon keeps an app's record and logs until it is \
-                     removed",
-                    "drop `--rm`, and remove the app with `skiff rm NAME` once it is done (or \
-                     drop `-d`: a run in the foreground keeps nothing)",
-                ));
-            }
+
             return self.detach(global);
         }
         let background_flag = [
@@ -250,6 +244,7 @@ impl Run {
             request.links.calls.insert(name.clone(), app.clone());
         }
         request.health = self.daemon.health.resolve()?;
+        request.auto_remove = self.rm;
         let app = global
             .block_on(global.client().create(&request))
             .with_context(|| format!("failed to start `{target}` in the daemon"))?;
@@ -295,6 +290,7 @@ pub(crate) fn create_request(
         labels: Default::default(),
         links: Default::default(),
         health: None,
+        auto_remove: false,
     })
 }
 

@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_SLEEP,
-    P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR,
+    P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR, P2_HTTP_HELLO,
 };
 
 use crate::support::{Outcome, Skiff};
@@ -246,8 +246,8 @@ fn lifecycle() {
 }
 
 /// What Docker users type out of habit: `ps -q` in scripts (`skiff rm -f $(skiff ps -aq)`), and
-/// `run -it --rm` in the foreground, which is what a foreground run is; with `-d`, `-it` and
-/// `--rm` are refused, naming what to do instead.
+/// `run -it --rm` in the foreground, which is what a foreground run is; with `-d`, `-it` is
+/// refused, naming what to do instead.
 #[test]
 fn docker_habits() {
     let daemon = Daemon::start();
@@ -277,10 +277,53 @@ fn docker_habits() {
         .run(&["run", "-d", "-it", P1_CLI_HELLO])
         .code(125)
         .stderr_has("skiff logs -f NAME");
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
+}
+
+/// `run -d --rm`, as Docker's: the app and its logs are removed once it has exited (on its own,
+/// or stopped), and one the daemon died under is removed at the next start. A restart policy or
+/// an HTTP app is refused with it.
+#[test]
+fn an_app_run_with_rm_is_removed_once_it_has_exited() {
+    let mut daemon = Daemon::start();
+    let root = daemon.skiff.root().to_path_buf();
+    let log = |name: &str| root.join(format!("daemon/logs/{name}.log"));
+    daemon.run_d("kept", &[P1_CLI_HELLO]).success();
+    daemon.run_d("once", &["--rm", P1_CLI_HELLO]).success();
     daemon
-        .run(&["run", "-d", "--rm", P1_CLI_HELLO])
+        .run_d("sleeper", &["--rm", P1_CLI_SLEEP, "600000"])
+        .success();
+    daemon
+        .run_d("long", &["--rm", P1_CLI_SLEEP, "600000"])
+        .success();
+    daemon.wait_for("sleeper", "running", |a| state(a) == "running");
+    daemon.wait_for("long", "running", |a| state(a) == "running");
+    let gone = |name: &str| {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while daemon.run(&["ps", "-aq"]).stdout.lines().any(|n| n == name) {
+            assert!(Instant::now() < deadline, "`{name}` was not removed");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        assert!(!log(name).exists(), "the log of `{name}` was kept");
+    };
+    gone("once");
+    daemon.wait_for("kept", "exited", |a| state(a) == "exited");
+    assert!(log("kept").exists(), "an app without `--rm` keeps its log");
+    daemon.run(&["rm", "kept"]).success();
+    daemon.run(&["stop", "-t", "0", "sleeper"]).success();
+    gone("sleeper");
+    daemon.run(&["ps", "-aq"]).success().stdout_is("long\n");
+    daemon.restart_after_kill();
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
+
+    daemon
+        .run(&["run", "-d", "--rm", "--restart", "always", P1_CLI_HELLO])
         .code(125)
-        .stderr_has("skiff rm NAME");
+        .stderr_has("`--rm` and `--restart` conflict");
+    daemon
+        .run(&["run", "-d", "--rm", "-p", "0", P2_HTTP_HELLO])
+        .code(125)
+        .stderr_has("skiff rm -f NAME");
     daemon.run(&["ps", "-aq"]).success().stdout_is("");
 }
 
