@@ -94,7 +94,7 @@ impl RegistryError {
         Some(match self {
             RegistryError::Unreachable { registry, .. } => format!(
                 "check that the registry is running and that `{registry}` is the right address; \
-                 plain HTTP is used only for loopback registries or with `--insecure`"
+                 plain HTTP is tried only for loopback registries or with `--insecure`"
             ),
             RegistryError::Untrusted {
                 registry, problem, ..
@@ -107,7 +107,8 @@ impl RegistryError {
                 }
                 CertificateProblem::Name => format!(
                     "reach the registry by a name its certificate lists, or have the certificate \
-                     issued for `{registry}`"
+                     issued for `{}`",
+                    host_of(registry)
                 ),
                 CertificateProblem::Dates => {
                     "renew the registry's certificate, or check this machine's clock".into()
@@ -155,13 +156,18 @@ impl Progress for Quiet {
     fn blob_finished(&self, _: &str, _: bool) {}
 }
 
-/// Whether plain HTTP may be used.
-pub fn is_loopback(registry: &str) -> bool {
+/// A registry address without its port: `registry.test` of `registry.test:5443`.
+fn host_of(registry: &str) -> &str {
     let host = match registry.rsplit_once(':') {
         Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
         _ => registry,
     };
-    let host = host.trim_start_matches('[').trim_end_matches(']');
+    host.trim_start_matches('[').trim_end_matches(']')
+}
+
+/// Whether plain HTTP may be used.
+pub fn is_loopback(registry: &str) -> bool {
+    let host = host_of(registry);
     host == "localhost"
         || host
             .parse::<std::net::IpAddr>()
