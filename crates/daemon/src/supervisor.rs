@@ -760,7 +760,12 @@ impl Supervisor {
     }
 
     pub async fn restart(self: &Arc<Self>, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
-        self.stop(name, grace).await?;
+        // A restart's stop does not remove a `--rm` app, as Docker's does not.
+        let slot = self.slot(name)?;
+        let auto_remove = std::mem::take(&mut slot.record.lock().unwrap().auto_remove);
+        let stopped = self.stop(name, grace).await;
+        slot.record.lock().unwrap().auto_remove = auto_remove;
+        stopped?;
         self.start(name).await
     }
 

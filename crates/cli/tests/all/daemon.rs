@@ -281,8 +281,8 @@ fn docker_habits() {
 }
 
 /// `run -d --rm`, as Docker's: the app and its logs are removed once it has exited (on its own,
-/// or stopped), and one the daemon died under is removed at the next start. A restart policy or
-/// an HTTP app is refused with it.
+/// or stopped; not by `skiff restart`), and one the daemon died under is removed at the next
+/// start. A restart policy or an HTTP app is refused with it.
 #[test]
 fn an_app_run_with_rm_is_removed_once_it_has_exited() {
     let mut daemon = Daemon::start();
@@ -313,6 +313,9 @@ fn an_app_run_with_rm_is_removed_once_it_has_exited() {
     daemon.run(&["stop", "-t", "0", "sleeper"]).success();
     gone("sleeper");
     daemon.run(&["ps", "-aq"]).success().stdout_is("long\n");
+    // A restart is not an exit: the app stays.
+    daemon.run(&["restart", "-t", "0", "long"]).success();
+    daemon.wait_for("long", "running", |a| state(a) == "running");
     daemon.restart_after_kill();
     daemon.run(&["ps", "-aq"]).success().stdout_is("");
 
