@@ -913,7 +913,7 @@ fn outward_ip() -> String {
     ip.to_string()
 }
 
-/// README: plain HTTP is used only for loopback registries; any other registry is spoken to over
+/// README: plain HTTP is tried only for loopback registries; any other registry is spoken to over
 /// TLS unless `--insecure` says otherwise, for push and pull alike.
 #[test]
 fn plain_http_to_a_registry_off_loopback_needs_insecure() {
@@ -928,7 +928,7 @@ fn plain_http_to_a_registry_off_loopback_needs_insecure() {
     refused
         .code(125)
         .stderr_has("https://")
-        .stderr_has("plain HTTP is used only for loopback registries or with `--insecure`");
+        .stderr_has("plain HTTP is tried only for loopback registries or with `--insecure`");
     assert!(!registry.manifest_exists("team/hello", "1.0"));
 
     skiff.run(&["push", "--insecure", &remote]).success();
