@@ -691,15 +691,12 @@ impl Supervisor {
             self.record_fact(&mut record, &[("restarted", &detail)]);
         }
         slot.state.send_replace(AppState::Exited);
+        // `--rm`: a run that ended on its own is removed here, after this task has ended (the
+        // removal waits for it); one ended by `stop`, `restart` or `rm` is theirs to handle.
         let record = slot.record.lock().unwrap();
-        if record.auto_remove {
-            // After this task has ended: removing waits for the app's task.
+        if record.auto_remove && stop.borrow().is_none() {
             let name = record.name.clone();
-            tokio::spawn(async move {
-                if let Err(fail) = self.remove(&name, false).await {
-                    tracing::error!(app = %name, "cannot remove the app (`--rm`): {}", fail.error.message);
-                }
-            });
+            tokio::spawn(async move { self.remove_ended(&name).await });
         }
     }
 
@@ -737,11 +734,32 @@ impl Supervisor {
     }
 
     pub async fn stop(&self, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
+        let slot = self.stop_slot(name, grace).await?;
+        // `--rm`: a stopped app has ended (a restart's stop has not, as in Docker).
+        if slot.record.lock().unwrap().auto_remove {
+            self.remove_ended(name).await;
+        }
+        Ok(self.info(&slot))
+    }
+
+    async fn stop_slot(&self, name: &str, grace: Duration) -> Result<Arc<Slot>, Fail> {
         let slot = self.slot(name)?;
         let context = format!("`{name}` was not stopped");
         self.change(&slot, &[], &context, |r| r.desired_running = false)?;
         self.halt(&slot, grace).await?;
-        Ok(self.info(&slot))
+        Ok(slot)
+    }
+
+    /// Removes a `--rm` app that has ended. Its own end and a `stop` may both get here: one
+    /// already removed is left as it is.
+    async fn remove_ended(&self, name: &str) {
+        match self.remove(name, false).await {
+            Ok(()) => {}
+            Err(fail) if fail.status == 404 => {}
+            Err(fail) => {
+                tracing::error!(app = %name, "cannot remove the app (`--rm`): {}", fail.error.message);
+            }
+        }
     }
 
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<AppInfo, Fail> {
@@ -760,12 +778,7 @@ impl Supervisor {
     }
 
     pub async fn restart(self: &Arc<Self>, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
-        // A restart's stop does not remove a `--rm` app, as Docker's does not.
-        let slot = self.slot(name)?;
-        let auto_remove = std::mem::take(&mut slot.record.lock().unwrap().auto_remove);
-        let stopped = self.stop(name, grace).await;
-        slot.record.lock().unwrap().auto_remove = auto_remove;
-        stopped?;
+        self.stop_slot(name, grace).await?;
         self.start(name).await
     }
 
@@ -784,8 +797,6 @@ impl Supervisor {
             Workload::Http(_) => SHUTDOWN_GRACE,
             Workload::Command { .. } => Duration::ZERO,
         };
-        // Removed here, not once more by its own `--rm` when its run ends.
-        slot.record.lock().unwrap().auto_remove = false;
         self.halt(&slot, grace).await?;
         // Forgotten in memory only once forgotten on disk, or it would come back at the next
         // daemon start after the user was told it was gone.
