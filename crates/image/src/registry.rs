@@ -618,14 +618,18 @@ pub async fn login(
             registry: registry.to_string(),
         });
     } else if !response.status().is_success() {
-        // Not a registry's answer to good credentials: nothing is stored.
-        let message = response.text().await.unwrap_or_default();
+        // Not a registry's answer to good credentials: nothing is stored. The body is not read
+        // (a server that is no registry may send anything, of any size); the status names it.
         return Err(RegistryError::NotARegistry {
             registry: registry.to_string(),
             source: OciDistributionError::ServerError {
                 code: status,
                 url,
-                message: message.trim().chars().take(200).collect(),
+                message: response
+                    .status()
+                    .canonical_reason()
+                    .unwrap_or_default()
+                    .to_string(),
             },
         });
     }

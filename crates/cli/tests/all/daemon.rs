@@ -138,6 +138,14 @@ impl Daemon {
         self.run(&all)
     }
 
+    /// `skiff run -d --name NAME ARGS...` of a program that ends, then `skiff logs NAME` once it
+    /// has exited.
+    pub fn run_to_exit(&self, name: &str, args: &[&str]) -> Outcome {
+        self.run_d(name, args).success();
+        self.wait_for(name, "exited", |app| state(app) == "exited");
+        self.run(&["logs", name])
+    }
+
     /// The daemon as `skiff info --format json` shows it.
     pub fn info(&self) -> serde_json::Value {
         let out = self.run(&["info", "--format", "json"]);

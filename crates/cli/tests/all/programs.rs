@@ -792,16 +792,10 @@ fn p2_config() {
 
     let daemon = crate::daemon::Daemon::start();
     daemon
-        .run_d(
+        .run_to_exit(
             "configured",
             &["-S", "config-var=greeting=hello", P2_CONFIG, "greeting"],
         )
-        .success();
-    daemon.wait_for("configured", "exited", |app| {
-        crate::daemon::state(app) == "exited"
-    });
-    daemon
-        .run(&["logs", "configured"])
         .success()
         .stdout_is("greeting=hello\ngreeting: hello\n");
 }
@@ -831,16 +825,10 @@ fn p2_keyvalue() {
 
     let daemon = crate::daemon::Daemon::start();
     daemon
-        .run_d(
+        .run_to_exit(
             "stored",
             &["-S", "keyvalue-in-memory-data=colour=blue", P2_KEYVALUE],
         )
-        .success();
-    daemon.wait_for("stored", "exited", |app| {
-        crate::daemon::state(app) == "exited"
-    });
-    daemon
-        .run(&["logs", "stored"])
         .success()
         .stdout_is(&format!("colour=blue\n{written}"));
 }
