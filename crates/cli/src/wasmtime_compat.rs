@@ -53,6 +53,7 @@ const WASI_ON_ALREADY: &[&str] = &[
     "preview0",
     "config",
     "keyvalue",
+    "tls",
 ];
 
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).

@@ -12,7 +12,7 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::pin::Pin;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -207,7 +207,7 @@ async fn send(
         .map_err(|_| HttpError::ConnectionTimeout)??;
     let stream: Box<dyn Stream> = if https {
         let name = rustls::pki_types::ServerName::try_from(host.to_string())?;
-        let tls = tokio_rustls::TlsConnector::from(tls_config())
+        let tls = tokio_rustls::TlsConnector::from(crate::tls::client_config())
             .connect(name, tcp)
             .await
             .map_err(HttpError::Tls)?;
@@ -277,27 +277,6 @@ async fn send(
     Ok((response, Box::new(io) as IoFuture))
 }
 
-/// One client configuration per process (reading the roots per request would cost each one).
-fn tls_config() -> Arc<rustls::ClientConfig> {
-    static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| {
-            let roots = rustls::RootCertStore {
-                roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-            };
-            // The provider is named, not read from rustls's process default: the runtime does
-            // not depend on who installs that (skiff-image does, for registries).
-            let provider = Arc::new(rustls::crypto::ring::default_provider());
-            let config = rustls::ClientConfig::builder_with_provider(provider)
-                .with_safe_default_protocol_versions()
-                .expect("ring supports the default TLS versions")
-                .with_root_certificates(roots)
-                .with_no_client_auth();
-            Arc::new(config)
-        })
-        .clone()
-}
-
 /// A response body that fails when no frame arrives within the guest's between-bytes timeout.
 struct BetweenBytes {
     incoming: Incoming,
@@ -340,17 +319,5 @@ impl Body for BetweenBytes {
 
     fn size_hint(&self) -> SizeHint {
         self.incoming.size_hint()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use std::sync::Arc;
-
-    #[test]
-    fn the_tls_client_config_builds_with_both_providers_compiled_in() {
-        let config = super::tls_config();
-        assert!(!config.alpn_protocols.iter().any(|p| p == b"h2"));
-        assert!(Arc::ptr_eq(&config, &super::tls_config()));
     }
 }

@@ -301,10 +301,18 @@ impl Engines {
                 .expect("wasi:config links beside WASI 0.2");
             wasmtime_wasi_keyvalue::add_to_linker(&mut linker, ComponentHost::keyvalue)
                 .expect("wasi:keyvalue links beside WASI 0.2");
+            // `wasi:tls`, as `wasmtime run -S tls` links it: TLS over a stream of `wasi:sockets`,
+            // so only to destinations the app's `--network` grants.
+            let mut tls = wasmtime_wasi_tls::p2::LinkOptions::default();
+            tls.tls(true);
+            wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls)
+                .expect("wasi:tls links beside WASI 0.2");
             if self.concurrent {
                 wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
                 wasmtime_wasi_http::p3::add_to_linker(&mut linker)
                     .expect("wasi:http 0.3 links beside WASI 0.3");
+                wasmtime_wasi_tls::p3::add_to_linker(&mut linker)
+                    .expect("wasi:tls 0.3 links beside WASI 0.3");
             }
             linker
         })

@@ -20,6 +20,7 @@ mod invoke;
 mod limits;
 mod load;
 mod run;
+mod tls;
 mod warm;
 
 pub use cache::{CacheProblem, check as check_compile_cache};

@@ -260,6 +260,8 @@ pub(crate) struct ComponentHost {
     wasi: WasiCtx,
     /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
     data: Arc<DataInterfaces>,
+    /// `wasi:tls`'s context, made when the guest first uses it (most never do).
+    tls: Option<wasmtime_wasi_tls::WasiTlsCtx>,
     http: WasiHttpCtx,
     table: ResourceTable,
     egress: Egress,
@@ -277,6 +279,7 @@ impl ComponentHost {
         ComponentHost {
             wasi,
             data: grants.data_interfaces().clone(),
+            tls: None,
             http: WasiHttpCtx::new(),
             table: {
                 let mut table = ResourceTable::new();
@@ -310,6 +313,15 @@ impl WasiView for ComponentHost {
     fn ctx(&mut self) -> WasiCtxView<'_> {
         WasiCtxView {
             ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl wasmtime_wasi_tls::WasiTlsView for ComponentHost {
+    fn tls(&mut self) -> wasmtime_wasi_tls::WasiTlsCtxView<'_> {
+        wasmtime_wasi_tls::WasiTlsCtxView {
+            ctx: self.tls.get_or_insert_with(crate::tls::wasi_tls),
             table: &mut self.table,
         }
     }

@@ -800,6 +800,82 @@ fn p2_config() {
         .stdout_is("greeting=hello\ngreeting: hello\n");
 }
 
+/// A TLS server on loopback with the tests' self-signed certificate, for one connection; sends
+/// the server name the client asked for (SNI) once its hello is read.
+fn tls_server() -> (u16, std::sync::mpsc::Receiver<Option<String>>) {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let certificates = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../image/testdata");
+    let chain =
+        vec![CertificateDer::from_pem_file(certificates.join("untrusted-registry.crt")).unwrap()];
+    let key = PrivateKeyDer::from_pem_file(certificates.join("untrusted-registry.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(chain, key)
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (hello, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let (mut stream, _) = listener.accept().unwrap();
+        let mut connection = rustls::ServerConnection::new(std::sync::Arc::new(config)).unwrap();
+        while connection.wants_read() {
+            match connection.read_tls(&mut stream) {
+                Ok(0) | Err(_) => break,
+                Ok(_) if connection.process_new_packets().is_err() => break,
+                Ok(_) => {}
+            }
+            if let Some(name) = connection.server_name() {
+                let _ = hello.send(Some(name.to_owned()));
+            }
+            // The server's hello and certificate, for the client to judge.
+            while connection.wants_write() {
+                if connection.write_tls(&mut stream).is_err() {
+                    break;
+                }
+            }
+        }
+        let _ = hello.send(None);
+    });
+    (port, said)
+}
+
+/// `wasi:tls`, as `wasmtime run -S tls` links it: a TLS client over a `wasi:sockets` stream, so
+/// only to a destination the app was granted, with the server's certificate checked against the
+/// web's roots (a self-signed one is refused, as `wasmtime run` refuses it).
+#[test]
+fn p2_tls_get() {
+    let skiff = Skiff::new();
+    let (port, hello) = tls_server();
+    let addr = format!("127.0.0.1:{port}");
+    skiff
+        .run(&["run", P2_TLS_GET, &addr, "localhost"])
+        .code(1)
+        .stderr_has("access-denied");
+    skiff
+        .run(&[
+            "run",
+            "-S",
+            "tls",
+            "--network",
+            &format!("allow={addr}"),
+            P2_TLS_GET,
+            &addr,
+            "localhost",
+        ])
+        .code(1)
+        .stderr_has("error: handshake: \"invalid peer certificate: UnknownIssuer");
+    // The guest's hello reached the server, asking for the name it was given.
+    assert_eq!(
+        hello.recv_timeout(Duration::from_secs(10)).unwrap(),
+        Some("localhost".to_owned())
+    );
+}
+
 /// `wasi:keyvalue` in memory, as `wasmtime run -S keyvalue -S keyvalue-in-memory-data=KEY=VALUE`
 /// gives it: the store `""` starts with the data given, the instance's writes are its own, and
 /// another store does not exist; the daemon's apps get theirs the same way.
