@@ -369,6 +369,10 @@ pub struct HttpInfo {
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct DaemonInfo {
     pub version: String,
+    /// The version of wasmtime the daemon runs apps on (absent from daemons before it was
+    /// reported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wasmtime: Option<String>,
     pub root: String,
     /// The shared HTTP gateway's bound address, if it has one.
     pub gateway: Option<String>,

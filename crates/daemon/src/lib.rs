@@ -105,6 +105,7 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
     let listener = api::bind(&config.socket)?;
     let mut info = DaemonInfo {
         version: env!("CARGO_PKG_VERSION").to_string(),
+        wasmtime: Some(skiff_runtime::WASMTIME_VERSION.to_string()),
         root: config.root.display().to_string(),
         gateway: None,
         metrics: None,

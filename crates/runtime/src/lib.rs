@@ -34,6 +34,10 @@ pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;
 
+/// The version of wasmtime Skiff runs on: the workspace pins it exactly (checked by a test), so
+/// `skiff version` and the daemon can say which `wasmtime run` Skiff matches.
+pub const WASMTIME_VERSION: &str = "48.0.8";
+
 /// Errors that wasmtime builds and handles itself capture no backtrace, whatever
 /// `RUST_BACKTRACE` says; panics still print theirs. wasmtime's error type captures one
 /// (`std::backtrace::Backtrace::capture`) when the environment asks for it, and builds such
@@ -61,4 +65,15 @@ pub fn no_backtraces_in_errors() {
 pub fn digest(bytes: &[u8]) -> String {
     use sha2::Digest as _;
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+#[cfg(test)]
+mod tests {
+    /// What `skiff version` reports is the wasmtime the workspace builds with.
+    #[test]
+    fn the_wasmtime_version_is_the_one_the_workspace_pins() {
+        let manifest = include_str!("../../../Cargo.toml");
+        let pin = format!("wasmtime = {{ version = \"={}\"", super::WASMTIME_VERSION);
+        assert!(manifest.contains(&pin), "Cargo.toml lacks `{pin}`");
+    }
 }

@@ -34,6 +34,7 @@ mod stats;
 mod stop;
 mod system;
 mod tag;
+mod version;
 
 pub(crate) use run::looks_like_file;
 
@@ -70,6 +71,7 @@ pub enum Command {
     Daemon(Deferred<daemon::Daemon>),
     Compose(Deferred<compose::Compose>),
     Info(Deferred<info::Info>),
+    Version(Deferred<version::Version>),
     Dashboard(Deferred<dashboard::Dashboard>),
     #[command(subcommand)]
     System(system::System),
@@ -155,6 +157,7 @@ impl Command {
             Command::Run(c) => (*c.0).execute(global),
             Command::Serve(c) => (*c.0).execute(global),
             Command::Info(c) => c.0.execute(global),
+            Command::Version(c) => c.0.execute(global),
             Command::Dashboard(c) => c.0.execute(global),
             Command::Ps(c) => c.0.execute(global),
             Command::Logs(c) => c.0.execute(global),

@@ -286,6 +286,32 @@ fn docker_habits() {
         .code(125)
         .stderr_has("skiff logs -f NAME");
     daemon.run(&["ps", "-aq"]).success().stdout_is("");
+
+    // `version`: this program's and the daemon's, with the wasmtime each runs apps on.
+    let (version, wasmtime) = (env!("CARGO_PKG_VERSION"), skiff_runtime::WASMTIME_VERSION);
+    let client = format!(
+        "Client:\n Version:   {version}\n Wasmtime:  {wasmtime}\n OS/Arch:   {}/{}\n",
+        std::env::consts::OS,
+        std::env::consts::ARCH
+    );
+    daemon
+        .run(&["version"])
+        .success()
+        .stdout_has(&client)
+        .stdout_has(&format!(
+            "Server:\n Version:   {version}\n Wasmtime:  {wasmtime}\n"
+        ));
+    let json = daemon.run(&["version", "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_str(&json.success().stdout).unwrap();
+    assert_eq!(json["server"]["wasmtime"], wasmtime);
+    // With no daemon: the client's part, then why there is no server's, as `docker version`.
+    let gone = tempfile::tempdir().unwrap();
+    let socket = format!("unix://{}/skiff.sock", gone.path().display());
+    skiff
+        .run(&["-H", &socket, "version"])
+        .code(125)
+        .stdout_is(&client)
+        .stderr_has("cannot connect to the Skiff daemon");
 }
 
 /// `run -d --rm`, as Docker's: the app and its logs are removed once it has exited (on its own,
