@@ -5,7 +5,11 @@
 //! is two files, both written temp + fsync + rename: `<digest>.cwasm` (what wasmtime serialized)
 //! and then `<digest>.crc` (its length, CRC-32 and the kind of program). A crash before the `.crc`
 //! lands leaves a miss; a `.cwasm` that does not match its `.crc` is corrupt, reported, and
-//! recompiled.
+//! recompiled. Once a `.cwasm` has matched and settled, its identity (below) joins its `.crc`:
+//! while that identity holds, the file has not been written since it was checked, and it is
+//! loaded without reading all of it again (a 69 MB program's code is ~100 MB: each `skiff run`
+//! read it whole, and held it in its resident memory). `skiff system check` still reads every
+//! entry whole.
 //!
 //! Beside them, `<key>.file` records which digest a file on disk had, keyed by the file's
 //! identity (device, inode, size, modification and change times), so `skiff run app.wasm` finds
@@ -87,12 +91,29 @@ impl CompileCache {
         }
         let (artifact, sum) = self.paths(digest);
         let recorded = fs::read_to_string(&sum).ok()?;
+        let fields: Vec<&str> = recorded.split_whitespace().collect();
+        let entry = |path| Entry {
+            path,
+            kind: fields.get(2).copied().and_then(kind_named),
+        };
+        if let (Ok(metadata), Some(checked)) = (fs::metadata(&artifact), fields.get(3)) {
+            // Checked whole since it last changed.
+            if identity(&metadata) == *checked && fields[0] == metadata.len().to_string() {
+                tracing::debug!("compiled code for {digest} unchanged since it was checked");
+                return Some(entry(artifact));
+            }
+        }
         match verify(&artifact, &recorded) {
-            Ok(true) => Some(Entry {
-                path: artifact,
-                kind: recorded.split_whitespace().nth(2).and_then(kind_named),
-            }),
-            Ok(false) => {
+            Ok(Some(metadata)) => {
+                if let [len, crc, kind, ..] = fields[..]
+                    && settled(&metadata)
+                {
+                    let sum_checked = format!("{len} {crc} {kind} {}\n", identity(&metadata));
+                    let _ = write_atomic(&self.dir, &sum, sum_checked.as_bytes());
+                }
+                Some(entry(artifact))
+            }
+            Ok(None) => {
                 tracing::warn!(
                     "compiled code for {digest} in the cache is corrupt; discarding it and recompiling"
                 );
@@ -144,22 +165,7 @@ impl CompileCache {
     }
 
     fn identity_path(&self, file: &fs::Metadata) -> PathBuf {
-        use std::os::unix::fs::MetadataExt as _;
-        let identity = [
-            file.dev(),
-            file.ino(),
-            file.size(),
-            file.mtime() as u64,
-            file.mtime_nsec() as u64,
-            file.ctime() as u64,
-            file.ctime_nsec() as u64,
-        ];
-        let mut hasher = sha2::Sha256::new();
-        for field in identity {
-            hasher.update(field.to_le_bytes());
-        }
-        self.dir
-            .join(format!("{}.file", hex::encode(&hasher.finalize()[..16])))
+        self.dir.join(format!("{}.file", identity(file)))
     }
 
     /// The digest recorded for the file whose metadata this is, if it has not changed since.
@@ -171,18 +177,42 @@ impl CompileCache {
     /// Records that the file whose metadata this is holds the program `digest`, once the file
     /// has settled (see the module's doc); best effort.
     pub(crate) fn remember_file(&self, file: &fs::Metadata, digest: &str) {
-        use std::os::unix::fs::MetadataExt as _;
-        let changed = std::time::UNIX_EPOCH
-            + std::time::Duration::new(file.ctime().max(0) as u64, file.ctime_nsec() as u32);
-        let settled = std::time::SystemTime::now()
-            .duration_since(changed)
-            .is_ok_and(|age| age > SETTLED);
-        if settled && is_digest(digest) {
+        if settled(file) && is_digest(digest) {
             let _ = fs::create_dir_all(&self.dir).and_then(|()| {
                 write_atomic(&self.dir, &self.identity_path(file), digest.as_bytes())
             });
         }
     }
+}
+
+/// A file's identity: its device, inode, size, modification and change times, hashed. Any write
+/// to the file, or its replacement, changes it.
+fn identity(file: &fs::Metadata) -> String {
+    use std::os::unix::fs::MetadataExt as _;
+    let identity = [
+        file.dev(),
+        file.ino(),
+        file.size(),
+        file.mtime() as u64,
+        file.mtime_nsec() as u64,
+        file.ctime() as u64,
+        file.ctime_nsec() as u64,
+    ];
+    let mut hasher = sha2::Sha256::new();
+    for field in identity {
+        hasher.update(field.to_le_bytes());
+    }
+    hex::encode(&hasher.finalize()[..16])
+}
+
+/// Whether the file last changed more than [`SETTLED`] ago (see the module's doc).
+fn settled(file: &fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    let changed = std::time::UNIX_EPOCH
+        + std::time::Duration::new(file.ctime().max(0) as u64, file.ctime_nsec() as u32);
+    std::time::SystemTime::now()
+        .duration_since(changed)
+        .is_ok_and(|age| age > SETTLED)
 }
 
 /// `sha256:` and 64 lowercase hex digits.
@@ -195,19 +225,21 @@ fn is_digest(text: &str) -> bool {
     })
 }
 
-/// Whether `artifact` has the length and CRC-32 that `recorded` (a `.crc` file) gives.
-fn verify(artifact: &Path, recorded: &str) -> std::io::Result<bool> {
+/// The metadata of `artifact` if it has the length and CRC-32 that `recorded` (a `.crc` file)
+/// gives, read whole; `None` if it has not.
+fn verify(artifact: &Path, recorded: &str) -> std::io::Result<Option<fs::Metadata>> {
     let expected: Vec<&str> = recorded.split_whitespace().take(2).collect();
     let expected = expected.join(" ");
     let file = File::open(artifact)?;
-    let len = file.metadata()?.len();
+    let metadata = file.metadata()?;
+    let len = metadata.len();
     if len == 0 {
-        return Ok(false);
+        return Ok(None);
     }
     // SAFETY: the map is read-only and only read here; cache files are replaced by rename, never
     // rewritten in place, so the mapped inode does not change under us.
     let map = unsafe { memmap2::Mmap::map(&file)? };
-    Ok(format!("{len} {:08x}", crc32fast::hash(&map)) == expected)
+    Ok((format!("{len} {:08x}", crc32fast::hash(&map)) == expected).then_some(metadata))
 }
 
 fn write_atomic(dir: &Path, path: &Path, bytes: &[u8]) -> std::io::Result<()> {
@@ -255,7 +287,7 @@ pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProb
                     match fs::read_to_string(&sum) {
                         Err(_) => Some("compiled code without its checksum (an interrupted write)"),
                         Ok(recorded) => match verify(&path, &recorded) {
-                            Ok(true) => None,
+                            Ok(Some(_)) => None,
                             _ => Some("compiled code that does not match its checksum"),
                         },
                     }

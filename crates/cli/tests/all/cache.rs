@@ -73,6 +73,57 @@ fn corrupt_entry_is_recompiled() {
         .stderr_has("compiling");
 }
 
+/// Compiled code is read whole and checked until it has settled; from then on it is loaded
+/// without being read whole while it stays unchanged, and any change to it, even one that keeps
+/// its size and modification time, has it checked whole again: the corruption is still caught.
+#[test]
+fn compiled_code_is_checked_again_once_it_changed() {
+    let skiff = Skiff::new();
+    let run = || {
+        skiff.run_with(
+            skiff
+                .command()
+                .env("SKIFF_LOG", "debug")
+                .args(["run", P1_CLI_HELLO]),
+            b"",
+        )
+    };
+    run().success().stderr_has("compiling");
+    let [artifact] = &cached_artifacts(&skiff)[..] else {
+        panic!("expected one cache entry")
+    };
+    run()
+        .success()
+        .stderr_lacks("unchanged since it was checked");
+    // Recorded as checked only once it has not changed for 2 s.
+    std::thread::sleep(Duration::from_millis(2100));
+    run()
+        .success()
+        .stderr_lacks("unchanged since it was checked");
+    run()
+        .success()
+        .stdout_is("Hello, world!\n")
+        .stderr_has("unchanged since it was checked")
+        .stderr_lacks("compiling");
+
+    let modified = std::fs::metadata(artifact).unwrap().modified().unwrap();
+    let mut bytes = std::fs::read(artifact).unwrap();
+    let middle = bytes.len() / 2;
+    bytes[middle] ^= 0xff;
+    std::fs::write(artifact, &bytes).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(artifact)
+        .unwrap()
+        .set_modified(modified)
+        .unwrap();
+    run()
+        .success()
+        .stdout_is("Hello, world!\n")
+        .stderr_has("corrupt")
+        .stderr_has("compiling");
+}
+
 #[test]
 fn unwritable_cache_still_runs() {
     let skiff = Skiff::new();
