@@ -108,14 +108,7 @@ done
 CELLS=$(python3 -c "import json,sys; m=json.load(open(sys.argv[1]))['modules']['top']; print(len(m['cells']))" "$WORK/skiff.json")
 
 # --- measurement -------------------------------------------------------------------------------
-mkdir -p "$WORK/json"
-for ((r = 1; r <= ROUNDS; r++)); do
-    for p in "${PEERS[@]}"; do
-        log "round $r/$ROUNDS: $p ($RUNS runs)"
-        hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
-            --export-json "$WORK/json/$p.$r.json" -n "$p" "${CMD[$p]}" >/dev/null
-    done
-done
+interleaved_rounds
 
 # --- report ------------------------------------------------------------------------------------
 WASM_BYTES=$(stat -c %s "$WASM")

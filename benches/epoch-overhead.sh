@@ -68,14 +68,7 @@ log "warm-up (fills the compile caches) and output check: every peer must print 
 for p in "${PEERS[@]}"; do check_output "$p" warm; done
 
 # --- measurement: ROUNDS rounds, each running every peer -------------------------------------
-mkdir -p "$WORK/json"
-for ((r = 1; r <= ROUNDS; r++)); do
-    for p in "${PEERS[@]}"; do
-        log "round $r/$ROUNDS: $p ($RUNS runs)"
-        hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
-            --export-json "$WORK/json/$p.$r.json" -n "$p" "${CMD[$p]}" >/dev/null
-    done
-done
+interleaved_rounds
 
 # --- report ------------------------------------------------------------------------------------
 CMDS_FILE=$WORK/commands

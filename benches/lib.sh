@@ -127,6 +127,20 @@ check_output() {
     fi
 }
 
+# interleaved_rounds: ROUNDS rounds, each timing every peer of the array PEERS (its command in
+# CMD[PEER]) with hyperfine -N, RUNS runs after WARMUP, into $WORK/json/PEER.ROUND.json
+interleaved_rounds() {
+    local r p
+    mkdir -p "$WORK/json"
+    for ((r = 1; r <= ROUNDS; r++)); do
+        for p in "${PEERS[@]}"; do
+            log "round $r/$ROUNDS: $p ($RUNS runs)"
+            hyperfine -N --style none --warmup "$WARMUP" --runs "$RUNS" \
+                --export-json "$WORK/json/$p.$r.json" -n "$p" "${CMD[$p]}" >/dev/null
+        done
+    done
+}
+
 # wait_up WHAT PID LOG TRIES COMMAND...: run COMMAND every 0.1 s until it succeeds; die showing the
 # end of LOG if PID exits first or TRIES tries fail
 wait_up() {
