@@ -112,12 +112,13 @@ interleaved_rounds
 
 # --- report ------------------------------------------------------------------------------------
 WASM_BYTES=$(stat -c %s "$WASM")
-report "$WORK/json" "$MACHINE" "$ROUNDS" "$OUT" "$YOSYS" "$WASM_BYTES" "$CELLS" \
+COMMIT=$(git -C "$REPO" rev-parse --short HEAD)
+report "$WORK/json" "$MACHINE" "$ROUNDS" "$OUT" "$COMMIT" "$YOSYS" "$WASM_BYTES" "$CELLS" \
     "$FIRST_SKIFF" "$FIRST_WASMTIME" "$COMPILE_AOT" \
     "${RSS[skiff]}" "${RSS[wasmtime]}" "${RSS[wasmtime-aot]}" <<'PY'
 import glob, json, os, statistics, sys
 
-(jdir, machine, rounds, out, package, wasm_bytes, cells, first_skiff, first_wasmtime, compile_aot,
+(jdir, machine, rounds, out, commit, package, wasm_bytes, cells, first_skiff, first_wasmtime, compile_aot,
  rss_skiff, rss_wasmtime, rss_aot) = sys.argv[1:]
 rounds = int(rounds)
 peers = ["skiff", "wasmtime", "wasmtime-aot"]
@@ -144,7 +145,7 @@ lines = [
     "",
     machine,
     "",
-    f"`benches/big-program.sh`: `{package}` (YoWASP's build of the Yosys Verilog synthesis suite, "
+    f"`benches/big-program.sh` at commit {commit}: `{package}` (YoWASP's build of the Yosys Verilog synthesis suite, "
     f"a {int(wasm_bytes) / 1e6:.0f} MB WASI preview 1 module made with wasi-sdk), fetched from "
     "PyPI by the script, runs a script that reads a 16x16-bit multiply-accumulate design, "
     "synthesises it to generic cells and writes the netlist as JSON "
