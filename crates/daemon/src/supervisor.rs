@@ -1078,6 +1078,7 @@ fn exit_record(
             match exit {
                 Exit::Code(_) => (code, "exited".to_string(), "exited"),
                 Exit::Trap { message, .. } => (code, format!("trapped: {message}"), "exited"),
+                Exit::Failed { message, .. } => (code, format!("failed: {message}"), "exited"),
                 Exit::Limit(limit @ LimitExceeded::Memory(_)) => (code, limit.to_string(), "oom"),
                 Exit::Limit(limit) => (code, limit.to_string(), "limit-exceeded"),
             }

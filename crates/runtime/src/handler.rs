@@ -72,6 +72,7 @@ impl Exit {
         match self {
             Exit::Code(_) => "the handler returned without a response".into(),
             Exit::Trap { message, .. } => format!("the handler trapped: {message}"),
+            Exit::Failed { message, .. } => format!("the handler failed: {message}"),
             Exit::Limit(limit) => format!("{limit} (raise it with `{}`)", limit.flag()),
         }
     }

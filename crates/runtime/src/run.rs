@@ -192,17 +192,25 @@ pub enum Exit {
     },
     /// Skiff stopped the guest at one of its limits.
     Limit(LimitExceeded),
+    /// The host refused what the guest asked of it and ended the run, with no trap of the
+    /// guest's own: e.g. `proc_exit` with a status outside 0..126, or a WASI call given memory
+    /// the guest does not have.
+    Failed {
+        message: String,
+        backtrace: Option<String>,
+    },
 }
 
 impl Exit {
     /// The exit status a shell user sees, in one place for `skiff run` and the daemon: the
     /// guest's own code; 134 for a trap (as `wasmtime run`); 137 for the memory limit (as an
     /// OOM-killed container); 152 for the CPU-time limit (as RLIMIT_CPU); 124 for the wall-clock
-    /// limit (as `timeout(1)`).
+    /// limit (as `timeout(1)`); 1 when the host ended it (as `wasmtime run`, whose error it is).
     pub fn status(&self) -> i32 {
         match self {
             Exit::Code(code) => *code,
             Exit::Trap { .. } => 134,
+            Exit::Failed { .. } => 1,
             Exit::Limit(LimitExceeded::Memory(_)) => 137,
             Exit::Limit(LimitExceeded::CpuTime(_)) => 152,
             Exit::Limit(LimitExceeded::Timeout(_)) => 124,
@@ -558,13 +566,25 @@ pub(crate) fn classify(error: wasmtime::Error) -> Exit {
             };
         }
     }
-    let trap = error.downcast_ref::<Trap>().copied();
-    Exit::Trap {
-        message: error.root_cause().to_string(),
-        backtrace: error
-            .downcast_ref::<WasmBacktrace>()
-            .map(|bt| bt.to_string())
-            .filter(|bt| !bt.trim().is_empty()),
-        stack_overflow: trap == Some(Trap::StackOverflow),
+    let message = error.root_cause().to_string();
+    let backtrace = error
+        .downcast_ref::<WasmBacktrace>()
+        .map(|bt| bt.to_string())
+        .filter(|bt| !bt.trim().is_empty());
+    // An exception no handler caught is the guest's own end, as a native program's
+    // `std::terminate` aborts it: a trap (where `wasmtime run` exits 1).
+    let uncaught = error.is::<wasmtime::ThrownException>();
+    match error.downcast_ref::<Trap>().copied() {
+        Some(trap) => Exit::Trap {
+            message,
+            backtrace,
+            stack_overflow: trap == Trap::StackOverflow,
+        },
+        None if uncaught => Exit::Trap {
+            message,
+            backtrace,
+            stack_overflow: false,
+        },
+        None => Exit::Failed { message, backtrace },
     }
 }

@@ -393,6 +393,12 @@ fn report(name: &str, exit: &Exit) -> i32 {
                 );
             }
         }
+        Exit::Failed { message, backtrace } => {
+            eprintln!("error: `{name}` failed: {message}");
+            if let Some(backtrace) = backtrace {
+                eprintln!("{}", backtrace.trim_end());
+            }
+        }
         Exit::Limit(limit) => {
             eprintln!("error: `{name}` was stopped: {limit}");
             eprintln!("hint: raise the limit with `{}`", limit.flag());

@@ -108,6 +108,15 @@ fn exit_code(wasm: &str) {
         let expected = if p2 && code != 0 { 1 } else { code };
         skiff.run(&["run", wasm, &code.to_string()]).code(expected);
     }
+    // A status outside WASI's 0..126 is refused by the host, which ends the run with its reason
+    // and 1, as `wasmtime run` ends it: the guest did not trap.
+    if !p2 {
+        skiff
+            .run(&["run", wasm, "300"])
+            .code(1)
+            .stderr_has("failed: exit with invalid exit status outside of [0..126)")
+            .stderr_lacks("trapped");
+    }
 }
 
 both!(stdout_stderr: p1_cli_stdout_stderr = P1_CLI_STDOUT_STDERR, p2_cli_stdout_stderr = P2_CLI_STDOUT_STDERR);
