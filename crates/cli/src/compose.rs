@@ -393,10 +393,16 @@ fn parse_service(
             .map(|f| resolve(dir, f))
             .collect(),
     };
-    let volumes = strings(body.get("volumes"), "volumes")?
-        .iter()
-        .map(|spec| bind_mount(spec, dir))
-        .collect::<anyhow::Result<_>>()?;
+    let volumes = match body.get("volumes") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::Object(long) => bind_mount(&long_volume(long)?, dir),
+                short => bind_mount(&string(short, "volumes")?, dir),
+            })
+            .collect::<anyhow::Result<_>>()?,
+        other => strings(other, "volumes")?,
+    };
     let (ports, container_ports): (Vec<String>, Vec<u16>) = strings(body.get("ports"), "ports")?
         .iter()
         .map(|spec| publish(spec))
@@ -709,6 +715,42 @@ fn parse_x_skiff(x: &Value) -> anyhow::Result<XSkiff> {
             .map_err(|e| anyhow::anyhow!("`x-skiff.network`: {e}"))?;
     }
     Ok(x_skiff)
+}
+
+/// A volume in the long syntax (`type: bind`, `source`, `target`, `read_only`) as the short one.
+fn long_volume(long: &serde_json::Map<String, Value>) -> anyhow::Result<String> {
+    let field = |key: &str| long.get(key).map(|v| string(v, &format!("volumes.{key}")));
+    if let Some(key) = long
+        .keys()
+        .find(|k| !["type", "source", "target", "read_only"].contains(&k.as_str()))
+    {
+        return Err(user_error(
+            format!("volume key `{key}` is not supported"),
+            "a volume is a bind mount: `type: bind`, `source`, `target` and `read_only`",
+        ));
+    }
+    let kind = field("type").transpose()?;
+    if kind.as_deref() != Some("bind") {
+        return Err(user_error(
+            format!(
+                "volume of type `{}` is not supported",
+                kind.as_deref().unwrap_or("(none)")
+            ),
+            "bind a host directory: `type: bind`, `source: ./data`, `target: /data`",
+        ));
+    }
+    let (Some(source), Some(target)) = (field("source").transpose()?, field("target").transpose()?)
+    else {
+        return Err(user_error(
+            "a bind volume needs `source` and `target`",
+            "e.g. `{type: bind, source: ./data, target: /data, read_only: true}`",
+        ));
+    };
+    match long.get("read_only") {
+        None | Some(Value::Bool(false)) => Ok(format!("{source}:{target}")),
+        Some(Value::Bool(true)) => Ok(format!("{source}:{target}:ro")),
+        Some(_) => anyhow::bail!("`volumes.read_only` must be true or false"),
+    }
 }
 
 /// `HOST:CONTAINER[:ro|rw]` with HOST a path (relative to the file's directory).
@@ -1335,6 +1377,43 @@ services:
         assert!(e.contains("top-level key `volumes`"), "{e}");
         let e = error("services:\n  web:\n    image: a\n    volumes: ['db:/data']\n");
         assert!(e.contains("named volumes"), "{e}");
+        let e = error(
+            "services:\n  web:\n    image: a\n    volumes: [{type: volume, source: db, target: /data}]\n",
+        );
+        assert!(e.contains("type `volume` is not supported"), "{e}");
+        let e = error(
+            "services:\n  web:\n    image: a\n    volumes: [{type: bind, source: ./d, target: /d, bind: {propagation: rshared}}]\n",
+        );
+        assert!(e.contains("volume key `bind` is not supported"), "{e}");
+        let e = error("services:\n  web:\n    image: a\n    volumes: [{type: bind, target: /d}]\n");
+        assert!(e.contains("needs `source` and `target`"), "{e}");
+    }
+
+    /// The Compose Specification's long volume syntax, beside the short one.
+    #[test]
+    fn long_volume_syntax_binds_as_the_short_one() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: ./web.wasm
+    volumes:
+      - {type: bind, source: ./data, target: /data, read_only: true}
+      - type: bind
+        source: /var/cache/web
+        target: /cache
+      - ./logs:/logs
+"#,
+        )
+        .unwrap();
+        assert_eq!(
+            p.services["web"].volumes,
+            [
+                "/srv/My Shop/data:/data:ro",
+                "/var/cache/web:/cache",
+                "/srv/My Shop/logs:/logs"
+            ]
+        );
     }
 
     #[test]

@@ -110,6 +110,10 @@ pub struct GrantFlags {
     /// (the guest path defaults to the host path)
     #[arg(long = "dir", value_name = "HOST[::GUEST]", value_parser = parse_wasmtime_dir)]
     pub dirs: Vec<DirGrant>,
+    /// Mount a host directory, in `docker run --mount` syntax:
+    /// type=bind,source=HOST_DIR,target=GUEST_DIR[,readonly]
+    #[arg(long = "mount", value_name = "type=bind,source=..,target=..", value_parser = parse_docker_mount)]
+    pub mounts: Vec<DirGrant>,
     /// Network egress: `none`; `allow=HOST:PORT[,...]` for outgoing TCP/UDP/HTTP to exactly
     /// those destinations (HOST: a name, an IP, or a range like 10.0.0.0/8; a name never reaches
     /// loopback, private or link-local addresses unless they are granted too); `image` to accept
@@ -141,6 +145,7 @@ impl GrantFlags {
             .volumes
             .iter()
             .chain(&self.dirs)
+            .chain(&self.mounts)
             .map(|grant| DirGrant {
                 host: absolute(&cwd, &grant.host),
                 ..grant.clone()
@@ -184,6 +189,46 @@ fn parse_wasmtime_dir(spec: &str) -> Result<DirGrant, String> {
     DirGrant::new(PathBuf::from(host), guest, false).map_err(|reason| {
         format!("invalid directory `{spec}`: {reason}; expected `HOST_DIR[::GUEST_DIR]`")
     })
+}
+
+/// `type=bind,source=HOST,target=GUEST[,readonly]` as `docker run --mount` takes it (`src`,
+/// `destination`/`dst`, `ro` and `readonly=true|false|1|0` too). Only bind mounts: a Wasm app
+/// has no volumes or tmpfs of its own, and what Skiff cannot honour is refused by name.
+fn parse_docker_mount(spec: &str) -> Result<DirGrant, String> {
+    let (mut kind, mut source, mut target, mut read_only) = (None, None, None, false);
+    for field in spec.split(',') {
+        let (key, value) = match field.split_once('=') {
+            Some((key, value)) => (key, Some(value)),
+            None => (field, None),
+        };
+        match (key, value) {
+            ("type", Some(value)) => kind = Some(value),
+            ("source" | "src", Some(value)) => source = Some(value),
+            ("target" | "destination" | "dst", Some(value)) => target = Some(value),
+            ("readonly" | "ro", None | Some("true" | "1")) => read_only = true,
+            ("readonly" | "ro", Some("false" | "0")) => read_only = false,
+            _ => {
+                return Err(format!(
+                    "`{field}` is not an option Skiff takes in `--mount` (it takes type=bind, \
+                     source, target and readonly)"
+                ));
+            }
+        }
+    }
+    if kind != Some("bind") {
+        return Err(format!(
+            "`--mount {spec}`: only bind mounts of host directories are supported, given as \
+             `type=bind,source=HOST_DIR,target=GUEST_DIR[,readonly]` (a Wasm app has no volumes \
+             or tmpfs of its own)"
+        ));
+    }
+    let (Some(source), Some(target)) = (source, target) else {
+        return Err(format!(
+            "`--mount {spec}` needs both `source=HOST_DIR` and `target=GUEST_DIR`"
+        ));
+    };
+    DirGrant::new(PathBuf::from(source), target, read_only)
+        .map_err(|reason| format!("invalid mount `{spec}`: {reason}"))
 }
 
 /// `--platform OS/ARCH`, as `docker run` and `docker pull` take it (Docker's Wasm guides write

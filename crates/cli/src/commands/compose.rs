@@ -434,6 +434,7 @@ fn request(
             .map(|v| v.parse())
             .collect::<Result<_, _>>()?,
         dirs: Vec::new(),
+        mounts: Vec::new(),
         network: spec
             .x_skiff
             .network

@@ -233,6 +233,46 @@ fn write_file(wasm: &str) {
         .run(&["run", wasm, "/out/new.txt", "x"])
         .code(1)
         .stderr_has("error: No such file or directory");
+
+    // The same grants in `docker run --mount` syntax.
+    let mount = format!("type=bind,source={},target=/out", host.path().display());
+    skiff
+        .run(&["run", "--mount", &mount, wasm, "/out/mounted.txt", "m"])
+        .success();
+    assert!(host.path().join("mounted.txt").exists());
+    for read_only in [",readonly", ",ro=true", ",readonly=1"] {
+        skiff
+            .run(&[
+                "run",
+                "--mount",
+                &format!("{mount}{read_only}"),
+                wasm,
+                "/out/existing.txt",
+                "overwrite",
+            ])
+            .code(1)
+            .stderr_has("error: Operation not permitted");
+    }
+    // What Skiff cannot honour is refused by name, before anything runs.
+    for (spec, says) in [
+        ("type=volume,source=data,target=/out", "only bind mounts"),
+        ("source=/tmp,target=/out", "only bind mounts"),
+        ("type=tmpfs,target=/out", "only bind mounts"),
+        ("type=bind,source=/tmp", "needs both"),
+        (
+            "type=bind,source=/tmp,target=/out,bind-propagation=rshared",
+            "`bind-propagation=rshared` is not an option",
+        ),
+    ] {
+        skiff
+            .run(&["run", "--mount", spec, wasm, "/out/x", "x"])
+            .code(125)
+            .stderr_has(says);
+    }
+    assert_eq!(
+        std::fs::read_to_string(host.path().join("existing.txt")).unwrap(),
+        "original\n"
+    );
 }
 
 both!(list_dir: p1_cli_list_dir = P1_CLI_LIST_DIR, p2_cli_list_dir = P2_CLI_LIST_DIR);
