@@ -21,4 +21,4 @@ pub use env::{EnvError, parse_env_assignment, parse_env_file};
 pub use grants::{
     DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, ParseGrantError, parse_publish,
 };
-pub use limits::{ByteSize, Limits, ParseLimitError, parse_duration};
+pub use limits::{ByteSize, Cpus, Limits, ParseLimitError, parse_duration};

@@ -1,4 +1,4 @@
-//! How much an app may use: memory, CPU time, wall-clock time.
+//! How much an app may use: memory, CPU time, a share of the CPU, wall-clock time.
 
 use std::fmt;
 use std::str::FromStr;
@@ -15,6 +15,59 @@ pub struct Limits {
     pub cpu_time: Option<Duration>,
     /// Wall-clock time from start to exit.
     pub timeout: Option<Duration>,
+    /// A share of the CPU: at most this many cores' worth of CPU time per period, all of the
+    /// app's instances together (`docker run --cpus`, a Kubernetes CPU limit). The app is held
+    /// back, not stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<Cpus>,
+}
+
+/// A CPU share in thousandths of a core: `0.5` (`500m`, as Kubernetes writes it) is half a core,
+/// `2` two cores.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Cpus(pub u32);
+
+impl Cpus {
+    /// The CPU time the share allows in `period`.
+    pub fn per(self, period: Duration) -> Duration {
+        period * self.0 / 1000
+    }
+}
+
+impl FromStr for Cpus {
+    type Err = ParseLimitError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let err = || ParseLimitError::Cpus(s.to_string());
+        let t = s.trim();
+        let millis = match t.strip_suffix('m') {
+            Some(millis) => millis.parse::<u32>().map_err(|_| err())?,
+            None => {
+                let cores: f64 = t.parse().map_err(|_| err())?;
+                if !cores.is_finite() || !(0.0..=1_000_000.0).contains(&cores) {
+                    return Err(err());
+                }
+                (cores * 1000.0).round() as u32
+            }
+        };
+        if millis == 0 {
+            return Err(err());
+        }
+        Ok(Cpus(millis))
+    }
+}
+
+impl fmt::Display for Cpus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let (whole, thousandths) = (self.0 / 1000, self.0 % 1000);
+        if thousandths == 0 {
+            write!(f, "{whole}")
+        } else {
+            let digits = format!("{thousandths:03}");
+            write!(f, "{whole}.{}", digits.trim_end_matches('0'))
+        }
+    }
 }
 
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
@@ -25,6 +78,10 @@ pub enum ParseLimitError {
     Size(String),
     #[error("invalid duration `{0}`: expected a number with a unit, like `500ms`, `2s` or `1m`")]
     Duration(String),
+    #[error(
+        "invalid CPU share `{0}`: expected a number of cores above zero, like `0.5`, `2` or `250m`"
+    )]
+    Cpus(String),
 }
 
 /// A number of bytes. Parses Docker's units, which are binary whatever their spelling:
@@ -96,6 +153,24 @@ mod tests {
         }
         assert_eq!(ByteSize(64 << 20).to_string(), "64 MiB");
         assert_eq!(ByteSize(1536).to_string(), "1.5 KiB");
+    }
+
+    #[test]
+    fn cpu_shares() {
+        assert_eq!("0.5".parse::<Cpus>().unwrap(), Cpus(500));
+        assert_eq!("2".parse::<Cpus>().unwrap(), Cpus(2000));
+        assert_eq!("250m".parse::<Cpus>().unwrap(), Cpus(250));
+        assert_eq!("1.25".parse::<Cpus>().unwrap(), Cpus(1250));
+        for bad in ["", "0", "0m", "-1", "x", "NaN", "inf", "1.5m"] {
+            assert!(bad.parse::<Cpus>().is_err(), "{bad}");
+        }
+        assert_eq!(Cpus(500).to_string(), "0.5");
+        assert_eq!(Cpus(2000).to_string(), "2");
+        assert_eq!(Cpus(1250).to_string(), "1.25");
+        assert_eq!(
+            Cpus(250).per(Duration::from_millis(100)),
+            Duration::from_millis(25)
+        );
     }
 
     #[test]

@@ -73,6 +73,8 @@ pub struct Service {
     /// `links`: the name the service calls another by -> that service (`SERVICE[:ALIAS]`).
     pub links: BTreeMap<String, String>,
     pub memory: Option<String>,
+    /// `deploy.resources.limits.cpus` (`--cpus` syntax).
+    pub cpus: Option<String>,
     /// `healthcheck`: an HTTP GET of the path its `test` names, or a TCP connect to the port (one
     /// of `ports`); `None` without one or disabled.
     pub healthcheck: Option<skiff_api::HealthCheck>,
@@ -447,9 +449,9 @@ fn parse_service(
             .entry(linked.clone())
             .or_insert(Condition::Started);
     }
-    let memory = match body.get("deploy") {
-        None => None,
-        Some(deploy) => deploy_memory(deploy)?,
+    let (memory, cpus) = match body.get("deploy") {
+        None => (None, None),
+        Some(deploy) => deploy_limits(deploy)?,
     };
     let healthcheck = match body.get("healthcheck") {
         None | Some(Value::Null) => None,
@@ -470,6 +472,7 @@ fn parse_service(
         depends_on,
         links,
         memory,
+        cpus,
         healthcheck,
         x_skiff,
     })
@@ -622,14 +625,15 @@ fn condition(dependency: &str, spec: &Value) -> anyhow::Result<Condition> {
     }
 }
 
-fn deploy_memory(deploy: &Value) -> anyhow::Result<Option<String>> {
+/// `deploy.resources.limits`: its memory and CPU share (`--memory` and `--cpus`).
+fn deploy_limits(deploy: &Value) -> anyhow::Result<(Option<String>, Option<String>)> {
     let refuse = |path: &str, hint: &str| {
         Err(user_error(
             format!("`{path}` is not supported by skiff compose"),
             hint.to_string(),
         ))
     };
-    let only = "of `deploy`, skiff compose supports `resources.limits.memory`";
+    let only = "of `deploy`, skiff compose supports `resources.limits.memory` and `.cpus`";
     let Some(deploy) = deploy.as_object() else {
         anyhow::bail!("`deploy` must be a mapping");
     };
@@ -637,38 +641,37 @@ fn deploy_memory(deploy: &Value) -> anyhow::Result<Option<String>> {
         return refuse(&format!("deploy.{key}"), only);
     }
     let Some(resources) = deploy.get("resources").and_then(Value::as_object) else {
-        return Ok(None);
+        return Ok((None, None));
     };
     if let Some(key) = resources.keys().find(|k| *k != "limits") {
         return refuse(&format!("deploy.resources.{key}"), only);
     }
     let Some(limits) = resources.get("limits").and_then(Value::as_object) else {
-        return Ok(None);
+        return Ok((None, None));
     };
-    for key in limits.keys() {
-        match key.as_str() {
-            "memory" => {}
-            "cpus" => {
-                return refuse(
-                    "deploy.resources.limits.cpus",
-                    "Skiff limits CPU time, not a share of cores (an app's instances already take \
-                     turns, one per core); use `x-skiff: {cpu-time: 2s}` for a CPU time limit",
-                );
-            }
-            _ => return refuse(&format!("deploy.resources.limits.{key}"), only),
-        }
+    if let Some(key) = limits.keys().find(|k| *k != "memory" && *k != "cpus") {
+        return refuse(&format!("deploy.resources.limits.{key}"), only);
     }
-    let Some(memory) = limits.get("memory") else {
-        return Ok(None);
+    let value = |key: &str| -> anyhow::Result<Option<String>> {
+        let path = format!("deploy.resources.limits.{key}");
+        match limits.get(key) {
+            None => Ok(None),
+            Some(Value::Number(n)) => Ok(Some(n.to_string())),
+            Some(other) => string(other, &path).map(Some),
+        }
     };
-    let memory = match memory {
-        Value::Number(n) => n.to_string(),
-        other => string(other, "deploy.resources.limits.memory")?,
-    };
-    memory
-        .parse::<skiff_capabilities::ByteSize>()
-        .map_err(|e| anyhow::anyhow!("`deploy.resources.limits.memory`: {e}"))?;
-    Ok(Some(memory))
+    let memory = value("memory")?;
+    if let Some(memory) = &memory {
+        memory
+            .parse::<skiff_capabilities::ByteSize>()
+            .map_err(|e| anyhow::anyhow!("`deploy.resources.limits.memory`: {e}"))?;
+    }
+    let cpus = value("cpus")?;
+    if let Some(cpus) = &cpus {
+        cpus.parse::<skiff_capabilities::Cpus>()
+            .map_err(|e| anyhow::anyhow!("`deploy.resources.limits.cpus`: {e}"))?;
+    }
+    Ok((memory, cpus))
 }
 
 fn parse_x_skiff(x: &Value) -> anyhow::Result<XSkiff> {
@@ -1132,10 +1135,17 @@ impl Project {
                     .collect();
                 out.insert("depends_on".into(), deps.into());
             }
+            let mut limits = serde_json::Map::new();
             if let Some(memory) = &s.memory {
+                limits.insert("memory".into(), memory.clone().into());
+            }
+            if let Some(cpus) = &s.cpus {
+                limits.insert("cpus".into(), cpus.clone().into());
+            }
+            if !limits.is_empty() {
                 out.insert(
                     "deploy".into(),
-                    serde_json::json!({"resources": {"limits": {"memory": memory}}}),
+                    serde_json::json!({"resources": {"limits": limits}}),
                 );
             }
             if let Some(check) = &s.healthcheck {
@@ -1219,7 +1229,7 @@ services:
     restart: on-failure:3
     depends_on:
       db: {condition: service_healthy}
-    deploy: {resources: {limits: {memory: 64m}}}
+    deploy: {resources: {limits: {memory: 64m, cpus: '0.5'}}}
     x-skiff: {routes: [/shop], cpu-time: 2s, network: "allow=example.com:443"}
   db:
     image: ghcr.io/acme/db:1
@@ -1233,6 +1243,8 @@ services:
         assert_eq!(web.environment, ["FROM_HOST", "MODE=prod", "N=3"]);
         assert_eq!(web.volumes, ["/srv/My Shop/data:/data:ro"]);
         assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "80"]);
+        assert_eq!(web.memory.as_deref(), Some("64m"));
+        assert_eq!(web.cpus.as_deref(), Some("0.5"));
         assert_eq!(web.depends_on["db"], Condition::Healthy);
         assert_eq!(p.start_order().unwrap(), ["db", "web"]);
         assert_eq!(p.app_name("web"), "myshop-web");
@@ -1368,9 +1380,13 @@ services:
         let e = error("services:\n  web:\n    image: a\n    privileged: true\n");
         assert!(e.contains("`privileged` is not supported"), "{e}");
         let e = error(
-            "services:\n  web:\n    image: a\n    deploy: {resources: {limits: {cpus: '0.5'}}}\n",
+            "services:\n  web:\n    image: a\n    deploy: {resources: {limits: {pids: 10}}}\n",
         );
-        assert!(e.contains("deploy.resources.limits.cpus"), "{e}");
+        assert!(e.contains("deploy.resources.limits.pids"), "{e}");
+        let e = error(
+            "services:\n  web:\n    image: a\n    deploy: {resources: {limits: {cpus: 'lots'}}}\n",
+        );
+        assert!(e.contains("invalid CPU share `lots`"), "{e}");
         let e = error("services:\n  web:\n    image: a\n    x-skiff: {gpu: 1}\n");
         assert!(e.contains("`x-skiff.gpu`"), "{e}");
         let e = error("volumes: {db: {}}\nservices:\n  web:\n    image: a\n");

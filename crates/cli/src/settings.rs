@@ -276,6 +276,10 @@ pub struct LimitFlags {
     /// Maximum wall-clock time from start to exit, e.g. 10s or 1m
     #[arg(long, value_name = "DURATION", value_parser = parse_duration)]
     pub timeout: Option<Duration>,
+    /// A share of the CPU, as `docker run --cpus`: at most N cores' worth of CPU time in each
+    /// 100 ms, all of the app's instances together, e.g. 0.5 or 2; the app is slowed, not stopped
+    #[arg(long, value_name = "N")]
+    pub cpus: Option<skiff_capabilities::Cpus>,
 }
 
 impl LimitFlags {
@@ -284,6 +288,7 @@ impl LimitFlags {
             memory: self.memory,
             cpu_time: self.cpu_time,
             timeout: self.timeout,
+            cpus: self.cpus,
         }
     }
 }

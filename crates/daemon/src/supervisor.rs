@@ -450,6 +450,7 @@ impl Supervisor {
                     stderr: log.sink(1),
                 },
                 turns: None,
+                rate: None,
                 peers: Some(peers),
             };
             let loader = self

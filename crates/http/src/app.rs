@@ -133,6 +133,8 @@ impl HttpApp {
         options
             .turns
             .get_or_insert_with(|| CpuTurns::new(bounds.cpu_turns));
+        // One share for all of the app's instances, as a cgroup's quota covers all its tasks.
+        options.rate = options.limits.cpus.map(skiff_runtime::CpuRate::new);
         let app = HttpApp {
             name,
             loader,

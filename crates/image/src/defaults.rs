@@ -137,5 +137,6 @@ pub fn merge_limits(defaults: Option<&AppDefaults>, flags: &Limits) -> Limits {
         memory: flags.memory.or(base.memory),
         cpu_time: flags.cpu_time.or(base.cpu_time),
         timeout: flags.timeout.or(base.timeout),
+        cpus: flags.cpus.or(base.cpus),
     }
 }

@@ -271,6 +271,8 @@ impl Cx<'_> {
                 .timeout
                 .map(|d| parse_duration(d.get_ref()).map_err(|e| limit_error(&d, "timeout", e)))
                 .transpose()?,
+            // A CPU share is the operator's to give (`--cpus`), not the image's.
+            cpus: None,
         };
 
         let config = AppConfig {

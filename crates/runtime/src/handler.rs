@@ -13,7 +13,7 @@ use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 use crate::egress::Peers;
-use crate::limits::{CpuTurns, Guard, LimitExceeded, Usage};
+use crate::limits::{CpuRate, CpuTurns, Guard, LimitExceeded, Usage};
 use crate::load::{App, Http, Pre};
 use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
 
@@ -28,6 +28,8 @@ pub struct HandlerOptions {
     pub stdio: Stdio,
     /// The app's turns on the CPU, shared by all its instances; `None`: as many as it has.
     pub turns: Option<CpuTurns>,
+    /// The app's CPU share (`limits.cpus`), shared by all its instances.
+    pub rate: Option<CpuRate>,
     /// The apps it may call in-process over `wasi:http` (the daemon's links).
     pub peers: Option<Arc<dyn Peers>>,
 }
@@ -166,10 +168,15 @@ impl App {
         let timeout = options.limits.timeout;
         let meter = usage.clone();
         let turns = options.turns.clone();
+        let rate = options.rate.clone();
         let long_runners = self.long_runners.clone();
         let instance = tokio::spawn(async move {
-            let run =
-                meter.meter_in_turns(call.run(&mut store), turns.as_ref(), long_runners.as_ref());
+            let run = meter.meter_in_turns(
+                call.run(&mut store),
+                rate.as_ref(),
+                turns.as_ref(),
+                long_runners.as_ref(),
+            );
             let limited = async {
                 match timeout {
                     Some(limit) => match tokio::time::timeout(limit, run).await {

@@ -27,7 +27,7 @@ pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
 pub use engine::{Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
-pub use limits::{CpuTurns, LimitExceeded, Usage};
+pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio};
 pub use skiff_capabilities::ByteSize;

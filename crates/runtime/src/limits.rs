@@ -11,7 +11,7 @@ use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
 
-use skiff_capabilities::{ByteSize, Limits};
+use skiff_capabilities::{ByteSize, Cpus, Limits};
 
 /// A limit an app ran into. Carried as the error that ends the guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -191,7 +191,8 @@ impl Usage {
         self.cpu_time() + Duration::from_nanos(running)
     }
 
-    /// Meters `future`; with `turns`, each poll of it first takes one of its app's turns on the
+    /// Meters `future`; with `rate`, each poll first waits while the app has used its CPU
+    /// share of the period (see [`CpuRate`]); with `turns`, each poll of it first takes one of its app's turns on the
     /// CPU, in the order the app's instances arrived (see [`CpuTurns`]); with `long_runners`, a
     /// poll in a burst of CPU longer than [`LONG_BURST`] also takes one of those (after the
     /// app's, and given up with it, so that no instance waits for the app's turn while holding
@@ -199,12 +200,15 @@ impl Usage {
     pub(crate) fn meter_in_turns<F: Future>(
         self: &Arc<Self>,
         future: F,
+        rate: Option<&CpuRate>,
         turns: Option<&CpuTurns>,
         long_runners: Option<&CpuTurns>,
     ) -> Metered<F> {
         Metered {
             future: Box::pin(future),
             meter: self.clone(),
+            rate: rate.cloned(),
+            held: None,
             turn: turns.map(|turns| Turn::new(turns.0.clone())),
             long_runners: long_runners.map(|turns| turns.0.clone()),
             long_turn: None,
@@ -376,9 +380,67 @@ impl Drop for Turn {
     }
 }
 
+/// The period of a CPU share, as the Linux scheduler's default (`cpu.cfs_period_us`).
+pub const CPU_PERIOD: Duration = Duration::from_millis(100);
+
+/// An app's share of the CPU (`--cpus`), shared by all its instances: the CPU time they ran in
+/// the current [`CPU_PERIOD`]. Once that reaches the share, each of them waits for the next
+/// period at its next poll (a busy guest polls again at every epoch tick, so it runs at most a
+/// tick past the share). What ran over the share in one period is owed by the next, so over
+/// time the app gets its share and no more, as a cgroup's CPU quota gives it.
+#[derive(Clone, Debug)]
+pub struct CpuRate(Arc<RateState>);
+
+#[derive(Debug)]
+struct RateState {
+    quota: Duration,
+    window: Mutex<RateWindow>,
+}
+
+#[derive(Debug)]
+struct RateWindow {
+    start: Instant,
+    used: Duration,
+}
+
+impl CpuRate {
+    pub fn new(cpus: Cpus) -> Self {
+        CpuRate(Arc::new(RateState {
+            quota: cpus.per(CPU_PERIOD),
+            window: Mutex::new(RateWindow {
+                start: Instant::now(),
+                used: Duration::ZERO,
+            }),
+        }))
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, RateWindow> {
+        self.0.window.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// When the app may run again, if it has used its share of the period `now` is in.
+    fn held_until(&self, now: Instant) -> Option<Instant> {
+        let mut window = self.lock();
+        let elapsed = now.saturating_duration_since(window.start);
+        if elapsed >= CPU_PERIOD {
+            let periods = (elapsed.as_nanos() / CPU_PERIOD.as_nanos()) as u32;
+            window.start += CPU_PERIOD * periods;
+            window.used = window.used.saturating_sub(self.0.quota * periods);
+        }
+        (window.used >= self.0.quota).then(|| window.start + CPU_PERIOD)
+    }
+
+    fn charge(&self, spent: Duration) {
+        self.lock().used += spent;
+    }
+}
+
 pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
     meter: Arc<Usage>,
+    /// The app's CPU share, and the wait for its next period while it has used it up.
+    rate: Option<CpuRate>,
+    held: Option<Pin<Box<tokio::time::Sleep>>>,
     turn: Option<Turn>,
     /// The runtime's long-runner turns, and this instance's place with them while it is one.
     long_runners: Option<Arc<TurnQueue>>,
@@ -392,6 +454,21 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
+        while let Some(rate) = &this.rate {
+            if let Some(held) = &mut this.held {
+                std::task::ready!(held.as_mut().poll(cx));
+                this.held = None;
+            }
+            let Some(until) = rate.held_until(Instant::now()) else {
+                break;
+            };
+            // Held back: its turns go to others meanwhile (its own app's wait too).
+            if let Some(turn) = &mut this.turn {
+                turn.give_up();
+            }
+            this.long_turn = None;
+            this.held = Some(Box::pin(tokio::time::sleep_until(until.into())));
+        }
         if let Some(turn) = &mut this.turn {
             std::task::ready!(turn.poll_take(cx));
         }
@@ -410,6 +487,9 @@ impl<F: Future> Future for Metered<F> {
         let spent = thread_cpu_ns().saturating_sub(start);
         this.meter.used_ns.fetch_add(spent, Ordering::Relaxed);
         let spent = Duration::from_nanos(spent);
+        if let Some(rate) = &this.rate {
+            rate.charge(spent);
+        }
         match result {
             Poll::Ready(_) => {
                 if let Some(turn) = &mut this.turn {
@@ -516,7 +596,9 @@ mod tests {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
 
-    use super::{CpuTurns, LONG_BURST, TURN_SLICE, Turn, Usage, thread_cpu_ns};
+    use super::{
+        CPU_PERIOD, CpuRate, CpuTurns, Cpus, LONG_BURST, TURN_SLICE, Turn, Usage, thread_cpu_ns,
+    };
 
     fn take(turn: &mut Turn) -> bool {
         let mut cx = Context::from_waker(Waker::noop());
@@ -578,6 +660,28 @@ mod tests {
         }
     }
 
+    /// A share holds the app back once it has used its quota of the period, and what it ran
+    /// over the quota is owed by the periods after: over time it gets its share and no more.
+    #[test]
+    fn a_cpu_share_is_kept_over_periods_with_overruns_owed() {
+        let rate = CpuRate::new(Cpus(500));
+        let start = rate.lock().start;
+        let ms = Duration::from_millis;
+        assert_eq!(rate.held_until(start), None);
+        rate.charge(ms(50));
+        assert_eq!(rate.held_until(start + ms(10)), Some(start + CPU_PERIOD));
+        assert_eq!(rate.held_until(start + CPU_PERIOD), None);
+        // 130 ms in the second period: 80 owed to the third, which it uses up too.
+        rate.charge(ms(130));
+        assert_eq!(rate.held_until(start + ms(150)), Some(start + ms(200)));
+        assert_eq!(rate.held_until(start + ms(200)), Some(start + ms(300)));
+        assert_eq!(rate.held_until(start + ms(300)), None);
+        // Idle periods do not bank a share to spend later.
+        assert_eq!(rate.held_until(start + ms(1000)), None);
+        rate.charge(ms(50));
+        assert_eq!(rate.held_until(start + ms(1010)), Some(start + ms(1100)));
+    }
+
     #[test]
     fn long_runners_share_their_turns_and_short_bursts_never_wait_for_them() {
         let long_runners = CpuTurns::new(1);
@@ -590,6 +694,7 @@ mod tests {
                     per_poll,
                     waits: waits.clone(),
                 },
+                None,
                 None,
                 Some(&long_runners),
             );

@@ -511,7 +511,8 @@ impl App {
                 )),
             }
         };
-        let run = meter.meter_in_turns(run, None, self.long_runners.as_ref());
+        let rate = options.limits.cpus.map(crate::CpuRate::new);
+        let run = meter.meter_in_turns(run, rate.as_ref(), None, self.long_runners.as_ref());
         let result = match options.limits.timeout {
             Some(limit) => match tokio::time::timeout(limit, run).await {
                 Ok(result) => result,

@@ -300,6 +300,7 @@ impl Instance for SkiffInstance {
                     limits: self.options.limits.clone(),
                     stdio,
                     turns: None,
+                    rate: None,
                     peers: None,
                 };
                 let http = Arc::new(HttpApp::new(

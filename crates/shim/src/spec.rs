@@ -8,11 +8,11 @@
 //! | `process.env`                          | `-e` (after the image's own env; later wins)      |
 //! | bind mount `SRC` at `DST` (dir)        | `-v SRC:DST`, `:ro` when the options say `ro`     |
 //! | `linux.resources.memory.limit`         | `--memory`                                        |
+//! | `linux.resources.cpu.quota` / `.period`| `--cpus` (quota ÷ period cores, as `docker --cpus`) |
 //! | the runtime's own mounts (`/proc`, ...)| nothing: a Wasm app has no kernel to see          |
 //!
 //! Refused, with the reason: a working directory other than `/`, a user other than root (the app
-//! runs inside the shim, as the shim's user), a CPU quota (Skiff limits CPU time, not a rate),
-//! sysctls, tmpfs or other non-bind mounts at an app path, and bind mounts of single files other
+//! runs inside the shim, as the shim's user), sysctls, tmpfs or other non-bind mounts at an app path, and bind mounts of single files other
 //! than the ones Kubernetes adds to every container. Fields that only take powers away from a
 //! Linux process (capabilities, seccomp, AppArmor, SELinux, rlimits, namespaces, devices, pids)
 //! are met by a Wasm app, which has none of those powers, and are not checked.
@@ -20,7 +20,7 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, Spec};
-use skiff_capabilities::{ByteSize, DirGrant, Grants, Limits};
+use skiff_capabilities::{ByteSize, Cpus, DirGrant, Grants, Limits};
 
 /// What a container asks of Skiff, once the spec is read.
 #[derive(Debug, Default, PartialEq)]
@@ -30,7 +30,7 @@ pub struct Plan {
     pub args: Vec<String>,
     /// The spec's env and mounts, as `skiff run`'s `-e` and `-v` would give them.
     pub grants: Grants,
-    /// As `skiff run --memory`.
+    /// As `skiff run --memory` and `--cpus`.
     pub limits: Limits,
 }
 
@@ -45,10 +45,6 @@ pub enum Refused {
         "running as uid {uid}, gid {gid} cannot be honoured: a Skiff app runs inside the shim, as the shim's user; remove `runAsUser`/`runAsGroup` (or `ctr run --user`)"
     )]
     User { uid: u32, gid: u32 },
-    #[error(
-        "a CPU quota ({quota} µs per {period} µs) cannot be honoured: Skiff limits total CPU time, not a rate; remove the CPU limit (`resources.limits.cpu`, `ctr run --cpus`)"
-    )]
-    CpuQuota { quota: i64, period: u64 },
     #[error("sysctls ({0}) cannot be honoured: a Wasm app has no kernel to tune; remove them")]
     Sysctl(String),
     #[error(
@@ -129,13 +125,14 @@ pub fn plan(spec: &Spec) -> Result<Plan, Refused> {
                     n => return Err(Refused::Memory(n)),
                 }
             }
+            // A CFS quota (what a Kubernetes CPU limit and `ctr run --cpus` become): that many
+            // cores' worth of CPU time, held over each period as the kernel holds a cgroup.
             if let Some(cpu) = resources.cpu().as_ref()
                 && let Some(quota) = cpu.quota().filter(|q| *q > 0)
             {
-                return Err(Refused::CpuQuota {
-                    quota,
-                    period: cpu.period().unwrap_or(100_000),
-                });
+                let period = cpu.period().filter(|p| *p > 0).unwrap_or(100_000);
+                let millis = (quota as u128 * 1000).div_ceil(period as u128);
+                plan.limits.cpus = Some(Cpus(millis.clamp(1, u32::MAX as u128) as u32));
             }
         }
     }
@@ -218,7 +215,7 @@ mod tests {
                 { "destination": "/data", "type": "bind", "source": src, "options": ["rbind", "ro"] },
                 { "destination": "/out", "source": src, "options": ["rbind", "rw"] },
             ],
-            "linux": { "resources": { "memory": { "limit": 67108864 }, "cpu": { "shares": 2 } } },
+            "linux": { "resources": { "memory": { "limit": 67108864 }, "cpu": { "shares": 2, "quota": 50000, "period": 100000 } } },
         })))
         .unwrap();
         assert_eq!(plan.args, ["/app.wasm", "x"]);
@@ -246,6 +243,8 @@ mod tests {
             ]
         );
         assert_eq!(plan.limits.memory, Some(ByteSize(64 << 20)));
+        // A Kubernetes `cpu: 500m` limit, as the kubelet writes it.
+        assert_eq!(plan.limits.cpus, Some(Cpus(500)));
     }
 
     #[test]
@@ -260,10 +259,6 @@ mod tests {
             (
                 serde_json::json!({ "process": { "user": { "uid": 1000, "gid": 1000 } } }),
                 "uid 1000",
-            ),
-            (
-                serde_json::json!({ "linux": { "resources": { "cpu": { "quota": 50000, "period": 100000 } } } }),
-                "CPU quota",
             ),
             (
                 serde_json::json!({ "linux": { "sysctl": { "net.core.somaxconn": "1024" } } }),

@@ -453,6 +453,7 @@ fn request(
         memory: spec.memory.as_deref().map(str::parse).transpose()?,
         cpu_time: parse_duration(&spec.x_skiff.cpu_time)?,
         timeout: parse_duration(&spec.x_skiff.timeout)?,
+        cpus: spec.cpus.as_deref().map(str::parse).transpose()?,
     };
     let restart: RestartPolicy = match &spec.restart {
         Some(policy) => policy.parse().map_err(|e: String| anyhow::anyhow!(e))?,

@@ -170,13 +170,17 @@ impl Run {
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
             // One app in this process: its code runs without epoch checks, and a limit ends
-            // the process as the app's end would (the same message and exit status).
-            interrupt: Interrupt::ExitProcess {
-                report: {
-                    let target = target.clone();
-                    Arc::new(move |exit| {
-                        report(&target, exit);
-                    })
+            // the process as the app's end would (the same message and exit status). A CPU
+            // share holds the app back instead, at the epoch ticks it then needs.
+            interrupt: match self.limits.cpus {
+                Some(_) => Interrupt::Epochs,
+                None => Interrupt::ExitProcess {
+                    report: {
+                        let target = target.clone();
+                        Arc::new(move |exit| {
+                            report(&target, exit);
+                        })
+                    },
                 },
             },
             library_components: self.invoke.is_some(),

@@ -80,6 +80,7 @@ impl Serve {
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             stdio: skiff_runtime::Stdio::Inherit,
             turns: None,
+            rate: None,
             peers: None,
         };
         let http = Arc::new(skiff_http::HttpApp::new(

@@ -500,6 +500,42 @@ fn daemon_serves_http_apps_on_ports_and_routes() {
     assert_eq!(via_gateway(&gw, "x", "/shop/a").0, StatusCode::NOT_FOUND);
 }
 
+/// `--cpus` on an HTTP app: all of its instances together get that share of the CPU, as a
+/// container's tasks share its quota; its requests are slowed, not refused.
+#[test]
+fn a_cpu_share_holds_all_of_an_apps_instances_together() {
+    let daemon = Daemon::start();
+    daemon
+        .run_d(
+            "capped",
+            &["--cpus", "0.25", "--route", "/capped", P2_HTTP_CPU],
+        )
+        .success();
+    let gw = gateway(&daemon);
+    let started = std::time::Instant::now();
+    // Four requests at once, each spinning for 1 s of wall time: 4 CPU-s if they could.
+    let clients: Vec<_> = (0..4)
+        .map(|_| {
+            let gw = gw.clone();
+            std::thread::spawn(move || via_gateway(&gw, "x", "/capped?ms=1000"))
+        })
+        .collect();
+    for client in clients {
+        let (status, body) = client.join().unwrap();
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+    let wall = started.elapsed().as_secs_f64();
+    let cpu = daemon.app("capped")["http"]["stats"]["cpu_seconds"]
+        .as_f64()
+        .unwrap();
+    eprintln!("4 requests under --cpus 0.25: {cpu:.3} CPU-s in {wall:.2} s");
+    // A quarter of a core over the ~1 s they ran, plus a tick per instance of slack.
+    assert!(
+        cpu <= 0.25 * wall + 0.1,
+        "the app used {cpu:.3} CPU-s in {wall:.2} s"
+    );
+}
+
 #[test]
 fn metering_counts_cpu_time_and_memory_time_per_app() {
     let daemon = Daemon::start();

@@ -316,6 +316,51 @@ fn infinite_loop(wasm: &str) {
     assert!(out.elapsed < Duration::from_secs(20), "{out:#?}");
 }
 
+/// The CPU time a `skiff run` process used, user and system, from the kernel: it ran to its end
+/// (`wait4` on it alone, so other tests' processes do not count), and its exit code.
+fn cpu_of_run(skiff: &Skiff, args: &[&str]) -> (Duration, i32) {
+    #[expect(
+        clippy::zombie_processes,
+        reason = "reaped by wait4 below, which gives its rusage too"
+    )]
+    let child = skiff
+        .command()
+        .args(args)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut status = 0;
+    // SAFETY: a zeroed rusage is a valid out-parameter; the pid is our own live child.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+    assert_eq!(pid, child.id() as libc::pid_t);
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (
+        time(usage.ru_utime) + time(usage.ru_stime),
+        libc::WEXITSTATUS(status),
+    )
+}
+
+// `--cpus`, as `docker run --cpus`: a guest that spins is held to its share of the CPU and
+// slowed, not stopped; it still ends at its other limits.
+both!(cpu_share: p1_cpu_share = P1_CLI_INFINITE_LOOP, p2_cpu_share = P2_CLI_INFINITE_LOOP);
+fn cpu_share(wasm: &str) {
+    let skiff = Skiff::new();
+    let (cpu, code) = cpu_of_run(&skiff, &["run", "--cpus", "0.25", "--timeout", "2s", wasm]);
+    assert_eq!(code, 124, "ended at its wall-clock limit");
+    // A quarter of a core for 2 s is 0.5 s; a spinning guest alone would take 2 s.
+    assert!(
+        cpu < Duration::from_millis(900),
+        "a quarter of a core for 2 s used {cpu:?} of CPU"
+    );
+    eprintln!("--cpus 0.25 for 2 s: {cpu:?} of CPU");
+    skiff
+        .run(&["run", "--cpus", "0", wasm])
+        .code(125)
+        .stderr_has("invalid CPU share `0`");
+}
+
 both!(deep_recursion: p1_cli_deep_recursion = P1_CLI_DEEP_RECURSION, p2_cli_deep_recursion = P2_CLI_DEEP_RECURSION);
 fn deep_recursion(wasm: &str) {
     Skiff::new()

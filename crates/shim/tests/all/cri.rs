@@ -576,25 +576,25 @@ fn exit_codes_env_limits_and_stop_reach_the_kubelet() {
 }
 
 /// What the shim cannot honour fails the container's start, and the kubelet sees why (it shows
-/// the error in `kubectl describe pod`).
+/// the error in `kubectl describe pod`); a CPU limit, which it can, runs.
 #[test]
-fn a_cpu_limit_or_a_user_is_refused_through_cri_with_the_reason() {
+fn a_user_is_refused_through_cri_with_the_reason_and_a_cpu_limit_runs() {
     let mut node = Node::start();
     let hello = node.publish("team/hello:1.0", P1_CLI_HELLO);
     let pod = node.run_pod("refused");
     node.pull(&hello, &pod);
 
-    // `limits.cpu: 500m`, as the kubelet passes it.
-    let mut config = container("cpu", &hello, &[]);
+    // `limits.cpu: 500m`, as the kubelet passes it: the app's share of the CPU (`--cpus 0.5`).
+    let mut config = container("cpu", &hello, &["--name", "capped"]);
     let cpu = resources(&mut config);
     cpu.cpu_period = 100_000;
     cpu.cpu_quota = 50_000;
-    let id = node.create(&pod, config).expect("CreateContainer");
-    let err = node.start_container(&id).unwrap_err();
-    assert!(err.message().contains("CPU quota"), "{err:?}");
-    assert!(
-        err.message().contains("resources.limits.cpu"),
-        "no fix: {err:?}"
+    let id = node.run(&pod, config);
+    let status = node.wait_exited(&id);
+    assert_eq!(
+        (status.exit_code, stdout_of(&status)),
+        (0, vec!["Hello, capped!".to_string()]),
+        "{status:?}"
     );
 
     // `securityContext.runAsUser: 1000`.
