@@ -279,6 +279,40 @@ fn task_metrics_are_the_apps_cpu_time_and_linear_memory() {
     assert_eq!(task.wait().unwrap().code(), Some(137));
 }
 
+/// A CPU quota (`ctr run --cpus`, a Kubernetes `limits.cpu`) holds a spinning app to its share,
+/// as the kernel holds a container's cgroup: its task metrics say so.
+#[test]
+fn a_cpu_quota_holds_an_app_to_its_share() {
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let wasm = containerd.dir().join("spin.wasm");
+    std::fs::write(&wasm, wat::parse_str(SPIN_IN_64_MIB).unwrap()).unwrap();
+    let spin = containerd.publish(
+        &registry,
+        "team/spin:1.0",
+        wasm.to_str().unwrap(),
+        Form::Layer,
+    );
+    let mut task = containerd.run_detached(&spin, "capped", &["--cpus", "0.25"], &[]);
+    containerd.wait_running("capped");
+    std::thread::sleep(Duration::from_millis(300));
+    let first = metrics(&containerd, "capped");
+    let first_at = Instant::now();
+    std::thread::sleep(Duration::from_millis(2000));
+    let second = metrics(&containerd, "capped");
+    let wall = first_at.elapsed();
+    let used = Duration::from_micros(second["cpu.usage_usec"] - first["cpu.usage_usec"]);
+    eprintln!("--cpus 0.25: {used:?} of CPU in {wall:?}");
+    assert!(
+        used <= wall / 4 + Duration::from_millis(100),
+        "a quarter of a core ran {used:?} in {wall:?}"
+    );
+    assert!(used > Duration::ZERO, "it did not run at all");
+
+    containerd.ctr(&["task", "kill", "-s", "SIGKILL", "capped"]);
+    assert_eq!(task.wait().unwrap().code(), Some(137));
+}
+
 #[test]
 fn what_cannot_be_honoured_is_refused_with_the_reason() {
     let registry = Registry::start();
