@@ -8,7 +8,11 @@
 # which sampling would miss) over the starts that matter: `skiff run` of a cached WASI preview 1
 # module and of a WASI 0.2 command component, and `skiff --version`. The file is only a layout
 # hint: a name that no longer exists (code changed since) is skipped, and a function missing from
-# it only costs a fault. Rerun it when a cold-start profile shows `.text` faults growing back.
+# it only costs a fault. About a tenth of the names are ThinLTO's promoted locals (`NAME.llvm.N`,
+# N a hash of their codegen unit): any change to code in that unit renames them, so the file goes
+# stale as the code changes (seen: 212 faults at a fresh file, 244 two commits later). Rerun it on
+# the code that is measured, before a benchmark, and when a cold-start profile shows `.text`
+# faults growing back.
 #
 # Env: SKIFF (the release binary to profile; default target/release/skiff).
 # Needs: valgrind, python3, the wasm32-wasip1 and wasm32-wasip2 targets.
