@@ -15,6 +15,7 @@ mod image;
 mod images;
 mod info;
 mod inspect;
+mod kill;
 mod load;
 mod login;
 mod logout;
@@ -50,6 +51,7 @@ pub enum Command {
     Logs(Deferred<logs::Logs>),
     Stats(Deferred<stats::Stats>),
     Stop(Deferred<stop::Stop>),
+    Kill(Deferred<kill::Kill>),
     Start(Deferred<start::Start>),
     Restart(Deferred<restart::Restart>),
     Rm(Deferred<rm::Rm>),
@@ -157,6 +159,7 @@ impl Command {
             Command::Run(c) => (*c.0).execute(global),
             Command::Serve(c) => (*c.0).execute(global),
             Command::Info(c) => c.0.execute(global),
+            Command::Kill(c) => c.0.execute(global),
             Command::Version(c) => c.0.execute(global),
             Command::Dashboard(c) => c.0.execute(global),
             Command::Ps(c) => c.0.execute(global),

@@ -287,6 +287,21 @@ fn docker_habits() {
         .stderr_has("skiff logs -f NAME");
     daemon.run(&["ps", "-aq"]).success().stdout_is("");
 
+    // `kill`: at once, as `docker kill`; a signal a Wasm app cannot take is refused by name.
+    daemon.run_d("sleeper", &[P1_CLI_SLEEP, "600000"]).success();
+    daemon.wait_for("sleeper", "running", |a| state(a) == "running");
+    daemon
+        .run(&["kill", "-s", "HUP", "sleeper"])
+        .code(125)
+        .stderr_has("no signal handlers");
+    let killed = daemon.run(&["kill", "sleeper"]);
+    killed.success().stdout_is("sleeper\n");
+    assert!(
+        killed.elapsed < std::time::Duration::from_secs(5),
+        "{killed:#?}"
+    );
+    daemon.run(&["ps", "-q"]).success().stdout_is("");
+
     // `version`: this program's and the daemon's, with the wasmtime each runs apps on.
     let (version, wasmtime) = (env!("CARGO_PKG_VERSION"), skiff_runtime::WASMTIME_VERSION);
     let client = format!(
