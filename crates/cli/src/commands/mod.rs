@@ -36,6 +36,7 @@ mod stop;
 mod system;
 mod tag;
 mod version;
+mod wait;
 
 pub(crate) use run::looks_like_file;
 
@@ -52,6 +53,7 @@ pub enum Command {
     Stats(Deferred<stats::Stats>),
     Stop(Deferred<stop::Stop>),
     Kill(Deferred<kill::Kill>),
+    Wait(Deferred<wait::Wait>),
     Start(Deferred<start::Start>),
     Restart(Deferred<restart::Restart>),
     Rm(Deferred<rm::Rm>),
@@ -160,6 +162,7 @@ impl Command {
             Command::Serve(c) => (*c.0).execute(global),
             Command::Info(c) => c.0.execute(global),
             Command::Kill(c) => c.0.execute(global),
+            Command::Wait(c) => c.0.execute(global),
             Command::Version(c) => c.0.execute(global),
             Command::Dashboard(c) => c.0.execute(global),
             Command::Ps(c) => c.0.execute(global),

@@ -302,6 +302,20 @@ fn docker_habits() {
     );
     daemon.run(&["ps", "-q"]).success().stdout_is("");
 
+    // `wait`: until each app ends, then its exit code, as `docker wait`.
+    daemon.run_d("three", &[P1_CLI_EXIT_CODE, "3"]).success();
+    daemon.run_d("nap", &[P1_CLI_SLEEP, "1000"]).success();
+    let waited = daemon.run(&["wait", "nap", "three"]);
+    waited.success().stdout_is("0\n3\n");
+    assert!(
+        waited.elapsed >= std::time::Duration::from_millis(500),
+        "`wait` returned before `nap` ended: {waited:#?}"
+    );
+    daemon
+        .run(&["wait", "nobody"])
+        .code(125)
+        .stderr_has("failed to wait for `nobody`");
+
     // `version`: this program's and the daemon's, with the wasmtime each runs apps on.
     let (version, wasmtime) = (env!("CARGO_PKG_VERSION"), skiff_runtime::WASMTIME_VERSION);
     let client = format!(
