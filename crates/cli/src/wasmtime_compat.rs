@@ -32,6 +32,18 @@ pub struct WasmtimeFlags {
     /// repeatable or comma-separated
     #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
     pub wasm: Vec<String>,
+    /// `wasmtime run`'s compiler and debugging options and its other ways to load code: taken
+    /// only to be refused by name, with what to do instead (not clap's unknown-option error).
+    #[arg(short = 'O', hide = true)]
+    optimize: Vec<String>,
+    #[arg(short = 'C', hide = true)]
+    codegen: Vec<String>,
+    #[arg(short = 'D', hide = true)]
+    debug: Vec<String>,
+    #[arg(long, hide = true)]
+    allow_precompiled: bool,
+    #[arg(long, hide = true)]
+    preload: Vec<String>,
 }
 
 /// WASI interfaces Skiff always links (where sockets may connect is `--network`), and
@@ -56,6 +68,53 @@ const WASI_ON_ALREADY: &[&str] = &[
     "tls",
 ];
 
+impl WasmtimeFlags {
+    /// `-O`, `-C`, `-D`, `--allow-precompiled` and `--preload`: what Skiff does already
+    /// (`-O opt-level=2`, `-C cache`) is taken; for the rest, what Skiff does instead.
+    fn refuse_compiler_options(&self) -> anyhow::Result<()> {
+        for (flag, given) in [("-O", &self.optimize), ("-C", &self.codegen)] {
+            for (key, value) in options(given) {
+                let as_skiff = match (flag, key) {
+                    ("-O", "opt-level") => value == Some("2"),
+                    ("-C", "cache") => switch(flag, key, value)?,
+                    _ => false,
+                };
+                if !as_skiff {
+                    let option = value.map_or(key.to_string(), |v| format!("{key}={v}"));
+                    return Err(user_error(
+                        format!(
+                            "`{flag} {option}`: Skiff compiles every app with its own settings \
+                             (Cranelift at `opt-level=2`, kept in its compile cache) and takes \
+                             no other compiler options"
+                        ),
+                        format!("drop `{flag} {option}`: the program runs the same"),
+                    ));
+                }
+            }
+        }
+        if let Some(option) = self.debug.first() {
+            return Err(user_error(
+                format!("`-D {option}`: Skiff has no debugging options"),
+                "drop it; a trap's backtrace names the functions (from the module's name section)",
+            ));
+        }
+        if self.allow_precompiled {
+            return Err(user_error(
+                "`--allow-precompiled`: Skiff runs WebAssembly, not the native code `wasmtime \
+                 compile` makes",
+                "give the .wasm: Skiff compiles it once and keeps the code in its own cache",
+            ));
+        }
+        if let Some(module) = self.preload.first() {
+            return Err(user_error(
+                format!("`--preload {module}`: Skiff does not link modules together at run time"),
+                "link them into one program first (e.g. a component composed with `wac`)",
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
 const ON_ALREADY: &[&str] = &[
     "bulk-memory",
@@ -78,6 +137,7 @@ const ON_ALREADY: &[&str] = &[
 impl WasmtimeFlags {
     /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags.
     pub fn apply(&self, grants: &mut GrantFlags, limits: &mut LimitFlags) -> anyhow::Result<()> {
+        self.refuse_compiler_options()?;
         for (key, value) in options(&self.wasi) {
             match key {
                 "inherit-env" => {
@@ -259,6 +319,12 @@ mod tests {
         assert!(twice.to_string().contains("both set"), "{twice}");
     }
 
+    /// What Skiff does already is taken: it compiles at `opt-level=2` and caches the code.
+    #[test]
+    fn compiler_options_skiff_follows_already_are_taken() {
+        apply(&["-O", "opt-level=2", "-C", "cache", "-C", "cache=y"]).unwrap();
+    }
+
     #[test]
     fn inherit_env_grants_every_variable_before_the_flags() {
         let (grants, _) = apply(&["-S", "inherit-env", "-e", "PATH=/x"]).unwrap();
@@ -280,6 +346,11 @@ mod tests {
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
             (&["-S", "cwd=/app"][..], "inherit-env"),
             (&["-W", "wide-arithmetic"][..], "--memory"),
+            (&["-O", "opt-level=0"][..], "drop `-O opt-level=0`"),
+            (&["-C", "cache=n"][..], "drop `-C cache=n`"),
+            (&["-D", "debug-info"][..], "backtrace"),
+            (&["--allow-precompiled"][..], "give the .wasm"),
+            (&["--preload", "m=m.wasm"][..], "link them into one"),
         ] {
             let e = apply(args).unwrap_err();
             let hint_text = &e.downcast_ref::<crate::errors::UserError>().unwrap().hint;
