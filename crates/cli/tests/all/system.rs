@@ -1,4 +1,5 @@
-//! `skiff system check`: what it finds in a damaged store, and what `--repair` fixes.
+//! `skiff system check`: what it finds in a damaged store, and what `--repair` fixes; `skiff
+//! system df`: what the store and caches hold.
 
 use crate::support::{Skiff, build_reader_with_files};
 
@@ -96,4 +97,30 @@ fn a_corrupt_blob_is_removed_and_the_name_it_broke_is_reported() {
         .stdout_has(&format!("blob `{wasm}` is missing"))
         .stdout_has("pull the image again");
     assert!(!path.exists());
+}
+
+/// `system df`, as `docker system df`: nothing in a new root; then the image and the code compiled
+/// for it, their sizes the bytes on disk.
+#[test]
+fn df_shows_what_the_store_and_caches_hold() {
+    let empty = Skiff::new();
+    empty.run(&["system", "df"]).success().stdout_is(
+        "TYPE              TOTAL       SIZE\n\
+         Images                0        0 B\n\
+         Compiled code         0        0 B\n\
+         App logs              0        0 B\n",
+    );
+    let skiff = store_with_an_image();
+    let out = skiff.run(&["system", "df"]);
+    out.success();
+    let rows: Vec<Vec<&str>> = out
+        .stdout
+        .lines()
+        .skip(1)
+        .map(|line| line.split_whitespace().collect())
+        .collect();
+    assert_eq!(rows[0][..2], ["Images", "1"], "{}", out.stdout);
+    assert_ne!(rows[0][2], "0", "{}", out.stdout);
+    assert_eq!(rows[1][..3], ["Compiled", "code", "1"], "{}", out.stdout);
+    assert_ne!(rows[1][3], "0", "{}", out.stdout);
 }
