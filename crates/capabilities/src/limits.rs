@@ -24,9 +24,28 @@ pub struct Limits {
 
 /// A CPU share in thousandths of a core: `0.5` (`500m`, as Kubernetes writes it) is half a core,
 /// `2` two cores.
+/// Read from the API or saved state as its number of thousandths, checked as `FromStr` checks
+/// it: a share of zero would hold the app back for ever.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(transparent)]
+#[serde(into = "u32", try_from = "u32")]
 pub struct Cpus(pub u32);
+
+impl From<Cpus> for u32 {
+    fn from(cpus: Cpus) -> u32 {
+        cpus.0
+    }
+}
+
+impl TryFrom<u32> for Cpus {
+    type Error = ParseLimitError;
+
+    fn try_from(millis: u32) -> Result<Self, Self::Error> {
+        if millis == 0 {
+            return Err(ParseLimitError::Cpus("0m".to_string()));
+        }
+        Ok(Cpus(millis))
+    }
+}
 
 impl Cpus {
     /// The CPU time the share allows in `period`.
@@ -51,10 +70,7 @@ impl FromStr for Cpus {
                 (cores * 1000.0).round() as u32
             }
         };
-        if millis == 0 {
-            return Err(err());
-        }
-        Ok(Cpus(millis))
+        Cpus::try_from(millis).map_err(|_| err())
     }
 }
 
@@ -165,6 +181,9 @@ mod tests {
             assert!(bad.parse::<Cpus>().is_err(), "{bad}");
         }
         assert_eq!(Cpus(500).to_string(), "0.5");
+        // From the API or saved state: the same check.
+        assert_eq!(serde_json::from_str::<Cpus>("500").unwrap(), Cpus(500));
+        assert!(serde_json::from_str::<Cpus>("0").is_err());
         assert_eq!(Cpus(2000).to_string(), "2");
         assert_eq!(Cpus(1250).to_string(), "1.25");
         assert_eq!(
