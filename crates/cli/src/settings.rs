@@ -323,6 +323,9 @@ impl HttpLimitFlags {
     }
 }
 
+/// How long `stop`, `restart` and `kill -s TERM` wait for an app to end, as `docker stop`.
+pub const DEFAULT_GRACE_SECS: u64 = 10;
+
 /// The apps a graceful verb acts on (`stop`, `restart`), and their grace period.
 #[derive(Debug, Args)]
 pub struct GraceFlags {
@@ -331,7 +334,7 @@ pub struct GraceFlags {
         short = 't',
         long = "time",
         value_name = "SECONDS",
-        default_value_t = 10
+        default_value_t = DEFAULT_GRACE_SECS
     )]
     pub time: u64,
     /// The apps (see `skiff ps -a`)

@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::errors::user_error;
-use crate::settings::GlobalFlags;
+use crate::settings::{DEFAULT_GRACE_SECS, GlobalFlags};
 
 /// Kill one or more running apps: end them at once, with no grace period
 ///
@@ -28,7 +28,7 @@ impl Kill {
         let signal = self.signal.trim_start_matches("SIG").to_ascii_uppercase();
         let grace = match signal.as_str() {
             "KILL" | "9" => 0,
-            "TERM" | "15" | "INT" | "2" => 10,
+            "TERM" | "15" | "INT" | "2" => DEFAULT_GRACE_SECS,
             _ => {
                 return Err(user_error(
                     format!("`-s {}`: a Wasm app has no signal handlers", self.signal),

@@ -230,18 +230,23 @@ fn metrics(containerd: &Containerd, id: &str) -> std::collections::HashMap<Strin
     rows
 }
 
+/// `team/spin:1.0`: a guest that holds 64 MiB of linear memory and spins for ever.
+fn publish_spin(registry: &Registry, containerd: &Containerd) -> String {
+    let wasm = containerd.dir().join("spin.wasm");
+    std::fs::write(&wasm, wat::parse_str(SPIN_IN_64_MIB).unwrap()).unwrap();
+    containerd.publish(
+        registry,
+        "team/spin:1.0",
+        wasm.to_str().unwrap(),
+        Form::Layer,
+    )
+}
+
 #[test]
 fn task_metrics_are_the_apps_cpu_time_and_linear_memory() {
     let registry = Registry::start();
     let containerd = Containerd::start();
-    let wasm = containerd.dir().join("spin.wasm");
-    std::fs::write(&wasm, wat::parse_str(SPIN_IN_64_MIB).unwrap()).unwrap();
-    let spin = containerd.publish(
-        &registry,
-        "team/spin:1.0",
-        wasm.to_str().unwrap(),
-        Form::Layer,
-    );
+    let spin = publish_spin(&registry, &containerd);
     let limit = 128u64 << 20;
     let mut task =
         containerd.run_detached(&spin, "spin1", &["--memory-limit", &limit.to_string()], &[]);
@@ -285,14 +290,7 @@ fn task_metrics_are_the_apps_cpu_time_and_linear_memory() {
 fn a_cpu_quota_holds_an_app_to_its_share() {
     let registry = Registry::start();
     let containerd = Containerd::start();
-    let wasm = containerd.dir().join("spin.wasm");
-    std::fs::write(&wasm, wat::parse_str(SPIN_IN_64_MIB).unwrap()).unwrap();
-    let spin = containerd.publish(
-        &registry,
-        "team/spin:1.0",
-        wasm.to_str().unwrap(),
-        Form::Layer,
-    );
+    let spin = publish_spin(&registry, &containerd);
     let mut task = containerd.run_detached(&spin, "capped", &["--cpus", "0.25"], &[]);
     containerd.wait_running("capped");
     std::thread::sleep(Duration::from_millis(300));
