@@ -267,7 +267,7 @@ impl Instance for SkiffInstance {
         let stderr = output(&self.cfg.stderr).await?;
         let stdio = Stdio::Capture {
             stdin: stdin(&self.cfg.stdin)?,
-            stdout,
+            stdout: stdout.clone(),
             stderr: stderr.clone(),
         };
         let run = match &self.workload {
@@ -321,7 +321,12 @@ impl Instance for SkiffInstance {
         tokio::spawn(async move {
             // If the task dies (a panic), containerd still learns that the app ended.
             let _guard = exit.set_guard_with(|| (ENGINE_ERROR, Utc::now()));
-            let status = run.until_stopped(stop, &stderr).await;
+            let status = run.until_stopped(stop, &*stderr).await;
+            // What the app wrote is read before its exit is reported: `ctr run --rm` stops
+            // reading once it learns of the exit, and would lose the last lines of an app that
+            // ended before its reader was ready.
+            stdout.drained().await;
+            stderr.drained().await;
             log::info!("container {id}: exited with {status}");
             let _ = exit.set((status, Utc::now()));
         });
@@ -407,7 +412,7 @@ impl Run {
     async fn until_stopped(
         self,
         stop: watch::Receiver<Option<u32>>,
-        stderr: &Arc<dyn OutputSink>,
+        stderr: &dyn OutputSink,
     ) -> u32 {
         // Waited on through a clone: `stop` itself is read once the wait is over.
         let mut told = stop.clone();
@@ -578,10 +583,10 @@ const READER_WAIT: Duration = Duration::from_secs(5);
 /// so an app that ends within milliseconds could write before `ctr run` opened its end; `ctr
 /// run --rm` then cancels a reader still opening its fifo, and the output was lost. After
 /// [`READER_WAIT`] with no reader (or for a path that is no fifo), it is opened as shimkit does.
-async fn output(path: &Path) -> Result<Arc<dyn OutputSink>, Error> {
+async fn output(path: &Path) -> Result<Arc<Output>, Error> {
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     if path.as_os_str().is_empty() {
-        return Ok(Arc::new(Discard));
+        return Ok(Arc::new(Output::Discard));
     }
     if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
         let deadline = std::time::Instant::now() + READER_WAIT;
@@ -593,7 +598,7 @@ async fn output(path: &Path) -> Result<Arc<dyn OutputSink>, Error> {
             match opened {
                 Ok(file) => {
                     blocking(&file)?;
-                    return Ok(Arc::new(Fifo(Mutex::new(file))));
+                    return Ok(Arc::new(Output::Read(Mutex::new(file))));
                 }
                 // No reader yet.
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
@@ -627,28 +632,55 @@ fn blocking(file: &File) -> std::io::Result<()> {
 }
 
 /// A stream containerd reads (a fifo it made), or nowhere when it gave none.
-fn sink(file: std::io::Result<File>) -> Result<Arc<dyn OutputSink>, Error> {
+fn sink(file: std::io::Result<File>) -> Result<Arc<Output>, Error> {
     match file {
-        Ok(file) => Ok(Arc::new(Fifo(Mutex::new(file)))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Arc::new(Discard)),
+        Ok(file) => Ok(Arc::new(Output::Unread(Mutex::new(file)))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Arc::new(Output::Discard)),
         Err(e) => Err(e.into()),
     }
 }
 
-struct Fifo(Mutex<File>);
+/// Where the app's stdout or stderr goes.
+enum Output {
+    /// A fifo opened once its reader was there.
+    Read(Mutex<File>),
+    /// A fifo that had no reader yet (held open read-write, as shimkit does), or a file.
+    Unread(Mutex<File>),
+    Discard,
+}
 
-impl OutputSink for Fifo {
-    fn write(&self, bytes: &[u8]) {
-        // A reader that went away (containerd restarting) loses output, not the app.
-        let mut file = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = file.write_all(bytes);
+/// How long an ended app's output may wait for its reader before the exit is reported anyway.
+const DRAIN_WAIT: Duration = Duration::from_secs(2);
+
+impl Output {
+    /// Once the reader has taken all that was written, or after [`DRAIN_WAIT`].
+    async fn drained(&self) {
+        use std::os::fd::AsRawFd as _;
+        let Output::Read(file) = self else { return };
+        let fd = file.lock().unwrap_or_else(|e| e.into_inner()).as_raw_fd();
+        let deadline = std::time::Instant::now() + DRAIN_WAIT;
+        loop {
+            let mut unread: libc::c_int = 0;
+            // SAFETY: FIONREAD on a pipe descriptor `file` owns (kept open by `self`) writes the
+            // count of bytes in the pipe to `unread`.
+            let failed = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0;
+            if failed || unread == 0 || std::time::Instant::now() >= deadline {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(1)).await;
+        }
     }
 }
 
-struct Discard;
-
-impl OutputSink for Discard {
-    fn write(&self, _: &[u8]) {}
+impl OutputSink for Output {
+    fn write(&self, bytes: &[u8]) {
+        let (Output::Read(file) | Output::Unread(file)) = self else {
+            return;
+        };
+        // A reader that went away (containerd restarting) loses output, not the app.
+        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = file.write_all(bytes);
+    }
 }
 
 pub(crate) fn unmount(path: &Path) {

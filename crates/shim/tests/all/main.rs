@@ -128,8 +128,17 @@ fn a_mount_is_granted_read_only_and_nothing_else_is_visible() {
     // The shim's own files, the rootfs and the host are not granted.
     for path in ["/etc/passwd", "/proc/self/status", "/hello.wasm"] {
         let run = containerd.run(&image, "cat2", &["--mount", &mount], &[path]);
-        assert_eq!(run.code, 1, "{path} must not be readable: {run:?}");
-        assert!(run.stderr.starts_with("error: "), "{run:?}");
+        assert_eq!(
+            run.code,
+            1,
+            "{path} must not be readable: {run:?}\n{}",
+            containerd.log()
+        );
+        assert!(
+            run.stderr.starts_with("error: "),
+            "{run:?}\n{}",
+            containerd.log()
+        );
     }
 }
 
