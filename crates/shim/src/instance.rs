@@ -653,7 +653,7 @@ enum Output {
 const DRAIN_WAIT: Duration = Duration::from_secs(2);
 
 impl Output {
-    /// Once the reader has taken all that was written, or after [`DRAIN_WAIT`].
+    /// Once the reader has taken all that was written, or has gone, or after [`DRAIN_WAIT`].
     async fn drained(&self) {
         use std::os::fd::AsRawFd as _;
         let Output::Read(file) = self else { return };
@@ -665,6 +665,17 @@ impl Output {
             // count of bytes in the pipe to `unread`.
             let failed = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0;
             if failed || unread == 0 || std::time::Instant::now() >= deadline {
+                return;
+            }
+            // A pipe's writing end polls as an error once no reader has it open (`ctr run`
+            // interrupted): nobody will read what is left.
+            let mut poll = libc::pollfd {
+                fd,
+                events: libc::POLLOUT,
+                revents: 0,
+            };
+            // SAFETY: one pollfd, valid for the call; a timeout of 0 never blocks.
+            if unsafe { libc::poll(&mut poll, 1, 0) } < 0 || poll.revents & libc::POLLERR != 0 {
                 return;
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
@@ -692,5 +703,69 @@ pub(crate) fn unmount(path: &Path) {
     // nothing is mounted there, which is fine).
     unsafe {
         libc::umount2(c_path.as_ptr(), libc::MNT_DETACH);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::Read as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    use std::time::Duration;
+
+    use skiff_runtime::OutputSink as _;
+
+    use super::{DRAIN_WAIT, Output, output};
+
+    fn fifo(dir: &tempfile::TempDir) -> std::path::PathBuf {
+        let path = dir.path().join("stdout");
+        let c_path = std::ffi::CString::new(path.to_str().unwrap()).unwrap();
+        // SAFETY: a valid NUL-terminated path.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+        path
+    }
+
+    fn reader(path: &std::path::Path) -> std::fs::File {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(path)
+            .unwrap()
+    }
+
+    #[tokio::test]
+    async fn an_exit_waits_until_the_reader_has_taken_the_output() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fifo(&dir);
+        let mut reader = reader(&path);
+        let out = output(&path).await.unwrap();
+        assert!(matches!(*out, Output::Read(_)));
+        out.write(b"last words\n");
+
+        // Unread: not drained, and it would wait up to DRAIN_WAIT.
+        let waiting = tokio::time::timeout(Duration::from_millis(100), out.drained()).await;
+        assert!(
+            waiting.is_err(),
+            "drained while the output was still unread"
+        );
+
+        let mut read = String::new();
+        let _ = reader.read_to_string(&mut read);
+        assert_eq!(read, "last words\n");
+        tokio::time::timeout(Duration::from_millis(500), out.drained())
+            .await
+            .expect("still waiting once the reader took everything");
+    }
+
+    #[tokio::test]
+    async fn an_exit_does_not_wait_for_a_reader_that_has_gone() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = fifo(&dir);
+        let reader = reader(&path);
+        let out = output(&path).await.unwrap();
+        out.write(b"nobody reads this\n");
+        drop(reader);
+        tokio::time::timeout(DRAIN_WAIT / 4, out.drained())
+            .await
+            .expect("waited for a reader that had closed its end");
     }
 }
