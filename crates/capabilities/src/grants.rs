@@ -30,6 +30,11 @@ pub struct Grants {
     /// an instance's writes are its own), as `wasmtime run -S keyvalue-in-memory-data=KEY=VALUE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyvalue: Vec<(String, String)>,
+    /// The working directory (`-w`, compose's `working_dir`, a container's `cwd`): `/` or an
+    /// absolute path inside a granted directory. Relative paths resolve there, and a component
+    /// reads it as `wasi:cli/environment`'s `initial-cwd` (`wasmtime run -S cwd=DIR`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
 }
 
 impl Grants {

@@ -32,6 +32,21 @@ pub enum GrantError {
         #[source]
         source: std::io::Error,
     },
+    #[error("the working directory `{0}` is not an absolute path without `..`")]
+    WorkdirNotAbsolute(String),
+    #[error("the working directory `{0}` is in no granted directory")]
+    WorkdirNotGranted(String),
+    #[error("the working directory `{workdir}` cannot be opened (`{host}` on the host)")]
+    WorkdirMissing {
+        workdir: String,
+        host: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the working directory `{0}` and a directory mounted as `.` both say where relative paths go"
+    )]
+    WorkdirAndDot(String),
 }
 
 impl GrantError {
@@ -45,6 +60,16 @@ impl GrantError {
             GrantError::Resolve { .. } => {
                 "check the host name in `--network allow=HOST:PORT`, or give an IP address"
             }
+            GrantError::WorkdirNotAbsolute(_) => "give an absolute path, e.g. `-w /data`",
+            GrantError::WorkdirNotGranted(_) => {
+                "mount a directory there or above it (`-v HOST_DIR:/data -w /data`; a volume in \
+                 Compose or Kubernetes), or use `/`"
+            }
+            GrantError::WorkdirMissing { .. } => {
+                "create the directory in the mounted host directory (it may not be a symlink out \
+                 of it), or fix the working directory"
+            }
+            GrantError::WorkdirAndDot(_) => "drop the working directory, or the mount at `.`",
         }
     }
 }
@@ -63,6 +88,9 @@ pub struct PreparedGrants {
     resolved: Arc<HashMap<SocketAddr, String>>,
     /// Where it may listen.
     listen: Arc<[SocketAddr]>,
+    /// The working directory, preopened as `.`: where wasi-libc (C, C++, Rust) resolves a
+    /// relative path.
+    workdir: Option<Arc<Workdir>>,
     /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
     data: Arc<DataInterfaces>,
 }
@@ -108,6 +136,10 @@ impl PreparedGrants {
                 Ok(_) => {}
             }
         }
+        let workdir = match &grants.workdir {
+            Some(workdir) => Some(Arc::new(working_dir(workdir, &grants.dirs)?)),
+            None => None,
+        };
         let egress = EgressRule::new(&grants.network);
         let resolved = resolve(egress.names())?;
         Ok(PreparedGrants {
@@ -117,6 +149,7 @@ impl PreparedGrants {
             egress: Arc::new(egress),
             resolved: Arc::new(resolved),
             listen: grants.listen.clone().into(),
+            workdir,
             data: Arc::new(DataInterfaces {
                 config: grants.config.iter().cloned().collect(),
                 keyvalue: WasiKeyValueCtx::builder()
@@ -156,17 +189,31 @@ impl PreparedGrants {
         wasi.allow_blocking_current_thread(file_io == FileIo::CurrentThread);
         wasi.envs(&self.env);
         for dir in self.dirs.iter() {
-            let perms = if dir.read_only {
-                FsPerms::ReadOnly
-            } else {
-                FsPerms::ReadWrite
-            };
-            wasi.preopened_dir(&dir.host, &dir.guest, perms)
+            wasi.preopened_dir(&dir.host, &dir.guest, perms(dir))
                 .map_err(|e| GrantError::OpenDir {
                     host: dir.host.clone(),
                     guest: dir.guest.clone(),
                     source: std::io::Error::other(e.to_string()),
                 })?;
+        }
+        if let Some(workdir) = &self.workdir {
+            wasi.initial_cwd(&*workdir.guest);
+            if let Some((grant, below)) = &workdir.dir {
+                use std::os::fd::AsRawFd as _;
+                let open_error = |source| GrantError::OpenDir {
+                    host: grant.host.join(below),
+                    guest: ".".to_string(),
+                    source,
+                };
+                let dir = workdir.open().map_err(open_error)?;
+                if let Some(dir) = dir {
+                    // wasmtime-wasi opens a preopen by path: the descriptor's own, which is the
+                    // directory opened above, whatever its names have become since.
+                    let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
+                    wasi.preopened_dir(&path, ".", perms(grant))
+                        .map_err(|e| open_error(std::io::Error::other(e.to_string())))?;
+                }
+            }
         }
         if !self.egress.is_empty() || !self.listen.is_empty() {
             let egress = self.egress.clone();
@@ -192,6 +239,97 @@ impl PreparedGrants {
                 });
         }
         Ok(wasi)
+    }
+}
+
+/// The working directory, checked: `/`, or an absolute path in the granted directory whose guest
+/// path is the longest prefix of it, which must hold it as a directory.
+fn working_dir(workdir: &str, dirs: &[DirGrant]) -> Result<Workdir, GrantError> {
+    use std::path::{Component, Path};
+    let path = Path::new(workdir);
+    let mut parts = Vec::new();
+    for component in path.components() {
+        match component {
+            Component::RootDir | Component::CurDir => {}
+            Component::Normal(part) => parts.push(part),
+            Component::ParentDir | Component::Prefix(_) => {
+                return Err(GrantError::WorkdirNotAbsolute(workdir.to_string()));
+            }
+        }
+    }
+    if !path.has_root() {
+        return Err(GrantError::WorkdirNotAbsolute(workdir.to_string()));
+    }
+    let normalized: PathBuf = std::iter::once(Path::new("/").as_os_str())
+        .chain(parts.iter().copied())
+        .collect();
+    let guest = normalized.to_string_lossy().into_owned();
+    if dirs
+        .iter()
+        .any(|d| Path::new(&d.guest).components().eq([Component::CurDir]))
+    {
+        return Err(GrantError::WorkdirAndDot(guest));
+    }
+    if parts.is_empty() {
+        return Ok(Workdir {
+            guest: guest.into(),
+            dir: None,
+        });
+    }
+    // The innermost grant holding it: `-v a:/data -v b:/data/logs -w /data/logs/x` is in `b`.
+    let (grant, below) = dirs
+        .iter()
+        .filter(|d| d.guest.starts_with('/'))
+        .filter_map(|d| Some((d, normalized.strip_prefix(&d.guest).ok()?)))
+        .max_by_key(|(d, _)| Path::new(&d.guest).components().count())
+        .ok_or_else(|| GrantError::WorkdirNotGranted(guest.clone()))?;
+    let workdir = Workdir {
+        guest: guest.clone().into(),
+        dir: Some((grant.clone(), below.to_path_buf())),
+    };
+    if let Err(source) = workdir.open() {
+        return Err(GrantError::WorkdirMissing {
+            workdir: guest,
+            host: grant.host.join(below),
+            source,
+        });
+    }
+    Ok(workdir)
+}
+
+/// A checked working directory.
+#[derive(Clone, Debug)]
+struct Workdir {
+    /// As `initial-cwd` reports it.
+    guest: Arc<str>,
+    /// The grant it is in and the way down to it from there; none for `/`.
+    dir: Option<(DirGrant, PathBuf)>,
+}
+
+impl Workdir {
+    /// Its directory, opened down from the grant's without leaving it: a symlink on the way
+    /// that points out of the grant (which the app itself may have made) is refused, not
+    /// followed, however often the app's instances are made.
+    fn open(&self) -> std::io::Result<Option<std::fs::File>> {
+        let Some((grant, below)) = &self.dir else {
+            return Ok(None);
+        };
+        let base =
+            cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())?;
+        let below = if below.as_os_str().is_empty() {
+            std::path::Path::new(".")
+        } else {
+            below
+        };
+        cap_primitives::fs::open_dir(&base, below).map(Some)
+    }
+}
+
+fn perms(dir: &DirGrant) -> FsPerms {
+    if dir.read_only {
+        FsPerms::ReadOnly
+    } else {
+        FsPerms::ReadWrite
     }
 }
 
@@ -302,4 +440,65 @@ fn listen_allowed(
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::{GrantError, working_dir};
+    use crate::DirGrant;
+
+    fn grant(host: &Path, guest: &str) -> DirGrant {
+        DirGrant {
+            host: host.to_path_buf(),
+            guest: guest.to_string(),
+            read_only: true,
+        }
+    }
+
+    #[test]
+    fn the_working_directory_is_opened_in_the_innermost_grant_and_never_outside_it() {
+        let host = std::env::temp_dir().join(format!("skiff-workdir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&host);
+        std::fs::create_dir_all(host.join("data/logs/2026")).unwrap();
+        std::fs::create_dir_all(host.join("other/x")).unwrap();
+        std::os::unix::fs::symlink("logs", host.join("data/inside")).unwrap();
+        std::os::unix::fs::symlink(&host, host.join("data/outside")).unwrap();
+        let dirs = [
+            grant(&host.join("data"), "/data"),
+            grant(&host.join("other"), "/data/logs"),
+        ];
+
+        let workdir = working_dir("/data//logs/./x/", &dirs).unwrap();
+        assert_eq!(&*workdir.guest, "/data/logs/x");
+        let (inner, below) = workdir.dir.as_ref().unwrap();
+        assert_eq!(
+            (inner.host.clone(), below.as_path()),
+            (host.join("other"), Path::new("x"))
+        );
+        let workdir = working_dir("/data", &dirs).unwrap();
+        assert_eq!(workdir.dir.unwrap().1, Path::new(""));
+        assert!(working_dir("/", &dirs).unwrap().dir.is_none());
+        // A symlink that stays in the grant is followed; one out of it is not.
+        working_dir("/data/inside/2026", &dirs[..1]).unwrap();
+        assert!(matches!(
+            working_dir("/data/outside", &dirs[..1]),
+            Err(GrantError::WorkdirMissing { .. })
+        ));
+        assert!(matches!(
+            working_dir("/data/../other", &dirs),
+            Err(GrantError::WorkdirNotAbsolute(_))
+        ));
+        assert!(matches!(
+            working_dir("/srv", &dirs),
+            Err(GrantError::WorkdirNotGranted(_))
+        ));
+        let dot = [grant(&host.join("data"), ".")];
+        assert!(matches!(
+            working_dir("/", &dot),
+            Err(GrantError::WorkdirAndDot(_))
+        ));
+        std::fs::remove_dir_all(&host).unwrap();
+    }
 }

@@ -69,6 +69,8 @@ pub struct Service {
     /// `[ADDR:]PORT` (`-p` syntax).
     pub ports: Vec<String>,
     pub restart: Option<String>,
+    /// `working_dir` (`-w` syntax).
+    pub working_dir: Option<String>,
     pub depends_on: BTreeMap<String, Condition>,
     /// `links`: the name the service calls another by -> that service (`SERVICE[:ALIAS]`).
     pub links: BTreeMap<String, String>,
@@ -106,6 +108,7 @@ const SERVICE_KEYS: &[&str] = &[
     "volumes",
     "ports",
     "restart",
+    "working_dir",
     "depends_on",
     "links",
     "deploy",
@@ -420,6 +423,10 @@ fn parse_service(
             .parse::<skiff_api::RestartPolicy>()
             .map_err(|e| anyhow::anyhow!("`restart`: {e}"))?;
     }
+    let working_dir = body
+        .get("working_dir")
+        .map(|v| string(v, "working_dir"))
+        .transpose()?;
     let depends_on = match body.get("depends_on") {
         None | Some(Value::Null) => BTreeMap::new(),
         Some(Value::Object(map)) => map
@@ -469,6 +476,7 @@ fn parse_service(
         volumes,
         ports,
         restart,
+        working_dir,
         depends_on,
         links,
         memory,
@@ -1127,6 +1135,9 @@ impl Project {
             if let Some(restart) = &s.restart {
                 out.insert("restart".into(), restart.clone().into());
             }
+            if let Some(working_dir) = &s.working_dir {
+                out.insert("working_dir".into(), working_dir.clone().into());
+            }
             if !s.depends_on.is_empty() {
                 let deps: Map<String, Value> = s
                     .depends_on
@@ -1227,6 +1238,7 @@ services:
     volumes: ["./data:/data:ro"]
     ports: ["8080:80", "0.0.0.0:9090:80", "80"]
     restart: on-failure:3
+    working_dir: /data
     depends_on:
       db: {condition: service_healthy}
     deploy: {resources: {limits: {memory: 64m, cpus: '0.5'}}}
@@ -1243,6 +1255,7 @@ services:
         assert_eq!(web.environment, ["FROM_HOST", "MODE=prod", "N=3"]);
         assert_eq!(web.volumes, ["/srv/My Shop/data:/data:ro"]);
         assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "80"]);
+        assert_eq!(web.working_dir.as_deref(), Some("/data"));
         assert_eq!(web.memory.as_deref(), Some("64m"));
         assert_eq!(web.cpus.as_deref(), Some("0.5"));
         assert_eq!(web.depends_on["db"], Condition::Healthy);

@@ -120,6 +120,10 @@ pub struct GrantFlags {
     /// the destinations the image declares, alone or as `image,allow=...` [default: none]
     #[arg(long, value_name = "POLICY")]
     pub network: Option<NetworkFlag>,
+    /// The working directory: `/` or an absolute path inside a mounted directory (as `docker
+    /// run -w`); relative paths resolve there
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<String>,
     /// `wasi:config/store` values, from `-S config-var=NAME=VALUE` (as `wasmtime run`).
     #[arg(skip)]
     pub config: Vec<(String, String)>,
@@ -162,6 +166,7 @@ impl GrantFlags {
             listen: Vec::new(),
             config: self.config.clone(),
             keyvalue: self.keyvalue.clone(),
+            workdir: self.workdir.clone(),
         })
     }
 

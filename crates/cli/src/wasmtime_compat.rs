@@ -18,7 +18,8 @@ use crate::settings::{GrantFlags, LimitFlags};
 pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
     /// `config-var=NAME=VALUE` (what `wasi:config/store` answers);
-    /// `keyvalue-in-memory-data=KEY=VALUE` (what a `wasi:keyvalue` store starts with); `cli`,
+    /// `keyvalue-in-memory-data=KEY=VALUE` (what a `wasi:keyvalue` store starts with);
+    /// `cwd=DIR` (as `-w`); `cli`,
     /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `tcp`, `udp`,
     /// `allow-ip-name-lookup`, `cli-exit-with-code`, `network-error-code`,
     /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
@@ -166,6 +167,11 @@ impl WasmtimeFlags {
                     };
                     list.push((name.to_string(), value.to_string()));
                 }
+                // wasmtime's `initial-cwd`; Skiff's `-w` also resolves relative paths there.
+                "cwd" => {
+                    let dir = value.ok_or_else(|| missing_value("-S", key, "/data"))?;
+                    set_once(&mut grants.workdir, dir.to_string(), "-S cwd", "-w")?;
+                }
                 _ if WASI_ON_ALREADY.contains(&key) => {
                     if !switch("-S", key, value)? {
                         return Err(user_error(
@@ -195,7 +201,7 @@ impl WasmtimeFlags {
         for (key, value) in options(&self.wasm) {
             match key {
                 "timeout" => {
-                    let value = value.ok_or_else(|| missing_value(key, "10s"))?;
+                    let value = value.ok_or_else(|| missing_value("-W", key, "10s"))?;
                     let timeout = skiff_capabilities::parse_duration(value).map_err(|e| {
                         user_error(
                             format!("`-W timeout={value}`: {e}"),
@@ -205,7 +211,7 @@ impl WasmtimeFlags {
                     set_once(&mut limits.timeout, timeout, "-W timeout", "--timeout")?;
                 }
                 "max-memory-size" => {
-                    let value = value.ok_or_else(|| missing_value(key, "67108864"))?;
+                    let value = value.ok_or_else(|| missing_value("-W", key, "67108864"))?;
                     let size: ByteSize = value.parse().map_err(|e| {
                         user_error(
                             format!("`-W max-memory-size={value}`: {e}"),
@@ -268,17 +274,17 @@ fn switch(flag: &str, key: &str, value: Option<&str>) -> anyhow::Result<bool> {
     }
 }
 
-fn missing_value(key: &str, example: &str) -> anyhow::Error {
+fn missing_value(option: &str, key: &str, example: &str) -> anyhow::Error {
     user_error(
-        format!("`-W {key}` needs a value"),
-        format!("e.g. `-W {key}={example}`"),
+        format!("`{option} {key}` needs a value"),
+        format!("e.g. `{option} {key}={example}`"),
     )
 }
 
 fn set_once<T>(slot: &mut Option<T>, value: T, given: &str, flag: &str) -> anyhow::Result<()> {
     if slot.is_some() {
         return Err(user_error(
-            format!("`{given}` and `{flag}` both set the same limit"),
+            format!("`{given}` and `{flag}` both set the same thing"),
             format!("give only `{flag}`"),
         ));
     }
@@ -344,7 +350,6 @@ mod tests {
             (&["-S", "nn"][..], "inherit-env"),
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
-            (&["-S", "cwd=/app"][..], "inherit-env"),
             (&["-W", "wide-arithmetic"][..], "--memory"),
             (&["-O", "opt-level=0"][..], "drop `-O opt-level=0`"),
             (&["-C", "cache=n"][..], "drop `-C cache=n`"),

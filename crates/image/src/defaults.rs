@@ -108,6 +108,7 @@ pub fn merge_grants(
         listen: flags.listen.clone(),
         config: flags.config.clone(),
         keyvalue: flags.keyvalue.clone(),
+        workdir: flags.workdir.clone(),
     }
 }
 

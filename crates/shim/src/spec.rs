@@ -38,10 +38,6 @@ pub struct Plan {
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum Refused {
     #[error(
-        "the working directory `{0}` cannot be honoured: Skiff apps see only granted directories, by absolute path; set the working directory to `/` (`workingDir` in Kubernetes, `WORKDIR` in the image)"
-    )]
-    WorkingDir(String),
-    #[error(
         "running as uid {uid}, gid {gid} cannot be honoured: a Skiff app runs inside the shim, as the shim's user; remove `runAsUser`/`runAsGroup` (or `ctr run --user`)"
     )]
     User { uid: u32, gid: u32 },
@@ -88,9 +84,11 @@ pub fn plan(spec: &Spec) -> Result<Plan, Refused> {
     let mut plan = Plan::default();
     if let Some(process) = spec.process() {
         plan.args = process.args().clone().unwrap_or_default();
+        // `ctr run --cwd`, `workingDir`, the image's `WORKDIR`: in a mounted directory, as
+        // `skiff run -w` (the grants refuse one outside them when they are prepared).
         let cwd = process.cwd().to_string_lossy();
         if !cwd.is_empty() && cwd != "/" {
-            return Err(Refused::WorkingDir(cwd.into_owned()));
+            plan.grants.workdir = Some(cwd.into_owned());
         }
         let user = process.user();
         if user.uid() != 0 || user.gid() != 0 {
@@ -253,10 +251,6 @@ mod tests {
         let file = file.path().display().to_string();
         for (patch, expected) in [
             (
-                serde_json::json!({ "process": { "cwd": "/app" } }),
-                "working directory `/app`",
-            ),
-            (
                 serde_json::json!({ "process": { "user": { "uid": 1000, "gid": 1000 } } }),
                 "uid 1000",
             ),
@@ -276,6 +270,18 @@ mod tests {
             let err = plan(&spec(patch)).unwrap_err().to_string();
             assert!(err.contains(expected), "{err}");
         }
+    }
+
+    #[test]
+    fn the_working_directory_is_the_apps() {
+        let plan_for = |cwd: &str| {
+            plan(&spec(serde_json::json!({ "process": { "cwd": cwd } })))
+                .unwrap()
+                .grants
+                .workdir
+        };
+        assert_eq!(plan_for("/data/in"), Some("/data/in".to_string()));
+        assert_eq!(plan_for("/"), None);
     }
 
     #[test]

@@ -441,6 +441,7 @@ fn request(
             .as_deref()
             .map(str::parse)
             .transpose()?,
+        workdir: spec.working_dir.clone(),
         config: Vec::new(),
         keyvalue: Vec::new(),
     };

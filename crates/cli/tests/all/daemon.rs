@@ -6,11 +6,11 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
-    P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_SLEEP,
-    P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR, P2_HTTP_HELLO,
+    P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE,
+    P1_CLI_SLEEP, P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR, P2_HTTP_HELLO,
 };
 
-use crate::support::{Outcome, Skiff};
+use crate::support::{Outcome, Skiff, dir_with};
 
 pub struct Daemon {
     pub skiff: Skiff,
@@ -472,6 +472,39 @@ fn logs_are_kept_apart_and_followed() {
     let follow = daemon.run(&["logs", "-f", "later"]);
     follow.success().stdout_is("done\n");
     assert!(follow.elapsed >= Duration::from_millis(500), "{follow:#?}");
+}
+
+#[test]
+fn a_working_directory_means_what_it_means_in_the_foreground() {
+    let daemon = Daemon::start();
+    let host = dir_with(&[("data/logs/today.txt", "from the workdir\n")]);
+    let grant = format!("{}:/data:ro", host.path().join("data").display());
+    daemon
+        .run_to_exit(
+            "reader",
+            &[
+                "-v",
+                &grant,
+                "-w",
+                "/data/logs",
+                P1_CLI_READ_FILE,
+                "today.txt",
+            ],
+        )
+        .success()
+        .stdout_is("from the workdir\n");
+    // A command app's grants are checked at each start, as a missing `-v` directory is: the
+    // start fails with the same words as `skiff run`, in the app's log.
+    daemon
+        .run_to_exit("lost", &["-v", &grant, "-w", "/srv", P1_CLI_READ_FILE, "x"])
+        .success();
+    let exit = &daemon.app("lost")["exits"][0];
+    assert_eq!(exit["code"], 125, "{exit}");
+    let reason = exit["reason"].as_str().unwrap();
+    assert!(
+        reason.contains("the working directory `/srv` is in no granted directory"),
+        "{reason}"
+    );
 }
 
 #[test]

@@ -193,6 +193,74 @@ fn read_file_outside_grants_is(wasm: &str, outside: &str) {
     }
 }
 
+both!(workdir: p1_cli_workdir = P1_CLI_READ_FILE, p2_cli_workdir = P2_CLI_READ_FILE);
+fn workdir(wasm: &str) {
+    let skiff = Skiff::new();
+    let host = dir_with(&[
+        ("data/app.txt", "granted\n"),
+        ("data/logs/today.txt", "deeper\n"),
+        ("secret.txt", "secret\n"),
+    ]);
+    let data = host.path().join("data");
+    std::os::unix::fs::symlink(host.path(), data.join("out")).unwrap();
+    let grant = format!("{}:/data:ro", data.display());
+
+    // As `docker run -w`: relative paths resolve in the working directory.
+    for (workdir, file, contents) in [
+        ("/data", "app.txt", "granted\n"),
+        ("/data/logs", "today.txt", "deeper\n"),
+        ("/data/logs/", "./today.txt", "deeper\n"),
+    ] {
+        skiff
+            .run(&["run", "-v", &grant, "-w", workdir, wasm, file])
+            .success()
+            .stdout_is(contents);
+    }
+    // `wasmtime run`'s spelling.
+    skiff
+        .run(&["run", "-v", &grant, "-S", "cwd=/data", wasm, "app.txt"])
+        .success()
+        .stdout_is("granted\n");
+    // Without it, the same relative path is not there.
+    skiff.run(&["run", "-v", &grant, wasm, "app.txt"]).code(1);
+    // A working directory grants nothing: one outside the mounts, one missing, one reached
+    // through a symlink out of the mount, or with `..`, is refused before the app starts.
+    for (workdir, error) in [
+        (
+            "/etc",
+            "the working directory `/etc` is in no granted directory",
+        ),
+        (
+            "/data/missing",
+            "the working directory `/data/missing` cannot be opened",
+        ),
+        (
+            "/data/out",
+            "the working directory `/data/out` cannot be opened",
+        ),
+        ("/data/../etc", "without `..`"),
+        ("data", "without `..`"),
+    ] {
+        let out = skiff.run(&["run", "-v", &grant, "-w", workdir, wasm, "secret.txt"]);
+        out.code(125).stderr_has(error).stderr_has("hint:");
+        assert!(!out.stdout.contains("secret"), "{workdir}: {out:#?}");
+    }
+    skiff
+        .run(&[
+            "run",
+            "-v",
+            &grant,
+            "-w",
+            "/data",
+            "-S",
+            "cwd=/data",
+            wasm,
+            "app.txt",
+        ])
+        .code(125)
+        .stderr_has("`-S cwd` and `-w` both set the same thing");
+}
+
 both!(write_file: p1_cli_write_file = P1_CLI_WRITE_FILE, p2_cli_write_file = P2_CLI_WRITE_FILE);
 fn write_file(wasm: &str) {
     let skiff = Skiff::new();

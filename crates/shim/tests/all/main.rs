@@ -125,6 +125,21 @@ fn a_mount_is_granted_read_only_and_nothing_else_is_visible() {
         "{run:?}"
     );
 
+    // A working directory in the mount (`ctr run --cwd`, Kubernetes' `workingDir`): relative
+    // paths resolve there, as with `skiff run -w`.
+    let run = containerd.run(
+        &image,
+        "cat-cwd",
+        &["--mount", &mount, "--cwd", "/data"],
+        &["greeting.txt"],
+    );
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "from the host\n"),
+        "{run:?}\n{}",
+        containerd.log()
+    );
+
     // The shim's own files, the rootfs and the host are not granted.
     for path in ["/etc/passwd", "/proc/self/status", "/hello.wasm"] {
         let run = containerd.run(&image, "cat2", &["--mount", &mount], &[path]);
