@@ -198,21 +198,17 @@ impl PreparedGrants {
         }
         if let Some(workdir) = &self.workdir {
             wasi.initial_cwd(&*workdir.guest);
-            if let Some((grant, below)) = &workdir.dir {
+            if let Some(dir) = &workdir.dir {
                 use std::os::fd::AsRawFd as _;
-                let open_error = |source| GrantError::OpenDir {
-                    host: grant.host.join(below),
-                    guest: ".".to_string(),
-                    source,
-                };
-                let dir = workdir.open().map_err(open_error)?;
-                if let Some(dir) = dir {
-                    // wasmtime-wasi opens a preopen by path: the descriptor's own, which is the
-                    // directory opened above, whatever its names have become since.
-                    let path = format!("/proc/self/fd/{}", dir.as_raw_fd());
-                    wasi.preopened_dir(&path, ".", perms(grant))
-                        .map_err(|e| open_error(std::io::Error::other(e.to_string())))?;
-                }
+                // wasmtime-wasi opens a preopen by path: the descriptor's own, which is the
+                // directory opened when the grants were prepared, whatever its names are now.
+                let path = format!("/proc/self/fd/{}", dir.file.as_raw_fd());
+                wasi.preopened_dir(&path, ".", dir.perms)
+                    .map_err(|e| GrantError::OpenDir {
+                        host: dir.host.clone(),
+                        guest: ".".to_string(),
+                        source: std::io::Error::other(e.to_string()),
+                    })?;
             }
         }
         if !self.egress.is_empty() || !self.listen.is_empty() {
@@ -283,46 +279,50 @@ fn working_dir(workdir: &str, dirs: &[DirGrant]) -> Result<Workdir, GrantError> 
         .filter_map(|d| Some((d, normalized.strip_prefix(&d.guest).ok()?)))
         .max_by_key(|(d, _)| Path::new(&d.guest).components().count())
         .ok_or_else(|| GrantError::WorkdirNotGranted(guest.clone()))?;
-    let workdir = Workdir {
-        guest: guest.clone().into(),
-        dir: Some((grant.clone(), below.to_path_buf())),
+    let host = grant.host.join(below);
+    // Opened down from the grant's directory without leaving it (a symlink on the way out of it,
+    // which the app itself may have made, is refused), once: every instance gets this directory.
+    let below = if below.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        below
     };
-    if let Err(source) = workdir.open() {
-        return Err(GrantError::WorkdirMissing {
+    let file =
+        cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())
+            .and_then(|base| cap_primitives::fs::open_dir(&base, below));
+    match file {
+        Ok(file) => Ok(Workdir {
+            guest: guest.into(),
+            dir: Some(WorkdirDir {
+                file,
+                perms: perms(grant),
+                host,
+            }),
+        }),
+        Err(source) => Err(GrantError::WorkdirMissing {
             workdir: guest,
-            host: grant.host.join(below),
+            host,
             source,
-        });
+        }),
     }
-    Ok(workdir)
 }
 
 /// A checked working directory.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 struct Workdir {
     /// As `initial-cwd` reports it.
     guest: Arc<str>,
-    /// The grant it is in and the way down to it from there; none for `/`.
-    dir: Option<(DirGrant, PathBuf)>,
+    /// Its directory, open; none for `/`.
+    dir: Option<WorkdirDir>,
 }
 
-impl Workdir {
-    /// Its directory, opened down from the grant's without leaving it: a symlink on the way
-    /// that points out of the grant (which the app itself may have made) is refused, not
-    /// followed, however often the app's instances are made.
-    fn open(&self) -> std::io::Result<Option<std::fs::File>> {
-        let Some((grant, below)) = &self.dir else {
-            return Ok(None);
-        };
-        let base =
-            cap_primitives::fs::open_ambient_dir(&grant.host, cap_primitives::ambient_authority())?;
-        let below = if below.as_os_str().is_empty() {
-            std::path::Path::new(".")
-        } else {
-            below
-        };
-        cap_primitives::fs::open_dir(&base, below).map(Some)
-    }
+#[derive(Debug)]
+struct WorkdirDir {
+    file: std::fs::File,
+    /// Those of the grant it is in.
+    perms: FsPerms,
+    /// Where it was on the host, for errors.
+    host: PathBuf,
 }
 
 fn perms(dir: &DirGrant) -> FsPerms {
@@ -472,13 +472,9 @@ mod tests {
 
         let workdir = working_dir("/data//logs/./x/", &dirs).unwrap();
         assert_eq!(&*workdir.guest, "/data/logs/x");
-        let (inner, below) = workdir.dir.as_ref().unwrap();
-        assert_eq!(
-            (inner.host.clone(), below.as_path()),
-            (host.join("other"), Path::new("x"))
-        );
+        assert_eq!(workdir.dir.unwrap().host, host.join("other").join("x"));
         let workdir = working_dir("/data", &dirs).unwrap();
-        assert_eq!(workdir.dir.unwrap().1, Path::new(""));
+        assert_eq!(workdir.dir.unwrap().host, host.join("data").join(""));
         assert!(working_dir("/", &dirs).unwrap().dir.is_none());
         // A symlink that stays in the grant is followed; one out of it is not.
         working_dir("/data/inside/2026", &dirs[..1]).unwrap();
