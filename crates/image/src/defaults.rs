@@ -66,17 +66,27 @@ impl Image {
             .filter_map(|kv| skiff_capabilities::parse_env_assignment(kv, |_| None).ok()?)
             .collect();
         let argv = strings("Entrypoint").into_iter().chain(strings("Cmd"));
+        let workdir = self
+            .config
+            .pointer("/config/WorkingDir")
+            .and_then(|v| v.as_str())
+            .filter(|w| w.starts_with('/') && *w != "/")
+            .map(str::to_string);
         AppConfig {
             name: self.digest.clone(),
             args: argv.skip(1).collect(),
             env,
+            workdir,
             ..Default::default()
         }
     }
 }
 
 /// The grants of a run: the image's env and files, then the flags' env (later wins) and
-/// directories. The network is the flags' own grants, plus the destinations the image declares
+/// directories. The working directory is the flags' (`-w`), else the image's when the run lets
+/// the app see it (a directory granted at or above it): a Docker image's `WORKDIR` names a
+/// directory of its file system, which a Wasm app is not given, so elsewhere it starts in `/`
+/// as before. The network is the flags' own grants, plus the destinations the image declares
 /// only when the user accepted them (`--network image`): an image never grants itself network
 /// access (docs/decisions/0002-egress-rule.md).
 pub fn merge_grants(
@@ -103,13 +113,30 @@ pub fn merge_grants(
     };
     Grants {
         env,
-        dirs,
         network,
         listen: flags.listen.clone(),
         config: flags.config.clone(),
         keyvalue: flags.keyvalue.clone(),
-        workdir: flags.workdir.clone(),
+        workdir: flags.workdir.clone().or_else(|| {
+            let workdir = defaults?.app.workdir.as_deref()?;
+            visible(workdir, &dirs).then(|| workdir.to_string())
+        }),
+        dirs,
     }
+}
+
+/// Whether `workdir` lies in a directory granted at an absolute guest path, with none granted as
+/// `.` (which a working directory would replace).
+fn visible(workdir: &str, dirs: &[DirGrant]) -> bool {
+    use std::path::{Component, Path};
+    let path = Path::new(workdir);
+    !path.components().any(|c| c == Component::ParentDir)
+        && !dirs
+            .iter()
+            .any(|d| Path::new(&d.guest).components().eq([Component::CurDir]))
+        && dirs
+            .iter()
+            .any(|d| d.guest.starts_with('/') && path.starts_with(&d.guest))
 }
 
 /// The line to show the user when the image declares network destinations that the run does not

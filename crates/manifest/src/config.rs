@@ -24,6 +24,11 @@ pub struct AppConfig {
     pub files: Vec<FileSpec>,
     /// Absolute guest paths at which the app expects a host directory, granted at run time.
     pub volumes: Vec<String>,
+    /// The guest directory the app starts in (Docker's `WORKDIR`), inside one of `files` or
+    /// `volumes`; none: `/`. Left out of the serialised config when none, so images built
+    /// before it keep their digests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub workdir: Option<String>,
     /// Egress allowlist; [`NetworkPolicy::None`] when the manifest lists no destination.
     pub network: NetworkPolicy,
     pub limits: Limits,

@@ -114,6 +114,11 @@ pub enum ManifestError {
         first_line: usize,
     },
 
+    #[error(
+        "{at}: `app.workdir` `{path}` is in no `[[files]]` destination or `grants.volumes` entry"
+    )]
+    WorkdirNotInside { at: Location, path: String },
+
     #[error("{at}: invalid network entry `{entry}`: {reason}")]
     InvalidNetwork {
         at: Location,
@@ -153,6 +158,7 @@ impl ManifestError {
             | ManifestError::InvalidEnv { at, .. }
             | ManifestError::InvalidPath { at, .. }
             | ManifestError::DuplicateGuestPath { at, .. }
+            | ManifestError::WorkdirNotInside { at, .. }
             | ManifestError::InvalidNetwork { at, .. }
             | ManifestError::InvalidLimit { at, .. } => Some(at),
         }
@@ -208,7 +214,9 @@ impl ManifestError {
                     "give a path inside the manifest's directory, relative to it, like `static`; \
                      only files under it can be packaged"
                 }
-                "files.destination" => "give an absolute guest path, like `/static`",
+                "files.destination" | "app.workdir" => {
+                    "give an absolute guest path, like `/static`"
+                }
                 _ => {
                     "give the absolute guest path the app expects, like `/data`; \
                      the host directory is granted at run time with `-v HOST_DIR:/data`"
@@ -218,6 +226,10 @@ impl ManifestError {
             ManifestError::DuplicateGuestPath { .. } => {
                 "give each volume and file destination its own guest path".to_string()
             }
+            ManifestError::WorkdirNotInside { path, .. } => format!(
+                "an app sees only its files and volumes: start it in one of them, or add \
+                 `volumes = [\"{path}\"]` under `[grants]`"
+            ),
             ManifestError::InvalidNetwork { .. } => {
                 "write `HOST:PORT`, `https://HOST[:PORT]` (port 443 by default) \
                  or `http://HOST[:PORT]` (port 80 by default)"

@@ -48,6 +48,7 @@ struct RawApp {
     kind: Option<Spanned<String>>,
     #[serde(default)]
     args: Vec<String>,
+    workdir: Option<Spanned<String>>,
 }
 
 #[derive(Deserialize)]
@@ -226,6 +227,23 @@ impl Cx<'_> {
             volumes.push(path);
         }
 
+        // Where the app starts: somewhere it can see, so in a files destination or a volume.
+        let workdir = match &app.workdir {
+            None => None,
+            Some(value) => {
+                let path = self.guest_path(value, "app.workdir")?;
+                let inside = |dir: &String| Path::new(&path).starts_with(dir);
+                if !files.iter().map(|f| &f.destination).any(inside) && !volumes.iter().any(inside)
+                {
+                    return Err(ManifestError::WorkdirNotInside {
+                        at: self.at(value.span().start),
+                        path,
+                    });
+                }
+                Some(path)
+            }
+        };
+
         let mut endpoints: Vec<Endpoint> = Vec::new();
         for entry in &raw.grants.network {
             let endpoint = parse_network_entry(entry.get_ref()).map_err(|reason| {
@@ -284,6 +302,7 @@ impl Cx<'_> {
             env,
             files,
             volumes,
+            workdir,
             network,
             limits,
         };

@@ -204,7 +204,15 @@ impl Instance for SkiffInstance {
             .await
             .map_err(|e| Error::FailedPrecondition(format!("{e:#}")))?;
         let defaults = source.defaults.as_ref();
-        let grants = skiff_image::merge_grants(defaults, &plan.grants, false);
+        // containerd copies the image's `WORKDIR` into the spec: that one is the image's
+        // default, which applies only where a mount lets the app see it (as in `skiff run`), so
+        // that an image built with `WORKDIR /app` still runs.
+        let image_workdir = defaults.and_then(|d| d.app.workdir.as_deref());
+        let mut asked = plan.grants.clone();
+        if asked.workdir.is_some() && asked.workdir.as_deref() == image_workdir {
+            asked.workdir = None;
+        }
+        let grants = skiff_image::merge_grants(defaults, &asked, false);
         let limits = skiff_image::merge_limits(defaults, &plan.limits);
         // A grant that cannot be made (a mount source that is gone) fails the create, where
         // containerd reports it, not the start.

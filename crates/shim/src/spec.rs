@@ -6,13 +6,15 @@
 //! |----------------------------------------|---------------------------------------------------|
 //! | `process.args`                         | the guest's arguments (`argv[0]` first)           |
 //! | `process.env`                          | `-e` (after the image's own env; later wins)      |
+//! | `process.cwd`                          | `-w`, unless it is the image's own `WORKDIR`, which |
+//! |                                        | applies, as in `skiff run`, where a mount holds it |
 //! | bind mount `SRC` at `DST` (dir)        | `-v SRC:DST`, `:ro` when the options say `ro`     |
 //! | `linux.resources.memory.limit`         | `--memory`                                        |
 //! | `linux.resources.cpu.quota` / `.period`| `--cpus` (quota ÷ period cores, as `docker --cpus`) |
 //! | the runtime's own mounts (`/proc`, ...)| nothing: a Wasm app has no kernel to see          |
 //!
-//! Refused, with the reason: a working directory other than `/`, a user other than root (the app
-//! runs inside the shim, as the shim's user), sysctls, tmpfs or other non-bind mounts at an app path, and bind mounts of single files other
+//! Refused, with the reason: a working directory in no mount (other than the image's own), a user
+//! other than root (the app runs inside the shim, as the shim's user), sysctls, tmpfs or other non-bind mounts at an app path, and bind mounts of single files other
 //! than the ones Kubernetes adds to every container. Fields that only take powers away from a
 //! Linux process (capabilities, seccomp, AppArmor, SELinux, rlimits, namespaces, devices, pids)
 //! are met by a Wasm app, which has none of those powers, and are not checked.
@@ -85,7 +87,8 @@ pub fn plan(spec: &Spec) -> Result<Plan, Refused> {
     if let Some(process) = spec.process() {
         plan.args = process.args().clone().unwrap_or_default();
         // `ctr run --cwd`, `workingDir`, the image's `WORKDIR`: in a mounted directory, as
-        // `skiff run -w` (the grants refuse one outside them when they are prepared).
+        // `skiff run -w` (the grants refuse one outside them when they are prepared); the
+        // image's own is told apart once the image is read (`instance.rs`).
         let cwd = process.cwd().to_string_lossy();
         if !cwd.is_empty() && cwd != "/" {
             plan.grants.workdir = Some(cwd.into_owned());

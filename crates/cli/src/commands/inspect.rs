@@ -85,6 +85,9 @@ impl Inspect {
             for volume in &app.volumes {
                 println!("Volume:   {volume} (grant with -v HOST_DIR:{volume})");
             }
+            if let Some(workdir) = &app.workdir {
+                println!("Workdir:  {workdir}");
+            }
             match &app.network {
                 NetworkPolicy::None => println!("Network:  none"),
                 // Declared, not granted: it applies when the user accepts it.
@@ -170,6 +173,9 @@ fn describe(app: &AppInfo) -> String {
             "Dir",
             &format!("{} -> {} ({mode})", dir.host.display(), dir.guest),
         );
+    }
+    if let Some(workdir) = &app.grants.workdir {
+        line("Workdir", workdir);
     }
     line("Network", &app.grants.network);
     line("Limits", &limits(&app.limits));

@@ -829,6 +829,80 @@ fn docker_images_bring_their_env_and_arguments() {
         .stdout_is("Hello, arg!\n");
 }
 
+/// An image's working directory (`WORKDIR`, or `app.workdir` in `skiff.toml`) is where the app
+/// starts when the run lets it see that directory; `-w` replaces it; a Docker `WORKDIR` the run
+/// grants nothing at is no error: the app starts in `/`, as it always did.
+#[test]
+fn an_images_working_directory_is_where_the_app_starts() {
+    const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    let registry = Registry::start();
+    let skiff = Skiff::new();
+    let host = tempfile::tempdir().unwrap();
+    for (path, text) in [
+        ("logs/today.txt", "from WORKDIR\n"),
+        ("today.txt", "from /data\n"),
+    ] {
+        std::fs::create_dir_all(host.path().join(path).parent().unwrap()).unwrap();
+        std::fs::write(host.path().join(path), text).unwrap();
+    }
+    let grant = format!("{}:/data:ro", path_str(host.path()));
+
+    let layer = tar_of(&[("cat.wasm", &std::fs::read(P2_CLI_READ_FILE).unwrap())]);
+    let config = br#"{"architecture":"wasm","os":"wasip2","config":{"Entrypoint":["/cat.wasm"],"WorkingDir":"/data/logs"}}"#;
+    let manifest = one_layer(&registry, "docker/cat", (CONFIG, config), (TAR, &layer));
+    push_manifest(&registry, "docker/cat", "1", &manifest);
+    let image = registry.url("docker/cat:1");
+    skiff
+        .run(&["run", "-v", &grant, &image, "today.txt"])
+        .success()
+        .stdout_is("from WORKDIR\n");
+    skiff
+        .run(&["run", "-v", &grant, "-w", "/data", &image, "today.txt"])
+        .success()
+        .stdout_is("from /data\n");
+    // Nothing granted at `/data`: no working directory, so the relative path names nothing.
+    let out = skiff.run(&["run", &image, "today.txt"]);
+    out.code(1);
+    assert!(!out.stderr.contains("working directory"), "{out:#?}");
+
+    let hello = tar_of(&[("hello.wasm", &std::fs::read(P2_CLI_HELLO).unwrap())]);
+    let config = br#"{"architecture":"wasm","os":"wasip2","config":{"Entrypoint":["/hello.wasm"],"WorkingDir":"/app"}}"#;
+    let manifest = one_layer(
+        &registry,
+        "docker/hello-wd",
+        (CONFIG, config),
+        (TAR, &hello),
+    );
+    push_manifest(&registry, "docker/hello-wd", "1", &manifest);
+    skiff
+        .run(&["run", &registry.url("docker/hello-wd:1")])
+        .success()
+        .stdout_is("Hello, world!\n");
+
+    // Skiff's own: `app.workdir` in one of the image's files destinations.
+    let app = app_dir(
+        P2_CLI_READ_FILE,
+        "[[files]]\nsource = \"static\"\ndestination = \"/srv\"\n",
+        &[("static/site/index.html", "<p>hi</p>\n")],
+    );
+    let manifest = std::fs::read_to_string(app.path().join("skiff.toml")).unwrap();
+    let manifest = manifest.replace(
+        "version = \"1.0.0\"\n",
+        "version = \"1.0.0\"\nworkdir = \"/srv/site\"\n",
+    );
+    std::fs::write(app.path().join("skiff.toml"), manifest).unwrap();
+    build(&skiff, app.path(), "site:1");
+    skiff
+        .run(&["run", "site:1", "index.html"])
+        .success()
+        .stdout_is("<p>hi</p>\n");
+    skiff
+        .run(&["inspect", "site:1"])
+        .success()
+        .stdout_has("Workdir:  /srv/site\n");
+}
+
 #[test]
 fn concurrent_pulls_of_the_same_image() {
     let registry = Registry::start();

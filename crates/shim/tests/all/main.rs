@@ -16,7 +16,7 @@ use skiff_test_programs_artifacts::{
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
     P3_ARGS_ENV, P3_STDIN_UPPER,
 };
-use support::{Containerd, Form, Registry};
+use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
 #[test]
 fn a_pulled_module_runs_with_its_output_and_exit_code() {
@@ -50,13 +50,35 @@ fn a_component_and_the_compat_form_run() {
     assert_eq!(run.code, 0, "{run:?}");
     assert!(run.stdout.starts_with("one\ntwo\nPATH="), "{run:?}");
 
-    // A `.wasm` inside an ordinary tar layer, named by the image's entrypoint.
+    // A `.wasm` inside an ordinary tar layer, named by the image's entrypoint. Its `WORKDIR`,
+    // a directory of its file system, which the app is not given, is no reason to refuse it.
     let compat = containerd.publish(&registry, "team/compat:1.0", P1_CLI_HELLO, Form::Compat);
     let run = containerd.run(&compat, "compat", &[], &["--name", "compat"]);
     assert_eq!(
         (run.code, run.stdout.as_str()),
         (0, "Hello, compat!\n"),
-        "{run:?}"
+        "{run:?}\n{}",
+        containerd.log()
+    );
+    // Where a mount holds it, the `WORKDIR` is where the app starts, as in `skiff run`.
+    let cat = containerd.publish(
+        &registry,
+        "team/cat-compat:1.0",
+        P1_CLI_READ_FILE,
+        Form::Compat,
+    );
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("greeting.txt"), "from WORKDIR\n").unwrap();
+    let mount = format!(
+        "type=bind,src={},dst={COMPAT_WORKDIR},options=rbind:ro",
+        data.path().display()
+    );
+    let run = containerd.run(&cat, "cat-compat", &["--mount", &mount], &["greeting.txt"]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "from WORKDIR\n"),
+        "{run:?}\n{}",
+        containerd.log()
     );
 }
 

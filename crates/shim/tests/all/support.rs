@@ -76,7 +76,8 @@ pub enum Form {
     /// An `application/wasm` layer (as Skiff and runwasi publish), with an OCI image config
     /// (`architecture: wasm`) that `ctr run` accepts.
     Layer,
-    /// The compat form: `/app.wasm` inside an ordinary tar layer, named by the entrypoint.
+    /// The compat form: `/app.wasm` inside an ordinary tar layer, named by the entrypoint, and
+    /// `WORKDIR /app`, as Dockerfiles often set it (containerd puts it in the spec's `cwd`).
     Compat,
 }
 
@@ -619,6 +620,9 @@ fn native_config(layer: &[u8]) -> serde_json::Value {
     })
 }
 
+/// The compat form's `WORKDIR`.
+pub const COMPAT_WORKDIR: &str = "/app";
+
 /// Where the test images put their Wasm (the compat form's entrypoint; a name for layer images).
 const ENTRYPOINT: &str = "/app.wasm";
 
@@ -650,6 +654,7 @@ fn write_layout(dir: &Path, wasm: &[u8], tag: &str, form: Form) {
         "os": "wasip1",
         "config": {
             "Entrypoint": [ENTRYPOINT],
+            "WorkingDir": match form { Form::Layer => "/", Form::Compat => COMPAT_WORKDIR },
             "Labels": { "dev.skiff.wasm": layer_digest },
         },
         "rootfs": { "type": "layers", "diff_ids": diff_ids },
