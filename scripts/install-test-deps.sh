@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth; containerd 1.7 and 2.x for the shim, with what the shim needs to build), and the
+# for the one with auth; containerd 1.7 and 2.x for the shim, with what the shim needs to build;
+# OpenVINO's runtime for wasi-nn), and the
 # guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build
 # the C and C++ guest test programs.
 # Called by quickstart.sh and .ci/run, so both stay in step.
@@ -29,6 +30,10 @@ fi
 # containerd 2.x from Debian sid, which .ci/run runs them against too.
 "$(dirname "$0")/fetch-containerd.sh"
 "$(dirname "$0")/fetch-containerd.sh" --suite sid
+
+# OpenVINO's runtime libraries (from its PyPI wheel), which the wasi-nn tests run a model on
+# (crates/cli/tests/all/programs.rs `p2_nn`).
+"$(dirname "$0")/fetch-openvino.sh"
 
 # The guest toolchains of `skiff new`'s templates, for crates/cli/tests/all/languages.rs; they
 # also build the guest test programs in C (clang-19, wasi-libc) and in C++ (zig c++ with Wasm

@@ -35,6 +35,44 @@ pub struct Grants {
     /// reads it as `wasi:cli/environment`'s `initial-cwd` (`wasmtime run -S cwd=DIR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// `wasi-nn` (`wasmtime run -S nn`): inference through the host's OpenVINO, which the first
+    /// model an app loads brings into Skiff's own process, so only when granted. `None`: a
+    /// program that imports it is refused before it starts, naming `-S nn`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nn: Option<NnGrant>,
+}
+
+/// What `-S nn` grants.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NnGrant {
+    /// Models loaded before the app starts, which it opens by name (`load-by-name`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub graphs: Vec<NnGraph>,
+}
+
+/// A model loaded for an app: `-S nn-graph=ENCODING::DIR`, named after DIR's last component.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct NnGraph {
+    /// The model's format, as wasi-nn names it (`openvino`: DIR holds `model.xml` and
+    /// `model.bin`).
+    pub encoding: String,
+    pub dir: PathBuf,
+}
+
+impl FromStr for NnGraph {
+    type Err = String;
+
+    /// `ENCODING::DIR`, as `wasmtime run -S nn-graph` takes it.
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (encoding, dir) = spec
+            .split_once("::")
+            .filter(|(e, d)| !e.is_empty() && !d.is_empty())
+            .ok_or_else(|| format!("`{spec}` is not `ENCODING::DIR`"))?;
+        Ok(NnGraph {
+            encoding: encoding.to_string(),
+            dir: PathBuf::from(dir),
+        })
+    }
 }
 
 impl Grants {

@@ -15,10 +15,26 @@ mod env;
 mod grants;
 mod limits;
 #[cfg(feature = "wasi")]
+pub mod nn;
+#[cfg(feature = "wasi")]
 pub mod wasi;
 
 pub use env::{EnvError, parse_env_assignment, parse_env_file};
 pub use grants::{
-    DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, ParseGrantError, parse_publish,
+    DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, NnGrant, NnGraph, ParseGrantError,
+    parse_publish,
 };
 pub use limits::{ByteSize, Cpus, Limits, ParseLimitError, parse_duration};
+
+/// An error and its causes on one line, `: `-separated, as the CLI prints them: the cause (a
+/// disk's error, a missing library) is often what the user needs.
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -47,6 +47,12 @@ pub enum GrantError {
         "the working directory `{0}` and a directory mounted as `.` both say where relative paths go"
     )]
     WorkdirAndDot(String),
+    #[error("cannot load the `{encoding}` model in `{dir}`: {reason}")]
+    NnGraph {
+        encoding: String,
+        dir: PathBuf,
+        reason: String,
+    },
 }
 
 impl GrantError {
@@ -70,6 +76,11 @@ impl GrantError {
                  of it), or fix the working directory"
             }
             GrantError::WorkdirAndDot(_) => "drop the working directory, or the mount at `.`",
+            GrantError::NnGraph { .. } => {
+                "an `openvino` model is a directory holding `model.xml` and `model.bin`; OpenVINO's \
+                 C library (`libopenvino_c.so`) is found through `OPENVINO_INSTALL_DIR`, \
+                 `LD_LIBRARY_PATH` or the system's library directories"
+            }
         }
     }
 }
@@ -93,6 +104,8 @@ pub struct PreparedGrants {
     workdir: Option<Arc<Workdir>>,
     /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
     data: Arc<DataInterfaces>,
+    /// `wasi-nn`, when granted, with its models loaded.
+    nn: Option<crate::nn::PreparedNn>,
 }
 
 /// What `wasi:config/store` answers an app and what its `wasi:keyvalue` stores start with, in
@@ -156,7 +169,17 @@ impl PreparedGrants {
                     .in_memory_data(grants.keyvalue.iter().cloned())
                     .build(),
             }),
+            nn: grants
+                .nn
+                .as_ref()
+                .map(crate::nn::PreparedNn::new)
+                .transpose()?,
         })
+    }
+
+    /// `wasi-nn`, when granted.
+    pub fn nn(&self) -> Option<&crate::nn::PreparedNn> {
+        self.nn.as_ref()
     }
 
     /// What `wasi:config/store` answers the app (the last value given for each name), and what

@@ -130,6 +130,9 @@ pub struct GrantFlags {
     /// What `wasi:keyvalue` stores start with, from `-S keyvalue-in-memory-data=KEY=VALUE`.
     #[arg(skip)]
     pub keyvalue: Vec<(String, String)>,
+    /// `wasi-nn`, from `-S nn` and `-S nn-graph=ENCODING::DIR` (as `wasmtime run`).
+    #[arg(skip)]
+    pub nn: Option<skiff_capabilities::NnGrant>,
 }
 
 impl GrantFlags {
@@ -167,6 +170,12 @@ impl GrantFlags {
             config: self.config.clone(),
             keyvalue: self.keyvalue.clone(),
             workdir: self.workdir.clone(),
+            nn: self.nn.clone().map(|mut nn| {
+                for graph in &mut nn.graphs {
+                    graph.dir = absolute(&cwd, &graph.dir);
+                }
+                nn
+            }),
         })
     }
 

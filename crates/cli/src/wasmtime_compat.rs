@@ -19,7 +19,8 @@ pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
     /// `config-var=NAME=VALUE` (what `wasi:config/store` answers);
     /// `keyvalue-in-memory-data=KEY=VALUE` (what a `wasi:keyvalue` store starts with);
-    /// `cwd=DIR` (as `-w`); `cli`,
+    /// `cwd=DIR` (as `-w`); `nn` (grant wasi-nn: models run on the host's OpenVINO) and
+    /// `nn-graph=ENCODING::DIR` (a model loaded before the app starts, opened by DIR's name); `cli`,
     /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `tcp`, `udp`,
     /// `allow-ip-name-lookup`, `cli-exit-with-code`, `network-error-code`,
     /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
@@ -154,6 +155,23 @@ impl WasmtimeFlags {
                 "threads" => {
                     switch("-S", key, value)?;
                 }
+                // wasi-nn is a grant: it loads a native runtime (OpenVINO) into this process.
+                "nn" => {
+                    grants.nn =
+                        switch("-S", key, value)?.then(|| grants.nn.take().unwrap_or_default());
+                }
+                "nn-graph" => {
+                    let spec =
+                        value.ok_or_else(|| missing_value("-S", key, "openvino::./model"))?;
+                    let graph = spec.parse().map_err(|reason| {
+                        user_error(
+                            format!("`-S nn-graph={spec}`: {reason}"),
+                            "give `-S nn-graph=ENCODING::DIR`, e.g. `openvino::./mobilenet` (a \
+                             directory of `model.xml` and `model.bin`, loaded as `mobilenet`)",
+                        )
+                    })?;
+                    grants.nn.get_or_insert_default().graphs.push(graph);
+                }
                 "config-var" | "keyvalue-in-memory-data" => {
                     let (name, value) = value.and_then(|v| v.split_once('=')).ok_or_else(|| {
                         user_error(
@@ -191,8 +209,8 @@ impl WasmtimeFlags {
                 _ => {
                     return Err(user_error(
                         format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
-                        "drop it: Skiff takes `-S inherit-env`, `threads` and the options it \
-                         has on already (`cli`, `http`, `p3`, `tcp`, ...); `skiff run --help` \
+                        "drop it: Skiff takes `-S inherit-env`, `threads`, `nn`, `nn-graph` \
+                         and the options it has on already (`cli`, `http`, `p3`, `tcp`, ...); `skiff run --help` \
                          lists them, and Skiff's own grants and limits",
                     ));
                 }
@@ -342,12 +360,27 @@ mod tests {
     }
 
     #[test]
+    fn nn_is_granted_with_its_graphs() {
+        let (grants, _) = apply(&["-S", "nn"]).unwrap();
+        assert_eq!(grants.nn, Some(Default::default()));
+        let (grants, _) = apply(&["-S", "nn-graph=openvino::m/add-one,nn=y"]).unwrap();
+        let graphs = grants.nn.unwrap().graphs;
+        assert_eq!(graphs.len(), 1);
+        assert_eq!(
+            (graphs[0].encoding.as_str(), graphs[0].dir.to_str()),
+            ("openvino", Some("m/add-one"))
+        );
+        let (grants, _) = apply(&["-S", "nn,nn=n"]).unwrap();
+        assert_eq!(grants.nn, None);
+    }
+
+    #[test]
     fn what_skiff_cannot_honour_is_refused_naming_its_own_flag() {
         for (args, hint) in [
             (&["-S", "inherit-network"][..], "--network allow="),
             (&["-W", "fuel=1000"][..], "--cpu-time"),
             (&["-W", "simd=n"][..], "drop `-W simd=n`"),
-            (&["-S", "nn"][..], "inherit-env"),
+            (&["-S", "nn-graph=openvino"][..], "ENCODING::DIR"),
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
             (&["-W", "wide-arithmetic"][..], "--memory"),

@@ -6,6 +6,8 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
+
+use skiff_capabilities::error_chain;
 use std::time::Duration;
 
 use skiff_api::{
@@ -53,7 +55,7 @@ impl Fail {
     /// The state store failed: `context` says what did not happen. 503 when the disk is the
     /// cause (the same request may succeed once it is fixed), 500 otherwise.
     fn state(context: &str, e: &StateError, path: &Path) -> Fail {
-        let message = format!("{context}: {}", chain(e));
+        let message = format!("{context}: {}", error_chain(e));
         if e.is_storage() {
             let hint = format!(
                 "check the disk that holds `{}` (free space, permissions, I/O errors in `dmesg`); \
@@ -69,19 +71,6 @@ impl Fail {
             )
         }
     }
-}
-
-/// An error and its causes, `: `-separated: the API sends one message, and the cause (say, the
-/// disk error) is what the user needs.
-fn chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(e) = cause {
-        text.push_str(": ");
-        text.push_str(&e.to_string());
-        cause = e.source();
-    }
-    text
 }
 
 fn not_found(name: &str) -> Fail {
@@ -291,7 +280,7 @@ impl Supervisor {
     /// writes it; until then a daemon restart treats the run as one it died under.
     fn record_fact(&self, record: &mut AppRecord, events: &[(&str, &str)]) {
         if let Err(e) = self.save(record, events) {
-            tracing::error!(app = %record.name, "cannot save the app's state: {}", chain(&e));
+            tracing::error!(app = %record.name, "cannot save the app's state: {}", error_chain(&e));
         }
     }
 
@@ -439,7 +428,6 @@ impl Supervisor {
             crate::health::validate(check, &record.source, app.kind(), &record.http.ports)?;
         }
         let workload = if app.kind() == AppKind::Http {
-            self.code.keep_warm(&record.digest, app);
             let options = HandlerOptions {
                 grants: PreparedGrants::new(&record.grants)
                     .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?,
@@ -453,6 +441,9 @@ impl Supervisor {
                 rate: None,
                 peers: Some(peers),
             };
+            app.check_grants(&options.grants)
+                .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?;
+            self.code.keep_warm(&record.digest, app);
             let loader = self
                 .code
                 .loader(record.digest.clone(), record.digest_or_source());

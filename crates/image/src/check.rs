@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use std::fs;
 use std::path::Path;
 
+use skiff_capabilities::error_chain;
+
 use sha2::{Digest as _, Sha256};
 
 use crate::files::UNPACKED;
@@ -119,7 +121,7 @@ pub fn check(store: &Store, repair: bool) -> Result<Report, StoreError> {
             Ok(image) => {
                 if let Err(e) = image.wasm_bytes(store) {
                     problem(
-                        format!("`{name}`: {}", chain(&e)),
+                        format!("`{name}`: {}", error_chain(&e)),
                         &|| Err(std::io::Error::other("pull the image again")),
                         "pull the image again, or remove the name with `skiff rmi`",
                     );
@@ -129,7 +131,7 @@ pub fn check(store: &Store, repair: bool) -> Result<Report, StoreError> {
                 }
             }
             Err(e) => problem(
-                format!("`{name}`: {}", chain(&e)),
+                format!("`{name}`: {}", error_chain(&e)),
                 &|| Err(std::io::Error::other("pull the image again")),
                 "pull the image again, or remove the name with `skiff rmi`",
             ),
@@ -191,17 +193,6 @@ fn hash_file(path: &Path) -> std::io::Result<String> {
         &mut crate::files::HashWriter(&mut hasher),
     )?;
     Ok(format!("sha256:{}", hex::encode(hasher.finalize())))
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> StoreError + '_ {

@@ -117,6 +117,7 @@ pub fn merge_grants(
         listen: flags.listen.clone(),
         config: flags.config.clone(),
         keyvalue: flags.keyvalue.clone(),
+        nn: flags.nn.clone(),
         workdir: flags.workdir.clone().or_else(|| {
             let workdir = defaults?.app.workdir.as_deref()?;
             visible(workdir, &dirs).then(|| workdir.to_string())

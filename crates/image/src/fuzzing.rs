@@ -2,6 +2,8 @@
 //! that the fuzzer and `cargo test` run the same code: the unit test below replays the
 //! committed corpus on every test run, without libFuzzer.
 
+use skiff_capabilities::error_chain;
+
 use crate::{Image, Store, check, load};
 
 /// Loads `data` as an OCI image-layout tar into an empty store, as `skiff load -i` does, then
@@ -15,16 +17,17 @@ pub fn image_layout(data: &[u8]) {
         Ok(loaded) => {
             assert!(!loaded.is_empty(), "a load that succeeds loads an image");
             for image in loaded {
-                let opened = Image::open(&store, &image.digest)
-                    .unwrap_or_else(|e| panic!("a loaded image does not open: {}", chain(&e)));
+                let opened = Image::open(&store, &image.digest).unwrap_or_else(|e| {
+                    panic!("a loaded image does not open: {}", error_chain(&e))
+                });
                 if let Err(e) = opened.defaults(&store) {
-                    panic!("a loaded image has no defaults: {}", chain(&e));
+                    panic!("a loaded image has no defaults: {}", error_chain(&e));
                 }
                 let _ = (opened.wasm_bytes(&store), opened.size(&store), opened.os());
             }
         }
         Err(e) => {
-            let _ = chain(&e);
+            let _ = error_chain(&e);
             assert!(
                 store.refs().expect("the names").is_empty(),
                 "a failed load named an image"
@@ -41,18 +44,6 @@ pub fn image_layout(data: &[u8]) {
         "after a load, `skiff system check` finds: {:?}",
         report.problems
     );
-}
-
-/// An error and its causes, as the CLI prints them.
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -274,6 +274,10 @@ impl Engines {
                 })
                 .expect("WASI preview 0 links beside preview 1");
             }
+            // wasi-nn's preview 1 form, as `wasmtime run -S nn` links it; a module that imports
+            // it runs only with that grant (`App::check_grants`).
+            wasmtime_wasi_nn::witx::add_to_linker(&mut linker, P1Host::nn)
+                .expect("wasi-nn links beside WASI preview 1");
             linker
         })
     }
@@ -301,6 +305,10 @@ impl Engines {
                 .expect("wasi:config links beside WASI 0.2");
             wasmtime_wasi_keyvalue::add_to_linker(&mut linker, ComponentHost::keyvalue)
                 .expect("wasi:keyvalue links beside WASI 0.2");
+            // `wasi:nn`, as `wasmtime run -S nn` links it; a component that imports it runs only
+            // with that grant (`App::check_grants`).
+            wasmtime_wasi_nn::wit::add_to_linker(&mut linker, ComponentHost::nn)
+                .expect("wasi:nn links beside WASI 0.2");
             // `wasi:tls`, as `wasmtime run -S tls` links it: TLS over a stream of `wasi:sockets`,
             // so only to destinations the app's `--network` grants.
             let mut tls = wasmtime_wasi_tls::p2::LinkOptions::default();

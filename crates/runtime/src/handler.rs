@@ -98,6 +98,8 @@ impl App {
         let Pre::Http(pre) = &self.pre else {
             return Err(HandleError::NotHttp(self.name.clone()));
         };
+        // Checked when the app is deployed too; here, so that no path serves it ungranted.
+        self.check_grants(&options.grants)?;
         let started = Instant::now();
         let mut wasi = options
             .grants

@@ -11,7 +11,8 @@ use wasmtime::{Engine, Module};
 use crate::Runtime;
 use crate::engine::{Engines, Flavor};
 use crate::limits::CpuTurns;
-use crate::run::{ComponentHost, P1Host};
+use crate::run::{ComponentHost, P1Host, RunError};
+use skiff_capabilities::wasi::PreparedGrants;
 
 /// What kind of program an app is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -180,6 +181,8 @@ pub struct App {
     pub(crate) long_runners: Option<CpuTurns>,
     /// Set when its code has no epoch checks: the report of `Interrupt::ExitProcess`.
     pub(crate) exit_process: Option<crate::LimitReport>,
+    /// It imports wasi-nn, so runs only with `-S nn`.
+    uses_nn: bool,
 }
 
 pub(crate) enum Pre {
@@ -209,7 +212,35 @@ impl Http {
             Http::P3(pre) => pre.engine(),
         }
     }
+
+    fn instance_pre(&self) -> &wasmtime::component::InstancePre<ComponentHost> {
+        match self {
+            Http::P2(pre) => pre.instance_pre(),
+            Http::P3(pre) => pre.instance_pre(),
+        }
+    }
 }
+
+impl Pre {
+    /// Whether it imports wasi-nn (`wasi_ephemeral_nn`, `wasi:nn/*`).
+    fn uses_nn(&self) -> bool {
+        let component = match self {
+            Pre::Module { pre, .. } => {
+                return pre.module().imports().any(|i| i.module() == NN_MODULE);
+            }
+            Pre::Component(command) => command.instance_pre().component(),
+            Pre::Library(pre) => pre.component(),
+            Pre::Http(http) => http.instance_pre().component(),
+        };
+        component
+            .component_type()
+            .imports(component.engine())
+            .any(|(name, _)| name.starts_with("wasi:nn/"))
+    }
+}
+
+/// wasi-nn's preview 1 module.
+const NN_MODULE: &str = "wasi_ephemeral_nn";
 
 /// A component exporting `wasi:cli/run`, of WASI 0.2 or of WASI 0.3 (which `wasmtime run`
 /// prefers when a component exports both).
@@ -239,6 +270,15 @@ impl App {
     /// The sha256 of the Wasm binary (for a `.wat` file, of the binary it assembles to).
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Refuses a run or a deployment whose grants lack what the app imports and Skiff links
+    /// only when granted: wasi-nn, which brings a native runtime into this process.
+    pub fn check_grants(&self, grants: &PreparedGrants) -> Result<(), RunError> {
+        if self.uses_nn && grants.nn().is_none() {
+            return Err(RunError::NnNotGranted(self.name.clone()));
+        }
+        Ok(())
     }
 }
 
@@ -337,6 +377,7 @@ impl Runtime {
                 Pre::Http(_) => None,
                 _ => self.exit_process().cloned(),
             },
+            uses_nn: pre.uses_nn(),
             pre,
             long_runners: self.long_runners.clone(),
         }
@@ -495,7 +536,7 @@ impl Engines {
 
     fn link_module(&self, name: &str, module: &Module) -> Result<Pre, LoadError> {
         for import in module.imports() {
-            if !["wasi_snapshot_preview1", "wasi_unstable"].contains(&import.module()) {
+            if !["wasi_snapshot_preview1", "wasi_unstable", NN_MODULE].contains(&import.module()) {
                 return Err(LoadError::UnknownImport {
                     name: name.to_string(),
                     import: format!("{}::{}", import.module(), import.name()),

@@ -225,6 +225,9 @@ pub enum RunError {
     Grant(#[from] GrantError),
     #[error(transparent)]
     Invoke(#[from] InvokeError),
+    /// It imports wasi-nn, which was not granted.
+    #[error("`{0}` uses wasi-nn, which this run does not grant")]
+    NnNotGranted(String),
 }
 
 impl RunError {
@@ -232,6 +235,11 @@ impl RunError {
     pub fn hint(&self) -> &'static str {
         match self {
             RunError::Grant(e) => e.hint(),
+            RunError::NnNotGranted(_) => {
+                "grant it with `-S nn` (as `wasmtime run -S nn`), and `-S \
+                 nn-graph=openvino::DIR` for a model it loads by name: wasi-nn runs models with the \
+                 host's OpenVINO, inside Skiff's own process"
+            }
             RunError::Invoke(_) => {
                 "`--invoke NAME` calls an exported function of a core module with the arguments \
                  after the file (`--invoke add math.wasm 1 2`); of a component, a call in WAVE \
@@ -260,7 +268,21 @@ pub const MAX_HANDLES: usize = 1024;
 
 pub(crate) struct P1Host {
     pub(crate) wasi: WasiP1Ctx,
+    /// `wasi_ephemeral_nn`'s state, when granted.
+    nn: Option<wasmtime_wasi_nn::witx::WasiNnCtx>,
     guard: Guard,
+}
+
+impl P1Host {
+    pub(crate) fn nn(&mut self) -> &mut wasmtime_wasi_nn::witx::WasiNnCtx {
+        // Never reached without the grant: such a program is refused before it starts.
+        self.nn.get_or_insert_with(|| {
+            wasmtime_wasi_nn::witx::WasiNnCtx::new(
+                [],
+                wasmtime_wasi_nn::InMemoryRegistry::new().into(),
+            )
+        })
+    }
 }
 
 /// The store data of every component instance, command or HTTP handler.
@@ -270,6 +292,8 @@ pub(crate) struct ComponentHost {
     data: Arc<DataInterfaces>,
     /// `wasi:tls`'s context, made when the guest first uses it (most never do).
     tls: Option<wasmtime_wasi_tls::WasiTlsCtx>,
+    /// `wasi:nn`'s state, when granted.
+    nn: Option<wasmtime_wasi_nn::wit::WasiNnCtx>,
     http: WasiHttpCtx,
     table: ResourceTable,
     egress: Egress,
@@ -288,6 +312,7 @@ impl ComponentHost {
             wasi,
             data: grants.data_interfaces().clone(),
             tls: None,
+            nn: grants.nn().map(|nn| nn.wit()),
             http: WasiHttpCtx::new(),
             table: {
                 let mut table = ResourceTable::new();
@@ -314,6 +339,17 @@ impl ComponentHost {
 
     pub(crate) fn keyvalue(&mut self) -> wasmtime_wasi_keyvalue::WasiKeyValue<'_> {
         wasmtime_wasi_keyvalue::WasiKeyValue::new(&self.data.keyvalue, &mut self.table)
+    }
+
+    pub(crate) fn nn(&mut self) -> wasmtime_wasi_nn::wit::WasiNnView<'_> {
+        // Never reached without the grant: such a program is refused before it starts.
+        let nn = self.nn.get_or_insert_with(|| {
+            wasmtime_wasi_nn::wit::WasiNnCtx::new(
+                [],
+                wasmtime_wasi_nn::InMemoryRegistry::new().into(),
+            )
+        });
+        wasmtime_wasi_nn::wit::WasiNnView::new(&mut self.table, nn)
     }
 }
 
@@ -366,6 +402,7 @@ impl App {
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
         let grants = PreparedGrants::new(&options.grants)?;
+        self.check_grants(&grants)?;
         let call = match (&self.pre, options.invoke.as_deref()) {
             (Pre::Library(_), None) => {
                 return Err(InvokeError::new(format!(
@@ -454,6 +491,7 @@ impl App {
                 } => {
                     let mut host = P1Host {
                         wasi: wasi.build_p1(),
+                        nn: grants.nn().map(|nn| nn.witx()),
                         guard,
                     };
                     host.wasi.ctx().table.set_max_capacity(MAX_HANDLES);

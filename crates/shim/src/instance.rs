@@ -231,6 +231,13 @@ impl Instance for SkiffInstance {
             .await
             .map_err(|e| Error::Others(e.to_string()))?
             .map_err(|e| Error::FailedPrecondition(format!("failed to load `{name}`: {e:#}")))?;
+        // wasi-nn would bring OpenVINO into the node's one shim, shared by every container: the
+        // shim does not grant it.
+        app.check_grants(&prepared).map_err(|e| {
+            Error::InvalidArgument(format!(
+                "{e}: the containerd shim does not grant wasi-nn; run it with `skiff run -S nn`"
+            ))
+        })?;
         let workload = match app.kind() {
             AppKind::Http => {
                 let network = http::Network::of(&spec);

@@ -444,6 +444,7 @@ fn request(
         workdir: spec.working_dir.clone(),
         config: Vec::new(),
         keyvalue: Vec::new(),
+        nn: None,
     };
     let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {
         Ok(d.as_deref()

@@ -83,6 +83,7 @@ impl Serve {
             rate: None,
             peers: None,
         };
+        app.check_grants(&options.grants)?;
         let http = Arc::new(skiff_http::HttpApp::new(
             target.clone(),
             skiff_http::HttpApp::ready(Arc::new(app)),

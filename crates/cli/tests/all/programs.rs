@@ -962,6 +962,68 @@ fn p2_config() {
         .stdout_is("greeting=hello\ngreeting: hello\n");
 }
 
+/// wasi-nn, as `wasmtime run -S nn` gives it, and only when granted: a model of OpenVINO's IR
+/// (y = x + 1) run on OpenVINO's CPU plugin, loaded by the guest from a granted directory, or
+/// loaded before it starts and opened by name (`-S nn-graph=openvino::DIR`).
+#[test]
+fn p2_nn() {
+    let skiff = Skiff::new();
+    let model = crate::support::nn_model_dir();
+    let grant = format!("{}:/m:ro", path_str(&model));
+    let graph = format!("nn-graph=openvino::{}", path_str(&model));
+    let with_openvino = |args: &[&str]| {
+        let mut cmd = skiff.command();
+        cmd.env("LD_LIBRARY_PATH", crate::support::openvino_dir())
+            .args(args);
+        skiff.run_with(&mut cmd, b"")
+    };
+    // Not granted: refused before it starts, naming the flag.
+    with_openvino(&["run", "-v", &grant, P2_NN, "/m"])
+        .code(125)
+        .stderr_has("uses wasi-nn, which this run does not grant")
+        .stderr_has("`-S nn`");
+    with_openvino(&["run", "-S", "nn", "-v", &grant, P2_NN, "/m"])
+        .success()
+        .stdout_is("2 3 4 5\n");
+    with_openvino(&["run", "-S", &graph, P2_NN, "--name", "add-one"])
+        .success()
+        .stdout_is("2 3 4 5\n");
+    // A name no model was loaded under is the guest's error to handle.
+    with_openvino(&["run", "-S", &graph, P2_NN, "--name", "other"])
+        .code(1)
+        .stdout_has("error: ErrorCode::NotFound");
+    // A model that cannot be loaded fails the start, naming it.
+    let missing = "nn-graph=openvino::/nonexistent/add-one";
+    with_openvino(&["run", "-S", missing, P2_NN, "--name", "add-one"])
+        .code(125)
+        .stderr_has("cannot load the `openvino` model in `/nonexistent/add-one`")
+        .stderr_has("model.xml");
+}
+
+/// wasi-nn's preview 1 form (`wasi_ephemeral_nn`) links too, under the same grant: a module that
+/// asks for a model by a name nothing was loaded under gets `not_found` (6), as under `wasmtime
+/// run -S nn`; without the grant it does not start.
+#[test]
+fn wasi_nn_preview1() {
+    let dir = dir_with(&[(
+        "nn.wat",
+        r#"(module
+            (import "wasi_ephemeral_nn" "load_by_name" (func $load (param i32 i32 i32) (result i32)))
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1)
+            (data (i32.const 16) "nothere")
+            (func (export "_start")
+                (call $exit (call $load (i32.const 16) (i32.const 7) (i32.const 64)))))"#,
+    )]);
+    let wat = dir.path().join("nn.wat");
+    let skiff = Skiff::new();
+    skiff.run(&["run", "-S", "nn", path_str(&wat)]).code(6);
+    skiff
+        .run(&["run", path_str(&wat)])
+        .code(125)
+        .stderr_has("`-S nn`");
+}
+
 /// A TLS server on loopback with the tests' self-signed certificate, for one connection; sends
 /// the server name the client asked for (SNI) once its hello is read.
 fn tls_server() -> (u16, std::sync::mpsc::Receiver<Option<String>>) {

@@ -175,3 +175,31 @@ pub fn build_reader_with_files(skiff: &Skiff, tag: &str) -> tempfile::TempDir {
         .success();
     dir
 }
+
+/// OpenVINO's runtime libraries, which wasi-nn's tests give Skiff as `LD_LIBRARY_PATH`:
+/// `SKIFF_OPENVINO_DIR`, else `openvino` in the target directory (where
+/// `scripts/fetch-openvino.sh` puts them). Missing is a failure with the fix, never a skip.
+pub fn openvino_dir() -> PathBuf {
+    let dir = std::env::var_os("SKIFF_OPENVINO_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            // <target>/<profile>/skiff
+            let bin = Path::new(env!("CARGO_BIN_EXE_skiff"));
+            bin.parent()
+                .and_then(Path::parent)
+                .unwrap()
+                .join("openvino")
+        });
+    assert!(
+        dir.join("libopenvino_c.so").exists(),
+        "OpenVINO's runtime is not in {}: run scripts/fetch-openvino.sh (or set SKIFF_OPENVINO_DIR)",
+        dir.display()
+    );
+    dir
+}
+
+/// The OpenVINO IR model the wasi-nn tests run: y = x + 1 on an f32 tensor of shape [1, 4]
+/// (`crates/cli/tests/nn/make-model.py`).
+pub fn nn_model_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nn/add-one")
+}
