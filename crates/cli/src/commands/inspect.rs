@@ -177,6 +177,23 @@ fn describe(app: &AppInfo) -> String {
     if let Some(workdir) = &app.grants.workdir {
         line("Workdir", workdir);
     }
+    if let Some(nn) = &app.grants.nn {
+        let graphs: Vec<String> = nn
+            .graphs
+            .iter()
+            .map(|g| format!("{} {}", g.encoding, g.dir.display()))
+            .collect();
+        line(
+            "Nn",
+            &format!(
+                "granted (-S nn){}",
+                match graphs.is_empty() {
+                    true => String::new(),
+                    false => format!("; models: {}", graphs.join(", ")),
+                }
+            ),
+        );
+    }
     line("Network", &app.grants.network);
     line("Limits", &limits(&app.limits));
     if let Some(health) = &app.health {

@@ -131,7 +131,7 @@ fn what_skiff_cannot_honour_is_refused_naming_its_flag() {
         (&["-S", "inherit-network"][..], "--network allow="),
         (&["-W", "fuel=100000"][..], "--cpu-time"),
         (&["-W", "simd=n"][..], "drop `-W simd=n`"),
-        (&["-S", "nn"][..], "`-S inherit-env`"),
+        (&["-S", "tcplisten=127.0.0.1:9000"][..], "`-S inherit-env`"),
     ] {
         let mut all = vec!["run"];
         all.extend_from_slice(args);
