@@ -3,7 +3,7 @@
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Stdio};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -11,11 +11,11 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use skiff_test_programs_artifacts::{
     P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_ECHO, P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG,
-    P2_HTTP_MEMORY, P2_HTTP_OUTBOUND, P2_HTTP_STATE, foreach_http,
+    P2_HTTP_MEMORY, P2_HTTP_NN, P2_HTTP_OUTBOUND, P2_HTTP_STATE, foreach_http,
 };
 
 use crate::daemon::{Daemon, state};
-use crate::support::{Skiff, free_port};
+use crate::support::{Skiff, free_port, path_str};
 use crate::tenants::percentile;
 
 // The test of each handler program: a program without one is a compile error.
@@ -48,8 +48,12 @@ pub(crate) struct Server {
 
 impl Server {
     pub(crate) fn start(skiff: &Skiff, args: &[&str]) -> Server {
-        let mut child = skiff
-            .command()
+        Server::start_in(skiff.command(), args)
+    }
+
+    /// As [`Server::start`], from `skiff.command()` with more set on it (its environment).
+    pub(crate) fn start_in(mut command: Command, args: &[&str]) -> Server {
+        let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
             .stdout(Stdio::null())
@@ -145,6 +149,40 @@ fn serve_answers_with_the_handler() {
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(response.headers()["content-type"], "text/plain");
     assert_eq!(response.text().unwrap(), "hello from skiff\n");
+}
+
+/// wasi-nn in a handler, as `wasmtime serve -S nn` runs it: a model loaded once, when the app is
+/// served (`-S nn-graph`), and opened by name by the fresh instance of every request.
+#[test]
+fn p2_http_nn() {
+    let skiff = Skiff::new();
+    let graph = format!(
+        "nn-graph=openvino::{}",
+        path_str(&crate::support::nn_model_dir())
+    );
+    let mut command = skiff.command();
+    command.env("LD_LIBRARY_PATH", crate::support::openvino_dir());
+    let server = Server::start_in(command, &["-S", &graph, P2_HTTP_NN]);
+    for _ in 0..3 {
+        assert_eq!(
+            get(&server.url("/add-one")),
+            (StatusCode::OK, "2 3 4 5\n".to_string())
+        );
+    }
+    let (status, body) = get(&server.url("/other"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+    assert!(body.contains("ErrorCode::NotFound"), "{body}");
+    // Not granted: refused before it serves, naming the flag; by the daemon too.
+    skiff
+        .run(&["serve", "--listen", "127.0.0.1:0", P2_HTTP_NN])
+        .code(125)
+        .stderr_has("`-S nn`");
+    let daemon = Daemon::start();
+    let out = daemon.run_d("nn", &[P2_HTTP_NN]);
+    assert_ne!(out.code, 0, "{out:#?}");
+    out.stderr_has("uses wasi-nn").stderr_has("`-S nn`");
+    let kept = daemon.run(&["inspect", "nn"]);
+    assert_ne!(kept.code, 0, "a refused app was kept: {kept:#?}");
 }
 
 #[test]
