@@ -157,7 +157,7 @@ impl AppLog {
 
 /// Runs blocking work without holding up the async worker it is called on (tokio's
 /// `block_in_place` on the daemon's multi-threaded runtime; directly elsewhere).
-fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+pub(crate) fn off_worker<R>(f: impl FnOnce() -> R) -> R {
     match tokio::runtime::Handle::try_current() {
         Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
             tokio::task::block_in_place(f)
