@@ -68,33 +68,29 @@ impl Inspect {
                 layer.media_type
             );
         }
-        if let Some(app) = &image.app {
-            println!("App:      {} {} ({})", app.name, app.version, app.kind);
-            if let Some(description) = &app.description {
-                println!("          {description}");
-            }
-            if !app.args.is_empty() {
-                println!("Args:     {:?}", app.args);
-            }
-            for (key, value) in &app.env {
-                println!("Env:      {key}={value}");
-            }
-            for file in &app.files {
-                println!("Files:    {} (read-only)", file.destination);
-            }
-            for volume in &app.volumes {
-                println!("Volume:   {volume} (grant with -v HOST_DIR:{volume})");
-            }
-            if let Some(workdir) = &app.workdir {
-                println!("Workdir:  {workdir}");
-            }
-            match &app.network {
-                NetworkPolicy::None => println!("Network:  none"),
-                // Declared, not granted: it applies when the user accepts it.
-                declared => println!("Network:  {declared} (applies with `--network image`)"),
-            }
-            println!("Limits:   {}", limits(&app.limits));
+        let Some(app) = &image.app else {
+            // Another tool's image: what a run takes from its OCI config, as `docker run` does.
+            let defaults = image.defaults(&store)?;
+            print_defaults(&defaults.app);
+            return Ok(ExitCode::SUCCESS);
+        };
+        println!("App:      {} {} ({})", app.name, app.version, app.kind);
+        if let Some(description) = &app.description {
+            println!("          {description}");
         }
+        print_defaults(app);
+        for file in &app.files {
+            println!("Files:    {} (read-only)", file.destination);
+        }
+        for volume in &app.volumes {
+            println!("Volume:   {volume} (grant with -v HOST_DIR:{volume})");
+        }
+        match &app.network {
+            NetworkPolicy::None => println!("Network:  none"),
+            // Declared, not granted: it applies when the user accepts it.
+            declared => println!("Network:  {declared} (applies with `--network image`)"),
+        }
+        println!("Limits:   {}", limits(&app.limits));
         Ok(ExitCode::SUCCESS)
     }
 
@@ -127,6 +123,20 @@ impl Inspect {
             print!("{}", describe(&app));
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// What a run of an image gets unless its flags say otherwise: arguments, environment, and
+/// working directory (which applies where the run mounts a directory at or above it).
+fn print_defaults(app: &skiff_manifest::AppConfig) {
+    if !app.args.is_empty() {
+        println!("Args:     {:?}", app.args);
+    }
+    for (key, value) in &app.env {
+        println!("Env:      {key}={value}");
+    }
+    if let Some(workdir) = &app.workdir {
+        println!("Workdir:  {workdir}");
     }
 }
 

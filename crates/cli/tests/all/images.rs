@@ -861,6 +861,11 @@ fn an_images_working_directory_is_where_the_app_starts() {
         .run(&["run", "-v", &grant, "-w", "/data", &image, "today.txt"])
         .success()
         .stdout_is("from /data\n");
+    // `inspect` shows what a run takes from another tool's image, as for Skiff's own.
+    skiff
+        .run(&["inspect", &image])
+        .success()
+        .stdout_has("Workdir:  /data/logs\n");
     // Nothing granted at `/data`: no working directory, so the relative path names nothing.
     let out = skiff.run(&["run", &image, "today.txt"]);
     out.code(1);
