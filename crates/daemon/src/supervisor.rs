@@ -441,6 +441,8 @@ impl Supervisor {
                 turns: None,
                 rate: None,
                 peers: Some(peers),
+                // HttpApp gives each instance its share of the app's.
+                max_handles: None,
             };
             app.check_grants(&options.grants)
                 .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?;

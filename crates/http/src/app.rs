@@ -51,18 +51,29 @@ pub struct Bounds {
     pub max_timeout: Duration,
     /// Instances of one app running guest code at the same moment (its CPU turns).
     pub cpu_turns: usize,
+    /// Handles (open files, sockets, streams...) all of one app's instances may hold together:
+    /// each instance gets its share, so that no app can take every descriptor of the process.
+    pub app_handles: usize,
 }
+
+/// The fewest handles an HTTP instance is given: a handler holds about ten for its request and
+/// response alone. An app whose `--max-concurrency` would leave its instances fewer gets a lower
+/// concurrency instead.
+pub const MIN_INSTANCE_HANDLES: usize = 64;
 
 impl Bounds {
     /// For apps sharing a pool of `pool` instances (the daemon): half of it per app by default,
     /// so one app can never take every slot, and requests of at most 5 minutes.
     /// An app runs guest code on all cores but one, so however busy it is, a core is always
     /// left for its neighbours and the API.
+    /// And half of the process's open files (its hard limit, which `raise_fd_limit` makes the
+    /// soft one) per app, as half of the pool.
     pub fn shared(pool: u32) -> Self {
         Bounds {
             max_concurrency: (pool / 2).max(1),
             max_timeout: DEFAULT_MAX_REQUEST_TIMEOUT,
             cpu_turns: cpus().saturating_sub(1).max(1),
+            app_handles: crate::server::fd_hard_limit() / 2,
         }
     }
 
@@ -72,6 +83,7 @@ impl Bounds {
             max_concurrency: u32::MAX,
             max_timeout: Duration::MAX,
             cpu_turns: cpus(),
+            app_handles: usize::MAX,
         }
     }
 }
@@ -116,6 +128,21 @@ impl HttpApp {
             ));
             limits.max_concurrency = bounds.max_concurrency;
         }
+        // Its instances together hold at most its share of the process's descriptors.
+        let fitting = (bounds.app_handles / MIN_INSTANCE_HANDLES).max(1);
+        if limits.max_concurrency as usize > fitting {
+            lowered.push(format!(
+                "`--max-concurrency {}` instances would hold more open files, sockets and streams \
+                 than this daemon allows one app ({} handles, half of its open-file limit); \
+                 using {fitting}",
+                limits.max_concurrency, bounds.app_handles
+            ));
+            limits.max_concurrency = fitting as u32;
+        }
+        options.max_handles = Some(
+            (bounds.app_handles / limits.max_concurrency as usize)
+                .clamp(MIN_INSTANCE_HANDLES, skiff_runtime::MAX_HANDLES),
+        );
         // An instance holds a pool slot shared with every other app: none may hold one forever.
         let timeout = options
             .limits
@@ -568,7 +595,10 @@ mod tests {
 
     #[test]
     fn no_app_gets_more_than_its_share() {
-        let bounds = Bounds::shared(1000);
+        let bounds = Bounds {
+            app_handles: usize::MAX,
+            ..Bounds::shared(1000)
+        };
         assert_eq!(bounds.max_concurrency, 500);
         let mut options = HandlerOptions::default();
         options.limits.timeout = Some(Duration::from_secs(3600));
@@ -583,5 +613,51 @@ mod tests {
             Some(DEFAULT_MAX_REQUEST_TIMEOUT)
         );
         assert_eq!(Bounds::shared(1).max_concurrency, 1);
+        assert_eq!(
+            Bounds::shared(1).app_handles,
+            crate::fd_hard_limit() / 2,
+            "half of the process's open files per app"
+        );
+    }
+
+    /// However many instances an app runs at once, together they hold at most its share of
+    /// the process's descriptors (a handler opening files in a loop, at its `--max-concurrency`,
+    /// could otherwise take all of them: 500 instances of 1024 handles against 20,000).
+    #[test]
+    fn an_apps_instances_share_its_handles() {
+        let bounds = Bounds {
+            app_handles: 10_000,
+            ..Bounds::shared(1000)
+        };
+        let app = |max_concurrency| {
+            let limits = HttpLimits {
+                max_concurrency,
+                ..Default::default()
+            };
+            let app = HttpApp::new(
+                "files".into(),
+                unused(),
+                HandlerOptions::default(),
+                limits,
+                &bounds,
+            );
+            (
+                app.limits().max_concurrency,
+                app.options.max_handles.unwrap(),
+            )
+        };
+        assert_eq!(app(100), (100, 100));
+        assert_eq!(app(4), (4, skiff_runtime::MAX_HANDLES));
+        // Fewer than 64 each would be too few for a handler: fewer instances instead.
+        assert_eq!(app(500), (156, 64));
+        // `skiff serve`: one app, nothing shared.
+        let alone = HttpApp::new(
+            "alone".into(),
+            unused(),
+            HandlerOptions::default(),
+            HttpLimits::default(),
+            &Bounds::unshared(),
+        );
+        assert_eq!(alone.options.max_handles, Some(skiff_runtime::MAX_HANDLES));
     }
 }

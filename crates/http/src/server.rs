@@ -90,6 +90,21 @@ pub fn raise_fd_limit() -> Option<u64> {
     Some(limit.rlim_cur)
 }
 
+/// This process's hard limit of open files: what [`raise_fd_limit`] raises the soft one to.
+pub fn fd_hard_limit() -> usize {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: `limit` is a valid, writable rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return 1024;
+    }
+    usize::try_from(limit.rlim_max)
+        .unwrap_or(usize::MAX)
+        .min(1 << 30)
+}
+
 /// Accepts connections until `shutdown` resolves; each connection is served on its own task
 /// (HTTP/1.1 with keep-alive), so one slow client never holds up another. Then each connection
 /// finishes the request it is serving, if any, and closes: a stopped app is no longer reachable

@@ -32,6 +32,9 @@ pub struct HandlerOptions {
     pub rate: Option<CpuRate>,
     /// The apps it may call in-process over `wasi:http` (the daemon's links).
     pub peers: Option<Arc<dyn Peers>>,
+    /// The most handles (open files, sockets, streams...) one instance may hold; `None`:
+    /// [`MAX_HANDLES`](crate::MAX_HANDLES), as a command.
+    pub max_handles: Option<usize>,
 }
 
 /// What one instance used, from instantiation until the handler returned (which may be after
@@ -118,12 +121,14 @@ impl App {
             }
         }
         let guard = Guard::new(&options.limits, usage.clone());
+        let max_handles = options.max_handles.unwrap_or(crate::MAX_HANDLES);
         let host = ComponentHost::new(
             wasi.build(),
             &options.grants,
             options.peers.clone(),
             &options.stdio,
             guard,
+            max_handles,
         );
         let mut store = new_store(pre.engine(), host);
         let host_error = |e: wasmtime::Error| HandleError::Host(e.into_boxed_dyn_error());
@@ -212,7 +217,7 @@ impl App {
             let failure = if overloaded || gone {
                 None
             } else {
-                result.err().map(classify)
+                result.err().map(|e| classify(e, max_handles))
             };
             report(InstanceReport {
                 wall: started.elapsed(),

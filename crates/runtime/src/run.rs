@@ -307,6 +307,7 @@ impl ComponentHost {
         peers: Option<Arc<dyn Peers>>,
         stdio: &Stdio,
         guard: Guard,
+        max_handles: usize,
     ) -> Self {
         ComponentHost {
             wasi,
@@ -316,7 +317,7 @@ impl ComponentHost {
             http: WasiHttpCtx::new(),
             table: {
                 let mut table = ResourceTable::new();
-                table.set_max_capacity(MAX_HANDLES);
+                table.set_max_capacity(max_handles);
                 table
             },
             egress: Egress {
@@ -469,6 +470,7 @@ impl App {
                     options.peers.clone(),
                     &options.stdio,
                     guard,
+                    MAX_HANDLES,
                 );
                 let mut store = new_store(pre.engine(), host);
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -525,6 +527,7 @@ impl App {
                         options.peers.clone(),
                         &options.stdio,
                         guard,
+                        MAX_HANDLES,
                     );
                     let mut store = new_store(command.instance_pre().engine(), host);
                     // `run` returning `Err(())` is exit status 1, as in `wasmtime run`.
@@ -561,7 +564,7 @@ impl App {
         tracing::debug!(app = %self.name, cpu = ?meter.cpu_time(), "app finished");
         Ok(match result {
             Ok(code) => Exit::Code(code),
-            Err(error) => classify(error),
+            Err(error) => classify(error, MAX_HANDLES),
         })
     }
 }
@@ -586,7 +589,9 @@ pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store
     store
 }
 
-pub(crate) fn classify(error: wasmtime::Error) -> Exit {
+/// How a run or an instance that failed with `error` ended; `max_handles`: the most handles it
+/// could hold.
+pub(crate) fn classify(error: wasmtime::Error, max_handles: usize) -> Exit {
     for cause in error.chain() {
         if let Some(exit) = cause.downcast_ref::<I32Exit>() {
             return Exit::Code(exit.0);
@@ -597,7 +602,7 @@ pub(crate) fn classify(error: wasmtime::Error) -> Exit {
         if let Some(ResourceTableError::Full) = cause.downcast_ref::<ResourceTableError>() {
             return Exit::Trap {
                 message: format!(
-                    "the app holds {MAX_HANDLES} handles (open files, sockets, streams), the most \
+                    "the app holds {max_handles} handles (open files, sockets, streams), the most \
                      one instance may hold at once"
                 ),
                 backtrace: None,

@@ -317,6 +317,7 @@ impl Instance for SkiffInstance {
                     turns: None,
                     rate: None,
                     peers: None,
+                    max_handles: None,
                 };
                 let http = Arc::new(HttpApp::new(
                     self.id.clone(),

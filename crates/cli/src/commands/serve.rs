@@ -82,6 +82,7 @@ impl Serve {
             turns: None,
             rate: None,
             peers: None,
+            max_handles: None,
         };
         app.check_grants(&options.grants)?;
         let http = Arc::new(skiff_http::HttpApp::new(

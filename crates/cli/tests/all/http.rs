@@ -11,7 +11,7 @@ use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use skiff_test_programs_artifacts::{
     P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_ECHO, P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG,
-    P2_HTTP_MEMORY, P2_HTTP_NN, P2_HTTP_OUTBOUND, P2_HTTP_STATE, foreach_http,
+    P2_HTTP_MEMORY, P2_HTTP_NN, P2_HTTP_OPEN_FILES, P2_HTTP_OUTBOUND, P2_HTTP_STATE, foreach_http,
 };
 
 use crate::daemon::{Daemon, state};
@@ -20,6 +20,7 @@ use crate::tenants::percentile;
 
 // The test of each handler program: a program without one is a compile error.
 use self::a_misbehaving_app_does_not_slow_its_neighbours as p2_http_log;
+use self::an_apps_instances_share_half_of_the_daemons_descriptors as p2_http_open_files;
 use self::every_request_gets_a_fresh_instance as p2_http_state;
 use self::grants_apply_to_handlers as p2_http_env;
 use self::metering_counts_cpu_time_and_memory_time_per_app as p2_http_cpu;
@@ -428,6 +429,56 @@ fn via_gateway(gateway: &str, host: &str, path: &str) -> (StatusCode, String) {
         .send()
         .unwrap();
     (response.status(), response.text().unwrap())
+}
+
+/// One app's instances together hold at most half of the daemon's open files: each instance gets
+/// its share (of its `--max-concurrency` many), so a handler that opens files in a loop at full
+/// concurrency cannot take every descriptor (500 instances of 1024 handles, against a limit of
+/// 20,000 here). `skiff serve` runs one app: its instances hold 1024 each, as a command.
+#[test]
+fn an_apps_instances_share_half_of_the_daemons_descriptors() {
+    let dir = crate::support::dir_with(&[("f", "opened again and again\n")]);
+    let grant = format!("{}:/d:ro", path_str(dir.path()));
+    let server = Server::start(&Skiff::new(), &["-v", &grant, P2_HTTP_OPEN_FILES]);
+    let (status, body) = get(&server.url("/"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("holds 1024 handles"), "{body}");
+
+    let daemon = Daemon::start();
+    let port = free_port().to_string();
+    daemon
+        .run_d(
+            "files",
+            &[
+                "-p",
+                &port,
+                "-v",
+                &grant,
+                "--max-concurrency",
+                "100",
+                P2_HTTP_OPEN_FILES,
+            ],
+        )
+        .success();
+    // The daemon's hard limit is the test's (inherited): half of it, shared by 100 instances.
+    let limits = std::fs::read_to_string("/proc/self/limits").unwrap();
+    let hard: usize = limits
+        .lines()
+        .find(|l| l.starts_with("Max open files"))
+        .and_then(|l| l.split_whitespace().nth(4))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1 << 30);
+    let share = (hard / 2 / 100).clamp(64, 1024);
+    let (status, body) = get(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(
+        body.contains(&format!("holds {share} handles")),
+        "{share}: {body}"
+    );
+    // The daemon still answers, and the app's next request gets a fresh instance.
+    daemon.run(&["ps"]).success().stdout_has("files");
+    let (status, _) = get(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
 }
 
 #[test]
