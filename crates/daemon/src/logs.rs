@@ -99,7 +99,7 @@ impl AppLog {
         // Disk I/O (a rename, an open, a write the kernel may throttle) on the guest's task:
         // the worker's other tasks move to another thread meanwhile, so a slow disk or a log
         // flood stalls only the app writing, never the API or other apps.
-        off_worker(|| {
+        skiff_runtime::off_worker(|| {
             if inner.size + json.len() as u64 > ROTATE_BYTES {
                 inner.file = None;
                 let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
@@ -152,17 +152,6 @@ impl AppLog {
     pub fn remove(&self) {
         let _ = std::fs::remove_file(self.path.with_extension("log.1"));
         let _ = std::fs::remove_file(&self.path);
-    }
-}
-
-/// Runs blocking work without holding up the async worker it is called on (tokio's
-/// `block_in_place` on the daemon's multi-threaded runtime; directly elsewhere).
-pub(crate) fn off_worker<R>(f: impl FnOnce() -> R) -> R {
-    match tokio::runtime::Handle::try_current() {
-        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
-            tokio::task::block_in_place(f)
-        }
-        _ => f(),
     }
 }
 

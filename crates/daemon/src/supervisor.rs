@@ -430,7 +430,7 @@ impl Supervisor {
         let workload = if app.kind() == AppKind::Http {
             let options = HandlerOptions {
                 // Name lookups of the network grants and wasi-nn's models: blocking work.
-                grants: crate::logs::off_worker(|| PreparedGrants::new(&record.grants))
+                grants: skiff_runtime::off_worker(|| PreparedGrants::new(&record.grants))
                     .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?,
                 limits: record.limits.clone(),
                 stdio: Stdio::Capture {

@@ -67,6 +67,17 @@ pub fn digest(bytes: &[u8]) -> String {
     format!("sha256:{}", hex::encode(sha2::Sha256::digest(bytes)))
 }
 
+/// Runs blocking work without holding up the async worker it is called on (tokio's
+/// `block_in_place` on a multi-threaded runtime, as the daemon's; directly elsewhere).
+pub fn off_worker<R>(f: impl FnOnce() -> R) -> R {
+    match tokio::runtime::Handle::try_current() {
+        Ok(handle) if handle.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread => {
+            tokio::task::block_in_place(f)
+        }
+        _ => f(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     /// What `skiff version` reports is the wasmtime the workspace builds with.

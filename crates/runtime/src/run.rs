@@ -402,7 +402,8 @@ impl App {
     /// Runs the app once, with stdio inherited from this process, until it exits, traps or hits
     /// a limit.
     pub async fn run(&self, options: RunOptions) -> Result<Exit, RunError> {
-        let grants = PreparedGrants::new(&options.grants)?;
+        // Name lookups of the network grants and wasi-nn's models: blocking work.
+        let grants = crate::off_worker(|| PreparedGrants::new(&options.grants))?;
         self.check_grants(&grants)?;
         let call = match (&self.pre, options.invoke.as_deref()) {
             (Pre::Library(_), None) => {
