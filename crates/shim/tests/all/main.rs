@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
-    P3_ARGS_ENV, P3_STDIN_UPPER,
+    P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER,
 };
 use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
@@ -365,6 +365,16 @@ fn what_cannot_be_honoured_is_refused_with_the_reason() {
     let run = containerd.run(&hello, "cwd", &["--cwd", "/app"], &[]);
     assert_ne!(run.code, 0, "{run:?}");
     assert!(run.stderr.contains("working directory `/app`"), "{run:?}");
+    // wasi-nn would load OpenVINO into the node's one shim: never granted here.
+    let nn = containerd.publish(&registry, "team/nn:1.0", P2_NN, Form::Layer);
+    let run = containerd.run(&nn, "nn", &[], &["--name", "add-one"]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(
+        run.stderr
+            .contains("the containerd shim does not grant wasi-nn"),
+        "{run:?}\n{}",
+        containerd.log()
+    );
     // A CPU quota is honoured: the app gets that share of the CPU (`skiff run --cpus`).
     let run = containerd.run(&hello, "cpus", &["--cpus", "0.5"], &[]);
     assert_eq!(run.code, 0, "{run:?}");
