@@ -8,7 +8,7 @@ step() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 
 command -v cargo >/dev/null || { echo "error: cargo not found; install Rust from https://rustup.rs" >&2; exit 1; }
 
-step "Adding the WebAssembly targets, what the test suite starts (docker-registry, htpasswd) and the guest toolchains of skiff new"
+step "Adding the WebAssembly targets, what the test suite starts (docker-registry, htpasswd, containerd, OpenVINO's runtime for wasi-nn) and the guest toolchains of skiff new"
 scripts/install-test-deps.sh
 
 step "Building skiff (release; a clean build of wasmtime takes 10-15 minutes on 2 cores)"
