@@ -324,7 +324,12 @@ impl Instance for SkiffInstance {
                     HttpApp::ready(app.clone()),
                     options,
                     HttpLimits::default(),
-                    &Bounds::unshared(),
+                    // The node's containers share this shim's descriptors: each app's instances
+                    // together hold at most half of them, as in the daemon.
+                    &Bounds {
+                        app_handles: skiff_http::fd_hard_limit() / 2,
+                        ..Bounds::unshared()
+                    },
                 ));
                 let _ = self.served.set(http.clone());
                 log::info!("container {}: serving on http://{address}/", self.id);
