@@ -339,13 +339,18 @@ fn the_dashboard_shows_apps_traffic_and_logs_live_and_stops_an_app() {
             |total| *total > 0.0,
         )
         .await;
-        assert_eq!(
-            browser
-                .text("#bill dd[data-bill=\"requests\"]")
-                .await
-                .unwrap(),
-            "4"
-        );
+        // Counted once each instance is gone, which may be just after its log lines show.
+        wait_for(
+            "the bill counting all 4 requests",
+            async || {
+                browser
+                    .text("#bill dd[data-bill=\"requests\"]")
+                    .await
+                    .unwrap_or_default()
+            },
+            |requests| requests == "4",
+        )
+        .await;
         assert_eq!(
             browser.text("#bill dd[data-bill=\"cost\"]").await.unwrap(),
             "2.00"
