@@ -1,11 +1,13 @@
-//! `-S nn` in wasmtime-wasi-nn's terms: a context per instance, with the models the grant names
-//! loaded once, when the grants are prepared, and shared by every instance.
+//! `-S nn` in wasmtime-wasi-nn's terms: a context per instance, with the backends (OpenVINO's
+//! `Core`, costly to make) and the models the grant names made once, when the grants are
+//! prepared, and shared by every instance.
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 
+use wasmtime_wasi_nn::backend::{BackendError, BackendFromDir, BackendInner};
 use wasmtime_wasi_nn::wit::{ExecutionTarget, GraphEncoding};
-use wasmtime_wasi_nn::{Graph, GraphRegistry, Registry};
+use wasmtime_wasi_nn::{Backend, Graph, GraphRegistry, Registry};
 
 use crate::grants::NnGrant;
 use crate::wasi::GrantError;
@@ -13,6 +15,7 @@ use crate::wasi::GrantError;
 /// The granted models, loaded.
 #[derive(Clone, Default)]
 pub struct PreparedNn {
+    backends: Arc<[Arc<Mutex<Backend>>]>,
     graphs: Arc<HashMap<String, Graph>>,
 }
 
@@ -61,22 +64,59 @@ impl PreparedNn {
             graphs.insert(name, loaded);
         }
         Ok(PreparedNn {
+            backends: backends
+                .into_iter()
+                .map(|b| Arc::new(Mutex::new(b)))
+                .collect(),
             graphs: Arc::new(graphs),
         })
     }
 
     /// A context for one instance of a component (`wasi:nn`): every backend, and the models.
     pub fn wit(&self) -> wasmtime_wasi_nn::wit::WasiNnCtx {
-        wasmtime_wasi_nn::wit::WasiNnCtx::new(wasmtime_wasi_nn::backend::list(), self.registry())
+        wasmtime_wasi_nn::wit::WasiNnCtx::new(self.backends(), self.registry())
     }
 
     /// A context for one instance of a module (`wasi_ephemeral_nn`).
     pub fn witx(&self) -> wasmtime_wasi_nn::witx::WasiNnCtx {
-        wasmtime_wasi_nn::witx::WasiNnCtx::new(wasmtime_wasi_nn::backend::list(), self.registry())
+        wasmtime_wasi_nn::witx::WasiNnCtx::new(self.backends(), self.registry())
+    }
+
+    /// Handles to the app's backends, one per encoding.
+    fn backends(&self) -> Vec<Backend> {
+        self.backends
+            .iter()
+            .map(|b| {
+                let encoding = b.lock().unwrap_or_else(|e| e.into_inner()).encoding();
+                Backend::from(Shared(encoding, b.clone()))
+            })
+            .collect()
     }
 
     fn registry(&self) -> Registry {
         Registry::from(Graphs(self.graphs.as_ref().clone()))
+    }
+}
+
+/// One of the app's backends, shared by its instances: a model a guest loads is compiled by the
+/// same OpenVINO `Core` for every instance, not by a new one per instance.
+struct Shared(GraphEncoding, Arc<Mutex<Backend>>);
+
+impl BackendInner for Shared {
+    fn encoding(&self) -> GraphEncoding {
+        self.0
+    }
+
+    fn load(&mut self, builders: &[&[u8]], target: ExecutionTarget) -> Result<Graph, BackendError> {
+        self.1
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .load(builders, target)
+    }
+
+    fn as_dir_loadable(&mut self) -> Option<&mut dyn BackendFromDir> {
+        // Directories are loaded once, by `PreparedNn::new`; guests load by bytes or by name.
+        None
     }
 }
 
