@@ -113,6 +113,27 @@ pub struct DirGrant {
     pub read_only: bool,
 }
 
+/// Whether a directory is granted as `.`, which says where relative paths go as a working
+/// directory would.
+pub fn dot_granted(dirs: &[DirGrant]) -> bool {
+    use std::path::{Component, Path};
+    dirs.iter()
+        .any(|d| Path::new(&d.guest).components().eq([Component::CurDir]))
+}
+
+/// The innermost directory granted at an absolute guest path that holds the absolute, normalised
+/// guest path `path` (`-v a:/data -v b:/data/logs`: `/data/logs/x` is in `b`), and what of
+/// `path` lies below it.
+pub fn granted_dir_of<'a, 'p>(
+    dirs: &'a [DirGrant],
+    path: &'p std::path::Path,
+) -> Option<(&'a DirGrant, &'p std::path::Path)> {
+    dirs.iter()
+        .filter(|d| d.guest.starts_with('/'))
+        .filter_map(|d| Some((d, path.strip_prefix(&d.guest).ok()?)))
+        .max_by_key(|(d, _)| std::path::Path::new(&d.guest).components().count())
+}
+
 impl DirGrant {
     /// `host` at `guest` (see [`DirGrant::guest`]); `Err` says what is wrong with `guest`.
     pub fn new(host: PathBuf, guest: &str, read_only: bool) -> Result<Self, &'static str> {

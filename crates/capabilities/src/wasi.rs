@@ -283,10 +283,7 @@ fn working_dir(workdir: &str, dirs: &[DirGrant]) -> Result<Workdir, GrantError> 
         .chain(parts.iter().copied())
         .collect();
     let guest = normalized.to_string_lossy().into_owned();
-    if dirs
-        .iter()
-        .any(|d| Path::new(&d.guest).components().eq([Component::CurDir]))
-    {
+    if crate::grants::dot_granted(dirs) {
         return Err(GrantError::WorkdirAndDot(guest));
     }
     if parts.is_empty() {
@@ -295,12 +292,7 @@ fn working_dir(workdir: &str, dirs: &[DirGrant]) -> Result<Workdir, GrantError> 
             dir: None,
         });
     }
-    // The innermost grant holding it: `-v a:/data -v b:/data/logs -w /data/logs/x` is in `b`.
-    let (grant, below) = dirs
-        .iter()
-        .filter(|d| d.guest.starts_with('/'))
-        .filter_map(|d| Some((d, normalized.strip_prefix(&d.guest).ok()?)))
-        .max_by_key(|(d, _)| Path::new(&d.guest).components().count())
+    let (grant, below) = crate::grants::granted_dir_of(dirs, &normalized)
         .ok_or_else(|| GrantError::WorkdirNotGranted(guest.clone()))?;
     let host = grant.host.join(below);
     // Opened down from the grant's directory without leaving it (a symlink on the way out of it,

@@ -127,17 +127,13 @@ pub fn merge_grants(
 }
 
 /// Whether `workdir` lies in a directory granted at an absolute guest path, with none granted as
-/// `.` (which a working directory would replace).
+/// `.` (which a working directory would replace): the rule `-w` is checked by.
 fn visible(workdir: &str, dirs: &[DirGrant]) -> bool {
     use std::path::{Component, Path};
     let path = Path::new(workdir);
     !path.components().any(|c| c == Component::ParentDir)
-        && !dirs
-            .iter()
-            .any(|d| Path::new(&d.guest).components().eq([Component::CurDir]))
-        && dirs
-            .iter()
-            .any(|d| d.guest.starts_with('/') && path.starts_with(&d.guest))
+        && !skiff_capabilities::dot_granted(dirs)
+        && skiff_capabilities::granted_dir_of(dirs, path).is_some()
 }
 
 /// The line to show the user when the image declares network destinations that the run does not
