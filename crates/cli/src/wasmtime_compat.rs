@@ -8,6 +8,7 @@
 
 use clap::Args;
 use skiff_capabilities::ByteSize;
+use skiff_runtime::UnknownImports;
 
 use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
@@ -29,8 +30,10 @@ pub struct WasmtimeFlags {
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
-    /// `--memory`, which counts all memories together), and the proposals `wasmtime run` enables
-    /// by default (on already, e.g. `gc`, `threads`, `exceptions`, `component-model-async`);
+    /// `--memory`, which counts all memories together), `unknown-imports-trap` and
+    /// `unknown-imports-default` (imported functions Skiff does not provide become ones that
+    /// trap, or return zeros; in the foreground), and the proposals `wasmtime run` enables by
+    /// default (on already, e.g. `gc`, `threads`, `exceptions`, `component-model-async`);
     /// repeatable or comma-separated
     #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
     pub wasm: Vec<String>,
@@ -137,9 +140,15 @@ const ON_ALREADY: &[&str] = &[
 ];
 
 impl WasmtimeFlags {
-    /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags.
-    pub fn apply(&self, grants: &mut GrantFlags, limits: &mut LimitFlags) -> anyhow::Result<()> {
+    /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags; returns what the
+    /// program's imports that Skiff does not provide become.
+    pub fn apply(
+        &self,
+        grants: &mut GrantFlags,
+        limits: &mut LimitFlags,
+    ) -> anyhow::Result<UnknownImports> {
         self.refuse_compiler_options()?;
+        let mut unknown_imports = UnknownImports::Refuse;
         for (key, value) in options(&self.wasi) {
             match key {
                 "inherit-env" => {
@@ -238,6 +247,17 @@ impl WasmtimeFlags {
                     })?;
                     set_once(&mut limits.memory, size, "-W max-memory-size", "--memory")?;
                 }
+                // Both given: traps, as in wasmtime (which stubs with traps first).
+                "unknown-imports-trap" | "unknown-imports-default" => {
+                    if switch("-W", key, value)? {
+                        unknown_imports = match (key, unknown_imports) {
+                            ("unknown-imports-trap", _) | (_, UnknownImports::Trap) => {
+                                UnknownImports::Trap
+                            }
+                            _ => UnknownImports::DefaultValues,
+                        };
+                    }
+                }
                 "fuel" => {
                     return Err(user_error(
                         "`-W fuel`: Skiff limits computation by CPU time, not fuel",
@@ -264,7 +284,7 @@ impl WasmtimeFlags {
                 }
             }
         }
-        Ok(())
+        Ok(unknown_imports)
     }
 }
 

@@ -169,6 +169,7 @@ impl Supervisor {
             ),
             interrupt: skiff_runtime::Interrupt::Epochs,
             library_components: false,
+            unknown_imports: skiff_runtime::UnknownImports::Refuse,
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

@@ -33,6 +33,23 @@ pub struct RuntimeConfig {
     /// Also load components that export neither `wasi:cli/run` nor
     /// `wasi:http/incoming-handler` (libraries): only `skiff run --invoke` can call them.
     pub library_components: bool,
+    /// What a program's imports that Skiff does not provide become.
+    pub unknown_imports: UnknownImports,
+}
+
+/// What a program's imports that Skiff does not provide become: refused when it loads (the
+/// default), or stubbed as `wasmtime run -W unknown-imports-trap` and `-W
+/// unknown-imports-default` stub them, for a program that imports more than it calls (e.g. an
+/// AssemblyScript module's `env::abort`). Only functions are stubbed; any other import Skiff does
+/// not provide is still refused.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum UnknownImports {
+    #[default]
+    Refuse,
+    /// Functions that trap when called, naming the import.
+    Trap,
+    /// Functions that return zeros and null references (core modules only, as in wasmtime).
+    DefaultValues,
 }
 
 /// How a running command app is stopped at its CPU-time or wall-clock limit (HTTP handlers
@@ -212,6 +229,10 @@ impl Runtime {
     /// What stops a command app at its limits, when not epochs: the watchdog's report.
     pub(crate) fn library_components(&self) -> bool {
         self.config.library_components
+    }
+
+    pub(crate) fn unknown_imports(&self) -> UnknownImports {
+        self.config.unknown_imports
     }
 
     pub(crate) fn exit_process(&self) -> Option<&LimitReport> {

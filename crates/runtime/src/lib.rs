@@ -25,7 +25,7 @@ mod warm;
 
 pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
-pub use engine::{Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig};
+pub use engine::{Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig, UnknownImports};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};

@@ -9,7 +9,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 use crate::Runtime;
-use crate::engine::{Engines, Flavor};
+use crate::engine::{Engines, Flavor, UnknownImports};
 use crate::limits::CpuTurns;
 use crate::run::{ComponentHost, P1Host, RunError};
 use skiff_capabilities::wasi::PreparedGrants;
@@ -82,6 +82,11 @@ pub enum LoadError {
     },
     #[error("`{name}` imports `{import}`, which Skiff does not provide")]
     UnknownImport { name: String, import: String },
+    #[error(
+        "`{name}` is a component: `-W unknown-imports-default` stubs the imports of core modules \
+         only"
+    )]
+    DefaultValuesInComponent { name: String },
     #[error("`{name}` needs imports that Skiff does not provide")]
     Link {
         name: String,
@@ -147,10 +152,20 @@ impl LoadError {
                  against `wasi:http` and `wasi:cli` alone (a Spin HTTP component that uses \
                  nothing else runs here)"
             }
-            LoadError::UnknownImport { .. } | LoadError::Link { .. } => {
+            LoadError::DefaultValuesInComponent { .. } => {
+                "give `-W unknown-imports-trap` instead, as `wasmtime run` would have you do"
+            }
+            LoadError::UnknownImport { .. } => {
+                "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules; build for \
+                 wasm32-wasip1, or, for a program that imports more than it calls, stub the rest \
+                 as `wasmtime run` does: `-W unknown-imports-trap` (or `-W \
+                 unknown-imports-default`)"
+            }
+            LoadError::Link { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules and WASI 0.2 \
                  and 0.3.0 (the `wasi:cli/command` world, and `wasi:http`) to components; build \
-                 for wasm32-wasip1 or wasm32-wasip2"
+                 for wasm32-wasip1 or wasm32-wasip2, or, for a program that imports more than it \
+                 calls, stub the rest as `wasmtime run` does: `-W unknown-imports-trap`"
             }
             LoadError::NotCommand { .. } => {
                 "build a binary crate for wasm32-wasip2 (a `wasi:cli/command`), or an HTTP handler \
@@ -355,14 +370,22 @@ impl Runtime {
             AppKind::Module => {
                 // SAFETY: as in `load`: the cache's own artifact, checked against its CRC.
                 let module = unsafe { Module::deserialize_file(&engines.engine, &entry.path) };
-                engines.link_module(name, &module.ok()?).ok()?
+                engines
+                    .link_module(name, &module.ok()?, self.unknown_imports())
+                    .ok()?
             }
             kind @ (AppKind::Component | AppKind::Http) => {
                 // SAFETY: as above.
                 let component =
                     unsafe { Component::deserialize_file(&engines.engine, &entry.path) };
                 engines
-                    .link_component(name, &component.ok()?, kind, self.library_components())
+                    .link_component(
+                        name,
+                        &component.ok()?,
+                        kind,
+                        self.library_components(),
+                        self.unknown_imports(),
+                    )
                     .ok()?
             }
         };
@@ -440,7 +463,7 @@ impl Runtime {
                     // checked against the CRC written with it.
                     unsafe { Module::deserialize_file(e, p) }
                 })?;
-                engines.link_module(name, &module)?
+                engines.link_module(name, &module, self.unknown_imports())?
             }
             AppKind::Component | AppKind::Http => {
                 let component =
@@ -448,7 +471,13 @@ impl Runtime {
                         // SAFETY: as for modules above.
                         unsafe { Component::deserialize_file(e, p) }
                     })?;
-                engines.link_component(name, &component, kind, self.library_components())?
+                engines.link_component(
+                    name,
+                    &component,
+                    kind,
+                    self.library_components(),
+                    self.unknown_imports(),
+                )?
             }
         };
         Ok(self.app(name, digest, pre))
@@ -534,23 +563,48 @@ impl Engines {
         deserialize(&self.engine, path.path()).map_err(invalid)
     }
 
-    fn link_module(&self, name: &str, module: &Module) -> Result<Pre, LoadError> {
-        for import in module.imports() {
-            if !["wasi_snapshot_preview1", "wasi_unstable", NN_MODULE].contains(&import.module()) {
-                return Err(LoadError::UnknownImport {
-                    name: name.to_string(),
-                    import: format!("{}::{}", import.module(), import.name()),
-                });
-            }
-        }
+    fn link_module(
+        &self,
+        name: &str,
+        module: &Module,
+        unknown: UnknownImports,
+    ) -> Result<Pre, LoadError> {
+        let link = |e: wasmtime::Error| LoadError::Link {
+            name: name.to_string(),
+            source: e.into_boxed_dyn_error(),
+        };
         let preview0 = module.imports().any(|i| i.module() == "wasi_unstable");
-        let pre = self
-            .p1_linker(preview0)
-            .instantiate_pre(module)
-            .map_err(|e| LoadError::Link {
-                name: name.to_string(),
-                source: e.into_boxed_dyn_error(),
-            })?;
+        let linker = self.p1_linker(preview0);
+        let stubbed;
+        let linker = match unknown {
+            UnknownImports::Refuse => {
+                for import in module.imports() {
+                    if !["wasi_snapshot_preview1", "wasi_unstable", NN_MODULE]
+                        .contains(&import.module())
+                    {
+                        return Err(LoadError::UnknownImport {
+                            name: name.to_string(),
+                            import: format!("{}::{}", import.module(), import.name()),
+                        });
+                    }
+                }
+                linker
+            }
+            // A linker of its own for this program, with its stubs (the engine's stays as is).
+            UnknownImports::Trap => {
+                let mut linker = linker.clone();
+                linker
+                    .define_unknown_imports_as_traps(module)
+                    .map_err(link)?;
+                stubbed = linker;
+                &stubbed
+            }
+            UnknownImports::DefaultValues => {
+                stubbed = with_default_functions(linker, module);
+                &stubbed
+            }
+        };
+        let pre = linker.instantiate_pre(module).map_err(link)?;
         // As the wasmtime CLI does: `_start` for commands, else the default export `""`; a
         // reactor's `_initialize` runs first.
         let entry = ["_start", ""]
@@ -583,6 +637,7 @@ impl Engines {
         component: &Component,
         kind: AppKind,
         libraries: bool,
+        unknown: UnknownImports,
     ) -> Result<Pre, LoadError> {
         let link = |e: wasmtime::Error| LoadError::Link {
             name: name.to_string(),
@@ -593,10 +648,21 @@ impl Engines {
             export,
             source: e.into_boxed_dyn_error(),
         };
-        let pre = self
-            .component_linker()
-            .instantiate_pre(component)
-            .map_err(link)?;
+        let pre = match unknown {
+            UnknownImports::Refuse => self.component_linker().instantiate_pre(component),
+            UnknownImports::Trap => {
+                let mut linker = self.component_linker().clone();
+                linker
+                    .define_unknown_imports_as_traps(component)
+                    .and_then(|()| linker.instantiate_pre(component))
+            }
+            UnknownImports::DefaultValues => {
+                return Err(LoadError::DefaultValuesInComponent {
+                    name: name.to_string(),
+                });
+            }
+        }
+        .map_err(link)?;
         // Both worlds are validated by the type of their export, not just its name.
         Ok(match kind {
             AppKind::Http => Pre::Http(
@@ -618,6 +684,42 @@ impl Engines {
             },
         })
     }
+}
+
+/// `linker` and, for each function `module` imports that it lacks, one that returns zeros and
+/// null references (and traps where a result has no default) (`wasmtime run -W unknown-imports-default`; wasmtime's own
+/// `define_unknown_imports_as_default_values` makes them in a store, and an app's linker is
+/// shared by all its stores).
+fn with_default_functions(
+    linker: &wasmtime::Linker<P1Host>,
+    module: &Module,
+) -> wasmtime::Linker<P1Host> {
+    let mut stubbed = linker.clone();
+    for import in module.imports() {
+        let wasmtime::ExternType::Func(ty) = import.ty() else {
+            continue;
+        };
+        let results = ty
+            .results()
+            .map(|ty| wasmtime::Val::default_for_ty(&ty))
+            .collect::<Option<Vec<_>>>();
+        let (module_name, name) = (import.module().to_string(), import.name().to_string());
+        // Defining a name the linker has already fails (it never shadows): that import is
+        // provided, and left as it is.
+        let _provided = stubbed
+            .func_new(import.module(), import.name(), ty, move |_, _, out| {
+                match &results {
+                    Some(results) => out.clone_from_slice(results),
+                    None => wasmtime::bail!(
+                        "`{module_name}::{name}` is not provided, and returns a reference with \
+                         no default value"
+                    ),
+                }
+                Ok(())
+            })
+            .is_err();
+    }
+    stubbed
 }
 
 /// Whether a module (or a module inside a component) defines or imports a shared memory.

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use skiff_api::{CreateApp, RestartPolicy};
-use skiff_runtime::{App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig};
+use skiff_runtime::{
+    App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig, UnknownImports,
+};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
@@ -113,8 +115,17 @@ struct DetachFlags {
 
 impl Run {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        let unknown_imports = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if self.daemon.detach {
+            if unknown_imports != UnknownImports::Refuse {
+                return Err(user_error(
+                    "`-W unknown-imports-trap` and `-W unknown-imports-default` apply to a run in \
+                     the foreground (and `skiff serve`); the daemon runs only programs whose \
+                     every import it provides",
+                    "drop `-d` to run it here, or build the program without the imports it \
+                     never calls",
+                ));
+            }
             if self.argv0.is_some() {
                 return Err(user_error(
                     "`--argv0` names the program of a run in the foreground; the daemon runs an \
@@ -184,6 +195,7 @@ impl Run {
                 },
             },
             library_components: self.invoke.is_some(),
+            unknown_imports,
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;

@@ -49,7 +49,7 @@ pub struct Serve {
 
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        let unknown_imports = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         let target = &self.app;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),
@@ -62,6 +62,7 @@ impl Serve {
             // Handlers always stop at their limits by epochs (only they run here).
             interrupt: skiff_runtime::Interrupt::Epochs,
             library_components: false,
+            unknown_imports,
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

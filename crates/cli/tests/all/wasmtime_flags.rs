@@ -187,3 +187,98 @@ fn wasi_options_skiff_has_on_already_are_accepted() {
         .code(125)
         .stderr_has("Skiff cannot turn inherit-stdout off");
 }
+
+/// Imports two functions no host provides (as an AssemblyScript module imports `env::abort`),
+/// prints `before`, then calls `env::seed` and exits with 3 if it answers anything but 0.
+const IMPORTS_MORE_THAN_WASI: &str = r#"(module
+    (import "env" "abort" (func $abort (param i32 i32 i32 i32)))
+    (import "env" "seed" (func $seed (result f64)))
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "before\n")
+    (func (export "_start")
+        (i32.store (i32.const 0) (i32.const 16))
+        (i32.store (i32.const 4) (i32.const 7))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8)))
+        (if (f64.ne (call $seed) (f64.const 0)) (then (call $exit (i32.const 3))))))"#;
+
+/// `-W unknown-imports-trap` and `-W unknown-imports-default`, as `wasmtime run` takes them:
+/// imported functions Skiff does not provide trap when called, naming the import, or return
+/// zeros; without either the program is refused when it loads, with the flags in the hint.
+#[test]
+fn unknown_imports_are_stubbed_as_wasmtime_stubs_them() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let module = write_file(dir.path(), "imports.wat", IMPORTS_MORE_THAN_WASI);
+    let module = path_str(&module);
+    skiff
+        .run(&["run", module])
+        .code(125)
+        .stdout_is("")
+        .stderr_has("imports `env::abort`, which Skiff does not provide")
+        .stderr_has("`-W unknown-imports-trap`");
+    skiff
+        .run(&["run", "-W", "unknown-imports-trap", module])
+        .code(1)
+        .stdout_is("before\n")
+        .stderr_has("unknown import: `env::seed` has not been defined");
+    skiff
+        .run(&["run", "-W", "unknown-imports-default", module])
+        .success()
+        .stdout_is("before\n");
+    // Both: traps, as in wasmtime.
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "unknown-imports-default,unknown-imports-trap=y",
+            module,
+        ])
+        .code(1)
+        .stderr_has("`env::seed` has not been defined");
+    skiff
+        .run(&["run", "-d", "-W", "unknown-imports-trap", module])
+        .code(125)
+        .stderr_has("hint: drop `-d`");
+
+    // A component that imports more than it calls runs with the traps; one that calls what no
+    // host provides traps there. Components get no default values, in wasmtime either.
+    let uncalled = crate::errors::command_importing(
+        r#"(import "example:host/log@1.0.0" (instance (export "log" (func))))"#,
+        "wasi:cli/run@0.2.0",
+    );
+    let uncalled = write_file(dir.path(), "uncalled.wat", &uncalled);
+    let uncalled = path_str(&uncalled);
+    skiff
+        .run(&["run", uncalled])
+        .code(125)
+        .stderr_has("`example:host/log@1.0.0`")
+        .stderr_has("`-W unknown-imports-trap`");
+    skiff
+        .run(&["run", "-W", "unknown-imports-trap", uncalled])
+        .success();
+    skiff
+        .run(&["run", "-W", "unknown-imports-default", uncalled])
+        .code(125)
+        .stderr_has("stubs the imports of core modules only")
+        .stderr_has("hint: give `-W unknown-imports-trap`");
+    let called = write_file(
+        dir.path(),
+        "called.wat",
+        r#"(component
+        (import "example:host/log@1.0.0" (instance $log (export "log" (func))))
+        (core func $log (canon lower (func $log "log")))
+        (core module $m
+            (import "host" "log" (func $log))
+            (func (export "run") (result i32) (call $log) i32.const 0))
+        (core instance $i (instantiate $m (with "host" (instance (export "log" (func $log))))))
+        (func $run (result (result)) (canon lift (core func $i "run")))
+        (instance $inst (export "run" (func $run)))
+        (export "wasi:cli/run@0.2.0" (instance $inst)))"#,
+    );
+    skiff
+        .run(&["run", "-W", "unknown-imports-trap", path_str(&called)])
+        .code(1)
+        .stderr_has("example:host/log@1.0.0");
+}
