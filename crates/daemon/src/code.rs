@@ -57,6 +57,10 @@ impl Code {
                     .runtime
                     .load(&name, &bytes, &mut |_| {})
                     .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
+                // A handler waits for requests, holding no more of its code than it runs.
+                if app.kind() == skiff_runtime::AppKind::Http {
+                    app.unmap_idle_code();
+                }
                 let app = Arc::new(app);
                 let mut shared = self.shared.lock().unwrap();
                 shared.retain(|_, w| w.strong_count() > 0);

@@ -237,20 +237,36 @@ impl Http {
 }
 
 impl Pre {
+    fn component(&self) -> Option<&Component> {
+        match self {
+            Pre::Module { .. } => None,
+            Pre::Component(command) => Some(command.instance_pre().component()),
+            Pre::Library(pre) => Some(pre.component()),
+            Pre::Http(http) => Some(http.instance_pre().component()),
+        }
+    }
+
     /// Whether it imports wasi-nn (`wasi_ephemeral_nn`, `wasi:nn/*`).
     fn uses_nn(&self) -> bool {
-        let component = match self {
-            Pre::Module { pre, .. } => {
-                return pre.module().imports().any(|i| i.module() == NN_MODULE);
+        match (self, self.component()) {
+            (_, Some(component)) => component
+                .component_type()
+                .imports(component.engine())
+                .any(|(name, _)| name.starts_with("wasi:nn/")),
+            (Pre::Module { pre, .. }, None) => {
+                pre.module().imports().any(|i| i.module() == NN_MODULE)
             }
-            Pre::Component(command) => command.instance_pre().component(),
-            Pre::Library(pre) => pre.component(),
-            Pre::Http(http) => http.instance_pre().component(),
-        };
-        component
-            .component_type()
-            .imports(component.engine())
-            .any(|(name, _)| name.starts_with("wasi:nn/"))
+            _ => false,
+        }
+    }
+
+    /// Where its compiled code is mapped.
+    fn image_range(&self) -> std::ops::Range<*const u8> {
+        match (self, self.component()) {
+            (_, Some(component)) => component.image_range(),
+            (Pre::Module { pre, .. }, None) => pre.module().image_range(),
+            _ => std::ptr::null()..std::ptr::null(),
+        }
     }
 }
 
@@ -285,6 +301,36 @@ impl App {
     /// The sha256 of the Wasm binary (for a `.wat` file, of the binary it assembles to).
     pub fn digest(&self) -> &str {
         &self.digest
+    }
+
+    /// Gives back this process's mappings of the app's compiled code, for an app about to wait
+    /// (the daemon's HTTP handlers until their first request). Loading reads a few parts of the
+    /// code's file (its metadata, unwind tables), and the kernel maps much of the rest with
+    /// them (fault-around, read-ahead): for a small handler the whole file, all of it counted
+    /// against the process while the app waits. The pages stay in the page cache, where the
+    /// kernel may reclaim them, and the app's first instance maps back (minor faults) those it
+    /// runs.
+    pub fn unmap_idle_code(&self) {
+        let range = self.pre.image_range();
+        let len = (range.end as usize).saturating_sub(range.start as usize);
+        if len == 0 {
+            return;
+        }
+        // SAFETY: `MADV_DONTNEED` on a private file mapping drops its page-table entries; the
+        // next access maps the file's pages again, so what the range holds does not change as
+        // long as nothing was written to it. Every app's code is such a mapping of a file
+        // (`Engines::compile` deserializes from a file, never from memory), and wasmtime
+        // writes nothing to it once loaded: it refuses code with relocations (but for DWARF
+        // sections, which Skiff's engines never emit), and makes the whole image read-only
+        // before use (`CodeMemory::publish`). The range is that mapping, and page-aligned.
+        let advised = unsafe { libc::madvise(range.start as *mut _, len, libc::MADV_DONTNEED) };
+        if advised != 0 {
+            tracing::debug!(
+                "cannot give back `{}`'s code pages: {}",
+                self.name,
+                std::io::Error::last_os_error()
+            );
+        }
     }
 
     /// Refuses a run or a deployment whose grants lack what the app imports and Skiff links
@@ -485,6 +531,8 @@ impl Runtime {
 }
 
 impl Engines {
+    /// Compiled code, from the cache or compiled now. Always deserialized from a file, so that
+    /// the code is a private mapping of it (`App::unmap_idle_code` relies on this).
     fn compile<T>(
         &self,
         name: &str,

@@ -1275,3 +1275,42 @@ fn evicted_handlers_are_loaded_again_on_their_next_request() {
         assert_eq!(echoed.text().unwrap(), format!("round {round}"));
     }
 }
+
+/// The daemon's mappings of compiled code (`.cwasm` files): (resident, size) in KiB.
+fn mapped_code(daemon: &Daemon) -> (u64, u64) {
+    let smaps = std::fs::read_to_string(format!("/proc/{}/smaps", daemon.pid())).unwrap();
+    let (mut rss, mut size, mut in_code) = (0, 0, false);
+    for line in smaps.lines() {
+        let mut words = line.split_whitespace();
+        let first = words.next().unwrap_or_default();
+        let kib = || words.clone().next().and_then(|v| v.parse::<u64>().ok());
+        match first {
+            // A mapping's header: `START-END PERMS OFFSET DEV INODE [PATH]`.
+            _ if !first.ends_with(':') => in_code = line.ends_with(".cwasm"),
+            "Size:" if in_code => size += kib().unwrap(),
+            "Rss:" if in_code => rss += kib().unwrap(),
+            _ => {}
+        }
+    }
+    (rss, size)
+}
+
+/// An idle handler holds none of its compiled code in the daemon's memory (loading it maps the
+/// whole file, by the kernel's fault-around): only its first request maps back what it runs.
+#[test]
+fn an_idle_handler_holds_none_of_its_code() {
+    let daemon = Daemon::start();
+    daemon
+        .run_d("hello", &["--route", "/hello", P2_HTTP_HELLO])
+        .success();
+    let (idle, size) = mapped_code(&daemon);
+    assert!(size > 0, "the daemon maps no compiled code");
+    assert!(
+        idle * 4 <= size,
+        "an idle handler keeps {idle} KiB of its {size} KiB of code mapped"
+    );
+    let (status, body) = via_gateway(&gateway(&daemon), "x", "/hello");
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (serving, _) = mapped_code(&daemon);
+    assert!(serving > idle, "a request maps no code ({serving} KiB)");
+}
