@@ -109,6 +109,11 @@ impl Code {
         }
     }
 
+    /// Gives back the code pages of the handlers that served no request for `idle`.
+    pub fn give_back_idle(&self, idle: std::time::Duration) {
+        self.warm.give_back_idle(idle);
+    }
+
     /// Keeps a handler loaded while idle (until less recently used ones push it out).
     pub fn keep_warm(&self, key: &str, app: Arc<App>) {
         self.warm.insert(key, app);

@@ -40,6 +40,8 @@ pub struct DaemonConfig {
     pub prices: Option<Prices>,
     /// Compiled HTTP handlers kept in memory (least recently used dropped first).
     pub loaded_handlers: usize,
+    /// How long a loaded HTTP handler serves no request before it gives back its code pages.
+    pub code_idle_after: std::time::Duration,
     /// HTTP handler instances alive at once, all apps together (the instance pool).
     pub max_instances: u32,
     /// What one HTTP app may hold at most: instances of the pool, and time per request.
@@ -139,6 +141,16 @@ async fn serve(config: DaemonConfig) -> anyhow::Result<()> {
             }
         });
     }
+    // Handlers that went quiet give back their code pages, checked twice per period.
+    let code = supervisor.code.clone();
+    let idle = config.code_idle_after;
+    tokio::spawn(async move {
+        let mut ticks = tokio::time::interval((idle / 2).max(std::time::Duration::from_millis(10)));
+        loop {
+            ticks.tick().await;
+            skiff_runtime::off_worker(|| code.give_back_idle(idle));
+        }
+    });
     tracing::info!(gateway = ?info.gateway, admin = ?info.metrics, "HTTP listeners");
     supervisor.set_info(info);
     tracing::info!(socket = %config.socket.display(), root = %config.root.display(), "skiff daemon listening");

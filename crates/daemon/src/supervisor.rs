@@ -85,7 +85,7 @@ pub struct Supervisor {
     /// The shared gateway's routes.
     pub gateway: Arc<RouteTable>,
     /// Compiled apps, shared by the apps running the same Wasm; HTTP handlers kept warm.
-    code: Arc<Code>,
+    pub(crate) code: Arc<Code>,
     state: State,
     logs_dir: PathBuf,
     apps: Mutex<HashMap<String, Arc<Slot>>>,

@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use crate::App;
 
@@ -16,7 +17,15 @@ pub struct WarmApps {
 #[derive(Default)]
 struct Lru {
     tick: u64,
-    apps: HashMap<String, (Arc<App>, u64)>,
+    apps: HashMap<String, Kept>,
+}
+
+struct Kept {
+    app: Arc<App>,
+    /// The tick of its last use, for the LRU.
+    tick: u64,
+    /// When it was last used; `None` once its code pages were given back since.
+    used_at: Option<Instant>,
 }
 
 impl WarmApps {
@@ -32,9 +41,10 @@ impl WarmApps {
         let mut lru = self.inner.lock().unwrap_or_else(|e| e.into_inner());
         lru.tick += 1;
         let tick = lru.tick;
-        let (app, used) = lru.apps.get_mut(key)?;
-        *used = tick;
-        Some(app.clone())
+        let kept = lru.apps.get_mut(key)?;
+        kept.tick = tick;
+        kept.used_at = Some(Instant::now());
+        Some(kept.app.clone())
     }
 
     /// Keeps `app` under `key`, pushing out the least recently used one when full.
@@ -46,12 +56,37 @@ impl WarmApps {
             let oldest = lru
                 .apps
                 .iter()
-                .min_by_key(|(_, (_, used))| *used)
+                .min_by_key(|(_, kept)| kept.tick)
                 .map(|(k, _)| k.clone());
             if let Some(oldest) = oldest {
                 lru.apps.remove(&oldest);
             }
         }
-        lru.apps.insert(key.to_string(), (app, tick));
+        let kept = Kept {
+            app,
+            tick,
+            used_at: Some(Instant::now()),
+        };
+        lru.apps.insert(key.to_string(), kept);
+    }
+
+    /// Gives back the code pages (`App::unmap_idle_code`) of each app not used for `idle`
+    /// since it was last used: an app that served requests and then went quiet holds no more
+    /// of its code than one never asked for. Its next use maps back what it runs.
+    pub fn give_back_idle(&self, idle: Duration) {
+        let quiet: Vec<Arc<App>> = {
+            let mut lru = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+            lru.apps
+                .values_mut()
+                .filter(|kept| kept.used_at.is_some_and(|at| at.elapsed() >= idle))
+                .map(|kept| {
+                    kept.used_at = None;
+                    kept.app.clone()
+                })
+                .collect()
+        };
+        for app in quiet {
+            app.unmap_idle_code();
+        }
     }
 }

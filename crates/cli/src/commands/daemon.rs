@@ -48,6 +48,10 @@ pub struct Daemon {
     /// cache on its next request (idle apps hold no instance either way)
     #[arg(long, value_name = "N", default_value_t = 1000)]
     max_loaded_handlers: usize,
+    /// How long a loaded HTTP handler serves no request before it gives back the memory of its
+    /// compiled code (the kernel's page cache keeps it; its next request maps back what it runs)
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, default_value = "60s")]
+    code_idle_after: Duration,
     /// HTTP handler instances alive at once, all apps together (slots reserved up front; a
     /// request beyond them gets 503)
     #[arg(long, value_name = "N", default_value_t = skiff_runtime::Pooling::default().max_instances)]
@@ -135,6 +139,7 @@ impl Daemon {
             admin: self.admin.0,
             prices: self.prices,
             loaded_handlers: self.max_loaded_handlers,
+            code_idle_after: self.code_idle_after,
             max_instances: self.max_instances.max(1),
             bounds,
         })?;

@@ -1296,10 +1296,11 @@ fn mapped_code(daemon: &Daemon) -> (u64, u64) {
 }
 
 /// An idle handler holds none of its compiled code in the daemon's memory (loading it maps the
-/// whole file, by the kernel's fault-around): only its first request maps back what it runs.
+/// whole file, by the kernel's fault-around): its first request maps back what it runs, and once
+/// it has served nothing for `--code-idle-after`, it gives that back too.
 #[test]
 fn an_idle_handler_holds_none_of_its_code() {
-    let daemon = Daemon::start();
+    let daemon = Daemon::start_with(&["--code-idle-after", "1s"]);
     daemon
         .run_d("hello", &["--route", "/hello", P2_HTTP_HELLO])
         .success();
@@ -1313,4 +1314,9 @@ fn an_idle_handler_holds_none_of_its_code() {
     assert_eq!(status, StatusCode::OK, "{body}");
     let (serving, _) = mapped_code(&daemon);
     assert!(serving > idle, "a request maps no code ({serving} KiB)");
+    eventually("the handler, quiet again, gives back its code", || {
+        mapped_code(&daemon).0 * 4 <= size
+    });
+    let (status, body) = via_gateway(&gateway(&daemon), "x", "/hello");
+    assert_eq!(status, StatusCode::OK, "{body}");
 }
