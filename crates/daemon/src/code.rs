@@ -109,6 +109,11 @@ impl Code {
         }
     }
 
+    /// Drops a handler kept loaded, once no app runs its code.
+    pub fn forget(&self, key: &str) {
+        self.warm.remove(key);
+    }
+
     /// Gives back the code pages of the handlers that served no request for `idle`.
     pub fn give_back_idle(&self, idle: std::time::Duration) {
         self.warm.give_back_idle(idle);

@@ -801,6 +801,18 @@ impl Supervisor {
         })?;
         self.apps.lock().unwrap().remove(name);
         self.code.release(name);
+        if let Workload::Http(_) = slot.workload {
+            // Its compiled code goes with it, unless another handler runs the same.
+            let digest = slot.record.lock().unwrap().digest.clone();
+            let slots: Vec<Arc<Slot>> = self.apps.lock().unwrap().values().cloned().collect();
+            let shared = slots.iter().any(|other| {
+                matches!(other.workload, Workload::Http(_))
+                    && other.record.lock().unwrap().digest == digest
+            });
+            if !shared {
+                self.code.forget(&digest);
+            }
+        }
         let _ = self.events.send(event);
         slot.log.remove();
         Ok(())

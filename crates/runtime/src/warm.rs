@@ -70,6 +70,12 @@ impl WarmApps {
         lru.apps.insert(key.to_string(), kept);
     }
 
+    /// Drops the app kept under `key`, if any.
+    pub fn remove(&self, key: &str) {
+        let mut lru = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        lru.apps.remove(key);
+    }
+
     /// Gives back the code pages (`App::unmap_idle_code`) of each app not used for `idle`
     /// since it was last used: an app that served requests and then went quiet holds no more
     /// of its code than one never asked for. Its next use maps back what it runs.

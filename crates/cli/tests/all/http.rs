@@ -1299,7 +1299,7 @@ fn mapped_code(daemon: &Daemon) -> (u64, u64) {
 /// whole file, by the kernel's fault-around): its first request maps back what it runs, and once
 /// it has served nothing for `--code-idle-after`, it gives that back too.
 #[test]
-fn an_idle_handler_holds_none_of_its_code() {
+fn a_handler_holds_its_code_only_while_it_serves() {
     let daemon = Daemon::start_with(&["--code-idle-after", "1s"]);
     daemon
         .run_d("hello", &["--route", "/hello", P2_HTTP_HELLO])
@@ -1319,4 +1319,9 @@ fn an_idle_handler_holds_none_of_its_code() {
     });
     let (status, body) = via_gateway(&gateway(&daemon), "x", "/hello");
     assert_eq!(status, StatusCode::OK, "{body}");
+    // Removed, it holds nothing at all: its code is unmapped.
+    daemon.run(&["rm", "-f", "hello"]).success();
+    eventually("the removed handler's code is unmapped", || {
+        mapped_code(&daemon).1 == 0
+    });
 }
