@@ -250,6 +250,8 @@ impl Instance for SkiffInstance {
                         http::LISTEN_ENV
                     ))
                 })?;
+                // It waits for its first request holding none of its code, as in the daemon.
+                app.unmap_idle_code();
                 Workload::Http {
                     app,
                     listener: Mutex::new(Some(listener)),
