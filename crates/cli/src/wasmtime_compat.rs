@@ -1,7 +1,7 @@
 //! `wasmtime run`'s and `wasmtime serve`'s own options on `skiff run` and `skiff serve`, so that a
 //! command line written for wasmtime (a test runner, a Makefile, a `CARGO_TARGET_*_RUNNER`) runs
 //! under Skiff unchanged: the `-S` (WASI) and `-W` (WebAssembly) option lists (and `run`'s
-//! `--argv0`, in its own file). What has a Skiff meaning takes it: `-S
+//! `--argv0`, in its own file), and `wasmtime serve`'s own options. What has a Skiff meaning takes it: `-S
 //! inherit-env` is `-e` for every variable, `-W timeout` is `--timeout`, `-W max-memory-size` is
 //! `--memory`; what is always on in Skiff, as in wasmtime's defaults, is accepted; anything else
 //! is refused naming the Skiff flag to use, never silently ignored.
@@ -49,6 +49,40 @@ pub struct WasmtimeFlags {
     allow_precompiled: bool,
     #[arg(long, hide = true)]
     preload: Vec<String>,
+}
+
+/// `wasmtime serve`'s own options, for its command lines: what Skiff does already is taken.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "As `wasmtime serve`")]
+pub struct WasmtimeServeFlags {
+    /// As `--max-concurrency` (beyond it, requests wait up to `--queue-timeout`)
+    #[arg(long, value_name = "N")]
+    max_concurrent_requests: Option<u32>,
+    /// Taken: Skiff gives every request a fresh instance, which any reuse count allows
+    #[arg(long, value_name = "N")]
+    max_instance_reuse_count: Option<u64>,
+    /// Taken: no instance serves two requests, at once or one after the other
+    #[arg(long, value_name = "N")]
+    max_instance_concurrent_reuse_count: Option<u64>,
+    /// Taken: no instance waits between requests (it ends with its request)
+    #[arg(long, value_name = "DURATION", value_parser = skiff_capabilities::parse_duration)]
+    idle_instance_timeout: Option<std::time::Duration>,
+    /// Taken: the handler's output is written as it is, with no prefix
+    #[arg(long)]
+    no_logging_prefix: bool,
+}
+
+impl WasmtimeServeFlags {
+    /// The handler instances alive at once, if a `wasmtime serve` option says.
+    pub fn max_concurrency(&self) -> anyhow::Result<Option<u32>> {
+        match self.max_concurrent_requests {
+            Some(0) => Err(user_error(
+                "`--max-concurrent-requests 0` would serve no request",
+                "give at least 1, e.g. `--max-concurrent-requests 100`",
+            )),
+            given => Ok(given),
+        }
+    }
 }
 
 /// WASI interfaces Skiff always links (where sockets may connect is `--network`), and

@@ -12,7 +12,7 @@ use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, 
 use crate::commands::run::load;
 use crate::errors::user_error;
 use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
-use crate::wasmtime_compat::WasmtimeFlags;
+use crate::wasmtime_compat::{WasmtimeFlags, WasmtimeServeFlags};
 
 /// How long in-flight requests may take to finish after Ctrl-C or SIGTERM.
 const GRACE: Duration = Duration::from_secs(10);
@@ -34,6 +34,8 @@ pub struct Serve {
     http: HttpLimitFlags,
     #[command(flatten)]
     wasmtime: WasmtimeFlags,
+    #[command(flatten)]
+    wasmtime_serve: WasmtimeServeFlags,
     /// The address to listen on (loopback unless you say otherwise)
     #[arg(
         long,
@@ -50,6 +52,9 @@ pub struct Serve {
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let unknown_imports = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        if let Some(n) = self.wasmtime_serve.max_concurrency()? {
+            self.http.max_concurrency = n;
+        }
         let target = &self.app;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(global.compile_cache_dir()),

@@ -327,6 +327,40 @@ fn excess_requests_queue_briefly_then_get_503() {
     assert_eq!(get(&server.url("/?ms=1")).0, StatusCode::OK);
 }
 
+/// `wasmtime serve`'s own options are taken: `--max-concurrent-requests` is
+/// `--max-concurrency`, and the limits on instance reuse hold, since Skiff reuses none.
+#[test]
+fn a_wasmtime_serve_command_line_serves_unchanged() {
+    let server = Server::start(
+        &Skiff::new(),
+        &[
+            "-Scli",
+            "--max-concurrent-requests",
+            "1",
+            "--max-instance-reuse-count",
+            "128",
+            "--max-instance-concurrent-reuse-count",
+            "16",
+            "--idle-instance-timeout",
+            "5s",
+            "--no-logging-prefix",
+            "--queue-timeout",
+            "200ms",
+            P2_HTTP_CPU,
+        ],
+    );
+    let slow = server.url("/?ms=3000");
+    let busy = std::thread::spawn(move || get(&slow));
+    std::thread::sleep(Duration::from_millis(700));
+    let response = client().get(server.url("/?ms=1")).send().unwrap();
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(busy.join().unwrap().0, StatusCode::OK);
+    Skiff::new()
+        .run(&["serve", "--max-concurrent-requests", "0", P2_HTTP_CPU])
+        .code(125)
+        .stderr_has("would serve no request");
+}
+
 #[test]
 fn outbound_http_needs_a_network_grant() {
     let upstream = upstream();
