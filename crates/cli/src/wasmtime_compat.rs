@@ -6,6 +6,8 @@
 //! `--memory`; what is always on in Skiff, as in wasmtime's defaults, is accepted; anything else
 //! is refused naming the Skiff flag to use, never silently ignored.
 
+use std::path::PathBuf;
+
 use clap::Args;
 use skiff_capabilities::ByteSize;
 use skiff_runtime::UnknownImports;
@@ -47,8 +49,42 @@ pub struct WasmtimeFlags {
     debug: Vec<String>,
     #[arg(long, hide = true)]
     allow_precompiled: bool,
-    #[arg(long, hide = true)]
-    preload: Vec<String>,
+    /// A core module the app may import from, under NAME, as `wasmtime run --preload`: it is
+    /// instantiated before the app, in the same sandbox (in the foreground); repeatable
+    #[arg(long = "preload", value_name = "NAME=PATH", value_parser = parse_preload)]
+    preloads: Vec<(String, PathBuf)>,
+}
+
+fn parse_preload(spec: &str) -> Result<(String, PathBuf), String> {
+    match spec.split_once('=') {
+        Some((name, path)) if !name.is_empty() && !path.is_empty() => {
+            Ok((name.to_string(), PathBuf::from(path)))
+        }
+        _ => Err(format!(
+            "`{spec}` is not NAME=PATH (e.g. `--preload env=./libenv.wasm`)"
+        )),
+    }
+}
+
+/// How a program is linked, as `wasmtime run`'s options ask.
+#[derive(Debug, Default)]
+pub struct Linking {
+    /// What the imports no host provides become (`-W unknown-imports-*`).
+    pub unknown_imports: UnknownImports,
+    /// The modules it may import from (`--preload`).
+    pub preloads: Vec<(String, PathBuf)>,
+}
+
+impl Linking {
+    /// The flag that asked for something other than the default, if any.
+    pub fn given(&self) -> Option<&'static str> {
+        match (self.unknown_imports, self.preloads.is_empty()) {
+            (UnknownImports::Trap, _) => Some("-W unknown-imports-trap"),
+            (UnknownImports::DefaultValues, _) => Some("-W unknown-imports-default"),
+            (UnknownImports::Refuse, false) => Some("--preload"),
+            (UnknownImports::Refuse, true) => None,
+        }
+    }
 }
 
 /// `wasmtime serve`'s own options, for its command lines: what Skiff does already is taken.
@@ -108,7 +144,7 @@ const WASI_ON_ALREADY: &[&str] = &[
 ];
 
 impl WasmtimeFlags {
-    /// `-O`, `-C`, `-D`, `--allow-precompiled` and `--preload`: what Skiff does already
+    /// `-O`, `-C`, `-D` and `--allow-precompiled`: what Skiff does already
     /// (`-O opt-level=2`, `-C cache`) is taken; for the rest, what Skiff does instead.
     fn refuse_compiler_options(&self) -> anyhow::Result<()> {
         for (flag, given) in [("-O", &self.optimize), ("-C", &self.codegen)] {
@@ -144,12 +180,6 @@ impl WasmtimeFlags {
                 "give the .wasm: Skiff compiles it once and keeps the code in its own cache",
             ));
         }
-        if let Some(module) = self.preload.first() {
-            return Err(user_error(
-                format!("`--preload {module}`: Skiff does not link modules together at run time"),
-                "link them into one program first (e.g. a component composed with `wac`)",
-            ));
-        }
         Ok(())
     }
 }
@@ -174,13 +204,13 @@ const ON_ALREADY: &[&str] = &[
 ];
 
 impl WasmtimeFlags {
-    /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags; returns what the
-    /// program's imports that Skiff does not provide become.
+    /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags; returns how the
+    /// program is to be linked.
     pub fn apply(
         &self,
         grants: &mut GrantFlags,
         limits: &mut LimitFlags,
-    ) -> anyhow::Result<UnknownImports> {
+    ) -> anyhow::Result<Linking> {
         self.refuse_compiler_options()?;
         let mut unknown_imports = UnknownImports::Refuse;
         for (key, value) in options(&self.wasi) {
@@ -318,7 +348,10 @@ impl WasmtimeFlags {
                 }
             }
         }
-        Ok(unknown_imports)
+        Ok(Linking {
+            unknown_imports,
+            preloads: self.preloads.clone(),
+        })
     }
 }
 

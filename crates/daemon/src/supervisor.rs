@@ -170,6 +170,7 @@ impl Supervisor {
             interrupt: skiff_runtime::Interrupt::Epochs,
             library_components: false,
             unknown_imports: skiff_runtime::UnknownImports::Refuse,
+            preloads: Vec::new(),
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

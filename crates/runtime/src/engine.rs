@@ -35,6 +35,9 @@ pub struct RuntimeConfig {
     pub library_components: bool,
     /// What a program's imports that Skiff does not provide become.
     pub unknown_imports: UnknownImports,
+    /// Core modules a module may import from, by the name it imports them under, as `wasmtime
+    /// run --preload NAME=PATH` links them: instantiated in each run's store, before it.
+    pub preloads: Vec<(String, PathBuf)>,
 }
 
 /// What a program's imports that Skiff does not provide become: refused when it loads (the
@@ -233,6 +236,10 @@ impl Runtime {
 
     pub(crate) fn unknown_imports(&self) -> UnknownImports {
         self.config.unknown_imports
+    }
+
+    pub(crate) fn preloads(&self) -> &[(String, PathBuf)] {
+        &self.config.preloads
     }
 
     pub(crate) fn exit_process(&self) -> Option<&LimitReport> {

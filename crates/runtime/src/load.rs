@@ -87,6 +87,8 @@ pub enum LoadError {
          only"
     )]
     DefaultValuesInComponent { name: String },
+    #[error("`{name}` is a component: `--preload` links core modules only")]
+    PreloadWithComponent { name: String },
     #[error("`{name}` needs imports that Skiff does not provide")]
     Link {
         name: String,
@@ -152,6 +154,10 @@ impl LoadError {
                  against `wasi:http` and `wasi:cli` alone (a Spin HTTP component that uses \
                  nothing else runs here)"
             }
+            LoadError::PreloadWithComponent { .. } => {
+                "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \
+                 run` would have you do"
+            }
             LoadError::DefaultValuesInComponent { .. } => {
                 "give `-W unknown-imports-trap` instead, as `wasmtime run` would have you do"
             }
@@ -202,7 +208,7 @@ pub struct App {
 
 pub(crate) enum Pre {
     Module {
-        pre: wasmtime::InstancePre<P1Host>,
+        pre: ModulePre,
         entry: Option<&'static str>,
         initialize: bool,
     },
@@ -210,6 +216,51 @@ pub(crate) enum Pre {
     /// A component with neither world, for `--invoke` alone (`RuntimeConfig::library_components`).
     Library(wasmtime::component::InstancePre<ComponentHost>),
     Http(Http),
+}
+
+/// A core module, linked once; or, with preloaded modules (`RuntimeConfig::preloads`), linked in
+/// each run's store, where the preloads are instantiated first, as `wasmtime run --preload` does.
+pub(crate) enum ModulePre {
+    Linked(wasmtime::InstancePre<P1Host>),
+    Preloading {
+        module: Module,
+        linker: wasmtime::Linker<P1Host>,
+        preloads: Vec<(String, Module)>,
+    },
+}
+
+impl ModulePre {
+    pub(crate) fn module(&self) -> &Module {
+        match self {
+            ModulePre::Linked(pre) => pre.module(),
+            ModulePre::Preloading { module, .. } => module,
+        }
+    }
+
+    pub(crate) async fn instantiate(
+        &self,
+        store: &mut wasmtime::Store<P1Host>,
+    ) -> wasmtime::Result<wasmtime::Instance> {
+        match self {
+            ModulePre::Linked(pre) => pre.instantiate_async(store).await,
+            ModulePre::Preloading {
+                module,
+                linker,
+                preloads,
+            } => {
+                let mut linker = linker.clone();
+                // A preload's exports replace the stubs `-W unknown-imports-trap` made for them.
+                linker.allow_shadowing(true);
+                for (name, preload) in preloads {
+                    linker
+                        .module_async(&mut *store, name, preload)
+                        .await
+                        .map_err(|e| e.context(format!("failed to link the preload `{name}`")))?;
+                }
+                linker.instantiate_async(store, module).await
+            }
+        }
+    }
 }
 
 /// An HTTP handler of WASI 0.2 or of WASI 0.3 (which `wasmtime serve` prefers when a component
@@ -386,6 +437,9 @@ impl Runtime {
     /// only once this runtime has loaded one of their kind (a pooled engine is not created just
     /// to look).
     pub fn load_cached(&self, name: &str, digest: &str) -> Option<App> {
+        if !self.preloads().is_empty() {
+            return None;
+        }
         let lookup = |engines: &Engines| engines.cache.as_ref()?.lookup(digest);
         // The engines without concurrency first, then those with it (WASI 0.3): each command
         // engine created to look (on-demand instances: no pool to set up; a WASI 0.3 command
@@ -417,7 +471,7 @@ impl Runtime {
                 // SAFETY: as in `load`: the cache's own artifact, checked against its CRC.
                 let module = unsafe { Module::deserialize_file(&engines.engine, &entry.path) };
                 engines
-                    .link_module(name, &module.ok()?, self.unknown_imports())
+                    .link_module(name, &module.ok()?, self.unknown_imports(), Vec::new())
                     .ok()?
             }
             kind @ (AppKind::Component | AppKind::Http) => {
@@ -503,13 +557,28 @@ impl Runtime {
             .map_err(|e| LoadError::Engine(e.into()))?;
         let pre = match kind {
             AppKind::Module => {
-                let module = engines.compile(name, &digest, bytes, kind, on_compile, |e, p| {
-                    // SAFETY: the artifact was produced by `precompile_module` of an engine with
-                    // the same compatibility hash (its cache directory), and its bytes were just
-                    // checked against the CRC written with it.
-                    unsafe { Module::deserialize_file(e, p) }
-                })?;
-                engines.link_module(name, &module, self.unknown_imports())?
+                let module = engines.compile_module(name, &digest, bytes, on_compile)?;
+                let preloads = self
+                    .preloads()
+                    .iter()
+                    .map(|(as_name, path)| {
+                        let read = std::fs::read(path).map_err(|source| LoadError::Read {
+                            path: path.display().to_string(),
+                            source,
+                        })?;
+                        let file = path.display().to_string();
+                        let wasm = to_binary(&file, &read)?;
+                        let digest = crate::digest(&wasm);
+                        let module = engines.compile_module(&file, &digest, &wasm, on_compile)?;
+                        Ok((as_name.clone(), module))
+                    })
+                    .collect::<Result<Vec<_>, LoadError>>()?;
+                engines.link_module(name, &module, self.unknown_imports(), preloads)?
+            }
+            _ if !self.preloads().is_empty() => {
+                return Err(LoadError::PreloadWithComponent {
+                    name: name.to_string(),
+                });
             }
             AppKind::Component | AppKind::Http => {
                 let component =
@@ -531,6 +600,21 @@ impl Runtime {
 }
 
 impl Engines {
+    fn compile_module(
+        &self,
+        name: &str,
+        digest: &str,
+        bytes: &[u8],
+        on_compile: &mut dyn FnMut(CompileEvent),
+    ) -> Result<Module, LoadError> {
+        self.compile(name, digest, bytes, AppKind::Module, on_compile, |e, p| {
+            // SAFETY: the artifact was produced by `precompile_module` of an engine with the
+            // same compatibility hash (its cache directory), and its bytes were just checked
+            // against the CRC written with it.
+            unsafe { Module::deserialize_file(e, p) }
+        })
+    }
+
     /// Compiled code, from the cache or compiled now. Always deserialized from a file, so that
     /// the code is a private mapping of it (`App::unmap_idle_code` relies on this).
     fn compile<T>(
@@ -616,6 +700,7 @@ impl Engines {
         name: &str,
         module: &Module,
         unknown: UnknownImports,
+        preloads: Vec<(String, Module)>,
     ) -> Result<Pre, LoadError> {
         let link = |e: wasmtime::Error| LoadError::Link {
             name: name.to_string(),
@@ -627,9 +712,15 @@ impl Engines {
         let linker = match unknown {
             UnknownImports::Refuse => {
                 for import in module.imports() {
-                    if !["wasi_snapshot_preview1", "wasi_unstable", NN_MODULE]
-                        .contains(&import.module())
-                    {
+                    let preloaded = preloads
+                        .iter()
+                        .find(|(as_name, _)| as_name == import.module());
+                    let provided = match preloaded {
+                        Some((_, preload)) => preload.get_export(import.name()).is_some(),
+                        None => ["wasi_snapshot_preview1", "wasi_unstable", NN_MODULE]
+                            .contains(&import.module()),
+                    };
+                    if !provided {
                         return Err(LoadError::UnknownImport {
                             name: name.to_string(),
                             import: format!("{}::{}", import.module(), import.name()),
@@ -652,7 +743,14 @@ impl Engines {
                 &stubbed
             }
         };
-        let pre = linker.instantiate_pre(module).map_err(link)?;
+        let pre = match preloads.is_empty() {
+            true => ModulePre::Linked(linker.instantiate_pre(module).map_err(link)?),
+            false => ModulePre::Preloading {
+                module: module.clone(),
+                linker: linker.clone(),
+                preloads,
+            },
+        };
         // As the wasmtime CLI does: `_start` for commands, else the default export `""`; a
         // reactor's `_initialize` runs first.
         let entry = ["_start", ""]

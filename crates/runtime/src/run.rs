@@ -499,7 +499,7 @@ impl App {
                     };
                     host.wasi.ctx().table.set_max_capacity(MAX_HANDLES);
                     let mut store = new_store(pre.module().engine(), host);
-                    let instance = pre.instantiate_async(&mut store).await?;
+                    let instance = pre.instantiate(&mut store).await?;
                     // With `--invoke`, the function instead of the entry point (after
                     // `_initialize`, as `wasmtime run`).
                     let entry = if call.is_some() { &None } else { entry };

@@ -8,9 +8,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use skiff_api::{CreateApp, RestartPolicy};
-use skiff_runtime::{
-    App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig, UnknownImports,
-};
+use skiff_runtime::{App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
@@ -115,15 +113,15 @@ struct DetachFlags {
 
 impl Run {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let unknown_imports = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        let linking = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if self.daemon.detach {
-            if unknown_imports != UnknownImports::Refuse {
+            if let Some(flag) = linking.given() {
                 return Err(user_error(
-                    "`-W unknown-imports-trap` and `-W unknown-imports-default` apply to a run in \
-                     the foreground (and `skiff serve`); the daemon runs only programs whose \
-                     every import it provides",
-                    "drop `-d` to run it here, or build the program without the imports it \
-                     never calls",
+                    format!(
+                        "`{flag}` links a program for a run in the foreground; the daemon runs \
+                         only programs whose every import it provides"
+                    ),
+                    "drop `-d` to run it here, or link the program into one first",
                 ));
             }
             if self.argv0.is_some() {
@@ -195,7 +193,8 @@ impl Run {
                 },
             },
             library_components: self.invoke.is_some(),
-            unknown_imports,
+            unknown_imports: linking.unknown_imports,
+            preloads: linking.preloads,
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;

@@ -51,7 +51,14 @@ pub struct Serve {
 
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let unknown_imports = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        let linking = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        if !linking.preloads.is_empty() {
+            return Err(user_error(
+                "`--preload` links core modules, and `skiff serve` serves components",
+                "compose the handler and what it imports into one component (e.g. with `wac \
+                 plug`)",
+            ));
+        }
         if let Some(n) = self.wasmtime_serve.max_concurrency()? {
             self.http.max_concurrency = n;
         }
@@ -67,7 +74,8 @@ impl Serve {
             // Handlers always stop at their limits by epochs (only they run here).
             interrupt: skiff_runtime::Interrupt::Epochs,
             library_components: false,
-            unknown_imports,
+            unknown_imports: linking.unknown_imports,
+            preloads: Vec::new(),
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

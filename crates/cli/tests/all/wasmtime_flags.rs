@@ -1,6 +1,7 @@
 //! `skiff run` takes `wasmtime run`'s own options, so that a command line written for wasmtime
-//! runs unchanged: `--argv0`, `-S inherit-env`, `-W timeout`, `-W max-memory-size`, the proposals
-//! on by default; what Skiff cannot honour is refused naming its own flag.
+//! runs unchanged: `--argv0`, `--preload`, `-S inherit-env`, `-W timeout`, `-W max-memory-size`,
+//! `-W unknown-imports-*`, the proposals on by default; what Skiff cannot honour is refused
+//! naming its own flag.
 
 use skiff_test_programs_artifacts::{
     P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P2_CLI_HELLO,
@@ -281,4 +282,73 @@ fn unknown_imports_are_stubbed_as_wasmtime_stubs_them() {
         .run(&["run", "-W", "unknown-imports-trap", path_str(&called)])
         .code(1)
         .stderr_has("example:host/log@1.0.0");
+}
+
+/// A library module: once initialised, `hello` prints a line and `add(x)` answers 40 + x.
+const PRELOAD_LIB: &str = r#"(module
+    (import "wasi_snapshot_preview1" "fd_write" (func $write (param i32 i32 i32 i32) (result i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 16) "lib says hi\n")
+    (global $base (mut i32) (i32.const 0))
+    (func (export "_initialize") (global.set $base (i32.const 40)))
+    (func (export "hello")
+        (i32.store (i32.const 0) (i32.const 16))
+        (i32.store (i32.const 4) (i32.const 12))
+        (drop (call $write (i32.const 1) (i32.const 0) (i32.const 1) (i32.const 8))))
+    (func (export "add") (param i32) (result i32) (i32.add (global.get $base) (local.get 0))))"#;
+
+/// Calls the library it imports as `lib` and exits with `add(2)`.
+const PRELOAD_MAIN: &str = r#"(module
+    (import "lib" "hello" (func $hello))
+    (import "lib" "add" (func $add (param i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (call $hello) (call $exit (call $add (i32.const 2)))))"#;
+
+/// `--preload NAME=PATH`, as `wasmtime run` takes it: the module is instantiated first (a
+/// reactor's `_initialize` run) and the app imports from it under NAME; an import it lacks is
+/// refused when the app loads. Core modules only, in the foreground.
+#[test]
+fn preloaded_modules_are_linked_as_wasmtime_links_them() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let lib = write_file(dir.path(), "lib.wat", PRELOAD_LIB);
+    let main = write_file(dir.path(), "main.wat", PRELOAD_MAIN);
+    let (main, preload) = (path_str(&main), format!("lib={}", path_str(&lib)));
+    skiff
+        .run(&["run", "--preload", &preload, main])
+        .code(42)
+        .stdout_is("lib says hi\n");
+    // With the stubs of `-W unknown-imports-trap`, the preload still provides its functions.
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "unknown-imports-trap",
+            "--preload",
+            &preload,
+            main,
+        ])
+        .code(42);
+    skiff
+        .run(&["run", main])
+        .code(125)
+        .stderr_has("imports `lib::hello`, which Skiff does not provide");
+    let other = format!("lib={}", P1_CLI_ENV);
+    skiff
+        .run(&["run", "--preload", &other, main])
+        .code(125)
+        .stderr_has("imports `lib::hello`");
+    skiff
+        .run(&["run", "-d", "--preload", &preload, main])
+        .code(125)
+        .stderr_has("hint: drop `-d`");
+    skiff
+        .run(&["run", "--preload", &preload, P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("`--preload` links core modules only");
+    skiff
+        .run(&["run", "--preload", "lib", main])
+        .code(125)
+        .stderr_has("is not NAME=PATH");
 }
