@@ -237,6 +237,15 @@ impl ModulePre {
         }
     }
 
+    /// The module and those preloaded for it.
+    fn modules(&self) -> impl Iterator<Item = &Module> {
+        let preloads = match self {
+            ModulePre::Linked(_) => &[][..],
+            ModulePre::Preloading { preloads, .. } => preloads,
+        };
+        std::iter::once(self.module()).chain(preloads.iter().map(|(_, module)| module))
+    }
+
     pub(crate) async fn instantiate(
         &self,
         store: &mut wasmtime::Store<P1Host>,
@@ -304,9 +313,9 @@ impl Pre {
                 .component_type()
                 .imports(component.engine())
                 .any(|(name, _)| name.starts_with("wasi:nn/")),
-            (Pre::Module { pre, .. }, None) => {
-                pre.module().imports().any(|i| i.module() == NN_MODULE)
-            }
+            (Pre::Module { pre, .. }, None) => pre
+                .modules()
+                .any(|module| module.imports().any(|i| i.module() == NN_MODULE)),
             _ => false,
         }
     }
