@@ -422,6 +422,26 @@ mod tests {
     }
 
     #[test]
+    fn linking_options_are_taken() {
+        let cli = Cli::try_parse_from([
+            "skiff",
+            "--preload",
+            "env=lib.wasm",
+            "-W",
+            "unknown-imports-default",
+        ])
+        .unwrap();
+        let (mut grants, mut limits) = (cli.grants, cli.limits);
+        let linking = cli.wasmtime.apply(&mut grants, &mut limits).unwrap();
+        assert_eq!(linking.unknown_imports, UnknownImports::DefaultValues);
+        assert_eq!(
+            linking.preloads,
+            [("env".to_string(), PathBuf::from("lib.wasm"))]
+        );
+        assert_eq!(linking.given(), Some("-W unknown-imports-default"));
+    }
+
+    #[test]
     fn limits_map_onto_skiffs_own() {
         let (_, limits) = apply(&["-W", "timeout=3s,max-memory-size=65536", "-W", "gc"]).unwrap();
         assert_eq!(limits.timeout, Some(Duration::from_secs(3)));
@@ -475,7 +495,6 @@ mod tests {
             (&["-C", "cache=n"][..], "drop `-C cache=n`"),
             (&["-D", "debug-info"][..], "backtrace"),
             (&["--allow-precompiled"][..], "give the .wasm"),
-            (&["--preload", "m=m.wasm"][..], "link them into one"),
         ] {
             let e = apply(args).unwrap_err();
             let hint_text = &e.downcast_ref::<crate::errors::UserError>().unwrap().hint;
