@@ -32,7 +32,8 @@ pub struct WasmtimeFlags {
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
-    /// `--memory`, which counts all memories together), `unknown-imports-trap` and
+    /// `--memory`, which counts all memories together), `max-wasm-stack=BYTES` (in the
+    /// foreground), `unknown-imports-trap` and
     /// `unknown-imports-default` (imported functions Skiff does not provide become ones that
     /// trap, or return zeros; in the foreground), and the proposals `wasmtime run` enables by
     /// default (on already, e.g. `gc`, `threads`, `exceptions`, `component-model-async`);
@@ -66,24 +67,30 @@ fn parse_preload(spec: &str) -> Result<(String, PathBuf), String> {
     }
 }
 
-/// How a program is linked, as `wasmtime run`'s options ask.
+/// How a program is loaded and run, as `wasmtime run`'s options ask: settings of the engine
+/// and linker of a process that runs one app (so not of the daemon's, which all apps share).
 #[derive(Debug, Default)]
-pub struct Linking {
+pub struct Loading {
     /// What the imports no host provides become (`-W unknown-imports-*`).
     pub unknown_imports: UnknownImports,
     /// The modules it may import from (`--preload`).
     pub preloads: Vec<(String, PathBuf)>,
+    /// The most stack its WebAssembly may use (`-W max-wasm-stack`).
+    pub max_wasm_stack: Option<usize>,
 }
 
-impl Linking {
+impl Loading {
     /// The flag that asked for something other than the default, if any.
     pub fn given(&self) -> Option<&'static str> {
-        match (self.unknown_imports, self.preloads.is_empty()) {
-            (UnknownImports::Trap, _) => Some("-W unknown-imports-trap"),
-            (UnknownImports::DefaultValues, _) => Some("-W unknown-imports-default"),
-            (UnknownImports::Refuse, false) => Some("--preload"),
-            (UnknownImports::Refuse, true) => None,
+        match self.unknown_imports {
+            UnknownImports::Trap => return Some("-W unknown-imports-trap"),
+            UnknownImports::DefaultValues => return Some("-W unknown-imports-default"),
+            UnknownImports::Refuse => {}
         }
+        if !self.preloads.is_empty() {
+            return Some("--preload");
+        }
+        self.max_wasm_stack.map(|_| "-W max-wasm-stack")
     }
 }
 
@@ -205,14 +212,15 @@ const ON_ALREADY: &[&str] = &[
 
 impl WasmtimeFlags {
     /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags; returns how the
-    /// program is to be linked.
+    /// program is to be loaded.
     pub fn apply(
         &self,
         grants: &mut GrantFlags,
         limits: &mut LimitFlags,
-    ) -> anyhow::Result<Linking> {
+    ) -> anyhow::Result<Loading> {
         self.refuse_compiler_options()?;
         let mut unknown_imports = UnknownImports::Refuse;
+        let mut max_wasm_stack = None;
         for (key, value) in options(&self.wasi) {
             match key {
                 "inherit-env" => {
@@ -322,6 +330,16 @@ impl WasmtimeFlags {
                         };
                     }
                 }
+                "max-wasm-stack" => {
+                    let value = value.ok_or_else(|| missing_value("-W", key, "8388608"))?;
+                    let size: ByteSize = value.parse().map_err(|e| {
+                        user_error(
+                            format!("`-W max-wasm-stack={value}`: {e}"),
+                            "give bytes, e.g. `-W max-wasm-stack=8388608`",
+                        )
+                    })?;
+                    max_wasm_stack = Some(usize::try_from(size.0).unwrap_or(usize::MAX));
+                }
                 "fuel" => {
                     return Err(user_error(
                         "`-W fuel`: Skiff limits computation by CPU time, not fuel",
@@ -348,9 +366,10 @@ impl WasmtimeFlags {
                 }
             }
         }
-        Ok(Linking {
+        Ok(Loading {
             unknown_imports,
             preloads: self.preloads.clone(),
+            max_wasm_stack,
         })
     }
 }
@@ -432,13 +451,13 @@ mod tests {
         ])
         .unwrap();
         let (mut grants, mut limits) = (cli.grants, cli.limits);
-        let linking = cli.wasmtime.apply(&mut grants, &mut limits).unwrap();
-        assert_eq!(linking.unknown_imports, UnknownImports::DefaultValues);
+        let loading = cli.wasmtime.apply(&mut grants, &mut limits).unwrap();
+        assert_eq!(loading.unknown_imports, UnknownImports::DefaultValues);
         assert_eq!(
-            linking.preloads,
+            loading.preloads,
             [("env".to_string(), PathBuf::from("lib.wasm"))]
         );
-        assert_eq!(linking.given(), Some("-W unknown-imports-default"));
+        assert_eq!(loading.given(), Some("-W unknown-imports-default"));
     }
 
     #[test]

@@ -171,6 +171,7 @@ impl Supervisor {
             library_components: false,
             unknown_imports: skiff_runtime::UnknownImports::Refuse,
             preloads: Vec::new(),
+            max_wasm_stack: None,
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

@@ -38,6 +38,9 @@ pub struct RuntimeConfig {
     /// Core modules a module may import from, by the name it imports them under, as `wasmtime
     /// run --preload NAME=PATH` links them: instantiated in each run's store, before it.
     pub preloads: Vec<(String, PathBuf)>,
+    /// The most stack a guest's WebAssembly may use, in bytes, as `wasmtime run -W
+    /// max-wasm-stack`; `None`: wasmtime's default (512 KiB).
+    pub max_wasm_stack: Option<usize>,
 }
 
 /// What a program's imports that Skiff does not provide become: refused when it loads (the
@@ -216,6 +219,7 @@ impl Runtime {
             pooling,
             epochs,
             flavor.concurrent,
+            self.config.max_wasm_stack,
         )?;
         if epochs {
             self.ticker
@@ -256,8 +260,15 @@ impl Engines {
         pooling: Option<Pooling>,
         epochs: bool,
         concurrent: bool,
+        max_wasm_stack: Option<usize>,
     ) -> anyhow::Result<Self> {
         let mut wasm = Config::new();
+        if let Some(max) = max_wasm_stack {
+            // The stack a guest runs on holds its WebAssembly frames and the host's calls
+            // below them: as `wasmtime run` sizes it, 512 KiB more than the guest may use.
+            wasm.max_wasm_stack(max);
+            wasm.async_stack_size(max.saturating_add(512 << 10));
+        }
         // The component model's concurrency (its async ABI, WASI 0.3) only where a program
         // needs it: see `Runtime`. Without it, those proposals are off and such a program is
         // loaded by the concurrent engine instead.
@@ -403,11 +414,11 @@ mod tests {
     fn wasm_features_match_the_cli() {
         let pooling = Some(Pooling { max_instances: 2 });
         for (engines, concurrent) in [
-            (Engines::new(None, None, true, true), true),
-            (Engines::new(None, None, false, true), true),
-            (Engines::new(None, pooling, true, true), true),
-            (Engines::new(None, None, true, false), false),
-            (Engines::new(None, pooling, true, false), false),
+            (Engines::new(None, None, true, true, None), true),
+            (Engines::new(None, None, false, true, None), true),
+            (Engines::new(None, pooling, true, true, None), true),
+            (Engines::new(None, None, true, false, None), false),
+            (Engines::new(None, pooling, true, false, None), false),
         ] {
             let features = engines.unwrap().engine.get_wasm_features();
             // The engines without concurrency leave its proposal off; a program that uses it
@@ -430,7 +441,8 @@ mod tests {
     /// and several memories must fit its slots.
     #[tokio::test]
     async fn pooled_instances_use_gc_exceptions_and_memories() {
-        let engines = Engines::new(None, Some(Pooling { max_instances: 2 }), true, false).unwrap();
+        let engines =
+            Engines::new(None, Some(Pooling { max_instances: 2 }), true, false, None).unwrap();
         let wasm = wat::parse_str(
             r#"(module
                 (type $box (struct (field i64)))

@@ -113,15 +113,15 @@ struct DetachFlags {
 
 impl Run {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let linking = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if self.daemon.detach {
-            if let Some(flag) = linking.given() {
+            if let Some(flag) = loading.given() {
                 return Err(user_error(
                     format!(
-                        "`{flag}` links a program for a run in the foreground; the daemon runs \
-                         only programs whose every import it provides"
+                        "`{flag}` sets how one program is loaded, for a run in the foreground; \
+                         the daemon's engine and linker are shared by all its apps"
                     ),
-                    "drop `-d` to run it here, or link the program into one first",
+                    "drop `-d` to run it here",
                 ));
             }
             if self.argv0.is_some() {
@@ -193,8 +193,9 @@ impl Run {
                 },
             },
             library_components: self.invoke.is_some(),
-            unknown_imports: linking.unknown_imports,
-            preloads: linking.preloads,
+            unknown_imports: loading.unknown_imports,
+            preloads: loading.preloads,
+            max_wasm_stack: loading.max_wasm_stack,
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;

@@ -51,8 +51,8 @@ pub struct Serve {
 
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let linking = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
-        if !linking.preloads.is_empty() {
+        let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        if !loading.preloads.is_empty() {
             return Err(user_error(
                 "`--preload` links core modules, and `skiff serve` serves components",
                 "compose the handler and what it imports into one component (e.g. with `wac \
@@ -74,8 +74,9 @@ impl Serve {
             // Handlers always stop at their limits by epochs (only they run here).
             interrupt: skiff_runtime::Interrupt::Epochs,
             library_components: false,
-            unknown_imports: linking.unknown_imports,
+            unknown_imports: loading.unknown_imports,
             preloads: Vec::new(),
+            max_wasm_stack: loading.max_wasm_stack,
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

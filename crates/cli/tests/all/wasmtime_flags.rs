@@ -352,3 +352,33 @@ fn preloaded_modules_are_linked_as_wasmtime_links_them() {
         .code(125)
         .stderr_has("is not NAME=PATH");
 }
+
+/// Recurses 100,000 calls deep, with frames of 16 locals: more than wasmtime's default stack.
+const DEEP_RECURSION: &str = r#"(module
+    (func $down (param $n i32) (result i32)
+        (local i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64 i64)
+        (if (result i32) (i32.eqz (local.get $n))
+            (then (i32.const 0))
+            (else (i32.add (i32.const 1) (call $down (i32.sub (local.get $n) (i32.const 1)))))))
+    (func (export "_start") (drop (call $down (i32.const 100000)))))"#;
+
+/// `-W max-wasm-stack=BYTES`, as `wasmtime run` takes it: a program deeper than the default
+/// stack traps, and runs given more.
+#[test]
+fn max_wasm_stack_gives_a_deep_program_its_stack() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let deep = write_file(dir.path(), "deep.wat", DEEP_RECURSION);
+    let deep = path_str(&deep);
+    skiff
+        .run(&["run", deep])
+        .code(134)
+        .stderr_has("call stack exhausted");
+    skiff
+        .run(&["run", "-W", "max-wasm-stack=67108864", deep])
+        .success();
+    skiff
+        .run(&["run", "-d", "-W", "max-wasm-stack=67108864", deep])
+        .code(125)
+        .stderr_has("hint: drop `-d`");
+}
