@@ -310,13 +310,7 @@ impl WasmtimeFlags {
                     set_once(&mut limits.timeout, timeout, "-W timeout", "--timeout")?;
                 }
                 "max-memory-size" => {
-                    let value = value.ok_or_else(|| missing_value("-W", key, "67108864"))?;
-                    let size: ByteSize = value.parse().map_err(|e| {
-                        user_error(
-                            format!("`-W max-memory-size={value}`: {e}"),
-                            "give bytes, e.g. `-W max-memory-size=67108864`",
-                        )
-                    })?;
+                    let size = bytes(key, value, "67108864")?;
                     set_once(&mut limits.memory, size, "-W max-memory-size", "--memory")?;
                 }
                 // Both given: traps, as in wasmtime (which stubs with traps first).
@@ -331,13 +325,7 @@ impl WasmtimeFlags {
                     }
                 }
                 "max-wasm-stack" => {
-                    let value = value.ok_or_else(|| missing_value("-W", key, "8388608"))?;
-                    let size: ByteSize = value.parse().map_err(|e| {
-                        user_error(
-                            format!("`-W max-wasm-stack={value}`: {e}"),
-                            "give bytes, e.g. `-W max-wasm-stack=8388608`",
-                        )
-                    })?;
+                    let size = bytes(key, value, "8388608")?;
                     max_wasm_stack = Some(usize::try_from(size.0).unwrap_or(usize::MAX));
                 }
                 "fuel" => {
@@ -384,6 +372,17 @@ fn options(lists: &[String]) -> impl Iterator<Item = (&str, Option<&str>)> {
             Some((key, value)) => (key, Some(value)),
             None => (option, None),
         })
+}
+
+/// A `-W` option's size in bytes (`example`: what the hint suggests).
+fn bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<ByteSize> {
+    let value = value.ok_or_else(|| missing_value("-W", key, example))?;
+    value.parse().map_err(|e| {
+        user_error(
+            format!("`-W {key}={value}`: {e}"),
+            format!("give bytes, e.g. `-W {key}={example}`"),
+        )
+    })
 }
 
 /// A boolean option's value as wasmtime reads it: none, `y`, `yes` or `true` is on.
