@@ -15,7 +15,8 @@ use crate::wasi::GrantError;
 /// The granted models, loaded.
 #[derive(Clone, Default)]
 pub struct PreparedNn {
-    backends: Arc<[Arc<Mutex<Backend>>]>,
+    /// Each backend with its encoding, read once here rather than under its lock per instance.
+    backends: Arc<[(GraphEncoding, Arc<Mutex<Backend>>)]>,
     graphs: Arc<HashMap<String, Graph>>,
 }
 
@@ -66,7 +67,7 @@ impl PreparedNn {
         Ok(PreparedNn {
             backends: backends
                 .into_iter()
-                .map(|b| Arc::new(Mutex::new(b)))
+                .map(|b| (b.encoding(), Arc::new(Mutex::new(b))))
                 .collect(),
             graphs: Arc::new(graphs),
         })
@@ -86,10 +87,7 @@ impl PreparedNn {
     fn backends(&self) -> Vec<Backend> {
         self.backends
             .iter()
-            .map(|b| {
-                let encoding = b.lock().unwrap_or_else(|e| e.into_inner()).encoding();
-                Backend::from(Shared(encoding, b.clone()))
-            })
+            .map(|(encoding, b)| Backend::from(Shared(*encoding, b.clone())))
             .collect()
     }
 

@@ -266,8 +266,20 @@ impl Engines {
         if let Some(max) = max_wasm_stack {
             // The stack a guest runs on holds its WebAssembly frames and the host's calls
             // below them: as `wasmtime run` sizes it, 512 KiB more than the guest may use.
+            let stack = max.saturating_add(512 << 10);
+            // Each run maps one whole: a size this machine cannot map fails here, naming the
+            // option, not at the first run as a bare "cannot allocate memory".
+            memmap2::MmapOptions::new()
+                .len(stack)
+                .map_anon()
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "cannot map a stack of {max} bytes for `-W max-wasm-stack` ({e}); give \
+                         a smaller size, e.g. `-W max-wasm-stack=67108864`"
+                    )
+                })?;
             wasm.max_wasm_stack(max);
-            wasm.async_stack_size(max.saturating_add(512 << 10));
+            wasm.async_stack_size(stack);
         }
         // The component model's concurrency (its async ABI, WASI 0.3) only where a program
         // needs it: see `Runtime`. Without it, those proposals are off and such a program is

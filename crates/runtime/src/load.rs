@@ -717,8 +717,8 @@ impl Engines {
         };
         let preview0 = module.imports().any(|i| i.module() == "wasi_unstable");
         let linker = self.p1_linker(preview0);
-        let stubbed;
-        let linker = match unknown {
+        // The engine's linker, or, with stubs, one of this program's own.
+        let linker: Cow<'_, wasmtime::Linker<P1Host>> = match unknown {
             UnknownImports::Refuse => {
                 for import in module.imports() {
                     let preloaded = preloads
@@ -736,27 +736,22 @@ impl Engines {
                         });
                     }
                 }
-                linker
+                Cow::Borrowed(linker)
             }
-            // A linker of its own for this program, with its stubs (the engine's stays as is).
             UnknownImports::Trap => {
                 let mut linker = linker.clone();
                 linker
                     .define_unknown_imports_as_traps(module)
                     .map_err(link)?;
-                stubbed = linker;
-                &stubbed
+                Cow::Owned(linker)
             }
-            UnknownImports::DefaultValues => {
-                stubbed = with_default_functions(linker, module);
-                &stubbed
-            }
+            UnknownImports::DefaultValues => Cow::Owned(with_default_functions(linker, module)),
         };
         let pre = match preloads.is_empty() {
             true => ModulePre::Linked(linker.instantiate_pre(module).map_err(link)?),
             false => ModulePre::Preloading {
                 module: module.clone(),
-                linker: linker.clone(),
+                linker: linker.into_owned(),
                 preloads,
             },
         };
@@ -842,9 +837,9 @@ impl Engines {
 }
 
 /// `linker` and, for each function `module` imports that it lacks, one that returns zeros and
-/// null references (and traps where a result has no default) (`wasmtime run -W unknown-imports-default`; wasmtime's own
-/// `define_unknown_imports_as_default_values` makes them in a store, and an app's linker is
-/// shared by all its stores).
+/// null references, or traps where a result has no default: `wasmtime run -W
+/// unknown-imports-default`. (wasmtime's own `define_unknown_imports_as_default_values` makes
+/// them in a store, and an app's linker is shared by all its stores.)
 fn with_default_functions(
     linker: &wasmtime::Linker<P1Host>,
     module: &Module,

@@ -51,14 +51,8 @@ pub struct Serve {
 
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        // `--preload` goes to the runtime, which refuses it for a component, with the reason.
         let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
-        if !loading.preloads.is_empty() {
-            return Err(user_error(
-                "`--preload` links core modules, and `skiff serve` serves components",
-                "compose the handler and what it imports into one component (e.g. with `wac \
-                 plug`)",
-            ));
-        }
         if let Some(n) = self.wasmtime_serve.max_concurrency()? {
             self.http.max_concurrency = n;
         }
@@ -75,7 +69,7 @@ impl Serve {
             interrupt: skiff_runtime::Interrupt::Epochs,
             library_components: false,
             unknown_imports: loading.unknown_imports,
-            preloads: Vec::new(),
+            preloads: loading.preloads,
             max_wasm_stack: loading.max_wasm_stack,
         })?;
         let (app, image) = load(global, &runtime, target)?;
