@@ -10,7 +10,7 @@ use std::path::PathBuf;
 
 use clap::Args;
 use skiff_capabilities::ByteSize;
-use skiff_runtime::UnknownImports;
+use skiff_runtime::{UnknownImports, WasmFeatures, WasmOptions};
 
 use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
@@ -31,13 +31,16 @@ pub struct WasmtimeFlags {
     /// repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
-    /// WebAssembly options: `timeout=DURATION` (as `--timeout`), `max-memory-size=BYTES` (as
-    /// `--memory`, which counts all memories together), `max-wasm-stack=BYTES` (in the
-    /// foreground), `unknown-imports-trap` and
-    /// `unknown-imports-default` (imported functions Skiff does not provide become ones that
-    /// trap, or return zeros; in the foreground), and the proposals `wasmtime run` enables by
-    /// default (on already, e.g. `gc`, `threads`, `exceptions`, `component-model-async`);
-    /// repeatable or comma-separated
+    /// WebAssembly options, as `wasmtime run` takes them: `timeout=DURATION` (as `--timeout`),
+    /// `max-memory-size=BYTES` (as `--memory`, which counts all memories together); the
+    /// proposals `wasmtime run` enables by default (on already, e.g. `gc`, `threads`) and
+    /// those it leaves off (`wide-arithmetic`, `custom-page-sizes`, `component-model-*`,
+    /// `all-proposals`); and, in the foreground: `fuel=N`, `max-wasm-stack=BYTES`,
+    /// `async-stack-size=BYTES`, `max-table-elements=N`, `max-instances=N`, `max-tables=N`,
+    /// `max-memories=N`, `trap-on-grow-failure`, `nan-canonicalization`,
+    /// `relaxed-simd-deterministic`, `unknown-imports-trap` and `unknown-imports-default`
+    /// (imported functions Skiff does not provide trap, or return zeros); repeatable or
+    /// comma-separated
     #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
     pub wasm: Vec<String>,
     /// `wasmtime run`'s compiler and debugging options and its other ways to load code: taken
@@ -75,13 +78,15 @@ pub struct Loading {
     pub unknown_imports: UnknownImports,
     /// The modules it may import from (`--preload`).
     pub preloads: Vec<(String, PathBuf)>,
-    /// The most stack its WebAssembly may use (`-W max-wasm-stack`).
-    pub max_wasm_stack: Option<usize>,
+    /// How its engine compiles and runs it (`-W fuel`, `max-wasm-stack`, `wide-arithmetic`...).
+    pub wasm: WasmOptions,
+    /// The first `-W` option that changed `wasm`, to name it.
+    engine_option: Option<String>,
 }
 
 impl Loading {
     /// The flag that asked for something other than the default, if any.
-    pub fn given(&self) -> Option<&'static str> {
+    pub fn given(&self) -> Option<&str> {
         match self.unknown_imports {
             UnknownImports::Trap => return Some("-W unknown-imports-trap"),
             UnknownImports::DefaultValues => return Some("-W unknown-imports-default"),
@@ -90,7 +95,7 @@ impl Loading {
         if !self.preloads.is_empty() {
             return Some("--preload");
         }
-        self.max_wasm_stack.map(|_| "-W max-wasm-stack")
+        self.engine_option.as_deref()
     }
 }
 
@@ -220,7 +225,7 @@ impl WasmtimeFlags {
     ) -> anyhow::Result<Loading> {
         self.refuse_compiler_options()?;
         let mut unknown_imports = UnknownImports::Refuse;
-        let mut max_wasm_stack = None;
+        let mut wasm = WasmOptions::default();
         for (key, value) in options(&self.wasi) {
             match key {
                 "inherit-env" => {
@@ -297,7 +302,9 @@ impl WasmtimeFlags {
                 }
             }
         }
+        let mut engine_option = None;
         for (key, value) in options(&self.wasm) {
+            let before = wasm.clone();
             match key {
                 "timeout" => {
                     let value = value.ok_or_else(|| missing_value("-W", key, "10s"))?;
@@ -325,13 +332,67 @@ impl WasmtimeFlags {
                     }
                 }
                 "max-wasm-stack" => {
-                    let size = bytes(key, value, "8388608")?;
-                    max_wasm_stack = Some(usize::try_from(size.0).unwrap_or(usize::MAX));
+                    wasm.max_wasm_stack = Some(stack_bytes(key, value, "8388608")?);
                 }
-                "fuel" => {
+                "async-stack-size" => {
+                    wasm.async_stack_size = Some(stack_bytes(key, value, "9437184")?);
+                }
+                "fuel" => wasm.fuel = Some(number(key, value, "1000000000")?),
+                "max-table-elements" => {
+                    wasm.store.max_table_elements = Some(number(key, value, "100000")?);
+                }
+                "max-instances" => wasm.store.max_instances = Some(number(key, value, "100")?),
+                "max-tables" => wasm.store.max_tables = Some(number(key, value, "100")?),
+                "max-memories" => wasm.store.max_memories = Some(number(key, value, "100")?),
+                "trap-on-grow-failure" => {
+                    wasm.store.trap_on_grow_failure = switch("-W", key, value)?;
+                }
+                "async-stack-zeroing" => wasm.async_stack_zeroing = switch("-W", key, value)?,
+                "nan-canonicalization" => wasm.nan_canonicalization = switch("-W", key, value)?,
+                "relaxed-simd-deterministic" => {
+                    wasm.relaxed_simd_deterministic = switch("-W", key, value)?;
+                }
+                "branch-hinting" => wasm.branch_hinting = switch("-W", key, value)?,
+                // Where epoch checks are compiled in is Skiff's choice (they stop a guest at its
+                // limits); with no limit they change nothing, in wasmtime too.
+                "epoch-interruption" => {
+                    switch("-W", key, value)?;
+                }
+                // A command preload's other exports are left out, not refused, always.
+                "unknown-exports-allow" => {
+                    switch("-W", key, value)?;
+                }
+                "all-proposals" => {
+                    if !switch("-W", key, value)? {
+                        return Err(user_error(
+                            "`-W all-proposals=n`: Skiff runs every proposal `wasmtime run` \
+                             enables by default, and cannot turn them off",
+                            "drop `-W all-proposals=n`",
+                        ));
+                    }
+                    wasm.proposals |= OFF_BY_DEFAULT
+                        .iter()
+                        .filter(|(name, _)| *name != "component-model-gc")
+                        .fold(WasmFeatures::empty(), |all, (_, f)| all | *f);
+                }
+                "stack-switching" | "shared-memory" | "shared-everything-threads" | "wmemcheck" => {
                     return Err(user_error(
-                        "`-W fuel`: Skiff limits computation by CPU time, not fuel",
-                        "give `--cpu-time DURATION`, e.g. `--cpu-time 2s`",
+                        format!("`-W {key}` is a `wasmtime run` option Skiff does not support"),
+                        match key {
+                            "wmemcheck" => {
+                                "drop it: it is a debugging aid of wasmtime's, not \
+                                            built into Skiff"
+                            }
+                            "stack-switching" => {
+                                "build the program without stack switching \
+                                                  (a tier-3 proposal of wasmtime's, for x86-64 \
+                                                  only, not built into Skiff)"
+                            }
+                            _ => {
+                                "build the program single-threaded: Skiff creates no shared \
+                                  memories (docs/decisions/0003)"
+                            }
+                        },
                     ));
                 }
                 proposal if ON_ALREADY.contains(&proposal) => {
@@ -344,23 +405,56 @@ impl WasmtimeFlags {
                         ));
                     }
                 }
-                _ => {
-                    return Err(user_error(
-                        format!("`-W {key}` is a `wasmtime run` option Skiff does not support"),
-                        "Skiff takes `-W timeout`, `max-memory-size` and the proposals on by \
-                         default (e.g. `gc`, `threads`); its own limits are `--memory`, \
-                         `--cpu-time` and `--timeout`",
-                    ));
-                }
+                proposal => match OFF_BY_DEFAULT.iter().find(|(name, _)| *name == proposal) {
+                    Some((_, feature)) => wasm.proposals.set(*feature, switch("-W", key, value)?),
+                    None => {
+                        return Err(user_error(
+                            format!("`-W {key}` is not a `wasmtime run` 48 option Skiff knows"),
+                            "`skiff run --help` lists the `-W` options; Skiff's own limits are \
+                             `--memory`, `--cpu-time` and `--timeout`",
+                        ));
+                    }
+                },
+            }
+            if wasm != before {
+                engine_option.get_or_insert(format!("-W {key}"));
             }
         }
         Ok(Loading {
             unknown_imports,
             preloads: self.preloads.clone(),
-            max_wasm_stack,
+            wasm,
+            engine_option,
         })
     }
 }
+
+/// Proposals `wasmtime run` 48 leaves off unless asked, which Skiff turns on as it does.
+const OFF_BY_DEFAULT: &[(&str, WasmFeatures)] = &[
+    ("wide-arithmetic", WasmFeatures::WIDE_ARITHMETIC),
+    ("custom-page-sizes", WasmFeatures::CUSTOM_PAGE_SIZES),
+    (
+        "component-model-more-async-builtins",
+        WasmFeatures::CM_MORE_ASYNC_BUILTINS,
+    ),
+    (
+        "component-model-async-stackful",
+        WasmFeatures::CM_ASYNC_STACKFUL,
+    ),
+    ("component-model-threading", WasmFeatures::CM_THREADING),
+    (
+        "component-model-error-context",
+        WasmFeatures::CM_ERROR_CONTEXT,
+    ),
+    ("component-model-gc", WasmFeatures::CM_GC),
+    ("component-model-map", WasmFeatures::CM_MAP),
+    ("component-model-memory64", WasmFeatures::CM64),
+    (
+        "component-model-fixed-length-lists",
+        WasmFeatures::CM_FIXED_LENGTH_LISTS,
+    ),
+    ("component-model-implements", WasmFeatures::CM_IMPLEMENTS),
+];
 
 /// `a,b=c` lists, as wasmtime splits them: (key, value if any).
 fn options(lists: &[String]) -> impl Iterator<Item = (&str, Option<&str>)> {
@@ -381,6 +475,26 @@ fn bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<ByteSi
         user_error(
             format!("`-W {key}={value}`: {e}"),
             format!("give bytes, e.g. `-W {key}={example}`"),
+        )
+    })
+}
+
+/// A stack size in bytes.
+fn stack_bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<usize> {
+    Ok(usize::try_from(bytes(key, value, example)?.0).unwrap_or(usize::MAX))
+}
+
+/// A `-W` option's count (`example`: what the hint suggests).
+fn number<T: std::str::FromStr>(
+    key: &str,
+    value: Option<&str>,
+    example: &str,
+) -> anyhow::Result<T> {
+    let value = value.ok_or_else(|| missing_value("-W", key, example))?;
+    value.parse().map_err(|_| {
+        user_error(
+            format!("`-W {key}={value}` is not a whole number"),
+            format!("e.g. `-W {key}={example}`"),
         )
     })
 }
@@ -503,12 +617,13 @@ mod tests {
     fn what_skiff_cannot_honour_is_refused_naming_its_own_flag() {
         for (args, hint) in [
             (&["-S", "inherit-network"][..], "--network allow="),
-            (&["-W", "fuel=1000"][..], "--cpu-time"),
+            (&["-W", "stack-switching"][..], "without stack switching"),
+            (&["-W", "fuel"][..], "`-W fuel="),
             (&["-W", "simd=n"][..], "drop `-W simd=n`"),
             (&["-S", "nn-graph=openvino"][..], "ENCODING::DIR"),
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
-            (&["-W", "wide-arithmetic"][..], "--memory"),
+            (&["-W", "no-such-option"][..], "--memory"),
             (&["-O", "opt-level=0"][..], "drop `-O opt-level=0`"),
             (&["-C", "cache=n"][..], "drop `-C cache=n`"),
             (&["-D", "debug-info"][..], "backtrace"),

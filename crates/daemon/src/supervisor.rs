@@ -171,7 +171,7 @@ impl Supervisor {
             library_components: false,
             unknown_imports: skiff_runtime::UnknownImports::Refuse,
             preloads: Vec::new(),
-            max_wasm_stack: None,
+            wasm: Default::default(),
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

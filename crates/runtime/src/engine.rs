@@ -5,7 +5,7 @@ use std::sync::mpsc;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use wasmtime::{Config, Engine};
+use wasmtime::{Config, Engine, WasmFeatures};
 
 use crate::cache::CompileCache;
 use crate::limits::CpuTurns;
@@ -38,10 +38,77 @@ pub struct RuntimeConfig {
     /// Core modules a module may import from, by the name it imports them under, as `wasmtime
     /// run --preload NAME=PATH` links them: instantiated in each run's store, before it.
     pub preloads: Vec<(String, PathBuf)>,
-    /// The most stack a guest's WebAssembly may use, in bytes, as `wasmtime run -W
-    /// max-wasm-stack`; `None`: wasmtime's default (512 KiB).
-    pub max_wasm_stack: Option<usize>,
+    /// How this process's engines compile and run WebAssembly, as `wasmtime run`'s `-W`
+    /// options ask (for a process that runs one app: the daemon's apps share its engines).
+    pub wasm: WasmOptions,
 }
+
+/// `wasmtime run`'s `-W` options that are settings of an engine or of every store it makes,
+/// with wasmtime's meaning; the defaults are wasmtime's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WasmOptions {
+    /// The most stack a guest's WebAssembly may use, in bytes (`-W max-wasm-stack`); `None`:
+    /// wasmtime's default (512 KiB).
+    pub max_wasm_stack: Option<usize>,
+    /// The stack an instance runs on, guest and host calls together (`-W async-stack-size`);
+    /// `None`: 512 KiB above the guest's.
+    pub async_stack_size: Option<usize>,
+    /// Zero a stack before it is reused (`-W async-stack-zeroing`).
+    pub async_stack_zeroing: bool,
+    /// Fuel each instance starts with (`-W fuel=N`): most instructions burn one unit, and it
+    /// traps when none is left. Compiled in: code with fuel checks has cache keys of its own.
+    pub fuel: Option<u64>,
+    /// Every NaN a float operation makes is the canonical one (`-W nan-canonicalization`).
+    pub nan_canonicalization: bool,
+    /// Relaxed SIMD gives the same results on every host (`-W relaxed-simd-deterministic`).
+    pub relaxed_simd_deterministic: bool,
+    /// Proposals wasmtime leaves off by default, turned on (`-W wide-arithmetic`, ...). Those
+    /// that need the component model's concurrency are on only in the engines that have it.
+    pub proposals: WasmFeatures,
+    /// Lay out code by the module's branch hints (`-W branch-hinting`; layout only).
+    pub branch_hinting: bool,
+    /// Limits on each store, as `wasmtime run`'s `StoreLimits` applies them.
+    pub store: StoreLimits,
+}
+
+impl Default for WasmOptions {
+    fn default() -> Self {
+        WasmOptions {
+            max_wasm_stack: None,
+            async_stack_size: None,
+            async_stack_zeroing: false,
+            fuel: None,
+            nan_canonicalization: false,
+            relaxed_simd_deterministic: false,
+            // Not `WasmFeatures::default()`, which is the validator's default set.
+            proposals: WasmFeatures::empty(),
+            branch_hinting: false,
+            store: StoreLimits::default(),
+        }
+    }
+}
+
+/// `wasmtime run`'s per-store limits (`-W max-table-elements`, `max-instances`, `max-tables`,
+/// `max-memories`, `trap-on-grow-failure`), beside Skiff's own `--memory`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct StoreLimits {
+    /// The most elements any one table may hold; growing past it fails.
+    pub max_table_elements: Option<usize>,
+    /// The most instances, tables and memories a store may create (wasmtime's default: 10,000
+    /// each).
+    pub max_instances: Option<usize>,
+    pub max_tables: Option<usize>,
+    pub max_memories: Option<usize>,
+    /// A failed `memory.grow` or `table.grow` traps instead of returning -1.
+    pub trap_on_grow_failure: bool,
+}
+
+/// Proposals that wasmtime turns on only with the component model's concurrency.
+pub(crate) const NEED_CONCURRENCY: WasmFeatures = WasmFeatures::CM_ASYNC
+    .union(WasmFeatures::CM_MORE_ASYNC_BUILTINS)
+    .union(WasmFeatures::CM_ASYNC_STACKFUL)
+    .union(WasmFeatures::CM_THREADING)
+    .union(WasmFeatures::CM_ERROR_CONTEXT);
 
 /// What a program's imports that Skiff does not provide become: refused when it loads (the
 /// default), or stubbed as `wasmtime run -W unknown-imports-trap` and `-W
@@ -74,6 +141,13 @@ pub enum Interrupt {
     /// command app, polled on one thread, and then exits: `skiff run` in the foreground
     /// (docs/decisions/0006-no-epochs-in-skiff-run.md).
     ExitProcess { report: LimitReport },
+}
+
+/// What each store starts with (see [`WasmOptions`]).
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct StoreOptions {
+    pub(crate) fuel: Option<u64>,
+    pub(crate) limits: StoreLimits,
 }
 
 /// Says how a run ended at a limit, before `Interrupt::ExitProcess` ends the process.
@@ -219,7 +293,7 @@ impl Runtime {
             pooling,
             epochs,
             flavor.concurrent,
-            self.config.max_wasm_stack,
+            &self.config.wasm,
         )?;
         if epochs {
             self.ticker
@@ -246,6 +320,14 @@ impl Runtime {
         &self.config.preloads
     }
 
+    /// What each store of this runtime starts with: its fuel and `wasmtime run`'s limits.
+    pub(crate) fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            fuel: self.config.wasm.fuel,
+            limits: self.config.wasm.store,
+        }
+    }
+
     pub(crate) fn exit_process(&self) -> Option<&LimitReport> {
         match &self.config.interrupt {
             Interrupt::Epochs => None,
@@ -260,13 +342,18 @@ impl Engines {
         pooling: Option<Pooling>,
         epochs: bool,
         concurrent: bool,
-        max_wasm_stack: Option<usize>,
+        options: &WasmOptions,
     ) -> anyhow::Result<Self> {
         let mut wasm = Config::new();
-        if let Some(max) = max_wasm_stack {
-            // The stack a guest runs on holds its WebAssembly frames and the host's calls
-            // below them: as `wasmtime run` sizes it, 512 KiB more than the guest may use.
-            let stack = max.saturating_add(512 << 10);
+        if let Some(max) = options.max_wasm_stack {
+            wasm.max_wasm_stack(max);
+        }
+        // The stack a guest runs on holds its WebAssembly frames and the host's calls below
+        // them: as `wasmtime run` sizes it, 512 KiB more than the guest may use.
+        let stack = options.async_stack_size.or(options
+            .max_wasm_stack
+            .map(|max| max.saturating_add(512 << 10)));
+        if let Some(stack) = stack {
             // Each run maps one whole: a size this machine cannot map fails here, naming the
             // option, not at the first run as a bare "cannot allocate memory".
             memmap2::MmapOptions::new()
@@ -274,12 +361,24 @@ impl Engines {
                 .map_anon()
                 .map_err(|e| {
                     anyhow::anyhow!(
-                        "cannot map a stack of {max} bytes for `-W max-wasm-stack` ({e}); give \
-                         a smaller size, e.g. `-W max-wasm-stack=67108864`"
+                        "cannot map a stack of {stack} bytes for `-W max-wasm-stack` or `-W \
+                         async-stack-size` ({e}); give a smaller size, e.g. `-W \
+                         max-wasm-stack=67108864`"
                     )
                 })?;
-            wasm.max_wasm_stack(max);
             wasm.async_stack_size(stack);
+        }
+        wasm.async_stack_zeroing(options.async_stack_zeroing)
+            .consume_fuel(options.fuel.is_some())
+            .cranelift_nan_canonicalization(options.nan_canonicalization)
+            .relaxed_simd_deterministic(options.relaxed_simd_deterministic)
+            .wasm_branch_hinting(options.branch_hinting);
+        let proposals = match concurrent {
+            true => options.proposals,
+            false => options.proposals.difference(NEED_CONCURRENCY),
+        };
+        if !proposals.is_empty() {
+            wasm.wasm_features(proposals, true);
         }
         // The component model's concurrency (its async ABI, WASI 0.3) only where a program
         // needs it: see `Runtime`. Without it, those proposals are off and such a program is
@@ -426,11 +525,26 @@ mod tests {
     fn wasm_features_match_the_cli() {
         let pooling = Some(Pooling { max_instances: 2 });
         for (engines, concurrent) in [
-            (Engines::new(None, None, true, true, None), true),
-            (Engines::new(None, None, false, true, None), true),
-            (Engines::new(None, pooling, true, true, None), true),
-            (Engines::new(None, None, true, false, None), false),
-            (Engines::new(None, pooling, true, false, None), false),
+            (
+                Engines::new(None, None, true, true, &WasmOptions::default()),
+                true,
+            ),
+            (
+                Engines::new(None, None, false, true, &WasmOptions::default()),
+                true,
+            ),
+            (
+                Engines::new(None, pooling, true, true, &WasmOptions::default()),
+                true,
+            ),
+            (
+                Engines::new(None, None, true, false, &WasmOptions::default()),
+                false,
+            ),
+            (
+                Engines::new(None, pooling, true, false, &WasmOptions::default()),
+                false,
+            ),
         ] {
             let features = engines.unwrap().engine.get_wasm_features();
             // The engines without concurrency leave its proposal off; a program that uses it
@@ -453,8 +567,14 @@ mod tests {
     /// and several memories must fit its slots.
     #[tokio::test]
     async fn pooled_instances_use_gc_exceptions_and_memories() {
-        let engines =
-            Engines::new(None, Some(Pooling { max_instances: 2 }), true, false, None).unwrap();
+        let engines = Engines::new(
+            None,
+            Some(Pooling { max_instances: 2 }),
+            true,
+            false,
+            &WasmOptions::default(),
+        )
+        .unwrap();
         let wasm = wat::parse_str(
             r#"(module
                 (type $box (struct (field i64)))

@@ -120,7 +120,7 @@ impl App {
                     .stderr(crate::run::SinkStream(stderr.clone()));
             }
         }
-        let guard = Guard::new(&options.limits, usage.clone());
+        let guard = Guard::new(&options.limits, usage.clone(), self.store);
         let max_handles = options.max_handles.unwrap_or(crate::MAX_HANDLES);
         let host = ComponentHost::new(
             wasi.build(),

@@ -25,7 +25,10 @@ mod warm;
 
 pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
-pub use engine::{Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig, UnknownImports};
+pub use engine::{
+    Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig, StoreLimits, UnknownImports,
+    WasmOptions,
+};
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
@@ -33,6 +36,7 @@ pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio}
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;
+pub use wasmtime::WasmFeatures;
 
 /// The version of wasmtime Skiff runs on: the workspace pins it exactly (checked by a test), so
 /// `skiff version` and the daemon can say which `wasmtime run` Skiff matches.

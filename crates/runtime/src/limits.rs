@@ -13,6 +13,8 @@ use std::time::{Duration, Instant};
 
 use skiff_capabilities::{ByteSize, Cpus, Limits};
 
+use crate::engine::StoreOptions;
+
 /// A limit an app ran into. Carried as the error that ends the guest.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum LimitExceeded {
@@ -49,15 +51,18 @@ pub(crate) struct Guard {
     /// Linear memories and tables together, in bytes: what `--memory` bounds.
     memory_used: u64,
     cpu_limit: Option<Duration>,
+    /// `wasmtime run`'s own limits, and the fuel the store starts with.
+    pub(crate) store: StoreOptions,
     pub(crate) meter: Arc<Usage>,
 }
 
 impl Guard {
-    pub(crate) fn new(limits: &Limits, meter: Arc<Usage>) -> Self {
+    pub(crate) fn new(limits: &Limits, meter: Arc<Usage>, store: StoreOptions) -> Self {
         Guard {
             memory_limit: limits.memory,
             memory_used: 0,
             cpu_limit: limits.cpu_time,
+            store,
             meter,
         }
     }
@@ -88,14 +93,41 @@ impl Guard {
     }
 }
 
+impl Guard {
+    /// A growth refused: `-1` to the guest, or with `-W trap-on-grow-failure` a trap.
+    fn refuse(&self, what: &str, desired: usize) -> wasmtime::Result<bool> {
+        match self.store.limits.trap_on_grow_failure {
+            true => Err(wasmtime::format_err!(
+                "forcing trap when growing {what} to {desired} (`-W trap-on-grow-failure`)"
+            )),
+            false => Ok(false),
+        }
+    }
+
+    fn grow_failed(&self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        match self.store.limits.trap_on_grow_failure {
+            true => Err(error.context("forcing a growth failure to be a trap")),
+            false => Ok(()),
+        }
+    }
+}
+
 impl wasmtime::ResourceLimiter for Guard {
     fn memory_growing(
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
+        // Beyond the memory's own maximum it fails anyway: nothing to charge.
+        if maximum.is_some_and(|max| desired > max) {
+            return self.refuse("memory", desired);
+        }
         self.charge(desired.saturating_sub(current) as u64)
+    }
+
+    fn memory_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed(error)
     }
 
     /// Called for a table's initial size at instantiation too, so every element is counted.
@@ -103,15 +135,39 @@ impl wasmtime::ResourceLimiter for Guard {
         &mut self,
         current: usize,
         desired: usize,
-        _maximum: Option<usize>,
+        maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if self.memory_limit.is_none() && desired > MAX_TABLE_ELEMENTS {
-            return Ok(false);
+        let cap = match (self.store.limits.max_table_elements, self.memory_limit) {
+            (Some(max), _) => Some(max),
+            (None, None) => Some(MAX_TABLE_ELEMENTS),
+            (None, Some(_)) => None,
+        };
+        if cap.into_iter().chain(maximum).any(|max| desired > max) {
+            return self.refuse("table", desired);
         }
         let elements = desired.saturating_sub(current) as u64;
         self.charge(elements.saturating_mul(TABLE_ELEMENT_BYTES))
     }
+
+    fn table_grow_failed(&mut self, error: wasmtime::Error) -> wasmtime::Result<()> {
+        self.grow_failed(error)
+    }
+
+    fn instances(&self) -> usize {
+        self.store.limits.max_instances.unwrap_or(DEFAULT_COUNT)
+    }
+
+    fn tables(&self) -> usize {
+        self.store.limits.max_tables.unwrap_or(DEFAULT_COUNT)
+    }
+
+    fn memories(&self) -> usize {
+        self.store.limits.max_memories.unwrap_or(DEFAULT_COUNT)
+    }
 }
+
+/// wasmtime's default for the instances, tables and memories of one store.
+const DEFAULT_COUNT: usize = 10_000;
 
 /// What a run has used, readable while it runs (for `stats` and metering).
 ///

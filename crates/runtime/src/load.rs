@@ -68,7 +68,7 @@ pub enum LoadError {
     /// Valid WebAssembly, but it uses proposals that Skiff's engine leaves off: those `wasmtime
     /// run` of the same version leaves off by default too, and the component model's async ABI
     /// (docs/decisions/0003-wasm-features.md).
-    #[error("`{name}` uses the WebAssembly {proposals}, which Skiff does not run")]
+    #[error("`{name}` uses the WebAssembly {proposals}, which is not turned on")]
     Unsupported {
         name: String,
         /// E.g. "stack switching proposal", "wide arithmetic and custom page sizes proposals".
@@ -204,6 +204,8 @@ pub struct App {
     pub(crate) exit_process: Option<crate::LimitReport>,
     /// It imports wasi-nn, so runs only with `-S nn`.
     uses_nn: bool,
+    /// What each of its stores starts with: its runtime's fuel and `wasmtime run` limits.
+    pub(crate) store: crate::engine::StoreOptions,
 }
 
 pub(crate) enum Pre {
@@ -260,6 +262,9 @@ impl ModulePre {
                 let mut linker = linker.clone();
                 // A preload's exports replace the stubs `-W unknown-imports-trap` made for them.
                 linker.allow_shadowing(true);
+                // A command preload's exports other than functions are left out, not refused
+                // (as `wasmtime run -W unknown-exports-allow`).
+                linker.allow_unknown_exports(true);
                 for (name, preload) in preloads {
                     linker
                         .module_async(&mut *store, name, preload)
@@ -512,6 +517,7 @@ impl Runtime {
             uses_nn: pre.uses_nn(),
             pre,
             long_runners: self.long_runners.clone(),
+            store: self.store_options(),
         }
     }
 
@@ -671,19 +677,23 @@ impl Engines {
             Some(missing) => LoadError::Unsupported {
                 name: name.to_string(),
                 proposals: describe(missing),
-                async_abi: missing.contains(WasmFeatures::CM_ASYNC),
+                // The engines with concurrency are the only ones that run these.
+                async_abi: missing.intersects(crate::engine::NEED_CONCURRENCY),
                 hint: if missing.intersects(COMPONENT_ASYNC) {
                     "Skiff runs the component model's async ABI as `wasmtime run` does by default \
-                     (WASI 0.3 components), without its proposals beyond that (stackful async, \
-                     threads, the extra async builtins); build the program for WASI 0.3 or 0.2 \
-                     without them"
+                     (WASI 0.3 components); its proposals beyond that (stackful async, threading, \
+                     the extra async builtins) are on, as in `wasmtime run`, only when asked: \
+                     `skiff run -W component-model-async-stackful` (in the foreground), or build \
+                     the program for WASI 0.3 or 0.2 without them"
                 } else if missing.contains(WasmFeatures::LEGACY_EXCEPTIONS) {
                     "Skiff runs the standard (exnref) form of exception handling, as `wasmtime \
                      run` does by default; have the compiler emit it (clang or `zig c++`: add \
                      `-mllvm -wasm-use-legacy-eh=false` to `-fwasm-exceptions`)"
                 } else {
-                    "Skiff runs every proposal that `wasmtime run` enables by default; build the \
-                     program without this one (turn off the compiler's target feature for it)"
+                    "Skiff runs every proposal that `wasmtime run` enables by default, and one it \
+                     leaves off when asked as it does: `skiff run -W NAME` (e.g. `-W \
+                     wide-arithmetic`, in the foreground); or build the program without it (turn \
+                     off the compiler's target feature for it)"
                 },
                 source: Some(e.into_boxed_dyn_error()),
             },

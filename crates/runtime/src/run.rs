@@ -456,7 +456,7 @@ impl App {
                     .stderr(SinkStream(stderr.clone()));
             }
         }
-        let guard = Guard::new(&options.limits, options.usage.clone());
+        let guard = Guard::new(&options.limits, options.usage.clone(), self.store);
         let meter = guard.meter.clone();
         // No epoch checks in the code: the watchdog stops the run (and the process) at a limit.
         let _watchdog = self
@@ -570,8 +570,14 @@ impl App {
     }
 }
 
-pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, host: T) -> Store<T> {
+pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, mut host: T) -> Store<T> {
+    let fuel = host.guard().store.fuel;
     let mut store = Store::new(engine, host);
+    if let Some(fuel) = fuel {
+        store
+            .set_fuel(fuel)
+            .expect("an engine given fuel consumes it");
+    }
     store.limiter(|host| host.guard());
     store.epoch_deadline_callback(|mut ctx| {
         let guard = ctx.data_mut().guard();

@@ -195,7 +195,7 @@ impl Run {
             library_components: self.invoke.is_some(),
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
-            max_wasm_stack: loading.max_wasm_stack,
+            wasm: loading.wasm,
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;

@@ -70,7 +70,7 @@ impl Serve {
             library_components: false,
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
-            max_wasm_stack: loading.max_wasm_stack,
+            wasm: loading.wasm,
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {

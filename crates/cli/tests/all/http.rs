@@ -246,6 +246,21 @@ fn the_timeout_is_per_request_and_stops_cpu_bound_handlers() {
     );
 }
 
+/// `-W fuel=N` on `skiff serve`, as on `wasmtime serve`: each request's instance starts with N,
+/// so a request that burns it all fails, and the next one has its own.
+#[test]
+fn fuel_is_per_request() {
+    let server = Server::start(&Skiff::new(), &["-W", "fuel=500000000", P2_HTTP_CPU]);
+    let (status, body) = get(&server.url("/?ms=forever"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    let log = server.stderr_with("all fuel consumed");
+    assert!(log.contains("all fuel consumed"), "{log}");
+    assert_eq!(
+        get(&server.url("/?ms=1")),
+        (StatusCode::OK, "spun 1 ms\n".into())
+    );
+}
+
 #[test]
 fn the_memory_limit_is_per_instance() {
     let server = Server::start(&Skiff::new(), &["--memory", "32m", P2_HTTP_MEMORY]);

@@ -1,7 +1,8 @@
 //! `skiff run` takes `wasmtime run`'s own options, so that a command line written for wasmtime
 //! runs unchanged: `--argv0`, `--preload`, `-S inherit-env`, `-W timeout`, `-W max-memory-size`,
-//! `-W unknown-imports-*`, the proposals on by default; what Skiff cannot honour is refused
-//! naming its own flag.
+//! `-W unknown-imports-*`, the proposals on by default and those turned on when asked, and the
+//! engine and store options (`-W fuel`, `max-wasm-stack`, `trap-on-grow-failure`, ...); what
+//! Skiff cannot honour is refused naming its own flag.
 
 use skiff_test_programs_artifacts::{
     P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P2_CLI_HELLO,
@@ -130,7 +131,7 @@ fn what_skiff_cannot_honour_is_refused_naming_its_flag() {
     let skiff = Skiff::new();
     for (args, hint) in [
         (&["-S", "inherit-network"][..], "--network allow="),
-        (&["-W", "fuel=100000"][..], "--cpu-time"),
+        (&["-W", "shared-memory"][..], "single-threaded"),
         (&["-W", "simd=n"][..], "drop `-W simd=n`"),
         (&["-S", "tcplisten=127.0.0.1:9000"][..], "`-S inherit-env`"),
     ] {
@@ -381,4 +382,179 @@ fn max_wasm_stack_gives_a_deep_program_its_stack() {
         .run(&["run", "-d", "-W", "max-wasm-stack=67108864", deep])
         .code(125)
         .stderr_has("hint: drop `-d`");
+}
+
+/// Spins forever.
+const SPIN: &str = r#"(module (func (export "_start") (loop $again (br $again))))"#;
+
+/// `-W fuel=N`, as `wasmtime run` takes it: the program traps when its fuel runs out (exit 134,
+/// as wasmtime's), and one that needs less runs as without it.
+#[test]
+fn fuel_ends_a_program_as_wasmtime_fuel_does() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let spin = write_file(dir.path(), "spin.wat", SPIN);
+    let spin = path_str(&spin);
+    skiff
+        .run(&["run", "-W", "fuel=100000", spin])
+        .code(134)
+        .stderr_has("all fuel consumed by WebAssembly");
+    skiff
+        .run(&["run", "-W", "fuel=100000000", P2_CLI_HELLO])
+        .success()
+        .stdout_is("Hello, world!\n");
+    skiff
+        .run(&["run", "-d", "-W", "fuel=100000", spin])
+        .code(125)
+        .stderr_has("`-W fuel` sets how one program is loaded")
+        .stderr_has("hint: drop `-d`");
+}
+
+/// Grows its table by 100 elements (exit 4 if refused), then its memory past its maximum
+/// (exit 3 when refused, as it must be); exit 0 if neither is refused.
+const GROW: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1 2)
+    (table 1 funcref)
+    (func (export "_start")
+        (if (i32.eq (table.grow (ref.null func) (i32.const 100)) (i32.const -1))
+            (then (call $exit (i32.const 4))))
+        (if (i32.eq (memory.grow (i32.const 5)) (i32.const -1))
+            (then (call $exit (i32.const 3))))
+        (call $exit (i32.const 0))))"#;
+
+/// `wasmtime run`'s store limits, with its results: a growth past a limit returns -1 (or traps
+/// with `-W trap-on-grow-failure`, exit 1 as wasmtime's), and a store past its count of
+/// memories, tables or instances fails to instantiate.
+#[test]
+fn store_limits_are_wasmtime_runs() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let grow = write_file(dir.path(), "grow.wat", GROW);
+    let grow = path_str(&grow);
+    skiff.run(&["run", grow]).code(3);
+    skiff
+        .run(&["run", "-W", "max-table-elements=10", grow])
+        .code(4);
+    skiff
+        .run(&["run", "-W", "trap-on-grow-failure", grow])
+        .code(1)
+        .stderr_has("forcing trap when growing memory");
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "max-table-elements=10,trap-on-grow-failure",
+            grow,
+        ])
+        .code(1)
+        .stderr_has("forcing trap when growing table to 101");
+    for (option, count) in [
+        ("max-memories=0", "memory count too high"),
+        ("max-tables=0", "table count too high"),
+        ("max-instances=0", "instance count too high"),
+    ] {
+        skiff
+            .run(&["run", "-W", option, grow])
+            .code(1)
+            .stderr_has(count);
+    }
+}
+
+/// Adds 2^64 - 1 and 1 as 128-bit numbers (wide arithmetic): exits with the high half + 6 = 7.
+const WIDE: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (i64.add128 (i64.const -1) (i64.const 0) (i64.const 1) (i64.const 0))
+        (i32.wrap_i64) (i32.const 6) (i32.add)
+        (call $exit)
+        (drop)))"#;
+
+/// A memory of 1-byte pages (custom page sizes), 3 pages grown by 2: exits with its size, 5.
+const ONE_BYTE_PAGES: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 3 (pagesize 1))
+    (func (export "_start") (drop (memory.grow (i32.const 2))) (call $exit (memory.size))))"#;
+
+/// Stackful async (`canon lift ... async` without a callback), a component model proposal
+/// `wasmtime run` turns on with `-W component-model-async-stackful`.
+const STACKFUL: &str = r#"(component
+    (core module $m
+        (import "" "task.return" (func $ret (param i32)))
+        (func (export "run") (call $ret (i32.const 0))))
+    (type $r (result))
+    (core func $tr (canon task.return (result $r)))
+    (core instance $i (instantiate $m (with "" (instance (export "task.return" (func $tr))))))
+    (func $run async (result $r) (canon lift (core func $i "run") async))
+    (instance $inst (export "run" (func $run)))
+    (export "wasi:cli/run@0.3.0" (instance $inst)))"#;
+
+/// Proposals `wasmtime run` leaves off: named when a program uses one, with the flag that turns
+/// it on, and run with that flag, as `wasmtime run` runs them.
+#[test]
+fn proposals_wasmtime_leaves_off_run_when_asked() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let wide = write_file(dir.path(), "wide.wat", WIDE);
+    let wide = path_str(&wide);
+    skiff
+        .run(&["run", wide])
+        .code(125)
+        .stderr_has("uses the WebAssembly wide arithmetic proposal, which is not turned on")
+        .stderr_has("-W wide-arithmetic");
+    skiff.run(&["run", "-W", "wide-arithmetic", wide]).code(7);
+    skiff.run(&["run", "-W", "all-proposals", wide]).code(7);
+    let pages = write_file(dir.path(), "pages.wat", ONE_BYTE_PAGES);
+    skiff
+        .run(&["run", "-W", "custom-page-sizes", path_str(&pages)])
+        .code(5);
+    let stackful = write_file(dir.path(), "stackful.wat", STACKFUL);
+    let stackful = path_str(&stackful);
+    skiff
+        .run(&["run", stackful])
+        .code(125)
+        .stderr_has("-W component-model-async-stackful");
+    skiff
+        .run(&["run", "-W", "component-model-async-stackful", stackful])
+        .success();
+}
+
+/// Divides zero by zero: exits 5 if the NaN it gets is the canonical one (0x7fc00000), 6 if not.
+const ZERO_BY_ZERO: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (global $zero (mut f32) (f32.const 0))
+    (func (export "_start")
+        (if (i32.eq (i32.reinterpret_f32 (f32.div (global.get $zero) (global.get $zero)))
+                    (i32.const 0x7fc00000))
+            (then (call $exit (i32.const 5))))
+        (call $exit (i32.const 6))))"#;
+
+/// `-W nan-canonicalization`, as `wasmtime run` takes it: every NaN is the canonical one. (x86
+/// makes a negative NaN of 0/0 without it.)
+#[test]
+fn nan_canonicalization_gives_the_canonical_nan() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let nan = write_file(dir.path(), "nan.wat", ZERO_BY_ZERO);
+    let nan = path_str(&nan);
+    if cfg!(target_arch = "x86_64") {
+        skiff.run(&["run", nan]).code(6);
+    }
+    skiff
+        .run(&["run", "-W", "nan-canonicalization", nan])
+        .code(5);
+    // The other engine options wasmtime takes, accepted with wasmtime's meaning.
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "relaxed-simd-deterministic,async-stack-zeroing,branch-hinting",
+            "-W",
+            "epoch-interruption,unknown-exports-allow,async-stack-size=2097152",
+            P2_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
 }
