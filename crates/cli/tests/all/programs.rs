@@ -369,6 +369,30 @@ fn memory_bomb(wasm: &str) {
         .stderr_has("`--memory`");
 }
 
+/// A growth past a memory's own maximum fails (`memory.grow` returns -1) and takes nothing:
+/// a program that keeps trying is not stopped at `--memory` for memory it never had.
+#[test]
+fn failed_growths_are_not_counted_against_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    let wat = crate::support::write_file(
+        dir.path(),
+        "probe.wat",
+        r#"(module
+            (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+            (memory (export "memory") 1 2)
+            ;; 1000 tries at 5 pages (320 KiB) past the maximum: 312 MiB if each were counted.
+            (func (export "_start") (local $n i32)
+                (loop $again
+                    (drop (memory.grow (i32.const 5)))
+                    (local.set $n (i32.add (local.get $n) (i32.const 1)))
+                    (br_if $again (i32.lt_u (local.get $n) (i32.const 1000))))
+                (call $exit (memory.size))))"#,
+    );
+    Skiff::new()
+        .run(&["run", "--memory", "48MiB", path_str(&wat)])
+        .code(1);
+}
+
 both!(infinite_loop: p1_cli_infinite_loop = P1_CLI_INFINITE_LOOP, p2_cli_infinite_loop = P2_CLI_INFINITE_LOOP);
 fn infinite_loop(wasm: &str) {
     let skiff = Skiff::new();
