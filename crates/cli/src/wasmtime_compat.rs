@@ -28,7 +28,10 @@ pub struct WasmtimeFlags {
     /// `allow-ip-name-lookup`, `cli-exit-with-code`, `network-error-code`,
     /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
     /// `threads` (a program that spawns threads is refused when it loads, naming the import);
-    /// repeatable or comma-separated
+    /// in the foreground and `skiff serve`, WASI's limits on each instance: `max-resources=N`
+    /// (handles held at once), `max-random-size`, `max-http-fields-size`, `hostcall-fuel`,
+    /// `max-component-handles`, `http-outgoing-body-buffer-chunks`,
+    /// `http-outgoing-body-chunk-size`; repeatable or comma-separated
     #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options, as `wasmtime run` takes them: `timeout=DURATION` (as `--timeout`),
@@ -226,7 +229,9 @@ impl WasmtimeFlags {
         self.refuse_compiler_options()?;
         let mut unknown_imports = UnknownImports::Refuse;
         let mut wasm = WasmOptions::default();
+        let mut engine_option = None;
         for (key, value) in options(&self.wasi) {
+            let before = wasm.clone();
             match key {
                 "inherit-env" => {
                     if switch("-S", key, value)? {
@@ -271,6 +276,30 @@ impl WasmtimeFlags {
                     };
                     list.push((name.to_string(), value.to_string()));
                 }
+                // WASI's limits on each store, as wasmtime sets them.
+                "max-resources" => {
+                    wasm.store.max_resources = Some(number("-S", key, value, "4096")?);
+                }
+                "hostcall-fuel" => {
+                    wasm.store.hostcall_fuel = Some(number("-S", key, value, "134217728")?);
+                }
+                "max-component-handles" => {
+                    wasm.store.max_component_handles = Some(number("-S", key, value, "100000")?);
+                }
+                "max-random-size" => {
+                    wasm.store.max_random_size = Some(number("-S", key, value, "67108864")?);
+                }
+                "max-http-fields-size" => {
+                    wasm.store.max_http_fields_size = Some(number("-S", key, value, "131072")?);
+                }
+                "http-outgoing-body-buffer-chunks" => {
+                    wasm.store.http_outgoing_body_buffer_chunks =
+                        Some(number("-S", key, value, "4")?);
+                }
+                "http-outgoing-body-chunk-size" => {
+                    wasm.store.http_outgoing_body_chunk_size =
+                        Some(number("-S", key, value, "4194304")?);
+                }
                 // wasmtime's `initial-cwd`; Skiff's `-w` also resolves relative paths there.
                 "cwd" => {
                     let dir = value.ok_or_else(|| missing_value("-S", key, "/data"))?;
@@ -295,14 +324,16 @@ impl WasmtimeFlags {
                 _ => {
                     return Err(user_error(
                         format!("`-S {key}` is a `wasmtime run` option Skiff does not support"),
-                        "drop it: Skiff takes `-S inherit-env`, `threads`, `nn`, `nn-graph` \
-                         and the options it has on already (`cli`, `http`, `p3`, `tcp`, ...); `skiff run --help` \
+                        "drop it: Skiff takes `-S inherit-env`, `threads`, `nn`, `nn-graph`, \
+                         WASI's limits (`max-resources`, ...) and the options it has on already (`cli`, `http`, `p3`, `tcp`, ...); `skiff run --help` \
                          lists them, and Skiff's own grants and limits",
                     ));
                 }
             }
+            if wasm != before {
+                engine_option.get_or_insert(format!("-S {key}"));
+            }
         }
-        let mut engine_option = None;
         for (key, value) in options(&self.wasm) {
             let before = wasm.clone();
             match key {
@@ -337,13 +368,15 @@ impl WasmtimeFlags {
                 "async-stack-size" => {
                     wasm.async_stack_size = Some(stack_bytes(key, value, "9437184")?);
                 }
-                "fuel" => wasm.fuel = Some(number(key, value, "1000000000")?),
+                "fuel" => wasm.fuel = Some(number("-W", key, value, "1000000000")?),
                 "max-table-elements" => {
-                    wasm.store.max_table_elements = Some(number(key, value, "100000")?);
+                    wasm.store.max_table_elements = Some(number("-W", key, value, "100000")?);
                 }
-                "max-instances" => wasm.store.max_instances = Some(number(key, value, "100")?),
-                "max-tables" => wasm.store.max_tables = Some(number(key, value, "100")?),
-                "max-memories" => wasm.store.max_memories = Some(number(key, value, "100")?),
+                "max-instances" => {
+                    wasm.store.max_instances = Some(number("-W", key, value, "100")?)
+                }
+                "max-tables" => wasm.store.max_tables = Some(number("-W", key, value, "100")?),
+                "max-memories" => wasm.store.max_memories = Some(number("-W", key, value, "100")?),
                 "trap-on-grow-failure" => {
                     wasm.store.trap_on_grow_failure = switch("-W", key, value)?;
                 }
@@ -484,17 +517,18 @@ fn stack_bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<
     Ok(usize::try_from(bytes(key, value, example)?.0).unwrap_or(usize::MAX))
 }
 
-/// A `-W` option's count (`example`: what the hint suggests).
+/// An option's count (`example`: what the hint suggests).
 fn number<T: std::str::FromStr>(
+    flag: &str,
     key: &str,
     value: Option<&str>,
     example: &str,
 ) -> anyhow::Result<T> {
-    let value = value.ok_or_else(|| missing_value("-W", key, example))?;
+    let value = value.ok_or_else(|| missing_value(flag, key, example))?;
     value.parse().map_err(|_| {
         user_error(
-            format!("`-W {key}={value}` is not a whole number"),
-            format!("e.g. `-W {key}={example}`"),
+            format!("`{flag} {key}={value}` is not a whole number"),
+            format!("e.g. `{flag} {key}={example}`"),
         )
     })
 }

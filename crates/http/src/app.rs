@@ -139,9 +139,12 @@ impl HttpApp {
             ));
             limits.max_concurrency = fitting as u32;
         }
+        // At most what was asked (`skiff serve -S max-resources`), or 1024.
+        let cap = options.max_handles.unwrap_or(skiff_runtime::MAX_HANDLES);
         options.max_handles = Some(
             (bounds.app_handles / limits.max_concurrency as usize)
-                .clamp(MIN_INSTANCE_HANDLES, skiff_runtime::MAX_HANDLES),
+                .max(MIN_INSTANCE_HANDLES)
+                .min(cap),
         );
         // An instance holds a pool slot shared with every other app: none may hold one forever.
         let timeout = options

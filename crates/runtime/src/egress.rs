@@ -61,9 +61,23 @@ pub(crate) struct Egress {
     /// Where a denial is reported besides Skiff's own log: the app's stderr log (daemon).
     pub(crate) report: Option<Arc<dyn OutputSink>>,
     pub(crate) peers: Option<Arc<dyn Peers>>,
+    /// `-S http-outgoing-body-buffer-chunks` and `-S http-outgoing-body-chunk-size`, as
+    /// `wasmtime run` sets them for every body the guest writes (requests and responses).
+    pub(crate) body_chunks: Option<usize>,
+    pub(crate) body_chunk_size: Option<usize>,
 }
 
 impl WasiHttpHooks for Egress {
+    fn p2_outgoing_body_buffer_chunks(&mut self) -> usize {
+        self.body_chunks
+            .unwrap_or(wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_BUFFER_CHUNKS)
+    }
+
+    fn p2_outgoing_body_chunk_size(&mut self) -> usize {
+        self.body_chunk_size
+            .unwrap_or(wasmtime_wasi_http::p2::DEFAULT_OUTGOING_BODY_CHUNK_SIZE)
+    }
+
     fn send_request(
         &mut self,
         request: http::Request<WasiBody>,

@@ -89,7 +89,8 @@ impl Default for WasmOptions {
 }
 
 /// `wasmtime run`'s per-store limits (`-W max-table-elements`, `max-instances`, `max-tables`,
-/// `max-memories`, `trap-on-grow-failure`), beside Skiff's own `--memory`.
+/// `max-memories`, `trap-on-grow-failure`, and WASI's, from `-S`), beside Skiff's own
+/// `--memory`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
 pub struct StoreLimits {
     /// The most elements any one table may hold; growing past it fails.
@@ -101,6 +102,23 @@ pub struct StoreLimits {
     pub max_memories: Option<usize>,
     /// A failed `memory.grow` or `table.grow` traps instead of returning -1.
     pub trap_on_grow_failure: bool,
+    /// WASI's limits on a store, as `wasmtime run -S` sets them: the most handles (open files,
+    /// sockets, streams, pollables...) an instance holds at once (`-S max-resources`; `None`:
+    /// [`MAX_HANDLES`](crate::MAX_HANDLES));
+    pub max_resources: Option<usize>,
+    /// the bytes a component's host calls may move (`-S hostcall-fuel`), and its live
+    /// component-model handles (`-S max-component-handles`);
+    pub hostcall_fuel: Option<usize>,
+    pub max_component_handles: Option<usize>,
+    /// the most random bytes one call may ask for (`-S max-random-size`), and the bytes of one
+    /// set of HTTP headers or trailers (`-S max-http-fields-size`).
+    pub max_random_size: Option<u64>,
+    pub max_http_fields_size: Option<usize>,
+    /// The writes to an HTTP body the guest writes that are buffered (`-S
+    /// http-outgoing-body-buffer-chunks`), and the most bytes one may hold (`-S
+    /// http-outgoing-body-chunk-size`).
+    pub http_outgoing_body_buffer_chunks: Option<usize>,
+    pub http_outgoing_body_chunk_size: Option<usize>,
 }
 
 /// Proposals that wasmtime turns on only with the component model's concurrency.

@@ -32,8 +32,8 @@ pub struct HandlerOptions {
     pub rate: Option<CpuRate>,
     /// The apps it may call in-process over `wasi:http` (the daemon's links).
     pub peers: Option<Arc<dyn Peers>>,
-    /// The most handles (open files, sockets, streams...) one instance may hold; `None`:
-    /// [`MAX_HANDLES`](crate::MAX_HANDLES), as a command.
+    /// The most handles (open files, sockets, streams...) one instance may hold; `None`: the
+    /// runtime's `-S max-resources`, or [`MAX_HANDLES`](crate::MAX_HANDLES), as a command.
     pub max_handles: Option<usize>,
 }
 
@@ -120,8 +120,14 @@ impl App {
                     .stderr(crate::run::SinkStream(stderr.clone()));
             }
         }
+        if let Some(max) = self.store.limits.max_random_size {
+            wasi.max_random_size(max);
+        }
         let guard = Guard::new(&options.limits, usage.clone(), self.store);
-        let max_handles = options.max_handles.unwrap_or(crate::MAX_HANDLES);
+        let max_handles = options
+            .max_handles
+            .or(self.store.limits.max_resources)
+            .unwrap_or(crate::MAX_HANDLES);
         let host = ComponentHost::new(
             wasi.build(),
             &options.grants,

@@ -32,7 +32,9 @@ pub use engine::{
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
-pub use run::{Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio};
+pub use run::{
+    Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio, WASMTIME_MAX_HANDLES,
+};
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;

@@ -266,6 +266,10 @@ enum Call<'a> {
 /// stopped (issue 9, hostile-tenant suite).
 pub const MAX_HANDLES: usize = 1024;
 
+/// wasmtime's own default for the handles of one instance, which `skiff run` in the foreground
+/// keeps: its one program is bounded by the process's open-file limit, as under `wasmtime run`.
+pub const WASMTIME_MAX_HANDLES: usize = 1_000_000;
+
 pub(crate) struct P1Host {
     pub(crate) wasi: WasiP1Ctx,
     /// `wasi_ephemeral_nn`'s state, when granted.
@@ -314,7 +318,13 @@ impl ComponentHost {
             data: grants.data_interfaces().clone(),
             tls: None,
             nn: grants.nn().map(|nn| nn.wit()),
-            http: WasiHttpCtx::new(),
+            http: {
+                let mut http = WasiHttpCtx::new();
+                if let Some(limit) = guard.store.limits.max_http_fields_size {
+                    http.set_field_size_limit(limit);
+                }
+                http
+            },
             table: {
                 let mut table = ResourceTable::new();
                 table.set_max_capacity(max_handles);
@@ -327,6 +337,8 @@ impl ComponentHost {
                     Stdio::Capture { stderr, .. } => Some(stderr.clone()),
                 },
                 peers,
+                body_chunks: guard.store.limits.http_outgoing_body_buffer_chunks,
+                body_chunk_size: guard.store.limits.http_outgoing_body_chunk_size,
             },
             guard,
         }
@@ -440,6 +452,10 @@ impl App {
         };
         let mut wasi = grants.builder(options.stdio.report(), file_io)?;
         wasi.args(&options.args);
+        if let Some(max) = self.store.limits.max_random_size {
+            wasi.max_random_size(max);
+        }
+        let max_handles = self.store.limits.max_resources.unwrap_or(MAX_HANDLES);
         match &options.stdio {
             Stdio::Inherit => {
                 wasi.inherit_stdio();
@@ -471,7 +487,7 @@ impl App {
                     options.peers.clone(),
                     &options.stdio,
                     guard,
-                    MAX_HANDLES,
+                    max_handles,
                 );
                 let mut store = new_store(pre.engine(), host);
                 let instance = pre.instantiate_async(&mut store).await?;
@@ -497,7 +513,7 @@ impl App {
                         nn: grants.nn().map(|nn| nn.witx()),
                         guard,
                     };
-                    host.wasi.ctx().table.set_max_capacity(MAX_HANDLES);
+                    host.wasi.ctx().table.set_max_capacity(max_handles);
                     let mut store = new_store(pre.module().engine(), host);
                     let instance = pre.instantiate(&mut store).await?;
                     // With `--invoke`, the function instead of the entry point (after
@@ -528,7 +544,7 @@ impl App {
                         options.peers.clone(),
                         &options.stdio,
                         guard,
-                        MAX_HANDLES,
+                        max_handles,
                     );
                     let mut store = new_store(command.instance_pre().engine(), host);
                     // `run` returning `Err(())` is exit status 1, as in `wasmtime run`.
@@ -565,18 +581,31 @@ impl App {
         tracing::debug!(app = %self.name, cpu = ?meter.cpu_time(), "app finished");
         Ok(match result {
             Ok(code) => Exit::Code(code),
-            Err(error) => classify(error, MAX_HANDLES),
+            Err(error) => classify(error, max_handles),
         })
     }
 }
 
 pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, mut host: T) -> Store<T> {
-    let fuel = host.guard().store.fuel;
+    let options = host.guard().store;
     let mut store = Store::new(engine, host);
-    if let Some(fuel) = fuel {
+    if let Some(fuel) = options.fuel {
         store
             .set_fuel(fuel)
             .expect("an engine given fuel consumes it");
+    }
+    if let Some(fuel) = options.limits.hostcall_fuel {
+        store.set_hostcall_fuel(fuel);
+    }
+    if let Some(max) = options.limits.max_component_handles {
+        store.set_max_component_handles(max);
+    }
+    // As `wasmtime run -S max-resources` bounds it (the handles of WASI itself are bounded
+    // where the host's table is made).
+    if let Some(max) = options.limits.max_resources
+        && let Some(table) = store.concurrent_resource_table()
+    {
+        table.set_max_capacity(max);
     }
     store.limiter(|host| host.guard());
     store.epoch_deadline_callback(|mut ctx| {
@@ -610,7 +639,8 @@ pub(crate) fn classify(error: wasmtime::Error, max_handles: usize) -> Exit {
             return Exit::Trap {
                 message: format!(
                     "the app holds {max_handles} handles (open files, sockets, streams), the most \
-                     one instance may hold at once"
+                     one instance may hold at once (`-S max-resources=N` sets it for `skiff run` \
+                     in the foreground and `skiff serve`)"
                 ),
                 backtrace: None,
                 stack_overflow: false,

@@ -8,7 +8,10 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use clap::Args;
 use skiff_api::{CreateApp, RestartPolicy};
-use skiff_runtime::{App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig};
+use skiff_runtime::{
+    App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig, StoreLimits,
+    WASMTIME_MAX_HANDLES, WasmOptions,
+};
 
 use crate::errors::user_error;
 use crate::progress::CompileProgress;
@@ -118,8 +121,9 @@ impl Run {
             if let Some(flag) = loading.given() {
                 return Err(user_error(
                     format!(
-                        "`{flag}` sets how one program is loaded, for a run in the foreground; \
-                         the daemon's engine and linker are shared by all its apps"
+                        "`{flag}` sets how one program is loaded and run, for a run in the \
+                         foreground; the daemon's engine, linker and limits are shared by all its \
+                         apps"
                     ),
                     "drop `-d` to run it here",
                 ));
@@ -195,7 +199,19 @@ impl Run {
             library_components: self.invoke.is_some(),
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
-            wasm: loading.wasm,
+            wasm: WasmOptions {
+                // One program in this process: as many handles as `wasmtime run` gives it (a
+                // daemon's apps, which share one process, get 1024 each).
+                store: StoreLimits {
+                    max_resources: loading
+                        .wasm
+                        .store
+                        .max_resources
+                        .or(Some(WASMTIME_MAX_HANDLES)),
+                    ..loading.wasm.store
+                },
+                ..loading.wasm
+            },
             ..RuntimeConfig::default()
         })?;
         let (app, image) = load(global, &runtime, target)?;

@@ -70,7 +70,7 @@ impl Serve {
             library_components: false,
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
-            wasm: loading.wasm,
+            wasm: loading.wasm.clone(),
         })?;
         let (app, image) = load(global, &runtime, target)?;
         if app.kind() != AppKind::Http {
@@ -91,7 +91,7 @@ impl Serve {
             turns: None,
             rate: None,
             peers: None,
-            max_handles: None,
+            max_handles: loading.wasm.store.max_resources,
         };
         app.check_grants(&options.grants)?;
         let http = Arc::new(skiff_http::HttpApp::new(

@@ -484,7 +484,8 @@ fn via_gateway(gateway: &str, host: &str, path: &str) -> (StatusCode, String) {
 /// One app's instances together hold at most half of the daemon's open files: each instance gets
 /// its share (of its `--max-concurrency` many), so a handler that opens files in a loop at full
 /// concurrency cannot take every descriptor (500 instances of 1024 handles, against a limit of
-/// 20,000 here). `skiff serve` runs one app: its instances hold 1024 each, as a command.
+/// 20,000 here). `skiff serve` runs one app: its instances hold 1024 each, as a daemon's
+/// command, or what `-S max-resources` says.
 #[test]
 fn an_apps_instances_share_half_of_the_daemons_descriptors() {
     let dir = crate::support::dir_with(&[("f", "opened again and again\n")]);
@@ -493,6 +494,14 @@ fn an_apps_instances_share_half_of_the_daemons_descriptors() {
     let (status, body) = get(&server.url("/"));
     assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
     assert!(body.contains("holds 1024 handles"), "{body}");
+    // As `wasmtime serve`, `-S max-resources` sets it.
+    let fewer = Server::start(
+        &Skiff::new(),
+        &["-S", "max-resources=100", "-v", &grant, P2_HTTP_OPEN_FILES],
+    );
+    let (status, body) = get(&fewer.url("/"));
+    assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR, "{body}");
+    assert!(body.contains("holds 100 handles"), "{body}");
 
     let daemon = Daemon::start();
     let port = free_port().to_string();

@@ -558,3 +558,68 @@ fn nan_canonicalization_gives_the_canonical_nan() {
         .success()
         .stdout_is("Hello, world!\n");
 }
+
+/// Opens the directory preopened as fd 3 2000 times, keeping each open: exits with the first
+/// error number, or 0.
+const OPEN_2000: &str = r#"(module
+    (import "wasi_snapshot_preview1" "path_open"
+        (func $open (param i32 i32 i32 i32 i32 i64 i64 i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (data (i32.const 0) ".")
+    (func (export "_start") (local $n i32) (local $errno i32)
+        (loop $again
+            (local.set $errno (call $open (i32.const 3) (i32.const 0) (i32.const 0) (i32.const 1)
+                (i32.const 2) (i64.const 0) (i64.const 0) (i32.const 0) (i32.const 16)))
+            (if (local.get $errno) (then (call $exit (local.get $errno))))
+            (local.set $n (i32.add (local.get $n) (i32.const 1)))
+            (br_if $again (i32.lt_u (local.get $n) (i32.const 2000))))
+        (call $exit (i32.const 0))))"#;
+
+/// Asks for 4096 random bytes at once: exits with the error number, or 0.
+const RANDOM_4096: &str = r#"(module
+    (import "wasi_snapshot_preview1" "random_get" (func $random (param i32 i32) (result i32)))
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start") (call $exit (call $random (i32.const 0) (i32.const 4096)))))"#;
+
+/// WASI's limits on a store, as `wasmtime run -S` sets them: in the foreground a program holds
+/// as many handles as under `wasmtime run` (a daemon's apps, 1024 each), `-S max-resources`
+/// sets it, and `-S max-random-size` bounds one call for random bytes; a trap at either, as in
+/// wasmtime.
+#[test]
+fn wasi_store_limits_are_wasmtime_runs() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let opens = write_file(dir.path(), "opens.wat", OPEN_2000);
+    let opens = path_str(&opens);
+    let grant = format!("{}:/d", path_str(dir.path()));
+    skiff.run(&["run", "-v", &grant, opens]).success();
+    skiff
+        .run(&["run", "-S", "max-resources=100", "-v", &grant, opens])
+        .code(134)
+        .stderr_has("holds 100 handles");
+    skiff
+        .run(&["run", "-d", "-S", "max-resources=100", "-v", &grant, opens])
+        .code(125)
+        .stderr_has("`-S max-resources` sets how one program is loaded and run");
+    let random = write_file(dir.path(), "random.wat", RANDOM_4096);
+    let random = path_str(&random);
+    skiff.run(&["run", random]).success();
+    skiff
+        .run(&["run", "-S", "max-random-size=100", random])
+        .code(1)
+        .stderr_has("requested len 4096 exceeds limit 100");
+    // The others wasmtime takes, with its meaning.
+    skiff
+        .run(&[
+            "run",
+            "-S",
+            "hostcall-fuel=134217728,max-component-handles=100000,max-http-fields-size=131072",
+            "-S",
+            "http-outgoing-body-buffer-chunks=4,http-outgoing-body-chunk-size=4194304",
+            P2_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
+}
