@@ -6,7 +6,7 @@
 //! `--memory`; what is always on in Skiff, as in wasmtime's defaults, is accepted; anything else
 //! is refused naming the Skiff flag to use, never silently ignored.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 use skiff_capabilities::ByteSize;
@@ -16,7 +16,7 @@ use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
 
 /// `wasmtime run` and `wasmtime serve` options, for command lines written for them.
-#[derive(Debug, Args)]
+#[derive(Clone, Debug, Args)]
 #[command(next_help_heading = "As `wasmtime run` and `wasmtime serve`")]
 pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
@@ -60,6 +60,11 @@ pub struct WasmtimeFlags {
     /// instantiated before the app, in the same sandbox (in the foreground); repeatable
     #[arg(long = "preload", value_name = "NAME=PATH", value_parser = parse_preload)]
     preloads: Vec<(String, PathBuf)>,
+    /// wasmtime's TOML file of these options, as `wasmtime run --config`: its `[wasm]`, `[wasi]`,
+    /// `[optimize]`, `[codegen]` and `[debug]` tables, taken as `-W`, `-S`, `-O`, `-C`, `-D`
+    /// before those of the command line
+    #[arg(long = "config", value_name = "FILE")]
+    config: Option<PathBuf>,
 }
 
 fn parse_preload(spec: &str) -> Result<(String, PathBuf), String> {
@@ -222,6 +227,60 @@ impl WasmtimeFlags {
     /// Folds the `-S` and `-W` options into Skiff's own grant and limit flags; returns how the
     /// program is to be loaded.
     pub fn apply(
+        &self,
+        grants: &mut GrantFlags,
+        limits: &mut LimitFlags,
+    ) -> anyhow::Result<Loading> {
+        match &self.config {
+            Some(path) => self.with_config_file(path)?.apply_options(grants, limits),
+            None => self.apply_options(grants, limits),
+        }
+    }
+
+    /// These options with those of wasmtime's TOML configuration file first.
+    fn with_config_file(&self, path: &Path) -> anyhow::Result<WasmtimeFlags> {
+        let text = std::fs::read_to_string(path).map_err(|e| {
+            user_error(
+                format!("cannot read `--config {}`: {e}", path.display()),
+                "give wasmtime's TOML file of options, e.g. `[wasm]` and `fuel = 1000000`",
+            )
+        })?;
+        let bad = |why: String| {
+            user_error(
+                format!("`--config {}`: {why}", path.display()),
+                "as `wasmtime run --config`: tables `[wasm]`, `[wasi]`, `[optimize]`, \
+                 `[codegen]`, `[debug]` of `key = value` (e.g. `[wasm]` and `fuel = 1000000`)",
+            )
+        };
+        let table: toml::Table = text.parse().map_err(|e| bad(format!("{e}")))?;
+        let mut merged = self.clone();
+        merged.config = None;
+        for (section, options) in table {
+            let list = match section.as_str() {
+                "wasm" => &mut merged.wasm,
+                "wasi" => &mut merged.wasi,
+                "optimize" => &mut merged.optimize,
+                "codegen" => &mut merged.codegen,
+                "debug" => &mut merged.debug,
+                _ => return Err(bad(format!("`[{section}]` is not a table Skiff takes"))),
+            };
+            let toml::Value::Table(options) = options else {
+                return Err(bad(format!("`{section}` is not a table")));
+            };
+            let mut given = Vec::new();
+            for (key, value) in options {
+                toml_option(&key, &value, &mut given).map_err(|()| {
+                    bad(format!(
+                        "`{key}` in `[{section}]` has a value Skiff cannot read"
+                    ))
+                })?;
+            }
+            list.splice(0..0, given);
+        }
+        Ok(merged)
+    }
+
+    fn apply_options(
         &self,
         grants: &mut GrantFlags,
         limits: &mut LimitFlags,
@@ -488,6 +547,33 @@ const OFF_BY_DEFAULT: &[(&str, WasmFeatures)] = &[
     ),
     ("component-model-implements", WasmFeatures::CM_IMPLEMENTS),
 ];
+
+/// A `key = value` of a wasmtime TOML file as the options it stands for: `true` is `key`,
+/// `false` is `key=n`, a number or string is `key=VALUE`, an array one option per item (a
+/// `{ key, value }` table is `key=KEY=VALUE`, as `-S config-var=NAME=VALUE`).
+fn toml_option(key: &str, value: &toml::Value, out: &mut Vec<String>) -> Result<(), ()> {
+    match value {
+        toml::Value::Boolean(true) => out.push(key.to_string()),
+        toml::Value::Boolean(false) => out.push(format!("{key}=n")),
+        toml::Value::Integer(n) => out.push(format!("{key}={n}")),
+        toml::Value::String(s) => out.push(format!("{key}={s}")),
+        toml::Value::Array(items) => {
+            for item in items {
+                match item {
+                    toml::Value::Table(pair) => match (pair.get("key"), pair.get("value")) {
+                        (Some(toml::Value::String(k)), Some(toml::Value::String(v))) => {
+                            out.push(format!("{key}={k}={v}"));
+                        }
+                        _ => return Err(()),
+                    },
+                    item => toml_option(key, item, out)?,
+                }
+            }
+        }
+        _ => return Err(()),
+    }
+    Ok(())
+}
 
 /// `a,b=c` lists, as wasmtime splits them: (key, value if any).
 fn options(lists: &[String]) -> impl Iterator<Item = (&str, Option<&str>)> {

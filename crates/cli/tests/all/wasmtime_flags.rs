@@ -623,3 +623,37 @@ fn wasi_store_limits_are_wasmtime_runs() {
         .success()
         .stdout_is("Hello, world!\n");
 }
+
+/// `--config FILE`, wasmtime's TOML file of its options: its tables are `-W`, `-S`, ... with the
+/// same meaning.
+#[test]
+fn a_wasmtime_config_file_is_its_options() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_file(
+        dir.path(),
+        "wasmtime.toml",
+        "[wasm]\nfuel = 100000\nnan-canonicalization = true\n\n[wasi]\nmax-random-size = 100\n",
+    );
+    let config = path_str(&config);
+    let spin = write_file(dir.path(), "spin.wat", SPIN);
+    skiff
+        .run(&["run", "--config", config, path_str(&spin)])
+        .code(134)
+        .stderr_has("all fuel consumed by WebAssembly");
+    let random = write_file(dir.path(), "random.wat", RANDOM_4096);
+    skiff
+        .run(&["run", "--config", config, path_str(&random)])
+        .code(1)
+        .stderr_has("exceeds limit 100");
+    let nan = write_file(dir.path(), "nan.wat", ZERO_BY_ZERO);
+    skiff
+        .run(&["run", "--config", config, path_str(&nan)])
+        .code(5);
+    let bad = write_file(dir.path(), "bad.toml", "[record]\npath = \"trace\"\n");
+    skiff
+        .run(&["run", "--config", path_str(&bad), path_str(&nan)])
+        .code(125)
+        .stderr_has("`[record]` is not a table Skiff takes")
+        .stderr_has("hint: ");
+}
