@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use skiff_capabilities::ByteSize;
-use skiff_runtime::{UnknownImports, WasmFeatures, WasmOptions};
+use skiff_runtime::{Codegen, UnknownImports, WasmFeatures, WasmOptions};
 
 use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
@@ -80,7 +80,7 @@ fn parse_preload(spec: &str) -> Result<(String, PathBuf), String> {
 
 /// How a program is loaded and run, as `wasmtime run`'s options ask: settings of the engine
 /// and linker of a process that runs one app (so not of the daemon's, which all apps share).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct Loading {
     /// What the imports no host provides become (`-W unknown-imports-*`).
     pub unknown_imports: UnknownImports,
@@ -88,7 +88,9 @@ pub struct Loading {
     pub preloads: Vec<(String, PathBuf)>,
     /// How its engine compiles and runs it (`-W fuel`, `max-wasm-stack`, `wide-arithmetic`...).
     pub wasm: WasmOptions,
-    /// The first `-W` option that changed `wasm`, to name it.
+    /// Whether compiled code is kept in Skiff's cache (`-C cache=n`: not).
+    pub compile_cache: bool,
+    /// The first option that changed `wasm`, to name it.
     engine_option: Option<String>,
 }
 
@@ -164,34 +166,82 @@ const WASI_ON_ALREADY: &[&str] = &[
 ];
 
 impl WasmtimeFlags {
-    /// `-O`, `-C`, `-D` and `--allow-precompiled`: what Skiff does already
-    /// (`-O opt-level=2`, `-C cache`) is taken; for the rest, what Skiff does instead.
-    fn refuse_compiler_options(&self) -> anyhow::Result<()> {
-        for (flag, given) in [("-O", &self.optimize), ("-C", &self.codegen)] {
+    /// `-O`, `-C` and `-D`: how code is compiled and memories are laid out, taken with wasmtime's
+    /// meaning; whether compiled code is cached (`-C cache`). What Skiff cannot honour (another
+    /// compiler or collector, a debugger, a core dump) is refused.
+    fn compiler_options(&self, codegen: &mut Codegen) -> anyhow::Result<bool> {
+        let mut cache = true;
+        for (flag, given) in [
+            ("-O", &self.optimize),
+            ("-C", &self.codegen),
+            ("-D", &self.debug),
+        ] {
             for (key, value) in options(given) {
-                let as_skiff = match (flag, key) {
-                    ("-O", "opt-level") => value == Some("2"),
-                    ("-C", "cache") => switch(flag, key, value)?,
-                    _ => false,
-                };
-                if !as_skiff {
-                    let option = value.map_or(key.to_string(), |v| format!("{key}={v}"));
-                    return Err(user_error(
-                        format!(
-                            "`{flag} {option}`: Skiff compiles every app with its own settings \
-                             (Cranelift at `opt-level=2`, kept in its compile cache) and takes \
-                             no other compiler options"
-                        ),
-                        format!("drop `{flag} {option}`: the program runs the same"),
-                    ));
+                match (flag, key) {
+                    ("-O", "opt-level") => {
+                        codegen.opt_level = Some(match value {
+                            Some("0") => skiff_runtime::OptLevel::None,
+                            Some("1" | "2") => skiff_runtime::OptLevel::Speed,
+                            Some("s") => skiff_runtime::OptLevel::SpeedAndSize,
+                            _ => {
+                                return Err(user_error(
+                                    format!("`-O opt-level` takes 0, 1, 2 or s, not {value:?}"),
+                                    "e.g. `-O opt-level=0`",
+                                ));
+                            }
+                        });
+                    }
+                    ("-O", "memory-reservation") => {
+                        codegen.memory_reservation = Some(number(flag, key, value, "4294967296")?);
+                    }
+                    ("-O", "memory-guard-size" | "dynamic-memory-guard-size") => {
+                        codegen.memory_guard_size = Some(number(flag, key, value, "33554432")?);
+                    }
+                    ("-O", "memory-reservation-for-growth") => {
+                        codegen.memory_reservation_for_growth =
+                            Some(number(flag, key, value, "2147483648")?);
+                    }
+                    ("-O", "memory-may-move") => {
+                        codegen.memory_may_move = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", "guard-before-linear-memory") => {
+                        codegen.guard_before_linear_memory = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", "memory-init-cow") => {
+                        codegen.memory_init_cow = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", "table-lazy-init") => {
+                        codegen.table_lazy_init = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", "signals-based-traps") => {
+                        codegen.signals_based_traps = Some(switch(flag, key, value)?);
+                    }
+                    ("-C", "cache") => cache = switch(flag, key, value)?,
+                    ("-C", "parallel-compilation") => {
+                        codegen.parallel_compilation = Some(switch(flag, key, value)?);
+                    }
+                    ("-C", "native-unwind-info") => {
+                        codegen.native_unwind_info = Some(switch(flag, key, value)?);
+                    }
+                    ("-C", "compiler") if value == Some("cranelift") => {}
+                    ("-D", "debug-info") => codegen.debug_info = Some(switch(flag, key, value)?),
+                    ("-D", "address-map") => {
+                        codegen.address_map = Some(switch(flag, key, value)?);
+                    }
+                    _ => {
+                        let option = value.map_or(key.to_string(), |v| format!("{key}={v}"));
+                        return Err(user_error(
+                            format!(
+                                "`{flag} {option}` is a `wasmtime run` option Skiff does not take"
+                            ),
+                            "drop it: the program runs the same. Skiff takes `-O opt-level`, \
+                             `memory-reservation`, `memory-guard-size`, `memory-may-move`, \
+                             `table-lazy-init`, `signals-based-traps` (...), `-C cache`, \
+                             `parallel-compilation`, `-D debug-info`, `address-map`",
+                        ));
+                    }
                 }
             }
-        }
-        if let Some(option) = self.debug.first() {
-            return Err(user_error(
-                format!("`-D {option}`: Skiff has no debugging options"),
-                "drop it; a trap's backtrace names the functions (from the module's name section)",
-            ));
         }
         if self.allow_precompiled {
             return Err(user_error(
@@ -200,7 +250,7 @@ impl WasmtimeFlags {
                 "give the .wasm: Skiff compiles it once and keeps the code in its own cache",
             ));
         }
-        Ok(())
+        Ok(cache)
     }
 }
 
@@ -285,10 +335,11 @@ impl WasmtimeFlags {
         grants: &mut GrantFlags,
         limits: &mut LimitFlags,
     ) -> anyhow::Result<Loading> {
-        self.refuse_compiler_options()?;
         let mut unknown_imports = UnknownImports::Refuse;
         let mut wasm = WasmOptions::default();
-        let mut engine_option = None;
+        let compile_cache = self.compiler_options(&mut wasm.codegen)?;
+        let mut engine_option =
+            (wasm != WasmOptions::default() || !compile_cache).then(|| "-O, -C or -D".to_string());
         for (key, value) in options(&self.wasi) {
             let before = wasm.clone();
             match key {
@@ -407,7 +458,7 @@ impl WasmtimeFlags {
                     set_once(&mut limits.timeout, timeout, "-W timeout", "--timeout")?;
                 }
                 "max-memory-size" => {
-                    let size = bytes(key, value, "67108864")?;
+                    let size = bytes("-W", key, value, "67108864")?;
                     set_once(&mut limits.memory, size, "-W max-memory-size", "--memory")?;
                 }
                 // Both given: traps, as in wasmtime (which stubs with traps first).
@@ -516,6 +567,7 @@ impl WasmtimeFlags {
             unknown_imports,
             preloads: self.preloads.clone(),
             wasm,
+            compile_cache,
             engine_option,
         })
     }
@@ -588,19 +640,19 @@ fn options(lists: &[String]) -> impl Iterator<Item = (&str, Option<&str>)> {
 }
 
 /// A `-W` option's size in bytes (`example`: what the hint suggests).
-fn bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<ByteSize> {
-    let value = value.ok_or_else(|| missing_value("-W", key, example))?;
+fn bytes(flag: &str, key: &str, value: Option<&str>, example: &str) -> anyhow::Result<ByteSize> {
+    let value = value.ok_or_else(|| missing_value(flag, key, example))?;
     value.parse().map_err(|e| {
         user_error(
-            format!("`-W {key}={value}`: {e}"),
-            format!("give bytes, e.g. `-W {key}={example}`"),
+            format!("`{flag} {key}={value}`: {e}"),
+            format!("give bytes, e.g. `{flag} {key}={example}`"),
         )
     })
 }
 
 /// A stack size in bytes.
 fn stack_bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<usize> {
-    Ok(usize::try_from(bytes(key, value, example)?.0).unwrap_or(usize::MAX))
+    Ok(usize::try_from(bytes("-W", key, value, example)?.0).unwrap_or(usize::MAX))
 }
 
 /// An option's count (`example`: what the hint suggests).
@@ -744,9 +796,10 @@ mod tests {
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
             (&["-W", "no-such-option"][..], "--memory"),
-            (&["-O", "opt-level=0"][..], "drop `-O opt-level=0`"),
-            (&["-C", "cache=n"][..], "drop `-C cache=n`"),
-            (&["-D", "debug-info"][..], "backtrace"),
+            (&["-O", "pooling-allocator"][..], "drop it"),
+            (&["-C", "compiler=winch"][..], "drop it"),
+            (&["-D", "coredump=core"][..], "-D debug-info"),
+            (&["-O", "opt-level=3"][..], "opt-level=0"),
             (&["--allow-precompiled"][..], "give the .wasm"),
         ] {
             let e = apply(args).unwrap_err();

@@ -69,6 +69,56 @@ pub struct WasmOptions {
     pub branch_hinting: bool,
     /// Limits on each store, as `wasmtime run`'s `StoreLimits` applies them.
     pub store: StoreLimits,
+    /// How code is compiled and memories are laid out (`-O`, `-C`, `-D`).
+    pub codegen: Codegen,
+}
+
+/// `wasmtime run`'s `-O`, `-C` and `-D` options that Skiff takes, with wasmtime's meaning: how
+/// fast code is compiled and runs, and what a debugger sees; never what a program computes.
+/// `None`: Skiff's settings (wasmtime's defaults).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Codegen {
+    pub opt_level: Option<wasmtime::OptLevel>,
+    pub parallel_compilation: Option<bool>,
+    pub native_unwind_info: Option<bool>,
+    /// DWARF for a native debugger (`-D debug-info`).
+    pub debug_info: Option<bool>,
+    pub address_map: Option<bool>,
+    pub memory_reservation: Option<u64>,
+    pub memory_guard_size: Option<u64>,
+    pub memory_reservation_for_growth: Option<u64>,
+    pub memory_may_move: Option<bool>,
+    pub guard_before_linear_memory: Option<bool>,
+    pub memory_init_cow: Option<bool>,
+    pub table_lazy_init: Option<bool>,
+    pub signals_based_traps: Option<bool>,
+}
+
+impl Codegen {
+    fn apply(&self, config: &mut Config) {
+        macro_rules! set {
+            ($($field:ident => $method:ident),* $(,)?) => {
+                $(if let Some(value) = self.$field {
+                    config.$method(value);
+                })*
+            };
+        }
+        set! {
+            opt_level => cranelift_opt_level,
+            parallel_compilation => parallel_compilation,
+            native_unwind_info => native_unwind_info,
+            debug_info => debug_info,
+            address_map => generate_address_map,
+            memory_reservation => memory_reservation,
+            memory_guard_size => memory_guard_size,
+            memory_reservation_for_growth => memory_reservation_for_growth,
+            memory_may_move => memory_may_move,
+            guard_before_linear_memory => guard_before_linear_memory,
+            memory_init_cow => memory_init_cow,
+            table_lazy_init => table_lazy_init,
+            signals_based_traps => signals_based_traps,
+        }
+    }
 }
 
 impl Default for WasmOptions {
@@ -84,6 +134,7 @@ impl Default for WasmOptions {
             proposals: WasmFeatures::empty(),
             branch_hinting: false,
             store: StoreLimits::default(),
+            codegen: Codegen::default(),
         }
     }
 }
@@ -391,6 +442,7 @@ impl Engines {
             .cranelift_nan_canonicalization(options.nan_canonicalization)
             .relaxed_simd_deterministic(options.relaxed_simd_deterministic)
             .wasm_branch_hinting(options.branch_hinting);
+        options.codegen.apply(&mut wasm);
         let proposals = match concurrent {
             true => options.proposals,
             false => options.proposals.difference(NEED_CONCURRENCY),

@@ -181,7 +181,7 @@ impl Run {
             args[0].clone_from(argv0);
         }
         let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(global.compile_cache_dir()),
+            cache_dir: loading.compile_cache.then(|| global.compile_cache_dir()),
             // One app in this process: its code runs without epoch checks, and a limit ends
             // the process as the app's end would (the same message and exit status). A CPU
             // share holds the app back instead, at the epoch ticks it then needs.

@@ -58,7 +58,7 @@ impl Serve {
         }
         let target = &self.app;
         let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: Some(global.compile_cache_dir()),
+            cache_dir: loading.compile_cache.then(|| global.compile_cache_dir()),
             // One app: its instance pool is exactly as large as its concurrency limit.
             pooling: skiff_runtime::Pooling {
                 max_instances: self.http.max_concurrency.max(1),

@@ -657,3 +657,61 @@ fn a_wasmtime_config_file_is_its_options() {
         .stderr_has("`[record]` is not a table Skiff takes")
         .stderr_has("hint: ");
 }
+
+/// The compile cache's engine directories: one per set of compiler settings.
+fn engine_dirs(skiff: &Skiff) -> usize {
+    std::fs::read_dir(skiff.root().join("cache/compiled")).map_or(0, |dirs| dirs.count())
+}
+
+/// `wasmtime run`'s compiler, memory-layout and debugging options (`-O`, `-C`, `-D`) are taken
+/// with its meaning: `-C cache=n` keeps nothing, another `-O opt-level` compiles other code
+/// (cached apart), and the program's results are the same.
+#[test]
+fn compiler_options_are_taken_as_wasmtime_takes_them() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "-C", "cache=n", P2_CLI_HELLO])
+        .success()
+        .stdout_is("Hello, world!\n");
+    assert_eq!(
+        engine_dirs(&skiff),
+        0,
+        "`-C cache=n` wrote the compile cache"
+    );
+    skiff.run(&["run", P2_CLI_HELLO]).success();
+    assert_eq!(engine_dirs(&skiff), 1);
+    skiff
+        .run(&[
+            "run",
+            "-O",
+            "opt-level=0",
+            "-C",
+            "parallel-compilation=n",
+            "-D",
+            "debug-info,address-map",
+            P2_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
+    assert_eq!(
+        engine_dirs(&skiff),
+        2,
+        "`-O opt-level=0` compiled the same code"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let grow = write_file(dir.path(), "grow.wat", GROW);
+    skiff
+        .run(&[
+            "run",
+            "-O",
+            "memory-reservation=65536,memory-guard-size=0,signals-based-traps=n",
+            "-O",
+            "memory-may-move,table-lazy-init=n,memory-init-cow=n,guard-before-linear-memory=n",
+            path_str(&grow),
+        ])
+        .code(3);
+    skiff
+        .run(&["run", "-O", "pooling-allocator", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("`-O pooling-allocator` is a `wasmtime run` option Skiff does not take");
+}
