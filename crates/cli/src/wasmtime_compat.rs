@@ -128,9 +128,54 @@ pub struct WasmtimeServeFlags {
     /// Taken: the handler's output is written as it is, with no prefix
     #[arg(long)]
     no_logging_prefix: bool,
+    /// Set a request header before the handler sees it, replacing the client's (`NAME: VALUE`,
+    /// or `@FILE` of one per line); repeatable
+    #[arg(long = "header", value_name = "NAME: VALUE")]
+    headers: Vec<String>,
+    /// Stop as on Ctrl-C when a connection is made to this address
+    #[arg(long, value_name = "ADDR")]
+    pub shutdown_addr: Option<std::net::SocketAddr>,
+    /// The most connections held at once; more wait to be accepted
+    #[arg(long, value_name = "N")]
+    max_concurrent_connections: Option<usize>,
 }
 
 impl WasmtimeServeFlags {
+    /// The headers `--header` sets, as `wasmtime serve` reads them.
+    pub fn request_headers(&self) -> anyhow::Result<Vec<(http::HeaderName, http::HeaderValue)>> {
+        let mut headers = Vec::new();
+        for given in &self.headers {
+            match given.strip_prefix('@') {
+                Some(path) => {
+                    let lines = std::fs::read_to_string(path).map_err(|e| {
+                        user_error(
+                            format!(
+                                "cannot read the header file `{path}` of `--header @{path}`: {e}"
+                            ),
+                            "give a file of `NAME: VALUE` lines",
+                        )
+                    })?;
+                    for line in lines.lines().filter(|line| !line.trim().is_empty()) {
+                        headers.push(header(line)?);
+                    }
+                }
+                None => headers.push(header(given)?),
+            }
+        }
+        Ok(headers)
+    }
+
+    /// The most connections held at once, if a `wasmtime serve` option says.
+    pub fn max_connections(&self) -> anyhow::Result<Option<usize>> {
+        match self.max_concurrent_connections {
+            Some(0) => Err(user_error(
+                "`--max-concurrent-connections 0` would accept no connection",
+                "give at least 1, e.g. `--max-concurrent-connections 100`",
+            )),
+            given => Ok(given),
+        }
+    }
+
     /// The handler instances alive at once, if a `wasmtime serve` option says.
     pub fn max_concurrency(&self) -> anyhow::Result<Option<u32>> {
         match self.max_concurrent_requests {
@@ -599,6 +644,22 @@ const OFF_BY_DEFAULT: &[(&str, WasmFeatures)] = &[
     ),
     ("component-model-implements", WasmFeatures::CM_IMPLEMENTS),
 ];
+
+/// `NAME: VALUE`, as `wasmtime serve --header` reads it.
+fn header(given: &str) -> anyhow::Result<(http::HeaderName, http::HeaderValue)> {
+    let bad = |why: &str| {
+        user_error(
+            format!("`--header {given}`: {why}"),
+            "give `NAME: VALUE`, e.g. `--header 'x-tenant: blue'`",
+        )
+    };
+    let (name, value) = given.split_once(':').ok_or_else(|| bad("no `:`"))?;
+    Ok((
+        http::HeaderName::from_bytes(name.trim().as_bytes())
+            .map_err(|_| bad("not a header name"))?,
+        http::HeaderValue::from_str(value.trim_start()).map_err(|_| bad("not a header value"))?,
+    ))
+}
 
 /// A `key = value` of a wasmtime TOML file as the options it stands for: `true` is `key`,
 /// `false` is `key=n`, a number or string is `key=VALUE`, an array one option per item (a

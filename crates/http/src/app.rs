@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use futures::future::BoxFuture;
-use http::{HeaderValue, StatusCode, header};
+use http::{HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt as _, Full, Limited};
 use skiff_api::HttpLimits;
 use skiff_runtime::{
@@ -106,6 +106,9 @@ pub struct HttpApp {
     /// The meters of the instances running now, by a number of their own.
     running: Mutex<HashMap<u64, Arc<Usage>>>,
     next_instance: AtomicU64,
+    /// Set on every request before the handler sees it, replacing the client's values of
+    /// those names (`skiff serve --header`, as `wasmtime serve --header`).
+    request_headers: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl HttpApp {
@@ -176,6 +179,7 @@ impl HttpApp {
             draining: AtomicBool::new(false),
             running: Mutex::default(),
             next_instance: AtomicU64::new(0),
+            request_headers: Vec::new(),
         };
         for message in lowered {
             app.log(&message);
@@ -244,6 +248,12 @@ impl HttpApp {
 
     /// Serves one request: limits first, then a fresh instance of the handler. The request
     /// comes from a client connection, or from another app of the daemon (an in-process call).
+    /// Sets these headers on every request before the handler sees it, replacing the client's
+    /// values of the same names; several of one name are all kept (`skiff serve --header`).
+    pub fn set_request_headers(&mut self, headers: Vec<(HeaderName, HeaderValue)>) {
+        self.request_headers = headers;
+    }
+
     pub async fn serve<B>(
         self: &Arc<Self>,
         request: hyper::Request<B>,
@@ -261,7 +271,7 @@ impl HttpApp {
 
     async fn respond<B>(
         self: &Arc<Self>,
-        request: hyper::Request<B>,
+        mut request: hyper::Request<B>,
     ) -> hyper::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
@@ -269,6 +279,15 @@ impl HttpApp {
     {
         if self.draining.load(Ordering::Relaxed) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "the app is stopping");
+        }
+        if !self.request_headers.is_empty() {
+            let headers = request.headers_mut();
+            for (name, _) in &self.request_headers {
+                headers.remove(name);
+            }
+            for (name, value) in &self.request_headers {
+                headers.append(name, value.clone());
+            }
         }
         let max_body = self.limits.max_body_bytes;
         let declared = request

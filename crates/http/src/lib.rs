@@ -17,5 +17,5 @@ pub use app::{
     Loader, ResponseBody, error_response,
 };
 pub use routes::{Route, RouteError, RouteTable};
-pub use server::{CALLER_HEADER, Target, fd_hard_limit, raise_fd_limit, serve};
+pub use server::{CALLER_HEADER, Target, fd_hard_limit, raise_fd_limit, serve, serve_at_most};
 pub use stats::{Stats, escape_label, quantile_ms, render_prometheus};

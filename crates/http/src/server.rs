@@ -110,10 +110,31 @@ pub fn fd_hard_limit() -> usize {
 /// finishes the request it is serving, if any, and closes: a stopped app is no longer reachable
 /// through a kept-alive connection.
 pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<Output = ()>) {
+    serve_at_most(listener, target, shutdown, None).await;
+}
+
+/// [`serve`], holding at most `max_connections` connections at once: beyond them, new ones wait
+/// in the listen backlog until one closes (`skiff serve --max-concurrent-connections`).
+pub async fn serve_at_most(
+    listener: TcpListener,
+    target: Target,
+    shutdown: impl Future<Output = ()>,
+    max_connections: Option<usize>,
+) {
     let mut shutdown = std::pin::pin!(shutdown);
     // Dropped on return, which tells every connection to close.
     let (_serving, stopped) = tokio::sync::watch::channel(());
+    let connections = max_connections.map(|n| Arc::new(tokio::sync::Semaphore::new(n)));
     loop {
+        let permit = match &connections {
+            Some(connections) => tokio::select! {
+                () = &mut shutdown => return,
+                permit = connections.clone().acquire_owned() => {
+                    Some(permit.expect("the semaphore is never closed"))
+                }
+            },
+            None => None,
+        };
         let (stream, peer) = tokio::select! {
             () = &mut shutdown => return,
             accepted = listener.accept() => match accepted {
@@ -137,6 +158,7 @@ pub async fn serve(listener: TcpListener, target: Target, shutdown: impl Future<
             if let Err(e) = served.await {
                 tracing::debug!("connection from {peer}: {e}");
             }
+            drop(permit);
         });
     }
 }

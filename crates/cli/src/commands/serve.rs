@@ -94,14 +94,18 @@ impl Serve {
             max_handles: loading.wasm.store.max_resources,
         };
         app.check_grants(&options.grants)?;
-        let http = Arc::new(skiff_http::HttpApp::new(
+        let mut http = skiff_http::HttpApp::new(
             target.clone(),
             skiff_http::HttpApp::ready(Arc::new(app)),
             options,
             self.http.resolve(),
             // One app with a pool of its own, sized to its `--max-concurrency`.
             &skiff_http::Bounds::unshared(),
-        ));
+        );
+        http.set_request_headers(self.wasmtime_serve.request_headers()?);
+        let http = Arc::new(http);
+        let max_connections = self.wasmtime_serve.max_connections()?;
+        let shutdown_addr = self.wasmtime_serve.shutdown_addr;
         let listen = self.listen;
         skiff_http::raise_fd_limit();
         tokio::runtime::Builder::new_multi_thread()
@@ -116,11 +120,38 @@ impl Serve {
                     )
                 })?;
                 let local = listener.local_addr()?;
+                // As `wasmtime serve --shutdown-addr`: a connection there stops it as Ctrl-C.
+                let shutdown_listener = match shutdown_addr {
+                    Some(addr) => {
+                        let listener = tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+                            user_error(
+                                format!("cannot listen on {addr} for `--shutdown-addr`: {e}"),
+                                "pick another address (port 0 picks a free one)",
+                            )
+                        })?;
+                        eprintln!(
+                            "Listening for shutdown on tcp://{}/",
+                            listener.local_addr()?
+                        );
+                        Some(listener)
+                    }
+                    None => None,
+                };
                 eprintln!("Serving `{target}` on http://{local}/");
-                skiff_http::serve(
+                let shutdown = async move {
+                    match shutdown_listener {
+                        Some(listener) => tokio::select! {
+                            () = shutdown_signal() => {}
+                            _ = listener.accept() => {}
+                        },
+                        None => shutdown_signal().await,
+                    }
+                };
+                skiff_http::serve_at_most(
                     listener,
                     skiff_http::Target::App(http.clone()),
-                    shutdown_signal(),
+                    shutdown,
+                    max_connections,
                 )
                 .await;
                 eprintln!("Shutting down: waiting for requests in flight...");

@@ -377,6 +377,77 @@ fn a_wasmtime_serve_command_line_serves_unchanged() {
         .stderr_has("would serve no request");
 }
 
+/// Sends a bare GET over `stream` and reads the whole answer (the server closes after it).
+fn raw_get(mut stream: TcpStream) -> String {
+    stream
+        .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+        .unwrap();
+    let mut answer = String::new();
+    let _ = stream.read_to_string(&mut answer);
+    answer
+}
+
+/// `wasmtime serve`'s `--header`, `--max-concurrent-connections` and `--shutdown-addr`, with its
+/// meaning: the handler sees the headers set (the client's values replaced), a second
+/// connection waits until the first closes, and a connection to the shutdown address stops
+/// the server.
+#[test]
+fn wasmtime_serves_connection_options_are_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let headers = crate::support::write_file(dir.path(), "headers", "x-b: 2\n\nx-b: 3\n");
+    let shutdown = format!("127.0.0.1:{}", free_port());
+    let file = format!("@{}", path_str(&headers));
+    let mut server = Server::start(
+        &Skiff::new(),
+        &[
+            "--header",
+            "x-a: 1",
+            "--header",
+            &file,
+            "--max-concurrent-connections",
+            "1",
+            "--shutdown-addr",
+            &shutdown,
+            P2_HTTP_ECHO,
+        ],
+    );
+    let response = client()
+        .get(server.url("/"))
+        .header("x-a", "from the client")
+        .header("x-b", "from the client")
+        .header("connection", "close")
+        .send()
+        .unwrap();
+    assert_eq!(response.headers()["x-a"], "1");
+    let b: Vec<_> = response.headers().get_all("x-b").iter().collect();
+    assert_eq!(b, ["2", "3"]);
+    drop(response);
+    // One connection at a time: the second is answered only once the first has closed.
+    let first = TcpStream::connect(&server.addr).unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    let second = TcpStream::connect(&server.addr).unwrap();
+    second
+        .set_read_timeout(Some(Duration::from_millis(700)))
+        .unwrap();
+    let waited = raw_get(second.try_clone().unwrap());
+    assert_eq!(waited, "", "answered while another connection was held");
+    drop(first);
+    second
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    let mut answer = String::new();
+    let _ = (&second).read_to_string(&mut answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    // A connection to the shutdown address stops it.
+    drop(TcpStream::connect(&shutdown).unwrap());
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while server.child.try_wait().unwrap().is_none() {
+        assert!(Instant::now() < deadline, "still serving after --shutdown-addr");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert!(server.child.wait().unwrap().success());
+}
+
 #[test]
 fn outbound_http_needs_a_network_grant() {
     let upstream = upstream();
