@@ -442,7 +442,10 @@ fn wasmtime_serves_connection_options_are_taken() {
     drop(TcpStream::connect(&shutdown).unwrap());
     let deadline = Instant::now() + Duration::from_secs(20);
     while server.child.try_wait().unwrap().is_none() {
-        assert!(Instant::now() < deadline, "still serving after --shutdown-addr");
+        assert!(
+            Instant::now() < deadline,
+            "still serving after --shutdown-addr"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     assert!(server.child.wait().unwrap().success());
