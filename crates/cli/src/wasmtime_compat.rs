@@ -54,7 +54,9 @@ pub struct WasmtimeFlags {
     codegen: Vec<String>,
     #[arg(short = 'D', hide = true)]
     debug: Vec<String>,
-    #[arg(long, hide = true)]
+    /// Also run a module or component `wasmtime compile` made (a `.cwasm`), as `wasmtime run
+    /// --allow-precompiled` does: native code, to be trusted as your own (in the foreground)
+    #[arg(long)]
     allow_precompiled: bool,
     /// A core module the app may import from, under NAME, as `wasmtime run --preload`: it is
     /// instantiated before the app, in the same sandbox (in the foreground); repeatable
@@ -90,6 +92,8 @@ pub struct Loading {
     pub wasm: WasmOptions,
     /// Whether compiled code is kept in Skiff's cache (`-C cache=n`: not).
     pub compile_cache: bool,
+    /// Whether a precompiled `.cwasm` may run (`--allow-precompiled`).
+    pub allow_precompiled: bool,
     /// The first option that changed `wasm`, to name it.
     engine_option: Option<String>,
 }
@@ -104,6 +108,9 @@ impl Loading {
         }
         if !self.preloads.is_empty() {
             return Some("--preload");
+        }
+        if self.allow_precompiled {
+            return Some("--allow-precompiled");
         }
         self.engine_option.as_deref()
     }
@@ -287,13 +294,6 @@ impl WasmtimeFlags {
                     }
                 }
             }
-        }
-        if self.allow_precompiled {
-            return Err(user_error(
-                "`--allow-precompiled`: Skiff runs WebAssembly, not the native code `wasmtime \
-                 compile` makes",
-                "give the .wasm: Skiff compiles it once and keeps the code in its own cache",
-            ));
         }
         Ok(cache)
     }
@@ -613,6 +613,7 @@ impl WasmtimeFlags {
             preloads: self.preloads.clone(),
             wasm,
             compile_cache,
+            allow_precompiled: self.allow_precompiled,
             engine_option,
         })
     }
@@ -861,7 +862,6 @@ mod tests {
             (&["-C", "compiler=winch"][..], "drop it"),
             (&["-D", "coredump=core"][..], "-D debug-info"),
             (&["-O", "opt-level=3"][..], "opt-level=0"),
-            (&["--allow-precompiled"][..], "give the .wasm"),
         ] {
             let e = apply(args).unwrap_err();
             let hint_text = &e.downcast_ref::<crate::errors::UserError>().unwrap().hint;

@@ -172,6 +172,7 @@ impl Supervisor {
             unknown_imports: skiff_runtime::UnknownImports::Refuse,
             preloads: Vec::new(),
             wasm: Default::default(),
+            allow_precompiled: false,
         })?;
         Ok(Supervisor {
             gateway: Arc::default(),

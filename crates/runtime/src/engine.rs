@@ -38,6 +38,9 @@ pub struct RuntimeConfig {
     /// Core modules a module may import from, by the name it imports them under, as `wasmtime
     /// run --preload NAME=PATH` links them: instantiated in each run's store, before it.
     pub preloads: Vec<(String, PathBuf)>,
+    /// Also run modules and components precompiled by `wasmtime compile`, given as files
+    /// (`--allow-precompiled`): native code, trusted as the user says.
+    pub allow_precompiled: bool,
     /// How this process's engines compile and run WebAssembly, as `wasmtime run`'s `-W`
     /// options ask (for a process that runs one app: the daemon's apps share its engines).
     pub wasm: WasmOptions,
@@ -385,6 +388,10 @@ impl Runtime {
         self.config.unknown_imports
     }
 
+    pub(crate) fn allow_precompiled(&self) -> bool {
+        self.config.allow_precompiled
+    }
+
     pub(crate) fn preloads(&self) -> &[(String, PathBuf)] {
         &self.config.preloads
     }
@@ -631,6 +638,43 @@ mod tests {
                 features.difference(WASMTIME_RUN_DEFAULTS),
             );
         }
+    }
+
+    /// A module `wasmtime compile` makes (wasmtime's default settings) runs with
+    /// `--allow-precompiled` in the engine `skiff run` uses in the foreground, and is refused as
+    /// native code without it.
+    #[tokio::test]
+    async fn precompiled_modules_of_wasmtimes_defaults_run_when_allowed() {
+        let wasm = wat::parse_str(
+            r#"(module
+                (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+                (memory (export "memory") 1)
+                (func (export "_start") (call $exit (i32.const 7))))"#,
+        )
+        .unwrap();
+        let cwasm = Engine::default().precompile_module(&wasm).unwrap();
+        let path = std::env::temp_dir().join(format!("skiff-{}.cwasm", std::process::id()));
+        std::fs::write(&path, cwasm).unwrap();
+        let runtime = |allow_precompiled| {
+            Runtime::new(RuntimeConfig {
+                allow_precompiled,
+                interrupt: Interrupt::ExitProcess {
+                    report: Arc::new(|_| {}),
+                },
+                ..RuntimeConfig::default()
+            })
+            .unwrap()
+        };
+        let app = runtime(true).load_file(&path, &mut |_| {});
+        let refused = runtime(false).load_file(&path, &mut |_| {});
+        std::fs::remove_file(&path).unwrap();
+        let exit = app
+            .unwrap()
+            .run(crate::RunOptions::default())
+            .await
+            .unwrap();
+        assert!(matches!(exit, Exit::Code(7)), "{exit:?}");
+        assert!(matches!(refused, Err(crate::LoadError::Native { .. })));
     }
 
     /// HTTP handlers come from the instance pool: GC heaps (which exceptions use too), 64-bit

@@ -52,6 +52,13 @@ pub enum LoadError {
          machine, or a module precompiled by `wasmtime compile`"
     )]
     Native { name: String },
+    /// `--allow-precompiled`, and wasmtime refuses the file for this engine.
+    #[error("`{name}` was precompiled for another engine")]
+    Precompiled {
+        name: String,
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
     #[error("`{name}` is not valid WebAssembly text")]
     Wat {
         name: String,
@@ -125,8 +132,14 @@ impl LoadError {
             }
             LoadError::Native { .. } => {
                 "give the `.wasm` it was built or compiled from: Skiff compiles a module once and \
-                 keeps the machine code in its own cache, so nothing needs precompiling \
-                 (`wasmtime run --allow-precompiled` is not needed)"
+                 keeps the machine code in its own cache, so nothing needs precompiling; or, for \
+                 a module `wasmtime compile` made, run it as `wasmtime run` does, with \
+                 `--allow-precompiled`"
+            }
+            LoadError::Precompiled { .. } => {
+                "Skiff runs what `wasmtime compile` of wasmtime 48.0.8 makes with the `-W`, `-O` \
+                 and `-C` options given to this run (and no `-W epoch-interruption`, nor `--cpus` \
+                 here), as `wasmtime run --allow-precompiled` does; or give the `.wasm`"
             }
             LoadError::Invalid { .. } => {
                 "the file may be truncated or corrupt; rebuild it, and check it with `wasm-tools validate`"
@@ -437,6 +450,9 @@ impl Runtime {
             return Ok(app);
         }
         let bytes = std::fs::read(path).map_err(read_error)?;
+        if self.allow_precompiled() && Engine::detect_precompiled(&bytes).is_some() {
+            return self.load_precompiled(&name, &bytes, on_compile);
+        }
         let app = self.load(&name, &bytes, on_compile)?;
         if let Some(cache) = cache {
             cache.remember_file(&metadata, app.digest());
@@ -573,21 +589,7 @@ impl Runtime {
         let pre = match kind {
             AppKind::Module => {
                 let module = engines.compile_module(name, &digest, bytes, on_compile)?;
-                let preloads = self
-                    .preloads()
-                    .iter()
-                    .map(|(as_name, path)| {
-                        let read = std::fs::read(path).map_err(|source| LoadError::Read {
-                            path: path.display().to_string(),
-                            source,
-                        })?;
-                        let file = path.display().to_string();
-                        let wasm = to_binary(&file, &read)?;
-                        let digest = crate::digest(&wasm);
-                        let module = engines.compile_module(&file, &digest, &wasm, on_compile)?;
-                        Ok((as_name.clone(), module))
-                    })
-                    .collect::<Result<Vec<_>, LoadError>>()?;
+                let preloads = self.compile_preloads(engines, on_compile)?;
                 engines.link_module(name, &module, self.unknown_imports(), preloads)?
             }
             _ if !self.preloads().is_empty() => {
@@ -611,6 +613,79 @@ impl Runtime {
             }
         };
         Ok(self.app(name, digest, pre))
+    }
+}
+
+impl Runtime {
+    /// The `--preload` modules, compiled by `engines`.
+    fn compile_preloads(
+        &self,
+        engines: &Engines,
+        on_compile: &mut dyn FnMut(CompileEvent),
+    ) -> Result<Vec<(String, Module)>, LoadError> {
+        self.preloads()
+            .iter()
+            .map(|(as_name, path)| {
+                let read = std::fs::read(path).map_err(|source| LoadError::Read {
+                    path: path.display().to_string(),
+                    source,
+                })?;
+                let file = path.display().to_string();
+                let wasm = to_binary(&file, &read)?;
+                let digest = crate::digest(&wasm);
+                let module = engines.compile_module(&file, &digest, &wasm, on_compile)?;
+                Ok((as_name.clone(), module))
+            })
+            .collect()
+    }
+
+    /// Loads a module or component `wasmtime compile` made, as `wasmtime run
+    /// --allow-precompiled` does: into the engine that matches `wasmtime run`'s defaults (a
+    /// command engine with concurrency, without epoch checks).
+    fn load_precompiled(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        on_compile: &mut dyn FnMut(CompileEvent),
+    ) -> Result<App, LoadError> {
+        let engines = self
+            .engines(Flavor {
+                kind: AppKind::Module,
+                concurrent: true,
+            })
+            .map_err(|e| LoadError::Engine(e.into()))?;
+        let incompatible = |e: wasmtime::Error| LoadError::Precompiled {
+            name: name.to_string(),
+            source: e.into_boxed_dyn_error(),
+        };
+        let pre = match Engine::detect_precompiled(bytes) {
+            Some(wasmtime::Precompiled::Module) => {
+                // SAFETY: native code the user vouched for with `--allow-precompiled`, as in
+                // wasmtime; its header is checked against this engine's settings.
+                let module =
+                    unsafe { Module::deserialize(&engines.engine, bytes) }.map_err(incompatible)?;
+                let preloads = self.compile_preloads(engines, on_compile)?;
+                engines.link_module(name, &module, self.unknown_imports(), preloads)?
+            }
+            Some(wasmtime::Precompiled::Component) => {
+                // SAFETY: as above.
+                let component = unsafe { Component::deserialize(&engines.engine, bytes) }
+                    .map_err(incompatible)?;
+                engines.link_component(
+                    name,
+                    &component,
+                    AppKind::Component,
+                    self.library_components(),
+                    self.unknown_imports(),
+                )?
+            }
+            None => {
+                return Err(LoadError::Native {
+                    name: name.to_string(),
+                });
+            }
+        };
+        Ok(self.app(name, crate::digest(bytes), pre))
     }
 }
 

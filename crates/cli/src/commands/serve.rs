@@ -53,6 +53,13 @@ impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         // `--preload` goes to the runtime, which refuses it for a component, with the reason.
         let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        if loading.allow_precompiled {
+            return Err(user_error(
+                "`--allow-precompiled`: `skiff serve` compiles its handlers itself, with the checks \
+                 that end a request at its limits, so it cannot take code `wasmtime compile` made",
+                "give the `.wasm`: it is compiled once and kept in Skiff's cache",
+            ));
+        }
         if let Some(n) = self.wasmtime_serve.max_concurrency()? {
             self.http.max_concurrency = n;
         }
@@ -70,6 +77,7 @@ impl Serve {
             library_components: false,
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
+            allow_precompiled: false,
             wasm: loading.wasm.clone(),
         })?;
         let (app, image) = load(global, &runtime, target)?;

@@ -715,3 +715,35 @@ fn compiler_options_are_taken_as_wasmtime_takes_them() {
         .code(125)
         .stderr_has("`-O pooling-allocator` is a `wasmtime run` option Skiff does not take");
 }
+
+/// Native code is refused naming `--allow-precompiled` (which runs what `wasmtime compile` made,
+/// in the foreground: `engine::tests` in skiff-runtime), and a native program that is not one
+/// is refused with it too; the daemon and `skiff serve` compile their apps themselves.
+#[test]
+fn native_code_is_refused_naming_allow_precompiled() {
+    let skiff = Skiff::new();
+    let native = std::env::current_exe().unwrap();
+    let native = path_str(&native);
+    skiff
+        .run(&["run", native])
+        .code(125)
+        .stderr_has("is native code (an ELF file)")
+        .stderr_has("`--allow-precompiled`");
+    skiff
+        .run(&["run", "--allow-precompiled", native])
+        .code(125)
+        .stderr_has("is native code (an ELF file)");
+    skiff
+        .run(&["run", "-d", "--allow-precompiled", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("hint: drop `-d`");
+    skiff
+        .run(&["serve", "--allow-precompiled", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("give the `.wasm`");
+    // A `.wasm` runs as ever with it.
+    skiff
+        .run(&["run", "--allow-precompiled", P2_CLI_HELLO])
+        .success()
+        .stdout_is("Hello, world!\n");
+}
