@@ -5,10 +5,12 @@
 # memory growth and descriptor leaks (issue 9):
 #   peak     `wrk -t1 -cCONNS -dPEAK_SECONDS` with a Lua script that spreads the requests over the
 #            APPS routes at random: requests/s at saturation.
-#   soak     the same wrk, each connection waiting `delay()` ms between requests so that the
-#            connections together ask for RATE_PERCENT (70) % of the peak (the delay calibrated by
-#            one 5 s run; wrk2 is not in Debian); for SOAK_SECONDS. Every response must be 200
-#            (wrk's non-2xx count, its socket errors and timeouts: all zero).
+#   soak     the same wrk, each connection waiting PAUSE_MS (20) ms between requests, with as
+#            many connections as ask for RATE_PERCENT (70) % of the peak together (wrk's delay()
+#            is in whole ms, so the rate is set by the number of connections, calibrated by one
+#            5 s run; wrk2 is not in Debian); for SOAK_SECONDS. Every response must be 200 (wrk's
+#            non-2xx count, its socket errors and timeouts: all zero), and the rate achieved
+#            within 5 % of the target.
 #   churn    meanwhile, one loop: `skiff run -d --name cN --route /cN/` of the same handler, one
 #            GET of `/cN/` (must be 200), `skiff rm -f cN`, N = 1, 2, ...; the steady apps' routes
 #            are never touched, so no request of the load is meant to fail.
@@ -20,7 +22,8 @@
 # first 3's max: a churn step in flight holds a log file and a connection or two).
 # The daemon is pinned to core 0, wrk to core 1 (`taskset`); the churn loop runs unpinned.
 #
-# Env: SKIFF (binary), SOAK_SECONDS (600), APPS (100), CONNS (32), PEAK_SECONDS (10),
+# Env: SKIFF (binary), SOAK_SECONDS (600), APPS (100), CONNS (32, for the peak), PAUSE_MS (20),
+#      PEAK_SECONDS (10),
 #      RATE_PERCENT (70), WARMUP (SOAK_SECONDS / 5), SAMPLE_EVERY (10), FD_SLACK (4),
 #      OUT (benches/results/soak.md), STRICT=1 to exit 1 when a check fails.
 # Exit: 0 done, 1 error (or a failed check with STRICT=1), 2 a prerequisite binary is missing.
@@ -33,6 +36,7 @@ SKIFF=${SKIFF:-$REPO/target/release/skiff}
 SOAK_SECONDS=${SOAK_SECONDS:-600}
 APPS=${APPS:-100}
 CONNS=${CONNS:-32}
+PAUSE_MS=${PAUSE_MS:-20}
 PEAK_SECONDS=${PEAK_SECONDS:-10}
 RATE_PERCENT=${RATE_PERCENT:-70}
 WARMUP=${WARMUP:-$((SOAK_SECONDS / 5))}
@@ -80,29 +84,26 @@ math.randomseed(os.time())
 request = function() return wrk.format("GET", "/a" .. math.random(1, apps) .. "/") end
 delay = function() return pause end
 LUA
-wrk_run() { # wrk_run SECONDS PAUSE_MS OUTFILE
-    PAUSE_MS=$2 taskset -c 1 wrk -t1 -c"$CONNS" -d"$1s" --timeout 5s --latency \
-        -s "$WORK/load.lua" "http://$GATEWAY/" >"$3"
+wrk_run() { # wrk_run SECONDS PAUSE_MS CONNECTIONS OUTFILE
+    PAUSE_MS=$2 taskset -c 1 wrk -t1 -c"$3" -d"$1s" --timeout 5s --latency \
+        -s "$WORK/load.lua" "http://$GATEWAY/" >"$4"
 }
 rate_of() { awk '/^Requests\/sec/ { print $2 }' "$1"; }
 
 log "peak: wrk -t1 -c$CONNS for ${PEAK_SECONDS}s"
-wrk_run 3 0 "$WORK/warm.txt"
-wrk_run "$PEAK_SECONDS" 0 "$WORK/peak.txt"
+wrk_run 3 0 "$CONNS" "$WORK/warm.txt"
+wrk_run "$PEAK_SECONDS" 0 "$CONNS" "$WORK/peak.txt"
 PEAK=$(rate_of "$WORK/peak.txt")
 TARGET=$(python3 -c "print(round($PEAK * $RATE_PERCENT / 100))")
-# Each connection asks at TARGET / CONNS per second: a cycle of CONNS / TARGET s per request,
-# made of wrk's delay() (whole ms) and the response time. First guess: all of it delay; then one
-# 5 s calibration run at that delay, and the delay shortened by the cycle time it overshot.
-PAUSE_MS=$(python3 -c "print(max(1, round($CONNS * 1000 / $TARGET)))")
-wrk_run 5 "$PAUSE_MS" "$WORK/calibrate.txt"
-PAUSE_MS=$(python3 -c "
-got = float('$(rate_of "$WORK/calibrate.txt")')
-print(max(1, round($PAUSE_MS - ($CONNS * 1000 / got - $CONNS * 1000 / $TARGET))))")
-log "peak $PEAK req/s; soak at $RATE_PERCENT % = $TARGET req/s (pause ${PAUSE_MS} ms per connection) for ${SOAK_SECONDS}s"
+# Each connection asks once per PAUSE_MS + its response time: first guess, the pause alone; then
+# one 5 s calibration run, and the connections scaled by the rate it fell short.
+SOAK_CONNS=$(python3 -c "print(max(1, round($TARGET * $PAUSE_MS / 1000)))")
+wrk_run 5 "$PAUSE_MS" "$SOAK_CONNS" "$WORK/calibrate.txt"
+SOAK_CONNS=$(python3 -c "print(max(1, round($SOAK_CONNS * $TARGET / float('$(rate_of "$WORK/calibrate.txt")'))))")
+log "peak $PEAK req/s; soak at $RATE_PERCENT % = $TARGET req/s ($SOAK_CONNS connections, ${PAUSE_MS} ms between a connection's requests) for ${SOAK_SECONDS}s"
 
 # --- the soak: load, churn, samples ------------------------------------------------------------
-wrk_run "$SOAK_SECONDS" "$PAUSE_MS" "$WORK/soak.txt" &
+wrk_run "$SOAK_SECONDS" "$PAUSE_MS" "$SOAK_CONNS" "$WORK/soak.txt" &
 WRK_PID=$!
 (
     n=0
@@ -135,7 +136,7 @@ wait "$CHURN_PID" || true
 kill -0 "$DAEMON_PID" 2>/dev/null || die "the daemon died during the soak"
 
 # --- the report ----------------------------------------------------------------------------------
-report "$OUT" "$MACHINE" "$COMMIT" "$SOAK_SECONDS" "$APPS" "$CONNS" "$RATE_PERCENT" "$WARMUP" \
+report "$OUT" "$MACHINE" "$COMMIT" "$SOAK_SECONDS" "$APPS" "$SOAK_CONNS" "$RATE_PERCENT" "$WARMUP" \
     "$FD_SLACK" "$PEAK" "$TARGET" "$PAUSE_MS" "$WORK" <<'PY'
 import os, re, statistics as st
 
@@ -171,7 +172,7 @@ lines = [
     "",
     f"Commit {commit}; {secs} s (warm-up {warmup} s); `wrk -t1 -c{conns}` on core 1, the daemon on core 0.",
     "",
-    f"Peak {float(peak):,.0f} req/s; target {int(target):,} req/s ({pause} ms between a connection's "
+    f"Peak {float(peak):,.0f} req/s; target {int(target):,} req/s ({conns} connections, {pause} ms between a connection's "
     f"requests); achieved {rate:,.0f} req/s, {requests:,} requests, latency p50 {lat['50']}, p99 {lat['99']}; "
     f"{churn} apps deployed, requested and removed meanwhile.",
     "",
@@ -179,6 +180,8 @@ lines = [
     "| ---: | ---: | ---: |",
 ] + [f"| {t} | {rss / 1024:.1f} | {fds} |" for t, rss, fds in samples]
 goals = [
+    ("the target rate held (within 5 %)", rate >= 0.95 * int(target),
+     f"{rate:,.0f} of {int(target):,} req/s"),
     ("no errors", non2xx == 0 and sock == 0 and not churn_fail,
      f"{non2xx} non-2xx, {sock} socket errors/timeouts, {len(churn_fail)} failed churn steps"
      + (f": {churn_fail[:3]}" if churn_fail else "")),
