@@ -1,10 +1,13 @@
 //! `wasmtime run`'s and `wasmtime serve`'s own options on `skiff run` and `skiff serve`, so that a
 //! command line written for wasmtime (a test runner, a Makefile, a `CARGO_TARGET_*_RUNNER`) runs
-//! under Skiff unchanged: the `-S` (WASI) and `-W` (WebAssembly) option lists (and `run`'s
-//! `--argv0`, in its own file), and `wasmtime serve`'s own options. What has a Skiff meaning takes it: `-S
-//! inherit-env` is `-e` for every variable, `-W timeout` is `--timeout`, `-W max-memory-size` is
-//! `--memory`; what is always on in Skiff, as in wasmtime's defaults, is accepted; anything else
-//! is refused naming the Skiff flag to use, never silently ignored.
+//! under Skiff unchanged: the `-S` (WASI), `-W` (WebAssembly), `-O`, `-C` and `-D` (compiler)
+//! option lists, `--config` (wasmtime's TOML file of them), `--preload`, `--allow-precompiled`
+//! (and `run`'s `--argv0`, in its own file), and `wasmtime serve`'s own options. What has a Skiff
+//! meaning takes it: `-S inherit-env` is `-e` for every variable, `-W timeout` is `--timeout`, `-W
+//! max-memory-size` is `--memory`; what is always on in Skiff, as in wasmtime's defaults, is
+//! accepted; the settings of an engine or a store (`-W fuel`, `-S max-resources`, `-O
+//! opt-level`, ...) go to the runtime with wasmtime's meaning, for a process that runs one app;
+//! anything else is refused naming what to do instead, never silently ignored.
 
 use std::path::{Path, PathBuf};
 
