@@ -11,7 +11,7 @@
 #            5 s run; wrk2 is not in Debian); for SOAK_SECONDS. Every response must be 200 (wrk's
 #            non-2xx count, its socket errors and timeouts: all zero), and the rate achieved
 #            within 5 % of the target.
-#   churn    meanwhile, one loop: `skiff run -d --name cN --route /cN/` of the same handler, one
+#   churn    meanwhile (from the calibration on), one loop: `skiff run -d --name cN --route /cN/` of the same handler, one
 #            GET of `/cN/` (must be 200), `skiff rm -f cN`, N = 1, 2, ...; the steady apps' routes
 #            are never touched, so no request of the load is meant to fail.
 #   samples  every SAMPLE_EVERY (10) s: the daemon's VmRSS (/proc/PID/status) and open descriptors
@@ -95,19 +95,11 @@ wrk_run 3 0 "$CONNS" "$WORK/warm.txt"
 wrk_run "$PEAK_SECONDS" 0 "$CONNS" "$WORK/peak.txt"
 PEAK=$(rate_of "$WORK/peak.txt")
 TARGET=$(python3 -c "print(round($PEAK * $RATE_PERCENT / 100))")
-# Each connection asks once per PAUSE_MS + its response time: first guess, the pause alone; then
-# one 5 s calibration run, and the connections scaled by the rate it fell short.
-SOAK_CONNS=$(python3 -c "print(max(1, round($TARGET * $PAUSE_MS / 1000)))")
-wrk_run 5 "$PAUSE_MS" "$SOAK_CONNS" "$WORK/calibrate.txt"
-SOAK_CONNS=$(python3 -c "print(max(1, round($SOAK_CONNS * $TARGET / float('$(rate_of "$WORK/calibrate.txt")'))))")
-log "peak $PEAK req/s; soak at $RATE_PERCENT % = $TARGET req/s ($SOAK_CONNS connections, ${PAUSE_MS} ms between a connection's requests) for ${SOAK_SECONDS}s"
-
-# --- the soak: load, churn, samples ------------------------------------------------------------
-wrk_run "$SOAK_SECONDS" "$PAUSE_MS" "$SOAK_CONNS" "$WORK/soak.txt" &
-WRK_PID=$!
+# The churn runs from here to the end of the soak, so that the calibration meets it too.
+touch "$WORK/churning"
 (
     n=0
-    while kill -0 "$WRK_PID" 2>/dev/null; do
+    while [[ -e $WORK/churning ]]; do
         n=$((n + 1))
         if ! "$SKIFF" run -d --name "c$n" --route "/c$n/" "$WASM" >/dev/null 2>>"$WORK/churn.err"; then
             echo "deploy c$n failed" >>"$WORK/churn.fail"
@@ -120,6 +112,18 @@ WRK_PID=$!
     done
 ) &
 CHURN_PID=$!
+# Each connection asks once per PAUSE_MS + its response time: first guess, the pause alone; then
+# two 5 s calibration runs, each scaling the connections by the rate it fell short.
+SOAK_CONNS=$(python3 -c "print(max(1, round($TARGET * $PAUSE_MS / 1000)))")
+for _ in 1 2; do
+    wrk_run 5 "$PAUSE_MS" "$SOAK_CONNS" "$WORK/calibrate.txt"
+    SOAK_CONNS=$(python3 -c "print(max(1, round($SOAK_CONNS * $TARGET / float('$(rate_of "$WORK/calibrate.txt")'))))")
+done
+log "peak $PEAK req/s; soak at $RATE_PERCENT % = $TARGET req/s ($SOAK_CONNS connections, ${PAUSE_MS} ms between a connection's requests) for ${SOAK_SECONDS}s"
+
+# --- the soak: load, churn, samples ------------------------------------------------------------
+wrk_run "$SOAK_SECONDS" "$PAUSE_MS" "$SOAK_CONNS" "$WORK/soak.txt" &
+WRK_PID=$!
 start=$(date +%s)
 while kill -0 "$WRK_PID" 2>/dev/null; do
     t=$(($(date +%s) - start))
@@ -132,6 +136,7 @@ while kill -0 "$WRK_PID" 2>/dev/null; do
     done
 done
 wait "$WRK_PID" || die "wrk failed: $(cat "$WORK/soak.txt")"
+rm "$WORK/churning"
 wait "$CHURN_PID" || true
 kill -0 "$DAEMON_PID" 2>/dev/null || die "the daemon died during the soak"
 
