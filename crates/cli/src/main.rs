@@ -60,7 +60,8 @@ fn main() -> ExitCode {
 /// (`commands::Deferred`).
 fn parse() -> Result<Cli, clap::Error> {
     use clap::{CommandFactory as _, FromArgMatches as _};
-    let args: Vec<_> = std::env::args_os().collect();
+    let mut args: Vec<_> = std::env::args_os().collect();
+    commands::serve::header_for_wasmtime_h(&mut args);
     let mut cmd = Cli::command();
     commands::expand_for(&mut cmd, &args);
     let mut matches = cmd.try_get_matches_from_mut(args)?;

@@ -29,7 +29,7 @@ mod rm;
 mod rmi;
 mod run;
 mod save;
-mod serve;
+pub mod serve;
 mod start;
 mod stats;
 mod stop;

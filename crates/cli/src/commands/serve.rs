@@ -171,11 +171,75 @@ impl Serve {
     }
 }
 
+/// `wasmtime serve -H 'NAME: VALUE'` sets a request header, and Skiff's global `-H` is `--host`,
+/// the daemon to talk to, which `skiff serve` does not use: after the verb `serve`, a `-H` whose
+/// value is not a `unix://` address is read as `--header`, so that a `wasmtime serve` command
+/// line runs unchanged.
+pub fn header_for_wasmtime_h(args: &mut [std::ffi::OsString]) {
+    let takes_value = ["--root", "-H", "--host"];
+    let verb = (1..args.len())
+        .find(|&i| args[i] == "serve" && !takes_value.iter().any(|flag| args[i - 1] == *flag));
+    let Some(verb) = verb else { return };
+    let mut i = verb + 1;
+    while i < args.len() {
+        if args[i] == "--" {
+            return;
+        }
+        let is_host = |value: &std::ffi::OsString| value.to_string_lossy().starts_with("unix://");
+        if args[i] == "-H" && args.get(i + 1).is_some_and(|value| !is_host(value)) {
+            args[i] = "--header".into();
+            i += 1;
+        } else if let Some(value) = args[i].to_str().and_then(|a| a.strip_prefix("-H"))
+            && !value.is_empty()
+            && !value.starts_with("unix://")
+        {
+            args[i] = format!("--header={}", value.trim_start_matches('=')).into();
+        }
+        i += 1;
+    }
+}
+
 async fn shutdown_signal() {
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .expect("SIGTERM can be handled");
     tokio::select! {
         _ = tokio::signal::ctrl_c() => {}
         _ = term.recv() => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::header_for_wasmtime_h;
+
+    fn rewritten(args: &[&str]) -> Vec<String> {
+        let mut args: Vec<std::ffi::OsString> = args.iter().map(Into::into).collect();
+        header_for_wasmtime_h(&mut args);
+        args.iter()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn wasmtime_serves_h_is_a_header_after_serve_only() {
+        assert_eq!(
+            rewritten(&["skiff", "serve", "-H", "x: 1", "-Hy: 2", "app.wasm"]),
+            [
+                "skiff",
+                "serve",
+                "--header",
+                "x: 1",
+                "--header=y: 2",
+                "app.wasm"
+            ]
+        );
+        // Skiff's own `-H`: before the verb, a `unix://` address, or another verb.
+        for args in [
+            &["skiff", "-H", "x: 1", "serve", "app.wasm"][..],
+            &["skiff", "serve", "-H", "unix:///run/s.sock", "app.wasm"],
+            &["skiff", "--root", "serve", "ps", "-H", "x"],
+        ] {
+            assert_eq!(rewritten(args), args);
+        }
     }
 }

@@ -387,8 +387,8 @@ fn raw_get(mut stream: TcpStream) -> String {
     answer
 }
 
-/// `wasmtime serve`'s `--header`, `--max-concurrent-connections` and `--shutdown-addr`, with its
-/// meaning: the handler sees the headers set (the client's values replaced), a second
+/// `wasmtime serve`'s `-H`/`--header`, `--max-concurrent-connections` and `--shutdown-addr`, with
+/// its meaning: the handler sees the headers set (the client's values replaced), a second
 /// connection waits until the first closes, and a connection to the shutdown address stops
 /// the server.
 #[test]
@@ -400,7 +400,8 @@ fn wasmtime_serves_connection_options_are_taken() {
     let mut server = Server::start(
         &Skiff::new(),
         &[
-            "--header",
+            // wasmtime's spelling (Skiff's global `-H` is `--host`, which `serve` does not use).
+            "-H",
             "x-a: 1",
             "--header",
             &file,
