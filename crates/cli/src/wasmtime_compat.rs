@@ -57,6 +57,16 @@ pub struct WasmtimeFlags {
     codegen: Vec<String>,
     #[arg(short = 'D', hide = true)]
     debug: Vec<String>,
+    /// As `wasmtime run --profile=perfmap`: name the compiled functions in `/tmp/perf-PID.map`,
+    /// so that `perf record` and `perf report` show the program's own functions
+    #[arg(long, value_name = "perfmap")]
+    profile: Option<String>,
+    /// `wasmtime run`'s recording and cross-compilation options: taken only to be refused by
+    /// name (not clap's unknown-option error).
+    #[arg(short = 'R', hide = true)]
+    record: Vec<String>,
+    #[arg(long, hide = true)]
+    target: Option<String>,
     /// Also run a module or component `wasmtime compile` made (a `.cwasm`), as `wasmtime run
     /// --allow-precompiled` does: native code, to be trusted as your own (in the foreground)
     #[arg(long)]
@@ -226,6 +236,29 @@ impl WasmtimeFlags {
     /// compiler or collector, a debugger, a core dump) is refused.
     fn compiler_options(&self, codegen: &mut Codegen) -> anyhow::Result<bool> {
         let mut cache = true;
+        match self.profile.as_deref() {
+            None => {}
+            Some("perfmap") => codegen.perfmap = true,
+            Some(other) => {
+                return Err(user_error(
+                    format!("`--profile {other}` is a profiler Skiff does not have built in"),
+                    "give `--profile=perfmap` and profile with `perf record` (it names the \
+                     program's functions), or drop it",
+                ));
+            }
+        }
+        if let Some(option) = self.record.first() {
+            return Err(user_error(
+                format!("`-R {option}`: Skiff does not record runs for replay"),
+                "drop it; `wasmtime run -R` records a run for `wasmtime replay`",
+            ));
+        }
+        if let Some(target) = &self.target {
+            return Err(user_error(
+                format!("`--target {target}`: Skiff compiles for the machine it runs on"),
+                "drop it",
+            ));
+        }
         for (flag, given) in [
             ("-O", &self.optimize),
             ("-C", &self.codegen),

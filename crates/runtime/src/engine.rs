@@ -95,6 +95,8 @@ pub struct Codegen {
     pub memory_init_cow: Option<bool>,
     pub table_lazy_init: Option<bool>,
     pub signals_based_traps: Option<bool>,
+    /// Name compiled functions in `/tmp/perf-PID.map` for `perf` (`--profile=perfmap`).
+    pub perfmap: bool,
 }
 
 impl Codegen {
@@ -120,6 +122,9 @@ impl Codegen {
             memory_init_cow => memory_init_cow,
             table_lazy_init => table_lazy_init,
             signals_based_traps => signals_based_traps,
+        }
+        if self.perfmap {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
         }
     }
 }

@@ -747,3 +747,32 @@ fn native_code_is_refused_naming_allow_precompiled() {
         .success()
         .stdout_is("Hello, world!\n");
 }
+
+/// `--profile=perfmap`, as `wasmtime run` takes it: `/tmp/perf-PID.map` names the program's own
+/// functions for `perf`, whether it was compiled now or loaded from the cache. The profilers
+/// not built in, and `-R` (recording), are refused by name.
+#[test]
+fn profile_perfmap_names_the_programs_functions() {
+    let skiff = Skiff::new();
+    for _ in 0..2 {
+        let mut child = skiff
+            .command()
+            .args(["run", "--profile=perfmap", P2_CLI_HELLO])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        assert!(child.wait().unwrap().success());
+        let map = std::path::PathBuf::from(format!("/tmp/perf-{}.map", child.id()));
+        let names = std::fs::read_to_string(&map).unwrap();
+        std::fs::remove_file(&map).unwrap();
+        assert!(names.contains("cli_hello::main"), "{names}");
+    }
+    skiff
+        .run(&["run", "--profile=guest", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("`--profile=perfmap`");
+    skiff
+        .run(&["run", "-R", "path=trace", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("wasmtime replay");
+}
