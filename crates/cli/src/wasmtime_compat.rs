@@ -368,6 +368,18 @@ impl WasmtimeFlags {
         }
     }
 
+    /// For `skiff serve`, which pools its handler instances always: `-O pooling-allocator` (or
+    /// `=y`) is what it does already, and is taken out of the `-O` lists.
+    pub fn take_pooling_allocator(&mut self) {
+        for list in &mut self.optimize {
+            let kept: Vec<&str> = list
+                .split(',')
+                .filter(|option| !matches!(*option, "pooling-allocator" | "pooling-allocator=y"))
+                .collect();
+            *list = kept.join(",");
+        }
+    }
+
     /// These options with those of wasmtime's TOML configuration file first.
     fn with_config_file(&self, path: &Path) -> anyhow::Result<WasmtimeFlags> {
         let text = std::fs::read_to_string(path).map_err(|e| {

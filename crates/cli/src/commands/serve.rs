@@ -52,6 +52,7 @@ pub struct Serve {
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         // `--preload` goes to the runtime, which refuses it for a component, with the reason.
+        self.wasmtime.take_pooling_allocator();
         let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if loading.allow_precompiled {
             return Err(user_error(

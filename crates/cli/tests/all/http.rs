@@ -356,6 +356,9 @@ fn a_wasmtime_serve_command_line_serves_unchanged() {
         &Skiff::new(),
         &[
             "-Scli",
+            // Skiff pools its handler instances always.
+            "-O",
+            "pooling-allocator",
             "--max-concurrent-requests",
             "1",
             "--max-instance-reuse-count",
