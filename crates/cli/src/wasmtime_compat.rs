@@ -49,8 +49,9 @@ pub struct WasmtimeFlags {
     /// comma-separated
     #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
     pub wasm: Vec<String>,
-    /// `wasmtime run`'s compiler and debugging options and its other ways to load code: taken
-    /// only to be refused by name, with what to do instead (not clap's unknown-option error).
+    /// `wasmtime run`'s compiler, memory-layout and debugging options (`-O opt-level`, `-C
+    /// cache`, `-D coredump=PATH`, ...): those Skiff takes have wasmtime's meaning, the rest are
+    /// refused by name, with what to do instead (not clap's unknown-option error).
     #[arg(short = 'O', hide = true)]
     optimize: Vec<String>,
     #[arg(short = 'C', hide = true)]
@@ -107,6 +108,8 @@ pub struct Loading {
     pub compile_cache: bool,
     /// Whether a precompiled `.cwasm` may run (`--allow-precompiled`).
     pub allow_precompiled: bool,
+    /// Where a trap's core dump is written (`-D coredump=PATH`).
+    pub core_dump: Option<PathBuf>,
     /// The first option that changed `wasm`, to name it.
     engine_option: Option<String>,
 }
@@ -231,10 +234,15 @@ const WASI_ON_ALREADY: &[&str] = &[
 ];
 
 impl WasmtimeFlags {
-    /// `-O`, `-C` and `-D`: how code is compiled and memories are laid out, taken with wasmtime's
-    /// meaning; whether compiled code is cached (`-C cache`). What Skiff cannot honour (another
-    /// compiler or collector, a debugger, a core dump) is refused.
-    fn compiler_options(&self, codegen: &mut Codegen) -> anyhow::Result<bool> {
+    /// `-O`, `-C` and `-D`: how code is compiled and memories are laid out, and what a trap
+    /// leaves behind (`-D coredump`: the file `core_dump` names), taken with wasmtime's meaning;
+    /// whether compiled code is cached (`-C cache`). What Skiff cannot honour (another compiler or
+    /// collector, a debugger) is refused.
+    fn compiler_options(
+        &self,
+        codegen: &mut Codegen,
+        core_dump: &mut Option<PathBuf>,
+    ) -> anyhow::Result<bool> {
         let mut cache = true;
         match self.profile.as_deref() {
             None => {}
@@ -316,6 +324,23 @@ impl WasmtimeFlags {
                     ("-D", "address-map") => {
                         codegen.address_map = Some(switch(flag, key, value)?);
                     }
+                    ("-D", "coredump") => {
+                        let path =
+                            value.ok_or_else(|| missing_value(flag, key, "./app.coredump"))?;
+                        if path.contains('%') {
+                            return Err(user_error(
+                                format!(
+                                    "`-D coredump={path}`: a pattern, which wasmtime does not take either"
+                                ),
+                                "give the file's path, e.g. `-D coredump=./app.coredump`",
+                            ));
+                        }
+                        codegen.coredump_on_trap = true;
+                        *core_dump = Some(PathBuf::from(path));
+                    }
+                    ("-D", "max-backtrace") => {
+                        codegen.max_backtrace = Some(number(flag, key, value, "20")?);
+                    }
                     _ => {
                         let option = value.map_or(key.to_string(), |v| format!("{key}={v}"));
                         return Err(user_error(
@@ -325,7 +350,8 @@ impl WasmtimeFlags {
                             "drop it: the program runs the same. Skiff takes `-O opt-level`, \
                              `memory-reservation`, `memory-guard-size`, `memory-may-move`, \
                              `table-lazy-init`, `signals-based-traps` (...), `-C cache`, \
-                             `parallel-compilation`, `-D debug-info`, `address-map`",
+                             `parallel-compilation`, `-D debug-info`, `address-map`, \
+                             `coredump`, `max-backtrace`",
                         ));
                     }
                 }
@@ -430,7 +456,8 @@ impl WasmtimeFlags {
     ) -> anyhow::Result<Loading> {
         let mut unknown_imports = UnknownImports::Refuse;
         let mut wasm = WasmOptions::default();
-        let compile_cache = self.compiler_options(&mut wasm.codegen)?;
+        let mut core_dump = None;
+        let compile_cache = self.compiler_options(&mut wasm.codegen, &mut core_dump)?;
         let mut engine_option =
             (wasm != WasmOptions::default() || !compile_cache).then(|| "-O, -C or -D".to_string());
         for (key, value) in options(&self.wasi) {
@@ -662,6 +689,7 @@ impl WasmtimeFlags {
             wasm,
             compile_cache,
             allow_precompiled: self.allow_precompiled,
+            core_dump,
             engine_option,
         })
     }
@@ -908,7 +936,11 @@ mod tests {
             (&["-W", "no-such-option"][..], "--memory"),
             (&["-O", "pooling-allocator"][..], "drop it"),
             (&["-C", "compiler=winch"][..], "drop it"),
-            (&["-D", "coredump=core"][..], "-D debug-info"),
+            (&["-D", "debugger=dbg.wasm"][..], "-D debug-info"),
+            (
+                &["-D", "coredump=core-%p"][..],
+                "-D coredump=./app.coredump",
+            ),
             (&["-O", "opt-level=3"][..], "opt-level=0"),
         ] {
             let e = apply(args).unwrap_err();

@@ -447,6 +447,7 @@ impl Supervisor {
                 peers: Some(peers),
                 // HttpApp gives each instance its share of the app's.
                 max_handles: None,
+                core_dump: None,
             };
             app.check_grants(&options.grants)
                 .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?;
@@ -632,6 +633,7 @@ impl Supervisor {
                     usage,
                     peers: Some(peers.clone()),
                     invoke: None,
+                    core_dump: None,
                 }
             };
             slot.state.send_replace(AppState::Running);

@@ -97,6 +97,12 @@ pub struct Codegen {
     pub signals_based_traps: Option<bool>,
     /// Name compiled functions in `/tmp/perf-PID.map` for `perf` (`--profile=perfmap`).
     pub perfmap: bool,
+    /// Capture the guest's state when it traps (`-D coredump`), for [`crate::RunOptions`]'s
+    /// `core_dump` to write.
+    pub coredump_on_trap: bool,
+    /// The most frames a trap's backtrace shows (`-D max-backtrace=N`); 0, as in wasmtime:
+    /// frames without their source files and lines.
+    pub max_backtrace: Option<usize>,
 }
 
 impl Codegen {
@@ -125,6 +131,16 @@ impl Codegen {
         }
         if self.perfmap {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        config.coredump_on_trap(self.coredump_on_trap);
+        match self.max_backtrace.map(std::num::NonZeroUsize::new) {
+            None => {}
+            Some(None) => {
+                config.wasm_backtrace_details(wasmtime::WasmBacktraceDetails::Disable);
+            }
+            Some(frames) => {
+                config.wasm_backtrace_max_frames(frames);
+            }
         }
     }
 }

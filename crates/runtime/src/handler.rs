@@ -1,6 +1,7 @@
 //! Serving one HTTP request with a fresh instance of an HTTP handler: WASI 0.2's
 //! `wasi:http/incoming-handler` or WASI 0.3's `wasi:http/handler`.
 
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,7 +16,7 @@ use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 use crate::egress::Peers;
 use crate::limits::{CpuRate, CpuTurns, Guard, LimitExceeded, Usage};
 use crate::load::{App, Http, Pre};
-use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, new_store};
+use crate::run::{ComponentHost, Exit, RunError, Stdio, classify, dump_core, new_store};
 
 /// What every request to an app is given: the same grants and limits as `skiff run`, applied
 /// per instance (`limits.memory` per instance, `limits.timeout` and `limits.cpu_time` per request).
@@ -35,6 +36,9 @@ pub struct HandlerOptions {
     /// The most handles (open files, sockets, streams...) one instance may hold; `None`: the
     /// runtime's `-S max-resources`, or [`MAX_HANDLES`](crate::MAX_HANDLES), as a command.
     pub max_handles: Option<usize>,
+    /// Write a core dump of an instance that traps to this file, replacing the last
+    /// (`skiff serve -D coredump=PATH`; its engine captures them).
+    pub core_dump: Option<PathBuf>,
 }
 
 /// What one instance used, from instantiation until the handler returned (which may be after
@@ -76,7 +80,16 @@ impl Exit {
     pub fn handler_summary(&self) -> String {
         match self {
             Exit::Code(_) => "the handler returned without a response".into(),
-            Exit::Trap { message, .. } => format!("the handler trapped: {message}"),
+            Exit::Trap {
+                message, core_dump, ..
+            } => match core_dump {
+                None => format!("the handler trapped: {message}"),
+                Some(Ok(path)) => format!(
+                    "the handler trapped: {message} (core dumped at {})",
+                    path.display()
+                ),
+                Some(Err(why)) => format!("the handler trapped: {message} (no core dump: {why})"),
+            },
             Exit::Failed { message, .. } => format!("the handler failed: {message}"),
             Exit::Limit(limit) => format!("{limit} (raise it with `{}`)", limit.flag()),
         }
@@ -183,6 +196,10 @@ impl App {
         let turns = options.turns.clone();
         let rate = options.rate.clone();
         let long_runners = self.long_runners.clone();
+        let core_dump = options
+            .core_dump
+            .clone()
+            .map(|path| (path, self.name.clone()));
         let instance = tokio::spawn(async move {
             let run = meter.meter_in_turns(
                 call.run(&mut store),
@@ -212,6 +229,11 @@ impl App {
                 )),
                 () = abandoned => Err(ClientGone.into()),
             };
+            let mut dumped = None;
+            let to = core_dump
+                .as_ref()
+                .map(|(path, name)| (path.as_path(), &**name));
+            let result = dump_core(&mut store, result, to, &mut dumped);
             drop(store);
             let (overloaded, gone) = result.as_ref().err().map_or((false, false), |e| {
                 (
@@ -223,7 +245,7 @@ impl App {
             let failure = if overloaded || gone {
                 None
             } else {
-                result.err().map(|e| classify(e, max_handles))
+                result.err().map(|e| classify(e, max_handles, dumped))
             };
             report(InstanceReport {
                 wall: started.elapsed(),
@@ -249,6 +271,7 @@ impl App {
                     message: panicked.to_string(),
                     backtrace: None,
                     stack_overflow: false,
+                    core_dump: None,
                 }),
             }),
         }

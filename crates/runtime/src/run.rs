@@ -8,6 +8,7 @@ use wasmtime_wasi::p1::WasiP1Ctx;
 use wasmtime_wasi::{I32Exit, WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::egress::{Egress, Peers};
@@ -31,6 +32,9 @@ pub struct RunOptions {
     /// (`skiff run --invoke`): a core module's function by name, its arguments from `args`
     /// after `argv[0]`; a component's as a WAVE call, `name(arg, ...)`.
     pub invoke: Option<String>,
+    /// Write a core dump of the instance to this file if it traps (`-D coredump=PATH`, in an
+    /// engine with [`crate::Codegen::coredump_on_trap`]), as `wasmtime run` writes it.
+    pub core_dump: Option<PathBuf>,
 }
 
 /// Where the guest's standard streams go.
@@ -189,6 +193,8 @@ pub enum Exit {
         backtrace: Option<String>,
         /// The guest overflowed its wasm stack (e.g. unbounded recursion).
         stack_overflow: bool,
+        /// Where its core dump was written (`RunOptions::core_dump`), or why it could not be.
+        core_dump: Option<Result<PathBuf, String>>,
     },
     /// Skiff stopped the guest at one of its limits.
     Limit(LimitExceeded),
@@ -479,6 +485,8 @@ impl App {
             .exit_process
             .as_ref()
             .and_then(|report| Watchdog::start(&options.limits, report.clone()));
+        let core_dump = options.core_dump.as_deref().map(|path| (path, &*self.name));
+        let mut dumped = None;
         let run = async {
             if let Some(Call::Component(call, pre)) = &call {
                 let host = ComponentHost::new(
@@ -490,13 +498,18 @@ impl App {
                     max_handles,
                 );
                 let mut store = new_store(pre.engine(), host);
-                let instance = pre.instantiate_async(&mut store).await?;
-                let func = instance
-                    .get_func(&mut store, call.export)
-                    .expect("checked against the component's exports");
-                let mut results = vec![wasmtime::component::Val::Bool(false); call.results];
-                func.call_async(&mut store, &call.params, &mut results)
-                    .await?;
+                let called = async {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let func = instance
+                        .get_func(&mut store, call.export)
+                        .expect("checked against the component's exports");
+                    let mut results = vec![wasmtime::component::Val::Bool(false); call.results];
+                    func.call_async(&mut store, &call.params, &mut results)
+                        .await?;
+                    Ok(results)
+                }
+                .await;
+                let results = dump_core(&mut store, called, core_dump, &mut dumped)?;
                 options
                     .stdio
                     .write_stdout(crate::invoke::component_results(&results).as_bytes());
@@ -515,26 +528,30 @@ impl App {
                     };
                     host.wasi.ctx().table.set_max_capacity(max_handles);
                     let mut store = new_store(pre.module().engine(), host);
-                    let instance = pre.instantiate(&mut store).await?;
-                    // With `--invoke`, the function instead of the entry point (after
-                    // `_initialize`, as `wasmtime run`).
-                    let entry = if call.is_some() { &None } else { entry };
-                    for export in initialize.then_some("_initialize").iter().chain(entry) {
-                        let func = instance.get_typed_func::<(), ()>(&mut store, export)?;
-                        func.call_async(&mut store, ()).await?;
+                    let ran = async {
+                        let instance = pre.instantiate(&mut store).await?;
+                        // With `--invoke`, the function instead of the entry point (after
+                        // `_initialize`, as `wasmtime run`).
+                        let entry = if call.is_some() { &None } else { entry };
+                        for export in initialize.then_some("_initialize").iter().chain(entry) {
+                            let func = instance.get_typed_func::<(), ()>(&mut store, export)?;
+                            func.call_async(&mut store, ()).await?;
+                        }
+                        if let Some(Call::Core(call)) = &call {
+                            let func = instance
+                                .get_func(&mut store, &call.name)
+                                .expect("checked against the module's exports");
+                            let mut results = vec![wasmtime::Val::null_func_ref(); call.results];
+                            func.call_async(&mut store, &call.params, &mut results)
+                                .await?;
+                            options
+                                .stdio
+                                .write_stdout(crate::invoke::core_results(&results).as_bytes());
+                        }
+                        Ok(0)
                     }
-                    if let Some(Call::Core(call)) = &call {
-                        let func = instance
-                            .get_func(&mut store, &call.name)
-                            .expect("checked against the module's exports");
-                        let mut results = vec![wasmtime::Val::null_func_ref(); call.results];
-                        func.call_async(&mut store, &call.params, &mut results)
-                            .await?;
-                        options
-                            .stdio
-                            .write_stdout(crate::invoke::core_results(&results).as_bytes());
-                    }
-                    Ok(0)
+                    .await;
+                    dump_core(&mut store, ran, core_dump, &mut dumped)
                 }
                 Pre::Library(_) => unreachable!("refused above without --invoke"),
                 Pre::Component(command) => {
@@ -547,21 +564,25 @@ impl App {
                         max_handles,
                     );
                     let mut store = new_store(command.instance_pre().engine(), host);
+                    let ran = async {
+                        match command {
+                            Command::P2(pre) => {
+                                let command = pre.instantiate_async(&mut store).await?;
+                                command.wasi_cli_run().call_run(&mut store).await
+                            }
+                            Command::P3(pre) => {
+                                let command = pre.instantiate_async(&mut store).await?;
+                                store
+                                    .run_concurrent(async |store| {
+                                        command.wasi_cli_run().call_run(store).await
+                                    })
+                                    .await?
+                            }
+                        }
+                    }
+                    .await;
                     // `run` returning `Err(())` is exit status 1, as in `wasmtime run`.
-                    let result = match command {
-                        Command::P2(pre) => {
-                            let command = pre.instantiate_async(&mut store).await?;
-                            command.wasi_cli_run().call_run(&mut store).await?
-                        }
-                        Command::P3(pre) => {
-                            let command = pre.instantiate_async(&mut store).await?;
-                            store
-                                .run_concurrent(async |store| {
-                                    command.wasi_cli_run().call_run(store).await
-                                })
-                                .await??
-                        }
-                    };
+                    let result = dump_core(&mut store, ran, core_dump, &mut dumped)?;
                     Ok(if result.is_ok() { 0 } else { 1 })
                 }
                 Pre::Http(_) => Err(wasmtime::Error::msg(
@@ -581,9 +602,32 @@ impl App {
         tracing::debug!(app = %self.name, cpu = ?meter.cpu_time(), "app finished");
         Ok(match result {
             Ok(code) => Exit::Code(code),
-            Err(error) => classify(error, max_handles),
+            Err(error) => classify(error, max_handles, dumped),
         })
     }
+}
+
+/// `-D coredump=PATH`: if the instance trapped, its core dump (which the engine captured with
+/// the trap) written to PATH while its store is alive, in wasmtime's format (`wasm-tools` and
+/// wasmgdb read it); the outcome kept in `dumped`.
+pub(crate) fn dump_core<T, R>(
+    store: &mut Store<T>,
+    ran: wasmtime::Result<R>,
+    to: Option<(&Path, &str)>,
+    dumped: &mut Option<Result<PathBuf, String>>,
+) -> wasmtime::Result<R> {
+    if let (Err(error), Some((path, name))) = (&ran, to)
+        && error.is::<Trap>()
+        && let Some(core_dump) = error.downcast_ref::<wasmtime::WasmCoreDump>()
+    {
+        let bytes = core_dump.serialize(&mut *store, name);
+        *dumped = Some(
+            std::fs::write(path, bytes)
+                .map(|()| path.to_path_buf())
+                .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
+        );
+    }
+    ran
 }
 
 pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, mut host: T) -> Store<T> {
@@ -626,8 +670,12 @@ pub(crate) fn new_store<T: Guarded>(engine: &wasmtime::Engine, mut host: T) -> S
 }
 
 /// How a run or an instance that failed with `error` ended; `max_handles`: the most handles it
-/// could hold.
-pub(crate) fn classify(error: wasmtime::Error, max_handles: usize) -> Exit {
+/// could hold; `core_dump`: what [`dump_core`] did with its trap.
+pub(crate) fn classify(
+    error: wasmtime::Error,
+    max_handles: usize,
+    core_dump: Option<Result<PathBuf, String>>,
+) -> Exit {
     for cause in error.chain() {
         if let Some(exit) = cause.downcast_ref::<I32Exit>() {
             return Exit::Code(exit.0);
@@ -644,6 +692,7 @@ pub(crate) fn classify(error: wasmtime::Error, max_handles: usize) -> Exit {
                 ),
                 backtrace: None,
                 stack_overflow: false,
+                core_dump: None,
             };
         }
     }
@@ -660,11 +709,13 @@ pub(crate) fn classify(error: wasmtime::Error, max_handles: usize) -> Exit {
             message,
             backtrace,
             stack_overflow: trap == Trap::StackOverflow,
+            core_dump,
         },
         None if uncaught => Exit::Trap {
             message,
             backtrace,
             stack_overflow: false,
+            core_dump,
         },
         None => Exit::Failed { message, backtrace },
     }

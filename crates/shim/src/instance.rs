@@ -320,6 +320,7 @@ impl Instance for SkiffInstance {
                     rate: None,
                     peers: None,
                     max_handles: None,
+                    core_dump: None,
                 };
                 let http = Arc::new(HttpApp::new(
                     self.id.clone(),

@@ -245,6 +245,7 @@ impl Run {
             grants,
             limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
             invoke: self.invoke.clone(),
+            core_dump: loading.core_dump,
             ..Default::default()
         };
         let exit = tokio::runtime::Builder::new_current_thread()
@@ -415,10 +416,16 @@ fn report(name: &str, exit: &Exit) -> i32 {
             message,
             backtrace,
             stack_overflow,
+            core_dump,
         } => {
             eprintln!("error: `{name}` trapped: {message}");
             if let Some(backtrace) = backtrace {
                 eprintln!("{}", backtrace.trim_end());
+            }
+            match core_dump {
+                None => {}
+                Some(Ok(path)) => eprintln!("core dumped at {}", path.display()),
+                Some(Err(why)) => eprintln!("warning: no core dump was written: {why}"),
             }
             if *stack_overflow {
                 eprintln!(

@@ -101,6 +101,7 @@ impl Serve {
             rate: None,
             peers: None,
             max_handles: loading.wasm.store.max_resources,
+            core_dump: loading.core_dump,
         };
         app.check_grants(&options.grants)?;
         let mut http = skiff_http::HttpApp::new(

@@ -95,7 +95,7 @@ impl Server {
     }
 
     /// Its stderr once it has printed `needle` (read by another thread), or after 10 s.
-    fn stderr_with(&self, needle: &str) -> String {
+    pub(crate) fn stderr_with(&self, needle: &str) -> String {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             let stderr = self.stderr.lock().unwrap().clone();

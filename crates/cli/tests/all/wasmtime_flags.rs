@@ -1,13 +1,15 @@
 //! `skiff run` takes `wasmtime run`'s own options, so that a command line written for wasmtime
 //! runs unchanged: `--argv0`, `--preload`, `-S inherit-env`, `-W timeout`, `-W max-memory-size`,
 //! `-W unknown-imports-*`, the proposals on by default and those turned on when asked, and the
-//! engine and store options (`-W fuel`, `max-wasm-stack`, `trap-on-grow-failure`, ...); what
-//! Skiff cannot honour is refused naming its own flag.
+//! engine and store options (`-W fuel`, `max-wasm-stack`, `trap-on-grow-failure`, ...), core
+//! dumps (`-D coredump`); what Skiff cannot honour is refused naming its own flag.
 
 use skiff_test_programs_artifacts::{
-    P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P2_CLI_HELLO,
+    P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_PANIC, P2_CLI_HELLO, P2_CLI_PANIC,
+    P2_HTTP_TRAP,
 };
 
+use crate::http::Server;
 use crate::support::{Skiff, path_str, write_file};
 
 /// Prints its argv[0].
@@ -775,4 +777,106 @@ fn profile_perfmap_names_the_programs_functions() {
         .run(&["run", "-R", "path=trace", P2_CLI_HELLO])
         .code(125)
         .stderr_has("wasmtime replay");
+}
+
+/// Whether `needle` occurs in `haystack`.
+fn holds(haystack: &[u8], needle: &[u8]) -> bool {
+    haystack
+        .windows(needle.len())
+        .any(|window| window == needle)
+}
+
+/// A core dump as wasmtime writes one: a Wasm module whose custom sections hold the trapped
+/// stack, and whose data is the instance's memory (which holds the panic's message, `boom`).
+fn assert_core_dump(path: &std::path::Path) {
+    let dump = std::fs::read(path).unwrap_or_else(|e| panic!("no core dump at {path:?}: {e}"));
+    assert!(dump.starts_with(b"\0asm"), "not a Wasm core dump");
+    assert!(holds(&dump, b"corestack"), "no stack in the core dump");
+    assert!(
+        holds(&dump, b"boom"),
+        "the program's memory is not in the core dump"
+    );
+}
+
+/// `-D coredump=PATH`: a program that traps leaves its state in PATH, as `wasmtime run -D
+/// coredump` writes it (`wasm-tools` and wasmgdb read it); a run that does not trap leaves
+/// none; a path that cannot be written is said, and the trap reported as ever.
+#[test]
+fn a_trap_leaves_a_core_dump_where_asked() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("app.coredump");
+    let flag = format!("coredump={}", path_str(&path));
+    for program in [P1_CLI_PANIC, P2_CLI_PANIC] {
+        skiff
+            .run(&["run", "-D", &flag, program])
+            .code(134)
+            .stderr_has("boom")
+            .stderr_has(&format!("core dumped at {}", path_str(&path)));
+        assert_core_dump(&path);
+        std::fs::remove_file(&path).unwrap();
+    }
+    skiff.run(&["run", "-D", &flag, P2_CLI_HELLO]).success();
+    assert!(!path.exists(), "a core dump of a run that did not trap");
+    skiff
+        .run(&["run", "-D", "coredump=/no/such/dir/core", P1_CLI_PANIC])
+        .code(134)
+        .stderr_has("trapped")
+        .stderr_has("no core dump was written: cannot write `/no/such/dir/core`");
+    skiff
+        .run(&["run", "-d", "-D", &flag, P1_CLI_PANIC])
+        .code(125)
+        .stderr_has("hint: drop `-d`");
+}
+
+/// `skiff serve -D coredump=PATH`: the instance of a request that traps leaves its state in
+/// PATH (the last one's), named in the request's log line; the server goes on serving.
+#[test]
+fn skiff_serve_dumps_a_trapping_handlers_core() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("handler.coredump");
+    let flag = format!("coredump={}", path_str(&path));
+    let server = Server::start(&Skiff::new(), &["-D", &flag, P2_HTTP_TRAP]);
+    for _ in 0..2 {
+        let response = reqwest::blocking::get(server.url("/boom")).unwrap();
+        assert_eq!(
+            response.status(),
+            reqwest::StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+    let log = server.stderr_with("core dumped at");
+    assert!(
+        log.contains(&format!("(core dumped at {})", path_str(&path))),
+        "{log}"
+    );
+    let dump = std::fs::read(&path).unwrap();
+    assert!(dump.starts_with(b"\0asm") && holds(&dump, b"corestack"));
+    // Its memory: the path the handler read before it trapped.
+    assert!(
+        holds(&dump, b"/boom"),
+        "the handler's memory is not in the core dump"
+    );
+}
+
+/// `-D max-backtrace=N`: a trap's backtrace shows at most N frames, as in `wasmtime run`.
+#[test]
+fn max_backtrace_bounds_a_traps_backtrace() {
+    let frames = |stderr: &str| {
+        stderr
+            .lines()
+            .filter(|line| {
+                let line = line.trim_start();
+                line.split_once(": ")
+                    .is_some_and(|(index, _)| index.parse::<usize>().is_ok())
+            })
+            .count()
+    };
+    let skiff = Skiff::new();
+    let all = skiff.run(&["run", P1_CLI_PANIC]);
+    all.code(134);
+    let all = &all.stderr;
+    assert!(frames(all) > 2, "{all}");
+    let two = skiff.run(&["run", "-D", "max-backtrace=2", P1_CLI_PANIC]);
+    two.code(134);
+    assert_eq!(frames(&two.stderr), 2, "{}", two.stderr);
 }
