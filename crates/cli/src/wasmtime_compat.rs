@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use skiff_capabilities::ByteSize;
-use skiff_runtime::{Codegen, UnknownImports, WasmFeatures, WasmOptions};
+use skiff_runtime::{Codegen, PoolOptions, UnknownImports, WasmFeatures, WasmOptions};
 
 use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
@@ -312,6 +312,12 @@ impl WasmtimeFlags {
                     ("-O", "signals-based-traps") => {
                         codegen.signals_based_traps = Some(switch(flag, key, value)?);
                     }
+                    ("-O", "pooling-allocator") => {
+                        codegen.pool.allocator = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", _) if key.starts_with("pooling-") => {
+                        pool_option(&mut codegen.pool, key, value)?;
+                    }
                     ("-C", "cache") => cache = switch(flag, key, value)?,
                     ("-C", "parallel-compilation") => {
                         codegen.parallel_compilation = Some(switch(flag, key, value)?);
@@ -349,7 +355,8 @@ impl WasmtimeFlags {
                             ),
                             "drop it: the program runs the same. Skiff takes `-O opt-level`, \
                              `memory-reservation`, `memory-guard-size`, `memory-may-move`, \
-                             `table-lazy-init`, `signals-based-traps` (...), `-C cache`, \
+                             `table-lazy-init`, `signals-based-traps`, `pooling-allocator`, \
+                             `pooling-*` (...), `-C cache`, \
                              `parallel-compilation`, `-D debug-info`, `address-map`, \
                              `coredump`, `max-backtrace`",
                         ));
@@ -391,18 +398,6 @@ impl WasmtimeFlags {
         match &self.config {
             Some(path) => self.with_config_file(path)?.apply_options(grants, limits),
             None => self.apply_options(grants, limits),
-        }
-    }
-
-    /// For `skiff serve`, which pools its handler instances always: `-O pooling-allocator` (or
-    /// `=y`) is what it does already, and is taken out of the `-O` lists.
-    pub fn take_pooling_allocator(&mut self) {
-        for list in &mut self.optimize {
-            let kept: Vec<&str> = list
-                .split(',')
-                .filter(|option| !matches!(*option, "pooling-allocator" | "pooling-allocator=y"))
-                .collect();
-            *list = kept.join(",");
         }
     }
 
@@ -793,20 +788,80 @@ fn stack_bytes(key: &str, value: Option<&str>, example: &str) -> anyhow::Result<
     Ok(usize::try_from(bytes("-W", key, value, example)?.0).unwrap_or(usize::MAX))
 }
 
-/// An option's count (`example`: what the hint suggests).
-fn number<T: std::str::FromStr>(
+/// An option's count (`example`: what the hint suggests), written as wasmtime reads one: in
+/// decimal or `0x` hex, `_` between digits allowed (`4_294_967_296`).
+fn number<T: TryFrom<u64>>(
     flag: &str,
     key: &str,
     value: Option<&str>,
     example: &str,
 ) -> anyhow::Result<T> {
     let value = value.ok_or_else(|| missing_value(flag, key, example))?;
-    value.parse().map_err(|_| {
-        user_error(
-            format!("`{flag} {key}={value}` is not a whole number"),
-            format!("e.g. `{flag} {key}={example}`"),
-        )
-    })
+    let digits = value.replace('_', "");
+    let parsed = match digits.strip_prefix("0x") {
+        Some(hex) => u64::from_str_radix(hex, 16),
+        None => digits.parse(),
+    };
+    parsed
+        .ok()
+        .and_then(|n| T::try_from(n).ok())
+        .ok_or_else(|| {
+            user_error(
+                format!("`{flag} {key}={value}` is not a whole number this option can hold"),
+                format!("e.g. `{flag} {key}={example}`"),
+            )
+        })
+}
+
+/// `-O pooling-KEY=VALUE`: one of the pooling allocator's sizes or settings, as wasmtime names it.
+fn pool_option(pool: &mut PoolOptions, key: &str, value: Option<&str>) -> anyhow::Result<()> {
+    let name = key.strip_prefix("pooling-").unwrap_or(key);
+    let n = |example| number::<u32>("-O", key, value, example).map(Some);
+    let size = |example| number::<usize>("-O", key, value, example).map(Some);
+    match name {
+        "total-component-instances" => pool.total_component_instances = n("1000")?,
+        "total-core-instances" => pool.total_core_instances = n("1000")?,
+        "total-memories" => pool.total_memories = n("1000")?,
+        "total-tables" => pool.total_tables = n("1000")?,
+        "total-stacks" => pool.total_stacks = n("1000")?,
+        "total-gc-heaps" => pool.total_gc_heaps = n("1000")?,
+        "max-memory-size" => pool.max_memory_size = size("4294967296")?,
+        "table-elements" => pool.table_elements = size("20000")?,
+        "max-core-instance-size" => pool.max_core_instance_size = size("1048576")?,
+        "max-component-instance-size" => pool.max_component_instance_size = size("1048576")?,
+        "max-core-instances-per-component" => {
+            pool.max_core_instances_per_component = n("50")?;
+        }
+        "max-memories-per-component" => pool.max_memories_per_component = n("20")?,
+        "max-tables-per-component" => pool.max_tables_per_component = n("20")?,
+        "max-tables-per-module" => pool.max_tables_per_module = n("1")?,
+        "max-memories-per-module" => pool.max_memories_per_module = n("1")?,
+        "memory-keep-resident" => pool.memory_keep_resident = size("65536")?,
+        "table-keep-resident" => pool.table_keep_resident = size("65536")?,
+        "async-stack-keep-resident" => pool.async_stack_keep_resident = size("65536")?,
+        "max-unused-warm-slots" => pool.max_unused_warm_slots = n("100")?,
+        "decommit-batch-size" => pool.decommit_batch_size = size("1")?,
+        "pagemap-scan" => {
+            pool.pagemap_scan = Some(match value {
+                Some("auto") => skiff_runtime::Enabled::Auto,
+                _ if switch("-O", key, value)? => skiff_runtime::Enabled::Yes,
+                _ => skiff_runtime::Enabled::No,
+            });
+        }
+        "memory-protection-keys" | "max-memory-protection-keys" => {
+            return Err(user_error(
+                format!("`-O {key}`: Skiff's wasmtime is built without memory protection keys"),
+                "drop it: each instance's memory is kept apart by guard regions instead",
+            ));
+        }
+        _ => {
+            return Err(user_error(
+                format!("`-O {key}` is not an option of wasmtime's pooling allocator"),
+                "e.g. `-O pooling-total-memories=1000`, `-O pooling-max-memory-size=4294967296`",
+            ));
+        }
+    }
+    Ok(())
 }
 
 /// A boolean option's value as wasmtime reads it: none, `y`, `yes` or `true` is on.
@@ -934,7 +989,14 @@ mod tests {
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),
             (&["-W", "no-such-option"][..], "--memory"),
-            (&["-O", "pooling-allocator"][..], "drop it"),
+            (
+                &["-O", "pooling-no-such-size=1"][..],
+                "pooling-total-memories",
+            ),
+            (
+                &["-O", "pooling-total-memories=-1"][..],
+                "pooling-total-memories=1000",
+            ),
             (&["-C", "compiler=winch"][..], "drop it"),
             (&["-D", "debugger=dbg.wasm"][..], "-D debug-info"),
             (

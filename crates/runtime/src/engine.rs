@@ -103,18 +103,81 @@ pub struct Codegen {
     /// The most frames a trap's backtrace shows (`-D max-backtrace=N`); 0, as in wasmtime:
     /// frames without their source files and lines.
     pub max_backtrace: Option<usize>,
+    /// The pooling allocator's options (`-O pooling-allocator`, `-O pooling-*`).
+    pub pool: PoolOptions,
+}
+
+/// `wasmtime run`'s and `wasmtime serve`'s `-O pooling-*` options: the instance pool's sizes and
+/// how its slots are reset, each replacing Skiff's setting (or wasmtime's default) where given.
+/// An engine that pools takes them: the HTTP handlers' always; the commands' only when
+/// `allocator` asks (`-O pooling-allocator`: wasmtime's default pool, as `wasmtime run` makes it).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct PoolOptions {
+    pub allocator: Option<bool>,
+    pub total_component_instances: Option<u32>,
+    pub total_core_instances: Option<u32>,
+    pub total_memories: Option<u32>,
+    pub total_tables: Option<u32>,
+    pub total_stacks: Option<u32>,
+    pub total_gc_heaps: Option<u32>,
+    pub max_memory_size: Option<usize>,
+    pub table_elements: Option<usize>,
+    pub max_core_instance_size: Option<usize>,
+    pub max_component_instance_size: Option<usize>,
+    pub max_core_instances_per_component: Option<u32>,
+    pub max_memories_per_component: Option<u32>,
+    pub max_tables_per_component: Option<u32>,
+    pub max_tables_per_module: Option<u32>,
+    pub max_memories_per_module: Option<u32>,
+    pub memory_keep_resident: Option<usize>,
+    pub table_keep_resident: Option<usize>,
+    pub async_stack_keep_resident: Option<usize>,
+    pub max_unused_warm_slots: Option<u32>,
+    pub decommit_batch_size: Option<usize>,
+    pub pagemap_scan: Option<wasmtime::Enabled>,
+}
+
+/// `$to.method(value)` for each of `$from`'s fields that holds a value: options given, set;
+/// the rest left at the config's own.
+macro_rules! set_given {
+    ($from:ident => $to:ident: $($field:ident => $method:ident),* $(,)?) => {
+        $(if let Some(value) = $from.$field {
+            $to.$method(value);
+        })*
+    };
+}
+
+impl PoolOptions {
+    fn apply(&self, pool: &mut wasmtime::PoolingAllocationConfig) {
+        set_given! { self => pool:
+            total_component_instances => total_component_instances,
+            total_core_instances => total_core_instances,
+            total_memories => total_memories,
+            total_tables => total_tables,
+            total_stacks => total_stacks,
+            total_gc_heaps => total_gc_heaps,
+            max_memory_size => max_memory_size,
+            table_elements => table_elements,
+            max_core_instance_size => max_core_instance_size,
+            max_component_instance_size => max_component_instance_size,
+            max_core_instances_per_component => max_core_instances_per_component,
+            max_memories_per_component => max_memories_per_component,
+            max_tables_per_component => max_tables_per_component,
+            max_tables_per_module => max_tables_per_module,
+            max_memories_per_module => max_memories_per_module,
+            memory_keep_resident => linear_memory_keep_resident,
+            table_keep_resident => table_keep_resident,
+            async_stack_keep_resident => async_stack_keep_resident,
+            max_unused_warm_slots => max_unused_warm_slots,
+            decommit_batch_size => decommit_batch_size,
+            pagemap_scan => pagemap_scan,
+        }
+    }
 }
 
 impl Codegen {
     fn apply(&self, config: &mut Config) {
-        macro_rules! set {
-            ($($field:ident => $method:ident),* $(,)?) => {
-                $(if let Some(value) = self.$field {
-                    config.$method(value);
-                })*
-            };
-        }
-        set! {
+        set_given! { self => config:
             opt_level => cranelift_opt_level,
             parallel_compilation => parallel_compilation,
             native_unwind_info => native_unwind_info,
@@ -489,8 +552,15 @@ impl Engines {
         // WebAssembly proposals: wasmtime's defaults, which are those of `wasmtime run` given
         // the same cargo features (the workspace's Cargo.toml); `wasm_features_match_the_cli`
         // below holds the two together. Skiff never runs less than its engine's CLI (issue 12).
-        if let Some(pooling) = pooling {
-            let pool = pooling.allocation_config();
+        let pool = match pooling {
+            Some(pooling) => Some(pooling.allocation_config()),
+            None if options.codegen.pool.allocator == Some(true) => {
+                Some(wasmtime::PoolingAllocationConfig::default())
+            }
+            None => None,
+        };
+        if let Some(mut pool) = pool {
+            options.codegen.pool.apply(&mut pool);
             wasm.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
         }
         let engine = Engine::new(&wasm).map_err(anyhow::Error::from)?;

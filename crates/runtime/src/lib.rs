@@ -26,8 +26,8 @@ mod warm;
 pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
 pub use engine::{
-    Codegen, Interrupt, LimitReport, Pooling, Runtime, RuntimeConfig, StoreLimits, UnknownImports,
-    WasmOptions,
+    Codegen, Interrupt, LimitReport, PoolOptions, Pooling, Runtime, RuntimeConfig, StoreLimits,
+    UnknownImports, WasmOptions,
 };
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};
@@ -38,7 +38,7 @@ pub use run::{
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;
-pub use wasmtime::{OptLevel, WasmFeatures};
+pub use wasmtime::{Enabled, OptLevel, WasmFeatures};
 
 /// The version of wasmtime Skiff runs on: the workspace pins it exactly (checked by a test), so
 /// `skiff version` and the daemon can say which `wasmtime run` Skiff matches.

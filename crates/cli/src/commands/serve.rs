@@ -52,8 +52,15 @@ pub struct Serve {
 impl Serve {
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         // `--preload` goes to the runtime, which refuses it for a component, with the reason.
-        self.wasmtime.take_pooling_allocator();
         let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
+        // Pooled always; `-O pooling-*` sizes the pool.
+        if loading.wasm.codegen.pool.allocator == Some(false) {
+            return Err(user_error(
+                "`-O pooling-allocator=n`: `skiff serve` takes every request's instance from a \
+                 pool of them, so that a fresh instance costs microseconds",
+                "drop it; `-O pooling-*` sizes the pool (`-O pooling-total-memories=N`, ...)",
+            ));
+        }
         if loading.allow_precompiled {
             return Err(user_error(
                 "`--allow-precompiled`: `skiff serve` compiles its handlers itself, with the checks \

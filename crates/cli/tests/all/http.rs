@@ -348,6 +348,28 @@ fn serves_one_request_at_a_time(server: &Server) {
     assert_eq!(get(&server.url("/?ms=1")).0, StatusCode::OK);
 }
 
+/// `wasmtime serve`'s `-O pooling-*` options size the pool of handler instances, as in wasmtime:
+/// a pool of one component instance serves one request at a time, whatever the concurrency
+/// limit; the pool cannot be turned off.
+#[test]
+fn pooling_options_size_the_pool_as_wasmtime_serve_sizes_it() {
+    let server = Server::start(
+        &Skiff::new(),
+        &[
+            "-O",
+            "pooling-allocator,pooling-total-component-instances=1",
+            "-O",
+            "pooling-memory-keep-resident=0,pooling-max-unused-warm-slots=1,pooling-pagemap-scan=auto",
+            P2_HTTP_CPU,
+        ],
+    );
+    serves_one_request_at_a_time(&server);
+    Skiff::new()
+        .run(&["serve", "-O", "pooling-allocator=n", P2_HTTP_CPU])
+        .code(125)
+        .stderr_has("`-O pooling-*` sizes the pool");
+}
+
 /// `wasmtime serve`'s own options are taken: `--max-concurrent-requests` is
 /// `--max-concurrency`, and the limits on instance reuse hold, since Skiff reuses none.
 #[test]

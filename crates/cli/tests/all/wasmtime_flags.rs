@@ -712,11 +712,38 @@ fn compiler_options_are_taken_as_wasmtime_takes_them() {
             path_str(&grow),
         ])
         .code(3);
+    // The pooling allocator, as `wasmtime run -O pooling-allocator` makes it, sized by `-O
+    // pooling-*`: a memory the pool's slots cannot hold does not grow (exit 3); without the
+    // pool, its sizes change nothing, as in wasmtime.
+    let grow = write_file(dir.path(), "grow3.wat", GROW_TO_THREE_PAGES);
+    let grow = path_str(&grow);
     skiff
-        .run(&["run", "-O", "pooling-allocator", P2_CLI_HELLO])
+        .run(&["run", "-O", "pooling-allocator", grow])
+        .success();
+    skiff
+        .run(&[
+            "run",
+            "-O",
+            "pooling-allocator,pooling-max-memory-size=131_072",
+            grow,
+        ])
+        .code(3);
+    skiff
+        .run(&["run", "-O", "pooling-max-memory-size=0x20000", grow])
+        .success();
+    skiff
+        .run(&["run", "-O", "pooling-memory-protection-keys", grow])
         .code(125)
-        .stderr_has("`-O pooling-allocator` is a `wasmtime run` option Skiff does not take");
+        .stderr_has("without memory protection keys");
 }
+
+/// Grows its memory from one page to three (64 KiB each): exit 3 if refused.
+const GROW_TO_THREE_PAGES: &str = r#"(module
+    (import "wasi_snapshot_preview1" "proc_exit" (func $exit (param i32)))
+    (memory (export "memory") 1)
+    (func (export "_start")
+        (if (i32.eq (memory.grow (i32.const 2)) (i32.const -1))
+            (then (call $exit (i32.const 3))))))"#;
 
 /// Native code is refused naming `--allow-precompiled` (which runs what `wasmtime compile` made,
 /// in the foreground: `engine::tests` in skiff-runtime), and a native program that is not one
