@@ -325,7 +325,79 @@ impl WasmtimeFlags {
                     ("-C", "native-unwind-info") => {
                         codegen.native_unwind_info = Some(switch(flag, key, value)?);
                     }
-                    ("-C", "compiler") if value == Some("cranelift") => {}
+                    ("-C", "compiler") => {
+                        codegen.compiler = Some(choice(
+                            flag,
+                            key,
+                            value,
+                            &[
+                                ("cranelift", skiff_runtime::Strategy::Cranelift),
+                                ("winch", skiff_runtime::Strategy::Winch),
+                            ],
+                        )?);
+                    }
+                    ("-C", "collector") => {
+                        codegen.collector = Some(choice(
+                            flag,
+                            key,
+                            value,
+                            &[
+                                ("copying", skiff_runtime::Collector::Copying),
+                                ("drc", skiff_runtime::Collector::DeferredReferenceCounting),
+                                ("null", skiff_runtime::Collector::Null),
+                            ],
+                        )?);
+                    }
+                    ("-O", "regalloc-algorithm") => {
+                        codegen.regalloc_algorithm = Some(choice(
+                            flag,
+                            key,
+                            value,
+                            &[
+                                (
+                                    "backtracking",
+                                    skiff_runtime::RegallocAlgorithm::Backtracking,
+                                ),
+                                ("single-pass", skiff_runtime::RegallocAlgorithm::SinglePass),
+                            ],
+                        )?);
+                    }
+                    ("-C", "inlining") => {
+                        codegen.inlining = Some(match value {
+                            None => skiff_runtime::Inlining::Yes,
+                            Some(value) => value.parse().map_err(|_| {
+                                user_error(
+                                    format!("`-C inlining={value}`: not y, n, gc, inter-module or intrinsics"),
+                                    "e.g. `-C inlining=y`",
+                                )
+                            })?,
+                        });
+                    }
+                    ("-C", "cranelift-debug-verifier") => {
+                        codegen.cranelift_debug_verifier = Some(switch(flag, key, value)?);
+                    }
+                    ("-C", "metadata-for-internal-asserts") => {
+                        codegen.metadata_for_internal_asserts = Some(switch(flag, key, value)?);
+                    }
+                    ("-C", "metadata-for-gc-heap-corruption") => {
+                        codegen.metadata_for_gc_heap_corruption = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", "gc-heap-may-move") => {
+                        codegen.gc_heap_may_move = Some(switch(flag, key, value)?);
+                    }
+                    ("-O", "gc-heap-reservation") => {
+                        codegen.gc_heap_reservation = Some(number(flag, key, value, "4294967296")?);
+                    }
+                    ("-O", "gc-heap-reservation-for-growth") => {
+                        codegen.gc_heap_reservation_for_growth =
+                            Some(number(flag, key, value, "2147483648")?);
+                    }
+                    ("-O", "gc-heap-guard-size") => {
+                        codegen.gc_heap_guard_size = Some(number(flag, key, value, "33554432")?);
+                    }
+                    ("-O", "gc-heap-initial-size") => {
+                        codegen.gc_heap_initial_size = Some(number(flag, key, value, "65536")?);
+                    }
                     ("-D", "debug-info") => codegen.debug_info = Some(switch(flag, key, value)?),
                     ("-D", "address-map") => {
                         codegen.address_map = Some(switch(flag, key, value)?);
@@ -355,10 +427,10 @@ impl WasmtimeFlags {
                             ),
                             "drop it: the program runs the same. Skiff takes `-O opt-level`, \
                              `memory-reservation`, `memory-guard-size`, `memory-may-move`, \
-                             `table-lazy-init`, `signals-based-traps`, `pooling-allocator`, \
-                             `pooling-*` (...), `-C cache`, \
-                             `parallel-compilation`, `-D debug-info`, `address-map`, \
-                             `coredump`, `max-backtrace`",
+                             `table-lazy-init`, `signals-based-traps`, `regalloc-algorithm`, \
+                             `gc-heap-*`, `pooling-allocator`, `pooling-*` (...), `-C compiler`, \
+                             `collector`, `cache`, `parallel-compilation`, `inlining` (...), \
+                             `-D debug-info`, `address-map`, `coredump`, `max-backtrace`",
                         ));
                     }
                 }
@@ -813,6 +885,30 @@ fn number<T: TryFrom<u64>>(
         })
 }
 
+/// An option's value among `choices` (wasmtime's spelling, and what it means).
+fn choice<T: Copy>(
+    flag: &str,
+    key: &str,
+    value: Option<&str>,
+    choices: &[(&str, T)],
+) -> anyhow::Result<T> {
+    let found = choices.iter().find(|(name, _)| Some(*name) == value);
+    found.map(|&(_, meaning)| meaning).ok_or_else(|| {
+        let names: Vec<String> = choices
+            .iter()
+            .map(|(name, _)| format!("`{name}`"))
+            .collect();
+        user_error(
+            format!(
+                "`{flag} {key}` takes {}, not `{}`",
+                names.join(", "),
+                value.unwrap_or("")
+            ),
+            format!("e.g. `{flag} {key}={}`", choices[0].0),
+        )
+    })
+}
+
 /// `-O pooling-KEY=VALUE`: one of the pooling allocator's sizes or settings, as wasmtime names it.
 fn pool_option(pool: &mut PoolOptions, key: &str, value: Option<&str>) -> anyhow::Result<()> {
     let name = key.strip_prefix("pooling-").unwrap_or(key);
@@ -997,7 +1093,7 @@ mod tests {
                 &["-O", "pooling-total-memories=-1"][..],
                 "pooling-total-memories=1000",
             ),
-            (&["-C", "compiler=winch"][..], "drop it"),
+            (&["-C", "cranelift-opt_level=none"][..], "drop it"),
             (&["-D", "debugger=dbg.wasm"][..], "-D debug-info"),
             (
                 &["-D", "coredump=core-%p"][..],

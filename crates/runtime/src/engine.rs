@@ -105,6 +105,20 @@ pub struct Codegen {
     pub max_backtrace: Option<usize>,
     /// The pooling allocator's options (`-O pooling-allocator`, `-O pooling-*`).
     pub pool: PoolOptions,
+    /// Cranelift or Winch, wasmtime's baseline compiler (`-C compiler`).
+    pub compiler: Option<wasmtime::Strategy>,
+    /// The collector of GC programs' heaps (`-C collector=drc|null|copying`).
+    pub collector: Option<wasmtime::Collector>,
+    pub regalloc_algorithm: Option<wasmtime::RegallocAlgorithm>,
+    pub inlining: Option<wasmtime::Inlining>,
+    pub cranelift_debug_verifier: Option<bool>,
+    pub metadata_for_internal_asserts: Option<bool>,
+    pub metadata_for_gc_heap_corruption: Option<bool>,
+    pub gc_heap_may_move: Option<bool>,
+    pub gc_heap_reservation: Option<u64>,
+    pub gc_heap_reservation_for_growth: Option<u64>,
+    pub gc_heap_guard_size: Option<u64>,
+    pub gc_heap_initial_size: Option<u64>,
 }
 
 /// `wasmtime run`'s and `wasmtime serve`'s `-O pooling-*` options: the instance pool's sizes and
@@ -191,6 +205,18 @@ impl Codegen {
             memory_init_cow => memory_init_cow,
             table_lazy_init => table_lazy_init,
             signals_based_traps => signals_based_traps,
+            compiler => strategy,
+            collector => collector,
+            regalloc_algorithm => cranelift_regalloc_algorithm,
+            inlining => compiler_inlining,
+            cranelift_debug_verifier => cranelift_debug_verifier,
+            metadata_for_internal_asserts => metadata_for_internal_asserts,
+            metadata_for_gc_heap_corruption => metadata_for_gc_heap_corruption,
+            gc_heap_may_move => gc_heap_may_move,
+            gc_heap_reservation => gc_heap_reservation,
+            gc_heap_reservation_for_growth => gc_heap_reservation_for_growth,
+            gc_heap_guard_size => gc_heap_guard_size,
+            gc_heap_initial_size => gc_heap_initial_size,
         }
         if self.perfmap {
             config.profiler(wasmtime::ProfilingStrategy::PerfMap);
@@ -418,6 +444,8 @@ pub(crate) struct Engines {
     pub(crate) cache: Option<CompileCache>,
     /// With the component model's concurrency: WASI 0.3 is linked.
     concurrent: bool,
+    /// Compiled by Winch (`-C compiler=winch`), which leaves some proposals out.
+    pub(crate) winch: bool,
     p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     p0_p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
@@ -568,6 +596,7 @@ impl Engines {
             cache: cache_dir.map(|dir| CompileCache::new(dir, &engine)),
             engine,
             concurrent,
+            winch: options.codegen.compiler == Some(wasmtime::Strategy::Winch),
             p1_linker: OnceLock::new(),
             p0_p1_linker: OnceLock::new(),
             component_linker: OnceLock::new(),

@@ -38,7 +38,9 @@ pub use run::{
 pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use warm::WarmApps;
-pub use wasmtime::{Enabled, OptLevel, WasmFeatures};
+pub use wasmtime::{
+    Collector, Enabled, Inlining, OptLevel, RegallocAlgorithm, Strategy, WasmFeatures,
+};
 
 /// The version of wasmtime Skiff runs on: the workspace pins it exactly (checked by a test), so
 /// `skiff version` and the daemon can say which `wasmtime run` Skiff matches.

@@ -754,7 +754,11 @@ impl Engines {
                 proposals: describe(missing),
                 // The engines with concurrency are the only ones that run these.
                 async_abi: missing.intersects(crate::engine::NEED_CONCURRENCY),
-                hint: if missing.intersects(COMPONENT_ASYNC) {
+                hint: if self.winch {
+                    "Winch, wasmtime's baseline compiler, compiles no GC, exceptions, tail calls, \
+                     typed function references or relaxed SIMD, as in `wasmtime run -C \
+                     compiler=winch`; drop `-C compiler=winch` (Cranelift compiles them)"
+                } else if missing.intersects(COMPONENT_ASYNC) {
                     "Skiff runs the component model's async ABI as `wasmtime run` does by default \
                      (WASI 0.3 components); its proposals beyond that (stackful async, threading, \
                      the extra async builtins) are on, as in `wasmtime run`, only when asked: \

@@ -5,8 +5,8 @@
 //! dumps (`-D coredump`); what Skiff cannot honour is refused naming its own flag.
 
 use skiff_test_programs_artifacts::{
-    P1_CLI_ENV, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_PANIC, P2_CLI_HELLO, P2_CLI_PANIC,
-    P2_HTTP_TRAP,
+    P1_CLI_ENV, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_PANIC, P2_CLI_HELLO,
+    P2_CLI_PANIC, P2_HTTP_TRAP,
 };
 
 use crate::http::Server;
@@ -906,4 +906,68 @@ fn max_backtrace_bounds_a_traps_backtrace() {
     let two = skiff.run(&["run", "-D", "max-backtrace=2", P1_CLI_PANIC]);
     two.code(134);
     assert_eq!(frames(&two.stderr), 2, "{}", two.stderr);
+}
+
+/// Allocates ten million GC structs and drops each: a collector keeps its heap small; with none
+/// (`null`), the heap runs out and it traps.
+const GARBAGE: &str = r#"(module
+    (type $s (struct (field i64)))
+    (func (export "_start") (local $i i32)
+        (loop $next
+            (drop (struct.new $s (i64.const 1)))
+            (local.set $i (i32.add (local.get $i) (i32.const 1)))
+            (br_if $next (i32.lt_u (local.get $i) (i32.const 10000000))))))"#;
+
+/// `-C compiler=winch` compiles with Winch, wasmtime's baseline compiler (which, as in wasmtime,
+/// compiles no GC types, so a GC program is refused naming it), limits still enforced;
+/// `-C collector` picks the GC programs' collector (`copying`, the default, and `drc` collect;
+/// `null` never does); the other compiler options are taken as wasmtime takes them.
+#[test]
+fn compilers_and_collectors_are_wasmtime_runs() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = write_file(dir.path(), "garbage.wat", GARBAGE);
+    let garbage = path_str(&garbage);
+    for program in [P1_CLI_HELLO, P2_CLI_HELLO] {
+        skiff
+            .run(&["run", "-C", "compiler=winch", program])
+            .success()
+            .stdout_is("Hello, world!\n");
+    }
+    skiff
+        .run(&[
+            "run",
+            "-C",
+            "compiler=winch",
+            "--timeout",
+            "500ms",
+            P1_CLI_INFINITE_LOOP,
+        ])
+        .code(124);
+    skiff
+        .run(&["run", "-C", "compiler=winch", garbage])
+        .code(125)
+        .stderr_has("drop `-C compiler=winch`");
+    skiff
+        .run(&["run", "-C", "compiler=pulley", garbage])
+        .code(125)
+        .stderr_has("takes `cranelift`, `winch`");
+    skiff.run(&["run", "--memory", "64m", garbage]).success();
+    skiff
+        .run(&["run", "--memory", "64m", "-C", "collector=drc", garbage])
+        .success();
+    skiff
+        .run(&["run", "--memory", "64m", "-C", "collector=null", garbage])
+        .code(134);
+    skiff
+        .run(&[
+            "run",
+            "-O",
+            "regalloc-algorithm=single-pass,gc-heap-initial-size=65536,gc-heap-may-move=n",
+            "-C",
+            "inlining=y,cranelift-debug-verifier,metadata-for-internal-asserts",
+            P2_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
 }
