@@ -68,19 +68,25 @@ fn parse() -> Result<Cli, clap::Error> {
     Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
 }
 
-/// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG` (default: the verb's level,
-/// warnings for all but the daemon), coloured only on a terminal; guest output never passes
-/// through here. The daemon may ask for JSON lines instead of text.
+/// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG`, or else by wasmtime's
+/// `WASMTIME_LOG` (e.g. `wasmtime_wasi=trace`: every WASI call, as under `wasmtime run`)
+/// (default: the verb's level, warnings for all but the daemon), coloured only on a terminal;
+/// guest output never passes through here. The daemon may ask for JSON lines instead of text.
 fn init_tracing(logging: commands::Logging) {
     use std::io::IsTerminal;
+    if logging.off {
+        return;
+    }
     // rustls-platform-verifier logs each certificate it rejects as an error of its own; the same
     // reason reaches the user once, as a cause of the error Skiff reports.
-    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG").unwrap_or_else(|_| {
-        tracing_subscriber::EnvFilter::new(format!(
-            "{},rustls_platform_verifier=off",
-            logging.default_level
-        ))
-    });
+    let filter = tracing_subscriber::EnvFilter::try_from_env("SKIFF_LOG")
+        .or_else(|_| tracing_subscriber::EnvFilter::try_from_env("WASMTIME_LOG"))
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new(format!(
+                "{},rustls_platform_verifier=off",
+                logging.default_level
+            ))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -402,6 +402,11 @@ impl WasmtimeFlags {
                     ("-D", "address-map") => {
                         codegen.address_map = Some(switch(flag, key, value)?);
                     }
+                    // Skiff's diagnostics, filtered by `SKIFF_LOG` or wasmtime's `WASMTIME_LOG`;
+                    // off with `=n` (`logging_off`).
+                    ("-D", "logging") => {
+                        switch(flag, key, value)?;
+                    }
                     ("-D", "coredump") => {
                         let path =
                             value.ok_or_else(|| missing_value(flag, key, "./app.coredump"))?;
@@ -430,7 +435,8 @@ impl WasmtimeFlags {
                              `table-lazy-init`, `signals-based-traps`, `regalloc-algorithm`, \
                              `gc-heap-*`, `pooling-allocator`, `pooling-*` (...), `-C compiler`, \
                              `collector`, `cache`, `parallel-compilation`, `inlining` (...), \
-                             `-D debug-info`, `address-map`, `coredump`, `max-backtrace`",
+                             `-D debug-info`, `address-map`, `coredump`, `max-backtrace`, \
+                             `logging`",
                         ));
                     }
                 }
@@ -471,6 +477,23 @@ impl WasmtimeFlags {
             Some(path) => self.with_config_file(path)?.apply_options(grants, limits),
             None => self.apply_options(grants, limits),
         }
+    }
+
+    /// `-D logging=n`: no diagnostics at all, as wasmtime then sets up no logger (a config file
+    /// that cannot be read is reported when the options are applied).
+    pub fn logging_off(&self) -> bool {
+        let from_file = self
+            .config
+            .as_deref()
+            .map(|path| self.with_config_file(path));
+        let flags = match &from_file {
+            Some(Ok(merged)) => merged,
+            _ => self,
+        };
+        options(&flags.debug)
+            .filter(|(key, _)| *key == "logging")
+            .last()
+            .is_some_and(|(_, value)| matches!(value, Some("n" | "no" | "false")))
     }
 
     /// These options with those of wasmtime's TOML configuration file first.

@@ -116,6 +116,7 @@ impl Daemon {
             json: self.log_format == LogFormat::Json,
             default_level: "info",
             timestamps: true,
+            off: false,
         }
     }
 

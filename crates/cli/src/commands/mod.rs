@@ -142,6 +142,8 @@ pub struct Logging {
     pub default_level: &'static str,
     /// Whether text lines carry the time (a long-running process wants it; a command does not).
     pub timestamps: bool,
+    /// None at all (`-D logging=n`, as `wasmtime run` takes it).
+    pub off: bool,
 }
 
 impl Command {
@@ -152,6 +154,11 @@ impl Command {
                 json: false,
                 default_level: "warn",
                 timestamps: false,
+                off: match self {
+                    Command::Run(c) => c.0.wasmtime.logging_off(),
+                    Command::Serve(c) => c.0.wasmtime.logging_off(),
+                    _ => false,
+                },
             },
         }
     }

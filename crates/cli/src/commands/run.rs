@@ -35,7 +35,7 @@ pub struct Run {
     #[command(flatten)]
     daemon: DetachFlags,
     #[command(flatten)]
-    wasmtime: WasmtimeFlags,
+    pub(crate) wasmtime: WasmtimeFlags,
     /// The program name the app sees as argv[0], as `wasmtime run --argv0` [default: the file or
     /// image as given]
     #[arg(

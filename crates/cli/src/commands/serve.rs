@@ -33,7 +33,7 @@ pub struct Serve {
     #[command(flatten)]
     http: HttpLimitFlags,
     #[command(flatten)]
-    wasmtime: WasmtimeFlags,
+    pub(crate) wasmtime: WasmtimeFlags,
     #[command(flatten)]
     wasmtime_serve: WasmtimeServeFlags,
     /// The address to listen on (loopback unless you say otherwise)

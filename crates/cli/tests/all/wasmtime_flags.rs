@@ -971,3 +971,28 @@ fn compilers_and_collectors_are_wasmtime_runs() {
         .success()
         .stdout_is("Hello, world!\n");
 }
+
+/// wasmtime's `WASMTIME_LOG` filters the diagnostics as `SKIFF_LOG` does (here: wasmtime-wasi's
+/// trace of every WASI call, as `wasmtime run` shows it), and `-D logging=n` turns them off.
+#[test]
+fn wasmtime_log_traces_wasi_calls_as_under_wasmtime_run() {
+    let skiff = Skiff::new();
+    let run = |extra: &[&str]| {
+        let output = skiff
+            .command()
+            .env_remove("SKIFF_LOG")
+            .env("WASMTIME_LOG", "wasmtime_wasi=trace")
+            .arg("run")
+            .args(extra)
+            .arg(P1_CLI_HELLO)
+            .output()
+            .unwrap();
+        assert!(output.status.success());
+        assert_eq!(output.stdout, b"Hello, world!\n");
+        String::from_utf8_lossy(&output.stderr).into_owned()
+    };
+    let traced = run(&[]);
+    assert!(traced.contains("fd_write"), "{traced}");
+    let off = run(&["-D", "logging=n"]);
+    assert!(off.is_empty(), "{off}");
+}
