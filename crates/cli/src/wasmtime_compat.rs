@@ -35,7 +35,7 @@ pub struct WasmtimeFlags {
     /// (handles held at once), `max-random-size`, `max-http-fields-size`, `hostcall-fuel`,
     /// `max-component-handles`, `http-outgoing-body-buffer-chunks`,
     /// `http-outgoing-body-chunk-size`; repeatable or comma-separated
-    #[arg(short = 'S', value_name = "OPT[=y|n][,...]")]
+    #[arg(short = 'S', long = "wasi", value_name = "OPT[=y|n][,...]")]
     pub wasi: Vec<String>,
     /// WebAssembly options, as `wasmtime run` takes them: `timeout=DURATION` (as `--timeout`),
     /// `max-memory-size=BYTES` (as `--memory`, which counts all memories together); the
@@ -47,16 +47,16 @@ pub struct WasmtimeFlags {
     /// `relaxed-simd-deterministic`, `unknown-imports-trap` and `unknown-imports-default`
     /// (imported functions Skiff does not provide trap, or return zeros); repeatable or
     /// comma-separated
-    #[arg(short = 'W', value_name = "OPT[=VALUE][,...]")]
+    #[arg(short = 'W', long = "wasm", value_name = "OPT[=VALUE][,...]")]
     pub wasm: Vec<String>,
     /// `wasmtime run`'s compiler, memory-layout and debugging options (`-O opt-level`, `-C
     /// cache`, `-D coredump=PATH`, ...): those Skiff takes have wasmtime's meaning, the rest are
     /// refused by name, with what to do instead (not clap's unknown-option error).
-    #[arg(short = 'O', hide = true)]
+    #[arg(short = 'O', long = "optimize", hide = true)]
     optimize: Vec<String>,
-    #[arg(short = 'C', hide = true)]
+    #[arg(short = 'C', long = "codegen", hide = true)]
     codegen: Vec<String>,
-    #[arg(short = 'D', hide = true)]
+    #[arg(short = 'D', long = "debug", hide = true)]
     debug: Vec<String>,
     /// As `wasmtime run --profile=perfmap`: name the compiled functions in `/tmp/perf-PID.map`,
     /// so that `perf record` and `perf report` show the program's own functions
@@ -64,7 +64,7 @@ pub struct WasmtimeFlags {
     profile: Option<String>,
     /// `wasmtime run`'s recording and cross-compilation options: taken only to be refused by
     /// name (not clap's unknown-option error).
-    #[arg(short = 'R', hide = true)]
+    #[arg(short = 'R', long = "record", hide = true)]
     record: Vec<String>,
     #[arg(long, hide = true)]
     target: Option<String>,

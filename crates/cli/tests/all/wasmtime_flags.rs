@@ -93,6 +93,23 @@ fn a_harness_command_line_for_wasmtime_runs_unchanged() {
             P1_CLI_ENV,
         ])
         .success();
+    // The options' long names, as wasmtime's help spells them.
+    skiff
+        .run(&[
+            "run",
+            "--wasm",
+            "gc,max-memory-size=67108864",
+            "--wasi",
+            "inherit-env",
+            "--optimize",
+            "opt-level=2",
+            "--codegen",
+            "cache=n",
+            "--debug",
+            "address-map",
+            P1_CLI_ENV,
+        ])
+        .success();
     // A program that spawns threads is refused when it loads, naming the import.
     let spawner = write_file(
         dir.path(),
