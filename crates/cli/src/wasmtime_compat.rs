@@ -39,7 +39,7 @@ pub struct WasmtimeFlags {
     pub wasi: Vec<String>,
     /// WebAssembly options, as `wasmtime run` takes them: `timeout=DURATION` (as `--timeout`),
     /// `max-memory-size=BYTES` (as `--memory`, which counts all memories together); the
-    /// proposals `wasmtime run` enables by default (on already, e.g. `gc`, `threads`) and
+    /// proposals `wasmtime run` enables by default (on already, e.g. `gc`; `=n` turns one off) and
     /// those it leaves off (`wide-arithmetic`, `custom-page-sizes`, `component-model-*`,
     /// `all-proposals`); and, in the foreground: `fuel=N`, `max-wasm-stack=BYTES`,
     /// `async-stack-size=BYTES`, `max-table-elements=N`, `max-instances=N`, `max-tables=N`,
@@ -447,22 +447,22 @@ impl WasmtimeFlags {
 }
 
 /// Proposals `wasmtime run` 48 turns on by default, which Skiff runs too (decision 0003).
-const ON_ALREADY: &[&str] = &[
-    "bulk-memory",
-    "multi-value",
-    "reference-types",
-    "simd",
-    "relaxed-simd",
-    "tail-call",
-    "threads",
-    "multi-memory",
-    "memory64",
-    "extended-const",
-    "function-references",
-    "gc",
-    "exceptions",
-    "component-model",
-    "component-model-async",
+const ON_ALREADY: &[(&str, WasmFeatures)] = &[
+    ("bulk-memory", WasmFeatures::BULK_MEMORY),
+    ("multi-value", WasmFeatures::MULTI_VALUE),
+    ("reference-types", WasmFeatures::REFERENCE_TYPES),
+    ("simd", WasmFeatures::SIMD),
+    ("relaxed-simd", WasmFeatures::RELAXED_SIMD),
+    ("tail-call", WasmFeatures::TAIL_CALL),
+    ("threads", WasmFeatures::THREADS),
+    ("multi-memory", WasmFeatures::MULTI_MEMORY),
+    ("memory64", WasmFeatures::MEMORY64),
+    ("extended-const", WasmFeatures::EXTENDED_CONST),
+    ("function-references", WasmFeatures::FUNCTION_REFERENCES),
+    ("gc", WasmFeatures::GC),
+    ("exceptions", WasmFeatures::EXCEPTIONS),
+    ("component-model", WasmFeatures::COMPONENT_MODEL),
+    ("component-model-async", WasmFeatures::CM_ASYNC),
 ];
 
 impl WasmtimeFlags {
@@ -748,26 +748,31 @@ impl WasmtimeFlags {
                         },
                     ));
                 }
-                proposal if ON_ALREADY.contains(&proposal) => {
-                    if !switch("-W", key, value)? {
-                        return Err(user_error(
-                            format!(
-                                "`-W {key}=n`: Skiff runs every proposal `wasmtime run` enables by default, and cannot turn one off"
-                            ),
-                            format!("drop `-W {key}=n`"),
-                        ));
+                proposal => {
+                    let named = |table: &'static [(&str, WasmFeatures)]| {
+                        table
+                            .iter()
+                            .find(|(name, _)| *name == proposal)
+                            .map(|(_, f)| *f)
+                    };
+                    match (named(ON_ALREADY), named(OFF_BY_DEFAULT)) {
+                        // One on by default, turned off as in wasmtime: a program that uses it
+                        // is refused when it loads, naming it.
+                        (Some(feature), _) => {
+                            wasm.proposals_off.set(feature, !switch("-W", key, value)?);
+                        }
+                        (None, Some(feature)) => {
+                            wasm.proposals.set(feature, switch("-W", key, value)?);
+                        }
+                        (None, None) => {
+                            return Err(user_error(
+                                format!("`-W {key}` is not a `wasmtime run` 48 option Skiff knows"),
+                                "`skiff run --help` lists the `-W` options; Skiff's own limits are \
+                                 `--memory`, `--cpu-time` and `--timeout`",
+                            ));
+                        }
                     }
                 }
-                proposal => match OFF_BY_DEFAULT.iter().find(|(name, _)| *name == proposal) {
-                    Some((_, feature)) => wasm.proposals.set(*feature, switch("-W", key, value)?),
-                    None => {
-                        return Err(user_error(
-                            format!("`-W {key}` is not a `wasmtime run` 48 option Skiff knows"),
-                            "`skiff run --help` lists the `-W` options; Skiff's own limits are \
-                             `--memory`, `--cpu-time` and `--timeout`",
-                        ));
-                    }
-                },
             }
             if wasm != before {
                 engine_option.get_or_insert(format!("-W {key}"));
@@ -1103,7 +1108,7 @@ mod tests {
             (&["-S", "inherit-network"][..], "--network allow="),
             (&["-W", "stack-switching"][..], "without stack switching"),
             (&["-W", "fuel"][..], "`-W fuel="),
-            (&["-W", "simd=n"][..], "drop `-W simd=n`"),
+            (&["-W", "all-proposals=n"][..], "drop `-W all-proposals=n`"),
             (&["-S", "nn-graph=openvino"][..], "ENCODING::DIR"),
             // An option with a value is named as unsupported, not taken for a bad `y|n`.
             (&["-S", "tcplisten=127.0.0.1:9000"][..], "inherit-env"),

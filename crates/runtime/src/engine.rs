@@ -68,6 +68,9 @@ pub struct WasmOptions {
     /// Proposals wasmtime leaves off by default, turned on (`-W wide-arithmetic`, ...). Those
     /// that need the component model's concurrency are on only in the engines that have it.
     pub proposals: WasmFeatures,
+    /// Proposals wasmtime turns on by default, turned off (`-W simd=n`, ...): a program that
+    /// uses one is refused when it loads.
+    pub proposals_off: WasmFeatures,
     /// Lay out code by the module's branch hints (`-W branch-hinting`; layout only).
     pub branch_hinting: bool,
     /// Limits on each store, as `wasmtime run`'s `StoreLimits` applies them.
@@ -245,6 +248,7 @@ impl Default for WasmOptions {
             relaxed_simd_deterministic: false,
             // Not `WasmFeatures::default()`, which is the validator's default set.
             proposals: WasmFeatures::empty(),
+            proposals_off: WasmFeatures::empty(),
             branch_hinting: false,
             store: StoreLimits::default(),
             codegen: Codegen::default(),
@@ -446,6 +450,8 @@ pub(crate) struct Engines {
     concurrent: bool,
     /// Compiled by Winch (`-C compiler=winch`), which leaves some proposals out.
     pub(crate) winch: bool,
+    /// Proposals on by default that the user turned off (`-W simd=n`).
+    pub(crate) proposals_off: WasmFeatures,
     p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     p0_p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
     component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
@@ -569,6 +575,9 @@ impl Engines {
         if !proposals.is_empty() {
             wasm.wasm_features(proposals, true);
         }
+        if !options.proposals_off.is_empty() {
+            wasm.wasm_features(options.proposals_off, false);
+        }
         // The component model's concurrency (its async ABI, WASI 0.3) only where a program
         // needs it: see `Runtime`. Without it, those proposals are off and such a program is
         // loaded by the concurrent engine instead.
@@ -597,6 +606,7 @@ impl Engines {
             engine,
             concurrent,
             winch: options.codegen.compiler == Some(wasmtime::Strategy::Winch),
+            proposals_off: options.proposals_off,
             p1_linker: OnceLock::new(),
             p0_p1_linker: OnceLock::new(),
             component_linker: OnceLock::new(),

@@ -754,7 +754,10 @@ impl Engines {
                 proposals: describe(missing),
                 // The engines with concurrency are the only ones that run these.
                 async_abi: missing.intersects(crate::engine::NEED_CONCURRENCY),
-                hint: if self.winch {
+                hint: if missing.intersects(self.proposals_off) {
+                    "it was turned off by `-W NAME=n` (as `wasmtime run` turns it off); drop that \
+                     option to run the program"
+                } else if self.winch {
                     "Winch, wasmtime's baseline compiler, compiles no GC, exceptions, tail calls, \
                      typed function references or relaxed SIMD, as in `wasmtime run -C \
                      compiler=winch`; drop `-C compiler=winch` (Cranelift compiles them)"

@@ -151,7 +151,7 @@ fn what_skiff_cannot_honour_is_refused_naming_its_flag() {
     for (args, hint) in [
         (&["-S", "inherit-network"][..], "--network allow="),
         (&["-W", "shared-memory"][..], "single-threaded"),
-        (&["-W", "simd=n"][..], "drop `-W simd=n`"),
+        (&["-W", "all-proposals=n"][..], "drop `-W all-proposals=n`"),
         (&["-S", "tcplisten=127.0.0.1:9000"][..], "`-S inherit-env`"),
     ] {
         let mut all = vec!["run"];
@@ -537,6 +537,39 @@ fn proposals_wasmtime_leaves_off_run_when_asked() {
     skiff
         .run(&["run", "-W", "component-model-async-stackful", stackful])
         .success();
+}
+
+/// Proposals `wasmtime run` turns on by default, turned off as it turns them off: a program
+/// that uses one is refused when it loads, naming it; one that does not runs.
+#[test]
+fn proposals_wasmtime_turns_on_can_be_turned_off() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let garbage = write_file(dir.path(), "garbage.wat", GARBAGE);
+    let garbage = path_str(&garbage);
+    skiff
+        .run(&["run", "-W", "gc=n,function-references=n", garbage])
+        .code(125)
+        .stderr_has("uses the WebAssembly gc")
+        .stderr_has("turned off by `-W NAME=n`");
+    skiff
+        .run(&[
+            "run",
+            "-W",
+            "simd=n,relaxed-simd=n,gc=n,exceptions=n",
+            P1_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
+    // wasmtime's own rule, with its message.
+    skiff
+        .run(&["run", "-W", "simd=n", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("cannot disable the simd proposal but enable the relaxed simd proposal");
+    skiff
+        .run(&["run", "-W", "component-model=n", P2_CLI_HELLO])
+        .code(125)
+        .stderr_has("component model");
 }
 
 /// Divides zero by zero: exits 5 if the NaN it gets is the canonical one (0x7fc00000), 6 if not.
