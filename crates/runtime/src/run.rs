@@ -609,7 +609,9 @@ impl App {
 
 /// `-D coredump=PATH`: if the instance trapped, its core dump (which the engine captured with
 /// the trap) written to PATH while its store is alive, in wasmtime's format (`wasm-tools` and
-/// wasmgdb read it); the outcome kept in `dumped`.
+/// wasmgdb read it); the outcome kept in `dumped`. Written beside PATH and renamed onto it, off
+/// the async workers: a server's instances that trap at once each leave a whole dump, the last
+/// one standing.
 pub(crate) fn dump_core<T, R>(
     store: &mut Store<T>,
     ran: wasmtime::Result<R>,
@@ -621,11 +623,22 @@ pub(crate) fn dump_core<T, R>(
         && let Some(core_dump) = error.downcast_ref::<wasmtime::WasmCoreDump>()
     {
         let bytes = core_dump.serialize(&mut *store, name);
-        *dumped = Some(
-            std::fs::write(path, bytes)
-                .map(|()| path.to_path_buf())
-                .map_err(|e| format!("cannot write `{}`: {e}", path.display())),
-        );
+        let dir = match path.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        let written = crate::off_worker(|| {
+            let mut file = tempfile::NamedTempFile::new_in(dir)?;
+            std::io::Write::write_all(&mut file, &bytes)?;
+            file.persist(path).map_err(|e| e.error)?;
+            Ok::<_, std::io::Error>(())
+        });
+        *dumped = Some(written.map(|()| path.to_path_buf()).map_err(|e| {
+            format!(
+                "cannot write `{}` ({e}); give `-D coredump=` a file in a writable directory",
+                path.display()
+            )
+        }));
     }
     ran
 }
