@@ -200,6 +200,8 @@ fn special_message(name: &Endpoint, refused: &[(IpAddr, &'static str)]) -> Strin
 pub struct EgressRule {
     names: Vec<Endpoint>,
     nets: Vec<(IpNet, u16)>,
+    /// `--network host`: every destination is granted, special addresses included.
+    host: bool,
 }
 
 /// A destination the guest named, once granted.
@@ -213,7 +215,10 @@ pub enum Destination {
 
 impl EgressRule {
     pub fn new(policy: &NetworkPolicy) -> EgressRule {
-        let mut rule = EgressRule::default();
+        let mut rule = EgressRule {
+            host: *policy == NetworkPolicy::Host,
+            ..EgressRule::default()
+        };
         for endpoint in policy.endpoints() {
             match endpoint.host.parse::<IpNet>() {
                 Ok(net) => rule.nets.push((net, endpoint.port)),
@@ -225,7 +230,12 @@ impl EgressRule {
 
     /// Whether there is no grant at all (then there are no sockets either).
     pub fn is_empty(&self) -> bool {
-        self.names.is_empty() && self.nets.is_empty()
+        !self.host && self.names.is_empty() && self.nets.is_empty()
+    }
+
+    /// Whether the host's whole network is granted (`--network host`).
+    pub fn is_host(&self) -> bool {
+        self.host
     }
 
     /// The grants by host name.
@@ -235,9 +245,11 @@ impl EgressRule {
 
     /// Whether a grant names this address, or a range holding it, with this port.
     pub fn covers(&self, ip: IpAddr, port: u16) -> bool {
-        self.nets
-            .iter()
-            .any(|(net, p)| *p == port && net.contains(ip))
+        self.host
+            || self
+                .nets
+                .iter()
+                .any(|(net, p)| *p == port && net.contains(ip))
     }
 
     /// Step 1: the destination as the guest named it (an HTTP request's host, `[v6]` allowed).
@@ -255,10 +267,11 @@ impl EgressRule {
                 },
             }),
             Err(_) => {
-                let granted = self
-                    .names
-                    .iter()
-                    .any(|e| e.port == port && e.host.eq_ignore_ascii_case(host));
+                let granted = self.host
+                    || self
+                        .names
+                        .iter()
+                        .any(|e| e.port == port && e.host.eq_ignore_ascii_case(host));
                 let destination = Endpoint {
                     host: host.to_ascii_lowercase(),
                     port,

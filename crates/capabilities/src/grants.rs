@@ -40,6 +40,28 @@ pub struct Grants {
     /// program that imports it is refused before it starts, naming `-S nn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nn: Option<NnGrant>,
+    /// WASI's socket interfaces turned off, whatever the network grants reach (`wasmtime run
+    /// -S tcp=n`, `udp=n`, `allow-ip-name-lookup=n`).
+    #[serde(default, skip_serializing_if = "SocketsOff::is_none")]
+    pub sockets_off: SocketsOff,
+}
+
+/// Which of WASI's socket interfaces are turned off: creating such a socket, or looking a name
+/// up, fails with `access-denied`, as under wasmtime.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SocketsOff {
+    #[serde(default)]
+    pub tcp: bool,
+    #[serde(default)]
+    pub udp: bool,
+    #[serde(default)]
+    pub ip_name_lookup: bool,
+}
+
+impl SocketsOff {
+    pub fn is_none(&self) -> bool {
+        *self == SocketsOff::default()
+    }
 }
 
 /// What `-S nn` grants.
@@ -96,7 +118,7 @@ pub enum ParseGrantError {
     Volume { spec: String, reason: &'static str },
     #[error(
         "invalid network policy `{spec}`: {reason}; expected `none`, `image`, \
-         `allow=HOST:PORT[,HOST:PORT...]` or `image,allow=...`"
+         `allow=HOST:PORT[,HOST:PORT...]`, `image,allow=...` or `host`"
     )]
     Network { spec: String, reason: String },
 }
@@ -214,18 +236,25 @@ pub enum NetworkPolicy {
     None,
     /// Outgoing TCP connections, UDP datagrams and HTTP requests to exactly these destinations.
     Allow(Vec<Endpoint>),
+    /// The host's whole network, as `docker run --network host` and `wasmtime run -S
+    /// inherit-network` give it: any destination (loopback and the LAN included), name lookups,
+    /// and listening on any port. Only a user grants it: an image cannot declare it.
+    Host,
 }
 
 impl NetworkPolicy {
     pub fn endpoints(&self) -> &[Endpoint] {
         match self {
-            NetworkPolicy::None => &[],
+            NetworkPolicy::None | NetworkPolicy::Host => &[],
             NetworkPolicy::Allow(endpoints) => endpoints,
         }
     }
 
-    /// The destinations of both, each once, `self`'s first.
+    /// The destinations of both, each once, `self`'s first; the host's network if either is.
     pub fn union(&self, other: &NetworkPolicy) -> NetworkPolicy {
+        if [self, other].contains(&&NetworkPolicy::Host) {
+            return NetworkPolicy::Host;
+        }
         let mut endpoints = self.endpoints().to_vec();
         for endpoint in other.endpoints() {
             if !endpoints.contains(endpoint) {
@@ -241,6 +270,9 @@ impl NetworkPolicy {
 
     /// The destinations of `self` that `granted` does not hold.
     pub fn without(&self, granted: &NetworkPolicy) -> Vec<Endpoint> {
+        if *granted == NetworkPolicy::Host {
+            return Vec::new();
+        }
         self.endpoints()
             .iter()
             .filter(|e| !granted.endpoints().contains(e))
@@ -253,7 +285,7 @@ impl NetworkPolicy {
 /// are accepted. An image never grants itself network access: its list applies only when the
 /// user accepts it with `image` (docs/decisions/0002-egress-rule.md).
 ///
-/// `none`, `image`, `allow=HOST:PORT[,HOST:PORT...]`, or `image,allow=HOST:PORT[,...]`.
+/// `none`, `image`, `allow=HOST:PORT[,HOST:PORT...]`, `image,allow=HOST:PORT[,...]`, or `host`.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct NetworkFlag {
     /// Apply the image's declared destinations as well.
@@ -315,8 +347,10 @@ impl FromStr for NetworkPolicy {
             spec: spec.to_string(),
             reason,
         };
-        if spec == "none" {
-            return Ok(NetworkPolicy::None);
+        match spec {
+            "none" => return Ok(NetworkPolicy::None),
+            "host" => return Ok(NetworkPolicy::Host),
+            _ => {}
         }
         let Some(list) = spec.strip_prefix("allow=") else {
             return Err(err("unknown policy".into()));
@@ -333,6 +367,7 @@ impl fmt::Display for NetworkPolicy {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NetworkPolicy::None => f.write_str("none"),
+            NetworkPolicy::Host => f.write_str("host"),
             NetworkPolicy::Allow(endpoints) => {
                 f.write_str("allow=")?;
                 for (i, e) in endpoints.iter().enumerate() {

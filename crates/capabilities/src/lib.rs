@@ -22,7 +22,7 @@ pub mod wasi;
 pub use env::{EnvError, parse_env_assignment, parse_env_file};
 pub use grants::{
     DirGrant, Endpoint, Grants, NetworkFlag, NetworkPolicy, NnGrant, NnGraph, ParseGrantError,
-    dot_granted, granted_dir_of, parse_publish,
+    SocketsOff, dot_granted, granted_dir_of, parse_publish,
 };
 pub use limits::{ByteSize, Cpus, Limits, ParseLimitError, parse_duration};
 

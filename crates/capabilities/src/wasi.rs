@@ -99,6 +99,7 @@ pub struct PreparedGrants {
     resolved: Arc<HashMap<SocketAddr, String>>,
     /// Where it may listen.
     listen: Arc<[SocketAddr]>,
+    sockets_off: crate::SocketsOff,
     /// The working directory, preopened as `.`: where wasi-libc (C, C++, Rust) resolves a
     /// relative path.
     workdir: Option<Arc<Workdir>>,
@@ -162,6 +163,7 @@ impl PreparedGrants {
             egress: Arc::new(egress),
             resolved: Arc::new(resolved),
             listen: grants.listen.clone().into(),
+            sockets_off: grants.sockets_off,
             workdir,
             data: Arc::new(DataInterfaces {
                 config: grants.config.iter().cloned().collect(),
@@ -238,11 +240,14 @@ impl PreparedGrants {
             let egress = self.egress.clone();
             let resolved = self.resolved.clone();
             let listen = self.listen.clone();
-            wasi.allow_tcp(true)
-                .allow_udp(!egress.is_empty())
+            let off = self.sockets_off;
+            wasi.allow_tcp(!off.tcp)
+                .allow_udp(!off.udp && !egress.is_empty())
                 // Name lookups can carry data out (DNS exfiltration): only when a grant names a
                 // host.
-                .allow_ip_name_lookup(!egress.names().is_empty())
+                .allow_ip_name_lookup(
+                    !off.ip_name_lookup && (egress.is_host() || !egress.names().is_empty()),
+                )
                 .socket_addr_check(move |addr, use_| {
                     let checked = socket_allowed(&egress, &resolved, &listen, addr, use_);
                     if let Err(message) = &checked
@@ -393,6 +398,9 @@ fn socket_allowed(
     addr: SocketAddr,
     use_: SocketAddrUse,
 ) -> Result<(), String> {
+    if egress.is_host() {
+        return Ok(());
+    }
     let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
     let checked = match use_ {
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {

@@ -117,7 +117,9 @@ pub struct GrantFlags {
     /// Network egress: `none`; `allow=HOST:PORT[,...]` for outgoing TCP/UDP/HTTP to exactly
     /// those destinations (HOST: a name, an IP, or a range like 10.0.0.0/8; a name never reaches
     /// loopback, private or link-local addresses unless they are granted too); `image` to accept
-    /// the destinations the image declares, alone or as `image,allow=...` [default: none]
+    /// the destinations the image declares, alone or as `image,allow=...`; `host` for the host's
+    /// whole network, as `docker run --network host` (any destination, listening on any port)
+    /// [default: none]
     #[arg(long, value_name = "POLICY")]
     pub network: Option<NetworkFlag>,
     /// The working directory: `/` or an absolute path inside a mounted directory (as `docker
@@ -133,6 +135,9 @@ pub struct GrantFlags {
     /// `wasi-nn`, from `-S nn` and `-S nn-graph=ENCODING::DIR` (as `wasmtime run`).
     #[arg(skip)]
     pub nn: Option<skiff_capabilities::NnGrant>,
+    /// WASI's socket interfaces turned off, from `-S tcp=n`, `udp=n`, `allow-ip-name-lookup=n`.
+    #[arg(skip)]
+    pub sockets_off: skiff_capabilities::SocketsOff,
 }
 
 impl GrantFlags {
@@ -176,6 +181,7 @@ impl GrantFlags {
                 }
                 nn
             }),
+            sockets_off: self.sockets_off,
         })
     }
 

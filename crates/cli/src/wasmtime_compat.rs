@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use skiff_capabilities::ByteSize;
+use skiff_capabilities::{ByteSize, NetworkPolicy};
 use skiff_runtime::{Codegen, PoolOptions, UnknownImports, WasmFeatures, WasmOptions};
 
 use crate::errors::user_error;
@@ -23,12 +23,13 @@ use crate::settings::{GrantFlags, LimitFlags};
 #[command(next_help_heading = "As `wasmtime run` and `wasmtime serve`")]
 pub struct WasmtimeFlags {
     /// WASI options: `inherit-env` (grant every variable of this environment, as `-e` for each);
+    /// `inherit-network` (the host's whole network, as `--network host`);
     /// `config-var=NAME=VALUE` (what `wasi:config/store` answers);
     /// `keyvalue-in-memory-data=KEY=VALUE` (what a `wasi:keyvalue` store starts with);
     /// `cwd=DIR` (as `-w`); `nn` (grant wasi-nn: models run on the host's OpenVINO) and
     /// `nn-graph=ENCODING::DIR` (a model loaded before the app starts, opened by DIR's name); `cli`,
-    /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `tcp`, `udp`,
-    /// `allow-ip-name-lookup`, `cli-exit-with-code`, `network-error-code`,
+    /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `cli-exit-with-code`,
+    /// `network-error-code`, `tcp`, `udp`, `allow-ip-name-lookup` (`=n` turns one off),
     /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
     /// `threads` (a program that spawns threads is refused when it loads, naming the import);
     /// in the foreground and `skiff serve`, WASI's limits on each instance: `max-resources=N`
@@ -224,9 +225,6 @@ const WASI_ON_ALREADY: &[&str] = &[
     "http",
     "preview2",
     "p3",
-    "tcp",
-    "udp",
-    "allow-ip-name-lookup",
     "preview0",
     "config",
     "keyvalue",
@@ -633,13 +631,18 @@ impl WasmtimeFlags {
                         ));
                     }
                 }
-                "inherit-network" | "network" => {
-                    return Err(user_error(
-                        format!(
-                            "`-S {key}`: Skiff grants the network by destination, not all of it"
-                        ),
-                        "give the destinations instead, e.g. `--network allow=example.com:443,10.0.0.5:5432`",
-                    ));
+                // A socket interface turned off, even where the network grants reach.
+                "tcp" => grants.sockets_off.tcp = !switch("-S", key, value)?,
+                "udp" => grants.sockets_off.udp = !switch("-S", key, value)?,
+                "allow-ip-name-lookup" => {
+                    grants.sockets_off.ip_name_lookup = !switch("-S", key, value)?;
+                }
+                // The host's whole network, as wasmtime gives it: `--network host`.
+                "inherit-network" => {
+                    if switch("-S", key, value)? {
+                        let flag = grants.network.get_or_insert_default();
+                        flag.policy = NetworkPolicy::Host;
+                    }
                 }
                 _ => {
                     return Err(user_error(
@@ -1088,6 +1091,25 @@ mod tests {
     }
 
     #[test]
+    fn the_network_is_the_hosts_or_its_sockets_off_as_asked() {
+        let (grants, _) = apply(&["-S", "inherit-network", "--network", "image"]).unwrap();
+        let flag = grants.network.unwrap();
+        assert_eq!(
+            (flag.policy, flag.accept_image),
+            (NetworkPolicy::Host, true)
+        );
+        let (grants, _) = apply(&["-S", "tcp=n,udp,allow-ip-name-lookup=n"]).unwrap();
+        assert_eq!(
+            grants.sockets_off,
+            skiff_capabilities::SocketsOff {
+                tcp: true,
+                udp: false,
+                ip_name_lookup: true
+            }
+        );
+    }
+
+    #[test]
     fn nn_is_granted_with_its_graphs() {
         let (grants, _) = apply(&["-S", "nn"]).unwrap();
         assert_eq!(grants.nn, Some(Default::default()));
@@ -1105,7 +1127,6 @@ mod tests {
     #[test]
     fn what_skiff_cannot_honour_is_refused_naming_its_own_flag() {
         for (args, hint) in [
-            (&["-S", "inherit-network"][..], "--network allow="),
             (&["-W", "stack-switching"][..], "without stack switching"),
             (&["-W", "fuel"][..], "`-W fuel="),
             (&["-W", "all-proposals=n"][..], "drop `-W all-proposals=n`"),

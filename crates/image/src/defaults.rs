@@ -118,6 +118,7 @@ pub fn merge_grants(
         config: flags.config.clone(),
         keyvalue: flags.keyvalue.clone(),
         nn: flags.nn.clone(),
+        sockets_off: flags.sockets_off,
         workdir: flags.workdir.clone().or_else(|| {
             let workdir = defaults?.app.workdir.as_deref()?;
             visible(workdir, &dirs).then(|| workdir.to_string())

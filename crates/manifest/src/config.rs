@@ -29,9 +29,21 @@ pub struct AppConfig {
     /// before it keep their digests.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
-    /// Egress allowlist; [`NetworkPolicy::None`] when the manifest lists no destination.
+    /// Egress allowlist; [`NetworkPolicy::None`] when the manifest lists no destination. An
+    /// image declares destinations, never the host's whole network (only a user grants that).
+    #[serde(deserialize_with = "declared_network")]
     pub network: NetworkPolicy,
     pub limits: Limits,
+}
+
+fn declared_network<'de, D: serde::Deserializer<'de>>(d: D) -> Result<NetworkPolicy, D::Error> {
+    match NetworkPolicy::deserialize(d)? {
+        NetworkPolicy::Host => Err(serde::de::Error::custom(
+            "an image may declare network destinations (`allow`), not the host's whole network \
+             (`host`): only `skiff run --network host` grants that",
+        )),
+        declared => Ok(declared),
+    }
 }
 
 impl AppConfig {

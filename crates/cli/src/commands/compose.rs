@@ -445,6 +445,7 @@ fn request(
         config: Vec::new(),
         keyvalue: Vec::new(),
         nn: None,
+        sockets_off: Default::default(),
     };
     let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {
         Ok(d.as_deref()

@@ -327,6 +327,33 @@ fn descriptors_with_bad_digests_are_refused() {
     nothing_kept(&skiff);
 }
 
+/// Only a user grants the host's whole network (`--network host`): an app config that declares
+/// it is refused, so `--network image` can never accept it.
+#[test]
+fn an_image_cannot_declare_the_hosts_network() {
+    let mut layout = Layout::honest();
+    let manifest = layout.manifest();
+    let config = manifest["layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["mediaType"] == "application/vnd.skiff.app.config.v1+json")
+        .unwrap()["digest"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let mut app: Value = serde_json::from_slice(&layout.blobs[&config]).unwrap();
+    app["network"] = json!("host");
+    layout.replace_layer(
+        "application/vnd.skiff.app.config.v1+json",
+        serde_json::to_vec(&app).unwrap(),
+    );
+    let (skiff, out) = layout.load();
+    let refused = "not the host's whole network (`host`): only `skiff run --network host` grants";
+    out.code(125).stderr_has(refused);
+    nothing_kept(&skiff);
+}
+
 #[test]
 fn sizes_that_disagree_or_are_absurd_are_refused() {
     let honest = Layout::honest();

@@ -777,6 +777,45 @@ fn p2_tcp_kv_server() {
         ));
 }
 
+/// `--network host` (and `wasmtime run`'s `-S inherit-network`) is the host's whole network, as
+/// under Docker and wasmtime: listening on any port, connecting anywhere, loopback and names
+/// included; `-S tcp=n` still turns TCP off.
+#[test]
+fn the_hosts_network_is_granted_whole_when_asked() {
+    let port = free_port();
+    let addr = format!("127.0.0.1:{port}");
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_d("kv", &["--network", "host", P2_TCP_KV_SERVER, &addr])
+        .success();
+    assert_eq!(tcp_request(&addr, "PING"), "PONG");
+    let localhost = format!("localhost:{port}");
+    daemon
+        .run(&[
+            "run",
+            "-S",
+            "inherit-network",
+            P2_TCP_ECHO_CLIENT,
+            &localhost,
+        ])
+        .success()
+        .stdout_is("reply: PONG\n");
+    daemon
+        .run(&[
+            "run",
+            "-S",
+            "inherit-network,tcp=n",
+            P2_TCP_ECHO_CLIENT,
+            &addr,
+        ])
+        .code(1)
+        .stderr_has("error: Permission denied");
+    daemon
+        .run(&["run", P2_TCP_ECHO_CLIENT, &addr])
+        .code(1)
+        .stderr_has("error: Permission denied");
+}
+
 /// README: `--network allow=HOST:PORT` grants UDP datagrams to exactly that destination, as it
 /// does TCP.
 #[test]

@@ -149,7 +149,6 @@ fn w_limits_are_skiffs_limits() {
 fn what_skiff_cannot_honour_is_refused_naming_its_flag() {
     let skiff = Skiff::new();
     for (args, hint) in [
-        (&["-S", "inherit-network"][..], "--network allow="),
         (&["-W", "shared-memory"][..], "single-threaded"),
         (&["-W", "all-proposals=n"][..], "drop `-W all-proposals=n`"),
         (&["-S", "tcplisten=127.0.0.1:9000"][..], "`-S inherit-env`"),
