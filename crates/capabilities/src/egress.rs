@@ -228,7 +228,7 @@ impl EgressRule {
         rule
     }
 
-    /// Whether there is no grant at all (then there are no sockets either).
+    /// Whether there is no grant at all (then every socket address is refused).
     pub fn is_empty(&self) -> bool {
         !self.host && self.names.is_empty() && self.nets.is_empty()
     }

@@ -227,8 +227,8 @@ impl fmt::Display for DirGrant {
     }
 }
 
-/// Network egress. The default is [`NetworkPolicy::None`]: no sockets at all. How an address is
-/// checked against it is [`crate::egress`]'s.
+/// Network egress. The default is [`NetworkPolicy::None`]: no address a socket may reach. How
+/// an address is checked against it is [`crate::egress`]'s.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum NetworkPolicy {

@@ -3,7 +3,8 @@
 use std::collections::HashMap;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::{Duration, Instant};
 
 use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi::{FsPerms, WasiCtxBuilder};
@@ -23,12 +24,6 @@ pub enum GrantError {
     OpenDir {
         host: PathBuf,
         guest: String,
-        #[source]
-        source: std::io::Error,
-    },
-    #[error("cannot resolve `{endpoint}` from the network grants")]
-    Resolve {
-        endpoint: Endpoint,
         #[source]
         source: std::io::Error,
     },
@@ -63,9 +58,6 @@ impl GrantError {
                 "create the directory on the host, or fix the host path given to `-v HOST:GUEST`"
             }
             GrantError::OpenDir { .. } => "check the host directory's permissions",
-            GrantError::Resolve { .. } => {
-                "check the host name in `--network allow=HOST:PORT`, or give an IP address"
-            }
             GrantError::WorkdirNotAbsolute(_) => "give an absolute path, e.g. `-w /data`",
             GrantError::WorkdirNotGranted(_) => {
                 "mount a directory there or above it (`-v HOST_DIR:/data -w /data`; a volume in \
@@ -93,10 +85,10 @@ pub struct PreparedGrants {
     dirs: Arc<[DirGrant]>,
     network: Arc<NetworkPolicy>,
     egress: Arc<EgressRule>,
-    /// What the grants by host name resolved to when the app started, and from which name: the
-    /// addresses a guest that looks a granted name up may connect its sockets to (public ones;
-    /// special ones only through a grant that names them).
-    resolved: Arc<HashMap<SocketAddr, String>>,
+    /// What the grants by host name resolve to, and from which name: the addresses a guest that
+    /// looks a granted name up may connect its sockets to (public ones; special ones only
+    /// through a grant that names them).
+    resolved: Arc<Resolved>,
     /// Where it may listen.
     listen: Arc<[SocketAddr]>,
     sockets_off: crate::SocketsOff,
@@ -155,7 +147,7 @@ impl PreparedGrants {
             None => None,
         };
         let egress = EgressRule::new(&grants.network);
-        let resolved = resolve(egress.names())?;
+        let resolved = Resolved::new(egress.names());
         Ok(PreparedGrants {
             env: grants.effective_env().into(),
             dirs: grants.dirs.clone().into(),
@@ -236,32 +228,59 @@ impl PreparedGrants {
                     })?;
             }
         }
-        if !self.egress.is_empty() || !self.listen.is_empty() {
-            let egress = self.egress.clone();
-            let resolved = self.resolved.clone();
-            let listen = self.listen.clone();
-            let off = self.sockets_off;
-            wasi.allow_tcp(!off.tcp)
-                .allow_udp(!off.udp && !egress.is_empty())
-                // Name lookups can carry data out (DNS exfiltration): only when a grant names a
-                // host.
-                .allow_ip_name_lookup(
-                    !off.ip_name_lookup && (egress.is_host() || !egress.names().is_empty()),
-                )
-                .socket_addr_check(move |addr, use_| {
-                    let checked = socket_allowed(&egress, &resolved, &listen, addr, use_);
-                    if let Err(message) = &checked
-                        && !message.is_empty()
-                    {
-                        tracing::warn!("{message}");
-                        if let Some(report) = &report {
-                            report(message);
+        // As under `wasmtime run`: a program may create TCP and UDP sockets (unless `-S tcp=n`,
+        // `udp=n`), and the check admits each address it binds, connects or sends to only as
+        // the grants say; with none, it is refused with the grant that would allow it.
+        let off = self.sockets_off;
+        let egress = self.egress.clone();
+        let resolved = self.resolved.clone();
+        let listen = self.listen.clone();
+        wasi.allow_tcp(!off.tcp)
+            .allow_udp(!off.udp)
+            // Name lookups can carry data out (DNS exfiltration): only when a grant names a
+            // host.
+            .allow_ip_name_lookup(
+                !off.ip_name_lookup && (egress.is_host() || !egress.names().is_empty()),
+            )
+            .socket_addr_check(move |addr, use_| {
+                let check = {
+                    let (egress, resolved, listen) = (&egress, &resolved, &listen);
+                    move || socket_allowed(egress, &resolved.current(), listen, addr, use_)
+                };
+                let tell = {
+                    let report = report.clone();
+                    move |checked: &Result<(), String>| {
+                        if let Err(message) = checked
+                            && !message.is_empty()
+                        {
+                            tracing::warn!("{message}");
+                            if let Some(report) = &report {
+                                report(message);
+                            }
                         }
                     }
-                    let ok = checked.is_ok();
-                    Box::pin(async move { ok })
-                });
-        }
+                };
+                let checked = check();
+                // An address no grant reached: a granted name may have resolved to it since.
+                if checked.is_err()
+                    && matches!(use_, SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend)
+                    && resolved.may_refresh()
+                {
+                    let (egress, resolved, listen) =
+                        (egress.clone(), resolved.clone(), listen.clone());
+                    return Box::pin(async move {
+                        let refresh = resolved.clone();
+                        let _ = tokio::task::spawn_blocking(move || refresh.refresh()).await;
+                        let checked =
+                            socket_allowed(&egress, &resolved.current(), &listen, addr, use_);
+                        tell(&checked);
+                        checked.is_ok()
+                    });
+                }
+                tell(&checked);
+                let ok = checked.is_ok();
+                Box::pin(async move { ok })
+            });
         Ok(wasi)
     }
 }
@@ -353,24 +372,84 @@ fn perms(dir: &DirGrant) -> FsPerms {
     }
 }
 
-/// The grants by name, looked up once; each address keeps the first name it came from.
-fn resolve(names: &[Endpoint]) -> Result<HashMap<SocketAddr, String>, GrantError> {
-    let mut resolved = HashMap::new();
-    for endpoint in names {
-        let addrs = (endpoint.host.as_str(), endpoint.port)
-            .to_socket_addrs()
-            .map_err(|source| GrantError::Resolve {
-                endpoint: endpoint.clone(),
-                source,
-            })?;
-        for addr in addrs {
-            let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
-            resolved
-                .entry(addr)
-                .or_insert_with(|| endpoint.host.clone());
+/// What the grants by host name resolve to: looked up when the app starts, and again when the
+/// guest connects or sends to an address they did not give (at most once a second), so that a
+/// name that did not resolve then, or that has moved since, is reached as an HTTP request
+/// reaches it (HTTP looks the name up for each request). Each address keeps the first name it
+/// came from.
+#[derive(Debug, Default)]
+struct Resolved {
+    names: Vec<Endpoint>,
+    addrs: RwLock<Arc<HashMap<SocketAddr, String>>>,
+    /// When the names were last looked up.
+    at: Mutex<Option<Instant>>,
+}
+
+impl Resolved {
+    const REFRESH_AFTER: Duration = Duration::from_secs(1);
+
+    fn new(names: &[Endpoint]) -> Resolved {
+        let resolved = Resolved {
+            names: names.to_vec(),
+            ..Resolved::default()
+        };
+        if resolved.refresh() {
+            *resolved.at.lock().unwrap() = Some(Instant::now());
         }
+        resolved
     }
-    Ok(resolved)
+
+    fn current(&self) -> Arc<HashMap<SocketAddr, String>> {
+        self.addrs.read().unwrap().clone()
+    }
+
+    /// Whether the names may be looked up again now; if so, the next call says no for a while.
+    fn may_refresh(&self) -> bool {
+        if self.names.is_empty() {
+            return false;
+        }
+        let mut at = self.at.lock().unwrap();
+        if at.is_some_and(|at| at.elapsed() < Self::REFRESH_AFTER) {
+            return false;
+        }
+        *at = Some(Instant::now());
+        true
+    }
+
+    /// Looks every name up (blocking), keeping the addresses found before (up to a bound): a
+    /// connection to one of them stays allowed. A name that does not resolve is logged, not
+    /// fatal: the app starts, and its sockets reach the name once it resolves. Whether every
+    /// name resolved.
+    fn refresh(&self) -> bool {
+        const KEEP_AT_MOST: usize = 4096;
+        let mut addrs = HashMap::new();
+        let mut all = true;
+        for endpoint in &self.names {
+            match (endpoint.host.as_str(), endpoint.port).to_socket_addrs() {
+                Ok(found) => {
+                    for addr in found {
+                        let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
+                        addrs.entry(addr).or_insert_with(|| endpoint.host.clone());
+                    }
+                }
+                Err(e) => {
+                    all = false;
+                    tracing::warn!(
+                        "the granted name `{endpoint}` does not resolve now ({e}); connections \
+                         to it are refused until it does"
+                    );
+                }
+            }
+        }
+        let mut current = self.addrs.write().unwrap();
+        if current.len() < KEEP_AT_MOST {
+            for (addr, name) in current.iter() {
+                addrs.entry(*addr).or_insert_with(|| name.clone());
+            }
+        }
+        *current = Arc::new(addrs);
+        all
+    }
 }
 
 /// Where the guest's file system calls run.
@@ -406,8 +485,13 @@ fn socket_allowed(
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
             egress.check_address(addr, resolved.get(&addr).map(String::as_str))
         }
-        // The implicit bind that precedes a connect or a send uses an ephemeral port.
-        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind if addr.port() == 0 => Ok(()),
+        // The implicit bind that precedes a connect or a send (the unspecified address, an
+        // ephemeral port), or a client's own bind before it connects out where it may.
+        SocketAddrUse::TcpBind | SocketAddrUse::UdpBind
+            if addr.port() == 0 && (addr.ip().is_unspecified() || !egress.is_empty()) =>
+        {
+            Ok(())
+        }
         // Serving: only where a listen grant says. Whoever reaches a granted listener may
         // connect to it (as to a Docker container's published port).
         SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => {
@@ -445,7 +529,11 @@ fn listen_allowed(
     });
     if !granted {
         let port = addr.port();
-        let hint = if listen.iter().any(|grant| grant.port() == port) {
+        let hint = if port == 0 {
+            "an ephemeral port serves connecting out, to the destinations `--network \
+             allow=HOST:PORT` grants; a server listens on a port granted with `-p PORT`"
+                .to_string()
+        } else if listen.iter().any(|grant| grant.port() == port) {
             format!(
                 "it may listen on {} only; listen there, or grant `-p {addr}`",
                 listen

@@ -699,7 +699,8 @@ pub(crate) fn classify(
         if let Some(ResourceTableError::Full) = cause.downcast_ref::<ResourceTableError>() {
             return Exit::Trap {
                 message: format!(
-                    "the app holds {max_handles} handles (open files, sockets, streams), the most \
+                    "resource table has no free keys: the app holds {max_handles} handles (open \
+                     files, sockets, streams), the most \
                      one instance may hold at once (`-S max-resources=N` sets it for `skiff run` \
                      in the foreground and `skiff serve`)"
                 ),

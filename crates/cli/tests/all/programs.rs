@@ -513,7 +513,8 @@ fn p2_tcp_echo_client() {
     skiff
         .run(&["run", wasm, &addr])
         .code(1)
-        .stderr_has("error: Permission denied");
+        .stderr_has("error: Permission denied")
+        .stderr_has(&format!("allow it with `--network allow={addr}`"));
     skiff
         .run(&["run", "--network", "allow=127.0.0.1:9", wasm, &addr])
         .code(1)
@@ -721,11 +722,12 @@ fn p2_tcp_kv_server() {
     let addr = format!("127.0.0.1:{port}");
     let wasm = P2_TCP_KV_SERVER;
 
-    // Denied by default; with another port granted, the denial names the flag that allows it.
+    // Denied by default, naming the flag that allows it, also with another port granted.
     skiff
         .run(&["run", wasm, &addr])
         .code(1)
-        .stderr_has("error: Permission denied");
+        .stderr_has("error: Permission denied")
+        .stderr_has(&format!("grant it with `-p {port}`"));
     skiff
         .run(&["run", "-p", &free_port().to_string(), wasm, &addr])
         .code(1)
@@ -775,6 +777,26 @@ fn p2_tcp_kv_server() {
         .stderr_has(&format!(
             "skiff: blocked TcpBind on {addr}: not a port the app may listen on; grant it with `-p {port}`"
         ));
+}
+
+/// A granted name that does not resolve when the app starts does not stop it (DNS may be late,
+/// as for a service not deployed yet): the guest's own lookup fails as it would under wasmtime,
+/// and its sockets reach the name once it resolves.
+#[test]
+fn a_granted_name_that_does_not_resolve_yet_does_not_stop_the_app() {
+    let skiff = Skiff::new();
+    let name = "skiff-test-no-such-host.invalid:7";
+    skiff
+        .run(&[
+            "run",
+            "--network",
+            &format!("allow={name}"),
+            P2_TCP_ECHO_CLIENT,
+            name,
+        ])
+        .code(1)
+        .stderr_has("error: ")
+        .stderr_lacks("cannot resolve");
 }
 
 /// `--network host` (and `wasmtime run`'s `-S inherit-network`) is the host's whole network, as
