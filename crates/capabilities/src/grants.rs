@@ -22,6 +22,10 @@ pub struct Grants {
     /// listen on every interface.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<std::net::SocketAddr>,
+    /// Where it may bind UDP sockets to serve (`-p [ADDR:]PORT/udp`): datagrams from anyone
+    /// reach them, and it may answer those who wrote to it, as through a port Docker publishes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen_udp: Vec<std::net::SocketAddr>,
     /// The values a component reads through `wasi:config/store`, in order; a later entry for the
     /// same name wins (`wasmtime run -S config-var=NAME=VALUE`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -485,6 +489,9 @@ impl fmt::Display for Endpoint {
 /// reads `ports`).
 pub fn parse_publish(spec: &str) -> Option<std::net::SocketAddr> {
     let spec = spec.strip_suffix("/tcp").unwrap_or(spec);
+    if spec.ends_with("/udp") {
+        return None;
+    }
     let loopback = |port: u16| std::net::SocketAddr::from(([127, 0, 0, 1], port));
     if let Ok(port) = spec.parse::<u16>() {
         return Some(loopback(port));
@@ -498,6 +505,47 @@ pub fn parse_publish(spec: &str) -> Option<std::net::SocketAddr> {
     match host_side.parse::<u16>() {
         Ok(port) => Some(loopback(port)),
         Err(_) => host_side.parse().ok(),
+    }
+}
+
+/// A `-p` of a command, where it may listen itself: `[ADDR:]PORT` (TCP, as [`parse_publish`]
+/// reads it) or `[ADDR:]PORT/udp`, Docker's spelling of a UDP port.
+pub fn parse_listen(spec: &str) -> Option<Listen> {
+    match spec.strip_suffix("/udp") {
+        Some(udp) => parse_publish(udp).map(Listen::Udp),
+        None => parse_publish(spec).map(Listen::Tcp),
+    }
+}
+
+/// Where a command may listen: a TCP port, or a UDP one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Listen {
+    Tcp(std::net::SocketAddr),
+    Udp(std::net::SocketAddr),
+}
+
+impl Listen {
+    pub fn addr(self) -> std::net::SocketAddr {
+        match self {
+            Listen::Tcp(addr) | Listen::Udp(addr) => addr,
+        }
+    }
+}
+
+impl Grants {
+    /// Grants `-p` specs of a command: each a TCP or UDP port it may listen on. The first spec
+    /// that is not a port is the error.
+    pub fn add_listen<'a>(
+        &mut self,
+        specs: impl IntoIterator<Item = &'a String>,
+    ) -> Result<(), &'a str> {
+        for spec in specs {
+            match parse_listen(spec).ok_or(spec.as_str())? {
+                Listen::Tcp(addr) => self.listen.push(addr),
+                Listen::Udp(addr) => self.listen_udp.push(addr),
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,6 +1,6 @@
 //! Grants -> `WasiCtxBuilder`. The only place that decides what a guest can reach.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet, VecDeque};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex, RwLock};
@@ -89,8 +89,9 @@ pub struct PreparedGrants {
     /// looks a granted name up may connect its sockets to (public ones; special ones only
     /// through a grant that names them).
     resolved: Arc<Resolved>,
-    /// Where it may listen.
+    /// Where it may listen: TCP, UDP.
     listen: Arc<[SocketAddr]>,
+    listen_udp: Arc<[SocketAddr]>,
     sockets_off: crate::SocketsOff,
     /// The working directory, preopened as `.`: where wasi-libc (C, C++, Rust) resolves a
     /// relative path.
@@ -155,6 +156,7 @@ impl PreparedGrants {
             egress: Arc::new(egress),
             resolved: Arc::new(resolved),
             listen: grants.listen.clone().into(),
+            listen_udp: grants.listen_udp.clone().into(),
             sockets_off: grants.sockets_off,
             workdir,
             data: Arc::new(DataInterfaces {
@@ -234,7 +236,11 @@ impl PreparedGrants {
         let off = self.sockets_off;
         let egress = self.egress.clone();
         let resolved = self.resolved.clone();
-        let listen = self.listen.clone();
+        let listen = Arc::new(Listening {
+            tcp: self.listen.clone(),
+            udp: self.listen_udp.clone(),
+            heard: Mutex::default(),
+        });
         wasi.allow_tcp(!off.tcp)
             .allow_udp(!off.udp)
             // Name lookups can carry data out (DNS exfiltration): only when a grant names a
@@ -468,12 +474,41 @@ pub enum FileIo {
 /// Told of each blocked socket, with the message that names the grant to add.
 pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
 
+/// Where one instance may serve: its `-p` grants, and the peers that sent a datagram to it,
+/// which it may answer (the most recent [`Listening::HEARD`]).
+#[derive(Debug)]
+struct Listening {
+    tcp: Arc<[SocketAddr]>,
+    udp: Arc<[SocketAddr]>,
+    heard: Mutex<(HashSet<SocketAddr>, VecDeque<SocketAddr>)>,
+}
+
+impl Listening {
+    const HEARD: usize = 4096;
+
+    fn hear(&self, peer: SocketAddr) {
+        let (set, order) = &mut *self.heard.lock().unwrap();
+        if set.insert(peer) {
+            order.push_back(peer);
+            if order.len() > Self::HEARD
+                && let Some(oldest) = order.pop_front()
+            {
+                set.remove(&oldest);
+            }
+        }
+    }
+
+    fn heard(&self, peer: SocketAddr) -> bool {
+        self.heard.lock().unwrap().0.contains(&peer)
+    }
+}
+
 /// Whether the guest may use `addr` so; `Err` holds why not, for the logs. (A refused
 /// `UdpReceive`, a datagram from a stranger, is dropped silently: `Err("")`.)
 fn socket_allowed(
     egress: &EgressRule,
     resolved: &HashMap<SocketAddr, String>,
-    listen: &[SocketAddr],
+    listen: &Listening,
     addr: SocketAddr,
     use_: SocketAddrUse,
 ) -> Result<(), String> {
@@ -482,6 +517,12 @@ fn socket_allowed(
     }
     let addr = SocketAddr::new(canonical(addr.ip()), addr.port());
     let checked = match use_ {
+        // A UDP server hears anyone, and may answer whoever wrote to it (a published port).
+        SocketAddrUse::UdpReceive if !listen.udp.is_empty() => {
+            listen.hear(addr);
+            Ok(())
+        }
+        SocketAddrUse::UdpSend if listen.heard(addr) => Ok(()),
         SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend | SocketAddrUse::UdpReceive => {
             egress.check_address(addr, resolved.get(&addr).map(String::as_str))
         }
@@ -495,17 +536,16 @@ fn socket_allowed(
         // Serving: only where a listen grant says. Whoever reaches a granted listener may
         // connect to it (as to a Docker container's published port).
         SocketAddrUse::TcpBind | SocketAddrUse::TcpListen => {
-            return listen_allowed(listen, addr, use_);
+            return listen_allowed(&listen.tcp, addr, use_, "");
         }
-        SocketAddrUse::TcpAccept if !listen.is_empty() => Ok(()),
-        SocketAddrUse::UdpBind | SocketAddrUse::TcpAccept => {
-            Err(crate::egress::Denial::NotGranted {
-                destination: Endpoint {
-                    host: addr.ip().to_string(),
-                    port: addr.port(),
-                },
-            })
-        }
+        SocketAddrUse::UdpBind => return listen_allowed(&listen.udp, addr, use_, "/udp"),
+        SocketAddrUse::TcpAccept if !listen.tcp.is_empty() => Ok(()),
+        SocketAddrUse::TcpAccept => Err(crate::egress::Denial::NotGranted {
+            destination: Endpoint {
+                host: addr.ip().to_string(),
+                port: addr.port(),
+            },
+        }),
     };
     checked.map_err(|denial| {
         if matches!(use_, SocketAddrUse::UdpReceive) {
@@ -517,11 +557,13 @@ fn socket_allowed(
 }
 
 /// Binding or listening on `addr`: granted if a listen grant names its port and its address,
-/// or names its port on every interface (`0.0.0.0`, `::`).
+/// or names its port on every interface (`0.0.0.0`, `::`). `udp`: what `-p` says after the
+/// port for the protocol (`/udp`, or nothing for TCP).
 fn listen_allowed(
     listen: &[SocketAddr],
     addr: SocketAddr,
     use_: SocketAddrUse,
+    udp: &str,
 ) -> Result<(), String> {
     let granted = listen.iter().any(|grant| {
         grant.port() == addr.port()
@@ -530,12 +572,13 @@ fn listen_allowed(
     if !granted {
         let port = addr.port();
         let hint = if port == 0 {
-            "an ephemeral port serves connecting out, to the destinations `--network \
-             allow=HOST:PORT` grants; a server listens on a port granted with `-p PORT`"
-                .to_string()
+            format!(
+                "an ephemeral port serves connecting out, to the destinations `--network \
+                 allow=HOST:PORT` grants; a server listens on a port granted with `-p PORT{udp}`"
+            )
         } else if listen.iter().any(|grant| grant.port() == port) {
             format!(
-                "it may listen on {} only; listen there, or grant `-p {addr}`",
+                "it may listen on {} only; listen there, or grant `-p {addr}{udp}`",
                 listen
                     .iter()
                     .filter(|grant| grant.port() == port)
@@ -544,7 +587,7 @@ fn listen_allowed(
                     .join(", ")
             )
         } else {
-            format!("grant it with `-p {port}` (127.0.0.1) or `-p {addr}`")
+            format!("grant it with `-p {port}{udp}` (127.0.0.1) or `-p {addr}{udp}`")
         };
         return Err(format!(
             "blocked {use_:?} on {addr}: not a port the app may listen on; {hint}"

@@ -813,7 +813,10 @@ fn bind_mount(spec: &str, dir: &Path) -> anyhow::Result<String> {
 /// system picks): a command binds the very port it names.
 /// A `ports` entry as `-p` takes it, and its container port.
 fn publish(spec: &str) -> anyhow::Result<(String, u16)> {
-    let bare = spec.strip_suffix("/tcp").unwrap_or(spec);
+    let (bare, udp) = match spec.strip_suffix("/udp") {
+        Some(bare) => (bare, "/udp"),
+        None => (spec.strip_suffix("/tcp").unwrap_or(spec), ""),
+    };
     let refuse = |why: &str| {
         Err(user_error(
             format!("port `{spec}`: {why}"),
@@ -821,7 +824,7 @@ fn publish(spec: &str) -> anyhow::Result<(String, u16)> {
         ))
     };
     if bare.contains('/') {
-        return refuse("only TCP is supported");
+        return refuse("only TCP and UDP are supported");
     }
     if bare.contains('-') {
         return refuse("port ranges are not supported");
@@ -841,9 +844,9 @@ fn publish(spec: &str) -> anyhow::Result<(String, u16)> {
         return refuse("not a port number");
     }
     let published = match addr {
-        Some(addr) if addr.contains(':') => format!("[{addr}]:{host}"),
-        Some(addr) => format!("{addr}:{host}"),
-        None => host.to_string(),
+        Some(addr) if addr.contains(':') => format!("[{addr}]:{host}{udp}"),
+        Some(addr) => format!("{addr}:{host}{udp}"),
+        None => format!("{host}{udp}"),
     };
     Ok((published, container))
 }
@@ -1059,15 +1062,16 @@ impl Project {
         skiff_api::Links { calls, refused }
     }
 
-    /// The TCP ports of the services `service` has an edge to, as network grants: a service
-    /// listening itself (`ports` of a command) is reached over loopback, and only along edges.
+    /// The ports of the services `service` has an edge to (TCP and UDP), as network grants: a
+    /// service listening itself (`ports` of a command) is reached over loopback, and only along
+    /// edges.
     pub fn edge_ports(&self, service: &str) -> Vec<skiff_capabilities::Endpoint> {
         let spec = &self.services[service];
         let linked: BTreeSet<&String> = spec.depends_on.keys().chain(spec.links.values()).collect();
         let mut endpoints = Vec::new();
         for other in linked {
             for port in &self.services[other].ports {
-                let Some(addr) = skiff_capabilities::parse_publish(port) else {
+                let Some(addr) = skiff_capabilities::parse_listen(port).map(|l| l.addr()) else {
                     continue;
                 };
                 let ip = if addr.ip().is_unspecified() {
@@ -1236,7 +1240,7 @@ services:
     environment: {MODE: prod, N: 3, FROM_HOST: null}
     env_file: web.env
     volumes: ["./data:/data:ro"]
-    ports: ["8080:80", "0.0.0.0:9090:80", "80"]
+    ports: ["8080:80", "0.0.0.0:9090:80", "80", "5353:53/udp"]
     restart: on-failure:3
     working_dir: /data
     depends_on:
@@ -1254,7 +1258,7 @@ services:
         assert_eq!(web.command.as_ref().unwrap(), &["serve", "--dir", "/a b"]);
         assert_eq!(web.environment, ["FROM_HOST", "MODE=prod", "N=3"]);
         assert_eq!(web.volumes, ["/srv/My Shop/data:/data:ro"]);
-        assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "80"]);
+        assert_eq!(web.ports, ["8080", "0.0.0.0:9090", "80", "5353/udp"]);
         assert_eq!(web.working_dir.as_deref(), Some("/data"));
         assert_eq!(web.memory.as_deref(), Some("64m"));
         assert_eq!(web.cpus.as_deref(), Some("0.5"));

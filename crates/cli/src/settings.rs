@@ -172,6 +172,7 @@ impl GrantFlags {
                 .map(|n| n.policy.clone())
                 .unwrap_or_default(),
             listen: Vec::new(),
+            listen_udp: Vec::new(),
             config: self.config.clone(),
             keyvalue: self.keyvalue.clone(),
             workdir: self.workdir.clone(),

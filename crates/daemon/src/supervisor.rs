@@ -128,8 +128,8 @@ enum Workload {
     Command {
         app: Arc<App>,
         peers: Arc<dyn Peers>,
-        /// Where it may listen for TCP connections (`-p`).
-        listen: Vec<std::net::SocketAddr>,
+        /// Where it may listen (`-p`): TCP ports, UDP ports.
+        listen: (Vec<std::net::SocketAddr>, Vec<std::net::SocketAddr>),
     },
     /// An HTTP handler, published on ports and routes, a fresh instance per request.
     Http(HttpSlot),
@@ -478,12 +478,18 @@ impl Supervisor {
                 ));
             }
             // A command's `-p` ports are where it may listen itself.
-            let listen = record
-                .http
-                .ports
-                .iter()
-                .map(|spec| crate::http::parse_port(spec))
-                .collect::<Result<Vec<_>, _>>()?;
+            let mut ports = skiff_capabilities::Grants::default();
+            ports.add_listen(&record.http.ports).map_err(|spec| {
+                Fail::new(
+                    400,
+                    format!("`{spec}` is not a port"),
+                    Some(
+                        "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`, \
+                         and `/udp` after it for UDP",
+                    ),
+                )
+            })?;
+            let listen = (ports.listen, ports.listen_udp);
             Workload::Command { app, peers, listen }
         };
         let slot = Arc::new(Slot {
@@ -620,7 +626,7 @@ impl Supervisor {
                 let mut args = vec![record.name.clone()];
                 args.extend(record.args.iter().cloned());
                 let mut grants = record.grants.clone();
-                grants.listen = listen.clone();
+                (grants.listen, grants.listen_udp) = listen.clone();
                 RunOptions {
                     args,
                     grants,

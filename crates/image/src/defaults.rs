@@ -115,6 +115,7 @@ pub fn merge_grants(
         env,
         network,
         listen: flags.listen.clone(),
+        listen_udp: flags.listen_udp.clone(),
         config: flags.config.clone(),
         keyvalue: flags.keyvalue.clone(),
         nn: flags.nn.clone(),

@@ -95,8 +95,9 @@ struct DetachFlags {
     #[arg(long, value_name = "POLICY", default_value = "no")]
     restart: RestartPolicy,
     /// Serve an HTTP app on its own port (with -d), or let a command listen on it for TCP
-    /// connections: `PORT` (on 127.0.0.1) or `ADDR:PORT`; Docker's `PORT:CONTAINER_PORT` is the
-    /// host's port (a handler has no port of its own; a command listens on the host's);
+    /// connections: `PORT` (on 127.0.0.1) or `ADDR:PORT`, with `/udp` after it for a command
+    /// that serves UDP (it may answer whoever writes to it); Docker's `PORT:CONTAINER_PORT` is
+    /// the host's port (a handler has no port of its own; a command listens on the host's);
     /// repeatable
     #[arg(short = 'p', long = "publish", value_name = "[ADDR:]PORT")]
     ports: Vec<String>,
@@ -230,16 +231,13 @@ impl Run {
             args.extend(image.app.args.iter().cloned());
         }
         let mut grants = self.grants.merge(image.as_ref())?;
-        for spec in &self.daemon.ports {
-            grants
-                .listen
-                .push(skiff_capabilities::parse_publish(spec).ok_or_else(|| {
-                    user_error(
-                        format!("`{spec}` is not a port"),
-                        "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`",
-                    )
-                })?);
-        }
+        grants.add_listen(&self.daemon.ports).map_err(|spec| {
+            user_error(
+                format!("`{spec}` is not a port"),
+                "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`, and \
+                 `/udp` after it for UDP",
+            )
+        })?;
         let options = RunOptions {
             args,
             grants,

@@ -779,6 +779,63 @@ fn p2_tcp_kv_server() {
         ));
 }
 
+/// A free UDP port on loopback.
+fn free_udp_port() -> u16 {
+    std::net::UdpSocket::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// One datagram to a UDP server, retried until it answers; its answer.
+fn udp_request(addr: &str, message: &str) -> String {
+    let socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let mut buf = [0u8; 1500];
+    loop {
+        socket.send_to(message.as_bytes(), addr).unwrap();
+        match socket.recv_from(&mut buf) {
+            Ok((n, _)) => return String::from_utf8_lossy(&buf[..n]).into_owned(),
+            Err(e) => assert!(std::time::Instant::now() < deadline, "{addr}: {e}"),
+        }
+    }
+}
+
+/// Docker's `-p PORT/udp`: a command may serve UDP on that port (loopback unless the grant
+/// says otherwise), hearing anyone and answering whoever wrote to it, and nowhere else.
+#[test]
+fn p2_udp_echo_server() {
+    let skiff = Skiff::new();
+    let port = free_udp_port();
+    let addr = format!("127.0.0.1:{port}");
+    let wasm = P2_UDP_ECHO_SERVER;
+    // Denied without the grant, and a TCP grant of the port is not a UDP one.
+    for grant in [&[][..], &["-p", &port.to_string()][..]] {
+        let mut args = vec!["run"];
+        args.extend_from_slice(grant);
+        args.extend_from_slice(&[wasm, &addr]);
+        skiff
+            .run(&args)
+            .code(1)
+            .stderr_has("error: Permission denied")
+            .stderr_has(&format!("grant it with `-p {port}/udp`"));
+    }
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_d("echo", &["-p", &format!("{port}/udp"), wasm, &addr])
+        .success();
+    assert_eq!(udp_request(&addr, "ping"), "ping");
+    assert_eq!(udp_request(&addr, "again"), "again");
+    daemon
+        .run(&["logs", "echo"])
+        .success()
+        .stdout_has(&format!("listening on {addr}"));
+}
+
 /// A granted name that does not resolve when the app starts does not stop it (DNS may be late,
 /// as for a service not deployed yet): the guest's own lookup fails as it would under wasmtime,
 /// and its sockets reach the name once it resolves.
