@@ -39,6 +39,11 @@ pub struct Grants {
     /// reads it as `wasi:cli/environment`'s `initial-cwd` (`wasmtime run -S cwd=DIR`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub workdir: Option<String>,
+    /// `workdir` came from `wasmtime run -S cwd=DIR`: as there, it is what `initial-cwd`
+    /// answers wherever it is (relative paths resolve there only where a mount holds it),
+    /// where `-w` refuses a directory outside the mounts.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub workdir_unchecked: bool,
     /// `wasi-nn` (`wasmtime run -S nn`): inference through the host's OpenVINO, which the first
     /// model an app loads brings into Skiff's own process, so only when granted. `None`: a
     /// program that imports it is refused before it starts, naming `-S nn`.

@@ -144,7 +144,16 @@ impl PreparedGrants {
             }
         }
         let workdir = match &grants.workdir {
-            Some(workdir) => Some(Arc::new(working_dir(workdir, &grants.dirs)?)),
+            Some(workdir) => Some(Arc::new(
+                match (working_dir(workdir, &grants.dirs), grants.workdir_unchecked) {
+                    (Ok(checked), _) => checked,
+                    (Err(_), true) => Workdir {
+                        guest: workdir.as_str().into(),
+                        dir: None,
+                    },
+                    (Err(e), false) => return Err(e),
+                },
+            )),
             None => None,
         };
         let egress = EgressRule::new(&grants.network);

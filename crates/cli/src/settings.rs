@@ -138,6 +138,9 @@ pub struct GrantFlags {
     /// WASI's socket interfaces turned off, from `-S tcp=n`, `udp=n`, `allow-ip-name-lookup=n`.
     #[arg(skip)]
     pub sockets_off: skiff_capabilities::SocketsOff,
+    /// The working directory is `-S cwd`'s (as `wasmtime run`: anywhere), not `-w`'s.
+    #[arg(skip)]
+    pub workdir_unchecked: bool,
 }
 
 impl GrantFlags {
@@ -183,6 +186,7 @@ impl GrantFlags {
                 nn
             }),
             sockets_off: self.sockets_off,
+            workdir_unchecked: self.workdir_unchecked,
         })
     }
 

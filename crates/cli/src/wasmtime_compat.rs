@@ -622,6 +622,7 @@ impl WasmtimeFlags {
                 "cwd" => {
                     let dir = value.ok_or_else(|| missing_value("-S", key, "/data"))?;
                     set_once(&mut grants.workdir, dir.to_string(), "-S cwd", "-w")?;
+                    grants.workdir_unchecked = true;
                 }
                 _ if WASI_ON_ALREADY.contains(&key) => {
                     if !switch("-S", key, value)? {

@@ -120,6 +120,7 @@ pub fn merge_grants(
         keyvalue: flags.keyvalue.clone(),
         nn: flags.nn.clone(),
         sockets_off: flags.sockets_off,
+        workdir_unchecked: flags.workdir_unchecked,
         workdir: flags.workdir.clone().or_else(|| {
             let workdir = defaults?.app.workdir.as_deref()?;
             visible(workdir, &dirs).then(|| workdir.to_string())

@@ -451,10 +451,12 @@ impl App {
             (Pre::Http(_), Some(_)) => None,
         };
         // A process that runs one app (`Interrupt::ExitProcess`) has no other guest to poll
-        // while this one waits on its files.
-        let file_io = match self.exit_process {
-            Some(_) => FileIo::CurrentThread,
-            None => FileIo::BlockingPool,
+        // while this one waits on its files; as `wasmtime run`, not when a wall-clock limit is
+        // set (then wasmtime keeps file I/O off the guest's thread, which changes how WASI 0.3
+        // writes are chunked, and a program may rely on that).
+        let file_io = match (&self.exit_process, options.limits.timeout) {
+            (Some(_), None) => FileIo::CurrentThread,
+            _ => FileIo::BlockingPool,
         };
         let mut wasi = grants.builder(options.stdio.report(), file_io)?;
         wasi.args(&options.args);

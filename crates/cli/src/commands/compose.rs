@@ -446,6 +446,7 @@ fn request(
         keyvalue: Vec::new(),
         nn: None,
         sockets_off: Default::default(),
+        workdir_unchecked: false,
     };
     let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {
         Ok(d.as_deref()

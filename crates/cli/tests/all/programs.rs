@@ -259,6 +259,31 @@ fn workdir(wasm: &str) {
         ])
         .code(125)
         .stderr_has("`-S cwd` and `-w` both set the same thing");
+    // `wasmtime run -S cwd=DIR` only says what `initial-cwd` answers: outside the mounts the app
+    // starts, as under wasmtime, and reaches nothing more.
+    let out = skiff.run(&["run", "-v", &grant, "-S", "cwd=/etc", wasm, "secret.txt"]);
+    out.code(1);
+    assert!(!out.stdout.contains("secret"), "{out:#?}");
+}
+
+/// `initial-cwd` answers the working directory: `-w`'s in a mount, and `-S cwd`'s wherever it is,
+/// as `wasmtime run -S cwd=DIR` answers it (wasmtime's own CLI test runs `-S cwd=/sandbox` with
+/// no directory granted).
+#[test]
+fn p2_cli_initial_cwd() {
+    let skiff = Skiff::new();
+    let wasm = P2_CLI_INITIAL_CWD;
+    skiff.run(&["run", wasm]).success().stdout_is("none\n");
+    skiff
+        .run(&["run", "-S", "cwd=/sandbox", wasm])
+        .success()
+        .stdout_is("/sandbox\n");
+    let host = dir_with(&[("logs/today.txt", "")]);
+    let grant = format!("{}:/data", host.path().display());
+    skiff
+        .run(&["run", "-v", &grant, "-w", "/data/logs", wasm])
+        .success()
+        .stdout_is("/data/logs\n");
 }
 
 both!(write_file: p1_cli_write_file = P1_CLI_WRITE_FILE, p2_cli_write_file = P2_CLI_WRITE_FILE);
