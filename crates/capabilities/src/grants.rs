@@ -49,27 +49,31 @@ pub struct Grants {
     /// program that imports it is refused before it starts, naming `-S nn`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nn: Option<NnGrant>,
-    /// WASI's socket interfaces turned off, whatever the network grants reach (`wasmtime run
-    /// -S tcp=n`, `udp=n`, `allow-ip-name-lookup=n`).
-    #[serde(default, skip_serializing_if = "SocketsOff::is_none")]
-    pub sockets_off: SocketsOff,
+    /// WASI's socket interfaces switched on or off as `wasmtime run -S tcp|udp|allow-ip-name-lookup[=y|n]`
+    /// switches them.
+    #[serde(default, skip_serializing_if = "SocketSwitches::is_none")]
+    pub sockets: SocketSwitches,
 }
 
-/// Which of WASI's socket interfaces are turned off: creating such a socket, or looking a name
-/// up, fails with `access-denied`, as under wasmtime.
+/// Whether a program may create TCP and UDP sockets and look names up, as `wasmtime run`'s
+/// `-S tcp`, `udp` and `allow-ip-name-lookup` say (off, creating one or looking a name up fails
+/// with `access-denied`). `None`: Skiff's default, on where a grant reaches (sockets with any
+/// network or listen grant, name lookups with a grant by name or `--network host`), as
+/// `wasmtime run` turns sockets on with `-S inherit-network`. What a socket may reach is the
+/// grants' either way.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SocketsOff {
-    #[serde(default)]
-    pub tcp: bool,
-    #[serde(default)]
-    pub udp: bool,
-    #[serde(default)]
-    pub ip_name_lookup: bool,
+pub struct SocketSwitches {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tcp: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub udp: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ip_name_lookup: Option<bool>,
 }
 
-impl SocketsOff {
+impl SocketSwitches {
     pub fn is_none(&self) -> bool {
-        *self == SocketsOff::default()
+        *self == SocketSwitches::default()
     }
 }
 

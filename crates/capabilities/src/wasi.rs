@@ -92,7 +92,7 @@ pub struct PreparedGrants {
     /// Where it may listen: TCP, UDP.
     listen: Arc<[SocketAddr]>,
     listen_udp: Arc<[SocketAddr]>,
-    sockets_off: crate::SocketsOff,
+    sockets: crate::SocketSwitches,
     /// The working directory, preopened as `.`: where wasi-libc (C, C++, Rust) resolves a
     /// relative path.
     workdir: Option<Arc<Workdir>>,
@@ -166,7 +166,7 @@ impl PreparedGrants {
             resolved: Arc::new(resolved),
             listen: grants.listen.clone().into(),
             listen_udp: grants.listen_udp.clone().into(),
-            sockets_off: grants.sockets_off,
+            sockets: grants.sockets,
             workdir,
             data: Arc::new(DataInterfaces {
                 config: grants.config.iter().cloned().collect(),
@@ -239,10 +239,12 @@ impl PreparedGrants {
                     })?;
             }
         }
-        // As under `wasmtime run`: a program may create TCP and UDP sockets (unless `-S tcp=n`,
-        // `udp=n`), and the check admits each address it binds, connects or sends to only as
-        // the grants say; with none, it is refused with the grant that would allow it.
-        let off = self.sockets_off;
+        // Sockets where a grant reaches, or as `-S tcp|udp|allow-ip-name-lookup` switch them;
+        // the check admits each address a socket binds, connects or sends to only as the grants
+        // say, and logs a refusal with the grant that would allow it.
+        let switches = self.sockets;
+        let granted =
+            !self.egress.is_empty() || !self.listen.is_empty() || !self.listen_udp.is_empty();
         let egress = self.egress.clone();
         let resolved = self.resolved.clone();
         let listen = Arc::new(Listening {
@@ -250,12 +252,14 @@ impl PreparedGrants {
             udp: self.listen_udp.clone(),
             heard: Mutex::default(),
         });
-        wasi.allow_tcp(!off.tcp)
-            .allow_udp(!off.udp)
-            // Name lookups can carry data out (DNS exfiltration): only when a grant names a
-            // host.
+        wasi.allow_tcp(switches.tcp.unwrap_or(granted))
+            .allow_udp(switches.udp.unwrap_or(granted))
+            // Name lookups can carry data out (DNS exfiltration): by default only when a grant
+            // names a host.
             .allow_ip_name_lookup(
-                !off.ip_name_lookup && (egress.is_host() || !egress.names().is_empty()),
+                switches
+                    .ip_name_lookup
+                    .unwrap_or(egress.is_host() || !egress.names().is_empty()),
             )
             .socket_addr_check(move |addr, use_| {
                 let check = {

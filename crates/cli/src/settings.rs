@@ -137,7 +137,7 @@ pub struct GrantFlags {
     pub nn: Option<skiff_capabilities::NnGrant>,
     /// WASI's socket interfaces turned off, from `-S tcp=n`, `udp=n`, `allow-ip-name-lookup=n`.
     #[arg(skip)]
-    pub sockets_off: skiff_capabilities::SocketsOff,
+    pub sockets: skiff_capabilities::SocketSwitches,
     /// The working directory is `-S cwd`'s (as `wasmtime run`: anywhere), not `-w`'s.
     #[arg(skip)]
     pub workdir_unchecked: bool,
@@ -185,7 +185,7 @@ impl GrantFlags {
                 }
                 nn
             }),
-            sockets_off: self.sockets_off,
+            sockets: self.sockets,
             workdir_unchecked: self.workdir_unchecked,
         })
     }

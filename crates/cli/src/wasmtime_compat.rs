@@ -29,7 +29,8 @@ pub struct WasmtimeFlags {
     /// `cwd=DIR` (as `-w`); `nn` (grant wasi-nn: models run on the host's OpenVINO) and
     /// `nn-graph=ENCODING::DIR` (a model loaded before the app starts, opened by DIR's name); `cli`,
     /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `cli-exit-with-code`,
-    /// `network-error-code`, `tcp`, `udp`, `allow-ip-name-lookup` (`=n` turns one off),
+    /// `network-error-code`, `tcp`, `udp`, `allow-ip-name-lookup` (sockets and name lookups, on
+    /// where a grant reaches them; these switch them on or off as in wasmtime),
     /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
     /// `threads` (a program that spawns threads is refused when it loads, naming the import);
     /// in the foreground and `skiff serve`, WASI's limits on each instance: `max-resources=N`
@@ -632,11 +633,11 @@ impl WasmtimeFlags {
                         ));
                     }
                 }
-                // A socket interface turned off, even where the network grants reach.
-                "tcp" => grants.sockets_off.tcp = !switch("-S", key, value)?,
-                "udp" => grants.sockets_off.udp = !switch("-S", key, value)?,
+                // A socket interface switched on or off, whatever the grants reach.
+                "tcp" => grants.sockets.tcp = Some(switch("-S", key, value)?),
+                "udp" => grants.sockets.udp = Some(switch("-S", key, value)?),
                 "allow-ip-name-lookup" => {
-                    grants.sockets_off.ip_name_lookup = !switch("-S", key, value)?;
+                    grants.sockets.ip_name_lookup = Some(switch("-S", key, value)?);
                 }
                 // The host's whole network, as wasmtime gives it: `--network host`.
                 "inherit-network" => {
@@ -1092,7 +1093,7 @@ mod tests {
     }
 
     #[test]
-    fn the_network_is_the_hosts_or_its_sockets_off_as_asked() {
+    fn the_network_is_the_hosts_or_its_sockets_as_asked() {
         let (grants, _) = apply(&["-S", "inherit-network", "--network", "image"]).unwrap();
         let flag = grants.network.unwrap();
         assert_eq!(
@@ -1101,11 +1102,11 @@ mod tests {
         );
         let (grants, _) = apply(&["-S", "tcp=n,udp,allow-ip-name-lookup=n"]).unwrap();
         assert_eq!(
-            grants.sockets_off,
-            skiff_capabilities::SocketsOff {
-                tcp: true,
-                udp: false,
-                ip_name_lookup: true
+            grants.sockets,
+            skiff_capabilities::SocketSwitches {
+                tcp: Some(false),
+                udp: Some(true),
+                ip_name_lookup: Some(false)
             }
         );
     }

@@ -119,7 +119,7 @@ pub fn merge_grants(
         config: flags.config.clone(),
         keyvalue: flags.keyvalue.clone(),
         nn: flags.nn.clone(),
-        sockets_off: flags.sockets_off,
+        sockets: flags.sockets,
         workdir_unchecked: flags.workdir_unchecked,
         workdir: flags.workdir.clone().or_else(|| {
             let workdir = defaults?.app.workdir.as_deref()?;

@@ -445,7 +445,7 @@ fn request(
         config: Vec::new(),
         keyvalue: Vec::new(),
         nn: None,
-        sockets_off: Default::default(),
+        sockets: Default::default(),
         workdir_unchecked: false,
     };
     let parse_duration = |d: &Option<String>| -> anyhow::Result<Option<Duration>> {

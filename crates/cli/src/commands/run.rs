@@ -246,12 +246,15 @@ impl Run {
             core_dump: loading.core_dump,
             ..Default::default()
         };
-        let exit = tokio::runtime::Builder::new_current_thread()
+        let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .context("failed to start the async runtime")?
-            .block_on(app.run(options))?;
-        let code = report(target, &exit);
+            .context("failed to start the async runtime")?;
+        let exit = runtime.block_on(app.run(options));
+        // A guest stopped at a limit while blocked in a file call leaves that call on the
+        // blocking pool, where it cannot be cancelled: the process ends without waiting for it.
+        runtime.shutdown_background();
+        let code = report(target, &exit?);
         // The guest's code may not fit in a u8 (`proc_exit(256)`); let the OS truncate it as it
         // would for a native process.
         std::process::exit(code)
