@@ -114,6 +114,7 @@ const SERVICE_KEYS: &[&str] = &[
     "deploy",
     "healthcheck",
     "platform",
+    "network_mode",
     "x-skiff",
 ];
 const HEALTHCHECK_KEYS: &[&str] = &[
@@ -136,7 +137,7 @@ const X_SKIFF_KEYS: &[&str] = &[
 /// Why a key Compose knows is refused, where Skiff has something better to say than "not supported".
 fn unsupported_hint(key: &str) -> String {
     match key {
-        "networks" | "network_mode" | "expose" => {
+        "networks" | "expose" => {
             "services of a project call each other in-process, by service name \
              (`http://SERVICE/`), along `depends_on` and `links`: no network to declare"
                 .into()
@@ -464,10 +465,36 @@ fn parse_service(
         None | Some(Value::Null) => None,
         Some(h) => parse_healthcheck(h, &ports, &container_ports)?,
     };
-    let x_skiff = match body.get("x-skiff") {
+    let mut x_skiff = match body.get("x-skiff") {
         None => XSkiff::default(),
         Some(x) => parse_x_skiff(x)?,
     };
+    // Docker's `network_mode`: `host` is the host's whole network (`--network host`), `none`
+    // the default; services still call each other in-process along their edges.
+    match body
+        .get("network_mode")
+        .map(|m| string(m, "network_mode"))
+        .transpose()?
+        .as_deref()
+    {
+        None | Some("none") => {}
+        Some("host") if x_skiff.network.is_none() => x_skiff.network = Some("host".into()),
+        Some("host") => {
+            return Err(user_error(
+                "`network_mode: host` and `x-skiff.network` both say what the service reaches",
+                "keep one: `network_mode: host` grants the host's whole network",
+            ));
+        }
+        Some(mode) => {
+            return Err(user_error(
+                format!("`network_mode: {mode}` is not supported by skiff compose"),
+                format!(
+                    "`network_mode` may be `host` (the host's whole network) or `none`; {}",
+                    unsupported_hint("networks")
+                ),
+            ));
+        }
+    }
     Ok(Service {
         source,
         command,
@@ -1249,6 +1276,7 @@ services:
     x-skiff: {routes: [/shop], cpu-time: 2s, network: "allow=example.com:443"}
   db:
     image: ghcr.io/acme/db:1
+    network_mode: host
 "#,
         )
         .unwrap();
@@ -1265,6 +1293,7 @@ services:
         assert_eq!(web.depends_on["db"], Condition::Healthy);
         assert_eq!(p.start_order().unwrap(), ["db", "web"]);
         assert_eq!(p.app_name("web"), "myshop-web");
+        assert_eq!(p.services["db"].x_skiff.network.as_deref(), Some("host"));
     }
 
     #[test]

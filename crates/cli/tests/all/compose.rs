@@ -3,7 +3,7 @@
 
 use std::path::Path;
 
-use skiff_test_programs_artifacts::{P1_CLI_SLEEP, P2_HTTP_HELLO};
+use skiff_test_programs_artifacts::{P1_CLI_SLEEP, P2_HTTP_HELLO, P2_TCP_KV_SERVER};
 
 use crate::daemon::Daemon;
 use crate::support::{Outcome, write_file};
@@ -171,4 +171,33 @@ fn a_bad_file_is_refused_before_anything_starts() {
         .code(125)
         .stderr_has("missing.wasm");
     daemon.run(&["ps", "-a"]).success().stdout_lacks("demo-");
+}
+
+/// Docker's `network_mode: host`: the service has the host's whole network (`--network host`),
+/// so a command listens where it likes without `ports`; any other mode is refused.
+#[test]
+fn network_mode_host_is_the_hosts_network() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let addr = format!("127.0.0.1:{}", crate::programs::free_port());
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        &format!(
+            "services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    command: [\"{addr}\"]\n    \
+             network_mode: host\n"
+        ),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"]).success();
+    assert_eq!(crate::programs::tcp_request(&addr, "PING"), "PONG");
+    compose(&daemon, dir.path(), &["down"]).success();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        &format!("services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    network_mode: bridge\n"),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .code(125)
+        .stderr_has("`network_mode: bridge` is not supported")
+        .stderr_has("`host`");
 }
