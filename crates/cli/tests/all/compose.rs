@@ -183,7 +183,7 @@ fn network_mode_host_is_the_hosts_network() {
     write_file(
         dir.path(),
         "compose.yaml",
-        &format!(
+        format!(
             "services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    command: [\"{addr}\"]\n    \
              network_mode: host\n"
         ),
@@ -194,7 +194,7 @@ fn network_mode_host_is_the_hosts_network() {
     write_file(
         dir.path(),
         "compose.yaml",
-        &format!("services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    network_mode: bridge\n"),
+        format!("services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    network_mode: bridge\n"),
     );
     compose(&daemon, dir.path(), &["up", "-d"])
         .code(125)
