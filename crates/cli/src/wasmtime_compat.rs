@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 use skiff_capabilities::{ByteSize, NetworkPolicy};
-use skiff_runtime::{Codegen, PoolOptions, UnknownImports, WasmFeatures, WasmOptions};
+use skiff_runtime::{Codegen, PoolOptions, UnknownImports, Unlinked, WasmFeatures, WasmOptions};
 
 use crate::errors::user_error;
 use crate::settings::{GrantFlags, LimitFlags};
@@ -27,11 +27,13 @@ pub struct WasmtimeFlags {
     /// `config-var=NAME=VALUE` (what `wasi:config/store` answers);
     /// `keyvalue-in-memory-data=KEY=VALUE` (what a `wasi:keyvalue` store starts with);
     /// `cwd=DIR` (as `-w`); `nn` (grant wasi-nn: models run on the host's OpenVINO) and
-    /// `nn-graph=ENCODING::DIR` (a model loaded before the app starts, opened by DIR's name); `cli`,
-    /// `http`, `config`, `keyvalue`, `preview2`, `preview0`, `p3`, `cli-exit-with-code`,
-    /// `network-error-code`, `tcp`, `udp`, `allow-ip-name-lookup` (sockets and name lookups, on
-    /// where a grant reaches them; these switch them on or off as in wasmtime),
-    /// `inherit-stdin|stdout|stderr` (on already; where sockets may connect is `--network`);
+    /// `nn-graph=ENCODING::DIR` (a model loaded before the app starts, opened by DIR's name);
+    /// `http`, `config`, `keyvalue`, `tls`, `p3`, `preview0` (linked already; `=n` leaves one
+    /// out, refusing a program that imports it, as wasmtime); `cli-exit-with-code`,
+    /// `network-error-code` (linked always); `tcp`, `udp`, `allow-ip-name-lookup` (sockets and
+    /// name lookups, on where a grant reaches them; these switch them on or off as in wasmtime);
+    /// `cli`, `preview2`, `inherit-stdin|stdout|stderr` (on already; where sockets may connect
+    /// is `--network`);
     /// `threads` (a program that spawns threads is refused when it loads, naming the import);
     /// in the foreground and `skiff serve`, WASI's limits on each instance: `max-resources=N`
     /// (handles held at once), `max-random-size`, `max-http-fields-size`, `hostcall-fuel`,
@@ -112,6 +114,8 @@ pub struct Loading {
     pub allow_precompiled: bool,
     /// Where a trap's core dump is written (`-D coredump=PATH`).
     pub core_dump: Option<PathBuf>,
+    /// The WASI interfaces `-S NAME=n` leaves out (`http`, `p3`, ...).
+    pub unlinked: Vec<Unlinked>,
     /// The first option that changed `wasm`, to name it.
     engine_option: Option<String>,
 }
@@ -129,6 +133,9 @@ impl Loading {
         }
         if self.allow_precompiled {
             return Some("--allow-precompiled");
+        }
+        if !self.unlinked.is_empty() {
+            return Some("-S NAME=n");
         }
         self.engine_option.as_deref()
     }
@@ -218,18 +225,10 @@ impl WasmtimeServeFlags {
 const WASI_ON_ALREADY: &[&str] = &[
     "cli",
     "common",
-    "cli-exit-with-code",
-    "network-error-code",
     "inherit-stdin",
     "inherit-stdout",
     "inherit-stderr",
-    "http",
     "preview2",
-    "p3",
-    "preview0",
-    "config",
-    "keyvalue",
-    "tls",
 ];
 
 impl WasmtimeFlags {
@@ -544,6 +543,7 @@ impl WasmtimeFlags {
         limits: &mut LimitFlags,
     ) -> anyhow::Result<Loading> {
         let mut unknown_imports = UnknownImports::Refuse;
+        let mut unlinked = Vec::new();
         let mut wasm = WasmOptions::default();
         let mut core_dump = None;
         let compile_cache = self.compiler_options(&mut wasm.codegen, &mut core_dump)?;
@@ -624,6 +624,19 @@ impl WasmtimeFlags {
                     let dir = value.ok_or_else(|| missing_value("-S", key, "/data"))?;
                     set_once(&mut grants.workdir, dir.to_string(), "-S cwd", "-w")?;
                     grants.workdir_unchecked = true;
+                }
+                // Left out as wasmtime leaves it out: a program that imports it is refused.
+                _ if let Some(interface) = Unlinked::named(key) => {
+                    let off = !switch("-S", key, value)?;
+                    unlinked.retain(|u| *u != interface);
+                    if off {
+                        unlinked.push(interface);
+                    }
+                }
+                // wasmtime 48 cannot turn `cli-exit-with-code` off (it warns), and links
+                // `network-error-code` only when asked; Skiff links both, whatever the switch.
+                "cli-exit-with-code" | "network-error-code" => {
+                    switch("-S", key, value)?;
                 }
                 _ if WASI_ON_ALREADY.contains(&key) => {
                     if !switch("-S", key, value)? {
@@ -790,6 +803,7 @@ impl WasmtimeFlags {
             compile_cache,
             allow_precompiled: self.allow_precompiled,
             core_dump,
+            unlinked,
             engine_option,
         })
     }

@@ -171,6 +171,7 @@ impl Supervisor {
             library_components: false,
             unknown_imports: skiff_runtime::UnknownImports::Refuse,
             preloads: Vec::new(),
+            unlinked: Vec::new(),
             wasm: Default::default(),
             allow_precompiled: false,
         })?;

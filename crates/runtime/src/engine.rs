@@ -35,6 +35,8 @@ pub struct RuntimeConfig {
     pub library_components: bool,
     /// What a program's imports that Skiff does not provide become.
     pub unknown_imports: UnknownImports,
+    /// The WASI interfaces `-S NAME=n` left out: a program that imports one is refused.
+    pub unlinked: Vec<Unlinked>,
     /// Core modules a module may import from, by the name it imports them under, as `wasmtime
     /// run --preload NAME=PATH` links them: instantiated in each run's store, before it.
     pub preloads: Vec<(String, PathBuf)>,
@@ -311,6 +313,62 @@ pub enum UnknownImports {
     DefaultValues,
 }
 
+/// A WASI interface that `wasmtime run -S NAME=n` leaves out of its linker. Skiff links it
+/// always; with the option, a program that imports it is refused when it loads, naming the
+/// option, where wasmtime would fail to link it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Unlinked {
+    Http,
+    Config,
+    Keyvalue,
+    Tls,
+    /// WASI 0.3 (`-S p3=n`).
+    P3,
+    /// WASI's `wasi_unstable` module (`-S preview0=n`).
+    Preview0,
+}
+
+impl Unlinked {
+    /// The `-S` option's name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Unlinked::Http => "http",
+            Unlinked::Config => "config",
+            Unlinked::Keyvalue => "keyvalue",
+            Unlinked::Tls => "tls",
+            Unlinked::P3 => "p3",
+            Unlinked::Preview0 => "preview0",
+        }
+    }
+
+    /// The interface `-S NAME=n` leaves out, by its `-S` name.
+    pub fn named(name: &str) -> Option<Unlinked> {
+        [
+            Unlinked::Http,
+            Unlinked::Config,
+            Unlinked::Keyvalue,
+            Unlinked::Tls,
+            Unlinked::P3,
+            Unlinked::Preview0,
+        ]
+        .into_iter()
+        .find(|u| u.name() == name)
+    }
+
+    /// Whether `import` (a component's import name, or a core module's import module) is of it.
+    pub(crate) fn covers(self, import: &str) -> bool {
+        let package = |prefix: &str| import.starts_with(prefix);
+        match self {
+            Unlinked::Http => package("wasi:http/"),
+            Unlinked::Config => package("wasi:config/"),
+            Unlinked::Keyvalue => package("wasi:keyvalue/"),
+            Unlinked::Tls => package("wasi:tls/"),
+            Unlinked::P3 => package("wasi:") && import.contains("@0.3."),
+            Unlinked::Preview0 => import == "wasi_unstable",
+        }
+    }
+}
+
 /// How a running command app is stopped at its CPU-time or wall-clock limit (HTTP handlers
 /// always use epochs: a process that serves them serves many requests at once).
 #[derive(Clone, Default)]
@@ -504,6 +562,10 @@ impl Runtime {
 
     pub(crate) fn unknown_imports(&self) -> UnknownImports {
         self.config.unknown_imports
+    }
+
+    pub(crate) fn unlinked(&self) -> &[Unlinked] {
+        &self.config.unlinked
     }
 
     pub(crate) fn allow_precompiled(&self) -> bool {

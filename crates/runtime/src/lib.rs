@@ -27,7 +27,7 @@ pub use cache::{CacheProblem, check as check_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
 pub use engine::{
     Codegen, Interrupt, LimitReport, PoolOptions, Pooling, Runtime, RuntimeConfig, StoreLimits,
-    UnknownImports, WasmOptions,
+    UnknownImports, Unlinked, WasmOptions,
 };
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
 pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};

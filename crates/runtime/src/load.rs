@@ -217,6 +217,8 @@ pub struct App {
     pub(crate) exit_process: Option<crate::LimitReport>,
     /// It imports wasi-nn, so runs only with `-S nn`.
     uses_nn: bool,
+    /// An import of an interface `-S NAME=n` left out, and which.
+    unlinked: Option<(String, crate::Unlinked)>,
     /// What each of its stores starts with: its runtime's fuel and `wasmtime run` limits.
     pub(crate) store: crate::engine::StoreOptions,
 }
@@ -326,15 +328,24 @@ impl Pre {
 
     /// Whether it imports wasi-nn (`wasi_ephemeral_nn`, `wasi:nn/*`).
     fn uses_nn(&self) -> bool {
+        self.imports()
+            .iter()
+            .any(|name| name.starts_with("wasi:nn/") || name == NN_MODULE)
+    }
+
+    /// The names it imports: a component's, or the modules its core modules import from.
+    fn imports(&self) -> Vec<String> {
         match (self, self.component()) {
             (_, Some(component)) => component
                 .component_type()
                 .imports(component.engine())
-                .any(|(name, _)| name.starts_with("wasi:nn/")),
+                .map(|(name, _)| name.to_string())
+                .collect(),
             (Pre::Module { pre, .. }, None) => pre
                 .modules()
-                .any(|module| module.imports().any(|i| i.module() == NN_MODULE)),
-            _ => false,
+                .flat_map(|module| module.imports().map(|i| i.module().to_string()))
+                .collect(),
+            _ => Vec::new(),
         }
     }
 
@@ -416,6 +427,13 @@ impl App {
     pub fn check_grants(&self, grants: &PreparedGrants) -> Result<(), RunError> {
         if self.uses_nn && grants.nn().is_none() {
             return Err(RunError::NnNotGranted(self.name.clone()));
+        }
+        if let Some((import, unlinked)) = &self.unlinked {
+            return Err(RunError::Unlinked {
+                app: self.name.clone(),
+                import: import.clone(),
+                option: unlinked.name(),
+            });
         }
         Ok(())
     }
@@ -531,6 +549,10 @@ impl Runtime {
                 _ => self.exit_process().cloned(),
             },
             uses_nn: pre.uses_nn(),
+            unlinked: pre.imports().into_iter().find_map(|import| {
+                let unlinked = self.unlinked().iter().find(|u| u.covers(&import))?;
+                Some((import, *unlinked))
+            }),
             pre,
             long_runners: self.long_runners.clone(),
             store: self.store_options(),

@@ -234,6 +234,13 @@ pub enum RunError {
     /// It imports wasi-nn, which was not granted.
     #[error("`{0}` uses wasi-nn, which this run does not grant")]
     NnNotGranted(String),
+    /// It imports an interface that `-S NAME=n` left out, as `wasmtime run` leaves it out.
+    #[error("`{app}` imports `{import}`, which `-S {option}=n` leaves out")]
+    Unlinked {
+        app: String,
+        import: String,
+        option: &'static str,
+    },
 }
 
 impl RunError {
@@ -245,6 +252,10 @@ impl RunError {
                 "grant it with `-S nn` (as `wasmtime run -S nn`), and `-S \
                  nn-graph=openvino::DIR` for a model it loads by name: wasi-nn runs models with the \
                  host's OpenVINO, inside Skiff's own process"
+            }
+            RunError::Unlinked { .. } => {
+                "drop the `=n` option: Skiff links the interface unless told not to (under \
+                 `wasmtime run`, a program that imports it fails to link too)"
             }
             RunError::Invoke(_) => {
                 "`--invoke NAME` calls an exported function of a core module with the arguments \

@@ -200,6 +200,7 @@ impl Run {
             library_components: self.invoke.is_some(),
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
+            unlinked: loading.unlinked,
             allow_precompiled: loading.allow_precompiled,
             wasm: WasmOptions {
                 // One program in this process: as many handles as `wasmtime run` gives it (a

@@ -85,6 +85,7 @@ impl Serve {
             library_components: false,
             unknown_imports: loading.unknown_imports,
             preloads: loading.preloads,
+            unlinked: loading.unlinked,
             allow_precompiled: false,
             wasm: loading.wasm.clone(),
         })?;

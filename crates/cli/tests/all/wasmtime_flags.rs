@@ -6,7 +6,7 @@
 
 use skiff_test_programs_artifacts::{
     P1_CLI_ENV, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_PANIC, P2_CLI_HELLO,
-    P2_CLI_PANIC, P2_HTTP_TRAP,
+    P2_CLI_PANIC, P2_HTTP_GET, P2_HTTP_TRAP,
 };
 
 use crate::http::Server;
@@ -206,6 +206,45 @@ fn wasi_options_skiff_has_on_already_are_accepted() {
         .run(&["run", "-S", "inherit-stdout=n", P2_CLI_HELLO])
         .code(125)
         .stderr_has("Skiff cannot turn inherit-stdout off");
+}
+
+/// `wasmtime run -S http=n` (and `config`, `keyvalue`, `tls`, `p3`, `preview0`) leaves the
+/// interface out of its linker: a program that imports it fails to link, any other runs. Skiff
+/// links them always, and with the option refuses such a program when it loads, naming it.
+/// `cli-exit-with-code=n` and `network-error-code=n` change nothing (wasmtime cannot turn the
+/// first off, and Skiff links the second always).
+#[test]
+fn interfaces_wasmtime_leaves_out_refuse_a_program_that_imports_them() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&["run", "-S", "http=n", P2_HTTP_GET, "http://127.0.0.1:9/"])
+        .code(125)
+        .stderr_has("imports `wasi:http/")
+        .stderr_has("which `-S http=n` leaves out")
+        .stderr_has("hint: drop the `=n` option");
+    for options in [
+        "http=n,config=n,keyvalue=n,tls=n,p3=n,preview0=n",
+        "cli-exit-with-code=n,network-error-code=n",
+    ] {
+        skiff
+            .run(&["run", "-S", options, P2_CLI_HELLO])
+            .success()
+            .stdout_is("Hello, world!\n");
+    }
+    skiff
+        .run(&["run", "-S", "preview0=n", P1_CLI_HELLO])
+        .success()
+        .stdout_is("Hello, world!\n");
+    // The last word wins, as in wasmtime.
+    skiff
+        .run(&[
+            "run",
+            "-S",
+            "http=n,http=y",
+            P2_HTTP_GET,
+            "http://127.0.0.1:9/",
+        ])
+        .stderr_lacks("leaves out");
 }
 
 /// Imports two functions no host provides (as an AssemblyScript module imports `env::abort`),
