@@ -526,6 +526,10 @@ pub fn parse_listen(spec: &str) -> Option<Listen> {
     }
 }
 
+/// What to give when a `-p` of a command is not a port.
+pub const LISTEN_HINT: &str = "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`, and `/udp` after it \
+     for UDP";
+
 /// Where a command may listen: a TCP port, or a UDP one.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Listen {

@@ -242,64 +242,52 @@ impl PreparedGrants {
         // Sockets where a grant reaches, or as `-S tcp|udp|allow-ip-name-lookup` switch them;
         // the check admits each address a socket binds, connects or sends to only as the grants
         // say, and logs a refusal with the grant that would allow it.
-        let switches = self.sockets;
         let granted =
             !self.egress.is_empty() || !self.listen.is_empty() || !self.listen_udp.is_empty();
-        let egress = self.egress.clone();
-        let resolved = self.resolved.clone();
-        let listen = Arc::new(Listening {
-            tcp: self.listen.clone(),
-            udp: self.listen_udp.clone(),
-            heard: Mutex::default(),
-        });
-        wasi.allow_tcp(switches.tcp.unwrap_or(granted))
-            .allow_udp(switches.udp.unwrap_or(granted))
-            // Name lookups can carry data out (DNS exfiltration): by default only when a grant
-            // names a host.
-            .allow_ip_name_lookup(
-                switches
-                    .ip_name_lookup
-                    .unwrap_or(egress.is_host() || !egress.names().is_empty()),
-            )
-            .socket_addr_check(move |addr, use_| {
-                let check = {
-                    let (egress, resolved, listen) = (&egress, &resolved, &listen);
-                    move || socket_allowed(egress, &resolved.current(), listen, addr, use_)
-                };
-                let tell = {
-                    let report = report.clone();
-                    move |checked: &Result<(), String>| {
-                        if let Err(message) = checked
-                            && !message.is_empty()
-                        {
-                            tracing::warn!("{message}");
-                            if let Some(report) = &report {
-                                report(message);
-                            }
-                        }
-                    }
-                };
-                let checked = check();
+        let (tcp, udp) = (
+            self.sockets.tcp.unwrap_or(granted),
+            self.sockets.udp.unwrap_or(granted),
+        );
+        // Name lookups can carry data out (DNS exfiltration): by default only when a grant
+        // names a host.
+        let lookups = self
+            .sockets
+            .ip_name_lookup
+            .unwrap_or(self.egress.is_host() || !self.egress.names().is_empty());
+        wasi.allow_tcp(tcp)
+            .allow_udp(udp)
+            .allow_ip_name_lookup(lookups);
+        // With no socket at all (most HTTP requests), wasmtime's own check, which refuses
+        // everything, stands: nothing to set up per instance.
+        if tcp || udp {
+            let check = Arc::new(SocketCheck {
+                egress: self.egress.clone(),
+                resolved: self.resolved.clone(),
+                listen: Listening {
+                    tcp: self.listen.clone(),
+                    udp: self.listen_udp.clone(),
+                    heard: Mutex::default(),
+                },
+                report,
+            });
+            wasi.socket_addr_check(move |addr, use_| {
+                let checked = check.allowed(addr, use_);
                 // An address no grant reached: a granted name may have resolved to it since.
                 if checked.is_err()
                     && matches!(use_, SocketAddrUse::TcpConnect | SocketAddrUse::UdpSend)
-                    && resolved.may_refresh()
+                    && check.resolved.may_refresh()
                 {
-                    let (egress, resolved, listen) =
-                        (egress.clone(), resolved.clone(), listen.clone());
+                    let check = check.clone();
                     return Box::pin(async move {
-                        let refresh = resolved.clone();
-                        let _ = tokio::task::spawn_blocking(move || refresh.refresh()).await;
-                        let checked =
-                            socket_allowed(&egress, &resolved.current(), &listen, addr, use_);
-                        tell(&checked);
-                        checked.is_ok()
+                        let resolved = check.resolved.clone();
+                        let _ = tokio::task::spawn_blocking(move || resolved.refresh()).await;
+                        check.tell(check.allowed(addr, use_))
                     });
                 }
-                tell(&checked);
-                let ok = checked.is_ok();
+                let ok = check.tell(checked);
                 Box::pin(async move { ok })
             });
+        }
         Ok(wasi)
     }
 }
@@ -486,6 +474,39 @@ pub enum FileIo {
 
 /// Told of each blocked socket, with the message that names the grant to add.
 pub type Report = Arc<dyn Fn(&str) + Send + Sync>;
+
+/// One instance's socket check: the grants, and where refusals are reported.
+struct SocketCheck {
+    egress: Arc<EgressRule>,
+    resolved: Arc<Resolved>,
+    listen: Listening,
+    report: Option<Report>,
+}
+
+impl SocketCheck {
+    fn allowed(&self, addr: SocketAddr, use_: SocketAddrUse) -> Result<(), String> {
+        socket_allowed(
+            &self.egress,
+            &self.resolved.current(),
+            &self.listen,
+            addr,
+            use_,
+        )
+    }
+
+    /// Logs a refusal (with the grant that would allow it) and says whether it was allowed.
+    fn tell(&self, checked: Result<(), String>) -> bool {
+        if let Err(message) = &checked
+            && !message.is_empty()
+        {
+            tracing::warn!("{message}");
+            if let Some(report) = &self.report {
+                report(message);
+            }
+        }
+        checked.is_ok()
+    }
+}
 
 /// Where one instance may serve: its `-p` grants, and the peers that sent a datagram to it,
 /// which it may answer (the most recent [`Listening::HEARD`]).

@@ -484,10 +484,7 @@ impl Supervisor {
                 Fail::new(
                     400,
                     format!("`{spec}` is not a port"),
-                    Some(
-                        "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`, \
-                         and `/udp` after it for UDP",
-                    ),
+                    Some(skiff_capabilities::LISTEN_HINT),
                 )
             })?;
             let listen = (ports.listen, ports.listen_udp);

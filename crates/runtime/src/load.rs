@@ -326,13 +326,6 @@ impl Pre {
         }
     }
 
-    /// Whether it imports wasi-nn (`wasi_ephemeral_nn`, `wasi:nn/*`).
-    fn uses_nn(&self) -> bool {
-        self.imports()
-            .iter()
-            .any(|name| name.starts_with("wasi:nn/") || name == NN_MODULE)
-    }
-
     /// The names it imports: a component's, or the modules its core modules import from.
     fn imports(&self) -> Vec<String> {
         match (self, self.component()) {
@@ -541,6 +534,7 @@ impl Runtime {
     }
 
     fn app(&self, name: &str, digest: String, pre: Pre) -> App {
+        let imports = pre.imports();
         App {
             name: name.to_string(),
             digest,
@@ -548,8 +542,11 @@ impl Runtime {
                 Pre::Http(_) => None,
                 _ => self.exit_process().cloned(),
             },
-            uses_nn: pre.uses_nn(),
-            unlinked: pre.imports().into_iter().find_map(|import| {
+            // wasi-nn: `wasi_ephemeral_nn` or `wasi:nn/*`.
+            uses_nn: imports
+                .iter()
+                .any(|name| name.starts_with("wasi:nn/") || name == NN_MODULE),
+            unlinked: imports.into_iter().find_map(|import| {
                 let unlinked = self.unlinked().iter().find(|u| u.covers(&import))?;
                 Some((import, *unlinked))
             }),

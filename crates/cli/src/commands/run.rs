@@ -235,8 +235,7 @@ impl Run {
         grants.add_listen(&self.daemon.ports).map_err(|spec| {
             user_error(
                 format!("`{spec}` is not a port"),
-                "give `-p PORT` (127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:6379`, and \
-                 `/udp` after it for UDP",
+                skiff_capabilities::LISTEN_HINT,
             )
         })?;
         let options = RunOptions {
