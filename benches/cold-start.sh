@@ -2,7 +2,8 @@
 # Cold-start benchmark: time to run a hello-world program to completion, measured in one run on one
 # machine, peers interleaved (A B C D, A B C D, ...):
 #   skiff     `skiff run hello.wasm`            (compile cache warm: the cached start is measured)
-#   wasmtime  `wasmtime run hello.wasm`         (wasmtime-cli 48.0.8, its default cache, warm)
+#   wasmtime  `wasmtime run hello.wasm`         (wasmtime-cli 48.0.8 by default, its default cache, warm;
+#             the table names the version run)
 #   wasmtime-aot  `wasmtime run --allow-precompiled hello.cwasm` (`wasmtime compile` first: the
 #             wasmtime CLI at its best, nothing to look up or decompress)
 #   native    the same program, static x86_64 binary
@@ -85,10 +86,12 @@ for ((r = 1; r <= ROUNDS; r++)); do
 done
 
 # --- report ------------------------------------------------------------------------------------
-report "$WORK/json" "$MACHINE" "$ROUNDS" "$OUT" <<'PY'
+report "$WORK/json" "$MACHINE" "$ROUNDS" "$OUT" "$("$WASMTIME" --version)" \
+    "$(git -C "$REPO" rev-parse --short HEAD 2>/dev/null || echo unknown)" <<'PY'
 import glob, json, os, statistics, sys
 
-jdir, machine, rounds, out = sys.argv[1], sys.argv[2], int(sys.argv[3]), sys.argv[4]
+jdir, machine, rounds, out, wasmtime, commit = sys.argv[1:7]
+rounds = int(rounds)
 peers = ["skiff", "wasmtime", "wasmtime-aot", "native", "docker"]
 samples = {}
 for p in peers:
@@ -114,6 +117,7 @@ lines = [
     "",
     machine,
     "",
+    f"`benches/cold-start.sh` at commit {commit}, the peer `{wasmtime}`. "
     f"{rounds} interleaved rounds (skiff, wasmtime, wasmtime-aot, native, docker), hyperfine -N, warm-up 3 "
     "per round; skiff and wasmtime with a warm compile cache, wasmtime-aot from `wasmtime compile` "
     "output; docker without `--rm` (containers pruned after each batch, untimed). p99 is nearest-rank "

@@ -23,7 +23,6 @@ use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use sha2::Digest as _;
 use wasmtime::Engine;
 
 use crate::load::AppKind;
@@ -58,20 +57,13 @@ fn kind_named(name: &str) -> Option<AppKind> {
 
 impl CompileCache {
     pub(crate) fn new(root: PathBuf, engine: &Engine) -> Self {
-        struct Sha(sha2::Sha256);
-        impl Hasher for Sha {
-            fn write(&mut self, bytes: &[u8]) {
-                self.0.update(bytes);
-            }
-            fn finish(&self) -> u64 {
-                unreachable!("only the bytes are used")
-            }
-        }
-        let mut hasher = Sha(sha2::Sha256::new());
+        // The directory only names the engine: wasmtime checks a loaded artifact's engine
+        // settings itself, so a fast stable hash will do where a cryptographic one cost a
+        // cached `skiff run` about 90k instructions (sha256 in software here).
+        let mut hasher = rustc_hash::FxHasher::default();
         engine.precompile_compatibility_hash().hash(&mut hasher);
-        let engine_key = hex::encode(&hasher.0.finalize()[..12]);
         CompileCache {
-            dir: root.join(engine_key),
+            dir: root.join(format!("{:016x}", hasher.finish())),
         }
     }
 
@@ -185,24 +177,20 @@ impl CompileCache {
     }
 }
 
-/// A file's identity: its device, inode, size, modification and change times, hashed. Any write
-/// to the file, or its replacement, changes it.
+/// A file's identity: its device, inode, size, modification and change times, as they are (no
+/// hash: two files never share one). Any write to the file, or its replacement, changes it.
 fn identity(file: &fs::Metadata) -> String {
     use std::os::unix::fs::MetadataExt as _;
-    let identity = [
+    format!(
+        "{:x}-{:x}-{:x}-{:x}.{:x}-{:x}.{:x}",
         file.dev(),
         file.ino(),
         file.size(),
-        file.mtime() as u64,
-        file.mtime_nsec() as u64,
-        file.ctime() as u64,
-        file.ctime_nsec() as u64,
-    ];
-    let mut hasher = sha2::Sha256::new();
-    for field in identity {
-        hasher.update(field.to_le_bytes());
-    }
-    hex::encode(&hasher.finalize()[..16])
+        file.mtime(),
+        file.mtime_nsec(),
+        file.ctime(),
+        file.ctime_nsec()
+    )
 }
 
 /// Whether the file last changed more than [`SETTLED`] ago (see the module's doc).

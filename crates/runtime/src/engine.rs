@@ -510,9 +510,26 @@ pub(crate) struct Engines {
     pub(crate) winch: bool,
     /// Proposals on by default that the user turned off (`-W simd=n`).
     pub(crate) proposals_off: WasmFeatures,
-    p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
-    p0_p1_linker: OnceLock<wasmtime::Linker<P1Host>>,
+    /// WASI preview 1 linkers, by what they hold besides preview 1 (`P1Extras::index`).
+    p1_linkers: [OnceLock<wasmtime::Linker<P1Host>>; 4],
     component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
+}
+
+/// What a WASI preview 1 linker holds besides preview 1, each only for the programs that import
+/// it: building a linker is a good part of a cached start (each host function registers its
+/// type with the engine), and wasi-nn's or preview 0's functions are imported by few programs.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct P1Extras {
+    /// `wasi_unstable`, for modules from older toolchains, as `wasmtime run` accepts them.
+    pub(crate) preview0: bool,
+    /// `wasi_ephemeral_nn`.
+    pub(crate) nn: bool,
+}
+
+impl P1Extras {
+    fn index(self) -> usize {
+        usize::from(self.preview0) | usize::from(self.nn) << 1
+    }
 }
 
 impl Runtime {
@@ -669,34 +686,29 @@ impl Engines {
             concurrent,
             winch: options.codegen.compiler == Some(wasmtime::Strategy::Winch),
             proposals_off: options.proposals_off,
-            p1_linker: OnceLock::new(),
-            p0_p1_linker: OnceLock::new(),
+            p1_linkers: Default::default(),
             component_linker: OnceLock::new(),
         })
     }
 
-    /// The linker for WASI preview 1 modules; with `preview0`, `wasi_unstable` too, for modules
-    /// from older toolchains, as `wasmtime run` accepts (linked only for those: building a
-    /// linker is a good part of a cached start).
-    pub(crate) fn p1_linker(&self, preview0: bool) -> &wasmtime::Linker<P1Host> {
-        let (cell, preview0) = match preview0 {
-            false => (&self.p1_linker, false),
-            true => (&self.p0_p1_linker, true),
-        };
-        cell.get_or_init(|| {
+    /// The linker for WASI preview 1 modules, with what `extras` asks for besides.
+    pub(crate) fn p1_linker(&self, extras: P1Extras) -> &wasmtime::Linker<P1Host> {
+        self.p1_linkers[extras.index()].get_or_init(|| {
             let mut linker = wasmtime::Linker::new(&self.engine);
             wasmtime_wasi::p1::add_to_linker_async(&mut linker, |host: &mut P1Host| &mut host.wasi)
                 .expect("WASI preview 1 links into an empty linker");
-            if preview0 {
+            if extras.preview0 {
                 wasmtime_wasi::p0::add_to_linker_async(&mut linker, |host: &mut P1Host| {
                     &mut host.wasi
                 })
                 .expect("WASI preview 0 links beside preview 1");
             }
-            // wasi-nn's preview 1 form, as `wasmtime run -S nn` links it; a module that imports
-            // it runs only with that grant (`App::check_grants`).
-            wasmtime_wasi_nn::witx::add_to_linker(&mut linker, P1Host::nn)
-                .expect("wasi-nn links beside WASI preview 1");
+            if extras.nn {
+                // wasi-nn's preview 1 form, as `wasmtime run -S nn` links it; a module that
+                // imports it runs only with that grant (`App::check_grants`).
+                wasmtime_wasi_nn::witx::add_to_linker(&mut linker, P1Host::nn)
+                    .expect("wasi-nn links beside WASI preview 1");
+            }
             linker
         })
     }

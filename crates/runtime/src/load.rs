@@ -9,7 +9,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 use crate::Runtime;
-use crate::engine::{Engines, Flavor, UnknownImports};
+use crate::engine::{Engines, Flavor, P1Extras, UnknownImports};
 use crate::limits::CpuTurns;
 use crate::run::{ComponentHost, P1Host, RunError};
 use skiff_capabilities::wasi::PreparedGrants;
@@ -826,8 +826,13 @@ impl Engines {
             name: name.to_string(),
             source: e.into_boxed_dyn_error(),
         };
-        let preview0 = module.imports().any(|i| i.module() == "wasi_unstable");
-        let linker = self.p1_linker(preview0);
+        // What the program and its preloads import besides preview 1.
+        let programs = || std::iter::once(module).chain(preloads.iter().map(|(_, m)| m));
+        let imports = |name: &str| programs().any(|m| m.imports().any(|i| i.module() == name));
+        let linker = self.p1_linker(P1Extras {
+            preview0: imports("wasi_unstable"),
+            nn: imports(NN_MODULE),
+        });
         // The engine's linker, or, with stubs, one of this program's own.
         let linker: Cow<'_, wasmtime::Linker<P1Host>> = match unknown {
             UnknownImports::Refuse => {
