@@ -512,7 +512,8 @@ pub(crate) struct Engines {
     pub(crate) proposals_off: WasmFeatures,
     /// WASI preview 1 linkers, by what they hold besides preview 1 (`P1Extras::index`).
     p1_linkers: [OnceLock<wasmtime::Linker<P1Host>>; 4],
-    component_linker: OnceLock<wasmtime::component::Linker<ComponentHost>>,
+    /// Component linkers, by the interfaces they hold besides WASI (`ComponentExtras::index`).
+    component_linkers: [OnceLock<wasmtime::component::Linker<ComponentHost>>; 32],
 }
 
 /// What a WASI preview 1 linker holds besides preview 1, each only for the programs that import
@@ -529,6 +530,46 @@ pub(crate) struct P1Extras {
 impl P1Extras {
     fn index(self) -> usize {
         usize::from(self.preview0) | usize::from(self.nn) << 1
+    }
+}
+
+/// The interfaces a component linker holds besides WASI, each only for the components that
+/// import it (any version): `wasi:http` alone is a hundred host functions to link.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct ComponentExtras {
+    pub(crate) http: bool,
+    pub(crate) config: bool,
+    pub(crate) keyvalue: bool,
+    pub(crate) nn: bool,
+    pub(crate) tls: bool,
+}
+
+impl ComponentExtras {
+    /// What `component` imports of them.
+    pub(crate) fn imported_by(component: &wasmtime::component::Component) -> Self {
+        let mut extras = ComponentExtras::default();
+        for (name, _) in component.component_type().imports(component.engine()) {
+            let Some(package) = name.split('/').next() else {
+                continue;
+            };
+            match package {
+                "wasi:http" => extras.http = true,
+                "wasi:config" => extras.config = true,
+                "wasi:keyvalue" => extras.keyvalue = true,
+                "wasi:nn" => extras.nn = true,
+                "wasi:tls" => extras.tls = true,
+                _ => {}
+            }
+        }
+        extras
+    }
+
+    fn index(self) -> usize {
+        [self.http, self.config, self.keyvalue, self.nn, self.tls]
+            .iter()
+            .enumerate()
+            .map(|(bit, &on)| usize::from(on) << bit)
+            .sum()
     }
 }
 
@@ -687,7 +728,7 @@ impl Engines {
             winch: options.codegen.compiler == Some(wasmtime::Strategy::Winch),
             proposals_off: options.proposals_off,
             p1_linkers: Default::default(),
-            component_linker: OnceLock::new(),
+            component_linkers: Default::default(),
         })
     }
 
@@ -713,13 +754,14 @@ impl Engines {
         })
     }
 
-    /// One linker for every component, command or HTTP handler: all of WASI 0.2 (Rust's std
-    /// imports `wasi:cli/*` even in HTTP handlers) and `wasi:http`, whose outgoing requests pass
-    /// the app's egress grants; on a concurrent engine WASI 0.3 and its `wasi:http` too (as
-    /// `wasmtime run` links them by default; the same `WasiCtx`, so the same grants, and one
-    /// `send_request` hook for both versions' requests).
-    pub(crate) fn component_linker(&self) -> &wasmtime::component::Linker<ComponentHost> {
-        self.component_linker.get_or_init(|| {
+    /// The linker for components: all of WASI 0.2 (Rust's std imports `wasi:cli/*` even in
+    /// HTTP handlers), on a concurrent engine WASI 0.3 too (as `wasmtime run` links them by
+    /// default; the same `WasiCtx`, so the same grants), and each interface of `extras`.
+    pub(crate) fn component_linker(
+        &self,
+        extras: ComponentExtras,
+    ) -> &wasmtime::component::Linker<ComponentHost> {
+        self.component_linkers[extras.index()].get_or_init(|| {
             let mut linker = wasmtime::component::Linker::new(&self.engine);
             // `wasi:sockets`' `network-error-code`, still unstable in 0.2, is linked as
             // `wasmtime run -S network-error-code` links it: a program that imports it runs.
@@ -727,31 +769,47 @@ impl Engines {
             options.network_error_code(true);
             wasmtime_wasi::p2::add_to_linker_with_options_async(&mut linker, &options)
                 .expect("WASI 0.2 links into an empty linker");
-            wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
-                .expect("wasi:http links beside WASI 0.2");
+            if self.concurrent {
+                wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
+            }
+            // `wasi:http`, whose outgoing requests pass the app's egress grants (one
+            // `send_request` hook for both versions' requests).
+            if extras.http {
+                wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)
+                    .expect("wasi:http links beside WASI 0.2");
+                if self.concurrent {
+                    wasmtime_wasi_http::p3::add_to_linker(&mut linker)
+                        .expect("wasi:http 0.3 links beside WASI 0.3");
+                }
+            }
             // `wasi:config/store` and `wasi:keyvalue` (in memory), as `wasmtime run -S config`
             // and `-S keyvalue` link them: the app's `-S config-var`s and
             // `-S keyvalue-in-memory-data`.
-            wasmtime_wasi_config::add_to_linker(&mut linker, ComponentHost::config)
-                .expect("wasi:config links beside WASI 0.2");
-            wasmtime_wasi_keyvalue::add_to_linker(&mut linker, ComponentHost::keyvalue)
-                .expect("wasi:keyvalue links beside WASI 0.2");
+            if extras.config {
+                wasmtime_wasi_config::add_to_linker(&mut linker, ComponentHost::config)
+                    .expect("wasi:config links beside WASI 0.2");
+            }
+            if extras.keyvalue {
+                wasmtime_wasi_keyvalue::add_to_linker(&mut linker, ComponentHost::keyvalue)
+                    .expect("wasi:keyvalue links beside WASI 0.2");
+            }
             // `wasi:nn`, as `wasmtime run -S nn` links it; a component that imports it runs only
             // with that grant (`App::check_grants`).
-            wasmtime_wasi_nn::wit::add_to_linker(&mut linker, ComponentHost::nn)
-                .expect("wasi:nn links beside WASI 0.2");
+            if extras.nn {
+                wasmtime_wasi_nn::wit::add_to_linker(&mut linker, ComponentHost::nn)
+                    .expect("wasi:nn links beside WASI 0.2");
+            }
             // `wasi:tls`, as `wasmtime run -S tls` links it: TLS over a stream of `wasi:sockets`,
             // so only to destinations the app's `--network` grants.
-            let mut tls = wasmtime_wasi_tls::p2::LinkOptions::default();
-            tls.tls(true);
-            wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls)
-                .expect("wasi:tls links beside WASI 0.2");
-            if self.concurrent {
-                wasmtime_wasi::p3::add_to_linker(&mut linker).expect("WASI 0.3 links beside 0.2");
-                wasmtime_wasi_http::p3::add_to_linker(&mut linker)
-                    .expect("wasi:http 0.3 links beside WASI 0.3");
-                wasmtime_wasi_tls::p3::add_to_linker(&mut linker)
-                    .expect("wasi:tls 0.3 links beside WASI 0.3");
+            if extras.tls {
+                let mut tls = wasmtime_wasi_tls::p2::LinkOptions::default();
+                tls.tls(true);
+                wasmtime_wasi_tls::p2::add_to_linker(&mut linker, &tls)
+                    .expect("wasi:tls links beside WASI 0.2");
+                if self.concurrent {
+                    wasmtime_wasi_tls::p3::add_to_linker(&mut linker)
+                        .expect("wasi:tls 0.3 links beside WASI 0.3");
+                }
             }
             linker
         })

@@ -9,7 +9,7 @@ use wasmtime::component::Component;
 use wasmtime::{Engine, Module};
 
 use crate::Runtime;
-use crate::engine::{Engines, Flavor, P1Extras, UnknownImports};
+use crate::engine::{ComponentExtras, Engines, Flavor, P1Extras, UnknownImports};
 use crate::limits::CpuTurns;
 use crate::run::{ComponentHost, P1Host, RunError};
 use skiff_capabilities::wasi::PreparedGrants;
@@ -914,10 +914,11 @@ impl Engines {
             export,
             source: e.into_boxed_dyn_error(),
         };
+        let linker = self.component_linker(ComponentExtras::imported_by(component));
         let pre = match unknown {
-            UnknownImports::Refuse => self.component_linker().instantiate_pre(component),
+            UnknownImports::Refuse => linker.instantiate_pre(component),
             UnknownImports::Trap => {
-                let mut linker = self.component_linker().clone();
+                let mut linker = linker.clone();
                 linker
                     .define_unknown_imports_as_traps(component)
                     .and_then(|()| linker.instantiate_pre(component))
