@@ -548,18 +548,13 @@ impl ComponentExtras {
     /// What `component` imports of them.
     pub(crate) fn imported_by(component: &wasmtime::component::Component) -> Self {
         let mut extras = ComponentExtras::default();
+        // The same families `-S NAME=n` leaves out (`Unlinked::covers`), and wasi-nn.
         for (name, _) in component.component_type().imports(component.engine()) {
-            let Some(package) = name.split('/').next() else {
-                continue;
-            };
-            match package {
-                "wasi:http" => extras.http = true,
-                "wasi:config" => extras.config = true,
-                "wasi:keyvalue" => extras.keyvalue = true,
-                "wasi:nn" => extras.nn = true,
-                "wasi:tls" => extras.tls = true,
-                _ => {}
-            }
+            extras.http |= Unlinked::Http.covers(name);
+            extras.config |= Unlinked::Config.covers(name);
+            extras.keyvalue |= Unlinked::Keyvalue.covers(name);
+            extras.tls |= Unlinked::Tls.covers(name);
+            extras.nn |= name.starts_with("wasi:nn/");
         }
         extras
     }
