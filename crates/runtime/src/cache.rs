@@ -31,6 +31,18 @@ pub(crate) struct CompileCache {
     dir: PathBuf,
 }
 
+/// In each engine's directory: which Skiff made it ([`build_id`]), so that `skiff system prune`
+/// can remove what other versions compiled, which this one never loads.
+const BUILD_FILE: &str = "BUILD";
+
+fn build_id() -> String {
+    format!(
+        "skiff {} wasmtime {}\n",
+        env!("CARGO_PKG_VERSION"),
+        crate::WASMTIME_VERSION
+    )
+}
+
 /// How long a file must have been left unchanged before its identity stands for its contents.
 const SETTLED: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -134,6 +146,10 @@ impl CompileCache {
         kind: AppKind,
     ) -> std::io::Result<PathBuf> {
         fs::create_dir_all(&self.dir)?;
+        let build = self.dir.join(BUILD_FILE);
+        if !build.exists() {
+            write_atomic(&self.dir, &build, build_id().as_bytes())?;
+        }
         let (artifact_path, sum_path) = self.paths(digest);
         write_atomic(&self.dir, &artifact_path, artifact)?;
         let sum = format!(
@@ -247,8 +263,8 @@ pub struct CacheProblem {
 }
 
 /// Checks every entry under the cache root `root` (all engines' directories): a `.cwasm` must
-/// match its `.crc`, a `.crc` must have its `.cwasm`, and nothing else may be there (temp files
-/// of interrupted writes). With `repair`, broken entries are removed: the next run recompiles.
+/// match its `.crc`, a `.crc` must have its `.cwasm`, and nothing else may be there but the
+/// `BUILD` file (temp files of interrupted writes). With `repair`, broken entries are removed: the next run recompiles.
 /// Returns the number of entries checked and the problems.
 pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProblem>)> {
     let mut checked = 0;
@@ -282,6 +298,7 @@ pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProb
                 }
                 Some("crc") if paths.contains(&path.with_extension("cwasm")) => None,
                 Some("crc") => Some("a checksum without its compiled code"),
+                _ if path.file_name() == Some(BUILD_FILE.as_ref()) => None,
                 Some("file") => match fs::read_to_string(&path) {
                     Ok(digest) if is_digest(&digest) => None,
                     _ => Some("a file's recorded digest that is not a digest"),
@@ -302,6 +319,42 @@ pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProb
         }
     }
     Ok((checked, problems))
+}
+
+/// What [`prune`] removed: compiled entries (programs), and the bytes of every file it removed.
+#[derive(Debug, Default)]
+pub struct Pruned {
+    pub entries: usize,
+    pub bytes: u64,
+}
+
+/// Removes, under the cache root `root`, the engine directories of other Skiff versions (their
+/// `BUILD` names another version, or none: made before versions were recorded), or with `all`
+/// every one. A program whose code is removed is compiled again when next run.
+pub fn prune(root: &Path, all: bool) -> std::io::Result<Pruned> {
+    let mut pruned = Pruned::default();
+    let engines = match fs::read_dir(root) {
+        Ok(dirs) => dirs,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(pruned),
+        Err(e) => return Err(e),
+    };
+    for engine in engines {
+        let engine = engine?.path();
+        if !engine.is_dir() {
+            continue;
+        }
+        let current = fs::read_to_string(engine.join(BUILD_FILE)).is_ok_and(|b| b == build_id());
+        if current && !all {
+            continue;
+        }
+        for entry in fs::read_dir(&engine)?.flatten() {
+            let path = entry.path();
+            pruned.entries += usize::from(path.extension().is_some_and(|e| e == "cwasm"));
+            pruned.bytes += entry.metadata().map_or(0, |m| m.len());
+        }
+        fs::remove_dir_all(&engine)?;
+    }
+    Ok(pruned)
 }
 
 #[cfg(test)]

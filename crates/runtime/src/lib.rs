@@ -23,7 +23,7 @@ mod run;
 mod tls;
 mod warm;
 
-pub use cache::{CacheProblem, check as check_compile_cache};
+pub use cache::{CacheProblem, Pruned, check as check_compile_cache, prune as prune_compile_cache};
 pub use egress::{HttpError, PeerCall, PeerResponse, Peers, WasiBody};
 pub use engine::{
     Codegen, Interrupt, LimitReport, PoolOptions, Pooling, Runtime, RuntimeConfig, StoreLimits,

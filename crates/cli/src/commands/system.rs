@@ -2,6 +2,7 @@
 
 use std::process::ExitCode;
 
+use anyhow::Context as _;
 use clap::Subcommand;
 
 use crate::settings::GlobalFlags;
@@ -21,6 +22,17 @@ pub enum System {
         #[arg(long)]
         repair: bool,
     },
+    /// Remove what nothing uses, as `docker system prune`: apps in the daemon that have exited,
+    /// image data no image name refers to, and code compiled by other versions of Skiff
+    Prune {
+        /// Remove all compiled code, not only other versions' (each program is compiled again
+        /// when next run)
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
+    },
 }
 
 impl System {
@@ -28,6 +40,7 @@ impl System {
         let repair = match self {
             System::Df => return df(global),
             System::Check { repair } => repair,
+            System::Prune { all, force } => return prune(global, all, force),
         };
         let store = global.image_store()?;
         let images = skiff_image::check::check(&store, repair)?;
@@ -71,6 +84,68 @@ impl System {
             ExitCode::from(1)
         })
     }
+}
+
+/// `skiff system prune`: what it will remove, a confirmation unless `force`, then each part in
+/// turn. Without a daemon there are no apps to remove; the rest is this root's files.
+fn prune(global: &GlobalFlags, all: bool, force: bool) -> anyhow::Result<ExitCode> {
+    let code = if all {
+        "all compiled code"
+    } else {
+        "code compiled by other versions of Skiff"
+    };
+    println!(
+        "WARNING! This will remove:\n  - all apps in the daemon that have exited\n  \
+         - image data no image name refers to\n  - {code}"
+    );
+    if !force && !confirmed()? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let client = global.client();
+    match global.block_on(client.list(true)) {
+        Ok(apps) => {
+            let mut removed = Vec::new();
+            for app in apps
+                .iter()
+                .filter(|app| app.state == skiff_api::AppState::Exited)
+            {
+                // One that restarted meanwhile is refused by the daemon, and kept.
+                match global.block_on(client.remove(&app.name, false)) {
+                    Ok(()) => removed.push(app.name.as_str()),
+                    Err(e) => tracing::warn!("kept `{}`: {e}", app.name),
+                }
+            }
+            if !removed.is_empty() {
+                println!("Deleted apps:\n{}", removed.join("\n"));
+            }
+        }
+        Err(skiff_api::ClientError::NoDaemon { .. }) => {}
+        Err(e) => return Err(e).context("failed to list the daemon's apps"),
+    }
+    let (blobs, image_bytes) = global.image_store()?.prune()?;
+    let cache = global.compile_cache_dir();
+    let compiled = skiff_runtime::prune_compile_cache(&cache, all)
+        .with_context(|| format!("failed to remove compiled code under `{}`", cache.display()))?;
+    println!(
+        "Deleted {blobs} image blobs and {} compiled programs\nTotal reclaimed space: {}",
+        compiled.entries,
+        skiff_capabilities::ByteSize(image_bytes + compiled.bytes)
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Asks on the terminal, as `docker system prune` does; anything but `y`/`yes` (or end of input)
+/// is a no.
+fn confirmed() -> anyhow::Result<bool> {
+    use std::io::Write as _;
+    print!("Are you sure you want to continue? [y/N] ");
+    std::io::stdout().flush()?;
+    let mut answer = String::new();
+    std::io::stdin().read_line(&mut answer)?;
+    Ok(matches!(
+        answer.trim().to_ascii_lowercase().as_str(),
+        "y" | "yes"
+    ))
 }
 
 /// `skiff system df`: TYPE, how many, and the bytes on disk, under this root.

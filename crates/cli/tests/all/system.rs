@@ -124,3 +124,87 @@ fn df_shows_what_the_store_and_caches_hold() {
     assert_eq!(rows[1][..3], ["Compiled", "code", "1"], "{}", out.stdout);
     assert_ne!(rows[1][3], "0", "{}", out.stdout);
 }
+
+/// The compile cache's directories of other Skiff versions: one whose `BUILD` names another
+/// version, and one made before versions were recorded.
+fn other_versions_code(skiff: &Skiff) -> [std::path::PathBuf; 2] {
+    let compiled = skiff.root().join("cache/compiled");
+    let dirs = [
+        compiled.join("00000000000000aa"),
+        compiled.join("00000000000000bb"),
+    ];
+    for dir in &dirs {
+        std::fs::create_dir_all(dir).unwrap();
+        std::fs::write(dir.join("ab.cwasm"), vec![0u8; 4096]).unwrap();
+        std::fs::write(dir.join("ab.crc"), "4096 00000000 module\n").unwrap();
+    }
+    std::fs::write(dirs[0].join("BUILD"), "skiff 0.0.1 wasmtime 40.0.0\n").unwrap();
+    dirs
+}
+
+/// `system prune`, as `docker system prune`: asks first (a no removes nothing), then removes the
+/// code other Skiff versions compiled and keeps this version's, so the image still runs without
+/// compiling; `--all` removes this version's code too, and the next run compiles it again.
+#[test]
+fn prune_removes_other_versions_code_and_keeps_what_this_one_uses() {
+    let skiff = store_with_an_image();
+    let ours = only_entry(&skiff.root().join("cache/compiled"));
+    let stale = other_versions_code(&skiff);
+
+    let declined = skiff.run_with(skiff.command().args(["system", "prune"]), b"n\n");
+    declined
+        .success()
+        .stdout_has("code compiled by other versions of Skiff")
+        .stdout_has("Are you sure you want to continue? [y/N]")
+        .stdout_lacks("reclaimed");
+    assert!(stale.iter().all(|dir| dir.exists()));
+
+    let pruned = skiff.run_with(skiff.command().args(["system", "prune"]), b"y\n");
+    pruned
+        .success()
+        .stdout_has("Deleted 0 image blobs and 2 compiled programs")
+        .stdout_has("Total reclaimed space: 8.");
+    assert!(stale.iter().all(|dir| !dir.exists()), "{}", pruned.stdout);
+    assert!(ours.join("BUILD").exists());
+    skiff
+        .run(&["system", "check"])
+        .success()
+        .stdout_has("1 compiled entries: no problems");
+
+    skiff
+        .run(&["system", "prune", "--all", "--force"])
+        .success()
+        .stdout_lacks("Are you sure")
+        .stdout_has("all compiled code")
+        .stdout_has("and 1 compiled programs");
+    assert!(!ours.exists());
+    skiff
+        .run(&["run", "reader:1.0", "/data/hello.txt"])
+        .success()
+        .stdout_is("packaged\n");
+    assert!(
+        ours.join("BUILD").exists(),
+        "compiled again, in this version's directory"
+    );
+}
+
+/// `system prune -f` with a daemon: the apps that exited go, with their logs; a running one and
+/// the image data a name still refers to stay.
+#[test]
+fn prune_removes_exited_apps_from_the_daemon() {
+    use skiff_test_programs_artifacts::{P1_CLI_HELLO, P1_CLI_SLEEP};
+    let daemon = crate::daemon::Daemon::start();
+    daemon.run_to_exit("done", &[P1_CLI_HELLO]).success();
+    daemon.run_d("sleeper", &[P1_CLI_SLEEP, "600000"]).success();
+
+    daemon
+        .run(&["system", "prune", "-f"])
+        .success()
+        .stdout_has("Deleted apps:\ndone\n");
+    daemon
+        .run(&["ps", "-a"])
+        .success()
+        .stdout_has("sleeper")
+        .stdout_lacks("done");
+    daemon.run(&["logs", "done"]).code(125).stderr_has("done");
+}
