@@ -66,12 +66,14 @@ pub struct WasmtimeFlags {
     /// so that `perf record` and `perf report` show the program's own functions
     #[arg(long, value_name = "perfmap")]
     profile: Option<String>,
-    /// `wasmtime run`'s recording and cross-compilation options: taken only to be refused by
-    /// name (not clap's unknown-option error).
+    /// `wasmtime run`'s recording, cross-compilation and debugger (`-g`) options: taken only to
+    /// be refused by name (not clap's unknown-option error).
     #[arg(short = 'R', long = "record", hide = true)]
     record: Vec<String>,
     #[arg(long, hide = true)]
     target: Option<String>,
+    #[arg(short = 'g', long = "gdbstub", hide = true)]
+    gdbstub: Option<String>,
     /// Also run a module or component `wasmtime compile` made (a `.cwasm`), as `wasmtime run
     /// --allow-precompiled` does: native code, to be trusted as your own (in the foreground)
     #[arg(long)]
@@ -257,6 +259,13 @@ impl WasmtimeFlags {
             return Err(user_error(
                 format!("`-R {option}`: Skiff does not record runs for replay"),
                 "drop it; `wasmtime run -R` records a run for `wasmtime replay`",
+            ));
+        }
+        if let Some(address) = &self.gdbstub {
+            return Err(user_error(
+                format!("`-g {address}`: Skiff has no debugger stub built in"),
+                "drop it; to step through the program, run it with `wasmtime run -g` (or \
+                 `-D debug-info` and a native debugger)",
             ));
         }
         if let Some(target) = &self.target {
@@ -1165,6 +1174,7 @@ mod tests {
                 "-D coredump=./app.coredump",
             ),
             (&["-O", "opt-level=3"][..], "opt-level=0"),
+            (&["-g", "1234"][..], "wasmtime run -g"),
         ] {
             let e = apply(args).unwrap_err();
             let hint_text = &e.downcast_ref::<crate::errors::UserError>().unwrap().hint;
