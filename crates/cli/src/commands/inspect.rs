@@ -27,6 +27,12 @@ pub struct Inspect {
 }
 
 impl Inspect {
+    /// As `docker image inspect`: a name that no local image has is an error, not an app.
+    pub fn images_only(mut self) -> Self {
+        self.kind = Some("image".to_string());
+        self
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let store = global.image_store()?;
         let image = match self.kind.as_deref() {

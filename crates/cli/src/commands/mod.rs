@@ -68,8 +68,7 @@ pub enum Command {
     Push(Deferred<push::Push>),
     Pull(Deferred<pull::Pull>),
     Rmi(Deferred<rmi::Rmi>),
-    #[command(subcommand)]
-    Image(image::Image),
+    Image(Group<image::Image>),
     Save(Deferred<save::Save>),
     Load(Deferred<load::Load>),
     Daemon(Deferred<daemon::Daemon>),
@@ -77,8 +76,7 @@ pub enum Command {
     Info(Deferred<info::Info>),
     Version(Deferred<version::Version>),
     Dashboard(Deferred<dashboard::Dashboard>),
-    #[command(subcommand)]
-    System(system::System),
+    System(Group<system::System>),
 }
 
 /// A verb's flags, built by clap only once it needs them: when that verb is parsed, or for help
@@ -107,6 +105,47 @@ impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
 
     fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
         T::from_arg_matches_mut(matches).map(Deferred)
+    }
+
+    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches(matches)
+    }
+
+    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
+        self.0.update_from_arg_matches_mut(matches)
+    }
+}
+
+/// A verb's own verbs (`skiff image ls`), added by clap only once it needs them, as [`Deferred`]
+/// adds a verb's flags.
+#[derive(Debug)]
+pub struct Group<T>(pub T);
+
+impl<T: Subcommand> Args for Group<T> {
+    fn augment_args(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| {
+            T::augment_subcommands(cmd)
+                .subcommand_required(true)
+                .arg_required_else_help(true)
+        })
+    }
+
+    fn augment_args_for_update(cmd: clap::Command) -> clap::Command {
+        cmd.defer(|cmd| {
+            T::augment_subcommands_for_update(cmd)
+                .subcommand_required(true)
+                .arg_required_else_help(true)
+        })
+    }
+}
+
+impl<T: FromArgMatches> FromArgMatches for Group<T> {
+    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches(matches).map(Group)
+    }
+
+    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+        T::from_arg_matches_mut(matches).map(Group)
     }
 
     fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
@@ -190,12 +229,12 @@ impl Command {
             Command::Push(c) => c.0.execute(global),
             Command::Pull(c) => c.0.execute(global),
             Command::Rmi(c) => c.0.execute(global),
-            Command::Image(c) => c.execute(global),
+            Command::Image(c) => c.0.execute(global),
             Command::Save(c) => c.0.execute(global),
             Command::Load(c) => c.0.execute(global),
             Command::Daemon(c) => c.0.execute(global),
             Command::Compose(c) => c.0.execute(global),
-            Command::System(c) => c.execute(global),
+            Command::System(c) => c.0.execute(global),
         }
     }
 }

@@ -7,7 +7,7 @@ use clap::Subcommand;
 
 use crate::settings::GlobalFlags;
 
-/// Check Skiff's store and caches, and show the disk they use
+/// Check Skiff's store and caches, show the disk they use, and remove what nothing uses
 #[derive(Debug, Subcommand)]
 pub enum System {
     /// Show the disk space Skiff uses, as `docker system df`: images (their blobs and extracted

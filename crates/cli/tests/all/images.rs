@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET};
 
 use crate::registry::{Registry, Response};
-use crate::support::{Skiff, path_str};
+use crate::support::{Skiff, build_reader_with_files, path_str};
 
 /// An app directory: `skiff.toml` plus `app.wasm` (a copy of `wasm`) and `extra` files.
 fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
@@ -1023,4 +1023,39 @@ fn plain_http_to_a_registry_off_loopback_needs_insecure() {
         .run(&["run", &remote])
         .success()
         .stdout_is("Hello, world!\n");
+}
+
+/// Docker's management-command spellings of the image verbs (`docker image ls`, `rm`, `inspect`,
+/// `tag`) do what the verbs do; `image inspect` looks only for images.
+#[test]
+fn image_subcommands_are_the_image_verbs() {
+    let skiff = Skiff::new();
+    let _dir = build_reader_with_files(&skiff, "reader:1.0");
+    let images = skiff.run(&["images"]);
+    images.success().stdout_has("reader");
+    skiff
+        .run(&["image", "ls"])
+        .success()
+        .stdout_is(&images.stdout);
+    skiff
+        .run(&["image", "list"])
+        .success()
+        .stdout_is(&images.stdout);
+    skiff
+        .run(&["image", "inspect", "reader:1.0"])
+        .success()
+        .stdout_has("Name:     reader:1.0\n");
+    skiff
+        .run(&["image", "inspect", "no-such-app"])
+        .code(125)
+        .stderr_has("no image `no-such-app`");
+    skiff
+        .run(&["image", "tag", "reader:1.0", "copy:2"])
+        .success();
+    skiff.run(&["image", "rm", "reader:1.0"]).success();
+    skiff
+        .run(&["image", "ls"])
+        .success()
+        .stdout_lacks("reader")
+        .stdout_has("copy");
 }
