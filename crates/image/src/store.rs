@@ -325,6 +325,28 @@ impl Store {
         })
     }
 
+    /// Removes, in one write, every name whose image no app holds (`docker image prune -a`);
+    /// returns the names removed. Their blobs go at the next [`Store::prune`].
+    pub fn remove_unused_names(&self) -> Result<Vec<String>, StoreError> {
+        let mut removed = Vec::new();
+        self.update(|table| {
+            let held: std::collections::HashSet<String> = table
+                .refs
+                .iter()
+                .filter(|(name, _)| is_hold(name))
+                .map(|(_, entry)| entry.digest.clone())
+                .collect();
+            table.refs.retain(|name, entry| {
+                let keep = is_hold(name) || held.contains(&entry.digest);
+                if !keep {
+                    removed.push(name.clone());
+                }
+                keep
+            });
+        })?;
+        Ok(removed)
+    }
+
     /// Points `name` at the manifest `digest`.
     pub fn set_ref(&self, name: &str, digest: &str) -> Result<(), StoreError> {
         self.update(|table| {

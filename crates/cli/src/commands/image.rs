@@ -21,7 +21,15 @@ pub enum Image {
     #[command(visible_alias = "list")]
     Ls(Deferred<super::images::Images>),
     /// Delete every blob that no image name refers to, and leftovers of interrupted writes
-    Prune,
+    Prune {
+        /// Also remove every image no app of the daemon uses (their names, then their blobs),
+        /// as `docker image prune -a`
+        #[arg(short, long)]
+        all: bool,
+        /// Do not ask for confirmation (asked only with --all)
+        #[arg(short, long)]
+        force: bool,
+    },
     /// Pull an image from a registry (`skiff pull`)
     Pull(Deferred<super::pull::Pull>),
     /// Push an image to a registry (`skiff push`)
@@ -47,8 +55,14 @@ impl Image {
             Image::Rm(c) => c.0.execute(global),
             Image::Save(c) => c.0.execute(global),
             Image::Tag(c) => c.0.execute(global),
-            Image::Prune => {
-                let (count, bytes) = global.image_store()?.prune()?;
+            Image::Prune { all, force } => {
+                if all {
+                    println!("WARNING! This will remove all images no app uses.");
+                    if !force && !super::system::confirmed()? {
+                        return Ok(ExitCode::SUCCESS);
+                    }
+                }
+                let (count, bytes) = prune_images(global, all)?;
                 println!(
                     "Deleted {count} blobs, reclaimed {}",
                     skiff_capabilities::ByteSize(bytes.max(1))
@@ -57,4 +71,16 @@ impl Image {
             }
         }
     }
+}
+
+/// With `all`, removes the names of images no app holds, printing each as Docker does; then every
+/// blob no name reaches. Returns the blobs and bytes freed.
+pub(crate) fn prune_images(global: &GlobalFlags, all: bool) -> anyhow::Result<(usize, u64)> {
+    let store = global.image_store()?;
+    if all {
+        for name in store.remove_unused_names()? {
+            println!("Untagged: {}", skiff_image::display_name(&name));
+        }
+    }
+    Ok(store.prune()?)
 }

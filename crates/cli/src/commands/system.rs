@@ -25,8 +25,8 @@ pub enum System {
     /// Remove what nothing uses, as `docker system prune`: apps in the daemon that have exited,
     /// image data no image name refers to, and code compiled by other versions of Skiff
     Prune {
-        /// Remove all compiled code, not only other versions' (each program is compiled again
-        /// when next run)
+        /// Also remove every image no app uses, and all compiled code, not only other versions'
+        /// (each program is compiled again when next run)
         #[arg(short, long)]
         all: bool,
         /// Do not ask for confirmation
@@ -89,14 +89,16 @@ impl System {
 /// `skiff system prune`: what it will remove, a confirmation unless `force`, then each part in
 /// turn. Without a daemon there are no apps to remove; the rest is this root's files.
 fn prune(global: &GlobalFlags, all: bool, force: bool) -> anyhow::Result<ExitCode> {
-    let code = if all {
-        "all compiled code"
-    } else {
-        "code compiled by other versions of Skiff"
+    let (images, code) = match all {
+        true => ("all images no app uses", "all compiled code"),
+        false => (
+            "image data no image name refers to",
+            "code compiled by other versions of Skiff",
+        ),
     };
     println!(
         "WARNING! This will remove:\n  - all apps in the daemon that have exited\n  \
-         - image data no image name refers to\n  - {code}"
+         - {images}\n  - {code}"
     );
     if !force && !confirmed()? {
         return Ok(ExitCode::SUCCESS);
@@ -122,7 +124,7 @@ fn prune(global: &GlobalFlags, all: bool, force: bool) -> anyhow::Result<ExitCod
         Err(skiff_api::ClientError::NoDaemon { .. }) => {}
         Err(e) => return Err(e).context("failed to list the daemon's apps"),
     }
-    let (blobs, image_bytes) = global.image_store()?.prune()?;
+    let (blobs, image_bytes) = super::image::prune_images(global, all)?;
     let cache = global.compile_cache_dir();
     let compiled = skiff_runtime::prune_compile_cache(&cache, all)
         .with_context(|| format!("failed to remove compiled code under `{}`", cache.display()))?;
@@ -136,7 +138,7 @@ fn prune(global: &GlobalFlags, all: bool, force: bool) -> anyhow::Result<ExitCod
 
 /// Asks on the terminal, as `docker system prune` does; anything but `y`/`yes` (or end of input)
 /// is a no.
-fn confirmed() -> anyhow::Result<bool> {
+pub(crate) fn confirmed() -> anyhow::Result<bool> {
     use std::io::Write as _;
     print!("Are you sure you want to continue? [y/N] ");
     std::io::stdout().flush()?;

@@ -1058,4 +1058,16 @@ fn image_subcommands_are_the_image_verbs() {
         .success()
         .stdout_lacks("reader")
         .stdout_has("copy");
+    // `image prune -a`: asks first, then removes every image no app uses.
+    skiff
+        .run_with(skiff.command().args(["image", "prune", "-a"]), b"n\n")
+        .success()
+        .stdout_has("Are you sure you want to continue? [y/N]")
+        .stdout_lacks("Untagged");
+    skiff
+        .run(&["image", "prune", "-a", "-f"])
+        .success()
+        .stdout_has("Untagged: copy:2")
+        .stdout_lacks("Deleted 0 blobs");
+    skiff.run(&["image", "ls"]).success().stdout_lacks("copy");
 }

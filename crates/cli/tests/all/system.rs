@@ -171,40 +171,70 @@ fn prune_removes_other_versions_code_and_keeps_what_this_one_uses() {
         .success()
         .stdout_has("1 compiled entries: no problems");
 
+    // `--all`: this version's code too, and every image no app uses.
     skiff
         .run(&["system", "prune", "--all", "--force"])
         .success()
         .stdout_lacks("Are you sure")
-        .stdout_has("all compiled code")
+        .stdout_has("all images no app uses")
+        .stdout_has("Untagged: reader:1.0")
         .stdout_has("and 1 compiled programs");
     assert!(!ours.exists());
+    skiff.run(&["images"]).success().stdout_lacks("reader");
     skiff
-        .run(&["run", "reader:1.0", "/data/hello.txt"])
-        .success()
-        .stdout_is("packaged\n");
+        .run(&["run", skiff_test_programs_artifacts::P1_CLI_HELLO])
+        .success();
     assert!(
         ours.join("BUILD").exists(),
         "compiled again, in this version's directory"
     );
 }
 
-/// `system prune -f` with a daemon: the apps that exited go, with their logs; a running one and
-/// the image data a name still refers to stay.
+/// `system prune` with a daemon: the apps that exited go, with their logs; a running one stays,
+/// and with `-a` so does the image it runs, while an image no app uses is removed.
 #[test]
-fn prune_removes_exited_apps_from_the_daemon() {
+fn prune_removes_exited_apps_and_images_no_app_uses() {
     use skiff_test_programs_artifacts::{P1_CLI_HELLO, P1_CLI_SLEEP};
     let daemon = crate::daemon::Daemon::start();
+    let sleepy = crate::support::dir_with(&[(
+        "skiff.toml",
+        "manifest_version = 1\n\n[app]\nname = \"sleepy\"\nversion = \"1.0.0\"\n\n\
+         [build]\nwasm = \"app.wasm\"\n",
+    )]);
+    std::fs::copy(P1_CLI_SLEEP, sleepy.path().join("app.wasm")).unwrap();
+    daemon
+        .run(&[
+            "build",
+            "-t",
+            "sleepy:1",
+            crate::support::path_str(sleepy.path()),
+        ])
+        .success();
+    let _unused = crate::support::build_reader_with_files(&daemon.skiff, "unused:1");
     daemon.run_to_exit("done", &[P1_CLI_HELLO]).success();
-    daemon.run_d("sleeper", &[P1_CLI_SLEEP, "600000"]).success();
+    daemon.run_d("sleeper", &["sleepy:1", "600000"]).success();
 
     daemon
         .run(&["system", "prune", "-f"])
         .success()
-        .stdout_has("Deleted apps:\ndone\n");
+        .stdout_has("Deleted apps:\ndone\n")
+        .stdout_lacks("Untagged");
     daemon
         .run(&["ps", "-a"])
         .success()
         .stdout_has("sleeper")
         .stdout_lacks("done");
     daemon.run(&["logs", "done"]).code(125).stderr_has("done");
+
+    daemon
+        .run(&["system", "prune", "-a", "-f"])
+        .success()
+        .stdout_has("Untagged: unused:1")
+        .stdout_lacks("sleepy");
+    daemon
+        .run(&["images"])
+        .success()
+        .stdout_has("sleepy")
+        .stdout_lacks("unused");
+    daemon.run(&["ps"]).success().stdout_has("sleeper");
 }
