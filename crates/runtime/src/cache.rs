@@ -264,8 +264,8 @@ pub struct CacheProblem {
 
 /// Checks every entry under the cache root `root` (all engines' directories): a `.cwasm` must
 /// match its `.crc`, a `.crc` must have its `.cwasm`, and nothing else may be there but the
-/// `BUILD` file (temp files of interrupted writes). With `repair`, broken entries are removed: the next run recompiles.
-/// Returns the number of entries checked and the problems.
+/// `BUILD` file (temp files of interrupted writes). With `repair`, broken entries are removed:
+/// the next run recompiles. Returns the number of entries checked and the problems.
 pub fn check(root: &Path, repair: bool) -> std::io::Result<(usize, Vec<CacheProblem>)> {
     let mut checked = 0;
     let mut problems = Vec::new();
@@ -339,10 +339,12 @@ pub fn prune(root: &Path, all: bool) -> std::io::Result<Pruned> {
         Err(e) => return Err(e),
     };
     for engine in engines {
-        let engine = engine?.path();
-        if !engine.is_dir() {
+        let engine = engine?;
+        // Its own type, not a link's target: a link is not one of Skiff's directories.
+        if !engine.file_type()?.is_dir() {
             continue;
         }
+        let engine = engine.path();
         let current = fs::read_to_string(engine.join(BUILD_FILE)).is_ok_and(|b| b == build_id());
         if current && !all {
             continue;

@@ -98,24 +98,6 @@ impl<T: Args> Args for Deferred<T> {
     }
 }
 
-impl<T: FromArgMatches> FromArgMatches for Deferred<T> {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches(matches).map(Deferred)
-    }
-
-    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches_mut(matches).map(Deferred)
-    }
-
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)
-    }
-
-    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches_mut(matches)
-    }
-}
-
 /// A verb's own verbs (`skiff image ls`), added by clap only once it needs them, as [`Deferred`]
 /// adds a verb's flags.
 #[derive(Debug)]
@@ -139,23 +121,33 @@ impl<T: Subcommand> Args for Group<T> {
     }
 }
 
-impl<T: FromArgMatches> FromArgMatches for Group<T> {
-    fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches(matches).map(Group)
-    }
+/// `Deferred` and `Group` are read from the matches as what they wrap.
+macro_rules! from_arg_matches_as_inner {
+    ($($wrapper:ident),*) => {$(
+        impl<T: FromArgMatches> FromArgMatches for $wrapper<T> {
+            fn from_arg_matches(matches: &ArgMatches) -> Result<Self, clap::Error> {
+                T::from_arg_matches(matches).map($wrapper)
+            }
 
-    fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
-        T::from_arg_matches_mut(matches).map(Group)
-    }
+            fn from_arg_matches_mut(matches: &mut ArgMatches) -> Result<Self, clap::Error> {
+                T::from_arg_matches_mut(matches).map($wrapper)
+            }
 
-    fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches(matches)
-    }
+            fn update_from_arg_matches(&mut self, matches: &ArgMatches) -> Result<(), clap::Error> {
+                self.0.update_from_arg_matches(matches)
+            }
 
-    fn update_from_arg_matches_mut(&mut self, matches: &mut ArgMatches) -> Result<(), clap::Error> {
-        self.0.update_from_arg_matches_mut(matches)
-    }
+            fn update_from_arg_matches_mut(
+                &mut self,
+                matches: &mut ArgMatches,
+            ) -> Result<(), clap::Error> {
+                self.0.update_from_arg_matches_mut(matches)
+            }
+        }
+    )*};
 }
+
+from_arg_matches_as_inner!(Deferred, Group);
 
 /// Builds every verb's flags unless `args` name a verb: the help and the errors that list the
 /// verbs (`skiff`, `skiff --help`, `skiff help`, a mistyped verb) show each one's summary, which

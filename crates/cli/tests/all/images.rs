@@ -6,23 +6,7 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET};
 
 use crate::registry::{Registry, Response};
-use crate::support::{Skiff, build_reader_with_files, path_str};
-
-/// An app directory: `skiff.toml` plus `app.wasm` (a copy of `wasm`) and `extra` files.
-fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(wasm, dir.path().join("app.wasm")).unwrap();
-    let manifest = format!(
-        "manifest_version = 1\n\n[app]\nname = \"hello\"\nversion = \"1.0.0\"\n\n[build]\nwasm = \"app.wasm\"\n{manifest_tail}"
-    );
-    std::fs::write(dir.path().join("skiff.toml"), manifest).unwrap();
-    for (name, contents) in extra {
-        let path = dir.path().join(name);
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(path, contents).unwrap();
-    }
-    dir
-}
+use crate::support::{Skiff, app_dir, build_reader_with_files, path_str};
 
 fn build(skiff: &Skiff, dir: &Path, tag: &str) -> String {
     let out = skiff.run(&["build", "-t", tag, path_str(dir)]);

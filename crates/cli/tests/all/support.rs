@@ -203,3 +203,19 @@ pub fn openvino_dir() -> PathBuf {
 pub fn nn_model_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/nn/add-one")
 }
+
+/// An app directory: `skiff.toml` plus `app.wasm` (a copy of `wasm`) and `extra` files.
+pub fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(wasm, dir.path().join("app.wasm")).unwrap();
+    let manifest = format!(
+        "manifest_version = 1\n\n[app]\nname = \"hello\"\nversion = \"1.0.0\"\n\n[build]\nwasm = \"app.wasm\"\n{manifest_tail}"
+    );
+    std::fs::write(dir.path().join("skiff.toml"), manifest).unwrap();
+    for (name, contents) in extra {
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    dir
+}

@@ -196,12 +196,7 @@ fn prune_removes_other_versions_code_and_keeps_what_this_one_uses() {
 fn prune_removes_exited_apps_and_images_no_app_uses() {
     use skiff_test_programs_artifacts::{P1_CLI_HELLO, P1_CLI_SLEEP};
     let daemon = crate::daemon::Daemon::start();
-    let sleepy = crate::support::dir_with(&[(
-        "skiff.toml",
-        "manifest_version = 1\n\n[app]\nname = \"sleepy\"\nversion = \"1.0.0\"\n\n\
-         [build]\nwasm = \"app.wasm\"\n",
-    )]);
-    std::fs::copy(P1_CLI_SLEEP, sleepy.path().join("app.wasm")).unwrap();
+    let sleepy = crate::support::app_dir(P1_CLI_SLEEP, "", &[]);
     daemon
         .run(&[
             "build",
