@@ -80,6 +80,10 @@ pub struct Service {
     /// `healthcheck`: an HTTP GET of the path its `test` names, or a TCP connect to the port (one
     /// of `ports`); `None` without one or disabled.
     pub healthcheck: Option<skiff_api::HealthCheck>,
+    /// `labels`, kept with the app (`--label`).
+    pub labels: BTreeMap<String, String>,
+    /// `container_name`: the app's name instead of PROJECT-SERVICE.
+    pub container_name: Option<String>,
     pub x_skiff: XSkiff,
 }
 
@@ -103,6 +107,7 @@ const SERVICE_KEYS: &[&str] = &[
     "image",
     "build",
     "command",
+    "container_name",
     "environment",
     "env_file",
     "volumes",
@@ -113,6 +118,7 @@ const SERVICE_KEYS: &[&str] = &[
     "links",
     "deploy",
     "healthcheck",
+    "labels",
     "platform",
     "network_mode",
     "x-skiff",
@@ -145,9 +151,6 @@ fn unsupported_hint(key: &str) -> String {
         "entrypoint" => "a Wasm app has one entry point; give its arguments with `command`".into(),
         "runtime" => {
             "Skiff is the runtime: remove `runtime` (a Wasm shim's name, for Docker)".into()
-        }
-        "container_name" => {
-            "apps are named PROJECT-SERVICE; choose the project with `-p NAME` or `name:`".into()
         }
         _ => format!(
             "remove `{key}`; skiff compose supports {}",
@@ -292,6 +295,18 @@ fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Proje
         name,
         services: parsed,
     };
+    let mut names = BTreeMap::new();
+    for service in project.services.keys() {
+        if let Some(other) = names.insert(project.app_name(service), service) {
+            return Err(user_error(
+                format!(
+                    "services `{other}` and `{service}` would both be the app `{}`",
+                    project.app_name(service)
+                ),
+                "give each service its own `container_name`",
+            ));
+        }
+    }
     project.start_order()?;
     Ok(project)
 }
@@ -377,20 +392,30 @@ fn parse_service(
         Some(Value::Array(_)) => Some(strings(body.get("command"), "command")?),
         Some(_) => anyhow::bail!("`command` must be a string or a list of strings"),
     };
-    let environment = match body.get("environment") {
-        None | Some(Value::Null) => Vec::new(),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(key, value)| match value {
-                Value::Null => Ok(key.clone()),
-                Value::String(s) => Ok(format!("{key}={s}")),
-                Value::Number(n) => Ok(format!("{key}={n}")),
-                Value::Bool(b) => Ok(format!("{key}={b}")),
-                _ => Err(anyhow::anyhow!("`environment.{key}` must be a scalar")),
-            })
-            .collect::<anyhow::Result<_>>()?,
-        Some(list) => strings(Some(list), "environment")?,
-    };
+    let container_name = body
+        .get("container_name")
+        .map(|v| string(v, "container_name"))
+        .transpose()?;
+    if let Some(name) = &container_name
+        && !valid_service_name(name)
+    {
+        return Err(user_error(
+            format!("invalid `container_name: {name}`"),
+            "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
+        ));
+    }
+    let environment = key_values(body.get("environment"), "environment")?;
+    let mut labels = BTreeMap::new();
+    for label in key_values(body.get("labels"), "labels")? {
+        let (key, value) = label.split_once('=').unwrap_or((&label, ""));
+        if key.starts_with("skiff.compose.") {
+            return Err(user_error(
+                format!("`labels: {key}` is one of the labels skiff compose keeps itself"),
+                "choose a key outside `skiff.compose.`",
+            ));
+        }
+        labels.insert(key.to_string(), value.to_string());
+    }
     let env_file = match body.get("env_file") {
         None => Vec::new(),
         Some(Value::String(s)) => vec![resolve(dir, s)],
@@ -509,8 +534,29 @@ fn parse_service(
         memory,
         cpus,
         healthcheck,
+        labels,
+        container_name,
         x_skiff,
     })
+}
+
+/// A mapping or a list of `KEY=VALUE` strings, as Compose allows for `environment` and
+/// `labels`: `KEY=VALUE` each (a mapping's null value gives `KEY` alone).
+fn key_values(value: Option<&Value>, what: &str) -> anyhow::Result<Vec<String>> {
+    match value {
+        None | Some(Value::Null) => Ok(Vec::new()),
+        Some(Value::Object(map)) => map
+            .iter()
+            .map(|(key, value)| match value {
+                Value::Null => Ok(key.clone()),
+                Value::String(s) => Ok(format!("{key}={s}")),
+                Value::Number(n) => Ok(format!("{key}={n}")),
+                Value::Bool(b) => Ok(format!("{key}={b}")),
+                _ => Err(anyhow::anyhow!("`{what}.{key}` must be a scalar")),
+            })
+            .collect(),
+        Some(list) => strings(Some(list), what),
+    }
 }
 
 /// `healthcheck:` as Compose has it, for the `test` forms that amount to an HTTP GET of the
@@ -1058,7 +1104,14 @@ impl Project {
 
     /// The app that runs `service`.
     pub fn app_name(&self, service: &str) -> String {
-        format!("{}-{service}", self.name)
+        match self
+            .services
+            .get(service)
+            .and_then(|s| s.container_name.clone())
+        {
+            Some(name) => name,
+            None => format!("{}-{service}", self.name),
+        }
     }
 
     /// What the service may call in-process: the services it names in `depends_on` (by their
@@ -1165,6 +1218,12 @@ impl Project {
             );
             if let Some(restart) = &s.restart {
                 out.insert("restart".into(), restart.clone().into());
+            }
+            if let Some(name) = &s.container_name {
+                out.insert("container_name".into(), name.clone().into());
+            }
+            if !s.labels.is_empty() {
+                out.insert("labels".into(), serde_json::json!(s.labels));
             }
             if let Some(working_dir) = &s.working_dir {
                 out.insert("working_dir".into(), working_dir.clone().into());

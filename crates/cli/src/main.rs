@@ -7,6 +7,7 @@ mod commands;
 mod compose;
 mod display;
 mod errors;
+mod filter;
 mod progress;
 mod settings;
 mod wasmtime_compat;

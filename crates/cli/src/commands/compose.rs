@@ -275,6 +275,18 @@ impl Up {
                         })?;
                 }
                 let name = request.name.clone().unwrap_or_default();
+                // The service's app under an earlier `container_name`: replaced by this one.
+                for renamed in existing.values().filter(|app| {
+                    app.name != name
+                        && app.labels.get(PROJECT_LABEL) == Some(&project.name)
+                        && service_of(app) == service
+                }) {
+                    client
+                        .remove(&renamed.name, true)
+                        .await
+                        .with_context(|| format!("failed to remove the old `{}`", renamed.name))?;
+                    eprintln!(" App {}  Removed", renamed.name);
+                }
                 let hash = &request.labels[HASH_LABEL];
                 let done = match existing.get(&name) {
                     Some(app) if app.labels.get(HASH_LABEL) == Some(hash) => {
@@ -482,6 +494,7 @@ fn request(
     )?;
     request.links = project.links(service);
     request.health = spec.healthcheck.clone();
+    request.labels = spec.labels.clone();
     let edges = project.edge_ports(service);
     if !edges.is_empty() {
         let edges = skiff_capabilities::NetworkPolicy::Allow(edges);
@@ -490,7 +503,7 @@ fn request(
     let mut hasher = Sha256::new();
     hasher.update(serde_json::to_vec(&request).expect("requests serialize"));
     hasher.update(code.as_bytes());
-    request.labels = BTreeMap::from([
+    request.labels.extend([
         (PROJECT_LABEL.to_string(), project.name.clone()),
         (SERVICE_LABEL.to_string(), service.to_string()),
         (HASH_LABEL.to_string(), hex::encode(hasher.finalize())),

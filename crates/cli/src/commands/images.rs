@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::Args;
 
+use crate::filter;
 use crate::settings::GlobalFlags;
 
 /// List images: REPOSITORY TAG DIGEST SIZE CREATED
@@ -16,12 +17,18 @@ pub struct Images {
     /// Output format: `table` or `json`
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     format: String,
+    /// Only the images that match, as `docker images --filter`: `reference=PATTERN` (the name,
+    /// `*` standing for any part between `/`s: `team/*`, `*:1.0`), `dangling=true|false`
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = filter::parse)]
+    filters: Vec<(String, String)>,
 }
 
 impl Images {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let store = global.image_store()?;
-        let rows = skiff_image::list_images(&store)?;
+        let filter = filter::Images::new(&self.filters)?;
+        let mut rows = skiff_image::list_images(&store)?;
+        rows.retain(|row| filter.matches(&row.repository, &row.tag));
         if self.format == "json" {
             println!("{}", serde_json::to_string_pretty(&rows)?);
             return Ok(ExitCode::SUCCESS);

@@ -33,6 +33,11 @@ impl Inspect {
         self
     }
 
+    pub fn apps_only(mut self) -> Self {
+        self.kind = Some("app".to_string());
+        self
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let store = global.image_store()?;
         let image = match self.kind.as_deref() {
@@ -212,6 +217,9 @@ fn describe(app: &AppInfo) -> String {
     }
     line("Network", &app.grants.network);
     line("Limits", &limits(&app.limits));
+    for (key, value) in &app.labels {
+        line("Label", &format!("{key}={value}"));
+    }
     if let Some(health) = &app.health {
         let check = &health.check;
         let ms = |ms: u64| humantime::format_duration(std::time::Duration::from_millis(ms));

@@ -8,6 +8,7 @@ use crate::settings::GlobalFlags;
 
 mod build;
 mod compose;
+mod container;
 mod daemon;
 mod dashboard;
 mod events;
@@ -69,6 +70,7 @@ pub enum Command {
     Pull(Deferred<pull::Pull>),
     Rmi(Deferred<rmi::Rmi>),
     Image(Group<image::Image>),
+    Container(Group<container::Container>),
     Save(Deferred<save::Save>),
     Load(Deferred<load::Load>),
     Daemon(Deferred<daemon::Daemon>),
@@ -187,6 +189,7 @@ impl Command {
                 timestamps: false,
                 off: match self {
                     Command::Run(c) => c.0.wasmtime.logging_off(),
+                    Command::Container(c) => c.0.logging_off(),
                     Command::Serve(c) => c.0.wasmtime.logging_off(),
                     _ => false,
                 },
@@ -222,6 +225,7 @@ impl Command {
             Command::Pull(c) => c.0.execute(global),
             Command::Rmi(c) => c.0.execute(global),
             Command::Image(c) => c.0.execute(global),
+            Command::Container(c) => c.0.execute(global),
             Command::Save(c) => c.0.execute(global),
             Command::Load(c) => c.0.execute(global),
             Command::Daemon(c) => c.0.execute(global),

@@ -6,8 +6,8 @@ use anyhow::Context as _;
 use clap::Args;
 use skiff_api::AppState;
 
-use crate::display;
 use crate::settings::GlobalFlags;
+use crate::{display, filter};
 
 /// List apps: NAME IMAGE STATUS UPTIME RESTARTS CPU MEM PORTS (running ones, or all with `-a`)
 #[derive(Debug, Args)]
@@ -21,16 +21,23 @@ pub struct Ps {
     /// Output format: `table`, or `json` (the daemon's full record of each app)
     #[arg(long, default_value = "table", value_parser = ["table", "json"])]
     format: String,
+    /// Only the apps that match, as `docker ps --filter`: `name=PART` (`^` and `$` anchor it),
+    /// `label=KEY[=VALUE]`, `status=running|serving|restarting|exited`,
+    /// `health=starting|healthy|unhealthy|none`, `ancestor=IMAGE`, `exited=CODE`; a key given
+    /// twice matches either value, different keys all must match; `status` and `exited` look
+    /// at every app, as `-a` does
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = filter::parse)]
+    filters: Vec<(String, String)>,
 }
 
 impl Ps {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let filter = filter::Apps::new(&self.filters)?;
+        let all = self.all || filter.lists_all();
         let mut apps = global
-            .block_on(global.client().list(self.all))
+            .block_on(global.client().list(all))
             .context("failed to list the apps")?;
-        if !self.all {
-            apps.retain(|app| app.state != AppState::Exited);
-        }
+        apps.retain(|app| (all || app.state != AppState::Exited) && filter.matches(app));
         apps.sort_by(|a, b| a.name.cmp(&b.name));
         if self.format == "json" {
             println!("{}", serde_json::to_string_pretty(&apps)?);

@@ -90,6 +90,10 @@ struct DetachFlags {
     /// Name the app (with -d) [default: one the daemon picks]
     #[arg(long, value_name = "NAME")]
     name: Option<String>,
+    /// Keep metadata with the app (with -d): `KEY=VALUE`, or `KEY` for an empty value;
+    /// `skiff ps --filter label=KEY[=VALUE]` finds it; repeatable
+    #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]", value_parser = parse_label)]
+    labels: Vec<(String, String)>,
     /// When the daemon restarts the app after it ends (with -d): `no`, `on-failure[:MAX_RETRIES]`,
     /// `always` or `unless-stopped`
     #[arg(long, value_name = "POLICY", default_value = "no")]
@@ -161,6 +165,7 @@ impl Run {
         }
         let background_flag = [
             (self.daemon.name.is_some(), "--name"),
+            (!self.daemon.labels.is_empty(), "--label"),
             (self.daemon.restart != RestartPolicy::No, "--restart"),
             (!self.daemon.routes.is_empty(), "--route"),
             (!self.daemon.links.is_empty(), "--link"),
@@ -280,6 +285,7 @@ impl Run {
         }
         request.health = self.daemon.health.resolve()?;
         request.auto_remove = self.rm;
+        request.labels.extend(self.daemon.labels.iter().cloned());
         let app = global
             .block_on(global.client().create(&request))
             .with_context(|| format!("failed to start `{target}` in the daemon"))?;
@@ -327,6 +333,15 @@ pub(crate) fn create_request(
         health: None,
         auto_remove: false,
     })
+}
+
+/// `KEY[=VALUE]`, as `docker run --label` takes it.
+fn parse_label(spec: &str) -> Result<(String, String), String> {
+    let (key, value) = spec.split_once('=').unwrap_or((spec, ""));
+    if key.is_empty() {
+        return Err(format!("`{spec}` names no key; expected `KEY=VALUE`"));
+    }
+    Ok((key.to_string(), value.to_string()))
 }
 
 /// `APP[:NAME]`: the app to call, and the host name the caller uses for it (APP unless given).

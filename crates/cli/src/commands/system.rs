@@ -103,26 +103,11 @@ fn prune(global: &GlobalFlags, all: bool, force: bool) -> anyhow::Result<ExitCod
     if !force && !confirmed()? {
         return Ok(ExitCode::SUCCESS);
     }
-    let client = global.client();
-    match global.block_on(client.list(true)) {
-        Ok(apps) => {
-            let mut removed = Vec::new();
-            for app in apps
-                .iter()
-                .filter(|app| app.state == skiff_api::AppState::Exited)
-            {
-                // One that restarted meanwhile is refused by the daemon, and kept.
-                match global.block_on(client.remove(&app.name, false)) {
-                    Ok(()) => removed.push(app.name.as_str()),
-                    Err(e) => tracing::warn!("kept `{}`: {e}", app.name),
-                }
-            }
-            if !removed.is_empty() {
-                println!("Deleted apps:\n{}", removed.join("\n"));
-            }
-        }
+    match remove_exited_apps(global) {
         Err(skiff_api::ClientError::NoDaemon { .. }) => {}
-        Err(e) => return Err(e).context("failed to list the daemon's apps"),
+        result => {
+            result.context("failed to list the daemon's apps")?;
+        }
     }
     let (blobs, image_bytes) = super::image::prune_images(global, all)?;
     let cache = global.compile_cache_dir();
@@ -134,6 +119,27 @@ fn prune(global: &GlobalFlags, all: bool, force: bool) -> anyhow::Result<ExitCod
         skiff_capabilities::ByteSize(image_bytes + compiled.bytes)
     );
     Ok(ExitCode::SUCCESS)
+}
+
+/// Removes every app of the daemon that has exited, printing their names as Docker does.
+pub(crate) fn remove_exited_apps(global: &GlobalFlags) -> Result<(), skiff_api::ClientError> {
+    let client = global.client();
+    let apps = global.block_on(client.list(true))?;
+    let mut removed = Vec::new();
+    for app in apps
+        .iter()
+        .filter(|app| app.state == skiff_api::AppState::Exited)
+    {
+        // One that restarted meanwhile is refused by the daemon, and kept.
+        match global.block_on(client.remove(&app.name, false)) {
+            Ok(()) => removed.push(app.name.as_str()),
+            Err(e) => tracing::warn!("kept `{}`: {e}", app.name),
+        }
+    }
+    if !removed.is_empty() {
+        println!("Deleted apps:\n{}", removed.join("\n"));
+    }
+    Ok(())
 }
 
 /// Asks on the terminal, as `docker system prune` does; anything but `y`/`yes` (or end of input)

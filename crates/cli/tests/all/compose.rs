@@ -201,3 +201,85 @@ fn network_mode_host_is_the_hosts_network() {
         .stderr_has("`network_mode: bridge` is not supported")
         .stderr_has("`host`");
 }
+
+/// `labels` and `container_name`, as Docker Compose has them: the labels are kept with the app
+/// (`skiff ps --filter label=...` finds it), and a change to either replaces the service's app.
+#[test]
+fn labels_and_container_names_are_the_apps() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |name: &str, tier: &str| {
+        project(
+            "batch",
+            &format!("    container_name: {name}\n    labels:\n      tier: {tier}\n      team:\n"),
+        )
+    };
+    write_file(dir.path(), "compose.yaml", file("jobs", "back"));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App jobs  Created")
+        .stderr_has("App demo-web  Created");
+    compose(&daemon, dir.path(), &["ps"])
+        .success()
+        .stdout_has("jobs")
+        .stdout_has("worker");
+    daemon
+        .run(&["ps", "-q", "--filter", "label=tier=back"])
+        .success()
+        .stdout_is("jobs\n");
+    daemon
+        .run(&[
+            "ps",
+            "-q",
+            "-f",
+            "label=team",
+            "-f",
+            "label=skiff.compose.project=demo",
+        ])
+        .success()
+        .stdout_is("jobs\n");
+
+    write_file(dir.path(), "compose.yaml", file("jobs", "batch"));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App jobs  Recreated")
+        .stderr_has("App demo-web  Running");
+    daemon
+        .run(&["ps", "-q", "-f", "label=tier=batch"])
+        .success()
+        .stdout_is("jobs\n");
+
+    write_file(dir.path(), "compose.yaml", file("tasks", "batch"));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App jobs  Removed")
+        .stderr_has("App tasks  Created");
+    daemon
+        .run(&["ps", "-aq"])
+        .success()
+        .stdout_is("demo-web\ntasks\n");
+
+    // Labels skiff compose keeps itself, and two services under one name, are refused.
+    for (extra, error) in [
+        (
+            "    labels: [skiff.compose.project=other]\n",
+            "labels skiff compose keeps itself",
+        ),
+        (
+            "    container_name: demo-web\n",
+            "would both be the app `demo-web`",
+        ),
+    ] {
+        write_file(dir.path(), "compose.yaml", project("batch", extra));
+        compose(&daemon, dir.path(), &["up", "-d"])
+            .code(125)
+            .stderr_has(error);
+    }
+    daemon
+        .run(&["ps", "-aq"])
+        .success()
+        .stdout_is("demo-web\ntasks\n");
+    write_file(dir.path(), "compose.yaml", file("tasks", "batch"));
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
+}

@@ -253,6 +253,112 @@ fn lifecycle() {
     daemon.run(&["inspect", "sleeper"]).code(125);
 }
 
+/// `docker ps --filter` and `docker container ...`, as scripts use them: labels given at
+/// `run -d`, filters on them and on the name, state, exit code and image, and the app verbs
+/// under `container`.
+#[test]
+fn labels_filters_and_the_container_verbs() {
+    let daemon = Daemon::start();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "web-1",
+            "-l",
+            "tier=front",
+            "--label",
+            "team",
+            P1_CLI_SLEEP,
+            "600000",
+        ])
+        .success();
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "api-1",
+            "-l",
+            "tier=back",
+            P1_CLI_SLEEP,
+            "600000",
+        ])
+        .success();
+    daemon.run_d("job", &[P1_CLI_EXIT_CODE, "3"]).success();
+    daemon.wait_for("job", "exited", |a| state(a) == "exited");
+    let ps = |filters: &[&str]| {
+        let mut args = vec!["ps", "-q"];
+        for filter in filters {
+            args.extend(["--filter", filter]);
+        }
+        daemon.run(&args).success().stdout.clone()
+    };
+    assert_eq!(ps(&["label=tier"]), "api-1\nweb-1\n");
+    assert_eq!(ps(&["label=tier=front"]), "web-1\n");
+    assert_eq!(
+        ps(&["label=team", "label=tier=back"]),
+        "",
+        "different keys all match"
+    );
+    assert_eq!(ps(&["name=-1$"]), "api-1\nweb-1\n");
+    assert_eq!(
+        ps(&["name=^web", "name=^api"]),
+        "api-1\nweb-1\n",
+        "a key twice: either"
+    );
+    // A filter on the state or the exit code looks at every app, as `-a` does.
+    assert_eq!(ps(&["status=exited"]), "job\n");
+    assert_eq!(ps(&["exited=3"]), "job\n");
+    assert_eq!(ps(&["exited=0"]), "");
+    assert_eq!(
+        ps(&["status=running", "ancestor=cli_sleep.wasm"]),
+        "api-1\nweb-1\n"
+    );
+    daemon
+        .run(&["ps", "--filter", "colour=red"])
+        .code(125)
+        .stderr_has("`colour` is not a filter")
+        .stderr_has("`label`");
+    daemon
+        .run(&["ps", "--filter", "status=sleepy"])
+        .code(125)
+        .stderr_has("`status` takes");
+    daemon
+        .run(&["inspect", "web-1"])
+        .success()
+        .stdout_has("Label:    team=")
+        .stdout_has("Label:    tier=front");
+    daemon
+        .run(&["run", "-l", "tier=front", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("`--label` applies only to an app run by the daemon");
+
+    // `container ...`: the same verbs, and `prune` for the apps that have exited.
+    daemon
+        .run(&["container", "ls", "-q"])
+        .success()
+        .stdout_is("api-1\nweb-1\n");
+    daemon
+        .run(&["container", "stop", "-t", "0", "api-1"])
+        .success();
+    daemon
+        .run(&["container", "inspect", "api-1"])
+        .success()
+        .stdout_has("exited");
+    daemon
+        .run(&["container", "prune", "-f"])
+        .success()
+        .stdout_has("api-1")
+        .stdout_has("job");
+    daemon
+        .run(&["container", "list", "-aq"])
+        .success()
+        .stdout_is("web-1\n");
+    daemon.run(&["container", "rm", "-f", "web-1"]).success();
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
+}
+
 /// What Docker users type out of habit: `ps -q` in scripts (`skiff rm -f $(skiff ps -aq)`), and
 /// `run -it --rm` in the foreground, which is what a foreground run is; with `-d`, `-it` is
 /// refused, naming what to do instead.

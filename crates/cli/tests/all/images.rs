@@ -1036,7 +1036,28 @@ fn image_subcommands_are_the_image_verbs() {
     skiff
         .run(&["image", "tag", "reader:1.0", "copy:2"])
         .success();
-    skiff.run(&["image", "rm", "reader:1.0"]).success();
+    skiff
+        .run(&["image", "tag", "reader:1.0", "team/reader:1.1"])
+        .success();
+    // `--filter`, as `docker images --filter` reads it.
+    let filtered = |filter: &str| {
+        skiff
+            .run(&["images", "-q", "-f", filter])
+            .success()
+            .stdout
+            .clone()
+    };
+    assert_eq!(filtered("reference=reader"), "reader:1.0\n");
+    assert_eq!(filtered("reference=*:2"), "copy:2\n");
+    assert_eq!(filtered("reference=team/*"), "team/reader:1.1\n");
+    assert_eq!(filtered("dangling=true"), "");
+    skiff
+        .run(&["images", "--filter", "since=copy:2"])
+        .code(125)
+        .stderr_has("`since` is not a filter");
+    skiff
+        .run(&["image", "rm", "reader:1.0", "team/reader:1.1"])
+        .success();
     skiff
         .run(&["image", "ls"])
         .success()
