@@ -24,6 +24,8 @@ pub const PROJECT_LABEL: &str = "skiff.compose.project";
 pub const SERVICE_LABEL: &str = "skiff.compose.service";
 /// The label holding the hash of the request an app was created from (and of its code).
 pub const HASH_LABEL: &str = "skiff.compose.config-hash";
+/// The label holding the Compose file an app was created from (`compose ls` shows it).
+pub const FILE_LABEL: &str = "skiff.compose.config-file";
 
 /// Run the services of a Compose file (compose.yaml) as apps of the daemon (see docs/compose.md)
 #[derive(Debug, Args)]
@@ -72,6 +74,41 @@ enum Verb {
     },
     /// Stop, then start, the services' apps
     Restart(Grace),
+    /// Kill the services' apps at once, with no grace period
+    Kill {
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    /// Remove the services' apps that have ended or were stopped, with their logs
+    Rm {
+        /// Do not ask for confirmation
+        #[arg(short, long)]
+        force: bool,
+        /// Stop the apps first (at once), so that running ones are removed too
+        #[arg(short, long)]
+        stop: bool,
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    /// Build the images of the services with `build:`
+    Build {
+        /// The services [default: all with `build:`]
+        services: Vec<String>,
+    },
+    /// Pull the images of the services whose `image:` is a registry reference
+    Pull {
+        /// The services [default: all with an image reference]
+        services: Vec<String>,
+    },
+    /// List the projects that have apps in the daemon: NAME STATUS CONFIG FILE (no file needed)
+    Ls {
+        /// Also projects whose apps have all ended or were stopped
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Only the project names, one per line
+        #[arg(short = 'q', long)]
+        quiet: bool,
+    },
     /// Stop and remove the project's apps (all apps labelled with the project, also services no
     /// longer in the file)
     Down {
@@ -120,16 +157,21 @@ struct Grace {
 
 impl Compose {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        // The projects are the daemon's: no file is read.
+        if let Verb::Ls { all, quiet } = self.verb {
+            return ls(global, all, quiet);
+        }
         let file = crate::compose::find_file(self.file.as_deref())?;
         let project = crate::compose::load(&file, self.project.as_deref())?;
         match self.verb {
+            Verb::Ls { .. } => unreachable!("answered before the file is read"),
             Verb::Config => {
                 let yaml = serde_saphyr::to_string(&project.to_value())
                     .map_err(|e| anyhow::anyhow!("cannot print the file as YAML: {e}"))?;
                 print!("{yaml}");
                 Ok(ExitCode::SUCCESS)
             }
-            Verb::Up(up) => up.execute(global, &project),
+            Verb::Up(up) => up.execute(global, &project, &file),
             Verb::Ps { all } => ps(global, &project, all),
             Verb::Logs {
                 follow,
@@ -151,9 +193,125 @@ impl Compose {
                     Box::pin(async move { client.restart(&app, grace.time).await.map(drop) })
                 })
             }
+            Verb::Kill { services } => each(global, &project, &services, true, |client, app| {
+                Box::pin(async move { client.stop(&app, 0).await.map(drop) })
+            }),
+            Verb::Rm {
+                force,
+                stop,
+                services,
+            } => rm(global, &project, &services, force, stop),
+            Verb::Build { services } => {
+                let store = global.image_store()?;
+                for service in chosen(&project, &services)? {
+                    let spec = &project.services[&service];
+                    if let Source::Build { .. } = spec.source {
+                        prepare_code(global, &store, spec, true)
+                            .with_context(|| format!("service `{service}`"))?;
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Verb::Pull { services } => {
+                let store = global.image_store()?;
+                for service in chosen(&project, &services)? {
+                    if let Source::Image(image) = &project.services[&service].source {
+                        super::pull::pull(global, &store, image, false)
+                            .with_context(|| format!("service `{service}`"))?;
+                    }
+                }
+                Ok(ExitCode::SUCCESS)
+            }
             Verb::Down { rmi, time } => down(global, &project, rmi.as_deref(), time),
         }
     }
+}
+
+/// The named services, or all of them, in start order.
+fn chosen(project: &Project, services: &[String]) -> anyhow::Result<Vec<String>> {
+    if let Some(unknown) = services.iter().find(|s| !project.services.contains_key(*s)) {
+        return Err(no_such_service(project, unknown));
+    }
+    let mut order = project.start_order()?;
+    order.retain(|s| services.is_empty() || services.contains(s));
+    Ok(order)
+}
+
+/// `compose rm`: the selected apps that are not running (all of them, killed first, with
+/// `--stop`), after asking unless `force`.
+fn rm(
+    global: &GlobalFlags,
+    project: &Project,
+    services: &[String],
+    force: bool,
+    stop: bool,
+) -> anyhow::Result<ExitCode> {
+    let client = global.client();
+    let apps = global.block_on(project_apps(&client, &project.name))?;
+    let mut apps = select(project, apps, services)?;
+    if stop {
+        for app in apps.iter().filter(|a| a.state != AppState::Exited) {
+            global
+                .block_on(client.stop(&app.name, 0))
+                .with_context(|| format!("failed to stop `{}`", app.name))?;
+        }
+    } else {
+        apps.retain(|app| app.state == AppState::Exited);
+    }
+    let names: Vec<String> = apps.into_iter().map(|app| app.name).collect();
+    if names.is_empty() {
+        println!("No stopped apps");
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Going to remove {}", names.join(", "));
+    if !force && !super::system::confirmed()? {
+        return Ok(ExitCode::SUCCESS);
+    }
+    super::each_app(&names, |name| {
+        global
+            .block_on(client.remove(name, stop))
+            .with_context(|| format!("failed to remove `{name}`"))
+    })
+}
+
+/// `compose ls`: the projects the daemon's apps are labelled with, and how many of each
+/// project's apps are in each state.
+fn ls(global: &GlobalFlags, all: bool, quiet: bool) -> anyhow::Result<ExitCode> {
+    let apps = global
+        .block_on(global.client().list(true))
+        .context("failed to list the apps")?;
+    let mut projects: BTreeMap<&str, (BTreeMap<String, usize>, Option<&str>)> = BTreeMap::new();
+    for app in &apps {
+        let Some(project) = app.labels.get(PROJECT_LABEL) else {
+            continue;
+        };
+        let entry = projects.entry(project).or_default();
+        *entry.0.entry(app.state.to_string()).or_default() += 1;
+        entry.1 = entry.1.or(app.labels.get(FILE_LABEL).map(String::as_str));
+    }
+    let rows: Vec<Vec<String>> = projects
+        .into_iter()
+        .filter(|(_, (states, _))| all || states.keys().any(|state| state != "exited"))
+        .map(|(name, (states, file))| {
+            let status = states
+                .iter()
+                .map(|(state, n)| format!("{state}({n})"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            vec![name.to_string(), status, file.unwrap_or("-").to_string()]
+        })
+        .collect();
+    if quiet {
+        for row in rows {
+            println!("{}", row[0]);
+        }
+    } else {
+        print!(
+            "{}",
+            crate::display::table(&["NAME", "STATUS", "CONFIG FILE"], &rows)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 /// The project's apps, found by their label, by service name.
@@ -233,7 +391,12 @@ fn each(
 }
 
 impl Up {
-    fn execute(self, global: &GlobalFlags, project: &Project) -> anyhow::Result<ExitCode> {
+    fn execute(
+        self,
+        global: &GlobalFlags,
+        project: &Project,
+        file: &std::path::Path,
+    ) -> anyhow::Result<ExitCode> {
         let order = wanted(project, &self.services)?;
         // Everything that can fail without the daemon fails before anything starts: builds,
         // pulls, files, grants.
@@ -243,8 +406,11 @@ impl Up {
             let spec = &project.services[service];
             let code = prepare_code(global, &store, spec, self.build)
                 .with_context(|| format!("service `{service}`"))?;
-            let request = request(project, service, spec, &code)
+            let mut request = request(project, service, spec, &code)
                 .with_context(|| format!("service `{service}`"))?;
+            request
+                .labels
+                .insert(FILE_LABEL.into(), file.display().to_string());
             plans.push((service.clone(), request));
         }
         let client = global.client();

@@ -283,3 +283,84 @@ fn labels_and_container_names_are_the_apps() {
     compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
     daemon.run(&["ps", "-aq"]).success().stdout_is("");
 }
+
+/// The rest of what `docker compose` users type: `build` and `pull` (each service's image again,
+/// from its directory or its registry), `kill`, `rm` (asks first) and `ls` (the projects, from
+/// any directory).
+#[test]
+fn build_pull_kill_rm_and_ls() {
+    let registry = crate::registry::Registry::start();
+    let daemon = Daemon::start();
+    let app = crate::support::app_dir(P1_CLI_SLEEP, "", &[]);
+    let remote = registry.url("team/sleeper:1.0");
+    daemon
+        .run(&["build", "-t", &remote, app.path().to_str().unwrap()])
+        .success();
+    daemon.run(&["push", &remote]).success();
+    daemon.run(&["rmi", &remote]).success();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            "services:\n  built:\n    build: {}\n    command: [\"600000\"]\n  pulled:\n    image: {remote}\n    command: [\"600000\"]\n",
+            app.path().display()
+        ),
+    );
+    compose(&daemon, dir.path(), &["build"])
+        .success()
+        .stderr_has("Built demo-built:latest");
+    daemon
+        .run(&["images", "-q"])
+        .success()
+        .stdout_is("demo-built:latest\n");
+    compose(&daemon, dir.path(), &["pull"]).success();
+    daemon
+        .run(&["images", "-q", "-f", "reference=*/team/*"])
+        .success()
+        .stdout_is(&format!("{remote}\n"));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_lacks("Built")
+        .stderr_lacks("Unable to find image");
+
+    let elsewhere = tempfile::tempdir().unwrap();
+    let ls = daemon.skiff.run_with(
+        daemon
+            .command()
+            .args(["compose", "ls"])
+            .current_dir(elsewhere.path()),
+        b"",
+    );
+    ls.success()
+        .stdout_has("demo  running(2)")
+        .stdout_has(dir.path().join("compose.yaml").to_str().unwrap());
+
+    compose(&daemon, dir.path(), &["kill", "pulled"]).success();
+    assert_eq!(crate::daemon::state(&daemon.app("demo-pulled")), "exited");
+    daemon
+        .skiff
+        .run_with(
+            daemon.command().args([
+                "compose",
+                "-f",
+                dir.path().join("compose.yaml").to_str().unwrap(),
+                "-p",
+                "demo",
+                "rm",
+            ]),
+            b"n\n",
+        )
+        .success()
+        .stdout_has("Going to remove demo-pulled");
+    compose(&daemon, dir.path(), &["rm", "-f"]).success();
+    daemon
+        .run(&["ps", "-aq"])
+        .success()
+        .stdout_is("demo-built\n");
+    compose(&daemon, dir.path(), &["rm", "-s", "-f"]).success();
+    daemon.run(&["ps", "-aq"]).success().stdout_is("");
+    compose(&daemon, dir.path(), &["ls", "-a", "-q"])
+        .success()
+        .stdout_is("");
+}
