@@ -195,8 +195,9 @@ impl Client {
             .await
     }
 
-    pub async fn stop(&self, name: &str, grace_secs: u64) -> Result<AppInfo, ClientError> {
-        let path = format!("/apps/{}/stop?t={grace_secs}", encode(name));
+    /// Stops the app, waiting `grace_secs` for it to end (its own `--stop-timeout` if `None`).
+    pub async fn stop(&self, name: &str, grace_secs: Option<u64>) -> Result<AppInfo, ClientError> {
+        let path = format!("/apps/{}/stop{}", encode(name), grace_query(grace_secs));
         self.json(Method::POST, &path, None::<&()>).await
     }
 
@@ -209,8 +210,12 @@ impl Client {
         .await
     }
 
-    pub async fn restart(&self, name: &str, grace_secs: u64) -> Result<AppInfo, ClientError> {
-        let path = format!("/apps/{}/restart?t={grace_secs}", encode(name));
+    pub async fn restart(
+        &self,
+        name: &str,
+        grace_secs: Option<u64>,
+    ) -> Result<AppInfo, ClientError> {
+        let path = format!("/apps/{}/restart{}", encode(name), grace_query(grace_secs));
         self.json(Method::POST, &path, None::<&()>).await
     }
 
@@ -251,6 +256,11 @@ impl Client {
     pub async fn ping(&self) -> Result<(), ClientError> {
         self.send(Method::GET, "/ping", None).await.map(|_| ())
     }
+}
+
+/// `?t=SECONDS` of a stop or restart, or nothing: the app's own stop timeout.
+fn grace_query(grace_secs: Option<u64>) -> String {
+    grace_secs.map_or(String::new(), |t| format!("?t={t}"))
 }
 
 /// Percent-encodes a path segment or query value.

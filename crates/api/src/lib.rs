@@ -50,6 +50,10 @@ pub struct CreateApp {
     /// `--rm`: removed, with its logs, once it has exited (a command without a restart policy).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_remove: bool,
+    /// `--stop-timeout`: the seconds a stop waits for it to end when the stop names none
+    /// (Docker's default, 10, when absent; compose's `stop_grace_period`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
 }
 
 /// An app's health check, with Docker's knobs (`docker run --health-*`, compose's
@@ -353,6 +357,9 @@ pub struct AppInfo {
     /// Its health check and what it says, for an app given one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub health: Option<Health>,
+    /// The seconds a stop waits for it to end when the stop names none (`--stop-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
 }
 
 /// An HTTP app's listeners, routes, limits and figures.

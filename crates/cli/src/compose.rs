@@ -84,6 +84,8 @@ pub struct Service {
     pub labels: BTreeMap<String, String>,
     /// `container_name`: the app's name instead of PROJECT-SERVICE.
     pub container_name: Option<String>,
+    /// `stop_grace_period`, in whole seconds (`--stop-timeout`).
+    pub stop_grace_period: Option<u64>,
     pub x_skiff: XSkiff,
 }
 
@@ -113,6 +115,7 @@ const SERVICE_KEYS: &[&str] = &[
     "volumes",
     "ports",
     "restart",
+    "stop_grace_period",
     "working_dir",
     "depends_on",
     "links",
@@ -404,6 +407,16 @@ fn parse_service(
             "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
         ));
     }
+    let stop_grace_period = body
+        .get("stop_grace_period")
+        .map(|v| -> anyhow::Result<u64> {
+            let text = string(v, "stop_grace_period")?;
+            let period = skiff_capabilities::parse_duration(&text)
+                .map_err(|e| anyhow::anyhow!("`stop_grace_period: {text}`: {e}"))?;
+            // Whole seconds, never shorter than asked.
+            Ok(period.as_secs() + u64::from(period.subsec_nanos() > 0))
+        })
+        .transpose()?;
     let environment = key_values(body.get("environment"), "environment")?;
     let mut labels = BTreeMap::new();
     for label in key_values(body.get("labels"), "labels")? {
@@ -536,6 +549,7 @@ fn parse_service(
         healthcheck,
         labels,
         container_name,
+        stop_grace_period,
         x_skiff,
     })
 }
@@ -1218,6 +1232,9 @@ impl Project {
             );
             if let Some(restart) = &s.restart {
                 out.insert("restart".into(), restart.clone().into());
+            }
+            if let Some(secs) = s.stop_grace_period {
+                out.insert("stop_grace_period".into(), format!("{secs}s").into());
             }
             if let Some(name) = &s.container_name {
                 out.insert("container_name".into(), name.clone().into());

@@ -348,20 +348,13 @@ impl HttpLimitFlags {
     }
 }
 
-/// How long `stop`, `restart` and `kill -s TERM` wait for an app to end, as `docker stop`.
-pub const DEFAULT_GRACE_SECS: u64 = 10;
-
 /// The apps a graceful verb acts on (`stop`, `restart`), and their grace period.
 #[derive(Debug, Args)]
 pub struct GraceFlags {
-    /// Seconds to wait for an app to end before killing it (an HTTP app: for requests in flight)
-    #[arg(
-        short = 't',
-        long = "time",
-        value_name = "SECONDS",
-        default_value_t = DEFAULT_GRACE_SECS
-    )]
-    pub time: u64,
+    /// Seconds to wait for an app to end before killing it (an HTTP app: for requests in
+    /// flight) [default: the app's `--stop-timeout`, else 10]
+    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    pub time: Option<u64>,
     /// The apps (see `skiff ps -a`)
     #[arg(required = true, value_name = "NAME")]
     pub names: Vec<String>,

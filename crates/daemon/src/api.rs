@@ -200,8 +200,9 @@ struct Grace {
     t: Option<u64>,
 }
 
-fn grace(query: &Grace) -> Duration {
-    Duration::from_secs(query.t.unwrap_or(10))
+/// The grace period a stop names; `None`: the app's own (`--stop-timeout`).
+fn grace(query: &Grace) -> Option<Duration> {
+    query.t.map(Duration::from_secs)
 }
 
 async fn stop(

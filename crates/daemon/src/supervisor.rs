@@ -29,6 +29,8 @@ use crate::logs::AppLog;
 
 /// How long HTTP requests in flight may run on when the daemon stops or an HTTP app is removed.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// How long a stop waits for an app to end when neither it nor the app names a time (Docker's).
+const DEFAULT_STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A failed request: the HTTP status, and what to tell the user.
 #[derive(Debug)]
@@ -738,7 +740,9 @@ impl Supervisor {
         Ok(())
     }
 
-    pub async fn stop(&self, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
+    /// Stops the app, giving it `grace` to end: its own stop timeout (`--stop-timeout`, else
+    /// Docker's 10 s) when `None`.
+    pub async fn stop(&self, name: &str, grace: Option<Duration>) -> Result<AppInfo, Fail> {
         let slot = self.stop_slot(name, grace).await?;
         // `--rm`: a stopped app has ended (a restart's stop has not, as in Docker).
         if slot.record.lock().unwrap().auto_remove {
@@ -747,8 +751,12 @@ impl Supervisor {
         Ok(self.info(&slot))
     }
 
-    async fn stop_slot(&self, name: &str, grace: Duration) -> Result<Arc<Slot>, Fail> {
+    async fn stop_slot(&self, name: &str, grace: Option<Duration>) -> Result<Arc<Slot>, Fail> {
         let slot = self.slot(name)?;
+        let grace = grace.unwrap_or_else(|| {
+            let own = slot.record.lock().unwrap().stop_timeout;
+            own.map_or(DEFAULT_STOP_TIMEOUT, Duration::from_secs)
+        });
         let context = format!("`{name}` was not stopped");
         self.change(&slot, &[], &context, |r| r.desired_running = false)?;
         self.halt(&slot, grace).await?;
@@ -782,7 +790,11 @@ impl Supervisor {
         Ok(self.info(&slot))
     }
 
-    pub async fn restart(self: &Arc<Self>, name: &str, grace: Duration) -> Result<AppInfo, Fail> {
+    pub async fn restart(
+        self: &Arc<Self>,
+        name: &str,
+        grace: Option<Duration>,
+    ) -> Result<AppInfo, Fail> {
         self.stop_slot(name, grace).await?;
         self.start(name).await
     }
@@ -882,6 +894,7 @@ impl Supervisor {
             links: record.links,
             calls: slot.calls.snapshot(),
             health: slot.health.as_ref().map(|h| h.lock().unwrap().clone()),
+            stop_timeout: record.stop_timeout,
         }
     }
 
@@ -933,6 +946,7 @@ impl Supervisor {
                 links: record.links.clone(),
                 health: record.health.clone(),
                 auto_remove: record.auto_remove,
+                stop_timeout: record.stop_timeout,
             };
             if record.auto_remove {
                 // `--rm` with no restart policy: whether it exited or died with the daemon, it
@@ -1147,5 +1161,6 @@ fn resolve_record(
             check
         }),
         auto_remove: request.auto_remove,
+        stop_timeout: request.stop_timeout,
     }
 }

@@ -115,6 +115,9 @@ pub struct AppRecord {
     /// `--rm`: removed once it has exited (also when found exited at the daemon's start).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto_remove: bool,
+    /// `--stop-timeout`, in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
 }
 
 fn first_revision() -> u64 {
@@ -443,6 +446,7 @@ mod tests {
             links: Default::default(),
             health: None,
             auto_remove: false,
+            stop_timeout: None,
         }
     }
 

@@ -115,14 +115,10 @@ enum Verb {
         /// Also remove images: `local` those built by `build:`, `all` every image the services use
         #[arg(long, value_name = "TYPE", value_parser = ["local", "all"])]
         rmi: Option<String>,
-        /// Seconds to wait for an app to end before killing it
-        #[arg(
-            short = 't',
-            long = "timeout",
-            value_name = "SECONDS",
-            default_value_t = 10
-        )]
-        time: u64,
+        /// Seconds to wait for an app to end before killing it [default: its
+        /// `stop_grace_period`, else 10]
+        #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
+        time: Option<u64>,
     },
 }
 
@@ -143,14 +139,10 @@ struct Up {
 
 #[derive(Debug, Args)]
 struct Grace {
-    /// Seconds to wait for an app to end before killing it
-    #[arg(
-        short = 't',
-        long = "timeout",
-        value_name = "SECONDS",
-        default_value_t = 10
-    )]
-    time: u64,
+    /// Seconds to wait for an app to end before killing it [default: its `stop_grace_period`,
+    /// else 10]
+    #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
+    time: Option<u64>,
     /// The services [default: all]
     services: Vec<String>,
 }
@@ -194,7 +186,7 @@ impl Compose {
                 })
             }
             Verb::Kill { services } => each(global, &project, &services, true, |client, app| {
-                Box::pin(async move { client.stop(&app, 0).await.map(drop) })
+                Box::pin(async move { client.stop(&app, Some(0)).await.map(drop) })
             }),
             Verb::Rm {
                 force,
@@ -252,7 +244,7 @@ fn rm(
     if stop {
         for app in apps.iter().filter(|a| a.state != AppState::Exited) {
             global
-                .block_on(client.stop(&app.name, 0))
+                .block_on(client.stop(&app.name, Some(0)))
                 .with_context(|| format!("failed to stop `{}`", app.name))?;
         }
     } else {
@@ -527,7 +519,7 @@ impl Up {
         eprintln!("Stopping...");
         super::each_app(&names.into_iter().rev().collect::<Vec<_>>(), |name| {
             global
-                .block_on(client.stop(name, 10))
+                .block_on(client.stop(name, None))
                 .map(drop)
                 .with_context(|| format!("failed to stop `{name}`"))
         })
@@ -661,6 +653,7 @@ fn request(
     request.links = project.links(service);
     request.health = spec.healthcheck.clone();
     request.labels = spec.labels.clone();
+    request.stop_timeout = spec.stop_grace_period;
     let edges = project.edge_ports(service);
     if !edges.is_empty() {
         let edges = skiff_capabilities::NetworkPolicy::Allow(edges);
@@ -863,7 +856,7 @@ fn down(
     global: &GlobalFlags,
     project: &Project,
     rmi: Option<&str>,
-    time: u64,
+    time: Option<u64>,
 ) -> anyhow::Result<ExitCode> {
     let client = global.client();
     let apps = global.block_on(project_apps(&client, &project.name))?;

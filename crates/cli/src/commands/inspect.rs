@@ -217,6 +217,12 @@ fn describe(app: &AppInfo) -> String {
     }
     line("Network", &app.grants.network);
     line("Limits", &limits(&app.limits));
+    if let Some(secs) = app.stop_timeout {
+        line(
+            "Stop",
+            &format!("killed {secs}s after a stop that names no time"),
+        );
+    }
     for (key, value) in &app.labels {
         line("Label", &format!("{key}={value}"));
     }

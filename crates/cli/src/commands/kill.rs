@@ -6,7 +6,7 @@ use anyhow::Context as _;
 use clap::Args;
 
 use crate::errors::user_error;
-use crate::settings::{DEFAULT_GRACE_SECS, GlobalFlags};
+use crate::settings::GlobalFlags;
 
 /// Kill one or more running apps: end them at once, with no grace period
 ///
@@ -27,8 +27,9 @@ impl Kill {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let signal = self.signal.trim_start_matches("SIG").to_ascii_uppercase();
         let grace = match signal.as_str() {
-            "KILL" | "9" => 0,
-            "TERM" | "15" | "INT" | "2" => DEFAULT_GRACE_SECS,
+            "KILL" | "9" => Some(0),
+            // As `skiff stop`: the app's own stop timeout.
+            "TERM" | "15" | "INT" | "2" => None,
             _ => {
                 return Err(user_error(
                     format!("`-s {}`: a Wasm app has no signal handlers", self.signal),

@@ -94,6 +94,10 @@ struct DetachFlags {
     /// `skiff ps --filter label=KEY[=VALUE]` finds it; repeatable
     #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]", value_parser = parse_label)]
     labels: Vec<(String, String)>,
+    /// Seconds a stop waits for the app to end before killing it, when `skiff stop` names none
+    /// (with -d) [default: 10]
+    #[arg(long, value_name = "SECONDS")]
+    stop_timeout: Option<u64>,
     /// When the daemon restarts the app after it ends (with -d): `no`, `on-failure[:MAX_RETRIES]`,
     /// `always` or `unless-stopped`
     #[arg(long, value_name = "POLICY", default_value = "no")]
@@ -166,6 +170,7 @@ impl Run {
         let background_flag = [
             (self.daemon.name.is_some(), "--name"),
             (!self.daemon.labels.is_empty(), "--label"),
+            (self.daemon.stop_timeout.is_some(), "--stop-timeout"),
             (self.daemon.restart != RestartPolicy::No, "--restart"),
             (!self.daemon.routes.is_empty(), "--route"),
             (!self.daemon.links.is_empty(), "--link"),
@@ -286,6 +291,7 @@ impl Run {
         request.health = self.daemon.health.resolve()?;
         request.auto_remove = self.rm;
         request.labels.extend(self.daemon.labels.iter().cloned());
+        request.stop_timeout = self.daemon.stop_timeout;
         let app = global
             .block_on(global.client().create(&request))
             .with_context(|| format!("failed to start `{target}` in the daemon"))?;
@@ -332,6 +338,7 @@ pub(crate) fn create_request(
         links: Default::default(),
         health: None,
         auto_remove: false,
+        stop_timeout: None,
     })
 }
 

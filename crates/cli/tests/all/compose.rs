@@ -211,7 +211,9 @@ fn labels_and_container_names_are_the_apps() {
     let file = |name: &str, tier: &str| {
         project(
             "batch",
-            &format!("    container_name: {name}\n    labels:\n      tier: {tier}\n      team:\n"),
+            &format!(
+                "    container_name: {name}\n    stop_grace_period: 1500ms\n    labels:\n      tier: {tier}\n      team:\n"
+            ),
         )
     };
     write_file(dir.path(), "compose.yaml", file("jobs", "back"));
@@ -227,6 +229,8 @@ fn labels_and_container_names_are_the_apps() {
         .run(&["ps", "-q", "--filter", "label=tier=back"])
         .success()
         .stdout_is("jobs\n");
+    // `stop_grace_period`, in whole seconds, rounded up.
+    assert_eq!(daemon.app("jobs")["stop_timeout"], 2);
     daemon
         .run(&[
             "ps",

@@ -334,6 +334,33 @@ fn labels_filters_and_the_container_verbs() {
         .code(125)
         .stderr_has("`--label` applies only to an app run by the daemon");
 
+    // `--stop-timeout`: how long a stop that names no time waits before killing the app.
+    daemon
+        .run(&[
+            "run",
+            "-d",
+            "--name",
+            "slow",
+            "--stop-timeout",
+            "1",
+            P1_CLI_SLEEP,
+            "600000",
+        ])
+        .success();
+    daemon.wait_for("slow", "running", |a| state(a) == "running");
+    daemon
+        .run(&["inspect", "slow"])
+        .success()
+        .stdout_has("Stop:     killed 1s after");
+    let stopped = daemon.run(&["stop", "slow"]);
+    stopped.success();
+    assert!(
+        stopped.elapsed >= Duration::from_millis(900) && stopped.elapsed < Duration::from_secs(8),
+        "a stop of an app given 1 s took {:?}",
+        stopped.elapsed
+    );
+    daemon.run(&["rm", "slow"]).success();
+
     // `container ...`: the same verbs, and `prune` for the apps that have exited.
     daemon
         .run(&["container", "ls", "-q"])

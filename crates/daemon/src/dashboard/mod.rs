@@ -553,7 +553,8 @@ async fn action(
     UrlPath((name, action)): UrlPath<(String, String)>,
 ) -> Result<Response, Fail> {
     let supervisor = &dash.supervisor;
-    let grace = Duration::from_secs(10);
+    // The app's own stop timeout, as `skiff stop` without `-t`.
+    let grace = None;
     let info = match action.as_str() {
         "start" => supervisor.start(&name).await?,
         "stop" => supervisor.stop(&name, grace).await?,
