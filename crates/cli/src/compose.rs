@@ -198,19 +198,36 @@ pub fn find_file(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// Reads and validates the file; `project` is `-p` if given.
-pub fn load(file: &Path, project: Option<&str>) -> anyhow::Result<Project> {
+/// Reads and validates the file; `project` is `-p` if given, `env_file` `--env-file`.
+pub fn load(
+    file: &Path,
+    project: Option<&str>,
+    env_file: Option<&Path>,
+) -> anyhow::Result<Project> {
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read `{}`", file.display()))?;
     let mut doc: Value = serde_saphyr::from_str(&text)
         .map_err(|e| anyhow::anyhow!("{e}"))
         .with_context(|| format!("`{}` is not valid YAML", file.display()))?;
-    interpolate(&mut doc, &|key| std::env::var(key).ok())
-        .with_context(|| format!("invalid `{}`", file.display()))?;
     let dir = file
         .parent()
         .map(Path::to_path_buf)
         .unwrap_or_else(|| PathBuf::from("."));
+    // As Docker Compose: the project directory's `.env` (or `--env-file`), below the environment.
+    let environment = |key: &str| std::env::var(key).ok();
+    let dotenv_path = env_file.map_or_else(|| dir.join(".env"), Path::to_path_buf);
+    let dotenv = match std::fs::read_to_string(&dotenv_path) {
+        Ok(text) => read_dotenv(&text, &environment)
+            .with_context(|| format!("invalid `{}`", dotenv_path.display()))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && env_file.is_none() => BTreeMap::new(),
+        Err(e) => {
+            return Err(e).with_context(|| format!("cannot read `{}`", dotenv_path.display()));
+        }
+    };
+    interpolate(&mut doc, &|key| {
+        environment(key).or_else(|| dotenv.get(key).cloned())
+    })
+    .with_context(|| format!("invalid `{}`", file.display()))?;
     parse(&doc, &dir, project).with_context(|| format!("invalid `{}`", file.display()))
 }
 
@@ -979,9 +996,10 @@ fn split_command(command: &str) -> anyhow::Result<Vec<String>> {
     Ok(words)
 }
 
-/// `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$` in every string of the file,
-/// from the environment of `skiff compose` (the Compose Specification's interpolation; a `.env`
-/// file is not read).
+/// The Compose Specification's interpolation in every string of the file: `$VAR`, `${VAR}`,
+/// `${VAR:-default}` / `${VAR-default}` (when unset or empty / unset), `${VAR:+other}` /
+/// `${VAR+other}` (when set and not empty / set), `${VAR:?message}` / `${VAR?message}` (an
+/// error when unset or empty / unset), defaults themselves interpolated, and `$$` for `$`.
 fn interpolate(value: &mut Value, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::Result<()> {
     match value {
         Value::String(s) => *s = interpolate_str(s, lookup)?,
@@ -1010,31 +1028,9 @@ fn interpolate_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::
             out.push('$');
             rest = tail;
         } else if let Some(braced) = after.strip_prefix('{') {
-            let end = braced
-                .find('}')
+            let end = closing_brace(braced)
                 .ok_or_else(|| anyhow::anyhow!("unterminated `${{` in `{s}`"))?;
-            let expr = &braced[..end];
-            let (name, default, if_empty) = if let Some((n, d)) = expr.split_once(":-") {
-                (n, Some(d), true)
-            } else if let Some((n, d)) = expr.split_once('-') {
-                (n, Some(d), false)
-            } else {
-                (expr, None, false)
-            };
-            if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-                return Err(user_error(
-                    format!("unsupported interpolation `${{{expr}}}` in `{s}`"),
-                    "skiff compose supports `${VAR}`, `${VAR:-default}`, `${VAR-default}`, `$VAR` and `$$`",
-                ));
-            }
-            let value = lookup(name);
-            let value = match (value, default) {
-                (Some(v), Some(d)) if if_empty && v.is_empty() => d.to_string(),
-                (Some(v), _) => v,
-                (None, Some(d)) => d.to_string(),
-                (None, None) => String::new(),
-            };
-            out.push_str(&value);
+            out.push_str(&substitute(&braced[..end], s, lookup)?);
             rest = &braced[end + 1..];
         } else {
             let end = after
@@ -1050,6 +1046,129 @@ fn interpolate_str(s: &str, lookup: &dyn Fn(&str) -> Option<String>) -> anyhow::
     }
     out.push_str(rest);
     Ok(out)
+}
+
+/// Where the `}` that closes a `${` is, past any `${...}` nested in its default.
+fn closing_brace(braced: &str) -> Option<usize> {
+    let mut depth = 0usize;
+    let bytes = braced.as_bytes();
+    for (i, b) in bytes.iter().enumerate() {
+        match b {
+            b'{' if i > 0 && bytes[i - 1] == b'$' => depth += 1,
+            b'}' if depth == 0 => return Some(i),
+            b'}' => depth -= 1,
+            _ => {}
+        }
+    }
+    None
+}
+
+/// The value of one `${EXPR}` of the string `s`.
+fn substitute(
+    expr: &str,
+    s: &str,
+    lookup: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<String> {
+    let name_end = expr
+        .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+        .unwrap_or(expr.len());
+    let (name, op) = expr.split_at(name_end);
+    let (if_empty, op) = match op.strip_prefix(':') {
+        Some(op) => (true, op),
+        None => (false, op),
+    };
+    let unsupported = || {
+        user_error(
+            format!("unsupported interpolation `${{{expr}}}` in `{s}`"),
+            "skiff compose supports `$VAR`, `${VAR}`, `${VAR:-default}`, `${VAR-default}`, \
+             `${VAR:+other}`, `${VAR+other}`, `${VAR:?message}`, `${VAR?message}` and `$$`",
+        )
+    };
+    if name.is_empty() || (if_empty && op.is_empty()) {
+        return Err(unsupported());
+    }
+    let value = lookup(name);
+    // What `:` adds: an empty value counts as unset.
+    let set = value
+        .as_deref()
+        .is_some_and(|v| !(if_empty && v.is_empty()));
+    let mut chars = op.chars();
+    let word = || interpolate_str(&op[1..], lookup);
+    Ok(match chars.next() {
+        None => value.unwrap_or_default(),
+        Some('-') if set => value.unwrap_or_default(),
+        Some('-') => word()?,
+        Some('+') if set => word()?,
+        Some('+') => String::new(),
+        Some('?') if set => value.unwrap_or_default(),
+        Some('?') => {
+            let message = word()?;
+            return Err(user_error(
+                format!("the variable `{name}` is required: {message}"),
+                format!("set `{name}` in the environment or in the project's `.env` file"),
+            ));
+        }
+        Some(_) => return Err(unsupported()),
+    })
+}
+
+/// A Compose `.env` file: `KEY=VALUE` lines (`export` before one is allowed), `#` comments, a
+/// value in single quotes taken as it is, one in double quotes or none interpolated with what
+/// came before it and the environment (`\n` and `\"` in double quotes); an unquoted value ends
+/// at ` #`.
+fn read_dotenv(
+    text: &str,
+    environment: &dyn Fn(&str) -> Option<String>,
+) -> anyhow::Result<BTreeMap<String, String>> {
+    let mut vars = BTreeMap::new();
+    for (number, line) in text.lines().enumerate() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') {
+            continue;
+        }
+        let line = line.strip_prefix("export ").unwrap_or(line).trim_start();
+        let Some((key, raw)) = line.split_once('=') else {
+            anyhow::bail!("line {}: `{line}` is not KEY=VALUE", number + 1);
+        };
+        let key = key.trim();
+        if key.is_empty()
+            || !key
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c))
+        {
+            anyhow::bail!("line {}: `{key}` is not a variable name", number + 1);
+        }
+        let raw = raw.trim_start();
+        let lookup = |k: &str| vars.get(k).cloned().or_else(|| environment(k));
+        let value = if let Some(quoted) = raw.strip_prefix('\'') {
+            let end = quoted
+                .find('\'')
+                .ok_or_else(|| anyhow::anyhow!("line {}: unterminated `'`", number + 1))?;
+            quoted[..end].to_string()
+        } else if let Some(quoted) = raw.strip_prefix('"') {
+            let mut text = String::new();
+            let mut chars = quoted.chars();
+            loop {
+                match chars.next() {
+                    None => anyhow::bail!("line {}: unterminated `\"`", number + 1),
+                    Some('"') => break,
+                    Some('\\') => match chars.next() {
+                        Some('n') => text.push('\n'),
+                        Some('t') => text.push('\t'),
+                        Some(c) => text.push(c),
+                        None => anyhow::bail!("line {}: unterminated `\"`", number + 1),
+                    },
+                    Some(c) => text.push(c),
+                }
+            }
+            interpolate_str(&text, &lookup)?
+        } else {
+            let value = raw.split(" #").next().unwrap_or_default().trim_end();
+            interpolate_str(value, &lookup)?
+        };
+        vars.insert(key.to_string(), value);
+    }
+    Ok(vars)
 }
 
 /// `path` relative to the file's directory, without `.` components.
@@ -1587,6 +1706,34 @@ services:
             interpolate_str("app:${TAG} ${NO:-d} $TAG $$HOME ${EMPTY-e}", &lookup).unwrap(),
             "app:1.2 d 1.2 $HOME e"
         );
-        assert!(interpolate_str("${X:?err}", &lookup).is_err());
+        let e = interpolate_str("${X:?must be set}", &lookup)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`X` is required: must be set"), "{e}");
+        assert!(interpolate_str("${TAG?no}", &lookup).is_ok());
+        assert_eq!(
+            interpolate_str("${TAG:+set} ${NO:+set}|${NO:-${TAG}-x}|${NO:-{a}}", &lookup).unwrap(),
+            "set |1.2-x|{a}"
+        );
+        assert!(interpolate_str("${TAG:}", &lookup).is_err());
+        assert!(interpolate_str("${TAG/x}", &lookup).is_err());
+    }
+
+    #[test]
+    fn dotenv_files_read_as_compose_reads_them() {
+        let environment = |k: &str| (k == "HOME").then(|| "/root".to_string());
+        let vars = read_dotenv(
+            "# comment\n\nexport TAG=1.0\nA = plain value # note\nB='$TAG ${X}'\nC=\"x\\ny $TAG\"\nD=${HOME}/d\nE=\n",
+            &environment,
+        )
+        .unwrap();
+        assert_eq!(vars["TAG"], "1.0");
+        assert_eq!(vars["A"], "plain value");
+        assert_eq!(vars["B"], "$TAG ${X}");
+        assert_eq!(vars["C"], "x\ny 1.0");
+        assert_eq!(vars["D"], "/root/d");
+        assert_eq!(vars["E"], "");
+        assert!(read_dotenv("NOEQUALS\n", &environment).is_err());
+        assert!(read_dotenv("A=\"open\n", &environment).is_err());
     }
 }

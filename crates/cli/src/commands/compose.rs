@@ -38,6 +38,10 @@ pub struct Compose {
     /// file's directory name, lowercased, keeping only a-z, 0-9, `_` and `-`]
     #[arg(short = 'p', long = "project-name", value_name = "NAME")]
     project: Option<String>,
+    /// The variables the file's `${VAR}`s may use, below the environment's [default: `.env` in
+    /// the file's directory, if there is one]
+    #[arg(long = "env-file", value_name = "FILE")]
+    env_file: Option<PathBuf>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -154,7 +158,8 @@ impl Compose {
             return ls(global, all, quiet);
         }
         let file = crate::compose::find_file(self.file.as_deref())?;
-        let project = crate::compose::load(&file, self.project.as_deref())?;
+        let project =
+            crate::compose::load(&file, self.project.as_deref(), self.env_file.as_deref())?;
         match self.verb {
             Verb::Ls { .. } => unreachable!("answered before the file is read"),
             Verb::Config => {

@@ -368,3 +368,52 @@ fn build_pull_kill_rm_and_ls() {
         .success()
         .stdout_is("");
 }
+
+/// The file's `${VAR}`s, as Docker Compose fills them: from the environment first, then the
+/// project directory's `.env` (or `--env-file`); a required one that is missing stops
+/// everything, naming it.
+#[test]
+fn variables_come_from_the_environment_then_dot_env() {
+    let skiff = crate::support::Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  api:\n    image: registry.example/api:${TAG:?set TAG in .env}\n    environment:\n      MODE: ${MODE:-dev}\n      GREETING: ${GREETING}\n",
+    );
+    let config = |extra: &[&str], env: &[(&str, &str)]| {
+        let mut command = skiff.command();
+        command
+            .current_dir(dir.path())
+            .env_remove("TAG")
+            .env_remove("MODE")
+            .env_remove("GREETING");
+        command.args(["compose"]).args(extra).arg("config");
+        command.envs(env.iter().copied());
+        skiff.run_with(&mut command, b"")
+    };
+    config(&[], &[])
+        .code(125)
+        .stderr_has("`TAG` is required: set TAG in .env");
+    write_file(
+        dir.path(),
+        ".env",
+        "# the release\nTAG=1.4\nGREETING=\"hello ${TAG}\"\n",
+    );
+    config(&[], &[])
+        .success()
+        .stdout_has("image: registry.example/api:1.4")
+        .stdout_has("MODE=dev")
+        .stdout_has("GREETING=hello 1.4");
+    config(&[], &[("TAG", "2.0"), ("MODE", "prod")])
+        .success()
+        .stdout_has("image: registry.example/api:2.0")
+        .stdout_has("MODE=prod");
+    write_file(dir.path(), "other.env", "TAG=3.1\n");
+    config(&["--env-file", "other.env"], &[])
+        .success()
+        .stdout_has("api:3.1");
+    config(&["--env-file", "missing.env"], &[])
+        .code(125)
+        .stderr_has("missing.env");
+}
