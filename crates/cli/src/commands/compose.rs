@@ -49,7 +49,14 @@ pub struct Compose {
 #[derive(Debug, Subcommand)]
 enum Verb {
     /// Check the file and print it resolved (paths absolute, one form per key) as YAML
-    Config,
+    Config {
+        /// Only the service names, one per line, in start order
+        #[arg(long)]
+        services: bool,
+        /// Only check the file: print nothing, exit 0 if it is valid
+        #[arg(short = 'q', long, conflicts_with = "services")]
+        quiet: bool,
+    },
     /// Create or update the services' apps in dependency order; unchanged ones are left running
     Up(Up),
     /// List the project's apps: NAME SERVICE STATUS UPTIME PORTS
@@ -131,6 +138,16 @@ struct Up {
     /// Detach: return once the apps are up [default: follow their logs; Ctrl-C stops them]
     #[arg(short = 'd', long)]
     detach: bool,
+    /// Return once every service is running (serving, for an HTTP app) and healthy if it has a
+    /// health check; an error names the first that is not (implies -d)
+    #[arg(long)]
+    wait: bool,
+    /// With --wait: the most seconds to wait for all of them
+    #[arg(long, value_name = "SECONDS", requires = "wait")]
+    wait_timeout: Option<u64>,
+    /// Replace every service's app, also those whose file entry did not change
+    #[arg(long)]
+    force_recreate: bool,
     /// Build the images of services with `build:` even if they exist
     #[arg(long)]
     build: bool,
@@ -162,7 +179,14 @@ impl Compose {
             crate::compose::load(&file, self.project.as_deref(), self.env_file.as_deref())?;
         match self.verb {
             Verb::Ls { .. } => unreachable!("answered before the file is read"),
-            Verb::Config => {
+            Verb::Config { quiet: true, .. } => Ok(ExitCode::SUCCESS),
+            Verb::Config { services: true, .. } => {
+                for service in project.start_order()? {
+                    println!("{service}");
+                }
+                Ok(ExitCode::SUCCESS)
+            }
+            Verb::Config { .. } => {
                 let yaml = serde_saphyr::to_string(&project.to_value())
                     .map_err(|e| anyhow::anyhow!("cannot print the file as YAML: {e}"))?;
                 print!("{yaml}");
@@ -452,7 +476,7 @@ impl Up {
                 }
                 let hash = &request.labels[HASH_LABEL];
                 let done = match existing.get(&name) {
-                    Some(app) if app.labels.get(HASH_LABEL) == Some(hash) => {
+                    Some(app) if app.labels.get(HASH_LABEL) == Some(hash) && !self.force_recreate => {
                         if app.desired_running {
                             "Running"
                         } else {
@@ -508,6 +532,28 @@ impl Up {
             }
             anyhow::Ok(())
         })?;
+        if self.wait {
+            let all = async {
+                for (service, request) in &plans {
+                    let name = request.name.as_deref().unwrap_or_default();
+                    wait_for(&client, name, Condition::Healthy)
+                        .await
+                        .with_context(|| format!("service `{service}` is not up"))?;
+                }
+                anyhow::Ok(())
+            };
+            let limit = self.wait_timeout.map_or(Duration::MAX, Duration::from_secs);
+            return match global.block_on(async { tokio::time::timeout(limit, all).await }) {
+                Ok(done) => done.map(|()| ExitCode::SUCCESS),
+                Err(_) => Err(user_error(
+                    format!(
+                        "the services were not all up within {}",
+                        humantime::format_duration(limit)
+                    ),
+                    "see `skiff compose ps` and `skiff compose logs`",
+                )),
+            };
+        }
         if self.detach {
             return Ok(ExitCode::SUCCESS);
         }

@@ -231,6 +231,13 @@ fn labels_and_container_names_are_the_apps() {
         .stdout_is("jobs\n");
     // `stop_grace_period`, in whole seconds, rounded up.
     assert_eq!(daemon.app("jobs")["stop_timeout"], 2);
+    // `--force-recreate` replaces what did not change; `--wait` returns once all are up.
+    compose(&daemon, dir.path(), &["up", "--wait", "--force-recreate"])
+        .success()
+        .stderr_has("App jobs  Recreated")
+        .stderr_has("App demo-web  Recreated");
+    assert_eq!(crate::daemon::state(&daemon.app("demo-web")), "serving");
+    assert_eq!(crate::daemon::state(&daemon.app("jobs")), "running");
     daemon
         .run(&[
             "ps",
@@ -413,6 +420,20 @@ fn variables_come_from_the_environment_then_dot_env() {
     config(&["--env-file", "other.env"], &[])
         .success()
         .stdout_has("api:3.1");
+    let mut services = skiff.command();
+    services
+        .current_dir(dir.path())
+        .env("TAG", "1")
+        .args(["compose", "config", "--services"]);
+    skiff
+        .run_with(&mut services, b"")
+        .success()
+        .stdout_is("api\n");
+    let mut quiet = skiff.command();
+    quiet
+        .current_dir(dir.path())
+        .args(["compose", "config", "-q"]);
+    skiff.run_with(&mut quiet, b"").success().stdout_is("");
     config(&["--env-file", "missing.env"], &[])
         .code(125)
         .stderr_has("missing.env");
