@@ -25,6 +25,19 @@ pub const DEFAULT_FILES: [&str; 4] = [
 pub struct Project {
     pub name: String,
     pub services: BTreeMap<String, Service>,
+    /// The services left out because none of their `profiles` is enabled, with those profiles.
+    pub inactive: BTreeMap<String, Vec<String>>,
+}
+
+/// What the command line adds to the file.
+#[derive(Debug, Default)]
+pub struct LoadOptions<'a> {
+    /// `-p NAME`.
+    pub project: Option<&'a str>,
+    /// `--env-file FILE`.
+    pub env_file: Option<&'a Path>,
+    /// `--profile NAME`s, and `COMPOSE_PROFILES` (comma-separated); `*` enables every profile.
+    pub profiles: Vec<String>,
 }
 
 /// When a service may start, relative to one it depends on.
@@ -124,6 +137,7 @@ const SERVICE_KEYS: &[&str] = &[
     "labels",
     "platform",
     "network_mode",
+    "profiles",
     "x-skiff",
 ];
 const HEALTHCHECK_KEYS: &[&str] = &[
@@ -198,12 +212,9 @@ pub fn find_file(given: Option<&Path>) -> anyhow::Result<PathBuf> {
         })
 }
 
-/// Reads and validates the file; `project` is `-p` if given, `env_file` `--env-file`.
-pub fn load(
-    file: &Path,
-    project: Option<&str>,
-    env_file: Option<&Path>,
-) -> anyhow::Result<Project> {
+/// Reads and validates the file.
+pub fn load(file: &Path, options: &LoadOptions) -> anyhow::Result<Project> {
+    let env_file = options.env_file;
     let text = std::fs::read_to_string(file)
         .with_context(|| format!("cannot read `{}`", file.display()))?;
     let mut doc: Value = serde_saphyr::from_str(&text)
@@ -228,10 +239,11 @@ pub fn load(
         environment(key).or_else(|| dotenv.get(key).cloned())
     })
     .with_context(|| format!("invalid `{}`", file.display()))?;
-    parse(&doc, &dir, project).with_context(|| format!("invalid `{}`", file.display()))
+    parse(&doc, &dir, options).with_context(|| format!("invalid `{}`", file.display()))
 }
 
-fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Project> {
+fn parse(doc: &Value, dir: &Path, options: &LoadOptions) -> anyhow::Result<Project> {
+    let project = options.project;
     let top = doc
         .as_object()
         .ok_or_else(|| anyhow::anyhow!("the file must be a mapping with `services`"))?;
@@ -276,12 +288,22 @@ fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Proje
             )
         })?;
     let mut parsed = BTreeMap::new();
+    let mut inactive = BTreeMap::new();
     for (service, body) in services {
         if !valid_service_name(service) {
             return Err(user_error(
                 format!("invalid service name `{service}`"),
                 "use letters, digits, `_`, `.` and `-`, starting with a letter or digit",
             ));
+        }
+        // As Compose: a service with `profiles` is part of the project only when one of them
+        // is enabled.
+        let profiles = strings(body.get("profiles"), "profiles")
+            .with_context(|| format!("service `{service}`"))?;
+        let enabled = |p: &String| options.profiles.iter().any(|e| e == p || e == "*");
+        if !profiles.is_empty() && !profiles.iter().any(enabled) {
+            inactive.insert(service.clone(), profiles);
+            continue;
         }
         let parsed_service = parse_service(service, body, dir, &name)
             .with_context(|| format!("service `{service}`"))?;
@@ -299,6 +321,16 @@ fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Proje
             }
         }
         for dependency in body.depends_on.keys() {
+            if let Some(profiles) = inactive.get(dependency) {
+                return Err(user_error(
+                    format!(
+                        "service `{service}` depends on `{dependency}`, whose profiles ({}) are \
+                         not enabled",
+                        profiles.join(", ")
+                    ),
+                    format!("enable one with `--profile {}`", profiles[0]),
+                ));
+            }
             if !parsed.contains_key(dependency) {
                 return Err(user_error(
                     format!(
@@ -311,9 +343,21 @@ fn parse(doc: &Value, dir: &Path, project: Option<&str>) -> anyhow::Result<Proje
             }
         }
     }
+    if parsed.is_empty() {
+        let profiles: BTreeSet<&String> = inactive.values().flatten().collect();
+        let profiles: Vec<&str> = profiles.into_iter().map(String::as_str).collect();
+        return Err(user_error(
+            "no service of the file is enabled: each has `profiles`, none of them enabled",
+            format!(
+                "enable one with `--profile NAME` (or COMPOSE_PROFILES); the file's are {}",
+                profiles.join(", ")
+            ),
+        ));
+    }
     let project = Project {
         name,
         services: parsed,
+        inactive,
     };
     let mut names = BTreeMap::new();
     for service in project.services.keys() {
@@ -1444,7 +1488,7 @@ mod tests {
 
     fn project(yaml: &str) -> anyhow::Result<Project> {
         let doc: Value = serde_saphyr::from_str(yaml).unwrap();
-        parse(&doc, Path::new("/srv/My Shop"), None)
+        parse(&doc, Path::new("/srv/My Shop"), &LoadOptions::default())
     }
 
     fn error(yaml: &str) -> String {
@@ -1695,6 +1739,30 @@ services:
         assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
         let e = error("services:\n  a: {image: x, depends_on: [nope]}\n");
         assert!(e.contains("`nope`"), "{e}");
+    }
+
+    #[test]
+    fn profiles_leave_services_out_until_enabled() {
+        let yaml = "services:\n  app: {image: a}\n  debug: {image: d, profiles: [dev, debug]}\n  \
+                    tools: {image: t, profiles: [tools], depends_on: [debug]}\n";
+        let doc: Value = serde_saphyr::from_str(yaml).unwrap();
+        let with = |profiles: &[&str]| {
+            let options = LoadOptions {
+                profiles: profiles.iter().map(|p| p.to_string()).collect(),
+                ..LoadOptions::default()
+            };
+            parse(&doc, Path::new("/srv/p"), &options)
+        };
+        let services = |p: Project| p.services.keys().cloned().collect::<Vec<_>>();
+        assert_eq!(services(with(&[]).unwrap()), ["app"]);
+        assert_eq!(services(with(&["dev"]).unwrap()), ["app", "debug"]);
+        assert_eq!(services(with(&["*"]).unwrap()), ["app", "debug", "tools"]);
+        let e = format!("{:#}", with(&["tools"]).unwrap_err());
+        assert!(
+            e.contains("depends on `debug`, whose profiles (dev, debug)"),
+            "{e}"
+        );
+        assert_eq!(with(&[]).unwrap().inactive["tools"], ["tools"]);
     }
 
     #[test]

@@ -42,6 +42,10 @@ pub struct Compose {
     /// the file's directory, if there is one]
     #[arg(long = "env-file", value_name = "FILE")]
     env_file: Option<PathBuf>,
+    /// Enable the services of a profile (the file's `profiles`) besides those without one;
+    /// repeatable; `*` enables them all [env: COMPOSE_PROFILES, comma-separated]
+    #[arg(long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
     #[command(subcommand)]
     verb: Verb,
 }
@@ -175,8 +179,17 @@ impl Compose {
             return ls(global, all, quiet);
         }
         let file = crate::compose::find_file(self.file.as_deref())?;
-        let project =
-            crate::compose::load(&file, self.project.as_deref(), self.env_file.as_deref())?;
+        let mut profiles = self.profiles.clone();
+        if let Ok(listed) = std::env::var("COMPOSE_PROFILES") {
+            let listed = listed.split(',').map(str::trim).filter(|p| !p.is_empty());
+            profiles.extend(listed.map(String::from));
+        }
+        let options = crate::compose::LoadOptions {
+            project: self.project.as_deref(),
+            env_file: self.env_file.as_deref(),
+            profiles,
+        };
+        let project = crate::compose::load(&file, &options)?;
         match self.verb {
             Verb::Ls { .. } => unreachable!("answered before the file is read"),
             Verb::Config { quiet: true, .. } => Ok(ExitCode::SUCCESS),
@@ -372,6 +385,18 @@ fn select(
 }
 
 fn no_such_service(project: &Project, service: &str) -> anyhow::Error {
+    if let Some(profiles) = project.inactive.get(service) {
+        return user_error(
+            format!(
+                "the service `{service}` is not enabled: it has the profiles {}",
+                profiles.join(", ")
+            ),
+            format!(
+                "enable it with `skiff compose --profile {} ...`",
+                profiles[0]
+            ),
+        );
+    }
     user_error(
         format!("no service `{service}` in the project `{}`", project.name),
         format!(
@@ -513,6 +538,7 @@ impl Up {
                 .filter(|app| {
                     app.labels.get(PROJECT_LABEL) == Some(&project.name)
                         && !project.services.contains_key(service_of(app))
+                        && !project.inactive.contains_key(service_of(app))
                 })
                 .collect();
             for orphan in orphans {

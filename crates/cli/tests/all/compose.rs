@@ -386,7 +386,7 @@ fn variables_come_from_the_environment_then_dot_env() {
     write_file(
         dir.path(),
         "compose.yaml",
-        "services:\n  api:\n    image: registry.example/api:${TAG:?set TAG in .env}\n    environment:\n      MODE: ${MODE:-dev}\n      GREETING: ${GREETING}\n",
+        "services:\n  api:\n    image: registry.example/api:${TAG:?set TAG in .env}\n    environment:\n      MODE: ${MODE:-dev}\n      GREETING: ${GREETING}\n  debug:\n    image: registry.example/debug:1\n    profiles: [debug]\n",
     );
     let config = |extra: &[&str], env: &[(&str, &str)]| {
         let mut command = skiff.command();
@@ -429,6 +429,33 @@ fn variables_come_from_the_environment_then_dot_env() {
         .run_with(&mut services, b"")
         .success()
         .stdout_is("api\n");
+    // `profiles`: a service with some is left out until one is enabled.
+    let mut profiled = skiff.command();
+    profiled.current_dir(dir.path()).env("TAG", "1");
+    profiled.args(["compose", "--profile", "debug", "config", "--services"]);
+    skiff
+        .run_with(&mut profiled, b"")
+        .success()
+        .stdout_is("api\ndebug\n");
+    let mut by_env = skiff.command();
+    by_env
+        .current_dir(dir.path())
+        .env("TAG", "1")
+        .env("COMPOSE_PROFILES", "other,debug");
+    by_env.args(["compose", "config", "--services"]);
+    skiff
+        .run_with(&mut by_env, b"")
+        .success()
+        .stdout_is("api\ndebug\n");
+    let mut named = skiff.command();
+    named
+        .current_dir(dir.path())
+        .args(["compose", "up", "-d", "debug"]);
+    skiff
+        .run_with(&mut named, b"")
+        .code(125)
+        .stderr_has("`debug` is not enabled")
+        .stderr_has("--profile debug");
     let mut quiet = skiff.command();
     quiet
         .current_dir(dir.path())
