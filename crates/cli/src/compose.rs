@@ -85,6 +85,12 @@ pub struct Service {
     /// `working_dir` (`-w` syntax).
     pub working_dir: Option<String>,
     pub depends_on: BTreeMap<String, Condition>,
+    /// The dependencies whose `depends_on` entry says `restart: true`: when `up` replaces or
+    /// starts one of them, this service's app is restarted too.
+    pub restart_with: BTreeSet<String>,
+    /// The dependencies whose entry says `required: false`: one that is not in the project
+    /// (left out by its profiles, or not in the file) is skipped with a warning.
+    pub optional: BTreeSet<String>,
     /// `links`: the name the service calls another by -> that service (`SERVICE[:ALIAS]`).
     pub links: BTreeMap<String, String>,
     pub memory: Option<String>,
@@ -309,6 +315,23 @@ fn parse(doc: &Value, dir: &Path, options: &LoadOptions) -> anyhow::Result<Proje
             .with_context(|| format!("service `{service}`"))?;
         parsed.insert(service.clone(), parsed_service);
     }
+    // A dependency that is not `required` and not in the project is skipped, as Compose does.
+    for (service, body) in parsed.iter_mut() {
+        let absent: Vec<String> = body
+            .optional
+            .iter()
+            .filter(|d| !services.contains_key(*d) || inactive.contains_key(*d))
+            .cloned()
+            .collect();
+        for dependency in absent {
+            eprintln!(
+                "warning: service `{service}` depends on `{dependency}`, which is not in the \
+                 project; it is not required, so `{service}` starts without it"
+            );
+            body.depends_on.remove(&dependency);
+            body.restart_with.remove(&dependency);
+        }
+    }
     for (service, body) in &parsed {
         for linked in body.links.values() {
             if !parsed.contains_key(linked) {
@@ -491,12 +514,44 @@ fn parse_service(
         labels.insert(key.to_string(), value.to_string());
     }
     let env_file = match body.get("env_file") {
-        None => Vec::new(),
+        None | Some(Value::Null) => Vec::new(),
         Some(Value::String(s)) => vec![resolve(dir, s)],
-        Some(list) => strings(Some(list), "env_file")?
-            .iter()
-            .map(|f| resolve(dir, f))
-            .collect(),
+        Some(Value::Array(items)) => {
+            let mut files = Vec::new();
+            for item in items {
+                match item {
+                    // The long form: `{path, required}`; a file not required may be missing.
+                    Value::Object(long) => {
+                        if let Some(key) = long
+                            .keys()
+                            .find(|k| !["path", "required"].contains(&k.as_str()))
+                        {
+                            return Err(user_error(
+                                format!("`env_file.{key}` is not supported by skiff compose"),
+                                "give `path` and `required`",
+                            ));
+                        }
+                        let path = resolve(
+                            dir,
+                            &string(long.get("path").unwrap_or(&Value::Null), "env_file.path")?,
+                        );
+                        let required = match long.get("required") {
+                            None | Some(Value::Null) => true,
+                            Some(Value::Bool(b)) => *b,
+                            Some(_) => {
+                                anyhow::bail!("`env_file.required` must be `true` or `false`")
+                            }
+                        };
+                        if required || path.exists() {
+                            files.push(path);
+                        }
+                    }
+                    short => files.push(resolve(dir, &string(short, "env_file")?)),
+                }
+            }
+            files
+        }
+        Some(_) => anyhow::bail!("`env_file` must be a file or a list of them"),
     };
     let volumes = match body.get("volumes") {
         Some(Value::Array(items)) => items
@@ -508,7 +563,17 @@ fn parse_service(
             .collect::<anyhow::Result<_>>()?,
         other => strings(other, "volumes")?,
     };
-    let (ports, container_ports): (Vec<String>, Vec<u16>) = strings(body.get("ports"), "ports")?
+    let port_specs = match body.get("ports") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|item| match item {
+                Value::Object(long) => long_port(long),
+                short => string(short, "ports"),
+            })
+            .collect::<anyhow::Result<Vec<_>>>()?,
+        other => strings(other, "ports")?,
+    };
+    let (ports, container_ports): (Vec<String>, Vec<u16>) = port_specs
         .iter()
         .map(|spec| publish(spec))
         .collect::<anyhow::Result<Vec<_>>>()?
@@ -527,12 +592,24 @@ fn parse_service(
         .get("working_dir")
         .map(|v| string(v, "working_dir"))
         .transpose()?;
+    let mut restart_with = BTreeSet::new();
+    let mut optional = BTreeSet::new();
     let depends_on = match body.get("depends_on") {
         None | Some(Value::Null) => BTreeMap::new(),
-        Some(Value::Object(map)) => map
-            .iter()
-            .map(|(dependency, spec)| Ok((dependency.clone(), condition(dependency, spec)?)))
-            .collect::<anyhow::Result<_>>()?,
+        Some(Value::Object(map)) => {
+            let mut depends_on = BTreeMap::new();
+            for (dependency, spec) in map {
+                let entry = dependency_entry(dependency, spec)?;
+                if entry.restart {
+                    restart_with.insert(dependency.clone());
+                }
+                if !entry.required {
+                    optional.insert(dependency.clone());
+                }
+                depends_on.insert(dependency.clone(), entry.condition);
+            }
+            depends_on
+        }
         Some(list) => strings(Some(list), "depends_on")?
             .into_iter()
             .map(|d| (d, Condition::Started))
@@ -604,6 +681,8 @@ fn parse_service(
         restart,
         working_dir,
         depends_on,
+        restart_with,
+        optional,
         links,
         memory,
         cpus,
@@ -753,32 +832,64 @@ fn checked_port(port: u16, ports: &[String], container_ports: &[u16]) -> anyhow:
     ))
 }
 
-fn condition(dependency: &str, spec: &Value) -> anyhow::Result<Condition> {
+/// One entry of `depends_on`'s long form.
+struct DependencyEntry {
+    condition: Condition,
+    /// `restart: true`.
+    restart: bool,
+    /// `required` (true unless `false`).
+    required: bool,
+}
+
+fn dependency_entry(dependency: &str, spec: &Value) -> anyhow::Result<DependencyEntry> {
     let map = match spec {
-        Value::Null => return Ok(Condition::Started),
+        Value::Null => {
+            return Ok(DependencyEntry {
+                condition: Condition::Started,
+                restart: false,
+                required: true,
+            });
+        }
         Value::Object(map) => map,
         _ => anyhow::bail!("`depends_on.{dependency}` must be a mapping with `condition`"),
     };
-    if let Some(key) = map.keys().find(|k| *k != "condition") {
+    if let Some(key) = map
+        .keys()
+        .find(|k| !["condition", "restart", "required"].contains(&k.as_str()))
+    {
         return Err(user_error(
             format!("`depends_on.{dependency}.{key}` is not supported by skiff compose"),
-            "give only `condition`",
+            "give `condition`, `restart` and `required`",
         ));
     }
-    match map
+    let flag = |key: &str, default: bool| match map.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(anyhow::anyhow!(
+            "`depends_on.{dependency}.{key}` must be `true` or `false`"
+        )),
+    };
+    let condition = match map
         .get("condition")
         .map(|c| string(c, "condition"))
         .transpose()?
         .as_deref()
     {
-        None | Some("service_started") => Ok(Condition::Started),
-        Some("service_healthy") => Ok(Condition::Healthy),
-        Some("service_completed_successfully") => Ok(Condition::CompletedSuccessfully),
-        Some(other) => Err(user_error(
-            format!("unknown condition `{other}` in `depends_on.{dependency}`"),
-            "use `service_started`, `service_healthy` or `service_completed_successfully`",
-        )),
-    }
+        None | Some("service_started") => Condition::Started,
+        Some("service_healthy") => Condition::Healthy,
+        Some("service_completed_successfully") => Condition::CompletedSuccessfully,
+        Some(other) => {
+            return Err(user_error(
+                format!("unknown condition `{other}` in `depends_on.{dependency}`"),
+                "use `service_started`, `service_healthy` or `service_completed_successfully`",
+            ));
+        }
+    };
+    Ok(DependencyEntry {
+        condition,
+        restart: flag("restart", false)?,
+        required: flag("required", true)?,
+    })
 }
 
 /// `deploy.resources.limits`: its memory and CPU share (`--memory` and `--cpus`).
@@ -960,6 +1071,53 @@ fn bind_mount(spec: &str, dir: &Path) -> anyhow::Result<String> {
 /// itself is allowed HOST. A lone `PORT` is that port on loopback (not, as in Docker, a port the
 /// system picks): a command binds the very port it names.
 /// A `ports` entry as `-p` takes it, and its container port.
+/// A port in Compose's long form, `{target, published, host_ip, protocol, mode, name,
+/// app_protocol}`, as the short form `[HOST_IP:][PUBLISHED:]TARGET[/PROTOCOL]` ([`publish`]
+/// reads it). `mode`, `name` and `app_protocol` say nothing on one machine.
+fn long_port(long: &Map<String, Value>) -> anyhow::Result<String> {
+    const KEYS: &[&str] = &[
+        "target",
+        "published",
+        "host_ip",
+        "protocol",
+        "mode",
+        "name",
+        "app_protocol",
+    ];
+    if let Some(key) = long.keys().find(|k| !KEYS.contains(&k.as_str())) {
+        return Err(user_error(
+            format!("`ports.{key}` is not supported by skiff compose"),
+            format!("a port in the long form takes {}", KEYS.join(", ")),
+        ));
+    }
+    let field = |key: &str| {
+        long.get(key)
+            .map(|v| string(v, &format!("ports.{key}")))
+            .transpose()
+    };
+    let target = field("target")?.ok_or_else(|| anyhow::anyhow!("a port needs its `target`"))?;
+    let mut spec = String::new();
+    if let Some(ip) = field("host_ip")? {
+        spec.push_str(&if ip.contains(':') {
+            format!("[{ip}]")
+        } else {
+            ip
+        });
+        spec.push(':');
+    }
+    match field("published")? {
+        Some(published) => spec.push_str(&format!("{published}:")),
+        // No host port: the target is it (a lone `PORT`, see `publish`).
+        None if !spec.is_empty() => spec.push_str(&format!("{target}:")),
+        None => {}
+    }
+    spec.push_str(&target);
+    if let Some(protocol) = field("protocol")? {
+        spec.push_str(&format!("/{protocol}"));
+    }
+    Ok(spec)
+}
+
 fn publish(spec: &str) -> anyhow::Result<(String, u16)> {
     let (bare, udp) = match spec.strip_suffix("/udp") {
         Some(bare) => (bare, "/udp"),
@@ -1412,7 +1570,16 @@ impl Project {
                 let deps: Map<String, Value> = s
                     .depends_on
                     .iter()
-                    .map(|(d, c)| (d.clone(), serde_json::json!({"condition": c.as_str()})))
+                    .map(|(d, c)| {
+                        let mut entry = serde_json::json!({"condition": c.as_str()});
+                        if s.restart_with.contains(d) {
+                            entry["restart"] = true.into();
+                        }
+                        if s.optional.contains(d) {
+                            entry["required"] = false.into();
+                        }
+                        (d.clone(), entry)
+                    })
                     .collect();
                 out.insert("depends_on".into(), deps.into());
             }
@@ -1739,6 +1906,22 @@ services:
         assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
         let e = error("services:\n  a: {image: x, depends_on: [nope]}\n");
         assert!(e.contains("`nope`"), "{e}");
+    }
+
+    #[test]
+    fn long_forms_of_ports_and_env_files() {
+        let p = project(
+            "services:\n  a:\n    image: x\n    ports:\n      - {target: 80, published: \"8080\", host_ip: 0.0.0.0}\n      \
+             - {target: 9000}\n      - {target: 53, published: 5353, protocol: udp, mode: host, name: dns}\n      \
+             - {target: 81, host_ip: \"::1\"}\n    env_file:\n      - {path: ./no-such.env, required: false}\n      \
+             - {path: ./must.env}\n",
+        )
+        .unwrap();
+        let a = &p.services["a"];
+        assert_eq!(a.ports, ["0.0.0.0:8080", "9000", "5353/udp", "[::1]:81"]);
+        assert_eq!(a.env_file, [PathBuf::from("/srv/My Shop/must.env")]);
+        let e = error("services:\n  a:\n    image: x\n    ports: [{target: 80, ip: x}]\n");
+        assert!(e.contains("`ports.ip` is not supported"), "{e}");
     }
 
     #[test]

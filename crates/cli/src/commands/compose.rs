@@ -478,6 +478,8 @@ impl Up {
                     ));
                 }
             }
+            // The services whose app this `up` replaced, created or started.
+            let mut changed = std::collections::BTreeSet::new();
             for (service, request) in &plans {
                 for (dependency, condition) in &project.services[service].depends_on {
                     wait_for(&client, &project.app_name(dependency), *condition)
@@ -502,6 +504,19 @@ impl Up {
                 let hash = &request.labels[HASH_LABEL];
                 let done = match existing.get(&name) {
                     Some(app) if app.labels.get(HASH_LABEL) == Some(hash) && !self.force_recreate => {
+                        // `depends_on: {X: {restart: true}}`: X was just replaced or started.
+                        let spec = &project.services[service];
+                        if let Some(dependency) =
+                            spec.restart_with.iter().find(|d| changed.contains(*d))
+                        {
+                            client
+                                .restart(&name, None)
+                                .await
+                                .with_context(|| format!("failed to restart `{name}`"))?;
+                            eprintln!(" App {name}  Restarted (`{dependency}` changed)");
+                            changed.insert(service.clone());
+                            continue;
+                        }
                         if app.desired_running {
                             "Running"
                         } else {
@@ -531,6 +546,9 @@ impl Up {
                         "Created"
                     }
                 };
+                if done != "Running" {
+                    changed.insert(service.clone());
+                }
                 eprintln!(" App {name}  {done}");
             }
             let orphans: Vec<&AppInfo> = existing

@@ -465,3 +465,33 @@ fn variables_come_from_the_environment_then_dot_env() {
         .code(125)
         .stderr_has("missing.env");
 }
+
+/// `depends_on`'s long form: `restart: true` restarts the dependent when `up` replaces its
+/// dependency; `required: false` lets a service start without a dependency the project lacks.
+#[test]
+fn dependents_restart_with_their_dependency_and_optional_ones_may_be_missing() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |mode: &str| {
+        format!(
+            "services:\n  front:\n    image: {P1_CLI_SLEEP}\n    command: [\"600000\"]\n    depends_on:\n      back: {{condition: service_started, restart: true}}\n      cache: {{required: false}}\n  back:\n    image: {P1_CLI_SLEEP}\n    command: [\"600000\"]\n    environment: {{MODE: {mode}}}\n"
+        )
+    };
+    write_file(dir.path(), "compose.yaml", file("a"));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("depends on `cache`, which is not in the project")
+        .stderr_has("App demo-front  Created");
+    let started = daemon.app("demo-front")["started_at"].clone();
+    write_file(dir.path(), "compose.yaml", file("b"));
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App demo-back  Recreated")
+        .stderr_has("App demo-front  Restarted (`back` changed)");
+    assert_ne!(daemon.app("demo-front")["started_at"], started);
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App demo-back  Running")
+        .stderr_has("App demo-front  Running");
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+}
