@@ -141,6 +141,8 @@ const SERVICE_KEYS: &[&str] = &[
     "deploy",
     "healthcheck",
     "labels",
+    "mem_limit",
+    "cpus",
     "platform",
     "network_mode",
     "profiles",
@@ -633,9 +635,28 @@ fn parse_service(
             .entry(linked.clone())
             .or_insert(Condition::Started);
     }
-    let (memory, cpus) = match body.get("deploy") {
-        None => (None, None),
-        Some(deploy) => deploy_limits(deploy)?,
+    let deploy = match body.get("deploy") {
+        None | Some(Value::Null) => Deploy::default(),
+        Some(deploy) => parse_deploy(deploy)?,
+    };
+    // The service-level forms Compose keeps from its version 2 files.
+    let (memory, cpus) = (
+        one_of(
+            deploy.memory,
+            body,
+            "mem_limit",
+            "deploy.resources.limits.memory",
+        )?,
+        one_of(deploy.cpus, body, "cpus", "deploy.resources.limits.cpus")?,
+    );
+    let restart = match (restart, deploy.restart) {
+        (Some(_), Some(_)) => {
+            return Err(user_error(
+                "`restart` and `deploy.restart_policy` both say when the app restarts",
+                "keep one of them",
+            ));
+        }
+        (restart, from_deploy) => restart.or(from_deploy),
     };
     let healthcheck = match body.get("healthcheck") {
         None | Some(Value::Null) => None,
@@ -893,52 +914,150 @@ fn dependency_entry(dependency: &str, spec: &Value) -> anyhow::Result<Dependency
 }
 
 /// `deploy.resources.limits`: its memory and CPU share (`--memory` and `--cpus`).
-fn deploy_limits(deploy: &Value) -> anyhow::Result<(Option<String>, Option<String>)> {
+/// What Skiff takes of `deploy`.
+#[derive(Default)]
+struct Deploy {
+    memory: Option<String>,
+    cpus: Option<String>,
+    /// `restart_policy`, as a `--restart` policy.
+    restart: Option<String>,
+}
+
+fn parse_deploy(deploy: &Value) -> anyhow::Result<Deploy> {
     let refuse = |path: &str, hint: &str| {
         Err(user_error(
             format!("`{path}` is not supported by skiff compose"),
             hint.to_string(),
         ))
     };
-    let only = "of `deploy`, skiff compose supports `resources.limits.memory` and `.cpus`";
+    let only = "of `deploy`, skiff compose supports `resources.limits.memory` and `.cpus`, \
+                `restart_policy.condition` and `.max_attempts`, and `replicas: 1`";
     let Some(deploy) = deploy.as_object() else {
         anyhow::bail!("`deploy` must be a mapping");
     };
-    if let Some(key) = deploy.keys().find(|k| *k != "resources") {
+    if let Some(key) = deploy
+        .keys()
+        .find(|k| !["resources", "restart_policy", "replicas"].contains(&k.as_str()))
+    {
         return refuse(&format!("deploy.{key}"), only);
     }
+    match deploy.get("replicas") {
+        None | Some(Value::Null) => {}
+        Some(Value::Number(n)) if n.as_u64() == Some(1) => {}
+        Some(other) => {
+            return Err(user_error(
+                format!("`deploy.replicas: {other}`: skiff compose runs one app per service"),
+                "an HTTP service scales by itself (a fresh instance per request, up to \
+                 `x-skiff.max-concurrency` at once); run more copies of a command as services \
+                 of their own",
+            ));
+        }
+    }
+    let restart = match deploy.get("restart_policy") {
+        None | Some(Value::Null) => None,
+        Some(policy) => Some(restart_policy(policy)?),
+    };
     let Some(resources) = deploy.get("resources").and_then(Value::as_object) else {
-        return Ok((None, None));
+        return Ok(Deploy {
+            restart,
+            ..Deploy::default()
+        });
     };
     if let Some(key) = resources.keys().find(|k| *k != "limits") {
         return refuse(&format!("deploy.resources.{key}"), only);
     }
     let Some(limits) = resources.get("limits").and_then(Value::as_object) else {
-        return Ok((None, None));
+        return Ok(Deploy {
+            restart,
+            ..Deploy::default()
+        });
     };
     if let Some(key) = limits.keys().find(|k| *k != "memory" && *k != "cpus") {
         return refuse(&format!("deploy.resources.limits.{key}"), only);
     }
-    let value = |key: &str| -> anyhow::Result<Option<String>> {
-        let path = format!("deploy.resources.limits.{key}");
-        match limits.get(key) {
-            None => Ok(None),
-            Some(Value::Number(n)) => Ok(Some(n.to_string())),
-            Some(other) => string(other, &path).map(Some),
-        }
+    Ok(Deploy {
+        memory: limit(limits.get("memory"), "deploy.resources.limits.memory")?,
+        cpus: limit(limits.get("cpus"), "deploy.resources.limits.cpus")?,
+        restart,
+    })
+}
+
+/// `deploy.restart_policy` as the `--restart` policy it means: `condition` `none`, `on-failure`
+/// (with `max_attempts`) or `any` (Compose's default).
+fn restart_policy(policy: &Value) -> anyhow::Result<String> {
+    let Some(policy) = policy.as_object() else {
+        anyhow::bail!("`deploy.restart_policy` must be a mapping");
     };
-    let memory = value("memory")?;
-    if let Some(memory) = &memory {
-        memory
+    if let Some(key) = policy
+        .keys()
+        .find(|k| !["condition", "max_attempts"].contains(&k.as_str()))
+    {
+        return Err(user_error(
+            format!("`deploy.restart_policy.{key}` is not supported by skiff compose"),
+            "give `condition` and `max_attempts`; the daemon backs off between restarts itself",
+        ));
+    }
+    let condition = policy
+        .get("condition")
+        .map(|c| string(c, "deploy.restart_policy.condition"))
+        .transpose()?;
+    let attempts = match policy.get("max_attempts") {
+        None | Some(Value::Null) => None,
+        Some(Value::Number(n)) => Some(n.as_u64().ok_or_else(|| {
+            anyhow::anyhow!("`deploy.restart_policy.max_attempts` must be a whole number")
+        })?),
+        Some(_) => anyhow::bail!("`deploy.restart_policy.max_attempts` must be a number"),
+    };
+    match (condition.as_deref().unwrap_or("any"), attempts) {
+        ("none", _) => Ok("no".into()),
+        ("on-failure", Some(n)) => Ok(format!("on-failure:{n}")),
+        ("on-failure", None) => Ok("on-failure".into()),
+        ("any", None) => Ok("always".into()),
+        ("any", Some(_)) => Err(user_error(
+            "`deploy.restart_policy`: `max_attempts` with `condition: any`",
+            "Skiff counts attempts for `on-failure` only: use `condition: on-failure`",
+        )),
+        (other, _) => Err(user_error(
+            format!("unknown `deploy.restart_policy.condition: {other}`"),
+            "use `none`, `on-failure` or `any`",
+        )),
+    }
+}
+
+/// A memory or CPU limit (a number or a string), checked as `--memory` / `--cpus` read it.
+fn limit(value: Option<&Value>, path: &str) -> anyhow::Result<Option<String>> {
+    let value = match value {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Number(n)) => n.to_string(),
+        Some(other) => string(other, path)?,
+    };
+    if path.ends_with("memory") || path == "mem_limit" {
+        value
             .parse::<skiff_capabilities::ByteSize>()
-            .map_err(|e| anyhow::anyhow!("`deploy.resources.limits.memory`: {e}"))?;
+            .map_err(|e| anyhow::anyhow!("`{path}`: {e}"))?;
+    } else {
+        value
+            .parse::<skiff_capabilities::Cpus>()
+            .map_err(|e| anyhow::anyhow!("`{path}`: {e}"))?;
     }
-    let cpus = value("cpus")?;
-    if let Some(cpus) = &cpus {
-        cpus.parse::<skiff_capabilities::Cpus>()
-            .map_err(|e| anyhow::anyhow!("`deploy.resources.limits.cpus`: {e}"))?;
+    Ok(Some(value))
+}
+
+/// A limit given by `deploy` or by its service-level key (`mem_limit`, `cpus`), not both.
+fn one_of(
+    from_deploy: Option<String>,
+    body: &Map<String, Value>,
+    key: &str,
+    deploy_path: &str,
+) -> anyhow::Result<Option<String>> {
+    let given = limit(body.get(key), key)?;
+    match (from_deploy, given) {
+        (Some(_), Some(_)) => Err(user_error(
+            format!("`{key}` and `{deploy_path}` both limit the service"),
+            "keep one of them",
+        )),
+        (from_deploy, given) => Ok(from_deploy.or(given)),
     }
-    Ok((memory, cpus))
 }
 
 fn parse_x_skiff(x: &Value) -> anyhow::Result<XSkiff> {
@@ -1906,6 +2025,46 @@ services:
         assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
         let e = error("services:\n  a: {image: x, depends_on: [nope]}\n");
         assert!(e.contains("`nope`"), "{e}");
+    }
+
+    #[test]
+    fn deploy_and_the_version_2_limits() {
+        let p = project(
+            "services:\n  a:\n    image: x\n    mem_limit: 64m\n    cpus: 0.5\n    deploy:\n      \
+             replicas: 1\n      restart_policy: {condition: on-failure, max_attempts: 3}\n  \
+             b:\n    image: x\n    deploy: {restart_policy: {}}\n",
+        )
+        .unwrap();
+        let a = &p.services["a"];
+        assert_eq!(
+            (a.memory.as_deref(), a.cpus.as_deref()),
+            (Some("64m"), Some("0.5"))
+        );
+        assert_eq!(a.restart.as_deref(), Some("on-failure:3"));
+        assert_eq!(p.services["b"].restart.as_deref(), Some("always"));
+        for (yaml, message) in [
+            ("deploy: {replicas: 3}", "runs one app per service"),
+            (
+                "{mem_limit: 1g, deploy: {resources: {limits: {memory: 1g}}}}",
+                "both limit",
+            ),
+            (
+                "{restart: always, deploy: {restart_policy: {condition: any}}}",
+                "both say when",
+            ),
+            (
+                "deploy: {restart_policy: {delay: 5s}}",
+                "`deploy.restart_policy.delay`",
+            ),
+            ("mem_limit: lots", "`mem_limit`"),
+        ] {
+            let body = match yaml.strip_prefix('{') {
+                Some(inline) => format!("{{image: x, {}", inline),
+                None => format!("{{image: x, {yaml}}}"),
+            };
+            let e = error(&format!("services:\n  a: {body}\n"));
+            assert!(e.contains(message), "{yaml}: {e}");
+        }
     }
 
     #[test]
