@@ -426,7 +426,10 @@ fn parse_service(
                 unsupported_hint(key),
             ));
         }
-        if key.starts_with("x-") && key != "x-skiff" {
+        // Other tools' extensions are theirs (the Compose Specification has every tool ignore
+        // the ones it does not know); a misspelt `x-skiff` is not.
+        let lower = key.to_ascii_lowercase();
+        if key != "x-skiff" && (lower.starts_with("x-skif") || lower.starts_with("x_skiff")) {
             return Err(user_error(
                 format!("unknown extension `{key}`"),
                 "Skiff's own settings go under `x-skiff`",
@@ -2025,6 +2028,15 @@ services:
         assert!(e.contains("dependency cycle: a -> b -> c -> a"), "{e}");
         let e = error("services:\n  a: {image: x, depends_on: [nope]}\n");
         assert!(e.contains("`nope`"), "{e}");
+    }
+
+    #[test]
+    fn other_tools_extensions_are_theirs_and_a_misspelt_x_skiff_is_refused() {
+        let p =
+            project("services:\n  a: {image: x, x-traefik: {port: 80}, x-skiff: {routes: [/a]}}\n");
+        assert_eq!(p.unwrap().services["a"].x_skiff.routes, ["/a"]);
+        let e = error("services:\n  a: {image: x, x-skif: {routes: [/a]}}\n");
+        assert!(e.contains("unknown extension `x-skif`"), "{e}");
     }
 
     #[test]
