@@ -99,7 +99,8 @@ enum Verb {
         /// Do not ask for confirmation
         #[arg(short, long)]
         force: bool,
-        /// Stop the apps first (at once), so that running ones are removed too
+        /// Stop the running apps first (each within its grace period), so that they are
+        /// removed too
         #[arg(short, long)]
         stop: bool,
         /// The services [default: all]
@@ -271,7 +272,7 @@ fn chosen(project: &Project, services: &[String]) -> anyhow::Result<Vec<String>>
     Ok(order)
 }
 
-/// `compose rm`: the selected apps that are not running (all of them, killed first, with
+/// `compose rm`: the selected apps that are not running (all of them, stopped first, with
 /// `--stop`), after asking unless `force`.
 fn rm(
     global: &GlobalFlags,
@@ -286,7 +287,7 @@ fn rm(
     if stop {
         for app in apps.iter().filter(|a| a.state != AppState::Exited) {
             global
-                .block_on(client.stop(&app.name, Some(0)))
+                .block_on(client.stop(&app.name, None))
                 .with_context(|| format!("failed to stop `{}`", app.name))?;
         }
     } else {
