@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppInfo, CreateApp, Event, LogLine, LogsQuery};
+use crate::{ApiError, AppInfo, CreateApp, Event, LogLine, LogsQuery, UpdateApp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -217,6 +217,11 @@ impl Client {
     ) -> Result<AppInfo, ClientError> {
         let path = format!("/apps/{}/restart{}", encode(name), grace_query(grace_secs));
         self.json(Method::POST, &path, None::<&()>).await
+    }
+
+    pub async fn update(&self, name: &str, update: &UpdateApp) -> Result<AppInfo, ClientError> {
+        let path = format!("/apps/{}/update", encode(name));
+        self.json(Method::POST, &path, Some(update)).await
     }
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), ClientError> {

@@ -5,13 +5,14 @@
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppInfo, CreateApp, DaemonInfo, Event, HttpStats, LogLine};
+use crate::{ApiError, AppInfo, CreateApp, DaemonInfo, Event, HttpStats, LogLine, UpdateApp};
 
-/// Reads `data` as each JSON body the API carries: `POST /apps` (the one body the daemon
-/// accepts) and every response the CLI's client reads. Whatever parses must survive the trip
+/// Reads `data` as each JSON body the API carries: `POST /apps` and `POST /apps/{name}/update`
+/// (the bodies the daemon accepts) and every response the CLI's client reads. Whatever parses must survive the trip
 /// back: what the CLI writes, the daemon reads as the same value. Any panic is a bug.
 pub fn api_json(data: &[u8]) {
     round_trip::<CreateApp>(data);
+    round_trip::<UpdateApp>(data);
     round_trip::<AppInfo>(data);
     round_trip::<Vec<AppInfo>>(data);
     round_trip::<DaemonInfo>(data);

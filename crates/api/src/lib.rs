@@ -56,6 +56,22 @@ pub struct CreateApp {
     pub stop_timeout: Option<u64>,
 }
 
+/// `POST /apps/{name}/update`: change an app's restart policy, limits or stop timeout, as
+/// `docker update` does. Each field given replaces the app's (each limit separately); the
+/// others are kept. The restart policy applies from the app's next exit; limits apply to an HTTP
+/// app's next request and to a command's next run (the run in progress keeps those it started
+/// with).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateApp {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub restart: Option<RestartPolicy>,
+    #[serde(default)]
+    pub limits: Limits,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_timeout: Option<u64>,
+}
+
 /// An app's health check, with Docker's knobs (`docker run --health-*`, compose's
 /// `healthcheck`). For an HTTP app, every `interval_ms` the daemon sends `GET path` to the app's
 /// own handler in-process (no socket; the check's instance counts like a request, under the

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use serde::Deserialize;
-use skiff_api::{AppState, CreateApp, LogLine, LogsQuery};
+use skiff_api::{AppState, CreateApp, LogLine, LogsQuery, UpdateApp};
 
 use crate::supervisor::{Fail, Slot, Supervisor};
 
@@ -146,6 +146,7 @@ pub fn router(supervisor: Arc<Supervisor>) -> Router {
         .route("/apps/{name}/stop", post(stop))
         .route("/apps/{name}/start", post(start))
         .route("/apps/{name}/restart", post(restart))
+        .route("/apps/{name}/update", post(update))
         .route("/apps/{name}/logs", get(logs))
         .route("/events", get(events))
         .fallback(|| async {
@@ -158,6 +159,17 @@ pub fn router(supervisor: Arc<Supervisor>) -> Router {
         .with_state(supervisor)
 }
 
+/// A JSON body, or a 400 naming what is wrong with it and where the route's body is described.
+fn read_body<T>(body: Result<axum::Json<T>, JsonRejection>, route: &str) -> Result<T, Fail> {
+    body.map(|axum::Json(value)| value).map_err(|e| {
+        Fail::new(
+            400,
+            format!("malformed request: {}", e.body_text()),
+            Some(&format!("see docs/api.md for the body of {route}")),
+        )
+    })
+}
+
 fn json<T: serde::Serialize>(status: StatusCode, value: &T) -> Response {
     (status, axum::Json(value)).into_response()
 }
@@ -166,13 +178,7 @@ async fn create(
     State(supervisor): Shared,
     body: Result<axum::Json<CreateApp>, JsonRejection>,
 ) -> Result<Response, Fail> {
-    let axum::Json(request) = body.map_err(|e| {
-        Fail::new(
-            400,
-            format!("malformed request: {}", e.body_text()),
-            Some("see docs/api.md for the body of POST /apps"),
-        )
-    })?;
+    let request = read_body(body, "POST /apps")?;
     let info = supervisor.create(request).await?;
     Ok(json(StatusCode::CREATED, &info))
 }
@@ -232,6 +238,15 @@ async fn restart(
         StatusCode::OK,
         &supervisor.restart(&name, grace(&query)).await?,
     ))
+}
+
+async fn update(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+    body: Result<axum::Json<UpdateApp>, JsonRejection>,
+) -> Result<Response, Fail> {
+    let update = read_body(body, "POST /apps/{name}/update")?;
+    Ok(json(StatusCode::OK, &supervisor.update(&name, update)?))
 }
 
 #[derive(Deserialize)]
@@ -294,7 +309,10 @@ pub(crate) fn log_lines(
         lines.drain(..skip);
     }
     let last_seen = lines.last().map(|l| l.at.clone());
-    let follow = query.follow;
+    // An app that has already ended writes nothing more: its lines, and the end (`docker logs -f`
+    // of a stopped container returns too). Its state is read after subscribing, so an exit
+    // after this read still ends the stream below.
+    let follow = query.follow && !(until_exit && *state.borrow_and_update() == AppState::Exited);
     async_stream(move |tx| async move {
         for line in lines {
             if tx.send(line).await.is_err() {

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use skiff_api::{
     ApiError, AppInfo, AppState, CreateApp, DaemonInfo, Event, ExitRecord, Health, RestartPolicy,
+    UpdateApp,
 };
 use skiff_http::{HttpApp, RouteTable};
 use skiff_runtime::{
@@ -797,6 +798,70 @@ impl Supervisor {
     ) -> Result<AppInfo, Fail> {
         self.stop_slot(name, grace).await?;
         self.start(name).await
+    }
+
+    /// `docker update`: the restart policy from the app's next exit on, limits for an HTTP
+    /// app's next request or a command's next run, the stop timeout for the next stop. Saved
+    /// first, with an `updated` event naming what changed.
+    pub fn update(&self, name: &str, update: UpdateApp) -> Result<AppInfo, Fail> {
+        let slot = self.slot(name)?;
+        let limits = &update.limits;
+        let mut changes = Vec::new();
+        if let Some(restart) = &update.restart {
+            changes.push(format!("restart {restart}"));
+        }
+        if let Some(memory) = limits.memory {
+            changes.push(format!("memory {memory}"));
+        }
+        if let Some(cpus) = limits.cpus {
+            changes.push(format!("cpus {cpus}"));
+        }
+        if let Some(cpu_time) = limits.cpu_time {
+            changes.push(format!("cpu-time {cpu_time:?}"));
+        }
+        if let Some(timeout) = limits.timeout {
+            changes.push(format!("timeout {timeout:?}"));
+        }
+        if let Some(seconds) = update.stop_timeout {
+            changes.push(format!("stop-timeout {seconds}s"));
+        }
+        if changes.is_empty() {
+            return Err(Fail::new(
+                400,
+                "nothing to update",
+                Some("give a restart policy, a limit or a stop timeout"),
+            ));
+        }
+        if slot.record.lock().unwrap().auto_remove
+            && update.restart.is_some_and(|r| r != RestartPolicy::No)
+        {
+            return Err(Fail::new(
+                400,
+                format!("`{name}` is removed when it exits (`--rm`): it is never restarted"),
+                Some("run it again without `--rm` to give it a restart policy"),
+            ));
+        }
+        self.change(
+            &slot,
+            &[("updated", &changes.join(", "))],
+            &format!("the app `{name}` was not updated"),
+            |record| {
+                if let Some(restart) = update.restart {
+                    record.restart = restart;
+                }
+                let into = &mut record.limits;
+                into.memory = limits.memory.or(into.memory);
+                into.cpus = limits.cpus.or(into.cpus);
+                into.cpu_time = limits.cpu_time.or(into.cpu_time);
+                into.timeout = limits.timeout.or(into.timeout);
+                record.stop_timeout = update.stop_timeout.or(record.stop_timeout);
+            },
+        )?;
+        if let Workload::Http(http) = &slot.workload {
+            let limits = slot.record.lock().unwrap().limits.clone();
+            http.app.set_limits(limits);
+        }
+        Ok(self.info(&slot))
     }
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), Fail> {

@@ -96,7 +96,10 @@ fn cpus() -> usize {
 pub struct HttpApp {
     name: String,
     loader: Loader,
-    options: HandlerOptions,
+    /// Replaced whole by [`HttpApp::set_limits`]; each request takes the current one.
+    options: Mutex<Arc<HandlerOptions>>,
+    /// The daemon's `--max-request-timeout`, which the app's own timeout stays within.
+    max_timeout: Duration,
     limits: HttpLimits,
     stats: Stats,
     permits: Arc<Semaphore>,
@@ -149,29 +152,17 @@ impl HttpApp {
                 .max(MIN_INSTANCE_HANDLES)
                 .min(cap),
         );
-        // An instance holds a pool slot shared with every other app: none may hold one forever.
-        let timeout = options
-            .limits
-            .timeout
-            .get_or_insert(DEFAULT_REQUEST_TIMEOUT.min(bounds.max_timeout));
-        if *timeout > bounds.max_timeout {
-            lowered.push(format!(
-                "`--timeout {:?}` is longer than this daemon allows a request; using {:?} \
-                 (the daemon's `--max-request-timeout`)",
-                *timeout, bounds.max_timeout
-            ));
-            *timeout = bounds.max_timeout;
+        if let Some(lowered_timeout) = fit_limits(&mut options, bounds.max_timeout) {
+            lowered.push(lowered_timeout);
         }
-        options.limits.memory.get_or_insert(DEFAULT_HANDLER_MEMORY);
         options
             .turns
             .get_or_insert_with(|| CpuTurns::new(bounds.cpu_turns));
-        // One share for all of the app's instances, as a cgroup's quota covers all its tasks.
-        options.rate = options.limits.cpus.map(skiff_runtime::CpuRate::new);
         let app = HttpApp {
             name,
             loader,
-            options,
+            options: Mutex::new(Arc::new(options)),
+            max_timeout: bounds.max_timeout,
             permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             limits,
             stats: Stats::default(),
@@ -201,6 +192,22 @@ impl HttpApp {
 
     pub fn limits(&self) -> &HttpLimits {
         &self.limits
+    }
+
+    /// What each request is given now.
+    pub fn options(&self) -> Arc<HandlerOptions> {
+        lock(&self.options).clone()
+    }
+
+    /// New limits (`skiff update`) for the requests from now on; those in flight keep theirs.
+    /// Skiff's defaults and the daemon's bounds apply as when the app was made.
+    pub fn set_limits(&self, limits: skiff_runtime::Limits) {
+        let mut options = HandlerOptions::clone(&self.options());
+        options.limits = limits;
+        if let Some(lowered) = fit_limits(&mut options, self.max_timeout) {
+            self.log(&lowered);
+        }
+        *lock(&self.options) = Arc::new(options);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -361,7 +368,8 @@ impl HttpApp {
                 this.log(&format!("{method} {path}: {}", failure.handler_summary()));
             }
         };
-        let result = app.handle(request, &self.options, usage, report).await;
+        let options = self.options();
+        let result = app.handle(request, &options, usage, report).await;
         if timed_out.load(Ordering::Relaxed) && result.is_err() {
             let mut response = error_response(
                 StatusCode::REQUEST_TIMEOUT,
@@ -416,7 +424,7 @@ impl HttpApp {
 
     /// Skiff's messages about the app go where its stderr goes (the app's log in the daemon).
     fn log(&self, message: &str) {
-        match &self.options.stdio {
+        match &self.options().stdio {
             Stdio::Inherit => tracing::warn!(app = %self.name, "{message}"),
             Stdio::Capture { stderr, .. } => {
                 tracing::debug!(app = %self.name, "{message}");
@@ -424,6 +432,29 @@ impl HttpApp {
             }
         }
     }
+}
+
+/// Skiff's defaults and bounds on a handler's limits: a timeout (an instance holds a pool slot
+/// shared with every other app: none may hold one forever) of at most `max_timeout`, a memory
+/// limit, and one CPU share for all of the app's instances, as a cgroup's quota covers all its
+/// tasks. Returns what was lowered, for the app's log.
+fn fit_limits(options: &mut HandlerOptions, max_timeout: Duration) -> Option<String> {
+    let mut lowered = None;
+    let timeout = options
+        .limits
+        .timeout
+        .get_or_insert(DEFAULT_REQUEST_TIMEOUT.min(max_timeout));
+    if *timeout > max_timeout {
+        lowered = Some(format!(
+            "`--timeout {:?}` is longer than this daemon allows a request; using {:?} \
+             (the daemon's `--max-request-timeout`)",
+            *timeout, max_timeout
+        ));
+        *timeout = max_timeout;
+    }
+    options.limits.memory.get_or_insert(DEFAULT_HANDLER_MEMORY);
+    options.rate = options.limits.cpus.map(skiff_runtime::CpuRate::new);
+    lowered
 }
 
 /// Leaves the app's queue when dropped.
@@ -605,14 +636,14 @@ mod tests {
             Default::default(),
             &bounds,
         );
-        assert_eq!(app.options.limits.timeout, Some(DEFAULT_REQUEST_TIMEOUT));
-        assert_eq!(app.options.limits.memory, Some(DEFAULT_HANDLER_MEMORY));
+        assert_eq!(app.options().limits.timeout, Some(DEFAULT_REQUEST_TIMEOUT));
+        assert_eq!(app.options().limits.memory, Some(DEFAULT_HANDLER_MEMORY));
         let mut options = HandlerOptions::default();
         options.limits.timeout = Some(Duration::from_secs(300));
         options.limits.memory = Some(ByteSize(1 << 30));
         let app = HttpApp::new("b".into(), unused(), options, Default::default(), &bounds);
-        assert_eq!(app.options.limits.timeout, Some(Duration::from_secs(300)));
-        assert_eq!(app.options.limits.memory, Some(ByteSize(1 << 30)));
+        assert_eq!(app.options().limits.timeout, Some(Duration::from_secs(300)));
+        assert_eq!(app.options().limits.memory, Some(ByteSize(1 << 30)));
     }
 
     #[test]
@@ -631,7 +662,7 @@ mod tests {
         let app = HttpApp::new("greedy".into(), unused(), options, limits, &bounds);
         assert_eq!(app.limits().max_concurrency, 500);
         assert_eq!(
-            app.options.limits.timeout,
+            app.options().limits.timeout,
             Some(DEFAULT_MAX_REQUEST_TIMEOUT)
         );
         assert_eq!(Bounds::shared(1).max_concurrency, 1);
@@ -665,7 +696,7 @@ mod tests {
             );
             (
                 app.limits().max_concurrency,
-                app.options.max_handles.unwrap(),
+                app.options().max_handles.unwrap(),
             )
         };
         assert_eq!(app(100), (100, 100));
@@ -680,6 +711,9 @@ mod tests {
             HttpLimits::default(),
             &Bounds::unshared(),
         );
-        assert_eq!(alone.options.max_handles, Some(skiff_runtime::MAX_HANDLES));
+        assert_eq!(
+            alone.options().max_handles,
+            Some(skiff_runtime::MAX_HANDLES)
+        );
     }
 }

@@ -35,8 +35,8 @@ pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{
     Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio, WASMTIME_MAX_HANDLES,
 };
-pub use skiff_capabilities::ByteSize;
 pub use skiff_capabilities::wasi::PreparedGrants;
+pub use skiff_capabilities::{ByteSize, Limits};
 pub use warm::WarmApps;
 pub use wasmtime::{
     Collector, Enabled, Inlining, OptLevel, RegallocAlgorithm, Strategy, WasmFeatures,

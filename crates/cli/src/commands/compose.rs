@@ -26,6 +26,8 @@ pub const SERVICE_LABEL: &str = "skiff.compose.service";
 pub const HASH_LABEL: &str = "skiff.compose.config-hash";
 /// The label holding the Compose file an app was created from (`compose ls` shows it).
 pub const FILE_LABEL: &str = "skiff.compose.config-file";
+/// The label of an app `compose run` made: a one-off of its service, never its service's app.
+pub const ONEOFF_LABEL: &str = "skiff.compose.oneoff";
 
 /// Run the services of a Compose file (compose.yaml) as apps of the daemon (see docs/compose.md)
 #[derive(Debug, Args)]
@@ -106,6 +108,9 @@ enum Verb {
         /// The services [default: all]
         services: Vec<String>,
     },
+    /// Run a one-off command of a service in the daemon (its dependencies started first), show
+    /// its output until it exits, and exit with its code, as `docker compose run` does
+    Run(RunOnce),
     /// Build the images of the services with `build:`
     Build {
         /// The services [default: all with `build:`]
@@ -164,6 +169,53 @@ struct Up {
 }
 
 #[derive(Debug, Args)]
+struct RunOnce {
+    /// Detach: print the app's name and return
+    #[arg(short = 'd', long)]
+    detach: bool,
+    /// Remove the app when it exits
+    #[arg(long)]
+    rm: bool,
+    /// The app's name [default: PROJECT-SERVICE-run-RANDOM]
+    #[arg(long, value_name = "NAME")]
+    name: Option<String>,
+    /// Set an environment variable, besides the service's (`KEY=VALUE`, or `KEY` to pass
+    /// yours)
+    #[arg(short = 'e', long = "env", value_name = "KEY[=VALUE]")]
+    env: Vec<String>,
+    /// Add a label (`KEY=VALUE`, or `KEY` for an empty value)
+    #[arg(short = 'l', long = "label", value_name = "KEY[=VALUE]", value_parser = super::run::parse_label)]
+    labels: Vec<(String, String)>,
+    /// Grant a directory besides the service's volumes (`HOST:GUEST[:ro]`)
+    #[arg(short = 'v', long = "volume", value_name = "HOST:GUEST[:ro]")]
+    volumes: Vec<String>,
+    /// The working directory inside the app
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    workdir: Option<String>,
+    /// Publish these ports (`[ADDR:]HOST[:CONTAINER]`) [default: none]
+    #[arg(short = 'p', long = "publish", value_name = "PORT")]
+    publish: Vec<String>,
+    /// Publish the service's own ports and gateway routes (by default a one-off has none, so
+    /// that it can run beside the service's app)
+    #[arg(short = 'P', long)]
+    service_ports: bool,
+    /// Do not start the services it depends on
+    #[arg(long)]
+    no_deps: bool,
+    /// Build the service's image first, even if it exists
+    #[arg(long)]
+    build: bool,
+    /// Taken for Docker's sake: Skiff allocates no terminal
+    #[arg(short = 'T', long = "no-TTY", hide = true)]
+    no_tty: bool,
+    /// The service
+    service: String,
+    /// The command's arguments, in place of the service's `command`
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    command: Vec<String>,
+}
+
+#[derive(Debug, Args)]
 struct Grace {
     /// Seconds to wait for an app to end before killing it [default: its `stop_grace_period`,
     /// else 10]
@@ -215,7 +267,7 @@ impl Compose {
             } => {
                 let apps = global.block_on(project_apps(&global.client(), &project.name))?;
                 let apps = select(&project, apps, &services)?;
-                global.block_on(logs(global, apps, follow, tail))
+                global.block_on(logs(global, apps, follow, tail, true))
             }
             Verb::Stop(grace) => each(global, &project, &grace.services, true, |client, app| {
                 Box::pin(async move { client.stop(&app, grace.time).await.map(drop) })
@@ -236,6 +288,7 @@ impl Compose {
                 stop,
                 services,
             } => rm(global, &project, &services, force, stop),
+            Verb::Run(once) => once.execute(global, &project, &file),
             Verb::Build { services } => {
                 let store = global.image_store()?;
                 for service in chosen(&project, &services)? {
@@ -495,6 +548,7 @@ impl Up {
                     app.name != name
                         && app.labels.get(PROJECT_LABEL) == Some(&project.name)
                         && service_of(app) == service
+                        && !app.labels.contains_key(ONEOFF_LABEL)
                 }) {
                     client
                         .remove(&renamed.name, true)
@@ -608,7 +662,7 @@ impl Up {
         let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
         global.block_on(async {
             tokio::select! {
-                result = logs(global, apps, true, None) => result.map(drop),
+                result = logs(global, apps, true, None, true) => result.map(drop),
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         })?;
@@ -619,6 +673,144 @@ impl Up {
                 .map(drop)
                 .with_context(|| format!("failed to stop `{name}`"))
         })
+    }
+}
+
+impl RunOnce {
+    fn execute(
+        self,
+        global: &GlobalFlags,
+        project: &Project,
+        file: &std::path::Path,
+    ) -> anyhow::Result<ExitCode> {
+        let Some(spec) = project.services.get(&self.service) else {
+            return Err(no_such_service(project, &self.service));
+        };
+        if let Some((key, _)) = self
+            .labels
+            .iter()
+            .find(|(k, _)| k.starts_with("skiff.compose."))
+        {
+            return Err(user_error(
+                format!("the label `{key}` is Skiff's own"),
+                "choose a key outside `skiff.compose.`",
+            ));
+        }
+        // The service as this run changes it: its command, more grants, no restart policy, and
+        // none of its ports or routes unless asked (they are its app's).
+        let mut spec = spec.clone();
+        if !self.command.is_empty() {
+            spec.command = Some(self.command.clone());
+        }
+        spec.environment.extend(self.env.iter().cloned());
+        spec.volumes.extend(self.volumes.iter().cloned());
+        if self.workdir.is_some() {
+            spec.working_dir = self.workdir.clone();
+        }
+        if !self.service_ports {
+            spec.ports.clear();
+            spec.x_skiff.routes.clear();
+        }
+        spec.ports.extend(self.publish.iter().cloned());
+        spec.restart = None;
+        let store = global.image_store()?;
+        let code = prepare_code(global, &store, &spec, self.build)
+            .with_context(|| format!("service `{}`", self.service))?;
+        let mut request = request(project, &self.service, &spec, &code)
+            .with_context(|| format!("service `{}`", self.service))?;
+        let name = self.name.clone().unwrap_or_else(|| {
+            use std::hash::{BuildHasher as _, Hasher as _};
+            let random = std::hash::RandomState::new().build_hasher().finish();
+            format!(
+                "{}-run-{:012x}",
+                project.app_name(&self.service),
+                random >> 16
+            )
+        });
+        request.name = Some(name.clone());
+        request.labels.extend(self.labels.iter().cloned());
+        request.labels.extend([
+            (FILE_LABEL.to_string(), file.display().to_string()),
+            (ONEOFF_LABEL.to_string(), "true".to_string()),
+        ]);
+        request.auto_remove = self.rm && self.detach;
+
+        if !self.no_deps {
+            let dependencies: Vec<String> = wanted(project, std::slice::from_ref(&self.service))?
+                .into_iter()
+                .filter(|s| *s != self.service)
+                .collect();
+            if !dependencies.is_empty() {
+                let up = Up {
+                    detach: true,
+                    wait: false,
+                    wait_timeout: None,
+                    force_recreate: false,
+                    build: self.build,
+                    remove_orphans: false,
+                    services: dependencies,
+                };
+                let status = up.execute(global, project, file)?;
+                if status != ExitCode::SUCCESS {
+                    return Ok(status);
+                }
+            }
+        }
+        let client = global.client();
+        global.block_on(async {
+            let waited = if self.no_deps {
+                None
+            } else {
+                Some(&spec.depends_on)
+            };
+            for (dependency, condition) in waited.into_iter().flatten() {
+                wait_for(&client, &project.app_name(dependency), *condition)
+                    .await
+                    .with_context(|| {
+                        format!(
+                            "cannot run `{}`: it depends on `{dependency}`",
+                            self.service
+                        )
+                    })?;
+            }
+            client
+                .create(&request)
+                .await
+                .with_context(|| format!("failed to run service `{}`", self.service))
+        })?;
+        if self.detach {
+            println!("{name}");
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Attached, as `docker compose run`: its output until it exits (Ctrl-C stops it), then
+        // its exit code.
+        let app = global.block_on(client.get(&name))?;
+        let interrupted = global.block_on(async {
+            tokio::select! {
+                result = logs(global, vec![app], true, None, false) => result.map(|_| false),
+                _ = tokio::signal::ctrl_c() => Ok(true),
+            }
+        })?;
+        let code = global.block_on(async {
+            if interrupted {
+                client.stop(&name, None).await?;
+            }
+            // The log stream ends when the app does; its exit is recorded by then, or just after.
+            loop {
+                let app = client.get(&name).await?;
+                if app.state == AppState::Exited {
+                    return Ok::<_, skiff_api::ClientError>(app.exits.last().map_or(0, |e| e.code));
+                }
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        });
+        let code = code.with_context(|| format!("failed to read how `{name}` ended"))?;
+        if self.rm {
+            global
+                .block_on(client.remove(&name, true))
+                .with_context(|| format!("failed to remove `{name}`"))?;
+        }
+        Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
     }
 }
 
@@ -898,6 +1090,7 @@ async fn logs(
     apps: Vec<AppInfo>,
     follow: bool,
     tail: Option<usize>,
+    prefixed: bool,
 ) -> anyhow::Result<ExitCode> {
     let width = apps.iter().map(|a| service_of(a).len()).max().unwrap_or(0);
     let query = LogsQuery {
@@ -907,7 +1100,11 @@ async fn logs(
     };
     let streams = apps.iter().map(|app| {
         let client = global.client();
-        let prefix = format!("{:width$} | ", service_of(app));
+        let prefix = if prefixed {
+            format!("{:width$} | ", service_of(app))
+        } else {
+            String::new()
+        };
         let query = query.clone();
         let name = app.name.clone();
         async move {

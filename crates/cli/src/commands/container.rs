@@ -40,6 +40,8 @@ pub enum Container {
     Stats(Deferred<super::stats::Stats>),
     /// Stop one or more apps (`skiff stop`)
     Stop(Deferred<super::stop::Stop>),
+    /// Change the restart policy and limits of one or more apps (`skiff update`)
+    Update(Deferred<super::update::Update>),
     /// Block until one or more apps end, then print their exit codes (`skiff wait`)
     Wait(Deferred<super::wait::Wait>),
 }
@@ -65,6 +67,7 @@ impl Container {
             Container::Start(c) => c.0.execute(global),
             Container::Stats(c) => c.0.execute(global),
             Container::Stop(c) => c.0.execute(global),
+            Container::Update(c) => c.0.execute(global),
             Container::Wait(c) => c.0.execute(global),
             Container::Prune { force } => {
                 println!("WARNING! This will remove all apps that have exited.");

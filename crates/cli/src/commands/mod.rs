@@ -36,6 +36,7 @@ mod stats;
 mod stop;
 mod system;
 mod tag;
+mod update;
 mod version;
 mod wait;
 
@@ -57,6 +58,7 @@ pub enum Command {
     Wait(Deferred<wait::Wait>),
     Start(Deferred<start::Start>),
     Restart(Deferred<restart::Restart>),
+    Update(Deferred<update::Update>),
     Rm(Deferred<rm::Rm>),
     Events(Deferred<events::Events>),
     Build(Deferred<build::Build>),
@@ -212,6 +214,7 @@ impl Command {
             Command::Stop(c) => c.0.execute(global),
             Command::Start(c) => c.0.execute(global),
             Command::Restart(c) => c.0.execute(global),
+            Command::Update(c) => c.0.execute(global),
             Command::Rm(c) => c.0.execute(global),
             Command::Events(c) => c.0.execute(global),
             Command::Build(c) => c.0.execute(global),

@@ -343,7 +343,7 @@ pub(crate) fn create_request(
 }
 
 /// `KEY[=VALUE]`, as `docker run --label` takes it.
-fn parse_label(spec: &str) -> Result<(String, String), String> {
+pub(crate) fn parse_label(spec: &str) -> Result<(String, String), String> {
     let (key, value) = spec.split_once('=').unwrap_or((spec, ""));
     if key.is_empty() {
         return Err(format!("`{spec}` names no key; expected `KEY=VALUE`"));

@@ -3,7 +3,9 @@
 
 use std::path::Path;
 
-use skiff_test_programs_artifacts::{P1_CLI_SLEEP, P2_HTTP_HELLO, P2_TCP_KV_SERVER};
+use skiff_test_programs_artifacts::{
+    P1_CLI_ENV, P1_CLI_EXIT_CODE, P1_CLI_SLEEP, P2_HTTP_GET, P2_HTTP_HELLO, P2_TCP_KV_SERVER,
+};
 
 use crate::daemon::Daemon;
 use crate::support::{Outcome, write_file};
@@ -494,4 +496,84 @@ fn dependents_restart_with_their_dependency_and_optional_ones_may_be_missing() {
         .stderr_has("App demo-back  Running")
         .stderr_has("App demo-front  Running");
     compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+}
+
+/// `compose run`: a one-off of a service in the daemon, after what it depends on, calling it
+/// in-process along the file's edges, its output shown and its exit code returned.
+#[test]
+fn run_is_a_one_off_of_a_service() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            r#"
+services:
+  api:
+    image: {P2_HTTP_HELLO}
+    x-skiff: {{routes: [/api]}}
+  other:
+    image: {P2_HTTP_HELLO}
+    x-skiff: {{routes: [/other]}}
+  fetch:
+    image: {P2_HTTP_GET}
+    command: ["http://api/"]
+    depends_on: [api]
+  status:
+    image: {P1_CLI_EXIT_CODE}
+    command: ["0"]
+  env:
+    image: {P1_CLI_ENV}
+    environment: {{MODE: file}}
+"#
+        ),
+    );
+    // Its dependency is started first; the call reaches it in-process; nothing is left.
+    compose(&daemon, dir.path(), &["run", "--rm", "fetch"])
+        .success()
+        .stderr_has("App demo-api  Created")
+        .stdout_is("status 200\nhello from skiff\n");
+    let apps = daemon.run(&["ps", "-a", "-q"]);
+    apps.success().stdout_is("demo-api\n");
+    // A call along no edge of the file is refused, and the command's code comes back.
+    compose(
+        &daemon,
+        dir.path(),
+        &["run", "--rm", "fetch", "http://other/"],
+    )
+    .code(1)
+    .stderr_has("add `other` to `depends_on` (or `links`) of service `fetch`")
+    .stderr_has("HttpRequestDenied");
+    compose(&daemon, dir.path(), &["run", "--rm", "status", "3"]).code(3);
+
+    // Detached, named, with more variables; a one-off is not its service's app, so `up` leaves
+    // it alone, and `down` removes it with the rest.
+    compose(
+        &daemon,
+        dir.path(),
+        &["run", "-d", "--name", "job", "-e", "EXTRA=1", "env"],
+    )
+    .success()
+    .stdout_is("job\n");
+    daemon.wait_for("job", "exited", |app| app["state"] == "exited");
+    daemon
+        .run(&["logs", "job"])
+        .success()
+        .stdout_is("EXTRA=1\nMODE=file\n");
+    daemon
+        .run(&["ps", "-a", "-q", "--filter", "label=skiff.compose.oneoff"])
+        .success()
+        .stdout_is("job\n");
+    compose(&daemon, dir.path(), &["up", "-d"]).success();
+    daemon
+        .run(&["ps", "-a", "-q", "--filter", "name=job"])
+        .success()
+        .stdout_is("job\n");
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+    daemon.run(&["ps", "-a", "-q"]).success().stdout_is("");
+    // A service the file does not have is refused before anything runs.
+    compose(&daemon, dir.path(), &["run", "nope"])
+        .code(125)
+        .stderr_has("no service `nope`");
 }

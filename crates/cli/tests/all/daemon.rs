@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE,
-    P1_CLI_SLEEP, P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR, P2_HTTP_HELLO,
+    P1_CLI_SLEEP, P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR, P2_HTTP_HELLO, P2_HTTP_MEMORY,
 };
 
 use crate::support::{Outcome, Skiff, dir_with};
@@ -598,6 +598,25 @@ fn logs_are_kept_apart_and_followed() {
         .run(&["logs", "--tail", "0", "both"])
         .success()
         .stdout_is("");
+    // Following an app that has already ended prints its lines and returns, as `docker logs -f`
+    // of a stopped container does (it waited for an exit that had come).
+    let mut follow = daemon
+        .command()
+        .args(["logs", "-f", "both"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while follow.try_wait().unwrap().is_none() && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    if follow.try_wait().unwrap().is_none() {
+        follow.kill().unwrap();
+        panic!("`skiff logs -f` of an exited app was still following after 10 s");
+    }
+    let out = follow.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "to stdout\n");
 
     // `logs -f` shows lines as they come and ends when the app does.
     daemon.run_d("later", &[P1_CLI_SLEEP, "1500"]).success();
@@ -707,20 +726,27 @@ fn bad_requests_change_nothing() {
         .code(125)
         .stderr_has("invalid app name");
 
-    // Malformed JSON straight to the socket: a 400, and the daemon carries on.
-    let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
-    use std::io::{Read, Write};
-    let body = "{not json";
-    write!(
-        stream,
-        "POST /apps HTTP/1.1\r\nHost: skiff\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    assert!(response.starts_with("HTTP/1.1 400"), "{response}");
-    assert!(response.contains("malformed request"), "{response}");
+    // Malformed JSON straight to the socket: a 400, and the daemon carries on. An update with a
+    // key it does not know, or a CPU share of nothing, changes nothing either.
+    for (path, body) in [
+        ("/apps", "{not json"),
+        ("/apps/one/update", r#"{"restrat": {"policy": "always"}}"#),
+        ("/apps/one/update", r#"{"limits": {"cpus": 0}}"#),
+    ] {
+        let mut stream = std::os::unix::net::UnixStream::connect(&daemon.socket).unwrap();
+        use std::io::{Read, Write};
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: skiff\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut response = String::new();
+        stream.read_to_string(&mut response).unwrap();
+        assert!(response.starts_with("HTTP/1.1 400"), "{response}");
+        assert!(response.contains("malformed request"), "{response}");
+    }
+    assert_eq!(daemon.app("one")["restart"]["policy"], "no");
 
     let ps = daemon.run(&["ps", "-a", "--format", "json"]);
     ps.success();
@@ -1190,4 +1216,73 @@ fn the_client_refuses_a_socket_another_user_owns() {
         matches!(&accepted, Err(e) if e.kind() == std::io::ErrorKind::WouldBlock),
         "the client connected: {accepted:?}"
     );
+}
+
+/// `skiff update`, as `docker update`: a new restart policy applies at the app's next exit, new
+/// limits to an HTTP app's next request; what is not given is kept, and the change is saved.
+#[test]
+fn update_changes_the_restart_policy_and_limits() {
+    let mut daemon = Daemon::start();
+    daemon.run_d("job", &[P1_CLI_SLEEP, "700"]).success();
+    daemon
+        .run(&[
+            "update",
+            "--restart",
+            "always",
+            "--stop-timeout",
+            "3",
+            "job",
+        ])
+        .success()
+        .stdout_is("job\n");
+    let job = daemon.wait_for("job", "restarted", |app| {
+        app["restarts"].as_u64() >= Some(1)
+    });
+    assert_eq!(job["restart"]["policy"], "always", "{job:#}");
+    assert_eq!(job["stop_timeout"], 3, "{job:#}");
+
+    let port = crate::programs::free_port().to_string();
+    daemon
+        .run_d("mem", &["-p", &port, "--memory", "64m", P2_HTTP_MEMORY])
+        .success();
+    let get = |mb: u32| {
+        let response = reqwest::blocking::get(format!("http://127.0.0.1:{port}/?mb={mb}")).unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(get(32), (200, "allocated 32 MiB\n".into()));
+    daemon
+        .run(&["update", "-m", "16m", "mem"])
+        .success()
+        .stdout_is("mem\n");
+    let (status, body) = get(32);
+    assert_eq!(status, 500, "{body}");
+    assert!(body.contains("memory limit of 16 MiB"), "{body}");
+    daemon
+        .run(&["events", "--no-follow"])
+        .success()
+        .stdout_has("mem updated memory 16 MiB");
+
+    // Saved: the daemon comes back with the new limit.
+    daemon.restart_after_kill();
+    daemon.wait_for("mem", "serving", |app| app["state"] == "serving");
+    assert_eq!(get(32).0, 500);
+    assert_eq!(daemon.app("job")["restart"]["policy"], "always");
+
+    // Nothing to change, no such app, and a restart policy for an app removed when it exits.
+    daemon
+        .run(&["update", "mem"])
+        .code(125)
+        .stderr_has("nothing to update");
+    daemon
+        .run(&["update", "--cpus", "1", "nope"])
+        .code(125)
+        .stderr_has("no app named `nope`");
+    daemon
+        .run(&["run", "-d", "--rm", "--name", "once", P1_CLI_SLEEP, "60000"])
+        .success();
+    daemon
+        .run(&["update", "--restart", "always", "once"])
+        .code(125)
+        .stderr_has("it is never restarted");
+    daemon.run(&["rm", "-f", "job", "mem", "once"]).success();
 }
