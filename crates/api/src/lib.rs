@@ -361,6 +361,10 @@ pub struct AppInfo {
     /// For an HTTP app: where it is served and what it has served.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub http: Option<HttpInfo>,
+    /// For a command: where it may listen itself (`-p`), as `ADDR:PORT` (TCP) or
+    /// `ADDR:PORT/udp`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub listen: Vec<String>,
     /// The labels it was created with.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

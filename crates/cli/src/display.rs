@@ -104,6 +104,7 @@ pub fn uptime(app: &AppInfo) -> String {
 }
 
 /// Where an HTTP app is served, as `docker ps` shows ports: its own ports, then its gateway routes.
+/// Where the app can be reached: an HTTP app's ports and routes, a command's `-p` ports.
 pub fn published(app: &AppInfo) -> String {
     match &app.http {
         Some(http) => {
@@ -111,7 +112,7 @@ pub fn published(app: &AppInfo) -> String {
             places.extend(http.routes.iter().map(String::as_str));
             places.join(", ")
         }
-        None => String::new(),
+        None => app.listen.join(", "),
     }
 }
 

@@ -931,9 +931,21 @@ impl Supervisor {
         let live = slot.live.lock().unwrap();
         let state = *slot.state.borrow();
         let running = state == AppState::Running;
-        let http = match &slot.workload {
-            Workload::Http(http) => Some(http.info()),
-            Workload::Command { .. } => None,
+        let (http, listen, limits) = match &slot.workload {
+            // What its requests are given: its own limits with Skiff's defaults and the daemon's
+            // bounds, not only those it asked for.
+            Workload::Http(http) => (
+                Some(http.info()),
+                Vec::new(),
+                http.app.options().limits.clone(),
+            ),
+            Workload::Command {
+                listen: (tcp, udp), ..
+            } => {
+                let tcp = tcp.iter().map(ToString::to_string);
+                let udp = udp.iter().map(|addr| format!("{addr}/udp"));
+                (None, tcp.chain(udp).collect(), record.limits)
+            }
         };
         AppInfo {
             name: record.name,
@@ -941,7 +953,7 @@ impl Supervisor {
             digest: record.digest,
             args: record.args,
             grants: record.grants,
-            limits: record.limits,
+            limits,
             restart: record.restart,
             state,
             desired_running: record.desired_running,
@@ -955,6 +967,7 @@ impl Supervisor {
             },
             memory_bytes: if running { live.usage.memory() } else { 0 },
             http,
+            listen,
             labels: record.labels,
             links: record.links,
             calls: slot.calls.snapshot(),

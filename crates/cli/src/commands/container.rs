@@ -21,6 +21,8 @@ pub enum Container {
     /// List apps (`skiff ps`)
     #[command(visible_aliases = ["list", "ps"])]
     Ls(Deferred<super::ps::Ps>),
+    /// List an app's ports (`skiff port`)
+    Port(Deferred<super::port::Port>),
     /// Remove every app that has exited, with its logs
     Prune {
         /// Do not ask for confirmation
@@ -61,6 +63,7 @@ impl Container {
             Container::Kill(c) => c.0.execute(global),
             Container::Logs(c) => c.0.execute(global),
             Container::Ls(c) => c.0.execute(global),
+            Container::Port(c) => c.0.execute(global),
             Container::Restart(c) => c.0.execute(global),
             Container::Rm(c) => c.0.execute(global),
             Container::Run(c) => (*c.0).execute(global),

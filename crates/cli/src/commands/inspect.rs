@@ -215,8 +215,28 @@ fn describe(app: &AppInfo) -> String {
             ),
         );
     }
+    match &app.http {
+        Some(http) => {
+            if !http.ports.is_empty() {
+                line("Ports", &format!("{} (served)", http.ports.join(", ")));
+            }
+            if !http.routes.is_empty() {
+                line("Routes", &http.routes.join(", "));
+            }
+        }
+        None if !app.listen.is_empty() => {
+            line(
+                "Ports",
+                &format!("{} (it may listen there)", app.listen.join(", ")),
+            );
+        }
+        None => {}
+    }
     line("Network", &app.grants.network);
-    line("Limits", &limits(&app.limits));
+    match app.http {
+        Some(_) => line("Limits", &format!("{} (each request)", limits(&app.limits))),
+        None => line("Limits", &limits(&app.limits)),
+    }
     if let Some(secs) = app.stop_timeout {
         line(
             "Stop",

@@ -22,6 +22,7 @@ mod login;
 mod logout;
 mod logs;
 mod new;
+mod port;
 mod ps;
 mod pull;
 mod push;
@@ -51,6 +52,7 @@ pub enum Command {
     Run(Deferred<Box<run::Run>>),
     Serve(Deferred<Box<serve::Serve>>),
     Ps(Deferred<ps::Ps>),
+    Port(Deferred<port::Port>),
     Logs(Deferred<logs::Logs>),
     Stats(Deferred<stats::Stats>),
     Stop(Deferred<stop::Stop>),
@@ -209,6 +211,7 @@ impl Command {
             Command::Version(c) => c.0.execute(global),
             Command::Dashboard(c) => c.0.execute(global),
             Command::Ps(c) => c.0.execute(global),
+            Command::Port(c) => c.0.execute(global),
             Command::Logs(c) => c.0.execute(global),
             Command::Stats(c) => c.0.execute(global),
             Command::Stop(c) => c.0.execute(global),

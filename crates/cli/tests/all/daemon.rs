@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_INFINITE_LOOP, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE,
     P1_CLI_SLEEP, P1_CLI_STDIN_UPPER, P2_CLI_STDOUT_STDERR, P2_HTTP_HELLO, P2_HTTP_MEMORY,
+    P2_TCP_KV_SERVER,
 };
 
 use crate::support::{Outcome, Skiff, dir_with};
@@ -1285,4 +1286,51 @@ fn update_changes_the_restart_policy_and_limits() {
         .code(125)
         .stderr_has("it is never restarted");
     daemon.run(&["rm", "-f", "job", "mem", "once"]).success();
+}
+
+/// Where an app is reached shows in `ps`, `inspect` and `skiff port` (as `docker port`): an HTTP
+/// app's ports and routes, and a command's `-p` ports, which were shown nowhere; an HTTP app's
+/// limits are those its requests get, Skiff's defaults included.
+#[test]
+fn ports_show_where_an_app_is_reached() {
+    let daemon = Daemon::start();
+    let (web, kv) = (
+        crate::programs::free_port().to_string(),
+        crate::programs::free_port().to_string(),
+    );
+    daemon
+        .run_d("web", &["-p", &web, "--route", "/web", P2_HTTP_HELLO])
+        .success();
+    let listen = format!("127.0.0.1:{kv}");
+    daemon
+        .run_d("kv", &["-p", &kv, P2_TCP_KV_SERVER, &listen])
+        .success();
+    daemon
+        .run(&["ps"])
+        .success()
+        .stdout_has(&format!("127.0.0.1:{web}, /web"))
+        .stdout_has(&listen);
+    daemon
+        .run(&["port", "web"])
+        .success()
+        .stdout_is(&format!("{web}/tcp -> 127.0.0.1:{web}\n"));
+    daemon
+        .run(&["port", "kv", &kv])
+        .success()
+        .stdout_is(&format!("{listen}\n"));
+    daemon
+        .run(&["port", "web", "80/udp"])
+        .code(125)
+        .stderr_has("no port 80/udp published for `web`")
+        .stderr_has(&format!("it has {web}/tcp"));
+    daemon
+        .run(&["inspect", "kv"])
+        .success()
+        .stdout_has(&format!("Ports:    {listen} (it may listen there)"));
+    daemon
+        .run(&["inspect", "web"])
+        .success()
+        .stdout_has("Routes:   /web")
+        .stdout_has("Limits:   memory 128 MiB, cpu-time unlimited, timeout 1m (each request)");
+    daemon.run(&["rm", "-f", "web", "kv"]).success();
 }
