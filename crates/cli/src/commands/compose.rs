@@ -267,7 +267,7 @@ impl Compose {
             } => {
                 let apps = global.block_on(project_apps(&global.client(), &project.name))?;
                 let apps = select(&project, apps, &services)?;
-                global.block_on(logs(global, apps, follow, tail, true))
+                global.block_on(logs(global, apps, follow, tail))
             }
             Verb::Stop(grace) => each(global, &project, &grace.services, true, |client, app| {
                 Box::pin(async move { client.stop(&app, grace.time).await.map(drop) })
@@ -662,7 +662,7 @@ impl Up {
         let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
         global.block_on(async {
             tokio::select! {
-                result = logs(global, apps, true, None, true) => result.map(drop),
+                result = logs(global, apps, true, None) => result.map(drop),
                 _ = tokio::signal::ctrl_c() => Ok(()),
             }
         })?;
@@ -784,33 +784,13 @@ impl RunOnce {
         }
         // Attached, as `docker compose run`: its output until it exits (Ctrl-C stops it), then
         // its exit code.
-        let app = global.block_on(client.get(&name))?;
-        let interrupted = global.block_on(async {
-            tokio::select! {
-                result = logs(global, vec![app], true, None, false) => result.map(|_| false),
-                _ = tokio::signal::ctrl_c() => Ok(true),
-            }
-        })?;
-        let code = global.block_on(async {
-            if interrupted {
-                client.stop(&name, None).await?;
-            }
-            // The log stream ends when the app does; its exit is recorded by then, or just after.
-            loop {
-                let app = client.get(&name).await?;
-                if app.state == AppState::Exited {
-                    return Ok::<_, skiff_api::ClientError>(app.exits.last().map_or(0, |e| e.code));
-                }
-                tokio::time::sleep(Duration::from_millis(20)).await;
-            }
-        });
-        let code = code.with_context(|| format!("failed to read how `{name}` ended"))?;
+        let code = super::logs::attach(global, &name, None)?;
         if self.rm {
             global
                 .block_on(client.remove(&name, true))
                 .with_context(|| format!("failed to remove `{name}`"))?;
         }
-        Ok(ExitCode::from(u8::try_from(code).unwrap_or(1)))
+        Ok(super::logs::exit_code(code))
     }
 }
 
@@ -1090,7 +1070,6 @@ async fn logs(
     apps: Vec<AppInfo>,
     follow: bool,
     tail: Option<usize>,
-    prefixed: bool,
 ) -> anyhow::Result<ExitCode> {
     let width = apps.iter().map(|a| service_of(a).len()).max().unwrap_or(0);
     let query = LogsQuery {
@@ -1100,11 +1079,7 @@ async fn logs(
     };
     let streams = apps.iter().map(|app| {
         let client = global.client();
-        let prefix = if prefixed {
-            format!("{:width$} | ", service_of(app))
-        } else {
-            String::new()
-        };
+        let prefix = format!("{:width$} | ", service_of(app));
         let query = query.clone();
         let name = app.name.clone();
         async move {

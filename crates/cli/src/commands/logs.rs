@@ -23,6 +23,9 @@ pub struct Logs {
     /// (`2025-01-02T15:04:05Z`)
     #[arg(long, value_name = "DURATION|TIME")]
     since: Option<String>,
+    /// Only lines before a time, given as `--since` is; following ends at the first line after it
+    #[arg(long, value_name = "DURATION|TIME")]
+    until: Option<String>,
     /// Prefix each line with the time it was written (RFC 3339, nanoseconds)
     #[arg(short = 't', long)]
     timestamps: bool,
@@ -32,7 +35,16 @@ pub struct Logs {
 
 impl Logs {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let since = self.since.as_deref().map(since_instant).transpose()?;
+        let since = self
+            .since
+            .as_deref()
+            .map(|s| instant("--since", s))
+            .transpose()?;
+        let until = self
+            .until
+            .as_deref()
+            .map(|s| instant("--until", s))
+            .transpose()?;
         let query = LogsQuery {
             follow: self.follow,
             tail: self.tail,
@@ -42,6 +54,13 @@ impl Logs {
         let client = global.client();
         global
             .block_on(client.logs(&self.name, &query, |line| {
+                // Both RFC 3339 in UTC with nanoseconds: their order is their text's.
+                if until
+                    .as_ref()
+                    .is_some_and(|until| line.at.as_str() >= until.as_str())
+                {
+                    return false;
+                }
                 let out: &mut dyn std::io::Write = if line.stream == "stderr" {
                     &mut stderr
                 } else {
@@ -60,16 +79,71 @@ impl Logs {
     }
 }
 
+/// Attached to a started app, as `docker start -a` and `docker compose run` are: its output
+/// (the lines written since `since`) until it exits, then its exit code; Ctrl-C stops it (within
+/// its grace period) and still waits for its end.
+pub(crate) fn attach(
+    global: &GlobalFlags,
+    name: &str,
+    since: Option<String>,
+) -> anyhow::Result<i32> {
+    let client = global.client();
+    let query = LogsQuery {
+        follow: true,
+        tail: None,
+        since,
+    };
+    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
+    let interrupted = global.block_on(async {
+        let output = client.logs(name, &query, |line| {
+            let out: &mut dyn std::io::Write = if line.stream == "stderr" {
+                &mut stderr
+            } else {
+                &mut stdout
+            };
+            let _ = writeln!(out, "{}", line.line).and_then(|()| out.flush());
+            true
+        });
+        tokio::select! {
+            ended = output => ended.map(|()| false),
+            _ = tokio::signal::ctrl_c() => Ok(true),
+        }
+    });
+    let interrupted =
+        interrupted.with_context(|| format!("failed to read the output of `{name}`"))?;
+    global
+        .block_on(async {
+            if interrupted {
+                client.stop(name, None).await?;
+            }
+            // The output ends when the app does; its exit is recorded by then, or just after.
+            loop {
+                let app = client.get(name).await?;
+                if app.state == skiff_api::AppState::Exited {
+                    return Ok::<_, skiff_api::ClientError>(app.exits.last().map_or(0, |e| e.code));
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            }
+        })
+        .with_context(|| format!("failed to read how `{name}` ended"))
+}
+
+/// An exit code as this process's own: 0–255 as is, anything else 1.
+pub(crate) fn exit_code(code: i32) -> ExitCode {
+    ExitCode::from(u8::try_from(code).unwrap_or(1))
+}
+
 /// `10m` → the RFC 3339 instant ten minutes ago; an RFC 3339 instant → itself, in UTC.
-fn since_instant(spec: &str) -> anyhow::Result<String> {
+fn instant(flag: &str, spec: &str) -> anyhow::Result<String> {
     let at = if let Ok(ago) = humantime::parse_duration(spec.trim()) {
-        let ago = chrono::Duration::from_std(ago).context("`--since` reaches too far back")?;
+        let ago = chrono::Duration::from_std(ago)
+            .with_context(|| format!("`{flag}` reaches too far back"))?;
         Utc::now() - ago
     } else if let Ok(at) = DateTime::parse_from_rfc3339(spec.trim()) {
         at.with_timezone(&Utc)
     } else {
         return Err(user_error(
-            format!("invalid `--since` value `{spec}`"),
+            format!("invalid `{flag}` value `{spec}`"),
             "give a duration such as `10m` or `1h30m`, or an RFC 3339 time such as `2025-01-02T15:04:05Z`",
         ));
     };
@@ -82,14 +156,14 @@ mod tests {
 
     #[test]
     fn since_values() {
-        let ago = since_instant("10m").unwrap();
+        let ago = instant("--since", "10m").unwrap();
         let ago = DateTime::parse_from_rfc3339(&ago).unwrap();
         let delta = Utc::now() - ago.with_timezone(&Utc);
         assert!((599..=601).contains(&delta.num_seconds()), "{delta}");
         assert_eq!(
-            since_instant("2025-01-02T16:04:05+01:00").unwrap(),
+            instant("--since", "2025-01-02T16:04:05+01:00").unwrap(),
             "2025-01-02T15:04:05.000000000Z"
         );
-        assert!(since_instant("yesterday").is_err());
+        assert!(instant("--since", "yesterday").is_err());
     }
 }

@@ -6,6 +6,7 @@ use clap::{ArgMatches, Args, FromArgMatches, Subcommand};
 
 use crate::settings::GlobalFlags;
 
+mod attach;
 mod build;
 mod compose;
 mod container;
@@ -37,6 +38,7 @@ mod stats;
 mod stop;
 mod system;
 mod tag;
+mod unsupported;
 mod update;
 mod version;
 mod wait;
@@ -54,6 +56,7 @@ pub enum Command {
     Ps(Deferred<ps::Ps>),
     Port(Deferred<port::Port>),
     Logs(Deferred<logs::Logs>),
+    Attach(Deferred<attach::Attach>),
     Stats(Deferred<stats::Stats>),
     Stop(Deferred<stop::Stop>),
     Kill(Deferred<kill::Kill>),
@@ -83,6 +86,24 @@ pub enum Command {
     Version(Deferred<version::Version>),
     Dashboard(Deferred<dashboard::Dashboard>),
     System(Group<system::System>),
+    #[command(hide = true)]
+    Exec(unsupported::Unsupported),
+    #[command(hide = true)]
+    Cp(unsupported::Unsupported),
+    #[command(hide = true)]
+    Top(unsupported::Unsupported),
+    #[command(hide = true)]
+    Commit(unsupported::Unsupported),
+    #[command(hide = true)]
+    Export(unsupported::Unsupported),
+    #[command(hide = true)]
+    Diff(unsupported::Unsupported),
+    #[command(hide = true)]
+    Pause(unsupported::Unsupported),
+    #[command(hide = true)]
+    Unpause(unsupported::Unsupported),
+    #[command(hide = true)]
+    Rename(unsupported::Unsupported),
 }
 
 /// A verb's flags, built by clap only once it needs them: when that verb is parsed, or for help
@@ -213,6 +234,7 @@ impl Command {
             Command::Ps(c) => c.0.execute(global),
             Command::Port(c) => c.0.execute(global),
             Command::Logs(c) => c.0.execute(global),
+            Command::Attach(c) => c.0.execute(global),
             Command::Stats(c) => c.0.execute(global),
             Command::Stop(c) => c.0.execute(global),
             Command::Start(c) => c.0.execute(global),
@@ -237,6 +259,15 @@ impl Command {
             Command::Daemon(c) => c.0.execute(global),
             Command::Compose(c) => c.0.execute(global),
             Command::System(c) => c.0.execute(global),
+            Command::Exec(c) => c.refuse("exec"),
+            Command::Cp(c) => c.refuse("cp"),
+            Command::Top(c) => c.refuse("top"),
+            Command::Commit(c) => c.refuse("commit"),
+            Command::Export(c) => c.refuse("export"),
+            Command::Diff(c) => c.refuse("diff"),
+            Command::Pause(c) => c.refuse("pause"),
+            Command::Unpause(c) => c.refuse("unpause"),
+            Command::Rename(c) => c.refuse("rename"),
         }
     }
 }

@@ -28,17 +28,31 @@ pub struct Ps {
     /// at every app, as `-a` does
     #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = filter::parse)]
     filters: Vec<(String, String)>,
+    /// Only the N apps created last, newest first, in any state
+    #[arg(short = 'n', long = "last", value_name = "N")]
+    last: Option<usize>,
+    /// Only the app created last, in any state (`-n 1`)
+    #[arg(short = 'l', long, conflicts_with = "last")]
+    latest: bool,
 }
 
 impl Ps {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let filter = filter::Apps::new(&self.filters)?;
-        let all = self.all || filter.lists_all();
+        let last = if self.latest { Some(1) } else { self.last };
+        let all = self.all || filter.lists_all() || last.is_some();
         let mut apps = global
             .block_on(global.client().list(all))
             .context("failed to list the apps")?;
         apps.retain(|app| (all || app.state != AppState::Exited) && filter.matches(app));
-        apps.sort_by(|a, b| a.name.cmp(&b.name));
+        match last {
+            Some(n) => {
+                // Creation times are RFC 3339 in UTC: their order is their text's.
+                apps.sort_by(|a, b| b.created.cmp(&a.created).then(a.name.cmp(&b.name)));
+                apps.truncate(n);
+            }
+            None => apps.sort_by(|a, b| a.name.cmp(&b.name)),
+        }
         if self.format == "json" {
             println!("{}", serde_json::to_string_pretty(&apps)?);
             return Ok(ExitCode::SUCCESS);

@@ -1334,3 +1334,61 @@ fn ports_show_where_an_app_is_reached() {
         .stdout_has("Limits:   memory 128 MiB, cpu-time unlimited, timeout 1m (each request)");
     daemon.run(&["rm", "-f", "web", "kv"]).success();
 }
+
+/// More of what a Docker user types: `start -a` and `attach` show the output and give the exit
+/// code, `ps -n`/`-l` the apps created last, `logs --until` the lines before a time, and the
+/// verbs a Wasm app has no use for say so, with what to do instead.
+#[test]
+fn attach_last_until_and_the_verbs_that_mean_nothing_here() {
+    let daemon = Daemon::start();
+    daemon.run_to_exit("three", &[P1_CLI_EXIT_CODE, "3"]);
+    daemon.run_to_exit("both", &[P2_CLI_STDOUT_STDERR]);
+    // Only this start's output, and its code.
+    let attached = daemon.run(&["start", "-a", "both"]);
+    attached.success().stdout_is("to stdout\n");
+    assert_eq!(attached.stderr, "to stderr\n");
+    daemon.run(&["start", "-a", "three"]).code(3);
+    daemon
+        .run(&["start", "-a", "three", "both"])
+        .code(125)
+        .stderr_has("one app at a time");
+
+    daemon.run_d("later", &[P1_CLI_SLEEP, "1000"]).success();
+    let attached = daemon.run(&["attach", "later"]);
+    attached.success().stdout_is("done\n");
+    daemon
+        .run(&["attach", "later"])
+        .code(125)
+        .stderr_has("`later` is not running")
+        .stderr_has("skiff start -a later");
+
+    daemon.run(&["ps", "-l", "-q"]).success().stdout_is("later\n");
+    daemon
+        .run(&["ps", "-n", "2", "-q"])
+        .success()
+        .stdout_is("later\nboth\n");
+
+    // `--until`: the lines before a time; `both` wrote its last lines just now.
+    daemon
+        .run(&["logs", "--until", "1h", "both"])
+        .success()
+        .stdout_is("");
+    daemon
+        .run(&["logs", "--until", "2099-01-01T00:00:00Z", "both"])
+        .success()
+        .stdout_is("to stdout\nto stdout\n");
+
+    for (verb, instead) in [
+        ("exec", "skiff run -v HOST:GUEST"),
+        ("cp", "skiff inspect NAME"),
+        ("top", "skiff stats NAME"),
+        ("pause", "skiff stop NAME"),
+        ("rename", "--name"),
+    ] {
+        daemon
+            .run(&[verb, "later", "sh"])
+            .code(125)
+            .stderr_has(&format!("`skiff {verb}`: "))
+            .stderr_has(instead);
+    }
+}
