@@ -10,6 +10,7 @@ mod errors;
 mod filter;
 mod progress;
 mod settings;
+mod template;
 mod wasmtime_compat;
 
 use std::process::ExitCode;

@@ -10,13 +10,15 @@ use skiff_image::Image;
 
 use crate::errors::user_error;
 use crate::settings::GlobalFlags;
+use crate::template::Template;
 
 /// Show an image (manifest, config, layers, the grants and limits it asks for) or, if no local
 /// image has that name, an app of the daemon (resolved grants, limits, state, exit history)
 #[derive(Debug, Args)]
 pub struct Inspect {
-    /// Output format: `human` or `json`
-    #[arg(long, default_value = "human", value_parser = ["human", "json"])]
+    /// Output format: `human`, `json`, or a Go template over the JSON, as Docker's
+    /// (`'{{.State}}'`, `'{{json .Limits}}'`, `'{{index .Labels "team"}}'`)
+    #[arg(short = 'f', long, default_value = "human", value_parser = crate::template::format_flag(&["human", "json"]))]
     format: String,
     /// Look only for an image or only for an app [default: an image, then an app]
     #[arg(long = "type", value_name = "TYPE", value_parser = ["image", "app"])]
@@ -50,7 +52,7 @@ impl Inspect {
         };
         let image = Image::open(&store, &digest)?;
         let size = image.size(&store);
-        if self.format == "json" {
+        if self.format != "human" {
             let json = serde_json::json!({
                 "name": skiff_image::display_name(&name),
                 "digest": digest,
@@ -59,7 +61,7 @@ impl Inspect {
                 "config": image.config,
                 "app": image.app,
             });
-            println!("{}", serde_json::to_string_pretty(&json)?);
+            print_json(&self.format, &json)?;
             return Ok(ExitCode::SUCCESS);
         }
         println!("Name:     {}", skiff_image::display_name(&name));
@@ -128,13 +130,26 @@ impl Inspect {
                     .context(format!("failed to inspect the app `{}`", self.name)));
             }
         };
-        if self.format == "json" {
-            println!("{}", serde_json::to_string_pretty(&app)?);
+        if self.format != "human" {
+            print_json(&self.format, &serde_json::to_value(&app)?)?;
         } else {
             print!("{}", describe(&app));
         }
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// `json` pretty-printed, or the template's rendering of it.
+fn print_json(format: &str, value: &serde_json::Value) -> anyhow::Result<()> {
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(value)?);
+    } else {
+        print!(
+            "{}",
+            Template::parse(format)?.render_all(std::slice::from_ref(value))?
+        );
+    }
+    Ok(())
 }
 
 /// What a run of an image gets unless its flags say otherwise: arguments, environment, and

@@ -7,6 +7,7 @@ use clap::Args;
 use skiff_api::AppState;
 
 use crate::settings::GlobalFlags;
+use crate::template::Template;
 use crate::{display, filter};
 
 /// List apps: NAME IMAGE STATUS UPTIME RESTARTS CPU MEM PORTS (running ones, or all with `-a`)
@@ -18,8 +19,11 @@ pub struct Ps {
     /// Only the names, one per line, for scripts (`skiff rm -f $(skiff ps -aq)`)
     #[arg(short = 'q', long, conflicts_with = "format")]
     quiet: bool,
-    /// Output format: `table`, or `json` (the daemon's full record of each app)
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    /// Output format: `table`, `json` (the daemon's full record of each app), or a Go template
+    /// per app, as Docker's: the record's fields and the columns' (`.Names`, `.Image`,
+    /// `.Status`, `.RunningFor`, `.Ports`), e.g. `'{{.Names}}: {{.Status}}'` or
+    /// `'table {{.Names}}\t{{.Ports}}'`
+    #[arg(long, default_value = "table", value_parser = crate::template::format_flag(&["table", "json"]))]
     format: String,
     /// Only the apps that match, as `docker ps --filter`: `name=PART` (`^` and `$` anchor it),
     /// `label=KEY[=VALUE]`, `status=running|serving|restarting|exited`,
@@ -57,6 +61,11 @@ impl Ps {
             println!("{}", serde_json::to_string_pretty(&apps)?);
             return Ok(ExitCode::SUCCESS);
         }
+        if self.format != "table" {
+            let rows: Vec<serde_json::Value> = apps.iter().map(row).collect::<Result<_, _>>()?;
+            print!("{}", Template::parse(&self.format)?.render_all(&rows)?);
+            return Ok(ExitCode::SUCCESS);
+        }
         if self.quiet {
             for app in &apps {
                 println!("{}", app.name);
@@ -89,4 +98,24 @@ impl Ps {
         );
         Ok(ExitCode::SUCCESS)
     }
+}
+
+/// An app as a template sees it: its record, and the table's columns under Docker's names.
+fn row(app: &skiff_api::AppInfo) -> serde_json::Result<serde_json::Value> {
+    let mut row = serde_json::to_value(app)?;
+    if let Some(fields) = row.as_object_mut() {
+        for (key, value) in [
+            ("Names", app.name.clone()),
+            ("ID", app.name.clone()),
+            ("Image", display::image(&app.source)),
+            ("Status", display::status(app)),
+            ("RunningFor", display::uptime(app)),
+            ("Ports", display::published(app)),
+            ("CPU", display::cpu_column(app)),
+            ("Mem", display::memory_column(app)),
+        ] {
+            fields.insert(key.to_string(), value.into());
+        }
+    }
+    Ok(row)
 }

@@ -1332,6 +1332,19 @@ fn ports_show_where_an_app_is_reached() {
         .success()
         .stdout_has("Routes:   /web")
         .stdout_has("Limits:   memory 128 MiB, cpu-time unlimited, timeout 1m (each request)");
+    // Docker's Go templates, over the same fields `--format json` shows.
+    daemon
+        .run(&["inspect", "-f", "{{.State}} {{json .Http.Routes}}", "web"])
+        .success()
+        .stdout_is("serving [\"/web\"]\n");
+    daemon
+        .run(&["ps", "--format", "{{.Names}}: {{.Status}} {{len .Listen}}"])
+        .success()
+        .stdout_is("kv: running 1\nweb: serving 0\n");
+    daemon
+        .run(&["ps", "--format", "{{.Names"])
+        .code(125)
+        .stderr_has("has no `}}`");
     daemon.run(&["rm", "-f", "web", "kv"]).success();
 }
 
@@ -1362,7 +1375,10 @@ fn attach_last_until_and_the_verbs_that_mean_nothing_here() {
         .stderr_has("`later` is not running")
         .stderr_has("skiff start -a later");
 
-    daemon.run(&["ps", "-l", "-q"]).success().stdout_is("later\n");
+    daemon
+        .run(&["ps", "-l", "-q"])
+        .success()
+        .stdout_is("later\n");
     daemon
         .run(&["ps", "-n", "2", "-q"])
         .success()
