@@ -14,8 +14,9 @@ pub struct Images {
     /// -q)`)
     #[arg(short = 'q', long, conflicts_with = "format")]
     quiet: bool,
-    /// Output format: `table` or `json`
-    #[arg(long, default_value = "table", value_parser = ["table", "json"])]
+    /// Output format: `table`, `json`, or a Go template per image, as Docker's: the JSON's
+    /// fields and `.ID`, `.Size` (in units), `.CreatedAt`, e.g. `'{{.Repository}}:{{.Tag}}'`
+    #[arg(long, default_value = "table", value_parser = crate::template::format_flag(&["table", "json"]))]
     format: String,
     /// Only the images that match, as `docker images --filter`: `reference=PATTERN` (the name,
     /// `*` standing for any part between `/`s: `team/*`, `*:1.0`), `dangling=true|false`
@@ -31,6 +32,25 @@ impl Images {
         rows.retain(|row| filter.matches(&row.repository, &row.tag));
         if self.format == "json" {
             println!("{}", serde_json::to_string_pretty(&rows)?);
+            return Ok(ExitCode::SUCCESS);
+        }
+        if self.format != "table" {
+            let mut values = Vec::new();
+            for row in &rows {
+                let mut value = serde_json::to_value(row)?;
+                if let Some(fields) = value.as_object_mut() {
+                    let short = &row.digest[..row.digest.len().min(19)];
+                    fields.insert("ID".into(), short.into());
+                    fields.insert(
+                        "Size".into(),
+                        skiff_capabilities::ByteSize(row.size).to_string().into(),
+                    );
+                    fields.insert("CreatedAt".into(), row.created.clone().into());
+                }
+                values.push(value);
+            }
+            let template = crate::template::Template::parse(&self.format)?;
+            print!("{}", template.render_all(&values)?);
             return Ok(ExitCode::SUCCESS);
         }
         if self.quiet {

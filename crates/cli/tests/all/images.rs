@@ -1055,6 +1055,17 @@ fn image_subcommands_are_the_image_verbs() {
         .run(&["images", "--filter", "since=copy:2"])
         .code(125)
         .stderr_has("`since` is not a filter");
+    // `--format`, a Go template per image as Docker's.
+    skiff
+        .run(&[
+            "images",
+            "-f",
+            "reference=*:2",
+            "--format",
+            "{{.Repository}}:{{.Tag}} {{.ID}}",
+        ])
+        .success()
+        .stdout_has("copy:2 sha256:");
     skiff
         .run(&["image", "rm", "reader:1.0", "team/reader:1.1"])
         .success();
