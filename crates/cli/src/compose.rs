@@ -81,6 +81,8 @@ pub struct Service {
     pub volumes: Vec<String>,
     /// `[ADDR:]PORT` (`-p` syntax).
     pub ports: Vec<String>,
+    /// The container side of each of `ports` (`compose port`, TCP health checks).
+    pub container_ports: Vec<u16>,
     pub restart: Option<String>,
     /// `working_dir` (`-w` syntax).
     pub working_dir: Option<String>,
@@ -702,6 +704,7 @@ fn parse_service(
         env_file,
         volumes,
         ports,
+        container_ports,
         restart,
         working_dir,
         depends_on,

@@ -20,6 +20,11 @@ pub struct Attach {
 }
 
 impl Attach {
+    /// Attached to this app (`compose attach`).
+    pub fn of(name: String) -> Attach {
+        Attach { name }
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let app = global

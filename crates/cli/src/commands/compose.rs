@@ -111,6 +111,49 @@ enum Verb {
     /// Run a one-off command of a service in the daemon (its dependencies started first), show
     /// its output until it exits, and exit with its code, as `docker compose run` does
     Run(RunOnce),
+    /// Show a service's app's output from now until it exits, then exit with its code
+    Attach {
+        /// The service
+        service: String,
+    },
+    /// The address a service's port is published at (`ports: ["8081:80"]`: `port web 80`
+    /// prints 127.0.0.1:8081)
+    Port {
+        /// `tcp` or `udp`
+        #[arg(long, default_value = "tcp", value_parser = ["tcp", "udp"])]
+        protocol: String,
+        /// The service
+        service: String,
+        /// The port, as the service's `ports` name it (the container side)
+        port: u16,
+    },
+    /// The images (or files) the project's apps run: NAME SERVICE IMAGE DIGEST
+    Images {
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    /// The resource use of the project's running apps (`skiff stats`)
+    Stats {
+        /// Print the figures once and exit
+        #[arg(long)]
+        no_stream: bool,
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    #[command(hide = true)]
+    Exec(super::unsupported::Unsupported),
+    #[command(hide = true)]
+    Cp(super::unsupported::Unsupported),
+    #[command(hide = true)]
+    Top(super::unsupported::Unsupported),
+    #[command(hide = true)]
+    Pause(super::unsupported::Unsupported),
+    #[command(hide = true)]
+    Unpause(super::unsupported::Unsupported),
+    #[command(hide = true)]
+    Scale(super::unsupported::Unsupported),
+    #[command(hide = true)]
+    Watch(super::unsupported::Unsupported),
     /// Build the images of the services with `build:`
     Build {
         /// The services [default: all with `build:`]
@@ -289,6 +332,45 @@ impl Compose {
                 services,
             } => rm(global, &project, &services, force, stop),
             Verb::Run(once) => once.execute(global, &project, &file),
+            Verb::Attach { service } => {
+                let apps = global.block_on(project_apps(&global.client(), &project.name))?;
+                let Some(app) = select(&project, apps, std::slice::from_ref(&service))?
+                    .into_iter()
+                    .find(|app| !app.labels.contains_key(ONEOFF_LABEL))
+                else {
+                    return Err(user_error(
+                        format!("service `{service}` has no app"),
+                        "start it with `skiff compose up -d`",
+                    ));
+                };
+                let attach = super::attach::Attach::of(app.name);
+                attach.execute(global)
+            }
+            Verb::Port {
+                protocol,
+                service,
+                port,
+            } => port_of(&project, &service, port, &protocol),
+            Verb::Images { services } => images(global, &project, &services),
+            Verb::Stats {
+                no_stream,
+                services,
+            } => {
+                let apps = global.block_on(project_apps(&global.client(), &project.name))?;
+                let names = select(&project, apps, &services)?
+                    .into_iter()
+                    .filter(|app| app.state != AppState::Exited)
+                    .map(|app| app.name)
+                    .collect();
+                super::stats::Stats::of(names, no_stream).execute(global)
+            }
+            Verb::Exec(c) => c.refuse("compose exec"),
+            Verb::Cp(c) => c.refuse("compose cp"),
+            Verb::Top(c) => c.refuse("compose top"),
+            Verb::Pause(c) => c.refuse("compose pause"),
+            Verb::Unpause(c) => c.refuse("compose unpause"),
+            Verb::Scale(c) => c.refuse("compose scale"),
+            Verb::Watch(c) => c.refuse("compose watch"),
             Verb::Build { services } => {
                 let store = global.image_store()?;
                 for service in chosen(&project, &services)? {
@@ -399,6 +481,73 @@ fn ls(global: &GlobalFlags, all: bool, quiet: bool) -> anyhow::Result<ExitCode> 
             crate::display::table(&["NAME", "STATUS", "CONFIG FILE"], &rows)
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `compose port`: where the service's `ports` entry for the container side `port` is
+/// published (a lone `PORT` is its own container side).
+fn port_of(
+    project: &Project,
+    service: &str,
+    port: u16,
+    protocol: &str,
+) -> anyhow::Result<ExitCode> {
+    let Some(spec) = project.services.get(service) else {
+        return Err(no_such_service(project, service));
+    };
+    for (entry, inside) in spec.ports.iter().zip(&spec.container_ports) {
+        let (entry, is_udp) = match entry.strip_suffix("/udp") {
+            Some(entry) => (entry, true),
+            None => (entry.as_str(), false),
+        };
+        if *inside == port
+            && is_udp == (protocol == "udp")
+            && let Some(addr) = skiff_capabilities::parse_publish(entry)
+        {
+            println!("{addr}");
+            return Ok(ExitCode::SUCCESS);
+        }
+    }
+    Err(user_error(
+        format!("service `{service}` publishes no port {port}/{protocol}"),
+        format!(
+            "its ports are {}",
+            match spec.ports.is_empty() {
+                true => "none".to_string(),
+                false => spec
+                    .ports
+                    .iter()
+                    .zip(&spec.container_ports)
+                    .map(|(published, inside)| format!("{inside} (published at {published})"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+            }
+        ),
+    ))
+}
+
+/// `compose images`: what each of the project's apps runs.
+fn images(
+    global: &GlobalFlags,
+    project: &Project,
+    services: &[String],
+) -> anyhow::Result<ExitCode> {
+    let apps = global.block_on(project_apps(&global.client(), &project.name))?;
+    let rows: Vec<Vec<String>> = select(project, apps, services)?
+        .iter()
+        .map(|app| {
+            vec![
+                app.name.clone(),
+                service_of(app).to_string(),
+                app.source.clone(),
+                app.digest[..app.digest.len().min(19)].to_string(),
+            ]
+        })
+        .collect();
+    print!(
+        "{}",
+        display::table(&["NAME", "SERVICE", "IMAGE", "DIGEST"], &rows)
+    );
     Ok(ExitCode::SUCCESS)
 }
 

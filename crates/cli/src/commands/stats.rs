@@ -29,6 +29,11 @@ pub struct Stats {
 }
 
 impl Stats {
+    /// The figures of these apps (`compose stats`).
+    pub fn of(names: Vec<String>, no_stream: bool) -> Stats {
+        Stats { no_stream, names }
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let client = global.client();
         let tty = std::io::stdout().is_terminal();

@@ -10,15 +10,16 @@ use crate::errors::user_error;
 
 /// A Docker verb Skiff does not have
 #[derive(Debug, Args)]
+#[command(disable_help_flag = true)]
 pub struct Unsupported {
     #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
     args: Vec<String>,
 }
 
 impl Unsupported {
-    /// `verb`: the name it was called by.
+    /// `verb`: the command it was called by (`exec`, `compose exec`).
     pub fn refuse(&self, verb: &str) -> anyhow::Result<ExitCode> {
-        let (why, instead) = match verb {
+        let (why, instead) = match verb.rsplit(' ').next().unwrap_or(verb) {
             "exec" => (
                 "an app is one WebAssembly program: it has no shell or other programs to run \
                  beside it",
@@ -46,6 +47,15 @@ impl Unsupported {
             "rename" => (
                 "an app's name is how other apps, routes and its logs find it",
                 "remove it with `skiff rm -f NAME` and run it again with `--name`",
+            ),
+            "scale" => (
+                "a service is one app: an HTTP service scales by itself (a fresh instance per \
+                 request)",
+                "for more copies of a command, give each a service of its own",
+            ),
+            "watch" => (
+                "Skiff does not watch the files of a build",
+                "rebuild and replace the changed services with `skiff compose up -d --build`",
             ),
             _ => ("Skiff has no such verb", "see `skiff --help`"),
         };

@@ -577,3 +577,51 @@ services:
         .code(125)
         .stderr_has("no service `nope`");
 }
+
+/// `compose port`, `images`, `stats` and `attach` of a service's app, as `docker compose` has
+/// them; the verbs a Wasm service has no use for say what to do instead.
+#[test]
+fn port_images_stats_attach_and_the_verbs_that_mean_nothing_here() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let kv = crate::programs::free_port();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            "services:\n  kv:\n    image: {P2_TCP_KV_SERVER}\n    command: [\"127.0.0.1:{kv}\"]\n    ports: [\"{kv}:6379\"]\n  job:\n    image: {P1_CLI_SLEEP}\n    command: [\"3000\"]\n"
+        ),
+    );
+    compose(&daemon, dir.path(), &["up", "-d"]).success();
+    compose(&daemon, dir.path(), &["port", "kv", "6379"])
+        .success()
+        .stdout_is(&format!("127.0.0.1:{kv}\n"));
+    compose(&daemon, dir.path(), &["port", "kv", "80"])
+        .code(125)
+        .stderr_has("service `kv` publishes no port 80/tcp")
+        .stderr_has(&format!("6379 (published at {kv})"));
+    compose(&daemon, dir.path(), &["images", "kv"])
+        .success()
+        .stdout_has("demo-kv")
+        .stdout_has("p2_tcp_kv_server.wasm")
+        .stdout_has("sha256:");
+    compose(&daemon, dir.path(), &["stats", "--no-stream", "kv"])
+        .success()
+        .stdout_has("demo-kv")
+        .stdout_lacks("demo-job");
+    // Attached to the service's app: its output from now on, then its exit code.
+    compose(&daemon, dir.path(), &["attach", "job"])
+        .success()
+        .stdout_is("done\n");
+    for (verb, instead) in [
+        ("exec", "skiff run -v HOST:GUEST"),
+        ("scale", "a service of its own"),
+        ("watch", "skiff compose up -d --build"),
+    ] {
+        compose(&daemon, dir.path(), &[verb, "kv", "--help"])
+            .code(125)
+            .stderr_has(&format!("`skiff compose {verb}`: "))
+            .stderr_has(instead);
+    }
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+}
