@@ -11,7 +11,7 @@ use hyper_util::rt::TokioIo;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::{ApiError, AppInfo, CreateApp, Event, LogLine, LogsQuery, UpdateApp};
+use crate::{ApiError, AppInfo, Attached, CreateApp, Event, LogLine, LogsQuery, UpdateApp};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
@@ -113,13 +113,15 @@ impl Client {
             .await
             .map_err(protocol)?
             .to_bytes();
-        let error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
+        let mut error = serde_json::from_slice::<ApiError>(&bytes).unwrap_or_else(|_| ApiError {
             message: format!(
                 "the daemon answered {status}: {}",
                 String::from_utf8_lossy(&bytes)
             ),
             hint: None,
+            status: 0,
         });
+        error.status = status.as_u16();
         Err(ClientError::Api(error))
     }
 
@@ -161,9 +163,18 @@ impl Client {
     async fn stream<T: DeserializeOwned>(
         &self,
         path: &str,
+        each: impl FnMut(T) -> bool,
+    ) -> Result<(), ClientError> {
+        self.stream_of(Method::GET, path, each).await
+    }
+
+    async fn stream_of<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
         mut each: impl FnMut(T) -> bool,
     ) -> Result<(), ClientError> {
-        let mut body = self.send(Method::GET, path, None).await?.into_body();
+        let mut body = self.send(method, path, None).await?.into_body();
         let mut pending = Vec::new();
         while let Some(frame) = body.frame().await {
             let frame = frame.map_err(protocol)?;
@@ -208,6 +219,26 @@ impl Client {
             None::<&()>,
         )
         .await
+    }
+
+    /// Starts the app and follows its run, as `docker start -a`: each line it writes, from its
+    /// start, until it exits. Returns its exit code (`None` if `each` stopped reading first).
+    pub async fn start_attached(
+        &self,
+        name: &str,
+        mut each: impl FnMut(LogLine) -> bool,
+    ) -> Result<Option<i32>, ClientError> {
+        let path = format!("/apps/{}/start?attach=true", encode(name));
+        let mut code = None;
+        self.stream_of(Method::POST, &path, |line: Attached| match line {
+            Attached::Line(line) => each(line),
+            Attached::End { exit_code } => {
+                code = Some(exit_code);
+                false
+            }
+        })
+        .await?;
+        Ok(code)
     }
 
     pub async fn restart(

@@ -54,6 +54,9 @@ pub struct CreateApp {
     /// (Docker's default, 10, when absent; compose's `stop_grace_period`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
+    /// `skiff create`: saved as created, not started, until `POST /apps/{name}/start`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_start: bool,
 }
 
 /// `POST /apps/{name}/update`: change an app's restart policy, limits or stop timeout, as
@@ -424,6 +427,17 @@ pub struct LogLine {
     pub line: String,
 }
 
+/// A line of `POST /apps/{name}/start?attach=true`: the run's output, then how it ended.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Attached {
+    /// The app's exit code, the stream's last line.
+    End {
+        exit_code: i32,
+    },
+    Line(LogLine),
+}
+
 /// Something that happened to an app (`GET /events`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Event {
@@ -441,6 +455,9 @@ pub struct Event {
 pub struct ApiError {
     pub message: String,
     pub hint: Option<String>,
+    /// The response's HTTP status, as the client read it (not in the body).
+    #[serde(skip)]
+    pub status: u16,
 }
 
 /// Query of `GET /apps/{name}/logs`.

@@ -76,6 +76,9 @@ pub fn image(source: &str) -> String {
 /// health check adds its health as Docker does: `serving (healthy)`, `serving (unhealthy)`,
 /// `serving (health: starting)`.
 pub fn status(app: &AppInfo) -> String {
+    if is_created(app) {
+        return "created".to_string();
+    }
     match (app.state, app.exits.last()) {
         (AppState::Exited, Some(exit)) => match since(&exit.at) {
             Some(ago) => format!("exited ({}) {} ago", exit.code, compact(ago)),
@@ -89,6 +92,11 @@ pub fn status(app: &AppInfo) -> String {
             _ => state.to_string(),
         },
     }
+}
+
+/// Whether the app was created (`skiff create`) and has never been started.
+pub fn is_created(app: &AppInfo) -> bool {
+    app.state == AppState::Exited && app.exits.is_empty() && !app.desired_running
 }
 
 /// Whether the app has a run whose usage means something now.

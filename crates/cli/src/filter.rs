@@ -20,7 +20,8 @@ pub fn parse(spec: &str) -> Result<(String, String), String> {
 pub struct Apps {
     names: Vec<String>,
     labels: Vec<Label>,
-    states: Vec<&'static [AppState]>,
+    /// `None`: created and never started (`skiff create`).
+    states: Vec<Option<&'static [AppState]>>,
     health: Vec<Option<HealthStatus>>,
     ancestors: Vec<String>,
     exited: Vec<i32>,
@@ -37,17 +38,18 @@ impl Apps {
                 "label" => apps.labels.push(Label::new(value)),
                 "status" => apps.states.push(match value.as_str() {
                     // An HTTP app is up while it serves: `running` is any app that is up.
-                    "running" => &[AppState::Running, AppState::Serving],
-                    "serving" => &[AppState::Serving],
-                    "restarting" => &[AppState::Restarting],
-                    "exited" => &[AppState::Exited],
+                    "running" => Some(&[AppState::Running, AppState::Serving]),
+                    "serving" => Some(&[AppState::Serving]),
+                    "restarting" => Some(&[AppState::Restarting]),
+                    "exited" => Some(&[AppState::Exited]),
+                    "created" => None,
                     // Docker's other states: no app of Skiff is ever in one.
-                    "created" | "paused" | "removing" | "dead" => &[],
+                    "paused" | "removing" | "dead" => Some(&[]),
                     _ => {
                         return Err(bad_value(
                             key,
                             value,
-                            "`running`, `serving`, `restarting` or `exited`",
+                            "`running`, `serving`, `restarting`, `exited` or `created`",
                         ));
                     }
                 }),
@@ -85,7 +87,10 @@ impl Apps {
     pub fn matches(&self, app: &AppInfo) -> bool {
         any_or_none(&self.names, |name| name_matches(name, &app.name))
             && self.labels.iter().all(|label| label.matches(&app.labels))
-            && any_or_none(&self.states, |states| states.contains(&app.state))
+            && any_or_none(&self.states, |states| match states {
+                Some(states) => states.contains(&app.state) && !crate::display::is_created(app),
+                None => crate::display::is_created(app),
+            })
             && any_or_none(&self.health, |wanted| {
                 *wanted == app.health.as_ref().map(|h| h.status)
             })

@@ -18,7 +18,7 @@ use axum::routing::{get, post};
 use bytes::Bytes;
 use futures::StreamExt as _;
 use serde::Deserialize;
-use skiff_api::{AppState, CreateApp, LogLine, LogsQuery, UpdateApp};
+use skiff_api::{AppState, Attached, CreateApp, LogLine, LogsQuery, UpdateApp};
 
 use crate::supervisor::{Fail, Slot, Supervisor};
 
@@ -222,11 +222,54 @@ async fn stop(
     ))
 }
 
+#[derive(Deserialize)]
+struct StartQuery {
+    #[serde(default)]
+    attach: bool,
+}
+
+/// Starts the app; with `attach=true`, answers with its run's output as NDJSON `Attached` lines
+/// until it exits, then its exit code. Subscribed before the start, so no line is missed, and
+/// read from the app's slot, so an app removed as it ends (`--rm`) still gives its code.
 async fn start(
     State(supervisor): Shared,
     UrlPath(name): UrlPath<String>,
+    Query(query): Query<StartQuery>,
 ) -> Result<Response, Fail> {
-    Ok(json(StatusCode::OK, &supervisor.start(&name).await?))
+    if !query.attach {
+        return Ok(json(StatusCode::OK, &supervisor.start(&name).await?));
+    }
+    let (_, slot) = supervisor.get(&name)?;
+    let mut live = slot.log.follow();
+    let mut state = slot.state.subscribe();
+    state.borrow_and_update();
+    supervisor.start(&name).await?;
+    let attached = async_stream(move |tx| async move {
+        loop {
+            tokio::select! {
+                line = live.recv() => match line {
+                    Ok(line) => {
+                        if tx.send(Attached::Line(line)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+                changed = state.changed() => {
+                    if changed.is_err() || *state.borrow() == AppState::Exited {
+                        while let Ok(line) = live.try_recv() {
+                            let _ = tx.send(Attached::Line(line)).await;
+                        }
+                        let exit_code = slot.last_exit_code().unwrap_or(0);
+                        let _ = tx.send(Attached::End { exit_code }).await;
+                        return;
+                    }
+                }
+            }
+        }
+    });
+    Ok(ndjson(attached.map(|line| ndjson_line(&line))))
 }
 
 async fn restart(

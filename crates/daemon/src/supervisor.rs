@@ -47,6 +47,7 @@ impl Fail {
             error: ApiError {
                 message: message.into(),
                 hint: hint.map(str::to_string),
+                status,
             },
         }
     }
@@ -123,6 +124,13 @@ pub struct Slot {
     /// `Some(grace)` once a stop is requested for the current supervision.
     stop: watch::Sender<Option<Duration>>,
     pub state: watch::Sender<AppState>,
+}
+
+impl Slot {
+    /// The code of its last exit, if it has one.
+    pub(crate) fn last_exit_code(&self) -> Option<i32> {
+        self.record.lock().unwrap().exits.last().map(|e| e.code)
+    }
 }
 
 /// What the daemon does with an app.
@@ -381,6 +389,20 @@ impl Supervisor {
             // Where the user of `run -d` looks: the app's log, ahead of the run's output.
             tracing::info!(app = %name, "{notice}");
             slot.log.sink(1).write(format!("{notice}\n").as_bytes());
+        }
+        if request.no_start {
+            let created = self.change(
+                &slot,
+                &[("created", &source)],
+                &format!("the app `{name}` was not created"),
+                |record| record.desired_running = false,
+            );
+            if let Err(fail) = created {
+                self.apps.lock().unwrap().remove(&name);
+                self.code.release(&name);
+                return Err(fail);
+            }
+            return Ok(self.info(&slot));
         }
         // One commit for both events: a start is one fsync, not two.
         let launched = self
@@ -1025,8 +1047,12 @@ impl Supervisor {
                 health: record.health.clone(),
                 auto_remove: record.auto_remove,
                 stop_timeout: record.stop_timeout,
+                no_start: false,
             };
-            if record.auto_remove {
+            // Created and never started (`skiff create --rm`): it has not ended yet.
+            let never_started =
+                !record.running && !record.desired_running && record.exits.is_empty();
+            if record.auto_remove && !never_started {
                 // `--rm` with no restart policy: whether it exited or died with the daemon, it
                 // has ended, and is removed with its logs.
                 match self.state.remove_app(&record.name) {

@@ -14,6 +14,8 @@ use crate::settings::GlobalFlags;
 pub enum Container {
     /// Show a running app's output until it exits (`skiff attach`)
     Attach(Deferred<super::attach::Attach>),
+    /// Create an app without starting it (`skiff create`)
+    Create(Deferred<super::create::Create>),
     /// Show an app: resolved grants, limits, state, exit history (`skiff inspect`)
     Inspect(Deferred<super::inspect::Inspect>),
     /// Kill one or more running apps (`skiff kill`)
@@ -62,6 +64,7 @@ impl Container {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         match self {
             Container::Attach(c) => c.0.execute(global),
+            Container::Create(c) => c.0.execute(global),
             Container::Inspect(c) => c.0.apps_only().execute(global),
             Container::Kill(c) => c.0.execute(global),
             Container::Logs(c) => c.0.execute(global),

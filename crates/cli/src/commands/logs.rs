@@ -79,8 +79,8 @@ impl Logs {
     }
 }
 
-/// Attached to a started app, as `docker start -a` and `docker compose run` are: its output
-/// (the lines written since `since`) until it exits, then its exit code; Ctrl-C stops it (within
+/// Attached to a running app, as `docker attach` and `docker compose run` are: its output (the
+/// lines written since `since`) until it exits, then its exit code; Ctrl-C stops it (within
 /// its grace period) and still waits for its end.
 pub(crate) fn attach(
     global: &GlobalFlags,
@@ -93,24 +93,60 @@ pub(crate) fn attach(
         tail: None,
         since,
     };
-    let (mut stdout, mut stderr) = (std::io::stdout(), std::io::stderr());
-    let interrupted = global.block_on(async {
-        let output = client.logs(name, &query, |line| {
-            let out: &mut dyn std::io::Write = if line.stream == "stderr" {
-                &mut stderr
-            } else {
-                &mut stdout
-            };
-            let _ = writeln!(out, "{}", line.line).and_then(|()| out.flush());
-            true
-        });
+    let interrupted = until_ctrl_c(global, client.logs(name, &query, print_line))
+        .with_context(|| format!("failed to read the output of `{name}`"))?;
+    ended(global, &client, name, interrupted)
+}
+
+/// `docker start -a`: starts the app and shows its output from its start until it exits, then
+/// gives its exit code (the daemon's, so an app removed as it ends still has one).
+pub(crate) fn start_attached(global: &GlobalFlags, name: &str) -> anyhow::Result<i32> {
+    let client = global.client();
+    let mut code = None;
+    let run = async {
+        code = client.start_attached(name, print_line).await?;
+        Ok(())
+    };
+    let interrupted =
+        until_ctrl_c(global, run).with_context(|| format!("failed to start `{name}`"))?;
+    match code {
+        Some(code) => Ok(code),
+        None => ended(global, &client, name, interrupted),
+    }
+}
+
+/// A line of the app's output where it was written: its stdout or its stderr.
+fn print_line(line: skiff_api::LogLine) -> bool {
+    use std::io::Write as _;
+    let written = if line.stream == "stderr" {
+        writeln!(std::io::stderr(), "{}", line.line)
+    } else {
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{}", line.line).and_then(|()| out.flush())
+    };
+    written.is_ok()
+}
+
+/// Runs `output` to its end; `true` if Ctrl-C came first.
+fn until_ctrl_c(
+    global: &GlobalFlags,
+    output: impl std::future::Future<Output = Result<(), skiff_api::ClientError>>,
+) -> Result<bool, skiff_api::ClientError> {
+    global.block_on(async {
         tokio::select! {
             ended = output => ended.map(|()| false),
             _ = tokio::signal::ctrl_c() => Ok(true),
         }
-    });
-    let interrupted =
-        interrupted.with_context(|| format!("failed to read the output of `{name}`"))?;
+    })
+}
+
+/// The app's exit code once it has ended, stopping it first if `interrupted`.
+fn ended(
+    global: &GlobalFlags,
+    client: &skiff_api::Client,
+    name: &str,
+    interrupted: bool,
+) -> anyhow::Result<i32> {
     global
         .block_on(async {
             if interrupted {
@@ -118,14 +154,44 @@ pub(crate) fn attach(
             }
             // The output ends when the app does; its exit is recorded by then, or just after.
             loop {
-                let app = client.get(name).await?;
+                let app = match client.get(name).await {
+                    Ok(app) => app,
+                    // Removed as it ended (`--rm`): its exit is in the daemon's events.
+                    Err(skiff_api::ClientError::Api(e)) if e.status == 404 => {
+                        return last_exit_event(client, name).await;
+                    }
+                    Err(e) => return Err(e),
+                };
                 if app.state == skiff_api::AppState::Exited {
-                    return Ok::<_, skiff_api::ClientError>(app.exits.last().map_or(0, |e| e.code));
+                    return Ok(app.exits.last().map_or(0, |e| e.code));
                 }
                 tokio::time::sleep(std::time::Duration::from_millis(20)).await;
             }
         })
         .with_context(|| format!("failed to read how `{name}` ended"))
+}
+
+/// The code of the app's last exit, from the daemon's events (their detail ends in `(CODE)`).
+async fn last_exit_event(
+    client: &skiff_api::Client,
+    name: &str,
+) -> Result<i32, skiff_api::ClientError> {
+    let mut code = None;
+    client
+        .events(false, |event| {
+            let exit =
+                ["exited", "stopped", "oom", "limit-exceeded"].contains(&event.kind.as_str());
+            if event.app == name && exit {
+                let inner = event
+                    .detail
+                    .rsplit_once('(')
+                    .map(|(_, c)| c.trim_end_matches(')'));
+                code = inner.and_then(|c| c.parse().ok()).or(code);
+            }
+            true
+        })
+        .await?;
+    Ok(code.unwrap_or(0))
 }
 
 /// An exit code as this process's own: 0–255 as is, anything else 1.

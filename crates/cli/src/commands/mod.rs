@@ -10,6 +10,7 @@ mod attach;
 mod build;
 mod compose;
 mod container;
+mod create;
 mod daemon;
 mod dashboard;
 mod events;
@@ -52,6 +53,7 @@ pub enum Command {
     // Boxed: their flags (grants, limits, HTTP limits, health check) make them larger than any
     // other verb by far (clippy's large_enum_variant). Not a doc comment: that would be its help.
     Run(Deferred<Box<run::Run>>),
+    Create(Deferred<create::Create>),
     Serve(Deferred<Box<serve::Serve>>),
     Ps(Deferred<ps::Ps>),
     Port(Deferred<port::Port>),
@@ -225,6 +227,7 @@ impl Command {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         match self {
             Command::Run(c) => (*c.0).execute(global),
+            Command::Create(c) => c.0.execute(global),
             Command::Serve(c) => (*c.0).execute(global),
             Command::Info(c) => c.0.execute(global),
             Command::Kill(c) => c.0.execute(global),

@@ -34,6 +34,9 @@ pub struct Run {
     limits: LimitFlags,
     #[command(flatten)]
     daemon: DetachFlags,
+    /// `skiff create`: made in the daemon, not started.
+    #[arg(skip)]
+    create: bool,
     #[command(flatten)]
     pub(crate) wasmtime: WasmtimeFlags,
     /// The program name the app sees as argv[0], as `wasmtime run --argv0` [default: the file or
@@ -124,6 +127,14 @@ struct DetachFlags {
 }
 
 impl Run {
+    /// `skiff create`, as `docker create`: the app is made in the daemon as `run -d` would make
+    /// it, and started by `skiff start`.
+    pub fn create(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        self.create = true;
+        self.daemon.detach = true;
+        self.execute(global)
+    }
+
     pub fn execute(mut self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let loading = self.wasmtime.apply(&mut self.grants, &mut self.limits)?;
         if self.daemon.detach {
@@ -292,9 +303,11 @@ impl Run {
         request.auto_remove = self.rm;
         request.labels.extend(self.daemon.labels.iter().cloned());
         request.stop_timeout = self.daemon.stop_timeout;
+        request.no_start = self.create;
+        let doing = if self.create { "create" } else { "start" };
         let app = global
             .block_on(global.client().create(&request))
-            .with_context(|| format!("failed to start `{target}` in the daemon"))?;
+            .with_context(|| format!("failed to {doing} `{target}` in the daemon"))?;
         println!("{}", app.name);
         Ok(ExitCode::SUCCESS)
     }
@@ -339,6 +352,7 @@ pub(crate) fn create_request(
         health: None,
         auto_remove: false,
         stop_timeout: None,
+        no_start: false,
     })
 }
 

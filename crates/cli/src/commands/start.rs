@@ -29,12 +29,7 @@ impl Start {
                     "start the others with `skiff start NAME...` first",
                 ));
             };
-            // Its lines from this start on, also those written before the output is read.
-            let since = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
-            global
-                .block_on(client.start(name))
-                .with_context(|| format!("failed to start `{name}`"))?;
-            let code = super::logs::attach(global, name, Some(since))?;
+            let code = super::logs::start_attached(global, name)?;
             return Ok(super::logs::exit_code(code));
         }
         super::each_app(&self.names, |name| {

@@ -1408,3 +1408,43 @@ fn attach_last_until_and_the_verbs_that_mean_nothing_here() {
             .stderr_has(instead);
     }
 }
+
+/// `skiff create`, as `docker create`: the app is made as `run -d` makes it, shown as created,
+/// and runs only once started; a daemon restart keeps it created, `--rm` and all.
+#[test]
+fn create_makes_an_app_that_start_runs() {
+    let mut daemon = Daemon::start();
+    daemon
+        .run(&["create", "--name", "later", "--rm", P1_CLI_EXIT_CODE, "4"])
+        .success()
+        .stdout_is("later\n");
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .success()
+        .stdout_is("later created\n");
+    daemon
+        .run(&["ps", "-q", "--filter", "status=created"])
+        .success()
+        .stdout_is("later\n");
+    daemon
+        .run(&["ps", "-q", "--filter", "status=exited"])
+        .success()
+        .stdout_is("");
+    daemon
+        .run(&["events", "--no-follow"])
+        .success()
+        .stdout_has("later created")
+        .stdout_lacks("later started");
+    daemon.restart_after_kill();
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .success()
+        .stdout_is("later created\n");
+    // Started (attached): it runs, its code comes back, and `--rm` removes it.
+    daemon.run(&["start", "-a", "later"]).code(4);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while daemon.run(&["ps", "-aq"]).stdout.contains("later") {
+        assert!(Instant::now() < deadline, "`later` was not removed");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
