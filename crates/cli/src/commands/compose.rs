@@ -65,6 +65,17 @@ enum Verb {
     },
     /// Create or update the services' apps in dependency order; unchanged ones are left running
     Up(Up),
+    /// Create the services' apps without starting them (`up --no-start`)
+    Create {
+        /// Build the images of services with `build:` even if they exist
+        #[arg(long)]
+        build: bool,
+        /// Replace every service's app, also those whose file entry did not change
+        #[arg(long)]
+        force_recreate: bool,
+        /// Only these services (and what they depend on) [default: all]
+        services: Vec<String>,
+    },
     /// List the project's apps: NAME SERVICE STATUS UPTIME PORTS
     Ps {
         /// Also the apps that ended or were stopped
@@ -207,6 +218,9 @@ struct Up {
     /// Remove the project's apps whose service is no longer in the file
     #[arg(long)]
     remove_orphans: bool,
+    /// Create the services' apps without starting them (`compose start` starts them)
+    #[arg(long, conflicts_with_all = ["wait", "detach"])]
+    no_start: bool,
     /// Only these services (and what they depend on) [default: all]
     services: Vec<String>,
 }
@@ -302,6 +316,21 @@ impl Compose {
                 Ok(ExitCode::SUCCESS)
             }
             Verb::Up(up) => up.execute(global, &project, &file),
+            Verb::Create {
+                build,
+                force_recreate,
+                services,
+            } => Up {
+                detach: false,
+                wait: false,
+                wait_timeout: None,
+                force_recreate,
+                build,
+                remove_orphans: false,
+                no_start: true,
+                services,
+            }
+            .execute(global, &project, &file),
             Verb::Ps { all } => ps(global, &project, all),
             Verb::Logs {
                 follow,
@@ -660,6 +689,8 @@ impl Up {
             request
                 .labels
                 .insert(FILE_LABEL.into(), file.display().to_string());
+            // Not part of the hash: a later `up` starts the app it created, unchanged.
+            request.no_start = self.no_start;
             plans.push((service.clone(), request));
         }
         let client = global.client();
@@ -684,7 +715,9 @@ impl Up {
             // The services whose app this `up` replaced, created or started.
             let mut changed = std::collections::BTreeSet::new();
             for (service, request) in &plans {
-                for (dependency, condition) in &project.services[service].depends_on {
+                // Nothing starts with `--no-start`: nothing to wait for.
+                let waited = if self.no_start { None } else { Some(&project.services[service].depends_on) };
+                for (dependency, condition) in waited.into_iter().flatten() {
                     wait_for(&client, &project.app_name(dependency), *condition)
                         .await
                         .with_context(|| {
@@ -707,6 +740,13 @@ impl Up {
                 }
                 let hash = &request.labels[HASH_LABEL];
                 let done = match existing.get(&name) {
+                    Some(app)
+                        if app.labels.get(HASH_LABEL) == Some(hash)
+                            && !self.force_recreate
+                            && self.no_start =>
+                    {
+                        "Unchanged"
+                    }
                     Some(app) if app.labels.get(HASH_LABEL) == Some(hash) && !self.force_recreate => {
                         // `depends_on: {X: {restart: true}}`: X was just replaced or started.
                         let spec = &project.services[service];
@@ -750,7 +790,7 @@ impl Up {
                         "Created"
                     }
                 };
-                if done != "Running" {
+                if done != "Running" && done != "Unchanged" {
                     changed.insert(service.clone());
                 }
                 eprintln!(" App {name}  {done}");
@@ -802,7 +842,7 @@ impl Up {
                 )),
             };
         }
-        if self.detach {
+        if self.detach || self.no_start {
             return Ok(ExitCode::SUCCESS);
         }
         // Attached, as `docker compose up`: the services' output until Ctrl-C, then stop them.
@@ -897,6 +937,7 @@ impl RunOnce {
                     force_recreate: false,
                     build: self.build,
                     remove_orphans: false,
+                    no_start: false,
                     services: dependencies,
                 };
                 let status = up.execute(global, project, file)?;

@@ -625,3 +625,31 @@ fn port_images_stats_attach_and_the_verbs_that_mean_nothing_here() {
     }
     compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
 }
+
+/// `compose create` (`up --no-start`): the apps are made and shown as created; `compose start`
+/// runs them, and a later `up` starts one it left unchanged.
+#[test]
+fn create_makes_the_apps_and_start_or_up_runs_them() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(dir.path(), "compose.yaml", project("batch", ""));
+    compose(&daemon, dir.path(), &["create"])
+        .success()
+        .stderr_has("App demo-worker  Created")
+        .stderr_has("App demo-web  Created");
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .success()
+        .stdout_is("demo-web created\ndemo-worker created\n");
+    compose(&daemon, dir.path(), &["create"])
+        .success()
+        .stderr_has("App demo-web  Unchanged");
+    compose(&daemon, dir.path(), &["start", "worker"]).success();
+    daemon.wait_for("demo-worker", "running", |app| app["state"] == "running");
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("App demo-worker  Running")
+        .stderr_has("App demo-web  Started");
+    daemon.wait_for("demo-web", "serving", |app| app["state"] == "serving");
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
+}
