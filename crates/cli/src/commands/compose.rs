@@ -81,6 +81,19 @@ enum Verb {
         /// Also the apps that ended or were stopped
         #[arg(short = 'a', long)]
         all: bool,
+        /// Only the apps' names
+        #[arg(short = 'q', long, conflicts_with_all = ["services", "format"])]
+        quiet: bool,
+        /// Only the services' names
+        #[arg(long, conflicts_with = "format")]
+        services: bool,
+        /// Only the apps in this state: `running`, `serving`, `restarting`, `exited` or
+        /// `created` (repeatable; implies -a)
+        #[arg(long, value_name = "STATE")]
+        status: Vec<String>,
+        /// `table`, `json`, or a Go template per app, as `skiff ps --format`
+        #[arg(long, default_value = "table", value_parser = crate::template::format_flag(&["table", "json"]))]
+        format: String,
     },
     /// The services' output, each line prefixed with its service
     Logs {
@@ -331,7 +344,41 @@ impl Compose {
                 services,
             }
             .execute(global, &project, &file),
-            Verb::Ps { all } => ps(global, &project, all),
+            Verb::Ps {
+                all,
+                quiet,
+                services,
+                status,
+                format,
+            } => {
+                let filters: Vec<(String, String)> = status
+                    .into_iter()
+                    .map(|s| ("status".to_string(), s))
+                    .collect();
+                let filter = crate::filter::Apps::new(&filters)?;
+                let mut apps = global.block_on(project_apps(&global.client(), &project.name))?;
+                apps.retain(|app| {
+                    (all || filter.lists_all() || app.state != AppState::Exited)
+                        && filter.matches(app)
+                });
+                if quiet || services {
+                    let names: std::collections::BTreeSet<&str> = apps
+                        .iter()
+                        .map(|app| {
+                            if quiet {
+                                app.name.as_str()
+                            } else {
+                                service_of(app)
+                            }
+                        })
+                        .collect();
+                    for name in names {
+                        println!("{name}");
+                    }
+                    return Ok(ExitCode::SUCCESS);
+                }
+                ps(&apps, &format)
+            }
             Verb::Logs {
                 follow,
                 tail,
@@ -1229,10 +1276,27 @@ async fn wait_for(client: &Client, app: &str, condition: Condition) -> anyhow::R
     }
 }
 
-fn ps(global: &GlobalFlags, project: &Project, all: bool) -> anyhow::Result<ExitCode> {
-    let mut apps = global.block_on(project_apps(&global.client(), &project.name))?;
-    if !all {
-        apps.retain(|app| app.state != AppState::Exited);
+fn ps(apps: &[AppInfo], format: &str) -> anyhow::Result<ExitCode> {
+    if format == "json" {
+        println!("{}", serde_json::to_string_pretty(apps)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if format != "table" {
+        let rows: Vec<serde_json::Value> = apps
+            .iter()
+            .map(|app| {
+                let mut row = super::ps::row(app)?;
+                if let Some(fields) = row.as_object_mut() {
+                    fields.insert("Service".into(), service_of(app).into());
+                }
+                Ok(row)
+            })
+            .collect::<serde_json::Result<_>>()?;
+        print!(
+            "{}",
+            crate::template::Template::parse(format)?.render_all(&rows)?
+        );
+        return Ok(ExitCode::SUCCESS);
     }
     let rows: Vec<Vec<String>> = apps
         .iter()

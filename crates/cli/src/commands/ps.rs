@@ -101,7 +101,7 @@ impl Ps {
 }
 
 /// An app as a template sees it: its record, and the table's columns under Docker's names.
-fn row(app: &skiff_api::AppInfo) -> serde_json::Result<serde_json::Value> {
+pub(crate) fn row(app: &skiff_api::AppInfo) -> serde_json::Result<serde_json::Value> {
     let mut row = serde_json::to_value(app)?;
     if let Some(fields) = row.as_object_mut() {
         for (key, value) in [

@@ -644,6 +644,13 @@ fn create_makes_the_apps_and_start_or_up_runs_them() {
     compose(&daemon, dir.path(), &["create"])
         .success()
         .stderr_has("App demo-web  Unchanged");
+    compose(
+        &daemon,
+        dir.path(),
+        &["ps", "--status", "created", "--services"],
+    )
+    .success()
+    .stdout_is("web\nworker\n");
     compose(&daemon, dir.path(), &["start", "worker"]).success();
     daemon.wait_for("demo-worker", "running", |app| app["state"] == "running");
     compose(&daemon, dir.path(), &["up", "-d"])
@@ -651,5 +658,21 @@ fn create_makes_the_apps_and_start_or_up_runs_them() {
         .stderr_has("App demo-worker  Running")
         .stderr_has("App demo-web  Started");
     daemon.wait_for("demo-web", "serving", |app| app["state"] == "serving");
+    compose(&daemon, dir.path(), &["ps", "-q"])
+        .success()
+        .stdout_is("demo-web\ndemo-worker\n");
+    compose(
+        &daemon,
+        dir.path(),
+        &[
+            "ps",
+            "--format",
+            "{{.Service}}={{.Status}}",
+            "--status",
+            "serving",
+        ],
+    )
+    .success()
+    .stdout_is("web=serving\n");
     compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
 }
