@@ -172,7 +172,7 @@ fn ended(
 }
 
 /// The code of the app's last exit, from the daemon's events (their detail ends in `(CODE)`).
-async fn last_exit_event(
+pub(crate) async fn last_exit_event(
     client: &skiff_api::Client,
     name: &str,
 ) -> Result<i32, skiff_api::ClientError> {

@@ -35,13 +35,22 @@ impl Wait {
                     let before = app.exits.last().map(|exit| exit.at.clone());
                     loop {
                         let last = app.exits.last();
-                        let ended = matches!(app.state, AppState::Exited | AppState::Restarting)
+                        // A created app (`skiff create`) ends after it has been started.
+                        let ended = (matches!(app.state, AppState::Exited | AppState::Restarting)
+                            && !crate::display::is_created(&app))
                             || last.map(|exit| &exit.at) != before.as_ref();
                         if ended {
                             return Ok::<_, skiff_api::ClientError>(last.map_or(0, |e| e.code));
                         }
                         tokio::time::sleep(POLL).await;
-                        app = client.get(name).await?;
+                        app = match client.get(name).await {
+                            Ok(app) => app,
+                            // Removed as it ended (`--rm`): its exit is in the daemon's events.
+                            Err(skiff_api::ClientError::Api(e)) if e.status == 404 => {
+                                return super::logs::last_exit_event(&client, name).await;
+                            }
+                            Err(e) => return Err(e),
+                        };
                     }
                 })
                 .with_context(|| format!("failed to wait for `{name}`"))?;

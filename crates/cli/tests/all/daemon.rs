@@ -1440,8 +1440,19 @@ fn create_makes_an_app_that_start_runs() {
         .run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
         .success()
         .stdout_is("later created\n");
+    // `wait` waits for a created app to be started and to end, as `docker wait` does.
+    let waiting = daemon
+        .command()
+        .args(["wait", "later"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
     // Started (attached): it runs, its code comes back, and `--rm` removes it.
     daemon.run(&["start", "-a", "later"]).code(4);
+    let waited = waiting.wait_with_output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&waited.stdout), "4\n", "{waited:?}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while daemon.run(&["ps", "-aq"]).stdout.contains("later") {
         assert!(Instant::now() < deadline, "`later` was not removed");
