@@ -187,7 +187,10 @@ fn describe(app: &AppInfo) -> String {
             crate::display::uptime(app)
         );
     }
-    if !app.desired_running && app.state != skiff_api::AppState::Running {
+    if !app.desired_running
+        && app.state != skiff_api::AppState::Running
+        && !crate::display::is_created(app)
+    {
         state.push_str(", stopped by the user");
     }
     line("State", &state);
