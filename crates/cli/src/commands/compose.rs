@@ -156,6 +156,15 @@ enum Verb {
         /// The services [default: all]
         services: Vec<String>,
     },
+    /// The events of the services' apps as they happen, one per line: AT SERVICE APP KIND
+    /// DETAIL (`skiff events`)
+    Events {
+        /// One JSON object per line, with the service
+        #[arg(long)]
+        json: bool,
+        /// The services [default: all]
+        services: Vec<String>,
+    },
     /// The resource use of the project's running apps (`skiff stats`)
     Stats {
         /// Print the figures once and exit
@@ -428,6 +437,7 @@ impl Compose {
                 port,
             } => port_of(&project, &service, port, &protocol),
             Verb::Images { services } => images(global, &project, &services),
+            Verb::Events { json, services } => events(global, &project, &services, json),
             Verb::Stats {
                 no_stream,
                 services,
@@ -600,6 +610,66 @@ fn port_of(
             }
         ),
     ))
+}
+
+/// `compose events`: the daemon's events from now on, of the apps of the chosen services
+/// (their own, and their one-offs), found by name, so apps created later are followed too.
+fn events(
+    global: &GlobalFlags,
+    project: &Project,
+    services: &[String],
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    let apps: Vec<(String, String)> = chosen(project, services)?
+        .into_iter()
+        .map(|service| (project.app_name(&service), service))
+        .collect();
+    let service_of_app = |app: &str| {
+        apps.iter()
+            .find(|(name, _)| {
+                app == name
+                    || app
+                        .strip_prefix(name.as_str())
+                        .is_some_and(|r| r.starts_with("-run-"))
+            })
+            .map(|(_, service)| service.clone())
+    };
+    let client = global.client();
+    let mut stdout = std::io::stdout();
+    global.block_on(async {
+        // Only what happens from now on, as `docker compose events`.
+        let mut last_seq = None;
+        client
+            .events(false, |event| {
+                last_seq = last_seq.max(Some(event.seq));
+                true
+            })
+            .await
+            .context("failed to read the daemon's events")?;
+        client
+            .events(true, |event| {
+                use std::io::Write as _;
+                if Some(event.seq) <= last_seq {
+                    return true;
+                }
+                let Some(service) = service_of_app(&event.app) else {
+                    return true;
+                };
+                let written = if json {
+                    let mut value = serde_json::to_value(&event).expect("events serialize");
+                    value["service"] = service.into();
+                    writeln!(stdout, "{value}")
+                } else {
+                    let (at, app, kind, detail) =
+                        (&event.at, &event.app, &event.kind, &event.detail);
+                    writeln!(stdout, "{at} {service} {app} {kind} {detail}")
+                };
+                written.and_then(|()| stdout.flush()).is_ok()
+            })
+            .await
+            .context("failed to follow the daemon's events")?;
+        Ok(ExitCode::SUCCESS)
+    })
 }
 
 /// `compose images`: what each of the project's apps runs.

@@ -676,3 +676,44 @@ fn create_makes_the_apps_and_start_or_up_runs_them() {
     .stdout_is("web=serving\n");
     compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
 }
+
+/// `compose events`: what happens to the project's apps from now on, with their service; other
+/// apps' events are left out.
+#[test]
+fn events_follow_the_projects_apps() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!("services:\n  job:\n    image: {P1_CLI_EXIT_CODE}\n    command: [\"3\"]\n"),
+    );
+    daemon.run_d("before", &[P1_CLI_EXIT_CODE, "0"]).success();
+    let file = dir.path().join("compose.yaml");
+    let mut events = daemon
+        .command()
+        .args([
+            "compose",
+            "-f",
+            file.to_str().unwrap(),
+            "-p",
+            "demo",
+            "events",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    daemon.run_d("other", &[P1_CLI_EXIT_CODE, "0"]).success();
+    compose(&daemon, dir.path(), &["up", "-d"]).success();
+    daemon.wait_for("demo-job", "exited", |app| app["state"] == "exited");
+    compose(&daemon, dir.path(), &["run", "--rm", "job"]).code(3);
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    events.kill().unwrap();
+    let out = events.wait_with_output().unwrap();
+    let out = String::from_utf8_lossy(&out.stdout);
+    assert!(out.contains(" job demo-job created "), "{out}");
+    assert!(out.contains(" job demo-job exited exited (3)"), "{out}");
+    assert!(out.contains(" job demo-job-run-"), "{out}");
+    assert!(!out.contains("before") && !out.contains("other"), "{out}");
+}
