@@ -165,6 +165,14 @@ enum Verb {
         /// The services [default: all]
         services: Vec<String>,
     },
+    /// Block until the first of the services' apps ends, and exit with its code
+    Wait {
+        /// Then take the project down (`compose down`)
+        #[arg(long)]
+        down_project: bool,
+        /// The services [default: all]
+        services: Vec<String>,
+    },
     /// The resource use of the project's running apps (`skiff stats`)
     Stats {
         /// Print the figures once and exit
@@ -438,6 +446,16 @@ impl Compose {
             } => port_of(&project, &service, port, &protocol),
             Verb::Images { services } => images(global, &project, &services),
             Verb::Events { json, services } => events(global, &project, &services, json),
+            Verb::Wait {
+                down_project,
+                services,
+            } => {
+                let code = wait_first(global, &project, &services)?;
+                if down_project {
+                    down(global, &project, None, None)?;
+                }
+                Ok(super::logs::exit_code(code))
+            }
             Verb::Stats {
                 no_stream,
                 services,
@@ -669,6 +687,45 @@ fn events(
             .await
             .context("failed to follow the daemon's events")?;
         Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// `compose wait`: the exit code of the first of the services' apps to end (an exit recorded
+/// after the wait began, or one that had ended already).
+fn wait_first(global: &GlobalFlags, project: &Project, services: &[String]) -> anyhow::Result<i32> {
+    let client = global.client();
+    let apps = global.block_on(project_apps(&client, &project.name))?;
+    let apps: Vec<AppInfo> = select(project, apps, services)?
+        .into_iter()
+        .filter(|app| !app.labels.contains_key(ONEOFF_LABEL))
+        .collect();
+    if apps.is_empty() {
+        return Err(user_error(
+            "the services have no apps to wait for",
+            "start them with `skiff compose up -d`",
+        ));
+    }
+    let before: BTreeMap<String, Option<String>> = apps
+        .iter()
+        .map(|app| (app.name.clone(), app.exits.last().map(|e| e.at.clone())))
+        .collect();
+    global.block_on(async {
+        loop {
+            for (name, seen) in &before {
+                let app = client
+                    .get(name)
+                    .await
+                    .with_context(|| format!("failed to wait for `{name}`"))?;
+                let last = app.exits.last();
+                let ended = (matches!(app.state, AppState::Exited | AppState::Restarting)
+                    && !display::is_created(&app))
+                    || last.map(|e| &e.at) != seen.as_ref();
+                if ended {
+                    return Ok(last.map_or(0, |e| e.code));
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     })
 }
 

@@ -680,7 +680,7 @@ fn create_makes_the_apps_and_start_or_up_runs_them() {
 /// `compose events`: what happens to the project's apps from now on, with their service; other
 /// apps' events are left out.
 #[test]
-fn events_follow_the_projects_apps() {
+fn events_and_wait_follow_the_projects_apps() {
     let daemon = Daemon::start();
     let dir = tempfile::tempdir().unwrap();
     write_file(
@@ -716,4 +716,12 @@ fn events_follow_the_projects_apps() {
     assert!(out.contains(" job demo-job exited exited (3)"), "{out}");
     assert!(out.contains(" job demo-job-run-"), "{out}");
     assert!(!out.contains("before") && !out.contains("other"), "{out}");
+
+    // `compose wait`: the first of its apps to end gives its code; `--down-project` then
+    // removes the project's apps.
+    compose(&daemon, dir.path(), &["wait", "--down-project"]).code(3);
+    daemon
+        .run(&["ps", "-a", "-q"])
+        .success()
+        .stdout_is("before\nother\n");
 }
