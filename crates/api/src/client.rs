@@ -250,6 +250,13 @@ impl Client {
         self.json(Method::POST, &path, None::<&()>).await
     }
 
+    /// Pauses the app (`paused`), or unpauses it.
+    pub async fn pause(&self, name: &str, paused: bool) -> Result<AppInfo, ClientError> {
+        let verb = if paused { "pause" } else { "unpause" };
+        let path = format!("/apps/{}/{verb}", encode(name));
+        self.json(Method::POST, &path, None::<&()>).await
+    }
+
     pub async fn update(&self, name: &str, update: &UpdateApp) -> Result<AppInfo, ClientError> {
         let path = format!("/apps/{}/update", encode(name));
         self.json(Method::POST, &path, Some(update)).await

@@ -368,6 +368,9 @@ pub struct AppInfo {
     /// `ADDR:PORT/udp`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub listen: Vec<String>,
+    /// `skiff pause`: running, but none of its instances runs guest code until unpaused.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
     /// The labels it was created with.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub labels: BTreeMap<String, String>,

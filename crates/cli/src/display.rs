@@ -84,6 +84,7 @@ pub fn status(app: &AppInfo) -> String {
             Some(ago) => format!("exited ({}) {} ago", exit.code, compact(ago)),
             None => format!("exited ({})", exit.code),
         },
+        (state, _) if app.paused => format!("{state} (paused)"),
         (state, _) => match &app.health {
             Some(health) if is_live(app) => match health.status {
                 HealthStatus::Starting => format!("{state} (health: starting)"),

@@ -15,13 +15,22 @@ pub fn parse(spec: &str) -> Result<(String, String), String> {
     }
 }
 
+/// A `status=` of `skiff ps --filter`.
+#[derive(Debug)]
+enum Status {
+    In(&'static [AppState]),
+    /// Created and never started (`skiff create`).
+    Created,
+    /// `skiff pause`.
+    Paused,
+}
+
 /// What `skiff ps --filter` keeps.
 #[derive(Debug, Default)]
 pub struct Apps {
     names: Vec<String>,
     labels: Vec<Label>,
-    /// `None`: created and never started (`skiff create`).
-    states: Vec<Option<&'static [AppState]>>,
+    states: Vec<Status>,
     health: Vec<Option<HealthStatus>>,
     ancestors: Vec<String>,
     exited: Vec<i32>,
@@ -38,18 +47,19 @@ impl Apps {
                 "label" => apps.labels.push(Label::new(value)),
                 "status" => apps.states.push(match value.as_str() {
                     // An HTTP app is up while it serves: `running` is any app that is up.
-                    "running" => Some(&[AppState::Running, AppState::Serving]),
-                    "serving" => Some(&[AppState::Serving]),
-                    "restarting" => Some(&[AppState::Restarting]),
-                    "exited" => Some(&[AppState::Exited]),
-                    "created" => None,
+                    "running" => Status::In(&[AppState::Running, AppState::Serving]),
+                    "serving" => Status::In(&[AppState::Serving]),
+                    "restarting" => Status::In(&[AppState::Restarting]),
+                    "exited" => Status::In(&[AppState::Exited]),
+                    "created" => Status::Created,
+                    "paused" => Status::Paused,
                     // Docker's other states: no app of Skiff is ever in one.
-                    "paused" | "removing" | "dead" => Some(&[]),
+                    "removing" | "dead" => Status::In(&[]),
                     _ => {
                         return Err(bad_value(
                             key,
                             value,
-                            "`running`, `serving`, `restarting`, `exited` or `created`",
+                            "`running`, `serving`, `restarting`, `exited`, `created` or `paused`",
                         ));
                     }
                 }),
@@ -87,9 +97,13 @@ impl Apps {
     pub fn matches(&self, app: &AppInfo) -> bool {
         any_or_none(&self.names, |name| name_matches(name, &app.name))
             && self.labels.iter().all(|label| label.matches(&app.labels))
-            && any_or_none(&self.states, |states| match states {
-                Some(states) => states.contains(&app.state) && !crate::display::is_created(app),
-                None => crate::display::is_created(app),
+            && any_or_none(&self.states, |status| match status {
+                // Docker's states are one each: a paused app is not `running`.
+                Status::In(states) => {
+                    states.contains(&app.state) && !crate::display::is_created(app) && !app.paused
+                }
+                Status::Created => crate::display::is_created(app),
+                Status::Paused => app.paused,
             })
             && any_or_none(&self.health, |wanted| {
                 *wanted == app.health.as_ref().map(|h| h.status)

@@ -147,6 +147,23 @@ pub fn router(supervisor: Arc<Supervisor>) -> Router {
         .route("/apps/{name}/start", post(start))
         .route("/apps/{name}/restart", post(restart))
         .route("/apps/{name}/update", post(update))
+        .route(
+            "/apps/{name}/pause",
+            post(
+                |State(s): Shared, UrlPath(name): UrlPath<String>| async move {
+                    s.pause(&name, true).map(|info| json(StatusCode::OK, &info))
+                },
+            ),
+        )
+        .route(
+            "/apps/{name}/unpause",
+            post(
+                |State(s): Shared, UrlPath(name): UrlPath<String>| async move {
+                    s.pause(&name, false)
+                        .map(|info| json(StatusCode::OK, &info))
+                },
+            ),
+        )
         .route("/apps/{name}/logs", get(logs))
         .route("/events", get(events))
         .fallback(|| async {

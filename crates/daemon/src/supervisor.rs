@@ -114,6 +114,9 @@ pub enum Meter {
 
 pub struct Slot {
     workload: Workload,
+    /// `skiff pause`: on, none of its instances runs guest code. Not saved: a daemon restart
+    /// starts its apps unpaused.
+    pause: skiff_runtime::Pause,
     /// Its in-process calls to other apps.
     calls: Arc<Calls>,
     pub log: Arc<AppLog>,
@@ -457,6 +460,7 @@ impl Supervisor {
         if let Some(check) = &record.health {
             crate::health::validate(check, &record.source, app.kind(), &record.http.ports)?;
         }
+        let pause = skiff_runtime::Pause::default();
         let workload = if app.kind() == AppKind::Http {
             let options = HandlerOptions {
                 // Name lookups of the network grants and wasi-nn's models: blocking work.
@@ -470,6 +474,7 @@ impl Supervisor {
                 },
                 turns: None,
                 rate: None,
+                pause: Some(pause.clone()),
                 peers: Some(peers),
                 // HttpApp gives each instance its share of the app's.
                 max_handles: None,
@@ -517,6 +522,7 @@ impl Supervisor {
         };
         let slot = Arc::new(Slot {
             workload,
+            pause,
             calls,
             log,
             record: Mutex::new(record.clone()),
@@ -663,6 +669,7 @@ impl Supervisor {
                     peers: Some(peers.clone()),
                     invoke: None,
                     core_dump: None,
+                    pause: Some(slot.pause.clone()),
                 }
             };
             slot.state.send_replace(AppState::Running);
@@ -733,6 +740,8 @@ impl Supervisor {
     /// Stops the app's supervision (if any) and waits for it to end. An unpublished HTTP app's
     /// stop is saved here (a command's by its task): the error says if it could not be.
     async fn halt(&self, slot: &Arc<Slot>, grace: Duration) -> Result<(), Fail> {
+        // A paused app gets its grace period to end, as Docker thaws a paused container it stops.
+        slot.pause.set(false);
         if let Workload::Http(http) = &slot.workload {
             if let Some(checks) = slot.live.lock().unwrap().health_task.take() {
                 checks.abort();
@@ -820,6 +829,29 @@ impl Supervisor {
     ) -> Result<AppInfo, Fail> {
         self.stop_slot(name, grace).await?;
         self.start(name).await
+    }
+
+    /// `docker pause` / `unpause`: the app's instances stop at their next poll (a busy guest at
+    /// its next epoch tick) and run no guest code until it is unpaused; requests to a paused
+    /// HTTP app wait. Recorded as an event; not saved, so a daemon restart runs it unpaused.
+    pub fn pause(&self, name: &str, paused: bool) -> Result<AppInfo, Fail> {
+        let slot = self.slot(name)?;
+        let state = *slot.state.borrow();
+        if !matches!(state, AppState::Running | AppState::Serving) {
+            return Err(Fail::new(
+                409,
+                format!("`{name}` is not running ({state})"),
+                Some(&format!("start it with `skiff start {name}`")),
+            ));
+        }
+        if slot.pause.is_paused() == paused {
+            let now = if paused { "paused" } else { "not paused" };
+            return Err(Fail::new(409, format!("`{name}` is already {now}"), None));
+        }
+        slot.pause.set(paused);
+        let kind = if paused { "paused" } else { "unpaused" };
+        self.record_fact(&mut slot.record.lock().unwrap(), &[(kind, "")]);
+        Ok(self.info(&slot))
     }
 
     /// `docker update`: the restart policy from the app's next exit on, limits for an HTTP
@@ -990,6 +1022,7 @@ impl Supervisor {
             memory_bytes: if running { live.usage.memory() } else { 0 },
             http,
             listen,
+            paused: slot.pause.is_paused(),
             labels: record.labels,
             links: record.links,
             calls: slot.calls.snapshot(),

@@ -31,6 +31,8 @@ pub struct HandlerOptions {
     pub turns: Option<CpuTurns>,
     /// The app's CPU share (`limits.cpus`), shared by all its instances.
     pub rate: Option<CpuRate>,
+    /// The app's pause switch (`skiff pause`), shared by all its instances.
+    pub pause: Option<crate::Pause>,
     /// The apps it may call in-process over `wasi:http` (the daemon's links).
     pub peers: Option<Arc<dyn Peers>>,
     /// The most handles (open files, sockets, streams...) one instance may hold; `None`: the
@@ -195,18 +197,21 @@ impl App {
         let meter = usage.clone();
         let turns = options.turns.clone();
         let rate = options.rate.clone();
+        let pause = options.pause.clone();
         let long_runners = self.long_runners.clone();
         let core_dump = options
             .core_dump
             .clone()
             .map(|path| (path, self.name.clone()));
         let instance = tokio::spawn(async move {
-            let run = meter.meter_in_turns(
-                call.run(&mut store),
-                rate.as_ref(),
-                turns.as_ref(),
-                long_runners.as_ref(),
-            );
+            let run = meter
+                .meter_in_turns(
+                    call.run(&mut store),
+                    rate.as_ref(),
+                    turns.as_ref(),
+                    long_runners.as_ref(),
+                )
+                .paused_by(pause.as_ref());
             let limited = async {
                 match timeout {
                     Some(limit) => match tokio::time::timeout(limit, run).await {

@@ -30,7 +30,7 @@ pub use engine::{
     UnknownImports, Unlinked, WasmOptions,
 };
 pub use handler::{HandleError, HandlerOptions, InstanceReport};
-pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Usage};
+pub use limits::{CPU_PERIOD, CpuRate, CpuTurns, LimitExceeded, Pause, Usage};
 pub use load::{App, AppKind, CompileEvent, LoadError};
 pub use run::{
     Exit, MAX_HANDLES, OutputSink, RunError, RunOptions, Stdin, Stdio, WASMTIME_MAX_HANDLES,

@@ -269,6 +269,7 @@ impl Usage {
             long_runners: long_runners.map(|turns| turns.0.clone()),
             long_turn: None,
             burst: Duration::ZERO,
+            pause: None,
         }
     }
 
@@ -491,6 +492,47 @@ impl CpuRate {
     }
 }
 
+/// An app's pause switch (`skiff pause`, as `docker pause`): while it is on, none of the app's
+/// instances runs guest code. Each stops at its next poll (a busy guest at its next epoch tick),
+/// gives up its turns on the CPU, and waits until the switch is off. Its CPU meter stands still;
+/// wall-clock limits keep running, as timers do in a frozen container.
+#[derive(Clone, Debug, Default)]
+pub struct Pause(Arc<Mutex<PauseState>>);
+
+#[derive(Debug, Default)]
+struct PauseState {
+    paused: bool,
+    waiting: Vec<Waker>,
+}
+
+impl Pause {
+    pub fn set(&self, paused: bool) {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        state.paused = paused;
+        if !paused {
+            for waker in state.waiting.drain(..) {
+                waker.wake();
+            }
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).paused
+    }
+
+    /// Ready unless paused; while paused, `cx` is woken when it is switched off.
+    fn poll_resumed(&self, cx: &mut Context<'_>) -> Poll<()> {
+        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if !state.paused {
+            return Poll::Ready(());
+        }
+        if !state.waiting.iter().any(|w| w.will_wake(cx.waker())) {
+            state.waiting.push(cx.waker().clone());
+        }
+        Poll::Pending
+    }
+}
+
 pub(crate) struct Metered<F> {
     future: Pin<Box<F>>,
     meter: Arc<Usage>,
@@ -503,6 +545,15 @@ pub(crate) struct Metered<F> {
     long_turn: Option<Turn>,
     /// CPU run since it last waited for I/O or a timer.
     burst: Duration,
+    pause: Option<Pause>,
+}
+
+impl<F> Metered<F> {
+    /// The app's pause switch, checked before each poll.
+    pub(crate) fn paused_by(mut self, pause: Option<&Pause>) -> Self {
+        self.pause = pause.cloned();
+        self
+    }
 }
 
 impl<F: Future> Future for Metered<F> {
@@ -510,6 +561,16 @@ impl<F: Future> Future for Metered<F> {
 
     fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
         let this = &mut *self;
+        if let Some(pause) = &this.pause
+            && pause.poll_resumed(cx).is_pending()
+        {
+            // Paused: the CPU turns it holds go to other instances and apps meanwhile.
+            if let Some(turn) = &mut this.turn {
+                turn.give_up();
+            }
+            this.long_turn = None;
+            return Poll::Pending;
+        }
         while let Some(rate) = &this.rate {
             if let Some(held) = &mut this.held {
                 std::task::ready!(held.as_mut().poll(cx));

@@ -35,6 +35,8 @@ pub struct RunOptions {
     /// Write a core dump of the instance to this file if it traps (`-D coredump=PATH`, in an
     /// engine with [`crate::Codegen::coredump_on_trap`]), as `wasmtime run` writes it.
     pub core_dump: Option<PathBuf>,
+    /// The app's pause switch (`skiff pause`, in the daemon).
+    pub pause: Option<crate::Pause>,
 }
 
 /// Where the guest's standard streams go.
@@ -604,7 +606,9 @@ impl App {
             }
         };
         let rate = options.limits.cpus.map(crate::CpuRate::new);
-        let run = meter.meter_in_turns(run, rate.as_ref(), None, self.long_runners.as_ref());
+        let run = meter
+            .meter_in_turns(run, rate.as_ref(), None, self.long_runners.as_ref())
+            .paused_by(options.pause.as_ref());
         let result = match options.limits.timeout {
             Some(limit) => match tokio::time::timeout(limit, run).await {
                 Ok(result) => result,

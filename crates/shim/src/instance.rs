@@ -318,6 +318,7 @@ impl Instance for SkiffInstance {
                     stdio,
                     turns: None,
                     rate: None,
+                    pause: None,
                     peers: None,
                     max_handles: None,
                     core_dump: None,

@@ -187,10 +187,16 @@ enum Verb {
     Cp(super::unsupported::Unsupported),
     #[command(hide = true)]
     Top(super::unsupported::Unsupported),
-    #[command(hide = true)]
-    Pause(super::unsupported::Unsupported),
-    #[command(hide = true)]
-    Unpause(super::unsupported::Unsupported),
+    /// Pause the services' running apps (`skiff pause`)
+    Pause {
+        /// The services [default: all]
+        services: Vec<String>,
+    },
+    /// Unpause the services' paused apps
+    Unpause {
+        /// The services [default: all]
+        services: Vec<String>,
+    },
     #[command(hide = true)]
     Scale(super::unsupported::Unsupported),
     #[command(hide = true)]
@@ -471,8 +477,14 @@ impl Compose {
             Verb::Exec(c) => c.refuse("compose exec"),
             Verb::Cp(c) => c.refuse("compose cp"),
             Verb::Top(c) => c.refuse("compose top"),
-            Verb::Pause(c) => c.refuse("compose pause"),
-            Verb::Unpause(c) => c.refuse("compose unpause"),
+            Verb::Pause { services } => each(global, &project, &services, false, |client, app| {
+                Box::pin(async move { client.pause(&app, true).await.map(drop) })
+            }),
+            Verb::Unpause { services } => {
+                each(global, &project, &services, false, |client, app| {
+                    Box::pin(async move { client.pause(&app, false).await.map(drop) })
+                })
+            }
             Verb::Scale(c) => c.refuse("compose scale"),
             Verb::Watch(c) => c.refuse("compose watch"),
             Verb::Build { services } => {

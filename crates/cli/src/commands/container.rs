@@ -25,6 +25,8 @@ pub enum Container {
     /// List apps (`skiff ps`)
     #[command(visible_aliases = ["list", "ps"])]
     Ls(Deferred<super::ps::Ps>),
+    /// Pause one or more running apps (`skiff pause`)
+    Pause(Deferred<super::pause::Pause>),
     /// List an app's ports (`skiff port`)
     Port(Deferred<super::port::Port>),
     /// Remove every app that has exited, with its logs
@@ -46,6 +48,8 @@ pub enum Container {
     Stats(Deferred<super::stats::Stats>),
     /// Stop one or more apps (`skiff stop`)
     Stop(Deferred<super::stop::Stop>),
+    /// Unpause one or more paused apps (`skiff unpause`)
+    Unpause(Deferred<super::pause::Unpause>),
     /// Change the restart policy and limits of one or more apps (`skiff update`)
     Update(Deferred<super::update::Update>),
     /// Block until one or more apps end, then print their exit codes (`skiff wait`)
@@ -69,6 +73,7 @@ impl Container {
             Container::Kill(c) => c.0.execute(global),
             Container::Logs(c) => c.0.execute(global),
             Container::Ls(c) => c.0.execute(global),
+            Container::Pause(c) => c.0.execute(global, true),
             Container::Port(c) => c.0.execute(global),
             Container::Restart(c) => c.0.execute(global),
             Container::Rm(c) => c.0.execute(global),
@@ -76,6 +81,7 @@ impl Container {
             Container::Start(c) => c.0.execute(global),
             Container::Stats(c) => c.0.execute(global),
             Container::Stop(c) => c.0.execute(global),
+            Container::Unpause(c) => c.0.execute(global),
             Container::Update(c) => c.0.execute(global),
             Container::Wait(c) => c.0.execute(global),
             Container::Prune { force } => {

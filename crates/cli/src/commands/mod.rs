@@ -24,6 +24,7 @@ mod login;
 mod logout;
 mod logs;
 mod new;
+mod pause;
 mod port;
 mod ps;
 mod pull;
@@ -62,6 +63,8 @@ pub enum Command {
     Stats(Deferred<stats::Stats>),
     Stop(Deferred<stop::Stop>),
     Kill(Deferred<kill::Kill>),
+    Pause(Deferred<pause::Pause>),
+    Unpause(Deferred<pause::Unpause>),
     Wait(Deferred<wait::Wait>),
     Start(Deferred<start::Start>),
     Restart(Deferred<restart::Restart>),
@@ -100,10 +103,6 @@ pub enum Command {
     Export(unsupported::Unsupported),
     #[command(hide = true)]
     Diff(unsupported::Unsupported),
-    #[command(hide = true)]
-    Pause(unsupported::Unsupported),
-    #[command(hide = true)]
-    Unpause(unsupported::Unsupported),
     #[command(hide = true)]
     Rename(unsupported::Unsupported),
 }
@@ -231,6 +230,8 @@ impl Command {
             Command::Serve(c) => (*c.0).execute(global),
             Command::Info(c) => c.0.execute(global),
             Command::Kill(c) => c.0.execute(global),
+            Command::Pause(c) => c.0.execute(global, true),
+            Command::Unpause(c) => c.0.execute(global),
             Command::Wait(c) => c.0.execute(global),
             Command::Version(c) => c.0.execute(global),
             Command::Dashboard(c) => c.0.execute(global),
@@ -268,8 +269,6 @@ impl Command {
             Command::Commit(c) => c.refuse("commit"),
             Command::Export(c) => c.refuse("export"),
             Command::Diff(c) => c.refuse("diff"),
-            Command::Pause(c) => c.refuse("pause"),
-            Command::Unpause(c) => c.refuse("unpause"),
             Command::Rename(c) => c.refuse("rename"),
         }
     }

@@ -107,6 +107,7 @@ impl Serve {
             stdio: skiff_runtime::Stdio::Inherit,
             turns: None,
             rate: None,
+            pause: None,
             peers: None,
             max_handles: loading.wasm.store.max_resources,
             core_dump: loading.core_dump,

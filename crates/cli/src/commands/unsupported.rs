@@ -40,10 +40,6 @@ impl Unsupported {
                  was granted",
                 "save its image with `skiff save IMAGE -o FILE`",
             ),
-            "pause" | "unpause" => (
-                "Skiff cannot freeze an app in place",
-                "stop it with `skiff stop NAME` and start it again with `skiff start NAME`",
-            ),
             "rename" => (
                 "an app's name is how other apps, routes and its logs find it",
                 "remove it with `skiff rm -f NAME` and run it again with `--name`",

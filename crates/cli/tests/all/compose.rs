@@ -609,6 +609,11 @@ fn port_images_stats_attach_and_the_verbs_that_mean_nothing_here() {
         .success()
         .stdout_has("demo-kv")
         .stdout_lacks("demo-job");
+    compose(&daemon, dir.path(), &["pause", "kv"]).success();
+    compose(&daemon, dir.path(), &["ps", "-q", "--status", "paused"])
+        .success()
+        .stdout_is("demo-kv\n");
+    compose(&daemon, dir.path(), &["unpause", "kv"]).success();
     // Attached to the service's app: its output from now on, then its exit code.
     compose(&daemon, dir.path(), &["attach", "job"])
         .success()

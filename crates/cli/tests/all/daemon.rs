@@ -1398,7 +1398,7 @@ fn attach_last_until_and_the_verbs_that_mean_nothing_here() {
         ("exec", "skiff run -v HOST:GUEST"),
         ("cp", "skiff inspect NAME"),
         ("top", "skiff stats NAME"),
-        ("pause", "skiff stop NAME"),
+        ("commit", "skiff save IMAGE"),
         ("rename", "--name"),
     ] {
         daemon
@@ -1458,4 +1458,85 @@ fn create_makes_an_app_that_start_runs() {
         assert!(Instant::now() < deadline, "`later` was not removed");
         std::thread::sleep(Duration::from_millis(50));
     }
+}
+
+/// `skiff pause` / `unpause`, as Docker's: a paused app runs no guest code (its CPU time stands
+/// still, a request to it waits) until unpaused, and a stop still ends it.
+#[test]
+fn pause_freezes_an_app_until_it_is_unpaused() {
+    let daemon = Daemon::start();
+    daemon.run_d("spin", &[P1_CLI_INFINITE_LOOP]).success();
+    daemon.wait_for("spin", "running", |a| state(a) == "running");
+    std::thread::sleep(Duration::from_millis(300));
+    daemon.run(&["pause", "spin"]).success().stdout_is("spin\n");
+    daemon
+        .run(&["ps", "--format", "{{.Names}} {{.Status}}"])
+        .success()
+        .stdout_is("spin running (paused)\n");
+    daemon
+        .run(&["ps", "-q", "--filter", "status=paused"])
+        .success()
+        .stdout_is("spin\n");
+    daemon
+        .run(&["ps", "-q", "--filter", "status=running"])
+        .success()
+        .stdout_is("");
+    daemon
+        .run(&["pause", "spin"])
+        .code(125)
+        .stderr_has("`spin` is already paused");
+    // It stops at its next epoch tick; from then on its CPU time stands still.
+    std::thread::sleep(Duration::from_millis(200));
+    let cpu = |daemon: &Daemon| daemon.app("spin")["cpu_ms"].as_u64().unwrap();
+    let paused = cpu(&daemon);
+    std::thread::sleep(Duration::from_secs(1));
+    let later = cpu(&daemon);
+    assert!(
+        later <= paused + 20,
+        "a paused app ran: {paused} ms, then {later} ms"
+    );
+    daemon.run(&["unpause", "spin"]).success();
+    std::thread::sleep(Duration::from_millis(700));
+    let running = cpu(&daemon);
+    assert!(
+        running >= later + 200,
+        "an unpaused app did not run: {later} ms, then {running} ms"
+    );
+
+    // A request to a paused HTTP app waits, and is answered once it is unpaused.
+    let port = crate::programs::free_port().to_string();
+    daemon.run_d("web", &["-p", &port, P2_HTTP_HELLO]).success();
+    daemon.run(&["pause", "web"]).success();
+    let url = format!("http://127.0.0.1:{port}/");
+    let request = std::thread::spawn(move || {
+        let started = Instant::now();
+        let response = reqwest::blocking::Client::new()
+            .get(url)
+            .timeout(Duration::from_secs(20))
+            .send()
+            .unwrap();
+        (
+            response.status().as_u16(),
+            response.text().unwrap(),
+            started.elapsed(),
+        )
+    });
+    std::thread::sleep(Duration::from_millis(700));
+    daemon.run(&["unpause", "web"]).success();
+    let (status, body, waited) = request.join().unwrap();
+    assert_eq!((status, body.as_str()), (200, "hello from skiff\n"));
+    assert!(
+        waited >= Duration::from_millis(600),
+        "answered while paused: {waited:?}"
+    );
+
+    // A stop ends a paused app within its grace period.
+    daemon.run(&["pause", "spin"]).success();
+    daemon.run(&["stop", "-t", "1", "spin"]).success();
+    assert_eq!(state(&daemon.app("spin")), "exited");
+    daemon
+        .run(&["pause", "spin"])
+        .code(125)
+        .stderr_has("`spin` is not running");
+    daemon.run(&["rm", "-f", "spin", "web"]).success();
 }
