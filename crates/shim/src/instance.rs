@@ -269,6 +269,7 @@ impl Instance for SkiffInstance {
                 args,
                 grants,
                 limits,
+                pause: Some(skiff_runtime::Pause::default()),
                 ..Default::default()
             },
             cfg: cfg.clone(),
@@ -318,7 +319,7 @@ impl Instance for SkiffInstance {
                     stdio,
                     turns: None,
                     rate: None,
-                    pause: None,
+                    pause: self.options.pause.clone(),
                     peers: None,
                     max_handles: None,
                     core_dump: None,
@@ -393,6 +394,18 @@ impl Instance for SkiffInstance {
 impl SkiffInstance {
     /// What the app has used so far, as Skiff's runtime meters it: what `ctr task metrics` and
     /// `kubectl top` show of the container.
+    /// containerd's Pause and Resume (`ctr task pause`, `resume`): the app's instances stop at
+    /// their next epoch tick and run no guest code until resumed, as `skiff pause` does.
+    pub fn set_paused(&self, paused: bool) {
+        if let Some(pause) = &self.options.pause {
+            pause.set(paused);
+        }
+    }
+
+    pub fn is_paused(&self) -> bool {
+        self.options.pause.as_ref().is_some_and(|p| p.is_paused())
+    }
+
     pub fn usage(&self) -> Sample {
         match &self.workload {
             Workload::Pause => Sample::default(),

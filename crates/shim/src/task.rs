@@ -8,7 +8,8 @@
 //! `containerd-shim` (the crate shimkit's own sits on), and `Stats` reports Skiff's meter
 //! ([`crate::stats`]). shimkit still gives the `Instance` trait, its errors' ttrpc codes and the
 //! ambient tokio runtime every call runs on. Like shimkit's, it refuses what a Wasm app has no
-//! use for: exec, a terminal, checkpoints, pause, resizing.
+//! use for: exec, a terminal, checkpoints, resizing. Pause and Resume freeze the app in place
+//! (the runtime's `Pause`).
 
 use std::collections::HashMap;
 use std::io::Write as _;
@@ -22,12 +23,14 @@ use anyhow::Context as _;
 use chrono::{DateTime, Utc};
 use containerd_shim::api::{
     ConnectRequest, ConnectResponse, CreateTaskRequest, CreateTaskResponse, DeleteRequest,
-    DeleteResponse, Empty, KillRequest, PidsRequest, PidsResponse, ShutdownRequest, StartRequest,
-    StartResponse, StateRequest, StateResponse, StatsRequest, StatsResponse, WaitRequest,
-    WaitResponse,
+    DeleteResponse, Empty, KillRequest, PauseRequest, PidsRequest, PidsResponse, ResumeRequest,
+    ShutdownRequest, StartRequest, StartResponse, StateRequest, StateResponse, StatsRequest,
+    StatsResponse, WaitRequest, WaitResponse,
 };
 use containerd_shim::event::Event;
-use containerd_shim::protos::events::task::{TaskCreate, TaskDelete, TaskExit, TaskIO, TaskStart};
+use containerd_shim::protos::events::task::{
+    TaskCreate, TaskDelete, TaskExit, TaskIO, TaskPaused, TaskResumed, TaskStart,
+};
 use containerd_shim::protos::protobuf::well_known_types::timestamp::Timestamp;
 use containerd_shim::protos::shim_async::{self, Task as AsyncTask};
 use containerd_shim::protos::ttrpc;
@@ -477,6 +480,8 @@ impl Tasks {
                 req.id
             )));
         }
+        // A paused app is thawed, so that a graceful stop can still end it on its own.
+        container.instance.set_paused(false);
         if container.exited().is_some() {
             // What runc's shim answers, which containerd takes as "nothing left to kill".
             return Err(Error::NotFound(format!(
@@ -540,6 +545,30 @@ impl Tasks {
         })
     }
 
+    fn pause_task(&self, id: &str, paused: bool) -> Result<Empty, Error> {
+        let container = self.get(id)?;
+        if container.pid.get().is_none() || container.exited().is_some() {
+            return Err(Error::FailedPrecondition(format!(
+                "container {id} is not running: only a running task can be paused or resumed"
+            )));
+        }
+        // A stop (`kill`) of a paused task still ends it: the guest is dropped at its next await.
+        container.instance.set_paused(paused);
+        let container_id = id.to_string();
+        if paused {
+            self.events.send(TaskPaused {
+                container_id,
+                ..Default::default()
+            });
+        } else {
+            self.events.send(TaskResumed {
+                container_id,
+                ..Default::default()
+            });
+        }
+        Ok(Empty::new())
+    }
+
     fn task_state(&self, req: StateRequest) -> Result<StateResponse, Error> {
         if !req.exec_id.is_empty() {
             return Err(Error::InvalidArgument("exec is not supported".to_string()));
@@ -549,6 +578,7 @@ impl Tasks {
         let exited = container.exited();
         let status = match (pid, exited) {
             (None, _) => Status::CREATED,
+            (Some(_), None) if container.instance.is_paused() => Status::PAUSED,
             (Some(_), None) => Status::RUNNING,
             (Some(_), Some(_)) => Status::STOPPED,
         };
@@ -598,6 +628,14 @@ impl AsyncTask for Tasks {
     async fn wait(&self, _: &TtrpcContext, req: WaitRequest) -> TtrpcResult<WaitResponse> {
         log::debug!("wait: {req:?}");
         Ok(self.wait_task(req).await?)
+    }
+
+    async fn pause(&self, _: &TtrpcContext, req: PauseRequest) -> TtrpcResult<Empty> {
+        Ok(self.pause_task(&req.id, true)?)
+    }
+
+    async fn resume(&self, _: &TtrpcContext, req: ResumeRequest) -> TtrpcResult<Empty> {
+        Ok(self.pause_task(&req.id, false)?)
     }
 
     async fn state(&self, _: &TtrpcContext, req: StateRequest) -> TtrpcResult<StateResponse> {

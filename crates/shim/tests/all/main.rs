@@ -326,6 +326,31 @@ fn task_metrics_are_the_apps_cpu_time_and_linear_memory() {
     );
     assert_eq!(second["cpu.user_usec"], cpu2, "{second:?}");
 
+    // `ctr task pause`: it stops at its next epoch tick, its CPU time stands still, and the
+    // task reads as paused until resumed; a kill still ends it.
+    containerd.ctr(&["task", "pause", "spin1"]);
+    assert!(
+        containerd.ctr(&["task", "ls"]).contains("PAUSED"),
+        "{}",
+        containerd.ctr(&["task", "ls"])
+    );
+    std::thread::sleep(Duration::from_millis(200));
+    let paused = metrics(&containerd, "spin1")["cpu.usage_usec"];
+    std::thread::sleep(Duration::from_millis(1000));
+    let later = metrics(&containerd, "spin1")["cpu.usage_usec"];
+    assert!(
+        later <= paused + 20_000,
+        "a paused task ran: {paused} µs, then {later} µs"
+    );
+    containerd.ctr(&["task", "resume", "spin1"]);
+    std::thread::sleep(Duration::from_millis(700));
+    let resumed = metrics(&containerd, "spin1")["cpu.usage_usec"];
+    assert!(
+        resumed >= later + 100_000,
+        "a resumed task did not run: {later} µs, then {resumed} µs"
+    );
+    containerd.ctr(&["task", "pause", "spin1"]);
+
     containerd.ctr(&["task", "kill", "-s", "SIGKILL", "spin1"]);
     assert_eq!(task.wait().unwrap().code(), Some(137));
 }
