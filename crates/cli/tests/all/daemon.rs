@@ -1540,3 +1540,23 @@ fn pause_freezes_an_app_until_it_is_unpaused() {
         .stderr_has("`spin` is not running");
     daemon.run(&["rm", "-f", "spin", "web"]).success();
 }
+
+/// A stop's grace period comes from the API (`?t=`, `--stop-timeout`): one too long to add to
+/// the clock is no deadline, not a panic that left the app unpublished but reading as serving.
+#[test]
+fn a_grace_period_too_long_to_count_is_no_deadline() {
+    let daemon = Daemon::start();
+    let port = crate::programs::free_port().to_string();
+    daemon.run_d("web", &["-p", &port, P2_HTTP_HELLO]).success();
+    daemon
+        .run(&["stop", "-t", &u64::MAX.to_string(), "web"])
+        .success()
+        .stdout_is("web\n");
+    assert_eq!(state(&daemon.app("web")), "exited");
+    daemon.run(&["start", "web"]).success();
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/"))
+        .unwrap()
+        .text()
+        .unwrap();
+    assert_eq!(body, "hello from skiff\n");
+}
