@@ -291,6 +291,22 @@ impl Client {
         self.stream(&format!("/events?follow={follow}"), each).await
     }
 
+    /// The events recorded from now on, as they happen (`skiff events`, `compose events`): the
+    /// daemon's stream replays its history first, which is read once to be skipped.
+    pub async fn events_from_now(
+        &self,
+        mut each: impl FnMut(Event) -> bool,
+    ) -> Result<(), ClientError> {
+        let mut last_seq = None;
+        self.events(false, |event| {
+            last_seq = last_seq.max(Some(event.seq));
+            true
+        })
+        .await?;
+        self.events(true, |event| Some(event.seq) <= last_seq || each(event))
+            .await
+    }
+
     /// Whether a daemon answers on the socket.
     pub async fn info(&self) -> Result<crate::DaemonInfo, ClientError> {
         self.json(Method::GET, "/info", None::<&()>).await

@@ -22,6 +22,19 @@ pub struct Limits {
     pub cpus: Option<Cpus>,
 }
 
+impl Limits {
+    /// These limits with each one `over` sets in its place: flags over an image's defaults,
+    /// `skiff update` over an app's own.
+    pub fn overlaid(&self, over: &Limits) -> Limits {
+        Limits {
+            memory: over.memory.or(self.memory),
+            cpu_time: over.cpu_time.or(self.cpu_time),
+            timeout: over.timeout.or(self.timeout),
+            cpus: over.cpus.or(self.cpus),
+        }
+    }
+}
+
 /// A CPU share in thousandths of a core: `0.5` (`500m`, as Kubernetes writes it) is half a core,
 /// `2` two cores.
 /// Read from the API or saved state as its number of thousandths, checked as `FromStr` checks

@@ -147,23 +147,8 @@ pub fn router(supervisor: Arc<Supervisor>) -> Router {
         .route("/apps/{name}/start", post(start))
         .route("/apps/{name}/restart", post(restart))
         .route("/apps/{name}/update", post(update))
-        .route(
-            "/apps/{name}/pause",
-            post(
-                |State(s): Shared, UrlPath(name): UrlPath<String>| async move {
-                    s.pause(&name, true).map(|info| json(StatusCode::OK, &info))
-                },
-            ),
-        )
-        .route(
-            "/apps/{name}/unpause",
-            post(
-                |State(s): Shared, UrlPath(name): UrlPath<String>| async move {
-                    s.pause(&name, false)
-                        .map(|info| json(StatusCode::OK, &info))
-                },
-            ),
-        )
+        .route("/apps/{name}/pause", post(pause))
+        .route("/apps/{name}/unpause", post(unpause))
         .route("/apps/{name}/logs", get(logs))
         .route("/events", get(events))
         .fallback(|| async {
@@ -261,31 +246,16 @@ async fn start(
     let mut state = slot.state.subscribe();
     state.borrow_and_update();
     supervisor.start(&name).await?;
-    let attached = async_stream(move |tx| async move {
-        loop {
-            tokio::select! {
-                line = live.recv() => match line {
-                    Ok(line) => {
-                        if tx.send(Attached::Line(line)).await.is_err() {
-                            return;
-                        }
-                    }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => return,
-                },
-                changed = state.changed() => {
-                    if changed.is_err() || *state.borrow() == AppState::Exited {
-                        while let Ok(line) = live.try_recv() {
-                            let _ = tx.send(Attached::Line(line)).await;
-                        }
-                        let exit_code = slot.last_exit_code().unwrap_or(0);
-                        let _ = tx.send(Attached::End { exit_code }).await;
-                        return;
-                    }
-                }
-            }
+    let lines = async_stream(move |tx| async move {
+        forward_live(&mut live, &mut state, true, None, &tx).await;
+    });
+    // Once its output has ended with it: its exit code, from its slot.
+    let end = futures::stream::once(async move {
+        Attached::End {
+            exit_code: slot.last_exit_code().unwrap_or(0),
         }
     });
+    let attached = lines.map(Attached::Line).chain(end);
     Ok(ndjson(attached.map(|line| ndjson_line(&line))))
 }
 
@@ -298,6 +268,20 @@ async fn restart(
         StatusCode::OK,
         &supervisor.restart(&name, grace(&query)).await?,
     ))
+}
+
+async fn pause(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, Fail> {
+    Ok(json(StatusCode::OK, &supervisor.pause(&name, true)?))
+}
+
+async fn unpause(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+) -> Result<Response, Fail> {
+    Ok(json(StatusCode::OK, &supervisor.pause(&name, false)?))
 }
 
 async fn update(
@@ -379,34 +363,45 @@ pub(crate) fn log_lines(
                 return;
             }
         }
-        if !follow {
-            return;
+        if follow {
+            forward_live(&mut live, &mut state, until_exit, last_seen, &tx).await;
         }
-        loop {
-            tokio::select! {
-                line = live.recv() => match line {
-                    Ok(line) => {
-                        if last_seen.as_ref().is_some_and(|seen| &line.at <= seen) {
-                            continue;
-                        }
-                        if tx.send(line).await.is_err() {
-                            return;
-                        }
+    })
+}
+
+/// Sends each line the app writes, newer than `last_seen`, until it exits (with `until_exit`)
+/// or the reader goes away.
+async fn forward_live(
+    live: &mut tokio::sync::broadcast::Receiver<LogLine>,
+    state: &mut tokio::sync::watch::Receiver<AppState>,
+    until_exit: bool,
+    last_seen: Option<String>,
+    tx: &tokio::sync::mpsc::Sender<LogLine>,
+) {
+    loop {
+        tokio::select! {
+            line = live.recv() => match line {
+                Ok(line) => {
+                    if last_seen.as_ref().is_some_and(|seen| &line.at <= seen) {
+                        continue;
                     }
-                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
-                    Err(_) => return,
-                },
-                changed = state.changed(), if until_exit => {
-                    if changed.is_err() || *state.borrow() == AppState::Exited {
-                        while let Ok(line) = live.try_recv() {
-                            let _ = tx.send(line).await;
-                        }
+                    if tx.send(line).await.is_err() {
                         return;
                     }
                 }
+                Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                Err(_) => return,
+            },
+            changed = state.changed(), if until_exit => {
+                if changed.is_err() || *state.borrow() == AppState::Exited {
+                    while let Ok(line) = live.try_recv() {
+                        let _ = tx.send(line).await;
+                    }
+                    return;
+                }
             }
         }
-    })
+    }
 }
 
 #[derive(Deserialize)]

@@ -845,8 +845,16 @@ impl Supervisor {
             ));
         }
         if slot.pause.is_paused() == paused {
-            let now = if paused { "paused" } else { "not paused" };
-            return Err(Fail::new(409, format!("`{name}` is already {now}"), None));
+            let (now, undo) = if paused {
+                ("paused", "unpause")
+            } else {
+                ("not paused", "pause")
+            };
+            return Err(Fail::new(
+                409,
+                format!("`{name}` is already {now}"),
+                Some(&format!("`skiff {undo} {name}` does the opposite")),
+            ));
         }
         slot.pause.set(paused);
         let kind = if paused { "paused" } else { "unpaused" };
@@ -903,11 +911,7 @@ impl Supervisor {
                 if let Some(restart) = update.restart {
                     record.restart = restart;
                 }
-                let into = &mut record.limits;
-                into.memory = limits.memory.or(into.memory);
-                into.cpus = limits.cpus.or(into.cpus);
-                into.cpu_time = limits.cpu_time.or(into.cpu_time);
-                into.timeout = limits.timeout.or(into.timeout);
+                record.limits = record.limits.overlaid(limits);
                 record.stop_timeout = update.stop_timeout.or(record.stop_timeout);
             },
         )?;

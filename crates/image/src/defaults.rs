@@ -161,10 +161,5 @@ pub fn network_notice(
 /// Each limit given by a flag replaces the image's.
 pub fn merge_limits(defaults: Option<&AppDefaults>, flags: &Limits) -> Limits {
     let base = defaults.map(|d| d.app.limits.clone()).unwrap_or_default();
-    Limits {
-        memory: flags.memory.or(base.memory),
-        cpu_time: flags.cpu_time.or(base.cpu_time),
-        timeout: flags.timeout.or(base.timeout),
-        cpus: flags.cpus.or(base.cpus),
-    }
+    base.overlaid(flags)
 }

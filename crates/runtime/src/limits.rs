@@ -496,38 +496,45 @@ impl CpuRate {
 /// instances runs guest code. Each stops at its next poll (a busy guest at its next epoch tick),
 /// gives up its turns on the CPU, and waits until the switch is off. Its CPU meter stands still;
 /// wall-clock limits keep running, as timers do in a frozen container.
+///
+/// Checked at every poll of every instance, so an app that is not paused pays one atomic load:
+/// the lock is taken only to pause, to resume, and by instances while paused.
 #[derive(Clone, Debug, Default)]
-pub struct Pause(Arc<Mutex<PauseState>>);
+pub struct Pause(Arc<PauseState>);
 
 #[derive(Debug, Default)]
 struct PauseState {
-    paused: bool,
-    waiting: Vec<Waker>,
+    /// Written only with `waiting` locked, so no instance parks after its resumption.
+    paused: AtomicBool,
+    waiting: Mutex<Vec<Waker>>,
 }
 
 impl Pause {
     pub fn set(&self, paused: bool) {
-        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        state.paused = paused;
+        let mut waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.paused.store(paused, Ordering::Relaxed);
         if !paused {
-            for waker in state.waiting.drain(..) {
+            for waker in waiting.drain(..) {
                 waker.wake();
             }
         }
     }
 
     pub fn is_paused(&self) -> bool {
-        self.0.lock().unwrap_or_else(|e| e.into_inner()).paused
+        self.0.paused.load(Ordering::Relaxed)
     }
 
     /// Ready unless paused; while paused, `cx` is woken when it is switched off.
     fn poll_resumed(&self, cx: &mut Context<'_>) -> Poll<()> {
-        let mut state = self.0.lock().unwrap_or_else(|e| e.into_inner());
-        if !state.paused {
+        if !self.is_paused() {
             return Poll::Ready(());
         }
-        if !state.waiting.iter().any(|w| w.will_wake(cx.waker())) {
-            state.waiting.push(cx.waker().clone());
+        let mut waiting = self.0.waiting.lock().unwrap_or_else(|e| e.into_inner());
+        if !self.is_paused() {
+            return Poll::Ready(());
+        }
+        if !waiting.iter().any(|w| w.will_wake(cx.waker())) {
+            waiting.push(cx.waker().clone());
         }
         Poll::Pending
     }

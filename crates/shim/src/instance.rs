@@ -392,8 +392,6 @@ impl Instance for SkiffInstance {
 }
 
 impl SkiffInstance {
-    /// What the app has used so far, as Skiff's runtime meters it: what `ctr task metrics` and
-    /// `kubectl top` show of the container.
     /// containerd's Pause and Resume (`ctr task pause`, `resume`): the app's instances stop at
     /// their next epoch tick and run no guest code until resumed, as `skiff pause` does.
     pub fn set_paused(&self, paused: bool) {
@@ -406,6 +404,8 @@ impl SkiffInstance {
         self.options.pause.as_ref().is_some_and(|p| p.is_paused())
     }
 
+    /// What the app has used so far, as Skiff's runtime meters it: what `ctr task metrics` and
+    /// `kubectl top` show of the container.
     pub fn usage(&self) -> Sample {
         match &self.workload {
             Workload::Pause => Sample::default(),

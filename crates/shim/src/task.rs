@@ -552,7 +552,6 @@ impl Tasks {
                 "container {id} is not running: only a running task can be paused or resumed"
             )));
         }
-        // A stop (`kill`) of a paused task still ends it: the guest is dropped at its next await.
         container.instance.set_paused(paused);
         let container_id = id.to_string();
         if paused {

@@ -87,8 +87,8 @@ enum Verb {
         /// Only the services' names
         #[arg(long, conflicts_with = "format")]
         services: bool,
-        /// Only the apps in this state: `running`, `serving`, `restarting`, `exited` or
-        /// `created` (repeatable; implies -a)
+        /// Only the apps in this state: `running`, `serving`, `restarting`, `exited`,
+        /// `created` or `paused` (repeatable; implies -a)
         #[arg(long, value_name = "STATE")]
         status: Vec<String>,
         /// `table`, `json`, or a Go template per app, as `skiff ps --format`
@@ -666,40 +666,25 @@ fn events(
     };
     let client = global.client();
     let mut stdout = std::io::stdout();
-    global.block_on(async {
-        // Only what happens from now on, as `docker compose events`.
-        let mut last_seq = None;
-        client
-            .events(false, |event| {
-                last_seq = last_seq.max(Some(event.seq));
-                true
-            })
-            .await
-            .context("failed to read the daemon's events")?;
-        client
-            .events(true, |event| {
-                use std::io::Write as _;
-                if Some(event.seq) <= last_seq {
-                    return true;
-                }
-                let Some(service) = service_of_app(&event.app) else {
-                    return true;
-                };
-                let written = if json {
-                    let mut value = serde_json::to_value(&event).expect("events serialize");
-                    value["service"] = service.into();
-                    writeln!(stdout, "{value}")
-                } else {
-                    let (at, app, kind, detail) =
-                        (&event.at, &event.app, &event.kind, &event.detail);
-                    writeln!(stdout, "{at} {service} {app} {kind} {detail}")
-                };
-                written.and_then(|()| stdout.flush()).is_ok()
-            })
-            .await
-            .context("failed to follow the daemon's events")?;
-        Ok(ExitCode::SUCCESS)
-    })
+    // Only what happens from now on, as `docker compose events`.
+    global
+        .block_on(client.events_from_now(|event| {
+            use std::io::Write as _;
+            let Some(service) = service_of_app(&event.app) else {
+                return true;
+            };
+            let written = if json {
+                let mut value = serde_json::to_value(&event).expect("events serialize");
+                value["service"] = service.into();
+                writeln!(stdout, "{value}")
+            } else {
+                let (at, app, kind, detail) = (&event.at, &event.app, &event.kind, &event.detail);
+                writeln!(stdout, "{at} {service} {app} {kind} {detail}")
+            };
+            written.and_then(|()| stdout.flush()).is_ok()
+        }))
+        .context("failed to follow the daemon's events")?;
+    Ok(ExitCode::SUCCESS)
 }
 
 /// `compose wait`: the exit code of the first of the services' apps to end (an exit recorded
@@ -717,23 +702,16 @@ fn wait_first(global: &GlobalFlags, project: &Project, services: &[String]) -> a
             "start them with `skiff compose up -d`",
         ));
     }
-    let before: BTreeMap<String, Option<String>> = apps
-        .iter()
-        .map(|app| (app.name.clone(), app.exits.last().map(|e| e.at.clone())))
-        .collect();
+    let ends: Vec<super::wait::End> = apps.iter().map(super::wait::End::of).collect();
     global.block_on(async {
         loop {
-            for (name, seen) in &before {
-                let app = client
-                    .get(name)
+            for (end, app) in ends.iter().zip(&apps) {
+                let code = end
+                    .code(&client)
                     .await
-                    .with_context(|| format!("failed to wait for `{name}`"))?;
-                let last = app.exits.last();
-                let ended = (matches!(app.state, AppState::Exited | AppState::Restarting)
-                    && !display::is_created(&app))
-                    || last.map(|e| &e.at) != seen.as_ref();
-                if ended {
-                    return Ok(last.map_or(0, |e| e.code));
+                    .with_context(|| format!("failed to wait for `{}`", app.name))?;
+                if let Some(code) = code {
+                    return Ok(code);
                 }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -1478,14 +1456,7 @@ async fn logs(
         async move {
             client
                 .logs(&name, &query, |line| {
-                    use std::io::Write as _;
-                    let written = if line.stream == "stderr" {
-                        writeln!(std::io::stderr(), "{prefix}{}", line.line)
-                    } else {
-                        let mut out = std::io::stdout().lock();
-                        writeln!(out, "{prefix}{}", line.line).and_then(|()| out.flush())
-                    };
-                    written.is_ok()
+                    super::logs::print_line(&prefix, &line)
                 })
                 .await
                 .with_context(|| format!("failed to read the logs of `{name}`"))

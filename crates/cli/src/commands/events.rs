@@ -44,29 +44,16 @@ impl Events {
             // A closed reader (`skiff events | head`) ends the stream quietly.
             written.and_then(|()| stdout.flush()).is_ok()
         };
-        global.block_on(async {
-            // The recorded events come first, so that following can skip what was already there
-            // whether or not the daemon replays it.
-            let mut last_seq = None;
-            let mut open = true;
-            client
-                .events(false, |event| {
-                    last_seq = last_seq.max(Some(event.seq));
-                    if self.since_start || self.no_follow {
-                        open = print(&event);
-                    }
-                    open
-                })
-                .await
-                .context("failed to read the daemon's events")?;
-            if self.no_follow || !open {
-                return Ok(ExitCode::SUCCESS);
-            }
-            client
-                .events(true, |event| Some(event.seq) <= last_seq || print(&event))
-                .await
-                .context("failed to follow the daemon's events")?;
-            Ok(ExitCode::SUCCESS)
-        })
+        global
+            .block_on(async {
+                match (self.no_follow, self.since_start) {
+                    (true, _) => client.events(false, |event| print(&event)).await,
+                    // The daemon's stream: what it has recorded, then each event as it comes.
+                    (false, true) => client.events(true, |event| print(&event)).await,
+                    (false, false) => client.events_from_now(|event| print(&event)).await,
+                }
+            })
+            .context("failed to read the daemon's events")?;
+        Ok(ExitCode::SUCCESS)
     }
 }

@@ -93,8 +93,11 @@ pub(crate) fn attach(
         tail: None,
         since,
     };
-    let interrupted = until_ctrl_c(global, client.logs(name, &query, print_line))
-        .with_context(|| format!("failed to read the output of `{name}`"))?;
+    let interrupted = until_ctrl_c(
+        global,
+        client.logs(name, &query, |line| print_line("", &line)),
+    )
+    .with_context(|| format!("failed to read the output of `{name}`"))?;
     ended(global, &client, name, interrupted)
 }
 
@@ -104,7 +107,9 @@ pub(crate) fn start_attached(global: &GlobalFlags, name: &str) -> anyhow::Result
     let client = global.client();
     let mut code = None;
     let run = async {
-        code = client.start_attached(name, print_line).await?;
+        code = client
+            .start_attached(name, |line| print_line("", &line))
+            .await?;
         Ok(())
     };
     let interrupted =
@@ -115,14 +120,15 @@ pub(crate) fn start_attached(global: &GlobalFlags, name: &str) -> anyhow::Result
     }
 }
 
-/// A line of the app's output where it was written: its stdout or its stderr.
-fn print_line(line: skiff_api::LogLine) -> bool {
+/// A line of the app's output where it was written, its stdout or its stderr, after `prefix`;
+/// `false` once the reader has gone (`| head`).
+pub(crate) fn print_line(prefix: &str, line: &skiff_api::LogLine) -> bool {
     use std::io::Write as _;
     let written = if line.stream == "stderr" {
-        writeln!(std::io::stderr(), "{}", line.line)
+        writeln!(std::io::stderr(), "{prefix}{}", line.line)
     } else {
         let mut out = std::io::stdout().lock();
-        writeln!(out, "{}", line.line).and_then(|()| out.flush())
+        writeln!(out, "{prefix}{}", line.line).and_then(|()| out.flush())
     };
     written.is_ok()
 }
@@ -154,13 +160,9 @@ fn ended(
             }
             // The output ends when the app does; its exit is recorded by then, or just after.
             loop {
-                let app = match client.get(name).await {
+                let app = match super::wait::app_or_exit(client, name).await? {
                     Ok(app) => app,
-                    // Removed as it ended (`--rm`): its exit is in the daemon's events.
-                    Err(skiff_api::ClientError::Api(e)) if e.status == 404 => {
-                        return last_exit_event(client, name).await;
-                    }
-                    Err(e) => return Err(e),
+                    Err(code) => return Ok::<_, skiff_api::ClientError>(code),
                 };
                 if app.state == skiff_api::AppState::Exited {
                     return Ok(app.exits.last().map_or(0, |e| e.code));
@@ -169,29 +171,6 @@ fn ended(
             }
         })
         .with_context(|| format!("failed to read how `{name}` ended"))
-}
-
-/// The code of the app's last exit, from the daemon's events (their detail ends in `(CODE)`).
-pub(crate) async fn last_exit_event(
-    client: &skiff_api::Client,
-    name: &str,
-) -> Result<i32, skiff_api::ClientError> {
-    let mut code = None;
-    client
-        .events(false, |event| {
-            let exit =
-                ["exited", "stopped", "oom", "limit-exceeded"].contains(&event.kind.as_str());
-            if event.app == name && exit {
-                let inner = event
-                    .detail
-                    .rsplit_once('(')
-                    .map(|(_, c)| c.trim_end_matches(')'));
-                code = inner.and_then(|c| c.parse().ok()).or(code);
-            }
-            true
-        })
-        .await?;
-    Ok(code.unwrap_or(0))
 }
 
 /// An exit code as this process's own: 0–255 as is, anything else 1.
