@@ -1277,11 +1277,10 @@ fn resolve_record(
         name: String::new(),
         source: request.source.clone(),
         digest,
-        args: request
-            .args
-            .clone()
-            .or_else(|| defaults.map(|d| d.app.args.clone()))
-            .unwrap_or_default(),
+        args: match defaults {
+            Some(defaults) => defaults.args(request.args.as_deref()),
+            None => request.args.clone().unwrap_or_default(),
+        },
         grants: skiff_image::merge_grants(defaults, &request.grants, request.accept_image_network),
         limits: skiff_image::merge_limits(defaults, &request.limits),
         restart: request.restart,

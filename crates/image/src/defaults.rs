@@ -11,12 +11,27 @@ use crate::store::Store;
 pub struct AppDefaults {
     pub app: AppConfig,
     pub files: Vec<DirGrant>,
+    /// What follows the program in another tool's image's `Entrypoint`: kept ahead of the
+    /// run's arguments, as `docker run IMAGE ARGS` keeps `ENTRYPOINT` and replaces only `CMD`.
+    pub entry_args: Vec<String>,
+}
+
+impl AppDefaults {
+    /// The program's arguments (after its name): the image's entrypoint's own, then `given`,
+    /// else the image's default arguments (`args` of its app config, or `Cmd`).
+    pub fn args(&self, given: Option<&[String]>) -> Vec<String> {
+        let rest = given.unwrap_or(&self.app.args);
+        self.entry_args.iter().chain(rest).cloned().collect()
+    }
 }
 
 impl Image {
     /// The image's defaults, extracting its static files on first use.
     pub fn defaults(&self, store: &Store) -> Result<AppDefaults, ImageError> {
-        let app = self.app.clone().unwrap_or_else(|| self.oci_defaults());
+        let (app, entry_args) = match &self.app {
+            Some(app) => (app.clone(), Vec::new()),
+            None => self.oci_defaults(),
+        };
         let mut files = Vec::new();
         if let Some(layer) = self.files_layer() {
             let root = crate::materialize_files(store, layer)?;
@@ -40,13 +55,18 @@ impl Image {
             }
             files.sort_by(|a, b| a.guest.cmp(&b.guest));
         }
-        Ok(AppDefaults { app, files })
+        Ok(AppDefaults {
+            app,
+            files,
+            entry_args,
+        })
     }
 
     /// What an image another tool made asks of a run, as `docker run` reads its OCI config:
-    /// its `Env`, and as arguments what follows the program in `Entrypoint` + `Cmd` (arguments
-    /// given to the run replace them all).
-    fn oci_defaults(&self) -> AppConfig {
+    /// its `Env`, and as arguments what follows the program in `Entrypoint` + `Cmd`. Returned
+    /// apart, what follows it in `Entrypoint` itself, which arguments given to the run do not
+    /// replace (with no `Entrypoint`, `Cmd` names the program and they replace all of it).
+    fn oci_defaults(&self) -> (AppConfig, Vec<String>) {
         let strings = |key: &str| -> Vec<String> {
             self.config
                 .pointer(&format!("/config/{key}"))
@@ -65,20 +85,25 @@ impl Image {
             .iter()
             .filter_map(|kv| skiff_capabilities::parse_env_assignment(kv, |_| None).ok()?)
             .collect();
-        let argv = strings("Entrypoint").into_iter().chain(strings("Cmd"));
+        let entrypoint = strings("Entrypoint");
+        let (entry_args, args) = match entrypoint.split_first() {
+            Some((_program, entry_args)) => (entry_args.to_vec(), strings("Cmd")),
+            None => (Vec::new(), strings("Cmd").into_iter().skip(1).collect()),
+        };
         let workdir = self
             .config
             .pointer("/config/WorkingDir")
             .and_then(|v| v.as_str())
             .filter(|w| w.starts_with('/') && *w != "/")
             .map(str::to_string);
-        AppConfig {
+        let app = AppConfig {
             name: self.digest.clone(),
-            args: argv.skip(1).collect(),
+            args,
             env,
             workdir,
             ..Default::default()
-        }
+        };
+        (app, entry_args)
     }
 }
 

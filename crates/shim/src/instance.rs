@@ -222,7 +222,7 @@ impl Instance for SkiffInstance {
         if args.is_empty() {
             args.push(source.name.clone());
             if let Some(d) = defaults {
-                args.extend(d.app.args.iter().cloned());
+                args.extend(d.args(None));
             }
         }
         let name = source.name.clone();

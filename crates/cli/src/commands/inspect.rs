@@ -83,7 +83,8 @@ impl Inspect {
         }
         let Some(app) = &image.app else {
             // Another tool's image: what a run takes from its OCI config, as `docker run` does.
-            let defaults = image.defaults(&store)?;
+            let mut defaults = image.defaults(&store)?;
+            defaults.app.args = defaults.args(None);
             print_defaults(&defaults.app);
             return Ok(ExitCode::SUCCESS);
         };

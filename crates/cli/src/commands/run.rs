@@ -247,10 +247,9 @@ impl Run {
                 ),
             ));
         }
-        if args.len() == 1
-            && let Some(image) = &image
-        {
-            args.extend(image.app.args.iter().cloned());
+        if let Some(image) = &image {
+            let given = (args.len() > 1).then(|| args.split_off(1));
+            args.extend(image.args(given.as_deref()));
         }
         let mut grants = self.grants.merge(image.as_ref())?;
         grants.add_listen(&self.daemon.ports).map_err(|spec| {

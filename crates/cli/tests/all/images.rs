@@ -3,7 +3,9 @@
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use skiff_test_programs_artifacts::{P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET};
+use skiff_test_programs_artifacts::{
+    P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET,
+};
 
 use crate::registry::{Registry, Response};
 use crate::support::{Skiff, app_dir, build_reader_with_files, path_str};
@@ -772,8 +774,8 @@ pub(crate) fn write_layout<'a>(
 }
 
 /// An image built by Docker (`FROM scratch`, `COPY`, `ENV`, `ENTRYPOINT`, `CMD`) runs as `docker
-/// run` would run it: with its `Env` (a `-e` wins) and, unless the run gives arguments, those
-/// after the program in `Entrypoint` + `Cmd`.
+/// run` would run it: with its `Env` (a `-e` wins) and as arguments those after the program in
+/// `Entrypoint`, then the run's own or else `Cmd`.
 #[test]
 fn docker_images_bring_their_env_and_arguments() {
     const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
@@ -811,6 +813,36 @@ fn docker_images_bring_their_env_and_arguments() {
         .run(&["run", &image, "--name", "arg"])
         .success()
         .stdout_is("Hello, arg!\n");
+
+    // `ENTRYPOINT ["/args.wasm", "serve", "--verbose"]`, `CMD ["--port", "80"]`: arguments
+    // given to the run replace `CMD` only, in the foreground and in the daemon.
+    let args_layer = tar_of(&[("args.wasm", &std::fs::read(P1_CLI_ARGS).unwrap())]);
+    let config = br#"{"architecture":"wasm","os":"wasip1","config":{"Entrypoint":["/args.wasm","serve","--verbose"],"Cmd":["--port","80"]}}"#;
+    let manifest = one_layer(
+        &registry,
+        "docker/args",
+        (CONFIG, config),
+        (TAR, &args_layer),
+    );
+    push_manifest(&registry, "docker/args", "1", &manifest);
+    let image = registry.url("docker/args:1");
+    skiff
+        .run(&["run", &image])
+        .success()
+        .stdout_is("serve\n--verbose\n--port\n80\n");
+    skiff
+        .run(&["run", &image, "--port", "8080"])
+        .success()
+        .stdout_is("serve\n--verbose\n--port\n8080\n");
+    skiff
+        .run(&["image", "inspect", &image])
+        .success()
+        .stdout_has(r#"Args:     ["serve", "--verbose", "--port", "80"]"#);
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_to_exit("args", &[&image, "--port", "8080"])
+        .success()
+        .stdout_is("serve\n--verbose\n--port\n8080\n");
 }
 
 /// An image's working directory (`WORKDIR`, or `app.workdir` in `skiff.toml`) is where the app
