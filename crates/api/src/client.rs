@@ -262,6 +262,12 @@ impl Client {
         self.json(Method::POST, &path, Some(update)).await
     }
 
+    /// Gives the app the name `new`.
+    pub async fn rename(&self, name: &str, new: &str) -> Result<AppInfo, ClientError> {
+        let path = format!("/apps/{}/rename?name={}", encode(name), encode(new));
+        self.json(Method::POST, &path, None::<&()>).await
+    }
+
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), ClientError> {
         let path = format!("/apps/{}?force={force}", encode(name));
         self.send(Method::DELETE, &path, None).await.map(|_| ())

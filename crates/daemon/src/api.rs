@@ -147,6 +147,7 @@ pub fn router(supervisor: Arc<Supervisor>) -> Router {
         .route("/apps/{name}/start", post(start))
         .route("/apps/{name}/restart", post(restart))
         .route("/apps/{name}/update", post(update))
+        .route("/apps/{name}/rename", post(rename))
         .route("/apps/{name}/pause", post(pause))
         .route("/apps/{name}/unpause", post(unpause))
         .route("/apps/{name}/logs", get(logs))
@@ -291,6 +292,27 @@ async fn update(
 ) -> Result<Response, Fail> {
     let update = read_body(body, "POST /apps/{name}/update")?;
     Ok(json(StatusCode::OK, &supervisor.update(&name, update)?))
+}
+
+#[derive(Deserialize)]
+struct RenameQuery {
+    name: Option<String>,
+}
+
+/// `POST /apps/{name}/rename?name=NEW`, as Docker's `POST /containers/{id}/rename?name=`.
+async fn rename(
+    State(supervisor): Shared,
+    UrlPath(name): UrlPath<String>,
+    Query(query): Query<RenameQuery>,
+) -> Result<Response, Fail> {
+    let new = query.name.ok_or_else(|| {
+        Fail::new(
+            400,
+            "a rename needs the new name",
+            Some("give it as `POST /apps/{name}/rename?name=NEW`"),
+        )
+    })?;
+    Ok(json(StatusCode::OK, &supervisor.rename(&name, &new)?))
 }
 
 #[derive(Deserialize)]

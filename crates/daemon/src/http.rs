@@ -12,7 +12,10 @@ use crate::supervisor::Fail;
 /// An HTTP app's serving state.
 pub struct HttpSlot {
     pub app: Arc<HttpApp>,
-    routes: Vec<Route>,
+    /// Its routes; with no ports or routes of its own, the one its name gives
+    /// (`NAME.localhost`), which `skiff rename` moves.
+    routes: Mutex<Vec<Route>>,
+    named_route: bool,
     ports: Vec<SocketAddr>,
     /// The listeners of its own ports while it is published.
     bound: Mutex<Vec<(SocketAddr, tokio::task::JoinHandle<()>)>>,
@@ -29,19 +32,16 @@ impl HttpSlot {
         let mut routes = config
             .routes
             .iter()
-            .map(|r| {
-                r.parse::<Route>()
-                    .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))
-            })
+            .map(|r| parse_route(r))
             .collect::<Result<Vec<_>, _>>()?;
-        if ports.is_empty() && routes.is_empty() {
-            routes.push(default_route.parse().map_err(|e: skiff_http::RouteError| {
-                Fail::new(400, e.to_string(), Some(e.hint()))
-            })?);
+        let named_route = ports.is_empty() && routes.is_empty();
+        if named_route {
+            routes.push(parse_route(default_route)?);
         }
         Ok(HttpSlot {
             app: Arc::new(app),
-            routes,
+            routes: Mutex::new(routes),
+            named_route,
             ports,
             bound: Mutex::new(Vec::new()),
         })
@@ -62,7 +62,7 @@ impl HttpSlot {
             listeners.push(listener);
         }
         gateway
-            .add(&self.routes, &self.app)
+            .add(&self.routes.lock().unwrap(), &self.app)
             .map_err(|e| Fail::new(409, e.to_string(), Some(e.hint())))?;
         self.app.resume();
         let mut bound = self.bound.lock().unwrap();
@@ -79,11 +79,29 @@ impl HttpSlot {
 
     /// Takes it off its ports and routes, then lets requests in flight finish within `grace`.
     pub async fn unpublish(&self, gateway: &RouteTable, grace: Duration) {
-        gateway.remove(&self.routes, self.app.name());
+        gateway.remove(&self.routes.lock().unwrap(), &self.app);
         for (_, task) in self.bound.lock().unwrap().drain(..) {
             task.abort();
         }
         self.app.drain(grace).await;
+    }
+
+    /// `skiff rename`: the app is called `name` from now on, and a route its old name gave
+    /// becomes the new name's (`NAME.localhost`), moved on the gateway at once if `published`.
+    pub fn rename(&self, gateway: &RouteTable, name: &str, published: bool) -> Result<(), Fail> {
+        if self.named_route {
+            let route = [parse_route(&format!("{name}.localhost"))?];
+            let mut routes = self.routes.lock().unwrap();
+            if published {
+                gateway
+                    .add(&route, &self.app)
+                    .map_err(|e| Fail::new(409, e.to_string(), Some(e.hint())))?;
+                gateway.remove(&routes, &self.app);
+            }
+            *routes = route.to_vec();
+        }
+        self.app.set_name(name);
+        Ok(())
     }
 
     pub fn info(&self) -> HttpInfo {
@@ -94,11 +112,23 @@ impl HttpSlot {
             } else {
                 bound.iter().map(|(addr, _)| addr.to_string()).collect()
             },
-            routes: self.routes.iter().map(ToString::to_string).collect(),
+            routes: self
+                .routes
+                .lock()
+                .unwrap()
+                .iter()
+                .map(ToString::to_string)
+                .collect(),
             limits: *self.app.limits(),
             stats: self.app.stats().snapshot(),
         }
     }
+}
+
+fn parse_route(route: &str) -> Result<Route, Fail> {
+    route
+        .parse()
+        .map_err(|e: skiff_http::RouteError| Fail::new(400, e.to_string(), Some(e.hint())))
 }
 
 /// `PORT` (on 127.0.0.1: loopback unless told otherwise) or `ADDR:PORT`.

@@ -35,19 +35,44 @@ impl Calls {
 
 /// The peers of one app.
 pub struct Linked {
-    pub caller: String,
-    pub links: Links,
+    /// The app's name and its links: `skiff rename` of it, or of an app it links to, changes
+    /// them while it runs.
+    pub names: Mutex<(String, Links)>,
     pub supervisor: Weak<Supervisor>,
     pub calls: Arc<Calls>,
+}
+
+impl Linked {
+    pub fn new(
+        caller: String,
+        links: Links,
+        supervisor: Weak<Supervisor>,
+        calls: Arc<Calls>,
+    ) -> Linked {
+        Linked {
+            names: Mutex::new((caller, links)),
+            supervisor,
+            calls,
+        }
+    }
 }
 
 impl Peers for Linked {
     fn call(&self, host: &str, mut request: http::Request<WasiBody>) -> PeerCall {
         let internal = host.strip_suffix(".internal");
         let name = internal.unwrap_or(host);
-        if let Some(app) = self.links.calls.get(name) {
+        let (caller, app, refused) = {
+            let names = self.names.lock().unwrap();
+            let (caller, links) = &*names;
+            (
+                caller.clone(),
+                links.calls.get(name).cloned(),
+                links.refused.get(name).cloned(),
+            )
+        };
+        if let Some(app) = app {
             let target = match self.supervisor.upgrade() {
-                Some(supervisor) => supervisor.callee(app),
+                Some(supervisor) => supervisor.callee(&app),
                 None => Err((
                     StatusCode::SERVICE_UNAVAILABLE,
                     "the daemon is stopping".into(),
@@ -55,7 +80,7 @@ impl Peers for Linked {
             };
             let headers = request.headers_mut();
             headers.remove(CALLER_HEADER);
-            if let Ok(caller) = HeaderValue::try_from(self.caller.as_str()) {
+            if let Ok(caller) = HeaderValue::try_from(caller.as_str()) {
                 headers.insert(CALLER_HEADER, caller);
             }
             let calls = self.calls.clone();
@@ -73,8 +98,8 @@ impl Peers for Linked {
                 Ok(response)
             }));
         }
-        let hint = match self.links.refused.get(name) {
-            Some(hint) => hint.clone(),
+        let hint = match refused {
+            Some(hint) => hint,
             None if internal.is_some() => format!(
                 "`.internal` names are the apps this one is linked to; link one with \
                  `skiff run -d --link APP:{name}` (compose: `depends_on` or `links`)"
@@ -83,8 +108,7 @@ impl Peers for Linked {
         };
         self.calls.count(name, |c| c.refused += 1);
         PeerCall::Refused(format!(
-            "blocked call from `{}` to `{name}`: it is not linked to it; {hint}",
-            self.caller
+            "blocked call from `{caller}` to `{name}`: it is not linked to it; {hint}"
         ))
     }
 }
@@ -141,16 +165,16 @@ mod tests {
     use super::{Calls, Linked};
 
     fn front() -> Linked {
-        Linked {
-            caller: "shop-front".into(),
-            links: Links {
+        Linked::new(
+            "shop-front".into(),
+            Links {
                 calls: BTreeMap::from([("api".into(), "shop-api".into())]),
                 refused: BTreeMap::from([("admin".into(), "add `admin` to `depends_on`".into())]),
             },
             // No daemon behind it: a linked call finds no app.
-            supervisor: Weak::new(),
-            calls: Arc::new(Calls::default()),
-        }
+            Weak::new(),
+            Arc::new(Calls::default()),
+        )
     }
 
     fn request() -> http::Request<WasiBody> {

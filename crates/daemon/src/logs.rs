@@ -18,7 +18,6 @@ const ROTATE_BYTES: u64 = 10 << 20;
 const MAX_LINE: usize = 16 << 10;
 
 pub struct AppLog {
-    path: PathBuf,
     inner: Mutex<Inner>,
     /// Created by the first `logs -f`: a channel's buffer is ~100 KiB, too much to give every
     /// one of thousands of apps up front.
@@ -26,6 +25,8 @@ pub struct AppLog {
 }
 
 struct Inner {
+    /// `<dir>/<app>.log`; `skiff rename` moves it.
+    path: PathBuf,
     file: Option<File>,
     size: u64,
     partial: [Vec<u8>; 2],
@@ -37,11 +38,11 @@ impl AppLog {
         let size = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
         Arc::new(AppLog {
             inner: Mutex::new(Inner {
+                path,
                 file: None,
                 size,
                 partial: [Vec::new(), Vec::new()],
             }),
-            path,
             followers: OnceLock::new(),
         })
     }
@@ -62,7 +63,7 @@ impl AppLog {
     }
 
     fn write(&self, stream: usize, bytes: &[u8]) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
         inner.partial[stream].extend_from_slice(bytes);
         loop {
             let buf = &inner.partial[stream];
@@ -79,7 +80,7 @@ impl AppLog {
 
     /// Writes what is left of unterminated lines (when a run ends).
     pub fn flush(&self) {
-        let mut inner = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let mut inner = self.lock();
         for stream in 0..2 {
             if !inner.partial[stream].is_empty() {
                 let raw = std::mem::take(&mut inner.partial[stream]);
@@ -102,7 +103,7 @@ impl AppLog {
         skiff_runtime::off_worker(|| {
             if inner.size + json.len() as u64 > ROTATE_BYTES {
                 inner.file = None;
-                let _ = std::fs::rename(&self.path, self.path.with_extension("log.1"));
+                let _ = std::fs::rename(&inner.path, inner.path.with_extension("log.1"));
                 inner.size = 0;
             }
             if inner.file.is_none() {
@@ -112,13 +113,13 @@ impl AppLog {
                     .create(true)
                     .append(true)
                     .mode(0o600)
-                    .open(&self.path)
+                    .open(&inner.path)
                     .and_then(|file| {
                         file.set_permissions(std::fs::Permissions::from_mode(0o600))?;
                         Ok(file)
                     })
                     .map_err(|e| {
-                        tracing::warn!("cannot write the log `{}`: {e}", self.path.display())
+                        tracing::warn!("cannot write the log `{}`: {e}", inner.path.display())
                     })
                     .ok();
             }
@@ -136,7 +137,7 @@ impl AppLog {
     /// Stored lines, oldest first: the rotated file, then the current one.
     pub fn read(&self) -> Vec<LogLine> {
         let mut lines = Vec::new();
-        for path in [self.path.with_extension("log.1"), self.path.clone()] {
+        for path in self.files() {
             let Ok(file) = File::open(&path) else {
                 continue;
             };
@@ -150,8 +151,42 @@ impl AppLog {
     }
 
     pub fn remove(&self) {
-        let _ = std::fs::remove_file(self.path.with_extension("log.1"));
-        let _ = std::fs::remove_file(&self.path);
+        for path in self.files() {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+
+    /// `skiff rename`: its files take the app's new name. What is open stays open (a rename
+    /// keeps the file), so no line is lost.
+    pub fn rename(&self, app: &str) -> std::io::Result<()> {
+        let mut inner = self.lock();
+        let path = inner.path.with_file_name(format!("{app}.log"));
+        // No app has that name: what is left of one that had it is not this app's.
+        let _ = std::fs::remove_file(path.with_extension("log.1"));
+        for (from, to) in [
+            (
+                inner.path.with_extension("log.1"),
+                path.with_extension("log.1"),
+            ),
+            (inner.path.clone(), path.clone()),
+        ] {
+            match std::fs::rename(&from, &to) {
+                Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+                _ => {}
+            }
+        }
+        inner.path = path;
+        Ok(())
+    }
+
+    /// The rotated file, then the current one.
+    fn files(&self) -> [PathBuf; 2] {
+        let path = self.lock().path.clone();
+        [path.with_extension("log.1"), path]
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 

@@ -119,6 +119,8 @@ pub struct Slot {
     pause: skiff_runtime::Pause,
     /// Its in-process calls to other apps.
     calls: Arc<Calls>,
+    /// Its name and links, as its calls see them.
+    linked: Arc<Linked>,
     pub log: Arc<AppLog>,
     record: Mutex<AppRecord>,
     live: Mutex<Live>,
@@ -451,12 +453,13 @@ impl Supervisor {
     fn insert(self: &Arc<Self>, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
         let log = AppLog::open(&self.logs_dir, &record.name);
         let calls = Arc::new(Calls::default());
-        let peers: Arc<dyn Peers> = Arc::new(Linked {
-            caller: record.name.clone(),
-            links: record.links.clone(),
-            supervisor: Arc::downgrade(self),
-            calls: calls.clone(),
-        });
+        let linked = Arc::new(Linked::new(
+            record.name.clone(),
+            record.links.clone(),
+            Arc::downgrade(self),
+            calls.clone(),
+        ));
+        let peers: Arc<dyn Peers> = linked.clone();
         if let Some(check) = &record.health {
             crate::health::validate(check, &record.source, app.kind(), &record.http.ports)?;
         }
@@ -524,6 +527,7 @@ impl Supervisor {
             workload,
             pause,
             calls,
+            linked,
             log,
             record: Mutex::new(record.clone()),
             live: Mutex::new(Live {
@@ -919,6 +923,100 @@ impl Supervisor {
             let limits = slot.record.lock().unwrap().limits.clone();
             http.app.set_limits(limits);
         }
+        Ok(self.info(&slot))
+    }
+
+    /// `skiff rename`, as `docker rename`: the app is called `new` from now on, running or
+    /// not. Its record, logs and image hold move to the new name in one step; an HTTP app's
+    /// route from its name (`NAME.localhost`) moves with it; the apps linked to it keep
+    /// reaching it (their links now name it), under the names they call it by.
+    pub fn rename(&self, name: &str, new: &str) -> Result<AppInfo, Fail> {
+        validate_name(new)?;
+        if new == name {
+            return Err(Fail::new(
+                400,
+                format!("the app is already called `{name}`"),
+                Some("give a new name: `skiff rename OLD NEW`"),
+            ));
+        }
+        let mut apps = self.apps.lock().unwrap();
+        let slot = apps.get(name).cloned().ok_or_else(|| not_found(name))?;
+        if apps.contains_key(new) {
+            return Err(Fail::new(
+                409,
+                format!("the name `{new}` is already in use"),
+                Some("remove the other app with `skiff rm -f NAME`, or choose another name"),
+            ));
+        }
+        let relink = |links: &mut skiff_api::Links| {
+            for target in links.calls.values_mut().filter(|t| *t == name) {
+                *target = new.to_string();
+            }
+        };
+        let callers: Vec<(Arc<Slot>, AppRecord)> = apps
+            .values()
+            .filter(|other| !Arc::ptr_eq(other, &slot))
+            .filter_map(|other| {
+                let mut record = other.record.lock().unwrap().clone();
+                let before = record.links.calls.clone();
+                relink(&mut record.links);
+                (record.links.calls != before).then(|| (other.clone(), record))
+            })
+            .collect();
+        let mut record = slot.record.lock().unwrap();
+        let mut renamed = AppRecord {
+            name: new.to_string(),
+            ..record.clone()
+        };
+        relink(&mut renamed.links);
+        // What can fail outside the state goes first, and is undone if the state cannot be
+        // saved: the log files, then the route.
+        let context = format!("`{name}` was not renamed");
+        slot.log
+            .rename(new)
+            .map_err(|e| Fail::new(500, format!("{context}: cannot move its logs: {e}"), None))?;
+        let serving = *slot.state.borrow() == AppState::Serving;
+        let moved = match &slot.workload {
+            Workload::Http(http) => http.rename(&self.gateway, new, serving),
+            Workload::Command { .. } => Ok(()),
+        };
+        let mut relinked: Vec<AppRecord> = callers.iter().map(|(_, r)| r.clone()).collect();
+        let saved = moved.and_then(|()| {
+            self.state
+                .rename_app(name, &mut renamed, &mut relinked)
+                .map_err(|e| Fail::state(&context, &e, self.state.path()))
+        });
+        let event = match saved {
+            Ok(event) => event,
+            Err(fail) => {
+                if let Workload::Http(http) = &slot.workload
+                    && http.app.name().as_ref() == new
+                    && let Err(e) = http.rename(&self.gateway, name, serving)
+                {
+                    tracing::error!(app = %name, "cannot give the app back its route: {}", e.error.message);
+                }
+                if let Err(e) = slot.log.rename(name) {
+                    tracing::error!(app = %name, "cannot move the app's logs back: {e}");
+                }
+                return Err(fail);
+            }
+        };
+        *record = renamed;
+        slot.linked.names.lock().unwrap().0 = new.to_string();
+        slot.linked.names.lock().unwrap().1 = record.links.clone();
+        for ((caller, _), saved) in callers.iter().zip(relinked) {
+            caller.linked.names.lock().unwrap().1 = saved.links.clone();
+            let mut current = caller.record.lock().unwrap();
+            current.links = saved.links;
+            current.revision = saved.revision;
+        }
+        apps.remove(name);
+        apps.insert(new.to_string(), slot.clone());
+        drop(apps);
+        self.code.release(name);
+        self.code.hold(new, &record.source, &record.digest);
+        drop(record);
+        let _ = self.events.send(event);
         Ok(self.info(&slot))
     }
 

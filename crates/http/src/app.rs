@@ -94,7 +94,8 @@ fn cpus() -> usize {
 }
 
 pub struct HttpApp {
-    name: String,
+    /// Its name in the daemon, which `skiff rename` changes while it serves.
+    name: Mutex<Arc<str>>,
     loader: Loader,
     /// Replaced whole by [`HttpApp::set_limits`]; each request takes the current one.
     options: Mutex<Arc<HandlerOptions>>,
@@ -159,7 +160,7 @@ impl HttpApp {
             .turns
             .get_or_insert_with(|| CpuTurns::new(bounds.cpu_turns));
         let app = HttpApp {
-            name,
+            name: Mutex::new(name.into()),
             loader,
             options: Mutex::new(Arc::new(options)),
             max_timeout: bounds.max_timeout,
@@ -186,8 +187,13 @@ impl HttpApp {
         })
     }
 
-    pub fn name(&self) -> &str {
-        &self.name
+    pub fn name(&self) -> Arc<str> {
+        lock(&self.name).clone()
+    }
+
+    /// `skiff rename`: what its messages call it from now on.
+    pub fn set_name(&self, name: &str) {
+        *lock(&self.name) = name.into();
     }
 
     pub fn limits(&self) -> &HttpLimits {
@@ -426,9 +432,9 @@ impl HttpApp {
     /// Skiff's messages about the app go where its stderr goes (the app's log in the daemon).
     fn log(&self, message: &str) {
         match &self.options().stdio {
-            Stdio::Inherit => tracing::warn!(app = %self.name, "{message}"),
+            Stdio::Inherit => tracing::warn!(app = %self.name(), "{message}"),
             Stdio::Capture { stderr, .. } => {
-                tracing::debug!(app = %self.name, "{message}");
+                tracing::debug!(app = %self.name(), "{message}");
                 stderr.write(format!("skiff: {message}\n").as_bytes());
             }
         }

@@ -141,8 +141,8 @@ impl RouteTable {
         Ok(())
     }
 
-    /// Removes these routes of the app with this name.
-    pub fn remove(&self, routes: &[Route], name: &str) {
+    /// Removes these routes where they lead to `app`.
+    pub fn remove(&self, routes: &[Route], app: &Arc<HttpApp>) {
         let mut table = self.table.write().unwrap_or_else(|e| e.into_inner());
         for route in routes {
             let prefixes = match &route.host {
@@ -154,7 +154,7 @@ impl RouteTable {
             };
             if prefixes
                 .get(&route.prefix)
-                .is_some_and(|app| app.name() == name)
+                .is_some_and(|routed| Arc::ptr_eq(routed, app))
             {
                 prefixes.remove(&route.prefix);
             }
@@ -256,7 +256,8 @@ mod tests {
         };
         let route = |r: &str| r.parse::<Route>().unwrap();
         table.add(&[route("/")], &app("any")).unwrap();
-        table.add(&[route("shop.localhost")], &app("shop")).unwrap();
+        let shop = app("shop");
+        table.add(&[route("shop.localhost")], &shop).unwrap();
         let name = |host, path| table.resolve(host, path).map(|a| a.name().to_string());
         assert_eq!(name(Some("SHOP.localhost"), "/x").as_deref(), Some("shop"));
         assert_eq!(name(Some("other"), "/x").as_deref(), Some("any"));
@@ -266,7 +267,10 @@ mod tests {
         ));
         // All or nothing: `/a` was not added either.
         assert_eq!(name(None, "/a").as_deref(), Some("any"));
-        table.remove(&[route("shop.localhost")], "shop");
+        // Only where they lead to that app.
+        table.remove(&[route("shop.localhost")], &app("shop"));
+        assert_eq!(name(Some("shop.localhost"), "/x").as_deref(), Some("shop"));
+        table.remove(&[route("shop.localhost")], &shop);
         assert_eq!(name(Some("shop.localhost"), "/x").as_deref(), Some("any"));
     }
 }

@@ -258,30 +258,7 @@ impl State {
     ) -> Result<Vec<Event>, StateError> {
         let (revision, events) = self.write(|txn| {
             let mut apps = txn.open_table(APPS).map_err(write)?;
-            let stored = apps
-                .get(app.name.as_str())
-                .map_err(write)?
-                .map(|v| {
-                    serde_json::from_slice::<StoredRevision>(v.value()).map_err(StateError::Corrupt)
-                })
-                .transpose()?
-                .map(|s| s.revision);
-            let revision = match (app.revision, stored) {
-                (0, stored) => stored.unwrap_or(0) + 1,
-                (current, Some(stored)) if stored == current => current + 1,
-                _ => {
-                    return Err(StateError::Conflict {
-                        app: app.name.clone(),
-                    });
-                }
-            };
-            let saved = AppRecord {
-                revision,
-                ..app.clone()
-            };
-            let json = serde_json::to_vec(&saved).expect("records serialize");
-            apps.insert(app.name.as_str(), json.as_slice())
-                .map_err(write)?;
+            let revision = put(&mut apps, &app.name, app)?;
             drop(apps);
             let events = events
                 .iter()
@@ -291,6 +268,37 @@ impl State {
         })?;
         app.revision = revision;
         Ok(events)
+    }
+
+    /// `skiff rename`: `app`, stored as `old`, is saved under its new name (`app.name`), with
+    /// the apps whose links now name it (`relinked`) and a `renamed` event, in one
+    /// transaction; each must be the record stored (its revision), and the new name free.
+    pub fn rename_app(
+        &self,
+        old: &str,
+        app: &mut AppRecord,
+        relinked: &mut [AppRecord],
+    ) -> Result<Event, StateError> {
+        let (revisions, event) = self.write(|txn| {
+            let mut apps = txn.open_table(APPS).map_err(write)?;
+            if apps.get(app.name.as_str()).map_err(write)?.is_some() {
+                return Err(StateError::Conflict {
+                    app: app.name.clone(),
+                });
+            }
+            let mut revisions = vec![put(&mut apps, old, app)?];
+            apps.remove(old).map_err(write)?;
+            for other in relinked.iter() {
+                revisions.push(put(&mut apps, &other.name, other)?);
+            }
+            drop(apps);
+            let event = append(txn, &app.name, "renamed", &format!("from {old}"))?;
+            Ok((revisions, event))
+        })?;
+        for (record, revision) in std::iter::once(app).chain(relinked).zip(revisions) {
+            record.revision = revision;
+        }
+        Ok(event)
     }
 
     /// Removes an app and records it, in one transaction.
@@ -354,6 +362,38 @@ fn open_file<B: redb::StorageBackend>(
         .set_cache_size(1 << 20)
         .create_with_backend(backend(FileBackend::new(file).map_err(fail)?))
         .map_err(fail)
+}
+
+/// Writes `app` under its name if the record stored as `stored` is the one it was made from
+/// (see [`State::put_app`]); returns its new revision.
+fn put(
+    apps: &mut redb::Table<&str, &[u8]>,
+    stored: &str,
+    app: &AppRecord,
+) -> Result<u64, StateError> {
+    let stored = apps
+        .get(stored)
+        .map_err(write)?
+        .map(|v| serde_json::from_slice::<StoredRevision>(v.value()).map_err(StateError::Corrupt))
+        .transpose()?
+        .map(|s| s.revision);
+    let revision = match (app.revision, stored) {
+        (0, stored) => stored.unwrap_or(0) + 1,
+        (current, Some(stored)) if stored == current => current + 1,
+        _ => {
+            return Err(StateError::Conflict {
+                app: app.name.clone(),
+            });
+        }
+    };
+    let saved = AppRecord {
+        revision,
+        ..app.clone()
+    };
+    let json = serde_json::to_vec(&saved).expect("records serialize");
+    apps.insert(app.name.as_str(), json.as_slice())
+        .map_err(write)?;
+    Ok(revision)
 }
 
 fn append(
@@ -648,6 +688,59 @@ mod tests {
         state.remove_app("a").unwrap();
         assert!(state.put_app(&mut launched, &[]).is_err());
         assert_eq!(state.app("a").unwrap(), None);
+    }
+
+    #[test]
+    fn a_rename_moves_the_record_and_its_callers_links_at_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let state = State::open(&dir.path().join("state.redb")).unwrap();
+        let mut api = record("api");
+        let mut front = record("front");
+        front.links.calls.insert("api".into(), "api".into());
+        let mut other = record("other");
+        for app in [&mut api, &mut front, &mut other] {
+            state.put_app(app, &[]).unwrap();
+        }
+        // A name in use, or a stale copy of a caller: nothing changes.
+        let mut taken = AppRecord {
+            name: "other".into(),
+            ..api.clone()
+        };
+        assert!(state.rename_app("api", &mut taken, &mut []).is_err());
+        let mut renamed = AppRecord {
+            name: "api-v2".into(),
+            ..api.clone()
+        };
+        let mut stale = front.clone();
+        stale.links.calls.insert("api".into(), "api-v2".into());
+        state.put_app(&mut front, &[("started", "")]).unwrap();
+        assert!(
+            state
+                .rename_app("api", &mut renamed.clone(), &mut [stale])
+                .is_err()
+        );
+        assert_eq!(state.app("api").unwrap().unwrap(), api);
+        assert_eq!(state.app("api-v2").unwrap(), None);
+
+        front.links.calls.insert("api".into(), "api-v2".into());
+        let mut relinked = [front.clone()];
+        let event = state
+            .rename_app("api", &mut renamed, &mut relinked)
+            .unwrap();
+        assert_eq!(
+            (
+                event.app.as_str(),
+                event.kind.as_str(),
+                event.detail.as_str()
+            ),
+            ("api-v2", "renamed", "from api")
+        );
+        assert_eq!(state.app("api").unwrap(), None);
+        assert_eq!(state.app("api-v2").unwrap().unwrap(), renamed);
+        assert_eq!(state.app("front").unwrap().unwrap(), relinked[0]);
+        // The saved copies are the ones a later change starts from.
+        state.put_app(&mut renamed, &[]).unwrap();
+        state.put_app(&mut relinked[0], &[]).unwrap();
     }
 
     #[test]

@@ -35,6 +35,8 @@ pub enum Container {
         #[arg(short, long)]
         force: bool,
     },
+    /// Rename an app (`skiff rename`)
+    Rename(Deferred<super::rename::Rename>),
     /// Restart one or more apps (`skiff restart`)
     Restart(Deferred<super::restart::Restart>),
     /// Remove one or more apps (`skiff rm`)
@@ -75,6 +77,7 @@ impl Container {
             Container::Ls(c) => c.0.execute(global),
             Container::Pause(c) => c.0.execute(global, true),
             Container::Port(c) => c.0.execute(global),
+            Container::Rename(c) => c.0.execute(global),
             Container::Restart(c) => c.0.execute(global),
             Container::Rm(c) => c.0.execute(global),
             Container::Run(c) => (*c.0).execute(global),

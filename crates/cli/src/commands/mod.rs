@@ -29,6 +29,7 @@ mod port;
 mod ps;
 mod pull;
 mod push;
+mod rename;
 mod restart;
 mod rm;
 mod rmi;
@@ -69,6 +70,7 @@ pub enum Command {
     Start(Deferred<start::Start>),
     Restart(Deferred<restart::Restart>),
     Update(Deferred<update::Update>),
+    Rename(Deferred<rename::Rename>),
     Rm(Deferred<rm::Rm>),
     Events(Deferred<events::Events>),
     Build(Deferred<build::Build>),
@@ -103,8 +105,6 @@ pub enum Command {
     Export(unsupported::Unsupported),
     #[command(hide = true)]
     Diff(unsupported::Unsupported),
-    #[command(hide = true)]
-    Rename(unsupported::Unsupported),
 }
 
 /// A verb's flags, built by clap only once it needs them: when that verb is parsed, or for help
@@ -244,6 +244,7 @@ impl Command {
             Command::Start(c) => c.0.execute(global),
             Command::Restart(c) => c.0.execute(global),
             Command::Update(c) => c.0.execute(global),
+            Command::Rename(c) => c.0.execute(global),
             Command::Rm(c) => c.0.execute(global),
             Command::Events(c) => c.0.execute(global),
             Command::Build(c) => c.0.execute(global),
@@ -269,7 +270,6 @@ impl Command {
             Command::Commit(c) => c.refuse("commit"),
             Command::Export(c) => c.refuse("export"),
             Command::Diff(c) => c.refuse("diff"),
-            Command::Rename(c) => c.refuse("rename"),
         }
     }
 }

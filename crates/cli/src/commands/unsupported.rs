@@ -40,10 +40,6 @@ impl Unsupported {
                  was granted",
                 "save its image with `skiff save IMAGE -o FILE`",
             ),
-            "rename" => (
-                "an app's name is how other apps, routes and its logs find it",
-                "remove it with `skiff rm -f NAME` and run it again with `--name`",
-            ),
             "scale" => (
                 "a service is one app: an HTTP service scales by itself (a fresh instance per \
                  request)",

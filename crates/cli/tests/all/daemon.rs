@@ -1399,7 +1399,6 @@ fn attach_last_until_and_the_verbs_that_mean_nothing_here() {
         ("cp", "skiff inspect NAME"),
         ("top", "skiff stats NAME"),
         ("commit", "skiff save IMAGE"),
-        ("rename", "--name"),
     ] {
         daemon
             .run(&[verb, "later", "sh"])

@@ -572,7 +572,7 @@ fn gateway(daemon: &Daemon) -> String {
     daemon.info()["gateway"].as_str().unwrap().to_string()
 }
 
-fn via_gateway(gateway: &str, host: &str, path: &str) -> (StatusCode, String) {
+pub(crate) fn via_gateway(gateway: &str, host: &str, path: &str) -> (StatusCode, String) {
     let response = client()
         .get(format!("http://{gateway}{path}"))
         .header("host", host)

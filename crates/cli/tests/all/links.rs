@@ -8,7 +8,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use reqwest::blocking::Client;
 use skiff_test_programs_artifacts::{
-    P2_HTTP_CALLER, P2_HTTP_HELLO, P2_HTTP_KV, P2_HTTP_OUTBOUND, P2_TCP_KV_SERVER,
+    P1_CLI_SLEEP, P2_HTTP_CALLER, P2_HTTP_HELLO, P2_HTTP_KV, P2_HTTP_LOG, P2_HTTP_OUTBOUND,
+    P2_TCP_KV_SERVER,
 };
 
 use crate::daemon::Daemon;
@@ -279,4 +280,120 @@ services:
         std::net::TcpStream::connect(&kv).is_err(),
         "kv still listens"
     );
+}
+
+/// GETs `path` on the daemon's gateway with the `Host` header `host`.
+fn via_host(daemon: &Daemon, host: &str, path: &str) -> (StatusCode, String) {
+    let gateway = daemon.info()["gateway"].as_str().unwrap().to_string();
+    crate::http::via_gateway(&gateway, host, path)
+}
+
+/// `skiff rename`, as `docker rename`: running or not, an app takes its new name with its logs
+/// and history; an HTTP app on the route its name gives moves to the new name's at once; the
+/// apps linked to it keep reaching it, and its own calls carry its new name; a daemon restart
+/// keeps it all.
+#[test]
+pub fn a_renamed_app_keeps_running_with_its_logs_and_links() {
+    let mut daemon = Daemon::start();
+    daemon.run_d("api", &[P2_HTTP_CALLER]).success();
+    daemon
+        .run_d(
+            "front",
+            &["--link", "api", "--route", "/front", P2_HTTP_OUTBOUND],
+        )
+        .success();
+    daemon.run_d("logger", &[P2_HTTP_LOG]).success();
+    daemon.run_d("sleeper", &[P1_CLI_SLEEP, "600000"]).success();
+    assert_eq!(
+        via_host(&daemon, "logger.localhost", "/before"),
+        (StatusCode::OK, "logged\n".into())
+    );
+    let started = daemon.app("sleeper")["started_at"].clone();
+
+    for (old, new) in [
+        ("api", "api-v2"),
+        ("front", "web"),
+        ("logger", "journal"),
+        ("sleeper", "napper"),
+    ] {
+        daemon.run(&["rename", old, new]).success().stdout_is("");
+    }
+    let check = |daemon: &Daemon| {
+        let ps = daemon.run(&["ps", "-a", "--format", "{{.Names}}"]);
+        let mut names: Vec<&str> = ps.success().stdout.lines().collect();
+        names.sort_unstable();
+        assert_eq!(names, ["api-v2", "journal", "napper", "web"]);
+        // Served on its new name's route, no longer on the old one's.
+        assert_eq!(
+            via_host(daemon, "api-v2.localhost", "/"),
+            (StatusCode::OK, "caller: none\n".into())
+        );
+        assert_eq!(
+            via_host(daemon, "api.localhost", "/").0,
+            StatusCode::NOT_FOUND
+        );
+        // The link still reaches it, and the caller is known by its new name.
+        assert_eq!(
+            call_through(daemon, "/front", "http://api/"),
+            (StatusCode::OK, "upstream 200: caller: web\n".into())
+        );
+        assert_eq!(
+            daemon.app("web")["links"]["calls"],
+            serde_json::json!({ "api": "api-v2" })
+        );
+    };
+    check(&daemon);
+    // Its logs went with it, and what it writes now joins them.
+    assert_eq!(
+        via_host(&daemon, "journal.localhost", "/after").0,
+        StatusCode::OK
+    );
+    daemon
+        .run(&["logs", "journal"])
+        .success()
+        .stdout_is("handled /before\nhandled /after\n");
+    // A running command runs on, untouched.
+    let napper = daemon.app("napper");
+    assert_eq!(crate::daemon::state(&napper), "running");
+    assert_eq!(napper["started_at"], started);
+    daemon
+        .run(&["inspect", "sleeper"])
+        .code(125)
+        .stderr_has("no app named `sleeper`");
+    daemon
+        .run(&["events", "--no-follow"])
+        .success()
+        .stdout_has(" api-v2 renamed from api\n")
+        .stdout_has(" napper renamed from sleeper\n");
+
+    for (args, error) in [
+        (
+            ["napper", "journal"],
+            "the name `journal` is already in use",
+        ),
+        (["napper", "no/slash"], "invalid app name `no/slash`"),
+        (["napper", "napper"], "already called `napper`"),
+        (["ghost", "spirit"], "no app named `ghost`"),
+    ] {
+        let mut all = vec!["rename"];
+        all.extend(args);
+        daemon.run(&all).code(125).stderr_has(error);
+    }
+    daemon
+        .run(&["container", "rename", "napper", "dozer"])
+        .success();
+    daemon.run(&["rename", "dozer", "napper"]).success();
+
+    daemon.restart_after_kill();
+    daemon.wait_for("api-v2", "serving", |app| {
+        crate::daemon::state(app) == "serving"
+    });
+    daemon.wait_for("web", "serving", |app| {
+        crate::daemon::state(app) == "serving"
+    });
+    check(&daemon);
+    daemon
+        .run(&["logs", "journal"])
+        .success()
+        .stdout_is("handled /before\nhandled /after\n");
 }
