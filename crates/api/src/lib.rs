@@ -57,6 +57,43 @@ pub struct CreateApp {
     /// `skiff create`: saved as created, not started, until `POST /apps/{name}/start`.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub no_start: bool,
+    /// `--pull`: whether an image `source` is pulled first (`missing` when absent).
+    #[serde(default, skip_serializing_if = "PullPolicy::is_missing")]
+    pub pull: PullPolicy,
+}
+
+/// When an image is pulled before a run, as `docker run --pull`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PullPolicy {
+    /// Only if it is not in the store.
+    #[default]
+    Missing,
+    /// Always: the registry's image under that name, even if one is stored.
+    Always,
+    /// Never: an image not in the store is an error.
+    Never,
+}
+
+impl PullPolicy {
+    pub fn is_missing(&self) -> bool {
+        *self == PullPolicy::Missing
+    }
+}
+
+impl FromStr for PullPolicy {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "missing" => Ok(PullPolicy::Missing),
+            "always" => Ok(PullPolicy::Always),
+            "never" => Ok(PullPolicy::Never),
+            _ => Err(format!(
+                "invalid pull policy `{s}`: expected `missing`, `always` or `never`"
+            )),
+        }
+    }
 }
 
 /// `POST /apps/{name}/update`: change an app's restart policy, limits or stop timeout, as

@@ -6,6 +6,7 @@ mod allocator;
 mod commands;
 mod compose;
 mod display;
+mod docker_flags;
 mod errors;
 mod filter;
 mod progress;
@@ -37,7 +38,11 @@ fn main() -> ExitCode {
     skiff_runtime::no_backtraces_in_errors();
     let cli = match parse() {
         Ok(cli) => cli,
-        Err(e) => {
+        Err(Unparsed::Refused(error)) => {
+            errors::report(&error);
+            return ExitCode::from(errors::EXIT_SKIFF_FAILED);
+        }
+        Err(Unparsed::Clap(e)) => {
             let _ = e.print();
             // Help and version are successes; a bad command line is Skiff's failure, and like
             // `docker run` we keep the guest's exit codes free by using 125 for it.
@@ -58,20 +63,43 @@ fn main() -> ExitCode {
     }
 }
 
+/// Why the command line was not parsed.
+enum Unparsed {
+    Clap(clap::Error),
+    /// A `docker run` flag refused, saying why ([`docker_flags`]).
+    Refused(anyhow::Error),
+}
+
 /// The command line, as `Cli::try_parse` reads it, but building only the flags of the verb named
 /// (`commands::Deferred`).
-fn parse() -> Result<Cli, clap::Error> {
+fn parse() -> Result<Cli, Unparsed> {
+    use clap::error::{ContextKind, ContextValue, ErrorKind};
     use clap::{CommandFactory as _, FromArgMatches as _};
     let mut args: Vec<_> = std::env::args_os().collect();
     commands::serve::header_for_wasmtime_h(&mut args);
     let mut cmd = Cli::command();
     commands::expand_for(&mut cmd, &args);
-    let mut matches = cmd.try_get_matches_from_mut(args)?;
+    let mut matches = loop {
+        let error = match cmd.try_get_matches_from_mut(args.clone()) {
+            Ok(matches) => break matches,
+            Err(error) => error,
+        };
+        // A `docker run` flag clap does not know: dropped and parsed again, or refused.
+        let unknown = match (error.kind(), error.get(ContextKind::InvalidArg)) {
+            (ErrorKind::UnknownArgument, Some(ContextValue::String(arg))) => arg.clone(),
+            _ => return Err(Unparsed::Clap(error)),
+        };
+        match docker_flags::recognise(&unknown, &mut args) {
+            Ok(true) => continue,
+            Ok(false) => return Err(Unparsed::Clap(error)),
+            Err(refused) => return Err(Unparsed::Refused(refused)),
+        }
+    };
     // Freeing the argument tree here (~100k instructions) is cheaper than leaving it: clap
     // copied the global flags into every verb, and the engine, linker and module allocated
     // next reuse those ~140 KiB instead of faulting in fresh heap pages, 35 fewer per start
     // (docs/decisions/0012-startup-layout.md).
-    Cli::from_arg_matches_mut(&mut matches).map_err(|e| e.format(&mut cmd))
+    Cli::from_arg_matches_mut(&mut matches).map_err(|e| Unparsed::Clap(e.format(&mut cmd)))
 }
 
 /// Skiff's own diagnostics go to stderr, filtered by `SKIFF_LOG`, or else by wasmtime's

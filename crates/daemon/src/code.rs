@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex, Weak};
 
+use skiff_api::PullPolicy;
 use skiff_http::Loader;
 use skiff_runtime::{App, Runtime, WarmApps};
 
@@ -41,8 +42,10 @@ impl Code {
     /// Reads a source (an absolute file path, a digest, or an image reference, pulled if
     /// missing) and returns its compiled app, compiling (or mapping it from the compile cache)
     /// only if no app has it loaded. Blocking: call it off the async workers.
-    pub fn load(&self, source: &str) -> Result<Loaded, Fail> {
-        let (bytes, name, defaults, image_digest) = read_app(&self.root, source)?;
+    /// `pull`: whether an image is pulled first (`--pull`); a later load of the same app (a
+    /// restart, a request after its code was dropped) finds it stored.
+    pub fn load(&self, source: &str, pull: PullPolicy) -> Result<Loaded, Fail> {
+        let (bytes, name, defaults, image_digest) = read_app(&self.root, source, pull)?;
         let key = skiff_runtime::digest(&bytes);
         let cached = self
             .shared
@@ -135,11 +138,12 @@ impl Code {
                     return Ok(app);
                 }
                 let loading = code.clone();
-                let app = tokio::task::spawn_blocking(move || loading.load(&source))
-                    .await
-                    .map_err(|e| e.to_string())?
-                    .map_err(|f| f.error.message)?
-                    .app;
+                let app =
+                    tokio::task::spawn_blocking(move || loading.load(&source, PullPolicy::Missing))
+                        .await
+                        .map_err(|e| e.to_string())?
+                        .map_err(|f| f.error.message)?
+                        .app;
                 code.keep_warm(&key, app.clone());
                 Ok(app)
             })
@@ -156,7 +160,7 @@ type Source = (
     Option<String>,
 );
 
-fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
+fn read_app(root: &Path, source: &str, pull: PullPolicy) -> Result<Source, Fail> {
     let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
     if source.starts_with('/') {
         let bytes = std::fs::read(source).map_err(|e| {
@@ -173,6 +177,8 @@ fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
     let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
     let local = if source.starts_with("sha256:") && store.has_blob(source) {
         Some(source.to_string())
+    } else if pull == PullPolicy::Always {
+        None
     } else {
         skiff_image::resolve_local(&store, source)
             .map_err(Fail::internal)?
@@ -180,6 +186,13 @@ fn read_app(root: &Path, source: &str) -> Result<Source, Fail> {
     };
     let manifest = match local {
         Some(digest) => digest,
+        None if pull == PullPolicy::Never => {
+            return Err(Fail::new(
+                404,
+                format!("no image `{source}` in the store, and `--pull never` was given"),
+                Some("pull it first with `skiff pull IMAGE`, or drop `--pull never`"),
+            ));
+        }
         None => {
             let reference = skiff_image::parse_reference(source).map_err(|e| {
                 bad(

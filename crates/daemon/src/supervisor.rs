@@ -335,7 +335,7 @@ impl Supervisor {
         let source = source.to_string();
         let request = request.clone();
         tokio::task::spawn_blocking(move || {
-            let loaded = code.load(&source)?;
+            let loaded = code.load(&source, request.pull)?;
             let notice = skiff_image::network_notice(
                 loaded.defaults.as_ref(),
                 &request.grants.network,
@@ -1183,6 +1183,7 @@ impl Supervisor {
                 auto_remove: record.auto_remove,
                 stop_timeout: record.stop_timeout,
                 no_start: false,
+                pull: Default::default(),
             };
             // Created and never started (`skiff create --rm`): it has not ended yet.
             let never_started =

@@ -502,7 +502,7 @@ impl Compose {
                 let store = global.image_store()?;
                 for service in chosen(&project, &services)? {
                     if let Source::Image(image) = &project.services[&service].source {
-                        super::pull::pull(global, &store, image, false)
+                        super::pull::pull(global, &store, image, false, false)
                             .with_context(|| format!("service `{service}`"))?;
                     }
                 }
@@ -1186,7 +1186,7 @@ fn prepare_code(
             Some((_, digest)) => Ok(digest),
             None => {
                 eprintln!("Unable to find image `{image}` locally");
-                super::pull::pull(global, store, image, false)
+                super::pull::pull(global, store, image, false, false)
             }
         },
         Source::Build { context, tag } => {

@@ -21,6 +21,9 @@ pub struct Pull {
     /// Wasm entry is pulled whether or not this is given
     #[arg(long, value_name = "OS/ARCH", value_parser = crate::settings::parse_platform)]
     platform: Option<String>,
+    /// No progress: print only the image's digest, as `docker pull -q` prints its name
+    #[arg(short, long)]
+    quiet: bool,
     /// NAME[:TAG] or NAME@sha256:DIGEST, e.g. 127.0.0.1:5000/team/hello:1.0
     image: String,
 }
@@ -28,21 +31,27 @@ pub struct Pull {
 impl Pull {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let store = global.image_store()?;
-        let digest = pull(global, &store, &self.image, self.insecure)?;
+        let digest = pull(global, &store, &self.image, self.insecure, self.quiet)?;
         println!("{digest}");
         Ok(ExitCode::SUCCESS)
     }
 }
 
-/// Pulls `image` with the stored credentials, showing progress; returns the manifest digest.
+/// Pulls `image` with the stored credentials, showing progress unless `quiet`; returns the
+/// manifest digest.
 pub fn pull(
     global: &GlobalFlags,
     store: &Store,
     image: &str,
     insecure: bool,
+    quiet: bool,
 ) -> anyhow::Result<String> {
     let reference = skiff_image::parse_reference(image)?;
     let auth = skiff_image::auth_for(&global.root(), reference.resolve_registry())?;
+    if quiet {
+        let pulled = skiff_image::pull(store, &reference, &auth, insecure, &skiff_image::Quiet);
+        return Ok(global.block_on(pulled)?);
+    }
     let progress = TransferProgress::new("pulled");
     let digest = global.block_on(skiff_image::pull(
         store, &reference, &auth, insecure, &progress,

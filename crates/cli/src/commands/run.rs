@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context as _;
 use clap::Args;
-use skiff_api::{CreateApp, RestartPolicy};
+use skiff_api::{CreateApp, PullPolicy, RestartPolicy};
 use skiff_runtime::{
     App, AppKind, Exit, Interrupt, RunOptions, Runtime, RuntimeConfig, StoreLimits,
     WASMTIME_MAX_HANDLES, WasmOptions,
@@ -37,6 +37,8 @@ pub struct Run {
     /// `skiff create`: made in the daemon, not started.
     #[arg(skip)]
     create: bool,
+    #[command(flatten)]
+    pull: PullFlags,
     #[command(flatten)]
     pub(crate) wasmtime: WasmtimeFlags,
     /// The program name the app sees as argv[0], as `wasmtime run --argv0` [default: the file or
@@ -81,6 +83,19 @@ pub struct Run {
         num_args = 1..
     )]
     app_and_args: Vec<String>,
+}
+
+/// Whether an image is pulled before it runs, as `docker run --pull` and `-q`.
+#[derive(Debug, Default, Args)]
+pub(crate) struct PullFlags {
+    /// When to pull the image first, as `docker run --pull`: `missing` (only if it is not
+    /// stored), `always` (the registry's image under that name, even if one is stored), or
+    /// `never` (an image not stored is an error)
+    #[arg(long, value_name = "POLICY", default_value = "missing")]
+    pull: PullPolicy,
+    /// No pull progress, as `docker run -q`
+    #[arg(short, long)]
+    quiet: bool,
 }
 
 /// Running in the background under the daemon (`skiff daemon`).
@@ -238,7 +253,7 @@ impl Run {
             },
             ..RuntimeConfig::default()
         })?;
-        let (app, image) = load(global, &runtime, target)?;
+        let (app, image) = load(global, &runtime, target, &self.pull)?;
         if app.kind() == AppKind::Http {
             return Err(user_error(
                 format!("`{target}` is an HTTP handler (it exports `wasi:http/incoming-handler`)"),
@@ -303,6 +318,7 @@ impl Run {
         request.labels.extend(self.daemon.labels.iter().cloned());
         request.stop_timeout = self.daemon.stop_timeout;
         request.no_start = self.create;
+        request.pull = self.pull.pull;
         let doing = if self.create { "create" } else { "start" };
         let app = global
             .block_on(global.client().create(&request))
@@ -352,6 +368,7 @@ pub(crate) fn create_request(
         auto_remove: false,
         stop_timeout: None,
         no_start: false,
+        pull: PullPolicy::Missing,
     })
 }
 
@@ -395,11 +412,13 @@ pub(crate) fn looks_like_file(target: &str) -> bool {
         || path.extension().is_some_and(|e| e == "wasm" || e == "wat")
 }
 
-/// Loads a file, or a stored image (pulled first if missing), compiling with a spinner on a TTY.
+/// Loads a file, or a stored image (pulled first as `pull` says), compiling with a spinner on
+/// a TTY.
 pub(crate) fn load(
     global: &GlobalFlags,
     runtime: &Runtime,
     target: &str,
+    pull: &PullFlags,
 ) -> anyhow::Result<(App, Option<AppDefaults>)> {
     let mut progress = CompileProgress::new(target);
     let mut on_compile = |event| progress.on_event(event);
@@ -411,7 +430,7 @@ pub(crate) fn load(
         Ok((runtime.load_file(&file, &mut on_compile)?, None))
     } else {
         let store = global.image_store()?;
-        let image = stored_image(global, &store, target)?;
+        let image = stored_image(global, &store, target, pull)?;
         let defaults = image.defaults(&store)?;
         // The Wasm layer is read (and verified) only if the compile cache lacks its code.
         if let Some(app) = image
@@ -433,12 +452,25 @@ fn stored_image(
     global: &GlobalFlags,
     store: &skiff_image::Store,
     image: &str,
+    pull: &PullFlags,
 ) -> anyhow::Result<skiff_image::Image> {
-    let digest = match skiff_image::resolve_local(store, image)? {
+    let local = match pull.pull {
+        PullPolicy::Always => None,
+        PullPolicy::Missing | PullPolicy::Never => skiff_image::resolve_local(store, image)?,
+    };
+    let digest = match local {
         Some((_, digest)) => digest,
+        None if pull.pull == PullPolicy::Never => {
+            return Err(user_error(
+                format!("no image `{image}` in the local store, and `--pull never` was given"),
+                "pull it first with `skiff pull IMAGE`, or drop `--pull never`",
+            ));
+        }
         None => {
-            eprintln!("Unable to find image `{image}` locally");
-            crate::commands::pull::pull(global, store, image, false)?
+            if pull.pull == PullPolicy::Missing && !pull.quiet {
+                eprintln!("Unable to find image `{image}` locally");
+            }
+            crate::commands::pull::pull(global, store, image, false, pull.quiet)?
         }
     };
     Ok(skiff_image::Image::open(store, &digest)?)

@@ -9,7 +9,7 @@ use anyhow::Context as _;
 use clap::Args;
 use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, RuntimeConfig};
 
-use crate::commands::run::load;
+use crate::commands::run::{PullFlags, load};
 use crate::errors::user_error;
 use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
 use crate::wasmtime_compat::{WasmtimeFlags, WasmtimeServeFlags};
@@ -36,6 +36,8 @@ pub struct Serve {
     pub(crate) wasmtime: WasmtimeFlags,
     #[command(flatten)]
     wasmtime_serve: WasmtimeServeFlags,
+    #[command(flatten)]
+    pull: PullFlags,
     /// The address to listen on (loopback unless you say otherwise)
     #[arg(
         long,
@@ -89,7 +91,7 @@ impl Serve {
             allow_precompiled: false,
             wasm: loading.wasm.clone(),
         })?;
-        let (app, image) = load(global, &runtime, target)?;
+        let (app, image) = load(global, &runtime, target, &self.pull)?;
         if app.kind() != AppKind::Http {
             return Err(user_error(
                 format!(

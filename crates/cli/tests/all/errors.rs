@@ -275,3 +275,70 @@ fn preview0_module_runs() {
         .success()
         .stdout_is("p0 ok\n");
 }
+
+/// `docker run` flags: those whose promise every Wasm app keeps (`--read-only`, `--init`,
+/// `--cap-drop`, `--security-opt no-new-privileges`) are taken, so a hardened Docker command
+/// line runs as it is; the others are refused by name, saying why and what to do instead, where
+/// clap said only "unexpected argument". A flag after the program is still the program's.
+#[test]
+fn docker_run_flags_are_taken_or_refused_by_name() {
+    let skiff = Skiff::new();
+    skiff
+        .run(&[
+            "run",
+            "--read-only",
+            "--init",
+            "--cap-drop",
+            "ALL",
+            "--cap-drop=NET_RAW",
+            "--security-opt",
+            "no-new-privileges",
+            "--security-opt=no-new-privileges:true",
+            P1_CLI_HELLO,
+        ])
+        .success()
+        .stdout_is("Hello, world!\n");
+    for (args, why, hint) in [
+        (
+            &["--user", "1000"][..],
+            "a Wasm app has no user",
+            "drop `--user`",
+        ),
+        (&["--security-opt=seccomp=unconfined"], "seccomp", "drop it"),
+        (&["--privileged"], "none of the host's devices", "-v"),
+        (
+            &["--tmpfs", "/tmp"],
+            "no in-memory file system",
+            "mktemp -d",
+        ),
+        (&["--cpuset-cpus", "0"], "not pinned cores", "--cpus N"),
+        (&["--hostname", "box"], "no host name", "-e HOSTNAME=NAME"),
+    ] {
+        let given = args.join(" ").replacen('=', " ", 1);
+        let mut all = vec!["run"];
+        all.extend_from_slice(args);
+        all.push(P1_CLI_HELLO);
+        skiff
+            .run(&all)
+            .code(125)
+            .stderr_has(&format!("error: `{given}` (docker run): "))
+            .stderr_has(why)
+            .stderr_has("hint: ")
+            .stderr_has(hint)
+            .stdout_is("");
+    }
+    // The same in `create`; a flag Docker does not have either is clap's to refuse; any verb
+    // that runs nothing leaves them to clap.
+    skiff
+        .run(&["create", "--user", "1000", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("a Wasm app has no user");
+    skiff
+        .run(&["run", "--frobnicate", P1_CLI_HELLO])
+        .code(125)
+        .stderr_has("unexpected argument '--frobnicate'");
+    skiff
+        .run(&["ps", "--read-only"])
+        .code(125)
+        .stderr_has("unexpected argument '--read-only'");
+}

@@ -845,6 +845,85 @@ fn docker_images_bring_their_env_and_arguments() {
         .stdout_is("serve\n--verbose\n--port\n8080\n");
 }
 
+/// `--pull`, as `docker run --pull`: `missing` runs the stored image under a name even once the
+/// registry has a newer one; `always` fetches the registry's first; `never` runs only what is
+/// stored. In the foreground and in the daemon; `-q` shows no pull progress.
+#[test]
+fn pull_policies_choose_between_the_store_and_the_registry() {
+    const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    const TAR: &str = "application/vnd.oci.image.layer.v1.tar";
+    let registry = Registry::start();
+    let layer = tar_of(&[("hello.wasm", &std::fs::read(P2_CLI_HELLO).unwrap())]);
+    let push = |who: &str| {
+        let config = format!(
+            r#"{{"architecture":"wasm","os":"wasip2","config":{{"Entrypoint":["/hello.wasm"],"Cmd":["--name","{who}"]}}}}"#
+        );
+        let manifest = one_layer(
+            &registry,
+            "team/hello",
+            (CONFIG, config.as_bytes()),
+            (TAR, &layer),
+        );
+        push_manifest(&registry, "team/hello", "1", &manifest);
+    };
+    let image = registry.url("team/hello:1");
+    let skiff = Skiff::new();
+    push("first");
+    skiff
+        .run(&["run", "--pull", "never", &image])
+        .code(125)
+        .stderr_has(&format!("no image `{image}` in the local store"))
+        .stderr_has("skiff pull");
+    skiff
+        .run(&["run", "-q", &image])
+        .success()
+        .stdout_is("Hello, first!\n")
+        .stderr_lacks("Pulled");
+
+    push("second");
+    skiff
+        .run(&["run", &image])
+        .success()
+        .stdout_is("Hello, first!\n");
+    skiff
+        .run(&["run", "--pull", "never", &image])
+        .success()
+        .stdout_is("Hello, first!\n");
+    skiff
+        .run(&["run", "--pull", "always", &image])
+        .success()
+        .stdout_is("Hello, second!\n")
+        .stderr_has("Pulled");
+    skiff
+        .run(&["run", &image])
+        .success()
+        .stdout_is("Hello, second!\n");
+    skiff
+        .run(&["run", "--pull", "sometimes", &image])
+        .code(125)
+        .stderr_has("expected `missing`, `always` or `never`");
+
+    // The daemon pulls into its own store, as the policy says.
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run(&["run", "-d", "--pull", "never", &image])
+        .code(125)
+        .stderr_has("`--pull never`");
+    daemon
+        .run_to_exit("missing", &[&image])
+        .success()
+        .stdout_is("Hello, second!\n");
+    push("third");
+    daemon
+        .run_to_exit("stored", &["--pull", "never", &image])
+        .success()
+        .stdout_is("Hello, second!\n");
+    daemon
+        .run_to_exit("fresh", &["--pull", "always", &image])
+        .success()
+        .stdout_is("Hello, third!\n");
+}
+
 /// An image's working directory (`WORKDIR`, or `app.workdir` in `skiff.toml`) is where the app
 /// starts when the run lets it see that directory; `-w` replaces it; a Docker `WORKDIR` the run
 /// grants nothing at is no error: the app starts in `/`, as it always did.
