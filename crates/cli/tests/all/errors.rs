@@ -302,7 +302,7 @@ fn docker_run_flags_are_taken_or_refused_by_name() {
         (
             &["--user", "1000"][..],
             "a Wasm app has no user",
-            "drop `--user`",
+            "drop the user",
         ),
         (&["--security-opt=seccomp=unconfined"], "seccomp", "drop it"),
         (&["--privileged"], "none of the host's devices", "-v"),
