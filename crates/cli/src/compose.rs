@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Context as _;
 use serde_json::{Map, Value};
+use skiff_api::PullPolicy;
 
 use crate::errors::user_error;
 
@@ -107,6 +108,8 @@ pub struct Service {
     pub container_name: Option<String>,
     /// `stop_grace_period`, in whole seconds (`--stop-timeout`).
     pub stop_grace_period: Option<u64>,
+    /// `pull_policy`: whether its `image` is pulled before `up` (`--pull`).
+    pub pull_policy: PullPolicy,
     pub x_skiff: XSkiff,
 }
 
@@ -148,6 +151,12 @@ const SERVICE_KEYS: &[&str] = &[
     "platform",
     "network_mode",
     "profiles",
+    "pull_policy",
+    // Hardening every Wasm app has by construction (as `docker run`'s flags: docker_flags.rs).
+    "read_only",
+    "init",
+    "cap_drop",
+    "security_opt",
     "x-skiff",
 ];
 const HEALTHCHECK_KEYS: &[&str] = &[
@@ -179,6 +188,9 @@ fn unsupported_hint(key: &str) -> String {
         "runtime" => {
             "Skiff is the runtime: remove `runtime` (a Wasm shim's name, for Docker)".into()
         }
+        _ if let Some(why) = docker_flag(key).and_then(crate::docker_flags::refusal) => {
+            format!("{why}; remove `{key}`")
+        }
         _ => format!(
             "remove `{key}`; skiff compose supports {}",
             SERVICE_KEYS
@@ -188,6 +200,35 @@ fn unsupported_hint(key: &str) -> String {
                 .join(", ")
         ),
     }
+}
+
+/// The `docker run` flag a service key stands for, where Skiff has a reason to refuse it.
+fn docker_flag(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "user" => "--user",
+        "privileged" => "--privileged",
+        "cap_add" => "--cap-add",
+        "hostname" => "--hostname",
+        "tmpfs" => "--tmpfs",
+        "extra_hosts" => "--add-host",
+        "dns" => "--dns",
+        "memswap_limit" => "--memory-swap",
+        "mem_reservation" => "--memory-reservation",
+        "cpu_shares" => "--cpu-shares",
+        "cpuset" => "--cpuset-cpus",
+        "cpu_quota" => "--cpu-quota",
+        "ulimits" => "--ulimit",
+        "logging" => "--log-driver",
+        "pids_limit" => "--pids-limit",
+        "devices" => "--device",
+        "sysctls" => "--sysctl",
+        "shm_size" => "--shm-size",
+        "pid" => "--pid",
+        "ipc" => "--ipc",
+        "userns_mode" => "--userns",
+        "cgroup_parent" => "--cgroup-parent",
+        _ => return None,
+    })
 }
 
 /// Docker's normalisation of a project name: lowercase, only `a-z0-9_-`, starting with a letter
@@ -480,6 +521,39 @@ fn parse_service(
             ));
         }
     };
+    for key in ["read_only", "init"] {
+        if body.get(key).is_some_and(|v| !v.is_boolean()) {
+            anyhow::bail!("`{key}` must be true or false");
+        }
+    }
+    strings(body.get("cap_drop"), "cap_drop")?;
+    for opt in strings(body.get("security_opt"), "security_opt")? {
+        if !crate::docker_flags::kept_security_opt(&opt) {
+            let why = crate::docker_flags::refusal("--security-opt").unwrap_or_default();
+            return Err(user_error(
+                format!("`security_opt: {opt}` is not supported by skiff compose"),
+                format!("{why}; remove it"),
+            ));
+        }
+    }
+    let pull_policy = match body.get("pull_policy") {
+        None | Some(Value::Null) => PullPolicy::Missing,
+        Some(value) => match string(value, "pull_policy")?.as_str() {
+            "if_not_present" => PullPolicy::Missing,
+            "build" => {
+                return Err(user_error(
+                    "`pull_policy: build` is not supported by skiff compose",
+                    "rebuild the services with `build:` by `skiff compose up --build`",
+                ));
+            }
+            policy => policy.parse().map_err(|e: String| {
+                user_error(
+                    format!("`pull_policy: {policy}`: {e}"),
+                    "use `missing` (or `if_not_present`), `always` or `never`",
+                )
+            })?,
+        },
+    };
     let command = match body.get("command") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(split_command(s)?),
@@ -717,6 +791,7 @@ fn parse_service(
         labels,
         container_name,
         stop_grace_period,
+        pull_policy,
         x_skiff,
     })
 }
@@ -1685,6 +1760,9 @@ impl Project {
             if let Some(name) = &s.container_name {
                 out.insert("container_name".into(), name.clone().into());
             }
+            if !s.pull_policy.is_missing() {
+                out.insert("pull_policy".into(), serde_json::json!(s.pull_policy));
+            }
             if !s.labels.is_empty() {
                 out.insert("labels".into(), serde_json::json!(s.labels));
             }
@@ -1825,6 +1903,49 @@ services:
         assert_eq!(p.start_order().unwrap(), ["db", "web"]);
         assert_eq!(p.app_name("web"), "myshop-web");
         assert_eq!(p.services["db"].x_skiff.network.as_deref(), Some("host"));
+    }
+
+    #[test]
+    fn hardening_and_pull_policies_are_taken_and_dockers_other_keys_refused_saying_why() {
+        let p = project(
+            r#"
+services:
+  web:
+    image: ghcr.io/acme/web:1
+    read_only: true
+    init: true
+    cap_drop: [ALL]
+    security_opt: ["no-new-privileges:true"]
+    pull_policy: always
+  db:
+    image: ghcr.io/acme/db:1
+    pull_policy: if_not_present
+"#,
+        )
+        .unwrap();
+        assert_eq!(p.services["web"].pull_policy, PullPolicy::Always);
+        assert_eq!(p.services["db"].pull_policy, PullPolicy::Missing);
+        let config = p.to_value();
+        assert_eq!(config["services"]["web"]["pull_policy"], "always");
+        assert!(config["services"]["db"].get("pull_policy").is_none());
+
+        let service =
+            |body: &str| error(&format!("services:\n  web:\n    image: a:1\n    {body}\n"));
+        let refused = service("security_opt: [\"seccomp=unconfined\"]");
+        assert!(
+            refused.contains("`security_opt: seccomp=unconfined` is not supported"),
+            "{refused}"
+        );
+        assert!(service("user: \"1000\"").contains("`user` is not supported"));
+        let hint = unsupported_hint("user");
+        assert!(
+            hint.contains("no user of its own") && hint.ends_with("; remove `user`"),
+            "{hint}"
+        );
+        let refused = service("pull_policy: daily");
+        assert!(refused.contains("`pull_policy: daily`"), "{refused}");
+        assert!(service("pull_policy: build").contains("`pull_policy: build` is not supported"));
+        assert!(service("read_only: yes please").contains("`read_only` must be true or false"));
     }
 
     #[test]

@@ -191,6 +191,22 @@ const FLAGS: &[(&str, bool, Meaning)] = {
     ]
 };
 
+/// Why a `docker run` flag means nothing for a Wasm app, if Skiff refuses it.
+pub fn refusal(flag: &str) -> Option<&'static str> {
+    FLAGS.iter().find_map(|(name, _, meaning)| match meaning {
+        Meaning::Refused(why, _) if *name == flag => Some(*why),
+        _ => None,
+    })
+}
+
+/// Whether `--security-opt VALUE` is one every Wasm app keeps.
+pub fn kept_security_opt(value: &str) -> bool {
+    matches!(
+        value,
+        "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
+    )
+}
+
 /// The verbs that take `docker run`'s flags.
 fn runs(args: &[OsString]) -> bool {
     let mut words = args
@@ -243,12 +259,7 @@ pub fn recognise(unknown: &str, args: &mut Vec<OsString>) -> anyhow::Result<bool
     };
     let kept = match (meaning, name, value.as_deref()) {
         (Meaning::Kept, ..) => true,
-        (_, "--security-opt", Some(opt)) => {
-            matches!(
-                opt,
-                "no-new-privileges" | "no-new-privileges:true" | "no-new-privileges=true"
-            )
-        }
+        (_, "--security-opt", Some(opt)) => kept_security_opt(opt),
         _ => false,
     };
     match (kept, at) {

@@ -11,7 +11,9 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 use clap::{Args, Subcommand};
 use sha2::{Digest as _, Sha256};
-use skiff_api::{AppInfo, AppState, Client, CreateApp, HealthStatus, LogsQuery, RestartPolicy};
+use skiff_api::{
+    AppInfo, AppState, Client, CreateApp, HealthStatus, LogsQuery, PullPolicy, RestartPolicy,
+};
 
 use crate::compose::{Condition, Project, Service, Source};
 use crate::display;
@@ -257,6 +259,10 @@ struct Up {
     /// Create the services' apps without starting them (`compose start` starts them)
     #[arg(long, conflicts_with_all = ["wait", "detach"])]
     no_start: bool,
+    /// Pull the services' images first: `missing`, `always` or `never` [default: each
+    /// service's `pull_policy`, else missing]
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<PullPolicy>,
     /// Only these services (and what they depend on) [default: all]
     services: Vec<String>,
 }
@@ -298,6 +304,10 @@ struct RunOnce {
     /// Build the service's image first, even if it exists
     #[arg(long)]
     build: bool,
+    /// Pull the service's image first: `missing`, `always` or `never` [default: its
+    /// `pull_policy`, else missing]
+    #[arg(long, value_name = "POLICY")]
+    pull: Option<PullPolicy>,
     /// Taken for Docker's sake: Skiff allocates no terminal
     #[arg(short = 'T', long = "no-TTY", hide = true)]
     no_tty: bool,
@@ -364,6 +374,7 @@ impl Compose {
                 build,
                 remove_orphans: false,
                 no_start: true,
+                pull: None,
                 services,
             }
             .execute(global, &project, &file),
@@ -492,7 +503,7 @@ impl Compose {
                 for service in chosen(&project, &services)? {
                     let spec = &project.services[&service];
                     if let Source::Build { .. } = spec.source {
-                        prepare_code(global, &store, spec, true)
+                        prepare_code(global, &store, spec, true, PullPolicy::Missing)
                             .with_context(|| format!("service `{service}`"))?;
                     }
                 }
@@ -846,7 +857,8 @@ impl Up {
         let mut plans = Vec::new();
         for service in &order {
             let spec = &project.services[service];
-            let code = prepare_code(global, &store, spec, self.build)
+            let pull = self.pull.unwrap_or(spec.pull_policy);
+            let code = prepare_code(global, &store, spec, self.build, pull)
                 .with_context(|| format!("service `{service}`"))?;
             let mut request = request(project, service, spec, &code)
                 .with_context(|| format!("service `{service}`"))?;
@@ -1067,7 +1079,8 @@ impl RunOnce {
         spec.ports.extend(self.publish.iter().cloned());
         spec.restart = None;
         let store = global.image_store()?;
-        let code = prepare_code(global, &store, &spec, self.build)
+        let pull = self.pull.unwrap_or(spec.pull_policy);
+        let code = prepare_code(global, &store, &spec, self.build, pull)
             .with_context(|| format!("service `{}`", self.service))?;
         let mut request = request(project, &self.service, &spec, &code)
             .with_context(|| format!("service `{}`", self.service))?;
@@ -1102,6 +1115,7 @@ impl RunOnce {
                     build: self.build,
                     remove_orphans: false,
                     no_start: false,
+                    pull: self.pull,
                     services: dependencies,
                 };
                 let status = up.execute(global, project, file)?;
@@ -1169,12 +1183,14 @@ fn wanted(project: &Project, services: &[String]) -> anyhow::Result<Vec<String>>
 }
 
 /// The service's code made available: a built image (built if missing or `--build`), a pulled
-/// one, or a file. Returns what identifies the code (its digest), part of the request's hash.
+/// one (as `pull` says), or a file. Returns what identifies the code (its digest), part of the
+/// request's hash.
 fn prepare_code(
     global: &GlobalFlags,
     store: &skiff_image::Store,
     service: &Service,
     force_build: bool,
+    pull: PullPolicy,
 ) -> anyhow::Result<String> {
     match &service.source {
         Source::File(file) => {
@@ -1182,13 +1198,29 @@ fn prepare_code(
                 .with_context(|| format!("cannot read `{}` (its `image:`)", file.display()))?;
             Ok(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
         }
-        Source::Image(image) => match skiff_image::resolve_local(store, image)? {
-            Some((_, digest)) => Ok(digest),
-            None => {
-                eprintln!("Unable to find image `{image}` locally");
-                super::pull::pull(global, store, image, false, false)
+        Source::Image(image) => {
+            let local = match pull {
+                PullPolicy::Always => None,
+                PullPolicy::Missing | PullPolicy::Never => {
+                    skiff_image::resolve_local(store, image)?
+                }
+            };
+            match local {
+                Some((_, digest)) => Ok(digest),
+                None if pull == PullPolicy::Never => Err(user_error(
+                    format!(
+                        "no image `{image}` in the local store, and its pull policy is `never`"
+                    ),
+                    "pull it first with `skiff compose pull`, or change `pull_policy` or `--pull`",
+                )),
+                None => {
+                    if pull == PullPolicy::Missing {
+                        eprintln!("Unable to find image `{image}` locally");
+                    }
+                    super::pull::pull(global, store, image, false, false)
+                }
             }
-        },
+        }
         Source::Build { context, tag } => {
             if !force_build && let Some((_, digest)) = skiff_image::resolve_local(store, tag)? {
                 return Ok(digest);

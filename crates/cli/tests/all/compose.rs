@@ -327,6 +327,14 @@ fn build_pull_kill_rm_and_ls() {
         .run(&["images", "-q"])
         .success()
         .stdout_is("demo-built:latest\n");
+    // `--pull never` (or `pull_policy: never`) refuses an image not stored, before anything is
+    // created.
+    compose(&daemon, dir.path(), &["up", "-d", "--pull", "never"])
+        .code(125)
+        .stderr_has(&format!(
+            "no image `{remote}` in the local store, and its pull policy is `never`"
+        ));
+    daemon.run(&["ps", "-a", "-q"]).success().stdout_is("");
     compose(&daemon, dir.path(), &["pull"]).success();
     daemon
         .run(&["images", "-q", "-f", "reference=*/team/*"])
@@ -336,6 +344,11 @@ fn build_pull_kill_rm_and_ls() {
         .success()
         .stderr_lacks("Built")
         .stderr_lacks("Unable to find image");
+    // `--pull always` asks the registry again; the same image leaves the app running.
+    compose(&daemon, dir.path(), &["up", "-d", "--pull", "always"])
+        .success()
+        .stderr_has(&format!("Pulled {remote}"));
+    assert_eq!(crate::daemon::state(&daemon.app("demo-pulled")), "running");
 
     let elsewhere = tempfile::tempdir().unwrap();
     let ls = daemon.skiff.run_with(
