@@ -263,6 +263,17 @@ struct Up {
     /// service's `pull_policy`, else missing]
     #[arg(long, value_name = "POLICY")]
     pull: Option<PullPolicy>,
+    /// Stop every app once one of them ends, and exit with its code (a test run: `up
+    /// --abort-on-container-exit`)
+    #[arg(long, conflicts_with_all = ["detach", "wait", "no_start"])]
+    abort_on_container_exit: bool,
+    /// Stop every app once one of them ends with a failure (a code other than 0), and exit with
+    /// its code
+    #[arg(long, conflicts_with_all = ["detach", "wait", "no_start"])]
+    abort_on_container_failure: bool,
+    /// Exit with this service's code; implies --abort-on-container-exit
+    #[arg(long, value_name = "SERVICE", conflicts_with_all = ["detach", "wait", "no_start"])]
+    exit_code_from: Option<String>,
     /// Only these services (and what they depend on) [default: all]
     services: Vec<String>,
 }
@@ -375,6 +386,9 @@ impl Compose {
                 remove_orphans: false,
                 no_start: true,
                 pull: None,
+                abort_on_container_exit: false,
+                abort_on_container_failure: false,
+                exit_code_from: None,
                 services,
             }
             .execute(global, &project, &file),
@@ -713,21 +727,13 @@ fn wait_first(global: &GlobalFlags, project: &Project, services: &[String]) -> a
             "start them with `skiff compose up -d`",
         ));
     }
-    let ends: Vec<super::wait::End> = apps.iter().map(super::wait::End::of).collect();
-    global.block_on(async {
-        loop {
-            for (end, app) in ends.iter().zip(&apps) {
-                let code = end
-                    .code(&client)
-                    .await
-                    .with_context(|| format!("failed to wait for `{}`", app.name))?;
-                if let Some(code) = code {
-                    return Ok(code);
-                }
-            }
-            tokio::time::sleep(Duration::from_millis(50)).await;
-        }
-    })
+    let ends: Vec<_> = apps
+        .iter()
+        .map(|app| (super::wait::End::of(app), true))
+        .collect();
+    global
+        .block_on(first_end(&client, &ends))
+        .map(|(_, code)| code)
 }
 
 /// `compose images`: what each of the project's apps runs.
@@ -937,7 +943,9 @@ impl Up {
                             changed.insert(service.clone());
                             continue;
                         }
-                        if app.desired_running {
+                        // An app that ended (or was stopped) runs again, as `docker compose up`
+                        // starts an exited container.
+                        if app.desired_running && app.state != AppState::Exited {
                             "Running"
                         } else {
                             client
@@ -1021,23 +1029,90 @@ impl Up {
         if self.detach || self.no_start {
             return Ok(ExitCode::SUCCESS);
         }
-        // Attached, as `docker compose up`: the services' output until Ctrl-C, then stop them.
+        // Attached, as `docker compose up`: the services' output until they have all ended or
+        // Ctrl-C, then stop them; with `--abort-on-container-exit` (or `-failure`), until the
+        // first one ends (with a failure).
         let apps = global.block_on(project_apps(&client, &project.name))?;
-        let apps = select(project, apps, &self.services)?;
-        let names: Vec<String> = apps.iter().map(|a| a.name.clone()).collect();
-        global.block_on(async {
-            tokio::select! {
-                result = logs(global, apps, true, None) => result.map(drop),
-                _ = tokio::signal::ctrl_c() => Ok(()),
+        let apps: Vec<AppInfo> = select(project, apps, &self.services)?
+            .into_iter()
+            .filter(|app| !app.labels.contains_key(ONEOFF_LABEL))
+            .collect();
+        let code_from = match &self.exit_code_from {
+            Some(service) => match apps.iter().find(|app| service_of(app) == service) {
+                Some(app) => Some(app.name.clone()),
+                None => return Err(no_such_service(project, service)),
+            },
+            None => None,
+        };
+        let abort = self.abort_on_container_exit || code_from.is_some();
+        let watched = abort || self.abort_on_container_failure;
+        // A service another waits for to complete is meant to end: its success ends nothing.
+        let completes = |app: &AppInfo| {
+            project.services.values().any(|other| {
+                other.depends_on.get(service_of(app)) == Some(&Condition::CompletedSuccessfully)
+            })
+        };
+        let ends: Vec<(super::wait::End, bool)> = apps
+            .iter()
+            .map(|app| (super::wait::End::of(app), abort && !completes(app)))
+            .collect();
+        let names: Vec<String> = apps.iter().rev().map(|a| a.name.clone()).collect();
+        let code = global.block_on(async {
+            let output = logs(global, apps, true, None);
+            tokio::pin!(output);
+            let ended = tokio::select! {
+                result = &mut output => return result.map(|_| None),
+                _ = tokio::signal::ctrl_c() => None,
+                ended = first_end(&client, &ends), if watched => Some(ended?),
+            };
+            if let Some((name, code)) = &ended {
+                eprintln!("{name} exited with code {code}");
+                eprintln!("Aborting on container exit...");
             }
+            // The others' last lines are still shown while they stop.
+            let stopping = async {
+                eprintln!("Stopping...");
+                for name in &names {
+                    client
+                        .stop(name, None)
+                        .await
+                        .with_context(|| format!("failed to stop `{name}`"))?;
+                }
+                anyhow::Ok(())
+            };
+            let (shown, stopped) = tokio::join!(output, stopping);
+            shown.and(stopped)?;
+            anyhow::Ok(ended.map(|(_, code)| code))
         })?;
-        eprintln!("Stopping...");
-        super::each_app(&names.into_iter().rev().collect::<Vec<_>>(), |name| {
-            global
-                .block_on(client.stop(name, None))
-                .map(drop)
-                .with_context(|| format!("failed to stop `{name}`"))
-        })
+        let code = match &code_from {
+            Some(name) => Some(
+                global
+                    .block_on(super::wait::app_or_exit(&client, name))?
+                    .map_or_else(|code| code, |app| app.exits.last().map_or(0, |e| e.code)),
+            ),
+            None => code,
+        };
+        Ok(code.map_or(ExitCode::SUCCESS, super::logs::exit_code))
+    }
+}
+
+/// The first of the apps to end (with a code other than 0 unless its `any` is set): its name
+/// and code.
+async fn first_end(
+    client: &Client,
+    ends: &[(super::wait::End, bool)],
+) -> anyhow::Result<(String, i32)> {
+    loop {
+        for (end, any) in ends {
+            let code = end
+                .code(client)
+                .await
+                .with_context(|| format!("failed to wait for `{}`", end.name()))?;
+            if let Some(code) = code.filter(|code| *any || *code != 0) {
+                return Ok((end.name().to_string(), code));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
 
@@ -1116,6 +1191,9 @@ impl RunOnce {
                     remove_orphans: false,
                     no_start: false,
                     pull: self.pull,
+                    abort_on_container_exit: false,
+                    abort_on_container_failure: false,
+                    exit_code_from: None,
                     services: dependencies,
                 };
                 let status = up.execute(global, project, file)?;

@@ -61,6 +61,10 @@ impl End {
         }
     }
 
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
     /// Its exit code once it has ended, `None` before.
     pub async fn code(&self, client: &Client) -> Result<Option<i32>, ClientError> {
         let app = match app_or_exit(client, &self.name).await? {

@@ -743,3 +743,67 @@ fn events_and_wait_follow_the_projects_apps() {
         .success()
         .stdout_is("before\nother\n");
 }
+
+/// A test run, as CI runs one with `docker compose up --abort-on-container-exit --exit-code-from
+/// tests`: the output until the first app ends, then the others stopped, and that app's code
+/// (or the named service's); `--abort-on-container-failure` waits for a failure. A second `up`
+/// runs the ended apps again, as Docker starts an exited container.
+#[test]
+fn up_can_end_with_the_first_app_that_ends() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            r#"
+services:
+  server:
+    image: {P1_CLI_SLEEP}
+    command: ["600000"]
+    stop_grace_period: 1s
+  setup:
+    image: {P1_CLI_EXIT_CODE}
+    command: ["0"]
+  tests:
+    image: {P1_CLI_EXIT_CODE}
+    command: ["3"]
+    depends_on:
+      server: {{condition: service_started}}
+      setup: {{condition: service_completed_successfully}}
+"#
+        ),
+    );
+    let up = compose(&daemon, dir.path(), &["up", "--abort-on-container-exit"]);
+    up.code(3)
+        .stderr_has("demo-tests exited with code 3")
+        .stderr_has("Aborting on container exit");
+    for app in ["demo-server", "demo-setup", "demo-tests"] {
+        assert_eq!(crate::daemon::state(&daemon.app(app)), "exited", "{app}");
+    }
+    // `setup`, which `tests` waits to complete, ended first: a success of it ends nothing. With
+    // `--abort-on-container-failure` only a failure ends it. Run again by this `up`.
+    compose(&daemon, dir.path(), &["up", "--abort-on-container-failure"])
+        .code(3)
+        .stderr_has("demo-tests exited with code 3")
+        .stderr_has(" App demo-tests  Started");
+    // The server's code, once stopped by the abort.
+    let stopped = crate::daemon::Daemon::app(&daemon, "demo-server")["exits"]
+        .as_array()
+        .unwrap()
+        .last()
+        .unwrap()["code"]
+        .as_i64()
+        .unwrap();
+    compose(&daemon, dir.path(), &["up", "--exit-code-from", "server"]).code(stopped as i32);
+    compose(&daemon, dir.path(), &["up", "--exit-code-from", "nobody"])
+        .code(125)
+        .stderr_has("nobody");
+    compose(
+        &daemon,
+        dir.path(),
+        &["up", "-d", "--abort-on-container-exit"],
+    )
+    .code(125)
+    .stderr_has("cannot be used with");
+}
