@@ -105,6 +105,10 @@ enum Verb {
         /// Only the last N lines of each service
         #[arg(short = 'n', long, value_name = "N")]
         tail: Option<usize>,
+        #[command(flatten)]
+        times: super::logs::Times,
+        #[command(flatten)]
+        shown: Shown,
         /// The services [default: all]
         services: Vec<String>,
     },
@@ -232,10 +236,39 @@ enum Verb {
         /// `stop_grace_period`, else 10]
         #[arg(short = 't', long = "timeout", value_name = "SECONDS")]
         time: Option<u64>,
+        /// Taken, as `docker compose down -v`: a project has no volumes of its own to remove
+        /// (its services' `volumes` are host directories, left as they are)
+        #[arg(short = 'v', long)]
+        volumes: bool,
+        /// Taken: `down` always removes the apps of services no longer in the file
+        #[arg(long)]
+        remove_orphans: bool,
     },
 }
 
-#[derive(Debug, Args)]
+/// How the services' lines look, as `docker compose logs` and an attached `up` take it.
+#[derive(Debug, Default, Args)]
+struct Shown {
+    /// The lines without their service's name in front
+    #[arg(long)]
+    no_log_prefix: bool,
+    /// Taken, as `docker compose` has it: Skiff prints no colours
+    #[arg(long)]
+    no_color: bool,
+}
+
+/// Which of the services' lines `logs` shows, and how.
+#[derive(Clone, Debug, Default)]
+struct LogView {
+    query: LogsQuery,
+    /// Lines at or after this instant (RFC 3339) end a stream.
+    until: Option<String>,
+    timestamps: bool,
+    /// Each line after its service's name.
+    prefix: bool,
+}
+
+#[derive(Debug, Default, Args)]
 struct Up {
     /// Detach: return once the apps are up [default: follow their logs; Ctrl-C stops them]
     #[arg(short = 'd', long)]
@@ -274,6 +307,24 @@ struct Up {
     /// Exit with this service's code; implies --abort-on-container-exit
     #[arg(long, value_name = "SERVICE", conflicts_with_all = ["detach", "wait", "no_start"])]
     exit_code_from: Option<String>,
+    /// Only the services named, not what they depend on
+    #[arg(long)]
+    no_deps: bool,
+    /// Leave the apps that exist as they are, also those whose file entry changed
+    #[arg(long, conflicts_with = "force_recreate")]
+    no_recreate: bool,
+    /// Seconds a stop (attached: on Ctrl-C or an abort; a dependent restarted with its
+    /// dependency) waits for an app to end [default: its `stop_grace_period`, else 10]
+    #[arg(short = 't', long, value_name = "SECONDS")]
+    timeout: Option<u64>,
+    /// Pull images without showing progress
+    #[arg(long)]
+    quiet_pull: bool,
+    /// Attached: prefix each line with the time it was written
+    #[arg(long)]
+    timestamps: bool,
+    #[command(flatten)]
+    shown: Shown,
     /// Only these services (and what they depend on) [default: all]
     services: Vec<String>,
 }
@@ -378,18 +429,11 @@ impl Compose {
                 force_recreate,
                 services,
             } => Up {
-                detach: false,
-                wait: false,
-                wait_timeout: None,
                 force_recreate,
                 build,
-                remove_orphans: false,
                 no_start: true,
-                pull: None,
-                abort_on_container_exit: false,
-                abort_on_container_failure: false,
-                exit_code_from: None,
                 services,
+                ..Up::default()
             }
             .execute(global, &project, &file),
             Verb::Ps {
@@ -430,11 +474,24 @@ impl Compose {
             Verb::Logs {
                 follow,
                 tail,
+                times,
+                shown,
                 services,
             } => {
+                let (since, until) = times.range()?;
+                let view = LogView {
+                    query: LogsQuery {
+                        follow,
+                        tail,
+                        since,
+                    },
+                    until,
+                    timestamps: times.timestamps,
+                    prefix: !shown.no_log_prefix,
+                };
                 let apps = global.block_on(project_apps(&global.client(), &project.name))?;
                 let apps = select(&project, apps, &services)?;
-                global.block_on(logs(global, apps, follow, tail))
+                global.block_on(logs(global, apps, &view))
             }
             Verb::Stop(grace) => each(global, &project, &grace.services, true, |client, app| {
                 Box::pin(async move { client.stop(&app, grace.time).await.map(drop) })
@@ -517,7 +574,7 @@ impl Compose {
                 for service in chosen(&project, &services)? {
                     let spec = &project.services[&service];
                     if let Source::Build { .. } = spec.source {
-                        prepare_code(global, &store, spec, true, PullPolicy::Missing)
+                        prepare_code(global, &store, spec, true, (PullPolicy::Missing, false))
                             .with_context(|| format!("service `{service}`"))?;
                     }
                 }
@@ -533,7 +590,7 @@ impl Compose {
                 }
                 Ok(ExitCode::SUCCESS)
             }
-            Verb::Down { rmi, time } => down(global, &project, rmi.as_deref(), time),
+            Verb::Down { rmi, time, .. } => down(global, &project, rmi.as_deref(), time),
         }
     }
 }
@@ -856,7 +913,10 @@ impl Up {
         project: &Project,
         file: &std::path::Path,
     ) -> anyhow::Result<ExitCode> {
-        let order = wanted(project, &self.services)?;
+        let mut order = wanted(project, &self.services)?;
+        if self.no_deps && !self.services.is_empty() {
+            order.retain(|service| self.services.contains(service));
+        }
         // Everything that can fail without the daemon fails before anything starts: builds,
         // pulls, files, grants.
         let store = global.image_store()?;
@@ -864,7 +924,7 @@ impl Up {
         for service in &order {
             let spec = &project.services[service];
             let pull = self.pull.unwrap_or(spec.pull_policy);
-            let code = prepare_code(global, &store, spec, self.build, pull)
+            let code = prepare_code(global, &store, spec, self.build, (pull, self.quiet_pull))
                 .with_context(|| format!("service `{service}`"))?;
             let mut request = request(project, service, spec, &code)
                 .with_context(|| format!("service `{service}`"))?;
@@ -899,7 +959,11 @@ impl Up {
             for (service, request) in &plans {
                 // Nothing starts with `--no-start`: nothing to wait for.
                 let waited = if self.no_start { None } else { Some(&project.services[service].depends_on) };
-                for (dependency, condition) in waited.into_iter().flatten() {
+                // With `--no-deps`, a dependency not started here is not waited for.
+                let waited = waited.into_iter().flatten().filter(|(dependency, _)| {
+                    !self.no_deps || plans.iter().any(|(planned, _)| planned == *dependency)
+                });
+                for (dependency, condition) in waited {
                     wait_for(&client, &project.app_name(dependency), *condition)
                         .await
                         .with_context(|| {
@@ -923,20 +987,23 @@ impl Up {
                 let hash = &request.labels[HASH_LABEL];
                 let done = match existing.get(&name) {
                     Some(app)
-                        if app.labels.get(HASH_LABEL) == Some(hash)
+                        if (app.labels.get(HASH_LABEL) == Some(hash) || self.no_recreate)
                             && !self.force_recreate
                             && self.no_start =>
                     {
                         "Unchanged"
                     }
-                    Some(app) if app.labels.get(HASH_LABEL) == Some(hash) && !self.force_recreate => {
+                    Some(app)
+                        if (app.labels.get(HASH_LABEL) == Some(hash) || self.no_recreate)
+                            && !self.force_recreate =>
+                    {
                         // `depends_on: {X: {restart: true}}`: X was just replaced or started.
                         let spec = &project.services[service];
                         if let Some(dependency) =
                             spec.restart_with.iter().find(|d| changed.contains(*d))
                         {
                             client
-                                .restart(&name, None)
+                                .restart(&name, self.timeout)
                                 .await
                                 .with_context(|| format!("failed to restart `{name}`"))?;
                             eprintln!(" App {name}  Restarted (`{dependency}` changed)");
@@ -1058,7 +1125,16 @@ impl Up {
             .collect();
         let names: Vec<String> = apps.iter().rev().map(|a| a.name.clone()).collect();
         let code = global.block_on(async {
-            let output = logs(global, apps, true, None);
+            let view = LogView {
+                query: LogsQuery {
+                    follow: true,
+                    ..LogsQuery::default()
+                },
+                until: None,
+                timestamps: self.timestamps,
+                prefix: !self.shown.no_log_prefix,
+            };
+            let output = logs(global, apps, &view);
             tokio::pin!(output);
             let ended = tokio::select! {
                 result = &mut output => return result.map(|_| None),
@@ -1074,7 +1150,7 @@ impl Up {
                 eprintln!("Stopping...");
                 for name in &names {
                     client
-                        .stop(name, None)
+                        .stop(name, self.timeout)
                         .await
                         .with_context(|| format!("failed to stop `{name}`"))?;
                 }
@@ -1155,7 +1231,7 @@ impl RunOnce {
         spec.restart = None;
         let store = global.image_store()?;
         let pull = self.pull.unwrap_or(spec.pull_policy);
-        let code = prepare_code(global, &store, &spec, self.build, pull)
+        let code = prepare_code(global, &store, &spec, self.build, (pull, false))
             .with_context(|| format!("service `{}`", self.service))?;
         let mut request = request(project, &self.service, &spec, &code)
             .with_context(|| format!("service `{}`", self.service))?;
@@ -1184,17 +1260,10 @@ impl RunOnce {
             if !dependencies.is_empty() {
                 let up = Up {
                     detach: true,
-                    wait: false,
-                    wait_timeout: None,
-                    force_recreate: false,
                     build: self.build,
-                    remove_orphans: false,
-                    no_start: false,
                     pull: self.pull,
-                    abort_on_container_exit: false,
-                    abort_on_container_failure: false,
-                    exit_code_from: None,
                     services: dependencies,
+                    ..Up::default()
                 };
                 let status = up.execute(global, project, file)?;
                 if status != ExitCode::SUCCESS {
@@ -1268,7 +1337,7 @@ fn prepare_code(
     store: &skiff_image::Store,
     service: &Service,
     force_build: bool,
-    pull: PullPolicy,
+    (pull, quiet): (PullPolicy, bool),
 ) -> anyhow::Result<String> {
     match &service.source {
         Source::File(file) => {
@@ -1292,10 +1361,10 @@ fn prepare_code(
                     "pull it first with `skiff compose pull`, or change `pull_policy` or `--pull`",
                 )),
                 None => {
-                    if pull == PullPolicy::Missing {
+                    if pull == PullPolicy::Missing && !quiet {
                         eprintln!("Unable to find image `{image}` locally");
                     }
-                    super::pull::pull(global, store, image, false, false)
+                    super::pull::pull(global, store, image, false, quiet)
                 }
             }
         }
@@ -1549,30 +1618,34 @@ fn ps(apps: &[AppInfo], format: &str) -> anyhow::Result<ExitCode> {
 async fn logs(
     global: &GlobalFlags,
     apps: Vec<AppInfo>,
-    follow: bool,
-    tail: Option<usize>,
+    view: &LogView,
 ) -> anyhow::Result<ExitCode> {
     let width = apps.iter().map(|a| service_of(a).len()).max().unwrap_or(0);
-    let query = LogsQuery {
-        follow,
-        tail,
-        since: None,
-    };
     let streams = apps.iter().map(|app| {
         let client = global.client();
-        let prefix = format!("{:width$} | ", service_of(app));
-        let query = query.clone();
+        let prefix = match view.prefix {
+            true => format!("{:width$} | ", service_of(app)),
+            false => String::new(),
+        };
         let name = app.name.clone();
+        let view = view.clone();
         async move {
             client
-                .logs(&name, &query, |line| {
-                    super::logs::print_line(&prefix, &line)
+                .logs(&name, &view.query, |line| {
+                    // Both RFC 3339 in UTC with nanoseconds: their order is their text's.
+                    if view.until.as_ref().is_some_and(|until| line.at >= *until) {
+                        return false;
+                    }
+                    match view.timestamps {
+                        true => super::logs::print_line(&format!("{prefix}{} ", line.at), &line),
+                        false => super::logs::print_line(&prefix, &line),
+                    }
                 })
                 .await
                 .with_context(|| format!("failed to read the logs of `{name}`"))
         }
     });
-    if follow {
+    if view.query.follow {
         let mut set = tokio::task::JoinSet::new();
         let local = tokio::task::LocalSet::new();
         for stream in streams {

@@ -19,6 +19,15 @@ pub struct Logs {
     /// Only the last N lines [default: all]
     #[arg(short = 'n', long, value_name = "N")]
     tail: Option<usize>,
+    #[command(flatten)]
+    times: Times,
+    /// The app (see `skiff ps -a`)
+    name: String,
+}
+
+/// Which lines by when they were written, and whether each shows it (`logs`, `compose logs`).
+#[derive(Debug, Args)]
+pub(crate) struct Times {
     /// Only lines since a time: a duration ago (`10m`, `1h30m`) or an RFC 3339 instant
     /// (`2025-01-02T15:04:05Z`)
     #[arg(long, value_name = "DURATION|TIME")]
@@ -28,23 +37,21 @@ pub struct Logs {
     until: Option<String>,
     /// Prefix each line with the time it was written (RFC 3339, nanoseconds)
     #[arg(short = 't', long)]
-    timestamps: bool,
-    /// The app (see `skiff ps -a`)
-    name: String,
+    pub timestamps: bool,
+}
+
+impl Times {
+    /// `--since` and `--until` as RFC 3339 instants in UTC.
+    pub fn range(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
+        let at =
+            |flag, spec: &Option<String>| spec.as_deref().map(|s| instant(flag, s)).transpose();
+        Ok((at("--since", &self.since)?, at("--until", &self.until)?))
+    }
 }
 
 impl Logs {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let since = self
-            .since
-            .as_deref()
-            .map(|s| instant("--since", s))
-            .transpose()?;
-        let until = self
-            .until
-            .as_deref()
-            .map(|s| instant("--until", s))
-            .transpose()?;
+        let (since, until) = self.times.range()?;
         let query = LogsQuery {
             follow: self.follow,
             tail: self.tail,
@@ -66,7 +73,7 @@ impl Logs {
                 } else {
                     &mut stdout
                 };
-                let written = if self.timestamps {
+                let written = if self.times.timestamps {
                     writeln!(out, "{} {}", line.at, line.line)
                 } else {
                     writeln!(out, "{}", line.line)

@@ -807,3 +807,85 @@ services:
     .code(125)
     .stderr_has("cannot be used with");
 }
+
+/// Docker's everyday flags of `up`, `logs` and `down`: `up --no-deps` starts only the services
+/// named, `--no-recreate` leaves a changed service's app as it is; `logs` with `-t`,
+/// `--no-log-prefix`, `--since` and `--until`; `down -v --remove-orphans` (nothing more to
+/// remove: a project has no volumes of its own, and `down` removes every app of it).
+#[test]
+fn everyday_flags_of_up_logs_and_down() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = |greeting: &str| {
+        format!(
+            r#"
+services:
+  base:
+    image: {P1_CLI_SLEEP}
+    command: ["600000"]
+  printer:
+    image: {P1_CLI_ENV}
+    environment: {{GREETING: {greeting}}}
+    depends_on: [base]
+"#
+        )
+    };
+    write_file(dir.path(), "compose.yaml", file("hi"));
+    compose(&daemon, dir.path(), &["up", "-d", "--no-deps", "printer"])
+        .success()
+        .stderr_lacks("demo-base");
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}}"])
+        .success()
+        .stdout_is("demo-printer\n");
+    daemon.wait_for("demo-printer", "exited", |app| {
+        crate::daemon::state(app) == "exited"
+    });
+    compose(&daemon, dir.path(), &["logs", "--no-log-prefix"])
+        .success()
+        .stdout_is("GREETING=hi\n");
+    compose(&daemon, dir.path(), &["logs", "--since", "1h", "printer"])
+        .success()
+        .stdout_is("printer | GREETING=hi\n");
+    compose(
+        &daemon,
+        dir.path(),
+        &["logs", "--until", "2000-01-01T00:00:00Z"],
+    )
+    .success()
+    .stdout_is("");
+    let stamped = compose(&daemon, dir.path(), &["logs", "-t", "printer"]);
+    let line = stamped.success().stdout.trim_end().to_string();
+    let stamp = line
+        .strip_prefix("printer | ")
+        .and_then(|rest| rest.strip_suffix(" GREETING=hi"))
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        chrono::DateTime::parse_from_rfc3339(stamp).is_ok(),
+        "{line}"
+    );
+
+    // A changed file: `--no-recreate` runs the app as it was; without it, it is replaced.
+    write_file(dir.path(), "compose.yaml", file("ho"));
+    compose(
+        &daemon,
+        dir.path(),
+        &["up", "-d", "--no-deps", "--no-recreate", "printer"],
+    )
+    .success()
+    .stderr_has(" App demo-printer  Started");
+    daemon.wait_for("demo-printer", "a second exit", |app| {
+        app["exits"].as_array().is_some_and(|e| e.len() == 2)
+    });
+    compose(&daemon, dir.path(), &["up", "-d", "--no-deps", "printer"])
+        .success()
+        .stderr_has(" App demo-printer  Recreated");
+    daemon.wait_for("demo-printer", "exited", |app| {
+        crate::daemon::state(app) == "exited"
+    });
+    compose(&daemon, dir.path(), &["logs", "--no-log-prefix"])
+        .success()
+        .stdout_is("GREETING=ho\n");
+    compose(&daemon, dir.path(), &["down", "-v", "--remove-orphans"]).success();
+    daemon.run(&["ps", "-a", "-q"]).success().stdout_is("");
+}
