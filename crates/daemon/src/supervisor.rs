@@ -99,6 +99,8 @@ pub struct Supervisor {
     bounds: skiff_http::Bounds,
     /// The instance pool's size, all HTTP apps together.
     max_instances: u32,
+    /// The next [`Slot::id`].
+    next_slot: std::sync::atomic::AtomicU64,
 }
 
 /// What an app has used so far, as the dashboard's sampler reads it.
@@ -113,6 +115,8 @@ pub enum Meter {
 }
 
 pub struct Slot {
+    /// The daemon's number for it, never reused while it runs.
+    id: u64,
     workload: Workload,
     /// `skiff pause`: on, none of its instances runs guest code. Not saved: a daemon restart
     /// starts its apps unpaused.
@@ -201,6 +205,7 @@ impl Supervisor {
             daemon_info: Mutex::default(),
             bounds,
             max_instances,
+            next_slot: Default::default(),
         })
     }
 
@@ -242,8 +247,9 @@ impl Supervisor {
         out
     }
 
-    /// Every app's meters, read now.
-    pub fn meters(&self) -> Vec<(String, Meter)> {
+    /// Every app's meters, read now, with its number (which stays the app's, whatever its
+    /// name) and name.
+    pub fn meters(&self) -> Vec<(u64, String, Meter)> {
         let apps = self.apps.lock().unwrap();
         apps.iter()
             .map(|(name, slot)| {
@@ -261,7 +267,7 @@ impl Supervisor {
                         }
                     }
                 };
-                (name.clone(), meter)
+                (slot.id, name.clone(), meter)
             })
             .collect()
     }
@@ -524,6 +530,9 @@ impl Supervisor {
             Workload::Command { app, peers, listen }
         };
         let slot = Arc::new(Slot {
+            id: self
+                .next_slot
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             workload,
             pause,
             calls,

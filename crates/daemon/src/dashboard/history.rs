@@ -44,13 +44,16 @@ struct Last {
 
 #[derive(Default)]
 struct Series {
+    /// The app's name now (`skiff rename` keeps its series).
+    name: String,
     last: Last,
     samples: VecDeque<Sample>,
 }
 
+/// The apps' series, by the daemon's number for each app ([`Supervisor::meters`]).
 #[derive(Default)]
 pub struct History {
-    apps: Mutex<HashMap<String, Series>>,
+    apps: Mutex<HashMap<u64, Series>>,
 }
 
 impl History {
@@ -74,11 +77,12 @@ impl History {
     }
 
     /// Adds one period's sample for each app from its meters read now; apps gone are forgotten.
-    fn record(&self, at: u64, meters: Vec<(String, Meter)>) {
+    fn record(&self, at: u64, meters: Vec<(u64, String, Meter)>) {
         let mut apps = self.apps.lock().unwrap();
         let mut seen = HashMap::with_capacity(meters.len());
-        for (name, meter) in meters {
-            let mut series = apps.remove(&name).unwrap_or_default();
+        for (id, name, meter) in meters {
+            let mut series = apps.remove(&id).unwrap_or_default();
+            series.name = name;
             let sample = series.next(at, meter);
             if sample
                 != (Sample {
@@ -91,7 +95,7 @@ impl History {
                 }
                 series.samples.push_back(sample);
             }
-            seen.insert(name, series);
+            seen.insert(id, series);
         }
         *apps = seen;
     }
@@ -99,7 +103,8 @@ impl History {
     /// The app's samples of the last hour, oldest first.
     pub fn samples(&self, app: &str) -> Vec<Sample> {
         let apps = self.apps.lock().unwrap();
-        apps.get(app)
+        apps.values()
+            .find(|s| s.name == app)
             .map(|s| s.samples.iter().copied().collect())
             .unwrap_or_default()
     }
@@ -178,10 +183,12 @@ mod tests {
     #[test]
     fn a_sample_holds_what_happened_in_its_period() {
         let history = History::default();
-        history.record(10, vec![("shop".into(), http(5, 1, vec![5, 0, 0]))]);
-        history.record(15, vec![("shop".into(), http(5, 1, vec![5, 0, 0]))]);
-        history.record(20, vec![("shop".into(), http(9, 1, vec![5, 0, 4]))]);
-        let samples = history.samples("shop");
+        history.record(10, vec![(1, "shop".into(), http(5, 1, vec![5, 0, 0]))]);
+        history.record(15, vec![(1, "shop".into(), http(5, 1, vec![5, 0, 0]))]);
+        // Renamed (`skiff rename`): the same app, its series goes on.
+        history.record(20, vec![(1, "store".into(), http(9, 1, vec![5, 0, 4]))]);
+        assert!(history.samples("shop").is_empty());
+        let samples = history.samples("store");
         // The idle period left no sample.
         assert_eq!(samples.len(), 2, "{samples:?}");
         assert_eq!(
@@ -200,7 +207,7 @@ mod tests {
     fn the_ring_keeps_an_hour_and_forgets_removed_apps() {
         let history = History::default();
         for i in 0..SLOTS as u64 + 10 {
-            history.record(i, vec![("busy".into(), http(i + 1, 0, vec![]))]);
+            history.record(i, vec![(7, "busy".into(), http(i + 1, 0, vec![]))]);
         }
         let samples = history.samples("busy");
         assert_eq!(samples.len(), SLOTS);
