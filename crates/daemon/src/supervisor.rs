@@ -1045,6 +1045,8 @@ impl Supervisor {
             Workload::Command { .. } => Duration::ZERO,
         };
         self.halt(&slot, grace).await?;
+        // By the name it has now: a `skiff rename` during the stop moved it.
+        let name = &slot.record.lock().unwrap().name.clone();
         // Forgotten in memory only once forgotten on disk, or it would come back at the next
         // daemon start after the user was told it was gone.
         let event = self.state.remove_app(name).map_err(|e| {
