@@ -24,14 +24,58 @@ pub struct Events {
     /// Output format: `text`, or `json` (one event object per line)
     #[arg(long, default_value = "text", value_parser = ["text", "json"])]
     format: String,
+    /// The events since a time, as `docker events --since`: a duration ago (`10m`) or an RFC
+    /// 3339 instant; then each new one
+    #[arg(long, value_name = "DURATION|TIME")]
+    since: Option<String>,
+    /// Stop at a time, given as `--since` is: one past prints the events before it and exits
+    #[arg(long, value_name = "DURATION|TIME")]
+    until: Option<String>,
+    /// Only some events, as `docker events --filter`: `app=NAME` (or `container=NAME`),
+    /// `event=KIND`; repeated, the same key means either, different keys both
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = parse_filter)]
+    filters: Vec<(String, String)>,
+}
+
+/// `app=NAME`, `container=NAME` (Docker's word for it) or `event=KIND`.
+fn parse_filter(spec: &str) -> Result<(String, String), String> {
+    match spec.split_once('=') {
+        Some(("app" | "container", name)) => Ok(("app".into(), name.into())),
+        Some(("event", kind)) => Ok(("event".into(), kind.into())),
+        Some(("type", "container")) => Ok(("type".into(), "container".into())),
+        _ => Err(format!(
+            "`{spec}`: expected `app=NAME`, `container=NAME` or `event=KIND`"
+        )),
+    }
 }
 
 impl Events {
+    /// Whether the filters and the time range let `event` through.
+    fn shows(&self, event: &Event, since: Option<&str>) -> bool {
+        let passes = |key: &str, value: &str| {
+            let mut wanted = self.filters.iter().filter(|(k, _)| k == key).peekable();
+            wanted.peek().is_none() || wanted.any(|(_, v)| v == value)
+        };
+        since.is_none_or(|since| event.at.as_str() >= since)
+            && passes("app", &event.app)
+            && passes("event", &event.kind)
+    }
+
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let client = global.client();
         let json = self.format == "json";
+        let (since, until) = super::logs::Times::range_of(&self.since, &self.until)?;
+        let now = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
+        // An end already past: what was recorded before it, and no waiting.
+        let past = until.as_ref().is_some_and(|until| *until <= now);
         let mut stdout = std::io::stdout();
         let mut print = |event: &Event| {
+            if !self.shows(event, since.as_deref()) {
+                return true;
+            }
+            if until.as_ref().is_some_and(|until| event.at >= *until) {
+                return false;
+            }
             let written = if json {
                 let line = serde_json::to_string(event).expect("events serialize");
                 writeln!(stdout, "{line}")
@@ -44,13 +88,26 @@ impl Events {
             // A closed reader (`skiff events | head`) ends the stream quietly.
             written.and_then(|()| stdout.flush()).is_ok()
         };
+        let recorded = self.since_start || since.is_some();
+        let wait = until.as_ref().filter(|_| !past).map(|until| {
+            let until = chrono::DateTime::parse_from_rfc3339(until).expect("made by instant()");
+            (until.with_timezone(&chrono::Utc) - chrono::Utc::now())
+                .to_std()
+                .unwrap_or_default()
+        });
         global
             .block_on(async {
-                match (self.no_follow, self.since_start) {
-                    (true, _) => client.events(false, |event| print(&event)).await,
-                    // The daemon's stream: what it has recorded, then each event as it comes.
-                    (false, true) => client.events(true, |event| print(&event)).await,
-                    (false, false) => client.events_from_now(|event| print(&event)).await,
+                let events = async {
+                    match (self.no_follow || past, recorded) {
+                        (true, _) => client.events(false, |event| print(&event)).await,
+                        // The daemon's stream: what it has recorded, then each event as it comes.
+                        (false, true) => client.events(true, |event| print(&event)).await,
+                        (false, false) => client.events_from_now(|event| print(&event)).await,
+                    }
+                };
+                match wait {
+                    Some(wait) => tokio::time::timeout(wait, events).await.unwrap_or(Ok(())),
+                    None => events.await,
                 }
             })
             .context("failed to read the daemon's events")?;

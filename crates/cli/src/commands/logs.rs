@@ -43,9 +43,17 @@ pub(crate) struct Times {
 impl Times {
     /// `--since` and `--until` as RFC 3339 instants in UTC.
     pub fn range(&self) -> anyhow::Result<(Option<String>, Option<String>)> {
+        Times::range_of(&self.since, &self.until)
+    }
+
+    /// `--since` and `--until` of any verb, as [`Times::range`] reads them.
+    pub fn range_of(
+        since: &Option<String>,
+        until: &Option<String>,
+    ) -> anyhow::Result<(Option<String>, Option<String>)> {
         let at =
             |flag, spec: &Option<String>| spec.as_deref().map(|s| instant(flag, s)).transpose();
-        Ok((at("--since", &self.since)?, at("--until", &self.until)?))
+        Ok((at("--since", since)?, at("--until", until)?))
     }
 }
 

@@ -1559,3 +1559,74 @@ fn a_grace_period_too_long_to_count_is_no_deadline() {
         .unwrap();
     assert_eq!(body, "hello from skiff\n");
 }
+
+/// `skiff events` as `docker events` filters it: `--filter app=|container=|event=` (the same key
+/// twice means either), `--since` (the recorded ones from then, then new ones) and `--until` (one
+/// past: what came before it, then it returns; one ahead: it returns then).
+#[test]
+fn events_are_filtered_by_app_kind_and_time() {
+    let daemon = Daemon::start();
+    daemon.run_to_exit("one", &[P1_CLI_HELLO]).success();
+    daemon
+        .run_to_exit("two", &[P1_CLI_EXIT_CODE, "3"])
+        .success();
+    let kinds = |args: &[&str]| -> Vec<String> {
+        let mut all = vec!["events"];
+        all.extend_from_slice(args);
+        let out = daemon.run(&all);
+        out.success()
+            .stdout
+            .lines()
+            .map(|line| {
+                line.split(' ')
+                    .skip(1)
+                    .take(2)
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect()
+    };
+    assert_eq!(
+        kinds(&["--no-follow", "--filter", "app=one"]),
+        ["one created", "one started", "one exited"]
+    );
+    assert_eq!(
+        kinds(&["--no-follow", "-f", "container=two", "-f", "event=exited"]),
+        ["two exited"]
+    );
+    assert_eq!(
+        kinds(&["--no-follow", "-f", "event=created", "-f", "event=exited"]),
+        ["one created", "one exited", "two created", "two exited"]
+    );
+    // A past `--until`: the recorded events before it, and no waiting.
+    assert_eq!(
+        kinds(&["--since", "1h", "--until", "0s", "-f", "app=two"]).len(),
+        3
+    );
+    assert!(kinds(&["--until", "2000-01-01T00:00:00Z"]).is_empty());
+    // One ahead: it follows until then. (A duration is before now, as in Docker.)
+    let ahead = (chrono::Utc::now() + chrono::Duration::seconds(2)).to_rfc3339();
+    let started = Instant::now();
+    assert_eq!(
+        kinds(&[
+            "--since",
+            "1h",
+            "--until",
+            &ahead,
+            "-f",
+            "app=one",
+            "-f",
+            "event=exited"
+        ]),
+        ["one exited"]
+    );
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "{:?}",
+        started.elapsed()
+    );
+    daemon
+        .run(&["events", "--filter", "image=x"])
+        .code(125)
+        .stderr_has("expected `app=NAME`");
+}
