@@ -1,15 +1,19 @@
 //! `skiff stats`: the apps' resource use, live.
 
+use std::collections::HashMap;
 use std::io::{IsTerminal as _, Write as _};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use anyhow::Context as _;
 use clap::Args;
 use skiff_api::{AppInfo, AppState, Client};
 
+use skiff_capabilities::ByteSize;
+
 use crate::display;
 use crate::settings::GlobalFlags;
+use crate::template::Template;
 
 /// Show the apps' resource use, refreshed every second
 ///
@@ -23,6 +27,12 @@ pub struct Stats {
     /// Print the figures once and exit
     #[arg(long)]
     no_stream: bool,
+    /// `table`, `json` (each app's figures, one object per line), or a Go template as `docker
+    /// stats --format` takes it: `{{.Name}}`, `{{.CPUPerc}}` (CPU in the last second),
+    /// `{{.MemUsage}}`, `{{.MemPerc}}` (of its memory limit), `{{.CPUTime}}`, and the fields of
+    /// `skiff inspect --format json` (`{{.http.stats.requests}}`)
+    #[arg(long, default_value = "table", value_parser = crate::template::format_flag(&["table", "json"]))]
+    format: String,
     /// Only these apps, running or not [default: all running apps]
     #[arg(value_name = "NAME")]
     names: Vec<String>,
@@ -31,21 +41,48 @@ pub struct Stats {
 impl Stats {
     /// The figures of these apps (`compose stats`).
     pub fn of(names: Vec<String>, no_stream: bool) -> Stats {
-        Stats { no_stream, names }
+        Stats {
+            no_stream,
+            format: "table".into(),
+            names,
+        }
     }
 
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         let client = global.client();
         let tty = std::io::stdout().is_terminal();
+        let template = (self.format != "table" && self.format != "json")
+            .then(|| Template::parse(&self.format))
+            .transpose()?;
+        let mut before = HashMap::new();
         global.block_on(async {
+            // A share of the CPU needs two readings: the first a second before the figures shown.
+            if self.format == "json" || self.format.contains("CPUPerc") {
+                before = cpu_readings(&self.sample(&client).await?);
+                tokio::time::sleep(Duration::from_secs(1)).await;
+            }
             loop {
                 let apps = self.sample(&client).await?;
                 let mut out = String::new();
-                if tty && !self.no_stream {
+                if tty && !self.no_stream && self.format == "table" {
                     // Home the cursor and clear the screen, as `docker stats` and `top` do.
                     out.push_str("\x1b[H\x1b[2J");
                 }
-                out.push_str(&render(&apps));
+                let now = cpu_readings(&apps);
+                let rows = || apps.iter().map(|app| row(app, &before, &now));
+                match &template {
+                    Some(template) => {
+                        out.push_str(&template.render_all(&rows().collect::<Result<Vec<_>, _>>()?)?)
+                    }
+                    None if self.format == "json" => {
+                        for row in rows() {
+                            out.push_str(&serde_json::to_string(&row?)?);
+                            out.push('\n');
+                        }
+                    }
+                    None => out.push_str(&render(&apps)),
+                }
+                before = now;
                 let mut stdout = std::io::stdout().lock();
                 if stdout
                     .write_all(out.as_bytes())
@@ -58,7 +95,7 @@ impl Stats {
                 if self.no_stream {
                     return Ok(ExitCode::SUCCESS);
                 }
-                if !tty {
+                if !tty && self.format == "table" {
                     let _ = writeln!(stdout);
                 }
                 drop(stdout);
@@ -88,6 +125,56 @@ impl Stats {
         }
         Ok(apps)
     }
+}
+
+/// Each app's CPU time (ms) and when it was read.
+fn cpu_readings(apps: &[AppInfo]) -> HashMap<String, (u64, Instant)> {
+    let now = Instant::now();
+    apps.iter()
+        .map(|app| (app.name.clone(), (app.cpu_ms, now)))
+        .collect()
+}
+
+/// An app's figures for `--format`: `skiff ps`'s row (the app as `inspect --format json` has
+/// it, and Docker's names) and `docker stats`'s names.
+fn row(
+    app: &AppInfo,
+    before: &HashMap<String, (u64, Instant)>,
+    now: &HashMap<String, (u64, Instant)>,
+) -> serde_json::Result<serde_json::Value> {
+    let mut row = super::ps::row(app)?;
+    let cpu_perc = match (before.get(&app.name), now.get(&app.name)) {
+        (Some((cpu0, t0)), Some((cpu1, t1))) if t1 > t0 && display::is_live(app) => {
+            let used = cpu1.saturating_sub(*cpu0) as f64 / 1e3;
+            format!("{:.2}%", used / (*t1 - *t0).as_secs_f64() * 100.0)
+        }
+        _ => "--".into(),
+    };
+    let limit = app.limits.memory.map(|m| m.0);
+    let mem_usage = format!(
+        "{} / {}",
+        display::memory_column(app),
+        limit.map_or("unlimited".into(), |l| ByteSize(l).to_string())
+    );
+    let mem_perc = match limit {
+        Some(limit) if limit > 0 && display::is_live(app) => {
+            format!("{:.2}%", app.memory_bytes as f64 / limit as f64 * 100.0)
+        }
+        _ => "--".into(),
+    };
+    if let Some(fields) = row.as_object_mut() {
+        for (key, value) in [
+            ("Name", app.name.clone()),
+            ("Container", app.name.clone()),
+            ("CPUPerc", cpu_perc),
+            ("CPUTime", display::cpu_column(app)),
+            ("MemUsage", mem_usage),
+            ("MemPerc", mem_perc),
+        ] {
+            fields.insert(key.to_string(), value.into());
+        }
+    }
+    Ok(row)
 }
 
 fn render(apps: &[AppInfo]) -> String {

@@ -1630,3 +1630,46 @@ fn events_are_filtered_by_app_kind_and_time() {
         .code(125)
         .stderr_has("expected `app=NAME`");
 }
+
+/// `skiff stats --format`, as `docker stats --no-stream --format` is scripted: a spinning app's
+/// share of the CPU over the last second, a sleeping one's none; memory against its limit; and
+/// `json`, one object per app.
+#[test]
+fn stats_take_dockers_format() {
+    let daemon = Daemon::start();
+    daemon
+        .run_d("spinner", &["--cpus", "0.5", P1_CLI_INFINITE_LOOP])
+        .success();
+    daemon
+        .run_d("sleeper", &["-m", "64m", P1_CLI_SLEEP, "600000"])
+        .success();
+    let out = daemon.run(&[
+        "stats",
+        "--no-stream",
+        "--format",
+        "{{.Name}} {{.CPUPerc}} {{.MemUsage}} {{.MemPerc}}",
+        "sleeper",
+        "spinner",
+    ]);
+    let lines: Vec<&str> = out.success().stdout.lines().collect();
+    assert_eq!(lines.len(), 2, "{lines:?}");
+    // e.g. `sleeper 0.00% 1.1 MiB / 64 MiB 1.66%`
+    assert!(lines[0].starts_with("sleeper 0.00% "), "{lines:?}");
+    assert!(lines[0].contains(" MiB / 64 MiB "), "{lines:?}");
+    assert!(lines[0].ends_with('%'), "{lines:?}");
+    // Spinning, it used some CPU; `--cpus 0.5` keeps it near half a core at most (75 % leaves
+    // room for the second's edges), however loaded the machine is.
+    let spinner: Vec<&str> = lines[1].split(' ').collect();
+    let share: f64 = spinner[1].trim_end_matches('%').parse().unwrap();
+    assert!(share > 1.0 && share < 75.0, "{lines:?}");
+    assert!(lines[1].ends_with("/ unlimited --"), "{lines:?}");
+
+    let json = daemon.run(&["stats", "--no-stream", "--format", "json", "spinner"]);
+    let row: serde_json::Value = serde_json::from_str(json.success().stdout.trim()).unwrap();
+    assert_eq!(row["Name"], "spinner");
+    assert!(row["CPUPerc"].as_str().unwrap().ends_with('%'), "{row}");
+    daemon
+        .run(&["stats", "--no-stream", "--format", "{{.Name"])
+        .code(125)
+        .stderr_has("`{{` has no `}}`");
+}
