@@ -245,14 +245,14 @@ fn tar_reader(
 
 /// A zstd stream of any number of frames (the format allows several, and skippable ones;
 /// ruzstd's `StreamingDecoder` reads one).
-struct Zstd<R> {
+pub(crate) struct Zstd<R> {
     source: std::io::BufReader<R>,
     frame: FrameDecoder,
     in_frame: bool,
 }
 
 impl<R: Read> Zstd<R> {
-    fn new(source: R) -> Zstd<R> {
+    pub(crate) fn new(source: R) -> Zstd<R> {
         Zstd {
             source: std::io::BufReader::new(source),
             frame: FrameDecoder::new(),
@@ -305,17 +305,26 @@ impl<R: Read> Read for Zstd<R> {
 }
 
 /// A reader that fails once more than `left` bytes have come through.
-struct Capped<R> {
+pub(crate) struct Capped<R> {
     inner: R,
     left: u64,
+    limit: u64,
+    /// What decompresses: `the layer`, `the archive`.
+    what: &'static str,
 }
 
 impl<R> Capped<R> {
-    /// Decompressed bytes of `inner`, at most [`limits::MAX_UNPACKED`] of them.
+    /// Decompressed bytes of a layer, at most [`limits::MAX_UNPACKED`] of them.
     fn new(inner: R) -> Capped<R> {
+        Capped::at_most(inner, limits::MAX_UNPACKED, "the layer")
+    }
+
+    pub(crate) fn at_most(inner: R, limit: u64, what: &'static str) -> Capped<R> {
         Capped {
             inner,
-            left: limits::MAX_UNPACKED,
+            left: limit,
+            limit,
+            what,
         }
     }
 }
@@ -325,8 +334,8 @@ impl<R: Read> Read for Capped<R> {
         let n = self.inner.read(buf)?;
         self.left = self.left.checked_sub(n as u64).ok_or_else(|| {
             std::io::Error::other(format!(
-                "the layer decompresses to more than {} bytes (a decompression bomb?)",
-                limits::MAX_UNPACKED
+                "{} decompresses to more than {} bytes (a decompression bomb?)",
+                self.what, self.limit
             ))
         })?;
         Ok(n)

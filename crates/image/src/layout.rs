@@ -19,6 +19,8 @@ pub enum LayoutError {
     NotLayout(&'static str),
     #[error("the archive's index.json is not valid")]
     BadIndex(#[source] serde_json::Error),
+    #[error("the archive is {0}-compressed, which `skiff load` does not read")]
+    Compressed(&'static str),
     #[error(transparent)]
     Store(#[from] StoreError),
     #[error("image `{digest}` in the archive is not usable")]
@@ -29,12 +31,36 @@ pub enum LayoutError {
     },
 }
 
+/// The archive as a tar: as it is, or decompressed from gzip or zstd, as `docker load` takes
+/// `docker save | gzip` (at most [`limits::MAX_ARCHIVE`] bytes of it, so a bomb is an error).
+fn decompressed(input: &mut dyn Read) -> Result<Box<dyn Read + '_>, LayoutError> {
+    use crate::image::{Capped, Zstd};
+    use std::io::BufRead as _;
+    let mut input = std::io::BufReader::new(input);
+    let (limit, what) = (limits::MAX_ARCHIVE, "the archive");
+    Ok(match input.fill_buf().map_err(LayoutError::Read)? {
+        [0x1f, 0x8b, ..] => Box::new(Capped::at_most(
+            flate2::read::MultiGzDecoder::new(input),
+            limit,
+            what,
+        )),
+        [0x28, 0xb5, 0x2f, 0xfd, ..] => Box::new(Capped::at_most(Zstd::new(input), limit, what)),
+        [0xfd, b'7', b'z', b'X', b'Z', 0, ..] => return Err(LayoutError::Compressed("xz")),
+        [b'B', b'Z', b'h', ..] => return Err(LayoutError::Compressed("bzip2")),
+        _ => Box::new(input),
+    })
+}
+
 impl LayoutError {
     /// What the user can do about it.
     pub fn hint(&self) -> Option<String> {
         match self {
             LayoutError::Store(e) => e.hint(),
             LayoutError::Image { source, .. } => source.hint(),
+            LayoutError::Compressed(how) => Some(format!(
+                "decompress it first (`{how} -d < FILE | skiff load`), or give a plain, gzip or \
+                 zstd tar"
+            )),
             LayoutError::NotLayout(_) | LayoutError::BadIndex(_) => Some(
                 "`skiff load` reads OCI image-layout tarballs, as `skiff save` and \
                  `docker save` (containerd image store) write them"
@@ -137,7 +163,7 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<Loaded>, LayoutEr
     let mut txn = pin.transaction();
     let mut index = None;
     let mut saw_layout = false;
-    let mut archive = tar::Archive::new(input);
+    let mut archive = tar::Archive::new(decompressed(input)?);
     for entry in archive.entries().map_err(LayoutError::Read)? {
         let mut entry = entry.map_err(LayoutError::Read)?;
         let path = entry

@@ -13,5 +13,8 @@ pub const MAX_BLOB: u64 = 1 << 30;
 /// size of a Wasm file inside a tar layer: a decompression bomb stops here. 1 GiB.
 pub const MAX_UNPACKED: u64 = 1 << 30;
 
+/// Bytes decompressed from a compressed image archive (`skiff load` of a `.tar.gz`): 8 GiB.
+pub const MAX_ARCHIVE: u64 = 8 << 30;
+
 /// Entries in a files layer.
 pub const MAX_FILES: u64 = 100_000;

@@ -353,6 +353,40 @@ fn save_and_load() {
         .stderr_has("corrupt");
     assert!(blobs(&third).is_empty());
     third.run(&["images"]).success().stdout_lacks("hello");
+
+    // Compressed, as `docker save IMAGE | gzip` writes it (from a file or stdin), or zstd; xz
+    // and bzip2 are refused, saying how to decompress them.
+    let plain = std::fs::read(&tar).unwrap();
+    let mut gzip = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    gzip.write_all(&plain).unwrap();
+    let gzip = gzip.finish().unwrap();
+    let zstd =
+        ruzstd::encoding::compress_to_vec(&plain[..], ruzstd::encoding::CompressionLevel::Fastest);
+    for (name, bytes) in [("hello.tar.gz", &gzip), ("hello.tar.zst", &zstd)] {
+        let file = archive.path().join(name);
+        std::fs::write(&file, bytes).unwrap();
+        let fresh = Skiff::new();
+        fresh
+            .run(&["load", "-i", path_str(&file)])
+            .success()
+            .stdout_has("Loaded image: hello:1.0");
+        fresh
+            .run(&["run", "hello:1.0"])
+            .success()
+            .stdout_is("Hello, world!\n");
+    }
+    let fresh = Skiff::new();
+    fresh
+        .run_with(fresh.command().arg("load"), &gzip)
+        .success()
+        .stdout_has("hello:1.0");
+    let mut xz = b"\xfd7zXZ\0".to_vec();
+    xz.extend_from_slice(&plain[..512]);
+    fresh
+        .run_with(fresh.command().arg("load"), &xz)
+        .code(125)
+        .stderr_has("the archive is xz-compressed")
+        .stderr_has("xz -d < FILE | skiff load");
 }
 
 #[test]
