@@ -9,6 +9,10 @@ use crate::settings::GlobalFlags;
 /// Remove one or more images from the local store (run `skiff image prune` to free their space)
 #[derive(Debug, Args)]
 pub struct Rmi {
+    /// Taken, as `docker rmi -f`: a name is removed even while an app runs from its image
+    /// (the app keeps the data it runs from until it is removed)
+    #[arg(short, long)]
+    force: bool,
     #[arg(required = true)]
     images: Vec<String>,
 }

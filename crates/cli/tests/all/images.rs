@@ -192,7 +192,8 @@ fn push_rmi_pull_run_round_trip() {
     );
     assert!(!again.stderr.contains(": pushed"), "{again:#?}");
 
-    skiff.run(&["rmi", "hello:1.0", &remote]).success();
+    // `-f`, as Docker scripts give it, is taken.
+    skiff.run(&["rmi", "-f", "hello:1.0", &remote]).success();
     assert!(
         blobs(&skiff).is_empty(),
         "rmi left blobs: {:?}",
