@@ -353,7 +353,12 @@ impl HttpLimitFlags {
 pub struct GraceFlags {
     /// Seconds to wait for an app to end before killing it (an HTTP app: for requests in
     /// flight) [default: the app's `--stop-timeout`, else 10]
-    #[arg(short = 't', long = "time", value_name = "SECONDS")]
+    #[arg(
+        short = 't',
+        long = "time",
+        visible_alias = "timeout",
+        value_name = "SECONDS"
+    )]
     pub time: Option<u64>,
     /// The apps (see `skiff ps -a`)
     #[arg(required = true, value_name = "NAME")]

@@ -22,6 +22,15 @@ pub struct Images {
     /// `*` standing for any part between `/`s: `team/*`, `*:1.0`), `dangling=true|false`
     #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = filter::parse)]
     filters: Vec<(String, String)>,
+    /// The whole digest, not its first 12 digits (also `.ID` in a template)
+    #[arg(long)]
+    no_trunc: bool,
+    /// Taken, as `docker images --digests`: the digest is always shown
+    #[arg(long)]
+    digests: bool,
+    /// Taken, as `docker images -a`: Skiff keeps no intermediate images to show
+    #[arg(short = 'a', long)]
+    all: bool,
 }
 
 impl Images {
@@ -39,8 +48,7 @@ impl Images {
             for row in &rows {
                 let mut value = serde_json::to_value(row)?;
                 if let Some(fields) = value.as_object_mut() {
-                    let short = &row.digest[..row.digest.len().min(19)];
-                    fields.insert("ID".into(), short.into());
+                    fields.insert("ID".into(), self.digest(&row.digest).into());
                     fields.insert(
                         "Size".into(),
                         skiff_capabilities::ByteSize(row.size).to_string().into(),
@@ -69,16 +77,27 @@ impl Images {
             .unwrap_or(0)
             .max(10);
         let tag_width = rows.iter().map(|r| r.tag.len()).max().unwrap_or(0).max(3);
+        let digest_width = if self.no_trunc { 71 } else { 19 };
         println!(
-            "{:width$}  {:tag_width$}  {:19}  {:>10}  CREATED",
+            "{:width$}  {:tag_width$}  {:digest_width$}  {:>10}  CREATED",
             "REPOSITORY", "TAG", "DIGEST", "SIZE"
         );
-        for row in rows {
-            let (repository, tag, created) = (row.repository, row.tag, row.created);
-            let short = &row.digest[..row.digest.len().min(19)];
+        for row in &rows {
+            let (repository, tag, created) = (&row.repository, &row.tag, &row.created);
+            let digest = self.digest(&row.digest);
             let size = skiff_capabilities::ByteSize(row.size).to_string();
-            println!("{repository:width$}  {tag:tag_width$}  {short:19}  {size:>10}  {created}");
+            println!(
+                "{repository:width$}  {tag:tag_width$}  {digest:digest_width$}  {size:>10}  {created}"
+            );
         }
         Ok(ExitCode::SUCCESS)
+    }
+
+    /// The digest as shown: `sha256:` and 12 digits, or all of it with `--no-trunc`.
+    fn digest<'a>(&self, digest: &'a str) -> &'a str {
+        match self.no_trunc {
+            true => digest,
+            false => &digest[..digest.len().min(19)],
+        }
     }
 }

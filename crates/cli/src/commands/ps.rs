@@ -38,6 +38,9 @@ pub struct Ps {
     /// Only the app created last, in any state (`-n 1`)
     #[arg(short = 'l', long, conflicts_with = "last")]
     latest: bool,
+    /// Taken, as `docker ps --no-trunc`: nothing is cut short
+    #[arg(long)]
+    no_trunc: bool,
 }
 
 impl Ps {

@@ -507,9 +507,13 @@ fn an_app_run_with_rm_is_removed_once_it_has_exited() {
     daemon.wait_for("kept", "exited", |a| state(a) == "exited");
     assert!(log("kept").exists(), "an app without `--rm` keeps its log");
     daemon.run(&["rm", "kept"]).success();
-    daemon.run(&["stop", "-t", "0", "sleeper"]).success();
+    // `--timeout`, as newer Docker spells `-t`; `ps --no-trunc` is taken.
+    daemon.run(&["stop", "--timeout", "0", "sleeper"]).success();
     gone("sleeper");
-    daemon.run(&["ps", "-aq"]).success().stdout_is("long\n");
+    daemon
+        .run(&["ps", "-aq", "--no-trunc"])
+        .success()
+        .stdout_is("long\n");
     // A restart is not an exit: the app stays.
     daemon.run(&["restart", "-t", "0", "long"]).success();
     daemon.wait_for("long", "running", |a| state(a) == "running");

@@ -208,6 +208,16 @@ fn push_rmi_pull_run_round_trip() {
         .run(&["run", &remote, "--name", "Ada"])
         .success()
         .stdout_is("Hello, Ada!\n");
+    // Docker's `images` flags: the whole digest with `--no-trunc`; `--digests` and `-a` taken.
+    skiff
+        .run(&["images", "--no-trunc", "--digests", "-a"])
+        .success()
+        .stdout_has(&format!("  {digest}  "));
+    skiff
+        .run(&["images"])
+        .success()
+        .stdout_has(&format!("  {}  ", &digest[..19]))
+        .stdout_lacks(&digest);
 
     // A fresh store pulls on `run`, as `docker run` does, and by digest too.
     let other = Skiff::new();
