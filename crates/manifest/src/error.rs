@@ -167,6 +167,16 @@ impl ManifestError {
     /// What the user should do to fix it.
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
+            ManifestError::NotFound { path }
+                if path.parent().is_some_and(|dir| dir.join("Dockerfile").is_file()) =>
+            {
+                "Skiff builds from a skiff.toml, not a Dockerfile (no container runs its steps): \
+                 write one beside it, with the `.wasm` the Dockerfile copies as `[build] wasm`, \
+                 what its `RUN` builds it with as `[build] command`, its `ENTRYPOINT` arguments \
+                 and `CMD` as `[app] args`, its `ENV` as `[env]` (docs/manifest.md; `skiff new` \
+                 writes a whole project)"
+                    .to_string()
+            }
             ManifestError::NotFound { .. } => {
                 "create one; see docs/manifest.md for the fields".to_string()
             }

@@ -99,6 +99,18 @@ fn missing_manifest_is_its_own_error() {
     );
 }
 
+/// A Docker user's directory: a Dockerfile and no skiff.toml. The hint says how one maps onto
+/// the other.
+#[test]
+fn a_dockerfile_without_a_manifest_is_told_how_to_write_one() {
+    let path = Path::new(UI_DIR).join("dockerfile-only/skiff.toml");
+    let error = Manifest::from_file(&path).unwrap_err();
+    let text = render(&error);
+    assert!(text.starts_with("error: no manifest at "), "{text}");
+    assert!(text.contains("not a Dockerfile"), "{text}");
+    assert!(text.contains("`[build] wasm`"), "{text}");
+}
+
 #[test]
 fn build_section_and_paths_are_relative_to_the_manifest() {
     let manifest = Manifest::from_file(Path::new(UI_DIR).join("full.toml")).unwrap();
