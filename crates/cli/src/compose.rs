@@ -110,6 +110,9 @@ pub struct Service {
     pub stop_grace_period: Option<u64>,
     /// `pull_policy`: whether its `image` is pulled before `up` (`--pull`).
     pub pull_policy: PullPolicy,
+    /// `networks`: the networks it is on, each with its aliases there. The services on a
+    /// network may call each other, by service name and alias ([`Project::links`]).
+    pub networks: BTreeMap<String, Vec<String>>,
     pub x_skiff: XSkiff,
 }
 
@@ -128,7 +131,7 @@ pub struct XSkiff {
     pub max_concurrency: Option<u32>,
 }
 
-const TOP_KEYS: &[&str] = &["name", "services", "version"];
+const TOP_KEYS: &[&str] = &["name", "services", "version", "networks"];
 const SERVICE_KEYS: &[&str] = &[
     "image",
     "build",
@@ -143,6 +146,7 @@ const SERVICE_KEYS: &[&str] = &[
     "working_dir",
     "depends_on",
     "links",
+    "networks",
     "deploy",
     "healthcheck",
     "labels",
@@ -179,10 +183,14 @@ const X_SKIFF_KEYS: &[&str] = &[
 /// Why a key Compose knows is refused, where Skiff has something better to say than "not supported".
 fn unsupported_hint(key: &str) -> String {
     match key {
-        "networks" | "expose" => {
+        "expose" | "network_mode" => {
             "services of a project call each other in-process, by service name \
-             (`http://SERVICE/`), along `depends_on` and `links`: no network to declare"
+             (`http://SERVICE/`), along `depends_on`, `links` and shared `networks`: no port or \
+             network of a container to set"
                 .into()
+        }
+        "configs" | "secrets" => {
+            "mount the files as a read-only bind mount: `volumes: [\"./config:/config:ro\"]`".into()
         }
         "entrypoint" => "a Wasm app has one entry point; give its arguments with `command`".into(),
         "runtime" => {
@@ -304,7 +312,7 @@ fn parse(doc: &Value, dir: &Path, options: &LoadOptions) -> anyhow::Result<Proje
                 "volumes" => "named volumes are not supported; bind a host directory in the \
                               service: `volumes: [\"./data:/data\"]`"
                     .to_string(),
-                "networks" | "configs" | "secrets" => unsupported_hint("networks"),
+                "configs" | "secrets" => unsupported_hint(key),
                 _ => "the top level may hold `name`, `services` and `x-` extensions".to_string(),
             };
             return Err(user_error(
@@ -377,7 +385,16 @@ fn parse(doc: &Value, dir: &Path, options: &LoadOptions) -> anyhow::Result<Proje
             body.restart_with.remove(&dependency);
         }
     }
+    let declared = parse_top_networks(top.get("networks"))?;
     for (service, body) in &parsed {
+        if let Some(network) = body.networks.keys().find(|n| !declared.contains(*n)) {
+            return Err(user_error(
+                format!(
+                    "service `{service}` is on the network `{network}`, which the file does not declare"
+                ),
+                format!("add it to the top-level `networks` (`networks: {{{network}: {{}}}}`)"),
+            ));
+        }
         for linked in body.links.values() {
             if !parsed.contains_key(linked) {
                 return Err(user_error(
@@ -536,6 +553,7 @@ fn parse_service(
             ));
         }
     }
+    let networks = parse_networks(body.get("networks"))?;
     let pull_policy = match body.get("pull_policy") {
         None | Some(Value::Null) => PullPolicy::Missing,
         Some(value) => match string(value, "pull_policy")?.as_str() {
@@ -766,7 +784,7 @@ fn parse_service(
                 format!("`network_mode: {mode}` is not supported by skiff compose"),
                 format!(
                     "`network_mode` may be `host` (the host's whole network) or `none`; {}",
-                    unsupported_hint("networks")
+                    unsupported_hint("network_mode")
                 ),
             ));
         }
@@ -792,8 +810,90 @@ fn parse_service(
         container_name,
         stop_grace_period,
         pull_policy,
+        networks,
         x_skiff,
     })
+}
+
+/// A service's `networks`: a list of names, or a mapping of names to nothing or to
+/// `aliases` (the names the network's other services may also call it by).
+fn parse_networks(value: Option<&Value>) -> anyhow::Result<BTreeMap<String, Vec<String>>> {
+    let mut networks = BTreeMap::new();
+    match value {
+        None | Some(Value::Null) => {}
+        Some(Value::Array(_)) => {
+            for network in strings(value, "networks")? {
+                networks.insert(network, Vec::new());
+            }
+        }
+        Some(Value::Object(map)) => {
+            for (network, attached) in map {
+                let aliases = match attached {
+                    Value::Null => Vec::new(),
+                    Value::Object(options) => {
+                        if let Some(key) = options.keys().find(|k| *k != "aliases") {
+                            return Err(user_error(
+                                format!(
+                                    "`networks.{network}.{key}` is not supported by skiff compose"
+                                ),
+                                "a network here says which services may call each other (by name \
+                                 and `aliases`); there are no addresses or interfaces to set",
+                            ));
+                        }
+                        strings(options.get("aliases"), "aliases")?
+                    }
+                    _ => anyhow::bail!("`networks.{network}` must be a mapping"),
+                };
+                for alias in &aliases {
+                    if !crate::settings::is_host_label(&alias.to_ascii_lowercase()) {
+                        return Err(user_error(
+                            format!("`networks.{network}.aliases: {alias}` cannot be a host name"),
+                            "use letters, digits and `-`",
+                        ));
+                    }
+                }
+                let aliases = aliases.iter().map(|a| a.to_ascii_lowercase()).collect();
+                networks.insert(network.clone(), aliases);
+            }
+        }
+        Some(_) => anyhow::bail!("`networks` must be a list or a mapping"),
+    }
+    Ok(networks)
+}
+
+/// The top level's `networks`: their names. A network is a group of services that may call each
+/// other; what Docker sets up for one (a driver, addresses) has no meaning here.
+fn parse_top_networks(value: Option<&Value>) -> anyhow::Result<BTreeSet<String>> {
+    let mut names = BTreeSet::from(["default".to_string()]);
+    let Some(value) = value.filter(|v| !v.is_null()) else {
+        return Ok(names);
+    };
+    let map = value
+        .as_object()
+        .ok_or_else(|| anyhow::anyhow!("the top-level `networks` must be a mapping"))?;
+    for (network, options) in map {
+        let options = match options {
+            Value::Null => continue,
+            Value::Object(options) => options,
+            _ => anyhow::bail!("network `{network}` must be a mapping"),
+        };
+        for (key, setting) in options {
+            let kept = match key.as_str() {
+                "name" | "labels" | "internal" | "attachable" => true,
+                "driver" => matches!(setting.as_str(), Some("bridge" | "default")),
+                _ => false,
+            };
+            if !kept {
+                return Err(user_error(
+                    format!("network `{network}`: `{key}` is not supported by skiff compose"),
+                    "a network here only says which services may call each other in-process; \
+                     `driver: bridge`, `name`, `labels`, `internal` and `attachable` are taken",
+                ));
+            }
+        }
+        names.insert(network.clone());
+    }
+    Ok(names)
 }
 
 /// A mapping or a list of `KEY=VALUE` strings, as Compose allows for `environment` and
@@ -1653,14 +1753,11 @@ impl Project {
     /// names) and in `links` (by alias); every other service of the project is refused, with
     /// the edge to add.
     pub fn links(&self, service: &str) -> skiff_api::Links {
-        let spec = &self.services[service];
-        let mut calls = BTreeMap::new();
-        for dependency in spec.depends_on.keys() {
-            calls.insert(dependency.to_ascii_lowercase(), self.app_name(dependency));
-        }
-        for (alias, linked) in &spec.links {
-            calls.insert(alias.clone(), self.app_name(linked));
-        }
+        let calls: BTreeMap<String, String> = self
+            .peers(service)
+            .into_iter()
+            .map(|(name, peer)| (name, self.app_name(&peer)))
+            .collect();
         let refused = self
             .services
             .keys()
@@ -1669,7 +1766,7 @@ impl Project {
             .map(|other| {
                 let hint = format!(
                     "add `{other}` to `depends_on` (or `links`) of service `{service}` in the \
-                     Compose file"
+                     Compose file, or put both on one of its `networks`"
                 );
                 (other, hint)
             })
@@ -1677,14 +1774,41 @@ impl Project {
         skiff_api::Links { calls, refused }
     }
 
+    /// The services `service` has an edge to, by each name it may call them: those it names in
+    /// `depends_on` (by name) and `links` (by alias), and those it shares a network with (by
+    /// name, and by their aliases on that network).
+    fn peers(&self, service: &str) -> BTreeMap<String, String> {
+        let spec = &self.services[service];
+        let mut peers = BTreeMap::new();
+        for network in spec.networks.keys() {
+            for (other, other_spec) in &self.services {
+                let Some(aliases) = other_spec.networks.get(network) else {
+                    continue;
+                };
+                if other != service {
+                    peers.insert(other.to_ascii_lowercase(), other.clone());
+                    for alias in aliases {
+                        peers.insert(alias.clone(), other.clone());
+                    }
+                }
+            }
+        }
+        for dependency in spec.depends_on.keys() {
+            peers.insert(dependency.to_ascii_lowercase(), dependency.clone());
+        }
+        for (alias, linked) in &spec.links {
+            peers.insert(alias.clone(), linked.clone());
+        }
+        peers
+    }
+
     /// The ports of the services `service` has an edge to (TCP and UDP), as network grants: a
     /// service listening itself (`ports` of a command) is reached over loopback, and only along
     /// edges.
     pub fn edge_ports(&self, service: &str) -> Vec<skiff_capabilities::Endpoint> {
-        let spec = &self.services[service];
-        let linked: BTreeSet<&String> = spec.depends_on.keys().chain(spec.links.values()).collect();
+        let linked: BTreeSet<String> = self.peers(service).into_values().collect();
         let mut endpoints = Vec::new();
-        for other in linked {
+        for other in &linked {
             for port in &self.services[other].ports {
                 let Some(addr) = skiff_capabilities::parse_listen(port).map(|l| l.addr()) else {
                     continue;
@@ -1759,6 +1883,17 @@ impl Project {
             }
             if let Some(name) = &s.container_name {
                 out.insert("container_name".into(), name.clone().into());
+            }
+            if !s.networks.is_empty() {
+                let networks: Map<String, Value> = s
+                    .networks
+                    .iter()
+                    .map(|(name, aliases)| match aliases.is_empty() {
+                        true => (name.clone(), Value::Null),
+                        false => (name.clone(), serde_json::json!({ "aliases": aliases })),
+                    })
+                    .collect();
+                out.insert("networks".into(), networks.into());
             }
             if !s.pull_policy.is_missing() {
                 out.insert("pull_policy".into(), serde_json::json!(s.pull_policy));
@@ -1848,7 +1983,18 @@ impl Project {
             }
             services.insert(name.clone(), out.into());
         }
-        serde_json::json!({"name": self.name, "services": services})
+        let networks: Map<String, Value> = self
+            .services
+            .values()
+            .flat_map(|s| s.networks.keys())
+            .filter(|n| *n != "default")
+            .map(|n| (n.clone(), Value::Object(Map::new())))
+            .collect();
+        let mut project = serde_json::json!({"name": self.name, "services": services});
+        if !networks.is_empty() {
+            project["networks"] = networks.into();
+        }
+        project
     }
 }
 

@@ -168,7 +168,9 @@ impl ManifestError {
     pub fn hint(&self) -> Option<String> {
         let hint = match self {
             ManifestError::NotFound { path }
-                if path.parent().is_some_and(|dir| dir.join("Dockerfile").is_file()) =>
+                if path
+                    .parent()
+                    .is_some_and(|dir| dir.join("Dockerfile").is_file()) =>
             {
                 "Skiff builds from a skiff.toml, not a Dockerfile (no container runs its steps): \
                  write one beside it, with the `.wasm` the Dockerfile copies as `[build] wasm`, \

@@ -198,6 +198,88 @@ services:
     compose(&["down"]).success();
 }
 
+/// Compose's `networks`, as groups of services that may call each other: the services on a
+/// network reach each other by name and by their aliases there, both ways; a service on no
+/// network with it is still refused. A network the file does not declare, or one with what
+/// Docker sets up for a container network (addresses), is refused before anything starts.
+#[test]
+fn services_on_a_network_call_each_other() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let file = write_file(
+        dir.path(),
+        "compose.yaml",
+        format!(
+            r#"
+services:
+  front:
+    image: {P2_HTTP_OUTBOUND}
+    networks: [backend]
+    x-skiff:
+      routes: [/front]
+  api:
+    image: {P2_HTTP_CALLER}
+    networks:
+      backend:
+        aliases: [orders]
+  admin:
+    image: {P2_HTTP_HELLO}
+    networks: [office]
+networks:
+  backend:
+    driver: bridge
+  office: {{}}
+"#
+        ),
+    );
+    let compose = |args: &[&str]| {
+        let mut all = vec!["compose", "-f", file.to_str().unwrap(), "-p", "shop"];
+        all.extend_from_slice(args);
+        daemon.run(&all)
+    };
+    compose(&["config"])
+        .success()
+        .stdout_has("aliases:")
+        .stdout_has("backend:");
+    compose(&["up", "-d"]).success();
+    for target in ["http://api/", "http://orders/", "http://orders.internal/"] {
+        assert_eq!(
+            call_through(&daemon, "/front", target),
+            (StatusCode::OK, "upstream 200: caller: shop-front\n".into()),
+            "{target}"
+        );
+    }
+    // Both ways: `api` may call `front`; nobody on `backend` may call `admin`.
+    assert_eq!(
+        daemon.app("shop-api")["links"]["calls"]["front"],
+        "shop-front"
+    );
+    let (status, body) = call_through(&daemon, "/front", "http://admin/");
+    assert_eq!(status, StatusCode::BAD_GATEWAY, "{body}");
+    compose(&["logs", "front"])
+        .success()
+        .stderr_has("put both on one of its `networks`");
+    compose(&["down"]).success();
+
+    for (networks, error) in [
+        ("", "which the file does not declare"),
+        (
+            "networks:\n  backend:\n    ipam: {config: [{subnet: 10.5.0.0/16}]}\n  office: {}\n",
+            "network `backend`: `ipam` is not supported",
+        ),
+    ] {
+        let text = std::fs::read_to_string(&file).unwrap();
+        let body = text
+            .split("networks:\n  backend:\n    driver")
+            .next()
+            .unwrap();
+        std::fs::write(&file, format!("{body}{networks}")).unwrap();
+        compose(&["up", "-d"]).code(125).stderr_has(error);
+        assert!(daemon.run(&["ps", "-a", "-q"]).stdout.is_empty());
+        std::fs::write(&file, &text).unwrap();
+    }
+}
+
 /// `links:` naming a service the file does not define is refused before anything starts.
 #[test]
 fn a_link_to_no_service_is_refused() {
