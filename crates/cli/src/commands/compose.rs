@@ -57,6 +57,7 @@ pub struct Compose {
 #[derive(Debug, Subcommand)]
 enum Verb {
     /// Check the file and print it resolved (paths absolute, one form per key) as YAML
+    #[command(alias = "convert")]
     Config {
         /// Only the service names, one per line, in start order
         #[arg(long)]
@@ -217,6 +218,12 @@ enum Verb {
         /// The services [default: all with an image reference]
         services: Vec<String>,
     },
+    /// Print the version of `skiff compose` (Skiff's own)
+    Version {
+        /// Only the number
+        #[arg(long)]
+        short: bool,
+    },
     /// List the projects that have apps in the daemon: NAME STATUS CONFIG FILE (no file needed)
     Ls {
         /// Also projects whose apps have all ended or were stopped
@@ -323,6 +330,12 @@ struct Up {
     /// Attached: prefix each line with the time it was written
     #[arg(long)]
     timestamps: bool,
+    /// Attached: show only these services' output (repeatable) [default: all]
+    #[arg(long, value_name = "SERVICE")]
+    attach: Vec<String>,
+    /// Attached: do not show these services' output (repeatable)
+    #[arg(long, value_name = "SERVICE")]
+    no_attach: Vec<String>,
     #[command(flatten)]
     shown: Shown,
     /// Only these services (and what they depend on) [default: all]
@@ -393,8 +406,17 @@ struct Grace {
 impl Compose {
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
         // The projects are the daemon's: no file is read.
-        if let Verb::Ls { all, quiet } = self.verb {
-            return ls(global, all, quiet);
+        match self.verb {
+            Verb::Ls { all, quiet } => return ls(global, all, quiet),
+            Verb::Version { short } => {
+                let version = env!("CARGO_PKG_VERSION");
+                match short {
+                    true => println!("{version}"),
+                    false => println!("skiff compose version {version}"),
+                }
+                return Ok(ExitCode::SUCCESS);
+            }
+            _ => {}
         }
         let file = crate::compose::find_file(self.file.as_deref())?;
         let mut profiles = self.profiles.clone();
@@ -409,7 +431,9 @@ impl Compose {
         };
         let project = crate::compose::load(&file, &options)?;
         match self.verb {
-            Verb::Ls { .. } => unreachable!("answered before the file is read"),
+            Verb::Ls { .. } | Verb::Version { .. } => {
+                unreachable!("answered before the file is read")
+            }
             Verb::Config { quiet: true, .. } => Ok(ExitCode::SUCCESS),
             Verb::Config { services: true, .. } => {
                 for service in project.start_order()? {
@@ -913,6 +937,8 @@ impl Up {
         project: &Project,
         file: &std::path::Path,
     ) -> anyhow::Result<ExitCode> {
+        // Attached, the output from here on, as Docker attaches before it starts a container.
+        let began = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true);
         let mut order = wanted(project, &self.services)?;
         if self.no_deps && !self.services.is_empty() {
             order.retain(|service| self.services.contains(service));
@@ -1128,13 +1154,29 @@ impl Up {
             let view = LogView {
                 query: LogsQuery {
                     follow: true,
+                    since: Some(began),
                     ..LogsQuery::default()
                 },
                 until: None,
                 timestamps: self.timestamps,
                 prefix: !self.shown.no_log_prefix,
             };
-            let output = logs(global, apps, &view);
+            let shown: Vec<AppInfo> = apps
+                .into_iter()
+                .filter(|app| {
+                    let service = service_of(app).to_string();
+                    (self.attach.is_empty() || self.attach.contains(&service))
+                        && !self.no_attach.contains(&service)
+                })
+                .collect();
+            // With no output to show, until Ctrl-C (or an abort).
+            let showing = !shown.is_empty();
+            let output = async {
+                match showing {
+                    false => std::future::pending().await,
+                    true => logs(global, shown, &view).await,
+                }
+            };
             tokio::pin!(output);
             let ended = tokio::select! {
                 result = &mut output => return result.map(|_| None),
@@ -1156,8 +1198,13 @@ impl Up {
                 }
                 anyhow::Ok(())
             };
-            let (shown, stopped) = tokio::join!(output, stopping);
-            shown.and(stopped)?;
+            match showing {
+                true => {
+                    let (shown, stopped) = tokio::join!(output, stopping);
+                    shown.and(stopped)?;
+                }
+                false => stopping.await?,
+            }
             anyhow::Ok(ended.map(|(_, code)| code))
         })?;
         let code = match &code_from {

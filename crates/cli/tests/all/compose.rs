@@ -886,6 +886,35 @@ services:
     compose(&daemon, dir.path(), &["logs", "--no-log-prefix"])
         .success()
         .stdout_is("GREETING=ho\n");
+    // Attached: only the services asked for show their output.
+    compose(
+        &daemon,
+        dir.path(),
+        &["up", "--no-deps", "--attach", "printer", "printer"],
+    )
+    .success()
+    .stdout_is("printer | GREETING=ho\n");
+    compose(
+        &daemon,
+        dir.path(),
+        &[
+            "up",
+            "--no-deps",
+            "--no-attach",
+            "printer",
+            "--abort-on-container-exit",
+            "printer",
+        ],
+    )
+    .success()
+    .stdout_is("")
+    .stderr_has("demo-printer exited with code 0");
+    compose(&daemon, dir.path(), &["convert", "--services"])
+        .success()
+        .stdout_is("base\nprinter\n");
+    compose(&daemon, dir.path(), &["version", "--short"])
+        .success()
+        .stdout_is(&format!("{}\n", env!("CARGO_PKG_VERSION")));
     compose(&daemon, dir.path(), &["down", "-v", "--remove-orphans"]).success();
     daemon.run(&["ps", "-a", "-q"]).success().stdout_is("");
 }
