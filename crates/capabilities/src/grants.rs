@@ -206,11 +206,27 @@ impl FromStr for DirGrant {
         let (Some(host), Some(guest)) = (parts.next(), parts.next()) else {
             return Err(err("missing the guest directory"));
         };
-        let read_only = match parts.next() {
-            None | Some("rw") => false,
-            Some("ro") => true,
-            Some(_) => return Err(err("the mode must be `ro` or `rw`")),
-        };
+        // Docker's options, comma-separated: `ro`/`rw`, and those that change nothing for a
+        // directory the app reaches through Skiff's own process (SELinux relabelling `z`/`Z`,
+        // mount propagation, `nocopy`, macOS's consistency hints), taken as Docker takes them.
+        let mut read_only = None;
+        for option in parts.next().into_iter().flat_map(|o| o.split(',')) {
+            let ro = match option {
+                "ro" => true,
+                "rw" => false,
+                "z" | "Z" | "shared" | "rshared" | "slave" | "rslave" | "private" | "rprivate"
+                | "nocopy" | "consistent" | "cached" | "delegated" => continue,
+                _ => {
+                    return Err(err("the options must be `ro` or `rw` (Docker's `z`, `Z`, \
+                                     propagation, `nocopy` and `cached` are taken)"));
+                }
+            };
+            if read_only.is_some_and(|was| was != ro) {
+                return Err(err("both `ro` and `rw`"));
+            }
+            read_only = Some(ro);
+        }
+        let read_only = read_only.unwrap_or(false);
         if parts.next().is_some() {
             return Err(err("too many `:`"));
         }
@@ -609,6 +625,16 @@ mod tests {
             let v: DirGrant = spec.parse().unwrap();
             assert_eq!(v.guest, name, "{spec}");
         }
+        // Docker's other options change nothing here and are taken; `ro` among them counts.
+        for (spec, read_only) in [
+            ("/a:/b:z", false),
+            ("/a:/b:ro,Z", true),
+            ("/a:/b:cached", false),
+            ("/a:/b:rprivate,ro", true),
+        ] {
+            let v: DirGrant = spec.parse().unwrap();
+            assert_eq!((v.guest.as_str(), v.read_only), ("/b", read_only), "{spec}");
+        }
         for bad in [
             "/data",
             "/data:",
@@ -616,6 +642,8 @@ mod tests {
             "/data:rw",
             "/a:rel/../x",
             "/a:/b:rx",
+            "/a:/b:ro,rw",
+            "/a:/b:ro,",
             ":/b",
             "/a:/b:ro:x",
             "/a:/../etc",

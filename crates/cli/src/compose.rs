@@ -1348,15 +1348,7 @@ fn bind_mount(spec: &str, dir: &Path) -> anyhow::Result<String> {
             .join(rest.trim_start_matches('/')),
         None => resolve(dir, host),
     };
-    if let Some(mode) = mode
-        && mode != "ro"
-        && mode != "rw"
-    {
-        return Err(user_error(
-            format!("volume `{spec}`: option `{mode}` is not supported"),
-            "use `:ro` or `:rw`",
-        ));
-    }
+    // The options (`ro`, and Docker's `z`, `cached`, ... that change nothing here) are `-v`'s.
     let spec = match mode {
         Some(mode) => format!("{}:{guest}:{mode}", host.display()),
         None => format!("{}:{guest}", host.display()),
@@ -2092,6 +2084,16 @@ services:
         assert!(refused.contains("`pull_policy: daily`"), "{refused}");
         assert!(service("pull_policy: build").contains("`pull_policy: build` is not supported"));
         assert!(service("read_only: yes please").contains("`read_only` must be true or false"));
+        // Docker's volume options that change nothing here are taken, `ro` among them counts.
+        let p = project(
+            "services:\n  web:\n    image: a:1\n    volumes: ['./d:/d:ro,z', './e:/e:cached']\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.services["web"].volumes,
+            ["/srv/My Shop/d:/d:ro,z", "/srv/My Shop/e:/e:cached"]
+        );
+        assert!(service("volumes: ['./d:/d:rx']").contains("the options must be `ro` or `rw`"));
     }
 
     #[test]
