@@ -156,6 +156,24 @@ impl GrantFlags {
             env.extend(parse_env_assignment(spec, lookup)?);
         }
         let cwd = std::env::current_dir().context("cannot read the current directory")?;
+        // `-v NAME:/data` is a named volume to a Docker user; here it is the directory `./NAME`
+        // (as `wasmtime run --dir` takes it), so one that does not exist says both.
+        if let Some(grant) = self.volumes.iter().find(|g| {
+            let host = g.host.to_string_lossy();
+            !host.starts_with(['.', '/', '~']) && !host.contains('/') && !cwd.join(&g.host).exists()
+        }) {
+            let name = grant.host.display();
+            return Err(crate::errors::user_error(
+                format!(
+                    "`-v {name}:{}`: no directory `./{name}` to mount (Skiff has no named volumes)",
+                    grant.guest
+                ),
+                format!(
+                    "mount a host directory: create `./{name}`, or give its path (`-v /srv/{name}:{}`)",
+                    grant.guest
+                ),
+            ));
+        }
         let dirs = self
             .volumes
             .iter()

@@ -155,6 +155,26 @@ fn missing_volume_directory() {
         .run(&["run", "-v", "/tmp:ro", P1_CLI_HELLO])
         .code(125)
         .stderr_has("the mode comes after the guest directory");
+    // A Docker named volume: the directory `./NAME` here, and the error says both.
+    let dir = tempfile::tempdir().unwrap();
+    let skiff = Skiff::new();
+    let named = |skiff: &Skiff| {
+        skiff.run_with(
+            skiff
+                .command()
+                .args(["run", "-v", "cache:/cache", P1_CLI_HELLO])
+                .current_dir(dir.path()),
+            b"",
+        )
+    };
+    named(&skiff)
+        .code(125)
+        .stderr_has(
+            "`-v cache:/cache`: no directory `./cache` to mount (Skiff has no named volumes)",
+        )
+        .stderr_has("hint: mount a host directory");
+    std::fs::create_dir(dir.path().join("cache")).unwrap();
+    named(&skiff).success().stdout_is("Hello, world!\n");
 }
 
 #[test]
