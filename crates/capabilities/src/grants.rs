@@ -382,7 +382,14 @@ impl FromStr for NetworkPolicy {
             _ => {}
         }
         let Some(list) = spec.strip_prefix("allow=") else {
-            return Err(err("unknown policy".into()));
+            // Docker's network names (`bridge`, a user-defined network, `container:NAME`): an
+            // app has no network interface to attach; it reaches what it is granted.
+            return Err(err(
+                "unknown policy (Skiff has no container networks: an app reaches only the \
+                 destinations it is granted, and apps of the daemon call each other with \
+                 `--link`)"
+                    .into(),
+            ));
         };
         let endpoints = list
             .split(',')
@@ -672,6 +679,9 @@ mod tests {
         for bad in ["image,none", "images", "image,", "image,example.com:443"] {
             assert!(flag(bad).is_err(), "{bad}");
         }
+        // Docker's network names say what Skiff has instead.
+        let bridge = flag("bridge").unwrap_err().to_string();
+        assert!(bridge.contains("no container networks"), "{bridge}");
     }
 
     #[test]
