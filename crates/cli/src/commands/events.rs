@@ -12,7 +12,7 @@ use crate::settings::GlobalFlags;
 /// Show the apps' events as they happen, one per line: AT APP KIND DETAIL
 ///
 /// Kinds: created, started, exited, restarted, oom, limit-exceeded, stopped, removed,
-/// renamed, health_status.
+/// renamed, updated, paused, unpaused, health_status.
 #[derive(Debug, Args)]
 pub struct Events {
     /// First print the events the daemon recorded before this command started
