@@ -115,6 +115,46 @@ impl Apps {
     }
 }
 
+/// One `skiff events --filter` (clap's value parser): `app=NAME`, `container=NAME` (Docker's
+/// word for it) or `event=KIND`; `type=container` is taken (every event is an app's).
+pub fn parse_event(spec: &str) -> Result<(String, String), String> {
+    match spec.split_once('=') {
+        Some(("app" | "container", name)) => Ok(("app".into(), name.into())),
+        Some(("event", kind)) => Ok(("event".into(), kind.into())),
+        Some(("type", "container")) => Ok(("type".into(), "container".into())),
+        _ => Err(format!(
+            "`{spec}`: expected `app=NAME`, `container=NAME` or `event=KIND`"
+        )),
+    }
+}
+
+/// What `skiff events --filter` keeps.
+#[derive(Debug, Default)]
+pub struct Events {
+    apps: Vec<String>,
+    kinds: Vec<String>,
+}
+
+impl Events {
+    /// From filters [`parse_event`] read.
+    pub fn new(filters: &[(String, String)]) -> Events {
+        let mut events = Events::default();
+        for (key, value) in filters {
+            match key.as_str() {
+                "app" => events.apps.push(value.clone()),
+                "event" => events.kinds.push(value.clone()),
+                _ => {}
+            }
+        }
+        events
+    }
+
+    pub fn matches(&self, event: &skiff_api::Event) -> bool {
+        any_or_none(&self.apps, |app| *app == event.app)
+            && any_or_none(&self.kinds, |kind| *kind == event.kind)
+    }
+}
+
 /// What `skiff images --filter` keeps.
 #[derive(Debug, Default)]
 pub struct Images {

@@ -43,16 +43,11 @@ pub struct Linked {
 }
 
 impl Linked {
-    pub fn new(
-        caller: String,
-        links: Links,
-        supervisor: Weak<Supervisor>,
-        calls: Arc<Calls>,
-    ) -> Linked {
+    pub fn new(caller: String, links: Links, supervisor: Weak<Supervisor>) -> Linked {
         Linked {
             names: Mutex::new((caller, links)),
             supervisor,
-            calls,
+            calls: Arc::default(),
         }
     }
 }
@@ -156,13 +151,13 @@ pub fn render_prometheus(edges: &[(String, CallStats)]) -> String {
 #[cfg(test)]
 mod tests {
     use std::collections::BTreeMap;
-    use std::sync::{Arc, Weak};
+    use std::sync::Weak;
 
     use http_body_util::{BodyExt as _, Empty};
     use skiff_api::Links;
     use skiff_runtime::{PeerCall, Peers, WasiBody};
 
-    use super::{Calls, Linked};
+    use super::Linked;
 
     fn front() -> Linked {
         Linked::new(
@@ -173,7 +168,6 @@ mod tests {
             },
             // No daemon behind it: a linked call finds no app.
             Weak::new(),
-            Arc::new(Calls::default()),
         )
     }
 

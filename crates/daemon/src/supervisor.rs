@@ -25,7 +25,7 @@ use tokio::sync::{broadcast, watch};
 use crate::code::Code;
 use crate::health::Probe;
 use crate::http::HttpSlot;
-use crate::links::{Calls, Linked};
+use crate::links::Linked;
 use crate::logs::AppLog;
 
 /// How long HTTP requests in flight may run on when the daemon stops or an HTTP app is removed.
@@ -121,9 +121,7 @@ pub struct Slot {
     /// `skiff pause`: on, none of its instances runs guest code. Not saved: a daemon restart
     /// starts its apps unpaused.
     pause: skiff_runtime::Pause,
-    /// Its in-process calls to other apps.
-    calls: Arc<Calls>,
-    /// Its name and links, as its calls see them.
+    /// Its name and links, as its in-process calls see them, and those calls counted.
     linked: Arc<Linked>,
     pub log: Arc<AppLog>,
     record: Mutex<AppRecord>,
@@ -238,7 +236,7 @@ impl Supervisor {
             .unwrap()
             .iter()
             .flat_map(|(name, slot)| {
-                let calls = slot.calls.snapshot();
+                let calls = slot.linked.calls.snapshot();
                 calls.into_iter().map(move |c| (name.clone(), c))
             })
             .collect();
@@ -458,12 +456,10 @@ impl Supervisor {
 
     fn insert(self: &Arc<Self>, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
         let log = AppLog::open(&self.logs_dir, &record.name);
-        let calls = Arc::new(Calls::default());
         let linked = Arc::new(Linked::new(
             record.name.clone(),
             record.links.clone(),
             Arc::downgrade(self),
-            calls.clone(),
         ));
         let peers: Arc<dyn Peers> = linked.clone();
         if let Some(check) = &record.health {
@@ -535,7 +531,6 @@ impl Supervisor {
                 .fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             workload,
             pause,
-            calls,
             linked,
             log,
             record: Mutex::new(record.clone()),
@@ -981,9 +976,17 @@ impl Supervisor {
         // What can fail outside the state goes first, and is undone if the state cannot be
         // saved: the log files, then the route.
         let context = format!("`{name}` was not renamed");
-        slot.log
-            .rename(new)
-            .map_err(|e| Fail::new(500, format!("{context}: cannot move its logs: {e}"), None))?;
+        slot.log.rename(new).map_err(|e| {
+            let hint = format!(
+                "check that the daemon can write `{}` (its permissions, free space)",
+                self.logs_dir.display()
+            );
+            Fail::new(
+                500,
+                format!("{context}: cannot move its logs: {e}"),
+                Some(&hint),
+            )
+        })?;
         let serving = *slot.state.borrow() == AppState::Serving;
         let moved = match &slot.workload {
             Workload::Http(http) => http.rename(&self.gateway, new, serving),
@@ -1011,8 +1014,7 @@ impl Supervisor {
             }
         };
         *record = renamed;
-        slot.linked.names.lock().unwrap().0 = new.to_string();
-        slot.linked.names.lock().unwrap().1 = record.links.clone();
+        *slot.linked.names.lock().unwrap() = (new.to_string(), record.links.clone());
         for ((caller, _), saved) in callers.iter().zip(relinked) {
             caller.linked.names.lock().unwrap().1 = saved.links.clone();
             let mut current = caller.record.lock().unwrap();
@@ -1138,7 +1140,7 @@ impl Supervisor {
             paused: slot.pause.is_paused(),
             labels: record.labels,
             links: record.links,
-            calls: slot.calls.snapshot(),
+            calls: slot.linked.calls.snapshot(),
             health: slot.health.as_ref().map(|h| h.lock().unwrap().clone()),
             stop_timeout: record.stop_timeout,
         }

@@ -1171,15 +1171,10 @@ impl Up {
                 .collect();
             // With no output to show, until Ctrl-C (or an abort).
             let showing = !shown.is_empty();
-            let output = async {
-                match showing {
-                    false => std::future::pending().await,
-                    true => logs(global, shown, &view).await,
-                }
-            };
+            let output = logs(global, shown, &view);
             tokio::pin!(output);
             let ended = tokio::select! {
-                result = &mut output => return result.map(|_| None),
+                result = &mut output, if showing => return result.map(|_| None),
                 _ = tokio::signal::ctrl_c() => None,
                 ended = first_end(&client, &ends), if watched => Some(ended?),
             };
@@ -1198,12 +1193,11 @@ impl Up {
                 }
                 anyhow::Ok(())
             };
-            match showing {
-                true => {
-                    let (shown, stopped) = tokio::join!(output, stopping);
-                    shown.and(stopped)?;
-                }
-                false => stopping.await?,
+            if showing {
+                let (shown, stopped) = tokio::join!(output, stopping);
+                shown.and(stopped)?;
+            } else {
+                stopping.await?;
             }
             anyhow::Ok(ended.map(|(_, code)| code))
         })?;
@@ -1392,29 +1386,12 @@ fn prepare_code(
                 .with_context(|| format!("cannot read `{}` (its `image:`)", file.display()))?;
             Ok(format!("sha256:{}", hex::encode(Sha256::digest(bytes))))
         }
-        Source::Image(image) => {
-            let local = match pull {
-                PullPolicy::Always => None,
-                PullPolicy::Missing | PullPolicy::Never => {
-                    skiff_image::resolve_local(store, image)?
-                }
-            };
-            match local {
-                Some((_, digest)) => Ok(digest),
-                None if pull == PullPolicy::Never => Err(user_error(
-                    format!(
-                        "no image `{image}` in the local store, and its pull policy is `never`"
-                    ),
-                    "pull it first with `skiff compose pull`, or change `pull_policy` or `--pull`",
-                )),
-                None => {
-                    if pull == PullPolicy::Missing && !quiet {
-                        eprintln!("Unable to find image `{image}` locally");
-                    }
-                    super::pull::pull(global, store, image, false, quiet)
-                }
-            }
-        }
+        Source::Image(image) => super::pull::by_policy(global, store, image, (pull, quiet), || {
+            user_error(
+                format!("no image `{image}` in the local store, and its pull policy is `never`"),
+                "pull it first with `skiff compose pull`, or change `pull_policy` or `--pull`",
+            )
+        }),
         Source::Build { context, tag } => {
             if !force_build && let Some((_, digest)) = skiff_image::resolve_local(store, tag)? {
                 return Ok(digest);

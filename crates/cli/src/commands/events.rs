@@ -33,35 +33,13 @@ pub struct Events {
     until: Option<String>,
     /// Only some events, as `docker events --filter`: `app=NAME` (or `container=NAME`),
     /// `event=KIND`; repeated, the same key means either, different keys both
-    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = parse_filter)]
+    #[arg(short = 'f', long = "filter", value_name = "KEY=VALUE", value_parser = crate::filter::parse_event)]
     filters: Vec<(String, String)>,
 }
 
-/// `app=NAME`, `container=NAME` (Docker's word for it) or `event=KIND`.
-fn parse_filter(spec: &str) -> Result<(String, String), String> {
-    match spec.split_once('=') {
-        Some(("app" | "container", name)) => Ok(("app".into(), name.into())),
-        Some(("event", kind)) => Ok(("event".into(), kind.into())),
-        Some(("type", "container")) => Ok(("type".into(), "container".into())),
-        _ => Err(format!(
-            "`{spec}`: expected `app=NAME`, `container=NAME` or `event=KIND`"
-        )),
-    }
-}
-
 impl Events {
-    /// Whether the filters and the time range let `event` through.
-    fn shows(&self, event: &Event, since: Option<&str>) -> bool {
-        let passes = |key: &str, value: &str| {
-            let mut wanted = self.filters.iter().filter(|(k, _)| k == key).peekable();
-            wanted.peek().is_none() || wanted.any(|(_, v)| v == value)
-        };
-        since.is_none_or(|since| event.at.as_str() >= since)
-            && passes("app", &event.app)
-            && passes("event", &event.kind)
-    }
-
     pub fn execute(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
+        let filter = crate::filter::Events::new(&self.filters);
         let client = global.client();
         let json = self.format == "json";
         let (since, until) = super::logs::Times::range_of(&self.since, &self.until)?;
@@ -70,7 +48,8 @@ impl Events {
         let past = until.as_ref().is_some_and(|until| *until <= now);
         let mut stdout = std::io::stdout();
         let mut print = |event: &Event| {
-            if !self.shows(event, since.as_deref()) {
+            let after = since.as_ref().is_none_or(|since| event.at >= *since);
+            if !after || !filter.matches(event) {
                 return true;
             }
             if until.as_ref().is_some_and(|until| event.at >= *until) {

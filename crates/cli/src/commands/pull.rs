@@ -63,6 +63,31 @@ pub fn pull(
     Ok(digest)
 }
 
+/// The digest of `image` as `policy` has it (`--pull`, compose's `pull_policy`): the stored one,
+/// else pulled (`missing`); pulled whatever is stored (`always`); the stored one, else the error
+/// `never` makes (`never`). `quiet`: no progress.
+pub fn by_policy(
+    global: &GlobalFlags,
+    store: &Store,
+    image: &str,
+    (policy, quiet): (skiff_api::PullPolicy, bool),
+    never: impl FnOnce() -> anyhow::Error,
+) -> anyhow::Result<String> {
+    use skiff_api::PullPolicy;
+    if policy != PullPolicy::Always
+        && let Some((_, digest)) = skiff_image::resolve_local(store, image)?
+    {
+        return Ok(digest);
+    }
+    if policy == PullPolicy::Never {
+        return Err(never());
+    }
+    if policy == PullPolicy::Missing && !quiet {
+        eprintln!("Unable to find image `{image}` locally");
+    }
+    pull(global, store, image, false, quiet)
+}
+
 /// A stored image by name or digest, or an error saying how to get it.
 pub fn find_local(store: &Store, image: &str) -> anyhow::Result<(String, String)> {
     skiff_image::resolve_local(store, image)?.ok_or_else(|| {

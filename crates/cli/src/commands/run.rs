@@ -454,25 +454,12 @@ fn stored_image(
     image: &str,
     pull: &PullFlags,
 ) -> anyhow::Result<skiff_image::Image> {
-    let local = match pull.pull {
-        PullPolicy::Always => None,
-        PullPolicy::Missing | PullPolicy::Never => skiff_image::resolve_local(store, image)?,
-    };
-    let digest = match local {
-        Some((_, digest)) => digest,
-        None if pull.pull == PullPolicy::Never => {
-            return Err(user_error(
-                format!("no image `{image}` in the local store, and `--pull never` was given"),
-                "pull it first with `skiff pull IMAGE`, or drop `--pull never`",
-            ));
-        }
-        None => {
-            if pull.pull == PullPolicy::Missing && !pull.quiet {
-                eprintln!("Unable to find image `{image}` locally");
-            }
-            crate::commands::pull::pull(global, store, image, false, pull.quiet)?
-        }
-    };
+    let digest = super::pull::by_policy(global, store, image, (pull.pull, pull.quiet), || {
+        user_error(
+            format!("no image `{image}` in the local store, and `--pull never` was given"),
+            "pull it first with `skiff pull IMAGE`, or drop `--pull never`",
+        )
+    })?;
     Ok(skiff_image::Image::open(store, &digest)?)
 }
 
