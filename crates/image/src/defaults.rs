@@ -14,6 +14,8 @@ pub struct AppDefaults {
     /// What follows the program in another tool's image's `Entrypoint`: kept ahead of the
     /// run's arguments, as `docker run IMAGE ARGS` keeps `ENTRYPOINT` and replaces only `CMD`.
     pub entry_args: Vec<String>,
+    /// What `wasi:config/store` answers, below `-S config-var` (a Spin app's component `config`).
+    pub config: Vec<(String, String)>,
 }
 
 impl AppDefaults {
@@ -28,6 +30,9 @@ impl AppDefaults {
 impl Image {
     /// The image's defaults, extracting its static files on first use.
     pub fn defaults(&self, store: &Store) -> Result<AppDefaults, ImageError> {
+        if let (None, Some(spin)) = (&self.app, &self.spin) {
+            return self.spin_defaults(store, spin);
+        }
         let (app, entry_args) = match &self.app {
             Some(app) => (app.clone(), Vec::new()),
             None => self.oci_defaults(),
@@ -59,7 +64,57 @@ impl Image {
             app,
             files,
             entry_args,
+            config: Vec::new(),
         })
+    }
+
+    /// What a Spin app's component is given in Spin: its environment, its files at `/`
+    /// (read-only: a tar of them is stored as a blob of its own and extracted as any files
+    /// layer is), its `config` for `wasi:config/store`, and as declared network destinations
+    /// its `allowed_outbound_hosts`.
+    fn spin_defaults(
+        &self,
+        store: &Store,
+        spin: &crate::spin::SpinApp,
+    ) -> Result<AppDefaults, ImageError> {
+        let mut files = Vec::new();
+        if let Some(tar) = spin.files_tar(store, &self.digest, &self.manifest)? {
+            let digest = store.put(&tar)?;
+            let layer = oci_client::manifest::OciDescriptor {
+                media_type: crate::media::SKIFF_FILES.into(),
+                digest,
+                size: tar.len() as i64,
+                ..Default::default()
+            };
+            files.push(DirGrant {
+                host: crate::materialize_files(store, &layer)?,
+                guest: "/".into(),
+                read_only: true,
+            });
+        }
+        let app = AppConfig {
+            name: self.digest.clone(),
+            env: spin.env(),
+            network: spin.network(),
+            ..Default::default()
+        };
+        Ok(AppDefaults {
+            app,
+            files,
+            entry_args: Vec::new(),
+            config: spin.config(),
+        })
+    }
+
+    /// The blob a Spin app's files are stored in once run, which `prune` keeps while the image
+    /// is named.
+    pub(crate) fn spin_files(&self, store: &Store) -> Option<String> {
+        let tar = self
+            .spin
+            .as_ref()?
+            .files_tar(store, &self.digest, &self.manifest)
+            .ok()??;
+        Some(crate::digest_of(&tar))
     }
 
     /// What an image another tool made asks of a run, as `docker run` reads its OCI config:
@@ -141,7 +196,12 @@ pub fn merge_grants(
         network,
         listen: flags.listen.clone(),
         listen_udp: flags.listen_udp.clone(),
-        config: flags.config.clone(),
+        config: defaults
+            .map(|d| d.config.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .chain(flags.config.iter().cloned())
+            .collect(),
         keyvalue: flags.keyvalue.clone(),
         nn: flags.nn.clone(),
         sockets: flags.sockets,

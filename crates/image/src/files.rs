@@ -124,7 +124,7 @@ fn unpack(reader: impl Read, dest: &Path) -> Result<(), String> {
 }
 
 /// `path` if it is one or more plain names (`./` allowed), else `None`.
-fn plain_relative(path: &Path) -> Option<PathBuf> {
+pub(crate) fn plain_relative(path: &Path) -> Option<PathBuf> {
     let mut out = PathBuf::new();
     for component in path.components() {
         match component {

@@ -30,6 +30,12 @@ pub enum ImageError {
     #[error("the image `{digest}` holds {count} Wasm components; Skiff runs one per app")]
     ManyComponents { digest: String, count: usize },
     #[error(
+        "the Spin app `{digest}` has several components ({components}); Skiff runs one per app"
+    )]
+    SpinComponents { digest: String, components: String },
+    #[error("the Spin app `{digest}` is refused: {reason}")]
+    BadSpinApp { digest: String, reason: String },
+    #[error(
         "the image `{digest}` has a descriptor whose digest `{bad}` is not `sha256:` and 64 lowercase hex digits"
     )]
     BadDescriptorDigest { digest: String, bad: String },
@@ -64,6 +70,11 @@ impl ImageError {
                  kept: ask its author for an image built with `skiff build` or another OCI tool"
                     .into(),
             ),
+            ImageError::SpinComponents { .. } => Some(
+                "publish each component as an app of its own (a `spin.toml` of one \
+                 component), or run it with `spin up`"
+                    .into(),
+            ),
             ImageError::NoWasmPlatform { .. } => Some(
                 "it was built for other platforms only: build it for `wasi/wasm` (`docker \
                  buildx build --platform wasi/wasm`), or with `skiff build`"
@@ -94,6 +105,8 @@ pub struct Image {
     pub config: serde_json::Value,
     /// Skiff's resolved app config, when the image was built by Skiff.
     pub app: Option<AppConfig>,
+    /// The Spin app's component, for an image `spin registry push` published.
+    pub(crate) spin: Option<crate::spin::SpinApp>,
     pub wasm: WasmSource,
 }
 
@@ -138,12 +151,17 @@ impl Image {
             ),
             None => None,
         };
-        let wasm = find_wasm(store, digest, &manifest, &config)?;
+        let spin = crate::spin::read(store, digest, &manifest)?;
+        let wasm = match &spin {
+            Some(spin) => WasmSource::Layer(spin.wasm_layer(digest, &manifest)?),
+            None => find_wasm(store, digest, &manifest, &config)?,
+        };
         Ok(Image {
             digest: digest.to_string(),
             manifest,
             config,
             app,
+            spin,
             wasm,
         })
     }

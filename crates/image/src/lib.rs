@@ -19,6 +19,7 @@ mod layout;
 pub mod limits;
 pub mod media;
 mod registry;
+mod spin;
 mod store;
 pub mod toolchain;
 

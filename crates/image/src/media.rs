@@ -20,7 +20,11 @@ pub const SKIFF_FILES: &str = "application/vnd.skiff.files.v1.tar";
 pub const RUNWASI_COMPONENT_LAYER: &str =
     "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
 pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
-pub const SPIN_CONFIG: &str = "application/vnd.fermyon.spin.application.v1+config";
+/// Spin's locked app (`spin registry push`): a layer, or the config blob in images of Spin
+/// before 2.0.
+pub const SPIN_APP: &str = "application/vnd.fermyon.spin.application.v1+config";
+/// A Spin app's archive of its files (`SPIN_OCI_ARCHIVE_LAYERS`).
+pub const SPIN_ARCHIVE_LAYER: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
 /// wasmCloud's (`wash push`) and the Istio/Envoy Wasm plugin image's "oci" variant.
 pub const MODULE_WASM_LAYER: &str = "application/vnd.module.wasm.content.layer.v1+wasm";
 

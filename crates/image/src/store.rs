@@ -471,6 +471,12 @@ impl Store {
                 reachable.insert(manifest.config.digest);
                 reachable.extend(manifest.layers.into_iter().map(|l| l.digest));
             }
+            // A Spin app's files, stored as a tar of their own when it first ran.
+            if let Ok(image) = crate::Image::open(self, &entry.digest)
+                && let Some(files) = image.spin_files(self)
+            {
+                reachable.insert(files);
+            }
         }
         let (mut count, mut bytes) = (0, 0);
         for digest in self.blobs()? {

@@ -86,6 +86,19 @@ impl Inspect {
             let mut defaults = image.defaults(&store)?;
             defaults.app.args = defaults.args(None);
             print_defaults(&defaults.app);
+            // A Spin app's files, `wasi:config` values and outbound hosts.
+            for file in &defaults.files {
+                println!("Files:    {} (read-only)", file.guest);
+            }
+            for (key, value) in &defaults.config {
+                println!("Config:   {key}={value}");
+            }
+            if defaults.app.network != NetworkPolicy::None {
+                println!(
+                    "Network:  {} (applies with `--network image`)",
+                    defaults.app.network
+                );
+            }
             return Ok(ExitCode::SUCCESS);
         };
         println!("App:      {} {} ({})", app.name, app.version, app.kind);

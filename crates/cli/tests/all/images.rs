@@ -4,7 +4,7 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use skiff_test_programs_artifacts::{
-    P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_GET,
+    P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_GET,
 };
 
 use crate::registry::{Registry, Response};
@@ -821,6 +821,164 @@ pub(crate) fn write_layout<'a>(
 /// An image built by Docker (`FROM scratch`, `COPY`, `ENV`, `ENTRYPOINT`, `CMD`) runs as `docker
 /// run` would run it: with its `Env` (a `-e` wins) and as arguments those after the program in
 /// `Entrypoint`, then the run's own or else `Cmd`.
+/// Pushes a Spin app as `spin registry push` lays it out: an OCI config, a Wasm layer per
+/// component, a data layer per file (or an archive layer of them), and the locked app as a
+/// layer of its own; `locked` names the Wasm as `{WASM}`.
+fn push_spin_app(
+    registry: &Registry,
+    repo: &str,
+    wasm: &[u8],
+    data: &[(&str, &[u8])],
+    locked: &str,
+) -> String {
+    const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
+    let config = br#"{"architecture":"wasm","os":"wasip1","config":{}}"#;
+    let mut layers = vec![descriptor(
+        "application/vnd.wasm.content.layer.v1+wasm",
+        &push_blob(registry, repo, wasm),
+        wasm.len(),
+    )];
+    for (media_type, bytes) in data {
+        layers.push(descriptor(
+            media_type,
+            &push_blob(registry, repo, bytes),
+            bytes.len(),
+        ));
+    }
+    let locked = locked.replace("{WASM}", &skiff_image::digest_of(wasm));
+    layers.push(descriptor(
+        "application/vnd.fermyon.spin.application.v1+config",
+        &push_blob(registry, repo, locked.as_bytes()),
+        locked.len(),
+    ));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": descriptor(CONFIG, &push_blob(registry, repo, config), config.len()),
+        "layers": layers,
+    });
+    push_manifest(registry, repo, "1", &manifest);
+    registry.url(&format!("{repo}:1"))
+}
+
+#[test]
+fn spin_apps_run_with_their_files_env_and_variables() {
+    const DATA: &str = "application/vnd.wasm.content.layer.v1+data";
+    const ARCHIVE: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
+    let registry = Registry::start();
+    let skiff = Skiff::new();
+    // Files: one in a data layer, one inlined (Spin inlines up to 128 bytes), one in an
+    // archive layer; all at `/` in the guest, read-only.
+    let page = b"<h1>hello from a Spin data layer</h1>\n".repeat(8);
+    let mut archive = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    archive
+        .write_all(&tar_of(&[("logo.svg", b"<svg/>\n")]))
+        .unwrap();
+    let archive = archive.finish().unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+            "triggers":[{{"id":"t","trigger_type":"command","trigger_config":{{"component":"site"}}}}],
+            "components":[{{"id":"site","source":{{"content_type":"application/wasm","digest":"{{WASM}}"}},
+              "files":[{{"digest":"{page}","path":"static/index.html"}},
+                       {{"inline":"dGlueQo=","digest":"{tiny}","path":"tiny.txt"}},
+                       {{"digest":"{logo}","path":"static/logo.svg"}}]}}]}}"#,
+        page = skiff_image::digest_of(&page),
+        tiny = skiff_image::digest_of(b"tiny\n"),
+        logo = skiff_image::digest_of(b"<svg/>\n"),
+    );
+    let image = push_spin_app(
+        &registry,
+        "spin/site",
+        &std::fs::read(P2_CLI_READ_FILE).unwrap(),
+        &[(DATA, &page), (ARCHIVE, &archive)],
+        &locked,
+    );
+    skiff
+        .run(&["run", &image, "/static/index.html"])
+        .success()
+        .stdout_is(std::str::from_utf8(&page).unwrap());
+    skiff
+        .run(&["run", &image, "tiny.txt"])
+        .success()
+        .stdout_is("tiny\n");
+    skiff
+        .run(&["run", &image, "/static/logo.svg"])
+        .success()
+        .stdout_is("<svg/>\n");
+    // The files outlive a prune while the image is named, and are extracted again if removed.
+    skiff.run(&["image", "prune"]).success();
+    skiff.run(&["system", "check"]).success();
+    skiff
+        .run(&["run", &image, "tiny.txt"])
+        .success()
+        .stdout_is("tiny\n");
+
+    // The component's environment, below `-e`; its hosts, declared (applied with `--network
+    // image`); a template Skiff cannot grant by destination is said, not widened.
+    let locked = r#"{"spin_lock_version":0,"triggers":[],"components":[{"id":"env",
+        "metadata":{"allowed_outbound_hosts":["https://api.example.com","redis://cache.example.com:6379","https://*.example.org"]},
+        "source":{"content_type":"application/wasm","digest":"{WASM}"},
+        "env":{"GREETING":"hi","MODE":"spin"}}]}"#;
+    let image = push_spin_app(
+        &registry,
+        "spin/env",
+        &std::fs::read(P2_CLI_ENV).unwrap(),
+        &[],
+        locked,
+    );
+    skiff
+        .run(&["run", "-e", "MODE=flag", &image])
+        .success()
+        .stdout_is("GREETING=hi\nMODE=flag\n");
+    skiff
+        .run(&["image", "inspect", &image])
+        .success()
+        .stdout_has("api.example.com:443")
+        .stdout_has("cache.example.com:6379")
+        .stdout_lacks("example.org");
+
+    // `config`, as `wasi:config/store` answers it in Spin: templates over the variables'
+    // defaults; `-S config-var` gives a value.
+    let locked = r#"{"spin_lock_version":1,"triggers":[],
+        "variables":{"host":{"default":"example.com"},"token":{"secret":true}},
+        "components":[{"id":"cfg","source":{"content_type":"application/wasm","digest":"{WASM}"},
+        "config":{"api_url":"https://{{ host }}/v1","token":"{{ token }}"}}]}"#;
+    let image = push_spin_app(
+        &registry,
+        "spin/config",
+        &std::fs::read(P2_CONFIG).unwrap(),
+        &[],
+        locked,
+    );
+    skiff
+        .run(&["run", &image])
+        .success()
+        .stdout_is("api_url=https://example.com/v1\n");
+    skiff
+        .run(&["run", "-S", "config-var=token=s3cret", &image, "token"])
+        .success()
+        .stdout_is("api_url=https://example.com/v1\ntoken=s3cret\ntoken: s3cret\n");
+
+    // An app of several components is refused before anything runs, naming them.
+    let locked = r#"{"spin_lock_version":1,
+        "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"front","route":"/..."}},
+                    {"id":"b","trigger_type":"http","trigger_config":{"component":"api","route":"/api/..."}}],
+        "components":[{"id":"front","source":{"content_type":"application/wasm","digest":"{WASM}"}},
+                      {"id":"api","source":{"content_type":"application/wasm","digest":"{WASM}"}}]}"#;
+    let image = push_spin_app(
+        &registry,
+        "spin/two",
+        &std::fs::read(P2_CLI_ENV).unwrap(),
+        &[],
+        locked,
+    );
+    skiff
+        .run(&["run", &image])
+        .code(125)
+        .stderr_has("several components (`front` (route `/...`), `api` (route `/api/...`))")
+        .stderr_has("spin up");
+}
+
 #[test]
 fn docker_images_bring_their_env_and_arguments() {
     const CONFIG: &str = "application/vnd.oci.image.config.v1+json";

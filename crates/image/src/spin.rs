@@ -1,0 +1,399 @@
+//! Spin applications as `spin registry push` publishes them: the locked app (Spin's resolved
+//! `spin.lock`, a JSON layer of its own, or the config blob in images of Spin before 2.0) names
+//! each component's Wasm layer, its environment, its files (a data layer each, inlined when
+//! tiny, or inside a gzipped archive layer), its `config` (templates over the app's
+//! `variables`) and the hosts it may reach. Skiff runs one component per app, as it runs one
+//! Wasm per image: an app of one component runs as Spin runs it, with those defaults; an app of
+//! several is refused, naming them.
+
+use std::collections::BTreeMap;
+use std::io::Read;
+
+use base64::Engine as _;
+use oci_client::manifest::{OciDescriptor, OciImageManifest};
+use serde::Deserialize;
+use skiff_capabilities::{Endpoint, NetworkPolicy};
+
+use crate::image::ImageError;
+use crate::store::Store;
+use crate::{limits, media};
+
+/// The parts of Spin's locked app that Skiff reads (`spin-locked-app`'s `LockedApp`).
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct LockedApp {
+    #[serde(default)]
+    must_understand: Vec<serde_json::Value>,
+    #[serde(default)]
+    host_requirements: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    variables: BTreeMap<String, Variable>,
+    #[serde(default)]
+    triggers: Vec<Trigger>,
+    components: Vec<Component>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Variable {
+    #[serde(default)]
+    default: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct Trigger {
+    trigger_type: String,
+    #[serde(default)]
+    trigger_config: serde_json::Value,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+pub(crate) struct Component {
+    id: String,
+    #[serde(default)]
+    metadata: serde_json::Value,
+    source: Content,
+    #[serde(default)]
+    env: BTreeMap<String, String>,
+    #[serde(default)]
+    files: Vec<FileContent>,
+    #[serde(default)]
+    config: BTreeMap<String, String>,
+    #[serde(default)]
+    dependencies: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    host_requirements: BTreeMap<String, serde_json::Value>,
+}
+
+/// Spin's `ContentRef`: the content inline (base64), or the digest of a layer holding it.
+#[derive(Clone, Debug, Default, Deserialize)]
+struct Content {
+    #[serde(default)]
+    inline: Option<String>,
+    #[serde(default)]
+    digest: Option<String>,
+}
+
+#[derive(Clone, Debug, Deserialize)]
+struct FileContent {
+    #[serde(flatten)]
+    content: Content,
+    path: String,
+}
+
+/// The component of a Spin app that Skiff runs, with what its app says about it.
+#[derive(Clone, Debug)]
+pub(crate) struct SpinApp {
+    app: LockedApp,
+    component: Component,
+}
+
+/// The locked app of a Spin image, if it is one: a layer of Spin's type, or (Spin before 2.0)
+/// the config blob itself.
+pub(crate) fn read(
+    store: &Store,
+    digest: &str,
+    manifest: &OciImageManifest,
+) -> Result<Option<SpinApp>, ImageError> {
+    let blob = manifest
+        .layers
+        .iter()
+        .chain(std::iter::once(&manifest.config))
+        .find(|d| d.media_type == media::SPIN_APP);
+    let Some(blob) = blob else {
+        return Ok(None);
+    };
+    let bad = |reason: String| ImageError::BadSpinApp {
+        digest: digest.to_string(),
+        reason,
+    };
+    let bytes = store.get_limited(&blob.digest, limits::MAX_JSON, "a Spin locked app")?;
+    let app: LockedApp = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    // Spin itself refuses an app whose requirements it does not know; so does Skiff, for every
+    // requirement, since the one Spin knows (`local_service_chaining`) needs several components.
+    let required: Vec<String> = app
+        .host_requirements
+        .iter()
+        .chain(app.components.iter().flat_map(|c| &c.host_requirements))
+        .filter(|(_, v)| v.as_str() != Some("optional"))
+        .map(|(k, _)| format!("`{k}`"))
+        .collect();
+    if !required.is_empty() {
+        return Err(bad(format!(
+            "it requires host features Skiff does not provide: {}",
+            required.join(", ")
+        )));
+    }
+    if let Some(unknown) = app.must_understand.iter().find(|m| {
+        !["host_requirements", "component_host_requirements"].contains(&m.as_str().unwrap_or(""))
+    }) {
+        return Err(bad(format!(
+            "it must be understood as `{unknown}`, which Skiff does not know"
+        )));
+    }
+    let component = match &app.components[..] {
+        [one] => one.clone(),
+        [] => return Err(bad("it has no component".into())),
+        several => {
+            let listed: Vec<String> = several
+                .iter()
+                .map(|c| match app.route_of(&c.id) {
+                    Some(route) => format!("`{}` (route `{route}`)", c.id),
+                    None => format!("`{}`", c.id),
+                })
+                .collect();
+            return Err(ImageError::SpinComponents {
+                digest: digest.to_string(),
+                components: listed.join(", "),
+            });
+        }
+    };
+    if !component.dependencies.is_empty() {
+        return Err(bad(format!(
+            "component `{}` has dependencies that were not composed into it",
+            component.id
+        )));
+    }
+    Ok(Some(SpinApp { app, component }))
+}
+
+impl LockedApp {
+    /// The HTTP route a trigger gives a component.
+    fn route_of(&self, component: &str) -> Option<&str> {
+        self.triggers
+            .iter()
+            .filter(|t| t.trigger_type == "http")
+            .find(|t| t.trigger_config.get("component").and_then(|c| c.as_str()) == Some(component))
+            .and_then(|t| t.trigger_config.get("route")?.as_str())
+    }
+}
+
+impl SpinApp {
+    /// The layer that is the component's Wasm.
+    pub(crate) fn wasm_layer(
+        &self,
+        digest: &str,
+        manifest: &OciImageManifest,
+    ) -> Result<OciDescriptor, ImageError> {
+        let source = self.component.source.digest.as_deref();
+        manifest
+            .layers
+            .iter()
+            .find(|l| Some(l.digest.as_str()) == source)
+            .cloned()
+            .ok_or_else(|| ImageError::BadSpinApp {
+                digest: digest.to_string(),
+                reason: format!(
+                    "component `{}`'s Wasm ({}) is not a layer of the image",
+                    self.component.id,
+                    source.unwrap_or("no digest")
+                ),
+            })
+    }
+
+    /// The component's environment, as Spin gives it.
+    pub(crate) fn env(&self) -> BTreeMap<String, String> {
+        self.component.env.clone()
+    }
+
+    /// The component's `config`, as `wasi:config/store` answers it in Spin: each value's
+    /// `{{ variable }}`s replaced by the variable's default. A value naming a variable without
+    /// one is left out (Spin would take it from `SPIN_VARIABLE_NAME`; here `-S config-var=KEY=VALUE`
+    /// gives it), and said.
+    pub(crate) fn config(&self) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        for (key, template) in &self.component.config {
+            match self.expand(template) {
+                Ok(value) => out.push((key.clone(), value)),
+                Err(variable) => tracing::warn!(
+                    "the Spin app's variable `{variable}` has no default: give `{key}` with \
+                     `-S config-var={key}=VALUE`"
+                ),
+            }
+        }
+        out
+    }
+
+    /// `template` with each `{{ name }}` replaced by the variable's default; the name of a
+    /// variable without one is the error.
+    fn expand(&self, template: &str) -> Result<String, String> {
+        let mut out = String::new();
+        let mut rest = template;
+        while let Some(start) = rest.find("{{") {
+            out.push_str(&rest[..start]);
+            let Some(end) = rest[start..].find("}}") else {
+                break;
+            };
+            let name = rest[start + 2..start + end].trim().to_ascii_lowercase();
+            match self
+                .app
+                .variables
+                .get(&name)
+                .and_then(|v| v.default.as_ref())
+            {
+                Some(value) => out.push_str(value),
+                None => return Err(name),
+            }
+            rest = &rest[start + end + 2..];
+        }
+        out.push_str(rest);
+        Ok(out)
+    }
+
+    /// The destinations of the component's `allowed_outbound_hosts` that a grant can name
+    /// (`https://HOST[:PORT]`, `http://...`, or any scheme with a port: `redis://HOST:6379`);
+    /// declared, so applied only with `--network image`, as any image's. Wildcards, templates
+    /// and `self` cannot be granted by destination, and are said.
+    pub(crate) fn network(&self) -> NetworkPolicy {
+        let hosts = self
+            .component
+            .metadata
+            .get("allowed_outbound_hosts")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.as_str());
+        let mut endpoints = Vec::new();
+        for host in hosts {
+            // `self` and `*.spin.internal` are Spin's calls between components.
+            let authority = host.split_once("://").map_or(host, |(_, a)| a);
+            let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n);
+            let endpoint = if host.contains(['{', '*']) && !host.starts_with("*://")
+                || authority.contains('*')
+                || name == "self"
+                || name.ends_with(".spin.internal")
+            {
+                Err(())
+            } else {
+                Endpoint::parse_grant(host).or_else(|_| {
+                    host.split_once("://").ok_or(())?;
+                    authority
+                        .trim_end_matches('/')
+                        .parse::<Endpoint>()
+                        .map_err(drop)
+                })
+            };
+            match endpoint {
+                Ok(endpoint) if !endpoints.contains(&endpoint) => endpoints.push(endpoint),
+                Ok(_) => {}
+                Err(()) => tracing::warn!(
+                    "the Spin app allows outbound `{host}`, which Skiff cannot grant by \
+                     destination: grant the hosts it calls with `--network allow=HOST:PORT`"
+                ),
+            }
+        }
+        if endpoints.is_empty() {
+            NetworkPolicy::None
+        } else {
+            NetworkPolicy::Allow(endpoints)
+        }
+    }
+
+    /// A deterministic tar of the component's files (paths relative to its root, `/` in the
+    /// guest), from its data layers, inline content and archive layers, each file checked
+    /// against its digest; `None` when it has none.
+    pub(crate) fn files_tar(
+        &self,
+        store: &Store,
+        image: &str,
+        manifest: &OciImageManifest,
+    ) -> Result<Option<Vec<u8>>, ImageError> {
+        if self.component.files.is_empty() {
+            return Ok(None);
+        }
+        let bad = |reason: String| ImageError::BadSpinApp {
+            digest: image.to_string(),
+            reason,
+        };
+        let mut archived: Option<BTreeMap<String, Vec<u8>>> = None;
+        let mut files = BTreeMap::new();
+        let mut total = 0u64;
+        for file in &self.component.files {
+            let bytes = match (&file.content.inline, &file.content.digest) {
+                (Some(inline), _) => base64::engine::general_purpose::STANDARD
+                    .decode(inline)
+                    .map_err(|e| bad(format!("file `{}`: its inline content: {e}", file.path)))?,
+                (None, Some(digest)) if manifest.layers.iter().any(|l| &l.digest == digest) => {
+                    let mut bytes = Vec::new();
+                    store
+                        .reader(digest, limits::MAX_BLOB, "a Spin data layer")?
+                        .read_to_end(&mut bytes)
+                        .map_err(|e| bad(format!("file `{}`: {e}", file.path)))?;
+                    bytes
+                }
+                (None, Some(digest)) => {
+                    let archived = match &mut archived {
+                        Some(archived) => archived,
+                        None => archived.insert(self.archived(store, manifest).map_err(&bad)?),
+                    };
+                    archived.get(digest).cloned().ok_or_else(|| {
+                        bad(format!(
+                            "file `{}` ({digest}) is in no layer of the image",
+                            file.path
+                        ))
+                    })?
+                }
+                (None, None) => return Err(bad(format!("file `{}` has no content", file.path))),
+            };
+            if let Some(digest) = &file.content.digest
+                && crate::digest_of(&bytes) != *digest
+            {
+                return Err(bad(format!(
+                    "file `{}` does not match its digest",
+                    file.path
+                )));
+            }
+            total += bytes.len() as u64;
+            if total > limits::MAX_BLOB {
+                return Err(bad("its files are larger than 1 GiB".into()));
+            }
+            let path = crate::files::plain_relative(std::path::Path::new(&file.path))
+                .ok_or_else(|| bad(format!("file path `{}` is not relative names", file.path)))?;
+            files.insert(path, bytes);
+        }
+        let mut tar = tar::Builder::new(Vec::new());
+        for (path, bytes) in &files {
+            let mut header = tar::Header::new_ustar();
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_size(bytes.len() as u64);
+            tar.append_data(&mut header, path, &bytes[..])
+                .map_err(|e| bad(format!("file `{}`: {e}", path.display())))?;
+        }
+        tar.into_inner().map(Some).map_err(|e| bad(e.to_string()))
+    }
+
+    /// The files of the image's archive layers (`SPIN_OCI_ARCHIVE_LAYERS`), by their digest.
+    fn archived(
+        &self,
+        store: &Store,
+        manifest: &OciImageManifest,
+    ) -> Result<BTreeMap<String, Vec<u8>>, String> {
+        let mut out = BTreeMap::new();
+        let mut total = 0u64;
+        for layer in manifest
+            .layers
+            .iter()
+            .filter(|l| l.media_type == media::SPIN_ARCHIVE_LAYER)
+        {
+            let blob = store
+                .reader(&layer.digest, limits::MAX_BLOB, "a Spin archive layer")
+                .map_err(|e| e.to_string())?;
+            let gunzip = flate2::read::GzDecoder::new(blob).take(limits::MAX_UNPACKED + 1);
+            let mut archive = tar::Archive::new(gunzip);
+            for entry in archive.entries().map_err(|e| e.to_string())? {
+                let mut entry = entry.map_err(|e| e.to_string())?;
+                if !entry.header().entry_type().is_file() {
+                    continue;
+                }
+                let mut bytes = Vec::new();
+                entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
+                total += bytes.len() as u64;
+                if total > limits::MAX_UNPACKED {
+                    return Err("its archive layers unpack to more than 1 GiB".into());
+                }
+                out.insert(crate::digest_of(&bytes), bytes);
+            }
+        }
+        Ok(out)
+    }
+}
