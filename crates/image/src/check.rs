@@ -117,17 +117,19 @@ pub fn check(store: &Store, repair: bool) -> Result<Report, StoreError> {
     let names = refs.len();
     let mut files_layers = BTreeMap::new();
     for (name, entry) in &refs {
-        match Image::open(store, &entry.digest) {
-            Ok(image) => {
-                if let Err(e) = image.wasm_bytes(store) {
-                    problem(
-                        format!("`{name}`: {}", error_chain(&e)),
-                        &|| Err(std::io::Error::other("pull the image again")),
-                        "pull the image again, or remove the name with `skiff rmi`",
-                    );
-                }
-                if let Some(layer) = image.files_layer() {
-                    files_layers.insert(layer.digest.clone(), name.clone());
+        match Image::components(store, &entry.digest) {
+            Ok(images) => {
+                for image in images {
+                    if let Err(e) = image.wasm_bytes(store) {
+                        problem(
+                            format!("`{name}`: {}", error_chain(&e)),
+                            &|| Err(std::io::Error::other("pull the image again")),
+                            "pull the image again, or remove the name with `skiff rmi`",
+                        );
+                    }
+                    if let Some(layer) = image.files_layer() {
+                        files_layers.insert(layer.digest.clone(), name.clone());
+                    }
                 }
             }
             Err(e) => problem(

@@ -30,9 +30,13 @@ pub enum ImageError {
     #[error("the image `{digest}` holds {count} Wasm components; Skiff runs one per app")]
     ManyComponents { digest: String, count: usize },
     #[error(
-        "the Spin app `{digest}` has several components ({components}); Skiff runs one per app"
+        "the Spin app `{digest}` has several components ({}); Skiff runs one per app",
+        components.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
     )]
-    SpinComponents { digest: String, components: String },
+    SpinComponents {
+        digest: String,
+        components: Vec<crate::spin::SpinComponent>,
+    },
     #[error("the Spin app `{digest}` is refused: {reason}")]
     BadSpinApp { digest: String, reason: String },
     #[error(
@@ -71,8 +75,8 @@ impl ImageError {
                     .into(),
             ),
             ImageError::SpinComponents { .. } => Some(
-                "publish each component as an app of its own (a `spin.toml` of one \
-                 component), or run it with `spin up`"
+                "serve them all, each on its route, with `skiff serve IMAGE`; or publish each \
+                 component as an app of its own (a `spin.toml` of one component)"
                     .into(),
             ),
             ImageError::NoWasmPlatform { .. } => Some(
@@ -115,6 +119,27 @@ impl Image {
     /// descriptor's digest is well-formed and its declared size is the stored blob's size,
     /// and JSON blobs are read only up to [`limits::MAX_JSON`].
     pub fn open(store: &Store, digest: &str) -> Result<Image, ImageError> {
+        Image::open_component(store, digest, None)
+    }
+
+    /// Every image a run may take from `digest`: the image, or one per component of a Spin
+    /// app of several (the one a `skiff serve` of it serves on each component's route).
+    pub fn components(store: &Store, digest: &str) -> Result<Vec<Image>, ImageError> {
+        match Image::open(store, digest) {
+            Err(ImageError::SpinComponents { components, .. }) => components
+                .iter()
+                .map(|c| Image::open_component(store, digest, Some(&c.id)))
+                .collect(),
+            opened => Ok(vec![opened?]),
+        }
+    }
+
+    /// The image, or with `component` that component of a Spin app.
+    pub fn open_component(
+        store: &Store,
+        digest: &str,
+        component: Option<&str>,
+    ) -> Result<Image, ImageError> {
         let manifest_bytes = store.get_limited(digest, limits::MAX_JSON, "a manifest")?;
         let manifest: OciImageManifest =
             serde_json::from_slice(&manifest_bytes).map_err(|source| ImageError::BadManifest {
@@ -151,7 +176,7 @@ impl Image {
             ),
             None => None,
         };
-        let spin = crate::spin::read(store, digest, &manifest)?;
+        let spin = crate::spin::read(store, digest, &manifest, component)?;
         let wasm = match &spin {
             Some(spin) => WasmSource::Layer(spin.wasm_layer(digest, &manifest)?),
             None => find_wasm(store, digest, &manifest, &config)?,
@@ -164,6 +189,11 @@ impl Image {
             spin,
             wasm,
         })
+    }
+
+    /// The Spin component this image runs, for an app `spin registry push` published.
+    pub fn spin_component(&self) -> Option<crate::SpinComponent> {
+        self.spin.as_ref().map(crate::spin::SpinApp::component)
     }
 
     /// The sha256 of the Wasm binary, when a layer is the binary itself (then a compile cache

@@ -203,8 +203,9 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<Loaded>, LayoutEr
             digest: digest.clone(),
             source,
         };
-        let image = Image::open(store, &digest).map_err(image_err)?;
-        image.defaults(store).map_err(image_err)?;
+        for image in Image::components(store, &digest).map_err(image_err)? {
+            image.defaults(store).map_err(image_err)?;
+        }
         let annotations = &entry["annotations"];
         let name = annotations["io.containerd.image.name"]
             .as_str()

@@ -34,6 +34,7 @@ pub use registry::{
     CertificateProblem, Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull,
     push,
 };
+pub use spin::SpinComponent;
 pub use store::{HOLD_PREFIX, RefEntry, Store, StoreError, digest_of, is_hold};
 
 #[derive(Debug, thiserror::Error)]
@@ -161,8 +162,9 @@ pub fn list_images(store: &Store) -> Result<Vec<ImageSummary>, StoreError> {
         .into_iter()
         .map(|(name, entry)| {
             let (repository, tag) = repository_and_tag(&name);
-            let size = Image::open(store, &entry.digest)
-                .map(|image| image.size(store))
+            let size = Image::components(store, &entry.digest)
+                .ok()
+                .and_then(|images| Some(images.first()?.size(store)))
                 .unwrap_or(0);
             ImageSummary {
                 repository: repository.to_string(),

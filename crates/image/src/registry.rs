@@ -420,9 +420,11 @@ pub async fn pull(
     }
     added.put_verified(&digest_actual, &bytes)?;
     // Checked as a run would check it, its files extracted, before it gets a name.
-    if let Err(source) =
-        Image::open(store, &digest_actual).and_then(|image| image.defaults(store).map(drop))
-    {
+    if let Err(source) = Image::components(store, &digest_actual).and_then(|images| {
+        images
+            .iter()
+            .try_for_each(|image| image.defaults(store).map(drop))
+    }) {
         return Err(RegistryError::NotWasm {
             reference: reference.whole(),
             source,

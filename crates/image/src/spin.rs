@@ -26,6 +26,8 @@ pub(crate) struct LockedApp {
     #[serde(default)]
     host_requirements: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
+    metadata: serde_json::Value,
+    #[serde(default)]
     variables: BTreeMap<String, Variable>,
     #[serde(default)]
     triggers: Vec<Trigger>,
@@ -92,6 +94,7 @@ pub(crate) fn read(
     store: &Store,
     digest: &str,
     manifest: &OciImageManifest,
+    wanted: Option<&str>,
 ) -> Result<Option<SpinApp>, ImageError> {
     let blob = manifest
         .layers
@@ -129,20 +132,25 @@ pub(crate) fn read(
             "it must be understood as `{unknown}`, which Skiff does not know"
         )));
     }
-    let component = match &app.components[..] {
-        [one] => one.clone(),
-        [] => return Err(bad("it has no component".into())),
-        several => {
-            let listed: Vec<String> = several
-                .iter()
-                .map(|c| match app.route_of(&c.id) {
-                    Some(route) => format!("`{}` (route `{route}`)", c.id),
-                    None => format!("`{}`", c.id),
-                })
-                .collect();
+    let component = match (&app.components[..], wanted) {
+        (_, Some(id)) => app
+            .components
+            .iter()
+            .find(|c| c.id == id)
+            .cloned()
+            .ok_or_else(|| bad(format!("it has no component `{id}`")))?,
+        ([one], None) => one.clone(),
+        ([], None) => return Err(bad("it has no component".into())),
+        (several, None) => {
             return Err(ImageError::SpinComponents {
                 digest: digest.to_string(),
-                components: listed.join(", "),
+                components: several
+                    .iter()
+                    .map(|c| SpinComponent {
+                        id: c.id.clone(),
+                        route: app.route_of(&c.id),
+                    })
+                    .collect(),
             });
         }
     };
@@ -155,18 +163,52 @@ pub(crate) fn read(
     Ok(Some(SpinApp { app, component }))
 }
 
+/// A component of a Spin app of several, and the path its HTTP trigger routes to it.
+#[derive(Clone, Debug)]
+pub struct SpinComponent {
+    pub id: String,
+    /// As Spin writes it, under the app's base path: `/...` (everything), `/api/...` (`/api`
+    /// and below), `/hello` (that path); `None`: no public HTTP route.
+    pub route: Option<String>,
+}
+
+impl std::fmt::Display for SpinComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.route {
+            Some(route) => write!(f, "`{}` (route `{route}`)", self.id),
+            None => write!(f, "`{}`", self.id),
+        }
+    }
+}
+
 impl LockedApp {
-    /// The HTTP route a trigger gives a component.
-    fn route_of(&self, component: &str) -> Option<&str> {
-        self.triggers
+    /// The public HTTP route a trigger gives a component, under the app's base path (Spin 1's
+    /// `metadata.trigger.base`; Spin 2 writes routes whole).
+    fn route_of(&self, component: &str) -> Option<String> {
+        let route = self
+            .triggers
             .iter()
             .filter(|t| t.trigger_type == "http")
             .find(|t| t.trigger_config.get("component").and_then(|c| c.as_str()) == Some(component))
-            .and_then(|t| t.trigger_config.get("route")?.as_str())
+            .and_then(|t| t.trigger_config.get("route")?.as_str())?;
+        let base = self
+            .metadata
+            .pointer("/trigger/base")
+            .and_then(|b| b.as_str())
+            .unwrap_or("/")
+            .trim_end_matches('/');
+        Some(format!("{base}{route}"))
     }
 }
 
 impl SpinApp {
+    pub(crate) fn component(&self) -> SpinComponent {
+        SpinComponent {
+            id: self.component.id.clone(),
+            route: self.app.route_of(&self.component.id),
+        }
+    }
+
     /// The layer that is the component's Wasm.
     pub(crate) fn wasm_layer(
         &self,

@@ -472,11 +472,8 @@ impl Store {
                 reachable.extend(manifest.layers.into_iter().map(|l| l.digest));
             }
             // A Spin app's files, stored as a tar of their own when it first ran.
-            if let Ok(image) = crate::Image::open(self, &entry.digest)
-                && let Some(files) = image.spin_files(self)
-            {
-                reachable.insert(files);
-            }
+            let images = crate::Image::components(self, &entry.digest).unwrap_or_default();
+            reachable.extend(images.iter().filter_map(|image| image.spin_files(self)));
         }
         let (mut count, mut bytes) = (0, 0);
         for digest in self.blobs()? {

@@ -420,47 +420,57 @@ pub(crate) fn load(
     target: &str,
     pull: &PullFlags,
 ) -> anyhow::Result<(App, Option<AppDefaults>)> {
-    let mut progress = CompileProgress::new(target);
-    let mut on_compile = |event| progress.on_event(event);
     if looks_like_file(target) {
         let file = PathBuf::from(target);
         if !file.is_file() {
             return Err(no_such_file(target));
         }
-        Ok((runtime.load_file(&file, &mut on_compile)?, None))
+        let mut progress = CompileProgress::new(target);
+        let app = runtime.load_file(&file, &mut |event| progress.on_event(event))?;
+        Ok((app, None))
     } else {
         let store = global.image_store()?;
-        let image = stored_image(global, &store, target, pull)?;
-        let defaults = image.defaults(&store)?;
-        // The Wasm layer is read (and verified) only if the compile cache lacks its code.
-        if let Some(app) = image
-            .wasm_digest()
-            .and_then(|digest| runtime.load_cached(target, digest))
-        {
-            return Ok((app, Some(defaults)));
-        }
-        let wasm = image.wasm_bytes(&store)?;
-        Ok((
-            runtime.load(target, &wasm, &mut on_compile)?,
-            Some(defaults),
-        ))
+        let digest = stored_image(global, &store, target, pull)?;
+        let image = skiff_image::Image::open(&store, &digest)?;
+        let (app, defaults) = load_image(runtime, &store, target, &image)?;
+        Ok((app, Some(defaults)))
     }
 }
 
-/// A stored image, pulled first if it is not in the store (as `docker run` does).
-fn stored_image(
+/// An image's app, compiled (or from the compile cache), and its defaults.
+pub(crate) fn load_image(
+    runtime: &Runtime,
+    store: &skiff_image::Store,
+    name: &str,
+    image: &skiff_image::Image,
+) -> anyhow::Result<(App, AppDefaults)> {
+    let defaults = image.defaults(store)?;
+    // The Wasm layer is read (and verified) only if the compile cache lacks its code.
+    if let Some(app) = image
+        .wasm_digest()
+        .and_then(|digest| runtime.load_cached(name, digest))
+    {
+        return Ok((app, defaults));
+    }
+    let wasm = image.wasm_bytes(store)?;
+    let mut progress = CompileProgress::new(name);
+    let app = runtime.load(name, &wasm, &mut |event| progress.on_event(event))?;
+    Ok((app, defaults))
+}
+
+/// The digest of a stored image, pulled first if it is not in the store (as `docker run` does).
+pub(crate) fn stored_image(
     global: &GlobalFlags,
     store: &skiff_image::Store,
     image: &str,
     pull: &PullFlags,
-) -> anyhow::Result<skiff_image::Image> {
-    let digest = super::pull::by_policy(global, store, image, (pull.pull, pull.quiet), || {
+) -> anyhow::Result<String> {
+    super::pull::by_policy(global, store, image, (pull.pull, pull.quiet), || {
         user_error(
             format!("no image `{image}` in the local store, and `--pull never` was given"),
             "pull it first with `skiff pull IMAGE`, or drop `--pull never`",
         )
-    })?;
-    Ok(skiff_image::Image::open(store, &digest)?)
+    })
 }
 
 fn report(name: &str, exit: &Exit) -> i32 {

@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use clap::Args;
 use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, RuntimeConfig};
 
-use crate::commands::run::{PullFlags, load};
+use crate::commands::looks_like_file;
+use crate::commands::run::{PullFlags, load, load_image, stored_image};
 use crate::errors::user_error;
 use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
 use crate::wasmtime_compat::{WasmtimeFlags, WasmtimeServeFlags};
@@ -74,13 +75,25 @@ impl Serve {
             self.http.max_concurrency = n;
         }
         let target = &self.app;
+        // A Spin app of several components: each served on its HTTP route, as `spin up` does.
+        let spin = match looks_like_file(target) {
+            true => None,
+            false => {
+                let store = global.image_store()?;
+                let digest = stored_image(global, &store, target, &self.pull)?;
+                let images = skiff_image::Image::components(&store, &digest)?;
+                (images.len() > 1).then_some((store, images))
+            }
+        };
+        let per_app = (loading.wasm.store.max_resources, loading.core_dump.clone());
+        let apps = spin.as_ref().map_or(1, |(_, images)| images.len() as u32);
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: loading.compile_cache.then(|| global.compile_cache_dir()),
-            // One app: its instance pool is exactly as large as its concurrency limit.
+            // Its apps: each one's instance pool is exactly as large as its concurrency limit.
             pooling: skiff_runtime::Pooling {
-                max_instances: self.http.max_concurrency.max(1),
+                max_instances: self.http.max_concurrency.max(1).saturating_mul(apps),
             },
-            // One app: its own turns are all the bound it needs.
+            // Its own turns are all the bound an app needs.
             long_runner_turns: None,
             // Handlers always stop at their limits by epochs (only they run here).
             interrupt: skiff_runtime::Interrupt::Epochs,
@@ -91,40 +104,43 @@ impl Serve {
             allow_precompiled: false,
             wasm: loading.wasm.clone(),
         })?;
-        let (app, image) = load(global, &runtime, target, &self.pull)?;
-        if app.kind() != AppKind::Http {
-            return Err(user_error(
-                format!(
-                    "`{target}` is not an HTTP handler: it exports neither `wasi:http/incoming-handler` nor WASI 0.3's `wasi:http/handler`"
-                ),
-                format!(
-                    "run a command with `skiff run {target}`; build handlers for the `wasi:http/proxy` world (e.g. with the `wstd` crate) or WASI 0.3's `wasi:http/service` (the `wasip3` crate)"
-                ),
-            ));
-        }
-        let grants = self.grants.merge(image.as_ref())?;
-        let options = HandlerOptions {
-            grants: PreparedGrants::new(&grants).map_err(RunError::from)?,
-            limits: skiff_image::merge_limits(image.as_ref(), &self.limits.resolve()),
-            stdio: skiff_runtime::Stdio::Inherit,
-            turns: None,
-            rate: None,
-            pause: None,
-            peers: None,
-            max_handles: loading.wasm.store.max_resources,
-            core_dump: loading.core_dump,
+        let (served, routes) = match &spin {
+            None => {
+                let (app, image) = load(global, &runtime, target, &self.pull)?;
+                let http = self.handler(target, app, image.as_ref(), &per_app)?;
+                (vec![http.clone()], skiff_http::Target::App(http))
+            }
+            Some((store, images)) => {
+                let table = Arc::new(skiff_http::RouteTable::default());
+                let mut served = Vec::new();
+                for image in images {
+                    let Some(component) = image.spin_component() else {
+                        continue;
+                    };
+                    let Some(route) = spin_route(&component) else {
+                        eprintln!(
+                            "note: Spin component `{}` has no public HTTP route: not served",
+                            component.id
+                        );
+                        continue;
+                    };
+                    let name = format!("{target}#{}", component.id);
+                    let (app, defaults) = load_image(&runtime, store, &name, image)?;
+                    let http = self.handler(&name, app, Some(&defaults), &per_app)?;
+                    table
+                        .add(std::slice::from_ref(&route), &http)
+                        .map_err(|e| {
+                            user_error(
+                                format!("Spin component `{}`: {e}", component.id),
+                                "two components of the app are routed at the same path",
+                            )
+                        })?;
+                    eprintln!("Component `{}` on {route}", component.id);
+                    served.push(http);
+                }
+                (served, skiff_http::Target::Gateway(table))
+            }
         };
-        app.check_grants(&options.grants)?;
-        let mut http = skiff_http::HttpApp::new(
-            target.clone(),
-            skiff_http::HttpApp::ready(Arc::new(app)),
-            options,
-            self.http.resolve(),
-            // One app with a pool of its own, sized to its `--max-concurrency`.
-            &skiff_http::Bounds::unshared(),
-        );
-        http.set_request_headers(self.wasmtime_serve.request_headers()?);
-        let http = Arc::new(http);
         let max_connections = self.wasmtime_serve.max_connections()?;
         let shutdown_addr = self.wasmtime_serve.shutdown_addr;
         let listen = self.listen;
@@ -168,20 +184,74 @@ impl Serve {
                         None => shutdown_signal().await,
                     }
                 };
-                skiff_http::serve_at_most(
-                    listener,
-                    skiff_http::Target::App(http.clone()),
-                    shutdown,
-                    max_connections,
-                )
-                .await;
+                skiff_http::serve_at_most(listener, routes, shutdown, max_connections).await;
                 eprintln!("Shutting down: waiting for requests in flight...");
-                if !http.drain(GRACE).await {
+                let deadline = std::time::Instant::now() + GRACE;
+                let mut drained = true;
+                for http in &served {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    drained &= http.drain(left).await;
+                }
+                if !drained {
                     eprintln!("warning: requests still running after {GRACE:?} were dropped");
                 }
                 anyhow::Ok(ExitCode::SUCCESS)
             })
     }
+}
+
+impl Serve {
+    /// The HTTP app that serves `app`: the flags' grants and limits over the image's.
+    fn handler(
+        &self,
+        name: &str,
+        app: skiff_runtime::App,
+        image: Option<&skiff_image::AppDefaults>,
+        (max_handles, core_dump): &(Option<usize>, Option<std::path::PathBuf>),
+    ) -> anyhow::Result<Arc<skiff_http::HttpApp>> {
+        if app.kind() != AppKind::Http {
+            return Err(user_error(
+                format!(
+                    "`{name}` is not an HTTP handler: it exports neither `wasi:http/incoming-handler` nor WASI 0.3's `wasi:http/handler`"
+                ),
+                format!(
+                    "run a command with `skiff run {name}`; build handlers for the `wasi:http/proxy` world (e.g. with the `wstd` crate) or WASI 0.3's `wasi:http/service` (the `wasip3` crate)"
+                ),
+            ));
+        }
+        let grants = self.grants.merge(image)?;
+        let options = HandlerOptions {
+            grants: PreparedGrants::new(&grants).map_err(RunError::from)?,
+            limits: skiff_image::merge_limits(image, &self.limits.resolve()),
+            stdio: skiff_runtime::Stdio::Inherit,
+            turns: None,
+            rate: None,
+            pause: None,
+            peers: None,
+            max_handles: *max_handles,
+            core_dump: core_dump.clone(),
+        };
+        app.check_grants(&options.grants)?;
+        let mut http = skiff_http::HttpApp::new(
+            name.to_string(),
+            skiff_http::HttpApp::ready(Arc::new(app)),
+            options,
+            self.http.resolve(),
+            // Each app with a pool of its own, sized to its `--max-concurrency`.
+            &skiff_http::Bounds::unshared(),
+        );
+        http.set_request_headers(self.wasmtime_serve.request_headers()?);
+        Ok(Arc::new(http))
+    }
+}
+
+/// The gateway route of a Spin component's HTTP route: `/...` is every path, `/api/...` `/api`
+/// and below, and an exact route its path (and, here, below it).
+fn spin_route(component: &skiff_image::SpinComponent) -> Option<skiff_http::Route> {
+    let route = component.route.as_deref()?;
+    let prefix = route.strip_suffix("/...").unwrap_or(route);
+    let prefix = if prefix.is_empty() { "/" } else { prefix };
+    prefix.parse().ok()
 }
 
 /// `wasmtime serve -H 'NAME: VALUE'` sets a request header, and Skiff's global `-H` is `--host`,

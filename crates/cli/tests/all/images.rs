@@ -4,7 +4,8 @@ use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use skiff_test_programs_artifacts::{
-    P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_GET,
+    P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
+    P2_HTTP_GET, P2_HTTP_HELLO,
 };
 
 use crate::registry::{Registry, Response};
@@ -959,24 +960,45 @@ fn spin_apps_run_with_their_files_env_and_variables() {
         .success()
         .stdout_is("api_url=https://example.com/v1\ntoken=s3cret\ntoken: s3cret\n");
 
-    // An app of several components is refused before anything runs, naming them.
-    let locked = r#"{"spin_lock_version":1,
-        "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"front","route":"/..."}},
-                    {"id":"b","trigger_type":"http","trigger_config":{"component":"api","route":"/api/..."}}],
-        "components":[{"id":"front","source":{"content_type":"application/wasm","digest":"{WASM}"}},
-                      {"id":"api","source":{"content_type":"application/wasm","digest":"{WASM}"}}]}"#;
+    // An app of several components: `skiff serve` serves each on its route, with its own
+    // environment, as `spin up` does; a private one is not served. `skiff run` refuses it,
+    // naming them.
+    let hello = std::fs::read(P2_HTTP_HELLO).unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+        "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"env","route":"/..."}}}},
+                    {{"id":"b","trigger_type":"http","trigger_config":{{"component":"hello","route":"/hello/..."}}}},
+                    {{"id":"c","trigger_type":"http","trigger_config":{{"component":"inner","route":{{"private":true}}}}}}],
+        "components":[{{"id":"env","source":{{"content_type":"application/wasm","digest":"{{WASM}}"}},"env":{{"WHO":"env"}}}},
+                      {{"id":"hello","source":{{"content_type":"application/wasm","digest":"{hello}"}}}},
+                      {{"id":"inner","source":{{"content_type":"application/wasm","digest":"{hello}"}}}}]}}"#,
+        hello = skiff_image::digest_of(&hello),
+    );
     let image = push_spin_app(
         &registry,
         "spin/two",
-        &std::fs::read(P2_CLI_ENV).unwrap(),
-        &[],
-        locked,
+        &std::fs::read(P2_HTTP_ENV).unwrap(),
+        &[("application/vnd.wasm.content.layer.v1+wasm", &hello)],
+        &locked,
     );
+    let server = crate::http::Server::start(&skiff, &[&image]);
+    let (status, body) = crate::http::get(&server.url("/hello/there"));
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "hello from skiff\n")
+    );
+    let (status, body) = crate::http::get(&server.url("/anything?name=WHO"));
+    assert_eq!((status.as_u16(), body.as_str()), (200, "WHO=env\n"));
+    let log = server.stderr_with("Serving");
+    assert!(log.contains("`inner` has no public HTTP route"), "{log}");
+    drop(server);
     skiff
         .run(&["run", &image])
         .code(125)
-        .stderr_has("several components (`front` (route `/...`), `api` (route `/api/...`))")
-        .stderr_has("spin up");
+        .stderr_has(
+            "several components (`env` (route `/...`), `hello` (route `/hello/...`), `inner`)",
+        )
+        .stderr_has("skiff serve IMAGE");
 }
 
 #[test]
