@@ -146,9 +146,12 @@ pub(crate) fn read(
                 digest: digest.to_string(),
                 components: several
                     .iter()
-                    .map(|c| SpinComponent {
-                        id: c.id.clone(),
-                        route: app.route_of(&c.id),
+                    .map(|c| {
+                        SpinApp {
+                            app: app.clone(),
+                            component: c.clone(),
+                        }
+                        .component()
                     })
                     .collect(),
             });
@@ -170,6 +173,10 @@ pub struct SpinComponent {
     /// As Spin writes it, under the app's base path: `/...` (everything), `/api/...` (`/api`
     /// and below), `/hello` (that path); `None`: no public HTTP route.
     pub route: Option<String>,
+    /// The components it may call in-process, from its `allowed_outbound_hosts`
+    /// (`http://NAME.spin.internal`): component ids, `*` for all of them, `self` for its app's
+    /// routes (`http://self/PATH`).
+    pub calls: Vec<String>,
 }
 
 impl std::fmt::Display for SpinComponent {
@@ -203,10 +210,34 @@ impl LockedApp {
 
 impl SpinApp {
     pub(crate) fn component(&self) -> SpinComponent {
+        let calls = self
+            .outbound_hosts()
+            .filter_map(|host| {
+                let (scheme, authority) = host.split_once("://")?;
+                let name = authority.trim_end_matches('/');
+                let name = name.rsplit_once(':').map_or(name, |(n, _)| n);
+                let name = match name.strip_suffix(".spin.internal") {
+                    Some(component) => component,
+                    None => (name == "self").then_some(name)?,
+                };
+                ["http", "*"].contains(&scheme).then(|| name.to_string())
+            })
+            .collect();
         SpinComponent {
             id: self.component.id.clone(),
             route: self.app.route_of(&self.component.id),
+            calls,
         }
+    }
+
+    fn outbound_hosts(&self) -> impl Iterator<Item = &str> {
+        self.component
+            .metadata
+            .get("allowed_outbound_hosts")
+            .and_then(|h| h.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|h| h.as_str())
     }
 
     /// The layer that is the component's Wasm.
@@ -285,16 +316,8 @@ impl SpinApp {
     /// declared, so applied only with `--network image`, as any image's. Wildcards, templates
     /// and `self` cannot be granted by destination, and are said.
     pub(crate) fn network(&self) -> NetworkPolicy {
-        let hosts = self
-            .component
-            .metadata
-            .get("allowed_outbound_hosts")
-            .and_then(|h| h.as_array())
-            .into_iter()
-            .flatten()
-            .filter_map(|h| h.as_str());
         let mut endpoints = Vec::new();
-        for host in hosts {
+        for host in self.outbound_hosts() {
             // `self` and `*.spin.internal` are Spin's calls between components.
             let authority = host.split_once("://").map_or(host, |(_, a)| a);
             let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n);

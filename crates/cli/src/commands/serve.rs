@@ -1,13 +1,18 @@
-//! `skiff serve`: serve an HTTP handler in the foreground, a fresh instance per request.
+//! `skiff serve`: serve an HTTP handler in the foreground, a fresh instance per request; of a
+//! Spin app of several components, each on its route, calling each other in-process.
 
+use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, RuntimeConfig};
+use skiff_runtime::{
+    AppKind, HandlerOptions, PeerCall, Peers, PreparedGrants, RunError, Runtime, RuntimeConfig,
+    WasiBody,
+};
 
 use crate::commands::looks_like_file;
 use crate::commands::run::{PullFlags, load, load_image, stored_image};
@@ -107,37 +112,48 @@ impl Serve {
         let (served, routes) = match &spin {
             None => {
                 let (app, image) = load(global, &runtime, target, &self.pull)?;
-                let http = self.handler(target, app, image.as_ref(), &per_app)?;
+                let http = self.handler(target, app, image.as_ref(), &per_app, None)?;
                 (vec![http.clone()], skiff_http::Target::App(http))
             }
             Some((store, images)) => {
                 let table = Arc::new(skiff_http::RouteTable::default());
+                let components = Arc::new(SpinComponents::default());
                 let mut served = Vec::new();
                 for image in images {
                     let Some(component) = image.spin_component() else {
                         continue;
                     };
-                    let Some(route) = spin_route(&component) else {
-                        eprintln!(
-                            "note: Spin component `{}` has no public HTTP route: not served",
-                            component.id
-                        );
-                        continue;
-                    };
                     let name = format!("{target}#{}", component.id);
                     let (app, defaults) = load_image(&runtime, store, &name, image)?;
-                    let http = self.handler(&name, app, Some(&defaults), &per_app)?;
-                    table
-                        .add(std::slice::from_ref(&route), &http)
-                        .map_err(|e| {
-                            user_error(
-                                format!("Spin component `{}`: {e}", component.id),
-                                "two components of the app are routed at the same path",
-                            )
-                        })?;
-                    eprintln!("Component `{}` on {route}", component.id);
+                    let peers = SpinPeers {
+                        caller: component.clone(),
+                        components: components.clone(),
+                    };
+                    let peers: Arc<dyn Peers> = Arc::new(peers);
+                    let http = self.handler(&name, app, Some(&defaults), &per_app, Some(peers))?;
+                    components.add(&component.id, &http);
+                    match spin_route(&component) {
+                        Some(route) => {
+                            let taken = |e: skiff_http::RouteError| {
+                                user_error(
+                                    format!("Spin component `{}`: {e}", component.id),
+                                    "two components of the app are routed at the same path",
+                                )
+                            };
+                            table
+                                .add(std::slice::from_ref(&route), &http)
+                                .map_err(taken)?;
+                            eprintln!("Component `{}` on {route}", component.id);
+                        }
+                        None => eprintln!(
+                            "Component `{}` has no public route: reached at \
+                             http://{}.spin.internal/ by the components allowed to call it",
+                            component.id, component.id
+                        ),
+                    }
                     served.push(http);
                 }
+                components.set_routes(&table);
                 (served, skiff_http::Target::Gateway(table))
             }
         };
@@ -208,6 +224,7 @@ impl Serve {
         app: skiff_runtime::App,
         image: Option<&skiff_image::AppDefaults>,
         (max_handles, core_dump): &(Option<usize>, Option<std::path::PathBuf>),
+        peers: Option<Arc<dyn Peers>>,
     ) -> anyhow::Result<Arc<skiff_http::HttpApp>> {
         if app.kind() != AppKind::Http {
             return Err(user_error(
@@ -227,7 +244,7 @@ impl Serve {
             turns: None,
             rate: None,
             pause: None,
-            peers: None,
+            peers,
             max_handles: *max_handles,
             core_dump: core_dump.clone(),
         };
@@ -242,6 +259,68 @@ impl Serve {
         );
         http.set_request_headers(self.wasmtime_serve.request_headers()?);
         Ok(Arc::new(http))
+    }
+}
+
+/// The components of a Spin app `skiff serve` serves: by id, and its routes (weakly: they
+/// hold the components' apps, whose calls come here).
+#[derive(Default)]
+struct SpinComponents {
+    by_id: Mutex<HashMap<String, Weak<skiff_http::HttpApp>>>,
+    routes: Mutex<Weak<skiff_http::RouteTable>>,
+}
+
+impl SpinComponents {
+    fn add(&self, id: &str, app: &Arc<skiff_http::HttpApp>) {
+        let mut by_id = self.by_id.lock().unwrap();
+        by_id.insert(id.to_string(), Arc::downgrade(app));
+    }
+
+    fn set_routes(&self, routes: &Arc<skiff_http::RouteTable>) {
+        *self.routes.lock().unwrap() = Arc::downgrade(routes);
+    }
+}
+
+/// Spin's calls between the components of an app, in-process: `http://NAME.spin.internal/` to
+/// component NAME, `http://self/PATH` to the app's route for PATH, each only where the caller's
+/// `allowed_outbound_hosts` names it (or `*.spin.internal`), as in Spin.
+struct SpinPeers {
+    caller: skiff_image::SpinComponent,
+    components: Arc<SpinComponents>,
+}
+
+impl Peers for SpinPeers {
+    fn call(&self, host: &str, request: http::Request<WasiBody>) -> PeerCall {
+        let (wanted, allowed) = match host.strip_suffix(".spin.internal") {
+            Some(id) => (id, format!("http://{id}.spin.internal")),
+            None if host == "self" => ("self", "http://self".to_string()),
+            None => return PeerCall::Outside(Box::new(request)),
+        };
+        let caller = &self.caller.id;
+        let granted = |c: &String| c == wanted || (c == "*" && wanted != "self");
+        if !self.caller.calls.iter().any(granted) {
+            return PeerCall::Refused(format!(
+                "blocked call from Spin component `{caller}` to `{host}`: add `{allowed}` to its \
+                 `allowed_outbound_hosts`"
+            ));
+        }
+        let app = match wanted {
+            "self" => {
+                let routes = self.components.routes.lock().unwrap().upgrade();
+                routes.and_then(|routes| routes.resolve(None, request.uri().path()))
+            }
+            id => {
+                let by_id = self.components.by_id.lock().unwrap();
+                by_id.get(id).and_then(Weak::upgrade)
+            }
+        };
+        let Some(app) = app else {
+            return PeerCall::Refused(format!(
+                "blocked call from Spin component `{caller}` to `{host}`: the app has no such \
+                 component or route"
+            ));
+        };
+        PeerCall::Answer(Box::pin(async move { Ok(app.serve(request).await) }))
     }
 }
 

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
-    P2_HTTP_GET, P2_HTTP_HELLO,
+    P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND,
 };
 
 use crate::registry::{Registry, Response};
@@ -961,42 +961,62 @@ fn spin_apps_run_with_their_files_env_and_variables() {
         .stdout_is("api_url=https://example.com/v1\ntoken=s3cret\ntoken: s3cret\n");
 
     // An app of several components: `skiff serve` serves each on its route, with its own
-    // environment, as `spin up` does; a private one is not served. `skiff run` refuses it,
-    // naming them.
+    // environment, as `spin up` does; a private one only to the components allowed to call it
+    // (`http://NAME.spin.internal`, in-process). `skiff run` refuses it, naming them.
     let hello = std::fs::read(P2_HTTP_HELLO).unwrap();
+    let outbound = std::fs::read(P2_HTTP_OUTBOUND).unwrap();
     let locked = format!(
         r#"{{"spin_lock_version":1,
         "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"env","route":"/..."}}}},
-                    {{"id":"b","trigger_type":"http","trigger_config":{{"component":"hello","route":"/hello/..."}}}},
+                    {{"id":"b","trigger_type":"http","trigger_config":{{"component":"front","route":"/front/..."}}}},
                     {{"id":"c","trigger_type":"http","trigger_config":{{"component":"inner","route":{{"private":true}}}}}}],
         "components":[{{"id":"env","source":{{"content_type":"application/wasm","digest":"{{WASM}}"}},"env":{{"WHO":"env"}}}},
-                      {{"id":"hello","source":{{"content_type":"application/wasm","digest":"{hello}"}}}},
+                      {{"id":"front","source":{{"content_type":"application/wasm","digest":"{outbound}"}},
+                        "metadata":{{"allowed_outbound_hosts":["http://inner.spin.internal","http://self"]}}}},
                       {{"id":"inner","source":{{"content_type":"application/wasm","digest":"{hello}"}}}}]}}"#,
         hello = skiff_image::digest_of(&hello),
+        outbound = skiff_image::digest_of(&outbound),
     );
+    let wasm = "application/vnd.wasm.content.layer.v1+wasm";
     let image = push_spin_app(
         &registry,
-        "spin/two",
+        "spin/three",
         &std::fs::read(P2_HTTP_ENV).unwrap(),
-        &[("application/vnd.wasm.content.layer.v1+wasm", &hello)],
+        &[(wasm, &hello), (wasm, &outbound)],
         &locked,
     );
     let server = crate::http::Server::start(&skiff, &[&image]);
-    let (status, body) = crate::http::get(&server.url("/hello/there"));
-    assert_eq!(
-        (status.as_u16(), body.as_str()),
-        (200, "hello from skiff\n")
-    );
     let (status, body) = crate::http::get(&server.url("/anything?name=WHO"));
     assert_eq!((status.as_u16(), body.as_str()), (200, "WHO=env\n"));
-    let log = server.stderr_with("Serving");
-    assert!(log.contains("`inner` has no public HTTP route"), "{log}");
+    let call = |target: &str| {
+        let response = reqwest::blocking::Client::new()
+            .get(server.url("/front/"))
+            .header("x-target-url", target)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(
+        call("http://inner.spin.internal/"),
+        (200, "upstream 200: hello from skiff\n".into())
+    );
+    assert_eq!(
+        call("http://self/x?name=WHO"),
+        (200, "upstream 200: WHO=env\n".into())
+    );
+    // Not in its `allowed_outbound_hosts`: refused, and said how to allow it.
+    let (status, body) = call("http://env.spin.internal/");
+    assert_eq!(status, 502, "{body}");
+    assert!(body.contains("HttpRequestDenied"), "{body}");
+    let log = server.stderr_with("add `http://env.spin.internal`");
+    assert!(log.contains("to its `allowed_outbound_hosts`"), "{log}");
+    assert!(log.contains("`inner` has no public route"), "{log}");
     drop(server);
     skiff
         .run(&["run", &image])
         .code(125)
         .stderr_has(
-            "several components (`env` (route `/...`), `hello` (route `/hello/...`), `inner`)",
+            "several components (`env` (route `/...`), `front` (route `/front/...`), `inner`)",
         )
         .stderr_has("skiff serve IMAGE");
 }
