@@ -113,6 +113,8 @@ pub struct HttpApp {
     /// Set on every request before the handler sees it, replacing the client's values of
     /// those names (`skiff serve --header`, as `wasmtime serve --header`).
     request_headers: Vec<(HeaderName, HeaderValue)>,
+    /// A Spin component's route: Spin's headers are set on every request.
+    spin: Option<crate::SpinRoute>,
 }
 
 impl HttpApp {
@@ -172,6 +174,7 @@ impl HttpApp {
             running: Mutex::default(),
             next_instance: AtomicU64::new(0),
             request_headers: Vec::new(),
+            spin: None,
         };
         for message in lowered {
             app.log(&message);
@@ -264,6 +267,11 @@ impl HttpApp {
     /// comes from a client connection, or from another app of the daemon (an in-process call).
     /// Sets these headers on every request before the handler sees it, replacing the client's
     /// values of the same names; several of one name are all kept (`skiff serve --header`).
+    /// Gives every request the headers Spin's HTTP trigger gives a component on `route`.
+    pub fn set_spin_route(&mut self, route: crate::SpinRoute) {
+        self.spin = Some(route);
+    }
+
     pub fn set_request_headers(&mut self, headers: Vec<(HeaderName, HeaderValue)>) {
         self.request_headers = headers;
     }
@@ -293,6 +301,9 @@ impl HttpApp {
     {
         if self.draining.load(Ordering::Relaxed) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "the app is stopping");
+        }
+        if let Some(route) = &self.spin {
+            route.set_headers(&mut request);
         }
         if !self.request_headers.is_empty() {
             let headers = request.headers_mut();

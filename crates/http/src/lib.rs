@@ -10,6 +10,7 @@ mod app;
 pub mod fuzzing;
 mod routes;
 mod server;
+mod spin;
 mod stats;
 
 pub use app::{
@@ -18,4 +19,5 @@ pub use app::{
 };
 pub use routes::{Route, RouteError, RouteTable};
 pub use server::{CALLER_HEADER, Target, fd_hard_limit, raise_fd_limit, serve, serve_at_most};
+pub use spin::SpinRoute;
 pub use stats::{Stats, escape_label, quantile_ms, render_prometheus};

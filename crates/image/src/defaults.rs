@@ -16,6 +16,9 @@ pub struct AppDefaults {
     pub entry_args: Vec<String>,
     /// What `wasi:config/store` answers, below `-S config-var` (a Spin app's component `config`).
     pub config: Vec<(String, String)>,
+    /// The Spin component, for an app `spin registry push` published: its route (whose
+    /// headers its requests get) and the components it may call.
+    pub spin: Option<crate::SpinComponent>,
 }
 
 impl AppDefaults {
@@ -65,6 +68,7 @@ impl Image {
             files,
             entry_args,
             config: Vec::new(),
+            spin: None,
         })
     }
 
@@ -103,6 +107,7 @@ impl Image {
             files,
             entry_args: Vec::new(),
             config: spin.config(),
+            spin: Some(spin.component()),
         })
     }
 

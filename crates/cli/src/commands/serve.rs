@@ -112,7 +112,12 @@ impl Serve {
         let (served, routes) = match &spin {
             None => {
                 let (app, image) = load(global, &runtime, target, &self.pull)?;
-                let http = self.handler(target, app, image.as_ref(), &per_app, None)?;
+                let mut http = self.handler(target, app, image.as_ref(), &per_app, None)?;
+                let spin = image.as_ref().and_then(|d| d.spin.as_ref());
+                if let Some(route) = spin.and_then(|c| c.route.as_deref()) {
+                    http.set_spin_route(skiff_http::SpinRoute::new(route));
+                }
+                let http = Arc::new(http);
                 (vec![http.clone()], skiff_http::Target::App(http))
             }
             Some((store, images)) => {
@@ -130,7 +135,12 @@ impl Serve {
                         components: components.clone(),
                     };
                     let peers: Arc<dyn Peers> = Arc::new(peers);
-                    let http = self.handler(&name, app, Some(&defaults), &per_app, Some(peers))?;
+                    let mut http =
+                        self.handler(&name, app, Some(&defaults), &per_app, Some(peers))?;
+                    if let Some(route) = &component.route {
+                        http.set_spin_route(skiff_http::SpinRoute::new(route));
+                    }
+                    let http = Arc::new(http);
                     components.add(&component.id, &http);
                     match spin_route(&component) {
                         Some(route) => {
@@ -225,7 +235,7 @@ impl Serve {
         image: Option<&skiff_image::AppDefaults>,
         (max_handles, core_dump): &(Option<usize>, Option<std::path::PathBuf>),
         peers: Option<Arc<dyn Peers>>,
-    ) -> anyhow::Result<Arc<skiff_http::HttpApp>> {
+    ) -> anyhow::Result<skiff_http::HttpApp> {
         if app.kind() != AppKind::Http {
             return Err(user_error(
                 format!(
@@ -258,7 +268,7 @@ impl Serve {
             &skiff_http::Bounds::unshared(),
         );
         http.set_request_headers(self.wasmtime_serve.request_headers()?);
-        Ok(Arc::new(http))
+        Ok(http)
     }
 }
 

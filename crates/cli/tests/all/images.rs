@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
-    P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND,
+    P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS,
 };
 
 use crate::registry::{Registry, Response};
@@ -863,7 +863,7 @@ fn push_spin_app(
 }
 
 #[test]
-fn spin_apps_run_with_their_files_env_and_variables() {
+pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     const DATA: &str = "application/vnd.wasm.content.layer.v1+data";
     const ARCHIVE: &str = "application/vnd.wasm.content.bundle.v1.tar+gzip";
     let registry = Registry::start();
@@ -965,29 +965,48 @@ fn spin_apps_run_with_their_files_env_and_variables() {
     // (`http://NAME.spin.internal`, in-process). `skiff run` refuses it, naming them.
     let hello = std::fs::read(P2_HTTP_HELLO).unwrap();
     let outbound = std::fs::read(P2_HTTP_OUTBOUND).unwrap();
+    let headers = std::fs::read(P2_HTTP_SPIN_HEADERS).unwrap();
     let locked = format!(
         r#"{{"spin_lock_version":1,
         "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"env","route":"/..."}}}},
                     {{"id":"b","trigger_type":"http","trigger_config":{{"component":"front","route":"/front/..."}}}},
+                    {{"id":"d","trigger_type":"http","trigger_config":{{"component":"api","route":"/api/..."}}}},
                     {{"id":"c","trigger_type":"http","trigger_config":{{"component":"inner","route":{{"private":true}}}}}}],
         "components":[{{"id":"env","source":{{"content_type":"application/wasm","digest":"{{WASM}}"}},"env":{{"WHO":"env"}}}},
                       {{"id":"front","source":{{"content_type":"application/wasm","digest":"{outbound}"}},
                         "metadata":{{"allowed_outbound_hosts":["http://inner.spin.internal","http://self"]}}}},
+                      {{"id":"api","source":{{"content_type":"application/wasm","digest":"{headers}"}}}},
                       {{"id":"inner","source":{{"content_type":"application/wasm","digest":"{hello}"}}}}]}}"#,
         hello = skiff_image::digest_of(&hello),
         outbound = skiff_image::digest_of(&outbound),
+        headers = skiff_image::digest_of(&headers),
     );
     let wasm = "application/vnd.wasm.content.layer.v1+wasm";
     let image = push_spin_app(
         &registry,
         "spin/three",
         &std::fs::read(P2_HTTP_ENV).unwrap(),
-        &[(wasm, &hello), (wasm, &outbound)],
+        &[(wasm, &hello), (wasm, &outbound), (wasm, &headers)],
         &locked,
     );
     let server = crate::http::Server::start(&skiff, &[&image]);
     let (status, body) = crate::http::get(&server.url("/anything?name=WHO"));
     assert_eq!((status.as_u16(), body.as_str()), (200, "WHO=env\n"));
+    // Spin's headers, as its HTTP trigger sets them (a client's own are replaced).
+    let response = reqwest::blocking::Client::new()
+        .get(server.url("/api/items/3?x=1"))
+        .header("spin-path-info", "/forged")
+        .send()
+        .unwrap();
+    let host = server.url("").trim_start_matches("http://").to_string();
+    assert_eq!(
+        response.text().unwrap(),
+        format!(
+            "spin-base-path: /\nspin-component-route: /api\n\
+             spin-full-url: http://{host}/api/items/3?x=1\nspin-matched-route: /api/...\n\
+             spin-path-info: /items/3\nspin-raw-component-route: /api/...\n"
+        )
+    );
     let call = |target: &str| {
         let response = reqwest::blocking::Client::new()
             .get(server.url("/front/"))
@@ -1016,7 +1035,8 @@ fn spin_apps_run_with_their_files_env_and_variables() {
         .run(&["run", &image])
         .code(125)
         .stderr_has(
-            "several components (`env` (route `/...`), `front` (route `/front/...`), `inner`)",
+            "several components (`env` (route `/...`), `front` (route `/front/...`), `api` (route \
+             `/api/...`), `inner`)",
         )
         .stderr_has("skiff serve IMAGE");
 }
