@@ -241,6 +241,9 @@ pub struct HttpConfig {
     /// Routes on the daemon's shared gateway: `HOST/PATH`, `HOST` or `/PATH`.
     pub routes: Vec<String>,
     pub limits: HttpLimits,
+    /// A Spin component's route (`/api/...`), from its image: its requests get Spin's headers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spin_route: Option<String>,
 }
 
 /// Per-app limits of an HTTP app, beyond the per-instance memory, CPU time and request timeout.

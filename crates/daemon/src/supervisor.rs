@@ -491,13 +491,16 @@ impl Supervisor {
             let loader = self
                 .code
                 .loader(record.digest.clone(), record.digest_or_source());
-            let app = HttpApp::new(
+            let mut app = HttpApp::new(
                 record.name.clone(),
                 loader,
                 options,
                 record.http.limits,
                 &self.bounds,
             );
+            if let Some(route) = &record.http.spin_route {
+                app.set_spin_route(skiff_http::SpinRoute::new(route));
+            }
             let default_route = format!("{}.localhost", record.name);
             Workload::Http(HttpSlot::new(app, &record.http, &default_route)?)
         } else {
@@ -1401,7 +1404,11 @@ fn resolve_record(
         created: now(),
         exits: Vec::new(),
         running: false,
-        http: request.http.clone(),
+        http: skiff_api::HttpConfig {
+            // Set by the image alone.
+            spin_route: defaults.and_then(|d| d.spin.as_ref()?.route.clone()),
+            ..request.http.clone()
+        },
         revision: 0,
         labels: request.labels.clone(),
         links: request.links.clone(),

@@ -1466,6 +1466,7 @@ fn request(
         ports: spec.ports.clone(),
         routes: spec.x_skiff.routes.clone(),
         limits: http_limits,
+        spin_route: None,
     };
     let mut request = super::run::create_request(
         Some(project.app_name(service)),

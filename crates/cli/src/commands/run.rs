@@ -308,6 +308,7 @@ impl Run {
                 ports: self.daemon.ports.clone(),
                 routes: self.daemon.routes.clone(),
                 limits: self.daemon.http.resolve(),
+                spin_route: None,
             },
         )?;
         for (app, name) in &self.daemon.links {

@@ -960,6 +960,25 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .success()
         .stdout_is("api_url=https://example.com/v1\ntoken=s3cret\ntoken: s3cret\n");
 
+    // A Spin HTTP component in the daemon gets Spin's headers too.
+    let locked = r#"{"spin_lock_version":1,
+        "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"api","route":"/api/..."}}],
+        "components":[{"id":"api","source":{"content_type":"application/wasm","digest":"{WASM}"}}]}"#;
+    let image = push_spin_app(
+        &registry,
+        "spin/api",
+        &std::fs::read(P2_HTTP_SPIN_HEADERS).unwrap(),
+        &[],
+        locked,
+    );
+    let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon.run_d("api", &["-p", &port, &image]).success();
+    let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}/api/v1"));
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert!(body.contains("spin-path-info: /v1\n"), "{body}");
+    drop(daemon);
+
     // An app of several components: `skiff serve` serves each on its route, with its own
     // environment, as `spin up` does; a private one only to the components allowed to call it
     // (`http://NAME.spin.internal`, in-process). `skiff run` refuses it, naming them.
