@@ -50,7 +50,9 @@ impl Inspect {
         let Some((name, digest)) = image else {
             return self.app(global);
         };
-        let image = Image::open(&store, &digest)?;
+        // A Spin app of several components is an image per component, of one manifest.
+        let images = Image::components(&store, &digest)?;
+        let image = &images[0];
         let size = image.size(&store);
         if self.format != "human" {
             let json = serde_json::json!({
@@ -83,21 +85,26 @@ impl Inspect {
         }
         let Some(app) = &image.app else {
             // Another tool's image: what a run takes from its OCI config, as `docker run` does.
-            let mut defaults = image.defaults(&store)?;
-            defaults.app.args = defaults.args(None);
-            print_defaults(&defaults.app);
-            // A Spin app's files, `wasi:config` values and outbound hosts.
-            for file in &defaults.files {
-                println!("Files:    {} (read-only)", file.guest);
-            }
-            for (key, value) in &defaults.config {
-                println!("Config:   {key}={value}");
-            }
-            if defaults.app.network != NetworkPolicy::None {
-                println!(
-                    "Network:  {} (applies with `--network image`)",
-                    defaults.app.network
-                );
+            for image in &images {
+                let mut defaults = image.defaults(&store)?;
+                if let Some(component) = &defaults.spin {
+                    println!("Component: {component}");
+                }
+                defaults.app.args = defaults.args(None);
+                print_defaults(&defaults.app);
+                // A Spin app's files, `wasi:config` values and outbound hosts.
+                for file in &defaults.files {
+                    println!("Files:    {} (read-only)", file.guest);
+                }
+                for (key, value) in &defaults.config {
+                    println!("Config:   {key}={value}");
+                }
+                if defaults.app.network != NetworkPolicy::None {
+                    println!(
+                        "Network:  {} (applies with `--network image`)",
+                        defaults.app.network
+                    );
+                }
             }
             return Ok(ExitCode::SUCCESS);
         };

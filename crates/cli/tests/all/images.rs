@@ -1051,6 +1051,11 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     assert!(log.contains("`inner` has no public route"), "{log}");
     drop(server);
     skiff
+        .run(&["image", "inspect", &image])
+        .success()
+        .stdout_has("Component: `env` (route `/...`)\nEnv:      WHO=env\n")
+        .stdout_has("Component: `inner`\n");
+    skiff
         .run(&["run", &image])
         .code(125)
         .stderr_has(
