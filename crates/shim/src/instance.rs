@@ -91,6 +91,8 @@ enum Workload {
         address: std::net::SocketAddr,
         /// Prepared at create (which checked them): each request's instance is built from them.
         grants: PreparedGrants,
+        /// A Spin component's route: its requests get Spin's headers.
+        spin_route: Option<Box<skiff_http::SpinRoute>>,
     },
 }
 
@@ -226,6 +228,9 @@ impl Instance for SkiffInstance {
             }
         }
         let name = source.name.clone();
+        let spin_route = defaults
+            .and_then(|d| d.spin.as_ref()?.route.as_deref())
+            .map(|route| Box::new(skiff_http::SpinRoute::new(route)));
         let container = id.clone();
         let app = tokio::task::spawn_blocking(move || source.load(&container))
             .await
@@ -257,6 +262,7 @@ impl Instance for SkiffInstance {
                     listener: Mutex::new(Some(listener)),
                     address,
                     grants: prepared,
+                    spin_route,
                 }
             }
             _ => Workload::Command(app),
@@ -300,6 +306,7 @@ impl Instance for SkiffInstance {
                 listener,
                 address,
                 grants,
+                spin_route,
             } => {
                 let listener = listener
                     .lock()
@@ -324,7 +331,7 @@ impl Instance for SkiffInstance {
                     max_handles: None,
                     core_dump: None,
                 };
-                let http = Arc::new(HttpApp::new(
+                let mut http = HttpApp::new(
                     self.id.clone(),
                     HttpApp::ready(app.clone()),
                     options,
@@ -335,7 +342,11 @@ impl Instance for SkiffInstance {
                         app_handles: skiff_http::fd_hard_limit() / 2,
                         ..Bounds::unshared()
                     },
-                ));
+                );
+                if let Some(route) = spin_route {
+                    http.set_spin_route(skiff_http::SpinRoute::clone(route));
+                }
+                let http = Arc::new(http);
                 let _ = self.served.set(http.clone());
                 log::info!("container {}: serving on http://{address}/", self.id);
                 Run::Http(http, listener)

@@ -13,8 +13,8 @@ use std::time::{Duration, Instant};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
-    P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_HTTP_CPU, P2_HTTP_LOG, P2_HTTP_STATE,
-    P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER,
+    P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_CPU,
+    P2_HTTP_LOG, P2_HTTP_SPIN_HEADERS, P2_HTTP_STATE, P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER,
 };
 use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
@@ -451,6 +451,57 @@ fn a_handlers_running_requests_show_in_its_task_metrics_and_end_with_it() {
         "the request ran on for {:?} after its app was killed",
         killed.elapsed()
     );
+}
+
+/// `spin registry push`'s form: a Wasm layer, data layers, the locked app as a layer of its own.
+#[test]
+fn a_spin_app_runs_with_its_files_and_its_requests_get_spins_headers() {
+    const WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
+    const DATA: &str = "application/vnd.wasm.content.layer.v1+data";
+    const LOCKED: &str = "application/vnd.fermyon.spin.application.v1+config";
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let reader = std::fs::read(P2_CLI_READ_FILE).unwrap();
+    let page = b"<h1>from a Spin data layer</h1>\n".repeat(8);
+    let locked = format!(
+        r#"{{"spin_lock_version":1,"triggers":[],"components":[{{"id":"site",
+        "source":{{"content_type":"application/wasm","digest":"{}"}},
+        "files":[{{"digest":"{}","path":"static/index.html"}}]}}]}}"#,
+        skiff_image::digest_of(&reader),
+        skiff_image::digest_of(&page),
+    );
+    let site = containerd.publish_layers(
+        &registry,
+        "spin/site:1",
+        &[(WASM, &reader), (DATA, &page), (LOCKED, locked.as_bytes())],
+    );
+    let run = containerd.run(&site, "site1", &[], &["/static/index.html"]);
+    assert_eq!(
+        run.stdout,
+        std::str::from_utf8(&page).unwrap(),
+        "{}",
+        containerd.log()
+    );
+
+    let headers = std::fs::read(P2_HTTP_SPIN_HEADERS).unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+        "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"api","route":"/api/..."}}}}],
+        "components":[{{"id":"api","source":{{"content_type":"application/wasm","digest":"{}"}}}}]}}"#,
+        skiff_image::digest_of(&headers),
+    );
+    let api = containerd.publish_layers(
+        &registry,
+        "spin/api:1",
+        &[(WASM, &headers), (LOCKED, locked.as_bytes())],
+    );
+    let (mut task, port) = containerd.serve(&api, "api1");
+    let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/api/v1"))
+        .and_then(|r| r.text())
+        .unwrap_or_else(|e| panic!("{e}\n{}\n{}", task.output(), containerd.log()));
+    assert!(body.contains("spin-path-info: /v1\n"), "{body}");
+    containerd.ctr(&["task", "kill", "api1"]);
+    task.wait().unwrap();
 }
 
 #[test]

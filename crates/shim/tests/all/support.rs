@@ -284,6 +284,25 @@ impl Containerd {
         reference
     }
 
+    /// Pushes to `registry` as `name` an image of `layers` (media type, bytes) with an empty
+    /// Wasm config, as `spin registry push` lays a Spin app out; containerd pulls it. Returns
+    /// the reference.
+    pub fn publish_layers(
+        &self,
+        registry: &Registry,
+        name: &str,
+        layers: &[(&str, &[u8])],
+    ) -> String {
+        let (reference, layout) = self.layout_for(registry, name);
+        let (_, tag) = reference.rsplit_once(':').unwrap();
+        let config = serde_json::json!({"architecture": "wasm", "os": "wasip1", "config": {}});
+        write_oci_layout_of(&layout, tag, &config, layers);
+        self.push_layout(&layout, &reference);
+        self.ctr(&["image", "rm", "--sync", &reference]);
+        self.ctr(&["image", "pull", "--plain-http", &reference]);
+        reference
+    }
+
     /// The full reference of `name` in `registry`, and a directory for its layout.
     fn layout_for(&self, registry: &Registry, name: &str) -> (String, PathBuf) {
         let layout = self
@@ -670,6 +689,16 @@ fn write_oci_layout(
     layer_type: &str,
     layer: &[u8],
 ) {
+    write_oci_layout_of(dir, tag, config, &[(layer_type, layer)]);
+}
+
+/// An OCI layout of one image: its config and `layers` (media type, bytes), tagged `tag`.
+fn write_oci_layout_of(
+    dir: &Path,
+    tag: &str,
+    config: &serde_json::Value,
+    layers: &[(&str, &[u8])],
+) {
     let blobs = dir.join("blobs/sha256");
     std::fs::create_dir_all(&blobs).unwrap();
     let put = |bytes: &[u8]| -> (String, usize) {
@@ -677,7 +706,13 @@ fn write_oci_layout(
         std::fs::write(blobs.join(&digest["sha256:".len()..]), bytes).unwrap();
         (digest, bytes.len())
     };
-    let (layer_digest, layer_size) = put(layer);
+    let layers: Vec<serde_json::Value> = layers
+        .iter()
+        .map(|(media_type, bytes)| {
+            let (digest, size) = put(bytes);
+            serde_json::json!({ "mediaType": media_type, "digest": digest, "size": size })
+        })
+        .collect();
     let (config_digest, config_size) = put(config.to_string().as_bytes());
     let manifest = serde_json::json!({
         "schemaVersion": 2,
@@ -687,7 +722,7 @@ fn write_oci_layout(
             "digest": config_digest,
             "size": config_size,
         },
-        "layers": [{ "mediaType": layer_type, "digest": layer_digest, "size": layer_size }],
+        "layers": layers,
     });
     let (manifest_digest, manifest_size) = put(manifest.to_string().as_bytes());
     let index = serde_json::json!({
