@@ -19,6 +19,9 @@ pub struct AppDefaults {
     /// The Spin component, for an app `spin registry push` published: its route (whose
     /// headers its requests get) and the components it may call.
     pub spin: Option<crate::SpinComponent>,
+    /// A blob this call added to the store (a Spin app's files, as a tar), which a pull or load
+    /// that fails takes back with its own.
+    pub(crate) added: Option<String>,
 }
 
 impl AppDefaults {
@@ -69,6 +72,7 @@ impl Image {
             entry_args,
             config: Vec::new(),
             spin: None,
+            added: None,
         })
     }
 
@@ -82,8 +86,13 @@ impl Image {
         spin: &crate::spin::SpinApp,
     ) -> Result<AppDefaults, ImageError> {
         let mut files = Vec::new();
+        let mut added = None;
         if let Some(tar) = spin.files_tar(store, &self.digest, &self.manifest)? {
+            let existed = store.has_blob(&crate::digest_of(&tar));
             let digest = store.put(&tar)?;
+            if !existed {
+                added = Some(digest.clone());
+            }
             let layer = oci_client::manifest::OciDescriptor {
                 media_type: crate::media::SKIFF_FILES.into(),
                 digest,
@@ -108,6 +117,7 @@ impl Image {
             entry_args: Vec::new(),
             config: spin.config(),
             spin: Some(spin.component()),
+            added,
         })
     }
 

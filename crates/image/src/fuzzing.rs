@@ -17,13 +17,16 @@ pub fn image_layout(data: &[u8]) {
         Ok(loaded) => {
             assert!(!loaded.is_empty(), "a load that succeeds loads an image");
             for image in loaded {
-                let opened = Image::open(&store, &image.digest).unwrap_or_else(|e| {
+                // One image per component of a Spin app of several.
+                let images = Image::components(&store, &image.digest).unwrap_or_else(|e| {
                     panic!("a loaded image does not open: {}", error_chain(&e))
                 });
-                if let Err(e) = opened.defaults(&store) {
-                    panic!("a loaded image has no defaults: {}", error_chain(&e));
+                for opened in images {
+                    if let Err(e) = opened.defaults(&store) {
+                        panic!("a loaded image has no defaults: {}", error_chain(&e));
+                    }
+                    let _ = (opened.wasm_bytes(&store), opened.size(&store), opened.os());
                 }
-                let _ = (opened.wasm_bytes(&store), opened.size(&store), opened.os());
             }
         }
         Err(e) => {

@@ -204,7 +204,7 @@ pub fn load(store: &Store, input: &mut dyn Read) -> Result<Vec<Loaded>, LayoutEr
             source,
         };
         for image in Image::components(store, &digest).map_err(image_err)? {
-            image.defaults(store).map_err(image_err)?;
+            txn.adopt_from(image.defaults(store).map_err(image_err)?);
         }
         let annotations = &entry["annotations"];
         let name = annotations["io.containerd.image.name"]

@@ -421,9 +421,10 @@ pub async fn pull(
     added.put_verified(&digest_actual, &bytes)?;
     // Checked as a run would check it, its files extracted, before it gets a name.
     if let Err(source) = Image::components(store, &digest_actual).and_then(|images| {
-        images
-            .iter()
-            .try_for_each(|image| image.defaults(store).map(drop))
+        images.iter().try_for_each(|image| {
+            added.adopt_from(image.defaults(store)?);
+            Ok(())
+        })
     }) {
         return Err(RegistryError::NotWasm {
             reference: reference.whole(),

@@ -318,13 +318,14 @@ impl SpinApp {
     pub(crate) fn network(&self) -> NetworkPolicy {
         let mut endpoints = Vec::new();
         for host in self.outbound_hosts() {
-            // `self` and `*.spin.internal` are Spin's calls between components.
             let authority = host.split_once("://").map_or(host, |(_, a)| a);
             let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n);
+            // `self` and `*.spin.internal` are Spin's calls between components (`calls`).
+            if name == "self" || name.ends_with(".spin.internal") {
+                continue;
+            }
             let endpoint = if host.contains(['{', '*']) && !host.starts_with("*://")
                 || authority.contains('*')
-                || name == "self"
-                || name.ends_with(".spin.internal")
             {
                 Err(())
             } else {

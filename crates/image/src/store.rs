@@ -571,6 +571,12 @@ impl Transaction<'_> {
         Ok(writer)
     }
 
+    /// The blob checking an image added (a Spin app's files, as a tar), taken back with the
+    /// transaction's own.
+    pub(crate) fn adopt_from(&mut self, defaults: crate::AppDefaults) {
+        self.added.extend(defaults.added);
+    }
+
     pub fn commit(mut self) {
         self.committed = true;
     }

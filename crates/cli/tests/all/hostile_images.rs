@@ -576,3 +576,129 @@ fn load_reports_a_replaced_name_and_prune_removes_unused_extractions() {
         .success()
         .stdout_is("other\n");
 }
+
+/// A layout of Spin apps (`spin registry push`'s form), each of one component of `wasm` whose
+/// locked app lists `files` (path, content digest, inline base64 or none) and whose data layers
+/// are `data`; then an image of `extra` layers, if any.
+fn spin_layout(
+    files: &[(&str, &str, Option<&str>)],
+    data: &[&[u8]],
+    extra: &[(&str, &[u8])],
+) -> Layout {
+    let mut blobs = BTreeMap::new();
+    let mut put = |bytes: &[u8]| {
+        let digest = skiff_image::digest_of(bytes);
+        blobs.insert(digest.clone(), bytes.to_vec());
+        json!({"digest": digest, "size": bytes.len()})
+    };
+    let typed = |mut d: Value, media_type: &str| {
+        d["mediaType"] = json!(media_type);
+        d
+    };
+    let wasm = std::fs::read(P2_CLI_HELLO).unwrap();
+    let files: Vec<Value> = files
+        .iter()
+        .map(|(path, digest, inline)| match inline {
+            Some(inline) => json!({"path": path, "digest": digest, "inline": inline}),
+            None => json!({"path": path, "digest": digest}),
+        })
+        .collect();
+    let locked = json!({"spin_lock_version": 1, "triggers": [], "components": [{
+        "id": "site", "files": files,
+        "source": {"content_type": "application/wasm", "digest": skiff_image::digest_of(&wasm)},
+    }]});
+    let config = typed(
+        put(br#"{"architecture":"wasm","os":"wasip1"}"#),
+        "application/vnd.oci.image.config.v1+json",
+    );
+    let mut layers = vec![typed(
+        put(&wasm),
+        "application/vnd.wasm.content.layer.v1+wasm",
+    )];
+    for bytes in data {
+        layers.push(typed(
+            put(bytes),
+            "application/vnd.wasm.content.layer.v1+data",
+        ));
+    }
+    layers.push(typed(
+        put(locked.to_string().as_bytes()),
+        "application/vnd.fermyon.spin.application.v1+config",
+    ));
+    let extra: Vec<Value> = extra.iter().map(|(t, b)| typed(put(b), t)).collect();
+    let mut manifests = Vec::new();
+    let mut manifest = |layers: Vec<Value>, name: &str| {
+        let bytes = serde_json::to_vec(&json!({
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": config.clone(),
+            "layers": layers,
+        }))
+        .unwrap();
+        let mut d = typed(put(&bytes), "application/vnd.oci.image.manifest.v1+json");
+        d["annotations"] = json!({"io.containerd.image.name": name});
+        manifests.push(d);
+    };
+    manifest(layers, "hostile/spin:1");
+    if !extra.is_empty() {
+        manifest(extra, "hostile/other:1");
+    }
+    Layout {
+        blobs,
+        index: json!({"schemaVersion": 2, "manifests": manifests}),
+    }
+}
+
+#[test]
+fn spin_files_are_checked_and_a_refused_load_keeps_none_of_them() {
+    let page: &[u8] = b"<p>a page of a Spin app, in a data layer of its own</p>\n";
+    let digest = skiff_image::digest_of(page);
+    // A path out of the component's root, and content that is not what the locked app says.
+    for (files, data, message) in [
+        (
+            vec![("../../etc/passwd", digest.as_str(), None)],
+            vec![page],
+            "file path `../../etc/passwd` is not relative names",
+        ),
+        (
+            vec![("/etc/passwd", digest.as_str(), None)],
+            vec![page],
+            "file path `/etc/passwd` is not relative names",
+        ),
+        (
+            vec![("tiny.txt", digest.as_str(), Some("dGlueQo="))],
+            vec![],
+            "file `tiny.txt` does not match its digest",
+        ),
+        (
+            vec![("gone.txt", digest.as_str(), None)],
+            vec![],
+            "file `gone.txt` (sha256:",
+        ),
+    ] {
+        let (skiff, out) = spin_layout(&files, &data, &[]).load();
+        out.code(125).stderr_has(message);
+        nothing_kept(&skiff);
+    }
+    // A Spin app whose files were stored and extracted while the load checked it, then an image
+    // of the same layout that is refused: the load keeps nothing, its files neither.
+    let layout = spin_layout(
+        &[("static/index.html", digest.as_str(), None)],
+        &[page],
+        &[("application/octet-stream", b"not wasm")],
+    );
+    let (skiff, out) = layout.load();
+    out.code(125).stderr_has("holds no WebAssembly");
+    nothing_kept(&skiff);
+    // Alone, it loads and runs with its file.
+    let mut layout = spin_layout(
+        &[("static/index.html", digest.as_str(), None)],
+        &[page],
+        &[],
+    );
+    layout.index["manifests"][0]["annotations"] =
+        json!({"io.containerd.image.name": "spin/site:1"});
+    let (skiff, out) = layout.load();
+    out.success();
+    skiff.run(&["system", "check"]).success();
+}
