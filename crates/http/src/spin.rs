@@ -5,7 +5,8 @@
 
 use http::{HeaderName, HeaderValue, Request};
 
-/// A Spin component's HTTP route, as its locked app writes it (`/...`, `/api/...`, `/hello`).
+/// A Spin component's HTTP route, as its locked app writes it (`/...`, `/api/...`, `/hello`,
+/// `/users/:id/...`).
 #[derive(Clone, Debug)]
 pub struct SpinRoute {
     raw: String,
@@ -20,6 +21,40 @@ impl SpinRoute {
             raw: raw.to_string(),
             prefix,
         }
+    }
+
+    /// The path prefix a gateway routes to it: its literal segments, up to the first `:name`
+    /// one (which Spin matches to any segment), `/` for none.
+    pub fn gateway_prefix(&self) -> String {
+        let literal: Vec<&str> = self
+            .prefix
+            .split('/')
+            .filter(|s| !s.is_empty())
+            .take_while(|s| !s.starts_with(':'))
+            .collect();
+        format!("/{}", literal.join("/"))
+    }
+
+    /// What of `path` lies below the route (Spin's `spin-path-info`): after as many segments
+    /// as the route has, a `:name` one matching any; the whole path if the route does not match.
+    fn path_info<'p>(&self, path: &'p str) -> &'p str {
+        let mut rest = path;
+        for segment in self.prefix.split('/').filter(|s| !s.is_empty()) {
+            let Some(after) = rest.strip_prefix('/') else {
+                return path;
+            };
+            let end = after.find('/').unwrap_or(after.len());
+            let matches = if segment.starts_with(':') {
+                end > 0
+            } else {
+                &after[..end] == segment
+            };
+            if !matches {
+                return path;
+            }
+            rest = &after[end..];
+        }
+        rest
     }
 
     /// Sets Spin's headers on `request`, replacing any the client sent.
@@ -39,7 +74,7 @@ impl SpinRoute {
             .path_and_query()
             .map_or("/", |p| p.as_str())
             .to_string();
-        let path_info = path.strip_prefix(&self.prefix).unwrap_or(&path);
+        let path_info = self.path_info(&path);
         let headers = [
             ("spin-full-url", format!("http://{host}{path_and_query}")),
             ("spin-path-info", path_info.to_string()),
@@ -100,5 +135,29 @@ mod tests {
             headers("/hello", "/hello"),
             ["http://example.com:3000/hello", "", "/hello", "/hello"]
         );
+        assert_eq!(
+            headers("/users/:id/...", "/users/42/cart"),
+            [
+                "http://example.com:3000/users/42/cart",
+                "/cart",
+                "/users/:id/...",
+                "/users/:id"
+            ]
+        );
+        // Not below the route (a gateway sent it for another reason): the whole path.
+        assert_eq!(headers("/api/...", "/apis/x")[1], "/apis/x");
+    }
+
+    #[test]
+    fn a_gateway_routes_the_literal_part() {
+        for (route, prefix) in [
+            ("/...", "/"),
+            ("/api/...", "/api"),
+            ("/hello", "/hello"),
+            ("/users/:id/...", "/users"),
+            ("/:tenant/items", "/"),
+        ] {
+            assert_eq!(SpinRoute::new(route).gateway_prefix(), prefix, "{route}");
+        }
     }
 }

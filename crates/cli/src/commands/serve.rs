@@ -335,12 +335,10 @@ impl Peers for SpinPeers {
 }
 
 /// The gateway route of a Spin component's HTTP route: `/...` is every path, `/api/...` `/api`
-/// and below, and an exact route its path (and, here, below it).
+/// and below, an exact route its path (and, here, below it), `/users/:id/...` `/users` and below.
 fn spin_route(component: &skiff_image::SpinComponent) -> Option<skiff_http::Route> {
-    let route = component.route.as_deref()?;
-    let prefix = route.strip_suffix("/...").unwrap_or(route);
-    let prefix = if prefix.is_empty() { "/" } else { prefix };
-    prefix.parse().ok()
+    let route = skiff_http::SpinRoute::new(component.route.as_deref()?);
+    route.gateway_prefix().parse().ok()
 }
 
 /// `wasmtime serve -H 'NAME: VALUE'` sets a request header, and Skiff's global `-H` is `--host`,
