@@ -230,12 +230,11 @@ impl SpinApp {
         }
     }
 
+    /// `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` (URLs of HTTP hosts).
     fn outbound_hosts(&self) -> impl Iterator<Item = &str> {
-        self.component
-            .metadata
-            .get("allowed_outbound_hosts")
-            .and_then(|h| h.as_array())
+        ["allowed_outbound_hosts", "allowed_http_hosts"]
             .into_iter()
+            .filter_map(|key| self.component.metadata.get(key)?.as_array())
             .flatten()
             .filter_map(|h| h.as_str())
     }

@@ -130,6 +130,16 @@ impl Serve {
                     };
                     let name = format!("{target}#{}", component.id);
                     let (app, defaults) = load_image(&runtime, store, &name, image)?;
+                    // A trigger other than HTTP's (Redis, a command), or Spin 1's WAGI
+                    // executor (CGI over stdio): not a handler to serve.
+                    if app.kind() != AppKind::Http {
+                        eprintln!(
+                            "note: Spin component `{}` is not a `wasi:http` handler (a WAGI or \
+                             non-HTTP trigger): not served",
+                            component.id
+                        );
+                        continue;
+                    }
                     let peers = SpinPeers {
                         caller: component.clone(),
                         components: components.clone(),

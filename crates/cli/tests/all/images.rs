@@ -917,7 +917,8 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     // The component's environment, below `-e`; its hosts, declared (applied with `--network
     // image`); a template Skiff cannot grant by destination is said, not widened.
     let locked = r#"{"spin_lock_version":0,"triggers":[],"components":[{"id":"env",
-        "metadata":{"allowed_outbound_hosts":["https://api.example.com","redis://cache.example.com:6379","https://*.example.org"]},
+        "metadata":{"allowed_outbound_hosts":["https://api.example.com","redis://cache.example.com:6379","https://*.example.org"],
+                    "allowed_http_hosts":["https://legacy.example.com"]},
         "source":{"content_type":"application/wasm","digest":"{WASM}"},
         "env":{"GREETING":"hi","MODE":"spin"}}]}"#;
     let image = push_spin_app(
@@ -936,6 +937,7 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .success()
         .stdout_has("api.example.com:443")
         .stdout_has("cache.example.com:6379")
+        .stdout_has("legacy.example.com:443")
         .stdout_lacks("example.org");
 
     // `config`, as `wasi:config/store` answers it in Spin: templates over the variables'
@@ -985,6 +987,7 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     let hello = std::fs::read(P2_HTTP_HELLO).unwrap();
     let outbound = std::fs::read(P2_HTTP_OUTBOUND).unwrap();
     let headers = std::fs::read(P2_HTTP_SPIN_HEADERS).unwrap();
+    let command = std::fs::read(P2_CLI_HELLO).unwrap();
     let locked = format!(
         r#"{{"spin_lock_version":1,
         "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"env","route":"/..."}}}},
@@ -995,7 +998,9 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
                       {{"id":"front","source":{{"content_type":"application/wasm","digest":"{outbound}"}},
                         "metadata":{{"allowed_outbound_hosts":["http://inner.spin.internal","http://self"]}}}},
                       {{"id":"api","source":{{"content_type":"application/wasm","digest":"{headers}"}}}},
-                      {{"id":"inner","source":{{"content_type":"application/wasm","digest":"{hello}"}}}}]}}"#,
+                      {{"id":"inner","source":{{"content_type":"application/wasm","digest":"{hello}"}}}},
+                      {{"id":"job","source":{{"content_type":"application/wasm","digest":"{command}"}}}}]}}"#,
+        command = skiff_image::digest_of(&command),
         hello = skiff_image::digest_of(&hello),
         outbound = skiff_image::digest_of(&outbound),
         headers = skiff_image::digest_of(&headers),
@@ -1005,7 +1010,12 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         &registry,
         "spin/three",
         &std::fs::read(P2_HTTP_ENV).unwrap(),
-        &[(wasm, &hello), (wasm, &outbound), (wasm, &headers)],
+        &[
+            (wasm, &hello),
+            (wasm, &outbound),
+            (wasm, &headers),
+            (wasm, &command),
+        ],
         &locked,
     );
     let server = crate::http::Server::start(&skiff, &[&image]);
@@ -1049,6 +1059,8 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     let log = server.stderr_with("add `http://env.spin.internal`");
     assert!(log.contains("to its `allowed_outbound_hosts`"), "{log}");
     assert!(log.contains("`inner` has no public route"), "{log}");
+    // A component of another trigger (a command here) is not served, and said.
+    assert!(log.contains("`job` is not a `wasi:http` handler"), "{log}");
     drop(server);
     skiff
         .run(&["image", "inspect", &image])
@@ -1060,7 +1072,7 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .code(125)
         .stderr_has(
             "several components (`env` (route `/...`), `front` (route `/front/...`), `api` (route \
-             `/api/...`), `inner`)",
+             `/api/...`), `inner`, `job`)",
         )
         .stderr_has("skiff serve IMAGE");
 }
