@@ -22,6 +22,8 @@ pub struct AppDefaults {
     /// A blob this call added to the store (a Spin app's files, as a tar), which a pull or load
     /// that fails takes back with its own.
     pub(crate) added: Option<String>,
+    /// The Spin app, whose `config` a run's environment completes (`SPIN_VARIABLE_NAME`).
+    pub(crate) spin_app: Option<crate::spin::SpinApp>,
 }
 
 impl AppDefaults {
@@ -73,6 +75,7 @@ impl Image {
             config: Vec::new(),
             spin: None,
             added: None,
+            spin_app: None,
         })
     }
 
@@ -115,9 +118,10 @@ impl Image {
             app,
             files,
             entry_args: Vec::new(),
-            config: spin.config(),
+            config: spin.config(&[]).0,
             spin: Some(spin.component()),
             added,
+            spin_app: Some(spin.clone()),
         })
     }
 
@@ -206,17 +210,35 @@ pub fn merge_grants(
         Some(defaults) if accept_image_network => flags.network.union(&defaults.app.network),
         _ => flags.network.clone(),
     };
+    // A Spin app's variables come from the run's environment (`SPIN_VARIABLE_NAME`), as Spin's
+    // environment provider reads them; `-S config-var` comes last.
+    let mut config = match defaults {
+        Some(AppDefaults {
+            spin_app: Some(spin),
+            ..
+        }) => {
+            let (values, missing) = spin.config(&env);
+            for (key, variable) in missing {
+                if !flags.config.iter().any(|(k, _)| *k == key) {
+                    tracing::warn!(
+                        "the Spin app's variable `{variable}` has no value, so `{key}` has none: \
+                         give it with `-e SPIN_VARIABLE_{}=VALUE`",
+                        variable.to_ascii_uppercase()
+                    );
+                }
+            }
+            values
+        }
+        Some(defaults) => defaults.config.clone(),
+        None => Vec::new(),
+    };
+    config.extend(flags.config.iter().cloned());
     Grants {
         env,
         network,
         listen: flags.listen.clone(),
         listen_udp: flags.listen_udp.clone(),
-        config: defaults
-            .map(|d| d.config.clone())
-            .unwrap_or_default()
-            .into_iter()
-            .chain(flags.config.iter().cloned())
-            .collect(),
+        config,
         keyvalue: flags.keyvalue.clone(),
         nn: flags.nn.clone(),
         sockets: flags.sockets,

@@ -81,6 +81,9 @@ struct FileContent {
     path: String,
 }
 
+/// Names and values (`wasi:config` keys and values, or keys and the variables they lack).
+type Pairs = Vec<(String, String)>;
+
 /// The component of a Spin app that Skiff runs, with what its app says about it.
 #[derive(Clone, Debug)]
 pub(crate) struct SpinApp {
@@ -267,26 +270,24 @@ impl SpinApp {
     }
 
     /// The component's `config`, as `wasi:config/store` answers it in Spin: each value's
-    /// `{{ variable }}`s replaced by the variable's default. A value naming a variable without
-    /// one is left out (Spin would take it from `SPIN_VARIABLE_NAME`; here `-S config-var=KEY=VALUE`
-    /// gives it), and said.
-    pub(crate) fn config(&self) -> Vec<(String, String)> {
-        let mut out = Vec::new();
+    /// `{{ variable }}`s replaced by the variable's value, as Spin's environment provider gives
+    /// it (`SPIN_VARIABLE_NAME` of `env`: the app's granted environment, `-e`), else its
+    /// default. A value naming a variable with neither is left out: returned apart, as its key
+    /// and the variable.
+    pub(crate) fn config(&self, env: &[(String, String)]) -> (Pairs, Pairs) {
+        let (mut values, mut missing) = (Vec::new(), Vec::new());
         for (key, template) in &self.component.config {
-            match self.expand(template) {
-                Ok(value) => out.push((key.clone(), value)),
-                Err(variable) => tracing::warn!(
-                    "the Spin app's variable `{variable}` has no default: give `{key}` with \
-                     `-S config-var={key}=VALUE`"
-                ),
+            match self.expand(template, env) {
+                Ok(value) => values.push((key.clone(), value)),
+                Err(variable) => missing.push((key.clone(), variable)),
             }
         }
-        out
+        (values, missing)
     }
 
-    /// `template` with each `{{ name }}` replaced by the variable's default; the name of a
-    /// variable without one is the error.
-    fn expand(&self, template: &str) -> Result<String, String> {
+    /// `template` with each `{{ name }}` replaced by the variable's value from `env`, else its
+    /// default; the name of a variable with neither is the error.
+    fn expand(&self, template: &str, env: &[(String, String)]) -> Result<String, String> {
         let mut out = String::new();
         let mut rest = template;
         while let Some(start) = rest.find("{{") {
@@ -295,12 +296,18 @@ impl SpinApp {
                 break;
             };
             let name = rest[start + 2..start + end].trim().to_ascii_lowercase();
-            match self
+            let from_env = format!("SPIN_VARIABLE_{}", name.to_ascii_uppercase());
+            let given = env
+                .iter()
+                .rev()
+                .find(|(k, _)| *k == from_env)
+                .map(|(_, v)| v);
+            let default = self
                 .app
                 .variables
                 .get(&name)
-                .and_then(|v| v.default.as_ref())
-            {
+                .and_then(|v| v.default.as_ref());
+            match given.or(default) {
                 Some(value) => out.push_str(value),
                 None => return Err(name),
             }

@@ -940,8 +940,9 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .stdout_has("legacy.example.com:443")
         .stdout_lacks("example.org");
 
-    // `config`, as `wasi:config/store` answers it in Spin: templates over the variables'
-    // defaults; `-S config-var` gives a value.
+    // `config`, as `wasi:config/store` answers it in Spin: templates over the variables, each
+    // from the app's environment (`SPIN_VARIABLE_NAME`, as Spin's environment provider) or its
+    // default; `-S config-var` gives a key's value.
     let locked = r#"{"spin_lock_version":1,"triggers":[],
         "variables":{"host":{"default":"example.com"},"token":{"secret":true}},
         "components":[{"id":"cfg","source":{"content_type":"application/wasm","digest":"{WASM}"},
@@ -956,11 +957,24 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     skiff
         .run(&["run", &image])
         .success()
-        .stdout_is("api_url=https://example.com/v1\n");
+        .stdout_is("api_url=https://example.com/v1\n")
+        .stderr_has("variable `token` has no value, so `token` has none: give it with `-e SPIN_VARIABLE_TOKEN=VALUE`");
     skiff
         .run(&["run", "-S", "config-var=token=s3cret", &image, "token"])
         .success()
-        .stdout_is("api_url=https://example.com/v1\ntoken=s3cret\ntoken: s3cret\n");
+        .stdout_is("api_url=https://example.com/v1\ntoken=s3cret\ntoken: s3cret\n")
+        .stderr_lacks("no value");
+    skiff
+        .run(&[
+            "run",
+            "-e",
+            "SPIN_VARIABLE_TOKEN=from-env",
+            "-e",
+            "SPIN_VARIABLE_HOST=example.net",
+            &image,
+        ])
+        .success()
+        .stdout_is("api_url=https://example.net/v1\ntoken=from-env\n");
 
     // A Spin HTTP component in the daemon gets Spin's headers too.
     let locked = r#"{"spin_lock_version":1,
