@@ -113,13 +113,13 @@ pub(crate) fn read(
     };
     let bytes = store.get_limited(&blob.digest, limits::MAX_JSON, "a Spin locked app")?;
     let app: LockedApp = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
-    // Spin itself refuses an app whose requirements it does not know; so does Skiff, for every
-    // requirement, since the one Spin knows (`local_service_chaining`) needs several components.
+    // Spin itself refuses an app whose requirements it does not know; so does Skiff. The one
+    // Spin knows, `local_service_chaining`, is `skiff serve`'s calls between components.
     let required: Vec<String> = app
         .host_requirements
         .iter()
         .chain(app.components.iter().flat_map(|c| &c.host_requirements))
-        .filter(|(_, v)| v.as_str() != Some("optional"))
+        .filter(|(k, v)| v.as_str() != Some("optional") && *k != "local_service_chaining")
         .map(|(k, _)| format!("`{k}`"))
         .collect();
     if !required.is_empty() {

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::str::FromStr as _;
 use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
@@ -80,14 +81,15 @@ impl Serve {
             self.http.max_concurrency = n;
         }
         let target = &self.app;
-        // A Spin app of several components: each served on its HTTP route, as `spin up` does.
+        // A Spin app: each component served on its HTTP route, as `spin up` does.
         let spin = match looks_like_file(target) {
             true => None,
             false => {
                 let store = global.image_store()?;
                 let digest = stored_image(global, &store, target, &self.pull)?;
                 let images = skiff_image::Image::components(&store, &digest)?;
-                (images.len() > 1).then_some((store, images))
+                let spin = images.len() > 1 || images[0].spin_component().is_some();
+                spin.then_some((store, images))
             }
         };
         let per_app = (loading.wasm.store.max_resources, loading.core_dump.clone());
@@ -112,12 +114,7 @@ impl Serve {
         let (served, routes) = match &spin {
             None => {
                 let (app, image) = load(global, &runtime, target, &self.pull)?;
-                let mut http = self.handler(target, app, image.as_ref(), &per_app, None)?;
-                let spin = image.as_ref().and_then(|d| d.spin.as_ref());
-                if let Some(route) = spin.and_then(|c| c.route.as_deref()) {
-                    http.set_spin_route(skiff_http::SpinRoute::new(route));
-                }
-                let http = Arc::new(http);
+                let http = Arc::new(self.handler(target, app, image.as_ref(), &per_app, None)?);
                 (vec![http.clone()], skiff_http::Target::App(http))
             }
             Some((store, images)) => {
@@ -152,7 +149,12 @@ impl Serve {
                     }
                     let http = Arc::new(http);
                     components.add(&component.id, &http);
-                    match spin_route(&component) {
+                    // The one component of an app: on its route, else on every path.
+                    let route = spin_route(&component).or_else(|| {
+                        let only = images.len() == 1;
+                        only.then(|| skiff_http::Route::from_str("/").expect("a route"))
+                    });
+                    match route {
                         Some(route) => {
                             let taken = |e: skiff_http::RouteError| {
                                 user_error(
@@ -174,6 +176,12 @@ impl Serve {
                     served.push(http);
                 }
                 components.set_routes(&table);
+                if served.is_empty() {
+                    return Err(user_error(
+                        format!("the Spin app `{target}` has no `wasi:http` component to serve"),
+                        format!("run a command component with `skiff run {target}`"),
+                    ));
+                }
                 (served, skiff_http::Target::Gateway(table))
             }
         };

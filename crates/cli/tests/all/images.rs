@@ -994,6 +994,14 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     assert_eq!(status.as_u16(), 200, "{body}");
     assert!(body.contains("spin-path-info: /v1\n"), "{body}");
     drop(daemon);
+    // `skiff serve` of it serves its route only, as `spin up` does.
+    let server = crate::http::Server::start(&skiff, &[&image]);
+    let (status, body) = crate::http::get(&server.url("/api/v1"));
+    assert_eq!(status.as_u16(), 200, "{body}");
+    assert!(body.contains("spin-path-info: /v1\n"), "{body}");
+    let (status, _) = crate::http::get(&server.url("/elsewhere"));
+    assert_eq!(status.as_u16(), 404);
+    drop(server);
 
     // An app of several components: `skiff serve` serves each on its route, with its own
     // environment, as `spin up` does; a private one only to the components allowed to call it
