@@ -1406,7 +1406,7 @@ fn resolve_record(
         running: false,
         http: skiff_api::HttpConfig {
             // Set by the image alone.
-            spin_route: defaults.and_then(|d| d.spin.as_ref()?.route.clone()),
+            spin_route: defaults.and_then(|d| d.spin()?.route),
             ..request.http.clone()
         },
         revision: 0,

@@ -5,22 +5,44 @@
 
 use http::{HeaderName, HeaderValue, Request};
 
+/// Every header Spin's trigger sets.
+const NAMES: [&str; 6] = [
+    "spin-full-url",
+    "spin-path-info",
+    "spin-matched-route",
+    "spin-raw-component-route",
+    "spin-component-route",
+    "spin-base-path",
+];
+
 /// A Spin component's HTTP route, as its locked app writes it (`/...`, `/api/...`, `/hello`,
 /// `/users/:id/...`).
 #[derive(Clone, Debug)]
 pub struct SpinRoute {
-    raw: String,
     /// The route without its trailing wildcard (`` for `/...`, `/api` for `/api/...`).
     prefix: String,
+    /// The headers every request gets alike, made once: the route's own.
+    fixed: Vec<(HeaderName, HeaderValue)>,
 }
 
 impl SpinRoute {
     pub fn new(raw: &str) -> SpinRoute {
         let prefix = raw.strip_suffix("/...").unwrap_or(raw).to_string();
-        SpinRoute {
-            raw: raw.to_string(),
-            prefix,
-        }
+        let fixed = [
+            ("spin-matched-route", raw),
+            ("spin-raw-component-route", raw),
+            ("spin-component-route", &prefix),
+            ("spin-base-path", "/"),
+        ]
+        .into_iter()
+        .filter_map(|(name, value)| {
+            Some((
+                HeaderName::from_static(name),
+                HeaderValue::try_from(value).ok()?,
+            ))
+        })
+        .collect();
+        SpinRoute { prefix, fixed }
     }
 
     /// The path prefix a gateway routes to it: its literal segments, up to the first `:name`
@@ -59,36 +81,30 @@ impl SpinRoute {
 
     /// Sets Spin's headers on `request`, replacing any the client sent.
     pub(crate) fn set_headers<B>(&self, request: &mut Request<B>) {
-        let path = request.uri().path().to_string();
-        let host = request
-            .uri()
-            .authority()
-            .map(|a| a.as_str().to_string())
-            .or_else(|| {
-                let host = request.headers().get(http::header::HOST)?;
-                host.to_str().ok().map(str::to_string)
-            })
-            .unwrap_or_default();
-        let path_and_query = request
-            .uri()
-            .path_and_query()
-            .map_or("/", |p| p.as_str())
-            .to_string();
-        let path_info = self.path_info(&path);
-        let headers = [
-            ("spin-full-url", format!("http://{host}{path_and_query}")),
-            ("spin-path-info", path_info.to_string()),
-            ("spin-matched-route", self.raw.clone()),
-            ("spin-raw-component-route", self.raw.clone()),
-            ("spin-component-route", self.prefix.clone()),
-            ("spin-base-path", "/".to_string()),
-        ];
-        for (name, value) in headers {
-            if let Ok(value) = HeaderValue::try_from(value) {
-                request
-                    .headers_mut()
-                    .insert(HeaderName::from_static(name), value);
+        let uri = request.uri();
+        let host = match uri.authority() {
+            Some(authority) => authority.as_str(),
+            None => request
+                .headers()
+                .get(http::header::HOST)
+                .and_then(|h| h.to_str().ok())
+                .unwrap_or_default(),
+        };
+        let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
+        let full_url = HeaderValue::try_from(format!("http://{host}{path_and_query}"));
+        let path_info = HeaderValue::try_from(self.path_info(uri.path()));
+        let headers = request.headers_mut();
+        // A client's own go, even where the route's cannot be written as a header.
+        for name in NAMES {
+            headers.remove(name);
+        }
+        for (name, value) in [("spin-full-url", full_url), ("spin-path-info", path_info)] {
+            if let Ok(value) = value {
+                headers.insert(HeaderName::from_static(name), value);
             }
+        }
+        for (name, value) in &self.fixed {
+            headers.insert(name.clone(), value.clone());
         }
     }
 }

@@ -5,7 +5,7 @@ use skiff_capabilities::{DirGrant, Grants, Limits, NetworkPolicy};
 use skiff_manifest::AppConfig;
 
 use crate::image::{Image, ImageError};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 
 /// An image's resolved app config, and its static files as read-only directory grants.
 pub struct AppDefaults {
@@ -14,19 +14,27 @@ pub struct AppDefaults {
     /// What follows the program in another tool's image's `Entrypoint`: kept ahead of the
     /// run's arguments, as `docker run IMAGE ARGS` keeps `ENTRYPOINT` and replaces only `CMD`.
     pub entry_args: Vec<String>,
-    /// What `wasi:config/store` answers, below `-S config-var` (a Spin app's component `config`).
-    pub config: Vec<(String, String)>,
-    /// The Spin component, for an app `spin registry push` published: its route (whose
-    /// headers its requests get) and the components it may call.
-    pub spin: Option<crate::SpinComponent>,
     /// A blob this call added to the store (a Spin app's files, as a tar), which a pull or load
     /// that fails takes back with its own.
     pub(crate) added: Option<String>,
-    /// The Spin app, whose `config` a run's environment completes (`SPIN_VARIABLE_NAME`).
+    /// The Spin app's component, for an image `spin registry push` published.
     pub(crate) spin_app: Option<crate::spin::SpinApp>,
 }
 
 impl AppDefaults {
+    /// The Spin component: its route (whose headers its requests get) and the components it
+    /// may call.
+    pub fn spin(&self) -> Option<crate::SpinComponent> {
+        self.spin_app.as_ref().map(crate::spin::SpinApp::component)
+    }
+
+    /// What `wasi:config/store` answers with the image's defaults alone (a Spin component's
+    /// `config` over its variables' defaults), below `-S config-var`.
+    pub fn config(&self) -> Vec<(String, String)> {
+        let spin = self.spin_app.as_ref();
+        spin.map(|spin| spin.config(&[]).0).unwrap_or_default()
+    }
+
     /// The program's arguments (after its name): the image's entrypoint's own, then `given`,
     /// else the image's default arguments (`args` of its app config, or `Cmd`).
     pub fn args(&self, given: Option<&[String]>) -> Vec<String> {
@@ -72,8 +80,6 @@ impl Image {
             app,
             files,
             entry_args,
-            config: Vec::new(),
-            spin: None,
             added: None,
             spin_app: None,
         })
@@ -90,16 +96,16 @@ impl Image {
     ) -> Result<AppDefaults, ImageError> {
         let mut files = Vec::new();
         let mut added = None;
-        if let Some(tar) = spin.files_tar(store, &self.digest, &self.manifest)? {
-            let existed = store.has_blob(&crate::digest_of(&tar));
-            let digest = store.put(&tar)?;
+        if let Some((mut tar, digest, size)) = self.spin_files_tar(store, spin)? {
+            let existed = store.has_blob(&digest);
+            store.put_verified(&digest, &mut tar)?;
             if !existed {
                 added = Some(digest.clone());
             }
             let layer = oci_client::manifest::OciDescriptor {
                 media_type: crate::media::SKIFF_FILES.into(),
                 digest,
-                size: tar.len() as i64,
+                size: size as i64,
                 ..Default::default()
             };
             files.push(DirGrant {
@@ -118,22 +124,49 @@ impl Image {
             app,
             files,
             entry_args: Vec::new(),
-            config: spin.config(&[]).0,
-            spin: Some(spin.component()),
             added,
             spin_app: Some(spin.clone()),
         })
     }
 
+    /// A Spin app's files as a tar in a temp file (read from its start), its digest and size;
+    /// `None` when the component has none.
+    fn spin_files_tar(
+        &self,
+        store: &Store,
+        spin: &crate::spin::SpinApp,
+    ) -> Result<Option<(std::fs::File, String, u64)>, ImageError> {
+        use sha2::Digest as _;
+        use std::io::Seek as _;
+        let io = |e: std::io::Error| StoreError::Io {
+            path: std::env::temp_dir(),
+            source: e,
+        };
+        let mut file = tempfile::tempfile().map_err(io)?;
+        let mut hasher = sha2::Sha256::new();
+        let mut out = crate::spin::Tee(&mut file, crate::files::HashWriter(&mut hasher));
+        if !spin.write_files(store, &self.digest, &self.manifest, &mut out)? {
+            return Ok(None);
+        }
+        let size = file.stream_position().map_err(io)?;
+        file.rewind().map_err(io)?;
+        let digest = format!("sha256:{}", hex::encode(hasher.finalize()));
+        Ok(Some((file, digest, size)))
+    }
+
     /// The blob a Spin app's files are stored in once run, which `prune` keeps while the image
     /// is named.
     pub(crate) fn spin_files(&self, store: &Store) -> Option<String> {
-        let tar = self
-            .spin
-            .as_ref()?
-            .files_tar(store, &self.digest, &self.manifest)
-            .ok()??;
-        Some(crate::digest_of(&tar))
+        use sha2::Digest as _;
+        let mut hasher = sha2::Sha256::new();
+        let mut out = crate::files::HashWriter(&mut hasher);
+        let written =
+            self.spin
+                .as_ref()?
+                .write_files(store, &self.digest, &self.manifest, &mut out);
+        written
+            .ok()?
+            .then(|| format!("sha256:{}", hex::encode(hasher.finalize())))
     }
 
     /// What an image another tool made asks of a run, as `docker run` reads its OCI config:
@@ -229,8 +262,7 @@ pub fn merge_grants(
             }
             values
         }
-        Some(defaults) => defaults.config.clone(),
-        None => Vec::new(),
+        _ => Vec::new(),
     };
     config.extend(flags.config.iter().cloned());
     Grants {

@@ -74,6 +74,12 @@ impl ImageError {
                  kept: ask its author for an image built with `skiff build` or another OCI tool"
                     .into(),
             ),
+            ImageError::BadSpinApp { .. } => Some(
+                "nothing of it was kept: publish it again with `spin registry push` (its \
+                 components composed, its files inside the app's directory), or run it with \
+                 `spin up`"
+                    .into(),
+            ),
             ImageError::SpinComponents { .. } => Some(
                 "serve them all, each on its route, with `skiff serve IMAGE`; or publish each \
                  component as an app of its own (a `spin.toml` of one component)"
@@ -102,6 +108,7 @@ pub enum WasmSource {
     },
 }
 
+#[derive(Clone)]
 pub struct Image {
     pub digest: String,
     pub manifest: OciImageManifest,
@@ -125,13 +132,24 @@ impl Image {
     /// Every image a run may take from `digest`: the image, or one per component of a Spin
     /// app of several (the one a `skiff serve` of it serves on each component's route).
     pub fn components(store: &Store, digest: &str) -> Result<Vec<Image>, ImageError> {
-        match Image::open(store, digest) {
-            Err(ImageError::SpinComponents { components, .. }) => components
-                .iter()
-                .map(|c| Image::open_component(store, digest, Some(&c.id)))
-                .collect(),
-            opened => Ok(vec![opened?]),
-        }
+        let components = match Image::open(store, digest) {
+            Err(ImageError::SpinComponents { components, .. }) => components,
+            opened => return Ok(vec![opened?]),
+        };
+        // The locked app is read once: each component's image shares it.
+        let first = Image::open_component(store, digest, Some(&components[0].id))?;
+        let spin = first.spin.as_ref().expect("a Spin app's component");
+        components
+            .iter()
+            .map(|c| {
+                let spin = spin.sibling(digest, &c.id)?;
+                Ok(Image {
+                    wasm: WasmSource::Layer(spin.wasm_layer(digest, &first.manifest)?),
+                    spin: Some(spin),
+                    ..first.clone()
+                })
+            })
+            .collect()
     }
 
     /// The image, or with `component` that component of a Spin app.

@@ -7,7 +7,9 @@
 //! several is refused, naming them.
 
 use std::collections::BTreeMap;
-use std::io::Read;
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
 
 use base64::Engine as _;
 use oci_client::manifest::{OciDescriptor, OciImageManifest};
@@ -84,10 +86,15 @@ struct FileContent {
 /// Names and values (`wasi:config` keys and values, or keys and the variables they lack).
 type Pairs = Vec<(String, String)>;
 
-/// The component of a Spin app that Skiff runs, with what its app says about it.
+/// The most components a Spin app may have: Spin publishes a layer per component, and
+/// registries take about 500 layers per image.
+const MAX_COMPONENTS: usize = 500;
+
+/// The component of a Spin app that Skiff runs, with what its app says about it (shared by all
+/// its components' images).
 #[derive(Clone, Debug)]
 pub(crate) struct SpinApp {
-    app: LockedApp,
+    app: Arc<LockedApp>,
     component: Component,
 }
 
@@ -113,6 +120,12 @@ pub(crate) fn read(
     };
     let bytes = store.get_limited(&blob.digest, limits::MAX_JSON, "a Spin locked app")?;
     let app: LockedApp = serde_json::from_slice(&bytes).map_err(|e| bad(e.to_string()))?;
+    if app.components.len() > MAX_COMPONENTS {
+        return Err(bad(format!(
+            "it has {} components, more than {MAX_COMPONENTS}",
+            app.components.len()
+        )));
+    }
     // Spin itself refuses an app whose requirements it does not know; so does Skiff. The one
     // Spin knows, `local_service_chaining`, is `skiff serve`'s calls between components.
     let required: Vec<String> = app
@@ -135,38 +148,19 @@ pub(crate) fn read(
             "it must be understood as `{unknown}`, which Skiff does not know"
         )));
     }
-    let component = match (&app.components[..], wanted) {
-        (_, Some(id)) => app
-            .components
-            .iter()
-            .find(|c| c.id == id)
-            .cloned()
-            .ok_or_else(|| bad(format!("it has no component `{id}`")))?,
-        ([one], None) => one.clone(),
+    let app = Arc::new(app);
+    let id = match (&app.components[..], wanted) {
+        (_, Some(id)) => id,
+        ([one], None) => &one.id,
         ([], None) => return Err(bad("it has no component".into())),
         (several, None) => {
             return Err(ImageError::SpinComponents {
                 digest: digest.to_string(),
-                components: several
-                    .iter()
-                    .map(|c| {
-                        SpinApp {
-                            app: app.clone(),
-                            component: c.clone(),
-                        }
-                        .component()
-                    })
-                    .collect(),
+                components: several.iter().map(|c| app.component(c)).collect(),
             });
         }
     };
-    if !component.dependencies.is_empty() {
-        return Err(bad(format!(
-            "component `{}` has dependencies that were not composed into it",
-            component.id
-        )));
-    }
-    Ok(Some(SpinApp { app, component }))
+    SpinApp::of(&app, digest, id).map(Some)
 }
 
 /// A component of a Spin app of several, and the path its HTTP trigger routes to it.
@@ -192,6 +186,27 @@ impl std::fmt::Display for SpinComponent {
 }
 
 impl LockedApp {
+    /// What Skiff tells of `component`: its id, route and the components it may call.
+    fn component(&self, component: &Component) -> SpinComponent {
+        let calls = outbound_hosts(component)
+            .filter_map(|host| {
+                let (scheme, authority) = host.split_once("://")?;
+                let name = authority.trim_end_matches('/');
+                let name = name.rsplit_once(':').map_or(name, |(n, _)| n);
+                let name = match name.strip_suffix(".spin.internal") {
+                    Some(component) => component,
+                    None => (name == "self").then_some(name)?,
+                };
+                ["http", "*"].contains(&scheme).then(|| name.to_string())
+            })
+            .collect();
+        SpinComponent {
+            id: component.id.clone(),
+            route: self.route_of(&component.id),
+            calls,
+        }
+    }
+
     /// The public HTTP route a trigger gives a component, under the app's base path (Spin 1's
     /// `metadata.trigger.base`; Spin 2 writes routes whole).
     fn route_of(&self, component: &str) -> Option<String> {
@@ -211,35 +226,45 @@ impl LockedApp {
     }
 }
 
+/// A component's `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` (URLs of HTTP hosts).
+fn outbound_hosts(component: &Component) -> impl Iterator<Item = &str> {
+    ["allowed_outbound_hosts", "allowed_http_hosts"]
+        .into_iter()
+        .filter_map(|key| component.metadata.get(key)?.as_array())
+        .flatten()
+        .filter_map(|h| h.as_str())
+}
+
 impl SpinApp {
-    pub(crate) fn component(&self) -> SpinComponent {
-        let calls = self
-            .outbound_hosts()
-            .filter_map(|host| {
-                let (scheme, authority) = host.split_once("://")?;
-                let name = authority.trim_end_matches('/');
-                let name = name.rsplit_once(':').map_or(name, |(n, _)| n);
-                let name = match name.strip_suffix(".spin.internal") {
-                    Some(component) => component,
-                    None => (name == "self").then_some(name)?,
-                };
-                ["http", "*"].contains(&scheme).then(|| name.to_string())
-            })
-            .collect();
-        SpinComponent {
-            id: self.component.id.clone(),
-            route: self.app.route_of(&self.component.id),
-            calls,
+    /// Component `id` of `app` (of the image `digest`), refused if it cannot run as published.
+    fn of(app: &Arc<LockedApp>, digest: &str, id: &str) -> Result<SpinApp, ImageError> {
+        let bad = |reason: String| ImageError::BadSpinApp {
+            digest: digest.to_string(),
+            reason,
+        };
+        let component = app
+            .components
+            .iter()
+            .find(|c| c.id == id)
+            .ok_or_else(|| bad(format!("it has no component `{id}`")))?;
+        if !component.dependencies.is_empty() {
+            return Err(bad(format!(
+                "component `{id}` has dependencies that were not composed into it"
+            )));
         }
+        Ok(SpinApp {
+            app: app.clone(),
+            component: component.clone(),
+        })
     }
 
-    /// `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` (URLs of HTTP hosts).
-    fn outbound_hosts(&self) -> impl Iterator<Item = &str> {
-        ["allowed_outbound_hosts", "allowed_http_hosts"]
-            .into_iter()
-            .filter_map(|key| self.component.metadata.get(key)?.as_array())
-            .flatten()
-            .filter_map(|h| h.as_str())
+    /// Component `id` of the same app.
+    pub(crate) fn sibling(&self, digest: &str, id: &str) -> Result<SpinApp, ImageError> {
+        SpinApp::of(&self.app, digest, id)
+    }
+
+    pub(crate) fn component(&self) -> SpinComponent {
+        self.app.component(&self.component)
     }
 
     /// The layer that is the component's Wasm.
@@ -323,7 +348,7 @@ impl SpinApp {
     /// and `self` cannot be granted by destination, and are said.
     pub(crate) fn network(&self) -> NetworkPolicy {
         let mut endpoints = Vec::new();
-        for host in self.outbound_hosts() {
+        for host in outbound_hosts(&self.component) {
             let authority = host.split_once("://").map_or(host, |(_, a)| a);
             let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n);
             // `self` and `*.spin.internal` are Spin's calls between components (`calls`).
@@ -359,88 +384,115 @@ impl SpinApp {
         }
     }
 
-    /// A deterministic tar of the component's files (paths relative to its root, `/` in the
-    /// guest), from its data layers, inline content and archive layers, each file checked
-    /// against its digest; `None` when it has none.
-    pub(crate) fn files_tar(
+    /// Writes to `out` a deterministic tar of the component's files (paths relative to its
+    /// root, `/` in the guest), streamed from its data layers, inline content and archive layers,
+    /// each file checked against its digest; `false` (nothing written) when it has none. Paths
+    /// and sizes are checked before a byte is written, and no file is held in memory whole.
+    pub(crate) fn write_files(
         &self,
         store: &Store,
         image: &str,
         manifest: &OciImageManifest,
-    ) -> Result<Option<Vec<u8>>, ImageError> {
+        out: &mut dyn Write,
+    ) -> Result<bool, ImageError> {
         if self.component.files.is_empty() {
-            return Ok(None);
+            return Ok(false);
         }
         let bad = |reason: String| ImageError::BadSpinApp {
             digest: image.to_string(),
             reason,
         };
-        let mut archived: Option<BTreeMap<String, Vec<u8>>> = None;
+        // Where each file comes from, by its path in the guest; archives are unpacked (to a
+        // temp dir, by digest) only if a file is in one.
+        enum Source {
+            Inline(Vec<u8>),
+            Blob(String),
+            Staged(PathBuf),
+        }
+        let mut staged: Option<(tempfile::TempDir, BTreeMap<String, u64>)> = None;
         let mut files = BTreeMap::new();
         let mut total = 0u64;
         for file in &self.component.files {
-            let bytes = match (&file.content.inline, &file.content.digest) {
-                (Some(inline), _) => base64::engine::general_purpose::STANDARD
-                    .decode(inline)
-                    .map_err(|e| bad(format!("file `{}`: its inline content: {e}", file.path)))?,
+            let path = crate::files::plain_relative(std::path::Path::new(&file.path))
+                .ok_or_else(|| bad(format!("file path `{}` is not relative names", file.path)))?;
+            let (source, size) = match (&file.content.inline, &file.content.digest) {
+                (Some(inline), digest) => {
+                    let bytes = base64::engine::general_purpose::STANDARD
+                        .decode(inline)
+                        .map_err(|e| {
+                            bad(format!("file `{}`: its inline content: {e}", file.path))
+                        })?;
+                    if digest
+                        .as_ref()
+                        .is_some_and(|d| crate::digest_of(&bytes) != *d)
+                    {
+                        return Err(bad(format!(
+                            "file `{}` does not match its digest",
+                            file.path
+                        )));
+                    }
+                    let size = bytes.len() as u64;
+                    (Source::Inline(bytes), size)
+                }
+                // A data layer: the store's reader checks it against its digest as it is read.
                 (None, Some(digest)) if manifest.layers.iter().any(|l| &l.digest == digest) => {
-                    let mut bytes = Vec::new();
-                    store
-                        .reader(digest, limits::MAX_BLOB, "a Spin data layer")?
-                        .read_to_end(&mut bytes)
-                        .map_err(|e| bad(format!("file `{}`: {e}", file.path)))?;
-                    bytes
+                    (Source::Blob(digest.clone()), store.blob_size(digest)?)
                 }
                 (None, Some(digest)) => {
-                    let archived = match &mut archived {
-                        Some(archived) => archived,
-                        None => archived.insert(self.archived(store, manifest).map_err(&bad)?),
+                    let (dir, sizes) = match &mut staged {
+                        Some(staged) => staged,
+                        None => staged.insert(self.stage_archives(store, manifest).map_err(&bad)?),
                     };
-                    archived.get(digest).cloned().ok_or_else(|| {
+                    let size = *sizes.get(digest).ok_or_else(|| {
                         bad(format!(
                             "file `{}` ({digest}) is in no layer of the image",
                             file.path
                         ))
-                    })?
+                    })?;
+                    (
+                        Source::Staged(dir.path().join(&digest["sha256:".len()..])),
+                        size,
+                    )
                 }
                 (None, None) => return Err(bad(format!("file `{}` has no content", file.path))),
             };
-            if let Some(digest) = &file.content.digest
-                && crate::digest_of(&bytes) != *digest
-            {
-                return Err(bad(format!(
-                    "file `{}` does not match its digest",
-                    file.path
-                )));
-            }
-            total += bytes.len() as u64;
+            total += size;
             if total > limits::MAX_BLOB {
                 return Err(bad("its files are larger than 1 GiB".into()));
             }
-            let path = crate::files::plain_relative(std::path::Path::new(&file.path))
-                .ok_or_else(|| bad(format!("file path `{}` is not relative names", file.path)))?;
-            files.insert(path, bytes);
+            files.insert(path, (source, size));
         }
-        let mut tar = tar::Builder::new(Vec::new());
-        for (path, bytes) in &files {
+        let mut tar = tar::Builder::new(out);
+        for (path, (source, size)) in &files {
             let mut header = tar::Header::new_ustar();
             header.set_entry_type(tar::EntryType::Regular);
             header.set_mode(0o644);
             header.set_mtime(0);
-            header.set_size(bytes.len() as u64);
-            tar.append_data(&mut header, path, &bytes[..])
-                .map_err(|e| bad(format!("file `{}`: {e}", path.display())))?;
+            header.set_size(*size);
+            let failed = |e: std::io::Error| bad(format!("file `{}`: {e}", path.display()));
+            let reader: Box<dyn Read> = match source {
+                Source::Inline(bytes) => Box::new(&bytes[..]),
+                Source::Blob(digest) => {
+                    Box::new(store.reader(digest, limits::MAX_BLOB, "a Spin data layer")?)
+                }
+                Source::Staged(file) => Box::new(std::fs::File::open(file).map_err(failed)?),
+            };
+            tar.append_data(&mut header, path, reader).map_err(failed)?;
         }
-        tar.into_inner().map(Some).map_err(|e| bad(e.to_string()))
+        tar.finish().map_err(|e| bad(e.to_string()))?;
+        Ok(true)
     }
 
-    /// The files of the image's archive layers (`SPIN_OCI_ARCHIVE_LAYERS`), by their digest.
-    fn archived(
+    /// Unpacks the files of the image's archive layers (`SPIN_OCI_ARCHIVE_LAYERS`) into a temp
+    /// dir, each named by its digest, at most 1 GiB in all; returns it and each file's size.
+    fn stage_archives(
         &self,
         store: &Store,
         manifest: &OciImageManifest,
-    ) -> Result<BTreeMap<String, Vec<u8>>, String> {
-        let mut out = BTreeMap::new();
+    ) -> Result<(tempfile::TempDir, BTreeMap<String, u64>), String> {
+        use sha2::Digest as _;
+        let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
+        let mut sizes = BTreeMap::new();
         let mut total = 0u64;
         for layer in manifest
             .layers
@@ -457,15 +509,40 @@ impl SpinApp {
                 if !entry.header().entry_type().is_file() {
                     continue;
                 }
-                let mut bytes = Vec::new();
-                entry.read_to_end(&mut bytes).map_err(|e| e.to_string())?;
-                total += bytes.len() as u64;
+                let mut file =
+                    tempfile::NamedTempFile::new_in(dir.path()).map_err(|e| e.to_string())?;
+                let mut hasher = sha2::Sha256::new();
+                let size = std::io::copy(
+                    &mut entry,
+                    &mut Tee(&mut file, crate::files::HashWriter(&mut hasher)),
+                )
+                .map_err(|e| e.to_string())?;
+                total += size;
                 if total > limits::MAX_UNPACKED {
                     return Err("its archive layers unpack to more than 1 GiB".into());
                 }
-                out.insert(crate::digest_of(&bytes), bytes);
+                let hex = hex::encode(hasher.finalize());
+                file.persist(dir.path().join(&hex))
+                    .map_err(|e| e.to_string())?;
+                sizes.insert(format!("sha256:{hex}"), size);
             }
         }
-        Ok(out)
+        Ok((dir, sizes))
+    }
+}
+
+/// Writes to both.
+pub(crate) struct Tee<A, B>(pub(crate) A, pub(crate) B);
+
+impl<A: Write, B: Write> Write for Tee<A, B> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.write_all(buf)?;
+        self.1.write_all(buf)?;
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.0.flush()?;
+        self.1.flush()
     }
 }

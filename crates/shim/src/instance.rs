@@ -229,8 +229,8 @@ impl Instance for SkiffInstance {
         }
         let name = source.name.clone();
         let spin_route = defaults
-            .and_then(|d| d.spin.as_ref()?.route.as_deref())
-            .map(|route| Box::new(skiff_http::SpinRoute::new(route)));
+            .and_then(|d| d.spin()?.route)
+            .map(|route| Box::new(skiff_http::SpinRoute::new(&route)));
         let container = id.clone();
         let app = tokio::task::spawn_blocking(move || source.load(&container))
             .await

@@ -87,7 +87,7 @@ impl Inspect {
             // Another tool's image: what a run takes from its OCI config, as `docker run` does.
             for image in &images {
                 let mut defaults = image.defaults(&store)?;
-                if let Some(component) = &defaults.spin {
+                if let Some(component) = defaults.spin() {
                     println!("Component: {component}");
                 }
                 defaults.app.args = defaults.args(None);
@@ -96,7 +96,7 @@ impl Inspect {
                 for file in &defaults.files {
                     println!("Files:    {} (read-only)", file.guest);
                 }
-                for (key, value) in &defaults.config {
+                for (key, value) in defaults.config() {
                     println!("Config:   {key}={value}");
                 }
                 if defaults.app.network != NetworkPolicy::None {

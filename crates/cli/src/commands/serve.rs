@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
 use std::str::FromStr as _;
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use anyhow::Context as _;
@@ -119,7 +119,8 @@ impl Serve {
             }
             Some((store, images)) => {
                 let table = Arc::new(skiff_http::RouteTable::default());
-                let components = Arc::new(SpinComponents::default());
+                let components = Arc::new(OnceLock::new());
+                let mut by_id = HashMap::new();
                 let mut served = Vec::new();
                 for image in images {
                     let Some(component) = image.spin_component() else {
@@ -148,7 +149,7 @@ impl Serve {
                         http.set_spin_route(skiff_http::SpinRoute::new(route));
                     }
                     let http = Arc::new(http);
-                    components.add(&component.id, &http);
+                    by_id.insert(component.id.clone(), Arc::downgrade(&http));
                     // The one component of an app: on its route, else on every path.
                     let route = spin_route(&component).or_else(|| {
                         let only = images.len() == 1;
@@ -175,7 +176,10 @@ impl Serve {
                     }
                     served.push(http);
                 }
-                components.set_routes(&table);
+                let _ = components.set(SpinComponents {
+                    by_id,
+                    routes: Arc::downgrade(&table),
+                });
                 if served.is_empty() {
                     return Err(user_error(
                         format!("the Spin app `{target}` has no `wasi:http` component to serve"),
@@ -292,21 +296,9 @@ impl Serve {
 
 /// The components of a Spin app `skiff serve` serves: by id, and its routes (weakly: they
 /// hold the components' apps, whose calls come here).
-#[derive(Default)]
 struct SpinComponents {
-    by_id: Mutex<HashMap<String, Weak<skiff_http::HttpApp>>>,
-    routes: Mutex<Weak<skiff_http::RouteTable>>,
-}
-
-impl SpinComponents {
-    fn add(&self, id: &str, app: &Arc<skiff_http::HttpApp>) {
-        let mut by_id = self.by_id.lock().unwrap();
-        by_id.insert(id.to_string(), Arc::downgrade(app));
-    }
-
-    fn set_routes(&self, routes: &Arc<skiff_http::RouteTable>) {
-        *self.routes.lock().unwrap() = Arc::downgrade(routes);
-    }
+    by_id: HashMap<String, Weak<skiff_http::HttpApp>>,
+    routes: Weak<skiff_http::RouteTable>,
 }
 
 /// Spin's calls between the components of an app, in-process: `http://NAME.spin.internal/` to
@@ -314,38 +306,36 @@ impl SpinComponents {
 /// `allowed_outbound_hosts` names it (or `*.spin.internal`), as in Spin.
 struct SpinPeers {
     caller: skiff_image::SpinComponent,
-    components: Arc<SpinComponents>,
+    /// Set once every component is made (they are made with their peers).
+    components: Arc<OnceLock<SpinComponents>>,
 }
 
 impl Peers for SpinPeers {
     fn call(&self, host: &str, request: http::Request<WasiBody>) -> PeerCall {
-        let (wanted, allowed) = match host.strip_suffix(".spin.internal") {
-            Some(id) => (id, format!("http://{id}.spin.internal")),
-            None if host == "self" => ("self", "http://self".to_string()),
+        let wanted = match host.strip_suffix(".spin.internal") {
+            Some(id) => id,
+            None if host == "self" => host,
             None => return PeerCall::Outside(Box::new(request)),
         };
         let caller = &self.caller.id;
         let granted = |c: &String| c == wanted || (c == "*" && wanted != "self");
         if !self.caller.calls.iter().any(granted) {
             return PeerCall::Refused(format!(
-                "blocked call from Spin component `{caller}` to `{host}`: add `{allowed}` to its \
-                 `allowed_outbound_hosts`"
+                "blocked call from Spin component `{caller}` to `{host}`: add `http://{host}` to \
+                 its `allowed_outbound_hosts`"
             ));
         }
+        let components = self.components.get();
         let app = match wanted {
-            "self" => {
-                let routes = self.components.routes.lock().unwrap().upgrade();
-                routes.and_then(|routes| routes.resolve(None, request.uri().path()))
-            }
-            id => {
-                let by_id = self.components.by_id.lock().unwrap();
-                by_id.get(id).and_then(Weak::upgrade)
-            }
+            "self" => components
+                .and_then(|c| c.routes.upgrade())
+                .and_then(|routes| routes.resolve(None, request.uri().path())),
+            id => components.and_then(|c| c.by_id.get(id)?.upgrade()),
         };
         let Some(app) = app else {
             return PeerCall::Refused(format!(
                 "blocked call from Spin component `{caller}` to `{host}`: the app has no such \
-                 component or route"
+                 component or route (`skiff image inspect IMAGE` lists its components and routes)"
             ));
         };
         PeerCall::Answer(Box::pin(async move { Ok(app.serve(request).await) }))
