@@ -3,8 +3,9 @@
 //!
 //! - `--target wasm32-wasip2`: a `wasi:http/incoming-handler` component (`wasi:http/proxy` world);
 //!   it also exports `wasi:cli/run` (the empty `main`), which HTTP hosts ignore.
-//! - native: `http-hello [ADDR]` serves HTTP/1.1 on ADDR (default `127.0.0.1:8080`) with hyper 1.x
-//!   on a tokio current-thread runtime (one core, like the Wasm servers it is compared with).
+//! - native: `http-hello [ADDR [THREADS]]` serves HTTP/1.1 on ADDR (default `127.0.0.1:8080`) with
+//!   hyper 1.x on a tokio current-thread runtime (one core, like the Wasm servers it is compared
+//!   with), or a multi-thread one of THREADS workers.
 
 const BODY: &[u8] = b"hello from skiff\n";
 
@@ -41,11 +42,21 @@ fn main() {}
 
 #[cfg(not(target_arch = "wasm32"))]
 fn main() {
-    let addr = std::env::args().nth(1).unwrap_or_else(|| "127.0.0.1:8080".to_string());
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
-        .build()
-        .expect("tokio runtime");
+    let mut args = std::env::args().skip(1);
+    let addr = args.next().unwrap_or_else(|| "127.0.0.1:8080".to_string());
+    // `http-hello ADDR THREADS`: a multi-thread runtime of THREADS workers (benches/scaling.sh).
+    let runtime = match args.next().map(|n| n.parse::<usize>()) {
+        None => tokio::runtime::Builder::new_current_thread().enable_io().build(),
+        Some(Ok(threads)) if threads > 0 => tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(threads)
+            .enable_io()
+            .build(),
+        Some(_) => {
+            eprintln!("http-hello: THREADS must be a positive number (usage: http-hello [ADDR [THREADS]])");
+            std::process::exit(2);
+        }
+    }
+    .expect("tokio runtime");
     if let Err(e) = runtime.block_on(native::serve(&addr)) {
         eprintln!("http-hello: {addr}: {e}");
         std::process::exit(1);
