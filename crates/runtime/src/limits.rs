@@ -2,11 +2,11 @@
 //! `ResourceLimiter`, CPU time through the epoch callback and a per-poll CPU meter, wall-clock
 //! time through a timer around the whole run; and taking turns on the CPU among an app's instances.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::AtomicBool;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, mpsc};
 use std::task::{Context, Poll, Waker};
 use std::time::{Duration, Instant};
@@ -297,12 +297,19 @@ pub const LONG_BURST: Duration = Duration::from_millis(20);
 /// code at the same moment, whatever the number of instances alive. A turn is held while an
 /// instance is being polled, and across its yields at epoch ticks for up to [`TURN_SLICE`] of CPU
 /// time; it is given up when the instance waits for I/O or a timer, finishes, or has used its
-/// slice. A free turn goes to the waiting instance that arrived first (an instance that used up
-/// its slice goes to the back of the line): first come, first served within the app, so a burst
-/// of requests finishes in arrival order instead of all late together. Between apps, fairness is
-/// tokio's: every instance yields the thread at each tick. So an app with a thousand busy
-/// instances has as many runnable tasks as an app with one busy instance per worker thread: its
-/// neighbours (and the daemon's API) wait behind a few of its time slices, not a thousand of them.
+/// slice. A turn given up while instances wait is handed to the one that arrived first (an
+/// instance that used up its slice goes to the back of the line): first come, first served
+/// within the app, so a burst of requests finishes in arrival order instead of all late
+/// together. Between apps, fairness is tokio's: every instance yields the thread at each tick.
+/// So an app with a thousand busy instances has as many runnable tasks as an app with one busy
+/// instance per worker thread: its neighbours (and the daemon's API) wait behind a few of its
+/// time slices, not a thousand of them.
+///
+/// While nobody waits, taking and giving up a turn are an atomic operation each, with no lock:
+/// the line is kept only while all turns are held. A turn is handed over, never left free for
+/// the first in line to come and take: a free turn with instances waiting would leave a core
+/// idle until the first of them is polled, and every later arrival would queue behind it (a
+/// convoy that served an app on one core at a time however many it had).
 #[derive(Clone, Debug)]
 pub struct CpuTurns(Arc<TurnQueue>);
 
@@ -310,40 +317,70 @@ impl CpuTurns {
     /// `turns` instances may run guest code at once (at least one).
     pub fn new(turns: usize) -> Self {
         CpuTurns(Arc::new(TurnQueue {
-            state: Mutex::new(QueueState {
-                free: turns.max(1),
-                waiting: BTreeMap::new(),
-                next_id: 0,
-            }),
+            free: AtomicUsize::new(turns.max(1)),
+            waiters: AtomicUsize::new(0),
+            next_id: AtomicU64::new(0),
+            line: Mutex::default(),
         }))
     }
 }
 
 #[derive(Debug)]
 pub struct TurnQueue {
-    state: Mutex<QueueState>,
+    /// Turns neither held nor handed to a waiter.
+    free: AtomicUsize,
+    /// Instances in `line.waiting`, counted before they look for a free turn, so that a turn
+    /// given up meanwhile is handed to them (see [`TurnQueue::give_back`]).
+    waiters: AtomicUsize,
+    next_id: AtomicU64,
+    line: Mutex<Line>,
 }
 
-#[derive(Debug)]
-struct QueueState {
-    free: usize,
-    /// Instances waiting for a turn, by place in line (arrival, then id).
-    waiting: BTreeMap<(Instant, u64), Waker>,
-    next_id: u64,
+/// An instance's place in its app's line: when it arrived (or its last slice ended), then its id.
+type Place = (Instant, u64);
+
+#[derive(Debug, Default)]
+struct Line {
+    /// Instances waiting for a turn, by place in line.
+    waiting: BTreeMap<Place, Waker>,
+    /// Instances handed a turn that have not been polled since.
+    handed: BTreeSet<Place>,
 }
 
 impl TurnQueue {
-    fn lock(&self) -> std::sync::MutexGuard<'_, QueueState> {
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> std::sync::MutexGuard<'_, Line> {
+        self.line.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Gives a turn back and wakes the first in line to take it.
-    fn release(&self) {
-        let mut state = self.lock();
-        state.free += 1;
-        if let Some(waker) = state.waiting.values().next() {
-            waker.wake_by_ref();
+    fn try_take_free(&self) -> bool {
+        self.free
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |n| n.checked_sub(1))
+            .is_ok()
+    }
+
+    /// Gives a turn back: to the first in line if anyone waits, else to the free ones.
+    fn give_back(&self) {
+        self.free.fetch_add(1, Ordering::SeqCst);
+        // An instance counts itself a waiter before it looks for a free turn: either it sees
+        // this one, or this sees it.
+        if self.waiters.load(Ordering::SeqCst) == 0 {
+            return;
         }
+        let waker = {
+            let mut line = self.lock();
+            let Some(entry) = line.waiting.first_entry() else {
+                return;
+            };
+            // Taken meanwhile by an instance ahead in line: it hands this back in turn.
+            if !self.try_take_free() {
+                return;
+            }
+            let (place, waker) = entry.remove_entry();
+            self.waiters.fetch_sub(1, Ordering::SeqCst);
+            line.handed.insert(place);
+            waker
+        };
+        waker.wake();
     }
 }
 
@@ -351,53 +388,66 @@ impl TurnQueue {
 struct Turn {
     queue: Arc<TurnQueue>,
     /// Its place in line: when it arrived, or when its last slice ended.
-    place: (Instant, u64),
+    place: Place,
     holding: bool,
+    /// In the line (waiting, or handed a turn it has not taken yet).
+    queued: bool,
     /// CPU time run since it took its turn.
     ran: Duration,
 }
 
 impl Turn {
     fn new(queue: Arc<TurnQueue>) -> Self {
-        let id = {
-            let mut state = queue.lock();
-            state.next_id += 1;
-            state.next_id
-        };
+        let id = queue.next_id.fetch_add(1, Ordering::Relaxed);
         Turn {
             queue,
             place: (Instant::now(), id),
             holding: false,
+            queued: false,
             ran: Duration::ZERO,
         }
     }
 
-    /// Takes a turn if one is free and nobody ahead waits for one; else waits in line.
+    /// Takes a turn if one is free and nobody waits ahead of this one; else waits in line
+    /// until one is handed to it.
     fn poll_take(&mut self, cx: &mut Context<'_>) -> Poll<()> {
         if self.holding {
             return Poll::Ready(());
         }
-        let mut state = self.queue.lock();
-        let first = state
-            .waiting
-            .keys()
-            .next()
-            .is_none_or(|first| *first >= self.place);
-        if state.free > 0 && first {
-            state.free -= 1;
-            state.waiting.remove(&self.place);
-            // A turn left free while others wait behind this one: pass the word on.
-            if state.free > 0
-                && let Some(next) = state.waiting.values().next()
-            {
-                next.wake_by_ref();
-            }
-            self.holding = true;
-            self.ran = Duration::ZERO;
-            return Poll::Ready(());
+        let queue = &*self.queue;
+        if !self.queued && queue.waiters.load(Ordering::SeqCst) == 0 && queue.try_take_free() {
+            return self.took();
         }
-        state.waiting.insert(self.place, cx.waker().clone());
-        Poll::Pending
+        let mut line = queue.lock();
+        let took = if line.handed.remove(&self.place) {
+            true
+        } else {
+            if !self.queued {
+                queue.waiters.fetch_add(1, Ordering::SeqCst);
+            }
+            let ahead = line
+                .waiting
+                .keys()
+                .next()
+                .is_some_and(|first| *first < self.place);
+            if !ahead && queue.try_take_free() {
+                line.waiting.remove(&self.place);
+                queue.waiters.fetch_sub(1, Ordering::SeqCst);
+                true
+            } else {
+                line.waiting.insert(self.place, cx.waker().clone());
+                false
+            }
+        };
+        drop(line);
+        self.queued = !took;
+        if took { self.took() } else { Poll::Pending }
+    }
+
+    fn took(&mut self) -> Poll<()> {
+        self.holding = true;
+        self.ran = Duration::ZERO;
+        Poll::Ready(())
     }
 
     /// After a poll that ran for `spent` and did not finish: keeps the turn across a tick's
@@ -414,26 +464,28 @@ impl Turn {
         self.give_up();
     }
 
+    /// Gives up the turn it holds, or its place in line (and a turn handed to it meanwhile).
     fn give_up(&mut self) {
         if std::mem::take(&mut self.holding) {
-            self.queue.release();
+            self.queue.give_back();
+        } else if std::mem::take(&mut self.queued) {
+            let handed = {
+                let mut line = self.queue.lock();
+                if line.waiting.remove(&self.place).is_some() {
+                    self.queue.waiters.fetch_sub(1, Ordering::SeqCst);
+                }
+                line.handed.remove(&self.place)
+            };
+            if handed {
+                self.queue.give_back();
+            }
         }
     }
 }
 
 impl Drop for Turn {
     fn drop(&mut self) {
-        if self.holding {
-            self.give_up();
-        } else {
-            let mut state = self.queue.lock();
-            if state.waiting.remove(&self.place).is_some()
-                && state.free > 0
-                && let Some(next) = state.waiting.values().next()
-            {
-                next.wake_by_ref();
-            }
-        }
+        self.give_up();
     }
 }
 
@@ -762,6 +814,58 @@ mod tests {
         // away frees its turn.
         drop(third);
         assert!(take(&mut first));
+    }
+
+    /// Counts its wake-ups.
+    #[derive(Default)]
+    struct Woken(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for Woken {
+        fn wake(self: Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn woken() -> (Arc<Woken>, Waker) {
+        let woken = Arc::new(Woken::default());
+        (woken.clone(), Waker::from(woken))
+    }
+
+    /// Turns given up while instances wait go to as many of them at once: each waiter is woken
+    /// holding its turn, none waits for the one ahead of it to be polled first (which served
+    /// a busy app one instance at a time however many cores it had).
+    #[test]
+    fn turns_given_up_go_to_as_many_waiters_at_once() {
+        let turns = CpuTurns::new(2);
+        let (mut a, mut b) = (Turn::new(turns.0.clone()), Turn::new(turns.0.clone()));
+        let (mut c, mut d) = (Turn::new(turns.0.clone()), Turn::new(turns.0.clone()));
+        assert!(take(&mut a) && take(&mut b));
+        let (c_woken, c_waker) = woken();
+        let (d_woken, d_waker) = woken();
+        assert!(c.poll_take(&mut Context::from_waker(&c_waker)).is_pending());
+        assert!(d.poll_take(&mut Context::from_waker(&d_waker)).is_pending());
+
+        a.after_pending(Duration::ZERO, false);
+        b.after_pending(Duration::ZERO, false);
+        assert_eq!(c_woken.0.load(Ordering::Relaxed), 1);
+        assert_eq!(d_woken.0.load(Ordering::Relaxed), 1, "D was not woken");
+        // D runs first (another core picked it up): its turn is there, C's stays C's.
+        assert!(take(&mut d));
+        let mut e = Turn::new(turns.0.clone());
+        assert!(!take(&mut e), "a newcomer took the turn handed to C");
+        assert!(take(&mut c));
+
+        // A waiter that leaves before it is polled passes the turn handed to it on.
+        c.after_pending(Duration::ZERO, false);
+        let mut f = Turn::new(turns.0.clone());
+        assert!(!take(&mut f));
+        d.after_pending(Duration::ZERO, false);
+        drop(e);
+        assert!(take(&mut f));
+        // Nobody waits: a turn given up is free for whoever comes.
+        f.after_pending(Duration::ZERO, false);
+        assert!(take(&mut Turn::new(turns.0.clone())));
+        assert!(take(&mut Turn::new(turns.0.clone())));
     }
 
     /// A guest that computes for `per_poll` of CPU and then yields at an epoch tick, or, once
