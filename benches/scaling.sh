@@ -18,7 +18,8 @@
 #      server; built from programs/http-hello when unset), PEERS ("skiff wasmtime native"),
 #      CORES (1 2 4 ... up to half the machine), CLIENT_CPUS (the other half, e.g. 8-15),
 #      WRK_THREADS (one per client core), CONNS (64), ROUNDS (3), DURATION (5 s measured),
-#      WARMUP (1 s), OUT (benches/results/scaling.md), STRICT=1 to exit 1 when a goal is missed.
+#      WARMUP (1 s), OUT (benches/results/scaling.md), SKIFF_BUILT (what the table says SKIFF was
+#      built from, e.g. a commit), STRICT=1 to exit 1 when a goal is missed.
 # Exit: 0 done, 1 error (or missed goal with STRICT=1), 2 a prerequisite binary is missing.
 set -euo pipefail
 
@@ -31,6 +32,11 @@ PEERS=${PEERS:-skiff wasmtime native}
 NCPU=$(nproc)
 if ((NCPU < 2)); then die "needs 2 cores or more (server and load generator apart); this machine has $NCPU"; fi
 half=$((NCPU / 2))
+if [[ -z ${CORES:-} ]] && ((NCPU < 4)); then
+    # One core for the server says nothing about scaling (http-throughput.sh measures 1 vs 2).
+    echo "scaling needs 4 cores or more (this machine has $NCPU): run it on a larger machine, or give CORES" >&2
+    exit 2
+fi
 if [[ -z ${CORES:-} ]]; then
     CORES=
     for ((n = 1; n <= half; n *= 2)); do CORES+="$n "; done
@@ -60,6 +66,7 @@ need wrk wrk
 need taskset util-linux
 need python3 python3
 machine_info
+MACHINE+=${SKIFF_BUILT:+$'\n\n'"skiff built from $SKIFF_BUILT."}
 WASMTIME_VERSION=-
 has_peer wasmtime && WASMTIME_VERSION=$("$WASMTIME" --version)
 CLK_TCK=$(getconf CLK_TCK)
