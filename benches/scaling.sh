@@ -2,6 +2,8 @@
 # HTTP throughput across cores (issue 14, "many cores"): the hello handler (`programs/http-hello/`,
 # the one of http-throughput.sh) served with 1, 2, 4, 8... cores by
 #   skiff     `skiff serve --listen ADDR http-hello.wasm`        (a fresh instance per request)
+#   skiff-daemon  the same handler as an app of a `skiff daemon` pinned as skiff serve is:
+#             `skiff run -d -p PORT http-hello.wasm` (its own listener; the daemon's limits)
 #   wasmtime  `wasmtime serve -Scli --addr ADDR http-hello.wasm` (wasmtime-cli 48.0.8; a fresh
 #                                                                 instance per request too)
 #   native    `http-hello ADDR N`: the same handler as a static hyper 1.x server on a tokio
@@ -28,7 +30,7 @@ HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 source "$HERE/lib.sh" # log, die, need, machine_info, build_program, free_port, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
-PEERS=${PEERS:-skiff wasmtime native}
+PEERS=${PEERS:-skiff skiff-daemon wasmtime native}
 NCPU=$(nproc)
 if ((NCPU < 2)); then die "needs 2 cores or more (server and load generator apart); this machine has $NCPU"; fi
 half=$((NCPU / 2))
@@ -52,13 +54,13 @@ OUT=${OUT:-$HERE/results/scaling.md}
 STRICT=${STRICT:-0}
 EXPECTED='hello from skiff'
 
-check_peers "skiff wasmtime native"
+check_peers "skiff skiff-daemon wasmtime native"
 for n in $CORES; do
     ((n >= 1 && n <= NCPU)) || die "CORES: $n is not between 1 and $NCPU"
 done
 
 # --- prerequisites -------------------------------------------------------------------------------
-if has_peer skiff && { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
+if { has_peer skiff || has_peer skiff-daemon; } && { [[ ! -x $SKIFF ]] || ! "$SKIFF" serve --help >/dev/null 2>&1; }; then
     missing_skiff "with \`skiff serve\`" "(or run the other peers alone: PEERS=\"wasmtime native\" $0)"
 fi
 if has_peer wasmtime; then need_wasmtime; fi
@@ -92,6 +94,20 @@ start_server() { # start_server PEER ADDR LOG N: the server on cores 0..N-1; set
     local peer=$1 addr=$2 out=$3 n=$4 cpus=0-$(($4 - 1))
     case $peer in
         skiff) taskset -c "$cpus" "$SKIFF" serve --listen "$addr" "$WASM" >"$out" 2>&1 & ;;
+        skiff-daemon)
+            local root i
+            root=$(mktemp -d -p "$WORK")
+            taskset -c "$cpus" "$SKIFF" daemon --root "$root" --socket "$root/s.sock" >"$out" 2>&1 &
+            SERVER_PID=$!
+            for ((i = 0; i < 1500; i++)); do
+                SKIFF_HOST=unix://$root/s.sock "$SKIFF" ps >/dev/null 2>&1 && break
+                kill -0 "$SERVER_PID" 2>/dev/null || die "skiff daemon exited: $(tail -n 5 "$out")"
+                sleep 0.02
+            done
+            SKIFF_HOST=unix://$root/s.sock "$SKIFF" run -d --name hello -p "${addr##*:}" "$WASM" >>"$out" 2>&1 ||
+                die "skiff run -d failed: $(tail -n 5 "$out")"
+            return
+            ;;
         wasmtime) taskset -c "$cpus" "$WASMTIME" serve -Scli --addr "$addr" "$WASM" >"$out" 2>&1 & ;;
         native) taskset -c "$cpus" "$NATIVE" "$addr" "$n" >"$out" 2>&1 & ;;
     esac
@@ -165,7 +181,7 @@ for line in open(runs_file):
         run["cpu_us"] = cpu_s * 1e6 / run["requests"] if run["requests"] else float("nan")
         run["busy"] = cpu_s / run["wall"]
         runs.append(run)
-peers = [p for p in ("skiff", "wasmtime", "native") if any(r["peer"] == p for r in runs)]
+peers = [p for p in ("skiff", "skiff-daemon", "wasmtime", "native") if any(r["peer"] == p for r in runs)]
 cores = sorted({r["n"] for r in runs})
 med = statistics.median
 M = {(p, n): {k: med([r[k] for r in runs if r["peer"] == p and r["n"] == n])
@@ -179,8 +195,9 @@ lines = [
     "",
     machine,
     "",
-    f"The hello handler (`benches/programs/http-hello`) served by `skiff serve` and `wasmtime serve "
-    f"-Scli` ({wt_version}) as a wasm32-wasip2 component (both a fresh instance per request), and "
+    f"The hello handler (`benches/programs/http-hello`) served by `skiff serve`, by a `skiff daemon` "
+    f"(skiff-daemon: `skiff run -d -p PORT`, the app on its own listener) and by `wasmtime serve "
+    f"-Scli` ({wt_version}) as a wasm32-wasip2 component (a fresh instance per request in all three), and "
     "natively by hyper 1.x on a tokio multi-thread runtime of N workers (static build: the machine's "
     f"own ceiling). The server of N cores pinned to cores 0..N-1, `wrk -t{wrk_threads} -c{conns} "
     f"-d{duration}s --latency` pinned to cores {client_cpus}, the same load for every N; a {warmup} s "
@@ -202,12 +219,14 @@ if any(errs.values()):
               + ", ".join(f"{p} {errs[p]}" for p in peers)]
 goals = []
 if "skiff" in peers and "wasmtime" in peers:
-    lines += ["", "| cores | skiff/wasmtime requests/s | skiff/wasmtime p99 | skiff/native requests/s |",
-              "| ---: | ---: | ---: | ---: |"]
+    lines += ["", "| cores | skiff/wasmtime requests/s | skiff/wasmtime p99 | skiff-daemon/wasmtime requests/s | skiff/native requests/s |",
+              "| ---: | ---: | ---: | ---: | ---: |"]
     for n in cores:
         s, w = M[("skiff", n)], M[("wasmtime", n)]
         nat = f"{s['rps'] / M[('native', n)]['rps']:.2f}x" if "native" in peers else "-"
-        lines.append(f"| {n} | {s['rps'] / w['rps']:.2f}x | {s['p99'] / w['p99']:.2f}x | {nat} |")
+        dmn = f"{M[('skiff-daemon', n)]['rps'] / w['rps']:.2f}x" if "skiff-daemon" in peers else "-"
+        lines.append(f"| {n} | {s['rps'] / w['rps']:.2f}x | {s['p99'] / w['p99']:.2f}x | {dmn} | {nat} |")
+    wt = None
     if hi > lo:
         sk = M[("skiff", hi)]["rps"] / M[("skiff", lo)]["rps"]
         wt = M[("wasmtime", hi)]["rps"] / M[("wasmtime", lo)]["rps"]
@@ -217,6 +236,10 @@ if "skiff" in peers and "wasmtime" in peers:
     ratio = M[("skiff", worst)]["rps"] / M[("wasmtime", worst)]["rps"]
     goals.append(("skiff >= 3x wasmtime serve requests/s at every core count (issue 14)", ratio >= 3,
                   f"lowest {ratio:.2f}x, at {worst} core(s)"))
+    if "skiff-daemon" in peers and wt is not None:
+        sd = M[("skiff-daemon", hi)]["rps"] / M[("skiff-daemon", lo)]["rps"]
+        goals.append((f"skiff-daemon scales from {lo} to {hi} cores at least as well as wasmtime serve",
+                      sd >= wt, f"{sd:.2f}x vs {wt:.2f}x"))
     goals.append((f"skiff p99 no worse than wasmtime serve's at {hi} cores",
                   M[("skiff", hi)]["p99"] <= M[("wasmtime", hi)]["p99"],
                   f"{M[('skiff', hi)]['p99']:.2f} ms vs {M[('wasmtime', hi)]['p99']:.2f} ms"))
