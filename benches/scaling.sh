@@ -197,9 +197,10 @@ lines = [
     "",
     f"The hello handler (`benches/programs/http-hello`) served by `skiff serve`, by a `skiff daemon` "
     f"(skiff-daemon: `skiff run -d -p PORT`, the app on its own listener) and by `wasmtime serve "
-    f"-Scli` ({wt_version}) as a wasm32-wasip2 component (a fresh instance per request in all three), and "
-    "natively by hyper 1.x on a tokio multi-thread runtime of N workers (static build: the machine's "
-    f"own ceiling). The server of N cores pinned to cores 0..N-1, `wrk -t{wrk_threads} -c{conns} "
+    f"-Scli` ({wt_version}) as a wasm32-wasip2 component (a fresh instance per request in all three)"
+    + (", and natively by hyper 1.x on a tokio multi-thread runtime of N workers (static build: the "
+       "machine's own ceiling)" if "native" in peers else "")
+    + f". Peers run: {', '.join(peers)}. The server of N cores pinned to cores 0..N-1, `wrk -t{wrk_threads} -c{conns} "
     f"-d{duration}s --latency` pinned to cores {client_cpus}, the same load for every N; a {warmup} s "
     f"warm-up after each server start; {rounds} rounds interleaving every peer and N, each run a "
     "fresh server. Medians, per-round requests/s in brackets. CPU/request: the server's "
