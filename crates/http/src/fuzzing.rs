@@ -68,6 +68,7 @@ pub fn gateway(data: &[u8]) {
             let (mut client, server) = tokio::io::duplex(request.len() + 1);
             let connection = tokio::spawn(crate::server::serve_connection(
                 server,
+                None,
                 Target::Gateway(table),
                 std::future::pending(),
             ));

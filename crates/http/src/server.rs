@@ -3,6 +3,7 @@
 
 use std::convert::Infallible;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -152,7 +153,7 @@ pub async fn serve_at_most(
         let target = target.clone();
         let mut stopped = stopped.clone();
         tokio::spawn(async move {
-            let served = serve_connection(stream, target, async move {
+            let served = serve_connection(stream, Some(peer), target, async move {
                 let _ = stopped.changed().await;
             });
             if let Err(e) = served.await {
@@ -163,18 +164,27 @@ pub async fn serve_at_most(
     }
 }
 
-/// Serves the requests of one connection (HTTP/1.1 with keep-alive) until the client closes it,
-/// or `stop` resolves and the request in progress, if any, is answered.
+/// The address of the client a request came from, in the request's extensions (Spin's
+/// `spin-client-addr`).
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddr(pub SocketAddr);
+
+/// Serves the requests of one connection (HTTP/1.1 with keep-alive) from `peer` until the client
+/// closes it, or `stop` resolves and the request in progress, if any, is answered.
 pub(crate) async fn serve_connection<I>(
     io: I,
+    peer: Option<SocketAddr>,
     target: Target,
     stop: impl Future<Output = ()>,
 ) -> Result<(), hyper::Error>
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |request| {
+    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
         let target = target.clone();
+        if let Some(peer) = peer {
+            request.extensions_mut().insert(ClientAddr(peer));
+        }
         async move { Ok::<_, Infallible>(target.dispatch(request).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()

@@ -1,19 +1,25 @@
 //! The headers Spin's HTTP trigger gives a component's request, so that a component written for
 //! Spin finds them: `spin-full-url`, `spin-path-info` (the path below the component's route,
 //! which Spin SDK routers and many apps read), `spin-matched-route`, `spin-raw-component-route`,
-//! `spin-component-route` and `spin-base-path`.
+//! `spin-component-route`, `spin-base-path`, `spin-client-addr`, and a `spin-path-match-NAME` for
+//! each `:name` segment of the route.
 
 use http::{HeaderName, HeaderValue, Request};
 
-/// Every header Spin's trigger sets.
-const NAMES: [&str; 6] = [
+/// Every header Spin's trigger sets, but the `spin-path-match-*` ones.
+const NAMES: [&str; 7] = [
     "spin-full-url",
     "spin-path-info",
     "spin-matched-route",
     "spin-raw-component-route",
     "spin-component-route",
     "spin-base-path",
+    "spin-client-addr",
 ];
+
+/// What Spin names the header of a route's `:name` segment: `spin-path-match-` and the name,
+/// lowercase, `_` written `-`.
+const PATH_MATCH: &str = "spin-path-match-";
 
 /// A Spin component's HTTP route, as its locked app writes it (`/...`, `/api/...`, `/hello`,
 /// `/users/:id/...`).
@@ -59,24 +65,28 @@ impl SpinRoute {
 
     /// What of `path` lies below the route (Spin's `spin-path-info`): after as many segments
     /// as the route has, a `:name` one matching any; the whole path if the route does not match.
-    fn path_info<'p>(&self, path: &'p str) -> &'p str {
+    /// With it, what each `:name` segment matched.
+    fn path_info<'r, 'p>(&'r self, path: &'p str) -> (&'p str, Vec<(&'r str, &'p str)>) {
         let mut rest = path;
+        let mut matched = Vec::new();
         for segment in self.prefix.split('/').filter(|s| !s.is_empty()) {
             let Some(after) = rest.strip_prefix('/') else {
-                return path;
+                return (path, Vec::new());
             };
             let end = after.find('/').unwrap_or(after.len());
-            let matches = if segment.starts_with(':') {
-                end > 0
-            } else {
-                &after[..end] == segment
+            let matches = match segment.strip_prefix(':') {
+                Some(name) => {
+                    matched.push((name, &after[..end]));
+                    end > 0
+                }
+                None => &after[..end] == segment,
             };
             if !matches {
-                return path;
+                return (path, Vec::new());
             }
             rest = &after[end..];
         }
-        rest
+        (rest, matched)
     }
 
     /// Sets Spin's headers on `request`, replacing any the client sent.
@@ -92,16 +102,48 @@ impl SpinRoute {
         };
         let path_and_query = uri.path_and_query().map_or("/", |p| p.as_str());
         let full_url = HeaderValue::try_from(format!("http://{host}{path_and_query}"));
-        let path_info = HeaderValue::try_from(self.path_info(uri.path()));
+        let (path_info, matched) = self.path_info(uri.path());
+        let path_info = HeaderValue::try_from(path_info);
+        let matched: Vec<_> = matched
+            .into_iter()
+            .filter_map(|(name, value)| {
+                let name = format!(
+                    "{PATH_MATCH}{}",
+                    name.to_ascii_lowercase().replace('_', "-")
+                );
+                Some((
+                    HeaderName::try_from(name).ok()?,
+                    HeaderValue::try_from(value).ok()?,
+                ))
+            })
+            .collect();
+        let client = request
+            .extensions()
+            .get::<crate::server::ClientAddr>()
+            .and_then(|addr| HeaderValue::try_from(addr.0.to_string()).ok());
         let headers = request.headers_mut();
         // A client's own go, even where the route's cannot be written as a header.
         for name in NAMES {
+            headers.remove(name);
+        }
+        let forged: Vec<HeaderName> = headers
+            .keys()
+            .filter(|name| name.as_str().starts_with(PATH_MATCH))
+            .cloned()
+            .collect();
+        for name in forged {
             headers.remove(name);
         }
         for (name, value) in [("spin-full-url", full_url), ("spin-path-info", path_info)] {
             if let Ok(value) = value {
                 headers.insert(HeaderName::from_static(name), value);
             }
+        }
+        if let Some(client) = client {
+            headers.insert(HeaderName::from_static("spin-client-addr"), client);
+        }
+        for (name, value) in matched {
+            headers.insert(name, value);
         }
         for (name, value) in &self.fixed {
             headers.insert(name.clone(), value.clone());
@@ -121,6 +163,7 @@ mod tests {
             .body(())
             .unwrap();
         SpinRoute::new(route).set_headers(&mut request);
+        assert_eq!(request.headers().get("spin-client-addr"), None);
         [
             "spin-full-url",
             "spin-path-info",
@@ -162,6 +205,36 @@ mod tests {
         );
         // Not below the route (a gateway sent it for another reason): the whole path.
         assert_eq!(headers("/api/...", "/apis/x")[1], "/apis/x");
+    }
+
+    #[test]
+    fn named_segments_and_the_client_are_said() {
+        let mut request = Request::builder()
+            .uri("/users/42/orders/7/items")
+            .header("host", "example.com")
+            .header("spin-path-match-admin", "true")
+            .header("spin-client-addr", "10.0.0.1:1")
+            .body(())
+            .unwrap();
+        let client: std::net::SocketAddr = "127.0.0.1:8777".parse().unwrap();
+        request
+            .extensions_mut()
+            .insert(crate::server::ClientAddr(client));
+        SpinRoute::new("/users/:userId/orders/:order_id/...").set_headers(&mut request);
+        let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap());
+        assert_eq!(header("spin-path-match-userid"), Some("42"));
+        assert_eq!(header("spin-path-match-order-id"), Some("7"));
+        assert_eq!(header("spin-path-info"), Some("/items"));
+        assert_eq!(header("spin-client-addr"), Some("127.0.0.1:8777"));
+        assert_eq!(
+            header("spin-path-match-admin"),
+            None,
+            "a client's own was kept"
+        );
+        assert_eq!(
+            header("spin-component-route"),
+            Some("/users/:userId/orders/:order_id")
+        );
     }
 
     #[test]

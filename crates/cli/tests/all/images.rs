@@ -1050,8 +1050,17 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .send()
         .unwrap();
     let host = server.url("").trim_start_matches("http://").to_string();
+    let text = response.text().unwrap();
+    // The client's address and port, as Spin's `spin-client-addr`.
+    let (client, rest): (Vec<&str>, Vec<&str>) = text
+        .lines()
+        .partition(|line| line.starts_with("spin-client-addr: "));
+    assert!(
+        matches!(client[..], [line] if line.starts_with("spin-client-addr: 127.0.0.1:")),
+        "{text}"
+    );
     assert_eq!(
-        response.text().unwrap(),
+        rest.join("\n") + "\n",
         format!(
             "spin-base-path: /\nspin-component-route: /api\n\
              spin-full-url: http://{host}/api/items/3?x=1\nspin-matched-route: /api/...\n\
