@@ -868,6 +868,73 @@ mod tests {
         assert!(take(&mut Turn::new(turns.0.clone())));
     }
 
+    /// Many instances taking and giving up turns on several threads at once: never more turns
+    /// held than there are, and every one of them gets its turns (a turn given up while one
+    /// registers as a waiter, never handed to it, would leave it waiting for ever: this test
+    /// would then time out).
+    #[test]
+    fn turns_are_never_lost_or_doubled_between_threads() {
+        use std::sync::atomic::AtomicUsize;
+        const TURNS: usize = 3;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(4)
+            .enable_time()
+            .build()
+            .unwrap();
+        let turns = CpuTurns::new(TURNS);
+        let held = Arc::new(AtomicUsize::new(0));
+        let most = Arc::new(AtomicUsize::new(0));
+        runtime.block_on(async {
+            let tasks: Vec<_> = (0..64)
+                .map(|i| {
+                    let (queue, held, most) = (turns.0.clone(), held.clone(), most.clone());
+                    tokio::spawn(async move {
+                        let mut turn = Turn::new(queue);
+                        for round in 0..200 {
+                            std::future::poll_fn(|cx| turn.poll_take(cx)).await;
+                            let now = held.fetch_add(1, Ordering::SeqCst) + 1;
+                            most.fetch_max(now, Ordering::SeqCst);
+                            if (i + round) % 3 == 0 {
+                                tokio::task::yield_now().await;
+                            }
+                            held.fetch_sub(1, Ordering::SeqCst);
+                            turn.after_pending(Duration::ZERO, false);
+                            if (i + round) % 7 == 0 {
+                                // Leaves: a new arrival takes its place.
+                                turn = Turn::new(turn.queue.clone());
+                            }
+                        }
+                    })
+                })
+                .collect();
+            let all = futures_all(tasks);
+            tokio::time::timeout(Duration::from_secs(60), all)
+                .await
+                .expect("an instance waited for a turn for ever");
+        });
+        assert!(
+            most.load(Ordering::SeqCst) <= TURNS,
+            "more turns held than there are"
+        );
+        assert_eq!(
+            most.load(Ordering::SeqCst),
+            TURNS,
+            "the turns were never all used"
+        );
+        assert_eq!(
+            turns.0.free.load(Ordering::SeqCst),
+            TURNS,
+            "a turn was lost"
+        );
+        assert_eq!(turns.0.waiters.load(Ordering::SeqCst), 0);
+    }
+
+    async fn futures_all(tasks: Vec<tokio::task::JoinHandle<()>>) {
+        for task in tasks {
+            task.await.expect("a task panicked");
+        }
+    }
+
     /// A guest that computes for `per_poll` of CPU and then yields at an epoch tick, or, once
     /// `waits` is set, waits for I/O.
     struct Busy {
