@@ -1,8 +1,9 @@
 //! The headers Spin's HTTP trigger gives a component's request, so that a component written for
 //! Spin finds them: `spin-full-url`, `spin-path-info` (the path below the component's route,
 //! which Spin SDK routers and many apps read), `spin-matched-route`, `spin-raw-component-route`,
-//! `spin-component-route`, `spin-base-path`, `spin-client-addr`, and a `spin-path-match-NAME` for
-//! each `:name` segment of the route.
+//! `spin-component-route`, `spin-base-path`, `spin-client-addr` (`0.0.0.0:0` for a call from
+//! another component, as Spin), and a `spin-path-match-NAME` for each `:name` segment of the
+//! route.
 
 use http::{HeaderName, HeaderValue, Request};
 
@@ -117,10 +118,11 @@ impl SpinRoute {
                 ))
             })
             .collect();
-        let client = request
-            .extensions()
-            .get::<crate::server::ClientAddr>()
-            .and_then(|addr| HeaderValue::try_from(addr.0.to_string()).ok());
+        // A call from another component (in-process) has no client: Spin says `0.0.0.0:0`.
+        let client = match request.extensions().get::<crate::server::ClientAddr>() {
+            Some(addr) => HeaderValue::try_from(addr.0.to_string()).ok(),
+            None => Some(HeaderValue::from_static("0.0.0.0:0")),
+        };
         let headers = request.headers_mut();
         // A client's own go, even where the route's cannot be written as a header.
         for name in NAMES {
@@ -163,7 +165,7 @@ mod tests {
             .body(())
             .unwrap();
         SpinRoute::new(route).set_headers(&mut request);
-        assert_eq!(request.headers().get("spin-client-addr"), None);
+        assert_eq!(request.headers()["spin-client-addr"], "0.0.0.0:0");
         [
             "spin-full-url",
             "spin-path-info",
