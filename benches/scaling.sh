@@ -215,6 +215,11 @@ for p in peers:
         per = ", ".join(f"{r['rps']:,.0f}" for r in runs if r["peer"] == p and r["n"] == n)
         lines.append(f"| {p} | {n} | {m['rps']:,.0f} ({per}) | {m['rps'] / M[(p, lo)]['rps']:.2f}x | "
                      f"{m['p50']:.2f} | {m['p99']:.2f} | {m['cpu_us']:.1f} | {m['busy']:.2f} | {m['threads']:.0f} |")
+over = sorted({(r["peer"], r["n"]) for r in runs if r["busy"] > r["n"] + 0.5})
+if over:
+    lines += ["", "Warning: these servers used more cores than they were pinned to (the kernel did not "
+              "honour `taskset`), so their core counts are not what the table says: "
+              + ", ".join(f"{p} at {n}" for p, n in over) + "."]
 if any(errs.values()):
     lines += ["", "Errors (wrk's non-2xx responses and socket errors, all runs): "
               + ", ".join(f"{p} {errs[p]}" for p in peers)]
