@@ -97,23 +97,6 @@ start_server() { # start_server PEER ADDR LOG CPUS: the server pinned to CPUS; s
     SERVER_PID=$! # taskset execs the server: this is the server's own pid
 }
 
-wait_ready() { # wait_ready URL PID LOG: until URL answers the expected body (60 s)
-    local url=$1 pid=$2 out=$3 i body
-    for ((i = 0; i < 6000; i++)); do
-        if body=$(curl -sf --max-time 2 "$url" 2>/dev/null); then
-            [[ $body == "$EXPECTED" ]] && return 0
-            die "$url answered '$body', expected '$EXPECTED'"
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 30 "$out" >&2 || true
-            die "server exited before answering $url"
-        fi
-        sleep 0.01
-    done
-    tail -n 30 "$out" >&2 || true
-    die "$url did not answer within 60 s"
-}
-
 vm_hwm() { awk '/^VmHWM/ { print $2 }' "/proc/$1/status"; } # peak RSS, kB
 
 # --- measurement: ROUNDS rounds, each starting and measuring every peer ----------------------

@@ -80,6 +80,36 @@ plain_paths() {
     for p; do [[ $p != *[[:space:]\'\"\\]* ]] || die "path with a space or quote ($why): $p"; done
 }
 
+# http_body URL: the body a GET of URL answers (fails on an error or a status that is not 2xx):
+# curl where there is one, else python3 (a machine that runs benchmarks from carried binaries)
+http_body() {
+    if command -v curl >/dev/null 2>&1; then
+        curl -sf --max-time 2 "$1" 2>/dev/null
+    else
+        python3 -c 'import sys, urllib.request
+sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1" 2>/dev/null
+    fi
+}
+
+# wait_ready URL PID LOG: until URL answers $EXPECTED (60 s); die showing the end of LOG if PID
+# exits first, or if URL answers something else
+wait_ready() {
+    local url=$1 pid=$2 out=$3 body deadline=$((SECONDS + 60))
+    while ((SECONDS < deadline)); do
+        if body=$(http_body "$url"); then
+            [[ $body == "$EXPECTED" ]] && return 0
+            die "$url answered '$body', expected '$EXPECTED'"
+        fi
+        if ! kill -0 "$pid" 2>/dev/null; then
+            tail -n 30 "$out" >&2 || true
+            die "server exited before answering $url"
+        fi
+        sleep 0.01
+    done
+    tail -n 30 "$out" >&2 || true
+    die "$url did not answer within 60 s"
+}
+
 # free_port: a loopback TCP port that nothing listens on now
 free_port() {
     python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'

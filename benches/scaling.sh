@@ -27,7 +27,7 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 # shellcheck source-path=SCRIPTDIR
-source "$HERE/lib.sh" # log, die, need, machine_info, build_program, free_port, report, ...
+source "$HERE/lib.sh" # log, die, need, machine_info, build_program, free_port, wait_ready, report, ...
 SKIFF=${SKIFF:-$REPO/target/release/skiff}
 WASMTIME=${WASMTIME:-/work/peers/wasmtime-48.0.8/bin/wasmtime}
 PEERS=${PEERS:-skiff skiff-daemon wasmtime native}
@@ -84,12 +84,6 @@ else
     build_program http-hello wasm32-wasip2 static
 fi
 
-# get URL: the body GET URL answers (exit 1 on any error or a status other than 200)
-get() {
-    python3 -c 'import sys, urllib.request
-sys.stdout.write(urllib.request.urlopen(sys.argv[1], timeout=2).read().decode())' "$1" 2>/dev/null
-}
-
 start_server() { # start_server PEER ADDR LOG N: the server on cores 0..N-1; sets SERVER_PID
     local peer=$1 addr=$2 out=$3 n=$4 cpus=0-$(($4 - 1))
     case $peer in
@@ -114,23 +108,6 @@ start_server() { # start_server PEER ADDR LOG N: the server on cores 0..N-1; set
     SERVER_PID=$! # taskset execs the server: this is the server's own pid
 }
 
-wait_ready() { # wait_ready URL PID LOG: until URL answers the expected body (60 s)
-    local url=$1 pid=$2 out=$3 i body
-    for ((i = 0; i < 3000; i++)); do
-        if body=$(get "$url"); then
-            [[ $body == "$EXPECTED"$'\n' || $body == "$EXPECTED" ]] && return 0
-            die "$url answered '$body', expected '$EXPECTED'"
-        fi
-        if ! kill -0 "$pid" 2>/dev/null; then
-            tail -n 30 "$out" >&2 || true
-            die "server exited before answering $url"
-        fi
-        sleep 0.02
-    done
-    tail -n 30 "$out" >&2 || true
-    die "$url did not answer within 60 s"
-}
-
 : >"$WORK/runs.jsonl"
 for ((r = 1; r <= ROUNDS; r++)); do
     for n in $CORES; do
@@ -151,7 +128,7 @@ for ((r = 1; r <= ROUNDS; r++)); do
             s1=$(date +%s.%N)
             t1=$(cpu_ticks "$SERVER_PID")
             kill -0 "$SERVER_PID" 2>/dev/null || die "$p died during the run (log: $(tail -n 5 "$log"))"
-            body=$(get "$url") || die "$p stopped answering after the run"
+            body=$(http_body "$url") || die "$p stopped answering after the run"
             [[ $body == "$EXPECTED"* ]] || die "$p answered '$body' after the run"
             threads=$(awk '/^Threads/ { print $2 }' "/proc/$SERVER_PID/status")
             printf '{"peer":"%s","n":%d,"round":%d,"ticks":%d,"wall":%s,"threads":%d,"wrk":"%s"}\n' \
