@@ -1,6 +1,7 @@
 //! One deployed HTTP app: its limits, its metering, and serving a request with a fresh instance.
 
 use std::collections::HashMap;
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -284,9 +285,23 @@ impl HttpApp {
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.serve_from(request, None).await
+    }
+
+    /// [`HttpApp::serve`] of a request from the client at `client` (`None`: a call from inside
+    /// the process).
+    pub async fn serve_from<B>(
+        self: &Arc<Self>,
+        request: hyper::Request<B>,
+        client: Option<SocketAddr>,
+    ) -> hyper::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = Instant::now();
         self.stats.request();
-        let response = self.respond(request).await;
+        let response = self.respond(request, client).await;
         self.stats.responded(response.status(), started.elapsed());
         response
     }
@@ -294,6 +309,7 @@ impl HttpApp {
     async fn respond<B>(
         self: &Arc<Self>,
         mut request: hyper::Request<B>,
+        client: Option<SocketAddr>,
     ) -> hyper::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
@@ -303,7 +319,7 @@ impl HttpApp {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "the app is stopping");
         }
         if let Some(route) = &self.spin {
-            route.set_headers(&mut request);
+            route.set_headers(&mut request, client);
         }
         if !self.request_headers.is_empty() {
             let headers = request.headers_mut();

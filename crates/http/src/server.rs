@@ -33,20 +33,22 @@ pub enum Target {
 }
 
 impl Target {
+    /// Serves `request` from the client at `peer`.
     async fn dispatch(
         &self,
         mut request: hyper::Request<hyper::body::Incoming>,
+        peer: Option<SocketAddr>,
     ) -> hyper::Response<ResponseBody> {
         request.headers_mut().remove(CALLER_HEADER);
         match self {
-            Target::App(app) => app.serve(request).await,
+            Target::App(app) => app.serve_from(request, peer).await,
             Target::Gateway(routes) => {
                 let host = request.uri().host().map(str::to_string).or_else(|| {
                     let host = request.headers().get(http::header::HOST)?.to_str().ok()?;
                     Some(strip_port(host).to_string())
                 });
                 match routes.resolve(host.as_deref(), request.uri().path()) {
-                    Some(app) => app.serve(request).await,
+                    Some(app) => app.serve_from(request, peer).await,
                     None => error_response(
                         StatusCode::NOT_FOUND,
                         &format!(
@@ -164,11 +166,6 @@ pub async fn serve_at_most(
     }
 }
 
-/// The address of the client a request came from, in the request's extensions (Spin's
-/// `spin-client-addr`).
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddr(pub SocketAddr);
-
 /// Serves the requests of one connection (HTTP/1.1 with keep-alive) from `peer` until the client
 /// closes it, or `stop` resolves and the request in progress, if any, is answered.
 pub(crate) async fn serve_connection<I>(
@@ -180,12 +177,9 @@ pub(crate) async fn serve_connection<I>(
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let service = hyper::service::service_fn(move |mut request: hyper::Request<_>| {
+    let service = hyper::service::service_fn(move |request| {
         let target = target.clone();
-        if let Some(peer) = peer {
-            request.extensions_mut().insert(ClientAddr(peer));
-        }
-        async move { Ok::<_, Infallible>(target.dispatch(request).await) }
+        async move { Ok::<_, Infallible>(target.dispatch(request, peer).await) }
     });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())

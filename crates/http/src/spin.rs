@@ -5,6 +5,8 @@
 //! another component, as Spin), and a `spin-path-match-NAME` for each `:name` segment of the
 //! route.
 
+use std::net::SocketAddr;
+
 use http::{HeaderName, HeaderValue, Request};
 
 /// Every header Spin's trigger sets, but the `spin-path-match-*` ones.
@@ -30,6 +32,9 @@ pub struct SpinRoute {
     prefix: String,
     /// The headers every request gets alike, made once: the route's own.
     fixed: Vec<(HeaderName, HeaderValue)>,
+    /// The header of each `:name` segment, in the route's order (`spin-path-match-NAME`;
+    /// `None` for a name no header can have).
+    matches: Vec<Option<HeaderName>>,
 }
 
 impl SpinRoute {
@@ -49,7 +54,19 @@ impl SpinRoute {
             ))
         })
         .collect();
-        SpinRoute { prefix, fixed }
+        let matches = prefix
+            .split('/')
+            .filter_map(|segment| segment.strip_prefix(':'))
+            .map(|name| {
+                let name = name.to_ascii_lowercase().replace('_', "-");
+                HeaderName::try_from(format!("{PATH_MATCH}{name}")).ok()
+            })
+            .collect();
+        SpinRoute {
+            prefix,
+            fixed,
+            matches,
+        }
     }
 
     /// The path prefix a gateway routes to it: its literal segments, up to the first `:name`
@@ -66,8 +83,8 @@ impl SpinRoute {
 
     /// What of `path` lies below the route (Spin's `spin-path-info`): after as many segments
     /// as the route has, a `:name` one matching any; the whole path if the route does not match.
-    /// With it, what each `:name` segment matched.
-    fn path_info<'r, 'p>(&'r self, path: &'p str) -> (&'p str, Vec<(&'r str, &'p str)>) {
+    /// With it, what each `:name` segment matched, in the route's order.
+    fn path_info<'p>(&self, path: &'p str) -> (&'p str, Vec<&'p str>) {
         let mut rest = path;
         let mut matched = Vec::new();
         for segment in self.prefix.split('/').filter(|s| !s.is_empty()) {
@@ -75,12 +92,11 @@ impl SpinRoute {
                 return (path, Vec::new());
             };
             let end = after.find('/').unwrap_or(after.len());
-            let matches = match segment.strip_prefix(':') {
-                Some(name) => {
-                    matched.push((name, &after[..end]));
-                    end > 0
-                }
-                None => &after[..end] == segment,
+            let matches = if segment.starts_with(':') {
+                matched.push(&after[..end]);
+                end > 0
+            } else {
+                &after[..end] == segment
             };
             if !matches {
                 return (path, Vec::new());
@@ -90,8 +106,9 @@ impl SpinRoute {
         (rest, matched)
     }
 
-    /// Sets Spin's headers on `request`, replacing any the client sent.
-    pub(crate) fn set_headers<B>(&self, request: &mut Request<B>) {
+    /// Sets Spin's headers on `request` from the client at `client` (`None`: another component
+    /// of the process), replacing any the client sent.
+    pub(crate) fn set_headers<B>(&self, request: &mut Request<B>, client: Option<SocketAddr>) {
         let uri = request.uri();
         let host = match uri.authority() {
             Some(authority) => authority.as_str(),
@@ -105,22 +122,10 @@ impl SpinRoute {
         let full_url = HeaderValue::try_from(format!("http://{host}{path_and_query}"));
         let (path_info, matched) = self.path_info(uri.path());
         let path_info = HeaderValue::try_from(path_info);
-        let matched: Vec<_> = matched
-            .into_iter()
-            .filter_map(|(name, value)| {
-                let name = format!(
-                    "{PATH_MATCH}{}",
-                    name.to_ascii_lowercase().replace('_', "-")
-                );
-                Some((
-                    HeaderName::try_from(name).ok()?,
-                    HeaderValue::try_from(value).ok()?,
-                ))
-            })
-            .collect();
+        let matched: Vec<_> = matched.into_iter().map(HeaderValue::try_from).collect();
         // A call from another component (in-process) has no client: Spin says `0.0.0.0:0`.
-        let client = match request.extensions().get::<crate::server::ClientAddr>() {
-            Some(addr) => HeaderValue::try_from(addr.0.to_string()).ok(),
+        let client = match client {
+            Some(addr) => HeaderValue::try_from(addr.to_string()).ok(),
             None => Some(HeaderValue::from_static("0.0.0.0:0")),
         };
         let headers = request.headers_mut();
@@ -144,8 +149,10 @@ impl SpinRoute {
         if let Some(client) = client {
             headers.insert(HeaderName::from_static("spin-client-addr"), client);
         }
-        for (name, value) in matched {
-            headers.insert(name, value);
+        for (name, value) in self.matches.iter().zip(matched) {
+            if let (Some(name), Ok(value)) = (name, value) {
+                headers.insert(name.clone(), value);
+            }
         }
         for (name, value) in &self.fixed {
             headers.insert(name.clone(), value.clone());
@@ -164,7 +171,7 @@ mod tests {
             .header("spin-path-info", "/forged")
             .body(())
             .unwrap();
-        SpinRoute::new(route).set_headers(&mut request);
+        SpinRoute::new(route).set_headers(&mut request, None);
         assert_eq!(request.headers()["spin-client-addr"], "0.0.0.0:0");
         [
             "spin-full-url",
@@ -218,11 +225,9 @@ mod tests {
             .header("spin-client-addr", "10.0.0.1:1")
             .body(())
             .unwrap();
-        let client: std::net::SocketAddr = "127.0.0.1:8777".parse().unwrap();
-        request
-            .extensions_mut()
-            .insert(crate::server::ClientAddr(client));
-        SpinRoute::new("/users/:userId/orders/:order_id/...").set_headers(&mut request);
+        let client: SocketAddr = "127.0.0.1:8777".parse().unwrap();
+        SpinRoute::new("/users/:userId/orders/:order_id/...")
+            .set_headers(&mut request, Some(client));
         let header = |name: &str| request.headers().get(name).map(|v| v.to_str().unwrap());
         assert_eq!(header("spin-path-match-userid"), Some("42"));
         assert_eq!(header("spin-path-match-order-id"), Some("7"));
