@@ -436,6 +436,17 @@ pub struct HttpInfo {
     pub routes: Vec<String>,
     pub limits: HttpLimits,
     pub stats: HttpStats,
+    /// A Spin app of several components: each one's id and Spin route (none: reached only by
+    /// the app's other components, at `http://ID.spin.internal/`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentInfo>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ComponentInfo {
+    pub id: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<String>,
 }
 
 /// `GET /info`: the daemon and where it listens.

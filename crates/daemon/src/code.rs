@@ -18,6 +18,22 @@ pub struct Loaded {
     pub app: Arc<App>,
     pub defaults: Option<skiff_image::AppDefaults>,
     pub digest: String,
+    /// A Spin app of several components: each of its HTTP components, with its own defaults
+    /// (`app` is the first one's; `defaults` is `None`).
+    pub components: Vec<LoadedComponent>,
+}
+
+/// A component of a Spin app of several, compiled.
+pub struct LoadedComponent {
+    pub spin: skiff_image::SpinComponent,
+    pub app: Arc<App>,
+    pub defaults: skiff_image::AppDefaults,
+}
+
+/// The source a component of the app at `source` is loaded from again (its code is kept by
+/// that key too): `SOURCE#ID`.
+pub fn component_source(source: &str, id: &str) -> String {
+    format!("{source}#{id}")
 }
 
 pub struct Code {
@@ -40,42 +56,116 @@ impl Code {
     }
 
     /// Reads a source (an absolute file path, a digest, or an image reference, pulled if
-    /// missing) and returns its compiled app, compiling (or mapping it from the compile cache)
-    /// only if no app has it loaded. Blocking: call it off the async workers.
+    /// missing; `SOURCE#ID` for one component of a Spin app) and returns its compiled app,
+    /// compiling (or mapping it from the compile cache) only if no app has it loaded. Blocking:
+    /// call it off the async workers.
     /// `pull`: whether an image is pulled first (`--pull`); a later load of the same app (a
     /// restart, a request after its code was dropped) finds it stored.
     pub fn load(&self, source: &str, pull: PullPolicy) -> Result<Loaded, Fail> {
-        let (bytes, name, defaults, image_digest) = read_app(&self.root, source, pull)?;
-        let key = skiff_runtime::digest(&bytes);
+        let bad = |e: &dyn std::fmt::Display| Fail::new(400, e.to_string(), None);
+        if source.starts_with('/') {
+            let (bytes, name) = read_file(source)?;
+            let (app, key) = self.compile(&name, &bytes)?;
+            return Ok(Loaded {
+                app,
+                defaults: None,
+                digest: key,
+                components: Vec::new(),
+            });
+        }
+        let (image, component) = match source.rsplit_once('#') {
+            Some((image, id)) => (image, Some(id)),
+            None => (source, None),
+        };
+        let store = skiff_image::Store::open(&self.root).map_err(Fail::internal)?;
+        let manifest = stored_image(&self.root, &store, image, pull)?;
+        let images = match component {
+            Some(id) => vec![
+                skiff_image::Image::open_component(&store, &manifest, Some(id))
+                    .map_err(|e| bad(&e))?,
+            ],
+            None => skiff_image::Image::components(&store, &manifest).map_err(|e| bad(&e))?,
+        };
+        let mut parts = Vec::new();
+        for image in &images {
+            let name = match image.spin_component() {
+                Some(c) if images.len() > 1 => component_source(source, &c.id),
+                _ => source.to_string(),
+            };
+            let defaults = image.defaults(&store).map_err(|e| bad(&e))?;
+            let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e))?;
+            let (app, _) = self.compile(&name, &bytes)?;
+            parts.push((image.spin_component(), app, defaults));
+        }
+        // The record keeps the manifest digest, so a restart finds the same image even if the
+        // name has moved since.
+        if parts.len() == 1 {
+            let (_, app, defaults) = parts.remove(0);
+            return Ok(Loaded {
+                app,
+                defaults: Some(defaults),
+                digest: manifest,
+                components: Vec::new(),
+            });
+        }
+        // A Spin app of several: its HTTP components are served, each on its route.
+        let mut components = Vec::new();
+        for (spin, app, defaults) in parts {
+            let spin = spin.expect("an image of several is a Spin app's");
+            if app.kind() != skiff_runtime::AppKind::Http {
+                tracing::info!(
+                    "Spin component `{}` of `{source}` is not a `wasi:http` handler (a WAGI or \
+                     non-HTTP trigger): not served",
+                    spin.id
+                );
+                continue;
+            }
+            components.push(LoadedComponent {
+                spin,
+                app,
+                defaults,
+            });
+        }
+        let Some(first) = components.first() else {
+            return Err(Fail::new(
+                400,
+                format!("the Spin app `{source}` has no `wasi:http` component to serve"),
+                Some("run one of its command components with `skiff run IMAGE`"),
+            ));
+        };
+        Ok(Loaded {
+            app: first.app.clone(),
+            defaults: None,
+            digest: manifest,
+            components,
+        })
+    }
+
+    /// The compiled app of `bytes`, shared with every app that runs the same, and its key.
+    fn compile(&self, name: &str, bytes: &[u8]) -> Result<(Arc<App>, String), Fail> {
+        let key = skiff_runtime::digest(bytes);
         let cached = self
             .shared
             .lock()
             .unwrap()
             .get(&key)
             .and_then(Weak::upgrade);
-        let app = match cached {
-            Some(app) => app,
-            None => {
-                let app = self
-                    .runtime
-                    .load(&name, &bytes, &mut |_| {})
-                    .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
-                // A handler waits for requests, holding no more of its code than it runs.
-                if app.kind() == skiff_runtime::AppKind::Http {
-                    app.unmap_idle_code();
-                }
-                let app = Arc::new(app);
-                let mut shared = self.shared.lock().unwrap();
-                shared.retain(|_, w| w.strong_count() > 0);
-                shared.insert(key.clone(), Arc::downgrade(&app));
-                app
-            }
-        };
-        Ok(Loaded {
-            app,
-            defaults,
-            digest: image_digest.unwrap_or(key),
-        })
+        if let Some(app) = cached {
+            return Ok((app, key));
+        }
+        let app = self
+            .runtime
+            .load(name, bytes, &mut |_| {})
+            .map_err(|e| Fail::new(400, e.to_string(), e.hint()))?;
+        // A handler waits for requests, holding no more of its code than it runs.
+        if app.kind() == skiff_runtime::AppKind::Http {
+            app.unmap_idle_code();
+        }
+        let app = Arc::new(app);
+        let mut shared = self.shared.lock().unwrap();
+        shared.retain(|_, w| w.strong_count() > 0);
+        shared.insert(key.clone(), Arc::downgrade(&app));
+        Ok((app, key))
     }
 
     /// Holds the image an app runs from, so that `rmi` and `prune` leave its blobs alone
@@ -151,48 +241,45 @@ impl Code {
     }
 }
 
-/// The Wasm bytes of a source (an absolute file path, a digest, or an image reference, pulled if
-/// missing), a name for messages, and for an image its defaults and manifest digest.
-type Source = (
-    Vec<u8>,
-    String,
-    Option<skiff_image::AppDefaults>,
-    Option<String>,
-);
+/// The bytes of the Wasm file at `source`, and a name for messages.
+fn read_file(source: &str) -> Result<(Vec<u8>, String), Fail> {
+    let bytes = std::fs::read(source).map_err(|e| {
+        Fail::new(
+            400,
+            format!("cannot read `{source}`: {e}"),
+            Some("give the path of a .wasm or .wat file the daemon can read"),
+        )
+    })?;
+    let name = Path::new(source)
+        .file_name()
+        .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
+    Ok((bytes, name))
+}
 
-fn read_app(root: &Path, source: &str, pull: PullPolicy) -> Result<Source, Fail> {
+/// The manifest digest of an image (a digest, or a reference, pulled if missing as `pull` says).
+fn stored_image(
+    root: &Path,
+    store: &skiff_image::Store,
+    source: &str,
+    pull: PullPolicy,
+) -> Result<String, Fail> {
     let bad = |e: &dyn std::fmt::Display, hint: Option<&str>| Fail::new(400, e.to_string(), hint);
-    if source.starts_with('/') {
-        let bytes = std::fs::read(source).map_err(|e| {
-            bad(
-                &format!("cannot read `{source}`: {e}"),
-                Some("give the path of a .wasm or .wat file the daemon can read"),
-            )
-        })?;
-        let name = Path::new(source)
-            .file_name()
-            .map_or_else(|| source.to_string(), |n| n.to_string_lossy().into_owned());
-        return Ok((bytes, name, None, None));
-    }
-    let store = skiff_image::Store::open(root).map_err(Fail::internal)?;
     let local = if source.starts_with("sha256:") && store.has_blob(source) {
         Some(source.to_string())
     } else if pull == PullPolicy::Always {
         None
     } else {
-        skiff_image::resolve_local(&store, source)
+        skiff_image::resolve_local(store, source)
             .map_err(Fail::internal)?
             .map(|(_, digest)| digest)
     };
-    let manifest = match local {
-        Some(digest) => digest,
-        None if pull == PullPolicy::Never => {
-            return Err(Fail::new(
-                404,
-                format!("no image `{source}` in the store, and `--pull never` was given"),
-                Some("pull it first with `skiff pull IMAGE`, or drop `--pull never`"),
-            ));
-        }
+    match local {
+        Some(digest) => Ok(digest),
+        None if pull == PullPolicy::Never => Err(Fail::new(
+            404,
+            format!("no image `{source}` in the store, and `--pull never` was given"),
+            Some("pull it first with `skiff pull IMAGE`, or drop `--pull never`"),
+        )),
         None => {
             let reference = skiff_image::parse_reference(source).map_err(|e| {
                 bad(
@@ -204,19 +291,13 @@ fn read_app(root: &Path, source: &str, pull: PullPolicy) -> Result<Source, Fail>
                 .map_err(Fail::internal)?;
             tokio::runtime::Handle::current()
                 .block_on(skiff_image::pull(
-                    &store,
+                    store,
                     &reference,
                     &auth,
                     false,
                     &skiff_image::Quiet,
                 ))
-                .map_err(|e| bad(&e, e.hint().as_deref()))?
+                .map_err(|e| bad(&e, e.hint().as_deref()))
         }
-    };
-    let image = skiff_image::Image::open(&store, &manifest).map_err(|e| bad(&e, None))?;
-    let defaults = image.defaults(&store).map_err(|e| bad(&e, None))?;
-    let bytes = image.wasm_bytes(&store).map_err(|e| bad(&e, None))?;
-    // The record keeps the manifest digest, so a restart finds the same image even if the name
-    // has moved since.
-    Ok((bytes, source.to_string(), Some(defaults), Some(manifest)))
+    }
 }

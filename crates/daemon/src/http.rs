@@ -121,6 +121,12 @@ impl HttpSlot {
                 .collect(),
             limits: *self.app.limits(),
             stats: self.app.stats().snapshot(),
+            components: self
+                .app
+                .components()
+                .into_iter()
+                .map(|(id, route)| skiff_api::ComponentInfo { id, route })
+                .collect(),
         }
     }
 }

@@ -19,7 +19,7 @@ use skiff_runtime::{
     App, AppKind, Exit, HandlerOptions, LimitExceeded, Peers, PreparedGrants, RunOptions, Runtime,
     RuntimeConfig, Stdio, Usage,
 };
-use skiff_state::{AppRecord, State, StateError, now};
+use skiff_state::{AppRecord, ComponentRecord, State, StateError, now};
 use tokio::sync::{broadcast, watch};
 
 use crate::code::Code;
@@ -334,19 +334,48 @@ impl Supervisor {
         &self,
         source: &str,
         request: &CreateApp,
-    ) -> Result<(Arc<App>, AppRecord, Option<String>), Fail> {
+    ) -> Result<(Compiled, AppRecord, Option<String>), Fail> {
         let code = self.code.clone();
         let source = source.to_string();
         let request = request.clone();
         tokio::task::spawn_blocking(move || {
             let loaded = code.load(&source, request.pull)?;
-            let notice = skiff_image::network_notice(
+            let mut notices: Vec<String> = skiff_image::network_notice(
                 loaded.defaults.as_ref(),
                 &request.grants.network,
                 request.accept_image_network,
-            );
-            let record = resolve_record(&request, loaded.defaults.as_ref(), loaded.digest);
-            Ok((loaded.app, record, notice))
+            )
+            .into_iter()
+            .collect();
+            let mut record = resolve_record(&request, loaded.defaults.as_ref(), loaded.digest);
+            // Each component of a Spin app of several: its image's grants under the flags.
+            for component in &loaded.components {
+                let defaults = Some(&component.defaults);
+                let notice = skiff_image::network_notice(
+                    defaults,
+                    &request.grants.network,
+                    request.accept_image_network,
+                );
+                notices
+                    .extend(notice.map(|n| format!("Spin component `{}`: {n}", component.spin.id)));
+                record.components.push(ComponentRecord {
+                    id: component.spin.id.clone(),
+                    grants: skiff_image::merge_grants(
+                        defaults,
+                        &request.grants,
+                        request.accept_image_network,
+                    ),
+                });
+            }
+            let code = Compiled {
+                app: loaded.app,
+                components: loaded.components,
+            };
+            Ok((
+                code,
+                record,
+                (!notices.is_empty()).then(|| notices.join("\n")),
+            ))
         })
         .await
         .map_err(Fail::internal)?
@@ -374,8 +403,8 @@ impl Supervisor {
                 Some("drop one of them"),
             ));
         }
-        let (app, mut record, notice) = self.load(&request.source, &request).await?;
-        if record.auto_remove && app.kind() == AppKind::Http {
+        let (code, mut record, notice) = self.load(&request.source, &request).await?;
+        if record.auto_remove && code.app.kind() == AppKind::Http {
             return Err(Fail::new(
                 400,
                 "`--rm` is for a command that runs to its end; an HTTP app serves until it is \
@@ -387,7 +416,7 @@ impl Supervisor {
         let source = record.source.clone();
         // Held before the record is saved: a prune can never leave a saved app without code.
         self.code.hold(&name, &record.source, &record.digest);
-        let slot = match self.insert(app, record) {
+        let slot = match self.insert(code, record) {
             Ok(slot) => slot,
             Err(fail) => {
                 self.code.release(&name);
@@ -454,7 +483,8 @@ impl Supervisor {
             .expect("some number is free")
     }
 
-    fn insert(self: &Arc<Self>, app: Arc<App>, record: AppRecord) -> Result<Arc<Slot>, Fail> {
+    fn insert(self: &Arc<Self>, code: Compiled, record: AppRecord) -> Result<Arc<Slot>, Fail> {
+        let app = code.app;
         let log = AppLog::open(&self.logs_dir, &record.name);
         let linked = Arc::new(Linked::new(
             record.name.clone(),
@@ -466,11 +496,15 @@ impl Supervisor {
             crate::health::validate(check, &record.source, app.kind(), &record.http.ports)?;
         }
         let pause = skiff_runtime::Pause::default();
+        // Name lookups of the network grants and wasi-nn's models: blocking work.
+        let prepare = |grants: &skiff_capabilities::Grants| {
+            skiff_runtime::off_worker(|| PreparedGrants::new(grants))
+                .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))
+        };
         let workload = if app.kind() == AppKind::Http {
+            // What each request is given but its grants, which are each handler's.
             let options = HandlerOptions {
-                // Name lookups of the network grants and wasi-nn's models: blocking work.
-                grants: skiff_runtime::off_worker(|| PreparedGrants::new(&record.grants))
-                    .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?,
+                grants: PreparedGrants::default(),
                 limits: record.limits.clone(),
                 stdio: Stdio::Capture {
                     stdin: None,
@@ -485,24 +519,70 @@ impl Supervisor {
                 max_handles: None,
                 core_dump: None,
             };
-            app.check_grants(&options.grants)
-                .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?;
-            self.code.keep_warm(&record.digest, app);
-            let loader = self
-                .code
-                .loader(record.digest.clone(), record.digest_or_source());
-            let mut app = HttpApp::new(
-                record.name.clone(),
-                loader,
-                options,
-                record.http.limits,
-                &self.bounds,
-            );
-            if let Some(route) = &record.http.spin_route {
-                app.set_spin_route(skiff_http::SpinRoute::new(route));
-            }
+            let http = if code.components.is_empty() {
+                let options = HandlerOptions {
+                    grants: prepare(&record.grants)?,
+                    ..options
+                };
+                app.check_grants(&options.grants)
+                    .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?;
+                self.code.keep_warm(&record.digest, app);
+                let loader = self
+                    .code
+                    .loader(record.digest.clone(), record.digest_or_source());
+                let mut http = HttpApp::new(
+                    record.name.clone(),
+                    loader,
+                    options,
+                    record.http.limits,
+                    &self.bounds,
+                );
+                if let Some(route) = &record.http.spin_route {
+                    http.set_spin_route(skiff_http::SpinRoute::new(route));
+                }
+                http
+            } else {
+                let mut components = Vec::new();
+                for component in code.components {
+                    let id = component.spin.id;
+                    let grants = match record.components.iter().find(|c| c.id == id) {
+                        Some(saved) => prepare(&saved.grants)?,
+                        None => prepare(&skiff_image::merge_grants(
+                            Some(&component.defaults),
+                            &record.grants,
+                            false,
+                        ))?,
+                    };
+                    component.app.check_grants(&grants).map_err(|e| {
+                        Fail::new(400, format!("Spin component `{id}`: {e}"), Some(e.hint()))
+                    })?;
+                    let source = crate::code::component_source(&record.digest_or_source(), &id);
+                    self.code.keep_warm(&source, component.app);
+                    components.push(skiff_http::Component {
+                        loader: self.code.loader(source.clone(), source),
+                        grants,
+                        route: (component.spin.route.as_deref()).map(skiff_http::SpinRoute::new),
+                        calls: component.spin.calls,
+                        id,
+                    });
+                }
+                HttpApp::of_components(
+                    record.name.clone(),
+                    components,
+                    options,
+                    record.http.limits,
+                    &self.bounds,
+                )
+                .map_err(|e| {
+                    Fail::new(
+                        400,
+                        format!("the Spin app `{}`: {e}", record.source),
+                        Some("give each component a route of its own in `spin.toml`"),
+                    )
+                })?
+            };
             let default_route = format!("{}.localhost", record.name);
-            Workload::Http(HttpSlot::new(app, &record.http, &default_route)?)
+            Workload::Http(HttpSlot::new(http, &record.http, &default_route)?)
         } else {
             if !record.http.routes.is_empty() {
                 return Err(Fail::new(
@@ -1069,6 +1149,12 @@ impl Supervisor {
             });
             if !shared {
                 self.code.forget(&digest);
+                let record = slot.record.lock().unwrap();
+                let source = record.digest_or_source();
+                for component in &record.components {
+                    self.code
+                        .forget(&crate::code::component_source(&source, &component.id));
+                }
             }
         }
         let _ = self.events.send(event);
@@ -1221,9 +1307,9 @@ impl Supervisor {
             }
             let loaded = self.load(&record.digest_or_source(), &request).await;
             match loaded {
-                Ok((app, _, _)) => {
+                Ok((code, _, _)) => {
                     let name = record.name.clone();
-                    let http = app.kind() == AppKind::Http;
+                    let http = code.app.kind() == AppKind::Http;
                     // A run the daemon died under ended then; an HTTP app has no run to end (a
                     // request in flight is the client's to retry) and serves if it should.
                     let died_running = record.running && !http;
@@ -1254,7 +1340,7 @@ impl Supervisor {
                     if run {
                         record.desired_running = true;
                     }
-                    let slot = match self.insert(app, record.clone()) {
+                    let slot = match self.insert(code, record.clone()) {
                         Ok(slot) => slot,
                         Err(fail) => {
                             self.keep_unloadable(record, &fail);
@@ -1320,6 +1406,13 @@ impl Supervisor {
             app.drain(left).await;
         }
     }
+}
+
+/// An app's compiled code: its one app, or the HTTP components of a Spin app of several (the
+/// first of which is `app`).
+struct Compiled {
+    app: Arc<App>,
+    components: Vec<crate::code::LoadedComponent>,
 }
 
 trait DigestOrSource {
@@ -1421,5 +1514,6 @@ fn resolve_record(
         }),
         auto_remove: request.auto_remove,
         stop_timeout: request.stop_timeout,
+        components: Vec::new(),
     }
 }

@@ -15,7 +15,7 @@ use http_body_util::{BodyExt as _, Full, Limited};
 use skiff_api::HttpLimits;
 use skiff_runtime::{
     App, ByteSize, CpuTurns, Exit, HandleError, HandlerOptions, InstanceReport, LimitExceeded,
-    Stdio, Usage,
+    PeerCall, Peers, Stdio, Usage, WasiBody,
 };
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -94,12 +94,37 @@ fn cpus() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }
 
-pub struct HttpApp {
-    /// Its name in the daemon, which `skiff rename` changes while it serves.
-    name: Mutex<Arc<str>>,
+/// One component of an app of several (a Spin app's): its code, the grants its requests get,
+/// its route (`None`: reached only by the app's other components), and the components it may
+/// call in-process (their ids; `*` for all of them, `self` for the app's own routes).
+pub struct Component {
+    pub id: String,
+    pub loader: Loader,
+    pub grants: skiff_runtime::PreparedGrants,
+    pub route: Option<crate::SpinRoute>,
+    pub calls: Vec<String>,
+}
+
+/// A handler of the app: its code and what each of its requests is given. An app has one, or
+/// one per component.
+struct Handler {
     loader: Loader,
     /// Replaced whole by [`HttpApp::set_limits`]; each request takes the current one.
     options: Mutex<Arc<HandlerOptions>>,
+    /// A Spin component's route: Spin's headers are set on every request.
+    spin: Option<crate::SpinRoute>,
+    /// A component's id and whether its route is public (`None`: the app's only handler).
+    component: Option<(String, bool)>,
+}
+
+pub struct HttpApp {
+    /// Its name in the daemon, which `skiff rename` changes while it serves.
+    name: Mutex<Arc<str>>,
+    /// One, or one per component, each on its route (chosen as Spin's router chooses).
+    handlers: Vec<Handler>,
+    /// The app itself, for the in-process calls between its components (set on its first
+    /// request: none can be made before).
+    me: Arc<std::sync::OnceLock<std::sync::Weak<HttpApp>>>,
     /// The daemon's `--max-request-timeout`, which the app's own timeout stays within.
     max_timeout: Duration,
     limits: HttpLimits,
@@ -114,8 +139,6 @@ pub struct HttpApp {
     /// Set on every request before the handler sees it, replacing the client's values of
     /// those names (`skiff serve --header`, as `wasmtime serve --header`).
     request_headers: Vec<(HeaderName, HeaderValue)>,
-    /// A Spin component's route: Spin's headers are set on every request.
-    spin: Option<crate::SpinRoute>,
 }
 
 impl HttpApp {
@@ -124,7 +147,79 @@ impl HttpApp {
     pub fn new(
         name: String,
         loader: Loader,
-        mut options: HandlerOptions,
+        options: HandlerOptions,
+        limits: HttpLimits,
+        bounds: &Bounds,
+    ) -> Self {
+        let handler = Handler {
+            loader,
+            options: Mutex::new(Arc::new(options)),
+            spin: None,
+            component: None,
+        };
+        HttpApp::of_handlers(name, vec![handler], limits, bounds)
+    }
+
+    /// An app of several components (a Spin app), each on its route as `spin up` routes them,
+    /// calling each other in-process (`http://ID.spin.internal/`, `http://self/PATH`) where the
+    /// caller's `calls` allow. `options` is what every component's requests are given, but its
+    /// grants (each component's own); the limits are the whole app's, as Spin's are. Refused:
+    /// two components on the same route.
+    pub fn of_components(
+        name: String,
+        components: Vec<Component>,
+        options: HandlerOptions,
+        limits: HttpLimits,
+        bounds: &Bounds,
+    ) -> Result<Self, String> {
+        for (i, a) in components.iter().enumerate() {
+            for b in &components[..i] {
+                if let (Some(ra), Some(rb)) = (&a.route, &b.route)
+                    && ra.raw() == rb.raw()
+                {
+                    return Err(format!(
+                        "components `{}` and `{}` are both routed at `{}`",
+                        b.id,
+                        a.id,
+                        ra.raw()
+                    ));
+                }
+            }
+        }
+        let me = Arc::new(std::sync::OnceLock::new());
+        let ids: Arc<[String]> = components.iter().map(|c| c.id.clone()).collect();
+        let handlers = components
+            .into_iter()
+            .enumerate()
+            .map(|(index, component)| {
+                let peers = ComponentPeers {
+                    app: me.clone(),
+                    ids: ids.clone(),
+                    caller: index,
+                    calls: component.calls,
+                    outer: options.peers.clone(),
+                };
+                let options = HandlerOptions {
+                    grants: component.grants,
+                    peers: Some(Arc::new(peers)),
+                    ..options.clone()
+                };
+                Handler {
+                    loader: component.loader,
+                    options: Mutex::new(Arc::new(options)),
+                    component: Some((component.id, component.route.is_some())),
+                    spin: component.route,
+                }
+            })
+            .collect();
+        let mut app = HttpApp::of_handlers(name, handlers, limits, bounds);
+        app.me = me;
+        Ok(app)
+    }
+
+    fn of_handlers(
+        name: String,
+        mut handlers: Vec<Handler>,
         mut limits: HttpLimits,
         bounds: &Bounds,
     ) -> Self {
@@ -149,23 +244,33 @@ impl HttpApp {
             ));
             limits.max_concurrency = fitting as u32;
         }
-        // At most what was asked (`skiff serve -S max-resources`), or 1024.
-        let cap = options.max_handles.unwrap_or(skiff_runtime::MAX_HANDLES);
-        options.max_handles = Some(
-            (bounds.app_handles / limits.max_concurrency as usize)
-                .max(MIN_INSTANCE_HANDLES)
-                .min(cap),
-        );
-        if let Some(lowered_timeout) = fit_limits(&mut options, bounds.max_timeout) {
-            lowered.push(lowered_timeout);
+        // The components of an app share its turns and its CPU share, as one app's instances.
+        let turns = CpuTurns::new(bounds.cpu_turns);
+        let mut rate = None;
+        for (i, handler) in handlers.iter_mut().enumerate() {
+            let options =
+                Arc::get_mut(handler.options.get_mut().unwrap_or_else(|e| e.into_inner()))
+                    .expect("a handler not shared yet");
+            // At most what was asked (`skiff serve -S max-resources`), or 1024.
+            let cap = options.max_handles.unwrap_or(skiff_runtime::MAX_HANDLES);
+            options.max_handles = Some(
+                (bounds.app_handles / limits.max_concurrency as usize)
+                    .max(MIN_INSTANCE_HANDLES)
+                    .min(cap),
+            );
+            let lowered_timeout = fit_limits(options, bounds.max_timeout);
+            if i == 0 {
+                lowered.extend(lowered_timeout);
+                rate = options.rate.clone();
+            } else {
+                options.rate = rate.clone();
+            }
+            options.turns.get_or_insert_with(|| turns.clone());
         }
-        options
-            .turns
-            .get_or_insert_with(|| CpuTurns::new(bounds.cpu_turns));
         let app = HttpApp {
             name: Mutex::new(name.into()),
-            loader,
-            options: Mutex::new(Arc::new(options)),
+            handlers,
+            me: Arc::default(),
             max_timeout: bounds.max_timeout,
             permits: Arc::new(Semaphore::new(limits.max_concurrency as usize)),
             limits,
@@ -175,7 +280,6 @@ impl HttpApp {
             running: Mutex::default(),
             next_instance: AtomicU64::new(0),
             request_headers: Vec::new(),
-            spin: None,
         };
         for message in lowered {
             app.log(&message);
@@ -204,20 +308,42 @@ impl HttpApp {
         &self.limits
     }
 
-    /// What each request is given now.
+    /// What each request is given now (of its first component, for an app of several).
     pub fn options(&self) -> Arc<HandlerOptions> {
-        lock(&self.options).clone()
+        lock(&self.handlers[0].options).clone()
+    }
+
+    /// The ids of its components and whether each has a public route; empty for an app of one
+    /// handler.
+    pub fn components(&self) -> Vec<(String, Option<String>)> {
+        self.handlers
+            .iter()
+            .filter_map(|h| {
+                let (id, _) = h.component.as_ref()?;
+                Some((id.clone(), h.spin.as_ref().map(|r| r.raw().to_string())))
+            })
+            .collect()
     }
 
     /// New limits (`skiff update`) for the requests from now on; those in flight keep theirs.
     /// Skiff's defaults and the daemon's bounds apply as when the app was made.
     pub fn set_limits(&self, limits: skiff_runtime::Limits) {
-        let mut options = HandlerOptions::clone(&self.options());
-        options.limits = limits;
-        if let Some(lowered) = fit_limits(&mut options, self.max_timeout) {
-            self.log(&lowered);
+        let mut rate = None;
+        for (i, handler) in self.handlers.iter().enumerate() {
+            let mut options = HandlerOptions::clone(&lock(&handler.options));
+            options.limits = limits.clone();
+            let lowered = fit_limits(&mut options, self.max_timeout);
+            // One CPU share for all the app's components.
+            if i == 0 {
+                if let Some(lowered) = lowered {
+                    self.log(&lowered);
+                }
+                rate = options.rate.clone();
+            } else {
+                options.rate = rate.clone();
+            }
+            *lock(&handler.options) = Arc::new(options);
         }
-        *lock(&self.options) = Arc::new(options);
     }
 
     pub fn stats(&self) -> &Stats {
@@ -268,9 +394,10 @@ impl HttpApp {
     /// comes from a client connection, or from another app of the daemon (an in-process call).
     /// Sets these headers on every request before the handler sees it, replacing the client's
     /// values of the same names; several of one name are all kept (`skiff serve --header`).
-    /// Gives every request the headers Spin's HTTP trigger gives a component on `route`.
+    /// Gives every request the headers Spin's HTTP trigger gives a component on `route`, and
+    /// answers 404 to a path off the route, as Spin does.
     pub fn set_spin_route(&mut self, route: crate::SpinRoute) {
-        self.spin = Some(route);
+        self.handlers[0].spin = Some(route);
     }
 
     pub fn set_request_headers(&mut self, headers: Vec<(HeaderName, HeaderValue)>) {
@@ -299,17 +426,48 @@ impl HttpApp {
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        self.serve_handler(request, client, None).await
+    }
+
+    /// Serves a request with the handler at `index`, or the one its path is routed to.
+    async fn serve_handler<B>(
+        self: &Arc<Self>,
+        request: hyper::Request<B>,
+        client: Option<SocketAddr>,
+        index: Option<usize>,
+    ) -> hyper::Response<ResponseBody>
+    where
+        B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
         let started = Instant::now();
         self.stats.request();
-        let response = self.respond(request, client).await;
+        let response = self.respond(request, client, index).await;
         self.stats.responded(response.status(), started.elapsed());
         response
+    }
+
+    /// The handler of a request for `path`: the app's only one, or the component whose route
+    /// matches it most specifically, as Spin's router picks one.
+    fn route(&self, path: &str) -> Option<usize> {
+        if let [only] = &self.handlers[..]
+            && only.spin.is_none()
+        {
+            return Some(0);
+        }
+        self.handlers
+            .iter()
+            .enumerate()
+            .filter_map(|(i, h)| Some((h.spin.as_ref()?.specificity(path)?, i)))
+            .max()
+            .map(|(_, i)| i)
     }
 
     async fn respond<B>(
         self: &Arc<Self>,
         mut request: hyper::Request<B>,
         client: Option<SocketAddr>,
+        index: Option<usize>,
     ) -> hyper::Response<ResponseBody>
     where
         B: hyper::body::Body<Data = Bytes> + Send + Unpin + 'static,
@@ -318,7 +476,17 @@ impl HttpApp {
         if self.draining.load(Ordering::Relaxed) {
             return error_response(StatusCode::SERVICE_UNAVAILABLE, "the app is stopping");
         }
-        if let Some(route) = &self.spin {
+        let Some(index) = index.or_else(|| self.route(request.uri().path())) else {
+            return error_response(
+                StatusCode::NOT_FOUND,
+                &format!("no route of the app matches `{}`", request.uri().path()),
+            );
+        };
+        let handler = &self.handlers[index];
+        if handler.component.is_some() {
+            self.me.get_or_init(|| Arc::downgrade(self));
+        }
+        if let Some(route) = &handler.spin {
             route.set_headers(&mut request, client);
         }
         if !self.request_headers.is_empty() {
@@ -363,7 +531,7 @@ impl HttpApp {
             self.stats.rejected();
             return busy_response("all of the app's instances are busy; retry shortly");
         };
-        let app = match (self.loader)().await {
+        let app = match (handler.loader)().await {
             Ok(app) => app,
             Err(e) => {
                 self.log(&format!("cannot load the app: {e}"));
@@ -402,7 +570,7 @@ impl HttpApp {
                 this.log(&format!("{method} {path}: {}", failure.handler_summary()));
             }
         };
-        let options = self.options();
+        let options = lock(&handler.options).clone();
         let result = app.handle(request, &options, usage, report).await;
         if timed_out.load(Ordering::Relaxed) && result.is_err() {
             let mut response = error_response(
@@ -465,6 +633,59 @@ impl HttpApp {
                 stderr.write(format!("skiff: {message}\n").as_bytes());
             }
         }
+    }
+}
+
+/// The in-process calls of one component of an app to the others: `http://ID.spin.internal/`
+/// to component ID, `http://self/PATH` to the app's route for PATH, each only where the caller's
+/// `calls` name it (or `*`), as Spin allows them; any other host goes to the app's own peers
+/// (the daemon's links), or out.
+struct ComponentPeers {
+    app: Arc<std::sync::OnceLock<std::sync::Weak<HttpApp>>>,
+    ids: Arc<[String]>,
+    caller: usize,
+    calls: Vec<String>,
+    outer: Option<Arc<dyn Peers>>,
+}
+
+impl Peers for ComponentPeers {
+    fn call(&self, host: &str, request: http::Request<WasiBody>) -> PeerCall {
+        let wanted = match host.strip_suffix(".spin.internal") {
+            Some(id) => id,
+            None if host == "self" => host,
+            None => {
+                return match &self.outer {
+                    Some(outer) => outer.call(host, request),
+                    None => PeerCall::Outside(Box::new(request)),
+                };
+            }
+        };
+        let caller = &self.ids[self.caller];
+        let granted = |c: &String| c == wanted || (c == "*" && wanted != "self");
+        if !self.calls.iter().any(granted) {
+            return PeerCall::Refused(format!(
+                "blocked call from Spin component `{caller}` to `{host}`: add `http://{host}` to \
+                 its `allowed_outbound_hosts`"
+            ));
+        }
+        let index = match wanted {
+            "self" => None,
+            id => match self.ids.iter().position(|c| c == id) {
+                Some(index) => Some(index),
+                None => {
+                    return PeerCall::Refused(format!(
+                        "blocked call from Spin component `{caller}` to `{host}`: the app has no \
+                         component `{id}` (`skiff image inspect IMAGE` lists its components)"
+                    ));
+                }
+            },
+        };
+        let Some(app) = self.app.get().and_then(std::sync::Weak::upgrade) else {
+            return PeerCall::Refused(format!("the app of `{caller}` is gone"));
+        };
+        PeerCall::Answer(Box::pin(async move {
+            Ok(app.serve_handler(request, None, index).await)
+        }))
     }
 }
 

@@ -14,8 +14,8 @@ mod spin;
 mod stats;
 
 pub use app::{
-    Bounds, DEFAULT_HANDLER_MEMORY, DEFAULT_MAX_REQUEST_TIMEOUT, DEFAULT_REQUEST_TIMEOUT, HttpApp,
-    Loader, ResponseBody, error_response,
+    Bounds, Component, DEFAULT_HANDLER_MEMORY, DEFAULT_MAX_REQUEST_TIMEOUT,
+    DEFAULT_REQUEST_TIMEOUT, HttpApp, Loader, ResponseBody, error_response,
 };
 pub use routes::{Route, RouteError, RouteTable};
 pub use server::{CALLER_HEADER, Target, fd_hard_limit, raise_fd_limit, serve, serve_at_most};

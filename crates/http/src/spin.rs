@@ -35,10 +35,14 @@ pub struct SpinRoute {
     /// The header of each `:name` segment, in the route's order (`spin-path-match-NAME`;
     /// `None` for a name no header can have).
     matches: Vec<Option<HeaderName>>,
+    /// Whether it ends in `/...` (the path and everything below), or is that path alone.
+    wildcard: bool,
+    raw: String,
 }
 
 impl SpinRoute {
     pub fn new(raw: &str) -> SpinRoute {
+        let wildcard = raw.ends_with("/...");
         let prefix = raw.strip_suffix("/...").unwrap_or(raw).to_string();
         let fixed = [
             ("spin-matched-route", raw),
@@ -66,7 +70,38 @@ impl SpinRoute {
             prefix,
             fixed,
             matches,
+            wildcard,
+            raw: raw.to_string(),
         }
+    }
+
+    /// Whether `path` is on the route, and if so how specifically, for choosing between the
+    /// routes of an app's components as Spin's router does: the most specific route that
+    /// matches wins. Segment by segment a literal beats a `:name`, a longer route a shorter
+    /// one, and the route of exactly that path its `/...` (Spin refuses an app with two
+    /// routes alike, so there are no ties).
+    pub fn specificity(&self, path: &str) -> Option<(Vec<u8>, bool)> {
+        let mut rest = path.split('/').filter(|s| !s.is_empty());
+        let mut rank = Vec::new();
+        for segment in self.prefix.split('/').filter(|s| !s.is_empty()) {
+            let given = rest.next()?;
+            if segment.starts_with(':') {
+                rank.push(1);
+            } else if given == segment {
+                rank.push(2);
+            } else {
+                return None;
+            }
+        }
+        if !self.wildcard && rest.next().is_some() {
+            return None;
+        }
+        Some((rank, !self.wildcard))
+    }
+
+    /// The route as Spin writes it (`/api/...`).
+    pub fn raw(&self) -> &str {
+        &self.raw
     }
 
     /// The path prefix a gateway routes to it: its literal segments, up to the first `:name`
@@ -242,6 +277,37 @@ mod tests {
             header("spin-component-route"),
             Some("/users/:userId/orders/:order_id")
         );
+    }
+
+    #[test]
+    fn the_most_specific_route_wins() {
+        let routes = [
+            "/...",
+            "/api/...",
+            "/api/items",
+            "/api/:kind",
+            "/users/:id/...",
+        ];
+        let pick = |path: &str| {
+            routes
+                .iter()
+                .filter_map(|r| Some((SpinRoute::new(r).specificity(path)?, *r)))
+                .max()
+                .map(|(_, route)| route)
+        };
+        assert_eq!(pick("/"), Some("/..."));
+        assert_eq!(pick("/elsewhere/x"), Some("/..."));
+        assert_eq!(pick("/api"), Some("/api/..."));
+        assert_eq!(pick("/api/items"), Some("/api/items"));
+        assert_eq!(pick("/api/items/"), Some("/api/items"));
+        assert_eq!(pick("/api/other"), Some("/api/:kind"));
+        assert_eq!(pick("/api/items/3"), Some("/api/..."));
+        assert_eq!(pick("/users/42/cart"), Some("/users/:id/..."));
+        assert_eq!(pick("/users"), Some("/..."));
+        // An exact route takes its path alone.
+        assert_eq!(SpinRoute::new("/hello").specificity("/hello/x"), None);
+        assert!(SpinRoute::new("/hello").specificity("/hello").is_some());
+        assert_eq!(SpinRoute::new("/api/...").raw(), "/api/...");
     }
 
     #[test]

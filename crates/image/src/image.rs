@@ -81,8 +81,9 @@ impl ImageError {
                     .into(),
             ),
             ImageError::SpinComponents { .. } => Some(
-                "serve them all, each on its route, with `skiff serve IMAGE`; or publish each \
-                 component as an app of its own (a `spin.toml` of one component)"
+                "serve them all, each on its route, with `skiff serve IMAGE` or `skiff run -d \
+                 IMAGE`; or publish each component as an app of its own (a `spin.toml` of one \
+                 component)"
                     .into(),
             ),
             ImageError::NoWasmPlatform { .. } => Some(

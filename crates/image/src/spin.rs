@@ -2,9 +2,10 @@
 //! `spin.lock`, a JSON layer of its own, or the config blob in images of Spin before 2.0) names
 //! each component's Wasm layer, its environment, its files (a data layer each, inlined when
 //! tiny, or inside a gzipped archive layer), its `config` (templates over the app's
-//! `variables`) and the hosts it may reach. Skiff runs one component per app, as it runs one
-//! Wasm per image: an app of one component runs as Spin runs it, with those defaults; an app of
-//! several is refused, naming them.
+//! `variables`) and the hosts it may reach. An app of one component runs as Spin runs it, with
+//! those defaults; an app of several is an image per component ([`crate::Image::components`]),
+//! which `skiff serve` and the daemon serve as one HTTP app, each component on its route
+//! (`skiff_http::HttpApp::of_components`), and `skiff run` refuses, naming them.
 
 use std::collections::BTreeMap;
 use std::io::{Read, Write};

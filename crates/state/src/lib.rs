@@ -118,6 +118,18 @@ pub struct AppRecord {
     /// `--stop-timeout`, in seconds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_timeout: Option<u64>,
+    /// A Spin app of several components: each one's grants, as resolved at creation (the
+    /// image's for that component, merged with the request's flags). Empty for any other app,
+    /// whose grants are `grants`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub components: Vec<ComponentRecord>,
+}
+
+/// A component of a Spin app of several, as the daemon remembers it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ComponentRecord {
+    pub id: String,
+    pub grants: Grants,
 }
 
 fn first_revision() -> u64 {
@@ -487,6 +499,7 @@ mod tests {
             health: None,
             auto_remove: false,
             stop_timeout: None,
+            components: Vec::new(),
         }
     }
 

@@ -192,7 +192,7 @@ fn describe(app: &AppInfo) -> String {
     use std::fmt::Write as _;
     let mut out = String::new();
     let mut line = |label: &str, value: &dyn std::fmt::Display| {
-        let _ = writeln!(out, "{:10}{value}", format!("{label}:"));
+        let _ = writeln!(out, "{:9} {value}", format!("{label}:"));
     };
     line("Name", &app.name);
     line("Source", &app.source);
@@ -261,6 +261,13 @@ fn describe(app: &AppInfo) -> String {
             }
             if !http.routes.is_empty() {
                 line("Routes", &http.routes.join(", "));
+            }
+            for component in &http.components {
+                let route = match &component.route {
+                    Some(route) => format!("route `{route}`"),
+                    None => format!("private: http://{}.spin.internal/", component.id),
+                };
+                line("Component", &format!("`{}` ({route})", component.id));
             }
         }
         None if !app.listen.is_empty() => {

@@ -1,19 +1,14 @@
 //! `skiff serve`: serve an HTTP handler in the foreground, a fresh instance per request; of a
 //! Spin app of several components, each on its route, calling each other in-process.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::process::ExitCode;
-use std::str::FromStr as _;
-use std::sync::{Arc, OnceLock, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use skiff_runtime::{
-    AppKind, HandlerOptions, PeerCall, Peers, PreparedGrants, RunError, Runtime, RuntimeConfig,
-    WasiBody,
-};
+use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, RuntimeConfig};
 
 use crate::commands::looks_like_file;
 use crate::commands::run::{PullFlags, load, load_image, stored_image};
@@ -114,14 +109,12 @@ impl Serve {
         let (served, routes) = match &spin {
             None => {
                 let (app, image) = load(global, &runtime, target, &self.pull)?;
-                let http = Arc::new(self.handler(target, app, image.as_ref(), &per_app, None)?);
+                let http = Arc::new(self.handler(target, app, image.as_ref(), &per_app)?);
                 (vec![http.clone()], skiff_http::Target::App(http))
             }
             Some((store, images)) => {
-                let table = Arc::new(skiff_http::RouteTable::default());
-                let components = Arc::new(OnceLock::new());
-                let mut by_id = HashMap::new();
-                let mut served = Vec::new();
+                let mut components = Vec::new();
+                let mut shared = None;
                 for image in images {
                     let Some(component) = image.spin_component() else {
                         continue;
@@ -138,55 +131,46 @@ impl Serve {
                         );
                         continue;
                     }
-                    let peers = SpinPeers {
-                        caller: component.clone(),
-                        components: components.clone(),
-                    };
-                    let peers: Arc<dyn Peers> = Arc::new(peers);
-                    let mut http =
-                        self.handler(&name, app, Some(&defaults), &per_app, Some(peers))?;
-                    if let Some(route) = &component.route {
-                        http.set_spin_route(skiff_http::SpinRoute::new(route));
-                    }
-                    let http = Arc::new(http);
-                    by_id.insert(component.id.clone(), Arc::downgrade(&http));
-                    // The one component of an app: on its route, else on every path.
-                    let route = spin_route(&component).or_else(|| {
-                        let only = images.len() == 1;
-                        only.then(|| skiff_http::Route::from_str("/").expect("a route"))
-                    });
-                    match route {
-                        Some(route) => {
-                            let taken = |e: skiff_http::RouteError| {
-                                user_error(
-                                    format!("Spin component `{}`: {e}", component.id),
-                                    "two components of the app are routed at the same path",
-                                )
-                            };
-                            table
-                                .add(std::slice::from_ref(&route), &http)
-                                .map_err(taken)?;
-                            eprintln!("Component `{}` on {route}", component.id);
-                        }
+                    let mut options = self.options(&name, &app, Some(&defaults), &per_app)?;
+                    match &component.route {
+                        Some(route) => eprintln!("Component `{}` on {route}", component.id),
                         None => eprintln!(
                             "Component `{}` has no public route: reached at \
                              http://{}.spin.internal/ by the components allowed to call it",
                             component.id, component.id
                         ),
                     }
-                    served.push(http);
+                    components.push(skiff_http::Component {
+                        id: component.id,
+                        loader: skiff_http::HttpApp::ready(Arc::new(app)),
+                        grants: std::mem::take(&mut options.grants),
+                        route: component.route.as_deref().map(skiff_http::SpinRoute::new),
+                        calls: component.calls,
+                    });
+                    shared.get_or_insert(options);
                 }
-                let _ = components.set(SpinComponents {
-                    by_id,
-                    routes: Arc::downgrade(&table),
-                });
-                if served.is_empty() {
+                let Some(options) = shared else {
                     return Err(user_error(
                         format!("the Spin app `{target}` has no `wasi:http` component to serve"),
                         format!("run a command component with `skiff run {target}`"),
                     ));
-                }
-                (served, skiff_http::Target::Gateway(table))
+                };
+                let mut http = skiff_http::HttpApp::of_components(
+                    target.to_string(),
+                    components,
+                    options,
+                    self.http.resolve(),
+                    &skiff_http::Bounds::unshared(),
+                )
+                .map_err(|e| {
+                    user_error(
+                        format!("the Spin app `{target}`: {e}"),
+                        "give each component a route of its own in `spin.toml`",
+                    )
+                })?;
+                http.set_request_headers(self.wasmtime_serve.request_headers()?);
+                let http = Arc::new(http);
+                (vec![http.clone()], skiff_http::Target::App(http))
             }
         };
         let max_connections = self.wasmtime_serve.max_connections()?;
@@ -255,9 +239,29 @@ impl Serve {
         name: &str,
         app: skiff_runtime::App,
         image: Option<&skiff_image::AppDefaults>,
-        (max_handles, core_dump): &(Option<usize>, Option<std::path::PathBuf>),
-        peers: Option<Arc<dyn Peers>>,
+        per_app: &(Option<usize>, Option<std::path::PathBuf>),
     ) -> anyhow::Result<skiff_http::HttpApp> {
+        let options = self.options(name, &app, image, per_app)?;
+        let mut http = skiff_http::HttpApp::new(
+            name.to_string(),
+            skiff_http::HttpApp::ready(Arc::new(app)),
+            options,
+            self.http.resolve(),
+            // Each app with a pool of its own, sized to its `--max-concurrency`.
+            &skiff_http::Bounds::unshared(),
+        );
+        http.set_request_headers(self.wasmtime_serve.request_headers()?);
+        Ok(http)
+    }
+
+    /// What each request of `app` is given: the flags' grants and limits over the image's.
+    fn options(
+        &self,
+        name: &str,
+        app: &skiff_runtime::App,
+        image: Option<&skiff_image::AppDefaults>,
+        (max_handles, core_dump): &(Option<usize>, Option<std::path::PathBuf>),
+    ) -> anyhow::Result<HandlerOptions> {
         if app.kind() != AppKind::Http {
             return Err(user_error(
                 format!(
@@ -276,77 +280,13 @@ impl Serve {
             turns: None,
             rate: None,
             pause: None,
-            peers,
+            peers: None,
             max_handles: *max_handles,
             core_dump: core_dump.clone(),
         };
         app.check_grants(&options.grants)?;
-        let mut http = skiff_http::HttpApp::new(
-            name.to_string(),
-            skiff_http::HttpApp::ready(Arc::new(app)),
-            options,
-            self.http.resolve(),
-            // Each app with a pool of its own, sized to its `--max-concurrency`.
-            &skiff_http::Bounds::unshared(),
-        );
-        http.set_request_headers(self.wasmtime_serve.request_headers()?);
-        Ok(http)
+        Ok(options)
     }
-}
-
-/// The components of a Spin app `skiff serve` serves: by id, and its routes (weakly: they
-/// hold the components' apps, whose calls come here).
-struct SpinComponents {
-    by_id: HashMap<String, Weak<skiff_http::HttpApp>>,
-    routes: Weak<skiff_http::RouteTable>,
-}
-
-/// Spin's calls between the components of an app, in-process: `http://NAME.spin.internal/` to
-/// component NAME, `http://self/PATH` to the app's route for PATH, each only where the caller's
-/// `allowed_outbound_hosts` names it (or `*.spin.internal`), as in Spin.
-struct SpinPeers {
-    caller: skiff_image::SpinComponent,
-    /// Set once every component is made (they are made with their peers).
-    components: Arc<OnceLock<SpinComponents>>,
-}
-
-impl Peers for SpinPeers {
-    fn call(&self, host: &str, request: http::Request<WasiBody>) -> PeerCall {
-        let wanted = match host.strip_suffix(".spin.internal") {
-            Some(id) => id,
-            None if host == "self" => host,
-            None => return PeerCall::Outside(Box::new(request)),
-        };
-        let caller = &self.caller.id;
-        let granted = |c: &String| c == wanted || (c == "*" && wanted != "self");
-        if !self.caller.calls.iter().any(granted) {
-            return PeerCall::Refused(format!(
-                "blocked call from Spin component `{caller}` to `{host}`: add `http://{host}` to \
-                 its `allowed_outbound_hosts`"
-            ));
-        }
-        let components = self.components.get();
-        let app = match wanted {
-            "self" => components
-                .and_then(|c| c.routes.upgrade())
-                .and_then(|routes| routes.resolve(None, request.uri().path())),
-            id => components.and_then(|c| c.by_id.get(id)?.upgrade()),
-        };
-        let Some(app) = app else {
-            return PeerCall::Refused(format!(
-                "blocked call from Spin component `{caller}` to `{host}`: the app has no such \
-                 component or route (`skiff image inspect IMAGE` lists its components and routes)"
-            ));
-        };
-        PeerCall::Answer(Box::pin(async move { Ok(app.serve(request).await) }))
-    }
-}
-
-/// The gateway route of a Spin component's HTTP route: `/...` is every path, `/api/...` `/api`
-/// and below, an exact route its path (and, here, below it), `/users/:id/...` `/users` and below.
-fn spin_route(component: &skiff_image::SpinComponent) -> Option<skiff_http::Route> {
-    let route = skiff_http::SpinRoute::new(component.route.as_deref()?);
-    route.gateway_prefix().parse().ok()
 }
 
 /// `wasmtime serve -H 'NAME: VALUE'` sets a request header, and Skiff's global `-H` is `--host`,

@@ -1092,7 +1092,67 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     assert!(log.contains("`inner` has no public route"), "{log}");
     // A component of another trigger (a command here) is not served, and said.
     assert!(log.contains("`job` is not a `wasi:http` handler"), "{log}");
+    // As Spin's router: `/front/...` takes `/front` itself too (`front` answers 400 to a
+    // request without the `x-target-url` it forwards to).
+    let (status, body) = crate::http::get(&server.url("/front"));
+    assert_eq!(status.as_u16(), 400, "{body}");
     drop(server);
+
+    // The daemon runs it as one app, each component on its route, calling each other
+    // in-process, and so again after a restart of the daemon.
+    let mut daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon.run_d("three", &["-p", &port, &image]).success();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    let call = |target: &str| {
+        let response = reqwest::blocking::Client::new()
+            .get(url("/front/x"))
+            .header("x-target-url", target)
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    for round in ["created", "after a daemon restart"] {
+        let (status, body) = crate::http::get(&url("/anything?name=WHO"));
+        assert_eq!(
+            (status.as_u16(), body.as_str()),
+            (200, "WHO=env\n"),
+            "{round}"
+        );
+        let (status, body) = crate::http::get(&url("/api/items/3"));
+        assert_eq!(status.as_u16(), 200, "{round}: {body}");
+        assert!(
+            body.contains("spin-path-info: /items/3\n"),
+            "{round}: {body}"
+        );
+        assert_eq!(
+            call("http://inner.spin.internal/"),
+            (200, "upstream 200: hello from skiff\n".into()),
+            "{round}"
+        );
+        assert_eq!(call("http://env.spin.internal/").0, 502, "{round}");
+        // One app: every component's requests are its own, the call to `inner` included.
+        let app = daemon.app("three");
+        assert_eq!(app["http"]["stats"]["requests"], 5, "{round}: {app}");
+        assert_eq!(
+            app["http"]["components"],
+            serde_json::json!([{"id": "env", "route": "/..."}, {"id": "front", "route": "/front/..."},
+                {"id": "api", "route": "/api/..."}, {"id": "inner"}]),
+            "{round}"
+        );
+        daemon
+            .run(&["inspect", "three"])
+            .success()
+            .stdout_has("Component: `api` (route `/api/...`)\n")
+            .stdout_has("Component: `inner` (private: http://inner.spin.internal/)\n");
+        let log = daemon.run(&["logs", "three"]).success().stderr.clone();
+        assert!(
+            log.contains("add `http://env.spin.internal`"),
+            "{round}: {log}"
+        );
+        daemon.restart_after_kill();
+    }
+    drop(daemon);
     skiff
         .run(&["image", "inspect", &image])
         .success()
