@@ -86,14 +86,20 @@ enum Workload {
     /// A `wasi:http` handler, served on `listener` (bound at create, so a port in use fails
     /// there) with a fresh instance per request.
     Http {
-        app: Arc<App>,
         listener: Mutex<Option<std::net::TcpListener>>,
         address: std::net::SocketAddr,
-        /// Prepared at create (which checked them): each request's instance is built from them.
-        grants: PreparedGrants,
-        /// A Spin component's route: its requests get Spin's headers.
-        spin_route: Option<Box<skiff_http::SpinRoute>>,
+        /// Its one handler, or one per HTTP component of a Spin app of several.
+        handlers: Vec<Handler>,
     },
+}
+
+/// A handler the container serves.
+struct Handler {
+    app: Arc<App>,
+    /// Prepared at create (which checked them): each request's instance is built from them.
+    grants: PreparedGrants,
+    /// A Spin component's id, route (its requests get Spin's headers) and calls.
+    spin: Option<skiff_image::SpinComponent>,
 }
 
 /// The shim's image store, opened once per shim process (opening it also clears what a killed
@@ -202,9 +208,11 @@ impl Instance for SkiffInstance {
             });
         }
         let plan = spec::plan(&spec).map_err(|e| Error::InvalidArgument(e.to_string()))?;
-        let source = find_wasm(&id, cfg, &rootfs, plan.args.first().map(String::as_str))
+        let mut sources = find_wasm(&id, cfg, &rootfs, plan.args.first().map(String::as_str))
             .await
             .map_err(|e| Error::FailedPrecondition(format!("{e:#}")))?;
+        let several = sources.len() > 1;
+        let source = sources.remove(0);
         let defaults = source.defaults.as_ref();
         // containerd copies the image's `WORKDIR` into the spec: that one is the image's
         // default, which applies only where a mount lets the app see it (as in `skiff run`), so
@@ -216,10 +224,6 @@ impl Instance for SkiffInstance {
         }
         let grants = skiff_image::merge_grants(defaults, &asked, false);
         let limits = skiff_image::merge_limits(defaults, &plan.limits);
-        // A grant that cannot be made (a mount source that is gone) fails the create, where
-        // containerd reports it, not the start.
-        let prepared = PreparedGrants::new(&grants)
-            .map_err(|e| Error::InvalidArgument(format!("{e}; {}", e.hint())))?;
         let mut args = plan.args.clone();
         if args.is_empty() {
             args.push(source.name.clone());
@@ -228,22 +232,50 @@ impl Instance for SkiffInstance {
             }
         }
         let name = source.name.clone();
-        let spin_route = defaults
-            .and_then(|d| d.spin()?.route)
-            .map(|route| Box::new(skiff_http::SpinRoute::new(&route)));
-        let container = id.clone();
-        let app = tokio::task::spawn_blocking(move || source.load(&container))
-            .await
-            .map_err(|e| Error::Others(e.to_string()))?
-            .map_err(|e| Error::FailedPrecondition(format!("failed to load `{name}`: {e:#}")))?;
-        // wasi-nn would bring OpenVINO into the node's one shim, shared by every container: the
-        // shim does not grant it.
-        app.check_grants(&prepared).map_err(|e| {
-            Error::InvalidArgument(format!(
-                "{e}: the containerd shim does not grant wasi-nn; run it with `skiff run -S nn`"
-            ))
-        })?;
-        let workload = match app.kind() {
+        // The app's handlers: its one, or each HTTP component of a Spin app of several.
+        let mut handlers = Vec::new();
+        for source in std::iter::once(source).chain(sources) {
+            let grants = skiff_image::merge_grants(source.defaults.as_ref(), &asked, false);
+            // A grant that cannot be made (a mount source that is gone) fails the create, where
+            // containerd reports it, not the start.
+            let prepared = PreparedGrants::new(&grants)
+                .map_err(|e| Error::InvalidArgument(format!("{e}; {}", e.hint())))?;
+            let spin = source.defaults.as_ref().and_then(AppDefaults::spin);
+            let container = id.clone();
+            let name = source.name.clone();
+            let app = tokio::task::spawn_blocking(move || source.load(&container))
+                .await
+                .map_err(|e| Error::Others(e.to_string()))?
+                .map_err(|e| {
+                    Error::FailedPrecondition(format!("failed to load `{name}`: {e:#}"))
+                })?;
+            // wasi-nn would bring OpenVINO into the node's one shim, shared by every container:
+            // the shim does not grant it.
+            app.check_grants(&prepared).map_err(|e| {
+                Error::InvalidArgument(format!(
+                    "{e}: the containerd shim does not grant wasi-nn; run it with `skiff run -S nn`"
+                ))
+            })?;
+            if several && app.kind() != AppKind::Http {
+                log::info!(
+                    "container {id}: `{name}` is not a `wasi:http` handler (a WAGI or non-HTTP \
+                     trigger): not served"
+                );
+                continue;
+            }
+            handlers.push(Handler {
+                app,
+                grants: prepared,
+                spin,
+            });
+        }
+        if handlers.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "the Spin app `{name}` has no `wasi:http` component to serve; run one of its \
+                 command components with `skiff run IMAGE`"
+            )));
+        }
+        let workload = match handlers[0].app.kind() {
             AppKind::Http => {
                 let network = http::Network::of(&spec);
                 let address = http::address(&grants.env, &network)
@@ -256,16 +288,16 @@ impl Instance for SkiffInstance {
                     ))
                 })?;
                 // It waits for its first request holding none of its code, as in the daemon.
-                app.unmap_idle_code();
+                for handler in &handlers {
+                    handler.app.unmap_idle_code();
+                }
                 Workload::Http {
-                    app,
                     listener: Mutex::new(Some(listener)),
                     address,
-                    grants: prepared,
-                    spin_route,
+                    handlers,
                 }
             }
-            _ => Workload::Command(app),
+            _ => Workload::Command(handlers.remove(0).app),
         };
         log::info!("container {id}: `{name}` loaded");
         Ok(SkiffInstance {
@@ -302,11 +334,9 @@ impl Instance for SkiffInstance {
                 Run::Command(app.clone(), Box::new(options))
             }
             Workload::Http {
-                app,
                 listener,
                 address,
-                grants,
-                spin_route,
+                handlers,
             } => {
                 let listener = listener
                     .lock()
@@ -321,7 +351,7 @@ impl Instance for SkiffInstance {
                     })?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
                 let options = HandlerOptions {
-                    grants: grants.clone(),
+                    grants: handlers[0].grants.clone(),
                     limits: self.options.limits.clone(),
                     stdio,
                     turns: None,
@@ -331,21 +361,50 @@ impl Instance for SkiffInstance {
                     max_handles: None,
                     core_dump: None,
                 };
-                let mut http = HttpApp::new(
-                    self.id.clone(),
-                    HttpApp::ready(app.clone()),
-                    options,
-                    HttpLimits::default(),
-                    // The node's containers share this shim's descriptors: each app's instances
-                    // together hold at most half of them, as in the daemon.
-                    &Bounds {
-                        app_handles: skiff_http::fd_hard_limit() / 2,
-                        ..Bounds::unshared()
-                    },
-                );
-                if let Some(route) = spin_route {
-                    http.set_spin_route(skiff_http::SpinRoute::clone(route));
-                }
+                // The node's containers share this shim's descriptors: each app's instances
+                // together hold at most half of them, as in the daemon.
+                let bounds = Bounds {
+                    app_handles: skiff_http::fd_hard_limit() / 2,
+                    ..Bounds::unshared()
+                };
+                let http = match &handlers[..] {
+                    [one] => {
+                        let mut http = HttpApp::new(
+                            self.id.clone(),
+                            HttpApp::ready(one.app.clone()),
+                            options,
+                            HttpLimits::default(),
+                            &bounds,
+                        );
+                        if let Some(route) = one.spin.as_ref().and_then(|c| c.route.as_deref()) {
+                            http.set_spin_route(skiff_http::SpinRoute::new(route));
+                        }
+                        http
+                    }
+                    several => {
+                        let components = several
+                            .iter()
+                            .map(|h| {
+                                let spin = h.spin.clone().expect("a Spin app's component");
+                                skiff_http::Component {
+                                    id: spin.id,
+                                    loader: HttpApp::ready(h.app.clone()),
+                                    grants: h.grants.clone(),
+                                    route: spin.route.as_deref().map(skiff_http::SpinRoute::new),
+                                    calls: spin.calls,
+                                }
+                            })
+                            .collect();
+                        HttpApp::of_components(
+                            self.id.clone(),
+                            components,
+                            options,
+                            HttpLimits::default(),
+                            &bounds,
+                        )
+                        .map_err(|e| Error::InvalidArgument(format!("the Spin app: {e}")))?
+                    }
+                };
                 let http = Arc::new(http);
                 let _ = self.served.set(http.clone());
                 log::info!("container {}: serving on http://{address}/", self.id);
@@ -532,13 +591,14 @@ fn file_in(rootfs: &Path, path: &str) -> Option<std::path::PathBuf> {
 
 /// Finds the Wasm of a container: the image's Wasm layer (read from containerd into the shim's
 /// image store, with the image's Skiff defaults), else the compat form — the `.wasm` that
-/// `argv[0]` names in the rootfs containerd unpacked.
+/// `argv[0]` names in the rootfs containerd unpacked. A Spin app of several components gives
+/// one per component.
 async fn find_wasm(
     id: &str,
     cfg: &InstanceConfig,
     rootfs: &Path,
     argv0: Option<&str>,
-) -> anyhow::Result<Source> {
+) -> anyhow::Result<Vec<Source>> {
     let in_rootfs = argv0.and_then(|a| file_in(rootfs, a));
     let address = &cfg.containerd_address;
     let looked_up = match lookup(&Containerd::shared(address, &cfg.namespace).await?, id).await {
@@ -554,28 +614,37 @@ async fn find_wasm(
         let path = in_rootfs.context(
             "the container has no image, and its first argument names no file in its rootfs",
         )?;
-        return from_rootfs(&path, None);
+        return Ok(vec![from_rootfs(&path, None)?]);
     };
     let store = store()?;
-    match skiff_image::Image::open(store, &digest) {
+    match skiff_image::Image::components(store, &digest) {
         Ok(opened) => {
-            let defaults = Some(opened.defaults(store)?);
-            match (&opened.wasm, in_rootfs) {
-                (WasmSource::InTar { .. }, Some(path)) => from_rootfs(&path, defaults),
-                (WasmSource::Layer(layer), _) => Ok(Source {
-                    name: skiff_image::display_name(&image).to_string(),
-                    wasm: Wasm::Layer(layer.digest.clone()),
-                    defaults,
-                }),
-                (WasmSource::InTar { .. }, None) => Ok(Source {
-                    name: skiff_image::display_name(&image).to_string(),
-                    wasm: Wasm::Bytes(opened.wasm_bytes(store)?),
-                    defaults,
-                }),
+            let several = opened.len() > 1;
+            let mut sources = Vec::new();
+            for opened in opened {
+                let defaults = Some(opened.defaults(store)?);
+                let mut name = skiff_image::display_name(&image).to_string();
+                if let Some(component) = opened.spin_component().filter(|_| several) {
+                    name = format!("{name}#{}", component.id);
+                }
+                sources.push(match (&opened.wasm, &in_rootfs) {
+                    (WasmSource::InTar { .. }, Some(path)) => from_rootfs(path, defaults)?,
+                    (WasmSource::Layer(layer), _) => Source {
+                        name,
+                        wasm: Wasm::Layer(layer.digest.clone()),
+                        defaults,
+                    },
+                    (WasmSource::InTar { .. }, None) => Source {
+                        name,
+                        wasm: Wasm::Bytes(opened.wasm_bytes(store)?),
+                        defaults,
+                    },
+                });
             }
+            Ok(sources)
         }
         Err(e) => match in_rootfs {
-            Some(path) => from_rootfs(&path, None),
+            Some(path) => Ok(vec![from_rootfs(&path, None)?]),
             None => Err(anyhow::Error::new(e).context(format!(
                 "image `{image}` is not a Wasm image Skiff can run: it needs one Wasm layer \
                  (`application/wasm` or runwasi's component layer), or an entrypoint naming a \

@@ -14,7 +14,8 @@ use std::time::{Duration, Instant};
 use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_CPU,
-    P2_HTTP_LOG, P2_HTTP_SPIN_HEADERS, P2_HTTP_STATE, P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER,
+    P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_STATE,
+    P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER,
 };
 use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
@@ -501,6 +502,54 @@ fn a_spin_app_runs_with_its_files_and_its_requests_get_spins_headers() {
         .unwrap_or_else(|e| panic!("{e}\n{}\n{}", task.output(), containerd.log()));
     assert!(body.contains("spin-path-info: /v1\n"), "{body}");
     containerd.ctr(&["task", "kill", "api1"]);
+    task.wait().unwrap();
+
+    // An app of several components is one container, as `spin up` serves it: each component
+    // on its route with its own environment, a private one reached only in-process by the
+    // components allowed to call it.
+    let env = std::fs::read(P2_HTTP_ENV).unwrap();
+    let front = std::fs::read(P2_HTTP_OUTBOUND).unwrap();
+    let inner = std::fs::read(P2_HTTP_HELLO).unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+        "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"env","route":"/..."}}}},
+                    {{"id":"b","trigger_type":"http","trigger_config":{{"component":"front","route":"/front/..."}}}},
+                    {{"id":"c","trigger_type":"http","trigger_config":{{"component":"inner","route":{{"private":true}}}}}}],
+        "components":[{{"id":"env","source":{{"content_type":"application/wasm","digest":"{}"}},"env":{{"WHO":"env"}}}},
+                      {{"id":"front","source":{{"content_type":"application/wasm","digest":"{}"}},
+                        "metadata":{{"allowed_outbound_hosts":["http://inner.spin.internal"]}}}},
+                      {{"id":"inner","source":{{"content_type":"application/wasm","digest":"{}"}}}}]}}"#,
+        skiff_image::digest_of(&env),
+        skiff_image::digest_of(&front),
+        skiff_image::digest_of(&inner),
+    );
+    let three = containerd.publish_layers(
+        &registry,
+        "spin/three:1",
+        &[
+            (WASM, &env),
+            (WASM, &front),
+            (WASM, &inner),
+            (LOCKED, locked.as_bytes()),
+        ],
+    );
+    let (mut task, port) = containerd.serve(&three, "three1");
+    let get = |path: &str, target: &str| {
+        let response = reqwest::blocking::Client::new()
+            .get(format!("http://127.0.0.1:{port}{path}"))
+            .header("x-target-url", target)
+            .send()
+            .unwrap_or_else(|e| panic!("{e}\n{}", containerd.log()));
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(get("/x?name=WHO", ""), (200, "WHO=env\n".into()));
+    assert_eq!(
+        get("/front/", "http://inner.spin.internal/"),
+        (200, "upstream 200: hello from skiff\n".into())
+    );
+    // Not in its `allowed_outbound_hosts`: refused.
+    assert_eq!(get("/front/", "http://env.spin.internal/").0, 502);
+    containerd.ctr(&["task", "kill", "three1"]);
     task.wait().unwrap();
 }
 
