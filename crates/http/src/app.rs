@@ -113,8 +113,8 @@ struct Handler {
     options: Mutex<Arc<HandlerOptions>>,
     /// A Spin component's route: Spin's headers are set on every request.
     spin: Option<crate::SpinRoute>,
-    /// A component's id and whether its route is public (`None`: the app's only handler).
-    component: Option<(String, bool)>,
+    /// A component's id (`None`: the app's only handler).
+    component: Option<String>,
 }
 
 pub struct HttpApp {
@@ -172,6 +172,9 @@ impl HttpApp {
         limits: HttpLimits,
         bounds: &Bounds,
     ) -> Result<Self, String> {
+        if components.is_empty() {
+            return Err("it has no HTTP component".into());
+        }
         for (i, a) in components.iter().enumerate() {
             for b in &components[..i] {
                 if let (Some(ra), Some(rb)) = (&a.route, &b.route)
@@ -207,7 +210,7 @@ impl HttpApp {
                 Handler {
                     loader: component.loader,
                     options: Mutex::new(Arc::new(options)),
-                    component: Some((component.id, component.route.is_some())),
+                    component: Some(component.id),
                     spin: component.route,
                 }
             })
@@ -319,8 +322,8 @@ impl HttpApp {
         self.handlers
             .iter()
             .filter_map(|h| {
-                let (id, _) = h.component.as_ref()?;
-                Some((id.clone(), h.spin.as_ref().map(|r| r.raw().to_string())))
+                let id = h.component.clone()?;
+                Some((id, h.spin.as_ref().map(|r| r.raw().to_string())))
             })
             .collect()
     }
@@ -879,6 +882,75 @@ mod tests {
 
     fn unused() -> Loader {
         Box::new(|| Box::pin(async { Err("unused".to_string()) }))
+    }
+
+    /// A Spin app's requests go to the component Spin's router picks, each component's code
+    /// loaded only for its own; a path no route takes is 404; two components may not share a
+    /// route. (Serving and the calls between components: `images::spin_apps_*` in the CLI's
+    /// tests, `a_spin_app_*` in the shim's.)
+    #[tokio::test]
+    async fn a_request_goes_to_the_component_its_route_picks() {
+        let loaded = Arc::new(Mutex::new(Vec::new()));
+        let component = |id: &str, route: Option<&str>| {
+            let loaded = loaded.clone();
+            let name = id.to_string();
+            Component {
+                id: id.into(),
+                loader: Box::new(move || {
+                    lock(&loaded).push(name.clone());
+                    Box::pin(async { Err("not a real app".to_string()) })
+                }),
+                grants: Default::default(),
+                route: route.map(crate::SpinRoute::new),
+                calls: Vec::new(),
+            }
+        };
+        let app = |components| {
+            HttpApp::of_components(
+                "spin".into(),
+                components,
+                HandlerOptions::default(),
+                Default::default(),
+                &Bounds::unshared(),
+            )
+        };
+        let spin = Arc::new(
+            app(vec![
+                component("api", Some("/api/...")),
+                component("hello", Some("/hello")),
+                component("inner", None),
+            ])
+            .unwrap(),
+        );
+        let get = |path: &str| {
+            let request = hyper::Request::get(path)
+                .header("host", "example.com")
+                .body(http_body_util::Empty::<Bytes>::new())
+                .unwrap();
+            let spin = spin.clone();
+            async move { spin.serve(request).await.status() }
+        };
+        assert_eq!(get("/api/items").await, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(get("/hello").await, StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(get("/hello/more").await, StatusCode::NOT_FOUND);
+        assert_eq!(get("/inner").await, StatusCode::NOT_FOUND);
+        assert_eq!(*lock(&loaded), ["api", "hello"]);
+        assert_eq!(
+            spin.components(),
+            [
+                ("api".to_string(), Some("/api/...".to_string())),
+                ("hello".to_string(), Some("/hello".to_string())),
+                ("inner".to_string(), None)
+            ]
+        );
+        let twice = app(vec![
+            component("a", Some("/x/...")),
+            component("b", Some("/x/...")),
+        ]);
+        assert_eq!(
+            twice.err().as_deref(),
+            Some("components `a` and `b` are both routed at `/x/...`")
+        );
     }
 
     #[test]
