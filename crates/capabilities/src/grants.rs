@@ -34,6 +34,10 @@ pub struct Grants {
     /// an instance's writes are its own), as `wasmtime run -S keyvalue-in-memory-data=KEY=VALUE`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub keyvalue: Vec<(String, String)>,
+    /// The Spin key-value stores it may open (`fermyon:spin/key-value`), by label: a Spin
+    /// component's `key_value_stores`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spin_stores: Vec<String>,
     /// The working directory (`-w`, compose's `working_dir`, a container's `cwd`): `/` or an
     /// absolute path inside a granted directory. Relative paths resolve there, and a component
     /// reads it as `wasi:cli/environment`'s `initial-cwd` (`wasmtime run -S cwd=DIR`).

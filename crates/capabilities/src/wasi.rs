@@ -107,6 +107,10 @@ pub struct PreparedGrants {
 pub struct DataInterfaces {
     pub config: WasiConfigVariables,
     pub keyvalue: WasiKeyValueCtx,
+    /// The same values as `config`, for Spin's `fermyon:spin/variables`.
+    pub variables: std::collections::HashMap<String, String>,
+    /// The Spin key-value stores it may open, by label.
+    pub spin_stores: Vec<String>,
 }
 
 impl Default for DataInterfaces {
@@ -114,6 +118,8 @@ impl Default for DataInterfaces {
         DataInterfaces {
             config: WasiConfigVariables::new(),
             keyvalue: WasiKeyValueCtx::builder().build(),
+            variables: Default::default(),
+            spin_stores: Vec::new(),
         }
     }
 }
@@ -173,6 +179,8 @@ impl PreparedGrants {
                 keyvalue: WasiKeyValueCtx::builder()
                     .in_memory_data(grants.keyvalue.iter().cloned())
                     .build(),
+                variables: grants.config.iter().cloned().collect(),
+                spin_stores: grants.spin_stores.clone(),
             }),
             nn: grants
                 .nn

@@ -196,6 +196,8 @@ impl GrantFlags {
             listen_udp: Vec::new(),
             config: self.config.clone(),
             keyvalue: self.keyvalue.clone(),
+            // A Spin app's own (`key_value_stores`), from its image.
+            spin_stores: Vec::new(),
             workdir: self.workdir.clone(),
             nn: self.nn.clone().map(|mut nn| {
                 for graph in &mut nn.graphs {

@@ -518,6 +518,8 @@ impl Supervisor {
                 // HttpApp gives each instance its share of the app's.
                 max_handles: None,
                 core_dump: None,
+                // The app's: its components share them (`HttpApp`).
+                stores: Default::default(),
             };
             let http = if code.components.is_empty() {
                 let options = HandlerOptions {

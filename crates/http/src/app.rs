@@ -247,9 +247,11 @@ impl HttpApp {
             ));
             limits.max_concurrency = fitting as u32;
         }
-        // The components of an app share its turns and its CPU share, as one app's instances.
+        // The components of an app share its turns, its CPU share and its Spin key-value
+        // stores, as one app's instances.
         let turns = CpuTurns::new(bounds.cpu_turns);
         let mut rate = None;
+        let mut stores = Arc::default();
         for (i, handler) in handlers.iter_mut().enumerate() {
             let options =
                 Arc::get_mut(handler.options.get_mut().unwrap_or_else(|e| e.into_inner()))
@@ -265,8 +267,10 @@ impl HttpApp {
             if i == 0 {
                 lowered.extend(lowered_timeout);
                 rate = options.rate.clone();
+                stores = options.stores.clone();
             } else {
                 options.rate = rate.clone();
+                options.stores = stores.clone();
             }
             options.turns.get_or_insert_with(|| turns.clone());
         }

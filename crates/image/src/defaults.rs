@@ -272,6 +272,10 @@ pub fn merge_grants(
         listen_udp: flags.listen_udp.clone(),
         config,
         keyvalue: flags.keyvalue.clone(),
+        spin_stores: match defaults.and_then(|d| d.spin_app.as_ref()) {
+            Some(spin) => spin.key_value_stores(),
+            None => flags.spin_stores.clone(),
+        },
         nn: flags.nn.clone(),
         sockets: flags.sockets,
         workdir_unchecked: flags.workdir_unchecked,

@@ -290,6 +290,16 @@ impl SpinApp {
             })
     }
 
+    /// The key-value stores the component may open (its `key_value_stores`), as Spin's
+    /// `fermyon:spin/key-value` opens them.
+    pub(crate) fn key_value_stores(&self) -> Vec<String> {
+        let stores = self.component.metadata.get("key_value_stores");
+        let labels = stores.and_then(|s| s.as_array()).into_iter().flatten();
+        labels
+            .filter_map(|l| Some(l.as_str()?.to_string()))
+            .collect()
+    }
+
     /// The component's environment, as Spin gives it.
     pub(crate) fn env(&self) -> BTreeMap<String, String> {
         self.component.env.clone()

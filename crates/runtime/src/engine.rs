@@ -513,7 +513,7 @@ pub(crate) struct Engines {
     /// WASI preview 1 linkers, by what they hold besides preview 1 (`P1Extras::index`).
     p1_linkers: [OnceLock<wasmtime::Linker<P1Host>>; 4],
     /// Component linkers, by the interfaces they hold besides WASI (`ComponentExtras::index`).
-    component_linkers: [OnceLock<wasmtime::component::Linker<ComponentHost>>; 32],
+    component_linkers: [OnceLock<wasmtime::component::Linker<ComponentHost>>; 64],
 }
 
 /// What a WASI preview 1 linker holds besides preview 1, each only for the programs that import
@@ -542,6 +542,8 @@ pub(crate) struct ComponentExtras {
     pub(crate) keyvalue: bool,
     pub(crate) nn: bool,
     pub(crate) tls: bool,
+    /// Spin's `fermyon:spin` interfaces (variables, key-value).
+    pub(crate) spin: bool,
 }
 
 impl ComponentExtras {
@@ -555,16 +557,24 @@ impl ComponentExtras {
             extras.keyvalue |= Unlinked::Keyvalue.covers(name);
             extras.tls |= Unlinked::Tls.covers(name);
             extras.nn |= name.starts_with("wasi:nn/");
+            extras.spin |= name.starts_with("fermyon:spin/");
         }
         extras
     }
 
     fn index(self) -> usize {
-        [self.http, self.config, self.keyvalue, self.nn, self.tls]
-            .iter()
-            .enumerate()
-            .map(|(bit, &on)| usize::from(on) << bit)
-            .sum()
+        [
+            self.http,
+            self.config,
+            self.keyvalue,
+            self.nn,
+            self.tls,
+            self.spin,
+        ]
+        .iter()
+        .enumerate()
+        .map(|(bit, &on)| usize::from(on) << bit)
+        .sum()
     }
 }
 
@@ -723,7 +733,7 @@ impl Engines {
             winch: options.codegen.compiler == Some(wasmtime::Strategy::Winch),
             proposals_off: options.proposals_off,
             p1_linkers: Default::default(),
-            component_linkers: Default::default(),
+            component_linkers: std::array::from_fn(|_| OnceLock::new()),
         })
     }
 
@@ -805,6 +815,14 @@ impl Engines {
                     wasmtime_wasi_tls::p3::add_to_linker(&mut linker)
                         .expect("wasi:tls 0.3 links beside WASI 0.3");
                 }
+            }
+            // Spin's host interfaces, for the components of Spin apps.
+            if extras.spin {
+                crate::spin::SpinHost::add_to_linker::<_, crate::spin::Spin>(
+                    &mut linker,
+                    ComponentHost::spin,
+                )
+                .expect("fermyon:spin links beside WASI 0.2");
             }
             linker
         })

@@ -41,6 +41,8 @@ pub struct HandlerOptions {
     /// Write a core dump of an instance that traps to this file, replacing the last
     /// (`skiff serve -D coredump=PATH`; its engine captures them).
     pub core_dump: Option<PathBuf>,
+    /// The app's Spin key-value stores, shared by all its instances (and components).
+    pub stores: Arc<crate::KeyValueStores>,
 }
 
 /// What one instance used, from instantiation until the handler returned (which may be after
@@ -150,6 +152,7 @@ impl App {
             &options.stdio,
             guard,
             max_handles,
+            options.stores.clone(),
         );
         let mut store = new_store(pre.engine(), host);
         let host_error = |e: wasmtime::Error| HandleError::Host(e.into_boxed_dyn_error());

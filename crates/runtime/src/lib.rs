@@ -20,6 +20,7 @@ mod invoke;
 mod limits;
 mod load;
 mod run;
+mod spin;
 mod tls;
 mod warm;
 
@@ -37,6 +38,7 @@ pub use run::{
 };
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use skiff_capabilities::{ByteSize, Limits};
+pub use spin::{KeyValueStores, MAX_STORE_BYTES};
 pub use warm::WarmApps;
 pub use wasmtime::{
     Collector, Enabled, Inlining, OptLevel, RegallocAlgorithm, Strategy, WasmFeatures,

@@ -313,6 +313,8 @@ pub(crate) struct ComponentHost {
     wasi: WasiCtx,
     /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
     data: Arc<DataInterfaces>,
+    /// The app's Spin key-value stores.
+    stores: Arc<crate::KeyValueStores>,
     /// `wasi:tls`'s context, made when the guest first uses it (most never do).
     tls: Option<wasmtime_wasi_tls::WasiTlsCtx>,
     /// `wasi:nn`'s state, when granted.
@@ -331,10 +333,12 @@ impl ComponentHost {
         stdio: &Stdio,
         guard: Guard,
         max_handles: usize,
+        stores: Arc<crate::KeyValueStores>,
     ) -> Self {
         ComponentHost {
             wasi,
             data: grants.data_interfaces().clone(),
+            stores,
             tls: None,
             nn: grants.nn().map(|nn| nn.wit()),
             http: {
@@ -367,6 +371,14 @@ impl ComponentHost {
 impl ComponentHost {
     pub(crate) fn config(&mut self) -> wasmtime_wasi_config::WasiConfig<'_> {
         wasmtime_wasi_config::WasiConfig::from(&self.data.config)
+    }
+
+    pub(crate) fn spin(&mut self) -> crate::spin::SpinView<'_> {
+        crate::spin::SpinView {
+            data: &self.data,
+            stores: &self.stores,
+            table: &mut self.table,
+        }
     }
 
     pub(crate) fn keyvalue(&mut self) -> wasmtime_wasi_keyvalue::WasiKeyValue<'_> {
@@ -511,6 +523,7 @@ impl App {
                     &options.stdio,
                     guard,
                     max_handles,
+                    Arc::default(),
                 );
                 let mut store = new_store(pre.engine(), host);
                 let called = async {
@@ -577,6 +590,7 @@ impl App {
                         &options.stdio,
                         guard,
                         max_handles,
+                        Arc::default(),
                     );
                     let mut store = new_store(command.instance_pre().engine(), host);
                     let ran = async {

@@ -360,6 +360,7 @@ impl Instance for SkiffInstance {
                     peers: None,
                     max_handles: None,
                     core_dump: None,
+                    stores: Default::default(),
                 };
                 // The node's containers share this shim's descriptors: each app's instances
                 // together hold at most half of them, as in the daemon.

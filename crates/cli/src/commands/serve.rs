@@ -283,6 +283,7 @@ impl Serve {
             peers: None,
             max_handles: *max_handles,
             core_dump: core_dump.clone(),
+            stores: Default::default(),
         };
         app.check_grants(&options.grants)?;
         Ok(options)

@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
-    P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS,
+    P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
 };
 
 use crate::registry::{Registry, Response};
@@ -1166,6 +1166,96 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
              `/api/...`), `inner`, `job`)",
         )
         .stderr_has("skiff serve IMAGE");
+}
+
+/// A Spin component that uses Spin's host APIs (`fermyon:spin@2.0.0`) runs as in Spin: its
+/// variables through `variables.get`, the key-value stores it declares through `key-value`,
+/// each shared by all the app's instances and components, any other store refused.
+#[test]
+pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
+    let registry = Registry::start();
+    let skiff = Skiff::new();
+    let kv = std::fs::read(P2_HTTP_SPIN_KV).unwrap();
+    let locked = r#"{"spin_lock_version":1,
+        "variables":{"who":{"default":"world"}},
+        "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"kv","route":"/..."}},
+                    {"id":"b","trigger_type":"http","trigger_config":{"component":"other","route":"/other/..."}},
+                    {"id":"c","trigger_type":"http","trigger_config":{"component":"denied","route":"/denied/..."}}],
+        "components":[
+            {"id":"kv","source":{"content_type":"application/wasm","digest":"{WASM}"},
+             "config":{"greeting":"hello {{ who }}"},"metadata":{"key_value_stores":["default"]}},
+            {"id":"other","source":{"content_type":"application/wasm","digest":"{WASM}"},
+             "metadata":{"key_value_stores":["default"]}},
+            {"id":"denied","source":{"content_type":"application/wasm","digest":"{WASM}"}}]}"#;
+    let image = push_spin_app(&registry, "spin/kv", &kv, &[], locked);
+    let client = reqwest::blocking::Client::new();
+    let send = |method: reqwest::Method, url: String, body: &str| {
+        let response = client
+            .request(method, url)
+            .body(body.to_string())
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    let check = |url: &dyn Fn(&str) -> String| {
+        let get = |path: &str| send(reqwest::Method::GET, url(path), "");
+        assert_eq!(get("/var/greeting"), (200, "greeting=hello world\n".into()));
+        let (status, body) = get("/var/nothing");
+        assert_eq!(status, 404, "{body}");
+        assert!(body.starts_with("Error::Undefined("), "{body}");
+        assert_eq!(
+            send(reqwest::Method::PUT, url("/kv/default/colour"), "blue"),
+            (200, "stored colour\n".into())
+        );
+        // A fresh instance per request, the store the app's: the next one reads it, and so
+        // does another component that declares the store.
+        assert_eq!(get("/kv/default/colour"), (200, "blue".into()));
+        assert_eq!(get("/other/kv/default/colour"), (200, "blue".into()));
+        assert_eq!(get("/keys/default"), (200, "colour\n".into()));
+        // A component that declares no store, or a store the component does not declare.
+        assert_eq!(
+            get("/denied/kv/default/colour"),
+            (403, "Error::AccessDenied\n".into())
+        );
+        assert_eq!(
+            get("/kv/cache/colour"),
+            (403, "Error::AccessDenied\n".into())
+        );
+        assert_eq!(
+            send(reqwest::Method::DELETE, url("/other/kv/default/colour"), ""),
+            (200, "deleted colour\n".into())
+        );
+        assert_eq!(get("/kv/default/colour"), (404, "no colour\n".into()));
+    };
+    let server = crate::http::Server::start(&skiff, &[&image]);
+    check(&|path| server.url(path));
+    drop(server);
+
+    // In the daemon, and each app its own stores.
+    let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon.run_d("kv", &["-p", &port, &image]).success();
+    let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
+    check(&url);
+    send(reqwest::Method::PUT, url("/kv/default/mine"), "kv's");
+    let port2 = crate::support::free_port().to_string();
+    daemon.run_d("kv2", &["-p", &port2, &image]).success();
+    let (status, _) = send(
+        reqwest::Method::GET,
+        format!("http://127.0.0.1:{port2}/kv/default/mine"),
+        "",
+    );
+    assert_eq!(status, 404, "another app read kv's store");
+
+    // Without a Spin app's declarations (a plain component): no store, and variables are
+    // `-S config-var`s.
+    let server = crate::http::Server::start(&skiff, &["-S", "config-var=who=you", P2_HTTP_SPIN_KV]);
+    let (status, body) = send(reqwest::Method::GET, server.url("/kv/default/x"), "");
+    assert_eq!((status, body.as_str()), (403, "Error::AccessDenied\n"));
+    assert_eq!(
+        send(reqwest::Method::GET, server.url("/var/who"), ""),
+        (200, "who=you\n".into())
+    );
 }
 
 #[test]

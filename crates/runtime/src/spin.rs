@@ -1,0 +1,225 @@
+//! Spin's host APIs, for the components of Spin apps (`fermyon:spin@2.0.0`, what the Spin SDKs
+//! import): `variables`, the component's Spin variables as its `config` resolved them (the
+//! values `wasi:config/store` answers), and `key-value`, the stores the component declares in
+//! its `key_value_stores`, each kept in memory for as long as the app runs, shared by all its
+//! instances and components (as SpinKube's default store: a fresh instance per request sees
+//! what the last one wrote), within a bound so that no app can take the host's memory.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+
+use skiff_capabilities::wasi::DataInterfaces;
+use wasmtime::component::{HasData, Resource, ResourceTable};
+
+mod bindings {
+    wasmtime::component::bindgen!({
+        path: "wit/spin",
+        world: "spin-host",
+        with: { "fermyon:spin/key-value.store": super::OpenStore },
+    });
+}
+
+pub(crate) use bindings::SpinHost;
+use bindings::fermyon::spin::{key_value, variables};
+
+/// What all the stores of one app may hold together: keys and values, bytes.
+pub const MAX_STORE_BYTES: usize = 64 << 20;
+
+/// One app's Spin key-value stores, by label: shared by all its instances.
+#[derive(Debug, Default)]
+pub struct KeyValueStores {
+    stores: Mutex<Stores>,
+}
+
+#[derive(Debug, Default)]
+struct Stores {
+    by_label: HashMap<String, BTreeMap<String, Vec<u8>>>,
+    /// What they hold, keys and values.
+    bytes: usize,
+}
+
+impl KeyValueStores {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Stores> {
+        self.stores.lock().unwrap_or_else(|e| e.into_inner())
+    }
+}
+
+/// A store an instance opened.
+pub struct OpenStore {
+    label: String,
+}
+
+/// What Spin's interfaces see of an instance.
+pub(crate) struct SpinView<'a> {
+    pub(crate) data: &'a DataInterfaces,
+    pub(crate) stores: &'a KeyValueStores,
+    pub(crate) table: &'a mut ResourceTable,
+}
+
+pub(crate) struct Spin;
+
+impl HasData for Spin {
+    type Data<'a> = SpinView<'a>;
+}
+
+impl variables::Host for SpinView<'_> {
+    fn get(&mut self, name: String) -> Result<String, variables::Error> {
+        // Spin's rule for a variable's name.
+        let valid = name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            && name.starts_with(|c: char| c.is_ascii_lowercase());
+        if !valid {
+            return Err(variables::Error::InvalidName(format!(
+                "`{name}`: a variable's name is lowercase letters, digits and `_`, starting \
+                 with a letter"
+            )));
+        }
+        self.data
+            .variables
+            .get(&name)
+            .cloned()
+            .ok_or_else(|| variables::Error::Undefined(format!("no variable `{name}`")))
+    }
+}
+
+impl key_value::Host for SpinView<'_> {}
+
+impl SpinView<'_> {
+    fn label(&self, store: &Resource<OpenStore>) -> Result<String, key_value::Error> {
+        let open = self
+            .table
+            .get(store)
+            .map_err(|e| key_value::Error::Other(e.to_string()))?;
+        Ok(open.label.clone())
+    }
+}
+
+impl key_value::HostStore for SpinView<'_> {
+    fn open(&mut self, label: String) -> Result<Resource<OpenStore>, key_value::Error> {
+        if !self.data.spin_stores.contains(&label) {
+            return Err(key_value::Error::AccessDenied);
+        }
+        self.table
+            .push(OpenStore { label })
+            .map_err(|_| key_value::Error::StoreTableFull)
+    }
+
+    fn get(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, key_value::Error> {
+        let label = self.label(&store)?;
+        let stores = self.stores.lock();
+        Ok(stores
+            .by_label
+            .get(&label)
+            .and_then(|s| s.get(&key).cloned()))
+    }
+
+    fn set(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), key_value::Error> {
+        let label = self.label(&store)?;
+        let mut stores = self.stores.lock();
+        let Stores { by_label, bytes } = &mut *stores;
+        let entries = by_label.entry(label).or_default();
+        let freed = entries.get(&key).map_or(0, |old| key.len() + old.len());
+        let total = *bytes - freed + key.len() + value.len();
+        if total > MAX_STORE_BYTES {
+            return Err(key_value::Error::Other(format!(
+                "the app's key-value stores are full: they may hold {} MiB of keys and values \
+                 together",
+                MAX_STORE_BYTES >> 20
+            )));
+        }
+        *bytes = total;
+        entries.insert(key, value);
+        Ok(())
+    }
+
+    fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
+        let label = self.label(&store)?;
+        let mut stores = self.stores.lock();
+        let Stores { by_label, bytes } = &mut *stores;
+        if let Some(old) = by_label.get_mut(&label).and_then(|s| s.remove(&key)) {
+            *bytes -= key.len() + old.len();
+        }
+        Ok(())
+    }
+
+    fn exists(
+        &mut self,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<bool, key_value::Error> {
+        let label = self.label(&store)?;
+        let stores = self.stores.lock();
+        Ok(stores
+            .by_label
+            .get(&label)
+            .is_some_and(|s| s.contains_key(&key)))
+    }
+
+    fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
+        let label = self.label(&store)?;
+        let stores = self.stores.lock();
+        Ok(stores
+            .by_label
+            .get(&label)
+            .map(|s| s.keys().cloned().collect())
+            .unwrap_or_default())
+    }
+
+    fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
+        self.table.delete(store)?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::key_value::{Error, HostStore as _};
+    use super::*;
+
+    /// However much a guest writes, the app's stores hold at most `MAX_STORE_BYTES`; what is
+    /// deleted or overwritten is given back.
+    #[test]
+    fn an_apps_stores_are_bounded() {
+        let data = DataInterfaces {
+            spin_stores: vec!["default".into()],
+            ..Default::default()
+        };
+        let stores = KeyValueStores::default();
+        let mut table = ResourceTable::new();
+        let mut view = SpinView {
+            data: &data,
+            stores: &stores,
+            table: &mut table,
+        };
+        assert!(matches!(
+            view.open("other".into()),
+            Err(Error::AccessDenied)
+        ));
+        let store = view.open("default".into()).unwrap();
+        let rep = || Resource::<OpenStore>::new_borrow(store.rep());
+        let mib = vec![7u8; 1 << 20];
+        for i in 0..(MAX_STORE_BYTES >> 20) - 1 {
+            view.set(rep(), format!("k{i}"), mib.clone()).unwrap();
+        }
+        let full = view.set(rep(), "one-more".into(), mib.clone());
+        assert!(matches!(full, Err(Error::Other(m)) if m.contains("full")));
+        // Overwriting a value takes only the difference; deleting gives it all back.
+        view.set(rep(), "k0".into(), mib.clone()).unwrap();
+        view.delete(rep(), "k0".into()).unwrap();
+        view.set(rep(), "one-more".into(), mib.clone()).unwrap();
+        assert_eq!(
+            view.get_keys(rep()).unwrap().len(),
+            (MAX_STORE_BYTES >> 20) - 1
+        );
+    }
+}
