@@ -4,7 +4,8 @@
 //! `src/bin/cli_*.rs` is built for both targets, `src/bin/p2_*.rs` and `src/bin/http_*.rs` (HTTP
 //! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only. `p3/examples/p3_*.rs`
 //! are WASI 0.3 commands (a package of their own, each a cdylib example exporting
-//! `wasi:cli/run@0.3.0`), built for wasm32-wasip2.
+//! `wasi:cli/run@0.3.0`), built for wasm32-wasip2. `spin/` is an HTTP component written with the
+//! Spin SDK (a package of its own), built for wasm32-wasip2.
 //! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
 //! runtime's behaviours are also tested with a second toolchain's output. `cpp/*.cpp` (named
 //! `cpp_*`) are built with `zig c++` (zig 0.17: clang 22, libc++, wasi-libc) with C++ exceptions
@@ -78,6 +79,9 @@ fn main() {
         "p3/Cargo.lock",
         "p3/src",
         "p3/examples",
+        "spin/Cargo.toml",
+        "spin/Cargo.lock",
+        "spin/src",
     ] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(path).display());
     }
@@ -121,6 +125,8 @@ fn main() {
     }
     // Every WASI 0.3 program is an example of its package (a cdylib: see p3/Cargo.toml).
     cargo_build(&p3_dir, &target_dir, P2, &["--examples"]);
+    // A component written with the Spin SDK (spin/Cargo.toml).
+    cargo_build(&guest_dir.join("spin"), &target_dir, P2, &["--lib"]);
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -206,6 +212,13 @@ fn main() {
         .unwrap();
         p3_names.push(program.clone());
     }
+    writeln!(
+        code,
+        "/// `spin/src/lib.rs` built for {P2}: an HTTP component written with the Spin SDK 5.0.\n\
+         pub const SPIN_SDK_HTTP: &str = {:?};",
+        wasm(P2, "spin_sdk_http")
+    )
+    .unwrap();
     let mut c_names = Vec::new();
     for program in list_sources(&guest_dir.join("c"), "c", "c") {
         let source = guest_dir.join("c").join(format!("{program}.c"));
