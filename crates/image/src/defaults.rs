@@ -28,6 +28,13 @@ impl AppDefaults {
         self.spin_app.as_ref().map(crate::spin::SpinApp::component)
     }
 
+    /// The Spin key-value stores the component may open (its `key_value_stores`).
+    pub fn spin_stores(&self) -> Vec<String> {
+        let spin = self.spin_app.as_ref();
+        spin.map(crate::spin::SpinApp::key_value_stores)
+            .unwrap_or_default()
+    }
+
     /// What `wasi:config/store` answers with the image's defaults alone (a Spin component's
     /// `config` over its variables' defaults), below `-S config-var`.
     pub fn config(&self) -> Vec<(String, String)> {

@@ -99,6 +99,13 @@ impl Inspect {
                 for (key, value) in defaults.config() {
                     println!("Config:   {key}={value}");
                 }
+                let stores = defaults.spin_stores();
+                if !stores.is_empty() {
+                    println!(
+                        "Stores:   {} (Spin key-value, in memory while the app runs)",
+                        stores.join(", ")
+                    );
+                }
                 if defaults.app.network != NetworkPolicy::None {
                     println!(
                         "Network:  {} (applies with `--network image`)",

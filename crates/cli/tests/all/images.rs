@@ -1242,6 +1242,13 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     let server = crate::http::Server::start(&skiff, &[&image]);
     check(&|path| server.url(path));
     drop(server);
+    skiff
+        .run(&["image", "inspect", &image])
+        .success()
+        .stdout_has(
+            "Component: `sdk` (route `/sdk/...`)\nConfig:   greeting=hi world\n\
+             Stores:   default (Spin key-value, in memory while the app runs)\n",
+        );
 
     // In the daemon, and each app its own stores.
     let daemon = crate::daemon::Daemon::start();
