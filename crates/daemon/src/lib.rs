@@ -12,6 +12,7 @@ mod code;
 mod dashboard;
 mod health;
 mod http;
+mod kv;
 mod links;
 mod logs;
 mod supervisor;

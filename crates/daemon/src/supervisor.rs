@@ -92,6 +92,8 @@ pub struct Supervisor {
     pub(crate) code: Arc<Code>,
     state: State,
     logs_dir: PathBuf,
+    /// The apps' Spin key-value stores (`crate::kv`).
+    kv_dir: PathBuf,
     apps: Mutex<HashMap<String, Arc<Slot>>>,
     pub events: broadcast::Sender<Event>,
     daemon_info: Mutex<DaemonInfo>,
@@ -173,6 +175,8 @@ impl Supervisor {
         let dir = root.join("daemon");
         let logs_dir = dir.join("logs");
         crate::private_dir(&logs_dir)?;
+        let kv_dir = dir.join("kv");
+        crate::private_dir(&kv_dir)?;
         let state = State::open(&dir.join("state.redb"))?;
         let runtime = Runtime::new(RuntimeConfig {
             cache_dir: Some(root.join("cache").join("compiled")),
@@ -198,6 +202,7 @@ impl Supervisor {
             code: Code::new(runtime, root.to_path_buf(), loaded_handlers),
             state,
             logs_dir,
+            kv_dir,
             apps: Mutex::new(HashMap::new()),
             events: broadcast::channel(1024).0,
             daemon_info: Mutex::default(),
@@ -518,8 +523,14 @@ impl Supervisor {
                 // HttpApp gives each instance its share of the app's.
                 max_handles: None,
                 core_dump: None,
-                // The app's: its components share them (`HttpApp`).
-                stores: Default::default(),
+                // The app's, in a file if it declares any: its components share them (`HttpApp`).
+                stores: if declares_stores(&record) {
+                    Arc::new(skiff_runtime::off_worker(|| {
+                        crate::kv::open(&self.kv_dir, &record.name)
+                    })?)
+                } else {
+                    Arc::default()
+                },
             };
             let http = if code.components.is_empty() {
                 let options = HandlerOptions {
@@ -1072,6 +1083,16 @@ impl Supervisor {
                 Some(&hint),
             )
         })?;
+        if let Err(e) = crate::kv::rename(&self.kv_dir, name, new) {
+            if let Err(e) = slot.log.rename(name) {
+                tracing::error!(app = %name, "cannot move the app's logs back: {e}");
+            }
+            return Err(Fail::new(
+                500,
+                format!("{context}: cannot move its key-value stores: {e}"),
+                Some("check that the daemon can write its `kv` directory"),
+            ));
+        }
         let serving = *slot.state.borrow() == AppState::Serving;
         let moved = match &slot.workload {
             Workload::Http(http) => http.rename(&self.gateway, new, serving),
@@ -1094,6 +1115,9 @@ impl Supervisor {
                 }
                 if let Err(e) = slot.log.rename(name) {
                     tracing::error!(app = %name, "cannot move the app's logs back: {e}");
+                }
+                if let Err(e) = crate::kv::rename(&self.kv_dir, new, name) {
+                    tracing::error!(app = %name, "cannot move the app's key-value stores back: {e}");
                 }
                 return Err(fail);
             }
@@ -1161,6 +1185,7 @@ impl Supervisor {
         }
         let _ = self.events.send(event);
         slot.log.remove();
+        crate::kv::remove(&self.kv_dir, name);
         Ok(())
     }
 
@@ -1408,6 +1433,14 @@ impl Supervisor {
             app.drain(left).await;
         }
     }
+}
+
+/// Whether the app (or any of its components) declares Spin key-value stores.
+fn declares_stores(record: &AppRecord) -> bool {
+    let components = record.components.iter().map(|c| &c.grants);
+    std::iter::once(&record.grants)
+        .chain(components)
+        .any(|g| !g.spin_stores.is_empty())
 }
 
 /// An app's compiled code: its one app, or the HTTP components of a Spin app of several (the

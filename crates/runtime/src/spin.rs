@@ -1,9 +1,10 @@
 //! Spin's host APIs, for the components of Spin apps (`fermyon:spin@2.0.0`, what the Spin SDKs
 //! import): `variables`, the component's Spin variables as its `config` resolved them (the
 //! values `wasi:config/store` answers), and `key-value`, the stores the component declares in
-//! its `key_value_stores`, each kept in memory for as long as the app runs, shared by all its
-//! instances and components (as SpinKube's default store: a fresh instance per request sees
-//! what the last one wrote), within a bound so that no app can take the host's memory.
+//! its `key_value_stores`, one set per app, shared by all its instances and components (a fresh
+//! instance per request sees what the last one wrote), within a bound so that no app can take
+//! the host's memory. Held in memory; where a front end gives them a [`StoreFile`] (the
+//! daemon), every change is also written there before it is answered, and they start from it.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -26,9 +27,25 @@ use bindings::fermyon::spin::{key_value, variables};
 pub const MAX_STORE_BYTES: usize = 64 << 20;
 
 /// One app's Spin key-value stores, by label: shared by all its instances.
-#[derive(Debug, Default)]
+#[derive(Default)]
 pub struct KeyValueStores {
     stores: Mutex<Stores>,
+    file: Option<Box<dyn StoreFile>>,
+}
+
+impl std::fmt::Debug for KeyValueStores {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeyValueStores")
+            .field("stores", &self.stores)
+            .field("file", &self.file.is_some())
+            .finish()
+    }
+}
+
+/// Where an app's stores are kept besides memory: each change is written there (`value`
+/// `None`: the key removed) before it is made in memory and answered. Blocking.
+pub trait StoreFile: Send + Sync {
+    fn put(&self, label: &str, key: &str, value: Option<&[u8]>) -> Result<(), String>;
 }
 
 #[derive(Debug, Default)]
@@ -39,9 +56,35 @@ struct Stores {
 }
 
 impl KeyValueStores {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Stores> {
-        self.stores.lock().unwrap_or_else(|e| e.into_inner())
+    /// Stores that start with `entries` (label, key, value) and write every change to `file`.
+    pub fn backed_by(entries: Vec<(String, String, Vec<u8>)>, file: Box<dyn StoreFile>) -> Self {
+        let mut stores = Stores::default();
+        for (label, key, value) in entries {
+            stores.bytes += key.len() + value.len();
+            stores.by_label.entry(label).or_default().insert(key, value);
+        }
+        KeyValueStores {
+            stores: Mutex::new(stores),
+            file: Some(file),
+        }
     }
+
+    /// Runs `f` on the stores: off the async workers when a file backs them, since a change
+    /// waits for the disk (and a reader for the change before it).
+    fn with<R>(&self, f: impl FnOnce(&mut Stores, Option<&dyn StoreFile>) -> R) -> R {
+        let run = || {
+            let mut stores = self.stores.lock().unwrap_or_else(|e| e.into_inner());
+            f(&mut stores, self.file.as_deref())
+        };
+        match self.file {
+            Some(_) => crate::off_worker(run),
+            None => run(),
+        }
+    }
+}
+
+fn unsaved(e: String) -> key_value::Error {
+    key_value::Error::Other(format!("the store could not be saved: {e}"))
 }
 
 /// A store an instance opened.
@@ -111,11 +154,10 @@ impl key_value::HostStore for SpinView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
         let label = self.label(&store)?;
-        let stores = self.stores.lock();
-        Ok(stores
-            .by_label
-            .get(&label)
-            .and_then(|s| s.get(&key).cloned()))
+        Ok(self.stores.with(|stores, _| {
+            let entries = stores.by_label.get(&label);
+            entries.and_then(|s| s.get(&key).cloned())
+        }))
     }
 
     fn set(
@@ -125,31 +167,42 @@ impl key_value::HostStore for SpinView<'_> {
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
         let label = self.label(&store)?;
-        let mut stores = self.stores.lock();
-        let Stores { by_label, bytes } = &mut *stores;
-        let entries = by_label.entry(label).or_default();
-        let freed = entries.get(&key).map_or(0, |old| key.len() + old.len());
-        let total = *bytes - freed + key.len() + value.len();
-        if total > MAX_STORE_BYTES {
-            return Err(key_value::Error::Other(format!(
-                "the app's key-value stores are full: they may hold {} MiB of keys and values \
-                 together",
-                MAX_STORE_BYTES >> 20
-            )));
-        }
-        *bytes = total;
-        entries.insert(key, value);
-        Ok(())
+        self.stores.with(|stores, file| {
+            let Stores { by_label, bytes } = stores;
+            let entries = by_label.entry(label.clone()).or_default();
+            let freed = entries.get(&key).map_or(0, |old| key.len() + old.len());
+            let total = *bytes - freed + key.len() + value.len();
+            if total > MAX_STORE_BYTES {
+                return Err(key_value::Error::Other(format!(
+                    "the app's key-value stores are full: they may hold {} MiB of keys and \
+                     values together",
+                    MAX_STORE_BYTES >> 20
+                )));
+            }
+            if let Some(file) = file {
+                file.put(&label, &key, Some(&value)).map_err(unsaved)?;
+            }
+            *bytes = total;
+            entries.insert(key, value);
+            Ok(())
+        })
     }
 
     fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
         let label = self.label(&store)?;
-        let mut stores = self.stores.lock();
-        let Stores { by_label, bytes } = &mut *stores;
-        if let Some(old) = by_label.get_mut(&label).and_then(|s| s.remove(&key)) {
-            *bytes -= key.len() + old.len();
-        }
-        Ok(())
+        self.stores.with(|stores, file| {
+            let Stores { by_label, bytes } = stores;
+            let Some(entries) = by_label.get_mut(&label).filter(|s| s.contains_key(&key)) else {
+                return Ok(());
+            };
+            if let Some(file) = file {
+                file.put(&label, &key, None).map_err(unsaved)?;
+            }
+            if let Some(old) = entries.remove(&key) {
+                *bytes -= key.len() + old.len();
+            }
+            Ok(())
+        })
     }
 
     fn exists(
@@ -158,21 +211,20 @@ impl key_value::HostStore for SpinView<'_> {
         key: String,
     ) -> Result<bool, key_value::Error> {
         let label = self.label(&store)?;
-        let stores = self.stores.lock();
-        Ok(stores
-            .by_label
-            .get(&label)
-            .is_some_and(|s| s.contains_key(&key)))
+        Ok(self.stores.with(|stores, _| {
+            let entries = stores.by_label.get(&label);
+            entries.is_some_and(|s| s.contains_key(&key))
+        }))
     }
 
     fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
         let label = self.label(&store)?;
-        let stores = self.stores.lock();
-        Ok(stores
-            .by_label
-            .get(&label)
-            .map(|s| s.keys().cloned().collect())
-            .unwrap_or_default())
+        Ok(self.stores.with(|stores, _| {
+            let entries = stores.by_label.get(&label);
+            entries
+                .map(|s| s.keys().cloned().collect())
+                .unwrap_or_default()
+        }))
     }
 
     fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {

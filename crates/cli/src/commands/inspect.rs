@@ -101,10 +101,7 @@ impl Inspect {
                 }
                 let stores = defaults.spin_stores();
                 if !stores.is_empty() {
-                    println!(
-                        "Stores:   {} (Spin key-value, in memory while the app runs)",
-                        stores.join(", ")
-                    );
+                    println!("Stores:   {} (Spin key-value)", stores.join(", "));
                 }
                 if defaults.app.network != NetworkPolicy::None {
                     println!(

@@ -1247,11 +1247,11 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         .success()
         .stdout_has(
             "Component: `sdk` (route `/sdk/...`)\nConfig:   greeting=hi world\n\
-             Stores:   default (Spin key-value, in memory while the app runs)\n",
+             Stores:   default (Spin key-value)\n",
         );
 
     // In the daemon, and each app its own stores.
-    let daemon = crate::daemon::Daemon::start();
+    let mut daemon = crate::daemon::Daemon::start();
     let port = crate::support::free_port().to_string();
     daemon.run_d("kv", &["-p", &port, &image]).success();
     let url = |path: &str| format!("http://127.0.0.1:{port}{path}");
@@ -1265,6 +1265,19 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         "",
     );
     assert_eq!(status, 404, "another app read kv's store");
+    // Kept in a file, as `spin up` keeps its default store: they survive the daemon's restart
+    // and follow the app's new name; removed with the app.
+    daemon.restart_after_kill();
+    let get = |path: &str| send(reqwest::Method::GET, url(path), "");
+    assert_eq!(get("/kv/default/mine"), (200, "kv's".into()));
+    assert_eq!(get("/sdk/c"), (200, "hi world /sdk/c count=3\n".into()));
+    daemon.run(&["rename", "kv", "kv3"]).success();
+    daemon.restart_after_kill();
+    assert_eq!(get("/kv/default/mine"), (200, "kv's".into()));
+    daemon.run(&["rm", "-f", "kv3"]).success();
+    daemon.run_d("kv3", &["-p", &port, &image]).success();
+    assert_eq!(get("/kv/default/mine"), (404, "no mine\n".into()));
+    drop(daemon);
 
     // Without a Spin app's declarations (a plain component): no store, and variables are
     // `-S config-var`s.
