@@ -564,6 +564,9 @@ impl Runtime {
         on_compile: &mut dyn FnMut(CompileEvent),
     ) -> Result<App, LoadError> {
         let bytes = to_binary(name, bytes)?;
+        if exports_http_handler(&bytes) {
+            return self.load_componentized(name, &bytes, on_compile);
+        }
         let flavor = detect(name, &bytes, self.library_components())?;
         if uses_shared_memory(&bytes) {
             // Valid (threads are on), but wasmtime would fail each instantiation, as a trap.
@@ -591,6 +594,41 @@ impl Runtime {
             }
             loaded => loaded,
         }
+    }
+
+    /// A core module built as an HTTP component (a Spin SDK guest for wasm32-wasip1: it exports
+    /// `wasi:http/incoming-handler`'s function and carries the component's type in a custom
+    /// section) is made the component it describes, WASI preview 1 adapted to 0.2 by wasmtime's
+    /// own adapter, as Spin and `wasm-tools component new` make it; its code is cached under the
+    /// module's digest, so a second load neither adapts nor compiles.
+    fn load_componentized(
+        &self,
+        name: &str,
+        module: &[u8],
+        on_compile: &mut dyn FnMut(CompileEvent),
+    ) -> Result<App, LoadError> {
+        let digest = crate::digest(module);
+        if let Some(app) = self.load_cached(name, &digest) {
+            return Ok(app);
+        }
+        let adapter =
+            wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
+        let component = wit_component::ComponentEncoder::default()
+            .validate(true)
+            .module(module)
+            .and_then(|encoder| encoder.adapter("wasi_snapshot_preview1", adapter))
+            .and_then(|mut encoder| encoder.encode())
+            .map_err(|e| LoadError::Invalid {
+                name: name.to_string(),
+                kind: "module built as a component",
+                source: format!(
+                    "it exports `wasi:http/incoming-handler` but cannot be made a component: \
+                     {e:#}"
+                )
+                .into(),
+            })?;
+        let flavor = detect(name, &component, self.library_components())?;
+        self.load_as(name, &component, digest, flavor, on_compile)
     }
 
     fn load_as(
@@ -1102,6 +1140,28 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
 /// Core module or component from the header (`\0asm`, then a version and a layer field); for a
 /// component, command or HTTP handler from its exports, before anything is compiled, since the
 /// two are compiled by different engines.
+/// Whether `bytes` is a core module that exports a function of `wasi:http/incoming-handler`
+/// (as wit-bindgen names a component's exports in the module it builds it from).
+fn exports_http_handler(bytes: &[u8]) -> bool {
+    use wasmparser::{Parser, Payload};
+    if bytes.get(4..8) != Some(&[1, 0, 0, 0]) {
+        return false;
+    }
+    for payload in Parser::new(0).parse_all(bytes) {
+        match payload {
+            Ok(Payload::ExportSection(exports)) => {
+                return exports.into_iter().any(|export| {
+                    export.is_ok_and(|e| e.name.starts_with("wasi:http/incoming-handler@0.2."))
+                });
+            }
+            // The export section comes before the code: no need to read further.
+            Ok(Payload::CodeSectionStart { .. }) | Err(_) => return false,
+            _ => {}
+        }
+    }
+    false
+}
+
 fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, LoadError> {
     match bytes.get(4..8) {
         Some([1, 0, 0, 0]) => Ok(Flavor::COMMANDS),

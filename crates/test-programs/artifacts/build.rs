@@ -5,7 +5,8 @@
 //! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only. `p3/examples/p3_*.rs`
 //! are WASI 0.3 commands (a package of their own, each a cdylib example exporting
 //! `wasi:cli/run@0.3.0`), built for wasm32-wasip2. `spin/` is an HTTP component written with the
-//! Spin SDK (a package of its own), built for wasm32-wasip2.
+//! Spin SDK (a package of its own), built for wasm32-wasip2 and, as Spin's templates build it,
+//! wasm32-wasip1.
 //! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
 //! runtime's behaviours are also tested with a second toolchain's output. `cpp/*.cpp` (named
 //! `cpp_*`) are built with `zig c++` (zig 0.17: clang 22, libc++, wasi-libc) with C++ exceptions
@@ -125,8 +126,11 @@ fn main() {
     }
     // Every WASI 0.3 program is an example of its package (a cdylib: see p3/Cargo.toml).
     cargo_build(&p3_dir, &target_dir, P2, &["--examples"]);
-    // A component written with the Spin SDK (spin/Cargo.toml).
-    cargo_build(&guest_dir.join("spin"), &target_dir, P2, &["--lib"]);
+    // A component written with the Spin SDK (spin/Cargo.toml); for wasm32-wasip1 too, as Spin's
+    // templates build it: a core module that describes the component it is to become.
+    for target in [P2, P1] {
+        cargo_build(&guest_dir.join("spin"), &target_dir, target, &["--lib"]);
+    }
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -215,8 +219,12 @@ fn main() {
     writeln!(
         code,
         "/// `spin/src/lib.rs` built for {P2}: an HTTP component written with the Spin SDK 5.0.\n\
-         pub const SPIN_SDK_HTTP: &str = {:?};",
-        wasm(P2, "spin_sdk_http")
+         pub const SPIN_SDK_HTTP: &str = {:?};\n\
+         /// The same built for {P1}, as Spin's templates build it: a core module with the \
+         component's type in a custom section.\n\
+         pub const SPIN_SDK_HTTP_P1: &str = {:?};",
+        wasm(P2, "spin_sdk_http"),
+        wasm(P1, "spin_sdk_http")
     )
     .unwrap();
     let mut c_names = Vec::new();

@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
-    SPIN_SDK_HTTP,
+    SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1,
 };
 
 use crate::registry::{Registry, Response};
@@ -1177,14 +1177,17 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     let registry = Registry::start();
     let skiff = Skiff::new();
     let kv = std::fs::read(P2_HTTP_SPIN_KV).unwrap();
-    // And one as the Spin SDK writes them (a request counter in the store `default`).
+    // And one as the Spin SDK writes them (a request counter in the store `default`), built as a
+    // component and, as Spin's templates build it, as a wasm32-wasip1 module.
     let sdk = std::fs::read(SPIN_SDK_HTTP).unwrap();
+    let sdk_p1 = std::fs::read(SPIN_SDK_HTTP_P1).unwrap();
     let locked = r#"{"spin_lock_version":1,
         "variables":{"who":{"default":"world"}},
         "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"kv","route":"/..."}},
                     {"id":"b","trigger_type":"http","trigger_config":{"component":"other","route":"/other/..."}},
                     {"id":"c","trigger_type":"http","trigger_config":{"component":"denied","route":"/denied/..."}},
-                    {"id":"d","trigger_type":"http","trigger_config":{"component":"sdk","route":"/sdk/..."}}],
+                    {"id":"d","trigger_type":"http","trigger_config":{"component":"sdk","route":"/sdk/..."}},
+                    {"id":"e","trigger_type":"http","trigger_config":{"component":"sdk1","route":"/sdk1/..."}}],
         "components":[
             {"id":"kv","source":{"content_type":"application/wasm","digest":"{WASM}"},
              "config":{"greeting":"hello {{ who }}"},"metadata":{"key_value_stores":["default"]}},
@@ -1192,10 +1195,14 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
              "metadata":{"key_value_stores":["default"]}},
             {"id":"denied","source":{"content_type":"application/wasm","digest":"{WASM}"}},
             {"id":"sdk","source":{"content_type":"application/wasm","digest":"{SDK}"},
-             "config":{"greeting":"hi {{ who }}"},"metadata":{"key_value_stores":["default"]}}]}"#
-        .replace("{SDK}", &skiff_image::digest_of(&sdk));
+             "config":{"greeting":"hi {{ who }}"},"metadata":{"key_value_stores":["default"]}},
+            {"id":"sdk1","source":{"content_type":"application/wasm","digest":"{SDK1}"},
+             "config":{"greeting":"hey"},"metadata":{"key_value_stores":["default"]}}]}"#
+        .replace("{SDK}", &skiff_image::digest_of(&sdk))
+        .replace("{SDK1}", &skiff_image::digest_of(&sdk_p1));
     let wasm = "application/vnd.wasm.content.layer.v1+wasm";
-    let image = push_spin_app(&registry, "spin/kv", &kv, &[(wasm, &sdk)], &locked);
+    let layers = [(wasm, &sdk[..]), (wasm, &sdk_p1[..])];
+    let image = push_spin_app(&registry, "spin/kv", &kv, &layers, &locked);
     let client = reqwest::blocking::Client::new();
     let send = |method: reqwest::Method, url: String, body: &str| {
         let response = client
@@ -1236,7 +1243,7 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         assert_eq!(get("/kv/default/colour"), (404, "no colour\n".into()));
         // The Spin SDK's component counts its requests in the same store.
         assert_eq!(get("/sdk/a"), (200, "hi world /sdk/a count=1\n".into()));
-        assert_eq!(get("/sdk/b"), (200, "hi world /sdk/b count=2\n".into()));
+        assert_eq!(get("/sdk1/b"), (200, "hey /sdk1/b count=2\n".into()));
         assert_eq!(get("/kv/default/count"), (200, "2".into()));
     };
     let server = crate::http::Server::start(&skiff, &[&image]);
