@@ -51,6 +51,8 @@ pub enum BuildError {
         #[source]
         source: std::io::Error,
     },
+    #[error("`{path}` is not a Spin app Skiff can build: {reason}")]
+    Spin { path: PathBuf, reason: String },
     #[error(transparent)]
     Store(#[from] StoreError),
 }
@@ -68,6 +70,7 @@ impl BuildError {
             BuildError::Wasm { .. } => "build the app first, or fix `wasm` in the manifest's [build] section (paths are relative to skiff.toml)".into(),
             BuildError::NotWasm { .. } => "`wasm` in [build] must name a compiled .wasm file".into(),
             BuildError::File { .. } => "check the `source` of the manifest's [[files]] entries".into(),
+            BuildError::Spin { .. } => "fix `spin.toml` (Spin's manifest reference: version 2), or publish the app with `spin registry push` and run that image".into(),
             _ => return None,
         })
     }
@@ -87,28 +90,7 @@ pub fn build(store: &Store, manifest_path: &Path, name: Option<&str>) -> Result<
     let app = manifest.resolve();
     let build = manifest.build();
     if let Some(command) = &build.command {
-        tracing::info!("running the build command `{command}`");
-        let status = std::process::Command::new("sh")
-            .arg("-c")
-            .arg(command)
-            .current_dir(dir)
-            .status()
-            .map_err(|source| BuildError::Spawn {
-                command: command.clone(),
-                source,
-            })?;
-        if !status.success() {
-            if let Some(missing) = crate::toolchain::diagnose(command) {
-                return Err(BuildError::MissingToolchain {
-                    command: command.clone(),
-                    missing,
-                });
-            }
-            return Err(BuildError::Command {
-                command: command.clone(),
-                status: status.to_string(),
-            });
-        }
+        run_build_command(command, dir)?;
     }
     let wasm_path = dir.join(&build.wasm);
     let wasm = std::fs::read(&wasm_path).map_err(|source| BuildError::Wasm {
@@ -197,8 +179,36 @@ pub fn build(store: &Store, manifest_path: &Path, name: Option<&str>) -> Result<
     })
 }
 
+/// Runs a build command (`sh -c`) in `dir`; a failure names the toolchain missing, if that is
+/// why.
+pub(crate) fn run_build_command(command: &str, dir: &Path) -> Result<(), BuildError> {
+    tracing::info!("running the build command `{command}`");
+    let status = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(command)
+        .current_dir(dir)
+        .status()
+        .map_err(|source| BuildError::Spawn {
+            command: command.to_string(),
+            source,
+        })?;
+    if status.success() {
+        return Ok(());
+    }
+    if let Some(missing) = crate::toolchain::diagnose(command) {
+        return Err(BuildError::MissingToolchain {
+            command: command.to_string(),
+            missing,
+        });
+    }
+    Err(BuildError::Command {
+        command: command.to_string(),
+        status: status.to_string(),
+    })
+}
+
 /// `SOURCE_DATE_EPOCH` (reproducible-builds.org), or the Unix epoch.
-fn source_date() -> chrono::DateTime<chrono::Utc> {
+pub(crate) fn source_date() -> chrono::DateTime<chrono::Utc> {
     let seconds = std::env::var("SOURCE_DATE_EPOCH")
         .ok()
         .and_then(|s| s.parse::<i64>().ok())
@@ -256,7 +266,7 @@ fn files_tar(dir: &Path, app: &AppConfig) -> Result<Option<Vec<u8>>, BuildError>
 }
 
 /// Adds `source` (a file or a directory tree) at `dest`, with every parent directory.
-fn collect(
+pub(crate) fn collect(
     source: &Path,
     dest: &str,
     entries: &mut BTreeMap<String, Option<PathBuf>>,

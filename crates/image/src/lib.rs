@@ -20,6 +20,7 @@ pub mod limits;
 pub mod media;
 mod registry;
 mod spin;
+mod spin_build;
 mod store;
 pub mod toolchain;
 
@@ -35,6 +36,7 @@ pub use registry::{
     push,
 };
 pub use spin::SpinComponent;
+pub use spin_build::{build_spin, is_spin_manifest};
 pub use store::{HOLD_PREFIX, RefEntry, Store, StoreError, digest_of, is_hold};
 
 #[derive(Debug, thiserror::Error)]

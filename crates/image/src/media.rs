@@ -20,6 +20,10 @@ pub const SKIFF_FILES: &str = "application/vnd.skiff.files.v1.tar";
 pub const RUNWASI_COMPONENT_LAYER: &str =
     "application/vnd.bytecodealliance.wasm.component.layer.v0+wasm";
 pub const SPIN_WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
+/// A file of a Spin app (`spin registry push`: a layer per file).
+pub const SPIN_DATA_LAYER: &str = "application/vnd.wasm.content.layer.v1+data";
+/// The OCI image config, as Spin's images have it.
+pub const OCI_IMAGE_CONFIG: &str = "application/vnd.oci.image.config.v1+json";
 /// Spin's locked app (`spin registry push`): a layer, or the config blob in images of Spin
 /// before 2.0.
 pub const SPIN_APP: &str = "application/vnd.fermyon.spin.application.v1+config";

@@ -1297,6 +1297,145 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     );
 }
 
+/// `skiff build` of a Spin app's directory: its `spin.toml` built (each component's build
+/// command run, as `spin build` runs it) into an image laid out as `spin registry push` lays it
+/// out, which runs as the published one does; the same inputs give the same digest.
+#[test]
+fn a_spin_toml_builds_an_image_that_runs_as_spin_runs_it() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path();
+    std::fs::copy(P2_HTTP_SPIN_KV, app.join("kv.wasm")).unwrap();
+    std::fs::create_dir(app.join("out")).unwrap();
+    std::fs::write(
+        app.join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+
+[application]
+name = "shop"
+version = "1.2.0"
+
+[variables]
+who = {{ default = "world" }}
+
+[[trigger.http]]
+route = "/..."
+component = "kv"
+
+[[trigger.http]]
+route = "/sdk/..."
+component = "sdk"
+
+[component.kv]
+source = "kv.wasm"
+key_value_stores = ["default"]
+[component.kv.variables]
+greeting = "hello {{{{ who }}}}"
+
+[component.sdk]
+source = "out/sdk.wasm"
+key_value_stores = ["default"]
+[component.sdk.variables]
+greeting = "hi {{{{ who }}}}"
+[component.sdk.build]
+command = "cp {sdk} sdk.wasm"
+workdir = "out"
+"#,
+            sdk = SPIN_SDK_HTTP_P1
+        ),
+    )
+    .unwrap();
+    let path = app.to_str().unwrap();
+    let built = skiff.run(&["build", path]).success().stdout.clone();
+    assert!(built.starts_with("sha256:"), "{built}");
+    skiff.run(&["build", path]).success().stdout_is(&built);
+    let server = crate::http::Server::start(&skiff, &["shop:1.2.0"]);
+    let get = |path: &str| crate::http::get(&server.url(path));
+    let text = |(status, body): (reqwest::StatusCode, String)| (status.as_u16(), body);
+    assert_eq!(
+        text(get("/var/greeting")),
+        (200, "greeting=hello world\n".into())
+    );
+    assert_eq!(
+        text(get("/sdk/x")),
+        (200, "hi world /sdk/x count=1\n".into())
+    );
+    assert_eq!(text(get("/kv/default/count")), (200, "1".into()));
+    drop(server);
+
+    // Files: patterns, less `exclude_files`, and a directory mapped to a destination.
+    let site = tempfile::tempdir().unwrap();
+    let root = site.path();
+    std::fs::copy(P2_CLI_READ_FILE, root.join("read.wasm")).unwrap();
+    std::fs::create_dir_all(root.join("static/css")).unwrap();
+    std::fs::create_dir_all(root.join("assets")).unwrap();
+    std::fs::write(root.join("static/index.html"), "<h1>shop</h1>\n").unwrap();
+    std::fs::write(root.join("static/css/site.css"), "h1 {}\n").unwrap();
+    std::fs::write(root.join("static/draft.tmp"), "not for the image\n").unwrap();
+    std::fs::write(root.join("assets/logo.svg"), "<svg/>\n").unwrap();
+    std::fs::write(
+        root.join("spin.toml"),
+        r#"spin_manifest_version = 2
+[application]
+name = "site"
+[[trigger.http]]
+route = "/..."
+component = "site"
+[component.site]
+source = "read.wasm"
+files = ["static/**/*", { source = "assets", destination = "/img" }]
+exclude_files = ["**/*.tmp"]
+"#,
+    )
+    .unwrap();
+    skiff.run(&["build", root.to_str().unwrap()]).success();
+    for (file, content) in [
+        ("/static/index.html", "<h1>shop</h1>\n"),
+        ("/static/css/site.css", "h1 {}\n"),
+        ("/img/logo.svg", "<svg/>\n"),
+    ] {
+        skiff
+            .run(&["run", "site:latest", file])
+            .success()
+            .stdout_is(content);
+    }
+    skiff
+        .run(&["run", "site:latest", "/static/draft.tmp"])
+        .code(1);
+
+    // What Skiff cannot build is refused, naming it.
+    let bad = tempfile::tempdir().unwrap();
+    let write = |manifest: &str| std::fs::write(bad.path().join("spin.toml"), manifest).unwrap();
+    let build = || skiff.run(&["build", bad.path().to_str().unwrap()]);
+    write(
+        r#"spin_manifest_version = 2
+[application]
+name = "far"
+[[trigger.http]]
+route = "/..."
+component = "far"
+[component.far]
+source = { url = "https://example.com/far.wasm", digest = "sha256:00" }
+"#,
+    );
+    build()
+        .code(125)
+        .stderr_has("component `far`'s `source` is a URL or a registry package");
+    write(
+        r#"spin_manifest_version = 2
+[application]
+name = "lost"
+[[trigger.http]]
+route = "/..."
+component = "nowhere"
+"#,
+    );
+    build()
+        .code(125)
+        .stderr_has("names the component `nowhere`, which has no `[component.nowhere]`");
+}
+
 #[test]
 fn docker_images_bring_their_env_and_arguments() {
     const CONFIG: &str = "application/vnd.oci.image.config.v1+json";
