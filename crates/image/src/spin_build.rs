@@ -20,6 +20,9 @@ use crate::store::{Store, digest_of};
 
 /// Whether `path` names a Spin manifest (`spin.toml`, or any `*.toml` with Spin's version key).
 pub fn is_spin_manifest(path: &Path) -> bool {
+    if path.extension().is_none_or(|e| e != "toml") {
+        return false;
+    }
     if path.file_name().is_some_and(|n| n == "spin.toml") {
         return true;
     }
@@ -88,11 +91,14 @@ struct BuildConfig {
     workdir: Option<String>,
 }
 
-/// Builds the Spin app of `manifest_path` and names the image `name` (else `NAME:VERSION`).
+/// Builds the Spin app of `manifest_path` and names the image `name` (else `NAME:VERSION`); with
+/// `run_builds`, each component's build command first (`spin build`; `spin up` runs the Wasm it
+/// finds).
 pub fn build_spin(
     store: &Store,
     manifest_path: &Path,
     name: Option<&str>,
+    run_builds: bool,
 ) -> Result<Built, BuildError> {
     let bad = |reason: String| BuildError::Spin {
         path: manifest_path.to_path_buf(),
@@ -177,7 +183,7 @@ pub fn build_spin(
                  or publish the app with `spin registry push`, which composes them"
             )));
         }
-        if let Some(build) = &component.build {
+        if let Some(build) = component.build.as_ref().filter(|_| run_builds) {
             let commands = match &build.command {
                 toml::Value::String(one) => vec![one.clone()],
                 toml::Value::Array(many) => many

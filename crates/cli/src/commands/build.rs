@@ -39,7 +39,7 @@ impl Build {
         });
         let store = global.image_store()?;
         let built = if skiff_image::is_spin_manifest(&manifest) {
-            skiff_image::build_spin(&store, &manifest, self.tag.as_deref())?
+            skiff_image::build_spin(&store, &manifest, self.tag.as_deref(), true)?
         } else {
             skiff_image::build(&store, &manifest, self.tag.as_deref())?
         };

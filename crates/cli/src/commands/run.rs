@@ -297,10 +297,14 @@ impl Run {
 
     /// `run -d`: see [`create_request`].
     fn detach(self, global: &GlobalFlags) -> anyhow::Result<ExitCode> {
-        let target = &self.app_and_args[0];
+        let mut app_and_args = self.app_and_args.clone();
+        if let Some(built) = built_spin_app(global, &app_and_args[0])? {
+            app_and_args[0] = built;
+        }
+        let target = &app_and_args[0];
         let mut request = create_request(
             self.daemon.name.clone(),
-            &self.app_and_args,
+            &app_and_args,
             &self.grants,
             &self.limits,
             self.daemon.restart,
@@ -405,6 +409,22 @@ pub(crate) fn no_such_file(target: &str) -> anyhow::Error {
     )
 }
 
+/// A Spin app's manifest given where an app is (`skiff serve spin.toml`, as `spin up -f`): made
+/// an image in the store first, as `skiff build` makes it, but from the Wasm its components'
+/// `source` names, as `spin up` runs it (no build command: `skiff build` runs them); the image's
+/// name.
+pub(crate) fn built_spin_app(global: &GlobalFlags, target: &str) -> anyhow::Result<Option<String>> {
+    let path = std::path::Path::new(target);
+    if !path.is_file() || !skiff_image::is_spin_manifest(path) {
+        return Ok(None);
+    }
+    let store = global.image_store()?;
+    let built = skiff_image::build_spin(&store, path, None, false)?;
+    let name = format!("{}:{}", built.app.name, built.app.version);
+    eprintln!("Built {name} ({}) from `{target}`", built.digest);
+    Ok(Some(name))
+}
+
 /// A path rather than an image name: an existing file, or something spelled like a path.
 pub(crate) fn looks_like_file(target: &str) -> bool {
     let path = std::path::Path::new(target);
@@ -421,6 +441,9 @@ pub(crate) fn load(
     target: &str,
     pull: &PullFlags,
 ) -> anyhow::Result<(App, Option<AppDefaults>)> {
+    if let Some(built) = built_spin_app(global, target)? {
+        return load(global, runtime, &built, pull);
+    }
     if looks_like_file(target) {
         let file = PathBuf::from(target);
         if !file.is_file() {

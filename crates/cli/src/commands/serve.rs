@@ -75,7 +75,9 @@ impl Serve {
         if let Some(n) = self.wasmtime_serve.max_concurrency()? {
             self.http.max_concurrency = n;
         }
-        let target = &self.app;
+        // A Spin app's manifest (`skiff serve spin.toml`, as `spin up -f spin.toml`).
+        let built = crate::commands::run::built_spin_app(global, &self.app)?;
+        let target = built.as_deref().unwrap_or(&self.app);
         // A Spin app: each component served on its HTTP route, as `spin up` does.
         let spin = match looks_like_file(target) {
             true => None,

@@ -1350,7 +1350,13 @@ workdir = "out"
     let built = skiff.run(&["build", path]).success().stdout.clone();
     assert!(built.starts_with("sha256:"), "{built}");
     skiff.run(&["build", path]).success().stdout_is(&built);
-    let server = crate::http::Server::start(&skiff, &["shop:1.2.0"]);
+    skiff
+        .run(&["image", "inspect", "shop:1.2.0"])
+        .success()
+        .stdout_has(&format!("Digest:   {built}"));
+    // `skiff serve spin.toml`, as `spin up -f spin.toml`: the app from the Wasm it names.
+    let manifest = app.join("spin.toml");
+    let server = crate::http::Server::start(&skiff, &[manifest.to_str().unwrap()]);
     let get = |path: &str| crate::http::get(&server.url(path));
     let text = |(status, body): (reqwest::StatusCode, String)| (status.as_u16(), body);
     assert_eq!(
@@ -1363,6 +1369,18 @@ workdir = "out"
     );
     assert_eq!(text(get("/kv/default/count")), (200, "1".into()));
     drop(server);
+    // And in the daemon: `skiff run -d spin.toml`.
+    let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    let manifest = manifest.to_str().unwrap();
+    daemon.run_d("shop", &["-p", &port, manifest]).success();
+    let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}/var/greeting"));
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "greeting=hello world\n")
+    );
+    daemon.run(&["ps"]).success().stdout_has("shop:1.2.0");
+    drop(daemon);
 
     // Files: patterns, less `exclude_files`, and a directory mapped to a destination.
     let site = tempfile::tempdir().unwrap();
@@ -1403,6 +1421,11 @@ exclude_files = ["**/*.tmp"]
     skiff
         .run(&["run", "site:latest", "/static/draft.tmp"])
         .code(1);
+    let manifest = root.join("spin.toml");
+    skiff
+        .run(&["run", manifest.to_str().unwrap(), "/img/logo.svg"])
+        .success()
+        .stdout_is("<svg/>\n");
 
     // What Skiff cannot build is refused, naming it.
     let bad = tempfile::tempdir().unwrap();
