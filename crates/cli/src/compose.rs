@@ -66,7 +66,7 @@ pub enum Source {
     Image(String),
     /// A `.wasm`/`.wat` file (a Skiff extension of `image:`), absolute.
     File(PathBuf),
-    /// A directory with a `skiff.toml`, built into the image `tag`.
+    /// A directory with a `skiff.toml` (or a Spin app's `spin.toml`), built into the image `tag`.
     Build { context: PathBuf, tag: String },
 }
 
@@ -515,7 +515,7 @@ fn parse_service(
                     if let Some(key) = map.keys().find(|k| *k != "context") {
                         return Err(user_error(
                             format!("`build.{key}` is not supported by skiff compose"),
-                            "a build is a directory with a `skiff.toml`: `build: ./dir` or `build: {context: ./dir}`",
+                            "a build is a directory with a `skiff.toml` (or a Spin app's `spin.toml`): `build: ./dir` or `build: {context: ./dir}`",
                         ));
                     }
                     string(map.get("context").unwrap_or(&Value::Null), "build.context")?

@@ -1396,9 +1396,15 @@ fn prepare_code(
             if !force_build && let Some((_, digest)) = skiff_image::resolve_local(store, tag)? {
                 return Ok(digest);
             }
+            // A directory with a `skiff.toml`, or a Spin app's `spin.toml` (as `skiff build`).
             let manifest = context.join(skiff_manifest::FILE_NAME);
-            let built = skiff_image::build(store, &manifest, Some(tag))
-                .with_context(|| format!("failed to build `{}`", context.display()))?;
+            let spin = context.join("spin.toml");
+            let built = if !manifest.exists() && spin.exists() {
+                skiff_image::build_spin(store, &spin, Some(tag), true)
+            } else {
+                skiff_image::build(store, &manifest, Some(tag))
+            }
+            .with_context(|| format!("failed to build `{}`", context.display()))?;
             eprintln!("Built {tag} ({})", built.digest);
             Ok(built.digest)
         }

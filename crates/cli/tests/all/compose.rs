@@ -4,7 +4,8 @@
 use std::path::Path;
 
 use skiff_test_programs_artifacts::{
-    P1_CLI_ENV, P1_CLI_EXIT_CODE, P1_CLI_SLEEP, P2_HTTP_GET, P2_HTTP_HELLO, P2_TCP_KV_SERVER,
+    P1_CLI_ENV, P1_CLI_EXIT_CODE, P1_CLI_SLEEP, P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_SPIN_KV,
+    P2_TCP_KV_SERVER,
 };
 
 use crate::daemon::Daemon;
@@ -917,4 +918,35 @@ services:
         .stdout_is(&format!("{}\n", env!("CARGO_PKG_VERSION")));
     compose(&daemon, dir.path(), &["down", "-v", "--remove-orphans"]).success();
     daemon.run(&["ps", "-a", "-q"]).success().stdout_is("");
+}
+
+/// A service whose `build:` is a Spin app's directory: its `spin.toml` built as `skiff build`
+/// builds it, and served as any Spin app (here on the gateway: a component on `/...` takes
+/// every path of the service's route).
+#[test]
+fn a_spin_app_builds_and_runs_as_a_service() {
+    let daemon = Daemon::start();
+    let dir = tempfile::tempdir().unwrap();
+    let shop = dir.path().join("shop");
+    std::fs::create_dir(&shop).unwrap();
+    std::fs::copy(P2_HTTP_SPIN_KV, shop.join("kv.wasm")).unwrap();
+    write_file(
+        &shop,
+        "spin.toml",
+        "spin_manifest_version = 2\n[application]\nname = \"shop\"\n\
+         [[trigger.http]]\nroute = \"/...\"\ncomponent = \"kv\"\n\
+         [component.kv]\nsource = \"kv.wasm\"\n[component.kv.variables]\ngreeting = \"hi\"\n",
+    );
+    write_file(
+        dir.path(),
+        "compose.yaml",
+        "services:\n  shop:\n    build: ./shop\n    x-skiff: {routes: [/]}\n",
+    );
+    compose(&daemon, dir.path(), &["up", "-d"])
+        .success()
+        .stderr_has("Built demo-shop:latest");
+    let gateway = daemon.info()["gateway"].as_str().unwrap().to_string();
+    let (status, body) = crate::http::get(&format!("http://{gateway}/var/greeting"));
+    assert_eq!((status.as_u16(), body.as_str()), (200, "greeting=hi\n"));
+    compose(&daemon, dir.path(), &["down", "-t", "0"]).success();
 }
