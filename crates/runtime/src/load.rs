@@ -156,16 +156,17 @@ impl LoadError {
                  interfaces), which neither Skiff nor `wasmtime` 48 implements; rebuild it \
                  against WASI 0.3.0 (Rust: the `wasip3` crate 0.7) or 0.2 (wasm32-wasip2)"
             }
-            // Components built with the Spin SDK that use Spin's own host APIs.
+            // Components built with the Spin SDK that use Spin's host APIs Skiff lacks.
             LoadError::Link { source, .. }
                 if ["`fermyon:spin/", "`spin:"]
                     .iter()
                     .any(|name| source.to_string().contains(name)) =>
             {
-                "it uses a Spin host API (`fermyon:spin/...`, `spin:...`: variables, key-value, \
-                 SQLite, Redis, ...), which only Spin provides; run it with Spin, or build it \
-                 against `wasi:http` and `wasi:cli` alone (a Spin HTTP component that uses \
-                 nothing else runs here)"
+                "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
+                 `fermyon:spin/variables` and `fermyon:spin/key-value` (2.0.0, what the Spin SDKs \
+                 up to 5.x import), not SQLite, Redis, Postgres, MySQL, LLM or MQTT, nor the \
+                 `spin:*@3.0.0` interfaces of Spin SDK 7; run it with Spin, or keep to those \
+                 two, `wasi:http` and `wasi:cli`"
             }
             LoadError::PreloadWithComponent { .. } => {
                 "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \

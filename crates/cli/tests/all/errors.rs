@@ -118,18 +118,20 @@ fn a_wasi_0_3_release_candidate_is_named() {
         .stderr_has("the `wasip3` crate 0.7");
 }
 
-/// A component that uses one of Spin's own host APIs is told that only Spin provides it.
+/// A component that uses one of Spin's host APIs Skiff does not provide is told so, and which
+/// ones it does.
 #[test]
 fn a_spin_host_api_is_named() {
     let component = command_importing(
-        r#"(import "fermyon:spin/variables@2.0.0" (instance
-            (export "get" (func (param "name" string) (result string)))))"#,
+        r#"(import "fermyon:spin/sqlite@2.0.0" (instance
+            (export "close" (func (param "connection" u32)))))"#,
         "wasi:cli/run@0.2.0",
     );
     run_file("spin.wat", &component, &[])
         .code(125)
-        .stderr_has("`fermyon:spin/variables@2.0.0`")
-        .stderr_has("a Spin host API")
+        .stderr_has("`fermyon:spin/sqlite@2.0.0`")
+        .stderr_has("a Spin host API Skiff does not provide")
+        .stderr_has("`fermyon:spin/variables` and `fermyon:spin/key-value`")
         .stderr_has("run it with Spin");
 }
 
