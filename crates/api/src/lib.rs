@@ -244,6 +244,12 @@ pub struct HttpConfig {
     /// A Spin component's route (`/api/...`), from its image: its requests get Spin's headers.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub spin_route: Option<String>,
+    /// A Spin component's id and the components it may call (`http://self/` is its own
+    /// routes), from its image.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub spin_component: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub spin_calls: Vec<String>,
 }
 
 /// Per-app limits of an HTTP app, beyond the per-instance memory, CPU time and request timeout.

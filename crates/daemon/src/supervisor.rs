@@ -533,27 +533,50 @@ impl Supervisor {
                 },
             };
             let http = if code.components.is_empty() {
-                let options = HandlerOptions {
-                    grants: prepare(&record.grants)?,
-                    ..options
-                };
-                app.check_grants(&options.grants)
+                let grants = prepare(&record.grants)?;
+                app.check_grants(&grants)
                     .map_err(|e| Fail::new(400, e.to_string(), Some(e.hint())))?;
                 self.code.keep_warm(&record.digest, app);
                 let loader = self
                     .code
                     .loader(record.digest.clone(), record.digest_or_source());
-                let mut http = HttpApp::new(
-                    record.name.clone(),
-                    loader,
-                    options,
-                    record.http.limits,
-                    &self.bounds,
-                );
-                if let Some(route) = &record.http.spin_route {
-                    http.set_spin_route(skiff_http::SpinRoute::new(route));
+                let spin_route = record.http.spin_route.as_deref();
+                match &record.http.spin_component {
+                    // A Spin app of one component: as one of several, so that its calls to
+                    // itself (`http://self/`, `http://ID.spin.internal/`) are in-process too.
+                    Some(id) => {
+                        let component = skiff_http::Component {
+                            id: id.clone(),
+                            loader,
+                            grants,
+                            route: spin_route.map(skiff_http::SpinRoute::new),
+                            calls: record.http.spin_calls.clone(),
+                        };
+                        HttpApp::of_components(
+                            record.name.clone(),
+                            vec![component],
+                            options,
+                            record.http.limits,
+                            &self.bounds,
+                        )
+                        .map_err(Fail::internal)?
+                    }
+                    None => {
+                        let options = HandlerOptions { grants, ..options };
+                        let mut http = HttpApp::new(
+                            record.name.clone(),
+                            loader,
+                            options,
+                            record.http.limits,
+                            &self.bounds,
+                        );
+                        // Saved before the daemon kept a Spin component's id.
+                        if let Some(route) = spin_route {
+                            http.set_spin_route(skiff_http::SpinRoute::new(route));
+                        }
+                        http
+                    }
                 }
-                http
             } else {
                 let mut components = Vec::new();
                 for component in code.components {
@@ -1535,6 +1558,10 @@ fn resolve_record(
         http: skiff_api::HttpConfig {
             // Set by the image alone.
             spin_route: defaults.and_then(|d| d.spin()?.route),
+            spin_component: defaults.and_then(|d| Some(d.spin()?.id)),
+            spin_calls: defaults
+                .and_then(|d| Some(d.spin()?.calls))
+                .unwrap_or_default(),
             ..request.http.clone()
         },
         revision: 0,

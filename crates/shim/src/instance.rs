@@ -369,19 +369,15 @@ impl Instance for SkiffInstance {
                     ..Bounds::unshared()
                 };
                 let http = match &handlers[..] {
-                    [one] => {
-                        let mut http = HttpApp::new(
-                            self.id.clone(),
-                            HttpApp::ready(one.app.clone()),
-                            options,
-                            HttpLimits::default(),
-                            &bounds,
-                        );
-                        if let Some(route) = one.spin.as_ref().and_then(|c| c.route.as_deref()) {
-                            http.set_spin_route(skiff_http::SpinRoute::new(route));
-                        }
-                        http
-                    }
+                    [one] if one.spin.is_none() => HttpApp::new(
+                        self.id.clone(),
+                        HttpApp::ready(one.app.clone()),
+                        options,
+                        HttpLimits::default(),
+                        &bounds,
+                    ),
+                    // A Spin app's components, one or several, each on its route, their calls
+                    // to each other (and a component's to itself) in-process.
                     several => {
                         let components = several
                             .iter()

@@ -1473,6 +1473,8 @@ fn request(
         routes: spec.x_skiff.routes.clone(),
         limits: http_limits,
         spin_route: None,
+        spin_component: None,
+        spin_calls: Vec::new(),
     };
     let mut request = super::run::create_request(
         Some(project.app_name(service)),

@@ -313,6 +313,8 @@ impl Run {
                 routes: self.daemon.routes.clone(),
                 limits: self.daemon.http.resolve(),
                 spin_route: None,
+                spin_component: None,
+                spin_calls: Vec::new(),
             },
         )?;
         for (app, name) in &self.daemon.links {

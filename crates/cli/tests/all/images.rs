@@ -994,6 +994,26 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}/api/v1"));
     assert_eq!(status.as_u16(), 200, "{body}");
     assert!(body.contains("spin-path-info: /v1\n"), "{body}");
+    // A Spin app of one component calls its own routes in-process too (`http://self/`).
+    let locked = r#"{"spin_lock_version":1,
+        "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"front","route":"/..."}}],
+        "components":[{"id":"front","source":{"content_type":"application/wasm","digest":"{WASM}"},
+            "metadata":{"allowed_outbound_hosts":["http://self"]}}]}"#;
+    let outbound = std::fs::read(P2_HTTP_OUTBOUND).unwrap();
+    let calls_itself = push_spin_app(&registry, "spin/self", &outbound, &[], locked);
+    let port = crate::support::free_port().to_string();
+    daemon
+        .run_d("self", &["-p", &port, &calls_itself])
+        .success();
+    let response = reqwest::blocking::Client::new()
+        .get(format!("http://127.0.0.1:{port}/a"))
+        .header("x-target-url", "http://self/b")
+        .send()
+        .unwrap();
+    assert_eq!(response.status().as_u16(), 200);
+    let body = response.text().unwrap();
+    // The call reached the component again, which answered 400: no `x-target-url` of its own.
+    assert!(body.starts_with("upstream 400: "), "{body}");
     drop(daemon);
     // `skiff serve` of it serves its route only, as `spin up` does.
     let server = crate::http::Server::start(&skiff, &[&image]);
