@@ -130,7 +130,7 @@ impl Code {
             return Err(Fail::new(
                 400,
                 format!("the Spin app `{source}` has no `wasi:http` component to serve"),
-                Some("run one of its command components with `skiff run IMAGE`"),
+                Some(skiff_image::NO_HTTP_COMPONENT_HINT),
             ));
         };
         Ok(Loaded {

@@ -104,18 +104,6 @@ impl SpinRoute {
         &self.raw
     }
 
-    /// The path prefix a gateway routes to it: its literal segments, up to the first `:name`
-    /// one (which Spin matches to any segment), `/` for none.
-    pub fn gateway_prefix(&self) -> String {
-        let literal: Vec<&str> = self
-            .prefix
-            .split('/')
-            .filter(|s| !s.is_empty())
-            .take_while(|s| !s.starts_with(':'))
-            .collect();
-        format!("/{}", literal.join("/"))
-    }
-
     /// What of `path` lies below the route (Spin's `spin-path-info`): after as many segments
     /// as the route has, a `:name` one matching any; the whole path if the route does not match.
     /// With it, what each `:name` segment matched, in the route's order.
@@ -308,18 +296,5 @@ mod tests {
         assert_eq!(SpinRoute::new("/hello").specificity("/hello/x"), None);
         assert!(SpinRoute::new("/hello").specificity("/hello").is_some());
         assert_eq!(SpinRoute::new("/api/...").raw(), "/api/...");
-    }
-
-    #[test]
-    fn a_gateway_routes_the_literal_part() {
-        for (route, prefix) in [
-            ("/...", "/"),
-            ("/api/...", "/api"),
-            ("/hello", "/hello"),
-            ("/users/:id/...", "/users"),
-            ("/:tenant/items", "/"),
-        ] {
-            assert_eq!(SpinRoute::new(route).gateway_prefix(), prefix, "{route}");
-        }
     }
 }

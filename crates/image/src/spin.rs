@@ -21,6 +21,12 @@ use crate::image::ImageError;
 use crate::store::Store;
 use crate::{limits, media};
 
+/// What to do with a Spin app none of whose components is a `wasi:http` handler (a command, or
+/// Spin 1's WAGI or another trigger's), which `skiff serve`, the daemon and the shim serve.
+pub const NO_HTTP_COMPONENT_HINT: &str = "a Spin app of one such component runs with `skiff run \
+     IMAGE`; of several, publish the component as an app of its own (a spin.toml of that \
+     component) and `skiff run` that";
+
 /// The parts of Spin's locked app that Skiff reads (`spin-locked-app`'s `LockedApp`).
 #[derive(Clone, Debug, Deserialize)]
 pub(crate) struct LockedApp {

@@ -271,8 +271,8 @@ impl Instance for SkiffInstance {
         }
         if handlers.is_empty() {
             return Err(Error::InvalidArgument(format!(
-                "the Spin app `{name}` has no `wasi:http` component to serve; run one of its \
-                 command components with `skiff run IMAGE`"
+                "the Spin app `{name}` has no `wasi:http` component to serve; {}",
+                skiff_image::NO_HTTP_COMPONENT_HINT
             )));
         }
         let workload = match handlers[0].app.kind() {

@@ -154,7 +154,7 @@ impl Serve {
                 let Some(options) = shared else {
                     return Err(user_error(
                         format!("the Spin app `{target}` has no `wasi:http` component to serve"),
-                        format!("run a command component with `skiff run {target}`"),
+                        skiff_image::NO_HTTP_COMPONENT_HINT,
                     ));
                 };
                 let mut http = skiff_http::HttpApp::of_components(
