@@ -248,14 +248,19 @@ impl HttpApp {
             limits.max_concurrency = fitting as u32;
         }
         // The components of an app share its turns, its CPU share and its Spin key-value
-        // stores, as one app's instances.
-        let turns = CpuTurns::new(bounds.cpu_turns);
-        let mut rate = None;
-        let mut stores = Arc::default();
-        for (i, handler) in handlers.iter_mut().enumerate() {
-            let options =
-                Arc::get_mut(handler.options.get_mut().unwrap_or_else(|e| e.into_inner()))
-                    .expect("a handler not shared yet");
+        // stores, as one app's instances: the first handler's (they are all given the same
+        // limits).
+        let mut options: Vec<&mut HandlerOptions> = handlers
+            .iter_mut()
+            .map(|h| {
+                let options = h.options.get_mut().unwrap_or_else(|e| e.into_inner());
+                Arc::get_mut(options).expect("a handler not shared yet")
+            })
+            .collect();
+        let turns = (options[0].turns.clone()).unwrap_or_else(|| CpuTurns::new(bounds.cpu_turns));
+        let rate = options[0].limits.cpus.map(skiff_runtime::CpuRate::new);
+        let stores = options[0].stores.clone();
+        for options in &mut options {
             // At most what was asked (`skiff serve -S max-resources`), or 1024.
             let cap = options.max_handles.unwrap_or(skiff_runtime::MAX_HANDLES);
             options.max_handles = Some(
@@ -263,17 +268,13 @@ impl HttpApp {
                     .max(MIN_INSTANCE_HANDLES)
                     .min(cap),
             );
-            let lowered_timeout = fit_limits(options, bounds.max_timeout);
-            if i == 0 {
-                lowered.extend(lowered_timeout);
-                rate = options.rate.clone();
-                stores = options.stores.clone();
-            } else {
-                options.rate = rate.clone();
-                options.stores = stores.clone();
-            }
-            options.turns.get_or_insert_with(|| turns.clone());
+            lowered.extend(fit_limits(options, bounds.max_timeout));
+            options.turns = Some(turns.clone());
+            options.rate = rate.clone();
+            options.stores = stores.clone();
         }
+        // The same for each component: said once.
+        lowered.dedup();
         let app = HttpApp {
             name: Mutex::new(name.into()),
             handlers,
@@ -335,21 +336,18 @@ impl HttpApp {
     /// New limits (`skiff update`) for the requests from now on; those in flight keep theirs.
     /// Skiff's defaults and the daemon's bounds apply as when the app was made.
     pub fn set_limits(&self, limits: skiff_runtime::Limits) {
-        let mut rate = None;
-        for (i, handler) in self.handlers.iter().enumerate() {
+        // One CPU share for all the app's components.
+        let rate = limits.cpus.map(skiff_runtime::CpuRate::new);
+        let mut lowered = None;
+        for handler in &self.handlers {
             let mut options = HandlerOptions::clone(&lock(&handler.options));
             options.limits = limits.clone();
-            let lowered = fit_limits(&mut options, self.max_timeout);
-            // One CPU share for all the app's components.
-            if i == 0 {
-                if let Some(lowered) = lowered {
-                    self.log(&lowered);
-                }
-                rate = options.rate.clone();
-            } else {
-                options.rate = rate.clone();
-            }
+            lowered = fit_limits(&mut options, self.max_timeout);
+            options.rate = rate.clone();
             *lock(&handler.options) = Arc::new(options);
+        }
+        if let Some(lowered) = lowered {
+            self.log(&lowered);
         }
     }
 
@@ -697,9 +695,9 @@ impl Peers for ComponentPeers {
 }
 
 /// Skiff's defaults and bounds on a handler's limits: a timeout (an instance holds a pool slot
-/// shared with every other app: none may hold one forever) of at most `max_timeout`, a memory
-/// limit, and one CPU share for all of the app's instances, as a cgroup's quota covers all its
-/// tasks. Returns what was lowered, for the app's log.
+/// shared with every other app: none may hold one forever) of at most `max_timeout`, and a
+/// memory limit. (Its CPU share is the app's, one for all its instances, as a cgroup's quota
+/// covers all its tasks: set by the caller.) Returns what was lowered, for the app's log.
 fn fit_limits(options: &mut HandlerOptions, max_timeout: Duration) -> Option<String> {
     let mut lowered = None;
     let timeout = options
@@ -715,7 +713,6 @@ fn fit_limits(options: &mut HandlerOptions, max_timeout: Duration) -> Option<Str
         *timeout = max_timeout;
     }
     options.limits.memory.get_or_insert(DEFAULT_HANDLER_MEMORY);
-    options.rate = options.limits.cpus.map(skiff_runtime::CpuRate::new);
     lowered
 }
 
