@@ -542,7 +542,8 @@ pub(crate) struct ComponentExtras {
     pub(crate) keyvalue: bool,
     pub(crate) nn: bool,
     pub(crate) tls: bool,
-    /// Spin's `fermyon:spin` interfaces (variables, key-value).
+    /// Spin's variables and key-value interfaces (`fermyon:spin` 2.0.0, and on a concurrent
+    /// engine SDK 7's `spin:variables` and `spin:key-value` 3.0.0).
     pub(crate) spin: bool,
 }
 
@@ -557,7 +558,9 @@ impl ComponentExtras {
             extras.keyvalue |= Unlinked::Keyvalue.covers(name);
             extras.tls |= Unlinked::Tls.covers(name);
             extras.nn |= name.starts_with("wasi:nn/");
-            extras.spin |= name.starts_with("fermyon:spin/");
+            extras.spin |= ["fermyon:spin/", "spin:variables/", "spin:key-value/"]
+                .iter()
+                .any(|family| name.starts_with(family));
         }
         extras
     }
@@ -823,6 +826,13 @@ impl Engines {
                     ComponentHost::spin,
                 )
                 .expect("fermyon:spin links beside WASI 0.2");
+                if self.concurrent {
+                    crate::spin::Spin3Host::add_to_linker::<_, crate::spin::Spin>(
+                        &mut linker,
+                        ComponentHost::spin,
+                    )
+                    .expect("spin:*@3.0.0 links beside WASI 0.3");
+                }
             }
             linker
         })

@@ -163,10 +163,11 @@ impl LoadError {
                     .any(|name| source.to_string().contains(name)) =>
             {
                 "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
-                 `fermyon:spin/variables` and `fermyon:spin/key-value` (2.0.0, what the Spin SDKs \
-                 up to 5.x import), not SQLite, Redis, Postgres, MySQL, LLM or MQTT, nor the \
-                 `spin:*@3.0.0` interfaces of Spin SDK 7; run it with Spin, or keep to those \
-                 two, `wasi:http` and `wasi:cli`"
+                 variables and key-value stores (`fermyon:spin/variables` and `key-value` \
+                 2.0.0, what the Spin SDKs up to 5.x import, and Spin SDK 7's \
+                 `spin:variables` and `spin:key-value` 3.0.0), not SQLite, Redis, Postgres, \
+                 MySQL, LLM or MQTT; run it with Spin, or keep to those two, `wasi:http` and \
+                 `wasi:cli`"
             }
             LoadError::PreloadWithComponent { .. } => {
                 "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \

@@ -1,5 +1,6 @@
-//! Spin's host APIs, for the components of Spin apps (`fermyon:spin@2.0.0`, what the Spin SDKs
-//! import): `variables`, the component's Spin variables as its `config` resolved them (the
+//! Spin's host APIs, for the components of Spin apps (`fermyon:spin@2.0.0`, what the Spin SDKs up
+//! to 5.x import, and its async successors `spin:variables@3.0.0` and `spin:key-value@3.0.0`,
+//! which Spin SDK 7's WASI 0.3 components import): `variables`, the component's Spin variables as its `config` resolved them (the
 //! values `wasi:config/store` answers), and `key-value`, the stores the component declares in
 //! its `key_value_stores`, one set per app, shared by all its instances and components (a fresh
 //! instance per request sees what the last one wrote), within a bound so that no app can take
@@ -10,7 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use skiff_capabilities::wasi::DataInterfaces;
-use wasmtime::component::{HasData, Resource, ResourceTable};
+use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
 
 mod bindings {
     wasmtime::component::bindgen!({
@@ -20,8 +21,21 @@ mod bindings {
     });
 }
 
+/// Spin SDK 7's interfaces: the same operations, async.
+mod bindings3 {
+    wasmtime::component::bindgen!({
+        path: "wit/spin",
+        world: "spin3-host",
+        imports: { "spin:key-value/key-value.[method]store.get-keys": trappable },
+        with: { "spin:key-value/key-value.store": super::OpenStore },
+    });
+}
+
 pub(crate) use bindings::SpinHost;
 use bindings::fermyon::spin::{key_value, variables};
+pub(crate) use bindings3::Spin3Host;
+use bindings3::spin::key_value::key_value as key_value3;
+use bindings3::spin::variables::variables as variables3;
 
 /// What all the stores of one app may hold together: keys and values, bytes.
 pub const MAX_STORE_BYTES: usize = 64 << 20;
@@ -230,6 +244,120 @@ impl key_value::HostStore for SpinView<'_> {
     fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
         self.table.delete(store)?;
         Ok(())
+    }
+}
+
+// Spin SDK 7's `spin:variables@3.0.0` and `spin:key-value@3.0.0`: each call is the 2.0.0 one
+// (none of them waits on anything but the app's store file), its error in the 3.0.0 type.
+
+impl From<variables::Error> for variables3::Error {
+    fn from(error: variables::Error) -> Self {
+        match error {
+            variables::Error::InvalidName(m) => Self::InvalidName(m),
+            variables::Error::Undefined(m) => Self::Undefined(m),
+            variables::Error::Provider(m) => Self::Provider(m),
+            variables::Error::Other(m) => Self::Other(m),
+        }
+    }
+}
+
+impl From<key_value::Error> for key_value3::Error {
+    fn from(error: key_value::Error) -> Self {
+        match error {
+            key_value::Error::StoreTableFull => Self::StoreTableFull,
+            key_value::Error::NoSuchStore => Self::NoSuchStore,
+            key_value::Error::AccessDenied => Self::AccessDenied,
+            key_value::Error::Other(m) => Self::Other(m),
+        }
+    }
+}
+
+impl variables3::Host for SpinView<'_> {}
+
+impl<T> variables3::HostWithStore<T> for Spin {
+    async fn get(accessor: &Accessor<T, Self>, name: String) -> Result<String, variables3::Error> {
+        accessor
+            .with(|mut access| variables::Host::get(&mut access.get(), name))
+            .map_err(Into::into)
+    }
+}
+
+impl key_value3::Host for SpinView<'_> {}
+
+impl key_value3::HostStore for SpinView<'_> {
+    fn drop(&mut self, store: Resource<OpenStore>) -> wasmtime::Result<()> {
+        key_value::HostStore::drop(self, store)
+    }
+}
+
+impl<T> key_value3::HostStoreWithStore<T> for Spin {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        label: String,
+    ) -> Result<Resource<OpenStore>, key_value3::Error> {
+        accessor
+            .with(|mut access| key_value::HostStore::open(&mut access.get(), label))
+            .map_err(Into::into)
+    }
+
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, key_value3::Error> {
+        accessor
+            .with(|mut access| key_value::HostStore::get(&mut access.get(), store, key))
+            .map_err(Into::into)
+    }
+
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        store: Resource<OpenStore>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), key_value3::Error> {
+        accessor
+            .with(|mut access| key_value::HostStore::set(&mut access.get(), store, key, value))
+            .map_err(Into::into)
+    }
+
+    async fn delete(
+        accessor: &Accessor<T, Self>,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<(), key_value3::Error> {
+        accessor
+            .with(|mut access| key_value::HostStore::delete(&mut access.get(), store, key))
+            .map_err(Into::into)
+    }
+
+    async fn exists(
+        accessor: &Accessor<T, Self>,
+        store: Resource<OpenStore>,
+        key: String,
+    ) -> Result<bool, key_value3::Error> {
+        accessor
+            .with(|mut access| key_value::HostStore::exists(&mut access.get(), store, key))
+            .map_err(Into::into)
+    }
+
+    async fn get_keys(
+        accessor: &Accessor<T, Self>,
+        store: Resource<OpenStore>,
+    ) -> wasmtime::Result<(
+        StreamReader<String>,
+        FutureReader<Result<(), key_value3::Error>>,
+    )> {
+        accessor.with(|mut access| {
+            let (keys, result) = match key_value::HostStore::get_keys(&mut access.get(), store) {
+                Ok(keys) => (keys, Ok(())),
+                Err(e) => (Vec::new(), Err(e.into())),
+            };
+            Ok((
+                StreamReader::new(&mut access, keys)?,
+                FutureReader::new(&mut access, async move { wasmtime::error::Ok(result) })?,
+            ))
+        })
     }
 }
 

@@ -5,8 +5,8 @@
 //! handlers exporting wasi:http/incoming-handler) for wasm32-wasip2 only. `p3/examples/p3_*.rs`
 //! are WASI 0.3 commands (a package of their own, each a cdylib example exporting
 //! `wasi:cli/run@0.3.0`), built for wasm32-wasip2. `spin/` is an HTTP component written with the
-//! Spin SDK (a package of its own), built for wasm32-wasip2 and, as Spin's templates build it,
-//! wasm32-wasip1.
+//! Spin SDK 5 (a package of its own), built for wasm32-wasip2 and, as Spin's templates build it,
+//! wasm32-wasip1; `spin7/` the same written with Spin SDK 7 (a WASI 0.3 component).
 //! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
 //! runtime's behaviours are also tested with a second toolchain's output. `cpp/*.cpp` (named
 //! `cpp_*`) are built with `zig c++` (zig 0.17: clang 22, libc++, wasi-libc) with C++ exceptions
@@ -83,6 +83,9 @@ fn main() {
         "spin/Cargo.toml",
         "spin/Cargo.lock",
         "spin/src",
+        "spin7/Cargo.toml",
+        "spin7/Cargo.lock",
+        "spin7/src",
     ] {
         println!("cargo:rerun-if-changed={}", guest_dir.join(path).display());
     }
@@ -131,6 +134,8 @@ fn main() {
     for target in [P2, P1] {
         cargo_build(&guest_dir.join("spin"), &target_dir, target, &["--lib"]);
     }
+    // The same written with Spin SDK 7 (spin7/Cargo.toml): a WASI 0.3 component.
+    cargo_build(&guest_dir.join("spin7"), &target_dir, P2, &["--lib"]);
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -222,9 +227,13 @@ fn main() {
          pub const SPIN_SDK_HTTP: &str = {:?};\n\
          /// The same built for {P1}, as Spin's templates build it: a core module with the \
          component's type in a custom section.\n\
-         pub const SPIN_SDK_HTTP_P1: &str = {:?};",
+         pub const SPIN_SDK_HTTP_P1: &str = {:?};\n\
+         /// `spin7/src/lib.rs` built for {P2}: the same written with Spin SDK 7, a WASI 0.3 \
+         component importing Spin's `spin:*@3.0.0` interfaces.\n\
+         pub const SPIN_SDK7_HTTP: &str = {:?};",
         wasm(P2, "spin_sdk_http"),
-        wasm(P1, "spin_sdk_http")
+        wasm(P1, "spin_sdk_http"),
+        wasm(P2, "spin_sdk7_http")
     )
     .unwrap();
     let mut c_names = Vec::new();

@@ -131,7 +131,8 @@ fn a_spin_host_api_is_named() {
         .code(125)
         .stderr_has("`fermyon:spin/sqlite@2.0.0`")
         .stderr_has("a Spin host API Skiff does not provide")
-        .stderr_has("`fermyon:spin/variables` and `fermyon:spin/key-value`")
+        .stderr_has("`fermyon:spin/variables` and `key-value` 2.0.0")
+        .stderr_has("`spin:variables` and `spin:key-value` 3.0.0")
         .stderr_has("run it with Spin");
 }
 

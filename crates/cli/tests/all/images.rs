@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
-    SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1,
+    SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK7_HTTP,
 };
 
 use crate::registry::{Registry, Response};
@@ -1189,9 +1189,10 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .stderr_has("skiff serve IMAGE");
 }
 
-/// A Spin component that uses Spin's host APIs (`fermyon:spin@2.0.0`) runs as in Spin: its
-/// variables through `variables.get`, the key-value stores it declares through `key-value`,
-/// each shared by all the app's instances and components, any other store refused.
+/// A Spin component that uses Spin's host APIs (`fermyon:spin@2.0.0`, and Spin SDK 7's
+/// `spin:*@3.0.0`) runs as in Spin: its variables through `variables.get`, the key-value stores
+/// it declares through `key-value`, each shared by all the app's instances and components, any
+/// other store refused.
 #[test]
 pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     let registry = Registry::start();
@@ -1201,13 +1202,16 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     // component and, as Spin's templates build it, as a wasm32-wasip1 module.
     let sdk = std::fs::read(SPIN_SDK_HTTP).unwrap();
     let sdk_p1 = std::fs::read(SPIN_SDK_HTTP_P1).unwrap();
+    // And the same written with Spin SDK 7 (async, WASI 0.3, `spin:*@3.0.0`).
+    let sdk7 = std::fs::read(SPIN_SDK7_HTTP).unwrap();
     let locked = r#"{"spin_lock_version":1,
         "variables":{"who":{"default":"world"}},
         "triggers":[{"id":"a","trigger_type":"http","trigger_config":{"component":"kv","route":"/..."}},
                     {"id":"b","trigger_type":"http","trigger_config":{"component":"other","route":"/other/..."}},
                     {"id":"c","trigger_type":"http","trigger_config":{"component":"denied","route":"/denied/..."}},
                     {"id":"d","trigger_type":"http","trigger_config":{"component":"sdk","route":"/sdk/..."}},
-                    {"id":"e","trigger_type":"http","trigger_config":{"component":"sdk1","route":"/sdk1/..."}}],
+                    {"id":"e","trigger_type":"http","trigger_config":{"component":"sdk1","route":"/sdk1/..."}},
+                    {"id":"f","trigger_type":"http","trigger_config":{"component":"sdk7","route":"/sdk7/..."}}],
         "components":[
             {"id":"kv","source":{"content_type":"application/wasm","digest":"{WASM}"},
              "config":{"greeting":"hello {{ who }}"},"metadata":{"key_value_stores":["default"]}},
@@ -1217,11 +1221,14 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
             {"id":"sdk","source":{"content_type":"application/wasm","digest":"{SDK}"},
              "config":{"greeting":"hi {{ who }}"},"metadata":{"key_value_stores":["default"]}},
             {"id":"sdk1","source":{"content_type":"application/wasm","digest":"{SDK1}"},
-             "config":{"greeting":"hey"},"metadata":{"key_value_stores":["default"]}}]}"#
+             "config":{"greeting":"hey"},"metadata":{"key_value_stores":["default"]}},
+            {"id":"sdk7","source":{"content_type":"application/wasm","digest":"{SDK7}"},
+             "config":{"greeting":"yo {{ who }}"},"metadata":{"key_value_stores":["default"]}}]}"#
         .replace("{SDK}", &skiff_image::digest_of(&sdk))
-        .replace("{SDK1}", &skiff_image::digest_of(&sdk_p1));
+        .replace("{SDK1}", &skiff_image::digest_of(&sdk_p1))
+        .replace("{SDK7}", &skiff_image::digest_of(&sdk7));
     let wasm = "application/vnd.wasm.content.layer.v1+wasm";
-    let layers = [(wasm, &sdk[..]), (wasm, &sdk_p1[..])];
+    let layers = [(wasm, &sdk[..]), (wasm, &sdk_p1[..]), (wasm, &sdk7[..])];
     let image = push_spin_app(&registry, "spin/kv", &kv, &layers, &locked);
     let client = reqwest::blocking::Client::new();
     let send = |method: reqwest::Method, url: String, body: &str| {
@@ -1264,7 +1271,12 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         // The Spin SDK's component counts its requests in the same store.
         assert_eq!(get("/sdk/a"), (200, "hi world /sdk/a count=1\n".into()));
         assert_eq!(get("/sdk1/b"), (200, "hey /sdk1/b count=2\n".into()));
-        assert_eq!(get("/kv/default/count"), (200, "2".into()));
+        // SDK 7's too, and its stream of the store's keys.
+        assert_eq!(
+            get("/sdk7/c"),
+            (200, "yo world /sdk7/c count=3 keys=1\n".into())
+        );
+        assert_eq!(get("/kv/default/count"), (200, "3".into()));
     };
     let server = crate::http::Server::start(&skiff, &[&image]);
     check(&|path| server.url(path));
@@ -1297,7 +1309,11 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     daemon.restart_after_kill();
     let get = |path: &str| send(reqwest::Method::GET, url(path), "");
     assert_eq!(get("/kv/default/mine"), (200, "kv's".into()));
-    assert_eq!(get("/sdk/c"), (200, "hi world /sdk/c count=3\n".into()));
+    assert_eq!(get("/sdk/c"), (200, "hi world /sdk/c count=4\n".into()));
+    assert_eq!(
+        get("/sdk7/d"),
+        (200, "yo world /sdk7/d count=5 keys=2\n".into())
+    );
     daemon.run(&["rename", "kv", "kv3"]).success();
     daemon.restart_after_kill();
     assert_eq!(get("/kv/default/mine"), (200, "kv's".into()));

@@ -1,0 +1,32 @@
+//! The Spin SDK guest of `../spin` written with Spin SDK 7 (`#[http_service]`, async): counts
+//! its requests in the store `default` (`count`, which every request reads and writes back one
+//! more) and answers `GREETING PATH count=N keys=K\n`, GREETING the variable `greeting` (or the
+//! SDK's error, as `Debug`) and K how many keys the store's key stream gave. A store it may not
+//! open answers 500 with the SDK's error.
+
+use spin_sdk::http::{IntoResponse, Request, Response};
+use spin_sdk::http_service;
+use spin_sdk::key_value::Store;
+
+#[http_service]
+async fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
+    let store = Store::open_default().await?;
+    let count = store
+        .get("count")
+        .await?
+        .and_then(|v| String::from_utf8_lossy(&v).parse::<u64>().ok())
+        .unwrap_or(0)
+        + 1;
+    store.set("count", count.to_string().as_bytes()).await?;
+    let keys = store.get_keys().await.collect().await?.len();
+    let greeting = spin_sdk::variables::get("greeting")
+        .await
+        .unwrap_or_else(|e| format!("{e:?}"));
+    Ok(Response::builder()
+        .status(200)
+        .header("content-type", "text/plain")
+        .body(format!(
+            "{greeting} {} count={count} keys={keys}\n",
+            request.uri().path()
+        ))?)
+}
