@@ -38,6 +38,10 @@ pub struct Grants {
     /// component's `key_value_stores`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spin_stores: Vec<String>,
+    /// The Spin SQLite databases it may open (`fermyon:spin/sqlite`), by label: a Spin
+    /// component's `sqlite_databases`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub spin_databases: Vec<String>,
     /// The working directory (`-w`, compose's `working_dir`, a container's `cwd`): `/` or an
     /// absolute path inside a granted directory. Relative paths resolve there, and a component
     /// reads it as `wasi:cli/environment`'s `initial-cwd` (`wasmtime run -S cwd=DIR`).

@@ -111,6 +111,8 @@ pub struct DataInterfaces {
     pub variables: std::collections::HashMap<String, String>,
     /// The Spin key-value stores it may open, by label.
     pub spin_stores: Vec<String>,
+    /// The Spin SQLite databases it may open, by label.
+    pub spin_databases: Vec<String>,
 }
 
 impl Default for DataInterfaces {
@@ -120,6 +122,7 @@ impl Default for DataInterfaces {
             keyvalue: WasiKeyValueCtx::builder().build(),
             variables: Default::default(),
             spin_stores: Vec::new(),
+            spin_databases: Vec::new(),
         }
     }
 }
@@ -181,6 +184,7 @@ impl PreparedGrants {
                     .build(),
                 variables: grants.config.iter().cloned().collect(),
                 spin_stores: grants.spin_stores.clone(),
+                spin_databases: grants.spin_databases.clone(),
             }),
             nn: grants
                 .nn

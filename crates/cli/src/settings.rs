@@ -198,6 +198,7 @@ impl GrantFlags {
             keyvalue: self.keyvalue.clone(),
             // A Spin app's own (`key_value_stores`), from its image.
             spin_stores: Vec::new(),
+            spin_databases: Vec::new(),
             workdir: self.workdir.clone(),
             nn: self.nn.clone().map(|mut nn| {
                 for graph in &mut nn.graphs {

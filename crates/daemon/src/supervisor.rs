@@ -523,14 +523,10 @@ impl Supervisor {
                 // HttpApp gives each instance its share of the app's.
                 max_handles: None,
                 core_dump: None,
-                // The app's, in a file if it declares any: its components share them (`HttpApp`).
-                stores: if declares_stores(&record) {
-                    Arc::new(skiff_runtime::off_worker(|| {
-                        crate::kv::open(&self.kv_dir, &record.name)
-                    })?)
-                } else {
-                    Arc::default()
-                },
+                // The app's, in files if it declares any: its components share them (`HttpApp`).
+                stores: Arc::new(skiff_runtime::off_worker(|| {
+                    crate::kv::open(&self.kv_dir, &record)
+                })?),
             };
             let http = if code.components.is_empty() {
                 let grants = prepare(&record.grants)?;
@@ -891,10 +887,22 @@ impl Supervisor {
             slot.state.send_replace(AppState::Exited);
             return saved;
         }
-        let task = slot.live.lock().unwrap().task.take();
-        if let Some(task) = task {
+        let (task, usage) = {
+            let mut live = slot.live.lock().unwrap();
+            (live.task.take(), live.usage.clone())
+        };
+        if let Some(mut task) = task {
             slot.stop.send_replace(Some(grace));
-            let _ = task.await;
+            // Its task ends the run once the grace period is over, unless the guest is in a
+            // host call that does its work on the task's thread (a Spin SQLite statement):
+            // that call is told to stop too.
+            tokio::select! {
+                _ = &mut task => {}
+                _ = tokio::time::sleep(grace) => {
+                    usage.stop();
+                    let _ = task.await;
+                }
+            }
         }
         Ok(())
     }
@@ -1456,14 +1464,6 @@ impl Supervisor {
             app.drain(left).await;
         }
     }
-}
-
-/// Whether the app (or any of its components) declares Spin key-value stores.
-fn declares_stores(record: &AppRecord) -> bool {
-    let components = record.components.iter().map(|c| &c.grants);
-    std::iter::once(&record.grants)
-        .chain(components)
-        .any(|g| !g.spin_stores.is_empty())
 }
 
 /// An app's compiled code: its one app, or the HTTP components of a Spin app of several (the

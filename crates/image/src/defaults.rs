@@ -35,6 +35,13 @@ impl AppDefaults {
             .unwrap_or_default()
     }
 
+    /// The Spin SQLite databases the component may open (its `sqlite_databases`).
+    pub fn spin_databases(&self) -> Vec<String> {
+        let spin = self.spin_app.as_ref();
+        spin.map(crate::spin::SpinApp::sqlite_databases)
+            .unwrap_or_default()
+    }
+
     /// What `wasi:config/store` answers with the image's defaults alone (a Spin component's
     /// `config` over its variables' defaults), below `-S config-var`.
     pub fn config(&self) -> Vec<(String, String)> {
@@ -282,6 +289,10 @@ pub fn merge_grants(
         spin_stores: match defaults.and_then(|d| d.spin_app.as_ref()) {
             Some(spin) => spin.key_value_stores(),
             None => flags.spin_stores.clone(),
+        },
+        spin_databases: match defaults.and_then(|d| d.spin_app.as_ref()) {
+            Some(spin) => spin.sqlite_databases(),
+            None => flags.spin_databases.clone(),
         },
         nn: flags.nn.clone(),
         sockets: flags.sockets,

@@ -299,7 +299,17 @@ impl SpinApp {
     /// The key-value stores the component may open (its `key_value_stores`), as Spin's
     /// `fermyon:spin/key-value` opens them.
     pub(crate) fn key_value_stores(&self) -> Vec<String> {
-        let stores = self.component.metadata.get("key_value_stores");
+        self.labels("key_value_stores")
+    }
+
+    /// The SQLite databases the component may open (its `sqlite_databases`), as Spin's
+    /// `fermyon:spin/sqlite` opens them.
+    pub(crate) fn sqlite_databases(&self) -> Vec<String> {
+        self.labels("sqlite_databases")
+    }
+
+    fn labels(&self, key: &str) -> Vec<String> {
+        let stores = self.component.metadata.get(key);
         let labels = stores.and_then(|s| s.as_array()).into_iter().flatten();
         labels
             .filter_map(|l| Some(l.as_str()?.to_string()))

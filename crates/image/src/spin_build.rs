@@ -77,6 +77,8 @@ struct Component {
     #[serde(default)]
     key_value_stores: Vec<String>,
     #[serde(default)]
+    sqlite_databases: Vec<String>,
+    #[serde(default)]
     variables: BTreeMap<String, String>,
     #[serde(default)]
     build: Option<BuildConfig>,
@@ -248,6 +250,7 @@ pub fn build_spin(
             "metadata": {
                 "allowed_outbound_hosts": component.allowed_outbound_hosts,
                 "key_value_stores": component.key_value_stores,
+                "sqlite_databases": component.sqlite_databases,
             },
         }));
     }

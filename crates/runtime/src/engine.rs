@@ -542,8 +542,8 @@ pub(crate) struct ComponentExtras {
     pub(crate) keyvalue: bool,
     pub(crate) nn: bool,
     pub(crate) tls: bool,
-    /// Spin's variables and key-value interfaces (`fermyon:spin` 2.0.0, and on a concurrent
-    /// engine SDK 7's `spin:variables` and `spin:key-value` 3.0.0).
+    /// Spin's variables, key-value and SQLite interfaces (`fermyon:spin` 2.0.0, and on a
+    /// concurrent engine SDK 7's `spin:variables`, `spin:key-value` and `spin:sqlite`).
     pub(crate) spin: bool,
 }
 
@@ -558,9 +558,14 @@ impl ComponentExtras {
             extras.keyvalue |= Unlinked::Keyvalue.covers(name);
             extras.tls |= Unlinked::Tls.covers(name);
             extras.nn |= name.starts_with("wasi:nn/");
-            extras.spin |= ["fermyon:spin/", "spin:variables/", "spin:key-value/"]
-                .iter()
-                .any(|family| name.starts_with(family));
+            extras.spin |= [
+                "fermyon:spin/",
+                "spin:variables/",
+                "spin:key-value/",
+                "spin:sqlite/",
+            ]
+            .iter()
+            .any(|family| name.starts_with(family));
         }
         extras
     }

@@ -41,8 +41,9 @@ pub struct HandlerOptions {
     /// Write a core dump of an instance that traps to this file, replacing the last
     /// (`skiff serve -D coredump=PATH`; its engine captures them).
     pub core_dump: Option<PathBuf>,
-    /// The app's Spin key-value stores, shared by all its instances (and components).
-    pub stores: Arc<crate::KeyValueStores>,
+    /// The app's Spin key-value stores and SQLite databases, shared by all its instances (and
+    /// components).
+    pub stores: Arc<crate::SpinStores>,
 }
 
 /// What one instance used, from instantiation until the handler returned (which may be after

@@ -38,7 +38,9 @@ pub use run::{
 };
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use skiff_capabilities::{ByteSize, Limits};
-pub use spin::{KeyValueStores, MAX_STORE_BYTES, StoreFile};
+pub use spin::{
+    KeyValueStores, MAX_DATABASE_BYTES, MAX_STORE_BYTES, SpinStores, SqliteDatabases, StoreFile,
+};
 pub use warm::WarmApps;
 pub use wasmtime::{
     Collector, Enabled, Inlining, OptLevel, RegallocAlgorithm, Strategy, WasmFeatures,

@@ -51,6 +51,8 @@ pub(crate) struct Guard {
     /// Linear memories and tables together, in bytes: what `--memory` bounds.
     memory_used: u64,
     cpu_limit: Option<Duration>,
+    /// When `--timeout` ends the instance.
+    deadline: Option<Instant>,
     /// `wasmtime run`'s own limits, and the fuel the store starts with.
     pub(crate) store: StoreOptions,
     pub(crate) meter: Arc<Usage>,
@@ -62,8 +64,18 @@ impl Guard {
             memory_limit: limits.memory,
             memory_used: 0,
             cpu_limit: limits.cpu_time,
+            deadline: limits.timeout.and_then(|t| Instant::now().checked_add(t)),
             store,
             meter,
+        }
+    }
+
+    /// What a host call that does the guest's work on the instance's thread may take.
+    pub(crate) fn budget(&self) -> Budget {
+        Budget {
+            meter: Some(self.meter.clone()),
+            cpu_limit: self.cpu_limit,
+            deadline: self.deadline,
         }
     }
 
@@ -163,6 +175,51 @@ impl wasmtime::ResourceLimiter for Guard {
 
     fn memories(&self) -> usize {
         self.store.limits.max_memories.unwrap_or(DEFAULT_COUNT)
+    }
+}
+
+/// What a host call may take that runs the guest's work on the thread polling its instance
+/// (Spin's SQLite statements): the instance's CPU time limit, its wall-clock deadline and its
+/// stop, which the epoch checks cannot enforce while the thread is in the host.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Budget {
+    meter: Option<Arc<Usage>>,
+    cpu_limit: Option<Duration>,
+    deadline: Option<Instant>,
+}
+
+impl Budget {
+    /// Why the work must stop now, if it must. Called on the polling thread.
+    pub(crate) fn exceeded(&self) -> Option<String> {
+        if let Some(meter) = &self.meter {
+            if meter.stopped.load(Ordering::SeqCst) {
+                return Some("the app is being stopped".into());
+            }
+            if let Some(limit) = self.cpu_limit
+                && meter.used_in_poll() > limit
+            {
+                return Some(LimitExceeded::CpuTime(limit).to_string());
+            }
+        }
+        match self.deadline {
+            Some(deadline) if Instant::now() >= deadline => {
+                Some("the instance reached its wall-clock limit (`--timeout`)".into())
+            }
+            _ => None,
+        }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn unlimited() -> Self {
+        Budget::default()
+    }
+
+    #[cfg(test)]
+    pub(crate) fn until(deadline: Instant) -> Self {
+        Budget {
+            deadline: Some(deadline),
+            ..Budget::default()
+        }
     }
 }
 

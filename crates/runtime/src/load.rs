@@ -163,11 +163,11 @@ impl LoadError {
                     .any(|name| source.to_string().contains(name)) =>
             {
                 "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
-                 variables and key-value stores (`fermyon:spin/variables` and `key-value` \
-                 2.0.0, what the Spin SDKs up to 5.x import, and Spin SDK 7's \
-                 `spin:variables` and `spin:key-value` 3.0.0), not SQLite, Redis, Postgres, \
-                 MySQL, LLM or MQTT; run it with Spin, or keep to those two, `wasi:http` and \
-                 `wasi:cli`"
+                 variables, key-value stores and SQLite (`fermyon:spin/variables`, `key-value` \
+                 and `sqlite` 2.0.0, what the Spin SDKs up to 5.x import, and Spin SDK 7's \
+                 `spin:variables`, `spin:key-value` 3.0.0 and `spin:sqlite` 3.1.0), not Redis, \
+                 Postgres, MySQL, LLM or MQTT; run it with Spin, or keep to those three, \
+                 `wasi:http` and `wasi:cli`"
             }
             LoadError::PreloadWithComponent { .. } => {
                 "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \

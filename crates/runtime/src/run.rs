@@ -313,8 +313,8 @@ pub(crate) struct ComponentHost {
     wasi: WasiCtx,
     /// What `wasi:config/store` answers, and what `wasi:keyvalue` stores start with.
     data: Arc<DataInterfaces>,
-    /// The app's Spin key-value stores.
-    stores: Arc<crate::KeyValueStores>,
+    /// The app's Spin key-value stores and SQLite databases.
+    stores: Arc<crate::SpinStores>,
     /// `wasi:tls`'s context, made when the guest first uses it (most never do).
     tls: Option<wasmtime_wasi_tls::WasiTlsCtx>,
     /// `wasi:nn`'s state, when granted.
@@ -333,7 +333,7 @@ impl ComponentHost {
         stdio: &Stdio,
         guard: Guard,
         max_handles: usize,
-        stores: Arc<crate::KeyValueStores>,
+        stores: Arc<crate::SpinStores>,
     ) -> Self {
         ComponentHost {
             wasi,
@@ -378,6 +378,7 @@ impl ComponentHost {
             data: &self.data,
             stores: &self.stores,
             table: &mut self.table,
+            budget: self.guard.budget(),
         }
     }
 

@@ -103,6 +103,10 @@ impl Inspect {
                 if !stores.is_empty() {
                     println!("Stores:   {} (Spin key-value)", stores.join(", "));
                 }
+                let databases = defaults.spin_databases();
+                if !databases.is_empty() {
+                    println!("Databases: {} (Spin SQLite)", databases.join(", "));
+                }
                 if defaults.app.network != NetworkPolicy::None {
                     println!(
                         "Network:  {} (applies with `--network image`)",

@@ -123,16 +123,16 @@ fn a_wasi_0_3_release_candidate_is_named() {
 #[test]
 fn a_spin_host_api_is_named() {
     let component = command_importing(
-        r#"(import "fermyon:spin/sqlite@2.0.0" (instance
-            (export "close" (func (param "connection" u32)))))"#,
+        r#"(import "fermyon:spin/llm@2.0.0" (instance
+            (export "infer" (func (param "model" string)))))"#,
         "wasi:cli/run@0.2.0",
     );
     run_file("spin.wat", &component, &[])
         .code(125)
-        .stderr_has("`fermyon:spin/sqlite@2.0.0`")
+        .stderr_has("`fermyon:spin/llm@2.0.0`")
         .stderr_has("a Spin host API Skiff does not provide")
-        .stderr_has("`fermyon:spin/variables` and `key-value` 2.0.0")
-        .stderr_has("`spin:variables` and `spin:key-value` 3.0.0")
+        .stderr_has("`fermyon:spin/variables`, `key-value` and `sqlite` 2.0.0")
+        .stderr_has("`spin:sqlite` 3.1.0")
         .stderr_has("run it with Spin");
 }
 

@@ -1191,8 +1191,8 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
 
 /// A Spin component that uses Spin's host APIs (`fermyon:spin@2.0.0`, and Spin SDK 7's
 /// `spin:*@3.0.0`) runs as in Spin: its variables through `variables.get`, the key-value stores
-/// it declares through `key-value`, each shared by all the app's instances and components, any
-/// other store refused.
+/// and SQLite databases it declares through `key-value` and `sqlite`, each shared by all the
+/// app's instances and components, any other refused.
 #[test]
 pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     let registry = Registry::start();
@@ -1211,7 +1211,8 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
                     {"id":"c","trigger_type":"http","trigger_config":{"component":"denied","route":"/denied/..."}},
                     {"id":"d","trigger_type":"http","trigger_config":{"component":"sdk","route":"/sdk/..."}},
                     {"id":"e","trigger_type":"http","trigger_config":{"component":"sdk1","route":"/sdk1/..."}},
-                    {"id":"f","trigger_type":"http","trigger_config":{"component":"sdk7","route":"/sdk7/..."}}],
+                    {"id":"f","trigger_type":"http","trigger_config":{"component":"sdk7","route":"/sdk7/..."}},
+                    {"id":"g","trigger_type":"http","trigger_config":{"component":"nodb","route":"/nodb/..."}}],
         "components":[
             {"id":"kv","source":{"content_type":"application/wasm","digest":"{WASM}"},
              "config":{"greeting":"hello {{ who }}"},"metadata":{"key_value_stores":["default"]}},
@@ -1219,11 +1220,16 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
              "metadata":{"key_value_stores":["default"]}},
             {"id":"denied","source":{"content_type":"application/wasm","digest":"{WASM}"}},
             {"id":"sdk","source":{"content_type":"application/wasm","digest":"{SDK}"},
-             "config":{"greeting":"hi {{ who }}"},"metadata":{"key_value_stores":["default"]}},
+             "config":{"greeting":"hi {{ who }}"},
+             "metadata":{"key_value_stores":["default"],"sqlite_databases":["default"]}},
             {"id":"sdk1","source":{"content_type":"application/wasm","digest":"{SDK1}"},
-             "config":{"greeting":"hey"},"metadata":{"key_value_stores":["default"]}},
+             "config":{"greeting":"hey"},
+             "metadata":{"key_value_stores":["default"],"sqlite_databases":["default"]}},
             {"id":"sdk7","source":{"content_type":"application/wasm","digest":"{SDK7}"},
-             "config":{"greeting":"yo {{ who }}"},"metadata":{"key_value_stores":["default"]}}]}"#
+             "config":{"greeting":"yo {{ who }}"},
+             "metadata":{"key_value_stores":["default"],"sqlite_databases":["default"]}},
+            {"id":"nodb","source":{"content_type":"application/wasm","digest":"{SDK7}"},
+             "metadata":{"key_value_stores":["default"]}}]}"#
         .replace("{SDK}", &skiff_image::digest_of(&sdk))
         .replace("{SDK1}", &skiff_image::digest_of(&sdk_p1))
         .replace("{SDK7}", &skiff_image::digest_of(&sdk7));
@@ -1277,6 +1283,13 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
             (200, "yo world /sdk7/c count=3 keys=1\n".into())
         );
         assert_eq!(get("/kv/default/count"), (200, "3".into()));
+        // Their SQLite database, shared by the app's components whichever SDK wrote them;
+        // none for a component that declares none.
+        assert_eq!(get("/sdk/sql"), (200, "visits=1\n".into()));
+        assert_eq!(get("/sdk7/sql"), (200, "visits=2 rowid=2\n".into()));
+        assert_eq!(get("/sdk1/sql"), (200, "visits=3\n".into()));
+        let (status, body) = get("/nodb/sql");
+        assert_eq!(status, 500, "{body}");
     };
     let server = crate::http::Server::start(&skiff, &[&image]);
     check(&|path| server.url(path));
@@ -1286,7 +1299,7 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         .success()
         .stdout_has(
             "Component: `sdk` (route `/sdk/...`)\nConfig:   greeting=hi world\n\
-             Stores:   default (Spin key-value)\n",
+             Stores:   default (Spin key-value)\nDatabases: default (Spin SQLite)\n",
         );
 
     // In the daemon, and each app its own stores.
@@ -1304,6 +1317,16 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         "",
     );
     assert_eq!(status, 404, "another app read kv's store");
+    let (status, body) = send(
+        reqwest::Method::GET,
+        format!("http://127.0.0.1:{port2}/sdk/sql"),
+        "",
+    );
+    assert_eq!(
+        (status, body.as_str()),
+        (200, "visits=1\n"),
+        "kv2 read kv's database"
+    );
     // Kept in a file, as `spin up` keeps its default store: they survive the daemon's restart
     // and follow the app's new name; removed with the app.
     daemon.restart_after_kill();
@@ -1314,12 +1337,16 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         get("/sdk7/d"),
         (200, "yo world /sdk7/d count=5 keys=2\n".into())
     );
+    assert_eq!(get("/sdk7/sql"), (200, "visits=4 rowid=4\n".into()));
     daemon.run(&["rename", "kv", "kv3"]).success();
+    assert_eq!(get("/sdk/sql"), (200, "visits=5\n".into()));
     daemon.restart_after_kill();
     assert_eq!(get("/kv/default/mine"), (200, "kv's".into()));
+    assert_eq!(get("/sdk/sql"), (200, "visits=6\n".into()));
     daemon.run(&["rm", "-f", "kv3"]).success();
     daemon.run_d("kv3", &["-p", &port, &image]).success();
     assert_eq!(get("/kv/default/mine"), (404, "no mine\n".into()));
+    assert_eq!(get("/sdk/sql"), (200, "visits=1\n".into()));
     drop(daemon);
 
     // Without a Spin app's declarations (a plain component): no store, and variables are
@@ -1372,6 +1399,7 @@ greeting = "hello {{{{ who }}}}"
 [component.sdk]
 source = "out/sdk.wasm"
 key_value_stores = ["default"]
+sqlite_databases = ["default"]
 [component.sdk.variables]
 greeting = "hi {{{{ who }}}}"
 [component.sdk.build]
@@ -1404,6 +1432,7 @@ workdir = "out"
         (200, "hi world /sdk/x count=1\n".into())
     );
     assert_eq!(text(get("/kv/default/count")), (200, "1".into()));
+    assert_eq!(text(get("/sdk/sql")), (200, "visits=1\n".into()));
     drop(server);
     // And in the daemon: `skiff run -d spin.toml`.
     let daemon = crate::daemon::Daemon::start();

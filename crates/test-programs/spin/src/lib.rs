@@ -2,7 +2,8 @@
 //! and a variable): counts its requests in the store `default` (`count`, which every request
 //! reads and writes back one more) and answers `GREETING PATH count=N\n`, GREETING the variable
 //! `greeting` (or the SDK's error, as `Debug`). A store it may not open answers 500 with the
-//! SDK's error.
+//! SDK's error. A path ending in `/sql` is counted in the SQLite database `default` instead
+//! (a row per request in `visits`): `visits=N\n`.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -10,6 +11,18 @@ use spin_sdk::key_value::Store;
 
 #[http_component]
 fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
+    if request.path().ends_with("/sql") {
+        use spin_sdk::sqlite::{Connection, Value};
+        let db = Connection::open_default()?;
+        db.execute("CREATE TABLE IF NOT EXISTS visits (path TEXT)", &[])?;
+        db.execute(
+            "INSERT INTO visits VALUES (?)",
+            &[Value::Text(request.path().to_string())],
+        )?;
+        let counted = db.execute("SELECT count(*) AS n FROM visits", &[])?;
+        let visits: i64 = counted.rows().next().and_then(|r| r.get("n")).unwrap_or(-1);
+        return Ok(Response::new(200, format!("visits={visits}\n")));
+    }
     let store = Store::open_default()?;
     let count = store
         .get("count")?

@@ -1,11 +1,13 @@
 //! Spin's host APIs, for the components of Spin apps (`fermyon:spin@2.0.0`, what the Spin SDKs up
-//! to 5.x import, and its async successors `spin:variables@3.0.0` and `spin:key-value@3.0.0`,
-//! which Spin SDK 7's WASI 0.3 components import): `variables`, the component's Spin variables as its `config` resolved them (the
-//! values `wasi:config/store` answers), and `key-value`, the stores the component declares in
-//! its `key_value_stores`, one set per app, shared by all its instances and components (a fresh
-//! instance per request sees what the last one wrote), within a bound so that no app can take
-//! the host's memory. Held in memory; where a front end gives them a [`StoreFile`] (the
-//! daemon), every change is also written there before it is answered, and they start from it.
+//! to 5.x import, and its async successors `spin:variables@3.0.0`, `spin:key-value@3.0.0` and
+//! `spin:sqlite@3.1.0`, which Spin SDK 7's WASI 0.3 components import): `variables`, the
+//! component's Spin variables as its `config` resolved them (the values `wasi:config/store`
+//! answers); `key-value`, the stores the component declares in its `key_value_stores`, one set
+//! per app, shared by all its instances and components (a fresh instance per request sees what
+//! the last one wrote), within a bound so that no app can take the host's memory, held in
+//! memory and, where a front end gives them a [`StoreFile`] (the daemon), written there before
+//! each change is answered; and `sqlite` ([`sqlite`]), the databases its `sqlite_databases`
+//! declares.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -17,7 +19,10 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit/spin",
         world: "spin-host",
-        with: { "fermyon:spin/key-value.store": super::OpenStore },
+        with: {
+            "fermyon:spin/key-value.store": super::OpenStore,
+            "fermyon:spin/sqlite.connection": super::OpenDatabase,
+        },
     });
 }
 
@@ -26,19 +31,37 @@ mod bindings3 {
     wasmtime::component::bindgen!({
         path: "wit/spin",
         world: "spin3-host",
-        imports: { "spin:key-value/key-value.[method]store.get-keys": trappable },
-        with: { "spin:key-value/key-value.store": super::OpenStore },
+        imports: {
+            "spin:key-value/key-value.[method]store.get-keys": trappable,
+            "spin:sqlite/sqlite.[method]connection.execute-async": trappable,
+        },
+        with: {
+            "spin:key-value/key-value.store": super::OpenStore,
+            "spin:sqlite/sqlite.connection": super::OpenDatabase,
+        },
     });
 }
 
+mod sqlite;
+
 pub(crate) use bindings::SpinHost;
-use bindings::fermyon::spin::{key_value, variables};
+use bindings::fermyon::spin::{key_value, sqlite as sqlite2, variables};
 pub(crate) use bindings3::Spin3Host;
 use bindings3::spin::key_value::key_value as key_value3;
+use bindings3::spin::sqlite::sqlite as sqlite3;
 use bindings3::spin::variables::variables as variables3;
+pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 
 /// What all the stores of one app may hold together: keys and values, bytes.
 pub const MAX_STORE_BYTES: usize = 64 << 20;
+
+/// One app's Spin state, shared by all its instances and components: its key-value stores and
+/// its SQLite databases.
+#[derive(Debug, Default)]
+pub struct SpinStores {
+    pub key_value: KeyValueStores,
+    pub sqlite: SqliteDatabases,
+}
 
 /// One app's Spin key-value stores, by label: shared by all its instances.
 #[derive(Default)]
@@ -106,11 +129,21 @@ pub struct OpenStore {
     label: String,
 }
 
+/// A database an instance opened, and what its last statement left: SQLite keeps these per
+/// connection, and the instances of an app share one.
+pub struct OpenDatabase {
+    label: String,
+    last_insert_rowid: i64,
+    changes: u64,
+}
+
 /// What Spin's interfaces see of an instance.
 pub(crate) struct SpinView<'a> {
     pub(crate) data: &'a DataInterfaces,
-    pub(crate) stores: &'a KeyValueStores,
+    pub(crate) stores: &'a SpinStores,
     pub(crate) table: &'a mut ResourceTable,
+    /// What the guest's SQL may take: its instance's limits.
+    pub(crate) budget: crate::limits::Budget,
 }
 
 pub(crate) struct Spin;
@@ -168,7 +201,7 @@ impl key_value::HostStore for SpinView<'_> {
         key: String,
     ) -> Result<Option<Vec<u8>>, key_value::Error> {
         let label = self.label(&store)?;
-        Ok(self.stores.with(|stores, _| {
+        Ok(self.stores.key_value.with(|stores, _| {
             let entries = stores.by_label.get(&label);
             entries.and_then(|s| s.get(&key).cloned())
         }))
@@ -181,7 +214,7 @@ impl key_value::HostStore for SpinView<'_> {
         value: Vec<u8>,
     ) -> Result<(), key_value::Error> {
         let label = self.label(&store)?;
-        self.stores.with(|stores, file| {
+        self.stores.key_value.with(|stores, file| {
             let Stores { by_label, bytes } = stores;
             let entries = by_label.entry(label.clone()).or_default();
             let freed = entries.get(&key).map_or(0, |old| key.len() + old.len());
@@ -204,7 +237,7 @@ impl key_value::HostStore for SpinView<'_> {
 
     fn delete(&mut self, store: Resource<OpenStore>, key: String) -> Result<(), key_value::Error> {
         let label = self.label(&store)?;
-        self.stores.with(|stores, file| {
+        self.stores.key_value.with(|stores, file| {
             let Stores { by_label, bytes } = stores;
             let Some(entries) = by_label.get_mut(&label).filter(|s| s.contains_key(&key)) else {
                 return Ok(());
@@ -225,7 +258,7 @@ impl key_value::HostStore for SpinView<'_> {
         key: String,
     ) -> Result<bool, key_value::Error> {
         let label = self.label(&store)?;
-        Ok(self.stores.with(|stores, _| {
+        Ok(self.stores.key_value.with(|stores, _| {
             let entries = stores.by_label.get(&label);
             entries.is_some_and(|s| s.contains_key(&key))
         }))
@@ -233,7 +266,7 @@ impl key_value::HostStore for SpinView<'_> {
 
     fn get_keys(&mut self, store: Resource<OpenStore>) -> Result<Vec<String>, key_value::Error> {
         let label = self.label(&store)?;
-        Ok(self.stores.with(|stores, _| {
+        Ok(self.stores.key_value.with(|stores, _| {
             let entries = stores.by_label.get(&label);
             entries
                 .map(|s| s.keys().cloned().collect())
@@ -361,6 +394,224 @@ impl<T> key_value3::HostStoreWithStore<T> for Spin {
     }
 }
 
+// Spin's SQLite: `fermyon:spin/sqlite@2.0.0`, and `spin:sqlite@3.1.0` (whose async functions
+// are the same calls; a statement never waits on anything but the app's database).
+
+/// The conversions between a Spin `value` and SQLite's, for both versions of the interface.
+macro_rules! sql_values {
+    ($version:ident) => {
+        impl From<$version::Value> for rusqlite::types::Value {
+            fn from(value: $version::Value) -> Self {
+                match value {
+                    $version::Value::Integer(i) => Self::Integer(i),
+                    $version::Value::Real(f) => Self::Real(f),
+                    $version::Value::Text(s) => Self::Text(s),
+                    $version::Value::Blob(b) => Self::Blob(b),
+                    $version::Value::Null => Self::Null,
+                }
+            }
+        }
+
+        impl From<rusqlite::types::Value> for $version::Value {
+            fn from(value: rusqlite::types::Value) -> Self {
+                match value {
+                    rusqlite::types::Value::Integer(i) => Self::Integer(i),
+                    rusqlite::types::Value::Real(f) => Self::Real(f),
+                    rusqlite::types::Value::Text(s) => Self::Text(s),
+                    rusqlite::types::Value::Blob(b) => Self::Blob(b),
+                    rusqlite::types::Value::Null => Self::Null,
+                }
+            }
+        }
+
+        impl From<sqlite::SqlError> for $version::Error {
+            fn from(error: sqlite::SqlError) -> Self {
+                match error {
+                    sqlite::SqlError::AccessDenied => Self::AccessDenied,
+                    sqlite::SqlError::DatabaseFull => Self::DatabaseFull,
+                    sqlite::SqlError::Io(message) => Self::Io(message),
+                }
+            }
+        }
+    };
+}
+
+sql_values!(sqlite2);
+sql_values!(sqlite3);
+
+impl SpinView<'_> {
+    fn open_database(&mut self, label: String) -> Result<Resource<OpenDatabase>, sqlite::SqlError> {
+        if !self.data.spin_databases.contains(&label) {
+            return Err(sqlite::SqlError::AccessDenied);
+        }
+        self.table
+            .push(OpenDatabase {
+                label,
+                last_insert_rowid: 0,
+                changes: 0,
+            })
+            .map_err(|e| sqlite::SqlError::Io(e.to_string()))
+    }
+
+    /// Runs one statement on the database `connection` opened, and keeps what it left.
+    fn execute_on(
+        &mut self,
+        connection: &Resource<OpenDatabase>,
+        statement: String,
+        parameters: Vec<rusqlite::types::Value>,
+    ) -> Result<sqlite::Outcome, sqlite::SqlError> {
+        let label = self
+            .table
+            .get(connection)
+            .map_err(|e| sqlite::SqlError::Io(e.to_string()))?
+            .label
+            .clone();
+        let outcome = self
+            .stores
+            .sqlite
+            .execute(&label, &statement, parameters, &self.budget)?;
+        if let Ok(open) = self.table.get_mut(connection) {
+            open.last_insert_rowid = outcome.last_insert_rowid;
+            open.changes = outcome.changes;
+        }
+        Ok(outcome)
+    }
+
+    fn connection(&self, connection: &Resource<OpenDatabase>) -> (i64, u64) {
+        self.table
+            .get(connection)
+            .map_or((0, 0), |open| (open.last_insert_rowid, open.changes))
+    }
+}
+
+impl sqlite2::Host for SpinView<'_> {}
+
+impl sqlite2::HostConnection for SpinView<'_> {
+    fn open(&mut self, database: String) -> Result<Resource<OpenDatabase>, sqlite2::Error> {
+        Ok(self.open_database(database)?)
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<OpenDatabase>,
+        statement: String,
+        parameters: Vec<sqlite2::Value>,
+    ) -> Result<sqlite2::QueryResult, sqlite2::Error> {
+        let parameters = parameters.into_iter().map(Into::into).collect();
+        let outcome = self.execute_on(&connection, statement, parameters)?;
+        Ok(sqlite2::QueryResult {
+            columns: outcome.columns,
+            rows: outcome
+                .rows
+                .into_iter()
+                .map(|values| sqlite2::RowResult {
+                    values: values.into_iter().map(Into::into).collect(),
+                })
+                .collect(),
+        })
+    }
+
+    fn drop(&mut self, connection: Resource<OpenDatabase>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl sqlite3::Host for SpinView<'_> {}
+
+impl sqlite3::HostConnection for SpinView<'_> {
+    fn open(&mut self, database: String) -> Result<Resource<OpenDatabase>, sqlite3::Error> {
+        Ok(self.open_database(database)?)
+    }
+
+    fn execute(
+        &mut self,
+        connection: Resource<OpenDatabase>,
+        statement: String,
+        parameters: Vec<sqlite3::Value>,
+    ) -> Result<sqlite3::QueryResult, sqlite3::Error> {
+        let parameters = parameters.into_iter().map(Into::into).collect();
+        let outcome = self.execute_on(&connection, statement, parameters)?;
+        Ok(sqlite3::QueryResult {
+            columns: outcome.columns,
+            rows: rows3(outcome.rows),
+        })
+    }
+
+    fn last_insert_rowid(&mut self, connection: Resource<OpenDatabase>) -> i64 {
+        self.connection(&connection).0
+    }
+
+    fn changes(&mut self, connection: Resource<OpenDatabase>) -> u64 {
+        self.connection(&connection).1
+    }
+
+    fn drop(&mut self, connection: Resource<OpenDatabase>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+fn rows3(rows: Vec<Vec<rusqlite::types::Value>>) -> Vec<sqlite3::RowResult> {
+    rows.into_iter()
+        .map(|values| sqlite3::RowResult {
+            values: values.into_iter().map(Into::into).collect(),
+        })
+        .collect()
+}
+
+impl<T> sqlite3::HostConnectionWithStore<T> for Spin {
+    async fn open_async(
+        accessor: &Accessor<T, Self>,
+        database: String,
+    ) -> Result<Resource<OpenDatabase>, sqlite3::Error> {
+        accessor.with(|mut access| Ok(access.get().open_database(database)?))
+    }
+
+    async fn execute_async(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<OpenDatabase>,
+        statement: String,
+        parameters: Vec<sqlite3::Value>,
+    ) -> wasmtime::Result<
+        Result<
+            (
+                Vec<String>,
+                StreamReader<sqlite3::RowResult>,
+                FutureReader<Result<(), sqlite3::Error>>,
+            ),
+            sqlite3::Error,
+        >,
+    > {
+        let parameters = parameters.into_iter().map(Into::into).collect();
+        accessor.with(|mut access| {
+            let outcome = match access.get().execute_on(&connection, statement, parameters) {
+                Ok(outcome) => outcome,
+                Err(e) => return Ok(Err(e.into())),
+            };
+            Ok(Ok((
+                outcome.columns,
+                StreamReader::new(&mut access, rows3(outcome.rows))?,
+                FutureReader::new(&mut access, async { wasmtime::error::Ok(Ok(())) })?,
+            )))
+        })
+    }
+
+    async fn last_insert_rowid_async(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<OpenDatabase>,
+    ) -> i64 {
+        accessor.with(|mut access| access.get().connection(&connection).0)
+    }
+
+    async fn changes_async(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<OpenDatabase>,
+    ) -> u64 {
+        accessor.with(|mut access| access.get().connection(&connection).1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::key_value::{Error, HostStore as _};
@@ -374,12 +625,13 @@ mod tests {
             spin_stores: vec!["default".into()],
             ..Default::default()
         };
-        let stores = KeyValueStores::default();
+        let stores = SpinStores::default();
         let mut table = ResourceTable::new();
         let mut view = SpinView {
             data: &data,
             stores: &stores,
             table: &mut table,
+            budget: Default::default(),
         };
         assert!(matches!(
             view.open("other".into()),
