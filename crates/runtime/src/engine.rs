@@ -831,12 +831,20 @@ impl Engines {
                     ComponentHost::spin,
                 )
                 .expect("fermyon:spin links beside WASI 0.2");
+                // SDK 7's interfaces where WASI 0.3 is; elsewhere SDK 5's `sqlite3` (their
+                // `spin:sqlite` versions are one package: a linker holds one of them).
                 if self.concurrent {
                     crate::spin::Spin3Host::add_to_linker::<_, crate::spin::Spin>(
                         &mut linker,
                         ComponentHost::spin,
                     )
                     .expect("spin:*@3.0.0 links beside WASI 0.3");
+                } else {
+                    crate::spin::SpinSqlite3Host::add_to_linker::<_, crate::spin::Spin>(
+                        &mut linker,
+                        ComponentHost::spin,
+                    )
+                    .expect("spin:sqlite@3.0.0 links beside WASI 0.2");
                 }
             }
             linker

@@ -164,8 +164,9 @@ impl LoadError {
             {
                 "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
                  variables, key-value stores and SQLite (`fermyon:spin/variables`, `key-value` \
-                 and `sqlite` 2.0.0, what the Spin SDKs up to 5.x import, and Spin SDK 7's \
-                 `spin:variables`, `spin:key-value` 3.0.0 and `spin:sqlite` 3.1.0), not Redis, \
+                 and `sqlite` 2.0.0, what the Spin SDKs up to 5.x import, SDK 5's `spin:sqlite` \
+                 3.0.0, and Spin SDK 7's `spin:variables`, `spin:key-value` 3.0.0 and \
+                 `spin:sqlite` 3.1.0), not Redis, \
                  Postgres, MySQL, LLM or MQTT; run it with Spin, or keep to those three, \
                  `wasi:http` and `wasi:cli`"
             }

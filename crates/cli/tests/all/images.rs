@@ -1288,6 +1288,9 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         assert_eq!(get("/sdk/sql"), (200, "visits=1\n".into()));
         assert_eq!(get("/sdk7/sql"), (200, "visits=2 rowid=2\n".into()));
         assert_eq!(get("/sdk1/sql"), (200, "visits=3\n".into()));
+        // SDK 5's newer `sqlite3` module (`spin:sqlite@3.0.0`), as a component and as a module.
+        assert_eq!(get("/sdk/sql3"), (200, "visits=4 rowid=4\n".into()));
+        assert_eq!(get("/sdk1/sql3"), (200, "visits=5 rowid=5\n".into()));
         let (status, body) = get("/nodb/sql");
         assert_eq!(status, 500, "{body}");
     };
@@ -1337,12 +1340,12 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         get("/sdk7/d"),
         (200, "yo world /sdk7/d count=5 keys=2\n".into())
     );
-    assert_eq!(get("/sdk7/sql"), (200, "visits=4 rowid=4\n".into()));
+    assert_eq!(get("/sdk7/sql"), (200, "visits=6 rowid=6\n".into()));
     daemon.run(&["rename", "kv", "kv3"]).success();
-    assert_eq!(get("/sdk/sql"), (200, "visits=5\n".into()));
+    assert_eq!(get("/sdk/sql"), (200, "visits=7\n".into()));
     daemon.restart_after_kill();
     assert_eq!(get("/kv/default/mine"), (200, "kv's".into()));
-    assert_eq!(get("/sdk/sql"), (200, "visits=6\n".into()));
+    assert_eq!(get("/sdk/sql"), (200, "visits=8\n".into()));
     daemon.run(&["rm", "-f", "kv3"]).success();
     daemon.run_d("kv3", &["-p", &port, &image]).success();
     assert_eq!(get("/kv/default/mine"), (404, "no mine\n".into()));

@@ -44,11 +44,22 @@ mod bindings3 {
 
 mod sqlite;
 
+/// Spin SDK 5's `sqlite3` module, where WASI 0.3 is not linked.
+mod bindings_sqlite30 {
+    wasmtime::component::bindgen!({
+        path: "wit/spin",
+        world: "spin-sqlite3-host",
+        with: { "spin:sqlite/sqlite.connection": super::OpenDatabase },
+    });
+}
+
 pub(crate) use bindings::SpinHost;
 use bindings::fermyon::spin::{key_value, sqlite as sqlite2, variables};
+pub(crate) use bindings_sqlite30::SpinSqlite3Host;
+use bindings_sqlite30::spin::sqlite3_0_0::sqlite as sqlite30;
 pub(crate) use bindings3::Spin3Host;
 use bindings3::spin::key_value::key_value as key_value3;
-use bindings3::spin::sqlite::sqlite as sqlite3;
+use bindings3::spin::sqlite3_1_0::sqlite as sqlite3;
 use bindings3::spin::variables::variables as variables3;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 
@@ -394,11 +405,13 @@ impl<T> key_value3::HostStoreWithStore<T> for Spin {
     }
 }
 
-// Spin's SQLite: `fermyon:spin/sqlite@2.0.0`, and `spin:sqlite@3.1.0` (whose async functions
-// are the same calls; a statement never waits on anything but the app's database).
+// Spin's SQLite: `fermyon:spin/sqlite@2.0.0`, `spin:sqlite@3.0.0` and `spin:sqlite@3.1.0`
+// (whose async functions are the same calls; a statement never waits on anything but the app's
+// database).
 
-/// The conversions between a Spin `value` and SQLite's, for both versions of the interface.
-macro_rules! sql_values {
+/// The conversions between Spin's `value`, `error` and `query-result` and SQLite's, for each
+/// version of the interface.
+macro_rules! sql_types {
     ($version:ident) => {
         impl From<$version::Value> for rusqlite::types::Value {
             fn from(value: $version::Value) -> Self {
@@ -433,11 +446,69 @@ macro_rules! sql_values {
                 }
             }
         }
+
+        impl From<sqlite::Outcome> for $version::QueryResult {
+            fn from(outcome: sqlite::Outcome) -> Self {
+                let rows = outcome.rows.into_iter().map(|values| $version::RowResult {
+                    values: values.into_iter().map(Into::into).collect(),
+                });
+                Self {
+                    columns: outcome.columns,
+                    rows: rows.collect(),
+                }
+            }
+        }
+
+        impl $version::Host for SpinView<'_> {}
     };
 }
 
-sql_values!(sqlite2);
-sql_values!(sqlite3);
+/// A version's `connection`: `open`, `execute` and `drop`, and for 3.x `last-insert-rowid` and
+/// `changes`.
+macro_rules! sql_connection {
+    ($version:ident $(, $last_insert_rowid:ident, $changes:ident)?) => {
+        impl $version::HostConnection for SpinView<'_> {
+            fn open(
+                &mut self,
+                database: String,
+            ) -> Result<Resource<OpenDatabase>, $version::Error> {
+                Ok(self.open_database(database)?)
+            }
+
+            fn execute(
+                &mut self,
+                connection: Resource<OpenDatabase>,
+                statement: String,
+                parameters: Vec<$version::Value>,
+            ) -> Result<$version::QueryResult, $version::Error> {
+                let parameters = parameters.into_iter().map(Into::into).collect();
+                Ok(self.execute_on(&connection, statement, parameters)?.into())
+            }
+
+            $(
+                fn $last_insert_rowid(&mut self, connection: Resource<OpenDatabase>) -> i64 {
+                    self.connection(&connection).0
+                }
+
+                fn $changes(&mut self, connection: Resource<OpenDatabase>) -> u64 {
+                    self.connection(&connection).1
+                }
+            )?
+
+            fn drop(&mut self, connection: Resource<OpenDatabase>) -> wasmtime::Result<()> {
+                self.table.delete(connection)?;
+                Ok(())
+            }
+        }
+    };
+}
+
+sql_types!(sqlite2);
+sql_types!(sqlite30);
+sql_types!(sqlite3);
+sql_connection!(sqlite2);
+sql_connection!(sqlite30, last_insert_rowid, changes);
+sql_connection!(sqlite3, last_insert_rowid, changes);
 
 impl SpinView<'_> {
     fn open_database(&mut self, label: String) -> Result<Resource<OpenDatabase>, sqlite::SqlError> {
@@ -477,87 +548,12 @@ impl SpinView<'_> {
         Ok(outcome)
     }
 
+    /// What the connection's last statement left: its last inserted row id and changed rows.
     fn connection(&self, connection: &Resource<OpenDatabase>) -> (i64, u64) {
         self.table
             .get(connection)
             .map_or((0, 0), |open| (open.last_insert_rowid, open.changes))
     }
-}
-
-impl sqlite2::Host for SpinView<'_> {}
-
-impl sqlite2::HostConnection for SpinView<'_> {
-    fn open(&mut self, database: String) -> Result<Resource<OpenDatabase>, sqlite2::Error> {
-        Ok(self.open_database(database)?)
-    }
-
-    fn execute(
-        &mut self,
-        connection: Resource<OpenDatabase>,
-        statement: String,
-        parameters: Vec<sqlite2::Value>,
-    ) -> Result<sqlite2::QueryResult, sqlite2::Error> {
-        let parameters = parameters.into_iter().map(Into::into).collect();
-        let outcome = self.execute_on(&connection, statement, parameters)?;
-        Ok(sqlite2::QueryResult {
-            columns: outcome.columns,
-            rows: outcome
-                .rows
-                .into_iter()
-                .map(|values| sqlite2::RowResult {
-                    values: values.into_iter().map(Into::into).collect(),
-                })
-                .collect(),
-        })
-    }
-
-    fn drop(&mut self, connection: Resource<OpenDatabase>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
-        Ok(())
-    }
-}
-
-impl sqlite3::Host for SpinView<'_> {}
-
-impl sqlite3::HostConnection for SpinView<'_> {
-    fn open(&mut self, database: String) -> Result<Resource<OpenDatabase>, sqlite3::Error> {
-        Ok(self.open_database(database)?)
-    }
-
-    fn execute(
-        &mut self,
-        connection: Resource<OpenDatabase>,
-        statement: String,
-        parameters: Vec<sqlite3::Value>,
-    ) -> Result<sqlite3::QueryResult, sqlite3::Error> {
-        let parameters = parameters.into_iter().map(Into::into).collect();
-        let outcome = self.execute_on(&connection, statement, parameters)?;
-        Ok(sqlite3::QueryResult {
-            columns: outcome.columns,
-            rows: rows3(outcome.rows),
-        })
-    }
-
-    fn last_insert_rowid(&mut self, connection: Resource<OpenDatabase>) -> i64 {
-        self.connection(&connection).0
-    }
-
-    fn changes(&mut self, connection: Resource<OpenDatabase>) -> u64 {
-        self.connection(&connection).1
-    }
-
-    fn drop(&mut self, connection: Resource<OpenDatabase>) -> wasmtime::Result<()> {
-        self.table.delete(connection)?;
-        Ok(())
-    }
-}
-
-fn rows3(rows: Vec<Vec<rusqlite::types::Value>>) -> Vec<sqlite3::RowResult> {
-    rows.into_iter()
-        .map(|values| sqlite3::RowResult {
-            values: values.into_iter().map(Into::into).collect(),
-        })
-        .collect()
 }
 
 impl<T> sqlite3::HostConnectionWithStore<T> for Spin {
@@ -589,9 +585,10 @@ impl<T> sqlite3::HostConnectionWithStore<T> for Spin {
                 Ok(outcome) => outcome,
                 Err(e) => return Ok(Err(e.into())),
             };
+            let result = sqlite3::QueryResult::from(outcome);
             Ok(Ok((
-                outcome.columns,
-                StreamReader::new(&mut access, rows3(outcome.rows))?,
+                result.columns,
+                StreamReader::new(&mut access, result.rows)?,
                 FutureReader::new(&mut access, async { wasmtime::error::Ok(Ok(())) })?,
             )))
         })

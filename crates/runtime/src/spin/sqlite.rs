@@ -1,5 +1,5 @@
-//! Spin's SQLite host API: `fermyon:spin/sqlite@2.0.0` (the Spin SDKs up to 5.x) and
-//! `spin:sqlite@3.1.0` (Spin SDK 7). A
+//! Spin's SQLite host API: `fermyon:spin/sqlite@2.0.0` and `spin:sqlite@3.0.0` (the Spin SDKs
+//! up to 5.x) and `spin:sqlite@3.1.0` (Spin SDK 7). A
 //! component opens the databases its `sqlite_databases` names; each is one SQLite database per
 //! app, shared by all its instances and components, in memory or, where a front end gives a
 //! directory (the daemon), a file `LABEL.db` there that outlives the app's and the daemon's

@@ -3,7 +3,8 @@
 //! reads and writes back one more) and answers `GREETING PATH count=N\n`, GREETING the variable
 //! `greeting` (or the SDK's error, as `Debug`). A store it may not open answers 500 with the
 //! SDK's error. A path ending in `/sql` is counted in the SQLite database `default` instead
-//! (a row per request in `visits`): `visits=N\n`.
+//! (a row per request in `visits`): `visits=N\n`; one ending in `/sql3` the same through the
+//! SDK's newer `sqlite3` module, and the row id of its insert: `visits=N rowid=R\n`.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -22,6 +23,19 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let counted = db.execute("SELECT count(*) AS n FROM visits", &[])?;
         let visits: i64 = counted.rows().next().and_then(|r| r.get("n")).unwrap_or(-1);
         return Ok(Response::new(200, format!("visits={visits}\n")));
+    }
+    if request.path().ends_with("/sql3") {
+        use spin_sdk::sqlite3::{Connection, Value};
+        let db = Connection::open_default()?;
+        db.execute("CREATE TABLE IF NOT EXISTS visits (path TEXT)", &[])?;
+        db.execute(
+            "INSERT INTO visits VALUES (?)",
+            &[Value::Text(request.path().to_string())],
+        )?;
+        let rowid = db.last_insert_rowid();
+        let counted = db.execute("SELECT count(*) AS n FROM visits", &[])?;
+        let visits: i64 = counted.rows().next().and_then(|r| r.get("n")).unwrap_or(-1);
+        return Ok(Response::new(200, format!("visits={visits} rowid={rowid}\n")));
     }
     let store = Store::open_default()?;
     let count = store
