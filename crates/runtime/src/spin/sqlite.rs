@@ -12,8 +12,8 @@
 //! - nothing of the host but the database: `ATTACH`, `VACUUM INTO` and every `PRAGMA` that
 //!   changes how or where SQLite stores data are refused (its authorizer), and extensions are
 //!   never loaded;
-//! - bounded: [`MAX_DATABASE_BYTES`] per database, [`MAX_VALUE_BYTES`] per value and
-//!   [`MAX_RESULT_BYTES`] per result held in the host.
+//! - bounded: [`MAX_DATABASES`] per app, [`MAX_DATABASE_BYTES`] each, [`MAX_VALUE_BYTES`] per
+//!   value and [`MAX_RESULT_BYTES`] per result held in the host.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -27,6 +27,9 @@ use crate::limits::Budget;
 
 /// What one database may hold: pages, as SQLite counts them (`max_page_count`).
 pub const MAX_DATABASE_BYTES: u64 = 64 << 20;
+/// How many databases one app may have (Spin apps use one or two): each is a file and its
+/// WAL open in the daemon, or up to [`MAX_DATABASE_BYTES`] of memory elsewhere.
+pub const MAX_DATABASES: usize = 4;
 /// The longest string or blob a statement may make (SQLite's own default is a gigabyte).
 pub const MAX_VALUE_BYTES: usize = 16 << 20;
 /// What the rows of one result may hold together in the host before they reach the guest.
@@ -83,6 +86,13 @@ impl SqliteDatabases {
     /// mode SQLite keeps its files open, so they go on working when `skiff rename` moves the
     /// directory. Blocking.
     pub fn in_dir(dir: PathBuf, labels: &[String]) -> Result<Self, String> {
+        if labels.len() > MAX_DATABASES {
+            return Err(format!(
+                "the app declares {} SQLite databases (`sqlite_databases`); an app may have at \
+                 most {MAX_DATABASES}",
+                labels.len()
+            ));
+        }
         let databases = SqliteDatabases {
             dir: Mutex::new(Some(dir)),
             open: Mutex::default(),
@@ -101,6 +111,11 @@ impl SqliteDatabases {
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         if let Some(db) = open.get(label) {
             return Ok(db.clone());
+        }
+        if open.len() >= MAX_DATABASES {
+            return Err(SqlError::Io(format!(
+                "an app may have at most {MAX_DATABASES} SQLite databases"
+            )));
         }
         let dir = self.dir.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut connection = match dir {
@@ -324,9 +339,21 @@ mod tests {
         assert_eq!(page_count.rows.len(), 1);
     }
 
-    /// What a database and a result may hold is bounded.
+    /// What a database and a result may hold is bounded, and so is how many databases an app
+    /// may have.
     #[test]
     fn a_database_and_a_result_are_bounded() {
+        let many = SqliteDatabases::default();
+        for i in 0..MAX_DATABASES {
+            let label = format!("db{i}");
+            many.execute(&label, "SELECT 1", Vec::new(), &Budget::unlimited())
+                .unwrap();
+        }
+        let one_more = many.execute("more", "SELECT 1", Vec::new(), &Budget::unlimited());
+        assert!(matches!(one_more, Err(SqlError::Io(m)) if m.contains("at most")));
+        let labels: Vec<String> = (0..=MAX_DATABASES).map(|i| format!("db{i}")).collect();
+        let dir = tempfile::tempdir().unwrap();
+        assert!(SqliteDatabases::in_dir(dir.path().join("app"), &labels).is_err());
         let db = SqliteDatabases::default();
         run_on(&db, "CREATE TABLE t (x)").unwrap();
         let huge = run_on(&db, "SELECT zeroblob(100000000)");
