@@ -31,6 +31,7 @@ use self::the_memory_limit_is_per_instance as p2_http_memory;
 use crate::health::a_failing_check_is_unhealthy_after_its_retries_with_the_reason as p2_http_ready_after;
 use crate::images::spin_apps_run_with_their_files_env_and_variables as p2_http_spin_headers;
 use crate::images::spin_apps_use_spins_variables_and_key_value_stores as p2_http_spin_kv;
+use crate::images::spin_sqlite_is_confined_to_the_apps_database_and_its_limits as p2_http_spin_sql;
 use crate::links::a_front_an_api_and_a_tcp_service_in_one_project as p2_http_kv;
 use crate::links::linked_apps_call_each_other_in_process as p2_http_caller;
 use crate::tenants::hostile_tenants_in_one_daemon as p2_http_trap;

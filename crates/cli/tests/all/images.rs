@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
-    SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK7_HTTP,
+    P2_HTTP_SPIN_SQL, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK7_HTTP,
 };
 
 use crate::registry::{Registry, Response};
@@ -1361,6 +1361,99 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
         send(reqwest::Method::GET, server.url("/var/who"), ""),
         (200, "who=you\n".into())
     );
+}
+
+/// Spin's SQLite runs the guest's SQL in the host, so it is held to what its Wasm is held to:
+/// the app's own database and nothing else of the host, and the instance's `--timeout`.
+#[test]
+pub(crate) fn spin_sqlite_is_confined_to_the_apps_database_and_its_limits() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::copy(P2_HTTP_SPIN_SQL, app.join("sql.wasm")).unwrap();
+    std::fs::write(
+        app.join("spin.toml"),
+        r#"spin_manifest_version = 2
+[application]
+name = "ledger"
+version = "1.0.0"
+[[trigger.http]]
+route = "/..."
+component = "sql"
+[component.sql]
+source = "sql.wasm"
+sqlite_databases = ["default"]
+"#,
+    )
+    .unwrap();
+    let manifest = app.join("spin.toml");
+    let manifest = manifest.to_str().unwrap();
+    let daemon = crate::daemon::Daemon::start();
+    let (port, port2) = (crate::support::free_port(), crate::support::free_port());
+    let (port, port2) = (port.to_string(), port2.to_string());
+    daemon
+        .run_d("ledger", &["-p", &port, "--timeout", "2s", manifest])
+        .success();
+    daemon.run_d("ledger2", &["-p", &port2, manifest]).success();
+    let client = reqwest::blocking::Client::new();
+    let sql = |port: &str, label: &str, statement: &str| {
+        let response = client
+            .post(format!("http://127.0.0.1:{port}/sql/{label}"))
+            .body(statement.to_string())
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    assert_eq!(
+        sql(&port, "default", "CREATE TABLE t (x)"),
+        (200, "".into())
+    );
+    assert_eq!(
+        sql(
+            &port,
+            "default",
+            "INSERT INTO t VALUES (1), ('two') RETURNING x"
+        ),
+        (200, "1\ntwo\n".into())
+    );
+    // Nothing of the host: no other database file, no change to how or where it is stored.
+    let outside = dir.path().join("outside.db");
+    for statement in [
+        format!("ATTACH DATABASE '{}' AS o", outside.display()),
+        format!("VACUUM INTO '{}'", outside.display()),
+        "PRAGMA journal_mode = off".to_string(),
+        "PRAGMA max_page_count = 4000000000".to_string(),
+    ] {
+        let (status, body) = sql(&port, "default", &statement);
+        assert_eq!(status, 500, "`{statement}` answered {body}");
+    }
+    assert!(!outside.exists(), "the guest wrote a file of the host");
+    // Only the databases it declares.
+    assert_eq!(
+        sql(&port, "other", "SELECT 1"),
+        (403, "AccessDenied\n".into())
+    );
+    // A statement that would never end ends with its instance, at `--timeout`.
+    let started = std::time::Instant::now();
+    let (status, body) = sql(
+        &port,
+        "default",
+        "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x + 1 FROM c) SELECT count(*) FROM c",
+    );
+    assert!(status == 500 || status == 504, "{status} {body}");
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(30),
+        "the statement ran on for {:?}",
+        started.elapsed()
+    );
+    // The app and its database go on; another app of the same image has a database of its own.
+    assert_eq!(
+        sql(&port, "default", "SELECT count(*) FROM t"),
+        (200, "2\n".into())
+    );
+    let (status, body) = sql(&port2, "default", "SELECT count(*) FROM t");
+    assert_eq!(status, 500, "ledger2 read ledger's table: {body}");
+    assert!(body.contains("no such table"), "{body}");
 }
 
 /// `skiff build` of a Spin app's directory: its `spin.toml` built (each component's build
