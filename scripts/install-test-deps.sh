@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth; containerd 1.7 and 2.x for the shim, with what the shim needs to build;
+# for the one with auth; a Redis server; containerd 1.7 and 2.x for the shim, with what the shim needs to build;
 # OpenVINO's runtime for wasi-nn), and the
 # guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build
 # the C and C++ guest test programs.
@@ -13,7 +13,10 @@ rustup target add wasm32-wasip1 wasm32-wasip2
 # protobuf-compiler and libseccomp-dev: to build the containerd shim's deps (runwasi's shimkit).
 # chromium and chromium-driver: the dashboard's tests in a real headless browser
 # (crates/cli/tests/all/dashboard.rs) and benches/dashboard.sh.
-packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev chromium chromium-driver)
+# redis-server: the Redis server Spin apps' outbound Redis reaches in the tests (each starts its
+# own on a free port; the package's own service is not used).
+packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev chromium chromium-driver
+  redis-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

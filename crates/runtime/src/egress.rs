@@ -56,6 +56,7 @@ pub enum PeerCall {
 }
 
 /// The hooks of every component instance: outgoing HTTP passes the same egress rule as sockets.
+#[derive(Default)]
 pub(crate) struct Egress {
     pub(crate) rule: Arc<EgressRule>,
     /// Where a denial is reported besides Skiff's own log: the app's stderr log (daemon).
@@ -65,6 +66,66 @@ pub(crate) struct Egress {
     /// `wasmtime run` sets them for every body the guest writes (requests and responses).
     pub(crate) body_chunks: Option<usize>,
     pub(crate) body_chunk_size: Option<usize>,
+}
+
+impl Egress {
+    /// What a host API that connects on the guest's behalf (Spin's Redis) connects with.
+    pub(crate) fn connector(&self) -> Connector {
+        Connector {
+            rule: self.rule.clone(),
+            report: self.report.clone(),
+        }
+    }
+}
+
+/// TCP connections a host API makes for a guest, under the app's network grants exactly as its
+/// outgoing HTTP: the name resolved once, every address checked, a denial logged naming the
+/// grant to add.
+#[derive(Clone)]
+pub(crate) struct Connector {
+    rule: Arc<EgressRule>,
+    report: Option<Arc<dyn OutputSink>>,
+}
+
+impl Connector {
+    /// A connection to `host:port` (`what` names it in a denial), within `timeout`.
+    pub(crate) async fn connect(
+        &self,
+        what: &str,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<TcpStream, String> {
+        let addrs = match checked_addresses(&self.rule, host, port, timeout).await {
+            Ok(addrs) => addrs,
+            Err(Refusal::Denied(denial)) => {
+                let destination = Endpoint {
+                    host: host.to_string(),
+                    port,
+                };
+                let message = format!("blocked {what} connection to {destination}: {denial}");
+                tracing::warn!("{message}");
+                if let Some(report) = &self.report {
+                    report.write(format!("skiff: {message}\n").as_bytes());
+                }
+                return Err(message);
+            }
+            Err(Refusal::Failed(error)) => return Err(format!("{host}:{port}: {error}")),
+        };
+        let connect = async {
+            let mut last = None;
+            for addr in &addrs {
+                match TcpStream::connect(addr).await {
+                    Ok(stream) => return Ok(stream),
+                    Err(e) => last = Some(format!("{addr}: {e}")),
+                }
+            }
+            Err(last.unwrap_or_else(|| format!("{host}:{port}: no address")))
+        };
+        tokio::time::timeout(timeout, connect)
+            .await
+            .map_err(|_| format!("{host}:{port}: no connection within {timeout:?}"))?
+    }
 }
 
 impl WasiHttpHooks for Egress {

@@ -563,6 +563,7 @@ impl ComponentExtras {
                 "spin:variables/",
                 "spin:key-value/",
                 "spin:sqlite/",
+                "spin:redis/",
             ]
             .iter()
             .any(|family| name.starts_with(family));

@@ -163,12 +163,12 @@ impl LoadError {
                     .any(|name| source.to_string().contains(name)) =>
             {
                 "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
-                 variables, key-value stores and SQLite (`fermyon:spin/variables`, `key-value` \
-                 and `sqlite` 2.0.0, what the Spin SDKs up to 5.x import, SDK 5's `spin:sqlite` \
-                 3.0.0, and Spin SDK 7's `spin:variables`, `spin:key-value` 3.0.0 and \
-                 `spin:sqlite` 3.1.0), not Redis, \
-                 Postgres, MySQL, LLM or MQTT; run it with Spin, or keep to those three, \
-                 `wasi:http` and `wasi:cli`"
+                 variables, key-value stores, SQLite and outbound Redis \
+                 (`fermyon:spin/variables`, `key-value`, `sqlite` and `redis` 2.0.0, what the \
+                 Spin SDKs up to 5.x import, SDK 5's `spin:sqlite` 3.0.0, and Spin SDK 7's \
+                 `spin:variables`, `spin:key-value`, `spin:redis` 3.0.0 and `spin:sqlite` \
+                 3.1.0), not Postgres, MySQL, LLM or MQTT; run it with Spin, or keep to those \
+                 four, `wasi:http` and `wasi:cli`"
             }
             LoadError::PreloadWithComponent { .. } => {
                 "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \

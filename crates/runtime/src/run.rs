@@ -379,6 +379,7 @@ impl ComponentHost {
             stores: &self.stores,
             table: &mut self.table,
             budget: self.guard.budget(),
+            egress: &self.egress,
         }
     }
 

@@ -131,7 +131,7 @@ fn a_spin_host_api_is_named() {
         .code(125)
         .stderr_has("`fermyon:spin/llm@2.0.0`")
         .stderr_has("a Spin host API Skiff does not provide")
-        .stderr_has("`fermyon:spin/variables`, `key-value` and `sqlite` 2.0.0")
+        .stderr_has("`fermyon:spin/variables`, `key-value`, `sqlite` and `redis` 2.0.0")
         .stderr_has("`spin:sqlite` 3.1.0")
         .stderr_has("run it with Spin");
 }

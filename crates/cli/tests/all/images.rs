@@ -1363,6 +1363,114 @@ pub(crate) fn spin_apps_use_spins_variables_and_key_value_stores() {
     );
 }
 
+/// A Redis server of the test's own, on a free loopback port, stopped when dropped.
+struct RedisServer {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl RedisServer {
+    fn start() -> RedisServer {
+        let port = crate::support::free_port();
+        let child = std::process::Command::new("redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("redis-server (Debian's redis-server; scripts/install-test-deps.sh)");
+        let server = RedisServer { child, port };
+        for _ in 0..100 {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        panic!("redis-server did not listen on {port}");
+    }
+}
+
+impl Drop for RedisServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Spin's outbound Redis: a component reaches the Redis server its `allowed_outbound_hosts`
+/// grants once the user applies them (`--network image`), with Spin SDK 5 and 7 alike; without
+/// the grant the connection is refused and the app's log names the grant to add.
+#[test]
+fn spin_apps_reach_redis_through_their_grants() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("sdk5.wasm")).unwrap();
+    std::fs::copy(SPIN_SDK7_HTTP, dir.path().join("sdk7.wasm")).unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "cache"
+version = "1.0.0"
+[variables]
+redis_address = {{ default = "redis://127.0.0.1:{port}" }}
+[[trigger.http]]
+route = "/five/..."
+component = "five"
+[[trigger.http]]
+route = "/seven/..."
+component = "seven"
+[[trigger.http]]
+route = "/ungranted/..."
+component = "ungranted"
+[component.five]
+source = "sdk5.wasm"
+allowed_outbound_hosts = ["redis://127.0.0.1:{port}"]
+variables = {{ redis_address = "{{{{ redis_address }}}}" }}
+[component.seven]
+source = "sdk7.wasm"
+allowed_outbound_hosts = ["redis://127.0.0.1:{port}"]
+variables = {{ redis_address = "{{{{ redis_address }}}}" }}
+[component.ungranted]
+source = "sdk7.wasm"
+variables = {{ redis_address = "{{{{ redis_address }}}}" }}
+"#,
+            port = redis.port
+        ),
+    )
+    .unwrap();
+    let manifest = manifest.to_str().unwrap();
+    let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon
+        .run_d("cache", &["--network", "image", "-p", &port, manifest])
+        .success();
+    let get = |port: &str, path: &str| {
+        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}{path}"));
+        (status.as_u16(), body)
+    };
+    assert_eq!(get(&port, "/five/redis"), (200, "hits=1\n".into()));
+    assert_eq!(get(&port, "/seven/redis"), (200, "hits=2\n".into()));
+    assert_eq!(get(&port, "/five/redis"), (200, "hits=3\n".into()));
+    // A component whose grants do not reach the server.
+    let (status, body) = get(&port, "/ungranted/redis");
+    assert_eq!(status, 500, "{body}");
+    daemon
+        .run(&["logs", "cache"])
+        .success()
+        .stderr_has(&format!(
+            "blocked Redis connection to 127.0.0.1:{}",
+            redis.port
+        ));
+    // The image's grants apply only when the user applies them.
+    let port2 = crate::support::free_port().to_string();
+    daemon.run_d("cache2", &["-p", &port2, manifest]).success();
+    let (status, body) = get(&port2, "/five/redis");
+    assert_eq!(status, 500, "{body}");
+    assert_eq!(get(&port, "/seven/redis"), (200, "hits=4\n".into()));
+}
+
 /// Spin's SQLite runs the guest's SQL in the host, so it is held to what its Wasm is held to:
 /// the app's own database and nothing else of the host, and the instance's `--timeout`.
 #[test]

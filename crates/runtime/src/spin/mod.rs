@@ -19,9 +19,11 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit/spin",
         world: "spin-host",
+        imports: { "fermyon:spin/redis": async },
         with: {
             "fermyon:spin/key-value.store": super::OpenStore,
             "fermyon:spin/sqlite.connection": super::OpenDatabase,
+            "fermyon:spin/redis.connection": super::redis::OpenRedis,
         },
     });
 }
@@ -38,10 +40,12 @@ mod bindings3 {
         with: {
             "spin:key-value/key-value.store": super::OpenStore,
             "spin:sqlite/sqlite.connection": super::OpenDatabase,
+            "spin:redis/redis.connection": super::redis::OpenRedis,
         },
     });
 }
 
+mod redis;
 mod sqlite;
 
 /// Spin SDK 5's `sqlite3` module, where WASI 0.3 is not linked.
@@ -54,11 +58,12 @@ mod bindings_sqlite30 {
 }
 
 pub(crate) use bindings::SpinHost;
-use bindings::fermyon::spin::{key_value, sqlite as sqlite2, variables};
+use bindings::fermyon::spin::{key_value, redis as redis2, sqlite as sqlite2, variables};
 pub(crate) use bindings_sqlite30::SpinSqlite3Host;
 use bindings_sqlite30::spin::sqlite3_0_0::sqlite as sqlite30;
 pub(crate) use bindings3::Spin3Host;
 use bindings3::spin::key_value::key_value as key_value3;
+use bindings3::spin::redis::redis as redis3;
 use bindings3::spin::sqlite3_1_0::sqlite as sqlite3;
 use bindings3::spin::variables::variables as variables3;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
@@ -155,6 +160,8 @@ pub(crate) struct SpinView<'a> {
     pub(crate) table: &'a mut ResourceTable,
     /// What the guest's SQL may take: its instance's limits.
     pub(crate) budget: crate::limits::Budget,
+    /// The app's network grants, which its Redis connections pass.
+    pub(crate) egress: &'a crate::egress::Egress,
 }
 
 pub(crate) struct Spin;
@@ -609,6 +616,340 @@ impl<T> sqlite3::HostConnectionWithStore<T> for Spin {
     }
 }
 
+// Spin's outbound Redis: `fermyon:spin/redis@2.0.0` and `spin:redis@3.0.0`, each call the same
+// command on the guest's connection.
+
+/// The conversions between Spin's Redis types and the client's, for each version.
+macro_rules! redis_types {
+    ($version:ident) => {
+        impl From<redis::RedisError> for $version::Error {
+            fn from(error: redis::RedisError) -> Self {
+                match error {
+                    redis::RedisError::InvalidAddress => Self::InvalidAddress,
+                    redis::RedisError::TypeError => Self::TypeError,
+                    redis::RedisError::Other(message) => Self::Other(message),
+                }
+            }
+        }
+
+        impl From<$version::RedisParameter> for redis::Argument {
+            fn from(parameter: $version::RedisParameter) -> Self {
+                match parameter {
+                    $version::RedisParameter::Int64(i) => Self::Int(i),
+                    $version::RedisParameter::Binary(bytes) => Self::Binary(bytes),
+                }
+            }
+        }
+
+        impl From<redis::Reply> for $version::RedisResult {
+            fn from(reply: redis::Reply) -> Self {
+                match reply {
+                    redis::Reply::Nil => Self::Nil,
+                    redis::Reply::Status(status) => Self::Status(status),
+                    redis::Reply::Int(i) => Self::Int64(i),
+                    redis::Reply::Binary(bytes) => Self::Binary(bytes),
+                }
+            }
+        }
+    };
+}
+
+redis_types!(redis2);
+redis_types!(redis3);
+
+impl SpinView<'_> {
+    fn redis(
+        &self,
+        connection: &Resource<redis::OpenRedis>,
+    ) -> Result<MultiplexedRedis, redis::RedisError> {
+        let open = self
+            .table
+            .get(connection)
+            .map_err(|e| redis::RedisError::Other(e.to_string()))?;
+        Ok(open.handle())
+    }
+}
+
+type MultiplexedRedis = ::redis::aio::MultiplexedConnection;
+
+impl SpinView<'_> {
+    /// Sends `command` on the guest's `connection` (2.0.0: the instance waits on its fiber).
+    async fn send<R: ::redis::FromRedisValue>(
+        &mut self,
+        connection: &Resource<redis::OpenRedis>,
+        command: ::redis::Cmd,
+    ) -> Result<R, redis2::Error> {
+        Ok(redis::query(self.redis(connection)?, command).await?)
+    }
+}
+
+/// Sends `command` on the guest's `connection` (3.0.0: outside the instance, which goes on).
+async fn send3<T, R: ::redis::FromRedisValue>(
+    accessor: &Accessor<T, Spin>,
+    connection: &Resource<redis::OpenRedis>,
+    command: ::redis::Cmd,
+) -> Result<R, redis3::Error> {
+    let handle = accessor.with(|mut access| access.get().redis(connection))?;
+    Ok(redis::query(handle, command).await?)
+}
+
+/// One command of Spin's Redis interface: its name, with the arguments `args` gives it.
+fn redis_command(name: &str, args: impl FnOnce(&mut ::redis::Cmd)) -> ::redis::Cmd {
+    let mut command = ::redis::cmd(name);
+    args(&mut command);
+    command
+}
+
+impl redis2::Host for SpinView<'_> {}
+
+impl redis2::HostConnection for SpinView<'_> {
+    async fn open(&mut self, address: String) -> Result<Resource<redis::OpenRedis>, redis2::Error> {
+        let open = redis::open(&self.egress.connector(), &address).await?;
+        self.table
+            .push(open)
+            .map_err(|_| redis2::Error::TooManyConnections)
+    }
+
+    async fn publish(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), redis2::Error> {
+        let command = redis_command("PUBLISH", |c| {
+            c.arg(channel).arg(payload);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn get(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, redis2::Error> {
+        let command = redis_command("GET", |c| {
+            c.arg(key);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn set(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), redis2::Error> {
+        let command = redis_command("SET", |c| {
+            c.arg(key).arg(value);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn incr(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+    ) -> Result<i64, redis2::Error> {
+        let command = redis_command("INCR", |c| {
+            c.arg(key);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn del(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        keys: Vec<String>,
+    ) -> Result<u32, redis2::Error> {
+        let command = redis_command("DEL", |c| {
+            c.arg(keys);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn sadd(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, redis2::Error> {
+        let command = redis_command("SADD", |c| {
+            c.arg(key).arg(values);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn smembers(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+    ) -> Result<Vec<String>, redis2::Error> {
+        let command = redis_command("SMEMBERS", |c| {
+            c.arg(key);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn srem(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, redis2::Error> {
+        let command = redis_command("SREM", |c| {
+            c.arg(key).arg(values);
+        });
+        self.send(&connection, command).await
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<redis::OpenRedis>,
+        command: String,
+        arguments: Vec<redis2::RedisParameter>,
+    ) -> Result<Vec<redis2::RedisResult>, redis2::Error> {
+        let command = redis::command(&command, arguments.into_iter().map(Into::into).collect());
+        let value = redis::query(self.redis(&connection)?, command).await?;
+        let mut replies = Vec::new();
+        redis::replies(value, &mut replies);
+        Ok(replies.into_iter().map(Into::into).collect())
+    }
+
+    async fn drop(&mut self, connection: Resource<redis::OpenRedis>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl redis3::Host for SpinView<'_> {}
+
+impl redis3::HostConnection for SpinView<'_> {
+    fn drop(&mut self, connection: Resource<redis::OpenRedis>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+/// SDK 7's calls: the connection taken from the instance, the command sent outside it.
+impl<T> redis3::HostConnectionWithStore<T> for Spin {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        address: String,
+    ) -> Result<Resource<redis::OpenRedis>, redis3::Error> {
+        let connector = accessor.with(|mut access| access.get().egress.connector());
+        let open = redis::open(&connector, &address).await?;
+        accessor
+            .with(|mut access| access.get().table.push(open))
+            .map_err(|_| redis3::Error::TooManyConnections)
+    }
+
+    async fn publish(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        channel: String,
+        payload: Vec<u8>,
+    ) -> Result<(), redis3::Error> {
+        let command = redis_command("PUBLISH", |c| {
+            c.arg(channel).arg(payload);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn get(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+    ) -> Result<Option<Vec<u8>>, redis3::Error> {
+        let command = redis_command("GET", |c| {
+            c.arg(key);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn set(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+        value: Vec<u8>,
+    ) -> Result<(), redis3::Error> {
+        let command = redis_command("SET", |c| {
+            c.arg(key).arg(value);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn incr(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+    ) -> Result<i64, redis3::Error> {
+        let command = redis_command("INCR", |c| {
+            c.arg(key);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn del(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        keys: Vec<String>,
+    ) -> Result<u32, redis3::Error> {
+        let command = redis_command("DEL", |c| {
+            c.arg(keys);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn sadd(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, redis3::Error> {
+        let command = redis_command("SADD", |c| {
+            c.arg(key).arg(values);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn smembers(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+    ) -> Result<Vec<String>, redis3::Error> {
+        let command = redis_command("SMEMBERS", |c| {
+            c.arg(key);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn srem(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        key: String,
+        values: Vec<String>,
+    ) -> Result<u32, redis3::Error> {
+        let command = redis_command("SREM", |c| {
+            c.arg(key).arg(values);
+        });
+        send3(accessor, &connection, command).await
+    }
+
+    async fn execute(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<redis::OpenRedis>,
+        command: String,
+        arguments: Vec<redis3::RedisParameter>,
+    ) -> Result<Vec<redis3::RedisResult>, redis3::Error> {
+        let handle = accessor.with(|mut access| access.get().redis(&connection))?;
+        let command = redis::command(&command, arguments.into_iter().map(Into::into).collect());
+        let value = redis::query(handle, command).await?;
+        let mut replies = Vec::new();
+        redis::replies(value, &mut replies);
+        Ok(replies.into_iter().map(Into::into).collect())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::key_value::{Error, HostStore as _};
@@ -624,11 +965,13 @@ mod tests {
         };
         let stores = SpinStores::default();
         let mut table = ResourceTable::new();
+        let egress = crate::egress::Egress::default();
         let mut view = SpinView {
             data: &data,
             stores: &stores,
             table: &mut table,
             budget: Default::default(),
+            egress: &egress,
         };
         assert!(matches!(
             view.open("other".into()),

@@ -4,7 +4,9 @@
 //! `greeting` (or the SDK's error, as `Debug`). A store it may not open answers 500 with the
 //! SDK's error. A path ending in `/sql` is counted in the SQLite database `default` instead
 //! (a row per request in `visits`): `visits=N\n`; one ending in `/sql3` the same through the
-//! SDK's newer `sqlite3` module, and the row id of its insert: `visits=N rowid=R\n`.
+//! SDK's newer `sqlite3` module, and the row id of its insert: `visits=N rowid=R\n`. A path
+//! ending in `/redis` increments `hits` on the Redis server at the variable `redis_address`:
+//! `hits=N\n`.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -23,6 +25,11 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let counted = db.execute("SELECT count(*) AS n FROM visits", &[])?;
         let visits: i64 = counted.rows().next().and_then(|r| r.get("n")).unwrap_or(-1);
         return Ok(Response::new(200, format!("visits={visits}\n")));
+    }
+    if request.path().ends_with("/redis") {
+        let address = spin_sdk::variables::get("redis_address")?;
+        let hits = spin_sdk::redis::Connection::open(&address)?.incr("hits")?;
+        return Ok(Response::new(200, format!("hits={hits}\n")));
     }
     if request.path().ends_with("/sql3") {
         use spin_sdk::sqlite3::{Connection, Value};

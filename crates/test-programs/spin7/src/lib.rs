@@ -4,7 +4,8 @@
 //! SDK's error, as `Debug`) and K how many keys the store's key stream gave. A store it may not
 //! open answers 500 with the SDK's error. A path ending in `/sql` is counted in the SQLite
 //! database `default` instead (a row per request in `visits`): `visits=N rowid=R\n`, R the row
-//! id of its insert.
+//! id of its insert. A path ending in `/redis` increments `hits` on the Redis server at the
+//! variable `redis_address`: `hits=N\n`.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_service;
@@ -13,6 +14,14 @@ use spin_sdk::key_value::Store;
 #[http_service]
 async fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
     let path = request.uri().path().to_string();
+    if path.ends_with("/redis") {
+        let address = spin_sdk::variables::get("redis_address").await?;
+        let redis = spin_sdk::redis::Connection::open(&address).await?;
+        let hits = redis.incr("hits").await?;
+        return Ok(Response::builder()
+            .status(200)
+            .body(format!("hits={hits}\n"))?);
+    }
     if path.ends_with("/sql") {
         use spin_sdk::sqlite::{Connection, Value};
         let db = Connection::open_default().await?;
