@@ -15,7 +15,7 @@ use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_CPU,
     P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_STATE,
-    P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER,
+    P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER, SPIN_SDK7_HTTP,
 };
 use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
@@ -454,7 +454,8 @@ fn a_handlers_running_requests_show_in_its_task_metrics_and_end_with_it() {
     );
 }
 
-/// `spin registry push`'s form: a Wasm layer, data layers, the locked app as a layer of its own.
+/// `spin registry push`'s form: a Wasm layer, data layers, the locked app as a layer of its own;
+/// apps of one component and of several, and one written with Spin SDK 7 that uses its stores.
 #[test]
 fn a_spin_app_runs_with_its_files_and_its_requests_get_spins_headers() {
     const WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
@@ -550,6 +551,35 @@ fn a_spin_app_runs_with_its_files_and_its_requests_get_spins_headers() {
     // Not in its `allowed_outbound_hosts`: refused.
     assert_eq!(get("/front/", "http://env.spin.internal/").0, 502);
     containerd.ctr(&["task", "kill", "three1"]);
+    task.wait().unwrap();
+
+    // A component written with Spin SDK 7 (WASI 0.3), with its variable, its key-value store
+    // and its SQLite database, which live as long as the container.
+    let sdk7 = std::fs::read(SPIN_SDK7_HTTP).unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+        "triggers":[{{"id":"a","trigger_type":"http","trigger_config":{{"component":"app","route":"/..."}}}}],
+        "components":[{{"id":"app","source":{{"content_type":"application/wasm","digest":"{}"}},
+          "config":{{"greeting":"yo"}},
+          "metadata":{{"key_value_stores":["default"],"sqlite_databases":["default"]}}}}]}}"#,
+        skiff_image::digest_of(&sdk7),
+    );
+    let seven = containerd.publish_layers(
+        &registry,
+        "spin/seven:1",
+        &[(WASM, &sdk7), (LOCKED, locked.as_bytes())],
+    );
+    let (mut task, port) = containerd.serve(&seven, "seven1");
+    let get = |path: &str| {
+        reqwest::blocking::get(format!("http://127.0.0.1:{port}{path}"))
+            .and_then(|r| r.text())
+            .unwrap_or_else(|e| panic!("{e}\n{}", containerd.log()))
+    };
+    assert_eq!(get("/a"), "yo /a count=1 keys=1\n");
+    assert_eq!(get("/b"), "yo /b count=2 keys=1\n");
+    assert_eq!(get("/sql"), "visits=1 rowid=1\n");
+    assert_eq!(get("/sql"), "visits=2 rowid=2\n");
+    containerd.ctr(&["task", "kill", "seven1"]);
     task.wait().unwrap();
 }
 
