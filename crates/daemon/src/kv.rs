@@ -2,7 +2,8 @@
 //! app's and the daemon's restarts, as `spin up` keeps its default store and database in files;
 //! moved by `skiff rename`, removed with the app. In `<root>/daemon/kv/`, owner-only:
 //! `<app>.redb`, the key-value stores of an app that declares any, and `<app>.sqlite/LABEL.db`,
-//! each SQLite database it declares.
+//! each SQLite database it declares. `skiff serve spin.toml` keeps its app's the same way, in
+//! the app's `.spin/skiff/` ([`open_in`]).
 
 use std::path::{Path, PathBuf};
 
@@ -37,19 +38,44 @@ fn all_grants(record: &AppRecord) -> impl Iterator<Item = &Grants> {
 /// The stores of the app `record`, as it left them: none unless it (or a component of it)
 /// declares some. Blocking.
 pub(crate) fn open(dir: &Path, record: &AppRecord) -> Result<SpinStores, Fail> {
-    let app = &record.name;
-    let failed = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+    let key_value = all_grants(record).any(|g| !g.spin_stores.is_empty());
+    let databases = all_grants(record).flat_map(|g| g.spin_databases.iter().cloned());
+    open_in(dir, &record.name, key_value, databases.collect()).map_err(|e| {
         Fail::new(
             500,
-            format!(
-                "cannot open the {what} of `{app}` in `{}`: {e}",
-                path.display()
-            ),
+            e,
             Some("check that the daemon can write there (its permissions, free space)"),
+        )
+    })
+}
+
+/// The stores, in `dir` (created, owner-only), of the app `app`, as it left them: its
+/// key-value stores if `key_value` (a component declares some), and its SQLite databases
+/// `labels`. The error says which could not be opened, and why. Blocking.
+pub fn open_in(
+    dir: &Path,
+    app: &str,
+    key_value: bool,
+    mut labels: Vec<String>,
+) -> Result<SpinStores, String> {
+    let failed = |what: &str, path: &Path, e: &dyn std::fmt::Display| {
+        format!(
+            "cannot open the {what} of `{app}` in `{}`: {e}",
+            path.display()
         )
     };
     let mut stores = SpinStores::default();
-    if all_grants(record).any(|g| !g.spin_stores.is_empty()) {
+    labels.sort();
+    labels.dedup();
+    if (key_value || !labels.is_empty()) && !dir.is_dir() {
+        use std::os::unix::fs::DirBuilderExt as _;
+        std::fs::DirBuilder::new()
+            .recursive(true)
+            .mode(0o700)
+            .create(dir)
+            .map_err(|e| failed("stores", dir, &e))?;
+    }
+    if key_value {
         let path = path(dir, app);
         let file = KvFile::open(&path).map_err(|e| failed("key-value stores", &path, &e))?;
         let entries = file
@@ -57,11 +83,6 @@ pub(crate) fn open(dir: &Path, record: &AppRecord) -> Result<SpinStores, Fail> {
             .map_err(|e| failed("key-value stores", &path, &e))?;
         stores.key_value = KeyValueStores::backed_by(entries, Box::new(AppFile(file)));
     }
-    let mut labels: Vec<String> = all_grants(record)
-        .flat_map(|g| g.spin_databases.iter().cloned())
-        .collect();
-    labels.sort();
-    labels.dedup();
     if !labels.is_empty() {
         let path = sqlite_dir(dir, app);
         stores.sqlite = SqliteDatabases::in_dir(path.clone(), &labels)

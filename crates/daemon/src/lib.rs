@@ -27,6 +27,7 @@ use skiff_api::DaemonInfo;
 
 pub use api::UnsafeSocketDir;
 pub use dashboard::Prices;
+pub use kv::open_in as open_spin_stores;
 
 pub struct DaemonConfig {
     /// Skiff's root: the image store, the compile cache, and `daemon/` (state, logs, lock).

@@ -353,7 +353,8 @@ pub fn build_spin(
 /// A component's files: each one's path in the guest (relative to its root) and on the host,
 /// sorted, from Spin's `files` (glob patterns relative to the app's directory, placed at the
 /// same relative path, or `{ source = DIR_OR_FILE, destination = "/PATH" }`), less
-/// `exclude_files`.
+/// `exclude_files` and what `skiff serve spin.toml` keeps in `.spin/skiff/` (the app's stores:
+/// another run's data, never part of an image).
 fn component_files(
     dir: &Path,
     id: &str,
@@ -404,6 +405,8 @@ fn component_files(
             .map_err(|e| format!("component `{id}`: the exclude pattern `{pattern}`: {e}"))?;
         files.retain(|path, _| !pattern.matches(path));
     }
+    let stores = dir.join(".spin").join("skiff");
+    files.retain(|_, file| !file.starts_with(&stores));
     for path in files.keys() {
         if crate::files::plain_relative(Path::new(path)).is_none() {
             return Err(format!(

@@ -78,6 +78,13 @@ impl Serve {
         // A Spin app's manifest (`skiff serve spin.toml`, as `spin up -f spin.toml`).
         let built = crate::commands::run::built_spin_app(global, &self.app)?;
         let target = built.as_deref().unwrap_or(&self.app);
+        // Its key-value stores and SQLite databases then live in the app's `.spin/skiff/`, and
+        // outlive this server, as `spin up` keeps them in `.spin/`; an image's, in memory.
+        let state_dir = built.as_ref().map(|_| {
+            let manifest = std::path::Path::new(&self.app);
+            let dir = manifest.parent().unwrap_or(std::path::Path::new("."));
+            dir.join(".spin").join("skiff")
+        });
         // A Spin app: each component served on its HTTP route, as `spin up` does.
         let spin = match looks_like_file(target) {
             true => None,
@@ -151,12 +158,28 @@ impl Serve {
                     });
                     shared.get_or_insert(options);
                 }
-                let Some(options) = shared else {
+                let Some(mut options) = shared else {
                     return Err(user_error(
                         format!("the Spin app `{target}` has no `wasi:http` component to serve"),
                         skiff_image::NO_HTTP_COMPONENT_HINT,
                     ));
                 };
+                if let Some(dir) = &state_dir {
+                    let name = target.split(':').next().unwrap_or(target);
+                    let data = components.iter().map(|c| c.grants.data_interfaces());
+                    let key_value = data.clone().any(|d| !d.spin_stores.is_empty());
+                    let databases = data.flat_map(|d| d.spin_databases.iter().cloned());
+                    let stores =
+                        skiff_daemon::open_spin_stores(dir, name, key_value, databases.collect())
+                            .map_err(|e| {
+                            user_error(
+                                e,
+                                "check that you may write the app's directory, and that no other \
+                             `skiff serve` of this app is running",
+                            )
+                        })?;
+                    options.stores = Arc::new(stores);
+                }
                 let mut http = skiff_http::HttpApp::of_components(
                     target.to_string(),
                     components,

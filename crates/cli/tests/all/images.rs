@@ -1597,6 +1597,7 @@ component = "sdk"
 [component.kv]
 source = "kv.wasm"
 key_value_stores = ["default"]
+files = ["**/*.db"]
 [component.kv.variables]
 greeting = "hello {{{{ who }}}}"
 
@@ -1638,6 +1639,16 @@ workdir = "out"
     assert_eq!(text(get("/kv/default/count")), (200, "1".into()));
     assert_eq!(text(get("/sdk/sql")), (200, "visits=1\n".into()));
     drop(server);
+    // As `spin up` keeps them in `.spin/`, its stores outlive the server, in `.spin/skiff/`.
+    let server = crate::http::Server::start(&skiff, &[manifest.to_str().unwrap()]);
+    let get = |path: &str| text(crate::http::get(&server.url(path)));
+    assert_eq!(get("/kv/default/count"), (200, "1".into()));
+    assert_eq!(get("/sdk/sql"), (200, "visits=2\n".into()));
+    drop(server);
+    assert!(app.join(".spin/skiff/shop.redb").is_file());
+    assert!(app.join(".spin/skiff/shop.sqlite/default.db").is_file());
+    // They are never part of the app's image, whatever its `files` patterns.
+    skiff.run(&["build", path]).success().stdout_is(&built);
     // And in the daemon: `skiff run -d spin.toml`.
     let daemon = crate::daemon::Daemon::start();
     let port = crate::support::free_port().to_string();
