@@ -7,15 +7,24 @@
 //! instance ends; every call waits on the network asynchronously, so an instance that ends (its
 //! `--timeout`, a stop, a client gone) ends it where it is.
 
+use std::io;
+use std::pin::Pin;
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use redis::aio::MultiplexedConnection;
 use redis::{ConnectionAddr, IntoConnectionInfo as _, Value};
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 
 use crate::egress::Connector;
 
 /// How long a connection may take to be made.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most a server may send in answer to one command (a Redis value may be 512 MiB): what
+/// the host holds before the guest's memory limit applies, so one guest's `GET` cannot take the
+/// daemon's memory from its other apps.
+const MAX_REPLY_BYTES: usize = 64 << 20;
 
 /// A connection a guest opened.
 pub struct OpenRedis {
@@ -68,12 +77,74 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenRed
         .await
         .map_err(RedisError::Other)?;
     let config = redis::AsyncConnectionConfig::default();
+    let stream = Bounded::new(stream, MAX_REPLY_BYTES);
     let (connection, driver) =
         MultiplexedConnection::new_with_config(info.redis_settings(), stream, config).await?;
     Ok(OpenRedis {
         connection,
         driver: tokio::spawn(driver),
     })
+}
+
+/// A connection on which the server may send at most `limit` bytes after each of the client's
+/// writes: a larger reply ends the connection (the guest's call gets the error).
+struct Bounded<S> {
+    inner: S,
+    limit: usize,
+    read_since_write: usize,
+}
+
+impl<S> Bounded<S> {
+    fn new(inner: S, limit: usize) -> Self {
+        Bounded {
+            inner,
+            limit,
+            read_since_write: 0,
+        }
+    }
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
+        self.read_since_write += buf.filled().len() - before;
+        if self.read_since_write > self.limit {
+            return Poll::Ready(Err(io::Error::other(format!(
+                "the Redis server's reply is larger than {} MiB, the most a guest may read at once",
+                self.limit >> 20
+            ))));
+        }
+        polled
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Bounded<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let written = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = written
+            && n > 0
+        {
+            self.read_since_write = 0;
+        }
+        written
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
 }
 
 /// Sends `command` and reads its reply as `T`.
@@ -133,5 +204,37 @@ pub(crate) fn replies(value: Value, into: &mut Vec<Reply>) {
         Value::Double(f) => into.push(Reply::Binary(f.to_string().into_bytes())),
         Value::Boolean(b) => into.push(Reply::Int(i64::from(b))),
         other => into.push(Reply::Binary(format!("{other:?}").into_bytes())),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// A reply larger than the bound ends the connection; one within it, after each command,
+    /// does not.
+    #[tokio::test]
+    async fn a_reply_is_bounded() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let mut client = Bounded::new(client, 1000);
+        let serve = tokio::spawn(async move {
+            let mut command = [0u8; 4];
+            for reply in [900, 900, 1500] {
+                server.read_exact(&mut command).await.unwrap();
+                server.write_all(&vec![b'x'; reply]).await.unwrap();
+            }
+        });
+        let mut reply = vec![0u8; 900];
+        for _ in 0..2 {
+            client.write_all(b"GET\n").await.unwrap();
+            client.read_exact(&mut reply).await.unwrap();
+        }
+        client.write_all(b"GET\n").await.unwrap();
+        let mut big = vec![0u8; 1500];
+        let error = client.read_exact(&mut big).await.unwrap_err();
+        assert!(error.to_string().contains("larger than"), "{error}");
+        serve.await.unwrap();
     }
 }
