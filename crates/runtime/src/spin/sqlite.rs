@@ -42,15 +42,14 @@ const PROGRESS_OPS: i32 = 10_000;
 #[derive(Default)]
 pub struct SqliteDatabases {
     /// Where they are files; in memory when `None`.
-    dir: Mutex<Option<PathBuf>>,
+    dir: Option<PathBuf>,
     open: Mutex<HashMap<String, Arc<Mutex<rusqlite::Connection>>>>,
 }
 
 impl std::fmt::Debug for SqliteDatabases {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        let dir = self.dir.lock().unwrap_or_else(|e| e.into_inner());
         f.debug_struct("SqliteDatabases")
-            .field("dir", &*dir)
+            .field("dir", &self.dir)
             .finish_non_exhaustive()
     }
 }
@@ -94,7 +93,7 @@ impl SqliteDatabases {
             ));
         }
         let databases = SqliteDatabases {
-            dir: Mutex::new(Some(dir)),
+            dir: Some(dir),
             open: Mutex::default(),
         };
         for label in labels {
@@ -117,9 +116,8 @@ impl SqliteDatabases {
                 "an app may have at most {MAX_DATABASES} SQLite databases"
             )));
         }
-        let dir = self.dir.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut connection = match dir {
-            Some(dir) => open_file(&dir, label)?,
+        let mut connection = match &self.dir {
+            Some(dir) => open_file(dir, label)?,
             None => rusqlite::Connection::open_in_memory()?,
         };
         confine(&mut connection)?;
@@ -156,7 +154,6 @@ impl SqliteDatabases {
             )?;
             let ran = run(&connection, statement, parameters);
             connection.progress_handler(0, None::<fn() -> bool>)?;
-
             let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner()).take();
             match (ran, stopped) {
                 (Err(_), Some(reason)) => Err(SqlError::Io(format!(
