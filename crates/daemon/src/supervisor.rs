@@ -92,7 +92,7 @@ pub struct Supervisor {
     pub(crate) code: Arc<Code>,
     state: State,
     logs_dir: PathBuf,
-    /// The apps' Spin key-value stores (`crate::kv`).
+    /// The apps' Spin key-value stores and SQLite databases (`crate::kv`).
     kv_dir: PathBuf,
     apps: Mutex<HashMap<String, Arc<Slot>>>,
     pub events: broadcast::Sender<Event>,
@@ -1120,7 +1120,7 @@ impl Supervisor {
             }
             return Err(Fail::new(
                 500,
-                format!("{context}: cannot move its key-value stores: {e}"),
+                format!("{context}: cannot move its Spin stores: {e}"),
                 Some("check that the daemon can write its `kv` directory"),
             ));
         }
@@ -1148,7 +1148,7 @@ impl Supervisor {
                     tracing::error!(app = %name, "cannot move the app's logs back: {e}");
                 }
                 if let Err(e) = crate::kv::rename(&self.kv_dir, new, name) {
-                    tracing::error!(app = %name, "cannot move the app's key-value stores back: {e}");
+                    tracing::error!(app = %name, "cannot move the app's Spin stores back: {e}");
                 }
                 return Err(fail);
             }
