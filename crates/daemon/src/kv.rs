@@ -77,10 +77,9 @@ pub fn open_in(
     }
     if key_value {
         let path = path(dir, app);
-        let file = KvFile::open(&path).map_err(|e| failed("key-value stores", &path, &e))?;
-        let entries = file
-            .entries()
-            .map_err(|e| failed("key-value stores", &path, &e))?;
+        let kv_failed = |e: skiff_state::StateError| failed("key-value stores", &path, &cause(&e));
+        let file = KvFile::open(&path).map_err(kv_failed)?;
+        let entries = file.entries().map_err(kv_failed)?;
         stores.key_value = KeyValueStores::backed_by(entries, Box::new(AppFile(file)));
     }
     if !labels.is_empty() {
@@ -89,6 +88,21 @@ pub fn open_in(
             .map_err(|e| failed("SQLite databases", &path, &e))?;
     }
     Ok(stores)
+}
+
+/// What went wrong below an error of the state file: its causes, which say it (`Database already
+/// open`, a full disk), else the error itself.
+fn cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut causes = Vec::new();
+    let mut source = error.source();
+    while let Some(e) = source {
+        causes.push(e.to_string());
+        source = e.source();
+    }
+    match causes.is_empty() {
+        true => error.to_string(),
+        false => causes.join(": "),
+    }
 }
 
 /// `skiff rename`: the stores of `app` become `new`'s (open files stay open).
