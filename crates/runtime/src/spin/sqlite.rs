@@ -336,6 +336,43 @@ mod tests {
         assert_eq!(page_count.rows.len(), 1);
     }
 
+    /// A label comes from the image: whatever it holds, its database is a file of the app's
+    /// directory, one per label.
+    #[test]
+    fn a_label_never_becomes_a_path() {
+        let dir = tempfile::tempdir().unwrap();
+        let app = dir.path().join("app");
+        let labels = [
+            "../escape".to_string(),
+            "a/b".into(),
+            "".into(),
+            "..".into(),
+        ];
+        let db = SqliteDatabases::in_dir(app.clone(), &labels).unwrap();
+        for label in &labels {
+            db.execute(
+                label,
+                "CREATE TABLE t (x)",
+                Vec::new(),
+                &Budget::unlimited(),
+            )
+            .unwrap();
+        }
+        let mut outside: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        outside.sort();
+        assert_eq!(
+            outside,
+            ["app"],
+            "a database file outside the app's directory"
+        );
+        let files = std::fs::read_dir(&app).unwrap().map(|e| e.unwrap().path());
+        let databases = files.filter(|p| p.extension().is_some_and(|e| e == "db"));
+        assert_eq!(databases.count(), labels.len());
+    }
+
     /// What a database and a result may hold is bounded, and so is how many databases an app
     /// may have.
     #[test]
