@@ -112,19 +112,12 @@ impl Connector {
             }
             Err(Refusal::Failed(error)) => return Err(format!("{host}:{port}: {error}")),
         };
-        let connect = async {
-            let mut last = None;
-            for addr in &addrs {
-                match TcpStream::connect(addr).await {
-                    Ok(stream) => return Ok(stream),
-                    Err(e) => last = Some(format!("{addr}: {e}")),
-                }
-            }
-            Err(last.unwrap_or_else(|| format!("{host}:{port}: no address")))
-        };
-        tokio::time::timeout(timeout, connect)
-            .await
-            .map_err(|_| format!("{host}:{port}: no connection within {timeout:?}"))?
+        match tokio::time::timeout(timeout, connect_first(&addrs)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(Some(e))) => Err(format!("{host}:{port}: {e}")),
+            Ok(Err(None)) => Err(format!("{host}:{port}: no address")),
+            Err(_) => Err(format!("{host}:{port}: no connection within {timeout:?}")),
+        }
     }
 }
 
@@ -258,6 +251,18 @@ impl Timeouts {
 trait Stream: AsyncRead + AsyncWrite + Send + Unpin {}
 impl<T: AsyncRead + AsyncWrite + Send + Unpin> Stream for T {}
 
+/// A connection to the first of `addrs` that answers; else the last refusal (`None`: no address).
+async fn connect_first(addrs: &[SocketAddr]) -> Result<TcpStream, Option<std::io::Error>> {
+    let mut last = None;
+    for addr in addrs {
+        match TcpStream::connect(addr).await {
+            Ok(stream) => return Ok(stream),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last)
+}
+
 /// HTTP/1.1 over a connection to the first of `addrs` that answers (TLS for `https`, verified
 /// for `host`).
 async fn send(
@@ -268,14 +273,9 @@ async fn send(
     timeouts: Timeouts,
 ) -> Result<(http::Response<WasiBody>, IoFuture), HttpError> {
     let connect = async {
-        let mut last = None;
-        for addr in addrs {
-            match TcpStream::connect(addr).await {
-                Ok(stream) => return Ok(stream),
-                Err(e) => last = Some(e),
-            }
-        }
-        Err(last.map_or(HttpError::DestinationNotFound, HttpError::Connect))
+        connect_first(addrs)
+            .await
+            .map_err(|e| e.map_or(HttpError::DestinationNotFound, HttpError::Connect))
     };
     let tcp = tokio::time::timeout(timeouts.connect, connect)
         .await
