@@ -36,7 +36,7 @@ fn all_grants(record: &AppRecord) -> impl Iterator<Item = &Grants> {
 }
 
 /// The stores of the app `record`, as it left them: none unless it (or a component of it)
-/// declares some. Blocking.
+/// declares some.
 pub(crate) fn open(dir: &Path, record: &AppRecord) -> Result<SpinStores, Fail> {
     let key_value = all_grants(record).any(|g| !g.spin_stores.is_empty());
     let databases = all_grants(record).flat_map(|g| g.spin_databases.iter().cloned());
@@ -51,7 +51,8 @@ pub(crate) fn open(dir: &Path, record: &AppRecord) -> Result<SpinStores, Fail> {
 
 /// The stores, in `dir` (created, owner-only), of the app `app`, as it left them: its
 /// key-value stores if `key_value` (a component declares some), and its SQLite databases
-/// `labels`. The error says which could not be opened, and why. Blocking.
+/// `labels`. The error says which could not be opened, and why. The files are opened off the
+/// async workers; an app that declares none opens nothing.
 pub fn open_in(
     dir: &Path,
     app: &str,
@@ -67,27 +68,33 @@ pub fn open_in(
     let mut stores = SpinStores::default();
     labels.sort();
     labels.dedup();
-    if (key_value || !labels.is_empty()) && !dir.is_dir() {
-        use std::os::unix::fs::DirBuilderExt as _;
-        std::fs::DirBuilder::new()
-            .recursive(true)
-            .mode(0o700)
-            .create(dir)
-            .map_err(|e| failed("stores", dir, &e))?;
+    if !key_value && labels.is_empty() {
+        return Ok(stores);
     }
-    if key_value {
-        let path = path(dir, app);
-        let kv_failed = |e: skiff_state::StateError| failed("key-value stores", &path, &cause(&e));
-        let file = KvFile::open(&path).map_err(kv_failed)?;
-        let entries = file.entries().map_err(kv_failed)?;
-        stores.key_value = KeyValueStores::backed_by(entries, Box::new(AppFile(file)));
-    }
-    if !labels.is_empty() {
-        let path = sqlite_dir(dir, app);
-        stores.sqlite = SqliteDatabases::in_dir(path.clone(), &labels)
-            .map_err(|e| failed("SQLite databases", &path, &e))?;
-    }
-    Ok(stores)
+    skiff_runtime::off_worker(|| {
+        if !dir.is_dir() {
+            use std::os::unix::fs::DirBuilderExt as _;
+            std::fs::DirBuilder::new()
+                .recursive(true)
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| failed("stores", dir, &e))?;
+        }
+        if key_value {
+            let path = path(dir, app);
+            let kv_failed =
+                |e: skiff_state::StateError| failed("key-value stores", &path, &cause(&e));
+            let file = KvFile::open(&path).map_err(kv_failed)?;
+            let entries = file.entries().map_err(kv_failed)?;
+            stores.key_value = KeyValueStores::backed_by(entries, Box::new(AppFile(file)));
+        }
+        if !labels.is_empty() {
+            let path = sqlite_dir(dir, app);
+            stores.sqlite = SqliteDatabases::in_dir(path.clone(), &labels)
+                .map_err(|e| failed("SQLite databases", &path, &e))?;
+        }
+        Ok(stores)
+    })
 }
 
 /// What went wrong below an error of the state file: its causes, which say it (`Database already

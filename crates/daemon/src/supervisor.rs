@@ -524,9 +524,7 @@ impl Supervisor {
                 max_handles: None,
                 core_dump: None,
                 // The app's, in files if it declares any: its components share them (`HttpApp`).
-                stores: Arc::new(skiff_runtime::off_worker(|| {
-                    crate::kv::open(&self.kv_dir, &record)
-                })?),
+                stores: Arc::new(crate::kv::open(&self.kv_dir, &record)?),
             };
             let http = if code.components.is_empty() {
                 let grants = prepare(&record.grants)?;
