@@ -378,7 +378,7 @@ impl ComponentHost {
             data: &self.data,
             stores: &self.stores,
             table: &mut self.table,
-            budget: self.guard.budget(),
+            guard: &self.guard,
             egress: &self.egress,
         }
     }

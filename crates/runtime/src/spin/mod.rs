@@ -158,8 +158,8 @@ pub(crate) struct SpinView<'a> {
     pub(crate) data: &'a DataInterfaces,
     pub(crate) stores: &'a SpinStores,
     pub(crate) table: &'a mut ResourceTable,
-    /// What the guest's SQL may take: its instance's limits.
-    pub(crate) budget: crate::limits::Budget,
+    /// The instance's limits, which its SQL is held to.
+    pub(crate) guard: &'a crate::limits::Guard,
     /// The app's network grants, which its Redis connections pass.
     pub(crate) egress: &'a crate::egress::Egress,
 }
@@ -449,6 +449,7 @@ macro_rules! sql_types {
                 match error {
                     sqlite::SqlError::AccessDenied => Self::AccessDenied,
                     sqlite::SqlError::DatabaseFull => Self::DatabaseFull,
+                    sqlite::SqlError::Interrupted => Self::Io("interrupted".into()),
                     sqlite::SqlError::Io(message) => Self::Io(message),
                 }
             }
@@ -544,10 +545,10 @@ impl SpinView<'_> {
             .map_err(|e| sqlite::SqlError::Io(e.to_string()))?
             .label
             .clone();
-        let outcome = self
-            .stores
-            .sqlite
-            .execute(&label, &statement, parameters, &self.budget)?;
+        let outcome =
+            self.stores
+                .sqlite
+                .execute(&label, &statement, parameters, &self.guard.budget())?;
         if let Ok(open) = self.table.get_mut(connection) {
             open.last_insert_rowid = outcome.last_insert_rowid;
             open.changes = outcome.changes;
@@ -966,11 +967,13 @@ mod tests {
         let stores = SpinStores::default();
         let mut table = ResourceTable::new();
         let egress = crate::egress::Egress::default();
+        let guard =
+            crate::limits::Guard::new(&Default::default(), Default::default(), Default::default());
         let mut view = SpinView {
             data: &data,
             stores: &stores,
             table: &mut table,
-            budget: Default::default(),
+            guard: &guard,
             egress: &egress,
         };
         assert!(matches!(

@@ -59,6 +59,8 @@ impl std::fmt::Debug for SqliteDatabases {
 pub(crate) enum SqlError {
     AccessDenied,
     DatabaseFull,
+    /// Stopped by the statement's budget; never reaches the guest as such.
+    Interrupted,
     Io(String),
 }
 
@@ -66,6 +68,7 @@ impl From<rusqlite::Error> for SqlError {
     fn from(error: rusqlite::Error) -> Self {
         match error.sqlite_error_code() {
             Some(rusqlite::ErrorCode::DiskFull) => SqlError::DatabaseFull,
+            Some(rusqlite::ErrorCode::OperationInterrupted) => SqlError::Interrupted,
             _ => SqlError::Io(error.to_string()),
         }
     }
@@ -140,27 +143,17 @@ impl SqliteDatabases {
             let db = self.database(label)?;
             let mut connection = db.lock().unwrap_or_else(|e| e.into_inner());
             let watch = budget.clone();
-            let stopped = Arc::new(Mutex::new(None::<String>));
-            let why = stopped.clone();
-            connection.progress_handler(
-                PROGRESS_OPS,
-                Some(move || match watch.exceeded() {
-                    Some(reason) => {
-                        *why.lock().unwrap_or_else(|e| e.into_inner()) = Some(reason);
-                        true
-                    }
-                    None => false,
-                }),
-            )?;
+            connection.progress_handler(PROGRESS_OPS, Some(move || watch.exceeded().is_some()))?;
             let ran = run(&connection, statement, parameters);
             connection.progress_handler(0, None::<fn() -> bool>)?;
-            let stopped = stopped.lock().unwrap_or_else(|e| e.into_inner()).take();
-            match (ran, stopped) {
-                (Err(_), Some(reason)) => Err(SqlError::Io(format!(
-                    "the statement was interrupted: {reason}"
-                ))),
-                (ran, _) => ran,
-            }
+            // Only the handler above interrupts, and a limit once passed stays passed.
+            ran.map_err(|e| match e {
+                SqlError::Interrupted => SqlError::Io(format!(
+                    "the statement was interrupted: {}",
+                    budget.exceeded().unwrap_or_default()
+                )),
+                other => other,
+            })
         })
     }
 }
