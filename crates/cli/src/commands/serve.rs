@@ -165,19 +165,24 @@ impl Serve {
                     ));
                 };
                 if let Some(dir) = &state_dir {
-                    let name = target.split(':').next().unwrap_or(target);
+                    // The app's name as a file name (an image name may hold `/`).
+                    let name = target.split(':').next().unwrap_or(target).replace('/', "_");
                     let data = components.iter().map(|c| c.grants.data_interfaces());
                     let key_value = data.clone().any(|d| !d.spin_stores.is_empty());
                     let databases = data.flat_map(|d| d.spin_databases.iter().cloned());
-                    let stores =
-                        skiff_daemon::open_spin_stores(dir, name, key_value, databases.collect())
-                            .map_err(|e| {
-                            user_error(
-                                e,
-                                "check that you may write the app's directory, and that no other \
+                    let stores = skiff_daemon::open_spin_stores(
+                        dir,
+                        &name,
+                        key_value,
+                        databases.collect(),
+                    )
+                    .map_err(|e| {
+                        user_error(
+                            e,
+                            "check that you may write the app's directory, and that no other \
                              `skiff serve` of this app is running",
-                            )
-                        })?;
+                        )
+                    })?;
                     options.stores = Arc::new(stores);
                 }
                 let mut http = skiff_http::HttpApp::of_components(
