@@ -42,6 +42,11 @@ pub struct Grants {
     /// component's `sqlite_databases`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub spin_databases: Vec<String>,
+    /// The Redis channels whose messages call the app (a Spin app's `[[trigger.redis]]`): each
+    /// message a fresh instance's `handle-message`. Connected to under the app's network grants,
+    /// as its own connections are.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub redis_channels: Vec<RedisChannel>,
     /// The working directory (`-w`, compose's `working_dir`, a container's `cwd`): `/` or an
     /// absolute path inside a granted directory. Relative paths resolve there, and a component
     /// reads it as `wasi:cli/environment`'s `initial-cwd` (`wasmtime run -S cwd=DIR`).
@@ -61,6 +66,13 @@ pub struct Grants {
     /// switches them.
     #[serde(default, skip_serializing_if = "SocketSwitches::is_none")]
     pub sockets: SocketSwitches,
+}
+
+/// A channel of a Redis server (`redis://[USER:PASSWORD@]HOST[:PORT][/DB]`) an app subscribes to.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RedisChannel {
+    pub address: String,
+    pub channel: String,
 }
 
 /// Whether a program may create TCP and UDP sockets and look names up, as `wasmtime run`'s

@@ -22,7 +22,8 @@ pub mod wasi;
 pub use env::{EnvError, parse_env_assignment, parse_env_file};
 pub use grants::{
     DirGrant, Endpoint, Grants, LISTEN_HINT, Listen, NetworkFlag, NetworkPolicy, NnGrant, NnGraph,
-    ParseGrantError, SocketSwitches, dot_granted, granted_dir_of, parse_listen, parse_publish,
+    ParseGrantError, RedisChannel, SocketSwitches, dot_granted, granted_dir_of, parse_listen,
+    parse_publish,
 };
 pub use limits::{ByteSize, Cpus, Limits, ParseLimitError, parse_duration};
 

@@ -199,6 +199,7 @@ impl GrantFlags {
             // A Spin app's own (`key_value_stores`), from its image.
             spin_stores: Vec::new(),
             spin_databases: Vec::new(),
+            redis_channels: Vec::new(),
             workdir: self.workdir.clone(),
             nn: self.nn.clone().map(|mut nn| {
                 for graph in &mut nn.graphs {

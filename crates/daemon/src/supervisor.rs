@@ -150,6 +150,9 @@ enum Workload {
         peers: Arc<dyn Peers>,
         /// Where it may listen (`-p`): TCP ports, UDP ports.
         listen: (Vec<std::net::SocketAddr>, Vec<std::net::SocketAddr>),
+        /// Its Spin stores (a Spin Redis trigger component's), in files if it declares any:
+        /// kept across its restarts.
+        stores: Arc<skiff_runtime::SpinStores>,
     },
     /// An HTTP handler, published on ports and routes, a fresh instance per request.
     Http(HttpSlot),
@@ -636,7 +639,13 @@ impl Supervisor {
                 )
             })?;
             let listen = (ports.listen, ports.listen_udp);
-            Workload::Command { app, peers, listen }
+            let stores = Arc::new(crate::kv::open(&self.kv_dir, &record)?);
+            Workload::Command {
+                app,
+                peers,
+                listen,
+                stores,
+            }
         };
         let slot = Arc::new(Slot {
             id: self
@@ -756,7 +765,13 @@ impl Supervisor {
     }
 
     async fn supervise(self: Arc<Self>, slot: Arc<Slot>) {
-        let Workload::Command { app, peers, listen } = &slot.workload else {
+        let Workload::Command {
+            app,
+            peers,
+            listen,
+            stores,
+        } = &slot.workload
+        else {
             unreachable!("only commands are supervised");
         };
         let mut stop = slot.stop.subscribe();
@@ -791,6 +806,8 @@ impl Supervisor {
                     invoke: None,
                     core_dump: None,
                     pause: Some(slot.pause.clone()),
+                    stop: Some(slot.stop.subscribe()),
+                    stores: stores.clone(),
                 }
             };
             slot.state.send_replace(AppState::Running);

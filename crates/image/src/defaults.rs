@@ -279,6 +279,13 @@ pub fn merge_grants(
         _ => Vec::new(),
     };
     config.extend(flags.config.iter().cloned());
+    let redis_channels = match defaults.and_then(|d| d.spin_app.as_ref()) {
+        Some(spin) => spin.redis_channels(&env).unwrap_or_else(|why| {
+            tracing::warn!("the Spin app cannot subscribe: {why}");
+            Vec::new()
+        }),
+        None => flags.redis_channels.clone(),
+    };
     Grants {
         env,
         network,
@@ -294,6 +301,7 @@ pub fn merge_grants(
             Some(spin) => spin.sqlite_databases(),
             None => flags.spin_databases.clone(),
         },
+        redis_channels,
         nn: flags.nn.clone(),
         sockets: flags.sockets,
         workdir_unchecked: flags.workdir_unchecked,

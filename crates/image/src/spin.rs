@@ -233,6 +233,40 @@ impl LockedApp {
     }
 }
 
+impl LockedApp {
+    /// The Redis channels a trigger subscribes `component` to, as templates over the app's
+    /// variables: (address, channel). The address is the trigger's own, else the app's
+    /// (`[application.trigger.redis]`, or Spin 1's `trigger = { type = "redis", address }`).
+    fn redis_triggers(&self, component: &str) -> Vec<(String, String)> {
+        let app_address = match self.metadata.pointer("/triggers/redis/address") {
+            Some(address) => address.as_str(),
+            None => (self
+                .metadata
+                .pointer("/trigger/type")
+                .and_then(|t| t.as_str())
+                == Some("redis"))
+            .then(|| self.metadata.pointer("/trigger/address")?.as_str())
+            .flatten(),
+        };
+        self.triggers
+            .iter()
+            .filter(|t| t.trigger_type == "redis")
+            .filter(|t| {
+                t.trigger_config.get("component").and_then(|c| c.as_str()) == Some(component)
+            })
+            .filter_map(|t| {
+                let config = &t.trigger_config;
+                let address = config
+                    .get("address")
+                    .and_then(|a| a.as_str())
+                    .or(app_address);
+                let channel = config.get("channel")?.as_str()?;
+                Some((address.unwrap_or_default().to_string(), channel.to_string()))
+            })
+            .collect()
+    }
+}
+
 /// A component's `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` (URLs of HTTP hosts).
 fn outbound_hosts(component: &Component) -> impl Iterator<Item = &str> {
     ["allowed_outbound_hosts", "allowed_http_hosts"]
@@ -369,6 +403,40 @@ impl SpinApp {
         Ok(out)
     }
 
+    /// The Redis channels the app's triggers subscribe the component to (`[[trigger.redis]]`),
+    /// their addresses' and channels' `{{ variable }}`s replaced as in [`SpinApp::config`]; a
+    /// template naming a variable with no value is the error.
+    pub(crate) fn redis_channels(
+        &self,
+        env: &[(String, String)],
+    ) -> Result<Vec<skiff_capabilities::RedisChannel>, String> {
+        self.app
+            .redis_triggers(&self.component.id)
+            .into_iter()
+            .map(|(address, channel)| {
+                if address.is_empty() {
+                    return Err(format!(
+                        "the Redis trigger of channel `{channel}` names no server: give the app \
+                         one with `[application.trigger.redis] address` in its spin.toml"
+                    ));
+                }
+                let expand = |template: &str| {
+                    self.expand(template, env).map_err(|variable| {
+                        format!(
+                            "its Redis trigger uses the variable `{variable}`, which has no \
+                             value: give it with `-e SPIN_VARIABLE_{}=VALUE`",
+                            variable.to_ascii_uppercase()
+                        )
+                    })
+                };
+                Ok(skiff_capabilities::RedisChannel {
+                    address: expand(&address)?,
+                    channel: expand(&channel)?,
+                })
+            })
+            .collect()
+    }
+
     /// The destinations of the component's `allowed_outbound_hosts` that a grant can name
     /// (`https://HOST[:PORT]`, `http://...`, or any scheme with a port: `redis://HOST:6379`);
     /// declared, so applied only with `--network image`, as any image's. Wildcards, templates
@@ -401,6 +469,29 @@ impl SpinApp {
                 Err(()) => tracing::warn!(
                     "the Spin app allows outbound `{host}`, which Skiff cannot grant by \
                      destination: grant the hosts it calls with `--network allow=HOST:PORT`"
+                ),
+            }
+        }
+        // The Redis servers its triggers subscribe to, which Spin reaches without
+        // `allowed_outbound_hosts`: declared too, so `--network image` accepts them.
+        for channel in self.redis_channels(&[]).unwrap_or_default() {
+            let authority = channel
+                .address
+                .split_once("://")
+                .map_or(&*channel.address, |(_, a)| a);
+            let authority = authority.rsplit_once('@').map_or(authority, |(_, a)| a);
+            let authority = authority.split('/').next().unwrap_or_default();
+            let endpoint = match authority.rsplit_once(':') {
+                Some((_, port)) if port.parse::<u16>().is_ok() => authority.parse::<Endpoint>(),
+                _ => format!("{authority}:6379").parse::<Endpoint>(),
+            };
+            match endpoint {
+                Ok(endpoint) if !endpoints.contains(&endpoint) => endpoints.push(endpoint),
+                Ok(_) => {}
+                Err(_) => tracing::warn!(
+                    "the Spin app's Redis trigger subscribes at `{}`, which Skiff cannot grant \
+                     by destination: grant it with `--network allow=HOST:PORT`",
+                    channel.address
                 ),
             }
         }

@@ -51,6 +51,9 @@ struct Application {
     version: Option<String>,
     #[serde(default)]
     description: Option<String>,
+    /// Each trigger type's settings for the whole app (`[application.trigger.redis] address`).
+    #[serde(default)]
+    trigger: BTreeMap<String, toml::Table>,
 }
 
 #[derive(Deserialize)]
@@ -274,9 +277,14 @@ pub fn build_spin(
             (name, serde_json::Value::Object(variable))
         })
         .collect();
+    let mut metadata =
+        json!({"name": app.name, "version": version, "description": app.description});
+    if !app.trigger.is_empty() {
+        metadata["triggers"] = json!(app.trigger);
+    }
     let locked = json!({
         "spin_lock_version": 1,
-        "metadata": {"name": app.name, "version": version, "description": app.description},
+        "metadata": metadata,
         "variables": variables,
         "triggers": triggers,
         "components": components,

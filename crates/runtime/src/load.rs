@@ -236,6 +236,8 @@ pub(crate) enum Pre {
     /// A component with neither world, for `--invoke` alone (`RuntimeConfig::library_components`).
     Library(wasmtime::component::InstancePre<ComponentHost>),
     Http(Http),
+    /// A Spin app's Redis trigger component: run as a command whose run is its subscription.
+    Redis(crate::spin::trigger::RedisHandler),
 }
 
 /// A core module, linked once; or, with preloaded modules (`RuntimeConfig::preloads`), linked in
@@ -326,6 +328,7 @@ impl Pre {
             Pre::Component(command) => Some(command.instance_pre().component()),
             Pre::Library(pre) => Some(pre.component()),
             Pre::Http(http) => Some(http.instance_pre().component()),
+            Pre::Redis(handler) => Some(handler.instance_pre().component()),
         }
     }
 
@@ -378,9 +381,15 @@ impl App {
     pub fn kind(&self) -> AppKind {
         match self.pre {
             Pre::Module { .. } => AppKind::Module,
-            Pre::Component(_) | Pre::Library(_) => AppKind::Component,
+            Pre::Component(_) | Pre::Library(_) | Pre::Redis(_) => AppKind::Component,
             Pre::Http(_) => AppKind::Http,
         }
+    }
+
+    /// Whether it is a Spin Redis trigger's component: a command whose run is its subscription
+    /// to the channels of its grants ([`skiff_capabilities::Grants::redis_channels`]).
+    pub fn handles_redis_messages(&self) -> bool {
+        matches!(self.pre, Pre::Redis(_))
     }
 
     /// The sha256 of the Wasm binary (for a `.wat` file, of the binary it assembles to).
@@ -984,6 +993,9 @@ impl Engines {
             ),
             _ => match wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
                 Ok(command) => Pre::Component(Command::P3(command)),
+                Err(_) if let Some(handler) = crate::spin::trigger::RedisHandler::of(&pre) => {
+                    Pre::Redis(handler)
+                }
                 Err(_) => match wasmtime_wasi::p2::bindings::CommandPre::new(pre.clone()) {
                     Ok(command) => Pre::Component(Command::P2(command)),
                     Err(_) if libraries => Pre::Library(pre),
@@ -1226,11 +1238,18 @@ fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, L
         }
     }
     let exports_any = |prefix: &str| exports.iter().any(|e| e.starts_with(prefix));
-    let concurrent = wasi_0_3 || exports.iter().any(|e| e.contains("@0.3."));
+    // Spin SDK 7's Redis trigger export is an `async` function.
+    let redis3 = exports_any("spin:redis/inbound-redis@");
+    let concurrent = wasi_0_3 || redis3 || exports.iter().any(|e| e.contains("@0.3."));
     let flavor = |kind| Ok(Flavor { kind, concurrent });
     if exports_any("wasi:http/incoming-handler@") || exports_any("wasi:http/handler@") {
         flavor(AppKind::Http)
-    } else if exports_any("wasi:cli/run@") || libraries {
+    } else if exports_any("wasi:cli/run@")
+        || libraries
+        || redis3
+        || exports.iter().any(|e| e == "fermyon:spin/inbound-redis")
+    {
+        // A Spin Redis trigger's component runs as a command whose run is its subscription.
         flavor(AppKind::Component)
     } else {
         Err(LoadError::NotCommand {

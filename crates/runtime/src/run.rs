@@ -37,6 +37,13 @@ pub struct RunOptions {
     pub core_dump: Option<PathBuf>,
     /// The app's pause switch (`skiff pause`, in the daemon).
     pub pause: Option<crate::Pause>,
+    /// Set (to the grace period) when the app is asked to stop (the daemon's `skiff stop`): a
+    /// Spin Redis trigger's run then ends as soon as no message is being handled, where a
+    /// command, which cannot be told, runs on until the grace period is over.
+    pub stop: Option<tokio::sync::watch::Receiver<Option<std::time::Duration>>>,
+    /// The app's Spin key-value stores and SQLite databases (a Spin app's Redis trigger
+    /// component's), shared by its instances; in memory unless the caller opened them.
+    pub stores: Arc<crate::SpinStores>,
 }
 
 /// Where the guest's standard streams go.
@@ -475,6 +482,11 @@ impl App {
                 let call = ComponentCall::new(pre.engine(), pre.component(), call)?;
                 Some(Call::Component(call, pre))
             }
+            (Pre::Redis(handler), Some(call)) => {
+                let pre = handler.instance_pre();
+                let call = ComponentCall::new(pre.engine(), pre.component(), call)?;
+                Some(Call::Component(call, pre))
+            }
             (Pre::Http(_), Some(_)) => None,
         };
         // A process that runs one app (`Interrupt::ExitProcess`) has no other guest to poll
@@ -485,28 +497,33 @@ impl App {
             (Some(_), None) => FileIo::CurrentThread,
             _ => FileIo::BlockingPool,
         };
-        let mut wasi = grants.builder(options.stdio.report(), file_io)?;
-        wasi.args(&options.args);
-        if let Some(max) = self.store.limits.max_random_size {
-            wasi.max_random_size(max);
-        }
-        let max_handles = self.store.limits.max_resources.unwrap_or(MAX_HANDLES);
-        match &options.stdio {
-            Stdio::Inherit => {
-                wasi.inherit_stdio();
+        // A context per instance: one for a command, one per message for a Redis trigger's.
+        let new_wasi = || {
+            let mut wasi = grants.builder(options.stdio.report(), file_io)?;
+            wasi.args(&options.args);
+            if let Some(max) = self.store.limits.max_random_size {
+                wasi.max_random_size(max);
             }
-            Stdio::Capture {
-                stdin,
-                stdout,
-                stderr,
-            } => {
-                if let Some(stdin) = stdin {
-                    wasi.stdin(stdin.clone());
+            match &options.stdio {
+                Stdio::Inherit => {
+                    wasi.inherit_stdio();
                 }
-                wasi.stdout(SinkStream(stdout.clone()))
-                    .stderr(SinkStream(stderr.clone()));
+                Stdio::Capture {
+                    stdin,
+                    stdout,
+                    stderr,
+                } => {
+                    if let Some(stdin) = stdin {
+                        wasi.stdin(stdin.clone());
+                    }
+                    wasi.stdout(SinkStream(stdout.clone()))
+                        .stderr(SinkStream(stderr.clone()));
+                }
             }
-        }
+            Ok::<_, GrantError>(wasi)
+        };
+        let mut wasi = new_wasi()?;
+        let max_handles = self.store.limits.max_resources.unwrap_or(MAX_HANDLES);
         let guard = Guard::new(&options.limits, options.usage.clone(), self.store);
         let meter = guard.meter.clone();
         // No epoch checks in the code: the watchdog stops the run (and the process) at a limit.
@@ -525,7 +542,7 @@ impl App {
                     &options.stdio,
                     guard,
                     max_handles,
-                    Arc::default(),
+                    options.stores.clone(),
                 );
                 let mut store = new_store(pre.engine(), host);
                 let called = async {
@@ -592,7 +609,7 @@ impl App {
                         &options.stdio,
                         guard,
                         max_handles,
-                        Arc::default(),
+                        options.stores.clone(),
                     );
                     let mut store = new_store(command.instance_pre().engine(), host);
                     let ran = async {
@@ -619,6 +636,22 @@ impl App {
                 Pre::Http(_) => Err(wasmtime::Error::msg(
                     "an HTTP handler is served per request, not run",
                 )),
+                Pre::Redis(handler) => {
+                    let instance = |message_guard| {
+                        let host = ComponentHost::new(
+                            new_wasi()?.build(),
+                            &grants,
+                            options.peers.clone(),
+                            &options.stdio,
+                            message_guard,
+                            max_handles,
+                            options.stores.clone(),
+                        );
+                        Ok::<_, GrantError>(new_store(handler.instance_pre().engine(), host))
+                    };
+                    drop(guard);
+                    self.serve_redis(handler, &grants, &options, instance).await
+                }
             }
         };
         let rate = options.limits.cpus.map(crate::CpuRate::new);

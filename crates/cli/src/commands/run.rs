@@ -499,7 +499,7 @@ pub(crate) fn stored_image(
     })
 }
 
-fn report(name: &str, exit: &Exit) -> i32 {
+pub(crate) fn report(name: &str, exit: &Exit) -> i32 {
     let status = exit.status();
     match exit {
         Exit::Code(_) => {}

@@ -8,10 +8,12 @@ use std::time::Duration;
 
 use anyhow::Context as _;
 use clap::Args;
-use skiff_runtime::{AppKind, HandlerOptions, PreparedGrants, RunError, Runtime, RuntimeConfig};
+use skiff_runtime::{
+    AppKind, Exit, HandlerOptions, PreparedGrants, RunError, RunOptions, Runtime, RuntimeConfig,
+};
 
 use crate::commands::looks_like_file;
-use crate::commands::run::{PullFlags, load, load_image, stored_image};
+use crate::commands::run::{PullFlags, load, load_image, report, stored_image};
 use crate::errors::user_error;
 use crate::settings::{GlobalFlags, GrantFlags, HttpLimitFlags, LimitFlags};
 use crate::wasmtime_compat::{WasmtimeFlags, WasmtimeServeFlags};
@@ -115,6 +117,9 @@ impl Serve {
             allow_precompiled: false,
             wasm: loading.wasm.clone(),
         })?;
+        // A Spin app's Redis trigger components, run beside its HTTP ones as `spin up` runs
+        // every trigger of an app.
+        let mut triggers = Vec::new();
         let (served, routes) = match &spin {
             None => {
                 let (app, image) = load(global, &runtime, target, &self.pull)?;
@@ -130,7 +135,27 @@ impl Serve {
                     };
                     let name = format!("{target}#{}", component.id);
                     let (app, defaults) = load_image(&runtime, store, &name, image)?;
-                    // A trigger other than HTTP's (Redis, a command), or Spin 1's WAGI
+                    if app.handles_redis_messages() {
+                        let grants = self.grants.merge(Some(&defaults))?;
+                        for channel in &grants.redis_channels {
+                            eprintln!(
+                                "Component `{}` handles the Redis channel `{}` of {}",
+                                component.id, channel.channel, channel.address
+                            );
+                        }
+                        let options = RunOptions {
+                            args: vec![name],
+                            limits: skiff_image::merge_limits(
+                                Some(&defaults),
+                                &self.limits.resolve(),
+                            ),
+                            grants,
+                            ..Default::default()
+                        };
+                        triggers.push((app, options));
+                        continue;
+                    }
+                    // A trigger other than HTTP's and Redis's (a command), or Spin 1's WAGI
                     // executor (CGI over stdio): not a handler to serve.
                     if app.kind() != AppKind::Http {
                         eprintln!(
@@ -158,33 +183,49 @@ impl Serve {
                     });
                     shared.get_or_insert(options);
                 }
-                let Some(mut options) = shared else {
+                if shared.is_none() && triggers.is_empty() {
                     return Err(user_error(
                         format!("the Spin app `{target}` has no `wasi:http` component to serve"),
                         skiff_image::NO_HTTP_COMPONENT_HINT,
                     ));
-                };
-                if let Some(dir) = &state_dir {
-                    // The app's name as a file name (an image name may hold `/`).
-                    let name = target.split(':').next().unwrap_or(target).replace('/', "_");
-                    let data = components.iter().map(|c| c.grants.data_interfaces());
-                    let key_value = data.clone().any(|d| !d.spin_stores.is_empty());
-                    let databases = data.flat_map(|d| d.spin_databases.iter().cloned());
-                    let stores = skiff_daemon::open_spin_stores(
-                        dir,
-                        &name,
-                        key_value,
-                        databases.collect(),
-                    )
-                    .map_err(|e| {
-                        user_error(
-                            e,
-                            "check that you may write the app's directory, and that no other \
-                             `skiff serve` of this app is running",
-                        )
-                    })?;
-                    options.stores = Arc::new(stores);
                 }
+                // One set of stores for all its components, HTTP and Redis.
+                let stores = match &state_dir {
+                    Some(dir) => {
+                        // The app's name as a file name (an image name may hold `/`).
+                        let name = target.split(':').next().unwrap_or(target).replace('/', "_");
+                        let grants = components.iter().map(|c| c.grants.data_interfaces());
+                        let triggers = triggers.iter().map(|(_, run)| &run.grants);
+                        let key_value = grants.clone().any(|d| !d.spin_stores.is_empty())
+                            || triggers.clone().any(|g| !g.spin_stores.is_empty());
+                        let databases = grants
+                            .flat_map(|d| d.spin_databases.iter())
+                            .chain(triggers.flat_map(|g| g.spin_databases.iter()))
+                            .cloned();
+                        let stores = skiff_daemon::open_spin_stores(
+                            dir,
+                            &name,
+                            key_value,
+                            databases.collect(),
+                        )
+                        .map_err(|e| {
+                            user_error(
+                                e,
+                                "check that you may write the app's directory, and that no \
+                                 other `skiff serve` of this app is running",
+                            )
+                        })?;
+                        Arc::new(stores)
+                    }
+                    None => Arc::default(),
+                };
+                for (_, run) in &mut triggers {
+                    run.stores = stores.clone();
+                }
+                let Some(mut options) = shared else {
+                    return serve_triggers(target, triggers);
+                };
+                options.stores = stores;
                 let mut http = skiff_http::HttpApp::of_components(
                     target.to_string(),
                     components,
@@ -237,16 +278,26 @@ impl Serve {
                     None => None,
                 };
                 eprintln!("Serving `{target}` on http://{local}/");
-                let shutdown = async move {
-                    match shutdown_listener {
-                        Some(listener) => tokio::select! {
-                            () = shutdown_signal() => {}
-                            _ = listener.accept() => {}
-                        },
-                        None => shutdown_signal().await,
+                // Its Redis triggers run beside it; one that ends (its server gone) ends it.
+                let mut triggers = Triggers::start(triggers);
+                let mut ended = None;
+                let shutdown = async {
+                    let signal = async move {
+                        match shutdown_listener {
+                            Some(listener) => tokio::select! {
+                                () = shutdown_signal() => {}
+                                _ = listener.accept() => {}
+                            },
+                            None => shutdown_signal().await,
+                        }
+                    };
+                    tokio::select! {
+                        () = signal => {}
+                        exit = triggers.first_to_end() => ended = Some(exit),
                     }
                 };
                 skiff_http::serve_at_most(listener, routes, shutdown, max_connections).await;
+                drop(triggers);
                 eprintln!("Shutting down: waiting for requests in flight...");
                 let deadline = std::time::Instant::now() + GRACE;
                 let mut drained = true;
@@ -257,9 +308,59 @@ impl Serve {
                 if !drained {
                     eprintln!("warning: requests still running after {GRACE:?} were dropped");
                 }
-                anyhow::Ok(ExitCode::SUCCESS)
+                match ended {
+                    Some((name, exit)) => Ok(ExitCode::from(report(&name, &exit?) as u8)),
+                    None => Ok(ExitCode::SUCCESS),
+                }
             })
     }
+}
+
+/// A Spin app's Redis trigger components, each running (subscribed) on a task of its own.
+struct Triggers(tokio::task::JoinSet<(String, Result<Exit, RunError>)>);
+
+impl Triggers {
+    fn start(triggers: Vec<(skiff_runtime::App, RunOptions)>) -> Triggers {
+        let mut set = tokio::task::JoinSet::new();
+        for (app, options) in triggers {
+            set.spawn(async move {
+                let name = options.args[0].clone();
+                (name, app.run(options).await)
+            });
+        }
+        Triggers(set)
+    }
+
+    /// The first one to end (its server gone, a limit), and how; never, if there are none.
+    async fn first_to_end(&mut self) -> (String, Result<Exit, RunError>) {
+        match self.0.join_next().await {
+            Some(Ok(ended)) => ended,
+            Some(Err(panicked)) => std::panic::resume_unwind(panicked.into_panic()),
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// `skiff serve` of a Spin app whose components are all Redis triggers: as `spin up`, they run
+/// until Ctrl-C, or until one ends.
+fn serve_triggers(
+    target: &str,
+    triggers: Vec<(skiff_runtime::App, RunOptions)>,
+) -> anyhow::Result<ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?
+        .block_on(async move {
+            eprintln!("Running the Redis triggers of `{target}`");
+            let mut triggers = Triggers::start(triggers);
+            tokio::select! {
+                () = shutdown_signal() => Ok(ExitCode::SUCCESS),
+                (name, exit) = triggers.first_to_end() => {
+                    Ok(ExitCode::from(report(&name, &exit?) as u8))
+                }
+            }
+        })
 }
 
 impl Serve {

@@ -47,6 +47,7 @@ mod bindings3 {
 
 mod redis;
 mod sqlite;
+pub(crate) mod trigger;
 
 /// Spin SDK 5's `sqlite3` module, where WASI 0.3 is not linked.
 mod bindings_sqlite30 {
@@ -58,7 +59,7 @@ mod bindings_sqlite30 {
 }
 
 pub(crate) use bindings::SpinHost;
-use bindings::fermyon::spin::{key_value, redis as redis2, sqlite as sqlite2, variables};
+use bindings::fermyon::spin2_0_0::{key_value, redis as redis2, sqlite as sqlite2, variables};
 pub(crate) use bindings_sqlite30::SpinSqlite3Host;
 use bindings_sqlite30::spin::sqlite3_0_0::sqlite as sqlite30;
 pub(crate) use bindings3::Spin3Host;

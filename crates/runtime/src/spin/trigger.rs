@@ -1,0 +1,260 @@
+//! Spin's Redis trigger: a component exporting `fermyon:spin/inbound-redis` (the Spin SDKs up
+//! to 5.x, `#[redis_component]`) or `spin:redis/inbound-redis@3.0.0` (Spin SDK 7,
+//! `#[redis_subscriber]`) is called with each message published on the channels its app's
+//! `[[trigger.redis]]` name, a fresh instance per message, as Spin calls it. The app runs as a
+//! command does (`skiff run`, `run -d` with its restart policy): its run is the subscription,
+//! which ends when a server goes away. The subscription is made by the runtime under the app's
+//! network grants, exactly as its own Redis connections (`super::redis`).
+
+use std::collections::BTreeMap;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{Stream, StreamExt as _};
+use redis::{ConnectionAddr, IntoConnectionInfo as _};
+use skiff_capabilities::RedisChannel;
+use wasmtime::Store;
+use wasmtime::component::InstancePre;
+
+use skiff_capabilities::wasi::{GrantError, PreparedGrants};
+
+use crate::egress::{Connector, Egress};
+use crate::limits::{Guard, LimitExceeded};
+use crate::load::App;
+use crate::run::{ComponentHost, Exit, RunOptions, Stdio, classify};
+
+mod v1 {
+    wasmtime::component::bindgen!({
+        path: "wit/spin",
+        world: "spin-redis-trigger",
+        exports: { default: async },
+    });
+}
+
+mod v3 {
+    wasmtime::component::bindgen!({
+        path: "wit/spin",
+        world: "spin3-redis-trigger",
+        exports: { default: async | store },
+        with: { "spin:redis/redis": crate::spin::bindings3::spin::redis::redis },
+    });
+}
+
+/// How long the subscription's connection may take to be made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A component that handles Redis messages, of either SDK.
+#[derive(Clone)]
+pub(crate) enum RedisHandler {
+    V1(v1::SpinRedisTriggerPre<ComponentHost>),
+    V3(v3::Spin3RedisTriggerPre<ComponentHost>),
+}
+
+impl RedisHandler {
+    /// The handler `pre` exports, checked by type; `None` if it exports none.
+    pub(crate) fn of(pre: &InstancePre<ComponentHost>) -> Option<RedisHandler> {
+        match v3::Spin3RedisTriggerPre::new(pre.clone()) {
+            Ok(pre) => Some(RedisHandler::V3(pre)),
+            Err(_) => v1::SpinRedisTriggerPre::new(pre.clone())
+                .ok()
+                .map(RedisHandler::V1),
+        }
+    }
+
+    pub(crate) fn instance_pre(&self) -> &InstancePre<ComponentHost> {
+        match self {
+            RedisHandler::V1(pre) => pre.instance_pre(),
+            RedisHandler::V3(pre) => pre.instance_pre(),
+        }
+    }
+
+    /// Instantiates the component in `store` and calls it with `payload`: the handler's own
+    /// error as `Ok(Err(..))` (empty when it tells nothing), a trap or limit as `Err`.
+    pub(crate) async fn call(
+        &self,
+        store: &mut Store<ComponentHost>,
+        payload: Vec<u8>,
+    ) -> wasmtime::Result<Result<(), String>> {
+        match self {
+            RedisHandler::V1(pre) => {
+                let handler = pre.instantiate_async(&mut *store).await?;
+                let answer = handler
+                    .fermyon_spin_inbound_redis()
+                    .call_handle_message(&mut *store, &payload)
+                    .await?;
+                // Its error says nothing more than that (the SDK printed why on stderr).
+                Ok(answer.map_err(|_| String::new()))
+            }
+            RedisHandler::V3(pre) => {
+                let handler = pre.instantiate_async(&mut *store).await?;
+                store
+                    .run_concurrent(async move |accessor| {
+                        let answer = handler
+                            .spin_redis_inbound_redis()
+                            .call_handle_message(accessor, payload)
+                            .await?;
+                        wasmtime::Result::Ok(answer.map_err(|e| match e {
+                            v3::spin::redis::redis::Error::Other(why) => why,
+                            other => format!("{other:?}"),
+                        }))
+                    })
+                    .await?
+            }
+        }
+    }
+}
+
+/// A message from a channel the app subscribed to, or the end of a server's subscription.
+pub(crate) enum Delivery {
+    Message {
+        channel: String,
+        payload: Vec<u8>,
+    },
+    /// The server closed the connection (or it broke): the subscription is over, as in Spin.
+    Ended(String),
+}
+
+/// Subscribes to `channels` (one connection per server) under the app's grants, saying each on
+/// `said` once it is live; the messages of all servers in the order they come.
+pub(crate) async fn subscribe(
+    connector: &Connector,
+    channels: &[RedisChannel],
+    said: &(dyn Fn(&str) + Sync),
+) -> Result<Pin<Box<dyn Stream<Item = Delivery> + Send>>, String> {
+    let mut by_server: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for channel in channels {
+        let server = by_server.entry(&*channel.address).or_default();
+        if !server.contains(&&*channel.channel) {
+            server.push(&channel.channel);
+        }
+    }
+    let mut streams = Vec::new();
+    for (address, channels) in by_server {
+        let info = address.into_connection_info().map_err(|e| {
+            format!("the Redis trigger's address `{address}` is not a Redis URL: {e}")
+        })?;
+        let ConnectionAddr::Tcp(host, port) = info.addr() else {
+            return Err(format!(
+                "the Redis trigger's address `{address}` is not `redis://HOST[:PORT]`: TLS \
+                 (`rediss://`) and Unix sockets are not supported"
+            ));
+        };
+        let server = format!("{host}:{port}");
+        let stream = connector
+            .connect("Redis", host, *port, CONNECT_TIMEOUT)
+            .await?;
+        let mut pubsub = redis::aio::PubSub::new(info.redis_settings(), stream)
+            .await
+            .map_err(|e| format!("the Redis server at {server} refused the connection: {e}"))?;
+        for channel in channels {
+            pubsub.subscribe(channel).await.map_err(|e| {
+                format!("cannot subscribe to the channel `{channel}` on {server}: {e}")
+            })?;
+            said(&format!(
+                "subscribed to the Redis channel `{channel}` on {server}"
+            ));
+        }
+        let messages = pubsub.into_on_message().map(|message| Delivery::Message {
+            channel: message.get_channel_name().to_string(),
+            payload: message.get_payload_bytes().to_vec(),
+        });
+        let ended = futures::stream::once(futures::future::ready(Delivery::Ended(server)));
+        streams.push(Box::pin(messages.chain(ended)));
+    }
+    Ok(Box::pin(futures::stream::select_all(streams)))
+}
+
+/// Says `message` where the app's own messages from Skiff go: its log's stderr in the daemon,
+/// the terminal's in the foreground.
+fn say(stdio: &Stdio, message: &str) {
+    match stdio.report() {
+        Some(report) => report(message),
+        None => eprintln!("skiff: {message}"),
+    }
+}
+
+impl App {
+    /// A Redis trigger component's run: subscribes to its channels, then calls a fresh instance
+    /// (made by `instance`, given the instance's guard) with each message, one at a time in the
+    /// order they come, as Spin does. A message whose handler fails or traps, or whose instance
+    /// exceeds its memory, is said in the app's log and the next one is handled; the run ends
+    /// (an error) when a server goes away, or at the run's CPU-time or wall-clock limit.
+    pub(crate) async fn serve_redis(
+        &self,
+        handler: &RedisHandler,
+        grants: &PreparedGrants,
+        options: &RunOptions,
+        instance: impl Fn(Guard) -> Result<Store<ComponentHost>, GrantError>,
+    ) -> wasmtime::Result<i32> {
+        let channels = &options.grants.redis_channels;
+        if channels.is_empty() {
+            wasmtime::bail!(
+                "`{}` handles Redis messages (it exports Spin's `inbound-redis`), but no channel \
+                 is given to it: run it from the image of its Spin app, whose `[[trigger.redis]]` \
+                 name the channels",
+                self.name
+            );
+        }
+        let connector = Egress {
+            rule: grants.egress().clone(),
+            report: match &options.stdio {
+                Stdio::Inherit => None,
+                Stdio::Capture { stderr, .. } => Some(stderr.clone()),
+            },
+            ..Egress::default()
+        }
+        .connector();
+        let mut messages = subscribe(&connector, channels, &|m| say(&options.stdio, m))
+            .await
+            .map_err(wasmtime::Error::msg)?;
+        let max_handles = self
+            .store
+            .limits
+            .max_resources
+            .unwrap_or(crate::MAX_HANDLES);
+        let mut stop = options.stop.clone();
+        let stopped = async move {
+            match &mut stop {
+                Some(stop) => {
+                    let _ = stop.wait_for(Option::is_some).await;
+                }
+                None => std::future::pending().await,
+            }
+        };
+        tokio::pin!(stopped);
+        loop {
+            let delivery = tokio::select! {
+                delivery = messages.next() => delivery,
+                // Between messages: nothing to finish.
+                () = &mut stopped => return Ok(0),
+            };
+            let Some(delivery) = delivery else { break };
+            let (channel, payload) = match delivery {
+                Delivery::Message { channel, payload } => (channel, payload),
+                Delivery::Ended(server) => {
+                    wasmtime::bail!("the Redis server at {server} closed the subscription")
+                }
+            };
+            let guard = Guard::new(&options.limits, options.usage.clone(), self.store);
+            let mut store = instance(guard)?;
+            let failure = match handler.call(&mut store, payload).await {
+                Ok(Ok(())) => continue,
+                Ok(Err(error)) if error.is_empty() => "the handler returned an error".into(),
+                Ok(Err(error)) => format!("the handler returned an error: {error}"),
+                Err(error) => match classify(error, max_handles, None) {
+                    Exit::Limit(
+                        limit @ (LimitExceeded::CpuTime(_) | LimitExceeded::Timeout(_)),
+                    ) => {
+                        return Err(limit.into());
+                    }
+                    exit => exit.handler_summary(),
+                },
+            };
+            say(
+                &options.stdio,
+                &format!("a message on the Redis channel `{channel}`: {failure}"),
+            );
+        }
+        wasmtime::bail!("the Redis subscription ended")
+    }
+}
