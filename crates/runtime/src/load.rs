@@ -576,7 +576,7 @@ impl Runtime {
         on_compile: &mut dyn FnMut(CompileEvent),
     ) -> Result<App, LoadError> {
         let bytes = to_binary(name, bytes)?;
-        if exports_http_handler(&bytes) {
+        if exports_component_world(&bytes) {
             return self.load_componentized(name, &bytes, on_compile);
         }
         let flavor = detect(name, &bytes, self.library_components())?;
@@ -608,9 +608,9 @@ impl Runtime {
         }
     }
 
-    /// A core module built as an HTTP component (a Spin SDK guest for wasm32-wasip1: it exports
-    /// `wasi:http/incoming-handler`'s function and carries the component's type in a custom
-    /// section) is made the component it describes, WASI preview 1 adapted to 0.2 by wasmtime's
+    /// A core module built as an HTTP or Redis trigger component (a Spin SDK guest for
+    /// wasm32-wasip1: it exports `wasi:http/incoming-handler`'s function, or Spin's
+    /// `inbound-redis`'s, and carries the component's type in a custom section) is made the component it describes, WASI preview 1 adapted to 0.2 by wasmtime's
     /// own adapter, as Spin and `wasm-tools component new` make it; its code is cached under the
     /// module's digest, so a second load neither adapts nor compiles.
     fn load_componentized(
@@ -634,8 +634,8 @@ impl Runtime {
                 name: name.to_string(),
                 kind: "module built as a component",
                 source: format!(
-                    "it exports `wasi:http/incoming-handler` but cannot be made a component: \
-                     {e:#}"
+                    "it was built as a component (it exports `wasi:http/incoming-handler` or \
+                     Spin's `inbound-redis`) but cannot be made one: {e:#}"
                 )
                 .into(),
             })?;
@@ -1152,12 +1152,10 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
         })
 }
 
-/// Core module or component from the header (`\0asm`, then a version and a layer field); for a
-/// component, command or HTTP handler from its exports, before anything is compiled, since the
-/// two are compiled by different engines.
-/// Whether `bytes` is a core module that exports a function of `wasi:http/incoming-handler`
-/// (as wit-bindgen names a component's exports in the module it builds it from).
-fn exports_http_handler(bytes: &[u8]) -> bool {
+/// Whether `bytes` is a core module that exports a function of `wasi:http/incoming-handler` or
+/// of Spin's Redis trigger (`fermyon:spin/inbound-redis`), as wit-bindgen names a component's
+/// exports in the module it builds it from: a Spin SDK guest built for wasm32-wasip1.
+fn exports_component_world(bytes: &[u8]) -> bool {
     use wasmparser::{Parser, Payload};
     if bytes.get(4..8) != Some(&[1, 0, 0, 0]) {
         return false;
@@ -1166,7 +1164,10 @@ fn exports_http_handler(bytes: &[u8]) -> bool {
         match payload {
             Ok(Payload::ExportSection(exports)) => {
                 return exports.into_iter().any(|export| {
-                    export.is_ok_and(|e| e.name.starts_with("wasi:http/incoming-handler@0.2."))
+                    export.is_ok_and(|e| {
+                        e.name.starts_with("wasi:http/incoming-handler@0.2.")
+                            || e.name.starts_with("fermyon:spin/inbound-redis#")
+                    })
                 });
             }
             // The export section comes before the code: no need to read further.
@@ -1177,6 +1178,9 @@ fn exports_http_handler(bytes: &[u8]) -> bool {
     false
 }
 
+/// Core module or component from the header (`\0asm`, then a version and a layer field); for a
+/// component, command or HTTP handler from its exports, before anything is compiled, since the
+/// two are compiled by different engines.
 fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, LoadError> {
     match bytes.get(4..8) {
         Some([1, 0, 0, 0]) => Ok(Flavor::COMMANDS),

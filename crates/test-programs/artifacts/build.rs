@@ -6,7 +6,9 @@
 //! are WASI 0.3 commands (a package of their own, each a cdylib example exporting
 //! `wasi:cli/run@0.3.0`), built for wasm32-wasip2. `spin/` is an HTTP component written with the
 //! Spin SDK 5 (a package of its own), built for wasm32-wasip2 and, as Spin's templates build it,
-//! wasm32-wasip1; `spin7/` the same written with Spin SDK 7 (a WASI 0.3 component).
+//! wasm32-wasip1; `spin7/` the same written with Spin SDK 7 (a WASI 0.3 component); `spin-redis/`
+//! a Redis trigger's component written with the Spin SDK, for both targets, and `spin7-redis/`
+//! the same with Spin SDK 7.
 //! `c/*.c` (named `c_*`) are built with clang 19 and wasi-libc as WASI preview 1 modules, so the
 //! runtime's behaviours are also tested with a second toolchain's output. `cpp/*.cpp` (named
 //! `cpp_*`) are built with `zig c++` (zig 0.17: clang 22, libc++, wasi-libc) with C++ exceptions
@@ -83,6 +85,12 @@ fn main() {
         "spin/Cargo.toml",
         "spin/Cargo.lock",
         "spin/src",
+        "spin-redis/Cargo.toml",
+        "spin-redis/Cargo.lock",
+        "spin-redis/src",
+        "spin7-redis/Cargo.toml",
+        "spin7-redis/Cargo.lock",
+        "spin7-redis/src",
         "spin7/Cargo.toml",
         "spin7/Cargo.lock",
         "spin7/src",
@@ -133,9 +141,17 @@ fn main() {
     // templates build it: a core module that describes the component it is to become.
     for target in [P2, P1] {
         cargo_build(&guest_dir.join("spin"), &target_dir, target, &["--lib"]);
+        // A Redis trigger's component (spin-redis/Cargo.toml), as `spin new -t redis-rust`.
+        cargo_build(
+            &guest_dir.join("spin-redis"),
+            &target_dir,
+            target,
+            &["--lib"],
+        );
     }
     // The same written with Spin SDK 7 (spin7/Cargo.toml): a WASI 0.3 component.
     cargo_build(&guest_dir.join("spin7"), &target_dir, P2, &["--lib"]);
+    cargo_build(&guest_dir.join("spin7-redis"), &target_dir, P2, &["--lib"]);
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -230,10 +246,20 @@ fn main() {
          pub const SPIN_SDK_HTTP_P1: &str = {:?};\n\
          /// `spin7/src/lib.rs` built for {P2}: the same written with Spin SDK 7, a WASI 0.3 \
          component importing Spin's `spin:*@3.0.0` interfaces.\n\
-         pub const SPIN_SDK7_HTTP: &str = {:?};",
+         pub const SPIN_SDK7_HTTP: &str = {:?};\n\
+         /// `spin-redis/src/lib.rs` built for {P2}: a Redis trigger's component written with \
+         the Spin SDK 5.0.\n\
+         pub const SPIN_SDK_REDIS: &str = {:?};\n\
+         /// The same built for {P1}, as Spin's `redis-rust` template builds it.\n\
+         pub const SPIN_SDK_REDIS_P1: &str = {:?};\n\
+         /// `spin7-redis/src/lib.rs` built for {P2}: the same written with Spin SDK 7.\n\
+         pub const SPIN_SDK7_REDIS: &str = {:?};",
         wasm(P2, "spin_sdk_http"),
         wasm(P1, "spin_sdk_http"),
-        wasm(P2, "spin_sdk7_http")
+        wasm(P2, "spin_sdk7_http"),
+        wasm(P2, "spin_sdk_redis"),
+        wasm(P1, "spin_sdk_redis"),
+        wasm(P2, "spin_sdk7_redis")
     )
     .unwrap();
     let mut c_names = Vec::new();

@@ -198,7 +198,7 @@ pub fn state(app: &serde_json::Value) -> &str {
     app["state"].as_str().unwrap()
 }
 
-fn exits(app: &serde_json::Value) -> Vec<i64> {
+pub(crate) fn exits(app: &serde_json::Value) -> Vec<i64> {
     app["exits"]
         .as_array()
         .unwrap()

@@ -48,6 +48,7 @@ pub(crate) struct Server {
     child: Child,
     addr: String,
     stderr: Arc<Mutex<String>>,
+    stdout: Arc<Mutex<String>>,
 }
 
 impl Server {
@@ -60,10 +61,21 @@ impl Server {
         let mut child = command
             .args(["serve", "--listen", "127.0.0.1:0"])
             .args(args)
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
+        // Its handlers' output, for the tests that read it.
+        let stdout = Arc::new(Mutex::new(String::new()));
+        let pipe = child.stdout.take().unwrap();
+        let out = stdout.clone();
+        std::thread::spawn(move || {
+            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
+                let mut out = out.lock().unwrap();
+                out.push_str(&line);
+                out.push('\n');
+            }
+        });
         let stderr = Arc::new(Mutex::new(String::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let pipe = child.stderr.take().unwrap();
@@ -90,6 +102,7 @@ impl Server {
             child,
             addr,
             stderr,
+            stdout,
         }
     }
 
@@ -99,14 +112,23 @@ impl Server {
 
     /// Its stderr once it has printed `needle` (read by another thread), or after 10 s.
     pub(crate) fn stderr_with(&self, needle: &str) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let stderr = self.stderr.lock().unwrap().clone();
-            if stderr.contains(needle) || Instant::now() > deadline {
-                return stderr;
-            }
-            std::thread::sleep(Duration::from_millis(20));
+        wait_for_text(&self.stderr, needle)
+    }
+
+    /// Its stdout (its handlers') once it has printed `needle`, or after 10 s.
+    pub(crate) fn stdout_with(&self, needle: &str) -> String {
+        wait_for_text(&self.stdout, needle)
+    }
+}
+
+fn wait_for_text(text: &Mutex<String>, needle: &str) -> String {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let text = text.lock().unwrap().clone();
+        if text.contains(needle) || Instant::now() > deadline {
+            return text;
         }
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 

@@ -6,7 +6,8 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
-    P2_HTTP_SPIN_SQL, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK7_HTTP,
+    P2_HTTP_SPIN_SQL, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK_REDIS, SPIN_SDK_REDIS_P1,
+    SPIN_SDK7_HTTP, SPIN_SDK7_REDIS,
 };
 
 use crate::registry::{Registry, Response};
@@ -1394,6 +1395,229 @@ impl Drop for RedisServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+impl RedisServer {
+    /// Publishes `payload` on `channel`; how many subscribers received it.
+    fn publish(&self, channel: &str, payload: &str) -> u64 {
+        use std::io::{BufRead as _, BufReader};
+        let mut stream = std::net::TcpStream::connect(("127.0.0.1", self.port)).unwrap();
+        let mut command = b"*3\r\n$7\r\nPUBLISH\r\n".to_vec();
+        for arg in [channel, payload] {
+            command.extend(format!("${}\r\n{arg}\r\n", arg.len()).as_bytes());
+        }
+        stream.write_all(&command).unwrap();
+        let mut reply = String::new();
+        BufReader::new(stream).read_line(&mut reply).unwrap();
+        let count = reply.trim().strip_prefix(':');
+        count
+            .and_then(|n| n.parse().ok())
+            .unwrap_or_else(|| panic!("PUBLISH: {reply:?}"))
+    }
+
+    /// Waits until someone subscribes to `channel` (a probe message each time: a Redis
+    /// channel keeps no message for later subscribers).
+    #[track_caller]
+    fn wait_for_subscriber(&self, channel: &str) {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while self.publish(channel, "probe") == 0 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "nobody subscribed to `{channel}`"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
+}
+
+/// A Spin app with a Redis trigger (`spin new -t redis-rust`): each message on its channel
+/// calls a fresh instance of its component, written with Spin SDK 5 (as a component, and as the
+/// wasm32-wasip1 module its template builds) or SDK 7. In the daemon it runs as a service: its
+/// subscription only under the app's grants, a handler's error or trap said in its log and the
+/// next message handled, its key-value store kept across its restarts, a stop ending it at
+/// once (between messages), and its server's end ending it with a failure.
+#[test]
+fn spin_redis_triggers_call_a_fresh_instance_per_message() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let app = |name: &str, wasm: &str| {
+        let app = dir.path().join(name);
+        std::fs::create_dir(&app).unwrap();
+        std::fs::copy(wasm, app.join("app.wasm")).unwrap();
+        std::fs::write(
+            app.join("spin.toml"),
+            format!(
+                r#"spin_manifest_version = 2
+[application]
+name = "{name}"
+version = "1.0.0"
+[application.trigger.redis]
+address = "{{{{ redis_address }}}}"
+[variables]
+redis_address = {{ default = "redis://127.0.0.1:{port}" }}
+[[trigger.redis]]
+channel = "{name}-messages"
+component = "handler"
+[component.handler]
+source = "app.wasm"
+key_value_stores = ["default"]
+"#,
+                port = redis.port
+            ),
+        )
+        .unwrap();
+        app.join("spin.toml").to_str().unwrap().to_string()
+    };
+    let daemon = crate::daemon::Daemon::start();
+    let logs = |name: &str| daemon.run(&["logs", name]);
+    // Its server is a destination like any other: not reached unless granted.
+    let five = app("five", SPIN_SDK_REDIS);
+    daemon.run_d("ungranted", &[&five]).success();
+    let ungranted = daemon.wait_for("ungranted", "exited", |a| {
+        crate::daemon::state(a) == "exited"
+    });
+    assert_eq!(crate::daemon::exits(&ungranted), [1]);
+    logs("ungranted").stderr_has(&format!(
+        "blocked Redis connection to 127.0.0.1:{}",
+        redis.port
+    ));
+    for (name, wasm) in [
+        ("five", SPIN_SDK_REDIS),
+        ("fivep1", SPIN_SDK_REDIS_P1),
+        ("seven", SPIN_SDK7_REDIS),
+    ] {
+        let manifest = if name == "five" {
+            five.clone()
+        } else {
+            app(name, wasm)
+        };
+        daemon
+            .run_d(name, &["--network", "image", &manifest])
+            .success();
+        let channel = format!("{name}-messages");
+        redis.wait_for_subscriber(&channel);
+        for payload in ["one", "fail", "trap", "two"] {
+            assert_eq!(redis.publish(&channel, payload), 1);
+        }
+        // The probes were messages too: counted, and handled first.
+        let wait_for_log = |needle: &str| {
+            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+            loop {
+                let out = logs(name);
+                if out.stdout.contains(needle) {
+                    return out;
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "{name}: no `{needle}` in its log: {}{}",
+                    out.stdout,
+                    out.stderr
+                );
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+        };
+        let out = wait_for_log(": two\n");
+        let count = |payload: &str| {
+            let line = out
+                .stdout
+                .lines()
+                .find(|l| l.ends_with(&format!(": {payload}")));
+            let n = line.and_then(|l| l.strip_prefix("message ")?.split(':').next()?.parse().ok());
+            n.unwrap_or_else(|| panic!("{name}: no message `{payload}`: {}", out.stdout))
+        };
+        let (one, fail, two): (u64, u64, u64) = (count("one"), count("fail"), count("two"));
+        assert_eq!((fail, two), (one + 1, one + 2), "{name}: {}", out.stdout);
+        out.stderr_has("a message on the Redis channel")
+            .stderr_has("the handler returned an error")
+            .stderr_has("the handler trapped");
+        // A stop ends it between messages: at once, and as a success.
+        daemon.run(&["stop", name]).success();
+        let stopped = daemon.app(name);
+        assert_eq!(
+            crate::daemon::exits(&stopped).last(),
+            Some(&0),
+            "{stopped:#}"
+        );
+        // Its store outlives its runs.
+        daemon.run(&["start", name]).success();
+        redis.wait_for_subscriber(&channel);
+        assert_eq!(redis.publish(&channel, "three"), 1);
+        let out = wait_for_log(": three\n");
+        let three = out.stdout.lines().find(|l| l.ends_with(": three")).unwrap();
+        let three: u64 = three["message ".len()..]
+            .split(':')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(three > two + 1, "{name}: {}", out.stdout);
+    }
+    // Its server going away ends its subscription: a failure, which its policy may restart.
+    drop(redis);
+    let ended = daemon.wait_for("seven", "exited", |a| crate::daemon::state(a) == "exited");
+    assert_eq!(crate::daemon::exits(&ended).last(), Some(&1), "{ended:#}");
+    let reason = ended["exits"].as_array().unwrap().last().unwrap()["reason"].as_str();
+    assert!(
+        reason.unwrap().contains("closed the subscription"),
+        "{ended:#}"
+    );
+}
+
+/// `skiff serve spin.toml` runs a Spin app's Redis triggers beside its HTTP components, as
+/// `spin up` runs every trigger, with one key-value store for them all.
+#[test]
+fn skiff_serve_runs_a_spin_apps_redis_triggers_beside_its_http_routes() {
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("http.wasm")).unwrap();
+    std::fs::copy(SPIN_SDK_REDIS, dir.path().join("redis.wasm")).unwrap();
+    std::fs::write(
+        dir.path().join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "mixed"
+version = "1.0.0"
+[application.trigger.redis]
+address = "redis://127.0.0.1:{port}"
+[[trigger.http]]
+route = "/..."
+component = "web"
+[[trigger.redis]]
+channel = "events"
+component = "worker"
+[component.web]
+source = "http.wasm"
+key_value_stores = ["default"]
+[component.worker]
+source = "redis.wasm"
+key_value_stores = ["default"]
+"#,
+            port = redis.port
+        ),
+    )
+    .unwrap();
+    let manifest = dir.path().join("spin.toml");
+    let server = crate::http::Server::start(
+        &Skiff::new(),
+        &["--network", "image", manifest.to_str().unwrap()],
+    );
+    redis.wait_for_subscriber("events");
+    // The worker and the web component count in one store: the probes', then this request.
+    let (status, body) = crate::http::get(&server.url("/"));
+    assert_eq!(status, 200, "{body}");
+    let count: u64 = body.split("count=").nth(1).unwrap().trim().parse().unwrap();
+    assert_eq!(redis.publish("events", "a"), 1);
+    let next = format!("message {}: a", count + 1);
+    let stdout = server.stdout_with(&next);
+    assert!(stdout.contains(&next), "{stdout}");
+    assert!(
+        server
+            .stderr_with("handles the Redis channel `events`")
+            .contains("Component `worker` handles the Redis channel `events`"),
+        "{}",
+        server.stderr_with("")
+    );
 }
 
 /// Spin's outbound Redis: a component reaches the Redis server its `allowed_outbound_hosts`
