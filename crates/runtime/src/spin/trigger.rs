@@ -7,12 +7,18 @@
 //! network grants, exactly as its own Redis connections (`super::redis`).
 
 use std::collections::BTreeMap;
+use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
+use futures::task::AtomicWaker;
 use futures::{Stream, StreamExt as _};
 use redis::{ConnectionAddr, IntoConnectionInfo as _};
 use skiff_capabilities::RedisChannel;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime::Store;
 use wasmtime::component::InstancePre;
 
@@ -42,6 +48,16 @@ mod v3 {
 
 /// How long the subscription's connection may take to be made.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of a server's messages held in the host while the app's handler is busy: beyond
+/// it, the subscription reads no more and the server holds them (Redis ends a subscriber that
+/// falls too far behind: `client-output-buffer-limit pubsub`, which ends the app's run as a
+/// failure). A publisher, however fast, cannot take the daemon's memory from its other apps.
+const MAX_BACKLOG_BYTES: usize = 64 << 20;
+
+/// What a message's frame may take besides its channel and payload (`*3`, `$7 message`, the
+/// two lengths): released a little generously, so that the backlog's count can only err low.
+const FRAME_OVERHEAD: usize = 64;
 
 /// A component that handles Redis messages, of either SDK.
 #[derive(Clone)]
@@ -143,6 +159,11 @@ pub(crate) async fn subscribe(
         let stream = connector
             .connect("Redis", host, *port, CONNECT_TIMEOUT)
             .await?;
+        let backlog = Arc::new(Backlog::default());
+        let stream = Throttled {
+            inner: stream,
+            backlog: backlog.clone(),
+        };
         let mut pubsub = redis::aio::PubSub::new(info.redis_settings(), stream)
             .await
             .map_err(|e| format!("the Redis server at {server} refused the connection: {e}"))?;
@@ -154,7 +175,23 @@ pub(crate) async fn subscribe(
                 "subscribed to the Redis channel `{channel}` on {server}"
             ));
         }
-        let messages = pubsub.into_on_message().map(|message| Delivery::Message {
+        // What it read to subscribe is not messages: the count starts from here.
+        backlog.taken(usize::MAX);
+        let mut received = pubsub.into_on_message();
+        let messages = futures::stream::poll_fn(move |cx| {
+            let polled = received.poll_next_unpin(cx);
+            match &polled {
+                Poll::Ready(Some(message)) => {
+                    let channel = message.get_channel_name();
+                    let size = channel.len() + message.get_payload_bytes().len();
+                    backlog.taken(size + FRAME_OVERHEAD);
+                }
+                Poll::Pending => backlog.drained(),
+                Poll::Ready(None) => {}
+            }
+            polled
+        })
+        .map(|message| Delivery::Message {
             channel: message.get_channel_name().to_string(),
             payload: message.get_payload_bytes().to_vec(),
         });
@@ -256,5 +293,153 @@ impl App {
             );
         }
         wasmtime::bail!("the Redis subscription ended")
+    }
+}
+
+/// The bytes a subscription has read from its server that the app has not taken yet.
+#[derive(Default)]
+struct Backlog {
+    bytes: AtomicUsize,
+    /// The app has taken every message read whole: what is held is part of one message.
+    drained: AtomicBool,
+    /// The reader, waiting for the app to take some.
+    reader: AtomicWaker,
+}
+
+impl Backlog {
+    /// The app took a message of about `bytes` (never less than it was).
+    fn taken(&self, bytes: usize) {
+        self.drained.store(false, Ordering::SeqCst);
+        let _ = self
+            .bytes
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |held| {
+                Some(held.saturating_sub(bytes))
+            });
+        self.reader.wake();
+    }
+
+    /// The app waits for a message and none is ready.
+    fn drained(&self) {
+        self.drained.store(true, Ordering::SeqCst);
+        self.reader.wake();
+    }
+
+    /// Whether the reader must wait for the app: the backlog is full of whole messages.
+    fn full(&self) -> bool {
+        self.bytes.load(Ordering::SeqCst) >= MAX_BACKLOG_BYTES
+            && !self.drained.load(Ordering::SeqCst)
+    }
+}
+
+/// A subscription's connection, which reads nothing while its backlog is full.
+struct Throttled<S> {
+    inner: S,
+    backlog: Arc<Backlog>,
+}
+
+impl<S: AsyncRead + Unpin> AsyncRead for Throttled<S> {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        if self.backlog.full() {
+            self.backlog.reader.register(cx.waker());
+            if self.backlog.full() {
+                return Poll::Pending;
+            }
+        }
+        let before = buf.filled().len();
+        let read = Pin::new(&mut self.inner).poll_read(cx, buf);
+        let n = buf.filled().len() - before;
+        let held = self.backlog.bytes.fetch_add(n, Ordering::SeqCst) + n;
+        // One message larger than the whole backlog may be read whole; a larger one is not.
+        if held > 2 * MAX_BACKLOG_BYTES {
+            return Poll::Ready(Err(io::Error::other(format!(
+                "a message larger than {} MiB, the most Skiff holds for an app",
+                (2 * MAX_BACKLOG_BYTES) >> 20
+            ))));
+        }
+        read
+    }
+}
+
+impl<S: AsyncWrite + Unpin> AsyncWrite for Throttled<S> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.inner).poll_write(cx, buf)
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+    use super::*;
+
+    /// Reads from `from` until it has `n` more bytes, or stalls for a second; how many it got.
+    async fn read_up_to(from: &mut (impl AsyncRead + Unpin), n: usize) -> io::Result<usize> {
+        let mut got = 0;
+        let mut chunk = vec![0u8; 1 << 16];
+        while got < n {
+            let want = chunk.len().min(n - got);
+            match tokio::time::timeout(Duration::from_secs(1), from.read(&mut chunk[..want])).await
+            {
+                Ok(read) => got += read?,
+                Err(_stalled) => break,
+            }
+        }
+        Ok(got)
+    }
+
+    /// A subscription stops reading while the app has not taken what it holds, reads on once
+    /// it has, reads one message larger than the backlog whole, and refuses a larger one.
+    #[tokio::test]
+    async fn a_subscriptions_backlog_is_bounded() {
+        let (client, mut server) = tokio::io::duplex(1 << 16);
+        let backlog = Arc::new(Backlog::default());
+        let mut client = Throttled {
+            inner: client,
+            backlog: backlog.clone(),
+        };
+        let publisher = tokio::spawn(async move {
+            let chunk = vec![b'x'; 1 << 20];
+            loop {
+                if server.write_all(&chunk).await.is_err() {
+                    return;
+                }
+            }
+        });
+        // Nothing taken: it reads the backlog's worth, then waits.
+        let read = read_up_to(&mut client, 3 * MAX_BACKLOG_BYTES)
+            .await
+            .unwrap();
+        assert!(
+            (MAX_BACKLOG_BYTES..MAX_BACKLOG_BYTES + (1 << 17)).contains(&read),
+            "{read}"
+        );
+        // The app took messages of half of it: it reads about as much again.
+        backlog.taken(MAX_BACKLOG_BYTES / 2);
+        let more = read_up_to(&mut client, MAX_BACKLOG_BYTES).await.unwrap();
+        assert!((MAX_BACKLOG_BYTES / 2..read).contains(&more), "{more}");
+        // Everything taken whole but a message still being read: it reads on, up to twice the
+        // backlog, beyond which the message is refused.
+        backlog.drained();
+        let error = read_up_to(&mut client, 3 * MAX_BACKLOG_BYTES)
+            .await
+            .unwrap_err();
+        assert!(error.to_string().contains("message larger than"), "{error}");
+        publisher.abort();
     }
 }
