@@ -112,6 +112,17 @@ impl Code {
         let mut components = Vec::new();
         for (spin, app, defaults) in parts {
             let spin = spin.expect("an image of several is a Spin app's");
+            if app.handles_redis_messages() {
+                return Err(Fail::new(
+                    400,
+                    format!(
+                        "the Spin app `{source}` has several components, and `{}` is a Redis \
+                         trigger's: the daemon runs a Redis trigger only as an app of its own",
+                        spin.id
+                    ),
+                    Some(skiff_image::REDIS_BESIDE_OTHERS_HINT),
+                ));
+            }
             if app.kind() != skiff_runtime::AppKind::Http {
                 tracing::info!(
                     "Spin component `{}` of `{source}` is not a `wasi:http` handler (a WAGI or \

@@ -35,7 +35,7 @@ pub use registry::{
     CertificateProblem, Progress, Quiet, RegistryError, auth_for, is_loopback, login, logout, pull,
     push,
 };
-pub use spin::{NO_HTTP_COMPONENT_HINT, SpinComponent};
+pub use spin::{NO_HTTP_COMPONENT_HINT, REDIS_BESIDE_OTHERS_HINT, SpinComponent};
 pub use spin_build::{build_spin, is_spin_manifest};
 pub use store::{HOLD_PREFIX, RefEntry, Store, StoreError, digest_of, is_hold};
 

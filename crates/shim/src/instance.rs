@@ -256,6 +256,13 @@ impl Instance for SkiffInstance {
                     "{e}: the containerd shim does not grant wasi-nn; run it with `skiff run -S nn`"
                 ))
             })?;
+            if several && app.handles_redis_messages() {
+                return Err(Error::InvalidArgument(format!(
+                    "the Spin app `{name}` has several components, and one is a Redis trigger's: \
+                     the shim runs a Redis trigger only as an app of its own; {}",
+                    skiff_image::REDIS_BESIDE_OTHERS_HINT
+                )));
+            }
             if several && app.kind() != AppKind::Http {
                 log::info!(
                     "container {id}: `{name}` is not a `wasi:http` handler (a WAGI or non-HTTP \
