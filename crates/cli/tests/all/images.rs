@@ -1618,6 +1618,13 @@ key_value_stores = ["default"]
         "{}",
         server.stderr_with("")
     );
+    // The daemon runs a Redis trigger only as an app of its own, and says so.
+    let daemon = crate::daemon::Daemon::start();
+    daemon
+        .run_d("mixed", &[manifest.to_str().unwrap()])
+        .code(125)
+        .stderr_has("`worker` is a Redis trigger's")
+        .stderr_has("skiff serve spin.toml");
 }
 
 /// Spin's outbound Redis: a component reaches the Redis server its `allowed_outbound_hosts`
