@@ -75,6 +75,20 @@ pub struct RedisChannel {
     pub channel: String,
 }
 
+impl RedisChannel {
+    /// Its server's address without the user and password it may hold, to be shown.
+    pub fn server(&self) -> String {
+        let Some((scheme, rest)) = self.address.split_once("://") else {
+            return self.address.clone();
+        };
+        let end = rest.find('/').unwrap_or(rest.len());
+        match rest[..end].rsplit_once('@') {
+            Some((_, host)) => format!("{scheme}://{host}{}", &rest[end..]),
+            None => self.address.clone(),
+        }
+    }
+}
+
 /// Whether a program may create TCP and UDP sockets and look names up, as `wasmtime run`'s
 /// `-S tcp`, `udp` and `allow-ip-name-lookup` say (off, creating one or looking a name up fails
 /// with `access-denied`). `None`: Skiff's default, on where a grant reaches (sockets with any
@@ -607,6 +621,23 @@ impl Grants {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn a_redis_server_is_shown_without_its_credentials() {
+        for (address, shown) in [
+            ("redis://:secret@db:6379/2", "redis://db:6379/2"),
+            ("redis://user:p@ss@db", "redis://db"),
+            ("redis://db:6379", "redis://db:6379"),
+            ("db:6379", "db:6379"),
+        ] {
+            let channel = super::RedisChannel {
+                address: address.into(),
+                channel: "c".into(),
+            };
+            assert_eq!(channel.server(), shown);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -42,6 +42,14 @@ impl AppDefaults {
             .unwrap_or_default()
     }
 
+    /// The Redis channels the Spin component's triggers subscribe it to, their variables at
+    /// their defaults (`[[trigger.redis]]`); none if a variable has no default.
+    pub fn redis_channels(&self) -> Vec<skiff_capabilities::RedisChannel> {
+        let spin = self.spin_app.as_ref();
+        spin.and_then(|spin| spin.redis_channels(&[]).ok())
+            .unwrap_or_default()
+    }
+
     /// What `wasi:config/store` answers with the image's defaults alone (a Spin component's
     /// `config` over its variables' defaults), below `-S config-var`.
     pub fn config(&self) -> Vec<(String, String)> {

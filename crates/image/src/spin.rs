@@ -497,7 +497,7 @@ impl SpinApp {
                 Err(_) => tracing::warn!(
                     "the Spin app's Redis trigger subscribes at `{}`, which Skiff cannot grant \
                      by destination: grant it with `--network allow=HOST:PORT`",
-                    channel.address
+                    channel.server()
                 ),
             }
         }

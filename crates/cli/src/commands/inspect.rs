@@ -107,6 +107,13 @@ impl Inspect {
                 if !databases.is_empty() {
                     println!("Databases: {} (Spin SQLite)", databases.join(", "));
                 }
+                for channel in defaults.redis_channels() {
+                    println!(
+                        "Trigger:  Redis channel `{}` of {}",
+                        channel.channel,
+                        channel.server()
+                    );
+                }
                 if defaults.app.network != NetworkPolicy::None {
                     println!(
                         "Network:  {} (applies with `--network image`)",

@@ -140,7 +140,9 @@ impl Serve {
                         for channel in &grants.redis_channels {
                             eprintln!(
                                 "Component `{}` handles the Redis channel `{}` of {}",
-                                component.id, channel.channel, channel.address
+                                component.id,
+                                channel.channel,
+                                channel.server()
                             );
                         }
                         let options = RunOptions {

@@ -1481,6 +1481,11 @@ key_value_stores = ["default"]
         "blocked Redis connection to 127.0.0.1:{}",
         redis.port
     ));
+    daemon
+        .run(&["image", "inspect", "five:1.0.0"])
+        .success()
+        .stdout_has("Trigger:  Redis channel `five-messages` of redis://127.0.0.1:")
+        .stdout_has("Network:  allow=127.0.0.1:");
     for (name, wasm) in [
         ("five", SPIN_SDK_REDIS),
         ("fivep1", SPIN_SDK_REDIS_P1),

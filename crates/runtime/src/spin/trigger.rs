@@ -137,21 +137,22 @@ pub(crate) async fn subscribe(
     channels: &[RedisChannel],
     said: &(dyn Fn(&str) + Sync),
 ) -> Result<Pin<Box<dyn Stream<Item = Delivery> + Send>>, String> {
-    let mut by_server: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    let mut by_server: BTreeMap<&str, (String, Vec<&str>)> = BTreeMap::new();
     for channel in channels {
         let server = by_server.entry(&*channel.address).or_default();
-        if !server.contains(&&*channel.channel) {
-            server.push(&channel.channel);
+        server.0 = channel.server();
+        if !server.1.contains(&&*channel.channel) {
+            server.1.push(&channel.channel);
         }
     }
     let mut streams = Vec::new();
-    for (address, channels) in by_server {
+    for (address, (shown, channels)) in by_server {
         let info = address.into_connection_info().map_err(|e| {
-            format!("the Redis trigger's address `{address}` is not a Redis URL: {e}")
+            format!("the Redis trigger's address `{shown}` is not a Redis URL: {e}")
         })?;
         let ConnectionAddr::Tcp(host, port) = info.addr() else {
             return Err(format!(
-                "the Redis trigger's address `{address}` is not `redis://HOST[:PORT]`: TLS \
+                "the Redis trigger's address `{shown}` is not `redis://HOST[:PORT]`: TLS \
                  (`rediss://`) and Unix sockets are not supported"
             ));
         };
