@@ -200,7 +200,7 @@ async fn inspect(
     State(supervisor): Shared,
     UrlPath(name): UrlPath<String>,
 ) -> Result<Response, Fail> {
-    Ok(json(StatusCode::OK, &supervisor.get(&name)?.0))
+    Ok(json(StatusCode::OK, &supervisor.inspect(&name)?))
 }
 
 #[derive(Deserialize)]

@@ -3,7 +3,7 @@
 //! reality: a run the daemon died under is recorded as ended, and each app is brought back to
 //! what its policy asks for.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
@@ -77,6 +77,68 @@ impl Fail {
     }
 }
 
+/// What to do about an app the daemon could not load when it started.
+const UNLOADABLE_HINT: &str = "put back what it runs (its file, image or granted directories) \
+     and `skiff start` it, or remove it with `skiff rm`";
+
+/// A saved app the daemon could not load, and why.
+#[derive(Clone)]
+struct Unloadable {
+    record: AppRecord,
+    reason: String,
+}
+
+/// How the daemon loads a saved app again: as it was created, its grants as resolved then.
+fn request_of(record: &AppRecord) -> CreateApp {
+    CreateApp {
+        name: Some(record.name.clone()),
+        source: record.source.clone(),
+        args: Some(record.args.clone()),
+        // As resolved at creation: the image's destinations already accepted, or not.
+        grants: record.grants.clone(),
+        accept_image_network: false,
+        limits: record.limits.clone(),
+        restart: record.restart,
+        http: record.http.clone(),
+        labels: record.labels.clone(),
+        links: record.links.clone(),
+        health: record.health.clone(),
+        auto_remove: record.auto_remove,
+        stop_timeout: record.stop_timeout,
+        no_start: false,
+        pull: Default::default(),
+    }
+}
+
+/// What `ps -a` and `inspect` show of an app that is not loaded: its saved record, exited.
+fn exited_info(record: AppRecord) -> AppInfo {
+    AppInfo {
+        name: record.name,
+        source: record.source,
+        digest: record.digest,
+        args: record.args,
+        grants: record.grants,
+        limits: record.limits,
+        restart: record.restart,
+        state: AppState::Exited,
+        desired_running: false,
+        restarts: record.restarts,
+        created: record.created,
+        started_at: None,
+        exits: record.exits,
+        cpu_ms: 0,
+        memory_bytes: 0,
+        http: None,
+        listen: Vec::new(),
+        paused: false,
+        labels: record.labels,
+        links: record.links,
+        calls: Vec::new(),
+        health: None,
+        stop_timeout: record.stop_timeout,
+    }
+}
+
 fn not_found(name: &str) -> Fail {
     Fail::new(
         404,
@@ -95,6 +157,9 @@ pub struct Supervisor {
     /// The apps' Spin key-value stores and SQLite databases (`crate::kv`).
     kv_dir: PathBuf,
     apps: Mutex<HashMap<String, Arc<Slot>>>,
+    /// Saved apps that could not be loaded when the daemon started (their file, image or a
+    /// granted directory gone): listed, inspected, removed, and loaded again by `skiff start`.
+    unloadable: Mutex<BTreeMap<String, Unloadable>>,
     pub events: broadcast::Sender<Event>,
     daemon_info: Mutex<DaemonInfo>,
     /// What any one HTTP app may hold of what all share.
@@ -207,6 +272,7 @@ impl Supervisor {
             logs_dir,
             kv_dir,
             apps: Mutex::new(HashMap::new()),
+            unloadable: Mutex::default(),
             events: broadcast::channel(1024).0,
             daemon_info: Mutex::default(),
             bounds,
@@ -292,6 +358,13 @@ impl Supervisor {
     }
 
     fn slot(&self, name: &str) -> Result<Arc<Slot>, Fail> {
+        if let Some(unloadable) = self.unloadable.lock().unwrap().get(name) {
+            return Err(Fail::new(
+                409,
+                format!("`{name}` cannot be loaded: {}", unloadable.reason),
+                Some(UNLOADABLE_HINT),
+            ));
+        }
         self.apps
             .lock()
             .unwrap()
@@ -397,7 +470,9 @@ impl Supervisor {
             }
             None => self.generated_name(&request.source),
         };
-        if self.apps.lock().unwrap().contains_key(&name) {
+        if self.apps.lock().unwrap().contains_key(&name)
+            || self.unloadable.lock().unwrap().contains_key(&name)
+        {
             return Err(Fail::new(
                 409,
                 format!("the name `{name}` is already in use"),
@@ -958,6 +1033,10 @@ impl Supervisor {
     }
 
     pub async fn start(self: &Arc<Self>, name: &str) -> Result<AppInfo, Fail> {
+        let unloadable = self.unloadable.lock().unwrap().get(name).cloned();
+        if let Some(Unloadable { record, .. }) = unloadable {
+            return self.start_unloadable(record).await;
+        }
         let slot = self.slot(name)?;
         if *slot.state.borrow() != AppState::Exited {
             return Ok(self.info(&slot));
@@ -1187,6 +1266,17 @@ impl Supervisor {
     }
 
     pub async fn remove(&self, name: &str, force: bool) -> Result<(), Fail> {
+        if self.unloadable.lock().unwrap().contains_key(name) {
+            let event = self.state.remove_app(name).map_err(|e| {
+                Fail::state(&format!("`{name}` was not removed"), &e, self.state.path())
+            })?;
+            self.unloadable.lock().unwrap().remove(name);
+            self.code.release(name);
+            let _ = self.events.send(event);
+            AppLog::open(&self.logs_dir, name).remove();
+            crate::kv::remove(&self.kv_dir, name);
+            return Ok(());
+        }
         let slot = self.slot(name)?;
         if *slot.state.borrow() != AppState::Exited && !force {
             return Err(Fail::new(
@@ -1240,6 +1330,15 @@ impl Supervisor {
         Ok((self.info(&slot), slot))
     }
 
+    /// The app as `skiff inspect` shows it, loaded or not.
+    pub fn inspect(&self, name: &str) -> Result<AppInfo, Fail> {
+        let unloadable = self.unloadable.lock().unwrap().get(name).cloned();
+        match unloadable {
+            Some(unloadable) => Ok(exited_info(unloadable.record)),
+            None => Ok(self.get(name)?.0),
+        }
+    }
+
     pub fn list(&self, all: bool) -> Vec<AppInfo> {
         let slots: Vec<Arc<Slot>> = self.apps.lock().unwrap().values().cloned().collect();
         let mut infos: Vec<AppInfo> = slots
@@ -1247,6 +1346,10 @@ impl Supervisor {
             .map(|s| self.info(s))
             .filter(|i| all || i.state != AppState::Exited)
             .collect();
+        if all {
+            let unloadable = self.unloadable.lock().unwrap();
+            infos.extend(unloadable.values().map(|u| exited_info(u.record.clone())));
+        }
         infos.sort_by(|a, b| a.created.cmp(&b.created).then(a.name.cmp(&b.name)));
         infos
     }
@@ -1342,24 +1445,7 @@ impl Supervisor {
                 .map(|r| (r.name.as_str(), r.source.as_str(), r.digest.as_str())),
         );
         for mut record in records {
-            let request = CreateApp {
-                name: Some(record.name.clone()),
-                source: record.source.clone(),
-                args: Some(record.args.clone()),
-                // As resolved at creation: the image's destinations already accepted, or not.
-                grants: record.grants.clone(),
-                accept_image_network: false,
-                limits: record.limits.clone(),
-                restart: record.restart,
-                http: record.http.clone(),
-                labels: record.labels.clone(),
-                links: record.links.clone(),
-                health: record.health.clone(),
-                auto_remove: record.auto_remove,
-                stop_timeout: record.stop_timeout,
-                no_start: false,
-                pull: Default::default(),
-            };
+            let request = request_of(&record);
             // Created and never started (`skiff create --rm`): it has not ended yet.
             let never_started =
                 !record.running && !record.desired_running && record.exits.is_empty();
@@ -1452,6 +1538,34 @@ impl Supervisor {
             reason: format!("failed to load: {}", fail.error.message),
         });
         self.record_fact(&mut record, &[]);
+        let name = record.name.clone();
+        let reason = fail.error.message.clone();
+        (self.unloadable.lock().unwrap()).insert(name, Unloadable { record, reason });
+    }
+
+    /// `skiff start` of an app that could not be loaded: loaded again (its file or image may
+    /// be back) and started, or the reason it still cannot be.
+    async fn start_unloadable(self: &Arc<Self>, record: AppRecord) -> Result<AppInfo, Fail> {
+        let name = record.name.clone();
+        let (code, _, _) = self
+            .load(&record.digest_or_source(), &request_of(&record))
+            .await
+            .map_err(|fail| {
+                Fail::new(
+                    fail.status,
+                    format!("`{name}` cannot be loaded: {}", fail.error.message),
+                    Some(UNLOADABLE_HINT),
+                )
+            })?;
+        let slot = self.insert(code, record)?;
+        self.unloadable.lock().unwrap().remove(&name);
+        let context = format!("`{name}` was not started");
+        self.launch(&slot, &[("started", "")], &context, |r| {
+            r.desired_running = true;
+            r.restarts = 0;
+        })
+        .await?;
+        Ok(self.info(&slot))
     }
 
     /// Stops every app without touching what the state says they should be: the next start

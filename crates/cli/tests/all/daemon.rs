@@ -1677,3 +1677,61 @@ fn stats_take_dockers_format() {
         .code(125)
         .stderr_has("`{{` has no `}}`");
 }
+
+/// An app whose program is gone when the daemon starts (a file moved, an image removed by
+/// another tool) is not lost, nor left in the daemon unseen: `ps -a` lists it as exited with the
+/// reason, `inspect` shows it, its name stays taken, `start` says why it still cannot run and
+/// runs it once its program is back, and `rm` removes it, as Docker keeps a container whose
+/// image is gone.
+#[test]
+fn an_app_whose_program_is_gone_is_kept_and_can_be_removed() {
+    let dir = tempfile::tempdir().unwrap();
+    let program = dir.path().join("hello.wasm");
+    let moved = dir.path().join("moved.wasm");
+    std::fs::copy(P2_HTTP_HELLO, &program).unwrap();
+    let program = program.to_str().unwrap();
+    let mut daemon = Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon.run_d("web", &["-p", &port, program]).success();
+    daemon.run_d("other", &["-p", "0", program]).success();
+    daemon.run(&["stop", "other"]).success();
+    daemon.kill9();
+    std::fs::rename(program, &moved).unwrap();
+    daemon.spawn();
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}} {{.Status}}"])
+        .success()
+        .stdout_has("web exited (125)")
+        .stdout_has("other exited (125)");
+    let web = daemon.app("web");
+    let reason = web["exits"].as_array().unwrap().last().unwrap()["reason"].clone();
+    assert!(reason.as_str().unwrap().contains("cannot read"), "{web:#}");
+    daemon
+        .run(&["run", "-d", "--name", "web", P2_HTTP_HELLO])
+        .code(125)
+        .stderr_has("already in use");
+    daemon
+        .run(&["start", "web"])
+        .code(125)
+        .stderr_has("`web` cannot be loaded")
+        .stderr_has("skiff rm");
+    daemon
+        .run(&["logs", "web"])
+        .code(125)
+        .stderr_has("`web` cannot be loaded");
+    std::fs::rename(&moved, program).unwrap();
+    daemon.run(&["start", "web"]).success();
+    let (status, _) = crate::http::get(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status.as_u16(), 200);
+    daemon.run(&["rm", "other"]).success();
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}}"])
+        .success()
+        .stdout_is("web\n");
+    // Removed for good: not back after another start of the daemon.
+    daemon.restart_after_kill();
+    daemon
+        .run(&["ps", "-a", "--format", "{{.Names}}"])
+        .success()
+        .stdout_is("web\n");
+}
