@@ -1042,13 +1042,19 @@ impl Supervisor {
             return Ok(self.info(&slot));
         }
         self.halt(&slot, Duration::ZERO).await?;
+        self.start_slot(&slot, name).await
+    }
+
+    /// Starts an exited app's run (or publishes it) as the user asked: wanted running, its
+    /// restart count from zero.
+    async fn start_slot(self: &Arc<Self>, slot: &Arc<Slot>, name: &str) -> Result<AppInfo, Fail> {
         let context = format!("`{name}` was not started");
-        self.launch(&slot, &[("started", "")], &context, |r| {
+        self.launch(slot, &[("started", "")], &context, |r| {
             r.desired_running = true;
             r.restarts = 0;
         })
         .await?;
-        Ok(self.info(&slot))
+        Ok(self.info(slot))
     }
 
     pub async fn restart(
@@ -1559,13 +1565,7 @@ impl Supervisor {
             })?;
         let slot = self.insert(code, record)?;
         self.unloadable.lock().unwrap().remove(&name);
-        let context = format!("`{name}` was not started");
-        self.launch(&slot, &[("started", "")], &context, |r| {
-            r.desired_running = true;
-            r.restarts = 0;
-        })
-        .await?;
-        Ok(self.info(&slot))
+        self.start_slot(&slot, &name).await
     }
 
     /// Stops every app without touching what the state says they should be: the next start
