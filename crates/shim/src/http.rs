@@ -50,6 +50,26 @@ impl Network {
     }
 }
 
+impl Network {
+    /// Whether it is the shim's own network, where the connections the shim makes for the app
+    /// are the container's: the node's, or a namespace that is the shim's (a `hostNetwork`
+    /// pod's containers join their sandbox's, which for this shim is the shim's own process).
+    pub fn is_the_shims(&self) -> bool {
+        use std::os::unix::fs::MetadataExt as _;
+        match self {
+            Network::Host => true,
+            Network::Joined(path) => {
+                let id = |path: &Path| std::fs::metadata(path).map(|m| (m.dev(), m.ino()));
+                matches!(
+                    (id(path), id(Path::new("/proc/self/ns/net"))),
+                    (Ok(theirs), Ok(ours)) if theirs == ours
+                )
+            }
+            Network::Private => false,
+        }
+    }
+}
+
 /// Where the handler listens: the env's `SKIFF_HTTP_LISTEN`, else the default for `network`.
 pub fn address(env: &[(String, String)], network: &Network) -> anyhow::Result<SocketAddr> {
     if let Some((_, value)) = env.iter().rev().find(|(k, _)| k == LISTEN_ENV) {

@@ -222,7 +222,7 @@ impl Instance for SkiffInstance {
         if asked.workdir.is_some() && asked.workdir.as_deref() == image_workdir {
             asked.workdir = None;
         }
-        let grants = skiff_image::merge_grants(defaults, &asked, false);
+        let grants = skiff_image::merge_grants(defaults, &asked, plan.accept_image_network);
         let limits = skiff_image::merge_limits(defaults, &plan.limits);
         let mut args = plan.args.clone();
         if args.is_empty() {
@@ -235,7 +235,11 @@ impl Instance for SkiffInstance {
         // The app's handlers: its one, or each HTTP component of a Spin app of several.
         let mut handlers = Vec::new();
         for source in std::iter::once(source).chain(sources) {
-            let grants = skiff_image::merge_grants(source.defaults.as_ref(), &asked, false);
+            let grants = skiff_image::merge_grants(
+                source.defaults.as_ref(),
+                &asked,
+                plan.accept_image_network,
+            );
             // A grant that cannot be made (a mount source that is gone) fails the create, where
             // containerd reports it, not the start.
             let prepared = PreparedGrants::new(&grants)

@@ -12,8 +12,12 @@
 //! | `linux.resources.memory.limit`         | `--memory`                                        |
 //! | `linux.resources.cpu.quota` / `.period`| `--cpus` (quota ÷ period cores, as `docker --cpus`) |
 //! | the runtime's own mounts (`/proc`, ...)| nothing: a Wasm app has no kernel to see          |
+//! | annotation `skiff.dev/network`         | `--network`, the same values (`allow=HOST:PORT,...`, |
+//! |                                        | `image`, `host`), for a container in the node's network |
 //!
-//! Refused, with the reason: a working directory in no mount (other than the image's own), a user
+//! Refused, with the reason: a network grant for a container in a network namespace of its own
+//! or its pod's (the shim connects from the node's network, so a grant there would reach the
+//! node's loopback and neighbours, not the pod's), a working directory in no mount (other than the image's own), a user
 //! other than root (the app runs inside the shim, as the shim's user), sysctls, tmpfs or other non-bind mounts at an app path, and bind mounts of single files other
 //! than the ones Kubernetes adds to every container. Fields that only take powers away from a
 //! Linux process (capabilities, seccomp, AppArmor, SELinux, rlimits, namespaces, devices, pids)
@@ -22,7 +26,12 @@
 use std::path::{Path, PathBuf};
 
 use oci_spec::runtime::{Mount, Spec};
-use skiff_capabilities::{ByteSize, Cpus, DirGrant, Grants, Limits};
+use skiff_capabilities::{ByteSize, Cpus, DirGrant, Grants, Limits, NetworkFlag};
+
+/// The annotation that grants a container network destinations, as `skiff run --network` does:
+/// set by whoever runs the container (`ctr run --annotation`, a pod's annotations passed on by
+/// the CRI plugin's `pod_annotations`), never by the image.
+pub const NETWORK_ANNOTATION: &str = "skiff.dev/network";
 
 /// What a container asks of Skiff, once the spec is read.
 #[derive(Debug, Default, PartialEq)]
@@ -34,6 +43,8 @@ pub struct Plan {
     pub grants: Grants,
     /// As `skiff run --memory` and `--cpus`.
     pub limits: Limits,
+    /// `image` in the network annotation: the image's declared destinations apply too.
+    pub accept_image_network: bool,
 }
 
 /// One field of the spec that Skiff cannot honour.
@@ -57,6 +68,12 @@ pub enum Refused {
     NoSource(String),
     #[error("the memory limit {0} is not a positive number of bytes")]
     Memory(i64),
+    #[error("the annotation `{NETWORK_ANNOTATION}={value}` is not a network grant: {reason}")]
+    Network { value: String, reason: String },
+    #[error(
+        "the annotation `{NETWORK_ANNOTATION}` grants destinations only to a container in the node's network (`hostNetwork: true`, `ctr run --net-host`): the shim connects from the node's network, where a grant would reach the node's loopback and neighbours rather than the pod's; run the pod with `hostNetwork: true`, or drop the annotation"
+    )]
+    NetworkNamespace,
 }
 
 /// Mounts every container runtime adds for a Linux process; a Wasm app sees none of them.
@@ -105,6 +122,24 @@ pub fn plan(spec: &Spec) -> Result<Plan, Refused> {
             let (key, value) = entry.split_once('=').unwrap_or((entry, ""));
             plan.grants.env.push((key.to_string(), value.to_string()));
         }
+    }
+    let network = spec
+        .annotations()
+        .as_ref()
+        .and_then(|a| a.get(NETWORK_ANNOTATION));
+    if let Some(value) = network {
+        let flag: NetworkFlag = value.parse().map_err(|e| Refused::Network {
+            value: value.clone(),
+            reason: match e {
+                skiff_capabilities::ParseGrantError::Network { reason, .. } => reason,
+                other => other.to_string(),
+            },
+        })?;
+        if !crate::http::Network::of(spec).is_the_shims() {
+            return Err(Refused::NetworkNamespace);
+        }
+        plan.grants.network = flag.policy;
+        plan.accept_image_network = flag.accept_image;
     }
     for mount in spec.mounts().iter().flatten() {
         if let Some(grant) = grant(mount)? {
@@ -246,6 +281,54 @@ mod tests {
         assert_eq!(plan.limits.memory, Some(ByteSize(64 << 20)));
         // A Kubernetes `cpu: 500m` limit, as the kubelet writes it.
         assert_eq!(plan.limits.cpus, Some(Cpus(500)));
+    }
+
+    /// The network annotation grants as `--network` does, to a container in the node's network
+    /// only; an image's destinations apply only with `image`.
+    #[test]
+    fn the_network_annotation_is_the_network_flag() {
+        let annotated = |value: &str, netns: Option<&str>| {
+            let mut patch = serde_json::json!({ "annotations": { NETWORK_ANNOTATION: value } });
+            if let Some(path) = netns {
+                patch["linux"] =
+                    serde_json::json!({ "namespaces": [{ "type": "network", "path": path }] });
+            }
+            plan(&spec(patch))
+        };
+        let plan_of = annotated("image,allow=api.example.com:443", None).unwrap();
+        assert!(plan_of.accept_image_network);
+        assert_eq!(
+            plan_of.grants.network.to_string(),
+            "allow=api.example.com:443"
+        );
+        let host = annotated("host", None).unwrap();
+        assert!(!host.accept_image_network);
+        assert_eq!(host.grants.network.to_string(), "host");
+        // None asked: none given, the image's not accepted.
+        let plain = plan(&spec(serde_json::json!({}))).unwrap();
+        assert_eq!(
+            plain.grants.network,
+            skiff_capabilities::NetworkPolicy::None
+        );
+        assert!(!plain.accept_image_network);
+        let bad = annotated("allow=nowhere", None).unwrap_err();
+        assert!(
+            bad.to_string()
+                .contains("`skiff.dev/network=allow=nowhere`"),
+            "{bad}"
+        );
+        // A pod's own namespace (not the shim's), and one of its own yet to be made.
+        let pod = annotated("allow=10.0.0.1:80", Some("/run/netns/cni-0000")).unwrap_err();
+        assert_eq!(pod, Refused::NetworkNamespace);
+        assert!(pod.to_string().contains("hostNetwork: true"), "{pod}");
+        let own = plan(&spec(serde_json::json!({
+            "annotations": { NETWORK_ANNOTATION: "allow=10.0.0.1:80" },
+            "linux": { "namespaces": [{ "type": "network" }] },
+        })));
+        assert_eq!(own.unwrap_err(), Refused::NetworkNamespace);
+        // The shim's own (a `hostNetwork` pod's sandbox is the shim).
+        let shims = annotated("allow=10.0.0.1:80", Some("/proc/self/ns/net")).unwrap();
+        assert_eq!(shims.grants.network.to_string(), "allow=10.0.0.1:80");
     }
 
     #[test]

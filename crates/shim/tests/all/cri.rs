@@ -26,6 +26,7 @@ use k8s_cri::v1::{
 };
 use skiff_test_programs_artifacts::{
     P1_CLI_ENV, P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
+    P2_TCP_ECHO_CLIENT,
 };
 
 use crate::support::{Containerd, Form, Registry};
@@ -102,6 +103,11 @@ impl Node {
     /// asks it: the pod's log directory under the node's, the node's network and IPC, a PID
     /// namespace per container.
     fn run_pod(&mut self, name: &str) -> Pod {
+        self.run_pod_annotated(name, &[])
+    }
+
+    /// [`Node::run_pod`] of a pod with `annotations` (its `metadata.annotations`).
+    fn run_pod_annotated(&mut self, name: &str, annotations: &[(&str, &str)]) -> Pod {
         let uid = format!("{name}-0000-uid");
         let log_directory = self
             .containerd()
@@ -116,6 +122,10 @@ impl Node {
                 attempt: 0,
             }),
             log_directory: log_directory.display().to_string(),
+            annotations: annotations
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             linux: Some(LinuxPodSandboxConfig {
                 security_context: Some(LinuxSandboxSecurityContext {
                     namespace_options: Some(host_network()),
@@ -506,6 +516,35 @@ fn the_deployments_pod_runs_through_cri_and_logs_its_output() {
         .items;
     assert!(pods.is_empty(), "{pods:?}");
     assert!(node.tasks().is_empty(), "{:?}", node.tasks());
+}
+
+/// A pod's `skiff.dev/network` annotation (passed on by the CRI plugin's `pod_annotations`, as
+/// docs/kubernetes configures it) grants its app network destinations, as `skiff run --network`
+/// does; a pod without one reaches nothing.
+#[test]
+fn a_pods_network_annotation_grants_its_destinations() {
+    let addr = crate::support::echo_server();
+    let mut node = Node::start();
+    let client = node.publish("team/client:1.0", P2_TCP_ECHO_CLIENT);
+    let grant = format!("allow={addr}");
+    for (name, annotations, code, out) in [
+        (
+            "granted",
+            vec![("skiff.dev/network", grant.as_str())],
+            0,
+            vec!["reply: ping"],
+        ),
+        ("ungranted", vec![], 1, vec![]),
+    ] {
+        let pod = node.run_pod_annotated(name, &annotations);
+        node.pull(&client, &pod);
+        let id = node.run(&pod, container("client", &client, &[&addr]));
+        let status = node.wait_exited(&id);
+        assert_eq!(status.exit_code, code, "{name}: {status:?}");
+        assert_eq!(stdout_of(&status), out, "{name}: {status:?}");
+        node.remove_container(&id);
+        node.remove_pod(&pod);
+    }
 }
 
 /// Exit codes, env, the memory limit and StopContainer of a long-running app, through CRI.

@@ -15,7 +15,7 @@ use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_CPU,
     P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_STATE,
-    P2_NN, P3_ARGS_ENV, P3_STDIN_UPPER, SPIN_SDK7_HTTP,
+    P2_NN, P2_TCP_ECHO_CLIENT, P3_ARGS_ENV, P3_STDIN_UPPER, SPIN_SDK_REDIS, SPIN_SDK7_HTTP,
 };
 use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
@@ -800,4 +800,106 @@ fn a_bad_shim_setting_fails_the_start_naming_it() {
         run.stderr.contains("SKIFF_SHIM_GROUP=`rack`") && run.stderr.contains("`pod`"),
         "{run:?}"
     );
+}
+
+/// A container reaches the network only where its `skiff.dev/network` annotation grants, as
+/// `skiff run --network` grants: the same refusal without it, the same connection with it.
+#[test]
+fn the_network_annotation_grants_destinations_as_the_network_flag() {
+    let addr = support::echo_server();
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let client = containerd.publish(
+        &registry,
+        "team/client:1.0",
+        P2_TCP_ECHO_CLIENT,
+        Form::Layer,
+    );
+    let run = containerd.run(&client, "net1", &["--net-host"], &[&addr]);
+    assert_eq!(run.code, 1, "{run:?}");
+    assert!(run.stderr.contains("error:"), "{run:?}");
+    let grant = format!("skiff.dev/network=allow={addr}");
+    let flags = ["--net-host", "--annotation", &grant];
+    let run = containerd.run(&client, "net2", &flags, &[&addr]);
+    assert_eq!(
+        (run.code, run.stdout.as_str()),
+        (0, "reply: ping\n"),
+        "{run:?}"
+    );
+    // In a network namespace of its own, the shim's connections would not be the container's.
+    let run = containerd.run(&client, "net3", &["--annotation", &grant], &[&addr]);
+    assert_ne!(run.code, 0, "{run:?}");
+    assert!(run.stderr.contains("hostNetwork: true"), "{run:?}");
+}
+
+/// A Spin app's Redis trigger runs in containerd as in the daemon: subscribed under the grant
+/// its pod gives (`skiff.dev/network=image` accepts the server its image declares), each
+/// message a fresh instance; its server's end ends the container as a failure.
+#[test]
+fn a_spin_redis_trigger_runs_under_its_pods_network_grant() {
+    const WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
+    const LOCKED: &str = "application/vnd.fermyon.spin.application.v1+config";
+    let port = support::free_port();
+    let mut redis = std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's redis-server; scripts/install-test-deps.sh)");
+    let publish = |payload: &str| -> u64 {
+        use std::io::{BufRead as _, Write as _};
+        let mut stream = loop {
+            match std::net::TcpStream::connect(("127.0.0.1", port)) {
+                Ok(stream) => break stream,
+                Err(_) => std::thread::sleep(Duration::from_millis(50)),
+            }
+        };
+        let command = format!(
+            "*3\r\n$7\r\nPUBLISH\r\n$6\r\nevents\r\n${}\r\n{payload}\r\n",
+            payload.len()
+        );
+        stream.write_all(command.as_bytes()).unwrap();
+        let mut reply = String::new();
+        std::io::BufReader::new(stream)
+            .read_line(&mut reply)
+            .unwrap();
+        reply.trim().trim_start_matches(':').parse().unwrap()
+    };
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let wasm = std::fs::read(SPIN_SDK_REDIS).unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+        "metadata":{{"triggers":{{"redis":{{"address":"redis://127.0.0.1:{port}"}}}}}},
+        "triggers":[{{"id":"r","trigger_type":"redis","trigger_config":{{"component":"worker","channel":"events"}}}}],
+        "components":[{{"id":"worker","source":{{"content_type":"application/wasm","digest":"{}"}},
+        "metadata":{{"key_value_stores":["default"]}}}}]}}"#,
+        skiff_image::digest_of(&wasm),
+    );
+    let image = containerd.publish_layers(
+        &registry,
+        "spin/worker:1",
+        &[(WASM, &wasm), (LOCKED, locked.as_bytes())],
+    );
+    let flags = ["--net-host", "--annotation", "skiff.dev/network=image"];
+    let mut task = containerd.run_detached(&image, "worker1", &flags, &[]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while publish("probe") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never subscribed: {}",
+            task.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(publish("hello"), 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !task.output().contains(": hello") {
+        assert!(Instant::now() < deadline, "{}", task.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = redis.kill();
+    let _ = redis.wait();
+    let status = task.wait().unwrap();
+    assert_eq!(status.code(), Some(1), "{}", task.output());
 }

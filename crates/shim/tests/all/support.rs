@@ -141,7 +141,7 @@ impl Containerd {
                  [plugins.'io.containerd.cri.v1.images'.registry]\n    config_path = '{certs}'\n\
                  [plugins.'io.containerd.cri.v1.runtime'.cni]\n  bin_dirs = ['{cni}/bin']\n  conf_dir = '{cni}/net.d'\n\
                  [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n\
-                 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n",
+                 [plugins.'io.containerd.cri.v1.runtime'.containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n  pod_annotations = ['skiff.dev/*']\n",
                 cni = cni.display(),
                 certs = certs.display(),
             ));
@@ -150,7 +150,7 @@ impl Containerd {
                 "[plugins.\"io.containerd.grpc.v1.cri\"]\n  sandbox_image = '{sandbox_image}'\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".cni]\n  bin_dir = '{cni}/bin'\n  conf_dir = '{cni}/net.d'\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.runc]\n  runtime_type = 'io.containerd.runc.v2'\n\
-                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n\
+                 [plugins.\"io.containerd.grpc.v1.cri\".containerd.runtimes.skiff]\n  runtime_type = '{RUNTIME}'\n  pod_annotations = ['skiff.dev/*']\n\
                  [plugins.\"io.containerd.grpc.v1.cri\".registry]\n  config_path = '{certs}'\n",
                 cni = cni.display(),
                 certs = certs.display(),
@@ -616,6 +616,24 @@ impl Drop for DetachedRun {
 }
 
 /// A port nothing listens on now.
+/// A TCP server on loopback that answers each connection's first line with that line; its
+/// address.
+pub fn echo_server() -> String {
+    let echo = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = echo.local_addr().unwrap().to_string();
+    std::thread::spawn(move || {
+        for stream in echo.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            let mut line = String::new();
+            let mut reader = std::io::BufReader::new(stream.try_clone().unwrap());
+            if std::io::BufRead::read_line(&mut reader, &mut line).is_ok() {
+                let _ = std::io::Write::write_all(&mut stream, line.as_bytes());
+            }
+        }
+    });
+    addr
+}
+
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
         .unwrap()
