@@ -21,6 +21,8 @@ pub struct Loaded {
     /// A Spin app of several components: each of its HTTP components, with its own defaults
     /// (`app` is the first one's; `defaults` is `None`).
     pub components: Vec<LoadedComponent>,
+    /// And each of its Redis trigger components, subscribed while the app serves.
+    pub triggers: Vec<LoadedComponent>,
 }
 
 /// A component of a Spin app of several, compiled.
@@ -71,6 +73,7 @@ impl Code {
                 defaults: None,
                 digest: key,
                 components: Vec::new(),
+                triggers: Vec::new(),
             });
         }
         let (image, component) = match source.rsplit_once('#') {
@@ -106,22 +109,22 @@ impl Code {
                 defaults: Some(defaults),
                 digest: manifest,
                 components: Vec::new(),
+                triggers: Vec::new(),
             });
         }
-        // A Spin app of several: its HTTP components are served, each on its route.
+        // A Spin app of several: its HTTP components are served, each on its route, and its
+        // Redis triggers subscribed beside them, as `spin up` runs every trigger of an app.
         let mut components = Vec::new();
+        let mut triggers = Vec::new();
         for (spin, app, defaults) in parts {
             let spin = spin.expect("an image of several is a Spin app's");
             if app.handles_redis_messages() {
-                return Err(Fail::new(
-                    400,
-                    format!(
-                        "the Spin app `{source}` has several components, and `{}` is a Redis \
-                         trigger's: the daemon runs a Redis trigger only as an app of its own",
-                        spin.id
-                    ),
-                    Some(skiff_image::REDIS_BESIDE_OTHERS_HINT),
-                ));
+                triggers.push(LoadedComponent {
+                    spin,
+                    app,
+                    defaults,
+                });
+                continue;
             }
             if app.kind() != skiff_runtime::AppKind::Http {
                 tracing::info!(
@@ -138,6 +141,18 @@ impl Code {
             });
         }
         let Some(first) = components.first() else {
+            if let Some(trigger) = triggers.first() {
+                return Err(Fail::new(
+                    400,
+                    format!(
+                        "the Spin app `{source}` has several components, Redis triggers' (`{}`) \
+                         and no HTTP one: the daemon runs a Redis trigger as an app of its own, or \
+                         beside an app's HTTP components",
+                        trigger.spin.id
+                    ),
+                    Some(skiff_image::REDIS_BESIDE_OTHERS_HINT),
+                ));
+            }
             return Err(Fail::new(
                 400,
                 format!("the Spin app `{source}` has no `wasi:http` component to serve"),
@@ -149,6 +164,7 @@ impl Code {
             defaults: None,
             digest: manifest,
             components,
+            triggers,
         })
     }
 

@@ -6,8 +6,24 @@ use std::time::Duration;
 
 use skiff_api::{HttpConfig, HttpInfo};
 use skiff_http::{HttpApp, Route, RouteTable, Target};
+use skiff_runtime::{App, Exit, RunOptions, Stdio};
+use tokio::sync::watch;
 
 use crate::supervisor::Fail;
+
+/// A Spin app's Redis trigger component, beside its HTTP ones: subscribed while the app is
+/// published, and again, after a pause that grows, when its subscription ends (its server gone),
+/// as the app's HTTP components go on serving.
+pub struct Trigger {
+    pub id: String,
+    pub app: Arc<App>,
+    /// Each run's (its grants, limits, the app's log, stores and pause); its `usage` counts
+    /// what all its runs used.
+    pub options: RunOptions,
+}
+
+/// A subscribed trigger: how to tell it to stop, and its task.
+type Subscribed = (watch::Sender<Option<Duration>>, tokio::task::JoinHandle<()>);
 
 /// An HTTP app's serving state.
 pub struct HttpSlot {
@@ -19,6 +35,9 @@ pub struct HttpSlot {
     ports: Vec<SocketAddr>,
     /// The listeners of its own ports while it is published.
     bound: Mutex<Vec<(SocketAddr, tokio::task::JoinHandle<()>)>>,
+    /// A Spin app's Redis triggers, and their tasks while it is published.
+    triggers: Vec<Arc<Trigger>>,
+    subscribed: Mutex<Vec<Subscribed>>,
 }
 
 impl HttpSlot {
@@ -44,7 +63,24 @@ impl HttpSlot {
             named_route,
             ports,
             bound: Mutex::new(Vec::new()),
+            triggers: Vec::new(),
+            subscribed: Mutex::new(Vec::new()),
         })
+    }
+
+    /// With a Spin app's Redis triggers, run while it is published.
+    pub fn with_triggers(mut self, triggers: Vec<Trigger>) -> Self {
+        self.triggers = triggers.into_iter().map(Arc::new).collect();
+        self
+    }
+
+    /// The CPU time its Redis triggers have used, and the memory they hold now.
+    pub fn triggers_usage(&self) -> (Duration, u64) {
+        let usage = self.triggers.iter().map(|t| &t.options.usage);
+        (
+            usage.clone().map(|u| u.cpu_time()).sum(),
+            usage.map(|u| u.memory()).sum(),
+        )
     }
 
     /// Binds its ports and adds its routes, all or nothing. (Whether it is published is the
@@ -74,6 +110,14 @@ impl HttpSlot {
             let task = tokio::spawn(skiff_http::serve(listener, target, std::future::pending()));
             bound.push((addr, task));
         }
+        let mut subscribed = self.subscribed.lock().unwrap();
+        for trigger in &self.triggers {
+            let (stop, stopped) = watch::channel(None);
+            subscribed.push((
+                stop,
+                tokio::spawn(keep_subscribed(trigger.clone(), stopped)),
+            ));
+        }
         Ok(())
     }
 
@@ -82,6 +126,17 @@ impl HttpSlot {
         gateway.remove(&self.routes.lock().unwrap(), &self.app);
         for (_, task) in self.bound.lock().unwrap().drain(..) {
             task.abort();
+        }
+        // Its triggers end between messages at once; one handling a message gets the grace.
+        let subscribed: Vec<Subscribed> = self.subscribed.lock().unwrap().drain(..).collect();
+        for (stop, _) in &subscribed {
+            stop.send_replace(Some(grace));
+        }
+        let deadline = tokio::time::Instant::now() + grace;
+        for (_, mut task) in subscribed {
+            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                task.abort();
+            }
         }
         self.app.drain(grace).await;
     }
@@ -146,4 +201,42 @@ pub(crate) fn parse_port(spec: &str) -> Result<SocketAddr, Fail> {
             Some("give `-p PORT` (served on 127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:8081`"),
         )
     })
+}
+
+/// Runs `trigger` until told to stop: subscribed again when its run ends, after a pause of
+/// 100 ms doubling to 10 s (as the daemon restarts a command), said in the app's log.
+async fn keep_subscribed(trigger: Arc<Trigger>, mut stop: watch::Receiver<Option<Duration>>) {
+    let mut failures = 0u32;
+    loop {
+        let started = tokio::time::Instant::now();
+        let mut options = trigger.options.clone();
+        options.stop = Some(stop.clone());
+        let ended = trigger.app.run(options).await;
+        if stop.borrow().is_some() {
+            return;
+        }
+        // A subscription that lasted starts the pauses over.
+        if started.elapsed() > Duration::from_secs(60) {
+            failures = 0;
+        }
+        let backoff = Duration::from_millis(100 << failures.min(7)).min(Duration::from_secs(10));
+        failures += 1;
+        let why = match ended {
+            Ok(Exit::Failed { message, .. }) => message,
+            Ok(exit) => exit.handler_summary(),
+            Err(e) => e.to_string(),
+        };
+        if let Stdio::Capture { stderr, .. } = &trigger.options.stdio {
+            let message = format!(
+                "skiff: the Redis trigger of Spin component `{}` ended: {why}; subscribing again \
+                 in {backoff:?}\n",
+                trigger.id,
+            );
+            stderr.write(message.as_bytes());
+        }
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(Option::is_some) => return,
+        }
+    }
 }

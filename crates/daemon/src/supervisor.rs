@@ -430,7 +430,7 @@ impl Supervisor {
             .collect();
             let mut record = resolve_record(&request, loaded.defaults.as_ref(), loaded.digest);
             // Each component of a Spin app of several: its image's grants under the flags.
-            for component in &loaded.components {
+            for component in loaded.components.iter().chain(&loaded.triggers) {
                 let defaults = Some(&component.defaults);
                 let notice = skiff_image::network_notice(
                     defaults,
@@ -451,6 +451,7 @@ impl Supervisor {
             let code = Compiled {
                 app: loaded.app,
                 components: loaded.components,
+                triggers: loaded.triggers,
             };
             Ok((
                 code,
@@ -597,13 +598,43 @@ impl Supervisor {
                 turns: None,
                 rate: None,
                 pause: Some(pause.clone()),
-                peers: Some(peers),
+                peers: Some(peers.clone()),
                 // HttpApp gives each instance its share of the app's.
                 max_handles: None,
                 core_dump: None,
                 // The app's, in files if it declares any: its components share them (`HttpApp`).
                 stores: Arc::new(crate::kv::open(&self.kv_dir, &record)?),
             };
+            // A Spin app's Redis triggers, each under its own grants, sharing the app's log,
+            // stores and pause.
+            let mut triggers = Vec::new();
+            for trigger in code.triggers {
+                let id = trigger.spin.id;
+                let grants = match record.components.iter().find(|c| c.id == id) {
+                    Some(saved) => saved.grants.clone(),
+                    None => {
+                        skiff_image::merge_grants(Some(&trigger.defaults), &record.grants, false)
+                    }
+                };
+                trigger.app.check_grants(&prepare(&grants)?).map_err(|e| {
+                    Fail::new(400, format!("Spin component `{id}`: {e}"), Some(e.hint()))
+                })?;
+                triggers.push(crate::http::Trigger {
+                    options: RunOptions {
+                        args: vec![format!("{}#{id}", record.name)],
+                        grants,
+                        limits: record.limits.clone(),
+                        stdio: options.stdio.clone(),
+                        usage: Arc::new(Usage::default()),
+                        peers: Some(peers.clone()),
+                        pause: Some(pause.clone()),
+                        stores: options.stores.clone(),
+                        ..Default::default()
+                    },
+                    app: trigger.app,
+                    id,
+                });
+            }
             let http = if code.components.is_empty() {
                 let grants = prepare(&record.grants)?;
                 app.check_grants(&grants)
@@ -690,7 +721,9 @@ impl Supervisor {
                 })?
             };
             let default_route = format!("{}.localhost", record.name);
-            Workload::Http(HttpSlot::new(http, &record.http, &default_route)?)
+            Workload::Http(
+                HttpSlot::new(http, &record.http, &default_route)?.with_triggers(triggers),
+            )
         } else {
             if !record.http.routes.is_empty() {
                 return Err(Fail::new(
@@ -1401,11 +1434,19 @@ impl Supervisor {
             created: record.created,
             started_at: live.started_at.clone(),
             exits: record.exits,
-            cpu_ms: match &http {
-                Some(http) => (http.stats.cpu_seconds * 1e3) as u64,
-                None => live.usage.cpu_time().as_millis() as u64,
+            cpu_ms: match (&http, &slot.workload) {
+                (Some(info), Workload::Http(http)) => {
+                    let triggers = http.triggers_usage().0.as_secs_f64();
+                    ((info.stats.cpu_seconds + triggers) * 1e3) as u64
+                }
+                _ => live.usage.cpu_time().as_millis() as u64,
             },
-            memory_bytes: if running { live.usage.memory() } else { 0 },
+            memory_bytes: match &slot.workload {
+                // Between requests its handlers hold none; its triggers, their instance's.
+                Workload::Http(http) => http.triggers_usage().1,
+                Workload::Command { .. } if running => live.usage.memory(),
+                Workload::Command { .. } => 0,
+            },
             http,
             listen,
             paused: slot.pause.is_paused(),
@@ -1600,6 +1641,8 @@ impl Supervisor {
 struct Compiled {
     app: Arc<App>,
     components: Vec<crate::code::LoadedComponent>,
+    /// A Spin app's Redis trigger components, run beside its HTTP ones.
+    triggers: Vec<crate::code::LoadedComponent>,
 }
 
 trait DigestOrSource {

@@ -1372,7 +1372,10 @@ struct RedisServer {
 
 impl RedisServer {
     fn start() -> RedisServer {
-        let port = crate::support::free_port();
+        RedisServer::start_on(crate::support::free_port())
+    }
+
+    fn start_on(port: u16) -> RedisServer {
         let child = std::process::Command::new("redis-server")
             .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
             .args(["--save", "", "--appendonly", "no", "--daemonize", "no"])
@@ -1427,6 +1430,25 @@ impl RedisServer {
             );
             std::thread::sleep(std::time::Duration::from_millis(50));
         }
+    }
+}
+
+/// `skiff logs NAME` once its output (stdout or stderr) holds `needle`, or a failure after 30 s.
+#[track_caller]
+fn logs_with(daemon: &crate::daemon::Daemon, name: &str, needle: &str) -> crate::support::Outcome {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let out = daemon.run(&["logs", name]);
+        if out.stdout.contains(needle) || out.stderr.contains(needle) {
+            return out;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{name}: no `{needle}` in its log: {}{}",
+            out.stdout,
+            out.stderr
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
     }
 }
 
@@ -1505,23 +1527,7 @@ key_value_stores = ["default"]
             assert_eq!(redis.publish(&channel, payload), 1);
         }
         // The probes were messages too: counted, and handled first.
-        let wait_for_log = |needle: &str| {
-            let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
-            loop {
-                let out = logs(name);
-                if out.stdout.contains(needle) {
-                    return out;
-                }
-                assert!(
-                    std::time::Instant::now() < deadline,
-                    "{name}: no `{needle}` in its log: {}{}",
-                    out.stdout,
-                    out.stderr
-                );
-                std::thread::sleep(std::time::Duration::from_millis(50));
-            }
-        };
-        let out = wait_for_log(": two\n");
+        let out = logs_with(&daemon, name, ": two\n");
         let count = |payload: &str| {
             let line = out
                 .stdout
@@ -1547,7 +1553,7 @@ key_value_stores = ["default"]
         daemon.run(&["start", name]).success();
         redis.wait_for_subscriber(&channel);
         assert_eq!(redis.publish(&channel, "three"), 1);
-        let out = wait_for_log(": three\n");
+        let out = logs_with(&daemon, name, ": three\n");
         let three = out.stdout.lines().find(|l| l.ends_with(": three")).unwrap();
         let three: u64 = three["message ".len()..]
             .split(':')
@@ -1568,10 +1574,10 @@ key_value_stores = ["default"]
     );
 }
 
-/// `skiff serve spin.toml` runs a Spin app's Redis triggers beside its HTTP components, as
-/// `spin up` runs every trigger, with one key-value store for them all.
+/// `skiff serve spin.toml` and the daemon run a Spin app's Redis triggers beside its HTTP
+/// components, as `spin up` runs every trigger, with one key-value store for them all.
 #[test]
-fn skiff_serve_runs_a_spin_apps_redis_triggers_beside_its_http_routes() {
+fn a_spin_apps_redis_triggers_run_beside_its_http_routes() {
     let redis = RedisServer::start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(SPIN_SDK_HTTP, dir.path().join("http.wasm")).unwrap();
@@ -1623,13 +1629,34 @@ key_value_stores = ["default"]
         "{}",
         server.stderr_with("")
     );
-    // The daemon runs a Redis trigger only as an app of its own, and says so.
+    drop(server);
+    // The daemon too: the worker subscribed while the app serves, its messages counted in the
+    // store its web component reads; subscribed again when its server comes back.
     let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    let manifest = manifest.to_str().unwrap();
     daemon
-        .run_d("mixed", &[manifest.to_str().unwrap()])
-        .code(125)
-        .stderr_has("`worker` is a Redis trigger's")
-        .stderr_has("skiff serve spin.toml");
+        .run_d("mixed", &["-p", &port, "--network", "image", manifest])
+        .success();
+    redis.wait_for_subscriber("events");
+    let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, 200, "{body}");
+    let count: u64 = body.split("count=").nth(1).unwrap().trim().parse().unwrap();
+    assert_eq!(redis.publish("events", "b"), 1);
+    logs_with(&daemon, "mixed", &format!("message {}: b", count + 1));
+    // Its server gone and back: the app serves on, and its trigger subscribes again.
+    let redis_port = redis.port;
+    drop(redis);
+    logs_with(&daemon, "mixed", "subscribing again in");
+    let (status, _) = crate::http::get(&format!("http://127.0.0.1:{port}/"));
+    assert_eq!(status, 200);
+    let redis = RedisServer::start_on(redis_port);
+    redis.wait_for_subscriber("events");
+    // A stop ends its trigger between messages, without waiting out the grace period (a
+    // trigger that did not hear it would hold the stop for all of its 30 s).
+    let started = std::time::Instant::now();
+    daemon.run(&["stop", "-t", "30", "mixed"]).success();
+    assert!(started.elapsed() < std::time::Duration::from_secs(15));
 }
 
 /// Spin's outbound Redis: a component reaches the Redis server its `allowed_outbound_hosts`
