@@ -132,10 +132,18 @@ impl HttpSlot {
         for (stop, _) in &subscribed {
             stop.send_replace(Some(grace));
         }
-        let deadline = tokio::time::Instant::now() + grace;
+        // A grace period too long to count is no deadline.
+        let deadline = tokio::time::Instant::now().checked_add(grace);
         for (_, mut task) in subscribed {
-            if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                task.abort();
+            match deadline {
+                Some(deadline) => {
+                    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                        task.abort();
+                    }
+                }
+                None => {
+                    let _ = task.await;
+                }
             }
         }
         self.app.drain(grace).await;
