@@ -527,9 +527,13 @@ impl App {
         let guard = Guard::new(&options.limits, options.usage.clone(), self.store);
         let meter = guard.meter.clone();
         // No epoch checks in the code: the watchdog stops the run (and the process) at a limit.
+        // A Redis trigger's limits are each message's, as an HTTP handler's are each request's
+        // (`serve_redis`); a command's, its run's.
+        let per_message = matches!(self.pre, Pre::Redis(_));
         let _watchdog = self
             .exit_process
             .as_ref()
+            .filter(|_| !per_message)
             .and_then(|report| Watchdog::start(&options.limits, report.clone()));
         let core_dump = options.core_dump.as_deref().map(|path| (path, &*self.name));
         let mut dumped = None;
@@ -658,7 +662,7 @@ impl App {
         let run = meter
             .meter_in_turns(run, rate.as_ref(), None, self.long_runners.as_ref())
             .paused_by(options.pause.as_ref());
-        let result = match options.limits.timeout {
+        let result = match options.limits.timeout.filter(|_| !per_message) {
             Some(limit) => match tokio::time::timeout(limit, run).await {
                 Ok(result) => result,
                 Err(_elapsed) => return Ok(Exit::Limit(LimitExceeded::Timeout(limit))),

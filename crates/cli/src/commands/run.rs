@@ -212,48 +212,64 @@ impl Run {
                 ),
             ));
         }
-        let target = &self.app_and_args[0];
+        // A Spin app's manifest, built into an image once (as `spin up -f spin.toml`).
+        let built = built_spin_app(global, &self.app_and_args[0])?;
+        let target = built.as_ref().unwrap_or(&self.app_and_args[0]);
         let mut args = self.app_and_args.clone();
         if let Some(argv0) = &self.argv0 {
             args[0].clone_from(argv0);
         }
-        let runtime = Runtime::new(RuntimeConfig {
-            cache_dir: loading.compile_cache.then(|| global.compile_cache_dir()),
-            // One app in this process: its code runs without epoch checks, and a limit ends
-            // the process as the app's end would (the same message and exit status). A CPU
-            // share holds the app back instead, at the epoch ticks it then needs.
-            interrupt: match self.limits.cpus {
-                Some(_) => Interrupt::Epochs,
-                None => Interrupt::ExitProcess {
-                    report: {
-                        let target = target.clone();
-                        Arc::new(move |exit| {
-                            report(&target, exit);
-                        })
+        let runtime_with = |interrupt| {
+            Runtime::new(RuntimeConfig {
+                cache_dir: loading.compile_cache.then(|| global.compile_cache_dir()),
+                interrupt,
+                library_components: self.invoke.is_some(),
+                unknown_imports: loading.unknown_imports,
+                preloads: loading.preloads.clone(),
+                unlinked: loading.unlinked.clone(),
+                allow_precompiled: loading.allow_precompiled,
+                wasm: WasmOptions {
+                    // One program in this process: as many handles as `wasmtime run` gives it
+                    // (a daemon's apps, which share one process, get 1024 each).
+                    store: StoreLimits {
+                        max_resources: loading
+                            .wasm
+                            .store
+                            .max_resources
+                            .or(Some(WASMTIME_MAX_HANDLES)),
+                        ..loading.wasm.store.clone()
                     },
+                    ..loading.wasm.clone()
+                },
+                ..RuntimeConfig::default()
+            })
+        };
+        // One app in this process: its code runs without epoch checks, and a limit ends the
+        // process as the app's end would (the same message and exit status). A CPU share holds
+        // the app back instead, at the epoch ticks it then needs.
+        let runtime = runtime_with(match self.limits.cpus {
+            Some(_) => Interrupt::Epochs,
+            None => Interrupt::ExitProcess {
+                report: {
+                    let target = target.clone();
+                    Arc::new(move |exit| {
+                        report(&target, exit);
+                    })
                 },
             },
-            library_components: self.invoke.is_some(),
-            unknown_imports: loading.unknown_imports,
-            preloads: loading.preloads,
-            unlinked: loading.unlinked,
-            allow_precompiled: loading.allow_precompiled,
-            wasm: WasmOptions {
-                // One program in this process: as many handles as `wasmtime run` gives it (a
-                // daemon's apps, which share one process, get 1024 each).
-                store: StoreLimits {
-                    max_resources: loading
-                        .wasm
-                        .store
-                        .max_resources
-                        .or(Some(WASMTIME_MAX_HANDLES)),
-                    ..loading.wasm.store
-                },
-                ..loading.wasm
-            },
-            ..RuntimeConfig::default()
         })?;
-        let (app, image) = load(global, &runtime, target, &self.pull)?;
+        let (mut app, mut image) = load(global, &runtime, target, &self.pull)?;
+        // A Spin Redis trigger's limits are each message's, which only epoch checks can end
+        // (the process lives on): loaded again into an engine that compiles them.
+        // Kept alive with the app (its epoch ticker).
+        let _runtime = match app.handles_redis_messages() && self.limits.cpus.is_none() {
+            true => {
+                let runtime = runtime_with(Interrupt::Epochs)?;
+                (app, image) = load(global, &runtime, target, &self.pull)?;
+                runtime
+            }
+            false => runtime,
+        };
         if app.kind() == AppKind::Http {
             return Err(user_error(
                 format!("`{target}` is an HTTP handler (it exports `wasi:http/incoming-handler`)"),

@@ -1518,12 +1518,15 @@ key_value_stores = ["default"]
         } else {
             app(name, wasm)
         };
+        // Its limits are each message's, as an HTTP handler's are each request's.
         daemon
-            .run_d(name, &["--network", "image", &manifest])
+            .run_d(name, &["--network", "image", "--timeout", "1s", &manifest])
             .success();
         let channel = format!("{name}-messages");
         redis.wait_for_subscriber(&channel);
-        for payload in ["one", "fail", "trap", "two"] {
+        let spins = name != "seven";
+        let payloads = ["spin", "one", "fail", "trap", "two"];
+        for payload in &payloads[usize::from(!spins)..] {
             assert_eq!(redis.publish(&channel, payload), 1);
         }
         // The probes were messages too: counted, and handled first.
@@ -1541,6 +1544,11 @@ key_value_stores = ["default"]
         out.stderr_has("a message on the Redis channel")
             .stderr_has("the handler returned an error")
             .stderr_has("the handler trapped");
+        if spins {
+            out.stderr_has(
+                "the app exceeded its wall-clock limit of 1s (raise it with `--timeout`)",
+            );
+        }
         // A stop ends it between messages: at once, and as a success.
         daemon.run(&["stop", name]).success();
         let stopped = daemon.app(name);

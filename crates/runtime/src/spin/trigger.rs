@@ -25,9 +25,9 @@ use wasmtime::component::InstancePre;
 use skiff_capabilities::wasi::{GrantError, PreparedGrants};
 
 use crate::egress::{Connector, Egress};
-use crate::limits::{Guard, LimitExceeded};
+use crate::limits::{Guard, LimitExceeded, Usage};
 use crate::load::App;
-use crate::run::{ComponentHost, Exit, RunOptions, Stdio, classify};
+use crate::run::{ComponentHost, RunOptions, Stdio, classify};
 
 mod v1 {
     wasmtime::component::bindgen!({
@@ -214,9 +214,10 @@ fn say(stdio: &Stdio, message: &str) {
 impl App {
     /// A Redis trigger component's run: subscribes to its channels, then calls a fresh instance
     /// (made by `instance`, given the instance's guard) with each message, one at a time in the
-    /// order they come, as Spin does. A message whose handler fails or traps, or whose instance
-    /// exceeds its memory, is said in the app's log and the next one is handled; the run ends
-    /// (an error) when a server goes away, or at the run's CPU-time or wall-clock limit.
+    /// order they come, as Spin does. Each message's instance is held to the app's limits, as an
+    /// HTTP handler's request is (`--memory`, `--cpu-time`, `--timeout`); one whose handler
+    /// fails, traps or meets a limit is said in the app's log and the next one is handled. The
+    /// run ends (an error) when a server goes away, or (`Ok(0)`) when it is asked to stop.
     pub(crate) async fn serve_redis(
         &self,
         handler: &RedisHandler,
@@ -273,20 +274,25 @@ impl App {
                     wasmtime::bail!("the Redis server at {server} closed the subscription")
                 }
             };
-            let guard = Guard::new(&options.limits, options.usage.clone(), self.store);
+            // Each message's instance is held to the limits, as an HTTP request's: its memory,
+            // its CPU time (metered apart from the run's, which counts it too) and wall clock.
+            let message = Arc::new(Usage::default());
+            let guard = Guard::new(&options.limits, message.clone(), self.store);
             let mut store = instance(guard)?;
-            let failure = match handler.call(&mut store, payload).await {
+            let call = message.meter_in_turns(handler.call(&mut store, payload), None, None, None);
+            let answer = match options.limits.timeout {
+                Some(limit) => match tokio::time::timeout(limit, call).await {
+                    Ok(answer) => answer,
+                    Err(_elapsed) => Err(LimitExceeded::Timeout(limit).into()),
+                },
+                None => call.await,
+            };
+            drop(store);
+            let failure = match answer {
                 Ok(Ok(())) => continue,
                 Ok(Err(error)) if error.is_empty() => "the handler returned an error".into(),
                 Ok(Err(error)) => format!("the handler returned an error: {error}"),
-                Err(error) => match classify(error, max_handles, None) {
-                    Exit::Limit(
-                        limit @ (LimitExceeded::CpuTime(_) | LimitExceeded::Timeout(_)),
-                    ) => {
-                        return Err(limit.into());
-                    }
-                    exit => exit.handler_summary(),
-                },
+                Err(error) => classify(error, max_handles, None).handler_summary(),
             };
             say(
                 &options.stdio,
