@@ -237,7 +237,7 @@ impl Run {
                             .store
                             .max_resources
                             .or(Some(WASMTIME_MAX_HANDLES)),
-                        ..loading.wasm.store.clone()
+                        ..loading.wasm.store
                     },
                     ..loading.wasm.clone()
                 },
