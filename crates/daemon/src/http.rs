@@ -74,6 +74,13 @@ impl HttpSlot {
         self
     }
 
+    /// What it has served, and used: its handlers' figures, with its Redis triggers' CPU time.
+    pub fn stats(&self) -> skiff_api::HttpStats {
+        let mut stats = self.app.stats().snapshot();
+        stats.cpu_seconds += self.triggers_usage().0.as_secs_f64();
+        stats
+    }
+
     /// The CPU time its Redis triggers have used, and the memory they hold now.
     pub fn triggers_usage(&self) -> (Duration, u64) {
         let usage = self.triggers.iter().map(|t| &t.options.usage);
@@ -183,7 +190,7 @@ impl HttpSlot {
                 .map(ToString::to_string)
                 .collect(),
             limits: *self.app.limits(),
-            stats: self.app.stats().snapshot(),
+            stats: self.stats(),
             components: self
                 .app
                 .components()

@@ -297,7 +297,7 @@ impl Supervisor {
             .unwrap()
             .iter()
             .filter_map(|(name, slot)| match &slot.workload {
-                Workload::Http(http) => Some((name.clone(), http.app.stats().snapshot())),
+                Workload::Http(http) => Some((name.clone(), http.stats())),
                 Workload::Command { .. } => None,
             })
             .collect();
@@ -327,7 +327,7 @@ impl Supervisor {
             .map(|(name, slot)| {
                 let meter = match &slot.workload {
                     Workload::Http(http) => Meter::Http {
-                        stats: http.app.stats().snapshot(),
+                        stats: http.stats(),
                         latency: http.app.stats().latency_counts(),
                     },
                     Workload::Command { .. } => {
@@ -1434,12 +1434,9 @@ impl Supervisor {
             created: record.created,
             started_at: live.started_at.clone(),
             exits: record.exits,
-            cpu_ms: match (&http, &slot.workload) {
-                (Some(info), Workload::Http(http)) => {
-                    let triggers = http.triggers_usage().0.as_secs_f64();
-                    ((info.stats.cpu_seconds + triggers) * 1e3) as u64
-                }
-                _ => live.usage.cpu_time().as_millis() as u64,
+            cpu_ms: match &http {
+                Some(http) => (http.stats.cpu_seconds * 1e3) as u64,
+                None => live.usage.cpu_time().as_millis() as u64,
             },
             memory_bytes: match &slot.workload {
                 // Between requests its handlers hold none; its triggers, their instance's.
