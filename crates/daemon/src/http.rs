@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use skiff_api::{HttpConfig, HttpInfo};
 use skiff_http::{HttpApp, Route, RouteTable, Target};
-use skiff_runtime::{App, Exit, RunOptions, Stdio};
+use skiff_runtime::{App, RunOptions};
 use tokio::sync::watch;
 
 use crate::supervisor::Fail;
@@ -120,10 +120,13 @@ impl HttpSlot {
         let mut subscribed = self.subscribed.lock().unwrap();
         for trigger in &self.triggers {
             let (stop, stopped) = watch::channel(None);
-            subscribed.push((
-                stop,
-                tokio::spawn(keep_subscribed(trigger.clone(), stopped)),
-            ));
+            let task = skiff_runtime::keep_subscribed(
+                trigger.app.clone(),
+                trigger.id.clone(),
+                trigger.options.clone(),
+                stopped,
+            );
+            subscribed.push((stop, tokio::spawn(task)));
         }
         Ok(())
     }
@@ -216,42 +219,4 @@ pub(crate) fn parse_port(spec: &str) -> Result<SocketAddr, Fail> {
             Some("give `-p PORT` (served on 127.0.0.1) or `-p ADDR:PORT`, e.g. `-p 0.0.0.0:8081`"),
         )
     })
-}
-
-/// Runs `trigger` until told to stop: subscribed again when its run ends, after a pause of
-/// 100 ms doubling to 10 s (as the daemon restarts a command), said in the app's log.
-async fn keep_subscribed(trigger: Arc<Trigger>, mut stop: watch::Receiver<Option<Duration>>) {
-    let mut failures = 0u32;
-    loop {
-        let started = tokio::time::Instant::now();
-        let mut options = trigger.options.clone();
-        options.stop = Some(stop.clone());
-        let ended = trigger.app.run(options).await;
-        if stop.borrow().is_some() {
-            return;
-        }
-        // A subscription that lasted starts the pauses over.
-        if started.elapsed() > Duration::from_secs(60) {
-            failures = 0;
-        }
-        let backoff = Duration::from_millis(100 << failures.min(7)).min(Duration::from_secs(10));
-        failures += 1;
-        let why = match ended {
-            Ok(Exit::Failed { message, .. }) => message,
-            Ok(exit) => exit.handler_summary(),
-            Err(e) => e.to_string(),
-        };
-        if let Stdio::Capture { stderr, .. } = &trigger.options.stdio {
-            let message = format!(
-                "skiff: the Redis trigger of Spin component `{}` ended: {why}; subscribing again \
-                 in {backoff:?}\n",
-                trigger.id,
-            );
-            stderr.write(message.as_bytes());
-        }
-        tokio::select! {
-            () = tokio::time::sleep(backoff) => {}
-            _ = stop.wait_for(Option::is_some) => return,
-        }
-    }
 }

@@ -27,8 +27,8 @@ pub const NO_HTTP_COMPONENT_HINT: &str = "a Spin app of one such component runs 
      IMAGE`; of several, publish the component as an app of its own (a spin.toml of that \
      component) and `skiff run` that";
 
-/// What to do with a Spin app whose Redis triggers cannot run as it is laid out (several and no
-/// HTTP component in the daemon; beside other components in containerd).
+/// What to do with a Spin app of several Redis triggers and no HTTP component, which the daemon
+/// and the shim cannot run as one app.
 pub const REDIS_BESIDE_OTHERS_HINT: &str = "run the whole app with `skiff serve spin.toml` (as \
      `spin up`), or publish each Redis trigger's component as an app of its own (a spin.toml of \
      that component and its `[[trigger.redis]]`) and `skiff run -d` it";

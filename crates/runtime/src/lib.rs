@@ -38,6 +38,7 @@ pub use run::{
 };
 pub use skiff_capabilities::wasi::PreparedGrants;
 pub use skiff_capabilities::{ByteSize, Limits};
+pub use spin::trigger::keep_subscribed;
 pub use spin::{
     KeyValueStores, MAX_DATABASE_BYTES, MAX_STORE_BYTES, SpinStores, SqliteDatabases, StoreFile,
 };

@@ -90,6 +90,8 @@ enum Workload {
         address: std::net::SocketAddr,
         /// Its one handler, or one per HTTP component of a Spin app of several.
         handlers: Vec<Handler>,
+        /// A Spin app's Redis trigger components beside them, subscribed while it serves.
+        triggers: Vec<(String, Arc<App>, skiff_capabilities::Grants)>,
     },
 }
 
@@ -234,6 +236,7 @@ impl Instance for SkiffInstance {
         let name = source.name.clone();
         // The app's handlers: its one, or each HTTP component of a Spin app of several.
         let mut handlers = Vec::new();
+        let mut triggers = Vec::new();
         for source in std::iter::once(source).chain(sources) {
             let grants = skiff_image::merge_grants(
                 source.defaults.as_ref(),
@@ -261,11 +264,9 @@ impl Instance for SkiffInstance {
                 ))
             })?;
             if several && app.handles_redis_messages() {
-                return Err(Error::InvalidArgument(format!(
-                    "the Spin app `{name}` has several components, and one is a Redis trigger's: \
-                     the shim runs a Redis trigger only as an app of its own; {}",
-                    skiff_image::REDIS_BESIDE_OTHERS_HINT
-                )));
+                let id = spin.map_or_else(|| name.clone(), |spin| spin.id);
+                triggers.push((id, app, grants));
+                continue;
             }
             if several && app.kind() != AppKind::Http {
                 log::info!(
@@ -279,6 +280,14 @@ impl Instance for SkiffInstance {
                 grants: prepared,
                 spin,
             });
+        }
+        if handlers.is_empty() && !triggers.is_empty() {
+            return Err(Error::InvalidArgument(format!(
+                "the Spin app `{name}` has several components, Redis triggers' and no HTTP one: \
+                 the shim runs a Redis trigger as an app of its own, or beside an app's HTTP \
+                 components; {}",
+                skiff_image::REDIS_BESIDE_OTHERS_HINT
+            )));
         }
         if handlers.is_empty() {
             return Err(Error::InvalidArgument(format!(
@@ -306,6 +315,7 @@ impl Instance for SkiffInstance {
                     listener: Mutex::new(Some(listener)),
                     address,
                     handlers,
+                    triggers,
                 }
             }
             _ => Workload::Command(handlers.remove(0).app),
@@ -348,6 +358,7 @@ impl Instance for SkiffInstance {
                 listener,
                 address,
                 handlers,
+                triggers,
             } => {
                 let listener = listener
                     .lock()
@@ -361,6 +372,22 @@ impl Instance for SkiffInstance {
                         ))
                     })?;
                 let listener = tokio::net::TcpListener::from_std(listener)?;
+                // One app: its HTTP components and Redis triggers share its stores, in memory for
+                // the container's life.
+                let stores = Arc::new(skiff_runtime::SpinStores::default());
+                let triggers = triggers
+                    .iter()
+                    .map(|(id, app, grants)| {
+                        let options = RunOptions {
+                            args: vec![format!("{}#{id}", self.id)],
+                            grants: grants.clone(),
+                            stdio: stdio.clone(),
+                            stores: stores.clone(),
+                            ..self.options.clone()
+                        };
+                        (id.clone(), app.clone(), options)
+                    })
+                    .collect();
                 let options = HandlerOptions {
                     grants: handlers[0].grants.clone(),
                     limits: self.options.limits.clone(),
@@ -371,7 +398,7 @@ impl Instance for SkiffInstance {
                     peers: None,
                     max_handles: None,
                     core_dump: None,
-                    stores: Default::default(),
+                    stores,
                 };
                 // The node's containers share this shim's descriptors: each app's instances
                 // together hold at most half of them, as in the daemon.
@@ -416,7 +443,7 @@ impl Instance for SkiffInstance {
                 let http = Arc::new(http);
                 let _ = self.served.set(http.clone());
                 log::info!("container {}: serving on http://{address}/", self.id);
-                Run::Http(http, listener)
+                Run::Http(http, listener, triggers)
             }
         };
         let exit = self.exit.clone();
@@ -519,7 +546,12 @@ impl SkiffInstance {
 enum Run {
     Pause,
     Command(Arc<App>, Box<RunOptions>),
-    Http(Arc<HttpApp>, tokio::net::TcpListener),
+    /// A handler's app, its listener, and a Spin app's Redis triggers beside it.
+    Http(
+        Arc<HttpApp>,
+        tokio::net::TcpListener,
+        Vec<(String, Arc<App>, RunOptions)>,
+    ),
 }
 
 impl Run {
@@ -553,12 +585,32 @@ impl Run {
                 // never wait on a busy or sleeping guest.
                 _ = told.wait_for(Option::is_some) => signalled(&stop),
             },
-            Run::Http(http, listener) => {
+            Run::Http(http, listener, triggers) => {
+                let (unsubscribe, unsubscribed) = watch::channel(None);
+                let subscribed: Vec<_> = triggers
+                    .into_iter()
+                    .map(|(id, app, options)| {
+                        let task =
+                            skiff_runtime::keep_subscribed(app, id, options, unsubscribed.clone());
+                        tokio::spawn(task)
+                    })
+                    .collect();
                 let mut accepting = stop.clone();
                 skiff_http::serve(listener, Target::App(http.clone()), async move {
                     let _ = accepting.wait_for(Option::is_some).await;
                 })
                 .await;
+                // Its triggers end between messages at once; one handling a message gets the
+                // grace period, unless a SIGKILL comes first.
+                unsubscribe.send_replace(Some(GRACE));
+                let mut killed = told.clone();
+                for mut task in subscribed {
+                    tokio::select! {
+                        _ = tokio::time::timeout(GRACE, &mut task) => {}
+                        _ = killed.wait_for(|s| *s == Some(libc::SIGKILL as u32)) => {}
+                    }
+                    task.abort();
+                }
                 if *stop.borrow() == Some(libc::SIGKILL as u32) {
                     // The shim outlives the app (a node's shim): nothing of it may keep running.
                     http.stop_running();

@@ -211,6 +211,50 @@ fn say(stdio: &Stdio, message: &str) {
     }
 }
 
+/// Runs `app`, a Redis trigger's component `id` of an app whose HTTP components serve on beside
+/// it (in the daemon, the shim), until `stop` is set: an HTTP app has no run to end, so when
+/// the trigger's run ends (its server gone) it is subscribed again, after a pause of 100 ms
+/// doubling to 10 s (as the daemon restarts a command), said in the app's log.
+pub async fn keep_subscribed(
+    app: Arc<App>,
+    id: String,
+    options: RunOptions,
+    mut stop: tokio::sync::watch::Receiver<Option<Duration>>,
+) {
+    let mut failures = 0u32;
+    loop {
+        let started = tokio::time::Instant::now();
+        let mut run = options.clone();
+        run.stop = Some(stop.clone());
+        let ended = app.run(run).await;
+        if stop.borrow().is_some() {
+            return;
+        }
+        // A subscription that lasted starts the pauses over.
+        if started.elapsed() > Duration::from_secs(60) {
+            failures = 0;
+        }
+        let backoff = Duration::from_millis(100 << failures.min(7)).min(Duration::from_secs(10));
+        failures += 1;
+        let why = match ended {
+            Ok(crate::Exit::Failed { message, .. }) => message,
+            Ok(exit) => exit.handler_summary(),
+            Err(e) => e.to_string(),
+        };
+        say(
+            &options.stdio,
+            &format!(
+                "the Redis trigger of Spin component `{id}` ended: {why}; subscribing again in \
+                 {backoff:?}"
+            ),
+        );
+        tokio::select! {
+            () = tokio::time::sleep(backoff) => {}
+            _ = stop.wait_for(Option::is_some) => return,
+        }
+    }
+}
+
 impl App {
     /// A Redis trigger component's run: subscribes to its channels, then calls a fresh instance
     /// (made by `instance`, given the instance's guard) with each message, one at a time in the

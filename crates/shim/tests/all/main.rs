@@ -15,7 +15,8 @@ use skiff_test_programs_artifacts::{
     P1_CLI_EXIT_CODE, P1_CLI_HELLO, P1_CLI_MEMORY_BOMB, P1_CLI_READ_FILE, P1_CLI_SLEEP,
     P1_CLI_STDIN_UPPER, P1_CLI_WRITE_FILE, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_HTTP_CPU,
     P2_HTTP_ENV, P2_HTTP_HELLO, P2_HTTP_LOG, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_STATE,
-    P2_NN, P2_TCP_ECHO_CLIENT, P3_ARGS_ENV, P3_STDIN_UPPER, SPIN_SDK_REDIS, SPIN_SDK7_HTTP,
+    P2_NN, P2_TCP_ECHO_CLIENT, P3_ARGS_ENV, P3_STDIN_UPPER, SPIN_SDK_HTTP, SPIN_SDK_REDIS,
+    SPIN_SDK7_HTTP,
 };
 use support::{COMPAT_WORKDIR, Containerd, Form, Registry};
 
@@ -840,31 +841,8 @@ fn a_spin_redis_trigger_runs_under_its_pods_network_grant() {
     const WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
     const LOCKED: &str = "application/vnd.fermyon.spin.application.v1+config";
     let port = support::free_port();
-    let mut redis = std::process::Command::new("redis-server")
-        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
-        .args(["--save", "", "--appendonly", "no"])
-        .stdout(std::process::Stdio::null())
-        .spawn()
-        .expect("redis-server (Debian's redis-server; scripts/install-test-deps.sh)");
-    let publish = |payload: &str| -> u64 {
-        use std::io::{BufRead as _, Write as _};
-        let mut stream = loop {
-            match std::net::TcpStream::connect(("127.0.0.1", port)) {
-                Ok(stream) => break stream,
-                Err(_) => std::thread::sleep(Duration::from_millis(50)),
-            }
-        };
-        let command = format!(
-            "*3\r\n$7\r\nPUBLISH\r\n$6\r\nevents\r\n${}\r\n{payload}\r\n",
-            payload.len()
-        );
-        stream.write_all(command.as_bytes()).unwrap();
-        let mut reply = String::new();
-        std::io::BufReader::new(stream)
-            .read_line(&mut reply)
-            .unwrap();
-        reply.trim().trim_start_matches(':').parse().unwrap()
-    };
+    let mut redis = redis_server(port);
+    let publish = |payload: &str| publish(port, payload);
     let registry = Registry::start();
     let containerd = Containerd::start();
     let wasm = std::fs::read(SPIN_SDK_REDIS).unwrap();
@@ -902,4 +880,110 @@ fn a_spin_redis_trigger_runs_under_its_pods_network_grant() {
     let _ = redis.wait();
     let status = task.wait().unwrap();
     assert_eq!(status.code(), Some(1), "{}", task.output());
+}
+
+/// A `redis-server` on loopback `port`, saving nothing.
+fn redis_server(port: u16) -> std::process::Child {
+    std::process::Command::new("redis-server")
+        .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+        .args(["--save", "", "--appendonly", "no"])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's redis-server; scripts/install-test-deps.sh)")
+}
+
+/// Publishes `payload` on the channel `events` of the Redis server at `port` (waiting for it to
+/// listen); how many subscribers received it.
+fn publish(port: u16, payload: &str) -> u64 {
+    use std::io::{BufRead as _, Write as _};
+    let mut stream = loop {
+        match std::net::TcpStream::connect(("127.0.0.1", port)) {
+            Ok(stream) => break stream,
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    };
+    let command = format!(
+        "*3\r\n$7\r\nPUBLISH\r\n$6\r\nevents\r\n${}\r\n{payload}\r\n",
+        payload.len()
+    );
+    stream.write_all(command.as_bytes()).unwrap();
+    let mut reply = String::new();
+    std::io::BufReader::new(stream)
+        .read_line(&mut reply)
+        .unwrap();
+    reply.trim().trim_start_matches(':').parse().unwrap()
+}
+
+/// A Spin app of an HTTP component and a Redis trigger's is one container, as `spin up` runs
+/// it: the trigger subscribed while the handler serves, both counting in one key-value store.
+#[test]
+fn a_spin_apps_redis_trigger_runs_beside_its_http_component() {
+    const WASM: &str = "application/vnd.wasm.content.layer.v1+wasm";
+    const LOCKED: &str = "application/vnd.fermyon.spin.application.v1+config";
+    let redis_port = support::free_port();
+    let mut redis = redis_server(redis_port);
+    let registry = Registry::start();
+    let containerd = Containerd::start();
+    let web = std::fs::read(SPIN_SDK_HTTP).unwrap();
+    let worker = std::fs::read(SPIN_SDK_REDIS).unwrap();
+    let locked = format!(
+        r#"{{"spin_lock_version":1,
+        "metadata":{{"triggers":{{"redis":{{"address":"redis://127.0.0.1:{redis_port}"}}}}}},
+        "triggers":[
+            {{"id":"h","trigger_type":"http","trigger_config":{{"component":"web","route":"/..."}}}},
+            {{"id":"r","trigger_type":"redis","trigger_config":{{"component":"worker","channel":"events"}}}}],
+        "components":[
+            {{"id":"web","source":{{"content_type":"application/wasm","digest":"{}"}},
+              "metadata":{{"key_value_stores":["default"]}}}},
+            {{"id":"worker","source":{{"content_type":"application/wasm","digest":"{}"}},
+              "metadata":{{"key_value_stores":["default"]}}}}]}}"#,
+        skiff_image::digest_of(&web),
+        skiff_image::digest_of(&worker),
+    );
+    let image = containerd.publish_layers(
+        &registry,
+        "spin/mixed:1",
+        &[(WASM, &web), (WASM, &worker), (LOCKED, locked.as_bytes())],
+    );
+    let port = support::free_port();
+    let listen = format!("SKIFF_HTTP_LISTEN=127.0.0.1:{port}");
+    let flags = [
+        "--net-host",
+        "--env",
+        &listen,
+        "--annotation",
+        "skiff.dev/network=image",
+    ];
+    let task = containerd.run_detached(&image, "mixed1", &flags, &[]);
+    containerd.wait_running("mixed1");
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while publish(redis_port, "probe") == 0 {
+        assert!(
+            Instant::now() < deadline,
+            "never subscribed: {}",
+            task.output()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let get = || {
+        let body = reqwest::blocking::get(format!("http://127.0.0.1:{port}/"))
+            .unwrap()
+            .text()
+            .unwrap();
+        let count = body.split("count=").nth(1).map(|c| c.trim().parse::<u64>());
+        count.unwrap_or_else(|| panic!("{body}")).unwrap()
+    };
+    let before = get();
+    assert_eq!(publish(redis_port, "hello"), 1);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !task
+        .output()
+        .contains(&format!("message {}: hello", before + 1))
+    {
+        assert!(Instant::now() < deadline, "{}", task.output());
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(get(), before + 2);
+    let _ = redis.kill();
+    let _ = redis.wait();
 }
