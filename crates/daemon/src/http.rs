@@ -36,7 +36,7 @@ pub struct HttpSlot {
     /// The listeners of its own ports while it is published.
     bound: Mutex<Vec<(SocketAddr, tokio::task::JoinHandle<()>)>>,
     /// A Spin app's Redis triggers, and their tasks while it is published.
-    triggers: Vec<Arc<Trigger>>,
+    triggers: Vec<Trigger>,
     subscribed: Mutex<Vec<Subscribed>>,
 }
 
@@ -70,7 +70,7 @@ impl HttpSlot {
 
     /// With a Spin app's Redis triggers, run while it is published.
     pub fn with_triggers(mut self, triggers: Vec<Trigger>) -> Self {
-        self.triggers = triggers.into_iter().map(Arc::new).collect();
+        self.triggers = triggers;
         self
     }
 
@@ -144,19 +144,22 @@ impl HttpSlot {
         }
         // A grace period too long to count is no deadline.
         let deadline = tokio::time::Instant::now().checked_add(grace);
-        for (_, mut task) in subscribed {
-            match deadline {
-                Some(deadline) => {
-                    if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
-                        task.abort();
+        let unsubscribed = async {
+            for (_, mut task) in subscribed {
+                match deadline {
+                    Some(deadline) => {
+                        if tokio::time::timeout_at(deadline, &mut task).await.is_err() {
+                            task.abort();
+                        }
+                    }
+                    None => {
+                        let _ = task.await;
                     }
                 }
-                None => {
-                    let _ = task.await;
-                }
             }
-        }
-        self.app.drain(grace).await;
+        };
+        // The same grace period for both.
+        tokio::join!(unsubscribed, self.app.drain(grace));
     }
 
     /// `skiff rename`: the app is called `name` from now on, and a route its old name gave
