@@ -14,9 +14,10 @@ rustup target add wasm32-wasip1 wasm32-wasip2
 # chromium and chromium-driver: the dashboard's tests in a real headless browser
 # (crates/cli/tests/all/dashboard.rs) and benches/dashboard.sh.
 # redis-server: the Redis server Spin apps' outbound Redis reaches in the tests (each starts its
-# own on a free port; the package's own service is not used).
+# own on a free port; the package's own service is not used); openssl: a certificate for the one
+# that speaks TLS.
 packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev chromium chromium-driver
-  redis-server)
+  redis-server openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

@@ -1582,6 +1582,94 @@ key_value_stores = ["default"]
     );
 }
 
+/// A Redis trigger at a `rediss://` address subscribes over TLS, the server's certificate
+/// checked (a Redis server speaking only TLS, whose certificate no root signed: refused for it,
+/// where a plain connection would have failed otherwise).
+#[test]
+fn a_redis_trigger_over_tls_checks_the_servers_certificate() {
+    let dir = tempfile::tempdir().unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    let made = std::process::Command::new("openssl")
+        .args([
+            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+        ])
+        .args([
+            "-subj",
+            "/CN=localhost",
+            "-addext",
+            "subjectAltName=DNS:localhost",
+        ])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&cert)
+        .output()
+        .expect("openssl (scripts/install-test-deps.sh)");
+    assert!(made.status.success(), "{made:?}");
+    let port = crate::support::free_port();
+    let mut server = std::process::Command::new("redis-server")
+        .args([
+            "--port",
+            "0",
+            "--tls-port",
+            &port.to_string(),
+            "--bind",
+            "127.0.0.1",
+        ])
+        .arg("--tls-cert-file")
+        .arg(&cert)
+        .arg("--tls-key-file")
+        .arg(&key)
+        .args([
+            "--tls-auth-clients",
+            "no",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+        ])
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .expect("redis-server (Debian's redis-server; scripts/install-test-deps.sh)");
+    let app = dir.path().join("app");
+    std::fs::create_dir(&app).unwrap();
+    std::fs::copy(SPIN_SDK_REDIS, app.join("app.wasm")).unwrap();
+    std::fs::write(
+        app.join("spin.toml"),
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "secure"
+version = "1.0.0"
+[application.trigger.redis]
+address = "rediss://localhost:{port}"
+[[trigger.redis]]
+channel = "events"
+component = "handler"
+[component.handler]
+source = "app.wasm"
+"#
+        ),
+    )
+    .unwrap();
+    let manifest = app.join("spin.toml");
+    let daemon = crate::daemon::Daemon::start();
+    // The name the certificate is checked against, and the loopback address it resolves to.
+    let grant = format!("allow=localhost:{port},127.0.0.1:{port}");
+    daemon
+        .run_d("secure", &["--network", &grant, manifest.to_str().unwrap()])
+        .success();
+    let ended = daemon.wait_for("secure", "exited", |a| crate::daemon::state(a) == "exited");
+    let reason = ended["exits"].as_array().unwrap().last().unwrap()["reason"].clone();
+    let reason = reason.as_str().unwrap();
+    assert!(
+        reason.contains("TLS") && reason.contains("certificate"),
+        "{reason}"
+    );
+    let _ = server.kill();
+    let _ = server.wait();
+}
+
 /// `skiff serve spin.toml` and the daemon run a Spin app's Redis triggers beside its HTTP
 /// components, as `spin up` runs every trigger, with one key-value store for them all.
 #[test]

@@ -1,6 +1,7 @@
 //! Spin's outbound Redis: `fermyon:spin/redis@2.0.0` (the Spin SDKs up to 5.x) and
 //! `spin:redis@3.0.0` (Spin SDK 7). A guest connects to a Redis server at an address
-//! (`redis://[USER:PASSWORD@]HOST[:PORT][/DB]`) that its grants reach, as its outgoing HTTP does:
+//! (`redis://[USER:PASSWORD@]HOST[:PORT][/DB]`, or over TLS `rediss://...`) that its grants
+//! reach, as its outgoing HTTP does:
 //! a Spin component's `allowed_outbound_hosts` (`redis://HOST:PORT`) once the user applies them
 //! (`--network image`), or `--network allow=HOST:PORT`; the name resolved once and every address
 //! checked (`Connector`). Each open connection is the guest's own, closed when it drops it or its
@@ -63,19 +64,84 @@ impl From<redis::RedisError> for RedisError {
     }
 }
 
+/// A Redis server's address (`redis://` or, over TLS, `rediss://`): what to connect to and how
+/// to log in.
+pub(crate) struct Server {
+    pub(crate) info: redis::ConnectionInfo,
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) tls: bool,
+}
+
+impl Server {
+    /// `address` read as a Redis URL; the reason when it is not one Skiff connects to.
+    pub(crate) fn parse(address: &str) -> Result<Server, String> {
+        // The `redis` crate is built without TLS: Skiff makes the TLS connection itself (its
+        // rustls and roots, as for a guest's HTTPS), so a `rediss://` URL is read as `redis://`.
+        let (plain, tls) = match address.split_once("://") {
+            Some((scheme, rest)) if scheme.eq_ignore_ascii_case("rediss") => {
+                if rest.contains('#') {
+                    return Err("`#insecure` (no certificate check) is not supported".into());
+                }
+                (format!("redis://{rest}"), true)
+            }
+            _ => (address.to_string(), false),
+        };
+        let info = plain.into_connection_info().map_err(|e| e.to_string())?;
+        let ConnectionAddr::Tcp(host, port) = info.addr().clone() else {
+            // Unix sockets: not a destination a network grant names.
+            return Err("not `redis://HOST[:PORT]` or `rediss://HOST[:PORT]`".into());
+        };
+        Ok(Server {
+            info,
+            host,
+            port,
+            tls,
+        })
+    }
+
+    /// A connection to it under the app's grants (`what` names it in a denial), over TLS for
+    /// `rediss://`, the server's certificate checked against webpki's roots for its host name.
+    pub(crate) async fn connect(
+        &self,
+        connector: &Connector,
+        what: &str,
+    ) -> Result<Box<dyn Stream>, String> {
+        let tcp = connector
+            .connect(what, &self.host, self.port, CONNECT_TIMEOUT)
+            .await?;
+        if !self.tls {
+            return Ok(Box::new(tcp));
+        }
+        let name = rustls::pki_types::ServerName::try_from(self.host.clone())
+            .map_err(|e| format!("`{}` is not a TLS server name: {e}", self.host))?;
+        let tls = tokio_rustls::TlsConnector::from(crate::tls::client_config());
+        let stream = tokio::time::timeout(CONNECT_TIMEOUT, tls.connect(name, tcp))
+            .await
+            .map_err(|_| {
+                format!(
+                    "{}:{}: no TLS handshake within {CONNECT_TIMEOUT:?}",
+                    self.host, self.port
+                )
+            })?
+            .map_err(|e| format!("{}:{}: TLS: {e}", self.host, self.port))?;
+        Ok(Box::new(stream))
+    }
+}
+
+/// A connection to a Redis server, plain or TLS.
+pub(crate) trait Stream: AsyncRead + AsyncWrite + Unpin + Send {}
+
+impl<S: AsyncRead + AsyncWrite + Unpin + Send> Stream for S {}
+
 /// Connects to `address` under the app's grants.
 pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenRedis, RedisError> {
-    let info = address
-        .into_connection_info()
-        .map_err(|_| RedisError::InvalidAddress)?;
-    let ConnectionAddr::Tcp(host, port) = info.addr() else {
-        // `rediss://` (TLS) and Unix sockets: not a destination a network grant names.
-        return Err(RedisError::InvalidAddress);
-    };
-    let stream = connector
-        .connect("Redis", host, *port, CONNECT_TIMEOUT)
+    let server = Server::parse(address).map_err(|_| RedisError::InvalidAddress)?;
+    let stream = server
+        .connect(connector, "Redis")
         .await
         .map_err(RedisError::Other)?;
+    let info = server.info;
     let config = redis::AsyncConnectionConfig::default();
     let stream = Bounded::new(stream, MAX_REPLY_BYTES);
     let (connection, driver) =

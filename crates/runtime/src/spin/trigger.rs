@@ -16,7 +16,6 @@ use std::time::Duration;
 
 use futures::task::AtomicWaker;
 use futures::{Stream, StreamExt as _};
-use redis::{ConnectionAddr, IntoConnectionInfo as _};
 use skiff_capabilities::RedisChannel;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use wasmtime::Store;
@@ -28,6 +27,7 @@ use crate::egress::{Connector, Egress};
 use crate::limits::{Guard, LimitExceeded, Usage};
 use crate::load::App;
 use crate::run::{ComponentHost, RunOptions, Stdio, classify};
+use crate::spin::redis::Server;
 
 mod v1 {
     wasmtime::component::bindgen!({
@@ -45,9 +45,6 @@ mod v3 {
         with: { "spin:redis/redis": crate::spin::bindings3::spin::redis::redis },
     });
 }
-
-/// How long the subscription's connection may take to be made.
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// The most of a server's messages held in the host while the app's handler is busy: beyond
 /// it, the subscription reads no more and the server holds them (Redis ends a subscriber that
@@ -147,19 +144,11 @@ pub(crate) async fn subscribe(
     }
     let mut streams = Vec::new();
     for (address, (shown, channels)) in by_server {
-        let info = address.into_connection_info().map_err(|e| {
-            format!("the Redis trigger's address `{shown}` is not a Redis URL: {e}")
-        })?;
-        let ConnectionAddr::Tcp(host, port) = info.addr() else {
-            return Err(format!(
-                "the Redis trigger's address `{shown}` is not `redis://HOST[:PORT]`: TLS \
-                 (`rediss://`) and Unix sockets are not supported"
-            ));
-        };
-        let server = format!("{host}:{port}");
-        let stream = connector
-            .connect("Redis", host, *port, CONNECT_TIMEOUT)
-            .await?;
+        let redis = Server::parse(address)
+            .map_err(|e| format!("the Redis trigger's address `{shown}`: {e}"))?;
+        let server = format!("{}:{}", redis.host, redis.port);
+        let stream = redis.connect(connector, "Redis").await?;
+        let info = redis.info;
         let backlog = Arc::new(Backlog::default());
         let stream = Throttled {
             inner: stream,
