@@ -273,6 +273,18 @@ impl LockedApp {
     }
 }
 
+/// The port a Spin outbound host of `scheme` means when it names none (Spin's defaults).
+fn default_port(scheme: &str) -> Option<u16> {
+    Some(match scheme.to_ascii_lowercase().as_str() {
+        "redis" | "rediss" => 6379,
+        "postgres" => 5432,
+        "mysql" => 3306,
+        "mqtt" => 1883,
+        "mqtts" => 8883,
+        _ => return None,
+    })
+}
+
 /// A component's `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` (URLs of HTTP hosts).
 fn outbound_hosts(component: &Component) -> impl Iterator<Item = &str> {
     ["allowed_outbound_hosts", "allowed_http_hosts"]
@@ -462,11 +474,13 @@ impl SpinApp {
                 Err(())
             } else {
                 Endpoint::parse_grant(host).or_else(|_| {
-                    host.split_once("://").ok_or(())?;
-                    authority
-                        .trim_end_matches('/')
-                        .parse::<Endpoint>()
-                        .map_err(drop)
+                    let (scheme, _) = host.split_once("://").ok_or(())?;
+                    let authority = authority.trim_end_matches('/');
+                    authority.parse::<Endpoint>().or_else(|_| {
+                        // Without a port, the scheme's own, as Spin reads it.
+                        let port = default_port(scheme).ok_or(())?;
+                        format!("{authority}:{port}").parse().map_err(drop)
+                    })
                 })
             };
             match endpoint {

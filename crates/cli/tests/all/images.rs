@@ -919,7 +919,7 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     // The component's environment, below `-e`; its hosts, declared (applied with `--network
     // image`); a template Skiff cannot grant by destination is said, not widened.
     let locked = r#"{"spin_lock_version":0,"triggers":[],"components":[{"id":"env",
-        "metadata":{"allowed_outbound_hosts":["https://api.example.com","redis://cache.example.com:6379","https://*.example.org"],
+        "metadata":{"allowed_outbound_hosts":["https://api.example.com","redis://cache.example.com:6379","rediss://tls.example.com","https://*.example.org"],
                     "allowed_http_hosts":["https://legacy.example.com"]},
         "source":{"content_type":"application/wasm","digest":"{WASM}"},
         "env":{"GREETING":"hi","MODE":"spin"}}]}"#;
@@ -939,6 +939,8 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         .success()
         .stdout_has("api.example.com:443")
         .stdout_has("cache.example.com:6379")
+        // A scheme's own port where none is named, as Spin reads it.
+        .stdout_has("tls.example.com:6379")
         .stdout_has("legacy.example.com:443")
         .stdout_lacks("example.org");
 
