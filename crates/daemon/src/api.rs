@@ -350,7 +350,20 @@ async fn logs(
     UrlPath(name): UrlPath<String>,
     Query(query): Query<LogsQuery>,
 ) -> Result<Response, Fail> {
-    let (_, slot) = supervisor.get(&name)?;
+    let slot = match supervisor.get(&name) {
+        Ok((_, slot)) => slot,
+        // One the daemon could not load: its log as it left it, as `docker logs` of a container
+        // whose image is gone.
+        Err(fail) => match supervisor.unloadable_log(&name) {
+            Some(log) => {
+                let lines = stored_lines(log.read(), &query);
+                return Ok(ndjson(
+                    futures::stream::iter(lines).map(|line| ndjson_line(&line)),
+                ));
+            }
+            None => return Err(fail),
+        },
+    };
     // Like `docker logs -f`, following ends when the app does.
     let lines = log_lines(&slot, &query, true);
     Ok(ndjson(lines.map(|line| ndjson_line(&line))))
@@ -358,6 +371,18 @@ async fn logs(
 
 /// The app's stored lines as `query` selects them, then, if it follows, the lines written from
 /// now on: until the app exits if `until_exit`, else until the reader goes away.
+/// The stored `lines` that `query` asks for (`--since`, `--tail`).
+fn stored_lines(mut lines: Vec<LogLine>, query: &LogsQuery) -> Vec<LogLine> {
+    if let Some(since) = &query.since {
+        lines.retain(|l| l.at.as_str() >= since.as_str());
+    }
+    if let Some(tail) = query.tail {
+        let skip = lines.len().saturating_sub(tail);
+        lines.drain(..skip);
+    }
+    lines
+}
+
 pub(crate) fn log_lines(
     slot: &Slot,
     query: &LogsQuery,
@@ -366,14 +391,7 @@ pub(crate) fn log_lines(
     // Subscribe before reading the file, so no line falls between the two.
     let mut live = slot.log.follow();
     let mut state = slot.state.subscribe();
-    let mut lines = slot.log.read();
-    if let Some(since) = &query.since {
-        lines.retain(|l| l.at.as_str() >= since.as_str());
-    }
-    if let Some(tail) = query.tail {
-        let skip = lines.len().saturating_sub(tail);
-        lines.drain(..skip);
-    }
+    let lines = stored_lines(slot.log.read(), query);
     let last_seen = lines.last().map(|l| l.at.clone());
     // An app that has already ended writes nothing more: its lines, and the end (`docker logs -f`
     // of a stopped container returns too). Its state is read after subscribing, so an exit

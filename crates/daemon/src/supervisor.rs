@@ -1369,6 +1369,12 @@ impl Supervisor {
         Ok((self.info(&slot), slot))
     }
 
+    /// The log of an app the daemon could not load, if `name` is one.
+    pub fn unloadable_log(&self, name: &str) -> Option<Arc<AppLog>> {
+        let unloadable = self.unloadable.lock().unwrap().contains_key(name);
+        unloadable.then(|| AppLog::open(&self.logs_dir, name))
+    }
+
     /// The app as `skiff inspect` shows it, loaded or not.
     pub fn inspect(&self, name: &str) -> Result<AppInfo, Fail> {
         let unloadable = self.unloadable.lock().unwrap().get(name).cloned();
