@@ -110,7 +110,8 @@ fn request_of(record: &AppRecord) -> CreateApp {
     }
 }
 
-/// What `ps -a` and `inspect` show of an app that is not loaded: its saved record, exited.
+/// What `ps -a` and `inspect` show of an app that is not loaded: its saved record, exited. (A
+/// loaded app's info is this with what its slot knows.)
 fn exited_info(record: AppRecord) -> AppInfo {
     AppInfo {
         name: record.name,
@@ -1423,23 +1424,14 @@ impl Supervisor {
             } => {
                 let tcp = tcp.iter().map(ToString::to_string);
                 let udp = udp.iter().map(|addr| format!("{addr}/udp"));
-                (None, tcp.chain(udp).collect(), record.limits)
+                (None, tcp.chain(udp).collect(), record.limits.clone())
             }
         };
         AppInfo {
-            name: record.name,
-            source: record.source,
-            digest: record.digest,
-            args: record.args,
-            grants: record.grants,
             limits,
-            restart: record.restart,
             state,
             desired_running: record.desired_running,
-            restarts: record.restarts,
-            created: record.created,
             started_at: live.started_at.clone(),
-            exits: record.exits,
             cpu_ms: match &http {
                 Some(http) => (http.stats.cpu_seconds * 1e3) as u64,
                 None => live.usage.cpu_time().as_millis() as u64,
@@ -1453,11 +1445,10 @@ impl Supervisor {
             http,
             listen,
             paused: slot.pause.is_paused(),
-            labels: record.labels,
-            links: record.links,
             calls: slot.linked.calls.snapshot(),
             health: slot.health.as_ref().map(|h| h.lock().unwrap().clone()),
-            stop_timeout: record.stop_timeout,
+            // What its record says.
+            ..exited_info(record)
         }
     }
 

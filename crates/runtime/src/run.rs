@@ -105,14 +105,17 @@ impl Stdio {
     /// Where Skiff tells the app's own log that a socket was blocked: its stderr, when captured
     /// (the daemon's `skiff logs`); in the foreground, Skiff's log on the terminal says it.
     pub(crate) fn report(&self) -> Option<skiff_capabilities::wasi::Report> {
+        let stderr = self.captured_stderr()?;
+        Some(Arc::new(move |message: &str| {
+            stderr.write(format!("skiff: {message}\n").as_bytes());
+        }))
+    }
+
+    /// The sink of the app's stderr, when captured (the daemon's log, containerd's fifo).
+    pub(crate) fn captured_stderr(&self) -> Option<Arc<dyn OutputSink>> {
         match self {
             Stdio::Inherit => None,
-            Stdio::Capture { stderr, .. } => {
-                let stderr = stderr.clone();
-                Some(Arc::new(move |message: &str| {
-                    stderr.write(format!("skiff: {message}\n").as_bytes());
-                }))
-            }
+            Stdio::Capture { stderr, .. } => Some(stderr.clone()),
         }
     }
 }
@@ -362,10 +365,7 @@ impl ComponentHost {
             },
             egress: Egress {
                 rule: grants.egress().clone(),
-                report: match stdio {
-                    Stdio::Inherit => None,
-                    Stdio::Capture { stderr, .. } => Some(stderr.clone()),
-                },
+                report: stdio.captured_stderr(),
                 peers,
                 body_chunks: guard.store.limits.http_outgoing_body_buffer_chunks,
                 body_chunk_size: guard.store.limits.http_outgoing_body_chunk_size,

@@ -269,10 +269,7 @@ impl App {
         }
         let connector = Egress {
             rule: grants.egress().clone(),
-            report: match &options.stdio {
-                Stdio::Inherit => None,
-                Stdio::Capture { stderr, .. } => Some(stderr.clone()),
-            },
+            report: options.stdio.captured_stderr(),
             ..Egress::default()
         }
         .connector();
