@@ -52,6 +52,9 @@ mod v3 {
 /// failure). A publisher, however fast, cannot take the daemon's memory from its other apps.
 const MAX_BACKLOG_BYTES: usize = 64 << 20;
 
+/// The most Redis servers one app's triggers subscribe at (a connection each).
+const MAX_SERVERS: usize = 16;
+
 /// What a message's frame may take besides its channel and payload (`*3`, `$7 message`, the
 /// two lengths): released a little generously, so that the backlog's count can only err low.
 const FRAME_OVERHEAD: usize = 64;
@@ -141,6 +144,15 @@ pub(crate) async fn subscribe(
         if !server.1.contains(&&*channel.channel) {
             server.1.push(&channel.channel);
         }
+    }
+    // An image names its servers: each is a connection the daemon holds for it, out of the
+    // descriptors all apps share.
+    if by_server.len() > MAX_SERVERS {
+        return Err(format!(
+            "the app's Redis triggers subscribe at {} servers, more than the {MAX_SERVERS} an app \
+             may: subscribe to its channels on fewer servers",
+            by_server.len()
+        ));
     }
     let mut streams = Vec::new();
     for (address, (shown, channels)) in by_server {
@@ -261,9 +273,10 @@ impl App {
         let channels = &options.grants.redis_channels;
         if channels.is_empty() {
             wasmtime::bail!(
-                "`{}` handles Redis messages (it exports Spin's `inbound-redis`), but no channel \
-                 is given to it: run it from the image of its Spin app, whose `[[trigger.redis]]` \
-                 name the channels",
+                "`{}` handles Redis messages (it exports Spin's `inbound-redis`), but has no \
+                 channel to subscribe to: run it from its Spin app (its `spin.toml` or image), \
+                 whose `[[trigger.redis]]` name the channels, and give each variable their \
+                 `address` or `channel` use a value (`-e SPIN_VARIABLE_NAME=VALUE`)",
                 self.name
             );
         }
