@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth; a Redis server; containerd 1.7 and 2.x for the shim, with what the shim needs to build;
-# OpenVINO's runtime for wasi-nn), and the
-# guest toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build
-# the C and C++ guest test programs.
+# for the one with auth; a Redis server; a PostgreSQL server; containerd 1.7 and 2.x for the
+# shim, with what the shim needs to build; OpenVINO's runtime for wasi-nn), and the guest
+# toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build the C
+# and C++ guest test programs.
 # Called by quickstart.sh and .ci/run, so both stay in step.
 set -euo pipefail
 
@@ -15,9 +15,10 @@ rustup target add wasm32-wasip1 wasm32-wasip2
 # (crates/cli/tests/all/dashboard.rs) and benches/dashboard.sh.
 # redis-server: the Redis server Spin apps' outbound Redis reaches in the tests (each starts its
 # own on a free port; the package's own service is not used); openssl: a certificate for the one
-# that speaks TLS.
+# that speaks TLS; postgresql: the PostgreSQL server Spin apps' outbound PostgreSQL reaches (each
+# test makes its own cluster in a temp dir; the package's own is not used).
 packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev chromium chromium-driver
-  redis-server openssl)
+  redis-server openssl postgresql)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

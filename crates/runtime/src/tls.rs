@@ -64,12 +64,13 @@ impl TlsProvider for Clients {
     }
 }
 
-/// A client connection, as `wasi:tls` streams it.
-struct Connection(tokio_rustls::client::TlsStream<Box<dyn TlsTransport>>);
+/// A client connection over `S`: as `wasi:tls` streams it, and as a guest's PostgreSQL
+/// connection (`spin::postgres`) does.
+pub(crate) struct Connection<S>(pub(crate) tokio_rustls::client::TlsStream<S>);
 
-impl wasmtime_wasi_tls::TlsStream for Connection {}
+impl wasmtime_wasi_tls::TlsStream for Connection<Box<dyn TlsTransport>> {}
 
-impl AsyncRead for Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Connection<S> {
     fn poll_read(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -79,7 +80,7 @@ impl AsyncRead for Connection {
     }
 }
 
-impl AsyncWrite for Connection {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Connection<S> {
     fn poll_write(
         mut self: Pin<&mut Self>,
         cx: &mut Context<'_>,

@@ -1437,7 +1437,11 @@ impl RedisServer {
 
 /// `skiff logs NAME` once its output (stdout or stderr) holds `needle`, or a failure after 30 s.
 #[track_caller]
-fn logs_with(daemon: &crate::daemon::Daemon, name: &str, needle: &str) -> crate::support::Outcome {
+pub(crate) fn logs_with(
+    daemon: &crate::daemon::Daemon,
+    name: &str,
+    needle: &str,
+) -> crate::support::Outcome {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     loop {
         let out = daemon.run(&["logs", name]);

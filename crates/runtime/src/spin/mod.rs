@@ -19,11 +19,19 @@ mod bindings {
     wasmtime::component::bindgen!({
         path: "wit/spin",
         world: "spin-host",
-        imports: { "fermyon:spin/redis": async },
+        imports: {
+            "fermyon:spin/redis": async,
+            "fermyon:spin/postgres": async,
+            "spin:postgres/postgres@3.0.0": async,
+            "spin:postgres/postgres@4.0.0": async,
+        },
         with: {
             "fermyon:spin/key-value.store": super::OpenStore,
             "fermyon:spin/sqlite.connection": super::OpenDatabase,
             "fermyon:spin/redis.connection": super::redis::OpenRedis,
+            "fermyon:spin/postgres.connection": super::postgres::OpenPostgres,
+            "spin:postgres/postgres@3.0.0.connection": super::postgres::OpenPostgres,
+            "spin:postgres/postgres@4.0.0.connection": super::postgres::OpenPostgres,
         },
     });
 }
@@ -45,6 +53,7 @@ mod bindings3 {
     });
 }
 
+mod postgres;
 mod redis;
 mod sqlite;
 pub(crate) mod trigger;

@@ -6,7 +6,11 @@
 //! (a row per request in `visits`): `visits=N\n`; one ending in `/sql3` the same through the
 //! SDK's newer `sqlite3` module, and the row id of its insert: `visits=N rowid=R\n`. A path
 //! ending in `/redis` increments `hits` on the Redis server at the variable `redis_address`:
-//! `hits=N\n`.
+//! `hits=N\n`. Paths ending in `/pg`, `/pg3` and `/pg4` reach the PostgreSQL server at the
+//! variable `pg_address` through the SDK's `pg` (`fermyon:spin/postgres@2.0.0`), `pg3` and `pg4`
+//! modules: each writes a row of values of every type its version has, reads it back and
+//! answers each column as `NAME TYPE = VALUE` (the SDK's types, as `Debug`), then what the
+//! server said of a query of a table that does not exist.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -31,6 +35,15 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let hits = spin_sdk::redis::Connection::open(&address)?.incr("hits")?;
         return Ok(Response::new(200, format!("hits={hits}\n")));
     }
+    if request.path().ends_with("/pg4") {
+        return Ok(Response::new(200, postgres::v4()?));
+    }
+    if request.path().ends_with("/pg3") {
+        return Ok(Response::new(200, postgres::v3()?));
+    }
+    if request.path().ends_with("/pg") {
+        return Ok(Response::new(200, postgres::v2()?));
+    }
     if request.path().ends_with("/sql3") {
         use spin_sdk::sqlite3::{Connection, Value};
         let db = Connection::open_default()?;
@@ -42,7 +55,10 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let rowid = db.last_insert_rowid();
         let counted = db.execute("SELECT count(*) AS n FROM visits", &[])?;
         let visits: i64 = counted.rows().next().and_then(|r| r.get("n")).unwrap_or(-1);
-        return Ok(Response::new(200, format!("visits={visits} rowid={rowid}\n")));
+        return Ok(Response::new(
+            200,
+            format!("visits={visits} rowid={rowid}\n"),
+        ));
     }
     let store = Store::open_default()?;
     let count = store
@@ -57,4 +73,143 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         .header("content-type", "text/plain")
         .body(format!("{greeting} {} count={count}\n", request.path()))
         .build())
+}
+
+mod postgres {
+    use std::fmt::Write as _;
+
+    fn address() -> anyhow::Result<String> {
+        Ok(spin_sdk::variables::get("pg_address")?)
+    }
+
+    pub fn v4() -> anyhow::Result<String> {
+        use spin_sdk::pg4::{Connection, Interval, ParameterValue as P, RangeBoundKind};
+        let db = Connection::open(&address()?)?;
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS v4 (id SERIAL PRIMARY KEY, ok BOOL, small INT2, \
+             whole INT4, big INT8, real FLOAT4, ratio FLOAT8, name TEXT, code VARCHAR(8), \
+             raw BYTEA, born DATE, noon TIME, at TIMESTAMP, stamp TIMESTAMPTZ, uid UUID, \
+             meta JSONB, amount NUMERIC, span INT4RANGE, wide INT8RANGE, price NUMRANGE, \
+             ints INT4[], longs INT8[], amounts NUMERIC[], tags TEXT[], wait INTERVAL, \
+             nothing INT4)",
+            &[],
+        )?;
+        let changed = db.execute(
+            "INSERT INTO v4 (ok, small, whole, big, real, ratio, name, code, raw, born, noon, \
+             at, stamp, uid, meta, amount, span, wide, price, ints, longs, amounts, tags, wait, \
+             nothing) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, \
+             $15, $16, $17, $18, $19, $20, $21, $22, $23, $24, $25)",
+            &[
+                P::Boolean(true),
+                P::Int16(-7),
+                P::Int32(2_000_000_000),
+                P::Int64(-9_000_000_000),
+                P::Floating32(1.5),
+                P::Floating64(0.25),
+                P::Str("Zoë".into()),
+                P::Str("ab".into()),
+                P::Binary(vec![0, 255]),
+                P::Date((2024, 2, 29)),
+                P::Time((12, 0, 1, 500_000_000)),
+                P::Datetime((1999, 12, 31, 23, 59, 58, 123_456_000)),
+                P::Timestamp(1_700_000_000),
+                P::Uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+                P::Jsonb(br#"{"k": [1, 2.5, null]}"#.to_vec()),
+                P::Decimal("-123456789012345678901234567890.0500".into()),
+                P::RangeInt32((
+                    Some((1, RangeBoundKind::Inclusive)),
+                    Some((5, RangeBoundKind::Inclusive)),
+                )),
+                P::RangeInt64((None, Some((10, RangeBoundKind::Exclusive)))),
+                P::RangeDecimal((Some(("0.5".into(), RangeBoundKind::Exclusive)), None)),
+                P::ArrayInt32(vec![Some(1), None, Some(3)]),
+                P::ArrayInt64(vec![Some(-1)]),
+                P::ArrayDecimal(vec![Some("1.10".into()), None]),
+                P::ArrayStr(vec![Some("a".into()), None]),
+                P::Interval(Interval {
+                    micros: 1_500_000,
+                    days: 2,
+                    months: 14,
+                }),
+                P::DbNull,
+            ],
+        )?;
+        let rows = db.query(
+            "SELECT ok, small, whole, big, real, ratio, name, code, raw, born, noon, at, stamp, \
+             uid, meta, amount, span, wide, price, ints, longs, amounts, tags, wait, nothing, \
+             '10.0.0.1'::inet AS other FROM v4 ORDER BY id DESC LIMIT 1",
+            &[],
+        )?;
+        let mut out = format!("changed={changed}\n");
+        for (column, value) in rows.columns.iter().zip(&rows.rows[0]) {
+            writeln!(out, "{} {:?} = {:?}", column.name, column.data_type, value)?;
+        }
+        let none = db.query("SELECT whole FROM v4 WHERE false", &[])?;
+        writeln!(out, "empty: {:?} rows={}", none.columns, none.rows.len())?;
+        match db.query("SELECT * FROM no_such_table", &[]) {
+            Err(spin_sdk::pg4::PgError::QueryFailed(spin_sdk::pg4::QueryError::DbError(e))) => {
+                writeln!(out, "error: {} {} {}", e.severity, e.code, e.message)?
+            }
+            other => writeln!(out, "error: {other:?}")?,
+        }
+        match db.query("SELECT $1::INT4", &[P::Str("one".into())]) {
+            Err(e) => writeln!(out, "mismatch: {e:?}")?,
+            Ok(rows) => writeln!(out, "mismatch: {rows:?}")?,
+        }
+        Ok(out)
+    }
+
+    pub fn v3() -> anyhow::Result<String> {
+        use spin_sdk::pg3::{Connection, ParameterValue as P};
+        let db = Connection::open(&address()?)?;
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS v3 (id SERIAL PRIMARY KEY, name TEXT, born DATE, \
+             at TIMESTAMP, amount NUMERIC)",
+            &[],
+        )?;
+        let changed = db.execute(
+            "INSERT INTO v3 (name, born, at, amount) VALUES ($1, $2, $3, 1.5)",
+            &[
+                P::Str("Ada".into()),
+                P::Date((1815, 12, 10)),
+                P::Datetime((2000, 1, 1, 0, 0, 0, 0)),
+            ],
+        )?;
+        let rows = db.query(
+            "SELECT name, born, at, amount FROM v3 ORDER BY id DESC LIMIT 1",
+            &[],
+        )?;
+        let mut out = format!("changed={changed}\n");
+        for (column, value) in rows.columns.iter().zip(&rows.rows[0]) {
+            writeln!(out, "{} {:?} = {:?}", column.name, column.data_type, value)?;
+        }
+        match db.query("SELECT * FROM no_such_table", &[]) {
+            Err(spin_sdk::pg3::PgError::QueryFailed(e)) => writeln!(out, "error: {e}")?,
+            other => writeln!(out, "error: {other:?}")?,
+        }
+        Ok(out)
+    }
+
+    pub fn v2() -> anyhow::Result<String> {
+        use spin_sdk::pg::{Connection, ParameterValue as P};
+        let db = Connection::open(&address()?)?;
+        db.execute("CREATE TABLE IF NOT EXISTS v2 (name TEXT, n INT8)", &[])?;
+        let changed = db.execute(
+            "INSERT INTO v2 VALUES ($1, $2)",
+            &[P::Str("one".into()), P::Int64(1)],
+        )?;
+        let rows = db.query("SELECT name, n, now() AS at FROM v2 LIMIT 1", &[])?;
+        let mut out = format!("changed={changed}\n");
+        for (column, value) in rows.columns.iter().zip(&rows.rows[0]) {
+            writeln!(out, "{} {:?} = {:?}", column.name, column.data_type, value)?;
+        }
+        match db.execute(
+            "INSERT INTO v2 VALUES ($1, $2)",
+            &[P::Str("two".into()), P::Uint8(2)],
+        ) {
+            Err(e) => writeln!(out, "unsigned: {e:?}")?,
+            Ok(n) => writeln!(out, "unsigned: {n}")?,
+        }
+        Ok(out)
+    }
 }

@@ -1,0 +1,271 @@
+//! Spin's outbound PostgreSQL (`spin_sdk::pg`, `pg3`, `pg4`) against a real PostgreSQL server
+//! the test starts (Debian's `postgresql`; scripts/install-test-deps.sh), with password
+//! authentication (SCRAM) as a hosted database asks.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use skiff_test_programs_artifacts::SPIN_SDK_HTTP;
+
+/// A PostgreSQL server of the test's own: its cluster in a temp dir, listening on 127.0.0.1 at
+/// a free port, the user `postgres` with the password [`PASSWORD`].
+struct PostgresServer {
+    child: Child,
+    port: u16,
+    _dir: tempfile::TempDir,
+}
+
+const PASSWORD: &str = "s3cret";
+
+/// Where Debian puts the server's programs: the newest installed major version.
+fn postgres_bin() -> PathBuf {
+    let mut versions = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL (Debian's postgresql; scripts/install-test-deps.sh)")
+        .filter_map(|entry| entry.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .collect::<Vec<_>>();
+    versions.sort();
+    let newest = versions
+        .last()
+        .expect("a PostgreSQL version in /usr/lib/postgresql");
+    PathBuf::from(format!("/usr/lib/postgresql/{newest}/bin"))
+}
+
+/// `program` with `args`, as the user `postgres` when the tests run as root (PostgreSQL refuses
+/// to run as root).
+fn as_postgres(program: PathBuf, args: &[&str]) -> Command {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        let mut command = Command::new("runuser");
+        command
+            .args(["-u", "postgres", "--"])
+            .arg(program)
+            .args(args);
+        command
+    } else {
+        let mut command = Command::new(program);
+        command.args(args);
+        command
+    }
+}
+
+impl PostgresServer {
+    fn start() -> PostgresServer {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let password = dir.path().join("password");
+        std::fs::write(&password, PASSWORD).unwrap();
+        // SAFETY: geteuid has no preconditions.
+        if unsafe { libc::geteuid() } == 0 {
+            let chowned = Command::new("chown")
+                .args(["-R", "postgres:postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+            assert!(chowned.success());
+        }
+        let bin = postgres_bin();
+        let (data, password) = (data.to_str().unwrap(), password.to_str().unwrap());
+        let initdb = as_postgres(
+            bin.join("initdb"),
+            &[
+                "-D",
+                data,
+                "-U",
+                "postgres",
+                "--auth-local=trust",
+                "--auth-host=scram-sha-256",
+                &format!("--pwfile={password}"),
+                "--no-sync",
+            ],
+        )
+        .stdout(Stdio::null())
+        .output()
+        .unwrap();
+        assert!(
+            initdb.status.success(),
+            "initdb: {}",
+            String::from_utf8_lossy(&initdb.stderr)
+        );
+        let port = crate::support::free_port();
+        let sockets = dir.path().to_str().unwrap();
+        let child = as_postgres(
+            bin.join("postgres"),
+            &[
+                "-D",
+                data,
+                "-p",
+                &port.to_string(),
+                "-k",
+                sockets,
+                "-c",
+                "listen_addresses=127.0.0.1",
+                "-c",
+                "fsync=off",
+            ],
+        )
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+        let server = PostgresServer {
+            child,
+            port,
+            _dir: dir,
+        };
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
+            assert!(
+                Instant::now() < deadline,
+                "postgres did not listen on {port}"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        server
+    }
+}
+
+impl Drop for PostgresServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A Spin app's component reaches the PostgreSQL server its `allowed_outbound_hosts` grants
+/// (applied with `--network image`), logs in with its password, and every value of every type
+/// each SDK module has crosses both ways as Spin converts it; the server's errors reach the
+/// guest as the server gave them; without the grant the connection is refused and the app's
+/// log names the grant to add.
+#[test]
+fn spin_apps_query_postgres_through_their_grants() {
+    let postgres = PostgresServer::start();
+    let port = postgres.port;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
+    let manifest = dir.path().join("spin.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "ledger"
+version = "1.0.0"
+[[trigger.http]]
+route = "/url/..."
+component = "url"
+[[trigger.http]]
+route = "/keywords/..."
+component = "keywords"
+[[trigger.http]]
+route = "/ungranted/..."
+component = "ungranted"
+[component.url]
+source = "app.wasm"
+allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
+variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres" }}
+[component.keywords]
+source = "app.wasm"
+allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
+variables = {{ pg_address = "host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname=postgres" }}
+[component.ungranted]
+source = "app.wasm"
+variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres" }}
+"#
+        ),
+    )
+    .unwrap();
+    let manifest = manifest.to_str().unwrap();
+    let daemon = crate::daemon::Daemon::start();
+    let http_port = crate::support::free_port().to_string();
+    daemon
+        .run_d(
+            "ledger",
+            &["--network", "image", "-p", &http_port, manifest],
+        )
+        .success();
+    let get = |path: &str| {
+        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{http_port}{path}"));
+        (status.as_u16(), body)
+    };
+
+    let (status, body) = get("/url/pg4");
+    assert_eq!(status, 200, "{body}");
+    let expected = [
+        "changed=1",
+        "ok DbDataType::Boolean = DbValue::Boolean(true)",
+        "small DbDataType::Int16 = DbValue::Int16(-7)",
+        "whole DbDataType::Int32 = DbValue::Int32(2000000000)",
+        "big DbDataType::Int64 = DbValue::Int64(-9000000000)",
+        "real DbDataType::Floating32 = DbValue::Floating32(1.5)",
+        "ratio DbDataType::Floating64 = DbValue::Floating64(0.25)",
+        "name DbDataType::Str = DbValue::Str(\"Zoë\")",
+        "code DbDataType::Str = DbValue::Str(\"ab\")",
+        "raw DbDataType::Binary = DbValue::Binary([0, 255])",
+        "born DbDataType::Date = DbValue::Date((2024, 2, 29))",
+        "noon DbDataType::Time = DbValue::Time((12, 0, 1, 500000000))",
+        "at DbDataType::Datetime = DbValue::Datetime((1999, 12, 31, 23, 59, 58, 123456000))",
+        // TIMESTAMPTZ: the instant, in UTC (the server's time zone is not the guest's).
+        "stamp DbDataType::Datetime = DbValue::Datetime((2023, 11, 14, 22, 13, 20, 0))",
+        "uid DbDataType::Uuid = DbValue::Uuid(\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\")",
+        // JSONB as the server keeps it, then compact, as Spin gives it.
+        "meta DbDataType::Jsonb = DbValue::Jsonb([123, 34, 107, 34, 58, 91, 49, 44, 50, 46, 53, 44, 110, 117, 108, 108, 93, 125])",
+        "amount DbDataType::Decimal = DbValue::Decimal(\"-123456789012345678901234567890.0500\")",
+        // Ranges as the server normalises them: [1,5] is [1,6).
+        "span DbDataType::RangeInt32 = DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((6, RangeBoundKind::Exclusive))))",
+        "wide DbDataType::RangeInt64 = DbValue::RangeInt64((None, Some((10, RangeBoundKind::Exclusive))))",
+        "price DbDataType::RangeDecimal = DbValue::RangeDecimal((Some((\"0.5\", RangeBoundKind::Exclusive)), None))",
+        "ints DbDataType::ArrayInt32 = DbValue::ArrayInt32([Some(1), None, Some(3)])",
+        "longs DbDataType::ArrayInt64 = DbValue::ArrayInt64([Some(-1)])",
+        "amounts DbDataType::ArrayDecimal = DbValue::ArrayDecimal([Some(\"1.10\"), None])",
+        "tags DbDataType::ArrayStr = DbValue::ArrayStr([Some(\"a\"), None])",
+        "wait DbDataType::Interval = DbValue::Interval(Interval { micros: 1500000, days: 2, months: 14 })",
+        "nothing DbDataType::Int32 = DbValue::DbNull",
+        // A type Spin has no case for: its name, and the server's bytes.
+        "other DbDataType::Other(\"inet\") = DbValue::Unsupported([2, 32, 0, 4, 10, 0, 0, 1])",
+        // The columns of a query that gives no rows.
+        "empty: [Column { name: \"whole\", data-type: DbDataType::Int32 }] rows=0",
+        "error: ERROR 42P01 relation \"no_such_table\" does not exist",
+    ];
+    let lines = body.lines().collect::<Vec<_>>();
+    assert_eq!(lines[..expected.len()], expected, "{body}");
+    let mismatch = lines[expected.len()];
+    assert!(
+        mismatch.contains("QueryFailed(QueryError::Text(")
+            && mismatch
+                .contains("a `str` value cannot be given where the statement takes a `int4`"),
+        "{body}"
+    );
+
+    let (status, body) = get("/keywords/pg3");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "changed=1\n\
+         name DbDataType::Str = DbValue::Str(\"Ada\")\n\
+         born DbDataType::Date = DbValue::Date((1815, 12, 10))\n\
+         at DbDataType::Datetime = DbValue::Datetime((2000, 1, 1, 0, 0, 0, 0))\n\
+         amount DbDataType::Other = DbValue::Unsupported\n\
+         error: ERROR: relation \"no_such_table\" does not exist\n"
+    );
+
+    let (status, body) = get("/url/pg");
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body,
+        "changed=1\n\
+         name DbDataType::Str = DbValue::Str(\"one\")\n\
+         n DbDataType::Int64 = DbValue::Int64(1)\n\
+         at DbDataType::Other = DbValue::Unsupported\n\
+         unsigned: Error::ValueConversionFailed(\"Postgres does not support unsigned integers\")\n"
+    );
+
+    // A component whose grants do not reach the server.
+    let (status, body) = get("/ungranted/pg4");
+    assert_eq!(status, 500, "{body}");
+    crate::images::logs_with(
+        &daemon,
+        "ledger",
+        &format!("blocked PostgreSQL connection to 127.0.0.1:{port}"),
+    );
+}

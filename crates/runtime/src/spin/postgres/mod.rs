@@ -1,0 +1,283 @@
+//! Spin's outbound PostgreSQL: `fermyon:spin/postgres@2.0.0`, `spin:postgres@3.0.0` and
+//! `spin:postgres@4.0.0` (the Spin SDKs up to 5.x: `pg`, `pg3`, `pg4`). A guest connects to a
+//! server at an address (`postgres://USER:PASSWORD@HOST[:PORT]/DB?...` or
+//! `host=... user=... dbname=...`) that its grants reach, as its outgoing HTTP does: a Spin
+//! component's `allowed_outbound_hosts` (`postgres://HOST:PORT`) once the user applies them
+//! (`--network image`), or `--network allow=HOST:PORT`; the name resolved once and every
+//! address checked (`Connector`). TLS as the address's `sslmode` asks (`prefer` by default: TLS
+//! where the server offers it), the server's certificate checked against webpki's roots for its
+//! host name, as for a guest's HTTPS. Each open connection is the guest's own, closed when it
+//! drops it or its instance ends; every call waits on the network asynchronously, so an instance
+//! that ends (its `--timeout`, a stop, a client gone) ends it where it is.
+//!
+//! Values cross as Spin converts them (the same columns' types, the same values), decoded and
+//! encoded here from PostgreSQL's binary format; NUMERIC at any precision, where Spin stops at
+//! 28 digits. One query's rows may hold at most [`MAX_RESULT_BYTES`] in the host.
+
+#![allow(
+    clippy::result_large_err,
+    reason = "the errors are spin:postgres@4.0.0's own, with the server's fields"
+)]
+
+use std::fmt::Write as _;
+use std::io;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures::{StreamExt as _, pin_mut};
+use tokio::net::TcpStream;
+use tokio_postgres::config::Host;
+use tokio_postgres::tls::{ChannelBinding, TlsConnect};
+
+pub(crate) use super::bindings::spin::postgres4_0_0::postgres as v4;
+use crate::egress::Connector;
+use v4::{DbValue, ParameterValue};
+use values::{Param, Raw, data_type, db_value};
+
+mod host;
+mod values;
+
+/// How long a connection may take to be made (the address's `connect_timeout` when shorter).
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// PostgreSQL's own port, where an address names none.
+const DEFAULT_PORT: u16 = 5432;
+
+/// What the rows of one query may hold together in the host before they reach the guest (the
+/// same bound as SQLite's): a larger result is an error, so that one guest's `SELECT` cannot
+/// take the daemon's memory from its other apps.
+pub const MAX_RESULT_BYTES: usize = super::sqlite::MAX_RESULT_BYTES;
+
+/// A connection a guest opened.
+pub struct OpenPostgres {
+    client: tokio_postgres::Client,
+    /// The task that reads and writes the connection: ended with it.
+    driver: tokio::task::JoinHandle<()>,
+}
+
+impl Drop for OpenPostgres {
+    fn drop(&mut self) {
+        self.driver.abort();
+    }
+}
+
+fn connection_failed(message: impl Into<String>) -> v4::Error {
+    v4::Error::ConnectionFailed(message.into())
+}
+
+/// Connects to the server `address` names under the app's grants: its hosts in order, the
+/// first that answers.
+pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenPostgres, v4::Error> {
+    let config: tokio_postgres::Config = address.parse().map_err(|e| {
+        connection_failed(format!(
+            "not a PostgreSQL connection string (`postgres://USER@HOST:PORT/DB` or \
+             `host=HOST user=USER dbname=DB`): {e}"
+        ))
+    })?;
+    if !config.get_hostaddrs().is_empty() {
+        return Err(connection_failed(
+            "`hostaddr` is not supported: name the server in `host`, which the app's network \
+             grants must reach",
+        ));
+    }
+    let hosts = config.get_hosts();
+    if hosts.is_empty() {
+        return Err(connection_failed("the address names no host"));
+    }
+    let timeout = config
+        .get_connect_timeout()
+        .map_or(CONNECT_TIMEOUT, |t| (*t).min(CONNECT_TIMEOUT));
+    let ports = config.get_ports();
+    let mut failures = Vec::new();
+    for (i, host) in hosts.iter().enumerate() {
+        let Host::Tcp(name) = host else {
+            failures.push(format!(
+                "{host:?}: a Unix socket is not a network destination; name the server's host"
+            ));
+            continue;
+        };
+        // libpq's rule: a port per host, or one for all.
+        let port = match ports {
+            [] => DEFAULT_PORT,
+            [port] => *port,
+            ports => *ports.get(i).ok_or_else(|| {
+                connection_failed("the address names a different number of hosts and ports")
+            })?,
+        };
+        match connect(connector, &config, name, port, timeout).await {
+            Ok(open) => return Ok(open),
+            Err(failure) => failures.push(failure),
+        }
+    }
+    Err(connection_failed(failures.join("; ")))
+}
+
+async fn connect(
+    connector: &Connector,
+    config: &tokio_postgres::Config,
+    host: &str,
+    port: u16,
+    timeout: Duration,
+) -> Result<OpenPostgres, String> {
+    let tcp = connector.connect("PostgreSQL", host, port, timeout).await?;
+    let tls = Tls {
+        host: host.to_string(),
+    };
+    let (client, connection) = tokio::time::timeout(timeout, config.connect_raw(tcp, tls))
+        .await
+        .map_err(|_| format!("{host}:{port}: no answer within {timeout:?}"))?
+        .map_err(|e| format!("{host}:{port}: {}", describe(&e)))?;
+    let driver = tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::debug!("a guest's PostgreSQL connection ended: {e}");
+        }
+    });
+    Ok(OpenPostgres { client, driver })
+}
+
+impl OpenPostgres {
+    /// Runs `statement` with `params` and gives its rows, at most [`MAX_RESULT_BYTES`] of them.
+    pub(crate) async fn query(
+        &self,
+        statement: &str,
+        params: Vec<ParameterValue>,
+    ) -> Result<v4::RowSet, v4::Error> {
+        let statement = self.client.prepare(statement).await.map_err(query_failed)?;
+        let columns = statement
+            .columns()
+            .iter()
+            .map(|column| v4::Column {
+                name: column.name().to_string(),
+                data_type: data_type(column.type_()),
+            })
+            .collect::<Vec<_>>();
+        let params = params.into_iter().map(Param).collect::<Vec<_>>();
+        let rows = self
+            .client
+            .query_raw(&statement, params.iter())
+            .await
+            .map_err(query_failed)?;
+        pin_mut!(rows);
+        let mut set = Vec::new();
+        let mut bytes = 0;
+        while let Some(row) = rows.next().await {
+            let row = row.map_err(query_failed)?;
+            let mut values = Vec::with_capacity(row.len());
+            for (i, column) in row.columns().iter().enumerate() {
+                let raw = row
+                    .try_get::<_, Option<Raw>>(i)
+                    .map_err(|e| v4::Error::ValueConversionFailed(e.to_string()))?;
+                let value = match raw {
+                    None => DbValue::DbNull,
+                    Some(Raw(raw)) => {
+                        bytes += raw.len();
+                        db_value(column.type_(), raw).map_err(|e| {
+                            v4::Error::ValueConversionFailed(format!(
+                                "column `{}` ({}): {e}",
+                                column.name(),
+                                column.type_()
+                            ))
+                        })?
+                    }
+                };
+                values.push(value);
+            }
+            if bytes > MAX_RESULT_BYTES {
+                return Err(v4::Error::QueryFailed(v4::QueryError::Text(format!(
+                    "the result is larger than {} MiB, the most one query may give; select \
+                     fewer rows at a time (LIMIT and OFFSET)",
+                    MAX_RESULT_BYTES >> 20
+                ))));
+            }
+            set.push(values);
+        }
+        Ok(v4::RowSet { columns, rows: set })
+    }
+
+    /// Runs `statement` with `params` and gives how many rows it changed.
+    pub(crate) async fn execute(
+        &self,
+        statement: &str,
+        params: Vec<ParameterValue>,
+    ) -> Result<u64, v4::Error> {
+        let params = params.into_iter().map(Param).collect::<Vec<_>>();
+        self.client
+            .execute_raw(statement, params.iter())
+            .await
+            .map_err(query_failed)
+    }
+}
+
+/// An error of the client in words: the server's own where it said something, else the error
+/// and its causes (the client's own text is only "db error", "error serializing parameter 0").
+fn describe(error: &tokio_postgres::Error) -> String {
+    if let Some(db) = error.as_db_error() {
+        return db.to_string();
+    }
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(error) = cause {
+        let _ = write!(text, ": {error}");
+        cause = error.source();
+    }
+    text
+}
+
+/// A failed statement, with what the server said of it where it said something.
+fn query_failed(error: tokio_postgres::Error) -> v4::Error {
+    let as_text = describe(&error);
+    v4::Error::QueryFailed(match error.as_db_error() {
+        None => v4::QueryError::Text(as_text),
+        Some(db) => {
+            let extras = [
+                ("column", db.column()),
+                ("constraint", db.constraint()),
+                ("routine", db.routine()),
+                ("hint", db.hint()),
+                ("table", db.table()),
+                ("datatype", db.datatype()),
+                ("schema", db.schema()),
+                ("where_", db.where_()),
+            ]
+            .into_iter()
+            .filter_map(|(name, value)| Some((name.to_string(), value?.to_string())))
+            .collect();
+            v4::QueryError::DbError(v4::DbError {
+                as_text,
+                severity: db.severity().to_string(),
+                code: db.code().code().to_string(),
+                message: db.message().to_string(),
+                detail: db.detail().map(str::to_string),
+                extras,
+            })
+        }
+    })
+}
+
+/// TLS for a connection whose address asks for it (`sslmode=prefer`, the default, or
+/// `require`): rustls with webpki's roots, the certificate checked for `host`.
+struct Tls {
+    host: String,
+}
+
+impl TlsConnect<TcpStream> for Tls {
+    type Stream = crate::tls::Connection<TcpStream>;
+    type Error = io::Error;
+    type Future = Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send>>;
+
+    fn connect(self, stream: TcpStream) -> Self::Future {
+        Box::pin(async move {
+            let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
+                io::Error::other(format!("`{}` is not a TLS server name: {e}", self.host))
+            })?;
+            let tls = tokio_rustls::TlsConnector::from(crate::tls::client_config());
+            Ok(crate::tls::Connection(tls.connect(name, stream).await?))
+        })
+    }
+}
+
+impl tokio_postgres::tls::TlsStream for crate::tls::Connection<TcpStream> {
+    fn channel_binding(&self) -> ChannelBinding {
+        ChannelBinding::none()
+    }
+}
