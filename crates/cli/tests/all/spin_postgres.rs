@@ -51,10 +51,38 @@ fn as_postgres(program: PathBuf, args: &[&str]) -> Command {
 
 impl PostgresServer {
     fn start() -> PostgresServer {
+        PostgresServer::start_with(false)
+    }
+
+    /// With `tls`, the server also speaks TLS, with a certificate for `localhost` that no root
+    /// signed.
+    fn start_with(tls: bool) -> PostgresServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let password = dir.path().join("password");
         std::fs::write(&password, PASSWORD).unwrap();
+        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+        if tls {
+            let made = Command::new("openssl")
+                .args([
+                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                ])
+                .args([
+                    "-subj",
+                    "/CN=localhost",
+                    "-addext",
+                    "subjectAltName=DNS:localhost",
+                ])
+                .arg("-keyout")
+                .arg(&key)
+                .arg("-out")
+                .arg(&cert)
+                .output()
+                .expect("openssl (scripts/install-test-deps.sh)");
+            assert!(made.status.success(), "{made:?}");
+            use std::os::unix::fs::PermissionsExt as _;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             let chowned = Command::new("chown")
@@ -89,25 +117,30 @@ impl PostgresServer {
         );
         let port = crate::support::free_port();
         let sockets = dir.path().to_str().unwrap();
-        let child = as_postgres(
-            bin.join("postgres"),
-            &[
-                "-D",
-                data,
-                "-p",
-                &port.to_string(),
-                "-k",
-                sockets,
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "fsync=off",
-            ],
-        )
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+        let port_arg = port.to_string();
+        let mut args = vec![
+            "-D",
+            data,
+            "-p",
+            &port_arg,
+            "-k",
+            sockets,
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "fsync=off",
+        ];
+        let (cert_file, key_file);
+        if tls {
+            cert_file = format!("ssl_cert_file={}", cert.display());
+            key_file = format!("ssl_key_file={}", key.display());
+            args.extend(["-c", "ssl=on", "-c", &cert_file, "-c", &key_file]);
+        }
+        let child = as_postgres(bin.join("postgres"), &args)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
         let server = PostgresServer {
             child,
             port,
@@ -268,4 +301,69 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
         "ledger",
         &format!("blocked PostgreSQL connection to 127.0.0.1:{port}"),
     );
+}
+
+/// TLS as the address's `sslmode` asks, the server's certificate checked as for a guest's
+/// HTTPS: `require` to a server whose certificate no root signed is refused naming the
+/// certificate; `disable` reaches the same server in the clear.
+#[test]
+fn a_postgres_connection_checks_the_servers_certificate() {
+    let postgres = PostgresServer::start_with(true);
+    let port = postgres.port;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
+    let manifest = dir.path().join("spin.toml");
+    let address = format!("postgres://postgres:{PASSWORD}@localhost:{port}/postgres");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "secure"
+version = "1.0.0"
+[[trigger.http]]
+route = "/require/..."
+component = "require"
+[[trigger.http]]
+route = "/disable/..."
+component = "disable"
+[component.require]
+source = "app.wasm"
+variables = {{ pg_address = "{address}?sslmode=require" }}
+[component.disable]
+source = "app.wasm"
+variables = {{ pg_address = "{address}?sslmode=disable" }}
+"#
+        ),
+    )
+    .unwrap();
+    let daemon = crate::daemon::Daemon::start();
+    let http_port = crate::support::free_port().to_string();
+    // The name the certificate is checked against, and the loopback address it resolves to.
+    let grant = format!("allow=localhost:{port},127.0.0.1:{port}");
+    daemon
+        .run_d(
+            "secure",
+            &[
+                "--network",
+                &grant,
+                "-p",
+                &http_port,
+                manifest.to_str().unwrap(),
+            ],
+        )
+        .success();
+    let get = |path: &str| {
+        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{http_port}{path}"));
+        (status.as_u16(), body)
+    };
+    let (status, body) = get("/require/pg");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("ConnectionFailed") && body.contains("certificate"),
+        "{body}"
+    );
+    let (status, body) = get("/disable/pg");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("changed=1\n"), "{body}");
 }
