@@ -293,6 +293,37 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
          unsigned: Error::ValueConversionFailed(\"Postgres does not support unsigned integers\")\n"
     );
 
+    // One query's rows are bounded in the host (a million rows of nothing are not free); the
+    // same connection answers the next query.
+    let query = |statement: &str| {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{http_port}/url/pg4/query"))
+            .body(statement.to_string())
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    };
+    let (status, body) = query("SELECT NULL FROM generate_series(1, 2000000)");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains("the result is larger than 32 MiB, the most one query may give"),
+        "{body}"
+    );
+    assert_eq!(
+        query("SELECT n FROM generate_series(1, 1000) AS n"),
+        (200, "rows=1000\n".to_string())
+    );
+    // One value larger than that ends its connection before the host holds it.
+    let (status, body) = query("SELECT repeat('x', 40000000)");
+    assert_eq!(status, 200, "{body}");
+    assert!(
+        body.contains(
+            "connection closed: the PostgreSQL server's reply is larger than 33 MiB, the most a \
+             guest may read at once"
+        ),
+        "{body}"
+    );
+
     // A component whose grants do not reach the server.
     let (status, body) = get("/ungranted/pg4");
     assert_eq!(status, 500, "{body}");

@@ -10,6 +10,7 @@
 
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -143,7 +144,7 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenRed
         .map_err(RedisError::Other)?;
     let info = server.info;
     let config = redis::AsyncConnectionConfig::default();
-    let stream = Bounded::new(stream, MAX_REPLY_BYTES);
+    let stream = Bounded::new(stream, MAX_REPLY_BYTES, "Redis");
     let (connection, driver) =
         MultiplexedConnection::new_with_config(info.redis_settings(), stream, config).await?;
     Ok(OpenRedis {
@@ -153,20 +154,31 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenRed
 }
 
 /// A connection on which the server may send at most `limit` bytes after each of the client's
-/// writes: a larger reply ends the connection (the guest's call gets the error).
-struct Bounded<S> {
+/// writes: a larger reply ends the connection (the guest's call gets the error). `what` names
+/// the server in it. Also bounds a guest's PostgreSQL results.
+pub(super) struct Bounded<S> {
     inner: S,
     limit: usize,
     read_since_write: usize,
+    what: &'static str,
+    /// Why it ended, once it has: for a client that reports only that it did.
+    ended: Arc<OnceLock<String>>,
 }
 
 impl<S> Bounded<S> {
-    fn new(inner: S, limit: usize) -> Self {
+    pub(super) fn new(inner: S, limit: usize, what: &'static str) -> Self {
         Bounded {
             inner,
             limit,
             read_since_write: 0,
+            what,
+            ended: Arc::default(),
         }
+    }
+
+    /// Where why the connection ended is written when the bound ends it.
+    pub(super) fn ended(&self) -> Arc<OnceLock<String>> {
+        self.ended.clone()
     }
 }
 
@@ -180,10 +192,13 @@ impl<S: AsyncRead + Unpin> AsyncRead for Bounded<S> {
         let polled = Pin::new(&mut self.inner).poll_read(cx, buf);
         self.read_since_write += buf.filled().len() - before;
         if self.read_since_write > self.limit {
-            return Poll::Ready(Err(io::Error::other(format!(
-                "the Redis server's reply is larger than {} MiB, the most a guest may read at once",
+            let why = format!(
+                "the {} server's reply is larger than {} MiB, the most a guest may read at once",
+                self.what,
                 self.limit >> 20
-            ))));
+            );
+            let _ = self.ended.set(why.clone());
+            return Poll::Ready(Err(io::Error::other(why)));
         }
         polled
     }
@@ -284,7 +299,7 @@ mod tests {
     #[tokio::test]
     async fn a_reply_is_bounded() {
         let (client, mut server) = tokio::io::duplex(1 << 16);
-        let mut client = Bounded::new(client, 1000);
+        let mut client = Bounded::new(client, 1000, "Redis");
         let serve = tokio::spawn(async move {
             let mut command = [0u8; 4];
             for reply in [900, 900, 1500] {

@@ -10,7 +10,8 @@
 //! variable `pg_address` through the SDK's `pg` (`fermyon:spin/postgres@2.0.0`), `pg3` and `pg4`
 //! modules: each writes a row of values of every type its version has, reads it back and
 //! answers each column as `NAME TYPE = VALUE` (the SDK's types, as `Debug`), then what the
-//! server said of a query of a table that does not exist.
+//! server said of a query of a table that does not exist. A POST to a path ending in
+//! `/pg4/query` runs its body as a query and answers `rows=N` or the error.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -34,6 +35,10 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let address = spin_sdk::variables::get("redis_address")?;
         let hits = spin_sdk::redis::Connection::open(&address)?.incr("hits")?;
         return Ok(Response::new(200, format!("hits={hits}\n")));
+    }
+    if request.path().ends_with("/pg4/query") {
+        let statement = String::from_utf8_lossy(request.body()).into_owned();
+        return Ok(Response::new(200, postgres::count(&statement)?));
     }
     if request.path().ends_with("/pg4") {
         return Ok(Response::new(200, postgres::v4()?));
@@ -157,6 +162,15 @@ mod postgres {
             Ok(rows) => writeln!(out, "mismatch: {rows:?}")?,
         }
         Ok(out)
+    }
+
+    /// The rows `statement` gives, counted, or the error it met.
+    pub fn count(statement: &str) -> anyhow::Result<String> {
+        let db = spin_sdk::pg4::Connection::open(&address()?)?;
+        Ok(match db.query(statement, &[]) {
+            Ok(rows) => format!("rows={}\n", rows.rows.len()),
+            Err(e) => format!("error: {e:?}\n"),
+        })
     }
 
     pub fn v3() -> anyhow::Result<String> {

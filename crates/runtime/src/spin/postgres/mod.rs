@@ -22,6 +22,7 @@
 use std::fmt::Write as _;
 use std::io;
 use std::pin::Pin;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use futures::{StreamExt as _, pin_mut};
@@ -30,6 +31,7 @@ use tokio_postgres::config::Host;
 use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
 pub(crate) use super::bindings::spin::postgres4_0_0::postgres as v4;
+use super::redis::Bounded;
 use crate::egress::Connector;
 use v4::{DbValue, ParameterValue};
 use values::{Param, Raw, data_type, db_value};
@@ -53,6 +55,9 @@ pub struct OpenPostgres {
     client: tokio_postgres::Client,
     /// The task that reads and writes the connection: ended with it.
     driver: tokio::task::JoinHandle<()>,
+    /// Why the connection ended, where Skiff ended it (the client says only "connection
+    /// closed").
+    ended: Arc<OnceLock<String>>,
 }
 
 impl Drop for OpenPostgres {
@@ -120,6 +125,10 @@ async fn connect(
     timeout: Duration,
 ) -> Result<OpenPostgres, String> {
     let tcp = connector.connect("PostgreSQL", host, port, timeout).await?;
+    // What the server may send for one request: a result's rows, the protocol's framing
+    // besides, before any of it is counted against [`MAX_RESULT_BYTES`] (one row may be 1 GB).
+    let tcp = Bounded::new(tcp, MAX_RESULT_BYTES + (1 << 20), "PostgreSQL");
+    let ended = tcp.ended();
     let tls = Tls {
         host: host.to_string(),
     };
@@ -132,17 +141,35 @@ async fn connect(
             tracing::debug!("a guest's PostgreSQL connection ended: {e}");
         }
     });
-    Ok(OpenPostgres { client, driver })
+    Ok(OpenPostgres {
+        client,
+        driver,
+        ended,
+    })
 }
 
 impl OpenPostgres {
+    /// A failed call, with why its connection ended where Skiff ended it.
+    fn failed(&self, error: tokio_postgres::Error) -> v4::Error {
+        match self.ended.get() {
+            Some(why) if error.is_closed() => {
+                v4::Error::QueryFailed(v4::QueryError::Text(format!("connection closed: {why}")))
+            }
+            _ => query_failed(error),
+        }
+    }
+
     /// Runs `statement` with `params` and gives its rows, at most [`MAX_RESULT_BYTES`] of them.
     pub(crate) async fn query(
         &self,
         statement: &str,
         params: Vec<ParameterValue>,
     ) -> Result<v4::RowSet, v4::Error> {
-        let statement = self.client.prepare(statement).await.map_err(query_failed)?;
+        let statement = self
+            .client
+            .prepare(statement)
+            .await
+            .map_err(|e| self.failed(e))?;
         let columns = statement
             .columns()
             .iter()
@@ -156,17 +183,19 @@ impl OpenPostgres {
             .client
             .query_raw(&statement, params.iter())
             .await
-            .map_err(query_failed)?;
+            .map_err(|e| self.failed(e))?;
         pin_mut!(rows);
         let mut set = Vec::new();
         let mut bytes = 0;
         while let Some(row) = rows.next().await {
-            let row = row.map_err(query_failed)?;
+            let row = row.map_err(|e| self.failed(e))?;
             let mut values = Vec::with_capacity(row.len());
             for (i, column) in row.columns().iter().enumerate() {
                 let raw = row
                     .try_get::<_, Option<Raw>>(i)
                     .map_err(|e| v4::Error::ValueConversionFailed(e.to_string()))?;
+                // Each value's own size counts too: a million rows of NULLs are not free.
+                bytes += std::mem::size_of::<DbValue>();
                 let value = match raw {
                     None => DbValue::DbNull,
                     Some(Raw(raw)) => {
@@ -204,7 +233,7 @@ impl OpenPostgres {
         self.client
             .execute_raw(statement, params.iter())
             .await
-            .map_err(query_failed)
+            .map_err(|e| self.failed(e))
     }
 }
 
@@ -260,12 +289,12 @@ struct Tls {
     host: String,
 }
 
-impl TlsConnect<TcpStream> for Tls {
-    type Stream = crate::tls::Connection<TcpStream>;
+impl TlsConnect<Server> for Tls {
+    type Stream = crate::tls::Connection<Server>;
     type Error = io::Error;
     type Future = Pin<Box<dyn Future<Output = io::Result<Self::Stream>> + Send>>;
 
-    fn connect(self, stream: TcpStream) -> Self::Future {
+    fn connect(self, stream: Server) -> Self::Future {
         Box::pin(async move {
             let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
                 io::Error::other(format!("`{}` is not a TLS server name: {e}", self.host))
@@ -276,7 +305,10 @@ impl TlsConnect<TcpStream> for Tls {
     }
 }
 
-impl tokio_postgres::tls::TlsStream for crate::tls::Connection<TcpStream> {
+/// The connection to a server: TCP, its replies bounded.
+type Server = Bounded<TcpStream>;
+
+impl tokio_postgres::tls::TlsStream for crate::tls::Connection<Server> {
     fn channel_binding(&self) -> ChannelBinding {
         ChannelBinding::none()
     }
