@@ -166,7 +166,8 @@ impl Drop for PostgresServer {
 }
 
 /// A Spin app's component reaches the PostgreSQL server its `allowed_outbound_hosts` grants
-/// (applied with `--network image`), logs in with its password, and every value of every type
+/// (applied with `--network image`), by URL or by libpq's keywords (`connect_timeout=0`: no
+/// limit, as libpq reads it), logs in with its password, and every value of every type
 /// each SDK module has crosses both ways as Spin converts it; the server's errors reach the
 /// guest as the server gave them; without the grant the connection is refused and the app's
 /// log names the grant to add.
@@ -200,7 +201,7 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
 [component.keywords]
 source = "app.wasm"
 allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
-variables = {{ pg_address = "host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname=postgres" }}
+variables = {{ pg_address = "host=127.0.0.1 port={port} user=postgres password={PASSWORD} dbname=postgres connect_timeout=0" }}
 [component.ungranted]
 source = "app.wasm"
 variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres" }}

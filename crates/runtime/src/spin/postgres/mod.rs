@@ -89,8 +89,10 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenPos
     if hosts.is_empty() {
         return Err(connection_failed("the address names no host"));
     }
+    // `connect_timeout=0` is libpq's "no limit": Skiff's.
     let timeout = config
         .get_connect_timeout()
+        .filter(|t| !t.is_zero())
         .map_or(CONNECT_TIMEOUT, |t| (*t).min(CONNECT_TIMEOUT));
     let ports = config.get_ports();
     let mut failures = Vec::new();
