@@ -1594,24 +1594,7 @@ key_value_stores = ["default"]
 #[test]
 fn a_redis_trigger_over_tls_checks_the_servers_certificate() {
     let dir = tempfile::tempdir().unwrap();
-    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-    let made = std::process::Command::new("openssl")
-        .args([
-            "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-        ])
-        .args([
-            "-subj",
-            "/CN=localhost",
-            "-addext",
-            "subjectAltName=DNS:localhost",
-        ])
-        .arg("-keyout")
-        .arg(&key)
-        .arg("-out")
-        .arg(&cert)
-        .output()
-        .expect("openssl (scripts/install-test-deps.sh)");
-    assert!(made.status.success(), "{made:?}");
+    let (cert, key) = crate::support::self_signed_certificate(dir.path());
     let port = crate::support::free_port();
     let mut server = std::process::Command::new("redis-server")
         .args([

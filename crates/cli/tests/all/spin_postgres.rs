@@ -61,28 +61,12 @@ impl PostgresServer {
         let data = dir.path().join("data");
         let password = dir.path().join("password");
         std::fs::write(&password, PASSWORD).unwrap();
-        let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
-        if tls {
-            let made = Command::new("openssl")
-                .args([
-                    "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                ])
-                .args([
-                    "-subj",
-                    "/CN=localhost",
-                    "-addext",
-                    "subjectAltName=DNS:localhost",
-                ])
-                .arg("-keyout")
-                .arg(&key)
-                .arg("-out")
-                .arg(&cert)
-                .output()
-                .expect("openssl (scripts/install-test-deps.sh)");
-            assert!(made.status.success(), "{made:?}");
-            use std::os::unix::fs::PermissionsExt as _;
-            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
-        }
+        // Made before the directory is handed to the `postgres` user, which then owns the key.
+        let (cert, key) = if tls {
+            crate::support::self_signed_certificate(dir.path())
+        } else {
+            Default::default()
+        };
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
             let chowned = Command::new("chown")
