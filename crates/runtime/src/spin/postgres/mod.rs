@@ -87,7 +87,9 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenPos
     }
     let hosts = config.get_hosts();
     if hosts.is_empty() {
-        return Err(connection_failed("the address names no host"));
+        return Err(connection_failed(
+            "the address names no host: give `postgres://USER@HOST:PORT/DB` or `host=HOST`",
+        ));
     }
     // `connect_timeout=0` is libpq's "no limit": Skiff's.
     let timeout = config
