@@ -453,11 +453,13 @@ impl Instance for SkiffInstance {
             // If the task dies (a panic), containerd still learns that the app ended.
             let _guard = exit.set_guard_with(|| (ENGINE_ERROR, Utc::now()));
             let status = run.until_stopped(stop, &*stderr).await;
-            // What the app wrote is read before its exit is reported: `ctr run --rm` stops
-            // reading once it learns of the exit, and would lose the last lines of an app that
-            // ended before its reader was ready.
-            stdout.drained().await;
-            stderr.drained().await;
+            // Its output ends before its exit is reported, as runc's shim closes a container's
+            // pipes: what the app wrote waits in the fifo, and the reader gets it and then the
+            // end of the stream (`ctr run` reads up to that end before it deletes the task).
+            // Nothing waits for the reader to take it: a client that reads after the exit
+            // (as containerd's API allows) gets the exit at once.
+            stdout.close();
+            stderr.close();
             log::info!("container {id}: exited with {status}");
             let _ = exit.set((status, Utc::now()));
         });
@@ -764,7 +766,7 @@ const READER_WAIT: Duration = Duration::from_secs(5);
 async fn output(path: &Path) -> Result<Arc<Output>, Error> {
     use std::os::unix::fs::{FileTypeExt as _, OpenOptionsExt as _};
     if path.as_os_str().is_empty() {
-        return Ok(Arc::new(Output::Discard));
+        return Ok(Arc::new(Output(Mutex::new(None))));
     }
     if std::fs::metadata(path).is_ok_and(|m| m.file_type().is_fifo()) {
         let deadline = std::time::Instant::now() + READER_WAIT;
@@ -776,7 +778,7 @@ async fn output(path: &Path) -> Result<Arc<Output>, Error> {
             match opened {
                 Ok(file) => {
                     blocking(&file)?;
-                    return Ok(Arc::new(Output::Read(Mutex::new(file))));
+                    return Ok(Arc::new(Output(Mutex::new(Some(file)))));
                 }
                 // No reader yet.
                 Err(e) if e.raw_os_error() == Some(libc::ENXIO) => {
@@ -812,63 +814,31 @@ fn blocking(file: &File) -> std::io::Result<()> {
 /// A stream containerd reads (a fifo it made), or nowhere when it gave none.
 fn sink(file: std::io::Result<File>) -> Result<Arc<Output>, Error> {
     match file {
-        Ok(file) => Ok(Arc::new(Output::Unread(Mutex::new(file)))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Arc::new(Output::Discard)),
+        Ok(file) => Ok(Arc::new(Output(Mutex::new(Some(file))))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            Ok(Arc::new(Output(Mutex::new(None))))
+        }
         Err(e) => Err(e.into()),
     }
 }
 
-/// Where the app's stdout or stderr goes.
-enum Output {
-    /// A fifo opened once its reader was there.
-    Read(Mutex<File>),
-    /// A fifo that had no reader yet (held open read-write, as shimkit does), or a file.
-    Unread(Mutex<File>),
-    Discard,
-}
-
-/// How long an ended app's output may wait for its reader before the exit is reported anyway.
-const DRAIN_WAIT: Duration = Duration::from_secs(2);
+/// Where the app's stdout or stderr goes: containerd's fifo (or file) until the app ends, or
+/// nowhere when containerd gave none.
+struct Output(Mutex<Option<File>>);
 
 impl Output {
-    /// Once the reader has taken all that was written, or has gone, or after [`DRAIN_WAIT`].
-    async fn drained(&self) {
-        use std::os::fd::AsRawFd as _;
-        let Output::Read(file) = self else { return };
-        let fd = file.lock().unwrap_or_else(|e| e.into_inner()).as_raw_fd();
-        let deadline = std::time::Instant::now() + DRAIN_WAIT;
-        loop {
-            let mut unread: libc::c_int = 0;
-            // SAFETY: FIONREAD on a pipe descriptor `file` owns (kept open by `self`) writes the
-            // count of bytes in the pipe to `unread`.
-            let failed = unsafe { libc::ioctl(fd, libc::FIONREAD, &mut unread) } < 0;
-            if failed || unread == 0 || std::time::Instant::now() >= deadline {
-                return;
-            }
-            // A pipe's writing end polls as an error once no reader has it open (`ctr run`
-            // interrupted): nobody will read what is left.
-            let mut poll = libc::pollfd {
-                fd,
-                events: libc::POLLOUT,
-                revents: 0,
-            };
-            // SAFETY: one pollfd, valid for the call; a timeout of 0 never blocks.
-            if unsafe { libc::poll(&mut poll, 1, 0) } < 0 || poll.revents & libc::POLLERR != 0 {
-                return;
-            }
-            tokio::time::sleep(Duration::from_millis(1)).await;
-        }
+    /// Closes the stream: its reader gets what is left in the fifo, then its end.
+    fn close(&self) {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).take();
     }
 }
 
 impl OutputSink for Output {
     fn write(&self, bytes: &[u8]) {
-        let (Output::Read(file) | Output::Unread(file)) = self else {
-            return;
-        };
         // A reader that went away (containerd restarting) loses output, not the app.
-        let mut file = file.lock().unwrap_or_else(|e| e.into_inner());
-        let _ = file.write_all(bytes);
+        if let Some(file) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            let _ = file.write_all(bytes);
+        }
     }
 }
 
@@ -888,11 +858,10 @@ pub(crate) fn unmount(path: &Path) {
 mod tests {
     use std::io::Read as _;
     use std::os::unix::fs::OpenOptionsExt as _;
-    use std::time::Duration;
 
     use skiff_runtime::OutputSink as _;
 
-    use super::{DRAIN_WAIT, Output, output};
+    use super::output;
 
     fn fifo(dir: &tempfile::TempDir) -> std::path::PathBuf {
         let path = dir.path().join("stdout");
@@ -911,39 +880,27 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_exit_waits_until_the_reader_has_taken_the_output() {
+    async fn an_ended_apps_output_reaches_its_reader_with_the_streams_end() {
         let dir = tempfile::tempdir().unwrap();
         let path = fifo(&dir);
         let mut reader = reader(&path);
         let out = output(&path).await.unwrap();
-        assert!(matches!(*out, Output::Read(_)));
         out.write(b"last words\n");
-
-        // Unread: not drained, and it would wait up to DRAIN_WAIT.
-        let waiting = tokio::time::timeout(Duration::from_millis(100), out.drained()).await;
-        assert!(
-            waiting.is_err(),
-            "drained while the output was still unread"
-        );
-
+        // Open: the reader has the output but not the end of the stream.
         let mut read = String::new();
-        let _ = reader.read_to_string(&mut read);
+        let err = reader.read_to_string(&mut read).unwrap_err();
+        assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
         assert_eq!(read, "last words\n");
-        tokio::time::timeout(Duration::from_millis(500), out.drained())
-            .await
-            .expect("still waiting once the reader took everything");
-    }
 
-    #[tokio::test]
-    async fn an_exit_does_not_wait_for_a_reader_that_has_gone() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = fifo(&dir);
-        let reader = reader(&path);
-        let out = output(&path).await.unwrap();
-        out.write(b"nobody reads this\n");
-        drop(reader);
-        tokio::time::timeout(DRAIN_WAIT / 4, out.drained())
-            .await
-            .expect("waited for a reader that had closed its end");
+        // The app ended: what it wrote after that first read, then the end, without the shim
+        // waiting for the reader.
+        out.write(b"and more\n");
+        out.close();
+        out.write(b"nothing after the end\n");
+        let mut rest = String::new();
+        reader
+            .read_to_string(&mut rest)
+            .expect("the end of the stream");
+        assert_eq!(rest, "and more\n");
     }
 }
