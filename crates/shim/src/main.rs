@@ -13,6 +13,7 @@
 mod http;
 mod image;
 mod instance;
+mod rootfs;
 mod shimlog;
 mod spec;
 mod stats;

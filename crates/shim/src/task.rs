@@ -175,7 +175,7 @@ pub async fn serve(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reaps the shim's child processes (`containerd_shim::mount`'s mount helpers, OCI hooks) on a
+/// Reaps the shim's child processes (`containerd_shim::mount`'s helper for a long overlay, OCI hooks) on a
 /// thread of its own, handing each exit to `containerd_shim::monitor`, where their parents wait.
 fn reap_children() -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGCHLD])
@@ -383,12 +383,7 @@ impl Tasks {
             let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
             let kind = non_empty(&mount.type_);
             let source = non_empty(&mount.source);
-            containerd_shim::mount::mount_rootfs(
-                kind.as_deref(),
-                source.as_deref(),
-                &mount.options,
-                &rootfs,
-            )?;
+            crate::rootfs::mount(kind.as_deref(), source.as_deref(), &mount.options, &rootfs)?;
         }
         let config = InstanceConfig {
             stdin: req.stdin.clone().into(),
