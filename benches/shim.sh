@@ -29,6 +29,8 @@
 #                         groups by that annotation; Skiff's node shim holds them anyway)
 #             The growth of containerd itself is reported beside it (it is the same for both).
 #
+# Memory is also reported per further task (the growth between the two largest N), which leaves
+# the shim's base out.
 # Env: SHIM (binary; built with `cargo build --release -p skiff-shim` unless set), START_TO_EXIT
 #      (built with `cargo build --release -p skiff-bench-containerd` unless set), CONTAINERD_DIR
 #      (target/containerd/usr/bin, from scripts/fetch-containerd.sh), ROUNDS (3), RUNS (20 per round
@@ -465,6 +467,21 @@ for r in rows:
     lines.append(f"| {r['mode']} | {r['peer']} | {n} | {a['shim_n']} | {shim / 1024:.1f} | "
                  f"{app / 1024:.1f} | {(shim + app) / n:.0f} | {ctrd:.0f} |")
 lines.append("")
+# What one more task costs, without the shim's base: the growth between the two largest N.
+further = []
+for mode in ("per-task", "grouped"):
+    ns = sorted({n for (m, _, n) in per if m == mode})
+    if len(ns) < 2:
+        continue
+    lo, hi = ns[-2], ns[-1]
+    cost = {p: (per[(mode, p, hi)] * hi - per[(mode, p, lo)] * lo) / (hi - lo) for p in ("skiff", "runc")}
+    further.append(f"| {mode} | {lo} -> {hi} | {cost['skiff']:.0f} | {cost['runc']:.0f} | "
+                   f"{cost['skiff'] / cost['runc']:.2f} |")
+if further:
+    lines += ["Each further task (shim + app growth between the two largest N, / the tasks added; "
+              "the shim's base memory drops out):", "",
+              "| mode | N | skiff KiB | runc KiB | skiff / runc |", "| --- | --- | ---: | ---: | ---: |"]
+    lines += further + [""]
 goals = [("skiff starts >= 10x faster than runc, through containerd's API (warm node shim)", api_speedup >= 10, f"{api_speedup:.2f}x"),
          ("skiff starts >= 10x faster than runc, through containerd's API (new shim)", api_speedup_new >= 10, f"{api_speedup_new:.2f}x"),
          ("skiff starts >= 10x faster than runc, `ctr run --rm` (warm node shim)", speedup >= 10, f"{speedup:.2f}x"),
