@@ -37,7 +37,9 @@
 #      and peer), WARMUP (3 per round), NS ("1 10 100"), PAR (4: tasks started/removed at once),
 #      SETTLE (3 s between "all running" and reading memory), SHIM_IDLE_EXIT (10: seconds a
 #      Skiff node shim waits for the next container), OUT (benches/results/shim.md),
-#      STRICT=1 to exit 1 when a goal is missed.
+#      STRICT=1 to exit 1 when a goal is missed; RECORD_ORDER=FILE to measure nothing and write
+#      the functions the shim runs (callgrind) to FILE instead: `RECORD_ORDER=crates/shim/startup.order`
+#      regenerates the shim's link order (crates/cli/build.rs) for the binary in SHIM.
 # Exit: 0 done, 1 error (or missed goal with STRICT=1), 2 a prerequisite binary is missing.
 set -euo pipefail
 
@@ -56,6 +58,7 @@ SETTLE=${SETTLE:-3}
 export SHIM_IDLE_EXIT=${SHIM_IDLE_EXIT:-10}
 OUT=${OUT:-$HERE/results/shim.md}
 STRICT=${STRICT:-0}
+[[ -z ${RECORD_ORDER:-} ]] || RECORD_ORDER=$(realpath -m "$RECORD_ORDER")
 EXPECTED='Hello, world!'
 SKIFF_RT=io.containerd.skiff.v1
 RUNC_RT=io.containerd.runc.v2
@@ -159,7 +162,25 @@ disabled_plugins = ['io.containerd.grpc.v1.cri', 'io.containerd.snapshotter.v1.b
   address = '$WORK/c.sock.ttrpc'
 EOF
 log "starting containerd ($WORK)"
-PATH="$(dirname "$SHIM"):$CONTAINERD_DIR:$PATH" SKIFF_SHIM_ROOT="$WORK/skiff" \
+SHIM_DIR=$(dirname "$SHIM")
+if [[ -n ${RECORD_ORDER:-} ]]; then
+    # containerd runs this in the shim's place: every `start`, and the serving shim it spawns,
+    # under callgrind; the other actions as they are.
+    need valgrind valgrind
+    need nm binutils
+    SHIM_DIR=$WORK/callgrind
+    mkdir -p "$SHIM_DIR"
+    cat >"$SHIM_DIR/containerd-shim-skiff-v1" <<SH
+#!/usr/bin/env bash
+if [[ \${*: -1} == start ]]; then
+    exec valgrind --tool=callgrind -q --demangle=no --trace-children=yes \\
+        --callgrind-out-file=$SHIM_DIR/cg.%p "$SHIM" "\$@"
+fi
+exec "$SHIM" "\$@"
+SH
+    chmod +x "$SHIM_DIR/containerd-shim-skiff-v1"
+fi
+PATH="$SHIM_DIR:$CONTAINERD_DIR:$PATH" SKIFF_SHIM_ROOT="$WORK/skiff" \
     SKIFF_SHIM_IDLE_EXIT="$SHIM_IDLE_EXIT" "$CONTAINERD_DIR/containerd" --config "$WORK/config.toml" >"$WORK/containerd.log" 2>&1 &
 CTRD_PID=$!
 wait_up containerd "$CTRD_PID" "$WORK/containerd.log" 300 ctr version
@@ -226,6 +247,62 @@ publish wasm "$HELLO_WASM" hello
 publish native "$HELLO_NATIVE" hello-native
 publish wasm "$IDLE_WASM" idle
 publish native "$IDLE_NATIVE" idle-native
+
+# --- RECORD_ORDER=FILE: the functions the shim runs, for the linker ----------------------------
+# A container's life as a node sees it, twice: the first round fills the compile cache for
+# valgrind's CPU (it reports fewer features than the host's, so the host's entries do not match),
+# the second is recorded: `ctr run --rm` of hello, idle tasks started, killed and deleted, and
+# clones through containerd's API, each round in a new serving shim that then idles out.
+if [[ -n ${RECORD_ORDER:-} ]]; then
+    life() {
+        local id
+        for id in "h1-$1" "h2-$1"; do
+            ctr run --rm --runtime "$SKIFF_RT" "$REG/bench/hello:1" "$id" >/dev/null
+        done
+        for id in "i1-$1" "i2-$1"; do
+            ctr run -d --runtime "$SKIFF_RT" "$REG/bench/idle:1" "$id" >/dev/null
+        done
+        sleep 2
+        ctr task kill -s SIGKILL "i1-$1"
+        ctr task kill -s SIGTERM "i2-$1"
+        sleep 1
+        remove_tasks "i1-$1 i2-$1"
+        ctr container create --runtime "$SKIFF_RT" "$REG/bench/hello:1" "tpl-$1" >/dev/null
+        mkdir -p "$WORK/fifos"
+        "$START_TO_EXIT" --address "$WORK/c.sock" --namespace "$NAMESPACE" --template "tpl-$1" \
+            --runs 3 --warmup 1 --expect "$EXPECTED" --fifo-dir "$WORK/fifos" >/dev/null
+        ctr container rm "tpl-$1" >/dev/null
+        local i
+        for ((i = 0; i < (SHIM_IDLE_EXIT + 60) * 2; i++)); do
+            pgrep -f "callgrind.*$WORK/c.sock" >/dev/null || return 0
+            sleep 0.5
+        done
+        die "the shim under callgrind did not exit"
+    }
+    log "recording the shim's functions: warm-up round"
+    life warm
+    rm -f "$SHIM_DIR"/cg.*
+    log "recording the shim's functions"
+    life recorded
+    nm --defined-only "$SHIM" | awk '$2 ~ /^[tTwW]$/ { print $3 }' >"$WORK/defined"
+    python3 - "$WORK/defined" "$RECORD_ORDER" "$SHIM_DIR"/cg.* <<'PY'
+import os, re, sys
+defined = set(open(sys.argv[1]).read().split())
+# The starts first (the smaller profiles: every container pays one), then the serving shim.
+names, seen = [], set()
+for path in sorted(sys.argv[3:], key=os.path.getsize):
+    for line in open(path):
+        # `fn=(ID) NAME` and `cfn=(ID) NAME` name a function the first time its ID appears.
+        m = re.match(r"^c?fn=\(\d+\) (\S+)", line)
+        if m and m.group(1) in defined and m.group(1) not in seen:
+            seen.add(m.group(1))
+            names.append(m.group(1))
+with open(sys.argv[2], "w") as f:
+    f.write("\n".join(names) + "\n")
+print(f"{sys.argv[2]}: {len(names)} functions from {len(sys.argv) - 3} profiles")
+PY
+    exit 0
+fi
 
 # --- start to exit -----------------------------------------------------------------------------
 # skiff-new-shim: a new shim process for each run, as for the first container on a node: the warm

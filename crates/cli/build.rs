@@ -66,8 +66,9 @@ fn lazy_jemalloc() {
 /// file lists that the binary no longer has is skipped.
 fn startup_order() {
     let dir = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
-    // `crates/cli` or `crates/shim`: the file is the CLI's, for both binaries.
-    let order = dir.join("../cli/startup.order");
+    // `crates/cli` or `crates/shim`: each binary's own list beside its Cargo.toml (the shim's:
+    // its `start` and its serving path, `RECORD_ORDER=crates/shim/startup.order benches/shim.sh`).
+    let order = dir.join("startup.order");
     println!("cargo:rerun-if-changed={}", order.display());
     if order.is_file() {
         println!(
