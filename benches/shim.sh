@@ -125,14 +125,27 @@ trap 'rc=$?; set +e; stop_containerd; (exit $rc); cleanup' EXIT
 # ctr ARGS...: ctr against our containerd, in our namespace
 ctr() { "$CTR_BIN" --address "$WORK/c.sock" --namespace "$NAMESPACE" "$@"; }
 
-# our_shim_pids: the shim processes of our containerd (their command line names its socket)
+# our_shim_pids: the shim processes of our containerd (their command line names its socket; with
+# RECORD_ORDER, the serving shim runs as callgrind)
 our_shim_pids() {
-    local p
+    local p comm
     for p in /proc/[0-9]*; do
-        [[ $(cat "$p/comm" 2>/dev/null) == containerd-shim* ]] || continue
+        comm=$(cat "$p/comm" 2>/dev/null) || continue
+        [[ $comm == containerd-shim* || $comm == callgrind* ]] || continue
         tr '\0' ' ' <"$p/cmdline" 2>/dev/null | grep -qF -- "$WORK/c.sock" && echo "${p#/proc/}"
     done
     return 0
+}
+
+# no_shims: wait until no shim of our containerd runs (a warm Skiff shim exits SHIM_IDLE_EXIT
+# seconds after its last task)
+no_shims() {
+    local i
+    for ((i = 0; i < (SHIM_IDLE_EXIT + 30) * 10; i++)); do
+        [[ -z $(our_shim_pids) ]] && return 0
+        sleep 0.1
+    done
+    die "a shim of our containerd is still running: $(our_shim_pids)"
 }
 
 # remove_tasks IDS: SIGKILL and delete each task and its container, PAR at a time
@@ -272,12 +285,7 @@ if [[ -n ${RECORD_ORDER:-} ]]; then
         "$START_TO_EXIT" --address "$WORK/c.sock" --namespace "$NAMESPACE" --template "tpl-$1" \
             --runs 3 --warmup 1 --expect "$EXPECTED" --fifo-dir "$WORK/fifos" >/dev/null
         ctr container rm "tpl-$1" >/dev/null
-        local i
-        for ((i = 0; i < (SHIM_IDLE_EXIT + 60) * 2; i++)); do
-            pgrep -f "callgrind.*$WORK/c.sock" >/dev/null || return 0
-            sleep 0.5
-        done
-        die "the shim under callgrind did not exit"
+        no_shims # callgrind writes the serving shim's profile as it exits
     }
     log "recording the shim's functions: warm-up round"
     life warm
@@ -413,17 +421,6 @@ measure() {
         "$mode" "$peer" "$n" "$before" "$after" >>"$WORK/mem.jsonl"
     remove_tasks "${ids% }"
     running 0
-}
-
-# no_shims: wait until no shim of our containerd runs (a warm Skiff shim exits SHIM_IDLE_EXIT
-# seconds after its last task)
-no_shims() {
-    local i
-    for ((i = 0; i < (SHIM_IDLE_EXIT + 30) * 10; i++)); do
-        [[ -z $(our_shim_pids) ]] && return 0
-        sleep 0.1
-    done
-    die "a shim of our containerd is still running: $(our_shim_pids)"
 }
 
 # The idle program compiled first, as the start benchmark's warm-up does for hello: a node

@@ -60,7 +60,8 @@ fn lazy_jemalloc() {
 }
 
 /// The functions a start runs, placed side by side at the front of `.text` by the linker, in
-/// the order `scripts/startup-order.sh` recorded them (`startup.order`, beside this file): spread
+/// the order recorded in the package's `startup.order` (the CLI's by `scripts/startup-order.sh`,
+/// the shim's by `benches/shim.sh`, see below): spread
 /// over the binary's code, they cost a page fault per 64 KiB window they touch, about 170 at
 /// every `skiff run`; packed, about 15 (2.3 -> 1.8 ms, docs/decisions/0012). A name the
 /// file lists that the binary no longer has is skipped.

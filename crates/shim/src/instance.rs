@@ -489,7 +489,7 @@ impl Instance for SkiffInstance {
 
     async fn delete(&self) -> Result<(), Error> {
         // The rootfs containerd's mounts were stacked on by shimkit at create.
-        unmount(&self.rootfs);
+        crate::rootfs::unmount(&self.rootfs);
         Ok(())
     }
 
@@ -839,18 +839,6 @@ impl OutputSink for Output {
         if let Some(file) = self.0.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
             let _ = file.write_all(bytes);
         }
-    }
-}
-
-pub(crate) fn unmount(path: &Path) {
-    use std::os::unix::ffi::OsStrExt as _;
-    let Ok(c_path) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return;
-    };
-    // SAFETY: a valid NUL-terminated path; MNT_DETACH only detaches the mount (EINVAL when
-    // nothing is mounted there, which is fine).
-    unsafe {
-        libc::umount2(c_path.as_ptr(), libc::MNT_DETACH);
     }
 }
 

@@ -14,6 +14,8 @@ use std::io;
 use std::os::unix::ffi::OsStrExt as _;
 use std::path::Path;
 
+use containerd_shim::protos::types::mount::Mount;
+
 /// containerd's mount options that are flags, as `mount(8)` reads them (true: the option clears
 /// the flag); any other option is the filesystem's data.
 const FLAGS: &[(&str, bool, libc::c_ulong)] = &[
@@ -44,13 +46,16 @@ const FLAGS: &[(&str, bool, libc::c_ulong)] = &[
     ("sync", false, libc::MS_SYNCHRONOUS),
 ];
 
-/// Mounts one of containerd's rootfs mounts (`kind`, `source`, `options`) on `target`.
-pub(crate) fn mount(
-    kind: Option<&str>,
-    source: Option<&str>,
-    options: &[String],
-    target: &Path,
-) -> io::Result<()> {
+/// Mounts one of containerd's rootfs mounts on `target`.
+pub(crate) fn mount(mount: &Mount, target: &Path) -> io::Result<()> {
+    fn non_empty(s: &str) -> Option<&str> {
+        (!s.is_empty()).then_some(s)
+    }
+    let (kind, source, options) = (
+        non_empty(&mount.type_),
+        non_empty(&mount.source),
+        &mount.options,
+    );
     // The library's rule for an overlay it shortens: options within 512 bytes of a page.
     // SAFETY: sysconf reads a constant of the system.
     let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
@@ -90,6 +95,22 @@ fn flags_and_data(options: &[String]) -> (libc::c_ulong, String) {
     (flags, data.join(","))
 }
 
+/// Detaches whatever is mounted on `target` (nothing, fine).
+pub(crate) fn unmount(target: &Path) {
+    let Ok(target) = c_string(target.as_os_str().as_bytes()) else {
+        return;
+    };
+    // SAFETY: a valid NUL-terminated path; MNT_DETACH only detaches the mount (EINVAL when
+    // nothing is mounted there, which is fine).
+    unsafe {
+        libc::umount2(target.as_ptr(), libc::MNT_DETACH);
+    }
+}
+
+fn c_string(s: &[u8]) -> io::Result<CString> {
+    CString::new(s).map_err(|_| io::Error::other("a mount argument holds a NUL byte"))
+}
+
 fn mount_call(
     source: Option<&str>,
     target: &Path,
@@ -97,11 +118,11 @@ fn mount_call(
     flags: libc::c_ulong,
     data: Option<&str>,
 ) -> io::Result<()> {
-    let c = |s: &[u8]| CString::new(s).map_err(|_| io::Error::other("a mount argument holds NUL"));
-    let source = source.map(|s| c(s.as_bytes())).transpose()?;
-    let target_c = c(target.as_os_str().as_bytes())?;
-    let kind = kind.map(|s| c(s.as_bytes())).transpose()?;
-    let data = data.map(|s| c(s.as_bytes())).transpose()?;
+    let c = |s: &str| c_string(s.as_bytes());
+    let source = source.map(c).transpose()?;
+    let target_c = c_string(target.as_os_str().as_bytes())?;
+    let kind = kind.map(c).transpose()?;
+    let data = data.map(c).transpose()?;
     let ptr = |s: &Option<CString>| s.as_ref().map_or(std::ptr::null(), |s| s.as_ptr());
     // SAFETY: NUL-terminated strings that outlive the call, or null where mount(2) allows it.
     let done = unsafe {

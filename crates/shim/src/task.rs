@@ -43,7 +43,8 @@ use containerd_shimkit::sandbox::{Error, Instance as _, InstanceConfig};
 use futures::FutureExt as _;
 use oci_spec::runtime::{Hook, Spec};
 
-use crate::instance::{SkiffInstance, unmount};
+use crate::instance::SkiffInstance;
+use crate::rootfs::{self, unmount};
 use crate::shimlog;
 
 /// `containerd-shim-skiff-v1 start`, run by containerd in a container's bundle: the address of
@@ -175,8 +176,9 @@ pub async fn serve(flags: Flags) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Reaps the shim's child processes (`containerd_shim::mount`'s helper for a long overlay, OCI hooks) on a
-/// thread of its own, handing each exit to `containerd_shim::monitor`, where their parents wait.
+/// Reaps the shim's child processes (`containerd_shim::mount`'s helper for a long overlay, OCI
+/// hooks) on a thread of its own, handing each exit to `containerd_shim::monitor`, where their
+/// parents wait.
 fn reap_children() -> anyhow::Result<()> {
     let mut signals = signal_hook::iterator::Signals::new([libc::SIGCHLD])
         .context("cannot watch the shim's child processes")?;
@@ -380,10 +382,7 @@ impl Tasks {
             .clone();
         std::fs::create_dir_all(&rootfs)?;
         for mount in &req.rootfs {
-            let non_empty = |s: &str| (!s.is_empty()).then(|| s.to_string());
-            let kind = non_empty(&mount.type_);
-            let source = non_empty(&mount.source);
-            crate::rootfs::mount(kind.as_deref(), source.as_deref(), &mount.options, &rootfs)?;
+            rootfs::mount(mount, &rootfs)?;
         }
         let config = InstanceConfig {
             stdin: req.stdin.clone().into(),
