@@ -88,6 +88,11 @@ pub(crate) struct Connector {
 }
 
 impl Connector {
+    /// The grants it connects under.
+    pub(crate) fn rule(&self) -> &Arc<EgressRule> {
+        &self.rule
+    }
+
     /// A connection to `host:port` (`what` names it in a denial), within `timeout`.
     pub(crate) async fn connect(
         &self,

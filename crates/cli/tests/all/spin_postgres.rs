@@ -149,6 +149,58 @@ impl Drop for PostgresServer {
     }
 }
 
+/// A Spin app of the SDK 5 test component (`app.wasm`) as `spin_toml` describes it, run in a
+/// daemon of the test's own as `NAME` with `--network NETWORK`, published on a free port.
+struct SpinApp {
+    daemon: crate::daemon::Daemon,
+    port: String,
+    _dir: tempfile::TempDir,
+}
+
+impl SpinApp {
+    fn run(name: &str, spin_toml: &str, network: &str) -> SpinApp {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
+        let manifest = dir.path().join("spin.toml");
+        std::fs::write(&manifest, spin_toml).unwrap();
+        let daemon = crate::daemon::Daemon::start();
+        let port = crate::support::free_port().to_string();
+        daemon
+            .run_d(
+                name,
+                &[
+                    "--network",
+                    network,
+                    "-p",
+                    &port,
+                    manifest.to_str().unwrap(),
+                ],
+            )
+            .success();
+        SpinApp {
+            daemon,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// GET `path`: the status and the body.
+    fn get(&self, path: &str) -> (u16, String) {
+        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{}{path}", self.port));
+        (status.as_u16(), body)
+    }
+
+    /// POST `statement` to the component's `/pg4/query` under `prefix`: the status and the body.
+    fn query(&self, prefix: &str, statement: &str) -> (u16, String) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{}{prefix}/pg4/query", self.port))
+            .body(statement.to_string())
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    }
+}
+
 /// A Spin app's component reaches the PostgreSQL server its `allowed_outbound_hosts` grants
 /// (applied with `--network image`), by URL or by libpq's keywords (`connect_timeout=0`: no
 /// limit, as libpq reads it), logs in with its password, and every value of every type
@@ -159,12 +211,9 @@ impl Drop for PostgresServer {
 fn spin_apps_query_postgres_through_their_grants() {
     let postgres = PostgresServer::start();
     let port = postgres.port;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
-    let manifest = dir.path().join("spin.toml");
-    std::fs::write(
-        &manifest,
-        format!(
+    let app = SpinApp::run(
+        "ledger",
+        &format!(
             r#"spin_manifest_version = 2
 [application]
 name = "ledger"
@@ -191,21 +240,9 @@ source = "app.wasm"
 variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres" }}
 "#
         ),
-    )
-    .unwrap();
-    let manifest = manifest.to_str().unwrap();
-    let daemon = crate::daemon::Daemon::start();
-    let http_port = crate::support::free_port().to_string();
-    daemon
-        .run_d(
-            "ledger",
-            &["--network", "image", "-p", &http_port, manifest],
-        )
-        .success();
-    let get = |path: &str| {
-        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{http_port}{path}"));
-        (status.as_u16(), body)
-    };
+        "image",
+    );
+    let get = |path: &str| app.get(path);
 
     let (status, body) = get("/url/pg4");
     assert_eq!(status, 200, "{body}");
@@ -280,14 +317,7 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
 
     // One query's rows are bounded in the host (a million rows of nothing are not free); the
     // same connection answers the next query.
-    let query = |statement: &str| {
-        let response = reqwest::blocking::Client::new()
-            .post(format!("http://127.0.0.1:{http_port}/url/pg4/query"))
-            .body(statement.to_string())
-            .send()
-            .unwrap();
-        (response.status().as_u16(), response.text().unwrap())
-    };
+    let query = |statement: &str| app.query("/url", statement);
     let (status, body) = query("SELECT NULL FROM generate_series(1, 2000000)");
     assert_eq!(status, 200, "{body}");
     assert!(
@@ -313,7 +343,7 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
     let (status, body) = get("/ungranted/pg4");
     assert_eq!(status, 500, "{body}");
     crate::images::logs_with(
-        &daemon,
+        &app.daemon,
         "ledger",
         &format!("blocked PostgreSQL connection to 127.0.0.1:{port}"),
     );
@@ -326,13 +356,12 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
 fn a_postgres_connection_checks_the_servers_certificate() {
     let postgres = PostgresServer::start_with(true);
     let port = postgres.port;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
-    let manifest = dir.path().join("spin.toml");
     let address = format!("postgres://postgres:{PASSWORD}@localhost:{port}/postgres");
-    std::fs::write(
-        &manifest,
-        format!(
+    // The name the certificate is checked against, and the loopback address it resolves to.
+    let grant = format!("allow=localhost:{port},127.0.0.1:{port}");
+    let app = SpinApp::run(
+        "secure",
+        &format!(
             r#"spin_manifest_version = 2
 [application]
 name = "secure"
@@ -351,28 +380,9 @@ source = "app.wasm"
 variables = {{ pg_address = "{address}?sslmode=disable" }}
 "#
         ),
-    )
-    .unwrap();
-    let daemon = crate::daemon::Daemon::start();
-    let http_port = crate::support::free_port().to_string();
-    // The name the certificate is checked against, and the loopback address it resolves to.
-    let grant = format!("allow=localhost:{port},127.0.0.1:{port}");
-    daemon
-        .run_d(
-            "secure",
-            &[
-                "--network",
-                &grant,
-                "-p",
-                &http_port,
-                manifest.to_str().unwrap(),
-            ],
-        )
-        .success();
-    let get = |path: &str| {
-        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{http_port}{path}"));
-        (status.as_u16(), body)
-    };
+        &grant,
+    );
+    let get = |path: &str| app.get(path);
     let (status, body) = get("/require/pg");
     assert_eq!(status, 500, "{body}");
     assert!(
@@ -382,4 +392,71 @@ variables = {{ pg_address = "{address}?sslmode=disable" }}
     let (status, body) = get("/disable/pg");
     assert_eq!(status, 200, "{body}");
     assert!(body.starts_with("changed=1\n"), "{body}");
+}
+
+/// A Spin component opens its connection on every request (a fresh instance each time): the
+/// next request of the app gets the connection the last one dropped (one server backend for
+/// all of them), with nothing of the last one's session: not its settings, not a transaction
+/// it left open, nor that transaction's failure.
+#[test]
+fn a_spin_apps_requests_reuse_its_connections_with_nothing_of_the_last_session() {
+    let postgres = PostgresServer::start();
+    let port = postgres.port;
+    let app = SpinApp::run(
+        "pooled",
+        &format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "pooled"
+version = "1.0.0"
+[[trigger.http]]
+route = "/..."
+component = "pooled"
+[component.pooled]
+source = "app.wasm"
+allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
+variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres" }}
+"#
+        ),
+        "image",
+    );
+    let query = |statement: &str| {
+        let (status, body) = app.query("", statement);
+        assert_eq!(status, 200, "{statement}: {body}");
+        body
+    };
+    let backends = || query("SELECT DISTINCT pid FROM backends");
+
+    assert_eq!(query("CREATE TABLE backends (pid INT)"), "rows=0\n");
+    for _ in 0..10 {
+        assert_eq!(
+            query("INSERT INTO backends SELECT pg_backend_pid()"),
+            "rows=0\n"
+        );
+    }
+    assert_eq!(backends(), "rows=1\n", "ten requests, one connection");
+
+    assert_eq!(
+        query("SELECT set_config('skiff.left', 'over', false)"),
+        "rows=1\n"
+    );
+    assert_eq!(
+        query("SELECT 1 WHERE current_setting('skiff.left', true) = 'over'"),
+        "rows=0\n",
+        "a setting of the last request's session"
+    );
+
+    assert_eq!(query("BEGIN"), "rows=0\n");
+    let failed = query("SELECT 1 / 0");
+    assert!(failed.contains("division by zero"), "{failed}");
+    assert_eq!(
+        query("SELECT 1"),
+        "rows=1\n",
+        "the last request's failed transaction"
+    );
+    assert_eq!(
+        query("INSERT INTO backends SELECT pg_backend_pid()"),
+        "rows=0\n"
+    );
+    assert_eq!(backends(), "rows=1\n", "reset connections are kept");
 }

@@ -10,7 +10,7 @@
 //! declares.
 
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 
 use skiff_capabilities::wasi::DataInterfaces;
 use wasmtime::component::{Accessor, FutureReader, HasData, Resource, ResourceTable, StreamReader};
@@ -76,17 +76,19 @@ use bindings3::spin::key_value::key_value as key_value3;
 use bindings3::spin::redis::redis as redis3;
 use bindings3::spin::sqlite3_1_0::sqlite as sqlite3;
 use bindings3::spin::variables::variables as variables3;
+pub use postgres::PostgresPool;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 
 /// What all the stores of one app may hold together: keys and values, bytes.
 pub const MAX_STORE_BYTES: usize = 64 << 20;
 
-/// One app's Spin state, shared by all its instances and components: its key-value stores and
-/// its SQLite databases.
+/// One app's Spin state, shared by all its instances and components: its key-value stores, its
+/// SQLite databases and its idle PostgreSQL connections.
 #[derive(Debug, Default)]
 pub struct SpinStores {
     pub key_value: KeyValueStores,
     pub sqlite: SqliteDatabases,
+    pub postgres: Arc<PostgresPool>,
 }
 
 /// One app's Spin key-value stores, by label: shared by all its instances.

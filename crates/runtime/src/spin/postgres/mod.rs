@@ -6,9 +6,10 @@
 //! (`--network image`), or `--network allow=HOST:PORT`; the name resolved once and every
 //! address checked (`Connector`). TLS as the address's `sslmode` asks (`prefer` by default: TLS
 //! where the server offers it), the server's certificate checked against webpki's roots for its
-//! host name, as for a guest's HTTPS. Each open connection is the guest's own, closed when it
-//! drops it or its instance ends; every call waits on the network asynchronously, so an instance
-//! that ends (its `--timeout`, a stop, a client gone) ends it where it is.
+//! host name, as for a guest's HTTPS. An open connection is the instance's own until it drops it
+//! or ends; then it goes back to its app's pool, reset ([`pool`]); every call waits on the
+//! network asynchronously, so an instance that ends (its `--timeout`, a stop, a client gone)
+//! ends it where it is.
 //!
 //! Values cross as Spin converts them (the same columns' types, the same values), decoded and
 //! encoded here from PostgreSQL's binary format; NUMERIC at any precision, where Spin stops at
@@ -37,7 +38,10 @@ use v4::{DbValue, ParameterValue};
 use values::{Param, Raw, data_type, db_value};
 
 mod host;
+mod pool;
 mod values;
+
+pub use pool::PostgresPool;
 
 /// How long a connection may take to be made (the address's `connect_timeout` when shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -50,8 +54,24 @@ const DEFAULT_PORT: u16 = 5432;
 /// take the daemon's memory from its other apps.
 pub const MAX_RESULT_BYTES: usize = super::sqlite::MAX_RESULT_BYTES;
 
-/// A connection a guest opened.
+/// A connection an instance opened, or took from its app's pool: given back when it drops it.
 pub struct OpenPostgres {
+    /// `None` only once dropped.
+    connection: Option<Connection>,
+    pool: Arc<PostgresPool>,
+    key: pool::Key,
+}
+
+impl Drop for OpenPostgres {
+    fn drop(&mut self) {
+        if let Some(connection) = self.connection.take() {
+            self.pool.give_back(self.key.clone(), connection);
+        }
+    }
+}
+
+/// A connection to a server.
+struct Connection {
     client: tokio_postgres::Client,
     /// The task that reads and writes the connection: ended with it.
     driver: tokio::task::JoinHandle<()>,
@@ -60,9 +80,20 @@ pub struct OpenPostgres {
     ended: Arc<OnceLock<String>>,
 }
 
-impl Drop for OpenPostgres {
+impl Drop for Connection {
     fn drop(&mut self) {
         self.driver.abort();
+    }
+}
+
+impl Connection {
+    fn client(&self) -> &tokio_postgres::Client {
+        &self.client
+    }
+
+    /// Whether it can still be used: neither the server nor a bound ended it.
+    fn is_open(&self) -> bool {
+        !self.client.is_closed() && self.ended.get().is_none() && !self.driver.is_finished()
     }
 }
 
@@ -70,9 +101,30 @@ fn connection_failed(message: impl Into<String>) -> v4::Error {
     v4::Error::ConnectionFailed(message.into())
 }
 
-/// Connects to the server `address` names under the app's grants: its hosts in order, the
-/// first that answers.
-pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenPostgres, v4::Error> {
+/// A connection to the server `address` names under the app's grants: one the same component
+/// gave back to `pool` for the same address, else a new one to its hosts in order, the first
+/// that answers.
+pub(crate) async fn open(
+    pool: &Arc<PostgresPool>,
+    connector: &Connector,
+    address: &str,
+) -> Result<OpenPostgres, v4::Error> {
+    let key = pool::Key {
+        rule: connector.rule().clone(),
+        address: address.to_string(),
+    };
+    let connection = match pool.take(&key).await {
+        Some(connection) => connection,
+        None => connect_to(connector, address).await?,
+    };
+    Ok(OpenPostgres {
+        connection: Some(connection),
+        pool: pool.clone(),
+        key,
+    })
+}
+
+async fn connect_to(connector: &Connector, address: &str) -> Result<Connection, v4::Error> {
     let config: tokio_postgres::Config = address.parse().map_err(|e| {
         connection_failed(format!(
             "not a PostgreSQL connection string (`postgres://USER@HOST:PORT/DB` or \
@@ -127,7 +179,7 @@ async fn connect(
     host: &str,
     port: u16,
     timeout: Duration,
-) -> Result<OpenPostgres, String> {
+) -> Result<Connection, String> {
     let tcp = connector.connect("PostgreSQL", host, port, timeout).await?;
     // What the server may send for one request: a result's rows, the protocol's framing
     // besides, before any of it is counted against [`MAX_RESULT_BYTES`] (one row may be 1 GB).
@@ -145,7 +197,7 @@ async fn connect(
             tracing::debug!("a guest's PostgreSQL connection ended: {e}");
         }
     });
-    Ok(OpenPostgres {
+    Ok(Connection {
         client,
         driver,
         ended,
@@ -153,9 +205,15 @@ async fn connect(
 }
 
 impl OpenPostgres {
+    fn connection(&self) -> &Connection {
+        self.connection
+            .as_ref()
+            .expect("a connection is taken only when it drops")
+    }
+
     /// A failed call, with why its connection ended where Skiff ended it.
     fn failed(&self, error: tokio_postgres::Error) -> v4::Error {
-        match self.ended.get() {
+        match self.connection().ended.get() {
             Some(why) if error.is_closed() => {
                 v4::Error::QueryFailed(v4::QueryError::Text(format!("connection closed: {why}")))
             }
@@ -169,8 +227,8 @@ impl OpenPostgres {
         statement: &str,
         params: Vec<ParameterValue>,
     ) -> Result<v4::RowSet, v4::Error> {
-        let statement = self
-            .client
+        let client = self.connection().client();
+        let statement = client
             .prepare(statement)
             .await
             .map_err(|e| self.failed(e))?;
@@ -183,8 +241,7 @@ impl OpenPostgres {
             })
             .collect::<Vec<_>>();
         let params = params.into_iter().map(Param).collect::<Vec<_>>();
-        let rows = self
-            .client
+        let rows = client
             .query_raw(&statement, params.iter())
             .await
             .map_err(|e| self.failed(e))?;
@@ -234,7 +291,8 @@ impl OpenPostgres {
         params: Vec<ParameterValue>,
     ) -> Result<u64, v4::Error> {
         let params = params.into_iter().map(Param).collect::<Vec<_>>();
-        self.client
+        self.connection()
+            .client()
             .execute_raw(statement, params.iter())
             .await
             .map_err(|e| self.failed(e))
