@@ -832,8 +832,9 @@ impl Engines {
                     ComponentHost::spin,
                 )
                 .expect("fermyon:spin links beside WASI 0.2");
-                // SDK 7's interfaces where WASI 0.3 is; elsewhere SDK 5's `sqlite3` (their
-                // `spin:sqlite` versions are one package: a linker holds one of them).
+                // SDK 7's interfaces where WASI 0.3 is; elsewhere SDK 5's `sqlite3` and `pg4`
+                // (their `spin:sqlite` and `spin:postgres` versions are one package each: a
+                // linker holds one of them, and the newer serves the older's imports).
                 if self.concurrent {
                     crate::spin::Spin3Host::add_to_linker::<_, crate::spin::Spin>(
                         &mut linker,
@@ -841,11 +842,11 @@ impl Engines {
                     )
                     .expect("spin:*@3.0.0 links beside WASI 0.3");
                 } else {
-                    crate::spin::SpinSqlite3Host::add_to_linker::<_, crate::spin::Spin>(
+                    crate::spin::Spin5Host::add_to_linker::<_, crate::spin::Spin>(
                         &mut linker,
                         ComponentHost::spin,
                     )
-                    .expect("spin:sqlite@3.0.0 links beside WASI 0.2");
+                    .expect("spin:sqlite@3.0.0 and spin:postgres@4.0.0 link beside WASI 0.2");
                 }
             }
             linker

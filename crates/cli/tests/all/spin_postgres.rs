@@ -6,14 +6,26 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use skiff_test_programs_artifacts::SPIN_SDK_HTTP;
+use skiff_test_programs_artifacts::{SPIN_SDK_HTTP, SPIN_SDK7_HTTP};
 
 /// A PostgreSQL server of the test's own: its cluster in a temp dir, listening on 127.0.0.1 at
 /// a free port, the user `postgres` with the password [`PASSWORD`].
 struct PostgresServer {
     child: Child,
     port: u16,
+    /// The certificate of the authority that signed its certificate (PEM), where one did.
+    ca_root: Option<String>,
     _dir: tempfile::TempDir,
+}
+
+/// Whether and how a test's server speaks TLS.
+#[derive(PartialEq)]
+enum Tls {
+    No,
+    /// With a certificate for `localhost` that no root signed.
+    SelfSigned,
+    /// With a certificate for `localhost` that the test's own authority signed.
+    SignedByCa,
 }
 
 const PASSWORD: &str = "s3cret";
@@ -51,21 +63,23 @@ fn as_postgres(program: PathBuf, args: &[&str]) -> Command {
 
 impl PostgresServer {
     fn start() -> PostgresServer {
-        PostgresServer::start_with(false)
+        PostgresServer::start_with(Tls::No)
     }
 
-    /// With `tls`, the server also speaks TLS, with a certificate for `localhost` that no root
-    /// signed.
-    fn start_with(tls: bool) -> PostgresServer {
+    /// With `tls`, the server also speaks TLS, with a certificate for `localhost`.
+    fn start_with(tls: Tls) -> PostgresServer {
         let dir = tempfile::tempdir().unwrap();
         let data = dir.path().join("data");
         let password = dir.path().join("password");
         std::fs::write(&password, PASSWORD).unwrap();
         // Made before the directory is handed to the `postgres` user, which then owns the key.
-        let (cert, key) = if tls {
-            crate::support::self_signed_certificate(dir.path())
-        } else {
-            Default::default()
+        let (ca_root, (cert, key)) = match tls {
+            Tls::No => Default::default(),
+            Tls::SelfSigned => (None, crate::support::self_signed_certificate(dir.path())),
+            Tls::SignedByCa => {
+                let (ca, cert, key) = crate::support::certificate_signed_by_a_ca(dir.path());
+                (Some(std::fs::read_to_string(ca).unwrap()), (cert, key))
+            }
         };
         // SAFETY: geteuid has no preconditions.
         if unsafe { libc::geteuid() } == 0 {
@@ -115,7 +129,7 @@ impl PostgresServer {
             "fsync=off",
         ];
         let (cert_file, key_file);
-        if tls {
+        if tls != Tls::No {
             cert_file = format!("ssl_cert_file={}", cert.display());
             key_file = format!("ssl_key_file={}", key.display());
             args.extend(["-c", "ssl=on", "-c", &cert_file, "-c", &key_file]);
@@ -128,6 +142,7 @@ impl PostgresServer {
         let server = PostgresServer {
             child,
             port,
+            ca_root,
             _dir: dir,
         };
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -149,7 +164,8 @@ impl Drop for PostgresServer {
     }
 }
 
-/// A Spin app of the SDK 5 test component (`app.wasm`) as `spin_toml` describes it, run in a
+/// A Spin app of the SDK 5 and 7 test components (`app.wasm`, `app7.wasm`) as `spin_toml`
+/// describes it, run in a
 /// daemon of the test's own as `NAME` with `--network NETWORK`, published on a free port.
 struct SpinApp {
     daemon: crate::daemon::Daemon,
@@ -161,6 +177,7 @@ impl SpinApp {
     fn run(name: &str, spin_toml: &str, network: &str) -> SpinApp {
         let dir = tempfile::tempdir().unwrap();
         std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
+        std::fs::copy(SPIN_SDK7_HTTP, dir.path().join("app7.wasm")).unwrap();
         let manifest = dir.path().join("spin.toml");
         std::fs::write(&manifest, spin_toml).unwrap();
         let daemon = crate::daemon::Daemon::start();
@@ -190,10 +207,11 @@ impl SpinApp {
         (status.as_u16(), body)
     }
 
-    /// POST `statement` to the component's `/pg4/query` under `prefix`: the status and the body.
-    fn query(&self, prefix: &str, statement: &str) -> (u16, String) {
+    /// POST `statement` to `path` (a component's `/pg4/query`, SDK 7's `/pg/query`): the status
+    /// and the body.
+    fn query(&self, path: &str, statement: &str) -> (u16, String) {
         let response = reqwest::blocking::Client::new()
-            .post(format!("http://127.0.0.1:{}{prefix}/pg4/query", self.port))
+            .post(format!("http://127.0.0.1:{}{path}", self.port))
             .body(statement.to_string())
             .send()
             .unwrap();
@@ -317,7 +335,7 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
 
     // One query's rows are bounded in the host (a million rows of nothing are not free); the
     // same connection answers the next query.
-    let query = |statement: &str| app.query("/url", statement);
+    let query = |statement: &str| app.query("/url/pg4/query", statement);
     let (status, body) = query("SELECT NULL FROM generate_series(1, 2000000)");
     assert_eq!(status, 200, "{body}");
     assert!(
@@ -354,7 +372,7 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
 /// certificate; `disable` reaches the same server in the clear.
 #[test]
 fn a_postgres_connection_checks_the_servers_certificate() {
-    let postgres = PostgresServer::start_with(true);
+    let postgres = PostgresServer::start_with(Tls::SelfSigned);
     let port = postgres.port;
     let address = format!("postgres://postgres:{PASSWORD}@localhost:{port}/postgres");
     // The name the certificate is checked against, and the loopback address it resolves to.
@@ -421,7 +439,7 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
         "image",
     );
     let query = |statement: &str| {
-        let (status, body) = app.query("", statement);
+        let (status, body) = app.query("/pg4/query", statement);
         assert_eq!(status, 200, "{statement}: {body}");
         body
     };
@@ -459,4 +477,85 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
         "rows=0\n"
     );
     assert_eq!(backends(), "rows=1\n", "reset connections are kept");
+}
+
+/// Spin SDK 7's `pg` module (`spin:postgres@4.2.0`, async, a query's rows streamed): values of
+/// many types cross both ways as with SDK 5's `pg4`, the server's errors reach the guest, and
+/// a connection opened with a CA root (`OpenOptions::ca_root`, the builder's `set-ca-root`)
+/// trusts a server whose certificate that authority signed, which the same address without it
+/// refuses.
+#[test]
+fn spin_sdk7_apps_query_postgres_with_their_own_ca_root() {
+    let postgres = PostgresServer::start_with(Tls::SignedByCa);
+    let port = postgres.port;
+    let ca_root = postgres.ca_root.as_deref().unwrap().replace('\n', "\\n");
+    let address = format!("postgres://postgres:{PASSWORD}@localhost:{port}/postgres");
+    let app = SpinApp::run(
+        "seven",
+        &format!(
+            r#"spin_manifest_version = 2
+[application]
+name = "seven"
+version = "1.0.0"
+[[trigger.http]]
+route = "/plain/..."
+component = "plain"
+[[trigger.http]]
+route = "/trusting/..."
+component = "trusting"
+[[trigger.http]]
+route = "/untrusting/..."
+component = "untrusting"
+[component.plain]
+source = "app7.wasm"
+variables = {{ pg_address = "{address}?sslmode=disable" }}
+[component.trusting]
+source = "app7.wasm"
+variables = {{ pg_address = "{address}?sslmode=require", pg_ca_root = "{ca_root}" }}
+[component.untrusting]
+source = "app7.wasm"
+variables = {{ pg_address = "{address}?sslmode=require" }}
+"#
+        ),
+        &format!("allow=localhost:{port},127.0.0.1:{port}"),
+    );
+
+    let (status, body) = app.get("/plain/pg");
+    assert_eq!(status, 200, "{body}");
+    let expected = [
+        "changed=1",
+        "whole DbDataType::Int32 = DbValue::Int32(7)",
+        "name DbDataType::Str = DbValue::Str(\"Zoë\")",
+        "born DbDataType::Date = DbValue::Date((2024, 2, 29))",
+        "amount DbDataType::Decimal = DbValue::Decimal(\"-1.50\")",
+        "span DbDataType::RangeInt32 = DbValue::RangeInt32((Some((1, RangeBoundKind::Inclusive)), Some((6, RangeBoundKind::Exclusive))))",
+        "tags DbDataType::ArrayStr = DbValue::ArrayStr([Some(\"a\"), None])",
+        "wait DbDataType::Interval = DbValue::Interval(Interval { micros: 1500000, days: 2, months: 14 })",
+        "meta DbDataType::Jsonb = DbValue::Jsonb([123, 34, 107, 34, 58, 91, 49, 93, 125])",
+        "uid DbDataType::Uuid = DbValue::Uuid(\"a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11\")",
+        "nothing DbDataType::Int32 = DbValue::DbNull",
+    ];
+    let lines = body.lines().collect::<Vec<_>>();
+    assert_eq!(lines[..expected.len()], expected, "{body}");
+    assert!(
+        lines[expected.len()].starts_with("error: ") && lines[expected.len()].contains("42P01"),
+        "{body}"
+    );
+    assert_eq!(
+        app.query(
+            "/plain/pg/query",
+            "SELECT n FROM generate_series(1, 1000) AS n"
+        ),
+        (200, "rows=1000\n".to_string())
+    );
+
+    let (status, body) = app.get("/trusting/pg");
+    assert_eq!(status, 200, "{body}");
+    assert!(body.starts_with("changed=1\n"), "{body}");
+    let (status, body) = app.get("/untrusting/pg");
+    assert_eq!(status, 500, "{body}");
+    assert!(
+        body.contains("ConnectionFailed") && body.contains("certificate"),
+        "{body}"
+    );
 }

@@ -23,7 +23,6 @@ mod bindings {
             "fermyon:spin/redis": async,
             "fermyon:spin/postgres": async,
             "spin:postgres/postgres@3.0.0": async,
-            "spin:postgres/postgres@4.0.0": async,
         },
         with: {
             "fermyon:spin/key-value.store": super::OpenStore,
@@ -31,7 +30,6 @@ mod bindings {
             "fermyon:spin/redis.connection": super::redis::OpenRedis,
             "fermyon:spin/postgres.connection": super::postgres::OpenPostgres,
             "spin:postgres/postgres@3.0.0.connection": super::postgres::OpenPostgres,
-            "spin:postgres/postgres@4.0.0.connection": super::postgres::OpenPostgres,
         },
     });
 }
@@ -44,11 +42,19 @@ mod bindings3 {
         imports: {
             "spin:key-value/key-value.[method]store.get-keys": trappable,
             "spin:sqlite/sqlite.[method]connection.execute-async": trappable,
+            "spin:postgres/postgres.[static]connection.open": async,
+            "spin:postgres/postgres.[method]connection.query": async,
+            "spin:postgres/postgres.[method]connection.execute": async,
+            "spin:postgres/postgres.[method]connection.query-async": trappable,
+            "spin:postgres/postgres.[method]connection-builder.build": async,
+            "spin:postgres/postgres.[constructor]connection-builder": trappable,
         },
         with: {
             "spin:key-value/key-value.store": super::OpenStore,
             "spin:sqlite/sqlite.connection": super::OpenDatabase,
             "spin:redis/redis.connection": super::redis::OpenRedis,
+            "spin:postgres/postgres.connection": super::postgres::OpenPostgres,
+            "spin:postgres/postgres.connection-builder": super::postgres::PostgresBuilder,
         },
     });
 }
@@ -58,19 +64,23 @@ mod redis;
 mod sqlite;
 pub(crate) mod trigger;
 
-/// Spin SDK 5's `sqlite3` module, where WASI 0.3 is not linked.
-mod bindings_sqlite30 {
+/// Spin SDK 5's `sqlite3` and `pg4` modules, where WASI 0.3 is not linked.
+mod bindings5 {
     wasmtime::component::bindgen!({
         path: "wit/spin",
-        world: "spin-sqlite3-host",
-        with: { "spin:sqlite/sqlite.connection": super::OpenDatabase },
+        world: "spin5-host",
+        imports: { "spin:postgres/postgres": async },
+        with: {
+            "spin:sqlite/sqlite.connection": super::OpenDatabase,
+            "spin:postgres/postgres.connection": super::postgres::OpenPostgres,
+        },
     });
 }
 
 pub(crate) use bindings::SpinHost;
 use bindings::fermyon::spin2_0_0::{key_value, redis as redis2, sqlite as sqlite2, variables};
-pub(crate) use bindings_sqlite30::SpinSqlite3Host;
-use bindings_sqlite30::spin::sqlite3_0_0::sqlite as sqlite30;
+pub(crate) use bindings5::Spin5Host;
+use bindings5::spin::sqlite3_0_0::sqlite as sqlite30;
 pub(crate) use bindings3::Spin3Host;
 use bindings3::spin::key_value::key_value as key_value3;
 use bindings3::spin::redis::redis as redis3;

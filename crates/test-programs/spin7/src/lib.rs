@@ -5,7 +5,12 @@
 //! open answers 500 with the SDK's error. A path ending in `/sql` is counted in the SQLite
 //! database `default` instead (a row per request in `visits`): `visits=N rowid=R\n`, R the row
 //! id of its insert. A path ending in `/redis` increments `hits` on the Redis server at the
-//! variable `redis_address`: `hits=N\n`.
+//! variable `redis_address`: `hits=N\n`. A path ending in `/pg` reaches the PostgreSQL server at
+//! the variable `pg_address` through the SDK's `pg` module (`spin:postgres@4.2.0`; with the CA
+//! root of the variable `pg_ca_root`, when it is set): writes a row of values of many types, reads
+//! it back (its rows streamed) and answers each column as `NAME TYPE = VALUE` (the SDK's types, as
+//! `Debug`), then what the server said of a query of a table that does not exist; a POST to a
+//! path ending in `/pg/query` runs its body as a query and answers `rows=N` or the error.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_service;
@@ -14,6 +19,16 @@ use spin_sdk::key_value::Store;
 #[http_service]
 async fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
     let path = request.uri().path().to_string();
+    if path.ends_with("/pg") || path.ends_with("/pg/query") {
+        use spin_sdk::http::body::IncomingBodyExt as _;
+        let body = request
+            .into_body()
+            .bytes()
+            .await
+            .map_err(|e| anyhow::anyhow!("{e:?}"))?;
+        let answer = postgres::answer(&path, &String::from_utf8_lossy(&body)).await?;
+        return Ok(Response::builder().status(200).body(answer)?);
+    }
     if path.ends_with("/redis") {
         let address = spin_sdk::variables::get("redis_address").await?;
         let redis = spin_sdk::redis::Connection::open(&address).await?;
@@ -66,4 +81,83 @@ async fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
             "{greeting} {} count={count} keys={keys}\n",
             request.uri().path()
         ))?)
+}
+
+mod postgres {
+    use std::fmt::Write as _;
+
+    use spin_sdk::pg::{
+        Certificate, Connection, Interval, OpenOptions, ParameterValue as P, RangeBoundKind,
+    };
+
+    pub async fn answer(path: &str, body: &str) -> anyhow::Result<String> {
+        let address = spin_sdk::variables::get("pg_address").await?;
+        let db = match spin_sdk::variables::get("pg_ca_root").await {
+            Ok(pem) if !pem.is_empty() => {
+                let options = OpenOptions {
+                    ca_root: Some(Certificate::Text(pem)),
+                };
+                Connection::open_with_options(&address, options).await?
+            }
+            _ => Connection::open(&address).await?,
+        };
+        let mut out = String::new();
+        if path.ends_with("/query") {
+            match db.query(body, []).await {
+                Ok(result) => writeln!(out, "rows={}", result.collect().await?.len())?,
+                Err(e) => writeln!(out, "error: {e:?}")?,
+            }
+            return Ok(out);
+        }
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS v7 (id SERIAL PRIMARY KEY, whole INT4, name TEXT, \
+             born DATE, amount NUMERIC, span INT4RANGE, tags TEXT[], wait INTERVAL, meta JSONB, \
+             uid UUID, nothing INT4)",
+            [],
+        )
+        .await?;
+        let changed = db
+            .execute(
+                "INSERT INTO v7 (whole, name, born, amount, span, tags, wait, meta, uid, nothing) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+                [
+                    P::Int32(7),
+                    P::Str("Zoë".into()),
+                    P::Date((2024, 2, 29)),
+                    P::Decimal("-1.50".into()),
+                    P::RangeInt32((
+                        Some((1, RangeBoundKind::Inclusive)),
+                        Some((5, RangeBoundKind::Inclusive)),
+                    )),
+                    P::ArrayStr(vec![Some("a".into()), None]),
+                    P::Interval(Interval {
+                        micros: 1_500_000,
+                        days: 2,
+                        months: 14,
+                    }),
+                    P::Jsonb(br#"{"k": [1]}"#.to_vec()),
+                    P::Uuid("a0eebc99-9c0b-4ef8-bb6d-6bb9bd380a11".into()),
+                    P::DbNull,
+                ],
+            )
+            .await?;
+        writeln!(out, "changed={changed}")?;
+        let result = db
+            .query(
+                "SELECT whole, name, born, amount, span, tags, wait, meta, uid, nothing FROM v7 \
+                 ORDER BY id DESC LIMIT 1",
+                [],
+            )
+            .await?;
+        let columns = result.columns().to_vec();
+        let rows = result.collect().await?;
+        for (i, column) in columns.iter().enumerate() {
+            writeln!(out, "{} {:?} = {:?}", column.name, column.data_type, rows[0][i])?;
+        }
+        match db.query("SELECT * FROM no_such_table", []).await {
+            Ok(_) => writeln!(out, "error: none")?,
+            Err(e) => writeln!(out, "error: {e:?}")?,
+        }
+        Ok(out)
+    }
 }

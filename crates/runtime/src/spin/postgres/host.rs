@@ -12,7 +12,13 @@ use crate::spin::bindings::spin::postgres3_0_0::postgres as v3;
 
 impl SpinView<'_> {
     async fn postgres_open(&mut self, address: &str) -> Result<Resource<OpenPostgres>, v4::Error> {
-        let open = open(&self.stores.postgres, &self.egress.connector(), address).await?;
+        let open = open(
+            &self.stores.postgres,
+            &self.egress.connector(),
+            address,
+            &Default::default(),
+        )
+        .await?;
         self.table.push(open).map_err(|_| {
             v4::Error::Other(
                 "the instance holds as many handles (connections, files, sockets) as it may: \

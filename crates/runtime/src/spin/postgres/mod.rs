@@ -1,5 +1,6 @@
 //! Spin's outbound PostgreSQL: `fermyon:spin/postgres@2.0.0`, `spin:postgres@3.0.0` and
-//! `spin:postgres@4.0.0` (the Spin SDKs up to 5.x: `pg`, `pg3`, `pg4`). A guest connects to a
+//! `spin:postgres@4.0.0` (the Spin SDKs up to 5.x: `pg`, `pg3`, `pg4`), and `spin:postgres@4.2.0`
+//! (SDK 7's `pg`, on WASI 0.3: [`sdk7`]). A guest connects to a
 //! server at an address (`postgres://USER:PASSWORD@HOST[:PORT]/DB?...` or
 //! `host=... user=... dbname=...`) that its grants reach, as its outgoing HTTP does: a Spin
 //! component's `allowed_outbound_hosts` (`postgres://HOST:PORT`) once the user applies them
@@ -31,7 +32,7 @@ use tokio::net::TcpStream;
 use tokio_postgres::config::Host;
 use tokio_postgres::tls::{ChannelBinding, TlsConnect};
 
-pub(crate) use super::bindings::spin::postgres4_0_0::postgres as v4;
+pub(crate) use super::bindings5::spin::postgres4_0_0::postgres as v4;
 use super::redis::Bounded;
 use crate::egress::Connector;
 use v4::{DbValue, ParameterValue};
@@ -39,6 +40,7 @@ use values::{Param, Raw, data_type, db_value};
 
 mod host;
 mod pool;
+mod sdk7;
 mod values;
 
 pub use pool::PostgresPool;
@@ -54,24 +56,49 @@ const DEFAULT_PORT: u16 = 5432;
 /// take the daemon's memory from its other apps.
 pub const MAX_RESULT_BYTES: usize = super::sqlite::MAX_RESULT_BYTES;
 
-/// A connection an instance opened, or took from its app's pool: given back when it drops it.
+/// A connection an instance opened, or took from its app's pool: given back when it drops it
+/// (and no call of it is under way: a stream of rows SDK 7 has yet to read holds it too).
 pub struct OpenPostgres {
     /// `None` only once dropped.
-    connection: Option<Connection>,
+    connection: Option<Arc<Connection>>,
     pool: Arc<PostgresPool>,
     key: pool::Key,
 }
 
 impl Drop for OpenPostgres {
     fn drop(&mut self) {
-        if let Some(connection) = self.connection.take() {
+        if let Some(connection) = self.connection.take().and_then(Arc::into_inner) {
             self.pool.give_back(self.key.clone(), connection);
         }
     }
 }
 
+impl std::ops::Deref for OpenPostgres {
+    type Target = Arc<Connection>;
+
+    fn deref(&self) -> &Arc<Connection> {
+        self.connection
+            .as_ref()
+            .expect("a connection is taken only when it drops")
+    }
+}
+
+/// A connection's settings besides its address (`spin:postgres@4.2.0`'s `connection-builder`).
+pub struct PostgresBuilder {
+    address: String,
+    options: Options,
+}
+
+/// What a connection is made with besides its address.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub(crate) struct Options {
+    /// Certificates (PEM) of root authorities its server's certificate may be signed by,
+    /// besides webpki's roots.
+    ca_root: Option<String>,
+}
+
 /// A connection to a server.
-struct Connection {
+pub struct Connection {
     client: tokio_postgres::Client,
     /// The task that reads and writes the connection: ended with it.
     driver: tokio::task::JoinHandle<()>,
@@ -108,23 +135,33 @@ pub(crate) async fn open(
     pool: &Arc<PostgresPool>,
     connector: &Connector,
     address: &str,
+    options: &Options,
 ) -> Result<OpenPostgres, v4::Error> {
     let key = pool::Key {
         rule: connector.rule().clone(),
         address: address.to_string(),
+        options: options.clone(),
     };
     let connection = match pool.take(&key).await {
         Some(connection) => connection,
-        None => connect_to(connector, address).await?,
+        None => connect_to(connector, address, options).await?,
     };
     Ok(OpenPostgres {
-        connection: Some(connection),
+        connection: Some(Arc::new(connection)),
         pool: pool.clone(),
         key,
     })
 }
 
-async fn connect_to(connector: &Connector, address: &str) -> Result<Connection, v4::Error> {
+async fn connect_to(
+    connector: &Connector,
+    address: &str,
+    options: &Options,
+) -> Result<Connection, v4::Error> {
+    let tls = match &options.ca_root {
+        None => crate::tls::client_config(),
+        Some(pem) => with_ca_root(pem)?,
+    };
     let config: tokio_postgres::Config = address.parse().map_err(|e| {
         connection_failed(format!(
             "not a PostgreSQL connection string (`postgres://USER@HOST:PORT/DB` or \
@@ -165,7 +202,7 @@ async fn connect_to(connector: &Connector, address: &str) -> Result<Connection, 
                 connection_failed("the address names a different number of hosts and ports")
             })?,
         };
-        match connect(connector, &config, name, port, timeout).await {
+        match connect(connector, &config, name, port, timeout, tls.clone()).await {
             Ok(open) => return Ok(open),
             Err(failure) => failures.push(failure),
         }
@@ -179,6 +216,7 @@ async fn connect(
     host: &str,
     port: u16,
     timeout: Duration,
+    tls: Arc<rustls::ClientConfig>,
 ) -> Result<Connection, String> {
     let tcp = connector.connect("PostgreSQL", host, port, timeout).await?;
     // What the server may send for one request: a result's rows, the protocol's framing
@@ -187,6 +225,7 @@ async fn connect(
     let ended = tcp.ended();
     let tls = Tls {
         host: host.to_string(),
+        config: tls,
     };
     let (client, connection) = tokio::time::timeout(timeout, config.connect_raw(tcp, tls))
         .await
@@ -204,16 +243,10 @@ async fn connect(
     })
 }
 
-impl OpenPostgres {
-    fn connection(&self) -> &Connection {
-        self.connection
-            .as_ref()
-            .expect("a connection is taken only when it drops")
-    }
-
+impl Connection {
     /// A failed call, with why its connection ended where Skiff ended it.
     fn failed(&self, error: tokio_postgres::Error) -> v4::Error {
-        match self.connection().ended.get() {
+        match self.ended.get() {
             Some(why) if error.is_closed() => {
                 v4::Error::QueryFailed(v4::QueryError::Text(format!("connection closed: {why}")))
             }
@@ -227,7 +260,7 @@ impl OpenPostgres {
         statement: &str,
         params: Vec<ParameterValue>,
     ) -> Result<v4::RowSet, v4::Error> {
-        let client = self.connection().client();
+        let client = self.client();
         let statement = client
             .prepare(statement)
             .await
@@ -291,8 +324,7 @@ impl OpenPostgres {
         params: Vec<ParameterValue>,
     ) -> Result<u64, v4::Error> {
         let params = params.into_iter().map(Param).collect::<Vec<_>>();
-        self.connection()
-            .client()
+        self.client()
             .execute_raw(statement, params.iter())
             .await
             .map_err(|e| self.failed(e))
@@ -345,10 +377,30 @@ fn query_failed(error: tokio_postgres::Error) -> v4::Error {
     })
 }
 
+/// A TLS client that also trusts the root certificates of `pem` (`set-ca-root`).
+fn with_ca_root(pem: &str) -> Result<Arc<rustls::ClientConfig>, v4::Error> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject as _;
+    let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| v4::Error::BadParameter(format!("the CA root certificate is not PEM: {e}")))?;
+    let mut roots = rustls::RootCertStore::empty();
+    let (usable, _) = roots.add_parsable_certificates(certificates.iter().cloned());
+    if usable == 0 {
+        return Err(v4::Error::BadParameter(
+            "the CA root holds no certificate rustls can use: give the text of a \
+             `-----BEGIN CERTIFICATE-----` block"
+                .into(),
+        ));
+    }
+    Ok(crate::tls::client_config_trusting(&certificates))
+}
+
 /// TLS for a connection whose address asks for it (`sslmode=prefer`, the default, or
-/// `require`): rustls with webpki's roots, the certificate checked for `host`.
+/// `require`): rustls with `config`'s roots, the certificate checked for `host`.
 struct Tls {
     host: String,
+    config: Arc<rustls::ClientConfig>,
 }
 
 impl TlsConnect<Server> for Tls {
@@ -361,7 +413,7 @@ impl TlsConnect<Server> for Tls {
             let name = rustls::pki_types::ServerName::try_from(self.host.clone()).map_err(|e| {
                 io::Error::other(format!("`{}` is not a TLS server name: {e}", self.host))
             })?;
-            let tls = tokio_rustls::TlsConnector::from(crate::tls::client_config());
+            let tls = tokio_rustls::TlsConnector::from(self.config);
             Ok(crate::tls::Connection(tls.connect(name, stream).await?))
         })
     }

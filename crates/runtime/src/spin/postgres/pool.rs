@@ -58,17 +58,20 @@ struct Idle {
     since: Instant,
 }
 
-/// What a connection may be reused for: the grants it was made under (a component's own)
-/// and the address, credentials and all, exactly as the guest gave it.
+/// What a connection may be reused for: the grants it was made under (a component's own),
+/// the address, credentials and all, exactly as the guest gave it, and the roots its TLS trusts.
 #[derive(Clone)]
 pub(super) struct Key {
     pub(super) rule: Arc<EgressRule>,
     pub(super) address: String,
+    pub(super) options: super::Options,
 }
 
 impl Key {
     fn same(&self, other: &Key) -> bool {
-        Arc::ptr_eq(&self.rule, &other.rule) && self.address == other.address
+        Arc::ptr_eq(&self.rule, &other.rule)
+            && self.address == other.address
+            && self.options == other.options
     }
 }
 
