@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what `cargo test --workspace --locked` needs besides Rust: the wasm targets the guest
 # test programs are built for, and the real services the tests start (a registry; `htpasswd -B`
-# for the one with auth; a Redis server; a PostgreSQL server; containerd 1.7 and 2.x for the
+# for the one with auth; a Redis server; PostgreSQL and MariaDB servers; containerd 1.7 and 2.x for the
 # shim, with what the shim needs to build; OpenVINO's runtime for wasi-nn), and the guest
 # toolchains of `skiff new`'s templates (C, Go, Python, JavaScript, Zig), which also build the C
 # and C++ guest test programs.
@@ -16,9 +16,10 @@ rustup target add wasm32-wasip1 wasm32-wasip2
 # redis-server: the Redis server Spin apps' outbound Redis reaches in the tests (each starts its
 # own on a free port; the package's own service is not used); openssl: a certificate for the one
 # that speaks TLS; postgresql: the PostgreSQL server Spin apps' outbound PostgreSQL reaches (each
-# test makes its own cluster in a temp dir; the package's own is not used).
+# test makes its own cluster in a temp dir; the package's own is not used); mariadb-server: the
+# MySQL server Spin apps' outbound MySQL reaches (likewise, its own per test).
 packages=(docker-registry apache2-utils protobuf-compiler libseccomp-dev chromium chromium-driver
-  redis-server openssl postgresql)
+  redis-server openssl postgresql mariadb-server)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

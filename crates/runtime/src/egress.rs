@@ -101,8 +101,29 @@ impl Connector {
         port: u16,
         timeout: Duration,
     ) -> Result<TcpStream, String> {
-        let addrs = match checked_addresses(&self.rule, host, port, timeout).await {
-            Ok(addrs) => addrs,
+        let addrs = self.addresses(what, host, port, timeout).await?;
+        match tokio::time::timeout(timeout, connect_first(&addrs)).await {
+            Ok(Ok(stream)) => Ok(stream),
+            Ok(Err(Some(e))) => Err(format!("{host}:{port}: {e}")),
+            Ok(Err(None)) => Err(format!("{host}:{port}: no address")),
+            Err(_) => Err(format!("{host}:{port}: no connection within {timeout:?}")),
+        }
+    }
+}
+
+impl Connector {
+    /// The addresses of `host:port` the grants reach, resolved within `timeout`, for a client
+    /// that makes its own connection (to exactly one of them); a denial is reported as
+    /// [`Connector::connect`] reports it.
+    pub(crate) async fn addresses(
+        &self,
+        what: &str,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+    ) -> Result<Vec<SocketAddr>, String> {
+        match checked_addresses(&self.rule, host, port, timeout).await {
+            Ok(addrs) => Ok(addrs),
             Err(Refusal::Denied(denial)) => {
                 let destination = Endpoint {
                     host: host.to_string(),
@@ -113,15 +134,9 @@ impl Connector {
                 if let Some(report) = &self.report {
                     report.write(format!("skiff: {message}\n").as_bytes());
                 }
-                return Err(message);
+                Err(message)
             }
-            Err(Refusal::Failed(error)) => return Err(format!("{host}:{port}: {error}")),
-        };
-        match tokio::time::timeout(timeout, connect_first(&addrs)).await {
-            Ok(Ok(stream)) => Ok(stream),
-            Ok(Err(Some(e))) => Err(format!("{host}:{port}: {e}")),
-            Ok(Err(None)) => Err(format!("{host}:{port}: no address")),
-            Err(_) => Err(format!("{host}:{port}: no connection within {timeout:?}")),
+            Err(Refusal::Failed(error)) => Err(format!("{host}:{port}: {error}")),
         }
     }
 }

@@ -18,6 +18,7 @@ mod languages;
 mod links;
 mod programs;
 mod registry;
+mod spin_mysql;
 mod spin_postgres;
 mod support;
 mod system;

@@ -23,6 +23,7 @@ mod bindings {
             "fermyon:spin/redis": async,
             "fermyon:spin/postgres": async,
             "spin:postgres/postgres@3.0.0": async,
+            "fermyon:spin/mysql": async,
         },
         with: {
             "fermyon:spin/key-value.store": super::OpenStore,
@@ -30,6 +31,7 @@ mod bindings {
             "fermyon:spin/redis.connection": super::redis::OpenRedis,
             "fermyon:spin/postgres.connection": super::postgres::OpenPostgres,
             "spin:postgres/postgres@3.0.0.connection": super::postgres::OpenPostgres,
+            "fermyon:spin/mysql.connection": super::mysql::OpenMysql,
         },
     });
 }
@@ -48,6 +50,7 @@ mod bindings3 {
             "spin:postgres/postgres.[method]connection.query-async": trappable,
             "spin:postgres/postgres.[method]connection-builder.build": async,
             "spin:postgres/postgres.[constructor]connection-builder": trappable,
+            "spin:mysql/mysql.[method]connection.query": trappable,
         },
         with: {
             "spin:key-value/key-value.store": super::OpenStore,
@@ -55,10 +58,12 @@ mod bindings3 {
             "spin:redis/redis.connection": super::redis::OpenRedis,
             "spin:postgres/postgres.connection": super::postgres::OpenPostgres,
             "spin:postgres/postgres.connection-builder": super::postgres::PostgresBuilder,
+            "spin:mysql/mysql.connection": super::mysql::OpenMysql,
         },
     });
 }
 
+mod mysql;
 mod postgres;
 mod redis;
 mod sqlite;

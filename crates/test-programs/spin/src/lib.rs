@@ -11,7 +11,9 @@
 //! modules: each writes a row of values of every type its version has, reads it back and
 //! answers each column as `NAME TYPE = VALUE` (the SDK's types, as `Debug`), then what the
 //! server said of a query of a table that does not exist. A POST to a path ending in
-//! `/pg4/query` runs its body as a query and answers `rows=N` or the error.
+//! `/pg4/query` runs its body as a query and answers `rows=N` or the error. A path ending in
+//! `/mysql` does the same with the MySQL server at the variable `mysql_address` through the SDK's
+//! `mysql` module (`fermyon:spin/mysql@2.0.0`), and a POST to one ending in `/mysql/query`.
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_component;
@@ -35,6 +37,13 @@ fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
         let address = spin_sdk::variables::get("redis_address")?;
         let hits = spin_sdk::redis::Connection::open(&address)?.incr("hits")?;
         return Ok(Response::new(200, format!("hits={hits}\n")));
+    }
+    if request.path().ends_with("/mysql/query") {
+        let statement = String::from_utf8_lossy(request.body()).into_owned();
+        return Ok(Response::new(200, mysql::count(&statement)?));
+    }
+    if request.path().ends_with("/mysql") {
+        return Ok(Response::new(200, mysql::values()?));
     }
     if request.path().ends_with("/pg4/query") {
         let statement = String::from_utf8_lossy(request.body()).into_owned();
@@ -223,6 +232,69 @@ mod postgres {
         ) {
             Err(e) => writeln!(out, "unsigned: {e:?}")?,
             Ok(n) => writeln!(out, "unsigned: {n}")?,
+        }
+        Ok(out)
+    }
+}
+
+mod mysql {
+    use std::fmt::Write as _;
+
+    use spin_sdk::mysql::{Connection, ParameterValue as P};
+
+    fn open() -> anyhow::Result<Connection> {
+        Ok(Connection::open(&spin_sdk::variables::get("mysql_address")?)?)
+    }
+
+    /// The rows `statement` gives, counted, or the error it met.
+    pub fn count(statement: &str) -> anyhow::Result<String> {
+        Ok(match open()?.query(statement, &[]) {
+            Ok(rows) => format!("rows={}\n", rows.rows.len()),
+            Err(e) => format!("error: {e:?}\n"),
+        })
+    }
+
+    pub fn values() -> anyhow::Result<String> {
+        let db = open()?;
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS v2 (id INT AUTO_INCREMENT PRIMARY KEY, ok BOOLEAN, \
+             tiny TINYINT, small SMALLINT UNSIGNED, whole INT, big BIGINT UNSIGNED, real_ FLOAT, \
+             ratio DOUBLE, name VARCHAR(20), raw VARBINARY(4), amount DECIMAL(10,2), born DATE, \
+             at DATETIME(6), wait TIME, nothing INT)",
+            &[],
+        )?;
+        db.execute(
+            "INSERT INTO v2 (ok, tiny, small, whole, big, real_, ratio, name, raw, amount, born, \
+             at, wait, nothing) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            &[
+                P::Boolean(true),
+                P::Int8(-7),
+                P::Uint16(65000),
+                P::Int32(-2_000_000_000),
+                P::Uint64(18_000_000_000_000_000_000),
+                P::Floating32(1.5),
+                P::Floating64(0.25),
+                P::Str("Zoë".into()),
+                P::Binary(vec![0, 255]),
+                P::Str("-1.50".into()),
+                P::Str("2024-02-29".into()),
+                P::Str("1999-12-31 23:59:58.123456".into()),
+                P::Str("-838:59:59".into()),
+                P::DbNull,
+            ],
+        )?;
+        let set = db.query(
+            "SELECT ok, tiny, small, whole, big, real_, ratio, name, raw, amount, born, at, \
+             wait, nothing FROM v2 ORDER BY id DESC LIMIT 1",
+            &[],
+        )?;
+        let mut out = String::new();
+        for (column, value) in set.columns.iter().zip(&set.rows[0]) {
+            writeln!(out, "{} {:?} = {:?}", column.name, column.data_type, value)?;
+        }
+        match db.query("SELECT * FROM no_such_table", &[]) {
+            Ok(_) => writeln!(out, "error: none")?,
+            Err(e) => writeln!(out, "error: {e:?}")?,
         }
         Ok(out)
     }

@@ -10,7 +10,9 @@
 //! root of the variable `pg_ca_root`, when it is set): writes a row of values of many types, reads
 //! it back (its rows streamed) and answers each column as `NAME TYPE = VALUE` (the SDK's types, as
 //! `Debug`), then what the server said of a query of a table that does not exist; a POST to a
-//! path ending in `/pg/query` runs its body as a query and answers `rows=N` or the error.
+//! path ending in `/pg/query` runs its body as a query and answers `rows=N` or the error. Paths
+//! ending in `/mysql` and `/mysql/query` do the same with the MySQL server at the variable
+//! `mysql_address` through the SDK's `mysql` module (`spin:mysql@3.0.0`).
 
 use spin_sdk::http::{IntoResponse, Request, Response};
 use spin_sdk::http_service;
@@ -19,14 +21,21 @@ use spin_sdk::key_value::Store;
 #[http_service]
 async fn handle(request: Request) -> anyhow::Result<impl IntoResponse> {
     let path = request.uri().path().to_string();
-    if path.ends_with("/pg") || path.ends_with("/pg/query") {
+    let database = ["/pg", "/mysql"]
+        .into_iter()
+        .find(|db| path.ends_with(db) || path.ends_with(&format!("{db}/query")));
+    if let Some(database) = database {
         use spin_sdk::http::body::IncomingBodyExt as _;
         let body = request
             .into_body()
             .bytes()
             .await
             .map_err(|e| anyhow::anyhow!("{e:?}"))?;
-        let answer = postgres::answer(&path, &String::from_utf8_lossy(&body)).await?;
+        let body = String::from_utf8_lossy(&body);
+        let answer = match database {
+            "/pg" => postgres::answer(&path, &body).await?,
+            _ => mysql::answer(&path, &body).await?,
+        };
         return Ok(Response::builder().status(200).body(answer)?);
     }
     if path.ends_with("/redis") {
@@ -146,6 +155,58 @@ mod postgres {
             .query(
                 "SELECT whole, name, born, amount, span, tags, wait, meta, uid, nothing FROM v7 \
                  ORDER BY id DESC LIMIT 1",
+                [],
+            )
+            .await?;
+        let columns = result.columns().to_vec();
+        let rows = result.collect().await?;
+        for (i, column) in columns.iter().enumerate() {
+            writeln!(out, "{} {:?} = {:?}", column.name, column.data_type, rows[0][i])?;
+        }
+        match db.query("SELECT * FROM no_such_table", []).await {
+            Ok(_) => writeln!(out, "error: none")?,
+            Err(e) => writeln!(out, "error: {e:?}")?,
+        }
+        Ok(out)
+    }
+}
+
+mod mysql {
+    use std::fmt::Write as _;
+
+    use spin_sdk::mysql::{Connection, ParameterValue as P};
+
+    pub async fn answer(path: &str, body: &str) -> anyhow::Result<String> {
+        let db = Connection::open(spin_sdk::variables::get("mysql_address").await?).await?;
+        let mut out = String::new();
+        if path.ends_with("/query") {
+            match db.query(body, []).await {
+                Ok(result) => writeln!(out, "rows={}", result.collect().await?.len())?,
+                Err(e) => writeln!(out, "error: {e:?}")?,
+            }
+            return Ok(out);
+        }
+        db.execute(
+            "CREATE TABLE IF NOT EXISTS v3 (id INT AUTO_INCREMENT PRIMARY KEY, tiny TINYINT \
+             UNSIGNED, whole INT UNSIGNED, big BIGINT, name TEXT, raw BLOB, nothing INT)",
+            [],
+        )
+        .await?;
+        db.execute(
+            "INSERT INTO v3 (tiny, whole, big, name, raw, nothing) VALUES (?, ?, ?, ?, ?, ?)",
+            [
+                P::Uint8(200),
+                P::Uint32(4_000_000_000),
+                P::Int64(-9_000_000_000),
+                P::Str("Zoë".into()),
+                P::Binary(vec![1, 2]),
+                P::DbNull,
+            ],
+        )
+        .await?;
+        let result = db
+            .query(
+                "SELECT tiny, whole, big, name, raw, nothing FROM v3 ORDER BY id DESC LIMIT 1",
                 [],
             )
             .await?;

@@ -1,0 +1,515 @@
+//! Spin's outbound MySQL: `fermyon:spin/mysql@2.0.0` (the Spin SDKs up to 5.x: `mysql`) and
+//! `spin:mysql@3.0.0` (SDK 7's, async: a query's rows as a stream). A guest connects to a server
+//! at an address (`mysql://USER:PASSWORD@HOST[:PORT]/DB?...`) that its grants reach, as its
+//! PostgreSQL does: a Spin component's `allowed_outbound_hosts` (`mysql://HOST:PORT`) once the
+//! user applies them (`--network image`), or `--network allow=HOST:PORT`. The name is resolved
+//! once and every address checked (`Connector::addresses`); the client (mysql_async, Spin's)
+//! then connects to exactly a checked address, and where the address asks for TLS
+//! (`require_ssl=true`) it checks the server's certificate for the name the guest gave, against
+//! webpki's roots. A connection is the instance's own, closed when it drops it or its instance
+//! ends; every call waits on the network asynchronously.
+//!
+//! Values cross as Spin's documentation gives them: integers by their column's type and sign,
+//! `FLOAT` and `DOUBLE`, text (`CHAR`, `VARCHAR`, `TEXT`, `ENUM`, `SET`, `JSON`) as strings and
+//! binary strings (`BINARY`, `VARBINARY`, `BLOB`, `BIT`) as bytes; `DECIMAL`, dates and times as
+//! the server writes them (`-1.50`, `2024-02-29`, `2024-02-29 12:00:01.500000`, `-838:59:59`);
+//! a type with no case of its own (spatial types) is `unsupported`. One query's rows may hold at
+//! most [`MAX_RESULT_BYTES`] in the host, and one packet of the server's at most a MiB more.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use mysql_async::consts::{ColumnFlags, ColumnType};
+use mysql_async::prelude::Queryable as _;
+use mysql_async::{Column, Params, Value};
+
+use crate::egress::Connector;
+pub(crate) use crate::spin::bindings::fermyon::spin2_0_0::rdbms_types as v2;
+
+/// How long a connection may take to be made.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// What the rows of one query may hold together in the host (as SQLite's and PostgreSQL's).
+pub const MAX_RESULT_BYTES: usize = super::sqlite::MAX_RESULT_BYTES;
+
+/// MySQL's character set number for binary strings.
+const BINARY: u16 = 63;
+
+/// A connection a guest opened: shared with the calls of it under way (SDK 7's are async).
+pub struct OpenMysql(Arc<tokio::sync::Mutex<mysql_async::Conn>>);
+
+impl OpenMysql {
+    pub(crate) fn connection(&self) -> Arc<tokio::sync::Mutex<mysql_async::Conn>> {
+        self.0.clone()
+    }
+}
+
+fn connection_failed(message: impl Into<String>) -> v2::Error {
+    v2::Error::ConnectionFailed(message.into())
+}
+
+/// Connects to the server `address` names under the app's grants: its addresses in order, the
+/// first that answers.
+pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenMysql, v2::Error> {
+    let opts = mysql_async::Opts::from_url(address).map_err(|e| {
+        connection_failed(format!(
+            "not a MySQL address (`mysql://USER:PASSWORD@HOST:PORT/DB`): {e}"
+        ))
+    })?;
+    if opts.socket().is_some() {
+        return Err(connection_failed(
+            "a Unix socket is not a network destination: name the server's host",
+        ));
+    }
+    let host = opts.ip_or_hostname().to_string();
+    let port = opts.tcp_port();
+    let addrs = connector
+        .addresses("MySQL", &host, port, CONNECT_TIMEOUT)
+        .await
+        .map_err(connection_failed)?;
+    let mut failures = Vec::new();
+    for addr in addrs {
+        let mut exact = mysql_async::OptsBuilder::from_opts(opts.clone())
+            .ip_or_hostname(addr.ip().to_string())
+            .tcp_port(addr.port())
+            .prefer_socket(false)
+            .socket(None::<String>)
+            .max_allowed_packet(Some(MAX_RESULT_BYTES + (1 << 20)));
+        if let Some(tls) = opts.ssl_opts() {
+            // The certificate is checked for the name the guest gave, not the address.
+            exact = exact.ssl_opts(
+                tls.clone()
+                    .with_danger_tls_hostname_override(Some(host.clone())),
+            );
+        }
+        match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(exact)).await {
+            Ok(Ok(connection)) => {
+                return Ok(OpenMysql(Arc::new(tokio::sync::Mutex::new(connection))));
+            }
+            Ok(Err(e)) => failures.push(format!("{host}:{port} ({addr}): {e}")),
+            Err(_) => failures.push(format!(
+                "{host}:{port} ({addr}): no answer within {CONNECT_TIMEOUT:?}"
+            )),
+        }
+    }
+    Err(connection_failed(failures.join("; ")))
+}
+
+/// Runs `statement` with `params` on `connection` and gives its rows, at most
+/// [`MAX_RESULT_BYTES`] of them.
+pub(crate) async fn query(
+    connection: &tokio::sync::Mutex<mysql_async::Conn>,
+    statement: &str,
+    params: Vec<v2::ParameterValue>,
+) -> Result<v2::RowSet, v2::Error> {
+    let mut connection = connection.lock().await;
+    let mut result = connection
+        .exec_iter(statement, positional(params))
+        .await
+        .map_err(query_failed)?;
+    let columns = result.columns_ref().to_vec();
+    let mut rows = Vec::new();
+    let mut bytes = 0;
+    while let Some(row) = result.next().await.map_err(query_failed)? {
+        let values = row
+            .unwrap()
+            .into_iter()
+            .zip(&columns)
+            .map(|(value, column)| {
+                bytes += std::mem::size_of::<v2::DbValue>();
+                if let Value::Bytes(raw) = &value {
+                    bytes += raw.len();
+                }
+                db_value(column, value)
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        if bytes > MAX_RESULT_BYTES {
+            return Err(v2::Error::QueryFailed(format!(
+                "the result is larger than {} MiB, the most one query may give; select fewer \
+                 rows at a time (LIMIT and OFFSET)",
+                MAX_RESULT_BYTES >> 20
+            )));
+        }
+        rows.push(values);
+    }
+    drop(result);
+    Ok(v2::RowSet {
+        columns: columns
+            .iter()
+            .map(|column| v2::Column {
+                name: column.name_str().into_owned(),
+                data_type: data_type(column),
+            })
+            .collect(),
+        rows,
+    })
+}
+
+/// Runs `statement` with `params` on `connection`.
+pub(crate) async fn execute(
+    connection: &tokio::sync::Mutex<mysql_async::Conn>,
+    statement: &str,
+    params: Vec<v2::ParameterValue>,
+) -> Result<(), v2::Error> {
+    let mut connection = connection.lock().await;
+    connection
+        .exec_drop(statement, positional(params))
+        .await
+        .map_err(query_failed)
+}
+
+fn query_failed(error: mysql_async::Error) -> v2::Error {
+    v2::Error::QueryFailed(error.to_string())
+}
+
+fn positional(params: Vec<v2::ParameterValue>) -> Params {
+    use v2::ParameterValue as P;
+    if params.is_empty() {
+        return Params::Empty;
+    }
+    Params::Positional(
+        params
+            .into_iter()
+            .map(|param| match param {
+                P::Boolean(b) => Value::Int(b.into()),
+                P::Int8(n) => Value::Int(n.into()),
+                P::Int16(n) => Value::Int(n.into()),
+                P::Int32(n) => Value::Int(n.into()),
+                P::Int64(n) => Value::Int(n),
+                P::Uint8(n) => Value::UInt(n.into()),
+                P::Uint16(n) => Value::UInt(n.into()),
+                P::Uint32(n) => Value::UInt(n.into()),
+                P::Uint64(n) => Value::UInt(n),
+                P::Floating32(f) => Value::Float(f),
+                P::Floating64(f) => Value::Double(f),
+                P::Str(s) => Value::Bytes(s.into_bytes()),
+                P::Binary(b) => Value::Bytes(b),
+                P::DbNull => Value::NULL,
+            })
+            .collect(),
+    )
+}
+
+/// How a column's values reach the guest.
+#[derive(Clone, Copy, PartialEq)]
+enum Kind {
+    Signed,
+    Unsigned,
+    Float,
+    Text,
+    Bytes,
+    Unsupported,
+}
+
+fn kind(column: &Column) -> Kind {
+    use ColumnType as T;
+    let unsigned = column.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    match column.column_type() {
+        T::MYSQL_TYPE_TINY
+        | T::MYSQL_TYPE_SHORT
+        | T::MYSQL_TYPE_YEAR
+        | T::MYSQL_TYPE_INT24
+        | T::MYSQL_TYPE_LONG
+        | T::MYSQL_TYPE_LONGLONG => {
+            if unsigned {
+                Kind::Unsigned
+            } else {
+                Kind::Signed
+            }
+        }
+        T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => Kind::Float,
+        T::MYSQL_TYPE_VARCHAR
+        | T::MYSQL_TYPE_VAR_STRING
+        | T::MYSQL_TYPE_STRING
+        | T::MYSQL_TYPE_TINY_BLOB
+        | T::MYSQL_TYPE_MEDIUM_BLOB
+        | T::MYSQL_TYPE_LONG_BLOB
+        | T::MYSQL_TYPE_BLOB
+        | T::MYSQL_TYPE_ENUM
+        | T::MYSQL_TYPE_SET
+        | T::MYSQL_TYPE_JSON => {
+            if column.character_set() == BINARY {
+                Kind::Bytes
+            } else {
+                Kind::Text
+            }
+        }
+        T::MYSQL_TYPE_BIT => Kind::Bytes,
+        T::MYSQL_TYPE_DECIMAL
+        | T::MYSQL_TYPE_NEWDECIMAL
+        | T::MYSQL_TYPE_DATE
+        | T::MYSQL_TYPE_NEWDATE
+        | T::MYSQL_TYPE_TIME
+        | T::MYSQL_TYPE_TIME2
+        | T::MYSQL_TYPE_DATETIME
+        | T::MYSQL_TYPE_DATETIME2
+        | T::MYSQL_TYPE_TIMESTAMP
+        | T::MYSQL_TYPE_TIMESTAMP2 => Kind::Text,
+        _ => Kind::Unsupported,
+    }
+}
+
+fn data_type(column: &Column) -> v2::DbDataType {
+    use ColumnType as T;
+    use v2::DbDataType as D;
+    let unsigned = kind(column) == Kind::Unsigned;
+    match (column.column_type(), kind(column)) {
+        (T::MYSQL_TYPE_TINY, _) if unsigned => D::Uint8,
+        (T::MYSQL_TYPE_TINY, _) => D::Int8,
+        (T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR, _) if unsigned => D::Uint16,
+        (T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR, _) => D::Int16,
+        (T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_LONG, _) if unsigned => D::Uint32,
+        (T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_LONG, _) => D::Int32,
+        (T::MYSQL_TYPE_LONGLONG, _) if unsigned => D::Uint64,
+        (T::MYSQL_TYPE_LONGLONG, _) => D::Int64,
+        (T::MYSQL_TYPE_FLOAT, _) => D::Floating32,
+        (T::MYSQL_TYPE_DOUBLE, _) => D::Floating64,
+        (_, Kind::Text) => D::Str,
+        (_, Kind::Bytes) => D::Binary,
+        _ => D::Other,
+    }
+}
+
+/// A value of `column` as the guest gets it.
+fn db_value(column: &Column, value: Value) -> Result<v2::DbValue, v2::Error> {
+    use v2::DbValue as V;
+    let wrong = |what: &str| {
+        v2::Error::ValueConversionFailed(format!(
+            "column `{}` ({:?}): {what}",
+            column.name_str(),
+            column.column_type()
+        ))
+    };
+    let out_of_range = || wrong("a value out of its type's range");
+    Ok(match (value, data_type(column)) {
+        (Value::NULL, _) => V::DbNull,
+        (_, v2::DbDataType::Other) => V::Unsupported,
+        // The client gives a small unsigned column's values as signed, a large one's as
+        // unsigned: the column's type decides.
+        (Value::Int(n), ty) => integer(n.into(), ty).ok_or_else(out_of_range)?,
+        (Value::UInt(n), ty) => integer(n.into(), ty).ok_or_else(out_of_range)?,
+        (Value::Float(f), _) => V::Floating32(f),
+        (Value::Double(f), _) => V::Floating64(f),
+        (Value::Bytes(raw), v2::DbDataType::Binary) => V::Binary(raw),
+        (Value::Bytes(raw), _) => {
+            V::Str(String::from_utf8(raw).map_err(|_| wrong("text that is not UTF-8"))?)
+        }
+        (Value::Date(year, month, day, hour, minute, second, micros), _) => {
+            let date = format!("{year:04}-{month:02}-{day:02}");
+            V::Str(match column.column_type() {
+                ColumnType::MYSQL_TYPE_DATE | ColumnType::MYSQL_TYPE_NEWDATE => date,
+                _ if micros == 0 => format!("{date} {hour:02}:{minute:02}:{second:02}"),
+                _ => format!("{date} {hour:02}:{minute:02}:{second:02}.{micros:06}"),
+            })
+        }
+        (Value::Time(negative, days, hours, minutes, seconds, micros), _) => {
+            let sign = if negative { "-" } else { "" };
+            let hours = u64::from(days) * 24 + u64::from(hours);
+            V::Str(if micros == 0 {
+                format!("{sign}{hours:02}:{minutes:02}:{seconds:02}")
+            } else {
+                format!("{sign}{hours:02}:{minutes:02}:{seconds:02}.{micros:06}")
+            })
+        }
+    })
+}
+
+/// An integer as a column of type `ty` holds it, if it fits.
+fn integer(n: i128, ty: v2::DbDataType) -> Option<v2::DbValue> {
+    use v2::DbDataType as D;
+    use v2::DbValue as V;
+    Some(match ty {
+        D::Int8 => V::Int8(n.try_into().ok()?),
+        D::Int16 => V::Int16(n.try_into().ok()?),
+        D::Int32 => V::Int32(n.try_into().ok()?),
+        D::Uint8 => V::Uint8(n.try_into().ok()?),
+        D::Uint16 => V::Uint16(n.try_into().ok()?),
+        D::Uint32 => V::Uint32(n.try_into().ok()?),
+        D::Uint64 => V::Uint64(n.try_into().ok()?),
+        _ => V::Int64(n.try_into().ok()?),
+    })
+}
+
+// The guest's calls: 2.0.0's as they are, 3.0.0's (SDK 7) async, with 2.0.0's values case for
+// case.
+
+use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
+
+use crate::spin::bindings::fermyon::spin2_0_0::mysql as mysql2;
+use crate::spin::bindings3::spin::mysql::mysql as v3;
+use crate::spin::{Spin, SpinView};
+
+impl SpinView<'_> {
+    fn push_mysql(&mut self, open: OpenMysql) -> Result<Resource<OpenMysql>, v2::Error> {
+        self.table.push(open).map_err(|_| {
+            v2::Error::Other(
+                "the instance holds as many handles (connections, files, sockets) as it may: \
+                 drop the connections it no longer uses"
+                    .into(),
+            )
+        })
+    }
+
+    fn mysql(
+        &self,
+        connection: &Resource<OpenMysql>,
+    ) -> Result<Arc<tokio::sync::Mutex<mysql_async::Conn>>, v2::Error> {
+        self.table
+            .get(connection)
+            .map(OpenMysql::connection)
+            .map_err(|e| v2::Error::Other(e.to_string()))
+    }
+}
+
+impl mysql2::Host for SpinView<'_> {}
+
+impl mysql2::HostConnection for SpinView<'_> {
+    async fn open(&mut self, address: String) -> Result<Resource<OpenMysql>, v2::Error> {
+        let open = open(&self.egress.connector(), &address).await?;
+        self.push_mysql(open)
+    }
+
+    async fn query(
+        &mut self,
+        connection: Resource<OpenMysql>,
+        statement: String,
+        params: Vec<v2::ParameterValue>,
+    ) -> Result<v2::RowSet, v2::Error> {
+        query(&*self.mysql(&connection)?, &statement, params).await
+    }
+
+    async fn execute(
+        &mut self,
+        connection: Resource<OpenMysql>,
+        statement: String,
+        params: Vec<v2::ParameterValue>,
+    ) -> Result<(), v2::Error> {
+        execute(&*self.mysql(&connection)?, &statement, params).await
+    }
+
+    async fn drop(&mut self, connection: Resource<OpenMysql>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl v3::Host for SpinView<'_> {}
+
+impl v3::HostConnection for SpinView<'_> {
+    fn drop(&mut self, connection: Resource<OpenMysql>) -> wasmtime::Result<()> {
+        self.table.delete(connection)?;
+        Ok(())
+    }
+}
+
+impl<T> v3::HostConnectionWithStore<T> for Spin {
+    async fn open(
+        accessor: &Accessor<T, Self>,
+        address: String,
+    ) -> Result<Resource<OpenMysql>, v3::Error> {
+        let connector = accessor.with(|mut access| access.get().egress.connector());
+        let open = open(&connector, &address).await.map_err(error3)?;
+        accessor
+            .with(|mut access| access.get().push_mysql(open))
+            .map_err(error3)
+    }
+
+    async fn query(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<OpenMysql>,
+        statement: String,
+        params: Vec<v3::ParameterValue>,
+    ) -> wasmtime::Result<
+        Result<
+            (
+                Vec<v3::Column>,
+                StreamReader<Vec<v3::DbValue>>,
+                FutureReader<Result<(), v3::Error>>,
+            ),
+            v3::Error,
+        >,
+    > {
+        let set = async {
+            let connection = accessor.with(|mut access| access.get().mysql(&connection))?;
+            let params = params.into_iter().map(param3).collect();
+            query(&connection, &statement, params).await
+        };
+        // The rows are read whole (bounded) and then streamed.
+        let set = match set.await {
+            Ok(set) => set,
+            Err(e) => return Ok(Err(error3(e))),
+        };
+        let columns = set
+            .columns
+            .into_iter()
+            .map(|c| v3::Column {
+                name: c.name,
+                data_type: data_type3(c.data_type),
+            })
+            .collect();
+        let rows: Vec<Vec<v3::DbValue>> = set
+            .rows
+            .into_iter()
+            .map(|row| row.into_iter().map(value3).collect())
+            .collect();
+        accessor.with(|mut access| {
+            Ok(Ok((
+                columns,
+                StreamReader::new(&mut access, rows)?,
+                FutureReader::new(&mut access, async { wasmtime::error::Ok(Ok(())) })?,
+            )))
+        })
+    }
+
+    async fn execute(
+        accessor: &Accessor<T, Self>,
+        connection: Resource<OpenMysql>,
+        statement: String,
+        params: Vec<v3::ParameterValue>,
+    ) -> Result<(), v3::Error> {
+        let connection = accessor
+            .with(|mut access| access.get().mysql(&connection))
+            .map_err(error3)?;
+        let params = params.into_iter().map(param3).collect();
+        execute(&connection, &statement, params)
+            .await
+            .map_err(error3)
+    }
+}
+
+/// The cases both versions have, from one to the other.
+macro_rules! same_cases {
+    ($value:expr, $from:path => $to:path, [$($case:ident),*], [$($unit:ident),*]) => {{
+        use $from as From;
+        use $to as To;
+        match $value {
+            $(From::$case(x) => To::$case(x),)*
+            $(From::$unit => To::$unit,)*
+        }
+    }};
+}
+
+fn param3(value: v3::ParameterValue) -> v2::ParameterValue {
+    same_cases!(value, v3::ParameterValue => v2::ParameterValue,
+        [Boolean, Int8, Int16, Int32, Int64, Uint8, Uint16, Uint32, Uint64, Floating32,
+         Floating64, Str, Binary],
+        [DbNull])
+}
+
+fn value3(value: v2::DbValue) -> v3::DbValue {
+    same_cases!(value, v2::DbValue => v3::DbValue,
+        [Boolean, Int8, Int16, Int32, Int64, Uint8, Uint16, Uint32, Uint64, Floating32,
+         Floating64, Str, Binary],
+        [DbNull, Unsupported])
+}
+
+fn data_type3(ty: v2::DbDataType) -> v3::DbDataType {
+    same_cases!(ty, v2::DbDataType => v3::DbDataType, [],
+        [Boolean, Int8, Int16, Int32, Int64, Uint8, Uint16, Uint32, Uint64, Floating32,
+         Floating64, Str, Binary, Other])
+}
+
+fn error3(error: v2::Error) -> v3::Error {
+    same_cases!(error, v2::Error => v3::Error,
+        [ConnectionFailed, BadParameter, QueryFailed, ValueConversionFailed, Other], [])
+}
