@@ -15,9 +15,7 @@ use wasmtime_wasi_tls::{TlsProvider, TlsTransport};
 /// One client configuration per process (reading the roots per connection would cost each one).
 pub(crate) fn client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG
-        .get_or_init(|| client_config_trusting(&[]))
-        .clone()
+    CONFIG.get_or_init(|| client_config_trusting(&[])).clone()
 }
 
 /// A client configuration that trusts `extra` roots besides webpki's (a Spin component's CA

@@ -69,7 +69,10 @@ impl MysqlServer {
         };
         let deadline = Instant::now() + Duration::from_secs(30);
         while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "mariadbd did not listen on {port}");
+            assert!(
+                Instant::now() < deadline,
+                "mariadbd did not listen on {port}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
         server
@@ -207,7 +210,10 @@ variables = {{ mysql_address = "{{{{ mysql_address }}}}" }}
             "{body}"
         );
         assert_eq!(
-            query(&format!("{prefix}/mysql/query"), "SELECT seq FROM seq_1_to_1000"),
+            query(
+                &format!("{prefix}/mysql/query"),
+                "SELECT seq FROM seq_1_to_1000"
+            ),
             (200, "rows=1000\n".to_string())
         );
     }

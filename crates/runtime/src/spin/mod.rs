@@ -84,13 +84,13 @@ mod bindings5 {
 
 pub(crate) use bindings::SpinHost;
 use bindings::fermyon::spin2_0_0::{key_value, redis as redis2, sqlite as sqlite2, variables};
-pub(crate) use bindings5::Spin5Host;
-use bindings5::spin::sqlite3_0_0::sqlite as sqlite30;
 pub(crate) use bindings3::Spin3Host;
 use bindings3::spin::key_value::key_value as key_value3;
 use bindings3::spin::redis::redis as redis3;
 use bindings3::spin::sqlite3_1_0::sqlite as sqlite3;
 use bindings3::spin::variables::variables as variables3;
+pub(crate) use bindings5::Spin5Host;
+use bindings5::spin::sqlite3_0_0::sqlite as sqlite30;
 pub use postgres::PostgresPool;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 

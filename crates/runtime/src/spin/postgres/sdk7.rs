@@ -38,7 +38,10 @@ impl SpinView<'_> {
             .map_err(|e| v42::Error::Other(e.to_string()))
     }
 
-    fn builder(&self, builder: &Resource<PostgresBuilder>) -> Result<(String, Options), v42::Error> {
+    fn builder(
+        &self,
+        builder: &Resource<PostgresBuilder>,
+    ) -> Result<(String, Options), v42::Error> {
         self.table
             .get(builder)
             .map(|b| (b.address.clone(), b.options.clone()))
@@ -274,9 +277,30 @@ fn data_type(ty: v4::DbDataType) -> v42::DbDataType {
         };
     }
     units!(
-        Boolean, Int8, Int16, Int32, Int64, Floating32, Floating64, Str, Binary, Date, Time,
-        Datetime, Timestamp, Uuid, Jsonb, Decimal, RangeInt32, RangeInt64, RangeDecimal,
-        ArrayInt32, ArrayInt64, ArrayDecimal, ArrayStr, Interval
+        Boolean,
+        Int8,
+        Int16,
+        Int32,
+        Int64,
+        Floating32,
+        Floating64,
+        Str,
+        Binary,
+        Date,
+        Time,
+        Datetime,
+        Timestamp,
+        Uuid,
+        Jsonb,
+        Decimal,
+        RangeInt32,
+        RangeInt64,
+        RangeDecimal,
+        ArrayInt32,
+        ArrayInt64,
+        ArrayDecimal,
+        ArrayStr,
+        Interval
     )
 }
 
@@ -306,9 +330,7 @@ impl From<v4::Error> for v42::Error {
             E::BadParameter(m) => Self::BadParameter(m),
             E::ValueConversionFailed(m) => Self::ValueConversionFailed(m),
             E::Other(m) => Self::Other(m),
-            E::QueryFailed(v4::QueryError::Text(t)) => {
-                Self::QueryFailed(v42::QueryError::Text(t))
-            }
+            E::QueryFailed(v4::QueryError::Text(t)) => Self::QueryFailed(v42::QueryError::Text(t)),
             E::QueryFailed(v4::QueryError::DbError(e)) => {
                 Self::QueryFailed(v42::QueryError::DbError(v42::DbError {
                     as_text: e.as_text,
