@@ -178,6 +178,23 @@ impl App {
                     out,
                 }
             }
+            Http::Spin(pre) => {
+                let (parts, body) = request.into_parts();
+                if let Some(refused) = crate::spin::inbound_http::method_not_allowed(&parts) {
+                    return Ok(refused);
+                }
+                let body = body
+                    .collect()
+                    .await
+                    .map_err(|e| HandleError::Host(Box::new(e.into())))?
+                    .to_bytes();
+                Call::Spin {
+                    pre: pre.clone(),
+                    parts: Box::new(parts),
+                    body,
+                    sender,
+                }
+            }
             Http::P3(pre) => {
                 let http = store.data_mut().http();
                 let (request, request_io) =
@@ -304,6 +321,13 @@ enum Call {
             std::pin::Pin<Box<dyn Future<Output = Result<(), wasmtime_wasi_http::Error>> + Send>>,
         sender: tokio::sync::oneshot::Sender<Answer>,
     },
+    /// Spin's `fermyon:spin/inbound-http`: the request whole.
+    Spin {
+        pre: crate::spin::inbound_http::InboundHttpPre,
+        parts: Box<http::request::Parts>,
+        body: Bytes,
+        sender: tokio::sync::oneshot::Sender<Answer>,
+    },
 }
 
 impl Call {
@@ -318,6 +342,16 @@ impl Call {
                     .wasi_http_incoming_handler()
                     .call_handle(&mut *store, request, out)
                     .await
+            }
+            Call::Spin {
+                pre,
+                parts,
+                body,
+                sender,
+            } => {
+                let answer = crate::spin::inbound_http::call(&pre, store, *parts, body).await?;
+                let _ = sender.send(answer);
+                Ok(())
             }
             Call::P3 {
                 pre,

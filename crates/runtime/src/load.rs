@@ -303,6 +303,8 @@ impl ModulePre {
 pub(crate) enum Http {
     P2(wasmtime_wasi_http::p2::bindings::ProxyPre<ComponentHost>),
     P3(wasmtime_wasi_http::p3::bindings::ServicePre<ComponentHost>),
+    /// Spin's `fermyon:spin/inbound-http` (Spin's Go SDK).
+    Spin(crate::spin::inbound_http::InboundHttpPre),
 }
 
 impl Http {
@@ -310,6 +312,7 @@ impl Http {
         match self {
             Http::P2(pre) => pre.engine(),
             Http::P3(pre) => pre.engine(),
+            Http::Spin(pre) => pre.engine(),
         }
     }
 
@@ -317,6 +320,7 @@ impl Http {
         match self {
             Http::P2(pre) => pre.instance_pre(),
             Http::P3(pre) => pre.instance_pre(),
+            Http::Spin(pre) => pre.instance_pre(),
         }
     }
 }
@@ -985,10 +989,13 @@ impl Engines {
             AppKind::Http => Pre::Http(
                 match wasmtime_wasi_http::p3::bindings::ServicePre::new(pre.clone()) {
                     Ok(service) => Http::P3(service),
-                    Err(_) => Http::P2(
-                        wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre)
-                            .map_err(|e| bad_export("wasi:http/incoming-handler", e))?,
-                    ),
+                    Err(_) => match wasmtime_wasi_http::p2::bindings::ProxyPre::new(pre.clone()) {
+                        Ok(proxy) => Http::P2(proxy),
+                        Err(e) => match crate::spin::inbound_http::InboundHttpPre::new(pre) {
+                            Ok(spin) => Http::Spin(spin),
+                            Err(_) => return Err(bad_export("wasi:http/incoming-handler", e)),
+                        },
+                    },
                 },
             ),
             _ => match wasmtime_wasi::p3::bindings::CommandPre::new(pre.clone()) {
@@ -1153,8 +1160,9 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
 }
 
 /// Whether `bytes` is a core module that exports a function of `wasi:http/incoming-handler` or
-/// of Spin's Redis trigger (`fermyon:spin/inbound-redis`), as wit-bindgen names a component's
-/// exports in the module it builds it from: a Spin SDK guest built for wasm32-wasip1.
+/// of Spin's triggers (`fermyon:spin/inbound-redis`, `fermyon:spin/inbound-http`), as wit-bindgen
+/// names a component's exports in the module it builds it from: a Spin SDK guest built for
+/// wasm32-wasip1 (or with TinyGo, as Spin's Go SDK builds one).
 fn exports_component_world(bytes: &[u8]) -> bool {
     use wasmparser::{Parser, Payload};
     if bytes.get(4..8) != Some(&[1, 0, 0, 0]) {
@@ -1167,6 +1175,7 @@ fn exports_component_world(bytes: &[u8]) -> bool {
                     export.is_ok_and(|e| {
                         e.name.starts_with("wasi:http/incoming-handler@0.2.")
                             || e.name.starts_with("fermyon:spin/inbound-redis#")
+                            || e.name.starts_with("fermyon:spin/inbound-http#")
                     })
                 });
             }
@@ -1196,7 +1205,8 @@ fn detect(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, LoadError
 
 /// Reads the names a component imports and exports at its top level (nested modules and
 /// components are skipped, not parsed) and picks the world: an HTTP handler if it exports
-/// `wasi:http/incoming-handler` (0.2) or `wasi:http/handler` (0.3) (Rust's std also adds
+/// `wasi:http/incoming-handler` (0.2) or `wasi:http/handler` (0.3) or Spin's
+/// `fermyon:spin/inbound-http` (Rust's std also adds
 /// `wasi:cli/run` to such programs), a command
 /// if it exports `wasi:cli/run`; with `libraries`, a component of neither world too (a command
 /// whose functions only `--invoke` calls). A component that imports or exports an interface of
@@ -1246,7 +1256,10 @@ fn component_kind(name: &str, bytes: &[u8], libraries: bool) -> Result<Flavor, L
     let redis3 = exports_any("spin:redis/inbound-redis@");
     let concurrent = wasi_0_3 || redis3 || exports.iter().any(|e| e.contains("@0.3."));
     let flavor = |kind| Ok(Flavor { kind, concurrent });
-    if exports_any("wasi:http/incoming-handler@") || exports_any("wasi:http/handler@") {
+    if exports_any("wasi:http/incoming-handler@")
+        || exports_any("wasi:http/handler@")
+        || exports.iter().any(|e| e == "fermyon:spin/inbound-http")
+    {
         flavor(AppKind::Http)
     } else if exports_any("wasi:cli/run@")
         || libraries

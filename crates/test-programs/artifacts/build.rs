@@ -88,6 +88,10 @@ fn main() {
         "spin-redis/Cargo.toml",
         "spin-redis/Cargo.lock",
         "spin-redis/src",
+        "spin-inbound-http/Cargo.toml",
+        "spin-inbound-http/Cargo.lock",
+        "spin-inbound-http/src",
+        "spin-inbound-http/wit",
         "spin7-redis/Cargo.toml",
         "spin7-redis/Cargo.lock",
         "spin7-redis/src",
@@ -152,6 +156,13 @@ fn main() {
     // The same written with Spin SDK 7 (spin7/Cargo.toml): a WASI 0.3 component.
     cargo_build(&guest_dir.join("spin7"), &target_dir, P2, &["--lib"]);
     cargo_build(&guest_dir.join("spin7-redis"), &target_dir, P2, &["--lib"]);
+    // A handler of Spin's `fermyon:spin/inbound-http`, a core module as Spin's Go SDK builds it.
+    cargo_build(
+        &guest_dir.join("spin-inbound-http"),
+        &target_dir,
+        P1,
+        &["--lib"],
+    );
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -253,13 +264,17 @@ fn main() {
          /// The same built for {P1}, as Spin's `redis-rust` template builds it.\n\
          pub const SPIN_SDK_REDIS_P1: &str = {:?};\n\
          /// `spin7-redis/src/lib.rs` built for {P2}: the same written with Spin SDK 7.\n\
-         pub const SPIN_SDK7_REDIS: &str = {:?};",
+         pub const SPIN_SDK7_REDIS: &str = {:?};\n\
+         /// `spin-inbound-http/src/lib.rs` built for {P1}: a handler of Spin's \
+         `fermyon:spin/inbound-http`, a core module as Spin's Go SDK builds one.\n\
+         pub const SPIN_INBOUND_HTTP_P1: &str = {:?};",
         wasm(P2, "spin_sdk_http"),
         wasm(P1, "spin_sdk_http"),
         wasm(P2, "spin_sdk7_http"),
         wasm(P2, "spin_sdk_redis"),
         wasm(P1, "spin_sdk_redis"),
-        wasm(P2, "spin_sdk7_redis")
+        wasm(P2, "spin_sdk7_redis"),
+        wasm(P1, "spin_inbound_http")
     )
     .unwrap();
     let mut c_names = Vec::new();

@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
-    P2_HTTP_SPIN_SQL, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK_REDIS, SPIN_SDK_REDIS_P1,
-    SPIN_SDK7_HTTP, SPIN_SDK7_REDIS,
+    P2_HTTP_SPIN_SQL, SPIN_INBOUND_HTTP_P1, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK_REDIS,
+    SPIN_SDK_REDIS_P1, SPIN_SDK7_HTTP, SPIN_SDK7_REDIS,
 };
 
 use crate::registry::{Registry, Response};
@@ -2508,4 +2508,62 @@ fn image_subcommands_are_the_image_verbs() {
         .stdout_has("Untagged: copy:2")
         .stdout_lacks("Deleted 0 blobs");
     skiff.run(&["image", "ls"]).success().stdout_lacks("copy");
+}
+
+/// A component as Spin's Go SDK (v2) builds it, a core module exporting Spin's
+/// `fermyon:spin/inbound-http` (a request and its response whole), is served on its route as
+/// Spin serves it: the request's path and query, the headers Spin's router sets, the body; the
+/// response's status, headers and body as the handler gave them; its `environment`. In
+/// `skiff serve spin.toml` and in the daemon; a method Spin's interface has no case for is
+/// answered 405.
+#[test]
+fn a_spin_go_sdk_component_is_served_on_its_route() {
+    let skiff = Skiff::new();
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(SPIN_INBOUND_HTTP_P1, dir.path().join("go.wasm")).unwrap();
+    let manifest = crate::support::write_file(
+        dir.path(),
+        "spin.toml",
+        r#"spin_manifest_version = 2
+[application]
+name = "gopher"
+version = "1.0.0"
+[[trigger.http]]
+route = "/go/..."
+component = "go"
+[component.go]
+source = "go.wasm"
+environment = { GREETING = "hello from go" }
+"#,
+    );
+    let manifest = manifest.to_str().unwrap();
+    let check = |base: &str| {
+        let client = reqwest::blocking::Client::new();
+        let response = client
+            .post(format!("{base}/go/a/b?x=1"))
+            .body("hi")
+            .send()
+            .unwrap();
+        assert_eq!(response.status().as_u16(), 201);
+        assert_eq!(response.headers()["x-handler"], "inbound-http");
+        assert_eq!(
+            response.text().unwrap(),
+            "Method::Post /go/a/b?x=1\npath-info=/a/b\nbody=hi\n"
+        );
+        let (status, body) = crate::http::get(&format!("{base}/go/env"));
+        assert_eq!((status.as_u16(), body.as_str()), (201, "hello from go\n"));
+        let traced = client
+            .request(reqwest::Method::TRACE, format!("{base}/go/"))
+            .send()
+            .unwrap();
+        assert_eq!(traced.status().as_u16(), 405);
+    };
+    let server = crate::http::Server::start(&skiff, &[manifest]);
+    check(server.url("").trim_end_matches('/'));
+    drop(server);
+
+    let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon.run_d("gopher", &["-p", &port, manifest]).success();
+    check(&format!("http://127.0.0.1:{port}"));
 }

@@ -63,6 +63,7 @@ mod bindings3 {
     });
 }
 
+pub(crate) mod inbound_http;
 mod mysql;
 mod postgres;
 mod redis;
