@@ -90,8 +90,9 @@ impl Drop for MysqlServer {
 /// `allowed_outbound_hosts` grant (applied with `--network image`), log in with a password, and
 /// values of every type each SDK has cross both ways (integers by their column's type and sign;
 /// DECIMAL, dates and times as the server writes them); the server's errors reach the guest;
-/// one query's rows are bounded in the host; without the grant the connection is refused and
-/// the app's log names the grant to add.
+/// one query's rows are bounded in the host; an app's requests reuse its connections, reset
+/// between them; without the grant the connection is refused and the app's log names the grant
+/// to add.
 #[test]
 fn spin_apps_query_mysql_through_their_grants() {
     let mysql = MysqlServer::start();
@@ -217,6 +218,31 @@ variables = {{ mysql_address = "{{{{ mysql_address }}}}" }}
             (200, "rows=1000\n".to_string())
         );
     }
+
+    // Each request opens its connection; the app's next request gets the one the last
+    // dropped (one server connection for all of them), with nothing of its session.
+    let five = |statement: &str| {
+        let (status, body) = query("/five/mysql/query", statement);
+        assert_eq!(status, 200, "{statement}: {body}");
+        body
+    };
+    assert_eq!(five("CREATE TABLE ids (id BIGINT)"), "rows=0\n");
+    for _ in 0..10 {
+        assert_eq!(five("INSERT INTO ids SELECT CONNECTION_ID()"), "rows=0\n");
+    }
+    assert_eq!(
+        five("SELECT DISTINCT id FROM ids"),
+        "rows=1\n",
+        "ten requests, one connection"
+    );
+    assert_eq!(five("SELECT @left := 'over'"), "rows=1\n");
+    assert_eq!(
+        five("SELECT 1 FROM DUAL WHERE @left = 'over'"),
+        "rows=0\n",
+        "a variable of the last request's session"
+    );
+    assert_eq!(five("INSERT INTO ids SELECT CONNECTION_ID()"), "rows=0\n");
+    assert_eq!(five("SELECT DISTINCT id FROM ids"), "rows=1\n");
 
     // A component whose grants do not reach the server.
     let (status, body) = get("/ungranted/mysql");

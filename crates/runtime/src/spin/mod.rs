@@ -65,6 +65,7 @@ mod bindings3 {
 
 pub(crate) mod inbound_http;
 mod mysql;
+mod pool;
 mod postgres;
 mod redis;
 mod sqlite;
@@ -92,6 +93,7 @@ use bindings3::spin::sqlite3_1_0::sqlite as sqlite3;
 use bindings3::spin::variables::variables as variables3;
 pub(crate) use bindings5::Spin5Host;
 use bindings5::spin::sqlite3_0_0::sqlite as sqlite30;
+pub use mysql::MysqlPool;
 pub use postgres::PostgresPool;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 
@@ -99,12 +101,13 @@ pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 pub const MAX_STORE_BYTES: usize = 64 << 20;
 
 /// One app's Spin state, shared by all its instances and components: its key-value stores, its
-/// SQLite databases and its idle PostgreSQL connections.
+/// SQLite databases and its idle PostgreSQL and MySQL connections.
 #[derive(Debug, Default)]
 pub struct SpinStores {
     pub key_value: KeyValueStores,
     pub sqlite: SqliteDatabases,
     pub postgres: Arc<PostgresPool>,
+    pub mysql: Arc<MysqlPool>,
 }
 
 /// One app's Spin key-value stores, by label: shared by all its instances.

@@ -6,8 +6,10 @@
 //! once and every address checked (`Connector::addresses`); the client (mysql_async, Spin's)
 //! then connects to exactly a checked address, and where the address asks for TLS
 //! (`require_ssl=true`) it checks the server's certificate for the name the guest gave, against
-//! webpki's roots. A connection is the instance's own, closed when it drops it or its instance
-//! ends; every call waits on the network asynchronously.
+//! webpki's roots. A connection is the instance's own until it drops it or ends; then it goes
+//! back to its app's pool ([`super::pool`]), reset by the server (`COM_RESET_CONNECTION`: its
+//! transaction rolled back, its session's variables, temporary tables, prepared statements and
+//! locks gone). Every call waits on the network asynchronously.
 //!
 //! Values cross as Spin's documentation gives them: integers by their column's type and sign,
 //! `FLOAT` and `DOUBLE`, text (`CHAR`, `VARCHAR`, `TEXT`, `ENUM`, `SET`, `JSON`) as strings and
@@ -35,22 +37,69 @@ pub const MAX_RESULT_BYTES: usize = super::sqlite::MAX_RESULT_BYTES;
 /// MySQL's character set number for binary strings.
 const BINARY: u16 = 63;
 
-/// A connection a guest opened: shared with the calls of it under way (SDK 7's are async).
-pub struct OpenMysql(Arc<tokio::sync::Mutex<mysql_async::Conn>>);
+/// A connection to a server; its calls one at a time.
+pub struct Connection {
+    conn: tokio::sync::Mutex<mysql_async::Conn>,
+    /// A call of it failed other than with the server's error (the network, the protocol, a
+    /// bound): it is never given back.
+    broken: std::sync::atomic::AtomicBool,
+}
 
-impl OpenMysql {
-    pub(crate) fn connection(&self) -> Arc<tokio::sync::Mutex<mysql_async::Conn>> {
-        self.0.clone()
+impl Connection {
+    /// `error`, as the guest gets it; the connection marked broken unless the server said it.
+    fn failed(&self, error: mysql_async::Error) -> v2::Error {
+        if !matches!(error, mysql_async::Error::Server(_)) {
+            self.broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+        v2::Error::QueryFailed(error.to_string())
     }
 }
+
+impl super::pool::Pooled for Connection {
+    type Options = ();
+
+    fn is_open(&self) -> bool {
+        !self.broken.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    async fn reset(&self) -> bool {
+        // `false`: a server before MySQL 5.7.3 or MariaDB 10.2.4, which cannot reset one.
+        matches!(self.conn.lock().await.reset().await, Ok(true))
+    }
+}
+
+/// An app's idle MySQL connections.
+pub type MysqlPool = super::pool::Pool<Connection>;
+
+/// A connection an instance opened, or took from its app's pool: given back when it drops it.
+pub type OpenMysql = super::pool::Lease<Connection>;
 
 fn connection_failed(message: impl Into<String>) -> v2::Error {
     v2::Error::ConnectionFailed(message.into())
 }
 
-/// Connects to the server `address` names under the app's grants: its addresses in order, the
-/// first that answers.
-pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenMysql, v2::Error> {
+/// A connection to the server `address` names under the app's grants: one the same component
+/// gave back to `pool` for the same address, else a new one to its addresses in order, the first
+/// that answers.
+pub(crate) async fn open(
+    pool: &Arc<MysqlPool>,
+    connector: &Connector,
+    address: &str,
+) -> Result<OpenMysql, v2::Error> {
+    let key = super::pool::Key {
+        rule: connector.rule().clone(),
+        address: address.to_string(),
+        options: (),
+    };
+    let connection = match pool.take(&key).await {
+        Some(connection) => connection,
+        None => connect(connector, address).await?,
+    };
+    Ok(OpenMysql::new(connection, pool, key))
+}
+
+async fn connect(connector: &Connector, address: &str) -> Result<Connection, v2::Error> {
     let opts = mysql_async::Opts::from_url(address).map_err(|e| {
         connection_failed(format!(
             "not a MySQL address (`mysql://USER:PASSWORD@HOST:PORT/DB`): {e}"
@@ -84,7 +133,10 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenMys
         }
         match tokio::time::timeout(CONNECT_TIMEOUT, mysql_async::Conn::new(exact)).await {
             Ok(Ok(connection)) => {
-                return Ok(OpenMysql(Arc::new(tokio::sync::Mutex::new(connection))));
+                return Ok(Connection {
+                    conn: tokio::sync::Mutex::new(connection),
+                    broken: Default::default(),
+                });
             }
             Ok(Err(e)) => failures.push(format!("{host}:{port} ({addr}): {e}")),
             Err(_) => failures.push(format!(
@@ -98,19 +150,19 @@ pub(crate) async fn open(connector: &Connector, address: &str) -> Result<OpenMys
 /// Runs `statement` with `params` on `connection` and gives its rows, at most
 /// [`MAX_RESULT_BYTES`] of them.
 pub(crate) async fn query(
-    connection: &tokio::sync::Mutex<mysql_async::Conn>,
+    connection: &Connection,
     statement: &str,
     params: Vec<v2::ParameterValue>,
 ) -> Result<v2::RowSet, v2::Error> {
-    let mut connection = connection.lock().await;
-    let mut result = connection
+    let mut conn = connection.conn.lock().await;
+    let mut result = conn
         .exec_iter(statement, positional(params))
         .await
-        .map_err(query_failed)?;
+        .map_err(|e| connection.failed(e))?;
     let columns = result.columns_ref().to_vec();
     let mut rows = Vec::new();
     let mut bytes = 0;
-    while let Some(row) = result.next().await.map_err(query_failed)? {
+    while let Some(row) = result.next().await.map_err(|e| connection.failed(e))? {
         let values = row
             .unwrap()
             .into_iter()
@@ -124,6 +176,10 @@ pub(crate) async fn query(
             })
             .collect::<Result<Vec<_>, _>>()?;
         if bytes > MAX_RESULT_BYTES {
+            // The rest of the result is still on its way: the connection is not given back.
+            connection
+                .broken
+                .store(true, std::sync::atomic::Ordering::Relaxed);
             return Err(v2::Error::QueryFailed(format!(
                 "the result is larger than {} MiB, the most one query may give; select fewer \
                  rows at a time (LIMIT and OFFSET)",
@@ -147,19 +203,14 @@ pub(crate) async fn query(
 
 /// Runs `statement` with `params` on `connection`.
 pub(crate) async fn execute(
-    connection: &tokio::sync::Mutex<mysql_async::Conn>,
+    connection: &Connection,
     statement: &str,
     params: Vec<v2::ParameterValue>,
 ) -> Result<(), v2::Error> {
-    let mut connection = connection.lock().await;
-    connection
-        .exec_drop(statement, positional(params))
+    let mut conn = connection.conn.lock().await;
+    conn.exec_drop(statement, positional(params))
         .await
-        .map_err(query_failed)
-}
-
-fn query_failed(error: mysql_async::Error) -> v2::Error {
-    v2::Error::QueryFailed(error.to_string())
+        .map_err(|e| connection.failed(e))
 }
 
 fn positional(params: Vec<v2::ParameterValue>) -> Params {
@@ -350,14 +401,15 @@ impl SpinView<'_> {
         })
     }
 
-    fn mysql(
-        &self,
-        connection: &Resource<OpenMysql>,
-    ) -> Result<Arc<tokio::sync::Mutex<mysql_async::Conn>>, v2::Error> {
+    fn mysql(&self, connection: &Resource<OpenMysql>) -> Result<Arc<Connection>, v2::Error> {
         self.table
             .get(connection)
-            .map(OpenMysql::connection)
+            .map(|open| Arc::clone(open))
             .map_err(|e| v2::Error::Other(e.to_string()))
+    }
+
+    fn mysql_opener(&self) -> (Arc<MysqlPool>, Connector) {
+        (self.stores.mysql.clone(), self.egress.connector())
     }
 }
 
@@ -365,7 +417,8 @@ impl mysql2::Host for SpinView<'_> {}
 
 impl mysql2::HostConnection for SpinView<'_> {
     async fn open(&mut self, address: String) -> Result<Resource<OpenMysql>, v2::Error> {
-        let open = open(&self.egress.connector(), &address).await?;
+        let (pool, connector) = self.mysql_opener();
+        let open = open(&pool, &connector, &address).await?;
         self.push_mysql(open)
     }
 
@@ -407,8 +460,8 @@ impl<T> v3::HostConnectionWithStore<T> for Spin {
         accessor: &Accessor<T, Self>,
         address: String,
     ) -> Result<Resource<OpenMysql>, v3::Error> {
-        let connector = accessor.with(|mut access| access.get().egress.connector());
-        let open = open(&connector, &address).await.map_err(error3)?;
+        let (pool, connector) = accessor.with(|mut access| access.get().mysql_opener());
+        let open = open(&pool, &connector, &address).await.map_err(error3)?;
         accessor
             .with(|mut access| access.get().push_mysql(open))
             .map_err(error3)

@@ -39,11 +39,14 @@ use v4::{DbValue, ParameterValue};
 use values::{Param, Raw, data_type, db_value};
 
 mod host;
-mod pool;
 mod sdk7;
 mod values;
 
-pub use pool::PostgresPool;
+/// An app's idle PostgreSQL connections.
+pub type PostgresPool = super::pool::Pool<Connection>;
+
+/// A connection an instance opened, or took from its app's pool: given back when it drops it.
+pub type OpenPostgres = super::pool::Lease<Connection>;
 
 /// How long a connection may take to be made (the address's `connect_timeout` when shorter).
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -56,33 +59,6 @@ const DEFAULT_PORT: u16 = 5432;
 /// take the daemon's memory from its other apps.
 pub const MAX_RESULT_BYTES: usize = super::sqlite::MAX_RESULT_BYTES;
 
-/// A connection an instance opened, or took from its app's pool: given back when it drops it
-/// (and no call of it is under way: a stream of rows SDK 7 has yet to read holds it too).
-pub struct OpenPostgres {
-    /// `None` only once dropped.
-    connection: Option<Arc<Connection>>,
-    pool: Arc<PostgresPool>,
-    key: pool::Key,
-}
-
-impl Drop for OpenPostgres {
-    fn drop(&mut self) {
-        if let Some(connection) = self.connection.take().and_then(Arc::into_inner) {
-            self.pool.give_back(self.key.clone(), connection);
-        }
-    }
-}
-
-impl std::ops::Deref for OpenPostgres {
-    type Target = Arc<Connection>;
-
-    fn deref(&self) -> &Arc<Connection> {
-        self.connection
-            .as_ref()
-            .expect("a connection is taken only when it drops")
-    }
-}
-
 /// A connection's settings besides its address (`spin:postgres@4.2.0`'s `connection-builder`).
 pub struct PostgresBuilder {
     address: String,
@@ -91,7 +67,7 @@ pub struct PostgresBuilder {
 
 /// What a connection is made with besides its address.
 #[derive(Clone, Default, PartialEq, Eq)]
-pub(crate) struct Options {
+pub struct Options {
     /// Certificates (PEM) of root authorities its server's certificate may be signed by,
     /// besides webpki's roots.
     ca_root: Option<String>,
@@ -117,10 +93,23 @@ impl Connection {
     fn client(&self) -> &tokio_postgres::Client {
         &self.client
     }
+}
 
-    /// Whether it can still be used: neither the server nor a bound ended it.
+impl super::pool::Pooled for Connection {
+    type Options = Options;
+
     fn is_open(&self) -> bool {
         !self.client.is_closed() && self.ended.get().is_none() && !self.driver.is_finished()
+    }
+
+    /// Rolls back what its last instance left open and runs `DISCARD ALL`: pipelined, one
+    /// round trip (`ROLLBACK` outside a transaction is only a warning).
+    async fn reset(&self) -> bool {
+        let (rollback, discard) = tokio::join!(
+            self.client.batch_execute("ROLLBACK"),
+            self.client.batch_execute("DISCARD ALL")
+        );
+        rollback.is_ok() && discard.is_ok()
     }
 }
 
@@ -137,7 +126,7 @@ pub(crate) async fn open(
     address: &str,
     options: &Options,
 ) -> Result<OpenPostgres, v4::Error> {
-    let key = pool::Key {
+    let key = super::pool::Key {
         rule: connector.rule().clone(),
         address: address.to_string(),
         options: options.clone(),
@@ -146,11 +135,7 @@ pub(crate) async fn open(
         Some(connection) => connection,
         None => connect_to(connector, address, options).await?,
     };
-    Ok(OpenPostgres {
-        connection: Some(Arc::new(connection)),
-        pool: pool.clone(),
-        key,
-    })
+    Ok(OpenPostgres::new(connection, pool, key))
 }
 
 async fn connect_to(
