@@ -195,8 +195,9 @@ async fn reap<C: Pooled>(pool: Weak<Pool<C>>) {
     }
 }
 
-/// A connection an instance opened, or took from its app's pool: given back when it drops it
-/// (and no call of it is under way: a stream of rows SDK 7 has yet to read holds it too).
+/// A connection an instance opened, or took from its app's pool: given back when it drops it,
+/// unless a call of it is under way then (SDK 7's calls are async: the guest may drop the
+/// connection while one runs), in which case it is closed once that call ends.
 pub struct Lease<C: Pooled> {
     /// `None` only once dropped.
     connection: Option<Arc<C>>,
@@ -230,5 +231,104 @@ impl<C: Pooled> std::ops::Deref for Lease<C> {
         self.connection
             .as_ref()
             .expect("a connection is taken only when it drops")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    use super::*;
+
+    /// A connection whose reset works as told.
+    struct Fake {
+        id: u32,
+        resets: bool,
+        open: AtomicBool,
+    }
+
+    impl Pooled for Fake {
+        type Options = ();
+
+        fn is_open(&self) -> bool {
+            self.open.load(Ordering::Relaxed)
+        }
+
+        async fn reset(&self) -> bool {
+            tokio::task::yield_now().await;
+            self.resets
+        }
+    }
+
+    fn fake(id: u32, resets: bool) -> Fake {
+        Fake {
+            id,
+            resets,
+            open: AtomicBool::new(true),
+        }
+    }
+
+    fn key(rule: &Arc<EgressRule>, address: &str) -> Key<()> {
+        Key {
+            rule: rule.clone(),
+            address: address.into(),
+            options: (),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_connection_goes_back_only_to_its_component_and_address_once_reset() {
+        let pool = Arc::new(Pool::<Fake>::default());
+        let (one, other) = (
+            Arc::new(EgressRule::default()),
+            Arc::new(EgressRule::default()),
+        );
+        drop(Lease::new(fake(1, true), &pool, key(&one, "db")));
+        // Being reset: an open of the same key waits for it.
+        let taken = pool
+            .take(&key(&one, "db"))
+            .await
+            .expect("the reset connection");
+        assert_eq!(taken.id, 1);
+
+        drop(Lease::new(taken, &pool, key(&one, "db")));
+        // Another component's grants (another rule), or another address: never this one.
+        assert!(pool.take(&key(&other, "db")).await.is_none());
+        assert!(pool.take(&key(&one, "db2")).await.is_none());
+        assert_eq!(pool.take(&key(&one, "db")).await.map(|c| c.id), Some(1));
+
+        // One whose reset fails, or that closed while idle, is not kept.
+        drop(Lease::new(fake(2, false), &pool, key(&one, "db")));
+        assert!(pool.take(&key(&one, "db")).await.is_none());
+        drop(Lease::new(fake(3, true), &pool, key(&one, "db")));
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        pool.lock().idle[0]
+            .connection
+            .open
+            .store(false, Ordering::Relaxed);
+        assert!(pool.take(&key(&one, "db")).await.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_connection_still_leased_by_a_call_is_not_given_back() {
+        let pool = Arc::new(Pool::<Fake>::default());
+        let rule = Arc::new(EgressRule::default());
+        let lease = Lease::new(fake(1, true), &pool, key(&rule, "db"));
+        // A call under way (SDK 7's are async) holds the connection the guest dropped.
+        let in_use = Arc::clone(&lease);
+        drop(lease);
+        assert!(pool.take(&key(&rule, "db")).await.is_none());
+        drop(in_use);
+    }
+
+    #[tokio::test]
+    async fn an_app_keeps_at_most_its_bound_of_idle_connections() {
+        let pool = Arc::new(Pool::<Fake>::default());
+        let rule = Arc::new(EgressRule::default());
+        for id in 0..MAX_IDLE as u32 + 4 {
+            drop(Lease::new(fake(id, true), &pool, key(&rule, "db")));
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        assert_eq!(pool.lock().idle.len(), MAX_IDLE);
     }
 }
