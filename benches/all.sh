@@ -18,7 +18,7 @@ set -uo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO=$(dirname "$HERE")
 # The page's order; SCRIPTS may run them in another (e.g. those needing the wasmtime CLI last).
-ORDER="cold-start big-program floor images epoch-overhead density http-throughput scaling http-deploy http-density internal-calls tail-latency languages dashboard soak shim"
+ORDER="cold-start big-program floor images epoch-overhead density http-throughput scaling http-deploy http-density internal-calls tail-latency spin-databases languages dashboard soak shim"
 SCRIPTS=${SCRIPTS:-$ORDER}
 PAGE=${PAGE:-$REPO/docs/benchmarks.md}
 export SKIFF=${SKIFF:-$REPO/target/release/skiff}
