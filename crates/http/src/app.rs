@@ -508,11 +508,14 @@ impl HttpApp {
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
-        if declared.is_some_and(|length| length > max_body) {
-            return error_response(
+        let too_large = || {
+            error_response(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("the request body is larger than the app's limit of {max_body} bytes"),
-            );
+            )
+        };
+        if declared.is_some_and(|length| length > max_body) {
+            return too_large();
         }
         if request.uri().authority().is_none() {
             match request.headers().get(header::HOST).map(HeaderValue::to_str) {
@@ -598,6 +601,13 @@ impl HttpApp {
                     _ => StatusCode::INTERNAL_SERVER_ERROR,
                 };
                 error_response(status, &exit.handler_summary())
+            }
+            // A handler that takes its request whole (Spin's `inbound-http`) never started.
+            Err(HandleError::Body(wasmtime_wasi_http::Error::HttpRequestBodySize(_))) => {
+                too_large()
+            }
+            Err(e @ HandleError::Body(_)) => {
+                error_response(StatusCode::BAD_REQUEST, &e.to_string())
             }
             Err(HandleError::Overloaded) => {
                 self.stats.rejected();

@@ -109,9 +109,7 @@ impl Connector {
             Err(_) => Err(format!("{host}:{port}: no connection within {timeout:?}")),
         }
     }
-}
 
-impl Connector {
     /// The addresses of `host:port` the grants reach, resolved within `timeout`, for a client
     /// that makes its own connection (to exactly one of them); a denial is reported as
     /// [`Connector::connect`] reports it.

@@ -75,6 +75,10 @@ pub enum HandleError {
     NoResponse(Exit),
     #[error("failed to start a handler instance")]
     Host(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The request's body could not be read whole (a handler of Spin's `inbound-http` takes it
+    /// so): larger than the app's limit, stalled, or cut off.
+    #[error("the request body could not be read: {0}")]
+    Body(wasmtime_wasi_http::Error),
     /// Every slot of the instance pool is in use (by all apps together).
     #[error("all handler instances of this server are in use")]
     Overloaded,
@@ -178,23 +182,14 @@ impl App {
                     out,
                 }
             }
-            Http::Spin(pre) => {
-                let (parts, body) = request.into_parts();
-                if let Some(refused) = crate::spin::inbound_http::method_not_allowed(&parts) {
-                    return Ok(refused);
-                }
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| HandleError::Host(Box::new(e.into())))?
-                    .to_bytes();
-                Call::Spin {
+            Http::Spin(pre) => match crate::spin::inbound_http::request(request).await? {
+                Ok(request) => Call::Spin {
                     pre: pre.clone(),
-                    parts: Box::new(parts),
-                    body,
+                    request: Box::new(request),
                     sender,
-                }
-            }
+                },
+                Err(refused) => return Ok(refused),
+            },
             Http::P3(pre) => {
                 let http = store.data_mut().http();
                 let (request, request_io) =
@@ -324,8 +319,7 @@ enum Call {
     /// Spin's `fermyon:spin/inbound-http`: the request whole.
     Spin {
         pre: crate::spin::inbound_http::InboundHttpPre,
-        parts: Box<http::request::Parts>,
-        body: Bytes,
+        request: Box<crate::spin::inbound_http::types::Request>,
         sender: tokio::sync::oneshot::Sender<Answer>,
     },
 }
@@ -345,11 +339,10 @@ impl Call {
             }
             Call::Spin {
                 pre,
-                parts,
-                body,
+                request,
                 sender,
             } => {
-                let answer = crate::spin::inbound_http::call(&pre, store, *parts, body).await?;
+                let answer = crate::spin::inbound_http::call(&pre, store, &request).await?;
                 let _ = sender.send(answer);
                 Ok(())
             }

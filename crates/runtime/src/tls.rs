@@ -15,18 +15,21 @@ use wasmtime_wasi_tls::{TlsProvider, TlsTransport};
 /// One client configuration per process (reading the roots per connection would cost each one).
 pub(crate) fn client_config() -> Arc<rustls::ClientConfig> {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
-    CONFIG.get_or_init(|| client_config_trusting(&[])).clone()
+    CONFIG
+        .get_or_init(|| client_config_with(webpki_roots()))
+        .clone()
 }
 
-/// A client configuration that trusts `extra` roots besides webpki's (a Spin component's CA
-/// root for its PostgreSQL server).
-pub(crate) fn client_config_trusting(
-    extra: &[rustls::pki_types::CertificateDer<'_>],
-) -> Arc<rustls::ClientConfig> {
-    let mut roots = rustls::RootCertStore {
+/// webpki's roots, which every TLS client of a guest trusts.
+pub(crate) fn webpki_roots() -> rustls::RootCertStore {
+    rustls::RootCertStore {
         roots: webpki_roots::TLS_SERVER_ROOTS.to_vec(),
-    };
-    roots.add_parsable_certificates(extra.iter().cloned());
+    }
+}
+
+/// A client configuration that trusts `roots` (webpki's and a Spin component's own CA root for
+/// its PostgreSQL server).
+pub(crate) fn client_config_with(roots: rustls::RootCertStore) -> Arc<rustls::ClientConfig> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let config = rustls::ClientConfig::builder_with_provider(provider)
         .with_safe_default_protocol_versions()

@@ -5,8 +5,6 @@
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use skiff_test_programs_artifacts::{SPIN_SDK_HTTP, SPIN_SDK7_HTTP};
-
 /// A MariaDB server of the test's own: its data in a temp dir, listening on 127.0.0.1 at a
 /// free port, the user `spin` with the password [`PASSWORD`] and the database `app`.
 struct MysqlServer {
@@ -97,13 +95,9 @@ impl Drop for MysqlServer {
 fn spin_apps_query_mysql_through_their_grants() {
     let mysql = MysqlServer::start();
     let port = mysql.port;
-    let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
-    std::fs::copy(SPIN_SDK7_HTTP, dir.path().join("app7.wasm")).unwrap();
-    let manifest = crate::support::write_file(
-        dir.path(),
-        "spin.toml",
-        format!(
+    let app = crate::support::SpinApp::run(
+        "shop",
+        &format!(
             r#"spin_manifest_version = 2
 [application]
 name = "shop"
@@ -132,33 +126,10 @@ source = "app.wasm"
 variables = {{ mysql_address = "{{{{ mysql_address }}}}" }}
 "#
         ),
+        "image",
     );
-    let daemon = crate::daemon::Daemon::start();
-    let http_port = crate::support::free_port().to_string();
-    daemon
-        .run_d(
-            "shop",
-            &[
-                "--network",
-                "image",
-                "-p",
-                &http_port,
-                manifest.to_str().unwrap(),
-            ],
-        )
-        .success();
-    let get = |path: &str| {
-        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{http_port}{path}"));
-        (status.as_u16(), body)
-    };
-    let query = |path: &str, statement: &str| {
-        let response = reqwest::blocking::Client::new()
-            .post(format!("http://127.0.0.1:{http_port}{path}"))
-            .body(statement.to_string())
-            .send()
-            .unwrap();
-        (response.status().as_u16(), response.text().unwrap())
-    };
+    let get = |path: &str| app.get(path);
+    let query = |path: &str, statement: &str| app.query(path, statement);
 
     let (status, body) = get("/five/mysql");
     assert_eq!(status, 200, "{body}");
@@ -248,7 +219,7 @@ variables = {{ mysql_address = "{{{{ mysql_address }}}}" }}
     let (status, body) = get("/ungranted/mysql");
     assert_eq!(status, 500, "{body}");
     crate::images::logs_with(
-        &daemon,
+        &app.daemon,
         "shop",
         &format!("blocked MySQL connection to 127.0.0.1:{port}"),
     );

@@ -6,8 +6,6 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use skiff_test_programs_artifacts::{SPIN_SDK_HTTP, SPIN_SDK7_HTTP};
-
 /// A PostgreSQL server of the test's own: its cluster in a temp dir, listening on 127.0.0.1 at
 /// a free port, the user `postgres` with the password [`PASSWORD`].
 struct PostgresServer {
@@ -164,61 +162,6 @@ impl Drop for PostgresServer {
     }
 }
 
-/// A Spin app of the SDK 5 and 7 test components (`app.wasm`, `app7.wasm`) as `spin_toml`
-/// describes it, run in a
-/// daemon of the test's own as `NAME` with `--network NETWORK`, published on a free port.
-struct SpinApp {
-    daemon: crate::daemon::Daemon,
-    port: String,
-    _dir: tempfile::TempDir,
-}
-
-impl SpinApp {
-    fn run(name: &str, spin_toml: &str, network: &str) -> SpinApp {
-        let dir = tempfile::tempdir().unwrap();
-        std::fs::copy(SPIN_SDK_HTTP, dir.path().join("app.wasm")).unwrap();
-        std::fs::copy(SPIN_SDK7_HTTP, dir.path().join("app7.wasm")).unwrap();
-        let manifest = dir.path().join("spin.toml");
-        std::fs::write(&manifest, spin_toml).unwrap();
-        let daemon = crate::daemon::Daemon::start();
-        let port = crate::support::free_port().to_string();
-        daemon
-            .run_d(
-                name,
-                &[
-                    "--network",
-                    network,
-                    "-p",
-                    &port,
-                    manifest.to_str().unwrap(),
-                ],
-            )
-            .success();
-        SpinApp {
-            daemon,
-            port,
-            _dir: dir,
-        }
-    }
-
-    /// GET `path`: the status and the body.
-    fn get(&self, path: &str) -> (u16, String) {
-        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{}{path}", self.port));
-        (status.as_u16(), body)
-    }
-
-    /// POST `statement` to `path` (a component's `/pg4/query`, SDK 7's `/pg/query`): the status
-    /// and the body.
-    fn query(&self, path: &str, statement: &str) -> (u16, String) {
-        let response = reqwest::blocking::Client::new()
-            .post(format!("http://127.0.0.1:{}{path}", self.port))
-            .body(statement.to_string())
-            .send()
-            .unwrap();
-        (response.status().as_u16(), response.text().unwrap())
-    }
-}
-
 /// A Spin app's component reaches the PostgreSQL server its `allowed_outbound_hosts` grants
 /// (applied with `--network image`), by URL or by libpq's keywords (`connect_timeout=0`: no
 /// limit, as libpq reads it), logs in with its password, and every value of every type
@@ -229,7 +172,7 @@ impl SpinApp {
 fn spin_apps_query_postgres_through_their_grants() {
     let postgres = PostgresServer::start();
     let port = postgres.port;
-    let app = SpinApp::run(
+    let app = crate::support::SpinApp::run(
         "ledger",
         &format!(
             r#"spin_manifest_version = 2
@@ -377,7 +320,7 @@ fn a_postgres_connection_checks_the_servers_certificate() {
     let address = format!("postgres://postgres:{PASSWORD}@localhost:{port}/postgres");
     // The name the certificate is checked against, and the loopback address it resolves to.
     let grant = format!("allow=localhost:{port},127.0.0.1:{port}");
-    let app = SpinApp::run(
+    let app = crate::support::SpinApp::run(
         "secure",
         &format!(
             r#"spin_manifest_version = 2
@@ -420,7 +363,7 @@ variables = {{ pg_address = "{address}?sslmode=disable" }}
 fn a_spin_apps_requests_reuse_its_connections_with_nothing_of_the_last_session() {
     let postgres = PostgresServer::start();
     let port = postgres.port;
-    let app = SpinApp::run(
+    let app = crate::support::SpinApp::run(
         "pooled",
         &format!(
             r#"spin_manifest_version = 2
@@ -490,7 +433,7 @@ fn spin_sdk7_apps_query_postgres_with_their_own_ca_root() {
     let port = postgres.port;
     let ca_root = postgres.ca_root.as_deref().unwrap().replace('\n', "\\n");
     let address = format!("postgres://postgres:{PASSWORD}@localhost:{port}/postgres");
-    let app = SpinApp::run(
+    let app = crate::support::SpinApp::run(
         "seven",
         &format!(
             r#"spin_manifest_version = 2

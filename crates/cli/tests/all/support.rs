@@ -317,3 +317,65 @@ pub fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempf
     }
     dir
 }
+
+/// A Spin app of the SDK 5 and 7 test components (`app.wasm`, `app7.wasm`) as `spin_toml`
+/// describes it, run in a daemon of the test's own as `NAME` with `--network NETWORK`, published on a free port.
+pub struct SpinApp {
+    pub daemon: crate::daemon::Daemon,
+    pub port: String,
+    _dir: tempfile::TempDir,
+}
+
+impl SpinApp {
+    pub fn run(name: &str, spin_toml: &str, network: &str) -> SpinApp {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::copy(
+            skiff_test_programs_artifacts::SPIN_SDK_HTTP,
+            dir.path().join("app.wasm"),
+        )
+        .unwrap();
+        std::fs::copy(
+            skiff_test_programs_artifacts::SPIN_SDK7_HTTP,
+            dir.path().join("app7.wasm"),
+        )
+        .unwrap();
+        let manifest = dir.path().join("spin.toml");
+        std::fs::write(&manifest, spin_toml).unwrap();
+        let daemon = crate::daemon::Daemon::start();
+        let port = crate::support::free_port().to_string();
+        daemon
+            .run_d(
+                name,
+                &[
+                    "--network",
+                    network,
+                    "-p",
+                    &port,
+                    manifest.to_str().unwrap(),
+                ],
+            )
+            .success();
+        SpinApp {
+            daemon,
+            port,
+            _dir: dir,
+        }
+    }
+
+    /// GET `path`: the status and the body.
+    pub fn get(&self, path: &str) -> (u16, String) {
+        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{}{path}", self.port));
+        (status.as_u16(), body)
+    }
+
+    /// POST `statement` to `path` (a component's `/pg4/query`, SDK 7's `/pg/query`): the status
+    /// and the body.
+    pub fn query(&self, path: &str, statement: &str) -> (u16, String) {
+        let response = reqwest::blocking::Client::new()
+            .post(format!("http://127.0.0.1:{}{path}", self.port))
+            .body(statement.to_string())
+            .send()
+            .unwrap();
+        (response.status().as_u16(), response.text().unwrap())
+    }
+}

@@ -8,6 +8,7 @@ use bytes::Bytes;
 use http_body_util::BodyExt as _;
 use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
+use crate::handler::HandleError;
 use crate::run::ComponentHost;
 
 mod bindings {
@@ -18,12 +19,13 @@ mod bindings {
     });
 }
 
-use bindings::fermyon::spin::http_types as types;
+pub(crate) use bindings::fermyon::spin::http_types as types;
 
 /// A component that exports `fermyon:spin/inbound-http`, ready to instantiate.
 pub(crate) type InboundHttpPre = bindings::SpinHttpTriggerPre<ComponentHost>;
 
-/// What Spin's `method` enum cannot say is answered 405 without an instance, as Spin does.
+/// Spin's case for `method`; what it has none for is answered 405 without an instance, as Spin
+/// does.
 fn method(method: &http::Method) -> Option<types::Method> {
     use types::Method as M;
     Some(match *method {
@@ -44,30 +46,30 @@ fn full(body: Bytes) -> HyperOutgoingBody {
         .boxed_unsync()
 }
 
-/// The response to a request whose method Spin's interface has no case for.
-pub(crate) fn method_not_allowed(
-    parts: &http::request::Parts,
-) -> Option<hyper::Response<HyperOutgoingBody>> {
-    if method(&parts.method).is_some() {
-        return None;
-    }
-    let mut response = hyper::Response::new(full(Bytes::from_static(
-        b"this handler takes GET, POST, PUT, DELETE, PATCH, HEAD and OPTIONS\n",
-    )));
-    *response.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
-    Some(response)
-}
-
-/// Instantiates the component in `store` and calls its handler with the request; the response,
-/// or why the handler's answer is not one.
-pub(crate) async fn call(
-    pre: &InboundHttpPre,
-    store: &mut wasmtime::Store<ComponentHost>,
-    parts: http::request::Parts,
-    body: Bytes,
-) -> wasmtime::Result<Result<hyper::Response<HyperOutgoingBody>, String>> {
-    let request = types::Request {
-        method: method(&parts.method).expect("answered 405 before an instance"),
+/// The request as Spin's interface takes it, its body read whole; or, for a method the
+/// interface has no case for, the 405 to answer without an instance.
+pub(crate) async fn request<B>(
+    request: hyper::Request<B>,
+) -> Result<Result<types::Request, hyper::Response<HyperOutgoingBody>>, HandleError>
+where
+    B: hyper::body::Body<Data = Bytes>,
+    B::Error: Into<wasmtime_wasi_http::Error>,
+{
+    let (parts, body) = request.into_parts();
+    let Some(method) = method(&parts.method) else {
+        let mut refused = hyper::Response::new(full(Bytes::from_static(
+            b"this handler takes GET, POST, PUT, DELETE, PATCH, HEAD and OPTIONS\n",
+        )));
+        *refused.status_mut() = http::StatusCode::METHOD_NOT_ALLOWED;
+        return Ok(Err(refused));
+    };
+    let body = body
+        .collect()
+        .await
+        .map_err(|e| HandleError::Body(e.into()))?
+        .to_bytes();
+    Ok(Ok(types::Request {
+        method,
         uri: parts
             .uri
             .path_and_query()
@@ -84,11 +86,20 @@ pub(crate) async fn call(
             .collect(),
         params: Vec::new(),
         body: Some(body.to_vec()),
-    };
+    }))
+}
+
+/// Instantiates the component in `store` and calls its handler with `request`; the response,
+/// or why the handler's answer is not one.
+pub(crate) async fn call(
+    pre: &InboundHttpPre,
+    store: &mut wasmtime::Store<ComponentHost>,
+    request: &types::Request,
+) -> wasmtime::Result<Result<hyper::Response<HyperOutgoingBody>, String>> {
     let trigger = pre.instantiate_async(&mut *store).await?;
     let answer = trigger
         .fermyon_spin_inbound_http()
-        .call_handle_request(&mut *store, &request)
+        .call_handle_request(&mut *store, request)
         .await?;
     Ok(response(answer))
 }

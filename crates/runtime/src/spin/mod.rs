@@ -97,6 +97,11 @@ pub use mysql::MysqlPool;
 pub use postgres::PostgresPool;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
 
+/// What a guest that opens a connection while its instance holds as many handles as it may is
+/// told (PostgreSQL's and MySQL's).
+const TOO_MANY_HANDLES: &str = "the instance holds as many handles (connections, files, \
+     sockets) as it may: drop the connections it no longer uses";
+
 /// What all the stores of one app may hold together: keys and values, bytes.
 pub const MAX_STORE_BYTES: usize = 64 << 20;
 

@@ -24,9 +24,13 @@ use std::time::Duration;
 use mysql_async::consts::{ColumnFlags, ColumnType};
 use mysql_async::prelude::Queryable as _;
 use mysql_async::{Column, Params, Value};
+use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
 
 use crate::egress::Connector;
+use crate::spin::bindings::fermyon::spin2_0_0::mysql as mysql2;
 pub(crate) use crate::spin::bindings::fermyon::spin2_0_0::rdbms_types as v2;
+use crate::spin::bindings3::spin::mysql::mysql as v3;
+use crate::spin::{Spin, SpinView};
 
 /// How long a connection may take to be made.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -123,7 +127,12 @@ async fn connect(connector: &Connector, address: &str) -> Result<Connection, v2:
             .tcp_port(addr.port())
             .prefer_socket(false)
             .socket(None::<String>)
-            .max_allowed_packet(Some(MAX_RESULT_BYTES + (1 << 20)));
+            .max_allowed_packet(Some(MAX_RESULT_BYTES + (1 << 20)))
+            // The address may ask for a larger cache of prepared statements, held in Skiff.
+            .stmt_cache_size(
+                opts.stmt_cache_size()
+                    .min(mysql_async::DEFAULT_STMT_CACHE_SIZE),
+            );
         if let Some(tls) = opts.ssl_opts() {
             // The certificate is checked for the name the guest gave, not the address.
             exact = exact.ssl_opts(
@@ -160,19 +169,20 @@ pub(crate) async fn query(
         .await
         .map_err(|e| connection.failed(e))?;
     let columns = result.columns_ref().to_vec();
+    let types = columns.iter().map(data_type).collect::<Vec<_>>();
     let mut rows = Vec::new();
     let mut bytes = 0;
     while let Some(row) = result.next().await.map_err(|e| connection.failed(e))? {
         let values = row
             .unwrap()
             .into_iter()
-            .zip(&columns)
-            .map(|(value, column)| {
+            .zip(columns.iter().zip(&types))
+            .map(|(value, (column, ty))| {
                 bytes += std::mem::size_of::<v2::DbValue>();
                 if let Value::Bytes(raw) = &value {
                     bytes += raw.len();
                 }
-                db_value(column, value)
+                db_value(column, *ty, value)
             })
             .collect::<Result<Vec<_>, _>>()?;
         if bytes > MAX_RESULT_BYTES {
@@ -192,9 +202,10 @@ pub(crate) async fn query(
     Ok(v2::RowSet {
         columns: columns
             .iter()
-            .map(|column| v2::Column {
+            .zip(types)
+            .map(|(column, data_type)| v2::Column {
                 name: column.name_str().into_owned(),
-                data_type: data_type(column),
+                data_type,
             })
             .collect(),
         rows,
@@ -241,34 +252,20 @@ fn positional(params: Vec<v2::ParameterValue>) -> Params {
     )
 }
 
-/// How a column's values reach the guest.
-#[derive(Clone, Copy, PartialEq)]
-enum Kind {
-    Signed,
-    Unsigned,
-    Float,
-    Text,
-    Bytes,
-    Unsupported,
-}
-
-fn kind(column: &Column) -> Kind {
+/// The type a column's values reach the guest as: integers by their type and sign, text and
+/// binary strings by their character set, `DECIMAL`, dates and times as text.
+fn data_type(column: &Column) -> v2::DbDataType {
     use ColumnType as T;
+    use v2::DbDataType as D;
     let unsigned = column.flags().contains(ColumnFlags::UNSIGNED_FLAG);
+    let signed = |signed, unsigned_type| if unsigned { unsigned_type } else { signed };
     match column.column_type() {
-        T::MYSQL_TYPE_TINY
-        | T::MYSQL_TYPE_SHORT
-        | T::MYSQL_TYPE_YEAR
-        | T::MYSQL_TYPE_INT24
-        | T::MYSQL_TYPE_LONG
-        | T::MYSQL_TYPE_LONGLONG => {
-            if unsigned {
-                Kind::Unsigned
-            } else {
-                Kind::Signed
-            }
-        }
-        T::MYSQL_TYPE_FLOAT | T::MYSQL_TYPE_DOUBLE => Kind::Float,
+        T::MYSQL_TYPE_TINY => signed(D::Int8, D::Uint8),
+        T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR => signed(D::Int16, D::Uint16),
+        T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_LONG => signed(D::Int32, D::Uint32),
+        T::MYSQL_TYPE_LONGLONG => signed(D::Int64, D::Uint64),
+        T::MYSQL_TYPE_FLOAT => D::Floating32,
+        T::MYSQL_TYPE_DOUBLE => D::Floating64,
         T::MYSQL_TYPE_VARCHAR
         | T::MYSQL_TYPE_VAR_STRING
         | T::MYSQL_TYPE_STRING
@@ -280,12 +277,11 @@ fn kind(column: &Column) -> Kind {
         | T::MYSQL_TYPE_SET
         | T::MYSQL_TYPE_JSON => {
             if column.character_set() == BINARY {
-                Kind::Bytes
+                D::Binary
             } else {
-                Kind::Text
+                D::Str
             }
         }
-        T::MYSQL_TYPE_BIT => Kind::Bytes,
         T::MYSQL_TYPE_DECIMAL
         | T::MYSQL_TYPE_NEWDECIMAL
         | T::MYSQL_TYPE_DATE
@@ -295,34 +291,14 @@ fn kind(column: &Column) -> Kind {
         | T::MYSQL_TYPE_DATETIME
         | T::MYSQL_TYPE_DATETIME2
         | T::MYSQL_TYPE_TIMESTAMP
-        | T::MYSQL_TYPE_TIMESTAMP2 => Kind::Text,
-        _ => Kind::Unsupported,
-    }
-}
-
-fn data_type(column: &Column) -> v2::DbDataType {
-    use ColumnType as T;
-    use v2::DbDataType as D;
-    let unsigned = kind(column) == Kind::Unsigned;
-    match (column.column_type(), kind(column)) {
-        (T::MYSQL_TYPE_TINY, _) if unsigned => D::Uint8,
-        (T::MYSQL_TYPE_TINY, _) => D::Int8,
-        (T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR, _) if unsigned => D::Uint16,
-        (T::MYSQL_TYPE_SHORT | T::MYSQL_TYPE_YEAR, _) => D::Int16,
-        (T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_LONG, _) if unsigned => D::Uint32,
-        (T::MYSQL_TYPE_INT24 | T::MYSQL_TYPE_LONG, _) => D::Int32,
-        (T::MYSQL_TYPE_LONGLONG, _) if unsigned => D::Uint64,
-        (T::MYSQL_TYPE_LONGLONG, _) => D::Int64,
-        (T::MYSQL_TYPE_FLOAT, _) => D::Floating32,
-        (T::MYSQL_TYPE_DOUBLE, _) => D::Floating64,
-        (_, Kind::Text) => D::Str,
-        (_, Kind::Bytes) => D::Binary,
+        | T::MYSQL_TYPE_TIMESTAMP2 => D::Str,
+        T::MYSQL_TYPE_BIT => D::Binary,
         _ => D::Other,
     }
 }
 
-/// A value of `column` as the guest gets it.
-fn db_value(column: &Column, value: Value) -> Result<v2::DbValue, v2::Error> {
+/// A value of `column`, whose values reach the guest as `ty`.
+fn db_value(column: &Column, ty: v2::DbDataType, value: Value) -> Result<v2::DbValue, v2::Error> {
     use v2::DbValue as V;
     let wrong = |what: &str| {
         v2::Error::ValueConversionFailed(format!(
@@ -332,7 +308,7 @@ fn db_value(column: &Column, value: Value) -> Result<v2::DbValue, v2::Error> {
         ))
     };
     let out_of_range = || wrong("a value out of its type's range");
-    Ok(match (value, data_type(column)) {
+    Ok(match (value, ty) {
         (Value::NULL, _) => V::DbNull,
         (_, v2::DbDataType::Other) => V::Unsupported,
         // The client gives a small unsigned column's values as signed, a large one's as
@@ -342,9 +318,9 @@ fn db_value(column: &Column, value: Value) -> Result<v2::DbValue, v2::Error> {
         (Value::Float(f), _) => V::Floating32(f),
         (Value::Double(f), _) => V::Floating64(f),
         (Value::Bytes(raw), v2::DbDataType::Binary) => V::Binary(raw),
-        (Value::Bytes(raw), _) => {
-            V::Str(String::from_utf8(raw).map_err(|_| wrong("text that is not UTF-8"))?)
-        }
+        (Value::Bytes(raw), _) => V::Str(String::from_utf8(raw).map_err(|_| {
+            wrong("text that is not UTF-8: select it as bytes (`CAST(... AS BINARY)`)")
+        })?),
         (Value::Date(year, month, day, hour, minute, second, micros), _) => {
             let date = format!("{year:04}-{month:02}-{day:02}");
             V::Str(match column.column_type() {
@@ -384,21 +360,11 @@ fn integer(n: i128, ty: v2::DbDataType) -> Option<v2::DbValue> {
 // The guest's calls: 2.0.0's as they are, 3.0.0's (SDK 7) async, with 2.0.0's values case for
 // case.
 
-use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
-
-use crate::spin::bindings::fermyon::spin2_0_0::mysql as mysql2;
-use crate::spin::bindings3::spin::mysql::mysql as v3;
-use crate::spin::{Spin, SpinView};
-
 impl SpinView<'_> {
     fn push_mysql(&mut self, open: OpenMysql) -> Result<Resource<OpenMysql>, v2::Error> {
-        self.table.push(open).map_err(|_| {
-            v2::Error::Other(
-                "the instance holds as many handles (connections, files, sockets) as it may: \
-                 drop the connections it no longer uses"
-                    .into(),
-            )
-        })
+        self.table
+            .push(open)
+            .map_err(|_| v2::Error::Other(crate::spin::TOO_MANY_HANDLES.into()))
     }
 
     fn mysql(&self, connection: &Resource<OpenMysql>) -> Result<Arc<Connection>, v2::Error> {

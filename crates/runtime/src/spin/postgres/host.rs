@@ -2,30 +2,41 @@
 //! converted as Spin converts them (what an older version has no case for is its `unsupported`
 //! value, its `other` type).
 
+use std::sync::Arc;
+
 use wasmtime::component::Resource;
 
 use super::v4::{self, DbDataType, DbValue, ParameterValue};
 use super::{OpenPostgres, open};
+use crate::egress::Connector;
 use crate::spin::SpinView;
 use crate::spin::bindings::fermyon::spin2_0_0::{postgres as pg2, rdbms_types as v2};
 use crate::spin::bindings::spin::postgres3_0_0::postgres as v3;
 
 impl SpinView<'_> {
-    async fn postgres_open(&mut self, address: &str) -> Result<Resource<OpenPostgres>, v4::Error> {
-        let open = open(
-            &self.stores.postgres,
-            &self.egress.connector(),
-            address,
-            &Default::default(),
-        )
-        .await?;
-        self.table.push(open).map_err(|_| {
-            v4::Error::Other(
-                "the instance holds as many handles (connections, files, sockets) as it may: \
-                 drop the connections it no longer uses"
-                    .into(),
-            )
-        })
+    /// A connection to `address` made with `options`, as this instance's handle.
+    pub(super) async fn postgres_open(
+        &mut self,
+        address: &str,
+        options: &super::Options,
+    ) -> Result<Resource<OpenPostgres>, v4::Error> {
+        let (pool, connector) = self.postgres_opener();
+        let open = open(&pool, &connector, address, options).await?;
+        self.push_postgres(open)
+    }
+
+    /// The pool and grants an `open` of this instance connects with.
+    pub(super) fn postgres_opener(&self) -> (Arc<super::PostgresPool>, Connector) {
+        (self.stores.postgres.clone(), self.egress.connector())
+    }
+
+    pub(super) fn push_postgres(
+        &mut self,
+        open: OpenPostgres,
+    ) -> Result<Resource<OpenPostgres>, v4::Error> {
+        self.table
+            .push(open)
+            .map_err(|_| v4::Error::Other(crate::spin::TOO_MANY_HANDLES.into()))
     }
 
     fn postgres(&self, connection: &Resource<OpenPostgres>) -> Result<&OpenPostgres, v4::Error> {
@@ -41,7 +52,7 @@ impl v2::Host for SpinView<'_> {}
 
 impl v4::HostConnection for SpinView<'_> {
     async fn open(&mut self, address: String) -> Result<Resource<OpenPostgres>, v4::Error> {
-        self.postgres_open(&address).await
+        self.postgres_open(&address, &Default::default()).await
     }
 
     async fn query(
@@ -121,7 +132,7 @@ macro_rules! older_version {
                 &mut self,
                 address: String,
             ) -> Result<Resource<OpenPostgres>, $version::Error> {
-                Ok(self.postgres_open(&address).await?)
+                Ok(self.postgres_open(&address, &Default::default()).await?)
             }
 
             async fn query(

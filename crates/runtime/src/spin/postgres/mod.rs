@@ -66,11 +66,24 @@ pub struct PostgresBuilder {
 }
 
 /// What a connection is made with besides its address.
-#[derive(Clone, Default, PartialEq, Eq)]
+#[derive(Clone, Default, PartialEq)]
 pub struct Options {
-    /// Certificates (PEM) of root authorities its server's certificate may be signed by,
-    /// besides webpki's roots.
-    ca_root: Option<String>,
+    /// Root authorities its server's certificate may be signed by, besides webpki's roots.
+    ca_root: Option<CaRoot>,
+}
+
+/// A component's own root authorities (`set-ca-root`): the PEM it gave, which tells one apart
+/// from another, and the TLS client that trusts them, made once when it is given.
+#[derive(Clone)]
+pub struct CaRoot {
+    pem: String,
+    tls: Arc<rustls::ClientConfig>,
+}
+
+impl PartialEq for CaRoot {
+    fn eq(&self, other: &CaRoot) -> bool {
+        self.pem == other.pem
+    }
 }
 
 /// A connection to a server.
@@ -86,12 +99,6 @@ pub struct Connection {
 impl Drop for Connection {
     fn drop(&mut self) {
         self.driver.abort();
-    }
-}
-
-impl Connection {
-    fn client(&self) -> &tokio_postgres::Client {
-        &self.client
     }
 }
 
@@ -145,7 +152,7 @@ async fn connect_to(
 ) -> Result<Connection, v4::Error> {
     let tls = match &options.ca_root {
         None => crate::tls::client_config(),
-        Some(pem) => with_ca_root(pem)?,
+        Some(ca_root) => ca_root.tls.clone(),
     };
     let config: tokio_postgres::Config = address.parse().map_err(|e| {
         connection_failed(format!(
@@ -245,7 +252,7 @@ impl Connection {
         statement: &str,
         params: Vec<ParameterValue>,
     ) -> Result<v4::RowSet, v4::Error> {
-        let client = self.client();
+        let client = &self.client;
         let statement = client
             .prepare(statement)
             .await
@@ -309,7 +316,7 @@ impl Connection {
         params: Vec<ParameterValue>,
     ) -> Result<u64, v4::Error> {
         let params = params.into_iter().map(Param).collect::<Vec<_>>();
-        self.client()
+        self.client
             .execute_raw(statement, params.iter())
             .await
             .map_err(|e| self.failed(e))
@@ -362,23 +369,31 @@ fn query_failed(error: tokio_postgres::Error) -> v4::Error {
     })
 }
 
-/// A TLS client that also trusts the root certificates of `pem` (`set-ca-root`).
-fn with_ca_root(pem: &str) -> Result<Arc<rustls::ClientConfig>, v4::Error> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject as _;
-    let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| v4::Error::BadParameter(format!("the CA root certificate is not PEM: {e}")))?;
-    let mut roots = rustls::RootCertStore::empty();
-    let (usable, _) = roots.add_parsable_certificates(certificates.iter().cloned());
-    if usable == 0 {
-        return Err(v4::Error::BadParameter(
-            "the CA root holds no certificate rustls can use: give the text of a \
+impl CaRoot {
+    /// The root certificates of `pem` (`set-ca-root`), and a TLS client that trusts them
+    /// besides webpki's roots.
+    fn new(pem: String) -> Result<CaRoot, v4::Error> {
+        use rustls::pki_types::CertificateDer;
+        use rustls::pki_types::pem::PemObject as _;
+        let certificates = CertificateDer::pem_slice_iter(pem.as_bytes())
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| {
+                v4::Error::BadParameter(format!("the CA root certificate is not PEM: {e}"))
+            })?;
+        let mut roots = crate::tls::webpki_roots();
+        let (usable, _) = roots.add_parsable_certificates(certificates);
+        if usable == 0 {
+            return Err(v4::Error::BadParameter(
+                "the CA root holds no certificate rustls can use: give the text of a \
              `-----BEGIN CERTIFICATE-----` block"
-                .into(),
-        ));
+                    .into(),
+            ));
+        }
+        Ok(CaRoot {
+            pem,
+            tls: crate::tls::client_config_with(roots),
+        })
     }
-    Ok(crate::tls::client_config_trusting(&certificates))
 }
 
 /// TLS for a connection whose address asks for it (`sslmode=prefer`, the default, or

@@ -8,26 +8,11 @@ use std::sync::Arc;
 use wasmtime::component::{Accessor, FutureReader, Resource, StreamReader};
 
 use super::v4;
-use super::{Connection, OpenPostgres, Options, PostgresBuilder, open};
+use super::{CaRoot, Connection, OpenPostgres, Options, PostgresBuilder, open};
 use crate::spin::bindings3::spin::postgres4_2_0::postgres as v42;
 use crate::spin::{Spin, SpinView};
 
-/// What an instance that holds as many handles as it may is told.
-const TOO_MANY: &str = "the instance holds as many handles (connections, files, sockets) as it \
-     may: drop the connections it no longer uses";
-
 impl SpinView<'_> {
-    /// The grants and pool an `open` of this instance connects with.
-    fn postgres_opener(&self) -> (Arc<super::PostgresPool>, crate::egress::Connector) {
-        (self.stores.postgres.clone(), self.egress.connector())
-    }
-
-    fn push_postgres(&mut self, open: OpenPostgres) -> Result<Resource<OpenPostgres>, v42::Error> {
-        self.table
-            .push(open)
-            .map_err(|_| v42::Error::Other(TOO_MANY.into()))
-    }
-
     fn postgres_connection(
         &self,
         connection: &Resource<OpenPostgres>,
@@ -58,16 +43,14 @@ async fn open_as<T>(
 ) -> Result<Resource<OpenPostgres>, v42::Error> {
     let (pool, connector) = accessor.with(|mut access| access.get().postgres_opener());
     let open = open(&pool, &connector, &address, &options).await?;
-    accessor.with(|mut access| access.get().push_postgres(open))
+    Ok(accessor.with(|mut access| access.get().push_postgres(open))?)
 }
 
 impl v42::Host for SpinView<'_> {}
 
 impl v42::HostConnection for SpinView<'_> {
     async fn open(&mut self, address: String) -> Result<Resource<OpenPostgres>, v42::Error> {
-        let (pool, connector) = self.postgres_opener();
-        let open = open(&pool, &connector, &address, &Options::default()).await?;
-        self.push_postgres(open)
+        Ok(self.postgres_open(&address, &Options::default()).await?)
     }
 
     async fn query(
@@ -167,13 +150,14 @@ impl v42::HostConnectionBuilder for SpinView<'_> {
         builder: Resource<PostgresBuilder>,
         certificate: String,
     ) -> Result<(), v42::Error> {
-        // Checked now, as Spin checks it, so that the guest hears of a bad one here.
-        super::with_ca_root(&certificate)?;
+        // Read now, as Spin reads it, so that the guest hears of a bad one here; and once, not
+        // per connection.
+        let ca_root = CaRoot::new(certificate)?;
         let builder = self
             .table
             .get_mut(&builder)
             .map_err(|e| v42::Error::Other(e.to_string()))?;
-        builder.options.ca_root = Some(certificate);
+        builder.options.ca_root = Some(ca_root);
         Ok(())
     }
 
@@ -182,9 +166,7 @@ impl v42::HostConnectionBuilder for SpinView<'_> {
         builder: Resource<PostgresBuilder>,
     ) -> Result<Resource<OpenPostgres>, v42::Error> {
         let (address, options) = self.builder(&builder)?;
-        let (pool, connector) = self.postgres_opener();
-        let open = open(&pool, &connector, &address, &options).await?;
-        self.push_postgres(open)
+        Ok(self.postgres_open(&address, &options).await?)
     }
 
     fn drop(&mut self, builder: Resource<PostgresBuilder>) -> wasmtime::Result<()> {
