@@ -56,7 +56,7 @@ pub enum PeerCall {
 }
 
 /// The hooks of every component instance: outgoing HTTP passes the same egress rule as sockets.
-#[derive(Default)]
+#[derive(Clone, Default)]
 pub(crate) struct Egress {
     pub(crate) rule: Arc<EgressRule>,
     /// Where a denial is reported besides Skiff's own log: the app's stderr log (daemon).

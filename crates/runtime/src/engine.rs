@@ -832,6 +832,11 @@ impl Engines {
                     ComponentHost::spin,
                 )
                 .expect("fermyon:spin links beside WASI 0.2");
+                crate::spin::Spin1Host::add_to_linker::<_, crate::spin::Spin>(
+                    &mut linker,
+                    ComponentHost::spin,
+                )
+                .expect("Spin 1's unversioned fermyon:spin links beside 2.0.0");
                 // SDK 7's interfaces where WASI 0.3 is; elsewhere SDK 5's `sqlite3` and `pg4`
                 // (their `spin:sqlite` and `spin:postgres` versions are one package each: a
                 // linker holds one of them, and the newer serves the older's imports).

@@ -163,12 +163,11 @@ impl LoadError {
                     .any(|name| source.to_string().contains(name)) =>
             {
                 "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
-                 variables, key-value stores, SQLite and outbound Redis \
-                 (`fermyon:spin/variables`, `key-value`, `sqlite` and `redis` 2.0.0, what the \
-                 Spin SDKs up to 5.x import, SDK 5's `spin:sqlite` 3.0.0, and Spin SDK 7's \
-                 `spin:variables`, `spin:key-value`, `spin:redis` 3.0.0 and `spin:sqlite` \
-                 3.1.0), not Postgres, MySQL, LLM or MQTT; run it with Spin, or keep to those \
-                 four, `wasi:http` and `wasi:cli`"
+                 variables, key-value stores, SQLite, and outbound Redis, PostgreSQL, MySQL and \
+                 HTTP (Spin 1's unversioned `fermyon:spin` interfaces, `fermyon:spin` 2.0.0, \
+                 what the Spin SDKs up to 5.x import, and the `spin:*` 3.x and 4.x of SDKs 5 \
+                 and 7), not LLM or MQTT; run it with Spin, or keep to those, `wasi:http` and \
+                 `wasi:cli`"
             }
             LoadError::PreloadWithComponent { .. } => {
                 "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \
@@ -176,6 +175,12 @@ impl LoadError {
             }
             LoadError::DefaultValuesInComponent { .. } => {
                 "give `-W unknown-imports-trap` instead, as `wasmtime run` would have you do"
+            }
+            // Spin 1's LLM interface, the one of its platform not provided.
+            LoadError::UnknownImport { import, .. } if import.starts_with("llm::") => {
+                "Spin's LLM interface is not provided; Skiff provides the rest of Spin 1's \
+                 platform (`spin-config`, `wasi-outbound-http`, `key-value`, `sqlite`, \
+                 `outbound-redis`, `outbound-pg`, `outbound-mysql`): run it with Spin"
             }
             LoadError::UnknownImport { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules; build for \
@@ -361,6 +366,8 @@ impl Pre {
         }
     }
 }
+
+use crate::spin::v1::module as spin1;
 
 /// wasi-nn's preview 1 module.
 const NN_MODULE: &str = "wasi_ephemeral_nn";
@@ -583,6 +590,25 @@ impl Runtime {
         if exports_component_world(&bytes) {
             return self.load_componentized(name, &bytes, on_compile);
         }
+        if spin1::is_spin1_module(&bytes) {
+            let described = spin1::describe(&bytes).map_err(|e| match e {
+                spin1::Undescribed::Unprovided(import) => LoadError::UnknownImport {
+                    name: name.to_string(),
+                    import,
+                },
+                spin1::Undescribed::Invalid(e) => LoadError::Invalid {
+                    name: name.to_string(),
+                    kind: "Spin 1 module",
+                    source: format!(
+                        "it exports a trigger of Spin 1's SDKs (`handle-http-request` or \
+                         `handle-redis-message`, as Spin's Go SDK v2 builds them) but cannot \
+                         be made a component: {e}"
+                    )
+                    .into(),
+                },
+            })?;
+            return self.load_componentized(name, &described, on_compile);
+        }
         let flavor = detect(name, &bytes, self.library_components())?;
         if uses_shared_memory(&bytes) {
             // Valid (threads are on), but wasmtime would fail each instantiation, as a trap.
@@ -639,7 +665,7 @@ impl Runtime {
                 kind: "module built as a component",
                 source: format!(
                     "it was built as a component (it exports `wasi:http/incoming-handler` or \
-                     Spin's `inbound-redis`) but cannot be made one: {e:#}"
+                     one of Spin's triggers) but cannot be made one: {e:#}"
                 )
                 .into(),
             })?;
@@ -1162,8 +1188,17 @@ fn to_binary<'a>(name: &str, bytes: &'a [u8]) -> Result<Cow<'a, [u8]>, LoadError
 /// Whether `bytes` is a core module that exports a function of `wasi:http/incoming-handler` or
 /// of Spin's triggers (`fermyon:spin/inbound-redis`, `fermyon:spin/inbound-http`), as wit-bindgen
 /// names a component's exports in the module it builds it from: a Spin SDK guest built for
-/// wasm32-wasip1 (or with TinyGo, as Spin's Go SDK builds one).
+/// wasm32-wasip1.
 fn exports_component_world(bytes: &[u8]) -> bool {
+    module_exports_any(bytes, |name| {
+        name.starts_with("wasi:http/incoming-handler@0.2.")
+            || name.starts_with("fermyon:spin/inbound-redis#")
+            || name.starts_with("fermyon:spin/inbound-http#")
+    })
+}
+
+/// Whether `bytes` is a core module with an export whose name `matches`.
+pub(crate) fn module_exports_any(bytes: &[u8], matches: impl Fn(&str) -> bool) -> bool {
     use wasmparser::{Parser, Payload};
     if bytes.get(4..8) != Some(&[1, 0, 0, 0]) {
         return false;
@@ -1171,13 +1206,9 @@ fn exports_component_world(bytes: &[u8]) -> bool {
     for payload in Parser::new(0).parse_all(bytes) {
         match payload {
             Ok(Payload::ExportSection(exports)) => {
-                return exports.into_iter().any(|export| {
-                    export.is_ok_and(|e| {
-                        e.name.starts_with("wasi:http/incoming-handler@0.2.")
-                            || e.name.starts_with("fermyon:spin/inbound-redis#")
-                            || e.name.starts_with("fermyon:spin/inbound-http#")
-                    })
-                });
+                return exports
+                    .into_iter()
+                    .any(|export| export.is_ok_and(|e| matches(e.name)));
             }
             // The export section comes before the code: no need to read further.
             Ok(Payload::CodeSectionStart { .. }) | Err(_) => return false,

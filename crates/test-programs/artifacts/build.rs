@@ -88,10 +88,8 @@ fn main() {
         "spin-redis/Cargo.toml",
         "spin-redis/Cargo.lock",
         "spin-redis/src",
-        "spin-inbound-http/Cargo.toml",
-        "spin-inbound-http/Cargo.lock",
-        "spin-inbound-http/src",
-        "spin-inbound-http/wit",
+        "spin1/Cargo.toml",
+        "spin1/src",
         "spin7-redis/Cargo.toml",
         "spin7-redis/Cargo.lock",
         "spin7-redis/src",
@@ -156,13 +154,8 @@ fn main() {
     // The same written with Spin SDK 7 (spin7/Cargo.toml): a WASI 0.3 component.
     cargo_build(&guest_dir.join("spin7"), &target_dir, P2, &["--lib"]);
     cargo_build(&guest_dir.join("spin7-redis"), &target_dir, P2, &["--lib"]);
-    // A handler of Spin's `fermyon:spin/inbound-http`, a core module as Spin's Go SDK builds it.
-    cargo_build(
-        &guest_dir.join("spin-inbound-http"),
-        &target_dir,
-        P1,
-        &["--lib"],
-    );
+    // A handler as Spin's Go SDK v2 and Spin 1's SDKs build one (wit-bindgen 0.2's ABI).
+    cargo_build(&guest_dir.join("spin1"), &target_dir, P1, &["--lib"]);
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -265,16 +258,16 @@ fn main() {
          pub const SPIN_SDK_REDIS_P1: &str = {:?};\n\
          /// `spin7-redis/src/lib.rs` built for {P2}: the same written with Spin SDK 7.\n\
          pub const SPIN_SDK7_REDIS: &str = {:?};\n\
-         /// `spin-inbound-http/src/lib.rs` built for {P1}: a handler of Spin's \
-         `fermyon:spin/inbound-http`, a core module as Spin's Go SDK builds one.\n\
-         pub const SPIN_INBOUND_HTTP_P1: &str = {:?};",
+         /// `spin1/src/lib.rs` built for {P1}: an HTTP handler as Spin's Go SDK v2 and Spin \
+         1's SDKs build one, a core module in wit-bindgen 0.2's canonical ABI.\n\
+         pub const SPIN1_HTTP_P1: &str = {:?};",
         wasm(P2, "spin_sdk_http"),
         wasm(P1, "spin_sdk_http"),
         wasm(P2, "spin_sdk7_http"),
         wasm(P2, "spin_sdk_redis"),
         wasm(P1, "spin_sdk_redis"),
         wasm(P2, "spin_sdk7_redis"),
-        wasm(P1, "spin_inbound_http")
+        wasm(P1, "spin1_http")
     )
     .unwrap();
     let mut c_names = Vec::new();

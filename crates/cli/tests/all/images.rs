@@ -6,8 +6,8 @@ use std::path::{Path, PathBuf};
 use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
-    P2_HTTP_SPIN_SQL, SPIN_INBOUND_HTTP_P1, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK_REDIS,
-    SPIN_SDK_REDIS_P1, SPIN_SDK7_HTTP, SPIN_SDK7_REDIS,
+    P2_HTTP_SPIN_SQL, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK_REDIS, SPIN_SDK_REDIS_P1,
+    SPIN_SDK7_HTTP, SPIN_SDK7_REDIS, SPIN1_HTTP_P1,
 };
 
 use crate::registry::{Registry, Response};
@@ -2509,32 +2509,39 @@ fn image_subcommands_are_the_image_verbs() {
         .stdout_lacks("Deleted 0 blobs");
     skiff.run(&["image", "ls"]).success().stdout_lacks("copy");
 }
-
-/// A component as Spin's Go SDK (v2) builds it, a core module exporting Spin's
-/// `fermyon:spin/inbound-http` (a request and its response whole), is served on its route as
-/// Spin serves it: the request's path and query, the headers Spin's router sets, the body; the
-/// response's status, headers and body as the handler gave them; its `environment`. In
-/// `skiff serve spin.toml` and in the daemon; a method Spin's interface has no case for is
-/// answered 405.
+/// A module as Spin's Go SDK v2 and Spin 1's SDKs build it (wit-bindgen 0.2's ABI: it exports
+/// `handle-http-request` and imports `spin-config`, `key-value`, `sqlite` and
+/// `wasi-outbound-http`) is served on its route by `skiff serve` and the daemon, with its
+/// variables, stores, database and network grants; a module that imports Spin's `llm` is refused
+/// naming it.
 #[test]
-fn a_spin_go_sdk_component_is_served_on_its_route() {
+fn a_spin_go_sdk_v2_module_is_served_with_spin_1s_platform() {
     let skiff = Skiff::new();
+    let upstream = crate::http::upstream();
     let dir = tempfile::tempdir().unwrap();
-    std::fs::copy(SPIN_INBOUND_HTTP_P1, dir.path().join("go.wasm")).unwrap();
+    std::fs::copy(SPIN1_HTTP_P1, dir.path().join("go.wasm")).unwrap();
     let manifest = crate::support::write_file(
         dir.path(),
         "spin.toml",
-        r#"spin_manifest_version = 2
+        format!(
+            r#"spin_manifest_version = 2
 [application]
 name = "gopher"
 version = "1.0.0"
+[variables]
+greeting = {{ default = "hello from spin 1" }}
 [[trigger.http]]
 route = "/go/..."
 component = "go"
 [component.go]
 source = "go.wasm"
-environment = { GREETING = "hello from go" }
-"#,
+environment = {{ GREETING = "hello from go" }}
+key_value_stores = ["default"]
+sqlite_databases = ["default"]
+allowed_outbound_hosts = ["http://{upstream}"]
+variables = {{ greeting = "{{{{ greeting }}}}" }}
+"#
+        ),
     );
     let manifest = manifest.to_str().unwrap();
     let check = |base: &str| {
@@ -2545,25 +2552,62 @@ environment = { GREETING = "hello from go" }
             .send()
             .unwrap();
         assert_eq!(response.status().as_u16(), 201);
-        assert_eq!(response.headers()["x-handler"], "inbound-http");
+        assert_eq!(response.headers()["x-handler"], "spin1");
         assert_eq!(
             response.text().unwrap(),
-            "Method::Post /go/a/b?x=1\npath-info=/a/b\nbody=hi\n"
+            "POST /go/a/b?x=1\npath-info=/a/b\nbody=hi\n"
         );
-        let (status, body) = crate::http::get(&format!("{base}/go/env"));
-        assert_eq!((status.as_u16(), body.as_str()), (201, "hello from go\n"));
+        let get = |path: &str| {
+            let (status, body) = crate::http::get(&format!("{base}/go/{path}"));
+            (status.as_u16(), body)
+        };
+        assert_eq!(get("env"), (201, "hello from go\n".into()));
+        assert_eq!(get("config"), (200, "hello from spin 1\n".into()));
+        // The store outlives each request's instance.
+        assert_eq!(get("kv"), (200, "1\n".into()));
+        assert_eq!(get("kv"), (200, "2\n".into()));
+        assert_eq!(get("sqlite"), (200, "42 x\n".into()));
+        assert_eq!(
+            get(&format!("outbound?http://{upstream}/")),
+            (200, "200 upstream ok\n".into())
+        );
+        // Not in its `allowed_outbound_hosts`: `destination-not-allowed` (case 1).
+        let ungranted = crate::support::free_port();
+        assert_eq!(
+            get(&format!("outbound?http://127.0.0.1:{ungranted}/")),
+            (500, "error 1\n".into())
+        );
         let traced = client
             .request(reqwest::Method::TRACE, format!("{base}/go/"))
             .send()
             .unwrap();
         assert_eq!(traced.status().as_u16(), 405);
     };
-    let server = crate::http::Server::start(&skiff, &[manifest]);
+    let server = crate::http::Server::start(&skiff, &["--network", "image", manifest]);
     check(server.url("").trim_end_matches('/'));
     drop(server);
 
     let daemon = crate::daemon::Daemon::start();
     let port = crate::support::free_port().to_string();
-    daemon.run_d("gopher", &["-p", &port, manifest]).success();
+    daemon
+        .run_d("gopher", &["--network", "image", "-p", &port, manifest])
+        .success();
     check(&format!("http://127.0.0.1:{port}"));
+
+    // Spin 1's `llm` is not provided: refused when it loads, naming it.
+    let llm = crate::support::write_file(
+        dir.path(),
+        "llm.wat",
+        r#"(module
+  (import "llm" "infer" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
+  (memory (export "memory") 1)
+  (func (export "canonical_abi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
+  (func (export "handle-http-request")
+    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32) i32.const 0))"#,
+    );
+    skiff
+        .run(&["run", llm.to_str().unwrap()])
+        .code(125)
+        .stderr_has("imports `llm::infer`, which Skiff does not provide")
+        .stderr_has("Spin's LLM interface is not provided");
 }

@@ -63,6 +63,18 @@ mod bindings3 {
     });
 }
 
+/// The cases two versions of a type have alike, from one to the other.
+macro_rules! same_cases {
+    ($value:expr, $from:path => $to:path, [$($case:ident),*], [$($unit:ident),*]) => {{
+        use $from as From;
+        use $to as To;
+        match $value {
+            $(From::$case(x) => To::$case(x),)*
+            $(From::$unit => To::$unit,)*
+        }
+    }};
+}
+
 pub(crate) mod inbound_http;
 mod mysql;
 mod pool;
@@ -70,6 +82,7 @@ mod postgres;
 mod redis;
 mod sqlite;
 pub(crate) mod trigger;
+pub(crate) mod v1;
 
 /// Spin SDK 5's `sqlite3` and `pg4` modules, where WASI 0.3 is not linked.
 mod bindings5 {
@@ -96,6 +109,8 @@ use bindings5::spin::sqlite3_0_0::sqlite as sqlite30;
 pub use mysql::MysqlPool;
 pub use postgres::PostgresPool;
 pub use sqlite::{MAX_DATABASE_BYTES, SqliteDatabases};
+pub(crate) use v1::Spin1Host;
+use v1::sqlite1;
 
 /// What a guest that opens a connection while its instance holds as many handles as it may is
 /// told (PostgreSQL's and MySQL's).
@@ -502,8 +517,6 @@ macro_rules! sql_types {
                 }
             }
         }
-
-        impl $version::Host for SpinView<'_> {}
     };
 }
 
@@ -511,6 +524,8 @@ macro_rules! sql_types {
 /// `changes`.
 macro_rules! sql_connection {
     ($version:ident $(, $last_insert_rowid:ident, $changes:ident)?) => {
+        impl $version::Host for SpinView<'_> {}
+
         impl $version::HostConnection for SpinView<'_> {
             fn open(
                 &mut self,
@@ -550,6 +565,7 @@ macro_rules! sql_connection {
 sql_types!(sqlite2);
 sql_types!(sqlite30);
 sql_types!(sqlite3);
+sql_types!(sqlite1);
 sql_connection!(sqlite2);
 sql_connection!(sqlite30, last_insert_rowid, changes);
 sql_connection!(sqlite3, last_insert_rowid, changes);

@@ -496,18 +496,6 @@ impl<T> v3::HostConnectionWithStore<T> for Spin {
     }
 }
 
-/// The cases both versions have, from one to the other.
-macro_rules! same_cases {
-    ($value:expr, $from:path => $to:path, [$($case:ident),*], [$($unit:ident),*]) => {{
-        use $from as From;
-        use $to as To;
-        match $value {
-            $(From::$case(x) => To::$case(x),)*
-            $(From::$unit => To::$unit,)*
-        }
-    }};
-}
-
 fn param3(value: v3::ParameterValue) -> v2::ParameterValue {
     same_cases!(value, v3::ParameterValue => v2::ParameterValue,
         [Boolean, Int8, Int16, Int32, Int64, Uint8, Uint16, Uint32, Uint64, Floating32,

@@ -1,0 +1,151 @@
+//! Spin 1's modules made components, as Spin makes them when it loads one.
+//!
+//! Spin's Go SDK v2 and Spin 1's SDKs build a core module with wit-bindgen 0.2: it exports
+//! `handle-http-request` (or `handle-redis-message`) and `canonical_abi_realloc`, and imports
+//! Spin's platform under the old names (`spin-config::get-config`, `wasi-outbound-http::request`,
+//! `key-value::open`, ...). Their canonical ABI is the component model's for these signatures
+//! (the same flattening, return areas and layouts), so the module needs only the names the
+//! component model gives the same functions in Spin's unversioned `fermyon:spin` package, and a
+//! `component-type` section describing that world; wit-component then makes the component with
+//! wasmtime's preview 1 adapter, calling the module's `_initialize` (TinyGo's runtime start) as
+//! the component starts.
+
+use std::borrow::Cow;
+
+use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
+use wasm_encoder::{CustomSection, ExportSection, ImportSection, Module, RawSection};
+use wasmparser::{Parser, Payload};
+
+/// Spin 1's import modules and the interface of `fermyon:spin` each became; `None`: not provided.
+const IMPORTS: &[(&str, Option<&str>)] = &[
+    ("spin-config", Some("config")),
+    ("wasi-outbound-http", Some("http")),
+    ("key-value", Some("key-value")),
+    ("sqlite", Some("sqlite")),
+    ("outbound-redis", Some("redis")),
+    ("outbound-pg", Some("postgres")),
+    ("outbound-mysql", Some("mysql")),
+    ("llm", None),
+];
+
+/// Spin 1's trigger exports and the interface function each is.
+const EXPORTS: &[(&str, &str, &str)] = &[
+    ("handle-http-request", "inbound-http", "handle-request"),
+    ("handle-redis-message", "inbound-redis", "handle-message"),
+];
+
+/// The unversioned package, with the world of a module made a component (`module`).
+const SPIN_V1_WIT: &str = include_str!("../../../wit/spin/deps/fermyon-spin-v1/spin.wit");
+
+/// Whether `bytes` is a core module exporting a Spin 1 trigger's function.
+pub(crate) fn is_spin1_module(bytes: &[u8]) -> bool {
+    crate::load::module_exports_any(bytes, |name| EXPORTS.iter().any(|(old, ..)| name == *old))
+}
+
+/// Why a Spin 1 module cannot be made a component.
+pub(crate) enum Undescribed {
+    /// It imports a function of Spin 1's platform that Skiff does not provide (`module::name`).
+    Unprovided(String),
+    /// It cannot be read or described: why.
+    Invalid(String),
+}
+
+impl From<String> for Undescribed {
+    fn from(message: String) -> Self {
+        Undescribed::Invalid(message)
+    }
+}
+
+/// The module with the component model's names and the `component-type` section of the world it
+/// imports and exports.
+pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, Undescribed> {
+    let mut result = Module::new();
+    let mut exported = Vec::new();
+    for payload in Parser::new(0).parse_all(module) {
+        let payload = payload.map_err(|e| e.to_string())?;
+        match payload {
+            Payload::ImportSection(reader) => {
+                let mut imports = ImportSection::new();
+                for import in reader.into_imports() {
+                    let import = import.map_err(|e| e.to_string())?;
+                    let (module, name) = import_name(import.module, import.name)?;
+                    let ty = RoundtripReencoder
+                        .entity_type(import.ty)
+                        .map_err(|e| e.to_string())?;
+                    imports.import(&module, &name, ty);
+                }
+                result.section(&imports);
+            }
+            Payload::ExportSection(reader) => {
+                let mut exports = ExportSection::new();
+                for export in reader {
+                    let export = export.map_err(|e| e.to_string())?;
+                    let kind = RoundtripReencoder
+                        .export_kind(export.kind)
+                        .map_err(|e| e.to_string())?;
+                    let name = match EXPORTS.iter().find(|(old, ..)| export.name == *old) {
+                        Some((_, interface, function)) => {
+                            exported.push(*interface);
+                            Cow::Owned(format!("fermyon:spin/{interface}#{function}"))
+                        }
+                        None => Cow::Borrowed(export.name),
+                    };
+                    exports.export(&name, kind, export.index);
+                }
+                result.section(&exports);
+            }
+            payload => {
+                if let Some((id, range)) = payload.as_section() {
+                    result.section(&RawSection {
+                        id,
+                        data: &module[range],
+                    });
+                }
+            }
+        }
+    }
+    let world = world_type(&exported).map_err(|e| Undescribed::Invalid(format!("{e:#}")))?;
+    result.section(&CustomSection {
+        name: Cow::Borrowed("component-type:spin1"),
+        data: Cow::Owned(world),
+    });
+    Ok(result.finish())
+}
+
+/// The component model's name of one of the module's imports: Spin 1's are `fermyon:spin`'s
+/// (`wasi-outbound-http::request` is `http`'s `send-request`); others are left as they are.
+fn import_name<'a>(
+    module: &'a str,
+    name: &'a str,
+) -> Result<(Cow<'a, str>, Cow<'a, str>), Undescribed> {
+    let Some((_, interface)) = IMPORTS.iter().find(|(old, _)| *old == module) else {
+        return Ok((Cow::Borrowed(module), Cow::Borrowed(name)));
+    };
+    let Some(interface) = interface else {
+        return Err(Undescribed::Unprovided(format!("{module}::{name}")));
+    };
+    let name = match (module, name) {
+        ("wasi-outbound-http", "request") => "send-request",
+        _ => name,
+    };
+    Ok((
+        Cow::Owned(format!("fermyon:spin/{interface}")),
+        Cow::Borrowed(name),
+    ))
+}
+
+/// The encoded `module` world with only the trigger interfaces the module exports.
+fn world_type(exported: &[&str]) -> anyhow::Result<Vec<u8>> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve.push_source("fermyon-spin-v1.wit", SPIN_V1_WIT)?;
+    let world = resolve.select_world(&[package], Some("module"))?;
+    let interfaces = &resolve.interfaces;
+    resolve.worlds[world].exports.retain(|key, _| match key {
+        wit_parser::WorldKey::Interface(id) => interfaces[*id]
+            .name
+            .as_deref()
+            .is_some_and(|name| exported.contains(&name)),
+        wit_parser::WorldKey::Name(_) => false,
+    });
+    wit_component::metadata::encode(&resolve, world, wit_component::StringEncoding::UTF8, None)
+}
