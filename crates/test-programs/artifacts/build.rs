@@ -89,7 +89,9 @@ fn main() {
         "spin-redis/Cargo.lock",
         "spin-redis/src",
         "spin1/Cargo.toml",
+        "spin1/Cargo.lock",
         "spin1/src",
+        "spin1/examples",
         "spin7-redis/Cargo.toml",
         "spin7-redis/Cargo.lock",
         "spin7-redis/src",
@@ -154,8 +156,8 @@ fn main() {
     // The same written with Spin SDK 7 (spin7/Cargo.toml): a WASI 0.3 component.
     cargo_build(&guest_dir.join("spin7"), &target_dir, P2, &["--lib"]);
     cargo_build(&guest_dir.join("spin7-redis"), &target_dir, P2, &["--lib"]);
-    // A handler as Spin's Go SDK v2 and Spin 1's SDKs build one (wit-bindgen 0.2's ABI).
-    cargo_build(&guest_dir.join("spin1"), &target_dir, P1, &["--lib"]);
+    // Handlers as Spin's Go SDK v2 and Spin 1's SDKs build them (wit-bindgen 0.2's ABI).
+    cargo_build(&guest_dir.join("spin1"), &target_dir, P1, &["--examples"]);
 
     let target_dir = target_dir.canonicalize().unwrap_or(target_dir);
     let wasm = |target: &str, program: &str| -> String {
@@ -258,16 +260,19 @@ fn main() {
          pub const SPIN_SDK_REDIS_P1: &str = {:?};\n\
          /// `spin7-redis/src/lib.rs` built for {P2}: the same written with Spin SDK 7.\n\
          pub const SPIN_SDK7_REDIS: &str = {:?};\n\
-         /// `spin1/src/lib.rs` built for {P1}: an HTTP handler as Spin's Go SDK v2 and Spin \
-         1's SDKs build one, a core module in wit-bindgen 0.2's canonical ABI.\n\
-         pub const SPIN1_HTTP_P1: &str = {:?};",
+         /// `spin1/examples/spin1_http.rs` built for {P1}: an HTTP handler as Spin's Go SDK v2 \
+         and Spin 1's SDKs build one, a core module in wit-bindgen 0.2's canonical ABI.\n\
+         pub const SPIN1_HTTP_P1: &str = {:?};\n\
+         /// `spin1/examples/spin1_redis.rs` built for {P1}: a Redis trigger's handler built so.\n\
+         pub const SPIN1_REDIS_P1: &str = {:?};",
         wasm(P2, "spin_sdk_http"),
         wasm(P1, "spin_sdk_http"),
         wasm(P2, "spin_sdk7_http"),
         wasm(P2, "spin_sdk_redis"),
         wasm(P1, "spin_sdk_redis"),
         wasm(P2, "spin_sdk7_redis"),
-        wasm(P1, "spin1_http")
+        wasm(P1, "examples/spin1_http"),
+        wasm(P1, "examples/spin1_redis")
     )
     .unwrap();
     let mut c_names = Vec::new();

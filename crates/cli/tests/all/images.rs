@@ -7,7 +7,7 @@ use skiff_test_programs_artifacts::{
     P1_CLI_ARGS, P1_CLI_ENV, P2_CLI_ENV, P2_CLI_HELLO, P2_CLI_READ_FILE, P2_CONFIG, P2_HTTP_ENV,
     P2_HTTP_GET, P2_HTTP_HELLO, P2_HTTP_OUTBOUND, P2_HTTP_SPIN_HEADERS, P2_HTTP_SPIN_KV,
     P2_HTTP_SPIN_SQL, SPIN_SDK_HTTP, SPIN_SDK_HTTP_P1, SPIN_SDK_REDIS, SPIN_SDK_REDIS_P1,
-    SPIN_SDK7_HTTP, SPIN_SDK7_REDIS, SPIN1_HTTP_P1,
+    SPIN_SDK7_HTTP, SPIN_SDK7_REDIS, SPIN1_HTTP_P1, SPIN1_REDIS_P1,
 };
 
 use crate::registry::{Registry, Response};
@@ -1518,6 +1518,8 @@ key_value_stores = ["default"]
         ("five", SPIN_SDK_REDIS),
         ("fivep1", SPIN_SDK_REDIS_P1),
         ("seven", SPIN_SDK7_REDIS),
+        // As Spin's Go SDK v2 builds it (wit-bindgen 0.2's ABI).
+        ("spin1", SPIN1_REDIS_P1),
     ] {
         let manifest = if name == "five" {
             five.clone()
