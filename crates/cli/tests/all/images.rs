@@ -1755,6 +1755,7 @@ fn spin_apps_reach_redis_through_their_grants() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(SPIN_SDK_HTTP, dir.path().join("sdk5.wasm")).unwrap();
     std::fs::copy(SPIN_SDK7_HTTP, dir.path().join("sdk7.wasm")).unwrap();
+    std::fs::copy(SPIN1_HTTP_P1, dir.path().join("one.wasm")).unwrap();
     let manifest = dir.path().join("spin.toml");
     std::fs::write(
         &manifest,
@@ -1774,6 +1775,12 @@ component = "seven"
 [[trigger.http]]
 route = "/ungranted/..."
 component = "ungranted"
+[[trigger.http]]
+route = "/one/..."
+component = "one"
+[component.one]
+source = "one.wasm"
+allowed_outbound_hosts = ["redis://127.0.0.1:{port}"]
 [component.five]
 source = "sdk5.wasm"
 allowed_outbound_hosts = ["redis://127.0.0.1:{port}"]
@@ -1803,6 +1810,14 @@ variables = {{ redis_address = "{{{{ redis_address }}}}" }}
     assert_eq!(get(&port, "/five/redis"), (200, "hits=1\n".into()));
     assert_eq!(get(&port, "/seven/redis"), (200, "hits=2\n".into()));
     assert_eq!(get(&port, "/five/redis"), (200, "hits=3\n".into()));
+    // Spin 1's `outbound-redis` (Spin's Go SDK v2): the address in the call.
+    assert_eq!(
+        get(
+            &port,
+            &format!("/one/redis?redis://127.0.0.1:{}", redis.port)
+        ),
+        (200, "hi\n".into())
+    );
     // A component whose grants do not reach the server.
     let (status, body) = get(&port, "/ungranted/redis");
     assert_eq!(status, 500, "{body}");

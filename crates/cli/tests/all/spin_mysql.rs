@@ -113,6 +113,12 @@ component = "seven"
 [[trigger.http]]
 route = "/ungranted/..."
 component = "ungranted"
+[[trigger.http]]
+route = "/one/..."
+component = "one"
+[component.one]
+source = "app1.wasm"
+allowed_outbound_hosts = ["mysql://127.0.0.1:{port}"]
 [component.five]
 source = "app.wasm"
 allowed_outbound_hosts = ["mysql://127.0.0.1:{port}"]
@@ -130,6 +136,14 @@ variables = {{ mysql_address = "{{{{ mysql_address }}}}" }}
     );
     let get = |path: &str| app.get(path);
     let query = |path: &str, statement: &str| app.query(path, statement);
+
+    // Spin 1's `outbound-mysql` (Spin's Go SDK v2): the address in the call.
+    assert_eq!(
+        get(&format!(
+            "/one/mysql?mysql://spin:{PASSWORD}@127.0.0.1:{port}/app"
+        )),
+        (200, "answer 3 42\n".to_string())
+    );
 
     let (status, body) = get("/five/mysql");
     assert_eq!(status, 200, "{body}");

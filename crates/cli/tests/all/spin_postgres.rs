@@ -188,10 +188,16 @@ component = "keywords"
 [[trigger.http]]
 route = "/ungranted/..."
 component = "ungranted"
+[[trigger.http]]
+route = "/one/..."
+component = "one"
 [component.url]
 source = "app.wasm"
 allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
 variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres" }}
+[component.one]
+source = "app1.wasm"
+allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
 [component.keywords]
 source = "app.wasm"
 allowed_outbound_hosts = ["postgres://127.0.0.1:{port}"]
@@ -204,6 +210,14 @@ variables = {{ pg_address = "postgres://postgres:{PASSWORD}@127.0.0.1:{port}/pos
         "image",
     );
     let get = |path: &str| app.get(path);
+
+    // Spin 1's `outbound-pg` (Spin's Go SDK v2): the address in the call.
+    assert_eq!(
+        get(&format!(
+            "/one/pg?postgres://postgres:{PASSWORD}@127.0.0.1:{port}/postgres"
+        )),
+        (200, "answer 3 42\n".to_string())
+    );
 
     let (status, body) = get("/url/pg4");
     assert_eq!(status, 200, "{body}");

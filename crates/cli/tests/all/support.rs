@@ -318,7 +318,8 @@ pub fn app_dir(wasm: &str, manifest_tail: &str, extra: &[(&str, &str)]) -> tempf
     dir
 }
 
-/// A Spin app of the SDK 5 and 7 test components (`app.wasm`, `app7.wasm`) as `spin_toml`
+/// A Spin app of the SDK 5 and 7 test components (`app.wasm`, `app7.wasm`) and the Spin 1
+/// module (`app1.wasm`, as Spin's Go SDK v2 builds one) as `spin_toml`
 /// describes it, run in a daemon of the test's own as `NAME` with `--network NETWORK`, published on a free port.
 pub struct SpinApp {
     pub daemon: crate::daemon::Daemon,
@@ -337,6 +338,11 @@ impl SpinApp {
         std::fs::copy(
             skiff_test_programs_artifacts::SPIN_SDK7_HTTP,
             dir.path().join("app7.wasm"),
+        )
+        .unwrap();
+        std::fs::copy(
+            skiff_test_programs_artifacts::SPIN1_HTTP_P1,
+            dir.path().join("app1.wasm"),
         )
         .unwrap();
         let manifest = dir.path().join("spin.toml");

@@ -6,6 +6,11 @@
 //! - `/kv`: the number of the request, counted in the key-value store `default`;
 //! - `/sqlite`: `SELECT 40 + 2, 'x'` on the database `default`, as `42 x`;
 //! - `/outbound?URL`: a GET of URL (`wasi-outbound-http::request`), as `STATUS BODY`;
+//! - `/redis?ADDRESS`: `SET spin1 hi` and `GET spin1` at the Redis server at ADDRESS
+//!   (`outbound-redis`), as what it got;
+//! - `/pg?ADDRESS`, `/mysql?ADDRESS`: `SELECT 42 AS answer` on the server at ADDRESS
+//!   (`outbound-pg`, `outbound-mysql`), as `COLUMN TYPE VALUE` (the column's name, its
+//!   `db-data-type`'s case, the value);
 //! - `/env`: the environment variable `GREETING`;
 //! - anything else: `201`, the header `x-handler: spin1`, the lines `METHOD URI`, `path-info=P`
 //!   (the `spin-path-info` header) and `body=B`.
@@ -106,7 +111,83 @@ fn outbound(url: &str) -> (u16, String) {
     } else {
         Vec::new()
     };
-    (200, format!("{} {}", ret.u16(4), String::from_utf8_lossy(&body)))
+    (
+        200,
+        format!("{} {}", ret.u16(4), String::from_utf8_lossy(&body)),
+    )
+}
+
+fn redis(address: &str) -> (u16, String) {
+    let mut ret = RetArea::new();
+    let (key, value) = ("spin1", "hi");
+    unsafe {
+        redis_set(
+            address.as_ptr(),
+            address.len(),
+            key.as_ptr(),
+            key.len(),
+            value.as_ptr(),
+            value.len(),
+            ret.ptr(),
+        )
+    };
+    if ret.u8(0) != 0 {
+        return error(ret.u8(1), None);
+    }
+    let mut ret = RetArea::new();
+    unsafe {
+        redis_get(
+            address.as_ptr(),
+            address.len(),
+            key.as_ptr(),
+            key.len(),
+            ret.ptr(),
+        )
+    };
+    // The error after the list's alignment (SET's had none to follow).
+    if ret.u8(0) != 0 {
+        return error(ret.u8(4), None);
+    }
+    (200, String::from_utf8(ret.bytes(4)).unwrap())
+}
+
+fn rdbms(query: Query, address: &str) -> (u16, String) {
+    let mut ret = RetArea::new();
+    let statement = "SELECT 42 AS answer";
+    // No parameters: an empty list, at an address aligned for a value.
+    let none: [u64; 0] = [];
+    unsafe {
+        query(
+            address.as_ptr(),
+            address.len(),
+            statement.as_ptr(),
+            statement.len(),
+            none.as_ptr().cast(),
+            0,
+            ret.ptr(),
+        )
+    };
+    if ret.u8(0) != 0 {
+        // The error's case at 4; all but `success` (0) carry a text at 8.
+        let tag = ret.u8(4);
+        return error(tag, (tag != 0).then(|| ret.bytes(8)));
+    }
+    // row-set { columns: list<column> at 4, rows: list<list<db-value>> at 12 }; a column is its
+    // name (a string) and its type (an enum at 8); a db-value 16 bytes, its case then at 8 its
+    // value (int32 is case 3, int64 case 4).
+    let columns = ret.u32(4) as usize;
+    let rows = ret.u32(12) as usize;
+    let column = unsafe { std::slice::from_raw_parts(columns as *const u8, 12) };
+    let word = |bytes: &[u8], at: usize| u32::from_le_bytes(bytes[at..at + 4].try_into().unwrap());
+    let name = String::from_utf8(take(word(column, 0) as usize, word(column, 4) as usize)).unwrap();
+    let row = unsafe { std::slice::from_raw_parts(rows as *const u8, 8) };
+    let value = unsafe { std::slice::from_raw_parts(word(row, 0) as *const u8, 16) };
+    let number = match value[0] {
+        3 => i64::from(i32::from_le_bytes(value[8..12].try_into().unwrap())),
+        4 => i64::from_le_bytes(value[8..16].try_into().unwrap()),
+        case => return (500, format!("unexpected value case {case}")),
+    };
+    (200, format!("{name} {} {number}", column[8]))
 }
 
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
@@ -127,7 +208,8 @@ unsafe extern "C" fn handle_http_request(
 ) -> *mut u8 {
     let uri = String::from_utf8(take(uri, uri_len)).unwrap();
     // Each header is two strings: (pointer, length) twice.
-    let header_words = unsafe { std::slice::from_raw_parts(headers as *const u32, headers_len * 4) };
+    let header_words =
+        unsafe { std::slice::from_raw_parts(headers as *const u32, headers_len * 4) };
     let headers: Vec<(String, String)> = header_words
         .chunks(4)
         .map(|h| {
@@ -147,11 +229,15 @@ unsafe extern "C" fn handle_http_request(
             .map_or("", |(_, v)| v.as_str())
     };
     let path_info = header("spin-path-info").to_string();
+    let query = uri.split_once('?').map_or("", |(_, q)| q);
     let (status, text) = match path_info.as_str() {
         "/config" => config(),
         "/kv" => count().map_or_else(failed, |n| (200, n.to_string())),
         "/sqlite" => sqlite(),
-        "/outbound" => outbound(uri.split_once('?').map_or("", |(_, q)| q)),
+        "/outbound" => outbound(query),
+        "/redis" => redis(query),
+        "/pg" => rdbms(pg_query, query),
+        "/mysql" => rdbms(mysql_query, query),
         "/env" => (201, std::env::var("GREETING").unwrap_or_default()),
         _ => (
             201,

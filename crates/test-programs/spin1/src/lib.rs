@@ -44,7 +44,14 @@ unsafe extern "C" {
     #[link_name = "get"]
     pub fn kv_get(store: u32, key: *const u8, key_len: usize, ret: *mut u8);
     #[link_name = "set"]
-    pub fn kv_set(store: u32, key: *const u8, key_len: usize, v: *const u8, v_len: usize, ret: *mut u8);
+    pub fn kv_set(
+        store: u32,
+        key: *const u8,
+        key_len: usize,
+        v: *const u8,
+        v_len: usize,
+        ret: *mut u8,
+    );
 }
 
 #[link(wasm_import_module = "sqlite")]
@@ -52,7 +59,14 @@ unsafe extern "C" {
     #[link_name = "open"]
     pub fn sql_open(name: *const u8, name_len: usize, ret: *mut u8);
     #[link_name = "execute"]
-    pub fn sql_execute(conn: u32, s: *const u8, s_len: usize, p: *const u8, p_len: usize, ret: *mut u8);
+    pub fn sql_execute(
+        conn: u32,
+        s: *const u8,
+        s_len: usize,
+        p: *const u8,
+        p_len: usize,
+        ret: *mut u8,
+    );
 }
 
 #[link(wasm_import_module = "wasi-outbound-http")]
@@ -69,6 +83,54 @@ unsafe extern "C" {
         body_is_some: i32,
         body: *const u8,
         body_len: usize,
+        ret: *mut u8,
+    );
+}
+
+#[link(wasm_import_module = "outbound-redis")]
+unsafe extern "C" {
+    #[link_name = "set"]
+    pub fn redis_set(
+        a: *const u8,
+        a_len: usize,
+        k: *const u8,
+        k_len: usize,
+        v: *const u8,
+        v_len: usize,
+        ret: *mut u8,
+    );
+    #[link_name = "get"]
+    pub fn redis_get(a: *const u8, a_len: usize, k: *const u8, k_len: usize, ret: *mut u8);
+}
+
+/// `query` of `outbound-pg` and `outbound-mysql`: the address, the statement, its parameters.
+pub type Query =
+    unsafe extern "C" fn(*const u8, usize, *const u8, usize, *const u8, usize, *mut u8);
+
+#[link(wasm_import_module = "outbound-pg")]
+unsafe extern "C" {
+    #[link_name = "query"]
+    pub fn pg_query(
+        a: *const u8,
+        a_len: usize,
+        s: *const u8,
+        s_len: usize,
+        p: *const u8,
+        p_len: usize,
+        ret: *mut u8,
+    );
+}
+
+#[link(wasm_import_module = "outbound-mysql")]
+unsafe extern "C" {
+    #[link_name = "query"]
+    pub fn mysql_query(
+        a: *const u8,
+        a_len: usize,
+        s: *const u8,
+        s_len: usize,
+        p: *const u8,
+        p_len: usize,
         ret: *mut u8,
     );
 }
@@ -113,7 +175,6 @@ pub fn take(ptr: usize, len: usize) -> Vec<u8> {
     unsafe { Vec::from_raw_parts(ptr as *mut u8, len, len) }
 }
 
-
 /// A failed call's error: its case, and its text where the case has one.
 pub type CallError = (u8, Option<Vec<u8>>);
 
@@ -141,7 +202,16 @@ pub fn count() -> Result<u64, CallError> {
     };
     let next = (count + 1).to_string();
     let mut ret = RetArea::new();
-    unsafe { kv_set(store, b"count".as_ptr(), 5, next.as_ptr(), next.len(), ret.ptr()) };
+    unsafe {
+        kv_set(
+            store,
+            b"count".as_ptr(),
+            5,
+            next.as_ptr(),
+            next.len(),
+            ret.ptr(),
+        )
+    };
     if ret.u8(0) != 0 {
         return Err(kv_error(&ret));
     }
