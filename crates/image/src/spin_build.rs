@@ -1,4 +1,5 @@
-//! `skiff build` of a Spin app: `spin.toml` (Spin's manifest, version 2) + each component's Wasm
+//! `skiff build` of a Spin app: `spin.toml` (Spin's manifest, version 2; a version 1 manifest is
+//! read as Spin reads it, converted to version 2 first) + each component's Wasm
 //! and files -> an image laid out as `spin registry push` lays it out (a Wasm layer per component,
 //! a data layer per file, the locked app as a layer of its own), which `skiff run`, `serve`,
 //! `run -d`, `push` and the shim read as any Spin image. Each component's `build.command` runs
@@ -27,14 +28,15 @@ pub fn is_spin_manifest(path: &Path) -> bool {
         return true;
     }
     std::fs::read_to_string(path).is_ok_and(|text| {
-        text.lines()
-            .any(|l| l.trim_start().starts_with("spin_manifest_version"))
+        text.lines().any(|l| {
+            let l = l.trim_start();
+            l.starts_with("spin_manifest_version") || l.starts_with("spin_version")
+        })
     })
 }
 
 #[derive(Deserialize)]
 struct SpinManifest {
-    spin_manifest_version: toml::Value,
     application: Application,
     #[serde(default)]
     variables: BTreeMap<String, Variable>,
@@ -113,18 +115,27 @@ pub fn build_spin(
         path: manifest_path.to_path_buf(),
         source,
     })?;
-    let manifest: SpinManifest = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
-    let version_given = &manifest.spin_manifest_version;
-    if version_given.as_integer() != Some(2) {
-        let given = version_given.as_integer().map_or_else(
-            || format!("{:?}", version_given.as_str().unwrap_or("?")),
-            |v| v.to_string(),
-        );
-        return Err(bad(format!(
-            "`spin_manifest_version = {given}`: Skiff builds version 2 (Spin 2 and 3); `spin \
-             doctor` upgrades a version 1 manifest"
-        )));
-    }
+    let table: toml::Table = toml::from_str(&text).map_err(|e| bad(e.to_string()))?;
+    let version_given = table
+        .get("spin_manifest_version")
+        .or_else(|| table.get("spin_version"))
+        .cloned()
+        .unwrap_or(toml::Value::Integer(2));
+    let table = match (version_given.as_integer(), version_given.as_str()) {
+        (Some(2), _) => table,
+        (_, Some("1")) => v1_to_v2(table).map_err(bad)?,
+        _ => {
+            let version_given = version_given.as_integer().map_or_else(
+                || format!("{:?}", version_given.as_str().unwrap_or("?")),
+                |v| v.to_string(),
+            );
+            return Err(bad(format!(
+                "`spin_manifest_version = {version_given}`: Skiff reads versions 1 and 2 \
+                 (`\"1\"` of Spin 1, `2` of Spin 2 and 3)"
+            )));
+        }
+    };
+    let manifest = SpinManifest::deserialize(table).map_err(|e| bad(e.to_string()))?;
     let dir = manifest_path.parent().unwrap_or(Path::new("."));
     let app = &manifest.application;
     let version = app.version.clone().unwrap_or_else(|| "latest".into());
@@ -358,6 +369,106 @@ pub fn build_spin(
     })
 }
 
+/// Spin's manifest version 1 as version 2, as Spin converts it: the app's `name`, `version`,
+/// `description` and one `trigger` (its type and global settings) become `[application]`'s;
+/// each `[[component]]` a `[component.ID]` (its id in kebab case, its `config` its
+/// `variables`) and a trigger of the app's type with the component's `[component.trigger]`
+/// settings; `allowed_http_hosts` (HTTP hosts whatever their scheme, `insecure:allow-all` any)
+/// become `allowed_outbound_hosts` of `http` and `https`.
+fn v1_to_v2(v1: toml::Table) -> Result<toml::Table, String> {
+    use toml::Value;
+    let text =
+        |table: &toml::Table, key: &str| table.get(key).and_then(Value::as_str).map(str::to_string);
+    let name = text(&v1, "name").ok_or("a version 1 manifest needs the app's `name`")?;
+    let Some(Value::Table(trigger)) = v1.get("trigger") else {
+        return Err("a version 1 manifest needs the app's `trigger = { type = \"http\" }`".into());
+    };
+    let mut trigger = trigger.clone();
+    let kind = match trigger.remove("type") {
+        Some(Value::String(kind)) => kind,
+        _ => return Err("the app's `trigger` has no `type`".into()),
+    };
+    let mut application = toml::Table::new();
+    application.insert("name".into(), Value::String(name));
+    for key in ["version", "description"] {
+        if let Some(value) = text(&v1, key).filter(|v| !v.is_empty()) {
+            application.insert(key.into(), Value::String(value));
+        }
+    }
+    if !trigger.is_empty() {
+        let global = toml::Table::from_iter([(kind.clone(), Value::Table(trigger))]);
+        application.insert("trigger".into(), Value::Table(global));
+    }
+    let mut components = toml::Table::new();
+    let mut triggers = Vec::new();
+    let listed = match v1.get("component") {
+        Some(Value::Array(listed)) => listed.as_slice(),
+        None => &[],
+        Some(_) => return Err("`component` is not a list of `[[component]]` tables".into()),
+    };
+    for component in listed {
+        let Value::Table(component) = component else {
+            return Err("a `[[component]]` is not a table".into());
+        };
+        let mut component = component.clone();
+        let id = match component.remove("id") {
+            Some(Value::String(id)) => id.replace('_', "-").to_lowercase(),
+            _ => return Err("a `[[component]]` has no `id`".into()),
+        };
+        let mut trigger = match component.remove("trigger") {
+            Some(Value::Table(trigger)) => trigger,
+            _ => return Err(format!("component `{id}` has no `[component.trigger]`")),
+        };
+        trigger.insert("component".into(), Value::String(id.clone()));
+        triggers.push(Value::Table(trigger));
+        if let Some(config) = component.remove("config") {
+            component.insert("variables".into(), config);
+        }
+        if let Some(Value::Array(http_hosts)) = component.remove("allowed_http_hosts") {
+            let mut hosts = match component.remove("allowed_outbound_hosts") {
+                Some(Value::Array(hosts)) => hosts,
+                _ => Vec::new(),
+            };
+            for host in http_hosts.iter().filter_map(Value::as_str) {
+                hosts.extend(allowed_http_host(host).into_iter().map(Value::String));
+            }
+            component.insert("allowed_outbound_hosts".into(), Value::Array(hosts));
+        }
+        components.insert(id, Value::Table(component));
+    }
+    let mut v2 = toml::Table::new();
+    v2.insert("spin_manifest_version".into(), Value::Integer(2));
+    v2.insert("application".into(), Value::Table(application));
+    if let Some(variables) = v1.get("variables") {
+        v2.insert("variables".into(), variables.clone());
+    }
+    let triggers = toml::Table::from_iter([(kind, Value::Array(triggers))]);
+    v2.insert("trigger".into(), Value::Table(triggers));
+    v2.insert("component".into(), Value::Table(components));
+    Ok(v2)
+}
+
+/// A version 1 `allowed_http_hosts` entry (`HOST[:PORT]`, with or without a scheme, which Spin 1
+/// ignored; `self`; `insecure:allow-all`) as version 2's `allowed_outbound_hosts`.
+fn allowed_http_host(host: &str) -> Vec<String> {
+    if host == "insecure:allow-all" {
+        return vec![
+            "http://*:*".into(),
+            "https://*:*".into(),
+            "http://self".into(),
+        ];
+    }
+    let authority = host.split_once("://").map_or(host, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or_default();
+    if authority == "self" {
+        return vec!["http://self".into()];
+    }
+    vec![
+        format!("http://{authority}"),
+        format!("https://{authority}"),
+    ]
+}
+
 /// A component's files: each one's path in the guest (relative to its root) and on the host,
 /// sorted, from Spin's `files` (glob patterns relative to the app's directory, placed at the
 /// same relative path, or `{ source = DIR_OR_FILE, destination = "/PATH" }`), less
@@ -438,4 +549,93 @@ fn relative_path(dir: &Path, file: &Path, id: &str) -> Result<String, String> {
         .map(|c| c.as_os_str().to_string_lossy())
         .collect::<Vec<_>>()
         .join("/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn converted(v1: &str) -> SpinManifest {
+        let v2 = v1_to_v2(toml::from_str(v1).unwrap()).unwrap();
+        SpinManifest::deserialize(v2).unwrap()
+    }
+
+    #[test]
+    fn a_version_1_manifest_is_read_as_spin_converts_it() {
+        let manifest = converted(
+            r#"spin_version = "1"
+name = "legacy"
+version = "1.2.0"
+trigger = { type = "http", base = "/" }
+[variables]
+token = { required = true, secret = true }
+[[component]]
+id = "My_Handler"
+source = "handler.wasm"
+allowed_http_hosts = ["https://api.example.com", "cache.example.org:8080", "self"]
+allowed_outbound_hosts = ["redis://db.example.com:6379"]
+key_value_stores = ["default"]
+[component.config]
+token = "{{ token }}"
+[component.trigger]
+route = "/api/..."
+executor = { type = "spin" }
+"#,
+        );
+        assert_eq!(manifest.application.name, "legacy");
+        assert_eq!(manifest.application.version.as_deref(), Some("1.2.0"));
+        assert_eq!(
+            manifest.application.trigger["http"]["base"].as_str(),
+            Some("/")
+        );
+        assert!(manifest.variables["token"].required && manifest.variables["token"].secret);
+        // Its id in kebab case, as Spin fixes it.
+        let component = &manifest.component["my-handler"];
+        assert_eq!(component.variables["token"], "{{ token }}");
+        assert_eq!(component.key_value_stores, ["default"]);
+        assert_eq!(
+            component.allowed_outbound_hosts,
+            [
+                "redis://db.example.com:6379",
+                "http://api.example.com",
+                "https://api.example.com",
+                "http://cache.example.org:8080",
+                "https://cache.example.org:8080",
+                "http://self",
+            ]
+        );
+        let trigger = &manifest.trigger["http"][0];
+        assert_eq!(trigger["component"].as_str(), Some("my-handler"));
+        assert_eq!(trigger["route"].as_str(), Some("/api/..."));
+        assert_eq!(trigger["executor"]["type"].as_str(), Some("spin"));
+    }
+
+    #[test]
+    fn a_version_1_redis_app_keeps_its_address_and_channels() {
+        let manifest = converted(
+            r#"spin_manifest_version = "1"
+name = "listener"
+trigger = { type = "redis", address = "redis://localhost:6379" }
+[[component]]
+id = "echo"
+source = "echo.wasm"
+[component.trigger]
+channel = "messages"
+"#,
+        );
+        assert_eq!(
+            manifest.application.trigger["redis"]["address"].as_str(),
+            Some("redis://localhost:6379")
+        );
+        assert_eq!(manifest.application.version, None);
+        let trigger = &manifest.trigger["redis"][0];
+        assert_eq!(trigger["channel"].as_str(), Some("messages"));
+        assert_eq!(trigger["component"].as_str(), Some("echo"));
+    }
+
+    #[test]
+    fn a_version_1_manifest_without_a_trigger_is_refused_naming_it() {
+        let error = v1_to_v2(toml::from_str("spin_version = \"1\"\nname = \"x\"").unwrap());
+        assert!(error.unwrap_err().contains("trigger"));
+    }
 }

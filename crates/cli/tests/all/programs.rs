@@ -1054,6 +1054,38 @@ fn c_infinite_loop() {
     infinite_loop(C_INFINITE_LOOP);
 }
 
+/// A Spin 1 app as its manifest (version 1) gives it, of a handler built from a command as
+/// Spin 1's Rust and JavaScript SDKs built them: every export runs the module's constructors,
+/// which call WASI, also the realloc through which the request reaches it (a component may not
+/// call out then: "cannot leave component instance").
+#[test]
+fn c_spin1_http() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(C_SPIN1_HTTP, dir.path().join("handler.wasm")).unwrap();
+    let manifest = crate::support::write_file(
+        dir.path(),
+        "spin.toml",
+        r#"spin_manifest_version = "1"
+name = "legacy"
+version = "1.0.0"
+trigger = { type = "http", base = "/" }
+
+[[component]]
+id = "c_handler"
+source = "handler.wasm"
+environment = { GREETING = "hello from c" }
+[component.trigger]
+route = "/c/..."
+"#,
+    );
+    let server = crate::http::Server::start(&Skiff::new(), &[manifest.to_str().unwrap()]);
+    let (status, body) = crate::http::get(&server.url("/c/x?y=1"));
+    assert_eq!(
+        (status.as_u16(), body.as_str()),
+        (200, "hello from c /c/x?y=1\n")
+    );
+}
+
 // The C++ programs (crates/test-programs/cpp: `zig c++`, libc++, C++ exceptions compiled to the
 // Wasm exception-handling proposal in its standard exnref form). Every one of them uses that
 // proposal (their build checks for the tag section), so each test here also fails if Skiff ran

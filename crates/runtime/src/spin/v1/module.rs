@@ -59,6 +59,7 @@ impl From<String> for Undescribed {
 /// The module with the component model's names and the `component-type` section of the world it
 /// imports and exports.
 pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, Undescribed> {
+    let module = &*without_ctors_in_realloc(module).map_err(|e| e.to_string())?;
     let mut result = Module::new();
     let mut exported = Vec::new();
     for payload in Parser::new(0).parse_all(module) {
@@ -110,6 +111,90 @@ pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, Undescribed> {
         data: Cow::Owned(world),
     });
     Ok(result.finish())
+}
+
+/// The module with the constructors' call taken out of `canonical_abi_realloc`, where the module
+/// was built as a command (`_start`: Spin 1's Rust and JavaScript SDKs). wasm-ld makes every
+/// export of a command call `__wasm_call_ctors` first, and wasi-libc's constructors call WASI
+/// (`environ_sizes_get`, `fd_prestat_get`), which the component model forbids while the host is
+/// lowering a call's arguments through the realloc ("cannot leave component instance"). The
+/// realloc needs no constructor (the allocator starts itself), and the trigger's export, called
+/// next, still runs them. Recognised by its shape: the realloc's first instruction calls a
+/// function of no parameters or results that the trigger's export also calls first (wasm-ld's
+/// wrapper, or that wrapper inlined by wasm-opt); that call becomes `nop`s, in place.
+fn without_ctors_in_realloc(module: &[u8]) -> Result<Cow<'_, [u8]>, wasmparser::BinaryReaderError> {
+    use wasmparser::{Operator, TypeRef};
+    let mut exports = (None, None);
+    let mut imported_functions = 0;
+    let mut function_types = Vec::new();
+    let mut no_params_or_results = Vec::new();
+    // The first instruction of each of the two bodies: the function it calls, and where it is.
+    let mut first_calls = (None, None);
+    let mut body = 0;
+    for payload in Parser::new(0).parse_all(module) {
+        match payload? {
+            Payload::TypeSection(reader) => {
+                for ty in reader.into_iter_err_on_gc_types() {
+                    let ty = ty?;
+                    no_params_or_results.push(ty.params().is_empty() && ty.results().is_empty());
+                }
+            }
+            Payload::ImportSection(reader) => {
+                for import in reader.into_imports() {
+                    if let TypeRef::Func(ty) = import?.ty {
+                        imported_functions += 1;
+                        function_types.push(ty);
+                    }
+                }
+            }
+            Payload::FunctionSection(reader) => {
+                for ty in reader {
+                    function_types.push(ty?);
+                }
+            }
+            Payload::ExportSection(reader) => {
+                for export in reader {
+                    let export = export?;
+                    if export.name == "canonical_abi_realloc" {
+                        exports.0 = Some(export.index);
+                    } else if EXPORTS.iter().any(|(old, ..)| export.name == *old) {
+                        exports.1 = Some(export.index);
+                    }
+                }
+            }
+            Payload::CodeSectionEntry(code) => {
+                let index = Some(imported_functions + body);
+                body += 1;
+                if index != exports.0 && index != exports.1 {
+                    continue;
+                }
+                let mut ops = code.get_operators_reader()?;
+                let start = ops.original_position();
+                let Operator::Call { function_index } = ops.read()? else {
+                    continue;
+                };
+                let ty = function_types.get(function_index as usize);
+                if !ty.is_some_and(|ty| no_params_or_results.get(*ty as usize) == Some(&true)) {
+                    continue;
+                }
+                let call = (function_index, start..ops.original_position());
+                if index == exports.0 {
+                    first_calls.0 = Some(call);
+                } else {
+                    first_calls.1 = Some(call);
+                }
+            }
+            _ => {}
+        }
+    }
+    match first_calls {
+        (Some((ctors, call)), Some((also, _))) if ctors == also => {
+            let mut patched = module.to_vec();
+            patched[call].fill(0x01);
+            Ok(Cow::Owned(patched))
+        }
+        _ => Ok(Cow::Borrowed(module)),
+    }
 }
 
 /// The component model's name of one of the module's imports: Spin 1's are `fermyon:spin`'s
