@@ -131,8 +131,8 @@ fn a_spin_host_api_is_named() {
         .code(125)
         .stderr_has("`fermyon:spin/llm@2.0.0`")
         .stderr_has("a Spin host API Skiff does not provide")
-        .stderr_has("`fermyon:spin/variables`, `key-value`, `sqlite` and `redis` 2.0.0")
-        .stderr_has("`spin:sqlite` 3.1.0")
+        .stderr_has("`fermyon:spin` 2.0.0")
+        .stderr_has("not LLM or MQTT")
         .stderr_has("run it with Spin");
 }
 
