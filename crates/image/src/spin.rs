@@ -221,7 +221,8 @@ impl LockedApp {
     }
 
     /// The public HTTP route a trigger gives a component, under the app's base path (Spin 1's
-    /// `metadata.trigger.base`; Spin 2 writes routes whole).
+    /// `metadata.trigger.base`, or `[application.trigger.http] base` of a manifest, which `skiff
+    /// build` keeps as `metadata.triggers.http.base`; Spin 2 writes routes whole).
     fn route_of(&self, component: &str) -> Option<String> {
         let route = self
             .triggers
@@ -229,10 +230,9 @@ impl LockedApp {
             .filter(|t| t.trigger_type == "http")
             .find(|t| t.trigger_config.get("component").and_then(|c| c.as_str()) == Some(component))
             .and_then(|t| t.trigger_config.get("route")?.as_str())?;
-        let base = self
-            .metadata
-            .pointer("/trigger/base")
-            .and_then(|b| b.as_str())
+        let base = ["/trigger/base", "/triggers/http/base"]
+            .into_iter()
+            .find_map(|at| self.metadata.pointer(at)?.as_str())
             .unwrap_or("/")
             .trim_end_matches('/');
         Some(format!("{base}{route}"))

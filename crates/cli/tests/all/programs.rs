@@ -1054,10 +1054,10 @@ fn c_infinite_loop() {
     infinite_loop(C_INFINITE_LOOP);
 }
 
-/// A Spin 1 app as its manifest (version 1) gives it, of a handler built from a command as
-/// Spin 1's Rust and JavaScript SDKs built them: every export runs the module's constructors,
-/// which call WASI, also the realloc through which the request reaches it (a component may not
-/// call out then: "cannot leave component instance").
+/// A Spin 1 app as its manifest (version 1) gives it (its routes under its `base`), of a handler
+/// built from a command as Spin 1's Rust and JavaScript SDKs built them: every export runs the
+/// module's constructors, which call WASI, also the realloc through which the request reaches it
+/// (a component may not call out then: "cannot leave component instance").
 #[test]
 fn c_spin1_http() {
     let dir = tempfile::tempdir().unwrap();
@@ -1068,7 +1068,7 @@ fn c_spin1_http() {
         r#"spin_manifest_version = "1"
 name = "legacy"
 version = "1.0.0"
-trigger = { type = "http", base = "/" }
+trigger = { type = "http", base = "/legacy" }
 
 [[component]]
 id = "c_handler"
@@ -1079,11 +1079,14 @@ route = "/c/..."
 "#,
     );
     let server = crate::http::Server::start(&Skiff::new(), &[manifest.to_str().unwrap()]);
-    let (status, body) = crate::http::get(&server.url("/c/x?y=1"));
+    // Its route under the app's base path.
+    let (status, body) = crate::http::get(&server.url("/legacy/c/x?y=1"));
     assert_eq!(
         (status.as_u16(), body.as_str()),
-        (200, "hello from c /c/x?y=1\n")
+        (200, "hello from c /legacy/c/x?y=1\n")
     );
+    let (status, _) = crate::http::get(&server.url("/c/x"));
+    assert_eq!(status.as_u16(), 404);
 }
 
 // The C++ programs (crates/test-programs/cpp: `zig c++`, libc++, C++ exceptions compiled to the

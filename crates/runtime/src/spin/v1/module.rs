@@ -234,3 +234,85 @@ fn world_type(exported: &[&str]) -> anyhow::Result<Vec<u8>> {
     });
     wit_component::metadata::encode(&resolve, world, wit_component::StringEncoding::UTF8, None)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A Spin 1 module as wasm-ld builds a command's exports: each calls `$ctors` first.
+    fn command(http_calls_ctors_first: bool) -> Vec<u8> {
+        let http_first = if http_calls_ctors_first {
+            "call $ctors"
+        } else {
+            "nop"
+        };
+        wat::parse_str(format!(
+            r#"(module
+                (import "spin-config" "get-config" (func (param i32 i32 i32)))
+                (import "wasi_snapshot_preview1" "environ_sizes_get"
+                    (func $environ (param i32 i32) (result i32)))
+                (memory (export "memory") 1)
+                (func $ctors (drop (call $environ (i32.const 0) (i32.const 4))))
+                (func $realloc (param i32 i32 i32 i32) (result i32) (i32.const 8))
+                (func (export "canonical_abi_realloc") (param i32 i32 i32 i32) (result i32)
+                    call $ctors
+                    (call $realloc (local.get 0) (local.get 1) (local.get 2) (local.get 3)))
+                (func (export "handle-http-request")
+                    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32)
+                    {http_first}
+                    i32.const 0))"#
+        ))
+        .unwrap()
+    }
+
+    /// The body of function `index` (imports first), its code only.
+    fn body(module: &[u8], index: usize) -> Vec<u8> {
+        let mut imported = 0;
+        let mut bodies = Vec::new();
+        for payload in Parser::new(0).parse_all(module) {
+            match payload.unwrap() {
+                Payload::ImportSection(reader) => imported = reader.into_imports().count(),
+                Payload::CodeSectionEntry(code) => bodies.push(code.as_bytes().to_vec()),
+                _ => {}
+            }
+        }
+        bodies.swap_remove(index - imported)
+    }
+
+    #[test]
+    fn a_commands_realloc_no_longer_runs_the_constructors() {
+        let module = command(true);
+        let described = describe(&module).ok().expect("described");
+        // The realloc (function 4) starts with `nop`s where it called the constructors; the
+        // trigger's export (5) still calls them.
+        assert_eq!(body(&module, 4)[1], 0x10);
+        assert_eq!(body(&described, 4)[1..3], [0x01, 0x01]);
+        assert_eq!(body(&described, 5), body(&module, 5));
+        assert!(is_spin1_module(&module));
+        // Its imports and exports have the component model's names.
+        let text = String::from_utf8_lossy(&described);
+        assert!(text.contains("fermyon:spin/config"));
+        assert!(text.contains("fermyon:spin/inbound-http#handle-request"));
+    }
+
+    #[test]
+    fn a_realloc_whose_first_call_is_its_own_is_left_as_it_is() {
+        let module = command(false);
+        let described = describe(&module).ok().expect("described");
+        assert_eq!(body(&described, 4), body(&module, 4));
+    }
+
+    #[test]
+    fn a_cut_or_corrupt_module_is_an_error_not_a_panic() {
+        let module = command(true);
+        for end in (9..module.len()).step_by(7) {
+            let _ = describe(&module[..end]);
+        }
+        let mut flipped = module.clone();
+        for at in (9..flipped.len()).step_by(5) {
+            flipped[at] ^= 0xff;
+            let _ = describe(&flipped);
+            flipped[at] ^= 0xff;
+        }
+    }
+}
