@@ -202,6 +202,7 @@ impl LockedApp {
     /// What Skiff tells of `component`: its id, route and the components it may call.
     fn component(&self, component: &Component) -> SpinComponent {
         let calls = outbound_hosts(component)
+            .iter()
             .filter_map(|host| {
                 let (scheme, authority) = host.split_once("://")?;
                 let name = authority.trim_end_matches('/');
@@ -285,13 +286,39 @@ fn default_port(scheme: &str) -> Option<u16> {
     })
 }
 
-/// A component's `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` (URLs of HTTP hosts).
-fn outbound_hosts(component: &Component) -> impl Iterator<Item = &str> {
-    ["allowed_outbound_hosts", "allowed_http_hosts"]
-        .into_iter()
-        .filter_map(|key| component.metadata.get(key)?.as_array())
-        .flatten()
-        .filter_map(|h| h.as_str())
+/// A component's `allowed_outbound_hosts`, and Spin 1's `allowed_http_hosts` as those (each HTTP
+/// host over `http` and `https`, as Spin converts them).
+fn outbound_hosts(component: &Component) -> Vec<String> {
+    let listed = |key: &str| {
+        let hosts = component.metadata.get(key).and_then(|h| h.as_array());
+        hosts.into_iter().flatten().filter_map(|h| h.as_str())
+    };
+    let http = listed("allowed_http_hosts").flat_map(allowed_http_host);
+    listed("allowed_outbound_hosts")
+        .map(str::to_string)
+        .chain(http)
+        .collect()
+}
+
+/// A Spin 1 `allowed_http_hosts` entry (`HOST[:PORT]`, with or without a scheme, which Spin 1
+/// ignored; `self`; `insecure:allow-all`) as Spin 2's `allowed_outbound_hosts`.
+pub(crate) fn allowed_http_host(host: &str) -> Vec<String> {
+    if host == "insecure:allow-all" {
+        return vec![
+            "http://*:*".into(),
+            "https://*:*".into(),
+            "http://self".into(),
+        ];
+    }
+    let authority = host.split_once("://").map_or(host, |(_, rest)| rest);
+    let authority = authority.split('/').next().unwrap_or_default();
+    if authority == "self" {
+        return vec!["http://self".into()];
+    }
+    vec![
+        format!("http://{authority}"),
+        format!("https://{authority}"),
+    ]
 }
 
 impl SpinApp {
@@ -461,7 +488,7 @@ impl SpinApp {
     /// and `self` cannot be granted by destination, and are said.
     pub(crate) fn network(&self) -> NetworkPolicy {
         let mut endpoints = Vec::new();
-        for host in outbound_hosts(&self.component) {
+        for host in outbound_hosts(&self.component).iter().map(String::as_str) {
             let authority = host.split_once("://").map_or(host, |(_, a)| a);
             let name = authority.rsplit_once(':').map_or(authority, |(n, _)| n);
             // `self` and `*.spin.internal` are Spin's calls between components (`calls`).

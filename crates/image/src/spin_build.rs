@@ -430,7 +430,11 @@ fn v1_to_v2(v1: toml::Table) -> Result<toml::Table, String> {
                 _ => Vec::new(),
             };
             for host in http_hosts.iter().filter_map(Value::as_str) {
-                hosts.extend(allowed_http_host(host).into_iter().map(Value::String));
+                hosts.extend(
+                    crate::spin::allowed_http_host(host)
+                        .into_iter()
+                        .map(Value::String),
+                );
             }
             component.insert("allowed_outbound_hosts".into(), Value::Array(hosts));
         }
@@ -446,27 +450,6 @@ fn v1_to_v2(v1: toml::Table) -> Result<toml::Table, String> {
     v2.insert("trigger".into(), Value::Table(triggers));
     v2.insert("component".into(), Value::Table(components));
     Ok(v2)
-}
-
-/// A version 1 `allowed_http_hosts` entry (`HOST[:PORT]`, with or without a scheme, which Spin 1
-/// ignored; `self`; `insecure:allow-all`) as version 2's `allowed_outbound_hosts`.
-fn allowed_http_host(host: &str) -> Vec<String> {
-    if host == "insecure:allow-all" {
-        return vec![
-            "http://*:*".into(),
-            "https://*:*".into(),
-            "http://self".into(),
-        ];
-    }
-    let authority = host.split_once("://").map_or(host, |(_, rest)| rest);
-    let authority = authority.split('/').next().unwrap_or_default();
-    if authority == "self" {
-        return vec!["http://self".into()];
-    }
-    vec![
-        format!("http://{authority}"),
-        format!("https://{authority}"),
-    ]
 }
 
 /// A component's files: each one's path in the guest (relative to its root) and on the host,

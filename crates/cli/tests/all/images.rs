@@ -920,7 +920,7 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
     // image`); a template Skiff cannot grant by destination is said, not widened.
     let locked = r#"{"spin_lock_version":0,"triggers":[],"components":[{"id":"env",
         "metadata":{"allowed_outbound_hosts":["https://api.example.com","redis://cache.example.com:6379","rediss://tls.example.com","https://*.example.org"],
-                    "allowed_http_hosts":["https://legacy.example.com"]},
+                    "allowed_http_hosts":["https://legacy.example.com","plain.example.net"]},
         "source":{"content_type":"application/wasm","digest":"{WASM}"},
         "env":{"GREETING":"hi","MODE":"spin"}}]}"#;
     let image = push_spin_app(
@@ -942,6 +942,9 @@ pub(crate) fn spin_apps_run_with_their_files_env_and_variables() {
         // A scheme's own port where none is named, as Spin reads it.
         .stdout_has("tls.example.com:6379")
         .stdout_has("legacy.example.com:443")
+        // Spin 1's HTTP hosts, whatever the scheme written (none here), over HTTP and HTTPS.
+        .stdout_has("plain.example.net:80")
+        .stdout_has("plain.example.net:443")
         .stdout_lacks("example.org");
 
     // `config`, as `wasi:config/store` answers it in Spin: templates over the variables, each
