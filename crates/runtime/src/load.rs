@@ -162,12 +162,12 @@ impl LoadError {
                     .iter()
                     .any(|name| source.to_string().contains(name)) =>
             {
-                "it uses a Spin host API Skiff does not provide: Skiff provides Spin's \
-                 variables, key-value stores, SQLite, and outbound Redis, PostgreSQL, MySQL and \
-                 HTTP (Spin 1's unversioned `fermyon:spin` interfaces, `fermyon:spin` 2.0.0, \
-                 what the Spin SDKs up to 5.x import, and the `spin:*` 3.x and 4.x of SDKs 5 \
-                 and 7), not LLM or MQTT; run it with Spin, or keep to those, `wasi:http` and \
-                 `wasi:cli`"
+                "it uses a Spin host API Skiff does not provide (MQTT, or a newer one): Skiff \
+                 provides Spin's variables, key-value stores, SQLite, outbound Redis, \
+                 PostgreSQL, MySQL and HTTP, and LLM calls answered that no model runs here \
+                 (Spin 1's unversioned `fermyon:spin`, `fermyon:spin` 2.0.0 of the Spin SDKs up \
+                 to 5.x, the `spin:*` 3.x and 4.x of SDKs 5 and 7); run it with Spin, or keep to \
+                 those, `wasi:http` and `wasi:cli`"
             }
             LoadError::PreloadWithComponent { .. } => {
                 "compose the components into one instead (e.g. with `wac plug`), as `wasmtime \
@@ -175,12 +175,6 @@ impl LoadError {
             }
             LoadError::DefaultValuesInComponent { .. } => {
                 "give `-W unknown-imports-trap` instead, as `wasmtime run` would have you do"
-            }
-            // Spin 1's LLM interface, the one of its platform not provided.
-            LoadError::UnknownImport { import, .. } if import.starts_with("llm::") => {
-                "Spin's LLM interface is not provided; Skiff provides the rest of Spin 1's \
-                 platform (`spin-config`, `wasi-outbound-http`, `key-value`, `sqlite`, \
-                 `outbound-redis`, `outbound-pg`, `outbound-mysql`): run it with Spin"
             }
             LoadError::UnknownImport { .. } => {
                 "Skiff provides WASI preview 1 (`wasi_snapshot_preview1`) to modules; build for \
@@ -591,21 +585,15 @@ impl Runtime {
             return self.load_componentized(name, &bytes, on_compile);
         }
         if spin1::is_spin1_module(&bytes) {
-            let described = spin1::describe(&bytes).map_err(|e| match e {
-                spin1::Undescribed::Unprovided(import) => LoadError::UnknownImport {
-                    name: name.to_string(),
-                    import,
-                },
-                spin1::Undescribed::Invalid(e) => LoadError::Invalid {
-                    name: name.to_string(),
-                    kind: "Spin 1 module",
-                    source: format!(
-                        "it exports a trigger of Spin 1's SDKs (`handle-http-request` or \
-                         `handle-redis-message`, as Spin's Go SDK v2 builds them) but cannot \
-                         be made a component: {e}"
-                    )
-                    .into(),
-                },
+            let described = spin1::describe(&bytes).map_err(|e| LoadError::Invalid {
+                name: name.to_string(),
+                kind: "Spin 1 module",
+                source: format!(
+                    "it exports a trigger of Spin 1's SDKs (`handle-http-request` or \
+                     `handle-redis-message`, as Spin's Go SDK v2 builds them) but cannot be made \
+                     a component: {e}"
+                )
+                .into(),
             })?;
             return self.load_componentized(name, &described, on_compile);
         }

@@ -2529,11 +2529,12 @@ fn image_subcommands_are_the_image_verbs() {
         .stdout_lacks("Deleted 0 blobs");
     skiff.run(&["image", "ls"]).success().stdout_lacks("copy");
 }
+
 /// A module as Spin's Go SDK v2 and Spin 1's SDKs build it (wit-bindgen 0.2's ABI: it exports
 /// `handle-http-request` and imports `spin-config`, `key-value`, `sqlite` and
 /// `wasi-outbound-http`) is served on its route by `skiff serve` and the daemon, with its
-/// variables, stores, database and network grants; a module that imports Spin's `llm` is refused
-/// naming it.
+/// variables, stores, database and network grants; its `llm` calls are told that no model runs
+/// here.
 #[test]
 fn a_spin_go_sdk_v2_module_is_served_with_spin_1s_platform() {
     let skiff = Skiff::new();
@@ -2614,20 +2615,11 @@ variables = {{ greeting = "{{{{ greeting }}}}" }}
         .success();
     check(&format!("http://127.0.0.1:{port}"));
 
-    // Spin 1's `llm` is not provided: refused when it loads, naming it.
-    let llm = crate::support::write_file(
-        dir.path(),
-        "llm.wat",
-        r#"(module
-  (import "llm" "infer" (func (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32 i32)))
-  (memory (export "memory") 1)
-  (func (export "canonical_abi_realloc") (param i32 i32 i32 i32) (result i32) i32.const 0)
-  (func (export "handle-http-request")
-    (param i32 i32 i32 i32 i32 i32 i32 i32 i32 i32) (result i32) i32.const 0))"#,
+    // Spin 1's `llm`: linked, and answered that no model runs here.
+    let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}/go/llm"));
+    assert_eq!(status.as_u16(), 500);
+    assert!(
+        body.starts_with("error 1: Skiff runs no AI models, so `llama2-chat` cannot be used"),
+        "{body}"
     );
-    skiff
-        .run(&["run", llm.to_str().unwrap()])
-        .code(125)
-        .stderr_has("imports `llm::infer`, which Skiff does not provide")
-        .stderr_has("Spin's LLM interface is not provided");
 }

@@ -63,6 +63,30 @@ mod bindings3 {
     });
 }
 
+/// A version's `llm`: every call told that no model runs here ([`no_models`]).
+macro_rules! no_llm {
+    ($llm:ident) => {
+        impl $llm::Host for SpinView<'_> {
+            fn infer(
+                &mut self,
+                model: String,
+                _prompt: String,
+                _params: Option<$llm::InferencingParams>,
+            ) -> Result<$llm::InferencingResult, $llm::Error> {
+                Err($llm::Error::RuntimeError(crate::spin::no_models(&model)))
+            }
+
+            fn generate_embeddings(
+                &mut self,
+                model: String,
+                _text: Vec<String>,
+            ) -> Result<$llm::EmbeddingsResult, $llm::Error> {
+                Err($llm::Error::RuntimeError(crate::spin::no_models(&model)))
+            }
+        }
+    };
+}
+
 /// The cases two versions of a type have alike, from one to the other.
 macro_rules! same_cases {
     ($value:expr, $from:path => $to:path, [$($case:ident),*], [$($unit:ident),*]) => {{
@@ -98,7 +122,7 @@ mod bindings5 {
 }
 
 pub(crate) use bindings::SpinHost;
-use bindings::fermyon::spin2_0_0::{key_value, redis as redis2, sqlite as sqlite2, variables};
+use bindings::fermyon::spin2_0_0::{key_value, llm, redis as redis2, sqlite as sqlite2, variables};
 pub(crate) use bindings3::Spin3Host;
 use bindings3::spin::key_value::key_value as key_value3;
 use bindings3::spin::redis::redis as redis3;
@@ -241,6 +265,17 @@ impl variables::Host for SpinView<'_> {
             .ok_or_else(|| variables::Error::Undefined(format!("no variable `{name}`")))
     }
 }
+
+/// What a guest's call of Spin's LLM interface is told: Skiff runs no models (Spin answers a
+/// component that lists no `ai_models` likewise, with an error naming the model).
+fn no_models(model: &str) -> String {
+    format!(
+        "Skiff runs no AI models, so `{model}` cannot be used: Spin's LLM inference is not \
+         provided (run the app with Spin and the model in its `ai_models` for inference)"
+    )
+}
+
+no_llm!(llm);
 
 impl key_value::Host for SpinView<'_> {}
 

@@ -11,6 +11,7 @@
 //! - `/pg?ADDRESS`, `/mysql?ADDRESS`: `SELECT 42 AS answer` on the server at ADDRESS
 //!   (`outbound-pg`, `outbound-mysql`), as `COLUMN TYPE VALUE` (the column's name, its
 //!   `db-data-type`'s case, the value);
+//! - `/llm`: an inference with the model `llama2-chat` (`llm::infer`), as its text;
 //! - `/env`: the environment variable `GREETING`;
 //! - anything else: `201`, the header `x-handler: spin1`, the lines `METHOD URI`, `path-info=P`
 //!   (the `spin-path-info` header) and `body=B`.
@@ -190,6 +191,33 @@ fn rdbms(query: Query, address: &str) -> (u16, String) {
     (200, format!("{name} {} {number}", column[8]))
 }
 
+fn llm() -> (u16, String) {
+    let mut ret = RetArea::new();
+    let (model, prompt) = ("llama2-chat", "Say hi");
+    unsafe {
+        llm_infer(
+            model.as_ptr(),
+            model.len(),
+            prompt.as_ptr(),
+            prompt.len(),
+            0,
+            0,
+            0.0,
+            0,
+            0.0,
+            0,
+            0.0,
+            ret.ptr(),
+        )
+    };
+    if ret.u8(0) != 0 {
+        // `error` at 4: `model-not-supported` (0) has no text.
+        let tag = ret.u8(4);
+        return error(tag, (tag != 0).then(|| ret.bytes(8)));
+    }
+    (200, String::from_utf8(ret.bytes(4)).unwrap())
+}
+
 const METHODS: [&str; 7] = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"];
 
 /// The request as the host lowered it: `method`, `uri`, `headers`, `params` and `body`.
@@ -236,6 +264,7 @@ unsafe extern "C" fn handle_http_request(
         "/sqlite" => sqlite(),
         "/outbound" => outbound(query),
         "/redis" => redis(query),
+        "/llm" => llm(),
         "/pg" => rdbms(pg_query, query),
         "/mysql" => rdbms(mysql_query, query),
         "/env" => (201, std::env::var("GREETING").unwrap_or_default()),

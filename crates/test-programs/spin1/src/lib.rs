@@ -135,6 +135,25 @@ unsafe extern "C" {
     );
 }
 
+#[link(wasm_import_module = "llm")]
+unsafe extern "C" {
+    #[link_name = "infer"]
+    pub fn llm_infer(
+        model: *const u8,
+        model_len: usize,
+        prompt: *const u8,
+        prompt_len: usize,
+        params_is_some: i32,
+        max_tokens: i32,
+        repeat_penalty: f32,
+        repeat_penalty_last_n_token_count: i32,
+        temperature: f32,
+        top_k: i32,
+        top_p: f32,
+        ret: *mut u8,
+    );
+}
+
 /// A return area, aligned as the largest of the canonical ABI's types.
 #[repr(C, align(8))]
 pub struct RetArea([u8; 40]);

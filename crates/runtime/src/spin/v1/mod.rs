@@ -1,7 +1,7 @@
 //! Spin 1's platform: the unversioned `fermyon:spin` interfaces that the modules of Spin's Go SDK
 //! v2 and of Spin 1's SDKs import (made components by [`module`]). Each call is the 2.0.0 one of
 //! the same operation, under the same grants and bounds: `config` is the component's Spin
-//! variables; `key-value` and `sqlite` the app's stores and databases, by a `u32` handle where
+//! variables; `llm` answers as 2.0.0's (no models); `key-value` and `sqlite` the app's stores and databases, by a `u32` handle where
 //! 2.0.0 has a resource; `redis`, `postgres` and `mysql` name the server's address in every call
 //! (a connection each call, PostgreSQL's and MySQL's from the app's pool); and `http` sends a
 //! whole request through the app's network grants, as its `wasi:http` requests go.
@@ -33,8 +33,8 @@ mod bindings {
 pub(crate) use bindings::Spin1Host;
 pub(super) use bindings::fermyon::spin::sqlite as sqlite1;
 use bindings::fermyon::spin::{
-    config, http, http_types, key_value, mysql, postgres, rdbms_types as rdbms, redis, redis_types,
-    sqlite,
+    config, http, http_types, key_value, llm, mysql, postgres, rdbms_types as rdbms, redis,
+    redis_types, sqlite,
 };
 
 /// The most bytes of a response's body `http.send-request` reads for the guest (whole, as Spin
@@ -52,6 +52,8 @@ impl config::Host for SpinView<'_> {
         })
     }
 }
+
+no_llm!(llm);
 
 // Key-value stores and SQLite databases: a handle is the rep of the 2.0.0 resource in the
 // instance's table (whose type the table checks on every use).

@@ -16,16 +16,16 @@ use wasm_encoder::reencode::{Reencode, RoundtripReencoder};
 use wasm_encoder::{CustomSection, ExportSection, ImportSection, Module, RawSection};
 use wasmparser::{Parser, Payload};
 
-/// Spin 1's import modules and the interface of `fermyon:spin` each became; `None`: not provided.
-const IMPORTS: &[(&str, Option<&str>)] = &[
-    ("spin-config", Some("config")),
-    ("wasi-outbound-http", Some("http")),
-    ("key-value", Some("key-value")),
-    ("sqlite", Some("sqlite")),
-    ("outbound-redis", Some("redis")),
-    ("outbound-pg", Some("postgres")),
-    ("outbound-mysql", Some("mysql")),
-    ("llm", None),
+/// Spin 1's import modules and the interface of `fermyon:spin` each became.
+const IMPORTS: &[(&str, &str)] = &[
+    ("spin-config", "config"),
+    ("wasi-outbound-http", "http"),
+    ("key-value", "key-value"),
+    ("sqlite", "sqlite"),
+    ("outbound-redis", "redis"),
+    ("outbound-pg", "postgres"),
+    ("outbound-mysql", "mysql"),
+    ("llm", "llm"),
 ];
 
 /// Spin 1's trigger exports and the interface function each is.
@@ -42,23 +42,9 @@ pub(crate) fn is_spin1_module(bytes: &[u8]) -> bool {
     crate::load::module_exports_any(bytes, |name| EXPORTS.iter().any(|(old, ..)| name == *old))
 }
 
-/// Why a Spin 1 module cannot be made a component.
-pub(crate) enum Undescribed {
-    /// It imports a function of Spin 1's platform that Skiff does not provide (`module::name`).
-    Unprovided(String),
-    /// It cannot be read or described: why.
-    Invalid(String),
-}
-
-impl From<String> for Undescribed {
-    fn from(message: String) -> Self {
-        Undescribed::Invalid(message)
-    }
-}
-
 /// The module with the component model's names and the `component-type` section of the world it
 /// imports and exports.
-pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, Undescribed> {
+pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, String> {
     let module = &*without_ctors_in_realloc(module).map_err(|e| e.to_string())?;
     let mut result = Module::new();
     let mut exported = Vec::new();
@@ -69,7 +55,7 @@ pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, Undescribed> {
                 let mut imports = ImportSection::new();
                 for import in reader.into_imports() {
                     let import = import.map_err(|e| e.to_string())?;
-                    let (module, name) = import_name(import.module, import.name)?;
+                    let (module, name) = import_name(import.module, import.name);
                     let ty = RoundtripReencoder
                         .entity_type(import.ty)
                         .map_err(|e| e.to_string())?;
@@ -105,7 +91,7 @@ pub(crate) fn describe(module: &[u8]) -> Result<Vec<u8>, Undescribed> {
             }
         }
     }
-    let world = world_type(&exported).map_err(|e| Undescribed::Invalid(format!("{e:#}")))?;
+    let world = world_type(&exported).map_err(|e| format!("{e:#}"))?;
     result.section(&CustomSection {
         name: Cow::Borrowed("component-type:spin1"),
         data: Cow::Owned(world),
@@ -174,7 +160,7 @@ fn without_ctors_in_realloc(module: &[u8]) -> Result<Cow<'_, [u8]>, wasmparser::
                     continue;
                 };
                 let ty = function_types.get(function_index as usize);
-                if !ty.is_some_and(|ty| no_params_or_results.get(*ty as usize) == Some(&true)) {
+                if ty.is_none_or(|ty| no_params_or_results.get(*ty as usize) != Some(&true)) {
                     continue;
                 }
                 let call = (function_index, start..ops.original_position());
@@ -199,24 +185,18 @@ fn without_ctors_in_realloc(module: &[u8]) -> Result<Cow<'_, [u8]>, wasmparser::
 
 /// The component model's name of one of the module's imports: Spin 1's are `fermyon:spin`'s
 /// (`wasi-outbound-http::request` is `http`'s `send-request`); others are left as they are.
-fn import_name<'a>(
-    module: &'a str,
-    name: &'a str,
-) -> Result<(Cow<'a, str>, Cow<'a, str>), Undescribed> {
+fn import_name<'a>(module: &'a str, name: &'a str) -> (Cow<'a, str>, Cow<'a, str>) {
     let Some((_, interface)) = IMPORTS.iter().find(|(old, _)| *old == module) else {
-        return Ok((Cow::Borrowed(module), Cow::Borrowed(name)));
-    };
-    let Some(interface) = interface else {
-        return Err(Undescribed::Unprovided(format!("{module}::{name}")));
+        return (Cow::Borrowed(module), Cow::Borrowed(name));
     };
     let name = match (module, name) {
         ("wasi-outbound-http", "request") => "send-request",
         _ => name,
     };
-    Ok((
+    (
         Cow::Owned(format!("fermyon:spin/{interface}")),
         Cow::Borrowed(name),
-    ))
+    )
 }
 
 /// The encoded `module` world with only the trigger interfaces the module exports.
@@ -282,7 +262,7 @@ mod tests {
     #[test]
     fn a_commands_realloc_no_longer_runs_the_constructors() {
         let module = command(true);
-        let described = describe(&module).ok().expect("described");
+        let described = describe(&module).expect("described");
         // The realloc (function 4) starts with `nop`s where it called the constructors; the
         // trigger's export (5) still calls them.
         assert_eq!(body(&module, 4)[1], 0x10);
@@ -298,7 +278,7 @@ mod tests {
     #[test]
     fn a_realloc_whose_first_call_is_its_own_is_left_as_it_is() {
         let module = command(false);
-        let described = describe(&module).ok().expect("described");
+        let described = describe(&module).expect("described");
         assert_eq!(body(&described, 4), body(&module, 4));
     }
 
