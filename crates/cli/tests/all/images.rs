@@ -2623,3 +2623,48 @@ variables = {{ greeting = "{{{{ greeting }}}}" }}
         "{body}"
     );
 }
+
+/// An image as Spin 1's `spin registry push` published one (its locked app of version 0: the
+/// trigger and its `base` in the app's metadata, `allowed_http_hosts`, `config`), of a Spin 1
+/// module: pulled from a registry and served by the daemon on its route under the base, with
+/// its variables, store and HTTP hosts (applied with `--network image`).
+#[test]
+fn a_spin_1_image_is_served_as_spin_1_published_it() {
+    let registry = Registry::start();
+    let upstream = crate::http::upstream();
+    let locked = r#"{"spin_lock_version":0,
+        "metadata":{"name":"legacy","version":"1.0.0","trigger":{"type":"http","base":"/legacy"}},
+        "variables":{"greeting":{"default":"hello from a Spin 1 image"}},
+        "triggers":[{"id":"trigger-go","trigger_type":"http",
+            "trigger_config":{"component":"go","route":"/go/...","executor":{"type":"spin"}}}],
+        "components":[{"id":"go","source":{"content_type":"application/wasm","digest":"{WASM}"},
+            "config":{"greeting":"{{ greeting }}"},
+            "metadata":{"allowed_http_hosts":["UPSTREAM"],"key_value_stores":["default"]}}]}"#
+        .replace("UPSTREAM", &upstream);
+    let image = push_spin_app(
+        &registry,
+        "spin1/legacy",
+        &std::fs::read(SPIN1_HTTP_P1).unwrap(),
+        &[],
+        &locked,
+    );
+    let daemon = crate::daemon::Daemon::start();
+    let port = crate::support::free_port().to_string();
+    daemon
+        .run_d("legacy", &["--network", "image", "-p", &port, &image])
+        .success();
+    let get = |path: &str| {
+        let (status, body) = crate::http::get(&format!("http://127.0.0.1:{port}{path}"));
+        (status.as_u16(), body)
+    };
+    assert_eq!(
+        get("/legacy/go/config"),
+        (200, "hello from a Spin 1 image\n".into())
+    );
+    assert_eq!(get("/legacy/go/kv"), (200, "1\n".into()));
+    assert_eq!(
+        get(&format!("/legacy/go/outbound?http://{upstream}/")),
+        (200, "200 upstream ok\n".into())
+    );
+    assert_eq!(get("/go/config").0, 404);
+}
