@@ -69,6 +69,12 @@ pub(crate) struct Egress {
 }
 
 impl Egress {
+    /// Says `message` in Skiff's log and the app's own: what a guest was not told (a host API
+    /// whose error has no text).
+    pub(crate) fn warn(&self, message: &str) {
+        warn(self.report.as_ref(), message);
+    }
+
     /// What a host API that connects on the guest's behalf (Spin's Redis) connects with.
     pub(crate) fn connector(&self) -> Connector {
         Connector {
@@ -128,10 +134,7 @@ impl Connector {
                     port,
                 };
                 let message = format!("blocked {what} connection to {destination}: {denial}");
-                tracing::warn!("{message}");
-                if let Some(report) = &self.report {
-                    report.write(format!("skiff: {message}\n").as_bytes());
-                }
+                warn(self.report.as_ref(), &message);
                 Err(message)
             }
             Err(Refusal::Failed(error)) => Err(format!("{host}:{port}: {error}")),
@@ -178,10 +181,7 @@ impl WasiHttpHooks for Egress {
                         return Ok((response.await?, Box::new(async { Ok(()) }) as IoFuture));
                     }
                     PeerCall::Refused(message) => {
-                        tracing::warn!("{message}");
-                        if let Some(report) = &report {
-                            report.write(format!("skiff: {message}\n").as_bytes());
-                        }
+                        warn(report.as_ref(), &message);
                         return Err(HttpError::HttpRequestDenied);
                     }
                 },
@@ -196,10 +196,7 @@ impl WasiHttpHooks for Egress {
                     let destination = Endpoint { host, port };
                     let message =
                         format!("blocked outgoing HTTP request to {destination}: {denial}");
-                    tracing::warn!("{message}");
-                    if let Some(report) = &report {
-                        report.write(format!("skiff: {message}\n").as_bytes());
-                    }
+                    warn(report.as_ref(), &message);
                     return Err(match denial {
                         Denial::NotGranted { .. } => HttpError::HttpRequestDenied,
                         Denial::Special { .. } => HttpError::DestinationIpProhibited,
@@ -209,6 +206,14 @@ impl WasiHttpHooks for Egress {
             };
             send(request, &host, https, &addrs, timeouts).await
         })
+    }
+}
+
+/// Says `message` in Skiff's log and, where there is one, the app's own (`report`).
+fn warn(report: Option<&Arc<dyn OutputSink>>, message: &str) {
+    tracing::warn!("{message}");
+    if let Some(report) = report {
+        report.write(format!("skiff: {message}\n").as_bytes());
     }
 }
 

@@ -581,21 +581,8 @@ impl Runtime {
         on_compile: &mut dyn FnMut(CompileEvent),
     ) -> Result<App, LoadError> {
         let bytes = to_binary(name, bytes)?;
-        if exports_component_world(&bytes) {
+        if exports_component_world(&bytes) || spin1::is_spin1_module(&bytes) {
             return self.load_componentized(name, &bytes, on_compile);
-        }
-        if spin1::is_spin1_module(&bytes) {
-            let described = spin1::describe(&bytes).map_err(|e| LoadError::Invalid {
-                name: name.to_string(),
-                kind: "Spin 1 module",
-                source: format!(
-                    "it exports a trigger of Spin 1's SDKs (`handle-http-request` or \
-                     `handle-redis-message`, as Spin's Go SDK v2 builds them) but cannot be made \
-                     a component: {e}"
-                )
-                .into(),
-            })?;
-            return self.load_componentized(name, &described, on_compile);
         }
         let flavor = detect(name, &bytes, self.library_components())?;
         if uses_shared_memory(&bytes) {
@@ -628,9 +615,11 @@ impl Runtime {
 
     /// A core module built as an HTTP or Redis trigger component (a Spin SDK guest for
     /// wasm32-wasip1: it exports `wasi:http/incoming-handler`'s function, or Spin's
-    /// `inbound-redis`'s, and carries the component's type in a custom section) is made the component it describes, WASI preview 1 adapted to 0.2 by wasmtime's
-    /// own adapter, as Spin and `wasm-tools component new` make it; its code is cached under the
-    /// module's digest, so a second load neither adapts nor compiles.
+    /// `inbound-redis`'s, and carries the component's type in a custom section; or a Spin 1
+    /// module, described first by [`spin1::describe`]) is made the component it describes, WASI
+    /// preview 1 adapted to 0.2 by wasmtime's own adapter, as Spin and `wasm-tools component
+    /// new` make it; its code is cached under the module's digest, so a second load neither
+    /// describes, adapts nor compiles.
     fn load_componentized(
         &self,
         name: &str,
@@ -641,6 +630,23 @@ impl Runtime {
         if let Some(app) = self.load_cached(name, &digest) {
             return Ok(app);
         }
+        // Spin 1's module is given the names of the component it describes first.
+        let described;
+        let module = if spin1::is_spin1_module(module) {
+            described = spin1::describe(module).map_err(|e| LoadError::Invalid {
+                name: name.to_string(),
+                kind: "Spin 1 module",
+                source: format!(
+                    "it exports a trigger of Spin 1's SDKs (`handle-http-request` or \
+                     `handle-redis-message`, as Spin's Go SDK v2 builds them) but cannot be made \
+                     a component: {e}"
+                )
+                .into(),
+            })?;
+            &described[..]
+        } else {
+            module
+        };
         let adapter =
             wasi_preview1_component_adapter_provider::WASI_SNAPSHOT_PREVIEW1_REACTOR_ADAPTER;
         let component = wit_component::ComponentEncoder::default()

@@ -19,7 +19,7 @@ mod bindings {
     });
 }
 
-pub(crate) use bindings::fermyon::spin::http_types as types;
+pub use bindings::fermyon::spin::http_types as types;
 
 /// A component that exports `fermyon:spin/inbound-http`, ready to instantiate.
 pub(crate) type InboundHttpPre = bindings::SpinHttpTriggerPre<ComponentHost>;

@@ -37,6 +37,9 @@ mod v1 {
     });
 }
 
+/// Spin's unversioned `redis-types`, which Spin 1's outbound Redis shares.
+pub use v1::fermyon::spin::redis_types;
+
 mod v3 {
     wasmtime::component::bindgen!({
         path: "wit/spin",

@@ -27,19 +27,25 @@ mod bindings {
             "fermyon:spin/postgres": async,
             "fermyon:spin/mysql": async,
         },
+        // The trigger's types, generated once.
+        with: {
+            "fermyon:spin/http-types": crate::spin::inbound_http::types,
+            "fermyon:spin/redis-types": crate::spin::trigger::redis_types,
+        },
     });
 }
 
+use crate::spin::inbound_http::types as http_types;
+use crate::spin::trigger::redis_types;
 pub(crate) use bindings::Spin1Host;
 pub(super) use bindings::fermyon::spin::sqlite as sqlite1;
 use bindings::fermyon::spin::{
-    config, http, http_types, key_value, llm, mysql, postgres, rdbms_types as rdbms, redis,
-    redis_types, sqlite,
+    config, http, key_value, llm, mysql, postgres, rdbms_types as rdbms, redis, sqlite,
 };
 
 /// The most bytes of a response's body `http.send-request` reads for the guest (whole, as Spin
 /// 1's interface gives it).
-pub const MAX_RESPONSE_BYTES: usize = 128 << 20;
+const MAX_RESPONSE_BYTES: usize = 128 << 20;
 
 impl config::Host for SpinView<'_> {
     fn get_config(&mut self, key: String) -> Result<String, config::Error> {
@@ -163,8 +169,12 @@ impl SpinView<'_> {
         address: &str,
         command: ::redis::Cmd,
     ) -> Result<R, redis_types::Error> {
+        // Spin 1's error has no text: the app's log says why (not the address, which may hold
+        // a password).
         let failed = |e: client::RedisError| {
-            tracing::debug!("Spin 1 Redis call to {address} failed: {e:?}");
+            self.egress.warn(&format!(
+                "a Spin 1 Redis call failed (the guest is told only `error`): {e:?}"
+            ));
             redis_types::Error::Error
         };
         let open = client::open(&self.egress.connector(), address)
@@ -393,31 +403,42 @@ impl http::Host for SpinView<'_> {
         &mut self,
         request: http_types::Request,
     ) -> Result<http_types::Response, http_types::HttpError> {
+        use crate::egress::HttpError as Failure;
         use http_types::HttpError as E;
         let request = outgoing(request)?;
-        let mut egress = self.egress.clone();
-        let sent = egress.send_request(request, None, Box::new(async { Ok(()) }));
-        let (response, io) = Box::into_pin(sent).await.map_err(|e| {
-            tracing::debug!("Spin 1 outbound HTTP request failed: {e}");
-            match e {
-                crate::egress::HttpError::HttpRequestDenied
-                | crate::egress::HttpError::DestinationIpProhibited => E::DestinationNotAllowed,
-                crate::egress::HttpError::HttpRequestUriInvalid => E::InvalidUrl,
-                _ => E::RequestError,
+        let host = request.uri().host().unwrap_or_default().to_string();
+        // Spin 1's error has no text: the app's log says why (a denial is said by the rule).
+        let failed = |what: &str, e: &dyn std::fmt::Display| {
+            self.egress.warn(&format!(
+                "a Spin 1 outbound HTTP request to {host} failed (the guest is told \
+                 `{what}`): {e}"
+            ));
+        };
+        let sent = self
+            .egress
+            .clone()
+            .send_request(request, None, Box::new(async { Ok(()) }));
+        let (response, io) = Box::into_pin(sent).await.map_err(|e| match e {
+            Failure::HttpRequestDenied | Failure::DestinationIpProhibited => {
+                E::DestinationNotAllowed
+            }
+            e => {
+                failed("request-error", &e);
+                E::RequestError
             }
         })?;
-        // The connection is driven while the body is read, and ends when both are done.
-        tokio::spawn(async move {
-            if let Err(e) = Box::into_pin(io).await {
-                tracing::debug!("Spin 1 outbound HTTP connection ended: {e}");
-            }
-        });
+        // The connection is driven while the body is read; it ends with the call.
         let (parts, body) = response.into_parts();
-        let body = http_body_util::Limited::new(body, MAX_RESPONSE_BYTES)
-            .collect()
-            .await
+        let mut io = Box::into_pin(io);
+        let mut body =
+            std::pin::pin!(http_body_util::Limited::new(body, MAX_RESPONSE_BYTES).collect());
+        let body = tokio::select! {
+            body = &mut body => body,
+            _ = &mut io => body.await,
+        };
+        let body = body
             .map_err(|e| {
-                tracing::debug!("Spin 1 outbound HTTP response body: {e}");
+                failed("runtime-error", &e);
                 E::RuntimeError
             })?
             .to_bytes();
@@ -438,14 +459,21 @@ impl http::Host for SpinView<'_> {
 }
 
 /// Spin 1's request as `wasi:http`'s: an absolute `http` or `https` URL, its headers and body.
+/// The headers a `wasi:http` guest may not set are left out as for it (wasmtime's forbidden
+/// ones: `host`, hop-by-hop ones, `proxy-authorization`) with `content-length`, which the body
+/// gives; `host` is the URL's, without its user information.
 fn outgoing(
     request: http_types::Request,
 ) -> Result<::http::Request<crate::egress::WasiBody>, http_types::HttpError> {
     use http_types::{HttpError as E, Method as M};
     let uri: ::http::Uri = request.uri.parse().map_err(|_| E::InvalidUrl)?;
-    if !matches!(uri.scheme_str(), Some("http" | "https")) || uri.host().is_none() {
+    let (Some("http" | "https"), Some(host)) = (uri.scheme_str(), uri.host()) else {
         return Err(E::InvalidUrl);
-    }
+    };
+    let host = match uri.port() {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_string(),
+    };
     let method = match request.method {
         M::Get => ::http::Method::GET,
         M::Post => ::http::Method::POST,
@@ -455,15 +483,16 @@ fn outgoing(
         M::Head => ::http::Method::HEAD,
         M::Options => ::http::Method::OPTIONS,
     };
-    let host = uri.authority().map(|a| a.as_str().to_string());
-    let mut builder = ::http::Request::builder().method(method).uri(uri);
-    let mut has_host = false;
+    let mut builder = ::http::Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(::http::header::HOST, host);
     for (name, value) in request.headers {
-        has_host |= name.eq_ignore_ascii_case("host");
-        builder = builder.header(name, value);
-    }
-    if let (false, Some(host)) = (has_host, host) {
-        builder = builder.header(::http::header::HOST, host);
+        let name = ::http::HeaderName::try_from(name).map_err(|_| E::RequestError)?;
+        let forbidden = wasmtime_wasi_http::DEFAULT_FORBIDDEN_HEADERS.contains(&name);
+        if !forbidden && name != ::http::header::CONTENT_LENGTH {
+            builder = builder.header(name, value);
+        }
     }
     let body = http_body_util::Full::new(bytes::Bytes::from(request.body.unwrap_or_default()))
         .map_err(|never| match never {})
